@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing ai-agent-service needs on Debian 12 (bookworm).
+# Idempotent: packages already present are skipped, so a second run is quick and offline.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Boost 1.81 comes as separate packages; libboost-all-dev is 1.74 and conflicts, so never install it.
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libssl-dev libsqlite3-dev libjwt-dev
+  libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  wrk curl procps
+)
+# Node 20 with its npm runs the black-box suites; the image may ship it from another source, so
+# only install Debian's when no node is present.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Test clients for the black-box suites, pinned by the committed lockfile.
+if [ -f tests/blackbox/package-lock.json ]; then
+  stamp=tests/blackbox/node_modules/.installed-lock
+  if ! cmp -s tests/blackbox/package-lock.json "$stamp" 2>/dev/null; then
+    (cd tests/blackbox && npm ci --no-audit --no-fund --loglevel=error)
+    cp tests/blackbox/package-lock.json "$stamp"
+  fi
+fi

@@ -1,0 +1,15 @@
+#pragma once
+#include <string>
+#include <vector>
+
+namespace aas::auth {
+
+// Who is calling, as established by a verified token. The user id never comes from a request
+// body, a query or a header other than the verified token.
+struct Principal {
+  std::string user_id;
+  std::vector<std::string> roles;
+  bool is_admin = false;
+};
+
+}  // namespace aas::auth

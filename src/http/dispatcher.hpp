@@ -1,0 +1,38 @@
+#pragma once
+#include "http/message.hpp"
+#include "http/router.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace aas::auth { class JwtVerifier; }
+
+namespace aas::http {
+
+struct DispatcherOptions {
+  // Origins allowed by CORS; "*" allows any. Empty: no CORS headers at all.
+  std::vector<std::string> cors_origins;
+  // A handler running longer than this is abandoned and answered 503 unavailable.
+  std::chrono::milliseconds request_timeout{120000};
+};
+
+// Everything between "a request was read" and "a response is ready", independent of sockets:
+// request id, CORS (including preflight), routing (JSON 404/405), authentication and the admin
+// check, the handler, error mapping, and the access-log line.
+class Dispatcher {
+ public:
+  Dispatcher(Router router, const auth::JwtVerifier& verifier, DispatcherOptions options);
+  // Never throws: a handler's exception is logged and answered with 500.
+  boost::asio::awaitable<Response> handle(Request request);
+  const Router& router() const { return router_; }
+
+ private:
+  Router router_;
+  const auth::JwtVerifier& verifier_;
+  DispatcherOptions options_;
+};
+
+}  // namespace aas::http

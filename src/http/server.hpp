@@ -1,0 +1,47 @@
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace boost::asio { class io_context; }
+
+namespace aas::http {
+
+class Dispatcher;
+
+struct ServerOptions {
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 4002;  // 0 picks a free port (tests)
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_body_bytes = 1024 * 1024;      // larger bodies get 413
+  std::chrono::milliseconds idle_timeout{60000};  // keep-alive wait for the next request
+  std::chrono::milliseconds read_timeout{30000};  // reading one whole request
+  std::chrono::milliseconds write_timeout{30000};
+  std::chrono::milliseconds shutdown_grace{10000};
+};
+
+// Beast listener and keep-alive sessions, one coroutine per connection on its own strand.
+class Server {
+ public:
+  Server(boost::asio::io_context& ioc, ServerOptions options, Dispatcher& dispatcher);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts accepting; throws std::runtime_error when the address cannot be bound.
+  void start();
+  std::uint16_t port() const;
+  // Stops accepting, closes idle keep-alive connections, lets requests in flight finish (their
+  // responses carry Connection: close). Calls on_done(true) once no connection is left, or
+  // on_done(false) when the grace period ran out first.
+  void shutdown(std::function<void(bool drained)> on_done);
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace aas::http

@@ -1,0 +1,137 @@
+#pragma once
+// The Store port: every repository the service needs, as plain C++ structs. Adapters (sqlite/,
+// later postgres/) implement it; one conformance suite (tests/unit/store/store_conformance.hpp)
+// holds them all to the same behaviour.
+//
+// Ownership is part of every query: a conversation of another user is reported as not_found,
+// exactly as if it did not exist, so callers cannot enumerate ids.
+#include "core/clock.hpp"
+#include "core/error.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aas::store {
+
+enum class Role { system, user, assistant };
+std::string_view to_string(Role r) noexcept;
+std::optional<Role> role_from_string(std::string_view s) noexcept;
+
+// complete: a finished answer (or any user/system message). interrupted: the answer stopped part
+// way (client gone, upstream dropped) and holds what arrived. error: the model call failed before
+// any text; content may be empty. Usage is recorded in every case.
+enum class MessageStatus { complete, interrupted, error };
+std::string_view to_string(MessageStatus s) noexcept;
+std::optional<MessageStatus> message_status_from_string(std::string_view s) noexcept;
+
+struct Conversation {
+  std::string id;
+  std::string user_id;
+  std::optional<std::string> title;
+  std::optional<std::string> system_prompt;
+  std::optional<std::string> model;
+  std::string metadata = "{}";  // a JSON object, kept as text: the store does not interpret it
+  std::int64_t message_count = 0;
+  TimePoint created_at{};
+  TimePoint updated_at{};  // moves with every message: "newest activity first" sorts on it
+};
+
+struct NewConversation {
+  std::string user_id;
+  std::optional<std::string> title;
+  std::optional<std::string> system_prompt;
+  std::optional<std::string> model;
+  std::string metadata = "{}";
+};
+
+// Fields left empty are not changed. To clear an optional text field, set clear_* to true.
+struct ConversationPatch {
+  std::optional<std::string> title;
+  std::optional<std::string> system_prompt;
+  std::optional<std::string> model;
+  std::optional<std::string> metadata;
+  bool clear_title = false;
+  bool clear_system_prompt = false;
+  bool clear_model = false;
+};
+
+struct Message {
+  std::string id;
+  std::string conversation_id;
+  Role role = Role::user;
+  std::string content;
+  MessageStatus status = MessageStatus::complete;
+  std::optional<std::string> model;
+  std::optional<std::int64_t> input_tokens;
+  std::optional<std::int64_t> output_tokens;
+  std::optional<std::int64_t> cost_micros;  // USD * 1e6; null when the price is unknown
+  std::optional<std::int64_t> latency_ms;
+  std::string metadata = "{}";  // JSON object as text (e.g. {"usageEstimated":true})
+  TimePoint created_at{};
+};
+
+struct NewMessage {
+  std::string conversation_id;
+  Role role = Role::user;
+  std::string content;
+  MessageStatus status = MessageStatus::complete;
+  std::optional<std::string> model;
+  std::optional<std::int64_t> input_tokens;
+  std::optional<std::int64_t> output_tokens;
+  std::optional<std::int64_t> cost_micros;
+  std::optional<std::int64_t> latency_ms;
+  std::string metadata = "{}";
+};
+
+// Cursor pagination. A cursor is opaque to clients; adapters encode the sort key of the last
+// item returned. limit is already clamped by the caller (1..100).
+struct PageRequest {
+  int limit = 20;
+  std::optional<std::string> cursor;
+};
+
+template <class T>
+struct Page {
+  std::vector<T> items;
+  std::optional<std::string> next_cursor;  // absent on the last page
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Health: a cheap round trip to the database.
+  virtual Result<void> ping() = 0;
+  // Applies pending numbered migrations; returns the schema version now in force.
+  virtual Result<int> migrate() = 0;
+  // The version applied, and the version this binary knows (ready when equal).
+  virtual Result<int> schema_version() = 0;
+  virtual int latest_schema_version() const = 0;
+
+  virtual Result<Conversation> create_conversation(const NewConversation& c) = 0;
+  virtual Result<Conversation> get_conversation(std::string_view user_id, std::string_view id) = 0;
+  // Newest activity first (updated_at desc, id desc); no message bodies.
+  virtual Result<Page<Conversation>> list_conversations(std::string_view user_id,
+                                                        const PageRequest& page) = 0;
+  virtual Result<Conversation> update_conversation(std::string_view user_id, std::string_view id,
+                                                   const ConversationPatch& patch) = 0;
+  // Removes the conversation and all its messages.
+  virtual Result<void> delete_conversation(std::string_view user_id, std::string_view id) = 0;
+
+  // Appends a message in its own transaction and moves the conversation's updated_at (and bumps
+  // message_count). not_found when the conversation does not belong to user_id.
+  virtual Result<Message> append_message(std::string_view user_id, const NewMessage& m) = 0;
+  // Oldest first, for reading a conversation back (cursor pagination over created order).
+  virtual Result<Page<Message>> list_messages(std::string_view user_id,
+                                              std::string_view conversation_id,
+                                              const PageRequest& page) = 0;
+  // The most recent `max_messages` messages, returned oldest first: the model's context.
+  virtual Result<std::vector<Message>> recent_messages(std::string_view user_id,
+                                                       std::string_view conversation_id,
+                                                       int max_messages) = 0;
+};
+
+}  // namespace aas::store
