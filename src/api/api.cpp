@@ -1,0 +1,13 @@
+#include "api/api.hpp"
+
+namespace aas::api {
+
+http::Router make_router(Services& services) {
+  http::Router router;
+  add_health_routes(router, services);
+  add_chat_routes(router, services);
+  add_conversation_routes(router, services);
+  return router;
+}
+
+}  // namespace aas::api

@@ -1,0 +1,46 @@
+#pragma once
+// The HTTP API: one file per resource turns JSON into service calls and results back into JSON.
+// No business logic lives here.
+#include "http/router.hpp"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace boost::asio { class thread_pool; }
+namespace aas::chat { class ChatService; class ConversationService; }
+namespace aas::llm { class ModelRegistry; }
+namespace aas::store { class Store; }
+
+namespace aas::api {
+
+struct ProviderInfo {
+  std::string name;     // "openai", "anthropic", "mock"
+  bool configured = false;  // its key (or base URL) is set
+  bool active = false;      // models are served by it in this build
+};
+
+struct ServiceInfo {
+  std::string version;
+  std::vector<ProviderInfo> providers;
+  std::string database_driver;  // "sqlite"
+  std::chrono::steady_clock::time_point started;
+};
+
+struct Services {
+  chat::ChatService& chat;
+  chat::ConversationService& conversations;
+  store::Store& store;
+  const llm::ModelRegistry& models;
+  boost::asio::thread_pool& blocking;
+  ServiceInfo info;
+};
+
+http::Router make_router(Services& services);
+
+// Each resource adds its routes (api/<resource>.cpp).
+void add_health_routes(http::Router& router, Services& services);
+void add_chat_routes(http::Router& router, Services& services);
+void add_conversation_routes(http::Router& router, Services& services);
+
+}  // namespace aas::api

@@ -1,0 +1,117 @@
+// /api/ai/conversations and /api/ai/conversations/:id
+#include "api/api.hpp"
+#include "api/json_io.hpp"
+#include "chat/conversation_service.hpp"
+#include "core/offload.hpp"
+
+namespace aas::api {
+
+namespace {
+
+using Reply = boost::asio::awaitable<Result<http::Response>>;
+
+Reply list(Services& s, http::Context& ctx) {
+  auto page = page_request(ctx.request, 20);
+  if (!page) co_return page.error();
+  auto result = co_await offload(s.blocking, [&] {
+    return s.conversations.list(ctx.user().user_id, *page);
+  });
+  if (!result) co_return result.error();
+  co_return ok(page_to_json(*result));
+}
+
+Reply create(Services& s, http::Context& ctx) {
+  auto body = parse_object(ctx.request);
+  if (!body) co_return body.error();
+  if (auto r = allow_only(*body, {"title", "systemPrompt", "model", "metadata"}); !r) co_return r.error();
+  store::NewConversation nc;
+  nc.user_id = ctx.user().user_id;
+  auto title = optional_string(*body, "title");
+  if (!title) co_return title.error();
+  auto system_prompt = optional_string(*body, "systemPrompt");
+  if (!system_prompt) co_return system_prompt.error();
+  auto model = optional_string(*body, "model");
+  if (!model) co_return model.error();
+  auto metadata = optional_object_text(*body, "metadata");
+  if (!metadata) co_return metadata.error();
+  nc.title = std::move(*title);
+  nc.system_prompt = std::move(*system_prompt);
+  nc.model = std::move(*model);
+  if (*metadata) nc.metadata = std::move(**metadata);
+
+  auto created = co_await offload(s.blocking, [&] { return s.conversations.create(nc); });
+  if (!created) co_return created.error();
+  co_return ok(to_json(*created), 201);
+}
+
+Reply get(Services& s, http::Context& ctx) {
+  auto page = page_request(ctx.request, 50);
+  if (!page) co_return page.error();
+  const std::string id(ctx.param("id"));
+  struct Both {
+    store::Conversation conversation;
+    store::Page<store::Message> messages;
+  };
+  auto result = co_await offload(s.blocking, [&]() -> Result<Both> {
+    auto conv = s.conversations.get(ctx.user().user_id, id);
+    if (!conv) return conv.error();
+    auto messages = s.conversations.messages(ctx.user().user_id, id, *page);
+    if (!messages) return messages.error();
+    return Both{std::move(*conv), std::move(*messages)};
+  });
+  if (!result) co_return result.error();
+  co_return ok(json::object{{"conversation", to_json(result->conversation)},
+                            {"messages", page_to_json(result->messages)}});
+}
+
+Reply patch(Services& s, http::Context& ctx) {
+  auto body = parse_object(ctx.request);
+  if (!body) co_return body.error();
+  if (auto r = allow_only(*body, {"title", "systemPrompt", "model", "metadata"}); !r) co_return r.error();
+  store::ConversationPatch p;
+  auto title = nullable_string(*body, "title");
+  if (!title) co_return title.error();
+  auto system_prompt = nullable_string(*body, "systemPrompt");
+  if (!system_prompt) co_return system_prompt.error();
+  auto model = nullable_string(*body, "model");
+  if (!model) co_return model.error();
+  auto metadata = optional_object_text(*body, "metadata");
+  if (!metadata) co_return metadata.error();
+  p.title = title->value;
+  p.clear_title = title->present && !title->value;
+  p.system_prompt = system_prompt->value;
+  p.clear_system_prompt = system_prompt->present && !system_prompt->value;
+  p.model = model->value;
+  p.clear_model = model->present && !model->value;
+  p.metadata = std::move(*metadata);
+
+  const std::string id(ctx.param("id"));
+  auto updated = co_await offload(s.blocking, [&] {
+    return s.conversations.update(ctx.user().user_id, id, p);
+  });
+  if (!updated) co_return updated.error();
+  co_return ok(to_json(*updated));
+}
+
+Reply remove(Services& s, http::Context& ctx) {
+  const std::string id(ctx.param("id"));
+  auto removed = co_await offload(s.blocking, [&] { return s.conversations.remove(ctx.user().user_id, id); });
+  if (!removed) co_return removed.error();
+  co_return ok(json::object{{"id", id}, {"deleted", true}});
+}
+
+}  // namespace
+
+void add_conversation_routes(http::Router& router, Services& s) {
+  using http::Access;
+  const auto bind = [&s](Reply (*fn)(Services&, http::Context&)) {
+    return [&s, fn](http::Context& ctx) { return fn(s, ctx); };
+  };
+  router.add({"GET", "/api/ai/conversations", Access::user, bind(list)});
+  router.add({"POST", "/api/ai/conversations", Access::user, bind(create)});
+  router.add({"GET", "/api/ai/conversations/:id", Access::user, bind(get)});
+  router.add({"PATCH", "/api/ai/conversations/:id", Access::user, bind(patch)});
+  router.add({"DELETE", "/api/ai/conversations/:id", Access::user, bind(remove)});
+}
+
+}  // namespace aas::api

@@ -1,0 +1,131 @@
+#include "api/json_io.hpp"
+
+#include "http/error_response.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <charconv>
+
+namespace aas::api {
+
+namespace {
+Error bad(std::string message) { return make_error(errc::invalid_request, std::move(message)); }
+}  // namespace
+
+Result<json::object> parse_object(const http::Request& req) {
+  if (req.body.empty()) return bad("request body must be a JSON object");
+  boost::system::error_code ec;
+  // Depth is bounded by the parser (default 32) and size by the server's body limit.
+  json::value v = json::parse(req.body, ec);
+  if (ec) return bad("request body is not valid JSON");
+  if (!v.is_object()) return bad("request body must be a JSON object");
+  return std::move(v.as_object());
+}
+
+Result<void> allow_only(const json::object& body, std::initializer_list<std::string_view> known) {
+  for (const auto& field : body) {
+    bool found = false;
+    for (std::string_view k : known) found = found || field.key() == k;
+    if (!found) return bad("unknown field '" + std::string(field.key().substr(0, 64)) + "'");
+  }
+  return {};
+}
+
+Result<std::optional<std::string>> optional_string(const json::object& body, std::string_view key) {
+  const json::value* v = body.if_contains(key);
+  if (!v || v->is_null()) return std::optional<std::string>{};
+  if (!v->is_string()) return bad("'" + std::string(key) + "' must be a string");
+  return std::optional<std::string>{std::string(v->as_string())};
+}
+
+Result<NullableString> nullable_string(const json::object& body, std::string_view key) {
+  const json::value* v = body.if_contains(key);
+  if (!v) return NullableString{};
+  if (v->is_null()) return NullableString{true, std::nullopt};
+  if (!v->is_string()) return bad("'" + std::string(key) + "' must be a string or null");
+  return NullableString{true, std::string(v->as_string())};
+}
+
+Result<std::optional<std::string>> optional_object_text(const json::object& body, std::string_view key) {
+  const json::value* v = body.if_contains(key);
+  if (!v) return std::optional<std::string>{};
+  if (!v->is_object()) return bad("'" + std::string(key) + "' must be an object");
+  return std::optional<std::string>{json::serialize(*v)};
+}
+
+Result<store::PageRequest> page_request(const http::Request& req, int default_limit) {
+  store::PageRequest page;
+  page.limit = default_limit;
+  if (auto limit = req.query("limit")) {
+    int n = 0;
+    const char* end = limit->data() + limit->size();
+    auto [ptr, ec] = std::from_chars(limit->data(), end, n);
+    if (ec != std::errc() || ptr != end || n < 1 || n > 100)
+      return bad("limit must be an integer from 1 to 100");
+    page.limit = n;
+  }
+  if (auto cursor = req.query("cursor"); cursor && !cursor->empty()) page.cursor = std::move(*cursor);
+  return page;
+}
+
+namespace {
+json::value text_or_null(const std::optional<std::string>& s) {
+  return s ? json::value(*s) : json::value(nullptr);
+}
+json::value int_or_null(const std::optional<std::int64_t>& n) {
+  return n ? json::value(*n) : json::value(nullptr);
+}
+// Stored metadata is always an object we serialized ourselves; a damaged row still renders.
+json::value metadata_json(const std::string& text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) return json::object{};
+  return v;
+}
+}  // namespace
+
+json::value cost_to_json(const std::optional<std::int64_t>& cost_micros) {
+  if (!cost_micros) return nullptr;
+  return static_cast<double>(*cost_micros) / 1e6;
+}
+
+json::value to_json(const store::Conversation& c) {
+  json::object o;
+  o["id"] = c.id;
+  o["title"] = text_or_null(c.title);
+  o["systemPrompt"] = text_or_null(c.system_prompt);
+  o["model"] = text_or_null(c.model);
+  o["metadata"] = metadata_json(c.metadata);
+  o["messageCount"] = c.message_count;
+  o["createdAt"] = format_rfc3339(c.created_at);
+  o["updatedAt"] = format_rfc3339(c.updated_at);
+  return o;
+}
+
+json::value to_json(const store::Message& m) {
+  json::object o;
+  o["id"] = m.id;
+  o["conversationId"] = m.conversation_id;
+  o["role"] = store::to_string(m.role);
+  o["content"] = m.content;
+  o["status"] = store::to_string(m.status);
+  o["model"] = text_or_null(m.model);
+  if (m.input_tokens || m.output_tokens) {
+    o["usage"] = json::object{{"inputTokens", m.input_tokens.value_or(0)},
+                              {"outputTokens", m.output_tokens.value_or(0)}};
+  } else {
+    o["usage"] = nullptr;
+  }
+  o["cost"] = cost_to_json(m.cost_micros);
+  o["latencyMs"] = int_or_null(m.latency_ms);
+  o["metadata"] = metadata_json(m.metadata);
+  o["createdAt"] = format_rfc3339(m.created_at);
+  return o;
+}
+
+http::Response ok(const json::value& data, int status) {
+  return http::json_ok(json::serialize(data), status);
+}
+
+}  // namespace aas::api

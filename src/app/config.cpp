@@ -1,0 +1,223 @@
+#include "app/config.hpp"
+
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace aas::app {
+
+namespace {
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The YAML file as a flat map of upper-case key -> text (sequences joined by commas).
+std::map<std::string, std::string> read_yaml_file(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("AI_CONFIG: cannot read '" + path + "': " + e.what());
+  }
+  std::map<std::string, std::string> out;
+  if (!root || root.IsNull()) return out;
+  if (!root.IsMap()) throw ConfigError("AI_CONFIG: '" + path + "' must be a mapping of keys to values");
+  for (const auto& kv : root) {
+    const std::string key = upper(kv.first.as<std::string>());
+    if (kv.second.IsSequence()) {
+      std::string joined;
+      for (const auto& item : kv.second) joined += (joined.empty() ? "" : ",") + item.as<std::string>();
+      out[key] = joined;
+    } else if (kv.second.IsScalar()) {
+      out[key] = kv.second.as<std::string>();
+    } else if (!kv.second.IsNull()) {
+      throw ConfigError(key + ": must be a value or a list (in " + path + ")");
+    }
+  }
+  return out;
+}
+
+class Source {
+ public:
+  Source(const Lookup& env, std::map<std::string, std::string> file)
+      : env_(env), file_(std::move(file)) {}
+
+  std::optional<std::string> get(std::string_view key) const {
+    if (auto v = env_(key)) return v;
+    if (auto it = file_.find(std::string(key)); it != file_.end()) return it->second;
+    return std::nullopt;
+  }
+
+  void text(std::string_view key, std::string& out) const {
+    if (auto v = get(key)) out = *v;
+  }
+
+  template <class Int>
+  void integer(std::string_view key, Int& out, long long min, long long max) const {
+    auto v = get(key);
+    if (!v) return;
+    long long n = 0;
+    const char* end = v->data() + v->size();
+    auto [ptr, ec] = std::from_chars(v->data(), end, n);
+    if (ec != std::errc() || ptr != end || n < min || n > max)
+      throw ConfigError(std::string(key) + ": must be an integer from " + std::to_string(min) +
+                        " to " + std::to_string(max) + ", got '" + *v + "'");
+    out = static_cast<Int>(n);
+  }
+
+  void millis(std::string_view key, std::chrono::milliseconds& out, long long min, long long max) const {
+    long long n = out.count();
+    integer(key, n, min, max);
+    out = std::chrono::milliseconds(n);
+  }
+
+  void list(std::string_view key, std::vector<std::string>& out) const {
+    auto v = get(key);
+    if (!v) return;
+    out.clear();
+    std::stringstream ss(*v);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      item.erase(0, item.find_first_not_of(" \t"));
+      item.erase(item.find_last_not_of(" \t") + 1);
+      if (!item.empty()) out.push_back(item);
+    }
+  }
+
+ private:
+  const Lookup& env_;
+  std::map<std::string, std::string> file_;
+};
+
+std::string read_file(const std::string& key, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(key + ": cannot read '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string sqlite_path_of(const std::string& url) {
+  if (url.rfind("sqlite://", 0) == 0) return url.substr(9);
+  if (url.rfind("sqlite:", 0) == 0) return url.substr(7);
+  if (url.find("://") != std::string::npos)
+    throw ConfigError("DATABASE_URL: only sqlite:PATH is supported in this release (PostgreSQL "
+                      "comes with production mode); got a URL with another scheme");
+  return url;
+}
+
+}  // namespace
+
+Lookup environment() {
+  return [](std::string_view name) -> std::optional<std::string> {
+    const char* v = std::getenv(std::string(name).c_str());
+    if (!v || !*v) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+Config load_config(const Lookup& env) {
+  std::map<std::string, std::string> file;
+  if (auto path = env("AI_CONFIG")) file = read_yaml_file(*path);
+  const Source src(env, std::move(file));
+
+  Config c;
+  src.text("HOST", c.host);
+  src.integer("PORT", c.port, 0, 65535);
+  src.integer("THREADS", c.threads, 0, 256);
+  src.integer("MAX_BODY_BYTES", c.max_body_bytes, 1024, 64LL * 1024 * 1024);
+  src.integer("MAX_HEADER_BYTES", c.max_header_bytes, 1024, 1024 * 1024);
+  src.millis("IDLE_TIMEOUT_MS", c.idle_timeout, 100, 3'600'000);
+  src.millis("READ_TIMEOUT_MS", c.read_timeout, 100, 3'600'000);
+  src.millis("REQUEST_TIMEOUT_MS", c.request_timeout, 100, 3'600'000);
+  src.millis("SHUTDOWN_GRACE_MS", c.shutdown_grace, 0, 3'600'000);
+  src.list("CORS_ORIGINS", c.cors_origins);
+  src.text("LOG_LEVEL", c.log_level);
+  static const std::vector<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
+  if (std::find(levels.begin(), levels.end(), c.log_level) == levels.end())
+    throw ConfigError("LOG_LEVEL: must be one of trace, debug, info, warn, error, off");
+
+  src.text("DATABASE_URL", c.database_url);
+  c.sqlite_path = sqlite_path_of(c.database_url);
+  if (c.sqlite_path.empty()) throw ConfigError("DATABASE_URL: the SQLite path is empty");
+  src.text("REDIS_URL", c.redis_url);
+
+  src.text("JWT_SECRET", c.jwt_secret);
+  src.text("JWT_PUBLIC_KEY", c.jwt_public_key_pem);
+  if (auto path = src.get("JWT_PUBLIC_KEY_FILE")) c.jwt_public_key_pem = read_file("JWT_PUBLIC_KEY_FILE", *path);
+  src.list("JWT_ALGORITHMS", c.jwt_algorithms);
+  if (c.jwt_algorithms.empty()) {
+    if (!c.jwt_public_key_pem.empty()) c.jwt_algorithms = {"RS256", "ES256"};
+    if (!c.jwt_public_key_pem.empty() && !c.jwt_secret.empty()) c.jwt_algorithms.push_back("HS256");
+    if (c.jwt_public_key_pem.empty()) c.jwt_algorithms = {"HS256"};
+  }
+  for (const std::string& alg : c.jwt_algorithms) {
+    if (alg != "HS256" && alg != "RS256" && alg != "ES256")
+      throw ConfigError("JWT_ALGORITHMS: '" + alg + "' is not one of HS256, RS256, ES256");
+    if (alg != "HS256" && c.jwt_public_key_pem.empty())
+      throw ConfigError("JWT_ALGORITHMS: " + alg + " needs JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE");
+  }
+  if (!c.jwt_secret.empty() && c.jwt_secret.size() < 16)
+    throw ConfigError("JWT_SECRET: must be at least 16 characters");
+  if (auto v = src.get("JWT_ISSUER")) c.jwt_issuer = *v;
+  if (auto v = src.get("JWT_AUDIENCE")) c.jwt_audience = *v;
+  long long leeway = c.jwt_leeway.count();
+  src.integer("JWT_LEEWAY_SECONDS", leeway, 0, 3600);
+  c.jwt_leeway = std::chrono::seconds(leeway);
+  src.list("JWT_USER_CLAIMS", c.jwt_user_claims);
+  src.list("JWT_ROLE_CLAIMS", c.jwt_role_claims);
+  src.text("ADMIN_ROLE", c.admin_role);
+  src.text("MAIN_BACKEND_URL", c.main_backend_url);
+
+  src.text("OPENAI_API_KEY", c.openai_api_key);
+  src.text("OPENAI_BASE_URL", c.openai_base_url);
+  src.text("ANTHROPIC_API_KEY", c.anthropic_api_key);
+  src.text("DEFAULT_MODEL", c.default_model);
+  src.millis("MOCK_LATENCY_MS", c.mock_latency, 0, 600'000);
+
+  src.integer("MAX_MESSAGE_CHARS", c.max_message_chars, 1, 1'000'000);
+  src.integer("CONTEXT_MESSAGES", c.context_messages, 1, 10'000);
+  src.text("DEFAULT_SYSTEM_PROMPT", c.default_system_prompt);
+  return c;
+}
+
+void ensure_jwt_secret(Config& c) {
+  if (!c.jwt_secret.empty() || !c.jwt_public_key_pem.empty()) return;
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(c.sqlite_path).parent_path();
+  const fs::path file = (dir.empty() ? fs::path(".") : dir) / "dev-jwt-secret";
+  if (std::ifstream in(file); in) {
+    std::getline(in, c.jwt_secret);
+  }
+  if (c.jwt_secret.size() < 32) {
+    unsigned char raw[32];
+    if (RAND_bytes(raw, sizeof raw) != 1) throw ConfigError("JWT_SECRET: cannot generate a development secret");
+    static constexpr char hex[] = "0123456789abcdef";
+    c.jwt_secret.clear();
+    for (unsigned char b : raw) {
+      c.jwt_secret.push_back(hex[b >> 4]);
+      c.jwt_secret.push_back(hex[b & 15]);
+    }
+    if (!dir.empty()) fs::create_directories(dir);
+    const mode_t old = ::umask(077);
+    std::ofstream out(file, std::ios::trunc);
+    ::umask(old);
+    if (!out) throw ConfigError("JWT_SECRET: not set, and cannot write a development secret to " + file.string());
+    out << c.jwt_secret << '\n';
+  }
+  c.jwt_secret_generated = true;
+}
+
+}  // namespace aas::app

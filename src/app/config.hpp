@@ -1,0 +1,77 @@
+#pragma once
+// Typed configuration, read once at start from the environment and an optional YAML file
+// (AI_CONFIG), validated before anything starts. A bad value fails fast naming its key.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aas::app {
+
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Config {
+  // server
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 4002;
+  unsigned threads = 0;  // 0: one per core
+  std::size_t max_body_bytes = 1024 * 1024;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::chrono::milliseconds idle_timeout{60000};
+  std::chrono::milliseconds read_timeout{30000};
+  std::chrono::milliseconds request_timeout{120000};
+  std::chrono::milliseconds shutdown_grace{10000};
+  std::vector<std::string> cors_origins;
+  std::string log_level = "info";
+
+  // storage
+  std::string database_url = "sqlite:./data/ai-agent.db";
+  std::string sqlite_path;  // derived from database_url
+  std::string redis_url;    // accepted; used by the production-mode release
+
+  // auth
+  std::string jwt_secret;
+  bool jwt_secret_generated = false;  // a development secret kept beside the database
+  std::string jwt_public_key_pem;
+  std::vector<std::string> jwt_algorithms;
+  std::optional<std::string> jwt_issuer;
+  std::optional<std::string> jwt_audience;
+  std::chrono::seconds jwt_leeway{30};
+  std::vector<std::string> jwt_user_claims{"sub", "id", "userId"};
+  std::vector<std::string> jwt_role_claims{"role", "roles"};
+  std::string admin_role = "admin";
+  std::string main_backend_url;
+
+  // models
+  std::string openai_api_key;
+  std::string openai_base_url;
+  std::string anthropic_api_key;
+  std::string default_model = "mock";
+  std::chrono::milliseconds mock_latency{0};
+
+  // chat
+  std::size_t max_message_chars = 32000;
+  int context_messages = 50;
+  std::string default_system_prompt = "You are a helpful AI assistant for the Todo app.";
+};
+
+// Reads a variable by name (the environment in production, a map in tests).
+using Lookup = std::function<std::optional<std::string>(std::string_view name)>;
+Lookup environment();
+
+// Values from `env` win over those of the YAML file named by AI_CONFIG (flat keys, the same names
+// as the variables, any case). Throws ConfigError naming the key on a bad value.
+Config load_config(const Lookup& env);
+
+// Without JWT_SECRET or a public key, a random development secret is created once and kept at
+// <database dir>/dev-jwt-secret (mode 0600), so `make run` and `ai-agent-service token` agree.
+void ensure_jwt_secret(Config& config);
+
+}  // namespace aas::app

@@ -1,0 +1,84 @@
+#include "chat/conversation_service.hpp"
+
+#include "chat/chat_service.hpp"
+#include "core/ids.hpp"
+
+namespace aas::chat {
+
+ConversationService::ConversationService(store::Store& store, const llm::ModelRegistry& models,
+                                         ConversationLimits limits)
+    : store_(store), models_(models), limits_(limits) {}
+
+namespace {
+Result<void> check_text(const std::optional<std::string>& value, std::string_view field,
+                        std::size_t max_chars) {
+  if (!value) return {};
+  if (!is_valid_utf8(*value)) return make_error(errc::invalid_request, std::string(field) + " must be valid UTF-8");
+  if (count_code_points(*value) > max_chars)
+    return make_error(errc::invalid_request,
+                      std::string(field) + " is longer than " + std::to_string(max_chars) + " characters");
+  return {};
+}
+
+// Ids are UUIDs; anything else cannot exist, and answers exactly as an unknown id does.
+Result<void> check_id(std::string_view id) {
+  if (!is_uuid(id)) return make_error(errc::not_found, "conversation not found");
+  return {};
+}
+}  // namespace
+
+Result<void> ConversationService::check_fields(const std::optional<std::string>& title,
+                                               const std::optional<std::string>& system_prompt,
+                                               const std::optional<std::string>& model,
+                                               const std::optional<std::string>& metadata) const {
+  if (auto r = check_text(title, "title", limits_.max_title_chars); !r) return r;
+  if (auto r = check_text(system_prompt, "systemPrompt", limits_.max_system_prompt_chars); !r) return r;
+  if (model) {
+    auto found = models_.find(*model);
+    if (!found) return found.error();
+  }
+  if (metadata && metadata->size() > limits_.max_metadata_bytes)
+    return make_error(errc::invalid_request, "metadata is larger than " +
+                                                 std::to_string(limits_.max_metadata_bytes) + " bytes");
+  return {};
+}
+
+Result<store::Conversation> ConversationService::create(const store::NewConversation& c) {
+  if (auto r = check_fields(c.title, c.system_prompt, c.model, c.metadata); !r) return r.error();
+  return store_.create_conversation(c);
+}
+
+Result<store::Conversation> ConversationService::get(std::string_view user_id, std::string_view id) {
+  if (auto r = check_id(id); !r) return r.error();
+  return store_.get_conversation(user_id, id);
+}
+
+Result<store::Page<store::Conversation>> ConversationService::list(std::string_view user_id,
+                                                                  const store::PageRequest& page) {
+  return store_.list_conversations(user_id, page);
+}
+
+Result<store::Page<store::Message>> ConversationService::messages(std::string_view user_id,
+                                                                 std::string_view id,
+                                                                 const store::PageRequest& page) {
+  if (auto r = check_id(id); !r) return r.error();
+  return store_.list_messages(user_id, id, page);
+}
+
+Result<store::Conversation> ConversationService::update(std::string_view user_id, std::string_view id,
+                                                        const store::ConversationPatch& patch) {
+  if (auto r = check_id(id); !r) return r.error();
+  if (!patch.title && !patch.system_prompt && !patch.model && !patch.metadata && !patch.clear_title &&
+      !patch.clear_system_prompt && !patch.clear_model)
+    return make_error(errc::invalid_request, "nothing to update");
+  if (auto r = check_fields(patch.title, patch.system_prompt, patch.model, patch.metadata); !r)
+    return r.error();
+  return store_.update_conversation(user_id, id, patch);
+}
+
+Result<void> ConversationService::remove(std::string_view user_id, std::string_view id) {
+  if (auto r = check_id(id); !r) return r;
+  return store_.delete_conversation(user_id, id);
+}
+
+}  // namespace aas::chat

@@ -1,0 +1,46 @@
+#pragma once
+// Conversation management: validation of user-supplied fields on top of the Store. Blocking (it
+// calls the store directly); callers run it on the blocking pool.
+#include "core/error.hpp"
+#include "llm/models.hpp"
+#include "store/store.hpp"
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace aas::chat {
+
+struct ConversationLimits {
+  std::size_t max_title_chars = 200;
+  std::size_t max_system_prompt_chars = 32000;
+  std::size_t max_metadata_bytes = 16 * 1024;
+};
+
+class ConversationService {
+ public:
+  ConversationService(store::Store& store, const llm::ModelRegistry& models,
+                      ConversationLimits limits = {});
+
+  Result<store::Conversation> create(const store::NewConversation& c);
+  Result<store::Conversation> get(std::string_view user_id, std::string_view id);
+  Result<store::Page<store::Conversation>> list(std::string_view user_id,
+                                               const store::PageRequest& page);
+  Result<store::Page<store::Message>> messages(std::string_view user_id, std::string_view id,
+                                              const store::PageRequest& page);
+  Result<store::Conversation> update(std::string_view user_id, std::string_view id,
+                                     const store::ConversationPatch& patch);
+  Result<void> remove(std::string_view user_id, std::string_view id);
+
+ private:
+  Result<void> check_fields(const std::optional<std::string>& title,
+                            const std::optional<std::string>& system_prompt,
+                            const std::optional<std::string>& model,
+                            const std::optional<std::string>& metadata) const;
+
+  store::Store& store_;
+  const llm::ModelRegistry& models_;
+  ConversationLimits limits_;
+};
+
+}  // namespace aas::chat

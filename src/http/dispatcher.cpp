@@ -1,0 +1,271 @@
+#include "http/dispatcher.hpp"
+
+#include "auth/jwt.hpp"
+#include "core/clock.hpp"
+#include "core/ids.hpp"
+#include "core/log.hpp"
+#include "http/error_response.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+namespace aas::http {
+
+namespace {
+
+namespace asio = boost::asio;
+
+constexpr std::string_view kCorsAllowHeaders = "Authorization, Content-Type, X-Request-Id";
+constexpr std::string_view kCorsExposeHeaders = "X-Request-Id, Retry-After";
+constexpr std::string_view kCorsMaxAgeSeconds = "600";
+
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(),
+                    [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
+}
+
+std::string_view trim(std::string_view s) {
+  const std::size_t first = s.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(" \t") - first + 1);
+}
+
+// Only ids that are safe to echo into headers and logs are taken over from the client.
+bool is_sane_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == ':' || c == '-';
+  });
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (const std::string& item : items) {
+    if (!out.empty()) out.append(separator);
+    out.append(item);
+  }
+  return out;
+}
+
+bool origin_allowed(const Request& req, const DispatcherOptions& options) {
+  const auto origin = req.header("origin");
+  if (!origin || options.cors_origins.empty()) return false;
+  return std::any_of(options.cors_origins.begin(), options.cors_origins.end(),
+                     [&](const std::string& allowed) { return allowed == "*" || allowed == *origin; });
+}
+
+// Maps an Error to its response and logs what operators need: the detail, never bodies or tokens.
+Response fail(const Error& e, std::string_view request_id) {
+  const std::string_view why = e.detail.empty() ? std::string_view(e.message) : e.detail;
+  if (http_status(e.code) >= 500) {
+    spdlog::warn("request {}: {}: {}", request_id, code_name(e.code), why);
+  } else {
+    spdlog::debug("request {}: {}: {}", request_id, code_name(e.code), why);
+  }
+  return error_response(e, request_id);
+}
+
+Result<auth::Principal> authenticate(const Request& req, const auth::JwtVerifier& verifier) {
+  const auto header = req.header("authorization");
+  if (!header) return make_error(errc::unauthorized, "missing bearer token");
+  const std::string_view value = trim(*header);
+  const std::size_t space = value.find(' ');
+  if (space == std::string_view::npos || !iequals(value.substr(0, space), "bearer")) {
+    return make_error(errc::unauthorized, "missing bearer token", "authorization scheme is not Bearer");
+  }
+  const std::string_view token = trim(value.substr(space + 1));
+  if (token.empty()) return make_error(errc::unauthorized, "missing bearer token");
+  return verifier.verify(token);
+}
+
+// POST/PUT/PATCH bodies must be JSON; "application/json; charset=utf-8" is fine.
+bool content_type_acceptable(const Request& req) {
+  if (req.body.empty()) return true;
+  if (req.method != "POST" && req.method != "PUT" && req.method != "PATCH") return true;
+  const auto content_type = req.header("content-type");
+  if (!content_type) return false;
+  const std::string_view media = trim(content_type->substr(0, content_type->find(';')));
+  return iequals(media, "application/json");
+}
+
+// OPTIONS on a path that exists: 204 with Allow; a CORS preflight from an allowed origin also
+// learns which methods and headers it may use.
+Response options_response(const Request& req, const std::vector<std::string>& methods,
+                          const DispatcherOptions& options) {
+  Response res;
+  res.status = 204;
+  res.content_type.clear();
+  std::string allow = join(methods, ", ");
+  const bool preflight = req.header("access-control-request-method").has_value();
+  if (preflight && origin_allowed(req, options)) {
+    res.headers.push_back({"access-control-allow-methods", allow});
+    res.headers.push_back({"access-control-allow-headers", std::string(kCorsAllowHeaders)});
+    res.headers.push_back({"access-control-max-age", std::string(kCorsMaxAgeSeconds)});
+  }
+  res.headers.push_back({"allow", std::move(allow)});
+  return res;
+}
+
+// The handler's result, or nullopt when it threw (logged here, where the route is known).
+asio::awaitable<std::optional<Result<Response>>> run_guarded(const Route& route, Context& ctx) {
+  std::string what;
+  try {
+    co_return co_await route.handler(ctx);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "a non-standard exception";
+  }
+  // After a timeout the handler's abort is expected: its 503 is already decided.
+  const auto state = co_await asio::this_coro::cancellation_state;
+  if (state.cancelled() != asio::cancellation_type::none) {
+    spdlog::debug("request {}: handler for {} {} abandoned: {}", ctx.request_id, route.method,
+                  route.pattern, what);
+  } else {
+    spdlog::error("request {}: handler for {} {} threw: {}", ctx.request_id, route.method,
+                  route.pattern, what);
+  }
+  co_return std::nullopt;
+}
+
+// Races the handler against the request timeout. A handler that ignores cancellation (e.g. one
+// waiting on the blocking pool) still delays the 503 until it returns: the race waits for both.
+asio::awaitable<Response> run_handler(const Route& route, Context& ctx,
+                                      std::chrono::milliseconds timeout) {
+  std::optional<Result<Response>> outcome;
+  if (timeout.count() > 0) {
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
+    auto raced = co_await (run_guarded(route, ctx) || timer.async_wait(asio::use_awaitable));
+    if (raced.index() == 1) {
+      co_return fail(make_error(errc::unavailable, "request timed out",
+                                fmt::format("{} {} exceeded the request timeout", route.method,
+                                            route.pattern)),
+                     ctx.request_id);
+    }
+    outcome = std::move(std::get<0>(raced));
+  } else {
+    outcome = co_await run_guarded(route, ctx);
+  }
+  if (!outcome) co_return error_response(make_error(errc::internal, "internal error"), ctx.request_id);
+  if (!*outcome) co_return fail(outcome->error(), ctx.request_id);
+  co_return std::move(**outcome);
+}
+
+// Everything after routing: 404/405/OPTIONS, authentication, the admin check, 415, the handler.
+asio::awaitable<Response> respond(const Request& req, const std::string& request_id,
+                                  Router::Match& match, const auth::JwtVerifier& verifier,
+                                  const DispatcherOptions& options) {
+  if (!match.route) {
+    if (match.allowed_methods.empty()) {
+      co_return fail(make_error(errc::not_found, "no such route"), request_id);
+    }
+    if (req.method == "OPTIONS") co_return options_response(req, match.allowed_methods, options);
+    Response res = fail(make_error(errc::method_not_allowed, "method not allowed"), request_id);
+    res.headers.push_back({"allow", join(match.allowed_methods, ", ")});
+    co_return res;
+  }
+
+  const Route& route = *match.route;
+  Context ctx{req, request_id, std::nullopt, std::move(match.params)};
+  if (route.access != Access::open) {
+    Result<auth::Principal> principal = authenticate(req, verifier);
+    if (!principal) co_return fail(principal.error(), request_id);
+    if (route.access == Access::admin && !principal->is_admin) {
+      co_return fail(make_error(errc::forbidden, "admin role required"), request_id);
+    }
+    ctx.principal = std::move(*principal);
+  }
+  if (!content_type_acceptable(req)) {
+    co_return fail(make_error(errc::unsupported_media_type, "Content-Type must be application/json"),
+                   request_id);
+  }
+  co_return co_await run_handler(route, ctx, options.request_timeout);
+}
+
+void append_json_string(fmt::memory_buffer& out, std::string_view s) {
+  out.push_back('"');
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<int>(c));
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+}
+
+// One JSON line per request. Never headers, tokens, bodies or query strings.
+void write_access_log(std::string_view request_id, std::string_view method, std::string_view route,
+                      int status, std::chrono::steady_clock::duration latency) {
+  spdlog::logger& log = access_log();
+  if (!log.should_log(spdlog::level::info)) return;
+  const double latency_ms = std::chrono::duration<double, std::milli>(latency).count();
+  fmt::memory_buffer line;
+  fmt::format_to(std::back_inserter(line), R"({{"time":"{}","requestId":)",
+                 format_rfc3339(std::chrono::system_clock::now()));
+  append_json_string(line, request_id);
+  line.append(std::string_view(R"(,"method":)"));
+  append_json_string(line, method);
+  line.append(std::string_view(R"(,"route":)"));
+  append_json_string(line, route);
+  fmt::format_to(std::back_inserter(line), R"(,"status":{},"latencyMs":{:.3f}}})", status,
+                 latency_ms);
+  log.info(std::string_view(line.data(), line.size()));
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(Router router, const auth::JwtVerifier& verifier, DispatcherOptions options)
+    : router_(std::move(router)), verifier_(verifier), options_(std::move(options)) {}
+
+asio::awaitable<Response> Dispatcher::handle(Request request) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto sent_id = request.header("x-request-id");
+  const std::string request_id =
+      sent_id && is_sane_request_id(*sent_id) ? std::string(*sent_id) : new_uuid_v7();
+
+  std::string_view route_name = "unmatched";
+  Response res;
+  try {
+    Router::Match match = router_.match(request.method, request.path);
+    if (match.route) route_name = match.route->pattern;
+    res = co_await respond(request, request_id, match, verifier_, options_);
+  } catch (const std::exception& e) {
+    // Only a bug gets here (handler exceptions are caught closer to the handler).
+    spdlog::error("request {}: dispatch failed: {}", request_id, e.what());
+    res = error_response(make_error(errc::internal, "internal error"), request_id);
+  } catch (...) {
+    spdlog::error("request {}: dispatch failed with a non-standard exception", request_id);
+    res = error_response(make_error(errc::internal, "internal error"), request_id);
+  }
+
+  res.headers.push_back({"x-request-id", request_id});
+  if (origin_allowed(request, options_)) {
+    res.headers.push_back({"access-control-allow-origin", std::string(*request.header("origin"))});
+    res.headers.push_back({"access-control-expose-headers", std::string(kCorsExposeHeaders)});
+  }
+  // Any response may differ by Origin once CORS is configured, so caches must key on it.
+  if (!options_.cors_origins.empty()) res.headers.push_back({"vary", "Origin"});
+
+  write_access_log(request_id, request.method, route_name, res.status,
+                   std::chrono::steady_clock::now() - started);
+  co_return res;
+}
+
+}  // namespace aas::http

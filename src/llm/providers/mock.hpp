@@ -1,0 +1,26 @@
+#pragma once
+#include "llm/provider.hpp"
+
+#include <chrono>
+
+namespace aas::llm {
+
+// The offline model: deterministic, free, and plainly marked as not a real model. It restates
+// what it was given so that a developer can see the context the service built.
+class MockProvider final : public LlmProvider {
+ public:
+  explicit MockProvider(std::chrono::milliseconds latency = std::chrono::milliseconds(0));
+  std::string_view name() const override { return "mock"; }
+  boost::asio::awaitable<Result<Completion>> complete(const ChatRequest& req) override;
+  boost::asio::awaitable<Result<Completion>> stream(const ChatRequest& req,
+                                                    const ChunkSink& sink) override;
+
+  // The reply text for a request (exposed for tests).
+  static std::string reply_for(const ChatRequest& req);
+
+ private:
+  boost::asio::awaitable<void> simulate_latency() const;
+  std::chrono::milliseconds latency_;
+};
+
+}  // namespace aas::llm

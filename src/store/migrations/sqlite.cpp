@@ -1,0 +1,83 @@
+#include "store/migrations/sqlite.hpp"
+
+#include <array>
+
+namespace aas::store::migrations {
+
+namespace {
+
+// Times are integer Unix milliseconds (sortable, dialect-free); JSON is kept as text.
+// Ids are UUIDv7 text, so ORDER BY id is creation order.
+constexpr std::string_view k0001_initial = R"sql(
+CREATE TABLE conversations (
+  id            TEXT PRIMARY KEY,
+  user_id       TEXT NOT NULL,
+  title         TEXT,
+  system_prompt TEXT,
+  model         TEXT,
+  metadata      TEXT NOT NULL DEFAULT '{}',
+  message_count INTEGER NOT NULL DEFAULT 0,
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL
+);
+-- Serves "my conversations, newest activity first" and its keyset cursor.
+CREATE INDEX conversations_user_updated
+  ON conversations (user_id, updated_at DESC, id DESC);
+
+CREATE TABLE messages (
+  id              TEXT PRIMARY KEY,
+  conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+  role            TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+  content         TEXT NOT NULL,
+  status          TEXT NOT NULL DEFAULT 'complete'
+                    CHECK (status IN ('complete', 'interrupted', 'error')),
+  model           TEXT,
+  input_tokens    INTEGER,
+  output_tokens   INTEGER,
+  cost_micros     INTEGER,
+  latency_ms      INTEGER,
+  metadata        TEXT NOT NULL DEFAULT '{}',
+  created_at      INTEGER NOT NULL
+);
+-- Serves reading a conversation in order and its keyset cursor; also the cascade's lookup.
+CREATE INDEX messages_conversation_id ON messages (conversation_id, id);
+
+-- Knowledge bases for retrieval (the plan's schema; not used by the API yet).
+CREATE TABLE knowledge_bases (
+  id          TEXT PRIMARY KEY,
+  user_id     TEXT NOT NULL,
+  name        TEXT NOT NULL,
+  description TEXT,
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL
+);
+CREATE INDEX knowledge_bases_user ON knowledge_bases (user_id);
+
+CREATE TABLE documents (
+  id                TEXT PRIMARY KEY,
+  knowledge_base_id TEXT NOT NULL REFERENCES knowledge_bases (id) ON DELETE CASCADE,
+  title             TEXT,
+  content           TEXT NOT NULL,
+  vector_id         TEXT,
+  metadata          TEXT NOT NULL DEFAULT '{}',
+  created_at        INTEGER NOT NULL
+);
+CREATE INDEX documents_knowledge_base ON documents (knowledge_base_id);
+)sql";
+
+constexpr std::array<Migration, 1> kMigrations{{
+    {1, "initial", k0001_initial},
+}};
+
+constexpr bool numbered_1_to_n(std::span<const Migration> list) {
+  for (std::size_t i = 0; i < list.size(); ++i)
+    if (list[i].version != static_cast<int>(i) + 1) return false;
+  return true;
+}
+static_assert(numbered_1_to_n(kMigrations), "migrations are numbered 1..N, in order, without gaps");
+
+}  // namespace
+
+std::span<const Migration> sqlite_migrations() noexcept { return kMigrations; }
+
+}  // namespace aas::store::migrations

@@ -1,0 +1,514 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include "core/ids.hpp"
+#include "store/cursor.hpp"
+#include "store/migrations/sqlite.hpp"
+#include "store/sqlite/db.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace aas::store::sqlite {
+
+namespace {
+
+using detail::Connection;
+using detail::DbError;
+using detail::Statement;
+using detail::Transaction;
+
+constexpr int kBusyTimeoutMs = 5000;
+// Reads run concurrently on their own connections (WAL lets readers proceed beside the writer).
+// The pool grows on demand up to this many; callers beyond it wait for a free one.
+constexpr std::size_t kMaxReaders = 8;
+// The contract clamps limits to 1..100; the store clamps again so a caller bug cannot ask for a
+// million rows.
+constexpr int kMaxPageLimit = 100;
+
+int clamp_limit(int limit) { return std::clamp(limit, 1, kMaxPageLimit); }
+
+Error conversation_not_found() { return make_error(errc::not_found, "conversation not found"); }
+Error invalid_cursor() { return make_error(errc::invalid_request, "invalid cursor"); }
+
+// Failures of the database itself (locked past the busy timeout, I/O, disk full, unreadable file)
+// are "try again later"; anything else is a bug or a broken schema.
+Error db_error(std::string_view op, const DbError& e) {
+  std::string detail = std::string(op) + ": " + e.what() + " (sqlite code " +
+                       std::to_string(e.code()) + ")";
+  switch (e.code() & 0xFF) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOMEM:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_PERM:
+      return make_error(errc::unavailable, "database unavailable", std::move(detail));
+    default:
+      return make_error(errc::internal, "internal error", std::move(detail));
+  }
+}
+
+// --- Rows ----------------------------------------------------------------------------------------
+
+#define AAS_CONVERSATION_COLUMNS \
+  "id, user_id, title, system_prompt, model, metadata, message_count, created_at, updated_at"
+
+Conversation read_conversation(const Statement& st) {
+  Conversation c;
+  c.id = st.text(0);
+  c.user_id = st.text(1);
+  c.title = st.optional_text(2);
+  c.system_prompt = st.optional_text(3);
+  c.model = st.optional_text(4);
+  c.metadata = st.text(5);
+  c.message_count = st.int64(6);
+  c.created_at = from_unix_ms(st.int64(7));
+  c.updated_at = from_unix_ms(st.int64(8));
+  return c;
+}
+
+#define AAS_MESSAGE_COLUMNS                                                                      \
+  "id, conversation_id, role, content, status, model, input_tokens, output_tokens, cost_micros, " \
+  "latency_ms, metadata, created_at"
+
+Message read_message(const Statement& st) {
+  Message m;
+  m.id = st.text(0);
+  m.conversation_id = st.text(1);
+  const std::string role = st.text(2);
+  const std::string status = st.text(4);
+  const auto r = role_from_string(role);
+  const auto s = message_status_from_string(status);
+  // The CHECK constraints make this unreachable unless the file was edited by hand.
+  if (!r || !s) throw DbError(SQLITE_MISMATCH, "unexpected role/status '" + role + "/" + status + "'");
+  m.role = *r;
+  m.content = st.text(3);
+  m.status = *s;
+  m.model = st.optional_text(5);
+  m.input_tokens = st.optional_int64(6);
+  m.output_tokens = st.optional_int64(7);
+  m.cost_micros = st.optional_int64(8);
+  m.latency_ms = st.optional_int64(9);
+  m.metadata = st.text(10);
+  m.created_at = from_unix_ms(st.int64(11));
+  return m;
+}
+
+// The store does not interpret metadata, but an empty string would not read back as JSON.
+std::string_view metadata_or_empty_object(const std::string& s) {
+  return s.empty() ? std::string_view("{}") : std::string_view(s);
+}
+
+// --- Connections ---------------------------------------------------------------------------------
+
+std::unique_ptr<Connection> open_writer(const std::string& path) {
+  auto c = std::make_unique<Connection>(
+      path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
+  sqlite3_busy_timeout(c->handle(), kBusyTimeoutMs);
+  // journal_mode reads the file header, so this is also where "not a database" surfaces.
+  // WAL persists in the file; synchronous=NORMAL is safe with WAL (a crash may lose the last
+  // commits, never corrupt) and avoids an fsync per commit.
+  c->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+  return c;
+}
+
+std::unique_ptr<Connection> open_reader(const std::string& path) {
+  auto c = std::make_unique<Connection>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
+  sqlite3_busy_timeout(c->handle(), kBusyTimeoutMs);
+  // A write slipping onto a reader would bypass the writer mutex; make it fail loudly instead.
+  c->exec("PRAGMA query_only=ON;");
+  return c;
+}
+
+class ReaderPool {
+ public:
+  explicit ReaderPool(std::string path) : path_(std::move(path)) {}
+
+  class Lease {
+   public:
+    Lease(ReaderPool& pool, std::unique_ptr<Connection> c) : pool_(pool), conn_(std::move(c)) {}
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() { pool_.release(std::move(conn_)); }
+    Connection& operator*() const noexcept { return *conn_; }
+
+   private:
+    ReaderPool& pool_;
+    std::unique_ptr<Connection> conn_;
+  };
+
+  // Throws DbError when a new connection cannot be opened.
+  Lease acquire() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !idle_.empty() || open_ < kMaxReaders; });
+    if (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(*this, std::move(c));
+    }
+    ++open_;  // reserve the slot, then open outside the lock
+    lock.unlock();
+    try {
+      return Lease(*this, open_reader(path_));
+    } catch (...) {
+      lock.lock();
+      --open_;
+      cv_.notify_one();
+      throw;
+    }
+  }
+
+ private:
+  void release(std::unique_ptr<Connection> c) {
+    {
+      std::lock_guard lock(mu_);
+      idle_.push_back(std::move(c));
+    }
+    cv_.notify_one();
+  }
+
+  std::string path_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  std::size_t open_ = 0;
+};
+
+// --- The store -----------------------------------------------------------------------------------
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(const std::string& path, const Clock& clock)
+      : clock_(clock),
+        in_memory_(path == ":memory:"),
+        writer_(open_writer(path)),
+        readers_(path) {}
+
+  Result<void> ping() override {
+    return read<void>("ping", [&](Connection& c) -> Result<void> {
+      c.prepare("SELECT 1").run();
+      return {};
+    });
+  }
+
+  Result<int> migrate() override {
+    return write_locked<int>("migrate", [&](Connection& c) -> Result<int> {
+      c.exec(
+          "CREATE TABLE IF NOT EXISTS schema_migrations ("
+          " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+      for (const auto& m : migrations::sqlite_migrations()) {
+        // One transaction per migration, re-checked inside it: another process (the `migrate`
+        // command beside a running server) may have applied it meanwhile.
+        Transaction tx(c, Transaction::Kind::write);
+        auto st = c.prepare("SELECT 1 FROM schema_migrations WHERE version = ?1");
+        const bool applied = st.bind(1, m.version).step();
+        if (applied) continue;
+        c.exec(std::string(m.sql));
+        c.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)")
+            .bind_all(m.version, m.name, to_unix_ms(clock_.now()))
+            .run();
+        tx.commit();
+      }
+      return applied_version(c);
+    });
+  }
+
+  Result<int> schema_version() override {
+    return read<int>("schema_version", [&](Connection& c) -> Result<int> {
+      Transaction tx(c, Transaction::Kind::read);
+      return applied_version(c);
+    });
+  }
+
+  int latest_schema_version() const override {
+    return migrations::latest_version(migrations::sqlite_migrations());
+  }
+
+  Result<Conversation> create_conversation(const NewConversation& n) override {
+    return write<Conversation>("create_conversation", [&](Connection& c) -> Result<Conversation> {
+      const std::int64_t now = to_unix_ms(clock_.now());
+      Conversation conv;
+      conv.id = new_uuid_v7();
+      conv.user_id = n.user_id;
+      conv.title = n.title;
+      conv.system_prompt = n.system_prompt;
+      conv.model = n.model;
+      conv.metadata = std::string(metadata_or_empty_object(n.metadata));
+      conv.message_count = 0;
+      conv.created_at = conv.updated_at = from_unix_ms(now);
+      c.prepare(
+           "INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
+           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7)")
+          .bind_all(conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model,
+                    conv.metadata, now)
+          .run();
+      return conv;
+    });
+  }
+
+  Result<Conversation> get_conversation(std::string_view user_id, std::string_view id) override {
+    return read<Conversation>("get_conversation", [&](Connection& c) -> Result<Conversation> {
+      auto st = c.prepare("SELECT " AAS_CONVERSATION_COLUMNS
+                          " FROM conversations WHERE id = ?1 AND user_id = ?2");
+      if (!st.bind_all(id, user_id).step()) return conversation_not_found();
+      return read_conversation(st);
+    });
+  }
+
+  Result<Page<Conversation>> list_conversations(std::string_view user_id,
+                                                const PageRequest& page) override {
+    std::optional<ConversationCursor> after;
+    if (page.cursor) {
+      after = decode_conversation_cursor(*page.cursor);
+      if (!after) return invalid_cursor();
+    }
+    const int limit = clamp_limit(page.limit);
+    return read<Page<Conversation>>(
+        "list_conversations", [&](Connection& c) -> Result<Page<Conversation>> {
+          // Two fixed statements rather than "cursor IS NULL OR ...", so each uses the
+          // (user_id, updated_at, id) index as a plain range scan.
+          auto st = after ? c.prepare("SELECT " AAS_CONVERSATION_COLUMNS
+                                      " FROM conversations WHERE user_id = ?1"
+                                      " AND (updated_at, id) < (?2, ?3)"
+                                      " ORDER BY updated_at DESC, id DESC LIMIT ?4")
+                          : c.prepare("SELECT " AAS_CONVERSATION_COLUMNS
+                                      " FROM conversations WHERE user_id = ?1"
+                                      " ORDER BY updated_at DESC, id DESC LIMIT ?4");
+          st.bind(1, user_id).bind(4, limit + 1);  // one extra row says whether a next page exists
+          if (after) st.bind(2, after->updated_at_ms).bind(3, after->id);
+          Page<Conversation> out;
+          out.items.reserve(static_cast<std::size_t>(limit) + 1);
+          while (st.step()) out.items.push_back(read_conversation(st));
+          if (out.items.size() > static_cast<std::size_t>(limit)) {
+            out.items.pop_back();
+            const auto& last = out.items.back();
+            out.next_cursor = encode_conversation_cursor(to_unix_ms(last.updated_at), last.id);
+          }
+          return out;
+        });
+  }
+
+  Result<Conversation> update_conversation(std::string_view user_id, std::string_view id,
+                                           const ConversationPatch& p) override {
+    return write<Conversation>("update_conversation", [&](Connection& c) -> Result<Conversation> {
+      // One fixed statement for every patch: a flag per field says whether to replace it (with
+      // NULL when clearing), so the statement is cached instead of built per call.
+      auto st = c.prepare(
+          "UPDATE conversations SET"
+          " title = CASE WHEN ?3 THEN ?4 ELSE title END,"
+          " system_prompt = CASE WHEN ?5 THEN ?6 ELSE system_prompt END,"
+          " model = CASE WHEN ?7 THEN ?8 ELSE model END,"
+          " metadata = CASE WHEN ?9 THEN ?10 ELSE metadata END,"
+          " updated_at = max(updated_at, ?11)"
+          " WHERE id = ?1 AND user_id = ?2"
+          " RETURNING " AAS_CONVERSATION_COLUMNS);
+      // A clear_* flag wins over a value given for the same field.
+      auto field = [&](int index, bool clear, const std::optional<std::string>& value) {
+        st.bind(index, clear || value.has_value());
+        if (clear) st.bind_null(index + 1);
+        else st.bind(index + 1, value);
+      };
+      st.bind(1, id).bind(2, user_id);
+      field(3, p.clear_title, p.title);
+      field(5, p.clear_system_prompt, p.system_prompt);
+      field(7, p.clear_model, p.model);
+      st.bind(9, p.metadata.has_value());
+      if (p.metadata) st.bind(10, metadata_or_empty_object(*p.metadata));
+      else st.bind_null(10);
+      st.bind(11, to_unix_ms(clock_.now()));
+      if (!st.step()) return conversation_not_found();
+      Conversation conv = read_conversation(st);
+      st.run();  // finish the statement before COMMIT
+      return conv;
+    });
+  }
+
+  Result<void> delete_conversation(std::string_view user_id, std::string_view id) override {
+    return write<void>("delete_conversation", [&](Connection& c) -> Result<void> {
+      // Messages go with it through ON DELETE CASCADE (foreign_keys is on for the writer).
+      c.prepare("DELETE FROM conversations WHERE id = ?1 AND user_id = ?2")
+          .bind_all(id, user_id)
+          .run();
+      if (c.changes() == 0) return conversation_not_found();
+      return {};
+    });
+  }
+
+  Result<Message> append_message(std::string_view user_id, const NewMessage& n) override {
+    return write<Message>("append_message", [&](Connection& c) -> Result<Message> {
+      const std::int64_t now = to_unix_ms(clock_.now());
+      // The ownership check and the bump in one statement; max() keeps updated_at from moving
+      // backwards when the clock does.
+      c.prepare(
+           "UPDATE conversations SET updated_at = max(updated_at, ?3),"
+           " message_count = message_count + 1 WHERE id = ?1 AND user_id = ?2")
+          .bind_all(n.conversation_id, user_id, now)
+          .run();
+      if (c.changes() == 0) return conversation_not_found();
+
+      Message m;
+      // Issued under the writer lock, so id order is commit order: a reader paging by id never
+      // misses a message that commits after it passed a larger id.
+      m.id = new_uuid_v7();
+      m.conversation_id = n.conversation_id;
+      m.role = n.role;
+      m.content = n.content;
+      m.status = n.status;
+      m.model = n.model;
+      m.input_tokens = n.input_tokens;
+      m.output_tokens = n.output_tokens;
+      m.cost_micros = n.cost_micros;
+      m.latency_ms = n.latency_ms;
+      m.metadata = std::string(metadata_or_empty_object(n.metadata));
+      m.created_at = from_unix_ms(now);
+      c.prepare("INSERT INTO messages (" AAS_MESSAGE_COLUMNS
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
+          .bind_all(m.id, m.conversation_id, to_string(m.role), m.content, to_string(m.status),
+                    m.model, m.input_tokens, m.output_tokens, m.cost_micros, m.latency_ms,
+                    m.metadata, now)
+          .run();
+      return m;
+    });
+  }
+
+  Result<Page<Message>> list_messages(std::string_view user_id, std::string_view conversation_id,
+                                      const PageRequest& page) override {
+    std::optional<std::string> after;
+    if (page.cursor) {
+      after = decode_message_cursor(*page.cursor);
+      if (!after) return invalid_cursor();
+    }
+    const int limit = clamp_limit(page.limit);
+    return read<Page<Message>>("list_messages", [&](Connection& c) -> Result<Page<Message>> {
+      Transaction tx(c, Transaction::Kind::read);  // the check and the rows from one snapshot
+      if (!owns(c, user_id, conversation_id)) return conversation_not_found();
+      auto st = after ? c.prepare("SELECT " AAS_MESSAGE_COLUMNS
+                                  " FROM messages WHERE conversation_id = ?1 AND id > ?2"
+                                  " ORDER BY id LIMIT ?3")
+                      : c.prepare("SELECT " AAS_MESSAGE_COLUMNS
+                                  " FROM messages WHERE conversation_id = ?1"
+                                  " ORDER BY id LIMIT ?3");
+      st.bind(1, conversation_id).bind(3, limit + 1);
+      if (after) st.bind(2, *after);
+      Page<Message> out;
+      out.items.reserve(static_cast<std::size_t>(limit) + 1);
+      while (st.step()) out.items.push_back(read_message(st));
+      if (out.items.size() > static_cast<std::size_t>(limit)) {
+        out.items.pop_back();
+        out.next_cursor = encode_message_cursor(out.items.back().id);
+      }
+      return out;
+    });
+  }
+
+  Result<std::vector<Message>> recent_messages(std::string_view user_id,
+                                               std::string_view conversation_id,
+                                               int max_messages) override {
+    return read<std::vector<Message>>(
+        "recent_messages", [&](Connection& c) -> Result<std::vector<Message>> {
+          Transaction tx(c, Transaction::Kind::read);
+          if (!owns(c, user_id, conversation_id)) return conversation_not_found();
+          std::vector<Message> out;
+          if (max_messages <= 0) return out;
+          auto st = c.prepare("SELECT " AAS_MESSAGE_COLUMNS
+                              " FROM messages WHERE conversation_id = ?1"
+                              " ORDER BY id DESC LIMIT ?2");
+          st.bind_all(conversation_id, max_messages);
+          while (st.step()) out.push_back(read_message(st));
+          std::reverse(out.begin(), out.end());
+          return out;
+        });
+  }
+
+ private:
+  static bool owns(Connection& c, std::string_view user_id, std::string_view conversation_id) {
+    return c.prepare("SELECT 1 FROM conversations WHERE id = ?1 AND user_id = ?2")
+        .bind_all(conversation_id, user_id)
+        .step();
+  }
+
+  // The highest applied migration, 0 on a database never migrated.
+  static int applied_version(Connection& c) {
+    auto exists = c.prepare(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
+    if (!exists.step()) return 0;
+    auto st = c.prepare("SELECT coalesce(max(version), 0) FROM schema_migrations");
+    st.step();
+    return static_cast<int>(st.int64(0));
+  }
+
+  // Runs `f` on a reader connection (or on the writer, under its lock, for ":memory:", where
+  // every connection would otherwise see its own empty database).
+  template <class T, class F>
+  Result<T> read(std::string_view op, F&& f) {
+    try {
+      if (in_memory_) {
+        std::lock_guard lock(write_mu_);
+        return f(*writer_);
+      }
+      auto lease = readers_.acquire();
+      return f(*lease);
+    } catch (const DbError& e) {
+      return db_error(op, e);
+    }
+  }
+
+  // Runs `f` on the writer connection under its lock, without a transaction.
+  template <class T, class F>
+  Result<T> write_locked(std::string_view op, F&& f) {
+    try {
+      std::lock_guard lock(write_mu_);
+      return f(*writer_);
+    } catch (const DbError& e) {
+      return db_error(op, e);
+    }
+  }
+
+  // Runs `f` in a write transaction, committed when `f` succeeds and rolled back otherwise.
+  // All writes share one connection: SQLite admits one writer at a time anyway, and queuing on a
+  // mutex is cheaper and fairer than connections retrying on SQLITE_BUSY.
+  template <class T, class F>
+  Result<T> write(std::string_view op, F&& f) {
+    return write_locked<T>(op, [&](Connection& c) -> Result<T> {
+      Transaction tx(c, Transaction::Kind::write);
+      Result<T> r = f(c);
+      if (r) tx.commit();
+      return r;
+    });
+  }
+
+  const Clock& clock_;
+  const bool in_memory_;
+  std::mutex write_mu_;
+  std::unique_ptr<Connection> writer_;
+  ReaderPool readers_;
+};
+
+#undef AAS_CONVERSATION_COLUMNS
+#undef AAS_MESSAGE_COLUMNS
+
+}  // namespace
+
+std::unique_ptr<Store> open_sqlite_store(const std::string& path, const Clock& clock) {
+  try {
+    if (path != ":memory:") {
+      const auto parent = std::filesystem::path(path).parent_path();
+      if (!parent.empty()) std::filesystem::create_directories(parent);
+    }
+    return std::make_unique<SqliteStore>(path, clock);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot open SQLite database '" + path + "': " + e.what());
+  }
+}
+
+}  // namespace aas::store::sqlite

@@ -1,0 +1,104 @@
+// Bearer JWT verification as seen from outside: every bad token is a 401 envelope with
+// WWW-Authenticate, and the user is taken from `sub`, then `id`, then `userId`.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { assertError, assertOk } from './lib/assert.mjs';
+import { startService } from './lib/service.mjs';
+import { encodeJwt, makeToken, nowSeconds, randomSecret, tamperPayload } from './lib/jwt.mjs';
+
+let svc;
+before(async () => { svc = await startService(); });
+after(async () => { await svc?.stop(); });
+
+async function expect401(headers, what) {
+  const res = await svc.get('/api/ai/conversations', { headers });
+  assertError(res, 401, 'unauthorized');
+  assert.match(String(res.headers['www-authenticate']), /^Bearer\b/, `WWW-Authenticate for ${what}`);
+  return res;
+}
+const bearer = (t) => ({ authorization: `Bearer ${t}` });
+
+describe('rejected tokens', () => {
+  it('no Authorization header', async () => { await expect401({}, 'missing'); });
+
+  it('malformed Authorization headers', async () => {
+    const good = svc.token('alice');
+    for (const h of ['Bearer', 'Bearer ', 'Bearer not-a-jwt', 'Bearer a.b.c', 'Bearer ...', `Basic ${Buffer.from('alice:pw').toString('base64')}`,
+      `Token ${good}`, good, `Bearer ${good}.extra`, `Bearer ${good.split('.').slice(0, 2).join('.')}`]) {
+      await expect401({ authorization: h }, h);
+    }
+  });
+
+  it('expired beyond the leeway', async () => {
+    const t = makeToken(svc.secret, { sub: 'alice' }, { now: nowSeconds() - 7200, ttl: 3600 });
+    await expect401(bearer(t), 'expired');
+  });
+
+  it('not valid before a future nbf', async () => {
+    const t = makeToken(svc.secret, { sub: 'alice', nbf: nowSeconds() + 3600 });
+    await expect401(bearer(t), 'nbf');
+  });
+
+  it('tampered payload (signature of another payload)', async () => {
+    const t = tamperPayload(svc.token('alice'), { sub: 'mallory' });
+    await expect401(bearer(t), 'tampered');
+    const admin = tamperPayload(svc.token('alice'), { role: 'admin' });
+    const res = await svc.get('/api/ai/admin/health', { token: admin });
+    assertError(res, 401, 'unauthorized');
+  });
+
+  it('tampered signature', async () => {
+    const t = svc.token('alice');
+    const sig = t.split('.')[2];
+    const flipped = `${t.slice(0, t.length - sig.length)}${sig[0] === 'A' ? 'B' : 'A'}${sig.slice(1)}`;
+    await expect401(bearer(flipped), 'bad signature');
+  });
+
+  it('signed with another secret', async () => {
+    await expect401(bearer(makeToken(randomSecret(), { sub: 'alice' })), 'wrong secret');
+  });
+
+  it('alg none, with and without a signature', async () => {
+    const payload = { sub: 'alice', iat: nowSeconds(), exp: nowSeconds() + 3600 };
+    await expect401(bearer(encodeJwt({ alg: 'none', typ: 'JWT' }, payload, null)), 'alg none');
+    await expect401(bearer(encodeJwt({ alg: 'None', typ: 'JWT' }, payload, null)), 'alg None');
+    // header says none but a valid-looking HS256 signature is attached
+    await expect401(bearer(encodeJwt({ alg: 'none', typ: 'JWT' }, payload, svc.secret)), 'alg none signed');
+  });
+
+  it('a token without any user claim', async () => {
+    await expect401(bearer(makeToken(svc.secret, { name: 'alice' })), 'no sub/id/userId');
+  });
+});
+
+describe('accepted tokens', () => {
+  it('expired within JWT_LEEWAY_SECONDS (30) is still accepted', async () => {
+    const t = makeToken(svc.secret, { sub: 'leeway-user' }, { now: nowSeconds() - 3605, ttl: 3600 });
+    assertOk(await svc.get('/api/ai/conversations', { token: t }));
+  });
+
+  it('takes the user from sub, then id, then userId', async () => {
+    const user = `owner-${Date.now()}`;
+    const created = assertOk(await svc.post('/api/ai/conversations', { token: svc.token(user), json: { title: 'mine' } }), 201);
+    const sees = async (claims) => {
+      const data = assertOk(await svc.get('/api/ai/conversations', { token: makeToken(svc.secret, claims) }));
+      return data.items.some((c) => c.id === created.id);
+    };
+    assert.equal(await sees({ sub: user }), true, 'sub');
+    assert.equal(await sees({ id: user }), true, 'id alone');
+    assert.equal(await sees({ userId: user }), true, 'userId alone');
+    assert.equal(await sees({ sub: user, id: 'someone-else', userId: 'someone-else' }), true, 'sub wins over id and userId');
+    assert.equal(await sees({ sub: 'someone-else', id: user }), false, 'sub wins over id');
+    assert.equal(await sees({ id: user, userId: 'someone-else' }), true, 'id wins over userId');
+    assert.equal(await sees({ id: 'someone-else', userId: user }), false, 'id wins over userId');
+  });
+
+  it('takes the admin role from role or roles', async () => {
+    const url = '/api/ai/admin/health';
+    assertOk(await svc.get(url, { token: makeToken(svc.secret, { sub: 'a1', role: 'admin' }) }));
+    assertOk(await svc.get(url, { token: makeToken(svc.secret, { sub: 'a2', roles: ['user', 'admin'] }) }));
+    assertError(await svc.get(url, { token: makeToken(svc.secret, { sub: 'a3', role: 'user' }) }), 403, 'forbidden');
+    assertError(await svc.get(url, { token: makeToken(svc.secret, { sub: 'a4', roles: ['user'] }) }), 403, 'forbidden');
+  });
+});

@@ -1,0 +1,69 @@
+// Assertions shared by the suites: the error envelope, id and time formats, and response bodies
+// checked against the schemas of docs/openapi.yaml (so the spec and the binary stay in step).
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import Ajv2020 from 'ajv/dist/2020.js';
+import YAML from 'yaml';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const SPEC_PATH = path.resolve(here, '..', '..', '..', 'docs', 'openapi.yaml');
+
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+export const RFC3339_MS_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+let cached;
+export function loadSpec() {
+  if (!cached) {
+    const spec = YAML.parse(readFileSync(SPEC_PATH, 'utf8'));
+    // Only the schemas are compiled; refs inside them (#/components/schemas/X) resolve against this root.
+    const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
+    ajv.addSchema({ $id: 'aas-openapi', components: { schemas: spec.components.schemas } });
+    cached = { spec, ajv };
+  }
+  return cached;
+}
+
+// Asserts that value matches components.schemas[name] of docs/openapi.yaml.
+export function assertSchema(value, name) {
+  const { ajv } = loadSpec();
+  const validate = ajv.getSchema(`aas-openapi#/components/schemas/${name}`);
+  assert.ok(validate, `schema ${name} missing from openapi.yaml`);
+  const ok = validate(value);
+  assert.ok(ok, `body does not match schema ${name}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(value)}`);
+}
+
+// Asserts an error response: status, envelope shape, code, requestId == X-Request-Id, JSON type.
+export function assertError(res, status, code) {
+  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${res.text}`);
+  assert.match(String(res.headers['content-type']), /^application\/json/, 'error content-type');
+  assert.ok(res.body && typeof res.body === 'object', `error body is not JSON: ${res.text}`);
+  assert.equal(res.body.success, false);
+  assert.equal(res.body.error?.code, code, `error code: ${res.text}`);
+  assert.equal(typeof res.body.error.message, 'string');
+  assert.ok(res.body.error.message.length > 0, 'error message is empty');
+  assert.equal(typeof res.body.requestId, 'string');
+  assert.equal(res.body.requestId, res.headers['x-request-id'], 'requestId must equal the X-Request-Id header');
+  assertSchema(res.body, 'Error');
+}
+
+// Asserts a success envelope with the given status and returns its data.
+export function assertOk(res, status = 200) {
+  assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${res.text}`);
+  assert.match(String(res.headers['content-type']), /^application\/json/, 'content-type');
+  assert.equal(res.body?.success, true, `not a success envelope: ${res.text}`);
+  assert.ok('data' in res.body, 'envelope without data');
+  assert.ok(res.headers['x-request-id'], 'X-Request-Id missing');
+  return res.body.data;
+}
+
+export function assertConversation(c) {
+  assertSchema(c, 'Conversation');
+  assert.match(c.id, UUID_V7);
+  assert.match(c.createdAt, RFC3339_MS_UTC);
+  assert.match(c.updatedAt, RFC3339_MS_UTC);
+  assert.ok(c.updatedAt >= c.createdAt, 'updatedAt before createdAt');
+}

@@ -1,0 +1,112 @@
+// docs/openapi.yaml is well formed, and the binary serves exactly its paths and methods: each
+// documented operation exists (an unknown path would answer 404), each other method answers 405
+// with an Allow header naming the documented methods.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { assertError, loadSpec } from './lib/assert.mjs';
+import { startService } from './lib/service.mjs';
+
+const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+const EXPECTED_PATHS = {
+  '/health': ['GET'],
+  '/ready': ['GET'],
+  '/api/ai/admin/health': ['GET'],
+  '/api/ai/chat': ['POST'],
+  '/api/ai/conversations': ['GET', 'POST'],
+  '/api/ai/conversations/{id}': ['DELETE', 'GET', 'PATCH'],
+};
+
+function specOperations(spec) {
+  const ops = {};
+  for (const [p, item] of Object.entries(spec.paths)) {
+    ops[p] = Object.keys(item).filter((k) => METHODS.includes(k)).map((m) => m.toUpperCase()).sort();
+  }
+  return ops;
+}
+
+function resolvePointer(doc, ref) {
+  assert.ok(ref.startsWith('#/'), `external $ref not allowed: ${ref}`);
+  return ref.slice(2).split('/').reduce((node, key) => node?.[key.replace(/~1/g, '/').replace(/~0/g, '~')], doc);
+}
+
+describe('openapi.yaml', () => {
+  const { spec } = loadSpec();
+
+  it('is OpenAPI 3.1 with the routes of the contract, no more and no fewer', () => {
+    assert.match(spec.openapi, /^3\.1\./);
+    assert.deepEqual(specOperations(spec), EXPECTED_PATHS);
+  });
+
+  it('resolves every $ref', () => {
+    const refs = [];
+    (function walk(node) {
+      if (Array.isArray(node)) node.forEach(walk);
+      else if (node && typeof node === 'object') {
+        for (const [k, v] of Object.entries(node)) (k === '$ref' ? refs.push(v) : walk(v));
+      }
+    })(spec);
+    assert.ok(refs.length > 20, 'suspiciously few $refs');
+    for (const r of refs) assert.ok(resolvePointer(spec, r) !== undefined, `unresolved $ref ${r}`);
+  });
+
+  it('declares bearer JWT security, open health probes and the named schemas', () => {
+    assert.deepEqual(spec.components.securitySchemes.bearerAuth, {
+      ...spec.components.securitySchemes.bearerAuth, type: 'http', scheme: 'bearer', bearerFormat: 'JWT',
+    });
+    assert.deepEqual(spec.security, [{ bearerAuth: [] }]);
+    assert.deepEqual(spec.paths['/health'].get.security, []);
+    assert.deepEqual(spec.paths['/ready'].get.security, []);
+    for (const name of ['Conversation', 'Message', 'ConversationPage', 'MessagePage', 'ChatRequest', 'ChatResponse', 'Error', 'AdminHealth']) {
+      assert.ok(spec.components.schemas[name], `schema ${name}`);
+    }
+  });
+
+  it('documents 401 on every protected operation and an X-Request-Id header on every response', () => {
+    for (const [p, item] of Object.entries(spec.paths)) {
+      for (const m of Object.keys(item).filter((k) => METHODS.includes(k))) {
+        const op = item[m];
+        const open = Array.isArray(op.security) && op.security.length === 0;
+        if (!open) assert.ok(op.responses['401'], `${m} ${p} lacks 401`);
+        for (const [status, resp] of Object.entries(op.responses)) {
+          const r = resp.$ref ? resolvePointer(spec, resp.$ref) : resp;
+          assert.ok(r.headers?.['X-Request-Id'], `${m} ${p} ${status} lacks X-Request-Id`);
+        }
+      }
+    }
+  });
+});
+
+describe('router matches openapi.yaml', () => {
+  let svc;
+  before(async () => { svc = await startService(); });
+  after(async () => { await svc?.stop(); });
+
+  const sample = (p) => p.replace('{id}', '0192f0d2-6c1e-7a3b-9a4e-1f2d3c4b5a69');
+
+  it('serves every documented operation (open ones 200, protected ones 401 without a token)', async () => {
+    const { spec } = loadSpec();
+    for (const [p, methods] of Object.entries(specOperations(spec))) {
+      for (const m of methods) {
+        const op = spec.paths[p][m.toLowerCase()];
+        const open = Array.isArray(op.security) && op.security.length === 0;
+        const res = await svc.request(m, sample(p), m === 'POST' || m === 'PATCH' ? { json: {} } : {});
+        if (open) assert.equal(res.status, 200, `${m} ${p}: ${res.text}`);
+        else assertError(res, 401, 'unauthorized');
+      }
+    }
+  });
+
+  it('answers 405 with Allow for every undocumented method of a documented path', async () => {
+    const { spec } = loadSpec();
+    const token = svc.token('spec-user', { admin: true });
+    for (const [p, methods] of Object.entries(specOperations(spec))) {
+      for (const m of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((x) => !methods.includes(x))) {
+        const res = await svc.request(m, sample(p), { token });
+        assertError(res, 405, 'method_not_allowed');
+        const allow = String(res.headers.allow ?? '').split(',').map((s) => s.trim()).filter((s) => s && s !== 'HEAD' && s !== 'OPTIONS').sort();
+        assert.deepEqual(allow, methods, `Allow of ${m} ${p}: ${res.headers.allow}`);
+      }
+    }
+  });
+});
