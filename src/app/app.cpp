@@ -40,6 +40,15 @@ auth::JwtOptions jwt_options(const Config& c) {
   return o;
 }
 
+// The verifier checks the public key when it is built; a bad key is a configuration error.
+auth::JwtVerifier make_verifier(const Config& c, const Clock& clock) {
+  try {
+    return auth::JwtVerifier(jwt_options(c), clock);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("JWT_PUBLIC_KEY: ") + e.what());
+  }
+}
+
 http::ServerOptions server_options(const Config& c) {
   http::ServerOptions o;
   o.host = c.host;
@@ -102,7 +111,7 @@ int serve(Config c) {
   chat::ConversationService conversations(*store, models);
   api::Services services{chat, conversations, *store, models, blocking, info};
 
-  auth::JwtVerifier verifier(jwt_options(c), clock);
+  auth::JwtVerifier verifier = make_verifier(c, clock);
   http::Dispatcher dispatcher(api::make_router(services), verifier,
                               http::DispatcherOptions{c.cors_origins, c.request_timeout});
 

@@ -177,6 +177,7 @@ Config load_config(const Lookup& env) {
   src.integer("JWT_LEEWAY_SECONDS", leeway, 0, 3600);
   c.jwt_leeway = std::chrono::seconds(leeway);
   src.list("JWT_USER_CLAIMS", c.jwt_user_claims);
+  if (c.jwt_user_claims.empty()) throw ConfigError("JWT_USER_CLAIMS: must name at least one claim");
   src.list("JWT_ROLE_CLAIMS", c.jwt_role_claims);
   src.text("ADMIN_ROLE", c.admin_role);
   src.text("MAIN_BACKEND_URL", c.main_backend_url);

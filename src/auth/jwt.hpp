@@ -32,6 +32,10 @@ struct JwtOptions {
 
 class JwtVerifier {
  public:
+  // Throws std::invalid_argument on a configuration that can never verify anything as intended:
+  // no algorithm, one other than HS256/RS256/ES256 (or "none"), or a public_key_pem that does not
+  // parse as a PEM public key. A missing key for an allowed algorithm is not an error here; such
+  // tokens are simply rejected.
   JwtVerifier(JwtOptions options, const Clock& clock);
   // unauthorized (with a client-safe message) on any failure: malformed, alg none or not allowed,
   // bad signature, expired, not yet valid, wrong issuer or audience, no user id claim.

@@ -71,8 +71,10 @@ std::string sign(jwt_alg_t alg, std::string_view key, const json::object& claims
   if (jwt_add_grants_json(jwt.get(), json::serialize(claims).c_str()) != 0) {
     throw std::runtime_error("jwt_add_grants_json");
   }
-  if (jwt_set_alg(jwt.get(), alg, reinterpret_cast<const unsigned char*>(key.data()),
-                  static_cast<int>(key.size())) != 0) {
+  // libjwt wants a null key for alg none, and refuses a non-null empty one.
+  const auto* key_bytes =
+      key.empty() ? nullptr : reinterpret_cast<const unsigned char*>(key.data());
+  if (jwt_set_alg(jwt.get(), alg, key_bytes, static_cast<int>(key.size())) != 0) {
     throw std::runtime_error("jwt_set_alg");
   }
   char* encoded = jwt_encode_str(jwt.get());

@@ -1,0 +1,398 @@
+#include "http/server.hpp"
+
+#include "core/error.hpp"
+#include "core/ids.hpp"
+#include "http/dispatcher.hpp"
+#include "http/error_response.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/url/parse.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <unordered_set>
+
+namespace aas::http {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+// Expected failures (EOF, timeouts, cancellation) come back as error codes, not exceptions.
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+constexpr std::string_view kServerName = "ai-agent-service";
+constexpr auto kDrainPollInterval = std::chrono::milliseconds(25);
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+// How long an error answer waits for the client to stop sending before the socket is closed.
+constexpr auto kMaxLinger = std::chrono::milliseconds(1000);
+
+using BeastRequest = bhttp::request<bhttp::string_body>;
+using BeastResponse = bhttp::response<bhttp::string_body>;
+
+struct Connection {
+  explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
+
+  beast::tcp_stream stream;
+  // Only touched on the connection's strand: false while waiting for the next request, so
+  // shutdown knows it may close this connection without losing work.
+  bool busy = false;
+};
+
+std::string lowercase(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// Splits the target into a percent-decoded path and the raw query. The common case (an
+// origin-form target without escapes in its path) needs no URL parser.
+bool split_target(std::string_view target, std::string& path, std::string& query) {
+  const std::size_t q = target.find('?');
+  const std::string_view raw_path = target.substr(0, q);
+  if (!raw_path.empty() && raw_path.front() == '/' && raw_path.find('%') == std::string_view::npos) {
+    path.assign(raw_path);
+    if (q != std::string_view::npos) query.assign(target.substr(q + 1));
+    return true;
+  }
+  auto url = boost::urls::parse_uri_reference(target);
+  if (!url) return false;
+  path = url->path();
+  query = std::string(url->encoded_query());
+  return true;
+}
+
+std::optional<Request> to_request(BeastRequest&& msg, const std::string& remote_address) {
+  Request req;
+  req.method = std::string(msg.method_string());
+  req.target = std::string(msg.target());
+  if (!split_target(req.target, req.path, req.query_string)) return std::nullopt;
+  for (const auto& field : msg) {
+    req.headers.push_back({lowercase(field.name_string()), std::string(field.value())});
+  }
+  req.body = std::move(msg.body());
+  req.remote_address = remote_address;
+  return req;
+}
+
+BeastResponse to_beast(Response&& res, unsigned version, bool keep_alive) {
+  BeastResponse msg;
+  msg.version(version);
+  msg.result(static_cast<unsigned>(res.status));
+  msg.set(bhttp::field::server, kServerName);
+  if (!res.body.empty() && !res.content_type.empty()) {
+    msg.set(bhttp::field::content_type, res.content_type);
+  }
+  for (const Header& h : res.headers) msg.insert(h.name, h.value);
+  msg.body() = std::move(res.body);
+  msg.keep_alive(keep_alive);
+  msg.prepare_payload();  // throws for a body on 204/304: a handler bug
+  return msg;
+}
+
+// Errors the server answers itself, before a request reaches the dispatcher.
+Response server_error(errc code, std::string message) {
+  const std::string request_id = new_uuid_v7();
+  Response res = error_response(make_error(code, std::move(message)), request_id);
+  res.headers.push_back({"x-request-id", request_id});
+  return res;
+}
+
+bool is_http_parse_error(const beast::error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category();
+}
+
+bool expects_continue(const BeastRequest& msg) {
+  const auto it = msg.find(bhttp::field::expect);
+  return it != msg.end() && beast::iequals(it->value(), "100-continue");
+}
+
+}  // namespace
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+  Impl(asio::io_context& context, ServerOptions opts, Dispatcher& disp)
+      : ioc(context),
+        options(std::move(opts)),
+        dispatcher(disp),
+        accept_strand(asio::make_strand(context)),
+        acceptor(accept_strand) {}
+
+  asio::io_context& ioc;
+  const ServerOptions options;
+  Dispatcher& dispatcher;
+  asio::any_io_executor accept_strand;
+  tcp::acceptor acceptor;  // only used on accept_strand once started
+  std::atomic<std::uint16_t> bound_port{0};
+  std::atomic<bool> shutting_down{false};
+
+  // Connections run on different strands of a multi-threaded io_context.
+  std::mutex mutex;
+  std::unordered_set<std::shared_ptr<Connection>> connections;
+
+  void listen();
+  void begin_shutdown(std::function<void(bool)> on_done);
+
+  asio::awaitable<void> accept_loop();
+  void start_connection(tcp::socket socket);
+  asio::awaitable<void> run_connection(std::shared_ptr<Connection> conn);
+  asio::awaitable<void> serve(Connection& conn);
+  asio::awaitable<bool> write_response(Connection& conn, Response res, unsigned version,
+                                       bool keep_alive, bool head_only);
+  asio::awaitable<void> answer_read_error(Connection& conn, const beast::error_code& ec);
+  asio::awaitable<void> linger_close(Connection& conn);
+  asio::awaitable<void> drain(std::function<void(bool)> on_done);
+  std::size_t live_connections();
+};
+
+void Server::Impl::listen() {
+  beast::error_code ec;
+  tcp::resolver resolver(ioc);
+  const auto endpoints = resolver.resolve(options.host, std::to_string(options.port),
+                                          tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || endpoints.empty()) {
+    throw std::runtime_error("cannot resolve listen address " + options.host + ": " + ec.message());
+  }
+  const tcp::endpoint endpoint = *endpoints.begin();
+  const auto fail = [&](const char* what) {
+    throw std::runtime_error(std::string("cannot listen on ") + options.host + ":" +
+                             std::to_string(options.port) + " (" + what + "): " + ec.message());
+  };
+  acceptor.open(endpoint.protocol(), ec);
+  if (ec) fail("open");
+  acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (ec) fail("reuse_address");
+  acceptor.bind(endpoint, ec);
+  if (ec) fail("bind");
+  acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) fail("listen");
+  bound_port = acceptor.local_endpoint().port();
+
+  asio::co_spawn(accept_strand, [self = shared_from_this()] { return self->accept_loop(); },
+                 asio::detached);
+}
+
+asio::awaitable<void> Server::Impl::accept_loop() {
+  for (;;) {
+    asio::any_io_executor strand = asio::make_strand(ioc);
+    auto [ec, socket] = co_await acceptor.async_accept(strand, use_tuple);
+    if (shutting_down || !acceptor.is_open()) co_return;
+    if (ec) {
+      // E.g. out of file descriptors: back off instead of spinning on the error.
+      spdlog::warn("accept failed: {}", ec.message());
+      asio::steady_timer pause(accept_strand, kAcceptBackoff);
+      co_await pause.async_wait(use_tuple);
+      continue;
+    }
+    start_connection(std::move(socket));
+  }
+}
+
+void Server::Impl::start_connection(tcp::socket socket) {
+  beast::error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);  // small responses must not wait for Nagle
+  auto conn = std::make_shared<Connection>(std::move(socket));
+  {
+    std::lock_guard lock(mutex);
+    connections.insert(conn);
+  }
+  asio::co_spawn(conn->stream.get_executor(),
+                 [self = shared_from_this(), conn] { return self->run_connection(conn); },
+                 asio::detached);
+}
+
+asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> conn) {
+  try {
+    co_await serve(*conn);
+  } catch (const std::exception& e) {
+    // A bug in this layer must cost one connection, never the process.
+    spdlog::error("connection failed: {}", e.what());
+  }
+  beast::error_code ec;
+  conn->stream.socket().close(ec);
+  std::lock_guard lock(mutex);
+  connections.erase(conn);
+}
+
+asio::awaitable<void> Server::Impl::serve(Connection& conn) {
+  beast::error_code ec;
+  const auto remote = conn.stream.socket().remote_endpoint(ec);
+  const std::string remote_address = ec ? std::string() : remote.address().to_string();
+  beast::flat_buffer buffer;
+
+  for (;;) {
+    conn.busy = false;
+    if (shutting_down) co_return;
+
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(
+        std::min<std::size_t>(options.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+    parser.body_limit(options.max_body_bytes);
+
+    conn.stream.expires_after(options.idle_timeout);
+    std::tie(ec, std::ignore) = co_await bhttp::async_read_header(conn.stream, buffer, parser, use_tuple);
+    conn.busy = true;
+    if (!ec && !parser.is_done()) {
+      if (expects_continue(parser.get())) {
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        conn.stream.expires_after(options.write_timeout);
+        std::tie(ec, std::ignore) =
+            co_await asio::async_write(conn.stream, asio::buffer(kContinue), use_tuple);
+        if (ec) co_return;
+      }
+      conn.stream.expires_after(options.read_timeout);
+      std::tie(ec, std::ignore) = co_await bhttp::async_read(conn.stream, buffer, parser, use_tuple);
+    }
+    if (ec) {
+      co_await answer_read_error(conn, ec);
+      co_return;
+    }
+
+    BeastRequest msg = parser.release();
+    const unsigned version = msg.version();
+    const bool head_only = msg.method() == bhttp::verb::head;
+    const bool client_keep_alive = msg.keep_alive();
+    std::optional<Request> req = to_request(std::move(msg), remote_address);
+    if (!req) {
+      co_await write_response(conn, server_error(errc::invalid_request, "malformed request target"),
+                              version, false, head_only);
+      co_await linger_close(conn);
+      co_return;
+    }
+    Response res = co_await dispatcher.handle(std::move(*req));
+    // Read the flag after the handler: a shutdown meanwhile turns this into the last response.
+    const bool keep_alive = client_keep_alive && !shutting_down;
+    if (!co_await write_response(conn, std::move(res), version, keep_alive, head_only)) co_return;
+    if (!keep_alive) {
+      conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<bool> Server::Impl::write_response(Connection& conn, Response res, unsigned version,
+                                                   bool keep_alive, bool head_only) {
+  std::optional<BeastResponse> msg;
+  try {
+    msg = to_beast(std::move(res), version, keep_alive);
+  } catch (const std::exception& e) {
+    spdlog::error("cannot serialize response: {}", e.what());
+    msg = to_beast(server_error(errc::internal, "internal error"), version, keep_alive);
+  }
+  beast::error_code ec;
+  conn.stream.expires_after(options.write_timeout);
+  if (head_only) {
+    bhttp::response_serializer<bhttp::string_body> serializer(*msg);
+    std::tie(ec, std::ignore) = co_await bhttp::async_write_header(conn.stream, serializer, use_tuple);
+  } else {
+    std::tie(ec, std::ignore) = co_await bhttp::async_write(conn.stream, *msg, use_tuple);
+  }
+  co_return !ec;
+}
+
+asio::awaitable<void> Server::Impl::answer_read_error(Connection& conn, const beast::error_code& ec) {
+  std::optional<Response> res;
+  if (ec == bhttp::error::header_limit || ec == bhttp::error::body_limit) {
+    res = server_error(errc::payload_too_large, ec == bhttp::error::header_limit
+                                                    ? "request headers too large"
+                                                    : "request body too large");
+  } else if (is_http_parse_error(ec) && ec != bhttp::error::end_of_stream &&
+             ec != bhttp::error::partial_message) {
+    res = server_error(errc::invalid_request, "malformed HTTP request");
+  }
+  // Anything else (EOF, timeout, reset, shutdown's cancel) ends the connection quietly.
+  if (!res) co_return;
+  spdlog::debug("closing connection after a bad request: {}", ec.message());
+  if (co_await write_response(conn, std::move(*res), 11, false, false)) co_await linger_close(conn);
+}
+
+// Closing a socket with unread input makes the kernel send RST, which can destroy the error
+// response before the client reads it. So: stop sending, then discard input until EOF or a timeout.
+asio::awaitable<void> Server::Impl::linger_close(Connection& conn) {
+  beast::error_code ec;
+  conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  conn.stream.expires_after(std::min<std::chrono::steady_clock::duration>(options.read_timeout, kMaxLinger));
+  char sink[4096];
+  for (;;) {
+    auto [read_ec, n] = co_await conn.stream.async_read_some(asio::buffer(sink), use_tuple);
+    if (read_ec) co_return;
+  }
+}
+
+void Server::Impl::begin_shutdown(std::function<void(bool)> on_done) {
+  shutting_down = true;
+  asio::post(accept_strand, [self = shared_from_this()] {
+    beast::error_code ec;
+    self->acceptor.close(ec);
+  });
+  {
+    std::lock_guard lock(mutex);
+    for (const auto& conn : connections) {
+      // On the connection's strand, `busy` is exact: an idle connection loses nothing.
+      asio::post(conn->stream.get_executor(), [conn] {
+        if (!conn->busy) conn->stream.cancel();
+      });
+    }
+  }
+  asio::co_spawn(ioc, [self = shared_from_this(), done = std::move(on_done)]() mutable {
+    return self->drain(std::move(done));
+  }, asio::detached);
+}
+
+asio::awaitable<void> Server::Impl::drain(std::function<void(bool)> on_done) {
+  const auto deadline = std::chrono::steady_clock::now() + options.shutdown_grace;
+  asio::steady_timer timer(ioc);
+  for (;;) {
+    if (live_connections() == 0) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      spdlog::warn("shutdown grace period over with {} connection(s) still open", live_connections());
+      if (on_done) on_done(false);
+      co_return;
+    }
+    timer.expires_after(kDrainPollInterval);
+    co_await timer.async_wait(use_tuple);
+  }
+  if (on_done) on_done(true);
+}
+
+std::size_t Server::Impl::live_connections() {
+  std::lock_guard lock(mutex);
+  return connections.size();
+}
+
+Server::Server(asio::io_context& ioc, ServerOptions options, Dispatcher& dispatcher)
+    : impl_(std::make_shared<Impl>(ioc, std::move(options), dispatcher)) {}
+
+Server::~Server() = default;
+
+void Server::start() { impl_->listen(); }
+
+std::uint16_t Server::port() const { return impl_->bound_port; }
+
+void Server::shutdown(std::function<void(bool drained)> on_done) {
+  impl_->begin_shutdown(std::move(on_done));
+}
+
+}  // namespace aas::http

@@ -1,0 +1,103 @@
+// The binary's subcommands: --version, migrate, token (and serve, explicitly named).
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+
+import { assertError, assertOk } from './lib/assert.mjs';
+import { decodeJwt, nowSeconds, randomSecret, verifyHs256 } from './lib/jwt.mjs';
+import { makeTempDir, runCli, startService } from './lib/service.mjs';
+
+const running = new Set();
+after(async () => { for (const s of running) await s.kill(); });
+const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+function token(args, secret) {
+  const r = runCli(['token', ...args], { env: { JWT_SECRET: secret } });
+  assert.equal(r.status, 0, `token ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  const t = r.stdout.trim();
+  assert.match(t, JWT, `stdout is not a single JWT: ${JSON.stringify(r.stdout)}`);
+  return t;
+}
+
+describe('--version', () => {
+  it('prints a version and exits 0', () => {
+    const r = runCli(['--version']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /\d+\.\d+\.\d+/);
+  });
+});
+
+describe('migrate', () => {
+  it('creates and migrates a fresh database, idempotently, and the service then is ready', async () => {
+    const dir = makeTempDir();
+    const file = path.join(dir, 'fresh.db');
+    assert.equal(existsSync(file), false);
+    const env = { DATABASE_URL: `sqlite:${file}`, JWT_SECRET: randomSecret() };
+    const r1 = runCli(['migrate'], { env });
+    assert.equal(r1.status, 0, `migrate exited ${r1.status}: ${r1.stderr}`);
+    assert.ok(existsSync(file), 'migrate created the database file');
+    const r2 = runCli(['migrate'], { env });
+    assert.equal(r2.status, 0, `second migrate exited ${r2.status}: ${r2.stderr}`);
+
+    const svc = await startService({ dir, secret: env.JWT_SECRET, env: { DATABASE_URL: env.DATABASE_URL }, args: ['serve'] });
+    running.add(svc);
+    const ready = await svc.get('/ready');
+    assert.equal(ready.status, 200, ready.text);
+    const h = assertOk(await svc.get('/api/ai/admin/health', { token: svc.token('ops', { admin: true }) }));
+    assert.equal(h.database.schemaVersion, h.database.latestSchemaVersion);
+    assert.deepEqual(await svc.stop(), { code: 0, signal: null });
+    running.delete(svc);
+  });
+});
+
+describe('token', () => {
+  it('prints an HS256 JWT for the user, signed with JWT_SECRET, valid for an hour by default', () => {
+    const secret = randomSecret();
+    const t = token(['--user', 'alice'], secret);
+    const { header, payload } = decodeJwt(t);
+    assert.equal(header.alg, 'HS256');
+    assert.ok(verifyHs256(t, secret), 'signature verifies with JWT_SECRET');
+    assert.ok(!verifyHs256(t, randomSecret()));
+    assert.equal(payload.sub ?? payload.id ?? payload.userId, 'alice');
+    assert.ok(Math.abs(payload.exp - (nowSeconds() + 3600)) <= 60, `exp ${payload.exp} is not about an hour from now`);
+  });
+
+  it('honours --ttl', () => {
+    const { payload } = decodeJwt(token(['--user', 'bob', '--ttl', '2h'], randomSecret()));
+    assert.ok(Math.abs(payload.exp - (nowSeconds() + 7200)) <= 60, `exp ${payload.exp} is not about 2h from now`);
+  });
+
+  it('fails without --user', () => {
+    const r = runCli(['token'], { env: { JWT_SECRET: randomSecret() } });
+    assert.notEqual(r.status, 0);
+    assert.doesNotMatch(r.stdout.trim(), JWT);
+  });
+
+  it('issues tokens the service accepts: user, admin, and not one from another secret', async () => {
+    const svc = await startService();
+    running.add(svc);
+    const user = token(['--user', 'cli-user'], svc.secret);
+    const admin = token(['--user', 'cli-admin', '--admin'], svc.secret);
+    const foreign = token(['--user', 'cli-user'], randomSecret());
+
+    const created = assertOk(await svc.post('/api/ai/conversations', { token: user, json: { title: 'from cli token' } }), 201);
+    const mine = assertOk(await svc.get('/api/ai/conversations', { token: svc.token('cli-user') }));
+    assert.deepEqual(mine.items.map((c) => c.id), [created.id], 'the CLI token names the same user as sub=cli-user');
+    assertError(await svc.get('/api/ai/admin/health', { token: user }), 403, 'forbidden');
+    assertOk(await svc.get('/api/ai/admin/health', { token: admin }));
+    assertError(await svc.get('/api/ai/conversations', { token: foreign }), 401, 'unauthorized');
+    assert.deepEqual(await svc.stop(), { code: 0, signal: null });
+    running.delete(svc);
+  });
+});
+
+describe('configuration', () => {
+  it('fails fast naming the key on an invalid setting', () => {
+    const dir = makeTempDir();
+    const r = runCli([], { env: { PORT: '0', DATABASE_URL: `sqlite:${path.join(dir, 'x.db')}`, JWT_SECRET: randomSecret(), MAX_BODY_BYTES: 'lots' }, timeoutMs: 10000 });
+    assert.notEqual(r.status, 0, 'started despite MAX_BODY_BYTES=lots');
+    assert.equal(r.signal, null, 'it exited by itself (not killed by the timeout)');
+    assert.match(r.stderr, /MAX_BODY_BYTES/);
+  });
+});

@@ -1,0 +1,75 @@
+// Graceful shutdown: on SIGTERM (and SIGINT) the service stops accepting, finishes the requests in
+// flight with Connection: close, and exits 0.
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+
+import { assertOk } from './lib/assert.mjs';
+import { probeConnect, request } from './lib/http.mjs';
+import { startService } from './lib/service.mjs';
+
+const running = new Set();
+after(async () => { for (const s of running) await s.kill(); });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+describe('graceful shutdown', () => {
+  it('finishes in-flight chats on SIGTERM, refuses new connections, exits 0', async () => {
+    const svc = await startService({ env: { MOCK_LATENCY_MS: '500' } });
+    running.add(svc);
+    const token = svc.token('shutdown-user');
+    const N = 4;
+    const started = Date.now();
+    const inflight = Array.from({ length: N }, (_, i) => request(svc.url, 'POST', '/api/ai/chat', { token, json: { message: `in flight ${i}` } }));
+    await sleep(200); // the requests are read and waiting on the 500 ms mock
+    svc.child.kill('SIGTERM');
+    await sleep(100);
+    assert.equal(await probeConnect(svc.host, svc.port), 'ECONNREFUSED', 'the listener must close on SIGTERM');
+
+    const results = await Promise.all(inflight);
+    results.forEach((res, i) => {
+      const d = assertOk(res);
+      assert.ok(d.message.includes(`"in flight ${i}"`), d.message);
+      assert.equal(String(res.headers.connection).toLowerCase(), 'close', 'in-flight responses carry Connection: close');
+    });
+    assert.ok(Date.now() - started >= 450, 'the mock latency was applied, so the requests really were in flight');
+    const exit = await svc.stop('SIGTERM');
+    running.delete(svc);
+    assert.deepEqual(exit, { code: 0, signal: null }, `stderr:\n${svc.stderr}`);
+    assert.equal(await probeConnect(svc.host, svc.port), 'ECONNREFUSED');
+
+    // The answers given during shutdown were stored.
+    const again = await startService({ dir: svc.dir, secret: svc.secret });
+    running.add(again);
+    const list = assertOk(await again.get('/api/ai/conversations', { token }));
+    assert.equal(list.items.length, N);
+    for (const c of list.items) assert.equal(c.messageCount, 2);
+    assert.deepEqual(await again.stop(), { code: 0, signal: null });
+    running.delete(again);
+  });
+
+  it('exits 0 on SIGINT when idle', async () => {
+    const svc = await startService();
+    running.add(svc);
+    assert.equal((await svc.get('/health')).status, 200);
+    assert.deepEqual(await svc.stop('SIGINT'), { code: 0, signal: null }, `stderr:\n${svc.stderr}`);
+    running.delete(svc);
+  });
+
+  it('closes an idle keep-alive connection at once on SIGTERM and exits 0', async () => {
+    const svc = await startService({ env: { SHUTDOWN_GRACE_MS: '10000' } });
+    running.add(svc);
+    const net = await import('node:net');
+    const sock = net.connect({ host: svc.host, port: svc.port });
+    await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+    sock.write(`GET /health HTTP/1.1\r\nHost: ${svc.host}\r\n\r\n`);
+    let got = '';
+    await new Promise((resolve) => sock.on('data', (d) => { got += d; if (got.includes('"ok"')) resolve(); }));
+    const closed = new Promise((resolve) => sock.once('close', resolve));
+    sock.on('error', () => {});
+    const t0 = Date.now();
+    assert.deepEqual(await svc.stop('SIGTERM', 12000), { code: 0, signal: null });
+    running.delete(svc);
+    await closed;
+    const took = Date.now() - t0;
+    assert.ok(took < 2500, `an idle connection held shutdown for ${took} ms (grace is 10000 ms)`);
+  });
+});

@@ -1,0 +1,208 @@
+// The chat turn over the real SQLite store and the mock model; a failing provider is a fake of the
+// LlmProvider interface.
+#include "chat/chat_service.hpp"
+
+#include "chat/conversation_service.hpp"
+#include "llm/providers/mock.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace aas::chat {
+
+namespace asio = boost::asio;
+
+namespace {
+
+class FailingProvider final : public llm::LlmProvider {
+ public:
+  std::string_view name() const override { return "failing"; }
+  asio::awaitable<Result<llm::Completion>> complete(const llm::ChatRequest& req) override {
+    last_request = req;
+    co_return make_error(errc::upstream_error, "the model provider failed", "HTTP 500 from upstream");
+  }
+  asio::awaitable<Result<llm::Completion>> stream(const llm::ChatRequest& req, const llm::ChunkSink&) override {
+    return complete(req);
+  }
+  llm::ChatRequest last_request;
+};
+
+class ChatServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/aas-chat-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    store_ = store::sqlite::open_sqlite_store((dir_ / "ai.db").string(), clock_);
+    ASSERT_TRUE(store_->migrate());
+    models_.add({"mock", "mock", std::make_shared<llm::MockProvider>(), llm::Pricing{0, 0}});
+    models_.add({"failing", "failing-upstream", failing_, std::nullopt});
+    ChatOptions options;
+    options.max_message_chars = 50;
+    options.context_messages = 5;
+    chat_ = std::make_unique<ChatService>(*store_, blocking_, models_, options);
+  }
+  void TearDown() override {
+    blocking_.join();
+    std::filesystem::remove_all(dir_);
+  }
+
+  Result<TurnResult> send(TurnInput in) {
+    asio::io_context ioc;
+    auto fut = asio::co_spawn(ioc, chat_->send(std::move(in)), asio::use_future);
+    ioc.run();
+    return fut.get();
+  }
+
+  static TurnInput input(std::string user, std::string message) {
+    TurnInput in;
+    in.user_id = std::move(user);
+    in.message = std::move(message);
+    in.request_id = "test";
+    return in;
+  }
+
+  std::filesystem::path dir_;
+  SystemClock clock_;
+  std::unique_ptr<store::Store> store_;
+  asio::thread_pool blocking_{2};
+  llm::ModelRegistry models_;
+  std::shared_ptr<FailingProvider> failing_ = std::make_shared<FailingProvider>();
+  std::unique_ptr<ChatService> chat_;
+};
+
+}  // namespace
+
+TEST_F(ChatServiceTest, FirstTurnCreatesATitledConversationAndStoresBothMessages) {
+  auto turn = send(input("alice", "Plan my week\nwith some detail"));
+  ASSERT_TRUE(turn) << turn.error().message;
+  EXPECT_EQ(turn->model, "mock");
+  EXPECT_EQ(turn->assistant.status, store::MessageStatus::complete);
+  EXPECT_NE(turn->assistant.content.find("Plan my week"), std::string::npos);
+  EXPECT_TRUE(turn->usage.estimated);
+  EXPECT_EQ(turn->assistant.cost_micros, 0);
+
+  auto conv = store_->get_conversation("alice", turn->conversation_id);
+  ASSERT_TRUE(conv);
+  EXPECT_EQ(conv->title, "Plan my week");
+  EXPECT_EQ(conv->message_count, 2);
+  auto messages = store_->list_messages("alice", turn->conversation_id, {10, std::nullopt});
+  ASSERT_TRUE(messages);
+  ASSERT_EQ(messages->items.size(), 2u);
+  EXPECT_EQ(messages->items[0].id, turn->user_message_id);
+  EXPECT_EQ(messages->items[0].role, store::Role::user);
+  EXPECT_EQ(messages->items[1].role, store::Role::assistant);
+  EXPECT_EQ(messages->items[1].input_tokens, turn->usage.input_tokens);
+  EXPECT_EQ(messages->items[1].output_tokens, turn->usage.output_tokens);
+  EXPECT_EQ(messages->items[1].model, "mock");
+  EXPECT_TRUE(messages->items[1].latency_ms.has_value());
+}
+
+TEST_F(ChatServiceTest, LaterTurnsCarryTheHistoryUpToTheContextLimit) {
+  auto first = send(input("alice", "one"));
+  ASSERT_TRUE(first);
+  TurnInput second = input("alice", "two");
+  second.conversation_id = first->conversation_id;
+  auto turn = send(second);
+  ASSERT_TRUE(turn);
+  // system + user + assistant + user
+  EXPECT_NE(turn->assistant.content.find("(4 messages in context)"), std::string::npos) << turn->assistant.content;
+  for (int i = 0; i < 5; ++i) {
+    TurnInput next = input("alice", "more " + std::to_string(i));
+    next.conversation_id = first->conversation_id;
+    turn = send(next);
+    ASSERT_TRUE(turn);
+  }
+  // context_messages = 5 stored messages plus the system prompt
+  EXPECT_NE(turn->assistant.content.find("(6 messages in context)"), std::string::npos) << turn->assistant.content;
+}
+
+TEST_F(ChatServiceTest, ValidatesTheMessage) {
+  EXPECT_EQ(send(input("alice", "   \n")).error().code, errc::invalid_request);
+  EXPECT_EQ(send(input("alice", std::string(51, 'x'))).error().code, errc::invalid_request);
+  EXPECT_TRUE(send(input("alice", std::string(50, 'x'))));
+  EXPECT_EQ(send(input("alice", "bad \xff utf8")).error().code, errc::invalid_request);
+  TurnInput unknown = input("alice", "hi");
+  unknown.model = "gpt-9";
+  auto r = send(unknown);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::invalid_request);
+  EXPECT_NE(r.error().message.find("available: mock, failing"), std::string::npos);
+}
+
+TEST_F(ChatServiceTest, AnotherUsersConversationIsNotFound) {
+  auto first = send(input("alice", "secret plans"));
+  ASSERT_TRUE(first);
+  TurnInput intruder = input("mallory", "let me in");
+  intruder.conversation_id = first->conversation_id;
+  auto r = send(intruder);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::not_found);
+  intruder.conversation_id = "not-a-uuid";
+  EXPECT_EQ(send(intruder).error().code, errc::not_found);
+  EXPECT_EQ(store_->get_conversation("alice", first->conversation_id)->message_count, 2);
+}
+
+TEST_F(ChatServiceTest, AFailedModelCallKeepsTheUserMessageAndRecordsTheFailure) {
+  TurnInput in = input("alice", "will fail");
+  in.model = "failing";
+  in.system_prompt = "You are terse.";
+  auto r = send(in);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::upstream_error);
+  // The provider was asked with the deployment's upstream name and our system prompt first.
+  EXPECT_EQ(failing_->last_request.model, "failing-upstream");
+  ASSERT_FALSE(failing_->last_request.messages.empty());
+  EXPECT_EQ(failing_->last_request.messages.front().content, "You are terse.");
+
+  auto list = store_->list_conversations("alice", {10, std::nullopt});
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->items.size(), 1u);
+  auto messages = store_->list_messages("alice", list->items[0].id, {10, std::nullopt});
+  ASSERT_TRUE(messages);
+  ASSERT_EQ(messages->items.size(), 2u);
+  EXPECT_EQ(messages->items[0].content, "will fail");
+  EXPECT_EQ(messages->items[1].status, store::MessageStatus::error);
+  EXPECT_EQ(messages->items[1].cost_micros, std::nullopt);
+}
+
+TEST(ConversationService, PatchValidation) {
+  char tmpl[] = "/tmp/aas-conv-XXXXXX";
+  const std::filesystem::path dir = mkdtemp(tmpl);
+  SystemClock clock;
+  auto store = store::sqlite::open_sqlite_store((dir / "ai.db").string(), clock);
+  ASSERT_TRUE(store->migrate());
+  llm::ModelRegistry models;
+  models.add({"mock", "mock", std::make_shared<llm::MockProvider>(), llm::Pricing{}});
+  ConversationService svc(*store, models, ConversationLimits{10, 100, 64});
+
+  store::NewConversation nc;
+  nc.user_id = "alice";
+  nc.title = "ok";
+  auto conv = svc.create(nc);
+  ASSERT_TRUE(conv);
+  EXPECT_EQ(svc.update("alice", conv->id, {}).error().code, errc::invalid_request);
+  store::ConversationPatch long_title;
+  long_title.title = std::string(11, 't');
+  EXPECT_EQ(svc.update("alice", conv->id, long_title).error().code, errc::invalid_request);
+  store::ConversationPatch bad_model;
+  bad_model.model = "nope";
+  EXPECT_EQ(svc.update("alice", conv->id, bad_model).error().code, errc::invalid_request);
+  store::ConversationPatch big_metadata;
+  big_metadata.metadata = "{\"k\":\"" + std::string(100, 'v') + "\"}";
+  EXPECT_EQ(svc.update("alice", conv->id, big_metadata).error().code, errc::invalid_request);
+  EXPECT_EQ(svc.get("alice", "../etc/passwd").error().code, errc::not_found);
+  store::ConversationPatch clear;
+  clear.clear_title = true;
+  auto cleared = svc.update("alice", conv->id, clear);
+  ASSERT_TRUE(cleared);
+  EXPECT_FALSE(cleared->title.has_value());
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace aas::chat

@@ -1,0 +1,403 @@
+#include "http/dispatcher.hpp"
+
+#include "auth/jwt.hpp"
+#include "core/ids.hpp"
+#include "core/log.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <sstream>
+#include <stdexcept>
+
+namespace aas::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+constexpr std::string_view kSecret = "dispatcher-test-secret";
+
+std::optional<std::string> header_of(const Response& res, std::string_view name) {
+  for (const Header& h : res.headers) {
+    if (h.name == name) return h.value;
+  }
+  return std::nullopt;
+}
+
+json::object body_of(const Response& res) { return json::parse(res.body).as_object(); }
+
+std::string token_for(std::string user, std::vector<std::string> roles = {}) {
+  auth::TokenClaims claims;
+  claims.user_id = std::move(user);
+  claims.roles = std::move(roles);
+  return auth::issue_hs256_token(claims, kSecret, std::chrono::system_clock::now()).value();
+}
+
+Request make_request(std::string method, std::string path) {
+  Request req;
+  req.method = std::move(method);
+  req.path = std::move(path);
+  req.target = req.path;
+  return req;
+}
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  DispatcherTest() : verifier_(jwt_options(), clock_) {}
+
+  static auth::JwtOptions jwt_options() {
+    auth::JwtOptions o;
+    o.hs256_secret = std::string(kSecret);
+    return o;
+  }
+
+  // Routes used across the tests; each test builds a Dispatcher with the options it needs.
+  Router make_router() {
+    Router r;
+    r.add({"GET", "/health", Access::open,
+           [](Context&) -> asio::awaitable<Result<Response>> {
+             Response res;
+             res.body = R"({"status":"ok"})";
+             co_return res;
+           }});
+    r.add({"GET", "/items/:id", Access::user,
+           [](Context& ctx) -> asio::awaitable<Result<Response>> {
+             co_return json_response(std::string("\"") + ctx.user().user_id + ":" +
+                                     std::string(ctx.param("id")) + "\"");
+           }});
+    r.add({"POST", "/items", Access::user,
+           [](Context& ctx) -> asio::awaitable<Result<Response>> {
+             co_return json_response(std::to_string(ctx.request.body.size()));
+           }});
+    r.add({"DELETE", "/items/:id", Access::user,
+           [](Context&) -> asio::awaitable<Result<Response>> { co_return json_response("1"); }});
+    r.add({"GET", "/admin/stats", Access::admin,
+           [](Context&) -> asio::awaitable<Result<Response>> { co_return json_response("{}"); }});
+    r.add({"GET", "/limited", Access::open,
+           [](Context&) -> asio::awaitable<Result<Response>> {
+             Error e = make_error(errc::rate_limited, "too many requests", "bucket user:1 empty");
+             e.retry_after_seconds = 7;
+             co_return e;
+           }});
+    r.add({"GET", "/upstream", Access::open,
+           [](Context&) -> asio::awaitable<Result<Response>> {
+             co_return make_error(errc::upstream_error, "the model provider failed", "HTTP 500 from x");
+           }});
+    r.add({"GET", "/throws", Access::open,
+           [](Context&) -> asio::awaitable<Result<Response>> {
+             throw std::runtime_error("database exploded at 0xdeadbeef");
+             co_return json_response("null");
+           }});
+    r.add({"GET", "/slow", Access::open,
+           [](Context&) -> asio::awaitable<Result<Response>> {
+             asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::seconds(10));
+             co_await timer.async_wait(asio::use_awaitable);
+             co_return json_response("\"finished\"");
+           }});
+    return r;
+  }
+
+  static Response json_response(std::string data) {
+    Response res;
+    res.body = R"({"success":true,"data":)" + data + "}";
+    return res;
+  }
+
+  Response run(Request req, DispatcherOptions options = {}) {
+    Dispatcher dispatcher(make_router(), verifier_, std::move(options));
+    return run_with(dispatcher, std::move(req));
+  }
+
+  static Response run_with(Dispatcher& dispatcher, Request req) {
+    asio::io_context ioc;
+    std::optional<Response> out;
+    std::exception_ptr error;
+    asio::co_spawn(ioc, dispatcher.handle(std::move(req)),
+                   [&](std::exception_ptr e, Response res) {
+                     error = e;
+                     out = std::move(res);
+                   });
+    ioc.run();
+    if (error) std::rethrow_exception(error);
+    return *out;
+  }
+
+  SystemClock clock_;
+  auth::JwtVerifier verifier_;
+};
+
+TEST_F(DispatcherTest, OpenRouteAnswersWithRequestId) {
+  const Response res = run(make_request("GET", "/health"));
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.body, R"({"status":"ok"})");
+  ASSERT_TRUE(header_of(res, "x-request-id"));
+  EXPECT_TRUE(is_uuid(*header_of(res, "x-request-id")));
+}
+
+TEST_F(DispatcherTest, EchoesSaneRequestId) {
+  Request req = make_request("GET", "/health");
+  req.headers.push_back({"x-request-id", "abc-123_X.y:z"});
+  EXPECT_EQ(header_of(run(std::move(req)), "x-request-id"), "abc-123_X.y:z");
+
+  Request longest = make_request("GET", "/nope");
+  longest.headers.push_back({"x-request-id", std::string(128, 'a')});
+  const Response res = run(std::move(longest));
+  EXPECT_EQ(header_of(res, "x-request-id"), std::string(128, 'a'));
+  EXPECT_EQ(body_of(res).at("requestId"), std::string(128, 'a'));
+}
+
+TEST_F(DispatcherTest, ReplacesUnsafeRequestIds) {
+  for (const std::string bad : {std::string(), std::string("has space"), std::string("a\"b"),
+                                std::string("x\r\ny"), std::string(129, 'a'), std::string("é")}) {
+    Request req = make_request("GET", "/health");
+    req.headers.push_back({"x-request-id", bad});
+    const auto id = header_of(run(std::move(req)), "x-request-id");
+    ASSERT_TRUE(id);
+    EXPECT_TRUE(is_uuid(*id)) << "for " << bad;
+  }
+}
+
+TEST_F(DispatcherTest, UnknownPathIs404Envelope) {
+  Request req = make_request("GET", "/nope");
+  req.headers.push_back({"x-request-id", "rid-404"});
+  const Response res = run(std::move(req));
+  EXPECT_EQ(res.status, 404);
+  const auto body = body_of(res);
+  EXPECT_EQ(body.at("success"), false);
+  EXPECT_EQ(body.at("error").at("code"), "not_found");
+  EXPECT_TRUE(body.at("error").at("message").is_string());
+  EXPECT_EQ(body.at("requestId"), "rid-404");
+}
+
+TEST_F(DispatcherTest, WrongMethodIs405WithAllow) {
+  const Response res = run(make_request("PUT", "/items/1"));
+  EXPECT_EQ(res.status, 405);
+  EXPECT_EQ(body_of(res).at("error").at("code"), "method_not_allowed");
+  EXPECT_EQ(header_of(res, "allow"), "GET, DELETE");
+}
+
+TEST_F(DispatcherTest, MissingTokenIs401) {
+  const Response res = run(make_request("GET", "/items/1"));
+  EXPECT_EQ(res.status, 401);
+  EXPECT_EQ(body_of(res).at("error").at("code"), "unauthorized");
+  EXPECT_EQ(header_of(res, "www-authenticate"), "Bearer");
+}
+
+TEST_F(DispatcherTest, BadTokensAre401) {
+  const std::string other_secret_token = [] {
+    auth::TokenClaims claims;
+    claims.user_id = "u1";
+    return auth::issue_hs256_token(claims, "another-secret", std::chrono::system_clock::now()).value();
+  }();
+  for (const std::string value : {std::string("Bearer not.a.token"), std::string("Bearer "),
+                                  std::string("Basic dXNlcjpwYXNz"), "Bearer " + other_secret_token,
+                                  token_for("u1")}) {
+    Request req = make_request("GET", "/items/1");
+    req.headers.push_back({"authorization", value});
+    const Response res = run(std::move(req));
+    EXPECT_EQ(res.status, 401) << value;
+    EXPECT_EQ(body_of(res).at("error").at("code"), "unauthorized");
+  }
+}
+
+TEST_F(DispatcherTest, ValidTokenReachesHandlerWithPrincipalAndParams) {
+  Request req = make_request("GET", "/items/42");
+  req.headers.push_back({"authorization", "bearer " + token_for("user-7")});  // scheme is case-insensitive
+  const Response res = run(std::move(req));
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(body_of(res).at("data"), "user-7:42");
+}
+
+TEST_F(DispatcherTest, AdminRouteNeedsAdminRole) {
+  Request user = make_request("GET", "/admin/stats");
+  user.headers.push_back({"authorization", "Bearer " + token_for("u1", {"user"})});
+  const Response forbidden = run(std::move(user));
+  EXPECT_EQ(forbidden.status, 403);
+  EXPECT_EQ(body_of(forbidden).at("error").at("code"), "forbidden");
+
+  Request admin = make_request("GET", "/admin/stats");
+  admin.headers.push_back({"authorization", "Bearer " + token_for("boss", {"admin"})});
+  EXPECT_EQ(run(std::move(admin)).status, 200);
+
+  // Authentication comes first: no token on an admin route is 401, not 403.
+  EXPECT_EQ(run(make_request("GET", "/admin/stats")).status, 401);
+}
+
+TEST_F(DispatcherTest, JsonBodiesNeedJsonContentType) {
+  const std::string auth = "Bearer " + token_for("u1");
+  auto post = [&](std::optional<std::string> content_type, std::string body) {
+    Request req = make_request("POST", "/items");
+    req.headers.push_back({"authorization", auth});
+    if (content_type) req.headers.push_back({"content-type", *content_type});
+    req.body = std::move(body);
+    return run(std::move(req));
+  };
+  const Response plain = post("text/plain", "{}");
+  EXPECT_EQ(plain.status, 415);
+  EXPECT_EQ(body_of(plain).at("error").at("code"), "unsupported_media_type");
+  EXPECT_EQ(post(std::nullopt, "{}").status, 415);
+  EXPECT_EQ(post("application/jsonx", "{}").status, 415);
+
+  EXPECT_EQ(post("application/json", "{}").status, 200);
+  EXPECT_EQ(post("Application/JSON; charset=utf-8", "{}").status, 200);
+  EXPECT_EQ(post(std::nullopt, "").status, 200);  // no body, nothing to check
+}
+
+TEST_F(DispatcherTest, HandlerErrorsMapToEnvelopeWithRetryAfter) {
+  const Response limited = run(make_request("GET", "/limited"));
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_EQ(body_of(limited).at("error").at("code"), "rate_limited");
+  EXPECT_EQ(body_of(limited).at("error").at("message"), "too many requests");
+  EXPECT_EQ(header_of(limited, "retry-after"), "7");
+  EXPECT_EQ(limited.body.find("bucket"), std::string::npos);  // detail is for the log only
+
+  const Response upstream = run(make_request("GET", "/upstream"));
+  EXPECT_EQ(upstream.status, 502);
+  EXPECT_EQ(body_of(upstream).at("error").at("code"), "upstream_error");
+  EXPECT_EQ(upstream.body.find("HTTP 500"), std::string::npos);
+}
+
+TEST_F(DispatcherTest, HandlerExceptionIs500WithGenericMessage) {
+  const Response res = run(make_request("GET", "/throws"));
+  EXPECT_EQ(res.status, 500);
+  const auto body = body_of(res);
+  EXPECT_EQ(body.at("error").at("code"), "internal");
+  EXPECT_EQ(res.body.find("exploded"), std::string::npos);
+  EXPECT_EQ(body.at("requestId"), *header_of(res, "x-request-id"));
+}
+
+TEST_F(DispatcherTest, SlowHandlerTimesOutWith503) {
+  DispatcherOptions options;
+  options.request_timeout = std::chrono::milliseconds(50);
+  const auto started = std::chrono::steady_clock::now();
+  const Response res = run(make_request("GET", "/slow"), options);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  EXPECT_EQ(res.status, 503);
+  EXPECT_EQ(body_of(res).at("error").at("code"), "unavailable");
+  EXPECT_EQ(body_of(res).at("error").at("message"), "request timed out");
+}
+
+TEST_F(DispatcherTest, FastHandlerIsNotAffectedByTimeout) {
+  DispatcherOptions options;
+  options.request_timeout = std::chrono::milliseconds(50);
+  EXPECT_EQ(run(make_request("GET", "/health"), options).status, 200);
+  EXPECT_EQ(run(make_request("GET", "/throws"), options).status, 500);
+}
+
+TEST_F(DispatcherTest, CorsHeadersForAllowedOriginOnly) {
+  DispatcherOptions options;
+  options.cors_origins = {"https://app.example.com"};
+
+  Request allowed = make_request("GET", "/health");
+  allowed.headers.push_back({"origin", "https://app.example.com"});
+  const Response res = run(std::move(allowed), options);
+  EXPECT_EQ(header_of(res, "access-control-allow-origin"), "https://app.example.com");
+  EXPECT_EQ(header_of(res, "vary"), "Origin");
+  EXPECT_EQ(header_of(res, "access-control-expose-headers"), "X-Request-Id, Retry-After");
+
+  Request denied = make_request("GET", "/health");
+  denied.headers.push_back({"origin", "https://evil.example.com"});
+  const Response no_cors = run(std::move(denied), options);
+  EXPECT_EQ(no_cors.status, 200);
+  EXPECT_FALSE(header_of(no_cors, "access-control-allow-origin"));
+
+  // Error responses carry CORS headers too, or the browser hides them from the page.
+  Request error = make_request("GET", "/nope");
+  error.headers.push_back({"origin", "https://app.example.com"});
+  EXPECT_EQ(header_of(run(std::move(error), options), "access-control-allow-origin"),
+            "https://app.example.com");
+}
+
+TEST_F(DispatcherTest, NoCorsHeadersWhenNotConfigured) {
+  Request req = make_request("GET", "/health");
+  req.headers.push_back({"origin", "https://app.example.com"});
+  const Response res = run(std::move(req));
+  EXPECT_FALSE(header_of(res, "access-control-allow-origin"));
+  EXPECT_FALSE(header_of(res, "vary"));
+}
+
+TEST_F(DispatcherTest, WildcardOriginEchoesTheOrigin) {
+  DispatcherOptions options;
+  options.cors_origins = {"*"};
+  Request req = make_request("GET", "/health");
+  req.headers.push_back({"origin", "http://localhost:3000"});
+  EXPECT_EQ(header_of(run(std::move(req), options), "access-control-allow-origin"),
+            "http://localhost:3000");
+}
+
+TEST_F(DispatcherTest, PreflightAnswers204ForKnownPaths) {
+  DispatcherOptions options;
+  options.cors_origins = {"https://app.example.com"};
+  auto preflight = [&](std::string path, std::string origin) {
+    Request req = make_request("OPTIONS", std::move(path));
+    req.headers.push_back({"origin", std::move(origin)});
+    req.headers.push_back({"access-control-request-method", "DELETE"});
+    req.headers.push_back({"access-control-request-headers", "authorization"});
+    return run(std::move(req), options);
+  };
+
+  const Response res = preflight("/items/9", "https://app.example.com");
+  EXPECT_EQ(res.status, 204);
+  EXPECT_TRUE(res.body.empty());
+  EXPECT_EQ(header_of(res, "access-control-allow-origin"), "https://app.example.com");
+  EXPECT_EQ(header_of(res, "access-control-allow-methods"), "GET, DELETE");
+  EXPECT_EQ(header_of(res, "access-control-allow-headers"), "Authorization, Content-Type, X-Request-Id");
+  EXPECT_TRUE(header_of(res, "access-control-max-age"));
+  EXPECT_TRUE(header_of(res, "x-request-id"));
+
+  const Response denied = preflight("/items/9", "https://evil.example.com");
+  EXPECT_FALSE(header_of(denied, "access-control-allow-origin"));
+  EXPECT_FALSE(header_of(denied, "access-control-allow-methods"));
+
+  EXPECT_EQ(preflight("/nope", "https://app.example.com").status, 404);
+}
+
+TEST_F(DispatcherTest, WritesOneJsonAccessLine) {
+  std::ostringstream captured;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+  sink->set_pattern("%v");
+  access_log().sinks().push_back(sink);
+  const auto level = access_log().level();
+  access_log().set_level(spdlog::level::info);
+
+  Request req = make_request("GET", "/items/42");
+  req.target = "/items/42?secret=query";
+  req.query_string = "secret=query";
+  const std::string token = token_for("user-7");
+  req.headers.push_back({"authorization", "Bearer " + token});
+  req.headers.push_back({"x-request-id", "access-1"});
+  run(std::move(req));
+  run(make_request("GET", "/nope"));
+
+  access_log().sinks().pop_back();
+  access_log().set_level(level);
+
+  std::istringstream lines(captured.str());
+  std::string first;
+  std::string second;
+  ASSERT_TRUE(std::getline(lines, first));
+  ASSERT_TRUE(std::getline(lines, second));
+  const auto line = json::parse(first).as_object();
+  EXPECT_EQ(line.size(), 6u);
+  EXPECT_TRUE(line.at("time").is_string());
+  EXPECT_EQ(line.at("requestId"), "access-1");
+  EXPECT_EQ(line.at("method"), "GET");
+  EXPECT_EQ(line.at("route"), "/items/:id");
+  EXPECT_EQ(line.at("status"), 200);
+  EXPECT_TRUE(line.at("latencyMs").is_double());
+  EXPECT_EQ(first.find("secret"), std::string::npos);
+  EXPECT_EQ(first.find(token), std::string::npos);
+
+  EXPECT_EQ(json::parse(second).at("route"), "unmatched");
+  EXPECT_EQ(json::parse(second).at("status"), 404);
+}
+
+}  // namespace
+}  // namespace aas::http

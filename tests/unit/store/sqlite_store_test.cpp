@@ -1,0 +1,227 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include "core/ids.hpp"
+#include "store/migrations/sqlite.hpp"
+#include "store_conformance.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace aas::store::sqlite {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::FakeClock;
+using testing::StoreBackend;
+using testing::StoreConformance;
+using testing::StoreFactory;
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it when destroyed.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base && *base ? base : "/tmp") + "/aas-store-XXXXXX";
+    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+StoreFactory fresh_sqlite_database() {
+  auto dir = std::make_shared<TempDir>();
+  return [dir](const Clock& clock) {
+    return open_sqlite_store((dir->path() / "aas.db").string(), clock);
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance,
+                         ::testing::Values(StoreBackend{"sqlite", fresh_sqlite_database}),
+                         testing::backend_name);
+
+// --- SQLite specifics: what the conformance suite cannot see through the Store interface ---------
+
+// A second, raw connection to the file, to look at what the store really wrote.
+class RawDb {
+ public:
+  explicit RawDb(const fs::path& file) {
+    if (sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK)
+      throw std::runtime_error("cannot open " + file.string());
+    sqlite3_busy_timeout(db_, 5000);
+  }
+  RawDb(const RawDb&) = delete;
+  RawDb& operator=(const RawDb&) = delete;
+  ~RawDb() { sqlite3_close(db_); }
+
+  // The first column of the first row, as text ("" when there is no row).
+  std::string scalar(const std::string& sql, const std::string& param = {}) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
+      throw std::runtime_error(sqlite3_errmsg(db_));
+    if (!param.empty()) sqlite3_bind_text(st, 1, param.c_str(), -1, SQLITE_TRANSIENT);
+    std::string out;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return out;
+  }
+  // EXPLAIN QUERY PLAN's details: they name the index used, and "USE TEMP B-TREE" means a sort.
+  std::string query_plan(const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &st, nullptr) != SQLITE_OK)
+      return std::string("prepare failed: ") + sqlite3_errmsg(db_);
+    std::string out;
+    while (sqlite3_step(st) == SQLITE_ROW)
+      out += std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 3))) + "; ";
+    sqlite3_finalize(st);
+    return out;
+  }
+  int exec(const std::string& sql) { return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr); }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  fs::path file() const { return dir_.path() / "aas.db"; }
+  std::unique_ptr<Store> open_migrated() {
+    auto s = open_sqlite_store(file().string(), clock_);
+    auto v = s->migrate();
+    EXPECT_TRUE(v.has_value());
+    return s;
+  }
+
+  TempDir dir_;
+  FakeClock clock_;
+};
+
+TEST_F(SqliteStoreTest, OpenCreatesParentDirectoriesButDoesNotMigrate) {
+  const fs::path nested = dir_.path() / "a" / "b" / "aas.db";
+  auto store = open_sqlite_store(nested.string(), clock_);
+  EXPECT_TRUE(fs::exists(nested));
+  auto v = store->schema_version();
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(*v, 0);
+  EXPECT_TRUE(store->ping().has_value());
+}
+
+TEST_F(SqliteStoreTest, OpenRejectsAFileThatIsNotADatabase) {
+  std::ofstream(file()) << "this is a text file, not SQLite, and it is long enough to have a header";
+  EXPECT_THROW(open_sqlite_store(file().string(), clock_), std::runtime_error);
+}
+
+TEST_F(SqliteStoreTest, OpenFailsWhenThePathIsADirectory) {
+  EXPECT_THROW(open_sqlite_store(dir_.path().string(), clock_), std::runtime_error);
+}
+
+TEST_F(SqliteStoreTest, UsesWalAndRecordsEveryMigration) {
+  auto store = open_migrated();
+  RawDb raw(file());
+  EXPECT_EQ(raw.scalar("PRAGMA journal_mode"), "wal");
+  const auto all = migrations::sqlite_migrations();
+  ASSERT_FALSE(all.empty());
+  EXPECT_EQ(store->latest_schema_version(), all.back().version);
+  EXPECT_EQ(raw.scalar("SELECT count(*) FROM schema_migrations"), std::to_string(all.size()));
+  for (const auto& m : all)
+    EXPECT_EQ(raw.scalar("SELECT name FROM schema_migrations WHERE version = ?1",
+                         std::to_string(m.version)),
+              m.name);
+  // The plan's knowledge tables exist, ready for retrieval.
+  EXPECT_EQ(raw.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+                       "('conversations', 'messages', 'knowledge_bases', 'documents')"),
+            "4");
+}
+
+TEST_F(SqliteStoreTest, DeleteCascadesToTheMessageRows) {
+  auto store = open_migrated();
+  auto c = store->create_conversation({.user_id = "u"});
+  ASSERT_TRUE(c.has_value());
+  for (int i = 0; i < 4; ++i)
+    ASSERT_TRUE(store->append_message("u", {.conversation_id = c->id, .content = "x"}).has_value());
+  RawDb raw(file());
+  const std::string count = "SELECT count(*) FROM messages WHERE conversation_id = ?1";
+  EXPECT_EQ(raw.scalar(count, c->id), "4");
+  ASSERT_TRUE(store->delete_conversation("u", c->id).has_value());
+  EXPECT_EQ(raw.scalar(count, c->id), "0");
+}
+
+TEST_F(SqliteStoreTest, ListingUsesTheIndexes) {
+  auto store = open_migrated();
+  RawDb raw(file());
+  // The same shapes as the store's list queries.
+  const std::string conversations = raw.query_plan(
+      "SELECT id FROM conversations WHERE user_id = 'u' AND (updated_at, id) < (1, 'x') "
+      "ORDER BY updated_at DESC, id DESC LIMIT 11");
+  EXPECT_NE(conversations.find("conversations_user_updated"), std::string::npos) << conversations;
+  EXPECT_EQ(conversations.find("TEMP B-TREE"), std::string::npos) << conversations;  // no sort
+  const std::string messages = raw.query_plan(
+      "SELECT id FROM messages WHERE conversation_id = 'c' AND id > 'x' ORDER BY id LIMIT 11");
+  EXPECT_NE(messages.find("messages_conversation_id"), std::string::npos) << messages;
+  EXPECT_EQ(messages.find("TEMP B-TREE"), std::string::npos) << messages;
+}
+
+TEST_F(SqliteStoreTest, UnmigratedDatabaseFailsWithoutLeakingSql) {
+  auto store = open_sqlite_store(file().string(), clock_);
+  auto r = store->create_conversation({.user_id = "u"});
+  ASSERT_TRUE(r.has_error());
+  EXPECT_EQ(r.error().code, errc::internal);
+  EXPECT_EQ(r.error().message, "internal error");
+  // The operator learns what went wrong; the client does not.
+  EXPECT_NE(r.error().detail.find("create_conversation"), std::string::npos) << r.error().detail;
+  EXPECT_NE(r.error().detail.find("no such table"), std::string::npos) << r.error().detail;
+}
+
+TEST_F(SqliteStoreTest, ALockedDatabaseIsUnavailable) {
+  auto store = open_migrated();
+  auto c = store->create_conversation({.user_id = "u"});
+  ASSERT_TRUE(c.has_value());
+  RawDb raw(file());
+  ASSERT_EQ(raw.exec("BEGIN IMMEDIATE"), SQLITE_OK);  // another process holds the write lock
+  // Waits out the 5 s busy timeout, then gives up with "try again later".
+  auto r = store->append_message("u", {.conversation_id = c->id, .content = "x"});
+  ASSERT_TRUE(r.has_error());
+  EXPECT_EQ(r.error().code, errc::unavailable);
+  EXPECT_EQ(r.error().message, "database unavailable");
+  EXPECT_NE(r.error().detail.find("locked"), std::string::npos) << r.error().detail;
+  // Reads still work beside a writer (WAL), and writes resume once the lock is gone.
+  EXPECT_TRUE(store->get_conversation("u", c->id).has_value());
+  ASSERT_EQ(raw.exec("ROLLBACK"), SQLITE_OK);
+  EXPECT_TRUE(store->append_message("u", {.conversation_id = c->id, .content = "x"}).has_value());
+  auto got = store->get_conversation("u", c->id);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->message_count, 1);
+}
+
+TEST_F(SqliteStoreTest, InMemoryDatabaseWorksForTests) {
+  auto store = open_sqlite_store(":memory:", clock_);
+  ASSERT_TRUE(store->migrate().has_value());
+  auto c = store->create_conversation({.user_id = "u", .title = "mem"});
+  ASSERT_TRUE(c.has_value());
+  ASSERT_TRUE(store->append_message("u", {.conversation_id = c->id, .content = "x"}).has_value());
+  auto got = store->get_conversation("u", c->id);  // a read sees the write: one shared database
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->message_count, 1);
+  auto page = store->list_messages("u", c->id, {});
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(page->items.size(), 1u);
+}
+
+}  // namespace
+}  // namespace aas::store::sqlite

@@ -1,0 +1,789 @@
+#include "store_conformance.hpp"
+
+#include "core/ids.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+#include <thread>
+#include <tuple>
+
+namespace aas::store::testing {
+
+using namespace std::chrono_literals;
+
+namespace {
+
+template <class T>
+std::string describe(const Result<T>& r) {
+  if (r) return "ok";
+  return std::string(code_name(r.error().code)) + ": " + r.error().message + " [" +
+         r.error().detail + "]";
+}
+
+// For use as EXPECT_TRUE(is_ok(r)) / ASSERT_TRUE(is_ok(r)): prints the error when it fails.
+template <class T>
+::testing::AssertionResult is_ok(const Result<T>& r) {
+  if (r) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << describe(r);
+}
+
+template <class T>
+::testing::AssertionResult has_error(const Result<T>& r, errc code, std::string_view message) {
+  if (r) return ::testing::AssertionFailure() << "expected " << code_name(code) << ", got a value";
+  if (r.error().code != code || r.error().message != message)
+    return ::testing::AssertionFailure() << "expected " << code_name(code) << ": " << message
+                                         << ", got " << describe(r);
+  return ::testing::AssertionSuccess();
+}
+
+template <class T>
+::testing::AssertionResult is_not_found(const Result<T>& r) {
+  return has_error(r, errc::not_found, "conversation not found");
+}
+
+template <class T>
+::testing::AssertionResult is_invalid_cursor(const Result<T>& r) {
+  return has_error(r, errc::invalid_request, "invalid cursor");
+}
+
+void expect_same(const Conversation& a, const Conversation& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.user_id, b.user_id);
+  EXPECT_EQ(a.title, b.title);
+  EXPECT_EQ(a.system_prompt, b.system_prompt);
+  EXPECT_EQ(a.model, b.model);
+  EXPECT_EQ(a.metadata, b.metadata);
+  EXPECT_EQ(a.message_count, b.message_count);
+  EXPECT_EQ(a.created_at, b.created_at);
+  EXPECT_EQ(a.updated_at, b.updated_at);
+}
+
+void expect_same(const Message& a, const Message& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.conversation_id, b.conversation_id);
+  EXPECT_EQ(a.role, b.role);
+  EXPECT_EQ(a.content, b.content);
+  EXPECT_EQ(a.status, b.status);
+  EXPECT_EQ(a.model, b.model);
+  EXPECT_EQ(a.input_tokens, b.input_tokens);
+  EXPECT_EQ(a.output_tokens, b.output_tokens);
+  EXPECT_EQ(a.cost_micros, b.cost_micros);
+  EXPECT_EQ(a.latency_ms, b.latency_ms);
+  EXPECT_EQ(a.metadata, b.metadata);
+  EXPECT_EQ(a.created_at, b.created_at);
+}
+
+std::vector<std::string> ids_of(const auto& items) {
+  std::vector<std::string> out;
+  for (const auto& i : items) out.push_back(i.id);
+  return out;
+}
+
+}  // namespace
+
+// --- Fixture -------------------------------------------------------------------------------------
+
+void StoreConformance::SetUp() {
+  factory_ = GetParam().fresh_database();
+  store_ = open_store();
+  ASSERT_TRUE(store_);
+  auto v = store_->migrate();
+  ASSERT_TRUE(is_ok(v));
+}
+
+void StoreConformance::TearDown() {
+  store_.reset();     // close before the database goes away
+  factory_ = nullptr;  // removes the database
+}
+
+Conversation StoreConformance::create(const std::string& user_id,
+                                      std::optional<std::string> title) {
+  auto r = store_->create_conversation({.user_id = user_id, .title = std::move(title)});
+  EXPECT_TRUE(is_ok(r));
+  return r ? *r : Conversation{};
+}
+
+Message StoreConformance::append(const std::string& user_id, const std::string& conversation_id,
+                                 const std::string& content, Role role) {
+  auto r = store_->append_message(
+      user_id, {.conversation_id = conversation_id, .role = role, .content = content});
+  EXPECT_TRUE(is_ok(r));
+  return r ? *r : Message{};
+}
+
+std::vector<Conversation> StoreConformance::list_all(const std::string& user_id, int limit) {
+  std::vector<Conversation> out;
+  PageRequest req{.limit = limit};
+  for (int pages = 0; pages < 1000; ++pages) {
+    auto page = store_->list_conversations(user_id, req);
+    EXPECT_TRUE(is_ok(page));
+    if (!page) break;
+    EXPECT_LE(page->items.size(), static_cast<std::size_t>(limit));
+    out.insert(out.end(), page->items.begin(), page->items.end());
+    if (!page->next_cursor) break;
+    req.cursor = page->next_cursor;
+  }
+  return out;
+}
+
+std::vector<Message> StoreConformance::list_all_messages(const std::string& user_id,
+                                                         const std::string& conversation_id,
+                                                         int limit) {
+  std::vector<Message> out;
+  PageRequest req{.limit = limit};
+  for (int pages = 0; pages < 1000; ++pages) {
+    auto page = store_->list_messages(user_id, conversation_id, req);
+    EXPECT_TRUE(is_ok(page));
+    if (!page) break;
+    EXPECT_LE(page->items.size(), static_cast<std::size_t>(limit));
+    out.insert(out.end(), page->items.begin(), page->items.end());
+    if (!page->next_cursor) break;
+    req.cursor = page->next_cursor;
+  }
+  return out;
+}
+
+// --- Schema and health -----------------------------------------------------------------------
+
+TEST_P(StoreConformance, FreshDatabaseMigratesToLatestAndMigrateIsIdempotent) {
+  auto factory = GetParam().fresh_database();  // not migrated, unlike the fixture's
+  auto store = factory(clock_);
+  const int latest = store->latest_schema_version();
+  EXPECT_GE(latest, 1);
+
+  auto before = store->schema_version();
+  ASSERT_TRUE(is_ok(before));
+  EXPECT_EQ(*before, 0);
+
+  auto first = store->migrate();
+  ASSERT_TRUE(is_ok(first));
+  EXPECT_EQ(*first, latest);
+  auto conv = store->create_conversation({.user_id = "alice", .title = "kept"});
+  ASSERT_TRUE(is_ok(conv));
+
+  auto second = store->migrate();
+  ASSERT_TRUE(is_ok(second));
+  EXPECT_EQ(*second, latest);
+  auto now = store->schema_version();
+  ASSERT_TRUE(is_ok(now));
+  EXPECT_EQ(*now, latest);
+
+  // Migrating again neither fails nor touches the data.
+  auto again = store->get_conversation("alice", conv->id);
+  ASSERT_TRUE(is_ok(again));
+  EXPECT_EQ(again->title, "kept");
+}
+
+TEST_P(StoreConformance, MigratedStoreReportsLatestVersion) {
+  auto v = store_->schema_version();
+  ASSERT_TRUE(is_ok(v));
+  EXPECT_EQ(*v, store_->latest_schema_version());
+}
+
+TEST_P(StoreConformance, PingSucceeds) { EXPECT_TRUE(is_ok(store_->ping())); }
+
+// --- Conversations -------------------------------------------------------------------------------
+
+TEST_P(StoreConformance, CreateAndGetRoundTripEveryField) {
+  const NewConversation n{
+      .user_id = "user-1",
+      .title = "Café ☕ 'quoted' \"double\" -- ; DROP TABLE conversations;",
+      .system_prompt = "You are terse.\nLine two.",
+      .model = "gpt-4o-mini",
+      .metadata = R"({"source":"web","tags":["a","b"],"n":1})",
+  };
+  auto created = store_->create_conversation(n);
+  ASSERT_TRUE(is_ok(created));
+  EXPECT_TRUE(is_uuid(created->id)) << created->id;
+  EXPECT_EQ(created->user_id, n.user_id);
+  EXPECT_EQ(created->title, n.title);
+  EXPECT_EQ(created->system_prompt, n.system_prompt);
+  EXPECT_EQ(created->model, n.model);
+  EXPECT_EQ(created->metadata, n.metadata);
+  EXPECT_EQ(created->message_count, 0);
+  EXPECT_EQ(created->created_at, clock_.now());
+  EXPECT_EQ(created->updated_at, clock_.now());
+
+  auto got = store_->get_conversation("user-1", created->id);
+  ASSERT_TRUE(is_ok(got));
+  expect_same(*got, *created);
+
+  auto listed = store_->list_conversations("user-1", {});
+  ASSERT_TRUE(is_ok(listed));
+  ASSERT_EQ(listed->items.size(), 1u);
+  expect_same(listed->items[0], *created);
+}
+
+TEST_P(StoreConformance, CreateWithOnlyAUserLeavesOptionalFieldsNull) {
+  auto created = store_->create_conversation({.user_id = "user-1"});
+  ASSERT_TRUE(is_ok(created));
+  auto got = store_->get_conversation("user-1", created->id);
+  ASSERT_TRUE(is_ok(got));
+  EXPECT_EQ(got->title, std::nullopt);
+  EXPECT_EQ(got->system_prompt, std::nullopt);
+  EXPECT_EQ(got->model, std::nullopt);
+  EXPECT_EQ(got->metadata, "{}");
+  EXPECT_EQ(got->message_count, 0);
+  expect_same(*got, *created);
+}
+
+TEST_P(StoreConformance, CreatedIdsAreDistinct) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 20; ++i) ids.insert(create("user-1").id);
+  EXPECT_EQ(ids.size(), 20u);
+}
+
+TEST_P(StoreConformance, UnknownConversationIsNotFound) {
+  EXPECT_TRUE(is_not_found(store_->get_conversation("user-1", new_uuid_v7())));
+  EXPECT_TRUE(is_not_found(store_->get_conversation("user-1", "not-a-uuid")));
+  EXPECT_TRUE(is_not_found(store_->update_conversation("user-1", new_uuid_v7(), {.title = "x"})));
+  EXPECT_TRUE(is_not_found(store_->delete_conversation("user-1", new_uuid_v7())));
+  EXPECT_TRUE(is_not_found(
+      store_->append_message("user-1", {.conversation_id = new_uuid_v7(), .content = "hi"})));
+  EXPECT_TRUE(is_not_found(store_->list_messages("user-1", new_uuid_v7(), {})));
+  EXPECT_TRUE(is_not_found(store_->recent_messages("user-1", new_uuid_v7(), 10)));
+}
+
+TEST_P(StoreConformance, AnotherUsersConversationBehavesAsMissing) {
+  const Conversation mine = create("alice", "private");
+  append("alice", mine.id, "secret");
+  auto before = store_->get_conversation("alice", mine.id);
+  ASSERT_TRUE(is_ok(before));
+  clock_.advance(1s);
+
+  EXPECT_TRUE(is_not_found(store_->get_conversation("bob", mine.id)));
+  EXPECT_TRUE(is_not_found(store_->update_conversation("bob", mine.id, {.title = "mine now"})));
+  EXPECT_TRUE(is_not_found(store_->update_conversation("bob", mine.id, {.clear_title = true})));
+  EXPECT_TRUE(is_not_found(store_->delete_conversation("bob", mine.id)));
+  EXPECT_TRUE(is_not_found(
+      store_->append_message("bob", {.conversation_id = mine.id, .content = "injected"})));
+  EXPECT_TRUE(is_not_found(store_->list_messages("bob", mine.id, {})));
+  EXPECT_TRUE(is_not_found(store_->recent_messages("bob", mine.id, 10)));
+  auto bobs = store_->list_conversations("bob", {});
+  ASSERT_TRUE(is_ok(bobs));
+  EXPECT_TRUE(bobs->items.empty());
+  EXPECT_FALSE(bobs->next_cursor);
+
+  // None of bob's attempts changed anything.
+  auto after = store_->get_conversation("alice", mine.id);
+  ASSERT_TRUE(is_ok(after));
+  expect_same(*after, *before);
+  auto messages = store_->list_messages("alice", mine.id, {});
+  ASSERT_TRUE(is_ok(messages));
+  ASSERT_EQ(messages->items.size(), 1u);
+  EXPECT_EQ(messages->items[0].content, "secret");
+}
+
+TEST_P(StoreConformance, ListIsNewestActivityFirst) {
+  const Conversation a = create("u", "a");
+  clock_.advance(1s);
+  const Conversation b = create("u", "b");
+  clock_.advance(1s);
+  const Conversation c = create("u", "c");
+  EXPECT_EQ(ids_of(list_all("u", 20)), (std::vector{c.id, b.id, a.id}));
+
+  // A new message moves its conversation to the front...
+  clock_.advance(1s);
+  const Message m = append("u", a.id, "hello again");
+  auto all = list_all("u", 20);
+  EXPECT_EQ(ids_of(all), (std::vector{a.id, c.id, b.id}));
+  ASSERT_FALSE(all.empty());
+  EXPECT_EQ(all[0].updated_at, m.created_at);
+  EXPECT_EQ(all[0].created_at, a.created_at);
+
+  // ...and so does an edit.
+  clock_.advance(1s);
+  ASSERT_TRUE(is_ok(store_->update_conversation("u", b.id, {.title = "b2"})));
+  EXPECT_EQ(ids_of(list_all("u", 20)), (std::vector{b.id, a.id, c.id}));
+}
+
+TEST_P(StoreConformance, EqualActivityTimesOrderNewestCreatedFirst) {
+  // Same millisecond: the id (UUIDv7, creation order) breaks the tie.
+  const Conversation a = create("u");
+  const Conversation b = create("u");
+  const Conversation c = create("u");
+  EXPECT_EQ(ids_of(list_all("u", 20)), (std::vector{c.id, b.id, a.id}));
+  EXPECT_EQ(ids_of(list_all("u", 1)), (std::vector{c.id, b.id, a.id}));
+}
+
+TEST_P(StoreConformance, UpdatedAtNeverMovesBackwards) {
+  const Conversation a = create("u");
+  clock_.advance(10s);
+  const Conversation b = create("u");
+  append("u", a.id, "first");  // a: updated at T+10s, same as b
+  const TimePoint high = clock_.now();
+
+  clock_.set(high - 1h);  // the clock steps back (NTP, a VM restore)
+  const Message late = append("u", a.id, "second");
+  EXPECT_EQ(late.created_at, high - 1h);  // the message keeps what the clock said
+  auto got = store_->get_conversation("u", a.id);
+  ASSERT_TRUE(is_ok(got));
+  EXPECT_EQ(got->updated_at, high);
+  EXPECT_EQ(got->message_count, 2);
+
+  auto updated = store_->update_conversation("u", b.id, {.title = "renamed"});
+  ASSERT_TRUE(is_ok(updated));
+  EXPECT_EQ(updated->updated_at, high);
+}
+
+TEST_P(StoreConformance, PaginationVisitsEveryConversationExactlyOnce) {
+  std::vector<Conversation> created;
+  for (int i = 0; i < 53; ++i) {
+    created.push_back(create("u", "c" + std::to_string(i)));
+    if (i % 5 == 0) create("someone-else");  // interleaved, never listed
+    if (i % 3 == 2) clock_.advance(1ms);     // groups of three share a timestamp
+  }
+  // Bump a few from the middle so activity order differs from creation order.
+  for (int i : {7, 30, 12}) {
+    clock_.advance(1ms);
+    append("u", created[static_cast<std::size_t>(i)].id, "bump");
+  }
+  std::vector<Conversation> expected;
+  for (int i : {12, 30, 7}) expected.push_back(created[static_cast<std::size_t>(i)]);
+  for (int i = 52; i >= 0; --i)
+    if (i != 7 && i != 30 && i != 12) expected.push_back(created[static_cast<std::size_t>(i)]);
+
+  std::vector<std::size_t> sizes;
+  std::vector<Conversation> seen;
+  PageRequest req{.limit = 10};
+  for (int pages = 0; pages < 20; ++pages) {
+    auto page = store_->list_conversations("u", req);
+    ASSERT_TRUE(is_ok(page));
+    sizes.push_back(page->items.size());
+    seen.insert(seen.end(), page->items.begin(), page->items.end());
+    if (!page->next_cursor) break;
+    req.cursor = page->next_cursor;
+  }
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{10, 10, 10, 10, 10, 3}));
+  EXPECT_EQ(ids_of(seen), ids_of(expected));
+  const auto ids = ids_of(seen);
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 53u);
+}
+
+TEST_P(StoreConformance, ListEndsWithoutAnEmptyPage) {
+  auto empty = store_->list_conversations("u", {.limit = 10});
+  ASSERT_TRUE(is_ok(empty));
+  EXPECT_TRUE(empty->items.empty());
+  EXPECT_FALSE(empty->next_cursor);
+
+  for (int i = 0; i < 20; ++i) create("u");
+  auto first = store_->list_conversations("u", {.limit = 10});
+  ASSERT_TRUE(is_ok(first));
+  EXPECT_EQ(first->items.size(), 10u);
+  ASSERT_TRUE(first->next_cursor);
+  auto second = store_->list_conversations("u", {.limit = 10, .cursor = first->next_cursor});
+  ASSERT_TRUE(is_ok(second));
+  EXPECT_EQ(second->items.size(), 10u);
+  EXPECT_FALSE(second->next_cursor);  // exactly two full pages: no third, empty one
+}
+
+TEST_P(StoreConformance, InvalidCursorIsInvalidRequest) {
+  const Conversation c = create("u");
+  create("u");
+  append("u", c.id, "one");
+  append("u", c.id, "two");
+  auto conv_page = store_->list_conversations("u", {.limit = 1});
+  ASSERT_TRUE(is_ok(conv_page));
+  ASSERT_TRUE(conv_page->next_cursor);
+  auto msg_page = store_->list_messages("u", c.id, {.limit = 1});
+  ASSERT_TRUE(is_ok(msg_page));
+  ASSERT_TRUE(msg_page->next_cursor);
+  const std::string conv_cursor = *conv_page->next_cursor;
+  const std::string msg_cursor = *msg_page->next_cursor;
+
+  // Malformed in any encoding: nothing, noise, a real cursor cut short or extended.
+  const std::vector<std::string> bad{"", "garbage", "!!!", "null", std::string(1, '\0')};
+  for (const auto& cursor : bad) {
+    SCOPED_TRACE("cursor '" + cursor + "'");
+    EXPECT_TRUE(is_invalid_cursor(store_->list_conversations("u", {.limit = 10, .cursor = cursor})));
+    EXPECT_TRUE(is_invalid_cursor(store_->list_messages("u", c.id, {.limit = 10, .cursor = cursor})));
+  }
+  for (const auto& cursor : {conv_cursor.substr(0, conv_cursor.size() - 1), conv_cursor + "0",
+                             msg_cursor}) {
+    SCOPED_TRACE("conversation cursor '" + cursor + "'");
+    EXPECT_TRUE(is_invalid_cursor(store_->list_conversations("u", {.limit = 10, .cursor = cursor})));
+  }
+  for (const auto& cursor : {msg_cursor.substr(0, msg_cursor.size() - 1), msg_cursor + "0",
+                             conv_cursor}) {
+    SCOPED_TRACE("message cursor '" + cursor + "'");
+    EXPECT_TRUE(is_invalid_cursor(store_->list_messages("u", c.id, {.limit = 10, .cursor = cursor})));
+  }
+}
+
+TEST_P(StoreConformance, PatchSetsOnlyTheGivenFieldsAndClearsOnRequest) {
+  auto created = store_->create_conversation({.user_id = "u",
+                                              .title = "title",
+                                              .system_prompt = "prompt",
+                                              .model = "model-a",
+                                              .metadata = R"({"k":1})"});
+  ASSERT_TRUE(is_ok(created));
+  const std::string id = created->id;
+
+  clock_.advance(1s);
+  auto r1 = store_->update_conversation("u", id, {.title = "new title"});
+  ASSERT_TRUE(is_ok(r1));
+  EXPECT_EQ(r1->title, "new title");
+  EXPECT_EQ(r1->system_prompt, "prompt");
+  EXPECT_EQ(r1->model, "model-a");
+  EXPECT_EQ(r1->metadata, R"({"k":1})");
+  EXPECT_EQ(r1->created_at, created->created_at);
+  EXPECT_EQ(r1->updated_at, clock_.now());
+  EXPECT_EQ(r1->user_id, "u");
+  auto got1 = store_->get_conversation("u", id);
+  ASSERT_TRUE(is_ok(got1));
+  expect_same(*got1, *r1);
+
+  clock_.advance(1s);
+  auto r2 = store_->update_conversation(
+      "u", id, {.model = "model-b", .metadata = R"({"k":2})", .clear_system_prompt = true});
+  ASSERT_TRUE(is_ok(r2));
+  EXPECT_EQ(r2->title, "new title");
+  EXPECT_EQ(r2->system_prompt, std::nullopt);
+  EXPECT_EQ(r2->model, "model-b");
+  EXPECT_EQ(r2->metadata, R"({"k":2})");
+  EXPECT_EQ(r2->updated_at, clock_.now());
+
+  auto r3 = store_->update_conversation("u", id, {.clear_title = true, .clear_model = true});
+  ASSERT_TRUE(is_ok(r3));
+  EXPECT_EQ(r3->title, std::nullopt);
+  EXPECT_EQ(r3->system_prompt, std::nullopt);
+  EXPECT_EQ(r3->model, std::nullopt);
+  EXPECT_EQ(r3->metadata, R"({"k":2})");
+  auto got3 = store_->get_conversation("u", id);
+  ASSERT_TRUE(is_ok(got3));
+  expect_same(*got3, *r3);
+
+  // A cleared field can be set again.
+  auto r4 = store_->update_conversation("u", id, {.system_prompt = "back"});
+  ASSERT_TRUE(is_ok(r4));
+  EXPECT_EQ(r4->system_prompt, "back");
+  EXPECT_EQ(r4->message_count, 0);
+}
+
+TEST_P(StoreConformance, DeleteRemovesTheConversationAndItsMessages) {
+  const Conversation gone = create("u", "gone");
+  const Conversation kept = create("u", "kept");
+  for (int i = 0; i < 3; ++i) append("u", gone.id, "g" + std::to_string(i));
+  for (int i = 0; i < 2; ++i) append("u", kept.id, "k" + std::to_string(i));
+
+  ASSERT_TRUE(is_ok(store_->delete_conversation("u", gone.id)));
+
+  EXPECT_TRUE(is_not_found(store_->get_conversation("u", gone.id)));
+  EXPECT_TRUE(is_not_found(store_->list_messages("u", gone.id, {})));
+  EXPECT_TRUE(is_not_found(store_->recent_messages("u", gone.id, 10)));
+  EXPECT_TRUE(is_not_found(
+      store_->append_message("u", {.conversation_id = gone.id, .content = "late"})));
+  EXPECT_TRUE(is_not_found(store_->update_conversation("u", gone.id, {.title = "x"})));
+  EXPECT_TRUE(is_not_found(store_->delete_conversation("u", gone.id)));  // only once
+  EXPECT_EQ(ids_of(list_all("u", 10)), (std::vector{kept.id}));
+
+  auto kept_messages = store_->list_messages("u", kept.id, {});
+  ASSERT_TRUE(is_ok(kept_messages));
+  EXPECT_EQ(kept_messages->items.size(), 2u);
+
+  // A second store on the same database agrees (nothing was only cached in the first).
+  auto other = open_store();
+  EXPECT_TRUE(is_not_found(other->get_conversation("u", gone.id)));
+  EXPECT_TRUE(is_ok(other->get_conversation("u", kept.id)));
+}
+
+TEST_P(StoreConformance, MessageCountFollowsAppends) {
+  const Conversation c = create("u");
+  const Conversation other = create("u");
+  for (int i = 1; i <= 5; ++i) {
+    append("u", c.id, std::to_string(i), i % 2 ? Role::user : Role::assistant);
+    auto got = store_->get_conversation("u", c.id);
+    ASSERT_TRUE(is_ok(got));
+    EXPECT_EQ(got->message_count, i);
+  }
+  for (const auto& conv : list_all("u", 10))
+    EXPECT_EQ(conv.message_count, conv.id == c.id ? 5 : 0) << conv.id;
+  auto untouched = store_->get_conversation("u", other.id);
+  ASSERT_TRUE(is_ok(untouched));
+  EXPECT_EQ(untouched->message_count, 0);
+}
+
+// --- Messages ------------------------------------------------------------------------------------
+
+TEST_P(StoreConformance, MessageWithEveryFieldSetRoundTrips) {
+  const Conversation c = create("u");
+  clock_.advance(5s);
+  const NewMessage n{
+      .conversation_id = c.id,
+      .role = Role::assistant,
+      .content = "Partial answer…",
+      .status = MessageStatus::interrupted,
+      .model = "claude-3-5-haiku",
+      .input_tokens = 1234,
+      .output_tokens = 56,
+      .cost_micros = 7890,
+      .latency_ms = 321,
+      .metadata = R"({"usageEstimated":true})",
+  };
+  auto m = store_->append_message("u", n);
+  ASSERT_TRUE(is_ok(m));
+  EXPECT_TRUE(is_uuid(m->id)) << m->id;
+  EXPECT_EQ(m->conversation_id, c.id);
+  EXPECT_EQ(m->role, Role::assistant);
+  EXPECT_EQ(m->content, n.content);
+  EXPECT_EQ(m->status, MessageStatus::interrupted);
+  EXPECT_EQ(m->model, n.model);
+  EXPECT_EQ(m->input_tokens, 1234);
+  EXPECT_EQ(m->output_tokens, 56);
+  EXPECT_EQ(m->cost_micros, 7890);
+  EXPECT_EQ(m->latency_ms, 321);
+  EXPECT_EQ(m->metadata, n.metadata);
+  EXPECT_EQ(m->created_at, clock_.now());
+
+  auto listed = store_->list_messages("u", c.id, {});
+  ASSERT_TRUE(is_ok(listed));
+  ASSERT_EQ(listed->items.size(), 1u);
+  expect_same(listed->items[0], *m);
+  auto recent = store_->recent_messages("u", c.id, 5);
+  ASSERT_TRUE(is_ok(recent));
+  ASSERT_EQ(recent->size(), 1u);
+  expect_same((*recent)[0], *m);
+}
+
+TEST_P(StoreConformance, MessageWithOptionalFieldsNullRoundTrips) {
+  const Conversation c = create("u");
+  auto m = store_->append_message("u", {.conversation_id = c.id, .content = "hi"});
+  ASSERT_TRUE(is_ok(m));
+  auto listed = store_->list_messages("u", c.id, {});
+  ASSERT_TRUE(is_ok(listed));
+  ASSERT_EQ(listed->items.size(), 1u);
+  const Message& got = listed->items[0];
+  expect_same(got, *m);
+  EXPECT_EQ(got.role, Role::user);
+  EXPECT_EQ(got.status, MessageStatus::complete);
+  EXPECT_EQ(got.model, std::nullopt);
+  EXPECT_EQ(got.input_tokens, std::nullopt);
+  EXPECT_EQ(got.output_tokens, std::nullopt);
+  EXPECT_EQ(got.cost_micros, std::nullopt);
+  EXPECT_EQ(got.latency_ms, std::nullopt);
+  EXPECT_EQ(got.metadata, "{}");
+}
+
+TEST_P(StoreConformance, ZeroIsStoredAsZeroNotNull) {
+  const Conversation c = create("u");
+  auto m = store_->append_message("u", {.conversation_id = c.id,
+                                        .role = Role::assistant,
+                                        .content = "",
+                                        .status = MessageStatus::error,
+                                        .input_tokens = 0,
+                                        .output_tokens = 0,
+                                        .cost_micros = 0,
+                                        .latency_ms = 0});
+  ASSERT_TRUE(is_ok(m));
+  auto listed = store_->list_messages("u", c.id, {});
+  ASSERT_TRUE(is_ok(listed));
+  ASSERT_EQ(listed->items.size(), 1u);
+  const Message& got = listed->items[0];
+  EXPECT_EQ(got.content, "");
+  EXPECT_EQ(got.status, MessageStatus::error);
+  EXPECT_EQ(got.input_tokens, 0);
+  EXPECT_EQ(got.output_tokens, 0);
+  EXPECT_EQ(got.cost_micros, 0);
+  EXPECT_EQ(got.latency_ms, 0);
+}
+
+TEST_P(StoreConformance, EveryRoleAndStatusRoundTrips) {
+  const Conversation c = create("u");
+  std::vector<std::pair<Role, MessageStatus>> sent;
+  for (Role r : {Role::system, Role::user, Role::assistant})
+    for (MessageStatus s :
+         {MessageStatus::complete, MessageStatus::interrupted, MessageStatus::error}) {
+      ASSERT_TRUE(is_ok(store_->append_message(
+          "u", {.conversation_id = c.id, .role = r, .content = "x", .status = s})));
+      sent.emplace_back(r, s);
+    }
+  auto listed = store_->list_messages("u", c.id, {.limit = 100});
+  ASSERT_TRUE(is_ok(listed));
+  ASSERT_EQ(listed->items.size(), sent.size());
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    EXPECT_EQ(listed->items[i].role, sent[i].first) << i;
+    EXPECT_EQ(listed->items[i].status, sent[i].second) << i;
+  }
+}
+
+TEST_P(StoreConformance, LargeAndUnicodeContentRoundTrips) {
+  const Conversation c = create("u");
+  std::string big;
+  while (big.size() < 256 * 1024) big += "Zeile mit Umlauten äöü, 漢字, emoji 🚀, quote ' \" \\ \n";
+  append("u", c.id, big, Role::assistant);
+  auto recent = store_->recent_messages("u", c.id, 1);
+  ASSERT_TRUE(is_ok(recent));
+  ASSERT_EQ(recent->size(), 1u);
+  EXPECT_EQ((*recent)[0].content, big);
+}
+
+TEST_P(StoreConformance, ListMessagesIsOldestFirstAcrossPages) {
+  const Conversation c = create("u");
+  const Conversation other = create("u");
+  std::vector<Message> sent;
+  for (int i = 0; i < 25; ++i) {
+    sent.push_back(append("u", c.id, "m" + std::to_string(i), i % 2 ? Role::assistant : Role::user));
+    if (i % 4 == 0) append("u", other.id, "elsewhere");
+    if (i % 3 == 0) clock_.advance(1ms);  // some share a millisecond
+  }
+  std::vector<std::size_t> sizes;
+  std::vector<Message> seen;
+  PageRequest req{.limit = 10};
+  for (int pages = 0; pages < 10; ++pages) {
+    auto page = store_->list_messages("u", c.id, req);
+    ASSERT_TRUE(is_ok(page));
+    sizes.push_back(page->items.size());
+    seen.insert(seen.end(), page->items.begin(), page->items.end());
+    if (!page->next_cursor) break;
+    req.cursor = page->next_cursor;
+  }
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{10, 10, 5}));
+  ASSERT_EQ(seen.size(), sent.size());
+  for (std::size_t i = 0; i < sent.size(); ++i) expect_same(seen[i], sent[i]);
+}
+
+TEST_P(StoreConformance, RecentMessagesAreTheLastNOldestFirst) {
+  const Conversation c = create("u");
+  const Conversation empty = create("u");
+  std::vector<std::string> sent;
+  for (int i = 0; i < 7; ++i) sent.push_back(append("u", c.id, "m" + std::to_string(i)).id);
+
+  auto last3 = store_->recent_messages("u", c.id, 3);
+  ASSERT_TRUE(is_ok(last3));
+  EXPECT_EQ(ids_of(*last3), (std::vector{sent[4], sent[5], sent[6]}));
+
+  auto all = store_->recent_messages("u", c.id, 100);
+  ASSERT_TRUE(is_ok(all));
+  EXPECT_EQ(ids_of(*all), sent);
+
+  auto none = store_->recent_messages("u", c.id, 0);
+  ASSERT_TRUE(is_ok(none));
+  EXPECT_TRUE(none->empty());
+
+  auto nothing_yet = store_->recent_messages("u", empty.id, 10);
+  ASSERT_TRUE(is_ok(nothing_yet));
+  EXPECT_TRUE(nothing_yet->empty());
+}
+
+// --- Durability and sharing ----------------------------------------------------------------------
+
+TEST_P(StoreConformance, DataPersistsAfterClosingAndReopening) {
+  auto conv = store_->create_conversation(
+      {.user_id = "u", .title = "persist", .model = "m", .metadata = R"({"a":true})"});
+  ASSERT_TRUE(is_ok(conv));
+  clock_.advance(1s);
+  const Message m1 = append("u", conv->id, "question");
+  const Message m2 = append("u", conv->id, "answer", Role::assistant);
+  auto before = store_->get_conversation("u", conv->id);
+  ASSERT_TRUE(is_ok(before));
+
+  store_.reset();
+  store_ = open_store();
+
+  auto v = store_->schema_version();
+  ASSERT_TRUE(is_ok(v));
+  EXPECT_EQ(*v, store_->latest_schema_version());
+  auto after = store_->get_conversation("u", conv->id);
+  ASSERT_TRUE(is_ok(after));
+  expect_same(*after, *before);
+  auto messages = list_all_messages("u", conv->id, 10);
+  ASSERT_EQ(messages.size(), 2u);
+  expect_same(messages[0], m1);
+  expect_same(messages[1], m2);
+}
+
+TEST_P(StoreConformance, TwoStoresOnOneDatabaseSeeEachOthersWrites) {
+  auto other = open_store();
+  const Conversation c = create("u", "shared");
+  auto seen = other->get_conversation("u", c.id);
+  ASSERT_TRUE(is_ok(seen));
+  EXPECT_EQ(seen->title, "shared");
+
+  ASSERT_TRUE(is_ok(other->append_message("u", {.conversation_id = c.id, .content = "from B"})));
+  auto back = store_->list_messages("u", c.id, {});
+  ASSERT_TRUE(is_ok(back));
+  ASSERT_EQ(back->items.size(), 1u);
+  EXPECT_EQ(back->items[0].content, "from B");
+}
+
+// --- Concurrency ---------------------------------------------------------------------------------
+
+TEST_P(StoreConformance, ConcurrentAppendsToOneConversationAllLand) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 50;
+  const Conversation c = create("u");
+
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        // "t<thread>-<nnn>": zero-padded so per-thread order is also text order.
+        char content[32];
+        std::snprintf(content, sizeof content, "t%d-%03d", t, i);
+        auto m = store_->append_message("u", {.conversation_id = c.id, .content = content});
+        if (!m) {
+          ADD_FAILURE() << describe(m);
+          ++failures;
+        }
+        // Reads interleaved with the writes, as a chat turn does.
+        if (i % 5 == 0) {
+          auto got = store_->get_conversation("u", c.id);
+          auto recent = store_->recent_messages("u", c.id, 10);
+          if (!got || !recent) ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_EQ(failures.load(), 0);
+
+  auto got = store_->get_conversation("u", c.id);
+  ASSERT_TRUE(is_ok(got));
+  EXPECT_EQ(got->message_count, kThreads * kPerThread);
+
+  const auto all = list_all_messages("u", c.id, 100);
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(kThreads * kPerThread));
+  std::set<std::string> ids;
+  std::vector<std::vector<std::string>> per_thread(kThreads);
+  for (const auto& m : all) {
+    ids.insert(m.id);
+    per_thread[static_cast<std::size_t>(m.content[1] - '0')].push_back(m.content);
+  }
+  EXPECT_EQ(ids.size(), all.size());
+  // Each thread's messages come back in the order that thread wrote them.
+  for (const auto& contents : per_thread) {
+    EXPECT_EQ(contents.size(), static_cast<std::size_t>(kPerThread));
+    EXPECT_TRUE(std::is_sorted(contents.begin(), contents.end()));
+  }
+}
+
+TEST_P(StoreConformance, ConcurrentUsersKeepTheirOwnConversations) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 10;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string user = "user-" + std::to_string(t);
+      for (int i = 0; i < kPerThread; ++i) {
+        auto c = store_->create_conversation({.user_id = user});
+        EXPECT_TRUE(is_ok(c));
+        if (!c) continue;
+        EXPECT_TRUE(is_ok(store_->append_message(user, {.conversation_id = c->id, .content = "x"})));
+        EXPECT_TRUE(is_ok(store_->list_conversations(user, {.limit = 5})));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) {
+    const auto mine = list_all("user-" + std::to_string(t), 3);
+    EXPECT_EQ(mine.size(), static_cast<std::size_t>(kPerThread));
+    for (const auto& c : mine) {
+      EXPECT_EQ(c.user_id, "user-" + std::to_string(t));
+      EXPECT_EQ(c.message_count, 1);
+    }
+  }
+}
+
+}  // namespace aas::store::testing
