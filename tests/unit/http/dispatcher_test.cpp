@@ -150,11 +150,11 @@ TEST_F(DispatcherTest, EchoesSaneRequestId) {
   longest.headers.push_back({"x-request-id", std::string(128, 'a')});
   const Response res = run(std::move(longest));
   EXPECT_EQ(header_of(res, "x-request-id"), std::string(128, 'a'));
-  EXPECT_EQ(body_of(res).at("requestId"), std::string(128, 'a'));
+  EXPECT_EQ(body_of(res).at("requestId").as_string(), std::string(128, 'a'));
 }
 
 TEST_F(DispatcherTest, ReplacesUnsafeRequestIds) {
-  for (const std::string bad : {std::string(), std::string("has space"), std::string("a\"b"),
+  for (const std::string& bad : {std::string(), std::string("has space"), std::string("a\"b"),
                                 std::string("x\r\ny"), std::string(129, 'a'), std::string("é")}) {
     Request req = make_request("GET", "/health");
     req.headers.push_back({"x-request-id", bad});
@@ -196,7 +196,7 @@ TEST_F(DispatcherTest, BadTokensAre401) {
     claims.user_id = "u1";
     return auth::issue_hs256_token(claims, "another-secret", std::chrono::system_clock::now()).value();
   }();
-  for (const std::string value : {std::string("Bearer not.a.token"), std::string("Bearer "),
+  for (const std::string& value : {std::string("Bearer not.a.token"), std::string("Bearer "),
                                   std::string("Basic dXNlcjpwYXNz"), "Bearer " + other_secret_token,
                                   token_for("u1")}) {
     Request req = make_request("GET", "/items/1");
@@ -270,7 +270,7 @@ TEST_F(DispatcherTest, HandlerExceptionIs500WithGenericMessage) {
   const auto body = body_of(res);
   EXPECT_EQ(body.at("error").at("code"), "internal");
   EXPECT_EQ(res.body.find("exploded"), std::string::npos);
-  EXPECT_EQ(body.at("requestId"), *header_of(res, "x-request-id"));
+  EXPECT_EQ(body.at("requestId").as_string(), *header_of(res, "x-request-id"));
 }
 
 TEST_F(DispatcherTest, SlowHandlerTimesOutWith503) {

@@ -67,7 +67,7 @@ TEST(ErrorResponse, RetryAfterAndWwwAuthenticate) {
 TEST(ErrorResponse, LongMessagesStillSerialize) {
   const std::string long_message(10000, 'x');
   const Response res = error_response(make_error(errc::invalid_request, long_message), "r");
-  EXPECT_EQ(boost::json::parse(res.body).at("error").at("message"), long_message);
+  EXPECT_EQ(boost::json::parse(res.body).at("error").at("message").as_string(), long_message);
 }
 
 TEST(JsonOk, WrapsData) {

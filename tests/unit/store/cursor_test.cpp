@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace aas::store {
 
 TEST(Cursor, ConversationCursorRoundTrips) {
@@ -22,25 +25,24 @@ TEST(Cursor, ConversationCursorRoundTrips) {
 TEST(Cursor, ConversationCursorAcceptsOnlyItsOwnForm) {
   const std::string id = "01890a5d-ac96-774b-bcce-b302099a8057";
   ASSERT_TRUE(decode_conversation_cursor("123:" + id));
-  for (const std::string bad : {
-           std::string(),
-           id,                                     // no time
-           "123:",                                 // no id
-           ":" + id,                               // empty time
-           "-1:" + id,                             // sign
-           "+1:" + id,
-           "0123:" + id,                           // leading zero: not what encode writes
-           "12a:" + id,
-           "99999999999999999999:" + id,           // overflows int64
-           "123:" + id + "0",
-           "123:" + id.substr(1),
-           "123:01890A5D-AC96-774B-BCCE-B302099A8057",  // uppercase sorts differently
-           "123:01890a5d_ac96-774b-bcce-b302099a8057",
-           "123:" + id + ":5",
-           " 123:" + id,
-       }) {
-    EXPECT_FALSE(decode_conversation_cursor(bad)) << bad;
-  }
+  const std::vector<std::string> bads{
+      "",
+      id,  // no time
+      "123:",  // no id
+      ":" + id,  // empty time
+      "-1:" + id,  // sign
+      "+1:" + id,
+      "0123:" + id,  // leading zero: not what encode writes
+      "12a:" + id,
+      "99999999999999999999:" + id,  // overflows int64
+      "123:" + id + "0",
+      "123:" + id.substr(1),
+      "123:01890A5D-AC96-774B-BCCE-B302099A8057",  // uppercase sorts differently
+      "123:01890a5d_ac96-774b-bcce-b302099a8057",
+      "123:" + id + ":5",
+      " 123:" + id,
+  };
+  for (const auto& bad : bads) EXPECT_FALSE(decode_conversation_cursor(bad)) << bad;
 }
 
 TEST(Cursor, MessageCursorIsACanonicalId) {

@@ -1,0 +1,80 @@
+// Keeps the router and docs/openapi.yaml in step: every route is documented, every documented
+// operation is routed.
+#include "api/api.hpp"
+
+#include "chat/chat_service.hpp"
+#include "chat/conversation_service.hpp"
+#include "llm/providers/mock.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <boost/asio/thread_pool.hpp>
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+namespace aas::api {
+
+namespace {
+
+// "/api/ai/conversations/:id" -> "/api/ai/conversations/{id}"
+std::string to_openapi_path(const std::string& pattern) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < pattern.size()) {
+    if (pattern[i] == ':' && (i == 0 || pattern[i - 1] == '/')) {
+      const std::size_t end = std::min(pattern.find('/', i), pattern.size());
+      out += "{" + pattern.substr(i + 1, end - i - 1) + "}";
+      i = end;
+    } else {
+      out += pattern[i++];
+    }
+  }
+  return out;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+}  // namespace
+
+TEST(OpenApi, RouterAndSpecDescribeTheSameOperations) {
+  char tmpl[] = "/tmp/aas-openapi-XXXXXX";
+  const std::filesystem::path dir = mkdtemp(tmpl);
+  SystemClock clock;
+  auto store = store::sqlite::open_sqlite_store((dir / "ai.db").string(), clock);
+  llm::ModelRegistry models;
+  models.add({"mock", "mock", std::make_shared<llm::MockProvider>(), llm::Pricing{}});
+  boost::asio::thread_pool blocking(1);
+  chat::ChatService chat(*store, blocking, models, {});
+  chat::ConversationService conversations(*store, models);
+  Services services{chat, conversations, *store, models, blocking, {}};
+  const http::Router router = make_router(services);
+
+  std::set<std::string> routed;
+  for (const http::Route& r : router.routes()) routed.insert(lower(r.method) + " " + to_openapi_path(r.pattern));
+
+  const YAML::Node spec = YAML::LoadFile(std::string(AAS_SOURCE_DIR) + "/docs/openapi.yaml");
+  ASSERT_EQ(spec["openapi"].as<std::string>().substr(0, 3), "3.1");
+  static const std::set<std::string> methods{"get", "post", "put", "patch", "delete", "head", "options"};
+  std::set<std::string> documented;
+  for (const auto& path : spec["paths"]) {
+    for (const auto& op : path.second) {
+      const std::string method = op.first.as<std::string>();
+      if (methods.count(method)) documented.insert(method + " " + path.first.as<std::string>());
+    }
+  }
+
+  EXPECT_FALSE(routed.empty());
+  for (const std::string& op : routed) EXPECT_TRUE(documented.count(op)) << "routed but not in openapi.yaml: " << op;
+  for (const std::string& op : documented) EXPECT_TRUE(routed.count(op)) << "in openapi.yaml but not routed: " << op;
+
+  blocking.join();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace aas::api
