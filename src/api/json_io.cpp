@@ -87,6 +87,8 @@ json::value metadata_json(const std::string& text) {
 
 json::value cost_to_json(const std::optional<std::int64_t>& cost_micros) {
   if (!cost_micros) return nullptr;
+  // Whole dollars (zero included) as integers: Boost.JSON would write 0.0 as "0E0".
+  if (*cost_micros % 1'000'000 == 0) return *cost_micros / 1'000'000;
   return static_cast<double>(*cost_micros) / 1e6;
 }
 

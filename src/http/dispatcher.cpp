@@ -6,6 +6,7 @@
 #include "core/log.hpp"
 #include "http/error_response.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -148,7 +149,10 @@ asio::awaitable<Response> run_handler(const Route& route, Context& ctx,
   if (timeout.count() > 0) {
     using namespace asio::experimental::awaitable_operators;
     asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
-    auto raced = co_await (run_guarded(route, ctx) || timer.async_wait(asio::use_awaitable));
+    // as_tuple: the timer losing the race (cancelled on every normal request) must not cost an
+    // exception; an exception per request showed up as 15% of the CPU time of /health.
+    auto raced = co_await (run_guarded(route, ctx) ||
+                           timer.async_wait(asio::as_tuple(asio::use_awaitable)));
     if (raced.index() == 1) {
       co_return fail(make_error(errc::unavailable, "request timed out",
                                 fmt::format("{} {} exceeded the request timeout", route.method,

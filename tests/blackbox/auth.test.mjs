@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import { assertError, assertOk } from './lib/assert.mjs';
-import { startService } from './lib/service.mjs';
-import { encodeJwt, makeToken, nowSeconds, randomSecret, tamperPayload } from './lib/jwt.mjs';
+import { runCli, startService } from './lib/service.mjs';
+import { decodeJwt, encodeJwt, makeToken, nowSeconds, randomSecret, tamperPayload } from './lib/jwt.mjs';
 
 let svc;
 before(async () => { svc = await startService(); });
@@ -100,5 +100,45 @@ describe('accepted tokens', () => {
     assertOk(await svc.get(url, { token: makeToken(svc.secret, { sub: 'a2', roles: ['user', 'admin'] }) }));
     assertError(await svc.get(url, { token: makeToken(svc.secret, { sub: 'a3', role: 'user' }) }), 403, 'forbidden');
     assertError(await svc.get(url, { token: makeToken(svc.secret, { sub: 'a4', roles: ['user'] }) }), 403, 'forbidden');
+  });
+});
+
+describe('JWT_ISSUER, JWT_AUDIENCE and JWT_LEEWAY_SECONDS', () => {
+  let strict;
+  before(async () => {
+    strict = await startService({ env: { JWT_ISSUER: 'monolith', JWT_AUDIENCE: 'ai-service', JWT_LEEWAY_SECONDS: '0' } });
+  });
+  after(async () => { await strict?.stop(); });
+  const status = async (claims, opts) => (await strict.get('/api/ai/conversations', { token: makeToken(strict.secret, claims, opts) })).status;
+
+  it('accepts the configured issuer and audience (string or array)', async () => {
+    assert.equal(await status({ sub: 'i1', iss: 'monolith', aud: 'ai-service' }), 200);
+    assert.equal(await status({ sub: 'i1', iss: 'monolith', aud: ['web', 'ai-service'] }), 200);
+  });
+
+  it('rejects a missing or different issuer or audience', async () => {
+    for (const claims of [
+      { sub: 'i1', aud: 'ai-service' },
+      { sub: 'i1', iss: 'elsewhere', aud: 'ai-service' },
+      { sub: 'i1', iss: 'monolith' },
+      { sub: 'i1', iss: 'monolith', aud: 'web' },
+      { sub: 'i1', iss: 'monolith', aud: ['web', 'api'] },
+    ]) {
+      assert.equal(await status(claims), 401, JSON.stringify(claims));
+    }
+  });
+
+  it('with no leeway rejects a token that expired seconds ago', async () => {
+    assert.equal(await status({ sub: 'i1', iss: 'monolith', aud: 'ai-service' }, { now: nowSeconds() - 3605, ttl: 3600 }), 401);
+  });
+
+  it('the token subcommand puts the configured issuer and audience in its tokens', async () => {
+    const r = runCli(['token', '--user', 'i2'], { env: { JWT_SECRET: strict.secret, JWT_ISSUER: 'monolith', JWT_AUDIENCE: 'ai-service' } });
+    assert.equal(r.status, 0, r.stderr);
+    const t = r.stdout.trim();
+    const { payload } = decodeJwt(t);
+    assert.equal(payload.iss, 'monolith');
+    assert.ok(payload.aud === 'ai-service' || (Array.isArray(payload.aud) && payload.aud.includes('ai-service')), JSON.stringify(payload.aud));
+    assertOk(await strict.get('/api/ai/conversations', { token: t }));
   });
 });

@@ -15,6 +15,7 @@ describe('probes', () => {
     assert.equal(res.status, 200);
     assert.match(String(res.headers['content-type']), /^application\/json/);
     assert.deepEqual(res.body, { status: 'ok' });
+    assertSchema(res.body, 'HealthStatus');
   });
 
   it('GET /ready reports database and migrations ok', async () => {
@@ -38,6 +39,7 @@ describe('admin health', () => {
     assert.ok(data.models.includes('mock'), `models: ${data.models}`);
     assert.equal(data.defaultModel, 'mock', 'no provider key in the environment: mock is the default');
     assert.ok(data.uptimeSeconds >= 0);
+    assert.match(data.version, /^\d+\.\d+\.\d+/);
     const cli = runCli(['--version']);
     assert.ok(cli.stdout.includes(data.version), `--version "${cli.stdout.trim()}" vs health version "${data.version}"`);
   });
@@ -118,6 +120,7 @@ describe('access log', () => {
     assert.equal(typeof line.latencyMs, 'number');
     assert.ok(line.latencyMs >= 0);
     assert.match(line.time, RFC3339_MS_UTC);
+    assert.equal(svc.stdoutJsonLines().filter((l) => l.requestId === rid).length, 1, 'exactly one line per request');
     const missing = await svc.get('/nope', { headers: { 'x-request-id': `${rid}-404` } });
     assert.equal(missing.status, 404);
     const line404 = await svc.waitForLogLine((l) => l.requestId === `${rid}-404`);
@@ -141,5 +144,38 @@ describe('access log', () => {
     assert.ok(!svc.stdout.includes(token), 'token leaked into stdout');
     assert.ok(!svc.stderr.includes(token), 'token leaked into stderr');
     assert.ok(!svc.stdout.includes(token.split('.')[2]), 'token signature leaked into stdout');
+  });
+});
+
+describe('CORS', () => {
+  let cors;
+  before(async () => { cors = await startService({ env: { CORS_ORIGINS: 'http://app.test,http://admin.test' } }); });
+  after(async () => { await cors?.stop(); });
+
+  it('answers a preflight from a listed origin with the allowed method and headers', async () => {
+    const res = await cors.request('OPTIONS', '/api/ai/chat', {
+      headers: { origin: 'http://admin.test', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+    });
+    assert.ok(res.status === 200 || res.status === 204, `preflight status ${res.status}`);
+    assert.equal(res.headers['access-control-allow-origin'], 'http://admin.test');
+    assert.match(String(res.headers['access-control-allow-methods']), /\bPOST\b/);
+    assert.match(String(res.headers['access-control-allow-headers']), /authorization/i);
+    assert.match(String(res.headers['access-control-allow-headers']), /content-type/i);
+  });
+
+  it('adds Access-Control-Allow-Origin only for listed origins, exposing X-Request-Id', async () => {
+    const ok = await cors.get('/health', { headers: { origin: 'http://app.test' } });
+    assert.equal(ok.headers['access-control-allow-origin'], 'http://app.test');
+    assert.match(String(ok.headers['access-control-expose-headers']), /x-request-id/i);
+    const evil = await cors.get('/health', { headers: { origin: 'http://evil.test' } });
+    assert.equal(evil.status, 200);
+    assert.equal(evil.headers['access-control-allow-origin'], undefined);
+    const pre = await cors.request('OPTIONS', '/api/ai/chat', { headers: { origin: 'http://evil.test', 'access-control-request-method': 'POST' } });
+    assert.equal(pre.headers['access-control-allow-origin'], undefined);
+  });
+
+  it('sends no CORS headers when CORS_ORIGINS is unset', async () => {
+    const res = await svc.get('/health', { headers: { origin: 'http://app.test' } });
+    assert.equal(res.headers['access-control-allow-origin'], undefined);
   });
 });

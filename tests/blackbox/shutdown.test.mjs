@@ -18,8 +18,11 @@ describe('graceful shutdown', () => {
     const token = svc.token('shutdown-user');
     const N = 4;
     const started = Date.now();
-    const inflight = Array.from({ length: N }, (_, i) => request(svc.url, 'POST', '/api/ai/chat', { token, json: { message: `in flight ${i}` } }));
+    const finishedAt = [];
+    const inflight = Array.from({ length: N }, (_, i) => request(svc.url, 'POST', '/api/ai/chat', { token, json: { message: `in flight ${i}` } })
+      .then((res) => { finishedAt[i] = Date.now(); return res; }));
     await sleep(200); // the requests are read and waiting on the 500 ms mock
+    const signalledAt = Date.now();
     svc.child.kill('SIGTERM');
     await sleep(100);
     assert.equal(await probeConnect(svc.host, svc.port), 'ECONNREFUSED', 'the listener must close on SIGTERM');
@@ -30,7 +33,8 @@ describe('graceful shutdown', () => {
       assert.ok(d.message.includes(`"in flight ${i}"`), d.message);
       assert.equal(String(res.headers.connection).toLowerCase(), 'close', 'in-flight responses carry Connection: close');
     });
-    assert.ok(Date.now() - started >= 450, 'the mock latency was applied, so the requests really were in flight');
+    assert.ok(Date.now() - started >= 450, 'the mock latency was applied');
+    finishedAt.forEach((t, i) => assert.ok(t > signalledAt, `request ${i} finished before SIGTERM, so it was not in flight`));
     const exit = await svc.stop('SIGTERM');
     running.delete(svc);
     assert.deepEqual(exit, { code: 0, signal: null }, `stderr:\n${svc.stderr}`);

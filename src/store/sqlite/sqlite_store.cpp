@@ -118,7 +118,7 @@ std::unique_ptr<Connection> open_writer(const std::string& path) {
   // journal_mode reads the file header, so this is also where "not a database" surfaces.
   // WAL persists in the file; synchronous=NORMAL is safe with WAL (a crash may lose the last
   // commits, never corrupt) and avoids an fsync per commit.
-  c->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+  c->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA mmap_size=268435456;");
   return c;
 }
 
@@ -126,7 +126,7 @@ std::unique_ptr<Connection> open_reader(const std::string& path) {
   auto c = std::make_unique<Connection>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
   sqlite3_busy_timeout(c->handle(), kBusyTimeoutMs);
   // A write slipping onto a reader would bypass the writer mutex; make it fail loudly instead.
-  c->exec("PRAGMA query_only=ON;");
+  c->exec("PRAGMA query_only=ON; PRAGMA mmap_size=268435456;");
   return c;
 }
 
