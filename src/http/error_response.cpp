@@ -1,15 +1,16 @@
 #include "http/error_response.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/json/monotonic_resource.hpp>
 
 #include <string>
 
 namespace aas::http {
 
 Response error_response(const Error& e, std::string_view request_id) {
-  // A stack buffer for the JSON tree; monotonic_resource falls back to the heap when a message is long.
+  // A stack buffer for the JSON tree; monotonic_resource falls back to the heap when a message is
+  // long.
   unsigned char buffer[2048];
   boost::json::monotonic_resource arena(buffer, sizeof buffer);
   boost::json::object body(&arena);

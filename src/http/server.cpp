@@ -5,6 +5,7 @@
 #include "http/dispatcher.hpp"
 #include "http/error_response.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -18,7 +19,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
@@ -72,7 +72,8 @@ std::string lowercase(std::string_view s) {
 bool split_target(std::string_view target, std::string& path, std::string& query) {
   const std::size_t q = target.find('?');
   const std::string_view raw_path = target.substr(0, q);
-  if (!raw_path.empty() && raw_path.front() == '/' && raw_path.find('%') == std::string_view::npos) {
+  if (!raw_path.empty() && raw_path.front() == '/' &&
+      raw_path.find('%') == std::string_view::npos) {
     path.assign(raw_path);
     if (q != std::string_view::npos) query.assign(target.substr(q + 1));
     return true;
@@ -169,8 +170,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 void Server::Impl::listen() {
   beast::error_code ec;
   tcp::resolver resolver(ioc);
-  const auto endpoints = resolver.resolve(options.host, std::to_string(options.port),
-                                          tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  const auto endpoints =
+      resolver.resolve(options.host, std::to_string(options.port),
+                       tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   if (ec || endpoints.empty()) {
     throw std::runtime_error("cannot resolve listen address " + options.host + ": " + ec.message());
   }
@@ -189,8 +191,8 @@ void Server::Impl::listen() {
   if (ec) fail("listen");
   bound_port = acceptor.local_endpoint().port();
 
-  asio::co_spawn(accept_strand, [self = shared_from_this()] { return self->accept_loop(); },
-                 asio::detached);
+  asio::co_spawn(
+      accept_strand, [self = shared_from_this()] { return self->accept_loop(); }, asio::detached);
 }
 
 asio::awaitable<void> Server::Impl::accept_loop() {
@@ -217,9 +219,9 @@ void Server::Impl::start_connection(tcp::socket socket) {
     std::lock_guard lock(mutex);
     connections.insert(conn);
   }
-  asio::co_spawn(conn->stream.get_executor(),
-                 [self = shared_from_this(), conn] { return self->run_connection(conn); },
-                 asio::detached);
+  asio::co_spawn(
+      conn->stream.get_executor(),
+      [self = shared_from_this(), conn] { return self->run_connection(conn); }, asio::detached);
 }
 
 asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> conn) {
@@ -246,12 +248,13 @@ asio::awaitable<void> Server::Impl::serve(Connection& conn) {
     if (shutting_down) co_return;
 
     bhttp::request_parser<bhttp::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(
-        std::min<std::size_t>(options.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
+        options.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
     parser.body_limit(options.max_body_bytes);
 
     conn.stream.expires_after(options.idle_timeout);
-    std::tie(ec, std::ignore) = co_await bhttp::async_read_header(conn.stream, buffer, parser, use_tuple);
+    std::tie(ec, std::ignore) =
+        co_await bhttp::async_read_header(conn.stream, buffer, parser, use_tuple);
     conn.busy = true;
     if (!ec && !parser.is_done()) {
       if (expects_continue(parser.get())) {
@@ -262,7 +265,8 @@ asio::awaitable<void> Server::Impl::serve(Connection& conn) {
         if (ec) co_return;
       }
       conn.stream.expires_after(options.read_timeout);
-      std::tie(ec, std::ignore) = co_await bhttp::async_read(conn.stream, buffer, parser, use_tuple);
+      std::tie(ec, std::ignore) =
+          co_await bhttp::async_read(conn.stream, buffer, parser, use_tuple);
     }
     if (ec) {
       co_await answer_read_error(conn, ec);
@@ -304,14 +308,16 @@ asio::awaitable<bool> Server::Impl::write_response(Connection& conn, Response re
   conn.stream.expires_after(options.write_timeout);
   if (head_only) {
     bhttp::response_serializer<bhttp::string_body> serializer(*msg);
-    std::tie(ec, std::ignore) = co_await bhttp::async_write_header(conn.stream, serializer, use_tuple);
+    std::tie(ec, std::ignore) =
+        co_await bhttp::async_write_header(conn.stream, serializer, use_tuple);
   } else {
     std::tie(ec, std::ignore) = co_await bhttp::async_write(conn.stream, *msg, use_tuple);
   }
   co_return !ec;
 }
 
-asio::awaitable<void> Server::Impl::answer_read_error(Connection& conn, const beast::error_code& ec) {
+asio::awaitable<void> Server::Impl::answer_read_error(Connection& conn,
+                                                      const beast::error_code& ec) {
   std::optional<Response> res;
   if (ec == bhttp::error::header_limit || ec == bhttp::error::body_limit) {
     res = server_error(errc::payload_too_large, ec == bhttp::error::header_limit
@@ -333,7 +339,8 @@ asio::awaitable<void> Server::Impl::linger_close(Connection& conn) {
   beast::error_code ec;
   conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   if (ec) co_return;
-  conn.stream.expires_after(std::min<std::chrono::steady_clock::duration>(options.read_timeout, kMaxLinger));
+  conn.stream.expires_after(
+      std::min<std::chrono::steady_clock::duration>(options.read_timeout, kMaxLinger));
   char sink[4096];
   for (;;) {
     auto [read_ec, n] = co_await conn.stream.async_read_some(asio::buffer(sink), use_tuple);
@@ -356,9 +363,12 @@ void Server::Impl::begin_shutdown(std::function<void(bool)> on_done) {
       });
     }
   }
-  asio::co_spawn(ioc, [self = shared_from_this(), done = std::move(on_done)]() mutable {
-    return self->drain(std::move(done));
-  }, asio::detached);
+  asio::co_spawn(
+      ioc,
+      [self = shared_from_this(), done = std::move(on_done)]() mutable {
+        return self->drain(std::move(done));
+      },
+      asio::detached);
 }
 
 asio::awaitable<void> Server::Impl::drain(std::function<void(bool)> on_done) {
@@ -367,7 +377,8 @@ asio::awaitable<void> Server::Impl::drain(std::function<void(bool)> on_done) {
   for (;;) {
     if (live_connections() == 0) break;
     if (std::chrono::steady_clock::now() >= deadline) {
-      spdlog::warn("shutdown grace period over with {} connection(s) still open", live_connections());
+      spdlog::warn("shutdown grace period over with {} connection(s) still open",
+                   live_connections());
       if (on_done) on_done(false);
       co_return;
     }

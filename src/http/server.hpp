@@ -24,6 +24,8 @@ struct ServerOptions {
 };
 
 // Beast listener and keep-alive sessions, one coroutine per connection on its own strand.
+// Its coroutines use the Dispatcher until they end: stop the io_context (after shutdown) before
+// destroying the Dispatcher, the Server or the io_context. shutdown() may be called from any thread.
 class Server {
  public:
   Server(boost::asio::io_context& ioc, ServerOptions options, Dispatcher& dispatcher);

@@ -38,8 +38,8 @@ Error invalid_cursor() { return make_error(errc::invalid_request, "invalid curso
 // Failures of the database itself (locked past the busy timeout, I/O, disk full, unreadable file)
 // are "try again later"; anything else is a bug or a broken schema.
 Error db_error(std::string_view op, const DbError& e) {
-  std::string detail = std::string(op) + ": " + e.what() + " (sqlite code " +
-                       std::to_string(e.code()) + ")";
+  std::string detail =
+      std::string(op) + ": " + e.what() + " (sqlite code " + std::to_string(e.code()) + ")";
   switch (e.code() & 0xFF) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -77,7 +77,7 @@ Conversation read_conversation(const Statement& st) {
   return c;
 }
 
-#define AAS_MESSAGE_COLUMNS                                                                      \
+#define AAS_MESSAGE_COLUMNS                                                                       \
   "id, conversation_id, role, content, status, model, input_tokens, output_tokens, cost_micros, " \
   "latency_ms, metadata, created_at"
 
@@ -90,7 +90,8 @@ Message read_message(const Statement& st) {
   const auto r = role_from_string(role);
   const auto s = message_status_from_string(status);
   // The CHECK constraints make this unreachable unless the file was edited by hand.
-  if (!r || !s) throw DbError(SQLITE_MISMATCH, "unexpected role/status '" + role + "/" + status + "'");
+  if (!r || !s)
+    throw DbError(SQLITE_MISMATCH, "unexpected role/status '" + role + "/" + status + "'");
   m.role = *r;
   m.content = st.text(3);
   m.status = *s;
@@ -118,7 +119,7 @@ std::unique_ptr<Connection> open_writer(const std::string& path) {
   // journal_mode reads the file header, so this is also where "not a database" surfaces.
   // WAL persists in the file; synchronous=NORMAL is safe with WAL (a crash may lose the last
   // commits, never corrupt) and avoids an fsync per commit.
-  c->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA mmap_size=268435456;");
+  c->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
   return c;
 }
 
@@ -126,7 +127,7 @@ std::unique_ptr<Connection> open_reader(const std::string& path) {
   auto c = std::make_unique<Connection>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
   sqlite3_busy_timeout(c->handle(), kBusyTimeoutMs);
   // A write slipping onto a reader would bypass the writer mutex; make it fail loudly instead.
-  c->exec("PRAGMA query_only=ON; PRAGMA mmap_size=268435456;");
+  c->exec("PRAGMA query_only=ON;");
   return c;
 }
 
@@ -189,10 +190,7 @@ class ReaderPool {
 class SqliteStore final : public Store {
  public:
   SqliteStore(const std::string& path, const Clock& clock)
-      : clock_(clock),
-        in_memory_(path == ":memory:"),
-        writer_(open_writer(path)),
-        readers_(path) {}
+      : clock_(clock), in_memory_(path == ":memory:"), writer_(open_writer(path)), readers_(path) {}
 
   Result<void> ping() override {
     return read<void>("ping", [&](Connection& c) -> Result<void> {
@@ -246,9 +244,8 @@ class SqliteStore final : public Store {
       conv.metadata = std::string(metadata_or_empty_object(n.metadata));
       conv.message_count = 0;
       conv.created_at = conv.updated_at = from_unix_ms(now);
-      c.prepare(
-           "INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
-           ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7)")
+      c.prepare("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7)")
           .bind_all(conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model,
                     conv.metadata, now)
           .run();
@@ -315,16 +312,20 @@ class SqliteStore final : public Store {
       // A clear_* flag wins over a value given for the same field.
       auto field = [&](int index, bool clear, const std::optional<std::string>& value) {
         st.bind(index, clear || value.has_value());
-        if (clear) st.bind_null(index + 1);
-        else st.bind(index + 1, value);
+        if (clear)
+          st.bind_null(index + 1);
+        else
+          st.bind(index + 1, value);
       };
       st.bind(1, id).bind(2, user_id);
       field(3, p.clear_title, p.title);
       field(5, p.clear_system_prompt, p.system_prompt);
       field(7, p.clear_model, p.model);
       st.bind(9, p.metadata.has_value());
-      if (p.metadata) st.bind(10, metadata_or_empty_object(*p.metadata));
-      else st.bind_null(10);
+      if (p.metadata)
+        st.bind(10, metadata_or_empty_object(*p.metadata));
+      else
+        st.bind_null(10);
       st.bind(11, to_unix_ms(clock_.now()));
       if (!st.step()) return conversation_not_found();
       Conversation conv = read_conversation(st);

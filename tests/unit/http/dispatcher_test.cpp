@@ -4,14 +4,14 @@
 #include "core/ids.hpp"
 #include "core/log.hpp"
 
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
-#include <gtest/gtest.h>
-#include <spdlog/sinks/ostream_sink.h>
 
 #include <sstream>
 #include <stdexcept>
@@ -61,42 +61,37 @@ class DispatcherTest : public ::testing::Test {
   // Routes used across the tests; each test builds a Dispatcher with the options it needs.
   Router make_router() {
     Router r;
-    r.add({"GET", "/health", Access::open,
-           [](Context&) -> asio::awaitable<Result<Response>> {
+    r.add({"GET", "/health", Access::open, [](Context&) -> asio::awaitable<Result<Response>> {
              Response res;
              res.body = R"({"status":"ok"})";
              co_return res;
            }});
-    r.add({"GET", "/items/:id", Access::user,
-           [](Context& ctx) -> asio::awaitable<Result<Response>> {
-             co_return json_response(std::string("\"") + ctx.user().user_id + ":" +
-                                     std::string(ctx.param("id")) + "\"");
-           }});
-    r.add({"POST", "/items", Access::user,
-           [](Context& ctx) -> asio::awaitable<Result<Response>> {
+    r.add(
+        {"GET", "/items/:id", Access::user, [](Context& ctx) -> asio::awaitable<Result<Response>> {
+           co_return json_response(std::string("\"") + ctx.user().user_id + ":" +
+                                   std::string(ctx.param("id")) + "\"");
+         }});
+    r.add({"POST", "/items", Access::user, [](Context& ctx) -> asio::awaitable<Result<Response>> {
              co_return json_response(std::to_string(ctx.request.body.size()));
            }});
     r.add({"DELETE", "/items/:id", Access::user,
            [](Context&) -> asio::awaitable<Result<Response>> { co_return json_response("1"); }});
     r.add({"GET", "/admin/stats", Access::admin,
            [](Context&) -> asio::awaitable<Result<Response>> { co_return json_response("{}"); }});
-    r.add({"GET", "/limited", Access::open,
-           [](Context&) -> asio::awaitable<Result<Response>> {
+    r.add({"GET", "/limited", Access::open, [](Context&) -> asio::awaitable<Result<Response>> {
              Error e = make_error(errc::rate_limited, "too many requests", "bucket user:1 empty");
              e.retry_after_seconds = 7;
              co_return e;
            }});
-    r.add({"GET", "/upstream", Access::open,
-           [](Context&) -> asio::awaitable<Result<Response>> {
-             co_return make_error(errc::upstream_error, "the model provider failed", "HTTP 500 from x");
+    r.add({"GET", "/upstream", Access::open, [](Context&) -> asio::awaitable<Result<Response>> {
+             co_return make_error(errc::upstream_error, "the model provider failed",
+                                  "HTTP 500 from x");
            }});
-    r.add({"GET", "/throws", Access::open,
-           [](Context&) -> asio::awaitable<Result<Response>> {
+    r.add({"GET", "/throws", Access::open, [](Context&) -> asio::awaitable<Result<Response>> {
              throw std::runtime_error("database exploded at 0xdeadbeef");
              co_return json_response("null");
            }});
-    r.add({"GET", "/slow", Access::open,
-           [](Context&) -> asio::awaitable<Result<Response>> {
+    r.add({"GET", "/slow", Access::open, [](Context&) -> asio::awaitable<Result<Response>> {
              asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::seconds(10));
              co_await timer.async_wait(asio::use_awaitable);
              co_return json_response("\"finished\"");
@@ -119,11 +114,10 @@ class DispatcherTest : public ::testing::Test {
     asio::io_context ioc;
     std::optional<Response> out;
     std::exception_ptr error;
-    asio::co_spawn(ioc, dispatcher.handle(std::move(req)),
-                   [&](std::exception_ptr e, Response res) {
-                     error = e;
-                     out = std::move(res);
-                   });
+    asio::co_spawn(ioc, dispatcher.handle(std::move(req)), [&](std::exception_ptr e, Response res) {
+      error = e;
+      out = std::move(res);
+    });
     ioc.run();
     if (error) std::rethrow_exception(error);
     return *out;
@@ -155,7 +149,7 @@ TEST_F(DispatcherTest, EchoesSaneRequestId) {
 
 TEST_F(DispatcherTest, ReplacesUnsafeRequestIds) {
   for (const std::string& bad : {std::string(), std::string("has space"), std::string("a\"b"),
-                                std::string("x\r\ny"), std::string(129, 'a'), std::string("é")}) {
+                                 std::string("x\r\ny"), std::string(129, 'a'), std::string("é")}) {
     Request req = make_request("GET", "/health");
     req.headers.push_back({"x-request-id", bad});
     const auto id = header_of(run(std::move(req)), "x-request-id");
@@ -194,11 +188,12 @@ TEST_F(DispatcherTest, BadTokensAre401) {
   const std::string other_secret_token = [] {
     auth::TokenClaims claims;
     claims.user_id = "u1";
-    return auth::issue_hs256_token(claims, "another-secret", std::chrono::system_clock::now()).value();
+    return auth::issue_hs256_token(claims, "another-secret", std::chrono::system_clock::now())
+        .value();
   }();
-  for (const std::string& value : {std::string("Bearer not.a.token"), std::string("Bearer "),
-                                  std::string("Basic dXNlcjpwYXNz"), "Bearer " + other_secret_token,
-                                  token_for("u1")}) {
+  for (const std::string& value :
+       {std::string("Bearer not.a.token"), std::string("Bearer "),
+        std::string("Basic dXNlcjpwYXNz"), "Bearer " + other_secret_token, token_for("u1")}) {
     Request req = make_request("GET", "/items/1");
     req.headers.push_back({"authorization", value});
     const Response res = run(std::move(req));
@@ -209,7 +204,8 @@ TEST_F(DispatcherTest, BadTokensAre401) {
 
 TEST_F(DispatcherTest, ValidTokenReachesHandlerWithPrincipalAndParams) {
   Request req = make_request("GET", "/items/42");
-  req.headers.push_back({"authorization", "bearer " + token_for("user-7")});  // scheme is case-insensitive
+  req.headers.push_back(
+      {"authorization", "bearer " + token_for("user-7")});  // scheme is case-insensitive
   const Response res = run(std::move(req));
   EXPECT_EQ(res.status, 200);
   EXPECT_EQ(body_of(res).at("data"), "user-7:42");
@@ -348,7 +344,8 @@ TEST_F(DispatcherTest, PreflightAnswers204ForKnownPaths) {
   EXPECT_TRUE(res.body.empty());
   EXPECT_EQ(header_of(res, "access-control-allow-origin"), "https://app.example.com");
   EXPECT_EQ(header_of(res, "access-control-allow-methods"), "GET, DELETE");
-  EXPECT_EQ(header_of(res, "access-control-allow-headers"), "Authorization, Content-Type, X-Request-Id");
+  EXPECT_EQ(header_of(res, "access-control-allow-headers"),
+            "Authorization, Content-Type, X-Request-Id");
   EXPECT_TRUE(header_of(res, "access-control-max-age"));
   EXPECT_TRUE(header_of(res, "x-request-id"));
 

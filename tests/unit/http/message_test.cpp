@@ -2,8 +2,8 @@
 
 #include "http/error_response.hpp"
 
-#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
 
 namespace aas::http {
 namespace {
@@ -37,7 +37,8 @@ TEST(Request, QueryDecodesAndFirstOccurrenceWins) {
 }
 
 TEST(ErrorResponse, EnvelopeAndStatus) {
-  const Response res = error_response(make_error(errc::not_found, "no \"such\" thing", "secret detail"), "rid-1");
+  const Response res =
+      error_response(make_error(errc::not_found, "no \"such\" thing", "secret detail"), "rid-1");
   EXPECT_EQ(res.status, 404);
   EXPECT_EQ(res.content_type, "application/json");
   const auto body = boost::json::parse(res.body).as_object();

@@ -3,6 +3,7 @@
 #include "auth/jwt.hpp"
 #include "http/dispatcher.hpp"
 
+#include <gtest/gtest.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -14,7 +15,6 @@
 #include <boost/beast/http.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <future>
@@ -43,7 +43,8 @@ class Client {
 
   void send(std::string_view raw) { asio::write(stream_.socket(), asio::buffer(raw)); }
 
-  std::optional<ClientResponse> read(std::chrono::milliseconds timeout = 5000ms, bool head = false) {
+  std::optional<ClientResponse> read(std::chrono::milliseconds timeout = 5000ms,
+                                     bool head = false) {
     bhttp::response_parser<bhttp::string_body> parser;
     parser.skip(head);
     stream_.expires_after(timeout);
@@ -94,27 +95,24 @@ class ServerTest : public ::testing::Test {
 
   Router make_router() {
     Router r;
-    r.add({"GET", "/health", Access::open,
-           [](Context&) -> asio::awaitable<Result<Response>> {
+    r.add({"GET", "/health", Access::open, [](Context&) -> asio::awaitable<Result<Response>> {
              Response res;
              res.body = R"({"status":"ok"})";
              co_return res;
            }});
-    r.add({"POST", "/echo", Access::open,
-           [](Context& ctx) -> asio::awaitable<Result<Response>> {
+    r.add({"POST", "/echo", Access::open, [](Context& ctx) -> asio::awaitable<Result<Response>> {
              Response res;
              res.body = ctx.request.body;
              co_return res;
            }});
-    r.add({"GET", "/items/:id", Access::open,
-           [](Context& ctx) -> asio::awaitable<Result<Response>> {
-             Response res;
-             res.body = json::serialize(json::object{{"id", ctx.param("id")},
-                                                     {"q", ctx.request.query("q").value_or("")}});
-             co_return res;
-           }});
-    r.add({"GET", "/slow", Access::open,
-           [this](Context&) -> asio::awaitable<Result<Response>> {
+    r.add(
+        {"GET", "/items/:id", Access::open, [](Context& ctx) -> asio::awaitable<Result<Response>> {
+           Response res;
+           res.body = json::serialize(
+               json::object{{"id", ctx.param("id")}, {"q", ctx.request.query("q").value_or("")}});
+           co_return res;
+         }});
+    r.add({"GET", "/slow", Access::open, [this](Context&) -> asio::awaitable<Result<Response>> {
              slow_started_.set_value();
              asio::steady_timer timer(co_await asio::this_coro::executor, 300ms);
              co_await timer.async_wait(asio::use_awaitable);
@@ -263,7 +261,8 @@ TEST_F(ServerTest, OversizedHeaderIs413) {
   options.max_header_bytes = 2048;
   start(options);
   Client client(server_->port());
-  client.send("GET /health HTTP/1.1\r\nHost: test\r\nX-Big: " + std::string(4000, 'a') + "\r\n\r\n");
+  client.send("GET /health HTTP/1.1\r\nHost: test\r\nX-Big: " + std::string(4000, 'a') +
+              "\r\n\r\n");
   const auto res = client.read();
   ASSERT_TRUE(res);
   EXPECT_EQ(res->result_int(), 413);

@@ -27,9 +27,9 @@ TEST(Cursor, ConversationCursorAcceptsOnlyItsOwnForm) {
   ASSERT_TRUE(decode_conversation_cursor("123:" + id));
   const std::vector<std::string> bads{
       "",
-      id,  // no time
-      "123:",  // no id
-      ":" + id,  // empty time
+      id,          // no time
+      "123:",      // no id
+      ":" + id,    // empty time
       "-1:" + id,  // sign
       "+1:" + id,
       "0123:" + id,  // leading zero: not what encode writes

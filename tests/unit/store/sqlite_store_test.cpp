@@ -84,7 +84,8 @@ class RawDb {
   // EXPLAIN QUERY PLAN's details: they name the index used, and "USE TEMP B-TREE" means a sort.
   std::string query_plan(const std::string& sql) {
     sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db_, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &st, nullptr) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db_, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &st, nullptr) !=
+        SQLITE_OK)
       return std::string("prepare failed: ") + sqlite3_errmsg(db_);
     std::string out;
     while (sqlite3_step(st) == SQLITE_ROW)
@@ -92,7 +93,9 @@ class RawDb {
     sqlite3_finalize(st);
     return out;
   }
-  int exec(const std::string& sql) { return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr); }
+  int exec(const std::string& sql) {
+    return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+  }
 
  private:
   sqlite3* db_ = nullptr;
@@ -123,7 +126,8 @@ TEST_F(SqliteStoreTest, OpenCreatesParentDirectoriesButDoesNotMigrate) {
 }
 
 TEST_F(SqliteStoreTest, OpenRejectsAFileThatIsNotADatabase) {
-  std::ofstream(file()) << "this is a text file, not SQLite, and it is long enough to have a header";
+  std::ofstream(file())
+      << "this is a text file, not SQLite, and it is long enough to have a header";
   EXPECT_THROW(open_sqlite_store(file().string(), clock_), std::runtime_error);
 }
 

@@ -32,8 +32,8 @@ template <class T>
 ::testing::AssertionResult has_error(const Result<T>& r, errc code, std::string_view message) {
   if (r) return ::testing::AssertionFailure() << "expected " << code_name(code) << ", got a value";
   if (r.error().code != code || r.error().message != message)
-    return ::testing::AssertionFailure() << "expected " << code_name(code) << ": " << message
-                                         << ", got " << describe(r);
+    return ::testing::AssertionFailure()
+           << "expected " << code_name(code) << ": " << message << ", got " << describe(r);
   return ::testing::AssertionSuccess();
 }
 
@@ -93,7 +93,7 @@ void StoreConformance::SetUp() {
 }
 
 void StoreConformance::TearDown() {
-  store_.reset();     // close before the database goes away
+  store_.reset();      // close before the database goes away
   factory_ = nullptr;  // removes the database
 }
 
@@ -396,18 +396,22 @@ TEST_P(StoreConformance, InvalidCursorIsInvalidRequest) {
   const std::vector<std::string> bad{"", "garbage", "!!!", "null", std::string(1, '\0')};
   for (const auto& cursor : bad) {
     SCOPED_TRACE("cursor '" + cursor + "'");
-    EXPECT_TRUE(is_invalid_cursor(store_->list_conversations("u", {.limit = 10, .cursor = cursor})));
-    EXPECT_TRUE(is_invalid_cursor(store_->list_messages("u", c.id, {.limit = 10, .cursor = cursor})));
+    EXPECT_TRUE(
+        is_invalid_cursor(store_->list_conversations("u", {.limit = 10, .cursor = cursor})));
+    EXPECT_TRUE(
+        is_invalid_cursor(store_->list_messages("u", c.id, {.limit = 10, .cursor = cursor})));
   }
-  for (const auto& cursor : {conv_cursor.substr(0, conv_cursor.size() - 1), conv_cursor + "0",
-                             msg_cursor}) {
+  for (const auto& cursor :
+       {conv_cursor.substr(0, conv_cursor.size() - 1), conv_cursor + "0", msg_cursor}) {
     SCOPED_TRACE("conversation cursor '" + cursor + "'");
-    EXPECT_TRUE(is_invalid_cursor(store_->list_conversations("u", {.limit = 10, .cursor = cursor})));
+    EXPECT_TRUE(
+        is_invalid_cursor(store_->list_conversations("u", {.limit = 10, .cursor = cursor})));
   }
-  for (const auto& cursor : {msg_cursor.substr(0, msg_cursor.size() - 1), msg_cursor + "0",
-                             conv_cursor}) {
+  for (const auto& cursor :
+       {msg_cursor.substr(0, msg_cursor.size() - 1), msg_cursor + "0", conv_cursor}) {
     SCOPED_TRACE("message cursor '" + cursor + "'");
-    EXPECT_TRUE(is_invalid_cursor(store_->list_messages("u", c.id, {.limit = 10, .cursor = cursor})));
+    EXPECT_TRUE(
+        is_invalid_cursor(store_->list_messages("u", c.id, {.limit = 10, .cursor = cursor})));
   }
 }
 
@@ -472,8 +476,8 @@ TEST_P(StoreConformance, DeleteRemovesTheConversationAndItsMessages) {
   EXPECT_TRUE(is_not_found(store_->get_conversation("u", gone.id)));
   EXPECT_TRUE(is_not_found(store_->list_messages("u", gone.id, {})));
   EXPECT_TRUE(is_not_found(store_->recent_messages("u", gone.id, 10)));
-  EXPECT_TRUE(is_not_found(
-      store_->append_message("u", {.conversation_id = gone.id, .content = "late"})));
+  EXPECT_TRUE(
+      is_not_found(store_->append_message("u", {.conversation_id = gone.id, .content = "late"})));
   EXPECT_TRUE(is_not_found(store_->update_conversation("u", gone.id, {.title = "x"})));
   EXPECT_TRUE(is_not_found(store_->delete_conversation("u", gone.id)));  // only once
   EXPECT_EQ(ids_of(list_all("u", 10)), (std::vector{kept.id}));
@@ -623,7 +627,8 @@ TEST_P(StoreConformance, ListMessagesIsOldestFirstAcrossPages) {
   const Conversation other = create("u");
   std::vector<Message> sent;
   for (int i = 0; i < 25; ++i) {
-    sent.push_back(append("u", c.id, "m" + std::to_string(i), i % 2 ? Role::assistant : Role::user));
+    sent.push_back(
+        append("u", c.id, "m" + std::to_string(i), i % 2 ? Role::assistant : Role::user));
     if (i % 4 == 0) append("u", other.id, "elsewhere");
     if (i % 3 == 0) clock_.advance(1ms);  // some share a millisecond
   }
@@ -770,7 +775,8 @@ TEST_P(StoreConformance, ConcurrentUsersKeepTheirOwnConversations) {
         auto c = store_->create_conversation({.user_id = user});
         EXPECT_TRUE(is_ok(c));
         if (!c) continue;
-        EXPECT_TRUE(is_ok(store_->append_message(user, {.conversation_id = c->id, .content = "x"})));
+        EXPECT_TRUE(
+            is_ok(store_->append_message(user, {.conversation_id = c->id, .content = "x"})));
         EXPECT_TRUE(is_ok(store_->list_conversations(user, {.limit = 5})));
       }
     });

@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""Helpers for bench/run.sh: things a shell loop does too slowly or too clumsily.
+
+  bench.py free-port
+  bench.py start-times --bin BIN --runs N --workdir DIR   (env: JWT_SECRET, LOG_LEVEL, ...)
+  bench.py seed --port P --token T --count N [--out FILE] [--title-prefix S]
+  bench.py summary RESULTS.jsonl
+
+Standard library only. Every figure is appended as one JSON object per line to the results file
+by run.sh; `summary` turns the runs into medians with their spread.
+"""
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_status(pid):
+    """VmRSS and VmHWM of a process in MiB (None when it is gone)."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM", "Threads"):
+                    parts = value.split()
+                    out[key] = int(parts[0]) / 1024 if key != "Threads" else int(parts[0])
+    except FileNotFoundError:
+        return None
+    return out
+
+
+def ready_status(port):
+    """Status of GET /ready, or None while nothing listens. A raw socket keeps a probe ~50 us."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(b"GET /ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            data = b""
+            while b"\r\n" not in data:
+                chunk = s.recv(256)
+                if not chunk:
+                    break
+                data += chunk
+            line = data.split(b"\r\n", 1)[0].split()
+            return int(line[1]) if len(line) >= 2 else -1
+    except (ConnectionRefusedError, ConnectionResetError):
+        return None
+
+
+def start_times(args):
+    """Starts the binary N times; for each: exec -> first 200 from /ready, idle RSS 1 s later,
+    SIGTERM -> exit. The first start of each series finds no database (migrations run); the
+    `reuse` series restarts on the database the previous start left."""
+    os.makedirs(args.workdir, exist_ok=True)
+    for series in ("fresh", "reuse"):
+        for i in range(args.runs):
+            db = os.path.join(args.workdir, f"{series}-{i if series == 'fresh' else 0}.db")
+            port = free_port()
+            env = dict(os.environ, PORT=str(port), HOST="127.0.0.1", DATABASE_URL=f"sqlite:{db}")
+            if series == "reuse" and i == 0:
+                # Prepare the database once so every measured start finds it migrated.
+                subprocess.run([args.bin, "migrate"], env=env, check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stderr = open(os.path.join(args.workdir, f"{series}-{i}.stderr"), "wb")
+            t0 = time.perf_counter()
+            proc = subprocess.Popen([args.bin, "serve"], env=env, stdout=subprocess.DEVNULL,
+                                    stderr=stderr)
+            status = None
+            deadline = t0 + 10
+            while time.perf_counter() < deadline:
+                status = ready_status(port)
+                if status == 200:
+                    break
+                if proc.poll() is not None:
+                    break
+            ready_ms = (time.perf_counter() - t0) * 1000
+            if status != 200:
+                proc.kill()
+                proc.wait()
+                print(json.dumps({"scenario": "start", "series": series, "run": i + 1,
+                                  "error": f"not ready (last status {status}, exit {proc.returncode})"}))
+                sys.stdout.flush()
+                continue
+            time.sleep(1.0)
+            mem = proc_status(proc.pid) or {}
+            t1 = time.perf_counter()
+            proc.send_signal(signal.SIGTERM)
+            try:
+                code = proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = "killed"
+            stop_ms = (time.perf_counter() - t1) * 1000
+            print(json.dumps({"scenario": "start", "series": series, "run": i + 1,
+                              "readyMs": round(ready_ms, 2), "idleRssMiB": round(mem.get("VmRSS", 0), 2),
+                              "idleHwmMiB": round(mem.get("VmHWM", 0), 2), "threads": mem.get("Threads"),
+                              "stopMs": round(stop_ms, 2), "exit": code}))
+            sys.stdout.flush()
+
+
+def seed(args):
+    """Creates N conversations through the API on one keep-alive connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=10)
+    headers = {"Authorization": f"Bearer {args.token}", "Content-Type": "application/json"}
+    ids = []
+    t0 = time.perf_counter()
+    for i in range(args.count):
+        body = json.dumps({"title": f"{args.title_prefix} {i + 1}", "metadata": {"seed": i + 1}})
+        conn.request("POST", "/api/ai/conversations", body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.status != 201:
+            sys.exit(f"seed: POST /api/ai/conversations answered {resp.status}: {data[:300]!r}")
+        ids.append(json.loads(data)["data"]["id"])
+    secs = time.perf_counter() - t0
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("\n".join(ids) + "\n")
+    print(json.dumps({"seeded": len(ids), "seconds": round(secs, 3), "perSecond": round(len(ids) / secs, 1)}))
+
+
+def fmt(values, digits=1):
+    """median (min..max) of the values, or the single value."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    med = statistics.median(values)
+    if len(values) == 1:
+        return f"{med:.{digits}f}"
+    return f"{med:.{digits}f} ({min(values):.{digits}f}..{max(values):.{digits}f})"
+
+
+def summary(args):
+    rows = [json.loads(line) for line in open(args.results) if line.strip()]
+    meta = next((r for r in rows if r.get("scenario") == "meta"), {})
+    print(f"\nai-agent-service benchmarks  ({meta.get('when', '')}; {meta.get('cpu', '')}, "
+          f"{meta.get('nproc', '?')} cores; load before: {meta.get('loadavg', '?')})")
+    print("figures: median (min..max) over runs\n")
+
+    starts = [r for r in rows if r.get("scenario") == "start" and "readyMs" in r]
+    for series, label in (("fresh", "new database (migrations run)"), ("reuse", "existing database")):
+        s = [r for r in starts if r["series"] == series]
+        if s:
+            print(f"start-to-ready, {label}: {fmt([r['readyMs'] for r in s])} ms over {len(s)} starts; "
+                  f"idle RSS {fmt([r['idleRssMiB'] for r in s])} MiB; "
+                  f"SIGTERM->exit {fmt([r['stopMs'] for r in s])} ms")
+    failed = [r for r in rows if r.get("scenario") == "start" and "error" in r]
+    for r in failed:
+        print(f"start failed: {r}")
+
+    loads = [r for r in rows if "rps" in r]
+    groups = {}
+    for r in loads:
+        groups.setdefault((r["scenario"], r["conns"], r.get("variant", "")), []).append(r)
+    mem = {}
+    for r in rows:
+        if r.get("scenario") == "memory":
+            mem[(r["of"], r.get("variant", ""))] = r
+    if groups:
+        print()
+        head = f"{'scenario':<34}{'conns':>6}  {'req/s':<24}{'p50 ms':<20}{'p99 ms':<20}{'errors':>7}"
+        print(head)
+        print("-" * len(head))
+        for (scen, conns, variant), rs in groups.items():
+            name = scen + (f" [{variant}]" if variant else "")
+            errors = sum(r["errConnect"] + r["errRead"] + r["errWrite"] + r["errTimeout"] + r["non2xx"]
+                         for r in rs)
+            print(f"{name:<34}{conns:>6}  {fmt([r['rps'] for r in rs], 0):<24}"
+                  f"{fmt([r['p50Ms'] for r in rs], 2):<20}{fmt([r['p99Ms'] for r in rs], 2):<20}{errors:>7}")
+    if mem:
+        print()
+        print(f"{'memory after load':<34}{'idle RSS MiB':>14}{'after RSS MiB':>15}{'peak (HWM) MiB':>16}")
+        for (of, variant), r in mem.items():
+            name = of + (f" [{variant}]" if variant else "")
+            print(f"{name:<34}{r.get('idleRssMiB', 0):>14.1f}{r.get('rssMiB', 0):>15.1f}{r.get('hwmMiB', 0):>16.1f}")
+    other = [r for r in rows if r.get("scenario") in ("seed", "db")]
+    for r in other:
+        print(json.dumps(r))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("free-port")
+    st = sub.add_parser("start-times")
+    st.add_argument("--bin", required=True)
+    st.add_argument("--runs", type=int, default=10)
+    st.add_argument("--workdir", required=True)
+    sd = sub.add_parser("seed")
+    sd.add_argument("--port", type=int, required=True)
+    sd.add_argument("--token", required=True)
+    sd.add_argument("--count", type=int, required=True)
+    sd.add_argument("--out")
+    sd.add_argument("--title-prefix", default="Seeded conversation")
+    sm = sub.add_parser("summary")
+    sm.add_argument("results")
+    args = p.parse_args()
+    if args.cmd == "free-port":
+        print(free_port())
+    elif args.cmd == "start-times":
+        start_times(args)
+    elif args.cmd == "seed":
+        seed(args)
+    else:
+        summary(args)
+
+
+if __name__ == "__main__":
+    main()
