@@ -2,8 +2,10 @@
 """Helpers for bench/run.sh: things a shell loop does too slowly or too clumsily.
 
   bench.py free-port
+  bench.py quiet [--max-busy PCT --max-wait S]   (prints how busy the cores are, after waiting)
   bench.py start-times --bin BIN --runs N --workdir DIR   (env: JWT_SECRET, LOG_LEVEL, ...)
   bench.py seed --port P --token T --count N [--out FILE] [--title-prefix S]
+  bench.py describe < RESULTS.jsonl    (one human line per result)
   bench.py summary RESULTS.jsonl
 
 Standard library only. Every figure is appended as one JSON object per line to the results file
@@ -25,6 +27,34 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def cpu_times():
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields[:8]), idle
+
+
+def busy_percent(seconds=1.0):
+    """How busy all cores were over the next `seconds` (100 = every core busy): what else is
+    running on the machine while this benchmark is quiet."""
+    t0, i0 = cpu_times()
+    time.sleep(seconds)
+    t1, i1 = cpu_times()
+    return 100.0 * (1 - (i1 - i0) / max(1, t1 - t0))
+
+
+def quiet(args):
+    """Waits (up to --max-wait s) until the machine is less than --max-busy % busy; prints the
+    last reading."""
+    deadline = time.time() + args.max_wait
+    while True:
+        busy = busy_percent(1.0)
+        if busy <= args.max_busy or time.time() >= deadline:
+            print(f"{busy:.0f}")
+            return
+        time.sleep(2)
 
 
 def proc_status(pid):
@@ -142,6 +172,26 @@ def fmt(values, digits=1):
     return f"{med:.{digits}f} ({min(values):.{digits}f}..{max(values):.{digits}f})"
 
 
+def describe(args):
+    """One human line per JSON result read from stdin (run.sh's progress output)."""
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        if "readyMs" in r:
+            print(f"  {r['series']:<5} start {r['run']:>2}: ready {r['readyMs']:.1f} ms, "
+                  f"idle RSS {r['idleRssMiB']:.1f} MiB, SIGTERM->exit {r['stopMs']:.0f} ms")
+        elif "rps" in r:
+            errors = r["errConnect"] + r["errRead"] + r["errWrite"] + r["errTimeout"]
+            name = r["scenario"] + (f" [{r['variant']}]" if r.get("variant") else "")
+            print(f"  {name:<32} c={r['conns']:<4} run {r['run']}: {r['rps']:.0f} req/s, "
+                  f"p50 {r['p50Ms']:.2f} ms, p99 {r['p99Ms']:.2f} ms, non-2xx {r['non2xx']}, "
+                  f"socket errors {errors} (other load before: {r.get('otherBusyPct', '?')}% busy)")
+        else:
+            print("  ", json.dumps(r))
+        sys.stdout.flush()
+
+
 def summary(args):
     rows = [json.loads(line) for line in open(args.results) if line.strip()]
     meta = next((r for r in rows if r.get("scenario") == "meta"), {})
@@ -150,6 +200,9 @@ def summary(args):
     print("figures: median (min..max) over runs\n")
 
     starts = [r for r in rows if r.get("scenario") == "start" and "readyMs" in r]
+    busy = [r for r in rows if r.get("scenario") == "busy" and r.get("of") == "start"]
+    if busy:
+        print(f"(cores {busy[0]['otherBusyPct']}% busy with other work before the starts)")
     for series, label in (("fresh", "new database (migrations run)"), ("reuse", "existing database")):
         s = [r for r in starts if r["series"] == series]
         if s:
@@ -170,7 +223,8 @@ def summary(args):
             mem[(r["of"], r.get("variant", ""))] = r
     if groups:
         print()
-        head = f"{'scenario':<34}{'conns':>6}  {'req/s':<24}{'p50 ms':<20}{'p99 ms':<20}{'errors':>7}"
+        head = (f"{'scenario':<34}{'conns':>6}  {'req/s':<24}{'p50 ms':<20}{'p99 ms':<20}{'errors':>7}"
+                f"  {'other busy %':>12}")
         print(head)
         print("-" * len(head))
         for (scen, conns, variant), rs in groups.items():
@@ -178,7 +232,8 @@ def summary(args):
             errors = sum(r["errConnect"] + r["errRead"] + r["errWrite"] + r["errTimeout"] + r["non2xx"]
                          for r in rs)
             print(f"{name:<34}{conns:>6}  {fmt([r['rps'] for r in rs], 0):<24}"
-                  f"{fmt([r['p50Ms'] for r in rs], 2):<20}{fmt([r['p99Ms'] for r in rs], 2):<20}{errors:>7}")
+                  f"{fmt([r['p50Ms'] for r in rs], 2):<20}{fmt([r['p99Ms'] for r in rs], 2):<20}{errors:>7}"
+                  f"  {fmt([r.get('otherBusyPct') for r in rs], 0):>12}")
     if mem:
         print()
         print(f"{'memory after load':<34}{'idle RSS MiB':>14}{'after RSS MiB':>15}{'peak (HWM) MiB':>16}")
@@ -198,12 +253,16 @@ def main():
     st.add_argument("--bin", required=True)
     st.add_argument("--runs", type=int, default=10)
     st.add_argument("--workdir", required=True)
+    q = sub.add_parser("quiet")
+    q.add_argument("--max-busy", type=float, default=100)
+    q.add_argument("--max-wait", type=float, default=0)
     sd = sub.add_parser("seed")
     sd.add_argument("--port", type=int, required=True)
     sd.add_argument("--token", required=True)
     sd.add_argument("--count", type=int, required=True)
     sd.add_argument("--out")
     sd.add_argument("--title-prefix", default="Seeded conversation")
+    sub.add_parser("describe")
     sm = sub.add_parser("summary")
     sm.add_argument("results")
     args = p.parse_args()
@@ -213,6 +272,10 @@ def main():
         start_times(args)
     elif args.cmd == "seed":
         seed(args)
+    elif args.cmd == "quiet":
+        quiet(args)
+    elif args.cmd == "describe":
+        describe(args)
     else:
         summary(args)
 

@@ -16,6 +16,9 @@
 #   BENCH_THREADS=2          wrk threads
 #   BENCH_ACCESS_LOG=1       also run /health and chat with the access log written to a file and a pipe
 #   BENCH_SCENARIOS="start health list chat chat-continue"   which scenarios to run
+#   BENCH_MAX_BUSY=25 BENCH_MAX_WAIT=60   before each measured run, wait up to MAX_WAIT s for the
+#                            cores to be at most MAX_BUSY % busy with other work (a shared machine);
+#                            the reading is recorded with the run either way
 #   BENCH_OUT=DIR            where results go (default: a `bench-results` dir beside the binary)
 #   THREADS                  passed to the service (I/O threads; default: the number of cores)
 set -euo pipefail
@@ -36,6 +39,8 @@ health_conns="${BENCH_HEALTH_CONNS:-32 128}"
 conns="${BENCH_CONNS:-32}"
 wrk_threads="${BENCH_THREADS:-2}"
 access_log_variants="${BENCH_ACCESS_LOG:-1}"
+max_busy="${BENCH_MAX_BUSY:-25}"
+max_wait="${BENCH_MAX_WAIT:-60}"
 scenarios=" ${BENCH_SCENARIOS:-start health list chat chat-continue} "
 out="${BENCH_OUT:-$(dirname "$bin")/bench-results}"
 mkdir -p "$out"
@@ -113,13 +118,14 @@ wrk_runs() {
   local scenario="$1" c="$2" script="$3" url="$4" variant="${5:-}"
   wrk -t"$wrk_threads" -c"$c" -d2s --timeout 5s -s "$script" "$url" >/dev/null
   for i in $(seq 1 "$runs"); do
+    local busy; busy="$(bench_py quiet --max-busy "$max_busy" --max-wait "$max_wait")"
     local load; load="$(loadavg)"
     local line
     line="$(wrk -t"$wrk_threads" -c"$c" -d"${duration}s" --timeout 5s -s "$script" "$url" | grep '^BENCH_JSON ' | cut -d' ' -f2-)"
     [ -n "$line" ] || { echo "run.sh: $scenario: wrk printed no result" >&2; exit 1; }
-    record "{\"scenario\":\"$scenario\",\"variant\":\"$variant\",\"conns\":$c,\"threads\":$wrk_threads,\"run\":$i,\"loadavg\":\"$load\",${line#\{}"
-    printf '  %-28s c=%-4s run %s: %s\n' "$scenario${variant:+ [$variant]}" "$c" "$i" \
-      "$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(f"{r[\"rps\"]:.0f} req/s, p50 {r[\"p50Ms\"]:.2f} ms, p99 {r[\"p99Ms\"]:.2f} ms, non-2xx {r[\"non2xx\"]}, socket errors {r[\"errConnect\"]+r[\"errRead\"]+r[\"errWrite\"]+r[\"errTimeout\"]}")' "$line")"
+    line="{\"scenario\":\"$scenario\",\"variant\":\"$variant\",\"conns\":$c,\"threads\":$wrk_threads,\"run\":$i,\"loadavg\":\"$load\",\"otherBusyPct\":$busy,${line#\{}"
+    record "$line"
+    echo "$line" | bench_py describe
   done
 }
 
@@ -141,10 +147,9 @@ echo "  $(nproc) cores ($cpu), $mem_total, load $(loadavg); results -> $results"
 
 if [[ "$scenarios" == *" start "* ]]; then
   echo "start-to-ready and idle RSS: $starts starts on a new database, $starts on an existing one"
+  record "{\"scenario\":\"busy\",\"of\":\"start\",\"otherBusyPct\":$(bench_py quiet --max-busy "$max_busy" --max-wait "$max_wait")}"
   bench_py start-times --bin "$bin" --runs "$starts" --workdir "$work/starts" | tee -a "$results" |
-    python3 -c 'import json,sys
-for l in sys.stdin:
-    r=json.loads(l); print("  ", r["series"], r["run"], f"ready {r[\"readyMs\"]} ms, idle RSS {r[\"idleRssMiB\"]} MiB" if "readyMs" in r else r)'
+    bench_py describe
 fi
 
 if [[ "$scenarios" == *" health "* ]]; then

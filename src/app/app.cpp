@@ -137,6 +137,7 @@ int serve(Config c) {
   for (auto& t : pool) t.join();
   blocking.join();
   spdlog::info("stopped");
+  flush_logs();
   return 0;
 }
 

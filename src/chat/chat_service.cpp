@@ -2,11 +2,14 @@
 
 #include "core/ids.hpp"
 #include "core/offload.hpp"
+#include "llm/token_estimate.hpp"
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <variant>
 
 namespace aas::chat {
 
@@ -19,32 +22,46 @@ ChatService::ChatService(store::Store& store, asio::thread_pool& blocking,
 namespace {
 
 // What the model is given: the system prompt, then the stored turns, oldest first.
-llm::ChatRequest build_request(const store::Conversation& conv,
-                               const std::vector<store::Message>& history,
-                               const std::string& default_system_prompt,
-                               const llm::Model& model, const std::string& request_id) {
+llm::ChatRequest build_request(const PreparedTurn& turn, const std::string& default_system_prompt) {
   llm::ChatRequest req;
-  req.model = model.upstream_model;
-  req.request_id = request_id;
-  req.messages.reserve(history.size() + 1);
-  req.messages.push_back({"system", conv.system_prompt.value_or(default_system_prompt)});
-  for (const store::Message& m : history) {
-    // Failed answers hold no text worth sending; interrupted ones are sent as far as they got.
-    if (m.status == store::MessageStatus::error) continue;
+  req.model = turn.model->upstream_model;
+  req.request_id = turn.input.request_id;
+  req.messages.reserve(turn.history.size() + 1);
+  req.messages.push_back({"system", turn.conversation.system_prompt.value_or(default_system_prompt)});
+  for (const store::Message& m : turn.history) {
+    // Failed answers hold no text worth sending, and an answer in flight elsewhere is not part
+    // of the context yet; interrupted ones are sent as far as they got.
+    if (m.status == store::MessageStatus::error || m.status == store::MessageStatus::streaming)
+      continue;
     req.messages.push_back({std::string(store::to_string(m.role)), m.content});
   }
   return req;
 }
 
-struct Prepared {
-  store::Conversation conversation;
-  std::string user_message_id;
-  std::vector<store::Message> history;
-};
+std::string_view known_finish_reason(std::string_view reason) {
+  for (std::string_view known : {"stop", "length", "tool_calls", "content_filter", "cancelled"})
+    if (reason == known) return known;
+  return "other";
+}
+
+// Metadata the store keeps as JSON text; every value written here is one of a fixed set of
+// words, so plain concatenation cannot produce invalid JSON.
+std::string answer_metadata(bool usage_estimated, std::string_view finish_reason,
+                            std::optional<errc> error) {
+  std::string m = std::string("{\"usageEstimated\":") + (usage_estimated ? "true" : "false");
+  if (!finish_reason.empty()) m += ",\"finishReason\":\"" + std::string(known_finish_reason(finish_reason)) + "\"";
+  if (error) m += ",\"error\":\"" + std::string(code_name(*error)) + "\"";
+  return m + "}";
+}
+
+std::int64_t elapsed_ms(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since)
+      .count();
+}
 
 }  // namespace
 
-asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput in) {
+asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool streaming) {
   if (!is_valid_utf8(in.message))
     co_return make_error(errc::invalid_request, "message must be valid UTF-8");
   if (is_blank(in.message)) co_return make_error(errc::invalid_request, "message must not be empty");
@@ -52,8 +69,11 @@ asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput in) {
     co_return make_error(errc::invalid_request, "message is longer than " +
                                                     std::to_string(options_.max_message_chars) +
                                                     " characters");
-  if (in.system_prompt && count_code_points(*in.system_prompt) > options_.max_message_chars)
-    co_return make_error(errc::invalid_request, "systemPrompt is too long");
+  if (in.system_prompt &&
+      (!is_valid_utf8(*in.system_prompt) || count_code_points(*in.system_prompt) > options_.max_message_chars))
+    co_return make_error(errc::invalid_request, "systemPrompt must be valid UTF-8 and at most " +
+                                                    std::to_string(options_.max_message_chars) +
+                                                    " characters");
   if (in.model) {
     auto found = models_.find(*in.model);
     if (!found) co_return found.error();
@@ -63,8 +83,8 @@ asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput in) {
 
   // Everything up to the model call in one trip to the blocking pool. The user's message is
   // committed in its own transaction here, before the model is called, so it is never lost.
-  Result<Prepared> prepared = co_await offload(blocking_, [&]() -> Result<Prepared> {
-    Prepared p;
+  co_return co_await offload(blocking_, [&]() -> Result<PreparedTurn> {
+    PreparedTurn p;
     if (in.conversation_id) {
       auto conv = store_.get_conversation(in.user_id, *in.conversation_id);
       if (!conv) return conv.error();
@@ -89,6 +109,13 @@ asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput in) {
       if (!conv) return conv.error();
       p.conversation = std::move(*conv);
     }
+
+    const std::string model_name =
+        in.model.value_or(p.conversation.model.value_or(models_.default_model().name));
+    auto found = models_.find(model_name);
+    if (!found) return found.error();  // a stored model that is no longer configured
+    p.model = *found;
+
     store::NewMessage um;
     um.conversation_id = p.conversation.id;
     um.role = store::Role::user;
@@ -96,63 +123,145 @@ asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput in) {
     auto stored = store_.append_message(in.user_id, um);
     if (!stored) return stored.error();
     p.user_message_id = stored->id;
+
     auto history = store_.recent_messages(in.user_id, p.conversation.id, options_.context_messages);
     if (!history) return history.error();
     p.history = std::move(*history);
+
+    if (streaming) {
+      store::NewMessage placeholder;
+      placeholder.conversation_id = p.conversation.id;
+      placeholder.role = store::Role::assistant;
+      placeholder.status = store::MessageStatus::streaming;
+      placeholder.model = p.model->name;
+      auto ph = store_.append_message(in.user_id, placeholder);
+      if (!ph) return ph.error();
+      p.placeholder_id = ph->id;
+    }
+    p.input = std::move(in);
     return p;
   });
+}
+
+asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput input) {
+  auto prepared = co_await begin(std::move(input), false);
   if (!prepared) co_return prepared.error();
+  const PreparedTurn& turn = *prepared;
+  const llm::Model& model = *turn.model;
 
-  const std::string model_name =
-      in.model.value_or(prepared->conversation.model.value_or(models_.default_model().name));
-  auto found = models_.find(model_name);
-  if (!found) co_return found.error();  // a conversation's stored model that is no longer configured
-  const llm::Model& model = **found;
-
-  const llm::ChatRequest request = build_request(
-      prepared->conversation, prepared->history, options_.default_system_prompt, model, in.request_id);
   const auto started = std::chrono::steady_clock::now();
-  Result<llm::Completion> completion = co_await model.provider->complete(request);
-  const auto latency_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::steady_clock::now() - started)
-                              .count();
+  Result<llm::Completion> completion =
+      co_await model.provider->complete(build_request(turn, options_.default_system_prompt));
 
   // The answer, or the failure, is recorded either way: a failed turn leaves an error message
   // behind so the conversation shows what happened.
   store::NewMessage am;
-  am.conversation_id = prepared->conversation.id;
+  am.conversation_id = turn.conversation.id;
   am.role = store::Role::assistant;
   am.model = model.name;
-  am.latency_ms = latency_ms;
+  am.latency_ms = elapsed_ms(started);
   if (completion) {
     am.content = completion->content;
     am.status = store::MessageStatus::complete;
     am.input_tokens = completion->usage.input_tokens;
     am.output_tokens = completion->usage.output_tokens;
     am.cost_micros = llm::cost_micros(model.pricing, completion->usage);
-    am.metadata = std::string("{\"usageEstimated\":") +
-                  (completion->usage.estimated ? "true" : "false") + ",\"finishReason\":\"" +
-                  (completion->finish_reason == "stop" || completion->finish_reason == "length"
-                       ? completion->finish_reason
-                       : std::string("other")) +
-                  "\"}";
+    am.metadata = answer_metadata(completion->usage.estimated, completion->finish_reason, std::nullopt);
   } else {
     am.status = store::MessageStatus::error;
-    am.metadata = std::string("{\"error\":\"") + std::string(code_name(completion.error().code)) + "\"}";
-    spdlog::warn("chat request_id={} model={} failed: {}", in.request_id, model.name,
+    am.metadata = answer_metadata(false, "", completion.error().code);
+    spdlog::warn("chat request_id={} model={} failed: {}", turn.input.request_id, model.name,
                  completion.error().detail.empty() ? completion.error().message
                                                    : completion.error().detail);
   }
-  auto stored = co_await offload(blocking_, [&] { return store_.append_message(in.user_id, am); });
+  auto stored = co_await offload(blocking_, [&] { return store_.append_message(turn.input.user_id, am); });
   if (!completion) co_return completion.error();
   if (!stored) co_return stored.error();
 
   TurnResult out;
-  out.conversation_id = prepared->conversation.id;
-  out.user_message_id = prepared->user_message_id;
+  out.conversation_id = turn.conversation.id;
+  out.user_message_id = turn.user_message_id;
   out.assistant = std::move(*stored);
   out.usage = completion->usage;
   out.model = model.name;
+  out.finish_reason = std::string(known_finish_reason(completion->finish_reason));
+  co_return out;
+}
+
+asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnObserver& observer) {
+  using namespace asio::experimental::awaitable_operators;
+  if (!turn.placeholder_id) co_return make_error(errc::internal, "internal error", "stream() needs begin(.., true)");
+  const llm::Model& model = *turn.model;
+  const llm::ChatRequest request = build_request(turn, options_.default_system_prompt);
+
+  // What reached the client, kept here rather than in the provider, so a stream that is cut
+  // (client gone, upstream dropped) still leaves its partial answer to store and bill.
+  std::string received;
+  bool client_gone = false;
+  const llm::ChunkSink sink = [&](std::string_view text) {
+    received.append(text);
+    if (!observer.delta(text)) client_gone = true;
+    return !client_gone;
+  };
+
+  const auto started = std::chrono::steady_clock::now();
+  // A departed client cancels the model call at once instead of at its next word.
+  std::variant<Result<llm::Completion>, std::monostate> raced =
+      co_await (model.provider->stream(request, sink) || observer.gone());
+  std::optional<Result<llm::Completion>> completion;
+  if (raced.index() == 0) completion = std::move(std::get<0>(raced));
+  else client_gone = true;
+
+  store::MessageUpdate update;
+  update.latency_ms = elapsed_ms(started);
+  update.content = received;
+  llm::Usage usage;
+  std::optional<Error> failure;
+  if (completion && *completion && !client_gone) {
+    usage = (*completion)->usage;
+    update.status = store::MessageStatus::complete;
+    update.metadata = answer_metadata(usage.estimated, (*completion)->finish_reason, std::nullopt);
+  } else {
+    // Stopped part way (or never started): bill what was used. When the provider could not
+    // report usage, estimate it and say so.
+    if (completion && *completion && (*completion)->usage.input_tokens > 0) {
+      usage = (*completion)->usage;
+    } else {
+      usage.input_tokens = llm::estimate_prompt_tokens(request.messages);
+      usage.output_tokens = llm::estimate_tokens(received);
+      usage.estimated = true;
+    }
+    if (completion && !*completion) failure = completion->error();
+    if (client_gone) failure = make_error(errc::unavailable, "the client disconnected");
+    const bool nothing_arrived = received.empty() && completion && !*completion;
+    update.status = nothing_arrived ? store::MessageStatus::error : store::MessageStatus::interrupted;
+    if (nothing_arrived) usage.output_tokens = 0;
+    update.metadata = answer_metadata(usage.estimated, client_gone ? "cancelled" : "", failure->code);
+    spdlog::info("chat stream request_id={} model={} {}: {}", turn.input.request_id, model.name,
+                 store::to_string(update.status),
+                 failure->detail.empty() ? failure->message : failure->detail);
+  }
+  update.input_tokens = usage.input_tokens;
+  update.output_tokens = usage.output_tokens;
+  update.cost_micros = llm::cost_micros(model.pricing, usage);
+
+  auto stored = co_await offload(blocking_, [&] {
+    return store_.update_message(turn.input.user_id, *turn.placeholder_id, update);
+  });
+  if (!stored) co_return stored.error();
+  if (update.status == store::MessageStatus::error) co_return *failure;
+
+  TurnResult out;
+  out.conversation_id = turn.conversation.id;
+  out.user_message_id = turn.user_message_id;
+  out.assistant = std::move(*stored);
+  out.usage = usage;
+  out.model = model.name;
+  out.finish_reason = client_gone ? "cancelled"
+                                  : std::string(completion && *completion
+                                                    ? known_finish_reason((*completion)->finish_reason)
+                                                    : "interrupted");
+  out.interruption = failure;
   co_return out;
 }
 

@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace boost::asio { class thread_pool; }
 
@@ -34,9 +36,34 @@ struct TurnInput {
 struct TurnResult {
   std::string conversation_id;
   std::string user_message_id;
-  store::Message assistant;  // status complete
+  store::Message assistant;  // complete, or interrupted when a stream stopped part way
   llm::Usage usage;
   std::string model;  // the model name the client asked for (or the default)
+  std::string finish_reason;
+  // A stream that broke after its first words: the partial answer is stored (interrupted) and
+  // this says why, so the client can be told.
+  std::optional<Error> interruption;
+};
+
+// A turn whose user message is stored and whose context is read: everything that can be
+// refused has been checked, so a streaming response may start.
+struct PreparedTurn {
+  TurnInput input;
+  store::Conversation conversation;
+  std::string user_message_id;
+  std::vector<store::Message> history;
+  const llm::Model* model = nullptr;
+  std::optional<std::string> placeholder_id;  // the streaming assistant message, when streaming
+};
+
+// Follows a streamed turn. Called on the caller's strand; delta() must not block.
+class TurnObserver {
+ public:
+  virtual ~TurnObserver() = default;
+  // false: the client is gone (or too far behind); the model call is then stopped.
+  virtual bool delta(std::string_view text) = 0;
+  // Completes when the client is gone; raced against the model call to cancel it promptly.
+  virtual boost::asio::awaitable<void> gone() = 0;
 };
 
 class ChatService {
@@ -44,7 +71,15 @@ class ChatService {
   ChatService(store::Store& store, boost::asio::thread_pool& blocking,
               const llm::ModelRegistry& models, ChatOptions options);
 
+  // One whole turn, answered when the model has finished.
   boost::asio::awaitable<Result<TurnResult>> send(TurnInput input);
+
+  // A streamed turn in two steps, so that refusals (400, 404) come before the response starts:
+  // begin() validates and stores the user's message and a `streaming` assistant placeholder;
+  // stream() calls the model, feeds the observer, and writes the outcome over the placeholder
+  // (complete, interrupted with what arrived, or error), with its usage either way.
+  boost::asio::awaitable<Result<PreparedTurn>> begin(TurnInput input, bool streaming);
+  boost::asio::awaitable<Result<TurnResult>> stream(PreparedTurn turn, TurnObserver& observer);
 
   const ChatOptions& options() const { return options_; }
 

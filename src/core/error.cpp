@@ -47,7 +47,7 @@ int http_status(errc code) noexcept {
 }
 
 Error make_error(errc code, std::string message, std::string detail) {
-  return Error{code, std::move(message), std::move(detail), std::nullopt};
+  return Error{code, std::move(message), std::move(detail), std::nullopt, std::nullopt};
 }
 
 void throw_exception_from_error(Error const& e, boost::source_location const&) {

@@ -40,6 +40,8 @@ struct Error {
   std::string message;
   std::string detail;
   std::optional<int> retry_after_seconds;
+  // The HTTP status an upstream answered with, when the error came from one (retry decisions).
+  std::optional<int> upstream_status;
 };
 
 Error make_error(errc code, std::string message, std::string detail = {});

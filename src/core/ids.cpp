@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 
 namespace aas {
@@ -24,6 +25,20 @@ std::uint64_t next_stamp(std::uint64_t ms) {
   }
 }
 
+// Random bits come from OpenSSL's CSPRNG in blocks, one block per thread: a call per id cost
+// about a tenth of a /health request (and a getpid system call each time).
+void random_bytes(unsigned char* out, std::size_t n) {
+  thread_local std::array<unsigned char, 512> block;
+  thread_local std::size_t used = block.size();
+  if (used + n > block.size()) {
+    if (RAND_bytes(block.data(), static_cast<int>(block.size())) != 1)
+      throw std::runtime_error("RAND_bytes failed");
+    used = 0;
+  }
+  std::memcpy(out, block.data() + used, n);
+  used += n;
+}
+
 }  // namespace
 
 std::string new_uuid_v7(std::chrono::system_clock::time_point at) {
@@ -34,7 +49,7 @@ std::string new_uuid_v7(std::chrono::system_clock::time_point at) {
   const std::uint64_t counter = stamp & 0xFFF;
 
   std::array<unsigned char, 16> b{};
-  if (RAND_bytes(b.data() + 8, 8) != 1) throw std::runtime_error("RAND_bytes failed");
+  random_bytes(b.data() + 8, 8);
   for (int i = 0; i < 6; ++i) b[i] = static_cast<unsigned char>(unix_ms >> (40 - 8 * i));
   b[6] = static_cast<unsigned char>(0x70 | ((counter >> 8) & 0x0F));
   b[7] = static_cast<unsigned char>(counter & 0xFF);

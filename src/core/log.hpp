@@ -11,5 +11,7 @@ namespace aas {
 // level: trace, debug, info, warn, error, off. Unknown names fall back to info.
 void setup_logging(std::string_view level);
 spdlog::logger& access_log();
+// Writes out what the buffered access log holds (at shutdown).
+void flush_logs();
 
 }  // namespace aas

@@ -16,8 +16,14 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <iterator>
+#include <memory>
 #include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 namespace aas::http {
 
@@ -157,7 +163,8 @@ struct Deadline {
 // one waiting on the blocking pool) still delays the 503 until it returns.
 //
 // Why not `handler || timer` (awaitable_operators): it spawns two coroutines and a parallel group
-// per request, which cost about a third of the CPU time of GET /health. This spawns one.
+// per request, which measured at a quarter of the instructions of GET /health. This spawns one,
+// at about half that cost.
 asio::awaitable<Response> run_handler(const Route& route, Context& ctx,
                                       std::chrono::milliseconds timeout) {
   std::optional<Result<Response>> outcome;

@@ -1,6 +1,9 @@
 #pragma once
 // Our own request/response types: handlers and the api layer use these, so Beast stays inside
 // src/http (session.cpp) and out of every other translation unit.
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,11 +31,31 @@ struct Request {
   std::optional<std::string> query(std::string_view key) const;
 };
 
+// The writing end of a streamed response (Server-Sent Events), implemented by the server session.
+// One writer per connection: only the StreamBody coroutine writes, on the connection's strand.
+class BodyWriter {
+ public:
+  virtual ~BodyWriter() = default;
+  // Sends the bytes at once (no buffering beyond the socket's). Returns false once the client
+  // has gone or the write timed out; later writes then return false at once. A slow reader
+  // makes this wait (bounded by the write timeout), so memory never grows with the backlog.
+  virtual boost::asio::awaitable<bool> write(std::string_view bytes) = 0;
+  // Completes when the client closes the connection (or a write failed). Raced against
+  // upstream work (awaitable operators) so that a departed client cancels it promptly.
+  virtual boost::asio::awaitable<void> closed() = 0;
+  virtual bool is_closed() const = 0;
+};
+
+// Produces a streamed body. The status and headers of the Response are sent first (chunked
+// transfer encoding, no Content-Length), then this runs; the connection closes after it.
+using StreamBody = std::function<boost::asio::awaitable<void>(BodyWriter& out)>;
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::vector<Header> headers;
   std::string body;
+  StreamBody stream;  // when set, `body` is ignored
 };
 
 }  // namespace aas::http

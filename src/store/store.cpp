@@ -21,6 +21,7 @@ std::optional<Role> role_from_string(std::string_view s) noexcept {
 std::string_view to_string(MessageStatus s) noexcept {
   switch (s) {
     case MessageStatus::complete: return "complete";
+    case MessageStatus::streaming: return "streaming";
     case MessageStatus::interrupted: return "interrupted";
     case MessageStatus::error: return "error";
   }
@@ -29,6 +30,7 @@ std::string_view to_string(MessageStatus s) noexcept {
 
 std::optional<MessageStatus> message_status_from_string(std::string_view s) noexcept {
   if (s == "complete") return MessageStatus::complete;
+  if (s == "streaming") return MessageStatus::streaming;
   if (s == "interrupted") return MessageStatus::interrupted;
   if (s == "error") return MessageStatus::error;
   return std::nullopt;

@@ -20,10 +20,12 @@ enum class Role { system, user, assistant };
 std::string_view to_string(Role r) noexcept;
 std::optional<Role> role_from_string(std::string_view s) noexcept;
 
-// complete: a finished answer (or any user/system message). interrupted: the answer stopped part
-// way (client gone, upstream dropped) and holds what arrived. error: the model call failed before
-// any text; content may be empty. Usage is recorded in every case.
-enum class MessageStatus { complete, interrupted, error };
+// complete: a finished answer (or any user/system message). streaming: an answer being generated
+// right now (stored when the stream starts, so it is never lost; a restart turns leftovers into
+// interrupted). interrupted: the answer stopped part way (client gone, upstream dropped) and holds
+// what arrived. error: the model call failed before any text; content may be empty. Usage is
+// recorded in every case.
+enum class MessageStatus { complete, streaming, interrupted, error };
 std::string_view to_string(MessageStatus s) noexcept;
 std::optional<MessageStatus> message_status_from_string(std::string_view s) noexcept;
 
@@ -86,6 +88,17 @@ struct NewMessage {
   std::string metadata = "{}";
 };
 
+// The outcome of a streamed answer, written over its placeholder.
+struct MessageUpdate {
+  std::string content;
+  MessageStatus status = MessageStatus::complete;
+  std::optional<std::int64_t> input_tokens;
+  std::optional<std::int64_t> output_tokens;
+  std::optional<std::int64_t> cost_micros;
+  std::optional<std::int64_t> latency_ms;
+  std::string metadata = "{}";
+};
+
 // Cursor pagination. A cursor is opaque to clients; adapters encode the sort key of the last
 // item returned. limit is already clamped by the caller (1..100).
 struct PageRequest {
@@ -124,6 +137,13 @@ class Store {
   // Appends a message in its own transaction and moves the conversation's updated_at (and bumps
   // message_count). not_found when the conversation does not belong to user_id.
   virtual Result<Message> append_message(std::string_view user_id, const NewMessage& m) = 0;
+  // Replaces a message's outcome (a streamed answer finishing) and moves the conversation's
+  // updated_at. not_found when the message is not in a conversation of user_id.
+  virtual Result<Message> update_message(std::string_view user_id, std::string_view message_id,
+                                         const MessageUpdate& update) = 0;
+  // Marks every message still `streaming` as `interrupted`: run at start-up, when no answer of
+  // this store can still be in flight. Returns how many were marked.
+  virtual Result<std::int64_t> interrupt_streaming_messages() = 0;
   // Oldest first, for reading a conversation back (cursor pagination over created order).
   virtual Result<Page<Message>> list_messages(std::string_view user_id,
                                               std::string_view conversation_id,

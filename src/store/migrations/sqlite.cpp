@@ -30,7 +30,7 @@ CREATE TABLE messages (
   role            TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
   content         TEXT NOT NULL,
   status          TEXT NOT NULL DEFAULT 'complete'
-                    CHECK (status IN ('complete', 'interrupted', 'error')),
+                    CHECK (status IN ('complete', 'streaming', 'interrupted', 'error')),
   model           TEXT,
   input_tokens    INTEGER,
   output_tokens   INTEGER,
@@ -41,6 +41,8 @@ CREATE TABLE messages (
 );
 -- Serves reading a conversation in order and its keyset cursor; also the cascade's lookup.
 CREATE INDEX messages_conversation_id ON messages (conversation_id, id);
+-- Answers in flight, found at start-up without a scan (a handful of rows at most).
+CREATE INDEX messages_streaming ON messages (id) WHERE status = 'streaming';
 
 -- Knowledge bases for retrieval (the plan's schema; not used by the API yet).
 CREATE TABLE knowledge_bases (

@@ -382,6 +382,36 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<Message> update_message(std::string_view user_id, std::string_view message_id,
+                                 const MessageUpdate& u) override {
+    return write<Message>("update_message", [&](Connection& c) -> Result<Message> {
+      const std::int64_t now = to_unix_ms(clock_.now());
+      // Ownership through the conversation, in the same statement as the update.
+      auto st = c.prepare(
+          "UPDATE messages SET content = ?3, status = ?4, input_tokens = ?5, output_tokens = ?6,"
+          " cost_micros = ?7, latency_ms = ?8, metadata = ?9"
+          " WHERE id = ?1 AND conversation_id IN"
+          " (SELECT id FROM conversations WHERE user_id = ?2)"
+          " RETURNING " AAS_MESSAGE_COLUMNS);
+      st.bind_all(message_id, user_id, u.content, to_string(u.status), u.input_tokens,
+                  u.output_tokens, u.cost_micros, u.latency_ms, metadata_or_empty_object(u.metadata));
+      if (!st.step()) return make_error(errc::not_found, "message not found");
+      Message m = read_message(st);
+      st.run();  // finish the statement before the next one
+      c.prepare("UPDATE conversations SET updated_at = max(updated_at, ?2) WHERE id = ?1")
+          .bind_all(m.conversation_id, now)
+          .run();
+      return m;
+    });
+  }
+
+  Result<std::int64_t> interrupt_streaming_messages() override {
+    return write<std::int64_t>("interrupt_streaming_messages", [&](Connection& c) -> Result<std::int64_t> {
+      c.prepare("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'").run();
+      return static_cast<std::int64_t>(c.changes());
+    });
+  }
+
   Result<Page<Message>> list_messages(std::string_view user_id, std::string_view conversation_id,
                                       const PageRequest& page) override {
     std::optional<std::string> after;

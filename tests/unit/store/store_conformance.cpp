@@ -597,7 +597,8 @@ TEST_P(StoreConformance, EveryRoleAndStatusRoundTrips) {
   std::vector<std::pair<Role, MessageStatus>> sent;
   for (Role r : {Role::system, Role::user, Role::assistant})
     for (MessageStatus s :
-         {MessageStatus::complete, MessageStatus::interrupted, MessageStatus::error}) {
+         {MessageStatus::complete, MessageStatus::streaming, MessageStatus::interrupted,
+          MessageStatus::error}) {
       ASSERT_TRUE(is_ok(store_->append_message(
           "u", {.conversation_id = c.id, .role = r, .content = "x", .status = s})));
       sent.emplace_back(r, s);
@@ -609,6 +610,66 @@ TEST_P(StoreConformance, EveryRoleAndStatusRoundTrips) {
     EXPECT_EQ(listed->items[i].role, sent[i].first) << i;
     EXPECT_EQ(listed->items[i].status, sent[i].second) << i;
   }
+}
+
+TEST_P(StoreConformance, UpdateMessageWritesTheOutcomeOverThePlaceholder) {
+  const Conversation c = create("u");
+  auto placeholder = store_->append_message(
+      "u", {.conversation_id = c.id, .role = Role::assistant, .status = MessageStatus::streaming,
+            .model = "mock"});
+  ASSERT_TRUE(is_ok(placeholder));
+  clock_.advance(std::chrono::seconds(5));
+  auto updated = store_->update_message(
+      "u", placeholder->id,
+      {.content = "partial answer", .status = MessageStatus::interrupted, .input_tokens = 12,
+       .output_tokens = 3, .cost_micros = 7, .latency_ms = 900,
+       .metadata = R"({"usageEstimated":true})"});
+  ASSERT_TRUE(is_ok(updated));
+  EXPECT_EQ(updated->id, placeholder->id);
+  EXPECT_EQ(updated->content, "partial answer");
+  EXPECT_EQ(updated->status, MessageStatus::interrupted);
+  EXPECT_EQ(updated->model, "mock");
+  EXPECT_EQ(updated->input_tokens, 12);
+  EXPECT_EQ(updated->output_tokens, 3);
+  EXPECT_EQ(updated->cost_micros, 7);
+  EXPECT_EQ(updated->latency_ms, 900);
+  EXPECT_EQ(updated->created_at, placeholder->created_at);
+  auto conv = store_->get_conversation("u", c.id);
+  ASSERT_TRUE(is_ok(conv));
+  EXPECT_EQ(conv->updated_at, clock_.now());
+  EXPECT_EQ(conv->message_count, 1);
+  const auto listed = list_all_messages("u", c.id, 10);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].content, "partial answer");
+}
+
+TEST_P(StoreConformance, UpdateMessageOfAnotherUserIsNotFound) {
+  const Conversation c = create("u");
+  const Message m = append("u", c.id, "mine", Role::assistant);
+  auto r = store_->update_message("other", m.id, {.content = "hijacked"});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::not_found);
+  EXPECT_EQ(store_->update_message("u", "01234567-89ab-7cde-8f01-23456789abcd", {}).error().code,
+            errc::not_found);
+  EXPECT_EQ(list_all_messages("u", c.id, 10).at(0).content, "mine");
+}
+
+TEST_P(StoreConformance, InterruptStreamingMessagesMarksOnlyThoseInFlight) {
+  const Conversation c = create("u");
+  for (MessageStatus s : {MessageStatus::streaming, MessageStatus::complete, MessageStatus::streaming,
+                          MessageStatus::error})
+    ASSERT_TRUE(is_ok(store_->append_message(
+        "u", {.conversation_id = c.id, .role = Role::assistant, .content = "x", .status = s})));
+  auto marked = store_->interrupt_streaming_messages();
+  ASSERT_TRUE(is_ok(marked));
+  EXPECT_EQ(*marked, 2);
+  const auto listed = list_all_messages("u", c.id, 10);
+  ASSERT_EQ(listed.size(), 4u);
+  EXPECT_EQ(listed[0].status, MessageStatus::interrupted);
+  EXPECT_EQ(listed[1].status, MessageStatus::complete);
+  EXPECT_EQ(listed[2].status, MessageStatus::interrupted);
+  EXPECT_EQ(listed[3].status, MessageStatus::error);
+  EXPECT_EQ(*store_->interrupt_streaming_messages(), 0);
 }
 
 TEST_P(StoreConformance, LargeAndUnicodeContentRoundTrips) {

@@ -1,0 +1,77 @@
+#pragma once
+// An asynchronous HTTP/1.1 client for upstream calls (LLM providers, the monolith's token check):
+// TLS with verification on (system CA store, SNI, optional extra CA file), a keep-alive pool per
+// scheme+host+port, connect / first-byte / idle / total timeouts, a response size limit, and
+// cancellation through the awaiting coroutine's cancellation slot. Beast stays in client.cpp.
+#include "core/error.hpp"
+#include "http/message.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aas::http {
+
+struct ClientOptions {
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds first_byte_timeout{60000};  // request sent -> response header
+  std::chrono::milliseconds idle_timeout{60000};        // gap between two body chunks
+  std::chrono::milliseconds total_timeout{600000};      // the whole exchange
+  std::size_t max_response_bytes = 16 * 1024 * 1024;    // a buffered body larger than this fails
+  std::size_t max_idle_connections_per_host = 16;
+  std::string extra_ca_file;  // PEM, added to the system store (tests, private CAs)
+  bool verify_peer = true;    // never turned off in production configuration
+};
+
+struct ClientRequest {
+  std::string method = "POST";
+  std::string url;  // http://host:port/path?query or https://...
+  std::vector<Header> headers;
+  std::string body;
+  // Per-request overrides; zero means the client's option.
+  std::chrono::milliseconds first_byte_timeout{0};
+  std::chrono::milliseconds total_timeout{0};
+};
+
+struct ClientResponse {
+  int status = 0;
+  std::vector<Header> headers;  // lowercase names
+  std::string body;             // empty for streamed responses
+  std::optional<std::string_view> header(std::string_view lower_name) const;
+};
+
+// Receives body bytes as they arrive; returning false aborts the exchange (the connection is
+// then closed, not reused).
+using BodySink = std::function<bool(std::string_view bytes)>;
+
+class HttpClient {
+ public:
+  HttpClient(boost::asio::any_io_executor executor, ClientOptions options);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // Buffers the whole body (up to max_response_bytes). Transport failures: errc::unavailable
+  // (connect/TLS/reset), errc::upstream_timeout (any timeout), errc::payload_too_large (body over
+  // the limit). Any HTTP status is a success at this level.
+  boost::asio::awaitable<Result<ClientResponse>> request(ClientRequest req);
+
+  // Returns once the exchange has finished; `on_head` is called with the status and headers
+  // before the first body byte, then `sink` with each piece of the body. A non-2xx response is
+  // still streamed to the sink (callers usually buffer it to read the error).
+  boost::asio::awaitable<Result<ClientResponse>> stream(
+      ClientRequest req, std::function<void(const ClientResponse& head)> on_head, BodySink sink);
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace aas::http

@@ -1,0 +1,673 @@
+#include "llm/router.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <exception>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+
+// Decisions worth knowing (see also docs/architecture.md):
+// - Deadlines, backoff sleeps and queue waits use the steady clock (they are timer waits); the
+//   breaker uses the injected Clock, so tests can move it past `open_for` and `window`.
+// - An upstream 401/403 is not retried here (the provider already rotated its keys) but counts
+//   against the breaker: a deployment whose credentials are refused cannot serve anyone, and
+//   opening its breaker steers traffic to the deployments that can. Client errors (400, 404,
+//   413, ...) prove the deployment is up and count as successes.
+// - A 429 counts against the breaker too: an overloaded deployment is best left alone a while.
+// - Retry-After speaks for the deployment that sent it: it is waited for only when the retry has
+//   to go back to that deployment.
+// - When no slot frees up before the deadline, or every queue is full, the answer is
+//   rate_limited with Retry-After 1: the service is busy, and the client may well succeed soon.
+// - A cancelled call (the caller's cancellation slot) is never counted for or against a
+//   deployment; it ends with the operation_aborted exception, as Asio operations do.
+
+namespace aas::llm {
+
+namespace asio = boost::asio;
+using SteadyClock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+bool is_retryable(const Error& e) noexcept {
+  switch (e.code) {
+    case errc::rate_limited:
+    case errc::upstream_timeout:
+    case errc::unavailable:
+      return true;
+    case errc::upstream_error: {
+      // No status: the connection failed (refused, reset, TLS, a broken stream).
+      if (!e.upstream_status) return true;
+      const int s = *e.upstream_status;
+      // Of the client errors only timeouts, conflicts and rate limits are worth repeating; any
+      // other status that still came back as an error (5xx, a garbled 200) is the upstream's fault.
+      if (s >= 400 && s < 500) return s == 408 || s == 409 || s == 429;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+namespace {
+
+bool is_rate_limit(const Error& e) {
+  return e.code == errc::rate_limited || e.upstream_status == 429;
+}
+
+// Whether the deployment, rather than the request, is at fault.
+bool counts_against_breaker(const Error& e) {
+  if (is_retryable(e)) return true;
+  return e.upstream_status == 401 || e.upstream_status == 403;
+}
+
+void throw_if_cancelled(const asio::cancellation_state& cs) {
+  if (cs.cancelled() != asio::cancellation_type::none)
+    throw boost::system::system_error(asio::error::operation_aborted);
+}
+
+// One call to the router, across the models of the fallback chain.
+struct CallContext {
+  CallContext(const ChatRequest& r, const ChunkSink* s, SteadyClock::time_point d)
+      : req(r), sink(s), deadline(d) {}
+
+  const ChatRequest& req;
+  const ChunkSink* sink;  // null for complete()
+  const SteadyClock::time_point deadline;
+  // Set by the provider's coroutine, read by the deadline watchdog, which may run on another
+  // thread of the io_context.
+  std::atomic<bool> delivered{false};
+
+  // What went wrong so far, to choose the error when nothing answered.
+  std::string trail;  // per-attempt reasons, for the log
+  std::optional<errc> last_code;
+  bool rate_limited = false;
+  std::optional<int> min_retry_after;
+  bool out_of_time = false;
+
+  void note(std::string_view model, std::string_view deployment, int attempt, const Error& e) {
+    if (!trail.empty()) trail += "; ";
+    trail += model;
+    if (!deployment.empty()) {
+      trail += '/';
+      trail += deployment;
+    }
+    if (attempt > 0) trail += " attempt " + std::to_string(attempt);
+    trail += ": ";
+    trail += code_name(e.code);
+    if (e.upstream_status) trail += " " + std::to_string(*e.upstream_status);
+    const std::string& why = e.detail.empty() ? e.message : e.detail;
+    if (!why.empty()) trail += " (" + why + ")";
+
+    last_code = e.code;
+    if (is_rate_limit(e)) {
+      rate_limited = true;
+      if (e.retry_after_seconds)
+        min_retry_after = std::min(min_retry_after.value_or(*e.retry_after_seconds),
+                                   *e.retry_after_seconds);
+    }
+  }
+
+  Error final_error(std::string_view model) const {
+    Error e;
+    if (rate_limited) {
+      // The client can do something useful with this one: wait and retry.
+      e = make_error(errc::rate_limited, "the model is busy, please retry later");
+      e.retry_after_seconds = std::max(1, min_retry_after.value_or(1));
+    } else if (out_of_time || last_code == errc::upstream_timeout) {
+      e = make_error(errc::upstream_timeout, "the model did not answer in time");
+    } else if (last_code == errc::unavailable) {
+      e = make_error(errc::unavailable, "the model is unavailable right now");
+    } else {
+      e = make_error(errc::upstream_error, "the model failed to answer");
+    }
+    e.detail = "all upstream attempts failed for model " + std::string(model) + ": " + trail;
+    return e;
+  }
+};
+
+// Ends at the deadline, unless the stream it guards has reached the client: a stream that is
+// flowing is bounded by the provider's own idle and total timeouts instead of being cut off.
+asio::awaitable<void> watchdog(SteadyClock::time_point deadline, const std::atomic<bool>* delivered) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
+  co_await timer.async_wait(asio::use_awaitable);
+  while (delivered != nullptr && delivered->load()) {
+    timer.expires_at(SteadyClock::time_point::max());
+    co_await timer.async_wait(asio::use_awaitable);  // until the stream ends and cancels us
+  }
+}
+
+}  // namespace
+
+struct RoutedModel::State {
+  using Channel = asio::experimental::concurrent_channel<void(boost::system::error_code)>;
+
+  // A call waiting for a free slot of a deployment. Whoever releases a slot hands it over by
+  // setting `granted` (under the mutex) and waking the channel, so a slot is never counted free
+  // in between.
+  struct Waiter {
+    explicit Waiter(const asio::any_io_executor& ex) : wake(ex, 1) {}
+    Channel wake;
+    bool granted = false;
+    std::list<Waiter*>::iterator pos;
+  };
+
+  // Outcomes of one slice of the breaker's sliding window.
+  struct Bucket {
+    TimePoint start;
+    int calls = 0;
+    int failures = 0;
+  };
+
+  struct Node {
+    Deployment d;
+    // Breaker.
+    BreakerState breaker = BreakerState::closed;
+    int consecutive_failures = 0;
+    std::deque<Bucket> window;
+    int window_calls = 0;
+    int window_failures = 0;
+    TimePoint opened_at{};
+    bool probe_in_flight = false;
+    // Concurrency limit.
+    int in_flight = 0;
+    std::list<Waiter*> waiters;  // FIFO
+  };
+
+  using Transitions = std::vector<std::pair<std::string, BreakerState>>;
+
+  // One slot of a deployment's concurrency limit, released on every path out of an attempt.
+  class Permit {
+   public:
+    Permit() = default;
+    Permit(State* s, std::size_t i) : s_(s), i_(i) {}
+    Permit(Permit&& o) noexcept : s_(std::exchange(o.s_, nullptr)), i_(o.i_) {}
+    Permit& operator=(Permit&& o) noexcept {
+      if (this != &o) {
+        release();
+        s_ = std::exchange(o.s_, nullptr);
+        i_ = o.i_;
+      }
+      return *this;
+    }
+    ~Permit() { release(); }
+    explicit operator bool() const { return s_ != nullptr; }
+    void release() {
+      if (s_ != nullptr) std::exchange(s_, nullptr)->release_slot(i_);
+    }
+
+   private:
+    State* s_ = nullptr;
+    std::size_t i_ = 0;
+  };
+
+  // The breaker's view of one attempt. A half-open probe that ends without an outcome
+  // (cancelled, or it never got a slot) gives the probe back so that another call may try.
+  class Ticket {
+   public:
+    Ticket(State& s, std::size_t i, bool probe) : s_(s), i_(i), probe_(probe) {}
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+    ~Ticket() {
+      if (!settled_ && probe_) s_.abandon_probe(i_);
+    }
+    void settle(bool failed) {
+      settled_ = true;
+      s_.record(i_, probe_, failed);
+    }
+
+   private:
+    State& s_;
+    std::size_t i_;
+    bool probe_;
+    bool settled_ = false;
+  };
+
+  struct Pick {
+    enum Kind { go, wait, all_open, all_full } kind = all_open;
+    std::size_t index = 0;
+    bool probe = false;
+  };
+
+  State(std::string model_name, std::vector<Deployment> deployments, RetryPolicy r,
+        BreakerPolicy b, const Clock& c, RouterHooks h)
+      : model(std::move(model_name)),
+        retry(r),
+        policy(b),
+        clock(c),
+        hooks(std::move(h)),
+        rng(std::random_device{}()) {
+    // Bad configuration is a start-up failure, named.
+    if (deployments.empty())
+      throw std::invalid_argument("model " + model + ": no deployments configured");
+    if (retry.max_attempts < 1)
+      throw std::invalid_argument("model " + model + ": max_attempts must be at least 1");
+    for (auto& d : deployments) {
+      const std::string where = "model " + model + ", deployment " + d.name;
+      if (!d.provider) throw std::invalid_argument(where + ": no provider");
+      if (d.weight < 1) throw std::invalid_argument(where + ": weight must be at least 1");
+      if (d.max_concurrency < 1)
+        throw std::invalid_argument(where + ": max_concurrency must be at least 1");
+      if (d.max_queue < 0) throw std::invalid_argument(where + ": max_queue must not be negative");
+      for (auto& n : nodes)
+        if (n.d.name == d.name) throw std::invalid_argument(where + ": duplicate name");
+      nodes.push_back(Node{std::move(d)});
+    }
+  }
+
+  // --- breaker (callers hold mu) ---
+
+  bool admits(const Node& n, TimePoint now) const {
+    switch (n.breaker) {
+      case BreakerState::closed:
+        return true;
+      case BreakerState::open:
+        return now - n.opened_at >= policy.open_for;  // becomes half-open when picked
+      case BreakerState::half_open:
+        return !n.probe_in_flight;
+    }
+    return false;
+  }
+
+  void reset_window(Node& n) {
+    n.window.clear();
+    n.window_calls = n.window_failures = 0;
+    n.consecutive_failures = 0;
+  }
+
+  void set_breaker(Node& n, BreakerState s, TimePoint now, Transitions& events) {
+    n.breaker = s;
+    if (s == BreakerState::open) n.opened_at = now;
+    // Opening or closing starts the count afresh: outcomes from before say nothing about after.
+    if (s != BreakerState::half_open) reset_window(n);
+    events.emplace_back(n.d.name, s);
+  }
+
+  void add_outcome(Node& n, TimePoint now, bool failed) {
+    const auto horizon = now - policy.window;
+    while (!n.window.empty() && n.window.front().start < horizon) {
+      n.window_calls -= n.window.front().calls;
+      n.window_failures -= n.window.front().failures;
+      n.window.pop_front();
+    }
+    // Buckets of a twentieth of the window keep memory flat however busy the deployment is.
+    const auto width = std::max<std::chrono::nanoseconds>(policy.window / 20, milliseconds(1));
+    if (n.window.empty() || now - n.window.back().start >= width) n.window.push_back(Bucket{now});
+    ++n.window.back().calls;
+    ++n.window_calls;
+    if (failed) {
+      ++n.window.back().failures;
+      ++n.window_failures;
+      ++n.consecutive_failures;
+    } else {
+      n.consecutive_failures = 0;
+    }
+  }
+
+  void record(std::size_t i, bool probe, bool failed) {
+    Transitions events;
+    {
+      std::lock_guard lock(mu);
+      Node& n = nodes[i];
+      const TimePoint now = clock.now();
+      if (probe) n.probe_in_flight = false;
+      switch (n.breaker) {
+        case BreakerState::half_open:
+          if (probe) set_breaker(n, failed ? BreakerState::open : BreakerState::closed, now, events);
+          break;
+        case BreakerState::open:
+          break;  // a call let through before the breaker opened says nothing about now
+        case BreakerState::closed:
+          add_outcome(n, now, failed);
+          if (failed &&
+              (n.consecutive_failures >= policy.consecutive_failures ||
+               (n.window_calls >= policy.min_calls_in_window &&
+                n.window_failures >= policy.failure_ratio * n.window_calls)))
+            set_breaker(n, BreakerState::open, now, events);
+          break;
+      }
+    }
+    notify(events);
+  }
+
+  void abandon_probe(std::size_t i) {
+    std::lock_guard lock(mu);
+    nodes[i].probe_in_flight = false;
+  }
+
+  // Hooks run outside the mutex, so that they may call back into the router.
+  void notify(const Transitions& events) const {
+    if (!hooks.on_breaker) return;
+    for (const auto& [name, s] : events) hooks.on_breaker(name, s);
+  }
+
+  // --- choice and concurrency ---
+
+  // Weighted random among the deployments whose breaker admits a call and whose queue has
+  // room, preferring one this call has not tried, then one other than the last. Takes a slot
+  // at once when one is free, or queues `w` for one.
+  Pick pick(const std::vector<bool>& tried, std::optional<std::size_t> last, Waiter& w,
+            Transitions& events) {
+    std::lock_guard lock(mu);
+    const TimePoint now = clock.now();
+    std::vector<std::size_t> open_to_us;
+    bool any_admits = false;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      const Node& n = nodes[i];
+      if (!admits(n, now)) continue;
+      any_admits = true;
+      const bool saturated = n.in_flight >= n.d.max_concurrency &&
+                             static_cast<int>(n.waiters.size()) >= n.d.max_queue;
+      if (!saturated) open_to_us.push_back(i);
+    }
+    if (!any_admits) return {Pick::all_open};
+    if (open_to_us.empty()) return {Pick::all_full};
+
+    auto choose_from = [&](auto keep) {
+      std::vector<std::size_t> pool;
+      for (auto i : open_to_us)
+        if (keep(i)) pool.push_back(i);
+      return pool;
+    };
+    auto pool = choose_from([&](std::size_t i) { return !tried[i]; });
+    if (pool.empty()) pool = choose_from([&](std::size_t i) { return i != last; });
+    if (pool.empty()) pool = open_to_us;
+
+    int total = 0;
+    for (auto i : pool) total += nodes[i].d.weight;
+    int ticket = std::uniform_int_distribution<int>(0, total - 1)(rng);
+    std::size_t chosen = pool.back();
+    for (auto i : pool) {
+      if (ticket < nodes[i].d.weight) {
+        chosen = i;
+        break;
+      }
+      ticket -= nodes[i].d.weight;
+    }
+
+    Node& n = nodes[chosen];
+    Pick p{Pick::go, chosen, false};
+    if (n.breaker == BreakerState::open) set_breaker(n, BreakerState::half_open, now, events);
+    if (n.breaker == BreakerState::half_open) {
+      n.probe_in_flight = true;
+      p.probe = true;
+    }
+    if (n.in_flight < n.d.max_concurrency) {
+      ++n.in_flight;
+    } else {
+      w.pos = n.waiters.insert(n.waiters.end(), &w);
+      p.kind = Pick::wait;
+    }
+    return p;
+  }
+
+  void release_slot_locked(Node& n) {
+    if (n.waiters.empty()) {
+      --n.in_flight;
+      return;
+    }
+    // Hand the slot straight to the longest waiter. try_send posts the wake-up (it never runs
+    // the waiter inline), so holding the mutex here cannot deadlock.
+    Waiter* w = n.waiters.front();
+    n.waiters.pop_front();
+    w->granted = true;
+    w->wake.try_send(boost::system::error_code{});
+  }
+
+  void release_slot(std::size_t i) {
+    std::lock_guard lock(mu);
+    release_slot_locked(nodes[i]);
+  }
+
+  // Waits in the deployment's queue until a slot is handed over, the deadline passes (an empty
+  // Permit) or the caller cancels (operation_aborted is thrown).
+  asio::awaitable<Permit> wait_for_slot(std::size_t i, Waiter& w, SteadyClock::time_point deadline) {
+    // On every way out (exceptions included) the waiter leaves the queue, or passes on the
+    // slot it was given in the meantime.
+    struct Leave {
+      State& s;
+      std::size_t i;
+      Waiter& w;
+      bool armed = true;
+      ~Leave() {
+        if (!armed) return;
+        std::lock_guard lock(s.mu);
+        if (w.granted)
+          s.release_slot_locked(s.nodes[i]);
+        else
+          s.nodes[i].waiters.erase(w.pos);
+      }
+    } leave{*this, i, w};
+
+    asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
+    co_await asio::experimental::make_parallel_group(w.wake.async_receive(asio::deferred),
+                                                     timer.async_wait(asio::deferred))
+        .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+
+    Permit permit;
+    {
+      std::lock_guard lock(mu);
+      if (w.granted)
+        permit = Permit(this, i);
+      else
+        nodes[i].waiters.erase(w.pos);
+      leave.armed = false;
+    }
+    // Woken by the caller's cancellation: the permit, if any, goes to the next waiter.
+    throw_if_cancelled(co_await asio::this_coro::cancellation_state);
+    co_return permit;
+  }
+
+  // Other deployments the retry could go to instead of `i`.
+  bool others_admit(std::size_t i) {
+    std::lock_guard lock(mu);
+    const TimePoint now = clock.now();
+    for (std::size_t j = 0; j < nodes.size(); ++j)
+      if (j != i && admits(nodes[j], now)) return true;
+    return false;
+  }
+
+  // How long to wait before the next attempt, or nothing when the upstream asked for longer
+  // than we wait (the caller then moves on to the fallback).
+  std::optional<milliseconds> backoff(int failures, const Error& e, std::size_t failed_node) {
+    milliseconds cap = retry.base_delay;
+    for (int k = 1; k < failures && cap < retry.max_delay; ++k) cap *= 2;
+    cap = std::min(cap, retry.max_delay);
+    milliseconds jitter;
+    {
+      std::lock_guard lock(mu);
+      jitter = milliseconds(std::uniform_int_distribution<milliseconds::rep>(
+          0, std::max<milliseconds::rep>(cap.count(), 0))(rng));
+    }
+    if (!e.retry_after_seconds || others_admit(failed_node)) return jitter;
+    const milliseconds asked = std::chrono::seconds(std::max(0, *e.retry_after_seconds));
+    if (asked > retry.max_retry_after) return std::nullopt;
+    return std::max(asked, jitter);
+  }
+
+  // --- attempts ---
+
+  asio::awaitable<Result<Completion>> call_deployment(const Node& node, CallContext& ctx) {
+    ChatRequest req = ctx.req;
+    if (!node.d.upstream_model.empty()) req.model = node.d.upstream_model;
+    ChunkSink sink;
+    if (ctx.sink != nullptr) {
+      sink = [&ctx](std::string_view text) {
+        if (!text.empty()) ctx.delivered = true;
+        return (*ctx.sink)(text);
+      };
+    }
+    auto ex = co_await asio::this_coro::executor;
+    auto op = ctx.sink != nullptr ? node.d.provider->stream(req, sink)
+                                  : node.d.provider->complete(req);
+    // Whichever ends first cancels the other; the group waits for both, so `req` and `sink`
+    // outlive the provider's coroutine.
+    auto [order, op_error, result, watchdog_error] =
+        co_await asio::experimental::make_parallel_group(
+            asio::co_spawn(ex, std::move(op), asio::deferred),
+            asio::co_spawn(ex, watchdog(ctx.deadline, ctx.sink != nullptr ? &ctx.delivered : nullptr),
+                           asio::deferred))
+            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+    if (order[0] == 0) {
+      if (op_error) std::rethrow_exception(op_error);
+      co_return std::move(result);
+    }
+    if (watchdog_error) std::rethrow_exception(watchdog_error);  // the caller cancelled
+    co_return make_error(errc::upstream_timeout, "the model did not answer in time",
+                         node.d.name + " had not answered by the call's deadline");
+  }
+
+  // This model's attempts. An answer, or an error to return as it is (not retryable, or the
+  // stream already reached the client); nothing when this model is exhausted and the next one
+  // of the chain should try.
+  asio::awaitable<std::optional<Result<Completion>>> run(CallContext& ctx) {
+    const auto ex = co_await asio::this_coro::executor;
+    std::vector<bool> tried(nodes.size(), false);
+    std::optional<std::size_t> last;
+    for (int attempt = 1; attempt <= retry.max_attempts; ++attempt) {
+      if (SteadyClock::now() >= ctx.deadline) {
+        ctx.out_of_time = true;
+        break;
+      }
+      Waiter waiter(ex);
+      Transitions events;
+      const Pick p = pick(tried, last, waiter, events);
+      notify(events);
+      if (p.kind == Pick::all_open) {
+        ctx.note(model, "", 0,
+                 make_error(errc::unavailable, "", "every deployment's circuit breaker is open"));
+        break;
+      }
+      if (p.kind == Pick::all_full) {
+        Error e = make_error(errc::rate_limited, "", "every deployment's queue is full");
+        e.retry_after_seconds = 1;
+        ctx.note(model, "", 0, e);
+        break;
+      }
+      const Node& node = nodes[p.index];
+      tried[p.index] = true;
+      last = p.index;
+
+      Ticket ticket(*this, p.index, p.probe);
+      Permit permit = p.kind == Pick::go ? Permit(this, p.index)
+                                         : co_await wait_for_slot(p.index, waiter, ctx.deadline);
+      if (!permit) {
+        Error e = make_error(errc::rate_limited, "", "no free slot before the deadline");
+        e.retry_after_seconds = 1;
+        ctx.note(model, node.d.name, attempt, e);
+        ctx.out_of_time = true;
+        break;
+      }
+      Result<Completion> r = co_await call_deployment(node, ctx);
+      permit.release();
+      // A provider may answer a cancellation with an error rather than an exception; either
+      // way the deployment is not to blame.
+      throw_if_cancelled(co_await asio::this_coro::cancellation_state);
+
+      if (r) {
+        ticket.settle(false);
+        if (r->model.empty()) r->model = node.d.upstream_model;
+        co_return r;
+      }
+      const Error& e = r.error();
+      ticket.settle(counts_against_breaker(e));
+      if (!is_retryable(e) || ctx.delivered) co_return r;
+
+      ctx.note(model, node.d.name, attempt, e);
+      if (attempt == retry.max_attempts) break;
+      const auto delay = backoff(attempt, e, p.index);
+      if (!delay) break;
+      if (SteadyClock::now() + *delay >= ctx.deadline) {
+        ctx.out_of_time = true;
+        break;
+      }
+      if (hooks.on_retry) hooks.on_retry(node.d.name, e, attempt);
+      if (delay->count() > 0) {
+        asio::steady_timer timer(ex, *delay);
+        co_await timer.async_wait(asio::use_awaitable);
+      }
+    }
+    co_return std::nullopt;
+  }
+
+  asio::awaitable<Result<Completion>> call(const ChatRequest& req, const ChunkSink* sink) {
+    CallContext ctx(req, sink, SteadyClock::now() + retry.deadline);
+    if (auto r = co_await run(ctx)) co_return std::move(*r);
+
+    std::vector<std::shared_ptr<RoutedModel>> chain;
+    {
+      std::lock_guard lock(mu);
+      chain = fallbacks;
+    }
+    std::string from = model;
+    for (const auto& next : chain) {
+      if (SteadyClock::now() >= ctx.deadline) {
+        ctx.out_of_time = true;
+        break;
+      }
+      if (hooks.on_fallback) hooks.on_fallback(from, next->name_);
+      // The fallback's own deployments and policy, but this call's deadline.
+      if (auto r = co_await next->state_->run(ctx)) co_return std::move(*r);
+      from = next->name_;
+    }
+    co_return ctx.final_error(model);
+  }
+
+  const std::string model;
+  const RetryPolicy retry;
+  const BreakerPolicy policy;
+  const Clock& clock;
+  const RouterHooks hooks;
+
+  mutable std::mutex mu;  // guards everything below; never held across a co_await
+  std::vector<Node> nodes;
+  std::vector<std::shared_ptr<RoutedModel>> fallbacks;
+  std::mt19937_64 rng;
+};
+
+RoutedModel::RoutedModel(std::string name, std::vector<Deployment> deployments, RetryPolicy retry,
+                         BreakerPolicy breaker, const Clock& clock, RouterHooks hooks)
+    : name_(std::move(name)),
+      state_(std::make_unique<State>(name_, std::move(deployments), retry, breaker, clock,
+                                     std::move(hooks))) {}
+
+RoutedModel::~RoutedModel() = default;
+
+void RoutedModel::set_fallbacks(std::vector<std::shared_ptr<RoutedModel>> chain) {
+  std::lock_guard lock(state_->mu);
+  state_->fallbacks = std::move(chain);
+}
+
+boost::asio::awaitable<Result<Completion>> RoutedModel::complete(const ChatRequest& req) {
+  co_return co_await state_->call(req, nullptr);
+}
+
+boost::asio::awaitable<Result<Completion>> RoutedModel::stream(const ChatRequest& req,
+                                                               const ChunkSink& sink) {
+  co_return co_await state_->call(req, &sink);
+}
+
+BreakerState RoutedModel::breaker_state(const std::string& deployment) const {
+  std::lock_guard lock(state_->mu);
+  for (const auto& n : state_->nodes) {
+    if (n.d.name != deployment) continue;
+    // An open breaker whose time is up lets the next call probe, whether or not one came yet.
+    if (n.breaker == BreakerState::open && state_->admits(n, state_->clock.now()))
+      return BreakerState::half_open;
+    return n.breaker;
+  }
+  throw std::invalid_argument("unknown deployment " + deployment + " of model " + name_);
+}
+
+}  // namespace aas::llm

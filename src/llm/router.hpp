@@ -1,0 +1,87 @@
+#pragma once
+// Resilience between the chat service and the providers: weighted choice among a model's
+// deployments, retries with exponential backoff and full jitter (honouring Retry-After), a
+// circuit breaker and a bounded, deadline-aware concurrency queue per deployment, and fallback
+// along a chain of models. It is itself an LlmProvider, so the chat service does not know it is
+// there.
+#include "core/clock.hpp"
+#include "llm/provider.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace aas::llm {
+
+struct RetryPolicy {
+  int max_attempts = 3;  // per deployment chain, first try included
+  std::chrono::milliseconds base_delay{250};
+  std::chrono::milliseconds max_delay{8000};
+  std::chrono::milliseconds max_retry_after{20000};  // a longer Retry-After is not waited for
+  std::chrono::milliseconds deadline{120000};         // for the whole call, fallbacks included
+};
+
+struct BreakerPolicy {
+  int consecutive_failures = 5;         // opens after this many failures in a row
+  double failure_ratio = 0.5;           // ... or this ratio over the window
+  int min_calls_in_window = 20;         //     once the window holds this many calls
+  std::chrono::milliseconds window{30000};
+  std::chrono::milliseconds open_for{15000};  // then one half-open probe is let through
+};
+
+enum class BreakerState { closed, open, half_open };
+
+struct Deployment {
+  std::string name;            // for logs and metrics: "openai/gpt-4o-mini#1"
+  std::string upstream_model;  // replaces ChatRequest::model for this deployment
+  std::shared_ptr<LlmProvider> provider;
+  int weight = 1;
+  int max_concurrency = 64;     // calls in flight to this deployment
+  int max_queue = 256;          // calls waiting beyond that; more fail at once with rate_limited
+};
+
+// Which failures are worth another attempt: rate limits, 408/409/5xx, timeouts and connection
+// errors. A client error (400) or a refused request is not.
+bool is_retryable(const Error& e) noexcept;
+
+class RoutedModel;
+
+struct RouterHooks {
+  // Called for observability; all optional.
+  std::function<void(const std::string& deployment, const Error& e, int attempt)> on_retry;
+  std::function<void(const std::string& from_model, const std::string& to_model)> on_fallback;
+  std::function<void(const std::string& deployment, BreakerState state)> on_breaker;
+};
+
+// One model alias: its deployments, and the models to fall back to, in order.
+class RoutedModel final : public LlmProvider {
+ public:
+  RoutedModel(std::string name, std::vector<Deployment> deployments, RetryPolicy retry,
+              BreakerPolicy breaker, const Clock& clock, RouterHooks hooks = {});
+  ~RoutedModel() override;
+
+  void set_fallbacks(std::vector<std::shared_ptr<RoutedModel>> chain);
+
+  std::string_view name() const override { return name_; }
+  // Tries deployments (weighted, skipping open breakers), retrying per RetryPolicy, then the
+  // fallback models. The last error is returned when everything failed: rate_limited with
+  // retry_after when the upstreams said so, upstream_timeout, upstream_error or unavailable.
+  boost::asio::awaitable<Result<Completion>> complete(const ChatRequest& req) override;
+  // As complete, but only until the first chunk reached the sink: after that a failure is
+  // returned as it is (never retried silently) and the caller keeps the partial answer.
+  boost::asio::awaitable<Result<Completion>> stream(const ChatRequest& req,
+                                                    const ChunkSink& sink) override;
+
+  BreakerState breaker_state(const std::string& deployment) const;
+
+ private:
+  struct State;
+  std::string name_;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace aas::llm
