@@ -1,16 +1,90 @@
-// POST /api/ai/chat
+// POST /api/ai/chat — a whole answer as JSON, or streamed as Server-Sent Events.
 #include "api/api.hpp"
 #include "api/json_io.hpp"
 #include "chat/chat_service.hpp"
+#include "http/sse.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <chrono>
+#include <memory>
 
 namespace aas::api {
 
 namespace {
 
-boost::asio::awaitable<Result<http::Response>> post_chat(Services& s, http::Context& ctx) {
+namespace asio = boost::asio;
+using Reply = asio::awaitable<Result<http::Response>>;
+
+json::object usage_json(const llm::Usage& u) {
+  return json::object{{"inputTokens", u.input_tokens},
+                      {"outputTokens", u.output_tokens},
+                      {"estimated", u.estimated}};
+}
+
+std::string event(std::string_view name, const json::object& data) {
+  return http::sse_event(name, json::serialize(data));
+}
+
+// The chat service's view of the SSE channel: each piece of the answer is a `delta` event.
+class SseRelay final : public chat::TurnObserver {
+ public:
+  explicit SseRelay(http::SseChannel& channel) : channel_(channel) {}
+  bool delta(std::string_view text) override {
+    return channel_.send(event("delta", json::object{{"text", text}}));
+  }
+  asio::awaitable<void> gone() override { return channel_.gone(); }
+
+ private:
+  http::SseChannel& channel_;
+};
+
+// The SSE body: start, deltas, then usage and done, or an error. The turn runs to its end even
+// when the client leaves, so the answer is always recorded.
+asio::awaitable<void> stream_turn(Services& s, chat::PreparedTurn turn, http::BodyWriter& out) {
+  using namespace asio::experimental::awaitable_operators;
+  http::SseChannel channel(out, co_await asio::this_coro::executor);
+  SseRelay relay(channel);
+  channel.send(event("start", json::object{{"conversationId", turn.conversation.id},
+                                         {"messageId", *turn.placeholder_id},
+                                         {"userMessageId", turn.user_message_id},
+                                         {"model", turn.model->name}}));
+  auto produce = [&]() -> asio::awaitable<void> {
+    const std::string message_id = *turn.placeholder_id;
+    auto result = co_await s.chat.stream(std::move(turn), relay);
+    if (!result) {
+      channel.send(event("error", json::object{{"code", code_name(result.error().code)},
+                                             {"message", result.error().message}}));
+    } else {
+      json::object usage = usage_json(result->usage);
+      usage["cost"] = cost_to_json(result->assistant.cost_micros);
+      channel.send(event("usage", usage));
+      if (result->interruption) {
+        channel.send(event("error", json::object{{"code", code_name(result->interruption->code)},
+                                               {"message", result->interruption->message}}));
+      } else {
+        channel.send(event("done", json::object{{"messageId", message_id},
+                                              {"status", store::to_string(result->assistant.status)},
+                                              {"finishReason", result->finish_reason}}));
+      }
+    }
+    channel.finish();
+  };
+  co_await (produce() && channel.pump());
+}
+
+bool wants_stream(const http::Context& ctx, const std::optional<bool>& stream_field) {
+  if (stream_field) return *stream_field;
+  const auto accept = ctx.request.header("accept");
+  return accept && accept->find("text/event-stream") != std::string_view::npos;
+}
+
+Reply post_chat(Services& s, http::Context& ctx) {
   auto body = parse_object(ctx.request);
   if (!body) co_return body.error();
-  if (auto r = allow_only(*body, {"message", "conversationId", "model", "systemPrompt"}); !r)
+  if (auto r = allow_only(*body, {"message", "conversationId", "model", "systemPrompt", "stream"}); !r)
     co_return r.error();
   auto message = optional_string(*body, "message");
   if (!message) co_return message.error();
@@ -21,6 +95,8 @@ boost::asio::awaitable<Result<http::Response>> post_chat(Services& s, http::Cont
   if (!model) co_return model.error();
   auto system_prompt = optional_string(*body, "systemPrompt");
   if (!system_prompt) co_return system_prompt.error();
+  auto stream = optional_bool(*body, "stream");
+  if (!stream) co_return stream.error();
 
   chat::TurnInput in;
   in.user_id = ctx.user().user_id;
@@ -29,6 +105,16 @@ boost::asio::awaitable<Result<http::Response>> post_chat(Services& s, http::Cont
   in.model = std::move(*model);
   in.system_prompt = std::move(*system_prompt);
   in.request_id = ctx.request_id;
+
+  if (wants_stream(ctx, *stream)) {
+    // Refusals (400, 404) are answered as JSON before the stream starts.
+    auto prepared = co_await s.chat.begin(std::move(in), true);
+    if (!prepared) co_return prepared.error();
+    auto turn = std::make_shared<chat::PreparedTurn>(std::move(*prepared));
+    co_return http::sse_response([&s, turn](http::BodyWriter& out) {
+      return stream_turn(s, std::move(*turn), out);
+    });
+  }
 
   auto turn = co_await s.chat.send(std::move(in));
   if (!turn) co_return turn.error();
@@ -39,9 +125,7 @@ boost::asio::awaitable<Result<http::Response>> post_chat(Services& s, http::Cont
   data["userMessageId"] = turn->user_message_id;
   data["message"] = turn->assistant.content;
   data["model"] = turn->model;
-  data["usage"] = json::object{{"inputTokens", turn->usage.input_tokens},
-                               {"outputTokens", turn->usage.output_tokens},
-                               {"estimated", turn->usage.estimated}};
+  data["usage"] = usage_json(turn->usage);
   data["cost"] = cost_to_json(turn->assistant.cost_micros);
   co_return ok(data);
 }

@@ -39,6 +39,13 @@ Result<std::optional<std::string>> optional_string(const json::object& body, std
   return std::optional<std::string>{std::string(v->as_string())};
 }
 
+Result<std::optional<bool>> optional_bool(const json::object& body, std::string_view key) {
+  const json::value* v = body.if_contains(key);
+  if (!v || v->is_null()) return std::optional<bool>{};
+  if (!v->is_bool()) return bad("'" + std::string(key) + "' must be a boolean");
+  return std::optional<bool>{v->as_bool()};
+}
+
 Result<NullableString> nullable_string(const json::object& body, std::string_view key) {
   const json::value* v = body.if_contains(key);
   if (!v) return NullableString{};

@@ -26,6 +26,9 @@ Result<void> allow_only(const json::object& body, std::initializer_list<std::str
 // Absent or null: nullopt. Present and not a string: 400.
 Result<std::optional<std::string>> optional_string(const json::object& body, std::string_view key);
 
+// Absent or null: nullopt. Present and not a boolean: 400.
+Result<std::optional<bool>> optional_bool(const json::object& body, std::string_view key);
+
 // For PATCH: absent (present = false), null (present, no value) or a value.
 struct NullableString {
   bool present = false;

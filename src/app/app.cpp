@@ -95,6 +95,10 @@ int serve(Config c) {
     return 1;
   }
 
+  // Answers that were streaming when the process last stopped can no longer finish.
+  if (auto leftovers = store->interrupt_streaming_messages(); leftovers && *leftovers > 0)
+    spdlog::warn("marked {} answer(s) left streaming by the previous run as interrupted", *leftovers);
+
   llm::ModelRegistry models;
   api::ServiceInfo info{AAS_VERSION, register_models(c, models), "sqlite",
                         std::chrono::steady_clock::now()};

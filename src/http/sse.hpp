@@ -1,0 +1,60 @@
+#pragma once
+// Server-Sent Events (text/event-stream), for streamed answers.
+#include "http/message.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace aas::http {
+
+// "event: <name>\ndata: <data>\n\n". `data` must be one line (serialized JSON is).
+std::string sse_event(std::string_view name, std::string_view data);
+// "data: <data>\n\n" (unnamed events, as OpenAI's stream uses).
+std::string sse_data(std::string_view data);
+
+// A comment line: keeps proxies and browsers from timing out an idle stream.
+inline constexpr std::string_view kSseHeartbeat = ": ping\n\n";
+
+// A 200 text/event-stream response with the headers that keep proxies from buffering it
+// (Cache-Control: no-cache, X-Accel-Buffering: no), its body produced by `body`.
+Response sse_response(StreamBody body);
+
+// Decouples producing events (synchronous, e.g. from a model's chunk callback) from writing them
+// (asynchronous, one write at a time). Runs on the connection's strand: send() queues, pump()
+// writes what is queued and a heartbeat when nothing was sent for a while, until finish() or
+// the client leaves. A reader that falls more than `max_pending` bytes behind is treated as
+// gone, so a stalled client cannot make memory grow.
+class SseChannel {
+ public:
+  SseChannel(BodyWriter& out, const boost::asio::any_io_executor& ex,
+             std::chrono::milliseconds heartbeat = std::chrono::seconds(15),
+             std::size_t max_pending = 1024 * 1024);
+
+  // Queues an encoded event; false once the client is gone (nothing is queued then).
+  bool send(std::string_view encoded);
+  // No more events: pump() returns once the queue is written.
+  void finish();
+  boost::asio::awaitable<void> pump();
+  // Completes when the client is gone (left, stopped reading, or a write failed).
+  boost::asio::awaitable<void> gone();
+  bool is_gone() const { return gone_flag_; }
+
+ private:
+  void mark_gone();
+
+  BodyWriter& out_;
+  boost::asio::steady_timer wake_;
+  boost::asio::steady_timer gone_;
+  std::chrono::milliseconds heartbeat_;
+  std::size_t max_pending_;
+  std::string pending_;
+  bool finished_ = false;
+  bool gone_flag_ = false;
+};
+
+}  // namespace aas::http

@@ -1,0 +1,58 @@
+#pragma once
+// The Anthropic Messages API wire format, as pure functions: our ChatRequest to the request JSON
+// and headers, the response and the event stream back to our Completion, and error responses to
+// our Error.
+//
+// Usage normalisation (see Usage in llm/provider.hpp): Anthropic's input_tokens EXCLUDES the
+// tokens read from and written to the prompt cache, so
+//   input_tokens        = input_tokens + cache_read_input_tokens + cache_creation_input_tokens
+//   cached_input_tokens = cache_read_input_tokens
+//   cache_write_tokens  = cache_creation_input_tokens
+// which makes input_tokens the whole prompt, as for OpenAI. Thinking tokens are part of
+// output_tokens and not reported apart, so reasoning_tokens stays 0.
+#include "llm/providers/wire_common.hpp"
+
+namespace aas::llm::anthropic_wire {
+
+inline constexpr std::string_view api_version = "2023-06-01";
+// max_tokens is required by the Messages API; this is sent when neither the request nor the
+// configuration names one.
+inline constexpr int fallback_max_tokens = 4096;
+
+struct RequestOptions {
+  std::optional<int> default_max_tokens;  // when the request has none; else fallback_max_tokens
+};
+
+// The request body: system messages joined into the top-level `system`; consecutive messages of
+// one role merged (the API wants user and assistant turns to alternate).
+std::string build_request(const ChatRequest& req, bool stream, const RequestOptions& opts = {});
+// Content-Type, Accept, anthropic-version and, when a key is given, x-api-key; then `extra`.
+std::vector<http::Header> build_headers(const std::string* api_key, bool stream,
+                                        const std::vector<http::Header>& extra = {});
+
+// end_turn/stop_sequence -> "stop", max_tokens -> "length", tool_use -> "tool_calls",
+// refusal -> "content_filter", anything else -> "other".
+std::string normalise_finish_reason(std::string_view reason);
+
+// A 2xx non-streaming body: the text blocks of `content` joined.
+Result<Completion> parse_response(std::string_view body, const ChatRequest& req);
+
+// An error response: {"type": "error", "error": {"type", "message"}}; 529 is "overloaded".
+Error map_error(int status, const std::vector<http::Header>& headers, std::string_view body,
+                TimePoint now);
+
+// message_start (model, input and cache usage), content_block_delta with text_delta (the text),
+// message_delta (stop_reason, cumulative output_tokens), message_stop (the end); ping and other
+// events are skipped. An `error` event is returned as an Error whose upstream_status is the HTTP
+// status Anthropic documents for its type (overloaded_error -> 529, ...).
+class StreamDecoder final : public wire::StreamDecoder {
+ public:
+  Result<std::string> feed(const SseEvent& ev) override;
+
+ private:
+  void read_usage(const boost::json::object& u);
+  // Anthropic's raw figures, kept apart until normalised into progress_.usage.
+  std::int64_t input_ = 0, cache_read_ = 0, cache_write_ = 0;
+};
+
+}  // namespace aas::llm::anthropic_wire
