@@ -8,7 +8,7 @@
 #include <vector>
 
 namespace boost::asio { class thread_pool; }
-namespace aas::chat { class ChatService; class ConversationService; }
+namespace aas::chat { class ChatService; class ConversationService; class GatewayService; }
 namespace aas::llm { class ModelRegistry; }
 namespace aas::store { class Store; }
 
@@ -30,6 +30,7 @@ struct ServiceInfo {
 struct Services {
   chat::ChatService& chat;
   chat::ConversationService& conversations;
+  chat::GatewayService& gateway;
   store::Store& store;
   const llm::ModelRegistry& models;
   boost::asio::thread_pool& blocking;
@@ -42,5 +43,6 @@ http::Router make_router(Services& services);
 void add_health_routes(http::Router& router, Services& services);
 void add_chat_routes(http::Router& router, Services& services);
 void add_conversation_routes(http::Router& router, Services& services);
+void add_openai_routes(http::Router& router, Services& services);
 
 }  // namespace aas::api

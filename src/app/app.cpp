@@ -5,6 +5,7 @@
 #include "auth/jwt.hpp"
 #include "chat/chat_service.hpp"
 #include "chat/conversation_service.hpp"
+#include "chat/gateway_service.hpp"
 #include "core/log.hpp"
 #include "http/dispatcher.hpp"
 #include "http/server.hpp"
@@ -113,7 +114,8 @@ int serve(Config c) {
   chat_options.default_system_prompt = c.default_system_prompt;
   chat::ChatService chat(*store, blocking, models, chat_options);
   chat::ConversationService conversations(*store, models);
-  api::Services services{chat, conversations, *store, models, blocking, info};
+  chat::GatewayService gateway(models);
+  api::Services services{chat, conversations, gateway, *store, models, blocking, info};
 
   auth::JwtVerifier verifier = make_verifier(c, clock);
   http::Dispatcher dispatcher(api::make_router(services), verifier,

@@ -33,13 +33,16 @@ void KeyPool::report_success(std::size_t index) {
   if (index < rest_until_.size()) rest_until_[index] = TimePoint{};
 }
 
-void KeyPool::report_failure(std::size_t index, const Error& e) {
+std::optional<std::chrono::seconds> KeyPool::report_failure(std::size_t index, const Error& e) {
+  std::optional<std::chrono::seconds> duration;
   if (e.upstream_status == 401) {
-    rest(index, policy_.unauthorized_rest);
+    duration = policy_.unauthorized_rest;
   } else if (e.upstream_status == 429) {
-    rest(index, e.retry_after_seconds ? std::chrono::seconds(*e.retry_after_seconds)
-                                      : policy_.rate_limited_rest);
+    duration = e.retry_after_seconds ? std::chrono::seconds(*e.retry_after_seconds)
+                                     : policy_.rate_limited_rest;
   }
+  if (duration) rest(index, *duration);
+  return duration;
 }
 
 void KeyPool::rest(std::size_t index, std::chrono::seconds duration) {

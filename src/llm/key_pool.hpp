@@ -38,9 +38,9 @@ class KeyPool {
 
   // How a call with the key went: a success ends any rest; an upstream 401 or 429 starts one
   // (429: the error's retry_after_seconds, else rate_limited_rest). Other errors are not the
-  // key's fault and change nothing.
+  // key's fault and change nothing. Returns the rest started, if any (for the log).
   void report_success(std::size_t index);
-  void report_failure(std::size_t index, const Error& e);
+  std::optional<std::chrono::seconds> report_failure(std::size_t index, const Error& e);
   void rest(std::size_t index, std::chrono::seconds duration);
 
   // Keys not resting now (for metrics and tests).

@@ -26,6 +26,10 @@ struct ChatRequest {
   std::string request_id;  // forwarded for tracing, never used for behaviour
 };
 
+// Normalised alike for every provider (see providers/*_wire.hpp for each vendor's mapping):
+// input_tokens is the WHOLE prompt, cached reads and cache writes included; cached_input_tokens
+// and cache_write_tokens are the parts of it read from / written to the prompt cache, so the
+// uncached rest is input - cached_input - cache_write. output_tokens includes reasoning_tokens.
 struct Usage {
   std::int64_t input_tokens = 0;
   std::int64_t output_tokens = 0;
@@ -46,6 +50,16 @@ struct Completion {
 // Receives the answer as it is generated. Returning false asks the provider to stop (the client
 // went away); the provider then returns what it has with finish_reason "cancelled".
 using ChunkSink = std::function<bool(std::string_view text)>;
+
+// The stream() contract:
+// - Success: the upstream finished (finish_reason as it said), or the sink declined a chunk
+//   (finish_reason "cancelled", content = the chunks the sink accepted). Usage the upstream did
+//   not report is estimated and flagged `estimated`.
+// - Any failure is an Error, before or after the first chunk. The Error does not carry the text
+//   already delivered: a caller that needs the partial answer (to store it as interrupted)
+//   accumulates it from its sink, and once its sink has seen a chunk it must not retry the call.
+//   A stream that ends without the vendor's end marker (and without a final finish reason) is
+//   upstream_error "the model provider's answer broke off".
 
 class LlmProvider {
  public:

@@ -4,6 +4,7 @@
 
 #include "chat/chat_service.hpp"
 #include "chat/conversation_service.hpp"
+#include "chat/gateway_service.hpp"
 #include "llm/providers/mock.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -52,7 +53,8 @@ TEST(OpenApi, RouterAndSpecDescribeTheSameOperations) {
   boost::asio::thread_pool blocking(1);
   chat::ChatService chat(*store, blocking, models, {});
   chat::ConversationService conversations(*store, models);
-  Services services{chat, conversations, *store, models, blocking, {}};
+  chat::GatewayService gateway(models);
+  Services services{chat, conversations, gateway, *store, models, blocking, {}};
   const http::Router router = make_router(services);
 
   std::set<std::string> routed;

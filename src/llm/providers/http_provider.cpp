@@ -1,0 +1,200 @@
+#include "llm/providers/http_provider.hpp"
+
+#include "http/client.hpp"
+#include "llm/providers/wire_common.hpp"
+#include "llm/sse_parser.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace aas::llm {
+
+namespace asio = boost::asio;
+
+namespace {
+
+bool is_success(int status) { return status >= 200 && status < 300; }
+
+// A transport failure keeps its kind (unavailable, upstream_timeout), except that an answer too
+// large to buffer is the upstream's doing, not the caller's payload.
+Error transport_error(std::string_view vendor, Error e) {
+  if (e.code == errc::payload_too_large) {
+    e.code = errc::upstream_error;
+    e.message = "the model provider sent a response that is too large";
+  }
+  e.detail = std::string(vendor) + ": " + e.detail;
+  return e;
+}
+
+void replace_all(std::string& text, std::string_view what, std::string_view with) {
+  if (what.empty()) return;
+  for (std::size_t pos = text.find(what); pos != std::string::npos;
+       pos = text.find(what, pos + with.size())) {
+    text.replace(pos, what.size(), with);
+  }
+}
+
+}  // namespace
+
+const Clock& default_provider_clock() {
+  static const SystemClock clock;
+  return clock;
+}
+
+HttpProvider::HttpProvider(std::shared_ptr<http::HttpClient> client, ProviderOptions options,
+                           const Clock& clock)
+    : client_(std::move(client)),
+      options_(std::move(options)),
+      clock_(clock),
+      keys_(options_.api_keys, clock, options_.key_policy) {}
+
+HttpProvider::~HttpProvider() = default;
+
+http::ClientRequest HttpProvider::make_request(const ChatRequest& req, bool stream,
+                                               const std::optional<KeyPool::Lease>& lease) const {
+  http::ClientRequest r;
+  r.method = "POST";
+  r.url = wire::join_url(options_.base_url, endpoint_path());
+  r.headers = request_headers(lease ? &lease->key : nullptr, stream);
+  r.body = request_body(req, stream);
+  r.first_byte_timeout = options_.first_byte_timeout;
+  r.total_timeout = options_.total_timeout;
+  return r;
+}
+
+Error HttpProvider::failed(const std::optional<KeyPool::Lease>& lease, Error e) {
+  if (!lease) return e;
+  // Vendor text has been through redact_secrets; this catches the exact key whatever its shape.
+  replace_all(e.detail, lease->key, "[redacted]");
+  replace_all(e.message, lease->key, "[redacted]");
+  if (const auto rest = keys_.report_failure(lease->index, e)) {
+    spdlog::warn("{}: API key #{} got HTTP {}; resting it for {} s ({} of {} keys available)",
+                 name(), lease->index + 1, e.upstream_status.value_or(0), rest->count(),
+                 keys_.available(), keys_.size());
+  }
+  return e;
+}
+
+void HttpProvider::succeeded(const std::optional<KeyPool::Lease>& lease) {
+  if (lease) keys_.report_success(lease->index);
+}
+
+asio::awaitable<Result<Completion>> HttpProvider::complete(const ChatRequest& req) {
+  const auto lease = keys_.acquire();
+  auto response = co_await client_->request(make_request(req, false, lease));
+  if (!response) co_return transport_error(name(), response.error());
+
+  if (!is_success(response->status)) {
+    co_return failed(lease, map_error(response->status, response->headers, response->body,
+                                      clock_.now()));
+  }
+  auto completion = parse_response(response->body, req);
+  if (!completion) {
+    Error e = completion.error();
+    if (!e.upstream_status) e.upstream_status = response->status;
+    co_return failed(lease, std::move(e));
+  }
+  succeeded(lease);
+  co_return completion;
+}
+
+asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
+                                                         const ChunkSink& sink) {
+  const auto lease = keys_.acquire();
+  const std::unique_ptr<wire::StreamDecoder> decoder = make_decoder();
+  SseParser parser(options_.max_event_bytes);
+
+  int status = 0;
+  std::vector<http::Header> head_headers;
+  bool json_answer = false;  // a compatible server that ignored "stream": true
+  std::string buffered;      // the error body, or that JSON answer
+  std::string content;       // what reached the sink
+  std::optional<Error> failure;
+  bool cancelled = false;
+
+  const auto on_head = [&](const http::ClientResponse& head) {
+    status = head.status;
+    head_headers = head.headers;
+    const auto type = wire::find_header(head.headers, "content-type");
+    json_answer = is_success(status) && type && type->starts_with("application/json");
+  };
+
+  const auto on_event = [&](SseEvent&& ev) {
+    if (failure || cancelled) return;  // the rest of this feed is not wanted
+    auto text = decoder->feed(ev);
+    if (!text) {
+      failure = std::move(text.error());
+      return;
+    }
+    if (text->empty()) return;
+    if (!sink(*text)) {
+      cancelled = true;
+      return;
+    }
+    content += *text;
+  };
+
+  const auto body_sink = [&](std::string_view bytes) -> bool {
+    if (!is_success(status) || json_answer) {
+      const std::size_t limit = json_answer ? options_.max_event_bytes : options_.max_error_body_bytes;
+      buffered.append(bytes.substr(0, limit - std::min(limit, buffered.size())));
+      return buffered.size() < limit;
+    }
+    if (auto fed = parser.feed(bytes, on_event); !fed) failure = std::move(fed.error());
+    // After the end marker we keep reading, so that the connection ends cleanly and is reused.
+    return !failure && !cancelled;
+  };
+
+  auto result = co_await client_->stream(make_request(req, true, lease), on_head, body_sink);
+  const wire::StreamProgress& progress = decoder->progress();
+
+  if (cancelled) {
+    // The caller went away: what it received is the answer, billed as well as we know.
+    succeeded(lease);
+    Completion c;
+    c.content = std::move(content);
+    c.model = progress.model.empty() ? req.model : progress.model;
+    c.finish_reason = "cancelled";
+    c.usage = wire::complete_usage(progress, req, c.content);
+    co_return c;
+  }
+  if (status != 0 && !is_success(status)) {
+    co_return failed(lease, map_error(status, head_headers, buffered, clock_.now()));
+  }
+  if (failure) {
+    if (!failure->upstream_status) failure->upstream_status = status;
+    co_return failed(lease, std::move(*failure));
+  }
+  if (json_answer) {
+    if (!result) co_return transport_error(name(), result.error());
+    auto completion = parse_response(buffered, req);
+    if (!completion) {
+      Error e = completion.error();
+      if (!e.upstream_status) e.upstream_status = status;
+      co_return failed(lease, std::move(e));
+    }
+    succeeded(lease);
+    if (!completion->content.empty() && !sink(completion->content)) completion->finish_reason = "cancelled";
+    co_return completion;
+  }
+  if (!result && !progress.finished()) {
+    Error e = transport_error(name(), result.error());
+    if (!content.empty()) e.detail += " (the stream broke after part of the answer was sent)";
+    co_return e;
+  }
+  if (!progress.finished()) {
+    Error e = make_error(errc::upstream_error, "the model provider's answer broke off",
+                         std::string(name()) + ": the stream ended before its end marker");
+    e.upstream_status = status;
+    co_return e;
+  }
+  // A transport error after the finish reason lost nothing of the answer.
+  succeeded(lease);
+  Completion c;
+  c.content = std::move(content);
+  c.model = progress.model.empty() ? req.model : progress.model;
+  c.finish_reason = progress.finish_reason.empty() ? "stop" : progress.finish_reason;
+  c.usage = wire::complete_usage(progress, req, c.content);
+  co_return c;
+}
+
+}  // namespace aas::llm
