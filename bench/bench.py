@@ -4,6 +4,7 @@
   bench.py free-port
   bench.py quiet [--max-busy PCT --max-wait S]   (prints how busy the cores are, after waiting)
   bench.py start-times --bin BIN --runs N --workdir DIR   (env: JWT_SECRET, LOG_LEVEL, ...)
+  bench.py wrk --pid PID -- wrk ARGS...   (wrk's result + CPU of the service, wrk and the rest)
   bench.py seed --port P --token T --count N [--out FILE] [--title-prefix S]
   bench.py describe < RESULTS.jsonl    (one human line per result)
   bench.py summary RESULTS.jsonl
@@ -15,6 +16,7 @@ import argparse
 import http.client
 import json
 import os
+import resource
 import signal
 import socket
 import statistics
@@ -55,6 +57,42 @@ def quiet(args):
             print(f"{busy:.0f}")
             return
         time.sleep(2)
+
+
+def proc_cpu_seconds(pid):
+    """user + system CPU seconds of a process (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(args):
+    """Runs wrk (the arguments after --) and prints its BENCH_JSON result, plus where the CPU
+    went meanwhile, in % of one core: the service (--pid), wrk itself, and everything else on the
+    machine (other users' builds: the noise to read the figures against)."""
+    hz = os.sysconf("SC_CLK_TCK")
+    ncpu = os.cpu_count() or 1
+    t0, i0 = cpu_times()
+    s0 = proc_cpu_seconds(args.pid)
+    w0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    out = subprocess.run(args.wrk, stdout=subprocess.PIPE, text=True, check=True).stdout
+    wall = time.perf_counter() - start
+    w1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    s1 = proc_cpu_seconds(args.pid)
+    t1, i1 = cpu_times()
+    line = next((l for l in out.splitlines() if l.startswith("BENCH_JSON ")), None)
+    if line is None:
+        sys.exit("wrk printed no BENCH_JSON line:\n" + out)
+    r = json.loads(line.split(" ", 1)[1])
+    busy_core_s = ((t1 - t0) - (i1 - i0)) / hz  # all cores, in CPU seconds
+    server = s1 - s0
+    wrk = (w1.ru_utime - w0.ru_utime) + (w1.ru_stime - w0.ru_stime)
+    r["serverCpuPct"] = round(100 * server / wall, 1)
+    r["wrkCpuPct"] = round(100 * wrk / wall, 1)
+    r["otherCpuPct"] = round(max(0.0, 100 * (busy_core_s - server - wrk) / wall), 1)
+    r["idleCpuPct"] = round(100 * ncpu - 100 * busy_core_s / wall, 1)
+    print(json.dumps(r))
 
 
 def proc_status(pid):
@@ -186,7 +224,8 @@ def describe(args):
             name = r["scenario"] + (f" [{r['variant']}]" if r.get("variant") else "")
             print(f"  {name:<32} c={r['conns']:<4} run {r['run']}: {r['rps']:.0f} req/s, "
                   f"p50 {r['p50Ms']:.2f} ms, p99 {r['p99Ms']:.2f} ms, non-2xx {r['non2xx']}, "
-                  f"socket errors {errors} (other load before: {r.get('otherBusyPct', '?')}% busy)")
+                  f"socket errors {errors}; CPU % of a core: service {r.get('serverCpuPct')}, "
+                  f"wrk {r.get('wrkCpuPct')}, other {r.get('otherCpuPct')}, idle {r.get('idleCpuPct')}")
         else:
             print("  ", json.dumps(r))
         sys.stdout.flush()
@@ -197,7 +236,8 @@ def summary(args):
     meta = next((r for r in rows if r.get("scenario") == "meta"), {})
     print(f"\nai-agent-service benchmarks  ({meta.get('when', '')}; {meta.get('cpu', '')}, "
           f"{meta.get('nproc', '?')} cores; load before: {meta.get('loadavg', '?')})")
-    print("figures: median (min..max) over runs\n")
+    print("figures: median (min..max) over runs; svc cpu% = the service's CPU in % of one core, "
+          "other cpu% = everything else on the machine except wrk during the runs (noise)\n")
 
     starts = [r for r in rows if r.get("scenario") == "start" and "readyMs" in r]
     busy = [r for r in rows if r.get("scenario") == "busy" and r.get("of") == "start"]
@@ -223,17 +263,18 @@ def summary(args):
             mem[(r["of"], r.get("variant", ""))] = r
     if groups:
         print()
-        head = (f"{'scenario':<34}{'conns':>6}  {'req/s':<24}{'p50 ms':<20}{'p99 ms':<20}{'errors':>7}"
-                f"  {'other busy %':>12}")
+        head = (f"{'scenario':<32}{'conns':>5}  {'req/s':<24}{'p50 ms':<22}{'p99 ms':<24}{'errors':>6}"
+                f"  {'svc cpu%':<10}{'other cpu%':<10}")
         print(head)
         print("-" * len(head))
         for (scen, conns, variant), rs in groups.items():
             name = scen + (f" [{variant}]" if variant else "")
             errors = sum(r["errConnect"] + r["errRead"] + r["errWrite"] + r["errTimeout"] + r["non2xx"]
                          for r in rs)
-            print(f"{name:<34}{conns:>6}  {fmt([r['rps'] for r in rs], 0):<24}"
-                  f"{fmt([r['p50Ms'] for r in rs], 2):<20}{fmt([r['p99Ms'] for r in rs], 2):<20}{errors:>7}"
-                  f"  {fmt([r.get('otherBusyPct') for r in rs], 0):>12}")
+            print(f"{name:<32}{conns:>5}  {fmt([r['rps'] for r in rs], 0):<24}"
+                  f"{fmt([r['p50Ms'] for r in rs], 2):<22}{fmt([r['p99Ms'] for r in rs], 2):<24}{errors:>6}"
+                  f"  {fmt([r.get('serverCpuPct') for r in rs], 0):<10}"
+                  f"{fmt([r.get('otherCpuPct') for r in rs], 0):<10}")
     if mem:
         print()
         print(f"{'memory after load':<34}{'idle RSS MiB':>14}{'after RSS MiB':>15}{'peak (HWM) MiB':>16}")
@@ -253,6 +294,9 @@ def main():
     st.add_argument("--bin", required=True)
     st.add_argument("--runs", type=int, default=10)
     st.add_argument("--workdir", required=True)
+    w = sub.add_parser("wrk")
+    w.add_argument("--pid", type=int, required=True)
+    w.add_argument("wrk", nargs=argparse.REMAINDER)
     q = sub.add_parser("quiet")
     q.add_argument("--max-busy", type=float, default=100)
     q.add_argument("--max-wait", type=float, default=0)
@@ -272,6 +316,10 @@ def main():
         start_times(args)
     elif args.cmd == "seed":
         seed(args)
+    elif args.cmd == "wrk":
+        if args.wrk and args.wrk[0] == "--":
+            args.wrk = args.wrk[1:]
+        run_wrk(args)
     elif args.cmd == "quiet":
         quiet(args)
     elif args.cmd == "describe":

@@ -121,8 +121,7 @@ wrk_runs() {
     local busy; busy="$(bench_py quiet --max-busy "$max_busy" --max-wait "$max_wait")"
     local load; load="$(loadavg)"
     local line
-    line="$(wrk -t"$wrk_threads" -c"$c" -d"${duration}s" --timeout 5s -s "$script" "$url" | grep '^BENCH_JSON ' | cut -d' ' -f2-)"
-    [ -n "$line" ] || { echo "run.sh: $scenario: wrk printed no result" >&2; exit 1; }
+    line="$(bench_py wrk --pid "$pid" -- wrk -t"$wrk_threads" -c"$c" -d"${duration}s" --timeout 5s -s "$script" "$url")"
     line="{\"scenario\":\"$scenario\",\"variant\":\"$variant\",\"conns\":$c,\"threads\":$wrk_threads,\"run\":$i,\"loadavg\":\"$load\",\"otherBusyPct\":$busy,${line#\{}"
     record "$line"
     echo "$line" | bench_py describe

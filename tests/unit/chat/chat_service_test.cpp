@@ -6,7 +6,11 @@
 #include "llm/providers/mock.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_future.hpp>
@@ -33,6 +37,29 @@ class FailingProvider final : public llm::LlmProvider {
   llm::ChatRequest last_request;
 };
 
+// Records what a streamed turn delivered; stops accepting after `accept` pieces (a client that
+// left), or reports itself gone at once when `gone_at_once` (a client that left before any word).
+class RecordingObserver final : public TurnObserver {
+ public:
+  explicit RecordingObserver(int accept = 1'000'000, bool gone_at_once = false)
+      : accept_(accept), gone_at_once_(gone_at_once) {}
+  bool delta(std::string_view text) override {
+    if (static_cast<int>(pieces.size()) >= accept_) return false;
+    pieces.emplace_back(text);
+    return true;
+  }
+  asio::awaitable<void> gone() override {
+    if (gone_at_once_) co_return;
+    asio::steady_timer never(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+    co_await never.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  std::vector<std::string> pieces;
+
+ private:
+  int accept_;
+  bool gone_at_once_;
+};
+
 class ChatServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -42,6 +69,8 @@ class ChatServiceTest : public ::testing::Test {
     ASSERT_TRUE(store_->migrate());
     models_.add({"mock", "mock", std::make_shared<llm::MockProvider>(), llm::Pricing{0, 0}});
     models_.add({"failing", "failing-upstream", failing_, std::nullopt});
+    // Waits ten seconds before its first word: only a cancellation ends its turn quickly.
+    models_.add({"slow", "slow", std::make_shared<llm::MockProvider>(std::chrono::seconds(10)), llm::Pricing{}});
     ChatOptions options;
     options.max_message_chars = 50;
     options.context_messages = 5;
@@ -57,6 +86,25 @@ class ChatServiceTest : public ::testing::Test {
     auto fut = asio::co_spawn(ioc, chat_->send(std::move(in)), asio::use_future);
     ioc.run();
     return fut.get();
+  }
+
+  Result<TurnResult> stream(TurnInput in, TurnObserver& observer) {
+    asio::io_context ioc;
+    auto run = [&]() -> asio::awaitable<Result<TurnResult>> {
+      auto prepared = co_await chat_->begin(std::move(in), true);
+      if (!prepared) co_return prepared.error();
+      co_return co_await chat_->stream(std::move(*prepared), observer);
+    };
+    auto fut = asio::co_spawn(ioc, run(), asio::use_future);
+    ioc.run();
+    return fut.get();
+  }
+
+  store::Message stored_answer(const std::string& user, const std::string& conversation_id) {
+    auto messages = store_->list_messages(user, conversation_id, {10, std::nullopt});
+    EXPECT_TRUE(messages);
+    EXPECT_EQ(messages->items.size(), 2u);
+    return messages->items.back();
   }
 
   static TurnInput input(std::string user, std::string message) {
@@ -132,7 +180,7 @@ TEST_F(ChatServiceTest, ValidatesTheMessage) {
   auto r = send(unknown);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, errc::invalid_request);
-  EXPECT_NE(r.error().message.find("available: mock, failing"), std::string::npos);
+  EXPECT_NE(r.error().message.find("available: mock, failing, slow"), std::string::npos);
 }
 
 TEST_F(ChatServiceTest, AnotherUsersConversationIsNotFound) {
@@ -203,6 +251,74 @@ TEST(ConversationService, PatchValidation) {
   ASSERT_TRUE(cleared);
   EXPECT_FALSE(cleared->title.has_value());
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace aas::chat
+
+namespace aas::chat {
+
+TEST_F(ChatServiceTest, StreamedTurnDeliversPiecesAndStoresTheWholeAnswer) {
+  RecordingObserver observer;
+  auto turn = stream(input("alice", "stream this"), observer);
+  ASSERT_TRUE(turn) << turn.error().message;
+  EXPECT_GT(observer.pieces.size(), 3u);
+  std::string joined;
+  for (const auto& p : observer.pieces) joined += p;
+  EXPECT_EQ(turn->assistant.content, joined);
+  EXPECT_EQ(turn->assistant.status, store::MessageStatus::complete);
+  EXPECT_EQ(turn->finish_reason, "stop");
+  EXPECT_FALSE(turn->interruption);
+  const store::Message stored = stored_answer("alice", turn->conversation_id);
+  EXPECT_EQ(stored.id, turn->assistant.id);
+  EXPECT_EQ(stored.content, joined);
+  EXPECT_EQ(stored.status, store::MessageStatus::complete);
+  EXPECT_EQ(stored.output_tokens, turn->usage.output_tokens);
+}
+
+TEST_F(ChatServiceTest, AClientLeavingMidStreamLeavesAnInterruptedBilledAnswer) {
+  RecordingObserver observer(2);
+  auto turn = stream(input("alice", "I will leave after two words"), observer);
+  ASSERT_TRUE(turn) << turn.error().message;
+  ASSERT_EQ(observer.pieces.size(), 2u);
+  EXPECT_EQ(turn->assistant.status, store::MessageStatus::interrupted);
+  EXPECT_EQ(turn->finish_reason, "cancelled");
+  ASSERT_TRUE(turn->interruption);
+  // What reached the model's sink is kept, the third piece included (it was produced, then refused).
+  EXPECT_EQ(turn->assistant.content.rfind(observer.pieces[0] + observer.pieces[1], 0), 0u);
+  EXPECT_TRUE(turn->usage.estimated);
+  EXPECT_GT(turn->usage.input_tokens, 0);
+  const store::Message stored = stored_answer("alice", turn->conversation_id);
+  EXPECT_EQ(stored.status, store::MessageStatus::interrupted);
+  EXPECT_EQ(stored.input_tokens, turn->usage.input_tokens);
+  EXPECT_NE(stored.metadata.find("\"usageEstimated\":true"), std::string::npos) << stored.metadata;
+}
+
+TEST_F(ChatServiceTest, AClientGoneBeforeTheFirstWordCancelsTheModelCall) {
+  RecordingObserver observer(1'000'000, /*gone_at_once=*/true);
+  TurnInput in = input("alice", "nobody is listening");
+  in.model = "slow";
+  const auto started = std::chrono::steady_clock::now();
+  auto turn = stream(in, observer);
+  // Not a timing assertion of speed: without the cancellation this would wait out the model's 10 s.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  ASSERT_TRUE(turn) << turn.error().message;
+  EXPECT_TRUE(observer.pieces.empty());
+  EXPECT_EQ(turn->assistant.status, store::MessageStatus::interrupted);
+  EXPECT_EQ(turn->assistant.content, "");
+  EXPECT_EQ(stored_answer("alice", turn->conversation_id).status, store::MessageStatus::interrupted);
+}
+
+TEST_F(ChatServiceTest, AStreamThatFailsBeforeAnyTextIsStoredAsAnError) {
+  RecordingObserver observer;
+  TurnInput in = input("alice", "fail please");
+  in.model = "failing";
+  auto turn = stream(in, observer);
+  ASSERT_FALSE(turn);
+  EXPECT_EQ(turn.error().code, errc::upstream_error);
+  auto list = store_->list_conversations("alice", {10, std::nullopt});
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->items.size(), 1u);
+  EXPECT_EQ(stored_answer("alice", list->items[0].id).status, store::MessageStatus::error);
 }
 
 }  // namespace aas::chat
