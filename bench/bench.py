@@ -264,7 +264,7 @@ def summary(args):
     if groups:
         print()
         head = (f"{'scenario':<32}{'conns':>5}  {'req/s':<24}{'p50 ms':<22}{'p99 ms':<24}{'errors':>6}"
-                f"  {'svc cpu%':<10}{'other cpu%':<10}")
+                f"  {'svc cpu%':<16}{'other cpu%':<14}")
         print(head)
         print("-" * len(head))
         for (scen, conns, variant), rs in groups.items():
@@ -273,8 +273,8 @@ def summary(args):
                          for r in rs)
             print(f"{name:<32}{conns:>5}  {fmt([r['rps'] for r in rs], 0):<24}"
                   f"{fmt([r['p50Ms'] for r in rs], 2):<22}{fmt([r['p99Ms'] for r in rs], 2):<24}{errors:>6}"
-                  f"  {fmt([r.get('serverCpuPct') for r in rs], 0):<10}"
-                  f"{fmt([r.get('otherCpuPct') for r in rs], 0):<10}")
+                  f"  {fmt([r.get('serverCpuPct') for r in rs], 0):<16}"
+                  f"{fmt([r.get('otherCpuPct') for r in rs], 0):<14}")
     if mem:
         print()
         print(f"{'memory after load':<34}{'idle RSS MiB':>14}{'after RSS MiB':>15}{'peak (HWM) MiB':>16}")

@@ -10,7 +10,11 @@
 #include "http/dispatcher.hpp"
 #include "http/server.hpp"
 #include "llm/models.hpp"
+#include "http/client.hpp"
+#include "llm/providers/anthropic.hpp"
 #include "llm/providers/mock.hpp"
+#include "llm/providers/openai.hpp"
+#include "llm/router.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -18,6 +22,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <csignal>
+#include <map>
 #include <iostream>
 #include <thread>
 
@@ -62,19 +67,80 @@ http::ServerOptions server_options(const Config& c) {
   return o;
 }
 
-// The models this release can serve. Real providers come with the providers release; until then a
-// configured key is reported (admin health) but the mock model answers, and the log says so.
-std::vector<api::ProviderInfo> register_models(const Config& c, llm::ModelRegistry& models) {
+std::optional<llm::Pricing> pricing_of(const ModelSpec& m) {
+  if (!m.input_usd_per_mtok || !m.output_usd_per_mtok) return std::nullopt;
+  const auto micros = [](double usd) { return static_cast<std::int64_t>(usd * 1e6 + 0.5); };
+  return llm::Pricing{micros(*m.input_usd_per_mtok), micros(*m.output_usd_per_mtok)};
+}
+
+std::shared_ptr<llm::LlmProvider> make_provider(const Config& c, const DeploymentSpec& d,
+                                                const std::shared_ptr<http::HttpClient>& client) {
+  if (d.provider == "mock") return std::make_shared<llm::MockProvider>(c.mock_latency);
+  if (d.provider == "anthropic") {
+    llm::AnthropicProvider::Options o;
+    o.base_url = d.base_url.empty() ? std::string(llm::AnthropicProvider::default_base_url) : d.base_url;
+    o.api_keys = d.api_keys;
+    return std::make_shared<llm::AnthropicProvider>(client, std::move(o));
+  }
+  llm::OpenAiProvider::Options o;
+  o.base_url = d.base_url.empty() ? std::string(llm::OpenAiProvider::default_base_url) : d.base_url;
+  o.api_keys = d.api_keys;
+  return std::make_shared<llm::OpenAiProvider>(client, std::move(o));
+}
+
+// Every configured model behind the resilience router, plus the offline mock model, which is
+// the default when no provider is configured (and says so loudly).
+std::vector<api::ProviderInfo> register_models(const Config& c, llm::ModelRegistry& models,
+                                               const std::shared_ptr<http::HttpClient>& client,
+                                               const Clock& clock) {
+  llm::RetryPolicy retry;
+  retry.max_attempts = c.retry_max_attempts;
+  retry.base_delay = c.retry_base_delay;
+  retry.max_delay = c.retry_max_delay;
+  retry.deadline = c.retry_deadline;
+  llm::BreakerPolicy breaker;
+  breaker.consecutive_failures = c.breaker_failures;
+  breaker.open_for = c.breaker_open;
+  llm::RouterHooks hooks;
+  hooks.on_retry = [](const std::string& deployment, const Error& e, int attempt) {
+    spdlog::warn("upstream {} attempt {} failed, retrying: {}", deployment, attempt,
+                 e.detail.empty() ? e.message : e.detail);
+  };
+  hooks.on_fallback = [](const std::string& from, const std::string& to) {
+    spdlog::warn("model {} exhausted, falling back to {}", from, to);
+  };
+  hooks.on_breaker = [](const std::string& deployment, llm::BreakerState state) {
+    static constexpr const char* names[] = {"closed", "open", "half-open"};
+    spdlog::warn("circuit breaker of {} is now {}", deployment, names[static_cast<int>(state)]);
+  };
+
+  std::map<std::string, std::shared_ptr<llm::RoutedModel>> routed;
+  bool openai = false, anthropic = false;
+  for (const ModelSpec& m : c.models) {
+    std::vector<llm::Deployment> deployments;
+    int i = 0;
+    for (const DeploymentSpec& d : m.deployments) {
+      openai = openai || d.provider == "openai";
+      anthropic = anthropic || d.provider == "anthropic";
+      deployments.push_back({d.provider + "/" + d.model + "#" + std::to_string(++i), d.model,
+                             make_provider(c, d, client), d.weight, d.max_concurrency, d.max_queue});
+    }
+    auto model = std::make_shared<llm::RoutedModel>(m.name, std::move(deployments), retry, breaker, clock, hooks);
+    routed[m.name] = model;
+    models.add({m.name, m.name, model, pricing_of(m)});
+  }
+  for (const ModelSpec& m : c.models) {
+    std::vector<std::shared_ptr<llm::RoutedModel>> chain;
+    for (const std::string& f : m.fallbacks) chain.push_back(routed.at(f));
+    routed.at(m.name)->set_fallbacks(std::move(chain));
+  }
+
   models.add({"mock", "mock", std::make_shared<llm::MockProvider>(c.mock_latency), llm::Pricing{0, 0}});
-  models.set_default(c.default_model);
-  const bool openai = !c.openai_api_key.empty() || !c.openai_base_url.empty();
-  const bool anthropic = !c.anthropic_api_key.empty();
-  if (openai || anthropic)
-    spdlog::warn("provider keys are set, but this release serves only the offline mock model");
-  else
-    spdlog::warn("no LLM provider configured (OPENAI_API_KEY, ANTHROPIC_API_KEY, OPENAI_BASE_URL): "
-                 "answering with the OFFLINE MOCK MODEL");
-  return {{"openai", openai, false}, {"anthropic", anthropic, false}, {"mock", true, true}};
+  if (!c.default_model.empty()) models.set_default(c.default_model);
+  if (c.models.empty())
+    spdlog::warn("no LLM provider configured (OPENAI_API_KEY, ANTHROPIC_API_KEY, OPENAI_BASE_URL or "
+                 "models in AI_CONFIG): answering with the OFFLINE MOCK MODEL");
+  return {{"openai", openai, openai}, {"anthropic", anthropic, anthropic}, {"mock", true, true}};
 }
 
 }  // namespace
@@ -100,11 +166,20 @@ int serve(Config c) {
   if (auto leftovers = store->interrupt_streaming_messages(); leftovers && *leftovers > 0)
     spdlog::warn("marked {} answer(s) left streaming by the previous run as interrupted", *leftovers);
 
+  const unsigned threads = c.threads ? c.threads : std::max(1u, std::thread::hardware_concurrency());
+  asio::io_context ioc(static_cast<int>(threads));
+
+  http::ClientOptions client_options;
+  client_options.connect_timeout = c.upstream_connect_timeout;
+  client_options.first_byte_timeout = c.upstream_first_byte_timeout;
+  client_options.idle_timeout = c.upstream_idle_timeout;
+  client_options.extra_ca_file = c.upstream_ca_file;
+  auto client = std::make_shared<http::HttpClient>(ioc.get_executor(), client_options);
+
   llm::ModelRegistry models;
-  api::ServiceInfo info{AAS_VERSION, register_models(c, models), "sqlite",
+  api::ServiceInfo info{AAS_VERSION, register_models(c, models, client, clock), "sqlite",
                         std::chrono::steady_clock::now()};
 
-  const unsigned threads = c.threads ? c.threads : std::max(1u, std::thread::hardware_concurrency());
   // SQLite work waits on locks and disk; a few more threads than cores keeps the I/O threads free.
   asio::thread_pool blocking(std::max(4u, threads * 2));
 
@@ -121,7 +196,6 @@ int serve(Config c) {
   http::Dispatcher dispatcher(api::make_router(services), verifier,
                               http::DispatcherOptions{c.cors_origins, c.request_timeout});
 
-  asio::io_context ioc(static_cast<int>(threads));
   http::Server server(ioc, server_options(c), dispatcher);
   server.start();
   spdlog::info("ai-agent-service {} listening on http://{}:{} (schema v{}, {} threads)", AAS_VERSION,

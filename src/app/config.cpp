@@ -23,19 +23,25 @@ std::string upper(std::string_view s) {
   return out;
 }
 
-// The YAML file as a flat map of upper-case key -> text (sequences joined by commas).
-std::map<std::string, std::string> read_yaml_file(const std::string& path) {
-  YAML::Node root;
+YAML::Node load_yaml(const std::string& path) {
   try {
-    root = YAML::LoadFile(path);
+    YAML::Node root = YAML::LoadFile(path);
+    if (root && !root.IsNull() && !root.IsMap())
+      throw ConfigError("AI_CONFIG: '" + path + "' must be a mapping of keys to values");
+    return root;
   } catch (const YAML::Exception& e) {
     throw ConfigError("AI_CONFIG: cannot read '" + path + "': " + e.what());
   }
+}
+
+// The YAML file's simple keys as a flat map of upper-case key -> text (sequences joined by
+// commas); `models` is structured and read by read_models.
+std::map<std::string, std::string> flat_keys(const YAML::Node& root, const std::string& path) {
   std::map<std::string, std::string> out;
   if (!root || root.IsNull()) return out;
-  if (!root.IsMap()) throw ConfigError("AI_CONFIG: '" + path + "' must be a mapping of keys to values");
   for (const auto& kv : root) {
     const std::string key = upper(kv.first.as<std::string>());
+    if (key == "MODELS") continue;
     if (kv.second.IsSequence()) {
       std::string joined;
       for (const auto& item : kv.second) joined += (joined.empty() ? "" : ",") + item.as<std::string>();
@@ -128,10 +134,90 @@ Lookup environment() {
   };
 }
 
+// models:
+//   - name: gpt-4o-mini
+//     price: {input: 0.15, output: 0.60}        # USD per million tokens
+//     fallbacks: [claude-haiku]
+//     deployments:
+//       - {provider: openai, model: gpt-4o-mini, api_keys: [sk-1, sk-2], weight: 2}
+//       - {provider: openai, model: gpt-4o-mini, base_url: http://localhost:11434/v1}
+std::vector<ModelSpec> read_models(const YAML::Node& list) {
+  std::vector<ModelSpec> out;
+  if (!list) return out;
+  if (!list.IsSequence()) throw ConfigError("models: must be a list");
+  try {
+    for (const auto& m : list) {
+      ModelSpec spec;
+      spec.name = m["name"].as<std::string>("");
+      const std::string where = "models[" + (spec.name.empty() ? std::to_string(out.size()) : spec.name) + "]";
+      if (spec.name.empty()) throw ConfigError(where + ".name: required");
+      if (m["fallbacks"]) spec.fallbacks = m["fallbacks"].as<std::vector<std::string>>();
+      if (const auto price = m["price"]) {
+        if (price["input"]) spec.input_usd_per_mtok = price["input"].as<double>();
+        if (price["output"]) spec.output_usd_per_mtok = price["output"].as<double>();
+      }
+      if (!m["deployments"] || !m["deployments"].IsSequence() || m["deployments"].size() == 0)
+        throw ConfigError(where + ".deployments: at least one is required");
+      for (const auto& d : m["deployments"]) {
+        DeploymentSpec dep;
+        dep.provider = d["provider"].as<std::string>("");
+        if (dep.provider != "openai" && dep.provider != "anthropic" && dep.provider != "mock")
+          throw ConfigError(where + ".deployments.provider: one of openai, anthropic, mock");
+        dep.model = d["model"].as<std::string>(spec.name);
+        dep.base_url = d["base_url"].as<std::string>("");
+        if (d["api_keys"]) dep.api_keys = d["api_keys"].as<std::vector<std::string>>();
+        if (d["api_key"]) dep.api_keys.push_back(d["api_key"].as<std::string>());
+        dep.weight = d["weight"].as<int>(1);
+        dep.max_concurrency = d["max_concurrency"].as<int>(64);
+        dep.max_queue = d["max_queue"].as<int>(256);
+        if (dep.weight < 1 || dep.max_concurrency < 1 || dep.max_queue < 0)
+          throw ConfigError(where + ".deployments: weight and max_concurrency must be >= 1");
+        spec.deployments.push_back(std::move(dep));
+      }
+      out.push_back(std::move(spec));
+    }
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(std::string("models: ") + e.what());
+  }
+  return out;
+}
+
+// The simple case without a file: one model list per provider key, all on one deployment.
+std::vector<ModelSpec> models_from_env(const Config& c, const Source& src) {
+  std::vector<ModelSpec> out;
+  const auto add = [&](const std::string& provider, const std::string& list_key, const std::string& defaults,
+                       const std::string& base_url, const std::string& key) {
+    std::vector<std::string> names;
+    std::stringstream ss(src.get(list_key).value_or(defaults));
+    for (std::string n; std::getline(ss, n, ',');) {
+      n.erase(0, n.find_first_not_of(" \t"));
+      n.erase(n.find_last_not_of(" \t") + 1);
+      if (!n.empty()) names.push_back(n);
+    }
+    for (const std::string& n : names) {
+      ModelSpec spec;
+      spec.name = n;
+      DeploymentSpec dep;
+      dep.provider = provider;
+      dep.model = n;
+      dep.base_url = base_url;
+      if (!key.empty()) dep.api_keys = {key};
+      spec.deployments.push_back(std::move(dep));
+      out.push_back(std::move(spec));
+    }
+  };
+  if (!c.openai_api_key.empty() || !c.openai_base_url.empty())
+    add("openai", "OPENAI_MODELS", "gpt-4o-mini,gpt-4o", c.openai_base_url, c.openai_api_key);
+  if (!c.anthropic_api_key.empty())
+    add("anthropic", "ANTHROPIC_MODELS", "claude-3-5-haiku-latest,claude-sonnet-4-5", "", c.anthropic_api_key);
+  return out;
+}
+
 Config load_config(const Lookup& env) {
-  std::map<std::string, std::string> file;
-  if (auto path = env("AI_CONFIG")) file = read_yaml_file(*path);
-  const Source src(env, std::move(file));
+  YAML::Node root;
+  std::string path;
+  if (auto p = env("AI_CONFIG")) root = load_yaml(path = *p);
+  const Source src(env, flat_keys(root, path));
 
   Config c;
   src.text("HOST", c.host);
@@ -187,6 +273,22 @@ Config load_config(const Lookup& env) {
   src.text("ANTHROPIC_API_KEY", c.anthropic_api_key);
   src.text("DEFAULT_MODEL", c.default_model);
   src.millis("MOCK_LATENCY_MS", c.mock_latency, 0, 600'000);
+  c.models = root ? read_models(root["models"]) : std::vector<ModelSpec>{};
+  if (c.models.empty()) c.models = models_from_env(c, src);
+  for (const ModelSpec& m : c.models)
+    for (const std::string& f : m.fallbacks)
+      if (std::none_of(c.models.begin(), c.models.end(), [&](const ModelSpec& o) { return o.name == f; }))
+        throw ConfigError("models[" + m.name + "].fallbacks: unknown model '" + f + "'");
+  src.integer("RETRY_MAX_ATTEMPTS", c.retry_max_attempts, 1, 20);
+  src.millis("RETRY_BASE_DELAY_MS", c.retry_base_delay, 1, 60'000);
+  src.millis("RETRY_MAX_DELAY_MS", c.retry_max_delay, 1, 600'000);
+  src.millis("RETRY_DEADLINE_MS", c.retry_deadline, 100, 3'600'000);
+  src.integer("BREAKER_FAILURES", c.breaker_failures, 1, 1000);
+  src.millis("BREAKER_OPEN_MS", c.breaker_open, 100, 3'600'000);
+  src.millis("UPSTREAM_CONNECT_TIMEOUT_MS", c.upstream_connect_timeout, 100, 600'000);
+  src.millis("UPSTREAM_FIRST_BYTE_TIMEOUT_MS", c.upstream_first_byte_timeout, 100, 3'600'000);
+  src.millis("UPSTREAM_IDLE_TIMEOUT_MS", c.upstream_idle_timeout, 100, 3'600'000);
+  src.text("UPSTREAM_CA_FILE", c.upstream_ca_file);
 
   src.integer("MAX_MESSAGE_CHARS", c.max_message_chars, 1, 1'000'000);
   src.integer("CONTEXT_MESSAGES", c.context_messages, 1, 10'000);

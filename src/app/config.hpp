@@ -13,6 +13,26 @@
 
 namespace aas::app {
 
+// One upstream that can serve a model.
+struct DeploymentSpec {
+  std::string provider;        // openai | anthropic | mock
+  std::string model;           // the upstream's model name
+  std::string base_url;        // empty: the vendor's public API
+  std::vector<std::string> api_keys;
+  int weight = 1;
+  int max_concurrency = 64;
+  int max_queue = 256;
+};
+
+// A model clients may name, with its deployments, fallbacks and price.
+struct ModelSpec {
+  std::string name;
+  std::vector<DeploymentSpec> deployments;
+  std::vector<std::string> fallbacks;  // other model names, tried in order
+  std::optional<double> input_usd_per_mtok;
+  std::optional<double> output_usd_per_mtok;
+};
+
 struct ConfigError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -53,8 +73,21 @@ struct Config {
   std::string openai_api_key;
   std::string openai_base_url;
   std::string anthropic_api_key;
-  std::string default_model = "mock";
+  std::string default_model;  // empty: the first configured model (mock without providers)
   std::chrono::milliseconds mock_latency{0};
+  // From the YAML file's `models:` list, or else built from OPENAI_* / ANTHROPIC_* variables.
+  std::vector<ModelSpec> models;
+  // Resilience (RETRY_MAX_ATTEMPTS, ..., and the HTTP client's timeouts).
+  int retry_max_attempts = 3;
+  std::chrono::milliseconds retry_base_delay{250};
+  std::chrono::milliseconds retry_max_delay{8000};
+  std::chrono::milliseconds retry_deadline{120000};
+  int breaker_failures = 5;
+  std::chrono::milliseconds breaker_open{15000};
+  std::chrono::milliseconds upstream_connect_timeout{5000};
+  std::chrono::milliseconds upstream_first_byte_timeout{60000};
+  std::chrono::milliseconds upstream_idle_timeout{60000};
+  std::string upstream_ca_file;
 
   // chat
   std::size_t max_message_chars = 32000;

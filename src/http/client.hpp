@@ -3,6 +3,12 @@
 // TLS with verification on (system CA store, SNI, optional extra CA file), a keep-alive pool per
 // scheme+host+port, connect / first-byte / idle / total timeouts, a response size limit, and
 // cancellation through the awaiting coroutine's cancellation slot. Beast stays in client.cpp.
+//
+// One HttpClient is shared by many coroutines; each must run on a strand (or a single-threaded
+// io_context), as for any Asio I/O object. Cancelling the awaiting coroutine (terminal
+// cancellation, e.g. losing an awaitable_operators `||` race) stops the exchange at once and
+// closes its connection. A pooled connection that fails before the first response byte is
+// retried once on a new connection (the server closed it while idle, so it never saw the request).
 #include "core/error.hpp"
 #include "http/message.hpp"
 
@@ -13,6 +19,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -59,13 +66,17 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   // Buffers the whole body (up to max_response_bytes). Transport failures: errc::unavailable
-  // (connect/TLS/reset), errc::upstream_timeout (any timeout), errc::payload_too_large (body over
-  // the limit). Any HTTP status is a success at this level.
+  // (DNS/connect/TLS/reset, or cancelled), errc::upstream_timeout (any timeout; the detail names
+  // the phase), errc::upstream_error (body over the limit, malformed response). Any HTTP status
+  // is a success at this level.
   boost::asio::awaitable<Result<ClientResponse>> request(ClientRequest req);
 
   // Returns once the exchange has finished; `on_head` is called with the status and headers
   // before the first body byte, then `sink` with each piece of the body. A non-2xx response is
-  // still streamed to the sink (callers usually buffer it to read the error).
+  // still streamed to the sink (callers usually buffer it to read the error). The result holds
+  // the status and headers (body empty). A sink that returns false ends the exchange early and
+  // that is still a success; a failure after on_head (timeout, reset) is an error, and the
+  // caller knows it saw a truncated body.
   boost::asio::awaitable<Result<ClientResponse>> stream(
       ClientRequest req, std::function<void(const ClientResponse& head)> on_head, BodySink sink);
 

@@ -136,6 +136,132 @@ bool expects_continue(const BeastRequest& msg) {
   return it != msg.end() && beast::iequals(it->value(), "100-continue");
 }
 
+std::string_view request_id_of(const Response& res) {
+  for (const Header& h : res.headers) {
+    if (h.name == "x-request-id") return h.value;
+  }
+  return "-";
+}
+
+// The status line and headers of a streamed response. Its length is unknown up front, so the
+// body is chunked (HTTP/1.1) or delimited by closing the connection (HTTP/1.0); either way the
+// connection closes after the stream, which keeps a stream from holding up a keep-alive queue.
+bhttp::response<bhttp::empty_body> stream_head(const Response& res, unsigned version) {
+  bhttp::response<bhttp::empty_body> head;
+  head.version(version);
+  head.result(static_cast<unsigned>(res.status));
+  head.set(bhttp::field::server, kServerName);
+  if (!res.content_type.empty()) head.set(bhttp::field::content_type, res.content_type);
+  for (const Header& h : res.headers) head.insert(h.name, h.value);
+  head.erase(bhttp::field::content_length);
+  head.keep_alive(false);
+  if (version >= 11) {
+    head.chunked(true);
+  } else {
+    head.erase(bhttp::field::transfer_encoding);
+    head.set(bhttp::field::connection, "close");
+  }
+  return head;
+}
+
+// The BodyWriter of a streamed response. Everything here runs on the connection's strand: the
+// stream body's writes, its closed() waits, and the watcher that reads from the client.
+class StreamWriter final : public BodyWriter {
+ public:
+  StreamWriter(beast::tcp_stream& stream, bool chunked, std::chrono::milliseconds write_timeout)
+      : stream_(stream),
+        chunked_(chunked),
+        write_timeout_(write_timeout),
+        gone_(stream.get_executor(), asio::steady_timer::time_point::max()),
+        watcher_done_(stream.get_executor(), asio::steady_timer::time_point::max()) {}
+
+  asio::awaitable<bool> write(std::string_view bytes) override {
+    if (closed_) co_return false;
+    // An empty chunk is the last chunk: it would end the body.
+    if (bytes.empty()) co_return true;
+    // With the watcher's read pending this sets the write timer only. A timeout closes the
+    // socket, so a client that stopped reading costs at most one write_timeout and the bytes
+    // already in the socket buffers.
+    stream_.expires_after(write_timeout_);
+    const asio::const_buffer data(bytes.data(), bytes.size());
+    beast::error_code ec;
+    if (chunked_) {
+      std::tie(ec, std::ignore) =
+          co_await asio::async_write(stream_, bhttp::make_chunk(data), use_tuple);
+    } else {
+      std::tie(ec, std::ignore) = co_await asio::async_write(stream_, data, use_tuple);
+    }
+    if (ec) {
+      // Also when the write was cancelled: part of a chunk may be out, the framing is lost.
+      spdlog::debug("streamed write failed: {}", ec.message());
+      mark_closed();
+      co_return false;
+    }
+    co_return true;
+  }
+
+  asio::awaitable<void> closed() override {
+    if (closed_) co_return;
+    // Ends when mark_closed() cancels the timer, or when our caller is cancelled (the other side
+    // of an `||` won): then the wait is cancelled with it and nothing is marked.
+    co_await gone_.async_wait(use_tuple);
+  }
+
+  bool is_closed() const override { return closed_; }
+
+  // Starts reading from the client: with nothing more to read in this exchange, EOF or a reset
+  // is the only news the socket gives of a client that left. A client that half-closes after
+  // its request therefore counts as gone, as it does for most SSE servers.
+  void watch_client() {
+    watching_ = true;
+    asio::co_spawn(stream_.get_executor(), watch(), asio::detached);
+  }
+
+  // Stops the watcher (cancels its read) and waits until its coroutine is over, so that
+  // nothing refers to this writer once it is destroyed.
+  asio::awaitable<void> stop_watching() {
+    if (!watching_) co_return;
+    beast::error_code ec;
+    stream_.socket().cancel(ec);
+    while (watching_) co_await watcher_done_.async_wait(use_tuple);
+  }
+
+  // Sends the end of the body; false when that failed.
+  asio::awaitable<bool> finish() {
+    if (closed_) co_return false;
+    if (!chunked_) co_return true;
+    stream_.expires_after(write_timeout_);
+    auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), use_tuple);
+    if (ec) mark_closed();
+    co_return !ec;
+  }
+
+ private:
+  asio::awaitable<void> watch() {
+    char sink[512];  // what the client sends meanwhile is discarded
+    for (;;) {
+      auto [ec, n] = co_await stream_.async_read_some(asio::buffer(sink), use_tuple);
+      if (ec) break;
+    }
+    mark_closed();
+    watching_ = false;
+    watcher_done_.cancel();
+  }
+
+  void mark_closed() {
+    closed_ = true;
+    gone_.cancel();  // wakes every closed() waiter
+  }
+
+  beast::tcp_stream& stream_;
+  const bool chunked_;
+  const std::chrono::milliseconds write_timeout_;
+  asio::steady_timer gone_;          // never expires; cancelled once closed
+  asio::steady_timer watcher_done_;  // never expires; cancelled when the watcher ends
+  bool closed_ = false;
+  bool watching_ = false;
+};
+
 }  // namespace
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
@@ -167,6 +293,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   asio::awaitable<void> serve(Connection& conn);
   asio::awaitable<bool> write_response(Connection& conn, Response res, unsigned version,
                                        bool keep_alive, bool head_only);
+  asio::awaitable<void> stream_response(Connection& conn, Response res, unsigned version,
+                                        bool head_only);
   asio::awaitable<void> answer_read_error(Connection& conn, const beast::error_code& ec);
   asio::awaitable<void> linger_close(Connection& conn);
   asio::awaitable<void> drain(std::function<void(bool)> on_done);
@@ -291,6 +419,12 @@ asio::awaitable<void> Server::Impl::serve(Connection& conn) {
       co_return;
     }
     Response res = co_await dispatcher.handle(std::move(*req));
+    if (res.stream) {
+      // Runs here, after the dispatcher returned: its request timeout does not cut long streams.
+      // The connection stays busy, so a shutdown waits for the stream to end.
+      co_await stream_response(conn, std::move(res), version, head_only);
+      co_return;
+    }
     // Read the flag after the handler: a shutdown meanwhile turns this into the last response.
     const bool keep_alive = client_keep_alive && !shutting_down;
     if (!co_await write_response(conn, std::move(res), version, keep_alive, head_only)) co_return;
@@ -320,6 +454,47 @@ asio::awaitable<bool> Server::Impl::write_response(Connection& conn, Response re
     std::tie(ec, std::ignore) = co_await bhttp::async_write(conn.stream, *msg, use_tuple);
   }
   co_return !ec;
+}
+
+// Sends the head, then runs the stream body with a StreamWriter while a watcher reads from the
+// client to notice it leaving. The connection closes afterwards.
+asio::awaitable<void> Server::Impl::stream_response(Connection& conn, Response res, unsigned version,
+                                                    bool head_only) {
+  const bool chunked = version >= 11;
+  {
+    auto head = stream_head(res, version);
+    bhttp::response_serializer<bhttp::empty_body> serializer(head);
+    conn.stream.expires_after(options.write_timeout);
+    auto [ec, n] = co_await bhttp::async_write_header(conn.stream, serializer, use_tuple);
+    if (ec) co_return;
+  }
+  // HEAD learns the headers; running the body would only do work nobody reads.
+  if (head_only) {
+    co_await linger_close(conn);
+    co_return;
+  }
+
+  // The watcher's read must not time out: the stream lasts as long as its producer wants.
+  conn.stream.expires_never();
+  StreamWriter writer(conn.stream, chunked, options.write_timeout);
+  writer.watch_client();
+  bool completed = false;
+  try {
+    co_await res.stream(writer);
+    completed = true;
+  } catch (const std::exception& e) {
+    // The head is out, so no 500 is possible: the missing last chunk tells the client.
+    spdlog::error("request {}: streamed body failed: {}", request_id_of(res), e.what());
+  } catch (...) {
+    spdlog::error("request {}: streamed body failed with a non-standard exception",
+                  request_id_of(res));
+  }
+  bool finished = false;
+  if (completed) finished = co_await writer.finish();
+  co_await writer.stop_watching();
+  // Input the client sent meanwhile may be unread: linger so that the end of the body is not
+  // destroyed by a reset.
+  if (finished) co_await linger_close(conn);
 }
 
 asio::awaitable<void> Server::Impl::answer_read_error(Connection& conn,

@@ -560,8 +560,13 @@ struct RoutedModel::State {
       last = p.index;
 
       Ticket ticket(*this, p.index, p.probe);
-      Permit permit = p.kind == Pick::go ? Permit(this, p.index)
-                                         : co_await wait_for_slot(p.index, waiter, ctx.deadline);
+      // Not a conditional expression around co_await: g++ 12 destroys temporaries of such
+      // expressions twice, which would release the slot twice.
+      Permit permit;
+      if (p.kind == Pick::go)
+        permit = Permit(this, p.index);
+      else
+        permit = co_await wait_for_slot(p.index, waiter, ctx.deadline);
       if (!permit) {
         Error e = make_error(errc::rate_limited, "", "no free slot before the deadline");
         e.retry_after_seconds = 1;

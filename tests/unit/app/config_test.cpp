@@ -28,7 +28,8 @@ TEST(Config, DefaultsAreTheEmbeddedOnes) {
   const Config c = load_config(from({}));
   EXPECT_EQ(c.port, 4002);
   EXPECT_EQ(c.sqlite_path, "./data/ai-agent.db");
-  EXPECT_EQ(c.default_model, "mock");
+  EXPECT_EQ(c.default_model, "");
+  EXPECT_TRUE(c.models.empty());
   EXPECT_EQ(c.jwt_algorithms, std::vector<std::string>{"HS256"});
   EXPECT_EQ(c.max_body_bytes, 1024u * 1024u);
 }
@@ -86,6 +87,62 @@ TEST(Config, DevelopmentSecretIsCreatedOnceAndReused) {
   Config b = load_config(from({{"DATABASE_URL", "sqlite:" + (dir / "db" / "ai.db").string()}}));
   ensure_jwt_secret(b);
   EXPECT_EQ(a.jwt_secret, b.jwt_secret);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace aas::app
+
+namespace aas::app {
+
+TEST(Config, ProviderKeysInTheEnvironmentMakeOneModelPerName) {
+  const Config c = load_config(from({{"OPENAI_API_KEY", "sk-test"},
+                                     {"OPENAI_MODELS", "gpt-4o-mini, gpt-4.1"},
+                                     {"ANTHROPIC_API_KEY", "sk-ant"},
+                                     {"ANTHROPIC_MODELS", "claude-haiku"}}));
+  ASSERT_EQ(c.models.size(), 3u);
+  EXPECT_EQ(c.models[0].name, "gpt-4o-mini");
+  EXPECT_EQ(c.models[1].name, "gpt-4.1");
+  EXPECT_EQ(c.models[1].deployments.at(0).provider, "openai");
+  EXPECT_EQ(c.models[1].deployments.at(0).api_keys, std::vector<std::string>{"sk-test"});
+  EXPECT_EQ(c.models[2].deployments.at(0).provider, "anthropic");
+  EXPECT_TRUE(load_config(from({})).models.empty());
+}
+
+TEST(Config, ModelsComeFromTheYamlFileWithDeploymentsFallbacksAndPrices) {
+  char tmpl[] = "/tmp/aas-config-XXXXXX";
+  const std::filesystem::path dir = mkdtemp(tmpl);
+  const auto file = dir / "ai.yaml";
+  std::ofstream(file) << R"(
+port: 5000
+models:
+  - name: fast
+    price: {input: 0.15, output: 0.6}
+    fallbacks: [backup]
+    deployments:
+      - {provider: openai, model: gpt-4o-mini, api_keys: [k1, k2], weight: 3}
+      - {provider: openai, model: gpt-4o-mini, base_url: "http://127.0.0.1:11434/v1"}
+  - name: backup
+    deployments:
+      - {provider: anthropic, model: claude-haiku, api_key: k3}
+)";
+  const Config c = load_config(from({{"AI_CONFIG", file.string()}, {"OPENAI_API_KEY", "ignored"}}));
+  EXPECT_EQ(c.port, 5000);
+  ASSERT_EQ(c.models.size(), 2u);
+  const ModelSpec& fast = c.models[0];
+  EXPECT_EQ(fast.fallbacks, std::vector<std::string>{"backup"});
+  EXPECT_DOUBLE_EQ(*fast.input_usd_per_mtok, 0.15);
+  ASSERT_EQ(fast.deployments.size(), 2u);
+  EXPECT_EQ(fast.deployments[0].weight, 3);
+  EXPECT_EQ(fast.deployments[0].api_keys, (std::vector<std::string>{"k1", "k2"}));
+  EXPECT_EQ(fast.deployments[1].base_url, "http://127.0.0.1:11434/v1");
+  EXPECT_EQ(c.models[1].deployments[0].api_keys, std::vector<std::string>{"k3"});
+
+  std::ofstream(file) << "models:\n  - name: a\n    fallbacks: [nope]\n    deployments:\n      - {provider: openai}\n";
+  EXPECT_THROW(load_config(from({{"AI_CONFIG", file.string()}})), ConfigError);
+  std::ofstream(file) << "models:\n  - name: a\n    deployments:\n      - {provider: azure}\n";
+  EXPECT_THROW(load_config(from({{"AI_CONFIG", file.string()}})), ConfigError);
+  std::ofstream(file) << "models:\n  - name: a\n";
+  EXPECT_THROW(load_config(from({{"AI_CONFIG", file.string()}})), ConfigError);
   std::filesystem::remove_all(dir);
 }
 

@@ -107,11 +107,14 @@ TEST(SseParser, CrlfSplitAcrossFeedsIsOneLineEnd) {
   const auto on_event = [&](SseEvent&& e) { events.push_back(std::move(e)); };
   ASSERT_TRUE(parser.feed("data: a\r", on_event));
   ASSERT_TRUE(parser.feed("\ndata: b\r", on_event));
-  ASSERT_TRUE(parser.feed("\n\r", on_event));
-  ASSERT_EQ(events.size(), 0u);
   ASSERT_TRUE(parser.feed("\n", on_event));
+  ASSERT_EQ(events.size(), 0u);
+  ASSERT_TRUE(parser.feed("\r", on_event));  // the blank line, CRLF cut in two again
   ASSERT_EQ(events.size(), 1u);
+  ASSERT_TRUE(parser.feed("\ndata: c\n\n", on_event));
+  ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].data, "a\nb");
+  EXPECT_EQ(events[1].data, "c");
 }
 
 TEST(SseParser, MixedLineEndsInOneStream) {

@@ -1,0 +1,592 @@
+#include "http/client.hpp"
+
+#include "core/log.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_state.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/url/parse.hpp>
+#include <openssl/ssl.h>
+
+#include <array>
+#include <charconv>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+namespace aas::http {
+
+std::optional<std::string_view> ClientResponse::header(std::string_view lower_name) const {
+  for (const Header& h : headers) {
+    if (h.name == lower_name) return h.value;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
+namespace urls = boost::urls;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+// Expected failures (EOF, timeouts, cancellation) come back as error codes, not exceptions.
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+constexpr std::string_view kUserAgent = "ai-agent-service";
+// Provider responses behind CDNs carry large cookie and tracing headers; Beast's 8 KB is too tight.
+constexpr std::uint32_t kMaxHeaderBytes = 64 * 1024;
+// Body bytes are handed to the sink in pieces of at most this size, straight from the parser.
+constexpr std::size_t kBodyPieceBytes = 16 * 1024;
+// Servers commonly close idle keep-alive connections after 5-75 s; older ones are not worth the
+// risk of racing the server's close.
+constexpr auto kMaxIdleAge = std::chrono::seconds(30);
+
+using BeastRequest = bhttp::request<bhttp::string_body>;
+// Internal head callback: returning false ends the exchange after the header.
+using HeadHook = std::function<bool(const ClientResponse& head)>;
+
+std::string lowercase(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// Where a request goes, taken apart once.
+struct Target {
+  bool tls = false;
+  std::string host;  // for DNS, SNI and the certificate check: no brackets, no port
+  bool host_is_ip = false;
+  std::uint16_t port = 0;
+  std::string host_header;  // as sent in Host: with the port when it is not the default
+  std::string authority;    // host:port, for the pool key and messages
+  std::string target;       // path + query, as sent
+  std::string log_path;     // path only: queries may carry keys, so they are never logged
+};
+
+Error bad_url(std::string detail) {
+  return make_error(errc::internal, "invalid upstream URL", std::move(detail));
+}
+
+Result<Target> parse_target(std::string_view url) {
+  auto parsed = urls::parse_uri(url);
+  // The URL itself stays out of the messages: its query may hold an API key.
+  if (!parsed) return bad_url("cannot parse upstream URL: " + parsed.error().message());
+  const urls::url_view& u = *parsed;
+
+  Target t;
+  if (u.scheme_id() == urls::scheme::https) {
+    t.tls = true;
+  } else if (u.scheme_id() != urls::scheme::http) {
+    return bad_url("unsupported upstream URL scheme: " + std::string(u.scheme()));
+  }
+  const urls::host_type type = u.host_type();
+  if (type != urls::host_type::name && type != urls::host_type::ipv4 &&
+      type != urls::host_type::ipv6) {
+    return bad_url("upstream URL has no usable host");
+  }
+  t.host = lowercase(u.host_address());
+  if (t.host.empty()) return bad_url("upstream URL has no host");
+  t.host_is_ip = type != urls::host_type::name;
+
+  const std::uint16_t default_port = t.tls ? 443 : 80;
+  t.port = default_port;
+  if (u.has_port() && !u.port().empty()) {
+    t.port = u.port_number();  // 0 when out of range
+    if (t.port == 0) return bad_url("upstream URL has an invalid port");
+  }
+  const std::string host = lowercase(u.encoded_host());  // keeps IPv6 brackets
+  t.authority = host + ":" + std::to_string(t.port);
+  t.host_header = t.port == default_port ? host : t.authority;
+
+  t.target = std::string(u.encoded_target());
+  if (t.target.empty() || t.target.front() != '/') t.target.insert(0, "/");
+  t.log_path = std::string(u.encoded_path());
+  if (t.log_path.empty()) t.log_path = "/";
+  return t;
+}
+
+bool has_control_chars(std::string_view s) {
+  for (char c : s) {
+    if (c == '\r' || c == '\n' || c == '\0') return true;
+  }
+  return false;
+}
+
+Result<BeastRequest> build_request(ClientRequest& req, const Target& t) {
+  if (req.method.empty() || has_control_chars(req.method) ||
+      req.method.find(' ') != std::string::npos) {
+    return make_error(errc::internal, "invalid upstream request", "invalid HTTP method");
+  }
+  BeastRequest msg;
+  msg.version(11);
+  msg.method_string(req.method);
+  msg.target(t.target);
+  msg.set(bhttp::field::host, t.host_header);
+  msg.set(bhttp::field::user_agent, kUserAgent);
+  for (const Header& h : req.headers) {
+    // A CR or LF would let a value (e.g. a mis-pasted key) inject headers into the request.
+    if (h.name.empty() || has_control_chars(h.name) || has_control_chars(h.value)) {
+      return make_error(errc::internal, "invalid upstream request",
+                        "invalid character in a request header");
+    }
+    // Host and message framing belong to the client; a caller's copy could contradict them.
+    if (beast::iequals(h.name, "host") || beast::iequals(h.name, "content-length") ||
+        beast::iequals(h.name, "transfer-encoding")) {
+      continue;
+    }
+    if (beast::iequals(h.name, "user-agent")) {
+      msg.set(bhttp::field::user_agent, h.value);
+    } else {
+      msg.insert(h.name, h.value);
+    }
+  }
+  msg.body() = std::move(req.body);
+  msg.prepare_payload();  // Content-Length (also "0" for an empty POST)
+  return msg;
+}
+
+ClientResponse to_head(const bhttp::response_parser<bhttp::buffer_body>::value_type& msg) {
+  ClientResponse head;
+  head.status = static_cast<int>(msg.result_int());
+  for (const auto& field : msg) {
+    head.headers.push_back({lowercase(field.name_string()), std::string(field.value())});
+  }
+  return head;
+}
+
+// One keep-alive connection: plain TCP or TLS over TCP.
+struct Connection {
+  Connection(const asio::any_io_executor& executor, ssl::context* tls_context) {
+    if (tls_context != nullptr) {
+      tls.emplace(executor, *tls_context);
+    } else {
+      plain.emplace(executor);
+    }
+  }
+
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+
+  std::optional<beast::tcp_stream> plain;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;
+  Clock::time_point idle_since{};
+};
+
+// An idle keep-alive connection must be silent. Readable bytes or EOF mean the server closed it
+// (or broke the protocol), so it is dropped here instead of failing the next request.
+bool is_quiet(Connection& conn) {
+  tcp::socket& socket = conn.lowest().socket();
+  if (!socket.is_open()) return false;
+  beast::error_code ec;
+  socket.non_blocking(true, ec);
+  if (ec) return false;
+  char byte = 0;
+  socket.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, ec);
+  const bool quiet = ec == asio::error::would_block;
+  socket.non_blocking(false, ec);
+  return quiet;
+}
+
+// Each socket operation runs under the earlier of its phase's deadline and the exchange's total
+// deadline; remembering which one applied lets a timeout name the phase that ran out.
+struct Deadline {
+  Clock::time_point at;
+  const char* phase;  // "connect", "send", "first byte", "idle" or "total"
+};
+
+Deadline phase_deadline(Clock::duration limit, const char* phase, Clock::time_point total) {
+  const Clock::time_point now = Clock::now();
+  if (now >= total || limit >= total - now) return {total, "total"};
+  return {now + limit, phase};
+}
+
+bool is_timeout(const beast::error_code& ec, const Deadline& d) {
+  // Under TLS the lower layer's timeout may surface as another error; the clock is the judge.
+  return ec == beast::error::timeout || Clock::now() >= d.at;
+}
+
+bool is_cancelled(const asio::cancellation_state& state) {
+  return state.cancelled() != asio::cancellation_type::none;
+}
+
+bool is_http_protocol_error(const beast::error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category();
+}
+
+// The client message stays generic; `detail` (logged, never sent) says what failed and where.
+Error transport_error(const beast::error_code& ec, const Deadline& d, std::string_view doing,
+                      const Target& t, bool cancelled) {
+  const std::string where = std::string(doing) + " " + t.authority;
+  if (cancelled) return make_error(errc::unavailable, "upstream request cancelled", where);
+  if (is_timeout(ec, d)) {
+    return make_error(errc::upstream_timeout, "upstream timed out",
+                      std::string(d.phase) + " timeout while " + where);
+  }
+  if (is_http_protocol_error(ec)) {
+    return make_error(errc::upstream_error, "invalid upstream response",
+                      where + ": " + ec.message());
+  }
+  return make_error(errc::unavailable, "upstream unavailable", where + ": " + ec.message());
+}
+
+// What one attempt on one connection produced.
+struct Outcome {
+  Result<ClientResponse> result;
+  bool reusable = false;  // the response was read completely and the server allows keep-alive
+  bool retry = false;     // a reused connection failed before any response byte
+};
+
+// One request/response exchange, as seen by the attempts made for it.
+struct Exchange {
+  const Target& target;
+  const BeastRequest& request;
+  Clock::time_point total_deadline;
+  Clock::duration first_byte_timeout;
+  const HeadHook& on_head;
+  const BodySink& sink;
+  asio::cancellation_state cancel_state;
+};
+
+}  // namespace
+
+struct HttpClient::Impl {
+  Impl(asio::any_io_executor ex, ClientOptions opts)
+      : executor(std::move(ex)), options(std::move(opts)), tls_context(make_tls_context(options)) {}
+
+  static ssl::context make_tls_context(const ClientOptions& options);
+
+  asio::awaitable<Result<ClientResponse>> exchange(ClientRequest req, HeadHook on_head,
+                                                   BodySink sink);
+  asio::awaitable<Result<std::unique_ptr<Connection>>> connect(const Exchange& x);
+  asio::awaitable<std::pair<beast::error_code, std::vector<tcp::endpoint>>> resolve(
+      const Target& t, const Deadline& d);
+  template <class Stream>
+  asio::awaitable<Outcome> transfer(Stream& stream, Connection& conn, const Exchange& x,
+                                    bool reused);
+
+  std::unique_ptr<Connection> checkout(const std::string& key);
+  void checkin(const std::string& key, std::unique_ptr<Connection> conn);
+
+  const asio::any_io_executor executor;
+  const ClientOptions options;
+  ssl::context tls_context;  // declared before the pool: pooled TLS streams refer to it
+
+  // Coroutines on different strands share the pool; the lock is held only to move pointers.
+  std::mutex mutex;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
+};
+
+ssl::context HttpClient::Impl::make_tls_context(const ClientOptions& options) {
+  ssl::context ctx(ssl::context::tls_client);
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                  ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  ctx.set_default_verify_paths();
+  if (!options.extra_ca_file.empty()) {
+    beast::error_code ec;
+    ctx.load_verify_file(options.extra_ca_file, ec);
+    if (ec) {
+      throw std::runtime_error("cannot load the extra CA file " + options.extra_ca_file + ": " +
+                               ec.message());
+    }
+  }
+  ctx.set_verify_mode(options.verify_peer ? ssl::verify_peer : ssl::verify_none);
+  return ctx;
+}
+
+std::unique_ptr<Connection> HttpClient::Impl::checkout(const std::string& key) {
+  std::vector<std::unique_ptr<Connection>> stale;  // closed after the lock is released
+  std::unique_ptr<Connection> found;
+  std::lock_guard lock(mutex);
+  const auto it = idle.find(key);
+  if (it == idle.end()) return nullptr;
+  auto& list = it->second;
+  // Most recently used first: it is the least likely to have been closed by the server.
+  while (!list.empty() && !found) {
+    std::unique_ptr<Connection> conn = std::move(list.back());
+    list.pop_back();
+    if (Clock::now() - conn->idle_since < kMaxIdleAge && is_quiet(*conn)) {
+      found = std::move(conn);
+    } else {
+      stale.push_back(std::move(conn));
+    }
+  }
+  return found;
+}
+
+void HttpClient::Impl::checkin(const std::string& key, std::unique_ptr<Connection> conn) {
+  conn->lowest().expires_never();
+  conn->idle_since = Clock::now();
+  std::unique_ptr<Connection> surplus;  // closed after the lock is released
+  std::lock_guard lock(mutex);
+  auto& list = idle[key];
+  if (list.size() < options.max_idle_connections_per_host) {
+    list.push_back(std::move(conn));
+  } else {
+    surplus = std::move(conn);
+  }
+}
+
+// getaddrinfo runs on Asio's resolver thread and cannot be interrupted, and the resolver ignores
+// both per-operation cancellation and tcp_stream's timeouts. So a lookup is abandoned rather than
+// awaited: it completes into shared state that may outlive this coroutine, and the coroutine
+// waits on a timer (which honours the deadline and cancellation) that the completion cancels.
+// The completion runs on the caller's executor, so it never races the coroutine.
+asio::awaitable<std::pair<beast::error_code, std::vector<tcp::endpoint>>>
+HttpClient::Impl::resolve(const Target& t, const Deadline& d) {
+  if (t.host_is_ip) {
+    beast::error_code ec;
+    const auto address = asio::ip::make_address(t.host, ec);
+    co_return std::pair{ec, std::vector<tcp::endpoint>{tcp::endpoint(address, t.port)}};
+  }
+
+  struct Lookup {
+    explicit Lookup(const asio::any_io_executor& ex) : resolver(ex), wake(ex) {}
+    tcp::resolver resolver;
+    asio::steady_timer wake;
+    bool done = false;
+    beast::error_code ec;
+    std::vector<tcp::endpoint> endpoints;
+  };
+  const asio::any_io_executor caller = co_await asio::this_coro::executor;
+  auto lookup = std::make_shared<Lookup>(executor);
+  lookup->wake.expires_at(d.at);
+  lookup->resolver.async_resolve(
+      t.host, std::to_string(t.port), tcp::resolver::numeric_service,
+      asio::bind_executor(caller,
+                          [lookup](beast::error_code ec, tcp::resolver::results_type results) {
+                            lookup->done = true;
+                            lookup->ec = ec;
+                            for (const auto& entry : results) {
+                              lookup->endpoints.push_back(entry.endpoint());
+                            }
+                            lookup->wake.cancel();
+                          }));
+  co_await lookup->wake.async_wait(use_tuple);
+  if (lookup->done) co_return std::pair{lookup->ec, std::move(lookup->endpoints)};
+  lookup->resolver.cancel();  // spares the worker thread if the lookup has not started yet
+  co_return std::pair{beast::error_code(beast::error::timeout), std::vector<tcp::endpoint>{}};
+}
+
+asio::awaitable<Result<std::unique_ptr<Connection>>> HttpClient::Impl::connect(
+    const Exchange& x) {
+  const Target& t = x.target;
+  const Deadline d = phase_deadline(options.connect_timeout, "connect", x.total_deadline);
+
+  auto [resolve_ec, endpoints] = co_await resolve(t, d);
+  if (resolve_ec || endpoints.empty()) {
+    if (!resolve_ec) resolve_ec = asio::error::host_not_found;
+    co_return transport_error(resolve_ec, d, "resolving", t, is_cancelled(x.cancel_state));
+  }
+
+  auto conn = std::make_unique<Connection>(executor, t.tls ? &tls_context : nullptr);
+  beast::tcp_stream& lowest = conn->lowest();
+  lowest.expires_at(d.at);
+  auto [connect_ec, endpoint] = co_await lowest.async_connect(endpoints, use_tuple);
+  if (connect_ec) {
+    co_return transport_error(connect_ec, d, "connecting to", t, is_cancelled(x.cancel_state));
+  }
+  beast::error_code ignored;
+  lowest.socket().set_option(tcp::no_delay(true), ignored);  // requests are written in one go
+
+  if (conn->tls) {
+    // SNI carries host names only (RFC 6066); certificates for IP literals are matched by address.
+    if (!t.host_is_ip && SSL_set_tlsext_host_name(conn->tls->native_handle(), t.host.c_str()) != 1) {
+      co_return make_error(errc::unavailable, "upstream unavailable",
+                           "cannot set TLS SNI for " + t.authority);
+    }
+    if (options.verify_peer) conn->tls->set_verify_callback(ssl::host_name_verification(t.host));
+    auto [handshake_ec] = co_await conn->tls->async_handshake(ssl::stream_base::client, use_tuple);
+    if (handshake_ec) {
+      co_return transport_error(handshake_ec, d, "TLS handshake with", t,
+                                is_cancelled(x.cancel_state));
+    }
+  }
+  lowest.expires_never();
+  co_return conn;
+}
+
+template <class Stream>
+asio::awaitable<Outcome> HttpClient::Impl::transfer(Stream& stream, Connection& conn,
+                                                    const Exchange& x, bool reused) {
+  beast::tcp_stream& lowest = conn.lowest();
+  // A reused connection that fails before the first response byte was most likely closed by the
+  // server while idle, so the request never reached it: the one failure safe to retry.
+  const auto failed = [&](const beast::error_code& ec, const Deadline& d, std::string_view doing,
+                          bool before_response) {
+    const bool cancelled = is_cancelled(x.cancel_state);
+    Outcome out{transport_error(ec, d, doing, x.target, cancelled)};
+    out.retry = reused && before_response && !cancelled && !is_timeout(ec, d);
+    return out;
+  };
+
+  // Sending is bounded like a gap in the body: a send that stalls that long is a dead peer.
+  Deadline d = phase_deadline(options.idle_timeout, "send", x.total_deadline);
+  lowest.expires_at(d.at);
+  auto [write_ec, written] = co_await bhttp::async_write(stream, x.request, use_tuple);
+  if (write_ec) co_return failed(write_ec, d, "sending request to", true);
+
+  bhttp::response_parser<bhttp::buffer_body> parser;
+  parser.header_limit(kMaxHeaderBytes);
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // callers apply their own
+  if (x.request.method() == bhttp::verb::head) parser.skip(true);
+
+  d = phase_deadline(x.first_byte_timeout, "first byte", x.total_deadline);
+  lowest.expires_at(d.at);
+  auto [header_ec, header_bytes] =
+      co_await bhttp::async_read_header(stream, conn.buffer, parser, use_tuple);
+  if (header_ec) {
+    co_return failed(header_ec, d, "waiting for the response from", !parser.got_some());
+  }
+
+  ClientResponse head = to_head(parser.get());
+  if (!x.on_head(head)) co_return Outcome{std::move(head)};
+
+  // buffer_body hands over whatever each read produced, so bytes reach the sink as they arrive
+  // and nothing accumulates here.
+  std::array<char, kBodyPieceBytes> piece;
+  while (!parser.is_done()) {
+    parser.get().body().data = piece.data();
+    parser.get().body().size = piece.size();
+    d = phase_deadline(options.idle_timeout, "idle", x.total_deadline);
+    lowest.expires_at(d.at);
+    auto [read_ec, read_bytes] =
+        co_await bhttp::async_read_some(stream, conn.buffer, parser, use_tuple);
+    if (read_ec == bhttp::error::need_buffer) read_ec = {};  // the piece is full: deliver it
+    if (read_ec) co_return failed(read_ec, d, "reading the response body from", false);
+    const std::size_t got = piece.size() - parser.get().body().size;
+    if (got > 0 && !x.sink(std::string_view(piece.data(), got))) {
+      co_return Outcome{std::move(head)};  // the caller stopped: the connection is not reused
+    }
+  }
+  lowest.expires_never();
+  // Bytes beyond the response mean the server does not speak the protocol we think it does.
+  const bool reusable = parser.keep_alive() && conn.buffer.size() == 0;
+  co_return Outcome{std::move(head), reusable};
+}
+
+asio::awaitable<Result<ClientResponse>> HttpClient::Impl::exchange(ClientRequest req,
+                                                                   HeadHook on_head,
+                                                                   BodySink sink) {
+  auto target = parse_target(req.url);
+  if (!target) co_return target.error();
+  auto msg = build_request(req, *target);
+  if (!msg) co_return msg.error();
+
+  const auto total_timeout =
+      req.total_timeout.count() > 0 ? req.total_timeout : options.total_timeout;
+  const auto first_byte_timeout =
+      req.first_byte_timeout.count() > 0 ? req.first_byte_timeout : options.first_byte_timeout;
+  const asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
+  const Exchange x{*target,     *msg, Clock::now() + total_timeout, first_byte_timeout,
+                   on_head,     sink, cancel_state};
+  const std::string pool_key = (target->tls ? "https://" : "http://") + target->authority;
+
+  // At most two attempts: a pooled connection, then (only after a stale-connection failure) a
+  // fresh one. A fresh connection's failure is final.
+  for (bool first_attempt = true;; first_attempt = false) {
+    std::unique_ptr<Connection> conn;
+    if (first_attempt) conn = checkout(pool_key);
+    const bool reused = conn != nullptr;
+    if (!conn) {
+      auto fresh = co_await connect(x);
+      if (!fresh) {
+        spdlog::debug("upstream {} {}{}: {}", req.method, target->authority, target->log_path,
+                      fresh.error().detail);
+        co_return fresh.error();
+      }
+      conn = std::move(*fresh);
+    }
+
+    // Connections not handed back below are closed when `conn` goes out of scope: after a
+    // failure, an abort by the caller, or when this coroutine is destroyed mid-exchange.
+    Outcome out;
+    if (conn->tls) {
+      out = co_await transfer(*conn->tls, *conn, x, reused);
+    } else {
+      out = co_await transfer(*conn->plain, *conn, x, reused);
+    }
+    if (out.retry) {
+      spdlog::debug("upstream {} closed a reused connection before answering ({}); retrying once",
+                    target->authority, out.result.error().detail);
+      continue;
+    }
+    if (!out.result) {
+      spdlog::debug("upstream {} {}{}: {}", req.method, target->authority, target->log_path,
+                    out.result.error().detail);
+    } else if (out.reusable) {
+      checkin(pool_key, std::move(conn));
+    }
+    co_return std::move(out.result);
+  }
+}
+
+HttpClient::HttpClient(asio::any_io_executor executor, ClientOptions options)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(options))) {}
+
+HttpClient::~HttpClient() = default;
+
+asio::awaitable<Result<ClientResponse>> HttpClient::request(ClientRequest req) {
+  const std::shared_ptr<Impl> impl = impl_;  // in-flight requests keep the pool alive
+  const std::size_t limit = impl->options.max_response_bytes;
+  std::string body;
+  bool too_large = false;
+
+  HeadHook on_head = [&](const ClientResponse& head) {
+    // A declared length over the limit fails at once, without reading the body.
+    if (auto length = head.header("content-length")) {
+      std::uint64_t n = 0;
+      const auto [end, ec] = std::from_chars(length->data(), length->data() + length->size(), n);
+      if (ec == std::errc() && n > limit) too_large = true;
+    }
+    return !too_large;
+  };
+  BodySink sink = [&](std::string_view bytes) {
+    if (bytes.size() > limit - body.size()) {
+      too_large = true;
+      return false;
+    }
+    body.append(bytes);
+    return true;
+  };
+
+  auto result = co_await impl->exchange(std::move(req), std::move(on_head), std::move(sink));
+  if (!result) co_return result;
+  if (too_large) {
+    co_return make_error(errc::upstream_error, "upstream response too large",
+                         "response body over " + std::to_string(limit) + " bytes");
+  }
+  result->body = std::move(body);
+  co_return result;
+}
+
+asio::awaitable<Result<ClientResponse>> HttpClient::stream(
+    ClientRequest req, std::function<void(const ClientResponse& head)> on_head, BodySink sink) {
+  const std::shared_ptr<Impl> impl = impl_;
+  HeadHook hook = [&on_head](const ClientResponse& head) {
+    if (on_head) on_head(head);
+    return true;
+  };
+  if (!sink) sink = [](std::string_view) { return true; };
+  co_return co_await impl->exchange(std::move(req), std::move(hook), std::move(sink));
+}
+
+}  // namespace aas::http

@@ -1,0 +1,509 @@
+// Streamed responses (Response::stream, Server-Sent Events) through a real Server on loopback.
+#include "http/server.hpp"
+
+#include "auth/jwt.hpp"
+#include "http/dispatcher.hpp"
+#include "http/sse.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace aas::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// A blocking client over its own io_context that reads a chunked body one chunk at a time, so a
+// test sees exactly when each chunk arrives. Every read has a timeout: a broken server fails the
+// test instead of hanging it.
+class StreamClient {
+ public:
+  explicit StreamClient(std::uint16_t port) {
+    stream_.socket().connect({asio::ip::make_address("127.0.0.1"), port}, connect_error_);
+    on_chunk_ = [this](std::uint64_t remain, std::string_view body, beast::error_code& ec) {
+      // The last piece of a chunk: stop reading so that the chunk is handed out on its own.
+      if (remain == body.size()) ec = bhttp::error::end_of_chunk;
+      chunk_.append(body);
+      return body.size();
+    };
+    parser_.on_chunk_body(on_chunk_);
+  }
+
+  const beast::error_code& connect_error() const { return connect_error_; }
+
+  void send(std::string_view raw) { asio::write(stream_.socket(), asio::buffer(raw)); }
+
+  bool read_head(std::chrono::milliseconds timeout = 5000ms) {
+    stream_.expires_after(timeout);
+    bhttp::async_read_header(stream_, buffer_, parser_,
+                             [this](beast::error_code ec, std::size_t) { error_ = ec; });
+    run();
+    return !error_;
+  }
+
+  const bhttp::response<bhttp::string_body>& head() const { return parser_.get(); }
+
+  // The next whole chunk; nullopt once the body is complete (body_complete()) or the connection
+  // failed or timed out first.
+  std::optional<std::string> next_chunk(std::chrono::milliseconds timeout = 5000ms) {
+    if (parser_.is_done()) return std::nullopt;
+    chunk_.clear();
+    stream_.expires_after(timeout);
+    bhttp::async_read(stream_, buffer_, parser_,
+                      [this](beast::error_code ec, std::size_t) { error_ = ec; });
+    run();
+    if (error_ == bhttp::error::end_of_chunk) return chunk_;
+    return std::nullopt;
+  }
+
+  // True once the last chunk has arrived.
+  bool body_complete() const { return parser_.is_done(); }
+
+  // Everything the server sends until it closes the connection (head included).
+  std::string read_until_closed(std::chrono::milliseconds timeout = 5000ms) {
+    std::string out;
+    char data[4096];
+    stream_.expires_after(timeout);
+    std::function<void(beast::error_code, std::size_t)> on_read;
+    on_read = [&](beast::error_code ec, std::size_t n) {
+      out.append(data, n);
+      error_ = ec;
+      if (!ec) stream_.async_read_some(asio::buffer(data), on_read);
+    };
+    stream_.async_read_some(asio::buffer(data), on_read);
+    run();
+    return out;
+  }
+
+  const beast::error_code& last_error() const { return error_; }
+
+  // True when the server closes the connection within the timeout (and sends nothing more).
+  bool closed_by_server(std::chrono::milliseconds timeout = 3000ms) {
+    if (buffer_.size() > 0) return false;
+    char byte;
+    stream_.expires_after(timeout);
+    stream_.async_read_some(asio::buffer(&byte, 1),
+                            [this](beast::error_code ec, std::size_t) { error_ = ec; });
+    run();
+    return error_ == asio::error::eof || error_ == asio::error::connection_reset;
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().close(ec);
+  }
+
+ private:
+  void run() {
+    ioc_.restart();
+    ioc_.run();
+  }
+
+  asio::io_context ioc_;
+  beast::tcp_stream stream_{ioc_};
+  beast::flat_buffer buffer_;
+  bhttp::response_parser<bhttp::string_body> parser_;
+  std::function<std::size_t(std::uint64_t, std::string_view, beast::error_code&)> on_chunk_;
+  std::string chunk_;
+  beast::error_code connect_error_;
+  beast::error_code error_;
+};
+
+// Lets the test thread release a producer at a known point. The producer polls the flag because
+// a timer must not be touched from another thread; it waits for the event, not for a guess.
+class Gate {
+ public:
+  void open() { open_ = true; }
+  asio::awaitable<void> wait() {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    while (!open_) {
+      timer.expires_after(5ms);
+      co_await timer.async_wait(asio::use_awaitable);
+    }
+  }
+
+ private:
+  std::atomic<bool> open_{false};
+};
+
+asio::awaitable<void> sleep_for(Clock::duration d) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, d);
+  co_await timer.async_wait(asio::use_awaitable);
+}
+
+constexpr std::string_view kGetStream = "GET /stream HTTP/1.1\r\nHost: test\r\n\r\n";
+
+class ServerStreamTest : public ::testing::Test {
+ protected:
+  ServerStreamTest() : verifier_(auth::JwtOptions{}, clock_) {}
+
+  ~ServerStreamTest() override {
+    work_.reset();
+    ioc_.stop();
+    for (auto& t : threads_) t.join();
+  }
+
+  // GET /stream answers with `body_`, the test's producer.
+  Router make_router() {
+    Router r;
+    r.add({"GET", "/stream", Access::open, [this](Context&) -> asio::awaitable<Result<Response>> {
+             co_return sse_response(body_);
+           }});
+    return r;
+  }
+
+  void start(ServerOptions options = {}, DispatcherOptions dispatcher_options = {}) {
+    options.host = "127.0.0.1";
+    options.port = 0;
+    dispatcher_ = std::make_unique<Dispatcher>(make_router(), verifier_, dispatcher_options);
+    server_ = std::make_unique<Server>(ioc_, options, *dispatcher_);
+    server_->start();
+    ASSERT_NE(server_->port(), 0);
+    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  }
+
+  StreamBody body_;
+  SystemClock clock_;
+  auth::JwtVerifier verifier_;
+  asio::io_context ioc_{2};
+  asio::executor_work_guard<asio::io_context::executor_type> work_{ioc_.get_executor()};
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<Server> server_;
+  std::vector<std::thread> threads_;
+};
+
+TEST_F(ServerStreamTest, SendsEventStreamHeadersChunkedWithoutLength) {
+  body_ = [](BodyWriter& out) -> asio::awaitable<void> {
+    co_await out.write(sse_event("delta", R"({"text":"hi"})"));
+  };
+  start();
+  StreamClient client(server_->port());
+  client.send(kGetStream);
+  ASSERT_TRUE(client.read_head());
+  const auto& head = client.head();
+  EXPECT_EQ(head.result_int(), 200);
+  EXPECT_EQ(head[bhttp::field::content_type], "text/event-stream; charset=utf-8");
+  EXPECT_EQ(head[bhttp::field::transfer_encoding], "chunked");
+  EXPECT_EQ(head.count(bhttp::field::content_length), 0u);
+  EXPECT_EQ(head[bhttp::field::connection], "close");
+  EXPECT_EQ(head[bhttp::field::cache_control], "no-cache");
+  EXPECT_EQ(head["x-accel-buffering"], "no");
+  EXPECT_FALSE(head["x-request-id"].empty());
+  EXPECT_EQ(head[bhttp::field::server], "ai-agent-service");
+
+  EXPECT_EQ(client.next_chunk(), "event: delta\ndata: {\"text\":\"hi\"}\n\n");
+  EXPECT_EQ(client.next_chunk(), std::nullopt);
+  EXPECT_TRUE(client.body_complete());
+  EXPECT_TRUE(client.closed_by_server());
+}
+
+TEST_F(ServerStreamTest, EachWriteReachesTheClientAtOnce) {
+  Gate second;
+  std::atomic<bool> wrote_second{false};
+  std::promise<std::vector<bool>> results;
+  body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
+    std::vector<bool> ok;
+    ok.push_back(co_await out.write(sse_event("delta", "1")));
+    ok.push_back(co_await out.write(""));  // nothing to send; must not end the body
+    co_await second.wait();
+    wrote_second = true;
+    ok.push_back(co_await out.write(sse_event("delta", "2")));
+    results.set_value(ok);
+  };
+  start();
+  StreamClient client(server_->port());
+  client.send(kGetStream);
+  ASSERT_TRUE(client.read_head());
+  // The producer is parked before its second write, so this chunk was not held back for it.
+  EXPECT_EQ(client.next_chunk(), "event: delta\ndata: 1\n\n");
+  EXPECT_FALSE(wrote_second);
+  second.open();
+  EXPECT_EQ(client.next_chunk(), "event: delta\ndata: 2\n\n");
+  EXPECT_EQ(client.next_chunk(), std::nullopt);
+  EXPECT_TRUE(client.body_complete());
+  EXPECT_TRUE(client.closed_by_server());
+  auto written = results.get_future();
+  ASSERT_EQ(written.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(written.get(), (std::vector<bool>{true, true, true}));
+}
+
+TEST_F(ServerStreamTest, ClientLeavingCompletesClosedAndLaterWritesFail) {
+  struct Outcome {
+    bool closed_flag;
+    bool later_write;
+  };
+  std::promise<void> closed_done;
+  std::promise<Outcome> outcome;
+  body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
+    co_await out.write(sse_event("delta", "1"));
+    co_await out.closed();
+    closed_done.set_value();
+    const bool later = co_await out.write(sse_event("delta", "2"));
+    outcome.set_value({out.is_closed(), later});
+  };
+  start();
+  StreamClient client(server_->port());
+  client.send(kGetStream);
+  ASSERT_TRUE(client.read_head());
+  ASSERT_EQ(client.next_chunk(), "event: delta\ndata: 1\n\n");
+  client.close();
+
+  EXPECT_EQ(closed_done.get_future().wait_for(1s), std::future_status::ready);
+  auto result = outcome.get_future();
+  ASSERT_EQ(result.wait_for(5s), std::future_status::ready);
+  const Outcome o = result.get();
+  EXPECT_TRUE(o.closed_flag);
+  EXPECT_FALSE(o.later_write);
+}
+
+TEST_F(ServerStreamTest, ClosedCancelsWorkRacedAgainstIt) {
+  using namespace asio::experimental::awaitable_operators;
+  struct Outcome {
+    std::size_t winner;
+    Clock::duration waited;
+  };
+  std::promise<Outcome> outcome;
+  body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
+    co_await out.write(sse_event("start", "{}"));
+    const auto began = Clock::now();
+    // Upstream work far longer than the test: only the client leaving can end it in time.
+    auto winner = co_await (sleep_for(60s) || out.closed());
+    outcome.set_value({winner.index(), Clock::now() - began});
+  };
+  start();
+  StreamClient client(server_->port());
+  client.send(kGetStream);
+  ASSERT_TRUE(client.read_head());
+  ASSERT_EQ(client.next_chunk(), "event: start\ndata: {}\n\n");
+  client.close();
+
+  auto result = outcome.get_future();
+  ASSERT_EQ(result.wait_for(5s), std::future_status::ready);
+  const Outcome o = result.get();
+  EXPECT_EQ(o.winner, 1u);
+  EXPECT_LT(o.waited, 5s);
+}
+
+TEST_F(ServerStreamTest, ClosedLosingARaceIsCancelledWithoutClosing) {
+  using namespace asio::experimental::awaitable_operators;
+  std::promise<std::vector<std::size_t>> winners;
+  body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
+    std::vector<std::size_t> seen;
+    // Each round cancels a closed() wait; the stream must carry on as if nothing happened.
+    for (int round = 0; round < 3; ++round) {
+      auto winner = co_await (sleep_for(20ms) || out.closed());
+      seen.push_back(winner.index());
+      if (out.is_closed() || !co_await out.write(sse_event("round", std::to_string(round)))) break;
+    }
+    winners.set_value(seen);
+  };
+  start();
+  StreamClient client(server_->port());
+  client.send(kGetStream);
+  ASSERT_TRUE(client.read_head());
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_EQ(client.next_chunk(), "event: round\ndata: " + std::to_string(round) + "\n\n");
+  }
+  EXPECT_EQ(client.next_chunk(), std::nullopt);
+  EXPECT_TRUE(client.body_complete());
+
+  auto result = winners.get_future();
+  ASSERT_EQ(result.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(result.get(), (std::vector<std::size_t>{0, 0, 0}));
+}
+
+TEST_F(ServerStreamTest, ReaderThatNeverReadsMakesWritesFailWithBoundedMemory) {
+  constexpr std::size_t kPiece = 64 * 1024;
+  constexpr std::size_t kLimit = 64 * 1024 * 1024;
+  struct Outcome {
+    bool failed;
+    std::size_t sent;
+    bool closed_flag;
+  };
+  std::promise<Outcome> outcome;
+  body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
+    const std::string piece(kPiece, 'x');
+    std::size_t sent = 0;
+    bool failed = false;
+    while (sent < kLimit) {
+      if (!co_await out.write(piece)) {
+        failed = true;
+        break;
+      }
+      sent += piece.size();
+    }
+    // Once failed, a write returns false at once instead of waiting again.
+    const bool again = co_await out.write(piece);
+    outcome.set_value({failed && !again, sent, out.is_closed()});
+  };
+  ServerOptions options;
+  options.write_timeout = 300ms;
+  start(options);
+  StreamClient client(server_->port());
+  client.send(kGetStream);  // and never read a byte
+
+  auto result = outcome.get_future();
+  ASSERT_EQ(result.wait_for(30s), std::future_status::ready);
+  const Outcome o = result.get();
+  EXPECT_TRUE(o.failed);
+  // What was accepted fits the socket buffers: the server queues nothing of its own.
+  EXPECT_LT(o.sent, kLimit);
+  EXPECT_TRUE(o.closed_flag);
+}
+
+TEST_F(ServerStreamTest, LongStreamOutlivesTheRequestTimeout) {
+  body_ = [](BodyWriter& out) -> asio::awaitable<void> {
+    co_await out.write(sse_event("delta", "1"));
+    co_await sleep_for(400ms);
+    co_await out.write(sse_event("delta", "2"));
+  };
+  DispatcherOptions dispatcher_options;
+  dispatcher_options.request_timeout = 100ms;
+  start({}, dispatcher_options);
+  StreamClient client(server_->port());
+  client.send(kGetStream);
+  ASSERT_TRUE(client.read_head());
+  EXPECT_EQ(client.head().result_int(), 200);
+  EXPECT_EQ(client.next_chunk(), "event: delta\ndata: 1\n\n");
+  EXPECT_EQ(client.next_chunk(), "event: delta\ndata: 2\n\n");
+  EXPECT_EQ(client.next_chunk(), std::nullopt);
+  EXPECT_TRUE(client.body_complete());
+}
+
+TEST_F(ServerStreamTest, ShutdownWaitsForTheStreamToFinish) {
+  Gate finish;
+  body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
+    co_await out.write(sse_event("delta", "1"));
+    co_await finish.wait();
+    co_await out.write(sse_event("done", "{}"));
+  };
+  start();
+  StreamClient client(server_->port());
+  client.send(kGetStream);
+  ASSERT_TRUE(client.read_head());
+  ASSERT_EQ(client.next_chunk(), "event: delta\ndata: 1\n\n");
+
+  std::promise<bool> drained;
+  server_->shutdown([&drained](bool ok) { drained.set_value(ok); });
+  auto done = drained.get_future();
+  // The producer is parked at the gate, so the stream cannot be over yet.
+  EXPECT_EQ(done.wait_for(100ms), std::future_status::timeout);
+  StreamClient late(server_->port());
+  EXPECT_TRUE(late.connect_error());
+
+  finish.open();
+  EXPECT_EQ(client.next_chunk(), "event: done\ndata: {}\n\n");
+  EXPECT_EQ(client.next_chunk(), std::nullopt);
+  EXPECT_TRUE(client.body_complete());
+  ASSERT_EQ(done.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(done.get());
+}
+
+TEST_F(ServerStreamTest, ShutdownGivesUpOnAStreamAfterTheGracePeriod) {
+  Gate finish;
+  std::promise<void> ended;
+  body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
+    co_await out.write(sse_event("delta", "1"));
+    co_await finish.wait();
+    ended.set_value();
+  };
+  ServerOptions options;
+  options.shutdown_grace = 200ms;
+  start(options);
+  StreamClient client(server_->port());
+  client.send(kGetStream);
+  ASSERT_TRUE(client.read_head());
+  ASSERT_EQ(client.next_chunk(), "event: delta\ndata: 1\n\n");
+
+  std::promise<bool> drained;
+  server_->shutdown([&drained](bool ok) { drained.set_value(ok); });
+  auto done = drained.get_future();
+  ASSERT_EQ(done.wait_for(5s), std::future_status::ready);
+  EXPECT_FALSE(done.get());
+
+  // The stream was not killed: its producer still ends it.
+  finish.open();
+  EXPECT_EQ(ended.get_future().wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(client.next_chunk(), std::nullopt);
+  EXPECT_TRUE(client.body_complete());
+}
+
+TEST_F(ServerStreamTest, HttpOneZeroGetsACloseDelimitedBody) {
+  body_ = [](BodyWriter& out) -> asio::awaitable<void> {
+    co_await out.write(sse_event("delta", "1"));
+    co_await out.write(sse_event("done", "{}"));
+  };
+  start();
+  StreamClient client(server_->port());
+  client.send("GET /stream HTTP/1.0\r\n\r\n");
+  const std::string raw = client.read_until_closed();
+  EXPECT_EQ(client.last_error(), asio::error::eof);
+  const std::size_t end_of_head = raw.find("\r\n\r\n");
+  ASSERT_NE(end_of_head, std::string::npos) << raw;
+  const std::string head = raw.substr(0, end_of_head + 2);
+  const std::string body = raw.substr(end_of_head + 4);
+  EXPECT_EQ(head.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << head;
+  EXPECT_NE(head.find("Content-Type: text/event-stream"), std::string::npos) << head;
+  EXPECT_NE(head.find("Connection: close\r\n"), std::string::npos) << head;
+  EXPECT_EQ(head.find("Transfer-Encoding"), std::string::npos) << head;
+  EXPECT_EQ(head.find("Content-Length"), std::string::npos) << head;
+  EXPECT_EQ(body, "event: delta\ndata: 1\n\nevent: done\ndata: {}\n\n");
+}
+
+TEST_F(ServerStreamTest, HeadGetsTheHeadersWithoutRunningTheStream) {
+  std::atomic<bool> ran{false};
+  body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
+    ran = true;
+    co_await out.write(sse_event("delta", "1"));
+  };
+  start();
+  StreamClient client(server_->port());
+  client.send("HEAD /stream HTTP/1.1\r\nHost: test\r\n\r\n");
+  const std::string raw = client.read_until_closed();
+  EXPECT_EQ(raw.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << raw;
+  EXPECT_NE(raw.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << raw;
+  EXPECT_EQ(raw.substr(raw.find("\r\n\r\n") + 4), "");
+  EXPECT_FALSE(ran);
+}
+
+TEST_F(ServerStreamTest, ProducerThatThrowsEndsTheStreamWithoutTheLastChunk) {
+  body_ = [](BodyWriter& out) -> asio::awaitable<void> {
+    co_await out.write(sse_event("delta", "1"));
+    throw std::runtime_error("upstream exploded");
+  };
+  start();
+  StreamClient client(server_->port());
+  client.send(kGetStream);
+  ASSERT_TRUE(client.read_head());
+  EXPECT_EQ(client.next_chunk(), "event: delta\ndata: 1\n\n");
+  EXPECT_EQ(client.next_chunk(), std::nullopt);
+  // A truncated chunked body, not a clean end: the client can tell the answer is incomplete.
+  EXPECT_FALSE(client.body_complete());
+  EXPECT_EQ(client.last_error(), bhttp::error::partial_message);
+}
+
+}  // namespace
+}  // namespace aas::http

@@ -1,0 +1,352 @@
+#include "llm/providers/anthropic_wire.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+namespace aas::llm::anthropic_wire {
+
+namespace json = boost::json;
+
+namespace {
+
+ChatRequest sample() {
+  ChatRequest req;
+  req.model = "claude-sonnet-4-20250514";
+  req.messages = {{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello!"}, {"user", "2+2?"}};
+  return req;
+}
+
+const TimePoint now = std::chrono::sys_days(std::chrono::year(2025) / 3 / 10) + std::chrono::hours(12);
+
+struct Transcript {
+  std::string text;
+  std::size_t pieces = 0;
+  std::optional<Error> error;
+  wire::StreamProgress progress;
+};
+
+Transcript decode(std::string_view sse, std::size_t step = std::string_view::npos) {
+  SseParser parser;
+  StreamDecoder decoder;
+  Transcript t;
+  const auto on_event = [&](SseEvent&& ev) {
+    if (t.error) return;
+    auto r = decoder.feed(ev);
+    if (!r) {
+      t.error = r.error();
+    } else if (!r->empty()) {
+      t.text += *r;
+      ++t.pieces;
+    }
+  };
+  for (std::size_t pos = 0; pos < sse.size(); pos += step) {
+    EXPECT_TRUE(parser.feed(sse.substr(pos, step), on_event));
+    if (step == std::string_view::npos) break;
+  }
+  t.progress = decoder.progress();
+  return t;
+}
+
+// A streamed answer as api.anthropic.com sends it (the shape of the streaming guide's example),
+// with a prompt-cache read in message_start.
+constexpr std::string_view stream_fixture =
+    "event: message_start\n"
+    "data: {\"type\": \"message_start\", \"message\": {\"id\": \"msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY\", "
+    "\"type\": \"message\", \"role\": \"assistant\", \"content\": [], \"model\": \"claude-sonnet-4-20250514\", "
+    "\"stop_reason\": null, \"stop_sequence\": null, \"usage\": {\"input_tokens\": 25, "
+    "\"cache_creation_input_tokens\": 0, \"cache_read_input_tokens\": 1000, \"output_tokens\": 1}}}\n"
+    "\n"
+    "event: content_block_start\n"
+    "data: {\"type\": \"content_block_start\", \"index\": 0, \"content_block\": {\"type\": \"text\", \"text\": \"\"}}\n"
+    "\n"
+    "event: ping\n"
+    "data: {\"type\": \"ping\"}\n"
+    "\n"
+    "event: content_block_delta\n"
+    "data: {\"type\": \"content_block_delta\", \"index\": 0, \"delta\": {\"type\": \"text_delta\", \"text\": \"Hello\"}}\n"
+    "\n"
+    "event: content_block_delta\n"
+    "data: {\"type\": \"content_block_delta\", \"index\": 0, \"delta\": {\"type\": \"text_delta\", \"text\": \"! 2+2 = 4.\"}}\n"
+    "\n"
+    "event: content_block_stop\n"
+    "data: {\"type\": \"content_block_stop\", \"index\": 0}\n"
+    "\n"
+    "event: message_delta\n"
+    "data: {\"type\": \"message_delta\", \"delta\": {\"stop_reason\": \"end_turn\", \"stop_sequence\":null}, "
+    "\"usage\": {\"output_tokens\": 15}}\n"
+    "\n"
+    "event: message_stop\n"
+    "data: {\"type\": \"message_stop\"}\n"
+    "\n";
+
+}  // namespace
+
+// ---- request -------------------------------------------------------------------------------
+
+TEST(AnthropicWire, BuildsARequestWithTheSystemPromptOnTop) {
+  ChatRequest req = sample();
+  req.messages.insert(req.messages.begin() + 1, ChatMessage{"system", "Answer in English."});
+  req.temperature = 0.5;
+  req.max_tokens = 300;
+  const json::value got = json::parse(build_request(req, false));
+  const json::value want = json::parse(R"({
+    "model": "claude-sonnet-4-20250514",
+    "max_tokens": 300,
+    "system": "Be brief.\n\nAnswer in English.",
+    "messages": [
+      {"role": "user", "content": "Hi"},
+      {"role": "assistant", "content": "Hello!"},
+      {"role": "user", "content": "2+2?"}
+    ],
+    "temperature": 0.5
+  })");
+  EXPECT_EQ(got, want) << json::serialize(got);
+}
+
+TEST(AnthropicWire, StreamingRequestAndMaxTokensDefaults) {
+  ChatRequest req;
+  req.model = "claude-3-5-haiku-latest";
+  req.messages = {{"user", "Hi"}};
+  const json::value got = json::parse(build_request(req, true));
+  const json::value want = json::parse(R"({
+    "model": "claude-3-5-haiku-latest",
+    "max_tokens": 4096,
+    "messages": [{"role": "user", "content": "Hi"}],
+    "stream": true
+  })");
+  EXPECT_EQ(got, want) << json::serialize(got);  // no "system" when there is none
+
+  RequestOptions opts;
+  opts.default_max_tokens = 1024;
+  EXPECT_EQ(json::parse(build_request(req, true, opts)).as_object().at("max_tokens"), 1024);
+}
+
+TEST(AnthropicWire, ConsecutiveTurnsOfOneRoleAreMerged) {
+  ChatRequest req;
+  req.model = "m";
+  req.messages = {{"user", "one"}, {"user", "two"}, {"system", "s"}, {"user", "three"}, {"assistant", "ok"}};
+  const json::value got = json::parse(build_request(req, false));
+  const json::value want = json::parse(R"([
+    {"role": "user", "content": "one\n\ntwo\n\nthree"},
+    {"role": "assistant", "content": "ok"}
+  ])");
+  EXPECT_EQ(got.as_object().at("messages"), want);
+  EXPECT_EQ(got.as_object().at("system"), "s");
+}
+
+TEST(AnthropicWire, HeadersCarryTheKeyAndVersion) {
+  const std::string key = "sk-ant-api03-test";
+  const auto h = build_headers(&key, true);
+  EXPECT_EQ(wire::find_header(h, "x-api-key"), "sk-ant-api03-test");
+  EXPECT_EQ(wire::find_header(h, "anthropic-version"), "2023-06-01");
+  EXPECT_EQ(wire::find_header(h, "accept"), "text/event-stream");
+  EXPECT_EQ(wire::find_header(h, "content-type"), "application/json");
+  EXPECT_FALSE(wire::find_header(h, "authorization"));
+  EXPECT_FALSE(wire::find_header(build_headers(nullptr, false), "x-api-key"));
+}
+
+// ---- non-streaming response ----------------------------------------------------------------
+
+TEST(AnthropicWire, ParsesAResponseAndNormalisesCacheUsage) {
+  const auto c = parse_response(R"({
+    "id": "msg_013Zva2CMHLNnXjNJJKqJ2EF",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-4-20250514",
+    "content": [
+      {"type": "thinking", "thinking": "Simple sum.", "signature": "EqQBCgIYAhIM"},
+      {"type": "text", "text": "Hi! "},
+      {"type": "text", "text": "It is 4."}
+    ],
+    "stop_reason": "end_turn",
+    "stop_sequence": null,
+    "usage": {"input_tokens": 44, "cache_creation_input_tokens": 2051, "cache_read_input_tokens": 1000,
+              "output_tokens": 503, "service_tier": "standard"}
+  })", sample());
+  ASSERT_TRUE(c) << c.error().detail;
+  EXPECT_EQ(c->content, "Hi! It is 4.");  // text blocks only
+  EXPECT_EQ(c->model, "claude-sonnet-4-20250514");
+  EXPECT_EQ(c->finish_reason, "stop");
+  // input_tokens is the whole prompt, as for OpenAI: Anthropic's figure excludes the cache.
+  EXPECT_EQ(c->usage.input_tokens, 44 + 2051 + 1000);
+  EXPECT_EQ(c->usage.cached_input_tokens, 1000);
+  EXPECT_EQ(c->usage.cache_write_tokens, 2051);
+  EXPECT_EQ(c->usage.output_tokens, 503);
+  EXPECT_EQ(c->usage.reasoning_tokens, 0);
+  EXPECT_FALSE(c->usage.estimated);
+}
+
+TEST(AnthropicWire, StopReasonsAreNormalised) {
+  EXPECT_EQ(normalise_finish_reason("end_turn"), "stop");
+  EXPECT_EQ(normalise_finish_reason("stop_sequence"), "stop");
+  EXPECT_EQ(normalise_finish_reason("max_tokens"), "length");
+  EXPECT_EQ(normalise_finish_reason("tool_use"), "tool_calls");
+  EXPECT_EQ(normalise_finish_reason("refusal"), "content_filter");
+  EXPECT_EQ(normalise_finish_reason("pause_turn"), "other");
+}
+
+TEST(AnthropicWire, AnUnreadableResponseIsAnUpstreamError) {
+  for (std::string_view body : {"not json", R"({"type": "message"})", "[1]"}) {
+    const auto c = parse_response(body, sample());
+    ASSERT_FALSE(c) << body;
+    EXPECT_EQ(c.error().code, errc::upstream_error);
+  }
+}
+
+// ---- stream --------------------------------------------------------------------------------
+
+TEST(AnthropicWire, DecodesAStream) {
+  const Transcript t = decode(stream_fixture);
+  ASSERT_FALSE(t.error) << t.error->detail;
+  EXPECT_EQ(t.text, "Hello! 2+2 = 4.");
+  EXPECT_EQ(t.pieces, 2u);
+  EXPECT_EQ(t.progress.model, "claude-sonnet-4-20250514");
+  EXPECT_EQ(t.progress.finish_reason, "stop");
+  EXPECT_TRUE(t.progress.terminated);
+  EXPECT_TRUE(t.progress.input_reported);
+  EXPECT_TRUE(t.progress.output_reported);
+  EXPECT_EQ(t.progress.usage.input_tokens, 1025);
+  EXPECT_EQ(t.progress.usage.cached_input_tokens, 1000);
+  EXPECT_EQ(t.progress.usage.cache_write_tokens, 0);
+  EXPECT_EQ(t.progress.usage.output_tokens, 15);  // message_delta's total, not 1 + 15
+}
+
+TEST(AnthropicWire, ByteAtATimeAndCrlfDecodeTheSame) {
+  const Transcript bytes = decode(stream_fixture, 1);
+  EXPECT_EQ(bytes.text, "Hello! 2+2 = 4.");
+  EXPECT_TRUE(bytes.progress.terminated);
+  EXPECT_EQ(bytes.progress.usage.output_tokens, 15);
+
+  std::string crlf;
+  for (char c : stream_fixture) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+  const Transcript t = decode(crlf, 5);
+  EXPECT_EQ(t.text, "Hello! 2+2 = 4.");
+  EXPECT_TRUE(t.progress.terminated);
+}
+
+TEST(AnthropicWire, LaterUsageInMessageDeltaReplacesTheStart) {
+  // Newer API versions repeat (cumulative) input and cache figures in message_delta.
+  const Transcript t = decode(
+      "event: message_start\n"
+      "data: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-opus-4-1\",\"usage\":{\"input_tokens\":10,"
+      "\"cache_creation_input_tokens\":2000,\"cache_read_input_tokens\":0,\"output_tokens\":1}}}\n\n"
+      "event: message_delta\n"
+      "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\"},\"usage\":{\"input_tokens\":12,"
+      "\"cache_creation_input_tokens\":2000,\"cache_read_input_tokens\":0,\"output_tokens\":64}}\n\n"
+      "event: message_stop\n"
+      "data: {\"type\":\"message_stop\"}\n\n");
+  ASSERT_FALSE(t.error);
+  EXPECT_EQ(t.progress.finish_reason, "length");
+  EXPECT_EQ(t.progress.usage.input_tokens, 2012);
+  EXPECT_EQ(t.progress.usage.cache_write_tokens, 2000);
+  EXPECT_EQ(t.progress.usage.output_tokens, 64);
+}
+
+TEST(AnthropicWire, ThinkingAndToolInputAreNotAnswerText) {
+  const Transcript t = decode(
+      "event: content_block_start\n"
+      "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n"
+      "event: content_block_delta\n"
+      "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"Let me add.\"}}\n\n"
+      "event: content_block_delta\n"
+      "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"EqQB\"}}\n\n"
+      "event: content_block_start\n"
+      "data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+      "event: content_block_delta\n"
+      "data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"4\"}}\n\n"
+      "event: content_block_delta\n"
+      "data: {\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\\\"\"}}\n\n");
+  ASSERT_FALSE(t.error);
+  EXPECT_EQ(t.text, "4");
+}
+
+TEST(AnthropicWire, AnErrorEventIsAnErrorWithTheStatusOfItsType) {
+  const Transcript t = decode(
+      "event: content_block_delta\n"
+      "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Par\"}}\n\n"
+      "event: error\n"
+      "data: {\"type\": \"error\", \"error\": {\"type\": \"overloaded_error\", \"message\": \"Overloaded\"}}\n\n");
+  EXPECT_EQ(t.text, "Par");
+  ASSERT_TRUE(t.error);
+  EXPECT_EQ(t.error->code, errc::upstream_error);
+  EXPECT_EQ(t.error->upstream_status, 529);
+  EXPECT_NE(t.error->detail.find("overloaded_error"), std::string::npos);
+  EXPECT_FALSE(t.progress.finished());
+}
+
+TEST(AnthropicWire, AStreamCutBeforeMessageStopIsNotFinished) {
+  const Transcript t = decode(stream_fixture.substr(0, stream_fixture.find("event: content_block_stop")));
+  ASSERT_FALSE(t.error);
+  EXPECT_EQ(t.text, "Hello! 2+2 = 4.");
+  EXPECT_FALSE(t.progress.finished());
+  EXPECT_TRUE(t.progress.input_reported);  // message_start told us the prompt
+  EXPECT_FALSE(t.progress.output_reported);
+  const Usage u = wire::complete_usage(t.progress, sample(), t.text);
+  EXPECT_EQ(u.input_tokens, 1025);
+  EXPECT_EQ(u.cached_input_tokens, 1000);
+  EXPECT_GT(u.output_tokens, 0);
+  EXPECT_TRUE(u.estimated);
+}
+
+TEST(AnthropicWire, AMalformedEventIsAnError) {
+  const Transcript t = decode("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\n\n");
+  ASSERT_TRUE(t.error);
+  EXPECT_EQ(t.error->code, errc::upstream_error);
+}
+
+// ---- errors --------------------------------------------------------------------------------
+
+TEST(AnthropicWire, ErrorMappingTable) {
+  struct Row {
+    int status;
+    const char* type;
+    errc code;
+  };
+  for (const Row& row : {Row{400, "invalid_request_error", errc::upstream_error},
+                         Row{401, "authentication_error", errc::upstream_error},
+                         Row{403, "permission_error", errc::upstream_error},
+                         Row{404, "not_found_error", errc::upstream_error},
+                         Row{408, "timeout_error", errc::upstream_timeout},
+                         Row{413, "request_too_large", errc::upstream_error},
+                         Row{429, "rate_limit_error", errc::rate_limited},
+                         Row{500, "api_error", errc::upstream_error},
+                         Row{503, "api_error", errc::unavailable},
+                         Row{529, "overloaded_error", errc::upstream_error}}) {
+    const std::string body = std::string(R"({"type": "error", "error": {"type": ")") + row.type +
+                             R"(", "message": "details here"}})";
+    const Error e = map_error(row.status, {{"request-id", "req_018EeWyXxfu5pfWkrYcMdjWG"}}, body, now);
+    EXPECT_EQ(e.code, row.code) << row.status;
+    EXPECT_EQ(e.upstream_status, row.status);
+    EXPECT_EQ(e.message.find("details here"), std::string::npos);
+    EXPECT_NE(e.detail.find("details here"), std::string::npos);
+    EXPECT_NE(e.detail.find(row.type), std::string::npos);
+    EXPECT_NE(e.detail.find("req_018EeWyXxfu5pfWkrYcMdjWG"), std::string::npos);
+  }
+}
+
+TEST(AnthropicWire, RateLimitAndOverloadHonourRetryAfter) {
+  const Error limited = map_error(429, {{"retry-after", "12"}},
+                                  R"({"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded your per-minute rate limit"}})",
+                                  now);
+  EXPECT_EQ(limited.code, errc::rate_limited);
+  EXPECT_EQ(limited.retry_after_seconds, 12);
+
+  const Error overloaded = map_error(529, {{"retry-after", "Mon, 10 Mar 2025 12:00:05 GMT"}},
+                                     R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})", now);
+  EXPECT_EQ(overloaded.message, "the model provider is overloaded");
+  EXPECT_EQ(overloaded.retry_after_seconds, 5);
+}
+
+TEST(AnthropicWire, AnAuthErrorLeaksNoKey) {
+  const Error e = map_error(401, {},
+                            R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key sk-ant-api03-AbCdEfGh"}})",
+                            now);
+  EXPECT_EQ(e.code, errc::upstream_error);
+  EXPECT_EQ(e.detail.find("AbCdEfGh"), std::string::npos);
+  EXPECT_EQ(e.message.find("sk-ant"), std::string::npos);
+}
+
+}  // namespace aas::llm::anthropic_wire

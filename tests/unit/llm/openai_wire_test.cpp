@@ -1,0 +1,448 @@
+#include "llm/providers/openai_wire.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+namespace aas::llm::openai_wire {
+
+namespace json = boost::json;
+
+namespace {
+
+ChatRequest sample() {
+  ChatRequest req;
+  req.model = "gpt-4o-mini";
+  req.messages = {{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello!"}, {"user", "2+2?"}};
+  return req;
+}
+
+const TimePoint now = std::chrono::sys_days(std::chrono::year(2025) / 3 / 10) + std::chrono::hours(12);
+
+struct Transcript {
+  std::string text;        // everything the decoder returned, joined
+  std::size_t pieces = 0;  // how many non-empty deltas
+  std::optional<Error> error;
+  wire::StreamProgress progress;
+};
+
+// Raw SSE bytes through the real parser and the decoder, in pieces of `step` bytes.
+Transcript decode(std::string_view sse, std::size_t step = std::string_view::npos) {
+  SseParser parser;
+  StreamDecoder decoder;
+  Transcript t;
+  const auto on_event = [&](SseEvent&& ev) {
+    if (t.error) return;
+    auto r = decoder.feed(ev);
+    if (!r) {
+      t.error = r.error();
+    } else if (!r->empty()) {
+      t.text += *r;
+      ++t.pieces;
+    }
+  };
+  for (std::size_t pos = 0; pos < sse.size(); pos += step) {
+    auto fed = parser.feed(sse.substr(pos, step), on_event);
+    EXPECT_TRUE(fed);
+    if (step == std::string_view::npos) break;
+  }
+  t.progress = decoder.progress();
+  return t;
+}
+
+// A streamed answer as api.openai.com sends it with stream_options.include_usage: a role chunk,
+// content chunks, the finish chunk, the usage chunk with empty choices, then [DONE].
+constexpr std::string_view stream_fixture =
+    "data: {\"id\":\"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG\",\"object\":\"chat.completion.chunk\","
+    "\"created\":1741570283,\"model\":\"gpt-4o-2024-08-06\",\"service_tier\":\"default\","
+    "\"system_fingerprint\":\"fp_eb9dce56a8\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+    "\"content\":\"\",\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
+    "data: {\"id\":\"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG\",\"object\":\"chat.completion.chunk\","
+    "\"created\":1741570283,\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"delta\":"
+    "{\"content\":\"Four\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
+    "data: {\"id\":\"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG\",\"object\":\"chat.completion.chunk\","
+    "\"created\":1741570283,\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"delta\":"
+    "{\"content\":\" \\u2014 \\\"4\\\".\\n\"},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
+    "data: {\"id\":\"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG\",\"object\":\"chat.completion.chunk\","
+    "\"created\":1741570283,\"model\":\"gpt-4o-2024-08-06\",\"choices\":[{\"index\":0,\"delta\":{},"
+    "\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":null}\n\n"
+    "data: {\"id\":\"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG\",\"object\":\"chat.completion.chunk\","
+    "\"created\":1741570283,\"model\":\"gpt-4o-2024-08-06\",\"choices\":[],\"usage\":{\"prompt_tokens\":2006,"
+    "\"completion_tokens\":300,\"total_tokens\":2306,\"prompt_tokens_details\":{\"cached_tokens\":1920,"
+    "\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":128,\"audio_tokens\":0,"
+    "\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}}\n\n"
+    "data: [DONE]\n\n";
+
+}  // namespace
+
+// ---- request -------------------------------------------------------------------------------
+
+TEST(OpenAiWire, BuildsANonStreamingRequest) {
+  ChatRequest req = sample();
+  req.temperature = 0.25;
+  const json::value got = json::parse(build_request(req, false));
+  const json::value want = json::parse(R"({
+    "model": "gpt-4o-mini",
+    "messages": [
+      {"role": "system", "content": "Be brief."},
+      {"role": "user", "content": "Hi"},
+      {"role": "assistant", "content": "Hello!"},
+      {"role": "user", "content": "2+2?"}
+    ],
+    "temperature": 0.25
+  })");
+  EXPECT_EQ(got, want) << json::serialize(got);
+}
+
+TEST(OpenAiWire, StreamingAlwaysAsksForUsage) {
+  ChatRequest req = sample();
+  req.max_tokens = 200;
+  const json::value got = json::parse(build_request(req, true));
+  const json::value want = json::parse(R"({
+    "model": "gpt-4o-mini",
+    "messages": [
+      {"role": "system", "content": "Be brief."},
+      {"role": "user", "content": "Hi"},
+      {"role": "assistant", "content": "Hello!"},
+      {"role": "user", "content": "2+2?"}
+    ],
+    "max_tokens": 200,
+    "stream": true,
+    "stream_options": {"include_usage": true}
+  })");
+  EXPECT_EQ(got, want) << json::serialize(got);
+}
+
+TEST(OpenAiWire, MaxTokensFromTheRequestTheDefaultOrNotAtAll) {
+  ChatRequest req = sample();
+  EXPECT_FALSE(json::parse(build_request(req, false)).as_object().contains("max_tokens"));
+
+  RequestOptions opts;
+  opts.default_max_tokens = 1000;
+  EXPECT_EQ(json::parse(build_request(req, false, opts)).as_object().at("max_tokens"), 1000);
+
+  req.max_tokens = 50;
+  EXPECT_EQ(json::parse(build_request(req, false, opts)).as_object().at("max_tokens"), 50);
+
+  opts.use_max_completion_tokens = true;
+  const json::value v = json::parse(build_request(req, false, opts));
+  EXPECT_EQ(v.as_object().at("max_completion_tokens"), 50);
+  EXPECT_FALSE(v.as_object().contains("max_tokens"));
+}
+
+TEST(OpenAiWire, HeadersCarryTheBearerKeyOnlyWhenThereIsOne) {
+  const std::string key = "sk-test-123";
+  const auto with_key = build_headers(&key, true, {{"openai-organization", "org-1"}});
+  EXPECT_EQ(wire::find_header(with_key, "authorization"), "Bearer sk-test-123");
+  EXPECT_EQ(wire::find_header(with_key, "accept"), "text/event-stream");
+  EXPECT_EQ(wire::find_header(with_key, "content-type"), "application/json");
+  EXPECT_EQ(wire::find_header(with_key, "openai-organization"), "org-1");
+
+  const auto without = build_headers(nullptr, false);
+  EXPECT_FALSE(wire::find_header(without, "authorization"));
+  EXPECT_EQ(wire::find_header(without, "accept"), "application/json");
+}
+
+// ---- non-streaming response ----------------------------------------------------------------
+
+TEST(OpenAiWire, ParsesAResponse) {
+  const auto c = parse_response(R"({
+    "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
+    "object": "chat.completion",
+    "created": 1741569952,
+    "model": "gpt-4.1-2025-04-14",
+    "choices": [{
+      "index": 0,
+      "message": {"role": "assistant", "content": "Hello! How can I assist you today?",
+                  "refusal": null, "annotations": []},
+      "logprobs": null,
+      "finish_reason": "stop"
+    }],
+    "usage": {
+      "prompt_tokens": 19, "completion_tokens": 10, "total_tokens": 29,
+      "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+      "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                                    "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
+    },
+    "service_tier": "default"
+  })", sample());
+  ASSERT_TRUE(c) << c.error().detail;
+  EXPECT_EQ(c->content, "Hello! How can I assist you today?");
+  EXPECT_EQ(c->model, "gpt-4.1-2025-04-14");
+  EXPECT_EQ(c->finish_reason, "stop");
+  EXPECT_EQ(c->usage.input_tokens, 19);
+  EXPECT_EQ(c->usage.output_tokens, 10);
+  EXPECT_EQ(c->usage.cached_input_tokens, 0);
+  EXPECT_FALSE(c->usage.estimated);
+}
+
+TEST(OpenAiWire, InputIncludesCachedTokensAndOutputIncludesReasoning) {
+  const auto c = parse_response(R"({
+    "id": "chatcmpl-x", "object": "chat.completion", "created": 1, "model": "o3-mini-2025-01-31",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "4"}, "finish_reason": "length"}],
+    "usage": {"prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
+              "prompt_tokens_details": {"cached_tokens": 1920},
+              "completion_tokens_details": {"reasoning_tokens": 256}}
+  })", sample());
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->finish_reason, "length");
+  EXPECT_EQ(c->usage.input_tokens, 2006);  // prompt_tokens, cached included
+  EXPECT_EQ(c->usage.cached_input_tokens, 1920);
+  EXPECT_EQ(c->usage.cache_write_tokens, 0);
+  EXPECT_EQ(c->usage.output_tokens, 300);  // completion_tokens, reasoning included
+  EXPECT_EQ(c->usage.reasoning_tokens, 256);
+}
+
+TEST(OpenAiWire, AServerWithoutUsageGetsAnEstimate) {
+  // What some OpenAI-compatible servers answer: no usage, no model.
+  const auto c = parse_response(
+      R"({"choices": [{"index": 0, "message": {"role": "assistant", "content": "Four."}, "finish_reason": "stop"}]})",
+      sample());
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->model, "gpt-4o-mini");  // the requested one
+  EXPECT_TRUE(c->usage.estimated);
+  EXPECT_GT(c->usage.input_tokens, 0);
+  EXPECT_GT(c->usage.output_tokens, 0);
+}
+
+TEST(OpenAiWire, ARefusalIsTheAnswerAndToolCallsHaveNoText) {
+  const auto refusal = parse_response(R"({"model": "gpt-4o", "choices": [{"index": 0,
+      "message": {"role": "assistant", "content": null, "refusal": "I can't help with that."},
+      "finish_reason": "stop"}], "usage": {"prompt_tokens": 5, "completion_tokens": 7}})", sample());
+  ASSERT_TRUE(refusal);
+  EXPECT_EQ(refusal->content, "I can't help with that.");
+
+  const auto tools = parse_response(R"({"model": "gpt-4o", "choices": [{"index": 0,
+      "message": {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+      "function": {"name": "f", "arguments": "{}"}}]}, "finish_reason": "tool_calls"}],
+      "usage": {"prompt_tokens": 5, "completion_tokens": 7}})", sample());
+  ASSERT_TRUE(tools);
+  EXPECT_EQ(tools->content, "");
+  EXPECT_EQ(tools->finish_reason, "tool_calls");
+}
+
+TEST(OpenAiWire, AnUnreadableResponseIsAnUpstreamError) {
+  for (std::string_view body : {"<html>oops</html>", "[]", R"({"object": "chat.completion"})",
+                                R"({"choices": []})", R"({"choices": [{"index": 0}]})"}) {
+    const auto c = parse_response(body, sample());
+    ASSERT_FALSE(c) << body;
+    EXPECT_EQ(c.error().code, errc::upstream_error) << body;
+  }
+}
+
+TEST(OpenAiWire, AnErrorObjectInA200IsAnError) {
+  const auto c = parse_response(R"({"error": {"message": "The server had an error", "type": "server_error"}})", sample());
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, errc::upstream_error);
+  EXPECT_EQ(c.error().upstream_status, 500);
+}
+
+TEST(OpenAiWire, FinishReasonsAreNormalised) {
+  EXPECT_EQ(normalise_finish_reason("stop"), "stop");
+  EXPECT_EQ(normalise_finish_reason("length"), "length");
+  EXPECT_EQ(normalise_finish_reason("tool_calls"), "tool_calls");
+  EXPECT_EQ(normalise_finish_reason("function_call"), "tool_calls");
+  EXPECT_EQ(normalise_finish_reason("content_filter"), "content_filter");
+  EXPECT_EQ(normalise_finish_reason("eos"), "other");
+  EXPECT_EQ(normalise_finish_reason(""), "other");
+}
+
+// ---- stream --------------------------------------------------------------------------------
+
+TEST(OpenAiWire, DecodesAStreamWithItsUsageChunk) {
+  const Transcript t = decode(stream_fixture);
+  ASSERT_FALSE(t.error) << t.error->detail;
+  EXPECT_EQ(t.text, "Four \xE2\x80\x94 \"4\".\n");
+  EXPECT_EQ(t.pieces, 2u);  // the empty role chunk is no delta
+  EXPECT_EQ(t.progress.model, "gpt-4o-2024-08-06");
+  EXPECT_EQ(t.progress.finish_reason, "stop");
+  EXPECT_TRUE(t.progress.terminated);
+  EXPECT_TRUE(t.progress.input_reported);
+  EXPECT_TRUE(t.progress.output_reported);
+  EXPECT_EQ(t.progress.usage.input_tokens, 2006);
+  EXPECT_EQ(t.progress.usage.cached_input_tokens, 1920);
+  EXPECT_EQ(t.progress.usage.output_tokens, 300);
+  EXPECT_EQ(t.progress.usage.reasoning_tokens, 128);
+}
+
+TEST(OpenAiWire, ByteAtATimeAndCrlfDecodeTheSame) {
+  const Transcript whole = decode(stream_fixture);
+  const Transcript bytes = decode(stream_fixture, 1);
+  EXPECT_EQ(bytes.text, whole.text);
+  EXPECT_EQ(bytes.pieces, whole.pieces);
+  EXPECT_TRUE(bytes.progress.terminated);
+  EXPECT_EQ(bytes.progress.usage.output_tokens, 300);
+
+  std::string crlf;
+  for (char c : stream_fixture) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+  const Transcript t = decode(crlf, 7);
+  EXPECT_EQ(t.text, whole.text);
+  EXPECT_TRUE(t.progress.terminated);
+}
+
+TEST(OpenAiWire, AStreamWithoutUsageLeavesItToTheEstimate) {
+  // An older compatible server: no usage chunk.
+  const Transcript t = decode(
+      "data: {\"model\":\"llama3.2\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n"
+      "data: {\"model\":\"llama3.2\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+      "data: [DONE]\n\n");
+  ASSERT_FALSE(t.error);
+  EXPECT_EQ(t.text, "Hi");
+  EXPECT_FALSE(t.progress.input_reported);
+  const Usage u = wire::complete_usage(t.progress, sample(), t.text);
+  EXPECT_TRUE(u.estimated);
+  EXPECT_GT(u.input_tokens, 0);
+  EXPECT_EQ(u.output_tokens, 1);
+}
+
+TEST(OpenAiWire, AStreamCutBeforeDoneIsNotFinished) {
+  const std::string_view cut = stream_fixture.substr(0, stream_fixture.find("\"content\":\" "));
+  const Transcript t = decode(cut);
+  ASSERT_FALSE(t.error);
+  EXPECT_EQ(t.text, "Four");
+  EXPECT_FALSE(t.progress.finished());
+}
+
+TEST(OpenAiWire, AStreamCutAfterTheFinishReasonIsFinished) {
+  // The usage chunk and [DONE] are lost, but the answer is whole.
+  const std::string_view cut = stream_fixture.substr(0, stream_fixture.find("\"choices\":[]"));
+  const Transcript t = decode(cut);
+  EXPECT_TRUE(t.progress.finished());
+  EXPECT_FALSE(t.progress.terminated);
+  EXPECT_FALSE(t.progress.output_reported);
+}
+
+TEST(OpenAiWire, AnErrorChunkMidStreamIsAnError) {
+  const Transcript t = decode(
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Par\"},\"finish_reason\":null}]}\n\n"
+      "data: {\"error\":{\"message\":\"The server had an error while processing your request.\","
+      "\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tial\"},\"finish_reason\":null}]}\n\n");
+  EXPECT_EQ(t.text, "Par");
+  ASSERT_TRUE(t.error);
+  EXPECT_EQ(t.error->code, errc::upstream_error);
+  EXPECT_EQ(t.error->upstream_status, 500);
+  EXPECT_NE(t.error->detail.find("server_error"), std::string::npos);
+}
+
+TEST(OpenAiWire, AMalformedChunkIsAnError) {
+  const Transcript t = decode("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"choices\":[\n\n");
+  EXPECT_EQ(t.text, "a");
+  ASSERT_TRUE(t.error);
+  EXPECT_EQ(t.error->code, errc::upstream_error);
+}
+
+TEST(OpenAiWire, NothingCountsAfterDone) {
+  const Transcript t = decode(
+      "data: [DONE]\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"late\"}}]}\n\ndata: garbage\n\n");
+  EXPECT_FALSE(t.error);
+  EXPECT_EQ(t.text, "");
+  EXPECT_TRUE(t.progress.terminated);
+}
+
+// ---- errors --------------------------------------------------------------------------------
+
+TEST(OpenAiWire, ErrorMappingTable) {
+  struct Row {
+    int status;
+    errc code;
+  };
+  const std::string body =
+      R"({"error": {"message": "boom", "type": "invalid_request_error", "param": null, "code": null}})";
+  for (const Row& row : {Row{400, errc::upstream_error}, Row{401, errc::upstream_error},
+                         Row{403, errc::upstream_error}, Row{404, errc::upstream_error},
+                         Row{408, errc::upstream_timeout}, Row{409, errc::upstream_error},
+                         Row{422, errc::upstream_error}, Row{429, errc::rate_limited},
+                         Row{500, errc::upstream_error}, Row{502, errc::upstream_error},
+                         Row{503, errc::unavailable}, Row{504, errc::upstream_error}}) {
+    const Error e = map_error(row.status, {}, body, now);
+    EXPECT_EQ(e.code, row.code) << row.status;
+    EXPECT_EQ(e.upstream_status, row.status);
+    EXPECT_FALSE(e.message.empty());
+    EXPECT_EQ(e.message.find("boom"), std::string::npos) << "vendor text is for the log only";
+    EXPECT_NE(e.detail.find("boom"), std::string::npos);
+  }
+}
+
+TEST(OpenAiWire, ABadRequestSaysTheProviderRejectedIt) {
+  const Error e = map_error(404, {{"x-request-id", "req_abc"}},
+                            R"({"error": {"message": "The model `gpt-9` does not exist or you do not have access to it.",
+                                "type": "invalid_request_error", "param": null, "code": "model_not_found"}})",
+                            now);
+  EXPECT_EQ(e.code, errc::upstream_error);
+  EXPECT_EQ(e.message, "the model provider rejected the request");
+  EXPECT_NE(e.detail.find("model_not_found"), std::string::npos);
+  EXPECT_NE(e.detail.find("gpt-9"), std::string::npos);
+  EXPECT_NE(e.detail.find("req_abc"), std::string::npos);
+}
+
+TEST(OpenAiWire, AnAuthErrorLeaksNoKey) {
+  const Error e = map_error(401, {},
+                            R"({"error": {"message": "Incorrect API key provided: sk-proj-AbCd****************************************wxYZ. You can find your API key at https://platform.openai.com/account/api-keys.",
+                                "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}})",
+                            now);
+  EXPECT_EQ(e.code, errc::upstream_error);
+  EXPECT_EQ(e.upstream_status, 401);
+  EXPECT_EQ(e.message.find("sk-"), std::string::npos);
+  EXPECT_EQ(e.detail.find("sk-proj"), std::string::npos);
+  EXPECT_EQ(e.detail.find("AbCd"), std::string::npos);
+  EXPECT_NE(e.detail.find("invalid_api_key"), std::string::npos);
+}
+
+TEST(OpenAiWire, RateLimitTakesRetryAfterInSecondsOrAsADate) {
+  const std::string body = R"({"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}})";
+  EXPECT_EQ(map_error(429, {{"retry-after", "7"}}, body, now).retry_after_seconds, 7);
+  EXPECT_EQ(map_error(429, {{"Retry-After", "Mon, 10 Mar 2025 12:00:20 GMT"}}, body, now).retry_after_seconds, 20);
+  EXPECT_EQ(map_error(429, {{"retry-after-ms", "1500"}, {"retry-after", "9"}}, body, now).retry_after_seconds, 2);
+  // A date in the past means now.
+  EXPECT_EQ(map_error(429, {{"retry-after", "Mon, 10 Mar 2025 11:00:00 GMT"}}, body, now).retry_after_seconds, 0);
+  EXPECT_FALSE(map_error(429, {{"retry-after", "soon"}}, body, now).retry_after_seconds);
+}
+
+TEST(OpenAiWire, RateLimitFallsBackToTheResetOfTheExhaustedLimit) {
+  const std::string body = R"({"error": {"message": "Rate limit reached for requests", "type": "requests", "code": "rate_limit_exceeded"}})";
+  const Error tokens = map_error(429,
+                                 {{"x-ratelimit-remaining-requests", "59"},
+                                  {"x-ratelimit-reset-requests", "6m0s"},
+                                  {"x-ratelimit-remaining-tokens", "0"},
+                                  {"x-ratelimit-reset-tokens", "1.5s"}},
+                                 body, now);
+  EXPECT_EQ(tokens.code, errc::rate_limited);
+  EXPECT_EQ(tokens.retry_after_seconds, 2);
+
+  const Error requests = map_error(429,
+                                   {{"x-ratelimit-remaining-requests", "0"},
+                                    {"x-ratelimit-reset-requests", "1m30s"}},
+                                   body, now);
+  EXPECT_EQ(requests.retry_after_seconds, 90);
+  EXPECT_FALSE(map_error(429, {}, body, now).retry_after_seconds);
+}
+
+TEST(OpenAiWire, AnExhaustedQuotaIsNotARateLimit) {
+  const Error e = map_error(429, {},
+                            R"({"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+                                "type": "insufficient_quota", "param": null, "code": "insufficient_quota"}})",
+                            now);
+  EXPECT_EQ(e.code, errc::upstream_error);
+  EXPECT_EQ(e.upstream_status, 429);  // so the key pool still rests the key
+}
+
+TEST(OpenAiWire, CompatibleServersErrorShapes) {
+  // Ollama: {"error": "text"}; a proxy: HTML.
+  const Error ollama = map_error(404, {}, R"({"error":"model \"llama9\" not found, try pulling it first"})", now);
+  EXPECT_EQ(ollama.code, errc::upstream_error);
+  EXPECT_NE(ollama.detail.find("llama9"), std::string::npos);
+
+  const Error proxy = map_error(502, {}, "<html><body>Bad Gateway</body></html>", now);
+  EXPECT_EQ(proxy.code, errc::upstream_error);
+  EXPECT_EQ(proxy.upstream_status, 502);
+  EXPECT_NE(proxy.detail.find("Bad Gateway"), std::string::npos);
+
+  const Error empty = map_error(503, {{"retry-after", "3"}}, "", now);
+  EXPECT_EQ(empty.code, errc::unavailable);
+  EXPECT_EQ(empty.retry_after_seconds, 3);
+}
+
+}  // namespace aas::llm::openai_wire

@@ -1,0 +1,169 @@
+// Deterministic answers, token counts and embedding vectors: the same request always gets the
+// same bytes, so tests can compare a streamed answer with a non-streamed one.
+#include "mock.hpp"
+
+#include <array>
+#include <cmath>
+#include <cstring>
+
+namespace aas::mockllm {
+
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+template <class F>
+void for_each_word(std::string_view text, F&& f) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && is_space(text[i])) ++i;
+    const std::size_t start = i;
+    while (i < text.size() && !is_space(text[i])) ++i;
+    if (i > start) f(text.substr(start, i - start));
+  }
+}
+
+constexpr std::array<std::string_view, 19> kFiller = {
+    "lorem",  "ipsum",   "dolor",      "sit",    "amet",     "consectetur", "adipiscing",
+    "elit",   "sed",     "do",         "eiusmod", "tempor",  "incididunt",  "ut",
+    "labore", "et",      "dolore",     "magna",  "aliqua."};
+
+bool is_identifier_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+
+std::uint64_t fnv1a(std::string_view s) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (const char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::uint64_t splitmix64(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Case and surrounding punctuation do not make a different word ("Paris," is "paris").
+std::string normalize_word(std::string_view w) {
+  const auto punct = [](char c) { return !is_identifier_char(c) && static_cast<unsigned char>(c) < 0x80; };
+  while (!w.empty() && punct(w.front())) w.remove_prefix(1);
+  while (!w.empty() && punct(w.back())) w.remove_suffix(1);
+  std::string out(w);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+}  // namespace
+
+std::size_t count_tokens(std::string_view text) {
+  std::size_t n = 0;
+  for_each_word(text, [&](std::string_view) { ++n; });
+  return n;
+}
+
+std::string filler_token(std::size_t i) { return " " + std::string(kFiller[i % kFiller.size()]); }
+
+std::vector<std::string> answer_tokens(std::string_view answer, std::optional<std::size_t> length) {
+  std::vector<std::string> tokens;
+  for_each_word(answer, [&](std::string_view w) {
+    if (length && tokens.size() >= *length) return;
+    tokens.push_back(tokens.empty() ? std::string(w) : " " + std::string(w));
+  });
+  if (length) {
+    for (std::size_t i = 0; tokens.size() < *length; ++i) {
+      std::string t = filler_token(i);
+      if (tokens.empty()) t.erase(0, 1);
+      tokens.push_back(std::move(t));
+    }
+  }
+  return tokens;
+}
+
+std::string join(const std::vector<std::string>& tokens) {
+  std::string out;
+  for (const std::string& t : tokens) out += t;
+  return out;
+}
+
+bool asks_to_call(std::string_view text, std::string_view tool_name) {
+  if (tool_name.empty()) return false;
+  const std::string needle = "call " + std::string(tool_name);
+  for (std::size_t pos = text.find(needle); pos != std::string_view::npos;
+       pos = text.find(needle, pos + 1)) {
+    const std::size_t end = pos + needle.size();
+    const bool starts_word = pos == 0 || !is_identifier_char(text[pos - 1]);
+    const bool ends_word = end == text.size() || !is_identifier_char(text[end]);
+    if (starts_word && ends_word) return true;
+  }
+  return false;
+}
+
+std::vector<float> embed(std::string_view text, std::size_t dimensions) {
+  std::vector<double> sum(dimensions, 0.0);
+  const auto add = [&](std::string_view word) {
+    std::uint64_t state = fnv1a(word);
+    for (double& x : sum) {
+      // Uniform in [-1, 1): one pseudo-random direction per distinct word.
+      x += static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-52 - 1.0;
+    }
+  };
+  bool any = false;
+  for_each_word(text, [&](std::string_view w) {
+    const std::string word = normalize_word(w);
+    if (word.empty()) return;
+    add(word);
+    any = true;
+  });
+  if (!any) add(text);  // only punctuation or blanks: still deterministic
+
+  double norm = 0;
+  for (const double x : sum) norm += x * x;
+  norm = std::sqrt(norm);
+  std::vector<float> out(dimensions);
+  for (std::size_t i = 0; i < dimensions; ++i) {
+    out[i] = static_cast<float>(norm > 0 ? sum[i] / norm : 0.0);
+  }
+  return out;
+}
+
+std::string base64_floats(const std::vector<float>& v) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string bytes(v.size() * sizeof(float), '\0');
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    std::uint32_t bits = 0;
+    std::memcpy(&bits, &v[i], sizeof bits);
+    for (int b = 0; b < 4; ++b) bytes[i * 4 + b] = static_cast<char>((bits >> (8 * b)) & 0xff);
+  }
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const std::uint32_t n = (static_cast<unsigned char>(bytes[i]) << 16) |
+                            (static_cast<unsigned char>(bytes[i + 1]) << 8) |
+                            static_cast<unsigned char>(bytes[i + 2]);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += kAlphabet[n & 63];
+  }
+  if (const std::size_t rest = bytes.size() - i; rest > 0) {
+    std::uint32_t n = static_cast<unsigned char>(bytes[i]) << 16;
+    if (rest == 2) n |= static_cast<unsigned char>(bytes[i + 1]) << 8;
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += rest == 2 ? kAlphabet[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+}  // namespace aas::mockllm
