@@ -76,15 +76,18 @@ std::optional<llm::Pricing> pricing_of(const ModelSpec& m) {
 std::shared_ptr<llm::LlmProvider> make_provider(const Config& c, const DeploymentSpec& d,
                                                 const std::shared_ptr<http::HttpClient>& client) {
   if (d.provider == "mock") return std::make_shared<llm::MockProvider>(c.mock_latency);
+  const auto fill = [&](llm::ProviderOptions& o, std::string_view default_base_url) {
+    o.base_url = d.base_url.empty() ? std::string(default_base_url) : d.base_url;
+    o.api_keys = d.api_keys;
+    for (const auto& [name, value] : d.headers) o.extra_headers.push_back({name, value});
+  };
   if (d.provider == "anthropic") {
     llm::AnthropicProvider::Options o;
-    o.base_url = d.base_url.empty() ? std::string(llm::AnthropicProvider::default_base_url) : d.base_url;
-    o.api_keys = d.api_keys;
+    fill(o, llm::AnthropicProvider::default_base_url);
     return std::make_shared<llm::AnthropicProvider>(client, std::move(o));
   }
   llm::OpenAiProvider::Options o;
-  o.base_url = d.base_url.empty() ? std::string(llm::OpenAiProvider::default_base_url) : d.base_url;
-  o.api_keys = d.api_keys;
+  fill(o, llm::OpenAiProvider::default_base_url);
   return std::make_shared<llm::OpenAiProvider>(client, std::move(o));
 }
 

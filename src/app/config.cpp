@@ -167,6 +167,14 @@ std::vector<ModelSpec> read_models(const YAML::Node& list) {
         dep.base_url = d["base_url"].as<std::string>("");
         if (d["api_keys"]) dep.api_keys = d["api_keys"].as<std::vector<std::string>>();
         if (d["api_key"]) dep.api_keys.push_back(d["api_key"].as<std::string>());
+        if (d["headers"]) {
+          for (const auto& h : d["headers"]) {
+            std::string name = h.first.as<std::string>();
+            std::transform(name.begin(), name.end(), name.begin(),
+                           [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+            dep.headers.emplace_back(std::move(name), h.second.as<std::string>());
+          }
+        }
         dep.weight = d["weight"].as<int>(1);
         dep.max_concurrency = d["max_concurrency"].as<int>(64);
         dep.max_queue = d["max_queue"].as<int>(256);

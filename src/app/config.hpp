@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace aas::app {
@@ -19,6 +20,8 @@ struct DeploymentSpec {
   std::string model;           // the upstream's model name
   std::string base_url;        // empty: the vendor's public API
   std::vector<std::string> api_keys;
+  // Extra request headers (e.g. OpenAI-Organization, a gateway's routing header).
+  std::vector<std::pair<std::string, std::string>> headers;
   int weight = 1;
   int max_concurrency = 64;
   int max_queue = 256;

@@ -112,9 +112,9 @@ std::size_t RankTable::merge_short(const unsigned char* p, std::size_t n, std::u
     if (best == kNoRank) break;
     // Join parts `at` and `at + 1`, then re-rank the two pairs the new part belongs to.
     tokens[at] = best;
-    std::copy(start + at + 2, start + parts + 1, start + at + 1);
-    std::copy(tokens + at + 2, tokens + parts, tokens + at + 1);
-    std::copy(pair + at + 2, pair + parts - 1, pair + at + 1);
+    for (std::size_t i = at + 1; i < parts; ++i) start[i] = start[i + 1];
+    for (std::size_t i = at + 1; i + 1 < parts; ++i) tokens[i] = tokens[i + 1];
+    for (std::size_t i = at + 1; i + 2 < parts; ++i) pair[i] = pair[i + 1];
     --parts;
     pair[at] = at + 1 < parts ? rank(p + start[at], start[at + 2] - start[at]) : kNoRank;
     if (at > 0) pair[at - 1] = rank(p + start[at - 1], start[at + 1] - start[at - 1]);

@@ -123,7 +123,7 @@ models:
       - {provider: openai, model: gpt-4o-mini, base_url: "http://127.0.0.1:11434/v1"}
   - name: backup
     deployments:
-      - {provider: anthropic, model: claude-haiku, api_key: k3}
+      - {provider: anthropic, model: claude-haiku, api_key: k3, headers: {X-Mock-Status: "500"}}
 )";
   const Config c = load_config(from({{"AI_CONFIG", file.string()}, {"OPENAI_API_KEY", "ignored"}}));
   EXPECT_EQ(c.port, 5000);
@@ -136,6 +136,8 @@ models:
   EXPECT_EQ(fast.deployments[0].api_keys, (std::vector<std::string>{"k1", "k2"}));
   EXPECT_EQ(fast.deployments[1].base_url, "http://127.0.0.1:11434/v1");
   EXPECT_EQ(c.models[1].deployments[0].api_keys, std::vector<std::string>{"k3"});
+  ASSERT_EQ(c.models[1].deployments[0].headers.size(), 1u);
+  EXPECT_EQ(c.models[1].deployments[0].headers[0], (std::pair<std::string, std::string>{"x-mock-status", "500"}));
 
   std::ofstream(file) << "models:\n  - name: a\n    fallbacks: [nope]\n    deployments:\n      - {provider: openai}\n";
   EXPECT_THROW(load_config(from({{"AI_CONFIG", file.string()}})), ConfigError);
