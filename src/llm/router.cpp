@@ -574,6 +574,10 @@ struct RoutedModel::State {
         ctx.out_of_time = true;
         break;
       }
+      if (SteadyClock::now() >= ctx.deadline) {  // the slot came too late to use
+        ctx.out_of_time = true;
+        break;
+      }
       Result<Completion> r = co_await call_deployment(node, ctx);
       permit.release();
       // A provider may answer a cancellation with an error rather than an exception; either

@@ -35,7 +35,7 @@ class FakeClock final : public Clock {
   std::atomic<std::int64_t> ms_{1'700'000'000'000};
 };
 
-// One scripted answer of a fake deployment: wait, stream the chunks, then fail or succeed.
+// One scripted answer of a fake deployment: stream the chunks, wait, then fail or succeed.
 struct Step {
   milliseconds delay{0};
   std::vector<std::string> chunks;
@@ -99,6 +99,11 @@ class FakeProvider final : public LlmProvider {
       ~Leave() { --n; }
     } leave{in_flight_};
 
+    std::string content;
+    for (const auto& chunk : step.chunks) {
+      content += chunk;
+      if (sink != nullptr) (*sink)(chunk);
+    }
     if (step.delay > 0ms) {
       asio::steady_timer timer(co_await asio::this_coro::executor, step.delay);
       try {
@@ -107,11 +112,6 @@ class FakeProvider final : public LlmProvider {
         ++cancelled_;
         throw;
       }
-    }
-    std::string content;
-    for (const auto& chunk : step.chunks) {
-      content += chunk;
-      if (sink != nullptr) (*sink)(chunk);
     }
     if (step.error) co_return *step.error;
     Completion c;
@@ -783,10 +783,18 @@ TEST(Concurrency, AWaiterWhoseDeadlinePassesIsRateLimited) {
   retry.deadline = 50ms;
   RoutedModel model("alias", {d}, retry, lenient(), clock);
   const auto req = request();
-  auto results = run_concurrently(2, [&] { return model.complete(req); });
-  ASSERT_FALSE(results[1]);
-  EXPECT_EQ(results[1].error().code, errc::rate_limited);
-  EXPECT_EQ(results[1].error().retry_after_seconds, 1);
+  // The holder is a stream already flowing, so the deadline does not cut it off and it keeps
+  // the slot past the waiter's deadline.
+  const ChunkSink sink = [](std::string_view) { return true; };
+  asio::io_context ioc;
+  auto holder = asio::co_spawn(ioc, model.stream(req, sink), asio::use_future);
+  auto waiter = asio::co_spawn(ioc, model.complete(req), asio::use_future);
+  ioc.run();
+  EXPECT_TRUE(holder.get());
+  auto r = waiter.get();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::rate_limited);
+  EXPECT_EQ(r.error().retry_after_seconds, 1);
   EXPECT_EQ(p->calls(), 1);
 }
 
