@@ -226,14 +226,12 @@ class StreamWriter final : public BodyWriter {
     while (watching_) co_await watcher_done_.async_wait(use_tuple);
   }
 
-  // Sends the end of the body; false when that failed.
-  asio::awaitable<bool> finish() {
-    if (closed_) co_return false;
-    if (!chunked_) co_return true;
+  // Sends the last chunk, which tells the client the body is complete.
+  asio::awaitable<void> finish() {
+    if (closed_ || !chunked_) co_return;
     stream_.expires_after(write_timeout_);
     auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), use_tuple);
     if (ec) mark_closed();
-    co_return !ec;
   }
 
  private:
@@ -420,7 +418,8 @@ asio::awaitable<void> Server::Impl::serve(Connection& conn) {
     }
     Response res = co_await dispatcher.handle(std::move(*req));
     if (res.stream) {
-      // Runs here, after the dispatcher returned: its request timeout does not cut long streams.
+      // Runs here, after the dispatcher returned: its request timeout does not cut long streams,
+      // and its access-log line (written on return) measures time to headers, not the stream.
       // The connection stays busy, so a shutdown waits for the stream to end.
       co_await stream_response(conn, std::move(res), version, head_only);
       co_return;
@@ -465,12 +464,13 @@ asio::awaitable<void> Server::Impl::stream_response(Connection& conn, Response r
     auto head = stream_head(res, version);
     bhttp::response_serializer<bhttp::empty_body> serializer(head);
     conn.stream.expires_after(options.write_timeout);
-    auto [ec, n] = co_await bhttp::async_write_header(conn.stream, serializer, use_tuple);
-    if (ec) co_return;
+    auto [write_ec, n] = co_await bhttp::async_write_header(conn.stream, serializer, use_tuple);
+    if (write_ec) co_return;
   }
+  beast::error_code ec;
   // HEAD learns the headers; running the body would only do work nobody reads.
   if (head_only) {
-    co_await linger_close(conn);
+    conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     co_return;
   }
 
@@ -489,12 +489,12 @@ asio::awaitable<void> Server::Impl::stream_response(Connection& conn, Response r
     spdlog::error("request {}: streamed body failed with a non-standard exception",
                   request_id_of(res));
   }
-  bool finished = false;
-  if (completed) finished = co_await writer.finish();
+  if (completed) co_await writer.finish();
   co_await writer.stop_watching();
-  // Input the client sent meanwhile may be unread: linger so that the end of the body is not
-  // destroyed by a reset.
-  if (finished) co_await linger_close(conn);
+  // The watcher has consumed the client's input, so closing sends FIN, not a reset that could
+  // destroy the end of the body (no linger needed, which would hold up a shutdown). HTTP/1.0
+  // clients learn the end of the body from this.
+  conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 
 asio::awaitable<void> Server::Impl::answer_read_error(Connection& conn,

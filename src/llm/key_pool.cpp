@@ -21,8 +21,8 @@ std::optional<KeyPool::Lease> KeyPool::acquire() {
     }
   }
   if (chosen == n) {
-    chosen = static_cast<std::size_t>(
-        std::min_element(rest_until_.begin(), rest_until_.end()) - rest_until_.begin());
+    chosen = static_cast<std::size_t>(std::min_element(rest_until_.begin(), rest_until_.end()) -
+                                      rest_until_.begin());
   }
   next_ = (chosen + 1) % n;
   return Lease{chosen, keys_[chosen]};
@@ -46,7 +46,8 @@ std::optional<std::chrono::seconds> KeyPool::report_failure(std::size_t index, c
 }
 
 void KeyPool::rest(std::size_t index, std::chrono::seconds duration) {
-  const TimePoint until = clock_.now() + std::clamp(duration, std::chrono::seconds(0), policy_.max_rest);
+  const TimePoint until =
+      clock_.now() + std::clamp(duration, std::chrono::seconds(0), policy_.max_rest);
   std::lock_guard lock(mutex_);
   // Two calls failing at once must not shorten a rest the other just set.
   if (index < rest_until_.size()) rest_until_[index] = std::max(rest_until_[index], until);

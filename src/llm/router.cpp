@@ -465,7 +465,8 @@ struct RoutedModel::State {
       leave.armed = false;
     }
     // Woken by the caller's cancellation: the permit, if any, goes to the next waiter.
-    throw_if_cancelled(co_await asio::this_coro::cancellation_state);
+    const auto cs = co_await asio::this_coro::cancellation_state;
+    throw_if_cancelled(cs);
     co_return permit;
   }
 
@@ -582,7 +583,8 @@ struct RoutedModel::State {
       permit.release();
       // A provider may answer a cancellation with an error rather than an exception; either
       // way the deployment is not to blame.
-      throw_if_cancelled(co_await asio::this_coro::cancellation_state);
+      const auto cs = co_await asio::this_coro::cancellation_state;
+      throw_if_cancelled(cs);
 
       if (r) {
         ticket.settle(false);

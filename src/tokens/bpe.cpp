@@ -16,10 +16,11 @@ RankTable::RankTable(const RankData& data) : data_(data) {
   offsets_[data.count] = offset;
   if (offset != data.bytes.size()) throw std::logic_error("tokens: generated rank tables are inconsistent");
 
-  // At most 1/2 full (about 0.4 for both encodings) keeps probe chains short for the many misses
-  // BPE looks up.
+  // The smallest power of two at most 4/5 full (0.76 for both encodings: 2 MB of slots for cl100k,
+  // 4 MB for o200k). A table twice as large measured no faster: a probe chain mostly stays within a
+  // cache line or two.
   unsigned bits = 1;
-  while ((std::size_t{1} << bits) < data.count * 2) ++bits;
+  while ((std::size_t{1} << bits) < data.count + data.count / 4) ++bits;
   slots_.assign(std::size_t{1} << bits, Slot{0, kNoRank, 0});
   shift_ = 64 - bits;
   const std::size_t mask = slots_.size() - 1;

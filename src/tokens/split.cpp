@@ -184,9 +184,11 @@ std::size_t next_piece_o200k(std::string_view s, std::size_t pos) {
   std::size_t end = 0;
   // The two word alternatives, each first with the optional prefix character, then without it
   // (which only matters when c0 is a mark: a mark is both a prefix and a word character).
-  if ((prefix && (end = lower_word(s, pos + c0.len))) || ((c0.cls & (kUpperish | kLowerish)) && (end = lower_word(s, pos))) ||
-      (prefix && (end = upper_word(s, pos + c0.len))) || ((c0.cls & kUpperish) && (end = upper_word(s, pos)))) {
-    return end + contraction(s, end);
+  if ((prefix && (end = lower_word(s, pos + c0.len))) ||
+      ((c0.cls & (kUpperish | kLowerish)) && (end = lower_word(s, pos))) ||
+      (prefix && (end = upper_word(s, pos + c0.len))) ||
+      ((c0.cls & kUpperish) && (end = upper_word(s, pos)))) {
+    return end + contraction(s, end);  // (?i:'s|'t|'re|'ve|'m|'ll|'d)?
   }
   if (c0.cls & kNumber) return number(s, pos, c0);
   if ((end = punctuation(s, pos, c0, char_at(s, pos + c0.len), true))) return end;

@@ -105,7 +105,9 @@ std::string Tokenizer::decode(std::span<const std::uint32_t> ids) const {
         break;
       }
     }
-    if (!found) throw std::out_of_range("tokens: id " + std::to_string(id) + " is not in " + std::string(name(impl_->encoding)));
+    if (!found) {
+      throw std::out_of_range("tokens: id " + std::to_string(id) + " is not in " + std::string(name(impl_->encoding)));
+    }
   }
   return text;
 }

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <charconv>
 #include <limits>
+#include <stdexcept>
 #include <variant>
 
 namespace aas::mockllm {
@@ -228,6 +229,12 @@ std::chrono::steady_clock::duration token_time(const Behaviour& b, std::size_t t
       std::chrono::duration<double>(static_cast<double>(tokens) / b.tokens_per_second));
 }
 
+// The server ends a body whose producer threw without its last chunk, then closes: the client
+// sees the connection drop mid-body, as when an upstream dies. (It also logs the message.)
+[[noreturn]] void throw_drop() {
+  throw std::runtime_error("x-mock-drop-after: connection dropped on purpose");
+}
+
 // Sends the tokens; returns how the stream ended. Cancelled from outside when the client leaves.
 asio::awaitable<StreamEnd> produce(http::BodyWriter& out, const Behaviour& b,
                                    const std::vector<std::string>& tokens, StreamFraming& framing) {
@@ -291,6 +298,7 @@ asio::awaitable<void> run_stream(Mock& mock, Behaviour b, std::vector<std::strin
   const auto result = co_await (produce_guarded(out, b, tokens, *framing) || out.closed());
   const StreamEnd end = result.index() == 0 ? std::get<0>(result) : StreamEnd::cancelled;
   mock.stats.stream_closed(b.key, end);
+  if (end == StreamEnd::dropped) throw_drop();
 }
 
 asio::awaitable<StreamEnd> drip_spaces(http::BodyWriter& out, const Behaviour& b) {
@@ -313,6 +321,7 @@ asio::awaitable<void> run_truncated(Mock& mock, Behaviour b, std::string body,
   mock.stats.stream_opened(b.key);
   const bool ok = co_await out.write(std::string_view(body).substr(0, body.size() / 2));
   mock.stats.stream_closed(b.key, ok ? StreamEnd::dropped : StreamEnd::cancelled);
+  if (ok) throw_drop();
 }
 
 }  // namespace

@@ -50,7 +50,8 @@ Error in_band_error(const json::object& body) {
 std::string build_request(const ChatRequest& req, bool stream, const RequestOptions& opts) {
   json::object body;
   body["model"] = req.model;
-  body["max_tokens"] = req.max_tokens.value_or(opts.default_max_tokens.value_or(fallback_max_tokens));
+  body["max_tokens"] =
+      req.max_tokens.value_or(opts.default_max_tokens.value_or(fallback_max_tokens));
 
   std::string system;
   json::array messages;
@@ -160,7 +161,8 @@ Result<std::string> StreamDecoder::feed(const SseEvent& ev) {
   const auto parsed = wire::parse_json_object(ev.data);
   if (!parsed) {
     if (ev.event == "ping") return std::string();  // whatever a heartbeat carries
-    return wire::malformed(vendor, "stream event '" + ev.event.substr(0, 40) + "' is not a JSON object");
+    return wire::malformed(vendor,
+                           "stream event '" + ev.event.substr(0, 40) + "' is not a JSON object");
   }
   const json::object& data = parsed->get_object();
   // The data names its type as well as the event line does; the data is what the SDKs trust.

@@ -84,8 +84,8 @@ asio::awaitable<Result<Completion>> HttpProvider::complete(const ChatRequest& re
   if (!response) co_return transport_error(name(), response.error());
 
   if (!is_success(response->status)) {
-    co_return failed(lease, map_error(response->status, response->headers, response->body,
-                                      clock_.now()));
+    co_return failed(lease,
+                     map_error(response->status, response->headers, response->body, clock_.now()));
   }
   auto completion = parse_response(response->body, req);
   if (!completion) {
@@ -135,7 +135,8 @@ asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
 
   const auto body_sink = [&](std::string_view bytes) -> bool {
     if (!is_success(status) || json_answer) {
-      const std::size_t limit = json_answer ? options_.max_event_bytes : options_.max_error_body_bytes;
+      const std::size_t limit =
+          json_answer ? options_.max_event_bytes : options_.max_error_body_bytes;
       buffered.append(bytes.substr(0, limit - std::min(limit, buffered.size())));
       return buffered.size() < limit;
     }
@@ -173,7 +174,8 @@ asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
       co_return failed(lease, std::move(e));
     }
     succeeded(lease);
-    if (!completion->content.empty() && !sink(completion->content)) completion->finish_reason = "cancelled";
+    if (!completion->content.empty() && !sink(completion->content))
+      completion->finish_reason = "cancelled";
     co_return completion;
   }
   if (!result && !progress.finished()) {

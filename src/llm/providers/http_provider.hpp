@@ -26,10 +26,10 @@ class StreamDecoder;
 namespace aas::llm {
 
 struct ProviderOptions {
-  std::string base_url;                     // empty: the vendor's public API
-  std::vector<std::string> api_keys;        // rotated; may be empty for local servers
-  std::optional<int> default_max_tokens;    // for requests that name none
-  std::vector<http::Header> extra_headers;  // lowercase names, e.g. openai-organization
+  std::string base_url;                             // empty: the vendor's public API
+  std::vector<std::string> api_keys;                // rotated; may be empty for local servers
+  std::optional<int> default_max_tokens;            // for requests that name none
+  std::vector<http::Header> extra_headers;          // lowercase names, e.g. openai-organization
   std::chrono::milliseconds first_byte_timeout{0};  // zero: the HttpClient's own
   std::chrono::milliseconds total_timeout{0};
   std::size_t max_event_bytes = 4 * 1024 * 1024;  // one server-sent event

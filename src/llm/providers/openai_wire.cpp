@@ -36,8 +36,11 @@ wire::VendorError read_error(const json::value& error) {
   } else if (const json::object* o = error.if_object()) {
     v.type = std::string(get_string(*o, "type").value_or(""));
     v.message = std::string(get_string(*o, "message").value_or(""));
-    if (auto code = get_string(*o, "code")) v.code = std::string(*code);
-    else if (auto n = get_int(*o, "code")) v.code = std::to_string(*n);
+    if (auto code = get_string(*o, "code")) {
+      v.code = std::string(*code);
+    } else if (auto n = get_int(*o, "code")) {  // some compatible servers send a number
+      v.code = std::to_string(*n);
+    }
   }
   return v;
 }
@@ -135,7 +138,8 @@ Error map_error(int status, const std::vector<http::Header>& headers, std::strin
                 TimePoint now) {
   wire::VendorError v;
   if (const auto parsed = wire::parse_json_object(body)) {
-    if (const json::value* error = parsed->get_object().if_contains("error")) v = read_error(*error);
+    if (const json::value* error = parsed->get_object().if_contains("error"))
+      v = read_error(*error);
   } else {
     v.message = std::string(body.substr(0, 300));  // a proxy's HTML or plain text page
   }
@@ -150,7 +154,8 @@ Error map_error(int status, const std::vector<http::Header>& headers, std::strin
       const auto left = wire::find_header(headers, remaining);
       const auto when = wire::find_header(headers, reset);
       if (left && *left == "0" && when) {
-        if (const auto s = wire::parse_duration_seconds(*when)) wait = std::max(wait.value_or(0), *s);
+        if (const auto s = wire::parse_duration_seconds(*when))
+          wait = std::max(wait.value_or(0), *s);
       }
     }
     e.retry_after_seconds = wait;
@@ -182,7 +187,8 @@ Result<std::string> StreamDecoder::feed(const SseEvent& ev) {
   if (const json::value* error = chunk.if_contains("error"); error && !error->is_null())
     return in_band_error(*error);
 
-  if (progress_.model.empty()) progress_.model = std::string(get_string(chunk, "model").value_or(""));
+  if (progress_.model.empty())
+    progress_.model = std::string(get_string(chunk, "model").value_or(""));
 
   std::string text;
   if (const json::array* choices = get_array(chunk, "choices");

@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <iterator>
 #include <limits>
+#include <utility>
 
 namespace aas::llm::wire {
 
@@ -62,6 +64,8 @@ std::optional<TimePoint> parse_http_date(std::string_view value) {
          std::chrono::seconds(second);
 }
 
+bool is_digit(char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }
+
 bool is_key_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '*';
 }
@@ -102,10 +106,12 @@ Error error_from_status(std::string_view vendor, int status,
     char* end = nullptr;
     const std::string text(trim(*ms));
     const double value = std::strtod(text.c_str(), &end);
-    if (!text.empty() && end == text.c_str() + text.size()) e.retry_after_seconds = ceil_seconds(value / 1000);
+    if (!text.empty() && end == text.c_str() + text.size())
+      e.retry_after_seconds = ceil_seconds(value / 1000);
   }
   if (!e.retry_after_seconds) {
-    if (auto ra = find_header(headers, "retry-after")) e.retry_after_seconds = parse_retry_after(*ra, now);
+    if (auto ra = find_header(headers, "retry-after"))
+      e.retry_after_seconds = parse_retry_after(*ra, now);
   }
 
   if (status == 429) {
@@ -146,7 +152,7 @@ Error malformed(std::string_view vendor, std::string_view what) {
 std::optional<int> parse_retry_after(std::string_view value, TimePoint now) {
   value = trim(value);
   if (value.empty()) return std::nullopt;
-  if (std::all_of(value.begin(), value.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+  if (std::all_of(value.begin(), value.end(), is_digit)) {
     if (value.size() > 9) return max_retry_after_seconds;
     return std::min(std::stoi(std::string(value)), max_retry_after_seconds);
   }
@@ -163,7 +169,7 @@ std::optional<int> parse_duration_seconds(std::string_view value) {
   std::size_t i = 0;
   while (i < value.size()) {
     const std::size_t start = i;
-    while (i < value.size() && (std::isdigit(static_cast<unsigned char>(value[i])) || value[i] == '.')) ++i;
+    while (i < value.size() && (is_digit(value[i]) || value[i] == '.')) ++i;
     if (i == start) return std::nullopt;
     const std::string number(value.substr(start, i - start));
     char* end = nullptr;
@@ -172,13 +178,12 @@ std::optional<int> parse_duration_seconds(std::string_view value) {
     const std::size_t unit_start = i;
     while (i < value.size() && std::isalpha(static_cast<unsigned char>(value[i]))) ++i;
     const std::string_view unit = value.substr(unit_start, i - unit_start);
-    if (unit == "h") total_ms += n * 3'600'000;
-    else if (unit == "m") total_ms += n * 60'000;
-    else if (unit == "s") total_ms += n * 1000;
-    else if (unit == "ms") total_ms += n;
-    else if (unit == "us") total_ms += n / 1000;
-    else if (unit == "ns") total_ms += n / 1'000'000;
-    else return std::nullopt;
+    static constexpr std::pair<std::string_view, double> units_ms[] = {
+        {"h", 3'600'000}, {"m", 60'000}, {"s", 1000}, {"ms", 1}, {"us", 1e-3}, {"ns", 1e-6}};
+    const auto* u = std::find_if(std::begin(units_ms), std::end(units_ms),
+                                 [&](const auto& entry) { return entry.first == unit; });
+    if (u == std::end(units_ms)) return std::nullopt;
+    total_ms += n * u->second;
   }
   return ceil_seconds(total_ms / 1000);
 }
@@ -262,9 +267,11 @@ std::optional<std::int64_t> get_int(const json::object& o, std::string_view key)
   const json::value* v = o.if_contains(key);
   if (!v) return std::nullopt;
   if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+  if (v->is_uint64() &&
+      v->get_uint64() <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
     return static_cast<std::int64_t>(v->get_uint64());
-  if (v->is_double() && std::isfinite(v->get_double())) return static_cast<std::int64_t>(v->get_double());
+  if (v->is_double() && std::isfinite(v->get_double()))
+    return static_cast<std::int64_t>(v->get_double());
   return std::nullopt;
 }
 

@@ -115,7 +115,8 @@ for (let start = 0; start < 0x110000; start += 256) {
   blockIndex.push(blockIds.get(key));
 }
 
-// 4. C++ output. Bytes go into string literals, which g++ compiles far faster than brace lists.
+// 4. C++ output. Bytes go into string literals, which g++ compiles far faster than brace lists;
+// '"', '\\' and '?' (trigraphs, which g++ warns about) are escaped along with non-printable bytes.
 function literal(bytes) {
   const lines = [];
   let line = '';

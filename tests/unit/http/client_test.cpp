@@ -191,7 +191,10 @@ TestServer::Handler echo_handler() {
                          "|" + std::string((*req)["x-test"]) + "|" +
                          field(bhttp::field::content_length) + "|" + req->body();
       const unsigned status = req->method() == bhttp::verb::post ? 201 : 200;
-      if (!co_await conn.respond(status, std::move(body), true, {{"X-Reply", "yes"}})) co_return;
+      // Named, not braced in the call: g++ 12 rejects an initializer list inside co_await.
+      std::vector<std::pair<std::string, std::string>> headers;
+      headers.emplace_back("X-Reply", "yes");
+      if (!co_await conn.respond(status, std::move(body), true, std::move(headers))) co_return;
     }
   };
 }

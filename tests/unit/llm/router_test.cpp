@@ -453,8 +453,10 @@ TEST(Router, SpreadsCallsByWeight) {
   const auto req = request();
   auto many = [&]() -> asio::awaitable<int> {
     int ok = 0;
-    for (int i = 0; i < 1000; ++i)
-      if (co_await model.complete(req)) ++ok;
+    for (int i = 0; i < 1000; ++i) {
+      auto r = co_await model.complete(req);
+      if (r) ++ok;
+    }
     co_return ok;
   };
   EXPECT_EQ(run(many), 1000);
