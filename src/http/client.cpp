@@ -110,8 +110,14 @@ Result<Target> parse_target(std::string_view url) {
   const std::uint16_t default_port = t.tls ? 443 : 80;
   t.port = default_port;
   if (u.has_port() && !u.port().empty()) {
-    t.port = u.port_number();  // 0 when out of range
-    if (t.port == 0) return bad_url("upstream URL has an invalid port");
+    // Parsed here: Boost.URL's port_number() wraps values over 65535 instead of rejecting them.
+    const std::string_view digits = u.port();
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (ec != std::errc() || end != digits.data() + digits.size() || value == 0 || value > 65535) {
+      return bad_url("upstream URL has an invalid port");
+    }
+    t.port = static_cast<std::uint16_t>(value);
   }
   const std::string host = lowercase(u.encoded_host());  // keeps IPv6 brackets
   t.authority = host + ":" + std::to_string(t.port);
@@ -228,8 +234,11 @@ bool is_cancelled(const asio::cancellation_state& state) {
   return state.cancelled() != asio::cancellation_type::none;
 }
 
+// A malformed response, as opposed to a connection that ended early (end_of_stream,
+// partial_message), which is the network's fault rather than the server's.
 bool is_http_protocol_error(const beast::error_code& ec) {
-  return ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category();
+  return ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category() &&
+         ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
 }
 
 // The client message stays generic; `detail` (logged, never sent) says what failed and where.
@@ -464,6 +473,10 @@ asio::awaitable<Outcome> HttpClient::Impl::transfer(Stream& stream, Connection& 
   // and nothing accumulates here.
   std::array<char, kBodyPieceBytes> piece;
   while (!parser.is_done()) {
+    // A head hook or sink may have cancelled this very coroutine; the next co_await would throw.
+    if (is_cancelled(x.cancel_state)) {
+      co_return failed(asio::error::operation_aborted, d, "reading the response body from", false);
+    }
     parser.get().body().data = piece.data();
     parser.get().body().size = piece.size();
     d = phase_deadline(options.idle_timeout, "idle", x.total_deadline);

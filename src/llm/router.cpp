@@ -19,7 +19,7 @@
 #include <stdexcept>
 #include <utility>
 
-// Decisions worth knowing (see also docs/architecture.md):
+// Decisions worth knowing:
 // - Deadlines, backoff sleeps and queue waits use the steady clock (they are timer waits); the
 //   breaker uses the injected Clock, so tests can move it past `open_for` and `window`.
 // - An upstream 401/403 is not retried here (the provider already rotated its keys) but counts
@@ -31,6 +31,12 @@
 //   to go back to that deployment.
 // - When no slot frees up before the deadline, or every queue is full, the answer is
 //   rate_limited with Retry-After 1: the service is busy, and the client may well succeed soon.
+// - The deadline also bounds each attempt: a provider that has not answered by then is
+//   cancelled (upstream_timeout). A stream whose first chunk reached the client is left to run;
+//   the provider's own idle and total timeouts bound it.
+// - A non-retryable error is returned as the provider gave it, without fallback: the request,
+//   not the model, is at fault. A fallback model runs its own deployments only, never its own
+//   fallback chain, so chains cannot loop.
 // - A cancelled call (the caller's cancellation slot) is never counted for or against a
 //   deployment; it ends with the operation_aborted exception, as Asio operations do.
 
@@ -155,11 +161,22 @@ struct RoutedModel::State {
 
   // A call waiting for a free slot of a deployment. Whoever releases a slot hands it over by
   // setting `granted` (under the mutex) and waking the channel, so a slot is never counted free
-  // in between.
+  // in between. Its destructor leaves the queue, or passes on a slot handed over but not taken,
+  // on every way out: deadline, cancellation, exceptions.
   struct Waiter {
-    explicit Waiter(const asio::any_io_executor& ex) : wake(ex, 1) {}
+    Waiter(State& s, const asio::any_io_executor& ex) : state(s), wake(ex, 1) {}
+    Waiter(const Waiter&) = delete;
+    Waiter& operator=(const Waiter&) = delete;
+    ~Waiter() {
+      if (enlisted) state.leave_queue(*this);
+    }
+    State& state;
     Channel wake;
-    bool granted = false;
+    // Guarded by State::mu, except `enlisted`, which only the owning call writes.
+    bool enlisted = false;  // was ever queued
+    bool queued = false;    // is in nodes[node].waiters
+    bool granted = false;   // holds a handed-over slot that nobody took yet
+    std::size_t node = 0;
     std::list<Waiter*>::iterator pos;
   };
 
@@ -407,6 +424,8 @@ struct RoutedModel::State {
       ++n.in_flight;
     } else {
       w.pos = n.waiters.insert(n.waiters.end(), &w);
+      w.node = chosen;
+      w.queued = w.enlisted = true;
       p.kind = Pick::wait;
     }
     return p;
@@ -421,6 +440,7 @@ struct RoutedModel::State {
     // the waiter inline), so holding the mutex here cannot deadlock.
     Waiter* w = n.waiters.front();
     n.waiters.pop_front();
+    w->queued = false;
     w->granted = true;
     w->wake.try_send(boost::system::error_code{});
   }
@@ -430,26 +450,21 @@ struct RoutedModel::State {
     release_slot_locked(nodes[i]);
   }
 
-  // Waits in the deployment's queue until a slot is handed over, the deadline passes (an empty
-  // Permit) or the caller cancels (operation_aborted is thrown).
-  asio::awaitable<Permit> wait_for_slot(std::size_t i, Waiter& w, SteadyClock::time_point deadline) {
-    // On every way out (exceptions included) the waiter leaves the queue, or passes on the
-    // slot it was given in the meantime.
-    struct Leave {
-      State& s;
-      std::size_t i;
-      Waiter& w;
-      bool armed = true;
-      ~Leave() {
-        if (!armed) return;
-        std::lock_guard lock(s.mu);
-        if (w.granted)
-          s.release_slot_locked(s.nodes[i]);
-        else
-          s.nodes[i].waiters.erase(w.pos);
-      }
-    } leave{*this, i, w};
+  void leave_queue(Waiter& w) {
+    std::lock_guard lock(mu);
+    if (w.queued) {
+      nodes[w.node].waiters.erase(w.pos);
+      w.queued = false;
+    } else if (w.granted) {
+      w.granted = false;
+      release_slot_locked(nodes[w.node]);
+    }
+  }
 
+  // Waits in the deployment's queue until a slot is handed over, the deadline passes (an empty
+  // Permit) or the caller cancels (operation_aborted is thrown). Whatever is left undone, the
+  // Waiter's destructor cleans up.
+  asio::awaitable<Permit> wait_for_slot(Waiter& w, SteadyClock::time_point deadline) {
     asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
     co_await asio::experimental::make_parallel_group(w.wake.async_receive(asio::deferred),
                                                      timer.async_wait(asio::deferred))
@@ -458,11 +473,10 @@ struct RoutedModel::State {
     Permit permit;
     {
       std::lock_guard lock(mu);
-      if (w.granted)
-        permit = Permit(this, i);
-      else
-        nodes[i].waiters.erase(w.pos);
-      leave.armed = false;
+      if (w.granted) {
+        w.granted = false;
+        permit = Permit(this, w.node);
+      }
     }
     // Woken by the caller's cancellation: the permit, if any, goes to the next waiter.
     const auto cs = co_await asio::this_coro::cancellation_state;
@@ -541,7 +555,7 @@ struct RoutedModel::State {
         ctx.out_of_time = true;
         break;
       }
-      Waiter waiter(ex);
+      Waiter waiter(*this, ex);
       Transitions events;
       const Pick p = pick(tried, last, waiter, events);
       notify(events);
@@ -567,7 +581,7 @@ struct RoutedModel::State {
       if (p.kind == Pick::go)
         permit = Permit(this, p.index);
       else
-        permit = co_await wait_for_slot(p.index, waiter, ctx.deadline);
+        permit = co_await wait_for_slot(waiter, ctx.deadline);
       if (!permit) {
         Error e = make_error(errc::rate_limited, "", "no free slot before the deadline");
         e.retry_after_seconds = 1;

@@ -257,7 +257,7 @@ asio::awaitable<StreamEnd> produce(http::BodyWriter& out, const Behaviour& b,
     std::string piece;
     std::size_t n = 0;
     do {
-      piece += next < tokens.size() ? tokens[next] : filler_token(next);
+      piece += next < tokens.size() ? tokens[next] : filler_token(next - tokens.size());
       ++next;
       ++n;
     } while (!b.drip && piece.size() < b.chunk_bytes && next < tokens.size() &&
@@ -301,18 +301,18 @@ asio::awaitable<void> run_stream(Mock& mock, Behaviour b, std::vector<std::strin
   if (end == StreamEnd::dropped) throw_drop();
 }
 
-asio::awaitable<StreamEnd> drip_spaces(http::BodyWriter& out, const Behaviour& b) {
-  co_await sleep_for(b.delay);
-  for (;;) {
-    if (!co_await out.write(" ")) co_return StreamEnd::cancelled;
-    co_await sleep_for(b.drip_interval);
-  }
+asio::awaitable<StreamEnd> drip_spaces(http::BodyWriter& out, std::chrono::milliseconds delay,
+                                       std::chrono::milliseconds interval) {
+  co_await sleep_for(delay);
+  while (co_await out.write(" ")) co_await sleep_for(interval);
+  co_return StreamEnd::cancelled;
 }
 
 asio::awaitable<void> run_drip(Mock& mock, Behaviour b, http::BodyWriter& out) {
   using namespace asio::experimental::awaitable_operators;
   mock.stats.stream_opened(b.key);
-  co_await (drip_spaces(out, b) || out.closed());
+  const auto result = co_await (drip_spaces(out, b.delay, b.drip_interval) || out.closed());
+  (void)result;
   mock.stats.stream_closed(b.key, StreamEnd::cancelled);  // a drip only ends when the client goes
 }
 

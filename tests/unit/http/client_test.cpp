@@ -492,6 +492,17 @@ TEST_F(HttpClientTest, FreshConnectionDroppedBeforeAnswerIsNotRetried) {
   EXPECT_EQ(srv.accepted(), 1);
 }
 
+TEST_F(HttpClientTest, MalformedResponseIsAnUpstreamError) {
+  auto& srv = server([](ServerConn& conn) -> asio::awaitable<void> {
+    if (co_await conn.read_request()) co_await conn.write("SPEAK FRIEND\r\n\r\n");
+  });
+  HttpClient client(executor(), {});
+  auto res = run(client.request(get(srv.url("/"))));
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error().code, errc::upstream_error);
+  EXPECT_EQ(res.error().message, "invalid upstream response");
+}
+
 TEST_F(HttpClientTest, StreamDeliversChunksAsTheyArrive) {
   struct State {
     std::atomic<bool> first_seen{false};

@@ -28,7 +28,9 @@ auto run(F f) {
 
 TEST(MockProvider, RestatesTheLastUserMessageAndTheContextSize) {
   MockProvider mock;
-  auto result = run([&] { return mock.complete(sample()); });
+  // The request outlives the lazily started coroutine that holds a reference to it.
+  const ChatRequest req = sample();
+  auto result = run([&] { return mock.complete(req); });
   ASSERT_TRUE(result);
   EXPECT_EQ(result->content, "[mock model] You said: \"What is 2+2?\" (4 messages in context)");
   EXPECT_EQ(result->finish_reason, "stop");
@@ -40,12 +42,12 @@ TEST(MockProvider, RestatesTheLastUserMessageAndTheContextSize) {
 TEST(MockProvider, StreamsTheSameTextInPieces) {
   MockProvider mock;
   std::vector<std::string> pieces;
-  auto result = run([&] {
-    return mock.stream(sample(), [&](std::string_view p) {
-      pieces.emplace_back(p);
-      return true;
-    });
-  });
+  const ChatRequest req = sample();
+  const ChunkSink sink = [&](std::string_view p) {
+    pieces.emplace_back(p);
+    return true;
+  };
+  auto result = run([&] { return mock.stream(req, sink); });
   ASSERT_TRUE(result);
   EXPECT_GT(pieces.size(), 3u);
   std::string joined;
@@ -57,7 +59,9 @@ TEST(MockProvider, StreamsTheSameTextInPieces) {
 TEST(MockProvider, StopsWhenTheSinkDeclines) {
   MockProvider mock;
   int calls = 0;
-  auto result = run([&] { return mock.stream(sample(), [&](std::string_view) { return ++calls < 3; }); });
+  const ChatRequest req = sample();
+  const ChunkSink sink = [&](std::string_view) { return ++calls < 3; };
+  auto result = run([&] { return mock.stream(req, sink); });
   ASSERT_TRUE(result);
   EXPECT_EQ(calls, 3);
   EXPECT_EQ(result->finish_reason, "cancelled");

@@ -244,6 +244,19 @@ const letterPool = ['a', 'b', 'Z', 'Q', 'é', 'É', 'ǅ', 'ǈ', 'ᾈ', 'ʰ', 'ˈ
   '\u0308', '\u0903', '\u20dd', 'ß', 'ẞ', 'Σ', 'ς', 'ſ', 'İ', 'ı', 'K', '1', '٣', ' ', '\t', "'", '’', '-', '_',
   '.', '/', '\n', '\r', '😀', '\u200d', 'x', 'Y', 'ä', 'Ö', 'ﬀ', 'Ⅻ', 'ⓐ', '𝐀', '𝐚'];
 for (let i = 0; i < 6000; ++i) add(repeat(1 + int(40), () => pick(letterPool)));
+// Tokens whose text the o200k split cuts in two ("亚洲AV" is the token, yet the first word alternative
+// stops after "亚洲"): only a splitter that backtracks exactly like tiktoken's leaves them unused.
+{
+  const json = require('tiktoken/encoders/o200k_base.json');
+  const strict = new TextDecoder('utf-8', { fatal: true });
+  let s = '';
+  for (const b64 of json.bpe_ranks.split(/[ \n]/).slice(2)) {
+    let text;
+    try { text = strict.decode(Buffer.from(b64, 'base64')); } catch { continue; }
+    if (/[\p{Lm}\p{Lo}\p{M}][\p{Lu}\p{Lt}]/u.test(text)) s += `${text} ${text}s ${text}'s x${text}\n`;
+  }
+  add(s);
+}
 
 // --- long pieces: BPE over thousands of bytes ---
 add('a'.repeat(5000));

@@ -1,12 +1,13 @@
 #include "tokens/tokenizer.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <cstdlib>
+#include <cstdio>
+#include <cstdlib>  // mkdtemp
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <ostream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -15,6 +16,13 @@ namespace aas::tokens {
 namespace {
 
 namespace fs = std::filesystem;
+
+}  // namespace
+
+// Names the encoding in gtest's messages.
+void PrintTo(Encoding encoding, std::ostream* os) { *os << name(encoding); }
+
+namespace {
 
 // The corpus and npm tiktoken's ids for it, made by make_reference.mjs (node) in a temp dir once
 // per run. See that script for what the corpus holds and how invalid UTF-8 is defined.
@@ -138,7 +146,8 @@ TEST_P(Corpus, SameIdsAsTiktoken) {
         std::size_t at = 0;
         while (at < ids.size() && at < expected.size() && ids[at] == expected[at]) ++at;
         ADD_FAILURE() << "record " << i << " (" << r.bytes.size() << " bytes, special " << r.allow_special
-                      << "): first difference at token " << at << " of " << expected.size() << "; ours "
+                      << "): first difference at token " << at << " of " << expected.size()
+                      << "; ours "
                       << (at < ids.size() ? printable(t.decode(std::vector<std::uint32_t>{ids[at]})) : "<end>")
                       << ", tiktoken "
                       << (at < expected.size() ? printable(t.decode(std::vector<std::uint32_t>{expected[at]})) : "<end>")
@@ -242,10 +251,13 @@ TEST(CountChat, OpenAICookbookExample) {
   // tiktoken 1.0.22 (the same formula over its encode()) both give 129 for cl100k_base models and
   // 124 for o200k_base ones.
   const std::vector<ChatMessage> messages = {
-      {"system", "You are a helpful, pattern-following assistant that translates corporate jargon into plain English.", {}},
+      {"system",
+       "You are a helpful, pattern-following assistant that translates corporate jargon into plain English.", {}},
       {"system", "New synergies will help drive top-line growth.", "example_user"},
       {"system", "Things working well together will increase revenue.", "example_assistant"},
-      {"system", "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage.", "example_user"},
+      {"system",
+       "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage.",
+       "example_user"},
       {"system", "Let's talk later when we're less busy about how to do better.", "example_assistant"},
       {"user", "This late pivot means we don't have time to boil the ocean for the client deliverable.", {}},
   };
