@@ -14,7 +14,8 @@
 #   BENCH_HEALTH_CONNS="32 128"   connection counts for GET /health
 #   BENCH_CONNS=32           connections for the list and chat scenarios
 #   BENCH_THREADS=2          wrk threads
-#   BENCH_ACCESS_LOG=1       also run /health and chat with the access log written to a file and a pipe
+#   BENCH_ACCESS_LOG=1       also run /health and chat with the access log written to a file and a
+#                            pipe, and /health without an access log (LOG_LEVEL=off)
 #   BENCH_SCENARIOS="start health list chat chat-continue"   which scenarios to run
 #   BENCH_MAX_BUSY=25 BENCH_MAX_WAIT=60   before each measured run, wait up to MAX_WAIT s for the
 #                            cores to be at most MAX_BUSY % busy with other work (a shared machine);
@@ -67,7 +68,8 @@ record() { echo "$1" >>"$results"; }
 # --- service lifecycle ----------------------------------------------------------------------------
 
 port=""; name=""; access_sink=""
-# start_service NAME [ACCESS]: ACCESS is null (default), file or pipe.
+# start_service NAME [ACCESS]: ACCESS is null (default: stdout to /dev/null), file, pipe, or off
+# (LOG_LEVEL=off: no access log at all).
 start_service() {
   name="$1"; local access="${2:-null}"
   port="$(bench_py free-port)"
@@ -78,6 +80,8 @@ start_service() {
           PORT="$port" HOST=127.0.0.1 DATABASE_URL="sqlite:$db" "$bin" serve >/dev/null 2>"$work/$name.stderr" & ;;
     file) access_sink="$work/$name.access.log"
           PORT="$port" HOST=127.0.0.1 DATABASE_URL="sqlite:$db" "$bin" serve >"$access_sink" 2>"$work/$name.stderr" & ;;
+    off)  access_sink=none
+          LOG_LEVEL=off PORT="$port" HOST=127.0.0.1 DATABASE_URL="sqlite:$db" "$bin" serve >/dev/null 2>"$work/$name.stderr" & ;;
     pipe) access_sink="pipe"
           # The service writes into a pipe; a reader process drains it (as a log shipper would).
           mkfifo "$work/$name.fifo"
@@ -161,11 +165,12 @@ if [[ "$scenarios" == *" health "* ]]; then
     stop_service
   done
   if [ "$access_log_variants" = 1 ]; then
-    for sink in file pipe; do
+    for sink in file pipe off; do
+      local_variant="access log to $sink"; [ "$sink" = off ] && local_variant="no access log (LOG_LEVEL=off)"
       start_service "health-log-$sink" "$sink"
       idle="$(idle_rss)"
-      wrk_runs health "$conns" "$here/wrk/health.lua" "http://127.0.0.1:$port/health" "access log to $sink"
-      record_memory "health c=$conns" "$idle" "access log to $sink"
+      wrk_runs health "$conns" "$here/wrk/health.lua" "http://127.0.0.1:$port/health" "$local_variant"
+      record_memory "health c=$conns" "$idle" "$local_variant"
       stop_service
     done
   fi

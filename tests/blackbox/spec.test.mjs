@@ -15,6 +15,8 @@ const EXPECTED_PATHS = {
   '/api/ai/chat': ['POST'],
   '/api/ai/conversations': ['GET', 'POST'],
   '/api/ai/conversations/{id}': ['DELETE', 'GET', 'PATCH'],
+  '/api/ai/v1/chat/completions': ['POST'],
+  '/api/ai/v1/models': ['GET'],
 };
 
 function specOperations(spec) {
