@@ -252,11 +252,6 @@ class MessageEvents final : public StreamFraming {
   std::string stop_reason_;
 };
 
-http::Response with_retry_after(http::Response res, const Behaviour& b) {
-  if (!b.retry_after.empty()) res.headers.push_back({"retry-after", b.retry_after});
-  return res;
-}
-
 // The key, the x-mock-* headers, anthropic-version and the JSON body, in the API's order.
 std::optional<http::Response> admit(Mock& mock, const http::Request& req, Behaviour& b,
                                     MessageCall& call, bool need_max_tokens) {

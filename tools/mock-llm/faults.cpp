@@ -213,6 +213,11 @@ int Mock::injected_status(const Behaviour& b) {
   return b.status;
 }
 
+http::Response with_retry_after(http::Response res, const Behaviour& b) {
+  if (!b.retry_after.empty()) res.headers.push_back({"retry-after", b.retry_after});
+  return res;
+}
+
 // ---- timing ----
 
 namespace {
@@ -301,20 +306,15 @@ asio::awaitable<void> run_stream(Mock& mock, Behaviour b, std::vector<std::strin
   if (end == StreamEnd::dropped) throw_drop();
 }
 
-asio::awaitable<StreamEnd> drip_spaces(http::BodyWriter& out, std::chrono::milliseconds delay,
-                                       std::chrono::milliseconds interval) {
-  co_await sleep_for(delay);
-  while (co_await out.write(" ")) co_await sleep_for(interval);
-  co_return StreamEnd::cancelled;
-}
-
-asio::awaitable<void> run_drip(Mock& mock, Behaviour b, http::BodyWriter& out) {
-  using namespace asio::experimental::awaitable_operators;
-  mock.stats.stream_opened(b.key);
-  const auto result = co_await (drip_spaces(out, b.delay, b.drip_interval) || out.closed());
-  (void)result;
-  mock.stats.stream_closed(b.key, StreamEnd::cancelled);  // a drip only ends when the client goes
-}
+// A non-streamed answer that never comes: whitespace, which JSON allows before a value, so the
+// client holds an open, slowly growing, never complete body.
+class Whitespace final : public StreamFraming {
+ public:
+  std::string start() override { return " "; }
+  std::string delta(std::string_view) override { return " "; }
+  std::string malformed() override { return " "; }
+  std::string finish(std::size_t) override { return {}; }
+};
 
 asio::awaitable<void> run_truncated(Mock& mock, Behaviour b, std::string body,
                                     http::BodyWriter& out) {
@@ -341,7 +341,8 @@ http::StreamBody paced_stream(Mock& mock, Behaviour b, std::vector<std::string> 
 }
 
 http::StreamBody dripping_body(Mock& mock, Behaviour b) {
-  return [&mock, b = std::move(b)](http::BodyWriter& out) { return run_drip(mock, b, out); };
+  b.drip = true;
+  return paced_stream(mock, std::move(b), {}, std::make_shared<Whitespace>());
 }
 
 http::StreamBody truncated_body(Mock& mock, Behaviour b, std::string body) {

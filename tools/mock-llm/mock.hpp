@@ -54,6 +54,9 @@ struct Behaviour {
 std::optional<std::string> read_behaviour(const http::Request& req, const Settings& settings,
                                           Behaviour& out);
 
+// An injected error with the Retry-After that x-mock-retry-after asks for.
+http::Response with_retry_after(http::Response res, const Behaviour& b);
+
 enum class StreamEnd { completed, cancelled, dropped };
 
 // Counters for GET /mock/stats, so a test can see what reached the upstream and whether a stream

@@ -283,11 +283,6 @@ std::optional<http::Response> admit(Mock& mock, const http::Request& req, Behavi
   return std::nullopt;
 }
 
-http::Response with_retry_after(http::Response res, const Behaviour& b) {
-  if (!b.retry_after.empty()) res.headers.push_back({"retry-after", b.retry_after});
-  return res;
-}
-
 http::Response unknown_model(std::string_view model) {
   return openai_error(
       404, fmt::format("The model `{}` does not exist or you do not have access to it.", model),
@@ -375,9 +370,7 @@ std::optional<BadRequest> embedding_inputs(const json::value& input, std::vector
     }
     return !ids.empty();
   };
-  const BadRequest invalid{"'$.input' is invalid. Please check the API reference: "
-                           "https://platform.openai.com/docs/api-reference.",
-                           "input"};
+  const BadRequest invalid{"'$.input' is invalid. Please check the API reference.", "input"};
   if (const auto* s = input.if_string()) {
     if (s->empty()) return invalid;
     out.emplace_back(*s);
