@@ -2,6 +2,7 @@
 #include "app/app.hpp"
 
 #include "api/api.hpp"
+#include "auth/backend.hpp"
 #include "auth/jwt.hpp"
 #include "chat/chat_service.hpp"
 #include "chat/conversation_service.hpp"
@@ -155,7 +156,6 @@ int serve(Config c) {
     spdlog::warn("JWT_SECRET not set: using a development secret kept beside the database; set "
                  "JWT_SECRET to the monolith's secret to accept its tokens");
   if (!c.redis_url.empty()) spdlog::warn("REDIS_URL is set but not used by this release");
-  if (!c.main_backend_url.empty()) spdlog::warn("MAIN_BACKEND_URL is set but not used by this release");
 
   SystemClock clock;
   std::unique_ptr<store::Store> store = store::sqlite::open_sqlite_store(c.sqlite_path, clock);
@@ -196,7 +196,19 @@ int serve(Config c) {
   api::Services services{chat, conversations, gateway, *store, models, blocking, info};
 
   auth::JwtVerifier verifier = make_verifier(c, clock);
-  http::Dispatcher dispatcher(api::make_router(services), verifier,
+  std::unique_ptr<auth::BackendAuthenticator> backend_check;
+  if (!c.main_backend_url.empty()) {
+    backend_check = std::make_unique<auth::BackendAuthenticator>(
+        verifier, client,
+        auth::BackendOptions{c.main_backend_url, c.main_backend_timeout, c.main_backend_cache,
+                             c.main_backend_negative_cache},
+        jwt_options(c), clock);
+    spdlog::info("tokens the local check refuses are verified at {}/api/auth/verify",
+                 c.main_backend_url);
+  }
+  const auth::Authenticator& authenticator =
+      backend_check ? static_cast<const auth::Authenticator&>(*backend_check) : verifier;
+  http::Dispatcher dispatcher(api::make_router(services), authenticator,
                               http::DispatcherOptions{c.cors_origins, c.request_timeout});
 
   http::Server server(ioc, server_options(c), dispatcher);

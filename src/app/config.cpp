@@ -275,6 +275,12 @@ Config load_config(const Lookup& env) {
   src.list("JWT_ROLE_CLAIMS", c.jwt_role_claims);
   src.text("ADMIN_ROLE", c.admin_role);
   src.text("MAIN_BACKEND_URL", c.main_backend_url);
+  if (!c.main_backend_url.empty() && c.main_backend_url.rfind("http://", 0) != 0 &&
+      c.main_backend_url.rfind("https://", 0) != 0)
+    throw ConfigError("MAIN_BACKEND_URL: must start with http:// or https://");
+  src.millis("MAIN_BACKEND_TIMEOUT_MS", c.main_backend_timeout, 100, 60'000);
+  src.millis("MAIN_BACKEND_CACHE_MS", c.main_backend_cache, 0, 3'600'000);
+  src.millis("MAIN_BACKEND_NEGATIVE_CACHE_MS", c.main_backend_negative_cache, 0, 3'600'000);
 
   src.text("OPENAI_API_KEY", c.openai_api_key);
   src.text("OPENAI_BASE_URL", c.openai_base_url);

@@ -70,7 +70,11 @@ struct Config {
   std::vector<std::string> jwt_user_claims{"sub", "id", "userId"};
   std::vector<std::string> jwt_role_claims{"role", "roles"};
   std::string admin_role = "admin";
+  // Token check against the monolith for tokens the local check refuses (empty: off).
   std::string main_backend_url;
+  std::chrono::milliseconds main_backend_timeout{3000};
+  std::chrono::milliseconds main_backend_cache{60000};           // accepted tokens
+  std::chrono::milliseconds main_backend_negative_cache{10000};  // refused tokens
 
   // models
   std::string openai_api_key;

@@ -267,8 +267,16 @@ Result<Principal> JwtVerifier::verify(std::string_view token) const {
     }
   }
 
+  return principal_from_claims(claims, options_);
+}
+
+boost::asio::awaitable<Result<Principal>> JwtVerifier::authenticate(std::string_view token) const {
+  co_return verify(token);
+}
+
+Result<Principal> principal_from_claims(const json::object& claims, const JwtOptions& options) {
   Principal principal;
-  for (const std::string& name : options_.user_claims) {
+  for (const std::string& name : options.user_claims) {
     if (const json::value* v = find_claim(claims, name)) {
       Result<std::string> id = user_id_from(*v, name);
       if (!id) return id.error();
@@ -278,7 +286,7 @@ Result<Principal> JwtVerifier::verify(std::string_view token) const {
   }
   if (principal.user_id.empty()) return invalid_token("no user id claim");
 
-  for (const std::string& name : options_.role_claims) {
+  for (const std::string& name : options.role_claims) {
     if (const json::value* v = find_claim(claims, name)) {
       Result<std::vector<std::string>> roles = roles_from(*v, name);
       if (!roles) return roles.error();
@@ -287,8 +295,8 @@ Result<Principal> JwtVerifier::verify(std::string_view token) const {
     }
   }
   principal.is_admin =
-      !options_.admin_role.empty() &&
-      std::find(principal.roles.begin(), principal.roles.end(), options_.admin_role) !=
+      !options.admin_role.empty() &&
+      std::find(principal.roles.begin(), principal.roles.end(), options.admin_role) !=
           principal.roles.end();
   return principal;
 }

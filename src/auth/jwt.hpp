@@ -1,8 +1,11 @@
 #pragma once
 // JWT verification and issuing over libjwt (never hand-rolled crypto).
+#include "auth/authenticator.hpp"
 #include "auth/principal.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
+
+#include <boost/json/fwd.hpp>
 
 #include <chrono>
 #include <memory>
@@ -30,7 +33,7 @@ struct JwtOptions {
   std::string admin_role = "admin";
 };
 
-class JwtVerifier {
+class JwtVerifier final : public Authenticator {
  public:
   // Throws std::invalid_argument on a configuration that can never verify anything as intended:
   // no algorithm, one other than HS256/RS256/ES256 (or "none"), or a public_key_pem that does not
@@ -40,11 +43,18 @@ class JwtVerifier {
   // unauthorized (with a client-safe message) on any failure: malformed, alg none or not allowed,
   // bad signature, expired, not yet valid, wrong issuer or audience, no user id claim.
   Result<Principal> verify(std::string_view token) const;
+  // verify(), as an Authenticator (no I/O: it completes at once).
+  boost::asio::awaitable<Result<Principal>> authenticate(std::string_view token) const override;
 
  private:
   JwtOptions options_;
   const Clock& clock_;
 };
+
+// The principal a claims object names: the user id from the first of `user_claims` present
+// (string or integer), roles from the first of `role_claims`, admin when they hold `admin_role`.
+// Used for a token's payload and for the user object the main backend returns.
+Result<Principal> principal_from_claims(const boost::json::object& claims, const JwtOptions& options);
 
 struct TokenClaims {
   std::string user_id;

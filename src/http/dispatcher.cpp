@@ -1,6 +1,6 @@
 #include "http/dispatcher.hpp"
 
-#include "auth/jwt.hpp"
+#include "auth/authenticator.hpp"
 #include "core/clock.hpp"
 #include "core/ids.hpp"
 #include "core/log.hpp"
@@ -86,7 +86,8 @@ Response fail(const Error& e, std::string_view request_id) {
   return error_response(e, request_id);
 }
 
-Result<auth::Principal> authenticate(const Request& req, const auth::JwtVerifier& verifier) {
+// The bearer token of a request, or unauthorized when there is none.
+Result<std::string_view> bearer_token(const Request& req) {
   const auto header = req.header("authorization");
   if (!header) return make_error(errc::unauthorized, "missing bearer token");
   const std::string_view value = trim(*header);
@@ -97,7 +98,7 @@ Result<auth::Principal> authenticate(const Request& req, const auth::JwtVerifier
   }
   const std::string_view token = trim(value.substr(space + 1));
   if (token.empty()) return make_error(errc::unauthorized, "missing bearer token");
-  return verifier.verify(token);
+  return token;
 }
 
 // POST/PUT/PATCH bodies must be JSON; "application/json; charset=utf-8" is fine.
@@ -201,7 +202,7 @@ asio::awaitable<Response> run_handler(const Route& route, Context& ctx,
 
 // Everything after routing: 404/405/OPTIONS, authentication, the admin check, 415, the handler.
 asio::awaitable<Response> respond(const Request& req, const std::string& request_id,
-                                  Router::Match& match, const auth::JwtVerifier& verifier,
+                                  Router::Match& match, const auth::Authenticator& authenticator,
                                   const DispatcherOptions& options) {
   if (!match.route) {
     if (match.allowed_methods.empty()) {
@@ -216,7 +217,9 @@ asio::awaitable<Response> respond(const Request& req, const std::string& request
   const Route& route = *match.route;
   Context ctx{req, request_id, std::nullopt, std::move(match.params)};
   if (route.access != Access::open) {
-    Result<auth::Principal> principal = authenticate(req, verifier);
+    const Result<std::string_view> token = bearer_token(req);
+    if (!token) co_return fail(token.error(), request_id);
+    Result<auth::Principal> principal = co_await authenticator.authenticate(*token);
     if (!principal) co_return fail(principal.error(), request_id);
     if (route.access == Access::admin && !principal->is_admin) {
       co_return fail(make_error(errc::forbidden, "admin role required"), request_id);
@@ -283,8 +286,8 @@ void write_access_log(std::string_view request_id, std::string_view method, std:
 
 }  // namespace
 
-Dispatcher::Dispatcher(Router router, const auth::JwtVerifier& verifier, DispatcherOptions options)
-    : router_(std::move(router)), verifier_(verifier), options_(std::move(options)) {}
+Dispatcher::Dispatcher(Router router, const auth::Authenticator& authenticator, DispatcherOptions options)
+    : router_(std::move(router)), authenticator_(authenticator), options_(std::move(options)) {}
 
 asio::awaitable<Response> Dispatcher::handle(Request request) {
   const auto started = std::chrono::steady_clock::now();
@@ -297,7 +300,7 @@ asio::awaitable<Response> Dispatcher::handle(Request request) {
   try {
     Router::Match match = router_.match(request.method, request.path);
     if (match.route) route_name = match.route->pattern;
-    res = co_await respond(request, request_id, match, verifier_, options_);
+    res = co_await respond(request, request_id, match, authenticator_, options_);
   } catch (const std::exception& e) {
     // Only a bug gets here (handler exceptions are caught closer to the handler).
     spdlog::error("request {}: dispatch failed: {}", request_id, e.what());

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace aas::auth { class JwtVerifier; }
+namespace aas::auth { class Authenticator; }
 
 namespace aas::http {
 
@@ -24,14 +24,14 @@ struct DispatcherOptions {
 // check, the handler, error mapping, and the access-log line.
 class Dispatcher {
  public:
-  Dispatcher(Router router, const auth::JwtVerifier& verifier, DispatcherOptions options);
+  Dispatcher(Router router, const auth::Authenticator& authenticator, DispatcherOptions options);
   // Never throws: a handler's exception is logged and answered with 500.
   boost::asio::awaitable<Response> handle(Request request);
   const Router& router() const { return router_; }
 
  private:
   Router router_;
-  const auth::JwtVerifier& verifier_;
+  const auth::Authenticator& authenticator_;
   DispatcherOptions options_;
 };
 
