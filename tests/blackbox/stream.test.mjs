@@ -2,66 +2,11 @@
 // the stream, a client leaving mid-answer (model call cancelled, partial stored as interrupted),
 // and answers left streaming by a killed process.
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 
 import { UUID_V7, assertError, assertOk } from './lib/assert.mjs';
 import { startService } from './lib/service.mjs';
-
-// Opens a streamed chat and hands back the response plus an async iterator over parsed events.
-function openStream(svc, token, body, { accept } = {}) {
-  const url = new URL('/api/ai/chat', svc.url);
-  const payload = JSON.stringify(body);
-  const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(payload) };
-  if (accept) headers.accept = accept;
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', headers, agent: false }, (res) => resolve({ req, res, events: sseEvents(res) }));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-async function* sseEvents(res) {
-  res.setEncoding('utf8');
-  let buffer = '';
-  for await (const chunk of res) {
-    buffer += chunk;
-    let end;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let name = 'message';
-      const data = [];
-      for (const line of block.split('\n')) {
-        if (line.startsWith(':')) continue;
-        if (line.startsWith('event: ')) name = line.slice(7);
-        else if (line.startsWith('data: ')) data.push(line.slice(6));
-      }
-      if (data.length) yield { event: name, data: JSON.parse(data.join('\n')) };
-    }
-  }
-}
-
-async function collect(events) {
-  const out = [];
-  for await (const e of events) out.push(e);
-  return out;
-}
-
-async function waitFor(fn, timeoutMs, what) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-const assistantOf = async (svc, token, conversationId) => {
-  const data = assertOk(await svc.get(`/api/ai/conversations/${conversationId}`, { token }));
-  return data.messages.items.find((m) => m.role === 'assistant');
-};
+import { assistantOf, collect, openStream, waitFor } from './lib/sse.mjs';
 
 describe('streamed chat', () => {
   let svc;

@@ -180,7 +180,15 @@ asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
   }
   if (!result && !progress.finished()) {
     Error e = transport_error(name(), result.error());
-    if (!content.empty()) e.detail += " (the stream broke after part of the answer was sent)";
+    if (!content.empty()) {
+      // The upstream was reachable and answering: a connection lost part way is its failure
+      // (as a missing end marker is), not "unavailable".
+      if (e.code == errc::unavailable) {
+        e.code = errc::upstream_error;
+        e.message = "the model provider's answer broke off";
+      }
+      e.detail += " (the stream broke after part of the answer was sent)";
+    }
     co_return e;
   }
   if (!progress.finished()) {
