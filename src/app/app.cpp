@@ -68,10 +68,16 @@ http::ServerOptions server_options(const Config& c) {
   return o;
 }
 
-std::optional<llm::Pricing> pricing_of(const ModelSpec& m) {
-  if (!m.input_usd_per_mtok || !m.output_usd_per_mtok) return std::nullopt;
-  const auto micros = [](double usd) { return static_cast<std::int64_t>(usd * 1e6 + 0.5); };
-  return llm::Pricing{micros(*m.input_usd_per_mtok), micros(*m.output_usd_per_mtok)};
+// A model's price: its own `price:`, else the table's entry for its first deployment's upstream
+// model, else for its name. None: its cost is null (never 0), and the log says so once.
+const PriceEntry* price_of(const Config& c, const ModelSpec& m) {
+  if (m.price) return &*m.price;
+  if (!m.deployments.empty())
+    if (const PriceEntry* e = c.prices.find(m.deployments.front().model)) return e;
+  if (const PriceEntry* e = c.prices.find(m.name)) return e;
+  spdlog::warn("model {} has no price (not in the price table, no price: in AI_CONFIG): its cost "
+               "is reported as null", m.name);
+  return nullptr;
 }
 
 std::shared_ptr<llm::LlmProvider> make_provider(const Config& c, const DeploymentSpec& d,
@@ -131,7 +137,13 @@ std::vector<api::ProviderInfo> register_models(const Config& c, llm::ModelRegist
     }
     auto model = std::make_shared<llm::RoutedModel>(m.name, std::move(deployments), retry, breaker, clock, hooks);
     routed[m.name] = model;
-    models.add({m.name, m.name, model, pricing_of(m)});
+    llm::Model entry{m.name, m.name, model, std::nullopt, std::nullopt, std::nullopt};
+    if (const PriceEntry* price = price_of(c, m)) {
+      entry.pricing = to_pricing(*price);
+      entry.context_window = price->context_window;
+      entry.max_output_tokens = price->max_output;
+    }
+    models.add(std::move(entry));
   }
   for (const ModelSpec& m : c.models) {
     std::vector<std::shared_ptr<llm::RoutedModel>> chain;
@@ -139,7 +151,8 @@ std::vector<api::ProviderInfo> register_models(const Config& c, llm::ModelRegist
     routed.at(m.name)->set_fallbacks(std::move(chain));
   }
 
-  models.add({"mock", "mock", std::make_shared<llm::MockProvider>(c.mock_latency), llm::Pricing{0, 0}});
+  models.add({"mock", "mock", std::make_shared<llm::MockProvider>(c.mock_latency), llm::Pricing{},
+              std::nullopt, std::nullopt});
   if (!c.default_model.empty()) models.set_default(c.default_model);
   if (c.models.empty())
     spdlog::warn("no LLM provider configured (OPENAI_API_KEY, ANTHROPIC_API_KEY, OPENAI_BASE_URL or "

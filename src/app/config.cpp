@@ -152,10 +152,7 @@ std::vector<ModelSpec> read_models(const YAML::Node& list) {
       const std::string where = "models[" + (spec.name.empty() ? std::to_string(out.size()) : spec.name) + "]";
       if (spec.name.empty()) throw ConfigError(where + ".name: required");
       if (m["fallbacks"]) spec.fallbacks = m["fallbacks"].as<std::vector<std::string>>();
-      if (const auto price = m["price"]) {
-        if (price["input"]) spec.input_usd_per_mtok = price["input"].as<double>();
-        if (price["output"]) spec.output_usd_per_mtok = price["output"].as<double>();
-      }
+      if (const auto price = m["price"]) spec.price = parse_price_entry(price, where + ".price");
       if (!m["deployments"] || !m["deployments"].IsSequence() || m["deployments"].size() == 0)
         throw ConfigError(where + ".deployments: at least one is required");
       for (const auto& d : m["deployments"]) {
@@ -282,6 +279,7 @@ Config load_config(const Lookup& env) {
   src.millis("MAIN_BACKEND_CACHE_MS", c.main_backend_cache, 0, 3'600'000);
   src.millis("MAIN_BACKEND_NEGATIVE_CACHE_MS", c.main_backend_negative_cache, 0, 3'600'000);
 
+  if (auto path = src.get("PRICES_FILE")) c.prices.merge_yaml(read_file("PRICES_FILE", *path), "PRICES_FILE");
   src.text("OPENAI_API_KEY", c.openai_api_key);
   src.text("OPENAI_BASE_URL", c.openai_base_url);
   src.text("ANTHROPIC_API_KEY", c.anthropic_api_key);

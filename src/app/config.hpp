@@ -1,6 +1,7 @@
 #pragma once
 // Typed configuration, read once at start from the environment and an optional YAML file
 // (AI_CONFIG), validated before anything starts. A bad value fails fast naming its key.
+#include "app/prices.hpp"
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -32,8 +33,7 @@ struct ModelSpec {
   std::string name;
   std::vector<DeploymentSpec> deployments;
   std::vector<std::string> fallbacks;  // other model names, tried in order
-  std::optional<double> input_usd_per_mtok;
-  std::optional<double> output_usd_per_mtok;
+  std::optional<PriceEntry> price;  // else the price table's entry for it
 };
 
 struct ConfigError : std::runtime_error {
@@ -77,6 +77,7 @@ struct Config {
   std::chrono::milliseconds main_backend_negative_cache{10000};  // refused tokens
 
   // models
+  PriceTable prices = PriceTable::shipped();  // PRICES_FILE merged in
   std::string openai_api_key;
   std::string openai_base_url;
   std::string anthropic_api_key;

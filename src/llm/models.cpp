@@ -46,10 +46,16 @@ std::vector<std::string> ModelRegistry::provider_names() const {
 
 std::optional<std::int64_t> cost_micros(const std::optional<Pricing>& pricing, const Usage& usage) {
   if (!pricing) return std::nullopt;
+  const std::int64_t cached = std::max<std::int64_t>(0, usage.cached_input_tokens);
+  const std::int64_t written = std::max<std::int64_t>(0, usage.cache_write_tokens);
+  const std::int64_t uncached = std::max<std::int64_t>(0, usage.input_tokens - cached - written);
   // Integer arithmetic all the way: micro-dollars per million tokens times tokens, then one
   // rounding division, so sums of many calls do not drift the way floating point would.
-  const std::int64_t numerator = usage.input_tokens * pricing->input_per_mtok_micros +
-                                 usage.output_tokens * pricing->output_per_mtok_micros;
+  const std::int64_t numerator =
+      uncached * pricing->input_per_mtok_micros +
+      cached * pricing->cached_input_per_mtok_micros.value_or(pricing->input_per_mtok_micros) +
+      written * pricing->cache_write_per_mtok_micros.value_or(pricing->input_per_mtok_micros) +
+      usage.output_tokens * pricing->output_per_mtok_micros;
   return (numerator + 500'000) / 1'000'000;
 }
 

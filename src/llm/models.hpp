@@ -14,8 +14,10 @@ namespace aas::llm {
 
 // USD per one million tokens, in micro-dollars (2.50 $/1M tokens = 2'500'000).
 struct Pricing {
-  std::int64_t input_per_mtok_micros = 0;
-  std::int64_t output_per_mtok_micros = 0;
+  std::int64_t input_per_mtok_micros = 0;   // uncached prompt tokens
+  std::int64_t output_per_mtok_micros = 0;  // completion tokens, reasoning included
+  std::optional<std::int64_t> cached_input_per_mtok_micros;  // cache reads; unset: input's price
+  std::optional<std::int64_t> cache_write_per_mtok_micros;   // cache writes; unset: input's price
 };
 
 struct Model {
@@ -23,6 +25,8 @@ struct Model {
   std::string upstream_model;  // what the provider is asked for
   std::shared_ptr<LlmProvider> provider;
   std::optional<Pricing> pricing;  // unknown price: cost is null, never 0
+  std::optional<std::int64_t> context_window;     // tokens, when known
+  std::optional<std::int64_t> max_output_tokens;  // the most an answer may have, when known
 };
 
 class ModelRegistry {
@@ -42,7 +46,8 @@ class ModelRegistry {
   std::string default_;
 };
 
-// Cost of a call in micro-dollars, rounded to nearest; null when the price is unknown.
+// Cost of a call in micro-dollars, rounded to nearest; null when the price is unknown. Cached
+// reads and cache writes (parts of usage.input_tokens) are priced apart from the uncached rest.
 std::optional<std::int64_t> cost_micros(const std::optional<Pricing>& pricing, const Usage& usage);
 
 }  // namespace aas::llm

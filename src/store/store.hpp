@@ -7,6 +7,7 @@
 // exactly as if it did not exist, so callers cannot enumerate ids.
 #include "core/clock.hpp"
 #include "core/error.hpp"
+#include "store/usage.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -86,6 +87,8 @@ struct NewMessage {
   std::optional<std::int64_t> cost_micros;
   std::optional<std::int64_t> latency_ms;
   std::string metadata = "{}";
+  // When set, this ledger row (message_id filled in) is written in the message's transaction.
+  std::optional<UsageRecord> usage;
 };
 
 // The outcome of a streamed answer, written over its placeholder.
@@ -97,6 +100,8 @@ struct MessageUpdate {
   std::optional<std::int64_t> cost_micros;
   std::optional<std::int64_t> latency_ms;
   std::string metadata = "{}";
+  // When set, this ledger row (message_id filled in) is written in the update's transaction.
+  std::optional<UsageRecord> usage;
 };
 
 // Cursor pagination. A cursor is opaque to clients; adapters encode the sort key of the last
@@ -152,6 +157,20 @@ class Store {
   virtual Result<std::vector<Message>> recent_messages(std::string_view user_id,
                                                        std::string_view conversation_id,
                                                        int max_messages) = 0;
+
+  // --- accounting ---
+
+  // A ledger row on its own (calls without a stored message: the OpenAI-compatible gateway).
+  virtual Result<void> record_usage(const UsageRecord& r) = 0;
+  // Totals and one page of a breakdown, from the daily rollup.
+  virtual Result<UsageReport> usage_report(const UsageQuery& q) = 0;
+  // What a user's priced calls cost from `from_day` (inclusive) on: budgets start from it.
+  virtual Result<std::int64_t> spent_micros(std::string_view user_id, std::string_view from_day) = 0;
+
+  virtual Result<std::optional<LimitOverride>> get_limit_override(std::string_view user_id) = 0;
+  virtual Result<LimitOverride> put_limit_override(const LimitOverride& o) = 0;
+  // not_found when the user had none.
+  virtual Result<void> delete_limit_override(std::string_view user_id) = 0;
 };
 
 }  // namespace aas::store

@@ -67,8 +67,68 @@ CREATE TABLE documents (
 CREATE INDEX documents_knowledge_base ON documents (knowledge_base_id);
 )sql";
 
-constexpr std::array<Migration, 1> kMigrations{{
+// Accounting: the ledger (one row per model call), its daily rollup per (day, user, model),
+// which the usage API and budgets read so they stay fast on a large ledger, and admin-set
+// per-user limits.
+constexpr std::string_view k0002_usage = R"sql(
+CREATE TABLE usage_ledger (
+  id                  TEXT PRIMARY KEY,
+  user_id             TEXT NOT NULL,
+  conversation_id     TEXT,
+  message_id          TEXT,
+  kind                TEXT NOT NULL CHECK (kind IN ('chat', 'gateway')),
+  model               TEXT NOT NULL,
+  deployment          TEXT NOT NULL,
+  provider            TEXT NOT NULL,
+  input_tokens        INTEGER NOT NULL,
+  output_tokens       INTEGER NOT NULL,
+  cached_input_tokens INTEGER NOT NULL,
+  cache_write_tokens  INTEGER NOT NULL,
+  reasoning_tokens    INTEGER NOT NULL,
+  cost_micros         INTEGER,
+  latency_ms          INTEGER NOT NULL,
+  ttft_ms             INTEGER,
+  status              TEXT NOT NULL CHECK (status IN ('complete', 'interrupted', 'error')),
+  estimated           INTEGER NOT NULL,
+  request_id          TEXT NOT NULL,
+  created_at          INTEGER NOT NULL
+);
+-- A user's calls over time; the ledger is otherwise read by time range only.
+CREATE INDEX usage_ledger_user_time ON usage_ledger (user_id, created_at);
+CREATE INDEX usage_ledger_time ON usage_ledger (created_at);
+
+CREATE TABLE usage_daily (
+  day                 TEXT NOT NULL,
+  user_id             TEXT NOT NULL,
+  model               TEXT NOT NULL,
+  requests            INTEGER NOT NULL,
+  input_tokens        INTEGER NOT NULL,
+  output_tokens       INTEGER NOT NULL,
+  cached_input_tokens INTEGER NOT NULL,
+  cache_write_tokens  INTEGER NOT NULL,
+  reasoning_tokens    INTEGER NOT NULL,
+  cost_micros         INTEGER NOT NULL,
+  unpriced_requests   INTEGER NOT NULL,
+  estimated_requests  INTEGER NOT NULL,
+  PRIMARY KEY (day, user_id, model)
+);
+-- "My usage" and budgets: one user's days.
+CREATE INDEX usage_daily_user_day ON usage_daily (user_id, day);
+
+CREATE TABLE limit_overrides (
+  user_id               TEXT PRIMARY KEY,
+  requests_per_minute   INTEGER,
+  tokens_per_minute     INTEGER,
+  concurrent_streams    INTEGER,
+  daily_budget_micros   INTEGER,
+  monthly_budget_micros INTEGER,
+  updated_at            INTEGER NOT NULL
+);
+)sql";
+
+constexpr std::array<Migration, 2> kMigrations{{
     {1, "initial", k0001_initial},
+    {2, "usage", k0002_usage},
 }};
 
 constexpr bool numbered_1_to_n(std::span<const Migration> list) {

@@ -81,6 +81,42 @@ Conversation read_conversation(const Statement& st) {
   "id, conversation_id, role, content, status, model, input_tokens, output_tokens, cost_micros, " \
   "latency_ms, metadata, created_at"
 
+#define AAS_LIMIT_COLUMNS                                                                    \
+  "user_id, requests_per_minute, tokens_per_minute, concurrent_streams, daily_budget_micros," \
+  " monthly_budget_micros, updated_at"
+
+LimitOverride read_limit_override(const Statement& st) {
+  LimitOverride o;
+  o.user_id = st.text(0);
+  o.requests_per_minute = st.optional_int64(1);
+  o.tokens_per_minute = st.optional_int64(2);
+  o.concurrent_streams = st.optional_int64(3);
+  o.daily_budget_micros = st.optional_int64(4);
+  o.monthly_budget_micros = st.optional_int64(5);
+  o.updated_at = from_unix_ms(st.int64(6));
+  return o;
+}
+
+constexpr const char* kUsageSums =
+    "coalesce(sum(requests), 0), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),"
+    " coalesce(sum(cached_input_tokens), 0), coalesce(sum(cache_write_tokens), 0),"
+    " coalesce(sum(reasoning_tokens), 0), coalesce(sum(cost_micros), 0),"
+    " coalesce(sum(unpriced_requests), 0), coalesce(sum(estimated_requests), 0)";
+
+UsageTotals read_usage_totals(const Statement& st, int first) {
+  UsageTotals t;
+  t.requests = st.int64(first);
+  t.input_tokens = st.int64(first + 1);
+  t.output_tokens = st.int64(first + 2);
+  t.cached_input_tokens = st.int64(first + 3);
+  t.cache_write_tokens = st.int64(first + 4);
+  t.reasoning_tokens = st.int64(first + 5);
+  t.cost_micros = st.int64(first + 6);
+  t.unpriced_requests = st.int64(first + 7);
+  t.estimated_requests = st.int64(first + 8);
+  return t;
+}
+
 Message read_message(const Statement& st) {
   Message m;
   m.id = st.text(0);
@@ -378,6 +414,7 @@ class SqliteStore final : public Store {
                     m.model, m.input_tokens, m.output_tokens, m.cost_micros, m.latency_ms,
                     m.metadata, now)
           .run();
+      if (n.usage) insert_usage(c, *n.usage, m.id, now);
       return m;
     });
   }
@@ -401,6 +438,7 @@ class SqliteStore final : public Store {
       c.prepare("UPDATE conversations SET updated_at = max(updated_at, ?2) WHERE id = ?1")
           .bind_all(m.conversation_id, now)
           .run();
+      if (u.usage) insert_usage(c, *u.usage, m.id, now);
       return m;
     });
   }
@@ -461,7 +499,130 @@ class SqliteStore final : public Store {
         });
   }
 
+  Result<void> record_usage(const UsageRecord& r) override {
+    return write<void>("record_usage", [&](Connection& c) -> Result<void> {
+      insert_usage(c, r, r.message_id, to_unix_ms(clock_.now()));
+      return {};
+    });
+  }
+
+  Result<UsageReport> usage_report(const UsageQuery& q) override {
+    return read<UsageReport>("usage_report", [&](Connection& c) -> Result<UsageReport> {
+      Transaction tx(c, Transaction::Kind::read);
+      // ?1..?4: the range and the optional filters (NULL matches everything).
+      const auto bind_filters = [&](Statement& st) {
+        st.bind_all(q.from_day, q.to_day, q.user_id, q.model);
+      };
+      static constexpr const char* where =
+          " FROM usage_daily WHERE day BETWEEN ?1 AND ?2"
+          " AND (?3 IS NULL OR user_id = ?3) AND (?4 IS NULL OR model = ?4)";
+      UsageReport out;
+      {
+        auto st = c.prepare(std::string("SELECT ") + kUsageSums + where);
+        bind_filters(st);
+        st.step();
+        out.totals = read_usage_totals(st, 0);
+        st.run();
+      }
+      if (q.group == UsageGroup::none) return out;
+      const char* key = q.group == UsageGroup::user ? "user_id" : q.group == UsageGroup::model ? "model" : "day";
+      const std::string order = q.by_cost ? "sum(cost_micros) DESC, k" : "k";
+      auto st = c.prepare(std::string("SELECT ") + key + " AS k, " + kUsageSums + where +
+                          " GROUP BY k ORDER BY " + order + " LIMIT ?5 OFFSET ?6");
+      bind_filters(st);
+      st.bind(5, q.limit + 1).bind(6, q.offset);
+      while (st.step()) out.rows.push_back({st.text(0), read_usage_totals(st, 1)});
+      if (static_cast<int>(out.rows.size()) > q.limit) {
+        out.rows.pop_back();
+        out.more = true;
+      }
+      return out;
+    });
+  }
+
+  Result<std::int64_t> spent_micros(std::string_view user_id, std::string_view from_day) override {
+    return read<std::int64_t>("spent_micros", [&](Connection& c) -> Result<std::int64_t> {
+      auto st = c.prepare(
+          "SELECT coalesce(sum(cost_micros), 0) FROM usage_daily WHERE user_id = ?1 AND day >= ?2");
+      st.bind_all(user_id, from_day);
+      st.step();
+      return st.int64(0);
+    });
+  }
+
+  Result<std::optional<LimitOverride>> get_limit_override(std::string_view user_id) override {
+    return read<std::optional<LimitOverride>>(
+        "get_limit_override", [&](Connection& c) -> Result<std::optional<LimitOverride>> {
+          auto st = c.prepare("SELECT " AAS_LIMIT_COLUMNS " FROM limit_overrides WHERE user_id = ?1");
+          st.bind_all(user_id);
+          if (!st.step()) return std::optional<LimitOverride>();
+          return std::optional<LimitOverride>(read_limit_override(st));
+        });
+  }
+
+  Result<LimitOverride> put_limit_override(const LimitOverride& o) override {
+    return write<LimitOverride>("put_limit_override", [&](Connection& c) -> Result<LimitOverride> {
+      auto st = c.prepare(
+          "INSERT INTO limit_overrides (" AAS_LIMIT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+          " ON CONFLICT (user_id) DO UPDATE SET requests_per_minute = excluded.requests_per_minute,"
+          " tokens_per_minute = excluded.tokens_per_minute,"
+          " concurrent_streams = excluded.concurrent_streams,"
+          " daily_budget_micros = excluded.daily_budget_micros,"
+          " monthly_budget_micros = excluded.monthly_budget_micros, updated_at = excluded.updated_at"
+          " RETURNING " AAS_LIMIT_COLUMNS);
+      st.bind_all(o.user_id, o.requests_per_minute, o.tokens_per_minute, o.concurrent_streams,
+                  o.daily_budget_micros, o.monthly_budget_micros, to_unix_ms(clock_.now()));
+      st.step();
+      LimitOverride saved = read_limit_override(st);
+      st.run();
+      return saved;
+    });
+  }
+
+  Result<void> delete_limit_override(std::string_view user_id) override {
+    return write<void>("delete_limit_override", [&](Connection& c) -> Result<void> {
+      c.prepare("DELETE FROM limit_overrides WHERE user_id = ?1").bind_all(user_id).run();
+      if (c.changes() == 0) return make_error(errc::not_found, "no limits set for this user");
+      return {};
+    });
+  }
+
  private:
+  // The ledger row and its share of the daily rollup, inside the caller's write transaction.
+  void insert_usage(Connection& c, const UsageRecord& r, const std::optional<std::string>& message_id,
+                    std::int64_t now) {
+    c.prepare(
+         "INSERT INTO usage_ledger (id, user_id, conversation_id, message_id, kind, model,"
+         " deployment, provider, input_tokens, output_tokens, cached_input_tokens,"
+         " cache_write_tokens, reasoning_tokens, cost_micros, latency_ms, ttft_ms, status,"
+         " estimated, request_id, created_at)"
+         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
+         " ?19, ?20)")
+        .bind_all(new_uuid_v7(), r.user_id, r.conversation_id, message_id, r.kind, r.model,
+                  r.deployment, r.provider, r.input_tokens, r.output_tokens, r.cached_input_tokens,
+                  r.cache_write_tokens, r.reasoning_tokens, r.cost_micros, r.latency_ms, r.ttft_ms,
+                  r.status, r.estimated, r.request_id, now)
+        .run();
+    c.prepare(
+         "INSERT INTO usage_daily (day, user_id, model, requests, input_tokens, output_tokens,"
+         " cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_micros,"
+         " unpriced_requests, estimated_requests)"
+         " VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, coalesce(?9, 0), ?10, ?11)"
+         " ON CONFLICT (day, user_id, model) DO UPDATE SET requests = requests + 1,"
+         " input_tokens = input_tokens + excluded.input_tokens,"
+         " output_tokens = output_tokens + excluded.output_tokens,"
+         " cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,"
+         " cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,"
+         " reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,"
+         " cost_micros = cost_micros + excluded.cost_micros,"
+         " unpriced_requests = unpriced_requests + excluded.unpriced_requests,"
+         " estimated_requests = estimated_requests + excluded.estimated_requests")
+        .bind_all(utc_day(from_unix_ms(now)), r.user_id, r.model, r.input_tokens, r.output_tokens,
+                  r.cached_input_tokens, r.cache_write_tokens, r.reasoning_tokens, r.cost_micros,
+                  r.cost_micros ? 0 : 1, r.estimated ? 1 : 0)
+        .run();
+  }
+
   static bool owns(Connection& c, std::string_view user_id, std::string_view conversation_id) {
     return c.prepare("SELECT 1 FROM conversations WHERE id = ?1 AND user_id = ?2")
         .bind_all(conversation_id, user_id)
@@ -527,6 +688,7 @@ class SqliteStore final : public Store {
 
 #undef AAS_CONVERSATION_COLUMNS
 #undef AAS_MESSAGE_COLUMNS
+#undef AAS_LIMIT_COLUMNS
 
 }  // namespace
 

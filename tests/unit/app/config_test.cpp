@@ -130,7 +130,8 @@ models:
   ASSERT_EQ(c.models.size(), 2u);
   const ModelSpec& fast = c.models[0];
   EXPECT_EQ(fast.fallbacks, std::vector<std::string>{"backup"});
-  EXPECT_DOUBLE_EQ(*fast.input_usd_per_mtok, 0.15);
+  ASSERT_TRUE(fast.price);
+  EXPECT_DOUBLE_EQ(fast.price->input, 0.15);
   ASSERT_EQ(fast.deployments.size(), 2u);
   EXPECT_EQ(fast.deployments[0].weight, 3);
   EXPECT_EQ(fast.deployments[0].api_keys, (std::vector<std::string>{"k1", "k2"}));

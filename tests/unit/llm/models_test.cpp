@@ -50,4 +50,28 @@ TEST(Cost, UnknownPriceIsNullNotZero) {
   EXPECT_EQ(cost_micros(Pricing{}, u), 0);
 }
 
+TEST(Cost, CachedReadsAndCacheWritesArePricedApart) {
+  // Anthropic claude-3-5-haiku: 0.80 input, 0.08 cache read, 1.00 cache write, 4.00 output.
+  Pricing p{800'000, 4'000'000, 80'000, 1'000'000};
+  Usage u;
+  u.input_tokens = 10'000;  // the whole prompt: 6,000 uncached + 3,000 read + 1,000 written
+  u.cached_input_tokens = 3'000;
+  u.cache_write_tokens = 1'000;
+  u.output_tokens = 500;
+  EXPECT_EQ(cost_micros(p, u), 4'800 + 240 + 1'000 + 2'000);
+  // Without separate cache prices, every prompt token costs the input price.
+  p.cached_input_per_mtok_micros.reset();
+  p.cache_write_per_mtok_micros.reset();
+  EXPECT_EQ(cost_micros(p, u), 8'000 + 2'000);
+}
+
+TEST(Cost, ReasoningTokensAreBilledAsOutputOnce) {
+  const Pricing p{1'000'000, 4'000'000};
+  Usage u;
+  u.input_tokens = 100;
+  u.output_tokens = 1'000;  // 800 of them reasoning: already inside output_tokens
+  u.reasoning_tokens = 800;
+  EXPECT_EQ(cost_micros(p, u), 100 + 4'000);
+}
+
 }  // namespace aas::llm

@@ -854,3 +854,171 @@ TEST_P(StoreConformance, ConcurrentUsersKeepTheirOwnConversations) {
 }
 
 }  // namespace aas::store::testing
+
+// --- Accounting: ledger, daily rollup, limit overrides --------------------------------------------
+
+namespace aas::store::testing {
+namespace {
+
+UsageRecord usage_of(const std::string& user, const std::string& model, std::int64_t in,
+                     std::int64_t out, std::optional<std::int64_t> cost) {
+  UsageRecord r;
+  r.user_id = user;
+  r.model = model;
+  r.deployment = "openai/" + model + "#1";
+  r.provider = "openai";
+  r.input_tokens = in;
+  r.output_tokens = out;
+  r.cost_micros = cost;
+  r.latency_ms = 12;
+  r.request_id = "req";
+  return r;
+}
+
+}  // namespace
+
+TEST_P(StoreConformance, UsageWrittenWithAMessageIsInTheRollup) {
+  const Conversation c = create("u");
+  NewMessage m;
+  m.conversation_id = c.id;
+  m.role = Role::assistant;
+  m.content = "answer";
+  m.usage = usage_of("u", "gpt", 100, 20, 7);
+  m.usage->cached_input_tokens = 40;
+  m.usage->reasoning_tokens = 5;
+  ASSERT_TRUE(is_ok(store_->append_message("u", m)));
+
+  // A streamed answer: the ledger row comes with the update of its placeholder.
+  NewMessage ph;
+  ph.conversation_id = c.id;
+  ph.role = Role::assistant;
+  ph.status = MessageStatus::streaming;
+  auto placeholder = store_->append_message("u", ph);
+  ASSERT_TRUE(is_ok(placeholder));
+  MessageUpdate up;
+  up.status = MessageStatus::interrupted;
+  up.usage = usage_of("u", "gpt", 50, 3, std::nullopt);  // unpriced
+  up.usage->estimated = true;
+  up.usage->status = "interrupted";
+  ASSERT_TRUE(is_ok(store_->update_message("u", placeholder->id, up)));
+
+  const std::string today = utc_day(clock_.now());
+  UsageQuery q;
+  q.from_day = today;
+  q.to_day = today;
+  auto r = store_->usage_report(q);
+  ASSERT_TRUE(is_ok(r));
+  EXPECT_EQ(r->totals.requests, 2);
+  EXPECT_EQ(r->totals.input_tokens, 150);
+  EXPECT_EQ(r->totals.output_tokens, 23);
+  EXPECT_EQ(r->totals.cached_input_tokens, 40);
+  EXPECT_EQ(r->totals.reasoning_tokens, 5);
+  EXPECT_EQ(r->totals.cost_micros, 7);
+  EXPECT_EQ(r->totals.unpriced_requests, 1);
+  EXPECT_EQ(r->totals.estimated_requests, 1);
+  EXPECT_TRUE(r->rows.empty());
+}
+
+TEST_P(StoreConformance, UsageReportGroupsFiltersOrdersAndPages) {
+  // Day 1: alice 2 calls of gpt, bob 1 of claude; day 2: carol 1 expensive call.
+  ASSERT_TRUE(is_ok(store_->record_usage(usage_of("alice", "gpt", 10, 1, 100))));
+  ASSERT_TRUE(is_ok(store_->record_usage(usage_of("alice", "gpt", 10, 1, 100))));
+  ASSERT_TRUE(is_ok(store_->record_usage(usage_of("bob", "claude", 5, 5, 50))));
+  const std::string day1 = utc_day(clock_.now());
+  clock_.advance(std::chrono::hours(24));
+  ASSERT_TRUE(is_ok(store_->record_usage(usage_of("carol", "claude", 1, 1, 1000))));
+  const std::string day2 = utc_day(clock_.now());
+  ASSERT_LT(day1, day2);
+
+  UsageQuery q;
+  q.from_day = day1;
+  q.to_day = day2;
+  q.group = UsageGroup::user;
+  q.by_cost = true;
+  q.limit = 2;
+  auto page1 = store_->usage_report(q);
+  ASSERT_TRUE(is_ok(page1));
+  EXPECT_EQ(page1->totals.requests, 4);
+  EXPECT_EQ(page1->totals.cost_micros, 1250);
+  ASSERT_EQ(page1->rows.size(), 2u);
+  EXPECT_EQ(page1->rows[0].key, "carol");
+  EXPECT_EQ(page1->rows[1].key, "alice");
+  EXPECT_EQ(page1->rows[1].totals.requests, 2);
+  EXPECT_TRUE(page1->more);
+  q.offset = 2;
+  auto page2 = store_->usage_report(q);
+  ASSERT_TRUE(is_ok(page2));
+  ASSERT_EQ(page2->rows.size(), 1u);
+  EXPECT_EQ(page2->rows[0].key, "bob");
+  EXPECT_FALSE(page2->more);
+
+  q = {};
+  q.from_day = day1;
+  q.to_day = day2;
+  q.group = UsageGroup::day;
+  auto days = store_->usage_report(q);
+  ASSERT_TRUE(is_ok(days));
+  ASSERT_EQ(days->rows.size(), 2u);
+  EXPECT_EQ(days->rows[0].key, day1);
+  EXPECT_EQ(days->rows[0].totals.requests, 3);
+
+  q.group = UsageGroup::model;
+  q.model = "claude";
+  auto claude = store_->usage_report(q);
+  ASSERT_TRUE(is_ok(claude));
+  EXPECT_EQ(claude->totals.requests, 2);
+  ASSERT_EQ(claude->rows.size(), 1u);
+
+  q = {};
+  q.from_day = day2;
+  q.to_day = day2;
+  q.user_id = "alice";
+  auto none = store_->usage_report(q);
+  ASSERT_TRUE(is_ok(none));
+  EXPECT_EQ(none->totals.requests, 0);
+  EXPECT_EQ(none->totals.cost_micros, 0);
+}
+
+TEST_P(StoreConformance, SpentMicrosSumsAUsersPricedCallsFromADay) {
+  ASSERT_TRUE(is_ok(store_->record_usage(usage_of("u", "gpt", 1, 1, 300))));
+  ASSERT_TRUE(is_ok(store_->record_usage(usage_of("other", "gpt", 1, 1, 999))));
+  const std::string day1 = utc_day(clock_.now());
+  clock_.advance(std::chrono::hours(24));
+  ASSERT_TRUE(is_ok(store_->record_usage(usage_of("u", "gpt", 1, 1, 40))));
+  ASSERT_TRUE(is_ok(store_->record_usage(usage_of("u", "free", 1, 1, std::nullopt))));
+  const std::string day2 = utc_day(clock_.now());
+  EXPECT_EQ(store_->spent_micros("u", day1).value(), 340);
+  EXPECT_EQ(store_->spent_micros("u", day2).value(), 40);
+  EXPECT_EQ(store_->spent_micros("nobody", day1).value(), 0);
+}
+
+TEST_P(StoreConformance, LimitOverridesPutGetReplaceDelete) {
+  auto none = store_->get_limit_override("u");
+  ASSERT_TRUE(is_ok(none));
+  EXPECT_FALSE(*none);
+  LimitOverride o;
+  o.user_id = "u";
+  o.requests_per_minute = 5;
+  o.daily_budget_micros = 1'000'000;
+  auto saved = store_->put_limit_override(o);
+  ASSERT_TRUE(is_ok(saved));
+  EXPECT_EQ(saved->requests_per_minute, 5);
+  EXPECT_FALSE(saved->tokens_per_minute);
+  EXPECT_EQ(saved->updated_at, clock_.now());
+  o.requests_per_minute.reset();
+  o.tokens_per_minute = 1000;
+  ASSERT_TRUE(is_ok(store_->put_limit_override(o)));
+  auto got = store_->get_limit_override("u");
+  ASSERT_TRUE(is_ok(got));
+  ASSERT_TRUE(*got);
+  EXPECT_FALSE((*got)->requests_per_minute) << "a put replaces the whole override";
+  EXPECT_EQ((*got)->tokens_per_minute, 1000);
+  EXPECT_EQ((*got)->daily_budget_micros, 1'000'000);
+  ASSERT_TRUE(is_ok(store_->delete_limit_override("u")));
+  EXPECT_FALSE(store_->get_limit_override("u").value().has_value());
+  auto again = store_->delete_limit_override("u");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, errc::not_found);
+}
+
+}  // namespace aas::store::testing
