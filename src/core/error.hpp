@@ -4,6 +4,7 @@
 
 #include <boost/system/result.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,13 @@ struct Error {
   std::string message;
   std::string detail;
   std::optional<int> retry_after_seconds;
+  // A per-user limit's state, sent as RateLimit-Limit / -Remaining / -Reset on a refusal.
+  struct RateLimit {
+    std::int64_t limit = 0;
+    std::int64_t remaining = 0;
+    std::int64_t reset_seconds = 0;
+  };
+  std::optional<RateLimit> rate_limit;
   // The HTTP status an upstream answered with, when the error came from one (retry decisions).
   std::optional<int> upstream_status;
 };

@@ -26,6 +26,11 @@ Response error_response(const Error& e, std::string_view request_id) {
   if (e.retry_after_seconds) {
     res.headers.push_back({"retry-after", std::to_string(*e.retry_after_seconds)});
   }
+  if (e.rate_limit) {
+    res.headers.push_back({"ratelimit-limit", std::to_string(e.rate_limit->limit)});
+    res.headers.push_back({"ratelimit-remaining", std::to_string(e.rate_limit->remaining)});
+    res.headers.push_back({"ratelimit-reset", std::to_string(e.rate_limit->reset_seconds)});
+  }
   if (e.code == errc::unauthorized) res.headers.push_back({"www-authenticate", "Bearer"});
   return res;
 }
