@@ -8,7 +8,7 @@
 #include <vector>
 
 namespace boost::asio { class thread_pool; }
-namespace aas::chat { class ChatService; class ConversationService; class GatewayService; }
+namespace aas::chat { class Accounting; class ChatService; class ConversationService; class GatewayService; }
 namespace aas::llm { class ModelRegistry; }
 namespace aas::store { class Store; }
 
@@ -31,6 +31,7 @@ struct Services {
   chat::ChatService& chat;
   chat::ConversationService& conversations;
   chat::GatewayService& gateway;
+  chat::Accounting& accounting;
   store::Store& store;
   const llm::ModelRegistry& models;
   boost::asio::thread_pool& blocking;

@@ -100,6 +100,7 @@ Reply post_chat(Services& s, http::Context& ctx) {
 
   chat::TurnInput in;
   in.user_id = ctx.user().user_id;
+  in.roles = ctx.user().roles;
   in.message = std::move(**message);
   in.conversation_id = std::move(*conversation_id);
   in.model = std::move(*model);

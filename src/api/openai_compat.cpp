@@ -74,6 +74,7 @@ Result<Parsed> parse_request(const http::Context& ctx) {
   if (!body) return body.error();
   Parsed p;
   p.request.user_id = ctx.user().user_id;
+  p.request.roles = ctx.user().roles;
   p.request.request_id = ctx.request_id;
 
   auto model = optional_string(*body, "model");
@@ -152,20 +153,21 @@ class ChunkRelay final : public chat::TurnObserver {
   json::object base_;
 };
 
-asio::awaitable<void> stream_completion(Services& s, Parsed p, http::BodyWriter& out) {
+asio::awaitable<void> stream_completion(Services& s, chat::AdmittedCall call, bool include_usage,
+                                        http::BodyWriter& out) {
   using namespace asio::experimental::awaitable_operators;
   http::SseChannel channel(out, co_await asio::this_coro::executor);
   ChunkRelay relay(channel, json::object{{"id", "chatcmpl-" + new_uuid_v7()},
                                          {"object", "chat.completion.chunk"},
                                          {"created", unix_seconds()},
-                                         {"model", p.request.model}});
-  relay.include_usage = p.include_usage;
+                                         {"model", call.model->name}});
+  relay.include_usage = include_usage;
   relay.send(json::array{json::object{{"index", 0},
                                       {"delta", json::object{{"role", "assistant"}, {"content", ""}}},
                                       {"finish_reason", nullptr}}},
              nullptr);
   auto produce = [&]() -> asio::awaitable<void> {
-    auto result = co_await s.gateway.stream(std::move(p.request), relay);
+    auto result = co_await s.gateway.stream(std::move(call), relay);
     std::optional<Error> failure;
     if (!result) failure = result.error();
     else failure = result->interruption;
@@ -180,7 +182,7 @@ asio::awaitable<void> stream_completion(Services& s, Parsed p, http::BodyWriter&
                                           {"delta", json::object{}},
                                           {"finish_reason", openai_finish_reason(result->finish_reason)}}},
                  nullptr);
-      if (p.include_usage) relay.send(json::array{}, usage_json(result->usage));
+      if (include_usage) relay.send(json::array{}, usage_json(result->usage));
       channel.send("data: [DONE]\n\n");
     }
     channel.finish();
@@ -191,14 +193,17 @@ asio::awaitable<void> stream_completion(Services& s, Parsed p, http::BodyWriter&
 Reply chat_completions(Services& s, http::Context& ctx) {
   auto parsed = parse_request(ctx);
   if (!parsed) co_return parsed.error();
+  // Unknown model and limit refusals are answered as JSON, before any stream starts.
+  auto admitted = co_await s.gateway.admit(std::move(parsed->request), parsed->stream);
+  if (!admitted) co_return admitted.error();
   if (parsed->stream) {
-    if (auto model = s.gateway.check(parsed->request); !model) co_return model.error();
-    auto p = std::make_shared<Parsed>(std::move(*parsed));
-    co_return http::sse_response([&s, p](http::BodyWriter& out) {
-      return stream_completion(s, std::move(*p), out);
+    auto call = std::make_shared<chat::AdmittedCall>(std::move(*admitted));
+    const bool include_usage = parsed->include_usage;
+    co_return http::sse_response([&s, call, include_usage](http::BodyWriter& out) {
+      return stream_completion(s, std::move(*call), include_usage, out);
     });
   }
-  auto result = co_await s.gateway.complete(std::move(parsed->request));
+  auto result = co_await s.gateway.complete(std::move(*admitted));
   if (!result) co_return result.error();
   http::Response r;
   r.body = json::serialize(json::object{

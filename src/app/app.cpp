@@ -7,6 +7,7 @@
 #include "chat/chat_service.hpp"
 #include "chat/conversation_service.hpp"
 #include "chat/gateway_service.hpp"
+#include "limits/local_limiter.hpp"
 #include "core/log.hpp"
 #include "http/dispatcher.hpp"
 #include "http/server.hpp"
@@ -203,10 +204,16 @@ int serve(Config c) {
   chat_options.max_message_chars = c.max_message_chars;
   chat_options.context_messages = c.context_messages;
   chat_options.default_system_prompt = c.default_system_prompt;
-  chat::ChatService chat(*store, blocking, models, chat_options);
+  // Limits: in-process; budgets start from what the ledger says was spent in the period.
+  limits::Policies policies(c.limit_defaults, c.limit_roles, c.limit_users);
+  limits::LocalLimiter limiter(clock, [&store](std::string_view user, std::string_view from_day) {
+    return store->spent_micros(user, from_day);
+  });
+  chat::Accounting accounting(*store, limiter, policies, chat::AccountingOptions{c.max_output_tokens});
+  chat::ChatService chat(*store, blocking, models, accounting, chat_options);
   chat::ConversationService conversations(*store, models);
-  chat::GatewayService gateway(models);
-  api::Services services{chat, conversations, gateway, *store, models, blocking, info};
+  chat::GatewayService gateway(*store, blocking, models, accounting);
+  api::Services services{chat, conversations, gateway, accounting, *store, models, blocking, info};
 
   auth::JwtVerifier verifier = make_verifier(c, clock);
   std::unique_ptr<auth::BackendAuthenticator> backend_check;

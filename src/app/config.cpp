@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -41,7 +42,7 @@ std::map<std::string, std::string> flat_keys(const YAML::Node& root, const std::
   if (!root || root.IsNull()) return out;
   for (const auto& kv : root) {
     const std::string key = upper(kv.first.as<std::string>());
-    if (key == "MODELS") continue;
+    if (key == "MODELS" || key == "LIMITS") continue;
     if (kv.second.IsSequence()) {
       std::string joined;
       for (const auto& item : kv.second) joined += (joined.empty() ? "" : ",") + item.as<std::string>();
@@ -218,6 +219,68 @@ std::vector<ModelSpec> models_from_env(const Config& c, const Source& src) {
   return out;
 }
 
+namespace {
+
+// USD (as written in config) to integer micro-dollars.
+std::int64_t usd_micros(double usd) { return static_cast<std::int64_t>(std::llround(usd * 1e6)); }
+
+// One entry of the YAML `limits:` section: {requests_per_minute, tokens_per_minute,
+// concurrent_streams, daily_budget_usd, monthly_budget_usd}, each optional.
+limits::PolicyPatch read_limit_patch(const YAML::Node& n, const std::string& where) {
+  if (!n.IsMap()) throw ConfigError(where + ": must be a map");
+  limits::PolicyPatch p;
+  for (const auto& kv : n) {
+    const std::string key = kv.first.as<std::string>();
+    const std::string at = where + "." + key;
+    try {
+      if (key == "requests_per_minute" || key == "tokens_per_minute" || key == "concurrent_streams") {
+        const long long v = kv.second.as<long long>();
+        if (v < 0) throw ConfigError(at + ": must be 0 (no limit) or more");
+        (key == "requests_per_minute" ? p.requests_per_minute
+         : key == "tokens_per_minute" ? p.tokens_per_minute
+                                      : p.concurrent_streams) = v;
+      } else if (key == "daily_budget_usd" || key == "monthly_budget_usd") {
+        const double v = kv.second.as<double>();
+        if (!(v >= 0)) throw ConfigError(at + ": must be 0 or more (USD)");
+        (key == "daily_budget_usd" ? p.daily_budget_micros : p.monthly_budget_micros) = usd_micros(v);
+      } else {
+        throw ConfigError(at + ": unknown key (requests_per_minute, tokens_per_minute, "
+                          "concurrent_streams, daily_budget_usd, monthly_budget_usd)");
+      }
+    } catch (const YAML::Exception&) {
+      throw ConfigError(at + ": must be a number");
+    }
+  }
+  return p;
+}
+
+void read_limits(const YAML::Node& n, Config& c) {
+  if (!n) return;
+  if (!n.IsMap()) throw ConfigError("limits: must be a map with default, roles and users");
+  for (const auto& kv : n) {
+    const std::string key = kv.first.as<std::string>();
+    if (key == "default") {
+      const limits::PolicyPatch d = read_limit_patch(kv.second, "limits.default");
+      if (d.requests_per_minute) c.limit_defaults.requests_per_minute = *d.requests_per_minute;
+      if (d.tokens_per_minute) c.limit_defaults.tokens_per_minute = *d.tokens_per_minute;
+      if (d.concurrent_streams) c.limit_defaults.concurrent_streams = *d.concurrent_streams;
+      if (d.daily_budget_micros) c.limit_defaults.daily_budget_micros = d.daily_budget_micros;
+      if (d.monthly_budget_micros) c.limit_defaults.monthly_budget_micros = d.monthly_budget_micros;
+    } else if (key == "roles" || key == "users") {
+      if (!kv.second.IsMap()) throw ConfigError("limits." + key + ": must map names to limits");
+      auto& target = key == "roles" ? c.limit_roles : c.limit_users;
+      for (const auto& e : kv.second) {
+        const std::string name = e.first.as<std::string>();
+        target[name] = read_limit_patch(e.second, "limits." + key + "." + name);
+      }
+    } else {
+      throw ConfigError("limits." + key + ": unknown key (default, roles, users)");
+    }
+  }
+}
+
+}  // namespace
+
 Config load_config(const Lookup& env) {
   YAML::Node root;
   std::string path;
@@ -286,6 +349,22 @@ Config load_config(const Lookup& env) {
   src.text("DEFAULT_MODEL", c.default_model);
   src.millis("MOCK_LATENCY_MS", c.mock_latency, 0, 600'000);
   c.models = root ? read_models(root["models"]) : std::vector<ModelSpec>{};
+  if (root) read_limits(root["limits"], c);
+  // The environment wins over the file, as for every other setting.
+  src.integer("LIMIT_RPM", c.limit_defaults.requests_per_minute, 0, 1'000'000'000);
+  src.integer("LIMIT_TPM", c.limit_defaults.tokens_per_minute, 0, 1'000'000'000'000);
+  src.integer("LIMIT_CONCURRENT_STREAMS", c.limit_defaults.concurrent_streams, 0, 1'000'000);
+  for (const auto& [key, budget] : {std::pair{"BUDGET_DAILY_USD", &c.limit_defaults.daily_budget_micros},
+                                    std::pair{"BUDGET_MONTHLY_USD", &c.limit_defaults.monthly_budget_micros}}) {
+    if (auto v = src.get(key)) {
+      char* end = nullptr;
+      const double usd = std::strtod(v->c_str(), &end);
+      if (v->empty() || end != v->c_str() + v->size() || !(usd >= 0) || usd > 1e9)
+        throw ConfigError(std::string(key) + ": must be an amount of USD, 0 or more, got '" + *v + "'");
+      *budget = usd_micros(usd);
+    }
+  }
+  src.integer("MAX_OUTPUT_TOKENS", c.max_output_tokens, 1, 1'000'000);
   if (c.models.empty()) c.models = models_from_env(c, src);
   for (const ModelSpec& m : c.models)
     for (const std::string& f : m.fallbacks)

@@ -2,10 +2,12 @@
 // Typed configuration, read once at start from the environment and an optional YAML file
 // (AI_CONFIG), validated before anything starts. A bad value fails fast naming its key.
 #include "app/prices.hpp"
+#include "limits/policies.hpp"
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -75,6 +77,12 @@ struct Config {
   std::chrono::milliseconds main_backend_timeout{3000};
   std::chrono::milliseconds main_backend_cache{60000};           // accepted tokens
   std::chrono::milliseconds main_backend_negative_cache{10000};  // refused tokens
+
+  // limits (per user; 0 = none) and the answer length cap they reserve for
+  limits::Policy limit_defaults{60, 200'000, 5, std::nullopt, std::nullopt};
+  std::map<std::string, limits::PolicyPatch> limit_roles;  // YAML limits.roles
+  std::map<std::string, limits::PolicyPatch> limit_users;  // YAML limits.users
+  int max_output_tokens = 4096;
 
   // models
   PriceTable prices = PriceTable::shipped();  // PRICES_FILE merged in

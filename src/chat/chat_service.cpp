@@ -16,26 +16,45 @@ namespace aas::chat {
 namespace asio = boost::asio;
 
 ChatService::ChatService(store::Store& store, asio::thread_pool& blocking,
-                         const llm::ModelRegistry& models, ChatOptions options)
-    : store_(store), blocking_(blocking), models_(models), options_(std::move(options)) {}
+                         const llm::ModelRegistry& models, Accounting& accounting, ChatOptions options)
+    : store_(store),
+      blocking_(blocking),
+      models_(models),
+      accounting_(accounting),
+      options_(std::move(options)) {}
 
 namespace {
 
-// What the model is given: the system prompt, then the stored turns, oldest first.
-llm::ChatRequest build_request(const PreparedTurn& turn, const std::string& default_system_prompt) {
+// What the model is given: the system prompt, then the stored turns, oldest first, then the new
+// message.
+llm::ChatRequest build_request(const std::string& upstream_model, const std::string& system_prompt,
+                               const std::vector<store::Message>& history, const std::string& message,
+                               const std::string& request_id) {
   llm::ChatRequest req;
-  req.model = turn.model->upstream_model;
-  req.request_id = turn.input.request_id;
-  req.messages.reserve(turn.history.size() + 1);
-  req.messages.push_back({"system", turn.conversation.system_prompt.value_or(default_system_prompt)});
-  for (const store::Message& m : turn.history) {
+  req.model = upstream_model;
+  req.request_id = request_id;
+  req.messages.reserve(history.size() + 2);
+  req.messages.push_back({"system", system_prompt});
+  for (const store::Message& m : history) {
     // Failed answers hold no text worth sending, and an answer in flight elsewhere is not part
     // of the context yet; interrupted ones are sent as far as they got.
     if (m.status == store::MessageStatus::error || m.status == store::MessageStatus::streaming)
       continue;
     req.messages.push_back({std::string(store::to_string(m.role)), m.content});
   }
+  req.messages.push_back({"user", message});
   return req;
+}
+
+// The ledger facts a turn knows before its model call.
+CallOutcome outcome_of(const PreparedTurn& turn) {
+  CallOutcome call;
+  call.kind = "chat";
+  call.user_id = turn.input.user_id;
+  call.conversation_id = turn.conversation.id;
+  call.model = turn.model;
+  call.request_id = turn.input.request_id;
+  return call;
 }
 
 std::string_view known_finish_reason(std::string_view reason) {
@@ -81,14 +100,38 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
   if (in.conversation_id && !is_uuid(*in.conversation_id))
     co_return make_error(errc::not_found, "conversation not found");
 
-  // Everything up to the model call in one trip to the blocking pool. The user's message is
+  // Everything up to the model call in one trip to the blocking pool: read, check the limits,
+  // and only then write, so a refused request leaves nothing behind. The user's message is
   // committed in its own transaction here, before the model is called, so it is never lost.
   co_return co_await offload(blocking_, [&]() -> Result<PreparedTurn> {
     PreparedTurn p;
+    std::vector<store::Message> history;
     if (in.conversation_id) {
       auto conv = store_.get_conversation(in.user_id, *in.conversation_id);
       if (!conv) return conv.error();
       p.conversation = std::move(*conv);
+      if (options_.context_messages > 1) {
+        auto recent = store_.recent_messages(in.user_id, p.conversation.id, options_.context_messages - 1);
+        if (!recent) return recent.error();
+        history = std::move(*recent);
+      }
+    }
+
+    const std::string model_name =
+        in.model.value_or(p.conversation.model.value_or(models_.default_model().name));
+    auto found = models_.find(model_name);
+    if (!found) return found.error();  // a stored model that is no longer configured
+    p.model = *found;
+
+    p.request = build_request(p.model->upstream_model,
+                              in.system_prompt.value_or(p.conversation.system_prompt.value_or(
+                                  options_.default_system_prompt)),
+                              history, in.message, in.request_id);
+    auto grant = accounting_.admit(in.user_id, in.roles, *p.model, p.request, streaming);
+    if (!grant) return grant.error();
+    p.grant = std::move(*grant);
+
+    if (in.conversation_id) {
       store::ConversationPatch patch;
       if (!p.conversation.title) patch.title = title_from_message(in.message);
       if (in.system_prompt && in.system_prompt != p.conversation.system_prompt)
@@ -110,12 +153,6 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
       p.conversation = std::move(*conv);
     }
 
-    const std::string model_name =
-        in.model.value_or(p.conversation.model.value_or(models_.default_model().name));
-    auto found = models_.find(model_name);
-    if (!found) return found.error();  // a stored model that is no longer configured
-    p.model = *found;
-
     store::NewMessage um;
     um.conversation_id = p.conversation.id;
     um.role = store::Role::user;
@@ -123,10 +160,6 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
     auto stored = store_.append_message(in.user_id, um);
     if (!stored) return stored.error();
     p.user_message_id = stored->id;
-
-    auto history = store_.recent_messages(in.user_id, p.conversation.id, options_.context_messages);
-    if (!history) return history.error();
-    p.history = std::move(*history);
 
     if (streaming) {
       store::NewMessage placeholder;
@@ -146,20 +179,21 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
 asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput input) {
   auto prepared = co_await begin(std::move(input), false);
   if (!prepared) co_return prepared.error();
-  const PreparedTurn& turn = *prepared;
+  PreparedTurn& turn = *prepared;
   const llm::Model& model = *turn.model;
 
   const auto started = std::chrono::steady_clock::now();
-  Result<llm::Completion> completion =
-      co_await model.provider->complete(build_request(turn, options_.default_system_prompt));
+  Result<llm::Completion> completion = co_await model.provider->complete(turn.request);
 
   // The answer, or the failure, is recorded either way: a failed turn leaves an error message
-  // behind so the conversation shows what happened.
+  // behind so the conversation shows what happened, and a ledger row with what it used.
   store::NewMessage am;
   am.conversation_id = turn.conversation.id;
   am.role = store::Role::assistant;
   am.model = model.name;
   am.latency_ms = elapsed_ms(started);
+  CallOutcome call = outcome_of(turn);
+  call.latency_ms = *am.latency_ms;
   if (completion) {
     am.content = completion->content;
     am.status = store::MessageStatus::complete;
@@ -167,14 +201,22 @@ asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput input) {
     am.output_tokens = completion->usage.output_tokens;
     am.cost_micros = llm::cost_micros(model.pricing, completion->usage);
     am.metadata = answer_metadata(completion->usage.estimated, completion->finish_reason, std::nullopt);
+    call.deployment = completion->deployment;
+    call.provider = completion->provider;
+    call.usage = completion->usage;
+    call.cost_micros = am.cost_micros;
   } else {
     am.status = store::MessageStatus::error;
     am.metadata = answer_metadata(false, "", completion.error().code);
+    call.status = "error";
+    call.cost_micros = llm::cost_micros(model.pricing, call.usage);
     spdlog::warn("chat request_id={} model={} failed: {}", turn.input.request_id, model.name,
                  completion.error().detail.empty() ? completion.error().message
                                                    : completion.error().detail);
   }
+  am.usage = Accounting::ledger_row(call);
   auto stored = co_await offload(blocking_, [&] { return store_.append_message(turn.input.user_id, am); });
+  if (stored) accounting_.recorded(turn.grant, *am.usage);
   if (!completion) co_return completion.error();
   if (!stored) co_return stored.error();
 
@@ -192,19 +234,21 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
   using namespace asio::experimental::awaitable_operators;
   if (!turn.placeholder_id) co_return make_error(errc::internal, "internal error", "stream() needs begin(.., true)");
   const llm::Model& model = *turn.model;
-  const llm::ChatRequest request = build_request(turn, options_.default_system_prompt);
+  const llm::ChatRequest& request = turn.request;
 
   // What reached the client, kept here rather than in the provider, so a stream that is cut
   // (client gone, upstream dropped) still leaves its partial answer to store and bill.
+  const auto started = std::chrono::steady_clock::now();
   std::string received;
+  std::optional<std::int64_t> ttft_ms;
   bool client_gone = false;
   const llm::ChunkSink sink = [&](std::string_view text) {
+    if (!ttft_ms && !text.empty()) ttft_ms = elapsed_ms(started);
     received.append(text);
     if (!observer.delta(text)) client_gone = true;
     return !client_gone;
   };
 
-  const auto started = std::chrono::steady_clock::now();
   // A departed client cancels the model call at once instead of at its next word.
   std::variant<Result<llm::Completion>, std::monostate> raced =
       co_await (model.provider->stream(request, sink) || observer.gone());
@@ -217,25 +261,30 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
   update.content = received;
   llm::Usage usage;
   std::optional<Error> failure;
+  CallOutcome call = outcome_of(turn);
+  if (completion && *completion) {
+    call.deployment = (*completion)->deployment;
+    call.provider = (*completion)->provider;
+  }
   if (completion && *completion && !client_gone) {
     usage = (*completion)->usage;
     update.status = store::MessageStatus::complete;
     update.metadata = answer_metadata(usage.estimated, (*completion)->finish_reason, std::nullopt);
   } else {
     // Stopped part way (or never started): bill what was used. When the provider could not
-    // report usage, estimate it and say so.
+    // report usage, estimate it with the tokenizer and say so.
     if (completion && *completion && (*completion)->usage.input_tokens > 0) {
       usage = (*completion)->usage;
     } else {
-      usage.input_tokens = llm::estimate_prompt_tokens(request.messages);
-      usage.output_tokens = llm::estimate_tokens(received);
+      usage.input_tokens = llm::count_prompt_tokens(request.model, request.messages);
+      usage.output_tokens = llm::count_text_tokens(request.model, received);
       usage.estimated = true;
     }
     if (completion && !*completion) failure = completion->error();
     if (client_gone) failure = make_error(errc::unavailable, "the client disconnected");
     const bool nothing_arrived = received.empty() && completion && !*completion;
     update.status = nothing_arrived ? store::MessageStatus::error : store::MessageStatus::interrupted;
-    if (nothing_arrived) usage.output_tokens = 0;
+    if (nothing_arrived) usage = llm::Usage{};  // the call failed: nothing was generated for us
     update.metadata = answer_metadata(usage.estimated, client_gone ? "cancelled" : "", failure->code);
     spdlog::info("chat stream request_id={} model={} {}: {}", turn.input.request_id, model.name,
                  store::to_string(update.status),
@@ -244,10 +293,17 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
   update.input_tokens = usage.input_tokens;
   update.output_tokens = usage.output_tokens;
   update.cost_micros = llm::cost_micros(model.pricing, usage);
+  call.usage = usage;
+  call.cost_micros = update.cost_micros;
+  call.latency_ms = *update.latency_ms;
+  call.ttft_ms = ttft_ms;
+  call.status = std::string(store::to_string(update.status));
+  update.usage = Accounting::ledger_row(call);
 
   auto stored = co_await offload(blocking_, [&] {
     return store_.update_message(turn.input.user_id, *turn.placeholder_id, update);
   });
+  if (stored) accounting_.recorded(turn.grant, *update.usage);
   if (!stored) co_return stored.error();
   if (update.status == store::MessageStatus::error) co_return *failure;
 

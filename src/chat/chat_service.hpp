@@ -1,6 +1,8 @@
 #pragma once
-// One chat turn: validate, store the user's message, build the context, call the model, store the
-// answer (or the failure) with its usage and cost. Knows nothing of HTTP or JSON.
+// One chat turn: validate, check the user's limits, store the user's message, build the context,
+// call the model, store the answer (or the failure) with its usage, cost and ledger row. Knows
+// nothing of HTTP or JSON.
+#include "chat/accounting.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "llm/models.hpp"
@@ -26,6 +28,7 @@ struct ChatOptions {
 
 struct TurnInput {
   std::string user_id;
+  std::vector<std::string> roles;  // the verified token's, for the limits that apply
   std::string message;
   std::optional<std::string> conversation_id;
   std::optional<std::string> model;
@@ -46,13 +49,14 @@ struct TurnResult {
 };
 
 // A turn whose user message is stored and whose context is read: everything that can be
-// refused has been checked, so a streaming response may start.
+// refused has been checked (limits included), so a streaming response may start.
 struct PreparedTurn {
   TurnInput input;
   store::Conversation conversation;
   std::string user_message_id;
-  std::vector<store::Message> history;
   const llm::Model* model = nullptr;
+  llm::ChatRequest request;  // what the model is sent: system prompt, context, max_tokens
+  limits::Grant grant;       // the call's hold on the user's limits, settled when it is recorded
   std::optional<std::string> placeholder_id;  // the streaming assistant message, when streaming
 };
 
@@ -69,12 +73,12 @@ class TurnObserver {
 class ChatService {
  public:
   ChatService(store::Store& store, boost::asio::thread_pool& blocking,
-              const llm::ModelRegistry& models, ChatOptions options);
+              const llm::ModelRegistry& models, Accounting& accounting, ChatOptions options);
 
   // One whole turn, answered when the model has finished.
   boost::asio::awaitable<Result<TurnResult>> send(TurnInput input);
 
-  // A streamed turn in two steps, so that refusals (400, 404) come before the response starts:
+  // A streamed turn in two steps, so that refusals (400, 404, 429) come before the response starts:
   // begin() validates and stores the user's message and a `streaming` assistant placeholder;
   // stream() calls the model, feeds the observer, and writes the outcome over the placeholder
   // (complete, interrupted with what arrived, or error), with its usage either way.
@@ -87,6 +91,7 @@ class ChatService {
   store::Store& store_;
   boost::asio::thread_pool& blocking_;
   const llm::ModelRegistry& models_;
+  Accounting& accounting_;
   ChatOptions options_;
 };
 

@@ -1,10 +1,13 @@
 #include "chat/gateway_service.hpp"
 
+#include "core/offload.hpp"
 #include "llm/token_estimate.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <variant>
 
 namespace aas::chat {
@@ -12,73 +15,130 @@ namespace aas::chat {
 namespace asio = boost::asio;
 
 namespace {
-llm::ChatRequest to_request(const DirectRequest& req, const llm::Model& model) {
-  llm::ChatRequest out;
-  out.model = model.upstream_model;
-  out.messages = req.messages;
-  out.temperature = req.temperature;
-  out.max_tokens = req.max_tokens;
-  out.request_id = req.request_id;
-  return out;
+
+std::int64_t elapsed_ms(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since)
+      .count();
 }
+
+CallOutcome outcome_of(const AdmittedCall& call) {
+  CallOutcome o;
+  o.kind = "gateway";
+  o.user_id = call.input.user_id;
+  o.model = call.model;
+  o.request_id = call.input.request_id;
+  return o;
+}
+
 }  // namespace
 
-Result<const llm::Model*> GatewayService::check(const DirectRequest& req) const {
-  if (req.messages.empty()) return make_error(errc::invalid_request, "'messages' must not be empty");
-  return models_.find(req.model);
+asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, bool stream) {
+  if (req.messages.empty()) co_return make_error(errc::invalid_request, "'messages' must not be empty");
+  auto model = models_.find(req.model);
+  if (!model) co_return model.error();
+  AdmittedCall call;
+  call.model = *model;
+  call.request.model = call.model->upstream_model;
+  call.request.messages = req.messages;
+  call.request.temperature = req.temperature;
+  call.request.max_tokens = req.max_tokens;
+  call.request.request_id = req.request_id;
+  auto grant = co_await offload(blocking_, [&] {
+    return accounting_.admit(req.user_id, req.roles, *call.model, call.request, stream);
+  });
+  if (!grant) co_return grant.error();
+  call.grant = std::move(*grant);
+  call.input = std::move(req);
+  co_return call;
 }
 
-asio::awaitable<Result<DirectResult>> GatewayService::complete(DirectRequest req) {
-  auto model = check(req);
-  if (!model) co_return model.error();
-  auto completion = co_await (*model)->provider->complete(to_request(req, **model));
-  if (!completion) co_return completion.error();
+asio::awaitable<void> GatewayService::record(AdmittedCall& call, const CallOutcome& outcome) {
+  const store::UsageRecord row = Accounting::ledger_row(outcome);
+  auto written = co_await offload(blocking_, [&] { return store_.record_usage(row); });
+  if (!written) {
+    spdlog::error("gateway request_id={}: usage not recorded: {} {}", row.request_id,
+                  written.error().message, written.error().detail);
+    co_return;  // the grant, dropped unsettled, keeps its reservation: the safe side
+  }
+  accounting_.recorded(call.grant, row);
+}
+
+asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call) {
+  const auto started = std::chrono::steady_clock::now();
+  auto completion = co_await call.model->provider->complete(call.request);
+  CallOutcome outcome = outcome_of(call);
+  outcome.latency_ms = elapsed_ms(started);
+  if (!completion) {
+    outcome.status = "error";
+    outcome.cost_micros = llm::cost_micros(call.model->pricing, outcome.usage);
+    co_await record(call, outcome);
+    co_return completion.error();
+  }
   DirectResult out;
-  out.model = (*model)->name;
+  out.model = call.model->name;
   out.content = std::move(completion->content);
   out.finish_reason = completion->finish_reason;
   out.usage = completion->usage;
-  out.cost_micros = llm::cost_micros((*model)->pricing, out.usage);
+  out.cost_micros = llm::cost_micros(call.model->pricing, out.usage);
+  outcome.deployment = completion->deployment;
+  outcome.provider = completion->provider;
+  outcome.usage = out.usage;
+  outcome.cost_micros = out.cost_micros;
+  co_await record(call, outcome);
   co_return out;
 }
 
-asio::awaitable<Result<DirectResult>> GatewayService::stream(DirectRequest req, TurnObserver& observer) {
+asio::awaitable<Result<DirectResult>> GatewayService::stream(AdmittedCall call, TurnObserver& observer) {
   using namespace asio::experimental::awaitable_operators;
-  auto model = check(req);
-  if (!model) co_return model.error();
-  const llm::ChatRequest request = to_request(req, **model);
+  const llm::ChatRequest& request = call.request;
+  const auto started = std::chrono::steady_clock::now();
+  std::optional<std::int64_t> ttft_ms;
 
   DirectResult out;
-  out.model = (*model)->name;
+  out.model = call.model->name;
   bool client_gone = false;
   const llm::ChunkSink sink = [&](std::string_view text) {
+    if (!ttft_ms && !text.empty()) ttft_ms = elapsed_ms(started);
     out.content.append(text);
     if (!observer.delta(text)) client_gone = true;
     return !client_gone;
   };
   std::variant<Result<llm::Completion>, std::monostate> raced =
-      co_await ((*model)->provider->stream(request, sink) || observer.gone());
+      co_await (call.model->provider->stream(request, sink) || observer.gone());
 
+  CallOutcome outcome = outcome_of(call);
+  std::optional<Error> failure;
+  if (raced.index() == 0 && std::get<0>(raced)) {
+    outcome.deployment = std::get<0>(raced)->deployment;
+    outcome.provider = std::get<0>(raced)->provider;
+  }
   if (raced.index() == 0 && std::get<0>(raced) && !client_gone) {
     const llm::Completion& c = *std::get<0>(raced);
     out.finish_reason = c.finish_reason;
     out.usage = c.usage;
+  } else if (raced.index() == 0 && !std::get<0>(raced) && out.content.empty()) {
+    failure = std::get<0>(raced).error();  // nothing sent yet: a plain error, nothing generated
+    outcome.status = "error";
   } else {
-    if (raced.index() == 0 && !std::get<0>(raced)) {
-      if (out.content.empty()) co_return std::get<0>(raced).error();  // nothing sent yet: a plain error
-      out.interruption = std::get<0>(raced).error();
-    } else {
-      out.interruption = make_error(errc::unavailable, "the client disconnected");
-    }
+    out.interruption = raced.index() == 0 && !std::get<0>(raced)
+                           ? std::get<0>(raced).error()
+                           : make_error(errc::unavailable, "the client disconnected");
     // What was used is still billed; without the provider's figures, estimated and flagged.
-    out.usage.input_tokens = llm::estimate_prompt_tokens(request.messages);
-    out.usage.output_tokens = llm::estimate_tokens(out.content);
+    out.usage.input_tokens = llm::count_prompt_tokens(request.model, request.messages);
+    out.usage.output_tokens = llm::count_text_tokens(request.model, out.content);
     out.usage.estimated = true;
     out.finish_reason = client_gone || raced.index() == 1 ? "cancelled" : "interrupted";
-    spdlog::info("gateway stream request_id={} model={} interrupted: {}", req.request_id, out.model,
+    outcome.status = "interrupted";
+    spdlog::info("gateway stream request_id={} model={} interrupted: {}", call.input.request_id, out.model,
                  out.interruption->detail.empty() ? out.interruption->message : out.interruption->detail);
   }
-  out.cost_micros = llm::cost_micros((*model)->pricing, out.usage);
+  out.cost_micros = llm::cost_micros(call.model->pricing, out.usage);
+  outcome.usage = out.usage;
+  outcome.cost_micros = out.cost_micros;
+  outcome.latency_ms = elapsed_ms(started);
+  outcome.ttft_ms = ttft_ms;
+  co_await record(call, outcome);
+  if (failure) co_return *failure;
   co_return out;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
-// One model call with no conversation: the OpenAI-compatible gateway. The same models (and, as
-// they arrive, the same limits and accounting) as the chat, but nothing is stored as messages.
+// One model call with no conversation: the OpenAI-compatible gateway. The same models, limits
+// and accounting (a ledger row per call) as the chat, but nothing is stored as messages.
+#include "chat/accounting.hpp"
 #include "chat/chat_service.hpp"
 #include "core/error.hpp"
 #include "llm/models.hpp"
@@ -11,15 +12,26 @@
 #include <string>
 #include <vector>
 
+namespace boost::asio { class thread_pool; }
+
 namespace aas::chat {
 
 struct DirectRequest {
   std::string user_id;
+  std::vector<std::string> roles;
   std::string model;
   std::vector<llm::ChatMessage> messages;
   std::optional<double> temperature;
   std::optional<int> max_tokens;
   std::string request_id;
+};
+
+// A request that passed every check (model, limits): its call may start.
+struct AdmittedCall {
+  DirectRequest input;
+  const llm::Model* model = nullptr;
+  llm::ChatRequest request;
+  limits::Grant grant;
 };
 
 struct DirectResult {
@@ -33,15 +45,25 @@ struct DirectResult {
 
 class GatewayService {
  public:
-  explicit GatewayService(const llm::ModelRegistry& models) : models_(models) {}
+  GatewayService(store::Store& store, boost::asio::thread_pool& blocking,
+                 const llm::ModelRegistry& models, Accounting& accounting)
+      : store_(store), blocking_(blocking), models_(models), accounting_(accounting) {}
 
-  // 400 for an unknown model or an empty message list, before anything is sent to a client.
-  Result<const llm::Model*> check(const DirectRequest& req) const;
-  boost::asio::awaitable<Result<DirectResult>> complete(DirectRequest req);
-  boost::asio::awaitable<Result<DirectResult>> stream(DirectRequest req, TurnObserver& observer);
+  // 400 for an unknown model or an empty message list, 429 when a limit refuses: before
+  // anything is sent to a client.
+  boost::asio::awaitable<Result<AdmittedCall>> admit(DirectRequest req, bool stream);
+  boost::asio::awaitable<Result<DirectResult>> complete(AdmittedCall call);
+  boost::asio::awaitable<Result<DirectResult>> stream(AdmittedCall call, TurnObserver& observer);
 
  private:
+  // Writes the call's ledger row and settles its grant; a failure to write is logged, not
+  // returned (the answer has already been given).
+  boost::asio::awaitable<void> record(AdmittedCall& call, const CallOutcome& outcome);
+
+  store::Store& store_;
+  boost::asio::thread_pool& blocking_;
   const llm::ModelRegistry& models_;
+  Accounting& accounting_;
 };
 
 }  // namespace aas::chat

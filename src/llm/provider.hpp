@@ -45,6 +45,9 @@ struct Completion {
   std::string model;           // as reported by the provider
   std::string finish_reason;   // "stop", "length", ...
   Usage usage;
+  // Who answered, for the usage ledger: set by the router (or a provider used on its own).
+  std::string deployment;  // "openai/gpt-4o-mini#1"
+  std::string provider;    // "openai", "anthropic", "mock"
 };
 
 // Receives the answer as it is generated. Returning false asks the provider to stop (the client

@@ -603,6 +603,8 @@ struct RoutedModel::State {
       if (r) {
         ticket.settle(false);
         if (r->model.empty()) r->model = node.d.upstream_model;
+        r->deployment = node.d.name;
+        r->provider = std::string(node.d.provider->name());
         co_return r;
       }
       const Error& e = r.error();

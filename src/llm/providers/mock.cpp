@@ -38,6 +38,8 @@ Completion make_completion(const ChatRequest& req, std::string content, std::str
   c.usage.estimated = true;
   c.content = std::move(content);
   c.model = "mock";
+  c.deployment = "mock";
+  c.provider = "mock";
   c.finish_reason = std::move(finish);
   return c;
 }

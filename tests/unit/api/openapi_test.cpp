@@ -5,6 +5,7 @@
 #include "chat/chat_service.hpp"
 #include "chat/conversation_service.hpp"
 #include "chat/gateway_service.hpp"
+#include "limits/local_limiter.hpp"
 #include "llm/providers/mock.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -49,12 +50,15 @@ TEST(OpenApi, RouterAndSpecDescribeTheSameOperations) {
   SystemClock clock;
   auto store = store::sqlite::open_sqlite_store((dir / "ai.db").string(), clock);
   llm::ModelRegistry models;
-  models.add({"mock", "mock", std::make_shared<llm::MockProvider>(), llm::Pricing{}});
+  models.add({"mock", "mock", std::make_shared<llm::MockProvider>(), llm::Pricing{}, std::nullopt, std::nullopt});
   boost::asio::thread_pool blocking(1);
-  chat::ChatService chat(*store, blocking, models, {});
+  limits::Policies policies;
+  limits::LocalLimiter limiter(clock, [](std::string_view, std::string_view) -> Result<std::int64_t> { return 0; });
+  chat::Accounting accounting(*store, limiter, policies, {});
+  chat::ChatService chat(*store, blocking, models, accounting, {});
   chat::ConversationService conversations(*store, models);
-  chat::GatewayService gateway(models);
-  Services services{chat, conversations, gateway, *store, models, blocking, {}};
+  chat::GatewayService gateway(*store, blocking, models, accounting);
+  Services services{chat, conversations, gateway, accounting, *store, models, blocking, {}};
   const http::Router router = make_router(services);
 
   std::set<std::string> routed;

@@ -1,6 +1,7 @@
 // The chat turn over the real SQLite store and the mock model; a failing provider is a fake of the
 // LlmProvider interface.
 #include "chat/chat_service.hpp"
+#include "limits/local_limiter.hpp"
 
 #include "chat/conversation_service.hpp"
 #include "llm/providers/mock.hpp"
@@ -67,14 +68,17 @@ class ChatServiceTest : public ::testing::Test {
     dir_ = mkdtemp(tmpl);
     store_ = store::sqlite::open_sqlite_store((dir_ / "ai.db").string(), clock_);
     ASSERT_TRUE(store_->migrate());
-    models_.add({"mock", "mock", std::make_shared<llm::MockProvider>(), llm::Pricing{0, 0}});
-    models_.add({"failing", "failing-upstream", failing_, std::nullopt});
+    models_.add({"mock", "mock", std::make_shared<llm::MockProvider>(), llm::Pricing{0, 0}, std::nullopt, std::nullopt});
+    models_.add({"failing", "failing-upstream", failing_, std::nullopt, std::nullopt, std::nullopt});
     // Waits ten seconds before its first word: only a cancellation ends its turn quickly.
-    models_.add({"slow", "slow", std::make_shared<llm::MockProvider>(std::chrono::seconds(10)), llm::Pricing{}});
+    models_.add({"slow", "slow", std::make_shared<llm::MockProvider>(std::chrono::seconds(10)), llm::Pricing{}, std::nullopt, std::nullopt});
     ChatOptions options;
     options.max_message_chars = 50;
     options.context_messages = 5;
-    chat_ = std::make_unique<ChatService>(*store_, blocking_, models_, options);
+    limiter_ = std::make_unique<limits::LocalLimiter>(
+        clock_, [this](std::string_view user, std::string_view day) { return store_->spent_micros(user, day); });
+    accounting_ = std::make_unique<Accounting>(*store_, *limiter_, policies_, AccountingOptions{});
+    chat_ = std::make_unique<ChatService>(*store_, blocking_, models_, *accounting_, options);
   }
   void TearDown() override {
     blocking_.join();
@@ -121,6 +125,9 @@ class ChatServiceTest : public ::testing::Test {
   asio::thread_pool blocking_{2};
   llm::ModelRegistry models_;
   std::shared_ptr<FailingProvider> failing_ = std::make_shared<FailingProvider>();
+  limits::Policies policies_;
+  std::unique_ptr<limits::LocalLimiter> limiter_;
+  std::unique_ptr<Accounting> accounting_;
   std::unique_ptr<ChatService> chat_;
 };
 

@@ -1,0 +1,70 @@
+#include "chat/accounting.hpp"
+
+#include "llm/token_estimate.hpp"
+
+#include <algorithm>
+
+namespace aas::chat {
+
+Accounting::Accounting(store::Store& store, limits::Limiter& limiter, const limits::Policies& policies,
+                       AccountingOptions options, Observer on_recorded)
+    : store_(store),
+      limiter_(limiter),
+      policies_(policies),
+      options_(options),
+      on_recorded_(std::move(on_recorded)) {}
+
+Result<limits::Policy> Accounting::policy_for(std::string_view user_id,
+                                              const std::vector<std::string>& roles) {
+  auto override_ = store_.get_limit_override(user_id);
+  if (!override_) return override_.error();
+  return policies_.resolve(std::string(user_id), roles, *override_);
+}
+
+Result<limits::Grant> Accounting::admit(std::string_view user_id, const std::vector<std::string>& roles,
+                                        const llm::Model& model, llm::ChatRequest& req, bool stream) {
+  std::int64_t max_output = options_.max_output_tokens;
+  if (model.max_output_tokens) max_output = std::min(max_output, *model.max_output_tokens);
+  if (req.max_tokens && *req.max_tokens > 0) max_output = std::min<std::int64_t>(max_output, *req.max_tokens);
+  req.max_tokens = static_cast<int>(max_output);
+
+  auto policy = policy_for(user_id, roles);
+  if (!policy) return policy.error();
+  llm::Usage worst;
+  worst.input_tokens = llm::count_prompt_tokens(req.model, req.messages);
+  worst.output_tokens = max_output;
+  limits::Ask ask;
+  ask.tokens = worst.input_tokens + worst.output_tokens;
+  ask.cost_micros = llm::cost_micros(model.pricing, worst).value_or(0);
+  ask.stream = stream;
+  return limiter_.acquire(user_id, *policy, ask);
+}
+
+store::UsageRecord Accounting::ledger_row(const CallOutcome& call) {
+  store::UsageRecord r;
+  r.kind = call.kind;
+  r.user_id = call.user_id;
+  r.conversation_id = call.conversation_id;
+  r.model = call.model ? call.model->name : std::string();
+  r.deployment = call.deployment;
+  r.provider = call.provider;
+  r.input_tokens = call.usage.input_tokens;
+  r.output_tokens = call.usage.output_tokens;
+  r.cached_input_tokens = call.usage.cached_input_tokens;
+  r.cache_write_tokens = call.usage.cache_write_tokens;
+  r.reasoning_tokens = call.usage.reasoning_tokens;
+  r.cost_micros = call.cost_micros;
+  r.latency_ms = call.latency_ms;
+  r.ttft_ms = call.ttft_ms;
+  r.status = call.status;
+  r.estimated = call.usage.estimated;
+  r.request_id = call.request_id;
+  return r;
+}
+
+void Accounting::recorded(limits::Grant& grant, const store::UsageRecord& row) {
+  grant.settle(row.input_tokens + row.output_tokens, row.cost_micros.value_or(0));
+  if (on_recorded_) on_recorded_(row);
+}
+
+}  // namespace aas::chat

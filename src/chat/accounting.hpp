@@ -1,0 +1,69 @@
+#pragma once
+// What every model call goes through before and after, for the chat and the gateway alike:
+// the user's limits are checked and the call's worst case reserved before anything is sent
+// (admit), and once the call's ledger row is written its grant is settled with what was used
+// and observers (metrics) are told (recorded).
+#include "limits/limiter.hpp"
+#include "limits/policies.hpp"
+#include "llm/models.hpp"
+#include "store/store.hpp"
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aas::chat {
+
+struct AccountingOptions {
+  // The most output a call may produce (sent upstream as max_tokens, and reserved): this, or the
+  // model's own maximum when smaller, or what the request asked for when smaller still.
+  int max_output_tokens = 4096;
+};
+
+// What is known of a finished (or failed) call, to make its ledger row.
+struct CallOutcome {
+  std::string kind = "chat";  // chat | gateway
+  std::string user_id;
+  std::optional<std::string> conversation_id;
+  const llm::Model* model = nullptr;
+  std::string deployment;
+  std::string provider;
+  llm::Usage usage;
+  std::optional<std::int64_t> cost_micros;
+  std::int64_t latency_ms = 0;
+  std::optional<std::int64_t> ttft_ms;
+  std::string status = "complete";  // complete | interrupted | error
+  std::string request_id;
+};
+
+class Accounting {
+ public:
+  using Observer = std::function<void(const store::UsageRecord&)>;
+  Accounting(store::Store& store, limits::Limiter& limiter, const limits::Policies& policies,
+             AccountingOptions options, Observer on_recorded = {});
+
+  // Caps req.max_tokens, then reserves the call's worst case (prompt tokens + max output, and
+  // its price) against the user's limits. rate_limited / budget_exceeded when a limit refuses.
+  // Reads the user's override from the store: call it on the blocking pool.
+  Result<limits::Grant> admit(std::string_view user_id, const std::vector<std::string>& roles,
+                              const llm::Model& model, llm::ChatRequest& req, bool stream);
+
+  static store::UsageRecord ledger_row(const CallOutcome& call);
+
+  // After the ledger row is in the store: settle the grant with what was used, tell observers.
+  void recorded(limits::Grant& grant, const store::UsageRecord& row);
+
+  // The policy in force for a user (GET /api/ai/usage/me). Reads the store.
+  Result<limits::Policy> policy_for(std::string_view user_id, const std::vector<std::string>& roles);
+  limits::Limiter& limiter() { return limiter_; }
+
+ private:
+  store::Store& store_;
+  limits::Limiter& limiter_;
+  const limits::Policies& policies_;
+  AccountingOptions options_;
+  Observer on_recorded_;
+};
+
+}  // namespace aas::chat
