@@ -50,6 +50,8 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/aas-bench.XXXXXX")"
 
 export JWT_SECRET="bench-secret-$RANDOM$RANDOM-not-for-production"
 export LOG_LEVEL=warn
+# One benchmark user sends thousands of requests a second: per-user limits off (0 = none).
+export LIMIT_RPM=0 LIMIT_TPM=0 LIMIT_CONCURRENT_STREAMS=0
 export BENCH_WRK_THREADS="$wrk_threads"
 # No provider keys: the offline mock model answers.
 unset OPENAI_API_KEY ANTHROPIC_API_KEY OPENAI_BASE_URL REDIS_URL CONFIG_FILE 2>/dev/null || true

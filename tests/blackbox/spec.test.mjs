@@ -11,10 +11,14 @@ const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'tr
 const EXPECTED_PATHS = {
   '/health': ['GET'],
   '/ready': ['GET'],
+  '/api/ai/admin/costs': ['GET'],
   '/api/ai/admin/health': ['GET'],
+  '/api/ai/admin/limits/{userId}': ['DELETE', 'GET', 'PUT'],
+  '/api/ai/admin/usage': ['GET'],
   '/api/ai/chat': ['POST'],
   '/api/ai/conversations': ['GET', 'POST'],
   '/api/ai/conversations/{id}': ['DELETE', 'GET', 'PATCH'],
+  '/api/ai/usage/me': ['GET'],
   '/api/ai/v1/chat/completions': ['POST'],
   '/api/ai/v1/models': ['GET'],
 };
