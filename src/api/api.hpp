@@ -44,6 +44,7 @@ http::Router make_router(Services& services);
 void add_health_routes(http::Router& router, Services& services);
 void add_chat_routes(http::Router& router, Services& services);
 void add_usage_routes(http::Router& router, Services& services);
+void add_export_routes(http::Router& router, Services& services);
 void add_conversation_routes(http::Router& router, Services& services);
 void add_openai_routes(http::Router& router, Services& services);
 

@@ -48,6 +48,20 @@ Result<store::Conversation> ConversationService::create(const store::NewConversa
   return store_.create_conversation(c);
 }
 
+Result<store::Conversation> ConversationService::import(const store::NewConversation& c,
+                                                        const std::vector<store::NewMessage>& messages) {
+  auto created = create(c);
+  if (!created) return created.error();
+  for (store::NewMessage m : messages) {
+    m.conversation_id = created->id;
+    if (auto stored = store_.append_message(c.user_id, m); !stored) {
+      (void)store_.delete_conversation(c.user_id, created->id);
+      return stored.error();
+    }
+  }
+  return store_.get_conversation(c.user_id, created->id);
+}
+
 Result<store::Conversation> ConversationService::get(std::string_view user_id, std::string_view id) {
   if (auto r = check_id(id); !r) return r.error();
   return store_.get_conversation(user_id, id);

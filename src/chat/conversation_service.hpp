@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace aas::chat {
 
@@ -31,6 +32,10 @@ class ConversationService {
   Result<store::Conversation> update(std::string_view user_id, std::string_view id,
                                      const store::ConversationPatch& patch);
   Result<void> remove(std::string_view user_id, std::string_view id);
+  // A new conversation holding these messages in order (an exported one brought back). All or
+  // nothing: when a message cannot be stored, the conversation is removed again.
+  Result<store::Conversation> import(const store::NewConversation& c,
+                                     const std::vector<store::NewMessage>& messages);
 
  private:
   Result<void> check_fields(const std::optional<std::string>& title,

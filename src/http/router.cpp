@@ -98,15 +98,23 @@ void Router::add(Route route) {
 
 Router::Match Router::match(std::string_view method, std::string_view path) const {
   Match result;
+  // The path belongs to its most specific pattern(s), whatever the method: with GET
+  // /items/export and PATCH /items/:id, PATCH /items/export is a 405 (Allow: GET), not a PATCH of
+  // an item called "export".
+  const Route* best = nullptr;
+  for (const Route& r : routes_)
+    if (matches(r.pattern, path) && (!best || more_specific(r.pattern, best->pattern))) best = &r;
+  if (!best) return result;
+  const auto owns_path = [&](const Route& r) {
+    return matches(r.pattern, path) && !more_specific(best->pattern, r.pattern);
+  };
+
   // HEAD is answered by the GET route unless one is registered for HEAD itself.
   const Route* head_fallback = nullptr;
   for (const Route& r : routes_) {
-    if (!matches(r.pattern, path)) continue;
-    if (r.method == method) {
-      if (!result.route || more_specific(r.pattern, result.route->pattern)) result.route = &r;
-    } else if (method == "HEAD" && r.method == "GET") {
-      if (!head_fallback || more_specific(r.pattern, head_fallback->pattern)) head_fallback = &r;
-    }
+    if (!owns_path(r)) continue;
+    if (r.method == method) result.route = &r;
+    else if (method == "HEAD" && r.method == "GET") head_fallback = &r;
   }
   if (!result.route) result.route = head_fallback;
 
@@ -117,7 +125,7 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
   // Only computed on the unhappy path: the methods under which this path exists, for 405 + Allow
   // and for CORS preflight.
   for (const Route& r : routes_) {
-    if (!matches(r.pattern, path)) continue;
+    if (!owns_path(r)) continue;
     if (std::find(result.allowed_methods.begin(), result.allowed_methods.end(), r.method) ==
         result.allowed_methods.end()) {
       result.allowed_methods.push_back(r.method);

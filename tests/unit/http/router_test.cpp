@@ -88,6 +88,18 @@ TEST(Router, ReportsAllowedMethodsForKnownPathWrongMethod) {
   EXPECT_EQ(collection.allowed_methods, (std::vector<std::string>{"GET", "POST"}));
 }
 
+TEST(Router, AStaticPathOwnsItsOtherMethodsToo) {
+  // GET /api/ai/conversations/search exists: a PATCH there is a 405 naming GET, not a PATCH of
+  // a conversation called "search".
+  const Router r = make_router();
+  const auto m = r.match("PATCH", "/api/ai/conversations/search");
+  EXPECT_EQ(m.route, nullptr);
+  EXPECT_EQ(m.allowed_methods, std::vector<std::string>{"GET"});
+  const auto item = r.match("PATCH", "/api/ai/conversations/123");
+  ASSERT_NE(item.route, nullptr);
+  EXPECT_EQ(item.route->pattern, "/api/ai/conversations/:id");
+}
+
 TEST(Router, UnknownPathHasNoAllowedMethods) {
   const Router r = make_router();
   const auto m = r.match("GET", "/nope");
