@@ -153,7 +153,7 @@ std::vector<api::ProviderInfo> register_models(const Config& c, llm::ModelRegist
   }
 
   models.add({"mock", "mock", std::make_shared<llm::MockProvider>(c.mock_latency), llm::Pricing{},
-              std::nullopt, std::nullopt});
+              128'000, std::nullopt});
   if (!c.default_model.empty()) models.set_default(c.default_model);
   if (c.models.empty())
     spdlog::warn("no LLM provider configured (OPENAI_API_KEY, ANTHROPIC_API_KEY, OPENAI_BASE_URL or "
@@ -203,6 +203,7 @@ int serve(Config c) {
   chat::ChatOptions chat_options;
   chat_options.max_message_chars = c.max_message_chars;
   chat_options.context_messages = c.context_messages;
+  chat_options.default_context_window = c.default_context_window;
   chat_options.default_system_prompt = c.default_system_prompt;
   // Limits: in-process; budgets start from what the ledger says was spent in the period.
   limits::Policies policies(c.limit_defaults, c.limit_roles, c.limit_users);

@@ -365,6 +365,7 @@ Config load_config(const Lookup& env) {
     }
   }
   src.integer("MAX_OUTPUT_TOKENS", c.max_output_tokens, 1, 1'000'000);
+  src.integer("DEFAULT_CONTEXT_WINDOW", c.default_context_window, 256, 100'000'000);
   if (c.models.empty()) c.models = models_from_env(c, src);
   for (const ModelSpec& m : c.models)
     for (const std::string& f : m.fallbacks)

@@ -83,6 +83,7 @@ struct Config {
   std::map<std::string, limits::PolicyPatch> limit_roles;  // YAML limits.roles
   std::map<std::string, limits::PolicyPatch> limit_users;  // YAML limits.users
   int max_output_tokens = 4096;
+  std::int64_t default_context_window = 32768;  // for models the price table does not describe
 
   // models
   PriceTable prices = PriceTable::shipped();  // PRICES_FILE merged in

@@ -21,11 +21,16 @@ Result<limits::Policy> Accounting::policy_for(std::string_view user_id,
   return policies_.resolve(std::string(user_id), roles, *override_);
 }
 
+std::int64_t Accounting::output_cap(const llm::Model& model, std::optional<int> requested) const {
+  std::int64_t cap = options_.max_output_tokens;
+  if (model.max_output_tokens) cap = std::min(cap, *model.max_output_tokens);
+  if (requested && *requested > 0) cap = std::min<std::int64_t>(cap, *requested);
+  return cap;
+}
+
 Result<limits::Grant> Accounting::admit(std::string_view user_id, const std::vector<std::string>& roles,
                                         const llm::Model& model, llm::ChatRequest& req, bool stream) {
-  std::int64_t max_output = options_.max_output_tokens;
-  if (model.max_output_tokens) max_output = std::min(max_output, *model.max_output_tokens);
-  if (req.max_tokens && *req.max_tokens > 0) max_output = std::min<std::int64_t>(max_output, *req.max_tokens);
+  const std::int64_t max_output = output_cap(model, req.max_tokens);
   req.max_tokens = static_cast<int>(max_output);
 
   auto policy = policy_for(user_id, roles);

@@ -49,6 +49,9 @@ class Accounting {
   Result<limits::Grant> admit(std::string_view user_id, const std::vector<std::string>& roles,
                               const llm::Model& model, llm::ChatRequest& req, bool stream);
 
+  // The most output a call to `model` may ask for (what admit sets as max_tokens).
+  std::int64_t output_cap(const llm::Model& model, std::optional<int> requested) const;
+
   static store::UsageRecord ledger_row(const CallOutcome& call);
 
   // After the ledger row is in the store: settle the grant with what was used, tell observers.

@@ -3,6 +3,7 @@
 #include "core/ids.hpp"
 #include "core/offload.hpp"
 #include "llm/token_estimate.hpp"
+#include "tokens/tokenizer.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -25,25 +26,55 @@ ChatService::ChatService(store::Store& store, asio::thread_pool& blocking,
 
 namespace {
 
-// What the model is given: the system prompt, then the stored turns, oldest first, then the new
-// message.
-llm::ChatRequest build_request(const std::string& upstream_model, const std::string& system_prompt,
-                               const std::vector<store::Message>& history, const std::string& message,
-                               const std::string& request_id) {
-  llm::ChatRequest req;
-  req.model = upstream_model;
-  req.request_id = request_id;
-  req.messages.reserve(history.size() + 2);
-  req.messages.push_back({"system", system_prompt});
-  for (const store::Message& m : history) {
+// What the model is given: the system prompt, then as many of the latest stored turns as fit the
+// context window (oldest first), then the new message. Messages are never split: a turn that
+// does not fit whole is left out, with every turn before it. Returns how many were left out.
+struct Context {
+  llm::ChatRequest request;
+  int omitted = 0;
+};
+
+Result<Context> build_context(const llm::Model& model, std::int64_t context_window,
+                              std::int64_t output_reserve, const std::string& system_prompt,
+                              const std::vector<store::Message>& history, const std::string& message,
+                              const std::string& request_id) {
+  // Exact where the model has a tokenizer; elsewhere an estimate, given a 10 % margin.
+  const bool exact = tokens::encoding_for_model(model.upstream_model).has_value();
+  const auto tokens_of = [&](std::string_view role, std::string_view text) {
+    const std::int64_t n = llm::count_text_tokens(model.upstream_model, text) +
+                           llm::count_text_tokens(model.upstream_model, role) + 3;
+    return exact ? n : n + n / 10 + 1;
+  };
+  std::int64_t budget = context_window - output_reserve - 3;  // 3: priming the reply
+  budget -= tokens_of("system", system_prompt) + tokens_of("user", message);
+  if (budget < 0)
+    return make_error(errc::invalid_request, "the message is too long for the model's context window (" +
+                                                 std::to_string(context_window) + " tokens)");
+  // Newest first, while they fit.
+  std::vector<const store::Message*> kept;
+  Context ctx;
+  for (auto it = history.rbegin(); it != history.rend(); ++it) {
+    const store::Message& m = *it;
     // Failed answers hold no text worth sending, and an answer in flight elsewhere is not part
     // of the context yet; interrupted ones are sent as far as they got.
-    if (m.status == store::MessageStatus::error || m.status == store::MessageStatus::streaming)
-      continue;
-    req.messages.push_back({std::string(store::to_string(m.role)), m.content});
+    if (m.status == store::MessageStatus::error || m.status == store::MessageStatus::streaming) continue;
+    const std::int64_t cost = tokens_of(store::to_string(m.role), m.content);
+    if (cost > budget) {
+      ctx.omitted = static_cast<int>(history.rend() - it);
+      break;
+    }
+    budget -= cost;
+    kept.push_back(&m);
   }
+  llm::ChatRequest& req = ctx.request;
+  req.model = model.upstream_model;
+  req.request_id = request_id;
+  req.messages.reserve(kept.size() + 2);
+  req.messages.push_back({"system", system_prompt});
+  for (auto it = kept.rbegin(); it != kept.rend(); ++it)
+    req.messages.push_back({std::string(store::to_string((*it)->role)), (*it)->content});
   req.messages.push_back({"user", message});
-  return req;
+  return ctx;
 }
 
 // The ledger facts a turn knows before its model call.
@@ -66,8 +97,9 @@ std::string_view known_finish_reason(std::string_view reason) {
 // Metadata the store keeps as JSON text; every value written here is one of a fixed set of
 // words, so plain concatenation cannot produce invalid JSON.
 std::string answer_metadata(bool usage_estimated, std::string_view finish_reason,
-                            std::optional<errc> error) {
+                            std::optional<errc> error, int context_omitted = 0) {
   std::string m = std::string("{\"usageEstimated\":") + (usage_estimated ? "true" : "false");
+  if (context_omitted > 0) m += ",\"contextOmitted\":" + std::to_string(context_omitted);
   if (!finish_reason.empty()) m += ",\"finishReason\":\"" + std::string(known_finish_reason(finish_reason)) + "\"";
   if (error) m += ",\"error\":\"" + std::string(code_name(*error)) + "\"";
   return m + "}";
@@ -123,10 +155,14 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
     if (!found) return found.error();  // a stored model that is no longer configured
     p.model = *found;
 
-    p.request = build_request(p.model->upstream_model,
-                              in.system_prompt.value_or(p.conversation.system_prompt.value_or(
-                                  options_.default_system_prompt)),
-                              history, in.message, in.request_id);
+    auto context = build_context(
+        *p.model, p.model->context_window.value_or(options_.default_context_window),
+        accounting_.output_cap(*p.model, std::nullopt),
+        in.system_prompt.value_or(p.conversation.system_prompt.value_or(options_.default_system_prompt)),
+        history, in.message, in.request_id);
+    if (!context) return context.error();
+    p.request = std::move(context->request);
+    p.context_omitted = context->omitted;
     auto grant = accounting_.admit(in.user_id, in.roles, *p.model, p.request, streaming);
     if (!grant) return grant.error();
     p.grant = std::move(*grant);
@@ -200,14 +236,15 @@ asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput input) {
     am.input_tokens = completion->usage.input_tokens;
     am.output_tokens = completion->usage.output_tokens;
     am.cost_micros = llm::cost_micros(model.pricing, completion->usage);
-    am.metadata = answer_metadata(completion->usage.estimated, completion->finish_reason, std::nullopt);
+    am.metadata = answer_metadata(completion->usage.estimated, completion->finish_reason, std::nullopt,
+                                  turn.context_omitted);
     call.deployment = completion->deployment;
     call.provider = completion->provider;
     call.usage = completion->usage;
     call.cost_micros = am.cost_micros;
   } else {
     am.status = store::MessageStatus::error;
-    am.metadata = answer_metadata(false, "", completion.error().code);
+    am.metadata = answer_metadata(false, "", completion.error().code, turn.context_omitted);
     call.status = "error";
     call.cost_micros = llm::cost_micros(model.pricing, call.usage);
     spdlog::warn("chat request_id={} model={} failed: {}", turn.input.request_id, model.name,
@@ -269,7 +306,8 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
   if (completion && *completion && !client_gone) {
     usage = (*completion)->usage;
     update.status = store::MessageStatus::complete;
-    update.metadata = answer_metadata(usage.estimated, (*completion)->finish_reason, std::nullopt);
+    update.metadata = answer_metadata(usage.estimated, (*completion)->finish_reason, std::nullopt,
+                                      turn.context_omitted);
   } else {
     // Stopped part way (or never started): bill what was used. When the provider could not
     // report usage, estimate it with the tokenizer and say so.
@@ -285,7 +323,8 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
     const bool nothing_arrived = received.empty() && completion && !*completion;
     update.status = nothing_arrived ? store::MessageStatus::error : store::MessageStatus::interrupted;
     if (nothing_arrived) usage = llm::Usage{};  // the call failed: nothing was generated for us
-    update.metadata = answer_metadata(usage.estimated, client_gone ? "cancelled" : "", failure->code);
+    update.metadata = answer_metadata(usage.estimated, client_gone ? "cancelled" : "", failure->code,
+                                      turn.context_omitted);
     spdlog::info("chat stream request_id={} model={} {}: {}", turn.input.request_id, model.name,
                  store::to_string(update.status),
                  failure->detail.empty() ? failure->message : failure->detail);

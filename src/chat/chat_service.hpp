@@ -22,7 +22,9 @@ namespace aas::chat {
 
 struct ChatOptions {
   std::size_t max_message_chars = 32000;  // Unicode code points
-  int context_messages = 50;              // most recent messages sent to the model
+  int context_messages = 50;              // most recent messages sent to the model, at most
+  // The context window assumed for a model the price table does not describe (tokens).
+  std::int64_t default_context_window = 32768;
   std::string default_system_prompt = "You are a helpful AI assistant for the Todo app.";
 };
 
@@ -56,6 +58,7 @@ struct PreparedTurn {
   std::string user_message_id;
   const llm::Model* model = nullptr;
   llm::ChatRequest request;  // what the model is sent: system prompt, context, max_tokens
+  int context_omitted = 0;   // earlier messages left out to fit the context window
   limits::Grant grant;       // the call's hold on the user's limits, settled when it is recorded
   std::optional<std::string> placeholder_id;  // the streaming assistant message, when streaming
 };

@@ -5,6 +5,7 @@
 
 #include "chat/conversation_service.hpp"
 #include "llm/providers/mock.hpp"
+#include "llm/token_estimate.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -72,6 +73,10 @@ class ChatServiceTest : public ::testing::Test {
     models_.add({"failing", "failing-upstream", failing_, std::nullopt, std::nullopt, std::nullopt});
     // Waits ten seconds before its first word: only a cancellation ends its turn quickly.
     models_.add({"slow", "slow", std::make_shared<llm::MockProvider>(std::chrono::seconds(10)), llm::Pricing{}, std::nullopt, std::nullopt});
+    // Small context windows (counted exactly): 120 tokens with 20 kept for the answer, and one
+    // too small for even the system prompt.
+    models_.add({"tight", "gpt-4o-mini", failing_, std::nullopt, 120, 20});
+    models_.add({"tiny", "gpt-4o-mini", failing_, std::nullopt, 30, 20});
     ChatOptions options;
     options.max_message_chars = 50;
     options.context_messages = 5;
@@ -175,6 +180,45 @@ TEST_F(ChatServiceTest, LaterTurnsCarryTheHistoryUpToTheContextLimit) {
   }
   // context_messages = 5 stored messages plus the system prompt
   EXPECT_NE(turn->assistant.content.find("(6 messages in context)"), std::string::npos) << turn->assistant.content;
+}
+
+TEST_F(ChatServiceTest, TheContextFitsTheWindowNewestFirstAndSaysWhatWasLeftOut) {
+  ChatOptions wide;
+  wide.max_message_chars = 50;
+  wide.context_messages = 100;  // the window, not the message count, is what limits here
+  chat_ = std::make_unique<ChatService>(*store_, blocking_, models_, *accounting_, wide);
+  std::optional<std::string> conversation;
+  for (int i = 0; i < 30; ++i) {
+    TurnInput in = input("fit", "message number " + std::to_string(i) + " with a few more words");
+    in.model = "tight";
+    in.conversation_id = conversation;
+    auto r = send(std::move(in));  // the provider fails; the user messages pile up
+    ASSERT_FALSE(r);
+    const llm::ChatRequest& sent = failing_->last_request;
+    EXPECT_LE(llm::count_prompt_tokens("gpt-4o-mini", sent.messages), 100) << "turn " << i;
+    EXPECT_EQ(sent.max_tokens, 20);
+    EXPECT_EQ(sent.messages.back().content, "message number " + std::to_string(i) + " with a few more words");
+    if (!conversation) {
+      auto list = store_->list_conversations("fit", {1, std::nullopt});
+      conversation = list->items.front().id;
+    }
+  }
+  const llm::ChatRequest& last = failing_->last_request;
+  EXPECT_EQ(last.messages.front().role, "system");
+  EXPECT_GT(last.messages.size(), 2u) << "recent turns still fit";
+  EXPECT_LT(last.messages.size(), 31u) << "old turns were left out";
+  // The latest turns are the ones kept, in order.
+  EXPECT_EQ(last.messages[last.messages.size() - 2].content, "message number 28 with a few more words");
+  auto recent = store_->recent_messages("fit", *conversation, 1);
+  EXPECT_EQ(recent->front().role, store::Role::assistant);
+  EXPECT_NE(recent->front().metadata.find("\"contextOmitted\":"), std::string::npos) << recent->front().metadata;
+
+  TurnInput small = input("fit", "hello");
+  small.model = "tiny";
+  auto refused = send(std::move(small));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, errc::invalid_request);
+  EXPECT_NE(refused.error().message.find("context window"), std::string::npos);
 }
 
 TEST_F(ChatServiceTest, ValidatesTheMessage) {
