@@ -8,6 +8,7 @@ http::Router make_router(Services& services) {
   add_chat_routes(router, services);
   add_conversation_routes(router, services);
   add_openai_routes(router, services);
+  add_metrics_routes(router, services);
   return router;
 }
 

@@ -6,6 +6,7 @@
 #include "chat/conversation_service.hpp"
 #include "chat/gateway_service.hpp"
 #include "llm/providers/mock.hpp"
+#include "metrics/metrics.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -54,7 +55,8 @@ TEST(OpenApi, RouterAndSpecDescribeTheSameOperations) {
   chat::ChatService chat(*store, blocking, models, {});
   chat::ConversationService conversations(*store, models);
   chat::GatewayService gateway(models);
-  Services services{chat, conversations, gateway, *store, models, blocking, {}};
+  metrics::Metrics metrics;
+  Services services{chat, conversations, gateway, *store, models, blocking, metrics, {}};
   const http::Router router = make_router(services);
 
   std::set<std::string> routed;
