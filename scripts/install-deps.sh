@@ -5,12 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Boost 1.81 comes as separate packages; libboost-all-dev is 1.74 and conflicts, so never install it.
+# prometheus-cpp-dev: its core library builds /metrics; `prometheus` brings promtool for the rule tests
+# (under systemd the package also enables a local Prometheus server: `systemctl disable --now prometheus`).
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libjwt-dev
   libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  prometheus-cpp-dev prometheus
   wrk curl procps
 )
 # Node 20 with its npm runs the black-box suites; the image may ship it from another source, so

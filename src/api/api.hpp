@@ -10,6 +10,7 @@
 namespace boost::asio { class thread_pool; }
 namespace aas::chat { class Accounting; class ChatService; class ConversationService; class GatewayService; }
 namespace aas::llm { class ModelRegistry; }
+namespace aas::metrics { class Metrics; }
 namespace aas::store { class Store; }
 
 namespace aas::api {
@@ -35,7 +36,11 @@ struct Services {
   store::Store& store;
   const llm::ModelRegistry& models;
   boost::asio::thread_pool& blocking;
+  // Prometheus metrics: GET /metrics exposes them; chat-level figures are recorded through it.
+  metrics::Metrics& metrics;
   ServiceInfo info;
+  // When set, GET /metrics needs "Authorization: Bearer <metrics_token>" (METRICS_TOKEN).
+  std::string metrics_token;
 };
 
 http::Router make_router(Services& services);
@@ -47,5 +52,6 @@ void add_usage_routes(http::Router& router, Services& services);
 void add_export_routes(http::Router& router, Services& services);
 void add_conversation_routes(http::Router& router, Services& services);
 void add_openai_routes(http::Router& router, Services& services);
+void add_metrics_routes(http::Router& router, Services& services);
 
 }  // namespace aas::api

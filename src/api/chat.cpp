@@ -1,6 +1,7 @@
 // POST /api/ai/chat — a whole answer as JSON, or streamed as Server-Sent Events.
 #include "api/api.hpp"
 #include "api/json_io.hpp"
+#include "api/stream_gauge.hpp"
 #include "chat/chat_service.hpp"
 #include "http/sse.hpp"
 
@@ -45,6 +46,7 @@ class SseRelay final : public chat::TurnObserver {
 // when the client leaves, so the answer is always recorded.
 asio::awaitable<void> stream_turn(Services& s, chat::PreparedTurn turn, http::BodyWriter& out) {
   using namespace asio::experimental::awaitable_operators;
+  const StreamGauge gauge(s.metrics);
   http::SseChannel channel(out, co_await asio::this_coro::executor);
   SseRelay relay(channel);
   channel.send(event("start", json::object{{"conversationId", turn.conversation.id},

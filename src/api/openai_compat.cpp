@@ -4,6 +4,7 @@
 // envelope, whose `error.message` the SDKs read, and whose status picks their typed error.
 #include "api/api.hpp"
 #include "api/json_io.hpp"
+#include "api/stream_gauge.hpp"
 #include "chat/gateway_service.hpp"
 #include "core/ids.hpp"
 #include "http/sse.hpp"
@@ -156,6 +157,7 @@ class ChunkRelay final : public chat::TurnObserver {
 asio::awaitable<void> stream_completion(Services& s, chat::AdmittedCall call, bool include_usage,
                                         http::BodyWriter& out) {
   using namespace asio::experimental::awaitable_operators;
+  const StreamGauge gauge(s.metrics);
   http::SseChannel channel(out, co_await asio::this_coro::executor);
   ChunkRelay relay(channel, json::object{{"id", "chatcmpl-" + new_uuid_v7()},
                                          {"object", "chat.completion.chunk"},

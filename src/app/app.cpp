@@ -17,6 +17,7 @@
 #include "llm/providers/mock.hpp"
 #include "llm/providers/openai.hpp"
 #include "llm/router.hpp"
+#include "metrics/metrics.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -103,7 +104,7 @@ std::shared_ptr<llm::LlmProvider> make_provider(const Config& c, const Deploymen
 // the default when no provider is configured (and says so loudly).
 std::vector<api::ProviderInfo> register_models(const Config& c, llm::ModelRegistry& models,
                                                const std::shared_ptr<http::HttpClient>& client,
-                                               const Clock& clock) {
+                                               const Clock& clock, metrics::Metrics& metrics) {
   llm::RetryPolicy retry;
   retry.max_attempts = c.retry_max_attempts;
   retry.base_delay = c.retry_base_delay;
@@ -113,16 +114,22 @@ std::vector<api::ProviderInfo> register_models(const Config& c, llm::ModelRegist
   breaker.consecutive_failures = c.breaker_failures;
   breaker.open_for = c.breaker_open;
   llm::RouterHooks hooks;
-  hooks.on_retry = [](const std::string& deployment, const Error& e, int attempt) {
+  hooks.on_retry = [&metrics](const std::string& deployment, const Error& e, int attempt) {
     spdlog::warn("upstream {} attempt {} failed, retrying: {}", deployment, attempt,
                  e.detail.empty() ? e.message : e.detail);
+    metrics.retry(deployment);
   };
-  hooks.on_fallback = [](const std::string& from, const std::string& to) {
+  hooks.on_fallback = [&metrics](const std::string& from, const std::string& to) {
     spdlog::warn("model {} exhausted, falling back to {}", from, to);
+    metrics.fallback(from, to);
   };
-  hooks.on_breaker = [](const std::string& deployment, llm::BreakerState state) {
+  hooks.on_breaker = [&metrics](const std::string& deployment, llm::BreakerState state) {
     static constexpr const char* names[] = {"closed", "open", "half-open"};
     spdlog::warn("circuit breaker of {} is now {}", deployment, names[static_cast<int>(state)]);
+    metrics.breaker_state(deployment, static_cast<int>(state));
+  };
+  hooks.on_upstream_error = [&metrics](const std::string& deployment, const Error& e) {
+    metrics.upstream_error(deployment, code_name(e.code));
   };
 
   std::map<std::string, std::shared_ptr<llm::RoutedModel>> routed;
@@ -133,8 +140,10 @@ std::vector<api::ProviderInfo> register_models(const Config& c, llm::ModelRegist
     for (const DeploymentSpec& d : m.deployments) {
       openai = openai || d.provider == "openai";
       anthropic = anthropic || d.provider == "anthropic";
-      deployments.push_back({d.provider + "/" + d.model + "#" + std::to_string(++i), d.model,
+      // Unique across models (each model has its own breakers): "<model>/<provider>/<upstream>#<n>".
+      deployments.push_back({m.name + "/" + d.provider + "/" + d.model + "#" + std::to_string(++i), d.model,
                              make_provider(c, d, client), d.weight, d.max_concurrency, d.max_queue});
+      metrics.breaker_state(deployments.back().name, 0);  // every breaker starts closed
     }
     auto model = std::make_shared<llm::RoutedModel>(m.name, std::move(deployments), retry, breaker, clock, hooks);
     routed[m.name] = model;
@@ -159,6 +168,20 @@ std::vector<api::ProviderInfo> register_models(const Config& c, llm::ModelRegist
     spdlog::warn("no LLM provider configured (OPENAI_API_KEY, ANTHROPIC_API_KEY, OPENAI_BASE_URL or "
                  "models in AI_CONFIG): answering with the OFFLINE MOCK MODEL");
   return {{"openai", openai, openai}, {"anthropic", anthropic, anthropic}, {"mock", true, true}};
+}
+
+// Every recorded model call, into the metrics (model names come from the registry: bounded).
+void record_call(metrics::Metrics& m, const chat::CallOutcome& call) {
+  const std::string_view model = call.model ? std::string_view(call.model->name) : "unknown";
+  m.chat_request(model, call.status, call.total_seconds);
+  m.tokens(model, "input", call.usage.input_tokens);
+  m.tokens(model, "output", call.usage.output_tokens);
+  m.tokens(model, "cached_input", call.usage.cached_input_tokens);
+  m.tokens(model, "cache_write", call.usage.cache_write_tokens);
+  m.tokens(model, "reasoning", call.usage.reasoning_tokens);
+  if (call.cost_micros) m.cost_micros(model, *call.cost_micros);
+  if (call.ttft_ms) m.time_to_first_token(model, static_cast<double>(*call.ttft_ms) / 1000.0);
+  m.gateway_overhead(model, call.overhead_seconds);
 }
 
 }  // namespace
@@ -193,8 +216,9 @@ int serve(Config c) {
   client_options.extra_ca_file = c.upstream_ca_file;
   auto client = std::make_shared<http::HttpClient>(ioc.get_executor(), client_options);
 
+  metrics::Metrics metrics;
   llm::ModelRegistry models;
-  api::ServiceInfo info{AAS_VERSION, register_models(c, models, client, clock), "sqlite",
+  api::ServiceInfo info{AAS_VERSION, register_models(c, models, client, clock, metrics), "sqlite",
                         std::chrono::steady_clock::now()};
 
   // SQLite work waits on locks and disk; a few more threads than cores keeps the I/O threads free.
@@ -207,14 +231,19 @@ int serve(Config c) {
   chat_options.default_system_prompt = c.default_system_prompt;
   // Limits: in-process; budgets start from what the ledger says was spent in the period.
   limits::Policies policies(c.limit_defaults, c.limit_roles, c.limit_users);
-  limits::LocalLimiter limiter(clock, [&store](std::string_view user, std::string_view from_day) {
-    return store->spent_micros(user, from_day);
-  });
-  chat::Accounting accounting(*store, limiter, policies, chat::AccountingOptions{c.max_output_tokens});
+  limits::LocalLimiter limiter(
+      clock,
+      [&store](std::string_view user, std::string_view from_day) {
+        return store->spent_micros(user, from_day);
+      },
+      [&metrics](limits::Limit refused) { metrics.limit_rejection(limits::label(refused)); });
+  chat::Accounting accounting(*store, limiter, policies, chat::AccountingOptions{c.max_output_tokens},
+                              [&metrics](const chat::CallOutcome& call) { record_call(metrics, call); });
   chat::ChatService chat(*store, blocking, models, accounting, chat_options);
   chat::ConversationService conversations(*store, models);
   chat::GatewayService gateway(*store, blocking, models, accounting);
-  api::Services services{chat, conversations, gateway, accounting, *store, models, blocking, info};
+  api::Services services{chat,   conversations, gateway, accounting,     *store, models,
+                         blocking, metrics,     info,    c.metrics_token};
 
   auth::JwtVerifier verifier = make_verifier(c, clock);
   std::unique_ptr<auth::BackendAuthenticator> backend_check;
@@ -229,8 +258,13 @@ int serve(Config c) {
   }
   const auth::Authenticator& authenticator =
       backend_check ? static_cast<const auth::Authenticator&>(*backend_check) : verifier;
+  http::DispatcherOptions dispatcher_options{c.cors_origins, c.request_timeout};
+  dispatcher_options.observer = [&metrics](std::string_view method, std::string_view route,
+                                           int status, double seconds) {
+    metrics.http_request(method, route, status, seconds);
+  };
   http::Dispatcher dispatcher(api::make_router(services), authenticator,
-                              http::DispatcherOptions{c.cors_origins, c.request_timeout});
+                              std::move(dispatcher_options));
 
   http::Server server(ioc, server_options(c), dispatcher);
   server.start();

@@ -381,6 +381,7 @@ Config load_config(const Lookup& env) {
   src.millis("UPSTREAM_FIRST_BYTE_TIMEOUT_MS", c.upstream_first_byte_timeout, 100, 3'600'000);
   src.millis("UPSTREAM_IDLE_TIMEOUT_MS", c.upstream_idle_timeout, 100, 3'600'000);
   src.text("UPSTREAM_CA_FILE", c.upstream_ca_file);
+  src.text("METRICS_TOKEN", c.metrics_token);
 
   src.integer("MAX_MESSAGE_CHARS", c.max_message_chars, 1, 1'000'000);
   src.integer("CONTEXT_MESSAGES", c.context_messages, 1, 10'000);

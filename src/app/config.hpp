@@ -106,6 +106,9 @@ struct Config {
   std::chrono::milliseconds upstream_idle_timeout{60000};
   std::string upstream_ca_file;
 
+  // observability
+  std::string metrics_token;  // when set, GET /metrics needs it as a Bearer token
+
   // chat
   std::size_t max_message_chars = 32000;
   int context_messages = 50;

@@ -67,9 +67,9 @@ store::UsageRecord Accounting::ledger_row(const CallOutcome& call) {
   return r;
 }
 
-void Accounting::recorded(limits::Grant& grant, const store::UsageRecord& row) {
-  grant.settle(row.input_tokens + row.output_tokens, row.cost_micros.value_or(0));
-  if (on_recorded_) on_recorded_(row);
+void Accounting::recorded(limits::Grant& grant, const CallOutcome& call) {
+  grant.settle(call.usage.input_tokens + call.usage.output_tokens, call.cost_micros.value_or(0));
+  if (on_recorded_) on_recorded_(call);
 }
 
 }  // namespace aas::chat

@@ -35,11 +35,15 @@ struct CallOutcome {
   std::optional<std::int64_t> ttft_ms;
   std::string status = "complete";  // complete | interrupted | error
   std::string request_id;
+  // For metrics, not the ledger: the whole call as the service saw it (from the request's
+  // admission to its answer stored) and the part of it not spent waiting for the upstream.
+  double total_seconds = 0;
+  double overhead_seconds = 0;
 };
 
 class Accounting {
  public:
-  using Observer = std::function<void(const store::UsageRecord&)>;
+  using Observer = std::function<void(const CallOutcome&)>;
   Accounting(store::Store& store, limits::Limiter& limiter, const limits::Policies& policies,
              AccountingOptions options, Observer on_recorded = {});
 
@@ -55,7 +59,7 @@ class Accounting {
   static store::UsageRecord ledger_row(const CallOutcome& call);
 
   // After the ledger row is in the store: settle the grant with what was used, tell observers.
-  void recorded(limits::Grant& grant, const store::UsageRecord& row);
+  void recorded(limits::Grant& grant, const CallOutcome& call);
 
   // The policy in force for a user (GET /api/ai/usage/me). Reads the store.
   Result<limits::Policy> policy_for(std::string_view user_id, const std::vector<std::string>& roles);

@@ -9,6 +9,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <variant>
 
@@ -77,6 +78,15 @@ Result<Context> build_context(const llm::Model& model, std::int64_t context_wind
   return ctx;
 }
 
+// The call's whole duration so far and the part of it not spent on the upstream.
+const CallOutcome& timed(CallOutcome& call, std::chrono::steady_clock::time_point since,
+                         std::chrono::steady_clock::duration upstream) {
+  const std::chrono::duration<double> total = std::chrono::steady_clock::now() - since;
+  call.total_seconds = total.count();
+  call.overhead_seconds = std::max(0.0, (total - upstream).count());
+  return call;
+}
+
 // The ledger facts a turn knows before its model call.
 CallOutcome outcome_of(const PreparedTurn& turn) {
   CallOutcome call;
@@ -132,6 +142,7 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
   if (in.conversation_id && !is_uuid(*in.conversation_id))
     co_return make_error(errc::not_found, "conversation not found");
 
+  const auto admitted_at = std::chrono::steady_clock::now();
   // Everything up to the model call in one trip to the blocking pool: read, check the limits,
   // and only then write, so a refused request leaves nothing behind. The user's message is
   // committed in its own transaction here, before the model is called, so it is never lost.
@@ -208,6 +219,7 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
       p.placeholder_id = ph->id;
     }
     p.input = std::move(in);
+    p.admitted_at = admitted_at;
     return p;
   });
 }
@@ -220,6 +232,7 @@ asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput input) {
 
   const auto started = std::chrono::steady_clock::now();
   Result<llm::Completion> completion = co_await model.provider->complete(turn.request);
+  const auto upstream = std::chrono::steady_clock::now() - started;
 
   // The answer, or the failure, is recorded either way: a failed turn leaves an error message
   // behind so the conversation shows what happened, and a ledger row with what it used.
@@ -253,7 +266,7 @@ asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput input) {
   }
   am.usage = Accounting::ledger_row(call);
   auto stored = co_await offload(blocking_, [&] { return store_.append_message(turn.input.user_id, am); });
-  if (stored) accounting_.recorded(turn.grant, *am.usage);
+  if (stored) accounting_.recorded(turn.grant, timed(call, turn.admitted_at, upstream));
   if (!completion) co_return completion.error();
   if (!stored) co_return stored.error();
 
@@ -289,6 +302,7 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
   // A departed client cancels the model call at once instead of at its next word.
   std::variant<Result<llm::Completion>, std::monostate> raced =
       co_await (model.provider->stream(request, sink) || observer.gone());
+  const auto upstream = std::chrono::steady_clock::now() - started;
   std::optional<Result<llm::Completion>> completion;
   if (raced.index() == 0) completion = std::move(std::get<0>(raced));
   else client_gone = true;
@@ -342,7 +356,7 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
   auto stored = co_await offload(blocking_, [&] {
     return store_.update_message(turn.input.user_id, *turn.placeholder_id, update);
   });
-  if (stored) accounting_.recorded(turn.grant, *update.usage);
+  if (stored) accounting_.recorded(turn.grant, timed(call, turn.admitted_at, upstream));
   if (!stored) co_return stored.error();
   if (update.status == store::MessageStatus::error) co_return *failure;
 

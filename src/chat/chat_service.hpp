@@ -10,6 +10,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -59,6 +60,7 @@ struct PreparedTurn {
   const llm::Model* model = nullptr;
   llm::ChatRequest request;  // what the model is sent: system prompt, context, max_tokens
   int context_omitted = 0;   // earlier messages left out to fit the context window
+  std::chrono::steady_clock::time_point admitted_at{};  // when begin() started (metrics)
   limits::Grant grant;       // the call's hold on the user's limits, settled when it is recorded
   std::optional<std::string> placeholder_id;  // the streaming assistant message, when streaming
 };

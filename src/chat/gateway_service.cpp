@@ -7,6 +7,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <variant>
 
@@ -37,6 +38,7 @@ asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, b
   auto model = models_.find(req.model);
   if (!model) co_return model.error();
   AdmittedCall call;
+  call.admitted_at = std::chrono::steady_clock::now();
   call.model = *model;
   call.request.model = call.model->upstream_model;
   call.request.messages = req.messages;
@@ -52,7 +54,8 @@ asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, b
   co_return call;
 }
 
-asio::awaitable<void> GatewayService::record(AdmittedCall& call, const CallOutcome& outcome) {
+asio::awaitable<void> GatewayService::record(AdmittedCall& call, CallOutcome& outcome,
+                                             std::chrono::steady_clock::duration upstream) {
   const store::UsageRecord row = Accounting::ledger_row(outcome);
   auto written = co_await offload(blocking_, [&] { return store_.record_usage(row); });
   if (!written) {
@@ -60,18 +63,22 @@ asio::awaitable<void> GatewayService::record(AdmittedCall& call, const CallOutco
                   written.error().message, written.error().detail);
     co_return;  // the grant, dropped unsettled, keeps its reservation: the safe side
   }
-  accounting_.recorded(call.grant, row);
+  const std::chrono::duration<double> total = std::chrono::steady_clock::now() - call.admitted_at;
+  outcome.total_seconds = total.count();
+  outcome.overhead_seconds = std::max(0.0, (total - upstream).count());
+  accounting_.recorded(call.grant, outcome);
 }
 
 asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call) {
   const auto started = std::chrono::steady_clock::now();
   auto completion = co_await call.model->provider->complete(call.request);
+  const auto upstream = std::chrono::steady_clock::now() - started;
   CallOutcome outcome = outcome_of(call);
   outcome.latency_ms = elapsed_ms(started);
   if (!completion) {
     outcome.status = "error";
     outcome.cost_micros = llm::cost_micros(call.model->pricing, outcome.usage);
-    co_await record(call, outcome);
+    co_await record(call, outcome, upstream);
     co_return completion.error();
   }
   DirectResult out;
@@ -84,7 +91,7 @@ asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call
   outcome.provider = completion->provider;
   outcome.usage = out.usage;
   outcome.cost_micros = out.cost_micros;
-  co_await record(call, outcome);
+  co_await record(call, outcome, upstream);
   co_return out;
 }
 
@@ -105,6 +112,7 @@ asio::awaitable<Result<DirectResult>> GatewayService::stream(AdmittedCall call, 
   };
   std::variant<Result<llm::Completion>, std::monostate> raced =
       co_await (call.model->provider->stream(request, sink) || observer.gone());
+  const auto upstream = std::chrono::steady_clock::now() - started;
 
   CallOutcome outcome = outcome_of(call);
   std::optional<Error> failure;
@@ -137,7 +145,7 @@ asio::awaitable<Result<DirectResult>> GatewayService::stream(AdmittedCall call, 
   outcome.cost_micros = out.cost_micros;
   outcome.latency_ms = elapsed_ms(started);
   outcome.ttft_ms = ttft_ms;
-  co_await record(call, outcome);
+  co_await record(call, outcome, upstream);
   if (failure) co_return *failure;
   co_return out;
 }

@@ -8,6 +8,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,7 @@ struct AdmittedCall {
   const llm::Model* model = nullptr;
   llm::ChatRequest request;
   limits::Grant grant;
+  std::chrono::steady_clock::time_point admitted_at{};  // when admit() started (metrics)
 };
 
 struct DirectResult {
@@ -58,7 +60,8 @@ class GatewayService {
  private:
   // Writes the call's ledger row and settles its grant; a failure to write is logged, not
   // returned (the answer has already been given).
-  boost::asio::awaitable<void> record(AdmittedCall& call, const CallOutcome& outcome);
+  boost::asio::awaitable<void> record(AdmittedCall& call, CallOutcome& outcome,
+                                     std::chrono::steady_clock::duration upstream);
 
   store::Store& store_;
   boost::asio::thread_pool& blocking_;

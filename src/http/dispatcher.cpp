@@ -86,21 +86,6 @@ Response fail(const Error& e, std::string_view request_id) {
   return error_response(e, request_id);
 }
 
-// The bearer token of a request, or unauthorized when there is none.
-Result<std::string_view> bearer_token(const Request& req) {
-  const auto header = req.header("authorization");
-  if (!header) return make_error(errc::unauthorized, "missing bearer token");
-  const std::string_view value = trim(*header);
-  const std::size_t space = value.find(' ');
-  if (space == std::string_view::npos || !iequals(value.substr(0, space), "bearer")) {
-    return make_error(errc::unauthorized, "missing bearer token",
-                      "authorization scheme is not Bearer");
-  }
-  const std::string_view token = trim(value.substr(space + 1));
-  if (token.empty()) return make_error(errc::unauthorized, "missing bearer token");
-  return token;
-}
-
 // POST/PUT/PATCH bodies must be JSON; "application/json; charset=utf-8" is fine.
 bool content_type_acceptable(const Request& req) {
   if (req.body.empty()) return true;
@@ -286,6 +271,20 @@ void write_access_log(std::string_view request_id, std::string_view method, std:
 
 }  // namespace
 
+Result<std::string_view> bearer_token(const Request& req) {
+  const auto header = req.header("authorization");
+  if (!header) return make_error(errc::unauthorized, "missing bearer token");
+  const std::string_view value = trim(*header);
+  const std::size_t space = value.find(' ');
+  if (space == std::string_view::npos || !iequals(value.substr(0, space), "bearer")) {
+    return make_error(errc::unauthorized, "missing bearer token",
+                      "authorization scheme is not Bearer");
+  }
+  const std::string_view token = trim(value.substr(space + 1));
+  if (token.empty()) return make_error(errc::unauthorized, "missing bearer token");
+  return token;
+}
+
 Dispatcher::Dispatcher(Router router, const auth::Authenticator& authenticator, DispatcherOptions options)
     : router_(std::move(router)), authenticator_(authenticator), options_(std::move(options)) {}
 
@@ -318,8 +317,11 @@ asio::awaitable<Response> Dispatcher::handle(Request request) {
   // Any response may differ by Origin once CORS is configured, so caches must key on it.
   if (!options_.cors_origins.empty()) res.headers.push_back({"vary", "Origin"});
 
-  write_access_log(request_id, request.method, route_name, res.status,
-                   std::chrono::steady_clock::now() - started);
+  const auto latency = std::chrono::steady_clock::now() - started;
+  write_access_log(request_id, request.method, route_name, res.status, latency);
+  if (options_.observer)
+    options_.observer(request.method, route_name, res.status,
+                      std::chrono::duration<double>(latency).count());
   co_return res;
 }
 

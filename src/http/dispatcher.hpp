@@ -5,7 +5,9 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace aas::auth { class Authenticator; }
@@ -17,7 +19,14 @@ struct DispatcherOptions {
   std::vector<std::string> cors_origins;
   // A handler running longer than this is abandoned and answered 503 unavailable.
   std::chrono::milliseconds request_timeout{120000};
+  // Told of every answered request (metrics): method, route pattern or "unmatched" (never the
+  // raw path), status, and seconds until the response was ready. Called on the I/O threads.
+  std::function<void(std::string_view method, std::string_view route, int status, double seconds)>
+      observer;
 };
+
+// The token of an "Authorization: Bearer <token>" header (scheme in any case), or unauthorized.
+Result<std::string_view> bearer_token(const Request& req);
 
 // Everything between "a request was read" and "a response is ready", independent of sockets:
 // request id, CORS (including preflight), routing (JSON 404/405), authentication and the admin

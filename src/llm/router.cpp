@@ -608,6 +608,7 @@ struct RoutedModel::State {
         co_return r;
       }
       const Error& e = r.error();
+      if (hooks.on_upstream_error) hooks.on_upstream_error(node.d.name, e);
       ticket.settle(counts_against_breaker(e));
       if (!is_retryable(e) || ctx.delivered) co_return r;
 

@@ -55,6 +55,8 @@ struct RouterHooks {
   std::function<void(const std::string& deployment, const Error& e, int attempt)> on_retry;
   std::function<void(const std::string& from_model, const std::string& to_model)> on_fallback;
   std::function<void(const std::string& deployment, BreakerState state)> on_breaker;
+  // Every failed call to a deployment, retried or not (a cancelled call is not a failure).
+  std::function<void(const std::string& deployment, const Error& e)> on_upstream_error;
 };
 
 // One model alias: its deployments, and the models to fall back to, in order.

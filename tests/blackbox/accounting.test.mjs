@@ -102,6 +102,23 @@ describe('accounting and limits', () => {
     assert.equal(Math.round(report.items[0].cost * 1e6), seen.cost);
     const byDay = assertOk(await svc.get('/api/ai/admin/usage?groupBy=day', { token: admin }));
     assert.equal(byDay.items.at(-1).key, today());
+
+    // /metrics counts the same calls (only this user has used `metered` so far), without a user label.
+    const metrics = (await svc.get('/metrics')).text;
+    const sample = (name, labels) => {
+      const line = metrics.split('\n').find((l) => l.startsWith(`${name}{`) &&
+        Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
+      assert.ok(line, `${name} ${JSON.stringify(labels)} missing from /metrics`);
+      return Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    assert.equal(sample('ai_chat_requests_total', { model: 'metered', status: 'complete' }), seen.requests);
+    assert.equal(sample('ai_tokens_used_total', { model: 'metered', type: 'input' }), seen.inputTokens);
+    assert.equal(sample('ai_tokens_used_total', { model: 'metered', type: 'output' }), seen.outputTokens);
+    assert.equal(sample('ai_tokens_used_total', { model: 'metered', type: 'cached_input' }), 4 * seen.requests);
+    assert.ok(Math.abs(sample('ai_cost_usd_total', { model: 'metered' }) - seen.cost / 1e6) < 1e-12);
+    assert.ok(sample('ai_time_to_first_token_seconds_count', { model: 'metered' }) >= 1, 'the streamed turn');
+    assert.equal(sample('ai_gateway_overhead_seconds_count', { model: 'metered' }), seen.requests);
+    assert.doesNotMatch(metrics, /acct-alice|user=/);
   });
 
   it('lets 10 of 50 parallel requests through a budget that allows 10, and spends no more', async () => {
@@ -166,6 +183,8 @@ describe('accounting and limits', () => {
     assert.equal((await first.events.next()).value.event, 'start');
     const second = await svc.post('/api/ai/chat', { token, json: { message: 'again', model: 'dripping', stream: true } });
     assertError(second, 429, 'rate_limited');
+    assert.match((await svc.get('/metrics')).text, /\nai_active_streams 1\n/);
+    assert.match((await svc.get('/metrics')).text, /\nai_limit_rejections_total\{limit="concurrency"\} 1\n/);
     assert.match(second.body.error.message, /concurrent streams/);
     first.req.destroy();
     first.res.destroy();

@@ -11,6 +11,7 @@ const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'tr
 const EXPECTED_PATHS = {
   '/health': ['GET'],
   '/ready': ['GET'],
+  '/metrics': ['GET'],
   '/api/ai/admin/costs': ['GET'],
   '/api/ai/admin/health': ['GET'],
   '/api/ai/admin/limits/{userId}': ['DELETE', 'GET', 'PUT'],

@@ -7,6 +7,7 @@
 #include "chat/gateway_service.hpp"
 #include "limits/local_limiter.hpp"
 #include "llm/providers/mock.hpp"
+#include "metrics/metrics.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -58,7 +59,8 @@ TEST(OpenApi, RouterAndSpecDescribeTheSameOperations) {
   chat::ChatService chat(*store, blocking, models, accounting, {});
   chat::ConversationService conversations(*store, models);
   chat::GatewayService gateway(*store, blocking, models, accounting);
-  Services services{chat, conversations, gateway, accounting, *store, models, blocking, {}};
+  metrics::Metrics metrics;
+  Services services{chat, conversations, gateway, accounting, *store, models, blocking, metrics, {}};
   const http::Router router = make_router(services);
 
   std::set<std::string> routed;

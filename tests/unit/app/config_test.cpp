@@ -32,6 +32,7 @@ TEST(Config, DefaultsAreTheEmbeddedOnes) {
   EXPECT_TRUE(c.models.empty());
   EXPECT_EQ(c.jwt_algorithms, std::vector<std::string>{"HS256"});
   EXPECT_EQ(c.max_body_bytes, 1024u * 1024u);
+  EXPECT_EQ(c.metrics_token, "");  // /metrics is open unless a token is configured
 }
 
 TEST(Config, ReadsTheEnvironment) {
@@ -39,8 +40,10 @@ TEST(Config, ReadsTheEnvironment) {
                                      {"DATABASE_URL", "sqlite:/tmp/x/ai.db"},
                                      {"CORS_ORIGINS", "http://a.test, http://b.test"},
                                      {"JWT_SECRET", "0123456789abcdef0123"},
-                                     {"MAX_MESSAGE_CHARS", "100"}}));
+                                     {"MAX_MESSAGE_CHARS", "100"},
+                                     {"METRICS_TOKEN", "scrape-me"}}));
   EXPECT_EQ(c.port, 0);
+  EXPECT_EQ(c.metrics_token, "scrape-me");
   EXPECT_EQ(c.sqlite_path, "/tmp/x/ai.db");
   EXPECT_EQ(c.cors_origins, (std::vector<std::string>{"http://a.test", "http://b.test"}));
   EXPECT_EQ(c.max_message_chars, 100u);

@@ -26,7 +26,7 @@ class AccountingTest : public ::testing::Test {
     limiter_ = std::make_unique<limits::LocalLimiter>(
         clock_, [this](std::string_view u, std::string_view d) { return store_->spent_micros(u, d); });
     accounting_ = std::make_unique<Accounting>(*store_, *limiter_, policies_, AccountingOptions{100},
-                                               [this](const store::UsageRecord& r) { seen_.push_back(r); });
+                                               [this](const CallOutcome& c) { seen_.push_back(c); });
     model_.name = "priced";
     model_.upstream_model = "gpt-4o-mini";
     model_.provider = std::make_shared<llm::MockProvider>();
@@ -49,7 +49,7 @@ class AccountingTest : public ::testing::Test {
   std::unique_ptr<limits::LocalLimiter> limiter_;
   std::unique_ptr<Accounting> accounting_;
   llm::Model model_;
-  std::vector<store::UsageRecord> seen_;
+  std::vector<CallOutcome> seen_;
 };
 
 TEST_F(AccountingTest, CapsTheOutputAndReservesTheWorstCase) {
@@ -91,8 +91,9 @@ TEST_F(AccountingTest, RecordingSettlesTheGrantAndTellsObservers) {
   EXPECT_EQ(row.cost_micros, 26);
   EXPECT_EQ(row.ttft_ms, 7);
   ASSERT_TRUE(store_->record_usage(row));
-  accounting_->recorded(*grant, row);
+  accounting_->recorded(*grant, call);
   ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].cost_micros, 26);
   const limits::Status s = limiter_->status("u", accounting_->policy_for("u", {}).value());
   EXPECT_EQ(s.daily.reserved_micros, 0);
   EXPECT_EQ(s.daily.spent_micros, 26);

@@ -396,5 +396,51 @@ TEST_F(DispatcherTest, WritesOneJsonAccessLine) {
   EXPECT_EQ(json::parse(second).at("status"), 404);
 }
 
+TEST_F(DispatcherTest, TellsTheObserverOfEveryRequestByRoutePattern) {
+  struct Seen {
+    std::string method, route;
+    int status;
+    double seconds;
+  };
+  std::vector<Seen> seen;
+  DispatcherOptions options;
+  options.observer = [&](std::string_view method, std::string_view route, int status, double s) {
+    seen.push_back({std::string(method), std::string(route), status, s});
+  };
+  Dispatcher dispatcher(make_router(), verifier_, std::move(options));
+  Request item = make_request("GET", "/items/42");
+  item.headers.push_back({"authorization", "Bearer " + token_for("user-7")});
+  run_with(dispatcher, std::move(item));
+  run_with(dispatcher, make_request("GET", "/items/43"));  // no token
+  run_with(dispatcher, make_request("GET", "/nope/secret-path"));
+  run_with(dispatcher, make_request("GET", "/throws"));
+
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(seen[0].method, "GET");
+  EXPECT_EQ(seen[0].route, "/items/:id");
+  EXPECT_EQ(seen[0].status, 200);
+  EXPECT_EQ(seen[1].route, "/items/:id");
+  EXPECT_EQ(seen[1].status, 401);
+  EXPECT_EQ(seen[2].route, "unmatched");
+  EXPECT_EQ(seen[2].status, 404);
+  EXPECT_EQ(seen[3].route, "/throws");
+  EXPECT_EQ(seen[3].status, 500);
+  for (const Seen& s : seen) {
+    EXPECT_GE(s.seconds, 0);
+    EXPECT_LT(s.seconds, 10);
+  }
+}
+
+TEST(BearerToken, TakesTheTokenOfABearerHeaderInAnyCase) {
+  Request req = make_request("GET", "/");
+  EXPECT_EQ(bearer_token(req).error().code, errc::unauthorized);
+  req.headers.push_back({"authorization", "  bEaReR   tok.en  "});
+  EXPECT_EQ(bearer_token(req).value(), "tok.en");
+  req.headers[0].value = "Basic dXNlcjpwdw==";
+  EXPECT_EQ(bearer_token(req).error().code, errc::unauthorized);
+  req.headers[0].value = "Bearer ";
+  EXPECT_EQ(bearer_token(req).error().code, errc::unauthorized);
+}
+
 }  // namespace
 }  // namespace aas::http

@@ -199,6 +199,7 @@ struct Recorder {
   std::vector<std::pair<std::string, BreakerState>> breaker;
   std::vector<std::pair<std::string, std::string>> fallbacks;
   std::vector<int> retries;
+  std::vector<std::pair<std::string, errc>> errors;
   RouterHooks hooks() {
     RouterHooks h;
     h.on_breaker = [this](const std::string& d, BreakerState s) {
@@ -212,6 +213,10 @@ struct Recorder {
     h.on_retry = [this](const std::string&, const Error&, int attempt) {
       std::lock_guard lock(mu);
       retries.push_back(attempt);
+    };
+    h.on_upstream_error = [this](const std::string& d, const Error& e) {
+      std::lock_guard lock(mu);
+      errors.emplace_back(d, e.code);
     };
     return h;
   }
@@ -285,6 +290,23 @@ TEST(Router, RetriesARetryableErrorThenSucceeds) {
   ASSERT_TRUE(r) << r.error().detail;
   EXPECT_EQ(p->calls(), 3);
   EXPECT_EQ(rec.retries, (std::vector<int>{1, 2}));
+  EXPECT_EQ(rec.errors, (std::vector<std::pair<std::string, errc>>{{"a", errc::upstream_error},
+                                                                   {"a", errc::upstream_error}}));
+}
+
+TEST(Router, ReportsAFailureThatIsNotRetriedAsAnUpstreamError) {
+  FakeClock clock;
+  Recorder rec;
+  auto p = std::make_shared<FakeProvider>(std::vector<Step>{fail(upstream(400))}, answer());
+  RoutedModel model("alias", {deployment("a", p)}, fast(), lenient(), clock, rec.hooks());
+  const auto req = request();
+  auto r = run([&] { return model.complete(req); });
+  ASSERT_FALSE(r);
+  EXPECT_EQ(p->calls(), 1);
+  EXPECT_TRUE(rec.retries.empty());
+  ASSERT_EQ(rec.errors.size(), 1u);
+  EXPECT_EQ(rec.errors[0].first, "a");
+  EXPECT_EQ(rec.errors[0].second, r.error().code);
 }
 
 TEST(Router, RetriesConnectionErrors) {
