@@ -16,7 +16,7 @@ struct UsageRecord {
   std::string user_id;
   std::optional<std::string> conversation_id;
   std::optional<std::string> message_id;  // filled by the store when written with a message
-  std::string kind = "chat";              // chat | gateway
+  std::string kind = "chat";              // chat | gateway (summary | title: background calls)
   std::string model;                      // the configured model name clients use
   std::string deployment;                 // the deployment that served it; empty when none did
   std::string provider;                   // openai | anthropic | mock; empty when none did

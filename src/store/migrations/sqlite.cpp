@@ -76,7 +76,7 @@ CREATE TABLE usage_ledger (
   user_id             TEXT NOT NULL,
   conversation_id     TEXT,
   message_id          TEXT,
-  kind                TEXT NOT NULL CHECK (kind IN ('chat', 'gateway')),
+  kind                TEXT NOT NULL CHECK (kind IN ('chat', 'gateway', 'summary', 'title')),
   model               TEXT NOT NULL,
   deployment          TEXT NOT NULL,
   provider            TEXT NOT NULL,
