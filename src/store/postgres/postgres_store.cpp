@@ -3,13 +3,12 @@
 #include "core/ids.hpp"
 #include "store/cursor.hpp"
 #include "store/detail/common.hpp"
+#include "store/detail/pool.hpp"
 #include "store/migrations/postgres.hpp"
 #include "store/postgres/pq.hpp"
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -29,7 +28,7 @@ using store::detail::metadata_or_empty_object;
 
 // Connections per store (per replica). Opened on demand; a request beyond them waits for one.
 constexpr std::size_t kPoolSize = 8;
-constexpr auto kAcquireTimeout = std::chrono::seconds(10);
+constexpr auto kAcquireTimeout = std::chrono::milliseconds(10000);
 // A unit of work that fails on a stale connection or loses a deadlock is tried again, this often
 // at most in all.
 constexpr int kMaxAttempts = 3;
@@ -143,82 +142,16 @@ std::string uuid_after(const std::string& last) {
 // Up to kPoolSize connections, opened on demand and kept. A connection goes back to the pool only
 // when libpq still reports it connected and outside a transaction; a broken one is dropped and
 // the next acquire opens a new one. A connection the server dropped while it sat idle (a restart,
-// an idle timeout) is only noticed when used: the store then retries the work once on a fresh
-// connection (see PostgresStore::run), so no health-check round trip is paid on every acquire,
-// and the other idle connections are closed with it (drop_idle).
-class Pool {
- public:
-  explicit Pool(std::string url) : url_(std::move(url)) {}
+// an idle timeout) is only noticed when used: the store then retries the work on a fresh
+// connection (see PostgresStore::run) and closes the other idle ones with it (drop_idle), so no
+// health-check round trip is paid on every acquire.
+using Pool = store::detail::ConnectionPool<Connection>;
 
-  class Lease {
-   public:
-    Lease(Pool& pool, std::unique_ptr<Connection> c, bool reused)
-        : pool_(pool), conn_(std::move(c)), reused_(reused) {}
-    Lease(const Lease&) = delete;
-    Lease& operator=(const Lease&) = delete;
-    ~Lease() { pool_.release(std::move(conn_)); }
-    Connection& operator*() const noexcept { return *conn_; }
-    // The connection had served earlier work (so it may have gone stale since).
-    bool reused() const noexcept { return reused_; }
-
-   private:
-    Pool& pool_;
-    std::unique_ptr<Connection> conn_;
-    bool reused_;
-  };
-
-  // Throws PgError when no connection can be had.
-  Lease acquire() {
-    std::unique_lock lock(mu_);
-    if (!cv_.wait_for(lock, kAcquireTimeout, [&] { return !idle_.empty() || open_ < kPoolSize; }))
-      throw PgError("53300", "no free database connection within 10 s", false);
-    if (!idle_.empty()) {
-      auto c = std::move(idle_.back());
-      idle_.pop_back();
-      return Lease(*this, std::move(c), true);
-    }
-    ++open_;  // reserve the slot, then connect outside the lock
-    lock.unlock();
-    try {
-      return Lease(*this, std::make_unique<Connection>(url_), false);
-    } catch (...) {
-      lock.lock();
-      --open_;
-      cv_.notify_one();
-      throw;
-    }
-  }
-
-  // Closes every idle connection: when one turned out dead, the others most likely died with it
-  // (a server restart or failover drops them all), and trying them one by one wastes attempts.
-  void drop_idle() {
-    std::vector<std::unique_ptr<Connection>> dead;
-    {
-      std::lock_guard lock(mu_);
-      dead.swap(idle_);
-      open_ -= dead.size();
-    }
-    cv_.notify_all();
-  }  // closed here, outside the lock
-
- private:
-  void release(std::unique_ptr<Connection> c) {
-    {
-      std::lock_guard lock(mu_);
-      if (c && c->reusable())
-        idle_.push_back(std::move(c));
-      else
-        --open_;
-    }
-    cv_.notify_one();
-  }
-
-  std::string url_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<Connection>> idle_;
-  std::size_t open_ = 0;
-};
+Pool::Lease acquire(Pool& pool) {
+  auto lease = pool.acquire(kAcquireTimeout);
+  if (!lease) throw PgError("53300", "no free database connection within 10 s", false);
+  return std::move(*lease);
+}
 
 // --- The store -----------------------------------------------------------------------------------
 
@@ -228,9 +161,12 @@ enum class Tx { none, read, write };
 
 class PostgresStore final : public Store {
  public:
-  PostgresStore(std::string url, const Clock& clock) : clock_(clock), pool_(std::move(url)) {
+  PostgresStore(const std::string& url, const Clock& clock)
+      : clock_(clock),
+        pool_(kPoolSize, [url] { return std::make_unique<Connection>(url); },
+              [](const Connection& c) { return c.reusable(); }) {
     // Fail at start-up, not on the first request, when the server cannot be reached.
-    auto first = pool_.acquire();
+    auto first = acquire(pool_);
   }
 
   Result<void> ping() override {
@@ -593,7 +529,7 @@ class PostgresStore final : public Store {
       bool reused = false;
       bool committing = false;
       try {
-        auto lease = pool_.acquire();
+        auto lease = acquire(pool_);
         reused = lease.reused();
         Connection& c = *lease;
         if (kind == Tx::none) return f(c);

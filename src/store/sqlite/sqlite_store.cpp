@@ -3,11 +3,11 @@
 #include "core/ids.hpp"
 #include "store/cursor.hpp"
 #include "store/detail/common.hpp"
+#include "store/detail/pool.hpp"
 #include "store/migrations/sqlite.hpp"
 #include "store/sqlite/db.hpp"
 
 #include <algorithm>
-#include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <stdexcept>
@@ -140,66 +140,15 @@ std::unique_ptr<Connection> open_reader(const std::string& path) {
   return c;
 }
 
-class ReaderPool {
- public:
-  explicit ReaderPool(std::string path) : path_(std::move(path)) {}
-
-  class Lease {
-   public:
-    Lease(ReaderPool& pool, std::unique_ptr<Connection> c) : pool_(pool), conn_(std::move(c)) {}
-    Lease(const Lease&) = delete;
-    Lease& operator=(const Lease&) = delete;
-    ~Lease() { pool_.release(std::move(conn_)); }
-    Connection& operator*() const noexcept { return *conn_; }
-
-   private:
-    ReaderPool& pool_;
-    std::unique_ptr<Connection> conn_;
-  };
-
-  // Throws DbError when a new connection cannot be opened.
-  Lease acquire() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return !idle_.empty() || open_ < kMaxReaders; });
-    if (!idle_.empty()) {
-      auto c = std::move(idle_.back());
-      idle_.pop_back();
-      return Lease(*this, std::move(c));
-    }
-    ++open_;  // reserve the slot, then open outside the lock
-    lock.unlock();
-    try {
-      return Lease(*this, open_reader(path_));
-    } catch (...) {
-      lock.lock();
-      --open_;
-      cv_.notify_one();
-      throw;
-    }
-  }
-
- private:
-  void release(std::unique_ptr<Connection> c) {
-    {
-      std::lock_guard lock(mu_);
-      idle_.push_back(std::move(c));
-    }
-    cv_.notify_one();
-  }
-
-  std::string path_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<Connection>> idle_;
-  std::size_t open_ = 0;
-};
-
 // --- The store -----------------------------------------------------------------------------------
 
 class SqliteStore final : public Store {
  public:
   SqliteStore(const std::string& path, const Clock& clock)
-      : clock_(clock), in_memory_(path == ":memory:"), writer_(open_writer(path)), readers_(path) {}
+      : clock_(clock),
+        in_memory_(path == ":memory:"),
+        writer_(open_writer(path)),
+        readers_(kMaxReaders, [path] { return open_reader(path); }) {}
 
   Result<void> ping() override {
     return read<void>("ping", [&](Connection& c) -> Result<void> {
@@ -566,8 +515,8 @@ class SqliteStore final : public Store {
         std::lock_guard lock(write_mu_);
         return f(*writer_);
       }
-      auto lease = readers_.acquire();
-      return f(*lease);
+      auto lease = readers_.acquire();  // waits for a free reader: never empty
+      return f(**lease);
     } catch (const DbError& e) {
       return db_error(op, e);
     }
@@ -601,7 +550,7 @@ class SqliteStore final : public Store {
   const bool in_memory_;
   std::mutex write_mu_;
   std::unique_ptr<Connection> writer_;
-  ReaderPool readers_;
+  store::detail::ConnectionPool<Connection> readers_;
 };
 
 
