@@ -7,10 +7,14 @@ cd "$(dirname "$0")/.."
 # Boost 1.81 comes as separate packages; libboost-all-dev is 1.74 and conflicts, so never install it.
 # prometheus-cpp-dev: its core library builds /metrics; `prometheus` brings promtool for the rule tests
 # (under systemd the package also enables a local Prometheus server: `systemctl disable --now prometheus`).
+# libpq-dev is the PostgreSQL client the production store links; postgresql-15 is only the server
+# binaries the tests start by themselves (scripts/with-postgres.sh): Debian's package also creates a
+# `main` cluster, but services do not auto-start here and nothing uses it.
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libjwt-dev
+  libpq-dev postgresql-15
   libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev prometheus

@@ -18,6 +18,7 @@
 #include "llm/providers/openai.hpp"
 #include "llm/router.hpp"
 #include "metrics/metrics.hpp"
+#include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -34,6 +35,17 @@ namespace aas::app {
 namespace asio = boost::asio;
 
 namespace {
+
+// The adapter DATABASE_URL's scheme names (load_config checked it). Throws on a database that
+// cannot be opened or reached: a start-up error.
+std::unique_ptr<store::Store> open_store(const Config& c, const Clock& clock) {
+  if (c.database_driver == "postgres") {
+    spdlog::info("database: PostgreSQL at {}", store::postgres::redact_url(c.database_url));
+    return store::postgres::open_postgres_store(c.database_url, clock);
+  }
+  spdlog::info("database: SQLite file {}", c.sqlite_path);
+  return store::sqlite::open_sqlite_store(c.sqlite_path, clock);
+}
 
 auth::JwtOptions jwt_options(const Config& c) {
   auth::JwtOptions o;
@@ -195,7 +207,7 @@ int serve(Config c) {
   if (!c.redis_url.empty()) spdlog::warn("REDIS_URL is set but not used by this release");
 
   SystemClock clock;
-  std::unique_ptr<store::Store> store = store::sqlite::open_sqlite_store(c.sqlite_path, clock);
+  std::unique_ptr<store::Store> store = open_store(c, clock);
   auto version = store->migrate();
   if (!version) {
     spdlog::critical("migrations failed: {} {}", version.error().message, version.error().detail);
@@ -218,10 +230,11 @@ int serve(Config c) {
 
   metrics::Metrics metrics;
   llm::ModelRegistry models;
-  api::ServiceInfo info{AAS_VERSION, register_models(c, models, client, clock, metrics), "sqlite",
+  api::ServiceInfo info{AAS_VERSION, register_models(c, models, client, clock, metrics),
+                        c.database_driver,
                         std::chrono::steady_clock::now()};
 
-  // SQLite work waits on locks and disk; a few more threads than cores keeps the I/O threads free.
+  // Store work (SQLite, libpq) waits on locks, disk and the network; a few more threads than cores keeps the I/O threads free.
   asio::thread_pool blocking(std::max(4u, threads * 2));
 
   chat::ChatOptions chat_options;
@@ -294,7 +307,7 @@ int serve(Config c) {
 int migrate(const Config& c) {
   setup_logging(c.log_level);
   SystemClock clock;
-  auto store = store::sqlite::open_sqlite_store(c.sqlite_path, clock);
+  auto store = open_store(c, clock);
   auto version = store->migrate();
   if (!version) {
     std::cerr << "migration failed: " << version.error().message << " " << version.error().detail << "\n";

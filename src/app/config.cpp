@@ -1,5 +1,7 @@
 #include "app/config.hpp"
 
+#include "store/postgres/postgres_store.hpp"
+
 #include <openssl/rand.h>
 #include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
@@ -120,8 +122,8 @@ std::string sqlite_path_of(const std::string& url) {
   if (url.rfind("sqlite://", 0) == 0) return url.substr(9);
   if (url.rfind("sqlite:", 0) == 0) return url.substr(7);
   if (url.find("://") != std::string::npos)
-    throw ConfigError("DATABASE_URL: only sqlite:PATH is supported in this release (PostgreSQL "
-                      "comes with production mode); got a URL with another scheme");
+    throw ConfigError("DATABASE_URL: must be sqlite:PATH (or a path), postgresql://... or "
+                      "postgres://...; got a URL with another scheme");
   return url;
 }
 
@@ -304,8 +306,13 @@ Config load_config(const Lookup& env) {
     throw ConfigError("LOG_LEVEL: must be one of trace, debug, info, warn, error, off");
 
   src.text("DATABASE_URL", c.database_url);
-  c.sqlite_path = sqlite_path_of(c.database_url);
-  if (c.sqlite_path.empty()) throw ConfigError("DATABASE_URL: the SQLite path is empty");
+  if (store::postgres::is_postgres_url(c.database_url)) {
+    c.database_driver = "postgres";
+  } else {
+    c.database_driver = "sqlite";
+    c.sqlite_path = sqlite_path_of(c.database_url);
+    if (c.sqlite_path.empty()) throw ConfigError("DATABASE_URL: the SQLite path is empty");
+  }
   src.text("REDIS_URL", c.redis_url);
 
   src.text("JWT_SECRET", c.jwt_secret);
@@ -392,7 +399,8 @@ Config load_config(const Lookup& env) {
 void ensure_jwt_secret(Config& c) {
   if (!c.jwt_secret.empty() || !c.jwt_public_key_pem.empty()) return;
   namespace fs = std::filesystem;
-  const fs::path dir = fs::path(c.sqlite_path).parent_path();
+  // Beside the SQLite file; with PostgreSQL, in ./data as in the embedded default.
+  const fs::path dir = c.sqlite_path.empty() ? fs::path("data") : fs::path(c.sqlite_path).parent_path();
   const fs::path file = (dir.empty() ? fs::path(".") : dir) / "dev-jwt-secret";
   if (std::ifstream in(file); in) {
     std::getline(in, c.jwt_secret);

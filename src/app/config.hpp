@@ -58,7 +58,8 @@ struct Config {
 
   // storage
   std::string database_url = "sqlite:./data/ai-agent.db";
-  std::string sqlite_path;  // derived from database_url
+  std::string database_driver;  // "sqlite" or "postgres", from database_url's scheme
+  std::string sqlite_path;      // derived from database_url (sqlite only)
   std::string redis_url;    // accepted; used by the production-mode release
 
   // auth

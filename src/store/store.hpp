@@ -1,6 +1,6 @@
 #pragma once
 // The Store port: every repository the service needs, as plain C++ structs. Adapters (sqlite/,
-// later postgres/) implement it; one conformance suite (tests/unit/store/store_conformance.hpp)
+// postgres/) implement it; one conformance suite (tests/unit/store/store_conformance.hpp)
 // holds them all to the same behaviour.
 //
 // Ownership is part of every query: a conversation of another user is reported as not_found,

@@ -1,6 +1,7 @@
 #pragma once
-// A numbered schema migration. Each dialect (sqlite.cpp, later postgres.cpp) keeps its own list
+// A numbered schema migration. Each dialect (sqlite.cpp, postgres.cpp) keeps its own list
 // with the same numbering, so schema_version means the same thing whichever database is in use.
+#include <cstddef>
 #include <span>
 #include <string_view>
 
@@ -18,6 +19,13 @@ constexpr int latest_version(std::span<const Migration> list) noexcept {
   for (const auto& m : list)
     if (m.version > v) v = m.version;
   return v;
+}
+
+// Versions run 1..N, in order, without gaps (checked at compile time by each dialect's list).
+constexpr bool numbered_1_to_n(std::span<const Migration> list) noexcept {
+  for (std::size_t i = 0; i < list.size(); ++i)
+    if (list[i].version != static_cast<int>(i) + 1) return false;
+  return true;
 }
 
 }  // namespace aas::store::migrations

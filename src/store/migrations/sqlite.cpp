@@ -131,11 +131,6 @@ constexpr std::array<Migration, 2> kMigrations{{
     {2, "usage", k0002_usage},
 }};
 
-constexpr bool numbered_1_to_n(std::span<const Migration> list) {
-  for (std::size_t i = 0; i < list.size(); ++i)
-    if (list[i].version != static_cast<int>(i) + 1) return false;
-  return true;
-}
 static_assert(numbered_1_to_n(kMigrations), "migrations are numbered 1..N, in order, without gaps");
 
 }  // namespace

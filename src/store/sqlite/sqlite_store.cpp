@@ -2,11 +2,12 @@
 
 #include "core/ids.hpp"
 #include "store/cursor.hpp"
+#include "store/detail/common.hpp"
+#include "store/detail/pool.hpp"
 #include "store/migrations/sqlite.hpp"
 #include "store/sqlite/db.hpp"
 
 #include <algorithm>
-#include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <stdexcept>
@@ -21,20 +22,14 @@ using detail::Connection;
 using detail::DbError;
 using detail::Statement;
 using detail::Transaction;
+using store::detail::clamp_limit;
+using store::detail::conversation_not_found;
+using store::detail::metadata_or_empty_object;
 
 constexpr int kBusyTimeoutMs = 5000;
 // Reads run concurrently on their own connections (WAL lets readers proceed beside the writer).
 // The pool grows on demand up to this many; callers beyond it wait for a free one.
 constexpr std::size_t kMaxReaders = 8;
-// The contract clamps limits to 1..100; the store clamps again so a caller bug cannot ask for a
-// million rows.
-constexpr int kMaxPageLimit = 100;
-
-int clamp_limit(int limit) { return std::clamp(limit, 1, kMaxPageLimit); }
-
-Error conversation_not_found() { return make_error(errc::not_found, "conversation not found"); }
-Error invalid_cursor() { return make_error(errc::invalid_request, "invalid cursor"); }
-
 // Failures of the database itself (locked past the busy timeout, I/O, disk full, unreadable file)
 // are "try again later"; anything else is a bug or a broken schema.
 Error db_error(std::string_view op, const DbError& e) {
@@ -60,9 +55,6 @@ Error db_error(std::string_view op, const DbError& e) {
 
 // --- Rows ----------------------------------------------------------------------------------------
 
-#define AAS_CONVERSATION_COLUMNS \
-  "id, user_id, title, system_prompt, model, metadata, message_count, created_at, updated_at"
-
 Conversation read_conversation(const Statement& st) {
   Conversation c;
   c.id = st.text(0);
@@ -77,14 +69,6 @@ Conversation read_conversation(const Statement& st) {
   return c;
 }
 
-#define AAS_MESSAGE_COLUMNS                                                                       \
-  "id, conversation_id, role, content, status, model, input_tokens, output_tokens, cost_micros, " \
-  "latency_ms, metadata, created_at"
-
-#define AAS_LIMIT_COLUMNS                                                                    \
-  "user_id, requests_per_minute, tokens_per_minute, concurrent_streams, daily_budget_micros," \
-  " monthly_budget_micros, updated_at"
-
 LimitOverride read_limit_override(const Statement& st) {
   LimitOverride o;
   o.user_id = st.text(0);
@@ -96,12 +80,6 @@ LimitOverride read_limit_override(const Statement& st) {
   o.updated_at = from_unix_ms(st.int64(6));
   return o;
 }
-
-constexpr const char* kUsageSums =
-    "coalesce(sum(requests), 0), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),"
-    " coalesce(sum(cached_input_tokens), 0), coalesce(sum(cache_write_tokens), 0),"
-    " coalesce(sum(reasoning_tokens), 0), coalesce(sum(cost_micros), 0),"
-    " coalesce(sum(unpriced_requests), 0), coalesce(sum(estimated_requests), 0)";
 
 UsageTotals read_usage_totals(const Statement& st, int first) {
   UsageTotals t;
@@ -141,11 +119,6 @@ Message read_message(const Statement& st) {
   return m;
 }
 
-// The store does not interpret metadata, but an empty string would not read back as JSON.
-std::string_view metadata_or_empty_object(const std::string& s) {
-  return s.empty() ? std::string_view("{}") : std::string_view(s);
-}
-
 // --- Connections ---------------------------------------------------------------------------------
 
 std::unique_ptr<Connection> open_writer(const std::string& path) {
@@ -167,66 +140,15 @@ std::unique_ptr<Connection> open_reader(const std::string& path) {
   return c;
 }
 
-class ReaderPool {
- public:
-  explicit ReaderPool(std::string path) : path_(std::move(path)) {}
-
-  class Lease {
-   public:
-    Lease(ReaderPool& pool, std::unique_ptr<Connection> c) : pool_(pool), conn_(std::move(c)) {}
-    Lease(const Lease&) = delete;
-    Lease& operator=(const Lease&) = delete;
-    ~Lease() { pool_.release(std::move(conn_)); }
-    Connection& operator*() const noexcept { return *conn_; }
-
-   private:
-    ReaderPool& pool_;
-    std::unique_ptr<Connection> conn_;
-  };
-
-  // Throws DbError when a new connection cannot be opened.
-  Lease acquire() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return !idle_.empty() || open_ < kMaxReaders; });
-    if (!idle_.empty()) {
-      auto c = std::move(idle_.back());
-      idle_.pop_back();
-      return Lease(*this, std::move(c));
-    }
-    ++open_;  // reserve the slot, then open outside the lock
-    lock.unlock();
-    try {
-      return Lease(*this, open_reader(path_));
-    } catch (...) {
-      lock.lock();
-      --open_;
-      cv_.notify_one();
-      throw;
-    }
-  }
-
- private:
-  void release(std::unique_ptr<Connection> c) {
-    {
-      std::lock_guard lock(mu_);
-      idle_.push_back(std::move(c));
-    }
-    cv_.notify_one();
-  }
-
-  std::string path_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<Connection>> idle_;
-  std::size_t open_ = 0;
-};
-
 // --- The store -----------------------------------------------------------------------------------
 
 class SqliteStore final : public Store {
  public:
   SqliteStore(const std::string& path, const Clock& clock)
-      : clock_(clock), in_memory_(path == ":memory:"), writer_(open_writer(path)), readers_(path) {}
+      : clock_(clock),
+        in_memory_(path == ":memory:"),
+        writer_(open_writer(path)),
+        readers_(kMaxReaders, [path] { return open_reader(path); }) {}
 
   Result<void> ping() override {
     return read<void>("ping", [&](Connection& c) -> Result<void> {
@@ -271,15 +193,7 @@ class SqliteStore final : public Store {
   Result<Conversation> create_conversation(const NewConversation& n) override {
     return write<Conversation>("create_conversation", [&](Connection& c) -> Result<Conversation> {
       const std::int64_t now = to_unix_ms(clock_.now());
-      Conversation conv;
-      conv.id = new_uuid_v7();
-      conv.user_id = n.user_id;
-      conv.title = n.title;
-      conv.system_prompt = n.system_prompt;
-      conv.model = n.model;
-      conv.metadata = std::string(metadata_or_empty_object(n.metadata));
-      conv.message_count = 0;
-      conv.created_at = conv.updated_at = from_unix_ms(now);
+      const Conversation conv = store::detail::conversation_from(n, new_uuid_v7(), now);
       c.prepare("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7)")
           .bind_all(conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model,
@@ -300,11 +214,9 @@ class SqliteStore final : public Store {
 
   Result<Page<Conversation>> list_conversations(std::string_view user_id,
                                                 const PageRequest& page) override {
-    std::optional<ConversationCursor> after;
-    if (page.cursor) {
-      after = decode_conversation_cursor(*page.cursor);
-      if (!after) return invalid_cursor();
-    }
+    auto cursor = store::detail::conversation_cursor_of(page);
+    if (!cursor) return cursor.error();
+    const std::optional<ConversationCursor>& after = *cursor;
     const int limit = clamp_limit(page.limit);
     return read<Page<Conversation>>(
         "list_conversations", [&](Connection& c) -> Result<Page<Conversation>> {
@@ -319,15 +231,10 @@ class SqliteStore final : public Store {
                                       " ORDER BY updated_at DESC, id DESC LIMIT ?4");
           st.bind(1, user_id).bind(4, limit + 1);  // one extra row says whether a next page exists
           if (after) st.bind(2, after->updated_at_ms).bind(3, after->id);
-          Page<Conversation> out;
-          out.items.reserve(static_cast<std::size_t>(limit) + 1);
-          while (st.step()) out.items.push_back(read_conversation(st));
-          if (out.items.size() > static_cast<std::size_t>(limit)) {
-            out.items.pop_back();
-            const auto& last = out.items.back();
-            out.next_cursor = encode_conversation_cursor(to_unix_ms(last.updated_at), last.id);
-          }
-          return out;
+          std::vector<Conversation> items;
+          items.reserve(static_cast<std::size_t>(limit) + 1);
+          while (st.step()) items.push_back(read_conversation(st));
+          return store::detail::conversation_page(std::move(items), limit);
         });
   }
 
@@ -393,21 +300,9 @@ class SqliteStore final : public Store {
           .run();
       if (c.changes() == 0) return conversation_not_found();
 
-      Message m;
-      // Issued under the writer lock, so id order is commit order: a reader paging by id never
-      // misses a message that commits after it passed a larger id.
-      m.id = new_uuid_v7();
-      m.conversation_id = n.conversation_id;
-      m.role = n.role;
-      m.content = n.content;
-      m.status = n.status;
-      m.model = n.model;
-      m.input_tokens = n.input_tokens;
-      m.output_tokens = n.output_tokens;
-      m.cost_micros = n.cost_micros;
-      m.latency_ms = n.latency_ms;
-      m.metadata = std::string(metadata_or_empty_object(n.metadata));
-      m.created_at = from_unix_ms(now);
+      // The id is issued under the writer lock, so id order is commit order: a reader paging by
+      // id never misses a message that commits after it passed a larger id.
+      const Message m = store::detail::message_from(n, new_uuid_v7(), now);
       c.prepare("INSERT INTO messages (" AAS_MESSAGE_COLUMNS
                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
           .bind_all(m.id, m.conversation_id, to_string(m.role), m.content, to_string(m.status),
@@ -432,7 +327,7 @@ class SqliteStore final : public Store {
           " RETURNING " AAS_MESSAGE_COLUMNS);
       st.bind_all(message_id, user_id, u.content, to_string(u.status), u.input_tokens,
                   u.output_tokens, u.cost_micros, u.latency_ms, metadata_or_empty_object(u.metadata));
-      if (!st.step()) return make_error(errc::not_found, "message not found");
+      if (!st.step()) return store::detail::message_not_found();
       Message m = read_message(st);
       st.run();  // finish the statement before the next one
       c.prepare("UPDATE conversations SET updated_at = max(updated_at, ?2) WHERE id = ?1")
@@ -452,11 +347,9 @@ class SqliteStore final : public Store {
 
   Result<Page<Message>> list_messages(std::string_view user_id, std::string_view conversation_id,
                                       const PageRequest& page) override {
-    std::optional<std::string> after;
-    if (page.cursor) {
-      after = decode_message_cursor(*page.cursor);
-      if (!after) return invalid_cursor();
-    }
+    auto cursor = store::detail::message_cursor_of(page);
+    if (!cursor) return cursor.error();
+    const std::optional<std::string>& after = *cursor;
     const int limit = clamp_limit(page.limit);
     return read<Page<Message>>("list_messages", [&](Connection& c) -> Result<Page<Message>> {
       Transaction tx(c, Transaction::Kind::read);  // the check and the rows from one snapshot
@@ -469,14 +362,10 @@ class SqliteStore final : public Store {
                                   " ORDER BY id LIMIT ?3");
       st.bind(1, conversation_id).bind(3, limit + 1);
       if (after) st.bind(2, *after);
-      Page<Message> out;
-      out.items.reserve(static_cast<std::size_t>(limit) + 1);
-      while (st.step()) out.items.push_back(read_message(st));
-      if (out.items.size() > static_cast<std::size_t>(limit)) {
-        out.items.pop_back();
-        out.next_cursor = encode_message_cursor(out.items.back().id);
-      }
-      return out;
+      std::vector<Message> items;
+      items.reserve(static_cast<std::size_t>(limit) + 1);
+      while (st.step()) items.push_back(read_message(st));
+      return store::detail::message_page(std::move(items), limit);
     });
   }
 
@@ -518,16 +407,16 @@ class SqliteStore final : public Store {
           " AND (?3 IS NULL OR user_id = ?3) AND (?4 IS NULL OR model = ?4)";
       UsageReport out;
       {
-        auto st = c.prepare(std::string("SELECT ") + kUsageSums + where);
+        auto st = c.prepare(std::string("SELECT " AAS_USAGE_SUMS) + where);
         bind_filters(st);
         st.step();
         out.totals = read_usage_totals(st, 0);
         st.run();
       }
       if (q.group == UsageGroup::none) return out;
-      const char* key = q.group == UsageGroup::user ? "user_id" : q.group == UsageGroup::model ? "model" : "day";
+      const char* key = store::detail::usage_group_column(q.group);
       const std::string order = q.by_cost ? "sum(cost_micros) DESC, k" : "k";
-      auto st = c.prepare(std::string("SELECT ") + key + " AS k, " + kUsageSums + where +
+      auto st = c.prepare(std::string("SELECT ") + key + " AS k, " AAS_USAGE_SUMS + where +
                           " GROUP BY k ORDER BY " + order + " LIMIT ?5 OFFSET ?6");
       bind_filters(st);
       st.bind(5, q.limit + 1).bind(6, q.offset);
@@ -562,14 +451,7 @@ class SqliteStore final : public Store {
 
   Result<LimitOverride> put_limit_override(const LimitOverride& o) override {
     return write<LimitOverride>("put_limit_override", [&](Connection& c) -> Result<LimitOverride> {
-      auto st = c.prepare(
-          "INSERT INTO limit_overrides (" AAS_LIMIT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-          " ON CONFLICT (user_id) DO UPDATE SET requests_per_minute = excluded.requests_per_minute,"
-          " tokens_per_minute = excluded.tokens_per_minute,"
-          " concurrent_streams = excluded.concurrent_streams,"
-          " daily_budget_micros = excluded.daily_budget_micros,"
-          " monthly_budget_micros = excluded.monthly_budget_micros, updated_at = excluded.updated_at"
-          " RETURNING " AAS_LIMIT_COLUMNS);
+      auto st = c.prepare(AAS_LIMIT_UPSERT("(?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
       st.bind_all(o.user_id, o.requests_per_minute, o.tokens_per_minute, o.concurrent_streams,
                   o.daily_budget_micros, o.monthly_budget_micros, to_unix_ms(clock_.now()));
       st.step();
@@ -582,7 +464,7 @@ class SqliteStore final : public Store {
   Result<void> delete_limit_override(std::string_view user_id) override {
     return write<void>("delete_limit_override", [&](Connection& c) -> Result<void> {
       c.prepare("DELETE FROM limit_overrides WHERE user_id = ?1").bind_all(user_id).run();
-      if (c.changes() == 0) return make_error(errc::not_found, "no limits set for this user");
+      if (c.changes() == 0) return store::detail::limit_override_not_found();
       return {};
     });
   }
@@ -592,10 +474,7 @@ class SqliteStore final : public Store {
   void insert_usage(Connection& c, const UsageRecord& r, const std::optional<std::string>& message_id,
                     std::int64_t now) {
     c.prepare(
-         "INSERT INTO usage_ledger (id, user_id, conversation_id, message_id, kind, model,"
-         " deployment, provider, input_tokens, output_tokens, cached_input_tokens,"
-         " cache_write_tokens, reasoning_tokens, cost_micros, latency_ms, ttft_ms, status,"
-         " estimated, request_id, created_at)"
+         "INSERT INTO usage_ledger (" AAS_USAGE_LEDGER_COLUMNS ")"
          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
          " ?19, ?20)")
         .bind_all(new_uuid_v7(), r.user_id, r.conversation_id, message_id, r.kind, r.model,
@@ -603,23 +482,11 @@ class SqliteStore final : public Store {
                   r.cache_write_tokens, r.reasoning_tokens, r.cost_micros, r.latency_ms, r.ttft_ms,
                   r.status, r.estimated, r.request_id, now)
         .run();
-    c.prepare(
-         "INSERT INTO usage_daily (day, user_id, model, requests, input_tokens, output_tokens,"
-         " cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_micros,"
-         " unpriced_requests, estimated_requests)"
-         " VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, coalesce(?9, 0), ?10, ?11)"
-         " ON CONFLICT (day, user_id, model) DO UPDATE SET requests = requests + 1,"
-         " input_tokens = input_tokens + excluded.input_tokens,"
-         " output_tokens = output_tokens + excluded.output_tokens,"
-         " cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens,"
-         " cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,"
-         " reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,"
-         " cost_micros = cost_micros + excluded.cost_micros,"
-         " unpriced_requests = unpriced_requests + excluded.unpriced_requests,"
-         " estimated_requests = estimated_requests + excluded.estimated_requests")
+    c.prepare(AAS_USAGE_DAILY_UPSERT(
+                  "(?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, coalesce(?9, 0), ?10, ?11)"))
         .bind_all(utc_day(from_unix_ms(now)), r.user_id, r.model, r.input_tokens, r.output_tokens,
                   r.cached_input_tokens, r.cache_write_tokens, r.reasoning_tokens, r.cost_micros,
-                  r.cost_micros ? 0 : 1, r.estimated ? 1 : 0)
+                  store::detail::unpriced_count(r), store::detail::estimated_count(r))
         .run();
   }
 
@@ -648,8 +515,8 @@ class SqliteStore final : public Store {
         std::lock_guard lock(write_mu_);
         return f(*writer_);
       }
-      auto lease = readers_.acquire();
-      return f(*lease);
+      auto lease = readers_.acquire();  // waits for a free reader: never empty
+      return f(**lease);
     } catch (const DbError& e) {
       return db_error(op, e);
     }
@@ -683,12 +550,9 @@ class SqliteStore final : public Store {
   const bool in_memory_;
   std::mutex write_mu_;
   std::unique_ptr<Connection> writer_;
-  ReaderPool readers_;
+  store::detail::ConnectionPool<Connection> readers_;
 };
 
-#undef AAS_CONVERSATION_COLUMNS
-#undef AAS_MESSAGE_COLUMNS
-#undef AAS_LIMIT_COLUMNS
 
 }  // namespace
 

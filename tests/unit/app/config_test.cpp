@@ -64,7 +64,20 @@ TEST(Config, BadValuesFailNamingTheKey) {
   EXPECT_NE(message_of({{"JWT_SECRET", "short"}}).find("JWT_SECRET"), std::string::npos);
   EXPECT_NE(message_of({{"JWT_ALGORITHMS", "none"}}).find("JWT_ALGORITHMS"), std::string::npos);
   EXPECT_NE(message_of({{"JWT_ALGORITHMS", "RS256"}}).find("JWT_PUBLIC_KEY"), std::string::npos);
-  EXPECT_NE(message_of({{"DATABASE_URL", "postgresql://u@h/db"}}).find("DATABASE_URL"), std::string::npos);
+  EXPECT_NE(message_of({{"DATABASE_URL", "mysql://u@h/db"}}).find("DATABASE_URL"), std::string::npos);
+}
+
+TEST(Config, DatabaseUrlPicksTheAdapterByScheme) {
+  EXPECT_EQ(load_config(from({})).database_driver, "sqlite");
+  for (const std::string url : {"postgresql://app:pw@db:5432/aas", "postgres://db/aas"}) {
+    const Config c = load_config(from({{"DATABASE_URL", url}}));
+    EXPECT_EQ(c.database_driver, "postgres") << url;
+    EXPECT_EQ(c.database_url, url);
+    EXPECT_EQ(c.sqlite_path, "") << url;
+  }
+  const Config plain = load_config(from({{"DATABASE_URL", "/var/lib/aas/ai.db"}}));
+  EXPECT_EQ(plain.database_driver, "sqlite");
+  EXPECT_EQ(plain.sqlite_path, "/var/lib/aas/ai.db");
 }
 
 TEST(Config, YamlFileIsReadAndTheEnvironmentWins) {

@@ -1,0 +1,161 @@
+#pragma once
+// Private to the Store adapters (sqlite/, postgres/): what every adapter does the same way — page
+// limits, the errors a client sees, column lists, assembling a page and its cursor. SQL whose
+// text differs by dialect (placeholders, max/GREATEST, types) stays in each adapter, and so does
+// the row -> struct mapping, which depends on each driver's result type.
+#include "core/error.hpp"
+#include "store/cursor.hpp"
+#include "store/store.hpp"
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace aas::store::detail {
+
+// The contract clamps limits to 1..100; the stores clamp again so a caller bug cannot ask for a
+// million rows.
+inline constexpr int kMaxPageLimit = 100;
+inline int clamp_limit(int limit) { return std::clamp(limit, 1, kMaxPageLimit); }
+
+inline Error conversation_not_found() { return make_error(errc::not_found, "conversation not found"); }
+inline Error message_not_found() { return make_error(errc::not_found, "message not found"); }
+inline Error limit_override_not_found() {
+  return make_error(errc::not_found, "no limits set for this user");
+}
+inline Error invalid_cursor() { return make_error(errc::invalid_request, "invalid cursor"); }
+
+// The store does not interpret metadata, but an empty string would not read back as JSON.
+inline std::string_view metadata_or_empty_object(const std::string& s) {
+  return s.empty() ? std::string_view("{}") : std::string_view(s);
+}
+
+// A page's cursor, decoded: nullopt without one, invalid_request for one no store wrote.
+inline Result<std::optional<ConversationCursor>> conversation_cursor_of(const PageRequest& page) {
+  if (!page.cursor) return std::optional<ConversationCursor>();
+  auto c = decode_conversation_cursor(*page.cursor);
+  if (!c) return invalid_cursor();
+  return c;
+}
+
+inline Result<std::optional<std::string>> message_cursor_of(const PageRequest& page) {
+  if (!page.cursor) return std::optional<std::string>();
+  auto c = decode_message_cursor(*page.cursor);
+  if (!c) return invalid_cursor();
+  return c;
+}
+
+// What a new conversation / message is once written: the caller's fields, the store's id and time.
+inline Conversation conversation_from(const NewConversation& n, std::string id, std::int64_t now_ms) {
+  Conversation c;
+  c.id = std::move(id);
+  c.user_id = n.user_id;
+  c.title = n.title;
+  c.system_prompt = n.system_prompt;
+  c.model = n.model;
+  c.metadata = std::string(metadata_or_empty_object(n.metadata));
+  c.message_count = 0;
+  c.created_at = c.updated_at = from_unix_ms(now_ms);
+  return c;
+}
+
+inline Message message_from(const NewMessage& n, std::string id, std::int64_t now_ms) {
+  Message m;
+  m.id = std::move(id);
+  m.conversation_id = n.conversation_id;
+  m.role = n.role;
+  m.content = n.content;
+  m.status = n.status;
+  m.model = n.model;
+  m.input_tokens = n.input_tokens;
+  m.output_tokens = n.output_tokens;
+  m.cost_micros = n.cost_micros;
+  m.latency_ms = n.latency_ms;
+  m.metadata = std::string(metadata_or_empty_object(n.metadata));
+  m.created_at = from_unix_ms(now_ms);
+  return m;
+}
+
+// `items` holds up to limit + 1 rows: the extra one only says that another page follows.
+inline Page<Conversation> conversation_page(std::vector<Conversation> items, int limit) {
+  Page<Conversation> out{std::move(items), std::nullopt};
+  if (out.items.size() > static_cast<std::size_t>(limit)) {
+    out.items.pop_back();
+    const auto& last = out.items.back();
+    out.next_cursor = encode_conversation_cursor(to_unix_ms(last.updated_at), last.id);
+  }
+  return out;
+}
+
+inline Page<Message> message_page(std::vector<Message> items, int limit) {
+  Page<Message> out{std::move(items), std::nullopt};
+  if (out.items.size() > static_cast<std::size_t>(limit)) {
+    out.items.pop_back();
+    out.next_cursor = encode_message_cursor(out.items.back().id);
+  }
+  return out;
+}
+
+// The usage_daily column a report groups by (a fixed name, never a value from the request).
+inline const char* usage_group_column(UsageGroup g) {
+  return g == UsageGroup::user ? "user_id" : g == UsageGroup::model ? "model" : "day";
+}
+
+// A rolled-up ledger row adds to one (day, user, model) row: whether it counts as unpriced or
+// estimated.
+inline std::int64_t unpriced_count(const UsageRecord& r) { return r.cost_micros ? 0 : 1; }
+inline std::int64_t estimated_count(const UsageRecord& r) { return r.estimated ? 1 : 0; }
+
+}  // namespace aas::store::detail
+
+// Column lists, in the order the adapters' read_* functions expect them.
+#define AAS_CONVERSATION_COLUMNS \
+  "id, user_id, title, system_prompt, model, metadata, message_count, created_at, updated_at"
+
+#define AAS_MESSAGE_COLUMNS                                                                       \
+  "id, conversation_id, role, content, status, model, input_tokens, output_tokens, cost_micros, " \
+  "latency_ms, metadata, created_at"
+
+#define AAS_LIMIT_COLUMNS                                                                    \
+  "user_id, requests_per_minute, tokens_per_minute, concurrent_streams, daily_budget_micros," \
+  " monthly_budget_micros, updated_at"
+
+#define AAS_USAGE_LEDGER_COLUMNS                                                              \
+  "id, user_id, conversation_id, message_id, kind, model, deployment, provider, input_tokens," \
+  " output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_micros,"   \
+  " latency_ms, ttft_ms, status, estimated, request_id, created_at"
+
+// The rollup's sums, in the order read_usage_totals expects; the same in both dialects.
+#define AAS_USAGE_SUMS                                                                            \
+  "coalesce(sum(requests), 0), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0),"  \
+  " coalesce(sum(cached_input_tokens), 0), coalesce(sum(cache_write_tokens), 0),"                  \
+  " coalesce(sum(reasoning_tokens), 0), coalesce(sum(cost_micros), 0),"                            \
+  " coalesce(sum(unpriced_requests), 0), coalesce(sum(estimated_requests), 0)"
+
+// The rollup's upsert: a ledger row's share added to its (day, user, model) row. Only the
+// VALUES placeholders differ by dialect.
+#define AAS_USAGE_DAILY_UPSERT(VALUES)                                                   \
+  "INSERT INTO usage_daily (day, user_id, model, requests, input_tokens, output_tokens," \
+  " cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_micros,"             \
+  " unpriced_requests, estimated_requests) VALUES " VALUES                               \
+  " ON CONFLICT (day, user_id, model) DO UPDATE SET requests = usage_daily.requests + 1,"  \
+  " input_tokens = usage_daily.input_tokens + excluded.input_tokens,"                     \
+  " output_tokens = usage_daily.output_tokens + excluded.output_tokens,"                  \
+  " cached_input_tokens = usage_daily.cached_input_tokens + excluded.cached_input_tokens," \
+  " cache_write_tokens = usage_daily.cache_write_tokens + excluded.cache_write_tokens,"   \
+  " reasoning_tokens = usage_daily.reasoning_tokens + excluded.reasoning_tokens,"         \
+  " cost_micros = usage_daily.cost_micros + excluded.cost_micros,"                        \
+  " unpriced_requests = usage_daily.unpriced_requests + excluded.unpriced_requests,"      \
+  " estimated_requests = usage_daily.estimated_requests + excluded.estimated_requests"
+
+// The limit override's upsert (a put replaces the whole override).
+#define AAS_LIMIT_UPSERT(VALUES)                                                               \
+  "INSERT INTO limit_overrides (" AAS_LIMIT_COLUMNS ") VALUES " VALUES                         \
+  " ON CONFLICT (user_id) DO UPDATE SET requests_per_minute = excluded.requests_per_minute,"   \
+  " tokens_per_minute = excluded.tokens_per_minute,"                                           \
+  " concurrent_streams = excluded.concurrent_streams,"                                         \
+  " daily_budget_micros = excluded.daily_budget_micros,"                                       \
+  " monthly_budget_micros = excluded.monthly_budget_micros, updated_at = excluded.updated_at" \
+  " RETURNING " AAS_LIMIT_COLUMNS

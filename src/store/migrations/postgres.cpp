@@ -1,0 +1,144 @@
+#include "store/migrations/postgres.hpp"
+
+#include <array>
+
+namespace aas::store::migrations {
+
+namespace {
+
+// The same tables, columns, constraints and indexes as sqlite.cpp, in PostgreSQL's dialect:
+// - integers are BIGINT (times are Unix milliseconds, counters can pass 2^31);
+// - text that is compared or sorted (ids, user ids, model names, days) is COLLATE "C", so it
+//   orders byte by byte exactly as in SQLite and as std::string does: UUIDv7 order is creation
+//   order, cursors compare the same way, and the indexes serve the range scans whatever the
+//   database's default collation is;
+// - JSON metadata stays TEXT (not jsonb), so it reads back byte for byte as it was written.
+constexpr std::string_view k0001_initial = R"sql(
+CREATE TABLE conversations (
+  id            TEXT COLLATE "C" PRIMARY KEY,
+  user_id       TEXT COLLATE "C" NOT NULL,
+  title         TEXT,
+  system_prompt TEXT,
+  model         TEXT,
+  metadata      TEXT NOT NULL DEFAULT '{}',
+  message_count BIGINT NOT NULL DEFAULT 0,
+  created_at    BIGINT NOT NULL,
+  updated_at    BIGINT NOT NULL
+);
+-- Serves "my conversations, newest activity first" and its keyset cursor.
+CREATE INDEX conversations_user_updated
+  ON conversations (user_id, updated_at DESC, id DESC);
+
+CREATE TABLE messages (
+  id              TEXT COLLATE "C" PRIMARY KEY,
+  conversation_id TEXT COLLATE "C" NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+  role            TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+  content         TEXT NOT NULL,
+  status          TEXT NOT NULL DEFAULT 'complete'
+                    CHECK (status IN ('complete', 'streaming', 'interrupted', 'error')),
+  model           TEXT,
+  input_tokens    BIGINT,
+  output_tokens   BIGINT,
+  cost_micros     BIGINT,
+  latency_ms      BIGINT,
+  metadata        TEXT NOT NULL DEFAULT '{}',
+  created_at      BIGINT NOT NULL
+);
+-- Serves reading a conversation in order and its keyset cursor; also the cascade's lookup.
+CREATE INDEX messages_conversation_id ON messages (conversation_id, id);
+-- Answers in flight, found at start-up without a scan (a handful of rows at most).
+CREATE INDEX messages_streaming ON messages (id) WHERE status = 'streaming';
+
+-- Knowledge bases for retrieval (the plan's schema; not used by the API yet).
+CREATE TABLE knowledge_bases (
+  id          TEXT COLLATE "C" PRIMARY KEY,
+  user_id     TEXT COLLATE "C" NOT NULL,
+  name        TEXT NOT NULL,
+  description TEXT,
+  created_at  BIGINT NOT NULL,
+  updated_at  BIGINT NOT NULL
+);
+CREATE INDEX knowledge_bases_user ON knowledge_bases (user_id);
+
+CREATE TABLE documents (
+  id                TEXT COLLATE "C" PRIMARY KEY,
+  knowledge_base_id TEXT COLLATE "C" NOT NULL REFERENCES knowledge_bases (id) ON DELETE CASCADE,
+  title             TEXT,
+  content           TEXT NOT NULL,
+  vector_id         TEXT,
+  metadata          TEXT NOT NULL DEFAULT '{}',
+  created_at        BIGINT NOT NULL
+);
+CREATE INDEX documents_knowledge_base ON documents (knowledge_base_id);
+)sql";
+
+// Accounting: the ledger (one row per model call), its daily rollup per (day, user, model),
+// which the usage API and budgets read so they stay fast on a large ledger, and admin-set
+// per-user limits.
+constexpr std::string_view k0002_usage = R"sql(
+CREATE TABLE usage_ledger (
+  id                  TEXT COLLATE "C" PRIMARY KEY,
+  user_id             TEXT COLLATE "C" NOT NULL,
+  conversation_id     TEXT COLLATE "C",
+  message_id          TEXT COLLATE "C",
+  kind                TEXT NOT NULL CHECK (kind IN ('chat', 'gateway', 'summary', 'title')),
+  model               TEXT COLLATE "C" NOT NULL,
+  deployment          TEXT NOT NULL,
+  provider            TEXT NOT NULL,
+  input_tokens        BIGINT NOT NULL,
+  output_tokens       BIGINT NOT NULL,
+  cached_input_tokens BIGINT NOT NULL,
+  cache_write_tokens  BIGINT NOT NULL,
+  reasoning_tokens    BIGINT NOT NULL,
+  cost_micros         BIGINT,
+  latency_ms          BIGINT NOT NULL,
+  ttft_ms             BIGINT,
+  status              TEXT NOT NULL CHECK (status IN ('complete', 'interrupted', 'error')),
+  estimated           BIGINT NOT NULL,
+  request_id          TEXT NOT NULL,
+  created_at          BIGINT NOT NULL
+);
+-- A user's calls over time; the ledger is otherwise read by time range only.
+CREATE INDEX usage_ledger_user_time ON usage_ledger (user_id, created_at);
+CREATE INDEX usage_ledger_time ON usage_ledger (created_at);
+
+CREATE TABLE usage_daily (
+  day                 TEXT COLLATE "C" NOT NULL,
+  user_id             TEXT COLLATE "C" NOT NULL,
+  model               TEXT COLLATE "C" NOT NULL,
+  requests            BIGINT NOT NULL,
+  input_tokens        BIGINT NOT NULL,
+  output_tokens       BIGINT NOT NULL,
+  cached_input_tokens BIGINT NOT NULL,
+  cache_write_tokens  BIGINT NOT NULL,
+  reasoning_tokens    BIGINT NOT NULL,
+  cost_micros         BIGINT NOT NULL,
+  unpriced_requests   BIGINT NOT NULL,
+  estimated_requests  BIGINT NOT NULL,
+  PRIMARY KEY (day, user_id, model)
+);
+-- "My usage" and budgets: one user's days.
+CREATE INDEX usage_daily_user_day ON usage_daily (user_id, day);
+
+CREATE TABLE limit_overrides (
+  user_id               TEXT COLLATE "C" PRIMARY KEY,
+  requests_per_minute   BIGINT,
+  tokens_per_minute     BIGINT,
+  concurrent_streams    BIGINT,
+  daily_budget_micros   BIGINT,
+  monthly_budget_micros BIGINT,
+  updated_at            BIGINT NOT NULL
+);
+)sql";
+
+constexpr std::array<Migration, 2> kMigrations{{
+    {1, "initial", k0001_initial},
+    {2, "usage", k0002_usage},
+}};
+static_assert(numbered_1_to_n(kMigrations), "migrations are numbered 1..N, in order, without gaps");
+
+}  // namespace
+
+std::span<const Migration> postgres_migrations() noexcept { return kMigrations; }
+
+}  // namespace aas::store::migrations

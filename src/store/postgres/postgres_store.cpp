@@ -1,0 +1,596 @@
+#include "store/postgres/postgres_store.hpp"
+
+#include "core/ids.hpp"
+#include "store/cursor.hpp"
+#include "store/detail/common.hpp"
+#include "store/detail/pool.hpp"
+#include "store/migrations/postgres.hpp"
+#include "store/postgres/pq.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace aas::store::postgres {
+
+namespace {
+
+using detail::Connection;
+using detail::Params;
+using detail::PgError;
+using detail::Rows;
+using detail::Transaction;
+using store::detail::clamp_limit;
+using store::detail::conversation_not_found;
+using store::detail::metadata_or_empty_object;
+
+// Connections per store (per replica). Opened on demand; a request beyond them waits for one.
+constexpr std::size_t kPoolSize = 8;
+constexpr auto kAcquireTimeout = std::chrono::milliseconds(10000);
+// A unit of work that fails on a stale connection or loses a deadlock is tried again, this often
+// at most in all.
+constexpr int kMaxAttempts = 3;
+// The advisory lock that serialises migrations across processes ("aas_mig" in ASCII).
+constexpr std::int64_t kMigrationLockKey = 0x6161735f6d6967;
+
+// Failures of the database itself (unreachable, restarting, out of connections or disk, a
+// statement timeout, a lost deadlock) are "try again later"; anything else is a bug or a broken
+// schema.
+bool is_unavailable(const PgError& e) {
+  const std::string& s = e.sqlstate();
+  if (e.connection_lost() || s.empty()) return true;
+  const std::string_view cls = std::string_view(s).substr(0, 2);
+  return cls == "08" || cls == "40" || cls == "53" || cls == "57" || cls == "58" || s == "55P03";
+}
+
+// Rolled back by the server and safe to run again from the start.
+bool is_conflict(const PgError& e) {
+  return e.sqlstate() == "40001" || e.sqlstate() == "40P01";
+}
+
+Error db_error(std::string_view op, const PgError& e) {
+  std::string detail = std::string(op) + ": " + e.what();
+  if (!e.sqlstate().empty()) detail += " (sqlstate " + e.sqlstate() + ")";
+  if (is_unavailable(e)) return make_error(errc::unavailable, "database unavailable", std::move(detail));
+  return make_error(errc::internal, "internal error", std::move(detail));
+}
+
+// --- Rows ----------------------------------------------------------------------------------------
+
+Conversation read_conversation(const Rows& r, int i) {
+  Conversation c;
+  c.id = r.text(i, 0);
+  c.user_id = r.text(i, 1);
+  c.title = r.optional_text(i, 2);
+  c.system_prompt = r.optional_text(i, 3);
+  c.model = r.optional_text(i, 4);
+  c.metadata = r.text(i, 5);
+  c.message_count = r.int64(i, 6);
+  c.created_at = from_unix_ms(r.int64(i, 7));
+  c.updated_at = from_unix_ms(r.int64(i, 8));
+  return c;
+}
+
+Message read_message(const Rows& r, int i) {
+  Message m;
+  m.id = r.text(i, 0);
+  m.conversation_id = r.text(i, 1);
+  const std::string role = r.text(i, 2);
+  const std::string status = r.text(i, 4);
+  const auto ro = role_from_string(role);
+  const auto st = message_status_from_string(status);
+  // The CHECK constraints make this unreachable unless the table was edited by hand.
+  if (!ro || !st) throw PgError("", "unexpected role/status '" + role + "/" + status + "'", false);
+  m.role = *ro;
+  m.content = r.text(i, 3);
+  m.status = *st;
+  m.model = r.optional_text(i, 5);
+  m.input_tokens = r.optional_int64(i, 6);
+  m.output_tokens = r.optional_int64(i, 7);
+  m.cost_micros = r.optional_int64(i, 8);
+  m.latency_ms = r.optional_int64(i, 9);
+  m.metadata = r.text(i, 10);
+  m.created_at = from_unix_ms(r.int64(i, 11));
+  return m;
+}
+
+std::vector<Message> read_messages(const Rows& r) {
+  std::vector<Message> out;
+  out.reserve(static_cast<std::size_t>(r.size()));
+  for (int i = 0; i < r.size(); ++i) out.push_back(read_message(r, i));
+  return out;
+}
+
+LimitOverride read_limit_override(const Rows& r, int i) {
+  LimitOverride o;
+  o.user_id = r.text(i, 0);
+  o.requests_per_minute = r.optional_int64(i, 1);
+  o.tokens_per_minute = r.optional_int64(i, 2);
+  o.concurrent_streams = r.optional_int64(i, 3);
+  o.daily_budget_micros = r.optional_int64(i, 4);
+  o.monthly_budget_micros = r.optional_int64(i, 5);
+  o.updated_at = from_unix_ms(r.int64(i, 6));
+  return o;
+}
+
+UsageTotals read_usage_totals(const Rows& r, int i, int first) {
+  UsageTotals t;
+  t.requests = r.int64(i, first);
+  t.input_tokens = r.int64(i, first + 1);
+  t.output_tokens = r.int64(i, first + 2);
+  t.cached_input_tokens = r.int64(i, first + 3);
+  t.cache_write_tokens = r.int64(i, first + 4);
+  t.reasoning_tokens = r.int64(i, first + 5);
+  t.cost_micros = r.int64(i, first + 6);
+  t.unpriced_requests = r.int64(i, first + 7);
+  t.estimated_requests = r.int64(i, first + 8);
+  return t;
+}
+
+// A UUIDv7 greater than `last` (another UUIDv7): one millisecond after it.
+std::string uuid_after(const std::string& last) {
+  std::int64_t ms = 0;
+  for (char ch : last.substr(0, 8) + last.substr(9, 4))
+    ms = ms * 16 + (ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10);
+  return new_uuid_v7(from_unix_ms(ms + 1));
+}
+
+// --- Connection pool -----------------------------------------------------------------------------
+
+// Up to kPoolSize connections, opened on demand and kept. A connection goes back to the pool only
+// when libpq still reports it connected and outside a transaction; a broken one is dropped and
+// the next acquire opens a new one. A connection the server dropped while it sat idle (a restart,
+// an idle timeout) is only noticed when used: the store then retries the work on a fresh
+// connection (see PostgresStore::run) and closes the other idle ones with it (drop_idle), so no
+// health-check round trip is paid on every acquire.
+using Pool = store::detail::ConnectionPool<Connection>;
+
+Pool::Lease acquire(Pool& pool) {
+  auto lease = pool.acquire(kAcquireTimeout);
+  if (!lease) throw PgError("53300", "no free database connection within 10 s", false);
+  return std::move(*lease);
+}
+
+// --- The store -----------------------------------------------------------------------------------
+
+// How a unit of work runs: one statement on its own (autocommit), several from one snapshot, or a
+// read-write transaction.
+enum class Tx { none, read, write };
+
+class PostgresStore final : public Store {
+ public:
+  PostgresStore(const std::string& url, const Clock& clock)
+      : clock_(clock),
+        pool_(kPoolSize, [url] { return std::make_unique<Connection>(url); },
+              [](const Connection& c) { return c.reusable(); }) {
+    // Fail at start-up, not on the first request, when the server cannot be reached.
+    auto first = acquire(pool_);
+  }
+
+  Result<void> ping() override {
+    return run<void>("ping", Tx::none, [&](Connection& c) -> Result<void> {
+      c.query("SELECT 1");
+      return {};
+    });
+  }
+
+  Result<int> migrate() override {
+    return run<int>("migrate", Tx::none, [&](Connection& c) -> Result<int> {
+      for (const auto& m : migrations::postgres_migrations()) {
+        // One transaction per migration, under a transaction-scoped advisory lock: replicas
+        // starting together (or `migrate` beside a running server) queue here, and each re-checks
+        // inside the lock whether another process applied the migration meanwhile. Even creating
+        // schema_migrations happens under the lock (two concurrent CREATE TABLE IF NOT EXISTS
+        // can otherwise collide).
+        Transaction tx(c, Transaction::Kind::write);
+        c.query_with("SELECT pg_advisory_xact_lock($1)", kMigrationLockKey);
+        c.exec(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)");
+        if (!c.query_with("SELECT 1 FROM schema_migrations WHERE version = $1", m.version).empty())
+          continue;  // rolled back: nothing to keep, and the lock goes with it
+        c.exec(std::string(m.sql));
+        c.query_with("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                     m.version, m.name, to_unix_ms(clock_.now()));
+        tx.commit();
+      }
+      return applied_version(c);
+    });
+  }
+
+  Result<int> schema_version() override {
+    return run<int>("schema_version", Tx::read,
+                    [&](Connection& c) -> Result<int> { return applied_version(c); });
+  }
+
+  int latest_schema_version() const override {
+    return migrations::latest_version(migrations::postgres_migrations());
+  }
+
+  Result<Conversation> create_conversation(const NewConversation& n) override {
+    return run<Conversation>("create_conversation", Tx::none, [&](Connection& c) -> Result<Conversation> {
+      const std::int64_t now = to_unix_ms(clock_.now());
+      const Conversation conv = store::detail::conversation_from(n, new_uuid_v7(), now);
+      c.query_with("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
+                   ") VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7)",
+                   conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model, conv.metadata,
+                   now);
+      return conv;
+    });
+  }
+
+  Result<Conversation> get_conversation(std::string_view user_id, std::string_view id) override {
+    return run<Conversation>("get_conversation", Tx::none, [&](Connection& c) -> Result<Conversation> {
+      const Rows r = c.query_with("SELECT " AAS_CONVERSATION_COLUMNS
+                                  " FROM conversations WHERE id = $1 AND user_id = $2",
+                                  id, user_id);
+      if (r.empty()) return conversation_not_found();
+      return read_conversation(r, 0);
+    });
+  }
+
+  Result<Page<Conversation>> list_conversations(std::string_view user_id,
+                                                const PageRequest& page) override {
+    auto cursor = store::detail::conversation_cursor_of(page);
+    if (!cursor) return cursor.error();
+    const std::optional<ConversationCursor>& after = *cursor;
+    const int limit = clamp_limit(page.limit);
+    return run<Page<Conversation>>(
+        "list_conversations", Tx::none, [&](Connection& c) -> Result<Page<Conversation>> {
+          // Two fixed statements rather than "cursor IS NULL OR ...", so each is a plain range
+          // scan of the (user_id, updated_at, id) index. One extra row says whether a next page
+          // exists.
+          const Rows r =
+              after ? c.query_with("SELECT " AAS_CONVERSATION_COLUMNS
+                                   " FROM conversations WHERE user_id = $1"
+                                   " AND (updated_at, id) < ($2, $3)"
+                                   " ORDER BY updated_at DESC, id DESC LIMIT $4",
+                                   user_id, after->updated_at_ms, after->id, limit + 1)
+                    : c.query_with("SELECT " AAS_CONVERSATION_COLUMNS
+                                   " FROM conversations WHERE user_id = $1"
+                                   " ORDER BY updated_at DESC, id DESC LIMIT $2",
+                                   user_id, limit + 1);
+          std::vector<Conversation> items;
+          items.reserve(static_cast<std::size_t>(r.size()));
+          for (int i = 0; i < r.size(); ++i) items.push_back(read_conversation(r, i));
+          return store::detail::conversation_page(std::move(items), limit);
+        });
+  }
+
+  Result<Conversation> update_conversation(std::string_view user_id, std::string_view id,
+                                           const ConversationPatch& p) override {
+    return run<Conversation>("update_conversation", Tx::none, [&](Connection& c) -> Result<Conversation> {
+      // One fixed statement for every patch: a flag per field says whether to replace it (with
+      // NULL when clearing); a clear_* flag wins over a value given for the same field.
+      const auto value = [](bool clear, const std::optional<std::string>& v) {
+        return clear ? std::nullopt : v;
+      };
+      std::optional<std::string> metadata;
+      if (p.metadata) metadata = std::string(metadata_or_empty_object(*p.metadata));
+      const Rows r = c.query_with(
+          "UPDATE conversations SET"
+          " title = CASE WHEN $3 THEN $4 ELSE title END,"
+          " system_prompt = CASE WHEN $5 THEN $6 ELSE system_prompt END,"
+          " model = CASE WHEN $7 THEN $8 ELSE model END,"
+          " metadata = CASE WHEN $9 THEN $10 ELSE metadata END,"
+          " updated_at = GREATEST(updated_at, $11)"
+          " WHERE id = $1 AND user_id = $2"
+          " RETURNING " AAS_CONVERSATION_COLUMNS,
+          id, user_id, p.clear_title || p.title.has_value(), value(p.clear_title, p.title),
+          p.clear_system_prompt || p.system_prompt.has_value(),
+          value(p.clear_system_prompt, p.system_prompt), p.clear_model || p.model.has_value(),
+          value(p.clear_model, p.model), p.metadata.has_value(), metadata,
+          to_unix_ms(clock_.now()));
+      if (r.empty()) return conversation_not_found();
+      return read_conversation(r, 0);
+    });
+  }
+
+  Result<void> delete_conversation(std::string_view user_id, std::string_view id) override {
+    return run<void>("delete_conversation", Tx::none, [&](Connection& c) -> Result<void> {
+      // Messages go with it through ON DELETE CASCADE.
+      if (c.query_with("DELETE FROM conversations WHERE id = $1 AND user_id = $2", id, user_id)
+              .affected() == 0)
+        return conversation_not_found();
+      return {};
+    });
+  }
+
+  // Message ids must be issued in commit order within a conversation, or a reader paging by id
+  // (list_messages' keyset cursor) could pass an id and then miss a message that commits later
+  // with a smaller one. SQLite gets this from its single writer; here appends run on several
+  // connections (and replicas), so each append first takes the conversation's row lock — the
+  // UPDATE that checks ownership and bumps updated_at/message_count locks the row until COMMIT,
+  // exactly as SELECT ... FOR UPDATE would, without an extra round trip — and issues the id only
+  // once it holds the lock. Appends to one conversation thus run one after another; appends to
+  // different conversations do not wait for each other. (A transaction-scoped advisory lock
+  // keyed by a hash of the id would serialise the same way but can collide between unrelated
+  // conversations and is not tied to the row existing.)
+  //
+  // UUIDv7 ids are strictly increasing within one process; across replicas their clocks may
+  // differ, so the id is also checked against the conversation's newest message, read after the
+  // lock was granted (a new statement, hence a new READ COMMITTED snapshot that sees every append
+  // that held the lock before), and moved past it when a skewed clock put it behind.
+  Result<Message> append_message(std::string_view user_id, const NewMessage& n) override {
+    return run<Message>("append_message", Tx::write, [&](Connection& c) -> Result<Message> {
+      const std::int64_t now = to_unix_ms(clock_.now());
+      // GREATEST keeps updated_at from moving backwards when the clock does.
+      if (c.query_with("UPDATE conversations SET updated_at = GREATEST(updated_at, $3),"
+                       " message_count = message_count + 1 WHERE id = $1 AND user_id = $2",
+                       n.conversation_id, user_id, now)
+              .affected() == 0)
+        return conversation_not_found();
+      const Rows last =
+          c.query_with("SELECT max(id) FROM messages WHERE conversation_id = $1", n.conversation_id);
+
+      std::string id = new_uuid_v7();
+      if (!last.is_null(0, 0)) {
+        const std::string newest = last.text(0, 0);
+        if (id <= newest) id = uuid_after(newest);
+      }
+      const Message m = store::detail::message_from(n, std::move(id), now);
+      c.query_with("INSERT INTO messages (" AAS_MESSAGE_COLUMNS
+                   ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                   m.id, m.conversation_id, to_string(m.role), m.content, to_string(m.status),
+                   m.model, m.input_tokens, m.output_tokens, m.cost_micros, m.latency_ms,
+                   m.metadata, now);
+      if (n.usage) insert_usage(c, *n.usage, m.id, now);
+      return m;
+    });
+  }
+
+  Result<Message> update_message(std::string_view user_id, std::string_view message_id,
+                                 const MessageUpdate& u) override {
+    return run<Message>("update_message", Tx::write, [&](Connection& c) -> Result<Message> {
+      const std::int64_t now = to_unix_ms(clock_.now());
+      // The conversation first (ownership, and its row lock), then the message: the same lock
+      // order as append_message and delete_conversation (whose cascade locks the messages after
+      // the conversation), so none of them can deadlock another.
+      if (c.query_with("UPDATE conversations SET updated_at = GREATEST(updated_at, $3)"
+                       " WHERE user_id = $2 AND id = (SELECT conversation_id FROM messages"
+                       " WHERE id = $1)",
+                       message_id, user_id, now)
+              .affected() == 0)
+        return store::detail::message_not_found();
+      const Rows r = c.query_with(
+          "UPDATE messages SET content = $2, status = $3, input_tokens = $4, output_tokens = $5,"
+          " cost_micros = $6, latency_ms = $7, metadata = $8 WHERE id = $1"
+          " RETURNING " AAS_MESSAGE_COLUMNS,
+          message_id, u.content, to_string(u.status), u.input_tokens, u.output_tokens,
+          u.cost_micros, u.latency_ms, metadata_or_empty_object(u.metadata));
+      if (r.empty()) return store::detail::message_not_found();  // deleted meanwhile
+      Message m = read_message(r, 0);
+      if (u.usage) insert_usage(c, *u.usage, m.id, now);
+      return m;
+    });
+  }
+
+  Result<std::int64_t> interrupt_streaming_messages() override {
+    return run<std::int64_t>("interrupt_streaming_messages", Tx::none,
+                             [&](Connection& c) -> Result<std::int64_t> {
+                               return c
+                                   .query("UPDATE messages SET status = 'interrupted'"
+                                          " WHERE status = 'streaming'")
+                                   .affected();
+                             });
+  }
+
+  Result<Page<Message>> list_messages(std::string_view user_id, std::string_view conversation_id,
+                                      const PageRequest& page) override {
+    auto cursor = store::detail::message_cursor_of(page);
+    if (!cursor) return cursor.error();
+    const std::optional<std::string>& after = *cursor;
+    const int limit = clamp_limit(page.limit);
+    // The ownership check and the rows from one snapshot.
+    return run<Page<Message>>("list_messages", Tx::read, [&](Connection& c) -> Result<Page<Message>> {
+      if (!owns(c, user_id, conversation_id)) return conversation_not_found();
+      const Rows r = after ? c.query_with("SELECT " AAS_MESSAGE_COLUMNS
+                                          " FROM messages WHERE conversation_id = $1 AND id > $2"
+                                          " ORDER BY id LIMIT $3",
+                                          conversation_id, *after, limit + 1)
+                           : c.query_with("SELECT " AAS_MESSAGE_COLUMNS
+                                          " FROM messages WHERE conversation_id = $1"
+                                          " ORDER BY id LIMIT $2",
+                                          conversation_id, limit + 1);
+      return store::detail::message_page(read_messages(r), limit);
+    });
+  }
+
+  Result<std::vector<Message>> recent_messages(std::string_view user_id,
+                                               std::string_view conversation_id,
+                                               int max_messages) override {
+    return run<std::vector<Message>>(
+        "recent_messages", Tx::read, [&](Connection& c) -> Result<std::vector<Message>> {
+          if (!owns(c, user_id, conversation_id)) return conversation_not_found();
+          if (max_messages <= 0) return std::vector<Message>();
+          std::vector<Message> out = read_messages(
+              c.query_with("SELECT " AAS_MESSAGE_COLUMNS " FROM messages WHERE conversation_id = $1"
+                           " ORDER BY id DESC LIMIT $2",
+                           conversation_id, max_messages));
+          std::reverse(out.begin(), out.end());
+          return out;
+        });
+  }
+
+  Result<void> record_usage(const UsageRecord& r) override {
+    return run<void>("record_usage", Tx::write, [&](Connection& c) -> Result<void> {
+      insert_usage(c, r, r.message_id, to_unix_ms(clock_.now()));
+      return {};
+    });
+  }
+
+  Result<UsageReport> usage_report(const UsageQuery& q) override {
+    return run<UsageReport>("usage_report", Tx::read, [&](Connection& c) -> Result<UsageReport> {
+      // $1..$4: the range and the optional filters (NULL matches everything).
+      static constexpr const char* where =
+          " FROM usage_daily WHERE day BETWEEN $1 AND $2"
+          " AND ($3::text IS NULL OR user_id = $3) AND ($4::text IS NULL OR model = $4)";
+      Params filters;
+      filters.add(q.from_day).add(q.to_day).add(q.user_id).add(q.model);
+      UsageReport out;
+      out.totals = read_usage_totals(c.query(std::string("SELECT " AAS_USAGE_SUMS) + where, filters), 0, 0);
+      if (q.group == UsageGroup::none) return out;
+      const std::string order = q.by_cost ? "sum(cost_micros) DESC, k" : "k";
+      Params paged = filters;
+      paged.add(q.limit + 1).add(q.offset);
+      const Rows r = c.query(std::string("SELECT ") + store::detail::usage_group_column(q.group) +
+                                 " AS k, " AAS_USAGE_SUMS + where + " GROUP BY k ORDER BY " + order +
+                                 " LIMIT $5 OFFSET $6",
+                             paged);
+      for (int i = 0; i < r.size(); ++i) out.rows.push_back({r.text(i, 0), read_usage_totals(r, i, 1)});
+      if (static_cast<int>(out.rows.size()) > q.limit) {
+        out.rows.pop_back();
+        out.more = true;
+      }
+      return out;
+    });
+  }
+
+  Result<std::int64_t> spent_micros(std::string_view user_id, std::string_view from_day) override {
+    return run<std::int64_t>("spent_micros", Tx::none, [&](Connection& c) -> Result<std::int64_t> {
+      return c
+          .query_with("SELECT coalesce(sum(cost_micros), 0) FROM usage_daily"
+                      " WHERE user_id = $1 AND day >= $2",
+                      user_id, from_day)
+          .int64(0, 0);
+    });
+  }
+
+  Result<std::optional<LimitOverride>> get_limit_override(std::string_view user_id) override {
+    return run<std::optional<LimitOverride>>(
+        "get_limit_override", Tx::none, [&](Connection& c) -> Result<std::optional<LimitOverride>> {
+          const Rows r = c.query_with(
+              "SELECT " AAS_LIMIT_COLUMNS " FROM limit_overrides WHERE user_id = $1", user_id);
+          if (r.empty()) return std::optional<LimitOverride>();
+          return std::optional<LimitOverride>(read_limit_override(r, 0));
+        });
+  }
+
+  Result<LimitOverride> put_limit_override(const LimitOverride& o) override {
+    return run<LimitOverride>("put_limit_override", Tx::none, [&](Connection& c) -> Result<LimitOverride> {
+      return read_limit_override(
+          c.query_with(AAS_LIMIT_UPSERT("($1, $2, $3, $4, $5, $6, $7)"), o.user_id,
+                       o.requests_per_minute, o.tokens_per_minute, o.concurrent_streams,
+                       o.daily_budget_micros, o.monthly_budget_micros, to_unix_ms(clock_.now())),
+          0);
+    });
+  }
+
+  Result<void> delete_limit_override(std::string_view user_id) override {
+    return run<void>("delete_limit_override", Tx::none, [&](Connection& c) -> Result<void> {
+      if (c.query_with("DELETE FROM limit_overrides WHERE user_id = $1", user_id).affected() == 0)
+        return store::detail::limit_override_not_found();
+      return {};
+    });
+  }
+
+ private:
+  // The ledger row and its share of the daily rollup, inside the caller's write transaction.
+  static void insert_usage(Connection& c, const UsageRecord& r,
+                           const std::optional<std::string>& message_id, std::int64_t now) {
+    c.query_with("INSERT INTO usage_ledger (" AAS_USAGE_LEDGER_COLUMNS ") VALUES ($1, $2, $3, $4,"
+                 " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+                 new_uuid_v7(), r.user_id, r.conversation_id, message_id, r.kind, r.model,
+                 r.deployment, r.provider, r.input_tokens, r.output_tokens, r.cached_input_tokens,
+                 r.cache_write_tokens, r.reasoning_tokens, r.cost_micros, r.latency_ms, r.ttft_ms,
+                 r.status, store::detail::estimated_count(r), r.request_id, now);
+    c.query_with(
+        AAS_USAGE_DAILY_UPSERT("($1, $2, $3, 1, $4, $5, $6, $7, $8, coalesce($9::bigint, 0), $10, $11)"),
+        utc_day(from_unix_ms(now)), r.user_id, r.model, r.input_tokens, r.output_tokens,
+        r.cached_input_tokens, r.cache_write_tokens, r.reasoning_tokens, r.cost_micros,
+        store::detail::unpriced_count(r), store::detail::estimated_count(r));
+  }
+
+  static bool owns(Connection& c, std::string_view user_id, std::string_view conversation_id) {
+    return !c.query_with("SELECT 1 FROM conversations WHERE id = $1 AND user_id = $2",
+                         conversation_id, user_id)
+                .empty();
+  }
+
+  // The highest applied migration, 0 on a database never migrated.
+  static int applied_version(Connection& c) {
+    if (c.query("SELECT to_regclass('schema_migrations') IS NOT NULL").text(0, 0) != "t") return 0;
+    return static_cast<int>(
+        c.query("SELECT coalesce(max(version), 0) FROM schema_migrations").int64(0, 0));
+  }
+
+  // Runs `f` on a pooled connection: on its own (Tx::none), in a read-only snapshot, or in a
+  // write transaction committed when `f` succeeds and rolled back otherwise. The work is run
+  // again from the start, on another connection, when
+  // - the connection turns out to have died while it sat in the pool (the server restarted or
+  //   dropped it): nothing of this attempt can have committed; or
+  // - the server rolled the transaction back to break a deadlock or a serialization conflict.
+  // Never when COMMIT itself failed: its outcome is then unknown.
+  template <class T, class F>
+  Result<T> run(std::string_view op, Tx kind, F&& f) {
+    for (int attempt = 1;; ++attempt) {
+      bool reused = false;
+      bool committing = false;
+      try {
+        auto lease = acquire(pool_);
+        reused = lease.reused();
+        Connection& c = *lease;
+        if (kind == Tx::none) return f(c);
+        Transaction tx(c, kind == Tx::read ? Transaction::Kind::read : Transaction::Kind::write);
+        Result<T> r = f(c);
+        if (r) {
+          committing = true;
+          tx.commit();
+        }
+        return r;
+      } catch (const PgError& e) {
+        if (e.connection_lost() && reused) pool_.drop_idle();
+        const bool again = attempt < kMaxAttempts && !committing &&
+                           ((e.connection_lost() && reused) || is_conflict(e));
+        if (!again) return db_error(op, e);
+      }
+    }
+  }
+
+  const Clock& clock_;
+  Pool pool_;
+};
+
+}  // namespace
+
+bool is_postgres_url(std::string_view url) noexcept {
+  return url.starts_with("postgresql://") || url.starts_with("postgres://");
+}
+
+std::string redact_url(std::string_view url) {
+  std::string out(url);
+  // user:password@host
+  if (const auto scheme = out.find("://"); scheme != std::string::npos) {
+    const auto authority = scheme + 3;
+    const auto end = out.find_first_of("/?", authority);
+    const auto at = out.rfind('@', end == std::string::npos ? out.size() : end);
+    if (at != std::string::npos && at > authority) {
+      const auto colon = out.find(':', authority);
+      if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
+    }
+  }
+  // ?password=... or &password=...
+  for (std::size_t pos = 0; (pos = out.find("password=", pos)) != std::string::npos;) {
+    if (pos > 0 && out[pos - 1] != '?' && out[pos - 1] != '&') {
+      pos += 9;
+      continue;
+    }
+    const auto value = pos + 9;
+    const auto end = out.find('&', value);
+    out.replace(value, (end == std::string::npos ? out.size() : end) - value, "***");
+    pos = value + 3;
+  }
+  return out;
+}
+
+std::unique_ptr<Store> open_postgres_store(const std::string& url, const Clock& clock) {
+  try {
+    return std::make_unique<PostgresStore>(url, clock);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot connect to PostgreSQL at '" + redact_url(url) + "': " + e.what());
+  }
+}
+
+}  // namespace aas::store::postgres

@@ -1,0 +1,147 @@
+#pragma once
+// Private to the PostgreSQL adapter: thin RAII over libpq (connection with a prepared-statement
+// cache, result, transaction). Not included outside src/store/postgres/ (and its tests).
+//
+// Every value travels as a parameter ($1, $2, ...) in text format, never spliced into SQL; results
+// come back as text and are parsed here (BIGINT with from_chars).
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+struct pg_conn;
+struct pg_result;
+
+namespace aas::store::postgres::detail {
+
+// Thrown by these wrappers on any failure and caught at the Store boundary, where it becomes an
+// Error; it never leaves the adapter (the same pattern as the SQLite adapter's DbError).
+class PgError : public std::runtime_error {
+ public:
+  PgError(std::string sqlstate, const std::string& what, bool connection_lost)
+      : std::runtime_error(what), sqlstate_(std::move(sqlstate)), connection_lost_(connection_lost) {}
+  // Five characters, e.g. "40P01" (deadlock); empty when the server sent none (connection errors).
+  const std::string& sqlstate() const noexcept { return sqlstate_; }
+  // The connection is gone (server restart, network, idle kill): it must not go back to the pool.
+  bool connection_lost() const noexcept { return connection_lost_; }
+
+ private:
+  std::string sqlstate_;
+  bool connection_lost_;
+};
+
+// Parameters, in order, as text (nullopt: SQL NULL).
+class Params {
+ public:
+  Params& add(std::nullopt_t) {
+    values_.emplace_back();
+    return *this;
+  }
+  Params& add(std::string_view v) {
+    values_.emplace_back(std::string(v));
+    return *this;
+  }
+  Params& add(const std::string& v) { return add(std::string_view(v)); }
+  Params& add(const char* v) { return add(std::string_view(v)); }
+  Params& add(std::int64_t v) {
+    values_.emplace_back(std::to_string(v));
+    return *this;
+  }
+  Params& add(int v) { return add(std::int64_t{v}); }
+  Params& add(bool v) {
+    values_.emplace_back(v ? "t" : "f");
+    return *this;
+  }
+  template <class T>
+  Params& add(const std::optional<T>& v) {
+    return v ? add(*v) : add(std::nullopt);
+  }
+  const std::vector<std::optional<std::string>>& values() const noexcept { return values_; }
+
+ private:
+  std::vector<std::optional<std::string>> values_;
+};
+
+// The rows of one statement. Columns are 0-based.
+class Rows {
+ public:
+  explicit Rows(pg_result* r) noexcept : r_(r) {}
+  Rows(const Rows&) = delete;
+  Rows& operator=(const Rows&) = delete;
+  Rows(Rows&& o) noexcept : r_(o.r_) { o.r_ = nullptr; }
+  Rows& operator=(Rows&&) = delete;
+  ~Rows();
+
+  int size() const noexcept;
+  bool empty() const noexcept { return size() == 0; }
+  // Rows changed by an INSERT/UPDATE/DELETE without RETURNING.
+  std::int64_t affected() const;
+
+  bool is_null(int row, int col) const noexcept;
+  std::string text(int row, int col) const;
+  std::optional<std::string> optional_text(int row, int col) const;
+  std::int64_t int64(int row, int col) const;
+  std::optional<std::int64_t> optional_int64(int row, int col) const;
+
+ private:
+  pg_result* r_;
+};
+
+// One libpq connection and its prepared statements. Not thread safe: the pool lends each
+// connection to one thread at a time.
+class Connection {
+ public:
+  // `url`: postgresql://... or postgres://... (or a key=value conninfo). Throws PgError when the
+  // server cannot be reached or refuses us.
+  explicit Connection(const std::string& url);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection();
+
+  // Connected as far as libpq knows (a server gone quiet is only noticed on the next use) and
+  // outside any transaction: fit to go back to the pool.
+  bool reusable() const noexcept;
+
+  // Runs SQL without parameters (BEGIN, migrations); may hold several statements.
+  void exec(const std::string& sql);
+  // Runs one statement with parameters. The statement is prepared on first use and kept by its
+  // SQL text, so pass the same constant text every time rather than building SQL per call.
+  Rows query(std::string_view sql, const Params& params = {});
+  template <class... Args>
+  Rows query_with(std::string_view sql, const Args&... args) {
+    Params p;
+    (p.add(args), ...);
+    return query(sql, p);
+  }
+
+ private:
+  [[noreturn]] void fail(pg_result* r, std::string_view what);
+  // Takes ownership of `r`; throws (and frees it) unless it reports success.
+  Rows check(pg_result* r, std::string_view what);
+
+  pg_conn* conn_ = nullptr;
+  std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
+};
+
+// BEGIN ... COMMIT; rolls back unless committed.
+class Transaction {
+ public:
+  enum class Kind {
+    write,  // READ COMMITTED (the default): writes lock the rows they change
+    read,   // REPEATABLE READ READ ONLY: several statements from one snapshot
+  };
+  Transaction(Connection& conn, Kind kind);
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction();
+  void commit();
+
+ private:
+  Connection& conn_;
+  bool done_ = false;
+};
+
+}  // namespace aas::store::postgres::detail
