@@ -375,9 +375,13 @@ describe('OpenAI stream faults as the openai SDK sees them', { timeout: 60000 },
     }
     const done = Date.now();
     assert.equal(words(text).length, 21);
-    // Lower bounds only: 200 ms before the first token, then 20 gaps of 25 ms.
+    // Lower bounds only, each from the request's start to what the mock must have waited for
+    // before sending it: 200 ms before the first token, then 20 gaps of 25 ms, so the last token
+    // cannot arrive before 700 ms (the delay alone would end it at about 200). The time between
+    // the first and the last token as the client reads them is no bound: a client busy when the
+    // first token arrives reads the tokens paced meanwhile in one burst.
     assert.ok(firstTokenAt - started >= 180, `first token after ${firstTokenAt - started} ms`);
-    assert.ok(done - firstTokenAt >= 400, `20 paced tokens took ${done - firstTokenAt} ms`);
+    assert.ok(done - started >= 680, `the delay and 20 paced tokens took ${done - started} ms`);
   });
 
   it('x-mock-drip streams until the client goes away, and the mock counts the stream cancelled', async () => {
@@ -400,12 +404,33 @@ describe('OpenAI stream faults as the openai SDK sees them', { timeout: 60000 },
 
   it('a non-streamed drip holds the SDK until it aborts, and the mock counts it cancelled', async () => {
     // The headers come at once, so the SDK's own `timeout` (which ends at the headers) never
-    // fires: only an abort ends the wait for a body that never completes.
+    // fires: only an abort ends the wait for a body that never completes. The abort waits until
+    // the SDK has the headers (seen through its `fetch` option): a fixed timer can fire first on
+    // a busy machine, and an abort before the headers is the SDK's own APIUserAbortError instead.
     const key = newKey('drip-json');
-    await assert.rejects(
-      openai.chat.completions.create({ ...request, stream: false },
-        { headers: { 'x-mock-drip': '1', 'x-mock-key': key }, signal: AbortSignal.timeout(300) }),
-      { name: 'AbortError' });
+    let headersIn;
+    const gotHeaders = new Promise((resolve) => { headersIn = resolve; });
+    const client = new OpenAI({
+      apiKey: KEY,
+      baseURL: `${mock.url}/v1`,
+      maxRetries: 0,
+      fetch: async (url, init) => {
+        const res = await fetch(url, init);
+        headersIn(res);
+        return res;
+      },
+    });
+    const abort = new AbortController();
+    let settled = false;
+    const call = client.chat.completions.create({ ...request, stream: false },
+      { headers: { 'x-mock-drip': '1', 'x-mock-key': key }, signal: abort.signal });
+    call.then(() => { settled = true; }, () => { settled = true; });
+    assert.equal((await gotHeaders).status, 200);
+    // Two drip intervals (500 ms each) later, the body is still incomplete and the SDK waiting.
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.equal(settled, false, 'the SDK must still be waiting for the body');
+    abort.abort();
+    await assert.rejects(call, { name: 'AbortError' });
     await waitFor(async () => (await mock.streamsOf(key)).cancelled === 1, 'the drip to be cancelled');
   });
 });
