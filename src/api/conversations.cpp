@@ -10,11 +10,34 @@ namespace {
 
 using Reply = boost::asio::awaitable<Result<http::Response>>;
 
+// ?archived=false (default) | true | all, ?pinned=true|false, ?tag=, ?q= (full-text search).
+Result<store::ConversationFilter> list_filter(const http::Request& req) {
+  store::ConversationFilter f;
+  const auto boolean = [&](std::string_view name, std::optional<bool>& out, bool allow_all) -> Result<void> {
+    auto v = req.query(name);
+    if (!v) return {};
+    if (*v == "true") out = true;
+    else if (*v == "false") out = false;
+    else if (allow_all && *v == "all") out.reset();
+    else
+      return make_error(errc::invalid_request, std::string(name) + " must be true or false" +
+                                                   (allow_all ? " or all" : ""));
+    return {};
+  };
+  if (auto r = boolean("archived", f.archived, true); !r) return r.error();
+  if (auto r = boolean("pinned", f.pinned, false); !r) return r.error();
+  if (auto tag = req.query("tag")) f.tag = std::move(*tag);
+  if (auto q = req.query("q")) f.query = std::move(*q);
+  return f;
+}
+
 Reply list(Services& s, http::Context& ctx) {
   auto page = page_request(ctx.request, 20);
   if (!page) co_return page.error();
+  auto filter = list_filter(ctx.request);
+  if (!filter) co_return filter.error();
   auto result = co_await offload(s.blocking, [&] {
-    return s.conversations.list(ctx.user().user_id, *page);
+    return s.conversations.list(ctx.user().user_id, *page, *filter);
   });
   if (!result) co_return result.error();
   co_return ok(page_to_json(*result));
@@ -67,8 +90,24 @@ Reply get(Services& s, http::Context& ctx) {
 Reply patch(Services& s, http::Context& ctx) {
   auto body = parse_object(ctx.request);
   if (!body) co_return body.error();
-  if (auto r = allow_only(*body, {"title", "systemPrompt", "model", "metadata"}); !r) co_return r.error();
+  if (auto r = allow_only(*body, {"title", "systemPrompt", "model", "metadata", "pinned", "archived", "tags"}); !r)
+    co_return r.error();
   store::ConversationPatch p;
+  auto pinned = optional_bool(*body, "pinned");
+  if (!pinned) co_return pinned.error();
+  auto archived = optional_bool(*body, "archived");
+  if (!archived) co_return archived.error();
+  p.pinned = *pinned;
+  p.archived = *archived;
+  if (const json::value* tags = body->if_contains("tags"); tags && !tags->is_null()) {
+    if (!tags->is_array()) co_return make_error(errc::invalid_request, "tags must be an array of strings");
+    std::vector<std::string> list;
+    for (const json::value& t : tags->as_array()) {
+      if (!t.is_string()) co_return make_error(errc::invalid_request, "tags must be an array of strings");
+      list.emplace_back(t.as_string());
+    }
+    p.tags = std::move(list);
+  }
   auto title = nullable_string(*body, "title");
   if (!title) co_return title.error();
   auto system_prompt = nullable_string(*body, "systemPrompt");

@@ -96,7 +96,10 @@ Reply export_one(Services& s, http::Context& ctx) {
 boost::asio::awaitable<void> stream_all(Services& s, std::string user, http::BodyWriter& out) {
   store::PageRequest page{kPage, std::nullopt};
   for (;;) {
-    auto conversations = co_await offload(s.blocking, [&] { return s.conversations.list(user, page); });
+    store::ConversationFilter everything;
+    everything.archived.reset();  // archived ones too: an export is the whole account
+    auto conversations =
+        co_await offload(s.blocking, [&] { return s.conversations.list(user, page, everything); });
     if (!conversations) {
       spdlog::error("export of user conversations failed: {}", conversations.error().detail);
       co_return;

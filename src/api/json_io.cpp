@@ -109,6 +109,11 @@ json::value to_json(const store::Conversation& c) {
   o["messageCount"] = c.message_count;
   o["createdAt"] = format_rfc3339(c.created_at);
   o["updatedAt"] = format_rfc3339(c.updated_at);
+  o["pinned"] = c.pinned;
+  o["archived"] = c.archived;
+  json::array tags;
+  for (const std::string& t : c.tags) tags.emplace_back(t);
+  o["tags"] = std::move(tags);
   return o;
 }
 

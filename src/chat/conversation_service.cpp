@@ -3,6 +3,8 @@
 #include "chat/chat_service.hpp"
 #include "core/ids.hpp"
 
+#include <algorithm>
+
 namespace aas::chat {
 
 ConversationService::ConversationService(store::Store& store, const llm::ModelRegistry& models,
@@ -67,9 +69,42 @@ Result<store::Conversation> ConversationService::get(std::string_view user_id, s
   return store_.get_conversation(user_id, id);
 }
 
+Result<std::vector<std::string>> ConversationService::normalise_tags(
+    const std::vector<std::string>& tags) const {
+  if (tags.size() > limits_.max_tags)
+    return make_error(errc::invalid_request, "at most " + std::to_string(limits_.max_tags) + " tags");
+  std::vector<std::string> out;
+  for (const std::string& raw : tags) {
+    const std::size_t b = raw.find_first_not_of(" \t");
+    const std::size_t e = raw.find_last_not_of(" \t");
+    std::string t = b == std::string::npos ? std::string() : raw.substr(b, e - b + 1);
+    if (t.empty() || !is_valid_utf8(t) || count_code_points(t) > limits_.max_tag_chars ||
+        std::any_of(t.begin(), t.end(), [](char c) { return c == ',' || static_cast<unsigned char>(c) < 0x20; }))
+      return make_error(errc::invalid_request, "a tag is 1 to " + std::to_string(limits_.max_tag_chars) +
+                                                   " characters, without commas or control characters");
+    out.push_back(std::move(t));
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 Result<store::Page<store::Conversation>> ConversationService::list(std::string_view user_id,
-                                                                  const store::PageRequest& page) {
-  return store_.list_conversations(user_id, page);
+                                                                  const store::PageRequest& page,
+                                                                  const store::ConversationFilter& filter) {
+  store::ConversationFilter f = filter;
+  if (f.tag) {
+    auto tag = normalise_tags({*f.tag});
+    if (!tag) return tag.error();
+    f.tag = tag->front();
+  }
+  if (f.query) {
+    if (!is_valid_utf8(*f.query) || count_code_points(*f.query) > limits_.max_query_chars)
+      return make_error(errc::invalid_request, "q is at most " + std::to_string(limits_.max_query_chars) +
+                                                   " characters of valid UTF-8");
+    if (is_blank(*f.query)) f.query.reset();
+  }
+  return store_.list_conversations(user_id, page, f);
 }
 
 Result<store::Page<store::Message>> ConversationService::messages(std::string_view user_id,
@@ -83,11 +118,16 @@ Result<store::Conversation> ConversationService::update(std::string_view user_id
                                                         const store::ConversationPatch& patch) {
   if (auto r = check_id(id); !r) return r.error();
   if (!patch.title && !patch.system_prompt && !patch.model && !patch.metadata && !patch.clear_title &&
-      !patch.clear_system_prompt && !patch.clear_model)
+      !patch.clear_system_prompt && !patch.clear_model && !patch.pinned && !patch.archived && !patch.tags)
     return make_error(errc::invalid_request, "nothing to update");
   if (auto r = check_fields(patch.title, patch.system_prompt, patch.model, patch.metadata); !r)
     return r.error();
-  return store_.update_conversation(user_id, id, patch);
+  if (!patch.tags) return store_.update_conversation(user_id, id, patch);
+  auto tags = normalise_tags(*patch.tags);
+  if (!tags) return tags.error();
+  store::ConversationPatch p = patch;
+  p.tags = std::move(*tags);
+  return store_.update_conversation(user_id, id, p);
 }
 
 Result<void> ConversationService::remove(std::string_view user_id, std::string_view id) {

@@ -16,6 +16,9 @@ struct ConversationLimits {
   std::size_t max_title_chars = 200;
   std::size_t max_system_prompt_chars = 32000;
   std::size_t max_metadata_bytes = 16 * 1024;
+  std::size_t max_tags = 20;
+  std::size_t max_tag_chars = 50;
+  std::size_t max_query_chars = 200;
 };
 
 class ConversationService {
@@ -25,8 +28,9 @@ class ConversationService {
 
   Result<store::Conversation> create(const store::NewConversation& c);
   Result<store::Conversation> get(std::string_view user_id, std::string_view id);
-  Result<store::Page<store::Conversation>> list(std::string_view user_id,
-                                               const store::PageRequest& page);
+  // 400 for a tag or a search that cannot be valid.
+  Result<store::Page<store::Conversation>> list(std::string_view user_id, const store::PageRequest& page,
+                                               const store::ConversationFilter& filter = {});
   Result<store::Page<store::Message>> messages(std::string_view user_id, std::string_view id,
                                               const store::PageRequest& page);
   Result<store::Conversation> update(std::string_view user_id, std::string_view id,
@@ -38,6 +42,8 @@ class ConversationService {
                                      const std::vector<store::NewMessage>& messages);
 
  private:
+  // Trimmed, sorted, distinct; 400 for an empty tag, a comma, control characters or too many.
+  Result<std::vector<std::string>> normalise_tags(const std::vector<std::string>& tags) const;
   Result<void> check_fields(const std::optional<std::string>& title,
                             const std::optional<std::string>& system_prompt,
                             const std::optional<std::string>& model,

@@ -40,6 +40,9 @@ struct Conversation {
   std::int64_t message_count = 0;
   TimePoint created_at{};
   TimePoint updated_at{};  // moves with every message: "newest activity first" sorts on it
+  bool pinned = false;
+  bool archived = false;  // hidden from lists unless asked for
+  std::vector<std::string> tags;  // sorted, distinct
 };
 
 struct NewConversation {
@@ -56,9 +59,22 @@ struct ConversationPatch {
   std::optional<std::string> system_prompt;
   std::optional<std::string> model;
   std::optional<std::string> metadata;
+  std::optional<bool> pinned;
+  std::optional<bool> archived;
+  std::optional<std::vector<std::string>> tags;  // replaces them all (sorted, distinct, no commas)
   bool clear_title = false;
   bool clear_system_prompt = false;
   bool clear_model = false;
+};
+
+// Which conversations a list shows. Every filter set must hold.
+struct ConversationFilter {
+  std::optional<bool> archived = false;  // default: not archived; nullopt: both
+  std::optional<bool> pinned;
+  std::optional<std::string> tag;
+  // Full-text search over titles and message contents: every word must occur (whole words,
+  // case-insensitive; no stemming, so both stores find the same).
+  std::optional<std::string> query;
 };
 
 struct Message {
@@ -133,7 +149,8 @@ class Store {
   virtual Result<Conversation> get_conversation(std::string_view user_id, std::string_view id) = 0;
   // Newest activity first (updated_at desc, id desc); no message bodies.
   virtual Result<Page<Conversation>> list_conversations(std::string_view user_id,
-                                                        const PageRequest& page) = 0;
+                                                        const PageRequest& page,
+                                                        const ConversationFilter& filter = {}) = 0;
   virtual Result<Conversation> update_conversation(std::string_view user_id, std::string_view id,
                                                    const ConversationPatch& patch) = 0;
   // Removes the conversation and all its messages.

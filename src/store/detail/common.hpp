@@ -79,6 +79,38 @@ inline Message message_from(const NewMessage& n, std::string id, std::int64_t no
 }
 
 // `items` holds up to limit + 1 rows: the extra one only says that another page follows.
+// Tags are kept as one text ",a,b," (or "" for none), so a tag filter is a substring test that
+// reads the same in every dialect; ',' never occurs in a tag (the service refuses it).
+inline std::string encode_tags(const std::vector<std::string>& tags) {
+  if (tags.empty()) return {};
+  std::string out = ",";
+  for (const std::string& t : tags) out += t + ",";
+  return out;
+}
+
+inline std::vector<std::string> decode_tags(std::string_view text) {
+  std::vector<std::string> out;
+  std::size_t start = 1;
+  while (start < text.size()) {
+    const std::size_t comma = text.find(',', start);
+    if (comma == std::string_view::npos) break;
+    if (comma > start) out.emplace_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+// A tag as the filter's substring.
+inline std::optional<std::string> tag_needle(const ConversationFilter& f) {
+  if (!f.tag) return std::nullopt;
+  return "," + *f.tag + ",";
+}
+
+inline std::optional<std::int64_t> flag(const std::optional<bool>& b) {
+  if (!b) return std::nullopt;
+  return *b ? 1 : 0;
+}
+
 inline Page<Conversation> conversation_page(std::vector<Conversation> items, int limit) {
   Page<Conversation> out{std::move(items), std::nullopt};
   if (out.items.size() > static_cast<std::size_t>(limit)) {
@@ -111,8 +143,9 @@ inline std::int64_t estimated_count(const UsageRecord& r) { return r.estimated ?
 }  // namespace aas::store::detail
 
 // Column lists, in the order the adapters' read_* functions expect them.
-#define AAS_CONVERSATION_COLUMNS \
-  "id, user_id, title, system_prompt, model, metadata, message_count, created_at, updated_at"
+#define AAS_CONVERSATION_COLUMNS                                                          \
+  "id, user_id, title, system_prompt, model, metadata, message_count, created_at, updated_at," \
+  " pinned, archived, tags"
 
 #define AAS_MESSAGE_COLUMNS                                                                       \
   "id, conversation_id, role, content, status, model, input_tokens, output_tokens, cost_micros, " \

@@ -131,9 +131,27 @@ CREATE TABLE limit_overrides (
 );
 )sql";
 
-constexpr std::array<Migration, 2> kMigrations{{
+// Organising and finding conversations: pinned, archived, tags (",a,b," text, see
+// store/detail/common.hpp), and full-text search with generated tsvector columns under GIN
+// indexes. The 'simple' configuration (lower-cased words, no stemming, no accent folding)
+// matches SQLite's unicode61 tokenizer as configured there, so both stores find the same.
+constexpr std::string_view k0003_organise = R"sql(
+ALTER TABLE conversations
+  ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0,
+  ADD COLUMN archived INTEGER NOT NULL DEFAULT 0,
+  ADD COLUMN tags TEXT COLLATE "C" NOT NULL DEFAULT '',
+  ADD COLUMN title_search tsvector GENERATED ALWAYS AS (to_tsvector('simple', coalesce(title, ''))) STORED;
+CREATE INDEX conversations_title_search ON conversations USING GIN (title_search);
+
+ALTER TABLE messages
+  ADD COLUMN search tsvector GENERATED ALWAYS AS (to_tsvector('simple', content)) STORED;
+CREATE INDEX messages_search ON messages USING GIN (search);
+)sql";
+
+constexpr std::array<Migration, 3> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
+    {3, "organise", k0003_organise},
 }};
 static_assert(numbered_1_to_n(kMigrations), "migrations are numbered 1..N, in order, without gaps");
 

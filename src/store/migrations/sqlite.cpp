@@ -126,9 +126,52 @@ CREATE TABLE limit_overrides (
 );
 )sql";
 
-constexpr std::array<Migration, 2> kMigrations{{
+// Organising and finding conversations: pinned, archived, tags (",a,b," text, see
+// store/detail/common.hpp), and full-text search over titles and message contents with FTS5
+// indexes that keep no copy of the text (external content), kept in step by triggers.
+// The indexes map to the tables' rowids: VACUUM may renumber the rowids of tables without an
+// INTEGER PRIMARY KEY, so after a VACUUM run `INSERT INTO messages_fts(messages_fts)
+// VALUES ('rebuild')` (and the same for conversations_fts); the service itself never vacuums.
+// unicode61 without diacritic folding and without stemming: what PostgreSQL's 'simple'
+// configuration does too, so both stores find the same conversations.
+constexpr std::string_view k0003_organise = R"sql(
+ALTER TABLE conversations ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE conversations ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE conversations ADD COLUMN tags TEXT NOT NULL DEFAULT '';
+
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+  content, content = 'messages', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 0');
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+  INSERT INTO messages_fts (rowid, content) VALUES (new.rowid, new.content);
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+  INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+  INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
+  INSERT INTO messages_fts (rowid, content) VALUES (new.rowid, new.content);
+END;
+INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+
+CREATE VIRTUAL TABLE conversations_fts USING fts5(
+  title, content = 'conversations', content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 0');
+CREATE TRIGGER conversations_fts_insert AFTER INSERT ON conversations BEGIN
+  INSERT INTO conversations_fts (rowid, title) VALUES (new.rowid, new.title);
+END;
+CREATE TRIGGER conversations_fts_delete AFTER DELETE ON conversations BEGIN
+  INSERT INTO conversations_fts (conversations_fts, rowid, title) VALUES ('delete', old.rowid, old.title);
+END;
+CREATE TRIGGER conversations_fts_update AFTER UPDATE OF title ON conversations BEGIN
+  INSERT INTO conversations_fts (conversations_fts, rowid, title) VALUES ('delete', old.rowid, old.title);
+  INSERT INTO conversations_fts (rowid, title) VALUES (new.rowid, new.title);
+END;
+INSERT INTO conversations_fts (conversations_fts) VALUES ('rebuild');
+)sql";
+
+constexpr std::array<Migration, 3> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
+    {3, "organise", k0003_organise},
 }};
 
 static_assert(numbered_1_to_n(kMigrations), "migrations are numbered 1..N, in order, without gaps");

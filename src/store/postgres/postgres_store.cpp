@@ -70,6 +70,9 @@ Conversation read_conversation(const Rows& r, int i) {
   c.message_count = r.int64(i, 6);
   c.created_at = from_unix_ms(r.int64(i, 7));
   c.updated_at = from_unix_ms(r.int64(i, 8));
+  c.pinned = r.int64(i, 9) != 0;
+  c.archived = r.int64(i, 10) != 0;
+  c.tags = store::detail::decode_tags(r.text(i, 11));
   return c;
 }
 
@@ -214,7 +217,7 @@ class PostgresStore final : public Store {
       const std::int64_t now = to_unix_ms(clock_.now());
       const Conversation conv = store::detail::conversation_from(n, new_uuid_v7(), now);
       c.query_with("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
-                   ") VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7)",
+                   ") VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, 0, 0, '')",
                    conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model, conv.metadata,
                    now);
       return conv;
@@ -231,27 +234,33 @@ class PostgresStore final : public Store {
     });
   }
 
-  Result<Page<Conversation>> list_conversations(std::string_view user_id,
-                                                const PageRequest& page) override {
+  Result<Page<Conversation>> list_conversations(std::string_view user_id, const PageRequest& page,
+                                                const ConversationFilter& filter) override {
     auto cursor = store::detail::conversation_cursor_of(page);
     if (!cursor) return cursor.error();
     const std::optional<ConversationCursor>& after = *cursor;
     const int limit = clamp_limit(page.limit);
+    std::optional<std::string> search = filter.query;
+    if (search && search->find_first_not_of(" \t\r\n") == std::string::npos) search.reset();
     return run<Page<Conversation>>(
         "list_conversations", Tx::none, [&](Connection& c) -> Result<Page<Conversation>> {
-          // Two fixed statements rather than "cursor IS NULL OR ...", so each is a plain range
-          // scan of the (user_id, updated_at, id) index. One extra row says whether a next page
-          // exists.
-          const Rows r =
-              after ? c.query_with("SELECT " AAS_CONVERSATION_COLUMNS
-                                   " FROM conversations WHERE user_id = $1"
-                                   " AND (updated_at, id) < ($2, $3)"
-                                   " ORDER BY updated_at DESC, id DESC LIMIT $4",
-                                   user_id, after->updated_at_ms, after->id, limit + 1)
-                    : c.query_with("SELECT " AAS_CONVERSATION_COLUMNS
-                                   " FROM conversations WHERE user_id = $1"
-                                   " ORDER BY updated_at DESC, id DESC LIMIT $2",
-                                   user_id, limit + 1);
+          // One statement for every filter: "NULL or equal" tests on the rows of the
+          // (user_id, updated_at, id) index, the cursor as a row comparison when given. One
+          // extra row says whether a next page exists.
+          const Rows r = c.query_with(
+              "SELECT " AAS_CONVERSATION_COLUMNS " FROM conversations WHERE user_id = $1"
+              " AND ($2::bigint IS NULL OR (updated_at, id) < ($2, $3::text))"
+              " AND ($5::integer IS NULL OR archived = $5) AND ($6::integer IS NULL OR pinned = $6)"
+              " AND ($7::text IS NULL OR strpos(tags, $7) > 0)"
+              " AND ($8::text IS NULL"
+              "      OR title_search @@ plainto_tsquery('simple', $8)"
+              "      OR id IN (SELECT conversation_id FROM messages"
+              "                WHERE search @@ plainto_tsquery('simple', $8)))"
+              " ORDER BY updated_at DESC, id DESC LIMIT $4",
+              user_id, after ? std::optional<std::int64_t>(after->updated_at_ms) : std::nullopt,
+              after ? std::optional<std::string>(after->id) : std::nullopt, limit + 1,
+              store::detail::flag(filter.archived), store::detail::flag(filter.pinned),
+              store::detail::tag_needle(filter), search);
           std::vector<Conversation> items;
           items.reserve(static_cast<std::size_t>(r.size()));
           for (int i = 0; i < r.size(); ++i) items.push_back(read_conversation(r, i));
@@ -275,6 +284,8 @@ class PostgresStore final : public Store {
           " system_prompt = CASE WHEN $5 THEN $6 ELSE system_prompt END,"
           " model = CASE WHEN $7 THEN $8 ELSE model END,"
           " metadata = CASE WHEN $9 THEN $10 ELSE metadata END,"
+          " pinned = coalesce($12::integer, pinned), archived = coalesce($13::integer, archived),"
+          " tags = coalesce($14::text, tags),"
           " updated_at = GREATEST(updated_at, $11)"
           " WHERE id = $1 AND user_id = $2"
           " RETURNING " AAS_CONVERSATION_COLUMNS,
@@ -282,7 +293,8 @@ class PostgresStore final : public Store {
           p.clear_system_prompt || p.system_prompt.has_value(),
           value(p.clear_system_prompt, p.system_prompt), p.clear_model || p.model.has_value(),
           value(p.clear_model, p.model), p.metadata.has_value(), metadata,
-          to_unix_ms(clock_.now()));
+          to_unix_ms(clock_.now()), store::detail::flag(p.pinned), store::detail::flag(p.archived),
+          p.tags ? std::optional<std::string>(store::detail::encode_tags(*p.tags)) : std::nullopt);
       if (r.empty()) return conversation_not_found();
       return read_conversation(r, 0);
     });

@@ -8,6 +8,7 @@
 #include "store/sqlite/db.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <mutex>
 #include <stdexcept>
@@ -55,6 +56,31 @@ Error db_error(std::string_view op, const DbError& e) {
 
 // --- Rows ----------------------------------------------------------------------------------------
 
+// A user's search words as an FTS5 query: each word quoted (so no word is read as an operator or
+// column filter), all of them required. Nothing to search for: nullopt.
+std::optional<std::string> fts_query(const std::optional<std::string>& q) {
+  if (!q) return std::nullopt;
+  std::string out;
+  std::size_t i = 0;
+  while (i < q->size()) {
+    while (i < q->size() && std::isspace(static_cast<unsigned char>((*q)[i]))) ++i;
+    std::size_t j = i;
+    while (j < q->size() && !std::isspace(static_cast<unsigned char>((*q)[j]))) ++j;
+    if (j > i) {
+      if (!out.empty()) out += ' ';
+      out += '"';
+      for (char ch : q->substr(i, j - i)) {
+        if (ch == '"') out += '"';
+        out += ch;
+      }
+      out += '"';
+    }
+    i = j;
+  }
+  if (out.empty()) return std::nullopt;
+  return out;
+}
+
 Conversation read_conversation(const Statement& st) {
   Conversation c;
   c.id = st.text(0);
@@ -66,6 +92,9 @@ Conversation read_conversation(const Statement& st) {
   c.message_count = st.int64(6);
   c.created_at = from_unix_ms(st.int64(7));
   c.updated_at = from_unix_ms(st.int64(8));
+  c.pinned = st.int64(9) != 0;
+  c.archived = st.int64(10) != 0;
+  c.tags = store::detail::decode_tags(st.text(11));
   return c;
 }
 
@@ -195,7 +224,7 @@ class SqliteStore final : public Store {
       const std::int64_t now = to_unix_ms(clock_.now());
       const Conversation conv = store::detail::conversation_from(n, new_uuid_v7(), now);
       c.prepare("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7)")
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7, 0, 0, '')")
           .bind_all(conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model,
                     conv.metadata, now)
           .run();
@@ -212,25 +241,35 @@ class SqliteStore final : public Store {
     });
   }
 
-  Result<Page<Conversation>> list_conversations(std::string_view user_id,
-                                                const PageRequest& page) override {
+  Result<Page<Conversation>> list_conversations(std::string_view user_id, const PageRequest& page,
+                                                const ConversationFilter& filter) override {
     auto cursor = store::detail::conversation_cursor_of(page);
     if (!cursor) return cursor.error();
     const std::optional<ConversationCursor>& after = *cursor;
     const int limit = clamp_limit(page.limit);
+    const std::optional<std::string> search = fts_query(filter.query);
     return read<Page<Conversation>>(
         "list_conversations", [&](Connection& c) -> Result<Page<Conversation>> {
-          // Two fixed statements rather than "cursor IS NULL OR ...", so each uses the
-          // (user_id, updated_at, id) index as a plain range scan.
-          auto st = after ? c.prepare("SELECT " AAS_CONVERSATION_COLUMNS
-                                      " FROM conversations WHERE user_id = ?1"
-                                      " AND (updated_at, id) < (?2, ?3)"
-                                      " ORDER BY updated_at DESC, id DESC LIMIT ?4")
-                          : c.prepare("SELECT " AAS_CONVERSATION_COLUMNS
-                                      " FROM conversations WHERE user_id = ?1"
-                                      " ORDER BY updated_at DESC, id DESC LIMIT ?4");
+          // The cursor and the search are parts of the statement only when used, so the plain
+          // list stays a range scan of the (user_id, updated_at, id) index; the other filters
+          // are "NULL or equal" tests on the rows it reads. Each variant's text is fixed, so
+          // the connection's statement cache keeps all four.
+          std::string sql = "SELECT " AAS_CONVERSATION_COLUMNS " FROM conversations WHERE user_id = ?1";
+          if (after) sql += " AND (updated_at, id) < (?2, ?3)";
+          sql += " AND (?5 IS NULL OR archived = ?5) AND (?6 IS NULL OR pinned = ?6)"
+                 " AND (?7 IS NULL OR instr(tags, ?7) > 0)";
+          if (search)
+            sql += " AND (rowid IN (SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ?8)"
+                   " OR id IN (SELECT m.conversation_id FROM messages_fts f"
+                   " JOIN messages m ON m.rowid = f.rowid WHERE messages_fts MATCH ?8))";
+          sql += " ORDER BY updated_at DESC, id DESC LIMIT ?4";
+          auto st = c.prepare(sql);
           st.bind(1, user_id).bind(4, limit + 1);  // one extra row says whether a next page exists
           if (after) st.bind(2, after->updated_at_ms).bind(3, after->id);
+          st.bind(5, store::detail::flag(filter.archived))
+              .bind(6, store::detail::flag(filter.pinned))
+              .bind(7, store::detail::tag_needle(filter));
+          if (search) st.bind(8, *search);
           std::vector<Conversation> items;
           items.reserve(static_cast<std::size_t>(limit) + 1);
           while (st.step()) items.push_back(read_conversation(st));
@@ -249,6 +288,8 @@ class SqliteStore final : public Store {
           " system_prompt = CASE WHEN ?5 THEN ?6 ELSE system_prompt END,"
           " model = CASE WHEN ?7 THEN ?8 ELSE model END,"
           " metadata = CASE WHEN ?9 THEN ?10 ELSE metadata END,"
+          " pinned = coalesce(?12, pinned), archived = coalesce(?13, archived),"
+          " tags = coalesce(?14, tags),"
           " updated_at = max(updated_at, ?11)"
           " WHERE id = ?1 AND user_id = ?2"
           " RETURNING " AAS_CONVERSATION_COLUMNS);
@@ -270,6 +311,11 @@ class SqliteStore final : public Store {
       else
         st.bind_null(10);
       st.bind(11, to_unix_ms(clock_.now()));
+      st.bind(12, store::detail::flag(p.pinned)).bind(13, store::detail::flag(p.archived));
+      if (p.tags)
+        st.bind(14, store::detail::encode_tags(*p.tags));
+      else
+        st.bind_null(14);
       if (!st.step()) return conversation_not_found();
       Conversation conv = read_conversation(st);
       st.run();  // finish the statement before COMMIT

@@ -1022,3 +1022,127 @@ TEST_P(StoreConformance, LimitOverridesPutGetReplaceDelete) {
 }
 
 }  // namespace aas::store::testing
+
+// --- Organising and finding conversations ---------------------------------------------------------
+
+namespace aas::store::testing {
+
+TEST_P(StoreConformance, PinArchiveAndTagsArePatchedAndFiltered) {
+  const Conversation a = create("u", std::string("alpha"));
+  const Conversation b = create("u", std::string("beta"));
+  const Conversation c = create("u", std::string("gamma"));
+  EXPECT_FALSE(a.pinned);
+  EXPECT_FALSE(a.archived);
+  EXPECT_TRUE(a.tags.empty());
+
+  ConversationPatch pin;
+  pin.pinned = true;
+  pin.tags = std::vector<std::string>{"work", "q4 plans"};
+  auto pinned = store_->update_conversation("u", a.id, pin);
+  ASSERT_TRUE(is_ok(pinned));
+  EXPECT_TRUE(pinned->pinned);
+  EXPECT_EQ(pinned->tags, (std::vector<std::string>{"work", "q4 plans"}));
+  EXPECT_EQ(pinned->title, std::optional<std::string>("alpha")) << "other fields untouched";
+  ConversationPatch archive;
+  archive.archived = true;
+  archive.tags = std::vector<std::string>{"work"};
+  ASSERT_TRUE(is_ok(store_->update_conversation("u", b.id, archive)));
+  ConversationPatch other_tag;
+  other_tag.tags = std::vector<std::string>{"working"};
+  ASSERT_TRUE(is_ok(store_->update_conversation("u", c.id, other_tag)));
+
+  const auto ids = [&](const ConversationFilter& f) {
+    auto page = store_->list_conversations("u", {100, std::nullopt}, f);
+    EXPECT_TRUE(is_ok(page));
+    std::set<std::string> out;
+    for (const Conversation& x : page->items) out.insert(x.id);
+    return out;
+  };
+  ConversationFilter f;  // default: not archived
+  EXPECT_EQ(ids(f), (std::set<std::string>{a.id, c.id}));
+  f.archived = true;
+  EXPECT_EQ(ids(f), (std::set<std::string>{b.id}));
+  f.archived.reset();
+  EXPECT_EQ(ids(f), (std::set<std::string>{a.id, b.id, c.id}));
+  f.tag = "work";
+  EXPECT_EQ(ids(f), (std::set<std::string>{a.id, b.id})) << "whole tags only: 'working' is not 'work'";
+  f.tag.reset();
+  f.pinned = true;
+  EXPECT_EQ(ids(f), (std::set<std::string>{a.id}));
+  auto got = store_->get_conversation("u", a.id);
+  ASSERT_TRUE(is_ok(got));
+  EXPECT_EQ(got->tags, (std::vector<std::string>{"work", "q4 plans"}));
+  ConversationPatch untag;
+  untag.tags = std::vector<std::string>{};
+  untag.pinned = false;
+  auto cleared = store_->update_conversation("u", a.id, untag);
+  ASSERT_TRUE(is_ok(cleared));
+  EXPECT_TRUE(cleared->tags.empty());
+  EXPECT_FALSE(cleared->pinned);
+}
+
+TEST_P(StoreConformance, SearchFindsWordsInTitlesAndMessagesOfTheUserOnly) {
+  const Conversation trip = create("u", std::string("Holiday planning"));
+  append("u", trip.id, "Book the ferry to Naxos in June");
+  append("u", trip.id, "The ferry leaves at nine", Role::assistant);
+  const Conversation code = create("u", std::string("Refactoring"));
+  append("u", code.id, "Split the parser into modules");
+  const Conversation theirs = create("other", std::string("Naxos too"));
+  append("other", theirs.id, "ferry ferry ferry");
+
+  const auto found = [&](const std::string& user, const std::string& q) {
+    ConversationFilter f;
+    f.query = q;
+    auto page = store_->list_conversations(user, {100, std::nullopt}, f);
+    EXPECT_TRUE(is_ok(page)) << q;
+    std::vector<std::string> out;
+    for (const Conversation& x : page->items) out.push_back(x.id);
+    return out;
+  };
+  EXPECT_EQ(found("u", "ferry"), std::vector<std::string>{trip.id}) << "a word in a message";
+  EXPECT_EQ(found("u", "FERRY naxos"), std::vector<std::string>{trip.id}) << "case-insensitive, all words";
+  EXPECT_EQ(found("u", "holiday"), std::vector<std::string>{trip.id}) << "a word in the title";
+  EXPECT_EQ(found("u", "parser"), std::vector<std::string>{code.id});
+  EXPECT_TRUE(found("u", "ferry parser").empty()) << "every word must occur in one place";
+  EXPECT_TRUE(found("u", "submarine").empty());
+  EXPECT_TRUE(found("u", "ferr").empty()) << "whole words";
+  EXPECT_EQ(found("other", "ferry"), std::vector<std::string>{theirs.id}) << "never another user's";
+  // Operators and quotes in the text are words, not syntax.
+  EXPECT_TRUE(found("u", "\"ferry\" OR NOT -naxos*").empty());
+  EXPECT_EQ(found("u", "  ferry  "), std::vector<std::string>{trip.id});
+
+  // The index follows edits and deletions.
+  ConversationPatch rename;
+  rename.title = "Vacation";
+  ASSERT_TRUE(is_ok(store_->update_conversation("u", trip.id, rename)));
+  EXPECT_TRUE(found("u", "holiday").empty());
+  EXPECT_EQ(found("u", "vacation"), std::vector<std::string>{trip.id});
+  ASSERT_TRUE(is_ok(store_->delete_conversation("u", trip.id)));
+  EXPECT_TRUE(found("u", "ferry").empty());
+}
+
+TEST_P(StoreConformance, SearchResultsPageWithTheCursor) {
+  std::vector<std::string> sent;
+  for (int i = 0; i < 7; ++i) {
+    const Conversation c = create("u", "chat " + std::to_string(i));
+    append("u", c.id, "the keyword appears here");
+    sent.push_back(c.id);
+    clock_.advance(std::chrono::milliseconds(5));
+  }
+  create("u", std::string("no match"));
+  ConversationFilter f;
+  f.query = "keyword";
+  PageRequest req{3, std::nullopt};
+  std::vector<std::string> seen;
+  for (int guard = 0; guard < 10; ++guard) {
+    auto page = store_->list_conversations("u", req, f);
+    ASSERT_TRUE(is_ok(page));
+    for (const Conversation& c : page->items) seen.push_back(c.id);
+    if (!page->next_cursor) break;
+    req.cursor = page->next_cursor;
+  }
+  std::reverse(sent.begin(), sent.end());  // newest activity first
+  EXPECT_EQ(seen, sent);
+}
+
+}  // namespace aas::store::testing
