@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Usage API on a large ledger (issue 4: "benchmark on 1,000,000 ledger rows, aim <= 100 ms per
+# query on SQLite"); the results are in docs/benchmarks.md.
+#
+#   bash bench/usage/run.sh [BINARY]      (default build/release/ai-agent-service)
+#
+# 1. A new SQLite database (`ai-agent-service migrate`), filled by `usage_bench.py generate` with
+#    USAGE_ROWS ledger rows (USAGE_USERS users, Zipf-like: user-0001 is the heaviest; 5 models, one
+#    of them unpriced; USAGE_DAYS days ending today, UTC; weekday/hour-of-day curves; ~95 %
+#    complete, 3 % interrupted, 2 % error) and the usage_daily rows insert_usage would have
+#    produced for them (aggregated in Python), in one transaction (WAL, synchronous=OFF), then
+#    checked: the ledger aggregated by (UTC day, user, model) in SQL equals the rollup, row by row.
+# 2. The service on that database (127.0.0.1, a free port, THREADS, LOG_LEVEL=warn, access log to
+#    /dev/null); an admin token and a token for the heavy user; every report over HTTP on one
+#    keep-alive connection: USAGE_WARMUP warm-up requests each, then USAGE_RUNS rounds in which
+#    every report is requested once (so noise spreads over all of them); p50/p90/p99/max.
+# 3. The service stopped, the same SQL (SqliteStore::usage_report's two statements, verbatim, in a
+#    read transaction, default page cache like the service's readers) timed with Python's sqlite3
+#    (the same SQLite 3.40.1), EXPLAIN QUERY PLAN of each statement, and (USAGE_FIXES=1) candidate
+#    indexes / schema changes timed inside a transaction that is rolled back.
+# Every figure is one JSON line in bench-results/usage-TIMESTAMP.jsonl beside the binary; a summary
+# table is printed at the end. Nothing here asserts a timing.
+#
+# Knobs (environment):
+#   USAGE_ROWS=1000000 USAGE_USERS=2000 USAGE_DAYS=90 USAGE_SEED=4
+#   USAGE_RUNS=30 USAGE_WARMUP=3      rounds and warm-up requests per report
+#   USAGE_FIXES=1                     time the candidate fixes too (a few minutes)
+#   USAGE_DB=PATH                     use (and keep) this database; generated only if missing
+#   THREADS=2                         the service's I/O threads
+#   BENCH_MAX_BUSY=25 BENCH_MAX_WAIT=120   before each timed phase, wait up to MAX_WAIT s for the
+#                            cores to be at most MAX_BUSY % busy (a shared machine); the reading is
+#                            recorded either way
+#   BENCH_OUT=DIR
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+bench="$(dirname "$here")"
+root="$(dirname "$bench")"
+bin="${1:-$root/build/release/ai-agent-service}"
+[[ "$bin" == /* ]] || bin="$PWD/$bin"
+[ -x "$bin" ] || { echo "usage/run.sh: no executable at $bin" >&2; exit 2; }
+for tool in python3 curl; do
+  command -v "$tool" >/dev/null || { echo "usage/run.sh: $tool is required" >&2; exit 2; }
+done
+
+rows="${USAGE_ROWS:-1000000}"
+users="${USAGE_USERS:-2000}"
+days="${USAGE_DAYS:-90}"
+seed="${USAGE_SEED:-4}"
+runs="${USAGE_RUNS:-30}"
+warmup="${USAGE_WARMUP:-3}"
+fixes="${USAGE_FIXES:-1}"
+max_busy="${BENCH_MAX_BUSY:-25}"
+max_wait="${BENCH_MAX_WAIT:-120}"
+out="${BENCH_OUT:-$(dirname "$bin")/bench-results}"
+mkdir -p "$out"
+results="$out/usage-$(date -u +%Y%m%dT%H%M%SZ).jsonl"
+work="$(mktemp -d "${TMPDIR:-/tmp}/aas-usage.XXXXXX")"
+db="${USAGE_DB:-$work/usage.db}"
+[[ "$db" == /* ]] || db="$PWD/$db"
+
+export JWT_SECRET="bench-secret-$RANDOM$RANDOM-not-for-production"
+export LOG_LEVEL=warn THREADS="${THREADS:-2}"
+export LIMIT_RPM=0 LIMIT_TPM=0 LIMIT_CONCURRENT_STREAMS=0
+unset OPENAI_API_KEY ANTHROPIC_API_KEY OPENAI_BASE_URL REDIS_URL CONFIG_FILE 2>/dev/null || true
+
+pid=""
+cleanup() {
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+ub() { python3 "$here/usage_bench.py" "$@"; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+record() { tee -a "$results"; }
+# quiet PHASE: wait for the machine to calm down (bounded), record how busy it was.
+quiet() {
+  local busy; busy="$(python3 "$bench/bench.py" quiet --max-busy "$max_busy" --max-wait "$max_wait")"
+  echo "{\"what\":\"busy\",\"before\":\"$1\",\"otherBusyPct\":$busy,\"loadavg\":\"$(loadavg)\"}" | record
+}
+
+echo "usage API on a $rows-row ledger: $bin"
+echo "  $(nproc) cores, load $(loadavg); results -> $results"
+echo "{\"what\":\"meta\",\"when\":\"$(date -u +%FT%TZ)\",\"binary\":\"$bin\",\"version\":\"$("$bin" --version 2>/dev/null | tr -d '"')\",\"nproc\":$(nproc),\"loadavg\":\"$(loadavg)\",\"uptime\":\"$(uptime | sed 's/^ *//')\",\"runs\":$runs,\"threads\":$THREADS}" >>"$results"
+
+# --- 1. the database --------------------------------------------------------------------------------
+if [ ! -s "$db" ]; then
+  echo "migrate + generate ($rows ledger rows, $users users, $days days)"
+  DATABASE_URL="sqlite:$db" "$bin" migrate >/dev/null
+  SECONDS=0
+  ub generate --db "$db" --rows "$rows" --users "$users" --days "$days" --seed "$seed" | record
+  echo "  generated in ${SECONDS} s"
+else
+  echo "using the existing database $db"
+  # Describe it the way generate would (heavy / light users) without regenerating.
+  python3 - "$db" <<'EOF' | record
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+heavy = db.execute("SELECT user_id, count(*) FROM usage_ledger GROUP BY 1 ORDER BY 2 DESC LIMIT 1").fetchone()
+light = db.execute("SELECT user_id, count(*) FROM usage_ledger GROUP BY 1 ORDER BY 2, 1 LIMIT 1").fetchone()
+print(json.dumps({"what": "existing", "rows": db.execute("SELECT count(*) FROM usage_ledger").fetchone()[0],
+                  "rollupRows": db.execute("SELECT count(*) FROM usage_daily").fetchone()[0],
+                  "heavyUser": heavy[0], "heavyUserCalls": heavy[1], "lightUser": light[0], "lightUserCalls": light[1]}))
+EOF
+fi
+read -r heavy light < <(python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    if d["what"] in ("generate", "existing"): h, l = d["heavyUser"], d["lightUser"]
+print(h, l)' "$results")
+mib() { if [ -e "$1" ]; then du -m --apparent-size "$1" | cut -f1; else echo 0; fi; }
+echo "{\"what\":\"db\",\"dbMiB\":$(mib "$db"),\"walMiB\":$(mib "$db-wal"),\"tables\":$(python3 -c '
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+try:
+    rows = db.execute("SELECT name, sum(pgsize) >> 20 FROM dbstat GROUP BY name ORDER BY 2 DESC").fetchall()
+    print(json.dumps({n: m for n, m in rows if m}))
+except sqlite3.Error:
+    print("null")' "$db")}" | record
+
+# --- 2. over HTTP -----------------------------------------------------------------------------------
+port="$(python3 "$bench/bench.py" free-port)"
+PORT="$port" HOST=127.0.0.1 DATABASE_URL="sqlite:$db" "$bin" serve >/dev/null 2>"$work/serve.stderr" &
+pid=$!
+for _ in $(seq 1 500); do
+  curl -sf -o /dev/null "http://127.0.0.1:$port/ready" && break
+  kill -0 "$pid" 2>/dev/null || { cat "$work/serve.stderr" >&2; exit 1; }
+  sleep 0.02
+done
+admin_token="$("$bin" token --user bench-admin --admin --ttl 2h)"
+user_token="$("$bin" token --user "$heavy" --ttl 2h)"
+quiet http
+echo "HTTP: $runs rounds of every report (heavy user $heavy, light user $light), load $(loadavg)"
+ub http --port "$port" --admin-token "$admin_token" --user-token "$user_token" --heavy "$heavy" \
+  --light "$light" --runs "$runs" --warmup "$warmup" | record
+echo "{\"what\":\"memory\",$(awk '/^VmRSS:/{r=$2} /^VmHWM:/{h=$2} END{printf "\"rssMiB\":%.1f,\"hwmMiB\":%.1f", r/1024, h/1024}' "/proc/$pid/status")}" | record
+kill -TERM "$pid"
+code=0; wait "$pid" || code=$?
+pid=""
+[ "$code" -eq 0 ] || echo "usage/run.sh: the service exited with $code on SIGTERM" >&2
+if grep -Eqi 'error|critical|fatal' "$work/serve.stderr"; then
+  echo "usage/run.sh: the service logged errors:" >&2; grep -Ei 'error|critical|fatal' "$work/serve.stderr" | head -5 >&2
+fi
+
+# --- 3. the same SQL directly, plans, candidate fixes -------------------------------------------------
+quiet sql
+echo "SQL directly (sqlite3 $(python3 -c 'import sqlite3; print(sqlite3.sqlite_version)')), load $(loadavg)"
+ub sql --db "$db" --heavy "$heavy" --light "$light" --runs "$runs" --warmup "$warmup" | record
+ub plans --db "$db" --heavy "$heavy" | record
+if [ "$fixes" = 1 ]; then
+  quiet fixes
+  echo "candidate fixes (in a transaction that is rolled back), load $(loadavg)"
+  ub fixes --db "$db" --heavy "$heavy" --light "$light" --runs "$runs" --warmup "$warmup" >>"$results"
+fi
+
+echo
+ub summary "$results" | tee "$out/usage-summary.txt"
+echo
+echo "results: $results (summary: $out/usage-summary.txt); load now $(loadavg)"
