@@ -10,6 +10,7 @@ http::Router make_router(Services& services) {
   add_openai_routes(router, services);
   add_usage_routes(router, services);
   add_export_routes(router, services);
+  add_prompt_routes(router, services);
   add_metrics_routes(router, services);
   return router;
 }

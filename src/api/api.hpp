@@ -8,7 +8,7 @@
 #include <vector>
 
 namespace boost::asio { class thread_pool; }
-namespace aas::chat { class Accounting; class ChatService; class ConversationService; class GatewayService; }
+namespace aas::chat { class Accounting; class ChatService; class ConversationService; class GatewayService; class PromptService; }
 namespace aas::llm { class ModelRegistry; }
 namespace aas::metrics { class Metrics; }
 namespace aas::store { class Store; }
@@ -33,6 +33,7 @@ struct Services {
   chat::ConversationService& conversations;
   chat::GatewayService& gateway;
   chat::Accounting& accounting;
+  chat::PromptService& prompts;
   store::Store& store;
   const llm::ModelRegistry& models;
   boost::asio::thread_pool& blocking;
@@ -50,6 +51,7 @@ void add_health_routes(http::Router& router, Services& services);
 void add_chat_routes(http::Router& router, Services& services);
 void add_usage_routes(http::Router& router, Services& services);
 void add_export_routes(http::Router& router, Services& services);
+void add_prompt_routes(http::Router& router, Services& services);
 void add_conversation_routes(http::Router& router, Services& services);
 void add_openai_routes(http::Router& router, Services& services);
 void add_metrics_routes(http::Router& router, Services& services);

@@ -86,7 +86,7 @@ bool wants_stream(const http::Context& ctx, const std::optional<bool>& stream_fi
 Reply post_chat(Services& s, http::Context& ctx) {
   auto body = parse_object(ctx.request);
   if (!body) co_return body.error();
-  if (auto r = allow_only(*body, {"message", "conversationId", "model", "systemPrompt", "stream"}); !r)
+  if (auto r = allow_only(*body, {"message", "conversationId", "model", "systemPrompt", "promptId", "stream"}); !r)
     co_return r.error();
   auto message = optional_string(*body, "message");
   if (!message) co_return message.error();
@@ -107,6 +107,10 @@ Reply post_chat(Services& s, http::Context& ctx) {
   in.conversation_id = std::move(*conversation_id);
   in.model = std::move(*model);
   in.system_prompt = std::move(*system_prompt);
+  auto prompt_id = optional_string(*body, "promptId");
+  if (!prompt_id) co_return prompt_id.error();
+  in.prompt_id = std::move(*prompt_id);
+  in.user_name = ctx.user().name;
   in.request_id = ctx.request_id;
 
   if (wants_stream(ctx, *stream)) {

@@ -46,7 +46,7 @@ Reply list(Services& s, http::Context& ctx) {
 Reply create(Services& s, http::Context& ctx) {
   auto body = parse_object(ctx.request);
   if (!body) co_return body.error();
-  if (auto r = allow_only(*body, {"title", "systemPrompt", "model", "metadata"}); !r) co_return r.error();
+  if (auto r = allow_only(*body, {"title", "systemPrompt", "model", "metadata", "promptId"}); !r) co_return r.error();
   store::NewConversation nc;
   nc.user_id = ctx.user().user_id;
   auto title = optional_string(*body, "title");
@@ -61,6 +61,9 @@ Reply create(Services& s, http::Context& ctx) {
   nc.system_prompt = std::move(*system_prompt);
   nc.model = std::move(*model);
   if (*metadata) nc.metadata = std::move(**metadata);
+  auto prompt_id = optional_string(*body, "promptId");
+  if (!prompt_id) co_return prompt_id.error();
+  nc.prompt_id = std::move(*prompt_id);
 
   auto created = co_await offload(s.blocking, [&] { return s.conversations.create(nc); });
   if (!created) co_return created.error();
@@ -90,9 +93,15 @@ Reply get(Services& s, http::Context& ctx) {
 Reply patch(Services& s, http::Context& ctx) {
   auto body = parse_object(ctx.request);
   if (!body) co_return body.error();
-  if (auto r = allow_only(*body, {"title", "systemPrompt", "model", "metadata", "pinned", "archived", "tags"}); !r)
+  if (auto r = allow_only(*body, {"title", "systemPrompt", "model", "metadata", "pinned", "archived", "tags",
+                                  "promptId"});
+      !r)
     co_return r.error();
   store::ConversationPatch p;
+  auto prompt_id = nullable_string(*body, "promptId");
+  if (!prompt_id) co_return prompt_id.error();
+  p.prompt_id = prompt_id->value;
+  p.clear_prompt_id = prompt_id->present && !prompt_id->value;
   auto pinned = optional_bool(*body, "pinned");
   if (!pinned) co_return pinned.error();
   auto archived = optional_bool(*body, "archived");

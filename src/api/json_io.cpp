@@ -114,6 +114,7 @@ json::value to_json(const store::Conversation& c) {
   json::array tags;
   for (const std::string& t : c.tags) tags.emplace_back(t);
   o["tags"] = std::move(tags);
+  o["promptId"] = text_or_null(c.prompt_id);
   return o;
 }
 

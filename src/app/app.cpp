@@ -7,6 +7,7 @@
 #include "chat/chat_service.hpp"
 #include "chat/conversation_service.hpp"
 #include "chat/gateway_service.hpp"
+#include "chat/prompt_service.hpp"
 #include "limits/local_limiter.hpp"
 #include "core/log.hpp"
 #include "http/dispatcher.hpp"
@@ -255,8 +256,9 @@ int serve(Config c) {
   chat::ChatService chat(*store, blocking, models, accounting, chat_options);
   chat::ConversationService conversations(*store, models);
   chat::GatewayService gateway(*store, blocking, models, accounting);
-  api::Services services{chat,   conversations, gateway, accounting,     *store, models,
-                         blocking, metrics,     info,    c.metrics_token};
+  chat::PromptService prompts(*store);
+  api::Services services{chat,   conversations, gateway, accounting, prompts, *store,
+                         models, blocking,      metrics, info,       c.metrics_token};
 
   auth::JwtVerifier verifier = make_verifier(c, clock);
   std::unique_ptr<auth::BackendAuthenticator> backend_check;

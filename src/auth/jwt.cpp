@@ -285,6 +285,14 @@ Result<Principal> principal_from_claims(const json::object& claims, const JwtOpt
     }
   }
   if (principal.user_id.empty()) return invalid_token("no user id claim");
+  for (const char* name : {"name", "username", "email"}) {
+    const json::value* v = find_claim(claims, name);
+    if (v && v->is_string() && !v->get_string().empty() && v->get_string().size() <= kMaxUserIdBytes &&
+        !has_control_chars(v->get_string())) {
+      principal.name = std::string(v->get_string());
+      break;
+    }
+  }
 
   for (const std::string& name : options.role_claims) {
     if (const json::value* v = find_claim(claims, name)) {

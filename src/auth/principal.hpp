@@ -8,6 +8,7 @@ namespace aas::auth {
 // body, a query or a header other than the verified token.
 struct Principal {
   std::string user_id;
+  std::string name;  // for display ({{user.name}} in prompts): the first of name, username, email; may be empty
   std::vector<std::string> roles;
   bool is_admin = false;
 };

@@ -2,6 +2,7 @@
 
 #include "core/ids.hpp"
 #include "core/offload.hpp"
+#include "chat/prompt_template.hpp"
 #include "llm/token_estimate.hpp"
 #include "tokens/tokenizer.hpp"
 
@@ -87,6 +88,8 @@ const CallOutcome& timed(CallOutcome& call, std::chrono::steady_clock::time_poin
   return call;
 }
 
+TimePoint clock_now() { return std::chrono::system_clock::now(); }
+
 // The ledger facts a turn knows before its model call.
 CallOutcome outcome_of(const PreparedTurn& turn) {
   CallOutcome call;
@@ -141,6 +144,9 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
   }
   if (in.conversation_id && !is_uuid(*in.conversation_id))
     co_return make_error(errc::not_found, "conversation not found");
+  if (in.system_prompt && in.prompt_id)
+    co_return make_error(errc::invalid_request, "give systemPrompt or promptId, not both");
+  if (in.prompt_id && !is_uuid(*in.prompt_id)) co_return make_error(errc::not_found, "prompt not found");
 
   const auto admitted_at = std::chrono::steady_clock::now();
   // Everything up to the model call in one trip to the blocking pool: read, check the limits,
@@ -166,11 +172,25 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
     if (!found) return found.error();  // a stored model that is no longer configured
     p.model = *found;
 
+    // The system prompt: the request's own, else the conversation's own, else the library
+    // prompt it (or the request) names, else the default; variables filled in for this turn.
+    std::string system_prompt;
+    const std::optional<std::string> prompt_id =
+        in.prompt_id ? in.prompt_id : (in.system_prompt ? std::nullopt : p.conversation.prompt_id);
+    if (in.system_prompt) {
+      system_prompt = *in.system_prompt;
+    } else if (in.prompt_id || (!p.conversation.system_prompt && prompt_id)) {
+      auto prompt = store_.get_prompt(in.user_id, *prompt_id);
+      if (!prompt) return prompt.error();
+      system_prompt = prompt->content;
+    } else {
+      system_prompt = p.conversation.system_prompt.value_or(options_.default_system_prompt);
+    }
+    system_prompt = render_prompt(system_prompt, {in.user_id, in.user_name, clock_now()});
     auto context = build_context(
         *p.model, p.model->context_window.value_or(options_.default_context_window),
-        accounting_.output_cap(*p.model, std::nullopt),
-        in.system_prompt.value_or(p.conversation.system_prompt.value_or(options_.default_system_prompt)),
-        history, in.message, in.request_id);
+        accounting_.output_cap(*p.model, std::nullopt), system_prompt, history, in.message,
+        in.request_id);
     if (!context) return context.error();
     p.request = std::move(context->request);
     p.context_omitted = context->omitted;
@@ -181,10 +201,18 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
     if (in.conversation_id) {
       store::ConversationPatch patch;
       if (!p.conversation.title) patch.title = title_from_message(in.message);
-      if (in.system_prompt && in.system_prompt != p.conversation.system_prompt)
+      // A conversation carries its own system prompt or refers to one of the library.
+      if (in.system_prompt && in.system_prompt != p.conversation.system_prompt) {
         patch.system_prompt = in.system_prompt;
+        patch.clear_prompt_id = p.conversation.prompt_id.has_value();
+      }
+      if (in.prompt_id && in.prompt_id != p.conversation.prompt_id) {
+        patch.prompt_id = in.prompt_id;
+        patch.clear_system_prompt = p.conversation.system_prompt.has_value();
+      }
       if (in.model && in.model != p.conversation.model) patch.model = in.model;
-      if (patch.title || patch.system_prompt || patch.model) {
+      if (patch.title || patch.system_prompt || patch.model || patch.prompt_id || patch.clear_prompt_id ||
+          patch.clear_system_prompt) {
         auto updated = store_.update_conversation(in.user_id, p.conversation.id, patch);
         if (!updated) return updated.error();
         p.conversation = std::move(*updated);
@@ -195,6 +223,7 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
       nc.title = title_from_message(in.message);
       nc.system_prompt = in.system_prompt;
       nc.model = in.model;
+      nc.prompt_id = in.prompt_id;
       auto conv = store_.create_conversation(nc);
       if (!conv) return conv.error();
       p.conversation = std::move(*conv);

@@ -32,10 +32,12 @@ struct ChatOptions {
 struct TurnInput {
   std::string user_id;
   std::vector<std::string> roles;  // the verified token's, for the limits that apply
+  std::string user_name;           // the token's display name ({{user.name}} in prompts)
   std::string message;
   std::optional<std::string> conversation_id;
   std::optional<std::string> model;
   std::optional<std::string> system_prompt;
+  std::optional<std::string> prompt_id;  // a prompt of the library instead of an own system prompt
   std::string request_id;
 };
 

@@ -45,8 +45,20 @@ Result<void> ConversationService::check_fields(const std::optional<std::string>&
   return {};
 }
 
+namespace {
+// A conversation carries its own system prompt or refers to one of the library, not both.
+Result<void> check_prompt_choice(const std::optional<std::string>& system_prompt,
+                                 const std::optional<std::string>& prompt_id) {
+  if (system_prompt && prompt_id)
+    return make_error(errc::invalid_request, "give systemPrompt or promptId, not both");
+  if (prompt_id && !is_uuid(*prompt_id)) return make_error(errc::not_found, "prompt not found");
+  return {};
+}
+}  // namespace
+
 Result<store::Conversation> ConversationService::create(const store::NewConversation& c) {
   if (auto r = check_fields(c.title, c.system_prompt, c.model, c.metadata); !r) return r.error();
+  if (auto r = check_prompt_choice(c.system_prompt, c.prompt_id); !r) return r.error();
   return store_.create_conversation(c);
 }
 
@@ -118,15 +130,21 @@ Result<store::Conversation> ConversationService::update(std::string_view user_id
                                                         const store::ConversationPatch& patch) {
   if (auto r = check_id(id); !r) return r.error();
   if (!patch.title && !patch.system_prompt && !patch.model && !patch.metadata && !patch.clear_title &&
-      !patch.clear_system_prompt && !patch.clear_model && !patch.pinned && !patch.archived && !patch.tags)
+      !patch.clear_system_prompt && !patch.clear_model && !patch.pinned && !patch.archived && !patch.tags &&
+      !patch.prompt_id && !patch.clear_prompt_id)
     return make_error(errc::invalid_request, "nothing to update");
   if (auto r = check_fields(patch.title, patch.system_prompt, patch.model, patch.metadata); !r)
     return r.error();
-  if (!patch.tags) return store_.update_conversation(user_id, id, patch);
-  auto tags = normalise_tags(*patch.tags);
-  if (!tags) return tags.error();
+  if (auto r = check_prompt_choice(patch.system_prompt, patch.prompt_id); !r) return r.error();
   store::ConversationPatch p = patch;
-  p.tags = std::move(*tags);
+  // Choosing one kind of system prompt drops the other.
+  if (p.system_prompt) p.clear_prompt_id = true;
+  if (p.prompt_id) p.clear_system_prompt = true;
+  if (p.tags) {
+    auto tags = normalise_tags(*p.tags);
+    if (!tags) return tags.error();
+    p.tags = std::move(*tags);
+  }
   return store_.update_conversation(user_id, id, p);
 }
 

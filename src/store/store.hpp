@@ -43,6 +43,9 @@ struct Conversation {
   bool pinned = false;
   bool archived = false;  // hidden from lists unless asked for
   std::vector<std::string> tags;  // sorted, distinct
+  // A prompt of the library this conversation uses as its system prompt (when it has no own
+  // system_prompt). Deleting the prompt clears it.
+  std::optional<std::string> prompt_id;
 };
 
 struct NewConversation {
@@ -51,6 +54,7 @@ struct NewConversation {
   std::optional<std::string> system_prompt;
   std::optional<std::string> model;
   std::string metadata = "{}";
+  std::optional<std::string> prompt_id;
 };
 
 // Fields left empty are not changed. To clear an optional text field, set clear_* to true.
@@ -62,9 +66,32 @@ struct ConversationPatch {
   std::optional<bool> pinned;
   std::optional<bool> archived;
   std::optional<std::vector<std::string>> tags;  // replaces them all (sorted, distinct, no commas)
+  std::optional<std::string> prompt_id;
+  bool clear_prompt_id = false;
   bool clear_title = false;
   bool clear_system_prompt = false;
   bool clear_model = false;
+};
+
+// A system prompt of the library: a user's own, or global (no owner, managed by admins).
+struct Prompt {
+  std::string id;
+  std::optional<std::string> owner_user_id;  // nullopt: global
+  std::string name;
+  std::string content;
+  TimePoint created_at{};
+  TimePoint updated_at{};
+};
+
+struct NewPrompt {
+  std::optional<std::string> owner_user_id;
+  std::string name;
+  std::string content;
+};
+
+struct PromptPatch {
+  std::optional<std::string> name;
+  std::optional<std::string> content;
 };
 
 // Which conversations a list shows. Every filter set must hold.
@@ -174,6 +201,20 @@ class Store {
   virtual Result<std::vector<Message>> recent_messages(std::string_view user_id,
                                                        std::string_view conversation_id,
                                                        int max_messages) = 0;
+
+  // --- prompt library ---
+  // Conversations refer to prompts by id: create_conversation / update_conversation with a
+  // prompt_id that is neither the user's nor global answer not_found.
+
+  virtual Result<Prompt> create_prompt(const NewPrompt& p) = 0;
+  // One of the user's own prompts, or a global one; not_found otherwise.
+  virtual Result<Prompt> get_prompt(std::string_view user_id, std::string_view id) = 0;
+  // The user's own prompts and the global ones, oldest first (by id).
+  virtual Result<Page<Prompt>> list_prompts(std::string_view user_id, const PageRequest& page) = 0;
+  // owner: the user whose prompt it must be, or nullopt for a global prompt. not_found otherwise.
+  virtual Result<Prompt> update_prompt(const std::optional<std::string>& owner, std::string_view id,
+                                       const PromptPatch& patch) = 0;
+  virtual Result<void> delete_prompt(const std::optional<std::string>& owner, std::string_view id) = 0;
 
   // --- accounting ---
 

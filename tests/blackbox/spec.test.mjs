@@ -22,6 +22,8 @@ const EXPECTED_PATHS = {
   '/api/ai/conversations/import': ['POST'],
   '/api/ai/conversations/{id}': ['DELETE', 'GET', 'PATCH'],
   '/api/ai/conversations/{id}/export': ['GET'],
+  '/api/ai/prompts': ['GET', 'POST'],
+  '/api/ai/prompts/{id}': ['DELETE', 'GET', 'PATCH'],
   '/api/ai/usage/me': ['GET'],
   '/api/ai/v1/chat/completions': ['POST'],
   '/api/ai/v1/models': ['GET'],

@@ -6,6 +6,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
+
 namespace aas::llm {
 
 namespace asio = boost::asio;
@@ -20,8 +22,17 @@ std::string MockProvider::reply_for(const ChatRequest& req) {
       break;
     }
   }
-  return "[mock model] You said: \"" + last_user + "\" (" + std::to_string(req.messages.size()) +
-         " messages in context)";
+  std::string reply = "[mock model] You said: \"" + last_user + "\" (" +
+                      std::to_string(req.messages.size()) + " messages in context)";
+  // The system prompt it was given (its start), so a demo or a test can see which one applied.
+  if (!req.messages.empty() && req.messages.front().role == "system") {
+    const std::string& system = req.messages.front().content;
+    std::size_t cut = std::min<std::size_t>(system.size(), 200);
+    while (cut > 0 && cut < system.size() && (static_cast<unsigned char>(system[cut]) & 0xC0) == 0x80)
+      --cut;  // never split a UTF-8 sequence
+    reply += " [system: " + system.substr(0, cut) + (cut < system.size() ? "…" : "") + "]";
+  }
+  return reply;
 }
 
 asio::awaitable<void> MockProvider::simulate_latency() const {

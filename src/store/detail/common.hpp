@@ -56,6 +56,7 @@ inline Conversation conversation_from(const NewConversation& n, std::string id, 
   c.system_prompt = n.system_prompt;
   c.model = n.model;
   c.metadata = std::string(metadata_or_empty_object(n.metadata));
+  c.prompt_id = n.prompt_id;
   c.message_count = 0;
   c.created_at = c.updated_at = from_unix_ms(now_ms);
   return c;
@@ -111,6 +112,17 @@ inline std::optional<std::int64_t> flag(const std::optional<bool>& b) {
   return *b ? 1 : 0;
 }
 
+inline Error prompt_not_found() { return make_error(errc::not_found, "prompt not found"); }
+
+inline Page<Prompt> prompt_page(std::vector<Prompt> items, int limit) {
+  Page<Prompt> out{std::move(items), std::nullopt};
+  if (out.items.size() > static_cast<std::size_t>(limit)) {
+    out.items.pop_back();
+    out.next_cursor = encode_message_cursor(out.items.back().id);  // the same "last id" cursor
+  }
+  return out;
+}
+
 inline Page<Conversation> conversation_page(std::vector<Conversation> items, int limit) {
   Page<Conversation> out{std::move(items), std::nullopt};
   if (out.items.size() > static_cast<std::size_t>(limit)) {
@@ -145,7 +157,9 @@ inline std::int64_t estimated_count(const UsageRecord& r) { return r.estimated ?
 // Column lists, in the order the adapters' read_* functions expect them.
 #define AAS_CONVERSATION_COLUMNS                                                          \
   "id, user_id, title, system_prompt, model, metadata, message_count, created_at, updated_at," \
-  " pinned, archived, tags"
+  " pinned, archived, tags, prompt_id"
+
+#define AAS_PROMPT_COLUMNS "id, owner_user_id, name, content, created_at, updated_at"
 
 #define AAS_MESSAGE_COLUMNS                                                                       \
   "id, conversation_id, role, content, status, model, input_tokens, output_tokens, cost_micros, " \

@@ -148,10 +148,25 @@ ALTER TABLE messages
 CREATE INDEX messages_search ON messages USING GIN (search);
 )sql";
 
-constexpr std::array<Migration, 3> kMigrations{{
+// The system-prompt library (see sqlite.cpp).
+constexpr std::string_view k0004_prompts = R"sql(
+CREATE TABLE prompts (
+  id            TEXT COLLATE "C" PRIMARY KEY,
+  owner_user_id TEXT COLLATE "C",
+  name          TEXT NOT NULL,
+  content       TEXT NOT NULL,
+  created_at    BIGINT NOT NULL,
+  updated_at    BIGINT NOT NULL
+);
+CREATE INDEX prompts_owner ON prompts (owner_user_id, id);
+ALTER TABLE conversations ADD COLUMN prompt_id TEXT COLLATE "C" REFERENCES prompts (id) ON DELETE SET NULL;
+)sql";
+
+constexpr std::array<Migration, 4> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
     {3, "organise", k0003_organise},
+    {4, "prompts", k0004_prompts},
 }};
 static_assert(numbered_1_to_n(kMigrations), "migrations are numbered 1..N, in order, without gaps");
 

@@ -168,10 +168,26 @@ END;
 INSERT INTO conversations_fts (conversations_fts) VALUES ('rebuild');
 )sql";
 
-constexpr std::array<Migration, 3> kMigrations{{
+// The system-prompt library: each user's own prompts and global ones (no owner); a
+// conversation may use one (prompt_id, cleared when the prompt is deleted).
+constexpr std::string_view k0004_prompts = R"sql(
+CREATE TABLE prompts (
+  id            TEXT PRIMARY KEY,
+  owner_user_id TEXT,
+  name          TEXT NOT NULL,
+  content       TEXT NOT NULL,
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL
+);
+CREATE INDEX prompts_owner ON prompts (owner_user_id, id);
+ALTER TABLE conversations ADD COLUMN prompt_id TEXT REFERENCES prompts (id) ON DELETE SET NULL;
+)sql";
+
+constexpr std::array<Migration, 4> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
     {3, "organise", k0003_organise},
+    {4, "prompts", k0004_prompts},
 }};
 
 static_assert(numbered_1_to_n(kMigrations), "migrations are numbered 1..N, in order, without gaps");

@@ -73,7 +73,19 @@ Conversation read_conversation(const Rows& r, int i) {
   c.pinned = r.int64(i, 9) != 0;
   c.archived = r.int64(i, 10) != 0;
   c.tags = store::detail::decode_tags(r.text(i, 11));
+  c.prompt_id = r.optional_text(i, 12);
   return c;
+}
+
+Prompt read_prompt(const Rows& r, int i) {
+  Prompt p;
+  p.id = r.text(i, 0);
+  p.owner_user_id = r.optional_text(i, 1);
+  p.name = r.text(i, 2);
+  p.content = r.text(i, 3);
+  p.created_at = from_unix_ms(r.int64(i, 4));
+  p.updated_at = from_unix_ms(r.int64(i, 5));
+  return p;
 }
 
 Message read_message(const Rows& r, int i) {
@@ -216,10 +228,12 @@ class PostgresStore final : public Store {
     return run<Conversation>("create_conversation", Tx::none, [&](Connection& c) -> Result<Conversation> {
       const std::int64_t now = to_unix_ms(clock_.now());
       const Conversation conv = store::detail::conversation_from(n, new_uuid_v7(), now);
+      if (conv.prompt_id && !prompt_visible(c, conv.user_id, *conv.prompt_id))
+        return store::detail::prompt_not_found();
       c.query_with("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
-                   ") VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, 0, 0, '')",
+                   ") VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, 0, 0, '', $8)",
                    conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model, conv.metadata,
-                   now);
+                   now, conv.prompt_id);
       return conv;
     });
   }
@@ -276,6 +290,8 @@ class PostgresStore final : public Store {
       const auto value = [](bool clear, const std::optional<std::string>& v) {
         return clear ? std::nullopt : v;
       };
+      if (p.prompt_id && !p.clear_prompt_id && !prompt_visible(c, user_id, *p.prompt_id))
+        return store::detail::prompt_not_found();
       std::optional<std::string> metadata;
       if (p.metadata) metadata = std::string(metadata_or_empty_object(*p.metadata));
       const Rows r = c.query_with(
@@ -286,6 +302,7 @@ class PostgresStore final : public Store {
           " metadata = CASE WHEN $9 THEN $10 ELSE metadata END,"
           " pinned = coalesce($12::integer, pinned), archived = coalesce($13::integer, archived),"
           " tags = coalesce($14::text, tags),"
+          " prompt_id = CASE WHEN $15 THEN $16 ELSE prompt_id END,"
           " updated_at = GREATEST(updated_at, $11)"
           " WHERE id = $1 AND user_id = $2"
           " RETURNING " AAS_CONVERSATION_COLUMNS,
@@ -294,7 +311,8 @@ class PostgresStore final : public Store {
           value(p.clear_system_prompt, p.system_prompt), p.clear_model || p.model.has_value(),
           value(p.clear_model, p.model), p.metadata.has_value(), metadata,
           to_unix_ms(clock_.now()), store::detail::flag(p.pinned), store::detail::flag(p.archived),
-          p.tags ? std::optional<std::string>(store::detail::encode_tags(*p.tags)) : std::nullopt);
+          p.tags ? std::optional<std::string>(store::detail::encode_tags(*p.tags)) : std::nullopt,
+          p.clear_prompt_id || p.prompt_id.has_value(), value(p.clear_prompt_id, p.prompt_id));
       if (r.empty()) return conversation_not_found();
       return read_conversation(r, 0);
     });
@@ -426,6 +444,64 @@ class PostgresStore final : public Store {
         });
   }
 
+  Result<Prompt> create_prompt(const NewPrompt& n) override {
+    return run<Prompt>("create_prompt", Tx::none, [&](Connection& c) -> Result<Prompt> {
+      const Rows r = c.query_with("INSERT INTO prompts (" AAS_PROMPT_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $5)"
+                                  " RETURNING " AAS_PROMPT_COLUMNS,
+                                  new_uuid_v7(), n.owner_user_id, n.name, n.content,
+                                  to_unix_ms(clock_.now()));
+      return read_prompt(r, 0);
+    });
+  }
+
+  Result<Prompt> get_prompt(std::string_view user_id, std::string_view id) override {
+    return run<Prompt>("get_prompt", Tx::none, [&](Connection& c) -> Result<Prompt> {
+      const Rows r = c.query_with("SELECT " AAS_PROMPT_COLUMNS " FROM prompts"
+                                  " WHERE id = $1 AND (owner_user_id = $2 OR owner_user_id IS NULL)",
+                                  id, user_id);
+      if (r.empty()) return store::detail::prompt_not_found();
+      return read_prompt(r, 0);
+    });
+  }
+
+  Result<Page<Prompt>> list_prompts(std::string_view user_id, const PageRequest& page) override {
+    auto after = store::detail::message_cursor_of(page);
+    if (!after) return after.error();
+    const int limit = clamp_limit(page.limit);
+    return run<Page<Prompt>>("list_prompts", Tx::none, [&](Connection& c) -> Result<Page<Prompt>> {
+      const Rows r = c.query_with("SELECT " AAS_PROMPT_COLUMNS " FROM prompts"
+                                  " WHERE (owner_user_id = $1 OR owner_user_id IS NULL)"
+                                  " AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3",
+                                  user_id, *after, limit + 1);
+      std::vector<Prompt> items;
+      for (int i = 0; i < r.size(); ++i) items.push_back(read_prompt(r, i));
+      return store::detail::prompt_page(std::move(items), limit);
+    });
+  }
+
+  Result<Prompt> update_prompt(const std::optional<std::string>& owner, std::string_view id,
+                               const PromptPatch& patch) override {
+    return run<Prompt>("update_prompt", Tx::none, [&](Connection& c) -> Result<Prompt> {
+      const Rows r = c.query_with(
+          "UPDATE prompts SET name = coalesce($3, name), content = coalesce($4, content),"
+          " updated_at = GREATEST(updated_at, $5)"
+          " WHERE id = $1 AND owner_user_id IS NOT DISTINCT FROM $2::text RETURNING " AAS_PROMPT_COLUMNS,
+          id, owner, patch.name, patch.content, to_unix_ms(clock_.now()));
+      if (r.empty()) return store::detail::prompt_not_found();
+      return read_prompt(r, 0);
+    });
+  }
+
+  Result<void> delete_prompt(const std::optional<std::string>& owner, std::string_view id) override {
+    return run<void>("delete_prompt", Tx::none, [&](Connection& c) -> Result<void> {
+      if (c.query_with("DELETE FROM prompts WHERE id = $1 AND owner_user_id IS NOT DISTINCT FROM $2::text",
+                       id, owner)
+              .affected() == 0)
+        return store::detail::prompt_not_found();
+      return {};
+    });
+  }
+
   Result<void> record_usage(const UsageRecord& r) override {
     return run<void>("record_usage", Tx::write, [&](Connection& c) -> Result<void> {
       insert_usage(c, r, r.message_id, to_unix_ms(clock_.now()));
@@ -513,6 +589,12 @@ class PostgresStore final : public Store {
         utc_day(from_unix_ms(now)), r.user_id, r.model, r.input_tokens, r.output_tokens,
         r.cached_input_tokens, r.cache_write_tokens, r.reasoning_tokens, r.cost_micros,
         store::detail::unpriced_count(r), store::detail::estimated_count(r));
+  }
+
+  static bool prompt_visible(Connection& c, std::string_view user_id, std::string_view prompt_id) {
+    return !c.query_with("SELECT 1 FROM prompts WHERE id = $1 AND (owner_user_id = $2 OR owner_user_id IS NULL)",
+                         prompt_id, user_id)
+                .empty();
   }
 
   static bool owns(Connection& c, std::string_view user_id, std::string_view conversation_id) {

@@ -95,7 +95,19 @@ Conversation read_conversation(const Statement& st) {
   c.pinned = st.int64(9) != 0;
   c.archived = st.int64(10) != 0;
   c.tags = store::detail::decode_tags(st.text(11));
+  c.prompt_id = st.optional_text(12);
   return c;
+}
+
+Prompt read_prompt(const Statement& st) {
+  Prompt p;
+  p.id = st.text(0);
+  p.owner_user_id = st.optional_text(1);
+  p.name = st.text(2);
+  p.content = st.text(3);
+  p.created_at = from_unix_ms(st.int64(4));
+  p.updated_at = from_unix_ms(st.int64(5));
+  return p;
 }
 
 LimitOverride read_limit_override(const Statement& st) {
@@ -223,10 +235,12 @@ class SqliteStore final : public Store {
     return write<Conversation>("create_conversation", [&](Connection& c) -> Result<Conversation> {
       const std::int64_t now = to_unix_ms(clock_.now());
       const Conversation conv = store::detail::conversation_from(n, new_uuid_v7(), now);
+      if (conv.prompt_id && !prompt_visible(c, conv.user_id, *conv.prompt_id))
+        return store::detail::prompt_not_found();
       c.prepare("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7, 0, 0, '')")
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7, 0, 0, '', ?8)")
           .bind_all(conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model,
-                    conv.metadata, now)
+                    conv.metadata, now, conv.prompt_id)
           .run();
       return conv;
     });
@@ -290,6 +304,7 @@ class SqliteStore final : public Store {
           " metadata = CASE WHEN ?9 THEN ?10 ELSE metadata END,"
           " pinned = coalesce(?12, pinned), archived = coalesce(?13, archived),"
           " tags = coalesce(?14, tags),"
+          " prompt_id = CASE WHEN ?15 THEN ?16 ELSE prompt_id END,"
           " updated_at = max(updated_at, ?11)"
           " WHERE id = ?1 AND user_id = ?2"
           " RETURNING " AAS_CONVERSATION_COLUMNS);
@@ -316,6 +331,9 @@ class SqliteStore final : public Store {
         st.bind(14, store::detail::encode_tags(*p.tags));
       else
         st.bind_null(14);
+      if (p.prompt_id && !p.clear_prompt_id && !prompt_visible(c, user_id, *p.prompt_id))
+        return store::detail::prompt_not_found();
+      field(15, p.clear_prompt_id, p.prompt_id);
       if (!st.step()) return conversation_not_found();
       Conversation conv = read_conversation(st);
       st.run();  // finish the statement before COMMIT
@@ -515,7 +533,73 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<Prompt> create_prompt(const NewPrompt& n) override {
+    return write<Prompt>("create_prompt", [&](Connection& c) -> Result<Prompt> {
+      const std::int64_t now = to_unix_ms(clock_.now());
+      auto st = c.prepare("INSERT INTO prompts (" AAS_PROMPT_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?5)"
+                          " RETURNING " AAS_PROMPT_COLUMNS);
+      st.bind_all(new_uuid_v7(), n.owner_user_id, n.name, n.content, now);
+      st.step();
+      Prompt p = read_prompt(st);
+      st.run();
+      return p;
+    });
+  }
+
+  Result<Prompt> get_prompt(std::string_view user_id, std::string_view id) override {
+    return read<Prompt>("get_prompt", [&](Connection& c) -> Result<Prompt> {
+      auto st = c.prepare("SELECT " AAS_PROMPT_COLUMNS " FROM prompts"
+                          " WHERE id = ?1 AND (owner_user_id = ?2 OR owner_user_id IS NULL)");
+      if (!st.bind_all(id, user_id).step()) return store::detail::prompt_not_found();
+      return read_prompt(st);
+    });
+  }
+
+  Result<Page<Prompt>> list_prompts(std::string_view user_id, const PageRequest& page) override {
+    auto after = store::detail::message_cursor_of(page);
+    if (!after) return after.error();
+    const int limit = clamp_limit(page.limit);
+    return read<Page<Prompt>>("list_prompts", [&](Connection& c) -> Result<Page<Prompt>> {
+      auto st = c.prepare("SELECT " AAS_PROMPT_COLUMNS " FROM prompts"
+                          " WHERE (owner_user_id = ?1 OR owner_user_id IS NULL)"
+                          " AND (?2 IS NULL OR id > ?2) ORDER BY id LIMIT ?3");
+      st.bind(1, user_id).bind(2, *after).bind(3, limit + 1);
+      std::vector<Prompt> items;
+      while (st.step()) items.push_back(read_prompt(st));
+      return store::detail::prompt_page(std::move(items), limit);
+    });
+  }
+
+  Result<Prompt> update_prompt(const std::optional<std::string>& owner, std::string_view id,
+                               const PromptPatch& patch) override {
+    return write<Prompt>("update_prompt", [&](Connection& c) -> Result<Prompt> {
+      auto st = c.prepare(
+          "UPDATE prompts SET name = coalesce(?3, name), content = coalesce(?4, content),"
+          " updated_at = max(updated_at, ?5)"
+          " WHERE id = ?1 AND owner_user_id IS ?2 RETURNING " AAS_PROMPT_COLUMNS);
+      st.bind_all(id, owner, patch.name, patch.content, to_unix_ms(clock_.now()));
+      if (!st.step()) return store::detail::prompt_not_found();
+      Prompt p = read_prompt(st);
+      st.run();
+      return p;
+    });
+  }
+
+  Result<void> delete_prompt(const std::optional<std::string>& owner, std::string_view id) override {
+    return write<void>("delete_prompt", [&](Connection& c) -> Result<void> {
+      c.prepare("DELETE FROM prompts WHERE id = ?1 AND owner_user_id IS ?2").bind_all(id, owner).run();
+      if (c.changes() == 0) return store::detail::prompt_not_found();
+      return {};
+    });
+  }
+
  private:
+  static bool prompt_visible(Connection& c, std::string_view user_id, std::string_view prompt_id) {
+    return c.prepare("SELECT 1 FROM prompts WHERE id = ?1 AND (owner_user_id = ?2 OR owner_user_id IS NULL)")
+        .bind_all(prompt_id, user_id)
+        .step();
+  }
+
   // The ledger row and its share of the daily rollup, inside the caller's write transaction.
   void insert_usage(Connection& c, const UsageRecord& r, const std::optional<std::string>& message_id,
                     std::int64_t now) {

