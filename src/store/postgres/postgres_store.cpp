@@ -511,23 +511,30 @@ class PostgresStore final : public Store {
 
   Result<UsageReport> usage_report(const UsageQuery& q) override {
     return run<UsageReport>("usage_report", Tx::read, [&](Connection& c) -> Result<UsageReport> {
-      // $1..$4: the range and the optional filters (NULL matches everything).
-      static constexpr const char* where =
-          " FROM usage_daily WHERE day BETWEEN $1 AND $2"
-          " AND ($3::text IS NULL OR user_id = $3) AND ($4::text IS NULL OR model = $4)";
+      const store::detail::UsageWhere where = store::detail::usage_where(q, '$');
       Params filters;
-      filters.add(q.from_day).add(q.to_day).add(q.user_id).add(q.model);
+      for (const std::string& v : where.values) filters.add(v);
       UsageReport out;
-      out.totals = read_usage_totals(c.query(std::string("SELECT " AAS_USAGE_SUMS) + where, filters), 0, 0);
-      if (q.group == UsageGroup::none) return out;
+      if (q.group == UsageGroup::none) {
+        out.totals = read_usage_totals(c.query(std::string("SELECT " AAS_USAGE_SUMS) + where.sql, filters), 0, 0);
+        return out;
+      }
+      // One scan of the range: the page of groups with the totals over all of them (window
+      // sums); only an empty page needs the totals asked for apart.
+      const std::size_t first = where.values.size() + 1;
       const std::string order = q.by_cost ? "sum(cost_micros) DESC, k" : "k";
       Params paged = filters;
       paged.add(q.limit + 1).add(q.offset);
       const Rows r = c.query(std::string("SELECT ") + store::detail::usage_group_column(q.group) +
-                                 " AS k, " AAS_USAGE_SUMS + where + " GROUP BY k ORDER BY " + order +
-                                 " LIMIT $5 OFFSET $6",
+                                 " AS k, " AAS_USAGE_SUMS ", " AAS_USAGE_WINDOW_SUMS + where.sql +
+                                 " GROUP BY k ORDER BY " + order + " LIMIT $" + std::to_string(first) +
+                                 " OFFSET $" + std::to_string(first + 1),
                              paged);
       for (int i = 0; i < r.size(); ++i) out.rows.push_back({r.text(i, 0), read_usage_totals(r, i, 1)});
+      if (r.size() > 0)
+        out.totals = read_usage_totals(r, 0, 10);
+      else
+        out.totals = read_usage_totals(c.query(std::string("SELECT " AAS_USAGE_SUMS) + where.sql, filters), 0, 0);
       if (static_cast<int>(out.rows.size()) > q.limit) {
         out.rows.pop_back();
         out.more = true;

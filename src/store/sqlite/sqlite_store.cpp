@@ -462,29 +462,40 @@ class SqliteStore final : public Store {
   Result<UsageReport> usage_report(const UsageQuery& q) override {
     return read<UsageReport>("usage_report", [&](Connection& c) -> Result<UsageReport> {
       Transaction tx(c, Transaction::Kind::read);
-      // ?1..?4: the range and the optional filters (NULL matches everything).
-      const auto bind_filters = [&](Statement& st) {
-        st.bind_all(q.from_day, q.to_day, q.user_id, q.model);
+      const store::detail::UsageWhere where = store::detail::usage_where(q, '?');
+      const auto bind_where = [&](Statement& st) {
+        for (std::size_t i = 0; i < where.values.size(); ++i) st.bind(static_cast<int>(i) + 1, where.values[i]);
       };
-      static constexpr const char* where =
-          " FROM usage_daily WHERE day BETWEEN ?1 AND ?2"
-          " AND (?3 IS NULL OR user_id = ?3) AND (?4 IS NULL OR model = ?4)";
-      UsageReport out;
-      {
-        auto st = c.prepare(std::string("SELECT " AAS_USAGE_SUMS) + where);
-        bind_filters(st);
+      const auto totals_alone = [&]() {
+        auto st = c.prepare(std::string("SELECT " AAS_USAGE_SUMS) + where.sql);
+        bind_where(st);
         st.step();
-        out.totals = read_usage_totals(st, 0);
+        UsageTotals t = read_usage_totals(st, 0);
         st.run();
+        return t;
+      };
+      UsageReport out;
+      if (q.group == UsageGroup::none) {
+        out.totals = totals_alone();
+        return out;
       }
-      if (q.group == UsageGroup::none) return out;
-      const char* key = store::detail::usage_group_column(q.group);
+      // One scan of the range: the page of groups, each row also carrying the totals over all
+      // groups (window sums); only an empty page needs the totals asked for apart.
+      const int first = static_cast<int>(where.values.size()) + 1;
       const std::string order = q.by_cost ? "sum(cost_micros) DESC, k" : "k";
-      auto st = c.prepare(std::string("SELECT ") + key + " AS k, " AAS_USAGE_SUMS + where +
-                          " GROUP BY k ORDER BY " + order + " LIMIT ?5 OFFSET ?6");
-      bind_filters(st);
-      st.bind(5, q.limit + 1).bind(6, q.offset);
-      while (st.step()) out.rows.push_back({st.text(0), read_usage_totals(st, 1)});
+      auto st = c.prepare(std::string("SELECT ") + store::detail::usage_group_column(q.group) +
+                          " AS k, " AAS_USAGE_SUMS ", " AAS_USAGE_WINDOW_SUMS + where.sql +
+                          " GROUP BY k ORDER BY " + order + " LIMIT ?" + std::to_string(first) +
+                          " OFFSET ?" + std::to_string(first + 1));
+      bind_where(st);
+      st.bind(first, q.limit + 1).bind(first + 1, q.offset);
+      bool have_totals = false;
+      while (st.step()) {
+        out.rows.push_back({st.text(0), read_usage_totals(st, 1)});
+        if (!have_totals) out.totals = read_usage_totals(st, 10);
+        have_totals = true;
+      }
+      if (!have_totals) out.totals = totals_alone();
       if (static_cast<int>(out.rows.size()) > q.limit) {
         out.rows.pop_back();
         out.more = true;
