@@ -322,10 +322,14 @@ void Server::Impl::listen() {
   acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) fail("listen");
   bound_port = acceptor.local_endpoint().port();
+  acceptor.non_blocking(true, ec);  // for the batch of synchronous accepts in accept_loop
 
   asio::co_spawn(
       accept_strand, [self = shared_from_this()] { return self->accept_loop(); }, asio::detached);
 }
+
+// Connections taken from the backlog per accept completion, beyond the first.
+constexpr int kAcceptBatch = 64;
 
 asio::awaitable<void> Server::Impl::accept_loop() {
   for (;;) {
@@ -340,6 +344,17 @@ asio::awaitable<void> Server::Impl::accept_loop() {
       continue;
     }
     start_connection(std::move(socket));
+    // Take what else is waiting in the backlog now, without going back to the queue: on a busy
+    // I/O thread each async_accept completion waits behind all other queued work, so one
+    // connection per turn let thousands of new clients starve behind streams already served.
+    // A bounded batch keeps the loop from monopolising the strand.
+    for (int batch = 0; batch < kAcceptBatch && !shutting_down; ++batch) {
+      tcp::socket next(asio::make_strand(ioc));
+      beast::error_code accept_ec;
+      acceptor.accept(next, accept_ec);  // the acceptor is non-blocking: would_block ends it
+      if (accept_ec) break;
+      start_connection(std::move(next));
+    }
   }
 }
 
