@@ -1,6 +1,7 @@
 // /api/ai/conversations and /api/ai/conversations/:id
 #include "api/api.hpp"
 #include "api/json_io.hpp"
+#include "chat/chat_service.hpp"
 #include "chat/conversation_service.hpp"
 #include "core/offload.hpp"
 
@@ -148,6 +149,25 @@ Reply remove(Services& s, http::Context& ctx) {
   co_return ok(json::object{{"id", id}, {"deleted", true}});
 }
 
+// POST /api/ai/conversations/:id/summarize {keep?}: fold the turns not yet summarized (all but
+// the last `keep` messages) into the conversation's summary now.
+Reply summarize(Services& s, http::Context& ctx) {
+  int keep = 0;
+  if (!ctx.request.body.empty()) {
+    auto body = parse_object(ctx.request);
+    if (!body) co_return body.error();
+    if (auto r = allow_only(*body, {"keep"}); !r) co_return r.error();
+    if (const json::value* k = body->if_contains("keep"); k && !k->is_null()) {
+      if (!k->is_int64() || k->get_int64() < 0 || k->get_int64() > 1000)
+        co_return make_error(errc::invalid_request, "keep must be an integer from 0 to 1000");
+      keep = static_cast<int>(k->get_int64());
+    }
+  }
+  auto result = co_await s.chat.summarize(ctx.user().user_id, std::string(ctx.param("id")), keep);
+  if (!result) co_return result.error();
+  co_return ok(to_json(*result));
+}
+
 }  // namespace
 
 void add_conversation_routes(http::Router& router, Services& s) {
@@ -160,6 +180,7 @@ void add_conversation_routes(http::Router& router, Services& s) {
   router.add({"GET", "/api/ai/conversations/:id", Access::user, bind(get)});
   router.add({"PATCH", "/api/ai/conversations/:id", Access::user, bind(patch)});
   router.add({"DELETE", "/api/ai/conversations/:id", Access::user, bind(remove)});
+  router.add({"POST", "/api/ai/conversations/:id/summarize", Access::user, bind(summarize)});
 }
 
 }  // namespace aas::api

@@ -115,6 +115,7 @@ json::value to_json(const store::Conversation& c) {
   for (const std::string& t : c.tags) tags.emplace_back(t);
   o["tags"] = std::move(tags);
   o["promptId"] = text_or_null(c.prompt_id);
+  o["summary"] = text_or_null(c.summary);
   return o;
 }
 

@@ -243,6 +243,9 @@ int serve(Config c) {
   chat_options.context_messages = c.context_messages;
   chat_options.default_context_window = c.default_context_window;
   chat_options.default_system_prompt = c.default_system_prompt;
+  chat_options.background_model = c.summary_model;
+  // The offline mock model cannot write a title worth having.
+  chat_options.generate_titles = c.generate_titles && !c.models.empty();
   // Limits: in-process; budgets start from what the ledger says was spent in the period.
   limits::Policies policies(c.limit_defaults, c.limit_roles, c.limit_users);
   limits::LocalLimiter limiter(

@@ -393,6 +393,14 @@ Config load_config(const Lookup& env) {
   src.integer("MAX_MESSAGE_CHARS", c.max_message_chars, 1, 1'000'000);
   src.integer("CONTEXT_MESSAGES", c.context_messages, 1, 10'000);
   src.text("DEFAULT_SYSTEM_PROMPT", c.default_system_prompt);
+  src.text("SUMMARY_MODEL", c.summary_model);
+  if (!c.summary_model.empty() && c.summary_model != "mock" &&
+      std::none_of(c.models.begin(), c.models.end(), [&](const ModelSpec& m) { return m.name == c.summary_model; }))
+    throw ConfigError("SUMMARY_MODEL: unknown model '" + c.summary_model + "'");
+  if (auto v = src.get("GENERATE_TITLES")) {
+    if (*v != "true" && *v != "false") throw ConfigError("GENERATE_TITLES: must be true or false");
+    c.generate_titles = *v == "true";
+  }
   return c;
 }
 

@@ -114,6 +114,8 @@ struct Config {
   std::size_t max_message_chars = 32000;
   int context_messages = 50;
   std::string default_system_prompt = "You are a helpful AI assistant for the Todo app.";
+  std::string summary_model;    // writes titles and summaries (empty: the default model)
+  bool generate_titles = true;  // after a first exchange, when a real provider is configured
 };
 
 // Reads a variable by name (the environment in production, a map in tests).

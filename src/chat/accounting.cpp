@@ -72,4 +72,8 @@ void Accounting::recorded(limits::Grant& grant, const CallOutcome& call) {
   if (on_recorded_) on_recorded_(call);
 }
 
+void Accounting::recorded(const CallOutcome& call) {
+  if (on_recorded_) on_recorded_(call);
+}
+
 }  // namespace aas::chat

@@ -60,6 +60,8 @@ class Accounting {
 
   // After the ledger row is in the store: settle the grant with what was used, tell observers.
   void recorded(limits::Grant& grant, const CallOutcome& call);
+  // The same for a call made by the service itself (titles, summaries): no grant to settle.
+  void recorded(const CallOutcome& call);
 
   // The policy in force for a user (GET /api/ai/usage/me). Reads the store.
   Result<limits::Policy> policy_for(std::string_view user_id, const std::vector<std::string>& roles);

@@ -6,7 +6,10 @@
 #include "llm/token_estimate.hpp"
 #include "tokens/tokenizer.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
@@ -38,6 +41,7 @@ struct Context {
 
 Result<Context> build_context(const llm::Model& model, std::int64_t context_window,
                               std::int64_t output_reserve, const std::string& system_prompt,
+                              const std::optional<std::string>& summary,
                               const std::vector<store::Message>& history, const std::string& message,
                               const std::string& request_id) {
   // Exact where the model has a tokenizer; elsewhere an estimate, given a 10 % margin.
@@ -48,7 +52,10 @@ Result<Context> build_context(const llm::Model& model, std::int64_t context_wind
     return exact ? n : n + n / 10 + 1;
   };
   std::int64_t budget = context_window - output_reserve - 3;  // 3: priming the reply
+  const std::string summary_message =
+      summary ? "Summary of the earlier conversation:\n" + *summary : std::string();
   budget -= tokens_of("system", system_prompt) + tokens_of("user", message);
+  if (summary) budget -= tokens_of("system", summary_message);
   if (budget < 0)
     return make_error(errc::invalid_request, "the message is too long for the model's context window (" +
                                                  std::to_string(context_window) + " tokens)");
@@ -73,6 +80,7 @@ Result<Context> build_context(const llm::Model& model, std::int64_t context_wind
   req.request_id = request_id;
   req.messages.reserve(kept.size() + 2);
   req.messages.push_back({"system", system_prompt});
+  if (summary) req.messages.push_back({"system", summary_message});
   for (auto it = kept.rbegin(); it != kept.rend(); ++it)
     req.messages.push_back({std::string(store::to_string((*it)->role)), (*it)->content});
   req.messages.push_back({"user", message});
@@ -187,20 +195,32 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
       system_prompt = p.conversation.system_prompt.value_or(options_.default_system_prompt);
     }
     system_prompt = render_prompt(system_prompt, {in.user_id, in.user_name, clock_now()});
+    // Turns already in the summary are sent as the summary, not again one by one.
+    if (p.conversation.summary_through) {
+      std::erase_if(history, [&](const store::Message& m) { return m.id <= *p.conversation.summary_through; });
+    }
     auto context = build_context(
         *p.model, p.model->context_window.value_or(options_.default_context_window),
-        accounting_.output_cap(*p.model, std::nullopt), system_prompt, history, in.message,
-        in.request_id);
+        accounting_.output_cap(*p.model, std::nullopt), system_prompt, p.conversation.summary, history,
+        in.message, in.request_id);
     if (!context) return context.error();
     p.request = std::move(context->request);
     p.context_omitted = context->omitted;
+    p.to_summarize.assign(history.begin(), history.begin() + context->omitted);
+    std::erase_if(p.to_summarize, [](const store::Message& m) {
+      return m.status == store::MessageStatus::error || m.status == store::MessageStatus::streaming;
+    });
+    p.first_exchange = !in.conversation_id;
     auto grant = accounting_.admit(in.user_id, in.roles, *p.model, p.request, streaming);
     if (!grant) return grant.error();
     p.grant = std::move(*grant);
 
     if (in.conversation_id) {
       store::ConversationPatch patch;
-      if (!p.conversation.title) patch.title = title_from_message(in.message);
+      if (!p.conversation.title) {
+        patch.title = title_from_message(in.message);
+        patch.title_auto = true;
+      }
       // A conversation carries its own system prompt or refers to one of the library.
       if (in.system_prompt && in.system_prompt != p.conversation.system_prompt) {
         patch.system_prompt = in.system_prompt;
@@ -221,6 +241,7 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
       store::NewConversation nc;
       nc.user_id = in.user_id;
       nc.title = title_from_message(in.message);
+      nc.title_auto = true;
       nc.system_prompt = in.system_prompt;
       nc.model = in.model;
       nc.prompt_id = in.prompt_id;
@@ -296,6 +317,7 @@ asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput input) {
   am.usage = Accounting::ledger_row(call);
   auto stored = co_await offload(blocking_, [&] { return store_.append_message(turn.input.user_id, am); });
   if (stored) accounting_.recorded(turn.grant, timed(call, turn.admitted_at, upstream));
+  if (stored && completion) after_turn(turn, co_await asio::this_coro::executor);
   if (!completion) co_return completion.error();
   if (!stored) co_return stored.error();
 
@@ -387,6 +409,7 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
   });
   if (stored) accounting_.recorded(turn.grant, timed(call, turn.admitted_at, upstream));
   if (!stored) co_return stored.error();
+  if (update.status == store::MessageStatus::complete) after_turn(turn, co_await asio::this_coro::executor);
   if (update.status == store::MessageStatus::error) co_return *failure;
 
   TurnResult out;
@@ -401,6 +424,140 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
                                                     : "interrupted");
   out.interruption = failure;
   co_return out;
+}
+
+void ChatService::after_turn(const PreparedTurn& turn, const asio::any_io_executor& ex) {
+  const std::string& user = turn.input.user_id;
+  const std::string& id = turn.conversation.id;
+  if (options_.generate_titles && turn.first_exchange && turn.conversation.title_auto) {
+    asio::co_spawn(ex, generate_title(user, id, turn.input.message, turn.input.request_id), asio::detached);
+  }
+  if (!turn.to_summarize.empty()) {
+    auto task = [this, user, id, previous = turn.conversation.summary, turns = turn.to_summarize,
+                 rid = turn.input.request_id]() mutable -> asio::awaitable<void> {
+      auto r = co_await write_summary(user, id, std::move(previous), std::move(turns), rid);
+      if (!r) spdlog::warn("summary of conversation {} failed: {}", id, r.error().detail.empty() ? r.error().message : r.error().detail);
+    };
+    asio::co_spawn(ex, std::move(task), asio::detached);
+  }
+}
+
+asio::awaitable<Result<std::string>> ChatService::background_call(const std::string& user_id,
+                                                                  const std::string& conversation_id,
+                                                                  std::string kind, std::string instruction,
+                                                                  std::string input, std::string request_id) {
+  auto found = models_.find(options_.background_model.empty() ? models_.default_model().name
+                                                              : options_.background_model);
+  if (!found) co_return found.error();
+  const llm::Model& model = **found;
+  llm::ChatRequest req;
+  req.model = model.upstream_model;
+  req.request_id = request_id;
+  req.max_tokens = static_cast<int>(accounting_.output_cap(model, 512));
+  req.messages = {{"system", std::move(instruction)}, {"user", std::move(input)}};
+  const auto started = std::chrono::steady_clock::now();
+  auto completion = co_await model.provider->complete(req);
+  CallOutcome call;
+  call.kind = std::move(kind);
+  call.user_id = user_id;
+  call.conversation_id = conversation_id;
+  call.model = &model;
+  call.request_id = std::move(request_id);
+  call.latency_ms = elapsed_ms(started);
+  if (completion) {
+    call.deployment = completion->deployment;
+    call.provider = completion->provider;
+    call.usage = completion->usage;
+  } else {
+    call.status = "error";
+  }
+  call.cost_micros = llm::cost_micros(model.pricing, call.usage);
+  const store::UsageRecord row = Accounting::ledger_row(call);
+  if (auto written = co_await offload(blocking_, [&] { return store_.record_usage(row); }); written)
+    accounting_.recorded(call);
+  if (!completion) co_return completion.error();
+  co_return std::move(completion->content);
+}
+
+asio::awaitable<void> ChatService::generate_title(std::string user_id, std::string conversation_id,
+                                                  std::string message, std::string request_id) {
+  auto title = co_await background_call(
+      user_id, conversation_id, "title",
+      "Write a short title (at most 6 words) for a conversation that starts with the user's message "
+      "below. Answer with the title only, no quotes.",
+      message, request_id);
+  if (!title) {
+    spdlog::warn("title of conversation {} failed: {}", conversation_id, title.error().message);
+    co_return;
+  }
+  std::string t = title_from_message(*title);
+  while (!t.empty() && (t.front() == '"' || t.front() == '\'')) t.erase(t.begin());
+  while (!t.empty() && (t.back() == '"' || t.back() == '\'' || t.back() == '.')) t.pop_back();
+  if (t.empty()) co_return;
+  co_await offload(blocking_, [&]() -> Result<void> {
+    // Only while the title is still the service's: a user may have renamed it meanwhile.
+    auto conv = store_.get_conversation(user_id, conversation_id);
+    if (!conv || !conv->title_auto) return {};
+    store::ConversationPatch patch;
+    patch.title = t;
+    patch.title_auto = true;
+    if (auto r = store_.update_conversation(user_id, conversation_id, patch); !r) return r.error();
+    return {};
+  });
+}
+
+asio::awaitable<Result<std::string>> ChatService::write_summary(std::string user_id,
+                                                                std::string conversation_id,
+                                                                std::optional<std::string> previous,
+                                                                std::vector<store::Message> turns,
+                                                                std::string request_id) {
+  if (turns.empty()) co_return make_error(errc::invalid_request, "nothing to summarize");
+  std::string input;
+  if (previous) input += "Summary so far:\n" + *previous + "\n\nNew turns:\n";
+  for (const store::Message& m : turns) input += std::string(store::to_string(m.role)) + ": " + m.content + "\n";
+  auto summary = co_await background_call(
+      user_id, conversation_id, "summary",
+      "Summarize the conversation below for its own continuation: keep every fact, decision, name, "
+      "number and open question; drop pleasantries. Plain text, at most 200 words.",
+      std::move(input), std::move(request_id));
+  if (!summary) co_return summary.error();
+  const std::string through = turns.back().id;
+  auto stored = co_await offload(blocking_, [&] {
+    return store_.set_summary(user_id, conversation_id, *summary, through);
+  });
+  if (!stored) co_return stored.error();
+  co_return summary;
+}
+
+asio::awaitable<Result<store::Conversation>> ChatService::summarize(std::string user_id,
+                                                                    std::string conversation_id,
+                                                                    int keep) {
+  if (!is_uuid(conversation_id)) co_return make_error(errc::not_found, "conversation not found");
+  struct Pending {
+    store::Conversation conversation;
+    std::vector<store::Message> turns;
+  };
+  auto pending = co_await offload(blocking_, [&]() -> Result<Pending> {
+    auto conv = store_.get_conversation(user_id, conversation_id);
+    if (!conv) return conv.error();
+    auto recent = store_.recent_messages(user_id, conversation_id, 1000);
+    if (!recent) return recent.error();
+    std::vector<store::Message> turns;
+    for (store::Message& m : *recent) {
+      if (conv->summary_through && m.id <= *conv->summary_through) continue;
+      if (m.status == store::MessageStatus::error || m.status == store::MessageStatus::streaming) continue;
+      turns.push_back(std::move(m));
+    }
+    if (keep > 0) turns.resize(turns.size() > static_cast<std::size_t>(keep) ? turns.size() - keep : 0);
+    return Pending{std::move(*conv), std::move(turns)};
+  });
+  if (!pending) co_return pending.error();
+  if (!pending->turns.empty()) {
+    auto written = co_await write_summary(user_id, conversation_id, pending->conversation.summary,
+                                          std::move(pending->turns), "summarize-" + conversation_id);
+    if (!written) co_return written.error();
+  }
+  co_return co_await offload(blocking_, [&] { return store_.get_conversation(user_id, conversation_id); });
 }
 
 }  // namespace aas::chat

@@ -8,6 +8,7 @@
 #include "llm/models.hpp"
 #include "store/store.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
@@ -27,6 +28,9 @@ struct ChatOptions {
   // The context window assumed for a model the price table does not describe (tokens).
   std::int64_t default_context_window = 32768;
   std::string default_system_prompt = "You are a helpful AI assistant for the Todo app.";
+  // The (cheap) model that writes titles and summaries; empty: the default model.
+  std::string background_model;
+  bool generate_titles = false;  // after the first exchange, unless the user titled it (app: GENERATE_TITLES)
 };
 
 struct TurnInput {
@@ -62,6 +66,10 @@ struct PreparedTurn {
   const llm::Model* model = nullptr;
   llm::ChatRequest request;  // what the model is sent: system prompt, context, max_tokens
   int context_omitted = 0;   // earlier messages left out to fit the context window
+  // The left-out turns not yet in the conversation's summary (oldest first): summarized after
+  // the answer, so the next turns see them condensed.
+  std::vector<store::Message> to_summarize;
+  bool first_exchange = false;  // a new conversation: its title may be generated
   std::chrono::steady_clock::time_point admitted_at{};  // when begin() started (metrics)
   limits::Grant grant;       // the call's hold on the user's limits, settled when it is recorded
   std::optional<std::string> placeholder_id;  // the streaming assistant message, when streaming
@@ -94,7 +102,32 @@ class ChatService {
 
   const ChatOptions& options() const { return options_; }
 
+  // Folds every turn not yet summarized (all but the last `keep` messages) into the
+  // conversation's summary now: POST /api/ai/conversations/:id/summarize. The call is written to
+  // the usage ledger as a summary call. Returns the conversation with its new summary.
+  boost::asio::awaitable<Result<store::Conversation>> summarize(std::string user_id,
+                                                                std::string conversation_id,
+                                                                int keep = 0);
+
  private:
+  // After a turn's answer is stored: a title for a first exchange, a summary for turns that no
+  // longer fit. Runs detached on the caller's executor, so the answer is not delayed; a failure
+  // only logs (the next overflowing turn tries again).
+  void after_turn(const PreparedTurn& turn, const boost::asio::any_io_executor& ex);
+  boost::asio::awaitable<void> generate_title(std::string user_id, std::string conversation_id,
+                                              std::string message, std::string request_id);
+  // The summary of `turns` on top of `previous`, stored through the last of them.
+  boost::asio::awaitable<Result<std::string>> write_summary(std::string user_id,
+                                                            std::string conversation_id,
+                                                            std::optional<std::string> previous,
+                                                            std::vector<store::Message> turns,
+                                                            std::string request_id);
+  // One non-streamed call of the background model, written to the ledger as `kind`.
+  boost::asio::awaitable<Result<std::string>> background_call(const std::string& user_id,
+                                                              const std::string& conversation_id,
+                                                              std::string kind, std::string instruction,
+                                                              std::string input, std::string request_id);
+
   store::Store& store_;
   boost::asio::thread_pool& blocking_;
   const llm::ModelRegistry& models_;

@@ -46,6 +46,11 @@ struct Conversation {
   // A prompt of the library this conversation uses as its system prompt (when it has no own
   // system_prompt). Deleting the prompt clears it.
   std::optional<std::string> prompt_id;
+  bool title_auto = false;  // the title was made by the service (first line, or a model), not the user
+  // The summary of the earlier turns (through summary_through, a message id): the context
+  // builder sends it in place of those turns.
+  std::optional<std::string> summary;
+  std::optional<std::string> summary_through;
 };
 
 struct NewConversation {
@@ -55,6 +60,7 @@ struct NewConversation {
   std::optional<std::string> model;
   std::string metadata = "{}";
   std::optional<std::string> prompt_id;
+  bool title_auto = false;
 };
 
 // Fields left empty are not changed. To clear an optional text field, set clear_* to true.
@@ -68,6 +74,7 @@ struct ConversationPatch {
   std::optional<std::vector<std::string>> tags;  // replaces them all (sorted, distinct, no commas)
   std::optional<std::string> prompt_id;
   bool clear_prompt_id = false;
+  bool title_auto = false;  // with a title: whether the service made it (users' titles are final)
   bool clear_title = false;
   bool clear_system_prompt = false;
   bool clear_model = false;
@@ -190,6 +197,11 @@ class Store {
   // updated_at. not_found when the message is not in a conversation of user_id.
   virtual Result<Message> update_message(std::string_view user_id, std::string_view message_id,
                                          const MessageUpdate& update) = 0;
+  // Stores a conversation's summary of its turns through `through_message_id`; does not count as
+  // activity (updated_at stays). not_found when the conversation is not the user's.
+  virtual Result<void> set_summary(std::string_view user_id, std::string_view conversation_id,
+                                   std::string_view summary, std::string_view through_message_id) = 0;
+
   // Marks every message still `streaming` as `interrupted`: run at start-up, when no answer of
   // this store can still be in flight. Returns how many were marked.
   virtual Result<std::int64_t> interrupt_streaming_messages() = 0;

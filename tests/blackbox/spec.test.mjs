@@ -22,6 +22,7 @@ const EXPECTED_PATHS = {
   '/api/ai/conversations/import': ['POST'],
   '/api/ai/conversations/{id}': ['DELETE', 'GET', 'PATCH'],
   '/api/ai/conversations/{id}/export': ['GET'],
+  '/api/ai/conversations/{id}/summarize': ['POST'],
   '/api/ai/prompts': ['GET', 'POST'],
   '/api/ai/prompts/{id}': ['DELETE', 'GET', 'PATCH'],
   '/api/ai/usage/me': ['GET'],

@@ -183,11 +183,21 @@ CREATE INDEX prompts_owner ON prompts (owner_user_id, id);
 ALTER TABLE conversations ADD COLUMN prompt_id TEXT REFERENCES prompts (id) ON DELETE SET NULL;
 )sql";
 
-constexpr std::array<Migration, 4> kMigrations{{
+
+// Summaries of earlier turns (used by the context builder in their place) and whether the title
+// was made by the service (a generated title may replace it; a user's title is final).
+constexpr std::string_view k0005_summaries = R"sql(
+ALTER TABLE conversations ADD COLUMN title_auto INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE conversations ADD COLUMN summary TEXT;
+ALTER TABLE conversations ADD COLUMN summary_through TEXT;
+)sql";
+
+constexpr std::array<Migration, 5> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
     {3, "organise", k0003_organise},
     {4, "prompts", k0004_prompts},
+    {5, "summaries", k0005_summaries},
 }};
 
 static_assert(numbered_1_to_n(kMigrations), "migrations are numbered 1..N, in order, without gaps");

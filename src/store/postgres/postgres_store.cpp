@@ -74,6 +74,9 @@ Conversation read_conversation(const Rows& r, int i) {
   c.archived = r.int64(i, 10) != 0;
   c.tags = store::detail::decode_tags(r.text(i, 11));
   c.prompt_id = r.optional_text(i, 12);
+  c.title_auto = r.int64(i, 13) != 0;
+  c.summary = r.optional_text(i, 14);
+  c.summary_through = r.optional_text(i, 15);
   return c;
 }
 
@@ -231,9 +234,9 @@ class PostgresStore final : public Store {
       if (conv.prompt_id && !prompt_visible(c, conv.user_id, *conv.prompt_id))
         return store::detail::prompt_not_found();
       c.query_with("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
-                   ") VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, 0, 0, '', $8)",
+                   ") VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, 0, 0, '', $8, $9, NULL, NULL)",
                    conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model, conv.metadata,
-                   now, conv.prompt_id);
+                   now, conv.prompt_id, std::int64_t{conv.title_auto ? 1 : 0});
       return conv;
     });
   }
@@ -303,6 +306,7 @@ class PostgresStore final : public Store {
           " pinned = coalesce($12::integer, pinned), archived = coalesce($13::integer, archived),"
           " tags = coalesce($14::text, tags),"
           " prompt_id = CASE WHEN $15 THEN $16 ELSE prompt_id END,"
+          " title_auto = CASE WHEN $3 THEN $17 ELSE title_auto END,"
           " updated_at = GREATEST(updated_at, $11)"
           " WHERE id = $1 AND user_id = $2"
           " RETURNING " AAS_CONVERSATION_COLUMNS,
@@ -312,7 +316,8 @@ class PostgresStore final : public Store {
           value(p.clear_model, p.model), p.metadata.has_value(), metadata,
           to_unix_ms(clock_.now()), store::detail::flag(p.pinned), store::detail::flag(p.archived),
           p.tags ? std::optional<std::string>(store::detail::encode_tags(*p.tags)) : std::nullopt,
-          p.clear_prompt_id || p.prompt_id.has_value(), value(p.clear_prompt_id, p.prompt_id));
+          p.clear_prompt_id || p.prompt_id.has_value(), value(p.clear_prompt_id, p.prompt_id),
+          std::int64_t{p.title_auto && p.title.has_value() && !p.clear_title ? 1 : 0});
       if (r.empty()) return conversation_not_found();
       return read_conversation(r, 0);
     });
@@ -394,6 +399,17 @@ class PostgresStore final : public Store {
       Message m = read_message(r, 0);
       if (u.usage) insert_usage(c, *u.usage, m.id, now);
       return m;
+    });
+  }
+
+  Result<void> set_summary(std::string_view user_id, std::string_view conversation_id,
+                           std::string_view summary, std::string_view through_message_id) override {
+    return run<void>("set_summary", Tx::none, [&](Connection& c) -> Result<void> {
+      if (c.query_with("UPDATE conversations SET summary = $3, summary_through = $4 WHERE id = $1 AND user_id = $2",
+                       conversation_id, user_id, summary, through_message_id)
+              .affected() == 0)
+        return conversation_not_found();
+      return {};
     });
   }
 

@@ -96,6 +96,9 @@ Conversation read_conversation(const Statement& st) {
   c.archived = st.int64(10) != 0;
   c.tags = store::detail::decode_tags(st.text(11));
   c.prompt_id = st.optional_text(12);
+  c.title_auto = st.int64(13) != 0;
+  c.summary = st.optional_text(14);
+  c.summary_through = st.optional_text(15);
   return c;
 }
 
@@ -238,9 +241,9 @@ class SqliteStore final : public Store {
       if (conv.prompt_id && !prompt_visible(c, conv.user_id, *conv.prompt_id))
         return store::detail::prompt_not_found();
       c.prepare("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7, 0, 0, '', ?8)")
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7, 0, 0, '', ?8, ?9, NULL, NULL)")
           .bind_all(conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model,
-                    conv.metadata, now, conv.prompt_id)
+                    conv.metadata, now, conv.prompt_id, conv.title_auto)
           .run();
       return conv;
     });
@@ -305,6 +308,7 @@ class SqliteStore final : public Store {
           " pinned = coalesce(?12, pinned), archived = coalesce(?13, archived),"
           " tags = coalesce(?14, tags),"
           " prompt_id = CASE WHEN ?15 THEN ?16 ELSE prompt_id END,"
+          " title_auto = CASE WHEN ?3 THEN ?17 ELSE title_auto END,"
           " updated_at = max(updated_at, ?11)"
           " WHERE id = ?1 AND user_id = ?2"
           " RETURNING " AAS_CONVERSATION_COLUMNS);
@@ -334,6 +338,7 @@ class SqliteStore final : public Store {
       if (p.prompt_id && !p.clear_prompt_id && !prompt_visible(c, user_id, *p.prompt_id))
         return store::detail::prompt_not_found();
       field(15, p.clear_prompt_id, p.prompt_id);
+      st.bind(17, p.title_auto && p.title.has_value() && !p.clear_title);
       if (!st.step()) return conversation_not_found();
       Conversation conv = read_conversation(st);
       st.run();  // finish the statement before COMMIT
@@ -399,6 +404,17 @@ class SqliteStore final : public Store {
           .run();
       if (u.usage) insert_usage(c, *u.usage, m.id, now);
       return m;
+    });
+  }
+
+  Result<void> set_summary(std::string_view user_id, std::string_view conversation_id,
+                           std::string_view summary, std::string_view through_message_id) override {
+    return write<void>("set_summary", [&](Connection& c) -> Result<void> {
+      c.prepare("UPDATE conversations SET summary = ?3, summary_through = ?4 WHERE id = ?1 AND user_id = ?2")
+          .bind_all(conversation_id, user_id, summary, through_message_id)
+          .run();
+      if (c.changes() == 0) return conversation_not_found();
+      return {};
     });
   }
 

@@ -140,6 +140,9 @@ export async function startService(opts = {}) {
     JWT_SECRET: secret,
     LOG_LEVEL: 'info',
     THREADS: '2',
+    // Background titles add model calls (and ledger rows) after first turns; suites that want
+    // them turn them on.
+    GENERATE_TITLES: 'false',
     ...opts.env,
   });
   const child = spawn(BIN, opts.args ?? [], { env, stdio: ['ignore', 'pipe', 'pipe'] });

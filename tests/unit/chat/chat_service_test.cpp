@@ -221,6 +221,26 @@ TEST_F(ChatServiceTest, TheContextFitsTheWindowNewestFirstAndSaysWhatWasLeftOut)
   EXPECT_NE(refused.error().message.find("context window"), std::string::npos);
 }
 
+TEST_F(ChatServiceTest, AStoredSummaryIsSentInPlaceOfTheTurnsItCovers) {
+  TurnInput first = input("sum", "the first question");
+  first.model = "failing";
+  ASSERT_FALSE(send(first));
+  auto list = store_->list_conversations("sum", {1, std::nullopt});
+  const std::string conversation = list->items.front().id;
+  auto recent = store_->recent_messages("sum", conversation, 10);
+  ASSERT_TRUE(store_->set_summary("sum", conversation, "They asked a first question.", recent->back().id));
+
+  TurnInput second = input("sum", "the second question");
+  second.model = "failing";
+  second.conversation_id = conversation;
+  ASSERT_FALSE(send(second));
+  const auto& sent = failing_->last_request.messages;
+  ASSERT_EQ(sent.size(), 3u) << "system prompt, summary, the new message";
+  EXPECT_EQ(sent[1].role, "system");
+  EXPECT_EQ(sent[1].content, "Summary of the earlier conversation:\nThey asked a first question.");
+  EXPECT_EQ(sent[2].content, "the second question");
+}
+
 TEST_F(ChatServiceTest, ValidatesTheMessage) {
   EXPECT_EQ(send(input("alice", "   \n")).error().code, errc::invalid_request);
   EXPECT_EQ(send(input("alice", std::string(51, 'x'))).error().code, errc::invalid_request);

@@ -1217,3 +1217,44 @@ TEST_P(StoreConformance, PromptsAreOwnOrGlobalAndConversationsReferToThem) {
 }
 
 }  // namespace aas::store::testing
+
+// --- Summaries and service-made titles ------------------------------------------------------------
+
+namespace aas::store::testing {
+
+TEST_P(StoreConformance, SummariesAndAutomaticTitles) {
+  NewConversation nc;
+  nc.user_id = "u";
+  nc.title = "first line";
+  nc.title_auto = true;
+  auto conv = store_->create_conversation(nc);
+  ASSERT_TRUE(is_ok(conv));
+  EXPECT_TRUE(conv->title_auto);
+  EXPECT_FALSE(conv->summary);
+  const Message m = append("u", conv->id, "hello");
+  const TimePoint before = store_->get_conversation("u", conv->id)->updated_at;
+
+  clock_.advance(std::chrono::milliseconds(5));
+  ASSERT_TRUE(is_ok(store_->set_summary("u", conv->id, "They said hello.", m.id)));
+  auto got = store_->get_conversation("u", conv->id);
+  ASSERT_TRUE(is_ok(got));
+  EXPECT_EQ(got->summary, std::optional<std::string>("They said hello."));
+  EXPECT_EQ(got->summary_through, std::optional<std::string>(m.id));
+  EXPECT_EQ(got->updated_at, before) << "a summary is not activity";
+  EXPECT_TRUE(has_error(store_->set_summary("other", conv->id, "x", m.id), errc::not_found, "conversation not found"));
+
+  ConversationPatch generated;
+  generated.title = "A model's title";
+  generated.title_auto = true;
+  EXPECT_TRUE(store_->update_conversation("u", conv->id, generated)->title_auto);
+  ConversationPatch by_user;
+  by_user.title = "Mine";
+  auto mine = store_->update_conversation("u", conv->id, by_user);
+  ASSERT_TRUE(is_ok(mine));
+  EXPECT_FALSE(mine->title_auto) << "a user's title is final";
+  ConversationPatch pin;
+  pin.pinned = true;
+  EXPECT_FALSE(store_->update_conversation("u", conv->id, pin)->title_auto) << "other patches leave it";
+}
+
+}  // namespace aas::store::testing
