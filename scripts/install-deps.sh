@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 # libpq-dev is the PostgreSQL client the production store links; postgresql-15 is only the server
 # binaries the tests start by themselves (scripts/with-postgres.sh): Debian's package also creates a
 # `main` cluster, but services do not auto-start here and nothing uses it.
+# caddy: the deploy tests validate deploy/Caddyfile and run it in front of three local replicas
+# (under systemd the package also starts a caddy on :80: `systemctl disable --now caddy`).
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
@@ -19,6 +21,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev prometheus
   wrk curl procps
+  caddy
 )
 # Node 20 with its npm runs the black-box suites; the image may ship it from another source, so
 # only install Debian's when no node is present.

@@ -1,0 +1,271 @@
+// The production topology on loopback: deploy/Caddyfile itself (its upstreams and address given by
+// the environment placeholders it reads) run by Debian's caddy in front of three replicas of the
+// service and two stand-ins for the monolith's backends. It proves what the Caddyfile promises:
+// /api/ai/* is spread round robin over the replicas and a stopped replica is skipped, a streamed
+// answer crosses Caddy as it is produced (not buffered to the end), /socket.io/* reaches only the
+// monolith and sticks to one backend, and the rest goes to the monolith.
+//
+// Each replica has its own SQLite file: shared state across replicas is PostgreSQL + Redis
+// (docs/operations.md, "Scale out"), which this suite does not need — every request here stands
+// alone (a new conversation, a list). The upstream is tools/mock-llm, pacing its tokens.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { randomSecret } from './lib/jwt.mjs';
+import { startMockLlm } from './lib/mock-llm.mjs';
+import { makeTempDir, startService } from './lib/service.mjs';
+import { sseEvents, waitFor } from './lib/sse.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const CADDYFILE = path.resolve(here, '..', '..', 'deploy', 'Caddyfile');
+const CADDY = process.env.CADDY_BIN ?? 'caddy';
+
+// The mock upstream's pacing: ANSWER_TOKENS words at TOKENS_PER_SECOND, so a stream's first and
+// last words are (ANSWER_TOKENS - 1) / TOKENS_PER_SECOND seconds apart when nothing buffers them.
+const ANSWER_TOKENS = 16;
+const TOKENS_PER_SECOND = 10;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+  });
+}
+
+// A stand-in for one of the monolith's backends: answers every path with its name.
+function startBackend(name) {
+  const hits = [];
+  const server = http.createServer((req, res) => {
+    if (req.url !== '/health') hits.push(req.url);
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ backend: name, path: req.url }));
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => resolve({ name, server, hits, port: server.address().port }));
+  });
+}
+
+// One request on a fresh connection; resolves { status, headers, body (parsed JSON or text) }.
+function send(port, method, urlPath, { headers = {}, json } = {}) {
+  const payload = json === undefined ? undefined : JSON.stringify(json);
+  const h = { ...headers };
+  if (payload !== undefined) Object.assign(h, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, headers: h, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d) => { text += d; }).on('end', () => {
+        let body = text;
+        try { body = JSON.parse(text); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode, headers: res.headers, body });
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+describe('Caddy in front of three replicas (deploy/Caddyfile)', () => {
+  let mock;
+  let replicas = [];
+  let backends = [];
+  let caddy;
+  let caddyLog = '';
+  let port;
+  let token;
+
+  before(async () => {
+    mock = await startMockLlm();
+    const dir = makeTempDir();
+    const config = path.join(dir, 'models.yaml');
+    writeFileSync(config, `models:
+  - name: paced
+    deployments:
+      - provider: openai
+        model: gpt-4o-mini
+        base_url: "${mock.url}/v1"
+        api_key: sk-test
+        headers: {x-mock-tokens-per-second: "${TOKENS_PER_SECOND}", x-mock-answer-tokens: "${ANSWER_TOKENS}"}
+`);
+    // One JWT secret for all (they verify the same users' tokens); one database each.
+    const secret = randomSecret();
+    const env = { AI_CONFIG: config, LIMIT_RPM: '0', LIMIT_TPM: '0', LIMIT_CONCURRENT_STREAMS: '0' };
+    replicas = await Promise.all([0, 1, 2].map(() => startService({ secret, env })));
+    backends = await Promise.all(['backend-1', 'backend-2'].map(startBackend));
+    token = replicas[0].token('caddy-user');
+
+    // The production Caddyfile, adapted with the test's upstreams; only the listen address is then
+    // narrowed to loopback (the file binds every interface, as a container should).
+    port = await freePort();
+    const caddyDir = makeTempDir();
+    const caddyEnv = {
+      PATH: process.env.PATH,
+      HOME: caddyDir,
+      XDG_CONFIG_HOME: caddyDir,
+      XDG_DATA_HOME: caddyDir,
+      CADDY_ADMIN: 'off',
+      CADDY_ADDRESS: `:${port}`,
+      AI_UPSTREAMS: replicas.map((r) => `127.0.0.1:${r.port}`).join(' '),
+      BACKEND_UPSTREAMS: backends.map((b) => `127.0.0.1:${b.port}`).join(' '),
+    };
+    const adapted = spawnSync(CADDY, ['adapt', '--config', CADDYFILE, '--adapter', 'caddyfile'], { env: caddyEnv, encoding: 'utf8' });
+    assert.equal(adapted.status, 0, `caddy adapt failed: ${adapted.error ?? adapted.stderr}`);
+    const json = JSON.parse(adapted.stdout);
+    const servers = Object.values(json.apps.http.servers);
+    assert.equal(servers.length, 1);
+    assert.deepEqual(servers[0].listen, [`:${port}`]);
+    servers[0].listen = [`127.0.0.1:${port}`];
+    const jsonFile = path.join(caddyDir, 'caddy.json');
+    writeFileSync(jsonFile, JSON.stringify(json));
+
+    caddy = spawn(CADDY, ['run', '--config', jsonFile], { env: caddyEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    caddy.stdout.setEncoding('utf8').on('data', (d) => { caddyLog += d; });
+    caddy.stderr.setEncoding('utf8').on('data', (d) => { caddyLog += d; });
+    process.on('exit', () => { try { caddy.kill('SIGKILL'); } catch { /* gone */ } });
+    await waitFor(async () => {
+      if (caddy.exitCode !== null) throw new Error(`caddy exited (${caddy.exitCode}):\n${caddyLog}`);
+      try { return (await send(port, 'GET', '/health')).status === 200; } catch { return false; }
+    }, 10000, `caddy on port ${port}`);
+  });
+
+  after(async () => {
+    if (caddy && caddy.exitCode === null) {
+      const exited = new Promise((resolve) => caddy.once('exit', resolve));
+      caddy.kill('SIGTERM');
+      await exited;
+    }
+    await Promise.all(replicas.map((r) => r.stop()));
+    for (const b of backends) b.server.close();
+    await mock?.stop();
+  });
+
+  // The replica whose access log has the request id, or -1 (the id must be in at most one).
+  async function replicaOf(requestId) {
+    const found = await waitFor(async () => {
+      const where = [];
+      for (let i = 0; i < replicas.length; ++i) {
+        if (replicas[i].stdoutJsonLines().some((l) => l.requestId === requestId)) where.push(i);
+      }
+      return where.length ? where : undefined;
+    }, 5000, `request ${requestId} in a replica's access log`);
+    assert.equal(found.length, 1, `request ${requestId} logged by replicas ${found}`);
+    return found[0];
+  }
+
+  it('answers /health itself', async () => {
+    const r = await send(port, 'GET', '/health');
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'OK');
+  });
+
+  it('spreads /api/ai requests round robin over the three replicas', async () => {
+    const ids = [];
+    for (let i = 0; i < 12; ++i) {
+      const id = randomUUID();
+      ids.push(id);
+      const r = await send(port, 'GET', '/api/ai/conversations?limit=5', { headers: { authorization: `Bearer ${token}`, 'x-request-id': id } });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.headers['x-request-id'], id);
+    }
+    const served = [];
+    for (const id of ids) served.push(await replicaOf(id));
+    // Round robin: each replica takes every third request, in a fixed rotation.
+    for (let i = 3; i < served.length; ++i) assert.equal(served[i], served[i - 3], `rotation: ${served}`);
+    assert.deepEqual([...new Set(served.slice(0, 3))].sort(), [0, 1, 2], `rotation: ${served}`);
+  });
+
+  it('passes a streamed answer through as it is produced (flush_interval -1)', async () => {
+    const id = randomUUID();
+    const body = JSON.stringify({ message: 'Stream through Caddy', model: 'paced', stream: true });
+    const started = Date.now();
+    const res = await new Promise((resolve, reject) => {
+      const req = http.request({
+        host: '127.0.0.1', port, method: 'POST', path: '/api/ai/chat', agent: false,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': id },
+      }, resolve);
+      req.on('error', reject);
+      req.end(body);
+    });
+    assert.equal(res.statusCode, 200);
+    assert.match(res.headers['content-type'], /^text\/event-stream/);
+    const arrivals = [];
+    const events = [];
+    for await (const e of sseEvents(res)) {
+      events.push(e.event);
+      if (e.event === 'delta') arrivals.push(Date.now() - started);
+    }
+    assert.deepEqual(events.slice(-2), ['usage', 'done'], `events: ${events}`);
+    assert.equal(arrivals.length, ANSWER_TOKENS, 'one delta per paced token');
+    // Paced at TOKENS_PER_SECOND, the words leave the replica over (N-1)/rate seconds; through an
+    // unbuffered proxy they arrive spread the same way. Buffered, they would arrive together at
+    // the end. Half the spread is the bar, so a slow machine cannot make it flaky.
+    const spread = arrivals.at(-1) - arrivals[0];
+    const expected = ((ANSWER_TOKENS - 1) / TOKENS_PER_SECOND) * 1000;
+    assert.ok(spread >= expected / 2, `deltas arrived within ${spread} ms; paced over ${expected} ms (arrivals ${arrivals})`);
+    // And they arrive one by one: the first half of the words before the second half was produced.
+    const middle = arrivals[Math.floor(ANSWER_TOKENS / 2)];
+    assert.ok(arrivals.at(-1) - middle >= expected / 4, `second half arrived at once (arrivals ${arrivals})`);
+    await replicaOf(id);
+  });
+
+  // Every answer names the stand-in backend that gave it, so none came from an AI replica.
+  it('sends /socket.io to the monolith only, sticky by cookie', async () => {
+    const first = await send(port, 'GET', '/socket.io/?EIO=4&transport=polling');
+    assert.equal(first.status, 200);
+    const owner = first.body.backend;
+    assert.ok(['backend-1', 'backend-2'].includes(owner), JSON.stringify(first.body));
+    const cookie = [first.headers['set-cookie']].flat().find((c) => c?.startsWith('todo_lb='));
+    assert.ok(cookie, `no sticky cookie: ${JSON.stringify(first.headers)}`);
+    for (let i = 0; i < 6; ++i) {
+      const r = await send(port, 'GET', `/socket.io/?EIO=4&transport=polling&sid=s${i}`, { headers: { cookie: cookie.split(';')[0] } });
+      assert.equal(r.body.backend, owner, `poll ${i} went to ${r.body.backend}, the session lives on ${owner}`);
+    }
+  });
+
+  it('sticks the AI service\'s realtime path (/api/ai/socket.io/) to one replica', async () => {
+    const firstId = randomUUID();
+    const first = await send(port, 'GET', '/api/ai/socket.io/?EIO=4&transport=polling', { headers: { 'x-request-id': firstId } });
+    const cookie = [first.headers['set-cookie']].flat().find((c) => c?.startsWith('aas_lb='));
+    assert.ok(cookie, `no sticky cookie: ${JSON.stringify(first.headers)}`);
+    const owner = await replicaOf(firstId);
+    for (let i = 0; i < 4; ++i) {
+      const id = randomUUID();
+      await send(port, 'GET', '/api/ai/socket.io/?EIO=4&transport=polling', { headers: { cookie: cookie.split(';')[0], 'x-request-id': id } });
+      assert.equal(await replicaOf(id), owner);
+    }
+  });
+
+  it('sends everything else to the monolith, round robin', async () => {
+    const seen = [];
+    for (const p of ['/api/todos', '/api/todos', '/', '/api/auth/login']) {
+      const r = await send(port, 'GET', p);
+      assert.equal(r.status, 200);
+      assert.equal(r.body.path, p);
+      seen.push(r.body.backend);
+    }
+    assert.deepEqual([...new Set(seen)].sort(), ['backend-1', 'backend-2']);
+    for (let i = 1; i < seen.length; ++i) assert.notEqual(seen[i], seen[i - 1], `not round robin: ${seen}`);
+  });
+
+  it('skips a stopped replica: no request fails while one is down', async () => {
+    const stopped = replicas[2];
+    await stopped.stop();
+    const ids = [];
+    for (let i = 0; i < 9; ++i) {
+      const id = randomUUID();
+      ids.push(id);
+      const r = await send(port, 'GET', '/api/ai/conversations', { headers: { authorization: `Bearer ${token}`, 'x-request-id': id } });
+      assert.equal(r.status, 200, `request ${i} through Caddy with a replica down: ${r.status} ${JSON.stringify(r.body)}`);
+    }
+    const served = [];
+    for (const id of ids) served.push(await replicaOf(id));
+    assert.deepEqual([...new Set(served)].sort(), [0, 1], `served by ${served}`);
+  });
+});
