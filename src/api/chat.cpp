@@ -1,6 +1,7 @@
 // POST /api/ai/chat — a whole answer as JSON, or streamed as Server-Sent Events.
 #include "api/api.hpp"
 #include "api/json_io.hpp"
+#include "core/offload.hpp"
 #include "api/stream_gauge.hpp"
 #include "chat/chat_service.hpp"
 #include "http/sse.hpp"
@@ -83,6 +84,29 @@ bool wants_stream(const http::Context& ctx, const std::optional<bool>& stream_fi
   return accept && accept->find("text/event-stream") != std::string_view::npos;
 }
 
+// One turn, answered as JSON or streamed; refusals (400, 404, 429) are JSON either way.
+Reply run_turn(Services& s, chat::TurnInput in, bool streamed) {
+  if (streamed) {
+    auto prepared = co_await s.chat.begin(std::move(in), true);
+    if (!prepared) co_return prepared.error();
+    auto turn = std::make_shared<chat::PreparedTurn>(std::move(*prepared));
+    co_return http::sse_response([&s, turn](http::BodyWriter& out) {
+      return stream_turn(s, std::move(*turn), out);
+    });
+  }
+  auto turn = co_await s.chat.send(std::move(in));
+  if (!turn) co_return turn.error();
+  json::object data;
+  data["conversationId"] = turn->conversation_id;
+  data["messageId"] = turn->assistant.id;
+  data["userMessageId"] = turn->user_message_id;
+  data["message"] = turn->assistant.content;
+  data["model"] = turn->model;
+  data["usage"] = usage_json(turn->usage);
+  data["cost"] = cost_to_json(turn->assistant.cost_micros);
+  co_return ok(data);
+}
+
 Reply post_chat(Services& s, http::Context& ctx) {
   auto body = parse_object(ctx.request);
   if (!body) co_return body.error();
@@ -113,28 +137,55 @@ Reply post_chat(Services& s, http::Context& ctx) {
   in.user_name = ctx.user().name;
   in.request_id = ctx.request_id;
 
-  if (wants_stream(ctx, *stream)) {
-    // Refusals (400, 404) are answered as JSON before the stream starts.
-    auto prepared = co_await s.chat.begin(std::move(in), true);
-    if (!prepared) co_return prepared.error();
-    auto turn = std::make_shared<chat::PreparedTurn>(std::move(*prepared));
-    co_return http::sse_response([&s, turn](http::BodyWriter& out) {
-      return stream_turn(s, std::move(*turn), out);
-    });
+  co_return co_await run_turn(s, std::move(in), wants_stream(ctx, *stream));
+}
+
+// A new version of an answer (regenerate) or of a user message (edit), then the turn as for a
+// chat: POST /api/ai/conversations/:id/messages/:messageId/regenerate | edit.
+Reply new_version(Services& s, http::Context& ctx, bool regenerate) {
+  chat::TurnInput in;
+  std::optional<bool> stream;
+  if (!ctx.request.body.empty() || !regenerate) {
+    auto body = parse_object(ctx.request);
+    if (!body) co_return body.error();
+    if (auto r = regenerate ? allow_only(*body, {"model", "stream"}) : allow_only(*body, {"message", "model", "stream"}); !r)
+      co_return r.error();
+    if (!regenerate) {
+      auto message = optional_string(*body, "message");
+      if (!message) co_return message.error();
+      if (!*message) co_return make_error(errc::invalid_request, "'message' is required");
+      in.message = std::move(**message);
+    }
+    auto model = optional_string(*body, "model");
+    if (!model) co_return model.error();
+    in.model = std::move(*model);
+    auto st = optional_bool(*body, "stream");
+    if (!st) co_return st.error();
+    stream = *st;
   }
+  in.user_id = ctx.user().user_id;
+  in.roles = ctx.user().roles;
+  in.user_name = ctx.user().name;
+  in.request_id = ctx.request_id;
+  in.conversation_id = std::string(ctx.param("id"));
+  in.replace_message_id = std::string(ctx.param("messageId"));
+  in.regenerate = regenerate;
+  co_return co_await run_turn(s, std::move(in), wants_stream(ctx, stream));
+}
 
-  auto turn = co_await s.chat.send(std::move(in));
-  if (!turn) co_return turn.error();
-
-  json::object data;
-  data["conversationId"] = turn->conversation_id;
-  data["messageId"] = turn->assistant.id;
-  data["userMessageId"] = turn->user_message_id;
-  data["message"] = turn->assistant.content;
-  data["model"] = turn->model;
-  data["usage"] = usage_json(turn->usage);
-  data["cost"] = cost_to_json(turn->assistant.cost_micros);
-  co_return ok(data);
+// GET /api/ai/conversations/:id/messages/:messageId/versions
+Reply versions(Services& s, http::Context& ctx) {
+  const std::string id(ctx.param("id"));
+  const std::string message_id(ctx.param("messageId"));
+  auto found = co_await offload(s.blocking, [&]() -> Result<std::vector<store::Message>> {
+    auto v = s.store.message_versions(ctx.user().user_id, message_id);
+    if (v && (v->empty() || v->front().conversation_id != id)) return make_error(errc::not_found, "message not found");
+    return v;
+  });
+  if (!found) co_return found.error();
+  json::array items;
+  for (const store::Message& m : *found) items.push_back(to_json(m));
+  co_return ok(json::object{{"items", std::move(items)}});
 }
 
 }  // namespace
@@ -142,6 +193,12 @@ Reply post_chat(Services& s, http::Context& ctx) {
 void add_chat_routes(http::Router& router, Services& s) {
   router.add({"POST", "/api/ai/chat", http::Access::user,
               [&s](http::Context& ctx) { return post_chat(s, ctx); }});
+  router.add({"POST", "/api/ai/conversations/:id/messages/:messageId/regenerate", http::Access::user,
+              [&s](http::Context& ctx) { return new_version(s, ctx, true); }});
+  router.add({"POST", "/api/ai/conversations/:id/messages/:messageId/edit", http::Access::user,
+              [&s](http::Context& ctx) { return new_version(s, ctx, false); }});
+  router.add({"GET", "/api/ai/conversations/:id/messages/:messageId/versions", http::Access::user,
+              [&s](http::Context& ctx) { return versions(s, ctx); }});
 }
 
 }  // namespace aas::api

@@ -137,6 +137,9 @@ json::value to_json(const store::Message& m) {
   o["latencyMs"] = int_or_null(m.latency_ms);
   o["metadata"] = metadata_json(m.metadata);
   o["createdAt"] = format_rfc3339(m.created_at);
+  o["parentId"] = text_or_null(m.parent_id);
+  o["active"] = m.active;
+  o["versionCount"] = m.version_count;
   return o;
 }
 

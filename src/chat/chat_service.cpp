@@ -134,9 +134,13 @@ std::int64_t elapsed_ms(std::chrono::steady_clock::time_point since) {
 }  // namespace
 
 asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool streaming) {
-  if (!is_valid_utf8(in.message))
+  if (in.regenerate) in.message = " ";  // replaced by the question below; not validated
+  if (in.replace_message_id && (!in.conversation_id || !is_uuid(*in.replace_message_id)))
+    co_return make_error(errc::not_found, "message not found");
+  if (!in.regenerate && !is_valid_utf8(in.message))
     co_return make_error(errc::invalid_request, "message must be valid UTF-8");
-  if (is_blank(in.message)) co_return make_error(errc::invalid_request, "message must not be empty");
+  if (!in.regenerate && is_blank(in.message))
+    co_return make_error(errc::invalid_request, "message must not be empty");
   if (count_code_points(in.message) > options_.max_message_chars)
     co_return make_error(errc::invalid_request, "message is longer than " +
                                                     std::to_string(options_.max_message_chars) +
@@ -167,11 +171,33 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
       auto conv = store_.get_conversation(in.user_id, *in.conversation_id);
       if (!conv) return conv.error();
       p.conversation = std::move(*conv);
-      if (options_.context_messages > 1) {
-        auto recent = store_.recent_messages(in.user_id, p.conversation.id, options_.context_messages - 1);
+      // One more than the context holds when a message is replaced: it (and what followed) drops out.
+      const int wanted = options_.context_messages - (in.replace_message_id ? 0 : 1);
+      if (wanted > 0) {
+        auto recent = store_.recent_messages(in.user_id, p.conversation.id, wanted);
         if (!recent) return recent.error();
         history = std::move(*recent);
       }
+    }
+    std::optional<store::Message> replaced;
+    if (in.replace_message_id) {
+      auto target = store_.get_message(in.user_id, *in.replace_message_id);
+      if (!target || target->conversation_id != p.conversation.id || !target->active)
+        return make_error(errc::not_found, "message not found");
+      const store::Role expected = in.regenerate ? store::Role::assistant : store::Role::user;
+      if (target->role != expected)
+        return make_error(errc::invalid_request, in.regenerate ? "only an answer can be regenerated"
+                                                               : "only a user message can be edited");
+      std::erase_if(history, [&](const store::Message& m) { return m.id >= target->id; });
+      if (in.regenerate) {
+        // The question it answered is asked again, as it stands.
+        if (history.empty() || history.back().role != store::Role::user || history.back().id != target->parent_id)
+          return make_error(errc::invalid_request, "this answer has no question to answer again");
+        in.message = history.back().content;
+        p.user_message_id = history.back().id;
+        history.pop_back();
+      }
+      replaced = std::move(*target);
     }
 
     const std::string model_name =
@@ -214,6 +240,9 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
     auto grant = accounting_.admit(in.user_id, in.roles, *p.model, p.request, streaming);
     if (!grant) return grant.error();
     p.grant = std::move(*grant);
+    if (replaced) {
+      if (auto off = store_.deactivate_from(in.user_id, replaced->id); !off) return off.error();
+    }
 
     if (in.conversation_id) {
       store::ConversationPatch patch;
@@ -250,13 +279,15 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
       p.conversation = std::move(*conv);
     }
 
-    store::NewMessage um;
-    um.conversation_id = p.conversation.id;
-    um.role = store::Role::user;
-    um.content = in.message;
-    auto stored = store_.append_message(in.user_id, um);
-    if (!stored) return stored.error();
-    p.user_message_id = stored->id;
+    if (!in.regenerate) {
+      store::NewMessage um;
+      um.conversation_id = p.conversation.id;
+      um.role = store::Role::user;
+      um.content = in.message;
+      auto stored = store_.append_message(in.user_id, um);
+      if (!stored) return stored.error();
+      p.user_message_id = stored->id;
+    }
 
     if (streaming) {
       store::NewMessage placeholder;

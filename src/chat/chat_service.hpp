@@ -43,6 +43,11 @@ struct TurnInput {
   std::optional<std::string> system_prompt;
   std::optional<std::string> prompt_id;  // a prompt of the library instead of an own system prompt
   std::string request_id;
+  // A new version of an active message of the conversation: with `regenerate`, of an answer
+  // (message is ignored: the question it answered is asked again); without, of a user message
+  // (message is its new text). It and what followed leave the active branch.
+  std::optional<std::string> replace_message_id;
+  bool regenerate = false;
 };
 
 struct TurnResult {

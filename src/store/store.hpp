@@ -124,6 +124,12 @@ struct Message {
   std::optional<std::int64_t> latency_ms;
   std::string metadata = "{}";  // JSON object as text (e.g. {"usageEstimated":true})
   TimePoint created_at{};
+  // Versions: each message follows the one before it on its branch (parent_id; none for the
+  // first). Regenerating an answer or editing a message deactivates it and what followed, and
+  // the new version becomes a sibling (same parent, same role). Lists show the active branch.
+  std::optional<std::string> parent_id;
+  bool active = true;
+  std::int64_t version_count = 1;  // siblings of the same role, itself included (list reads)
 };
 
 struct NewMessage {
@@ -201,6 +207,15 @@ class Store {
   // activity (updated_at stays). not_found when the conversation is not the user's.
   virtual Result<void> set_summary(std::string_view user_id, std::string_view conversation_id,
                                    std::string_view summary, std::string_view through_message_id) = 0;
+
+  // One message of the user's (any branch).
+  virtual Result<Message> get_message(std::string_view user_id, std::string_view message_id) = 0;
+  // Takes `message_id` and every later message of its active branch off the branch (the
+  // start of a new version). not_found unless it is an active message of the user's.
+  virtual Result<std::int64_t> deactivate_from(std::string_view user_id, std::string_view message_id) = 0;
+  // The versions of a message: its siblings of the same role (itself included), oldest first.
+  virtual Result<std::vector<Message>> message_versions(std::string_view user_id,
+                                                        std::string_view message_id) = 0;
 
   // Marks every message still `streaming` as `interrupted`: run at start-up, when no answer of
   // this store can still be in flight. Returns how many were marked.

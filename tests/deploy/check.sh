@@ -46,10 +46,12 @@ echo "ok    caddy adapt (no warnings)"
 echo "== packages of the binary's shared libraries"
 needed_pkgs=""
 for lib in $(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-  file="$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64|x86_64|aarch64|AArch64/ { print $NF; exit }')"
+  # awk reads to the end (no early exit): ldconfig killed by SIGPIPE would fail the pipeline
+  # under pipefail, and set -e would end the script without a word.
+  file="$(ldconfig -p | awk -v l="$lib" '!found && $1 == l && /x86-64|x86_64|aarch64|AArch64/ { print $NF; found = 1 }')"
   [ -n "$file" ] || { echo "FAIL  $lib (needed by the binary) is not in the linker cache"; exit 1; }
-  pkg="$(dpkg -S "$(readlink -f "$file")" 2>/dev/null | head -1 | cut -d: -f1)" \
-    || pkg="$(dpkg -S "$file" 2>/dev/null | head -1 | cut -d: -f1)" || true
+  pkg="$(dpkg -S "$(readlink -f "$file")" 2>/dev/null | awk -F: 'NR == 1 { print $1 }')" \
+    || pkg="$(dpkg -S "$file" 2>/dev/null | awk -F: 'NR == 1 { print $1 }')" || true
   [ -n "$pkg" ] || { echo "FAIL  no Debian package owns $file ($lib)"; exit 1; }
   echo "      $lib -> $pkg"
   needed_pkgs+=" $pkg"
@@ -71,7 +73,7 @@ env -i "${env_args[@]}" "$bin" serve >"$tmp/out.log" 2>"$tmp/err.log" &
 pid=$!
 port=""
 for _ in $(seq 1 100); do
-  port="$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/err.log" | head -1)"
+  port="$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/err.log" | head -1 || true)"
   [ -n "$port" ] && break
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.1

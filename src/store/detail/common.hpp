@@ -189,7 +189,7 @@ inline std::int64_t estimated_count(const UsageRecord& r) { return r.estimated ?
 
 #define AAS_MESSAGE_COLUMNS                                                                       \
   "id, conversation_id, role, content, status, model, input_tokens, output_tokens, cost_micros, " \
-  "latency_ms, metadata, created_at"
+  "latency_ms, metadata, created_at, parent_id, active"
 
 #define AAS_LIMIT_COLUMNS                                                                    \
   "user_id, requests_per_minute, tokens_per_minute, concurrent_streams, daily_budget_micros," \

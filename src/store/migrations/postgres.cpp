@@ -171,12 +171,26 @@ ALTER TABLE conversations ADD COLUMN summary TEXT;
 ALTER TABLE conversations ADD COLUMN summary_through TEXT COLLATE "C";
 )sql";
 
-constexpr std::array<Migration, 5> kMigrations{{
+
+// Message versions: the branch a message is on (parent_id) and whether it is on the active one.
+constexpr std::string_view k0006_versions = R"sql(
+ALTER TABLE messages ADD COLUMN parent_id TEXT COLLATE "C";
+ALTER TABLE messages ADD COLUMN active INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX messages_parent ON messages (conversation_id, parent_id);
+-- Existing conversations are one branch: each message follows the one before it.
+UPDATE messages SET parent_id = (
+  SELECT m2.id FROM messages m2
+  WHERE m2.conversation_id = messages.conversation_id AND m2.id < messages.id
+  ORDER BY m2.id DESC LIMIT 1);
+)sql";
+
+constexpr std::array<Migration, 6> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
     {3, "organise", k0003_organise},
     {4, "prompts", k0004_prompts},
     {5, "summaries", k0005_summaries},
+    {6, "versions", k0006_versions},
 }};
 static_assert(numbered_1_to_n(kMigrations), "migrations are numbered 1..N, in order, without gaps");
 

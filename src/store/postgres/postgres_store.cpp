@@ -91,6 +91,11 @@ Prompt read_prompt(const Rows& r, int i) {
   return p;
 }
 
+// How many versions a listed message has: its siblings of the same role, itself included.
+#define AAS_PG_VERSIONS                                                                       \
+  "(SELECT count(*) FROM messages s WHERE s.conversation_id = messages.conversation_id"   \
+  " AND s.role = messages.role AND s.parent_id IS NOT DISTINCT FROM messages.parent_id)"
+
 Message read_message(const Rows& r, int i) {
   Message m;
   m.id = r.text(i, 0);
@@ -111,6 +116,9 @@ Message read_message(const Rows& r, int i) {
   m.latency_ms = r.optional_int64(i, 9);
   m.metadata = r.text(i, 10);
   m.created_at = from_unix_ms(r.int64(i, 11));
+  m.parent_id = r.optional_text(i, 12);
+  m.active = r.int64(i, 13) != 0;
+  if (r.columns() > 14) m.version_count = r.int64(i, 14);
   return m;
 }
 
@@ -365,12 +373,16 @@ class PostgresStore final : public Store {
         const std::string newest = last.text(0, 0);
         if (id <= newest) id = uuid_after(newest);
       }
-      const Message m = store::detail::message_from(n, std::move(id), now);
+      Message m = store::detail::message_from(n, std::move(id), now);
+      // It follows the last message of the active branch.
+      const Rows tip = c.query_with("SELECT max(id) FROM messages WHERE conversation_id = $1 AND active = 1",
+                                    n.conversation_id);
+      if (!tip.is_null(0, 0)) m.parent_id = tip.text(0, 0);
       c.query_with("INSERT INTO messages (" AAS_MESSAGE_COLUMNS
-                   ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                   ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1)",
                    m.id, m.conversation_id, to_string(m.role), m.content, to_string(m.status),
                    m.model, m.input_tokens, m.output_tokens, m.cost_micros, m.latency_ms,
-                   m.metadata, now);
+                   m.metadata, now, m.parent_id);
       if (n.usage) insert_usage(c, *n.usage, m.id, now);
       return m;
     });
@@ -413,6 +425,44 @@ class PostgresStore final : public Store {
     });
   }
 
+  Result<Message> get_message(std::string_view user_id, std::string_view message_id) override {
+    return run<Message>("get_message", Tx::none, [&](Connection& c) -> Result<Message> {
+      const Rows r = c.query_with("SELECT " AAS_MESSAGE_COLUMNS " FROM messages WHERE id = $1 AND conversation_id IN"
+                                  " (SELECT id FROM conversations WHERE user_id = $2)",
+                                  message_id, user_id);
+      if (r.empty()) return store::detail::message_not_found();
+      return read_message(r, 0);
+    });
+  }
+
+  Result<std::int64_t> deactivate_from(std::string_view user_id, std::string_view message_id) override {
+    return run<std::int64_t>("deactivate_from", Tx::write, [&](Connection& c) -> Result<std::int64_t> {
+      const Rows one = c.query_with("SELECT conversation_id FROM messages WHERE id = $1 AND active = 1 AND"
+                                    " conversation_id IN (SELECT id FROM conversations WHERE user_id = $2)",
+                                    message_id, user_id);
+      if (one.empty()) return store::detail::message_not_found();
+      return static_cast<std::int64_t>(
+          c.query_with("UPDATE messages SET active = 0 WHERE conversation_id = $1 AND active = 1 AND id >= $2",
+                       one.text(0, 0), message_id)
+              .affected());
+    });
+  }
+
+  Result<std::vector<Message>> message_versions(std::string_view user_id, std::string_view message_id) override {
+    return run<std::vector<Message>>("message_versions", Tx::read, [&](Connection& c) -> Result<std::vector<Message>> {
+      const Rows one = c.query_with("SELECT conversation_id, role, parent_id FROM messages WHERE id = $1 AND"
+                                    " conversation_id IN (SELECT id FROM conversations WHERE user_id = $2)",
+                                    message_id, user_id);
+      if (one.empty()) return store::detail::message_not_found();
+      std::vector<Message> out = read_messages(
+          c.query_with("SELECT " AAS_MESSAGE_COLUMNS " FROM messages WHERE conversation_id = $1 AND role = $2"
+                       " AND parent_id IS NOT DISTINCT FROM $3::text ORDER BY id",
+                       one.text(0, 0), one.text(0, 1), one.optional_text(0, 2)));
+      for (Message& m : out) m.version_count = static_cast<std::int64_t>(out.size());
+      return out;
+    });
+  }
+
   Result<std::int64_t> interrupt_streaming_messages() override {
     return run<std::int64_t>("interrupt_streaming_messages", Tx::none,
                              [&](Connection& c) -> Result<std::int64_t> {
@@ -432,12 +482,12 @@ class PostgresStore final : public Store {
     // The ownership check and the rows from one snapshot.
     return run<Page<Message>>("list_messages", Tx::read, [&](Connection& c) -> Result<Page<Message>> {
       if (!owns(c, user_id, conversation_id)) return conversation_not_found();
-      const Rows r = after ? c.query_with("SELECT " AAS_MESSAGE_COLUMNS
-                                          " FROM messages WHERE conversation_id = $1 AND id > $2"
+      const Rows r = after ? c.query_with("SELECT " AAS_MESSAGE_COLUMNS ", " AAS_PG_VERSIONS
+                                          " FROM messages WHERE conversation_id = $1 AND active = 1 AND id > $2"
                                           " ORDER BY id LIMIT $3",
                                           conversation_id, *after, limit + 1)
-                           : c.query_with("SELECT " AAS_MESSAGE_COLUMNS
-                                          " FROM messages WHERE conversation_id = $1"
+                           : c.query_with("SELECT " AAS_MESSAGE_COLUMNS ", " AAS_PG_VERSIONS
+                                          " FROM messages WHERE conversation_id = $1 AND active = 1"
                                           " ORDER BY id LIMIT $2",
                                           conversation_id, limit + 1);
       return store::detail::message_page(read_messages(r), limit);
@@ -453,7 +503,7 @@ class PostgresStore final : public Store {
           if (max_messages <= 0) return std::vector<Message>();
           std::vector<Message> out = read_messages(
               c.query_with("SELECT " AAS_MESSAGE_COLUMNS " FROM messages WHERE conversation_id = $1"
-                           " ORDER BY id DESC LIMIT $2",
+                           " AND active = 1 ORDER BY id DESC LIMIT $2",
                            conversation_id, max_messages));
           std::reverse(out.begin(), out.end());
           return out;

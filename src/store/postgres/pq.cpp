@@ -28,6 +28,7 @@ bool session_lost(pg_conn* conn, std::string_view sqlstate) {
 Rows::~Rows() { PQclear(r_); }
 
 int Rows::size() const noexcept { return PQntuples(r_); }
+int Rows::columns() const noexcept { return PQnfields(r_); }
 
 std::int64_t Rows::affected() const {
   const char* n = PQcmdTuples(r_);

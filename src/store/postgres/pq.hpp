@@ -76,6 +76,7 @@ class Rows {
   ~Rows();
 
   int size() const noexcept;
+  int columns() const noexcept;
   bool empty() const noexcept { return size() == 0; }
   // Rows changed by an INSERT/UPDATE/DELETE without RETURNING.
   std::int64_t affected() const;

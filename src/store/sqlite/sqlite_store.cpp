@@ -139,6 +139,19 @@ UsageTotals read_usage_totals(const Statement& st, int first) {
   return t;
 }
 
+// How many versions a listed message has: its siblings of the same role, itself included.
+#define AAS_SQLITE_VERSIONS                                                                 \
+  "(SELECT count(*) FROM messages s WHERE s.conversation_id = messages.conversation_id" \
+  " AND s.role = messages.role AND s.parent_id IS messages.parent_id)"
+
+Message read_message(const Statement& st);
+
+Message read_message_with_versions(const Statement& st) {
+  Message m = read_message(st);
+  m.version_count = st.int64(14);
+  return m;
+}
+
 Message read_message(const Statement& st) {
   Message m;
   m.id = st.text(0);
@@ -160,6 +173,8 @@ Message read_message(const Statement& st) {
   m.latency_ms = st.optional_int64(9);
   m.metadata = st.text(10);
   m.created_at = from_unix_ms(st.int64(11));
+  m.parent_id = st.optional_text(12);
+  m.active = st.int64(13) != 0;
   return m;
 }
 
@@ -371,12 +386,17 @@ class SqliteStore final : public Store {
 
       // The id is issued under the writer lock, so id order is commit order: a reader paging by
       // id never misses a message that commits after it passed a larger id.
-      const Message m = store::detail::message_from(n, new_uuid_v7(), now);
+      Message m = store::detail::message_from(n, new_uuid_v7(), now);
+      // It follows the last message of the active branch.
+      auto last = c.prepare("SELECT id FROM messages WHERE conversation_id = ?1 AND active = 1"
+                            " ORDER BY id DESC LIMIT 1");
+      if (last.bind_all(m.conversation_id).step()) m.parent_id = last.text(0);
+      last.run();
       c.prepare("INSERT INTO messages (" AAS_MESSAGE_COLUMNS
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 1)")
           .bind_all(m.id, m.conversation_id, to_string(m.role), m.content, to_string(m.status),
                     m.model, m.input_tokens, m.output_tokens, m.cost_micros, m.latency_ms,
-                    m.metadata, now)
+                    m.metadata, now, m.parent_id)
           .run();
       if (n.usage) insert_usage(c, *n.usage, m.id, now);
       return m;
@@ -418,6 +438,49 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<Message> get_message(std::string_view user_id, std::string_view message_id) override {
+    return read<Message>("get_message", [&](Connection& c) -> Result<Message> {
+      auto st = c.prepare("SELECT " AAS_MESSAGE_COLUMNS " FROM messages WHERE id = ?1 AND conversation_id IN"
+                          " (SELECT id FROM conversations WHERE user_id = ?2)");
+      if (!st.bind_all(message_id, user_id).step()) return store::detail::message_not_found();
+      return read_message(st);
+    });
+  }
+
+  Result<std::int64_t> deactivate_from(std::string_view user_id, std::string_view message_id) override {
+    return write<std::int64_t>("deactivate_from", [&](Connection& c) -> Result<std::int64_t> {
+      auto st = c.prepare("SELECT conversation_id FROM messages WHERE id = ?1 AND active = 1 AND conversation_id IN"
+                          " (SELECT id FROM conversations WHERE user_id = ?2)");
+      if (!st.bind_all(message_id, user_id).step()) return store::detail::message_not_found();
+      const std::string conversation = st.text(0);
+      st.run();
+      c.prepare("UPDATE messages SET active = 0 WHERE conversation_id = ?1 AND active = 1 AND id >= ?2")
+          .bind_all(conversation, message_id)
+          .run();
+      return static_cast<std::int64_t>(c.changes());
+    });
+  }
+
+  Result<std::vector<Message>> message_versions(std::string_view user_id, std::string_view message_id) override {
+    return read<std::vector<Message>>("message_versions", [&](Connection& c) -> Result<std::vector<Message>> {
+      Transaction tx(c, Transaction::Kind::read);
+      auto one = c.prepare("SELECT conversation_id, role, parent_id FROM messages WHERE id = ?1 AND conversation_id IN"
+                           " (SELECT id FROM conversations WHERE user_id = ?2)");
+      if (!one.bind_all(message_id, user_id).step()) return store::detail::message_not_found();
+      const std::string conversation = one.text(0);
+      const std::string role = one.text(1);
+      const std::optional<std::string> parent = one.optional_text(2);
+      one.run();
+      auto st = c.prepare("SELECT " AAS_MESSAGE_COLUMNS " FROM messages WHERE conversation_id = ?1"
+                          " AND role = ?2 AND parent_id IS ?3 ORDER BY id");
+      st.bind_all(conversation, role, parent);
+      std::vector<Message> out;
+      while (st.step()) out.push_back(read_message(st));
+      for (Message& m : out) m.version_count = static_cast<std::int64_t>(out.size());
+      return out;
+    });
+  }
+
   Result<std::int64_t> interrupt_streaming_messages() override {
     return write<std::int64_t>("interrupt_streaming_messages", [&](Connection& c) -> Result<std::int64_t> {
       c.prepare("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'").run();
@@ -435,16 +498,16 @@ class SqliteStore final : public Store {
       Transaction tx(c, Transaction::Kind::read);  // the check and the rows from one snapshot
       if (!owns(c, user_id, conversation_id)) return conversation_not_found();
       auto st = after ? c.prepare("SELECT " AAS_MESSAGE_COLUMNS
-                                  " FROM messages WHERE conversation_id = ?1 AND id > ?2"
+                                  ", " AAS_SQLITE_VERSIONS " FROM messages WHERE conversation_id = ?1 AND active = 1 AND id > ?2"
                                   " ORDER BY id LIMIT ?3")
                       : c.prepare("SELECT " AAS_MESSAGE_COLUMNS
-                                  " FROM messages WHERE conversation_id = ?1"
+                                  ", " AAS_SQLITE_VERSIONS " FROM messages WHERE conversation_id = ?1 AND active = 1"
                                   " ORDER BY id LIMIT ?3");
       st.bind(1, conversation_id).bind(3, limit + 1);
       if (after) st.bind(2, *after);
       std::vector<Message> items;
       items.reserve(static_cast<std::size_t>(limit) + 1);
-      while (st.step()) items.push_back(read_message(st));
+      while (st.step()) items.push_back(read_message_with_versions(st));
       return store::detail::message_page(std::move(items), limit);
     });
   }
@@ -459,7 +522,7 @@ class SqliteStore final : public Store {
           std::vector<Message> out;
           if (max_messages <= 0) return out;
           auto st = c.prepare("SELECT " AAS_MESSAGE_COLUMNS
-                              " FROM messages WHERE conversation_id = ?1"
+                              " FROM messages WHERE conversation_id = ?1 AND active = 1"
                               " ORDER BY id DESC LIMIT ?2");
           st.bind_all(conversation_id, max_messages);
           while (st.step()) out.push_back(read_message(st));

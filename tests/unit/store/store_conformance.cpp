@@ -1258,3 +1258,55 @@ TEST_P(StoreConformance, SummariesAndAutomaticTitles) {
 }
 
 }  // namespace aas::store::testing
+
+// --- Message versions -----------------------------------------------------------------------------
+
+namespace aas::store::testing {
+
+TEST_P(StoreConformance, VersionsBranchFromADeactivatedMessage) {
+  const Conversation c = create("u");
+  const Message q = append("u", c.id, "question");
+  const Message a1 = append("u", c.id, "answer one", Role::assistant);
+  EXPECT_FALSE(q.parent_id);
+  EXPECT_EQ(a1.parent_id, q.id);
+
+  // Regenerate: the answer leaves the branch; the new one follows the same question.
+  auto off = store_->deactivate_from("u", a1.id);
+  ASSERT_TRUE(is_ok(off));
+  EXPECT_EQ(*off, 1);
+  const Message a2 = append("u", c.id, "answer two", Role::assistant);
+  EXPECT_EQ(a2.parent_id, q.id);
+  auto page = store_->list_messages("u", c.id, {10, std::nullopt});
+  ASSERT_TRUE(is_ok(page));
+  ASSERT_EQ(page->items.size(), 2u);
+  EXPECT_EQ(page->items[1].id, a2.id);
+  EXPECT_EQ(page->items[1].version_count, 2);
+  EXPECT_EQ(page->items[0].version_count, 1);
+  auto recent = store_->recent_messages("u", c.id, 10);
+  ASSERT_TRUE(is_ok(recent));
+  EXPECT_EQ(recent->size(), 2u) << "the context is the active branch";
+
+  auto versions = store_->message_versions("u", a2.id);
+  ASSERT_TRUE(is_ok(versions));
+  ASSERT_EQ(versions->size(), 2u);
+  EXPECT_EQ((*versions)[0].id, a1.id);
+  EXPECT_FALSE((*versions)[0].active);
+  EXPECT_TRUE((*versions)[1].active);
+
+  // Edit the question: it and everything after leave the branch.
+  auto edit = store_->deactivate_from("u", q.id);
+  ASSERT_TRUE(is_ok(edit));
+  EXPECT_EQ(*edit, 2);
+  const Message q2 = append("u", c.id, "better question");
+  EXPECT_FALSE(q2.parent_id);
+  EXPECT_EQ(store_->message_versions("u", q2.id)->size(), 2u);
+  EXPECT_EQ(store_->list_messages("u", c.id, {10, std::nullopt})->items.size(), 1u);
+
+  EXPECT_TRUE(has_error(store_->deactivate_from("u", a1.id), errc::not_found, "message not found"))
+      << "only active messages";
+  EXPECT_TRUE(has_error(store_->deactivate_from("other", q2.id), errc::not_found, "message not found"));
+  EXPECT_TRUE(has_error(store_->get_message("other", q2.id), errc::not_found, "message not found"));
+  EXPECT_TRUE(is_ok(store_->get_message("u", a1.id)));
+}
+
+}  // namespace aas::store::testing
