@@ -244,6 +244,7 @@ int serve(Config c) {
   chat_options.default_context_window = c.default_context_window;
   chat_options.default_system_prompt = c.default_system_prompt;
   chat_options.background_model = c.summary_model;
+  chat_options.summarize_after_messages = c.summarize_after_messages;
   // The offline mock model cannot write a title worth having.
   chat_options.generate_titles = c.generate_titles && !c.models.empty();
   // Limits: in-process; budgets start from what the ledger says was spent in the period.

@@ -397,6 +397,7 @@ Config load_config(const Lookup& env) {
   if (!c.summary_model.empty() && c.summary_model != "mock" &&
       std::none_of(c.models.begin(), c.models.end(), [&](const ModelSpec& m) { return m.name == c.summary_model; }))
     throw ConfigError("SUMMARY_MODEL: unknown model '" + c.summary_model + "'");
+  src.integer("SUMMARIZE_AFTER_MESSAGES", c.summarize_after_messages, 0, 10'000);
   if (auto v = src.get("GENERATE_TITLES")) {
     if (*v != "true" && *v != "false") throw ConfigError("GENERATE_TITLES: must be true or false");
     c.generate_titles = *v == "true";

@@ -116,6 +116,7 @@ struct Config {
   std::string default_system_prompt = "You are a helpful AI assistant for the Todo app.";
   std::string summary_model;    // writes titles and summaries (empty: the default model)
   bool generate_titles = true;  // after a first exchange, when a real provider is configured
+  int summarize_after_messages = 0;  // 0: summarize only turns that no longer fit
 };
 
 // Reads a variable by name (the environment in production, a map in tests).

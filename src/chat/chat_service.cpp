@@ -233,6 +233,9 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
     p.request = std::move(context->request);
     p.context_omitted = context->omitted;
     p.to_summarize.assign(history.begin(), history.begin() + context->omitted);
+    const int threshold = options_.summarize_after_messages;
+    if (p.to_summarize.empty() && threshold > 0 && static_cast<int>(history.size()) > threshold)
+      p.to_summarize.assign(history.begin(), history.end() - threshold / 2);
     std::erase_if(p.to_summarize, [](const store::Message& m) {
       return m.status == store::MessageStatus::error || m.status == store::MessageStatus::streaming;
     });

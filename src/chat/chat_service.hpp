@@ -30,6 +30,9 @@ struct ChatOptions {
   std::string default_system_prompt = "You are a helpful AI assistant for the Todo app.";
   // The (cheap) model that writes titles and summaries; empty: the default model.
   std::string background_model;
+  // Summarize earlier turns once this many not yet summarized precede a turn (0: only when they
+  // no longer fit the context window); the newest half of them stay as they are.
+  int summarize_after_messages = 0;
   bool generate_titles = false;  // after the first exchange, unless the user titled it (app: GENERATE_TITLES)
 };
 

@@ -241,6 +241,30 @@ TEST_F(ChatServiceTest, AStoredSummaryIsSentInPlaceOfTheTurnsItCovers) {
   EXPECT_EQ(sent[2].content, "the second question");
 }
 
+TEST_F(ChatServiceTest, PastTheThresholdEarlierTurnsAreSummarizedEvenWhenTheyFit) {
+  ChatOptions opts;
+  opts.context_messages = 100;
+  opts.summarize_after_messages = 4;
+  chat_ = std::make_unique<ChatService>(*store_, blocking_, models_, *accounting_, opts);
+  std::optional<std::string> conversation;
+  for (int i = 0; i < 3; ++i) {
+    TurnInput in = input("thr", "turn " + std::to_string(i));
+    in.conversation_id = conversation;
+    auto r = send(std::move(in));  // the mock model answers; summaries run on the io_context
+    ASSERT_TRUE(r) << r.error().message;
+    conversation = r->conversation_id;
+  }
+  // The third turn saw 4 earlier messages (not more than the threshold); the next one sees 6.
+  EXPECT_FALSE(store_->get_conversation("thr", *conversation)->summary);
+  TurnInput in = input("thr", "turn 3");
+  in.conversation_id = conversation;
+  ASSERT_TRUE(send(std::move(in)));
+  auto conv = store_->get_conversation("thr", *conversation);
+  ASSERT_TRUE(conv->summary) << "6 earlier messages > 4: all but the newest 2 summarized";
+  auto recent = store_->recent_messages("thr", *conversation, 100);
+  EXPECT_EQ(conv->summary_through, (*recent)[3].id);
+}
+
 TEST_F(ChatServiceTest, ValidatesTheMessage) {
   EXPECT_EQ(send(input("alice", "   \n")).error().code, errc::invalid_request);
   EXPECT_EQ(send(input("alice", std::string(51, 'x'))).error().code, errc::invalid_request);
