@@ -208,6 +208,8 @@ Reply chat_completions(Services& s, http::Context& ctx) {
   auto result = co_await s.gateway.complete(std::move(*admitted));
   if (!result) co_return result.error();
   http::Response r;
+  // A deterministic request (temperature 0) says whether the response cache answered it.
+  if (result->cached) r.headers.push_back({"x-cache", *result->cached ? "hit" : "miss"});
   r.body = json::serialize(json::object{
       {"id", "chatcmpl-" + new_uuid_v7()},
       {"object", "chat.completion"},

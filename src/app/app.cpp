@@ -8,6 +8,7 @@
 #include "chat/conversation_service.hpp"
 #include "chat/gateway_service.hpp"
 #include "chat/prompt_service.hpp"
+#include "chat/response_cache.hpp"
 #include "limits/local_limiter.hpp"
 #include "core/log.hpp"
 #include "http/dispatcher.hpp"
@@ -187,6 +188,7 @@ std::vector<api::ProviderInfo> register_models(const Config& c, llm::ModelRegist
 void record_call(metrics::Metrics& m, const chat::CallOutcome& call) {
   const std::string_view model = call.model ? std::string_view(call.model->name) : "unknown";
   m.chat_request(model, call.status, call.total_seconds);
+  if (call.cached) m.cache_hit(model);
   m.tokens(model, "input", call.usage.input_tokens);
   m.tokens(model, "output", call.usage.output_tokens);
   m.tokens(model, "cached_input", call.usage.cached_input_tokens);
@@ -259,7 +261,11 @@ int serve(Config c) {
                               [&metrics](const chat::CallOutcome& call) { record_call(metrics, call); });
   chat::ChatService chat(*store, blocking, models, accounting, chat_options);
   chat::ConversationService conversations(*store, models);
-  chat::GatewayService gateway(*store, blocking, models, accounting);
+  // Repeated deterministic gateway requests are answered from an in-process LRU.
+  std::unique_ptr<chat::LruResponseCache> response_cache;
+  if (c.response_cache_ttl.count() > 0 && c.response_cache_entries > 0)
+    response_cache = std::make_unique<chat::LruResponseCache>(clock, c.response_cache_entries, c.response_cache_ttl);
+  chat::GatewayService gateway(*store, blocking, models, accounting, response_cache.get());
   chat::PromptService prompts(*store);
   api::Services services{chat,   conversations, gateway, accounting, prompts, *store,
                          models, blocking,      metrics, info,       c.metrics_token};

@@ -398,6 +398,8 @@ Config load_config(const Lookup& env) {
       std::none_of(c.models.begin(), c.models.end(), [&](const ModelSpec& m) { return m.name == c.summary_model; }))
     throw ConfigError("SUMMARY_MODEL: unknown model '" + c.summary_model + "'");
   src.integer("SUMMARIZE_AFTER_MESSAGES", c.summarize_after_messages, 0, 10'000);
+  src.millis("RESPONSE_CACHE_TTL_MS", c.response_cache_ttl, 0, 7LL * 24 * 3600 * 1000);
+  src.integer("RESPONSE_CACHE_ENTRIES", c.response_cache_entries, 0, 10'000'000);
   if (auto v = src.get("GENERATE_TITLES")) {
     if (*v != "true" && *v != "false") throw ConfigError("GENERATE_TITLES: must be true or false");
     c.generate_titles = *v == "true";

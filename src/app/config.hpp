@@ -117,6 +117,8 @@ struct Config {
   std::string summary_model;    // writes titles and summaries (empty: the default model)
   bool generate_titles = true;  // after a first exchange, when a real provider is configured
   int summarize_after_messages = 0;  // 0: summarize only turns that no longer fit
+  std::chrono::milliseconds response_cache_ttl{600000};  // 0: no response cache
+  std::size_t response_cache_entries = 1000;
 };
 
 // Reads a variable by name (the environment in production, a map in tests).

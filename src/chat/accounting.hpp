@@ -39,6 +39,7 @@ struct CallOutcome {
   // admission to its answer stored) and the part of it not spent waiting for the upstream.
   double total_seconds = 0;
   double overhead_seconds = 0;
+  bool cached = false;  // answered from the response cache: no upstream call, no cost
 };
 
 class Accounting {

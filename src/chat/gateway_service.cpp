@@ -71,6 +71,24 @@ asio::awaitable<void> GatewayService::record(AdmittedCall& call, CallOutcome& ou
 
 asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call) {
   const auto started = std::chrono::steady_clock::now();
+  const std::optional<std::string> key = cache_ ? response_cache_key(call.request) : std::nullopt;
+  if (key) {
+    if (auto hit = cache_->get(*key)) {
+      DirectResult out;
+      out.model = call.model->name;
+      out.content = std::move(hit->content);
+      out.finish_reason = std::move(hit->finish_reason);
+      out.cost_micros = 0;
+      out.cached = true;
+      CallOutcome outcome = outcome_of(call);
+      outcome.deployment = "cache";
+      outcome.provider = "cache";
+      outcome.cost_micros = 0;
+      outcome.cached = true;
+      co_await record(call, outcome, std::chrono::steady_clock::duration::zero());
+      co_return out;
+    }
+  }
   auto completion = co_await call.model->provider->complete(call.request);
   const auto upstream = std::chrono::steady_clock::now() - started;
   CallOutcome outcome = outcome_of(call);
@@ -92,6 +110,12 @@ asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call
   outcome.usage = out.usage;
   outcome.cost_micros = out.cost_micros;
   co_await record(call, outcome, upstream);
+  if (key) {
+    out.cached = false;
+    // Only whole answers are worth repeating.
+    if (out.finish_reason == "stop" || out.finish_reason == "length")
+      cache_->put(*key, CachedAnswer{out.content, out.finish_reason});
+  }
   co_return out;
 }
 

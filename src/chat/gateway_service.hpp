@@ -3,6 +3,7 @@
 // and accounting (a ledger row per call) as the chat, but nothing is stored as messages.
 #include "chat/accounting.hpp"
 #include "chat/chat_service.hpp"
+#include "chat/response_cache.hpp"
 #include "core/error.hpp"
 #include "llm/models.hpp"
 
@@ -43,13 +44,15 @@ struct DirectResult {
   llm::Usage usage;
   std::optional<std::int64_t> cost_micros;
   std::optional<Error> interruption;  // a stream that broke (or lost its client) part way
+  std::optional<bool> cached;  // set for a cacheable request: answered from the cache or not
 };
 
 class GatewayService {
  public:
+  // `cache` (may be null: no caching) answers repeated deterministic non-streamed requests.
   GatewayService(store::Store& store, boost::asio::thread_pool& blocking,
-                 const llm::ModelRegistry& models, Accounting& accounting)
-      : store_(store), blocking_(blocking), models_(models), accounting_(accounting) {}
+                 const llm::ModelRegistry& models, Accounting& accounting, ResponseCache* cache = nullptr)
+      : store_(store), blocking_(blocking), models_(models), accounting_(accounting), cache_(cache) {}
 
   // 400 for an unknown model or an empty message list, 429 when a limit refuses: before
   // anything is sent to a client.
@@ -67,6 +70,7 @@ class GatewayService {
   boost::asio::thread_pool& blocking_;
   const llm::ModelRegistry& models_;
   Accounting& accounting_;
+  ResponseCache* cache_;
 };
 
 }  // namespace aas::chat

@@ -213,6 +213,11 @@ struct Metrics::Impl {
           .Name("ai_limit_rejections_total")
           .Help("Requests refused by a rate limit or budget, by limit.")
           .Register(*registry);
+  prom::Family<prom::Counter>& cache_hits =
+      prom::BuildCounter()
+          .Name("ai_cache_hits_total")
+          .Help("Gateway requests answered from the response cache (no upstream call, no cost), by model.")
+          .Register(*registry);
   prom::Gauge& active_streams = prom::BuildGauge()
                                     .Name("ai_active_streams")
                                     .Help("Answers being streamed right now.")
@@ -282,6 +287,10 @@ void Metrics::breaker_state(std::string_view deployment, int state) {
 
 void Metrics::limit_rejection(std::string_view limit) {
   impl_->limit_rejections.Add({{"limit", std::string(limit)}}).Increment();
+}
+
+void Metrics::cache_hit(std::string_view model) {
+  impl_->cache_hits.Add({{"model", std::string(model)}}).Increment();
 }
 
 void Metrics::stream_started() { impl_->active_streams.Increment(); }

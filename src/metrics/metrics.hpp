@@ -44,6 +44,7 @@ class Metrics {
   void breaker_state(std::string_view deployment, int state);
   // ai_limit_rejections_total{limit}; limit: rpm | tpm | concurrency | budget_daily | budget_monthly.
   void limit_rejection(std::string_view limit);
+  void cache_hit(std::string_view model);  // ai_cache_hits_total: answered from the response cache
 
   // ai_active_streams: answers being streamed right now.
   void stream_started();

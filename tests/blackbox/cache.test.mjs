@@ -1,0 +1,66 @@
+// The response cache of the gateway: a repeated deterministic request (temperature 0) is answered
+// without an upstream call, marked (X-Cache: hit), billed 0 and counted in /metrics; other
+// requests always go upstream.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import { assertOk } from './lib/assert.mjs';
+import { startMockLlm } from './lib/mock-llm.mjs';
+import { makeTempDir, startService } from './lib/service.mjs';
+
+describe('response cache', () => {
+  let mock;
+  let svc;
+  before(async () => {
+    mock = await startMockLlm();
+    const dir = makeTempDir();
+    const file = path.join(dir, 'models.yaml');
+    writeFileSync(file, `models:
+  - name: cached
+    price: {input: 1, output: 1}
+    deployments:
+      - {provider: openai, model: gpt-4o-mini, base_url: "${mock.url}/v1", api_key: sk, headers: {x-mock-key: cached}}
+`);
+    svc = await startService({ dir, env: { AI_CONFIG: file, RESPONSE_CACHE_TTL_MS: '60000' } });
+  });
+  after(async () => {
+    await svc?.stop();
+    await mock?.stop();
+  });
+
+  const ask = (token, temperature) => svc.post('/api/ai/v1/chat/completions', {
+    token, json: { model: 'cached', temperature, messages: [{ role: 'user', content: 'what is two plus two' }] },
+  });
+  const upstreamCalls = async () => (await mock.stats()).requests.by_key.cached ?? 0;
+
+  it('answers a repeated temperature-0 request from the cache, at no cost', async () => {
+    const token = svc.token('cache-alice');
+    const first = await ask(token, 0);
+    assert.equal(first.status, 200, first.text);
+    assert.equal(first.headers['x-cache'], 'miss');
+    const second = await ask(svc.token('cache-bob'), 0);
+    assert.equal(second.status, 200);
+    assert.equal(second.headers['x-cache'], 'hit');
+    assert.equal(second.body.choices[0].message.content, first.body.choices[0].message.content);
+    assert.equal(second.body.usage.total_tokens, 0, 'nothing was used upstream');
+    assert.equal(await upstreamCalls(), 1);
+    const bob = assertOk(await svc.get('/api/ai/usage/me', { token: svc.token('cache-bob') }));
+    assert.equal(bob.totals.requests, 1);
+    assert.equal(bob.totals.cost, 0);
+    assert.match((await svc.get('/metrics')).text, /\nai_cache_hits_total\{model="cached"\} 1\n/);
+  });
+
+  it('never caches a request that is not deterministic', async () => {
+    const before = await upstreamCalls();
+    const token = svc.token('cache-carol');
+    for (const t of [undefined, 0.7]) {
+      const r = await ask(token, t);
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['x-cache'], undefined);
+      assert.equal((await ask(token, t)).headers['x-cache'], undefined);
+    }
+    assert.equal(await upstreamCalls(), before + 4);
+  });
+});
