@@ -56,7 +56,8 @@ describe('persistence', () => {
     assert.equal(assertOk(await second.get(`/api/ai/conversations/${chat1.conversationId}`, { token })).conversation.messageCount, 6);
     assert.deepEqual(await stop(second), { code: 0, signal: null });
 
-    // DATABASE_URL may also be a plain path to the same file.
+    // DATABASE_URL may also be a plain path to the same file (SQLite only).
+    if (process.env.AAS_BLACKBOX_STORE === 'postgres') return;
     const third = await start({ dir, secret, env: { DATABASE_URL: path.join(dir, 'ai.db') } });
     const c = assertOk(await third.get(`/api/ai/conversations/${chat1.conversationId}`, { token }));
     assert.equal(c.conversation.title, 'Kept');

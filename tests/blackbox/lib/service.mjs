@@ -1,6 +1,7 @@
 // Starts and stops the built ai-agent-service binary for one test file: its own temp dir and SQLite
 // file, a random JWT secret, PORT=0, and a process that is killed whatever happens to the test.
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -31,6 +32,20 @@ function cleanupAll() {
 process.on('exit', cleanupAll);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.once(sig, () => { cleanupAll(); process.exit(128 + 2); });
+}
+
+// With AAS_BLACKBOX_STORE=postgres (the blackbox_postgres ctest entry, run beside a throwaway
+// server by scripts/with-postgres.sh), each data dir gets its own PostgreSQL database instead of a
+// SQLite file: the same dir (a restart) finds the same database.
+function postgresUrlFor(dir) {
+  const server = process.env.AAS_TEST_POSTGRES_URL;
+  if (!server) throw new Error('AAS_BLACKBOX_STORE=postgres needs AAS_TEST_POSTGRES_URL (run through scripts/with-postgres.sh)');
+  const name = `aas_bb_${createHash('sha256').update(dir).digest('hex').slice(0, 16)}`;
+  const r = spawnSync('psql', [server, '-v', 'ON_ERROR_STOP=0', '-qc', `CREATE DATABASE ${name}`], { encoding: 'utf8' });
+  if (r.status !== 0 && !/already exists/.test(r.stderr)) throw new Error(`psql: ${r.stderr}`);
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  return url.toString();
 }
 
 export function makeTempDir() {
@@ -136,7 +151,7 @@ export async function startService(opts = {}) {
   const env = baseEnv({
     PORT: '0',
     HOST: '127.0.0.1',
-    DATABASE_URL: `sqlite:${path.join(dir, 'ai.db')}`,
+    DATABASE_URL: process.env.AAS_BLACKBOX_STORE === 'postgres' ? postgresUrlFor(dir) : `sqlite:${path.join(dir, 'ai.db')}`,
     JWT_SECRET: secret,
     LOG_LEVEL: 'info',
     THREADS: '2',
