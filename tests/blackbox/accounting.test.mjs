@@ -4,13 +4,10 @@
 // per-user overrides of the rate limits and concurrent streams answer 429 with Retry-After and
 // RateLimit-* headers; a refused request leaves nothing behind.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { assertError, assertOk, assertSchema } from './lib/assert.mjs';
-import { startMockLlm } from './lib/mock-llm.mjs';
-import { makeTempDir, startService } from './lib/service.mjs';
+import { startWithMockLlm } from './lib/upstream.mjs';
 import { openStream, collect } from './lib/sse.mjs';
 
 const today = () => new Date().toISOString().slice(0, 10);
@@ -21,31 +18,23 @@ describe('accounting and limits', () => {
   let admin;
 
   before(async () => {
-    mock = await startMockLlm();
-    const dir = makeTempDir();
-    const file = path.join(dir, 'models.yaml');
-    const base = `${mock.url}/v1`;
     // metered: 1 USD per 1M uncached prompt tokens, 0.1 cached, 2 output (whole micro-dollars
     // per token, so costs are exact). pricey: only output is priced, 200 µ$ a token, and every
     // answer is exactly 5 tokens, so each call costs 1,000 µ$ = $0.001.
-    writeFileSync(file, `models:
+    ({ mock, svc } = await startWithMockLlm((url) => `models:
   - name: metered
     price: {input: 1.0, cached_input: 0.1, output: 2.0}
     deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "${base}", api_key: sk, headers: {x-mock-cached-tokens: "4"}}
+      - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk, headers: {x-mock-cached-tokens: "4"}}
   - name: pricey
     price: {input: 0, output: 200}
     deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "${base}", api_key: sk, headers: {x-mock-answer-tokens: "5", x-mock-delay-ms: "300"}}
+      - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk, headers: {x-mock-answer-tokens: "5", x-mock-delay-ms: "300"}}
   - name: dripping
     price: {input: 1, output: 1}
     deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "${base}", api_key: sk, headers: {x-mock-drip: "1"}}
-`);
-    svc = await startService({
-      dir,
-      env: { AI_CONFIG: file, MAX_OUTPUT_TOKENS: '5', LIMIT_RPM: '0', LIMIT_TPM: '0', LIMIT_CONCURRENT_STREAMS: '0' },
-    });
+      - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk, headers: {x-mock-drip: "1"}}
+`, { env: { MAX_OUTPUT_TOKENS: '5', LIMIT_RPM: '0', LIMIT_TPM: '0', LIMIT_CONCURRENT_STREAMS: '0' } }));
     admin = svc.token('root', { admin: true });
   });
   after(async () => {

@@ -2,28 +2,21 @@
 // without an upstream call, marked (X-Cache: hit), billed 0 and counted in /metrics; other
 // requests always go upstream.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { assertOk } from './lib/assert.mjs';
-import { startMockLlm } from './lib/mock-llm.mjs';
-import { makeTempDir, startService } from './lib/service.mjs';
+import { startWithMockLlm } from './lib/upstream.mjs';
 
 describe('response cache', () => {
   let mock;
   let svc;
   before(async () => {
-    mock = await startMockLlm();
-    const dir = makeTempDir();
-    const file = path.join(dir, 'models.yaml');
-    writeFileSync(file, `models:
+    ({ mock, svc } = await startWithMockLlm((url) => `models:
   - name: cached
     price: {input: 1, output: 1}
     deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "${mock.url}/v1", api_key: sk, headers: {x-mock-key: cached}}
-`);
-    svc = await startService({ dir, env: { AI_CONFIG: file, RESPONSE_CACHE_TTL_MS: '60000' } });
+      - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk, headers: {x-mock-key: cached}}
+`, { env: { RESPONSE_CACHE_TTL_MS: '60000' } }));
   });
   after(async () => {
     await svc?.stop();

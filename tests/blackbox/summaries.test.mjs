@@ -3,30 +3,23 @@
 // are folded into a stored summary (billed as summary calls); summaries on demand; titles written
 // by the model after a first exchange, unless the user titled the conversation.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { assertError, assertOk } from './lib/assert.mjs';
-import { startMockLlm } from './lib/mock-llm.mjs';
-import { makeTempDir, startService } from './lib/service.mjs';
+import { startWithMockLlm } from './lib/upstream.mjs';
 import { waitFor } from './lib/sse.mjs';
 
 describe('context window, summaries and titles', () => {
   let mock;
   let svc;
   before(async () => {
-    mock = await startMockLlm();
-    const dir = makeTempDir();
-    const file = path.join(dir, 'models.yaml');
     // `small`: a 400-token window of which 20 are kept for the answer.
-    writeFileSync(file, `models:
+    ({ mock, svc } = await startWithMockLlm((url) => `models:
   - name: small
     price: {input: 1, output: 1, context_window: 400, max_output: 20}
     deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "${mock.url}/v1", api_key: sk}
-`);
-    svc = await startService({ dir, env: { AI_CONFIG: file, GENERATE_TITLES: 'true', LIMIT_RPM: '0' } });
+      - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk}
+`, { env: { GENERATE_TITLES: 'true', LIMIT_RPM: '0' } }));
   });
   after(async () => {
     await svc?.stop();

@@ -6,6 +6,7 @@
 #include "http/client.hpp"
 #include "http/dispatcher.hpp"
 #include "http/server.hpp"
+#include "testing/fake_clock.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -28,21 +29,8 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-class FakeClock final : public Clock {
- public:
-  TimePoint now() const override {
-    std::lock_guard lock(mu_);
-    return t_;
-  }
-  void advance(std::chrono::milliseconds d) {
-    std::lock_guard lock(mu_);
-    t_ += d;
-  }
-
- private:
-  mutable std::mutex mu_;
-  TimePoint t_ = from_unix_ms(1'800'000'000'000);
-};
+// Any fixed instant will do.
+using testing::FakeClock;
 
 const std::string kSecret = "local-secret-of-reasonable-length-0123";
 

@@ -1,22 +1,15 @@
 #include "chat/response_cache.hpp"
+#include "testing/fake_clock.hpp"
 
 #include <gtest/gtest.h>
 
-#include <mutex>
 
 namespace aas::chat {
 namespace {
 
 using namespace std::chrono_literals;
 
-class FakeClock final : public Clock {
- public:
-  TimePoint now() const override { return t_; }
-  void advance(std::chrono::milliseconds d) { t_ += d; }
-
- private:
-  TimePoint t_ = from_unix_ms(1'800'000'000'000);
-};
+using testing::FakeClock;
 
 llm::ChatRequest request(std::string text, std::optional<double> temperature = 0.0) {
   llm::ChatRequest r;

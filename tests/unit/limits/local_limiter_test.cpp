@@ -2,6 +2,7 @@
 // requests cannot overshoot a budget.
 #include "limits/local_limiter.hpp"
 #include "limits/policies.hpp"
+#include "testing/fake_clock.hpp"
 
 #include <gtest/gtest.h>
 
@@ -16,26 +17,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class FakeClock final : public Clock {
- public:
-  TimePoint now() const override {
-    std::lock_guard lock(mu_);
-    return t_;
-  }
-  void advance(std::chrono::milliseconds d) {
-    std::lock_guard lock(mu_);
-    t_ += d;
-  }
-  void set(TimePoint t) {
-    std::lock_guard lock(mu_);
-    t_ = t;
-  }
-
- private:
-  mutable std::mutex mu_;
-  // 2026-11-25T12:00:00Z
-  TimePoint t_ = std::chrono::sys_days{std::chrono::year{2026} / 11 / 25} + 12h;
-};
+using testing::FakeClock;
 
 // The ledger's answer to "spent since day D", by user; counts the calls.
 struct FakeLedger {

@@ -1,0 +1,21 @@
+// A service whose models are served by a real tools/mock-llm: starts the mock, writes the
+// AI_CONFIG file that `models(mockUrl)` returns (YAML), and starts the service on it.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { startMockLlm } from './mock-llm.mjs';
+import { makeTempDir, startService } from './service.mjs';
+
+export async function startWithMockLlm(models, { env = {}, mockArgs = [] } = {}) {
+  const mock = await startMockLlm({ args: mockArgs });
+  const dir = makeTempDir();
+  const file = path.join(dir, 'models.yaml');
+  writeFileSync(file, models(mock.url));
+  try {
+    const svc = await startService({ dir, env: { AI_CONFIG: file, ...env } });
+    return { mock, svc };
+  } catch (e) {
+    await mock.stop();
+    throw e;
+  }
+}
