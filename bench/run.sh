@@ -43,28 +43,16 @@ access_log_variants="${BENCH_ACCESS_LOG:-1}"
 max_busy="${BENCH_MAX_BUSY:-25}"
 max_wait="${BENCH_MAX_WAIT:-60}"
 scenarios=" ${BENCH_SCENARIOS:-start health list chat chat-continue} "
-out="${BENCH_OUT:-$(dirname "$bin")/bench-results}"
-mkdir -p "$out"
-results="$out/results-$(date -u +%Y%m%dT%H%M%SZ).jsonl"
-work="$(mktemp -d "${TMPDIR:-/tmp}/aas-bench.XXXXXX")"
-
-export JWT_SECRET="bench-secret-$RANDOM$RANDOM-not-for-production"
+. "$here/lib.sh"
+bench_setup results  # no provider keys: the offline mock model answers
 export LOG_LEVEL=warn
-# One benchmark user sends thousands of requests a second: per-user limits off (0 = none).
-export LIMIT_RPM=0 LIMIT_TPM=0 LIMIT_CONCURRENT_STREAMS=0
 export BENCH_WRK_THREADS="$wrk_threads"
-# No provider keys: the offline mock model answers.
-unset OPENAI_API_KEY ANTHROPIC_API_KEY OPENAI_BASE_URL REDIS_URL CONFIG_FILE 2>/dev/null || true
 
 pid=""
-cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
+cleanup() { stop_pid "$pid"; rm -rf "$work"; }
 trap cleanup EXIT
 
 bench_py() { python3 "$here/bench.py" "$@"; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 record() { echo "$1" >>"$results"; }
 
 # --- service lifecycle ----------------------------------------------------------------------------

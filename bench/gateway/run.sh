@@ -69,25 +69,15 @@ limit_tpm="${LIMIT_TPM:-0}"
 limit_streams="${LIMIT_CONCURRENT_STREAMS:-0}"
 max_busy="${BENCH_MAX_BUSY:-25}"
 max_wait="${BENCH_MAX_WAIT:-60}"
-out="${BENCH_OUT:-$(dirname "$bin")/bench-results}"
-mkdir -p "$out"
-results="$out/gateway-$(date -u +%Y%m%dT%H%M%SZ).jsonl"
-work="$(mktemp -d "${TMPDIR:-/tmp}/aas-gwbench.XXXXXX")"
-
-export JWT_SECRET="bench-secret-$RANDOM$RANDOM-not-for-production"
-unset OPENAI_API_KEY ANTHROPIC_API_KEY OPENAI_BASE_URL REDIS_URL CONFIG_FILE 2>/dev/null || true
+. "$bench/lib.sh"
+bench_setup gateway
 
 pid=""; mock_pid=""
-stop() {  # stop PID: SIGTERM, wait
-  [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 0
-  kill -TERM "$1" 2>/dev/null; wait "$1" 2>/dev/null || true
-}
-cleanup() { stop "$pid"; stop "$mock_pid"; rm -rf "$work"; }
+cleanup() { stop_pid "$pid"; stop_pid "$mock_pid"; rm -rf "$work"; }
 trap cleanup EXIT
 
 bench_py() { python3 "$bench/bench.py" "$@"; }
 load() { node "$here/load.mjs" "$@"; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 # record SCENARIO TARGET RUN JSON: adds the context to a result line and keeps it.
 record() {
   local line="{\"scenario\":\"$1\",\"target\":\"$2\",\"run\":$3,\"loadavg\":\"$(loadavg)\",\"otherBusyPct\":$busy,${4#\{}"
@@ -184,8 +174,8 @@ if [[ "$scenarios" == *" overhead "* || "$scenarios" == *" wrk "* || "$scenarios
       quiet; record ttft gateway "$i" "$(load ttft --url "$gateway" --token "$token" --count "$ttft_count" --concurrency "$ttft_concurrency")"
     done
   fi
-  stop "$pid"; pid=""
-  stop "$mock_pid"; mock_pid=""
+  stop_pid "$pid"; pid=""
+  stop_pid "$mock_pid"; mock_pid=""
 fi
 
 if [[ "$scenarios" == *" streams "* ]]; then
@@ -202,8 +192,8 @@ if [[ "$scenarios" == *" streams "* ]]; then
     load streams --url "http://127.0.0.1:$port$gateway_path" --token "$token" --steps "${stream_steps// /,}" \
       --hold "$stream_hold" --pid "$pid" --mock-pid "$mock_pid" |
       while read -r line; do record streams gateway "$i" "$line"; done
-    stop "$pid"; pid=""
-    stop "$mock_pid"; mock_pid=""
+    stop_pid "$pid"; pid=""
+    stop_pid "$mock_pid"; mock_pid=""
   done
 fi
 

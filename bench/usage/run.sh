@@ -52,27 +52,18 @@ warmup="${USAGE_WARMUP:-3}"
 fixes="${USAGE_FIXES:-1}"
 max_busy="${BENCH_MAX_BUSY:-25}"
 max_wait="${BENCH_MAX_WAIT:-120}"
-out="${BENCH_OUT:-$(dirname "$bin")/bench-results}"
-mkdir -p "$out"
-results="$out/usage-$(date -u +%Y%m%dT%H%M%SZ).jsonl"
-work="$(mktemp -d "${TMPDIR:-/tmp}/aas-usage.XXXXXX")"
+. "$bench/lib.sh"
+bench_setup usage
 db="${USAGE_DB:-$work/usage.db}"
 [[ "$db" == /* ]] || db="$PWD/$db"
 
-export JWT_SECRET="bench-secret-$RANDOM$RANDOM-not-for-production"
 export LOG_LEVEL=warn THREADS="${THREADS:-2}"
-export LIMIT_RPM=0 LIMIT_TPM=0 LIMIT_CONCURRENT_STREAMS=0
-unset OPENAI_API_KEY ANTHROPIC_API_KEY OPENAI_BASE_URL REDIS_URL CONFIG_FILE 2>/dev/null || true
 
 pid=""
-cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
+cleanup() { stop_pid "$pid"; rm -rf "$work"; }
 trap cleanup EXIT
 
 ub() { python3 "$here/usage_bench.py" "$@"; }
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 record() { tee -a "$results"; }
 # quiet PHASE: wait for the machine to calm down (bounded), record how busy it was.
 quiet() {

@@ -1,0 +1,30 @@
+# Shared by the benchmark scripts (bench/run.sh, bench/usage/run.sh, bench/gateway/run.sh):
+# sourced after they set `bin`. Provides the results file and work dir, the service environment
+# every benchmark wants, and small helpers.
+#
+#   bench_setup NAME   out=<bin dir>/bench-results (or BENCH_OUT), results=$out/NAME-<time>.jsonl,
+#                      work=<fresh temp dir>; exports a random JWT_SECRET, limits off, no provider
+#                      keys (the offline mock model, or the script's own upstream)
+#   stop_pid PID       SIGTERM and wait, when it is still running
+#   loadavg            the 1/5/15-minute load averages
+
+bench_setup() {
+  out="${BENCH_OUT:-$(dirname "$bin")/bench-results}"
+  mkdir -p "$out"
+  results="$out/$1-$(date -u +%Y%m%dT%H%M%SZ).jsonl"
+  work="$(mktemp -d "${TMPDIR:-/tmp}/aas-$1.XXXXXX")"
+  export JWT_SECRET="bench-secret-$RANDOM$RANDOM-not-for-production"
+  # One benchmark user sends thousands of requests a second: per-user limits off (0 = none; the
+  # limiter still runs). A script's caller may set them.
+  export LIMIT_RPM="${LIMIT_RPM:-0}" LIMIT_TPM="${LIMIT_TPM:-0}"
+  export LIMIT_CONCURRENT_STREAMS="${LIMIT_CONCURRENT_STREAMS:-0}"
+  unset OPENAI_API_KEY ANTHROPIC_API_KEY OPENAI_BASE_URL REDIS_URL AI_CONFIG 2>/dev/null || true
+}
+
+stop_pid() {
+  [ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 0
+  kill -TERM "$1" 2>/dev/null
+  wait "$1" 2>/dev/null || true
+}
+
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
