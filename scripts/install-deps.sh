@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 # libpq-dev is the PostgreSQL client the production store links; postgresql-15 is only the server
 # binaries the tests start by themselves (scripts/with-postgres.sh): Debian's package also creates a
 # `main` cluster, but services do not auto-start here and nothing uses it.
+# libhiredis-dev is the Redis client production mode links (limits, response cache, events shared by
+# replicas); redis-server is only the server the tests start by themselves (scripts/with-redis.sh;
+# under systemd the package also starts one on :6379: `systemctl disable --now redis-server`).
 # caddy: the deploy tests validate deploy/Caddyfile and run it in front of three local replicas
 # (under systemd the package also starts a caddy on :80: `systemctl disable --now caddy`).
 packages=(
@@ -17,6 +20,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libjwt-dev
   libpq-dev postgresql-15
+  libhiredis-dev redis-server
   libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev prometheus

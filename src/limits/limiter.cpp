@@ -23,6 +23,7 @@ Grant& Grant::operator=(Grant&& o) noexcept {
     ask_ = o.ask_;
     day_ = std::move(o.day_);
     month_ = std::move(o.month_);
+    id_ = std::move(o.id_);
   }
   return *this;
 }

@@ -3,8 +3,8 @@
 // and daily / monthly USD budgets. A request asks for its worst case before the model is called
 // (estimated prompt tokens + the most output it may produce, and that priced); the grant holds it
 // against every limit at once, so N parallel requests cannot overshoot, and settling replaces it
-// by what was actually used. LocalLimiter keeps the state in-process; a Redis adapter (production
-// mode) fills the same port so limits hold across replicas.
+// by what was actually used. LocalLimiter keeps the state in-process; RedisLimiter (production
+// mode, REDIS_URL) keeps it in Redis so the limits hold for all replicas together.
 #include "core/error.hpp"
 
 #include <chrono>
@@ -42,8 +42,14 @@ class Limiter;
 class Grant {
  public:
   Grant() = default;
-  Grant(Limiter* owner, std::string user, Ask ask, std::string day, std::string month)
-      : owner_(owner), user_(std::move(user)), ask_(ask), day_(std::move(day)), month_(std::move(month)) {}
+  // `id` names the hold where the limiter keeps it outside this process (Redis).
+  Grant(Limiter* owner, std::string user, Ask ask, std::string day, std::string month, std::string id = {})
+      : owner_(owner),
+        user_(std::move(user)),
+        ask_(ask),
+        day_(std::move(day)),
+        month_(std::move(month)),
+        id_(std::move(id)) {}
   Grant(Grant&& o) noexcept { *this = std::move(o); }
   Grant& operator=(Grant&& o) noexcept;
   Grant(const Grant&) = delete;
@@ -56,6 +62,7 @@ class Grant {
   const Ask& ask() const { return ask_; }
   const std::string& day() const { return day_; }      // the budget periods it reserved in
   const std::string& month() const { return month_; }
+  const std::string& id() const { return id_; }
 
  private:
   Limiter* owner_ = nullptr;
@@ -63,6 +70,7 @@ class Grant {
   Ask ask_;
   std::string day_;
   std::string month_;
+  std::string id_;
 };
 
 // Where a user stands, for GET /api/ai/usage/me.
