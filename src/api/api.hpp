@@ -11,6 +11,7 @@ namespace boost::asio { class thread_pool; }
 namespace aas::chat { class Accounting; class ChatService; class ConversationService; class GatewayService; class PromptService; }
 namespace aas::llm { class ModelRegistry; }
 namespace aas::metrics { class Metrics; }
+namespace aas::redis { class Client; }
 namespace aas::store { class Store; }
 
 namespace aas::api {
@@ -42,6 +43,10 @@ struct Services {
   ServiceInfo info;
   // When set, GET /metrics needs "Authorization: Bearer <metrics_token>" (METRICS_TOKEN).
   std::string metrics_token;
+  // Production mode's Redis (REDIS_URL), null without one. /ready pings it; when the limits fail
+  // closed without it (REDIS_FAIL_MODE=closed) the replica is not ready while it is down.
+  redis::Client* redis = nullptr;
+  bool redis_required = false;
 };
 
 http::Router make_router(Services& services);

@@ -8,8 +8,11 @@
 #include "chat/conversation_service.hpp"
 #include "chat/gateway_service.hpp"
 #include "chat/prompt_service.hpp"
+#include "chat/redis_response_cache.hpp"
 #include "chat/response_cache.hpp"
 #include "limits/local_limiter.hpp"
+#include "limits/redis_limiter.hpp"
+#include "redis/client.hpp"
 #include "core/log.hpp"
 #include "http/dispatcher.hpp"
 #include "http/server.hpp"
@@ -184,6 +187,23 @@ std::vector<api::ProviderInfo> register_models(const Config& c, llm::ModelRegist
   return {{"openai", openai, openai}, {"anthropic", anthropic, anthropic}, {"mock", true, true}};
 }
 
+// The Redis client of production mode (REDIS_URL), or null. Not reaching Redis at start is no
+// reason to stop: the fail mode decides what happens until it answers.
+std::unique_ptr<redis::Client> open_redis(const Config& c) {
+  if (c.redis_url.empty()) return nullptr;
+  redis::Options o = redis::parse_url(c.redis_url).value();  // validated with the configuration
+  o.connect_timeout = c.redis_timeout;
+  o.command_timeout = c.redis_timeout;
+  auto client = std::make_unique<redis::Client>(o);
+  if (auto ping = client->ping())
+    spdlog::info("redis at {}:{} (db {}): limits and the response cache are shared by all replicas", o.host,
+                 o.port, o.database);
+  else
+    spdlog::error("redis at {}:{} does not answer ({}); until it does, limits fail {}", o.host, o.port,
+                  ping.error().detail, c.redis_fail_open ? "open" : "closed");
+  return client;
+}
+
 // Every recorded model call, into the metrics (model names come from the registry: bounded).
 void record_call(metrics::Metrics& m, const chat::CallOutcome& call) {
   const std::string_view model = call.model ? std::string_view(call.model->name) : "unknown";
@@ -207,7 +227,6 @@ int serve(Config c) {
   if (c.jwt_secret_generated)
     spdlog::warn("JWT_SECRET not set: using a development secret kept beside the database; set "
                  "JWT_SECRET to the monolith's secret to accept its tokens");
-  if (!c.redis_url.empty()) spdlog::warn("REDIS_URL is set but not used by this release");
 
   SystemClock clock;
   std::unique_ptr<store::Store> store = open_store(c, clock);
@@ -249,26 +268,41 @@ int serve(Config c) {
   chat_options.summarize_after_messages = c.summarize_after_messages;
   // The offline mock model cannot write a title worth having.
   chat_options.generate_titles = c.generate_titles && !c.models.empty();
-  // Limits: in-process; budgets start from what the ledger says was spent in the period.
+  // Production mode: limits and the response cache shared with the other replicas through Redis.
+  std::unique_ptr<redis::Client> redis = open_redis(c);
+  // Limits: budgets start from what the ledger says was spent in the period.
   limits::Policies policies(c.limit_defaults, c.limit_roles, c.limit_users);
-  limits::LocalLimiter limiter(
-      clock,
-      [&store](std::string_view user, std::string_view from_day) {
-        return store->spent_micros(user, from_day);
-      },
-      [&metrics](limits::Limit refused) { metrics.limit_rejection(limits::label(refused)); });
-  chat::Accounting accounting(*store, limiter, policies, chat::AccountingOptions{c.max_output_tokens},
+  limits::SpentLoader spent = [&store](std::string_view user, std::string_view from_day) {
+    return store->spent_micros(user, from_day);
+  };
+  auto on_refusal = [&metrics](limits::Limit refused) { metrics.limit_rejection(limits::label(refused)); };
+  std::unique_ptr<limits::Limiter> limiter;
+  if (redis) {
+    limits::RedisLimiterOptions o;
+    o.prefix = c.redis_key_prefix;
+    o.fail_open = c.redis_fail_open;
+    // No request outlives its time limit by much; a stream's is the upstream idle timeout per gap.
+    o.lease = std::max<std::chrono::milliseconds>(std::chrono::hours(1), c.request_timeout * 2);
+    limiter = std::make_unique<limits::RedisLimiter>(*redis, clock, spent, o, on_refusal);
+  } else {
+    limiter = std::make_unique<limits::LocalLimiter>(clock, spent, on_refusal);
+  }
+  chat::Accounting accounting(*store, *limiter, policies, chat::AccountingOptions{c.max_output_tokens},
                               [&metrics](const chat::CallOutcome& call) { record_call(metrics, call); });
   chat::ChatService chat(*store, blocking, models, accounting, chat_options);
   chat::ConversationService conversations(*store, models);
-  // Repeated deterministic gateway requests are answered from an in-process LRU.
-  std::unique_ptr<chat::LruResponseCache> response_cache;
-  if (c.response_cache_ttl.count() > 0 && c.response_cache_entries > 0)
+  // Repeated deterministic gateway requests are answered from the cache: Redis's, shared by the
+  // replicas, or an in-process LRU.
+  std::unique_ptr<chat::ResponseCache> response_cache;
+  if (c.response_cache_ttl.count() > 0 && redis)
+    response_cache = std::make_unique<chat::RedisResponseCache>(*redis, c.redis_key_prefix, c.response_cache_ttl);
+  else if (c.response_cache_ttl.count() > 0 && c.response_cache_entries > 0)
     response_cache = std::make_unique<chat::LruResponseCache>(clock, c.response_cache_entries, c.response_cache_ttl);
   chat::GatewayService gateway(*store, blocking, models, accounting, response_cache.get());
   chat::PromptService prompts(*store);
   api::Services services{chat,   conversations, gateway, accounting, prompts, *store,
-                         models, blocking,      metrics, info,       c.metrics_token};
+                         models, blocking,      metrics, info,       c.metrics_token,
+                         redis.get(), redis && !c.redis_fail_open};
 
   auth::JwtVerifier verifier = make_verifier(c, clock);
   std::unique_ptr<auth::BackendAuthenticator> backend_check;

@@ -1,5 +1,6 @@
 #include "app/config.hpp"
 
+#include "redis/client.hpp"
 #include "store/postgres/postgres_store.hpp"
 
 #include <openssl/rand.h>
@@ -314,6 +315,15 @@ Config load_config(const Lookup& env) {
     if (c.sqlite_path.empty()) throw ConfigError("DATABASE_URL: the SQLite path is empty");
   }
   src.text("REDIS_URL", c.redis_url);
+  if (!c.redis_url.empty()) {
+    if (auto parsed = redis::parse_url(c.redis_url); !parsed) throw ConfigError(parsed.error().message);
+  }
+  if (auto v = src.get("REDIS_FAIL_MODE")) {
+    if (*v != "open" && *v != "closed") throw ConfigError("REDIS_FAIL_MODE: must be open or closed");
+    c.redis_fail_open = *v == "open";
+  }
+  src.millis("REDIS_TIMEOUT_MS", c.redis_timeout, 10, 60'000);
+  src.text("REDIS_KEY_PREFIX", c.redis_key_prefix);
 
   src.text("JWT_SECRET", c.jwt_secret);
   src.text("JWT_PUBLIC_KEY", c.jwt_public_key_pem);

@@ -60,7 +60,11 @@ struct Config {
   std::string database_url = "sqlite:./data/ai-agent.db";
   std::string database_driver;  // "sqlite" or "postgres", from database_url's scheme
   std::string sqlite_path;      // derived from database_url (sqlite only)
-  std::string redis_url;    // accepted; used by the production-mode release
+  // Redis (production mode): limits, the response cache and events shared by every replica.
+  std::string redis_url;               // empty: all of it in-process
+  bool redis_fail_open = true;         // REDIS_FAIL_MODE=open|closed: limits when Redis is down
+  std::chrono::milliseconds redis_timeout{500};  // connect and per-command
+  std::string redis_key_prefix = "aas:";  // so a Redis shared with the monolith stays tidy
 
   // auth
   std::string jwt_secret;

@@ -349,8 +349,12 @@ asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput input) {
                                                    : completion.error().detail);
   }
   am.usage = Accounting::ledger_row(call);
-  auto stored = co_await offload(blocking_, [&] { return store_.append_message(turn.input.user_id, am); });
-  if (stored) accounting_.recorded(turn.grant, timed(call, turn.admitted_at, upstream));
+  // Settling the grant may be a Redis round trip: it stays on the blocking pool with the write.
+  auto stored = co_await offload(blocking_, [&] {
+    auto written = store_.append_message(turn.input.user_id, am);
+    if (written) accounting_.recorded(turn.grant, timed(call, turn.admitted_at, upstream));
+    return written;
+  });
   if (stored && completion) after_turn(turn, co_await asio::this_coro::executor);
   if (!completion) co_return completion.error();
   if (!stored) co_return stored.error();
@@ -439,9 +443,10 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
   update.usage = Accounting::ledger_row(call);
 
   auto stored = co_await offload(blocking_, [&] {
-    return store_.update_message(turn.input.user_id, *turn.placeholder_id, update);
+    auto written = store_.update_message(turn.input.user_id, *turn.placeholder_id, update);
+    if (written) accounting_.recorded(turn.grant, timed(call, turn.admitted_at, upstream));
+    return written;
   });
-  if (stored) accounting_.recorded(turn.grant, timed(call, turn.admitted_at, upstream));
   if (!stored) co_return stored.error();
   if (update.status == store::MessageStatus::complete) after_turn(turn, co_await asio::this_coro::executor);
   if (update.status == store::MessageStatus::error) co_return *failure;

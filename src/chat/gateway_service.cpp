@@ -57,23 +57,28 @@ asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, b
 asio::awaitable<void> GatewayService::record(AdmittedCall& call, CallOutcome& outcome,
                                              std::chrono::steady_clock::duration upstream) {
   const store::UsageRecord row = Accounting::ledger_row(outcome);
-  auto written = co_await offload(blocking_, [&] { return store_.record_usage(row); });
-  if (!written) {
+  // Settling the grant may be a Redis round trip: it stays on the blocking pool with the write.
+  auto written = co_await offload(blocking_, [&] {
+    auto w = store_.record_usage(row);
+    if (w) {
+      const std::chrono::duration<double> total = std::chrono::steady_clock::now() - call.admitted_at;
+      outcome.total_seconds = total.count();
+      outcome.overhead_seconds = std::max(0.0, (total - upstream).count());
+      accounting_.recorded(call.grant, outcome);
+    }
+    return w;
+  });
+  if (!written)  // the grant, dropped unsettled, keeps its reservation: the safe side
     spdlog::error("gateway request_id={}: usage not recorded: {} {}", row.request_id,
                   written.error().message, written.error().detail);
-    co_return;  // the grant, dropped unsettled, keeps its reservation: the safe side
-  }
-  const std::chrono::duration<double> total = std::chrono::steady_clock::now() - call.admitted_at;
-  outcome.total_seconds = total.count();
-  outcome.overhead_seconds = std::max(0.0, (total - upstream).count());
-  accounting_.recorded(call.grant, outcome);
 }
 
 asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call) {
   const auto started = std::chrono::steady_clock::now();
   const std::optional<std::string> key = cache_ ? response_cache_key(call.request) : std::nullopt;
   if (key) {
-    if (auto hit = cache_->get(*key)) {
+    // The cache may be Redis: a blocking call.
+    if (auto hit = co_await offload(blocking_, [&] { return cache_->get(*key); })) {
       DirectResult out;
       out.model = call.model->name;
       out.content = std::move(hit->content);
@@ -114,7 +119,7 @@ asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call
     out.cached = false;
     // Only whole answers are worth repeating.
     if (out.finish_reason == "stop" || out.finish_reason == "length")
-      cache_->put(*key, CachedAnswer{out.content, out.finish_reason});
+      co_await offload(blocking_, [&] { cache_->put(*key, CachedAnswer{out.content, out.finish_reason}); });
   }
   co_return out;
 }
