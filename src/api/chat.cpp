@@ -188,6 +188,15 @@ Reply versions(Services& s, http::Context& ctx) {
   co_return ok(json::object{{"items", std::move(items)}});
 }
 
+// Stops the answer streaming in the conversation, on whichever replica streams it. 202: the
+// stop is on its way; the stream's own client sees the answer end (done, finishReason "stopped").
+Reply stop(Services& s, http::Context& ctx) {
+  const std::string id(ctx.param("id"));
+  auto stopped = co_await s.chat.stop(ctx.user().user_id, id);
+  if (!stopped) co_return stopped.error();
+  co_return ok(json::object{{"conversationId", id}, {"stopping", true}}, 202);
+}
+
 }  // namespace
 
 void add_chat_routes(http::Router& router, Services& s) {
@@ -199,6 +208,8 @@ void add_chat_routes(http::Router& router, Services& s) {
               [&s](http::Context& ctx) { return new_version(s, ctx, false); }});
   router.add({"GET", "/api/ai/conversations/:id/messages/:messageId/versions", http::Access::user,
               [&s](http::Context& ctx) { return versions(s, ctx); }});
+  router.add({"POST", "/api/ai/conversations/:id/stop", http::Access::user,
+              [&s](http::Context& ctx) { return stop(s, ctx); }});
 }
 
 }  // namespace aas::api

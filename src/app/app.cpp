@@ -23,6 +23,7 @@
 #include "llm/providers/openai.hpp"
 #include "llm/router.hpp"
 #include "metrics/metrics.hpp"
+#include "realtime/redis_event_bus.hpp"
 #include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -289,7 +290,12 @@ int serve(Config c) {
   }
   chat::Accounting accounting(*store, *limiter, policies, chat::AccountingOptions{c.max_output_tokens},
                               [&metrics](const chat::CallOutcome& call) { record_call(metrics, call); });
-  chat::ChatService chat(*store, blocking, models, accounting, chat_options);
+  // Events between replicas (stop requests) and to the monolith (recorded answers): Redis
+  // pub/sub on <prefix>events, or in-process.
+  std::unique_ptr<realtime::EventBus> events;
+  if (redis) events = std::make_unique<realtime::RedisEventBus>(*redis, c.redis_key_prefix + "events");
+  else events = std::make_unique<realtime::LocalEventBus>();
+  chat::ChatService chat(*store, blocking, models, accounting, *events, chat_options);
   chat::ConversationService conversations(*store, models);
   // Repeated deterministic gateway requests are answered from the cache: Redis's, shared by the
   // replicas, or an in-process LRU.

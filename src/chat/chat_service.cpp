@@ -6,8 +6,13 @@
 #include "llm/token_estimate.hpp"
 #include "tokens/tokenizer.hpp"
 
+#include "realtime/event_bus.hpp"
+
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -15,19 +20,72 @@
 
 #include <algorithm>
 #include <chrono>
+#include <mutex>
+#include <unordered_map>
 #include <variant>
 
 namespace aas::chat {
 
 namespace asio = boost::asio;
 
-ChatService::ChatService(store::Store& store, asio::thread_pool& blocking,
-                         const llm::ModelRegistry& models, Accounting& accounting, ChatOptions options)
+// A stream a stop request can end: its timer never fires by itself, and is cancelled (on the
+// stream's strand) to wake the race in stream().
+struct ChatService::Running {
+  Running(asio::any_io_executor ex, std::string user)
+      : user_id(std::move(user)), wake(std::move(ex), asio::steady_timer::time_point::max()) {}
+  std::string user_id;
+  asio::steady_timer wake;
+  bool stopped = false;  // only touched on the stream's strand
+};
+
+struct ChatService::Streams {
+  std::mutex mu;
+  std::unordered_multimap<std::string, std::shared_ptr<Running>> by_conversation;
+
+  // Wakes the user's streams in that conversation (a stop from any replica).
+  void stop(const std::string& user_id, const std::string& conversation_id) {
+    std::lock_guard lock(mu);
+    auto [from, to] = by_conversation.equal_range(conversation_id);
+    for (auto it = from; it != to; ++it) {
+      if (it->second->user_id != user_id) continue;
+      asio::post(it->second->wake.get_executor(), [r = it->second] {
+        r->stopped = true;
+        r->wake.cancel();
+      });
+    }
+  }
+};
+
+ChatService::ChatService(store::Store& store, asio::thread_pool& blocking, const llm::ModelRegistry& models,
+                         Accounting& accounting, realtime::EventBus& events, ChatOptions options)
     : store_(store),
       blocking_(blocking),
       models_(models),
       accounting_(accounting),
-      options_(std::move(options)) {}
+      events_(events),
+      options_(std::move(options)),
+      streams_(std::make_shared<Streams>()) {
+  events_.subscribe([weak = std::weak_ptr<Streams>(streams_)](const realtime::Event& e) {
+    if (e.type != "answer.stop") return;
+    if (auto streams = weak.lock()) streams->stop(e.user_id, e.conversation_id);
+  });
+}
+
+ChatService::~ChatService() = default;
+
+asio::awaitable<Result<void>> ChatService::stop(std::string user_id, std::string conversation_id) {
+  co_return co_await offload(blocking_, [&]() -> Result<void> {
+    auto conversation = store_.get_conversation(user_id, conversation_id);
+    if (!conversation) return conversation.error();
+    events_.publish(realtime::Event{"answer.stop", user_id, conversation_id, {}, {}});
+    return {};
+  });
+}
+
+void ChatService::announce(const PreparedTurn& turn, const store::Message& answer) {
+  events_.publish(realtime::Event{"message.completed", turn.input.user_id, turn.conversation.id, answer.id,
+                                  std::string(store::to_string(answer.status))});
+}
 
 namespace {
 
@@ -110,7 +168,7 @@ CallOutcome outcome_of(const PreparedTurn& turn) {
 }
 
 std::string_view known_finish_reason(std::string_view reason) {
-  for (std::string_view known : {"stop", "length", "tool_calls", "content_filter", "cancelled"})
+  for (std::string_view known : {"stop", "length", "tool_calls", "content_filter", "cancelled", "stopped"})
     if (reason == known) return known;
   return "other";
 }
@@ -352,7 +410,10 @@ asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput input) {
   // Settling the grant may be a Redis round trip: it stays on the blocking pool with the write.
   auto stored = co_await offload(blocking_, [&] {
     auto written = store_.append_message(turn.input.user_id, am);
-    if (written) accounting_.recorded(turn.grant, timed(call, turn.admitted_at, upstream));
+    if (written) {
+      accounting_.recorded(turn.grant, timed(call, turn.admitted_at, upstream));
+      announce(turn, *written);
+    }
     return written;
   });
   if (stored && completion) after_turn(turn, co_await asio::this_coro::executor);
@@ -388,13 +449,34 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
     return !client_gone;
   };
 
-  // A departed client cancels the model call at once instead of at its next word.
-  std::variant<Result<llm::Completion>, std::monostate> raced =
-      co_await (model.provider->stream(request, sink) || observer.gone());
+  // A departed client, or a stop request from any replica, cancels the model call at once
+  // instead of at its next word.
+  auto running = std::make_shared<Running>(co_await asio::this_coro::executor, turn.input.user_id);
+  const std::string conversation_id = turn.conversation.id;
+  {
+    std::lock_guard lock(streams_->mu);
+    streams_->by_conversation.emplace(conversation_id, running);
+  }
+  auto stop_requested = [running]() -> asio::awaitable<void> {
+    if (!running->stopped) co_await running->wake.async_wait(asio::as_tuple(asio::use_awaitable));
+  };
+  std::variant<Result<llm::Completion>, std::monostate, std::monostate> raced =
+      co_await (model.provider->stream(request, sink) || observer.gone() || stop_requested());
+  {
+    std::lock_guard lock(streams_->mu);
+    auto [from, to] = streams_->by_conversation.equal_range(conversation_id);
+    for (auto it = from; it != to; ++it)
+      if (it->second == running) {
+        streams_->by_conversation.erase(it);
+        break;
+      }
+  }
   const auto upstream = std::chrono::steady_clock::now() - started;
   std::optional<Result<llm::Completion>> completion;
+  bool stopped = false;
   if (raced.index() == 0) completion = std::move(std::get<0>(raced));
-  else client_gone = true;
+  else if (raced.index() == 1) client_gone = true;
+  else stopped = true;
 
   store::MessageUpdate update;
   update.latency_ms = elapsed_ms(started);
@@ -406,7 +488,7 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
     call.deployment = (*completion)->deployment;
     call.provider = (*completion)->provider;
   }
-  if (completion && *completion && !client_gone) {
+  if (completion && *completion && !client_gone && !stopped) {
     usage = (*completion)->usage;
     update.status = store::MessageStatus::complete;
     update.metadata = answer_metadata(usage.estimated, (*completion)->finish_reason, std::nullopt,
@@ -426,11 +508,14 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
     const bool nothing_arrived = received.empty() && completion && !*completion;
     update.status = nothing_arrived ? store::MessageStatus::error : store::MessageStatus::interrupted;
     if (nothing_arrived) usage = llm::Usage{};  // the call failed: nothing was generated for us
-    update.metadata = answer_metadata(usage.estimated, client_gone ? "cancelled" : "", failure->code,
+    // A stop the user asked for is no failure: the answer ends where it was.
+    update.metadata = answer_metadata(usage.estimated, client_gone ? "cancelled" : stopped ? "stopped" : "",
+                                      failure ? std::optional(failure->code) : std::nullopt,
                                       turn.context_omitted);
     spdlog::info("chat stream request_id={} model={} {}: {}", turn.input.request_id, model.name,
                  store::to_string(update.status),
-                 failure->detail.empty() ? failure->message : failure->detail);
+                 !failure ? std::string("stopped by the user")
+                 : failure->detail.empty() ? failure->message : failure->detail);
   }
   update.input_tokens = usage.input_tokens;
   update.output_tokens = usage.output_tokens;
@@ -444,7 +529,10 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
 
   auto stored = co_await offload(blocking_, [&] {
     auto written = store_.update_message(turn.input.user_id, *turn.placeholder_id, update);
-    if (written) accounting_.recorded(turn.grant, timed(call, turn.admitted_at, upstream));
+    if (written) {
+      accounting_.recorded(turn.grant, timed(call, turn.admitted_at, upstream));
+      announce(turn, *written);
+    }
     return written;
   });
   if (!stored) co_return stored.error();
@@ -458,6 +546,7 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
   out.usage = usage;
   out.model = model.name;
   out.finish_reason = client_gone ? "cancelled"
+                     : stopped   ? "stopped"
                                   : std::string(completion && *completion
                                                     ? known_finish_reason((*completion)->finish_reason)
                                                     : "interrupted");

@@ -13,12 +13,14 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace boost::asio { class thread_pool; }
+namespace aas::realtime { class EventBus; }
 
 namespace aas::chat {
 
@@ -95,8 +97,10 @@ class TurnObserver {
 
 class ChatService {
  public:
-  ChatService(store::Store& store, boost::asio::thread_pool& blocking,
-              const llm::ModelRegistry& models, Accounting& accounting, ChatOptions options);
+  // `events` carries stop requests between replicas and announces every recorded answer.
+  ChatService(store::Store& store, boost::asio::thread_pool& blocking, const llm::ModelRegistry& models,
+              Accounting& accounting, realtime::EventBus& events, ChatOptions options);
+  ~ChatService();
 
   // One whole turn, answered when the model has finished.
   boost::asio::awaitable<Result<TurnResult>> send(TurnInput input);
@@ -109,6 +113,13 @@ class ChatService {
   boost::asio::awaitable<Result<TurnResult>> stream(PreparedTurn turn, TurnObserver& observer);
 
   const ChatOptions& options() const { return options_; }
+
+  // Stops the answer streaming in one of the user's conversations, whichever replica streams it
+  // (POST /api/ai/conversations/:id/stop): the stop goes out on the event bus; the stream keeps
+  // what it produced, is recorded `interrupted` with finish reason "stopped", billed for what
+  // was used, and its client gets the usage and done events. not_found for another user's
+  // conversation; nothing streaming is not an error (the answer may just have finished).
+  boost::asio::awaitable<Result<void>> stop(std::string user_id, std::string conversation_id);
 
   // Folds every turn not yet summarized (all but the last `keep` messages) into the
   // conversation's summary now: POST /api/ai/conversations/:id/summarize. The call is written to
@@ -136,11 +147,19 @@ class ChatService {
                                                               std::string kind, std::string instruction,
                                                               std::string input, std::string request_id);
 
+  // Announces a recorded answer (message.completed). Called on the blocking pool.
+  void announce(const PreparedTurn& turn, const store::Message& answer);
+
   store::Store& store_;
   boost::asio::thread_pool& blocking_;
   const llm::ModelRegistry& models_;
   Accounting& accounting_;
+  realtime::EventBus& events_;
   ChatOptions options_;
+  // The streams running in this process, by conversation, for stop requests.
+  struct Running;
+  struct Streams;
+  std::shared_ptr<Streams> streams_;  // shared with the bus's handler, which may outlive this
 };
 
 // Shared validation of free text fields (also used by the conversation service).

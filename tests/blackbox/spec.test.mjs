@@ -23,6 +23,7 @@ const EXPECTED_PATHS = {
   '/api/ai/conversations/{id}': ['DELETE', 'GET', 'PATCH'],
   '/api/ai/conversations/{id}/export': ['GET'],
   '/api/ai/conversations/{id}/summarize': ['POST'],
+  '/api/ai/conversations/{id}/stop': ['POST'],
   '/api/ai/conversations/{id}/messages/{messageId}/regenerate': ['POST'],
   '/api/ai/conversations/{id}/messages/{messageId}/edit': ['POST'],
   '/api/ai/conversations/{id}/messages/{messageId}/versions': ['GET'],

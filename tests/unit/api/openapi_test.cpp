@@ -1,5 +1,6 @@
 // Keeps the router and docs/openapi.yaml in step: every route is documented, every documented
 // operation is routed.
+#include "realtime/event_bus.hpp"
 #include "api/api.hpp"
 
 #include "chat/chat_service.hpp"
@@ -57,7 +58,8 @@ TEST(OpenApi, RouterAndSpecDescribeTheSameOperations) {
   limits::Policies policies;
   limits::LocalLimiter limiter(clock, [](std::string_view, std::string_view) -> Result<std::int64_t> { return 0; });
   chat::Accounting accounting(*store, limiter, policies, {});
-  chat::ChatService chat(*store, blocking, models, accounting, {});
+  realtime::LocalEventBus events;
+  chat::ChatService chat(*store, blocking, models, accounting, events, {});
   chat::ConversationService conversations(*store, models);
   chat::GatewayService gateway(*store, blocking, models, accounting);
   metrics::Metrics metrics;

@@ -1,5 +1,6 @@
 // The chat turn over the real SQLite store and the mock model; a failing provider is a fake of the
 // LlmProvider interface.
+#include "realtime/event_bus.hpp"
 #include "chat/chat_service.hpp"
 #include "limits/local_limiter.hpp"
 
@@ -83,7 +84,7 @@ class ChatServiceTest : public ::testing::Test {
     limiter_ = std::make_unique<limits::LocalLimiter>(
         clock_, [this](std::string_view user, std::string_view day) { return store_->spent_micros(user, day); });
     accounting_ = std::make_unique<Accounting>(*store_, *limiter_, policies_, AccountingOptions{});
-    chat_ = std::make_unique<ChatService>(*store_, blocking_, models_, *accounting_, options);
+    chat_ = std::make_unique<ChatService>(*store_, blocking_, models_, *accounting_, events_, options);
   }
   void TearDown() override {
     blocking_.join();
@@ -133,6 +134,7 @@ class ChatServiceTest : public ::testing::Test {
   limits::Policies policies_;
   std::unique_ptr<limits::LocalLimiter> limiter_;
   std::unique_ptr<Accounting> accounting_;
+  realtime::LocalEventBus events_;
   std::unique_ptr<ChatService> chat_;
 };
 
@@ -186,7 +188,7 @@ TEST_F(ChatServiceTest, TheContextFitsTheWindowNewestFirstAndSaysWhatWasLeftOut)
   ChatOptions wide;
   wide.max_message_chars = 50;
   wide.context_messages = 100;  // the window, not the message count, is what limits here
-  chat_ = std::make_unique<ChatService>(*store_, blocking_, models_, *accounting_, wide);
+  chat_ = std::make_unique<ChatService>(*store_, blocking_, models_, *accounting_, events_, wide);
   std::optional<std::string> conversation;
   for (int i = 0; i < 30; ++i) {
     TurnInput in = input("fit", "message number " + std::to_string(i) + " with a few more words");
@@ -245,7 +247,7 @@ TEST_F(ChatServiceTest, PastTheThresholdEarlierTurnsAreSummarizedEvenWhenTheyFit
   ChatOptions opts;
   opts.context_messages = 100;
   opts.summarize_after_messages = 4;
-  chat_ = std::make_unique<ChatService>(*store_, blocking_, models_, *accounting_, opts);
+  chat_ = std::make_unique<ChatService>(*store_, blocking_, models_, *accounting_, events_, opts);
   std::optional<std::string> conversation;
   for (int i = 0; i < 3; ++i) {
     TurnInput in = input("thr", "turn " + std::to_string(i));

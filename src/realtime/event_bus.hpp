@@ -1,0 +1,47 @@
+#pragma once
+// Events between the replicas of one deployment (and to the monolith, which may listen on the
+// same Redis channel to push them to its Socket.IO clients). One replica publishes; every
+// replica's subscribers receive it, the publisher's included. The embedded default delivers in
+// this process; RedisEventBus (production mode) goes through Redis pub/sub. Delivery is at most
+// once, as Redis pub/sub promises: events are notices, never the record (the store is).
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace aas::realtime {
+
+struct Event {
+  // "message.completed": an assistant answer was recorded (status complete, interrupted, error);
+  // "answer.stop": the user asked to stop the answer streaming in a conversation.
+  std::string type;
+  std::string user_id;
+  std::string conversation_id;
+  std::string message_id;  // empty for answer.stop
+  std::string status;      // message.completed only
+};
+
+class EventBus {
+ public:
+  using Handler = std::function<void(const Event&)>;
+  virtual ~EventBus() = default;
+  // May block on the network (Redis): call it off the I/O threads.
+  virtual void publish(const Event& event) = 0;
+  // Handlers run on the bus's own thread (or the publisher's, in-process) and must not block;
+  // subscribe before the first publish.
+  virtual void subscribe(Handler handler) = 0;
+};
+
+// The in-process bus of a single replica: publish calls every handler at once.
+class LocalEventBus final : public EventBus {
+ public:
+  LocalEventBus();
+  ~LocalEventBus() override;
+  void publish(const Event& event) override;
+  void subscribe(Handler handler) override;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace aas::realtime
