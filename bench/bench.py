@@ -4,7 +4,8 @@
   bench.py free-port
   bench.py quiet [--max-busy PCT --max-wait S]   (prints how busy the cores are, after waiting)
   bench.py start-times --bin BIN --runs N --workdir DIR   (env: JWT_SECRET, LOG_LEVEL, ...)
-  bench.py wrk --pid PID -- wrk ARGS...   (wrk's result + CPU of the service, wrk and the rest)
+  bench.py wrk --pid PID [--pid PID...] -- wrk ARGS...   (wrk's result + CPU of the service
+                                          (all PIDs: replicas, proxy), wrk and the rest)
   bench.py seed --port P --token T --count N [--out FILE] [--title-prefix S]
   bench.py describe < RESULTS.jsonl    (one human line per result)
   bench.py summary RESULTS.jsonl
@@ -73,13 +74,13 @@ def run_wrk(args):
     hz = os.sysconf("SC_CLK_TCK")
     ncpu = os.cpu_count() or 1
     t0, i0 = cpu_times()
-    s0 = proc_cpu_seconds(args.pid)
+    s0 = sum(proc_cpu_seconds(p) for p in args.pid)
     w0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     out = subprocess.run(args.wrk, stdout=subprocess.PIPE, text=True, check=True).stdout
     wall = time.perf_counter() - start
     w1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    s1 = proc_cpu_seconds(args.pid)
+    s1 = sum(proc_cpu_seconds(p) for p in args.pid)
     t1, i1 = cpu_times()
     line = next((l for l in out.splitlines() if l.startswith("BENCH_JSON ")), None)
     if line is None:
@@ -295,7 +296,7 @@ def main():
     st.add_argument("--runs", type=int, default=10)
     st.add_argument("--workdir", required=True)
     w = sub.add_parser("wrk")
-    w.add_argument("--pid", type=int, required=True)
+    w.add_argument("--pid", type=int, action="append", required=True)
     w.add_argument("wrk", nargs=argparse.REMAINDER)
     q = sub.add_parser("quiet")
     q.add_argument("--max-busy", type=float, default=100)
