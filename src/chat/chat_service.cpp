@@ -4,9 +4,8 @@
 #include "core/offload.hpp"
 #include "chat/prompt_template.hpp"
 #include "llm/token_estimate.hpp"
-#include "tokens/tokenizer.hpp"
-
 #include "realtime/event_bus.hpp"
+#include "tokens/tokenizer.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
