@@ -429,4 +429,42 @@ describe('three replicas on one PostgreSQL and one Redis, behind deploy/Caddyfil
       assert.equal(me.totals.cost, 0, 'a hit is free');
     }
   });
+
+  it('stops an answer streaming on one replica through another (the stop travels on Redis pub/sub)', async () => {
+    const user = 'cluster-stopper';
+    const s = await openStreamVia(user, { message: 'A long answer please', model: 'long' });
+    assert.equal(s.res.statusCode, 200);
+    const start = await s.events.next();
+    assert.equal(start.value.event, 'start');
+    const { conversationId, messageId } = start.value.data;
+    const said = [];
+    while (said.length < 2) {
+      const e = await s.events.next();
+      assert.equal(e.value.event, 'delta');
+      said.push(e.value.data.text);
+    }
+    // Which replica streams it: the one whose ai_active_streams gauge is 1.
+    const active = await Promise.all(replicas.map(async (r) => {
+      const m = await request(r.url, 'GET', '/metrics');
+      return Number(/^ai_active_streams (\d+)/m.exec(m.text)?.[1] ?? 0);
+    }));
+    const streamer = active.indexOf(1);
+    assert.ok(streamer >= 0 && active.filter((n) => n > 0).length === 1, `active streams per replica: ${active}`);
+    const other = replicas[(streamer + 1) % replicas.length];
+    const stopped = await request(other.url, 'POST', `/api/ai/conversations/${conversationId}/stop`, { token: userToken(secret, user) });
+    assert.equal(stopped.status, 202, stopped.text);
+
+    const others = [];
+    for await (const e of s.events) {
+      if (e.event === 'delta') said.push(e.data.text);
+      else others.push(e);
+    }
+    assert.deepEqual(others.map((e) => e.event), ['usage', 'done']);
+    assert.equal(others[1].data.finishReason, 'stopped');
+    assert.ok(said.length < 40, `stopped early: ${said.length} of 40 words`);
+    const stored = assertOk(await send('GET', `/api/ai/conversations/${conversationId}`, { user })).messages.items.find((m) => m.id === messageId);
+    assert.equal(stored.status, 'interrupted');
+    assert.equal(stored.content, said.join(''));
+    assert.equal(stored.metadata.finishReason, 'stopped');
+  });
 });
