@@ -28,6 +28,7 @@ namespace aas::store::postgres {
 namespace {
 
 using detail::Connection;
+using detail::Params;
 using testing::FakeClock;
 using testing::StoreBackend;
 using testing::StoreConformance;
@@ -192,6 +193,26 @@ TEST_F(PostgresStoreTest, RecordsEveryMigrationUnderTheSqliteNumbers) {
                     " 'usage_daily', 'limit_overrides')")
                 .int64(0, 0),
             7);
+}
+
+TEST_F(PostgresStoreTest, PreparedStatementsArePlannedForTheTableAsItIsNow) {
+  // A statement prepared and run while a table is small (a new database, analyzed early by
+  // autovacuum) must not keep that plan, a sequential scan, once the table is large: connections
+  // live for the whole process, and the next ANALYZE may be a minute away.
+  auto store = open_migrated();
+  auto c = raw();
+  c.exec("INSERT INTO conversations (id, user_id, created_at, updated_at)"
+         " SELECT 'a' || g, 'u', 0, 0 FROM generate_series(1, 20) g");
+  c.exec("ANALYZE conversations");
+  const std::string update = "UPDATE conversations SET message_count = message_count + 1 WHERE id = $1";
+  for (int i = 0; i < 10; ++i) c.query(update, Params().add("a1"));
+  c.exec("INSERT INTO conversations (id, user_id, created_at, updated_at)"
+         " SELECT 'c' || g, 'u', 0, 0 FROM generate_series(1, 20000) g");
+  auto plan = c.query("EXPLAIN EXECUTE aas_1('c17')");
+  std::string text;
+  for (int i = 0; i < plan.size(); ++i) text += plan.text(i, 0) + "\n";
+  EXPECT_NE(text.find("Index Scan"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Seq Scan"), std::string::npos) << text;
 }
 
 TEST_F(PostgresStoreTest, ConcurrentMigrationsAreSafe) {
