@@ -190,12 +190,13 @@ std::vector<api::ProviderInfo> register_models(const Config& c, llm::ModelRegist
 
 // The Redis client of production mode (REDIS_URL), or null. Not reaching Redis at start is no
 // reason to stop: the fail mode decides what happens until it answers.
-std::unique_ptr<redis::Client> open_redis(const Config& c) {
+std::unique_ptr<redis::Client> open_redis(const Config& c, metrics::Metrics& metrics) {
   if (c.redis_url.empty()) return nullptr;
   redis::Options o = redis::parse_url(c.redis_url).value();  // validated with the configuration
   o.connect_timeout = c.redis_timeout;
   o.command_timeout = c.redis_timeout;
   auto client = std::make_unique<redis::Client>(o);
+  client->on_availability([&metrics](bool up) { metrics.redis_up(up); });
   if (auto ping = client->ping())
     spdlog::info("redis at {}:{} (db {}): limits and the response cache are shared by all replicas", o.host,
                  o.port, o.database);
@@ -270,7 +271,7 @@ int serve(Config c) {
   // The offline mock model cannot write a title worth having.
   chat_options.generate_titles = c.generate_titles && !c.models.empty();
   // Production mode: limits and the response cache shared with the other replicas through Redis.
-  std::unique_ptr<redis::Client> redis = open_redis(c);
+  std::unique_ptr<redis::Client> redis = open_redis(c, metrics);
   // Limits: budgets start from what the ledger says was spent in the period.
   limits::Policies policies(c.limit_defaults, c.limit_roles, c.limit_users);
   limits::SpentLoader spent = [&store](std::string_view user, std::string_view from_day) {

@@ -218,6 +218,12 @@ struct Metrics::Impl {
           .Name("ai_cache_hits_total")
           .Help("Gateway requests answered from the response cache (no upstream call, no cost), by model.")
           .Register(*registry);
+  // Registered without a series: one appears when Redis is configured (the first report).
+  prom::Family<prom::Gauge>& redis_up =
+      prom::BuildGauge()
+          .Name("ai_redis_up")
+          .Help("1 while Redis (REDIS_URL) answers, 0 while it does not.")
+          .Register(*registry);
   prom::Gauge& active_streams = prom::BuildGauge()
                                     .Name("ai_active_streams")
                                     .Help("Answers being streamed right now.")
@@ -292,6 +298,8 @@ void Metrics::limit_rejection(std::string_view limit) {
 void Metrics::cache_hit(std::string_view model) {
   impl_->cache_hits.Add({{"model", std::string(model)}}).Increment();
 }
+
+void Metrics::redis_up(bool up) { impl_->redis_up.Add({}).Set(up ? 1 : 0); }
 
 void Metrics::stream_started() { impl_->active_streams.Increment(); }
 void Metrics::stream_ended() { impl_->active_streams.Decrement(); }

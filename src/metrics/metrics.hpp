@@ -46,6 +46,9 @@ class Metrics {
   void limit_rejection(std::string_view limit);
   void cache_hit(std::string_view model);  // ai_cache_hits_total: answered from the response cache
 
+  // ai_redis_up: 1 while Redis answers, 0 while it does not (only with REDIS_URL).
+  void redis_up(bool up);
+
   // ai_active_streams: answers being streamed right now.
   void stream_started();
   void stream_ended();

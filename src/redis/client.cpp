@@ -8,6 +8,7 @@
 
 #include <charconv>
 #include <mutex>
+#include <optional>
 
 namespace aas::redis {
 
@@ -141,7 +142,17 @@ struct Client::Pool {
   std::vector<ContextPtr> idle;
   std::chrono::steady_clock::time_point down_until{};
   std::string last_failure;
+  std::optional<bool> up;  // as last reported to the observer
 };
+
+void Client::availability(bool up) {
+  {
+    std::lock_guard lock(pool_->mu);
+    if (pool_->up == up) return;
+    pool_->up = up;
+  }
+  if (observer_) observer_(up);
+}
 
 Client::Client(Options options) : options_(std::move(options)), pool_(std::make_unique<Pool>()) {}
 
@@ -159,11 +170,14 @@ Result<Reply> Client::command(const std::vector<std::string>& args) {
     }
   }
   const auto failed = [&](Error e) -> Error {
-    std::lock_guard lock(pool_->mu);
-    pool_->down_until = std::chrono::steady_clock::now() + options_.retry_after_failure;
-    pool_->last_failure = e.detail;
-    // The other idle connections went to the same server: drop them too.
-    pool_->idle.clear();
+    {
+      std::lock_guard lock(pool_->mu);
+      pool_->down_until = std::chrono::steady_clock::now() + options_.retry_after_failure;
+      pool_->last_failure = e.detail;
+      // The other idle connections went to the same server: drop them too.
+      pool_->idle.clear();
+    }
+    availability(false);
     return e;
   };
   if (!c) {
@@ -178,6 +192,7 @@ Result<Reply> Client::command(const std::vector<std::string>& args) {
     pool_->down_until = {};
     if (pool_->idle.size() < options_.max_idle_connections) pool_->idle.push_back(std::move(c));
   }
+  availability(true);
   if (reply->type == Reply::Type::error)
     return make_error(errc::internal, "redis command failed", args[0] + ": " + reply->str);
   return std::move(*reply);

@@ -72,12 +72,18 @@ class Client {
                      const std::vector<std::string>& args);
   // PING on a fresh attempt even inside the fail-fast window (readiness probes).
   Result<void> ping();
+  // Told when Redis becomes reachable or unreachable (metrics); set it before the first call.
+  // Runs on the calling thread, outside the client's lock.
+  void on_availability(std::function<void(bool up)> observer) { observer_ = std::move(observer); }
   const Options& options() const { return options_; }
 
  private:
   struct Pool;
+  void availability(bool up);
+
   Options options_;
   std::unique_ptr<Pool> pool_;
+  std::function<void(bool)> observer_;
 };
 
 // A subscription on its own connection and thread: `on_message(channel, payload)` runs on that

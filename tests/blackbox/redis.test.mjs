@@ -59,6 +59,7 @@ describe('fail open (REDIS_FAIL_MODE unset): without Redis a replica enforces th
     assert.deepEqual(health.redis, { configured: true, ok: true, failMode: 'open' });
     assert.equal(health.status, 'ok');
     assert.match(svc.stderr, new RegExp(`redis at 127\\.0\\.0\\.1:${redis.port}\\b.*shared`));
+    assert.match((await svc.get('/metrics')).text, /^ai_redis_up 1$/m);
 
     assert.deepEqual(await statuses(svc, 'open-before', 4), [200, 200, 200, 429]);
     // The bucket is Redis's: the user's hash is there, emptied by the three admitted requests.
@@ -89,6 +90,7 @@ describe('fail open (REDIS_FAIL_MODE unset): without Redis a replica enforces th
     // Reading needs no Redis at all.
     assert.equal(assertOk(await svc.get('/api/ai/conversations', { token: svc.token('open-during') })).items.length, 3);
     assert.match(svc.stderr, /limits: redis unreachable .*failing open/);
+    assert.match((await svc.get('/metrics')).text, /^ai_redis_up 0$/m, 'the AiRedisUnavailable alert reads this');
   });
 
   it('goes back to Redis once it answers again: ready, and the limits are kept there', async () => {
@@ -103,6 +105,7 @@ describe('fail open (REDIS_FAIL_MODE unset): without Redis a replica enforces th
     assert.ok(Number(await redis.command('HGET', 'aas:lim:{open-after}', 'rq')) < 1, 'the refusal came from the bucket in Redis');
     assert.deepEqual((await adminHealth(svc)).redis, { configured: true, ok: true, failMode: 'open' });
     await waitFor(() => /limits: redis reachable again/.test(svc.stderr), 5000, 'the "reachable again" log line');
+    assert.match((await svc.get('/metrics')).text, /^ai_redis_up 1$/m);
   });
 });
 

@@ -115,6 +115,15 @@ TEST(Metrics, RecordsResilienceLimitsAndStreams) {
   EXPECT_EQ(sample(text, "ai_active_streams"), 1);
 }
 
+TEST(Metrics, ReportsRedisOnlyOnceItIsConfigured) {
+  Metrics m;
+  EXPECT_FALSE(sample(m.expose(), "ai_redis_up")) << "no Redis, no series (not a misleading 0)";
+  m.redis_up(true);
+  EXPECT_EQ(sample(m.expose(), "ai_redis_up"), 1);
+  m.redis_up(false);
+  EXPECT_EQ(sample(m.expose(), "ai_redis_up"), 0);
+}
+
 TEST(Metrics, DeclaresEveryFamilyWithHelpAndTypeAndNoUserLabel) {
   Metrics m;
   m.http_request("GET", "/health", 200, 0.001);

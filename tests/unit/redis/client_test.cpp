@@ -118,6 +118,27 @@ TEST(RedisClient, AnUnreachableServerFailsFastAfterTheFirstFailureUntilAPingSucc
   EXPECT_FALSE(c.ping()) << "a probe tries again, and fails again";
 }
 
+TEST(RedisClient, ReportsWhenRedisBecomesReachableOrUnreachable) {
+  AAS_REQUIRE_REDIS(options);
+  std::vector<bool> seen;
+  Client up(options);
+  up.on_availability([&](bool ok) { seen.push_back(ok); });
+  ASSERT_TRUE(up.command({"PING"}));
+  ASSERT_TRUE(up.command({"PING"}));
+  EXPECT_EQ(seen, std::vector<bool>{true}) << "changes only";
+
+  Options gone;
+  gone.port = 9;  // nothing listens
+  gone.connect_timeout = 200ms;
+  gone.retry_after_failure = 0ms;
+  std::vector<bool> down_seen;
+  Client down(gone);
+  down.on_availability([&](bool ok) { down_seen.push_back(ok); });
+  EXPECT_FALSE(down.command({"PING"}));
+  EXPECT_FALSE(down.command({"PING"}));
+  EXPECT_EQ(down_seen, std::vector<bool>{false});
+}
+
 TEST(RedisSubscriber, ReceivesWhatIsPublishedOnItsChannels) {
   AAS_REQUIRE_REDIS(options);
   const std::string channel = testing::fresh_prefix() + "events";
