@@ -7,6 +7,7 @@
 #include "api/stream_gauge.hpp"
 #include "chat/gateway_service.hpp"
 #include "core/ids.hpp"
+#include "http/error_response.hpp"
 #include "http/sse.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -140,11 +141,22 @@ class ChunkRelay final : public chat::TurnObserver {
     return channel_.send(http::sse_data(json::serialize(chunk)));
   }
   bool delta(std::string_view text) override {
+    return start() && send(json::array{json::object{{"index", 0},
+                                                    {"delta", json::object{{"content", text}}},
+                                                    {"finish_reason", nullptr}}},
+                           nullptr);
+  }
+  // The first chunk, with the role, as OpenAI sends it: only once the answer has started, so
+  // that a call failing before its first word can still be answered with its HTTP status.
+  bool start() {
+    if (started_) return true;
+    started_ = true;
     return send(json::array{json::object{{"index", 0},
-                                         {"delta", json::object{{"content", text}}},
+                                         {"delta", json::object{{"role", "assistant"}, {"content", ""}}},
                                          {"finish_reason", nullptr}}},
                 nullptr);
   }
+  bool started() const { return started_; }
   asio::awaitable<void> gone() override { return channel_.gone(); }
 
   bool include_usage = false;
@@ -152,6 +164,7 @@ class ChunkRelay final : public chat::TurnObserver {
  private:
   http::SseChannel& channel_;
   json::object base_;
+  bool started_ = false;
 };
 
 asio::awaitable<void> stream_completion(Services& s, chat::AdmittedCall call, bool include_usage,
@@ -164,15 +177,22 @@ asio::awaitable<void> stream_completion(Services& s, chat::AdmittedCall call, bo
                                          {"created", unix_seconds()},
                                          {"model", call.model->name}});
   relay.include_usage = include_usage;
-  relay.send(json::array{json::object{{"index", 0},
-                                      {"delta", json::object{{"role", "assistant"}, {"content", ""}}},
-                                      {"finish_reason", nullptr}}},
-             nullptr);
+  const std::string request_id = call.input.request_id;
   auto produce = [&]() -> asio::awaitable<void> {
     auto result = co_await s.gateway.stream(std::move(call), relay);
     std::optional<Error> failure;
     if (!result) failure = result.error();
     else failure = result->interruption;
+    // Failed before its first word, and nothing sent yet (no heartbeat either): the status and
+    // error body of a failed request (429, 502, 504...), as the non-streamed call answers.
+    // (No co_await inside a condition: g++ 12 miscompiles some of those.)
+    if (failure && !relay.started()) {
+      const bool replaced = co_await out.replace(http::error_response(*failure, request_id));
+      if (replaced) {
+        channel.finish();
+        co_return;
+      }
+    }
     if (failure) {
       // OpenAI's SDKs raise an APIError for a data line that carries `error`.
       channel.send(http::sse_data(json::serialize(json::object{
@@ -180,6 +200,7 @@ asio::awaitable<void> stream_completion(Services& s, chat::AdmittedCall call, bo
                                  {"type", code_name(failure->code)},
                                  {"code", code_name(failure->code)}}}})));
     } else {
+      relay.start();  // an empty answer still has its first chunk
       relay.send(json::array{json::object{{"index", 0},
                                           {"delta", json::object{}},
                                           {"finish_reason", openai_finish_reason(result->finish_reason)}}},

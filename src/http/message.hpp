@@ -33,6 +33,8 @@ struct Request {
 
 // The writing end of a streamed response (Server-Sent Events), implemented by the server session.
 // One writer per connection: only the StreamBody coroutine writes, on the connection's strand.
+struct Response;
+
 class BodyWriter {
  public:
   virtual ~BodyWriter() = default;
@@ -44,10 +46,15 @@ class BodyWriter {
   // upstream work (awaitable operators) so that a departed client cancels it promptly.
   virtual boost::asio::awaitable<void> closed() = 0;
   virtual bool is_closed() const = 0;
+  // Answers with `res` (a whole response: its own status, headers and body) instead of the
+  // stream, while nothing of the stream has been sent; false once it is too late. For a stream
+  // whose work failed before its first byte: the client gets a real status, not a 200 that breaks.
+  virtual boost::asio::awaitable<bool> replace(Response res) = 0;
 };
 
-// Produces a streamed body. The status and headers of the Response are sent first (chunked
-// transfer encoding, no Content-Length), then this runs; the connection closes after it.
+// Produces a streamed body. The status and headers of the Response go out with the body's first
+// write (chunked transfer encoding, no Content-Length) unless the body replaces the response
+// first; the connection closes after it.
 using StreamBody = std::function<boost::asio::awaitable<void>(BodyWriter& out)>;
 
 struct Response {

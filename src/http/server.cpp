@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -168,15 +169,19 @@ bhttp::response<bhttp::empty_body> stream_head(const Response& res, unsigned ver
 // stream body's writes, its closed() waits, and the watcher that reads from the client.
 class StreamWriter final : public BodyWriter {
  public:
-  StreamWriter(beast::tcp_stream& stream, bool chunked, std::chrono::milliseconds write_timeout)
+  StreamWriter(beast::tcp_stream& stream, bhttp::response<bhttp::empty_body> head,
+               std::chrono::milliseconds write_timeout)
       : stream_(stream),
-        chunked_(chunked),
+        head_(std::move(head)),
+        chunked_(head_.chunked()),
         write_timeout_(write_timeout),
         gone_(stream.get_executor(), asio::steady_timer::time_point::max()),
         watcher_done_(stream.get_executor(), asio::steady_timer::time_point::max()) {}
 
   asio::awaitable<bool> write(std::string_view bytes) override {
-    if (closed_) co_return false;
+    if (closed_ || replaced_) co_return false;
+    const bool head_out = co_await send_head();
+    if (!head_out) co_return false;
     // An empty chunk is the last chunk: it would end the body.
     if (bytes.empty()) co_return true;
     // With the watcher's read pending this sets the write timer only. A timeout closes the
@@ -209,6 +214,40 @@ class StreamWriter final : public BodyWriter {
 
   bool is_closed() const override { return closed_; }
 
+  asio::awaitable<bool> replace(Response res) override {
+    if (head_sent_ || replaced_ || closed_) co_return false;
+    replaced_ = true;
+    // The stream's own headers (request id, CORS) stay; those about its body go.
+    for (const auto& field : head_) {
+      const auto name = field.name();
+      if (name == bhttp::field::content_type || name == bhttp::field::cache_control ||
+          name == bhttp::field::transfer_encoding || name == bhttp::field::connection ||
+          name == bhttp::field::server || field.name_string() == "x-accel-buffering")
+        continue;
+      std::string lower(field.name_string());
+      for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (std::none_of(res.headers.begin(), res.headers.end(), [&](const Header& h) { return h.name == lower; }))
+        res.headers.push_back({lower, std::string(field.value())});
+    }
+    auto msg = to_beast(std::move(res), head_.version(), /*keep_alive=*/false);
+    stream_.expires_after(write_timeout_);
+    auto [ec, n] = co_await bhttp::async_write(stream_, msg, use_tuple);
+    if (ec) mark_closed();
+    co_return !ec;
+  }
+
+  // The status line and headers, once: before the first byte of the body (or the end of an
+  // empty one).
+  asio::awaitable<bool> send_head() {
+    if (head_sent_) co_return !closed_;
+    head_sent_ = true;
+    bhttp::response_serializer<bhttp::empty_body> serializer(head_);
+    stream_.expires_after(write_timeout_);
+    auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, use_tuple);
+    if (ec) mark_closed();
+    co_return !ec;
+  }
+
   // Starts reading from the client: with nothing more to read in this exchange, EOF or a reset
   // is the only news the socket gives of a client that left. A client that half-closes after
   // its request therefore counts as gone, as it does for most SSE servers.
@@ -228,7 +267,10 @@ class StreamWriter final : public BodyWriter {
 
   // Sends the last chunk, which tells the client the body is complete.
   asio::awaitable<void> finish() {
-    if (closed_ || !chunked_) co_return;
+    if (closed_ || replaced_) co_return;
+    // (Not folded into the condition above: g++ 12 miscompiles co_await inside || and ?:.)
+    const bool head_out = co_await send_head();
+    if (!head_out || !chunked_) co_return;
     stream_.expires_after(write_timeout_);
     auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), use_tuple);
     if (ec) mark_closed();
@@ -252,7 +294,10 @@ class StreamWriter final : public BodyWriter {
   }
 
   beast::tcp_stream& stream_;
+  bhttp::response<bhttp::empty_body> head_;
   const bool chunked_;
+  bool head_sent_ = false;
+  bool replaced_ = false;  // a whole response went out instead of the stream
   const std::chrono::milliseconds write_timeout_;
   asio::steady_timer gone_;          // never expires; cancelled once closed
   asio::steady_timer watcher_done_;  // never expires; cancelled when the watcher ends
@@ -470,41 +515,41 @@ asio::awaitable<bool> Server::Impl::write_response(Connection& conn, Response re
   co_return !ec;
 }
 
-// Sends the head, then runs the stream body with a StreamWriter while a watcher reads from the
-// client to notice it leaving. The connection closes afterwards.
+// Runs the stream body with a StreamWriter, which sends the head with the first write, while a
+// watcher reads from the client to notice it leaving. The connection closes afterwards.
 asio::awaitable<void> Server::Impl::stream_response(Connection& conn, Response res, unsigned version,
                                                     bool head_only) {
-  const bool chunked = version >= 11;
-  {
-    auto head = stream_head(res, version);
-    bhttp::response_serializer<bhttp::empty_body> serializer(head);
-    conn.stream.expires_after(options.write_timeout);
-    auto [write_ec, n] = co_await bhttp::async_write_header(conn.stream, serializer, use_tuple);
-    if (write_ec) co_return;
-  }
   beast::error_code ec;
   // HEAD learns the headers; running the body would only do work nobody reads.
   if (head_only) {
+    auto head = stream_head(res, version);
+    bhttp::response_serializer<bhttp::empty_body> serializer(head);
+    conn.stream.expires_after(options.write_timeout);
+    co_await bhttp::async_write_header(conn.stream, serializer, use_tuple);
     conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
     co_return;
   }
 
   // The watcher's read must not time out: the stream lasts as long as its producer wants.
   conn.stream.expires_never();
-  StreamWriter writer(conn.stream, chunked, options.write_timeout);
+  StreamWriter writer(conn.stream, stream_head(res, version), options.write_timeout);
   writer.watch_client();
   bool completed = false;
   try {
     co_await res.stream(writer);
     completed = true;
   } catch (const std::exception& e) {
-    // The head is out, so no 500 is possible: the missing last chunk tells the client.
     spdlog::error("request {}: streamed body failed: {}", request_id_of(res), e.what());
   } catch (...) {
     spdlog::error("request {}: streamed body failed with a non-standard exception",
                   request_id_of(res));
   }
-  if (completed) co_await writer.finish();
+  if (completed) {
+    co_await writer.finish();
+  } else {
+    // A 500 while nothing was sent; past the head, the missing last chunk tells the client.
+    co_await writer.replace(error_response(make_error(errc::internal, "internal error"), request_id_of(res)));
+  }
   co_await writer.stop_watching();
   // The watcher has consumed the client's input, so closing sends FIN, not a reset that could
   // destroy the end of the body (no linger needed, which would hold up a shutdown). HTTP/1.0

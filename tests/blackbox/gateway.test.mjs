@@ -293,17 +293,17 @@ describe('the OpenAI-compatible gateway through the openai SDK', { timeout: 6000
       assert.ok(documentedStatuses().includes(502));
     });
 
-    it('a streamed request whose upstream fails before any token ends in an error the iterator raises', async () => {
-      // The stream (and its first, role-only chunk) starts before the upstream is asked, so the
-      // failure arrives as a `data: {"error": ...}` line, which the SDK raises.
-      const stream = await openai.chat.completions.create({ model: 'gpt-broken', messages: MESSAGES, stream: true });
-      let text = '';
-      const e = await rejectionOf((async () => {
-        for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
-      })());
-      assert.ok(e instanceof OpenAI.APIError, `${e.constructor.name} ${e.message}`);
+    it('a streamed request whose upstream fails before any token is refused with its status, like a non-streamed one', async () => {
+      // Nothing of the stream is sent before the first token (the role chunk goes out with it),
+      // so the failure is a 502 with a JSON error: the SDK raises its typed error at create(),
+      // and would retry a 5xx or 429 as it does for any request.
+      const before = await upstreamRequests('gpt-broken');
+      const e = await rejectionOf(openai.chat.completions.create({ model: 'gpt-broken', messages: MESSAGES, stream: true }));
+      assert.ok(e instanceof OpenAI.InternalServerError, `${e.constructor.name} ${e.message}`);
+      assert.equal(e.status, 502);
       assert.equal(e.code, 'upstream_error');
-      assert.equal(text, '');
+      assert.match(e.headers.get('x-request-id') ?? '', UUID_V7, 'the request id survives the replaced response');
+      assert.equal(await upstreamRequests('gpt-broken'), before + RETRY_MAX_ATTEMPTS);
     });
   });
 

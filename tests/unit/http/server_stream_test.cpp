@@ -3,6 +3,7 @@
 
 #include "auth/jwt.hpp"
 #include "http/dispatcher.hpp"
+#include "http/error_response.hpp"
 #include "http/sse.hpp"
 
 #include <gtest/gtest.h>
@@ -507,6 +508,79 @@ TEST_F(ServerStreamTest, ProducerThatThrowsEndsTheStreamWithoutTheLastChunk) {
   // A truncated chunked body, not a clean end: the client can tell the answer is incomplete.
   EXPECT_FALSE(client.body_complete());
   EXPECT_EQ(client.last_error(), bhttp::error::partial_message);
+}
+
+TEST_F(ServerStreamTest, NothingIsSentBeforeTheFirstWriteSoTheBodyCanStillAnswerWithAStatus) {
+  Gate fail;
+  body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
+    co_await fail.wait();
+    Response r = error_response(make_error(errc::upstream_timeout, "the model did not answer"), "rid");
+    r.headers.push_back({"retry-after", "7"});
+    const bool replaced = co_await out.replace(std::move(r));
+    EXPECT_TRUE(replaced);
+    EXPECT_FALSE(co_await out.write(sse_event("delta", "too late"))) << "the stream is over";
+  };
+  DispatcherOptions cors;
+  cors.cors_origins = {"https://app.example"};
+  start({}, cors);
+  StreamClient client(server_->port());
+  client.send("GET /stream HTTP/1.1\r\nHost: test\r\nOrigin: https://app.example\r\n\r\n");
+  // The body decides after the request is in: a 200 head sent meanwhile would show below.
+  std::this_thread::sleep_for(100ms);
+  fail.open();
+  const std::string raw = client.read_until_closed();
+  EXPECT_EQ(raw.rfind("HTTP/1.1 504 Gateway Timeout\r\n", 0), 0u) << raw;
+  EXPECT_NE(raw.find("Content-Type: application/json"), std::string::npos) << raw;
+  EXPECT_NE(raw.find("retry-after: 7\r\n"), std::string::npos) << raw;
+  EXPECT_NE(raw.find("access-control-allow-origin: https://app.example\r\n"), std::string::npos)
+      << "the stream's own headers stay: " << raw;
+  EXPECT_NE(raw.find("x-request-id: "), std::string::npos) << raw;
+  EXPECT_EQ(raw.find("HTTP/1.1", 1), std::string::npos) << "one response, nothing after it: " << raw;
+  EXPECT_EQ(raw.find("text/event-stream"), std::string::npos) << raw;
+  EXPECT_EQ(raw.find("chunked"), std::string::npos) << raw;
+  EXPECT_NE(raw.find(R"("code":"upstream_timeout")"), std::string::npos) << raw;
+}
+
+TEST_F(ServerStreamTest, OnceTheStreamHasStartedItCannotBeReplaced) {
+  std::promise<bool> replaced;
+  body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
+    co_await out.write(sse_event("delta", "1"));
+    replaced.set_value(co_await out.replace(error_response(make_error(errc::internal, "x"), "rid")));
+  };
+  start();
+  StreamClient client(server_->port());
+  client.send(kGetStream);
+  ASSERT_TRUE(client.read_head());
+  EXPECT_EQ(client.head().result_int(), 200);
+  EXPECT_EQ(client.next_chunk(), "event: delta\ndata: 1\n\n");
+  EXPECT_FALSE(replaced.get_future().get());
+  EXPECT_EQ(client.next_chunk(), std::nullopt);
+  EXPECT_TRUE(client.body_complete());
+}
+
+TEST_F(ServerStreamTest, ProducerThatThrowsBeforeWritingGetsA500) {
+  body_ = [](BodyWriter&) -> asio::awaitable<void> {
+    throw std::runtime_error("exploded before the first byte");
+    co_return;
+  };
+  start();
+  StreamClient client(server_->port());
+  client.send(kGetStream);
+  const std::string raw = client.read_until_closed();
+  EXPECT_EQ(raw.rfind("HTTP/1.1 500 Internal Server Error\r\n", 0), 0u) << raw;
+  EXPECT_NE(raw.find(R"("code":"internal")"), std::string::npos) << raw;
+  EXPECT_EQ(raw.find("exploded"), std::string::npos) << "no internals: " << raw;
+}
+
+TEST_F(ServerStreamTest, AnEmptyBodyStillGetsItsHeadAndLastChunk) {
+  body_ = [](BodyWriter&) -> asio::awaitable<void> { co_return; };
+  start();
+  StreamClient client(server_->port());
+  client.send(kGetStream);
+  ASSERT_TRUE(client.read_head());
+  EXPECT_EQ(client.head().result_int(), 200);
+  EXPECT_EQ(client.next_chunk(), std::nullopt);
+  EXPECT_TRUE(client.body_complete());
 }
 
 }  // namespace
