@@ -4,6 +4,7 @@
 #include "core/ids.hpp"
 #include "http/dispatcher.hpp"
 #include "http/error_response.hpp"
+#include "http/socket_options.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -530,8 +531,11 @@ asio::awaitable<void> Server::Impl::stream_response(Connection& conn, Response r
     co_return;
   }
 
-  // The watcher's read must not time out: the stream lasts as long as its producer wants.
+  // The watcher's read must not time out: the stream lasts as long as its producer wants; TCP
+  // finds a client that vanished without closing.
   conn.stream.expires_never();
+  if (!detect_dead_peers(conn.stream.socket().native_handle(), options.dead_peer_timeout))
+    spdlog::debug("request {}: keepalive options refused", request_id_of(res));
   StreamWriter writer(conn.stream, stream_head(res, version), options.write_timeout);
   writer.watch_client();
   bool completed = false;

@@ -21,6 +21,8 @@ struct ServerOptions {
   std::chrono::milliseconds read_timeout{30000};  // reading one whole request
   std::chrono::milliseconds write_timeout{30000};
   std::chrono::milliseconds shutdown_grace{10000};
+  // A streaming client gone without a word is dropped after about this long (socket_options.hpp).
+  std::chrono::seconds dead_peer_timeout{30};
 };
 
 // Beast listener and keep-alive sessions, one coroutine per connection on its own strand.

@@ -7,6 +7,9 @@
 #include "http/sse.hpp"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
@@ -55,6 +58,7 @@ class StreamClient {
   }
 
   const beast::error_code& connect_error() const { return connect_error_; }
+  std::uint16_t local_port() const { return stream_.socket().local_endpoint().port(); }
 
   void send(std::string_view raw) { asio::write(stream_.socket(), asio::buffer(raw)); }
 
@@ -570,6 +574,47 @@ TEST_F(ServerStreamTest, ProducerThatThrowsBeforeWritingGetsA500) {
   EXPECT_EQ(raw.rfind("HTTP/1.1 500 Internal Server Error\r\n", 0), 0u) << raw;
   EXPECT_NE(raw.find(R"("code":"internal")"), std::string::npos) << raw;
   EXPECT_EQ(raw.find("exploded"), std::string::npos) << "no internals: " << raw;
+}
+
+// The server's socket for a client: in this process, the TCP socket whose peer is that client.
+int server_socket_for(std::uint16_t client_port) {
+  for (int fd = 3; fd < 4096; ++fd) {
+    sockaddr_in peer{};
+    socklen_t len = sizeof peer;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0 && peer.sin_family == AF_INET &&
+        ntohs(peer.sin_port) == client_port)
+      return fd;
+  }
+  return -1;
+}
+
+TEST_F(ServerStreamTest, AStreamedConnectionDetectsAClientThatVanished) {
+  Gate done;
+  std::promise<int> keepalive;
+  std::promise<int> user_timeout;
+  std::atomic<std::uint16_t> client_port{0};
+  body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
+    co_await out.write(sse_event("delta", "1"));
+    const int fd = server_socket_for(client_port.load());
+    int on = -1, ms = -1;
+    socklen_t len = sizeof on;
+    getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &len);
+    len = sizeof ms;
+    getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, &len);
+    keepalive.set_value(on);
+    user_timeout.set_value(ms);
+    co_await done.wait();
+  };
+  ServerOptions options;
+  options.dead_peer_timeout = std::chrono::seconds(12);
+  start(options);
+  StreamClient client(server_->port());
+  client_port = client.local_port();
+  client.send(kGetStream);
+  ASSERT_TRUE(client.read_head());
+  EXPECT_EQ(keepalive.get_future().get(), 1);
+  EXPECT_EQ(user_timeout.get_future().get(), 12000);
+  done.open();
 }
 
 TEST_F(ServerStreamTest, AnEmptyBodyStillGetsItsHeadAndLastChunk) {
