@@ -250,6 +250,11 @@ int serve(Config c) {
   client_options.first_byte_timeout = c.upstream_first_byte_timeout;
   client_options.idle_timeout = c.upstream_idle_timeout;
   client_options.extra_ca_file = c.upstream_ca_file;
+  client_options.https_proxy = c.https_proxy;
+  client_options.no_proxy = c.no_proxy;
+  if (!c.https_proxy.empty())
+    spdlog::info("https upstreams go through the proxy of HTTPS_PROXY ({} host(s) in NO_PROXY go direct)",
+                 c.no_proxy.size());
   auto client = std::make_shared<http::HttpClient>(ioc.get_executor(), client_options);
 
   metrics::Metrics metrics;

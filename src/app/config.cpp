@@ -1,5 +1,6 @@
 #include "app/config.hpp"
 
+#include "http/client.hpp"
 #include "redis/client.hpp"
 #include "store/postgres/postgres_store.hpp"
 
@@ -398,6 +399,14 @@ Config load_config(const Lookup& env) {
   src.millis("UPSTREAM_FIRST_BYTE_TIMEOUT_MS", c.upstream_first_byte_timeout, 100, 3'600'000);
   src.millis("UPSTREAM_IDLE_TIMEOUT_MS", c.upstream_idle_timeout, 100, 3'600'000);
   src.text("UPSTREAM_CA_FILE", c.upstream_ca_file);
+  // The upper-case name wins, as the OpenAI SDKs' HTTP stacks have it.
+  src.text("https_proxy", c.https_proxy);
+  src.text("HTTPS_PROXY", c.https_proxy);
+  if (!c.https_proxy.empty()) {
+    if (auto valid = http::validate_proxy_url(c.https_proxy); !valid) throw ConfigError(valid.error().message);
+  }
+  src.list("no_proxy", c.no_proxy);
+  src.list("NO_PROXY", c.no_proxy);
   src.text("METRICS_TOKEN", c.metrics_token);
 
   src.integer("MAX_MESSAGE_CHARS", c.max_message_chars, 1, 1'000'000);

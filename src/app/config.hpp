@@ -110,6 +110,10 @@ struct Config {
   std::chrono::milliseconds upstream_first_byte_timeout{60000};
   std::chrono::milliseconds upstream_idle_timeout{60000};
   std::string upstream_ca_file;
+  // HTTPS_PROXY / NO_PROXY (also lower-case, as curl reads them): https upstreams through a
+  // CONNECT tunnel, except the hosts listed.
+  std::string https_proxy;
+  std::vector<std::string> no_proxy;
 
   // observability
   std::string metrics_token;  // when set, GET /metrics needs it as a Bearer token

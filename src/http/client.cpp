@@ -14,6 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #include <array>
@@ -128,6 +129,49 @@ Result<Target> parse_target(std::string_view url) {
   t.log_path = std::string(u.encoded_path());
   if (t.log_path.empty()) t.log_path = "/";
   return t;
+}
+
+// The proxy of HTTPS_PROXY, and the Proxy-Authorization its user info asks for.
+struct Proxy {
+  Target target;
+  std::string authorization;  // "Basic ...", or empty
+};
+
+Result<Proxy> parse_proxy(std::string_view url) {
+  const auto bad = [](std::string why) { return make_error(errc::invalid_request, "HTTPS_PROXY: " + why); };
+  auto parsed = urls::parse_uri(url);
+  if (!parsed) return bad("not a URL (expected http://[user:password@]host:port)");
+  if (parsed->scheme_id() != urls::scheme::http)
+    return bad("only http:// proxies are supported (the tunnel carries the upstream's own TLS)");
+  auto target = parse_target(url);
+  if (!target) return bad("no usable host or port");
+  Proxy p{std::move(*target), {}};
+  if (parsed->has_userinfo()) {
+    const std::string credentials = std::string(parsed->user()) + ":" + std::string(parsed->password());
+    std::string encoded(4 * ((credentials.size() + 2) / 3) + 1, '\0');
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
+                                  reinterpret_cast<const unsigned char*>(credentials.data()),
+                                  static_cast<int>(credentials.size()));
+    encoded.resize(static_cast<std::size_t>(n));
+    p.authorization = "Basic " + encoded;
+  }
+  return p;
+}
+
+// NO_PROXY's rule: an entry names a host and its subdomains (a leading dot changes nothing), or
+// an exact address; "*" matches everything.
+bool bypasses_proxy(const std::string& host, const std::vector<std::string>& no_proxy) {
+  for (const std::string& raw : no_proxy) {
+    std::string entry = lowercase(raw);
+    if (entry == "*") return true;
+    while (!entry.empty() && entry.front() == '.') entry.erase(0, 1);
+    if (entry.size() > 2 && entry.front() == '[' && entry.back() == ']') entry = entry.substr(1, entry.size() - 2);
+    if (entry.empty()) continue;
+    if (host == entry) return true;
+    if (host.size() > entry.size() && host.ends_with(entry) && host[host.size() - entry.size() - 1] == '.')
+      return true;
+  }
+  return false;
 }
 
 bool has_control_chars(std::string_view s) {
@@ -279,13 +323,22 @@ struct Exchange {
 
 struct HttpClient::Impl {
   Impl(asio::any_io_executor ex, ClientOptions opts)
-      : executor(std::move(ex)), options(std::move(opts)), tls_context(make_tls_context(options)) {}
+      : executor(std::move(ex)), options(std::move(opts)), tls_context(make_tls_context(options)) {
+    if (!options.https_proxy.empty()) {
+      auto p = parse_proxy(options.https_proxy);
+      if (!p) throw std::invalid_argument(p.error().message);
+      proxy = std::move(*p);
+    }
+  }
 
   static ssl::context make_tls_context(const ClientOptions& options);
 
   asio::awaitable<Result<ClientResponse>> exchange(ClientRequest req, HeadHook on_head,
                                                    BodySink sink);
   asio::awaitable<Result<std::unique_ptr<Connection>>> connect(const Exchange& x);
+  // Asks the proxy, on a fresh connection to it, for a tunnel to `t`.
+  asio::awaitable<Result<void>> open_tunnel(beast::tcp_stream& s, const Target& t, const Deadline& d,
+                                            const Exchange& x);
   asio::awaitable<std::pair<beast::error_code, std::vector<tcp::endpoint>>> resolve(
       const Target& t, const Deadline& d);
   template <class Stream>
@@ -297,6 +350,7 @@ struct HttpClient::Impl {
 
   const asio::any_io_executor executor;
   const ClientOptions options;
+  std::optional<Proxy> proxy;  // HTTPS_PROXY
   ssl::context tls_context;  // declared before the pool: pooled TLS streams refer to it
 
   // Coroutines on different strands share the pool; the lock is held only to move pointers.
@@ -399,11 +453,14 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> HttpClient::Impl::connect(
     const Exchange& x) {
   const Target& t = x.target;
   const Deadline d = phase_deadline(options.connect_timeout, "connect", x.total_deadline);
+  // Through HTTPS_PROXY: the TCP connection goes to the proxy, which opens a tunnel to `t`.
+  const bool via_proxy = proxy && t.tls && !bypasses_proxy(t.host, options.no_proxy);
+  const Target& dial = via_proxy ? proxy->target : t;
 
-  auto [resolve_ec, endpoints] = co_await resolve(t, d);
+  auto [resolve_ec, endpoints] = co_await resolve(dial, d);
   if (resolve_ec || endpoints.empty()) {
     if (!resolve_ec) resolve_ec = asio::error::host_not_found;
-    co_return transport_error(resolve_ec, d, "resolving", t, is_cancelled(x.cancel_state));
+    co_return transport_error(resolve_ec, d, "resolving", dial, is_cancelled(x.cancel_state));
   }
 
   auto conn = std::make_unique<Connection>(executor, t.tls ? &tls_context : nullptr);
@@ -411,10 +468,14 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> HttpClient::Impl::connect(
   lowest.expires_at(d.at);
   auto [connect_ec, endpoint] = co_await lowest.async_connect(endpoints, use_tuple);
   if (connect_ec) {
-    co_return transport_error(connect_ec, d, "connecting to", t, is_cancelled(x.cancel_state));
+    co_return transport_error(connect_ec, d, "connecting to", dial, is_cancelled(x.cancel_state));
   }
   beast::error_code ignored;
   lowest.socket().set_option(tcp::no_delay(true), ignored);  // requests are written in one go
+  if (via_proxy) {
+    auto tunnel = co_await open_tunnel(lowest, t, d, x);
+    if (!tunnel) co_return tunnel.error();
+  }
 
   if (conn->tls) {
     // SNI carries host names only (RFC 6066); certificates for IP literals are matched by address.
@@ -431,6 +492,34 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> HttpClient::Impl::connect(
   }
   lowest.expires_never();
   co_return conn;
+}
+
+asio::awaitable<Result<void>> HttpClient::Impl::open_tunnel(beast::tcp_stream& s, const Target& t,
+                                                           const Deadline& d, const Exchange& x) {
+  bhttp::request<bhttp::empty_body> req{bhttp::verb::connect, t.authority, 11};
+  req.set(bhttp::field::host, t.authority);
+  req.set(bhttp::field::user_agent, kUserAgent);
+  if (!proxy->authorization.empty()) req.set(bhttp::field::proxy_authorization, proxy->authorization);
+  s.expires_at(d.at);
+  auto [write_ec, written] = co_await bhttp::async_write(s, req, use_tuple);
+  if (write_ec)
+    co_return transport_error(write_ec, d, "asking the proxy for a tunnel to", t, is_cancelled(x.cancel_state));
+  beast::flat_buffer buffer;
+  bhttp::response_parser<bhttp::empty_body> parser;
+  parser.skip(true);  // a response to CONNECT has no body: the tunnel follows the head
+  auto [read_ec, read] = co_await bhttp::async_read_header(s, buffer, parser, use_tuple);
+  if (read_ec)
+    co_return transport_error(read_ec, d, "asking the proxy for a tunnel to", t, is_cancelled(x.cancel_state));
+  const unsigned status = parser.get().result_int();
+  if (status / 100 != 2) {
+    co_return make_error(errc::unavailable, "upstream unavailable",
+                         "the proxy answered " + std::to_string(status) + " to CONNECT " + t.authority +
+                             (status == 407 ? " (check the credentials in HTTPS_PROXY)" : ""));
+  }
+  // The upstream speaks only after our TLS hello: anything already here is the proxy's mistake.
+  if (buffer.size() != 0)
+    co_return make_error(errc::unavailable, "upstream unavailable", "the proxy sent data before the tunnel to " + t.authority);
+  co_return Result<void>();
 }
 
 template <class Stream>
@@ -550,6 +639,12 @@ asio::awaitable<Result<ClientResponse>> HttpClient::Impl::exchange(ClientRequest
     }
     co_return std::move(out.result);
   }
+}
+
+Result<void> validate_proxy_url(std::string_view url) {
+  auto p = parse_proxy(url);
+  if (!p) return p.error();
+  return {};
 }
 
 HttpClient::HttpClient(asio::any_io_executor executor, ClientOptions options)

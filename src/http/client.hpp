@@ -35,7 +35,17 @@ struct ClientOptions {
   std::size_t max_idle_connections_per_host = 16;
   std::string extra_ca_file;  // PEM, added to the system store (tests, private CAs)
   bool verify_peer = true;    // never turned off in production configuration
+  // HTTPS_PROXY: https upstreams are reached through this proxy's CONNECT tunnel
+  // (http://[user:password@]host:port); TLS still runs end to end with the upstream, whose
+  // certificate is checked as usual. Hosts matching `no_proxy` go direct. Plain-http upstreams
+  // (a local Ollama or vLLM, the monolith) never go through it.
+  std::string https_proxy;
+  std::vector<std::string> no_proxy;  // "*" (none), host names (with their subdomains), IP addresses
 };
+
+// Whether `url` is a usable HTTPS_PROXY (for the configuration's own check); the message never
+// repeats the URL (it may hold a password).
+Result<void> validate_proxy_url(std::string_view url);
 
 struct ClientRequest {
   std::string method = "POST";

@@ -67,6 +67,38 @@ TEST(Config, BadValuesFailNamingTheKey) {
   EXPECT_NE(message_of({{"DATABASE_URL", "mysql://u@h/db"}}).find("DATABASE_URL"), std::string::npos);
 }
 
+TEST(Config, ProxyAndRedisSettingsAreReadAndChecked) {
+  const Config lower = load_config(from({{"https_proxy", "http://p.corp:3128"}, {"no_proxy", "localhost,.corp"}}));
+  EXPECT_EQ(lower.https_proxy, "http://p.corp:3128");
+  EXPECT_EQ(lower.no_proxy, (std::vector<std::string>{"localhost", ".corp"}));
+  const Config upper = load_config(from({{"https_proxy", "http://low:1"}, {"HTTPS_PROXY", "http://up:2"}}));
+  EXPECT_EQ(upper.https_proxy, "http://up:2") << "the upper-case name wins";
+
+  const Config redis = load_config(from({{"REDIS_URL", "redis://:pw@cache:6380/2"},
+                                         {"REDIS_FAIL_MODE", "closed"},
+                                         {"REDIS_TIMEOUT_MS", "250"},
+                                         {"REDIS_KEY_PREFIX", "ai:"}}));
+  EXPECT_EQ(redis.redis_url, "redis://:pw@cache:6380/2");
+  EXPECT_FALSE(redis.redis_fail_open);
+  EXPECT_EQ(redis.redis_timeout.count(), 250);
+  EXPECT_EQ(redis.redis_key_prefix, "ai:");
+  EXPECT_TRUE(load_config(from({})).redis_fail_open) << "open by default";
+
+  const auto message_of = [](std::map<std::string, std::string> vars) {
+    try {
+      load_config(from(std::move(vars)));
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string proxy = message_of({{"HTTPS_PROXY", "https://user:secret@p.corp"}});
+  EXPECT_NE(proxy.find("HTTPS_PROXY"), std::string::npos) << proxy;
+  EXPECT_EQ(proxy.find("secret"), std::string::npos) << proxy;
+  EXPECT_NE(message_of({{"REDIS_URL", "http://cache"}}).find("REDIS_URL"), std::string::npos);
+  EXPECT_NE(message_of({{"REDIS_FAIL_MODE", "maybe"}}).find("REDIS_FAIL_MODE"), std::string::npos);
+}
+
 TEST(Config, DatabaseUrlPicksTheAdapterByScheme) {
   EXPECT_EQ(load_config(from({})).database_driver, "sqlite");
   for (const std::string url : {"postgresql://app:pw@db:5432/aas", "postgres://db/aas"}) {

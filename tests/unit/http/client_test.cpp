@@ -859,6 +859,139 @@ TEST_F(HttpClientTest, TlsWithTheWrongHostnameFails) {
   EXPECT_TRUE(probe->all().empty());
 }
 
+// An HTTP proxy that understands CONNECT (as squid does): it notes each request's line and
+// Proxy-Authorization, answers `status`, and with 200 splices the client to the named port on
+// loopback in both directions.
+class ConnectProxy {
+ public:
+  ConnectProxy(asio::io_context& ioc, std::shared_ptr<Probe> probe, unsigned status = 200)
+      : ioc_(ioc), acceptor_(ioc, {asio::ip::make_address("127.0.0.1"), 0}), probe_(std::move(probe)),
+        status_(status) {
+    asio::co_spawn(ioc_, accept_loop(), asio::detached);
+  }
+  std::string url(std::string_view credentials = "") const {
+    return "http://" + std::string(credentials) + "127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port());
+  }
+
+ private:
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
+      if (ec) co_return;
+      asio::co_spawn(ioc_, serve(std::make_shared<tcp::socket>(std::move(socket))), asio::detached);
+    }
+  }
+  asio::awaitable<void> serve(std::shared_ptr<tcp::socket> client) {
+    beast::flat_buffer buffer;
+    bhttp::request<bhttp::empty_body> req;
+    auto [ec, n] = co_await bhttp::async_read(*client, buffer, req, use_tuple);
+    if (ec) co_return;
+    probe_->note(std::string(req.method_string()) + " " + std::string(req.target()) + " auth=" +
+                 std::string(req[bhttp::field::proxy_authorization]));
+    const std::string target(req.target());
+    const std::string head = "HTTP/1.1 " + std::to_string(status_) + " Proxy says\r\nContent-Length: 0\r\n\r\n";
+    auto [wec, wn] = co_await asio::async_write(*client, asio::buffer(head), use_tuple);
+    if (wec || status_ != 200) co_return;
+    auto upstream = std::make_shared<tcp::socket>(ioc_);
+    const auto port = static_cast<std::uint16_t>(std::stoi(target.substr(target.rfind(':') + 1)));
+    auto [cec] = co_await upstream->async_connect({asio::ip::make_address("127.0.0.1"), port}, use_tuple);
+    if (cec) co_return;
+    asio::co_spawn(ioc_, pump(client, upstream), asio::detached);
+    co_await pump(upstream, client);
+  }
+  static asio::awaitable<void> pump(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to) {
+    char data[4096];
+    for (;;) {
+      auto [ec, n] = co_await from->async_read_some(asio::buffer(data), use_tuple);
+      if (ec) break;
+      auto [wec, wn] = co_await asio::async_write(*to, asio::buffer(data, n), use_tuple);
+      if (wec) break;
+    }
+    beast::error_code ignored;
+    to->shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  asio::io_context& ioc_;
+  tcp::acceptor acceptor_;
+  std::shared_ptr<Probe> probe_;
+  unsigned status_;
+};
+
+TEST_F(HttpClientTest, HttpsGoesThroughTheProxyTunnelWithTheUpstreamsOwnTls) {
+  TestPki pki("DNS:localhost,IP:127.0.0.1");
+  auto seen = std::make_shared<Probe>();
+  auto& srv = server(tls_echo_handler(seen), &pki.server_context);
+  auto at_proxy = std::make_shared<Probe>();
+  ConnectProxy proxy(ioc_, at_proxy);
+  ClientOptions options;
+  options.extra_ca_file = pki.ca_file.string();
+  options.https_proxy = proxy.url("ai%40corp:s3cret@");
+  HttpClient client(executor(), options);
+
+  for (int i = 0; i < 2; ++i) {
+    auto res = run(client.request(get(srv.url("/through", "localhost"))));
+    ASSERT_TRUE(res) << why(res);
+    EXPECT_EQ(res->body, "secure /through");
+  }
+  // One tunnel, reused; Basic credentials percent-decoded ("ai@corp:s3cret"); TLS to the upstream
+  // itself (its SNI and certificate), not to the proxy.
+  const std::string port = std::to_string(srv.port());
+  EXPECT_EQ(at_proxy->all(), (std::vector<std::string>{"CONNECT localhost:" + port + " auth=Basic YWlAY29ycDpzM2NyZXQ="}));
+  EXPECT_EQ(seen->all(), (std::vector<std::string>{"sni=localhost"}));
+}
+
+TEST_F(HttpClientTest, NoProxyAndPlainHttpGoDirect) {
+  TestPki pki("DNS:localhost,IP:127.0.0.1");
+  auto seen = std::make_shared<Probe>();
+  auto& tls_srv = server(tls_echo_handler(seen), &pki.server_context);
+  auto& plain_srv = server([](ServerConn& conn) -> asio::awaitable<void> {
+    auto req = co_await conn.read_request();
+    if (req) co_await conn.respond(200, "plain");
+  });
+  auto at_proxy = std::make_shared<Probe>();
+  ConnectProxy proxy(ioc_, at_proxy);
+  ClientOptions options;
+  options.extra_ca_file = pki.ca_file.string();
+  options.https_proxy = proxy.url();
+  options.no_proxy = {"example.com", ".LOCALHOST"};
+  HttpClient client(executor(), options);
+  auto direct = run(client.request(get(tls_srv.url("/", "localhost"))));
+  ASSERT_TRUE(direct) << why(direct);
+  auto plain = run(client.request(get(plain_srv.url("/"))));
+  ASSERT_TRUE(plain) << why(plain);
+  EXPECT_EQ(plain->body, "plain");
+  EXPECT_TRUE(at_proxy->all().empty()) << "NO_PROXY matched localhost; http never uses the proxy";
+}
+
+TEST_F(HttpClientTest, AProxyRefusingTheTunnelIsUnavailableAndSaysWhy) {
+  TestPki pki("DNS:localhost,IP:127.0.0.1");
+  auto seen = std::make_shared<Probe>();
+  auto& srv = server(tls_echo_handler(seen), &pki.server_context);
+  auto at_proxy = std::make_shared<Probe>();
+  ConnectProxy proxy(ioc_, at_proxy, 407);
+  ClientOptions options;
+  options.extra_ca_file = pki.ca_file.string();
+  options.https_proxy = proxy.url("user:wrong-password@");
+  HttpClient client(executor(), options);
+  auto res = run(client.request(get(srv.url("/", "localhost"))));
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error().code, errc::unavailable);
+  EXPECT_NE(res.error().detail.find("407"), std::string::npos) << res.error().detail;
+  EXPECT_NE(res.error().detail.find("HTTPS_PROXY"), std::string::npos) << res.error().detail;
+  EXPECT_EQ(res.error().detail.find("wrong-password"), std::string::npos) << res.error().detail;
+  EXPECT_TRUE(seen->all().empty()) << "nothing reached the upstream";
+}
+
+TEST(ProxyUrl, OnlyPlainHttpProxiesWithAHost) {
+  EXPECT_TRUE(validate_proxy_url("http://proxy.corp:3128"));
+  EXPECT_TRUE(validate_proxy_url("http://user:pa%40ss@10.0.0.1:8080"));
+  EXPECT_FALSE(validate_proxy_url("https://proxy.corp:3128"));
+  EXPECT_FALSE(validate_proxy_url("socks5://proxy.corp:1080"));
+  auto bad = validate_proxy_url("not a url with a secret");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message.find("secret"), std::string::npos);
+}
+
 TEST_F(HttpClientTest, MissingExtraCaFileFailsAtConstruction) {
   ClientOptions options;
   options.extra_ca_file = "/nonexistent/aas-ca.pem";
