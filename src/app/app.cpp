@@ -288,7 +288,8 @@ int serve(Config c) {
     limits::RedisLimiterOptions o;
     o.prefix = c.redis_key_prefix;
     o.fail_open = c.redis_fail_open;
-    // No request outlives its time limit by much; a stream's is the upstream idle timeout per gap.
+    // Longer than any request lasts: a grant still held after that is taken for lost (its
+    // replica stopped) and charged in full.
     o.lease = std::max<std::chrono::milliseconds>(std::chrono::hours(1), c.request_timeout * 2);
     limiter = std::make_unique<limits::RedisLimiter>(*redis, clock, spent, o, on_refusal);
   } else {
