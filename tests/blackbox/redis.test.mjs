@@ -6,7 +6,8 @@
 //     nothing behind, /ready says 503 "not_ready"; once Redis is back requests succeed;
 //   - Redis not there at start is no reason not to start; an invalid REDIS_URL is;
 //   - two replicas sharing one Redis share one user's limits (and without Redis each one enforces
-//     them alone: the documented price of failing open).
+//     them alone: the documented price of failing open);
+//   - the events the monolith can subscribe to (message.completed, answer.stop) and their JSON.
 // The services use SQLite (each its own file) and the offline `mock` model: only the limiter's
 // and the readiness check's use of Redis is under test here; cluster.test.mjs covers the rest.
 import assert from 'node:assert/strict';
@@ -15,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { assertError, assertOk } from './lib/assert.mjs';
 import { randomSecret } from './lib/jwt.mjs';
-import { RedisServer, freePort, startRedis } from './lib/redis.mjs';
+import { RedisServer, freePort, redisSubscribe, startRedis } from './lib/redis.mjs';
 import { makeTempDir, runCli, startService } from './lib/service.mjs';
 import { waitFor } from './lib/sse.mjs';
 
@@ -302,5 +303,43 @@ describe('two replicas sharing one Redis', () => {
     const user2 = 'rejoined-user';
     assert.deepEqual(await statuses(replicas[0], user2, 3), [200, 200, 200]);
     assert.deepEqual(await statuses(replicas[1], user2, 2), [200, 429]);
+  });
+});
+
+// The integration point for the monolith: every recorded answer is announced on <prefix>events,
+// which its Socket.IO server can SUBSCRIBE to and relay to the user's room (docs/operations.md).
+describe('events on Redis pub/sub, as the monolith sees them', () => {
+  let redis;
+  let svc;
+  before(async () => {
+    redis = await startRedis();
+    svc = await startService({ env: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: 'ev:' } });
+  });
+  after(async () => {
+    await svc?.stop();
+    await redis?.stop();
+  });
+
+  it('announces each recorded answer as message.completed on <prefix>events', async () => {
+    const sub = await redisSubscribe(redis.port, 'ev:events');
+    try {
+      const token = svc.token('events-user');
+      const turn = assertOk(await svc.post('/api/ai/chat', { token, json: { message: 'Tell the monolith' } }));
+      await waitFor(() => sub.messages.length >= 1, 5000, 'the event');
+      assert.equal(sub.messages.length, 1);
+      assert.equal(sub.messages[0].channel, 'ev:events');
+      assert.deepEqual(JSON.parse(sub.messages[0].payload), {
+        type: 'message.completed', userId: 'events-user', conversationId: turn.conversationId,
+        messageId: turn.messageId, status: 'complete',
+      });
+      // A stop request is an event too (for the replica streaming that conversation).
+      assert.equal((await svc.post(`/api/ai/conversations/${turn.conversationId}/stop`, { token })).status, 202);
+      await waitFor(() => sub.messages.length >= 2, 5000, 'the stop event');
+      assert.deepEqual(JSON.parse(sub.messages[1].payload), {
+        type: 'answer.stop', userId: 'events-user', conversationId: turn.conversationId,
+      });
+    } finally {
+      sub.close();
+    }
   });
 });

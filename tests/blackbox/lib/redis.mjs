@@ -91,6 +91,34 @@ export function redisCommand(port, args, { timeoutMs = 3000 } = {}) {
   });
 }
 
+// SUBSCRIBE on its own connection, as the monolith would: resolves once subscribed with
+// { messages: [{channel, payload}], close() }; messages fill in as they arrive.
+export function redisSubscribe(port, channel, { timeoutMs = 3000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    const messages = [];
+    let buf = Buffer.alloc(0);
+    let subscribed = false;
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`SUBSCRIBE ${channel}: no answer in ${timeoutMs} ms`)); }, timeoutMs);
+    sock.once('connect', () => sock.write(encode(['SUBSCRIBE', channel])));
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      for (let r = parse(buf); r; r = parse(buf)) {
+        buf = buf.subarray(r.pos);
+        const [kind, ch, payload] = r.value;
+        if (kind === 'subscribe' && !subscribed) {
+          subscribed = true;
+          clearTimeout(timer);
+          resolve({ messages, close: () => sock.destroy() });
+        } else if (kind === 'message') {
+          messages.push({ channel: ch, payload });
+        }
+      }
+    });
+    sock.once('error', (e) => { clearTimeout(timer); if (!subscribed) reject(e); });
+  });
+}
+
 export class RedisServer {
   constructor(port, dir) {
     this.port = port;
