@@ -72,13 +72,13 @@ std::optional<Reply> run(redisContext* c, const std::vector<std::string>& args) 
 }
 
 // A connected, authenticated context on the right database, or why not.
-Result<ContextPtr> connect(const Options& o, bool with_command_timeout) {
+Result<ContextPtr> connect(const Options& o) {
   ContextPtr c(redisConnectWithTimeout(o.host.c_str(), o.port, to_timeval(o.connect_timeout)), &redisFree);
   if (!c) return make_error(errc::unavailable, "redis unavailable", "out of memory");
   if (c->err)
     return make_error(errc::unavailable, "redis unavailable",
                       "connect " + o.host + ":" + std::to_string(o.port) + ": " + c->errstr);
-  if (with_command_timeout) redisSetTimeout(c.get(), to_timeval(o.command_timeout));
+  redisSetTimeout(c.get(), to_timeval(o.command_timeout));
   std::vector<std::vector<std::string>> setup;
   if (!o.password.empty()) {
     if (o.username.empty()) setup.push_back({"AUTH", o.password});
@@ -181,7 +181,7 @@ Result<Reply> Client::command(const std::vector<std::string>& args) {
     return e;
   };
   if (!c) {
-    auto fresh = connect(options_, true);
+    auto fresh = connect(options_);
     if (!fresh) return failed(fresh.error());
     c = std::move(*fresh);
   }
@@ -238,8 +238,13 @@ Subscriber::~Subscriber() {
 void Subscriber::run() {
   bool reported = false;
   while (!stopping_) {
-    auto c = connect(options_, false);  // no read timeout: a subscription waits for messages
+    // Set up (AUTH, SELECT) under the command timeout, so a hung server cannot hold a stop up;
+    // then no read timeout: a subscription waits for messages. Keepalive probes notice a server
+    // that vanished without closing (else the subscription would wait on a dead socket).
+    auto c = connect(options_);
     if (c) {
+      redisSetTimeout(c->get(), timeval{0, 0});
+      redisEnableKeepAlive(c->get());
       std::vector<std::string> cmd{"SUBSCRIBE"};
       cmd.insert(cmd.end(), channels_.begin(), channels_.end());
       fd_ = (*c)->fd;
