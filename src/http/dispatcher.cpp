@@ -269,6 +269,39 @@ void write_access_log(std::string_view request_id, std::string_view method, std:
   log.info(std::string_view(line.data(), line.size()));
 }
 
+// A stream's access-log line (and metric) is written when its head goes out, with its first
+// write, or with the status of the whole response the body answered instead (replace): only then
+// is its status known. Latency is time to headers.
+class LoggedWriter final : public BodyWriter {
+ public:
+  LoggedWriter(BodyWriter& out, int status, std::function<void(int)> log)
+      : out_(out), status_(status), log_(std::move(log)) {}
+
+  asio::awaitable<bool> write(std::string_view bytes) override {
+    logged(status_);
+    co_return co_await out_.write(bytes);
+  }
+  asio::awaitable<void> closed() override { return out_.closed(); }
+  bool is_closed() const override { return out_.is_closed(); }
+  asio::awaitable<bool> replace(Response res) override {
+    const int status = res.status;
+    const bool replaced = co_await out_.replace(std::move(res));
+    if (replaced) logged(status);
+    co_return replaced;
+  }
+  // Once, with the first status known.
+  void logged(int status) {
+    if (std::exchange(done_, true)) return;
+    log_(status);
+  }
+
+ private:
+  BodyWriter& out_;
+  const int status_;
+  std::function<void(int)> log_;
+  bool done_ = false;
+};
+
 }  // namespace
 
 Result<std::string_view> bearer_token(const Request& req) {
@@ -317,11 +350,28 @@ asio::awaitable<Response> Dispatcher::handle(Request request) {
   // Any response may differ by Origin once CORS is configured, so caches must key on it.
   if (!options_.cors_origins.empty()) res.headers.push_back({"vary", "Origin"});
 
-  const auto latency = std::chrono::steady_clock::now() - started;
-  write_access_log(request_id, request.method, route_name, res.status, latency);
-  if (options_.observer)
-    options_.observer(request.method, route_name, res.status,
-                      std::chrono::duration<double>(latency).count());
+  auto log = [request_id, method = request.method, route_name, started,
+              observer = options_.observer](int status) {
+    const auto latency = std::chrono::steady_clock::now() - started;
+    write_access_log(request_id, method, route_name, status, latency);
+    if (observer) observer(method, route_name, status, std::chrono::duration<double>(latency).count());
+  };
+  // (HEAD gets a stream's head at once, without its body: the server does not run it.)
+  if (!res.stream || request.method == "HEAD") {
+    log(res.status);
+    co_return res;
+  }
+  res.stream = [body = std::move(res.stream), status = res.status,
+                log = std::move(log)](BodyWriter& out) -> asio::awaitable<void> {
+    LoggedWriter logged(out, status, log);
+    try {
+      co_await body(logged);
+    } catch (...) {
+      logged.logged(500);  // the server answers 500 if nothing was sent yet
+      throw;
+    }
+    logged.logged(status);  // an empty body: its head goes out now
+  };
   co_return res;
 }
 

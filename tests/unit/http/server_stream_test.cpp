@@ -526,6 +526,10 @@ TEST_F(ServerStreamTest, NothingIsSentBeforeTheFirstWriteSoTheBodyCanStillAnswer
   };
   DispatcherOptions cors;
   cors.cors_origins = {"https://app.example"};
+  std::promise<int> counted;
+  cors.observer = [&](std::string_view, std::string_view route, int status, double) {
+    if (route == "/stream") counted.set_value(status);
+  };
   start({}, cors);
   StreamClient client(server_->port());
   client.send("GET /stream HTTP/1.1\r\nHost: test\r\nOrigin: https://app.example\r\n\r\n");
@@ -543,6 +547,7 @@ TEST_F(ServerStreamTest, NothingIsSentBeforeTheFirstWriteSoTheBodyCanStillAnswer
   EXPECT_EQ(raw.find("text/event-stream"), std::string::npos) << raw;
   EXPECT_EQ(raw.find("chunked"), std::string::npos) << raw;
   EXPECT_NE(raw.find(R"("code":"upstream_timeout")"), std::string::npos) << raw;
+  EXPECT_EQ(counted.get_future().get(), 504) << "the access log and metrics count what was sent";
 }
 
 TEST_F(ServerStreamTest, OnceTheStreamHasStartedItCannotBeReplaced) {
@@ -551,13 +556,19 @@ TEST_F(ServerStreamTest, OnceTheStreamHasStartedItCannotBeReplaced) {
     co_await out.write(sse_event("delta", "1"));
     replaced.set_value(co_await out.replace(error_response(make_error(errc::internal, "x"), "rid")));
   };
-  start();
+  DispatcherOptions observed;
+  std::promise<int> counted;
+  observed.observer = [&](std::string_view, std::string_view route, int status, double) {
+    if (route == "/stream") counted.set_value(status);
+  };
+  start({}, observed);
   StreamClient client(server_->port());
   client.send(kGetStream);
   ASSERT_TRUE(client.read_head());
   EXPECT_EQ(client.head().result_int(), 200);
   EXPECT_EQ(client.next_chunk(), "event: delta\ndata: 1\n\n");
   EXPECT_FALSE(replaced.get_future().get());
+  EXPECT_EQ(counted.get_future().get(), 200);
   EXPECT_EQ(client.next_chunk(), std::nullopt);
   EXPECT_TRUE(client.body_complete());
 }
