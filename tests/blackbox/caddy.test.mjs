@@ -9,36 +9,22 @@
 // (docs/operations.md, "Scale out"), which this suite does not need — every request here stands
 // alone (a new conversation, a list). The upstream is tools/mock-llm, pacing its tokens.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
+import { replicaOf as replicaOfLib, startCaddy } from './lib/caddy.mjs';
 import { randomSecret } from './lib/jwt.mjs';
 import { startMockLlm } from './lib/mock-llm.mjs';
 import { makeTempDir, startService } from './lib/service.mjs';
-import { sseEvents, waitFor } from './lib/sse.mjs';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CADDYFILE = path.resolve(here, '..', '..', 'deploy', 'Caddyfile');
-const CADDY = process.env.CADDY_BIN ?? 'caddy';
+import { sseEvents } from './lib/sse.mjs';
 
 // The mock upstream's pacing: ANSWER_TOKENS words at TOKENS_PER_SECOND, so a stream's first and
 // last words are (ANSWER_TOKENS - 1) / TOKENS_PER_SECOND seconds apart when nothing buffers them.
 const ANSWER_TOKENS = 16;
 const TOKENS_PER_SECOND = 10;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-  });
-}
 
 // A stand-in for one of the monolith's backends: answers every path with its name.
 function startBackend(name) {
@@ -77,7 +63,6 @@ describe('Caddy in front of three replicas (deploy/Caddyfile)', () => {
   let replicas = [];
   let backends = [];
   let caddy;
-  let caddyLog = '';
   let port;
   let token;
 
@@ -101,63 +86,21 @@ describe('Caddy in front of three replicas (deploy/Caddyfile)', () => {
     backends = await Promise.all(['backend-1', 'backend-2'].map(startBackend));
     token = replicas[0].token('caddy-user');
 
-    // The production Caddyfile, adapted with the test's upstreams; only the listen address is then
-    // narrowed to loopback (the file binds every interface, as a container should).
-    port = await freePort();
-    const caddyDir = makeTempDir();
-    const caddyEnv = {
-      PATH: process.env.PATH,
-      HOME: caddyDir,
-      XDG_CONFIG_HOME: caddyDir,
-      XDG_DATA_HOME: caddyDir,
-      CADDY_ADMIN: 'off',
-      CADDY_ADDRESS: `:${port}`,
-      AI_UPSTREAMS: replicas.map((r) => `127.0.0.1:${r.port}`).join(' '),
-      BACKEND_UPSTREAMS: backends.map((b) => `127.0.0.1:${b.port}`).join(' '),
-    };
-    const adapted = spawnSync(CADDY, ['adapt', '--config', CADDYFILE, '--adapter', 'caddyfile'], { env: caddyEnv, encoding: 'utf8' });
-    assert.equal(adapted.status, 0, `caddy adapt failed: ${adapted.error ?? adapted.stderr}`);
-    const json = JSON.parse(adapted.stdout);
-    const servers = Object.values(json.apps.http.servers);
-    assert.equal(servers.length, 1);
-    assert.deepEqual(servers[0].listen, [`:${port}`]);
-    servers[0].listen = [`127.0.0.1:${port}`];
-    const jsonFile = path.join(caddyDir, 'caddy.json');
-    writeFileSync(jsonFile, JSON.stringify(json));
-
-    caddy = spawn(CADDY, ['run', '--config', jsonFile], { env: caddyEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    caddy.stdout.setEncoding('utf8').on('data', (d) => { caddyLog += d; });
-    caddy.stderr.setEncoding('utf8').on('data', (d) => { caddyLog += d; });
-    process.on('exit', () => { try { caddy.kill('SIGKILL'); } catch { /* gone */ } });
-    await waitFor(async () => {
-      if (caddy.exitCode !== null) throw new Error(`caddy exited (${caddy.exitCode}):\n${caddyLog}`);
-      try { return (await send(port, 'GET', '/health')).status === 200; } catch { return false; }
-    }, 10000, `caddy on port ${port}`);
+    caddy = await startCaddy({
+      ai: replicas.map((r) => `127.0.0.1:${r.port}`),
+      backends: backends.map((b) => `127.0.0.1:${b.port}`),
+    });
+    port = caddy.port;
   });
 
   after(async () => {
-    if (caddy && caddy.exitCode === null) {
-      const exited = new Promise((resolve) => caddy.once('exit', resolve));
-      caddy.kill('SIGTERM');
-      await exited;
-    }
+    await caddy?.stop();
     await Promise.all(replicas.map((r) => r.stop()));
     for (const b of backends) b.server.close();
     await mock?.stop();
   });
 
-  // The replica whose access log has the request id, or -1 (the id must be in at most one).
-  async function replicaOf(requestId) {
-    const found = await waitFor(async () => {
-      const where = [];
-      for (let i = 0; i < replicas.length; ++i) {
-        if (replicas[i].stdoutJsonLines().some((l) => l.requestId === requestId)) where.push(i);
-      }
-      return where.length ? where : undefined;
-    }, 5000, `request ${requestId} in a replica's access log`);
-    assert.equal(found.length, 1, `request ${requestId} logged by replicas ${found}`);
-    return found[0];
-  }
+  const replicaOf = (requestId) => replicaOfLib(replicas, requestId);
 
   it('answers /health itself', async () => {
     const r = await send(port, 'GET', '/health');

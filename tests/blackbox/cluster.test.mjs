@@ -12,25 +12,21 @@
 // Needs a PostgreSQL server (AAS_TEST_POSTGRES_URL, from scripts/with-postgres.sh): one database is
 // created for the three replicas. Redis is a throwaway redis-server (lib/redis.mjs).
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
 import { assertError, assertOk } from './lib/assert.mjs';
+import { replicaOf as replicaOfLib, startCaddy } from './lib/caddy.mjs';
 import { request } from './lib/http.mjs';
 import { randomSecret, userToken } from './lib/jwt.mjs';
 import { startMockLlm } from './lib/mock-llm.mjs';
-import { freePort, startRedis } from './lib/redis.mjs';
+import { startRedis } from './lib/redis.mjs';
 import { makeTempDir, startService } from './lib/service.mjs';
-import { sseEvents, waitFor } from './lib/sse.mjs';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const CADDYFILE = path.resolve(here, '..', '..', 'deploy', 'Caddyfile');
-const CADDY = process.env.CADDY_BIN ?? 'caddy';
+import { sseEvents } from './lib/sse.mjs';
 
 // The paced model: ANSWER_TOKENS words at TOKENS_PER_SECOND, so unbuffered a stream's first and
 // last words arrive (ANSWER_TOKENS - 1) / TOKENS_PER_SECOND seconds apart (as in caddy.test.mjs).
@@ -71,7 +67,6 @@ describe('three replicas on one PostgreSQL and one Redis, behind deploy/Caddyfil
   let backend;
   let replicas = [];
   let caddy;
-  let caddyLog = '';
   let caddyUrl;
   let secret;
   let admin;
@@ -133,47 +128,12 @@ describe('three replicas on one PostgreSQL and one Redis, behind deploy/Caddyfil
     admin = userToken(secret, 'cluster-admin', { admin: true });
     backend = await startBackend();
 
-    // The production Caddyfile with the test's upstreams; only the listen address is narrowed to
-    // loopback after adapting (as caddy.test.mjs does).
-    const port = await freePort();
-    const caddyDir = makeTempDir();
-    const caddyEnv = {
-      PATH: process.env.PATH,
-      HOME: caddyDir,
-      XDG_CONFIG_HOME: caddyDir,
-      XDG_DATA_HOME: caddyDir,
-      CADDY_ADMIN: 'off',
-      CADDY_ADDRESS: `:${port}`,
-      AI_UPSTREAMS: replicas.map((r) => `127.0.0.1:${r.port}`).join(' '),
-      BACKEND_UPSTREAMS: `127.0.0.1:${backend.port}`,
-    };
-    const adapted = spawnSync(CADDY, ['adapt', '--config', CADDYFILE, '--adapter', 'caddyfile'], { env: caddyEnv, encoding: 'utf8' });
-    assert.equal(adapted.status, 0, `caddy adapt failed: ${adapted.error ?? adapted.stderr}`);
-    const json = JSON.parse(adapted.stdout);
-    const servers = Object.values(json.apps.http.servers);
-    assert.equal(servers.length, 1);
-    assert.deepEqual(servers[0].listen, [`:${port}`]);
-    servers[0].listen = [`127.0.0.1:${port}`];
-    const jsonFile = path.join(caddyDir, 'caddy.json');
-    writeFileSync(jsonFile, JSON.stringify(json));
-
-    caddy = spawn(CADDY, ['run', '--config', jsonFile], { env: caddyEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    caddy.stdout.setEncoding('utf8').on('data', (d) => { caddyLog += d; });
-    caddy.stderr.setEncoding('utf8').on('data', (d) => { caddyLog += d; });
-    process.on('exit', () => { try { caddy.kill('SIGKILL'); } catch { /* gone */ } });
-    caddyUrl = `http://127.0.0.1:${port}`;
-    await waitFor(async () => {
-      if (caddy.exitCode !== null) throw new Error(`caddy exited (${caddy.exitCode}):\n${caddyLog}`);
-      try { return (await request(caddyUrl, 'GET', '/health')).status === 200; } catch { return false; }
-    }, 10000, `caddy on port ${port}`);
+    caddy = await startCaddy({ ai: replicas.map((r) => `127.0.0.1:${r.port}`), backends: [`127.0.0.1:${backend.port}`] });
+    caddyUrl = caddy.url;
   });
 
   after(async () => {
-    if (caddy && caddy.exitCode === null) {
-      const exited = new Promise((resolve) => caddy.once('exit', resolve));
-      caddy.kill('SIGTERM');
-      await exited;
-    }
+    await caddy?.stop();
     await Promise.all(replicas.map((r) => r.stop()));
     backend?.server.close();
     await mock?.stop();
@@ -191,18 +151,7 @@ describe('three replicas on one PostgreSQL and one Redis, behind deploy/Caddyfil
     return { ...r, id };
   }
 
-  // The replica whose access log has the request id (it must be in exactly one).
-  async function replicaOf(requestId) {
-    const found = await waitFor(async () => {
-      const where = [];
-      for (let i = 0; i < replicas.length; ++i) {
-        if (replicas[i].stdoutJsonLines().some((l) => l.requestId === requestId)) where.push(i);
-      }
-      return where.length ? where : undefined;
-    }, 5000, `request ${requestId} in a replica's access log`);
-    assert.equal(found.length, 1, `request ${requestId} logged by replicas ${found}`);
-    return found[0];
-  }
+  const replicaOf = (requestId) => replicaOfLib(replicas, requestId);
   const replicasOf = async (responses) => Promise.all(responses.map((r) => replicaOf(r.id)));
   const distinct = (xs) => [...new Set(xs)].sort();
 

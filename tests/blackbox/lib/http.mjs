@@ -56,3 +56,13 @@ export async function probeConnect(host, port) {
     s.once('error', (e) => resolve(e.code ?? String(e)));
   });
 }
+
+// A port nothing listens on right now (the kernel's pick, then released).
+export async function freePort() {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
+  });
+}

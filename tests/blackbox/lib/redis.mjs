@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 
+import { freePort } from './http.mjs';
 import { makeTempDir } from './service.mjs';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server';
@@ -18,14 +19,7 @@ process.on('exit', () => {
   }
 });
 
-// A port nothing listens on right now (the kernel's pick, then released).
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => { const { port } = srv.address(); srv.close(() => resolve(port)); });
-  });
-}
+export { freePort };
 
 function encode(args) {
   let out = `*${args.length}\r\n`;

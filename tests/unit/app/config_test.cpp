@@ -18,6 +18,16 @@ Lookup from(std::map<std::string, std::string> vars) {
   };
 }
 
+// The message a bad configuration stops with, or "no error".
+std::string message_of(std::map<std::string, std::string> vars) {
+  try {
+    load_config(from(std::move(vars)));
+  } catch (const ConfigError& e) {
+    return std::string(e.what());
+  }
+  return std::string("no error");
+}
+
 std::filesystem::path temp_dir() {
   char tmpl[] = "/tmp/aas-config-XXXXXX";
   return std::filesystem::path(mkdtemp(tmpl));
@@ -50,14 +60,6 @@ TEST(Config, ReadsTheEnvironment) {
 }
 
 TEST(Config, BadValuesFailNamingTheKey) {
-  const auto message_of = [](std::map<std::string, std::string> vars) {
-    try {
-      load_config(from(std::move(vars)));
-    } catch (const ConfigError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   EXPECT_NE(message_of({{"PORT", "99999"}}).find("PORT"), std::string::npos);
   EXPECT_NE(message_of({{"PORT", "abc"}}).find("PORT"), std::string::npos);
   EXPECT_NE(message_of({{"LOG_LEVEL", "loud"}}).find("LOG_LEVEL"), std::string::npos);
@@ -84,14 +86,6 @@ TEST(Config, ProxyAndRedisSettingsAreReadAndChecked) {
   EXPECT_EQ(redis.redis_key_prefix, "ai:");
   EXPECT_TRUE(load_config(from({})).redis_fail_open) << "open by default";
 
-  const auto message_of = [](std::map<std::string, std::string> vars) {
-    try {
-      load_config(from(std::move(vars)));
-    } catch (const ConfigError& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   const std::string proxy = message_of({{"HTTPS_PROXY", "https://user:secret@p.corp"}});
   EXPECT_NE(proxy.find("HTTPS_PROXY"), std::string::npos) << proxy;
   EXPECT_EQ(proxy.find("secret"), std::string::npos) << proxy;
