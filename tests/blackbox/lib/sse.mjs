@@ -1,5 +1,6 @@
 // Streamed chats (POST /api/ai/chat answered as Server-Sent Events) read with node:http, so a test
 // sees every event as it arrives and can drop the connection at any point.
+import assert from 'node:assert/strict';
 import http from 'node:http';
 
 import { assertOk } from './assert.mjs';
@@ -60,4 +61,24 @@ export async function waitFor(fn, timeoutMs, what) {
 export async function assistantOf(svc, token, conversationId) {
   const data = assertOk(await svc.get(`/api/ai/conversations/${conversationId}`, { token }));
   return data.messages.items.find((m) => m.role === 'assistant');
+}
+
+// Reads a paced stream (`tokens` words at `perSecond`, started at `started` ms) to its end and
+// checks that it crossed unbuffered: one delta per word, spread over the pacing — buffered, they
+// would arrive together at the end; half the spread is the bar, so a slow machine cannot make it
+// flaky — and the second half arriving after the first half.
+export async function assertArrivesPaced(events, started, tokens, perSecond) {
+  const arrivals = [];
+  const names = [];
+  for await (const e of events) {
+    names.push(e.event);
+    if (e.event === 'delta') arrivals.push(Date.now() - started);
+  }
+  assert.deepEqual(names.slice(-2), ['usage', 'done'], `events: ${names}`);
+  assert.equal(arrivals.length, tokens, 'one delta per paced token');
+  const spread = arrivals.at(-1) - arrivals[0];
+  const expected = ((tokens - 1) / perSecond) * 1000;
+  assert.ok(spread >= expected / 2, `deltas arrived within ${spread} ms; paced over ${expected} ms (arrivals ${arrivals})`);
+  const middle = arrivals[Math.floor(tokens / 2)];
+  assert.ok(arrivals.at(-1) - middle >= expected / 4, `second half arrived at once (arrivals ${arrivals})`);
 }
