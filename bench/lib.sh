@@ -1,12 +1,27 @@
-# Shared by the benchmark scripts (bench/run.sh, bench/usage/run.sh, bench/gateway/run.sh):
-# sourced after they set `bin`. Provides the results file and work dir, the service environment
+# Shared by the benchmark scripts (bench/run.sh, bench/usage/run.sh, bench/gateway/run.sh,
+# bench/cluster/run.sh): sourced after they set `bin`. Provides the results file and work dir, the service environment
 # every benchmark wants, and small helpers.
 #
+#   bench_require SCRIPT EXECUTABLE... -- TOOL...
+#                      stops (exit 2) naming SCRIPT when an executable is missing or a tool is
+#                      not on PATH
 #   bench_setup NAME   out=<bin dir>/bench-results (or BENCH_OUT), results=$out/NAME-<time>.jsonl,
 #                      work=<fresh temp dir>; exports a random JWT_SECRET, limits off, no provider
 #                      keys (the offline mock model, or the script's own upstream)
 #   stop_pid PID       SIGTERM and wait, when it is still running
 #   loadavg            the 1/5/15-minute load averages
+
+bench_require() {
+  local script="$1"; shift
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+    [ -x "$1" ] || { echo "$script: no executable at $1 (build it with: make build)" >&2; exit 2; }
+    shift
+  done
+  [ $# -gt 0 ] && shift
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$script: $tool is required (scripts/install-deps.sh)" >&2; exit 2; }
+  done
+}
 
 bench_setup() {
   out="${BENCH_OUT:-$(dirname "$bin")/bench-results}"

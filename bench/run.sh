@@ -28,10 +28,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 bin="${1:-$root/build/release/ai-agent-service}"
 [[ "$bin" == /* ]] || bin="$PWD/$bin"
-[ -x "$bin" ] || { echo "run.sh: no executable at $bin (build it with: make build)" >&2; exit 2; }
-for tool in wrk curl python3; do
-  command -v "$tool" >/dev/null || { echo "run.sh: $tool is required" >&2; exit 2; }
-done
+. "$here/lib.sh"
+bench_require run.sh "$bin" -- wrk curl python3
 
 runs="${BENCH_RUNS:-3}"
 duration="${BENCH_DURATION:-10}"
@@ -43,7 +41,6 @@ access_log_variants="${BENCH_ACCESS_LOG:-1}"
 max_busy="${BENCH_MAX_BUSY:-25}"
 max_wait="${BENCH_MAX_WAIT:-60}"
 scenarios=" ${BENCH_SCENARIOS:-start health list chat chat-continue} "
-. "$here/lib.sh"
 bench_setup results  # no provider keys: the offline mock model answers
 export LOG_LEVEL=warn
 export BENCH_WRK_THREADS="$wrk_threads"

@@ -26,10 +26,8 @@ bench="$(dirname "$here")"
 root="$(dirname "$bench")"
 bin="${1:-$root/build/release/ai-agent-service}"
 [[ "$bin" == /* ]] || bin="$PWD/$bin"
-[ -x "$bin" ] || { echo "cluster/run.sh: no executable at $bin (build it with: make build)" >&2; exit 2; }
-for tool in wrk curl python3 psql redis-cli caddy; do
-  command -v "$tool" >/dev/null || { echo "cluster/run.sh: $tool is required (scripts/install-deps.sh)" >&2; exit 2; }
-done
+. "$bench/lib.sh"
+bench_require cluster/run.sh "$bin" -- wrk curl python3 psql redis-cli caddy
 
 # The servers: started once around the whole run.
 if [ -z "${AAS_TEST_POSTGRES_URL:-}" ]; then exec bash "$root/scripts/with-postgres.sh" bash "$0" "$bin"; fi
@@ -41,7 +39,6 @@ conns="${CL_CONNS:-32}"
 scenarios="${CL_SCENARIOS:-sqlite-1 postgres-1 postgres-redis-1 caddy-1 caddy-3}"
 max_busy="${BENCH_MAX_BUSY:-25}"
 max_wait="${BENCH_MAX_WAIT:-60}"
-. "$bench/lib.sh"
 bench_setup cluster
 export LOG_LEVEL=warn
 

@@ -43,12 +43,8 @@ bin="${1:-$root/build/release/ai-agent-service}"
 mock_bin="${2:-$(dirname "$bin")/mock-llm}"
 [[ "$bin" == /* ]] || bin="$PWD/$bin"
 [[ "$mock_bin" == /* ]] || mock_bin="$PWD/$mock_bin"
-for b in "$bin" "$mock_bin"; do
-  [ -x "$b" ] || { echo "gateway/run.sh: no executable at $b" >&2; exit 2; }
-done
-for tool in node wrk python3 curl; do
-  command -v "$tool" >/dev/null || { echo "gateway/run.sh: $tool is required" >&2; exit 2; }
-done
+. "$bench/lib.sh"
+bench_require gateway/run.sh "$bin" "$mock_bin" -- node wrk python3 curl
 
 runs="${GW_RUNS:-3}"
 rate="${GW_RATE:-2000}"
@@ -69,7 +65,6 @@ limit_tpm="${LIMIT_TPM:-0}"
 limit_streams="${LIMIT_CONCURRENT_STREAMS:-0}"
 max_busy="${BENCH_MAX_BUSY:-25}"
 max_wait="${BENCH_MAX_WAIT:-60}"
-. "$bench/lib.sh"
 bench_setup gateway
 
 pid=""; mock_pid=""

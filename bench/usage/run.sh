@@ -38,10 +38,8 @@ bench="$(dirname "$here")"
 root="$(dirname "$bench")"
 bin="${1:-$root/build/release/ai-agent-service}"
 [[ "$bin" == /* ]] || bin="$PWD/$bin"
-[ -x "$bin" ] || { echo "usage/run.sh: no executable at $bin" >&2; exit 2; }
-for tool in python3 curl; do
-  command -v "$tool" >/dev/null || { echo "usage/run.sh: $tool is required" >&2; exit 2; }
-done
+. "$bench/lib.sh"
+bench_require usage/run.sh "$bin" -- python3 curl
 
 rows="${USAGE_ROWS:-1000000}"
 users="${USAGE_USERS:-2000}"
@@ -52,7 +50,6 @@ warmup="${USAGE_WARMUP:-3}"
 fixes="${USAGE_FIXES:-1}"
 max_busy="${BENCH_MAX_BUSY:-25}"
 max_wait="${BENCH_MAX_WAIT:-120}"
-. "$bench/lib.sh"
 bench_setup usage
 db="${USAGE_DB:-$work/usage.db}"
 [[ "$db" == /* ]] || db="$PWD/$db"
