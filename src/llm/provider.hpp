@@ -13,9 +13,49 @@
 
 namespace aas::llm {
 
+// One piece of a message's content. Text, or an image given by URL (https, or a
+// `data:image/...;base64,` URL) with OpenAI's optional `detail` hint.
+struct ContentPart {
+  enum class Kind { text, image };
+  Kind kind = Kind::text;
+  std::string text;       // Kind::text
+  std::string image_url;  // Kind::image: an https URL or a data: URL
+  std::string detail;     // Kind::image: "auto" | "low" | "high", empty when not given
+};
+
+// A function the model asked to call. `arguments` is JSON text exactly as the model wrote it
+// (it may be invalid JSON: the caller decides what to do with it).
+struct ToolCall {
+  std::string id;
+  std::string name;
+  std::string arguments;
+};
+
+// A function the model may call. `parameters` is a JSON Schema, as JSON text.
+struct ToolDefinition {
+  std::string name;
+  std::string description;
+  std::string parameters = "{}";
+  bool strict = false;
+};
+
 struct ChatMessage {
-  std::string role;  // "system", "user", "assistant"
-  std::string content;
+  std::string role;     // "system", "user", "assistant", "tool"
+  std::string content;  // the text; when `parts` is not empty it holds the text parts joined
+  // Multimodal content (text and image parts, in order); empty for a plain text message.
+  std::vector<ContentPart> parts;
+  std::vector<ToolCall> tool_calls;  // role "assistant": the calls it made
+  std::string tool_call_id;          // role "tool": the call this is the result of
+  std::string name;                  // optional participant name (OpenAI's `name`)
+};
+
+// How the model must shape its answer.
+struct ResponseFormat {
+  enum class Kind { text, json_object, json_schema };
+  Kind kind = Kind::text;
+  std::string schema_name;  // json_schema
+  std::string schema;       // json_schema: the JSON Schema, as JSON text
+  bool strict = false;
 };
 
 struct ChatRequest {
@@ -23,6 +63,17 @@ struct ChatRequest {
   std::vector<ChatMessage> messages;
   std::optional<double> temperature;
   std::optional<int> max_tokens;
+  std::optional<double> top_p;
+  std::optional<std::int64_t> seed;
+  std::optional<double> presence_penalty;
+  std::optional<double> frequency_penalty;
+  std::vector<std::string> stop;  // stop sequences
+  std::string user;               // the end user, for the provider's abuse monitoring
+  std::vector<ToolDefinition> tools;
+  // "auto" | "none" | "required" | a function name (that one must be called); empty: not given.
+  std::string tool_choice;
+  std::optional<bool> parallel_tool_calls;
+  ResponseFormat response_format;
   std::string request_id;  // forwarded for tracing, never used for behaviour
 };
 
@@ -42,12 +93,22 @@ struct Usage {
 
 struct Completion {
   std::string content;
+  std::vector<ToolCall> tool_calls;  // finish_reason "tool_calls" when the model made some
   std::string model;           // as reported by the provider
-  std::string finish_reason;   // "stop", "length", ...
+  std::string finish_reason;   // "stop", "length", "tool_calls", ...
   Usage usage;
   // Who answered, for the usage ledger: set by the router (or a provider used on its own).
   std::string deployment;  // "openai/gpt-4o-mini#1"
   std::string provider;    // "openai", "anthropic", "mock"
+};
+
+// A piece of a tool call as it streams: the first piece of call `index` carries its id and
+// name, later ones append to its arguments.
+struct ToolCallDelta {
+  int index = 0;
+  std::string id;
+  std::string name;
+  std::string arguments;
 };
 
 // Receives the answer as it is generated. Returning false asks the provider to stop (the client
