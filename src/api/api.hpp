@@ -7,12 +7,10 @@
 #include <string>
 #include <vector>
 
-namespace boost::asio { class thread_pool; }
-namespace aas::chat { class Accounting; class ChatService; class ConversationService; class GatewayService; class PromptService; }
+namespace aas::chat { class ChatService; class ConversationService; class GatewayService; class PromptService; class UsageService; }
 namespace aas::llm { class ModelRegistry; }
 namespace aas::metrics { class Metrics; }
-namespace aas::redis { class Client; }
-namespace aas::store { class Store; }
+namespace aas::ops { class HealthService; }
 
 namespace aas::api {
 
@@ -29,23 +27,23 @@ struct ServiceInfo {
   std::chrono::steady_clock::time_point started;
 };
 
+// What the handlers call: services only (never the store or the blocking pool — every service
+// runs its own blocking work there).
 struct Services {
   chat::ChatService& chat;
   chat::ConversationService& conversations;
   chat::GatewayService& gateway;
-  chat::Accounting& accounting;
+  chat::UsageService& usage;
   chat::PromptService& prompts;
-  store::Store& store;
+  ops::HealthService& health;
   const llm::ModelRegistry& models;
-  boost::asio::thread_pool& blocking;
   // Prometheus metrics: GET /metrics exposes them; chat-level figures are recorded through it.
   metrics::Metrics& metrics;
   ServiceInfo info;
   // When set, GET /metrics needs "Authorization: Bearer <metrics_token>" (METRICS_TOKEN).
   std::string metrics_token;
-  // Production mode's Redis (REDIS_URL), null without one. /ready pings it; when the limits fail
-  // closed without it (REDIS_FAIL_MODE=closed) the replica is not ready while it is down.
-  redis::Client* redis = nullptr;
+  // When the limits fail closed without Redis (REDIS_FAIL_MODE=closed), the replica is not ready
+  // while Redis is down.
   bool redis_required = false;
 };
 

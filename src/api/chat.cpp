@@ -1,9 +1,9 @@
 // POST /api/ai/chat — a whole answer as JSON, or streamed as Server-Sent Events.
 #include "api/api.hpp"
 #include "api/json_io.hpp"
-#include "core/offload.hpp"
 #include "api/stream_gauge.hpp"
 #include "chat/chat_service.hpp"
+#include "chat/conversation_service.hpp"
 #include "http/sse.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -69,7 +69,7 @@ asio::awaitable<void> stream_turn(Services& s, chat::PreparedTurn turn, http::Bo
                                                {"message", result->interruption->message}}));
       } else {
         channel.send(event("done", json::object{{"messageId", message_id},
-                                              {"status", store::to_string(result->assistant.status)},
+                                              {"status", domain::to_string(result->assistant.status)},
                                               {"finishReason", result->finish_reason}}));
       }
     }
@@ -177,14 +177,10 @@ Reply new_version(Services& s, http::Context& ctx, bool regenerate) {
 Reply versions(Services& s, http::Context& ctx) {
   const std::string id(ctx.param("id"));
   const std::string message_id(ctx.param("messageId"));
-  auto found = co_await offload(s.blocking, [&]() -> Result<std::vector<store::Message>> {
-    auto v = s.store.message_versions(ctx.user().user_id, message_id);
-    if (v && (v->empty() || v->front().conversation_id != id)) return make_error(errc::not_found, "message not found");
-    return v;
-  });
+  auto found = co_await s.conversations.versions(ctx.user().user_id, id, message_id);
   if (!found) co_return found.error();
   json::array items;
-  for (const store::Message& m : *found) items.push_back(to_json(m));
+  for (const domain::Message& m : *found) items.push_back(to_json(m));
   co_return ok(json::object{{"items", std::move(items)}});
 }
 

@@ -3,7 +3,6 @@
 #include "api/json_io.hpp"
 #include "chat/chat_service.hpp"
 #include "chat/conversation_service.hpp"
-#include "core/offload.hpp"
 
 namespace aas::api {
 
@@ -12,8 +11,8 @@ namespace {
 using Reply = boost::asio::awaitable<Result<http::Response>>;
 
 // ?archived=false (default) | true | all, ?pinned=true|false, ?tag=, ?q= (full-text search).
-Result<store::ConversationFilter> list_filter(const http::Request& req) {
-  store::ConversationFilter f;
+Result<domain::ConversationFilter> list_filter(const http::Request& req) {
+  domain::ConversationFilter f;
   const auto boolean = [&](std::string_view name, std::optional<bool>& out, bool allow_all) -> Result<void> {
     auto v = req.query(name);
     if (!v) return {};
@@ -37,9 +36,7 @@ Reply list(Services& s, http::Context& ctx) {
   if (!page) co_return page.error();
   auto filter = list_filter(ctx.request);
   if (!filter) co_return filter.error();
-  auto result = co_await offload(s.blocking, [&] {
-    return s.conversations.list(ctx.user().user_id, *page, *filter);
-  });
+  auto result = co_await s.conversations.list(ctx.user().user_id, *page, *filter);
   if (!result) co_return result.error();
   co_return ok(page_to_json(*result));
 }
@@ -48,7 +45,7 @@ Reply create(Services& s, http::Context& ctx) {
   auto body = parse_object(ctx.request);
   if (!body) co_return body.error();
   if (auto r = allow_only(*body, {"title", "systemPrompt", "model", "metadata", "promptId"}); !r) co_return r.error();
-  store::NewConversation nc;
+  domain::NewConversation nc;
   nc.user_id = ctx.user().user_id;
   auto title = optional_string(*body, "title");
   if (!title) co_return title.error();
@@ -66,7 +63,7 @@ Reply create(Services& s, http::Context& ctx) {
   if (!prompt_id) co_return prompt_id.error();
   nc.prompt_id = std::move(*prompt_id);
 
-  auto created = co_await offload(s.blocking, [&] { return s.conversations.create(nc); });
+  auto created = co_await s.conversations.create(nc);
   if (!created) co_return created.error();
   co_return ok(to_json(*created), 201);
 }
@@ -75,17 +72,7 @@ Reply get(Services& s, http::Context& ctx) {
   auto page = page_request(ctx.request, 50);
   if (!page) co_return page.error();
   const std::string id(ctx.param("id"));
-  struct Both {
-    store::Conversation conversation;
-    store::Page<store::Message> messages;
-  };
-  auto result = co_await offload(s.blocking, [&]() -> Result<Both> {
-    auto conv = s.conversations.get(ctx.user().user_id, id);
-    if (!conv) return conv.error();
-    auto messages = s.conversations.messages(ctx.user().user_id, id, *page);
-    if (!messages) return messages.error();
-    return Both{std::move(*conv), std::move(*messages)};
-  });
+  auto result = co_await s.conversations.read(ctx.user().user_id, id, *page);
   if (!result) co_return result.error();
   co_return ok(json::object{{"conversation", to_json(result->conversation)},
                             {"messages", page_to_json(result->messages)}});
@@ -98,7 +85,7 @@ Reply patch(Services& s, http::Context& ctx) {
                                   "promptId"});
       !r)
     co_return r.error();
-  store::ConversationPatch p;
+  domain::ConversationPatch p;
   auto prompt_id = nullable_string(*body, "promptId");
   if (!prompt_id) co_return prompt_id.error();
   p.prompt_id = prompt_id->value;
@@ -135,16 +122,14 @@ Reply patch(Services& s, http::Context& ctx) {
   p.metadata = std::move(*metadata);
 
   const std::string id(ctx.param("id"));
-  auto updated = co_await offload(s.blocking, [&] {
-    return s.conversations.update(ctx.user().user_id, id, p);
-  });
+  auto updated = co_await s.conversations.update(ctx.user().user_id, id, p);
   if (!updated) co_return updated.error();
   co_return ok(to_json(*updated));
 }
 
 Reply remove(Services& s, http::Context& ctx) {
   const std::string id(ctx.param("id"));
-  auto removed = co_await offload(s.blocking, [&] { return s.conversations.remove(ctx.user().user_id, id); });
+  auto removed = co_await s.conversations.remove(ctx.user().user_id, id);
   if (!removed) co_return removed.error();
   co_return ok(json::object{{"id", id}, {"deleted", true}});
 }

@@ -6,7 +6,6 @@
 #include "api/api.hpp"
 #include "api/json_io.hpp"
 #include "chat/conversation_service.hpp"
-#include "core/offload.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/serialize.hpp>
@@ -21,41 +20,27 @@ namespace {
 using Reply = boost::asio::awaitable<Result<http::Response>>;
 constexpr int kPage = 100;
 
-// Every message of a conversation, oldest first, read page by page. Blocking: call on the pool.
-Result<std::vector<store::Message>> all_messages(Services& s, const std::string& user,
-                                                const std::string& conversation_id) {
-  std::vector<store::Message> out;
-  store::PageRequest page{kPage, std::nullopt};
-  for (;;) {
-    auto got = s.conversations.messages(user, conversation_id, page);
-    if (!got) return got.error();
-    for (store::Message& m : got->items) out.push_back(std::move(m));
-    if (!got->next_cursor) return out;
-    page.cursor = std::move(got->next_cursor);
-  }
-}
-
-json::object export_json(const store::Conversation& c, const std::vector<store::Message>& messages) {
+json::object export_json(const domain::Conversation& c, const std::vector<domain::Message>& messages) {
   json::array items;
   items.reserve(messages.size());
-  for (const store::Message& m : messages) items.push_back(to_json(m));
+  for (const domain::Message& m : messages) items.push_back(to_json(m));
   return json::object{{"conversation", to_json(c)}, {"messages", std::move(items)}};
 }
 
-std::string markdown(const store::Conversation& c, const std::vector<store::Message>& messages) {
+std::string markdown(const domain::Conversation& c, const std::vector<domain::Message>& messages) {
   std::string out = "# " + c.title.value_or("Conversation") + "\n\n";
   out += "- Conversation: " + c.id + "\n";
   out += "- Created: " + format_rfc3339(c.created_at) + "\n";
   if (c.model) out += "- Model: " + *c.model + "\n";
   if (c.system_prompt) out += "- System prompt: " + *c.system_prompt + "\n";
-  for (const store::Message& m : messages) {
-    std::string who = m.role == store::Role::user        ? "User"
-                      : m.role == store::Role::assistant ? "Assistant"
+  for (const domain::Message& m : messages) {
+    std::string who = m.role == domain::Role::user        ? "User"
+                      : m.role == domain::Role::assistant ? "Assistant"
                                                          : "System";
-    if (m.role == store::Role::assistant && m.model) who += " (" + *m.model + ")";
+    if (m.role == domain::Role::assistant && m.model) who += " (" + *m.model + ")";
     out += "\n## " + who + " — " + format_rfc3339(m.created_at) + "\n\n";
-    if (m.status != store::MessageStatus::complete)
-      out += "_[" + std::string(store::to_string(m.status)) + "]_\n\n";
+    if (m.status != domain::MessageStatus::complete)
+      out += "_[" + std::string(domain::to_string(m.status)) + "]_\n\n";
     out += m.content + "\n";
   }
   return out;
@@ -67,25 +52,15 @@ Reply export_one(Services& s, http::Context& ctx) {
     co_return make_error(errc::invalid_request, "format must be json or markdown");
   const std::string id(ctx.param("id"));
   const std::string user = ctx.user().user_id;
-  struct Whole {
-    store::Conversation conversation;
-    std::vector<store::Message> messages;
-  };
-  auto whole = co_await offload(s.blocking, [&]() -> Result<Whole> {
-    auto conv = s.conversations.get(user, id);
-    if (!conv) return conv.error();
-    auto messages = all_messages(s, user, id);
-    if (!messages) return messages.error();
-    return Whole{std::move(*conv), std::move(*messages)};
-  });
+  auto whole = co_await s.conversations.read_whole(user, id);
   if (!whole) co_return whole.error();
   http::Response res;
   if (format == "markdown") {
     res.content_type = "text/markdown; charset=utf-8";
-    res.body = markdown(whole->conversation, whole->messages);
+    res.body = markdown(whole->conversation, whole->messages.items);
     res.headers.push_back({"content-disposition", "attachment; filename=\"conversation-" + id + ".md\""});
   } else {
-    res.body = json::serialize(export_json(whole->conversation, whole->messages));
+    res.body = json::serialize(export_json(whole->conversation, whole->messages.items));
     res.headers.push_back({"content-disposition", "attachment; filename=\"conversation-" + id + ".json\""});
   }
   co_return res;
@@ -94,24 +69,23 @@ Reply export_one(Services& s, http::Context& ctx) {
 // The stream of GET /api/ai/conversations/export. A failure part way ends the body early; the
 // client sees a truncated download (the last line is incomplete or missing) and the log says why.
 boost::asio::awaitable<void> stream_all(Services& s, std::string user, http::BodyWriter& out) {
-  store::PageRequest page{kPage, std::nullopt};
+  domain::PageRequest page{kPage, std::nullopt};
   for (;;) {
-    store::ConversationFilter everything;
+    domain::ConversationFilter everything;
     everything.archived.reset();  // archived ones too: an export is the whole account
-    auto conversations =
-        co_await offload(s.blocking, [&] { return s.conversations.list(user, page, everything); });
+    auto conversations = co_await s.conversations.list(user, page, everything);
     if (!conversations) {
       spdlog::error("export of user conversations failed: {}", conversations.error().detail);
       co_return;
     }
-    for (const store::Conversation& c : conversations->items) {
-      auto messages = co_await offload(s.blocking, [&] { return all_messages(s, user, c.id); });
-      if (!messages) {
-        if (messages.error().code == errc::not_found) continue;  // deleted meanwhile
-        spdlog::error("export of conversation {} failed: {}", c.id, messages.error().detail);
+    for (const domain::Conversation& c : conversations->items) {
+      auto whole = co_await s.conversations.read_whole(user, c.id);
+      if (!whole) {
+        if (whole.error().code == errc::not_found) continue;  // deleted meanwhile
+        spdlog::error("export of conversation {} failed: {}", c.id, whole.error().detail);
         co_return;
       }
-      std::string line = json::serialize(export_json(c, *messages));
+      std::string line = json::serialize(export_json(whole->conversation, whole->messages.items));
       line.push_back('\n');
       if (!co_await out.write(line)) co_return;  // the client left
     }
@@ -132,14 +106,14 @@ constexpr std::size_t kMaxImportedMessages = 10'000;
 
 // One message of an export: role and content required; status and model kept; usage, cost and
 // times are not (an import is not a model call, and the store dates what it writes).
-Result<store::NewMessage> imported_message(const json::value& v, std::size_t index) {
+Result<domain::NewMessage> imported_message(const json::value& v, std::size_t index) {
   const std::string where = "messages[" + std::to_string(index) + "]";
   const json::object* o = v.if_object();
   if (!o) return make_error(errc::invalid_request, where + " must be an object");
-  store::NewMessage m;
+  domain::NewMessage m;
   auto role = optional_string(*o, "role");
   if (!role || !*role) return make_error(errc::invalid_request, where + ".role is required");
-  auto parsed_role = store::role_from_string(**role);
+  auto parsed_role = domain::role_from_string(**role);
   if (!parsed_role) return make_error(errc::invalid_request, where + ".role must be user, assistant or system");
   m.role = *parsed_role;
   auto content = optional_string(*o, "content");
@@ -148,8 +122,8 @@ Result<store::NewMessage> imported_message(const json::value& v, std::size_t ind
   auto status = optional_string(*o, "status");
   if (!status) return status.error();
   if (*status) {
-    auto s = store::message_status_from_string(**status);
-    if (!s || *s == store::MessageStatus::streaming)
+    auto s = domain::message_status_from_string(**status);
+    if (!s || *s == domain::MessageStatus::streaming)
       return make_error(errc::invalid_request, where + ".status must be complete, interrupted or error");
     m.status = *s;
   }
@@ -170,7 +144,7 @@ Reply import_one(Services& s, http::Context& ctx) {
     co_return make_error(errc::invalid_request, "expected {conversation: {...}, messages: [...]} as exported");
   if (messages->size() > kMaxImportedMessages)
     co_return make_error(errc::invalid_request, "at most 10000 messages can be imported at once");
-  store::NewConversation nc;
+  domain::NewConversation nc;
   nc.user_id = ctx.user().user_id;
   auto title = optional_string(*conv, "title");
   auto system_prompt = optional_string(*conv, "systemPrompt");
@@ -185,14 +159,14 @@ Reply import_one(Services& s, http::Context& ctx) {
     if (!md->is_object()) co_return make_error(errc::invalid_request, "conversation.metadata must be an object");
     nc.metadata = json::serialize(*md);
   }
-  std::vector<store::NewMessage> parsed;
+  std::vector<domain::NewMessage> parsed;
   parsed.reserve(messages->size());
   for (std::size_t i = 0; i < messages->size(); ++i) {
     auto m = imported_message((*messages)[i], i);
     if (!m) co_return m.error();
     parsed.push_back(std::move(*m));
   }
-  auto created = co_await offload(s.blocking, [&] { return s.conversations.import(nc, parsed); });
+  auto created = co_await s.conversations.import(nc, parsed);
   if (!created) co_return created.error();
   co_return ok(to_json(*created), 201);
 }

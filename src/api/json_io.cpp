@@ -61,8 +61,8 @@ Result<std::optional<std::string>> optional_object_text(const json::object& body
   return std::optional<std::string>{json::serialize(*v)};
 }
 
-Result<store::PageRequest> page_request(const http::Request& req, int default_limit) {
-  store::PageRequest page;
+Result<domain::PageRequest> page_request(const http::Request& req, int default_limit) {
+  domain::PageRequest page;
   page.limit = default_limit;
   if (auto limit = req.query("limit")) {
     int n = 0;
@@ -99,7 +99,7 @@ json::value cost_to_json(const std::optional<std::int64_t>& cost_micros) {
   return static_cast<double>(*cost_micros) / 1e6;
 }
 
-json::value to_json(const store::Conversation& c) {
+json::value to_json(const domain::Conversation& c) {
   json::object o;
   o["id"] = c.id;
   o["title"] = text_or_null(c.title);
@@ -119,13 +119,13 @@ json::value to_json(const store::Conversation& c) {
   return o;
 }
 
-json::value to_json(const store::Message& m) {
+json::value to_json(const domain::Message& m) {
   json::object o;
   o["id"] = m.id;
   o["conversationId"] = m.conversation_id;
-  o["role"] = store::to_string(m.role);
+  o["role"] = domain::to_string(m.role);
   o["content"] = m.content;
-  o["status"] = store::to_string(m.status);
+  o["status"] = domain::to_string(m.status);
   o["model"] = text_or_null(m.model);
   if (m.input_tokens || m.output_tokens) {
     o["usage"] = json::object{{"inputTokens", m.input_tokens.value_or(0)},

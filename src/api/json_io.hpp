@@ -3,7 +3,7 @@
 // 400s, and writing domain structs as the camelCase objects of docs/openapi.yaml.
 #include "core/error.hpp"
 #include "http/message.hpp"
-#include "store/store.hpp"
+#include "domain/records.hpp"
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -40,14 +40,14 @@ Result<NullableString> nullable_string(const json::object& body, std::string_vie
 Result<std::optional<std::string>> optional_object_text(const json::object& body, std::string_view key);
 
 // ?limit=&cursor= with limit an integer in 1..100 (400 otherwise).
-Result<store::PageRequest> page_request(const http::Request& req, int default_limit);
+Result<domain::PageRequest> page_request(const http::Request& req, int default_limit);
 
-json::value to_json(const store::Conversation& c);
-json::value to_json(const store::Message& m);
+json::value to_json(const domain::Conversation& c);
+json::value to_json(const domain::Message& m);
 json::value cost_to_json(const std::optional<std::int64_t>& cost_micros);
 // {"items": [...], "nextCursor": ...}
 template <class T>
-json::value page_to_json(const store::Page<T>& page) {
+json::value page_to_json(const domain::Page<T>& page) {
   json::array items;
   items.reserve(page.items.size());
   for (const T& item : page.items) items.push_back(to_json(item));

@@ -3,7 +3,6 @@
 #include "api/api.hpp"
 #include "api/json_io.hpp"
 #include "chat/prompt_service.hpp"
-#include "core/offload.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -15,7 +14,7 @@ using Reply = boost::asio::awaitable<Result<http::Response>>;
 
 chat::Caller caller_of(const http::Context& ctx) { return {ctx.user().user_id, ctx.user().is_admin}; }
 
-json::value prompt_json(const store::Prompt& p) {
+json::value prompt_json(const domain::Prompt& p) {
   return json::object{{"id", p.id},
                       {"name", p.name},
                       {"content", p.content},
@@ -27,10 +26,10 @@ json::value prompt_json(const store::Prompt& p) {
 Reply list(Services& s, http::Context& ctx) {
   auto page = page_request(ctx.request, 50);
   if (!page) co_return page.error();
-  auto found = co_await offload(s.blocking, [&] { return s.prompts.list(caller_of(ctx), *page); });
+  auto found = co_await s.prompts.list(caller_of(ctx), *page);
   if (!found) co_return found.error();
   json::array items;
-  for (const store::Prompt& p : found->items) items.push_back(prompt_json(p));
+  for (const domain::Prompt& p : found->items) items.push_back(prompt_json(p));
   co_return ok(json::object{{"items", std::move(items)},
                             {"nextCursor", found->next_cursor ? json::value(*found->next_cursor) : json::value(nullptr)}});
 }
@@ -46,16 +45,14 @@ Reply create(Services& s, http::Context& ctx) {
   auto global = optional_bool(*body, "global");
   if (!global) co_return global.error();
   if (!*name || !*content) co_return make_error(errc::invalid_request, "name and content are required");
-  auto created = co_await offload(s.blocking, [&] {
-    return s.prompts.create(caller_of(ctx), std::move(**name), std::move(**content), global->value_or(false));
-  });
+  auto created = co_await s.prompts.create(caller_of(ctx), std::move(**name), std::move(**content), global->value_or(false));
   if (!created) co_return created.error();
   co_return ok(prompt_json(*created), 201);
 }
 
 Reply get(Services& s, http::Context& ctx) {
   const std::string id(ctx.param("id"));
-  auto found = co_await offload(s.blocking, [&] { return s.prompts.get(caller_of(ctx), id); });
+  auto found = co_await s.prompts.get(caller_of(ctx), id);
   if (!found) co_return found.error();
   co_return ok(prompt_json(*found));
 }
@@ -64,7 +61,7 @@ Reply patch(Services& s, http::Context& ctx) {
   auto body = parse_object(ctx.request);
   if (!body) co_return body.error();
   if (auto r = allow_only(*body, {"name", "content"}); !r) co_return r.error();
-  store::PromptPatch p;
+  domain::PromptPatch p;
   auto name = optional_string(*body, "name");
   if (!name) co_return name.error();
   auto content = optional_string(*body, "content");
@@ -72,14 +69,14 @@ Reply patch(Services& s, http::Context& ctx) {
   p.name = std::move(*name);
   p.content = std::move(*content);
   const std::string id(ctx.param("id"));
-  auto updated = co_await offload(s.blocking, [&] { return s.prompts.update(caller_of(ctx), id, p); });
+  auto updated = co_await s.prompts.update(caller_of(ctx), id, p);
   if (!updated) co_return updated.error();
   co_return ok(prompt_json(*updated));
 }
 
 Reply remove(Services& s, http::Context& ctx) {
   const std::string id(ctx.param("id"));
-  auto removed = co_await offload(s.blocking, [&] { return s.prompts.remove(caller_of(ctx), id); });
+  auto removed = co_await s.prompts.remove(caller_of(ctx), id);
   if (!removed) co_return removed.error();
   co_return ok(json::object{{"id", id}, {"deleted", true}});
 }

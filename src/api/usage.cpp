@@ -5,8 +5,7 @@
 // large ledger; days are UTC.
 #include "api/api.hpp"
 #include "api/json_io.hpp"
-#include "chat/accounting.hpp"
-#include "core/offload.hpp"
+#include "chat/usage_service.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -56,10 +55,10 @@ Result<std::pair<std::string, std::string>> date_range(const http::Request& req)
   }
   if (from > to) return bad("from must not be after to");
   if ((to - from).count() >= kMaxRangeDays) return bad("a range covers at most 366 days");
-  return std::pair{store::utc_day(from), store::utc_day(to)};
+  return std::pair{domain::utc_day(from), domain::utc_day(to)};
 }
 
-json::object totals_json(const store::UsageTotals& t) {
+json::object totals_json(const domain::UsageTotals& t) {
   return json::object{{"requests", t.requests},
                       {"inputTokens", t.input_tokens},
                       {"outputTokens", t.output_tokens},
@@ -91,24 +90,24 @@ Reply admin_report(Services& s, http::Context& ctx, bool costs) {
   auto offset = report_offset(page->cursor);
   if (!offset) co_return offset.error();
 
-  store::UsageQuery q;
+  domain::UsageQuery q;
   q.from_day = range->first;
   q.to_day = range->second;
   q.limit = page->limit;
   q.offset = *offset;
   q.by_cost = costs;
   const std::string group = ctx.request.query("groupBy").value_or(costs ? "user" : "day");
-  if (group == "user") q.group = store::UsageGroup::user;
-  else if (group == "model") q.group = store::UsageGroup::model;
-  else if (group == "day") q.group = store::UsageGroup::day;
+  if (group == "user") q.group = domain::UsageGroup::user;
+  else if (group == "model") q.group = domain::UsageGroup::model;
+  else if (group == "day") q.group = domain::UsageGroup::day;
   else co_return bad("groupBy must be user, model or day");
   if (auto u = ctx.request.query("userId"); u && !u->empty()) q.user_id = std::move(*u);
   if (auto m = ctx.request.query("model"); m && !m->empty()) q.model = std::move(*m);
 
-  auto report = co_await offload(s.blocking, [&] { return s.store.usage_report(q); });
+  auto report = co_await s.usage.report(q);
   if (!report) co_return report.error();
   json::array items;
-  for (const store::UsageRow& row : report->rows) {
+  for (const domain::UsageRow& row : report->rows) {
     json::object item = totals_json(row.totals);
     item["key"] = row.key;
     items.push_back(std::move(item));
@@ -147,26 +146,10 @@ Reply my_usage(Services& s, http::Context& ctx) {
   auto range = date_range(ctx.request);
   if (!range) co_return range.error();
   const auth::Principal& user = ctx.user();
-  struct Found {
-    store::UsageReport by_model;
-    limits::Status status;
-  };
-  auto found = co_await offload(s.blocking, [&]() -> Result<Found> {
-    store::UsageQuery q;
-    q.from_day = range->first;
-    q.to_day = range->second;
-    q.user_id = user.user_id;
-    q.group = store::UsageGroup::model;
-    q.limit = 100;
-    auto report = s.store.usage_report(q);
-    if (!report) return report.error();
-    auto policy = s.accounting.policy_for(user.user_id, user.roles);
-    if (!policy) return policy.error();
-    return Found{std::move(*report), s.accounting.limiter().status(user.user_id, *policy)};
-  });
+  auto found = co_await s.usage.mine(user.user_id, user.roles, range->first, range->second);
   if (!found) co_return found.error();
   json::array by_model;
-  for (const store::UsageRow& row : found->by_model.rows) {
+  for (const domain::UsageRow& row : found->by_model.rows) {
     json::object item = totals_json(row.totals);
     item["model"] = row.key;
     by_model.push_back(std::move(item));
@@ -190,7 +173,7 @@ Reply my_usage(Services& s, http::Context& ctx) {
                     {"monthlyBudget", budget_json(st.monthly)}}}});
 }
 
-json::value override_json(const store::LimitOverride& o) {
+json::value override_json(const domain::LimitOverride& o) {
   const auto n = [](const std::optional<std::int64_t>& v) { return v ? json::value(*v) : json::value(nullptr); };
   const auto usd = [](const std::optional<std::int64_t>& v) { return v ? cost_to_json(*v) : json::value(nullptr); };
   return json::object{{"userId", o.user_id},
@@ -234,7 +217,7 @@ Reply put_limits(Services& s, http::Context& ctx) {
                                   "dailyBudgetUsd", "monthlyBudgetUsd"});
       !r)
     co_return r.error();
-  store::LimitOverride o;
+  domain::LimitOverride o;
   o.user_id = *user;
   for (auto [key, field, usd] :
        {std::tuple{"requestsPerMinute", &o.requests_per_minute, false},
@@ -246,7 +229,7 @@ Reply put_limits(Services& s, http::Context& ctx) {
     if (!v) co_return v.error();
     *field = *v;
   }
-  auto saved = co_await offload(s.blocking, [&] { return s.store.put_limit_override(o); });
+  auto saved = co_await s.usage.put_override(o);
   if (!saved) co_return saved.error();
   co_return ok(override_json(*saved));
 }
@@ -254,7 +237,7 @@ Reply put_limits(Services& s, http::Context& ctx) {
 Reply get_limits(Services& s, http::Context& ctx) {
   auto user = target_user(ctx);
   if (!user) co_return user.error();
-  auto found = co_await offload(s.blocking, [&] { return s.store.get_limit_override(*user); });
+  auto found = co_await s.usage.get_override(*user);
   if (!found) co_return found.error();
   if (!*found) co_return make_error(errc::not_found, "no limits set for this user");
   co_return ok(override_json(**found));
@@ -263,7 +246,7 @@ Reply get_limits(Services& s, http::Context& ctx) {
 Reply delete_limits(Services& s, http::Context& ctx) {
   auto user = target_user(ctx);
   if (!user) co_return user.error();
-  auto deleted = co_await offload(s.blocking, [&] { return s.store.delete_limit_override(*user); });
+  auto deleted = co_await s.usage.delete_override(*user);
   if (!deleted) co_return deleted.error();
   co_return ok(json::object{{"userId", *user}, {"deleted", true}});
 }

@@ -8,6 +8,8 @@
 #include "chat/conversation_service.hpp"
 #include "chat/gateway_service.hpp"
 #include "chat/prompt_service.hpp"
+#include "chat/usage_service.hpp"
+#include "ops/health.hpp"
 #include "chat/redis_response_cache.hpp"
 #include "chat/response_cache.hpp"
 #include "limits/local_limiter.hpp"
@@ -302,8 +304,10 @@ int serve(Config c) {
   std::unique_ptr<realtime::EventBus> events;
   if (redis) events = std::make_unique<realtime::RedisEventBus>(*redis, c.redis_key_prefix + "events");
   else events = std::make_unique<realtime::LocalEventBus>();
-  chat::ChatService chat(*store, blocking, models, accounting, *events, chat_options);
-  chat::ConversationService conversations(*store, models);
+  // Every model call is recorded by one Recorder: the answer, its ledger row, the grant settled.
+  chat::Recorder recorder(*store, blocking, accounting, *events);
+  chat::ChatService chat(*store, blocking, models, accounting, recorder, *events, chat_options);
+  chat::ConversationService conversations(*store, blocking, models);
   // Repeated deterministic gateway requests are answered from the cache: Redis's, shared by the
   // replicas, or an in-process LRU.
   std::unique_ptr<chat::ResponseCache> response_cache;
@@ -311,11 +315,13 @@ int serve(Config c) {
     response_cache = std::make_unique<chat::RedisResponseCache>(*redis, c.redis_key_prefix, c.response_cache_ttl);
   else if (c.response_cache_ttl.count() > 0 && c.response_cache_entries > 0)
     response_cache = std::make_unique<chat::LruResponseCache>(clock, c.response_cache_entries, c.response_cache_ttl);
-  chat::GatewayService gateway(*store, blocking, models, accounting, response_cache.get());
-  chat::PromptService prompts(*store);
-  api::Services services{chat,   conversations, gateway, accounting, prompts, *store,
-                         models, blocking,      metrics, info,       c.metrics_token,
-                         redis.get(), redis && !c.redis_fail_open};
+  chat::GatewayService gateway(blocking, models, accounting, recorder, response_cache.get());
+  chat::PromptService prompts(*store, blocking);
+  chat::UsageService usage(*store, blocking, accounting);
+  ops::HealthService health(*store, redis.get(), blocking);
+  api::Services services{chat,    conversations, gateway,         usage,
+                         prompts, health,        models,          metrics,
+                         info,    c.metrics_token, redis && !c.redis_fail_open};
 
   auth::JwtVerifier verifier = make_verifier(c, clock);
   std::unique_ptr<auth::BackendAuthenticator> backend_check;

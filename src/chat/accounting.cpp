@@ -45,8 +45,8 @@ Result<limits::Grant> Accounting::admit(std::string_view user_id, const std::vec
   return limiter_.acquire(user_id, *policy, ask);
 }
 
-store::UsageRecord Accounting::ledger_row(const CallOutcome& call) {
-  store::UsageRecord r;
+domain::UsageRecord Accounting::ledger_row(const CallOutcome& call) {
+  domain::UsageRecord r;
   r.kind = call.kind;
   r.user_id = call.user_id;
   r.conversation_id = call.conversation_id;

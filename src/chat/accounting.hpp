@@ -57,7 +57,7 @@ class Accounting {
   // The most output a call to `model` may ask for (what admit sets as max_tokens).
   std::int64_t output_cap(const llm::Model& model, std::optional<int> requested) const;
 
-  static store::UsageRecord ledger_row(const CallOutcome& call);
+  static domain::UsageRecord ledger_row(const CallOutcome& call);
 
   // After the ledger row is in the store: settle the grant with what was used, tell observers.
   void recorded(limits::Grant& grant, const CallOutcome& call);

@@ -3,6 +3,8 @@
 // call the model, store the answer (or the failure) with its usage, cost and ledger row. Knows
 // nothing of HTTP or JSON.
 #include "chat/accounting.hpp"
+#include "chat/model_call.hpp"
+#include "chat/recorder.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "llm/models.hpp"
@@ -42,7 +44,7 @@ struct TurnInput {
   std::string user_id;
   std::vector<std::string> roles;  // the verified token's, for the limits that apply
   std::string user_name;           // the token's display name ({{user.name}} in prompts)
-  std::string message;
+  std::string message;  // ignored when regenerating: the question answered is asked again
   std::optional<std::string> conversation_id;
   std::optional<std::string> model;
   std::optional<std::string> system_prompt;
@@ -58,7 +60,7 @@ struct TurnInput {
 struct TurnResult {
   std::string conversation_id;
   std::string user_message_id;
-  store::Message assistant;  // complete, or interrupted when a stream stopped part way
+  domain::Message assistant;  // complete, or interrupted when a stream stopped part way
   llm::Usage usage;
   std::string model;  // the model name the client asked for (or the default)
   std::string finish_reason;
@@ -71,35 +73,25 @@ struct TurnResult {
 // refused has been checked (limits included), so a streaming response may start.
 struct PreparedTurn {
   TurnInput input;
-  store::Conversation conversation;
+  domain::Conversation conversation;
   std::string user_message_id;
   const llm::Model* model = nullptr;
   llm::ChatRequest request;  // what the model is sent: system prompt, context, max_tokens
   int context_omitted = 0;   // earlier messages left out to fit the context window
   // The left-out turns not yet in the conversation's summary (oldest first): summarized after
   // the answer, so the next turns see them condensed.
-  std::vector<store::Message> to_summarize;
+  std::vector<domain::Message> to_summarize;
   bool first_exchange = false;  // a new conversation: its title may be generated
   std::chrono::steady_clock::time_point admitted_at{};  // when begin() started (metrics)
   limits::Grant grant;       // the call's hold on the user's limits, settled when it is recorded
   std::optional<std::string> placeholder_id;  // the streaming assistant message, when streaming
 };
 
-// Follows a streamed turn. Called on the caller's strand; delta() must not block.
-class TurnObserver {
- public:
-  virtual ~TurnObserver() = default;
-  // false: the client is gone (or too far behind); the model call is then stopped.
-  virtual bool delta(std::string_view text) = 0;
-  // Completes when the client is gone; raced against the model call to cancel it promptly.
-  virtual boost::asio::awaitable<void> gone() = 0;
-};
-
 class ChatService {
  public:
   // `events` carries stop requests between replicas and announces every recorded answer.
   ChatService(store::Store& store, boost::asio::thread_pool& blocking, const llm::ModelRegistry& models,
-              Accounting& accounting, realtime::EventBus& events, ChatOptions options);
+              Accounting& accounting, Recorder& recorder, realtime::EventBus& events, ChatOptions options);
   ~ChatService();
 
   // One whole turn, answered when the model has finished.
@@ -124,11 +116,21 @@ class ChatService {
   // Folds every turn not yet summarized (all but the last `keep` messages) into the
   // conversation's summary now: POST /api/ai/conversations/:id/summarize. The call is written to
   // the usage ledger as a summary call. Returns the conversation with its new summary.
-  boost::asio::awaitable<Result<store::Conversation>> summarize(std::string user_id,
+  boost::asio::awaitable<Result<domain::Conversation>> summarize(std::string user_id,
                                                                 std::string conversation_id,
                                                                 int keep = 0);
 
  private:
+  struct Plan;
+  // The stages of begin(), run in one trip to the blocking pool: plan reads (conversation,
+  // history, the message replaced, model, system prompt), the ContextBuilder builds the request,
+  // the limits admit it, and only then persist writes, so a refused turn leaves nothing behind.
+  Result<Plan> plan(const TurnInput& in);
+  Result<void> persist(PreparedTurn& turn, const Plan& plan, bool streaming);
+
+  // The turn's call recorded by the one Recorder; then titles and summaries (after_turn).
+  boost::asio::awaitable<Result<TurnResult>> finish(PreparedTurn& turn, const CallResult& call);
+
   // After a turn's answer is stored: a title for a first exchange, a summary for turns that no
   // longer fit. Runs detached on the caller's executor, so the answer is not delayed; a failure
   // only logs (the next overflowing turn tries again).
@@ -139,7 +141,7 @@ class ChatService {
   boost::asio::awaitable<Result<std::string>> write_summary(std::string user_id,
                                                             std::string conversation_id,
                                                             std::optional<std::string> previous,
-                                                            std::vector<store::Message> turns,
+                                                            std::vector<domain::Message> turns,
                                                             std::string request_id);
   // One non-streamed call of the background model, written to the ledger as `kind`.
   boost::asio::awaitable<Result<std::string>> background_call(const std::string& user_id,
@@ -147,13 +149,11 @@ class ChatService {
                                                               std::string kind, std::string instruction,
                                                               std::string input, std::string request_id);
 
-  // Announces a recorded answer (message.completed). Called on the blocking pool.
-  void announce(const PreparedTurn& turn, const store::Message& answer);
-
   store::Store& store_;
   boost::asio::thread_pool& blocking_;
   const llm::ModelRegistry& models_;
   Accounting& accounting_;
+  Recorder& recorder_;
   realtime::EventBus& events_;
   ChatOptions options_;
   // The streams running in this process, by conversation, for stop requests.

@@ -2,14 +2,17 @@
 
 #include "chat/chat_service.hpp"
 #include "core/ids.hpp"
+#include "core/offload.hpp"
 
 #include <algorithm>
 
 namespace aas::chat {
 
-ConversationService::ConversationService(store::Store& store, const llm::ModelRegistry& models,
-                                         ConversationLimits limits)
-    : store_(store), models_(models), limits_(limits) {}
+namespace asio = boost::asio;
+
+ConversationService::ConversationService(store::Store& store, asio::thread_pool& blocking,
+                                         const llm::ModelRegistry& models, ConversationLimits limits)
+    : store_(store), blocking_(blocking), models_(models), limits_(limits) {}
 
 namespace {
 Result<void> check_text(const std::optional<std::string>& value, std::string_view field,
@@ -56,29 +59,35 @@ Result<void> check_prompt_choice(const std::optional<std::string>& system_prompt
 }
 }  // namespace
 
-Result<store::Conversation> ConversationService::create(const store::NewConversation& c) {
+Result<domain::Conversation> ConversationService::create_now(const domain::NewConversation& c) {
   if (auto r = check_fields(c.title, c.system_prompt, c.model, c.metadata); !r) return r.error();
   if (auto r = check_prompt_choice(c.system_prompt, c.prompt_id); !r) return r.error();
   return store_.create_conversation(c);
 }
 
-Result<store::Conversation> ConversationService::import(const store::NewConversation& c,
-                                                        const std::vector<store::NewMessage>& messages) {
-  auto created = create(c);
-  if (!created) return created.error();
-  for (store::NewMessage m : messages) {
-    m.conversation_id = created->id;
-    if (auto stored = store_.append_message(c.user_id, m); !stored) {
-      (void)store_.delete_conversation(c.user_id, created->id);
-      return stored.error();
-    }
-  }
-  return store_.get_conversation(c.user_id, created->id);
+Awaitable<domain::Conversation> ConversationService::create(domain::NewConversation c) {
+  co_return co_await offload(blocking_, [&] { return create_now(c); });
 }
 
-Result<store::Conversation> ConversationService::get(std::string_view user_id, std::string_view id) {
-  if (auto r = check_id(id); !r) return r.error();
-  return store_.get_conversation(user_id, id);
+Awaitable<domain::Conversation> ConversationService::import(domain::NewConversation c,
+                                                           std::vector<domain::NewMessage> messages) {
+  co_return co_await offload(blocking_, [&]() -> Result<domain::Conversation> {
+    auto created = create_now(c);
+    if (!created) return created.error();
+    for (domain::NewMessage& m : messages) {
+      m.conversation_id = created->id;
+      if (auto stored = store_.append_message(c.user_id, m); !stored) {
+        (void)store_.delete_conversation(c.user_id, created->id);
+        return stored.error();
+      }
+    }
+    return store_.get_conversation(c.user_id, created->id);
+  });
+}
+
+Awaitable<domain::Conversation> ConversationService::get(std::string user_id, std::string id) {
+  if (auto r = check_id(id); !r) co_return r.error();
+  co_return co_await offload(blocking_, [&] { return store_.get_conversation(user_id, id); });
 }
 
 Result<std::vector<std::string>> ConversationService::normalise_tags(
@@ -101,56 +110,95 @@ Result<std::vector<std::string>> ConversationService::normalise_tags(
   return out;
 }
 
-Result<store::Page<store::Conversation>> ConversationService::list(std::string_view user_id,
-                                                                  const store::PageRequest& page,
-                                                                  const store::ConversationFilter& filter) {
-  store::ConversationFilter f = filter;
+Awaitable<domain::Page<domain::Conversation>> ConversationService::list(std::string user_id,
+                                                                     domain::PageRequest page,
+                                                                     domain::ConversationFilter f) {
   if (f.tag) {
     auto tag = normalise_tags({*f.tag});
-    if (!tag) return tag.error();
+    if (!tag) co_return tag.error();
     f.tag = tag->front();
   }
   if (f.query) {
     if (!is_valid_utf8(*f.query) || count_code_points(*f.query) > limits_.max_query_chars)
-      return make_error(errc::invalid_request, "q is at most " + std::to_string(limits_.max_query_chars) +
-                                                   " characters of valid UTF-8");
+      co_return make_error(errc::invalid_request, "q is at most " + std::to_string(limits_.max_query_chars) +
+                                                      " characters of valid UTF-8");
     if (is_blank(*f.query)) f.query.reset();
   }
-  return store_.list_conversations(user_id, page, f);
+  co_return co_await offload(blocking_, [&] { return store_.list_conversations(user_id, page, f); });
 }
 
-Result<store::Page<store::Message>> ConversationService::messages(std::string_view user_id,
-                                                                 std::string_view id,
-                                                                 const store::PageRequest& page) {
+Result<domain::Page<domain::Message>> ConversationService::messages_now(std::string_view user_id,
+                                                                       std::string_view id,
+                                                                       const domain::PageRequest& page) {
   if (auto r = check_id(id); !r) return r.error();
   return store_.list_messages(user_id, id, page);
 }
 
-Result<store::Conversation> ConversationService::update(std::string_view user_id, std::string_view id,
-                                                        const store::ConversationPatch& patch) {
-  if (auto r = check_id(id); !r) return r.error();
-  if (!patch.title && !patch.system_prompt && !patch.model && !patch.metadata && !patch.clear_title &&
-      !patch.clear_system_prompt && !patch.clear_model && !patch.pinned && !patch.archived && !patch.tags &&
-      !patch.prompt_id && !patch.clear_prompt_id)
-    return make_error(errc::invalid_request, "nothing to update");
-  if (auto r = check_fields(patch.title, patch.system_prompt, patch.model, patch.metadata); !r)
-    return r.error();
-  if (auto r = check_prompt_choice(patch.system_prompt, patch.prompt_id); !r) return r.error();
-  store::ConversationPatch p = patch;
+Awaitable<domain::Page<domain::Message>> ConversationService::messages(std::string user_id, std::string id,
+                                                                       domain::PageRequest page) {
+  co_return co_await offload(blocking_, [&] { return messages_now(user_id, id, page); });
+}
+
+Awaitable<ConversationWithMessages> ConversationService::read(std::string user_id, std::string id,
+                                                              domain::PageRequest page) {
+  if (auto r = check_id(id); !r) co_return r.error();
+  co_return co_await offload(blocking_, [&]() -> Result<ConversationWithMessages> {
+    auto conv = store_.get_conversation(user_id, id);
+    if (!conv) return conv.error();
+    auto messages = store_.list_messages(user_id, id, page);
+    if (!messages) return messages.error();
+    return ConversationWithMessages{std::move(*conv), std::move(*messages)};
+  });
+}
+
+Awaitable<ConversationWithMessages> ConversationService::read_whole(std::string user_id, std::string id) {
+  if (auto r = check_id(id); !r) co_return r.error();
+  co_return co_await offload(blocking_, [&]() -> Result<ConversationWithMessages> {
+    auto conv = store_.get_conversation(user_id, id);
+    if (!conv) return conv.error();
+    ConversationWithMessages whole{std::move(*conv), {}};
+    domain::PageRequest page{100, std::nullopt};
+    for (;;) {
+      auto got = store_.list_messages(user_id, id, page);
+      if (!got) return got.error();
+      for (domain::Message& m : got->items) whole.messages.items.push_back(std::move(m));
+      if (!got->next_cursor) return whole;
+      page.cursor = std::move(got->next_cursor);
+    }
+  });
+}
+
+Awaitable<std::vector<domain::Message>> ConversationService::versions(std::string user_id, std::string id,
+                                                                      std::string message_id) {
+  co_return co_await offload(blocking_, [&]() -> Result<std::vector<domain::Message>> {
+    auto v = store_.message_versions(user_id, message_id);
+    if (v && (v->empty() || v->front().conversation_id != id)) return make_error(errc::not_found, "message not found");
+    return v;
+  });
+}
+
+Awaitable<domain::Conversation> ConversationService::update(std::string user_id, std::string id,
+                                                           domain::ConversationPatch p) {
+  if (auto r = check_id(id); !r) co_return r.error();
+  if (!p.title && !p.system_prompt && !p.model && !p.metadata && !p.clear_title && !p.clear_system_prompt &&
+      !p.clear_model && !p.pinned && !p.archived && !p.tags && !p.prompt_id && !p.clear_prompt_id)
+    co_return make_error(errc::invalid_request, "nothing to update");
+  if (auto r = check_fields(p.title, p.system_prompt, p.model, p.metadata); !r) co_return r.error();
+  if (auto r = check_prompt_choice(p.system_prompt, p.prompt_id); !r) co_return r.error();
   // Choosing one kind of system prompt drops the other.
   if (p.system_prompt) p.clear_prompt_id = true;
   if (p.prompt_id) p.clear_system_prompt = true;
   if (p.tags) {
     auto tags = normalise_tags(*p.tags);
-    if (!tags) return tags.error();
+    if (!tags) co_return tags.error();
     p.tags = std::move(*tags);
   }
-  return store_.update_conversation(user_id, id, p);
+  co_return co_await offload(blocking_, [&] { return store_.update_conversation(user_id, id, p); });
 }
 
-Result<void> ConversationService::remove(std::string_view user_id, std::string_view id) {
-  if (auto r = check_id(id); !r) return r;
-  return store_.delete_conversation(user_id, id);
+Awaitable<void> ConversationService::remove(std::string user_id, std::string id) {
+  if (auto r = check_id(id); !r) co_return r;
+  co_return co_await offload(blocking_, [&] { return store_.delete_conversation(user_id, id); });
 }
 
 }  // namespace aas::chat

@@ -1,16 +1,22 @@
 #pragma once
-// Conversation management: validation of user-supplied fields on top of the Store. Blocking (it
-// calls the store directly); callers run it on the blocking pool.
+// Conversation management on top of the Store.
 #include "core/error.hpp"
 #include "llm/models.hpp"
 #include "store/store.hpp"
+
+#include <boost/asio/awaitable.hpp>
 
 #include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
 
+namespace boost::asio { class thread_pool; }
+
 namespace aas::chat {
+
+template <class T>
+using Awaitable = boost::asio::awaitable<Result<T>>;
 
 struct ConversationLimits {
   std::size_t max_title_chars = 200;
@@ -21,27 +27,42 @@ struct ConversationLimits {
   std::size_t max_query_chars = 200;
 };
 
+// A conversation with messages, read together.
+struct ConversationWithMessages {
+  domain::Conversation conversation;
+  domain::Page<domain::Message> messages;
+};
+
+// Conversation management: validation of user-supplied fields on top of the Store. Every method
+// runs its store work on the blocking pool, so callers (handlers) never decide threading.
 class ConversationService {
  public:
-  ConversationService(store::Store& store, const llm::ModelRegistry& models,
+  ConversationService(store::Store& store, boost::asio::thread_pool& blocking, const llm::ModelRegistry& models,
                       ConversationLimits limits = {});
 
-  Result<store::Conversation> create(const store::NewConversation& c);
-  Result<store::Conversation> get(std::string_view user_id, std::string_view id);
+  Awaitable<domain::Conversation> create(domain::NewConversation c);
+  Awaitable<domain::Conversation> get(std::string user_id, std::string id);
   // 400 for a tag or a search that cannot be valid.
-  Result<store::Page<store::Conversation>> list(std::string_view user_id, const store::PageRequest& page,
-                                               const store::ConversationFilter& filter = {});
-  Result<store::Page<store::Message>> messages(std::string_view user_id, std::string_view id,
-                                              const store::PageRequest& page);
-  Result<store::Conversation> update(std::string_view user_id, std::string_view id,
-                                     const store::ConversationPatch& patch);
-  Result<void> remove(std::string_view user_id, std::string_view id);
+  Awaitable<domain::Page<domain::Conversation>> list(std::string user_id, domain::PageRequest page,
+                                                     domain::ConversationFilter filter = {});
+  Awaitable<domain::Page<domain::Message>> messages(std::string user_id, std::string id, domain::PageRequest page);
+  // The conversation and one page of its messages (GET /conversations/:id).
+  Awaitable<ConversationWithMessages> read(std::string user_id, std::string id, domain::PageRequest page);
+  // Every message, oldest first (exports). The page holds them all; next_cursor is empty.
+  Awaitable<ConversationWithMessages> read_whole(std::string user_id, std::string id);
+  // The versions of a message of this conversation, oldest first.
+  Awaitable<std::vector<domain::Message>> versions(std::string user_id, std::string id, std::string message_id);
+  Awaitable<domain::Conversation> update(std::string user_id, std::string id, domain::ConversationPatch patch);
+  Awaitable<void> remove(std::string user_id, std::string id);
   // A new conversation holding these messages in order (an exported one brought back). All or
   // nothing: when a message cannot be stored, the conversation is removed again.
-  Result<store::Conversation> import(const store::NewConversation& c,
-                                     const std::vector<store::NewMessage>& messages);
+  Awaitable<domain::Conversation> import(domain::NewConversation c, std::vector<domain::NewMessage> messages);
 
  private:
+  // The blocking bodies, run on the pool.
+  Result<domain::Conversation> create_now(const domain::NewConversation& c);
+  Result<domain::Page<domain::Message>> messages_now(std::string_view user_id, std::string_view id,
+                                                     const domain::PageRequest& page);
   // Trimmed, sorted, distinct; 400 for an empty tag, a comma, control characters or too many.
   Result<std::vector<std::string>> normalise_tags(const std::vector<std::string>& tags) const;
   Result<void> check_fields(const std::optional<std::string>& title,
@@ -50,6 +71,7 @@ class ConversationService {
                             const std::optional<std::string>& metadata) const;
 
   store::Store& store_;
+  boost::asio::thread_pool& blocking_;
   const llm::ModelRegistry& models_;
   ConversationLimits limits_;
 };

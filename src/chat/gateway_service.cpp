@@ -1,37 +1,16 @@
 #include "chat/gateway_service.hpp"
 
 #include "core/offload.hpp"
-#include "llm/token_estimate.hpp"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
-#include <variant>
 
 namespace aas::chat {
 
 namespace asio = boost::asio;
-
-namespace {
-
-std::int64_t elapsed_ms(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since)
-      .count();
-}
-
-CallOutcome outcome_of(const AdmittedCall& call) {
-  CallOutcome o;
-  o.kind = "gateway";
-  o.user_id = call.input.user_id;
-  o.model = call.model;
-  o.request_id = call.input.request_id;
-  return o;
-}
-
-}  // namespace
 
 asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, bool stream) {
   if (req.messages.empty()) co_return make_error(errc::invalid_request, "'messages' must not be empty");
@@ -54,67 +33,57 @@ asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, b
   co_return call;
 }
 
-asio::awaitable<void> GatewayService::record(AdmittedCall& call, CallOutcome& outcome,
-                                             std::chrono::steady_clock::duration upstream) {
-  const store::UsageRecord row = Accounting::ledger_row(outcome);
-  // Settling the grant may be a Redis round trip: it stays on the blocking pool with the write.
-  auto written = co_await offload(blocking_, [&] {
-    auto w = store_.record_usage(row);
-    if (w) {
-      const std::chrono::duration<double> total = std::chrono::steady_clock::now() - call.admitted_at;
-      outcome.total_seconds = total.count();
-      outcome.overhead_seconds = std::max(0.0, (total - upstream).count());
-      accounting_.recorded(call.grant, outcome);
-    }
-    return w;
-  });
-  if (!written)  // the grant, dropped unsettled, keeps its reservation: the safe side
-    spdlog::error("gateway request_id={}: usage not recorded: {} {}", row.request_id,
-                  written.error().message, written.error().detail);
+asio::awaitable<void> GatewayService::record(AdmittedCall& call, const CallResult& result) {
+  CallRecord what;
+  what.kind = "gateway";
+  what.user_id = call.input.user_id;
+  what.model = call.model;
+  what.request = &call.request;
+  what.request_id = call.input.request_id;
+  what.grant = &call.grant;
+  what.admitted_at = call.admitted_at;
+  auto recorded = co_await recorder_.record(what, result);
+  if (!recorded)  // the grant, dropped unsettled, keeps its reservation: the safe side
+    spdlog::error("gateway request_id={}: usage not recorded: {} {}", what.request_id,
+                  recorded.error().message, recorded.error().detail);
 }
 
+namespace {
+
+// What the client is told of a call the recorder billed.
+DirectResult direct_result(const AdmittedCall& call, const CallResult& r) {
+  DirectResult out;
+  out.model = call.model->name;
+  out.content = r.text;
+  out.usage = r.cached ? llm::Usage{} : billed_usage(r, call.request);
+  out.cost_micros = r.cached ? std::optional<std::int64_t>(0) : llm::cost_micros(call.model->pricing, out.usage);
+  out.finish_reason = r.end == CallEnd::complete ? r.finish_reason : finish_reason_of(r);
+  if (r.end != CallEnd::complete) out.interruption = r.error;
+  return out;
+}
+
+}  // namespace
+
 asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call) {
-  const auto started = std::chrono::steady_clock::now();
   const std::optional<std::string> key = cache_ ? response_cache_key(call.request) : std::nullopt;
   if (key) {
     // The cache may be Redis: a blocking call.
     if (auto hit = co_await offload(blocking_, [&] { return cache_->get(*key); })) {
-      DirectResult out;
-      out.model = call.model->name;
-      out.content = std::move(hit->content);
-      out.finish_reason = std::move(hit->finish_reason);
-      out.cost_micros = 0;
+      CallResult cached;
+      cached.end = CallEnd::complete;
+      cached.cached = true;
+      cached.text = std::move(hit->content);
+      cached.finish_reason = std::move(hit->finish_reason);
+      co_await record(call, cached);
+      DirectResult out = direct_result(call, cached);
       out.cached = true;
-      CallOutcome outcome = outcome_of(call);
-      outcome.deployment = "cache";
-      outcome.provider = "cache";
-      outcome.cost_micros = 0;
-      outcome.cached = true;
-      co_await record(call, outcome, std::chrono::steady_clock::duration::zero());
       co_return out;
     }
   }
-  auto completion = co_await call.model->provider->complete(call.request);
-  const auto upstream = std::chrono::steady_clock::now() - started;
-  CallOutcome outcome = outcome_of(call);
-  outcome.latency_ms = elapsed_ms(started);
-  if (!completion) {
-    outcome.status = "error";
-    outcome.cost_micros = llm::cost_micros(call.model->pricing, outcome.usage);
-    co_await record(call, outcome, upstream);
-    co_return completion.error();
-  }
-  DirectResult out;
-  out.model = call.model->name;
-  out.content = std::move(completion->content);
-  out.finish_reason = completion->finish_reason;
-  out.usage = completion->usage;
-  out.cost_micros = llm::cost_micros(call.model->pricing, out.usage);
-  outcome.deployment = completion->deployment;
-  outcome.provider = completion->provider;
-  outcome.usage = out.usage;
-  outcome.cost_micros = out.cost_micros;
-  co_await record(call, outcome, upstream);
+  const CallResult result = co_await call_model(*call.model, call.request, nullptr);
+  co_await record(call, result);
+  if (result.end == CallEnd::failed) co_return *result.error;
+  DirectResult out = direct_result(call, result);
   if (key) {
     out.cached = false;
     // Only whole answers are worth repeating.
@@ -125,58 +94,11 @@ asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call
 }
 
 asio::awaitable<Result<DirectResult>> GatewayService::stream(AdmittedCall call, TurnObserver& observer) {
-  using namespace asio::experimental::awaitable_operators;
-  const llm::ChatRequest& request = call.request;
-  const auto started = std::chrono::steady_clock::now();
-  std::optional<std::int64_t> ttft_ms;
-
-  DirectResult out;
-  out.model = call.model->name;
-  bool client_gone = false;
-  const llm::ChunkSink sink = [&](std::string_view text) {
-    if (!ttft_ms && !text.empty()) ttft_ms = elapsed_ms(started);
-    out.content.append(text);
-    if (!observer.delta(text)) client_gone = true;
-    return !client_gone;
-  };
-  std::variant<Result<llm::Completion>, std::monostate> raced =
-      co_await (call.model->provider->stream(request, sink) || observer.gone());
-  const auto upstream = std::chrono::steady_clock::now() - started;
-
-  CallOutcome outcome = outcome_of(call);
-  std::optional<Error> failure;
-  if (raced.index() == 0 && std::get<0>(raced)) {
-    outcome.deployment = std::get<0>(raced)->deployment;
-    outcome.provider = std::get<0>(raced)->provider;
-  }
-  if (raced.index() == 0 && std::get<0>(raced) && !client_gone) {
-    const llm::Completion& c = *std::get<0>(raced);
-    out.finish_reason = c.finish_reason;
-    out.usage = c.usage;
-  } else if (raced.index() == 0 && !std::get<0>(raced) && out.content.empty()) {
-    failure = std::get<0>(raced).error();  // nothing sent yet: a plain error, nothing generated
-    outcome.status = "error";
-  } else {
-    out.interruption = raced.index() == 0 && !std::get<0>(raced)
-                           ? std::get<0>(raced).error()
-                           : make_error(errc::unavailable, "the client disconnected");
-    // What was used is still billed; without the provider's figures, estimated and flagged.
-    out.usage.input_tokens = llm::count_prompt_tokens(request.model, request.messages);
-    out.usage.output_tokens = llm::count_text_tokens(request.model, out.content);
-    out.usage.estimated = true;
-    out.finish_reason = client_gone || raced.index() == 1 ? "cancelled" : "interrupted";
-    outcome.status = "interrupted";
-    spdlog::info("gateway stream request_id={} model={} interrupted: {}", call.input.request_id, out.model,
-                 out.interruption->detail.empty() ? out.interruption->message : out.interruption->detail);
-  }
-  out.cost_micros = llm::cost_micros(call.model->pricing, out.usage);
-  outcome.usage = out.usage;
-  outcome.cost_micros = out.cost_micros;
-  outcome.latency_ms = elapsed_ms(started);
-  outcome.ttft_ms = ttft_ms;
-  co_await record(call, outcome, upstream);
-  if (failure) co_return *failure;
-  co_return out;
+  const CallResult result = co_await call_model(*call.model, call.request, &observer);
+  co_await record(call, result);
+  // Nothing sent yet: a plain error, nothing generated.
+  if (result.end == CallEnd::failed) co_return *result.error;
+  co_return direct_result(call, result);
 }
 
 }  // namespace aas::chat

@@ -2,7 +2,8 @@
 // One model call with no conversation: the OpenAI-compatible gateway. The same models, limits
 // and accounting (a ledger row per call) as the chat, but nothing is stored as messages.
 #include "chat/accounting.hpp"
-#include "chat/chat_service.hpp"
+#include "chat/model_call.hpp"
+#include "chat/recorder.hpp"
 #include "chat/response_cache.hpp"
 #include "core/error.hpp"
 #include "llm/models.hpp"
@@ -50,9 +51,9 @@ struct DirectResult {
 class GatewayService {
  public:
   // `cache` (may be null: no caching) answers repeated deterministic non-streamed requests.
-  GatewayService(store::Store& store, boost::asio::thread_pool& blocking,
-                 const llm::ModelRegistry& models, Accounting& accounting, ResponseCache* cache = nullptr)
-      : store_(store), blocking_(blocking), models_(models), accounting_(accounting), cache_(cache) {}
+  GatewayService(boost::asio::thread_pool& blocking, const llm::ModelRegistry& models, Accounting& accounting,
+                 Recorder& recorder, ResponseCache* cache = nullptr)
+      : blocking_(blocking), models_(models), accounting_(accounting), recorder_(recorder), cache_(cache) {}
 
   // 400 for an unknown model or an empty message list, 429 when a limit refuses: before
   // anything is sent to a client.
@@ -61,15 +62,14 @@ class GatewayService {
   boost::asio::awaitable<Result<DirectResult>> stream(AdmittedCall call, TurnObserver& observer);
 
  private:
-  // Writes the call's ledger row and settles its grant; a failure to write is logged, not
-  // returned (the answer has already been given).
-  boost::asio::awaitable<void> record(AdmittedCall& call, CallOutcome& outcome,
-                                     std::chrono::steady_clock::duration upstream);
+  // The call's ledger row, by the one Recorder; a failure to write is logged, not returned (the
+  // answer has already been given).
+  boost::asio::awaitable<void> record(AdmittedCall& call, const CallResult& result);
 
-  store::Store& store_;
   boost::asio::thread_pool& blocking_;
   const llm::ModelRegistry& models_;
   Accounting& accounting_;
+  Recorder& recorder_;
   ResponseCache* cache_;
 };
 

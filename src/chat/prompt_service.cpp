@@ -2,6 +2,7 @@
 
 #include "chat/chat_service.hpp"
 #include "core/ids.hpp"
+#include "core/offload.hpp"
 
 namespace aas::chat {
 
@@ -22,47 +23,52 @@ Error not_found() { return make_error(errc::not_found, "prompt not found"); }
 
 }  // namespace
 
-Result<store::Prompt> PromptService::create(const Caller& caller, std::string name, std::string content,
-                                            bool global) {
-  if (auto r = check(name, content); !r) return r.error();
-  if (global && !caller.is_admin) return make_error(errc::forbidden, "admin role required for a global prompt");
-  store::NewPrompt p;
+PromptService::Awaitable<domain::Prompt> PromptService::create(Caller caller, std::string name,
+                                                              std::string content, bool global) {
+  if (auto r = check(name, content); !r) co_return r.error();
+  if (global && !caller.is_admin) co_return make_error(errc::forbidden, "admin role required for a global prompt");
+  domain::NewPrompt p;
   if (!global) p.owner_user_id = caller.user_id;
   p.name = std::move(name);
   p.content = std::move(content);
-  return store_.create_prompt(p);
+  co_return co_await offload(blocking_, [&] { return store_.create_prompt(p); });
 }
 
-Result<store::Prompt> PromptService::get(const Caller& caller, std::string_view id) {
-  if (!is_uuid(id)) return not_found();
-  return store_.get_prompt(caller.user_id, id);
+PromptService::Awaitable<domain::Prompt> PromptService::get(Caller caller, std::string id) {
+  if (!is_uuid(id)) co_return not_found();
+  co_return co_await offload(blocking_, [&] { return store_.get_prompt(caller.user_id, id); });
 }
 
-Result<store::Page<store::Prompt>> PromptService::list(const Caller& caller, const store::PageRequest& page) {
-  return store_.list_prompts(caller.user_id, page);
+PromptService::Awaitable<domain::Page<domain::Prompt>> PromptService::list(Caller caller, domain::PageRequest page) {
+  co_return co_await offload(blocking_, [&] { return store_.list_prompts(caller.user_id, page); });
 }
 
 Result<std::optional<std::string>> PromptService::owner_for_change(const Caller& caller, std::string_view id) {
-  auto found = get(caller, id);
+  if (!is_uuid(id)) return not_found();
+  auto found = store_.get_prompt(caller.user_id, id);
   if (!found) return found.error();
   if (!found->owner_user_id && !caller.is_admin)
     return make_error(errc::forbidden, "admin role required to change a global prompt");
   return found->owner_user_id;
 }
 
-Result<store::Prompt> PromptService::update(const Caller& caller, std::string_view id,
-                                            const store::PromptPatch& patch) {
-  if (!patch.name && !patch.content) return make_error(errc::invalid_request, "nothing to update");
-  if (auto r = check(patch.name, patch.content); !r) return r.error();
-  auto owner = owner_for_change(caller, id);
-  if (!owner) return owner.error();
-  return store_.update_prompt(*owner, id, patch);
+PromptService::Awaitable<domain::Prompt> PromptService::update(Caller caller, std::string id,
+                                                              domain::PromptPatch patch) {
+  if (!patch.name && !patch.content) co_return make_error(errc::invalid_request, "nothing to update");
+  if (auto r = check(patch.name, patch.content); !r) co_return r.error();
+  co_return co_await offload(blocking_, [&]() -> Result<domain::Prompt> {
+    auto owner = owner_for_change(caller, id);
+    if (!owner) return owner.error();
+    return store_.update_prompt(*owner, id, patch);
+  });
 }
 
-Result<void> PromptService::remove(const Caller& caller, std::string_view id) {
-  auto owner = owner_for_change(caller, id);
-  if (!owner) return owner.error();
-  return store_.delete_prompt(*owner, id);
+PromptService::Awaitable<void> PromptService::remove(Caller caller, std::string id) {
+  co_return co_await offload(blocking_, [&]() -> Result<void> {
+    auto owner = owner_for_change(caller, id);
+    if (!owner) return owner.error();
+    return store_.delete_prompt(*owner, id);
+  });
 }
 
 }  // namespace aas::chat

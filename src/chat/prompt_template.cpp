@@ -1,6 +1,6 @@
 #include "chat/prompt_template.hpp"
 
-#include "store/usage.hpp"
+#include "domain/usage.hpp"
 
 namespace aas::chat {
 
@@ -17,7 +17,7 @@ std::string render_prompt(std::string_view text, const PromptVariables& vars) {
     const std::string_view name = text.substr(open + 2, close - open - 2);
     if (name == "user.id") out += vars.user_id;
     else if (name == "user.name") out += vars.user_name.empty() ? vars.user_id : vars.user_name;
-    else if (name == "date") out += store::utc_day(vars.now);
+    else if (name == "date") out += domain::utc_day(vars.now);
     else if (name == "datetime") out += format_rfc3339(vars.now);
     else out.append(text.substr(open, close + 2 - open));
     pos = close + 2;

@@ -1,6 +1,6 @@
 #include "limits/decision.hpp"
 
-#include "store/usage.hpp"
+#include "domain/usage.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -55,7 +55,7 @@ bool budget_refuses(std::int64_t spent, std::int64_t reserved, std::int64_t budg
 
 Periods periods(TimePoint now) {
   Periods p;
-  p.day = store::utc_day(now);
+  p.day = domain::utc_day(now);
   p.month = p.day.substr(0, 8) + "01";
   return p;
 }

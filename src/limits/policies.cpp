@@ -27,7 +27,7 @@ Policies::Policies(Policy defaults, std::map<std::string, PolicyPatch> roles,
     : defaults_(defaults), roles_(std::move(roles)), users_(std::move(users)) {}
 
 Policy Policies::resolve(const std::string& user_id, const std::vector<std::string>& roles,
-                         const std::optional<store::LimitOverride>& override_) const {
+                         const std::optional<domain::LimitOverride>& override_) const {
   Policy p = defaults_;
   std::optional<Policy> by_role;
   for (const std::string& role : roles) {

@@ -3,7 +3,7 @@
 // field by field by a per-user entry of the configuration, and last by an admin's override kept
 // in the store (PUT /api/ai/admin/limits/:userId).
 #include "limits/limiter.hpp"
-#include "store/usage.hpp"
+#include "domain/usage.hpp"
 
 #include <map>
 #include <optional>
@@ -29,7 +29,7 @@ class Policies {
 
   // With several roles that set a field, the most generous value wins (no limit beats any).
   Policy resolve(const std::string& user_id, const std::vector<std::string>& roles,
-                 const std::optional<store::LimitOverride>& override_) const;
+                 const std::optional<domain::LimitOverride>& override_) const;
   const Policy& defaults() const { return defaults_; }
 
  private:

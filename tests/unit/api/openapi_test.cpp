@@ -7,6 +7,8 @@
 #include "chat/conversation_service.hpp"
 #include "chat/gateway_service.hpp"
 #include "chat/prompt_service.hpp"
+#include "chat/usage_service.hpp"
+#include "ops/health.hpp"
 #include "limits/local_limiter.hpp"
 #include "llm/providers/mock.hpp"
 #include "metrics/metrics.hpp"
@@ -59,12 +61,15 @@ TEST(OpenApi, RouterAndSpecDescribeTheSameOperations) {
   limits::LocalLimiter limiter(clock, [](std::string_view, std::string_view) -> Result<std::int64_t> { return 0; });
   chat::Accounting accounting(*store, limiter, policies, {});
   realtime::LocalEventBus events;
-  chat::ChatService chat(*store, blocking, models, accounting, events, {});
-  chat::ConversationService conversations(*store, models);
-  chat::GatewayService gateway(*store, blocking, models, accounting);
+  chat::Recorder recorder(*store, blocking, accounting, events);
+  chat::ChatService chat(*store, blocking, models, accounting, recorder, events, {});
+  chat::ConversationService conversations(*store, blocking, models);
+  chat::GatewayService gateway(blocking, models, accounting, recorder);
   metrics::Metrics metrics;
-  chat::PromptService prompts(*store);
-  Services services{chat, conversations, gateway, accounting, prompts, *store, models, blocking, metrics, {}};
+  chat::PromptService prompts(*store, blocking);
+  chat::UsageService usage(*store, blocking, accounting);
+  ops::HealthService health(*store, nullptr, blocking);
+  Services services{chat, conversations, gateway, usage, prompts, health, models, metrics, {}};
   const http::Router router = make_router(services);
 
   std::set<std::string> routed;

@@ -86,7 +86,7 @@ TEST_F(AccountingTest, RecordingSettlesTheGrantAndTellsObservers) {
   call.usage.output_tokens = 5;
   call.cost_micros = llm::cost_micros(model_.pricing, call.usage);
   call.ttft_ms = 7;
-  const store::UsageRecord row = Accounting::ledger_row(call);
+  const domain::UsageRecord row = Accounting::ledger_row(call);
   EXPECT_EQ(row.model, "priced");
   EXPECT_EQ(row.cost_micros, 26);
   EXPECT_EQ(row.ttft_ms, 7);
@@ -110,7 +110,7 @@ TEST_F(AccountingTest, AnUnpricedModelReservesNoMoney) {
 }
 
 TEST_F(AccountingTest, AStoreOverrideReplacesTheDefaults) {
-  store::LimitOverride o;
+  domain::LimitOverride o;
   o.user_id = "u";
   o.daily_budget_micros = 100;  // less than one call's worst case (216)
   ASSERT_TRUE(store_->put_limit_override(o));

@@ -84,7 +84,8 @@ class ChatServiceTest : public ::testing::Test {
     limiter_ = std::make_unique<limits::LocalLimiter>(
         clock_, [this](std::string_view user, std::string_view day) { return store_->spent_micros(user, day); });
     accounting_ = std::make_unique<Accounting>(*store_, *limiter_, policies_, AccountingOptions{});
-    chat_ = std::make_unique<ChatService>(*store_, blocking_, models_, *accounting_, events_, options);
+    recorder_ = std::make_unique<Recorder>(*store_, blocking_, *accounting_, events_);
+    chat_ = std::make_unique<ChatService>(*store_, blocking_, models_, *accounting_, *recorder_, events_, options);
   }
   void TearDown() override {
     blocking_.join();
@@ -110,7 +111,7 @@ class ChatServiceTest : public ::testing::Test {
     return fut.get();
   }
 
-  store::Message stored_answer(const std::string& user, const std::string& conversation_id) {
+  domain::Message stored_answer(const std::string& user, const std::string& conversation_id) {
     auto messages = store_->list_messages(user, conversation_id, {10, std::nullopt});
     EXPECT_TRUE(messages);
     EXPECT_EQ(messages->items.size(), 2u);
@@ -135,6 +136,7 @@ class ChatServiceTest : public ::testing::Test {
   std::unique_ptr<limits::LocalLimiter> limiter_;
   std::unique_ptr<Accounting> accounting_;
   realtime::LocalEventBus events_;
+  std::unique_ptr<Recorder> recorder_;
   std::unique_ptr<ChatService> chat_;
 };
 
@@ -144,7 +146,7 @@ TEST_F(ChatServiceTest, FirstTurnCreatesATitledConversationAndStoresBothMessages
   auto turn = send(input("alice", "Plan my week\nwith some detail"));
   ASSERT_TRUE(turn) << turn.error().message;
   EXPECT_EQ(turn->model, "mock");
-  EXPECT_EQ(turn->assistant.status, store::MessageStatus::complete);
+  EXPECT_EQ(turn->assistant.status, domain::MessageStatus::complete);
   EXPECT_NE(turn->assistant.content.find("Plan my week"), std::string::npos);
   EXPECT_TRUE(turn->usage.estimated);
   EXPECT_EQ(turn->assistant.cost_micros, 0);
@@ -157,8 +159,8 @@ TEST_F(ChatServiceTest, FirstTurnCreatesATitledConversationAndStoresBothMessages
   ASSERT_TRUE(messages);
   ASSERT_EQ(messages->items.size(), 2u);
   EXPECT_EQ(messages->items[0].id, turn->user_message_id);
-  EXPECT_EQ(messages->items[0].role, store::Role::user);
-  EXPECT_EQ(messages->items[1].role, store::Role::assistant);
+  EXPECT_EQ(messages->items[0].role, domain::Role::user);
+  EXPECT_EQ(messages->items[1].role, domain::Role::assistant);
   EXPECT_EQ(messages->items[1].input_tokens, turn->usage.input_tokens);
   EXPECT_EQ(messages->items[1].output_tokens, turn->usage.output_tokens);
   EXPECT_EQ(messages->items[1].model, "mock");
@@ -188,7 +190,7 @@ TEST_F(ChatServiceTest, TheContextFitsTheWindowNewestFirstAndSaysWhatWasLeftOut)
   ChatOptions wide;
   wide.max_message_chars = 50;
   wide.context_messages = 100;  // the window, not the message count, is what limits here
-  chat_ = std::make_unique<ChatService>(*store_, blocking_, models_, *accounting_, events_, wide);
+  chat_ = std::make_unique<ChatService>(*store_, blocking_, models_, *accounting_, *recorder_, events_, wide);
   std::optional<std::string> conversation;
   for (int i = 0; i < 30; ++i) {
     TurnInput in = input("fit", "message number " + std::to_string(i) + " with a few more words");
@@ -212,7 +214,7 @@ TEST_F(ChatServiceTest, TheContextFitsTheWindowNewestFirstAndSaysWhatWasLeftOut)
   // The latest turns are the ones kept, in order.
   EXPECT_EQ(last.messages[last.messages.size() - 2].content, "message number 28 with a few more words");
   auto recent = store_->recent_messages("fit", *conversation, 1);
-  EXPECT_EQ(recent->front().role, store::Role::assistant);
+  EXPECT_EQ(recent->front().role, domain::Role::assistant);
   EXPECT_NE(recent->front().metadata.find("\"contextOmitted\":"), std::string::npos) << recent->front().metadata;
 
   TurnInput small = input("fit", "hello");
@@ -247,7 +249,7 @@ TEST_F(ChatServiceTest, PastTheThresholdEarlierTurnsAreSummarizedEvenWhenTheyFit
   ChatOptions opts;
   opts.context_messages = 100;
   opts.summarize_after_messages = 4;
-  chat_ = std::make_unique<ChatService>(*store_, blocking_, models_, *accounting_, events_, opts);
+  chat_ = std::make_unique<ChatService>(*store_, blocking_, models_, *accounting_, *recorder_, events_, opts);
   std::optional<std::string> conversation;
   for (int i = 0; i < 3; ++i) {
     TurnInput in = input("thr", "turn " + std::to_string(i));
@@ -312,8 +314,17 @@ TEST_F(ChatServiceTest, AFailedModelCallKeepsTheUserMessageAndRecordsTheFailure)
   ASSERT_TRUE(messages);
   ASSERT_EQ(messages->items.size(), 2u);
   EXPECT_EQ(messages->items[0].content, "will fail");
-  EXPECT_EQ(messages->items[1].status, store::MessageStatus::error);
+  EXPECT_EQ(messages->items[1].status, domain::MessageStatus::error);
   EXPECT_EQ(messages->items[1].cost_micros, std::nullopt);
+}
+
+// Runs one of the service's awaitables to its end.
+template <class T>
+T run(asio::awaitable<T> a) {
+  asio::io_context ioc;
+  auto fut = asio::co_spawn(ioc, std::move(a), asio::use_future);
+  ioc.run();
+  return fut.get();
 }
 
 TEST(ConversationService, PatchValidation) {
@@ -324,29 +335,31 @@ TEST(ConversationService, PatchValidation) {
   ASSERT_TRUE(store->migrate());
   llm::ModelRegistry models;
   models.add({"mock", "mock", std::make_shared<llm::MockProvider>(), llm::Pricing{}});
-  ConversationService svc(*store, models, ConversationLimits{10, 100, 64});
+  asio::thread_pool blocking(1);
+  ConversationService svc(*store, blocking, models, ConversationLimits{10, 100, 64});
 
-  store::NewConversation nc;
+  domain::NewConversation nc;
   nc.user_id = "alice";
   nc.title = "ok";
-  auto conv = svc.create(nc);
+  auto conv = run(svc.create(nc));
   ASSERT_TRUE(conv);
-  EXPECT_EQ(svc.update("alice", conv->id, {}).error().code, errc::invalid_request);
-  store::ConversationPatch long_title;
+  EXPECT_EQ(run(svc.update("alice", conv->id, {})).error().code, errc::invalid_request);
+  domain::ConversationPatch long_title;
   long_title.title = std::string(11, 't');
-  EXPECT_EQ(svc.update("alice", conv->id, long_title).error().code, errc::invalid_request);
-  store::ConversationPatch bad_model;
+  EXPECT_EQ(run(svc.update("alice", conv->id, long_title)).error().code, errc::invalid_request);
+  domain::ConversationPatch bad_model;
   bad_model.model = "nope";
-  EXPECT_EQ(svc.update("alice", conv->id, bad_model).error().code, errc::invalid_request);
-  store::ConversationPatch big_metadata;
+  EXPECT_EQ(run(svc.update("alice", conv->id, bad_model)).error().code, errc::invalid_request);
+  domain::ConversationPatch big_metadata;
   big_metadata.metadata = "{\"k\":\"" + std::string(100, 'v') + "\"}";
-  EXPECT_EQ(svc.update("alice", conv->id, big_metadata).error().code, errc::invalid_request);
-  EXPECT_EQ(svc.get("alice", "../etc/passwd").error().code, errc::not_found);
-  store::ConversationPatch clear;
+  EXPECT_EQ(run(svc.update("alice", conv->id, big_metadata)).error().code, errc::invalid_request);
+  EXPECT_EQ(run(svc.get("alice", "../etc/passwd")).error().code, errc::not_found);
+  domain::ConversationPatch clear;
   clear.clear_title = true;
-  auto cleared = svc.update("alice", conv->id, clear);
+  auto cleared = run(svc.update("alice", conv->id, clear));
   ASSERT_TRUE(cleared);
   EXPECT_FALSE(cleared->title.has_value());
+  blocking.join();
   std::filesystem::remove_all(dir);
 }
 
@@ -362,13 +375,13 @@ TEST_F(ChatServiceTest, StreamedTurnDeliversPiecesAndStoresTheWholeAnswer) {
   std::string joined;
   for (const auto& p : observer.pieces) joined += p;
   EXPECT_EQ(turn->assistant.content, joined);
-  EXPECT_EQ(turn->assistant.status, store::MessageStatus::complete);
+  EXPECT_EQ(turn->assistant.status, domain::MessageStatus::complete);
   EXPECT_EQ(turn->finish_reason, "stop");
   EXPECT_FALSE(turn->interruption);
-  const store::Message stored = stored_answer("alice", turn->conversation_id);
+  const domain::Message stored = stored_answer("alice", turn->conversation_id);
   EXPECT_EQ(stored.id, turn->assistant.id);
   EXPECT_EQ(stored.content, joined);
-  EXPECT_EQ(stored.status, store::MessageStatus::complete);
+  EXPECT_EQ(stored.status, domain::MessageStatus::complete);
   EXPECT_EQ(stored.output_tokens, turn->usage.output_tokens);
 }
 
@@ -377,15 +390,15 @@ TEST_F(ChatServiceTest, AClientLeavingMidStreamLeavesAnInterruptedBilledAnswer) 
   auto turn = stream(input("alice", "I will leave after two words"), observer);
   ASSERT_TRUE(turn) << turn.error().message;
   ASSERT_EQ(observer.pieces.size(), 2u);
-  EXPECT_EQ(turn->assistant.status, store::MessageStatus::interrupted);
+  EXPECT_EQ(turn->assistant.status, domain::MessageStatus::interrupted);
   EXPECT_EQ(turn->finish_reason, "cancelled");
   ASSERT_TRUE(turn->interruption);
   // What reached the model's sink is kept, the third piece included (it was produced, then refused).
   EXPECT_EQ(turn->assistant.content.rfind(observer.pieces[0] + observer.pieces[1], 0), 0u);
   EXPECT_TRUE(turn->usage.estimated);
   EXPECT_GT(turn->usage.input_tokens, 0);
-  const store::Message stored = stored_answer("alice", turn->conversation_id);
-  EXPECT_EQ(stored.status, store::MessageStatus::interrupted);
+  const domain::Message stored = stored_answer("alice", turn->conversation_id);
+  EXPECT_EQ(stored.status, domain::MessageStatus::interrupted);
   EXPECT_EQ(stored.input_tokens, turn->usage.input_tokens);
   EXPECT_NE(stored.metadata.find("\"usageEstimated\":true"), std::string::npos) << stored.metadata;
 }
@@ -400,9 +413,9 @@ TEST_F(ChatServiceTest, AClientGoneBeforeTheFirstWordCancelsTheModelCall) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
   ASSERT_TRUE(turn) << turn.error().message;
   EXPECT_TRUE(observer.pieces.empty());
-  EXPECT_EQ(turn->assistant.status, store::MessageStatus::interrupted);
+  EXPECT_EQ(turn->assistant.status, domain::MessageStatus::interrupted);
   EXPECT_EQ(turn->assistant.content, "");
-  EXPECT_EQ(stored_answer("alice", turn->conversation_id).status, store::MessageStatus::interrupted);
+  EXPECT_EQ(stored_answer("alice", turn->conversation_id).status, domain::MessageStatus::interrupted);
 }
 
 TEST_F(ChatServiceTest, AStreamThatFailsBeforeAnyTextIsStoredAsAnError) {
@@ -415,7 +428,7 @@ TEST_F(ChatServiceTest, AStreamThatFailsBeforeAnyTextIsStoredAsAnError) {
   auto list = store_->list_conversations("alice", {10, std::nullopt});
   ASSERT_TRUE(list);
   ASSERT_EQ(list->items.size(), 1u);
-  EXPECT_EQ(stored_answer("alice", list->items[0].id).status, store::MessageStatus::error);
+  EXPECT_EQ(stored_answer("alice", list->items[0].id).status, domain::MessageStatus::error);
 }
 
 }  // namespace aas::chat

@@ -28,7 +28,7 @@ TEST(Policies, DefaultsRolesUsersAndOverridesInThatOrder) {
       << "no limit is the most generous";
   EXPECT_EQ(ps.resolve("vip", {"premium"}, std::nullopt).tokens_per_minute, 9999);
 
-  store::LimitOverride o;
+  domain::LimitOverride o;
   o.user_id = "vip";
   o.requests_per_minute = 1;
   const Policy overridden = ps.resolve("vip", {"premium"}, o);

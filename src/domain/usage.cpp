@@ -1,9 +1,9 @@
-#include "store/usage.hpp"
+#include "domain/usage.hpp"
 
 #include <chrono>
 #include <cstdio>
 
-namespace aas::store {
+namespace aas::domain {
 
 std::string utc_day(TimePoint t) {
   const std::chrono::year_month_day ymd{std::chrono::floor<std::chrono::days>(t)};
@@ -13,4 +13,4 @@ std::string utc_day(TimePoint t) {
   return buf;
 }
 
-}  // namespace aas::store
+}  // namespace aas::domain

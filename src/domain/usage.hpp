@@ -1,5 +1,5 @@
 #pragma once
-// Accounting records of the Store port: the usage ledger (one row per model call), its daily
+// Accounting records: the usage ledger (one row per model call), its daily
 // rollup that the usage API reads, and per-user limit overrides.
 #include "core/clock.hpp"
 
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace aas::store {
+namespace aas::domain {
 
 // One ledger row. The store sets its id and time, and adds it to the daily rollup
 // (day, user, model) in the same transaction.
@@ -83,4 +83,4 @@ struct LimitOverride {
   TimePoint updated_at{};
 };
 
-}  // namespace aas::store
+}  // namespace aas::domain

@@ -1,6 +1,6 @@
-#include "store/store.hpp"
+#include "domain/records.hpp"
 
-namespace aas::store {
+namespace aas::domain {
 
 std::string_view to_string(Role r) noexcept {
   switch (r) {
@@ -36,4 +36,4 @@ std::optional<MessageStatus> message_status_from_string(std::string_view s) noex
   return std::nullopt;
 }
 
-}  // namespace aas::store
+}  // namespace aas::domain

@@ -1,0 +1,145 @@
+#include "chat/recorder.hpp"
+
+#include "core/offload.hpp"
+#include "llm/token_estimate.hpp"
+#include "realtime/event_bus.hpp"
+
+#include <boost/asio/thread_pool.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace aas::chat {
+
+namespace asio = boost::asio;
+
+namespace {
+
+std::string_view known_finish_reason(std::string_view reason) {
+  for (std::string_view known : {"stop", "length", "tool_calls", "content_filter", "cancelled", "stopped"})
+    if (reason == known) return known;
+  return "other";
+}
+
+// Metadata the store keeps as JSON text; every value written here is one of a fixed set of
+// words, so plain concatenation cannot produce invalid JSON.
+std::string answer_metadata(const llm::Usage& usage, const CallResult& r, int context_omitted) {
+  std::string m = std::string("{\"usageEstimated\":") + (usage.estimated ? "true" : "false");
+  if (context_omitted > 0) m += ",\"contextOmitted\":" + std::to_string(context_omitted);
+  // An interrupted or failed answer has no finish reason: its error says what happened.
+  if (r.end != CallEnd::interrupted && r.end != CallEnd::failed)
+    m += ",\"finishReason\":\"" + finish_reason_of(r) + "\"";
+  if (r.error && r.end != CallEnd::stopped) m += ",\"error\":\"" + std::string(code_name(r.error->code)) + "\"";
+  return m + "}";
+}
+
+}  // namespace
+
+llm::Usage billed_usage(const CallResult& r, const llm::ChatRequest& request) {
+  if (r.end == CallEnd::failed) return {};
+  if (r.usage && (r.end == CallEnd::complete || r.usage->input_tokens > 0)) return *r.usage;
+  llm::Usage u;
+  u.input_tokens = llm::count_prompt_tokens(request.model, request.messages);
+  u.output_tokens = llm::count_text_tokens(request.model, r.text);
+  u.estimated = true;
+  return u;
+}
+
+std::string_view recorded_status(CallEnd end) noexcept {
+  switch (end) {
+    case CallEnd::complete: return "complete";
+    case CallEnd::failed: return "error";
+    default: return "interrupted";
+  }
+}
+
+std::string finish_reason_of(const CallResult& r) {
+  switch (r.end) {
+    case CallEnd::complete: return std::string(known_finish_reason(r.finish_reason));
+    case CallEnd::stopped: return "stopped";
+    case CallEnd::cancelled: return "cancelled";
+    default: return "interrupted";
+  }
+}
+
+asio::awaitable<Result<Recorded>> Recorder::record(const CallRecord& what, const CallResult& r) {
+  const llm::Model& model = *what.model;
+  Recorded out;
+  out.usage = r.cached ? llm::Usage{} : billed_usage(r, *what.request);
+  out.cost_micros = r.cached ? std::optional<std::int64_t>(0) : llm::cost_micros(model.pricing, out.usage);
+  out.status = std::string(recorded_status(r.end));
+
+  CallOutcome call;
+  call.kind = what.kind;
+  call.user_id = what.user_id;
+  call.conversation_id = what.conversation_id;
+  call.model = &model;
+  call.deployment = r.cached ? "cache" : r.deployment;
+  call.provider = r.cached ? "cache" : r.provider;
+  call.usage = out.usage;
+  call.cost_micros = out.cost_micros;
+  call.latency_ms = r.latency_ms;
+  call.ttft_ms = r.ttft_ms;
+  call.status = out.status;
+  call.request_id = what.request_id;
+  call.cached = r.cached;
+  if (r.end != CallEnd::complete && r.end != CallEnd::stopped && r.error) {
+    spdlog::info("{} request_id={} model={} {}: {}", what.kind, what.request_id, model.name, to_string(r.end),
+                 r.error->detail.empty() ? r.error->message : r.error->detail);
+  }
+
+  domain::UsageRecord row = Accounting::ledger_row(call);
+  const bool chat_answer = what.placeholder_id || what.append_message;
+  // Settling the grant may be a Redis round trip, and publishing too: they stay on the blocking
+  // pool with the write.
+  co_return co_await offload(blocking_, [&]() -> Result<Recorded> {
+    if (chat_answer) {
+      Result<domain::Message> written = make_error(errc::internal, "internal error");
+      if (what.placeholder_id) {
+        domain::MessageUpdate update;
+        update.content = r.text;
+        update.status = *domain::message_status_from_string(out.status);
+        update.input_tokens = out.usage.input_tokens;
+        update.output_tokens = out.usage.output_tokens;
+        update.cost_micros = out.cost_micros;
+        update.latency_ms = r.latency_ms;
+        update.metadata = answer_metadata(out.usage, r, what.context_omitted);
+        update.usage = std::move(row);
+        written = store_.update_message(what.user_id, *what.placeholder_id, update);
+      } else {
+        domain::NewMessage m;
+        m.conversation_id = what.conversation_id.value_or("");
+        m.role = domain::Role::assistant;
+        m.content = r.text;
+        m.status = *domain::message_status_from_string(out.status);
+        m.model = model.name;
+        m.input_tokens = out.usage.input_tokens;
+        m.output_tokens = out.usage.output_tokens;
+        m.cost_micros = out.cost_micros;
+        m.latency_ms = r.latency_ms;
+        m.metadata = answer_metadata(out.usage, r, what.context_omitted);
+        m.usage = std::move(row);
+        written = store_.append_message(what.user_id, m);
+      }
+      if (!written) return written.error();
+      out.message = std::move(*written);
+    } else if (auto w = store_.record_usage(row); !w) {
+      return w.error();
+    }
+
+    if (what.admitted_at != std::chrono::steady_clock::time_point{}) {
+      const std::chrono::duration<double> total = std::chrono::steady_clock::now() - what.admitted_at;
+      call.total_seconds = total.count();
+      call.overhead_seconds = std::max(0.0, (total - r.upstream).count());
+    }
+    if (what.grant) accounting_.recorded(*what.grant, call);
+    else accounting_.recorded(call);
+    if (out.message) {
+      events_.publish(realtime::Event{"message.completed", what.user_id, out.message->conversation_id,
+                                      out.message->id, out.status});
+    }
+    return std::move(out);
+  });
+}
+
+}  // namespace aas::chat
