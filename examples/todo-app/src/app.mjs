@@ -12,6 +12,7 @@ import { createClient } from 'redis';
 import { Server } from 'socket.io';
 
 import { bearerOf, createAuth } from './auth.mjs';
+import { ConfigError } from './config.mjs';
 import { badRequest, HttpError, notFound, sendError, unauthorized } from './http.mjs';
 import { createStore } from './store.mjs';
 import { todosRouter } from './todos.mjs';
@@ -20,6 +21,7 @@ import { loadUsers } from './users.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PUBLIC_DIR = path.resolve(here, '..', 'public');
 const REDIS_PREFIX = 'todo-app:';
+const REDIS_START_TIMEOUT_MS = 10000;
 
 export const userRoom = (userId) => `user:${userId}`;
 
@@ -33,7 +35,17 @@ export async function createApp(config, log) {
     sub = pub.duplicate();
     // node-redis reconnects by itself; without a listener an error event would end the process.
     for (const [name, c] of [['pub', pub], ['sub', sub]]) c.on('error', (e) => log.warn(`redis (${name}): ${e.message}`));
-    await Promise.all([pub.connect(), sub.connect()]);
+    // node-redis retries for ever; at start-up a Redis that does not answer is a configuration
+    // problem, reported as one instead of an app that never listens.
+    let timer;
+    const giveUp = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new ConfigError(`REDIS_URL: Redis did not answer within ${REDIS_START_TIMEOUT_MS / 1000} s`)), REDIS_START_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([Promise.all([pub.connect(), sub.connect()]), giveUp]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
   const { kind, store } = createStore({ dataFile: config.dataFile, redis: pub, prefix: REDIS_PREFIX });
   const auth = createAuth({ secret: config.jwtSecret, ttlSeconds: config.jwtTtlSeconds, redis: pub, prefix: REDIS_PREFIX });

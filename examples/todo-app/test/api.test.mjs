@@ -224,6 +224,16 @@ describe('todo-app: DATA_FILE, configuration, shutdown', TIMEOUT, () => {
     const users = run({ JWT_SECRET: 'long-enough-secret-1234', USERS_FILE: '/nonexistent/users.json' });
     assert.equal(users.status, 2);
     assert.match(users.stderr, /USERS_FILE/);
+    const scheme = run({ JWT_SECRET: 'long-enough-secret-1234', REDIS_URL: 'http://127.0.0.1:6379' });
+    assert.equal(scheme.status, 2);
+    assert.match(scheme.stderr, /REDIS_URL/);
+  });
+
+  it('gives up, naming REDIS_URL, when Redis does not answer at start-up', () => {
+    // Port 9 (discard) on loopback: nothing listens; the app must not wait for ever.
+    const r = run({ JWT_SECRET: 'long-enough-secret-1234', REDIS_URL: 'redis://127.0.0.1:9' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /REDIS_URL: Redis did not answer/);
   });
 
   it('starts with a fixed development secret and a loud warning when NODE_ENV=development', async () => {
