@@ -2,7 +2,7 @@
 // uses, todo CRUD per user, validation, persistence in DATA_FILE, configuration errors, SIGTERM.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -178,7 +178,7 @@ describe('todo-app: /api/todos', TIMEOUT, () => {
     const page = await app.get('/');
     assert.equal(page.status, 200);
     assert.match(page.headers['content-type'], /^text\/html/);
-    assert.match(page.text, /<div id="ai-chat-slot"|<aside id="ai-chat-slot"/);
+    assert.match(page.text, /<div id="ai-chat-slot"[ >]/);
     assert.match(page.text, /<script src="\/socket\.io\/socket\.io\.js"><\/script>/);
     assert.doesNotMatch(page.text, /https?:\/\//, 'nothing is loaded from another host');
     const js = await app.get('/socket.io/socket.io.js');
@@ -234,6 +234,29 @@ describe('todo-app: DATA_FILE, configuration, shutdown', TIMEOUT, () => {
     const r = run({ JWT_SECRET: 'long-enough-secret-1234', REDIS_URL: 'redis://127.0.0.1:9' });
     assert.equal(r.status, 2, r.stderr);
     assert.match(r.stderr, /REDIS_URL: Redis did not answer/);
+  });
+
+  it('logs in the users of USERS_FILE, hashed by src/hash-password.mjs; refuses a file with a plaintext password', async () => {
+    const hashed = spawnSync(process.execPath, [path.join(path.dirname(SERVER), 'hash-password.mjs')], { input: 'correct horse battery\n', encoding: 'utf8' });
+    assert.equal(hashed.status, 0, hashed.stderr);
+    const passwordHash = hashed.stdout.trim();
+    assert.match(passwordHash, /^scrypt\$16384\$8\$1\$/);
+    assert.ok(!passwordHash.includes('correct horse'));
+    const dir = makeTempDir();
+    const file = path.join(dir, 'users.json');
+    writeFileSync(file, JSON.stringify([{ id: '42', username: 'carol', name: 'Carol', roles: [], passwordHash }]));
+    const app = await startTodoApp({ dir, env: { USERS_FILE: file } });
+    try {
+      const token = await login(app, { username: 'carol', password: 'correct horse battery', id: '42' });
+      assert.deepEqual((await app.get('/api/auth/verify', { token })).body, { user: { id: '42', name: 'Carol', roles: [] } });
+      assert.equal((await app.post('/api/auth/login', { json: { username: 'alice', password: 'alice-password' } })).status, 401, 'the demo users are not there');
+    } finally {
+      await app.stop();
+    }
+    writeFileSync(file, JSON.stringify([{ id: '42', username: 'carol', name: 'Carol', roles: [], password: 'correct horse battery' }]));
+    const plain = run({ JWT_SECRET: 'long-enough-secret-1234', USERS_FILE: file });
+    assert.equal(plain.status, 2);
+    assert.match(plain.stderr, /passwordHash/);
   });
 
   it('starts with a fixed development secret and a loud warning when NODE_ENV=development', async () => {
