@@ -129,12 +129,18 @@ export async function createApp(config, log) {
         server.listen(port, host, () => resolve(server.address()));
       });
     },
-    // Stops taking connections, disconnects the sockets, lets requests in flight finish, then
-    // closes Redis.
+    // Stops taking connections, closes every Socket.IO client (they reconnect to another
+    // replica), lets requests in flight finish, then drops the Redis connections. Not io.close():
+    // it first has the Redis adapter unsubscribe, which waits for ever while Redis is unreachable;
+    // dropping the connection ends the subscriptions anyway, and every request's own Redis command
+    // has been answered by then.
     async close() {
-      await new Promise((resolve) => io.close(() => resolve()));
+      const closed = new Promise((resolve) => server.close(() => resolve()));
+      io.engine.close();
+      server.closeIdleConnections();
+      await closed;
       await store.close();
-      for (const c of [sub, pub]) if (c?.isOpen) await c.quit().catch(() => {});
+      await Promise.allSettled([sub, pub].filter((c) => c?.isOpen).map((c) => c.disconnect()));
     },
   };
 }

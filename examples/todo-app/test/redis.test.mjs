@@ -120,3 +120,20 @@ describe('todo-app: two instances on one Redis', { timeout: 60000 }, () => {
     assert.deepEqual(await nextEvent(aliceOnCustom, 'ai-message'), { via: 'todo-events' });
   });
 });
+
+describe('todo-app: SIGTERM with Redis gone', { timeout: 60000 }, () => {
+  it('still closes and exits 0 (the adapter does not wait for a Redis that is not there)', async () => {
+    const redis = await startRedis();
+    const app = await startTodoApp({ env: { REDIS_URL: redis.url } });
+    const socket = await connectSocket(app.url, await login(app, ALICE));
+    const closed = new Promise((resolve) => socket.once('disconnect', resolve));
+    try {
+      await redis.stop();
+      assert.deepEqual(await app.stop(), { code: 0, signal: null });
+      assert.equal(await closed, 'transport close', 'the server closed the socket');
+    } finally {
+      socket.close();
+      await app.kill();
+    }
+  });
+});
