@@ -62,8 +62,11 @@ export async function createApp(config, log) {
   });
   app.use(express.json({ limit: '64kb' }));
 
+  // 503 while Redis is configured but not connected: requests would wait for it, so Caddy's
+  // health checks should send them to another backend.
   app.get('/health', (req, res) => {
-    res.json({ status: 'ok', store: kind, redis: pub ? pub.isReady : undefined });
+    const down = pub && !(pub.isReady && sub.isReady);
+    res.status(down ? 503 : 200).json({ status: down ? 'redis unavailable' : 'ok', store: kind, redis: pub ? !down : undefined });
   });
 
   const authenticate = async (req, res, next) => {

@@ -10,6 +10,7 @@ import { createClient } from 'redis';
 
 import { randomSecret } from '../../../tests/blackbox/lib/jwt.mjs';
 import { startRedis } from '../../../tests/blackbox/lib/redis.mjs';
+import { waitFor } from '../../../tests/blackbox/lib/sse.mjs';
 import { ALICE, BOB, connectSocket, login, nextEvent, startTodoApp } from './lib/app.mjs';
 
 // A minimal MessagePack encoder (nil, booleans, small integers, strings, arrays, maps), written
@@ -121,14 +122,16 @@ describe('todo-app: two instances on one Redis', { timeout: 60000 }, () => {
   });
 });
 
-describe('todo-app: SIGTERM with Redis gone', { timeout: 60000 }, () => {
-  it('still closes and exits 0 (the adapter does not wait for a Redis that is not there)', async () => {
+describe('todo-app: Redis gone', { timeout: 60000 }, () => {
+  it('answers /health 503, and still closes and exits 0 on SIGTERM (the adapter does not wait for Redis)', async () => {
     const redis = await startRedis();
     const app = await startTodoApp({ env: { REDIS_URL: redis.url } });
     const socket = await connectSocket(app.url, await login(app, ALICE));
     const closed = new Promise((resolve) => socket.once('disconnect', resolve));
     try {
+      assert.equal((await app.get('/health')).status, 200);
       await redis.stop();
+      await waitFor(async () => (await app.get('/health')).status === 503, 10000, '/health 503 once Redis is gone');
       assert.deepEqual(await app.stop(), { code: 0, signal: null });
       assert.equal(await closed, 'transport close', 'the server closed the socket');
     } finally {
