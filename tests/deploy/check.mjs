@@ -86,7 +86,7 @@ check('Caddyfile: /health is answered by Caddy itself (200)', () => {
   assert.equal(h.status_code, 200);
 });
 
-for (const p of ['/api/ai/chat', '/api/ai/v1/chat/completions', '/api/ai/conversations/0191-x', '/api/ai/admin/health']) {
+for (const p of ['/api/ai/chat', '/api/ai/v1/chat/completions', '/api/ai/conversations/0191-x', '/api/ai/admin/health', '/api/ai/ui/ai-chat.js']) {
   check(`Caddyfile: ${p} goes to the three AI replicas, round robin, unbuffered (flush_interval -1), health-checked on /health`, () => {
     const h = via(p);
     assert.equal(h.handler, 'reverse_proxy');
@@ -103,14 +103,17 @@ check('Caddyfile: the AI service\'s realtime path (/api/ai/socket.io/) goes to t
   assert.ok(STICKY.includes(policyOf(h)), `policy ${policyOf(h)} is not sticky`);
 });
 
-check('Caddyfile: /socket.io/ goes to the monolith\'s backends only (not the AI service), sticky', () => {
+check('Caddyfile: /socket.io/ (and its client script) goes to the monolith\'s backends only (not the AI service), sticky', () => {
+  assert.equal(via('/socket.io/socket.io.js'), via('/socket.io/'));
   const h = via('/socket.io/');
   assert.equal(h.handler, 'reverse_proxy');
   assert.deepEqual(upstreamsOf(h), BACKENDS);
   assert.ok(STICKY.includes(policyOf(h)), `policy ${policyOf(h)} is not sticky: round robin breaks Socket.IO's polling sessions`);
 });
 
-for (const p of ['/api/todos', '/api/auth/verify', '/', '/index.html', '/api/aix']) {
+// The monolith's (examples/todo-app's) API, page and assets; /socket.io/socket.io.js is its bundled
+// client script, which lives under the sticky route.
+for (const p of ['/api/todos', '/api/todos/0191-x', '/api/auth/login', '/api/auth/verify', '/', '/index.html', '/app.js', '/api/aix']) {
   check(`Caddyfile: ${p} goes to the monolith's backends, round robin`, () => {
     const h = via(p);
     assert.deepEqual(upstreamsOf(h), BACKENDS);
@@ -124,16 +127,18 @@ check('Caddyfile: no response compression on the AI routes (it would buffer Serv
 });
 
 // ----------------------------------------------------------------------------------- Dockerfile
-const dockerfile = read('deploy/Dockerfile');
-// Instructions with continuation lines joined and comments dropped.
-const instructions = dockerfile.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-const stages = [];
-for (const line of instructions) {
-  const [word] = line.split(/\s+/);
-  if (word.toUpperCase() === 'FROM') stages.push({ from: line, lines: [] });
-  else if (stages.length) stages.at(-1).lines.push(line);
+// A Dockerfile's instructions (continuation lines joined, comments dropped) and its stages.
+function parseDockerfile(file) {
+  const instructions = read(file).replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const stages = [];
+  for (const line of instructions) {
+    const [word] = line.split(/\s+/);
+    if (word.toUpperCase() === 'FROM') stages.push({ from: line, lines: [] });
+    else if (stages.length) stages.at(-1).lines.push(line);
+  }
+  return { instructions, stages, finalStage: stages.at(-1) };
 }
-const finalStage = stages.at(-1);
+const { instructions, stages, finalStage } = parseDockerfile('deploy/Dockerfile');
 const aptPackages = (stage) => stage.lines.filter((l) => /apt-get install/.test(l))
   .flatMap((l) => l.slice(l.indexOf('apt-get install')).split('&&')[0].split(/\s+/).slice(2))
   .filter((w) => w && !w.startsWith('-'));
@@ -167,17 +172,20 @@ check('Dockerfile: the health check command is the script copied into the image 
   assert.ok(finalStage.lines.some((l) => l === `COPY deploy/healthcheck.sh ${target}`), `nothing copies deploy/healthcheck.sh to ${target}`);
 });
 
-check('Dockerfile: every COPY source exists and is not excluded by .dockerignore', () => {
-  const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  for (const line of instructions.filter((l) => /^COPY\s/i.test(l) && !/--from=/i.test(l))) {
+// Every COPY source of a build (context: a folder relative to the repository) exists there and is
+// not excluded by the context's .dockerignore.
+function assertCopySources(lines, context) {
+  const ignored = read(path.join(context, '.dockerignore')).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  for (const line of lines.filter((l) => /^COPY\s/i.test(l) && !/--from=/i.test(l))) {
     const sources = line.split(/\s+/).slice(1, -1);
     for (const src of sources) {
-      assert.ok(existsSync(path.join(root, src)), `${line}: ${src} does not exist`);
+      assert.ok(existsSync(path.join(root, context, src)), `${line}: ${src} does not exist`);
       const hit = ignored.find((pat) => src === pat.replace(/\/$/, '') || src.startsWith(pat.replace(/\/$/, '') + '/'));
       assert.ok(!hit, `${line}: ${src} is excluded by .dockerignore (${hit})`);
     }
   }
-});
+}
+check('Dockerfile: every COPY source exists and is not excluded by .dockerignore', () => assertCopySources(instructions, '.'));
 
 // The build stage must install every build dependency scripts/install-deps.sh installs; the ones
 // only tests, benchmarks or development use are listed here by name.
@@ -299,6 +307,38 @@ check('docker-compose.yml: every ${VAR} it interpolates is in .env.example', () 
   assert.ok(vars.length);
   const missing = vars.filter((v) => !envMentioned.has(v));
   assert.deepEqual(missing, []);
+});
+
+// The stand-in monolith (examples/todo-app) as backend-1..3: the names deploy/Caddyfile routes to.
+const backendNames = BACKENDS.map((b) => b.split(':')[0]);
+const todoDockerfile = parseDockerfile('examples/todo-app/Dockerfile');
+for (const name of backendNames) {
+  check(`docker-compose.yml: ${name} is examples/todo-app on port 4000, with the AI service's JWT_SECRET and its Redis`, () => {
+    const s = services[name];
+    assert.ok(s, `no service ${name}`);
+    assert.equal(path.resolve(deploy, s.build.context, s.build.dockerfile), path.join(root, 'examples', 'todo-app', 'Dockerfile'));
+    assert.equal(s.environment?.PORT, '4000');
+    assert.equal(s.environment?.JWT_SECRET, services['ai-service-1'].environment.JWT_SECRET, 'one secret: the AI service verifies the monolith\'s tokens');
+    assert.equal(s.environment?.REDIS_URL, envSet.get('REDIS_URL'), 'the Socket.IO adapter must share the AI service\'s Redis');
+    assert.equal(s.depends_on?.redis?.condition, 'service_healthy');
+    assert.ok(s.networks?.includes('caddy-network'));
+  });
+}
+check('docker-compose.yml: caddy starts after the backends', () => {
+  for (const n of backendNames) assert.ok(services.caddy.depends_on?.[n], `caddy does not depend on ${n}`);
+});
+check('.env.example: MAIN_BACKEND_URL names a backend of the compose file', () => {
+  assert.ok(backendNames.some((n) => envSet.get('MAIN_BACKEND_URL') === `http://${n}:4000`), envSet.get('MAIN_BACKEND_URL'));
+});
+check('examples/todo-app/Dockerfile: Node 20, production dependencies from the lockfile, non-root, EXPOSE 4000, HEALTHCHECK', () => {
+  const { instructions: lines, finalStage: stage } = todoDockerfile;
+  assert.match(stage.from, /^FROM\s+node:20[-\w.]*$/i);
+  assert.ok(lines.some((l) => /^RUN\s+npm ci\b.*--omit=dev/.test(l)), 'no `npm ci --omit=dev`');
+  const user = stage.lines.filter((l) => /^USER\s/i.test(l)).at(-1)?.split(/\s+/)[1];
+  assert.ok(user && !['root', '0'].includes(user), `USER ${user}`);
+  assert.ok(stage.lines.some((l) => /^EXPOSE\s+4000\b/i.test(l)), 'no EXPOSE 4000');
+  assert.ok(stage.lines.some((l) => /^HEALTHCHECK\s.*\/health/i.test(l)), 'no HEALTHCHECK on /health');
+  assertCopySources(lines, 'examples/todo-app');
 });
 
 check('prometheus.yml: scrapes each AI replica of the compose file', () => {

@@ -160,10 +160,17 @@ export async function startService(opts = {}) {
     GENERATE_TITLES: 'false',
     ...opts.env,
   });
-  const child = spawn(BIN, opts.args ?? [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return launch(BIN, opts.args ?? [], env, { dir, secret, startTimeoutMs: opts.startTimeoutMs });
+}
+
+// Spawns a server process (killed on exit whatever happens) and resolves, as a Service with its
+// url and a client, once its stderr has a `listening on http://HOST:PORT` line. Also used for
+// other servers that log that line (examples/todo-app).
+export async function launch(command, args, env, { dir, secret, startTimeoutMs = 15000 } = {}) {
+  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   liveChildren.add(child);
   const svc = new Service(child, { dir, secret, env });
-  const timeoutMs = opts.startTimeoutMs ?? 15000;
+  const timeoutMs = startTimeoutMs;
 
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
