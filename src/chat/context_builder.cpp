@@ -19,6 +19,9 @@ llm::ChatMessage to_chat_message(const domain::Message& m) {
   llm::ChatMessage out;
   out.role = std::string(domain::to_string(m.role));
   out.content = m.content;
+  out.parts = m.parts;
+  out.tool_calls = m.tool_calls;
+  out.tool_call_id = m.tool_call_id.value_or("");
   return out;
 }
 

@@ -104,6 +104,7 @@ asio::awaitable<Result<Recorded>> Recorder::record(const CallRecord& what, const
         update.cost_micros = out.cost_micros;
         update.latency_ms = r.latency_ms;
         update.metadata = answer_metadata(out.usage, r, what.context_omitted);
+        update.tool_calls = r.tool_calls;
         update.usage = std::move(row);
         written = store_.update_message(what.user_id, *what.placeholder_id, update);
       } else {
@@ -118,6 +119,7 @@ asio::awaitable<Result<Recorded>> Recorder::record(const CallRecord& what, const
         m.cost_micros = out.cost_micros;
         m.latency_ms = r.latency_ms;
         m.metadata = answer_metadata(out.usage, r, what.context_omitted);
+        m.tool_calls = r.tool_calls;
         m.usage = std::move(row);
         written = store_.append_message(what.user_id, m);
       }

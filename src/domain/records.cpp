@@ -7,6 +7,7 @@ std::string_view to_string(Role r) noexcept {
     case Role::system: return "system";
     case Role::user: return "user";
     case Role::assistant: return "assistant";
+    case Role::tool: return "tool";
   }
   return "user";
 }
@@ -15,6 +16,7 @@ std::optional<Role> role_from_string(std::string_view s) noexcept {
   if (s == "system") return Role::system;
   if (s == "user") return Role::user;
   if (s == "assistant") return Role::assistant;
+  if (s == "tool") return Role::tool;
   return std::nullopt;
 }
 

@@ -3,6 +3,7 @@
 // that the services take and return and the API turns into JSON; the Store port (store/store.hpp)
 // reads and writes them, but nothing here knows of a database.
 #include "core/clock.hpp"
+#include "domain/content.hpp"
 #include "domain/usage.hpp"
 
 #include <cstdint>
@@ -13,7 +14,8 @@
 
 namespace aas::domain {
 
-enum class Role { system, user, assistant };
+// tool: the result of a tool call, answering the assistant message that made it.
+enum class Role { system, user, assistant, tool };
 std::string_view to_string(Role r) noexcept;
 std::optional<Role> role_from_string(std::string_view s) noexcept;
 
@@ -119,6 +121,12 @@ struct Message {
   std::optional<std::int64_t> cost_micros;  // USD * 1e6; null when the price is unknown
   std::optional<std::int64_t> latency_ms;
   std::string metadata = "{}";  // JSON object as text (e.g. {"usageEstimated":true})
+  // Structured content beside the text: `content` holds the text parts joined, `parts` every
+  // part in order when there is more than text (images); an answer's tool calls; for a tool
+  // result (role tool), the call it answers.
+  std::vector<ContentPart> parts;
+  std::vector<ToolCall> tool_calls;
+  std::optional<std::string> tool_call_id;
   TimePoint created_at{};
   // Versions: each message follows the one before it on its branch (parent_id; none for the
   // first). Regenerating an answer or editing a message deactivates it and what followed, and
@@ -139,6 +147,9 @@ struct NewMessage {
   std::optional<std::int64_t> cost_micros;
   std::optional<std::int64_t> latency_ms;
   std::string metadata = "{}";
+  std::vector<ContentPart> parts;
+  std::vector<ToolCall> tool_calls;
+  std::optional<std::string> tool_call_id;
   // When set, this ledger row (message_id filled in) is written in the message's transaction.
   std::optional<UsageRecord> usage;
 };
@@ -152,6 +163,7 @@ struct MessageUpdate {
   std::optional<std::int64_t> cost_micros;
   std::optional<std::int64_t> latency_ms;
   std::string metadata = "{}";
+  std::vector<ToolCall> tool_calls;
   // When set, this ledger row (message_id filled in) is written in the update's transaction.
   std::optional<UsageRecord> usage;
 };

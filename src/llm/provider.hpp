@@ -2,6 +2,7 @@
 // The model port. Providers turn our ChatRequest into a vendor's wire format and the vendor's
 // answer back into our types at their own edge; nothing above this header sees vendor JSON.
 #include "core/error.hpp"
+#include "domain/content.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -13,23 +14,10 @@
 
 namespace aas::llm {
 
-// One piece of a message's content. Text, or an image given by URL (https, or a
-// `data:image/...;base64,` URL) with OpenAI's optional `detail` hint.
-struct ContentPart {
-  enum class Kind { text, image };
-  Kind kind = Kind::text;
-  std::string text;       // Kind::text
-  std::string image_url;  // Kind::image: an https URL or a data: URL
-  std::string detail;     // Kind::image: "auto" | "low" | "high", empty when not given
-};
-
-// A function the model asked to call. `arguments` is JSON text exactly as the model wrote it
-// (it may be invalid JSON: the caller decides what to do with it).
-struct ToolCall {
-  std::string id;
-  std::string name;
-  std::string arguments;
-};
+// Content parts and tool calls are the records' own types (domain/content.hpp): a stored turn
+// goes to a provider unchanged.
+using ContentPart = domain::ContentPart;
+using ToolCall = domain::ToolCall;
 
 // A function the model may call. `parameters` is a JSON Schema, as JSON text.
 struct ToolDefinition {

@@ -76,6 +76,9 @@ inline Message message_from(const NewMessage& n, std::string id, std::int64_t no
   m.cost_micros = n.cost_micros;
   m.latency_ms = n.latency_ms;
   m.metadata = std::string(metadata_or_empty_object(n.metadata));
+  m.parts = n.parts;
+  m.tool_calls = n.tool_calls;
+  m.tool_call_id = n.tool_call_id;
   m.created_at = from_unix_ms(now_ms);
   return m;
 }
@@ -189,7 +192,7 @@ inline std::int64_t estimated_count(const UsageRecord& r) { return r.estimated ?
 
 #define AAS_MESSAGE_COLUMNS                                                                       \
   "id, conversation_id, role, content, status, model, input_tokens, output_tokens, cost_micros, " \
-  "latency_ms, metadata, created_at, parent_id, active"
+  "latency_ms, metadata, created_at, parent_id, active, parts, tool_calls, tool_call_id"
 
 #define AAS_LIMIT_COLUMNS                                                                    \
   "user_id, requests_per_minute, tokens_per_minute, concurrent_streams, daily_budget_micros," \

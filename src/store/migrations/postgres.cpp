@@ -184,13 +184,29 @@ UPDATE messages SET parent_id = (
   ORDER BY m2.id DESC LIMIT 1);
 )sql";
 
-constexpr std::array<Migration, 6> kMigrations{{
+
+// Structured messages: tool results (role 'tool'), content parts, an answer's tool calls and the
+// call a tool result answers, as JSON text (store/detail/structured); ledger rows of embedding
+// calls. (Column CHECK constraints carry PostgreSQL's default names, <table>_<column>_check.)
+constexpr std::string_view k0007_structured = R"sql(
+ALTER TABLE messages DROP CONSTRAINT messages_role_check;
+ALTER TABLE messages ADD CONSTRAINT messages_role_check CHECK (role IN ('system', 'user', 'assistant', 'tool'));
+ALTER TABLE messages ADD COLUMN parts TEXT;
+ALTER TABLE messages ADD COLUMN tool_calls TEXT;
+ALTER TABLE messages ADD COLUMN tool_call_id TEXT;
+ALTER TABLE usage_ledger DROP CONSTRAINT usage_ledger_kind_check;
+ALTER TABLE usage_ledger ADD CONSTRAINT usage_ledger_kind_check
+  CHECK (kind IN ('chat', 'gateway', 'summary', 'title', 'embedding'));
+)sql";
+
+constexpr std::array<Migration, 7> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
     {3, "organise", k0003_organise},
     {4, "prompts", k0004_prompts},
     {5, "summaries", k0005_summaries},
     {6, "versions", k0006_versions},
+    {7, "structured", k0007_structured},
 }};
 static_assert(numbered_1_to_n(kMigrations), "migrations are numbered 1..N, in order, without gaps");
 

@@ -205,13 +205,90 @@ UPDATE messages SET parent_id = (
   ORDER BY m2.id DESC LIMIT 1);
 )sql";
 
-constexpr std::array<Migration, 6> kMigrations{{
+
+// Structured messages: tool results (role 'tool'), content parts (images beside text), an
+// answer's tool calls and the call a tool result answers, as JSON text (store/detail/structured);
+// ledger rows of embedding calls. SQLite cannot change a CHECK constraint in place, so both
+// tables are rebuilt (SQLite's documented procedure), messages keeping their rowids: the FTS
+// index refers to them.
+constexpr std::string_view k0007_structured = R"sql(
+CREATE TABLE messages_new (
+  id              TEXT PRIMARY KEY,
+  conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+  role            TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
+  content         TEXT NOT NULL,
+  status          TEXT NOT NULL DEFAULT 'complete'
+                    CHECK (status IN ('complete', 'streaming', 'interrupted', 'error')),
+  model           TEXT,
+  input_tokens    INTEGER,
+  output_tokens   INTEGER,
+  cost_micros     INTEGER,
+  latency_ms      INTEGER,
+  metadata        TEXT NOT NULL DEFAULT '{}',
+  created_at      INTEGER NOT NULL,
+  parent_id       TEXT,
+  active          INTEGER NOT NULL DEFAULT 1,
+  parts           TEXT,
+  tool_calls      TEXT,
+  tool_call_id    TEXT
+);
+INSERT INTO messages_new (rowid, id, conversation_id, role, content, status, model, input_tokens,
+                          output_tokens, cost_micros, latency_ms, metadata, created_at, parent_id, active)
+  SELECT rowid, id, conversation_id, role, content, status, model, input_tokens, output_tokens,
+         cost_micros, latency_ms, metadata, created_at, parent_id, active FROM messages;
+DROP TABLE messages;
+ALTER TABLE messages_new RENAME TO messages;
+CREATE INDEX messages_conversation_id ON messages (conversation_id, id);
+CREATE INDEX messages_streaming ON messages (id) WHERE status = 'streaming';
+CREATE INDEX messages_parent ON messages (conversation_id, parent_id);
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+  INSERT INTO messages_fts (rowid, content) VALUES (new.rowid, new.content);
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+  INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+  INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.rowid, old.content);
+  INSERT INTO messages_fts (rowid, content) VALUES (new.rowid, new.content);
+END;
+
+CREATE TABLE usage_ledger_new (
+  id                  TEXT PRIMARY KEY,
+  user_id             TEXT NOT NULL,
+  conversation_id     TEXT,
+  message_id          TEXT,
+  kind                TEXT NOT NULL CHECK (kind IN ('chat', 'gateway', 'summary', 'title', 'embedding')),
+  model               TEXT NOT NULL,
+  deployment          TEXT NOT NULL,
+  provider            TEXT NOT NULL,
+  input_tokens        INTEGER NOT NULL,
+  output_tokens       INTEGER NOT NULL,
+  cached_input_tokens INTEGER NOT NULL,
+  cache_write_tokens  INTEGER NOT NULL,
+  reasoning_tokens    INTEGER NOT NULL,
+  cost_micros         INTEGER,
+  latency_ms          INTEGER NOT NULL,
+  ttft_ms             INTEGER,
+  status              TEXT NOT NULL CHECK (status IN ('complete', 'interrupted', 'error')),
+  estimated           INTEGER NOT NULL,
+  request_id          TEXT NOT NULL,
+  created_at          INTEGER NOT NULL
+);
+INSERT INTO usage_ledger_new SELECT * FROM usage_ledger;
+DROP TABLE usage_ledger;
+ALTER TABLE usage_ledger_new RENAME TO usage_ledger;
+CREATE INDEX usage_ledger_user_time ON usage_ledger (user_id, created_at);
+CREATE INDEX usage_ledger_time ON usage_ledger (created_at);
+)sql";
+
+constexpr std::array<Migration, 7> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
     {3, "organise", k0003_organise},
     {4, "prompts", k0004_prompts},
     {5, "summaries", k0005_summaries},
     {6, "versions", k0006_versions},
+    {7, "structured", k0007_structured},
 }};
 
 static_assert(numbered_1_to_n(kMigrations), "migrations are numbered 1..N, in order, without gaps");

@@ -3,6 +3,7 @@
 #include "core/ids.hpp"
 #include "store/cursor.hpp"
 #include "store/detail/common.hpp"
+#include "store/detail/structured.hpp"
 #include "store/detail/pool.hpp"
 #include "store/migrations/postgres.hpp"
 #include "store/postgres/pq.hpp"
@@ -118,7 +119,10 @@ Message read_message(const Rows& r, int i) {
   m.created_at = from_unix_ms(r.int64(i, 11));
   m.parent_id = r.optional_text(i, 12);
   m.active = r.int64(i, 13) != 0;
-  if (r.columns() > 14) m.version_count = r.int64(i, 14);
+  m.parts = store::detail::decode_parts(r.optional_text(i, 14));
+  m.tool_calls = store::detail::decode_tool_calls(r.optional_text(i, 15));
+  m.tool_call_id = r.optional_text(i, 16);
+  if (r.columns() > 17) m.version_count = r.int64(i, 17);
   return m;
 }
 
@@ -379,10 +383,11 @@ class PostgresStore final : public Store {
                                     n.conversation_id);
       if (!tip.is_null(0, 0)) m.parent_id = tip.text(0, 0);
       c.query_with("INSERT INTO messages (" AAS_MESSAGE_COLUMNS
-                   ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1)",
+                   ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $15, $16)",
                    m.id, m.conversation_id, to_string(m.role), m.content, to_string(m.status),
                    m.model, m.input_tokens, m.output_tokens, m.cost_micros, m.latency_ms,
-                   m.metadata, now, m.parent_id);
+                   m.metadata, now, m.parent_id, store::detail::encode_parts(m.parts),
+                   store::detail::encode_tool_calls(m.tool_calls), m.tool_call_id);
       if (n.usage) insert_usage(c, *n.usage, m.id, now);
       return m;
     });
@@ -403,10 +408,11 @@ class PostgresStore final : public Store {
         return store::detail::message_not_found();
       const Rows r = c.query_with(
           "UPDATE messages SET content = $2, status = $3, input_tokens = $4, output_tokens = $5,"
-          " cost_micros = $6, latency_ms = $7, metadata = $8 WHERE id = $1"
+          " cost_micros = $6, latency_ms = $7, metadata = $8, tool_calls = $9 WHERE id = $1"
           " RETURNING " AAS_MESSAGE_COLUMNS,
           message_id, u.content, to_string(u.status), u.input_tokens, u.output_tokens,
-          u.cost_micros, u.latency_ms, metadata_or_empty_object(u.metadata));
+          u.cost_micros, u.latency_ms, metadata_or_empty_object(u.metadata),
+          store::detail::encode_tool_calls(u.tool_calls));
       if (r.empty()) return store::detail::message_not_found();  // deleted meanwhile
       Message m = read_message(r, 0);
       if (u.usage) insert_usage(c, *u.usage, m.id, now);

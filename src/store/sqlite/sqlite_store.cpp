@@ -3,6 +3,7 @@
 #include "core/ids.hpp"
 #include "store/cursor.hpp"
 #include "store/detail/common.hpp"
+#include "store/detail/structured.hpp"
 #include "store/detail/pool.hpp"
 #include "store/migrations/sqlite.hpp"
 #include "store/sqlite/db.hpp"
@@ -148,7 +149,7 @@ Message read_message(const Statement& st);
 
 Message read_message_with_versions(const Statement& st) {
   Message m = read_message(st);
-  m.version_count = st.int64(14);
+  m.version_count = st.int64(17);
   return m;
 }
 
@@ -175,6 +176,9 @@ Message read_message(const Statement& st) {
   m.created_at = from_unix_ms(st.int64(11));
   m.parent_id = st.optional_text(12);
   m.active = st.int64(13) != 0;
+  m.parts = store::detail::decode_parts(st.optional_text(14));
+  m.tool_calls = store::detail::decode_tool_calls(st.optional_text(15));
+  m.tool_call_id = st.optional_text(16);
   return m;
 }
 
@@ -393,10 +397,11 @@ class SqliteStore final : public Store {
       if (last.bind_all(m.conversation_id).step()) m.parent_id = last.text(0);
       last.run();
       c.prepare("INSERT INTO messages (" AAS_MESSAGE_COLUMNS
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 1)")
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 1, ?14, ?15, ?16)")
           .bind_all(m.id, m.conversation_id, to_string(m.role), m.content, to_string(m.status),
                     m.model, m.input_tokens, m.output_tokens, m.cost_micros, m.latency_ms,
-                    m.metadata, now, m.parent_id)
+                    m.metadata, now, m.parent_id, store::detail::encode_parts(m.parts),
+                    store::detail::encode_tool_calls(m.tool_calls), m.tool_call_id)
           .run();
       if (n.usage) insert_usage(c, *n.usage, m.id, now);
       return m;
@@ -410,12 +415,13 @@ class SqliteStore final : public Store {
       // Ownership through the conversation, in the same statement as the update.
       auto st = c.prepare(
           "UPDATE messages SET content = ?3, status = ?4, input_tokens = ?5, output_tokens = ?6,"
-          " cost_micros = ?7, latency_ms = ?8, metadata = ?9"
+          " cost_micros = ?7, latency_ms = ?8, metadata = ?9, tool_calls = ?10"
           " WHERE id = ?1 AND conversation_id IN"
           " (SELECT id FROM conversations WHERE user_id = ?2)"
           " RETURNING " AAS_MESSAGE_COLUMNS);
       st.bind_all(message_id, user_id, u.content, to_string(u.status), u.input_tokens,
-                  u.output_tokens, u.cost_micros, u.latency_ms, metadata_or_empty_object(u.metadata));
+                  u.output_tokens, u.cost_micros, u.latency_ms, metadata_or_empty_object(u.metadata),
+                  store::detail::encode_tool_calls(u.tool_calls));
       if (!st.step()) return store::detail::message_not_found();
       Message m = read_message(st);
       st.run();  // finish the statement before the next one

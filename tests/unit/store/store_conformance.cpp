@@ -71,6 +71,20 @@ void expect_same(const Message& a, const Message& b) {
   EXPECT_EQ(a.cost_micros, b.cost_micros);
   EXPECT_EQ(a.latency_ms, b.latency_ms);
   EXPECT_EQ(a.metadata, b.metadata);
+  ASSERT_EQ(a.parts.size(), b.parts.size());
+  for (std::size_t i = 0; i < a.parts.size(); ++i) {
+    EXPECT_EQ(a.parts[i].kind, b.parts[i].kind);
+    EXPECT_EQ(a.parts[i].text, b.parts[i].text);
+    EXPECT_EQ(a.parts[i].image_url, b.parts[i].image_url);
+    EXPECT_EQ(a.parts[i].detail, b.parts[i].detail);
+  }
+  ASSERT_EQ(a.tool_calls.size(), b.tool_calls.size());
+  for (std::size_t i = 0; i < a.tool_calls.size(); ++i) {
+    EXPECT_EQ(a.tool_calls[i].id, b.tool_calls[i].id);
+    EXPECT_EQ(a.tool_calls[i].name, b.tool_calls[i].name);
+    EXPECT_EQ(a.tool_calls[i].arguments, b.tool_calls[i].arguments);
+  }
+  EXPECT_EQ(a.tool_call_id, b.tool_call_id);
   EXPECT_EQ(a.created_at, b.created_at);
 }
 
@@ -548,6 +562,59 @@ TEST_P(StoreConformance, MessageWithEveryFieldSetRoundTrips) {
   ASSERT_TRUE(is_ok(recent));
   ASSERT_EQ(recent->size(), 1u);
   expect_same((*recent)[0], *m);
+}
+
+// Structured content (issue 11): images beside text, an answer's tool calls, a tool's result.
+TEST_P(StoreConformance, StructuredMessagesRoundTrip) {
+  const Conversation c = create("u");
+  NewMessage question{.conversation_id = c.id, .role = Role::user, .content = "What is in this picture?"};
+  question.parts = {{domain::ContentPart::Kind::text, "What is in this picture?", "", ""},
+                    {domain::ContentPart::Kind::image, "", "data:image/png;base64,iVBORw0KGgo=", "low"},
+                    {domain::ContentPart::Kind::image, "", "https://example.com/cat.jpg", ""}};
+  auto q = store_->append_message("u", question);
+  ASSERT_TRUE(is_ok(q));
+  EXPECT_EQ(q->parts.size(), 3u);
+
+  NewMessage call{.conversation_id = c.id, .role = Role::assistant, .content = ""};
+  call.tool_calls = {{"call_1", "create_todo", R"({"title":"buy \"milk\"","due":null})"},
+                     {"call_2", "list_todos", "not json, kept as written"}};
+  auto a = store_->append_message("u", call);
+  ASSERT_TRUE(is_ok(a));
+  NewMessage result{.conversation_id = c.id, .role = Role::tool, .content = R"({"id":7})"};
+  result.tool_call_id = "call_1";
+  auto r = store_->append_message("u", result);
+  ASSERT_TRUE(is_ok(r));
+  EXPECT_EQ(r->role, Role::tool);
+
+  auto listed = store_->list_messages("u", c.id, {});
+  ASSERT_TRUE(is_ok(listed));
+  ASSERT_EQ(listed->items.size(), 3u);
+  expect_same(listed->items[0], *q);
+  expect_same(listed->items[1], *a);
+  expect_same(listed->items[2], *r);
+  EXPECT_EQ(listed->items[0].parts[1].image_url, "data:image/png;base64,iVBORw0KGgo=");
+  EXPECT_EQ(listed->items[0].parts[1].detail, "low");
+  EXPECT_EQ(listed->items[1].tool_calls[0].arguments, R"({"title":"buy \"milk\"","due":null})");
+  EXPECT_EQ(listed->items[2].tool_call_id, "call_1");
+  auto recent = store_->recent_messages("u", c.id, 5);
+  ASSERT_TRUE(is_ok(recent));
+  ASSERT_EQ(recent->size(), 3u);
+  expect_same((*recent)[1], *a);
+
+  // A streamed answer that ends in tool calls keeps them.
+  auto placeholder = store_->append_message(
+      "u", {.conversation_id = c.id, .role = Role::assistant, .content = "", .status = MessageStatus::streaming});
+  ASSERT_TRUE(is_ok(placeholder));
+  MessageUpdate done;
+  done.content = "";
+  done.tool_calls = {{"call_3", "complete_todo", R"({"id":7})"}};
+  auto updated = store_->update_message("u", placeholder->id, done);
+  ASSERT_TRUE(is_ok(updated));
+  ASSERT_EQ(updated->tool_calls.size(), 1u);
+  EXPECT_EQ(updated->tool_calls[0].name, "complete_todo");
+  auto again = store_->get_message("u", placeholder->id);
+  ASSERT_TRUE(is_ok(again));
+  expect_same(*again, *updated);
 }
 
 TEST_P(StoreConformance, MessageWithOptionalFieldsNullRoundTrips) {

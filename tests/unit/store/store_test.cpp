@@ -5,14 +5,14 @@
 namespace aas::store {
 
 TEST(StoreEnums, RolesRoundTripThroughText) {
-  for (Role r : {Role::system, Role::user, Role::assistant}) {
+  for (Role r : {Role::system, Role::user, Role::assistant, Role::tool}) {
     auto back = role_from_string(to_string(r));
     ASSERT_TRUE(back) << to_string(r);
     EXPECT_EQ(*back, r);
   }
   EXPECT_EQ(to_string(Role::assistant), "assistant");
   EXPECT_FALSE(role_from_string("Assistant"));
-  EXPECT_FALSE(role_from_string("tool"));
+  EXPECT_FALSE(role_from_string("function"));
   EXPECT_FALSE(role_from_string(""));
 }
 
