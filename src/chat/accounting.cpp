@@ -36,7 +36,7 @@ Result<limits::Grant> Accounting::admit(std::string_view user_id, const std::vec
   auto policy = policy_for(user_id, roles);
   if (!policy) return policy.error();
   llm::Usage worst;
-  worst.input_tokens = llm::count_prompt_tokens(req.model, req.messages);
+  worst.input_tokens = llm::count_request_tokens(req);
   worst.output_tokens = max_output;
   limits::Ask ask;
   ask.tokens = worst.input_tokens + worst.output_tokens;

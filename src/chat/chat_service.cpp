@@ -441,7 +441,8 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
   std::string received;
   std::optional<std::int64_t> ttft_ms;
   bool client_gone = false;
-  const llm::ChunkSink sink = [&](std::string_view text) {
+  const llm::ChunkSink sink = [&](const llm::StreamDelta& d) {
+    const std::string_view text = d.text;
     if (!ttft_ms && !text.empty()) ttft_ms = elapsed_ms(started);
     received.append(text);
     if (!observer.delta(text)) client_gone = true;

@@ -34,16 +34,14 @@ CallOutcome outcome_of(const AdmittedCall& call) {
 }  // namespace
 
 asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, bool stream) {
-  if (req.messages.empty()) co_return make_error(errc::invalid_request, "'messages' must not be empty");
+  if (req.call.messages.empty()) co_return make_error(errc::invalid_request, "'messages' must not be empty");
   auto model = models_.find(req.model);
   if (!model) co_return model.error();
   AdmittedCall call;
   call.admitted_at = std::chrono::steady_clock::now();
   call.model = *model;
+  call.request = req.call;
   call.request.model = call.model->upstream_model;
-  call.request.messages = req.messages;
-  call.request.temperature = req.temperature;
-  call.request.max_tokens = req.max_tokens;
   call.request.request_id = req.request_id;
   auto grant = co_await offload(blocking_, [&] {
     return accounting_.admit(req.user_id, req.roles, *call.model, call.request, stream);
@@ -75,13 +73,16 @@ asio::awaitable<void> GatewayService::record(AdmittedCall& call, CallOutcome& ou
 
 asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call) {
   const auto started = std::chrono::steady_clock::now();
-  const std::optional<std::string> key = cache_ ? response_cache_key(call.request) : std::nullopt;
+  const std::optional<std::string> key =
+      cache_ ? response_cache_key(call.request, options_.cache_shared ? std::string_view() : call.input.user_id)
+             : std::nullopt;
   if (key) {
     // The cache may be Redis: a blocking call.
     if (auto hit = co_await offload(blocking_, [&] { return cache_->get(*key); })) {
       DirectResult out;
       out.model = call.model->name;
       out.content = std::move(hit->content);
+      out.tool_calls = std::move(hit->tool_calls);
       out.finish_reason = std::move(hit->finish_reason);
       out.cost_micros = 0;
       out.cached = true;
@@ -107,6 +108,7 @@ asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call
   DirectResult out;
   out.model = call.model->name;
   out.content = std::move(completion->content);
+  out.tool_calls = std::move(completion->tool_calls);
   out.finish_reason = completion->finish_reason;
   out.usage = completion->usage;
   out.cost_micros = llm::cost_micros(call.model->pricing, out.usage);
@@ -117,14 +119,17 @@ asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call
   co_await record(call, outcome, upstream);
   if (key) {
     out.cached = false;
-    // Only whole answers are worth repeating.
-    if (out.finish_reason == "stop" || out.finish_reason == "length")
-      co_await offload(blocking_, [&] { cache_->put(*key, CachedAnswer{out.content, out.finish_reason}); });
+    // Only whole answers are worth repeating (tool calls included: the same request gets the
+    // same calls, ids and all, as a deterministic upstream would give).
+    if (out.finish_reason == "stop" || out.finish_reason == "length" || out.finish_reason == "tool_calls")
+      co_await offload(blocking_, [&] {
+        cache_->put(*key, CachedAnswer{out.content, out.finish_reason, out.tool_calls});
+      });
   }
   co_return out;
 }
 
-asio::awaitable<Result<DirectResult>> GatewayService::stream(AdmittedCall call, TurnObserver& observer) {
+asio::awaitable<Result<DirectResult>> GatewayService::stream(AdmittedCall call, GatewayObserver& observer) {
   using namespace asio::experimental::awaitable_operators;
   const llm::ChatRequest& request = call.request;
   const auto started = std::chrono::steady_clock::now();
@@ -133,10 +138,15 @@ asio::awaitable<Result<DirectResult>> GatewayService::stream(AdmittedCall call, 
   DirectResult out;
   out.model = call.model->name;
   bool client_gone = false;
-  const llm::ChunkSink sink = [&](std::string_view text) {
-    if (!ttft_ms && !text.empty()) ttft_ms = elapsed_ms(started);
-    out.content.append(text);
-    if (!observer.delta(text)) client_gone = true;
+  const llm::ChunkSink sink = [&](const llm::StreamDelta& d) {
+    if (!ttft_ms && (!d.text.empty() || d.tool_call)) ttft_ms = elapsed_ms(started);
+    if (d.tool_call) {
+      llm::apply_tool_call_delta(out.tool_calls, *d.tool_call);
+      if (!observer.tool_call(*d.tool_call)) client_gone = true;
+    } else {
+      out.content.append(d.text);
+      if (!observer.delta(d.text)) client_gone = true;
+    }
     return !client_gone;
   };
   std::variant<Result<llm::Completion>, std::monostate> raced =
@@ -153,7 +163,7 @@ asio::awaitable<Result<DirectResult>> GatewayService::stream(AdmittedCall call, 
     const llm::Completion& c = *std::get<0>(raced);
     out.finish_reason = c.finish_reason;
     out.usage = c.usage;
-  } else if (raced.index() == 0 && !std::get<0>(raced) && out.content.empty()) {
+  } else if (raced.index() == 0 && !std::get<0>(raced) && out.content.empty() && out.tool_calls.empty()) {
     failure = std::get<0>(raced).error();  // nothing sent yet: a plain error, nothing generated
     outcome.status = "error";
   } else {
@@ -161,8 +171,9 @@ asio::awaitable<Result<DirectResult>> GatewayService::stream(AdmittedCall call, 
                            ? std::get<0>(raced).error()
                            : make_error(errc::unavailable, "the client disconnected");
     // What was used is still billed; without the provider's figures, estimated and flagged.
-    out.usage.input_tokens = llm::count_prompt_tokens(request.model, request.messages);
-    out.usage.output_tokens = llm::count_text_tokens(request.model, out.content);
+    out.usage.input_tokens = llm::count_request_tokens(request);
+    out.usage.output_tokens = llm::count_text_tokens(request.model, out.content) +
+                              llm::count_tool_call_tokens(request.model, out.tool_calls);
     out.usage.estimated = true;
     out.finish_reason = client_gone || raced.index() == 1 ? "cancelled" : "interrupted";
     outcome.status = "interrupted";

@@ -21,11 +21,26 @@ namespace aas::chat {
 struct DirectRequest {
   std::string user_id;
   std::vector<std::string> roles;
-  std::string model;
-  std::vector<llm::ChatMessage> messages;
-  std::optional<double> temperature;
-  std::optional<int> max_tokens;
+  std::string model;  // the name the client asked for
+  // What goes to the model: messages (parts, tool calls and results), sampling parameters,
+  // tools, tool_choice, response_format. Its `model` is set to the upstream model at admit.
+  llm::ChatRequest call;
   std::string request_id;
+};
+
+// Receives a streamed gateway answer: text, and tool calls as they stream.
+class GatewayObserver : public TurnObserver {
+ public:
+  // false: the client is gone, as for delta().
+  virtual bool tool_call(const llm::ToolCallDelta& delta) = 0;
+};
+
+struct GatewayOptions {
+  // Answers cached for one user are served to every user (CACHE_SHARED); by default each user
+  // has their own, so that a cache hit does not tell one user what another asked.
+  bool cache_shared = false;
+  std::size_t max_image_bytes = 5 * 1024 * 1024;  // MAX_IMAGE_BYTES: an image's decoded size
+  std::string embedding_model;                      // EMBEDDING_MODEL: when a request names none
 };
 
 // A request that passed every check (model, limits): its call may start.
@@ -40,6 +55,7 @@ struct AdmittedCall {
 struct DirectResult {
   std::string model;  // the name the client asked for
   std::string content;
+  std::vector<llm::ToolCall> tool_calls;
   std::string finish_reason;
   llm::Usage usage;
   std::optional<std::int64_t> cost_micros;
@@ -51,14 +67,22 @@ class GatewayService {
  public:
   // `cache` (may be null: no caching) answers repeated deterministic non-streamed requests.
   GatewayService(store::Store& store, boost::asio::thread_pool& blocking,
-                 const llm::ModelRegistry& models, Accounting& accounting, ResponseCache* cache = nullptr)
-      : store_(store), blocking_(blocking), models_(models), accounting_(accounting), cache_(cache) {}
+                 const llm::ModelRegistry& models, Accounting& accounting, ResponseCache* cache = nullptr,
+                 GatewayOptions options = {})
+      : store_(store),
+        blocking_(blocking),
+        models_(models),
+        accounting_(accounting),
+        cache_(cache),
+        options_(std::move(options)) {}
+
+  const GatewayOptions& options() const { return options_; }
 
   // 400 for an unknown model or an empty message list, 429 when a limit refuses: before
   // anything is sent to a client.
   boost::asio::awaitable<Result<AdmittedCall>> admit(DirectRequest req, bool stream);
   boost::asio::awaitable<Result<DirectResult>> complete(AdmittedCall call);
-  boost::asio::awaitable<Result<DirectResult>> stream(AdmittedCall call, TurnObserver& observer);
+  boost::asio::awaitable<Result<DirectResult>> stream(AdmittedCall call, GatewayObserver& observer);
 
  private:
   // Writes the call's ledger row and settles its grant; a failure to write is logged, not
@@ -71,6 +95,7 @@ class GatewayService {
   const llm::ModelRegistry& models_;
   Accounting& accounting_;
   ResponseCache* cache_;
+  GatewayOptions options_;
 };
 
 }  // namespace aas::chat

@@ -24,6 +24,7 @@ const TimePoint now = std::chrono::sys_days(std::chrono::year(2025) / 3 / 10) + 
 struct Transcript {
   std::string text;
   std::size_t pieces = 0;
+  std::vector<ToolCall> calls;  // the streamed tool calls, assembled
   std::optional<Error> error;
   wire::StreamProgress progress;
 };
@@ -38,7 +39,8 @@ Transcript decode(std::string_view sse, std::size_t step = std::string_view::npo
     if (!r) {
       t.error = r.error();
     } else if (!r->empty()) {
-      t.text += *r;
+      t.text += r->text;
+      for (const ToolCallDelta& d : r->tool_calls) apply_tool_call_delta(t.calls, d);
       ++t.pieces;
     }
   };
@@ -91,7 +93,7 @@ TEST(AnthropicWire, BuildsARequestWithTheSystemPromptOnTop) {
   req.messages.insert(req.messages.begin() + 1, ChatMessage{"system", "Answer in English."});
   req.temperature = 0.5;
   req.max_tokens = 300;
-  const json::value got = json::parse(build_request(req, false));
+  const json::value got = json::parse(*build_request(req, false));
   const json::value want = json::parse(R"({
     "model": "claude-sonnet-4-20250514",
     "max_tokens": 300,
@@ -110,7 +112,7 @@ TEST(AnthropicWire, StreamingRequestAndMaxTokensDefaults) {
   ChatRequest req;
   req.model = "claude-3-5-haiku-latest";
   req.messages = {{"user", "Hi"}};
-  const json::value got = json::parse(build_request(req, true));
+  const json::value got = json::parse(*build_request(req, true));
   const json::value want = json::parse(R"({
     "model": "claude-3-5-haiku-latest",
     "max_tokens": 4096,
@@ -121,14 +123,14 @@ TEST(AnthropicWire, StreamingRequestAndMaxTokensDefaults) {
 
   RequestOptions opts;
   opts.default_max_tokens = 1024;
-  EXPECT_EQ(json::parse(build_request(req, true, opts)).as_object().at("max_tokens"), 1024);
+  EXPECT_EQ(json::parse(*build_request(req, true, opts)).as_object().at("max_tokens"), 1024);
 }
 
 TEST(AnthropicWire, ConsecutiveTurnsOfOneRoleAreMerged) {
   ChatRequest req;
   req.model = "m";
   req.messages = {{"user", "one"}, {"user", "two"}, {"system", "s"}, {"user", "three"}, {"assistant", "ok"}};
-  const json::value got = json::parse(build_request(req, false));
+  const json::value got = json::parse(*build_request(req, false));
   const json::value want = json::parse(R"([
     {"role": "user", "content": "one\n\ntwo\n\nthree"},
     {"role": "assistant", "content": "ok"}

@@ -24,6 +24,7 @@ const TimePoint now = std::chrono::sys_days(std::chrono::year(2025) / 3 / 10) + 
 struct Transcript {
   std::string text;        // everything the decoder returned, joined
   std::size_t pieces = 0;  // how many non-empty deltas
+  std::vector<ToolCall> calls;  // the streamed tool calls, assembled
   std::optional<Error> error;
   wire::StreamProgress progress;
 };
@@ -39,7 +40,8 @@ Transcript decode(std::string_view sse, std::size_t step = std::string_view::npo
     if (!r) {
       t.error = r.error();
     } else if (!r->empty()) {
-      t.text += *r;
+      t.text += r->text;
+      for (const ToolCallDelta& d : r->tool_calls) apply_tool_call_delta(t.calls, d);
       ++t.pieces;
     }
   };
@@ -82,7 +84,7 @@ constexpr std::string_view stream_fixture =
 TEST(OpenAiWire, BuildsANonStreamingRequest) {
   ChatRequest req = sample();
   req.temperature = 0.25;
-  const json::value got = json::parse(build_request(req, false));
+  const json::value got = json::parse(*build_request(req, false));
   const json::value want = json::parse(R"({
     "model": "gpt-4o-mini",
     "messages": [
@@ -99,7 +101,7 @@ TEST(OpenAiWire, BuildsANonStreamingRequest) {
 TEST(OpenAiWire, StreamingAlwaysAsksForUsage) {
   ChatRequest req = sample();
   req.max_tokens = 200;
-  const json::value got = json::parse(build_request(req, true));
+  const json::value got = json::parse(*build_request(req, true));
   const json::value want = json::parse(R"({
     "model": "gpt-4o-mini",
     "messages": [
@@ -117,17 +119,17 @@ TEST(OpenAiWire, StreamingAlwaysAsksForUsage) {
 
 TEST(OpenAiWire, MaxTokensFromTheRequestTheDefaultOrNotAtAll) {
   ChatRequest req = sample();
-  EXPECT_FALSE(json::parse(build_request(req, false)).as_object().contains("max_tokens"));
+  EXPECT_FALSE(json::parse(*build_request(req, false)).as_object().contains("max_tokens"));
 
   RequestOptions opts;
   opts.default_max_tokens = 1000;
-  EXPECT_EQ(json::parse(build_request(req, false, opts)).as_object().at("max_tokens"), 1000);
+  EXPECT_EQ(json::parse(*build_request(req, false, opts)).as_object().at("max_tokens"), 1000);
 
   req.max_tokens = 50;
-  EXPECT_EQ(json::parse(build_request(req, false, opts)).as_object().at("max_tokens"), 50);
+  EXPECT_EQ(json::parse(*build_request(req, false, opts)).as_object().at("max_tokens"), 50);
 
   opts.use_max_completion_tokens = true;
-  const json::value v = json::parse(build_request(req, false, opts));
+  const json::value v = json::parse(*build_request(req, false, opts));
   EXPECT_EQ(v.as_object().at("max_completion_tokens"), 50);
   EXPECT_FALSE(v.as_object().contains("max_tokens"));
 }
