@@ -1,4 +1,5 @@
-// The OpenAI-compatible gateway: POST /api/ai/v1/chat/completions and GET /api/ai/v1/models,
+// The OpenAI-compatible gateway: POST /api/ai/v1/chat/completions, POST /api/ai/v1/embeddings and
+// GET /api/ai/v1/models,
 // in OpenAI's own wire format, so any OpenAI SDK can use the service as its base URL
 // (baseURL = http://host:4002/api/ai/v1, apiKey = the user's JWT). Errors keep the service's
 // envelope, whose `error.message` the SDKs read, and whose status picks their typed error.
@@ -6,6 +7,7 @@
 #include "api/json_io.hpp"
 #include "api/stream_gauge.hpp"
 #include "chat/gateway_service.hpp"
+#include "core/base64.hpp"
 #include "core/ids.hpp"
 #include "llm/validate.hpp"
 #include "http/error_response.hpp"
@@ -15,6 +17,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <bit>
 #include <chrono>
 #include <memory>
 
@@ -505,6 +508,77 @@ Reply chat_completions(Services& s, http::Context& ctx) {
   co_return r;
 }
 
+// POST /v1/embeddings in OpenAI's shape. Token-id inputs are refused: the service bills and limits
+// by text, and its models' tokenizers need not be the client's.
+Reply embeddings(Services& s, http::Context& ctx) {
+  auto body = parse_object(ctx.request);
+  if (!body) co_return body.error();
+  chat::EmbeddingCall call;
+  call.user_id = ctx.user().user_id;
+  call.roles = ctx.user().roles;
+  call.request_id = ctx.request_id;
+  auto model = optional_string(*body, "model");
+  if (!model) co_return model.error();
+  call.model = model->value_or("");
+
+  const json::value* input = body->if_contains("input");
+  constexpr std::size_t max_inputs = 2048;  // OpenAI's own limit
+  if (input && input->is_string()) {
+    call.inputs.emplace_back(input->as_string());
+  } else if (input && input->is_array() && !input->as_array().empty() && input->as_array().size() <= max_inputs) {
+    for (const json::value& item : input->as_array()) {
+      if (!item.is_string())
+        co_return bad("'input' must be a string or an array of strings (token arrays are not supported)");
+      call.inputs.emplace_back(item.as_string());
+    }
+  } else {
+    co_return bad("'input' must be a string or an array of 1 to 2048 strings");
+  }
+  for (const std::string& text : call.inputs)
+    if (text.empty()) co_return bad("'input' must not contain empty strings");
+
+  if (const json::value* d = body->if_contains("dimensions"); d && !d->is_null()) {
+    if (!d->is_int64() || d->as_int64() < 1 || d->as_int64() > 65536)
+      co_return bad("'dimensions' must be a positive integer");
+    call.dimensions = static_cast<int>(d->as_int64());
+  }
+  auto format = optional_string(*body, "encoding_format");
+  if (!format) co_return format.error();
+  const std::string encoding = format->value_or("float");
+  if (encoding != "float" && encoding != "base64") co_return bad("'encoding_format' must be float or base64");
+  auto user = optional_string(*body, "user");
+  if (!user) co_return user.error();
+  call.user = user->value_or("");
+
+  auto result = co_await s.gateway.embed(std::move(call));
+  if (!result) co_return result.error();
+  json::array data;
+  for (std::size_t i = 0; i < result->vectors.size(); ++i) {
+    const std::vector<float>& v = result->vectors[i];
+    json::value embedding;
+    if (encoding == "base64") {
+      // OpenAI's base64: the float32 values' little-endian bytes (x86 and ARM are little-endian).
+      static_assert(std::endian::native == std::endian::little);
+      embedding = json::string(
+          base64_encode(std::string_view(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float))));
+    } else {
+      json::array floats;
+      floats.reserve(v.size());
+      for (float x : v) floats.push_back(static_cast<double>(x));
+      embedding = std::move(floats);
+    }
+    data.push_back(json::object{{"object", "embedding"}, {"index", i}, {"embedding", std::move(embedding)}});
+  }
+  http::Response r;
+  r.body = json::serialize(json::object{
+      {"object", "list"},
+      {"data", std::move(data)},
+      {"model", result->model},
+      {"usage", json::object{{"prompt_tokens", result->usage.input_tokens},
+                             {"total_tokens", result->usage.input_tokens}}}});
+  co_return r;
+}
+
 Reply list_models(Services& s, http::Context&) {
   json::array data;
   for (const std::string& name : s.models.names())
@@ -519,6 +593,8 @@ Reply list_models(Services& s, http::Context&) {
 void add_openai_routes(http::Router& router, Services& s) {
   router.add({"POST", "/api/ai/v1/chat/completions", http::Access::user,
               [&s](http::Context& c) { return chat_completions(s, c); }});
+  router.add({"POST", "/api/ai/v1/embeddings", http::Access::user,
+              [&s](http::Context& c) { return embeddings(s, c); }});
   router.add({"GET", "/api/ai/v1/models", http::Access::user,
               [&s](http::Context& c) { return list_models(s, c); }});
 }

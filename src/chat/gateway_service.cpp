@@ -54,15 +54,21 @@ asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, b
 
 asio::awaitable<void> GatewayService::record(AdmittedCall& call, CallOutcome& outcome,
                                              std::chrono::steady_clock::duration upstream) {
+  co_await record(call.grant, outcome, call.admitted_at, upstream);
+}
+
+asio::awaitable<void> GatewayService::record(limits::Grant& grant, CallOutcome& outcome,
+                                             std::chrono::steady_clock::time_point admitted_at,
+                                             std::chrono::steady_clock::duration upstream) {
   const store::UsageRecord row = Accounting::ledger_row(outcome);
   // Settling the grant may be a Redis round trip: it stays on the blocking pool with the write.
   auto written = co_await offload(blocking_, [&] {
     auto w = store_.record_usage(row);
     if (w) {
-      const std::chrono::duration<double> total = std::chrono::steady_clock::now() - call.admitted_at;
+      const std::chrono::duration<double> total = std::chrono::steady_clock::now() - admitted_at;
       outcome.total_seconds = total.count();
       outcome.overhead_seconds = std::max(0.0, (total - upstream).count());
-      accounting_.recorded(call.grant, outcome);
+      accounting_.recorded(grant, outcome);
     }
     return w;
   });
@@ -187,6 +193,63 @@ asio::awaitable<Result<DirectResult>> GatewayService::stream(AdmittedCall call, 
   outcome.ttft_ms = ttft_ms;
   co_await record(call, outcome, upstream);
   if (failure) co_return *failure;
+  co_return out;
+}
+
+asio::awaitable<Result<EmbeddingResult>> GatewayService::embed(EmbeddingCall call) {
+  if (call.inputs.empty()) co_return make_error(errc::invalid_request, "'input' must not be empty");
+  if (call.model.empty()) call.model = options_.embedding_model;
+  if (call.model.empty())
+    co_return make_error(errc::invalid_request, "'model' is required: no default embedding model is configured");
+  auto found = models_.find(call.model);
+  if (!found) co_return found.error();
+  const llm::Model& model = **found;
+  const auto admitted_at = std::chrono::steady_clock::now();
+
+  llm::EmbeddingRequest request;
+  request.model = model.upstream_model;
+  request.dimensions = call.dimensions;
+  request.user = call.user;
+  request.request_id = call.request_id;
+  llm::Usage worst;
+  for (const std::string& text : call.inputs) worst.input_tokens += llm::count_text_tokens(model.upstream_model, text);
+  request.inputs = std::move(call.inputs);
+  auto grant = co_await offload(blocking_, [&] {
+    return accounting_.admit_usage(call.user_id, call.roles, model, worst, false);
+  });
+  if (!grant) co_return grant.error();
+
+  const auto started = std::chrono::steady_clock::now();
+  auto embeddings = co_await model.provider->embed(request);
+  const auto upstream = std::chrono::steady_clock::now() - started;
+  CallOutcome outcome;
+  outcome.kind = "embedding";
+  outcome.user_id = call.user_id;
+  outcome.model = &model;
+  outcome.request_id = call.request_id;
+  outcome.latency_ms = elapsed_ms(started);
+  if (!embeddings) {
+    // A model that cannot embed (the only invalid_request of embed()) is the request's mistake:
+    // nothing was called, nothing to bill; the reservation is released.
+    if (embeddings.error().code == errc::invalid_request) {
+      co_await offload(blocking_, [&] { grant->settle(0, 0); });  // may be a Redis round trip
+      co_return llm::cannot_embed(model.name);
+    }
+    outcome.status = "error";
+    outcome.cost_micros = llm::cost_micros(model.pricing, outcome.usage);
+    co_await record(*grant, outcome, admitted_at, upstream);
+    co_return embeddings.error();
+  }
+  EmbeddingResult out;
+  out.model = model.name;
+  out.vectors = std::move(embeddings->vectors);
+  out.usage = embeddings->usage;
+  out.cost_micros = llm::cost_micros(model.pricing, out.usage);
+  outcome.deployment = embeddings->deployment;
+  outcome.provider = embeddings->provider;
+  outcome.usage = out.usage;
+  outcome.cost_micros = out.cost_micros;
+  co_await record(*grant, outcome, admitted_at, upstream);
   co_return out;
 }
 

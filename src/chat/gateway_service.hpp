@@ -63,6 +63,24 @@ struct DirectResult {
   std::optional<bool> cached;  // set for a cacheable request: answered from the cache or not
 };
 
+// POST /v1/embeddings.
+struct EmbeddingCall {
+  std::string user_id;
+  std::vector<std::string> roles;
+  std::string model;  // empty: GatewayOptions::embedding_model
+  std::vector<std::string> inputs;
+  std::optional<int> dimensions;
+  std::string user;
+  std::string request_id;
+};
+
+struct EmbeddingResult {
+  std::string model;  // the name the client asked for (or the default)
+  std::vector<std::vector<float>> vectors;
+  llm::Usage usage;
+  std::optional<std::int64_t> cost_micros;
+};
+
 class GatewayService {
  public:
   // `cache` (may be null: no caching) answers repeated deterministic non-streamed requests.
@@ -83,11 +101,18 @@ class GatewayService {
   boost::asio::awaitable<Result<AdmittedCall>> admit(DirectRequest req, bool stream);
   boost::asio::awaitable<Result<DirectResult>> complete(AdmittedCall call);
   boost::asio::awaitable<Result<DirectResult>> stream(AdmittedCall call, GatewayObserver& observer);
+  // Admits (limits and budgets, on the inputs' tokens), calls the model's embed() and writes a
+  // ledger row of kind "embedding" priced at the model's input price. 400 for an unknown model
+  // or one that cannot embed; 429 when a limit refuses.
+  boost::asio::awaitable<Result<EmbeddingResult>> embed(EmbeddingCall call);
 
  private:
   // Writes the call's ledger row and settles its grant; a failure to write is logged, not
   // returned (the answer has already been given).
   boost::asio::awaitable<void> record(AdmittedCall& call, CallOutcome& outcome,
+                                     std::chrono::steady_clock::duration upstream);
+  boost::asio::awaitable<void> record(limits::Grant& grant, CallOutcome& outcome,
+                                     std::chrono::steady_clock::time_point admitted_at,
                                      std::chrono::steady_clock::duration upstream);
 
   store::Store& store_;
