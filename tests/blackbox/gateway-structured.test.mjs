@@ -174,13 +174,24 @@ for (const model of ['gpt', 'claude']) {
       assert.equal(typeof JSON.parse(r.choices[0].message.content), 'object');
     });
 
-    it('takes image parts (data URL) and counts them as prompt tokens', async () => {
+    it('takes image parts (a data URL and an https URL) and counts them as prompt tokens', async () => {
       const r = await openai().chat.completions.create({
         model,
-        messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this' }, { type: 'image_url', image_url: { url: dataUrl(PNG) } }] }],
+        messages: [{ role: 'user', content: [
+          { type: 'text', text: 'what is this' },
+          { type: 'image_url', image_url: { url: dataUrl(PNG), detail: 'auto' } },
+          { type: 'image_url', image_url: { url: 'https://example.com/cat.png' } }] }],
       });
       assert.equal(r.choices[0].message.content, 'Mock answer to: what is this');
-      assert.equal(r.usage.prompt_tokens, 3 + 765, "mock-llm's words plus its 765 per image");
+      assert.equal(r.usage.prompt_tokens, 3 + 2 * 765, "mock-llm's words plus its 765 per image");
+    });
+
+    it('answers a tool_choice of none or auto with text', async () => {
+      for (const tool_choice of ['none', 'auto']) {
+        const r = await openai().chat.completions.create({ model, tools: [WEATHER], tool_choice, messages: [{ role: 'user', content: 'hello' }] });
+        assert.equal(r.choices[0].finish_reason, 'stop');
+        assert.equal(r.choices[0].message.content, 'Mock answer to: hello');
+      }
     });
 
     it('passes top_p, stop and user', async () => {
@@ -207,6 +218,17 @@ describe('parameters only an OpenAI-compatible upstream honours', { timeout: 600
         (e) => e instanceof OpenAI.BadRequestError && e.message.includes(`'${key}'`) && e.message.includes('Anthropic'));
     });
   }
+
+  it('passes a message name and image detail to an OpenAI-compatible upstream, refuses them for Anthropic', async () => {
+    const named = { messages: [{ role: 'user', name: 'alice', content: 'hi' }] };
+    const detailed = { messages: [{ role: 'user', content: [{ type: 'text', text: 'see' }, { type: 'image_url', image_url: { url: dataUrl(PNG), detail: 'low' } }] }] };
+    for (const [body, field] of [[named, "'messages[0].name'"], [detailed, "'messages[0].content[1].image_url.detail'"]]) {
+      const ok = await client('params-gpt').chat.completions.create({ model: 'gpt', ...body });
+      assert.equal(ok.choices[0].finish_reason, 'stop');
+      await assert.rejects(client('params-claude').chat.completions.create({ model: 'claude', ...body }),
+        (e) => e instanceof OpenAI.BadRequestError && e.message.includes(field));
+    }
+  });
 
   it('refuses strict tools for an Anthropic model', async () => {
     const strict = { type: 'function', function: { ...WEATHER.function, strict: true } };
@@ -261,6 +283,13 @@ describe('refused requests: a 400 naming the field, and nothing billed', { timeo
     const now = await usageOf(user);
     assert.equal(now.requests, 0);
     assert.deepEqual(now, before);
+  });
+});
+
+describe('OpenAI endpoints the gateway does not serve', { timeout: 60000 }, () => {
+  it('answers 404 for /v1/completions and /v1/responses', async () => {
+    await assert.rejects(client('legacy').completions.create({ model: 'gpt', prompt: 'hi' }), OpenAI.NotFoundError);
+    await assert.rejects(client('legacy').responses.create({ model: 'gpt', input: 'hi' }), OpenAI.NotFoundError);
   });
 });
 

@@ -93,7 +93,10 @@ Result<json::array> blocks_of(const ChatMessage& m, std::size_t index) {
       blocks.push_back(json::object{{"type", "text"}, {"text", p.text}});
       continue;
     }
-    auto image = image_block(p, at("messages", index, at(".content", i, ".image_url")));
+    const std::string field = at("messages", index, at(".content", i, ".image_url"));
+    // Anthropic picks an image's resolution itself: a low/high hint cannot be honoured.
+    if (p.detail == "low" || p.detail == "high") return cannot(field + ".detail");
+    auto image = image_block(p, field);
     if (!image) return image.error();
     blocks.push_back(std::move(*image));
   }
@@ -148,6 +151,7 @@ Result<std::string> build_request(const ChatRequest& req, bool stream, const Req
   std::string last_role;
   for (std::size_t index = 0; index < req.messages.size(); ++index) {
     const ChatMessage& m = req.messages[index];
+    if (!m.name.empty()) return cannot(at("messages", index, ".name"));
     if (m.role == "system") {
       // There is no system role in Messages: all system text goes to the top-level field.
       for (const ContentPart& p : m.parts)

@@ -36,7 +36,8 @@ struct RequestOptions {
 // - response_format json_object / json_schema -> one forced tool (forced_tool_name) whose
 //   input_schema is the schema ({"type":"object"} for json_object); its input is the answer.
 // invalid_request naming the parameter for what Anthropic cannot honour (seed, presence_penalty,
-// frequency_penalty, a tool's strict, response_format strict or together with tools) and for
+// frequency_penalty, a tool's strict, response_format strict or together with tools, a message's
+// name, an image's detail low/high) and for
 // tool-call arguments or schemas that are not JSON objects.
 Result<std::string> build_request(const ChatRequest& req, bool stream, const RequestOptions& opts = {});
 

@@ -378,7 +378,7 @@ TEST(AnthropicWire, CarriesImagesToolsAToolRoundTripAndSampling) {
   ChatMessage user{"user", "What is this?"};
   user.parts = {{ContentPart::Kind::text, "What is this?", "", ""},
                 {ContentPart::Kind::image, "", "data:image/png;base64,iVBORw0KGgo=", ""},
-                {ContentPart::Kind::image, "", "https://example.com/cat.jpg", "high"}};
+                {ContentPart::Kind::image, "", "https://example.com/cat.jpg", "auto"}};
   ChatMessage assistant{"assistant", "Let me check."};
   assistant.tool_calls = {{"toolu_1", "get_weather", R"({"city":"Paris"})"}, {"toolu_2", "get_time", ""}};
   ChatMessage first{"tool", "sunny"};
@@ -458,6 +458,12 @@ TEST(AnthropicWire, RefusesWhatItCannotHonourNamingTheParameter) {
   req.response_format.kind = ResponseFormat::Kind::json_object;
   req.tools = {{"f", "", "{}", false}};
   names(req, "'response_format'");
+  req = sample();
+  req.messages[1].name = "alice";
+  names(req, "'messages[1].name'");
+  req = sample();
+  req.messages[1].parts = {{ContentPart::Kind::image, "", "https://example.com/x.png", "low"}};
+  names(req, "'messages[1].content[0].image_url.detail'");
 }
 
 TEST(AnthropicWire, JsonModeIsAForcedToolWhoseInputIsTheAnswer) {
