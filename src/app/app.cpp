@@ -315,7 +315,8 @@ int serve(Config c) {
     response_cache = std::make_unique<chat::RedisResponseCache>(*redis, c.redis_key_prefix, c.response_cache_ttl);
   else if (c.response_cache_ttl.count() > 0 && c.response_cache_entries > 0)
     response_cache = std::make_unique<chat::LruResponseCache>(clock, c.response_cache_entries, c.response_cache_ttl);
-  chat::GatewayService gateway(blocking, models, accounting, recorder, response_cache.get());
+  chat::GatewayService gateway(blocking, models, accounting, recorder, response_cache.get(),
+                               chat::GatewayOptions{c.cache_shared, c.max_image_bytes, c.embedding_model});
   chat::PromptService prompts(*store, blocking);
   chat::UsageService usage(*store, blocking, accounting);
   ops::HealthService health(*store, redis.get(), blocking);

@@ -384,7 +384,27 @@ Config load_config(const Lookup& env) {
   }
   src.integer("MAX_OUTPUT_TOKENS", c.max_output_tokens, 1, 1'000'000);
   src.integer("DEFAULT_CONTEXT_WINDOW", c.default_context_window, 256, 100'000'000);
-  if (c.models.empty()) c.models = models_from_env(c, src);
+  src.text("EMBEDDING_MODEL", c.embedding_model);
+  if (c.models.empty()) {
+    c.models = models_from_env(c, src);
+    const bool openai = !c.openai_api_key.empty() || !c.openai_base_url.empty();
+    if (openai && c.embedding_model.empty()) c.embedding_model = "text-embedding-3-small";
+    if (openai && std::none_of(c.models.begin(), c.models.end(),
+                               [&](const ModelSpec& m) { return m.name == c.embedding_model; })) {
+      ModelSpec spec;
+      spec.name = c.embedding_model;
+      DeploymentSpec dep;
+      dep.provider = "openai";
+      dep.model = c.embedding_model;
+      dep.base_url = c.openai_base_url;
+      if (!c.openai_api_key.empty()) dep.api_keys = {c.openai_api_key};
+      spec.deployments.push_back(std::move(dep));
+      c.models.push_back(std::move(spec));
+    }
+  }
+  if (!c.embedding_model.empty() &&
+      std::none_of(c.models.begin(), c.models.end(), [&](const ModelSpec& m) { return m.name == c.embedding_model; }))
+    throw ConfigError("EMBEDDING_MODEL: unknown model '" + c.embedding_model + "'");
   for (const ModelSpec& m : c.models)
     for (const std::string& f : m.fallbacks)
       if (std::none_of(c.models.begin(), c.models.end(), [&](const ModelSpec& o) { return o.name == f; }))
@@ -419,6 +439,11 @@ Config load_config(const Lookup& env) {
   src.integer("SUMMARIZE_AFTER_MESSAGES", c.summarize_after_messages, 0, 10'000);
   src.millis("RESPONSE_CACHE_TTL_MS", c.response_cache_ttl, 0, 7LL * 24 * 3600 * 1000);
   src.integer("RESPONSE_CACHE_ENTRIES", c.response_cache_entries, 0, 10'000'000);
+  if (auto v = src.get("CACHE_SHARED")) {
+    if (*v != "true" && *v != "false") throw ConfigError("CACHE_SHARED: must be true or false");
+    c.cache_shared = *v == "true";
+  }
+  src.integer("MAX_IMAGE_BYTES", c.max_image_bytes, 1024, 64LL * 1024 * 1024);
   if (auto v = src.get("GENERATE_TITLES")) {
     if (*v != "true" && *v != "false") throw ConfigError("GENERATE_TITLES: must be true or false");
     c.generate_titles = *v == "true";

@@ -127,6 +127,15 @@ struct Config {
   int summarize_after_messages = 0;  // 0: summarize only turns that no longer fit
   std::chrono::milliseconds response_cache_ttl{600000};  // 0: no response cache
   std::size_t response_cache_entries = 1000;
+  // One user's cached answer may answer another user's identical request (else: per user).
+  bool cache_shared = false;
+
+  // gateway
+  std::size_t max_image_bytes = 5 * 1024 * 1024;  // an image part's decoded size (data URLs)
+  // The model POST /v1/embeddings uses when a request names none. With models from the
+  // environment and an OpenAI-compatible upstream, text-embedding-3-small by default, and added
+  // to the models; with a models file it must name one of its models.
+  std::string embedding_model;
 };
 
 // Reads a variable by name (the environment in production, a map in tests).

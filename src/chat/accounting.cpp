@@ -33,11 +33,16 @@ Result<limits::Grant> Accounting::admit(std::string_view user_id, const std::vec
   const std::int64_t max_output = output_cap(model, req.max_tokens);
   req.max_tokens = static_cast<int>(max_output);
 
+  llm::Usage worst;
+  worst.input_tokens = llm::count_request_tokens(req);
+  worst.output_tokens = max_output;
+  return admit_usage(user_id, roles, model, worst, stream);
+}
+
+Result<limits::Grant> Accounting::admit_usage(std::string_view user_id, const std::vector<std::string>& roles,
+                                              const llm::Model& model, const llm::Usage& worst, bool stream) {
   auto policy = policy_for(user_id, roles);
   if (!policy) return policy.error();
-  llm::Usage worst;
-  worst.input_tokens = llm::count_prompt_tokens(req.model, req.messages);
-  worst.output_tokens = max_output;
   limits::Ask ask;
   ask.tokens = worst.input_tokens + worst.output_tokens;
   ask.cost_micros = llm::cost_micros(model.pricing, worst).value_or(0);

@@ -23,7 +23,7 @@ struct AccountingOptions {
 
 // What is known of a finished (or failed) call, to make its ledger row.
 struct CallOutcome {
-  std::string kind = "chat";  // chat | gateway
+  std::string kind = "chat";  // chat | gateway | embedding
   std::string user_id;
   std::optional<std::string> conversation_id;
   const llm::Model* model = nullptr;
@@ -53,6 +53,10 @@ class Accounting {
   // Reads the user's override from the store: call it on the blocking pool.
   Result<limits::Grant> admit(std::string_view user_id, const std::vector<std::string>& roles,
                               const llm::Model& model, llm::ChatRequest& req, bool stream);
+
+  // Reserves a call whose worst case is known (an embeddings call: its input tokens).
+  Result<limits::Grant> admit_usage(std::string_view user_id, const std::vector<std::string>& roles,
+                                    const llm::Model& model, const llm::Usage& worst, bool stream);
 
   // The most output a call to `model` may ask for (what admit sets as max_tokens).
   std::int64_t output_cap(const llm::Model& model, std::optional<int> requested) const;

@@ -1,28 +1,56 @@
 #include "chat/gateway_service.hpp"
 
 #include "core/offload.hpp"
+#include "llm/token_estimate.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <chrono>
 
 namespace aas::chat {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// What the recorder needs to know of a gateway call.
+CallRecord record_of(AdmittedCall& call) {
+  CallRecord what;
+  what.kind = "gateway";
+  what.user_id = call.input.user_id;
+  what.model = call.model;
+  what.request = &call.request;
+  what.request_id = call.input.request_id;
+  what.grant = &call.grant;
+  what.admitted_at = call.admitted_at;
+  return what;
+}
+
+// What the client is told of a call the recorder billed (by the same rule).
+DirectResult direct_result(const AdmittedCall& call, const CallResult& r) {
+  DirectResult out;
+  out.model = call.model->name;
+  out.content = r.text;
+  out.tool_calls = r.tool_calls;
+  out.usage = r.cached ? llm::Usage{} : billed_usage(r, call.request);
+  out.cost_micros = r.cached ? std::optional<std::int64_t>(0) : llm::cost_micros(call.model->pricing, out.usage);
+  out.finish_reason = r.end == CallEnd::complete ? r.finish_reason : finish_reason_of(r);
+  if (r.end != CallEnd::complete) out.interruption = r.error;
+  return out;
+}
+
+}  // namespace
+
 asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, bool stream) {
-  if (req.messages.empty()) co_return make_error(errc::invalid_request, "'messages' must not be empty");
+  if (req.call.messages.empty()) co_return make_error(errc::invalid_request, "'messages' must not be empty");
   auto model = models_.find(req.model);
   if (!model) co_return model.error();
   AdmittedCall call;
   call.admitted_at = std::chrono::steady_clock::now();
   call.model = *model;
+  call.request = req.call;
   call.request.model = call.model->upstream_model;
-  call.request.messages = req.messages;
-  call.request.temperature = req.temperature;
-  call.request.max_tokens = req.max_tokens;
   call.request.request_id = req.request_id;
   auto grant = co_await offload(blocking_, [&] {
     return accounting_.admit(req.user_id, req.roles, *call.model, call.request, stream);
@@ -33,39 +61,17 @@ asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, b
   co_return call;
 }
 
-asio::awaitable<void> GatewayService::record(AdmittedCall& call, const CallResult& result) {
-  CallRecord what;
-  what.kind = "gateway";
-  what.user_id = call.input.user_id;
-  what.model = call.model;
-  what.request = &call.request;
-  what.request_id = call.input.request_id;
-  what.grant = &call.grant;
-  what.admitted_at = call.admitted_at;
+asio::awaitable<void> GatewayService::record(CallRecord what, const CallResult& result) {
   auto recorded = co_await recorder_.record(what, result);
   if (!recorded)  // the grant, dropped unsettled, keeps its reservation: the safe side
-    spdlog::error("gateway request_id={}: usage not recorded: {} {}", what.request_id,
+    spdlog::error("{} request_id={}: usage not recorded: {} {}", what.kind, what.request_id,
                   recorded.error().message, recorded.error().detail);
 }
 
-namespace {
-
-// What the client is told of a call the recorder billed.
-DirectResult direct_result(const AdmittedCall& call, const CallResult& r) {
-  DirectResult out;
-  out.model = call.model->name;
-  out.content = r.text;
-  out.usage = r.cached ? llm::Usage{} : billed_usage(r, call.request);
-  out.cost_micros = r.cached ? std::optional<std::int64_t>(0) : llm::cost_micros(call.model->pricing, out.usage);
-  out.finish_reason = r.end == CallEnd::complete ? r.finish_reason : finish_reason_of(r);
-  if (r.end != CallEnd::complete) out.interruption = r.error;
-  return out;
-}
-
-}  // namespace
-
 asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call) {
-  const std::optional<std::string> key = cache_ ? response_cache_key(call.request) : std::nullopt;
+  const std::optional<std::string> key =
+      cache_ ? response_cache_key(call.request, options_.cache_shared ? std::string_view() : call.input.user_id)
+             : std::nullopt;
   if (key) {
     // The cache may be Redis: a blocking call.
     if (auto hit = co_await offload(blocking_, [&] { return cache_->get(*key); })) {
@@ -73,32 +79,98 @@ asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call
       cached.end = CallEnd::complete;
       cached.cached = true;
       cached.text = std::move(hit->content);
+      cached.tool_calls = std::move(hit->tool_calls);
       cached.finish_reason = std::move(hit->finish_reason);
-      co_await record(call, cached);
+      co_await record(record_of(call), cached);
       DirectResult out = direct_result(call, cached);
       out.cached = true;
       co_return out;
     }
   }
   const CallResult result = co_await call_model(*call.model, call.request, nullptr);
-  co_await record(call, result);
+  co_await record(record_of(call), result);
   if (result.end == CallEnd::failed) co_return *result.error;
   DirectResult out = direct_result(call, result);
   if (key) {
     out.cached = false;
-    // Only whole answers are worth repeating.
-    if (out.finish_reason == "stop" || out.finish_reason == "length")
-      co_await offload(blocking_, [&] { cache_->put(*key, CachedAnswer{out.content, out.finish_reason}); });
+    // Only whole answers are worth repeating (tool calls included: the same request gets the
+    // same calls, ids and all, as a deterministic upstream would give).
+    if (out.finish_reason == "stop" || out.finish_reason == "length" || out.finish_reason == "tool_calls")
+      co_await offload(blocking_, [&] {
+        cache_->put(*key, CachedAnswer{out.content, out.finish_reason, out.tool_calls});
+      });
   }
   co_return out;
 }
 
 asio::awaitable<Result<DirectResult>> GatewayService::stream(AdmittedCall call, TurnObserver& observer) {
   const CallResult result = co_await call_model(*call.model, call.request, &observer);
-  co_await record(call, result);
+  co_await record(record_of(call), result);
   // Nothing sent yet: a plain error, nothing generated.
   if (result.end == CallEnd::failed) co_return *result.error;
   co_return direct_result(call, result);
+}
+
+asio::awaitable<Result<EmbeddingResult>> GatewayService::embed(EmbeddingCall call) {
+  if (call.inputs.empty()) co_return make_error(errc::invalid_request, "'input' must not be empty");
+  if (call.model.empty()) call.model = options_.embedding_model;
+  if (call.model.empty())
+    co_return make_error(errc::invalid_request, "'model' is required: no default embedding model is configured");
+  auto found = models_.find(call.model);
+  if (!found) co_return found.error();
+  const llm::Model& model = **found;
+  const auto admitted_at = std::chrono::steady_clock::now();
+
+  llm::EmbeddingRequest request;
+  request.model = model.upstream_model;
+  request.dimensions = call.dimensions;
+  request.user = call.user;
+  request.request_id = call.request_id;
+  llm::Usage worst;
+  for (const std::string& text : call.inputs) worst.input_tokens += llm::count_text_tokens(model.upstream_model, text);
+  request.inputs = std::move(call.inputs);
+  auto grant = co_await offload(blocking_, [&] {
+    return accounting_.admit_usage(call.user_id, call.roles, model, worst, false);
+  });
+  if (!grant) co_return grant.error();
+
+  const auto started = std::chrono::steady_clock::now();
+  auto embeddings = co_await model.provider->embed(request);
+  CallResult result;
+  result.upstream = std::chrono::steady_clock::now() - started;
+  result.latency_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(result.upstream).count();
+  if (!embeddings) {
+    // A model that cannot embed (the only invalid_request of embed()) is the request's mistake:
+    // nothing was called, nothing to bill; the reservation is released.
+    if (embeddings.error().code == errc::invalid_request) {
+      co_await offload(blocking_, [&] { grant->settle(0, 0); });  // may be a Redis round trip
+      co_return llm::cannot_embed(model.name);
+    }
+    result.end = CallEnd::failed;
+    result.error = embeddings.error();
+  } else {
+    result.end = CallEnd::complete;
+    result.usage = embeddings->usage;
+    result.deployment = embeddings->deployment;
+    result.provider = embeddings->provider;
+  }
+  CallRecord what;
+  what.kind = "embedding";
+  what.user_id = call.user_id;
+  what.model = &model;
+  what.request_id = call.request_id;
+  what.grant = &*grant;
+  what.admitted_at = admitted_at;
+  co_await record(what, result);
+  if (!embeddings) co_return embeddings.error();
+
+  EmbeddingResult out;
+  out.model = model.name;
+  out.vectors = std::move(embeddings->vectors);
+  out.usage = embeddings->usage;
+  out.cost_micros = llm::cost_micros(model.pricing, out.usage);
+  co_return out;
 }
 
 }  // namespace aas::chat

@@ -22,11 +22,19 @@ namespace aas::chat {
 struct DirectRequest {
   std::string user_id;
   std::vector<std::string> roles;
-  std::string model;
-  std::vector<llm::ChatMessage> messages;
-  std::optional<double> temperature;
-  std::optional<int> max_tokens;
+  std::string model;  // the name the client asked for
+  // What goes to the model: messages (parts, tool calls and results), sampling parameters,
+  // tools, tool_choice, response_format. Its `model` is set to the upstream model at admit.
+  llm::ChatRequest call;
   std::string request_id;
+};
+
+struct GatewayOptions {
+  // Answers cached for one user are served to every user (CACHE_SHARED); by default each user
+  // has their own, so that a cache hit does not tell one user what another asked.
+  bool cache_shared = false;
+  std::size_t max_image_bytes = 5 * 1024 * 1024;  // MAX_IMAGE_BYTES: an image's decoded size
+  std::string embedding_model;                      // EMBEDDING_MODEL: when a request names none
 };
 
 // A request that passed every check (model, limits): its call may start.
@@ -41,6 +49,7 @@ struct AdmittedCall {
 struct DirectResult {
   std::string model;  // the name the client asked for
   std::string content;
+  std::vector<llm::ToolCall> tool_calls;
   std::string finish_reason;
   llm::Usage usage;
   std::optional<std::int64_t> cost_micros;
@@ -48,29 +57,60 @@ struct DirectResult {
   std::optional<bool> cached;  // set for a cacheable request: answered from the cache or not
 };
 
+// POST /v1/embeddings.
+struct EmbeddingCall {
+  std::string user_id;
+  std::vector<std::string> roles;
+  std::string model;  // empty: GatewayOptions::embedding_model
+  std::vector<std::string> inputs;
+  std::optional<int> dimensions;
+  std::string user;
+  std::string request_id;
+};
+
+struct EmbeddingResult {
+  std::string model;  // the name the client asked for (or the default)
+  std::vector<std::vector<float>> vectors;
+  llm::Usage usage;
+  std::optional<std::int64_t> cost_micros;
+};
+
 class GatewayService {
  public:
   // `cache` (may be null: no caching) answers repeated deterministic non-streamed requests.
   GatewayService(boost::asio::thread_pool& blocking, const llm::ModelRegistry& models, Accounting& accounting,
-                 Recorder& recorder, ResponseCache* cache = nullptr)
-      : blocking_(blocking), models_(models), accounting_(accounting), recorder_(recorder), cache_(cache) {}
+                 Recorder& recorder, ResponseCache* cache = nullptr, GatewayOptions options = {})
+      : blocking_(blocking),
+        models_(models),
+        accounting_(accounting),
+        recorder_(recorder),
+        cache_(cache),
+        options_(std::move(options)) {}
+
+  const GatewayOptions& options() const { return options_; }
 
   // 400 for an unknown model or an empty message list, 429 when a limit refuses: before
   // anything is sent to a client.
   boost::asio::awaitable<Result<AdmittedCall>> admit(DirectRequest req, bool stream);
   boost::asio::awaitable<Result<DirectResult>> complete(AdmittedCall call);
+  // Text and tool calls as they stream go to the observer.
   boost::asio::awaitable<Result<DirectResult>> stream(AdmittedCall call, TurnObserver& observer);
+  // Admits (limits and budgets, on the inputs' tokens), calls the model's embed() and writes a
+  // ledger row of kind "embedding" priced at the model's input price. 400 for an unknown model
+  // or one that cannot embed; 429 when a limit refuses.
+  boost::asio::awaitable<Result<EmbeddingResult>> embed(EmbeddingCall call);
 
  private:
-  // The call's ledger row, by the one Recorder; a failure to write is logged, not returned (the
+  // A call's ledger row, by the one Recorder; a failure to write is logged, not returned (the
   // answer has already been given).
-  boost::asio::awaitable<void> record(AdmittedCall& call, const CallResult& result);
+  boost::asio::awaitable<void> record(CallRecord what, const CallResult& result);
 
   boost::asio::thread_pool& blocking_;
   const llm::ModelRegistry& models_;
   Accounting& accounting_;
   Recorder& recorder_;
   ResponseCache* cache_;
+  GatewayOptions options_;
 };
 
 }  // namespace aas::chat

@@ -31,7 +31,6 @@ void take_answer(CallResult& r, llm::Completion& c) {
   r.provider = std::move(c.provider);
   r.usage = c.usage;
   r.finish_reason = std::move(c.finish_reason);
-  r.tool_calls = std::move(c.tool_calls);
 }
 
 Error client_disconnected() { return make_error(errc::unavailable, "the client disconnected"); }
@@ -55,6 +54,7 @@ asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatR
     }
     r.end = CallEnd::complete;
     r.text = std::move(c->content);
+    r.tool_calls = std::move(c->tool_calls);
     take_answer(r, *c);
     co_return r;
   }
@@ -63,13 +63,15 @@ asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatR
   // (client gone, upstream dropped, stopped) still leaves its partial answer to store and bill.
   bool client_gone = false;
   // Only what the client took is kept: a piece refused because the client is gone never reached it.
-  const llm::ChunkSink sink = [&](std::string_view text) {
-    if (!observer->delta(text)) {
+  const llm::ChunkSink sink = [&](const llm::StreamDelta& d) {
+    const bool taken = d.tool_call ? observer->tool_call(*d.tool_call) : observer->delta(d.text);
+    if (!taken) {
       client_gone = true;
       return false;
     }
-    if (!r.ttft_ms && !text.empty()) r.ttft_ms = elapsed_ms(started);
-    r.text.append(text);
+    if (!r.ttft_ms && (!d.text.empty() || d.tool_call)) r.ttft_ms = elapsed_ms(started);
+    if (d.tool_call) llm::apply_tool_call_delta(r.tool_calls, *d.tool_call);
+    else r.text.append(d.text);
     return true;
   };
   // A departed client, or a stop request, cancels the model call at once instead of at its next
@@ -98,7 +100,7 @@ asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatR
     r.end = CallEnd::cancelled;
     r.error = client_disconnected();
   } else if (completion && !*completion) {
-    r.end = r.text.empty() ? CallEnd::failed : CallEnd::interrupted;
+    r.end = r.text.empty() && r.tool_calls.empty() ? CallEnd::failed : CallEnd::interrupted;
     r.error = completion->error();
   } else {
     r.end = CallEnd::complete;

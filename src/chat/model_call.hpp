@@ -23,6 +23,9 @@ class TurnObserver {
   virtual ~TurnObserver() = default;
   // false: the client is gone (or too far behind); the model call is then stopped.
   virtual bool delta(std::string_view text) = 0;
+  // A piece of a tool call the model is making (the first piece of call `index` has its id and
+  // name). Observers that show no tool calls take them silently.
+  virtual bool tool_call(const llm::ToolCallDelta&) { return true; }
   // Completes when the client is gone; raced against the model call to cancel it promptly.
   virtual boost::asio::awaitable<void> gone() = 0;
 };

@@ -39,8 +39,9 @@ llm::Usage billed_usage(const CallResult& r, const llm::ChatRequest& request) {
   if (r.end == CallEnd::failed) return {};
   if (r.usage && (r.end == CallEnd::complete || r.usage->input_tokens > 0)) return *r.usage;
   llm::Usage u;
-  u.input_tokens = llm::count_prompt_tokens(request.model, request.messages);
-  u.output_tokens = llm::count_text_tokens(request.model, r.text);
+  u.input_tokens = llm::count_request_tokens(request);
+  u.output_tokens = llm::count_text_tokens(request.model, r.text) +
+                    llm::count_tool_call_tokens(request.model, r.tool_calls);
   u.estimated = true;
   return u;
 }
@@ -65,7 +66,8 @@ std::string finish_reason_of(const CallResult& r) {
 asio::awaitable<Result<Recorded>> Recorder::record(const CallRecord& what, const CallResult& r) {
   const llm::Model& model = *what.model;
   Recorded out;
-  out.usage = r.cached ? llm::Usage{} : billed_usage(r, *what.request);
+  // A call with no request to estimate from (embeddings) always has the provider's figures.
+  out.usage = r.cached || !what.request ? r.usage.value_or(llm::Usage{}) : billed_usage(r, *what.request);
   out.cost_micros = r.cached ? std::optional<std::int64_t>(0) : llm::cost_micros(model.pricing, out.usage);
   out.status = std::string(recorded_status(r.end));
 

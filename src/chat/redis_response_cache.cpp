@@ -29,13 +29,11 @@ std::optional<CachedAnswer> RedisResponseCache::get(const std::string& key) {
   }
   degraded_ = false;
   if (r->type != redis::Reply::Type::string) return std::nullopt;
-  const auto newline = r->str.find('\n');
-  if (newline == std::string::npos) return std::nullopt;
-  return CachedAnswer{r->str.substr(newline + 1), r->str.substr(0, newline)};
+  return decode_cached_answer(r->str);
 }
 
 void RedisResponseCache::put(const std::string& key, CachedAnswer answer) {
-  auto r = redis_.command({"SET", redis_key(key), answer.finish_reason + "\n" + answer.content, "PX",
+  auto r = redis_.command({"SET", redis_key(key), encode_cached_answer(answer), "PX",
                            std::to_string(ttl_.count())});
   if (!r) failed(r.error());
 }

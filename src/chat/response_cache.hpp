@@ -11,13 +11,21 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace aas::chat {
 
 struct CachedAnswer {
   std::string content;
   std::string finish_reason;
+  std::vector<llm::ToolCall> tool_calls;  // an answer that called tools is cached with its calls
 };
+
+// One string for a cache that stores bytes (Redis): length-prefixed fields, so any content
+// round-trips. decode gives nullopt for anything else (an entry of an older format: a miss).
+std::string encode_cached_answer(const CachedAnswer& answer);
+std::optional<CachedAnswer> decode_cached_answer(std::string_view bytes);
 
 class ResponseCache {
  public:
@@ -26,10 +34,14 @@ class ResponseCache {
   virtual void put(const std::string& key, CachedAnswer answer) = 0;
 };
 
-// The key of a request that may be answered from the cache: a SHA-256 over the upstream model,
-// max_tokens and every message (length-prefixed, so no two requests share a key); nullopt when
-// the request is not deterministic (temperature absent or not 0).
-std::optional<std::string> response_cache_key(const llm::ChatRequest& req);
+// The key of a request that may be answered from the cache: a SHA-256 over `scope` (the user, so
+// that one user's cached answer is never a fast hit for another — a timing side channel; empty
+// when the cache is shared), the upstream model, every parameter that shapes the answer
+// (max_tokens, top_p, seed, penalties, stop, tools, tool_choice, parallel_tool_calls,
+// response_format) and every message with its parts, tool calls and tool_call_id
+// (length-prefixed, so no two requests share a key); nullopt when the request is not
+// deterministic (temperature absent or not 0).
+std::optional<std::string> response_cache_key(const llm::ChatRequest& req, std::string_view scope = {});
 
 class LruResponseCache final : public ResponseCache {
  public:

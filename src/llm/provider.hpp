@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace aas::llm {
@@ -99,9 +100,36 @@ struct ToolCallDelta {
   std::string arguments;
 };
 
+// Adds a streamed piece to the calls assembled so far: a new index starts a call, a known one
+// appends to its arguments (and takes an id or name it did not have yet).
+void apply_tool_call_delta(std::vector<ToolCall>& calls, const ToolCallDelta& d);
+
+// One piece of a streamed answer: text, or a piece of a tool call (then `text` is empty).
+struct StreamDelta {
+  std::string_view text;
+  const ToolCallDelta* tool_call = nullptr;
+};
+
 // Receives the answer as it is generated. Returning false asks the provider to stop (the client
 // went away); the provider then returns what it has with finish_reason "cancelled".
-using ChunkSink = std::function<bool(std::string_view text)>;
+using ChunkSink = std::function<bool(const StreamDelta& delta)>;
+
+// Texts to turn into vectors (OpenAI's /embeddings).
+struct EmbeddingRequest {
+  std::string model;  // the upstream model name of the deployment
+  std::vector<std::string> inputs;
+  std::optional<int> dimensions;  // shorten the vectors (text-embedding-3-*), when given
+  std::string user;
+  std::string request_id;
+};
+
+struct Embeddings {
+  std::vector<std::vector<float>> vectors;  // one per input, in order
+  std::string model;                        // as reported by the provider
+  Usage usage;                              // input_tokens only
+  std::string deployment;                   // set by the router, as for Completion
+  std::string provider;
+};
 
 // The stream() contract:
 // - Success: the upstream finished (finish_reason as it said), or the sink declined a chunk
@@ -112,6 +140,8 @@ using ChunkSink = std::function<bool(std::string_view text)>;
 //   accumulates it from its sink, and once its sink has seen a chunk it must not retry the call.
 //   A stream that ends without the vendor's end marker (and without a final finish reason) is
 //   upstream_error "the model provider's answer broke off".
+// - Tool calls stream as ToolCallDelta pieces and come back assembled in Completion::tool_calls
+//   (also for a cancelled stream: the calls the sink accepted, arguments as far as they came).
 
 class LlmProvider {
  public:
@@ -120,6 +150,12 @@ class LlmProvider {
   virtual boost::asio::awaitable<Result<Completion>> complete(const ChatRequest& req) = 0;
   virtual boost::asio::awaitable<Result<Completion>> stream(const ChatRequest& req,
                                                             const ChunkSink& sink) = 0;
+  // Vectors for texts. A provider without an embeddings endpoint (Anthropic, the offline mock)
+  // keeps this default: invalid_request "model X cannot embed".
+  virtual boost::asio::awaitable<Result<Embeddings>> embed(const EmbeddingRequest& req);
 };
+
+// The default of LlmProvider::embed, for providers that cannot embed.
+Error cannot_embed(std::string_view model);
 
 }  // namespace aas::llm

@@ -85,11 +85,14 @@ void throw_if_cancelled(const asio::cancellation_state& cs) {
 
 // One call to the router, across the models of the fallback chain.
 struct CallContext {
-  CallContext(const ChatRequest& r, const ChunkSink* s, SteadyClock::time_point d)
+  CallContext(const ChatRequest* r, const ChunkSink* s, SteadyClock::time_point d)
       : req(r), sink(s), deadline(d) {}
+  CallContext(const EmbeddingRequest* e, SteadyClock::time_point d)
+      : embedding(e), deadline(d) {}
 
-  const ChatRequest& req;
-  const ChunkSink* sink;  // null for complete()
+  const ChatRequest* req = nullptr;            // a chat call, or
+  const EmbeddingRequest* embedding = nullptr;  // an embeddings call
+  const ChunkSink* sink = nullptr;              // null for complete() and embed()
   const SteadyClock::time_point deadline;
   // Set by the provider's coroutine, read by the deadline watchdog, which may run on another
   // thread of the io_context.
@@ -513,19 +516,28 @@ struct RoutedModel::State {
 
   // --- attempts ---
 
-  asio::awaitable<Result<Completion>> call_deployment(const Node& node, CallContext& ctx) {
-    ChatRequest req = ctx.req;
-    if (!node.d.upstream_model.empty()) req.model = node.d.upstream_model;
+  template <class T>
+  asio::awaitable<Result<T>> call_deployment(const Node& node, CallContext& ctx) {
+    ChatRequest req;
+    EmbeddingRequest embedding;
     ChunkSink sink;
-    if (ctx.sink != nullptr) {
-      sink = [&ctx](std::string_view text) {
-        if (!text.empty()) ctx.delivered = true;
-        return (*ctx.sink)(text);
-      };
-    }
     auto ex = co_await asio::this_coro::executor;
-    auto op = ctx.sink != nullptr ? node.d.provider->stream(req, sink)
-                                  : node.d.provider->complete(req);
+    asio::awaitable<Result<T>> op = [&]() {
+      if constexpr (std::is_same_v<T, Embeddings>) {
+        embedding = *ctx.embedding;
+        if (!node.d.upstream_model.empty()) embedding.model = node.d.upstream_model;
+        return node.d.provider->embed(embedding);
+      } else {
+        req = *ctx.req;
+        if (!node.d.upstream_model.empty()) req.model = node.d.upstream_model;
+        if (ctx.sink == nullptr) return node.d.provider->complete(req);
+        sink = [&ctx](const StreamDelta& d) {
+          if (!d.text.empty() || d.tool_call != nullptr) ctx.delivered = true;
+          return (*ctx.sink)(d);
+        };
+        return node.d.provider->stream(req, sink);
+      }
+    }();
     // Whichever ends first cancels the other; the group waits for both, so `req` and `sink`
     // outlive the provider's coroutine.
     auto [order, op_error, result, watchdog_error] =
@@ -546,7 +558,8 @@ struct RoutedModel::State {
   // This model's attempts. An answer, or an error to return as it is (not retryable, or the
   // stream already reached the client); nothing when this model is exhausted and the next one
   // of the chain should try.
-  asio::awaitable<std::optional<Result<Completion>>> run(CallContext& ctx) {
+  template <class T>
+  asio::awaitable<std::optional<Result<T>>> run(CallContext& ctx) {
     const auto ex = co_await asio::this_coro::executor;
     std::vector<bool> tried(nodes.size(), false);
     std::optional<std::size_t> last;
@@ -593,7 +606,7 @@ struct RoutedModel::State {
         ctx.out_of_time = true;
         break;
       }
-      Result<Completion> r = co_await call_deployment(node, ctx);
+      Result<T> r = co_await call_deployment<T>(node, ctx);
       permit.release();
       // A provider may answer a cancellation with an error rather than an exception; either
       // way the deployment is not to blame.
@@ -629,9 +642,16 @@ struct RoutedModel::State {
     co_return std::nullopt;
   }
 
+  asio::awaitable<Result<Embeddings>> embed(const EmbeddingRequest& req) {
+    // No fallback chain: the chains are configured for chat models, which cannot embed.
+    CallContext ctx(&req, SteadyClock::now() + retry.deadline);
+    if (auto r = co_await run<Embeddings>(ctx)) co_return std::move(*r);
+    co_return ctx.final_error(model);
+  }
+
   asio::awaitable<Result<Completion>> call(const ChatRequest& req, const ChunkSink* sink) {
-    CallContext ctx(req, sink, SteadyClock::now() + retry.deadline);
-    if (auto r = co_await run(ctx)) co_return std::move(*r);
+    CallContext ctx(&req, sink, SteadyClock::now() + retry.deadline);
+    if (auto r = co_await run<Completion>(ctx)) co_return std::move(*r);
 
     std::vector<std::shared_ptr<RoutedModel>> chain;
     {
@@ -646,7 +666,7 @@ struct RoutedModel::State {
       }
       if (hooks.on_fallback) hooks.on_fallback(from, next->name_);
       // The fallback's own deployments and policy, but this call's deadline.
-      if (auto r = co_await next->state_->run(ctx)) co_return std::move(*r);
+      if (auto r = co_await next->state_->run<Completion>(ctx)) co_return std::move(*r);
       from = next->name_;
     }
     co_return ctx.final_error(model);
@@ -684,6 +704,10 @@ boost::asio::awaitable<Result<Completion>> RoutedModel::complete(const ChatReque
 boost::asio::awaitable<Result<Completion>> RoutedModel::stream(const ChatRequest& req,
                                                                const ChunkSink& sink) {
   co_return co_await state_->call(req, &sink);
+}
+
+boost::asio::awaitable<Result<Embeddings>> RoutedModel::embed(const EmbeddingRequest& req) {
+  co_return co_await state_->embed(req);
 }
 
 BreakerState RoutedModel::breaker_state(const std::string& deployment) const {

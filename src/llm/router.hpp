@@ -78,6 +78,9 @@ class RoutedModel final : public LlmProvider {
   boost::asio::awaitable<Result<Completion>> stream(const ChatRequest& req,
                                                     const ChunkSink& sink) override;
 
+  // As complete (deployments, retries, breakers), without the fallback chain.
+  boost::asio::awaitable<Result<Embeddings>> embed(const EmbeddingRequest& req) override;
+
   BreakerState breaker_state(const std::string& deployment) const;
 
  private:

@@ -203,6 +203,50 @@ describe('OpenAI chat completions through the openai SDK', { timeout: 60000 }, (
     assert.equal(next.choices[0].finish_reason, 'stop');
     assert.equal(next.choices[0].message.content, 'Mock answer with tool result: sunny, 21 degrees');
   });
+
+  it('calls with the JSON arguments written after "call <name>", several tools at once, streamed alike', async () => {
+    const tools = ['get_weather', 'get_time'].map((name) =>
+      ({ type: 'function', function: { name, parameters: { type: 'object', properties: { city: { type: 'string' } } } } }));
+    const ask = { model: GPT, tools, messages: [{ role: 'user', content: 'call get_weather {"city": "Paris"} and call get_time {"city":"Oslo"}' }] };
+    const r = await openai.chat.completions.create(ask);
+    const calls = r.choices[0].message.tool_calls;
+    assert.deepEqual(calls.map((c) => [c.function.name, JSON.parse(c.function.arguments)]),
+      [['get_weather', { city: 'Paris' }], ['get_time', { city: 'Oslo' }]]);
+    // Name 1 token, arguments' words: '{"city":"Paris"}' is one.
+    assert.equal(r.usage.completion_tokens, 4);
+    const final = await openai.chat.completions.stream(ask).finalChatCompletion();
+    assert.deepEqual(final.choices[0].message.tool_calls.map((c) => c.function.arguments), calls.map((c) => c.function.arguments));
+  });
+
+  it('obeys a forced tool_choice with arguments sampled from the parameters schema', async () => {
+    const parameters = { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer', minimum: 1 }, x: { type: 'boolean' } }, required: ['city', 'days'] };
+    const tools = [{ type: 'function', function: { name: 'forecast', parameters } }];
+    const r = await openai.chat.completions.create({
+      model: GPT, tools, tool_choice: { type: 'function', function: { name: 'forecast' } },
+      messages: [{ role: 'user', content: 'weather?' }] });
+    assert.equal(r.choices[0].finish_reason, 'tool_calls');
+    assert.deepEqual(JSON.parse(r.choices[0].message.tool_calls[0].function.arguments), { city: 'mock', days: 1 });
+    const required = await openai.chat.completions.create({ model: GPT, tools, tool_choice: 'required', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(required.choices[0].message.tool_calls[0].function.name, 'forecast');
+  });
+
+  it('answers valid JSON in JSON mode: json_object and json_schema (required properties by type)', async () => {
+    const object = await openai.chat.completions.create({ ...request, response_format: { type: 'json_object' } });
+    assert.deepEqual(JSON.parse(object.choices[0].message.content), { answer: 'Mock answer to: What is the capital of France?' });
+    const schema = { type: 'object', properties: { capital: { type: 'string' }, population: { type: 'number' }, tags: { type: 'array', items: { type: 'string' } }, kind: { enum: ['city', 'town'] } }, required: ['capital', 'population', 'tags', 'kind'] };
+    const ask = { ...request, response_format: { type: 'json_schema', json_schema: { name: 'answer', schema, strict: true } } };
+    const r = await openai.chat.completions.create(ask);
+    assert.deepEqual(JSON.parse(r.choices[0].message.content), { capital: 'mock', population: 0, tags: [], kind: 'city' });
+    const streamed = await collectChat(await openai.chat.completions.create({ ...ask, stream: true }));
+    assert.equal(streamed.text, r.choices[0].message.content);
+  });
+
+  it('accepts image parts and counts them as tokens (85 at detail low, else 765)', async () => {
+    const image = (detail) => ({ type: 'image_url', image_url: { url: 'https://example.com/cat.png', ...(detail ? { detail } : {}) } });
+    const r = await openai.chat.completions.create({ model: GPT, messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this' }, image('low'), image()] }] });
+    assert.equal(r.usage.prompt_tokens, 3 + 85 + 765);
+    assert.equal(r.choices[0].message.content, 'Mock answer to: what is this');
+  });
 });
 
 describe('OpenAI embeddings and models through the openai SDK', { timeout: 60000 }, () => {
@@ -539,6 +583,29 @@ describe('Anthropic messages through @anthropic-ai/sdk', { timeout: 60000 }, () 
     });
     assert.equal(next.stop_reason, 'end_turn');
     assert.equal(next.content[0].text, 'Mock answer with tool result: sunny');
+  });
+
+  it('uses a tool with the JSON input written after "call <name>", or forced by tool_choice, streamed and not', async () => {
+    const input_schema = { type: 'object', properties: { city: { type: 'string' }, n: { type: 'integer' } }, required: ['city'] };
+    const ask = { model: CLAUDE, max_tokens: 100, tools: [{ name: 'get_weather', input_schema }],
+      messages: [{ role: 'user', content: 'call get_weather {"city": "Paris", "n": 2}' }] };
+    const m = await anthropic.messages.create(ask);
+    assert.deepEqual(m.content[0].input, { city: 'Paris', n: 2 });
+    const final = await anthropic.messages.stream(ask).finalMessage();
+    assert.deepEqual(final.content[0].input, { city: 'Paris', n: 2 }, 'the input_json_delta fragments join');
+    const forced = await anthropic.messages.create({ ...ask, tool_choice: { type: 'tool', name: 'get_weather' },
+      messages: [{ role: 'user', content: 'weather?' }] });
+    assert.equal(forced.stop_reason, 'tool_use');
+    assert.deepEqual(forced.content[0].input, { city: 'mock' });
+  });
+
+  it('accepts image blocks and counts each as 765 tokens', async () => {
+    const png = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex').toString('base64');
+    const m = await anthropic.messages.create({ model: CLAUDE, max_tokens: 50, messages: [{ role: 'user', content: [
+      { type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } },
+      { type: 'text', text: 'what is this' }] }] });
+    assert.equal(m.usage.input_tokens, 3 + 765);
+    assert.equal(m.content[0].text, 'Mock answer to: what is this');
   });
 
   it('counts tokens and lists models in Anthropic\'s shape', async () => {

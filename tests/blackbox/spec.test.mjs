@@ -31,6 +31,7 @@ const EXPECTED_PATHS = {
   '/api/ai/prompts/{id}': ['DELETE', 'GET', 'PATCH'],
   '/api/ai/usage/me': ['GET'],
   '/api/ai/v1/chat/completions': ['POST'],
+  '/api/ai/v1/embeddings': ['POST'],
   '/api/ai/v1/models': ['GET'],
 };
 

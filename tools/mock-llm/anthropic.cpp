@@ -14,7 +14,6 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::size_t kTokensPerToolUse = 2;  // its name and its input "{}"
 
 std::string_view error_type(int status) {
   switch (status) {
@@ -47,8 +46,9 @@ std::string event(std::string_view name, const json::object& data) {
 
 // Text of a content field: a string, or the text blocks of an array. Tool results (and their
 // text) are collected apart, since an answer to them reads differently.
+// Image blocks add their tokens to `images`.
 void collect_text(const json::value& content, std::string& text, std::string& tool_text,
-                  bool& has_tool_result) {
+                  bool& has_tool_result, std::size_t& images) {
   const auto append = [](std::string& to, std::string_view s) {
     if (!to.empty()) to += ' ';
     to += s;
@@ -61,12 +61,15 @@ void collect_text(const json::value& content, std::string& text, std::string& to
     if (!obj) continue;
     const auto* type = obj->if_contains("type");
     const auto* t = obj->if_contains("text");
-    if (type && *type == "tool_result") {
+    if (type && *type == "image") {
+      // Images count as the service estimates them (an image of unknown size: 765).
+      images += image_tokens("");
+    } else if (type && *type == "tool_result") {
       has_tool_result = true;
       if (const auto* c = obj->if_contains("content")) {
         std::string ignored_tool_text;
         bool nested = false;
-        collect_text(*c, tool_text, ignored_tool_text, nested);
+        collect_text(*c, tool_text, ignored_tool_text, nested, images);
       }
     } else if (t && t->is_string()) {
       append(text, t->get_string());
@@ -84,8 +87,14 @@ struct MessageCall {
   std::size_t max_tokens = 0;
   std::size_t prompt_tokens = 0;
   std::string answer;
-  std::vector<std::string> tool_uses;  // names of the tools the answer uses
+  std::vector<MockToolCall> tool_uses;  // the tools the answer uses
 };
+
+std::size_t tool_uses_tokens(const std::vector<MockToolCall>& uses) {
+  std::size_t n = 0;
+  for (const MockToolCall& u : uses) n += tool_call_tokens(u);
+  return n;
+}
 
 // `need_max_tokens` is false for count_tokens, which takes no max_tokens.
 std::optional<BadRequest> parse_message(const json::object& body, MessageCall& call,
@@ -108,10 +117,11 @@ std::optional<BadRequest> parse_message(const json::object& body, MessageCall& c
     return BadRequest{"messages: at least one message is required"};
   }
 
+  std::size_t images = 0;
   if (const auto* system = body.if_contains("system")) {
     std::string text, tool_text;
     bool has_tool_result = false;
-    collect_text(*system, text, tool_text, has_tool_result);
+    collect_text(*system, text, tool_text, has_tool_result, images);
     call.prompt_tokens += count_tokens(text);
   }
   std::string last_role, last_text, last_tool_text;
@@ -127,9 +137,10 @@ std::optional<BadRequest> parse_message(const json::object& body, MessageCall& c
     last_text.clear();
     last_tool_text.clear();
     last_has_tool_result = false;
-    collect_text(*content, last_text, last_tool_text, last_has_tool_result);
+    collect_text(*content, last_text, last_tool_text, last_has_tool_result, images);
     call.prompt_tokens += count_tokens(last_text) + count_tokens(last_tool_text);
   }
+  call.prompt_tokens += images;
   if (last_role != "user") {
     return BadRequest{"messages: the last message must have the user role (no prefill in mock-llm)"};
   }
@@ -138,15 +149,35 @@ std::optional<BadRequest> parse_message(const json::object& body, MessageCall& c
     if (!stream->is_bool()) return BadRequest{"stream: Input should be a valid boolean"};
     call.stream = stream->get_bool();
   }
-  // Tool use follows the same rule as OpenAI's tool calls: "call <name>" in the last user turn.
+  // Tool use follows the same rule as OpenAI's tool calls: "call <name> [{json}]" in the last
+  // user turn. A forced tool_choice ({type: tool, name}, or {type: any}: the first tool) uses
+  // that tool anyway, with an input sampled from its input_schema — how JSON mode through a
+  // forced tool gets a valid answer.
+  std::string forced;
+  bool any = false;
+  if (const auto* choice = body.if_contains("tool_choice"); choice && choice->is_object()) {
+    const auto* type = choice->get_object().if_contains("type");
+    const auto* name = choice->get_object().if_contains("name");
+    if (type && *type == "tool" && name && name->is_string()) forced = std::string(name->get_string());
+    any = type && *type == "any";
+  }
   if (const auto* tools = body.if_contains("tools"); tools && tools->is_array()) {
+    MockToolCall first_tool;
     for (const json::value& t : tools->get_array()) {
       const auto* name = t.is_object() ? t.get_object().if_contains("name") : nullptr;
       if (!name || !name->is_string()) return BadRequest{"tools: each tool needs a name"};
-      if (!last_has_tool_result && asks_to_call(last_text, name->get_string())) {
-        call.tool_uses.emplace_back(name->get_string());
+      if (last_has_tool_result) continue;
+      const auto* schema = t.get_object().if_contains("input_schema");
+      if (!schema || !schema->is_object()) return BadRequest{"tools: each tool needs an input_schema object"};
+      if (auto args = requested_arguments(last_text, name->get_string())) {
+        call.tool_uses.push_back({std::string(name->get_string()), std::move(*args)});
+      } else if (name->get_string() == forced || (any && first_tool.name.empty())) {
+        MockToolCall sampled{std::string(name->get_string()), sample_for_schema(json::serialize(*schema))};
+        if (name->get_string() == forced) call.tool_uses.push_back(std::move(sampled));
+        else first_tool = std::move(sampled);
       }
     }
+    if (any && call.tool_uses.empty() && !first_tool.name.empty()) call.tool_uses.push_back(first_tool);
   }
   call.answer = last_has_tool_result ? "Mock answer with tool result: " + last_tool_text
                                      : "Mock answer to: " + last_text;
@@ -173,8 +204,12 @@ json::object usage_json(const InputUsage& in, std::size_t output) {
                       {"output_tokens", output}};
 }
 
-json::object tool_use_json(const std::string& id, const std::string& name) {
-  return json::object{{"type", "tool_use"}, {"id", id}, {"name", name}, {"input", json::object{}}};
+// `with_input` false: the empty input a streamed tool_use block starts with.
+json::object tool_use_json(const std::string& id, const MockToolCall& use, bool with_input) {
+  return json::object{{"type", "tool_use"},
+                      {"id", id},
+                      {"name", use.name},
+                      {"input", with_input ? json::parse(use.arguments) : json::object{}}};
 }
 
 // The real event sequence: message_start, content_block_start, ping, content_block_delta xN,
@@ -223,16 +258,22 @@ class MessageEvents final : public StreamFraming {
     std::size_t index = 0;
     if (has_text()) out += event("content_block_stop", {{"type", "content_block_stop"}, {"index", index++}});
     for (std::size_t i = 0; i < tool_uses_.size(); ++i, ++index) {
-      json::object block = tool_use_json(tool_ids_[i], tool_uses_[i]);
+      json::object block = tool_use_json(tool_ids_[i], tool_uses_[i], false);
       out += event("content_block_start",
                    {{"type", "content_block_start"}, {"index", index}, {"content_block", std::move(block)}});
-      out += event("content_block_delta",
-                   {{"type", "content_block_delta"},
-                    {"index", index},
-                    {"delta", json::object{{"type", "input_json_delta"}, {"partial_json", "{}"}}}});
+      // The input in two fragments, as the real API splits it, so that clients must join.
+      const std::string& input = tool_uses_[i].arguments;
+      const std::size_t half = input.size() / 2;
+      for (const std::string_view piece :
+           {std::string_view(input).substr(0, half), std::string_view(input).substr(half)}) {
+        out += event("content_block_delta",
+                     {{"type", "content_block_delta"},
+                      {"index", index},
+                      {"delta", json::object{{"type", "input_json_delta"}, {"partial_json", piece}}}});
+      }
       out += event("content_block_stop", {{"type", "content_block_stop"}, {"index", index}});
     }
-    const std::size_t output = text_tokens + kTokensPerToolUse * tool_uses_.size();
+    const std::size_t output = text_tokens + tool_uses_tokens(tool_uses_);
     out += event("message_delta",
                  {{"type", "message_delta"},
                   {"delta", json::object{{"stop_reason", stop_reason_}, {"stop_sequence", nullptr}}},
@@ -247,7 +288,7 @@ class MessageEvents final : public StreamFraming {
   std::string id_;
   std::string model_;
   InputUsage usage_;
-  std::vector<std::string> tool_uses_;
+  std::vector<MockToolCall> tool_uses_;
   std::vector<std::string> tool_ids_;
   std::string stop_reason_;
 };
@@ -321,9 +362,9 @@ asio::awaitable<Result<http::Response>> messages(Mock& mock, http::Context& ctx)
   json::array content;
   if (call.tool_uses.empty()) content.push_back(json::object{{"type", "text"}, {"text", join(tokens)}});
   for (std::size_t i = 0; i < call.tool_uses.size(); ++i) {
-    content.push_back(tool_use_json(tool_ids[i], call.tool_uses[i]));
+    content.push_back(tool_use_json(tool_ids[i], call.tool_uses[i], true));
   }
-  const std::size_t output = tokens.size() + kTokensPerToolUse * call.tool_uses.size();
+  const std::size_t output = tokens.size() + tool_uses_tokens(call.tool_uses);
   const json::object message{{"id", id},
                              {"type", "message"},
                              {"role", "assistant"},

@@ -2,6 +2,9 @@
 // same bytes, so tests can compare a streamed answer with a non-streamed one.
 #include "mock.hpp"
 
+#include <boost/json.hpp>
+
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -104,6 +107,91 @@ bool asks_to_call(std::string_view text, std::string_view tool_name) {
     if (starts_word && ends_word) return true;
   }
   return false;
+}
+
+std::size_t tool_call_tokens(const MockToolCall& call) {
+  return 1 + std::max<std::size_t>(1, count_tokens(call.arguments));
+}
+
+std::size_t image_tokens(std::string_view detail) { return detail == "low" ? 85 : 765; }
+
+std::optional<std::string> requested_arguments(std::string_view text, std::string_view tool_name) {
+  if (!asks_to_call(text, tool_name)) return std::nullopt;
+  const std::string needle = "call " + std::string(tool_name);
+  std::size_t pos = text.find(needle) + needle.size();
+  while (pos < text.size() && is_space(text[pos])) ++pos;
+  if (pos >= text.size() || text[pos] != '{') return "{}";
+  // The shortest prefix from the brace that is a JSON object (a streaming parse stops there).
+  boost::json::stream_parser parser;
+  boost::system::error_code ec;
+  const std::string_view rest = text.substr(pos);
+  const std::size_t used = parser.write_some(rest.data(), rest.size(), ec);
+  (void)used;
+  if (ec || !parser.done()) return "{}";
+  const boost::json::value v = parser.release();
+  if (!v.is_object()) return "{}";
+  return boost::json::serialize(v);
+}
+
+namespace {
+
+boost::json::value sample_of(const boost::json::value& schema, int depth) {
+  namespace json = boost::json;
+  const json::object* s = schema.if_object();
+  if (!s || depth > 16) return json::object{};
+  if (const auto* e = s->if_contains("enum"); e && e->is_array() && !e->get_array().empty())
+    return e->get_array().front();
+  if (const auto* c = s->if_contains("const")) return *c;
+  std::string type = "object";
+  if (const auto* t = s->if_contains("type")) {
+    if (t->is_string()) type = std::string(t->get_string());
+    if (t->is_array()) {
+      for (const json::value& x : t->get_array())
+        if (x.is_string() && x.get_string() != "null") {
+          type = std::string(x.get_string());
+          break;
+        }
+    }
+  } else if (!s->contains("properties")) {
+    return json::object{};
+  }
+  if (type == "string") return json::string("mock");
+  if (type == "integer" || type == "number") {
+    if (const auto* m = s->if_contains("minimum"); m && m->is_number()) return *m;
+    return 0;
+  }
+  if (type == "boolean") return true;
+  if (type == "null") return nullptr;
+  if (type == "array") {
+    json::array out;
+    const auto* min = s->if_contains("minItems");
+    if (min && min->is_int64() && min->get_int64() > 0) {
+      const auto* items = s->if_contains("items");
+      for (std::int64_t i = 0; i < std::min<std::int64_t>(min->get_int64(), 16); ++i)
+        out.push_back(items ? sample_of(*items, depth + 1) : json::value("mock"));
+    }
+    return out;
+  }
+  json::object out;
+  const auto* props = s->if_contains("properties");
+  if (!props || !props->is_object()) return out;
+  const auto* required = s->if_contains("required");
+  const bool all = !required || !required->is_array() || required->get_array().empty();
+  for (const auto& [name, sub] : props->get_object()) {
+    bool wanted = all;
+    if (!all)
+      for (const json::value& r : required->get_array()) wanted = wanted || (r.is_string() && r.get_string() == name);
+    if (wanted) out[name] = sample_of(sub, depth + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string sample_for_schema(std::string_view schema_json) {
+  boost::system::error_code ec;
+  const boost::json::value schema = boost::json::parse(schema_json, ec);
+  return boost::json::serialize(ec ? boost::json::value(boost::json::object{}) : sample_of(schema, 0));
 }
 
 std::vector<float> embed(std::string_view text, std::size_t dimensions) {

@@ -110,6 +110,24 @@ std::string filler_token(std::size_t i);
 std::string join(const std::vector<std::string>& tokens);
 // "call <name>" appears in `text` as a whole word.
 bool asks_to_call(std::string_view text, std::string_view tool_name);
+
+// A tool call of an answer: the tool's name and its arguments as JSON text.
+struct MockToolCall {
+  std::string name;
+  std::string arguments = "{}";
+};
+// Its tokens: 1 for the name, plus the arguments' words (at least 1: "{}").
+std::size_t tool_call_tokens(const MockToolCall& call);
+// The arguments of "call <name> {json}" in `text`: that JSON object (compact), or "{}" when none
+// follows or it is not a JSON object; nullopt when `text` does not ask to call the tool.
+std::optional<std::string> requested_arguments(std::string_view text, std::string_view tool_name);
+// A JSON value that satisfies the simple parts of a JSON Schema: an object with its required
+// properties (all of them when none is required) filled by type (string "mock", or the enum's
+// first value; number/integer the minimum or 0; boolean true; array empty or one item when
+// minItems > 0; nested objects alike). How JSON mode and forced tools get valid answers.
+std::string sample_for_schema(std::string_view schema_json);
+// An image part's tokens, as the service estimates them: 85 at detail "low", else 765.
+std::size_t image_tokens(std::string_view detail);
 // A unit vector from the bag of words of `text`: equal texts give equal vectors and texts sharing
 // words point in similar directions, which keeps retrieval tests meaningful.
 std::vector<float> embed(std::string_view text, std::size_t dimensions);

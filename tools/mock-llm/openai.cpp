@@ -16,7 +16,6 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::size_t kTokensPerToolCall = 2;  // its name and its arguments "{}"
 constexpr std::size_t kMaxDimensions = 16384;
 
 std::int64_t unix_now() {
@@ -52,6 +51,23 @@ http::Response injected_error(int status) {
   }
 }
 
+// The tokens of a message's image parts (see image_tokens).
+std::size_t image_tokens_of(const json::value& content) {
+  std::size_t n = 0;
+  if (const auto* parts = content.if_array()) {
+    for (const json::value& part : *parts) {
+      const auto* obj = part.if_object();
+      const auto* image = obj && obj->contains("type") && obj->at("type") == "image_url"
+                              ? obj->if_contains("image_url")
+                              : nullptr;
+      if (!image || !image->is_object()) continue;
+      const auto* detail = image->get_object().if_contains("detail");
+      n += image_tokens(detail && detail->is_string() ? std::string_view(detail->get_string()) : "");
+    }
+  }
+  return n;
+}
+
 // Text of a message's content: a string, or the text parts of an array; anything else is empty.
 std::string text_of(const json::value& content) {
   if (const auto* s = content.if_string()) return std::string(*s);
@@ -81,9 +97,15 @@ struct ChatCall {
   bool include_usage = false;
   std::optional<std::size_t> max_tokens;
   std::size_t prompt_tokens = 0;
-  std::string answer;                   // before length rules
-  std::vector<std::string> tool_calls;  // names of the tools the answer calls
+  std::string answer;                    // before length rules
+  std::vector<MockToolCall> tool_calls;  // the tools the answer calls
 };
+
+std::size_t tool_calls_tokens(const std::vector<MockToolCall>& calls) {
+  std::size_t n = 0;
+  for (const MockToolCall& c : calls) n += tool_call_tokens(c);
+  return n;
+}
 
 std::optional<BadRequest> parse_chat(const json::object& body, ChatCall& call) {
   const auto* model = body.if_contains("model");
@@ -107,7 +129,7 @@ std::optional<BadRequest> parse_chat(const json::object& body, ChatCall& call) {
     }
     const auto* content = obj->if_contains("content");
     const std::string text = content ? text_of(*content) : std::string();
-    call.prompt_tokens += count_tokens(text);
+    call.prompt_tokens += count_tokens(text) + (content ? image_tokens_of(*content) : 0);
     last_role = std::string(role->get_string());
     last_text = text;
     if (last_role == "user") last_user_text = text;
@@ -132,7 +154,17 @@ std::optional<BadRequest> parse_chat(const json::object& body, ChatCall& call) {
   }
 
   // The deterministic rule for tool calls: the last message is the user's and names a given tool
-  // as "call <name>".
+  // as "call <name>" (optionally followed by its arguments as a JSON object). A forced
+  // tool_choice (a named function, or "required") calls that tool (the first one) anyway, with
+  // arguments sampled from its parameters.
+  std::string forced;
+  if (const auto* choice = body.if_contains("tool_choice"); choice && choice->is_object()) {
+    const auto* fn = choice->get_object().if_contains("function");
+    const auto* name = fn && fn->is_object() ? fn->get_object().if_contains("name") : nullptr;
+    if (name && name->is_string()) forced = std::string(name->get_string());
+  }
+  const bool required = body.contains("tool_choice") && body.at("tool_choice") == "required";
+  MockToolCall first_tool;
   if (const auto* tools = body.if_contains("tools"); tools && tools->is_array()) {
     for (const json::value& t : tools->get_array()) {
       const auto* fn = t.is_object() ? t.get_object().if_contains("function") : nullptr;
@@ -140,13 +172,36 @@ std::optional<BadRequest> parse_chat(const json::object& body, ChatCall& call) {
       if (!name || !name->is_string()) {
         return BadRequest{"each tool must have a function with a name", "tools"};
       }
-      if (last_role == "user" && asks_to_call(last_text, name->get_string())) {
-        call.tool_calls.emplace_back(name->get_string());
+      if (last_role != "user") continue;
+      if (auto args = requested_arguments(last_text, name->get_string())) {
+        call.tool_calls.push_back({std::string(name->get_string()), std::move(*args)});
+      } else if (name->get_string() == forced || (required && first_tool.name.empty())) {
+        const auto* params = fn->get_object().if_contains("parameters");
+        MockToolCall sampled{std::string(name->get_string()),
+                             sample_for_schema(params ? json::serialize(*params) : "{}")};
+        if (name->get_string() == forced) call.tool_calls.push_back(std::move(sampled));
+        else first_tool = std::move(sampled);
       }
     }
+    // "required" and nothing asked by name: the first tool, with sampled arguments.
+    if (required && call.tool_calls.empty() && !first_tool.name.empty()) call.tool_calls.push_back(first_tool);
   }
   call.answer = last_role == "tool" ? "Mock answer with tool result: " + last_text
                                     : "Mock answer to: " + last_user_text;
+  // JSON mode: the answer is valid JSON (json_object: the text in {"answer": ...}; json_schema:
+  // an object sampled from the schema).
+  if (const auto* format = body.if_contains("response_format"); format && format->is_object()) {
+    const auto* type = format->get_object().if_contains("type");
+    if (type && *type == "json_object") {
+      call.answer = json::serialize(json::object{{"answer", call.answer}});
+    } else if (type && *type == "json_schema") {
+      const auto* spec = format->get_object().if_contains("json_schema");
+      const auto* schema = spec && spec->is_object() ? spec->get_object().if_contains("schema") : nullptr;
+      if (!schema || !schema->is_object())
+        return BadRequest{"'response_format.json_schema.schema' must be an object", "response_format"};
+      call.answer = sample_for_schema(json::serialize(*schema));
+    }
+  }
   return std::nullopt;
 }
 
@@ -165,12 +220,13 @@ json::object usage_json(std::size_t prompt, std::size_t completion, const Behavi
                                                  {"rejected_prediction_tokens", 0}}}};
 }
 
-json::array tool_calls_json(const std::vector<std::string>& names, const std::vector<std::string>& ids) {
+json::array tool_calls_json(const std::vector<MockToolCall>& calls, const std::vector<std::string>& ids) {
   json::array out;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    out.push_back(json::object{{"id", ids[i]},
-                               {"type", "function"},
-                               {"function", json::object{{"name", names[i]}, {"arguments", "{}"}}}});
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    out.push_back(json::object{
+        {"id", ids[i]},
+        {"type", "function"},
+        {"function", json::object{{"name", calls[i].name}, {"arguments", calls[i].arguments}}}});
   }
   return out;
 }
@@ -212,16 +268,22 @@ class ChatChunks final : public StreamFraming {
       json::object head{{"index", i},
                         {"id", call_ids_[i]},
                         {"type", "function"},
-                        {"function", json::object{{"name", tool_calls_[i]}, {"arguments", ""}}}};
+                        {"function", json::object{{"name", tool_calls_[i].name}, {"arguments", ""}}}};
       out += chunk(json::object{{"tool_calls", json::array{std::move(head)}}}, nullptr);
-      json::object args{{"index", i}, {"function", json::object{{"arguments", "{}"}}}};
-      out += chunk(json::object{{"tool_calls", json::array{std::move(args)}}}, nullptr);
+      // The arguments in two fragments, as the real API splits them, so that clients must join.
+      const std::string& arguments = tool_calls_[i].arguments;
+      const std::size_t half = arguments.size() / 2;
+      for (const std::string_view piece :
+           {std::string_view(arguments).substr(0, half), std::string_view(arguments).substr(half)}) {
+        json::object args{{"index", i}, {"function", json::object{{"arguments", piece}}}};
+        out += chunk(json::object{{"tool_calls", json::array{std::move(args)}}}, nullptr);
+      }
     }
     out += chunk(json::object{}, json::string(finish_reason_));
     if (include_usage_) {
       json::object last = base();
       last["choices"] = json::array{};
-      last["usage"] = usage_json(prompt_tokens_, text_tokens + kTokensPerToolCall * tool_calls_.size(), b_);
+      last["usage"] = usage_json(prompt_tokens_, text_tokens + tool_calls_tokens(tool_calls_), b_);
       out += http::sse_data(json::serialize(last));
     }
     out += http::sse_data("[DONE]");
@@ -253,7 +315,7 @@ class ChatChunks final : public StreamFraming {
   std::int64_t created_;
   bool include_usage_;
   std::size_t prompt_tokens_;
-  std::vector<std::string> tool_calls_;
+  std::vector<MockToolCall> tool_calls_;
   std::vector<std::string> call_ids_;
   std::string finish_reason_;
   Behaviour b_;
@@ -336,7 +398,7 @@ asio::awaitable<Result<http::Response>> chat_completions(Mock& mock, http::Conte
   }
   message["refusal"] = nullptr;
   message["annotations"] = json::array{};
-  const std::size_t completion = tokens.size() + kTokensPerToolCall * call.tool_calls.size();
+  const std::size_t completion = tokens.size() + tool_calls_tokens(call.tool_calls);
   const json::object completion_json{
       {"id", id},
       {"object", "chat.completion"},

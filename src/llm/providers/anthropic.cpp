@@ -15,7 +15,7 @@ AnthropicProvider::AnthropicProvider(std::shared_ptr<http::HttpClient> client, O
                                      const Clock& clock)
     : HttpProvider(std::move(client), with_default_url(std::move(options)), clock) {}
 
-std::string AnthropicProvider::request_body(const ChatRequest& req, bool stream) const {
+Result<std::string> AnthropicProvider::request_body(const ChatRequest& req, bool stream) const {
   return anthropic_wire::build_request(req, stream, {options().default_max_tokens});
 }
 
@@ -29,8 +29,8 @@ Result<Completion> AnthropicProvider::parse_response(std::string_view body,
   return anthropic_wire::parse_response(body, req);
 }
 
-std::unique_ptr<wire::StreamDecoder> AnthropicProvider::make_decoder() const {
-  return std::make_unique<anthropic_wire::StreamDecoder>();
+std::unique_ptr<wire::StreamDecoder> AnthropicProvider::make_decoder(const ChatRequest& req) const {
+  return std::make_unique<anthropic_wire::StreamDecoder>(req);
 }
 
 Error AnthropicProvider::map_error(int status, const std::vector<http::Header>& headers,

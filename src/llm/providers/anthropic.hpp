@@ -19,10 +19,10 @@ class AnthropicProvider final : public HttpProvider {
 
  private:
   std::string endpoint_path() const override { return "messages"; }
-  std::string request_body(const ChatRequest& req, bool stream) const override;
+  Result<std::string> request_body(const ChatRequest& req, bool stream) const override;
   std::vector<http::Header> request_headers(const std::string* api_key, bool stream) const override;
   Result<Completion> parse_response(std::string_view body, const ChatRequest& req) const override;
-  std::unique_ptr<wire::StreamDecoder> make_decoder() const override;
+  std::unique_ptr<wire::StreamDecoder> make_decoder(const ChatRequest& req) const override;
   Error map_error(int status, const std::vector<http::Header>& headers, std::string_view body,
                   TimePoint now) const override;
 };

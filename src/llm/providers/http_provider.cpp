@@ -49,13 +49,13 @@ HttpProvider::HttpProvider(std::shared_ptr<http::HttpClient> client, ProviderOpt
 
 HttpProvider::~HttpProvider() = default;
 
-http::ClientRequest HttpProvider::make_request(const ChatRequest& req, bool stream,
+http::ClientRequest HttpProvider::make_request(std::string path, std::string body, bool stream,
                                                const std::optional<KeyPool::Lease>& lease) const {
   http::ClientRequest r;
   r.method = "POST";
-  r.url = wire::join_url(options_.base_url, endpoint_path());
+  r.url = wire::join_url(options_.base_url, path);
   r.headers = request_headers(lease ? &lease->key : nullptr, stream);
-  r.body = request_body(req, stream);
+  r.body = std::move(body);
   r.first_byte_timeout = options_.first_byte_timeout;
   r.total_timeout = options_.total_timeout;
   return r;
@@ -78,29 +78,39 @@ void HttpProvider::succeeded(const std::optional<KeyPool::Lease>& lease) {
   if (lease) keys_.report_success(lease->index);
 }
 
-asio::awaitable<Result<Completion>> HttpProvider::complete(const ChatRequest& req) {
+template <class T, class Parse>
+asio::awaitable<Result<T>> HttpProvider::buffered(std::string path, std::string body, Parse parse) {
   const auto lease = keys_.acquire();
-  auto response = co_await client_->request(make_request(req, false, lease));
+  auto response = co_await client_->request(make_request(std::move(path), std::move(body), false, lease));
   if (!response) co_return transport_error(name(), response.error());
 
   if (!is_success(response->status)) {
     co_return failed(lease,
                      map_error(response->status, response->headers, response->body, clock_.now()));
   }
-  auto completion = parse_response(response->body, req);
-  if (!completion) {
-    Error e = completion.error();
+  Result<T> parsed = parse(response->body);
+  if (!parsed) {
+    Error e = parsed.error();
     if (!e.upstream_status) e.upstream_status = response->status;
     co_return failed(lease, std::move(e));
   }
   succeeded(lease);
-  co_return completion;
+  co_return parsed;
+}
+
+asio::awaitable<Result<Completion>> HttpProvider::complete(const ChatRequest& req) {
+  auto body = request_body(req, false);
+  if (!body) co_return body.error();
+  co_return co_await buffered<Completion>(endpoint_path(), std::move(*body),
+                                          [&](std::string_view b) { return parse_response(b, req); });
 }
 
 asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
                                                          const ChunkSink& sink) {
+  auto body = request_body(req, true);
+  if (!body) co_return body.error();
   const auto lease = keys_.acquire();
-  const std::unique_ptr<wire::StreamDecoder> decoder = make_decoder();
+  const std::unique_ptr<wire::StreamDecoder> decoder = make_decoder(req);
   SseParser parser(options_.max_event_bytes);
 
   int status = 0;
@@ -108,6 +118,7 @@ asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
   bool json_answer = false;  // a compatible server that ignored "stream": true
   std::string buffered;      // the error body, or that JSON answer
   std::string content;       // what reached the sink
+  std::vector<ToolCall> tool_calls;  // the tool-call pieces that reached the sink, assembled
   std::optional<Error> failure;
   bool cancelled = false;
 
@@ -120,17 +131,25 @@ asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
 
   const auto on_event = [&](SseEvent&& ev) {
     if (failure || cancelled) return;  // the rest of this feed is not wanted
-    auto text = decoder->feed(ev);
-    if (!text) {
-      failure = std::move(text.error());
+    auto decoded = decoder->feed(ev);
+    if (!decoded) {
+      failure = std::move(decoded.error());
       return;
     }
-    if (text->empty()) return;
-    if (!sink(*text)) {
-      cancelled = true;
-      return;
+    if (!decoded->text.empty()) {
+      if (!sink(StreamDelta{decoded->text})) {
+        cancelled = true;
+        return;
+      }
+      content += decoded->text;
     }
-    content += *text;
+    for (const ToolCallDelta& d : decoded->tool_calls) {
+      if (!sink(StreamDelta{{}, &d})) {
+        cancelled = true;
+        return;
+      }
+      apply_tool_call_delta(tool_calls, d);
+    }
   };
 
   const auto body_sink = [&](std::string_view bytes) -> bool {
@@ -145,7 +164,8 @@ asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
     return !failure && !cancelled;
   };
 
-  auto result = co_await client_->stream(make_request(req, true, lease), on_head, body_sink);
+  auto result = co_await client_->stream(make_request(endpoint_path(), std::move(*body), true, lease),
+                                         on_head, body_sink);
   const wire::StreamProgress& progress = decoder->progress();
 
   if (cancelled) {
@@ -153,9 +173,10 @@ asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
     succeeded(lease);
     Completion c;
     c.content = std::move(content);
+    c.tool_calls = std::move(tool_calls);
     c.model = progress.model.empty() ? req.model : progress.model;
     c.finish_reason = "cancelled";
-    c.usage = wire::complete_usage(progress, req, c.content);
+    c.usage = wire::complete_usage(progress, req, c.content, c.tool_calls);
     co_return c;
   }
   if (status != 0 && !is_success(status)) {
@@ -174,13 +195,19 @@ asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
       co_return failed(lease, std::move(e));
     }
     succeeded(lease);
-    if (!completion->content.empty() && !sink(completion->content))
+    if (!completion->content.empty() && !sink(StreamDelta{completion->content}))
       completion->finish_reason = "cancelled";
+    // The calls of a buffered answer go to the sink as OpenAI streams them: one piece each.
+    for (std::size_t i = 0; i < completion->tool_calls.size() && completion->finish_reason != "cancelled"; ++i) {
+      const ToolCall& call = completion->tool_calls[i];
+      const ToolCallDelta d{static_cast<int>(i), call.id, call.name, call.arguments};
+      if (!sink(StreamDelta{{}, &d})) completion->finish_reason = "cancelled";
+    }
     co_return completion;
   }
   if (!result && !progress.finished()) {
     Error e = transport_error(name(), result.error());
-    if (!content.empty()) {
+    if (!content.empty() || !tool_calls.empty()) {
       // The upstream was reachable and answering: a connection lost part way is its failure
       // (as a missing end marker is), not "unavailable".
       if (e.code == errc::unavailable) {
@@ -201,10 +228,18 @@ asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
   succeeded(lease);
   Completion c;
   c.content = std::move(content);
+  c.tool_calls = std::move(tool_calls);
   c.model = progress.model.empty() ? req.model : progress.model;
   c.finish_reason = progress.finish_reason.empty() ? "stop" : progress.finish_reason;
-  c.usage = wire::complete_usage(progress, req, c.content);
+  c.usage = wire::complete_usage(progress, req, c.content, c.tool_calls);
   co_return c;
+}
+
+asio::awaitable<Result<Embeddings>> HttpProvider::embed(const EmbeddingRequest& req) {
+  std::string path = embedding_path();
+  if (path.empty()) co_return cannot_embed(req.model);
+  co_return co_await buffered<Embeddings>(std::move(path), embedding_body(req),
+                                          [&](std::string_view b) { return parse_embeddings(b, req); });
 }
 
 }  // namespace aas::llm

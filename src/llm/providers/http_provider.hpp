@@ -46,6 +46,8 @@ class HttpProvider : public LlmProvider {
   boost::asio::awaitable<Result<Completion>> complete(const ChatRequest& req) override;
   boost::asio::awaitable<Result<Completion>> stream(const ChatRequest& req,
                                                     const ChunkSink& sink) override;
+  // POST {base_url}/{embedding_path()}; cannot_embed when the vendor has no embedding_path.
+  boost::asio::awaitable<Result<Embeddings>> embed(const EmbeddingRequest& req) override;
 
   const KeyPool& keys() const { return keys_; }
 
@@ -56,18 +58,28 @@ class HttpProvider : public LlmProvider {
 
   // The vendor's wire format.
   virtual std::string endpoint_path() const = 0;  // appended to base_url
-  virtual std::string request_body(const ChatRequest& req, bool stream) const = 0;
+  // invalid_request for what the vendor cannot honour (naming the parameter): nothing is sent.
+  virtual Result<std::string> request_body(const ChatRequest& req, bool stream) const = 0;
   virtual std::vector<http::Header> request_headers(const std::string* api_key,
                                                     bool stream) const = 0;
   virtual Result<Completion> parse_response(std::string_view body,
                                             const ChatRequest& req) const = 0;
-  virtual std::unique_ptr<wire::StreamDecoder> make_decoder() const = 0;
+  virtual std::unique_ptr<wire::StreamDecoder> make_decoder(const ChatRequest& req) const = 0;
+  // Embeddings: a vendor that has them names its endpoint (empty: it cannot embed).
+  virtual std::string embedding_path() const { return {}; }
+  virtual std::string embedding_body(const EmbeddingRequest&) const { return {}; }
+  virtual Result<Embeddings> parse_embeddings(std::string_view, const EmbeddingRequest& req) const {
+    return cannot_embed(req.model);
+  }
   virtual Error map_error(int status, const std::vector<http::Header>& headers,
                           std::string_view body, TimePoint now) const = 0;
 
  private:
-  http::ClientRequest make_request(const ChatRequest& req, bool stream,
+  http::ClientRequest make_request(std::string path, std::string body, bool stream,
                                    const std::optional<KeyPool::Lease>& lease) const;
+  // A non-streamed POST: the answer's body through `parse`, failures mapped and reported.
+  template <class T, class Parse>
+  boost::asio::awaitable<Result<T>> buffered(std::string path, std::string body, Parse parse);
   // Reports the outcome to the key pool and scrubs the key from the error's detail.
   Error failed(const std::optional<KeyPool::Lease>& lease, Error e);
   void succeeded(const std::optional<KeyPool::Lease>& lease);

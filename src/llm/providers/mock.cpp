@@ -44,7 +44,7 @@ asio::awaitable<void> MockProvider::simulate_latency() const {
 namespace {
 Completion make_completion(const ChatRequest& req, std::string content, std::string finish) {
   Completion c;
-  c.usage.input_tokens = estimate_prompt_tokens(req.messages);
+  c.usage.input_tokens = estimate_request_tokens(req);
   c.usage.output_tokens = estimate_tokens(content);
   c.usage.estimated = true;
   c.content = std::move(content);
@@ -72,7 +72,7 @@ asio::awaitable<Result<Completion>> MockProvider::stream(const ChatRequest& req,
     std::size_t next = reply.find(' ', pos + 1);
     if (next == std::string::npos) next = reply.size();
     const std::string_view piece(reply.data() + pos, next - pos);
-    if (!sink(piece)) co_return make_completion(req, sent, "cancelled");
+    if (!sink(StreamDelta{piece})) co_return make_completion(req, sent, "cancelled");
     sent.append(piece);
     pos = next;
   }

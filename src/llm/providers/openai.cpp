@@ -16,7 +16,7 @@ OpenAiProvider::OpenAiProvider(std::shared_ptr<http::HttpClient> client, Options
     : HttpProvider(std::move(client), with_default_url(options), clock),
       use_max_completion_tokens_(options.use_max_completion_tokens) {}
 
-std::string OpenAiProvider::request_body(const ChatRequest& req, bool stream) const {
+Result<std::string> OpenAiProvider::request_body(const ChatRequest& req, bool stream) const {
   return openai_wire::build_request(req, stream,
                                     {options().default_max_tokens, use_max_completion_tokens_});
 }
@@ -31,8 +31,17 @@ Result<Completion> OpenAiProvider::parse_response(std::string_view body,
   return openai_wire::parse_response(body, req);
 }
 
-std::unique_ptr<wire::StreamDecoder> OpenAiProvider::make_decoder() const {
+std::unique_ptr<wire::StreamDecoder> OpenAiProvider::make_decoder(const ChatRequest&) const {
   return std::make_unique<openai_wire::StreamDecoder>();
+}
+
+std::string OpenAiProvider::embedding_body(const EmbeddingRequest& req) const {
+  return openai_wire::build_embedding_request(req);
+}
+
+Result<Embeddings> OpenAiProvider::parse_embeddings(std::string_view body,
+                                                    const EmbeddingRequest& req) const {
+  return openai_wire::parse_embedding_response(body, req);
 }
 
 Error OpenAiProvider::map_error(int status, const std::vector<http::Header>& headers,

@@ -21,10 +21,13 @@ class OpenAiProvider final : public HttpProvider {
 
  private:
   std::string endpoint_path() const override { return "chat/completions"; }
-  std::string request_body(const ChatRequest& req, bool stream) const override;
+  Result<std::string> request_body(const ChatRequest& req, bool stream) const override;
+  std::string embedding_path() const override { return "embeddings"; }
+  std::string embedding_body(const EmbeddingRequest& req) const override;
+  Result<Embeddings> parse_embeddings(std::string_view body, const EmbeddingRequest& req) const override;
   std::vector<http::Header> request_headers(const std::string* api_key, bool stream) const override;
   Result<Completion> parse_response(std::string_view body, const ChatRequest& req) const override;
-  std::unique_ptr<wire::StreamDecoder> make_decoder() const override;
+  std::unique_ptr<wire::StreamDecoder> make_decoder(const ChatRequest& req) const override;
   Error map_error(int status, const std::vector<http::Header>& headers, std::string_view body,
                   TimePoint now) const override;
 

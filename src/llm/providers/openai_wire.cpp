@@ -66,18 +66,105 @@ std::string content_of(const json::object& message) {
 
 }  // namespace
 
-std::string build_request(const ChatRequest& req, bool stream, const RequestOptions& opts) {
+namespace {
+
+// A JSON text of ours (a schema, tool arguments) as a JSON object, or an error naming `field`.
+Result<json::object> json_object_field(std::string_view text, std::string_view field) {
+  if (auto v = wire::parse_json_object(text)) return std::move(v->as_object());
+  return make_error(errc::invalid_request, "'" + std::string(field) + "' must be a JSON object");
+}
+
+json::value content_json(const ChatMessage& m) {
+  if (m.parts.empty()) {
+    // An assistant turn that only called tools has no content, which OpenAI writes as null.
+    if (m.content.empty() && !m.tool_calls.empty()) return nullptr;
+    return json::string(m.content);
+  }
+  json::array parts;
+  for (const ContentPart& p : m.parts) {
+    if (p.kind == ContentPart::Kind::text) {
+      parts.push_back(json::object{{"type", "text"}, {"text", p.text}});
+    } else {
+      json::object image{{"url", p.image_url}};
+      if (!p.detail.empty()) image["detail"] = p.detail;
+      parts.push_back(json::object{{"type", "image_url"}, {"image_url", std::move(image)}});
+    }
+  }
+  return parts;
+}
+
+json::value tool_choice_json(std::string_view choice) {
+  if (choice == "auto" || choice == "none" || choice == "required") return json::string(choice);
+  return json::object{{"type", "function"}, {"function", json::object{{"name", choice}}}};
+}
+
+}  // namespace
+
+Result<std::string> build_request(const ChatRequest& req, bool stream, const RequestOptions& opts) {
   json::object body;
   body["model"] = req.model;
   json::array messages;
   messages.reserve(req.messages.size());
   for (const ChatMessage& m : req.messages) {
-    messages.push_back(json::object{{"role", m.role}, {"content", m.content}});
+    json::object msg{{"role", m.role}, {"content", content_json(m)}};
+    if (!m.name.empty()) msg["name"] = m.name;
+    if (!m.tool_calls.empty()) {
+      json::array calls;
+      for (const ToolCall& c : m.tool_calls)
+        calls.push_back(json::object{
+            {"id", c.id},
+            {"type", "function"},
+            {"function", json::object{{"name", c.name}, {"arguments", c.arguments}}}});
+      msg["tool_calls"] = std::move(calls);
+    }
+    if (m.role == "tool") msg["tool_call_id"] = m.tool_call_id;
+    messages.push_back(std::move(msg));
   }
   body["messages"] = std::move(messages);
   if (req.temperature) body["temperature"] = *req.temperature;
+  if (req.top_p) body["top_p"] = *req.top_p;
+  if (req.seed) body["seed"] = *req.seed;
+  if (req.presence_penalty) body["presence_penalty"] = *req.presence_penalty;
+  if (req.frequency_penalty) body["frequency_penalty"] = *req.frequency_penalty;
+  if (!req.stop.empty()) {
+    json::array stop;
+    for (const std::string& s : req.stop) stop.push_back(json::string(s));
+    body["stop"] = std::move(stop);
+  }
+  if (!req.user.empty()) body["user"] = req.user;
   if (const auto max = req.max_tokens ? req.max_tokens : opts.default_max_tokens) {
     body[opts.use_max_completion_tokens ? "max_completion_tokens" : "max_tokens"] = *max;
+  }
+  if (!req.tools.empty()) {
+    json::array tools;
+    for (std::size_t i = 0; i < req.tools.size(); ++i) {
+      const ToolDefinition& t = req.tools[i];
+      auto parameters =
+          json_object_field(t.parameters, "tools[" + std::to_string(i) + "].function.parameters");
+      if (!parameters) return parameters.error();
+      json::object function{{"name", t.name}, {"parameters", std::move(*parameters)}};
+      if (!t.description.empty()) function["description"] = t.description;
+      if (t.strict) function["strict"] = true;
+      tools.push_back(json::object{{"type", "function"}, {"function", std::move(function)}});
+    }
+    body["tools"] = std::move(tools);
+  }
+  if (!req.tool_choice.empty()) body["tool_choice"] = tool_choice_json(req.tool_choice);
+  if (req.parallel_tool_calls) body["parallel_tool_calls"] = *req.parallel_tool_calls;
+  switch (req.response_format.kind) {
+    case ResponseFormat::Kind::text:
+      break;
+    case ResponseFormat::Kind::json_object:
+      body["response_format"] = json::object{{"type", "json_object"}};
+      break;
+    case ResponseFormat::Kind::json_schema: {
+      auto schema = json_object_field(req.response_format.schema, "response_format.json_schema.schema");
+      if (!schema) return schema.error();
+      json::object spec{{"name", req.response_format.schema_name}, {"schema", std::move(*schema)}};
+      if (req.response_format.strict) spec["strict"] = true;
+      body["response_format"] = json::object{{"type", "json_schema"}, {"json_schema", std::move(spec)}};
+      break;
+    }
   }
   if (stream) {
     body["stream"] = true;
@@ -85,6 +172,53 @@ std::string build_request(const ChatRequest& req, bool stream, const RequestOpti
     body["stream_options"] = json::object{{"include_usage", true}};
   }
   return json::serialize(body);
+}
+
+std::string build_embedding_request(const EmbeddingRequest& req) {
+  json::array input;
+  for (const std::string& text : req.inputs) input.push_back(json::string(text));
+  json::object body{{"model", req.model}, {"input", std::move(input)}, {"encoding_format", "float"}};
+  if (req.dimensions) body["dimensions"] = *req.dimensions;
+  if (!req.user.empty()) body["user"] = req.user;
+  return json::serialize(body);
+}
+
+Result<Embeddings> parse_embedding_response(std::string_view body, const EmbeddingRequest& req) {
+  const auto parsed = wire::parse_json_object(body);
+  if (!parsed) return wire::malformed(vendor, "embeddings body is not a JSON object");
+  const json::object& o = parsed->get_object();
+  if (const json::value* error = o.if_contains("error"); error && !error->is_null())
+    return in_band_error(*error);
+  const json::array* data = get_array(o, "data");
+  if (!data) return wire::malformed(vendor, "embeddings response has no data");
+  Embeddings out;
+  out.vectors.resize(req.inputs.size());
+  std::vector<bool> seen(req.inputs.size(), false);
+  for (const json::value& item : *data) {
+    const json::object* e = item.if_object();
+    const json::array* vector = e ? get_array(*e, "embedding") : nullptr;
+    const auto index = e ? get_int(*e, "index") : std::nullopt;
+    if (!vector || !index || *index < 0 || static_cast<std::size_t>(*index) >= out.vectors.size() ||
+        seen[static_cast<std::size_t>(*index)])
+      return wire::malformed(vendor, "embeddings response has an invalid item");
+    std::vector<float>& v = out.vectors[static_cast<std::size_t>(*index)];
+    v.reserve(vector->size());
+    for (const json::value& x : *vector) {
+      if (!x.is_number()) return wire::malformed(vendor, "an embedding holds a non-number");
+      v.push_back(x.to_number<float>());
+    }
+    seen[static_cast<std::size_t>(*index)] = true;
+  }
+  if (std::find(seen.begin(), seen.end(), false) != seen.end())
+    return wire::malformed(vendor, "embeddings response lacks a vector for an input");
+  out.model = std::string(get_string(o, "model").value_or(req.model));
+  if (const json::object* usage = get_object(o, "usage")) {
+    out.usage.input_tokens = get_int(*usage, "prompt_tokens").value_or(0);
+  } else {
+    for (const std::string& text : req.inputs) out.usage.input_tokens += estimate_tokens(text);
+    out.usage.estimated = true;
+  }
+  return out;
 }
 
 std::vector<http::Header> build_headers(const std::string* api_key, bool stream,
@@ -122,13 +256,23 @@ Result<Completion> parse_response(std::string_view body, const ChatRequest& req)
 
   Completion c;
   c.content = content_of(*message);
+  if (const json::array* calls = get_array(*message, "tool_calls")) {
+    for (const json::value& call : *calls) {
+      const json::object* co = call.if_object();
+      const json::object* function = co ? get_object(*co, "function") : nullptr;
+      if (!function) return wire::malformed(vendor, "a tool call has no function");
+      c.tool_calls.push_back({std::string(get_string(*co, "id").value_or("")),
+                              std::string(get_string(*function, "name").value_or("")),
+                              std::string(get_string(*function, "arguments").value_or(""))});
+    }
+  }
   c.model = std::string(get_string(o, "model").value_or(req.model));
   c.finish_reason = normalise_finish_reason(get_string(choice, "finish_reason").value_or(""));
   if (const json::object* usage = get_object(o, "usage")) {
     c.usage = read_usage(*usage);
   } else {
-    c.usage.input_tokens = estimate_prompt_tokens(req.messages);
-    c.usage.output_tokens = estimate_tokens(c.content);
+    c.usage.input_tokens = estimate_request_tokens(req);
+    c.usage.output_tokens = estimate_tokens(c.content) + estimate_tool_call_tokens(c.tool_calls);
     c.usage.estimated = true;
   }
   return c;
@@ -171,14 +315,14 @@ Error map_error(int status, const std::vector<http::Header>& headers, std::strin
   return e;
 }
 
-Result<std::string> StreamDecoder::feed(const SseEvent& ev) {
-  if (progress_.terminated) return std::string();  // nothing after [DONE] counts
+Result<wire::Decoded> StreamDecoder::feed(const SseEvent& ev) {
+  if (progress_.terminated) return wire::Decoded();  // nothing after [DONE] counts
   std::string_view data = ev.data;
   while (!data.empty() && (data.back() == ' ' || data.back() == '\n')) data.remove_suffix(1);
-  if (data.empty()) return std::string();
+  if (data.empty()) return wire::Decoded();
   if (data == "[DONE]") {
     progress_.terminated = true;
-    return std::string();
+    return wire::Decoded();
   }
 
   const auto parsed = wire::parse_json_object(data);
@@ -190,11 +334,29 @@ Result<std::string> StreamDecoder::feed(const SseEvent& ev) {
   if (progress_.model.empty())
     progress_.model = std::string(get_string(chunk, "model").value_or(""));
 
-  std::string text;
+  wire::Decoded out;
   if (const json::array* choices = get_array(chunk, "choices");
       choices && !choices->empty() && choices->front().is_object()) {
     const json::object& choice = choices->front().get_object();
-    if (const json::object* delta = get_object(choice, "delta")) text = content_of(*delta);
+    if (const json::object* delta = get_object(choice, "delta")) {
+      out.text = content_of(*delta);
+      if (const json::array* calls = get_array(*delta, "tool_calls")) {
+        for (const json::value& call : *calls) {
+          const json::object* co = call.if_object();
+          const auto index = co ? get_int(*co, "index") : std::nullopt;
+          if (!index || *index < 0 || *index > 1024)
+            return wire::malformed(vendor, "a streamed tool call has no valid index");
+          ToolCallDelta d;
+          d.index = static_cast<int>(*index);
+          d.id = std::string(get_string(*co, "id").value_or(""));
+          if (const json::object* function = get_object(*co, "function")) {
+            d.name = std::string(get_string(*function, "name").value_or(""));
+            d.arguments = std::string(get_string(*function, "arguments").value_or(""));
+          }
+          out.tool_calls.push_back(std::move(d));
+        }
+      }
+    }
     if (auto reason = get_string(choice, "finish_reason"))
       progress_.finish_reason = normalise_finish_reason(*reason);
   }
@@ -203,7 +365,7 @@ Result<std::string> StreamDecoder::feed(const SseEvent& ev) {
     progress_.usage = read_usage(*usage);
     progress_.input_reported = progress_.output_reported = true;
   }
-  return text;
+  return out;
 }
 
 }  // namespace aas::llm::openai_wire

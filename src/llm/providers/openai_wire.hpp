@@ -21,7 +21,16 @@ struct RequestOptions {
 };
 
 // The request body. Streaming always asks for the final usage chunk (stream_options.include_usage).
-std::string build_request(const ChatRequest& req, bool stream, const RequestOptions& opts = {});
+// Content parts, tools, tool_choice, tool calls and results, response_format and the sampling
+// parameters map one to one. invalid_request when a tool's parameters or a json_schema's schema
+// is not a JSON object (the caller should have checked: the message names the field).
+Result<std::string> build_request(const ChatRequest& req, bool stream, const RequestOptions& opts = {});
+
+// POST /embeddings: the inputs as an array of strings, always encoding_format "float".
+std::string build_embedding_request(const EmbeddingRequest& req);
+// Its answer: data[].embedding put in input order by data[].index; usage.prompt_tokens (estimated
+// and flagged when absent).
+Result<Embeddings> parse_embedding_response(std::string_view body, const EmbeddingRequest& req);
 // Content-Type, Accept and, when a key is given, Authorization: Bearer; then `extra` (e.g.
 // OpenAI-Organization, OpenAI-Project).
 std::vector<http::Header> build_headers(const std::string* api_key, bool stream,
@@ -39,12 +48,13 @@ Result<Completion> parse_response(std::string_view body, const ChatRequest& req)
 Error map_error(int status, const std::vector<http::Header>& headers, std::string_view body,
                 TimePoint now);
 
-// Chunks carry choices[0].delta.content and choices[0].finish_reason; with include_usage a last
+// Chunks carry choices[0].delta.content, choices[0].delta.tool_calls[] (index; id, type and
+// function.name on a call's first piece; function.arguments fragments) and choices[0].finish_reason; with include_usage a last
 // chunk with empty choices carries usage; `data: [DONE]` ends the stream. A chunk holding an
 // `error` object is returned as an Error.
 class StreamDecoder final : public wire::StreamDecoder {
  public:
-  Result<std::string> feed(const SseEvent& ev) override;
+  Result<wire::Decoded> feed(const SseEvent& ev) override;
 };
 
 }  // namespace aas::llm::openai_wire

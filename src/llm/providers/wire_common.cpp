@@ -218,14 +218,15 @@ std::string redact_secrets(std::string text) {
   return out;
 }
 
-Usage complete_usage(const StreamProgress& p, const ChatRequest& req, std::string_view content) {
+Usage complete_usage(const StreamProgress& p, const ChatRequest& req, std::string_view content,
+                     const std::vector<ToolCall>& tool_calls) {
   Usage u = p.usage;
   if (!p.input_reported) {
-    u.input_tokens = estimate_prompt_tokens(req.messages);
+    u.input_tokens = estimate_request_tokens(req);
     u.estimated = true;
   }
   if (!p.output_reported) {
-    u.output_tokens = estimate_tokens(content);
+    u.output_tokens = estimate_tokens(content) + estimate_tool_call_tokens(tool_calls);
     u.estimated = true;
   }
   return u;

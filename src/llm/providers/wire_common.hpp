@@ -32,13 +32,20 @@ struct StreamProgress {
   bool finished() const { return terminated || !finish_reason.empty(); }
 };
 
-// Turns a vendor's server-sent events into answer text and a StreamProgress.
+// What one event adds to the answer: text, pieces of tool calls, or (often) nothing.
+struct Decoded {
+  std::string text;
+  std::vector<ToolCallDelta> tool_calls;
+  bool empty() const { return text.empty() && tool_calls.empty(); }
+};
+
+// Turns a vendor's server-sent events into answer pieces and a StreamProgress.
 class StreamDecoder {
  public:
   virtual ~StreamDecoder() = default;
-  // Takes one event and returns the answer text it adds (often empty). An error the upstream
-  // reports inside the stream, or an event that is not valid JSON, is returned as an Error.
-  virtual Result<std::string> feed(const SseEvent& ev) = 0;
+  // Takes one event and returns what it adds to the answer. An error the upstream reports
+  // inside the stream, or an event that is not valid JSON, is returned as an Error.
+  virtual Result<Decoded> feed(const SseEvent& ev) = 0;
   const StreamProgress& progress() const { return progress_; }
 
  protected:
@@ -80,7 +87,8 @@ std::optional<std::string_view> find_header(const std::vector<http::Header>& hea
 std::string redact_secrets(std::string text);
 
 // Fills in what the upstream did not report with our estimate and flags the usage estimated.
-Usage complete_usage(const StreamProgress& p, const ChatRequest& req, std::string_view content);
+Usage complete_usage(const StreamProgress& p, const ChatRequest& req, std::string_view content,
+                     const std::vector<ToolCall>& tool_calls = {});
 
 // Tolerant JSON readers: a missing member, a null or another type reads as absent, because
 // vendors add, drop and null out fields over time.

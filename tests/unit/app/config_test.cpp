@@ -141,13 +141,42 @@ TEST(Config, ProviderKeysInTheEnvironmentMakeOneModelPerName) {
                                      {"OPENAI_MODELS", "gpt-4o-mini, gpt-4.1"},
                                      {"ANTHROPIC_API_KEY", "sk-ant"},
                                      {"ANTHROPIC_MODELS", "claude-haiku"}}));
-  ASSERT_EQ(c.models.size(), 3u);
+  ASSERT_EQ(c.models.size(), 4u);
   EXPECT_EQ(c.models[0].name, "gpt-4o-mini");
   EXPECT_EQ(c.models[1].name, "gpt-4.1");
   EXPECT_EQ(c.models[1].deployments.at(0).provider, "openai");
   EXPECT_EQ(c.models[1].deployments.at(0).api_keys, std::vector<std::string>{"sk-test"});
   EXPECT_EQ(c.models[2].deployments.at(0).provider, "anthropic");
+  // The OpenAI-compatible upstream also gets the default embedding model.
+  EXPECT_EQ(c.embedding_model, "text-embedding-3-small");
+  EXPECT_EQ(c.models[3].name, "text-embedding-3-small");
+  EXPECT_EQ(c.models[3].deployments.at(0).provider, "openai");
   EXPECT_TRUE(load_config(from({})).models.empty());
+  EXPECT_TRUE(load_config(from({})).embedding_model.empty());
+}
+
+TEST(Config, EmbeddingModelCacheSharingAndImageSize) {
+  const Config c = load_config(from({{"OPENAI_BASE_URL", "http://127.0.0.1:1/v1"},
+                                     {"OPENAI_MODELS", "gpt-4o-mini,my-embedder"},
+                                     {"EMBEDDING_MODEL", "my-embedder"},
+                                     {"CACHE_SHARED", "true"},
+                                     {"MAX_IMAGE_BYTES", "1048576"}}));
+  EXPECT_EQ(c.models.size(), 2u);  // the embedding model is one of those listed: not added twice
+  EXPECT_EQ(c.embedding_model, "my-embedder");
+  EXPECT_TRUE(c.cache_shared);
+  EXPECT_EQ(c.max_image_bytes, 1048576u);
+  EXPECT_FALSE(load_config(from({})).cache_shared);
+  EXPECT_EQ(load_config(from({})).max_image_bytes, 5u * 1024 * 1024);
+
+  EXPECT_THROW(load_config(from({{"CACHE_SHARED", "yes"}})), ConfigError);
+  EXPECT_THROW(load_config(from({{"MAX_IMAGE_BYTES", "12x"}})), ConfigError);
+  // Without an OpenAI-compatible upstream nothing can embed: a named model must exist.
+  try {
+    load_config(from({{"ANTHROPIC_API_KEY", "k"}, {"EMBEDDING_MODEL", "text-embedding-3-small"}}));
+    ADD_FAILURE() << "an unknown EMBEDDING_MODEL was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("EMBEDDING_MODEL"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Config, ModelsComeFromTheYamlFileWithDeploymentsFallbacksAndPrices) {

@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <set>
+#include <vector>
+
 
 namespace aas::chat {
 namespace {
@@ -38,6 +42,61 @@ TEST(ResponseCacheKey, OnlyDeterministicRequestsAndEveryPartCounts) {
   auto b = request("");
   b.messages[0].content = "ab";
   EXPECT_NE(response_cache_key(a), response_cache_key(b));
+}
+
+TEST(ResponseCacheKey, EveryStructuredFieldCountsAndTheScopeSeparatesUsers) {
+  const auto base = request("hi");
+  const auto key = [](const llm::ChatRequest& r) { return response_cache_key(r); };
+  // Each change below must give a key of its own.
+  std::vector<std::function<void(llm::ChatRequest&)>> changes = {
+      [](auto& r) { r.top_p = 0.5; },
+      [](auto& r) { r.seed = 1; },
+      [](auto& r) { r.presence_penalty = 1; },
+      [](auto& r) { r.frequency_penalty = 1; },
+      [](auto& r) { r.stop = {"x"}; },
+      [](auto& r) { r.user = "u"; },
+      [](auto& r) { r.tools = {{"f", "", "{}", false}}; },
+      [](auto& r) { r.tools = {{"f", "", "{}", true}}; },
+      [](auto& r) { r.tools = {{"f", "", R"({"type":"object"})", false}}; },
+      [](auto& r) { r.tools = {{"f", "does f", "{}", false}}; },
+      [](auto& r) { r.tool_choice = "required"; },
+      [](auto& r) { r.parallel_tool_calls = false; },
+      [](auto& r) { r.response_format.kind = llm::ResponseFormat::Kind::json_object; },
+      [](auto& r) { r.response_format = {llm::ResponseFormat::Kind::json_schema, "a", "{}", false}; },
+      [](auto& r) { r.response_format = {llm::ResponseFormat::Kind::json_schema, "a", R"({"type":"object"})", false}; },
+      [](auto& r) { r.messages[1].parts = {{llm::ContentPart::Kind::image, "", "https://x/a.png", ""}}; },
+      [](auto& r) { r.messages[1].parts = {{llm::ContentPart::Kind::image, "", "https://x/a.png", "low"}}; },
+      [](auto& r) { r.messages[1].name = "alice"; },
+      [](auto& r) { r.messages.push_back({"assistant", ""}); r.messages.back().tool_calls = {{"c", "f", "{}"}}; },
+      [](auto& r) { r.messages.push_back({"tool", "ok"}); r.messages.back().tool_call_id = "c"; },
+  };
+  std::set<std::string> keys{*key(base)};
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    auto changed = base;
+    changes[i](changed);
+    EXPECT_TRUE(keys.insert(*key(changed)).second) << "change " << i << " did not change the key";
+  }
+  EXPECT_NE(response_cache_key(base, "alice"), response_cache_key(base, "bob"));
+  EXPECT_NE(response_cache_key(base, "alice"), response_cache_key(base));
+  EXPECT_EQ(response_cache_key(base, "alice"), response_cache_key(base, "alice"));
+}
+
+TEST(CachedAnswerEncoding, RoundTripsToolCallsAndAnyBytes) {
+  const CachedAnswer answer{"line one\nline two: 3:x", "tool_calls",
+                            {{"call_1", "get_weather", R"({"city":"Paris"})"}, {"call_2", "f", ""}}};
+  const auto back = decode_cached_answer(encode_cached_answer(answer));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->content, answer.content);
+  EXPECT_EQ(back->finish_reason, answer.finish_reason);
+  ASSERT_EQ(back->tool_calls.size(), 2u);
+  EXPECT_EQ(back->tool_calls[0].id, "call_1");
+  EXPECT_EQ(back->tool_calls[0].arguments, R"({"city":"Paris"})");
+  EXPECT_EQ(back->tool_calls[1].arguments, "");
+  // The old format ("finish\ncontent") and damaged entries read as misses.
+  EXPECT_FALSE(decode_cached_answer("stop\nhello"));
+  std::string cut = encode_cached_answer(answer);
+  cut.pop_back();
+  EXPECT_FALSE(decode_cached_answer(cut));
 }
 
 TEST(LruResponseCache, ExpiresAndEvictsTheLeastRecentlyUsed) {

@@ -24,13 +24,15 @@ const TimePoint now = std::chrono::sys_days(std::chrono::year(2025) / 3 / 10) + 
 struct Transcript {
   std::string text;
   std::size_t pieces = 0;
+  std::vector<ToolCall> calls;  // the streamed tool calls, assembled
   std::optional<Error> error;
   wire::StreamProgress progress;
 };
 
-Transcript decode(std::string_view sse, std::size_t step = std::string_view::npos) {
+Transcript decode(std::string_view sse, std::size_t step = std::string_view::npos,
+                  const ChatRequest& req = {}) {
   SseParser parser;
-  StreamDecoder decoder;
+  StreamDecoder decoder(req);
   Transcript t;
   const auto on_event = [&](SseEvent&& ev) {
     if (t.error) return;
@@ -38,7 +40,8 @@ Transcript decode(std::string_view sse, std::size_t step = std::string_view::npo
     if (!r) {
       t.error = r.error();
     } else if (!r->empty()) {
-      t.text += *r;
+      t.text += r->text;
+      for (const ToolCallDelta& d : r->tool_calls) apply_tool_call_delta(t.calls, d);
       ++t.pieces;
     }
   };
@@ -91,7 +94,7 @@ TEST(AnthropicWire, BuildsARequestWithTheSystemPromptOnTop) {
   req.messages.insert(req.messages.begin() + 1, ChatMessage{"system", "Answer in English."});
   req.temperature = 0.5;
   req.max_tokens = 300;
-  const json::value got = json::parse(build_request(req, false));
+  const json::value got = json::parse(*build_request(req, false));
   const json::value want = json::parse(R"({
     "model": "claude-sonnet-4-20250514",
     "max_tokens": 300,
@@ -110,7 +113,7 @@ TEST(AnthropicWire, StreamingRequestAndMaxTokensDefaults) {
   ChatRequest req;
   req.model = "claude-3-5-haiku-latest";
   req.messages = {{"user", "Hi"}};
-  const json::value got = json::parse(build_request(req, true));
+  const json::value got = json::parse(*build_request(req, true));
   const json::value want = json::parse(R"({
     "model": "claude-3-5-haiku-latest",
     "max_tokens": 4096,
@@ -121,14 +124,14 @@ TEST(AnthropicWire, StreamingRequestAndMaxTokensDefaults) {
 
   RequestOptions opts;
   opts.default_max_tokens = 1024;
-  EXPECT_EQ(json::parse(build_request(req, true, opts)).as_object().at("max_tokens"), 1024);
+  EXPECT_EQ(json::parse(*build_request(req, true, opts)).as_object().at("max_tokens"), 1024);
 }
 
 TEST(AnthropicWire, ConsecutiveTurnsOfOneRoleAreMerged) {
   ChatRequest req;
   req.model = "m";
   req.messages = {{"user", "one"}, {"user", "two"}, {"system", "s"}, {"user", "three"}, {"assistant", "ok"}};
-  const json::value got = json::parse(build_request(req, false));
+  const json::value got = json::parse(*build_request(req, false));
   const json::value want = json::parse(R"([
     {"role": "user", "content": "one\n\ntwo\n\nthree"},
     {"role": "assistant", "content": "ok"}
@@ -347,6 +350,200 @@ TEST(AnthropicWire, AnAuthErrorLeaksNoKey) {
   EXPECT_EQ(e.code, errc::upstream_error);
   EXPECT_EQ(e.detail.find("AbCdEfGh"), std::string::npos);
   EXPECT_EQ(e.message.find("sk-ant"), std::string::npos);
+}
+
+}  // namespace aas::llm::anthropic_wire
+
+// ---- structured messages -------------------------------------------------------------------
+
+namespace aas::llm::anthropic_wire {
+
+namespace {
+
+Error refusal(const ChatRequest& req) {
+  auto r = build_request(req, false);
+  EXPECT_FALSE(r) << *r;
+  return r ? Error{} : r.error();
+}
+
+std::string event(std::string_view name, std::string_view data) {
+  return "event: " + std::string(name) + "\ndata: " + std::string(data) + "\n\n";
+}
+
+}  // namespace
+
+TEST(AnthropicWire, CarriesImagesToolsAToolRoundTripAndSampling) {
+  ChatRequest req;
+  req.model = "claude";
+  ChatMessage user{"user", "What is this?"};
+  user.parts = {{ContentPart::Kind::text, "What is this?", "", ""},
+                {ContentPart::Kind::image, "", "data:image/png;base64,iVBORw0KGgo=", ""},
+                {ContentPart::Kind::image, "", "https://example.com/cat.jpg", "auto"}};
+  ChatMessage assistant{"assistant", "Let me check."};
+  assistant.tool_calls = {{"toolu_1", "get_weather", R"({"city":"Paris"})"}, {"toolu_2", "get_time", ""}};
+  ChatMessage first{"tool", "sunny"};
+  first.tool_call_id = "toolu_1";
+  ChatMessage second{"tool", "noon"};
+  second.tool_call_id = "toolu_2";
+  req.messages = {{"system", "Be brief."}, user, assistant, first, second};
+  req.tools = {{"get_weather", "The weather", R"({"type":"object"})", false}, {"get_time", "", "{}", false}};
+  req.tool_choice = "required";
+  req.parallel_tool_calls = false;
+  req.top_p = 0.5;
+  req.stop = {"END", "STOP"};
+  req.user = "u-1";
+  const json::value got = json::parse(*build_request(req, false));
+  const json::value want = json::parse(R"({
+    "model": "claude", "max_tokens": 4096, "system": "Be brief.",
+    "messages": [
+      {"role": "user", "content": [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}}]},
+      {"role": "assistant", "content": [
+        {"type": "text", "text": "Let me check."},
+        {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
+        {"type": "tool_use", "id": "toolu_2", "name": "get_time", "input": {}}]},
+      {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"},
+        {"type": "tool_result", "tool_use_id": "toolu_2", "content": "noon"}]}
+    ],
+    "top_p": 0.5, "stop_sequences": ["END", "STOP"], "metadata": {"user_id": "u-1"},
+    "tools": [{"name": "get_weather", "input_schema": {"type": "object"}, "description": "The weather"},
+              {"name": "get_time", "input_schema": {}}],
+    "tool_choice": {"type": "any", "disable_parallel_tool_use": true}
+  })");
+  EXPECT_EQ(got, want) << json::serialize(got);
+}
+
+TEST(AnthropicWire, MapsToolChoice) {
+  ChatRequest req = sample();
+  req.tools = {{"f", "", "{}", false}};
+  const auto choice = [&](std::string c) {
+    req.tool_choice = std::move(c);
+    return json::parse(*build_request(req, false)).as_object().at("tool_choice");
+  };
+  EXPECT_EQ(choice("auto"), json::parse(R"({"type":"auto"})"));
+  EXPECT_EQ(choice("none"), json::parse(R"({"type":"none"})"));
+  EXPECT_EQ(choice("required"), json::parse(R"({"type":"any"})"));
+  EXPECT_EQ(choice("f"), json::parse(R"({"type":"tool","name":"f"})"));
+}
+
+TEST(AnthropicWire, RefusesWhatItCannotHonourNamingTheParameter) {
+  const auto names = [](const ChatRequest& req, std::string_view field) {
+    const Error e = refusal(req);
+    EXPECT_EQ(e.code, errc::invalid_request);
+    EXPECT_NE(e.message.find(field), std::string::npos) << e.message;
+  };
+  ChatRequest req = sample();
+  req.seed = 1;
+  names(req, "'seed'");
+  req = sample();
+  req.presence_penalty = 1;
+  names(req, "'presence_penalty'");
+  req = sample();
+  req.frequency_penalty = 1;
+  names(req, "'frequency_penalty'");
+  req = sample();
+  req.tools = {{"f", "", "{}", true}};
+  names(req, "'tools[0].function.strict'");
+  req = sample();
+  req.messages.push_back({"assistant", ""});
+  req.messages.back().tool_calls = {{"id", "f", "not json"}};
+  names(req, "'messages[4].tool_calls[0].function.arguments'");
+  req = sample();
+  req.messages[1].parts = {{ContentPart::Kind::image, "", "ftp://example.com/x.png", ""}};
+  names(req, "'messages[1].content[0].image_url'");
+  req = sample();
+  req.response_format.kind = ResponseFormat::Kind::json_object;
+  req.tools = {{"f", "", "{}", false}};
+  names(req, "'response_format'");
+  req = sample();
+  req.messages[1].name = "alice";
+  names(req, "'messages[1].name'");
+  req = sample();
+  req.messages[1].parts = {{ContentPart::Kind::image, "", "https://example.com/x.png", "low"}};
+  names(req, "'messages[1].content[0].image_url.detail'");
+}
+
+TEST(AnthropicWire, JsonModeIsAForcedToolWhoseInputIsTheAnswer) {
+  ChatRequest req = sample();
+  req.response_format = {ResponseFormat::Kind::json_schema, "capital", R"({"type":"object","required":["city"]})", false};
+  const json::object body = json::parse(*build_request(req, false)).as_object();
+  EXPECT_EQ(body.at("tool_choice"), json::parse(R"({"type":"tool","name":"capital"})"));
+  EXPECT_EQ(body.at("tools").as_array().at(0).as_object().at("input_schema"),
+            json::parse(R"({"type":"object","required":["city"]})"));
+
+  const auto c = parse_response(R"({"type":"message","model":"claude","stop_reason":"tool_use",
+      "content":[{"type":"tool_use","id":"toolu_1","name":"capital","input":{"city":"Paris"}}],
+      "usage":{"input_tokens":5,"output_tokens":3}})",
+                                req);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->content, R"({"city":"Paris"})");
+  EXPECT_TRUE(c->tool_calls.empty());
+  EXPECT_EQ(c->finish_reason, "stop");
+
+  const std::string sse =
+      event("message_start", R"({"type":"message_start","message":{"model":"claude","usage":{"input_tokens":5}}})") +
+      event("content_block_start",
+            R"({"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","name":"capital","input":{}}})") +
+      event("content_block_delta",
+            R"({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"city\": "}})") +
+      event("content_block_delta",
+            R"({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"\"Paris\"}"}})") +
+      event("content_block_stop", R"({"type":"content_block_stop","index":0})") +
+      event("message_delta", R"({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":3}})") +
+      event("message_stop", R"({"type":"message_stop"})");
+  const Transcript t = decode(sse, std::string_view::npos, req);
+  ASSERT_FALSE(t.error);
+  EXPECT_EQ(t.text, R"({"city": "Paris"})");
+  EXPECT_TRUE(t.calls.empty());
+  EXPECT_EQ(t.progress.finish_reason, "stop");
+}
+
+TEST(AnthropicWire, ToolUseBlocksBecomeToolCallsStreamedAndNot) {
+  const auto c = parse_response(R"({"type":"message","model":"claude","stop_reason":"tool_use",
+      "content":[{"type":"text","text":"Checking."},
+                 {"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"city":"Oslo"}}],
+      "usage":{"input_tokens":5,"output_tokens":3}})",
+                                sample());
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->content, "Checking.");
+  EXPECT_EQ(c->finish_reason, "tool_calls");
+  ASSERT_EQ(c->tool_calls.size(), 1u);
+  EXPECT_EQ(c->tool_calls[0].id, "toolu_1");
+  EXPECT_EQ(c->tool_calls[0].arguments, R"({"city":"Oslo"})");
+
+  // Text at block 0, a call with input fragments at block 1, a call without input at block 2.
+  const std::string sse =
+      event("message_start", R"({"type":"message_start","message":{"model":"claude","usage":{"input_tokens":5}}})") +
+      event("content_block_start", R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})") +
+      event("content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Checking."}})") +
+      event("content_block_stop", R"({"type":"content_block_stop","index":0})") +
+      event("content_block_start",
+            R"({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{}}})") +
+      event("content_block_delta",
+            R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\":"}})") +
+      event("content_block_delta",
+            R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"\"Oslo\"}"}})") +
+      event("content_block_stop", R"({"type":"content_block_stop","index":1})") +
+      event("content_block_start",
+            R"({"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_2","name":"get_time","input":{}}})") +
+      event("content_block_stop", R"({"type":"content_block_stop","index":2})") +
+      event("message_delta", R"({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}})") +
+      event("message_stop", R"({"type":"message_stop"})");
+  for (std::size_t step : {std::string_view::npos, std::size_t{11}}) {
+    const Transcript t = decode(sse, step);
+    ASSERT_FALSE(t.error);
+    EXPECT_EQ(t.text, "Checking.");
+    EXPECT_EQ(t.progress.finish_reason, "tool_calls");
+    ASSERT_EQ(t.calls.size(), 2u);
+    EXPECT_EQ(t.calls[0].id, "toolu_1");
+    EXPECT_EQ(t.calls[0].name, "get_weather");
+    EXPECT_EQ(t.calls[0].arguments, R"({"city":"Oslo"})");
+    EXPECT_EQ(t.calls[1].id, "toolu_2");
+    EXPECT_EQ(t.calls[1].arguments, "{}") << "a call without input still has an object";
+  }
 }
 
 }  // namespace aas::llm::anthropic_wire

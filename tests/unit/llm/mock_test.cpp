@@ -44,8 +44,8 @@ TEST(MockProvider, StreamsTheSameTextInPieces) {
   MockProvider mock;
   std::vector<std::string> pieces;
   const ChatRequest req = sample();
-  const ChunkSink sink = [&](std::string_view p) {
-    pieces.emplace_back(p);
+  const ChunkSink sink = [&](const StreamDelta& d) {
+    pieces.emplace_back(d.text);
     return true;
   };
   auto result = run([&] { return mock.stream(req, sink); });
@@ -61,7 +61,7 @@ TEST(MockProvider, StopsWhenTheSinkDeclines) {
   MockProvider mock;
   int calls = 0;
   const ChatRequest req = sample();
-  const ChunkSink sink = [&](std::string_view) { return ++calls < 3; };
+  const ChunkSink sink = [&](const StreamDelta&) { return ++calls < 3; };
   auto result = run([&] { return mock.stream(req, sink); });
   ASSERT_TRUE(result);
   EXPECT_EQ(calls, 3);

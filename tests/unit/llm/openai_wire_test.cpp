@@ -24,6 +24,7 @@ const TimePoint now = std::chrono::sys_days(std::chrono::year(2025) / 3 / 10) + 
 struct Transcript {
   std::string text;        // everything the decoder returned, joined
   std::size_t pieces = 0;  // how many non-empty deltas
+  std::vector<ToolCall> calls;  // the streamed tool calls, assembled
   std::optional<Error> error;
   wire::StreamProgress progress;
 };
@@ -39,7 +40,8 @@ Transcript decode(std::string_view sse, std::size_t step = std::string_view::npo
     if (!r) {
       t.error = r.error();
     } else if (!r->empty()) {
-      t.text += *r;
+      t.text += r->text;
+      for (const ToolCallDelta& d : r->tool_calls) apply_tool_call_delta(t.calls, d);
       ++t.pieces;
     }
   };
@@ -82,7 +84,7 @@ constexpr std::string_view stream_fixture =
 TEST(OpenAiWire, BuildsANonStreamingRequest) {
   ChatRequest req = sample();
   req.temperature = 0.25;
-  const json::value got = json::parse(build_request(req, false));
+  const json::value got = json::parse(*build_request(req, false));
   const json::value want = json::parse(R"({
     "model": "gpt-4o-mini",
     "messages": [
@@ -99,7 +101,7 @@ TEST(OpenAiWire, BuildsANonStreamingRequest) {
 TEST(OpenAiWire, StreamingAlwaysAsksForUsage) {
   ChatRequest req = sample();
   req.max_tokens = 200;
-  const json::value got = json::parse(build_request(req, true));
+  const json::value got = json::parse(*build_request(req, true));
   const json::value want = json::parse(R"({
     "model": "gpt-4o-mini",
     "messages": [
@@ -117,17 +119,17 @@ TEST(OpenAiWire, StreamingAlwaysAsksForUsage) {
 
 TEST(OpenAiWire, MaxTokensFromTheRequestTheDefaultOrNotAtAll) {
   ChatRequest req = sample();
-  EXPECT_FALSE(json::parse(build_request(req, false)).as_object().contains("max_tokens"));
+  EXPECT_FALSE(json::parse(*build_request(req, false)).as_object().contains("max_tokens"));
 
   RequestOptions opts;
   opts.default_max_tokens = 1000;
-  EXPECT_EQ(json::parse(build_request(req, false, opts)).as_object().at("max_tokens"), 1000);
+  EXPECT_EQ(json::parse(*build_request(req, false, opts)).as_object().at("max_tokens"), 1000);
 
   req.max_tokens = 50;
-  EXPECT_EQ(json::parse(build_request(req, false, opts)).as_object().at("max_tokens"), 50);
+  EXPECT_EQ(json::parse(*build_request(req, false, opts)).as_object().at("max_tokens"), 50);
 
   opts.use_max_completion_tokens = true;
-  const json::value v = json::parse(build_request(req, false, opts));
+  const json::value v = json::parse(*build_request(req, false, opts));
   EXPECT_EQ(v.as_object().at("max_completion_tokens"), 50);
   EXPECT_FALSE(v.as_object().contains("max_tokens"));
 }
@@ -443,6 +445,161 @@ TEST(OpenAiWire, CompatibleServersErrorShapes) {
   const Error empty = map_error(503, {{"retry-after", "3"}}, "", now);
   EXPECT_EQ(empty.code, errc::unavailable);
   EXPECT_EQ(empty.retry_after_seconds, 3);
+}
+
+}  // namespace aas::llm::openai_wire
+
+// ---- structured messages -------------------------------------------------------------------
+
+namespace aas::llm::openai_wire {
+
+namespace {
+
+// A request with everything issue 11 added: parts, tools, a tool round trip, JSON mode, sampling.
+ChatRequest structured() {
+  ChatRequest req;
+  req.model = "gpt-4o";
+  ChatMessage user{"user", "What is this? Weather there?"};
+  user.parts = {{ContentPart::Kind::text, "What is this?", "", ""},
+                {ContentPart::Kind::image, "", "data:image/png;base64,iVBORw0KGgo=", "low"},
+                {ContentPart::Kind::text, " Weather there?", "", ""}};
+  ChatMessage assistant{"assistant", ""};
+  assistant.tool_calls = {{"call_1", "get_weather", R"({"city":"Paris"})"}};
+  ChatMessage tool{"tool", "sunny"};
+  tool.tool_call_id = "call_1";
+  req.messages = {user, assistant, tool};
+  req.tools = {{"get_weather", "The weather", R"({"type":"object","properties":{"city":{"type":"string"}}})", true}};
+  req.tool_choice = "get_weather";
+  req.parallel_tool_calls = false;
+  req.response_format = {ResponseFormat::Kind::json_schema, "answer", R"({"type":"object"})", true};
+  req.top_p = 0.9;
+  req.seed = 42;
+  req.presence_penalty = 0.5;
+  req.frequency_penalty = -0.5;
+  req.stop = {"END"};
+  req.user = "u-1";
+  return req;
+}
+
+}  // namespace
+
+TEST(OpenAiWire, CarriesPartsToolsToolCallsJsonModeAndSampling) {
+  const json::value got = json::parse(*build_request(structured(), false));
+  const json::value want = json::parse(R"({
+    "model": "gpt-4o",
+    "messages": [
+      {"role": "user", "content": [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}},
+        {"type": "text", "text": " Weather there?"}]},
+      {"role": "assistant", "content": null, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+      {"role": "tool", "content": "sunny", "tool_call_id": "call_1"}
+    ],
+    "top_p": 0.9, "seed": 42, "presence_penalty": 0.5, "frequency_penalty": -0.5,
+    "stop": ["END"], "user": "u-1",
+    "tools": [{"type": "function", "function": {"name": "get_weather", "description": "The weather",
+               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}, "strict": true}}],
+    "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+    "parallel_tool_calls": false,
+    "response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": true}}
+  })");
+  EXPECT_EQ(got, want) << json::serialize(got);
+}
+
+TEST(OpenAiWire, ToolChoiceKeywordsAndJsonObject) {
+  ChatRequest req = sample();
+  req.tools = {{"f", "", "{}", false}};
+  for (const char* keyword : {"auto", "none", "required"}) {
+    req.tool_choice = keyword;
+    EXPECT_EQ(json::parse(*build_request(req, false)).as_object().at("tool_choice"), keyword);
+  }
+  req.response_format.kind = ResponseFormat::Kind::json_object;
+  EXPECT_EQ(json::parse(*build_request(req, false)).as_object().at("response_format"),
+            json::parse(R"({"type":"json_object"})"));
+}
+
+TEST(OpenAiWire, RefusesToolParametersThatAreNotAnObject) {
+  ChatRequest req = sample();
+  req.tools = {{"f", "", "[1]", false}};
+  auto r = build_request(req, false);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::invalid_request);
+  EXPECT_NE(r.error().message.find("tools[0].function.parameters"), std::string::npos);
+}
+
+TEST(OpenAiWire, ReadsToolCallsOfAResponse) {
+  const auto c = parse_response(R"({"model":"gpt-4o","choices":[{"index":0,"finish_reason":"tool_calls",
+      "message":{"role":"assistant","content":null,"tool_calls":[
+        {"id":"call_a","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Oslo\"}"}},
+        {"id":"call_b","type":"function","function":{"name":"get_time","arguments":"{}"}}]}}],
+      "usage":{"prompt_tokens":10,"completion_tokens":5}})",
+                                    sample());
+  ASSERT_TRUE(c) << c.error().detail;
+  EXPECT_EQ(c->content, "");
+  EXPECT_EQ(c->finish_reason, "tool_calls");
+  ASSERT_EQ(c->tool_calls.size(), 2u);
+  EXPECT_EQ(c->tool_calls[0].id, "call_a");
+  EXPECT_EQ(c->tool_calls[0].name, "get_weather");
+  EXPECT_EQ(c->tool_calls[0].arguments, R"({"city":"Oslo"})");
+  EXPECT_EQ(c->tool_calls[1].name, "get_time");
+}
+
+TEST(OpenAiWire, StreamedToolCallsBecomeDeltasThatAssemble) {
+  // As api.openai.com streams two parallel calls: id and name first, then argument fragments.
+  const std::string sse =
+      "data: {\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,"
+      "\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+      "\"arguments\":\"\"}}]},\"finish_reason\":null}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":"
+      "\"{\\\"ci\"}}]},\"finish_reason\":null}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":"
+      "\"ty\\\":\\\"Oslo\\\"}\"}}]},\"finish_reason\":null}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_b\",\"type\":\"function\","
+      "\"function\":{\"name\":\"get_time\",\"arguments\":\"{}\"}}]},\"finish_reason\":null}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
+      "data: [DONE]\n\n";
+  for (std::size_t step : {std::string_view::npos, std::size_t{7}}) {
+    const Transcript t = decode(sse, step);
+    ASSERT_FALSE(t.error) << t.error->detail;
+    EXPECT_EQ(t.text, "");
+    EXPECT_EQ(t.progress.finish_reason, "tool_calls");
+    ASSERT_EQ(t.calls.size(), 2u);
+    EXPECT_EQ(t.calls[0].id, "call_a");
+    EXPECT_EQ(t.calls[0].name, "get_weather");
+    EXPECT_EQ(t.calls[0].arguments, R"({"city":"Oslo"})");
+    EXPECT_EQ(t.calls[1].id, "call_b");
+    EXPECT_EQ(t.calls[1].arguments, "{}");
+  }
+}
+
+TEST(OpenAiWire, AStreamedToolCallWithoutAnIndexIsMalformed) {
+  const Transcript t = decode(
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"id\":\"x\"}]},\"finish_reason\":null}]}\n\n");
+  ASSERT_TRUE(t.error);
+  EXPECT_EQ(t.error->code, errc::upstream_error);
+}
+
+TEST(OpenAiWire, EmbeddingsRequestAndResponseInInputOrder) {
+  EmbeddingRequest req{"text-embedding-3-small", {"a", "b"}, 8, "u-1", "r-1"};
+  EXPECT_EQ(json::parse(build_embedding_request(req)),
+            json::parse(R"({"model":"text-embedding-3-small","input":["a","b"],"encoding_format":"float",
+                           "dimensions":8,"user":"u-1"})"));
+  // Servers may list the items in any order: `index` says which input each is.
+  const auto e = parse_embedding_response(R"({"object":"list","model":"text-embedding-3-small",
+      "data":[{"object":"embedding","index":1,"embedding":[0.5,-0.5]},{"object":"embedding","index":0,"embedding":[1,0]}],
+      "usage":{"prompt_tokens":2,"total_tokens":2}})",
+                                          req);
+  ASSERT_TRUE(e) << e.error().detail;
+  ASSERT_EQ(e->vectors.size(), 2u);
+  EXPECT_EQ(e->vectors[0], (std::vector<float>{1, 0}));
+  EXPECT_EQ(e->vectors[1], (std::vector<float>{0.5f, -0.5f}));
+  EXPECT_EQ(e->usage.input_tokens, 2);
+  EXPECT_FALSE(e->usage.estimated);
+
+  const auto missing = parse_embedding_response(R"({"data":[{"index":0,"embedding":[1]}]})", req);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, errc::upstream_error);
 }
 
 }  // namespace aas::llm::openai_wire

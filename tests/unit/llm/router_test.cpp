@@ -102,7 +102,7 @@ class FakeProvider final : public LlmProvider {
     std::string content;
     for (const auto& chunk : step.chunks) {
       content += chunk;
-      if (sink != nullptr) (*sink)(chunk);
+      if (sink != nullptr) (*sink)(StreamDelta{chunk});
     }
     if (step.delay > 0ms) {
       asio::steady_timer timer(co_await asio::this_coro::executor, step.delay);
@@ -262,7 +262,7 @@ TEST(Router, FillsTheModelWhenTheProviderReportsNone) {
   struct Quiet final : LlmProvider {
     std::string_view name() const override { return "quiet"; }
     asio::awaitable<Result<Completion>> complete(const ChatRequest&) override {
-      co_return Completion{"hi", "", "stop", {}};
+      co_return Completion{"hi", {}, "", "stop", {}};
     }
     asio::awaitable<Result<Completion>> stream(const ChatRequest& r, const ChunkSink&) override {
       return complete(r);
@@ -698,8 +698,8 @@ TEST(Stream, FailureBeforeTheFirstChunkFallsBack) {
   model.set_fallbacks({fb});
   const auto req = request();
   std::string seen;
-  const ChunkSink sink = [&](std::string_view t) {
-    seen += t;
+  const ChunkSink sink = [&](const StreamDelta& d) {
+    seen += d.text;
     return true;
   };
   auto r = run([&] { return model.stream(req, sink); });
@@ -719,8 +719,8 @@ TEST(Stream, FailureAfterTheFirstChunkIsReturnedWithoutRetry) {
   model.set_fallbacks({fb});
   const auto req = request();
   std::string seen;
-  const ChunkSink sink = [&](std::string_view t) {
-    seen += t;
+  const ChunkSink sink = [&](const StreamDelta& d) {
+    seen += d.text;
     return true;
   };
   auto r = run([&] { return model.stream(req, sink); });
@@ -740,11 +740,11 @@ TEST(Stream, AFlowingStreamIsNotCutOffAtTheDeadline) {
       co_return make_error(errc::internal, "unused");
     }
     asio::awaitable<Result<Completion>> stream(const ChatRequest&, const ChunkSink& sink) override {
-      sink("first ");
+      sink(StreamDelta{"first "});
       asio::steady_timer timer(co_await asio::this_coro::executor, 80ms);
       co_await timer.async_wait(asio::use_awaitable);
-      sink("last");
-      co_return Completion{"first last", "slow", "stop", {}};
+      sink(StreamDelta{"last"});
+      co_return Completion{"first last", {}, "slow", "stop", {}};
     }
   };
   Deployment d;
@@ -755,8 +755,8 @@ TEST(Stream, AFlowingStreamIsNotCutOffAtTheDeadline) {
   RoutedModel model("alias", {d}, retry, lenient(), clock);
   const auto req = request();
   std::string seen;
-  const ChunkSink sink = [&](std::string_view t) {
-    seen += t;
+  const ChunkSink sink = [&](const StreamDelta& d) {
+    seen += d.text;
     return true;
   };
   auto r = run([&] { return model.stream(req, sink); });
@@ -809,7 +809,7 @@ TEST(Concurrency, AWaiterWhoseDeadlinePassesIsRateLimited) {
   const auto req = request();
   // The holder is a stream already flowing, so the deadline does not cut it off and it keeps
   // the slot past the waiter's deadline.
-  const ChunkSink sink = [](std::string_view) { return true; };
+  const ChunkSink sink = [](const StreamDelta&) { return true; };
   asio::io_context ioc;
   auto holder = asio::co_spawn(ioc, model.stream(req, sink), asio::use_future);
   auto waiter = asio::co_spawn(ioc, model.complete(req), asio::use_future);

@@ -1,0 +1,25 @@
+#include "llm/provider.hpp"
+
+namespace aas::llm {
+
+void apply_tool_call_delta(std::vector<ToolCall>& calls, const ToolCallDelta& d) {
+  if (d.index < 0) return;
+  const auto index = static_cast<std::size_t>(d.index);
+  // Indexes arrive in order; a gap (a server that skips one) is filled with empty calls so
+  // that the index keeps naming the same call.
+  if (index >= calls.size()) calls.resize(index + 1);
+  ToolCall& call = calls[index];
+  if (call.id.empty()) call.id = d.id;
+  if (call.name.empty()) call.name = d.name;
+  call.arguments += d.arguments;
+}
+
+Error cannot_embed(std::string_view model) {
+  return make_error(errc::invalid_request, "model " + std::string(model) + " cannot embed");
+}
+
+boost::asio::awaitable<Result<Embeddings>> LlmProvider::embed(const EmbeddingRequest& req) {
+  co_return cannot_embed(req.model);
+}
+
+}  // namespace aas::llm
