@@ -1,5 +1,6 @@
 // POST /api/ai/chat — a whole answer as JSON, or streamed as Server-Sent Events.
 #include "api/api.hpp"
+#include "api/content_json.hpp"
 #include "api/json_io.hpp"
 #include "api/stream_gauge.hpp"
 #include "chat/chat_service.hpp"
@@ -10,6 +11,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
@@ -84,6 +86,21 @@ bool wants_stream(const http::Context& ctx, const std::optional<bool>& stream_fi
   return accept && accept->find("text/event-stream") != std::string_view::npos;
 }
 
+// `message`: a string, or an array of content parts (text and image_url, as OpenAI's) whose text
+// parts become the message and whose images go with it.
+Result<void> read_message(const json::object& body, chat::TurnInput& in) {
+  const json::value* v = body.if_contains("message");
+  if (!v || v->is_null()) return make_error(errc::invalid_request, "'message' is required");
+  llm::ChatMessage m;
+  if (auto r = read_content(*v, "message", m); !r) return r;
+  in.message = std::move(m.content);
+  const bool images = std::any_of(m.parts.begin(), m.parts.end(), [](const llm::ContentPart& p) {
+    return p.kind == llm::ContentPart::Kind::image;
+  });
+  if (images) in.parts = std::move(m.parts);
+  return {};
+}
+
 // One turn, answered as JSON or streamed; refusals (400, 404, 429) are JSON either way.
 Reply run_turn(Services& s, chat::TurnInput in, bool streamed) {
   if (streamed) {
@@ -112,9 +129,8 @@ Reply post_chat(Services& s, http::Context& ctx) {
   if (!body) co_return body.error();
   if (auto r = allow_only(*body, {"message", "conversationId", "model", "systemPrompt", "promptId", "stream"}); !r)
     co_return r.error();
-  auto message = optional_string(*body, "message");
-  if (!message) co_return message.error();
-  if (!*message) co_return make_error(errc::invalid_request, "'message' is required");
+  chat::TurnInput in;
+  if (auto read = read_message(*body, in); !read) co_return read.error();
   auto conversation_id = optional_string(*body, "conversationId");
   if (!conversation_id) co_return conversation_id.error();
   auto model = optional_string(*body, "model");
@@ -124,10 +140,8 @@ Reply post_chat(Services& s, http::Context& ctx) {
   auto stream = optional_bool(*body, "stream");
   if (!stream) co_return stream.error();
 
-  chat::TurnInput in;
   in.user_id = ctx.user().user_id;
   in.roles = ctx.user().roles;
-  in.message = std::move(**message);
   in.conversation_id = std::move(*conversation_id);
   in.model = std::move(*model);
   in.system_prompt = std::move(*system_prompt);
@@ -151,10 +165,7 @@ Reply new_version(Services& s, http::Context& ctx, bool regenerate) {
     if (auto r = regenerate ? allow_only(*body, {"model", "stream"}) : allow_only(*body, {"message", "model", "stream"}); !r)
       co_return r.error();
     if (!regenerate) {
-      auto message = optional_string(*body, "message");
-      if (!message) co_return message.error();
-      if (!*message) co_return make_error(errc::invalid_request, "'message' is required");
-      in.message = std::move(**message);
+      if (auto read = read_message(*body, in); !read) co_return read.error();
     }
     auto model = optional_string(*body, "model");
     if (!model) co_return model.error();

@@ -4,6 +4,7 @@
 // one conversation with its messages per line, streamed: conversations and messages are read a
 // page at a time, so memory holds one conversation at most whatever the account's size).
 #include "api/api.hpp"
+#include "api/content_json.hpp"
 #include "api/json_io.hpp"
 #include "chat/conversation_service.hpp"
 
@@ -114,11 +115,27 @@ Result<domain::NewMessage> imported_message(const json::value& v, std::size_t in
   auto role = optional_string(*o, "role");
   if (!role || !*role) return make_error(errc::invalid_request, where + ".role is required");
   auto parsed_role = domain::role_from_string(**role);
-  if (!parsed_role) return make_error(errc::invalid_request, where + ".role must be user, assistant or system");
+  if (!parsed_role)
+    return make_error(errc::invalid_request, where + ".role must be user, assistant, system or tool");
   m.role = *parsed_role;
   auto content = optional_string(*o, "content");
   if (!content || !*content) return make_error(errc::invalid_request, where + ".content is required");
   m.content = std::move(**content);
+  // Structured content, as exported (images, an answer's tool calls, a tool result's call id).
+  if (const json::value* parts = o->if_contains("parts"); parts && !parts->is_null()) {
+    llm::ChatMessage read;
+    if (!parts->is_array()) return make_error(errc::invalid_request, where + ".parts must be an array");
+    if (auto r = read_content(*parts, where + ".parts", read); !r) return r.error();
+    m.parts = std::move(read.parts);
+  }
+  if (const json::value* calls = o->if_contains("toolCalls"); calls && !calls->is_null()) {
+    auto read = read_tool_calls(*calls, where + ".toolCalls");
+    if (!read) return read.error();
+    m.tool_calls = std::move(*read);
+  }
+  auto tool_call_id = optional_string(*o, "toolCallId");
+  if (!tool_call_id) return tool_call_id.error();
+  m.tool_call_id = std::move(*tool_call_id);
   auto status = optional_string(*o, "status");
   if (!status) return status.error();
   if (*status) {

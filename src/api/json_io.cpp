@@ -1,5 +1,7 @@
 #include "api/json_io.hpp"
 
+#include "api/content_json.hpp"
+
 #include "http/error_response.hpp"
 
 #include <boost/json/parse.hpp>
@@ -136,6 +138,10 @@ json::value to_json(const domain::Message& m) {
   o["cost"] = cost_to_json(m.cost_micros);
   o["latencyMs"] = int_or_null(m.latency_ms);
   o["metadata"] = metadata_json(m.metadata);
+  // Structured content only where there is some, so plain text messages read as they always did.
+  if (!m.parts.empty()) o["parts"] = parts_json(m.parts);
+  if (!m.tool_calls.empty()) o["toolCalls"] = tool_calls_json(m.tool_calls);
+  if (m.tool_call_id) o["toolCallId"] = *m.tool_call_id;
   o["createdAt"] = format_rfc3339(m.created_at);
   o["parentId"] = text_or_null(m.parent_id);
   o["active"] = m.active;

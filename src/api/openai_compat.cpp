@@ -4,6 +4,7 @@
 // (baseURL = http://host:4002/api/ai/v1, apiKey = the user's JWT). Errors keep the service's
 // envelope, whose `error.message` the SDKs read, and whose status picks their typed error.
 #include "api/api.hpp"
+#include "api/content_json.hpp"
 #include "api/json_io.hpp"
 #include "api/stream_gauge.hpp"
 #include "chat/gateway_service.hpp"
@@ -50,79 +51,6 @@ json::object usage_json(const llm::Usage& u) {
   if (u.reasoning_tokens)
     o["completion_tokens_details"] = json::object{{"reasoning_tokens", u.reasoning_tokens}};
   return o;
-}
-
-std::string at(std::string_view prefix, std::size_t i, std::string_view rest = {}) {
-  return std::string(prefix) + "[" + std::to_string(i) + "]" + std::string(rest);
-}
-
-const json::string* string_member(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v ? v->if_string() : nullptr;
-}
-
-// A message's content into `m`: a string, null, or an array of parts (text; image_url in user
-// messages), of which the text parts are also joined into m.content.
-Result<void> read_content(const json::value& v, const std::string& field, llm::ChatMessage& m) {
-  if (v.is_string()) {
-    m.content = std::string(v.as_string());
-    return {};
-  }
-  if (v.is_null()) return {};
-  if (!v.is_array()) return bad("'" + field + "' must be a string or an array of content parts");
-  const json::array& parts = v.as_array();
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    const std::string part_field = at(field, i);
-    const json::object* p = parts[i].if_object();
-    const json::string* type = p ? string_member(*p, "type") : nullptr;
-    if (!type) return bad("'" + part_field + ".type' must be a string");
-    llm::ContentPart part;
-    if (*type == "text") {
-      const json::string* text = string_member(*p, "text");
-      if (!text) return bad("'" + part_field + ".text' must be a string");
-      part.text = std::string(*text);
-      m.content += part.text;
-    } else if (*type == "image_url") {
-      const json::value* image = p->if_contains("image_url");
-      const json::object* io = image ? image->if_object() : nullptr;
-      const json::string* url = io ? string_member(*io, "url") : nullptr;
-      if (!url) return bad("'" + part_field + ".image_url.url' must be a string");
-      part.kind = llm::ContentPart::Kind::image;
-      part.image_url = std::string(*url);
-      if (const json::value* detail = io->if_contains("detail"); detail && !detail->is_null()) {
-        if (!detail->is_string()) return bad("'" + part_field + ".image_url.detail' must be a string");
-        part.detail = std::string(detail->as_string());
-      }
-    } else {
-      // input_audio, file, refusal ...: not carried by this gateway.
-      return bad("'" + part_field + ".type' " + std::string(type->subview(0, 32)) +
-                 " is not supported (text and image_url are)");
-    }
-    m.parts.push_back(std::move(part));
-  }
-  return {};
-}
-
-Result<std::vector<llm::ToolCall>> read_tool_calls(const json::value& v, const std::string& field) {
-  if (!v.is_array()) return bad("'" + field + "' must be an array");
-  std::vector<llm::ToolCall> calls;
-  const json::array& a = v.as_array();
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const std::string call_field = at(field, i);
-    const json::object* c = a[i].if_object();
-    const json::string* id = c ? string_member(*c, "id") : nullptr;
-    if (!id) return bad("'" + call_field + ".id' must be a string");
-    if (const json::string* type = string_member(*c, "type"); type && *type != "function")
-      return bad("'" + call_field + ".type' must be function");
-    const json::value* f = c->if_contains("function");
-    const json::object* fo = f ? f->if_object() : nullptr;
-    const json::string* name = fo ? string_member(*fo, "name") : nullptr;
-    const json::string* arguments = fo ? string_member(*fo, "arguments") : nullptr;
-    if (!name) return bad("'" + call_field + ".function.name' must be a string");
-    if (!arguments) return bad("'" + call_field + ".function.arguments' must be a string of JSON");
-    calls.push_back({std::string(*id), std::string(*name), std::string(*arguments)});
-  }
-  return calls;
 }
 
 Result<llm::ChatMessage> read_message(const json::value& v, std::size_t index) {
@@ -355,15 +283,6 @@ Result<Parsed> parse_request(const http::Context& ctx, const chat::GatewayOption
       p.include_usage = iu->as_bool();
   }
   return p;
-}
-
-json::array tool_calls_json(const std::vector<llm::ToolCall>& calls) {
-  json::array out;
-  for (const llm::ToolCall& c : calls)
-    out.push_back(json::object{{"id", c.id},
-                               {"type", "function"},
-                               {"function", json::object{{"name", c.name}, {"arguments", c.arguments}}}});
-  return out;
 }
 
 // Each piece of the answer becomes a chat.completion.chunk.

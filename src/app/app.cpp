@@ -270,6 +270,7 @@ int serve(Config c) {
 
   chat::ChatOptions chat_options;
   chat_options.max_message_chars = c.max_message_chars;
+  chat_options.max_image_bytes = c.max_image_bytes;
   chat_options.context_messages = c.context_messages;
   chat_options.default_context_window = c.default_context_window;
   chat_options.default_system_prompt = c.default_system_prompt;
@@ -307,7 +308,9 @@ int serve(Config c) {
   // Every model call is recorded by one Recorder: the answer, its ledger row, the grant settled.
   chat::Recorder recorder(*store, blocking, accounting, *events);
   chat::ChatService chat(*store, blocking, models, accounting, recorder, *events, chat_options);
-  chat::ConversationService conversations(*store, blocking, models);
+  chat::ConversationLimits conversation_limits;
+  conversation_limits.max_image_bytes = c.max_image_bytes;
+  chat::ConversationService conversations(*store, blocking, models, conversation_limits);
   // Repeated deterministic gateway requests are answered from the cache: Redis's, shared by the
   // replicas, or an in-process LRU.
   std::unique_ptr<chat::ResponseCache> response_cache;
@@ -363,6 +366,12 @@ int serve(Config c) {
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { ioc.run(); });
   ioc.run();
+  // The exit is under way: a signal from now on (a supervisor repeating its SIGTERM) must not kill
+  // the process mid-teardown, which would turn a clean stop into death by signal. Clearing the
+  // set restores the default action, so the ignore comes after it.
+  signals.clear();
+  std::signal(SIGINT, SIG_IGN);
+  std::signal(SIGTERM, SIG_IGN);
   for (auto& t : pool) t.join();
   blocking.join();
   spdlog::info("stopped");

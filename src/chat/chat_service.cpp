@@ -5,6 +5,7 @@
 #include "chat/context_builder.hpp"
 #include "chat/prompt_template.hpp"
 #include "llm/token_estimate.hpp"
+#include "llm/validate.hpp"
 #include "realtime/event_bus.hpp"
 #include "tokens/tokenizer.hpp"
 
@@ -89,7 +90,8 @@ namespace {
 TimePoint clock_now() { return std::chrono::system_clock::now(); }
 
 // The checks that need nothing but the input.
-Result<void> validate(const TurnInput& in, const llm::ModelRegistry& models, std::size_t max_chars) {
+Result<void> validate(const TurnInput& in, const llm::ModelRegistry& models, std::size_t max_chars,
+                      std::size_t max_image_bytes) {
   const auto too_long = [&](std::string_view what) {
     return make_error(errc::invalid_request,
                       std::string(what) + " must be valid UTF-8 and at most " + std::to_string(max_chars) + " characters");
@@ -98,7 +100,15 @@ Result<void> validate(const TurnInput& in, const llm::ModelRegistry& models, std
     return make_error(errc::not_found, "message not found");
   if (!in.regenerate) {
     if (!is_valid_utf8(in.message)) return make_error(errc::invalid_request, "message must be valid UTF-8");
-    if (is_blank(in.message)) return make_error(errc::invalid_request, "message must not be empty");
+    const bool has_image = std::any_of(in.parts.begin(), in.parts.end(), [](const llm::ContentPart& p) {
+      return p.kind == llm::ContentPart::Kind::image;
+    });
+    if (is_blank(in.message) && !has_image) return make_error(errc::invalid_request, "message must not be empty");
+    for (std::size_t i = 0; i < in.parts.size(); ++i) {
+      if (in.parts[i].kind != llm::ContentPart::Kind::image) continue;
+      if (auto problem = llm::image_url_problem(in.parts[i].image_url, max_image_bytes))
+        return make_error(errc::invalid_request, "message[" + std::to_string(i) + "].image_url " + *problem);
+    }
     if (count_code_points(in.message) > max_chars)
       return make_error(errc::invalid_request, "message is longer than " + std::to_string(max_chars) + " characters");
   }
@@ -123,14 +133,23 @@ struct ChatService::Plan {
   std::vector<domain::Message> history;  // oldest first, without the turns the summary covers
   std::optional<domain::Message> replaced;  // the message this turn makes a new version of
   std::string message;          // the user's message (a regenerated answer's question)
+  std::vector<llm::ContentPart> parts;  // its parts, when it has images
   std::string user_message_id;  // regenerate: the question's, which stays
   const llm::Model* model = nullptr;
   std::string system_prompt;  // rendered for this turn
 };
 
+namespace {
+// A new conversation's title: its first message's first line; a message of images only has none.
+std::string title_of(const ChatService::Plan& p) {
+  return is_blank(p.message) ? std::string("Image") : title_from_message(p.message);
+}
+}  // namespace
+
 Result<ChatService::Plan> ChatService::plan(const TurnInput& in) {
   Plan p;
   p.message = in.message;
+  p.parts = in.parts;
   if (in.conversation_id) {
     auto conv = store_.get_conversation(in.user_id, *in.conversation_id);
     if (!conv) return conv.error();
@@ -158,6 +177,7 @@ Result<ChatService::Plan> ChatService::plan(const TurnInput& in) {
           p.history.back().id != target->parent_id)
         return make_error(errc::invalid_request, "this answer has no question to answer again");
       p.message = p.history.back().content;
+      p.parts = p.history.back().parts;
       p.user_message_id = p.history.back().id;
       p.history.pop_back();
     }
@@ -198,7 +218,7 @@ Result<void> ChatService::persist(PreparedTurn& turn, const Plan& plan, bool str
   if (in.conversation_id) {
     domain::ConversationPatch patch;
     if (!turn.conversation.title) {
-      patch.title = title_from_message(plan.message);
+      patch.title = title_of(plan);
       patch.title_auto = true;
     }
     // A conversation carries its own system prompt or refers to one of the library.
@@ -220,7 +240,7 @@ Result<void> ChatService::persist(PreparedTurn& turn, const Plan& plan, bool str
   } else {
     domain::NewConversation nc;
     nc.user_id = in.user_id;
-    nc.title = title_from_message(plan.message);
+    nc.title = title_of(plan);
     nc.title_auto = true;
     nc.system_prompt = in.system_prompt;
     nc.model = in.model;
@@ -237,6 +257,7 @@ Result<void> ChatService::persist(PreparedTurn& turn, const Plan& plan, bool str
     um.conversation_id = turn.conversation.id;
     um.role = domain::Role::user;
     um.content = plan.message;
+    um.parts = plan.parts;
     auto stored = store_.append_message(in.user_id, um);
     if (!stored) return stored.error();
     turn.user_message_id = stored->id;
@@ -255,7 +276,8 @@ Result<void> ChatService::persist(PreparedTurn& turn, const Plan& plan, bool str
 }
 
 asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool streaming) {
-  if (auto valid = validate(in, models_, options_.max_message_chars); !valid) co_return valid.error();
+  if (auto valid = validate(in, models_, options_.max_message_chars, options_.max_image_bytes); !valid)
+    co_return valid.error();
   const auto admitted_at = std::chrono::steady_clock::now();
   // plan -> context -> admit -> persist in one trip to the blocking pool.
   co_return co_await offload(blocking_, [&]() -> Result<PreparedTurn> {
@@ -270,7 +292,7 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
     context_in.system_prompt = p.system_prompt;
     context_in.summary = p.conversation.summary;
     context_in.history = p.history;
-    context_in.message = {"user", p.message};
+    context_in.message = {"user", p.message, p.parts};
     context_in.request_id = in.request_id;
     auto context = builder.build(context_in);
     if (!context) return context.error();

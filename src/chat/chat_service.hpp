@@ -38,6 +38,7 @@ struct ChatOptions {
   // no longer fit the context window); the newest half of them stay as they are.
   int summarize_after_messages = 0;
   bool generate_titles = false;  // after the first exchange, unless the user titled it (app: GENERATE_TITLES)
+  std::size_t max_image_bytes = 5 * 1024 * 1024;  // an image's decoded size (MAX_IMAGE_BYTES)
 };
 
 struct TurnInput {
@@ -45,6 +46,9 @@ struct TurnInput {
   std::vector<std::string> roles;  // the verified token's, for the limits that apply
   std::string user_name;           // the token's display name ({{user.name}} in prompts)
   std::string message;  // ignored when regenerating: the question answered is asked again
+  // The message's parts when it has images (text and image parts in order; `message` holds the
+  // text parts joined); empty for a plain text message.
+  std::vector<llm::ContentPart> parts;
   std::optional<std::string> conversation_id;
   std::optional<std::string> model;
   std::optional<std::string> system_prompt;
@@ -120,8 +124,10 @@ class ChatService {
                                                                 std::string conversation_id,
                                                                 int keep = 0);
 
+ public:
+  struct Plan;  // what plan() read for a turn (chat_service.cpp)
+
  private:
-  struct Plan;
   // The stages of begin(), run in one trip to the blocking pool: plan reads (conversation,
   // history, the message replaced, model, system prompt), the ContextBuilder builds the request,
   // the limits admit it, and only then persist writes, so a refused turn leaves nothing behind.

@@ -3,6 +3,7 @@
 #include "chat/chat_service.hpp"
 #include "core/ids.hpp"
 #include "core/offload.hpp"
+#include "llm/validate.hpp"
 
 #include <algorithm>
 
@@ -71,6 +72,16 @@ Awaitable<domain::Conversation> ConversationService::create(domain::NewConversat
 
 Awaitable<domain::Conversation> ConversationService::import(domain::NewConversation c,
                                                            std::vector<domain::NewMessage> messages) {
+  // Imported images are held to the same rules as a chat's.
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    for (std::size_t k = 0; k < messages[i].parts.size(); ++k) {
+      const domain::ContentPart& part = messages[i].parts[k];
+      if (part.kind != domain::ContentPart::Kind::image) continue;
+      if (auto problem = llm::image_url_problem(part.image_url, limits_.max_image_bytes))
+        co_return make_error(errc::invalid_request, "messages[" + std::to_string(i) + "].parts[" +
+                                                        std::to_string(k) + "].image_url " + *problem);
+    }
+  }
   co_return co_await offload(blocking_, [&]() -> Result<domain::Conversation> {
     auto created = create_now(c);
     if (!created) return created.error();

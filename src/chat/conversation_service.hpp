@@ -25,6 +25,7 @@ struct ConversationLimits {
   std::size_t max_tags = 20;
   std::size_t max_tag_chars = 50;
   std::size_t max_query_chars = 200;
+  std::size_t max_image_bytes = 5 * 1024 * 1024;  // an imported image's decoded size
 };
 
 // A conversation with messages, read together.

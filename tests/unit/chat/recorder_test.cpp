@@ -61,7 +61,7 @@ TEST(BilledUsage, ACutCallWithoutTheProvidersFiguresIsEstimatedFromWhatArrived) 
     r.end = end;
     r.text = "Once upon a time";
     const llm::Usage u = billed_usage(r, req);
-    EXPECT_EQ(u.input_tokens, llm::count_prompt_tokens("gpt-4o-mini", req.messages)) << to_string(end);
+    EXPECT_EQ(u.input_tokens, llm::count_request_tokens(req)) << to_string(end);
     EXPECT_EQ(u.output_tokens, llm::count_text_tokens("gpt-4o-mini", "Once upon a time")) << to_string(end);
     EXPECT_TRUE(u.estimated);
   }
@@ -100,7 +100,7 @@ class ReportingProvider final : public llm::LlmProvider {
     c.deployment = "reporting#1";
     c.provider = "reporting";
     for (std::string_view word : {"one ", "two ", "three"}) {
-      if (!sink(word)) {
+      if (!sink(llm::StreamDelta{word})) {
         c.finish_reason = "cancelled";
         co_return c;
       }
@@ -161,7 +161,7 @@ TEST(Recorder, AnInterruptedStreamIsBilledByTheSameRuleThroughChatAndGateway) {
     DirectRequest req;
     req.user_id = "alice";
     req.model = "reporting";
-    req.messages = {{"user", "count to three"}};
+    req.call.messages = {{"user", "count to three"}};
     req.request_id = "gw-1";
     auto call = co_await gateway.admit(std::move(req), true);
     EXPECT_TRUE(call);
