@@ -1,20 +1,17 @@
 #include "chat/chat_service.hpp"
 
-#include "core/ids.hpp"
-#include "core/offload.hpp"
 #include "chat/context_builder.hpp"
 #include "chat/prompt_template.hpp"
-#include "llm/token_estimate.hpp"
+#include "core/ids.hpp"
+#include "core/offload.hpp"
 #include "llm/validate.hpp"
 #include "realtime/event_bus.hpp"
-#include "tokens/tokenizer.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <spdlog/spdlog.h>
@@ -23,7 +20,6 @@
 #include <chrono>
 #include <mutex>
 #include <unordered_map>
-#include <variant>
 
 namespace aas::chat {
 

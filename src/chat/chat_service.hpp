@@ -1,7 +1,8 @@
 #pragma once
-// One chat turn: validate, check the user's limits, store the user's message, build the context,
-// call the model, store the answer (or the failure) with its usage, cost and ledger row. Knows
-// nothing of HTTP or JSON.
+// One chat turn as a pipeline: plan (validate, read the conversation, its history, model and
+// prompt) -> context (ContextBuilder) -> admit (the user's limits) -> persist (the user's message,
+// before the model is called) -> call (call_model) -> record (the one Recorder: the answer or the
+// failure with its usage, cost and ledger row). Knows nothing of HTTP or JSON.
 #include "chat/accounting.hpp"
 #include "chat/model_call.hpp"
 #include "chat/recorder.hpp"
