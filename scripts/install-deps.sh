@@ -44,11 +44,14 @@ if ((${#missing[@]})); then
   $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Test clients for the black-box suites, pinned by the committed lockfile.
-if [ -f tests/blackbox/package-lock.json ]; then
-  stamp=tests/blackbox/node_modules/.installed-lock
-  if ! cmp -s tests/blackbox/package-lock.json "$stamp" 2>/dev/null; then
-    (cd tests/blackbox && npm ci --no-audit --no-fund --loglevel=error)
-    cp tests/blackbox/package-lock.json "$stamp"
+# Test clients for the black-box suites, and what the official Socket.IO protocol suites need
+# (tests/socketio-protocol), each pinned by its committed lockfile.
+for dir in tests/blackbox tests/socketio-protocol; do
+  if [ -f "$dir/package-lock.json" ]; then
+    stamp="$dir/node_modules/.installed-lock"
+    if ! cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null; then
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+      cp "$dir/package-lock.json" "$stamp"
+    fi
   fi
-fi
+done
