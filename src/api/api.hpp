@@ -7,7 +7,12 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
+
 namespace boost::asio { class thread_pool; }
+namespace aas::auth { class Authenticator; }
+namespace aas::realtime { class EventBus; }
+namespace aas::realtime::socketio { class Server; }
 namespace aas::chat { class Accounting; class ChatService; class ConversationService; class GatewayService; class PromptService; }
 namespace aas::llm { class ModelRegistry; }
 namespace aas::metrics { class Metrics; }
@@ -47,6 +52,9 @@ struct Services {
   // closed without it (REDIS_FAIL_MODE=closed) the replica is not ready while it is down.
   redis::Client* redis = nullptr;
   bool redis_required = false;
+  // Socket.IO (Engine.IO's long-polling routes at socketio_path); null: not mounted.
+  realtime::socketio::Server* socketio = nullptr;
+  std::string socketio_path = "/api/ai/socket.io";
 };
 
 http::Router make_router(Services& services);
@@ -60,5 +68,13 @@ void add_prompt_routes(http::Router& router, Services& services);
 void add_conversation_routes(http::Router& router, Services& services);
 void add_openai_routes(http::Router& router, Services& services);
 void add_metrics_routes(http::Router& router, Services& services);
+// Engine.IO's long-polling routes when services.socketio is set (the upgrade goes to http::Server).
+void add_socketio_routes(http::Router& router, Services& services);
+
+// The Socket.IO channel (api/socket_chat.cpp): auth, the user's room, ai:chat / ai:stop, and
+// ai-message for every recorded answer the event bus announces. Turns run on `executor`.
+void add_socketio_handlers(realtime::socketio::Server& io, Services& services,
+                           const auth::Authenticator& authenticator, realtime::EventBus& events,
+                           const boost::asio::any_io_executor& executor);
 
 }  // namespace aas::api

@@ -18,8 +18,7 @@ std::vector<http::Route> polling_routes(Server& engine, const std::string& path)
     co_return co_await engine.handle_polling(ctx.request);
   };
   std::vector<http::Route> routes;
-  // PUT is answered too (400, as engine.io answers any other method) rather than 405.
-  for (const char* method : {"GET", "POST", "PUT"}) {
+  for (const char* method : {"GET", "POST"}) {
     http::Route r{method, pattern, http::Access::open, handler};
     r.json_body = false;
     routes.push_back(std::move(r));

@@ -12,7 +12,7 @@ namespace aas::realtime::engineio {
 
 class Server;
 
-// GET, POST (and PUT, refused with 400) at <path>/ (open access: Socket.IO authenticates in its CONNECT packet).
+// GET and POST at <path>/ (open access: Socket.IO authenticates in its CONNECT packet).
 std::vector<http::Route> polling_routes(Server& engine, const std::string& path);
 // Upgrades at <path>/ go to the engine; anything else is refused with 404.
 http::UpgradeHandler upgrade_handler(Server& engine, const std::string& path);

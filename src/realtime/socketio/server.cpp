@@ -241,6 +241,7 @@ class NamespaceImpl final : public Namespace {
   void broadcast(std::string_view event, Message message, const Broadcast& to) override {
     const Packet packet = event_packet(name_, event, message);
     deliver(packet, message.attachments, to);
+    if (to.local) return;
     if (Relay* relay = server_.relay.load()) relay->publish(packet, message.attachments, to);
   }
 

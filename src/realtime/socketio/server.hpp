@@ -82,6 +82,7 @@ class Socket {
 struct Broadcast {
   std::vector<std::string> rooms;   // empty: every socket of the namespace
   std::vector<std::string> except;  // rooms (socket ids included) left out
+  bool local = false;               // this process's sockets only (socket.io's `.local`)
 };
 
 // Carries broadcasts between processes (the Redis adapter).

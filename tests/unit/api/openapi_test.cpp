@@ -10,6 +10,7 @@
 #include "limits/local_limiter.hpp"
 #include "llm/providers/mock.hpp"
 #include "metrics/metrics.hpp"
+#include "realtime/socketio/server.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -64,7 +65,9 @@ TEST(OpenApi, RouterAndSpecDescribeTheSameOperations) {
   chat::GatewayService gateway(*store, blocking, models, accounting);
   metrics::Metrics metrics;
   chat::PromptService prompts(*store);
+  realtime::socketio::Server socketio(blocking.get_executor(), {}, {});
   Services services{chat, conversations, gateway, accounting, prompts, *store, models, blocking, metrics, {}};
+  services.socketio = &socketio;
   const http::Router router = make_router(services);
 
   std::set<std::string> routed;
