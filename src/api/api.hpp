@@ -2,6 +2,7 @@
 // The HTTP API: one file per resource turns JSON into service calls and results back into JSON.
 // No business logic lives here.
 #include "http/router.hpp"
+#include "realtime/event_bus.hpp"
 
 #include <chrono>
 #include <string>
@@ -11,7 +12,6 @@
 
 namespace boost::asio { class thread_pool; }
 namespace aas::auth { class Authenticator; }
-namespace aas::realtime { class EventBus; }
 namespace aas::realtime::socketio { class Server; }
 namespace aas::chat { class Accounting; class ChatService; class ConversationService; class GatewayService; class PromptService; }
 namespace aas::llm { class ModelRegistry; }
@@ -71,10 +71,24 @@ void add_metrics_routes(http::Router& router, Services& services);
 // Engine.IO's long-polling routes when services.socketio is set (the upgrade goes to http::Server).
 void add_socketio_routes(http::Router& router, Services& services);
 
-// The Socket.IO channel (api/socket_chat.cpp): auth, the user's room, ai:chat / ai:stop, and
-// ai-message for every recorded answer the event bus announces. Turns run on `executor`.
+// The Socket.IO channel (api/socket_chat.cpp): auth, the user's room, ai:chat / ai:stop. Turns
+// run on `executor`.
 void add_socketio_handlers(realtime::socketio::Server& io, Services& services,
-                           const auth::Authenticator& authenticator, realtime::EventBus& events,
-                           const boost::asio::any_io_executor& executor);
+                           const auth::Authenticator& authenticator, const boost::asio::any_io_executor& executor);
+
+// The event bus ChatService publishes on, seen through the Socket.IO channel: a recorded answer
+// (message.completed) also goes out as `ai-message` to the room user:<id> — from the replica
+// that recorded it, to its own sockets and, through the Socket.IO Redis adapter, to the other
+// replicas' and the monolith's. Once per answer, whichever way it was asked (REST, SSE, socket).
+class AnnouncingEventBus final : public realtime::EventBus {
+ public:
+  AnnouncingEventBus(realtime::EventBus& inner, realtime::socketio::Server& io);
+  void publish(const realtime::Event& event) override;
+  void subscribe(Handler handler) override;
+
+ private:
+  realtime::EventBus& inner_;
+  realtime::socketio::Server& io_;
+};
 
 }  // namespace aas::api

@@ -8,7 +8,8 @@
 //                and ai:typing {conversationId, typing} to the user's other sockets meanwhile.
 //   ai:stop      {conversationId} + ack: ChatService::stop (any replica's stream).
 //   ai-message   {conversationId, messageId, status, message?, model?, usage?} to `user:<id>` for
-//                every recorded answer (the event bus's message.completed), whichever way it was asked.
+//                every recorded answer (message.completed, see AnnouncingEventBus), whichever way
+//                it was asked.
 #include "api/api.hpp"
 #include "api/stream_gauge.hpp"
 #include "api/turn_events.hpp"
@@ -185,7 +186,7 @@ json::object ai_message(const realtime::Event& e) {
 }  // namespace
 
 void add_socketio_handlers(sio::Server& io, Services& s, const auth::Authenticator& authenticator,
-                           realtime::EventBus& events, const asio::any_io_executor& executor) {
+                           const asio::any_io_executor& executor) {
   sio::Namespace& ns = io.of("/");
   auto channel = std::make_shared<Channel>(Channel{s, ns, executor});
   // Authenticates, then (accepted) joins the user's room and listens: the principal stays with
@@ -209,11 +210,16 @@ void add_socketio_handlers(sio::Server& io, Services& s, const auth::Authenticat
     });
     co_return std::nullopt;
   });
-  events.subscribe([&ns](const realtime::Event& e) {
-    if (e.type != "message.completed" || e.user_id.empty()) return;
-    // Every replica hears the event and tells its own sockets (local: not relayed again).
-    ns.broadcast("ai-message", args(ai_message(e)), sio::Broadcast{{user_room(e.user_id)}, {}, true});
-  });
 }
+
+AnnouncingEventBus::AnnouncingEventBus(realtime::EventBus& inner, sio::Server& io) : inner_(inner), io_(io) {}
+
+void AnnouncingEventBus::publish(const realtime::Event& event) {
+  inner_.publish(event);
+  if (event.type != "message.completed" || event.user_id.empty()) return;
+  io_.of("/").broadcast("ai-message", args(ai_message(event)), sio::Broadcast{{user_room(event.user_id)}, {}});
+}
+
+void AnnouncingEventBus::subscribe(Handler handler) { inner_.subscribe(std::move(handler)); }
 
 }  // namespace aas::api

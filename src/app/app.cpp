@@ -25,6 +25,7 @@
 #include "metrics/metrics.hpp"
 #include "realtime/redis_event_bus.hpp"
 #include "realtime/socketio/mount.hpp"
+#include "realtime/socketio/redis_adapter.hpp"
 #include "realtime/socketio/server.hpp"
 #include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -322,10 +323,20 @@ int serve(Config c) {
                               [&metrics](const chat::CallOutcome& call) { record_call(metrics, call); });
   // Events between replicas (stop requests) and to the monolith (recorded answers): Redis
   // pub/sub on <prefix>events, or in-process.
-  std::unique_ptr<realtime::EventBus> events;
-  if (redis) events = std::make_unique<realtime::RedisEventBus>(*redis, c.redis_key_prefix + "events");
-  else events = std::make_unique<realtime::LocalEventBus>();
-  chat::ChatService chat(*store, blocking, models, accounting, *events, chat_options);
+  std::unique_ptr<realtime::EventBus> bus;
+  if (redis) bus = std::make_unique<realtime::RedisEventBus>(*redis, c.redis_key_prefix + "events");
+  else bus = std::make_unique<realtime::LocalEventBus>();
+  // Socket.IO rooms shared with the other replicas and the monolith's Socket.IO servers through
+  // the Redis adapter's channels (<SOCKETIO_REDIS_KEY>#/#…); without Redis, rooms are in-process.
+  std::unique_ptr<realtime::socketio::RedisAdapter> socketio_adapter;
+  if (redis) {
+    socketio_adapter = std::make_unique<realtime::socketio::RedisAdapter>(socketio, *redis, c.socketio_redis_key,
+                                                                          blocking.get_executor());
+    socketio.set_relay(socketio_adapter.get());
+  }
+  // Recorded answers also go to the user's sockets (ai-message).
+  api::AnnouncingEventBus events(*bus, socketio);
+  chat::ChatService chat(*store, blocking, models, accounting, events, chat_options);
   chat::ConversationService conversations(*store, models);
   // Repeated deterministic gateway requests are answered from the cache: Redis's, shared by the
   // replicas, or an in-process LRU.
@@ -361,7 +372,7 @@ int serve(Config c) {
   http::Dispatcher dispatcher(api::make_router(services), authenticator,
                               std::move(dispatcher_options));
 
-  api::add_socketio_handlers(socketio, services, authenticator, *events, ioc.get_executor());
+  api::add_socketio_handlers(socketio, services, authenticator, ioc.get_executor());
 
   http::Server server(ioc, server_options(c), dispatcher,
                       realtime::engineio::upgrade_handler(socketio.engine(), c.socketio_path));

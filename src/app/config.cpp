@@ -313,6 +313,8 @@ Config load_config(const Lookup& env) {
   src.integer("SOCKETIO_MAX_PAYLOAD_BYTES", c.socketio_max_payload, 1024, 64LL * 1024 * 1024);
   src.integer("SOCKETIO_EVENTS_PER_SECOND", c.socketio_events_per_second, 0, 100'000);
   src.integer("SOCKETIO_EVENT_BURST", c.socketio_event_burst, 1, 100'000);
+  src.text("SOCKETIO_REDIS_KEY", c.socketio_redis_key);
+  if (c.socketio_redis_key.empty()) throw ConfigError("SOCKETIO_REDIS_KEY: must not be empty");
   src.text("LOG_LEVEL", c.log_level);
   static const std::vector<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
   if (std::find(levels.begin(), levels.end(), c.log_level) == levels.end())

@@ -64,6 +64,7 @@ struct Config {
   std::size_t socketio_max_payload = 1'000'000;
   unsigned socketio_events_per_second = 10;  // per socket; 0: no limit
   unsigned socketio_event_burst = 20;
+  std::string socketio_redis_key = "socket.io";  // the Redis adapter's key (its `key` option)
 
   // storage
   std::string database_url = "sqlite:./data/ai-agent.db";

@@ -12,37 +12,17 @@ import WebSocket from 'ws';
 import { UUID_V7 } from './lib/assert.mjs';
 import { makeToken, randomSecret } from './lib/jwt.mjs';
 import { makeTempDir, startService } from './lib/service.mjs';
+import { connected, once, refused, SOCKETIO_PATH as PATH } from './lib/socketio.mjs';
 import { pacedModels, startWithMockLlm } from './lib/upstream.mjs';
 
-const PATH = '/api/ai/socket.io';
 const MAX_PAYLOAD = 65536;
 const RATE = { SOCKETIO_EVENTS_PER_SECOND: '5', SOCKETIO_EVENT_BURST: '10' };
-
 
 const sockets = new Set();
 function connect(svc, opts = {}) {
   const socket = io(svc.url, { path: PATH, forceNew: true, reconnection: false, ...opts });
   sockets.add(socket);
   return socket;
-}
-
-function once(emitter, event) {
-  return new Promise((resolve) => emitter.once(event, resolve));
-}
-
-// Resolves on connect, rejects with the connect_error.
-function connected(socket) {
-  return new Promise((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('connect_error', reject);
-  });
-}
-
-function refused(socket) {
-  return new Promise((resolve, reject) => {
-    socket.once('connect', () => reject(new Error('connected, but should have been refused')));
-    socket.once('connect_error', resolve);
-  });
 }
 
 // The ai:* events of one turn on `socket`, up to ai:done or ai:error (ai:typing left out).
