@@ -2,11 +2,9 @@
 // decides, messages go both ways, the limits hold, and a shutdown says "going away".
 #include "http/server.hpp"
 
-#include "auth/jwt.hpp"
-#include "http/dispatcher.hpp"
+#include "http/loopback_server.hpp"
 
 #include <gtest/gtest.h>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -77,37 +75,17 @@ class WsClient {
   beast::flat_buffer buffer_;
 };
 
-class WebSocketTest : public ::testing::Test {
+class WebSocketTest : public LoopbackServerTest {
  protected:
-  WebSocketTest() : verifier_(auth::JwtOptions{}, clock_) {}
-  ~WebSocketTest() override {
-    work_.reset();
-    ioc_.stop();
-    for (auto& t : threads_) t.join();
-  }
-
   void start(ServerOptions options = {}) {
-    options.host = "127.0.0.1";
-    options.port = 0;
-    dispatcher_ = std::make_unique<Dispatcher>(Router{}, verifier_, DispatcherOptions{});
-    server_ = std::make_unique<Server>(ioc_, options, *dispatcher_, [](const Request& req) -> UpgradeDecision {
+    start_server(Router{}, options, {}, [](const Request& req) -> UpgradeDecision {
       if (req.path == "/ws") return std::make_shared<Echo>();
       Response refusal;
       refusal.status = 403;
       refusal.body = R"({"refused":true})";
       return refusal;
     });
-    server_->start();
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
   }
-
-  SystemClock clock_;
-  auth::JwtVerifier verifier_;
-  asio::io_context ioc_{2};
-  asio::executor_work_guard<asio::io_context::executor_type> work_{ioc_.get_executor()};
-  std::unique_ptr<Dispatcher> dispatcher_;
-  std::unique_ptr<Server> server_;
-  std::vector<std::thread> threads_;
 };
 
 TEST_F(WebSocketTest, EchoesTextAndBinaryMessages) {
