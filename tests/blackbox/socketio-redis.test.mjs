@@ -121,4 +121,28 @@ describe('Socket.IO through the Redis adapter, with the monolith', () => {
     assert.deepEqual(await daves, { id: 8 });
     assert.deepEqual(daveGot, ['todo:created'], 'carol\'s broadcast did not reach dave');
   });
+
+  it("reaches the user's sockets on another replica: ai:typing and one ai-message", async () => {
+    const replica = await startService({ secret: svc.secret, env: { REDIS_URL: redis.url } });
+    try {
+      await patternSubscribers(redis.port, 3);
+      const asker = client(svc.url, { path: PATH, auth: { token: svc.token('erin') } });
+      // The replicas share the JWT secret, as replicas do.
+      const elsewhere = client(replica.url, { path: PATH, auth: { token: svc.token('erin') } });
+      await Promise.all([connected(asker), connected(elsewhere)]);
+      const messages = [];
+      elsewhere.on('ai-message', (m) => messages.push(m));
+      const typingDone = new Promise((resolve) => elsewhere.on('ai:typing', (t) => { if (!t.typing) resolve(); }));
+      const firstMessage = once(elsewhere, 'ai-message');
+      const done = once(asker, 'ai:done');
+      const ack = await asker.emitWithAck('ai:chat', { message: 'Across replicas' });
+      await done;
+      await typingDone;
+      assert.equal((await firstMessage).messageId, ack.messageId);
+      await elsewhere.emitWithAck('ai:stop', { conversationId: ack.conversationId });
+      assert.equal(messages.length, 1, JSON.stringify(messages));
+    } finally {
+      await replica.stop();
+    }
+  });
 });
