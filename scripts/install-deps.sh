@@ -13,6 +13,8 @@ cd "$(dirname "$0")/.."
 # libhiredis-dev is the Redis client production mode links (limits, response cache, events shared by
 # replicas); redis-server is only the server the tests start by themselves (scripts/with-redis.sh;
 # under systemd the package also starts one on :6379: `systemctl disable --now redis-server`).
+# libmsgpuck-dev (one header) writes and reads the msgpack of Socket.IO's Redis adapter
+# (libmsgpack-cxx-dev would pull Boost 1.74 in, which conflicts with 1.81).
 # caddy: the deploy tests validate deploy/Caddyfile and run it in front of three local replicas
 # (under systemd the package also starts a caddy on :80: `systemctl disable --now caddy`).
 packages=(
@@ -20,7 +22,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libjwt-dev
   libpq-dev postgresql-15
-  libhiredis-dev redis-server
+  libhiredis-dev redis-server libmsgpuck-dev
   libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev prometheus
@@ -45,9 +47,10 @@ if ((${#missing[@]})); then
 fi
 
 # Node packages, each pinned by its committed lockfile, installed again only when the lockfile
-# changed (a stamp in node_modules): the black-box suites' test clients, and examples/todo-app (the
-# stand-in monolith, with socket.io-client for its tests).
-for dir in tests/blackbox examples/todo-app; do
+# changed (a stamp in node_modules): the black-box suites' test clients, examples/todo-app (the
+# stand-in monolith, with socket.io-client for its tests), and what the official Socket.IO
+# protocol suites need (tests/socketio-protocol).
+for dir in tests/blackbox examples/todo-app tests/socketio-protocol; do
   [ -f "$dir/package-lock.json" ] || continue
   stamp="$dir/node_modules/.installed-lock"
   if ! cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null; then

@@ -1,5 +1,8 @@
 #include "api/api.hpp"
 
+#include "realtime/socketio/mount.hpp"
+#include "realtime/socketio/server.hpp"
+
 namespace aas::api {
 
 http::Router make_router(Services& services) {
@@ -12,7 +15,14 @@ http::Router make_router(Services& services) {
   add_export_routes(router, services);
   add_prompt_routes(router, services);
   add_metrics_routes(router, services);
+  add_socketio_routes(router, services);
   return router;
+}
+
+void add_socketio_routes(http::Router& router, Services& services) {
+  if (!services.socketio) return;
+  for (http::Route& r : realtime::engineio::polling_routes(services.socketio->engine(), services.socketio_path))
+    router.add(std::move(r));
 }
 
 }  // namespace aas::api

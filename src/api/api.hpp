@@ -2,11 +2,16 @@
 // The HTTP API: one file per resource turns JSON into service calls and results back into JSON.
 // No business logic lives here.
 #include "http/router.hpp"
+#include "realtime/event_bus.hpp"
 
 #include <chrono>
 #include <string>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
+
+namespace aas::auth { class Authenticator; }
+namespace aas::realtime::socketio { class Server; }
 namespace aas::chat { class ChatService; class ConversationService; class GatewayService; class PromptService; class UsageService; }
 namespace aas::llm { class ModelRegistry; }
 namespace aas::metrics { class Metrics; }
@@ -45,6 +50,9 @@ struct Services {
   // When the limits fail closed without Redis (REDIS_FAIL_MODE=closed), the replica is not ready
   // while Redis is down.
   bool redis_required = false;
+  // Socket.IO (Engine.IO's long-polling routes at socketio_path); null: not mounted.
+  realtime::socketio::Server* socketio = nullptr;
+  std::string socketio_path = "/api/ai/socket.io";
 };
 
 http::Router make_router(Services& services);
@@ -58,5 +66,27 @@ void add_prompt_routes(http::Router& router, Services& services);
 void add_conversation_routes(http::Router& router, Services& services);
 void add_openai_routes(http::Router& router, Services& services);
 void add_metrics_routes(http::Router& router, Services& services);
+// Engine.IO's long-polling routes when services.socketio is set (the upgrade goes to http::Server).
+void add_socketio_routes(http::Router& router, Services& services);
+
+// The Socket.IO channel (api/socket_chat.cpp): auth, the user's room, ai:chat / ai:stop. Turns
+// run on `executor`.
+void add_socketio_handlers(realtime::socketio::Server& io, Services& services,
+                           const auth::Authenticator& authenticator, const boost::asio::any_io_executor& executor);
+
+// The event bus ChatService publishes on, seen through the Socket.IO channel: a recorded answer
+// (message.completed) also goes out as `ai-message` to the room user:<id> — from the replica
+// that recorded it, to its own sockets and, through the Socket.IO Redis adapter, to the other
+// replicas' and the monolith's. Once per answer, whichever way it was asked (REST, SSE, socket).
+class AnnouncingEventBus final : public realtime::EventBus {
+ public:
+  AnnouncingEventBus(realtime::EventBus& inner, realtime::socketio::Server& io);
+  void publish(const realtime::Event& event) override;
+  void subscribe(Handler handler) override;
+
+ private:
+  realtime::EventBus& inner_;
+  realtime::socketio::Server& io_;
+};
 
 }  // namespace aas::api

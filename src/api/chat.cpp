@@ -3,6 +3,7 @@
 #include "api/content_json.hpp"
 #include "api/json_io.hpp"
 #include "api/stream_gauge.hpp"
+#include "api/turn_events.hpp"
 #include "chat/chat_service.hpp"
 #include "chat/conversation_service.hpp"
 #include "http/sse.hpp"
@@ -21,12 +22,6 @@ namespace {
 
 namespace asio = boost::asio;
 using Reply = asio::awaitable<Result<http::Response>>;
-
-json::object usage_json(const llm::Usage& u) {
-  return json::object{{"inputTokens", u.input_tokens},
-                      {"outputTokens", u.output_tokens},
-                      {"estimated", u.estimated}};
-}
 
 std::string event(std::string_view name, const json::object& data) {
   return http::sse_event(name, json::serialize(data));
@@ -52,29 +47,11 @@ asio::awaitable<void> stream_turn(Services& s, chat::PreparedTurn turn, http::Bo
   const StreamGauge gauge(s.metrics);
   http::SseChannel channel(out, co_await asio::this_coro::executor);
   SseRelay relay(channel);
-  channel.send(event("start", json::object{{"conversationId", turn.conversation.id},
-                                         {"messageId", *turn.placeholder_id},
-                                         {"userMessageId", turn.user_message_id},
-                                         {"model", turn.model->name}}));
+  channel.send(event("start", start_event(turn)));
   auto produce = [&]() -> asio::awaitable<void> {
     const std::string message_id = *turn.placeholder_id;
     auto result = co_await s.chat.stream(std::move(turn), relay);
-    if (!result) {
-      channel.send(event("error", json::object{{"code", code_name(result.error().code)},
-                                             {"message", result.error().message}}));
-    } else {
-      json::object usage = usage_json(result->usage);
-      usage["cost"] = cost_to_json(result->assistant.cost_micros);
-      channel.send(event("usage", usage));
-      if (result->interruption) {
-        channel.send(event("error", json::object{{"code", code_name(result->interruption->code)},
-                                               {"message", result->interruption->message}}));
-      } else {
-        channel.send(event("done", json::object{{"messageId", message_id},
-                                              {"status", domain::to_string(result->assistant.status)},
-                                              {"finishReason", result->finish_reason}}));
-      }
-    }
+    for (const auto& [name, data] : end_events(result, message_id)) channel.send(event(name, data));
     channel.finish();
   };
   co_await (produce() && channel.pump());

@@ -26,6 +26,9 @@
 #include "llm/router.hpp"
 #include "metrics/metrics.hpp"
 #include "realtime/redis_event_bus.hpp"
+#include "realtime/socketio/mount.hpp"
+#include "realtime/socketio/redis_adapter.hpp"
+#include "realtime/socketio/server.hpp"
 #include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -87,6 +90,24 @@ http::ServerOptions server_options(const Config& c) {
   o.idle_timeout = c.idle_timeout;
   o.read_timeout = c.read_timeout;
   o.shutdown_grace = c.shutdown_grace;
+  o.websocket.max_message_bytes = c.socketio_max_payload;
+  o.websocket.idle_timeout = c.socketio_ping_interval + c.socketio_ping_timeout;
+  return o;
+}
+
+realtime::engineio::Options engine_options(const Config& c) {
+  realtime::engineio::Options o;
+  o.ping_interval = c.socketio_ping_interval;
+  o.ping_timeout = c.socketio_ping_timeout;
+  o.max_payload = c.socketio_max_payload;
+  return o;
+}
+
+realtime::socketio::Options socketio_options(const Config& c) {
+  realtime::socketio::Options o;
+  o.connect_timeout = c.socketio_connect_timeout;
+  o.events_per_second = c.socketio_events_per_second;
+  o.event_burst = c.socketio_event_burst;
   return o;
 }
 
@@ -246,6 +267,9 @@ int serve(Config c) {
 
   const unsigned threads = c.threads ? c.threads : std::max(1u, std::thread::hardware_concurrency());
   asio::io_context ioc(static_cast<int>(threads));
+  // Socket.IO: its polling requests go through the router, its upgrades to the server. Made
+  // before the event bus, so it outlives the bus's subscriber thread, which broadcasts through it.
+  realtime::socketio::Server socketio(ioc.get_executor(), engine_options(c), socketio_options(c));
 
   http::ClientOptions client_options;
   client_options.connect_timeout = c.upstream_connect_timeout;
@@ -302,12 +326,23 @@ int serve(Config c) {
                               [&metrics](const chat::CallOutcome& call) { record_call(metrics, call); });
   // Events between replicas (stop requests) and to the monolith (recorded answers): Redis
   // pub/sub on <prefix>events, or in-process.
-  std::unique_ptr<realtime::EventBus> events;
-  if (redis) events = std::make_unique<realtime::RedisEventBus>(*redis, c.redis_key_prefix + "events");
-  else events = std::make_unique<realtime::LocalEventBus>();
-  // Every model call is recorded by one Recorder: the answer, its ledger row, the grant settled.
-  chat::Recorder recorder(*store, blocking, accounting, *events);
-  chat::ChatService chat(*store, blocking, models, accounting, recorder, *events, chat_options);
+  std::unique_ptr<realtime::EventBus> bus;
+  if (redis) bus = std::make_unique<realtime::RedisEventBus>(*redis, c.redis_key_prefix + "events");
+  else bus = std::make_unique<realtime::LocalEventBus>();
+  // Socket.IO rooms shared with the other replicas and the monolith's Socket.IO servers through
+  // the Redis adapter's channels (<SOCKETIO_REDIS_KEY>#/#…); without Redis, rooms are in-process.
+  std::unique_ptr<realtime::socketio::RedisAdapter> socketio_adapter;
+  if (redis) {
+    socketio_adapter = std::make_unique<realtime::socketio::RedisAdapter>(socketio, *redis, c.socketio_redis_key,
+                                                                          blocking.get_executor());
+    socketio.set_relay(socketio_adapter.get());
+  }
+  // Recorded answers also go to the user's sockets (ai-message).
+  api::AnnouncingEventBus events(*bus, socketio);
+  // Every model call is recorded by one Recorder: the answer, its ledger row, the grant settled,
+  // the answer announced.
+  chat::Recorder recorder(*store, blocking, accounting, events);
+  chat::ChatService chat(*store, blocking, models, accounting, recorder, events, chat_options);
   chat::ConversationLimits conversation_limits;
   conversation_limits.max_image_bytes = c.max_image_bytes;
   chat::ConversationService conversations(*store, blocking, models, conversation_limits);
@@ -323,9 +358,10 @@ int serve(Config c) {
   chat::PromptService prompts(*store, blocking);
   chat::UsageService usage(*store, blocking, accounting);
   ops::HealthService health(*store, redis.get(), blocking);
-  api::Services services{chat,    conversations, gateway,         usage,
-                         prompts, health,        models,          metrics,
-                         info,    c.metrics_token, redis && !c.redis_fail_open};
+  api::Services services{chat,    conversations,   gateway,
+                         usage,   prompts,         health,
+                         models,  metrics,         info,
+                         c.metrics_token, redis && !c.redis_fail_open, &socketio, c.socketio_path};
 
   auth::JwtVerifier verifier = make_verifier(c, clock);
   std::unique_ptr<auth::BackendAuthenticator> backend_check;
@@ -348,7 +384,10 @@ int serve(Config c) {
   http::Dispatcher dispatcher(api::make_router(services), authenticator,
                               std::move(dispatcher_options));
 
-  http::Server server(ioc, server_options(c), dispatcher);
+  api::add_socketio_handlers(socketio, services, authenticator, ioc.get_executor());
+
+  http::Server server(ioc, server_options(c), dispatcher,
+                      realtime::engineio::upgrade_handler(socketio.engine(), c.socketio_path));
   server.start();
   spdlog::info("ai-agent-service {} listening on http://{}:{} (schema v{}, {} threads)", AAS_VERSION,
                c.host, server.port(), *version, threads);
@@ -357,6 +396,9 @@ int serve(Config c) {
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: draining (grace {} ms)", sig, c.shutdown_grace.count());
+    // Socket.IO clients see their transport close and reconnect (to another replica, or to this
+    // one once it is back); pending polls answer at once instead of holding the drain up.
+    socketio.engine().close_all();
     server.shutdown([&](bool drained) {
       if (!drained) spdlog::warn("grace period over with requests still in flight; stopping");
       ioc.stop();

@@ -302,6 +302,19 @@ Config load_config(const Lookup& env) {
   src.millis("REQUEST_TIMEOUT_MS", c.request_timeout, 100, 3'600'000);
   src.millis("SHUTDOWN_GRACE_MS", c.shutdown_grace, 0, 3'600'000);
   src.list("CORS_ORIGINS", c.cors_origins);
+  src.text("SOCKETIO_PATH", c.socketio_path);
+  while (c.socketio_path.size() > 1 && c.socketio_path.back() == '/') c.socketio_path.pop_back();
+  if (c.socketio_path.size() < 2 || c.socketio_path.front() != '/' ||
+      c.socketio_path.find_first_of("?#% ") != std::string::npos)
+    throw ConfigError("SOCKETIO_PATH: must be a path such as /api/ai/socket.io");
+  src.millis("SOCKETIO_PING_INTERVAL_MS", c.socketio_ping_interval, 100, 3'600'000);
+  src.millis("SOCKETIO_PING_TIMEOUT_MS", c.socketio_ping_timeout, 100, 3'600'000);
+  src.millis("SOCKETIO_CONNECT_TIMEOUT_MS", c.socketio_connect_timeout, 100, 3'600'000);
+  src.integer("SOCKETIO_MAX_PAYLOAD_BYTES", c.socketio_max_payload, 1024, 64LL * 1024 * 1024);
+  src.integer("SOCKETIO_EVENTS_PER_SECOND", c.socketio_events_per_second, 0, 100'000);
+  src.integer("SOCKETIO_EVENT_BURST", c.socketio_event_burst, 1, 100'000);
+  src.text("SOCKETIO_REDIS_KEY", c.socketio_redis_key);
+  if (c.socketio_redis_key.empty()) throw ConfigError("SOCKETIO_REDIS_KEY: must not be empty");
   src.text("LOG_LEVEL", c.log_level);
   static const std::vector<std::string> levels{"trace", "debug", "info", "warn", "error", "off"};
   if (std::find(levels.begin(), levels.end(), c.log_level) == levels.end())

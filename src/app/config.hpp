@@ -56,6 +56,16 @@ struct Config {
   std::vector<std::string> cors_origins;
   std::string log_level = "info";
 
+  // realtime: Socket.IO (Engine.IO 4) at socketio_path
+  std::string socketio_path = "/api/ai/socket.io";
+  std::chrono::milliseconds socketio_ping_interval{25000};
+  std::chrono::milliseconds socketio_ping_timeout{20000};
+  std::chrono::milliseconds socketio_connect_timeout{45000};
+  std::size_t socketio_max_payload = 1'000'000;
+  unsigned socketio_events_per_second = 10;  // per socket; 0: no limit
+  unsigned socketio_event_burst = 20;
+  std::string socketio_redis_key = "socket.io";  // the Redis adapter's key (its `key` option)
+
   // storage
   std::string database_url = "sqlite:./data/ai-agent.db";
   std::string database_driver;  // "sqlite" or "postgres", from database_url's scheme

@@ -139,8 +139,13 @@ asio::awaitable<Result<Recorded>> Recorder::record(const CallRecord& what, const
     if (what.grant) accounting_.recorded(*what.grant, call);
     else accounting_.recorded(call);
     if (out.message) {
-      events_.publish(realtime::Event{"message.completed", what.user_id, out.message->conversation_id,
-                                      out.message->id, out.status});
+      realtime::Event done{"message.completed", what.user_id, out.message->conversation_id, out.message->id,
+                           out.status};
+      done.content = out.message->content;
+      done.model = model.name;
+      done.input_tokens = out.usage.input_tokens;
+      done.output_tokens = out.usage.output_tokens;
+      events_.publish(done);
     }
     return std::move(out);
   });

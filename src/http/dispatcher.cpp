@@ -211,7 +211,7 @@ asio::awaitable<Response> respond(const Request& req, const std::string& request
     }
     ctx.principal = std::move(*principal);
   }
-  if (!content_type_acceptable(req)) {
+  if (route.json_body && !content_type_acceptable(req)) {
     co_return fail(
         make_error(errc::unsupported_media_type, "Content-Type must be application/json"),
         request_id);

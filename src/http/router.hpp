@@ -38,6 +38,9 @@ struct Route {
   std::string pattern;  // "/api/ai/conversations/:id"
   Access access = Access::user;
   Handler handler;
+  // POST/PUT/PATCH bodies must be application/json (415 otherwise); false for the few routes
+  // whose bodies are not JSON (Engine.IO's long-polling payloads).
+  bool json_body = true;
 };
 
 class Router {

@@ -5,6 +5,7 @@
 #include "http/dispatcher.hpp"
 #include "http/error_response.hpp"
 #include "http/socket_options.hpp"
+#include "http/websocket_session.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -19,6 +20,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
@@ -59,12 +61,16 @@ using BeastRequest = bhttp::request<bhttp::string_body>;
 using BeastResponse = bhttp::response<bhttp::string_body>;
 
 struct Connection {
-  explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
+  explicit Connection(tcp::socket socket) : executor(socket.get_executor()), stream(std::move(socket)) {}
 
+  asio::any_io_executor executor;  // the connection's strand (the stream moves out on an upgrade)
   beast::tcp_stream stream;
   // Only touched on the connection's strand: false while waiting for the next request, so
   // shutdown knows it may close this connection without losing work.
   bool busy = false;
+  // Set (on the strand) while the connection is a WebSocket: what a shutdown calls instead.
+  bool upgraded = false;
+  std::function<void()> going_away;
 };
 
 std::string lowercase(std::string_view s) {
@@ -309,16 +315,18 @@ class StreamWriter final : public BodyWriter {
 }  // namespace
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
-  Impl(asio::io_context& context, ServerOptions opts, Dispatcher& disp)
+  Impl(asio::io_context& context, ServerOptions opts, Dispatcher& disp, UpgradeHandler upgrades)
       : ioc(context),
         options(std::move(opts)),
         dispatcher(disp),
+        upgrade_handler(std::move(upgrades)),
         accept_strand(asio::make_strand(context)),
         acceptor(accept_strand) {}
 
   asio::io_context& ioc;
   const ServerOptions options;
   Dispatcher& dispatcher;
+  const UpgradeHandler upgrade_handler;  // may be empty: upgrades are then ordinary requests
   asio::any_io_executor accept_strand;
   tcp::acceptor acceptor;  // only used on accept_strand once started
   std::atomic<std::uint16_t> bound_port{0};
@@ -335,6 +343,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   void start_connection(tcp::socket socket);
   asio::awaitable<void> run_connection(std::shared_ptr<Connection> conn);
   asio::awaitable<void> serve(Connection& conn);
+  asio::awaitable<void> upgrade(Connection& conn, BeastRequest msg, Request req);
   asio::awaitable<bool> write_response(Connection& conn, Response res, unsigned version,
                                        bool keep_alive, bool head_only);
   asio::awaitable<void> stream_response(Connection& conn, Response res, unsigned version,
@@ -413,7 +422,7 @@ void Server::Impl::start_connection(tcp::socket socket) {
     connections.insert(conn);
   }
   asio::co_spawn(
-      conn->stream.get_executor(),
+      conn->executor,
       [self = shared_from_this(), conn] { return self->run_connection(conn); }, asio::detached);
 }
 
@@ -425,7 +434,7 @@ asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> c
     spdlog::error("connection failed: {}", e.what());
   }
   beast::error_code ec;
-  conn->stream.socket().close(ec);
+  if (!conn->upgraded) conn->stream.socket().close(ec);
   std::lock_guard lock(mutex);
   connections.erase(conn);
 }
@@ -467,6 +476,13 @@ asio::awaitable<void> Server::Impl::serve(Connection& conn) {
     }
 
     BeastRequest msg = parser.release();
+    if (upgrade_handler && beast::websocket::is_upgrade(msg)) {
+      std::optional<Request> req = to_request(BeastRequest(msg), remote_address);
+      if (req) {
+        co_await upgrade(conn, std::move(msg), std::move(*req));
+        co_return;
+      }
+    }
     const unsigned version = msg.version();
     const bool head_only = msg.method() == bhttp::verb::head;
     const bool client_keep_alive = msg.keep_alive();
@@ -493,6 +509,26 @@ asio::awaitable<void> Server::Impl::serve(Connection& conn) {
       co_return;
     }
   }
+}
+
+// The hook of Beast's advanced server example: a request asking for a WebSocket leaves the HTTP
+// loop here. The handler accepts it, and the TCP stream moves into the WebSocket for good, or
+// refuses it with a response after which the connection closes.
+asio::awaitable<void> Server::Impl::upgrade(Connection& conn, BeastRequest msg, Request req) {
+  UpgradeDecision decision = upgrade_handler(req);
+  if (auto* refusal = std::get_if<Response>(&decision)) {
+    if (co_await write_response(conn, std::move(*refusal), msg.version(), false, false))
+      co_await linger_close(conn);
+    co_return;
+  }
+  auto handler = std::get<std::shared_ptr<WebSocketHandler>>(std::move(decision));
+  conn.upgraded = true;
+  if (!detect_dead_peers(conn.stream.socket().native_handle(), options.dead_peer_timeout))
+    spdlog::debug("websocket: keepalive options refused");
+  co_await detail::run_websocket(std::move(conn.stream), std::move(msg), std::move(handler), options.websocket,
+                                 [&conn](std::function<void()> going_away) {
+                                   conn.going_away = std::move(going_away);
+                                 });
 }
 
 asio::awaitable<bool> Server::Impl::write_response(Connection& conn, Response res, unsigned version,
@@ -603,8 +639,9 @@ void Server::Impl::begin_shutdown(std::function<void(bool)> on_done) {
     std::lock_guard lock(mutex);
     for (const auto& conn : connections) {
       // On the connection's strand, `busy` is exact: an idle connection loses nothing.
-      asio::post(conn->stream.get_executor(), [conn] {
-        if (!conn->busy) conn->stream.cancel();
+      asio::post(conn->executor, [conn] {
+        if (conn->going_away) conn->going_away();
+        else if (!conn->busy && !conn->upgraded) conn->stream.cancel();
       });
     }
   }
@@ -638,8 +675,8 @@ std::size_t Server::Impl::live_connections() {
   return connections.size();
 }
 
-Server::Server(asio::io_context& ioc, ServerOptions options, Dispatcher& dispatcher)
-    : impl_(std::make_shared<Impl>(ioc, std::move(options), dispatcher)) {}
+Server::Server(asio::io_context& ioc, ServerOptions options, Dispatcher& dispatcher, UpgradeHandler upgrades)
+    : impl_(std::make_shared<Impl>(ioc, std::move(options), dispatcher, std::move(upgrades))) {}
 
 Server::~Server() = default;
 

@@ -1,4 +1,6 @@
 #pragma once
+#include "http/websocket.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +25,7 @@ struct ServerOptions {
   std::chrono::milliseconds shutdown_grace{10000};
   // A streaming client gone without a word is dropped after about this long (socket_options.hpp).
   std::chrono::seconds dead_peer_timeout{30};
+  WebSocketOptions websocket;  // limits of upgraded connections
 };
 
 // Beast listener and keep-alive sessions, one coroutine per connection on its own strand.
@@ -30,7 +33,10 @@ struct ServerOptions {
 // destroying the Dispatcher, the Server or the io_context. shutdown() may be called from any thread.
 class Server {
  public:
-  Server(boost::asio::io_context& ioc, ServerOptions options, Dispatcher& dispatcher);
+  // `upgrades` decides about WebSocket upgrade requests (websocket.hpp); without one they are
+  // ordinary requests for the dispatcher.
+  Server(boost::asio::io_context& ioc, ServerOptions options, Dispatcher& dispatcher,
+         UpgradeHandler upgrades = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -39,7 +45,8 @@ class Server {
   void start();
   std::uint16_t port() const;
   // Stops accepting, closes idle keep-alive connections, lets requests in flight finish (their
-  // responses carry Connection: close). Calls on_done(true) once no connection is left, or
+  // responses carry Connection: close), closes WebSockets with 1001 (going away) after what
+  // was queued for them. Calls on_done(true) once no connection is left, or
   // on_done(false) when the grace period ran out first.
   void shutdown(std::function<void(bool drained)> on_done);
 

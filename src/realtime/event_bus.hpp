@@ -4,7 +4,9 @@
 // replica's subscribers receive it, the publisher's included. The embedded default delivers in
 // this process; RedisEventBus (production mode) goes through Redis pub/sub. Delivery is at most
 // once, as Redis pub/sub promises: events are notices, never the record (the store is).
+#include <cstdint>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -18,6 +20,12 @@ struct Event {
   std::string conversation_id;
   std::string message_id;  // empty for answer.stop
   std::string status;      // message.completed only
+  // message.completed, for the Socket.IO `ai-message` event: the answer's text, the model the user
+  // asked for, and its tokens. Empty / nullopt when the publisher does not fill them.
+  std::string content;
+  std::string model;
+  std::optional<std::int64_t> input_tokens;
+  std::optional<std::int64_t> output_tokens;
 };
 
 class EventBus {

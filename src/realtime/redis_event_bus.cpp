@@ -13,6 +13,10 @@ std::string to_json(const Event& e) {
   json::object o{{"type", e.type}, {"userId", e.user_id}, {"conversationId", e.conversation_id}};
   if (!e.message_id.empty()) o["messageId"] = e.message_id;
   if (!e.status.empty()) o["status"] = e.status;
+  if (!e.content.empty()) o["message"] = e.content;
+  if (!e.model.empty()) o["model"] = e.model;
+  if (e.input_tokens) o["inputTokens"] = *e.input_tokens;
+  if (e.output_tokens) o["outputTokens"] = *e.output_tokens;
   return json::serialize(o);
 }
 
@@ -25,7 +29,14 @@ std::optional<Event> from_json(std::string_view text) {
     const json::value* f = o.if_contains(key);
     return f && f->is_string() ? std::string(f->get_string()) : std::string();
   };
-  Event e{field("type"), field("userId"), field("conversationId"), field("messageId"), field("status")};
+  const auto number = [&](std::string_view key) -> std::optional<std::int64_t> {
+    const json::value* f = o.if_contains(key);
+    if (f && f->is_int64()) return f->get_int64();
+    if (f && f->is_uint64()) return static_cast<std::int64_t>(f->get_uint64());
+    return std::nullopt;
+  };
+  Event e{field("type"),    field("userId"), field("conversationId"), field("messageId"), field("status"),
+          field("message"), field("model"),  number("inputTokens"),     number("outputTokens")};
   if (e.type.empty()) return std::nullopt;
   return e;
 }

@@ -223,8 +223,11 @@ Result<void> Client::ping() {
   return {};
 }
 
-Subscriber::Subscriber(Options options, std::vector<std::string> channels, Handler on_message)
-    : options_(std::move(options)), channels_(std::move(channels)), on_message_(std::move(on_message)) {
+Subscriber::Subscriber(Options options, std::vector<std::string> channels, Handler on_message, bool patterns)
+    : options_(std::move(options)),
+      channels_(std::move(channels)),
+      on_message_(std::move(on_message)),
+      patterns_(patterns) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -245,7 +248,7 @@ void Subscriber::run() {
     if (c) {
       redisSetTimeout(c->get(), timeval{0, 0});
       redisEnableKeepAlive(c->get());
-      std::vector<std::string> cmd{"SUBSCRIBE"};
+      std::vector<std::string> cmd{patterns_ ? "PSUBSCRIBE" : "SUBSCRIBE"};
       cmd.insert(cmd.end(), channels_.begin(), channels_.end());
       fd_ = (*c)->fd;
       if (stopping_) break;  // the destructor may have missed the fd
@@ -270,11 +273,13 @@ void Subscriber::run() {
         freeReplyObject(raw);
         if (r.type != Reply::Type::array || r.elements.size() < 3) continue;
         const std::string& kind = r.elements[0].str;
-        if (kind == "subscribe") {
+        if (kind == "subscribe" || kind == "psubscribe") {
           subscribed_ = true;
-        } else if (kind == "message") {
+        } else if (kind == "message" || (kind == "pmessage" && r.elements.size() >= 4)) {
+          // message: [kind, channel, payload]; pmessage: [kind, pattern, channel, payload]
+          const std::size_t at = kind == "message" ? 1 : 2;
           try {
-            on_message_(r.elements[1].str, r.elements[2].str);
+            on_message_(r.elements[at].str, r.elements[at + 1].str);
           } catch (const std::exception& e) {
             spdlog::error("redis message handler failed: {}", e.what());
           }

@@ -92,7 +92,9 @@ class Client {
 class Subscriber {
  public:
   using Handler = std::function<void(const std::string& channel, const std::string& payload)>;
-  Subscriber(Options options, std::vector<std::string> channels, Handler on_message);
+  // With `patterns`, the channels are glob patterns (PSUBSCRIBE) and the handler gets the channel
+  // each message came on.
+  Subscriber(Options options, std::vector<std::string> channels, Handler on_message, bool patterns = false);
   ~Subscriber();  // stops the thread
   Subscriber(const Subscriber&) = delete;
   Subscriber& operator=(const Subscriber&) = delete;
@@ -104,6 +106,7 @@ class Subscriber {
   Options options_;
   std::vector<std::string> channels_;
   Handler on_message_;
+  bool patterns_ = false;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> subscribed_{false};
   std::atomic<int> fd_{-1};

@@ -7,19 +7,8 @@ import { after, before, describe, it } from 'node:test';
 
 import { assertOk } from './lib/assert.mjs';
 import { assistantOf, openStream, waitFor } from './lib/sse.mjs';
-import { startWithMockLlm } from './lib/upstream.mjs';
+import { PACED_ANSWER_TOKENS as ANSWER_TOKENS, pacedModels, startWithMockLlm } from './lib/upstream.mjs';
 
-// 200 words at 20 a second: ten seconds unless stopped.
-const ANSWER_TOKENS = 200;
-export const pacedModels = (url) => `models:
-  - name: paced
-    deployments:
-      - provider: openai
-        model: gpt-4o-mini
-        base_url: "${url}/v1"
-        api_key: sk-test
-        headers: {x-mock-tokens-per-second: "20", x-mock-answer-tokens: "${ANSWER_TOKENS}", x-mock-key: "paced"}
-`;
 
 // Opens a paced stream and reads until `words` deltas arrived: { conversationId, messageId, events, deltas }.
 export async function streamUntil(svc, token, words) {

@@ -19,3 +19,16 @@ export async function startWithMockLlm(models, { env = {}, mockArgs = [] } = {})
     throw e;
   }
 }
+
+// One model, `paced`, whose answers mock-llm drips at 20 words a second, PACED_ANSWER_TOKENS
+// words: ten seconds unless stopped (the stop suites).
+export const PACED_ANSWER_TOKENS = 200;
+export const pacedModels = (url) => `models:
+  - name: paced
+    deployments:
+      - provider: openai
+        model: gpt-4o-mini
+        base_url: "${url}/v1"
+        api_key: sk-test
+        headers: {x-mock-tokens-per-second: "20", x-mock-answer-tokens: "${PACED_ANSWER_TOKENS}", x-mock-key: "paced"}
+`;

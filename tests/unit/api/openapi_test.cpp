@@ -12,6 +12,7 @@
 #include "limits/local_limiter.hpp"
 #include "llm/providers/mock.hpp"
 #include "metrics/metrics.hpp"
+#include "realtime/socketio/server.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -69,7 +70,9 @@ TEST(OpenApi, RouterAndSpecDescribeTheSameOperations) {
   chat::PromptService prompts(*store, blocking);
   chat::UsageService usage(*store, blocking, accounting);
   ops::HealthService health(*store, nullptr, blocking);
+  realtime::socketio::Server socketio(blocking.get_executor(), {}, {});
   Services services{chat, conversations, gateway, usage, prompts, health, models, metrics, {}};
+  services.socketio = &socketio;
   const http::Router router = make_router(services);
 
   std::set<std::string> routed;

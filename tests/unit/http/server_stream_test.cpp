@@ -4,6 +4,7 @@
 #include "auth/jwt.hpp"
 #include "http/dispatcher.hpp"
 #include "http/error_response.hpp"
+#include "http/loopback_server.hpp"
 #include "http/sse.hpp"
 
 #include <gtest/gtest.h>
@@ -162,16 +163,8 @@ asio::awaitable<void> sleep_for(Clock::duration d) {
 
 constexpr std::string_view kGetStream = "GET /stream HTTP/1.1\r\nHost: test\r\n\r\n";
 
-class ServerStreamTest : public ::testing::Test {
+class ServerStreamTest : public LoopbackServerTest {
  protected:
-  ServerStreamTest() : verifier_(auth::JwtOptions{}, clock_) {}
-
-  ~ServerStreamTest() override {
-    work_.reset();
-    ioc_.stop();
-    for (auto& t : threads_) t.join();
-  }
-
   // GET /stream answers with `body_`, the test's producer.
   Router make_router() {
     Router r;
@@ -182,23 +175,10 @@ class ServerStreamTest : public ::testing::Test {
   }
 
   void start(ServerOptions options = {}, DispatcherOptions dispatcher_options = {}) {
-    options.host = "127.0.0.1";
-    options.port = 0;
-    dispatcher_ = std::make_unique<Dispatcher>(make_router(), verifier_, dispatcher_options);
-    server_ = std::make_unique<Server>(ioc_, options, *dispatcher_);
-    server_->start();
-    ASSERT_NE(server_->port(), 0);
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
+    start_server(make_router(), options, std::move(dispatcher_options));
   }
 
   StreamBody body_;
-  SystemClock clock_;
-  auth::JwtVerifier verifier_;
-  asio::io_context ioc_{2};
-  asio::executor_work_guard<asio::io_context::executor_type> work_{ioc_.get_executor()};
-  std::unique_ptr<Dispatcher> dispatcher_;
-  std::unique_ptr<Server> server_;
-  std::vector<std::thread> threads_;
 };
 
 TEST_F(ServerStreamTest, SendsEventStreamHeadersChunkedWithoutLength) {

@@ -2,6 +2,7 @@
 
 #include "auth/jwt.hpp"
 #include "http/dispatcher.hpp"
+#include "http/loopback_server.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/asio/executor_work_guard.hpp>
@@ -83,16 +84,8 @@ json::object body_of(const ClientResponse& res) { return json::parse(res.body())
 
 constexpr std::string_view kGetHealth = "GET /health HTTP/1.1\r\nHost: test\r\n\r\n";
 
-class ServerTest : public ::testing::Test {
+class ServerTest : public LoopbackServerTest {
  protected:
-  ServerTest() : verifier_(auth::JwtOptions{}, clock_) {}
-
-  ~ServerTest() override {
-    work_.reset();
-    ioc_.stop();
-    for (auto& t : threads_) t.join();
-  }
-
   Router make_router() {
     Router r;
     r.add({"GET", "/health", Access::open, [](Context&) -> asio::awaitable<Result<Response>> {
@@ -123,23 +116,8 @@ class ServerTest : public ::testing::Test {
     return r;
   }
 
-  void start(ServerOptions options = {}) {
-    options.host = "127.0.0.1";
-    options.port = 0;
-    dispatcher_ = std::make_unique<Dispatcher>(make_router(), verifier_, DispatcherOptions{});
-    server_ = std::make_unique<Server>(ioc_, options, *dispatcher_);
-    server_->start();
-    ASSERT_NE(server_->port(), 0);
-    for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
-  }
+  void start(ServerOptions options = {}) { start_server(make_router(), options); }
 
-  SystemClock clock_;
-  auth::JwtVerifier verifier_;
-  asio::io_context ioc_{2};
-  asio::executor_work_guard<asio::io_context::executor_type> work_{ioc_.get_executor()};
-  std::unique_ptr<Dispatcher> dispatcher_;
-  std::unique_ptr<Server> server_;
-  std::vector<std::thread> threads_;
   std::promise<void> slow_started_;
 };
 
