@@ -43,6 +43,8 @@ asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, b
   call.request = req.call;
   call.request.model = call.model->upstream_model;
   call.request.request_id = req.request_id;
+  // A parameter the model's provider cannot honour is refused before the limits count the call.
+  if (auto supported = call.model->provider->supports(call.request); !supported) co_return supported.error();
   auto grant = co_await offload(blocking_, [&] {
     return accounting_.admit(req.user_id, req.roles, *call.model, call.request, stream);
   });

@@ -230,6 +230,14 @@ describe('parameters only an OpenAI-compatible upstream honours', { timeout: 600
     }
   });
 
+  it("billed nothing for the provider's refusals: they come before admission", async () => {
+    const before = await usageOf('params-claude');
+    await assert.rejects(client('params-claude').chat.completions.create({ model: 'claude', seed: 1, messages: [{ role: 'user', content: 'hi' }] }),
+      OpenAI.BadRequestError);
+    assert.deepEqual(await usageOf('params-claude'), before);
+    assert.equal(before.requests, 0);
+  });
+
   it('refuses strict tools for an Anthropic model', async () => {
     const strict = { type: 'function', function: { ...WEATHER.function, strict: true } };
     await assert.rejects(

@@ -112,6 +112,11 @@ Result<std::string> MockProvider::answer_for(const ChatRequest& req) {
                     "(configure a provider, or tools/mock-llm)");
 }
 
+Result<void> MockProvider::supports(const ChatRequest& req) const {
+  if (auto answer = answer_for(req); !answer) return answer.error();
+  return {};
+}
+
 asio::awaitable<Result<Completion>> MockProvider::complete(const ChatRequest& req) {
   auto answer = answer_for(req);
   if (!answer) co_return answer.error();

@@ -14,6 +14,7 @@ class MockProvider final : public LlmProvider {
  public:
   explicit MockProvider(std::chrono::milliseconds latency = std::chrono::milliseconds(0));
   std::string_view name() const override { return "mock"; }
+  Result<void> supports(const ChatRequest& req) const override;
   boost::asio::awaitable<Result<Completion>> complete(const ChatRequest& req) override;
   boost::asio::awaitable<Result<Completion>> stream(const ChatRequest& req,
                                                     const ChunkSink& sink) override;
