@@ -73,7 +73,7 @@ class ChunkRelay final : public chat::GatewayObserver {
   // As OpenAI streams a call: its first chunk has id, type, name and empty arguments; later
   // chunks carry argument fragments under the same index.
   bool tool_call(const llm::ToolCallDelta& d) override {
-    if (!start()) return false;
+    if (!start(false)) return false;
     if (!d.id.empty() || !d.name.empty()) {
       json::object head{{"index", d.index},
                         {"id", d.id},
@@ -89,21 +89,14 @@ class ChunkRelay final : public chat::GatewayObserver {
     return send(json::array{json::object{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", nullptr}}},
                 nullptr);
   }
-  bool delta(std::string_view text) override {
-    return start() && send(json::array{json::object{{"index", 0},
-                                                    {"delta", json::object{{"content", text}}},
-                                                    {"finish_reason", nullptr}}},
-                           nullptr);
-  }
+  bool delta(std::string_view text) override { return start() && send_delta(json::object{{"content", text}}); }
   // The first chunk, with the role, as OpenAI sends it: only once the answer has started, so
-  // that a call failing before its first word can still be answered with its HTTP status.
-  bool start() {
+  // that a call failing before its first word can still be answered with its HTTP status. An
+  // answer that starts with a tool call has content null there.
+  bool start(bool text = true) {
     if (started_) return true;
     started_ = true;
-    return send(json::array{json::object{{"index", 0},
-                                         {"delta", json::object{{"role", "assistant"}, {"content", ""}}},
-                                         {"finish_reason", nullptr}}},
-                nullptr);
+    return send_delta(json::object{{"role", "assistant"}, {"content", text ? json::value("") : json::value(nullptr)}});
   }
   bool started() const { return started_; }
   asio::awaitable<void> gone() override { return channel_.gone(); }

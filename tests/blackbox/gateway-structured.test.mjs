@@ -33,19 +33,21 @@ const ANSWER_SCHEMA = {
   required: ['capital', 'population', 'kind'],
 };
 
-// Collects a raw SDK stream: text, the tool-call deltas, the finish reason.
+// Collects a raw SDK stream: text, the tool-call deltas, the finish reason, the first delta.
 async function collect(stream) {
   let text = '';
   const toolDeltas = [];
   let finish;
+  let first;
   for await (const chunk of stream) {
     const choice = chunk.choices[0];
     if (!choice) continue;
+    first ??= choice.delta;
     text += choice.delta?.content ?? '';
     toolDeltas.push(...(choice.delta?.tool_calls ?? []));
     finish = choice.finish_reason ?? finish;
   }
-  return { text, toolDeltas, finish };
+  return { text, toolDeltas, finish, first };
 }
 
 let mock;
@@ -105,6 +107,7 @@ for (const model of ['gpt', 'claude']) {
       const raw = await collect(await openai().chat.completions.create({ ...ask, stream: true }));
       assert.equal(raw.finish, 'tool_calls');
       assert.equal(raw.text, '');
+      assert.deepEqual(raw.first, { role: 'assistant', content: null }, 'the role chunk of a tool-call answer');
       const [head, ...rest] = raw.toolDeltas;
       assert.equal(head.index, 0);
       assert.ok(head.id);
