@@ -354,6 +354,12 @@ describe('embeddings through the openai SDK', { timeout: 60000 }, () => {
   it('refuses a model that cannot embed, token arrays and empty input with a 400', async () => {
     await assert.rejects(openai().embeddings.create({ model: 'claude', input: 'x' }),
       (e) => e instanceof OpenAI.BadRequestError && e.message.includes('model claude cannot embed'));
+    // A chat model is not an embedding model, even behind an upstream that has embeddings; and
+    // the other way round.
+    await assert.rejects(openai().embeddings.create({ model: 'gpt', input: 'x' }),
+      (e) => e instanceof OpenAI.BadRequestError && e.message.includes('model gpt cannot embed'));
+    await assert.rejects(openai().chat.completions.create({ model: 'embedder', messages: [{ role: 'user', content: 'hi' }] }),
+      (e) => e instanceof OpenAI.BadRequestError && e.message.includes('model embedder is an embedding model'));
     await assert.rejects(openai().embeddings.create({ model: 'embedder', input: [[1, 2, 3]] }),
       (e) => e instanceof OpenAI.BadRequestError && e.message.includes('token arrays are not supported'));
     await assert.rejects(openai().embeddings.create({ model: 'embedder', input: [] }), OpenAI.BadRequestError);
