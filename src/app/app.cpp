@@ -36,6 +36,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <map>
 #include <iostream>
@@ -189,6 +190,9 @@ std::vector<api::ProviderInfo> register_models(const Config& c, llm::ModelRegist
     auto model = std::make_shared<llm::RoutedModel>(m.name, std::move(deployments), retry, breaker, clock, hooks);
     routed[m.name] = model;
     llm::Model entry{m.name, m.name, model, std::nullopt, std::nullopt, std::nullopt};
+    entry.embedding = m.name == c.embedding_model ||
+                      std::any_of(m.deployments.begin(), m.deployments.end(),
+                                  [](const DeploymentSpec& d) { return d.model.find("embed") != std::string::npos; });
     if (const PriceEntry* price = price_of(c, m)) {
       entry.pricing = to_pricing(*price);
       entry.context_window = price->context_window;

@@ -46,12 +46,17 @@ asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, b
   if (req.call.messages.empty()) co_return make_error(errc::invalid_request, "'messages' must not be empty");
   auto model = models_.find(req.model);
   if (!model) co_return model.error();
+  if ((*model)->embedding)
+    co_return make_error(errc::invalid_request,
+                         "model " + (*model)->name + " is an embedding model: use /v1/embeddings");
   AdmittedCall call;
   call.admitted_at = std::chrono::steady_clock::now();
   call.model = *model;
   call.request = req.call;
   call.request.model = call.model->upstream_model;
   call.request.request_id = req.request_id;
+  // A parameter the model's provider cannot honour is refused before the limits count the call.
+  if (auto supported = call.model->provider->supports(call.request); !supported) co_return supported.error();
   auto grant = co_await offload(blocking_, [&] {
     return accounting_.admit(req.user_id, req.roles, *call.model, call.request, stream);
   });
@@ -119,6 +124,7 @@ asio::awaitable<Result<EmbeddingResult>> GatewayService::embed(EmbeddingCall cal
   auto found = models_.find(call.model);
   if (!found) co_return found.error();
   const llm::Model& model = **found;
+  if (!model.embedding) co_return llm::cannot_embed(model.name);
   const auto admitted_at = std::chrono::steady_clock::now();
 
   llm::EmbeddingRequest request;

@@ -150,6 +150,10 @@ class LlmProvider {
   virtual boost::asio::awaitable<Result<Completion>> complete(const ChatRequest& req) = 0;
   virtual boost::asio::awaitable<Result<Completion>> stream(const ChatRequest& req,
                                                             const ChunkSink& sink) = 0;
+  // invalid_request naming the parameter when this provider cannot honour the request (Anthropic
+  // has no seed, ...): checked before a call is admitted, so that a refusal costs nothing.
+  // stream() and complete() refuse the same requests the same way.
+  virtual Result<void> supports(const ChatRequest&) const { return {}; }
   // Vectors for texts. A provider without an embeddings endpoint (Anthropic, the offline mock)
   // keeps this default: invalid_request "model X cannot embed".
   virtual boost::asio::awaitable<Result<Embeddings>> embed(const EmbeddingRequest& req);

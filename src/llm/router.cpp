@@ -706,6 +706,20 @@ boost::asio::awaitable<Result<Completion>> RoutedModel::stream(const ChatRequest
   co_return co_await state_->call(req, &sink);
 }
 
+Result<void> RoutedModel::supports(const ChatRequest& req) const {
+  std::vector<Deployment> deployments;
+  {
+    std::lock_guard lock(state_->mu);
+    for (const auto& n : state_->nodes) deployments.push_back(n.d);
+  }
+  for (const Deployment& d : deployments) {
+    ChatRequest upstream = req;
+    if (!d.upstream_model.empty()) upstream.model = d.upstream_model;
+    if (auto ok = d.provider->supports(upstream); !ok) return ok;
+  }
+  return {};
+}
+
 boost::asio::awaitable<Result<Embeddings>> RoutedModel::embed(const EmbeddingRequest& req) {
   co_return co_await state_->embed(req);
 }

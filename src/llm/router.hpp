@@ -78,6 +78,9 @@ class RoutedModel final : public LlmProvider {
   boost::asio::awaitable<Result<Completion>> stream(const ChatRequest& req,
                                                     const ChunkSink& sink) override;
 
+  // Every deployment of this model must support the request (the router may pick any of them);
+  // the fallback chain is not asked: a fallback that cannot honour it answers that 400 if reached.
+  Result<void> supports(const ChatRequest& req) const override;
   // As complete (deployments, retries, breakers), without the fallback chain.
   boost::asio::awaitable<Result<Embeddings>> embed(const EmbeddingRequest& req) override;
 

@@ -33,19 +33,21 @@ const ANSWER_SCHEMA = {
   required: ['capital', 'population', 'kind'],
 };
 
-// Collects a raw SDK stream: text, the tool-call deltas, the finish reason.
+// Collects a raw SDK stream: text, the tool-call deltas, the finish reason, the first delta.
 async function collect(stream) {
   let text = '';
   const toolDeltas = [];
   let finish;
+  let first;
   for await (const chunk of stream) {
     const choice = chunk.choices[0];
     if (!choice) continue;
+    first ??= choice.delta;
     text += choice.delta?.content ?? '';
     toolDeltas.push(...(choice.delta?.tool_calls ?? []));
     finish = choice.finish_reason ?? finish;
   }
-  return { text, toolDeltas, finish };
+  return { text, toolDeltas, finish, first };
 }
 
 let mock;
@@ -105,6 +107,7 @@ for (const model of ['gpt', 'claude']) {
       const raw = await collect(await openai().chat.completions.create({ ...ask, stream: true }));
       assert.equal(raw.finish, 'tool_calls');
       assert.equal(raw.text, '');
+      assert.deepEqual(raw.first, { role: 'assistant', content: null }, 'the role chunk of a tool-call answer');
       const [head, ...rest] = raw.toolDeltas;
       assert.equal(head.index, 0);
       assert.ok(head.id);
@@ -230,6 +233,14 @@ describe('parameters only an OpenAI-compatible upstream honours', { timeout: 600
     }
   });
 
+  it("billed nothing for the provider's refusals: they come before admission", async () => {
+    const before = await usageOf('params-claude');
+    await assert.rejects(client('params-claude').chat.completions.create({ model: 'claude', seed: 1, messages: [{ role: 'user', content: 'hi' }] }),
+      OpenAI.BadRequestError);
+    assert.deepEqual(await usageOf('params-claude'), before);
+    assert.equal(before.requests, 0);
+  });
+
   it('refuses strict tools for an Anthropic model', async () => {
     const strict = { type: 'function', function: { ...WEATHER.function, strict: true } };
     await assert.rejects(
@@ -343,17 +354,20 @@ describe('embeddings through the openai SDK', { timeout: 60000 }, () => {
   it('refuses a model that cannot embed, token arrays and empty input with a 400', async () => {
     await assert.rejects(openai().embeddings.create({ model: 'claude', input: 'x' }),
       (e) => e instanceof OpenAI.BadRequestError && e.message.includes('model claude cannot embed'));
+    // A chat model is not an embedding model, even behind an upstream that has embeddings; and
+    // the other way round.
+    await assert.rejects(openai().embeddings.create({ model: 'gpt', input: 'x' }),
+      (e) => e instanceof OpenAI.BadRequestError && e.message.includes('model gpt cannot embed'));
+    await assert.rejects(openai().chat.completions.create({ model: 'embedder', messages: [{ role: 'user', content: 'hi' }] }),
+      (e) => e instanceof OpenAI.BadRequestError && e.message.includes('model embedder is an embedding model'));
     await assert.rejects(openai().embeddings.create({ model: 'embedder', input: [[1, 2, 3]] }),
       (e) => e instanceof OpenAI.BadRequestError && e.message.includes('token arrays are not supported'));
     await assert.rejects(openai().embeddings.create({ model: 'embedder', input: [] }), OpenAI.BadRequestError);
     await assert.rejects(openai().embeddings.create({ model: 'embedder', input: 'x', encoding_format: 'int8' }), OpenAI.BadRequestError);
   });
 
-  // The ledger's kind CHECK constraint (src/store/migrations) does not admit 'embedding' yet: the
-  // row is refused and logged. The store migration is the lead's half of issue 11; remove the
-  // todo when it lands.
-  it('bills an embedding call at the input price, under the limits',
-    { todo: "the store's usage kind CHECK must admit 'embedding' (a migration)" }, async () => {
+  // A ledger row of kind 'embedding' (store migration 7).
+  it('bills an embedding call at the input price, under the limits', async () => {
     const user = 'embed-billed';
     const before = await usageOf(user);
     await client(user).embeddings.create({ model: 'embedder', input: 'one two three four' });

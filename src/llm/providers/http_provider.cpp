@@ -98,6 +98,11 @@ asio::awaitable<Result<T>> HttpProvider::buffered(std::string path, std::string 
   co_return parsed;
 }
 
+Result<void> HttpProvider::supports(const ChatRequest& req) const {
+  if (auto body = request_body(req, false); !body) return body.error();
+  return {};
+}
+
 asio::awaitable<Result<Completion>> HttpProvider::complete(const ChatRequest& req) {
   auto body = request_body(req, false);
   if (!body) co_return body.error();

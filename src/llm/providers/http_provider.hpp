@@ -46,6 +46,8 @@ class HttpProvider : public LlmProvider {
   boost::asio::awaitable<Result<Completion>> complete(const ChatRequest& req) override;
   boost::asio::awaitable<Result<Completion>> stream(const ChatRequest& req,
                                                     const ChunkSink& sink) override;
+  // Whether the vendor's wire can carry the request (request_body succeeds).
+  Result<void> supports(const ChatRequest& req) const override;
   // POST {base_url}/{embedding_path()}; cannot_embed when the vendor has no embedding_path.
   boost::asio::awaitable<Result<Embeddings>> embed(const EmbeddingRequest& req) override;
 

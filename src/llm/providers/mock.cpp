@@ -5,6 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
 
 #include <algorithm>
 
@@ -42,6 +43,46 @@ asio::awaitable<void> MockProvider::simulate_latency() const {
 }
 
 namespace {
+
+bool is_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+// The arguments of "call <name> {json}" in `text` (the JSON object, else "{}"); nullopt when
+// the text does not ask for the tool — the same rule as tools/mock-llm.
+std::optional<std::string> requested_call(std::string_view text, std::string_view name) {
+  const std::string needle = "call " + std::string(name);
+  for (std::size_t pos = text.find(needle); pos != std::string_view::npos; pos = text.find(needle, pos + 1)) {
+    const std::size_t end = pos + needle.size();
+    if ((pos > 0 && is_name_char(text[pos - 1])) || (end < text.size() && is_name_char(text[end]))) continue;
+    std::string_view rest = text.substr(end);
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    boost::json::stream_parser parser;
+    boost::system::error_code ec;
+    parser.write_some(rest.data(), rest.size(), ec);
+    if (!rest.starts_with('{') || ec || !parser.done()) return "{}";
+    const boost::json::value v = parser.release();
+    return v.is_object() ? boost::json::serialize(v) : "{}";
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::vector<ToolCall> MockProvider::tool_calls_for(const ChatRequest& req) {
+  std::vector<ToolCall> calls;
+  if (req.tools.empty() || req.messages.empty() || req.messages.back().role != "user") return calls;
+  for (const ToolDefinition& tool : req.tools) {
+    auto arguments = requested_call(req.messages.back().content, tool.name);
+    if (!arguments && tool.name == req.tool_choice) arguments = "{}";  // a forced call
+    if (arguments)
+      calls.push_back({"call_mock_" + std::to_string(calls.size() + 1), tool.name, std::move(*arguments)});
+  }
+  return calls;
+}
+
+namespace {
+
 Completion make_completion(const ChatRequest& req, std::string content, std::string finish) {
   Completion c;
   c.usage.input_tokens = estimate_request_tokens(req);
@@ -56,15 +97,58 @@ Completion make_completion(const ChatRequest& req, std::string content, std::str
 }
 }  // namespace
 
+// What the offline model cannot do is refused; what it can is answered in the right shape.
+Result<std::string> MockProvider::answer_for(const ChatRequest& req) {
+  switch (req.response_format.kind) {
+    case ResponseFormat::Kind::text:
+      return reply_for(req);
+    case ResponseFormat::Kind::json_object:
+      return boost::json::serialize(boost::json::object{{"answer", reply_for(req)}});
+    case ResponseFormat::Kind::json_schema:
+      break;
+  }
+  return make_error(errc::invalid_request,
+                    "'response_format' json_schema is not supported by the offline mock model "
+                    "(configure a provider, or tools/mock-llm)");
+}
+
+Result<void> MockProvider::supports(const ChatRequest& req) const {
+  if (auto answer = answer_for(req); !answer) return answer.error();
+  return {};
+}
+
 asio::awaitable<Result<Completion>> MockProvider::complete(const ChatRequest& req) {
+  auto answer = answer_for(req);
+  if (!answer) co_return answer.error();
   co_await simulate_latency();
-  co_return make_completion(req, reply_for(req), "stop");
+  if (auto calls = tool_calls_for(req); !calls.empty()) {
+    Completion c = make_completion(req, "", "tool_calls");
+    c.usage.output_tokens = estimate_tool_call_tokens(calls);
+    c.tool_calls = std::move(calls);
+    co_return c;
+  }
+  co_return make_completion(req, std::move(*answer), "stop");
 }
 
 asio::awaitable<Result<Completion>> MockProvider::stream(const ChatRequest& req,
                                                          const ChunkSink& sink) {
+  auto answer = answer_for(req);
+  if (!answer) co_return answer.error();
   co_await simulate_latency();
-  const std::string reply = reply_for(req);
+  if (auto calls = tool_calls_for(req); !calls.empty()) {
+    Completion c = make_completion(req, "", "tool_calls");
+    c.usage.output_tokens = estimate_tool_call_tokens(calls);
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      const ToolCallDelta d{static_cast<int>(i), calls[i].id, calls[i].name, calls[i].arguments};
+      if (!sink(StreamDelta{{}, &d})) {
+        c.finish_reason = "cancelled";
+        break;
+      }
+      c.tool_calls.push_back(calls[i]);
+    }
+    co_return c;
+  }
+  const std::string reply = std::move(*answer);
   // Word by word, spaces kept with the word that follows them, like a real token stream.
   std::string sent;
   std::size_t pos = 0;

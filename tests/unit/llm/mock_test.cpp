@@ -70,3 +70,58 @@ TEST(MockProvider, StopsWhenTheSinkDeclines) {
 }
 
 }  // namespace aas::llm
+
+namespace aas::llm {
+
+TEST(MockProvider, CallsTheToolsTheLastUserMessageAsksForStreamedAndNot) {
+  MockProvider mock;
+  ChatRequest req = sample();
+  req.messages.back().content = "call get_weather {\"city\": \"Paris\"} then call get_time";
+  req.tools = {{"get_weather", "", "{}", false}, {"get_time", "", "{}", false}, {"unused", "", "{}", false}};
+  auto result = run([&] { return mock.complete(req); });
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->finish_reason, "tool_calls");
+  EXPECT_EQ(result->content, "");
+  ASSERT_EQ(result->tool_calls.size(), 2u);
+  EXPECT_EQ(result->tool_calls[0].name, "get_weather");
+  EXPECT_EQ(result->tool_calls[0].arguments, R"({"city":"Paris"})");
+  EXPECT_EQ(result->tool_calls[1].arguments, "{}");
+
+  std::vector<ToolCall> streamed;
+  const ChunkSink sink = [&](const StreamDelta& d) {
+    EXPECT_TRUE(d.tool_call != nullptr);
+    if (d.tool_call) apply_tool_call_delta(streamed, *d.tool_call);
+    return true;
+  };
+  auto s = run([&] { return mock.stream(req, sink); });
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->finish_reason, "tool_calls");
+  ASSERT_EQ(streamed.size(), 2u);
+  EXPECT_EQ(streamed[0].arguments, result->tool_calls[0].arguments);
+  EXPECT_EQ(s->tool_calls.size(), 2u);
+
+  // A forced tool is called unasked; without tools the words are just words.
+  req.messages.back().content = "hello";
+  req.tool_choice = "unused";
+  EXPECT_EQ(MockProvider::tool_calls_for(req).at(0).name, "unused");
+  req.tools.clear();
+  req.tool_choice.clear();
+  req.messages.back().content = "call get_weather";
+  EXPECT_TRUE(MockProvider::tool_calls_for(req).empty());
+}
+
+TEST(MockProvider, JsonObjectWrapsTheReplyAndAJsonSchemaIsRefused) {
+  MockProvider mock;
+  ChatRequest req = sample();
+  req.response_format.kind = ResponseFormat::Kind::json_object;
+  auto r = run([&] { return mock.complete(req); });
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->content.rfind("{\"answer\":\"[mock model] You said:", 0), 0u) << r->content;
+  req.response_format = {ResponseFormat::Kind::json_schema, "a", "{}", false};
+  auto refused = run([&] { return mock.complete(req); });
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, errc::invalid_request);
+  EXPECT_NE(refused.error().message.find("'response_format'"), std::string::npos);
+}
+
+}  // namespace aas::llm

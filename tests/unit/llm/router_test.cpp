@@ -966,3 +966,67 @@ TEST(Router, RejectsBadConfiguration) {
 }
 
 }  // namespace aas::llm
+
+namespace aas::llm {
+
+// A provider that cannot carry a seed (as Anthropic's wire), and embeds by text length.
+struct Picky final : LlmProvider {
+  std::string_view name() const override { return "picky"; }
+  Result<void> supports(const ChatRequest& req) const override {
+    if (req.seed) return make_error(errc::invalid_request, "'seed' is not supported (" + req.model + ")");
+    return {};
+  }
+  asio::awaitable<Result<Completion>> complete(const ChatRequest&) override { co_return Completion{}; }
+  asio::awaitable<Result<Completion>> stream(const ChatRequest& r, const ChunkSink&) override { return complete(r); }
+  asio::awaitable<Result<Embeddings>> embed(const EmbeddingRequest& req) override {
+    ++embeds;
+    if (embeds == 1) co_return upstream(503);  // the first attempt fails: the router retries
+    Embeddings e;
+    for (const std::string& text : req.inputs) e.vectors.push_back({static_cast<float>(text.size())});
+    co_return e;
+  }
+  int embeds = 0;
+};
+
+TEST(Router, EveryDeploymentMustSupportTheRequestWithItsUpstreamModel) {
+  FakeClock clock;
+  Deployment plain = deployment("plain", std::make_shared<FakeProvider>());
+  Deployment picky;
+  picky.name = "picky";
+  picky.upstream_model = "picky-1";
+  picky.provider = std::make_shared<Picky>();
+  RoutedModel model("alias", {plain, picky}, fast(), lenient(), clock);
+  ChatRequest req = request();
+  EXPECT_TRUE(model.supports(req));
+  req.seed = 3;
+  const auto refused = model.supports(req);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message, "'seed' is not supported (picky-1)");
+}
+
+TEST(Router, EmbedsThroughItsDeploymentsWithRetries) {
+  FakeClock clock;
+  auto picky = std::make_shared<Picky>();
+  Deployment d;
+  d.name = "picky#1";
+  d.upstream_model = "embed-1";
+  d.provider = picky;
+  RoutedModel model("embedder", {d}, fast(), lenient(), clock);
+  const EmbeddingRequest req{"embedder", {"a", "abc"}, std::nullopt, "", ""};
+  auto r = run([&] { return model.embed(req); });
+  ASSERT_TRUE(r) << r.error().detail;
+  EXPECT_EQ(picky->embeds, 2);
+  EXPECT_EQ(r->vectors, (std::vector<std::vector<float>>{{1}, {3}}));
+  EXPECT_EQ(r->deployment, "picky#1");
+  EXPECT_EQ(r->provider, "picky");
+  EXPECT_EQ(r->model, "embed-1");
+
+  // A provider without embeddings says so, and that is not retried.
+  Deployment chat = deployment("chat", std::make_shared<FakeProvider>());
+  RoutedModel chat_only("chat", {chat}, fast(), lenient(), clock);
+  auto refused = run([&] { return chat_only.embed(req); });
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, errc::invalid_request);
+}
+
+}  // namespace aas::llm

@@ -1,0 +1,115 @@
+#include "api/openai_request.hpp"
+
+#include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
+
+namespace aas::api::openai {
+namespace {
+
+Result<ChatCompletionRequest> chat(std::string_view body) {
+  return read_chat_completion(boost::json::parse(body).as_object(), {});
+}
+
+std::string refusal(std::string_view body) {
+  auto r = chat(body);
+  if (r) return "accepted";
+  EXPECT_EQ(r.error().code, errc::invalid_request);
+  return r.error().message;
+}
+
+TEST(OpenAiRequest, ReadsEveryStructuredField) {
+  auto r = chat(R"({
+    "model": "gpt", "stream": true, "stream_options": {"include_usage": true},
+    "messages": [
+      {"role": "developer", "content": "Be brief."},
+      {"role": "user", "name": "alice", "content": [
+        {"type": "text", "text": "What is "}, {"type": "text", "text": "this?"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "low"}}]},
+      {"role": "assistant", "content": null, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "look", "arguments": "{\"x\":1}"}}]},
+      {"role": "tool", "tool_call_id": "call_1", "content": "a cat"}
+    ],
+    "temperature": 0, "top_p": 0.5, "seed": 7, "presence_penalty": -1, "frequency_penalty": 1.5,
+    "stop": "END", "user": "u-1", "max_completion_tokens": 100, "n": 1, "logprobs": false,
+    "tools": [{"type": "function", "function": {"name": "look", "description": "Looks",
+               "parameters": {"type": "object"}, "strict": true}}],
+    "tool_choice": {"type": "function", "function": {"name": "look"}}, "parallel_tool_calls": false,
+    "response_format": {"type": "json_schema", "json_schema": {"name": "out", "schema": {"type": "object"}, "strict": true}}
+  })");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->model, "gpt");
+  EXPECT_TRUE(r->stream);
+  EXPECT_TRUE(r->include_usage);
+  const llm::ChatRequest& c = r->call;
+  ASSERT_EQ(c.messages.size(), 4u);
+  EXPECT_EQ(c.messages[0].role, "system");
+  EXPECT_EQ(c.messages[1].name, "alice");
+  EXPECT_EQ(c.messages[1].content, "What is this?");
+  ASSERT_EQ(c.messages[1].parts.size(), 3u);
+  EXPECT_EQ(c.messages[1].parts[2].kind, llm::ContentPart::Kind::image);
+  EXPECT_EQ(c.messages[1].parts[2].detail, "low");
+  ASSERT_EQ(c.messages[2].tool_calls.size(), 1u);
+  EXPECT_EQ(c.messages[2].tool_calls[0].arguments, R"({"x":1})");
+  EXPECT_EQ(c.messages[3].tool_call_id, "call_1");
+  EXPECT_EQ(c.temperature, 0.0);
+  EXPECT_EQ(c.top_p, 0.5);
+  EXPECT_EQ(c.seed, 7);
+  EXPECT_EQ(c.presence_penalty, -1.0);
+  EXPECT_EQ(c.frequency_penalty, 1.5);
+  EXPECT_EQ(c.stop, std::vector<std::string>{"END"});
+  EXPECT_EQ(c.user, "u-1");
+  EXPECT_EQ(c.max_tokens, 100);
+  ASSERT_EQ(c.tools.size(), 1u);
+  EXPECT_EQ(c.tools[0].parameters, R"({"type":"object"})");
+  EXPECT_TRUE(c.tools[0].strict);
+  EXPECT_EQ(c.tool_choice, "look");
+  EXPECT_EQ(c.parallel_tool_calls, false);
+  EXPECT_EQ(c.response_format.kind, llm::ResponseFormat::Kind::json_schema);
+  EXPECT_EQ(c.response_format.schema_name, "out");
+  EXPECT_TRUE(c.response_format.strict);
+}
+
+TEST(OpenAiRequest, RefusesNamingTheField) {
+  const std::string hi = R"("model": "m", "messages": [{"role": "user", "content": "hi"}])";
+  EXPECT_EQ(refusal("{" + hi + R"(, "n": 2})"), "'n' greater than 1 is not supported yet: ask once per answer");
+  EXPECT_EQ(refusal("{" + hi + R"(, "logprobs": true})"), "'logprobs' is not supported yet");
+  EXPECT_EQ(refusal("{" + hi + R"(, "top_p": 2})"), "'top_p' must be between 0 and 1");
+  EXPECT_EQ(refusal("{" + hi + R"(, "stop": ["a","b","c","d","e"]})"), "'stop' must be a string or an array of up to 4 strings");
+  EXPECT_EQ(refusal("{" + hi + R"(, "seed": 1.5})"), "'seed' must be an integer");
+  EXPECT_EQ(refusal("{" + hi + R"(, "tool_choice": "sometimes"})"),
+            "'tool_choice' must be auto, none, required or {type: function, function: {name}}");
+  EXPECT_EQ(refusal("{" + hi + R"(, "tools": [{"type": "function", "function": {"name": "f", "parameters": 3}}]})"),
+            "'tools[0].function.parameters' must be a JSON object (a JSON Schema)");
+  EXPECT_EQ(refusal("{" + hi + R"(, "response_format": {"type": "yaml"}})"),
+            "'response_format.type' must be text, json_object or json_schema");
+  EXPECT_EQ(refusal(R"({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]})"),
+            "'messages[0].content[0].image_url.url' must be a string");
+  EXPECT_EQ(refusal(R"({"model": "m", "messages": [{"role": "user", "content": "x", "tool_calls": []}]})"),
+            "'messages[0].tool_calls' is only allowed in assistant messages");
+  EXPECT_EQ(refusal(R"({"model": "m", "messages": [{"role": "tool", "content": "x"}]})"),
+            "'messages[0].tool_call_id' must be a string");
+  EXPECT_EQ(refusal(R"({"model": "m", "messages": [{"role": "function", "content": "x"}]})"),
+            "'messages[0].role' function is not supported (function messages are not)");
+}
+
+TEST(OpenAiRequest, ReadsEmbeddings) {
+  auto r = read_embeddings(boost::json::parse(
+      R"({"model": "e", "input": ["a", "b"], "dimensions": 8, "encoding_format": "base64", "user": "u"})").as_object());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->inputs, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(r->dimensions, 8);
+  EXPECT_TRUE(r->base64);
+  EXPECT_EQ(r->user, "u");
+  auto single = read_embeddings(boost::json::parse(R"({"input": "x"})").as_object());
+  ASSERT_TRUE(single);
+  EXPECT_EQ(single->model, "");
+  EXPECT_FALSE(single->base64);
+  for (const char* bad : {R"({"input": [[1,2]]})", R"({"input": []})", R"({"input": [""]})", R"({"input": 3})",
+                          R"({"input": "x", "dimensions": 0})", R"({"input": "x", "encoding_format": "int8"})"}) {
+    auto refused = read_embeddings(boost::json::parse(bad).as_object());
+    EXPECT_FALSE(refused) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace aas::api::openai
