@@ -330,7 +330,8 @@ describe('events on Redis pub/sub, as the monolith sees them', () => {
       assert.equal(sub.messages[0].channel, 'ev:events');
       assert.deepEqual(JSON.parse(sub.messages[0].payload), {
         type: 'message.completed', userId: 'events-user', conversationId: turn.conversationId,
-        messageId: turn.messageId, status: 'complete',
+        messageId: turn.messageId, status: 'complete', message: turn.message, model: 'mock',
+        inputTokens: turn.usage.inputTokens, outputTokens: turn.usage.outputTokens,
       });
       // A stop request is an event too (for the replica streaming that conversation).
       assert.equal((await svc.post(`/api/ai/conversations/${turn.conversationId}/stop`, { token })).status, 202);
