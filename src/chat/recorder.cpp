@@ -96,26 +96,10 @@ asio::awaitable<Result<Recorded>> Recorder::record(const CallRecord& what, const
   // pool with the write.
   co_return co_await offload(blocking_, [&]() -> Result<Recorded> {
     if (chat_answer) {
-      Result<domain::Message> written = make_error(errc::internal, "internal error");
-      if (what.placeholder_id) {
-        domain::MessageUpdate update;
-        update.content = r.text;
-        update.status = *domain::message_status_from_string(out.status);
-        update.input_tokens = out.usage.input_tokens;
-        update.output_tokens = out.usage.output_tokens;
-        update.cost_micros = out.cost_micros;
-        update.latency_ms = r.latency_ms;
-        update.metadata = answer_metadata(out.usage, r, what.context_omitted);
-        update.tool_calls = r.tool_calls;
-        update.usage = std::move(row);
-        written = store_.update_message(what.user_id, *what.placeholder_id, update);
-      } else {
-        domain::NewMessage m;
-        m.conversation_id = what.conversation_id.value_or("");
-        m.role = domain::Role::assistant;
+      // The outcome, as a new message or over the placeholder (the two share these fields).
+      const auto fill = [&](auto& m) {
         m.content = r.text;
         m.status = *domain::message_status_from_string(out.status);
-        m.model = model.name;
         m.input_tokens = out.usage.input_tokens;
         m.output_tokens = out.usage.output_tokens;
         m.cost_micros = out.cost_micros;
@@ -123,6 +107,18 @@ asio::awaitable<Result<Recorded>> Recorder::record(const CallRecord& what, const
         m.metadata = answer_metadata(out.usage, r, what.context_omitted);
         m.tool_calls = r.tool_calls;
         m.usage = std::move(row);
+      };
+      Result<domain::Message> written = make_error(errc::internal, "internal error");
+      if (what.placeholder_id) {
+        domain::MessageUpdate update;
+        fill(update);
+        written = store_.update_message(what.user_id, *what.placeholder_id, update);
+      } else {
+        domain::NewMessage m;
+        m.conversation_id = what.conversation_id.value_or("");
+        m.role = domain::Role::assistant;
+        m.model = model.name;
+        fill(m);
         written = store_.append_message(what.user_id, m);
       }
       if (!written) return written.error();
