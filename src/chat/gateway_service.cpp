@@ -27,12 +27,12 @@ CallRecord record_of(AdmittedCall& call) {
   return what;
 }
 
-// What the client is told of a call the recorder billed (by the same rule).
-DirectResult direct_result(const AdmittedCall& call, const CallResult& r) {
+// What the client is told of a call the recorder billed (by the same rule). Takes the text.
+DirectResult direct_result(const AdmittedCall& call, CallResult& r) {
   DirectResult out;
   out.model = call.model->name;
-  out.content = r.text;
-  out.tool_calls = r.tool_calls;
+  out.content = std::move(r.text);
+  out.tool_calls = std::move(r.tool_calls);
   out.usage = r.cached ? llm::Usage{} : billed_usage(r, call.request);
   out.cost_micros = r.cached ? std::optional<std::int64_t>(0) : llm::cost_micros(call.model->pricing, out.usage);
   out.finish_reason = r.end == CallEnd::complete ? r.finish_reason : finish_reason_of(r);
@@ -52,7 +52,7 @@ asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, b
   AdmittedCall call;
   call.admitted_at = std::chrono::steady_clock::now();
   call.model = *model;
-  call.request = req.call;
+  call.request = std::move(req.call);  // the request's one copy is the call's
   call.request.model = call.model->upstream_model;
   call.request.request_id = req.request_id;
   // A parameter the model's provider cannot honour is refused before the limits count the call.
@@ -92,7 +92,7 @@ asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call
       co_return out;
     }
   }
-  const CallResult result = co_await call_model(*call.model, call.request, nullptr);
+  CallResult result = co_await call_model(*call.model, call.request, nullptr);
   co_await record(record_of(call), result);
   if (result.end == CallEnd::failed) co_return *result.error;
   DirectResult out = direct_result(call, result);
@@ -109,7 +109,7 @@ asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call
 }
 
 asio::awaitable<Result<DirectResult>> GatewayService::stream(AdmittedCall call, TurnObserver& observer) {
-  const CallResult result = co_await call_model(*call.model, call.request, &observer);
+  CallResult result = co_await call_model(*call.model, call.request, &observer);
   co_await record(record_of(call), result);
   // Nothing sent yet: a plain error, nothing generated.
   if (result.end == CallEnd::failed) co_return *result.error;

@@ -14,6 +14,16 @@ void apply_tool_call_delta(std::vector<ToolCall>& calls, const ToolCallDelta& d)
   call.arguments += d.arguments;
 }
 
+bool plainly_supported(const ChatRequest& req) noexcept {
+  if (!req.tools.empty() || !req.tool_choice.empty() || req.parallel_tool_calls ||
+      req.response_format.kind != ResponseFormat::Kind::text || req.seed || req.presence_penalty ||
+      req.frequency_penalty)
+    return false;
+  for (const ChatMessage& m : req.messages)
+    if (!m.parts.empty() || !m.tool_calls.empty() || !m.tool_call_id.empty() || !m.name.empty()) return false;
+  return true;
+}
+
 Error cannot_embed(std::string_view model) {
   return make_error(errc::invalid_request, "model " + std::string(model) + " cannot embed");
 }

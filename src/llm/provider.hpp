@@ -159,6 +159,10 @@ class LlmProvider {
   virtual boost::asio::awaitable<Result<Embeddings>> embed(const EmbeddingRequest& req);
 };
 
+// True for a request every provider carries as it is (text messages, temperature, max_tokens,
+// top_p, stop): asking supports() can be skipped, which would build the request's body.
+bool plainly_supported(const ChatRequest& req) noexcept;
+
 // The default of LlmProvider::embed, for providers that cannot embed.
 Error cannot_embed(std::string_view model);
 

@@ -707,6 +707,8 @@ boost::asio::awaitable<Result<Completion>> RoutedModel::stream(const ChatRequest
 }
 
 Result<void> RoutedModel::supports(const ChatRequest& req) const {
+  // The common case costs nothing: asking each deployment builds the request's body.
+  if (plainly_supported(req)) return {};
   std::vector<Deployment> deployments;
   {
     std::lock_guard lock(state_->mu);
