@@ -27,7 +27,13 @@ llm::ChatMessage to_chat_message(const domain::Message& m) {
 
 std::int64_t ContextBuilder::cost_of(const llm::ChatMessage& m) const {
   const bool exact = tokens::encoding_for_model(limits_.upstream_model).has_value();
-  const std::int64_t n = llm::count_prompt_tokens(limits_.upstream_model, {m}) - 3;  // 3: reply priming
+  // A text message (the common case, and every turn of a long history) is counted in place: 3
+  // tokens of framing, its role and its text, as OpenAI counts them. Structured ones go through
+  // the port's counter, which knows images and tool calls (less its 3 tokens of reply priming).
+  const bool text_only = m.parts.empty() && m.tool_calls.empty() && m.tool_call_id.empty() && m.name.empty();
+  const std::int64_t n = text_only ? 3 + llm::count_text_tokens(limits_.upstream_model, m.role) +
+                                         llm::count_text_tokens(limits_.upstream_model, m.content)
+                                   : llm::count_prompt_tokens(limits_.upstream_model, {m}) - 3;
   return exact ? n : n + n / 10 + 1;
 }
 
