@@ -111,7 +111,11 @@ Result<void> validate(const TurnInput& in, const llm::ModelRegistry& models, std
   if (in.system_prompt && (!is_valid_utf8(*in.system_prompt) || count_code_points(*in.system_prompt) > max_chars))
     return too_long("systemPrompt");
   if (in.model) {
-    if (auto found = models.find(*in.model); !found) return found.error();
+    auto found = models.find(*in.model);
+    if (!found) return found.error();
+    // An embedding model turns text into vectors; it cannot answer (the gateway says the same).
+    if ((*found)->embedding)
+      return make_error(errc::invalid_request, "model " + (*found)->name + " is an embedding model: it cannot chat");
   }
   if (in.conversation_id && !is_uuid(*in.conversation_id))
     return make_error(errc::not_found, "conversation not found");

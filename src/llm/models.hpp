@@ -28,7 +28,8 @@ struct Model {
   std::optional<std::int64_t> context_window;     // tokens, when known
   std::optional<std::int64_t> max_output_tokens;  // the most an answer may have, when known
   // Serves embeddings, not chat (EMBEDDING_MODEL, or an upstream model named "*embed*"): the
-  // gateway refuses a chat call to it, and an embeddings call to any other model, with a 400.
+  // gateway and the chat refuse a chat call to it, and the gateway an embeddings call to any
+  // other model, with a 400.
   bool embedding = false;
 };
 

@@ -78,6 +78,9 @@ class ChatServiceTest : public ::testing::Test {
     // too small for even the system prompt.
     models_.add({"tight", "gpt-4o-mini", failing_, std::nullopt, 120, 20});
     models_.add({"tiny", "gpt-4o-mini", failing_, std::nullopt, 30, 20});
+    llm::Model embedder{"embedder", "text-embedding-3-small", failing_, std::nullopt, std::nullopt, std::nullopt};
+    embedder.embedding = true;
+    models_.add(std::move(embedder));
     ChatOptions options;
     options.max_message_chars = 50;
     options.context_messages = 5;
@@ -280,6 +283,19 @@ TEST_F(ChatServiceTest, ValidatesTheMessage) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, errc::invalid_request);
   EXPECT_NE(r.error().message.find("available: mock, failing, slow"), std::string::npos);
+}
+
+TEST_F(ChatServiceTest, AnEmbeddingModelCannotChat) {
+  TurnInput in = input("alice", "hello");
+  in.model = "embedder";
+  auto r = send(in);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::invalid_request);
+  EXPECT_NE(r.error().message.find("embedding model"), std::string::npos);
+  EXPECT_EQ(failing_->last_request.model, "");  // nothing was sent
+  auto list = store_->list_conversations("alice", {10, std::nullopt});
+  ASSERT_TRUE(list);
+  EXPECT_TRUE(list->items.empty());  // nothing stored
 }
 
 TEST_F(ChatServiceTest, AnotherUsersConversationIsNotFound) {
