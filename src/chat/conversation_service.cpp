@@ -138,16 +138,10 @@ Awaitable<domain::Page<domain::Conversation>> ConversationService::list(std::str
   co_return co_await offload(blocking_, [&] { return store_.list_conversations(user_id, page, f); });
 }
 
-Result<domain::Page<domain::Message>> ConversationService::messages_now(std::string_view user_id,
-                                                                       std::string_view id,
-                                                                       const domain::PageRequest& page) {
-  if (auto r = check_id(id); !r) return r.error();
-  return store_.list_messages(user_id, id, page);
-}
-
 Awaitable<domain::Page<domain::Message>> ConversationService::messages(std::string user_id, std::string id,
                                                                        domain::PageRequest page) {
-  co_return co_await offload(blocking_, [&] { return messages_now(user_id, id, page); });
+  if (auto r = check_id(id); !r) co_return r.error();
+  co_return co_await offload(blocking_, [&] { return store_.list_messages(user_id, id, page); });
 }
 
 Awaitable<ConversationWithMessages> ConversationService::read(std::string user_id, std::string id,

@@ -62,8 +62,6 @@ class ConversationService {
  private:
   // The blocking bodies, run on the pool.
   Result<domain::Conversation> create_now(const domain::NewConversation& c);
-  Result<domain::Page<domain::Message>> messages_now(std::string_view user_id, std::string_view id,
-                                                     const domain::PageRequest& page);
   // Trimmed, sorted, distinct; 400 for an empty tag, a comma, control characters or too many.
   Result<std::vector<std::string>> normalise_tags(const std::vector<std::string>& tags) const;
   Result<void> check_fields(const std::optional<std::string>& title,
