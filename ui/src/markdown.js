@@ -41,6 +41,7 @@ const marked = new Marked({
 
 const purifier = DOMPurify();
 purifier.setConfig({
+  USE_PROFILES: { html: true },  // no SVG or MathML
   ALLOWED_URI_REGEXP: /^(?:https?:|mailto:|#)/i,
   FORBID_TAGS: ['img', 'style', 'form', 'input', 'button', 'textarea', 'select', 'iframe', 'object', 'embed'],
   FORBID_ATTR: ['style'],
