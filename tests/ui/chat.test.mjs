@@ -195,7 +195,7 @@ describe('the chat page', TIMEOUT, () => {
   it('has no serious or critical accessibility violations (axe-core)', async () => {
     assert.deepEqual(await seriousViolations(page), []);
     const narrow = await openPage(browser, `${service.svc.url}/`, { viewport: { width: 360, height: 740 }, colorScheme: 'dark' });
-    await narrow.getByLabel('Message', { exact: true }).waitFor();
+    await devSignIn(narrow, 'ui-alice');
     assert.deepEqual(await seriousViolations(narrow), []);
     await narrow.getByRole('button', { name: 'Conversations' }).click();
     await narrow.getByRole('button', { name: 'New conversation' }).waitFor();
@@ -242,7 +242,7 @@ describe('the chat page', TIMEOUT, () => {
       for (const colorScheme of ['light', 'dark']) {
         const p = await openPage(browser, `${service.svc.url}/`, { viewport, colorScheme });
         await withSources(p);
-        await p.getByLabel('Message', { exact: true }).waitFor();
+        await devSignIn(p, 'ui-alice');
         if (name === 'mobile') await p.getByRole('button', { name: 'Conversations' }).click();
         await p.locator('nav li').filter({ hasText: 'Debounce in JavaScript' }).locator('button.open').click();
         await p.getByRole('button', { name: 'Copy js code' }).waitFor();

@@ -694,7 +694,7 @@ export class AiChat extends LitElement {
     return html`<li class=${this._current?.id === c.id ? 'current' : ''} data-id=${c.id}>
       <div class="item">
         <button class="open" type="button" aria-current=${this._current?.id === c.id ? 'true' : 'false'} @click=${() => this._openConversation(c.id)}>
-          <span class="title">${c.pinned ? html`<span aria-hidden="true">📌 </span><span class="sr-only">pinned: </span>` : nothing}${title}</span>
+          <span class="title">${c.pinned ? html`<span aria-hidden="true">★ </span><span class="sr-only">pinned: </span>` : nothing}${title}</span>
           ${c.tags?.length ? html`<span class="tags">${c.tags.map((t) => `#${t}`).join(' ')}</span>` : nothing}
         </button>
         <button class="icon" type="button" aria-label=${`Actions for ${title}`} aria-expanded=${String(!!action)}
