@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 # (libmsgpack-cxx-dev would pull Boost 1.74 in, which conflicts with 1.81).
 # caddy: the deploy tests validate deploy/Caddyfile and run it in front of three local replicas
 # (under systemd the package also starts a caddy on :80: `systemctl disable --now caddy`).
+# chromium: the chat UI's browser tests (tests/ui) drive Debian's headless Chromium with playwright-core.
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
@@ -28,6 +29,7 @@ packages=(
   prometheus-cpp-dev prometheus
   wrk curl procps
   caddy
+  chromium
 )
 # Node 20 with its npm runs the black-box suites; the image may ship it from another source, so
 # only install Debian's when no node is present.
@@ -48,9 +50,10 @@ fi
 
 # Node packages, each pinned by its committed lockfile, installed again only when the lockfile
 # changed (a stamp in node_modules): the black-box suites' test clients, examples/todo-app (the
-# stand-in monolith, with socket.io-client for its tests), and what the official Socket.IO
-# protocol suites need (tests/socketio-protocol).
-for dir in tests/blackbox examples/todo-app tests/socketio-protocol; do
+# stand-in monolith, with socket.io-client for its tests), what the official Socket.IO
+# protocol suites need (tests/socketio-protocol), and the chat UI (ui/: the component's libraries
+# and esbuild, which the build runs, and playwright-core + axe-core for tests/ui).
+for dir in tests/blackbox examples/todo-app tests/socketio-protocol ui; do
   [ -f "$dir/package-lock.json" ] || continue
   stamp="$dir/node_modules/.installed-lock"
   if ! cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null; then

@@ -16,6 +16,7 @@ http::Router make_router(Services& services) {
   add_prompt_routes(router, services);
   add_metrics_routes(router, services);
   add_socketio_routes(router, services);
+  add_ui_routes(router, services);
   return router;
 }
 

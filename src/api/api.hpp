@@ -5,6 +5,7 @@
 #include "realtime/event_bus.hpp"
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,10 @@ struct Services {
   // Socket.IO (Engine.IO's long-polling routes at socketio_path); null: not mounted.
   realtime::socketio::Server* socketio = nullptr;
   std::string socketio_path = "/api/ai/socket.io";
+  // The development sign-in (POST /api/ai/dev/token, api/ui.cpp): a token for a user name, signed
+  // with the development secret. Set only when the service runs on it (no JWT_SECRET, public key
+  // or MAIN_BACKEND_URL); empty, the route does not exist and the page offers no sign-in.
+  std::function<Result<std::string>(const std::string& user)> dev_token;
 };
 
 http::Router make_router(Services& services);
@@ -66,6 +71,8 @@ void add_prompt_routes(http::Router& router, Services& services);
 void add_conversation_routes(http::Router& router, Services& services);
 void add_openai_routes(http::Router& router, Services& services);
 void add_metrics_routes(http::Router& router, Services& services);
+// The chat UI: the page at /, its embedded files, and the development sign-in.
+void add_ui_routes(http::Router& router, Services& services);
 // Engine.IO's long-polling routes when services.socketio is set (the upgrade goes to http::Server).
 void add_socketio_routes(http::Router& router, Services& services);
 

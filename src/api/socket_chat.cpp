@@ -39,7 +39,12 @@ using SocketPtr = std::shared_ptr<sio::Socket>;
 
 std::string user_room(std::string_view user_id) { return "user:" + std::string(user_id); }
 
-json::object error_json(const Error& e) { return json::object{{"code", code_name(e.code)}, {"message", e.message}}; }
+// With the seconds HTTP sends as Retry-After, so a client can count down a 429 as it would over HTTP.
+json::object error_json(const Error& e) {
+  json::object o{{"code", code_name(e.code)}, {"message", e.message}};
+  if (e.retry_after_seconds) o["retryAfter"] = *e.retry_after_seconds;
+  return o;
+}
 
 sio::Message args(json::value v) { return sio::Message{json::array{std::move(v)}, {}}; }
 

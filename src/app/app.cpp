@@ -367,6 +367,18 @@ int serve(Config c) {
                          models,  metrics,         info,
                          c.metrics_token, redis && !c.redis_fail_open, &socketio, c.socketio_path};
 
+  // The chat page's development sign-in: on the development secret only, where `ai-agent-service
+  // token --user` already mints any user's token for whoever can read ./data. Never with a real
+  // secret, key or main backend: then the route does not exist.
+  if (c.jwt_secret_generated && c.main_backend_url.empty()) {
+    services.dev_token = [&c](const std::string& user) {
+      const auth::TokenClaims claims{user, {}, std::chrono::hours(12), c.jwt_issuer, c.jwt_audience};
+      return auth::issue_hs256_token(claims, c.jwt_secret, std::chrono::system_clock::now());
+    };
+    spdlog::warn("development sign-in is open (POST /api/ai/dev/token): anyone who reaches this port can "
+                 "chat as any user; set JWT_SECRET to close it");
+  }
+
   auth::JwtVerifier verifier = make_verifier(c, clock);
   std::unique_ptr<auth::BackendAuthenticator> backend_check;
   if (!c.main_backend_url.empty()) {

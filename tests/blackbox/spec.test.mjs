@@ -9,6 +9,7 @@ import { startService } from './lib/service.mjs';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 const EXPECTED_PATHS = {
+  '/': ['GET'],
   '/health': ['GET'],
   '/ready': ['GET'],
   '/metrics': ['GET'],
@@ -17,6 +18,7 @@ const EXPECTED_PATHS = {
   '/api/ai/admin/limits/{userId}': ['DELETE', 'GET', 'PUT'],
   '/api/ai/admin/usage': ['GET'],
   '/api/ai/chat': ['POST'],
+  '/api/ai/dev/token': ['POST'],
   '/api/ai/conversations': ['GET', 'POST'],
   '/api/ai/conversations/export': ['GET'],
   '/api/ai/conversations/import': ['POST'],
@@ -30,6 +32,8 @@ const EXPECTED_PATHS = {
   '/api/ai/prompts': ['GET', 'POST'],
   '/api/ai/prompts/{id}': ['DELETE', 'GET', 'PATCH'],
   '/api/ai/socket.io/': ['GET', 'POST'],
+  '/api/ai/ui/config': ['GET'],
+  '/api/ai/ui/{file}': ['GET'],
   '/api/ai/usage/me': ['GET'],
   '/api/ai/v1/chat/completions': ['POST'],
   '/api/ai/v1/embeddings': ['POST'],
@@ -101,7 +105,9 @@ describe('router matches openapi.yaml', () => {
   before(async () => { svc = await startService(); });
   after(async () => { await svc?.stop(); });
 
-  const sample = (p) => p.replace('{id}', '0192f0d2-6c1e-7a3b-9a4e-1f2d3c4b5a69');
+  const sample = (p) => p.replace('{id}', '0192f0d2-6c1e-7a3b-9a4e-1f2d3c4b5a69').replace('{file}', 'ai-chat.js');
+  // The development sign-in exists only without a real secret; these services have one.
+  const DEV_ONLY = '/api/ai/dev/token';
 
   it('serves every documented operation (open ones 200, protected ones 401 without a token)', async () => {
     const { spec } = loadSpec();
@@ -112,6 +118,7 @@ describe('router matches openapi.yaml', () => {
         const res = await svc.request(m, sample(p), m === 'POST' || m === 'PATCH' ? { json: {} } : {});
         // Engine.IO's path is open but wants its query (EIO, transport): 400 with its {code, message}.
         if (p === '/api/ai/socket.io/') assert.equal(res.status, 400, `${m} ${p}: ${res.text}`);
+        else if (p === DEV_ONLY) assertError(res, 404, 'not_found');
         else if (open) assert.equal(res.status, 200, `${m} ${p}: ${res.text}`);
         else assertError(res, 401, 'unauthorized');
       }
@@ -122,6 +129,7 @@ describe('router matches openapi.yaml', () => {
     const { spec } = loadSpec();
     const token = svc.token('spec-user', { admin: true });
     for (const [p, methods] of Object.entries(specOperations(spec))) {
+      if (p === DEV_ONLY) continue;
       for (const m of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((x) => !methods.includes(x))) {
         const res = await svc.request(m, sample(p), { token });
         assertError(res, 405, 'method_not_allowed');

@@ -73,6 +73,8 @@ TEST(OpenApi, RouterAndSpecDescribeTheSameOperations) {
   realtime::socketio::Server socketio(blocking.get_executor(), {}, {});
   Services services{chat, conversations, gateway, usage, prompts, health, models, metrics, {}};
   services.socketio = &socketio;
+  // The development sign-in is routed only when it is set.
+  services.dev_token = [](const std::string&) -> Result<std::string> { return std::string("token"); };
   const http::Router router = make_router(services);
 
   std::set<std::string> routed;
