@@ -51,9 +51,9 @@ fi
 # Node packages, each pinned by its committed lockfile, installed again only when the lockfile
 # changed (a stamp in node_modules): the black-box suites' test clients, examples/todo-app (the
 # stand-in monolith, with socket.io-client for its tests), what the official Socket.IO
-# protocol suites need (tests/socketio-protocol), and the chat UI (ui/: the component's libraries
+# protocol suites need (tests/socketio-protocol), and the chat UI (web/: the component's libraries
 # and esbuild, which the build runs, and playwright-core + axe-core for tests/ui).
-for dir in tests/blackbox examples/todo-app tests/socketio-protocol ui; do
+for dir in tests/blackbox examples/todo-app tests/socketio-protocol web; do
   [ -f "$dir/package-lock.json" ] || continue
   stamp="$dir/node_modules/.installed-lock"
   if ! cmp -s "$dir/package-lock.json" "$stamp" 2>/dev/null; then

@@ -12,7 +12,7 @@ import { makeTempDir, startService } from '../../blackbox/lib/service.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(here, '..', '..', '..');
-const require = createRequire(path.join(REPO, 'ui', 'package.json'));
+const require = createRequire(path.join(REPO, 'web', 'package.json'));
 const { chromium } = require('playwright-core');
 export const AXE_SOURCE = require('axe-core').source;
 
