@@ -4,6 +4,7 @@
 #include "core/ids.hpp"
 #include "http/dispatcher.hpp"
 #include "http/error_response.hpp"
+#include "http/framing.hpp"
 #include "http/socket_options.hpp"
 #include "http/websocket_session.hpp"
 
@@ -458,6 +459,17 @@ asio::awaitable<void> Server::Impl::serve(Connection& conn) {
     std::tie(ec, std::ignore) =
         co_await bhttp::async_read_header(conn.stream, buffer, parser, use_tuple);
     conn.busy = true;
+    if (!ec) {
+      // Before the body: a request whose length is in doubt must not leave bytes behind that
+      // would be read as the next request.
+      if (const auto refused = framing_error(parser.get())) {
+        spdlog::debug("closing connection after a badly framed request: {}", *refused);
+        co_await write_response(conn, server_error(errc::invalid_request, std::string(*refused)),
+                                parser.get().version(), false, false);
+        co_await linger_close(conn);
+        co_return;
+      }
+    }
     if (!ec && !parser.is_done()) {
       if (expects_continue(parser.get())) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
