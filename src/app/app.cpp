@@ -90,6 +90,8 @@ http::ServerOptions server_options(const Config& c) {
   o.max_header_bytes = c.max_header_bytes;
   o.idle_timeout = c.idle_timeout;
   o.read_timeout = c.read_timeout;
+  o.max_connections = c.max_connections;
+  o.max_connections_per_client = c.max_connections_per_ip;
   o.shutdown_grace = c.shutdown_grace;
   o.websocket.max_message_bytes = c.socketio_max_payload;
   o.websocket.idle_timeout = c.socketio_ping_interval + c.socketio_ping_timeout;
@@ -393,6 +395,9 @@ int serve(Config c) {
   http::Server server(ioc, server_options(c), dispatcher,
                       realtime::engineio::upgrade_handler(socketio.engine(), c.socketio_path));
   server.start();
+  const auto cap = [](std::size_t n) { return n == 0 ? std::string("no cap") : std::to_string(n); };
+  spdlog::info("connections: {} in all, {} per client address (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP)",
+               cap(c.max_connections), cap(c.max_connections_per_ip));
   spdlog::info("ai-agent-service {} listening on http://{}:{} (schema v{}, {} threads)", AAS_VERSION,
                c.host, server.port(), *version, threads);
 

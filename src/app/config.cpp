@@ -5,6 +5,7 @@
 #include "store/postgres/postgres_store.hpp"
 
 #include <openssl/rand.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
@@ -297,6 +298,11 @@ Config load_config(const Lookup& env) {
   src.integer("THREADS", c.threads, 0, 256);
   src.integer("MAX_BODY_BYTES", c.max_body_bytes, 1024, 64LL * 1024 * 1024);
   src.integer("MAX_HEADER_BYTES", c.max_header_bytes, 1024, 1024 * 1024);
+  rlimit files{};
+  c.max_connections = connections_for_fd_limit(
+      getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY ? files.rlim_cur : 1'048'576);
+  src.integer("MAX_CONNECTIONS", c.max_connections, 0, 10'000'000);
+  src.integer("MAX_CONNECTIONS_PER_IP", c.max_connections_per_ip, 0, 10'000'000);
   src.millis("IDLE_TIMEOUT_MS", c.idle_timeout, 100, 3'600'000);
   src.millis("READ_TIMEOUT_MS", c.read_timeout, 100, 3'600'000);
   src.millis("REQUEST_TIMEOUT_MS", c.request_timeout, 100, 3'600'000);
@@ -462,6 +468,11 @@ Config load_config(const Lookup& env) {
     c.generate_titles = *v == "true";
   }
   return c;
+}
+
+std::size_t connections_for_fd_limit(std::uint64_t fd_limit) {
+  const std::uint64_t reserve = std::max<std::uint64_t>(256, fd_limit / 4);
+  return static_cast<std::size_t>(fd_limit > reserve + 16 ? fd_limit - reserve : 16);
 }
 
 void ensure_jwt_secret(Config& c) {
