@@ -370,6 +370,9 @@ int serve(Config c) {
                          c.metrics_token, redis && !c.redis_fail_open, &socketio, c.socketio_path};
 
   auth::JwtVerifier verifier = make_verifier(c, clock);
+  if (!c.jwt_secret.empty() && !c.jwt_public_key_pem.empty() &&
+      std::find(c.jwt_algorithms.begin(), c.jwt_algorithms.end(), "HS256") == c.jwt_algorithms.end())
+    spdlog::warn("JWT_SECRET is set but HS256 is not in JWT_ALGORITHMS: tokens signed with it are refused");
   std::unique_ptr<auth::BackendAuthenticator> backend_check;
   if (!c.main_backend_url.empty()) {
     backend_check = std::make_unique<auth::BackendAuthenticator>(

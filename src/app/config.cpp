@@ -349,11 +349,11 @@ Config load_config(const Lookup& env) {
   src.text("JWT_PUBLIC_KEY", c.jwt_public_key_pem);
   if (auto path = src.get("JWT_PUBLIC_KEY_FILE")) c.jwt_public_key_pem = read_file("JWT_PUBLIC_KEY_FILE", *path);
   src.list("JWT_ALGORITHMS", c.jwt_algorithms);
-  if (c.jwt_algorithms.empty()) {
-    if (!c.jwt_public_key_pem.empty()) c.jwt_algorithms = {"RS256", "ES256"};
-    if (!c.jwt_public_key_pem.empty() && !c.jwt_secret.empty()) c.jwt_algorithms.push_back("HS256");
-    if (c.jwt_public_key_pem.empty()) c.jwt_algorithms = {"HS256"};
-  }
+  // With a public key, only the asymmetric algorithms unless JWT_ALGORITHMS also names HS256: a
+  // JWT_SECRET left over (or set for the `token` command) must not open a second way in.
+  if (c.jwt_algorithms.empty())
+    c.jwt_algorithms = c.jwt_public_key_pem.empty() ? std::vector<std::string>{"HS256"}
+                                                    : std::vector<std::string>{"RS256", "ES256"};
   for (const std::string& alg : c.jwt_algorithms) {
     if (alg != "HS256" && alg != "RS256" && alg != "ES256")
       throw ConfigError("JWT_ALGORITHMS: '" + alg + "' is not one of HS256, RS256, ES256");

@@ -69,6 +69,14 @@ TEST(Config, BadValuesFailNamingTheKey) {
   EXPECT_NE(message_of({{"DATABASE_URL", "mysql://u@h/db"}}).find("DATABASE_URL"), std::string::npos);
 }
 
+TEST(Config, APublicKeyMeansRs256AndEs256OnlyEvenWithASecret) {
+  const Config keyed = load_config(from({{"JWT_PUBLIC_KEY", "pem"}, {"JWT_SECRET", "0123456789abcdef0123"}}));
+  EXPECT_EQ(keyed.jwt_algorithms, (std::vector<std::string>{"RS256", "ES256"}));
+  const Config both = load_config(
+      from({{"JWT_PUBLIC_KEY", "pem"}, {"JWT_SECRET", "0123456789abcdef0123"}, {"JWT_ALGORITHMS", "RS256,HS256"}}));
+  EXPECT_EQ(both.jwt_algorithms, (std::vector<std::string>{"RS256", "HS256"}));
+}
+
 TEST(Config, ConnectionCapsDefaultBelowTheDescriptorLimit) {
   EXPECT_EQ(connections_for_fd_limit(1024), 768u);
   EXPECT_EQ(connections_for_fd_limit(20000), 15000u);
