@@ -40,6 +40,17 @@ function openIdle(port, localAddress) {
   });
 }
 
+// Sends a last GET /health on a held connection; resolves with all it got once the server closed it.
+function lastRequest(socket) {
+  return new Promise((resolve) => {
+    let data = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (d) => { data += d; });
+    socket.on('close', () => resolve(data));
+    socket.write('GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  });
+}
+
 // The JSON error body of a raw response.
 function errorBody(data) {
   const body = data.slice(data.indexOf('\r\n\r\n') + 4);
@@ -123,9 +134,7 @@ describe('connection caps', () => {
       // The connections held are still served.
       const again = await exchange(svc.port, null, { localAddress: '127.0.0.1' });
       assert.deepEqual(again.statuses, [503], 'still over the cap');
-      held[0].write('GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-      const answer = await new Promise((resolve) => { let d = ''; held[0].setEncoding('latin1'); held[0].on('data', (c) => { d += c; }); held[0].on('close', () => resolve(d)); });
-      assert.match(answer, /^HTTP\/1\.1 200 /);
+      assert.match(await lastRequest(held[0]), /^HTTP\/1\.1 200 /);
       // That connection is gone: its slot is free again (the server may release it just after
       // the client saw the close, so a few attempts).
       let freed;
@@ -147,9 +156,7 @@ describe('connection caps', () => {
       for (let i = 0; i < 26; i++) held.push(await openIdle(svc.port, `127.0.0.${2 + (i % 5)}`));
       const refused = await exchange(svc.port, null, { localAddress: '127.0.0.9' });
       assert.deepEqual(refused.statuses, [503], refused.data);
-      held[25].write('GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-      const answer = await new Promise((resolve) => { let d = ''; held[25].setEncoding('latin1'); held[25].on('data', (c) => { d += c; }); held[25].on('close', () => resolve(d)); });
-      assert.match(answer, /^HTTP\/1\.1 200 /);
+      assert.match(await lastRequest(held[25]), /^HTTP\/1\.1 200 /);
     } finally {
       for (const s of held) s.destroy();
       await svc.stop();
