@@ -33,6 +33,9 @@ bench_setup() {
   # limiter still runs). A script's caller may set them.
   export LIMIT_RPM="${LIMIT_RPM:-0}" LIMIT_TPM="${LIMIT_TPM:-0}"
   export LIMIT_CONCURRENT_STREAMS="${LIMIT_CONCURRENT_STREAMS:-0}"
+  # Every load client is 127.0.0.1: no per-address connection cap (MAX_CONNECTIONS still follows
+  # ulimit -n).
+  export MAX_CONNECTIONS_PER_IP="${MAX_CONNECTIONS_PER_IP:-0}"
   unset OPENAI_API_KEY ANTHROPIC_API_KEY OPENAI_BASE_URL REDIS_URL AI_CONFIG 2>/dev/null || true
 }
 

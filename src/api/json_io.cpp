@@ -22,7 +22,45 @@ Result<json::object> parse_object(const http::Request& req) {
   json::value v = json::parse(req.body, ec);
   if (ec) return bad("request body is not valid JSON");
   if (!v.is_object()) return bad("request body must be a JSON object");
+  if (auto clean = refuse_nul_text(v); !clean) return clean.error();
   return std::move(v.as_object());
+}
+
+namespace {
+bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+
+// Depth-first; `path` is where `v` sits. The parser's depth limit bounds the recursion.
+bool find_nul(const json::value& v, std::string& path) {
+  if (v.is_string()) return has_nul(v.get_string());
+  if (v.is_array()) {
+    const json::array& a = v.get_array();
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const std::size_t mark = path.size();
+      path += "[" + std::to_string(i) + "]";
+      if (find_nul(a[i], path)) return true;
+      path.resize(mark);
+    }
+  } else if (v.is_object()) {
+    for (const auto& field : v.get_object()) {
+      const std::size_t mark = path.size();
+      if (!path.empty()) path += '.';
+      if (has_nul(field.key())) {
+        path += "<a field name>";
+        return true;
+      }
+      path.append(field.key().substr(0, 64));
+      if (find_nul(field.value(), path)) return true;
+      path.resize(mark);
+    }
+  }
+  return false;
+}
+}  // namespace
+
+Result<void> refuse_nul_text(const json::value& v) {
+  std::string path;
+  if (!find_nul(v, path)) return {};
+  return bad("'" + (path.empty() ? std::string("the value") : path) + "' contains a NUL character (U+0000)");
 }
 
 Result<void> allow_only(const json::object& body, std::initializer_list<std::string_view> known) {

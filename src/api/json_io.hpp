@@ -18,8 +18,13 @@ namespace aas::api {
 
 namespace json = boost::json;
 
-// The body as a JSON object; 400 for anything else (empty, malformed, an array, ...).
+// The body as a JSON object; 400 for anything else (empty, malformed, an array, ...), and for a
+// string or field name anywhere in it holding U+0000 (refuse_nul_text).
 Result<json::object> parse_object(const http::Request& req);
+// 400 naming the first field (`messages[0].content`) whose text or name holds U+0000. One rule for
+// every body (and Socket.IO event): PostgreSQL would cut such text at the NUL and SQLite keep it,
+// so it is refused before it can reach either.
+Result<void> refuse_nul_text(const json::value& v);
 // 400 naming the first field that is not in `known`.
 Result<void> allow_only(const json::object& body, std::initializer_list<std::string_view> known);
 

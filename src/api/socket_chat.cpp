@@ -136,6 +136,7 @@ struct Channel {
     const json::object& body = m.args.front().as_object();
     if (auto r = allow_only(body, {"message", "conversationId", "model", "knowledgeBaseIds"}); !r)
       return refuse(socket, ack, r.error());
+    if (auto r = refuse_nul_text(body); !r) return refuse(socket, ack, r.error());
     auto message = optional_string(body, "message");
     auto conversation_id = optional_string(body, "conversationId");
     auto model = optional_string(body, "model");

@@ -90,6 +90,8 @@ http::ServerOptions server_options(const Config& c) {
   o.max_header_bytes = c.max_header_bytes;
   o.idle_timeout = c.idle_timeout;
   o.read_timeout = c.read_timeout;
+  o.max_connections = c.max_connections;
+  o.max_connections_per_client = c.max_connections_per_ip;
   o.shutdown_grace = c.shutdown_grace;
   o.websocket.max_message_bytes = c.socketio_max_payload;
   o.websocket.idle_timeout = c.socketio_ping_interval + c.socketio_ping_timeout;
@@ -380,6 +382,9 @@ int serve(Config c) {
   }
 
   auth::JwtVerifier verifier = make_verifier(c, clock);
+  if (!c.jwt_secret.empty() && !c.jwt_public_key_pem.empty() &&
+      std::find(c.jwt_algorithms.begin(), c.jwt_algorithms.end(), "HS256") == c.jwt_algorithms.end())
+    spdlog::warn("JWT_SECRET is set but HS256 is not in JWT_ALGORITHMS: tokens signed with it are refused");
   std::unique_ptr<auth::BackendAuthenticator> backend_check;
   if (!c.main_backend_url.empty()) {
     backend_check = std::make_unique<auth::BackendAuthenticator>(
@@ -405,6 +410,9 @@ int serve(Config c) {
   http::Server server(ioc, server_options(c), dispatcher,
                       realtime::engineio::upgrade_handler(socketio.engine(), c.socketio_path));
   server.start();
+  const auto cap = [](std::size_t n) { return n == 0 ? std::string("no cap") : std::to_string(n); };
+  spdlog::info("connections: {} in all, {} per client address (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP)",
+               cap(c.max_connections), cap(c.max_connections_per_ip));
   spdlog::info("ai-agent-service {} listening on http://{}:{} (schema v{}, {} threads)", AAS_VERSION,
                c.host, server.port(), *version, threads);
 

@@ -5,6 +5,7 @@
 #include "store/postgres/postgres_store.hpp"
 
 #include <openssl/rand.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
@@ -297,6 +298,11 @@ Config load_config(const Lookup& env) {
   src.integer("THREADS", c.threads, 0, 256);
   src.integer("MAX_BODY_BYTES", c.max_body_bytes, 1024, 64LL * 1024 * 1024);
   src.integer("MAX_HEADER_BYTES", c.max_header_bytes, 1024, 1024 * 1024);
+  rlimit files{};
+  c.max_connections = connections_for_fd_limit(
+      getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur != RLIM_INFINITY ? files.rlim_cur : 1'048'576);
+  src.integer("MAX_CONNECTIONS", c.max_connections, 0, 10'000'000);
+  src.integer("MAX_CONNECTIONS_PER_IP", c.max_connections_per_ip, 0, 10'000'000);
   src.millis("IDLE_TIMEOUT_MS", c.idle_timeout, 100, 3'600'000);
   src.millis("READ_TIMEOUT_MS", c.read_timeout, 100, 3'600'000);
   src.millis("REQUEST_TIMEOUT_MS", c.request_timeout, 100, 3'600'000);
@@ -343,11 +349,11 @@ Config load_config(const Lookup& env) {
   src.text("JWT_PUBLIC_KEY", c.jwt_public_key_pem);
   if (auto path = src.get("JWT_PUBLIC_KEY_FILE")) c.jwt_public_key_pem = read_file("JWT_PUBLIC_KEY_FILE", *path);
   src.list("JWT_ALGORITHMS", c.jwt_algorithms);
-  if (c.jwt_algorithms.empty()) {
-    if (!c.jwt_public_key_pem.empty()) c.jwt_algorithms = {"RS256", "ES256"};
-    if (!c.jwt_public_key_pem.empty() && !c.jwt_secret.empty()) c.jwt_algorithms.push_back("HS256");
-    if (c.jwt_public_key_pem.empty()) c.jwt_algorithms = {"HS256"};
-  }
+  // With a public key, only the asymmetric algorithms unless JWT_ALGORITHMS also names HS256: a
+  // JWT_SECRET left over (or set for the `token` command) must not open a second way in.
+  if (c.jwt_algorithms.empty())
+    c.jwt_algorithms = c.jwt_public_key_pem.empty() ? std::vector<std::string>{"HS256"}
+                                                    : std::vector<std::string>{"RS256", "ES256"};
   for (const std::string& alg : c.jwt_algorithms) {
     if (alg != "HS256" && alg != "RS256" && alg != "ES256")
       throw ConfigError("JWT_ALGORITHMS: '" + alg + "' is not one of HS256, RS256, ES256");
@@ -462,6 +468,11 @@ Config load_config(const Lookup& env) {
     c.generate_titles = *v == "true";
   }
   return c;
+}
+
+std::size_t connections_for_fd_limit(std::uint64_t fd_limit) {
+  const std::uint64_t reserve = std::max<std::uint64_t>(256, fd_limit / 4);
+  return static_cast<std::size_t>(fd_limit > reserve + 16 ? fd_limit - reserve : 16);
 }
 
 void ensure_jwt_secret(Config& c) {

@@ -49,6 +49,10 @@ struct Config {
   unsigned threads = 0;  // 0: one per core
   std::size_t max_body_bytes = 1024 * 1024;
   std::size_t max_header_bytes = 16 * 1024;
+  // Connection caps (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP; 0: none). The total defaults to what
+  // the descriptor limit leaves after a reserve: connections_for_fd_limit().
+  std::size_t max_connections = 0;
+  std::size_t max_connections_per_ip = 256;
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds read_timeout{30000};
   std::chrono::milliseconds request_timeout{120000};
@@ -155,6 +159,11 @@ Lookup environment();
 // Values from `env` win over those of the YAML file named by AI_CONFIG (flat keys, the same names
 // as the variables, any case). Throws ConfigError naming the key on a bad value.
 Config load_config(const Lookup& env);
+
+// The default MAX_CONNECTIONS for a soft RLIMIT_NOFILE of `fd_limit`: a quarter of the
+// descriptors (at least 256) stays for the store, Redis, upstream calls (one per turn in flight)
+// and files; never below 16.
+std::size_t connections_for_fd_limit(std::uint64_t fd_limit);
 
 // Without JWT_SECRET or a public key, a random development secret is created once and kept at
 // <database dir>/dev-jwt-secret (mode 0600), so `make run` and `ai-agent-service token` agree.

@@ -89,18 +89,23 @@ const json::value* find_claim(const json::object& claims, std::string_view name)
   return (v && !v->is_null()) ? v : nullptr;
 }
 
-// NumericDate (RFC 7519): seconds since the epoch, possibly fractional. Clamped so that the
-// comparisons below cannot overflow.
+// NumericDate (RFC 7519 §2): seconds since the epoch, fractions allowed (cut off here). A value
+// outside 0 .. 9999-12-31T23:59:59Z (1e308, a negative time, a number past int64) is no date an
+// issuer writes: refused, not clamped, so a token cannot claim to live forever.
+constexpr std::int64_t kLastNumericDate = 253'402'300'799;
+
 std::optional<std::int64_t> numeric_date(const json::value& v) {
-  constexpr std::int64_t kLimit = std::int64_t{1} << 53;
-  if (v.is_int64()) return std::clamp(v.get_int64(), -kLimit, kLimit);
-  if (v.is_uint64()) return kLimit;
-  if (v.is_double() && std::isfinite(v.get_double())) {
-    const double d = std::clamp(v.get_double(), -static_cast<double>(kLimit),
-                                static_cast<double>(kLimit));
+  if (v.is_int64()) {
+    const std::int64_t n = v.get_int64();
+    if (n < 0 || n > kLastNumericDate) return std::nullopt;
+    return n;
+  }
+  if (v.is_double()) {
+    const double d = v.get_double();
+    if (!std::isfinite(d) || d < 0 || d > static_cast<double>(kLastNumericDate)) return std::nullopt;
     return static_cast<std::int64_t>(std::floor(d));
   }
-  return std::nullopt;
+  return std::nullopt;  // a string, or a uint64 beyond int64
 }
 
 bool has_control_chars(std::string_view s) {
@@ -111,6 +116,10 @@ bool has_control_chars(std::string_view s) {
 }
 
 Result<std::string> user_id_from(const json::value& v, std::string_view claim) {
+  // RFC 7519 makes `sub` a StringOrURI; taking 12345 as "12345" would let two different claims
+  // name one user. Custom claims (id, userId) keep integers: monoliths sign their numeric ids.
+  if (claim == "sub" && !v.is_string())
+    return unauthorized("invalid token: claim 'sub' must be a string", "sub is not a string");
   if (v.is_int64()) return std::to_string(v.get_int64());
   if (v.is_uint64()) return std::to_string(v.get_uint64());
   if (v.is_string()) {
@@ -241,16 +250,16 @@ Result<Principal> JwtVerifier::verify(std::string_view token) const {
   const json::value* exp_value = find_claim(claims, "exp");
   if (!exp_value) return invalid_token("no exp claim");
   const std::optional<std::int64_t> exp = numeric_date(*exp_value);
-  if (!exp) return invalid_token("exp is not a number");
+  if (!exp) return invalid_token("exp is not a NumericDate (seconds from 1970 to 9999)");
   if (*exp <= now - leeway) return unauthorized("token expired", "exp is in the past");
   if (const json::value* nbf_value = find_claim(claims, "nbf")) {
     const std::optional<std::int64_t> nbf = numeric_date(*nbf_value);
-    if (!nbf) return invalid_token("nbf is not a number");
+    if (!nbf) return invalid_token("nbf is not a NumericDate (seconds from 1970 to 9999)");
     if (*nbf > now + leeway) return unauthorized("token not yet valid", "nbf is in the future");
   }
   if (const json::value* iat_value = find_claim(claims, "iat")) {
     const std::optional<std::int64_t> iat = numeric_date(*iat_value);
-    if (!iat) return invalid_token("iat is not a number");
+    if (!iat) return invalid_token("iat is not a NumericDate (seconds from 1970 to 9999)");
     if (*iat > now + leeway) return invalid_token("iat is in the future");
   }
 

@@ -26,7 +26,7 @@ struct JwtOptions {
   std::optional<std::string> issuer;    // checked against `iss` when set
   std::optional<std::string> audience;  // checked against `aud` (string or array) when set
   std::chrono::seconds leeway{30};      // allowed clock skew for exp / nbf
-  // The user id is the first of these claims present (string or integer).
+  // The user id is the first of these claims present (string or integer; `sub` must be a string).
   std::vector<std::string> user_claims{"sub", "id", "userId"};
   // Roles: the first of these claims present, a string or an array of strings.
   std::vector<std::string> role_claims{"role", "roles"};

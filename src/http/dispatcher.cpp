@@ -199,6 +199,11 @@ asio::awaitable<Response> respond(const Request& req, const std::string& request
     co_return res;
   }
 
+  if (const auto key = req.query_param_with_nul()) {
+    co_return fail(make_error(errc::invalid_request,
+                              "query parameter '" + key->substr(0, 64) + "' contains a NUL character (U+0000)"),
+                   request_id);
+  }
   const Route& route = *match.route;
   Context ctx{req, request_id, std::nullopt, std::move(match.params)};
   if (route.access != Access::open) {

@@ -1,5 +1,7 @@
 #include "http/message.hpp"
 
+#include <algorithm>
+
 namespace aas::http {
 
 namespace {
@@ -53,6 +55,23 @@ std::optional<std::string> Request::query(std::string_view key) const {
     if (plain ? raw_key != key : decode_query_part(raw_key) != key) continue;
     if (eq == std::string_view::npos) return std::string{};
     return decode_query_part(pair.substr(eq + 1));
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> Request::query_param_with_nul() const {
+  // Only an escape can carry a NUL into a request target.
+  if (query_string.find('%') == std::string::npos) return std::nullopt;
+  std::string_view rest = query_string;
+  while (!rest.empty()) {
+    const std::size_t amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+    if (decode_query_part(pair).find('\0') != std::string::npos) {
+      std::string key = decode_query_part(pair.substr(0, pair.find('=')));
+      std::replace(key.begin(), key.end(), '\0', '?');  // the name goes into a message
+      return key;
+    }
   }
   return std::nullopt;
 }

@@ -29,6 +29,9 @@ struct Request {
   std::optional<std::string_view> header(std::string_view lower_name) const;
   // Query parameter, percent-decoded; the first occurrence wins.
   std::optional<std::string> query(std::string_view key) const;
+  // The (decoded) name of the first query parameter whose name or value decodes to a NUL byte.
+  // No text with NUL reaches a store: PostgreSQL cuts it there, SQLite's FTS5 fails on it.
+  std::optional<std::string> query_param_with_nul() const;
 };
 
 // The writing end of a streamed response (Server-Sent Events), implemented by the server session.

@@ -2,8 +2,11 @@
 
 #include "core/error.hpp"
 #include "core/ids.hpp"
+#include "core/log_throttle.hpp"
+#include "http/connection_gate.hpp"
 #include "http/dispatcher.hpp"
 #include "http/error_response.hpp"
+#include "http/framing.hpp"
 #include "http/socket_options.hpp"
 #include "http/websocket_session.hpp"
 
@@ -56,15 +59,20 @@ constexpr auto kDrainPollInterval = std::chrono::milliseconds(25);
 constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
 // How long an error answer waits for the client to stop sending before the socket is closed.
 constexpr auto kMaxLinger = std::chrono::milliseconds(1000);
+// A failure that repeats on every accept (out of descriptors) or every refused connection is
+// logged once per this interval, with the count of those held back.
+constexpr auto kRepeatedLogInterval = std::chrono::seconds(60);
 
 using BeastRequest = bhttp::request<bhttp::string_body>;
 using BeastResponse = bhttp::response<bhttp::string_body>;
 
 struct Connection {
-  explicit Connection(tcp::socket socket) : executor(socket.get_executor()), stream(std::move(socket)) {}
+  Connection(tcp::socket socket, asio::ip::address peer_address)
+      : executor(socket.get_executor()), stream(std::move(socket)), peer(std::move(peer_address)) {}
 
   asio::any_io_executor executor;  // the connection's strand (the stream moves out on an upgrade)
   beast::tcp_stream stream;
+  const asio::ip::address peer;  // counted by the ConnectionGate until the connection ends
   // Only touched on the connection's strand: false while waiting for the next request, so
   // shutdown knows it may close this connection without losing work.
   bool busy = false;
@@ -321,7 +329,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
         dispatcher(disp),
         upgrade_handler(std::move(upgrades)),
         accept_strand(asio::make_strand(context)),
-        acceptor(accept_strand) {}
+        acceptor(accept_strand),
+        gate(ConnectionLimits{options.max_connections, options.max_connections_per_client}) {}
 
   asio::io_context& ioc;
   const ServerOptions options;
@@ -331,6 +340,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   tcp::acceptor acceptor;  // only used on accept_strand once started
   std::atomic<std::uint16_t> bound_port{0};
   std::atomic<bool> shutting_down{false};
+  ConnectionGate gate;
+  // Only used on accept_strand.
+  LogThrottle accept_errors{kRepeatedLogInterval};
+  LogThrottle refusals{kRepeatedLogInterval};
 
   // Connections run on different strands of a multi-threaded io_context.
   std::mutex mutex;
@@ -340,7 +353,9 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   void begin_shutdown(std::function<void(bool)> on_done);
 
   asio::awaitable<void> accept_loop();
-  void start_connection(tcp::socket socket);
+  void admit(tcp::socket socket);
+  void refuse(tcp::socket socket, ConnectionGate::Verdict why, const asio::ip::address& peer);
+  void start_connection(tcp::socket socket, asio::ip::address peer);
   asio::awaitable<void> run_connection(std::shared_ptr<Connection> conn);
   asio::awaitable<void> serve(Connection& conn);
   asio::awaitable<void> upgrade(Connection& conn, BeastRequest msg, Request req);
@@ -392,13 +407,16 @@ asio::awaitable<void> Server::Impl::accept_loop() {
     auto [ec, socket] = co_await acceptor.async_accept(strand, use_tuple);
     if (shutting_down || !acceptor.is_open()) co_return;
     if (ec) {
-      // E.g. out of file descriptors: back off instead of spinning on the error.
-      spdlog::warn("accept failed: {}", ec.message());
+      // E.g. out of file descriptors: back off instead of spinning on the error, and keep the
+      // log to a line per interval (this repeats every backoff until descriptors are free).
+      if (const auto held_back = accept_errors.pass(LogThrottle::Clock::now()))
+        spdlog::warn("accept failed: {} ({} more since the last report; check MAX_CONNECTIONS against ulimit -n)",
+                     ec.message(), *held_back);
       asio::steady_timer pause(accept_strand, kAcceptBackoff);
       co_await pause.async_wait(use_tuple);
       continue;
     }
-    start_connection(std::move(socket));
+    admit(std::move(socket));
     // Take what else is waiting in the backlog now, without going back to the queue: on a busy
     // I/O thread each async_accept completion waits behind all other queued work, so one
     // connection per turn let thousands of new clients starve behind streams already served.
@@ -408,15 +426,51 @@ asio::awaitable<void> Server::Impl::accept_loop() {
       beast::error_code accept_ec;
       acceptor.accept(next, accept_ec);  // the acceptor is non-blocking: would_block ends it
       if (accept_ec) break;
-      start_connection(std::move(next));
+      admit(std::move(next));
     }
   }
 }
 
-void Server::Impl::start_connection(tcp::socket socket) {
+// On accept_strand: the gate decides before a coroutine (and its buffers) exists.
+void Server::Impl::admit(tcp::socket socket) {
+  beast::error_code ec;
+  const tcp::endpoint remote = socket.remote_endpoint(ec);
+  if (ec) return;  // gone already; the socket closes here
+  const ConnectionGate::Verdict verdict = gate.admit(remote.address());
+  if (verdict != ConnectionGate::Verdict::admitted) {
+    refuse(std::move(socket), verdict, remote.address());
+    return;
+  }
+  start_connection(std::move(socket), remote.address());
+}
+
+// A connection over a cap costs nothing more than this: a canned 503 written without waiting
+// (a fresh socket's send buffer takes it whole; if not, the client just sees the close) and the
+// descriptor closed at once. Nothing is read, so a client that sent its request first may see a
+// reset instead of the 503; either way it learns to come back later.
+void Server::Impl::refuse(tcp::socket socket, ConnectionGate::Verdict why, const asio::ip::address& peer) {
+  const bool client_full = why == ConnectionGate::Verdict::client_full;
+  if (const auto held_back = refusals.pass(LogThrottle::Clock::now())) {
+    spdlog::warn("refusing connections: {} ({}; {} more refused since the last report)",
+                 client_full ? "too many from one client" : "server full",
+                 client_full ? peer.to_string() : std::to_string(gate.open()) + " open", *held_back);
+  }
+  Response res = server_error(errc::unavailable, client_full ? "too many connections from this client"
+                                                             : "too many connections");
+  res.headers.push_back({"retry-after", "1"});
+  BeastResponse msg = to_beast(std::move(res), 11, /*keep_alive=*/false);
+  bhttp::serializer<false, bhttp::string_body> serializer(msg);
+  beast::error_code ec;
+  socket.non_blocking(true, ec);
+  bhttp::write(socket, serializer, ec);  // would_block ends it: the client then sees only the close
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  socket.close(ec);
+}
+
+void Server::Impl::start_connection(tcp::socket socket, asio::ip::address peer) {
   beast::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);  // small responses must not wait for Nagle
-  auto conn = std::make_shared<Connection>(std::move(socket));
+  auto conn = std::make_shared<Connection>(std::move(socket), std::move(peer));
   {
     std::lock_guard lock(mutex);
     connections.insert(conn);
@@ -435,14 +489,14 @@ asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> c
   }
   beast::error_code ec;
   if (!conn->upgraded) conn->stream.socket().close(ec);
+  gate.release(conn->peer);
   std::lock_guard lock(mutex);
   connections.erase(conn);
 }
 
 asio::awaitable<void> Server::Impl::serve(Connection& conn) {
   beast::error_code ec;
-  const auto remote = conn.stream.socket().remote_endpoint(ec);
-  const std::string remote_address = ec ? std::string() : remote.address().to_string();
+  const std::string remote_address = conn.peer.to_string();
   beast::flat_buffer buffer;
 
   for (;;) {
@@ -458,6 +512,17 @@ asio::awaitable<void> Server::Impl::serve(Connection& conn) {
     std::tie(ec, std::ignore) =
         co_await bhttp::async_read_header(conn.stream, buffer, parser, use_tuple);
     conn.busy = true;
+    if (!ec) {
+      // Before the body: a request whose length is in doubt must not leave bytes behind that
+      // would be read as the next request.
+      if (const auto refused = framing_error(parser.get())) {
+        spdlog::debug("closing connection after a badly framed request: {}", *refused);
+        co_await write_response(conn, server_error(errc::invalid_request, std::string(*refused)),
+                                parser.get().version(), false, false);
+        co_await linger_close(conn);
+        co_return;
+      }
+    }
     if (!ec && !parser.is_done()) {
       if (expects_continue(parser.get())) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";

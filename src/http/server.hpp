@@ -26,6 +26,9 @@ struct ServerOptions {
   // A streaming client gone without a word is dropped after about this long (socket_options.hpp).
   std::chrono::seconds dead_peer_timeout{30};
   WebSocketOptions websocket;  // limits of upgraded connections
+  // Connections over these caps are answered 503 at once and closed (connection_gate.hpp).
+  std::size_t max_connections = 0;             // the whole server; 0: no cap
+  std::size_t max_connections_per_client = 0;  // per client address (IPv6: per /64); 0: no cap
 };
 
 // Beast listener and keep-alive sessions, one coroutine per connection on its own strand.

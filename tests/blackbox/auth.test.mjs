@@ -1,6 +1,7 @@
 // Bearer JWT verification as seen from outside: every bad token is a 401 envelope with
 // WWW-Authenticate, and the user is taken from `sub`, then `id`, then `userId`.
 import assert from 'node:assert/strict';
+import { createSign, generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
 import { assertError, assertOk } from './lib/assert.mjs';
@@ -70,9 +71,27 @@ describe('rejected tokens', () => {
   it('a token without any user claim', async () => {
     await expect401(bearer(makeToken(svc.secret, { name: 'alice' })), 'no sub/id/userId');
   });
+
+  it('a numeric sub (RFC 7519: sub is a string), with a message saying so', async () => {
+    const res = await expect401(bearer(makeToken(svc.secret, { sub: 12345 })), 'numeric sub');
+    assert.match(res.body.error.message, /sub.*string/);
+  });
+
+  it('exp, nbf or iat that is not a plausible NumericDate (1e308, negative, beyond year 9999)', async () => {
+    const now = nowSeconds();
+    for (const claims of [{ exp: 1e308 }, { exp: -1 }, { exp: 253402300800 }, { exp: now + 60, nbf: -1e308 }, { exp: now + 60, iat: 1e300 }]) {
+      await expect401(bearer(encodeJwt({ alg: 'HS256', typ: 'JWT' }, { sub: 'dates', ...claims }, svc.secret)), JSON.stringify(claims));
+    }
+  });
 });
 
 describe('accepted tokens', () => {
+  it('a fractional NumericDate and a numeric id claim (integer ids of a monolith)', async () => {
+    const t = encodeJwt({ alg: 'HS256', typ: 'JWT' }, { sub: 'frac', iat: nowSeconds() - 0.5, exp: nowSeconds() + 60.25 }, svc.secret);
+    assertOk(await svc.get('/api/ai/conversations', { token: t }));
+    assertOk(await svc.get('/api/ai/conversations', { token: makeToken(svc.secret, { id: 4242 }) }));
+  });
+
   it('expired within JWT_LEEWAY_SECONDS (30) is still accepted', async () => {
     const t = makeToken(svc.secret, { sub: 'leeway-user' }, { now: nowSeconds() - 3605, ttl: 3600 });
     assertOk(await svc.get('/api/ai/conversations', { token: t }));
@@ -140,5 +159,27 @@ describe('JWT_ISSUER, JWT_AUDIENCE and JWT_LEEWAY_SECONDS', () => {
     assert.equal(payload.iss, 'monolith');
     assert.ok(payload.aud === 'ai-service' || (Array.isArray(payload.aud) && payload.aud.includes('ai-service')), JSON.stringify(payload.aud));
     assertOk(await strict.get('/api/ai/conversations', { token: t }));
+  });
+});
+
+describe('a public key and JWT_SECRET together', () => {
+  let both;
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const rs256 = (payload) => {
+    const input = `${Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+    return `${input}.${createSign('RSA-SHA256').update(input).sign(privateKey).toString('base64url')}`;
+  };
+  const pem = publicKey.export({ type: 'spki', format: 'pem' });
+  after(async () => { await both?.stop(); });
+
+  it('accepts RS256 but not HS256 unless JWT_ALGORITHMS names it (README: RS256,ES256 with a key)', async () => {
+    both = await startService({ env: { JWT_PUBLIC_KEY: pem } });
+    const claims = { sub: 'keyed', iat: nowSeconds(), exp: nowSeconds() + 600 };
+    assertOk(await both.get('/api/ai/conversations', { token: rs256(claims) }));
+    assertError(await both.get('/api/ai/conversations', { token: makeToken(both.secret, claims) }), 401, 'unauthorized');
+    await both.stop();
+    both = await startService({ env: { JWT_PUBLIC_KEY: pem, JWT_ALGORITHMS: 'RS256,HS256' } });
+    assertOk(await both.get('/api/ai/conversations', { token: rs256(claims) }));
+    assertOk(await both.get('/api/ai/conversations', { token: makeToken(both.secret, claims) }), 200);
   });
 });

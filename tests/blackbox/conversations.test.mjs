@@ -160,3 +160,42 @@ describe('ownership', () => {
     assertError(await get(adminBob, id), 404, 'not_found');
   });
 });
+
+// PostgreSQL cut text at a NUL byte while SQLite kept it (issue 18, finding 5): one rule for both
+// stores, at the edge — any JSON string (or field name) holding U+0000 is refused, naming it.
+describe('text with NUL', () => {
+  const nul = 'before\u0000after';
+  it('is refused with 400 naming the field, on every route that stores text, and nothing is stored', async () => {
+    const token = svc.token('nul-alice');
+    const cases = [
+      ['POST', '/api/ai/chat', { message: nul }, 'message'],
+      ['POST', '/api/ai/chat', { message: 'fine', systemPrompt: nul }, 'systemPrompt'],
+      ['POST', base, { title: nul }, 'title'],
+      ['POST', base, { title: 't', metadata: { notes: ['ok', nul] } }, 'metadata.notes[1]'],
+      ['POST', base, { title: 't', metadata: { [`k${'\u0000'}`]: 1 } }, 'metadata.<a field name>'],
+      ['POST', '/api/ai/prompts', { name: 'p', content: nul }, 'content'],
+      ['POST', '/api/ai/conversations/import', { conversations: [{ title: 'i', messages: [{ role: 'user', content: nul }] }] }, 'conversations[0].messages[0].content'],
+      ['POST', '/api/ai/v1/chat/completions', { model: 'mock', messages: [{ role: 'user', content: nul }] }, 'messages[0].content'],
+    ];
+    for (const [method, path, json, field] of cases) {
+      const res = await svc.request(method, path, { token, json });
+      assertError(res, 400, 'invalid_request');
+      assert.equal(res.body.error.message, `'${field}' contains a NUL character (U+0000)`, `${method} ${path}`);
+    }
+    const id = (await create(token, { title: 'kept' })).id;
+    assertError(await svc.patch(`${base}/${id}`, { token, json: { title: nul } }), 400, 'invalid_request');
+    assertError(await svc.post('/api/ai/chat', { token, json: { conversationId: id, message: nul } }), 400, 'invalid_request');
+    const list = assertOk(await svc.get(base, { token }));
+    assert.deepEqual(list.items.map((c) => c.title), ['kept'], 'nothing else was stored');
+    const kept = assertOk(await get(token, id));
+    assert.equal(kept.conversation.title, 'kept');
+    assert.deepEqual(kept.messages.items, [], 'no message either');
+  });
+
+  it('other control characters are stored and read back whole', async () => {
+    const token = svc.token('nul-bob');
+    const text = 'tab\there\u0001\u001f end';
+    const c = await create(token, { title: text });
+    assert.equal(assertOk(await get(token, c.id)).conversation.title, text);
+  });
+});

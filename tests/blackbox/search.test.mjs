@@ -63,3 +63,36 @@ describe('search and organisation', () => {
     assert.equal(ndjson.length, 3);
   });
 });
+
+// Search input is only ever words to find: NUL is refused (it made SQLite's FTS5 fail with 500),
+// and FTS5 syntax (quotes, *, NEAR, AND, -, :, parentheses, ^) is taken literally on both stores.
+describe('search input', () => {
+  let svc;
+  before(async () => { svc = await startService(); });
+  after(async () => { await svc?.stop(); });
+
+  it('refuses NUL in q or tag with 400 naming the parameter', async () => {
+    const token = svc.token('srch-nul');
+    for (const [query, name] of [['q=before%00after', 'q'], ['q=%00', 'q'], ['tag=a%00', 'tag'], ['archived=all&q=x%00', 'q']]) {
+      const res = await svc.get(`/api/ai/conversations?${query}`, { token });
+      assertError(res, 400, 'invalid_request');
+      assert.equal(res.body.error.message, `query parameter '${name}' contains a NUL character (U+0000)`, query);
+    }
+  });
+
+  it('takes FTS5 operators and punctuation as plain words', async () => {
+    const token = svc.token('srch-syntax');
+    const hit = assertOk(await svc.post('/api/ai/conversations', { token, json: { title: 'gamma NEAR delta AND epsilon (draft) col:x' } }), 201).id;
+    assertOk(await svc.post('/api/ai/conversations', { token, json: { title: 'unrelated' } }), 201);
+    for (const q of ['"', '""', '"gamma', 'gamma"', '*', 'gam*', 'NEAR(gamma delta)', 'NEAR', 'gamma AND', 'AND', 'OR', 'NOT',
+      '-gamma', 'title:gamma', 'col:x', '(', ')', '(draft', 'draft)', '^gamma', "'", '\\', '{title}: gamma', '+', 'gamma OR unrelated']) {
+      const res = await svc.get(`/api/ai/conversations?q=${encodeURIComponent(q)}`, { token });
+      assert.equal(res.status, 200, `q=${q}: ${res.text}`);
+    }
+    const found = async (q) => assertOk(await svc.get(`/api/ai/conversations?q=${encodeURIComponent(q)}`, { token })).items.map((c) => c.id);
+    assert.deepEqual(await found('(draft)'), [hit], 'punctuation around a word');
+    assert.deepEqual(await found('NEAR'), [hit], 'an operator name is a word');
+    assert.deepEqual(await found('gamma AND epsilon'), [hit], 'AND is a word too: all three are in the title');
+    assert.deepEqual(await found('gamma OR unrelated'), [], 'OR is a word, not an alternative: no title has all three');
+  });
+});

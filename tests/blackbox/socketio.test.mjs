@@ -134,6 +134,8 @@ describe('Socket.IO', () => {
       const ack = await socket.emitWithAck('ai:chat', body);
       assert.equal(ack.error?.code, 'invalid_request', `${JSON.stringify(body).slice(0, 60)} → ${JSON.stringify(ack)}`);
     }
+    const nul = await socket.emitWithAck('ai:chat', { message: 'before\u0000after' });
+    assert.equal(nul.error?.message, "'message' contains a NUL character (U+0000)", 'the same rule as HTTP bodies');
     const unknown = await socket.emitWithAck('ai:chat', { message: 'hi', conversationId: '0192f0d2-6c1e-7a3b-9a4e-1f2d3c4b5a69' });
     assert.equal(unknown.error.code, 'not_found');
     const listed = await svc.get('/api/ai/conversations', { token });

@@ -1,10 +1,14 @@
 // docs/openapi.yaml is well formed, and the binary serves exactly its paths and methods: each
 // documented operation exists (an unknown path would answer 404), each other method answers 405
-// with an Allow header naming the documented methods.
+// with an Allow header naming the documented methods. Its schemas compile in Ajv's strict mode,
+// and Redocly's linter (a standard OpenAPI validator, run offline) finds no error.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
-import { assertError, loadSpec } from './lib/assert.mjs';
+import { SPEC_PATH, assertError, loadSpec } from './lib/assert.mjs';
 import { startService } from './lib/service.mjs';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
@@ -55,6 +59,24 @@ function resolvePointer(doc, ref) {
 
 describe('openapi.yaml', () => {
   const { spec } = loadSpec();
+
+  it('compiles every schema in Ajv strict mode, formats included (loadSpec)', () => {
+    const { ajv } = loadSpec();
+    for (const name of Object.keys(spec.components.schemas)) {
+      assert.equal(typeof ajv.getSchema(`aas-openapi#/components/schemas/${name}`), 'function', name);
+    }
+  });
+
+  it('passes `redocly lint` (the recommended rules, tests/blackbox/redocly.yaml) with no error', () => {
+    const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), 'node_modules', '@redocly', 'cli', 'bin', 'cli.js');
+    const config = path.join(path.dirname(fileURLToPath(import.meta.url)), 'redocly.yaml');
+    const r = spawnSync(process.execPath, [cli, 'lint', '--format=stylish', `--config=${config}`, SPEC_PATH], {
+      encoding: 'utf8',
+      timeout: 120000,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' },
+    });
+    assert.equal(r.status, 0, `redocly lint failed:\n${r.stdout}\n${r.stderr}`);
+  });
 
   it('is OpenAPI 3.1 with the routes of the contract, no more and no fewer', () => {
     assert.match(spec.openapi, /^3\.1\./);

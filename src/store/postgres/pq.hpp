@@ -4,6 +4,8 @@
 //
 // Every value travels as a parameter ($1, $2, ...) in text format, never spliced into SQL; results
 // come back as text and are parsed here (BIGINT with from_chars).
+#include "store/detail/text.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -41,7 +43,8 @@ class Params {
     return *this;
   }
   Params& add(std::string_view v) {
-    values_.emplace_back(std::string(v));
+    if (v.find('\0') != std::string_view::npos) values_.emplace_back(::aas::store::detail::nul_free(v));
+    else values_.emplace_back(std::string(v));
     return *this;
   }
   Params& add(const std::string& v) { return add(std::string_view(v)); }

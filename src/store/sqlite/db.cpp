@@ -1,5 +1,7 @@
 #include "store/sqlite/db.hpp"
 
+#include "store/detail/text.hpp"
+
 namespace aas::store::sqlite::detail {
 
 // --- Statement ---------------------------------------------------------------------------------
@@ -22,6 +24,10 @@ Statement& Statement::bind(int index, std::int64_t value) {
 }
 
 Statement& Statement::bind(int index, std::string_view value) {
+  if (value.find('\0') != std::string_view::npos) {
+    const std::string replaced = ::aas::store::detail::nul_free(value);
+    return bind(index, std::string_view(replaced));  // copied by SQLite (SQLITE_TRANSIENT)
+  }
   // SQLITE_TRANSIENT copies: callers may bind temporaries that die before step().
   check_bind(
       sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8));

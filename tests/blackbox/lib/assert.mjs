@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import Ajv2020 from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
 import YAML from 'yaml';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -20,8 +21,17 @@ export function loadSpec() {
   if (!cached) {
     const spec = YAML.parse(readFileSync(SPEC_PATH, 'utf8'));
     // Only the schemas are compiled; refs inside them (#/components/schemas/X) resolve against this root.
-    const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
+    // Strict: an unknown keyword (a typo, or a description with an unquoted comma that YAML turned
+    // into a key of its own) fails the compile; formats (date-time, uuid, uri...) are checked.
+    const ajv = new Ajv2020({ allErrors: true, strict: true, strictRequired: true, validateFormats: true });
+    addFormats(ajv);
+    // The OpenAPI 3.1 keywords beside JSON Schema 2020-12 (annotations only).
+    ajv.addVocabulary(['example', 'discriminator', 'xml', 'externalDocs']);
+    // The wrapper below holds the schemas where their $refs (#/components/schemas/X) point.
+    ajv.addKeyword('components');
     ajv.addSchema({ $id: 'aas-openapi', components: { schemas: spec.components.schemas } });
+    // Compile every schema now, so a strict-mode error names the document, not a later test.
+    for (const name of Object.keys(spec.components.schemas)) ajv.getSchema(`aas-openapi#/components/schemas/${name}`);
     cached = { spec, ajv };
   }
   return cached;

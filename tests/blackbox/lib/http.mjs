@@ -3,9 +3,10 @@
 import http from 'node:http';
 
 // opts: token (Bearer), json (serialized, content-type application/json unless given), body (raw
-// string/Buffer), headers (lower-case names), chunked (send body without content-length), timeoutMs.
+// string/Buffer), headers (lower-case names), chunked (send body without content-length), timeoutMs,
+// localAddress (the client's source address, e.g. another of 127.0.0.0/8).
 export function request(baseUrl, method, path, opts = {}) {
-  const { token, json, headers = {}, chunked = false, timeoutMs = 30000 } = opts;
+  const { token, json, headers = {}, chunked = false, timeoutMs = 30000, localAddress } = opts;
   const url = new URL(path, baseUrl);
   const h = { ...headers };
   let body = opts.body;
@@ -17,7 +18,7 @@ export function request(baseUrl, method, path, opts = {}) {
   if (body !== undefined && !chunked && !('content-length' in h)) h['content-length'] = Buffer.byteLength(body);
   return new Promise((resolve, reject) => {
     let answered = false;
-    const req = http.request(url, { method, headers: h, agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.request(url, { method, headers: h, agent: false, timeout: timeoutMs, localAddress }, (res) => {
       answered = true;
       const chunks = [];
       res.on('data', (c) => chunks.push(c));

@@ -69,6 +69,30 @@ TEST(Config, BadValuesFailNamingTheKey) {
   EXPECT_NE(message_of({{"DATABASE_URL", "mysql://u@h/db"}}).find("DATABASE_URL"), std::string::npos);
 }
 
+TEST(Config, APublicKeyMeansRs256AndEs256OnlyEvenWithASecret) {
+  const Config keyed = load_config(from({{"JWT_PUBLIC_KEY", "pem"}, {"JWT_SECRET", "0123456789abcdef0123"}}));
+  EXPECT_EQ(keyed.jwt_algorithms, (std::vector<std::string>{"RS256", "ES256"}));
+  const Config both = load_config(
+      from({{"JWT_PUBLIC_KEY", "pem"}, {"JWT_SECRET", "0123456789abcdef0123"}, {"JWT_ALGORITHMS", "RS256,HS256"}}));
+  EXPECT_EQ(both.jwt_algorithms, (std::vector<std::string>{"RS256", "HS256"}));
+}
+
+TEST(Config, ConnectionCapsDefaultBelowTheDescriptorLimit) {
+  EXPECT_EQ(connections_for_fd_limit(1024), 768u);
+  EXPECT_EQ(connections_for_fd_limit(20000), 15000u);
+  EXPECT_EQ(connections_for_fd_limit(300), 44u);
+  EXPECT_EQ(connections_for_fd_limit(200), 16u) << "never below 16";
+  EXPECT_EQ(connections_for_fd_limit(0), 16u);
+  const Config c = load_config(from({}));
+  EXPECT_GE(c.max_connections, 16u);
+  EXPECT_EQ(c.max_connections_per_ip, 256u);
+  const Config set = load_config(from({{"MAX_CONNECTIONS", "0"}, {"MAX_CONNECTIONS_PER_IP", "20"}}));
+  EXPECT_EQ(set.max_connections, 0u) << "0: no cap";
+  EXPECT_EQ(set.max_connections_per_ip, 20u);
+  EXPECT_NE(message_of({{"MAX_CONNECTIONS_PER_IP", "-1"}}).find("MAX_CONNECTIONS_PER_IP"), std::string::npos);
+  EXPECT_NE(message_of({{"MAX_CONNECTIONS", "lots"}}).find("MAX_CONNECTIONS"), std::string::npos);
+}
+
 TEST(Config, ProxyAndRedisSettingsAreReadAndChecked) {
   const Config lower = load_config(from({{"https_proxy", "http://p.corp:3128"}, {"no_proxy", "localhost,.corp"}}));
   EXPECT_EQ(lower.https_proxy, "http://p.corp:3128");

@@ -253,10 +253,10 @@ TEST_F(JwtTest, MissingOrInvalidUserClaimIsUnauthorized) {
   expect_unauthorized(verify(hs({{"sub", ""}})));
   expect_unauthorized(verify(hs({{"sub", std::string(257, 'a')}})));
   expect_unauthorized(verify(hs({{"sub", "line\nbreak"}})));
-  expect_unauthorized(verify(hs({{"sub", true}})));
-  expect_unauthorized(verify(hs({{"sub", 1.5}})));
+  expect_unauthorized(verify(hs({{"sub", true}})), "invalid token: claim 'sub' must be a string");
+  expect_unauthorized(verify(hs({{"sub", 1.5}})), "invalid token: claim 'sub' must be a string");
   // A present but invalid `sub` does not fall through to `id`.
-  expect_unauthorized(verify(hs({{"sub", json::array{"a"}}, {"id", "b"}})));
+  expect_unauthorized(verify(hs({{"sub", json::array{"a"}}, {"id", "b"}})), "invalid token: claim 'sub' must be a string");
 
   const auto longest = verify(hs({{"sub", std::string(256, 'a')}}));
   ASSERT_TRUE(longest) << longest.error().detail;
@@ -351,6 +351,39 @@ TEST_F(JwtTest, ExpIsRequiredAndMustBeANumber) {
   // NumericDate may be fractional.
   const auto fractional = verify(hs({{"exp", static_cast<double>(kNow) + 60.5}}));
   ASSERT_TRUE(fractional) << fractional.error().detail;
+}
+
+TEST_F(JwtTest, AbsurdNumericDatesAreRefusedNotClamped) {
+  // Signed by hand: libjwt will not write some of these numbers itself.
+  const auto token = [](const char* claim, const json::value& v) {
+    json::object c = claims_with({});
+    c[claim] = v;
+    return hand_signed_hs256(R"({"alg":"HS256","typ":"JWT"})", json::serialize(c), kSecret);
+  };
+  for (const json::value& bad : {json::value(1e308), json::value(-1), json::value(-0.5), json::value(253402300800),
+                                 json::value(std::numeric_limits<std::uint64_t>::max()),
+                                 json::value(std::numeric_limits<std::int64_t>::max())}) {
+    expect_unauthorized(verify(token("exp", bad)));
+    expect_unauthorized(verify(token("nbf", bad)));
+    expect_unauthorized(verify(token("iat", bad)));
+  }
+  const auto control = verify(token("nbf", kNow - 10));
+  ASSERT_TRUE(control) << control.error().detail;
+  const auto last = verify(hs({{"exp", 253402300799}}));
+  ASSERT_TRUE(last) << last.error().detail;
+  const auto epoch = verify(hs({{"nbf", 0}, {"iat", 0.0}}));
+  ASSERT_TRUE(epoch) << epoch.error().detail;
+}
+
+TEST_F(JwtTest, SubMustBeAString) {
+  const auto numeric = verify(hs({{"sub", 12345}}));
+  ASSERT_FALSE(numeric);
+  EXPECT_EQ(numeric.error().code, errc::unauthorized);
+  EXPECT_EQ(numeric.error().message, "invalid token: claim 'sub' must be a string");
+  expect_unauthorized(verify(hs({{"sub", json::array{"a"}}})), "invalid token: claim 'sub' must be a string");
+  const auto text = verify(hs({{"sub", "12345"}}));
+  ASSERT_TRUE(text) << text.error().detail;
+  EXPECT_EQ(text->user_id, "12345");
 }
 
 TEST_F(JwtTest, IssuerIsCheckedWhenConfigured) {

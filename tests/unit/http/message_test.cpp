@@ -36,6 +36,18 @@ TEST(Request, QueryDecodesAndFirstOccurrenceWins) {
   EXPECT_FALSE(Request{}.query("limit"));
 }
 
+TEST(Request, FindsTheQueryParameterThatDecodesToNul) {
+  Request req;
+  req.query_string = "limit=20&q=a%2500b";  // %25 is '%': "a%00b" is text, not a NUL
+  EXPECT_EQ(req.query_param_with_nul(), std::nullopt);
+  req.query_string = "limit=20&q=a%00b&tag=%00";
+  EXPECT_EQ(req.query_param_with_nul(), "q");
+  req.query_string = "x%00y=1";
+  EXPECT_EQ(req.query_param_with_nul(), "x?y") << "the name, made printable";
+  req.query_string = "plain=1";
+  EXPECT_EQ(req.query_param_with_nul(), std::nullopt);
+}
+
 TEST(ErrorResponse, EnvelopeAndStatus) {
   const Response res =
       error_response(make_error(errc::not_found, "no \"such\" thing", "secret detail"), "rid-1");

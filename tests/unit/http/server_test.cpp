@@ -259,6 +259,31 @@ TEST_F(ServerTest, GarbageIs400AndCloses) {
   EXPECT_TRUE(client.closed_by_server());
 }
 
+// The bytes after a head with an unknown Transfer-Encoding are no request of their own.
+TEST_F(ServerTest, UnknownTransferEncodingIs400AndTheSmuggledRequestIsNeverAnswered) {
+  start();
+  Client client(server_->port());
+  client.send("POST /echo HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+              "Transfer-Encoding: chunked, identity\r\n\r\n" + std::string(kGetHealth));
+  const auto res = client.read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 400);
+  EXPECT_EQ(body_of(*res).at("error").at("message"), "only the chunked transfer coding is accepted");
+  EXPECT_FALSE(res->keep_alive());
+  EXPECT_TRUE(client.closed_by_server());
+}
+
+TEST_F(ServerTest, DuplicateAuthorizationIs400) {
+  start();
+  Client client(server_->port());
+  client.send("GET /health HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer a\r\nAuthorization: Bearer b\r\n\r\n");
+  const auto res = client.read();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->result_int(), 400);
+  EXPECT_EQ(body_of(*res).at("error").at("message"), "duplicate Authorization header");
+  EXPECT_TRUE(client.closed_by_server());
+}
+
 TEST_F(ServerTest, IdleConnectionsAreClosed) {
   ServerOptions options;
   options.idle_timeout = 200ms;

@@ -1188,6 +1188,50 @@ TEST_P(StoreConformance, SearchFindsWordsInTitlesAndMessagesOfTheUserOnly) {
   EXPECT_TRUE(found("u", "ferry").empty());
 }
 
+// PostgreSQL cannot keep a NUL in text (it used to cut the text there), SQLite can: both stores
+// turn it into U+FFFD, so text that reaches a store past the edge's check (a model's answer)
+// reads back whole and the same from either.
+TEST_P(StoreConformance, TextWithNulReadsBackTheSameOnEveryStore) {
+  const std::string nul("before\0after", 12);
+  const Conversation c = create("u", nul);
+  const Message m = append("u", c.id, nul, Role::assistant);
+  auto got = store_->get_conversation("u", c.id);
+  ASSERT_TRUE(is_ok(got));
+  EXPECT_EQ(got->title, "before\xEF\xBF\xBD" "after");
+  const auto messages = list_all_messages("u", c.id, 10);
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].id, m.id);
+  EXPECT_EQ(messages[0].content, "before\xEF\xBF\xBD" "after");
+
+  ConversationFilter f;
+  f.query = nul;  // refused at the edge; here it must still be no error
+  auto page = store_->list_conversations("u", {100, std::nullopt}, f);
+  ASSERT_TRUE(is_ok(page));
+}
+
+TEST_P(StoreConformance, SearchTakesFtsSyntaxAsWords) {
+  const Conversation hit = create("u", std::string("gamma NEAR delta AND epsilon (draft) col:x"));
+  create("u", std::string("unrelated"));
+  const auto found = [&](const std::string& q) {
+    ConversationFilter f;
+    f.query = q;
+    auto page = store_->list_conversations("u", {100, std::nullopt}, f);
+    EXPECT_TRUE(is_ok(page)) << q;
+    std::vector<std::string> out;
+    if (is_ok(page))
+      for (const Conversation& x : page->items) out.push_back(x.id);
+    return out;
+  };
+  for (const char* q : {"\"", "\"\"", "\"gamma", "*", "gam*", "NEAR(gamma delta)", "gamma AND", "AND", "OR", "NOT",
+                        "-gamma", "title:gamma", "col:x", "(", ")", "(draft", "^gamma", "'", "\\", "{title}: gamma",
+                        "+", "gamma:*", "!gamma", "gamma & delta", "gamma | x", "<->"})
+    found(q);
+  EXPECT_EQ(found("(draft)"), std::vector<std::string>{hit.id});
+  EXPECT_EQ(found("NEAR"), std::vector<std::string>{hit.id});
+  EXPECT_EQ(found("gamma AND epsilon"), std::vector<std::string>{hit.id});
+  EXPECT_TRUE(found("gamma OR unrelated").empty());
+}
+
 TEST_P(StoreConformance, SearchResultsPageWithTheCursor) {
   std::vector<std::string> sent;
   for (int i = 0; i < 7; ++i) {
