@@ -5,7 +5,8 @@
 //   ai:chat      {message, conversationId?, model?, knowledgeBaseIds?} + ack: the turn of a
 //                streamed POST /api/ai/chat; ack {conversationId, messageId, userMessageId} (or
 //                {error}), then ai:start, ai:delta…, ai:usage, ai:done | ai:error to this socket,
-//                and ai:typing {conversationId, typing} to the user's other sockets meanwhile.
+//                and ai:typing {conversationId, typing} to the user's other sockets meanwhile (only
+//                for answers asked over a socket).
 //   ai:stop      {conversationId} + ack: ChatService::stop (any replica's stream).
 //   ai-message   {conversationId, messageId, status, message?, model?, usage?} to `user:<id>` for
 //                every recorded answer (message.completed, see AnnouncingEventBus), whichever way
@@ -18,6 +19,7 @@
 #include "realtime/event_bus.hpp"
 #include "realtime/socketio/server.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -101,6 +103,31 @@ struct Channel {
                  sio::Broadcast{{user_room(user)}, {socket->id()}});
   }
 
+  // ai:typing true while this socket's answer is written, false however the turn ends (an
+  // exception included): the user's other sockets must not show it typing forever. Only answers
+  // asked over a socket type; REST and SSE answers are announced by ai-message alone.
+  class Typing {
+   public:
+    Typing(Channel& channel, SocketPtr socket, std::string user, std::string conversation_id)
+        : channel_(channel), socket_(std::move(socket)), user_(std::move(user)), conversation_id_(std::move(conversation_id)) {
+      channel_.typing(socket_, user_, conversation_id_, true);
+    }
+    ~Typing() {
+      try {
+        channel_.typing(socket_, user_, conversation_id_, false);
+      } catch (const std::exception& e) {
+        spdlog::warn("ai:typing false not sent: {}", e.what());
+      }
+    }
+    Typing(const Typing&) = delete;
+    Typing& operator=(const Typing&) = delete;
+
+   private:
+    Channel& channel_;
+    SocketPtr socket_;
+    std::string user_, conversation_id_;
+  };
+
   asio::awaitable<void> chat_turn(SocketPtr socket, auth::Principal who, chat::TurnInput in, sio::Ack ack) {
     auto prepared = co_await services.chat.begin(std::move(in), true);
     if (!prepared) {
@@ -115,11 +142,13 @@ struct Channel {
                             {"messageId", message_id},
                             {"userMessageId", prepared->user_message_id}}));
     socket->emit("ai:start", args(start_event(*prepared)));
-    typing(socket, who.user_id, conversation_id, true);
-    SocketRelay relay(socket, conversation_id, message_id, co_await asio::this_coro::executor);
-    auto result = co_await services.chat.stream(std::move(*prepared), relay);
-    typing(socket, who.user_id, conversation_id, false);
-    for (auto& [name, data] : end_events(result, message_id)) {
+    std::optional<Result<chat::TurnResult>> result;
+    {
+      const Typing typing(*this, socket, who.user_id, conversation_id);
+      SocketRelay relay(socket, conversation_id, message_id, co_await asio::this_coro::executor);
+      result.emplace(co_await services.chat.stream(std::move(*prepared), relay));
+    }
+    for (auto& [name, data] : end_events(*result, message_id)) {
       data["conversationId"] = conversation_id;
       socket->emit("ai:" + std::string(name), args(std::move(data)));
     }
