@@ -29,6 +29,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <atomic>
 #include <memory>
 
 namespace aas::api {
@@ -97,6 +98,15 @@ struct Channel {
   Services& services;
   sio::Namespace& ns;
   asio::any_io_executor executor;  // the I/O threads'
+  std::atomic<std::size_t> turns{0};  // chat_turn coroutines running
+
+  struct Running {
+    explicit Running(std::atomic<std::size_t>& n) : n_(n) { ++n_; }
+    ~Running() { --n_; }
+    Running(const Running&) = delete;
+    Running& operator=(const Running&) = delete;
+    std::atomic<std::size_t>& n_;
+  };
 
   void typing(const SocketPtr& socket, const std::string& user, const std::string& conversation_id, bool on) {
     ns.broadcast("ai:typing", args(json::object{{"conversationId", conversation_id}, {"typing", on}}),
@@ -129,6 +139,7 @@ struct Channel {
   };
 
   asio::awaitable<void> chat_turn(SocketPtr socket, auth::Principal who, chat::TurnInput in, sio::Ack ack) {
+    const Running running(turns);
     auto prepared = co_await services.chat.begin(std::move(in), true);
     if (!prepared) {
       refuse(socket, ack, prepared.error());
@@ -214,10 +225,10 @@ json::object ai_message(const realtime::Event& e) {
 
 }  // namespace
 
-void add_socketio_handlers(sio::Server& io, Services& s, const auth::Authenticator& authenticator,
-                           const asio::any_io_executor& executor) {
+std::function<std::size_t()> add_socketio_handlers(sio::Server& io, Services& s, const auth::Authenticator& authenticator,
+                                                   const asio::any_io_executor& executor) {
   sio::Namespace& ns = io.of("/");
-  auto channel = std::make_shared<Channel>(Channel{s, ns, executor});
+  auto channel = std::make_shared<Channel>(s, ns, executor);
   // Authenticates, then (accepted) joins the user's room and listens: the principal stays with
   // the handlers, never taken from what the client sends later.
   ns.use([&authenticator, channel](const SocketPtr& socket) -> asio::awaitable<std::optional<sio::ConnectRefusal>> {
@@ -239,6 +250,7 @@ void add_socketio_handlers(sio::Server& io, Services& s, const auth::Authenticat
     });
     co_return std::nullopt;
   });
+  return [channel] { return channel->turns.load(); };
 }
 
 AnnouncingEventBus::AnnouncingEventBus(realtime::EventBus& inner, sio::Server& io) : inner_(inner), io_(io) {}
