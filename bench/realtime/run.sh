@@ -73,18 +73,6 @@ record() {
   echo "  $1 run $2: $3"
 }
 
-# start_mock NAME: mock-llm answering $tokens tokens, unpaced; sets mock_pid, mock_port.
-start_mock() {
-  "$mock_bin" --port 0 --threads 1 --answer-tokens "$tokens" >/dev/null 2>"$work/$1.mock.stderr" &
-  mock_pid=$!
-  for _ in $(seq 1 250); do
-    mock_port="$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/$1.mock.stderr" | grep -o '[0-9]*$' || true)"
-    [ -n "$mock_port" ] && return 0
-    sleep 0.02
-  done
-  echo "realtime/run.sh: mock-llm did not start:" >&2; cat "$work/$1.mock.stderr" >&2; exit 1
-}
-
 # start_service NAME [AI_CONFIG]: a fresh service; sets pid, port.
 start_service() {
   local name="$1" config="${2:-}"
@@ -92,12 +80,7 @@ start_service() {
   PORT="$port" HOST=127.0.0.1 DATABASE_URL="sqlite:$work/$name.db" LOG_LEVEL=warn THREADS="$threads" \
     ${config:+AI_CONFIG="$config"} "$bin" serve >/dev/null 2>"$work/$name.stderr" &
   pid=$!
-  for _ in $(seq 1 500); do
-    if curl -sf -o /dev/null "http://127.0.0.1:$port/ready"; then return 0; fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.02
-  done
-  echo "realtime/run.sh: $name: the service did not become ready:" >&2; cat "$work/$name.stderr" >&2; exit 1
+  bench_wait_ready realtime/run.sh "$name"
 }
 stop_service() { stop_pid "$pid"; pid=""; }
 url() { echo "http://127.0.0.1:$port"; }
@@ -117,7 +100,7 @@ for i in $(seq 1 "$runs"); do
     stop_service
   fi
   if [[ "$scenarios" == *" cpu "* ]]; then
-    start_mock "cpu-$i"
+    bench_start_mock realtime/run.sh "cpu-$i" --answer-tokens "$tokens"
     cat >"$work/cpu-$i.yaml" <<EOF
 models:
   - name: gpt-4o-mini
