@@ -5,7 +5,7 @@
 #        (default build/release/ai-agent-service and build/release/mock-llm)
 #
 # Each run starts fresh services on 127.0.0.1 (a new SQLite file, LOG_LEVEL=warn, per-user limits
-# off, no Redis: rooms in-process) and drives them with bench/realtime/load.mjs (the official
+# off, the per-socket event limit off, no Redis: rooms in-process) and drives them with bench/realtime/load.mjs (the official
 # socket.io-client 4.8 over WebSocket, every socket in that one node process):
 #   idle    RT_IDLE sockets of as many users, connected and authenticated, then idle: the service's
 #           VmRSS delta per socket (target of issue 13: <= 20 KB).
@@ -52,6 +52,8 @@ threads="${THREADS:-$(nproc)}"
 max_busy="${BENCH_MAX_BUSY:-25}"
 max_wait="${BENCH_MAX_WAIT:-60}"
 bench_setup realtime
+# One benchmark socket asks for turn after turn: the per-socket event limit off (0 = none).
+export SOCKETIO_EVENTS_PER_SECOND=0
 
 # Every socket is a descriptor in the service and one in the load generator.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -68,6 +70,7 @@ busy=0
 quiet() { busy="$(bench_py quiet --max-busy "$max_busy" --max-wait "$max_wait")"; }
 # record SCENARIO RUN JSON: adds the context to a result line and keeps it.
 record() {
+  [ -n "$3" ] || { echo "realtime/run.sh: $1 run $2 measured nothing (see the error above)" >&2; exit 1; }
   local line="{\"scenario\":\"$1\",\"run\":$2,\"loadavg\":\"$(loadavg)\",\"otherBusyPct\":$busy,${3#\{}"
   echo "$line" >>"$results"
   echo "  $1 run $2: $3"
@@ -78,7 +81,7 @@ start_service() {
   local name="$1" config="${2:-}"
   port="$(bench_py free-port)"
   PORT="$port" HOST=127.0.0.1 DATABASE_URL="sqlite:$work/$name.db" LOG_LEVEL=warn THREADS="$threads" \
-    ${config:+AI_CONFIG="$config"} "$bin" serve >/dev/null 2>"$work/$name.stderr" &
+    env ${config:+"AI_CONFIG=$config"} "$bin" serve >/dev/null 2>"$work/$name.stderr" &
   pid=$!
   bench_wait_ready realtime/run.sh "$name"
 }

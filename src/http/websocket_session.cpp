@@ -81,6 +81,8 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
     // on_open sends is queued for the writer that starts after the handshake.
     handler->on_open(shared_from_this());
     auto [accept_ec] = co_await ws_.async_accept(request, use_tuple);
+    // This frame lives as long as the connection: the request's headers are of no more use.
+    request = {};
     if (accept_ec) {
       spdlog::debug("websocket handshake failed: {}", accept_ec.message());
       closing_ = true;
