@@ -4,7 +4,7 @@ TEST_DIR    ?= build/test
 JOBS        ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-test run test unit bench clean
+.PHONY: all deps build build-test run test unit bench bench-realtime clean
 
 all: build
 
@@ -34,6 +34,12 @@ test: build-test
 
 bench: build
 	bash bench/run.sh $(BUILD_DIR)/ai-agent-service
+
+# Socket.IO: memory per idle socket, fan-out latency, CPU per streamed token against SSE
+# (bench/realtime/run.sh; figures in docs/benchmarks.md). Needs mock-llm beside the binary.
+bench-realtime: build
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target mock-llm
+	bash bench/realtime/run.sh $(BUILD_DIR)/ai-agent-service $(BUILD_DIR)/mock-llm
 
 clean:
 	rm -rf build

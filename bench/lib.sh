@@ -9,6 +9,10 @@
 #                      work=<fresh temp dir>; exports a random JWT_SECRET, limits off, no provider
 #                      keys (the offline mock model, or the script's own upstream)
 #   stop_pid PID       SIGTERM and wait, when it is still running
+#   bench_wait_ready SCRIPT NAME   until the service ($pid, $port) answers GET /ready; exits
+#                      naming SCRIPT with its stderr ($work/NAME.stderr) when it does not
+#   bench_start_mock SCRIPT NAME [FLAGS...]   $mock_bin on a free port, one thread; sets mock_pid
+#                      and mock_port
 #   loadavg            the 1/5/15-minute load averages
 
 bench_require() {
@@ -46,3 +50,26 @@ stop_pid() {
 }
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+bench_wait_ready() {
+  for _ in $(seq 1 500); do
+    if curl -sf -o /dev/null "http://127.0.0.1:$port/ready"; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.02
+  done
+  echo "$1: $2: the service did not become ready; its stderr:" >&2
+  cat "$work/$2.stderr" >&2
+  exit 1
+}
+
+bench_start_mock() {
+  local script="$1" name="$2"; shift 2
+  "$mock_bin" --port 0 --threads 1 "$@" >/dev/null 2>"$work/$name.mock.stderr" &
+  mock_pid=$!
+  for _ in $(seq 1 250); do
+    mock_port="$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/$name.mock.stderr" | grep -o '[0-9]*$' || true)"
+    [ -n "$mock_port" ] && return 0
+    sleep 0.02
+  done
+  echo "$script: mock-llm did not start:" >&2; cat "$work/$name.mock.stderr" >&2; exit 1
+}

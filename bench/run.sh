@@ -76,14 +76,7 @@ start_service() {
           PORT="$port" HOST=127.0.0.1 DATABASE_URL="sqlite:$db" "$bin" serve >"$work/$name.fifo" 2>"$work/$name.stderr" & ;;
   esac
   pid=$!
-  for _ in $(seq 1 500); do
-    if curl -sf -o /dev/null "http://127.0.0.1:$port/ready"; then return 0; fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.02
-  done
-  echo "run.sh: $name: the service did not become ready; its stderr:" >&2
-  cat "$work/$name.stderr" >&2
-  exit 1
+  bench_wait_ready run.sh "$name"
 }
 
 mem_json() {

@@ -82,17 +82,7 @@ record() {
 quiet() { busy="$(bench_py quiet --max-busy "$max_busy" --max-wait "$max_wait")"; }
 
 # start_mock NAME [FLAGS...]: mock-llm on a free port; sets mock_pid, mock_port.
-start_mock() {
-  local name="$1"; shift
-  "$mock_bin" --port 0 --threads 1 "$@" >/dev/null 2>"$work/$name.mock.stderr" &
-  mock_pid=$!
-  for _ in $(seq 1 250); do
-    mock_port="$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/$name.mock.stderr" | grep -o '[0-9]*$' || true)"
-    [ -n "$mock_port" ] && return 0
-    sleep 0.02
-  done
-  echo "gateway/run.sh: mock-llm did not start:" >&2; cat "$work/$name.mock.stderr" >&2; exit 1
-}
+start_mock() { bench_start_mock gateway/run.sh "$@"; }
 
 # start_service NAME: the service on a free port with mock-llm as gpt-4o-mini; sets pid, port.
 # (With LOG_LEVEL=warn it prints no "listening" line, so the port is chosen here.)
@@ -109,12 +99,7 @@ EOF
     LIMIT_RPM="$limit_rpm" LIMIT_TPM="$limit_tpm" LIMIT_CONCURRENT_STREAMS="$limit_streams" \
     AI_CONFIG="$work/$name.yaml" "$bin" serve >/dev/null 2>"$work/$name.stderr" &
   pid=$!
-  for _ in $(seq 1 500); do
-    if curl -sf -o /dev/null "http://127.0.0.1:$port/ready"; then return 0; fi
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.02
-  done
-  echo "gateway/run.sh: $name: the service did not become ready:" >&2; cat "$work/$name.stderr" >&2; exit 1
+  bench_wait_ready gateway/run.sh "$name"
 }
 
 check_stderr() {  # the service's and mock-llm's stderr should hold no errors

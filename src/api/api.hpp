@@ -77,9 +77,12 @@ void add_ui_routes(http::Router& router, Services& services);
 void add_socketio_routes(http::Router& router, Services& services);
 
 // The Socket.IO channel (api/socket_chat.cpp): auth, the user's room, ai:chat / ai:stop. Turns
-// run on `executor`.
-void add_socketio_handlers(realtime::socketio::Server& io, Services& services,
-                           const auth::Authenticator& authenticator, const boost::asio::any_io_executor& executor);
+// run on `executor`. Returns how many turns its sockets started are still running: they are not
+// requests of http::Server, so a shutdown waits for them itself (once their sockets are closed,
+// each ends by recording its answer as interrupted).
+std::function<std::size_t()> add_socketio_handlers(realtime::socketio::Server& io, Services& services,
+                                                   const auth::Authenticator& authenticator,
+                                                   const boost::asio::any_io_executor& executor);
 
 // The event bus ChatService publishes on, seen through the Socket.IO channel: a recorded answer
 // (message.completed) also goes out as `ai-message` to the room user:<id> — from the replica

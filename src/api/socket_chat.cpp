@@ -5,7 +5,8 @@
 //   ai:chat      {message, conversationId?, model?, knowledgeBaseIds?} + ack: the turn of a
 //                streamed POST /api/ai/chat; ack {conversationId, messageId, userMessageId} (or
 //                {error}), then ai:start, ai:delta…, ai:usage, ai:done | ai:error to this socket,
-//                and ai:typing {conversationId, typing} to the user's other sockets meanwhile.
+//                and ai:typing {conversationId, typing} to the user's other sockets meanwhile (only
+//                for answers asked over a socket).
 //   ai:stop      {conversationId} + ack: ChatService::stop (any replica's stream).
 //   ai-message   {conversationId, messageId, status, message?, model?, usage?} to `user:<id>` for
 //                every recorded answer (message.completed, see AnnouncingEventBus), whichever way
@@ -18,6 +19,7 @@
 #include "realtime/event_bus.hpp"
 #include "realtime/socketio/server.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -27,6 +29,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <atomic>
 #include <memory>
 
 namespace aas::api {
@@ -100,13 +103,48 @@ struct Channel {
   Services& services;
   sio::Namespace& ns;
   asio::any_io_executor executor;  // the I/O threads'
+  std::atomic<std::size_t> turns{0};  // chat_turn coroutines running
+
+  struct Running {
+    explicit Running(std::atomic<std::size_t>& n) : n_(n) { ++n_; }
+    ~Running() { --n_; }
+    Running(const Running&) = delete;
+    Running& operator=(const Running&) = delete;
+    std::atomic<std::size_t>& n_;
+  };
 
   void typing(const SocketPtr& socket, const std::string& user, const std::string& conversation_id, bool on) {
     ns.broadcast("ai:typing", args(json::object{{"conversationId", conversation_id}, {"typing", on}}),
                  sio::Broadcast{{user_room(user)}, {socket->id()}});
   }
 
+  // ai:typing true while this socket's answer is written, false however the turn ends (an
+  // exception included): the user's other sockets must not show it typing forever. Only answers
+  // asked over a socket type; REST and SSE answers are announced by ai-message alone.
+  class Typing {
+   public:
+    Typing(Channel& channel, SocketPtr socket, std::string user, std::string conversation_id)
+        : channel_(channel), socket_(std::move(socket)), user_(std::move(user)), conversation_id_(std::move(conversation_id)) {
+      channel_.typing(socket_, user_, conversation_id_, true);
+    }
+    ~Typing() {
+      try {
+        channel_.typing(socket_, user_, conversation_id_, false);
+      } catch (const std::exception& e) {
+        spdlog::warn("ai:typing false not sent: {}", e.what());
+      }
+    }
+    Typing(const Typing&) = delete;
+    Typing& operator=(const Typing&) = delete;
+
+   private:
+    Channel& channel_;
+    SocketPtr socket_;
+    std::string user_, conversation_id_;
+  };
+
   asio::awaitable<void> chat_turn(SocketPtr socket, auth::Principal who, chat::TurnInput in, sio::Ack ack) {
+    const Running running(turns);
     auto prepared = co_await services.chat.begin(std::move(in), true);
     if (!prepared) {
       refuse(socket, ack, prepared.error());
@@ -120,11 +158,13 @@ struct Channel {
                             {"messageId", message_id},
                             {"userMessageId", prepared->user_message_id}}));
     socket->emit("ai:start", args(start_event(*prepared)));
-    typing(socket, who.user_id, conversation_id, true);
-    SocketRelay relay(socket, conversation_id, message_id, co_await asio::this_coro::executor);
-    auto result = co_await services.chat.stream(std::move(*prepared), relay);
-    typing(socket, who.user_id, conversation_id, false);
-    for (auto& [name, data] : end_events(result, message_id)) {
+    std::optional<Result<chat::TurnResult>> result;
+    {
+      const Typing typing(*this, socket, who.user_id, conversation_id);
+      SocketRelay relay(socket, conversation_id, message_id, co_await asio::this_coro::executor);
+      result.emplace(co_await services.chat.stream(std::move(*prepared), relay));
+    }
+    for (auto& [name, data] : end_events(*result, message_id)) {
       data["conversationId"] = conversation_id;
       socket->emit("ai:" + std::string(name), args(std::move(data)));
     }
@@ -191,10 +231,10 @@ json::object ai_message(const realtime::Event& e) {
 
 }  // namespace
 
-void add_socketio_handlers(sio::Server& io, Services& s, const auth::Authenticator& authenticator,
-                           const asio::any_io_executor& executor) {
+std::function<std::size_t()> add_socketio_handlers(sio::Server& io, Services& s, const auth::Authenticator& authenticator,
+                                                   const asio::any_io_executor& executor) {
   sio::Namespace& ns = io.of("/");
-  auto channel = std::make_shared<Channel>(Channel{s, ns, executor});
+  auto channel = std::make_shared<Channel>(s, ns, executor);
   // Authenticates, then (accepted) joins the user's room and listens: the principal stays with
   // the handlers, never taken from what the client sends later.
   ns.use([&authenticator, channel](const SocketPtr& socket) -> asio::awaitable<std::optional<sio::ConnectRefusal>> {
@@ -216,6 +256,7 @@ void add_socketio_handlers(sio::Server& io, Services& s, const auth::Authenticat
     });
     co_return std::nullopt;
   });
+  return [channel] { return channel->turns.load(); };
 }
 
 AnnouncingEventBus::AnnouncingEventBus(realtime::EventBus& inner, sio::Server& io) : inner_(inner), io_(io) {}

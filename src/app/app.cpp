@@ -32,9 +32,15 @@
 #include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <csignal>
@@ -405,7 +411,7 @@ int serve(Config c) {
   http::Dispatcher dispatcher(api::make_router(services), authenticator,
                               std::move(dispatcher_options));
 
-  api::add_socketio_handlers(socketio, services, authenticator, ioc.get_executor());
+  const auto socket_turns = api::add_socketio_handlers(socketio, services, authenticator, ioc.get_executor());
 
   http::Server server(ioc, server_options(c), dispatcher,
                       realtime::engineio::upgrade_handler(socketio.engine(), c.socketio_path));
@@ -423,9 +429,23 @@ int serve(Config c) {
     // Socket.IO clients see their transport close and reconnect (to another replica, or to this
     // one once it is back); pending polls answer at once instead of holding the drain up.
     socketio.engine().close_all();
-    server.shutdown([&](bool drained) {
+    const auto grace_over = std::chrono::steady_clock::now() + c.shutdown_grace;
+    server.shutdown([&, grace_over](bool drained) {
       if (!drained) spdlog::warn("grace period over with requests still in flight; stopping");
-      ioc.stop();
+      // Turns asked over Socket.IO are no requests of the server: their sockets are closed, so
+      // each is recording its answer as interrupted now. Stopping under them would lose it.
+      asio::co_spawn(
+          ioc,
+          [&, grace_over]() -> asio::awaitable<void> {
+            asio::steady_timer tick(co_await asio::this_coro::executor);
+            while (socket_turns() > 0 && std::chrono::steady_clock::now() < grace_over) {
+              tick.expires_after(std::chrono::milliseconds(10));
+              co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
+            }
+            if (socket_turns() > 0) spdlog::warn("grace period over with {} Socket.IO turns running; stopping", socket_turns());
+            ioc.stop();
+          },
+          asio::detached);
     });
   });
 

@@ -587,6 +587,7 @@ asio::awaitable<void> Server::Impl::upgrade(Connection& conn, BeastRequest msg, 
     co_return;
   }
   auto handler = std::get<std::shared_ptr<WebSocketHandler>>(std::move(decision));
+  req = Request{};  // decided: this frame lives as long as the WebSocket, the copy is not needed
   conn.upgraded = true;
   if (!detect_dead_peers(conn.stream.socket().native_handle(), options.dead_peer_timeout))
     spdlog::debug("websocket: keepalive options refused");

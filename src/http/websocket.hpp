@@ -35,14 +35,22 @@ class WebSocketConnection {
   // Queues one message (a text or a binary frame). False once the connection is closing or
   // closed, or when the queue went over max_queued_bytes (the connection is then closed).
   virtual bool send(std::string message, bool binary) = 0;
+  // send(), then completes once this message (and so everything queued before it) is written to
+  // the socket, or the connection ended. For a reply that must be on the wire before the
+  // handler's next message is read, whatever other connections do meanwhile (Engine.IO's probe
+  // answer, which must not be overtaken by an HTTP response on another connection). Only from
+  // on_message (the connection's strand). False as for send(), or when the connection ended first.
+  virtual boost::asio::awaitable<bool> send_flushed(std::string message, bool binary) = 0;
   // Writes what is queued, then the close frame (normal closure, or 1001 going away while the
   // server shuts down), then closes. Further sends are refused.
   virtual void close() = 0;
 };
 
 // What an application does with an accepted WebSocket. Called on the connection's strand, one at
-// a time: on_open once, on_message for each message in order (the next read waits for it, which
-// is the back-pressure on a fast sender), on_closed once at the end, whoever closed it.
+// a time: on_open once, just before the handshake's 101 is written (what it sends goes out after
+// it), on_message for each message in order (the next read waits for it, which is the
+// back-pressure on a fast sender), on_closed once at the end, whoever closed it (also when the
+// handshake failed after on_open).
 class WebSocketHandler {
  public:
   virtual ~WebSocketHandler() = default;

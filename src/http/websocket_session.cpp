@@ -12,6 +12,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <deque>
 #include <string>
 #include <tuple>
@@ -34,7 +35,7 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
       : ws_(std::move(stream)),
         options_(options),
         wake_(ws_.get_executor(), asio::steady_timer::time_point::max()),
-        writer_done_(ws_.get_executor(), asio::steady_timer::time_point::max()) {}
+        progress_(ws_.get_executor(), asio::steady_timer::time_point::max()) {}
 
   bool send(std::string message, bool binary) override {
     if (closing_) return false;
@@ -42,6 +43,17 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
       self->enqueue(std::move(m), binary);
     });
     return true;
+  }
+
+  asio::awaitable<bool> send_flushed(std::string message, bool binary) override {
+    // On the strand (on_message): enqueued now, so its number is known.
+    const std::uint64_t mine = enqueued_ + 1;
+    enqueue(std::move(message), binary);
+    if (enqueued_ != mine) co_return false;  // closing, or over the queue bound
+    ++flush_waiters_;
+    while (written_ < mine && !writer_finished_) co_await progress_.async_wait(use_tuple);
+    --flush_waiters_;
+    co_return written_ >= mine;
   }
 
   void close() override {
@@ -64,12 +76,19 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
         [](websocket::response_type& res) { res.set(beast::http::field::server, "ai-agent-service"); }));
     ws_.read_message_max(options_.max_message_bytes);
 
+    // Opened before the 101 goes out: once the client sees the connection open, the application
+    // knows it (an Engine.IO probe is registered before a second one can race it), and what
+    // on_open sends is queued for the writer that starts after the handshake.
+    handler->on_open(shared_from_this());
     auto [accept_ec] = co_await ws_.async_accept(request, use_tuple);
+    // This frame lives as long as the connection: the request's headers are of no more use.
+    request = {};
     if (accept_ec) {
       spdlog::debug("websocket handshake failed: {}", accept_ec.message());
+      closing_ = true;
+      handler->on_closed();
       co_return;
     }
-    handler->on_open(shared_from_this());
     asio::co_spawn(ws_.get_executor(), [self = shared_from_this()] { return self->write_loop(); },
                    asio::detached);
 
@@ -92,7 +111,7 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
     closing_ = true;
     if (ec != websocket::error::closed) abort();
     wake_.cancel();
-    while (!writer_finished_) co_await writer_done_.async_wait(use_tuple);
+    while (!writer_finished_) co_await progress_.async_wait(use_tuple);
     handler->on_closed();
   }
 
@@ -108,6 +127,7 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
       return;
     }
     queue_.emplace_back(std::move(message), binary);
+    ++enqueued_;
     wake_.cancel();
   }
 
@@ -133,6 +153,8 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
         auto [ec, n] = co_await ws_.async_write(asio::buffer(message), use_tuple);
         queued_bytes_ -= message.size();
         queue_.pop_front();
+        if (!ec) ++written_;
+        if (flush_waiters_ > 0) progress_.cancel();
         if (ec) {
           spdlog::debug("websocket write failed: {}", ec.message());
           closing_ = true;
@@ -149,7 +171,7 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
     }
     queue_.clear();
     writer_finished_ = true;
-    writer_done_.cancel();
+    progress_.cancel();
   }
 
   websocket::stream<beast::tcp_stream> ws_;
@@ -157,7 +179,11 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
   std::deque<std::pair<std::string, bool>> queue_;
   std::size_t queued_bytes_ = 0;
   asio::steady_timer wake_;         // never expires; cancelled when the writer has work
-  asio::steady_timer writer_done_;  // never expires; cancelled when the writer ends
+  // Never expires; cancelled when the writer ends, and after each write while send_flushed waits.
+  asio::steady_timer progress_;
+  std::uint64_t enqueued_ = 0;  // messages ever queued / written: send_flushed waits for its number
+  std::uint64_t written_ = 0;
+  int flush_waiters_ = 0;
   // Read by send() on any thread; written on the strand, like the rest.
   std::atomic<bool> closing_{false};
   bool going_away_ = false;

@@ -4,6 +4,7 @@
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <charconv>
@@ -136,6 +137,17 @@ Script::Script(std::string source) : source_(std::move(source)) {
   }
 }
 
+namespace {
+
+// An idle connection has nothing to read: readable means the server closed it (EOF) or broke the
+// protocol; either way it is of no more use.
+bool closed_by_peer(const redisContext& c) {
+  pollfd p{c.fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) != 0;
+}
+
+}  // namespace
+
 // Idle connections, and the window in which calls fail fast after a failure.
 struct Client::Pool {
   std::mutex mu;
@@ -162,12 +174,17 @@ Result<Reply> Client::command(const std::vector<std::string>& args) {
   ContextPtr c(nullptr, &redisFree);
   {
     std::lock_guard lock(pool_->mu);
-    if (!pool_->idle.empty()) {
+    // An idle connection that the server closed meanwhile (Redis restarted) is dropped here,
+    // before a command is written to it: otherwise the first call after an outage fails on it
+    // and opens the fail-fast window, and what it carried (a Socket.IO broadcast) is lost
+    // although Redis is back. Checked, not retried, so a command never runs twice.
+    while (!pool_->idle.empty() && !c) {
       c = std::move(pool_->idle.back());
       pool_->idle.pop_back();
-    } else if (std::chrono::steady_clock::now() < pool_->down_until) {
-      return make_error(errc::unavailable, "redis unavailable", pool_->last_failure);
+      if (closed_by_peer(*c)) c.reset();
     }
+    if (!c && std::chrono::steady_clock::now() < pool_->down_until)
+      return make_error(errc::unavailable, "redis unavailable", pool_->last_failure);
   }
   const auto failed = [&](Error e) -> Error {
     {

@@ -12,8 +12,7 @@
 // Needs a PostgreSQL server (AAS_TEST_POSTGRES_URL, from scripts/with-postgres.sh): one database is
 // created for the three replicas. Redis is a throwaway redis-server (lib/redis.mjs).
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -24,6 +23,7 @@ import { replicaOf as replicaOfLib, startCaddy } from './lib/caddy.mjs';
 import { request } from './lib/http.mjs';
 import { randomSecret, userToken } from './lib/jwt.mjs';
 import { startMockLlm } from './lib/mock-llm.mjs';
+import { createDatabase } from './lib/postgres.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { makeTempDir, startService } from './lib/service.mjs';
 import { assertArrivesPaced, sseEvents } from './lib/sse.mjs';
@@ -41,15 +41,6 @@ const STREAMS = 2;
 const DAILY_BUDGET = 0.01;
 const PRICEY_COST = 0.001;
 
-function createDatabase(server) {
-  const name = `aas_cluster_${randomBytes(6).toString('hex')}`;
-  const r = spawnSync('psql', [server, '-v', 'ON_ERROR_STOP=1', '-qc', `CREATE DATABASE ${name}`], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`psql CREATE DATABASE: ${r.error ?? r.stderr}`);
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  return { name, url: url.toString() };
-}
-
 // A stand-in for the monolith's backends (the Caddyfile needs some); nothing here talks to it.
 function startBackend() {
   const server = http.createServer((req, res) => {
@@ -60,7 +51,6 @@ function startBackend() {
 }
 
 describe('three replicas on one PostgreSQL and one Redis, behind deploy/Caddyfile', () => {
-  let pgServer;
   let database;
   let redis;
   let mock;
@@ -72,9 +62,7 @@ describe('three replicas on one PostgreSQL and one Redis, behind deploy/Caddyfil
   let admin;
 
   before(async () => {
-    pgServer = process.env.AAS_TEST_POSTGRES_URL;
-    if (!pgServer) throw new Error('cluster.test.mjs needs a PostgreSQL server: run it through scripts/with-postgres.sh (AAS_TEST_POSTGRES_URL)');
-    database = createDatabase(pgServer);
+    database = createDatabase('aas_cluster');
     redis = await startRedis();
     mock = await startMockLlm();
     const dir = makeTempDir();
@@ -138,7 +126,7 @@ describe('three replicas on one PostgreSQL and one Redis, behind deploy/Caddyfil
     backend?.server.close();
     await mock?.stop();
     await redis?.stop();
-    if (database) spawnSync('psql', [pgServer, '-qc', `DROP DATABASE IF EXISTS ${database.name} WITH (FORCE)`]);
+    database?.drop();
   });
 
   // One request through Caddy with a fresh X-Request-Id (returned as `id`).

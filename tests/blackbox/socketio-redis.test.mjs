@@ -12,7 +12,7 @@ import { createClient } from 'redis';
 import { Server } from 'socket.io';
 import { io } from 'socket.io-client';
 
-import { redisCommand, startRedis } from './lib/redis.mjs';
+import { patternSubscribers, startRedis } from './lib/redis.mjs';
 import { startService } from './lib/service.mjs';
 import { connected, once, SOCKETIO_PATH as PATH } from './lib/socketio.mjs';
 
@@ -35,16 +35,6 @@ async function startMonolith(redisUrl) {
   };
 }
 
-// Until `count` connections hold a pattern subscription (the service's and the monolith's
-// adapters; both subscribe the same pattern, so NUMPAT would say 1).
-async function patternSubscribers(port, count) {
-  for (;;) {
-    const list = await redisCommand(port, ['CLIENT', 'LIST']);
-    if (list.split('\n').filter((l) => / psub=[1-9]/.test(l)).length >= count) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('Socket.IO through the Redis adapter, with the monolith', () => {
   let redis;
   let svc;
@@ -60,7 +50,7 @@ describe('Socket.IO through the Redis adapter, with the monolith', () => {
     redis = await startRedis();
     svc = await startService({ env: { REDIS_URL: redis.url } });
     monolith = await startMonolith(redis.url);
-    await patternSubscribers(redis.port, 2);
+    await patternSubscribers(redis, 2);
   });
   after(async () => {
     for (const c of clients) c.close();
@@ -125,7 +115,7 @@ describe('Socket.IO through the Redis adapter, with the monolith', () => {
   it("reaches the user's sockets on another replica: ai:typing and one ai-message", async () => {
     const replica = await startService({ secret: svc.secret, env: { REDIS_URL: redis.url } });
     try {
-      await patternSubscribers(redis.port, 3);
+      await patternSubscribers(redis, 3);
       const asker = client(svc.url, { path: PATH, auth: { token: svc.token('erin') } });
       // The replicas share the JWT secret, as replicas do.
       const elsewhere = client(replica.url, { path: PATH, auth: { token: svc.token('erin') } });

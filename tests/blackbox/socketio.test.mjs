@@ -13,6 +13,7 @@ import { UUID_V7 } from './lib/assert.mjs';
 import { makeToken, randomSecret } from './lib/jwt.mjs';
 import { makeTempDir, startService } from './lib/service.mjs';
 import { connected, once, refused, SOCKETIO_PATH as PATH } from './lib/socketio.mjs';
+import { collect, openStream } from './lib/sse.mjs';
 import { pacedModels, startWithMockLlm } from './lib/upstream.mjs';
 
 const MAX_PAYLOAD = 65536;
@@ -173,6 +174,14 @@ describe('Socket.IO', () => {
     const posted = await svc.post('/api/ai/chat', { token, json: { message: 'Asked over HTTP' } });
     assert.equal(posted.status, 200, posted.text);
     assert.equal((await rest).messageId, posted.body.data.messageId);
+    // So does one streamed over SSE; neither types (ai:typing is for answers asked over a socket,
+    // and would have come before the ai-message on this socket).
+    const streamed = once(other, 'ai-message');
+    const sse = await openStream(svc, token, { message: 'Asked over SSE', stream: true });
+    const sseEvents = await collect(sse.events);
+    assert.equal(sseEvents.at(-1).event, 'done', JSON.stringify(sseEvents.at(-1)));
+    assert.equal((await streamed).messageId, sseEvents[0].data.messageId);
+    assert.equal(typing.length, 2, `typing for answers not asked over a socket: ${JSON.stringify(typing)}`);
 
     // Eve cannot stop Bob's conversation (it does not exist for her); her answer comes after
     // anything of Bob's could have reached her, and nothing did.

@@ -56,14 +56,6 @@ run_suite() {
 }
 
 run_suite engine.io
-# Known race of ours (session 4): "ignores HTTP requests with same sid after upgrade" failed once in
-# about a dozen runs on a loaded machine — the test does not wait for 3probe, and our 3probe can
-# go out after the poll's 400, so the test reads it instead of its echo. Until that is fixed, a
-# failed Engine.IO run is run once more and must then pass whole; both reports are printed.
-if [ "$passing" -ne 24 ] || [ "$failing" -ne 0 ]; then
-  echo "Engine.IO suite: $passing passed, $failing failed; running it once more (known upgrade race)"
-  run_suite engine.io
-fi
 engine_passing=$passing engine_failing=$failing
 run_suite socket.io
 sio_passing=$passing sio_failing=$failing

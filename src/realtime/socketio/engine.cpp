@@ -442,8 +442,11 @@ class WebSocketTransport final : public http::WebSocketHandler {
       co_return;
     }
     if (!binary && message == "2probe") {
-      connection_->send("3probe", false);
-      session_->probe_answered();
+      // On the wire before the next frame is read: once "5" completes the upgrade, a poll on
+      // another connection is answered 400 at once, and a client that reads that 400 first
+      // would take a late "3probe" for the first message of the upgraded session.
+      const bool answered = co_await connection_->send_flushed("3probe", false);
+      if (answered) session_->probe_answered();
     } else if (!binary && message == "5" && session_->complete_upgrade(connection_.get())) {
       probing_ = false;
     } else {

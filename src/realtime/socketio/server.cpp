@@ -38,12 +38,16 @@ std::string new_socket_id() {
 }
 
 // The packet and binary messages of an event or ack.
-void send_packet(engineio::Session& session, const Packet& packet, const std::vector<std::string>& attachments) {
-  session.send(encode(packet), false);
+void send_encoded(engineio::Session& session, std::string encoded, const std::vector<std::string>& attachments) {
+  session.send(std::move(encoded), false);
   for (const std::string& bytes : attachments) session.send(bytes, true);
 }
+void send_packet(engineio::Session& session, const Packet& packet, const std::vector<std::string>& attachments) {
+  send_encoded(session, encode(packet), attachments);
+}
 
-Packet event_packet(const std::string& nsp, std::string_view event, const Message& m) {
+// Takes the arguments over (an answer's every delta passes here: no copy of them).
+Packet event_packet(const std::string& nsp, std::string_view event, Message& m) {
   Packet p;
   p.type = m.attachments.empty() ? PacketType::event : PacketType::binary_event;
   p.nsp = nsp;
@@ -51,7 +55,7 @@ Packet event_packet(const std::string& nsp, std::string_view event, const Messag
   json::array data;
   data.reserve(m.args.size() + 1);
   data.emplace_back(event);
-  for (const auto& a : m.args) data.push_back(a);
+  for (auto& a : m.args) data.push_back(std::move(a));
   p.data = std::move(data);
   return p;
 }
@@ -152,9 +156,9 @@ class SocketImpl final : public Socket, public std::enable_shared_from_this<Sock
   }
   void disconnect() override;
 
-  // Sends a packet built elsewhere (a broadcast) if still connected.
-  void deliver(const Packet& packet, const std::vector<std::string>& attachments) {
-    if (connected()) send_packet(*client_->session, packet, attachments);
+  // Sends a broadcast's packet, encoded once for all its sockets, if still connected.
+  void deliver(const std::string& encoded, const std::vector<std::string>& attachments) {
+    if (connected()) send_encoded(*client_->session, encoded, attachments);
   }
 
   void mark_connected() {
@@ -262,7 +266,11 @@ class NamespaceImpl final : public Namespace {
       for (const auto& id : ids)
         if (auto it = sockets_.find(id); it != sockets_.end()) targets.push_back(it->second);
     }
-    for (auto& s : targets) s->deliver(packet, attachments);
+    if (targets.empty()) return;
+    // One encoding for the whole room: a user's ai-message carries the answer, and a room may
+    // hold many sockets.
+    const std::string encoded = encode(packet);
+    for (auto& s : targets) s->deliver(encoded, attachments);
   }
 
   // CONNECT from a client: middlewares, then the socket joins (its own id is its first room).

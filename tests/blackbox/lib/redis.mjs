@@ -190,3 +190,13 @@ export async function startRedis() {
   }
   throw lastError;
 }
+
+// Until `count` connections hold a pattern subscription: the Socket.IO Redis adapters of the
+// service's replicas and of the monolith, which all PSUBSCRIBE the same pattern (so NUMPAT says 1).
+export async function patternSubscribers(redis, count) {
+  for (;;) {
+    const list = await redis.command('CLIENT', 'LIST');
+    if (list.split('\n').filter((l) => / psub=[1-9]/.test(l)).length >= count) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -6,8 +6,9 @@ export function once(emitter, event) {
   return new Promise((resolve) => emitter.once(event, resolve));
 }
 
-// Resolves on connect, rejects with the connect_error.
+// Resolves on connect (at once when it is connected already), rejects with the connect_error.
 export function connected(socket) {
+  if (socket.connected) return Promise.resolve();
   return new Promise((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('connect_error', reject);

@@ -35,6 +35,26 @@ class Echo final : public WebSocketHandler {
   std::shared_ptr<WebSocketConnection> connection_;
 };
 
+// Greets in on_open (before the 101 is written); answers "flush" with a flushed send and then
+// tells the test, which looks at the client's socket before reading anything.
+class Flusher final : public WebSocketHandler {
+ public:
+  explicit Flusher(std::promise<bool>& flushed) : flushed_(flushed) {}
+  void on_open(std::shared_ptr<WebSocketConnection> c) override {
+    connection_ = std::move(c);
+    connection_->send("hello", false);
+  }
+  asio::awaitable<void> on_message(std::string, bool) override {
+    const bool ok = co_await connection_->send_flushed("flushed", false);
+    flushed_.set_value(ok);
+  }
+  void on_closed() override { connection_.reset(); }
+
+ private:
+  std::promise<bool>& flushed_;
+  std::shared_ptr<WebSocketConnection> connection_;
+};
+
 // A client on its own io_context; every operation is bounded by run_for.
 class WsClient {
  public:
@@ -62,6 +82,8 @@ class WsClient {
     return {ec, beast::buffers_to_string(buffer_.data())};
   }
   bool got_binary() const { return !ws_.got_text(); }
+  // Bytes the kernel holds for this client, none of them read yet.
+  std::size_t unread_bytes() { return beast::get_lowest_layer(ws_).socket().available(); }
   websocket::close_code close_code() const { return static_cast<websocket::close_code>(ws_.reason().code); }
 
  private:
@@ -78,15 +100,31 @@ class WsClient {
 class WebSocketTest : public LoopbackServerTest {
  protected:
   void start(ServerOptions options = {}) {
-    start_server(Router{}, options, {}, [](const Request& req) -> UpgradeDecision {
+    start_server(Router{}, options, {}, [this](const Request& req) -> UpgradeDecision {
       if (req.path == "/ws") return std::make_shared<Echo>();
+      if (req.path == "/flush") return std::make_shared<Flusher>(flushed_);
       Response refusal;
       refusal.status = 403;
       refusal.body = R"({"refused":true})";
       return refusal;
     });
   }
+  std::promise<bool> flushed_;
 };
+
+TEST_F(WebSocketTest, WhatOnOpenSendsComesFirstAndAFlushedSendIsOnTheWireWhenItCompletes) {
+  start();
+  WsClient client;
+  ASSERT_FALSE(client.connect(server_->port(), "/flush"));
+  EXPECT_EQ(client.read().second, "hello");
+  client.write("flush please", false);
+  auto flushed = flushed_.get_future();
+  ASSERT_EQ(flushed.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(flushed.get());
+  // Written before send_flushed completed: already here, though the client has not read since.
+  EXPECT_GT(client.unread_bytes(), 0u);
+  EXPECT_EQ(client.read().second, "flushed");
+}
 
 TEST_F(WebSocketTest, EchoesTextAndBinaryMessages) {
   start();

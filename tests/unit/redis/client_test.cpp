@@ -61,6 +61,23 @@ TEST(RedisClient, RunsCommandsAndCopiesReplies) {
   EXPECT_TRUE(c.ping());
 }
 
+// A pooled connection that the server closed while it sat idle (Redis restarted, or killed it)
+// is not the next call's failure: the call goes out on a fresh connection.
+TEST(RedisClient, AnIdleConnectionClosedByTheServerIsReplacedBeforeUse) {
+  AAS_REQUIRE_REDIS(options);
+  Client c(options);
+  auto id = c.command({"CLIENT", "ID"});  // the one connection, idle in the pool afterwards
+  ASSERT_TRUE(id);
+  Client other(options);
+  auto killed = other.command({"CLIENT", "KILL", "ID", std::to_string(id->integer)});
+  ASSERT_TRUE(killed);
+  ASSERT_EQ(killed->integer, 1);
+  auto after = c.command({"CLIENT", "ID"});
+  ASSERT_TRUE(after) << after.error().detail;
+  EXPECT_NE(after->integer, id->integer);
+  EXPECT_TRUE(c.command({"PING"}));
+}
+
 TEST(RedisClient, RunsScriptsByDigestAndLoadsThemWhenMissing) {
   AAS_REQUIRE_REDIS(options);
   Client c(options);

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Realtime over Socket.IO (issue 13); the results are in docs/benchmarks.md.
+#
+#   bash bench/realtime/run.sh [BINARY [MOCK_BINARY]]     (or: make bench-realtime)
+#        (default build/release/ai-agent-service and build/release/mock-llm)
+#
+# Each run starts fresh services on 127.0.0.1 (a new SQLite file, LOG_LEVEL=warn, per-user limits
+# off, the per-socket event limit off, no Redis: rooms in-process) and drives them with bench/realtime/load.mjs (the official
+# socket.io-client 4.8 over WebSocket, every socket in that one node process):
+#   idle    RT_IDLE sockets of as many users, connected and authenticated, then idle: the service's
+#           VmRSS delta per socket (target of issue 13: <= 20 KB).
+#   fanout  RT_FANOUT sockets of one user; RT_FANOUT_EVENTS times a chat over REST (the offline
+#           mock model) whose ai-message reaches all of them: delivery latency p50/p99 from the
+#           request (an upper bound, the turn included) and from the first socket to each other
+#           (target: p99 <= 50 ms).
+#   cpu     mock-llm answering RT_TOKENS tokens as fast as it can; RT_TURNS streamed turns over
+#           ai:chat, then the same over SSE, on one service (the two alternate run by run): its
+#           CPU time (/proc/PID/stat) per output token (target: Socket.IO <= SSE).
+# Figures are medians of RT_RUNS runs. The load generator shares the cores with the service, as
+# in the other benchmarks: before each measured run the script waits up to BENCH_MAX_WAIT s for
+# the machine to be at most BENCH_MAX_BUSY % busy with other work and records the reading.
+# Nothing here asserts a timing.
+#
+# Knobs (environment):
+#   RT_RUNS=3  RT_IDLE=10000  RT_FANOUT=1000  RT_FANOUT_EVENTS=20  RT_TURNS=200  RT_TOKENS=200
+#   RT_CONCURRENCY=4 (turns at once in cpu)  RT_SCENARIOS="idle fanout cpu"
+#   THREADS (the service's I/O threads; default: the number of cores)
+#   BENCH_MAX_BUSY=25 BENCH_MAX_WAIT=60 BENCH_OUT=DIR
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+bench="$(dirname "$here")"
+root="$(dirname "$bench")"
+bin="${1:-$root/build/release/ai-agent-service}"
+mock_bin="${2:-$(dirname "$bin")/mock-llm}"
+[[ "$bin" == /* ]] || bin="$PWD/$bin"
+[[ "$mock_bin" == /* ]] || mock_bin="$PWD/$mock_bin"
+. "$bench/lib.sh"
+bench_require realtime/run.sh "$bin" "$mock_bin" -- node python3 curl
+[ -d "$root/tests/blackbox/node_modules/socket.io-client" ] ||
+  { echo "realtime/run.sh: socket.io-client missing: run scripts/install-deps.sh" >&2; exit 2; }
+
+runs="${RT_RUNS:-3}"
+idle_count="${RT_IDLE:-10000}"
+fanout_count="${RT_FANOUT:-1000}"
+fanout_events="${RT_FANOUT_EVENTS:-20}"
+turns="${RT_TURNS:-200}"
+tokens="${RT_TOKENS:-200}"
+concurrency="${RT_CONCURRENCY:-4}"
+scenarios=" ${RT_SCENARIOS:-idle fanout cpu} "
+threads="${THREADS:-$(nproc)}"
+max_busy="${BENCH_MAX_BUSY:-25}"
+max_wait="${BENCH_MAX_WAIT:-60}"
+bench_setup realtime
+# One benchmark socket asks for turn after turn: the per-socket event limit off (0 = none).
+export SOCKETIO_EVENTS_PER_SECOND=0
+
+# Every socket is a descriptor in the service and one in the load generator.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+need=$((idle_count + 1000))
+[ "$(ulimit -n)" -ge "$need" ] || { echo "realtime/run.sh: ulimit -n is $(ulimit -n); $need needed for RT_IDLE=$idle_count" >&2; exit 2; }
+
+pid=""; mock_pid=""
+cleanup() { stop_pid "$pid"; stop_pid "$mock_pid"; rm -rf "$work"; }
+trap cleanup EXIT
+
+bench_py() { python3 "$bench/bench.py" "$@"; }
+load() { node "$here/load.mjs" "$@"; }
+busy=0
+quiet() { busy="$(bench_py quiet --max-busy "$max_busy" --max-wait "$max_wait")"; }
+# record SCENARIO RUN JSON: adds the context to a result line and keeps it.
+record() {
+  [ -n "$3" ] || { echo "realtime/run.sh: $1 run $2 measured nothing (see the error above)" >&2; exit 1; }
+  local line="{\"scenario\":\"$1\",\"run\":$2,\"loadavg\":\"$(loadavg)\",\"otherBusyPct\":$busy,${3#\{}"
+  echo "$line" >>"$results"
+  echo "  $1 run $2: $3"
+}
+
+# start_service NAME [AI_CONFIG]: a fresh service; sets pid, port.
+start_service() {
+  local name="$1" config="${2:-}"
+  port="$(bench_py free-port)"
+  PORT="$port" HOST=127.0.0.1 DATABASE_URL="sqlite:$work/$name.db" LOG_LEVEL=warn THREADS="$threads" \
+    env ${config:+"AI_CONFIG=$config"} "$bin" serve >/dev/null 2>"$work/$name.stderr" &
+  pid=$!
+  bench_wait_ready realtime/run.sh "$name"
+}
+stop_service() { stop_pid "$pid"; pid=""; }
+url() { echo "http://127.0.0.1:$port"; }
+
+echo "{\"scenario\":\"meta\",\"when\":\"$(date -u +%FT%TZ)\",\"binary\":\"$bin\",\"binarySha256\":\"$(sha256sum "$bin" | cut -c1-16)\",\"nproc\":$(nproc),\"loadavg\":\"$(loadavg)\",\"serviceThreads\":$threads,\"runs\":$runs,\"idle\":$idle_count,\"fanout\":$fanout_count,\"fanoutEvents\":$fanout_events,\"turns\":$turns,\"tokens\":$tokens,\"ulimitN\":$(ulimit -n),\"node\":\"$(node --version)\"}" >>"$results"
+echo "realtime benchmark: $bin (THREADS=$threads); load $(loadavg); results -> $results"
+
+for i in $(seq 1 "$runs"); do
+  if [[ "$scenarios" == *" idle "* ]]; then
+    start_service "idle-$i"
+    quiet; record idle "$i" "$(load idle --url "$(url)" --secret "$JWT_SECRET" --count "$idle_count" --pid "$pid")"
+    stop_service
+  fi
+  if [[ "$scenarios" == *" fanout "* ]]; then
+    start_service "fanout-$i"
+    quiet; record fanout "$i" "$(load fanout --url "$(url)" --secret "$JWT_SECRET" --sockets "$fanout_count" --events "$fanout_events")"
+    stop_service
+  fi
+  if [[ "$scenarios" == *" cpu "* ]]; then
+    bench_start_mock realtime/run.sh "cpu-$i" --answer-tokens "$tokens"
+    cat >"$work/cpu-$i.yaml" <<EOF
+models:
+  - name: gpt-4o-mini
+    deployments:
+      - {provider: openai, model: gpt-4o-mini, base_url: "http://127.0.0.1:$mock_port/v1", api_key: sk-bench, max_concurrency: 10000, max_queue: 10000}
+EOF
+    start_service "cpu-$i" "$work/cpu-$i.yaml"
+    # Both transports on the same service, in alternating order, so neither always goes first.
+    order="socketio sse"; [ $((i % 2)) -eq 0 ] && order="sse socketio"
+    for t in $order; do
+      quiet; record cpu "$i" "$(load cpu --url "$(url)" --secret "$JWT_SECRET" --transport "$t" --turns "$turns" --concurrency "$concurrency" --pid "$pid")"
+    done
+    stop_service
+    stop_pid "$mock_pid"; mock_pid=""
+  fi
+done
+
+echo "summary ($results):"
+load summary "$results"
