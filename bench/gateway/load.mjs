@@ -23,6 +23,10 @@
 //       VmRSS, how many streams are alive (an event in the last 3 s), how many never got a
 //       response head (and how many connections wait in the service's accept queue), and the
 //       per-stream event rate over the hold. All streams are closed at the end.
+//   node load.mjs count   --url URL --count N [--conns C] [--token T]
+//       Closed loop: exactly N non-streamed requests over C keep-alive connections, each sending
+//       its next request when its answer is in. For cost measurements (bench/gateway/cost.sh),
+//       where the number of requests must be exact and their pace does not matter.
 //   node load.mjs summary FILE.jsonl
 //       Medians over runs of what run.sh recorded.
 //
@@ -263,6 +267,40 @@ async function rate() {
   process.exit(0);
 }
 
+async function count() {
+  const total = Number(args.count ?? 1000);
+  const conns = Number(args.conns ?? 4);
+  const req = requestBytes(false);
+  const statuses = {};
+  let sent = 0, completed = 0, errors = 0;
+  await new Promise((resolve) => {
+    const next = (c) => {
+      if (sent >= total) return;
+      sent++;
+      c.busy = true;
+      c.socket.write(req);
+    };
+    const settle = () => { if (completed + errors >= total) resolve(); };
+    const onDone = (c, code) => {
+      statuses[code] = (statuses[code] ?? 0) + 1;
+      completed++;
+      next(c);
+      settle();
+    };
+    const onError = (c, e) => {
+      if (c.failed) return;
+      c.failed = true;
+      errors += c.busy ? 1 : 0;
+      console.error("count: " + e.message);
+      c.socket.destroy();
+      settle();
+    };
+    for (let i = 0; i < Math.min(conns, total); i++) next(new Conn(onDone, onError));
+  });
+  console.log(JSON.stringify({ mode: "count", url: url.href, count: total, completed, errors, statuses }));
+  process.exit(errors ? 1 : 0);
+}
+
 // --- streamed requests ----------------------------------------------------------------------
 
 const firstContent = /"content":"[^"]/; // the role chunk carries "content":"", which does not match
@@ -483,9 +521,9 @@ function summary() {
   }
 }
 
-const modes = { rate, ttft, streams, summary };
+const modes = { rate, count, ttft, streams, summary };
 if (!modes[args._]) {
-  console.error("usage: node load.mjs rate|ttft|streams --url URL ... (see the header comment)");
+  console.error("usage: node load.mjs rate|count|ttft|streams --url URL ... (see the header comment)");
   process.exit(2);
 }
 await modes[args._]();

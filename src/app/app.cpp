@@ -3,6 +3,7 @@
 
 #include "api/api.hpp"
 #include "auth/backend.hpp"
+#include "auth/token_cache.hpp"
 #include "auth/jwt.hpp"
 #include "chat/chat_service.hpp"
 #include "chat/conversation_service.hpp"
@@ -401,8 +402,9 @@ int serve(Config c) {
     spdlog::info("tokens the local check refuses are verified at {}/api/auth/verify",
                  c.main_backend_url);
   }
-  const auth::Authenticator& authenticator =
-      backend_check ? static_cast<const auth::Authenticator&>(*backend_check) : verifier;
+  // A token is verified once, then remembered until it expires (auth/token_cache.hpp).
+  const auth::VerifiedTokenCache authenticator(
+      backend_check ? static_cast<const auth::Authenticator&>(*backend_check) : verifier, clock);
   http::DispatcherOptions dispatcher_options{c.cors_origins, c.request_timeout};
   dispatcher_options.observer = [&metrics](std::string_view method, std::string_view route,
                                            int status, double seconds) {

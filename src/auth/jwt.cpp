@@ -276,7 +276,12 @@ Result<Principal> JwtVerifier::verify(std::string_view token) const {
     }
   }
 
-  return principal_from_claims(claims, options_);
+  Result<Principal> principal = principal_from_claims(claims, options_);
+  // Good until exp (plus the leeway); remembered at most a day whatever exp says, which also keeps
+  // an absurd exp from overflowing the time point.
+  const std::int64_t until = std::min(*exp, now + 86400) + std::min<std::int64_t>(leeway, 86400);
+  if (principal) principal->valid_until = TimePoint(std::chrono::seconds(until));
+  return principal;
 }
 
 boost::asio::awaitable<Result<Principal>> JwtVerifier::authenticate(std::string_view token) const {

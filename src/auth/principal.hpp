@@ -1,4 +1,7 @@
 #pragma once
+#include "core/clock.hpp"
+
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +14,9 @@ struct Principal {
   std::string name;  // for display ({{user.name}} in prompts): the first of name, username, email; may be empty
   std::vector<std::string> roles;
   bool is_admin = false;
+  // A verified JWT's principal: until when the token is good (its exp plus the leeway). Lets the
+  // token be remembered rather than verified on every request (VerifiedTokenCache).
+  std::optional<TimePoint> valid_until;
 };
 
 }  // namespace aas::auth

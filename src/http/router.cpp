@@ -31,6 +31,11 @@ class Segments {
   bool done_;
 };
 
+// How many segments Segments yields for a path or pattern.
+std::size_t segment_count(std::string_view path) {
+  return path.empty() ? 0 : 1 + static_cast<std::size_t>(std::count(path.begin() + 1, path.end(), '/'));
+}
+
 bool is_param(std::string_view segment) { return !segment.empty() && segment.front() == ':'; }
 
 // Same number of segments, statics equal, params non-empty.
@@ -93,6 +98,7 @@ void Router::add(Route route) {
       throw std::invalid_argument("duplicate route: " + route.method + " " + route.pattern);
     }
   }
+  segment_counts_.push_back(segment_count(route.pattern));
   routes_.push_back(std::move(route));
 }
 
@@ -101,18 +107,25 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
   // The path belongs to its most specific pattern(s), whatever the method: with GET
   // /items/export and PATCH /items/:id, PATCH /items/export is a 405 (Allow: GET), not a PATCH of
   // an item called "export".
+  // Only patterns with as many segments as the path can match it: one comparison rules out most
+  // of the table before any segment is looked at (matching runs on every request).
+  const std::size_t segments = segment_count(path);
+  const auto candidate = [&](std::size_t i) {
+    return segment_counts_[i] == segments && matches(routes_[i].pattern, path);
+  };
   const Route* best = nullptr;
-  for (const Route& r : routes_)
-    if (matches(r.pattern, path) && (!best || more_specific(r.pattern, best->pattern))) best = &r;
+  for (std::size_t i = 0; i < routes_.size(); ++i)
+    if (candidate(i) && (!best || more_specific(routes_[i].pattern, best->pattern))) best = &routes_[i];
   if (!best) return result;
-  const auto owns_path = [&](const Route& r) {
-    return matches(r.pattern, path) && !more_specific(best->pattern, r.pattern);
+  const auto owns_path = [&](std::size_t i) {
+    return candidate(i) && !more_specific(best->pattern, routes_[i].pattern);
   };
 
   // HEAD is answered by the GET route unless one is registered for HEAD itself.
   const Route* head_fallback = nullptr;
-  for (const Route& r : routes_) {
-    if (!owns_path(r)) continue;
+  for (std::size_t i = 0; i < routes_.size(); ++i) {
+    if (!owns_path(i)) continue;
+    const Route& r = routes_[i];
     if (r.method == method) result.route = &r;
     else if (method == "HEAD" && r.method == "GET") head_fallback = &r;
   }
@@ -124,8 +137,9 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
   }
   // Only computed on the unhappy path: the methods under which this path exists, for 405 + Allow
   // and for CORS preflight.
-  for (const Route& r : routes_) {
-    if (!owns_path(r)) continue;
+  for (std::size_t i = 0; i < routes_.size(); ++i) {
+    if (!owns_path(i)) continue;
+    const Route& r = routes_[i];
     if (std::find(result.allowed_methods.begin(), result.allowed_methods.end(), r.method) ==
         result.allowed_methods.end()) {
       result.allowed_methods.push_back(r.method);

@@ -58,6 +58,7 @@ class Router {
 
  private:
   std::vector<Route> routes_;
+  std::vector<std::size_t> segment_counts_;  // of each route's pattern, by index
 };
 
 }  // namespace aas::http

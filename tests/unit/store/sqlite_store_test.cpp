@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -90,6 +91,16 @@ class RawDb {
     std::string out;
     while (sqlite3_step(st) == SQLITE_ROW)
       out += std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 3))) + "; ";
+    sqlite3_finalize(st);
+    return out;
+  }
+  // The VDBE program of a statement, one opcode per entry.
+  std::vector<std::string> opcodes(const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    std::vector<std::string> out;
+    if (sqlite3_prepare_v2(db_, ("EXPLAIN " + sql).c_str(), -1, &st, nullptr) != SQLITE_OK)
+      return {std::string("prepare failed: ") + sqlite3_errmsg(db_)};
+    while (sqlite3_step(st) == SQLITE_ROW) out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)));
     sqlite3_finalize(st);
     return out;
   }
@@ -179,6 +190,86 @@ TEST_F(SqliteStoreTest, ListingUsesTheIndexes) {
       "SELECT id FROM messages WHERE conversation_id = 'c' AND id > 'x' ORDER BY id LIMIT 11");
   EXPECT_NE(messages.find("messages_conversation_id"), std::string::npos) << messages;
   EXPECT_EQ(messages.find("TEMP B-TREE"), std::string::npos) << messages;
+}
+
+// Each call writes a message and a ledger row: their CHECK constraints must be plain comparisons.
+// (An IN list of more than two constants makes SQLite build a temporary b-tree per row written,
+// which was ~10 % of a gateway call's CPU; migration 8.)
+TEST_F(SqliteStoreTest, WritingAMessageOrALedgerRowBuildsNoTemporaryTable) {
+  auto store = open_migrated();
+  RawDb raw(file());
+  for (const std::string sql : {
+           "INSERT INTO messages (id, conversation_id, role, content, status, created_at)"
+           " VALUES ('m', 'c', 'user', 'x', 'complete', 1)",
+           "UPDATE messages SET status = 'complete', content = 'y' WHERE id = 'm'",
+           "INSERT INTO usage_ledger (id, user_id, kind, model, deployment, provider, input_tokens,"
+           " output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, latency_ms,"
+           " status, estimated, request_id, created_at)"
+           " VALUES ('l', 'u', 'gateway', 'm', 'd', 'p', 1, 1, 0, 0, 0, 1, 'complete', 0, 'r', 1)"}) {
+    const auto ops = raw.opcodes(sql);
+    ASSERT_GT(ops.size(), 3u) << sql << ": " << ops.front();
+    EXPECT_EQ(std::count(ops.begin(), ops.end(), "OpenEphemeral"), 0) << sql;
+  }
+  // The constraints still refuse what they refused.
+  auto c = store->create_conversation({.user_id = "u"});
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(raw.exec("INSERT INTO messages (id, conversation_id, role, content, created_at)"
+                     " VALUES ('m1', '" + c->id + "', 'robot', 'x', 1)"),
+            SQLITE_CONSTRAINT);
+  EXPECT_EQ(raw.exec("INSERT INTO messages (id, conversation_id, role, content, status, created_at)"
+                     " VALUES ('m2', '" + c->id + "', 'user', 'x', 'done', 1)"),
+            SQLITE_CONSTRAINT);
+  EXPECT_EQ(raw.exec("INSERT INTO usage_ledger (id, user_id, kind, model, deployment, provider,"
+                     " input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,"
+                     " reasoning_tokens, latency_ms, status, estimated, request_id, created_at)"
+                     " VALUES ('l', 'u', 'magic', 'm', 'd', 'p', 1, 1, 0, 0, 0, 1, 'complete', 0, 'r', 1)"),
+            SQLITE_CONSTRAINT);
+}
+
+// A database written by the release before migration 8 keeps its messages (rowids, hence the
+// search index), their structured parts, and its ledger.
+TEST_F(SqliteStoreTest, MigrationEightKeepsWhatVersionSevenStored) {
+  open_sqlite_store(file().string(), clock_);  // creates the file, applies nothing
+  {
+    RawDb raw(file());
+    ASSERT_EQ(raw.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
+                       " name TEXT NOT NULL, applied_at INTEGER NOT NULL)"),
+              SQLITE_OK);
+    for (const auto& m : migrations::sqlite_migrations()) {
+      if (m.version > 7) break;
+      ASSERT_EQ(raw.exec(std::string(m.sql)), SQLITE_OK) << m.name;
+      ASSERT_EQ(raw.exec("INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", '" +
+                         std::string(m.name) + "', 1)"),
+                SQLITE_OK);
+    }
+    ASSERT_EQ(raw.exec("INSERT INTO conversations (id, user_id, created_at, updated_at)"
+                       " VALUES ('c', 'u', 1, 1)"),
+              SQLITE_OK);
+    ASSERT_EQ(raw.exec("INSERT INTO messages (id, conversation_id, role, content, created_at, parts,"
+                       " tool_calls, tool_call_id) VALUES ('m1', 'c', 'user', 'zebra crossing', 1,"
+                       " '[{\"type\":\"text\",\"text\":\"zebra crossing\"}]', NULL, NULL),"
+                       " ('m2', 'c', 'tool', 'result', 2, NULL, NULL, 'call_1')"),
+              SQLITE_OK);
+    ASSERT_EQ(raw.exec("INSERT INTO usage_ledger (id, user_id, kind, model, deployment, provider,"
+                       " input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,"
+                       " reasoning_tokens, latency_ms, status, estimated, request_id, created_at)"
+                       " VALUES ('l', 'u', 'embedding', 'm', 'd', 'p', 7, 0, 0, 0, 0, 1, 'complete', 0,"
+                       " 'r', 1)"),
+              SQLITE_OK);
+  }
+  auto store = open_migrated();
+  auto v = store->schema_version();
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(*v, store->latest_schema_version());
+  RawDb raw(file());
+  EXPECT_EQ(raw.scalar("SELECT parts FROM messages WHERE id = 'm1'"),
+            "[{\"type\":\"text\",\"text\":\"zebra crossing\"}]");
+  EXPECT_EQ(raw.scalar("SELECT tool_call_id FROM messages WHERE id = 'm2'"), "call_1");
+  EXPECT_EQ(raw.scalar("SELECT input_tokens FROM usage_ledger WHERE kind = 'embedding'"), "7");
+  auto found = store->list_conversations("u", {}, {.query = "zebra"});
+  ASSERT_TRUE(found.has_value());
+  ASSERT_EQ(found->items.size(), 1u);
+  EXPECT_EQ(raw.scalar("PRAGMA integrity_check"), "ok");
 }
 
 TEST_F(SqliteStoreTest, UnmigratedDatabaseFailsWithoutLeakingSql) {
