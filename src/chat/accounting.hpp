@@ -3,6 +3,7 @@
 // the user's limits are checked and the call's worst case reserved before anything is sent
 // (admit), and once the call's ledger row is written its grant is settled with what was used
 // and observers (metrics) are told (recorded).
+#include "chat/model_call.hpp"
 #include "limits/limiter.hpp"
 #include "limits/policies.hpp"
 #include "llm/models.hpp"
@@ -19,6 +20,8 @@ struct AccountingOptions {
   // The most output a call may produce (sent upstream as max_tokens, and reserved): this, or the
   // model's own maximum when smaller, or what the request asked for when smaller still.
   int max_output_tokens = 4096;
+  // The bounds on what comes back from every call, chat and gateway alike.
+  CallLimits limits;
 };
 
 // What is known of a finished (or failed) call, to make its ledger row.
@@ -71,6 +74,7 @@ class Accounting {
   // The policy in force for a user (GET /api/ai/usage/me). Reads the store.
   Result<limits::Policy> policy_for(std::string_view user_id, const std::vector<std::string>& roles);
   limits::Limiter& limiter() { return limiter_; }
+  const CallLimits& call_limits() const { return options_.limits; }
 
  private:
   store::Store& store_;

@@ -357,7 +357,8 @@ asio::awaitable<Result<TurnResult>> ChatService::finish(PreparedTurn& turn, cons
 asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput input) {
   auto prepared = co_await begin(std::move(input), false);
   if (!prepared) co_return prepared.error();
-  const CallResult call = co_await call_model(*prepared->model, prepared->request, nullptr);
+  const CallResult call =
+      co_await call_model(*prepared->model, prepared->request, nullptr, CallControl{accounting_.call_limits()});
   co_return co_await finish(*prepared, call);
 }
 
@@ -373,7 +374,8 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
   const StopSignal stop_requested = [running]() -> asio::awaitable<void> {
     if (!running->stopped) co_await running->wake.async_wait(asio::as_tuple(asio::use_awaitable));
   };
-  const CallResult call = co_await call_model(*turn.model, turn.request, &observer, stop_requested);
+  CallControl control{accounting_.call_limits(), stop_requested};
+  const CallResult call = co_await call_model(*turn.model, turn.request, &observer, control);
   {
     std::lock_guard lock(streams_->mu);
     auto [from, to] = streams_->by_conversation.equal_range(conversation_id);
@@ -415,7 +417,7 @@ asio::awaitable<Result<std::string>> ChatService::background_call(const std::str
   req.request_id = request_id;
   req.max_tokens = static_cast<int>(accounting_.output_cap(model, 512));
   req.messages = {{"system", std::move(instruction)}, {"user", std::move(input)}};
-  const CallResult call = co_await call_model(model, req, nullptr);
+  const CallResult call = co_await call_model(model, req, nullptr, CallControl{accounting_.call_limits()});
   CallRecord what;
   what.kind = std::move(kind);
   what.user_id = user_id;
