@@ -304,6 +304,8 @@ int serve(Config c) {
   chat_options.default_system_prompt = c.default_system_prompt;
   chat_options.background_model = c.summary_model;
   chat_options.summarize_after_messages = c.summarize_after_messages;
+  chat_options.checkpoint_every = c.stream_checkpoint;
+  chat_options.checkpoint_every_tokens = c.stream_checkpoint_tokens;
   // The offline mock model cannot write a title worth having.
   chat_options.generate_titles = c.generate_titles && !c.models.empty();
   // Production mode: limits and the response cache shared with the other replicas through Redis.

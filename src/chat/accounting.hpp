@@ -54,8 +54,10 @@ class Accounting {
   // Caps req.max_tokens, then reserves the call's worst case (prompt tokens + max output, and
   // its price) against the user's limits. rate_limited / budget_exceeded when a limit refuses.
   // Reads the user's override from the store: call it on the blocking pool.
+  // `prompt_tokens`, when given, gets the prompt's count (what a placeholder is billed at first).
   Result<limits::Grant> admit(std::string_view user_id, const std::vector<std::string>& roles,
-                              const llm::Model& model, llm::ChatRequest& req, bool stream);
+                              const llm::Model& model, llm::ChatRequest& req, bool stream,
+                              std::int64_t* prompt_tokens = nullptr);
 
   // Reserves a call whose worst case is known (an embeddings call: its input tokens).
   Result<limits::Grant> admit_usage(std::string_view user_id, const std::vector<std::string>& roles,
