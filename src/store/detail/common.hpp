@@ -178,6 +178,20 @@ inline const char* usage_group_column(UsageGroup g) {
 
 // A rolled-up ledger row adds to one (day, user, model) row: whether it counts as unpriced or
 // estimated.
+// append_messages of both stores: each message through `append` (the store's append on the
+// transaction's connection), in order, stopping at the first failure (which rolls all back).
+template <class Append>
+Result<std::vector<Message>> append_each(const std::vector<NewMessage>& messages, Append&& append) {
+  std::vector<Message> out;
+  out.reserve(messages.size());
+  for (const NewMessage& n : messages) {
+    Result<Message> m = append(n);
+    if (!m) return m.error();
+    out.push_back(std::move(*m));
+  }
+  return out;
+}
+
 // The metadata of an answer found `streaming` at start-up: its usage is its last checkpoint's.
 #define AAS_RECOVERED_METADATA "{\"usageEstimated\":true,\"error\":\"interrupted\",\"recovered\":true}"
 

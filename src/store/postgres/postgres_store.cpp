@@ -367,14 +367,8 @@ class PostgresStore final : public Store {
 
   Result<std::vector<Message>> append_messages(std::string_view user_id,
                                                const std::vector<NewMessage>& messages) override {
-    return run<std::vector<Message>>("append_messages", Tx::write, [&](Connection& c) -> Result<std::vector<Message>> {
-      std::vector<Message> out;
-      for (const NewMessage& n : messages) {
-        auto m = append_in(c, user_id, n);
-        if (!m) return m.error();
-        out.push_back(std::move(*m));
-      }
-      return out;
+    return run<std::vector<Message>>("append_messages", Tx::write, [&](Connection& c) {
+      return store::detail::append_each(messages, [&](const NewMessage& n) { return append_in(c, user_id, n); });
     });
   }
 

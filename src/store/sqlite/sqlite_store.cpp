@@ -383,14 +383,8 @@ class SqliteStore final : public Store {
 
   Result<std::vector<Message>> append_messages(std::string_view user_id,
                                                const std::vector<NewMessage>& messages) override {
-    return write<std::vector<Message>>("append_messages", [&](Connection& c) -> Result<std::vector<Message>> {
-      std::vector<Message> out;
-      for (const NewMessage& n : messages) {
-        auto m = append_in(c, user_id, n);
-        if (!m) return m.error();
-        out.push_back(std::move(*m));
-      }
-      return out;
+    return write<std::vector<Message>>("append_messages", [&](Connection& c) {
+      return store::detail::append_each(messages, [&](const NewMessage& n) { return append_in(c, user_id, n); });
     });
   }
 
