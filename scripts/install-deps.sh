@@ -15,13 +15,14 @@ cd "$(dirname "$0")/.."
 # under systemd the package also starts one on :6379: `systemctl disable --now redis-server`).
 # libmsgpuck-dev (one header) writes and reads the msgpack of Socket.IO's Redis adapter
 # (libmsgpack-cxx-dev would pull Boost 1.74 in, which conflicts with 1.81).
+# sqlite3 (the CLI): the crash suite runs PRAGMA integrity_check on the database a SIGKILL left.
 # caddy: the deploy tests validate deploy/Caddyfile and run it in front of three local replicas
 # (under systemd the package also starts a caddy on :80: `systemctl disable --now caddy`).
 # chromium: the chat UI's browser tests (tests/ui) drive Debian's headless Chromium with playwright-core.
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev libsqlite3-dev libjwt-dev
+  libssl-dev libsqlite3-dev sqlite3 libjwt-dev
   libpq-dev postgresql-15
   libhiredis-dev redis-server libmsgpuck-dev
   libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev

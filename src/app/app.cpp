@@ -313,6 +313,8 @@ int serve(Config c) {
   chat_options.default_system_prompt = c.default_system_prompt;
   chat_options.background_model = c.summary_model;
   chat_options.summarize_after_messages = c.summarize_after_messages;
+  chat_options.checkpoint_every = c.stream_checkpoint;
+  chat_options.checkpoint_every_tokens = c.stream_checkpoint_tokens;
   // The offline mock model cannot write a title worth having.
   chat_options.generate_titles = c.generate_titles && !c.models.empty();
   // Production mode: limits and the response cache shared with the other replicas through Redis.
@@ -335,7 +337,16 @@ int serve(Config c) {
   } else {
     limiter = std::make_unique<limits::LocalLimiter>(clock, spent, on_refusal);
   }
-  chat::Accounting accounting(*store, *limiter, policies, chat::AccountingOptions{c.max_output_tokens},
+  chat::AccountingOptions accounting_options;
+  accounting_options.max_output_tokens = c.max_output_tokens;
+  accounting_options.limits.max_answer_bytes = c.max_answer_bytes;
+  // A non-streamed call ends a tenth (at most 5 s) before the request timeout would abandon its
+  // handler: time to record the failure and answer 504 rather than lose the turn.
+  accounting_options.limits.timeout =
+      c.request_timeout - std::min<std::chrono::milliseconds>(std::chrono::seconds(5), c.request_timeout / 10);
+  accounting_options.limits.stream_max_duration = c.stream_max_duration;
+  accounting_options.limits.stream_idle_timeout = c.stream_idle_timeout;
+  chat::Accounting accounting(*store, *limiter, policies, accounting_options,
                               [&metrics](const chat::CallOutcome& call) { record_call(metrics, call); });
   // Events between replicas (stop requests) and to the monolith (recorded answers): Redis
   // pub/sub on <prefix>events, or in-process.

@@ -402,6 +402,11 @@ Config load_config(const Lookup& env) {
     }
   }
   src.integer("MAX_OUTPUT_TOKENS", c.max_output_tokens, 1, 1'000'000);
+  src.integer("MAX_ANSWER_BYTES", c.max_answer_bytes, 1024, 64LL * 1024 * 1024);
+  src.millis("STREAM_MAX_DURATION_MS", c.stream_max_duration, 100, 24LL * 3'600'000);
+  src.millis("STREAM_IDLE_TIMEOUT_MS", c.stream_idle_timeout, 100, 3'600'000);
+  src.millis("STREAM_CHECKPOINT_MS", c.stream_checkpoint, 10, 3'600'000);
+  src.integer("STREAM_CHECKPOINT_TOKENS", c.stream_checkpoint_tokens, 1, 1'000'000);
   src.integer("DEFAULT_CONTEXT_WINDOW", c.default_context_window, 256, 100'000'000);
   src.text("EMBEDDING_MODEL", c.embedding_model);
   if (c.models.empty()) {

@@ -102,6 +102,15 @@ struct Config {
   std::map<std::string, limits::PolicyPatch> limit_roles;  // YAML limits.roles
   std::map<std::string, limits::PolicyPatch> limit_users;  // YAML limits.users
   int max_output_tokens = 4096;
+  // What comes back from a model, whatever it claims (issue 18): an answer's text is cut at
+  // max_answer_bytes (and at its output cap); a stream ends interrupted after stream_max_duration
+  // or after stream_idle_timeout without a word. A streamed answer is saved as it grows, every
+  // stream_checkpoint_tokens (estimated) or stream_checkpoint, whichever comes first.
+  std::size_t max_answer_bytes = 1024 * 1024;
+  std::chrono::milliseconds stream_max_duration{600000};
+  std::chrono::milliseconds stream_idle_timeout{60000};
+  std::chrono::milliseconds stream_checkpoint{1000};
+  int stream_checkpoint_tokens = 64;
   std::int64_t default_context_window = 32768;  // for models the price table does not describe
 
   // models

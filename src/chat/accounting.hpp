@@ -3,6 +3,7 @@
 // the user's limits are checked and the call's worst case reserved before anything is sent
 // (admit), and once the call's ledger row is written its grant is settled with what was used
 // and observers (metrics) are told (recorded).
+#include "chat/model_call.hpp"
 #include "limits/limiter.hpp"
 #include "limits/policies.hpp"
 #include "llm/models.hpp"
@@ -19,6 +20,8 @@ struct AccountingOptions {
   // The most output a call may produce (sent upstream as max_tokens, and reserved): this, or the
   // model's own maximum when smaller, or what the request asked for when smaller still.
   int max_output_tokens = 4096;
+  // The bounds on what comes back from every call, chat and gateway alike.
+  CallLimits limits;
 };
 
 // What is known of a finished (or failed) call, to make its ledger row.
@@ -51,8 +54,10 @@ class Accounting {
   // Caps req.max_tokens, then reserves the call's worst case (prompt tokens + max output, and
   // its price) against the user's limits. rate_limited / budget_exceeded when a limit refuses.
   // Reads the user's override from the store: call it on the blocking pool.
+  // `prompt_tokens`, when given, gets the prompt's count (what a placeholder is billed at first).
   Result<limits::Grant> admit(std::string_view user_id, const std::vector<std::string>& roles,
-                              const llm::Model& model, llm::ChatRequest& req, bool stream);
+                              const llm::Model& model, llm::ChatRequest& req, bool stream,
+                              std::int64_t* prompt_tokens = nullptr);
 
   // Reserves a call whose worst case is known (an embeddings call: its input tokens).
   Result<limits::Grant> admit_usage(std::string_view user_id, const std::vector<std::string>& roles,
@@ -71,6 +76,7 @@ class Accounting {
   // The policy in force for a user (GET /api/ai/usage/me). Reads the store.
   Result<limits::Policy> policy_for(std::string_view user_id, const std::vector<std::string>& roles);
   limits::Limiter& limiter() { return limiter_; }
+  const CallLimits& call_limits() const { return options_.limits; }
 
  private:
   store::Store& store_;

@@ -4,6 +4,7 @@
 #include "chat/prompt_template.hpp"
 #include "core/ids.hpp"
 #include "core/offload.hpp"
+#include "llm/token_estimate.hpp"
 #include "llm/validate.hpp"
 #include "realtime/event_bus.hpp"
 
@@ -250,28 +251,34 @@ Result<void> ChatService::persist(PreparedTurn& turn, const Plan& plan, bool str
     turn.conversation = std::move(*conv);
   }
 
-  // The user's message is committed in its own transaction, before the model is called, so it
-  // is never lost.
+  // The user's message and the answer's placeholder are committed in one transaction, before the
+  // model is called: the question is never lost, and never left without an answer row (a crash
+  // leaves the placeholder `streaming`, which the restart marks interrupted and bills). The
+  // placeholder carries the prompt's estimate, so that bill is the prompt at least.
+  std::vector<domain::NewMessage> writes;
   if (!in.regenerate) {
     domain::NewMessage um;
     um.conversation_id = turn.conversation.id;
     um.role = domain::Role::user;
     um.content = plan.message;
     um.parts = plan.parts;
-    auto stored = store_.append_message(in.user_id, um);
-    if (!stored) return stored.error();
-    turn.user_message_id = stored->id;
+    writes.push_back(std::move(um));
   }
-  if (streaming) {
-    domain::NewMessage placeholder;
-    placeholder.conversation_id = turn.conversation.id;
-    placeholder.role = domain::Role::assistant;
-    placeholder.status = domain::MessageStatus::streaming;
-    placeholder.model = turn.model->name;
-    auto ph = store_.append_message(in.user_id, placeholder);
-    if (!ph) return ph.error();
-    turn.placeholder_id = ph->id;
-  }
+  domain::NewMessage placeholder;
+  placeholder.conversation_id = turn.conversation.id;
+  placeholder.role = domain::Role::assistant;
+  placeholder.status = domain::MessageStatus::streaming;
+  placeholder.model = turn.model->name;
+  placeholder.input_tokens = turn.prompt_tokens;
+  placeholder.output_tokens = 0;
+  placeholder.cost_micros = llm::cost_micros(turn.model->pricing, llm::Usage{turn.prompt_tokens, 0, 0, 0, 0, true});
+  placeholder.metadata = R"({"usageEstimated":true})";
+  writes.push_back(std::move(placeholder));
+  auto stored = store_.append_messages(in.user_id, writes);
+  if (!stored) return stored.error();
+  if (!in.regenerate) turn.user_message_id = stored->front().id;
+  turn.placeholder_id = stored->back().id;
+  (void)streaming;
   return {};
 }
 
@@ -312,7 +319,7 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
     });
     turn.first_exchange = !in.conversation_id;
 
-    auto grant = accounting_.admit(in.user_id, in.roles, *turn.model, turn.request, streaming);
+    auto grant = accounting_.admit(in.user_id, in.roles, *turn.model, turn.request, streaming, &turn.prompt_tokens);
     if (!grant) return grant.error();
     turn.grant = std::move(*grant);
     turn.input = std::move(in);
@@ -335,7 +342,6 @@ asio::awaitable<Result<TurnResult>> ChatService::finish(PreparedTurn& turn, cons
   what.grant = &turn.grant;
   what.admitted_at = turn.admitted_at;
   what.placeholder_id = turn.placeholder_id;
-  what.append_message = !turn.placeholder_id;
   what.context_omitted = turn.context_omitted;
   auto recorded = co_await recorder_.record(what, call);
   if (recorded && call.end == CallEnd::complete) after_turn(turn, co_await asio::this_coro::executor);
@@ -357,7 +363,8 @@ asio::awaitable<Result<TurnResult>> ChatService::finish(PreparedTurn& turn, cons
 asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput input) {
   auto prepared = co_await begin(std::move(input), false);
   if (!prepared) co_return prepared.error();
-  const CallResult call = co_await call_model(*prepared->model, prepared->request, nullptr);
+  const CallResult call =
+      co_await call_model(*prepared->model, prepared->request, nullptr, CallControl{accounting_.call_limits()});
   co_return co_await finish(*prepared, call);
 }
 
@@ -373,7 +380,48 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
   const StopSignal stop_requested = [running]() -> asio::awaitable<void> {
     if (!running->stopped) co_await running->wake.async_wait(asio::as_tuple(asio::use_awaitable));
   };
-  const CallResult call = co_await call_model(*turn.model, turn.request, &observer, stop_requested);
+  // The answer saved as it grows, one UPDATE at a time on the blocking pool (a newer text
+  // replaces one still waiting): a crash loses at most the last interval of it.
+  struct Saving {
+    std::mutex mu;
+    std::optional<std::string> pending;
+    bool busy = false;
+  };
+  auto saving = std::make_shared<Saving>();
+  Checkpoint checkpoint;
+  checkpoint.every = options_.checkpoint_every;
+  checkpoint.every_tokens = options_.checkpoint_every_tokens;
+  checkpoint.save = [saving, &store = store_, &blocking = blocking_, user = turn.input.user_id,
+                     id = *turn.placeholder_id, upstream = turn.request.model, pricing = turn.model->pricing,
+                     prompt = turn.prompt_tokens](const std::string& text) {
+    {
+      std::lock_guard lock(saving->mu);
+      saving->pending = text;
+      if (saving->busy) return;
+      saving->busy = true;
+    }
+    asio::post(blocking, [=, &store] {
+      for (;;) {
+        std::string next;
+        {
+          std::lock_guard lock(saving->mu);
+          if (!saving->pending) {
+            saving->busy = false;
+            return;
+          }
+          next = std::move(*saving->pending);
+          saving->pending.reset();
+        }
+        const llm::Usage usage{prompt, llm::count_text_tokens(upstream, next), 0, 0, 0, true};
+        if (auto r = store.checkpoint_message(user, id, next, usage.input_tokens, usage.output_tokens,
+                                              llm::cost_micros(pricing, usage));
+            !r)
+          spdlog::warn("checkpoint of answer {} failed: {}", id, r.error().detail.empty() ? r.error().message : r.error().detail);
+      }
+    });
+  };
+  CallControl control{accounting_.call_limits(), stop_requested, &checkpoint};
+  const CallResult call = co_await call_model(*turn.model, turn.request, &observer, control);
   {
     std::lock_guard lock(streams_->mu);
     auto [from, to] = streams_->by_conversation.equal_range(conversation_id);
@@ -415,7 +463,7 @@ asio::awaitable<Result<std::string>> ChatService::background_call(const std::str
   req.request_id = request_id;
   req.max_tokens = static_cast<int>(accounting_.output_cap(model, 512));
   req.messages = {{"system", std::move(instruction)}, {"user", std::move(input)}};
-  const CallResult call = co_await call_model(model, req, nullptr);
+  const CallResult call = co_await call_model(model, req, nullptr, CallControl{accounting_.call_limits()});
   CallRecord what;
   what.kind = std::move(kind);
   what.user_id = user_id;

@@ -38,6 +38,9 @@ struct ChatOptions {
   // Summarize earlier turns once this many not yet summarized precede a turn (0: only when they
   // no longer fit the context window); the newest half of them stay as they are.
   int summarize_after_messages = 0;
+  // A streamed answer is saved as it grows (STREAM_CHECKPOINT_MS / STREAM_CHECKPOINT_TOKENS).
+  std::chrono::milliseconds checkpoint_every{1000};
+  std::int64_t checkpoint_every_tokens = 64;
   bool generate_titles = false;  // after the first exchange, unless the user titled it (app: GENERATE_TITLES)
   std::size_t max_image_bytes = 5 * 1024 * 1024;  // an image's decoded size (MAX_IMAGE_BYTES)
 };
@@ -89,7 +92,11 @@ struct PreparedTurn {
   bool first_exchange = false;  // a new conversation: its title may be generated
   std::chrono::steady_clock::time_point admitted_at{};  // when begin() started (metrics)
   limits::Grant grant;       // the call's hold on the user's limits, settled when it is recorded
-  std::optional<std::string> placeholder_id;  // the streaming assistant message, when streaming
+  // The answer's placeholder (status `streaming`), written with the user's message in one
+  // transaction, streamed or not: a crash leaves a user message only with an answer row that the
+  // restart marks interrupted and bills.
+  std::optional<std::string> placeholder_id;
+  std::int64_t prompt_tokens = 0;  // our count of the request's prompt (the placeholder's usage)
 };
 
 class ChatService {

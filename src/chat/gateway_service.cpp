@@ -92,7 +92,7 @@ asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call
       co_return out;
     }
   }
-  CallResult result = co_await call_model(*call.model, call.request, nullptr);
+  CallResult result = co_await call_model(*call.model, call.request, nullptr, CallControl{accounting_.call_limits()});
   co_await record(record_of(call), result);
   if (result.end == CallEnd::failed) co_return *result.error;
   DirectResult out = direct_result(call, result);
@@ -109,7 +109,7 @@ asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call
 }
 
 asio::awaitable<Result<DirectResult>> GatewayService::stream(AdmittedCall call, TurnObserver& observer) {
-  CallResult result = co_await call_model(*call.model, call.request, &observer);
+  CallResult result = co_await call_model(*call.model, call.request, &observer, CallControl{accounting_.call_limits()});
   co_await record(record_of(call), result);
   // Nothing sent yet: a plain error, nothing generated.
   if (result.end == CallEnd::failed) co_return *result.error;

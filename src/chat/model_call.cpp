@@ -1,12 +1,20 @@
 #include "chat/model_call.hpp"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include "llm/token_estimate.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
 #include <variant>
 
 namespace aas::chat {
 
 namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
 
 std::string_view to_string(CallEnd end) noexcept {
   switch (end) {
@@ -19,11 +27,12 @@ std::string_view to_string(CallEnd end) noexcept {
   return "failed";
 }
 
+std::int64_t output_allowance(std::int64_t cap) noexcept { return cap + cap / 4 + 8; }
+
 namespace {
 
-std::int64_t elapsed_ms(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since)
-      .count();
+std::int64_t elapsed_ms(Clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
 }
 
 void take_answer(CallResult& r, llm::Completion& c) {
@@ -35,76 +44,220 @@ void take_answer(CallResult& r, llm::Completion& c) {
 
 Error client_disconnected() { return make_error(errc::unavailable, "the client disconnected"); }
 
+Error timed_out(std::string message, std::string_view what, std::chrono::milliseconds after) {
+  return make_error(errc::upstream_timeout, std::move(message),
+                    std::string(what) + " " + std::to_string(after.count()) + " ms");
+}
+
+// The output cap a call was given (Accounting::admit sets max_tokens), or 0 for none.
+std::int64_t output_cap(const llm::ChatRequest& request) {
+  return request.max_tokens && *request.max_tokens > 0 ? *request.max_tokens : 0;
+}
+
+// A whole answer cut to the bounds; true when it was cut.
+bool cut_to_bounds(std::string& text, const llm::ChatRequest& request, const CallLimits& limits) {
+  bool cut = false;
+  if (limits.max_answer_bytes > 0 && text.size() > limits.max_answer_bytes) {
+    text.resize(llm::utf8_prefix(text, limits.max_answer_bytes).size());
+    cut = true;
+  }
+  if (const std::int64_t cap = output_cap(request); cap > 0) {
+    const std::size_t keep = llm::text_prefix_tokens(request.model, text, output_allowance(cap)).size();
+    if (keep < text.size()) {
+      text.resize(keep);
+      cut = true;
+    }
+  }
+  return cut;
+}
+
+// No tokenizer packs more than this many bytes into a token on average: an upstream claiming
+// fewer tokens than that for its text is not believed.
+constexpr std::int64_t max_plausible_bytes_per_token = 32;
+
+// The upstream's output count, unless its text cannot fit in it: then our tokenizer's, flagged.
+void distrust_implausible_usage(CallResult& r, const llm::ChatRequest& request) {
+  if (!r.usage) return;
+  const std::int64_t claimed = std::max<std::int64_t>(r.usage->output_tokens, 0);
+  if (static_cast<std::int64_t>(r.text.size()) <= claimed * max_plausible_bytes_per_token) return;
+  const std::int64_t ours =
+      llm::count_text_tokens(request.model, r.text) + llm::count_tool_call_tokens(request.model, r.tool_calls);
+  if (ours <= claimed) return;
+  r.usage->output_tokens = ours;
+  r.usage->estimated = true;
+}
+
+asio::awaitable<CallResult> call_once(const llm::Model& model, const llm::ChatRequest& request,
+                                      const CallLimits& limits) {
+  CallResult r;
+  const auto started = Clock::now();
+  std::optional<Result<llm::Completion>> c;
+  if (limits.timeout.count() > 0) {
+    using namespace asio::experimental::awaitable_operators;
+    asio::steady_timer deadline(co_await asio::this_coro::executor, limits.timeout);
+    auto raced = co_await (model.provider->complete(request) ||
+                           deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+    if (raced.index() == 0) c = std::move(std::get<0>(raced));
+  } else {
+    c = co_await model.provider->complete(request);
+  }
+  r.upstream = Clock::now() - started;
+  r.latency_ms = elapsed_ms(started);
+  if (!c) {
+    r.end = CallEnd::failed;
+    r.error = timed_out("the model did not answer in time", "no answer within", limits.timeout);
+    co_return r;
+  }
+  if (!*c) {
+    r.end = CallEnd::failed;
+    r.error = c->error();
+    co_return r;
+  }
+  r.end = CallEnd::complete;
+  r.text = std::move((*c)->content);
+  r.tool_calls = std::move((*c)->tool_calls);
+  take_answer(r, **c);
+  if (cut_to_bounds(r.text, request, limits)) r.finish_reason = "length";
+  distrust_implausible_usage(r, request);
+  co_return r;
+}
+
 }  // namespace
 
 asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatRequest& request,
-                                       TurnObserver* observer, const StopSignal& stop) {
+                                       TurnObserver* observer, const CallControl& control) {
   using namespace asio::experimental::awaitable_operators;
+  const CallLimits& limits = control.limits;
+  if (!observer) co_return co_await call_once(model, request, limits);
+
   CallResult r;
-  const auto started = std::chrono::steady_clock::now();
-
-  if (!observer) {
-    Result<llm::Completion> c = co_await model.provider->complete(request);
-    r.upstream = std::chrono::steady_clock::now() - started;
-    r.latency_ms = elapsed_ms(started);
-    if (!c) {
-      r.end = CallEnd::failed;
-      r.error = c.error();
-      co_return r;
-    }
-    r.end = CallEnd::complete;
-    r.text = std::move(c->content);
-    r.tool_calls = std::move(c->tool_calls);
-    take_answer(r, *c);
-    co_return r;
-  }
-
+  const auto started = Clock::now();
+  const std::int64_t cap = output_cap(request);
   // What reached the client is kept here rather than in the provider, so a stream that is cut
-  // (client gone, upstream dropped, stopped) still leaves its partial answer to store and bill.
+  // (client gone, upstream dropped, stopped, over a bound) still leaves its partial answer to
+  // store and bill.
   bool client_gone = false;
+  bool cut = false;                    // we ended it at a bound: finish reason "length"
+  std::int64_t counted_tokens = -1;    // our count of r.text once it could be near the cap
+  auto last_piece = started;           // for the idle timeout
+  std::size_t saved_bytes = 0;         // the checkpoints' progress
+  auto saved_at = started;
+  const Checkpoint* checkpoint = control.checkpoint;
+  const auto save = [&] {
+    checkpoint->save(r.text);
+    saved_bytes = r.text.size();
+    saved_at = Clock::now();
+  };
   // Only what the client took is kept: a piece refused because the client is gone never reached it.
   const llm::ChunkSink sink = [&](const llm::StreamDelta& d) {
-    const bool taken = d.tool_call ? observer->tool_call(*d.tool_call) : observer->delta(d.text);
-    if (!taken) {
-      client_gone = true;
-      return false;
+    last_piece = Clock::now();
+    if (d.tool_call) {
+      if (!observer->tool_call(*d.tool_call)) {
+        client_gone = true;
+        return false;
+      }
+      if (!r.ttft_ms) r.ttft_ms = elapsed_ms(started);
+      llm::apply_tool_call_delta(r.tool_calls, *d.tool_call);
+      return true;
     }
-    if (!r.ttft_ms && (!d.text.empty() || d.tool_call)) r.ttft_ms = elapsed_ms(started);
-    if (d.tool_call) llm::apply_tool_call_delta(r.tool_calls, *d.tool_call);
-    else r.text.append(d.text);
+    std::string_view piece = d.text;
+    if (limits.max_answer_bytes > 0 && r.text.size() + piece.size() > limits.max_answer_bytes) {
+      piece = llm::utf8_prefix(piece, limits.max_answer_bytes - std::min(limits.max_answer_bytes, r.text.size()));
+      cut = true;
+    }
+    // A token is at least a byte: below the cap in bytes there is nothing to count.
+    if (cap > 0 && static_cast<std::int64_t>(r.text.size() + piece.size()) > cap) {
+      if (counted_tokens < 0) counted_tokens = llm::count_text_tokens(request.model, r.text);
+      const std::int64_t room = output_allowance(cap) - counted_tokens;
+      const std::int64_t more = llm::count_text_tokens(request.model, piece);
+      if (more > room) {
+        piece = llm::text_prefix_tokens(request.model, piece, room);
+        cut = true;
+      }
+      counted_tokens += std::min(more, room);
+    }
+    if (!piece.empty()) {
+      if (!observer->delta(piece)) {
+        client_gone = true;
+        cut = false;
+        return false;
+      }
+      if (!r.ttft_ms) r.ttft_ms = elapsed_ms(started);
+      r.text.append(piece);
+    }
+    if (cut) return false;
+    if (checkpoint && static_cast<std::int64_t>(r.text.size() - saved_bytes) >= checkpoint->every_tokens * 4) save();
     return true;
   };
-  // A departed client, or a stop request, cancels the model call at once instead of at its next
-  // word. (No co_await inside a condition: g++ 12 miscompiles some of those.)
+
+  // Ends the stream at its time bounds, and saves a checkpoint that the token count has not
+  // triggered once its interval has passed.
+  std::optional<Error> overdue;
+  const auto watchdog = [&]() -> asio::awaitable<void> {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+      const auto now = Clock::now();
+      auto due = Clock::time_point::max();
+      if (limits.stream_max_duration.count() > 0) {
+        if (now >= started + limits.stream_max_duration) {
+          overdue = timed_out("the model's answer took too long", "the stream ran for more than",
+                              limits.stream_max_duration);
+          co_return;
+        }
+        due = std::min(due, started + limits.stream_max_duration);
+      }
+      if (limits.stream_idle_timeout.count() > 0) {
+        if (now >= last_piece + limits.stream_idle_timeout) {
+          overdue = timed_out("the model's answer stalled", "no text for", limits.stream_idle_timeout);
+          co_return;
+        }
+        due = std::min(due, last_piece + limits.stream_idle_timeout);
+      }
+      if (checkpoint && r.text.size() > saved_bytes) {
+        if (now >= saved_at + checkpoint->every) save();
+        else due = std::min(due, saved_at + checkpoint->every);
+      }
+      timer.expires_at(due);
+      auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return;  // only when the race is already decided
+    }
+  };
+
+  // A departed client, a stop request or a time bound cancels the model call at once instead
+  // of at its next word. (No co_await inside a condition: g++ 12 miscompiles some of those.)
   std::optional<Result<llm::Completion>> completion;
   bool stopped = false;
-  if (stop) {
-    std::variant<Result<llm::Completion>, std::monostate, std::monostate> raced =
-        co_await (model.provider->stream(request, sink) || observer->gone() || stop());
+  if (control.stop) {
+    auto raced = co_await (model.provider->stream(request, sink) || observer->gone() || control.stop() || watchdog());
     if (raced.index() == 0) completion = std::move(std::get<0>(raced));
     else if (raced.index() == 1) client_gone = true;
-    else stopped = true;
+    else if (raced.index() == 2) stopped = true;
   } else {
-    std::variant<Result<llm::Completion>, std::monostate> raced =
-        co_await (model.provider->stream(request, sink) || observer->gone());
+    auto raced = co_await (model.provider->stream(request, sink) || observer->gone() || watchdog());
     if (raced.index() == 0) completion = std::move(std::get<0>(raced));
-    else client_gone = true;
+    else if (raced.index() == 1) client_gone = true;
   }
-  r.upstream = std::chrono::steady_clock::now() - started;
+  r.upstream = Clock::now() - started;
   r.latency_ms = elapsed_ms(started);
 
   if (completion && *completion) take_answer(r, **completion);
   if (stopped) {
     r.end = CallEnd::stopped;
+  } else if (cut) {
+    // Ended by us at a bound: a whole answer as far as it goes, billed by our count of it.
+    r.end = CallEnd::complete;
+    r.finish_reason = "length";
+    r.usage.reset();
   } else if (client_gone) {
     r.end = CallEnd::cancelled;
     r.error = client_disconnected();
-  } else if (completion && !*completion) {
+  } else if (overdue || (completion && !*completion)) {
     r.end = r.text.empty() && r.tool_calls.empty() ? CallEnd::failed : CallEnd::interrupted;
-    r.error = completion->error();
+    r.error = overdue ? *overdue : completion->error();
   } else {
     r.end = CallEnd::complete;
   }
+  distrust_implausible_usage(r, request);
   co_return r;
 }
 

@@ -57,8 +57,41 @@ struct CallResult {
 // Completes when a stop was requested; cancelled (and so never completing) otherwise.
 using StopSignal = std::function<boost::asio::awaitable<void>()>;
 
-// `observer` null: a non-streamed call. `stop` empty: no stop requests (the gateway).
+// What comes back from a model is bounded whatever the model does or claims (zero: no bound).
+// The output cap is the request's max_tokens (Accounting::admit sets it).
+struct CallLimits {
+  // An answer's text is cut here (whole UTF-8 characters): finish reason "length".
+  std::size_t max_answer_bytes = 1024 * 1024;
+  // A non-streamed call not answered by then fails upstream_timeout (billed for its prompt);
+  // callers set it below the request timeout, so the failure is recorded and told.
+  std::chrono::milliseconds timeout{0};
+  // A stream still running after this, or without a piece for stream_idle_timeout (the first
+  // piece included), ends upstream_timeout: interrupted with what arrived, or failed.
+  std::chrono::milliseconds stream_max_duration{0};
+  std::chrono::milliseconds stream_idle_timeout{0};
+};
+
+// Our tokenizer is exact for OpenAI's models only; another upstream's count may differ by this
+// much before its answer is taken to overrun its cap: cap + cap / 4 + 8.
+std::int64_t output_allowance(std::int64_t cap) noexcept;
+
+// A streamed answer saved as it grows (what a crash can lose is bounded): `save` gets the text so
+// far once `every_tokens` more (estimated: 4 bytes a token) or `every` have passed since the last
+// save, whichever first. Called on the caller's strand; must not block.
+struct Checkpoint {
+  std::function<void(const std::string& text)> save;
+  std::chrono::milliseconds every{1000};
+  std::int64_t every_tokens = 64;
+};
+
+struct CallControl {
+  CallLimits limits;
+  StopSignal stop;                     // empty: no stop requests (the gateway)
+  const Checkpoint* checkpoint = nullptr;  // streamed chat answers only
+};
+
+// `observer` null: a non-streamed call.
 boost::asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatRequest& request,
-                                              TurnObserver* observer, const StopSignal& stop = {});
+                                              TurnObserver* observer, const CallControl& control);
 
 }  // namespace aas::chat

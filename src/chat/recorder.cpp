@@ -36,7 +36,15 @@ std::string answer_metadata(const llm::Usage& usage, const CallResult& r, int co
 }  // namespace
 
 llm::Usage billed_usage(const CallResult& r, const llm::ChatRequest& request) {
-  if (r.end == CallEnd::failed) return {};
+  if (r.end == CallEnd::failed) {
+    // A model that did not answer in time had the prompt and may have worked on it: the prompt
+    // is billed (estimated); any other failure before the first word used nothing we can bill.
+    if (!r.error || r.error->code != errc::upstream_timeout) return {};
+    llm::Usage u;
+    u.input_tokens = llm::count_request_tokens(request);
+    u.estimated = true;
+    return u;
+  }
   if (r.usage && (r.end == CallEnd::complete || r.usage->input_tokens > 0)) return *r.usage;
   llm::Usage u;
   u.input_tokens = llm::count_request_tokens(request);

@@ -46,7 +46,8 @@ struct Recorded {
   std::optional<domain::Message> message;  // the stored answer (chat)
 };
 
-// The billing rule. A call that failed before any text used nothing we can bill. Otherwise the
+// The billing rule. A call that failed before any text used nothing we can bill, except one that
+// timed out (upstream_timeout): its prompt, estimated. Otherwise the
 // provider's figures when it gave them for this call, else our tokenizer's count of the prompt
 // and of the text that arrived, flagged estimated.
 llm::Usage billed_usage(const CallResult& result, const llm::ChatRequest& request);

@@ -2,6 +2,10 @@
 
 #include "tokens/tokenizer.hpp"
 
+#include <algorithm>
+#include <span>
+#include <string>
+
 namespace aas::llm {
 
 namespace {
@@ -63,6 +67,27 @@ std::int64_t estimate_tool_call_tokens(const std::vector<ToolCall>& calls) {
 
 std::int64_t count_text_tokens(std::string_view upstream_model, std::string_view text) {
   return static_cast<std::int64_t>(tokens::tokenizer(encoding_of(upstream_model)).count(text));
+}
+
+std::string_view utf8_prefix(std::string_view text, std::size_t max_bytes) noexcept {
+  if (text.size() <= max_bytes) return text;
+  std::size_t n = max_bytes;
+  // Back off over continuation bytes (10xxxxxx) to the start of the character cut in two.
+  while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+  return text.substr(0, n);
+}
+
+std::string_view text_prefix_tokens(std::string_view upstream_model, std::string_view text, std::int64_t max_tokens) {
+  if (max_tokens <= 0) return text.substr(0, 0);
+  // No token is shorter than a byte: a text no longer than the cap fits whatever it holds.
+  if (text.size() <= static_cast<std::size_t>(max_tokens)) return text;
+  const tokens::Tokenizer& t = tokens::tokenizer(encoding_of(upstream_model));
+  const std::vector<std::uint32_t> ids = t.encode(text);
+  if (ids.size() <= static_cast<std::size_t>(max_tokens)) return text;
+  // decode(encode(x)) == x for valid UTF-8, so the first ids decode to a prefix of the text
+  // (possibly ending inside a character a later id completes).
+  const std::string head = t.decode(std::span<const std::uint32_t>(ids.data(), static_cast<std::size_t>(max_tokens)));
+  return utf8_prefix(text, std::min(head.size(), text.size()));
 }
 
 std::int64_t count_prompt_tokens(std::string_view upstream_model,

@@ -38,6 +38,11 @@ std::int64_t count_prompt_tokens(std::string_view upstream_model, const std::vec
 std::int64_t count_request_tokens(const ChatRequest& req);
 // The tokens of an answer's text, the same way.
 std::int64_t count_text_tokens(std::string_view upstream_model, std::string_view text);
+// The longest prefix of `text` (whole UTF-8 characters) that has at most `max_tokens` tokens,
+// counted the same way: where an answer that ran past its output cap is cut.
+std::string_view text_prefix_tokens(std::string_view upstream_model, std::string_view text, std::int64_t max_tokens);
+// The longest prefix of `text` of at most `max_bytes` bytes that does not split a UTF-8 character.
+std::string_view utf8_prefix(std::string_view text, std::size_t max_bytes) noexcept;
 std::int64_t count_tool_call_tokens(std::string_view upstream_model, const std::vector<ToolCall>& calls);
 
 }  // namespace aas::llm

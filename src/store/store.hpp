@@ -70,6 +70,17 @@ class Store {
   // Appends a message in its own transaction and moves the conversation's updated_at (and bumps
   // message_count). not_found when the conversation does not belong to user_id.
   virtual Result<Message> append_message(std::string_view user_id, const NewMessage& m) = 0;
+  // Appends several messages in ONE transaction, in order (a turn's user message and its answer's
+  // placeholder: a crash leaves both or neither). not_found as for append_message.
+  virtual Result<std::vector<Message>> append_messages(std::string_view user_id,
+                                                       const std::vector<NewMessage>& messages) = 0;
+  // Saves a streaming answer's progress (its text so far and the usage estimated for it) while
+  // it is still `streaming`: false when it no longer is (its outcome was written meanwhile, which
+  // a late checkpoint must never overwrite). One UPDATE; not_found when not the user's.
+  virtual Result<bool> checkpoint_message(std::string_view user_id, std::string_view message_id,
+                                          std::string_view content, std::int64_t input_tokens,
+                                          std::int64_t output_tokens,
+                                          std::optional<std::int64_t> cost_micros) = 0;
   // Replaces a message's outcome (a streamed answer finishing) and moves the conversation's
   // updated_at. not_found when the message is not in a conversation of user_id.
   virtual Result<Message> update_message(std::string_view user_id, std::string_view message_id,
@@ -88,8 +99,9 @@ class Store {
   virtual Result<std::vector<Message>> message_versions(std::string_view user_id,
                                                         std::string_view message_id) = 0;
 
-  // Marks every message still `streaming` as `interrupted`: run at start-up, when no answer of
-  // this store can still be in flight. Returns how many were marked.
+  // Marks every message still `streaming` as `interrupted` and writes its ledger row from the
+  // usage its last checkpoint saved (status interrupted, estimated), in one transaction: run at
+  // start-up, when no answer of this store can still be in flight. Returns how many were marked.
   virtual Result<std::int64_t> interrupt_streaming_messages() = 0;
   // Oldest first, for reading a conversation back (cursor pagination over created order).
   virtual Result<Page<Message>> list_messages(std::string_view user_id,

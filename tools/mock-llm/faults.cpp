@@ -2,6 +2,7 @@
 // GET /mock/stats, and the stream driver that paces tokens and misbehaves on request.
 #include "mock.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -120,6 +121,18 @@ std::optional<std::string> read_behaviour(const http::Request& req, const Settin
   h.count("x-mock-cached-tokens", out.cached_tokens);
   h.count("x-mock-cache-write-tokens", out.cache_write_tokens);
   h.count("x-mock-reasoning-tokens", out.reasoning_tokens);
+  h.count("x-mock-flood-bytes", out.flood_bytes, std::numeric_limits<std::uint32_t>::max());
+  if (req.header("x-mock-stall-after")) {
+    std::size_t n = 0;
+    h.count("x-mock-stall-after", n, kMaxAnswerTokens);
+    out.stall_after = n;
+  }
+  if (req.header("x-mock-claim-output-tokens")) {
+    std::size_t n = 0;
+    h.count("x-mock-claim-output-tokens", n);
+    out.claim_output_tokens = n;
+  }
+  if (const auto v = req.header("x-mock-ignore-max-tokens")) out.ignore_max_tokens = truthy(*v);
   return h.error;
 }
 
@@ -248,14 +261,24 @@ asio::awaitable<StreamEnd> produce(http::BodyWriter& out, const Behaviour& b,
 
   std::size_t sent = 0;  // tokens
   std::size_t next = 0;  // index into tokens (or the filler, once a drip has used them up)
+  std::size_t text_bytes = 0;
   bool malformed_sent = false;
+  // A drip and a flood go on past the answer with filler words, made one at a time.
+  const bool endless = b.drip || b.flood_bytes > 0;
   for (;;) {
+    if (b.stall_after && sent >= *b.stall_after) {
+      // Silent until the client leaves (run_stream races this against it).
+      asio::steady_timer forever(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+      co_await forever.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_return StreamEnd::cancelled;
+    }
     if (b.malformed_after && !malformed_sent && sent >= *b.malformed_after) {
       malformed_sent = true;
       if (!co_await out.write(framing.malformed())) co_return StreamEnd::cancelled;
     }
     if (b.drop_after && sent >= *b.drop_after) co_return StreamEnd::dropped;
-    if (!b.drip && next >= tokens.size()) break;
+    if (!endless && next >= tokens.size()) break;
+    if (b.flood_bytes > 0 && !b.drip && next >= tokens.size() && text_bytes >= b.flood_bytes) break;
 
     // The next chunk: one token, or (x-mock-chunk-bytes) as many as make it large enough, never
     // past a token count where a fault must happen.
@@ -265,13 +288,14 @@ asio::awaitable<StreamEnd> produce(http::BodyWriter& out, const Behaviour& b,
       piece += next < tokens.size() ? tokens[next] : filler_token(next - tokens.size());
       ++next;
       ++n;
-    } while (!b.drip && piece.size() < b.chunk_bytes && next < tokens.size() &&
+    } while (!b.drip && piece.size() < b.chunk_bytes && (next < tokens.size() || b.flood_bytes > text_bytes + piece.size()) &&
              !(b.drop_after && sent + n >= *b.drop_after) &&
              !(b.malformed_after && !malformed_sent && sent + n >= *b.malformed_after));
 
     if (sent > 0) co_await sleep_for(b.drip ? b.drip_interval : token_time(b, n));
     if (!co_await out.write(framing.delta(piece))) co_return StreamEnd::cancelled;
     sent += n;
+    text_bytes += piece.size();
   }
   // Asked for after more tokens than the answer has: it still comes, just before the end.
   if (b.malformed_after && !malformed_sent && !co_await out.write(framing.malformed())) {

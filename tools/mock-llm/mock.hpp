@@ -48,6 +48,15 @@ struct Behaviour {
   std::size_t cached_tokens = 0;
   std::size_t cache_write_tokens = 0;
   std::size_t reasoning_tokens = 0;
+  // Streamed: after the answer, filler words (made as they go, never held whole) until the text
+  // has this many bytes: an upstream that will not stop (0: off).
+  std::size_t flood_bytes = 0;
+  // Streamed: after this many tokens, send nothing more and keep the connection open until the
+  // client leaves (a stalled upstream that never closes).
+  std::optional<std::size_t> stall_after;
+  // OpenAI: report this many completion tokens whatever was sent (an upstream that under-reports).
+  std::optional<std::size_t> claim_output_tokens;
+  bool ignore_max_tokens = false;  // OpenAI: answer past max_tokens (an upstream that overruns)
 };
 
 // Reads the x-mock-* headers over the defaults; an error message names a header with a bad value.

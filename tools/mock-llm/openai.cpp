@@ -208,7 +208,7 @@ std::optional<BadRequest> parse_chat(const json::object& body, ChatCall& call) {
 json::object usage_json(std::size_t prompt, std::size_t completion, const Behaviour& b) {
   const std::size_t cached = std::min(b.cached_tokens, prompt);
   // Reasoning tokens are hidden but billed: part of completion_tokens, as OpenAI reports them.
-  const std::size_t completion_total = completion + b.reasoning_tokens;
+  const std::size_t completion_total = b.claim_output_tokens.value_or(completion + b.reasoning_tokens);
   return json::object{
       {"prompt_tokens", prompt},
       {"completion_tokens", completion_total},
@@ -370,7 +370,7 @@ asio::awaitable<Result<http::Response>> chat_completions(Mock& mock, http::Conte
   std::vector<std::string> tokens;
   if (call.tool_calls.empty()) tokens = answer_tokens(call.answer, b.answer_tokens);
   std::string finish_reason = call.tool_calls.empty() ? "stop" : "tool_calls";
-  if (call.max_tokens && tokens.size() > *call.max_tokens) {
+  if (call.max_tokens && tokens.size() > *call.max_tokens && !b.ignore_max_tokens) {
     tokens.resize(*call.max_tokens);
     finish_reason = "length";
   }

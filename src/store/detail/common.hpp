@@ -178,6 +178,43 @@ inline const char* usage_group_column(UsageGroup g) {
 
 // A rolled-up ledger row adds to one (day, user, model) row: whether it counts as unpriced or
 // estimated.
+// append_messages of both stores: each message through `append` (the store's append on the
+// transaction's connection), in order, stopping at the first failure (which rolls all back).
+template <class Append>
+Result<std::vector<Message>> append_each(const std::vector<NewMessage>& messages, Append&& append) {
+  std::vector<Message> out;
+  out.reserve(messages.size());
+  for (const NewMessage& n : messages) {
+    Result<Message> m = append(n);
+    if (!m) return m.error();
+    out.push_back(std::move(*m));
+  }
+  return out;
+}
+
+// The metadata of an answer found `streaming` at start-up: its usage is its last checkpoint's.
+#define AAS_RECOVERED_METADATA "{\"usageEstimated\":true,\"error\":\"interrupted\",\"recovered\":true}"
+
+// The ledger row of such an answer (the process that streamed it died before recording it):
+// what its last checkpoint saved (the prompt's estimate from the placeholder at least), flagged
+// estimated, status interrupted. No deployment is known.
+inline UsageRecord recovered_usage(std::string user_id, std::string conversation_id, std::string model,
+                                   std::int64_t input_tokens, std::int64_t output_tokens,
+                                   std::optional<std::int64_t> cost_micros) {
+  UsageRecord r;
+  r.user_id = std::move(user_id);
+  r.conversation_id = std::move(conversation_id);
+  r.kind = "chat";
+  r.model = std::move(model);
+  r.input_tokens = input_tokens;
+  r.output_tokens = output_tokens;
+  r.cost_micros = cost_micros;
+  r.status = "interrupted";
+  r.estimated = true;
+  r.request_id = "recovered";
+  return r;
+}
+
 inline std::int64_t unpriced_count(const UsageRecord& r) { return r.cost_micros ? 0 : 1; }
 inline std::int64_t estimated_count(const UsageRecord& r) { return r.estimated ? 1 : 0; }
 

@@ -24,6 +24,7 @@ using detail::PgError;
 using detail::Rows;
 using detail::Transaction;
 using store::detail::clamp_limit;
+using store::detail::recovered_usage;
 using store::detail::conversation_not_found;
 using store::detail::metadata_or_empty_object;
 
@@ -361,7 +362,33 @@ class PostgresStore final : public Store {
   // lock was granted (a new statement, hence a new READ COMMITTED snapshot that sees every append
   // that held the lock before), and moved past it when a skewed clock put it behind.
   Result<Message> append_message(std::string_view user_id, const NewMessage& n) override {
-    return run<Message>("append_message", Tx::write, [&](Connection& c) -> Result<Message> {
+    return run<Message>("append_message", Tx::write, [&](Connection& c) { return append_in(c, user_id, n); });
+  }
+
+  Result<std::vector<Message>> append_messages(std::string_view user_id,
+                                               const std::vector<NewMessage>& messages) override {
+    return run<std::vector<Message>>("append_messages", Tx::write, [&](Connection& c) {
+      return store::detail::append_each(messages, [&](const NewMessage& n) { return append_in(c, user_id, n); });
+    });
+  }
+
+  Result<bool> checkpoint_message(std::string_view user_id, std::string_view message_id, std::string_view content,
+                                  std::int64_t input_tokens, std::int64_t output_tokens,
+                                  std::optional<std::int64_t> cost_micros) override {
+    return run<bool>("checkpoint_message", Tx::none, [&](Connection& c) -> Result<bool> {
+      // No conversation row lock (unlike update_message): only this message's row, and only while
+      // it is still streaming, so the final update (which locks it too) always wins.
+      return c.query_with("UPDATE messages SET content = $3, input_tokens = $4, output_tokens = $5,"
+                          " cost_micros = $6, metadata = '{\"usageEstimated\":true}'"
+                          " WHERE id = $1 AND status = 'streaming' AND conversation_id IN"
+                          " (SELECT id FROM conversations WHERE user_id = $2)",
+                          message_id, user_id, content, input_tokens, output_tokens, cost_micros)
+                 .affected() > 0;
+    });
+  }
+
+  Result<Message> append_in(Connection& c, std::string_view user_id, const NewMessage& n) {
+    {
       const std::int64_t now = to_unix_ms(clock_.now());
       // GREATEST keeps updated_at from moving backwards when the clock does.
       if (c.query_with("UPDATE conversations SET updated_at = GREATEST(updated_at, $3),"
@@ -390,7 +417,7 @@ class PostgresStore final : public Store {
                    store::detail::encode_tool_calls(m.tool_calls), m.tool_call_id);
       if (n.usage) insert_usage(c, *n.usage, m.id, now);
       return m;
-    });
+    }
   }
 
   Result<Message> update_message(std::string_view user_id, std::string_view message_id,
@@ -470,13 +497,24 @@ class PostgresStore final : public Store {
   }
 
   Result<std::int64_t> interrupt_streaming_messages() override {
-    return run<std::int64_t>("interrupt_streaming_messages", Tx::none,
-                             [&](Connection& c) -> Result<std::int64_t> {
-                               return c
-                                   .query("UPDATE messages SET status = 'interrupted'"
-                                          " WHERE status = 'streaming'")
-                                   .affected();
-                             });
+    return run<std::int64_t>("interrupt_streaming_messages", Tx::write, [&](Connection& c) -> Result<std::int64_t> {
+      const std::int64_t now = to_unix_ms(clock_.now());
+      const Rows r = c.query("SELECT m.id, m.conversation_id, c.user_id, m.model, m.input_tokens, m.output_tokens,"
+                             " m.cost_micros FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+                             " WHERE m.status = 'streaming' FOR UPDATE OF m");
+      for (int i = 0; i < r.size(); ++i) {
+        const std::string id = r.text(i, 0);
+        const UsageRecord row = recovered_usage(
+            r.text(i, 2), r.text(i, 1), r.is_null(i, 3) ? std::string() : r.text(i, 3),
+            r.is_null(i, 4) ? 0 : r.int64(i, 4), r.is_null(i, 5) ? 0 : r.int64(i, 5),
+            r.is_null(i, 6) ? std::nullopt : std::optional<std::int64_t>(r.int64(i, 6)));
+        c.query_with("UPDATE messages SET status = 'interrupted', input_tokens = $2, output_tokens = $3,"
+                     " metadata = '" AAS_RECOVERED_METADATA "' WHERE id = $1",
+                     id, row.input_tokens, row.output_tokens);
+        insert_usage(c, row, id, now);
+      }
+      return static_cast<std::int64_t>(r.size());
+    });
   }
 
   Result<Page<Message>> list_messages(std::string_view user_id, std::string_view conversation_id,

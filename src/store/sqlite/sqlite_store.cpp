@@ -25,6 +25,7 @@ using detail::DbError;
 using detail::Statement;
 using detail::Transaction;
 using store::detail::clamp_limit;
+using store::detail::recovered_usage;
 using store::detail::conversation_not_found;
 using store::detail::metadata_or_empty_object;
 
@@ -377,7 +378,32 @@ class SqliteStore final : public Store {
   }
 
   Result<Message> append_message(std::string_view user_id, const NewMessage& n) override {
-    return write<Message>("append_message", [&](Connection& c) -> Result<Message> {
+    return write<Message>("append_message", [&](Connection& c) { return append_in(c, user_id, n); });
+  }
+
+  Result<std::vector<Message>> append_messages(std::string_view user_id,
+                                               const std::vector<NewMessage>& messages) override {
+    return write<std::vector<Message>>("append_messages", [&](Connection& c) {
+      return store::detail::append_each(messages, [&](const NewMessage& n) { return append_in(c, user_id, n); });
+    });
+  }
+
+  Result<bool> checkpoint_message(std::string_view user_id, std::string_view message_id, std::string_view content,
+                                  std::int64_t input_tokens, std::int64_t output_tokens,
+                                  std::optional<std::int64_t> cost_micros) override {
+    return write_locked<bool>("checkpoint_message", [&](Connection& c) -> Result<bool> {
+      c.prepare("UPDATE messages SET content = ?3, input_tokens = ?4, output_tokens = ?5, cost_micros = ?6,"
+                " metadata = '{\"usageEstimated\":true}'"
+                " WHERE id = ?1 AND status = 'streaming' AND conversation_id IN"
+                " (SELECT id FROM conversations WHERE user_id = ?2)")
+          .bind_all(message_id, user_id, content, input_tokens, output_tokens, cost_micros)
+          .run();
+      return c.changes() > 0;
+    });
+  }
+
+  Result<Message> append_in(Connection& c, std::string_view user_id, const NewMessage& n) {
+    {
       const std::int64_t now = to_unix_ms(clock_.now());
       // The ownership check and the bump in one statement; max() keeps updated_at from moving
       // backwards when the clock does.
@@ -405,7 +431,7 @@ class SqliteStore final : public Store {
           .run();
       if (n.usage) insert_usage(c, *n.usage, m.id, now);
       return m;
-    });
+    }
   }
 
   Result<Message> update_message(std::string_view user_id, std::string_view message_id,
@@ -489,8 +515,28 @@ class SqliteStore final : public Store {
 
   Result<std::int64_t> interrupt_streaming_messages() override {
     return write<std::int64_t>("interrupt_streaming_messages", [&](Connection& c) -> Result<std::int64_t> {
-      c.prepare("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'").run();
-      return static_cast<std::int64_t>(c.changes());
+      const std::int64_t now = to_unix_ms(clock_.now());
+      std::vector<UsageRecord> rows;
+      std::vector<std::string> ids;
+      {
+        auto st = c.prepare("SELECT m.id, m.conversation_id, c.user_id, m.model, m.input_tokens, m.output_tokens,"
+                            " m.cost_micros FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+                            " WHERE m.status = 'streaming'");
+        while (st.step()) {
+          ids.push_back(st.text(0));
+          rows.push_back(recovered_usage(st.text(2), st.text(1), st.is_null(3) ? std::string() : st.text(3),
+                                         st.is_null(4) ? 0 : st.int64(4), st.is_null(5) ? 0 : st.int64(5),
+                                         st.is_null(6) ? std::nullopt : std::optional<std::int64_t>(st.int64(6))));
+        }
+      }
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        c.prepare("UPDATE messages SET status = 'interrupted', input_tokens = ?2, output_tokens = ?3,"
+                  " metadata = '" AAS_RECOVERED_METADATA "' WHERE id = ?1")
+            .bind_all(ids[i], rows[i].input_tokens, rows[i].output_tokens)
+            .run();
+        insert_usage(c, rows[i], ids[i], now);
+      }
+      return static_cast<std::int64_t>(ids.size());
     });
   }
 

@@ -739,6 +739,56 @@ TEST_P(StoreConformance, InterruptStreamingMessagesMarksOnlyThoseInFlight) {
   EXPECT_EQ(*store_->interrupt_streaming_messages(), 0);
 }
 
+// A turn's user message and its answer's placeholder go in together or not at all.
+TEST_P(StoreConformance, AppendMessagesWritesAllInOrderOrNothing) {
+  const Conversation c = create("u");
+  auto both = store_->append_messages(
+      "u", {{.conversation_id = c.id, .role = Role::user, .content = "q"},
+            {.conversation_id = c.id, .role = Role::assistant, .content = "", .status = MessageStatus::streaming}});
+  ASSERT_TRUE(is_ok(both));
+  ASSERT_EQ(both->size(), 2u);
+  EXPECT_EQ((*both)[1].parent_id, (*both)[0].id);
+  auto refused = store_->append_messages(
+      "u", {{.conversation_id = c.id, .role = Role::user, .content = "q2"},
+            {.conversation_id = "01234567-89ab-7cde-8f01-23456789abcd", .role = Role::assistant}});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, errc::not_found);
+  EXPECT_EQ(list_all_messages("u", c.id, 10).size(), 2u);  // the first of the refused pair rolled back
+}
+
+// A checkpoint saves a streaming answer's progress, never an answer already recorded, and the
+// restart's recovery bills what the last checkpoint saved.
+TEST_P(StoreConformance, CheckpointsAndRecoveryBillWhatWasSaved) {
+  const Conversation c = create("u");
+  auto ph = store_->append_message("u", {.conversation_id = c.id, .role = Role::assistant, .content = "",
+                                         .status = MessageStatus::streaming, .model = "gpt"});
+  ASSERT_TRUE(is_ok(ph));
+  EXPECT_EQ(store_->checkpoint_message("other", ph->id, "stolen", 1, 1, 1).value(), false);
+  EXPECT_EQ(store_->checkpoint_message("u", ph->id, "partial ans", 40, 3, 70).value(), true);
+  auto done = store_->append_message("u", {.conversation_id = c.id, .role = Role::assistant, .content = "",
+                                           .status = MessageStatus::streaming, .model = "gpt"});
+  ASSERT_TRUE(is_ok(done));
+  ASSERT_TRUE(is_ok(store_->update_message("u", done->id, {.content = "final", .status = MessageStatus::complete})));
+  EXPECT_EQ(store_->checkpoint_message("u", done->id, "late", 1, 1, 1).value(), false);
+
+  EXPECT_EQ(store_->interrupt_streaming_messages().value(), 1);
+  const auto listed = list_all_messages("u", c.id, 10);
+  EXPECT_EQ(listed[0].content, "partial ans");
+  EXPECT_EQ(listed[0].status, MessageStatus::interrupted);
+  EXPECT_EQ(listed[1].content, "final");
+  const std::string today = utc_day(clock_.now());
+  UsageQuery q;
+  q.from_day = today;
+  q.to_day = today;
+  auto r = store_->usage_report(q);
+  ASSERT_TRUE(is_ok(r));
+  EXPECT_EQ(r->totals.requests, 1);
+  EXPECT_EQ(r->totals.input_tokens, 40);
+  EXPECT_EQ(r->totals.output_tokens, 3);
+  EXPECT_EQ(r->totals.cost_micros, 70);
+  EXPECT_EQ(r->totals.estimated_requests, 1);
+}
+
 TEST_P(StoreConformance, LargeAndUnicodeContentRoundTrips) {
   const Conversation c = create("u");
   std::string big;
