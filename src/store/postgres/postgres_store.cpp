@@ -380,8 +380,8 @@ class PostgresStore final : public Store {
       // it is still streaming, so the final update (which locks it too) always wins.
       return c.query_with("UPDATE messages SET content = $3, input_tokens = $4, output_tokens = $5,"
                           " cost_micros = $6, metadata = '{\"usageEstimated\":true}'"
-                          " WHERE id = $1 AND status = 'streaming' AND conversation_id IN"
-                          " (SELECT id FROM conversations WHERE user_id = $2)",
+                          " WHERE id = $1 AND status = 'streaming' AND EXISTS"
+                          " (SELECT 1 FROM conversations c WHERE c.id = messages.conversation_id AND c.user_id = $2)",
                           message_id, user_id, content, input_tokens, output_tokens, cost_micros)
                  .affected() > 0;
     });
@@ -460,8 +460,8 @@ class PostgresStore final : public Store {
 
   Result<Message> get_message(std::string_view user_id, std::string_view message_id) override {
     return run<Message>("get_message", Tx::none, [&](Connection& c) -> Result<Message> {
-      const Rows r = c.query_with("SELECT " AAS_MESSAGE_COLUMNS " FROM messages WHERE id = $1 AND conversation_id IN"
-                                  " (SELECT id FROM conversations WHERE user_id = $2)",
+      const Rows r = c.query_with("SELECT " AAS_MESSAGE_COLUMNS " FROM messages WHERE id = $1 AND EXISTS"
+                                  " (SELECT 1 FROM conversations c WHERE c.id = messages.conversation_id AND c.user_id = $2)",
                                   message_id, user_id);
       if (r.empty()) return store::detail::message_not_found();
       return read_message(r, 0);
@@ -471,7 +471,7 @@ class PostgresStore final : public Store {
   Result<std::int64_t> deactivate_from(std::string_view user_id, std::string_view message_id) override {
     return run<std::int64_t>("deactivate_from", Tx::write, [&](Connection& c) -> Result<std::int64_t> {
       const Rows one = c.query_with("SELECT conversation_id FROM messages WHERE id = $1 AND active = 1 AND"
-                                    " conversation_id IN (SELECT id FROM conversations WHERE user_id = $2)",
+                                    " EXISTS (SELECT 1 FROM conversations c WHERE c.id = messages.conversation_id AND c.user_id = $2)",
                                     message_id, user_id);
       if (one.empty()) return store::detail::message_not_found();
       return static_cast<std::int64_t>(
@@ -484,7 +484,7 @@ class PostgresStore final : public Store {
   Result<std::vector<Message>> message_versions(std::string_view user_id, std::string_view message_id) override {
     return run<std::vector<Message>>("message_versions", Tx::read, [&](Connection& c) -> Result<std::vector<Message>> {
       const Rows one = c.query_with("SELECT conversation_id, role, parent_id FROM messages WHERE id = $1 AND"
-                                    " conversation_id IN (SELECT id FROM conversations WHERE user_id = $2)",
+                                    " EXISTS (SELECT 1 FROM conversations c WHERE c.id = messages.conversation_id AND c.user_id = $2)",
                                     message_id, user_id);
       if (one.empty()) return store::detail::message_not_found();
       std::vector<Message> out = read_messages(

@@ -394,8 +394,8 @@ class SqliteStore final : public Store {
     return write_locked<bool>("checkpoint_message", [&](Connection& c) -> Result<bool> {
       c.prepare("UPDATE messages SET content = ?3, input_tokens = ?4, output_tokens = ?5, cost_micros = ?6,"
                 " metadata = '{\"usageEstimated\":true}'"
-                " WHERE id = ?1 AND status = 'streaming' AND conversation_id IN"
-                " (SELECT id FROM conversations WHERE user_id = ?2)")
+                " WHERE id = ?1 AND status = 'streaming' AND EXISTS"
+                " (SELECT 1 FROM conversations c WHERE c.id = messages.conversation_id AND c.user_id = ?2)")
           .bind_all(message_id, user_id, content, input_tokens, output_tokens, cost_micros)
           .run();
       return c.changes() > 0;
@@ -442,8 +442,8 @@ class SqliteStore final : public Store {
       auto st = c.prepare(
           "UPDATE messages SET content = ?3, status = ?4, input_tokens = ?5, output_tokens = ?6,"
           " cost_micros = ?7, latency_ms = ?8, metadata = ?9, tool_calls = ?10"
-          " WHERE id = ?1 AND conversation_id IN"
-          " (SELECT id FROM conversations WHERE user_id = ?2)"
+          " WHERE id = ?1 AND EXISTS"
+          " (SELECT 1 FROM conversations c WHERE c.id = messages.conversation_id AND c.user_id = ?2)"
           " RETURNING " AAS_MESSAGE_COLUMNS);
       st.bind_all(message_id, user_id, u.content, to_string(u.status), u.input_tokens,
                   u.output_tokens, u.cost_micros, u.latency_ms, metadata_or_empty_object(u.metadata),
@@ -472,8 +472,8 @@ class SqliteStore final : public Store {
 
   Result<Message> get_message(std::string_view user_id, std::string_view message_id) override {
     return read<Message>("get_message", [&](Connection& c) -> Result<Message> {
-      auto st = c.prepare("SELECT " AAS_MESSAGE_COLUMNS " FROM messages WHERE id = ?1 AND conversation_id IN"
-                          " (SELECT id FROM conversations WHERE user_id = ?2)");
+      auto st = c.prepare("SELECT " AAS_MESSAGE_COLUMNS " FROM messages WHERE id = ?1 AND EXISTS"
+                          " (SELECT 1 FROM conversations c WHERE c.id = messages.conversation_id AND c.user_id = ?2)");
       if (!st.bind_all(message_id, user_id).step()) return store::detail::message_not_found();
       return read_message(st);
     });
@@ -481,8 +481,8 @@ class SqliteStore final : public Store {
 
   Result<std::int64_t> deactivate_from(std::string_view user_id, std::string_view message_id) override {
     return write<std::int64_t>("deactivate_from", [&](Connection& c) -> Result<std::int64_t> {
-      auto st = c.prepare("SELECT conversation_id FROM messages WHERE id = ?1 AND active = 1 AND conversation_id IN"
-                          " (SELECT id FROM conversations WHERE user_id = ?2)");
+      auto st = c.prepare("SELECT conversation_id FROM messages WHERE id = ?1 AND active = 1 AND EXISTS"
+                          " (SELECT 1 FROM conversations c WHERE c.id = messages.conversation_id AND c.user_id = ?2)");
       if (!st.bind_all(message_id, user_id).step()) return store::detail::message_not_found();
       const std::string conversation = st.text(0);
       st.run();
@@ -496,8 +496,8 @@ class SqliteStore final : public Store {
   Result<std::vector<Message>> message_versions(std::string_view user_id, std::string_view message_id) override {
     return read<std::vector<Message>>("message_versions", [&](Connection& c) -> Result<std::vector<Message>> {
       Transaction tx(c, Transaction::Kind::read);
-      auto one = c.prepare("SELECT conversation_id, role, parent_id FROM messages WHERE id = ?1 AND conversation_id IN"
-                           " (SELECT id FROM conversations WHERE user_id = ?2)");
+      auto one = c.prepare("SELECT conversation_id, role, parent_id FROM messages WHERE id = ?1 AND EXISTS"
+                           " (SELECT 1 FROM conversations c WHERE c.id = messages.conversation_id AND c.user_id = ?2)");
       if (!one.bind_all(message_id, user_id).step()) return store::detail::message_not_found();
       const std::string conversation = one.text(0);
       const std::string role = one.text(1);
