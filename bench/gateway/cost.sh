@@ -41,14 +41,7 @@ pid=""; mock_pid=""
 cleanup() { stop_pid "$pid"; stop_pid "$mock_pid"; rm -rf "$work"; }
 trap cleanup EXIT
 
-"$mock_bin" --port 0 --threads 1 >/dev/null 2>"$work/mock.stderr" &
-mock_pid=$!
-for _ in $(seq 1 250); do
-  mock_port="$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/mock.stderr" | grep -o '[0-9]*$' || true)"
-  [ -n "$mock_port" ] && break
-  sleep 0.02
-done
-[ -n "$mock_port" ] || { echo "cost.sh: mock-llm did not start" >&2; cat "$work/mock.stderr" >&2; exit 1; }
+bench_start_mock gateway/cost.sh cost
 cat >"$work/models.yaml" <<EOF
 models:
   - name: gpt-4o-mini
@@ -68,6 +61,7 @@ measure() {
   PORT="$port" HOST=127.0.0.1 DATABASE_URL="sqlite:$work/run.db" LOG_LEVEL=warn THREADS=1 \
     AI_CONFIG="$work/models.yaml" "${vg[@]}" "$b" serve >/dev/null 2>"$work/service.stderr" &
   pid=$!
+  # (not bench_wait_ready: under valgrind the start takes up to a minute, not a second)
   for _ in $(seq 1 1500); do
     curl -sf -o /dev/null "http://127.0.0.1:$port/ready" && break
     kill -0 "$pid" 2>/dev/null || { cat "$work/service.stderr" >&2; exit 1; }
