@@ -1047,11 +1047,12 @@ class GatedProvider final : public LlmProvider {
 
   std::string_view name() const override { return "gated"; }
   asio::awaitable<Result<Completion>> complete(const ChatRequest& req) override {
+    const auto ex = co_await asio::this_coro::executor;
     Gate* gate = nullptr;
     {
       std::lock_guard lock(mu_);
       served_.push_back(req.fair_key);
-      gate = &gate_of(req.fair_key, co_await asio::this_coro::executor);
+      gate = &gate_of(req.fair_key, ex);
     }
     co_await gate->async_receive(asio::use_awaitable);
     Completion c;
