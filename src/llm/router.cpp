@@ -445,7 +445,9 @@ struct RoutedModel::State {
       n.probe_in_flight = true;
       p.probe = true;
     }
-    Tenant& t = n.tenants.try_emplace(key, Tenant{key}).first->second;
+    auto [entry, fresh] = n.tenants.try_emplace(key);
+    Tenant& t = entry->second;
+    if (fresh) t.key = key;
     // A free slot means nobody waits (a released slot is always handed on), so it is taken at
     // once, whoever holds the others: a user alone may use every slot.
     if (n.in_flight < n.d.max_concurrency) {
@@ -515,8 +517,9 @@ struct RoutedModel::State {
   void leave_queue(Waiter& w) {
     std::lock_guard lock(mu);
     Node& n = nodes[w.node];
-    Tenant& t = *w.tenant;
+    // Only a queued or granted waiter's tenant is sure to exist still.
     if (w.queued) {
+      Tenant& t = *w.tenant;
       t.waiters.erase(w.pos);
       w.queued = false;
       --n.queued;
@@ -525,7 +528,7 @@ struct RoutedModel::State {
       report_load(n);
     } else if (w.granted) {
       w.granted = false;
-      release_slot_locked(n, t);
+      release_slot_locked(n, *w.tenant);
     }
   }
 
