@@ -39,7 +39,8 @@ describe('fair sharing of a deployment between users', () => {
   before(async () => {
     mock = await startMockLlm();
     const dir = makeTempDir();
-    svc = await startService({ dir, env: { AI_CONFIG: writeConfig(dir, mock.url) } });
+    // No per-user stream cap: the greedy user's eight streams are what the router must share fairly.
+    svc = await startService({ dir, env: { AI_CONFIG: writeConfig(dir, mock.url), LIMIT_CONCURRENT_STREAMS: '0' } });
   });
   after(async () => {
     for (const s of open) { s.req.destroy(); s.res.destroy(); }
