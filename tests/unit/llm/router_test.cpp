@@ -1151,7 +1151,7 @@ TEST(Fairness, AnotherUsersCallIsServedAtTheNextFreeSlotBeforeAGreedyUsersQueue)
   bench.play([&]() -> asio::awaitable<void> {
     for (int i = 0; i < 3; ++i) bench.call("A");
     co_await bench.served(3);  // A holds every slot: a user alone may use them all
-    EXPECT_EQ(bench.in_flight, 3);
+    EXPECT_EQ(bench.in_flight.load(), 3);
     for (int i = 0; i < 5; ++i) bench.call("A");
     co_await bench.waiting(5);
     bench.call("B");  // queued after all of A's
@@ -1166,8 +1166,8 @@ TEST(Fairness, AnotherUsersCallIsServedAtTheNextFreeSlotBeforeAGreedyUsersQueue)
     co_await bench.until([&] { return bench.finished.size() == 9; });
   });
   EXPECT_EQ(bench.provider->served(), (std::vector<std::string>{"A", "A", "A", "B", "A", "A", "A", "A", "A"}));
-  EXPECT_EQ(bench.in_flight, 0);
-  EXPECT_EQ(bench.queued, 0);
+  EXPECT_EQ(bench.in_flight.load(), 0);
+  EXPECT_EQ(bench.queued.load(), 0);
 }
 
 TEST(Fairness, WaitingUsersAreServedInTurnEachFromItsOwnQueueInOrder) {
@@ -1205,7 +1205,7 @@ TEST(Fairness, AUserAtItsSharePassesItsTurnButASlotNeverIdlesWhileACallWaits) {
     bench.provider->release("X");
     co_await bench.served(7);
     EXPECT_EQ(bench.provider->served().back(), "A");
-    EXPECT_EQ(bench.in_flight, 6);
+    EXPECT_EQ(bench.in_flight.load(), 6);
     // X's last call ends: two users now, 3 slots each. A holds 3, B 2: B's turn.
     bench.provider->release("X");
     co_await bench.served(8);
@@ -1214,8 +1214,8 @@ TEST(Fairness, AUserAtItsSharePassesItsTurnButASlotNeverIdlesWhileACallWaits) {
     for (int i = 0; i < 3; ++i) bench.provider->release("B");
     co_await bench.until([&] { return bench.finished.size() == 8; });
   });
-  EXPECT_EQ(bench.in_flight, 0);
-  EXPECT_EQ(bench.queued, 0);
+  EXPECT_EQ(bench.in_flight.load(), 0);
+  EXPECT_EQ(bench.queued.load(), 0);
 }
 
 TEST(Fairness, AUserWhoseWaiterGivesUpLeavesTheTurnAndTheSlotGoesOn) {
@@ -1243,7 +1243,7 @@ TEST(Fairness, AUserWhoseWaiterGivesUpLeavesTheTurnAndTheSlotGoesOn) {
     co_await bench.until([&] { return bench.finished.size() == 2; });
   });
   EXPECT_EQ(bench.finished, (std::vector<std::string>{"X", "B"}));
-  EXPECT_EQ(bench.in_flight, 0);
+  EXPECT_EQ(bench.in_flight.load(), 0);
 }
 
 }  // namespace aas::llm
