@@ -182,6 +182,9 @@ std::vector<api::ProviderInfo> register_models(const Config& c, llm::ModelRegist
   hooks.on_upstream_error = [&metrics](const std::string& deployment, const Error& e) {
     metrics.upstream_error(deployment, code_name(e.code));
   };
+  hooks.on_load = [&metrics](const std::string& deployment, int in_flight, int queued) {
+    metrics.deployment_load(deployment, in_flight, queued);
+  };
 
   std::map<std::string, std::shared_ptr<llm::RoutedModel>> routed;
   bool openai = false, anthropic = false;
@@ -195,6 +198,7 @@ std::vector<api::ProviderInfo> register_models(const Config& c, llm::ModelRegist
       deployments.push_back({m.name + "/" + d.provider + "/" + d.model + "#" + std::to_string(++i), d.model,
                              make_provider(c, d, client), d.weight, d.max_concurrency, d.max_queue});
       metrics.breaker_state(deployments.back().name, 0);  // every breaker starts closed
+      metrics.deployment_load(deployments.back().name, 0, 0);
     }
     auto model = std::make_shared<llm::RoutedModel>(m.name, std::move(deployments), retry, breaker, clock, hooks);
     routed[m.name] = model;

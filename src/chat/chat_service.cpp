@@ -309,6 +309,7 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
     turn.conversation = std::move(p.conversation);
     turn.user_message_id = p.user_message_id;
     turn.request = std::move(context->request);
+    turn.request.fair_key = in.user_id;  // the router shares a deployment's slots between users
     turn.context_omitted = context->omitted;
     turn.to_summarize.assign(p.history.begin(), p.history.begin() + context->omitted);
     const int threshold = options_.summarize_after_messages;
@@ -461,6 +462,7 @@ asio::awaitable<Result<std::string>> ChatService::background_call(const std::str
   llm::ChatRequest req;
   req.model = model.upstream_model;
   req.request_id = request_id;
+  req.fair_key = user_id;
   req.max_tokens = static_cast<int>(accounting_.output_cap(model, 512));
   req.messages = {{"system", std::move(instruction)}, {"user", std::move(input)}};
   const CallResult call = co_await call_model(model, req, nullptr, CallControl{accounting_.call_limits()});

@@ -55,6 +55,7 @@ asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, b
   call.request = std::move(req.call);  // the request's one copy is the call's
   call.request.model = call.model->upstream_model;
   call.request.request_id = req.request_id;
+  call.request.fair_key = req.user_id;  // the router shares a deployment's slots between users
   // A parameter the model's provider cannot honour is refused before the limits count the call.
   if (auto supported = call.model->provider->supports(call.request); !supported) co_return supported.error();
   auto grant = co_await offload(blocking_, [&] {
@@ -132,6 +133,7 @@ asio::awaitable<Result<EmbeddingResult>> GatewayService::embed(EmbeddingCall cal
   request.dimensions = call.dimensions;
   request.user = call.user;
   request.request_id = call.request_id;
+  request.fair_key = call.user_id;
   llm::Usage worst;
   for (const std::string& text : call.inputs) worst.input_tokens += llm::count_text_tokens(model.upstream_model, text);
   request.inputs = std::move(call.inputs);

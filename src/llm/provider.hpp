@@ -64,6 +64,9 @@ struct ChatRequest {
   std::optional<bool> parallel_tool_calls;
   ResponseFormat response_format;
   std::string request_id;  // forwarded for tracing, never used for behaviour
+  // Whose call it is (our user id, never sent upstream): the router shares a deployment's slots
+  // fairly between these keys. Empty: one shared key for everything unattributed.
+  std::string fair_key;
 };
 
 // Normalised alike for every provider (see providers/*_wire.hpp for each vendor's mapping):
@@ -121,6 +124,7 @@ struct EmbeddingRequest {
   std::optional<int> dimensions;  // shorten the vectors (text-embedding-3-*), when given
   std::string user;
   std::string request_id;
+  std::string fair_key;  // as ChatRequest::fair_key
 };
 
 struct Embeddings {

@@ -14,6 +14,7 @@
 #include <deque>
 #include <exception>
 #include <list>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -94,6 +95,10 @@ struct CallContext {
   const EmbeddingRequest* embedding = nullptr;  // an embeddings call
   const ChunkSink* sink = nullptr;              // null for complete() and embed()
   const SteadyClock::time_point deadline;
+
+  // Whose call it is, for the fair sharing of slots.
+  const std::string& fair_key() const { return req != nullptr ? req->fair_key : embedding->fair_key; }
+
   // Set by the provider's coroutine, read by the deadline watchdog, which may run on another
   // thread of the io_context.
   std::atomic<bool> delivered{false};
@@ -162,6 +167,8 @@ asio::awaitable<void> watchdog(SteadyClock::time_point deadline, const std::atom
 struct RoutedModel::State {
   using Channel = asio::experimental::concurrent_channel<void(boost::system::error_code)>;
 
+  struct Tenant;
+
   // A call waiting for a free slot of a deployment. Whoever releases a slot hands it over by
   // setting `granted` (under the mutex) and waking the channel, so a slot is never counted free
   // in between. Its destructor leaves the queue, or passes on a slot handed over but not taken,
@@ -177,10 +184,20 @@ struct RoutedModel::State {
     Channel wake;
     // Guarded by State::mu, except `enlisted`, which only the owning call writes.
     bool enlisted = false;  // was ever queued
-    bool queued = false;    // is in nodes[node].waiters
+    bool queued = false;    // is in tenant->waiters
     bool granted = false;   // holds a handed-over slot that nobody took yet
     std::size_t node = 0;
+    Tenant* tenant = nullptr;  // whose call it is (set when queued)
     std::list<Waiter*>::iterator pos;
+  };
+
+  // One user's calls on one deployment (the key is ChatRequest::fair_key): the slots it holds and
+  // its own FIFO of waiting calls. It exists while it has calls running or waiting, so the number
+  // of tenants is the number of users sharing the deployment right now.
+  struct Tenant {
+    std::string key;
+    int running = 0;  // slots held, a handed-over slot not yet taken included
+    std::list<Waiter*> waiters;  // FIFO
   };
 
   // Outcomes of one slice of the breaker's sliding window.
@@ -200,9 +217,11 @@ struct RoutedModel::State {
     int window_failures = 0;
     TimePoint opened_at{};
     bool probe_in_flight = false;
-    // Concurrency limit.
+    // Concurrency limit, shared fairly: one FIFO per tenant, served in turn (see release_slot_locked).
     int in_flight = 0;
-    std::list<Waiter*> waiters;  // FIFO
+    std::size_t queued = 0;  // waiters across tenants, bounded by max_queue
+    std::map<std::string, Tenant> tenants;  // node-based: Tenant pointers stay valid
+    std::deque<Tenant*> turn;  // tenants with waiters, whose turn comes first at the front
   };
 
   using Transitions = std::vector<std::pair<std::string, BreakerState>>;
@@ -211,25 +230,27 @@ struct RoutedModel::State {
   class Permit {
    public:
     Permit() = default;
-    Permit(State* s, std::size_t i) : s_(s), i_(i) {}
-    Permit(Permit&& o) noexcept : s_(std::exchange(o.s_, nullptr)), i_(o.i_) {}
+    Permit(State* s, std::size_t i, Tenant* t) : s_(s), i_(i), t_(t) {}
+    Permit(Permit&& o) noexcept : s_(std::exchange(o.s_, nullptr)), i_(o.i_), t_(o.t_) {}
     Permit& operator=(Permit&& o) noexcept {
       if (this != &o) {
         release();
         s_ = std::exchange(o.s_, nullptr);
         i_ = o.i_;
+        t_ = o.t_;
       }
       return *this;
     }
     ~Permit() { release(); }
     explicit operator bool() const { return s_ != nullptr; }
     void release() {
-      if (s_ != nullptr) std::exchange(s_, nullptr)->release_slot(i_);
+      if (s_ != nullptr) std::exchange(s_, nullptr)->release_slot(i_, *t_);
     }
 
    private:
     State* s_ = nullptr;
     std::size_t i_ = 0;
+    Tenant* t_ = nullptr;
   };
 
   // The breaker's view of one attempt. A half-open probe that ends without an outcome
@@ -258,6 +279,7 @@ struct RoutedModel::State {
     enum Kind { go, wait, all_open, all_full } kind = all_open;
     std::size_t index = 0;
     bool probe = false;
+    Tenant* tenant = nullptr;  // go: whose slot it is
   };
 
   State(std::string model_name, std::vector<Deployment> deployments, RetryPolicy r,
@@ -377,8 +399,8 @@ struct RoutedModel::State {
   // Weighted random among the deployments whose breaker admits a call and whose queue has
   // room, preferring one this call has not tried, then one other than the last. Takes a slot
   // at once when one is free, or queues `w` for one.
-  Pick pick(const std::vector<bool>& tried, std::optional<std::size_t> last, Waiter& w,
-            Transitions& events) {
+  Pick pick(const std::vector<bool>& tried, std::optional<std::size_t> last, const std::string& key,
+            Waiter& w, Transitions& events) {
     std::lock_guard lock(mu);
     const TimePoint now = clock.now();
     std::vector<std::size_t> open_to_us;
@@ -388,7 +410,7 @@ struct RoutedModel::State {
       if (!admits(n, now)) continue;
       any_admits = true;
       const bool saturated = n.in_flight >= n.d.max_concurrency &&
-                             static_cast<int>(n.waiters.size()) >= n.d.max_queue;
+                             n.queued >= static_cast<std::size_t>(n.d.max_queue);
       if (!saturated) open_to_us.push_back(i);
     }
     if (!any_admits) return {Pick::all_open};
@@ -423,45 +445,96 @@ struct RoutedModel::State {
       n.probe_in_flight = true;
       p.probe = true;
     }
+    auto [entry, fresh] = n.tenants.try_emplace(key);
+    Tenant& t = entry->second;
+    if (fresh) t.key = key;
+    // A free slot means nobody waits (a released slot is always handed on), so it is taken at
+    // once, whoever holds the others: a user alone may use every slot.
     if (n.in_flight < n.d.max_concurrency) {
       ++n.in_flight;
+      ++t.running;
+      p.tenant = &t;
     } else {
-      w.pos = n.waiters.insert(n.waiters.end(), &w);
+      if (t.waiters.empty()) n.turn.push_back(&t);
+      w.pos = t.waiters.insert(t.waiters.end(), &w);
       w.node = chosen;
+      w.tenant = &t;
       w.queued = w.enlisted = true;
+      ++n.queued;
       p.kind = Pick::wait;
     }
+    report_load(n);
     return p;
   }
 
-  void release_slot_locked(Node& n) {
-    if (n.waiters.empty()) {
+  // A tenant with nothing running or waiting no longer counts as sharing the deployment.
+  static void forget_if_idle(Node& n, Tenant& t) {
+    if (t.running > 0 || !t.waiters.empty()) return;
+    n.tenants.erase(std::string(t.key));  // a copy: erasing destroys t.key
+  }
+
+  // A user's fair share of the deployment while others wait: ceil(slots / users with calls
+  // running or waiting), at least 1.
+  static int share(const Node& n) {
+    const int users = std::max<int>(1, static_cast<int>(n.tenants.size()));
+    return std::max(1, (n.d.max_concurrency + users - 1) / users);
+  }
+
+  // Fair queuing: the freed slot goes to the first tenant in turn that holds fewer slots than its
+  // share, or, when every waiting tenant holds its share already, to the first in turn (a slot
+  // never idles while a call waits). The tenant served goes to the back of the turn.
+  void release_slot_locked(Node& n, Tenant& from) {
+    --from.running;
+    forget_if_idle(n, from);  // before the share is counted: it may have been its last call
+    if (n.turn.empty()) {
       --n.in_flight;
+      report_load(n);
       return;
     }
-    // Hand the slot straight to the longest waiter. try_send posts the wake-up (it never runs
-    // the waiter inline), so holding the mutex here cannot deadlock.
-    Waiter* w = n.waiters.front();
-    n.waiters.pop_front();
+    const int fair = share(n);
+    auto next = std::find_if(n.turn.begin(), n.turn.end(), [fair](const Tenant* t) { return t->running < fair; });
+    if (next == n.turn.end()) next = n.turn.begin();
+    Tenant& to = **next;
+    n.turn.erase(next);
+    // Hand the slot straight to that tenant's longest waiter. try_send posts the wake-up (it
+    // never runs the waiter inline), so holding the mutex here cannot deadlock.
+    Waiter* w = to.waiters.front();
+    to.waiters.pop_front();
+    --n.queued;
+    ++to.running;
+    if (!to.waiters.empty()) n.turn.push_back(&to);
     w->queued = false;
     w->granted = true;
     w->wake.try_send(boost::system::error_code{});
+    report_load(n);
   }
 
-  void release_slot(std::size_t i) {
+  void release_slot(std::size_t i, Tenant& t) {
     std::lock_guard lock(mu);
-    release_slot_locked(nodes[i]);
+    release_slot_locked(nodes[i], t);
   }
 
   void leave_queue(Waiter& w) {
     std::lock_guard lock(mu);
+    Node& n = nodes[w.node];
+    // Only a queued or granted waiter's tenant is sure to exist still.
     if (w.queued) {
-      nodes[w.node].waiters.erase(w.pos);
+      Tenant& t = *w.tenant;
+      t.waiters.erase(w.pos);
       w.queued = false;
+      --n.queued;
+      if (t.waiters.empty()) std::erase(n.turn, &t);
+      forget_if_idle(n, t);
+      report_load(n);
     } else if (w.granted) {
       w.granted = false;
-      release_slot_locked(nodes[w.node]);
+      release_slot_locked(n, *w.tenant);
     }
+  }
+
+  // Under mu, so that the figures reach the hook in the order they happened.
+  void report_load(const Node& n) const {
+    if (hooks.on_load) hooks.on_load(n.d.name, n.in_flight, static_cast<int>(n.queued));
   }
 
   // Waits in the deployment's queue until a slot is handed over, the deadline passes (an empty
@@ -478,7 +551,7 @@ struct RoutedModel::State {
       std::lock_guard lock(mu);
       if (w.granted) {
         w.granted = false;
-        permit = Permit(this, w.node);
+        permit = Permit(this, w.node, w.tenant);
       }
     }
     // Woken by the caller's cancellation: the permit, if any, goes to the next waiter.
@@ -570,7 +643,7 @@ struct RoutedModel::State {
       }
       Waiter waiter(*this, ex);
       Transitions events;
-      const Pick p = pick(tried, last, waiter, events);
+      const Pick p = pick(tried, last, ctx.fair_key(), waiter, events);
       notify(events);
       if (p.kind == Pick::all_open) {
         ctx.note(model, "", 0,
@@ -592,7 +665,7 @@ struct RoutedModel::State {
       // expressions twice, which would release the slot twice.
       Permit permit;
       if (p.kind == Pick::go)
-        permit = Permit(this, p.index);
+        permit = Permit(this, p.index, p.tenant);
       else
         permit = co_await wait_for_slot(waiter, ctx.deadline);
       if (!permit) {

@@ -1,7 +1,8 @@
 #pragma once
 // Resilience between the chat service and the providers: weighted choice among a model's
 // deployments, retries with exponential backoff and full jitter (honouring Retry-After), a
-// circuit breaker and a bounded, deadline-aware concurrency queue per deployment, and fallback
+// circuit breaker and a bounded, deadline-aware concurrency queue per deployment shared fairly
+// between users (one FIFO per user, served in turn), and fallback
 // along a chain of models. It is itself an LlmProvider, so the chat service does not know it is
 // there.
 #include "core/clock.hpp"
@@ -40,7 +41,10 @@ struct Deployment {
   std::string upstream_model;  // replaces ChatRequest::model for this deployment
   std::shared_ptr<LlmProvider> provider;
   int weight = 1;
-  int max_concurrency = 64;     // calls in flight to this deployment
+  // Calls in flight to this deployment. When all are taken, waiting calls are served round-robin
+  // across users (ChatRequest::fair_key), and a user holding ceil(max_concurrency / users with
+  // calls running or waiting) slots already is passed over while another user waits.
+  int max_concurrency = 64;
   int max_queue = 256;          // calls waiting beyond that; more fail at once with rate_limited
 };
 
@@ -57,6 +61,9 @@ struct RouterHooks {
   std::function<void(const std::string& deployment, BreakerState state)> on_breaker;
   // Every failed call to a deployment, retried or not (a cancelled call is not a failure).
   std::function<void(const std::string& deployment, const Error& e)> on_upstream_error;
+  // A deployment's calls in flight and waiting for a slot, after every change. Called under the
+  // router's lock (so the figures arrive in order): it must be quick and must not call the router.
+  std::function<void(const std::string& deployment, int in_flight, int queued)> on_load;
 };
 
 // One model alias: its deployments, and the models to fall back to, in order.

@@ -250,6 +250,16 @@ struct Metrics::Impl {
           .Name("ai_circuit_state")
           .Help("Circuit breaker of a deployment: 0 closed, 1 open, 2 half-open.")
           .Register(*registry);
+  prom::Family<prom::Gauge>& deployment_in_flight =
+      prom::BuildGauge()
+          .Name("ai_deployment_in_flight")
+          .Help("Calls holding one of a deployment's max_concurrency slots.")
+          .Register(*registry);
+  prom::Family<prom::Gauge>& deployment_queued =
+      prom::BuildGauge()
+          .Name("ai_deployment_queued")
+          .Help("Calls waiting for a slot of a deployment (served round-robin across users).")
+          .Register(*registry);
   prom::Family<prom::Counter>& limit_rejections =
       prom::BuildCounter()
           .Name("ai_limit_rejections_total")
@@ -337,6 +347,12 @@ void Metrics::fallback(std::string_view from_model, std::string_view to_model) {
 
 void Metrics::breaker_state(std::string_view deployment, int state) {
   impl_->circuit.Add({{"deployment", std::string(deployment)}}).Set(state);
+}
+
+void Metrics::deployment_load(std::string_view deployment, int in_flight, int queued) {
+  const std::string name(deployment);
+  impl_->deployment_in_flight.Add({{"deployment", name}}).Set(in_flight);
+  impl_->deployment_queued.Add({{"deployment", name}}).Set(queued);
 }
 
 void Metrics::limit_rejection(std::string_view limit) {

@@ -42,6 +42,9 @@ class Metrics {
   void fallback(std::string_view from_model, std::string_view to_model);
   // ai_circuit_state{deployment}: 0 closed, 1 open, 2 half-open.
   void breaker_state(std::string_view deployment, int state);
+  // ai_deployment_in_flight{deployment}, ai_deployment_queued{deployment}: its slots taken, and
+  // the calls waiting for one.
+  void deployment_load(std::string_view deployment, int in_flight, int queued);
   // ai_limit_rejections_total{limit}; limit: rpm | tpm | concurrency | budget_daily | budget_monthly.
   void limit_rejection(std::string_view limit);
   void cache_hit(std::string_view model);  // ai_cache_hits_total: answered from the response cache

@@ -581,7 +581,7 @@ TEST(OpenAiWire, AStreamedToolCallWithoutAnIndexIsMalformed) {
 }
 
 TEST(OpenAiWire, EmbeddingsRequestAndResponseInInputOrder) {
-  EmbeddingRequest req{"text-embedding-3-small", {"a", "b"}, 8, "u-1", "r-1"};
+  EmbeddingRequest req{"text-embedding-3-small", {"a", "b"}, 8, "u-1", "r-1", "user-1"};
   EXPECT_EQ(json::parse(build_embedding_request(req)),
             json::parse(R"({"model":"text-embedding-3-small","input":["a","b"],"encoding_format":"float",
                            "dimensions":8,"user":"u-1"})"));

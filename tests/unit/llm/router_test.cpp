@@ -1,6 +1,9 @@
 #include "llm/router.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -12,6 +15,9 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
+#include <map>
+#include <memory>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -1012,7 +1018,7 @@ TEST(Router, EmbedsThroughItsDeploymentsWithRetries) {
   d.upstream_model = "embed-1";
   d.provider = picky;
   RoutedModel model("embedder", {d}, fast(), lenient(), clock);
-  const EmbeddingRequest req{"embedder", {"a", "abc"}, std::nullopt, "", ""};
+  const EmbeddingRequest req{"embedder", {"a", "abc"}, std::nullopt, "", "", ""};
   auto r = run([&] { return model.embed(req); });
   ASSERT_TRUE(r) << r.error().detail;
   EXPECT_EQ(picky->embeds, 2);
@@ -1027,6 +1033,217 @@ TEST(Router, EmbedsThroughItsDeploymentsWithRetries) {
   auto refused = run([&] { return chat_only.embed(req); });
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, errc::invalid_request);
+}
+
+// --- fair sharing of a deployment's slots between users ---
+
+namespace {
+
+// A deployment whose calls each wait until the test releases one call of that user: the test,
+// not a clock, decides when a slot frees and whose. Records whose call it served, in order.
+class GatedProvider final : public LlmProvider {
+ public:
+  using Gate = asio::experimental::concurrent_channel<void(boost::system::error_code)>;
+
+  std::string_view name() const override { return "gated"; }
+  asio::awaitable<Result<Completion>> complete(const ChatRequest& req) override {
+    const auto ex = co_await asio::this_coro::executor;
+    Gate* gate = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      served_.push_back(req.fair_key);
+      gate = &gate_of(req.fair_key, ex);
+    }
+    co_await gate->async_receive(asio::use_awaitable);
+    Completion c;
+    c.content = "ok";
+    c.model = req.model;
+    c.finish_reason = "stop";
+    co_return c;
+  }
+  asio::awaitable<Result<Completion>> stream(const ChatRequest& req, const ChunkSink&) override {
+    return complete(req);
+  }
+
+  // Lets one running (or the next) call of `user` finish.
+  void release(const std::string& user) {
+    std::lock_guard lock(mu_);
+    ASSERT_TRUE(gates_.at(user)->try_send(boost::system::error_code{}));
+  }
+  std::vector<std::string> served() const {
+    std::lock_guard lock(mu_);
+    return served_;
+  }
+
+ private:
+  Gate& gate_of(const std::string& user, const asio::any_io_executor& ex) {
+    auto& g = gates_[user];
+    if (!g) g = std::make_unique<Gate>(ex, 64);
+    return *g;
+  }
+
+  mutable std::mutex mu_;
+  std::vector<std::string> served_;
+  std::map<std::string, std::unique_ptr<Gate>> gates_;
+};
+
+// Drives calls of several users on one single-threaded io_context and watches the queue through
+// the on_load hook.
+struct FairBench {
+  explicit FairBench(int max_concurrency) {
+    Deployment d;
+    d.name = "shared";
+    d.upstream_model = "shared-model";
+    d.provider = provider;
+    d.max_concurrency = max_concurrency;
+    d.max_queue = 64;
+    RouterHooks hooks;
+    hooks.on_load = [this](const std::string&, int in_flight_now, int queued_now) {
+      in_flight = in_flight_now;
+      queued = queued_now;
+    };
+    model = std::make_unique<RoutedModel>("alias", std::vector<Deployment>{d}, fast(), lenient(), clock, hooks);
+  }
+
+  void call(const std::string& user) {
+    ChatRequest r = request();
+    r.fair_key = user;
+    asio::co_spawn(
+        ioc, [this, r]() -> asio::awaitable<Result<Completion>> { co_return co_await model->complete(r); },
+        [this, user](std::exception_ptr e, Result<Completion> r) {
+          if (!e && r) finished.push_back(user);
+        });
+  }
+
+  // Lets the other coroutines run until `done` holds. No clock: each turn posts once more.
+  static asio::awaitable<void> until(std::function<bool()> done) {
+    auto ex = co_await asio::this_coro::executor;
+    for (int turns = 0; !done(); ++turns) {
+      if (turns > 100000) throw std::runtime_error("the router never reached the expected state");
+      co_await asio::post(ex, asio::use_awaitable);
+    }
+  }
+  asio::awaitable<void> served(std::size_t n) {
+    co_await until([this, n] { return provider->served().size() == n; });
+  }
+  asio::awaitable<void> waiting(int n) {
+    co_await until([this, n] { return queued.load() == n; });
+  }
+
+  void play(std::function<asio::awaitable<void>()> scenario) {
+    auto done = asio::co_spawn(ioc, std::move(scenario), asio::use_future);
+    ioc.run();
+    done.get();  // rethrows what the scenario threw
+  }
+
+  FakeClock clock;
+  std::shared_ptr<GatedProvider> provider = std::make_shared<GatedProvider>();
+  std::unique_ptr<RoutedModel> model;
+  asio::io_context ioc;
+  std::atomic<int> in_flight{0}, queued{0};
+  std::vector<std::string> finished;
+};
+
+}  // namespace
+
+TEST(Fairness, AnotherUsersCallIsServedAtTheNextFreeSlotBeforeAGreedyUsersQueue) {
+  FairBench bench(3);
+  bench.play([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 3; ++i) bench.call("A");
+    co_await bench.served(3);  // A holds every slot: a user alone may use them all
+    EXPECT_EQ(bench.in_flight.load(), 3);
+    for (int i = 0; i < 5; ++i) bench.call("A");
+    co_await bench.waiting(5);
+    bench.call("B");  // queued after all of A's
+    co_await bench.waiting(6);
+
+    bench.provider->release("A");
+    co_await bench.served(4);
+    EXPECT_EQ(bench.provider->served().back(), "B");
+
+    bench.provider->release("B");
+    for (int i = 0; i < 7; ++i) bench.provider->release("A");
+    co_await bench.until([&] { return bench.finished.size() == 9; });
+  });
+  EXPECT_EQ(bench.provider->served(), (std::vector<std::string>{"A", "A", "A", "B", "A", "A", "A", "A", "A"}));
+  EXPECT_EQ(bench.in_flight.load(), 0);
+  EXPECT_EQ(bench.queued.load(), 0);
+}
+
+TEST(Fairness, WaitingUsersAreServedInTurnEachFromItsOwnQueueInOrder) {
+  FairBench bench(1);
+  bench.play([&]() -> asio::awaitable<void> {
+    bench.call("X");
+    co_await bench.served(1);
+    for (const char* user : {"A", "A", "A", "B", "B", "C"}) bench.call(user);
+    co_await bench.waiting(6);
+    // Each freed slot goes to the next user in turn, whoever queued more.
+    std::string running = "X";
+    std::size_t n = 1;
+    for (const char* next : {"A", "B", "C", "A", "B", "A"}) {
+      bench.provider->release(running);
+      co_await bench.served(++n);
+      EXPECT_EQ(bench.provider->served().back(), next) << "slot " << n;
+      running = next;
+    }
+    bench.provider->release(running);
+    co_await bench.until([&] { return bench.finished.size() == 7; });
+  });
+  EXPECT_EQ(bench.finished, (std::vector<std::string>{"X", "A", "B", "C", "A", "B", "A"}));
+}
+
+TEST(Fairness, AUserAtItsSharePassesItsTurnButASlotNeverIdlesWhileACallWaits) {
+  FairBench bench(6);
+  bench.play([&]() -> asio::awaitable<void> {
+    for (const char* user : {"X", "X", "A", "A", "B", "B"}) bench.call(user);
+    co_await bench.served(6);
+    bench.call("A");
+    bench.call("B");
+    co_await bench.waiting(2);
+    // Three users share 6 slots: 2 each. A and B hold theirs; X frees one of its two. Nobody
+    // waiting is under its share, so the first in turn (A) gets it rather than leaving it idle.
+    bench.provider->release("X");
+    co_await bench.served(7);
+    EXPECT_EQ(bench.provider->served().back(), "A");
+    EXPECT_EQ(bench.in_flight.load(), 6);
+    // X's last call ends: two users now, 3 slots each. A holds 3, B 2: B's turn.
+    bench.provider->release("X");
+    co_await bench.served(8);
+    EXPECT_EQ(bench.provider->served().back(), "B");
+    for (int i = 0; i < 3; ++i) bench.provider->release("A");
+    for (int i = 0; i < 3; ++i) bench.provider->release("B");
+    co_await bench.until([&] { return bench.finished.size() == 8; });
+  });
+  EXPECT_EQ(bench.in_flight.load(), 0);
+  EXPECT_EQ(bench.queued.load(), 0);
+}
+
+TEST(Fairness, AUserWhoseWaiterGivesUpLeavesTheTurnAndTheSlotGoesOn) {
+  FairBench bench(1);
+  bench.play([&]() -> asio::awaitable<void> {
+    bench.call("X");
+    co_await bench.served(1);
+    // A's only waiter gives up when the test says so; B waits behind it.
+    GatedProvider::Gate give_up(co_await asio::this_coro::executor, 1);
+    auto impatient = [&]() -> asio::awaitable<void> {
+      ChatRequest r = request();
+      r.fair_key = "A";
+      co_await (bench.model->complete(r) || give_up.async_receive(asio::use_awaitable));
+    };
+    asio::co_spawn(co_await asio::this_coro::executor, impatient(), asio::detached);
+    co_await bench.waiting(1);
+    bench.call("B");
+    co_await bench.waiting(2);
+    give_up.try_send(boost::system::error_code{});
+    co_await bench.waiting(1);
+    bench.provider->release("X");
+    co_await bench.served(2);
+    EXPECT_EQ(bench.provider->served().back(), "B");
+    bench.provider->release("B");
+    co_await bench.until([&] { return bench.finished.size() == 2; });
+  });
+  EXPECT_EQ(bench.finished, (std::vector<std::string>{"X", "B"}));
+  EXPECT_EQ(bench.in_flight.load(), 0);
 }
 
 }  // namespace aas::llm
