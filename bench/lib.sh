@@ -9,8 +9,11 @@
 #                      work=<fresh temp dir>; exports a random JWT_SECRET, limits off, no provider
 #                      keys (the offline mock model, or the script's own upstream)
 #   stop_pid PID       SIGTERM and wait, when it is still running
-#   bench_wait_ready SCRIPT NAME   until the service ($pid, $port) answers GET /ready; exits
-#                      naming SCRIPT with its stderr ($work/NAME.stderr) when it does not
+#   bench_wait_ready SCRIPT NAME [SECONDS]   until the service ($pid, $port) answers GET /ready
+#                      (10 s by default); exits naming SCRIPT with its stderr ($work/NAME.stderr)
+#                      when it does not
+#   bench_mock_models FILE   writes an AI_CONFIG whose one model, gpt-4o-mini, is mock-llm
+#                      ($mock_port), with the router's limits out of the way
 #   bench_start_mock SCRIPT NAME [FLAGS...]   $mock_bin on a free port, one thread; sets mock_pid
 #                      and mock_port
 #   loadavg            the 1/5/15-minute load averages
@@ -52,7 +55,8 @@ stop_pid() {
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 bench_wait_ready() {
-  for _ in $(seq 1 500); do
+  local tries=$(( ${3:-10} * 50 ))
+  for _ in $(seq 1 "$tries"); do
     if curl -sf -o /dev/null "http://127.0.0.1:$port/ready"; then return 0; fi
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.02
@@ -60,6 +64,15 @@ bench_wait_ready() {
   echo "$1: $2: the service did not become ready; its stderr:" >&2
   cat "$work/$2.stderr" >&2
   exit 1
+}
+
+bench_mock_models() {
+  cat >"$1" <<EOF
+models:
+  - name: gpt-4o-mini
+    deployments:
+      - {provider: openai, model: gpt-4o-mini, base_url: "http://127.0.0.1:$mock_port/v1", api_key: sk-bench, max_concurrency: 10000, max_queue: 10000}
+EOF
 }
 
 bench_start_mock() {

@@ -42,12 +42,7 @@ cleanup() { stop_pid "$pid"; stop_pid "$mock_pid"; rm -rf "$work"; }
 trap cleanup EXIT
 
 bench_start_mock gateway/cost.sh cost
-cat >"$work/models.yaml" <<EOF
-models:
-  - name: gpt-4o-mini
-    deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "http://127.0.0.1:$mock_port/v1", api_key: sk-bench, max_concurrency: 10000, max_queue: 10000}
-EOF
+bench_mock_models "$work/models.yaml"
 
 # measure BINARY TOOL CALLS: prints the tool's total (callgrind: "Ir"; dhat: "blocks bytes").
 measure() {
@@ -59,14 +54,9 @@ measure() {
   # (dhat prints its totals only when not --quiet)
   if [ "$tool" = callgrind ]; then vg+=(--quiet --callgrind-out-file="$out"); else vg+=(--dhat-out-file=/dev/null --log-file="$out"); fi
   PORT="$port" HOST=127.0.0.1 DATABASE_URL="sqlite:$work/run.db" LOG_LEVEL=warn THREADS=1 \
-    AI_CONFIG="$work/models.yaml" "${vg[@]}" "$b" serve >/dev/null 2>"$work/service.stderr" &
+    AI_CONFIG="$work/models.yaml" "${vg[@]}" "$b" serve >/dev/null 2>"$work/cost.stderr" &
   pid=$!
-  # (not bench_wait_ready: under valgrind the start takes up to a minute, not a second)
-  for _ in $(seq 1 1500); do
-    curl -sf -o /dev/null "http://127.0.0.1:$port/ready" && break
-    kill -0 "$pid" 2>/dev/null || { cat "$work/service.stderr" >&2; exit 1; }
-    sleep 0.2
-  done
+  bench_wait_ready gateway/cost.sh cost 300  # under valgrind the start takes up to a minute
   local token
   token="$("$b" token --user cost-bench)"
   node "$here/load.mjs" count --url "http://127.0.0.1:$port/api/ai/v1/chat/completions" --token "$token" \

@@ -89,12 +89,7 @@ start_mock() { bench_start_mock gateway/run.sh "$@"; }
 start_service() {
   local name="$1"
   port="$(bench_py free-port)"
-  cat >"$work/$name.yaml" <<EOF
-models:
-  - name: gpt-4o-mini
-    deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "http://127.0.0.1:$mock_port/v1", api_key: sk-bench, max_concurrency: 10000, max_queue: 10000}
-EOF
+  bench_mock_models "$work/$name.yaml"
   PORT="$port" HOST=127.0.0.1 DATABASE_URL="sqlite:$work/$name.db" LOG_LEVEL=warn THREADS="$threads" \
     LIMIT_RPM="$limit_rpm" LIMIT_TPM="$limit_tpm" LIMIT_CONCURRENT_STREAMS="$limit_streams" \
     AI_CONFIG="$work/$name.yaml" "$bin" serve >/dev/null 2>"$work/$name.stderr" &

@@ -104,12 +104,7 @@ for i in $(seq 1 "$runs"); do
   fi
   if [[ "$scenarios" == *" cpu "* ]]; then
     bench_start_mock realtime/run.sh "cpu-$i" --answer-tokens "$tokens"
-    cat >"$work/cpu-$i.yaml" <<EOF
-models:
-  - name: gpt-4o-mini
-    deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "http://127.0.0.1:$mock_port/v1", api_key: sk-bench, max_concurrency: 10000, max_queue: 10000}
-EOF
+    bench_mock_models "$work/cpu-$i.yaml"
     start_service "cpu-$i" "$work/cpu-$i.yaml"
     # Both transports on the same service, in alternating order, so neither always goes first.
     order="socketio sse"; [ $((i % 2)) -eq 0 ] && order="sse socketio"
