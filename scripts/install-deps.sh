@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 # sqlite3 (the CLI): the crash suite runs PRAGMA integrity_check on the database a SIGKILL left.
 # caddy: the deploy tests validate deploy/Caddyfile and run it in front of three local replicas
 # (under systemd the package also starts a caddy on :80: `systemctl disable --now caddy`).
+# valgrind: bench/gateway/cost.sh counts a call's instructions and allocations under it (benchmarks only).
 # chromium: the chat UI's browser tests (tests/ui) drive Debian's headless Chromium with playwright-core.
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
@@ -28,7 +29,7 @@ packages=(
   libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev prometheus
-  wrk curl procps
+  wrk curl procps valgrind
   caddy
   chromium
 )
