@@ -11,6 +11,8 @@ http::Router make_router(Services& services) {
   add_chat_routes(router, services);
   add_conversation_routes(router, services);
   add_openai_routes(router, services);
+  add_anthropic_routes(router, services);
+  add_responses_routes(router, services);
   add_usage_routes(router, services);
   add_export_routes(router, services);
   add_prompt_routes(router, services);

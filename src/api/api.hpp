@@ -70,6 +70,10 @@ void add_export_routes(http::Router& router, Services& services);
 void add_prompt_routes(http::Router& router, Services& services);
 void add_conversation_routes(http::Router& router, Services& services);
 void add_openai_routes(http::Router& router, Services& services);
+// Anthropic's Messages API (api/anthropic_messages.cpp).
+void add_anthropic_routes(http::Router& router, Services& services);
+// OpenAI's Responses API (api/responses.cpp).
+void add_responses_routes(http::Router& router, Services& services);
 void add_metrics_routes(http::Router& router, Services& services);
 // The chat UI: the page at /, its embedded files, and the development sign-in.
 void add_ui_routes(http::Router& router, Services& services);

@@ -16,7 +16,7 @@ const json::string* string_member(const json::object& o, std::string_view key) {
 }
 
 // A message's content into `m`: a string, null, or an array of parts (text; image_url in user
-// messages), of which the text parts are also joined into m.content.
+// messages), of which the text parts are also joined into m.content, one newline apart.
 Result<void> read_content(const json::value& v, const std::string& field, llm::ChatMessage& m) {
   if (v.is_string()) {
     m.content = std::string(v.as_string());
@@ -35,6 +35,9 @@ Result<void> read_content(const json::value& v, const std::string& field, llm::C
       const json::string* text = string_member(*p, "text");
       if (!text) return bad("'" + part_field + ".text' must be a string");
       part.text = std::string(*text);
+      // Parts are separate paragraphs to the writer: glued together, "Hello" and "world" would
+      // read "Helloworld" to a model that only sees the joined text.
+      if (!m.content.empty()) m.content += '\n';
       m.content += part.text;
     } else if (*type == "image_url") {
       const json::value* image = p->if_contains("image_url");

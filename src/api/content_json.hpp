@@ -22,7 +22,7 @@ std::string at(std::string_view prefix, std::size_t i, std::string_view rest = {
 const json::string* string_member(const json::object& o, std::string_view key);
 
 // A message's content into `m`: a string, null, or an array of parts (text, image_url), of which
-// the text parts are also joined into m.content. 400 naming `field` (and the part) otherwise.
+// the text parts are also joined into m.content, one newline apart. 400 naming `field` (and the part) otherwise.
 Result<void> read_content(const json::value& v, const std::string& field, llm::ChatMessage& m);
 // [{id, type: "function", function: {name, arguments}}, ...]; 400 naming `field` otherwise.
 Result<std::vector<llm::ToolCall>> read_tool_calls(const json::value& v, const std::string& field);

@@ -1,21 +1,19 @@
-// The OpenAI-compatible gateway: POST /api/ai/v1/chat/completions, POST /api/ai/v1/embeddings and
-// GET /api/ai/v1/models,
-// in OpenAI's own wire format, so any OpenAI SDK can use the service as its base URL
-// (baseURL = http://host:4002/api/ai/v1, apiKey = the user's JWT). Errors keep the service's
-// envelope, whose `error.message` the SDKs read, and whose status picks their typed error.
+// The OpenAI-compatible gateway: POST /api/ai/v1/chat/completions, /v1/completions (legacy),
+// /v1/embeddings, GET /v1/models and /v1/models/:id, in OpenAI's own wire format, so any OpenAI
+// SDK can use the service as its base URL (baseURL = http://host:4002/api/ai/v1, apiKey = the
+// user's JWT). Errors are in OpenAI's shape ({"error": {message, type, param, code}}, see
+// http::error_shape_for), so the SDKs raise their typed errors. (/v1/responses: responses.cpp.)
 #include "api/api.hpp"
 #include "api/content_json.hpp"
 #include "api/json_io.hpp"
 #include "api/openai_request.hpp"
-#include "api/stream_gauge.hpp"
+#include "api/gateway_stream.hpp"
 #include "chat/gateway_service.hpp"
 #include "core/base64.hpp"
 #include "core/ids.hpp"
 #include "http/error_response.hpp"
 #include "http/sse.hpp"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <bit>
@@ -51,15 +49,21 @@ json::object usage_json(const llm::Usage& u) {
   return o;
 }
 
+// An error after a stream started, as OpenAI puts one in a stream: a data line with `error`.
+void send_openai_error(http::SseChannel& channel, const Error& e) {
+  channel.send(http::sse_data(json::serialize(json::object{{"error", http::openai_error_object(e)}})));
+}
+
 // Each piece of the answer becomes a chat.completion.chunk.
-class ChunkRelay final : public chat::TurnObserver {
+class ChunkRelay final : public StreamRelay {
  public:
-  ChunkRelay(http::SseChannel& channel, json::object base) : channel_(channel), base_(std::move(base)) {}
+  ChunkRelay(http::SseChannel& channel, json::object base, bool include_usage)
+      : StreamRelay(channel), base_(std::move(base)), include_usage_(include_usage) {}
 
   bool send(json::array choices, const json::value& usage) {
     json::object chunk = base_;
     chunk["choices"] = std::move(choices);
-    if (!usage.is_null() || include_usage) chunk["usage"] = usage;
+    if (!usage.is_null() || include_usage_) chunk["usage"] = usage;
     return channel_.send(http::sse_data(json::serialize(chunk)));
   }
   // As OpenAI streams a call: its first chunk has id, type, name and empty arguments; later
@@ -90,62 +94,23 @@ class ChunkRelay final : public chat::TurnObserver {
     started_ = true;
     return send_delta(json::object{{"role", "assistant"}, {"content", text ? json::value("") : json::value(nullptr)}});
   }
-  bool started() const { return started_; }
-  asio::awaitable<void> gone() override { return channel_.gone(); }
-
-  bool include_usage = false;
+  bool started() const override { return started_; }
+  void finish(const chat::DirectResult& r) override {
+    start();  // an empty answer still has its first chunk
+    send(json::array{json::object{
+             {"index", 0}, {"delta", json::object{}}, {"finish_reason", openai_finish_reason(r.finish_reason)}}},
+         nullptr);
+    if (include_usage_) send(json::array{}, usage_json(r.usage));
+    channel_.send("data: [DONE]\n\n");
+  }
+  // OpenAI's SDKs raise an APIError for a data line that carries `error`.
+  void fail(const Error& e) override { send_openai_error(channel_, e); }
 
  private:
-  http::SseChannel& channel_;
   json::object base_;
+  bool include_usage_;
   bool started_ = false;
 };
-
-asio::awaitable<void> stream_completion(Services& s, chat::AdmittedCall call, bool include_usage,
-                                        http::BodyWriter& out) {
-  using namespace asio::experimental::awaitable_operators;
-  const StreamGauge gauge(s.metrics);
-  http::SseChannel channel(out, co_await asio::this_coro::executor);
-  ChunkRelay relay(channel, json::object{{"id", "chatcmpl-" + new_uuid_v7()},
-                                         {"object", "chat.completion.chunk"},
-                                         {"created", unix_seconds()},
-                                         {"model", call.model->name}});
-  relay.include_usage = include_usage;
-  const std::string request_id = call.input.request_id;
-  auto produce = [&]() -> asio::awaitable<void> {
-    auto result = co_await s.gateway.stream(std::move(call), relay);
-    std::optional<Error> failure;
-    if (!result) failure = result.error();
-    else failure = result->interruption;
-    // Failed before its first word, and nothing sent yet (no heartbeat either): the status and
-    // error body of a failed request (429, 502, 504...), as the non-streamed call answers.
-    // (No co_await inside a condition: g++ 12 miscompiles some of those.)
-    if (failure && !relay.started()) {
-      const bool replaced = co_await out.replace(http::error_response(*failure, request_id));
-      if (replaced) {
-        channel.finish();
-        co_return;
-      }
-    }
-    if (failure) {
-      // OpenAI's SDKs raise an APIError for a data line that carries `error`.
-      channel.send(http::sse_data(json::serialize(json::object{
-          {"error", json::object{{"message", failure->message},
-                                 {"type", code_name(failure->code)},
-                                 {"code", code_name(failure->code)}}}})));
-    } else {
-      relay.start();  // an empty answer still has its first chunk
-      relay.send(json::array{json::object{{"index", 0},
-                                          {"delta", json::object{}},
-                                          {"finish_reason", openai_finish_reason(result->finish_reason)}}},
-                 nullptr);
-      if (include_usage) relay.send(json::array{}, usage_json(result->usage));
-      channel.send("data: [DONE]\n\n");
-    }
-    channel.finish();
-  };
-  co_await (produce() && channel.pump());
-}
 
 // The answer's message: content null when the model only called tools, as OpenAI writes it.
 json::object message_json(const chat::DirectResult& r) {
@@ -169,7 +134,14 @@ Reply chat_completions(Services& s, http::Context& ctx) {
     auto call = std::make_shared<chat::AdmittedCall>(std::move(*admitted));
     const bool include_usage = parsed->include_usage;
     co_return http::sse_response([&s, call, include_usage](http::BodyWriter& out) {
-      return stream_completion(s, std::move(*call), include_usage, out);
+      json::object base{{"id", "chatcmpl-" + new_uuid_v7()},
+                        {"object", "chat.completion.chunk"},
+                        {"created", unix_seconds()},
+                        {"model", call->model->name}};
+      return run_stream(s.gateway, s.metrics, std::move(*call), out, http::ErrorShape::openai,
+                        [base = std::move(base), include_usage](http::SseChannel& channel) {
+                          return std::make_unique<ChunkRelay>(channel, base, include_usage);
+                        });
     });
   }
   auto result = co_await s.gateway.complete(std::move(*admitted));
@@ -228,12 +200,115 @@ Reply embeddings(Services& s, http::Context& ctx) {
   co_return r;
 }
 
+json::object model_json(std::string_view name) {
+  return json::object{{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", "ai-agent-service"}};
+}
+
 Reply list_models(Services& s, http::Context&) {
   json::array data;
-  for (const std::string& name : s.models.names())
-    data.push_back(json::object{{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", "ai-agent-service"}});
+  for (const std::string& name : s.models.names()) data.push_back(model_json(name));
   http::Response r;
   r.body = json::serialize(json::object{{"object", "list"}, {"data", std::move(data)}});
+  co_return r;
+}
+
+// GET /v1/models/:id: 404 for a name that is not configured, as OpenAI answers it.
+Reply get_model(Services& s, http::Context& ctx) {
+  const std::string_view id = ctx.param("id");
+  if (!s.models.find(id)) co_return make_error(errc::not_found, "model '" + std::string(id.substr(0, 128)) + "' does not exist");
+  http::Response r;
+  r.body = json::serialize(model_json(id));
+  co_return r;
+}
+
+// Legacy completions as OpenAI streams them: text_completion chunks, a last one with the
+// finish_reason, the usage chunk when asked, [DONE].
+class TextRelay final : public StreamRelay {
+ public:
+  TextRelay(http::SseChannel& channel, json::object base, bool include_usage)
+      : StreamRelay(channel), base_(std::move(base)), include_usage_(include_usage) {}
+  bool delta(std::string_view text) override {
+    started_ = true;
+    return send(text, nullptr);
+  }
+  bool started() const override { return started_; }
+  void finish(const chat::DirectResult& r) override {
+    started_ = true;
+    send("", json::string(openai_finish_reason(r.finish_reason)));
+    if (include_usage_) {
+      json::object chunk = base_;
+      chunk["choices"] = json::array{};
+      chunk["usage"] = usage_json(r.usage);
+      channel_.send(http::sse_data(json::serialize(chunk)));
+    }
+    channel_.send("data: [DONE]\n\n");
+  }
+  void fail(const Error& e) override { send_openai_error(channel_, e); }
+
+ private:
+  bool send(std::string_view text, json::value finish) {
+    json::object chunk = base_;
+    chunk["choices"] = json::array{json::object{
+        {"text", text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", std::move(finish)}}};
+    if (include_usage_) chunk["usage"] = nullptr;
+    return channel_.send(http::sse_data(json::serialize(chunk)));
+  }
+  json::object base_;
+  bool include_usage_;
+  bool started_ = false;
+};
+
+// POST /v1/completions (legacy): each prompt is one user message to the chat model, so every
+// configured model serves it; several prompts are several calls, each billed, one choice each.
+Reply completions(Services& s, http::Context& ctx) {
+  auto body = parse_object(ctx.request);
+  if (!body) co_return body.error();
+  auto parsed = openai::read_completion_request(*body);
+  if (!parsed) co_return parsed.error();
+  const std::string id = "cmpl-" + new_uuid_v7();
+  auto request_for = [&](const std::string& prompt) {
+    llm::ChatRequest call = parsed->call;
+    call.messages.push_back(llm::ChatMessage{"user", prompt, {}, {}, {}, {}});
+    return chat::DirectRequest{ctx.user().user_id, ctx.user().roles, parsed->model, std::move(call), ctx.request_id};
+  };
+  if (parsed->stream) {
+    auto admitted = co_await s.gateway.admit(request_for(parsed->prompts.front()), true);
+    if (!admitted) co_return admitted.error();
+    auto call = std::make_shared<chat::AdmittedCall>(std::move(*admitted));
+    const bool include_usage = parsed->include_usage;
+    co_return http::sse_response([&s, call, id, include_usage](http::BodyWriter& out) {
+      json::object base{{"id", id}, {"object", "text_completion"}, {"created", unix_seconds()}, {"model", call->model->name}};
+      return run_stream(s.gateway, s.metrics, std::move(*call), out, http::ErrorShape::openai,
+                        [base = std::move(base), include_usage](http::SseChannel& channel) {
+                          return std::make_unique<TextRelay>(channel, base, include_usage);
+                        });
+    });
+  }
+  json::array choices;
+  llm::Usage total;
+  std::string model;
+  for (std::size_t i = 0; i < parsed->prompts.size(); ++i) {
+    auto admitted = co_await s.gateway.admit(request_for(parsed->prompts[i]), false);
+    if (!admitted) co_return admitted.error();
+    auto result = co_await s.gateway.complete(std::move(*admitted));
+    if (!result) co_return result.error();
+    model = result->model;
+    total.input_tokens += result->usage.input_tokens;
+    total.output_tokens += result->usage.output_tokens;
+    total.cached_input_tokens += result->usage.cached_input_tokens;
+    total.reasoning_tokens += result->usage.reasoning_tokens;
+    choices.push_back(json::object{{"text", result->content},
+                                   {"index", i},
+                                   {"logprobs", nullptr},
+                                   {"finish_reason", openai_finish_reason(result->finish_reason)}});
+  }
+  http::Response r;
+  r.body = json::serialize(json::object{{"id", id},
+                                        {"object", "text_completion"},
+                                        {"created", unix_seconds()},
+                                        {"model", model},
+                                        {"choices", std::move(choices)},
+                                        {"usage", usage_json(total)}});
   co_return r;
 }
 
@@ -246,6 +321,10 @@ void add_openai_routes(http::Router& router, Services& s) {
               [&s](http::Context& c) { return embeddings(s, c); }});
   router.add({"GET", "/api/ai/v1/models", http::Access::user,
               [&s](http::Context& c) { return list_models(s, c); }});
+  router.add({"GET", "/api/ai/v1/models/:id", http::Access::user,
+              [&s](http::Context& c) { return get_model(s, c); }});
+  router.add({"POST", "/api/ai/v1/completions", http::Access::user,
+              [&s](http::Context& c) { return completions(s, c); }});
 }
 
 }  // namespace aas::api

@@ -65,6 +65,28 @@ Result<void> read_number(const json::object& body, std::string_view key, double 
   return {};
 }
 
+// A function's name, description, parameters and strict, from `fo` (chat completions nest them
+// under `function`, the Responses API does not); `field` names fo in errors.
+Result<llm::ToolDefinition> read_function(const json::object* fo, const std::string& field) {
+  const json::string* name = fo ? string_member(*fo, "name") : nullptr;
+  if (!name) return bad("'" + field + ".name' must be a string");
+  llm::ToolDefinition def;
+  def.name = std::string(*name);
+  if (const json::value* d = fo->if_contains("description"); d && !d->is_null()) {
+    if (!d->is_string()) return bad("'" + field + ".description' must be a string");
+    def.description = std::string(d->as_string());
+  }
+  if (const json::value* p = fo->if_contains("parameters"); p && !p->is_null()) {
+    if (!p->is_object()) return bad("'" + field + ".parameters' must be a JSON object (a JSON Schema)");
+    def.parameters = json::serialize(*p);
+  }
+  if (const json::value* st = fo->if_contains("strict"); st && !st->is_null()) {
+    if (!st->is_bool()) return bad("'" + field + ".strict' must be a boolean");
+    def.strict = st->as_bool();
+  }
+  return def;
+}
+
 Result<std::vector<llm::ToolDefinition>> read_tools(const json::value& v) {
   if (!v.is_array()) return bad("'tools' must be an array");
   std::vector<llm::ToolDefinition> tools;
@@ -75,24 +97,9 @@ Result<std::vector<llm::ToolDefinition>> read_tools(const json::value& v) {
     const json::string* type = t ? string_member(*t, "type") : nullptr;
     if (!type || *type != "function") return bad("'" + field + ".type' must be function");
     const json::value* f = t->if_contains("function");
-    const json::object* fo = f ? f->if_object() : nullptr;
-    const json::string* name = fo ? string_member(*fo, "name") : nullptr;
-    if (!name) return bad("'" + field + ".function.name' must be a string");
-    llm::ToolDefinition def;
-    def.name = std::string(*name);
-    if (const json::value* d = fo->if_contains("description"); d && !d->is_null()) {
-      if (!d->is_string()) return bad("'" + field + ".function.description' must be a string");
-      def.description = std::string(d->as_string());
-    }
-    if (const json::value* p = fo->if_contains("parameters"); p && !p->is_null()) {
-      if (!p->is_object()) return bad("'" + field + ".function.parameters' must be a JSON object (a JSON Schema)");
-      def.parameters = json::serialize(*p);
-    }
-    if (const json::value* st = fo->if_contains("strict"); st && !st->is_null()) {
-      if (!st->is_bool()) return bad("'" + field + ".function.strict' must be a boolean");
-      def.strict = st->as_bool();
-    }
-    tools.push_back(std::move(def));
+    auto def = read_function(f ? f->if_object() : nullptr, field + ".function");
+    if (!def) return def.error();
+    tools.push_back(std::move(*def));
   }
   return tools;
 }
@@ -151,36 +158,9 @@ constexpr std::pair<std::string_view, std::string_view> unsupported[] = {
     {"prediction", "'prediction' is not supported"},
 };
 
-}  // namespace
-
-Result<ChatCompletionRequest> read_chat_completion(const json::object& body, const llm::ValidationLimits& limits) {
-  ChatCompletionRequest p;
-  llm::ChatRequest& call = p.call;
-
-  auto model = optional_string(body, "model");
-  if (!model) return model.error();
-  if (!*model) return bad("'model' is required");
-  p.model = std::move(**model);
-
-  for (const auto& [key, message] : unsupported) {
-    const json::value* v = body.if_contains(key);
-    // logprobs: false is what some clients send by default, and asks for nothing.
-    if (v && !v->is_null() && !(v->is_bool() && !v->as_bool())) return bad(std::string(message));
-  }
-  if (const json::value* n = body.if_contains("n"); n && !n->is_null()) {
-    if (!n->is_int64() || n->as_int64() < 1) return bad("'n' must be a positive integer");
-    if (n->as_int64() != 1) return bad("'n' greater than 1 is not supported yet: ask once per answer");
-  }
-
-  const json::value* messages = body.if_contains("messages");
-  if (!messages || !messages->is_array() || messages->as_array().empty())
-    return bad("'messages' must be a non-empty array");
-  for (std::size_t i = 0; i < messages->as_array().size(); ++i) {
-    auto m = read_message(messages->as_array()[i], i);
-    if (!m) return m.error();
-    call.messages.push_back(std::move(*m));
-  }
-
+// The parameters chat and legacy completions share: sampling, penalties, seed, max tokens (from
+// the first of max_completion_tokens / max_tokens given), stop, user.
+Result<void> read_sampling(const json::object& body, llm::ChatRequest& call) {
   if (auto r = read_number(body, "temperature", 0, 2, call.temperature); !r) return r.error();
   if (auto r = read_number(body, "top_p", 0, 1, call.top_p); !r) return r.error();
   if (auto r = read_number(body, "presence_penalty", -2, 2, call.presence_penalty); !r) return r.error();
@@ -211,6 +191,41 @@ Result<ChatCompletionRequest> read_chat_completion(const json::object& body, con
   auto user = optional_string(body, "user");
   if (!user) return user.error();
   call.user = user->value_or("");
+
+  return {};
+}
+
+}  // namespace
+
+Result<ChatCompletionRequest> read_chat_completion(const json::object& body, const llm::ValidationLimits& limits) {
+  ChatCompletionRequest p;
+  llm::ChatRequest& call = p.call;
+
+  auto model = optional_string(body, "model");
+  if (!model) return model.error();
+  if (!*model) return bad("'model' is required");
+  p.model = std::move(**model);
+
+  for (const auto& [key, message] : unsupported) {
+    const json::value* v = body.if_contains(key);
+    // logprobs: false is what some clients send by default, and asks for nothing.
+    if (v && !v->is_null() && !(v->is_bool() && !v->as_bool())) return bad(std::string(message));
+  }
+  if (const json::value* n = body.if_contains("n"); n && !n->is_null()) {
+    if (!n->is_int64() || n->as_int64() < 1) return bad("'n' must be a positive integer");
+    if (n->as_int64() != 1) return bad("'n' greater than 1 is not supported yet: ask once per answer");
+  }
+
+  const json::value* messages = body.if_contains("messages");
+  if (!messages || !messages->is_array() || messages->as_array().empty())
+    return bad("'messages' must be a non-empty array");
+  for (std::size_t i = 0; i < messages->as_array().size(); ++i) {
+    auto m = read_message(messages->as_array()[i], i);
+    if (!m) return m.error();
+    call.messages.push_back(std::move(*m));
+  }
+
+  if (auto r = read_sampling(body, call); !r) return r.error();
 
   if (const json::value* tools = body.if_contains("tools"); tools && !tools->is_null()) {
     auto read = read_tools(*tools);
@@ -278,6 +293,255 @@ Result<EmbeddingsRequest> read_embeddings(const json::object& body) {
   auto user = optional_string(body, "user");
   if (!user) return user.error();
   r.user = user->value_or("");
+  return r;
+}
+
+namespace {
+
+// Responses' content parts of one message into `m` (text parts joined a newline apart).
+Result<void> read_response_parts(const json::array& parts, const std::string& field, llm::ChatMessage& m) {
+  bool image = false;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const std::string part_field = at(field, i);
+    const json::object* p = parts[i].if_object();
+    const json::string* type = p ? string_member(*p, "type") : nullptr;
+    if (!type) return bad("'" + part_field + ".type' must be a string");
+    llm::ContentPart part;
+    if (*type == "input_text" || *type == "output_text") {
+      const json::string* text = string_member(*p, "text");
+      if (!text) return bad("'" + part_field + ".text' must be a string");
+      part.text = std::string(*text);
+      if (!m.content.empty()) m.content += '\n';
+      m.content += part.text;
+    } else if (*type == "input_image") {
+      const json::string* url = string_member(*p, "image_url");
+      if (!url) return bad("'" + part_field + ".image_url' must be a string (file ids are not supported)");
+      part.kind = llm::ContentPart::Kind::image;
+      part.image_url = std::string(*url);
+      if (const json::string* detail = string_member(*p, "detail")) part.detail = std::string(*detail);
+      image = true;
+    } else {
+      return bad("'" + part_field + ".type' " + std::string(type->subview(0, 32)) +
+                 " is not supported (input_text, output_text and input_image are)");
+    }
+    m.parts.push_back(std::move(part));
+  }
+  if (!image) m.parts.clear();  // text only: the plain form
+  return {};
+}
+
+// One input item into `out`: a message, a function call (joined to the assistant message
+// before it, as chat completions carry calls) or a function call's output (a tool message).
+Result<void> read_input_item(const json::value& v, std::size_t index, std::vector<llm::ChatMessage>& out) {
+  const std::string field = at("input", index);
+  const json::object* o = v.if_object();
+  if (!o) return bad("'" + field + "' must be an object");
+  const json::string* type = string_member(*o, "type");
+  if (!type || *type == "message") {
+    const json::string* role = string_member(*o, "role");
+    if (!role || (*role != "user" && *role != "assistant" && *role != "system" && *role != "developer"))
+      return bad("'" + field + ".role' must be user, assistant, system or developer");
+    llm::ChatMessage m;
+    m.role = *role == "developer" ? "system" : std::string(*role);
+    const json::value* content = o->if_contains("content");
+    if (content && content->is_string()) {
+      m.content = std::string(content->as_string());
+    } else if (content && content->is_array()) {
+      if (auto r = read_response_parts(content->as_array(), field + ".content", m); !r) return r.error();
+    } else {
+      return bad("'" + field + ".content' must be a string or an array of content parts");
+    }
+    out.push_back(std::move(m));
+    return {};
+  }
+  if (*type == "function_call") {
+    const json::string* call_id = string_member(*o, "call_id");
+    const json::string* name = string_member(*o, "name");
+    const json::string* arguments = string_member(*o, "arguments");
+    if (!call_id) return bad("'" + field + ".call_id' must be a string");
+    if (!name) return bad("'" + field + ".name' must be a string");
+    if (!arguments) return bad("'" + field + ".arguments' must be a string of JSON");
+    if (out.empty() || out.back().role != "assistant") out.push_back(llm::ChatMessage{"assistant", {}, {}, {}, {}, {}});
+    out.back().tool_calls.push_back({std::string(*call_id), std::string(*name), std::string(*arguments)});
+    return {};
+  }
+  if (*type == "function_call_output") {
+    const json::string* call_id = string_member(*o, "call_id");
+    const json::string* output = string_member(*o, "output");
+    if (!call_id) return bad("'" + field + ".call_id' must be a string");
+    if (!output) return bad("'" + field + ".output' must be a string");
+    llm::ChatMessage m;
+    m.role = "tool";
+    m.tool_call_id = std::string(*call_id);
+    m.content = std::string(*output);
+    out.push_back(std::move(m));
+    return {};
+  }
+  return bad("'" + field + ".type' " + std::string(type->subview(0, 32)) +
+             " is not supported (message, function_call and function_call_output are)");
+}
+
+// text.format: {type: text | json_object | json_schema (name, schema, strict)}.
+Result<llm::ResponseFormat> read_text_format(const json::value& v) {
+  const json::object* text = v.if_object();
+  if (!text) return bad("'text' must be an object");
+  const json::value* format = text->if_contains("format");
+  if (!format || format->is_null()) return llm::ResponseFormat{};
+  const json::object* f = format->if_object();
+  const json::string* type = f ? string_member(*f, "type") : nullptr;
+  if (!type) return bad("'text.format.type' must be a string");
+  llm::ResponseFormat out;
+  if (*type == "text") return out;
+  if (*type == "json_object") {
+    out.kind = llm::ResponseFormat::Kind::json_object;
+    return out;
+  }
+  if (*type != "json_schema") return bad("'text.format.type' must be text, json_object or json_schema");
+  out.kind = llm::ResponseFormat::Kind::json_schema;
+  const json::string* name = string_member(*f, "name");
+  if (!name) return bad("'text.format.name' must be a string");
+  out.schema_name = std::string(*name);
+  const json::value* schema = f->if_contains("schema");
+  if (!schema || !schema->is_object()) return bad("'text.format.schema' must be a JSON object (a JSON Schema)");
+  out.schema = json::serialize(*schema);
+  if (const json::value* st = f->if_contains("strict"); st && st->is_bool()) out.strict = st->as_bool();
+  return out;
+}
+
+}  // namespace
+
+Result<ResponseRequest> read_response_request(const json::object& body) {
+  ResponseRequest r;
+  llm::ChatRequest& call = r.call;
+  const json::string* model = string_member(body, "model");
+  if (!model || model->empty()) return bad("'model' is required");
+  r.model = std::string(*model);
+
+  for (std::string_view key : {"reasoning", "background", "conversation", "prompt", "include", "top_logprobs"}) {
+    const json::value* v = body.if_contains(key);
+    const bool empty = !v || v->is_null() || (v->is_array() && v->as_array().empty()) || (v->is_bool() && !v->as_bool());
+    if (!empty) return bad("'" + std::string(key) + "' is not supported by this gateway");
+  }
+  auto instructions = optional_string(body, "instructions");
+  if (!instructions) return instructions.error();
+  r.instructions = instructions->value_or("");
+  if (!r.instructions.empty()) call.messages.push_back(llm::ChatMessage{"system", r.instructions, {}, {}, {}, {}});
+
+  const json::value* input = body.if_contains("input");
+  if (input && input->is_string()) {
+    call.messages.push_back(llm::ChatMessage{"user", std::string(input->as_string()), {}, {}, {}, {}});
+  } else if (input && input->is_array() && !input->as_array().empty()) {
+    for (std::size_t i = 0; i < input->as_array().size(); ++i)
+      if (auto read = read_input_item(input->as_array()[i], i, call.messages); !read) return read.error();
+  } else {
+    return bad("'input' must be a string or a non-empty array of input items");
+  }
+
+  if (auto n = read_number(body, "temperature", 0, 2, call.temperature); !n) return n.error();
+  if (auto n = read_number(body, "top_p", 0, 1, call.top_p); !n) return n.error();
+  if (const json::value* t = body.if_contains("max_output_tokens"); t && !t->is_null()) {
+    if (!t->is_int64() || t->as_int64() < 1 || t->as_int64() > 1'000'000)
+      return bad("'max_output_tokens' must be a positive integer");
+    call.max_tokens = static_cast<int>(t->as_int64());
+  }
+  auto user = optional_string(body, "user");
+  if (!user) return user.error();
+  call.user = user->value_or("");
+
+  if (const json::value* tools = body.if_contains("tools"); tools && !tools->is_null()) {
+    if (!tools->is_array()) return bad("'tools' must be an array");
+    for (std::size_t i = 0; i < tools->as_array().size(); ++i) {
+      const std::string field = at("tools", i);
+      const json::object* t = tools->as_array()[i].if_object();
+      const json::string* type = t ? string_member(*t, "type") : nullptr;
+      if (!type || *type != "function")
+        return bad("'" + field + ".type' must be function (built-in tools are not supported)");
+      auto def = read_function(t, field);
+      if (!def) return def.error();
+      call.tools.push_back(std::move(*def));
+    }
+  }
+  if (const json::value* choice = body.if_contains("tool_choice"); choice && !choice->is_null()) {
+    const json::object* o = choice->if_object();
+    const json::string* name = o ? string_member(*o, "name") : nullptr;
+    if (choice->is_string() && (choice->as_string() == "auto" || choice->as_string() == "none" ||
+                                choice->as_string() == "required"))
+      call.tool_choice = std::string(choice->as_string());
+    else if (name && string_member(*o, "type") && *string_member(*o, "type") == "function")
+      call.tool_choice = std::string(*name);
+    else
+      return bad("'tool_choice' must be auto, none, required or {type: function, name}");
+  }
+  auto parallel = optional_bool(body, "parallel_tool_calls");
+  if (!parallel) return parallel.error();
+  call.parallel_tool_calls = *parallel;
+  if (const json::value* text = body.if_contains("text"); text && !text->is_null()) {
+    auto format = read_text_format(*text);
+    if (!format) return format.error();
+    call.response_format = std::move(*format);
+  }
+  if (const json::value* metadata = body.if_contains("metadata"); metadata && !metadata->is_null() && !metadata->is_object())
+    return bad("'metadata' must be an object");
+
+  auto previous = optional_string(body, "previous_response_id");
+  if (!previous) return previous.error();
+  r.previous_response_id = previous->value_or("");
+  auto store = optional_bool(body, "store");
+  if (!store) return store.error();
+  r.store = store->value_or(true);
+  auto stream = optional_bool(body, "stream");
+  if (!stream) return stream.error();
+  r.stream = stream->value_or(false);
+  return r;
+}
+
+Result<CompletionRequest> read_completion_request(const json::object& body) {
+  CompletionRequest r;
+  const json::string* model = string_member(body, "model");
+  if (!model || model->empty()) return bad("'model' is required");
+  r.model = std::string(*model);
+
+  const json::value* prompt = body.if_contains("prompt");
+  constexpr std::size_t max_prompts = 16;
+  if (prompt && prompt->is_string()) {
+    r.prompts.emplace_back(prompt->as_string());
+  } else if (prompt && prompt->is_array() && !prompt->as_array().empty() && prompt->as_array().size() <= max_prompts) {
+    for (const json::value& p : prompt->as_array()) {
+      if (!p.is_string()) return bad("'prompt' must be a string or an array of strings (token arrays are not supported)");
+      r.prompts.emplace_back(p.as_string());
+    }
+  } else {
+    return bad("'prompt' must be a string or an array of 1 to 16 strings");
+  }
+  for (const std::string& p : r.prompts)
+    if (p.empty()) return bad("'prompt' must not be empty");
+
+  constexpr std::pair<std::string_view, std::string_view> refused[] = {
+      {"logprobs", "'logprobs' is not supported yet"},
+      {"logit_bias", "'logit_bias' is not supported"},
+      {"suffix", "'suffix' (insertion) is not supported"},
+  };
+  for (const auto& [key, message] : refused)
+    if (const json::value* v = body.if_contains(key); v && !v->is_null()) return bad(std::string(message));
+  if (const json::value* echo = body.if_contains("echo"); echo && !echo->is_null() && !(echo->is_bool() && !echo->as_bool()))
+    return bad("'echo' is not supported");
+  for (std::string_view key : {"n", "best_of"}) {
+    const json::value* v = body.if_contains(key);
+    if (!v || v->is_null()) continue;
+    if (!v->is_int64() || v->as_int64() < 1) return bad("'" + std::string(key) + "' must be a positive integer");
+    if (v->as_int64() != 1) return bad("'" + std::string(key) + "' greater than 1 is not supported yet: ask once per answer");
+  }
+  if (auto s = read_sampling(body, r.call); !s) return s.error();
+  if (!r.call.max_tokens) r.call.max_tokens = 16;  // OpenAI's default for this endpoint
+
+  auto stream = optional_bool(body, "stream");
+  if (!stream) return stream.error();
+  r.stream = stream->value_or(false);
+  if (r.stream && r.prompts.size() > 1) return bad("'prompt' must be one string when streaming");
+  if (const json::value* so = body.if_contains("stream_options"); so && so->is_object()) {
+    if (const json::value* iu = so->as_object().if_contains("include_usage"); iu && iu->is_bool())
+      r.include_usage = iu->as_bool();
+  }
   return r;
 }
 

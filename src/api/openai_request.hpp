@@ -36,4 +36,38 @@ struct EmbeddingsRequest {
 // `encoding_format` float | base64, `user`.
 Result<EmbeddingsRequest> read_embeddings(const json::object& body);
 
+// POST /v1/responses: the Responses API's body as our ChatRequest.
+struct ResponseRequest {
+  std::string model;
+  llm::ChatRequest call;  // instructions as a system message first, then the input's items
+  bool stream = false;
+  std::string previous_response_id;  // empty: none
+  bool store = true;                  // false: this response cannot be continued from
+  std::string instructions;           // echoed in the response
+};
+
+// input a string (one user message) or items: messages (role user | assistant | system |
+// developer; content a string or input_text / output_text / input_image parts), function_call
+// and function_call_output items; instructions, max_output_tokens, temperature, top_p, tools
+// (flat function tools), tool_choice, parallel_tool_calls, text.format (text, json_object,
+// json_schema), user, metadata, store, stream, previous_response_id. Built-in tools (web
+// search, files...), reasoning, background, conversation, prompt and include are refused.
+// Not yet validated (the previous response's messages come first): llm::validate_request is
+// the caller's once it has them.
+Result<ResponseRequest> read_response_request(const json::object& body);
+
+// POST /v1/completions (legacy): the prompt as one user message each.
+struct CompletionRequest {
+  std::string model;
+  std::vector<std::string> prompts;  // a string, or an array of 1 to 16 strings
+  llm::ChatRequest call;             // parameters only: each prompt is its own message
+  bool stream = false;
+  bool include_usage = false;
+};
+
+// prompt, max_tokens (default 16, as OpenAI's), temperature, top_p, stop, seed,
+// presence/frequency_penalty, user, stream, stream_options; `n` > 1, `best_of` > 1, `echo`,
+// `suffix`, `logprobs` and `logit_bias` refused; token-id prompts refused.
+Result<CompletionRequest> read_completion_request(const json::object& body);
+
 }  // namespace aas::api::openai

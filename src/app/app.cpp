@@ -223,7 +223,7 @@ std::vector<api::ProviderInfo> register_models(const Config& c, llm::ModelRegist
               128'000, std::nullopt});
   if (!c.default_model.empty()) models.set_default(c.default_model);
   if (c.models.empty())
-    spdlog::warn("no LLM provider configured (OPENAI_API_KEY, ANTHROPIC_API_KEY, OPENAI_BASE_URL or "
+    spdlog::warn("no LLM provider configured (OPENAI_API_KEY, ANTHROPIC_API_KEY, OPENAI_BASE_URL, ANTHROPIC_BASE_URL or "
                  "models in AI_CONFIG): answering with the OFFLINE MOCK MODEL");
   return {{"openai", openai, openai}, {"anthropic", anthropic, anthropic}, {"mock", true, true}};
 }
@@ -267,8 +267,9 @@ int serve(Config c) {
   setup_logging(c.log_level);
   ensure_jwt_secret(c);
   if (c.jwt_secret_generated)
-    spdlog::warn("JWT_SECRET not set: using a development secret kept beside the database; set "
-                 "JWT_SECRET to the monolith's secret to accept its tokens");
+    spdlog::warn("JWT_SECRET not set: using the development secret at {} (`token` run from the same "
+                 "directory signs with it); set JWT_SECRET to the monolith's secret to accept its tokens",
+                 c.jwt_secret_file);
 
   SystemClock clock;
   std::unique_ptr<store::Store> store = open_store(c, clock);

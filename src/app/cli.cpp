@@ -39,6 +39,15 @@ int print_token(Config c, const std::string& user, bool admin, std::vector<std::
     return 2;
   }
   ensure_jwt_secret(c);
+  // The development secret is found relative to the working directory (./data, or beside
+  // SQLITE_PATH): said on stderr, so that a token signed with another directory's secret (and
+  // refused with 401 by a service started elsewhere) is not a mystery.
+  if (c.jwt_secret_created)
+    std::cerr << "JWT_SECRET not set: created a new development secret at " << c.jwt_secret_file
+              << "; a service started from another directory will refuse this token (run `token` where "
+                 "`serve` runs, or set JWT_SECRET or SQLITE_PATH alike for both)\n";
+  else if (c.jwt_secret_generated)
+    std::cerr << "signed with the development secret at " << c.jwt_secret_file << "\n";
   if (admin) roles.push_back(c.admin_role);
   auth::TokenClaims claims{user, roles, *ttl, c.jwt_issuer, c.jwt_audience};
   auto token = auth::issue_hs256_token(claims, c.jwt_secret, std::chrono::system_clock::now());

@@ -219,8 +219,11 @@ std::vector<ModelSpec> models_from_env(const Config& c, const Source& src) {
   };
   if (!c.openai_api_key.empty() || !c.openai_base_url.empty())
     add("openai", "OPENAI_MODELS", "gpt-4o-mini,gpt-4o", c.openai_base_url, c.openai_api_key);
-  if (!c.anthropic_api_key.empty())
-    add("anthropic", "ANTHROPIC_MODELS", "claude-3-5-haiku-latest,claude-sonnet-4-5", "", c.anthropic_api_key);
+  // ANTHROPIC_BASE_URL alone (a local upstream that needs no key) serves the models as
+  // OPENAI_BASE_URL does; before it was read, a key meant for a local upstream went to the vendor.
+  if (!c.anthropic_api_key.empty() || !c.anthropic_base_url.empty())
+    add("anthropic", "ANTHROPIC_MODELS", "claude-3-5-haiku-latest,claude-sonnet-4-5", c.anthropic_base_url,
+        c.anthropic_api_key);
   return out;
 }
 
@@ -383,6 +386,7 @@ Config load_config(const Lookup& env) {
   src.text("OPENAI_API_KEY", c.openai_api_key);
   src.text("OPENAI_BASE_URL", c.openai_base_url);
   src.text("ANTHROPIC_API_KEY", c.anthropic_api_key);
+  src.text("ANTHROPIC_BASE_URL", c.anthropic_base_url);
   src.text("DEFAULT_MODEL", c.default_model);
   src.millis("MOCK_LATENCY_MS", c.mock_latency, 0, 600'000);
   c.models = root ? read_models(root["models"]) : std::vector<ModelSpec>{};
@@ -489,7 +493,9 @@ void ensure_jwt_secret(Config& c) {
   if (std::ifstream in(file); in) {
     std::getline(in, c.jwt_secret);
   }
+  c.jwt_secret_file = fs::absolute(file).lexically_normal().string();
   if (c.jwt_secret.size() < 32) {
+    c.jwt_secret_created = true;
     unsigned char raw[32];
     if (RAND_bytes(raw, sizeof raw) != 1) throw ConfigError("JWT_SECRET: cannot generate a development secret");
     static constexpr char hex[] = "0123456789abcdef";

@@ -83,6 +83,8 @@ struct Config {
   // auth
   std::string jwt_secret;
   bool jwt_secret_generated = false;  // a development secret kept beside the database
+  std::string jwt_secret_file;        // where that secret is (absolute), when generated
+  bool jwt_secret_created = false;    // ensure_jwt_secret wrote a new one (none was there)
   std::string jwt_public_key_pem;
   std::vector<std::string> jwt_algorithms;
   std::optional<std::string> jwt_issuer;
@@ -118,6 +120,7 @@ struct Config {
   std::string openai_api_key;
   std::string openai_base_url;
   std::string anthropic_api_key;
+  std::string anthropic_base_url;  // ANTHROPIC_BASE_URL: a proxy or local upstream (empty: Anthropic's)
   std::string default_model;  // empty: the first configured model (mock without providers)
   std::chrono::milliseconds mock_latency{0};
   // From the YAML file's `models:` list, or else built from OPENAI_* / ANTHROPIC_* variables.

@@ -32,7 +32,10 @@ namespace {
 namespace asio = boost::asio;
 
 constexpr std::string_view kCorsAllowHeaders = "Authorization, Content-Type, X-Request-Id";
-constexpr std::string_view kCorsExposeHeaders = "X-Request-Id, Retry-After";
+// X-Cache says whether the gateway's response cache answered; request-id is where Anthropic's
+// SDK looks for the request id; RateLimit-* say how much of a limit is left.
+constexpr std::string_view kCorsExposeHeaders =
+    "X-Request-Id, Retry-After, X-Cache, Request-Id, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset";
 constexpr std::string_view kCorsMaxAgeSeconds = "600";
 
 char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -76,14 +79,14 @@ bool origin_allowed(const Request& req, const DispatcherOptions& options) {
 }
 
 // Maps an Error to its response and logs what operators need: the detail, never bodies or tokens.
-Response fail(const Error& e, std::string_view request_id) {
+Response fail(const Error& e, std::string_view request_id, ErrorShape shape) {
   const std::string_view why = e.detail.empty() ? std::string_view(e.message) : e.detail;
   if (http_status(e.code) >= 500) {
     spdlog::warn("request {}: {}: {}", request_id, code_name(e.code), why);
   } else {
     spdlog::debug("request {}: {}: {}", request_id, code_name(e.code), why);
   }
-  return error_response(e, request_id);
+  return error_response(e, request_id, shape);
 }
 
 // POST/PUT/PATCH bodies must be JSON; "application/json; charset=utf-8" is fine.
@@ -94,6 +97,33 @@ bool content_type_acceptable(const Request& req) {
   if (!content_type) return false;
   const std::string_view media = trim(content_type->substr(0, content_type->find(';')));
   return iequals(media, "application/json");
+}
+
+// A request header a browser may send cross-origin beside kCorsAllowHeaders: those the official
+// SDKs add to every request (OpenAI's and Anthropic's x-stainless-* telemetry, Anthropic's key,
+// version and beta headers, OpenAI's organisation and project). Checked per name because CORS
+// has no prefix wildcard and "*" does not cover Authorization.
+bool sdk_header(std::string_view name) {
+  auto starts = [&](std::string_view prefix) {
+    return name.size() >= prefix.size() && iequals(name.substr(0, prefix.size()), prefix);
+  };
+  return starts("x-stainless-") || starts("anthropic-") || iequals(name, "x-api-key") ||
+         iequals(name, "openai-organization") || iequals(name, "openai-project") || iequals(name, "idempotency-key");
+}
+
+// The headers a preflight may be granted: the fixed list, plus the SDK headers it asked for.
+std::string allowed_headers(const Request& req) {
+  std::string out(kCorsAllowHeaders);
+  const auto asked = req.header("access-control-request-headers");
+  if (!asked) return out;
+  std::string_view rest = *asked;
+  while (!rest.empty()) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view name = trim(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (sdk_header(name)) out.append(", ").append(name);
+  }
+  return out;
 }
 
 // OPTIONS on a path that exists: 204 with Allow; a CORS preflight from an allowed origin also
@@ -107,7 +137,7 @@ Response options_response(const Request& req, const std::vector<std::string>& me
   const bool preflight = req.header("access-control-request-method").has_value();
   if (preflight && origin_allowed(req, options)) {
     res.headers.push_back({"access-control-allow-methods", allow});
-    res.headers.push_back({"access-control-allow-headers", std::string(kCorsAllowHeaders)});
+    res.headers.push_back({"access-control-allow-headers", allowed_headers(req)});
     res.headers.push_back({"access-control-max-age", std::string(kCorsMaxAgeSeconds)});
   }
   res.headers.push_back({"allow", std::move(allow)});
@@ -152,7 +182,7 @@ struct Deadline {
 // per request, which measured at a quarter of the instructions of GET /health. This spawns one,
 // at about half that cost.
 asio::awaitable<Response> run_handler(const Route& route, Context& ctx,
-                                      std::chrono::milliseconds timeout) {
+                                      std::chrono::milliseconds timeout, ErrorShape shape) {
   std::optional<Result<Response>> outcome;
   if (timeout.count() > 0) {
     const auto ex = co_await asio::this_coro::executor;
@@ -174,14 +204,14 @@ asio::awaitable<Response> run_handler(const Route& route, Context& ctx,
       co_return fail(make_error(errc::unavailable, "request timed out",
                                 fmt::format("{} {} exceeded the request timeout", route.method,
                                             route.pattern)),
-                     ctx.request_id);
+                     ctx.request_id, shape);
     }
   } else {
     outcome = co_await run_guarded(route, ctx);
   }
   if (!outcome)
-    co_return error_response(make_error(errc::internal, "internal error"), ctx.request_id);
-  if (!*outcome) co_return fail(outcome->error(), ctx.request_id);
+    co_return error_response(make_error(errc::internal, "internal error"), ctx.request_id, shape);
+  if (!*outcome) co_return fail(outcome->error(), ctx.request_id, shape);
   co_return std::move(**outcome);
 }
 
@@ -189,12 +219,13 @@ asio::awaitable<Response> run_handler(const Route& route, Context& ctx,
 asio::awaitable<Response> respond(const Request& req, const std::string& request_id,
                                   Router::Match& match, const auth::Authenticator& authenticator,
                                   const DispatcherOptions& options) {
+  const ErrorShape shape = error_shape_for(req.path);
   if (!match.route) {
     if (match.allowed_methods.empty()) {
-      co_return fail(make_error(errc::not_found, "no such route"), request_id);
+      co_return fail(make_error(errc::not_found, "no such route"), request_id, shape);
     }
     if (req.method == "OPTIONS") co_return options_response(req, match.allowed_methods, options);
-    Response res = fail(make_error(errc::method_not_allowed, "method not allowed"), request_id);
+    Response res = fail(make_error(errc::method_not_allowed, "method not allowed"), request_id, shape);
     res.headers.push_back({"allow", join(match.allowed_methods, ", ")});
     co_return res;
   }
@@ -202,26 +233,28 @@ asio::awaitable<Response> respond(const Request& req, const std::string& request
   if (const auto key = req.query_param_with_nul()) {
     co_return fail(make_error(errc::invalid_request,
                               "query parameter '" + key->substr(0, 64) + "' contains a NUL character (U+0000)"),
-                   request_id);
+                   request_id, shape);
   }
   const Route& route = *match.route;
   Context ctx{req, request_id, std::nullopt, std::move(match.params)};
   if (route.access != Access::open) {
-    const Result<std::string_view> token = bearer_token(req);
-    if (!token) co_return fail(token.error(), request_id);
+    // Anthropic's SDK sends its key as x-api-key: accepted on the gateway's routes.
+    const Result<std::string_view> token =
+        shape == ErrorShape::service ? bearer_token(req) : gateway_token(req);
+    if (!token) co_return fail(token.error(), request_id, shape);
     Result<auth::Principal> principal = co_await authenticator.authenticate(*token);
-    if (!principal) co_return fail(principal.error(), request_id);
+    if (!principal) co_return fail(principal.error(), request_id, shape);
     if (route.access == Access::admin && !principal->is_admin) {
-      co_return fail(make_error(errc::forbidden, "admin role required"), request_id);
+      co_return fail(make_error(errc::forbidden, "admin role required"), request_id, shape);
     }
     ctx.principal = std::move(*principal);
   }
   if (route.json_body && !content_type_acceptable(req)) {
     co_return fail(
         make_error(errc::unsupported_media_type, "Content-Type must be application/json"),
-        request_id);
+        request_id, shape);
   }
-  co_return co_await run_handler(route, ctx, options.request_timeout);
+  co_return co_await run_handler(route, ctx, options.request_timeout, shape);
 }
 
 void append_json_string(fmt::memory_buffer& out, std::string_view s) {
@@ -323,6 +356,15 @@ Result<std::string_view> bearer_token(const Request& req) {
   return token;
 }
 
+Result<std::string_view> gateway_token(const Request& req) {
+  if (req.header("authorization")) return bearer_token(req);
+  if (const auto key = req.header("x-api-key")) {
+    const std::string_view token = trim(*key);
+    if (!token.empty()) return token;
+  }
+  return make_error(errc::unauthorized, "missing bearer token or x-api-key");
+}
+
 Dispatcher::Dispatcher(Router router, const auth::Authenticator& authenticator, DispatcherOptions options)
     : router_(std::move(router)), authenticator_(authenticator), options_(std::move(options)) {}
 
@@ -341,13 +383,17 @@ asio::awaitable<Response> Dispatcher::handle(Request request) {
   } catch (const std::exception& e) {
     // Only a bug gets here (handler exceptions are caught closer to the handler).
     spdlog::error("request {}: dispatch failed: {}", request_id, e.what());
-    res = error_response(make_error(errc::internal, "internal error"), request_id);
+    res = error_response(make_error(errc::internal, "internal error"), request_id, error_shape_for(request.path));
   } catch (...) {
     spdlog::error("request {}: dispatch failed with a non-standard exception", request_id);
-    res = error_response(make_error(errc::internal, "internal error"), request_id);
+    res = error_response(make_error(errc::internal, "internal error"), request_id, error_shape_for(request.path));
   }
 
   res.headers.push_back({"x-request-id", request_id});
+  // Anthropic's SDK reads a response's request id from request-id (errors carry it already).
+  if (error_shape_for(request.path) == ErrorShape::anthropic &&
+      std::none_of(res.headers.begin(), res.headers.end(), [](const Header& h) { return h.name == "request-id"; }))
+    res.headers.push_back({"request-id", request_id});
   if (origin_allowed(request, options_)) {
     res.headers.push_back({"access-control-allow-origin", std::string(*request.header("origin"))});
     res.headers.push_back({"access-control-expose-headers", std::string(kCorsExposeHeaders)});

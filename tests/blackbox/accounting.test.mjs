@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { assertError, assertOk, assertSchema } from './lib/assert.mjs';
+import { assertError, assertGatewayError, assertOk, assertSchema } from './lib/assert.mjs';
 import { startWithMockLlm } from './lib/upstream.mjs';
 import { openStream, collect } from './lib/sse.mjs';
 
@@ -159,7 +159,7 @@ describe('accounting and limits', () => {
     assert.equal(me.limits.requestsPerMinute.remaining, 0);
     // The gateway shares the same limits.
     const g = await svc.post('/api/ai/v1/chat/completions', { token, json: { model: 'metered', messages: [{ role: 'user', content: 'x' }] } });
-    assertError(g, 429, 'rate_limited');
+    assertGatewayError(g, 429, 'rate_limited');
     assertOk(await svc.delete('/api/ai/admin/limits/acct-carol', { token: admin }));
     assertError(await svc.get('/api/ai/admin/limits/acct-carol', { token: admin }), 404, 'not_found');
     assertOk(await svc.post('/api/ai/chat', { token, json: { message: 'hi again', model: 'metered' } }));

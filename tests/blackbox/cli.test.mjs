@@ -1,11 +1,13 @@
-// The binary's subcommands: --version, migrate, token (and serve, explicitly named).
+// The binary's subcommands: --version, migrate, token (and serve, explicitly named), and the
+// first-use settings a new user meets (the development secret, ANTHROPIC_BASE_URL).
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 
 import { assertError, assertOk } from './lib/assert.mjs';
 import { decodeJwt, nowSeconds, randomSecret, verifyHs256 } from './lib/jwt.mjs';
+import { startMockLlm } from './lib/mock-llm.mjs';
 import { makeTempDir, runCli, startService } from './lib/service.mjs';
 
 const running = new Set();
@@ -89,6 +91,46 @@ describe('token', () => {
     assertError(await svc.get('/api/ai/conversations', { token: foreign }), 401, 'unauthorized');
     assert.deepEqual(await svc.stop(), { code: 0, signal: null });
     running.delete(svc);
+  });
+});
+
+describe('token without JWT_SECRET (the development secret)', () => {
+  it('says where the secret it signed with is, and that it created one when there was none', () => {
+    const dir = makeTempDir();
+    const file = path.join(dir, 'data', 'dev-jwt-secret');
+    const first = runCli(['token', '--user', 'dev'], { cwd: dir });
+    assert.equal(first.status, 0, first.stderr);
+    assert.ok(first.stderr.includes(`created a new development secret at ${file}`), first.stderr);
+    assert.match(first.stderr, /will refuse this token/);
+    const second = runCli(['token', '--user', 'dev'], { cwd: dir });
+    assert.equal(second.status, 0, second.stderr);
+    assert.ok(second.stderr.includes(`signed with the development secret at ${file}`), second.stderr);
+    assert.doesNotMatch(second.stderr, /created/);
+    const secret = readFileSync(file, 'utf8').trim();
+    assert.ok(verifyHs256(first.stdout.trim(), secret) && verifyHs256(second.stdout.trim(), secret), 'both signed with that file\'s secret');
+  });
+});
+
+describe('ANTHROPIC_BASE_URL', () => {
+  it('sends the Anthropic models to that upstream with ANTHROPIC_API_KEY (it was ignored, the key went to the vendor)', async () => {
+    const mock = await startMockLlm({ args: ['--require-key', 'sk-local'] });
+    try {
+      const svc = await startService({ env: { ANTHROPIC_BASE_URL: `${mock.url}/v1`, ANTHROPIC_API_KEY: 'sk-local', ANTHROPIC_MODELS: 'claude-3-5-haiku-latest' } });
+      running.add(svc);
+      const before = (await mock.stats()).requests.by_path['/v1/messages'] ?? 0;
+      const res = await fetch(`${svc.url}/api/ai/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${svc.token('u')}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'claude-3-5-haiku-latest', messages: [{ role: 'user', content: 'Hi there' }] }),
+      });
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal((await res.json()).choices[0].message.content, 'Mock answer to: Hi there');
+      assert.equal((await mock.stats()).requests.by_path['/v1/messages'], before + 1);
+      await svc.stop();
+      running.delete(svc);
+    } finally {
+      await mock.stop();
+    }
   });
 });
 

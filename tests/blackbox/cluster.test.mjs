@@ -18,7 +18,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { assertError, assertOk } from './lib/assert.mjs';
+import { assertError, assertGatewayError, assertOk } from './lib/assert.mjs';
 import { replicaOf as replicaOfLib, startCaddy } from './lib/caddy.mjs';
 import { request } from './lib/http.mjs';
 import { randomSecret, userToken } from './lib/jwt.mjs';
@@ -216,7 +216,7 @@ describe('three replicas on one PostgreSQL and one Redis, behind deploy/Caddyfil
     assert.deepEqual(distinct(served.slice(0, RPM)), [0, 1, 2], `admitted by ${served.slice(0, RPM)}`);
     assert.deepEqual(distinct(served.slice(RPM)), [0, 1, 2], `refused by ${served.slice(RPM)}: every replica knows the others' count`);
     // The gateway draws from the same bucket, on any replica.
-    assertError(await send('POST', '/api/ai/v1/chat/completions', { user, json: { model: 'quick', messages: [{ role: 'user', content: 'x' }] } }), 429, 'rate_limited');
+    assertGatewayError(await send('POST', '/api/ai/v1/chat/completions', { user, json: { model: 'quick', messages: [{ role: 'user', content: 'x' }] } }), 429, 'rate_limited');
     assert.ok((await redis.keys('aas:lim:*')).includes('aas:lim:{cluster-rpm}'));
   });
 

@@ -301,12 +301,6 @@ describe('refused requests: a 400 naming the field, and nothing billed', { timeo
   });
 });
 
-describe('OpenAI endpoints the gateway does not serve', { timeout: 60000 }, () => {
-  it('answers 404 for /v1/completions and /v1/responses', async () => {
-    await assert.rejects(client('legacy').completions.create({ model: 'gpt', prompt: 'hi' }), OpenAI.NotFoundError);
-    await assert.rejects(client('legacy').responses.create({ model: 'gpt', input: 'hi' }), OpenAI.NotFoundError);
-  });
-});
 
 describe('embeddings through the openai SDK', { timeout: 60000 }, () => {
   const openai = () => client('embed-user');

@@ -60,6 +60,43 @@ export function assertError(res, status, code) {
   assertSchema(res.body, 'Error');
 }
 
+// Asserts an error of the OpenAI-compatible gateway (/api/ai/v1/*): OpenAI's shape,
+// {"error": {message, type, param, code}}, code being the service's own (`code`), the request id in
+// X-Request-Id only, as OpenAI sends it.
+export function assertGatewayError(res, status, code) {
+  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${res.text}`);
+  assert.match(String(res.headers['content-type']), /^application\/json/, 'error content-type');
+  assert.ok(res.body && typeof res.body === 'object', `error body is not JSON: ${res.text}`);
+  assert.deepEqual(Object.keys(res.body), ['error'], res.text);
+  assert.equal(res.body.error.code, code, `error code: ${res.text}`);
+  assert.equal(typeof res.body.error.type, 'string');
+  assert.ok('param' in res.body.error);
+  assert.ok(res.body.error.message.length > 0, 'error message is empty');
+  assert.ok(res.headers['x-request-id']);
+  assertSchema(res.body, 'OpenAIError');
+}
+
+// Asserts an error of Anthropic's Messages API (/api/ai/v1/messages): Anthropic's shape,
+// {"type": "error", "error": {type, message}, "request_id"}, the id also in request-id. `code` is
+// the service's code, checked through the error type Anthropic uses for it.
+const ANTHROPIC_TYPES = {
+  invalid_request: 'invalid_request_error', method_not_allowed: 'invalid_request_error',
+  unsupported_media_type: 'invalid_request_error', unauthorized: 'authentication_error',
+  forbidden: 'permission_error', not_found: 'not_found_error', payload_too_large: 'request_too_large',
+  rate_limited: 'rate_limit_error', budget_exceeded: 'rate_limit_error', internal: 'api_error',
+  upstream_error: 'api_error', unavailable: 'overloaded_error', upstream_timeout: 'timeout_error',
+};
+export function assertAnthropicError(res, status, code) {
+  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${res.text}`);
+  assert.match(String(res.headers['content-type']), /^application\/json/, 'error content-type');
+  assert.equal(res.body?.type, 'error', res.text);
+  assert.equal(res.body.error.type, ANTHROPIC_TYPES[code], res.text);
+  assert.ok(res.body.error.message.length > 0, 'error message is empty');
+  assert.equal(res.body.request_id, res.headers['x-request-id']);
+  assert.equal(res.headers['request-id'], res.headers['x-request-id']);
+  assertSchema(res.body, 'AnthropicError');
+}
+
 // Asserts a success envelope with the given status and returns its data.
 export function assertOk(res, status = 200) {
   assert.equal(res.status, status, `expected ${status}, got ${res.status}: ${res.text}`);

@@ -69,9 +69,9 @@ function binaryMissing() {
 }
 
 // Runs the binary to completion (CLI subcommands): { status, signal, stdout, stderr }.
-export function runCli(args, { env = {}, timeoutMs = 20000 } = {}) {
+export function runCli(args, { env = {}, timeoutMs = 20000, cwd } = {}) {
   if (!existsSync(BIN)) throw binaryMissing();
-  const r = spawnSync(BIN, args, { env: baseEnv(env), encoding: 'utf8', timeout: timeoutMs });
+  const r = spawnSync(BIN, args, { env: baseEnv(env), encoding: 'utf8', timeout: timeoutMs, cwd });
   if (r.error) throw r.error;
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }

@@ -44,7 +44,7 @@ TEST(OpenAiRequest, ReadsEveryStructuredField) {
   ASSERT_EQ(c.messages.size(), 4u);
   EXPECT_EQ(c.messages[0].role, "system");
   EXPECT_EQ(c.messages[1].name, "alice");
-  EXPECT_EQ(c.messages[1].content, "What is this?");
+  EXPECT_EQ(c.messages[1].content, "What is \nthis?");  // parts joined a newline apart
   ASSERT_EQ(c.messages[1].parts.size(), 3u);
   EXPECT_EQ(c.messages[1].parts[2].kind, llm::ContentPart::Kind::image);
   EXPECT_EQ(c.messages[1].parts[2].detail, "low");
@@ -109,6 +109,102 @@ TEST(OpenAiRequest, ReadsEmbeddings) {
     auto refused = read_embeddings(boost::json::parse(bad).as_object());
     EXPECT_FALSE(refused) << bad;
   }
+}
+
+Result<ResponseRequest> response(std::string_view body) { return read_response_request(boost::json::parse(body).as_object()); }
+
+TEST(OpenAiRequest, ReadsAResponsesRequest) {
+  auto r = response(R"({
+    "model": "gpt", "instructions": "Be brief.", "stream": true, "store": false, "max_output_tokens": 20,
+    "temperature": 0.2, "top_p": 0.5, "user": "u", "metadata": {"k": "v"}, "parallel_tool_calls": false,
+    "input": [
+      {"role": "developer", "content": "Sys."},
+      {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello"}, {"type": "input_text", "text": "world"},
+        {"type": "input_image", "image_url": "https://example.com/a.png", "detail": "low"}]},
+      {"type": "function_call", "call_id": "c1", "name": "look", "arguments": "{}"},
+      {"type": "function_call", "call_id": "c2", "name": "look", "arguments": "{\"x\":1}"},
+      {"type": "function_call_output", "call_id": "c1", "output": "one"},
+      {"role": "assistant", "content": [{"type": "output_text", "text": "Done."}]}
+    ],
+    "tools": [{"type": "function", "name": "look", "parameters": {"type": "object"}, "strict": true}],
+    "tool_choice": {"type": "function", "name": "look"},
+    "text": {"format": {"type": "json_schema", "name": "out", "schema": {"type": "object"}}}
+  })");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->model, "gpt");
+  EXPECT_TRUE(r->stream);
+  EXPECT_FALSE(r->store);
+  EXPECT_EQ(r->instructions, "Be brief.");
+  const llm::ChatRequest& c = r->call;
+  ASSERT_EQ(c.messages.size(), 6u);
+  EXPECT_EQ(c.messages[0].role, "system");
+  EXPECT_EQ(c.messages[0].content, "Be brief.");
+  EXPECT_EQ(c.messages[1].role, "system");  // developer
+  EXPECT_EQ(c.messages[2].content, "Hello\nworld");
+  ASSERT_EQ(c.messages[2].parts.size(), 3u);
+  EXPECT_EQ(c.messages[2].parts[2].detail, "low");
+  // Consecutive function calls are one assistant message with two calls.
+  EXPECT_EQ(c.messages[3].role, "assistant");
+  ASSERT_EQ(c.messages[3].tool_calls.size(), 2u);
+  EXPECT_EQ(c.messages[3].tool_calls[1].arguments, R"({"x":1})");
+  EXPECT_EQ(c.messages[4].role, "tool");
+  EXPECT_EQ(c.messages[4].tool_call_id, "c1");
+  EXPECT_EQ(c.messages[5].content, "Done.");
+  EXPECT_EQ(c.max_tokens, 20);
+  EXPECT_EQ(c.tools.size(), 1u);
+  EXPECT_TRUE(c.tools[0].strict);
+  EXPECT_EQ(c.tool_choice, "look");
+  EXPECT_EQ(c.parallel_tool_calls, false);
+  EXPECT_EQ(c.response_format.kind, llm::ResponseFormat::Kind::json_schema);
+  EXPECT_EQ(c.user, "u");
+
+  auto text = response(R"({"model": "m", "input": "Hi"})");
+  ASSERT_TRUE(text);
+  ASSERT_EQ(text->call.messages.size(), 1u);
+  EXPECT_EQ(text->call.messages[0].role, "user");
+  EXPECT_TRUE(text->store);
+}
+
+TEST(OpenAiRequest, RefusesWhatTheResponsesApiCannotCarry) {
+  auto refused = [](std::string_view body) {
+    auto r = response(body);
+    return r ? std::string("accepted") : r.error().message;
+  };
+  EXPECT_EQ(refused(R"({"model": "m"})"), "'input' must be a string or a non-empty array of input items");
+  EXPECT_EQ(refused(R"({"input": "x"})"), "'model' is required");
+  EXPECT_EQ(refused(R"({"model": "m", "input": "x", "tools": [{"type": "web_search"}]})"),
+            "'tools[0].type' must be function (built-in tools are not supported)");
+  EXPECT_EQ(refused(R"({"model": "m", "input": "x", "reasoning": {"effort": "low"}})"),
+            "'reasoning' is not supported by this gateway");
+  EXPECT_EQ(refused(R"({"model": "m", "input": [{"type": "file_search_call"}]})"),
+            "'input[0].type' file_search_call is not supported (message, function_call and function_call_output are)");
+  EXPECT_EQ(refused(R"({"model": "m", "input": [{"role": "user", "content": [{"type": "input_file"}]}]})"),
+            "'input[0].content[0].type' input_file is not supported (input_text, output_text and input_image are)");
+  EXPECT_EQ(refused(R"({"model": "m", "input": "x", "max_output_tokens": 0})"), "'max_output_tokens' must be a positive integer");
+  EXPECT_EQ(refused(R"({"model": "m", "input": "x", "tool_choice": "sometimes"})"),
+            "'tool_choice' must be auto, none, required or {type: function, name}");
+  EXPECT_EQ(refused(R"({"model": "m", "input": "x", "include": []})"), "accepted");
+}
+
+TEST(OpenAiRequest, ReadsALegacyCompletion) {
+  auto r = read_completion_request(boost::json::parse(
+      R"({"model": "m", "prompt": ["a", "b"], "temperature": 1, "stop": ["x"], "n": 1, "best_of": 1, "echo": false})").as_object());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->prompts, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(r->call.max_tokens, 16) << "OpenAI's default for this endpoint";
+  EXPECT_EQ(r->call.temperature, 1.0);
+  EXPECT_TRUE(r->call.messages.empty());
+  auto refused = [](std::string_view body) {
+    auto c = read_completion_request(boost::json::parse(body).as_object());
+    return c ? std::string("accepted") : c.error().message;
+  };
+  EXPECT_EQ(refused(R"({"model": "m"})"), "'prompt' must be a string or an array of 1 to 16 strings");
+  EXPECT_EQ(refused(R"({"model": "m", "prompt": [[1, 2]]})"),
+            "'prompt' must be a string or an array of strings (token arrays are not supported)");
+  EXPECT_EQ(refused(R"({"model": "m", "prompt": "x", "n": 2})"), "'n' greater than 1 is not supported yet: ask once per answer");
+  EXPECT_EQ(refused(R"({"model": "m", "prompt": "x", "echo": true})"), "'echo' is not supported");
+  EXPECT_EQ(refused(R"({"model": "m", "prompt": "x", "logprobs": 2})"), "'logprobs' is not supported yet");
+  EXPECT_EQ(refused(R"({"model": "m", "prompt": ["x", "y"], "stream": true})"), "'prompt' must be one string when streaming");
 }
 
 }  // namespace

@@ -96,6 +96,16 @@ class DispatcherTest : public ::testing::Test {
              co_await timer.async_wait(asio::use_awaitable);
              co_return json_response("\"finished\"");
            }});
+    // The gateway's routes answer errors in their vendor's shape.
+    r.add({"GET", "/api/ai/v1/models", Access::user, [](Context& ctx) -> asio::awaitable<Result<Response>> {
+             co_return json_response("\"" + ctx.user().user_id + "\"");
+           }});
+    r.add({"POST", "/api/ai/v1/messages", Access::user, [](Context&) -> asio::awaitable<Result<Response>> {
+             co_return make_error(errc::invalid_request, "'max_tokens' is required");
+           }});
+    r.add({"POST", "/api/ai/v1/chat/completions", Access::user, [](Context&) -> asio::awaitable<Result<Response>> {
+             co_return make_error(errc::invalid_request, "'messages[0].role' must be a string");
+           }});
     return r;
   }
 
@@ -296,7 +306,8 @@ TEST_F(DispatcherTest, CorsHeadersForAllowedOriginOnly) {
   const Response res = run(std::move(allowed), options);
   EXPECT_EQ(header_of(res, "access-control-allow-origin"), "https://app.example.com");
   EXPECT_EQ(header_of(res, "vary"), "Origin");
-  EXPECT_EQ(header_of(res, "access-control-expose-headers"), "X-Request-Id, Retry-After");
+  EXPECT_EQ(header_of(res, "access-control-expose-headers"),
+            "X-Request-Id, Retry-After, X-Cache, Request-Id, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset");
 
   Request denied = make_request("GET", "/health");
   denied.headers.push_back({"origin", "https://evil.example.com"});
@@ -440,6 +451,80 @@ TEST(BearerToken, TakesTheTokenOfABearerHeaderInAnyCase) {
   EXPECT_EQ(bearer_token(req).error().code, errc::unauthorized);
   req.headers[0].value = "Bearer ";
   EXPECT_EQ(bearer_token(req).error().code, errc::unauthorized);
+}
+
+
+TEST_F(DispatcherTest, PreflightGrantsTheHeadersTheOfficialSdksSend) {
+  DispatcherOptions options;
+  options.cors_origins = {"https://app.example.com"};
+  Request req = make_request("OPTIONS", "/api/ai/v1/messages");
+  req.headers.push_back({"origin", "https://app.example.com"});
+  req.headers.push_back({"access-control-request-method", "POST"});
+  req.headers.push_back({"access-control-request-headers",
+                         "anthropic-version,content-type,x-api-key,x-stainless-os, X-Stainless-Retry-Count,x-evil"});
+  const Response res = run(std::move(req), options);
+  EXPECT_EQ(res.status, 204);
+  // Each SDK header asked for is granted by name (CORS has no prefix wildcard); others are not.
+  EXPECT_EQ(header_of(res, "access-control-allow-headers"),
+            "Authorization, Content-Type, X-Request-Id, anthropic-version, x-api-key, x-stainless-os, "
+            "X-Stainless-Retry-Count");
+}
+
+TEST_F(DispatcherTest, GatewayRoutesAnswerErrorsInTheirVendorsShape) {
+  // OpenAI's routes: {"error": {message, type, param, code}}, param from the field named.
+  Request chat = make_request("POST", "/api/ai/v1/chat/completions");
+  chat.headers.push_back({"authorization", "Bearer " + token_for("u")});
+  chat.headers.push_back({"x-request-id", "req-1"});
+  const Response openai = run(std::move(chat));
+  EXPECT_EQ(openai.status, 400);
+  EXPECT_EQ(json::parse(openai.body),
+            json::parse(R"({"error":{"message":"'messages[0].role' must be a string","type":"invalid_request_error",)"
+                        R"("param":"messages[0].role","code":"invalid_request"}})"));
+  EXPECT_EQ(header_of(openai, "x-request-id"), "req-1");
+
+  // Anthropic's: {"type": "error", "error": {type, message}, "request_id"} and request-id.
+  Request messages = make_request("POST", "/api/ai/v1/messages");
+  messages.headers.push_back({"x-api-key", token_for("u")});  // its SDK's header
+  messages.headers.push_back({"x-request-id", "req-2"});
+  const Response anthropic = run(std::move(messages));
+  EXPECT_EQ(anthropic.status, 400);
+  EXPECT_EQ(json::parse(anthropic.body),
+            json::parse(R"({"type":"error","error":{"type":"invalid_request_error","message":"'max_tokens' is required"},)"
+                        R"("request_id":"req-2"})"));
+  EXPECT_EQ(header_of(anthropic, "request-id"), "req-2");
+
+  // Refusals no handler decides: 401 (no token), 404 (no route), 405.
+  const Response unauthorized = run(make_request("POST", "/api/ai/v1/messages"));
+  EXPECT_EQ(unauthorized.status, 401);
+  EXPECT_EQ(body_of(unauthorized).at("error").at("type"), "authentication_error");
+  EXPECT_EQ(body_of(unauthorized).at("type"), "error");
+  const Response missing = run(make_request("GET", "/api/ai/v1/nope"));
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(body_of(missing).at("error").at("type"), "not_found_error");
+  EXPECT_TRUE(body_of(missing).at("error").at("param").is_null());
+  EXPECT_FALSE(body_of(missing).contains("success"));
+  const Response wrong_method = run(make_request("GET", "/api/ai/v1/messages"));
+  EXPECT_EQ(wrong_method.status, 405);
+  EXPECT_EQ(body_of(wrong_method).at("type"), "error");
+
+  // The service's own routes keep its envelope.
+  EXPECT_EQ(body_of(run(make_request("GET", "/nope"))).at("success"), false);
+}
+
+TEST_F(DispatcherTest, GatewayRoutesTakeTheTokenAsXApiKey) {
+  Request with_key = make_request("GET", "/api/ai/v1/models");
+  with_key.headers.push_back({"x-api-key", token_for("key-user")});
+  const Response res = run(std::move(with_key));
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(body_of(res).at("data"), "key-user");
+  // Authorization wins when both are sent; elsewhere x-api-key is not a credential.
+  Request both = make_request("GET", "/api/ai/v1/models");
+  both.headers.push_back({"x-api-key", token_for("key-user")});
+  both.headers.push_back({"authorization", "Bearer garbage"});
+  EXPECT_EQ(run(std::move(both)).status, 401);
+  Request elsewhere = make_request("GET", "/items/1");
+  elsewhere.headers.push_back({"x-api-key", token_for("key-user")});
+  EXPECT_EQ(run(std::move(elsewhere)).status, 401);
 }
 
 }  // namespace

@@ -1,0 +1,41 @@
+#include "api/gateway_stream.hpp"
+
+#include "api/stream_gauge.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/this_coro.hpp>
+
+namespace aas::api {
+
+namespace asio = boost::asio;
+
+asio::awaitable<void> run_stream(chat::GatewayService& gateway, metrics::Metrics& metrics, chat::AdmittedCall call,
+                                 http::BodyWriter& out, http::ErrorShape shape, MakeRelay make_relay) {
+  using namespace asio::experimental::awaitable_operators;
+  const StreamGauge gauge(metrics);
+  http::SseChannel channel(out, co_await asio::this_coro::executor);
+  const std::unique_ptr<StreamRelay> relay = make_relay(channel);
+  const std::string request_id = call.input.request_id;
+  auto produce = [&]() -> asio::awaitable<void> {
+    auto result = co_await gateway.stream(std::move(call), *relay);
+    std::optional<Error> failure;
+    if (!result) failure = result.error();
+    else failure = result->interruption;
+    // Failed before its first word, and nothing sent yet (no heartbeat either): the status and
+    // error body of a failed request (429, 502, 504...), as the non-streamed call answers.
+    // (No co_await inside a condition: g++ 12 miscompiles some of those.)
+    if (failure && !relay->started()) {
+      const bool replaced = co_await out.replace(http::error_response(*failure, request_id, shape));
+      if (replaced) {
+        channel.finish();
+        co_return;
+      }
+    }
+    if (failure) relay->fail(*failure);
+    else relay->finish(*result);
+    channel.finish();
+  };
+  co_await (produce() && channel.pump());
+}
+
+}  // namespace aas::api

@@ -1,0 +1,39 @@
+#pragma once
+// A streamed gateway call, whatever the API it is answered in (OpenAI's chat chunks, legacy
+// completions, Responses events, Anthropic's message events): the call runs while the channel
+// writes, each API's relay turns the pieces into its events, and a call that fails before its
+// first piece is answered with its status and the API's error body instead of a stream, so that
+// SDKs raise their typed errors (and retry 429/5xx) as for a non-streamed call.
+#include "chat/gateway_service.hpp"
+#include "http/error_response.hpp"
+#include "http/sse.hpp"
+
+#include <functional>
+#include <memory>
+
+namespace aas::metrics { class Metrics; }
+
+namespace aas::api {
+
+class StreamRelay : public chat::TurnObserver {
+ public:
+  explicit StreamRelay(http::SseChannel& channel) : channel_(channel) {}
+  boost::asio::awaitable<void> gone() override { return channel_.gone(); }
+  // True once the first event went out: from then on a failure is an in-stream error.
+  virtual bool started() const = 0;
+  // The answer's closing events.
+  virtual void finish(const chat::DirectResult& result) = 0;
+  // A failure after the stream started (or whose error response could not replace it).
+  virtual void fail(const Error& e) = 0;
+
+ protected:
+  http::SseChannel& channel_;
+};
+
+using MakeRelay = std::function<std::unique_ptr<StreamRelay>(http::SseChannel&)>;
+
+boost::asio::awaitable<void> run_stream(chat::GatewayService& gateway, metrics::Metrics& metrics,
+                                        chat::AdmittedCall call, http::BodyWriter& out, http::ErrorShape shape,
+                                        MakeRelay make_relay);
+
+}  // namespace aas::api

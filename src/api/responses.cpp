@@ -1,0 +1,268 @@
+// OpenAI's Responses API: POST /api/ai/v1/responses, in OpenAI's wire format (the `openai` SDK's
+// client.responses.create and .stream). The request becomes our ChatRequest and goes through the
+// gateway service like /v1/chat/completions (admission, limits, the one recorder); the answer is
+// written as Responses' output items (a message with output_text, function_call items) and,
+// streamed, as its semantic events (response.created ... response.completed), each numbered.
+#include "api/api.hpp"
+#include "api/content_json.hpp"
+#include "api/gateway_stream.hpp"
+#include "api/openai_request.hpp"
+#include "chat/gateway_service.hpp"
+#include "core/ids.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+
+namespace aas::api {
+
+namespace {
+
+namespace asio = boost::asio;
+using Reply = asio::awaitable<Result<http::Response>>;
+
+std::int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+json::object usage_json(const llm::Usage& u) {
+  return json::object{{"input_tokens", u.input_tokens},
+                      {"input_tokens_details", json::object{{"cached_tokens", u.cached_input_tokens}}},
+                      {"output_tokens", u.output_tokens},
+                      {"output_tokens_details", json::object{{"reasoning_tokens", u.reasoning_tokens}}},
+                      {"total_tokens", u.input_tokens + u.output_tokens}};
+}
+
+json::object text_part(std::string_view text) {
+  return json::object{{"type", "output_text"}, {"text", text}, {"annotations", json::array{}}};
+}
+
+json::object message_item(const std::string& id, std::string_view status, json::array content) {
+  return json::object{
+      {"type", "message"}, {"id", id}, {"status", status}, {"role", "assistant"}, {"content", std::move(content)}};
+}
+
+json::object function_call_item(const std::string& id, const llm::ToolCall& c, std::string_view status) {
+  return json::object{{"type", "function_call"}, {"id", id},          {"call_id", c.id},
+                      {"name", c.name},          {"arguments", c.arguments}, {"status", status}};
+}
+
+// The response object without its outcome: what the request asked for, echoed as OpenAI does.
+json::object response_skeleton(const std::string& id, std::string_view model, const json::object& body) {
+  auto echo = [&](std::string_view key, json::value fallback) {
+    const json::value* v = body.if_contains(key);
+    return v && !v->is_null() ? *v : fallback;
+  };
+  return json::object{{"id", id},
+                      {"object", "response"},
+                      {"created_at", unix_seconds()},
+                      {"status", "in_progress"},
+                      {"model", model},
+                      {"output", json::array{}},
+                      {"error", nullptr},
+                      {"incomplete_details", nullptr},
+                      {"instructions", echo("instructions", nullptr)},
+                      {"max_output_tokens", echo("max_output_tokens", nullptr)},
+                      {"parallel_tool_calls", echo("parallel_tool_calls", true)},
+                      {"previous_response_id", echo("previous_response_id", nullptr)},
+                      {"store", echo("store", true)},
+                      {"temperature", echo("temperature", nullptr)},
+                      {"top_p", echo("top_p", nullptr)},
+                      {"tool_choice", echo("tool_choice", "auto")},
+                      {"tools", echo("tools", json::array{})},
+                      {"text", echo("text", json::object{{"format", json::object{{"type", "text"}}}})},
+                      {"truncation", "disabled"},
+                      {"metadata", echo("metadata", json::object{})},
+                      {"user", echo("user", nullptr)},
+                      {"usage", nullptr}};
+}
+
+// The outcome into the skeleton: status (incomplete when cut at max_output_tokens or filtered),
+// the output items (with the ids the stream used, when it did) and usage.
+void complete_response(json::object& response, const chat::DirectResult& r, json::array output) {
+  if (r.finish_reason == "length" || r.finish_reason == "content_filter") {
+    response["status"] = "incomplete";
+    response["incomplete_details"] =
+        json::object{{"reason", r.finish_reason == "length" ? "max_output_tokens" : "content_filter"}};
+  } else {
+    response["status"] = "completed";
+  }
+  response["output"] = std::move(output);
+  response["usage"] = usage_json(r.usage);
+}
+
+// The stream's events. Items are numbered in order: the message (when there is text) and each
+// function call, each opened with output_item.added and closed with output_item.done.
+class ResponseRelay final : public StreamRelay {
+ public:
+  ResponseRelay(http::SseChannel& channel, json::object skeleton)
+      : StreamRelay(channel), response_(std::move(skeleton)) {}
+
+  bool delta(std::string_view text) override {
+    if (!start()) return false;
+    if (message_index_ < 0) {
+      close_call();
+      message_index_ = static_cast<int>(items_.size());
+      message_id_ = "msg_" + new_uuid_v7();
+      items_.push_back(message_item(message_id_, "in_progress", json::array{}));
+      if (!event("response.output_item.added", {{"output_index", message_index_}, {"item", items_.back()}}) ||
+          !event("response.content_part.added", {{"item_id", message_id_},
+                                                 {"output_index", message_index_},
+                                                 {"content_index", 0},
+                                                 {"part", text_part("")}}))
+        return false;
+    }
+    text_.append(text);
+    return event("response.output_text.delta", {{"item_id", message_id_},
+                                                {"output_index", message_index_},
+                                                {"content_index", 0},
+                                                {"delta", text},
+                                                {"logprobs", json::array{}}});
+  }
+
+  bool tool_call(const llm::ToolCallDelta& d) override {
+    if (!start()) return false;
+    if (!calls_.contains(d.index)) {
+      close_message();
+      close_call();
+      Call c;
+      c.output_index = static_cast<int>(items_.size());
+      c.item_id = "fc_" + new_uuid_v7();
+      c.call = llm::ToolCall{d.id, d.name, {}};
+      items_.push_back(function_call_item(c.item_id, c.call, "in_progress"));
+      calls_[d.index] = c;
+      open_call_ = d.index;
+      if (!event("response.output_item.added", {{"output_index", c.output_index}, {"item", items_.back()}}))
+        return false;
+    }
+    Call& c = calls_[d.index];
+    if (d.arguments.empty()) return true;
+    c.call.arguments += d.arguments;
+    return event("response.function_call_arguments.delta",
+                 {{"item_id", c.item_id}, {"output_index", c.output_index}, {"delta", d.arguments}});
+  }
+
+  bool start() {
+    if (started_) return true;
+    started_ = true;
+    return event("response.created", {{"response", response_}}) &&
+           event("response.in_progress", {{"response", response_}});
+  }
+  bool started() const override { return started_; }
+
+  void finish(const chat::DirectResult& r) override {
+    if (!start()) return;
+    close_message();
+    close_call();
+    complete_response(response_, r, items_);
+    const bool done = response_["status"] == "completed";
+    event(done ? "response.completed" : "response.incomplete", {{"response", response_}});
+  }
+
+  // The openai SDK raises an APIError for an event whose data carries `error`.
+  void fail(const Error& e) override {
+    json::object error = http::openai_error_object(e);
+    event("error", {{"code", error["code"]}, {"message", error["message"]}, {"param", error["param"]}, {"error", error}});
+  }
+
+ private:
+  struct Call {
+    int output_index = 0;
+    std::string item_id;
+    llm::ToolCall call;
+  };
+
+  bool event(std::string_view type, json::object data) {
+    json::object e{{"type", type}, {"sequence_number", sequence_++}};
+    for (auto& kv : data) e.emplace(kv.key(), std::move(kv.value()));
+    return channel_.send(http::sse_event(type, json::serialize(e)));
+  }
+  void close_message() {
+    if (message_index_ < 0) return;
+    json::object part = text_part(text_);
+    event("response.output_text.done", {{"item_id", message_id_},
+                                        {"output_index", message_index_},
+                                        {"content_index", 0},
+                                        {"text", text_},
+                                        {"logprobs", json::array{}}});
+    event("response.content_part.done",
+          {{"item_id", message_id_}, {"output_index", message_index_}, {"content_index", 0}, {"part", part}});
+    items_[message_index_] = message_item(message_id_, "completed", json::array{std::move(part)});
+    event("response.output_item.done", {{"output_index", message_index_}, {"item", items_[message_index_]}});
+    message_index_ = -1;
+    text_.clear();
+  }
+  void close_call() {
+    if (open_call_ < 0) return;
+    const Call& c = calls_[open_call_];
+    event("response.function_call_arguments.done",
+          {{"item_id", c.item_id}, {"output_index", c.output_index}, {"arguments", c.call.arguments}});
+    items_[c.output_index] = function_call_item(c.item_id, c.call, "completed");
+    event("response.output_item.done", {{"output_index", c.output_index}, {"item", items_[c.output_index]}});
+    open_call_ = -1;
+  }
+
+  json::object response_;
+  json::array items_;
+  bool started_ = false;
+  std::int64_t sequence_ = 0;
+  int message_index_ = -1;  // the open message item, if any
+  std::string message_id_;
+  std::string text_;
+  std::map<int, Call> calls_;  // by the call's index in the answer
+  int open_call_ = -1;
+};
+
+json::array output_of(const chat::DirectResult& r) {
+  json::array output;
+  if (!r.content.empty() || r.tool_calls.empty())
+    output.push_back(message_item("msg_" + new_uuid_v7(), "completed", json::array{text_part(r.content)}));
+  for (const llm::ToolCall& c : r.tool_calls) output.push_back(function_call_item("fc_" + new_uuid_v7(), c, "completed"));
+  return output;
+}
+
+Reply create_response(Services& s, http::Context& ctx) {
+  auto body = parse_object(ctx.request);
+  if (!body) co_return body.error();
+  auto parsed = openai::read_response_request(*body);
+  if (!parsed) co_return parsed.error();
+  if (!parsed->previous_response_id.empty())
+    co_return make_error(errc::invalid_request, "'previous_response_id' is not supported yet: send the whole input");
+  if (auto valid = llm::validate_request(parsed->call, {s.gateway.options().max_image_bytes}); !valid)
+    co_return valid.error();
+  const std::string id = "resp_" + new_uuid_v7();
+  chat::DirectRequest request{ctx.user().user_id, ctx.user().roles, parsed->model, std::move(parsed->call),
+                              ctx.request_id};
+  auto admitted = co_await s.gateway.admit(std::move(request), parsed->stream);
+  if (!admitted) co_return admitted.error();
+  json::object skeleton = response_skeleton(id, admitted->model->name, *body);
+  if (parsed->stream) {
+    auto call = std::make_shared<chat::AdmittedCall>(std::move(*admitted));
+    auto shared_skeleton = std::make_shared<json::object>(std::move(skeleton));
+    co_return http::sse_response([&s, call, shared_skeleton](http::BodyWriter& out) {
+      return run_stream(s.gateway, s.metrics, std::move(*call), out, http::ErrorShape::openai,
+                        [shared_skeleton](http::SseChannel& channel) {
+                          return std::make_unique<ResponseRelay>(channel, std::move(*shared_skeleton));
+                        });
+    });
+  }
+  auto result = co_await s.gateway.complete(std::move(*admitted));
+  if (!result) co_return result.error();
+  complete_response(skeleton, *result, output_of(*result));
+  http::Response r;
+  if (result->cached) r.headers.push_back({"x-cache", *result->cached ? "hit" : "miss"});
+  r.body = json::serialize(skeleton);
+  co_return r;
+}
+
+}  // namespace
+
+void add_responses_routes(http::Router& router, Services& s) {
+  router.add({"POST", "/api/ai/v1/responses", http::Access::user,
+              [&s](http::Context& c) { return create_response(s, c); }});
+}
+
+}  // namespace aas::api

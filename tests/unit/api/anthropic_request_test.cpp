@@ -1,0 +1,115 @@
+#include "api/anthropic_request.hpp"
+
+#include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
+
+namespace aas::api::anthropic {
+namespace {
+
+Result<MessagesRequest> read(std::string_view body) {
+  return read_messages_request(boost::json::parse(body).as_object(), {});
+}
+
+std::string refusal(std::string_view body) {
+  auto r = read(body);
+  if (r) return "accepted";
+  EXPECT_EQ(r.error().code, errc::invalid_request);
+  return r.error().message;
+}
+
+// The first bytes of a PNG, base64: enough for the magic-byte check.
+constexpr std::string_view kPng = "iVBORw0KGgoAAAANSUhEUgAAAAAAAAAAAAAAAAAAAAA=";
+
+TEST(AnthropicRequest, ReadsEveryField) {
+  auto r = read(std::string(R"({
+    "model": "claude", "max_tokens": 50, "stream": true,
+    "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}, {"type": "text", "text": "Be kind."}],
+    "messages": [
+      {"role": "user", "content": [{"type": "text", "text": "Look"}, {"type": "text", "text": "here"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": ")") + std::string(kPng) + R"("}}]},
+      {"role": "assistant", "content": [{"type": "text", "text": "Calling."},
+        {"type": "tool_use", "id": "tu_1", "name": "look", "input": {"x": 1}}]},
+      {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "tu_1", "content": [{"type": "text", "text": "a cat"}]},
+        {"type": "text", "text": "And?"}]}
+    ],
+    "temperature": 0.5, "top_p": 0.9, "stop_sequences": ["END"], "metadata": {"user_id": "u-1"},
+    "tools": [{"name": "look", "description": "Looks", "input_schema": {"type": "object"}}],
+    "tool_choice": {"type": "any", "disable_parallel_tool_use": true}
+  })");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->model, "claude");
+  EXPECT_TRUE(r->stream);
+  const llm::ChatRequest& c = r->call;
+  EXPECT_EQ(c.max_tokens, 50);
+  ASSERT_EQ(c.messages.size(), 6u);
+  EXPECT_EQ(c.messages[0].role, "system");
+  EXPECT_EQ(c.messages[0].content, "Be brief.\nBe kind.");
+  EXPECT_EQ(c.messages[1].role, "user");
+  EXPECT_EQ(c.messages[1].content, "Look\nhere");  // text blocks a newline apart
+  ASSERT_EQ(c.messages[1].parts.size(), 3u);
+  EXPECT_EQ(c.messages[1].parts[2].image_url, "data:image/png;base64," + std::string(kPng));
+  EXPECT_EQ(c.messages[2].role, "assistant");
+  EXPECT_EQ(c.messages[2].content, "Calling.");
+  EXPECT_TRUE(c.messages[2].parts.empty()) << "text-only keeps the plain form";
+  ASSERT_EQ(c.messages[2].tool_calls.size(), 1u);
+  EXPECT_EQ(c.messages[2].tool_calls[0].arguments, R"({"x":1})");
+  // The tool result becomes a tool message, before the user's text.
+  EXPECT_EQ(c.messages[3].role, "tool");
+  EXPECT_EQ(c.messages[3].tool_call_id, "tu_1");
+  EXPECT_EQ(c.messages[3].content, "a cat");
+  EXPECT_EQ(c.messages[4].role, "user");
+  EXPECT_EQ(c.messages[4].content, "And?");
+  EXPECT_EQ(c.temperature, 0.5);
+  EXPECT_EQ(c.top_p, 0.9);
+  EXPECT_EQ(c.stop, std::vector<std::string>{"END"});
+  EXPECT_EQ(c.user, "u-1");
+  ASSERT_EQ(c.tools.size(), 1u);
+  EXPECT_EQ(c.tools[0].parameters, R"({"type":"object"})");
+  EXPECT_EQ(c.tool_choice, "required");
+  EXPECT_EQ(c.parallel_tool_calls, false);
+}
+
+TEST(AnthropicRequest, ToolChoiceKinds) {
+  const std::string base = R"({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}],
+    "tools": [{"name": "t", "input_schema": {"type": "object"}}], "tool_choice": )";
+  EXPECT_EQ(read(base + R"({"type": "auto"}})")->call.tool_choice, "auto");
+  EXPECT_EQ(read(base + R"({"type": "none"}})")->call.tool_choice, "none");
+  EXPECT_EQ(read(base + R"({"type": "tool", "name": "t"}})")->call.tool_choice, "t");
+  EXPECT_FALSE(read(base + R"({"type": "auto"}})")->call.parallel_tool_calls.has_value());
+}
+
+TEST(AnthropicRequest, RefusesWhatItCannotCarryNamingTheField) {
+  const std::string msgs = R"("messages": [{"role": "user", "content": "hi"}])";
+  EXPECT_EQ(refusal(R"({"model": "m", )" + msgs + "}"), "'max_tokens' is required: a positive integer");
+  EXPECT_EQ(refusal(R"({"model": "m", "max_tokens": 0, )" + msgs + "}"), "'max_tokens' is required: a positive integer");
+  EXPECT_EQ(refusal(R"({"max_tokens": 5, )" + msgs + "}"), "'model' is required");
+  EXPECT_EQ(refusal(R"({"model": "m", "max_tokens": 5, "messages": []})"), "'messages' must be a non-empty array");
+  EXPECT_EQ(refusal(R"({"model": "m", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]})"),
+            "'messages[0].role' must be user or assistant");
+  EXPECT_EQ(refusal(R"({"model": "m", "max_tokens": 5, "top_k": 3, )" + msgs + "}"),
+            "'top_k' is not supported by this gateway");
+  EXPECT_EQ(refusal(R"({"model": "m", "max_tokens": 5, "thinking": {"type": "enabled"}, )" + msgs + "}"),
+            "'thinking' is not supported by this gateway");
+  EXPECT_EQ(refusal(R"({"model": "m", "max_tokens": 5, "temperature": 1.5, )" + msgs + "}"),
+            "'temperature' must be between 0 and 1");
+  EXPECT_EQ(refusal(R"({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "document"}]}]})"),
+            "'messages[0].content[0].type' document is not supported (text, image, tool_use and tool_result are)");
+  EXPECT_EQ(refusal(R"({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "tool_use", "id": "a", "name": "b", "input": {}}]}]})"),
+            "'messages[0].content[0]' tool_use blocks belong in assistant messages");
+  EXPECT_EQ(refusal(R"({"model": "m", "max_tokens": 5, "tools": [{"type": "web_search_20250305", "name": "w"}], )" + msgs + "}"),
+            "'tools[0].type' web_search_20250305 is not supported (custom tools are)");
+  EXPECT_EQ(refusal(R"({"model": "m", "max_tokens": 5, "tools": [{"name": "w"}], )" + msgs + "}"),
+            "'tools[0].input_schema' must be a JSON object (a JSON Schema)");
+  EXPECT_EQ(refusal(R"({"model": "m", "max_tokens": 5, "tool_choice": {"type": "some"}, )" + msgs + "}"),
+            "'tool_choice.type' must be auto, any, tool or none");
+  EXPECT_EQ(refusal(R"({"model": "m", "max_tokens": 5, "stop_sequences": [""], )" + msgs + "}"),
+            "'stop_sequences' must hold non-empty strings");
+  // llm::validate_request's checks run too: a tool result must answer an earlier call.
+  EXPECT_NE(refusal(R"({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "x", "content": "r"}]}]})"),
+            "accepted");
+  EXPECT_NE(refusal(R"({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "!!!"}}]}]})"),
+            "accepted");
+}
+
+}  // namespace
+}  // namespace aas::api::anthropic
