@@ -82,7 +82,7 @@ class EventRelay final : public StreamRelay {
 
   bool tool_call(const llm::ToolCallDelta& d) override {
     if (!start()) return false;
-    if (!d.id.empty() || !d.name.empty() || !calls_.contains(d.index)) {
+    if (!calls_.contains(d.index)) {  // the call's first piece (its id and name): a new block
       if (!open_block(Block::tool, json::object{{"type", "tool_use"},
                                                 {"id", d.id},
                                                 {"name", d.name},
@@ -126,11 +126,9 @@ class EventRelay final : public StreamRelay {
   enum class Block { none, text, tool };
 
   bool event(std::string_view name, json::object data) {
-    // Each event's data names its own type, as Anthropic's do (the SDK dispatches on it).
-    data.emplace("type", name);
+    // Each event's data names its own type first, as Anthropic's do (the SDK dispatches on it).
     json::object ordered{{"type", name}};
-    for (auto& kv : data)
-      if (kv.key() != "type") ordered.emplace(kv.key(), std::move(kv.value()));
+    for (auto& kv : data) ordered.emplace(kv.key(), std::move(kv.value()));
     return channel_.send(http::sse_event(name, json::serialize(ordered)));
   }
   bool close_block() {
@@ -170,7 +168,7 @@ Reply create_message(Services& s, http::Context& ctx) {
       // the upstream's figures in message_delta (which the SDK takes over).
       llm::Usage estimate;
       estimate.input_tokens = llm::estimate_request_tokens(call->request);
-      return run_stream(s.gateway, s.metrics, std::move(*call), out, http::ErrorShape::anthropic,
+      return relay_stream(s.gateway, s.metrics, std::move(*call), out, http::ErrorShape::anthropic,
                         [model = call->model->name, estimate](http::SseChannel& channel) {
                           return std::make_unique<EventRelay>(channel, model, estimate);
                         });

@@ -9,15 +9,18 @@ namespace aas::api {
 
 namespace asio = boost::asio;
 
-asio::awaitable<void> run_stream(chat::GatewayService& gateway, metrics::Metrics& metrics, chat::AdmittedCall call,
-                                 http::BodyWriter& out, http::ErrorShape shape, MakeRelay make_relay) {
+asio::awaitable<Result<chat::DirectResult>> run_stream(chat::GatewayService& gateway, metrics::Metrics& metrics,
+                                                       chat::AdmittedCall call, http::BodyWriter& out,
+                                                       http::ErrorShape shape, MakeRelay make_relay) {
   using namespace asio::experimental::awaitable_operators;
   const StreamGauge gauge(metrics);
   http::SseChannel channel(out, co_await asio::this_coro::executor);
   const std::unique_ptr<StreamRelay> relay = make_relay(channel);
   const std::string request_id = call.input.request_id;
+  std::optional<Result<chat::DirectResult>> outcome;
   auto produce = [&]() -> asio::awaitable<void> {
-    auto result = co_await gateway.stream(std::move(call), *relay);
+    outcome = co_await gateway.stream(std::move(call), *relay);
+    const Result<chat::DirectResult>& result = *outcome;
     std::optional<Error> failure;
     if (!result) failure = result.error();
     else failure = result->interruption;
@@ -36,6 +39,8 @@ asio::awaitable<void> run_stream(chat::GatewayService& gateway, metrics::Metrics
     channel.finish();
   };
   co_await (produce() && channel.pump());
+  if (!outcome) co_return make_error(errc::internal, "the stream ended before its call");
+  co_return std::move(*outcome);
 }
 
 }  // namespace aas::api

@@ -32,8 +32,17 @@ class StreamRelay : public chat::TurnObserver {
 
 using MakeRelay = std::function<std::unique_ptr<StreamRelay>(http::SseChannel&)>;
 
-boost::asio::awaitable<void> run_stream(chat::GatewayService& gateway, metrics::Metrics& metrics,
-                                        chat::AdmittedCall call, http::BodyWriter& out, http::ErrorShape shape,
-                                        MakeRelay make_relay);
+// The call's outcome, for a caller that keeps a record of it (the Responses API): the answer
+// (possibly interrupted), or the error of a call that produced none.
+boost::asio::awaitable<Result<chat::DirectResult>> run_stream(chat::GatewayService& gateway, metrics::Metrics& metrics,
+                                                              chat::AdmittedCall call, http::BodyWriter& out,
+                                                              http::ErrorShape shape, MakeRelay make_relay);
+
+// run_stream for a caller that keeps no record: the stream body of an sse_response.
+inline boost::asio::awaitable<void> relay_stream(chat::GatewayService& gateway, metrics::Metrics& metrics,
+                                                 chat::AdmittedCall call, http::BodyWriter& out, http::ErrorShape shape,
+                                                 MakeRelay make_relay) {
+  co_await run_stream(gateway, metrics, std::move(call), out, shape, std::move(make_relay));
+}
 
 }  // namespace aas::api

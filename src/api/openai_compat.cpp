@@ -138,7 +138,7 @@ Reply chat_completions(Services& s, http::Context& ctx) {
                         {"object", "chat.completion.chunk"},
                         {"created", unix_seconds()},
                         {"model", call->model->name}};
-      return run_stream(s.gateway, s.metrics, std::move(*call), out, http::ErrorShape::openai,
+      return relay_stream(s.gateway, s.metrics, std::move(*call), out, http::ErrorShape::openai,
                         [base = std::move(base), include_usage](http::SseChannel& channel) {
                           return std::make_unique<ChunkRelay>(channel, base, include_usage);
                         });
@@ -278,7 +278,7 @@ Reply completions(Services& s, http::Context& ctx) {
     const bool include_usage = parsed->include_usage;
     co_return http::sse_response([&s, call, id, include_usage](http::BodyWriter& out) {
       json::object base{{"id", id}, {"object", "text_completion"}, {"created", unix_seconds()}, {"model", call->model->name}};
-      return run_stream(s.gateway, s.metrics, std::move(*call), out, http::ErrorShape::openai,
+      return relay_stream(s.gateway, s.metrics, std::move(*call), out, http::ErrorShape::openai,
                         [base = std::move(base), include_usage](http::SseChannel& channel) {
                           return std::make_unique<TextRelay>(channel, base, include_usage);
                         });

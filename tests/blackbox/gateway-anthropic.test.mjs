@@ -86,8 +86,22 @@ for (const model of ['claude', 'gpt']) {
       const final = await stream.finalMessage();
       const deltas = types.filter((t) => t === 'content_block_delta').length;
       assert.ok(deltas >= 2, 'one delta per token');
-      assert.deepEqual(types, ['message_start', 'ping', 'content_block_start', ...Array(deltas).fill('content_block_delta'),
-        'content_block_stop', 'message_delta', 'message_stop']);
+      const sequence = ['message_start', 'content_block_start', ...Array(deltas).fill('content_block_delta'),
+        'content_block_stop', 'message_delta', 'message_stop'];
+      assert.deepEqual(types, sequence, 'as the SDK sees them (it drops ping)');
+      // On the wire: the same, a ping after message_start, each event's data naming its type.
+      const res = await fetch(`${svc.url}/api/ai/v1/messages`, {
+        method: 'POST',
+        headers: { 'x-api-key': svc.token(`stream-${model}`), 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+        body: JSON.stringify({ model, max_tokens: 100, stream: true, messages: [{ role: 'user', content: QUESTION }] }),
+      });
+      assert.match(res.headers.get('content-type'), /^text\/event-stream/);
+      const events = (await res.text()).split('\n\n').filter((e) => e.startsWith('event: ')).map((e) => {
+        const [name, data] = e.split('\n');
+        assert.equal(JSON.parse(data.slice('data: '.length)).type, name.slice('event: '.length));
+        return name.slice('event: '.length);
+      });
+      assert.deepEqual(events, [sequence[0], 'ping', ...sequence.slice(1)]);
       assert.equal(text, ANSWER);
       assert.equal(final.content.length, 1);
       assert.equal(final.content[0].type, 'text');

@@ -75,7 +75,8 @@ for (const model of ['gpt', 'claude']) {
           { role: 'user', content: [{ type: 'input_text', text: 'Hello' }, { type: 'input_text', text: 'world' }] },
         ],
       });
-      assert.equal(r.output_text, 'Mock answer to: Hello\nworld');
+      // mock-llm answers word by word: glued parts ("Helloworld") would be one word, and 3 tokens in.
+      assert.equal(r.output_text, 'Mock answer to: Hello world');
       assert.equal(r.usage.input_tokens, 4);
     });
 
@@ -168,6 +169,17 @@ for (const model of ['gpt', 'claude']) {
     });
   });
 }
+
+describe('text parts of one message', { timeout: 30000 }, () => {
+  it('are joined a newline apart, not glued, in a message\'s text (chat API and gateway alike)', async () => {
+    const parts = [{ type: 'text', text: 'Hello' }, { type: 'text', text: 'world' }];
+    // The offline mock model repeats the message's text: the joined text, as stored and sent.
+    const chat = assertOk(await svc.post('/api/ai/chat', { token: svc.token('parts'), json: { message: parts, model: 'mock' } }));
+    assert.match(chat.message, /You said: "Hello\nworld"/);
+    const r = await client('parts').chat.completions.create({ model: 'mock', messages: [{ role: 'user', content: parts }] });
+    assert.match(r.choices[0].message.content, /You said: "Hello\nworld"/);
+  });
+});
 
 describe('models.retrieve', { timeout: 30000 }, () => {
   it('returns a configured model, and a NotFoundError in OpenAI\'s shape for another', async () => {
