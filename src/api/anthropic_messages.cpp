@@ -157,9 +157,7 @@ Reply create_message(Services& s, http::Context& ctx) {
   if (!body) co_return body.error();
   auto parsed = anthropic::read_messages_request(*body, {s.gateway.options().max_image_bytes});
   if (!parsed) co_return parsed.error();
-  chat::DirectRequest request{ctx.user().user_id, ctx.user().roles, std::move(parsed->model),
-                              std::move(parsed->call), ctx.request_id};
-  auto admitted = co_await s.gateway.admit(std::move(request), parsed->stream);
+  auto admitted = co_await admit_call(s.gateway, ctx, std::move(parsed->model), std::move(parsed->call), parsed->stream);
   if (!admitted) co_return admitted.error();
   if (parsed->stream) {
     auto call = std::make_shared<chat::AdmittedCall>(std::move(*admitted));

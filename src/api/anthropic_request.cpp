@@ -37,20 +37,18 @@ Result<llm::ContentPart> read_image(const json::object& block, const std::string
   return part;
 }
 
-// A tool_result's content: a string, or text blocks (joined a newline apart).
-Result<std::string> read_tool_result_text(const json::object& block, const std::string& field) {
-  const json::value* content = block.if_contains("content");
-  if (!content || content->is_null()) return std::string();
-  if (content->is_string()) return std::string(content->as_string());
-  if (!content->is_array()) return bad("'" + field + ".content' must be a string or an array of text blocks");
+// A string, or text blocks joined a newline apart (system, a tool_result's content); 400 naming
+// `field` (and the block) otherwise.
+Result<std::string> read_text_blocks(const json::value& v, const std::string& field, std::string_view only_text) {
+  if (v.is_string()) return std::string(v.as_string());
+  if (!v.is_array()) return bad("'" + field + "' must be a string or an array of text blocks");
   std::string text;
-  const json::array& blocks = content->as_array();
+  const json::array& blocks = v.as_array();
   for (std::size_t i = 0; i < blocks.size(); ++i) {
     const json::object* b = blocks[i].if_object();
     const json::string* type = b ? string_member(*b, "type") : nullptr;
     const json::string* t = b ? string_member(*b, "text") : nullptr;
-    if (!type || *type != "text" || !t)
-      return bad("'" + at(field + ".content", i) + "' must be a text block (images in tool results are not supported)");
+    if (!type || *type != "text" || !t) return bad("'" + at(field, i) + "' must be a text block" + std::string(only_text));
     if (i > 0) text += '\n';
     text += *t;
   }
@@ -108,7 +106,10 @@ Result<void> read_message(const json::value& v, std::size_t index, std::vector<l
       if (m.role != "user") return bad("'" + block_field + "' tool_result blocks belong in user messages");
       const json::string* id = string_member(*b, "tool_use_id");
       if (!id) return bad("'" + block_field + ".tool_use_id' must be a string");
-      auto text = read_tool_result_text(*b, block_field);
+      const json::value* content = b->if_contains("content");
+      auto text = content && !content->is_null()
+                      ? read_text_blocks(*content, block_field + ".content", " (images in tool results are not supported)")
+                      : Result<std::string>(std::string());
       if (!text) return text.error();
       llm::ChatMessage result;
       result.role = "tool";
@@ -128,22 +129,6 @@ Result<void> read_message(const json::value& v, std::size_t index, std::vector<l
   if (!has_image) m.parts.clear();
   if (has_text || has_image || !m.tool_calls.empty()) out.push_back(std::move(m));
   return {};
-}
-
-Result<std::string> read_system(const json::value& v) {
-  if (v.is_string()) return std::string(v.as_string());
-  if (!v.is_array()) return bad("'system' must be a string or an array of text blocks");
-  std::string text;
-  const json::array& blocks = v.as_array();
-  for (std::size_t i = 0; i < blocks.size(); ++i) {
-    const json::object* b = blocks[i].if_object();
-    const json::string* type = b ? string_member(*b, "type") : nullptr;
-    const json::string* t = b ? string_member(*b, "text") : nullptr;
-    if (!type || *type != "text" || !t) return bad("'" + at("system", i) + "' must be a text block");
-    if (i > 0) text += '\n';
-    text += *t;
-  }
-  return text;
 }
 
 Result<std::vector<llm::ToolDefinition>> read_tools(const json::value& v) {
@@ -224,7 +209,7 @@ Result<MessagesRequest> read_messages_request(const json::object& body, const ll
       return bad("'" + std::string(key) + "' is not supported by this gateway");
 
   if (const json::value* system = body.if_contains("system"); system && !system->is_null()) {
-    auto text = read_system(*system);
+    auto text = read_text_blocks(*system, "system", "");
     if (!text) return text.error();
     if (!text->empty()) call.messages.push_back(llm::ChatMessage{"system", std::move(*text), {}, {}, {}, {}});
   }

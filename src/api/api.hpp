@@ -13,7 +13,7 @@
 
 namespace aas::auth { class Authenticator; }
 namespace aas::realtime::socketio { class Server; }
-namespace aas::chat { class ChatService; class ConversationService; class GatewayService; class PromptService; class UsageService; }
+namespace aas::chat { class ChatService; class ConversationService; class GatewayService; class PromptService; class ResponseHistory; class UsageService; }
 namespace aas::llm { class ModelRegistry; }
 namespace aas::metrics { class Metrics; }
 namespace aas::ops { class HealthService; }
@@ -58,6 +58,9 @@ struct Services {
   // with the development secret. Set only when the service runs on it (no JWT_SECRET, public key
   // or MAIN_BACKEND_URL); empty, the route does not exist and the page offers no sign-in.
   std::function<Result<std::string>(const std::string& user)> dev_token;
+  // The Responses API's stored responses (previous_response_id); null: every response is
+  // stateless and previous_response_id is refused.
+  chat::ResponseHistory* response_history = nullptr;
 };
 
 http::Router make_router(Services& services);

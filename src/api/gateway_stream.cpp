@@ -9,6 +9,13 @@ namespace aas::api {
 
 namespace asio = boost::asio;
 
+asio::awaitable<Result<chat::AdmittedCall>> admit_call(chat::GatewayService& gateway, const http::Context& ctx,
+                                                       std::string model, llm::ChatRequest call, bool stream) {
+  co_return co_await gateway.admit(
+      chat::DirectRequest{ctx.user().user_id, ctx.user().roles, std::move(model), std::move(call), ctx.request_id},
+      stream);
+}
+
 asio::awaitable<Result<chat::DirectResult>> run_stream(chat::GatewayService& gateway, metrics::Metrics& metrics,
                                                        chat::AdmittedCall call, http::BodyWriter& out,
                                                        http::ErrorShape shape, MakeRelay make_relay) {

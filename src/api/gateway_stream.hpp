@@ -6,6 +6,7 @@
 // SDKs raise their typed errors (and retry 429/5xx) as for a non-streamed call.
 #include "chat/gateway_service.hpp"
 #include "http/error_response.hpp"
+#include "http/router.hpp"
 #include "http/sse.hpp"
 
 #include <functional>
@@ -14,6 +15,11 @@
 namespace aas::metrics { class Metrics; }
 
 namespace aas::api {
+
+// Every vendor route's common step: its request, read into our types, admitted for the
+// context's user (model, provider support, limits) — refusals answered before any stream starts.
+boost::asio::awaitable<Result<chat::AdmittedCall>> admit_call(chat::GatewayService& gateway, const http::Context& ctx,
+                                                              std::string model, llm::ChatRequest call, bool stream);
 
 class StreamRelay : public chat::TurnObserver {
  public:

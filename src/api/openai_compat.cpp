@@ -125,10 +125,8 @@ Reply chat_completions(Services& s, http::Context& ctx) {
   if (!body) co_return body.error();
   auto parsed = openai::read_chat_completion(*body, {s.gateway.options().max_image_bytes});
   if (!parsed) co_return parsed.error();
-  chat::DirectRequest request{ctx.user().user_id, ctx.user().roles, std::move(parsed->model),
-                              std::move(parsed->call), ctx.request_id};
   // Unknown model and limit refusals are answered as JSON, before any stream starts.
-  auto admitted = co_await s.gateway.admit(std::move(request), parsed->stream);
+  auto admitted = co_await admit_call(s.gateway, ctx, std::move(parsed->model), std::move(parsed->call), parsed->stream);
   if (!admitted) co_return admitted.error();
   if (parsed->stream) {
     auto call = std::make_shared<chat::AdmittedCall>(std::move(*admitted));
@@ -266,13 +264,13 @@ Reply completions(Services& s, http::Context& ctx) {
   auto parsed = openai::read_completion_request(*body);
   if (!parsed) co_return parsed.error();
   const std::string id = "cmpl-" + new_uuid_v7();
-  auto request_for = [&](const std::string& prompt) {
+  auto call_for = [&](const std::string& prompt) {
     llm::ChatRequest call = parsed->call;
     call.messages.push_back(llm::ChatMessage{"user", prompt, {}, {}, {}, {}});
-    return chat::DirectRequest{ctx.user().user_id, ctx.user().roles, parsed->model, std::move(call), ctx.request_id};
+    return call;
   };
   if (parsed->stream) {
-    auto admitted = co_await s.gateway.admit(request_for(parsed->prompts.front()), true);
+    auto admitted = co_await admit_call(s.gateway, ctx, parsed->model, call_for(parsed->prompts.front()), true);
     if (!admitted) co_return admitted.error();
     auto call = std::make_shared<chat::AdmittedCall>(std::move(*admitted));
     const bool include_usage = parsed->include_usage;
@@ -288,7 +286,7 @@ Reply completions(Services& s, http::Context& ctx) {
   llm::Usage total;
   std::string model;
   for (std::size_t i = 0; i < parsed->prompts.size(); ++i) {
-    auto admitted = co_await s.gateway.admit(request_for(parsed->prompts[i]), false);
+    auto admitted = co_await admit_call(s.gateway, ctx, parsed->model, call_for(parsed->prompts[i]), false);
     if (!admitted) co_return admitted.error();
     auto result = co_await s.gateway.complete(std::move(*admitted));
     if (!result) co_return result.error();

@@ -3,14 +3,18 @@
 // gateway service like /v1/chat/completions (admission, limits, the one recorder); the answer is
 // written as Responses' output items (a message with output_text, function_call items) and,
 // streamed, as its semantic events (response.created ... response.completed), each numbered.
+// With `store` (the default) the exchange is recorded (chat::ResponseHistory), so a later
+// request may continue it with previous_response_id.
 #include "api/api.hpp"
 #include "api/content_json.hpp"
 #include "api/gateway_stream.hpp"
 #include "api/openai_request.hpp"
 #include "chat/gateway_service.hpp"
+#include "chat/response_history.hpp"
 #include "core/ids.hpp"
 
 #include <boost/json/serialize.hpp>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <map>
@@ -224,32 +228,77 @@ json::array output_of(const chat::DirectResult& r) {
   return output;
 }
 
+// Where a response is recorded (previous_response_id), when it is: the user and its id.
+struct Record {
+  chat::ResponseHistory* history = nullptr;  // null: not recorded
+  std::string user_id;
+  std::string id;
+  std::string model;
+};
+
+// The answer appended to its record, or the record removed when there was no answer. A failure
+// to record is logged: the answer has been given.
+asio::awaitable<void> settle(const Record& record, const Result<chat::DirectResult>& result) {
+  if (!record.history) co_return;
+  if (!result) {
+    co_await record.history->discard(record.user_id, record.id);
+    co_return;
+  }
+  auto closed = co_await record.history->close(record.user_id, record.id, record.model, result->content,
+                                               result->tool_calls, !result->interruption);
+  if (!closed) spdlog::error("response {}: not recorded: {}", record.id, closed.error().message);
+}
+
+asio::awaitable<void> stream_response(Services& s, std::shared_ptr<chat::AdmittedCall> call,
+                                      std::shared_ptr<json::object> skeleton, Record record, http::BodyWriter& out) {
+  auto result = co_await run_stream(s.gateway, s.metrics, std::move(*call), out, http::ErrorShape::openai,
+                                    [skeleton](http::SseChannel& channel) {
+                                      return std::make_unique<ResponseRelay>(channel, std::move(*skeleton));
+                                    });
+  co_await settle(record, result);
+}
+
 Reply create_response(Services& s, http::Context& ctx) {
   auto body = parse_object(ctx.request);
   if (!body) co_return body.error();
   auto parsed = openai::read_response_request(*body);
   if (!parsed) co_return parsed.error();
-  if (!parsed->previous_response_id.empty())
-    co_return make_error(errc::invalid_request, "'previous_response_id' is not supported yet: send the whole input");
+  std::vector<llm::ChatMessage>& messages = parsed->call.messages;
+  if (!parsed->previous_response_id.empty()) {
+    if (!s.response_history)
+      co_return make_error(errc::invalid_request, "'previous_response_id' is not supported: responses are not stored");
+    // The earlier exchange goes after this request's instructions (the previous ones are not
+    // carried over, as OpenAI does) and before its input. Another user's id: 404.
+    auto earlier = co_await s.response_history->load(ctx.user().user_id, parsed->previous_response_id);
+    if (!earlier) co_return earlier.error();
+    const auto at = messages.begin() + (parsed->instructions.empty() ? 0 : 1);
+    messages.insert(at, std::make_move_iterator(earlier->begin()), std::make_move_iterator(earlier->end()));
+  }
   if (auto valid = llm::validate_request(parsed->call, {s.gateway.options().max_image_bytes}); !valid)
     co_return valid.error();
-  const std::string id = "resp_" + new_uuid_v7();
-  chat::DirectRequest request{ctx.user().user_id, ctx.user().roles, parsed->model, std::move(parsed->call),
-                              ctx.request_id};
-  auto admitted = co_await s.gateway.admit(std::move(request), parsed->stream);
+  auto admitted = co_await admit_call(s.gateway, ctx, parsed->model, std::move(parsed->call), parsed->stream);
   if (!admitted) co_return admitted.error();
+
+  // Recorded (store: true, the default) before the call, so that a stream's first event already
+  // carries the id a later request may continue from.
+  Record record;
+  std::string id = "resp_" + new_uuid_v7();
+  if (parsed->store && s.response_history) {
+    auto opened = co_await s.response_history->open(ctx.user().user_id, admitted->model->name, admitted->request.messages);
+    if (!opened) co_return opened.error();
+    record = Record{s.response_history, ctx.user().user_id, *opened, admitted->model->name};
+    id = *opened;
+  }
   json::object skeleton = response_skeleton(id, admitted->model->name, *body);
   if (parsed->stream) {
     auto call = std::make_shared<chat::AdmittedCall>(std::move(*admitted));
     auto shared_skeleton = std::make_shared<json::object>(std::move(skeleton));
-    co_return http::sse_response([&s, call, shared_skeleton](http::BodyWriter& out) {
-      return run_stream(s.gateway, s.metrics, std::move(*call), out, http::ErrorShape::openai,
-                        [shared_skeleton](http::SseChannel& channel) {
-                          return std::make_unique<ResponseRelay>(channel, std::move(*shared_skeleton));
-                        });
+    co_return http::sse_response([&s, call, shared_skeleton, record](http::BodyWriter& out) {
+      return stream_response(s, call, shared_skeleton, record, out);
     });
   }
   auto result = co_await s.gateway.complete(std::move(*admitted));
+  co_await settle(record, result);
   if (!result) co_return result.error();
   complete_response(skeleton, *result, output_of(*result));
   http::Response r;

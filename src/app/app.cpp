@@ -9,6 +9,7 @@
 #include "chat/conversation_service.hpp"
 #include "chat/gateway_service.hpp"
 #include "chat/prompt_service.hpp"
+#include "chat/response_history.hpp"
 #include "chat/usage_service.hpp"
 #include "ops/health.hpp"
 #include "chat/redis_response_cache.hpp"
@@ -385,12 +386,14 @@ int serve(Config c) {
   chat::GatewayService gateway(blocking, models, accounting, recorder, response_cache.get(),
                                chat::GatewayOptions{c.cache_shared, c.max_image_bytes, c.embedding_model});
   chat::PromptService prompts(*store, blocking);
+  chat::ResponseHistory response_history(blocking, *store);  // the Responses API's previous_response_id
   chat::UsageService usage(*store, blocking, accounting);
   ops::HealthService health(*store, redis.get(), blocking);
   api::Services services{chat,    conversations,   gateway,
                          usage,   prompts,         health,
                          models,  metrics,         info,
                          c.metrics_token, redis && !c.redis_fail_open, &socketio, c.socketio_path};
+  services.response_history = &response_history;
 
   // The chat page's development sign-in: on the development secret only, where `ai-agent-service
   // token --user` already mints any user's token for whoever can read ./data. Never with a real

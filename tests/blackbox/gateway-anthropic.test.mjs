@@ -4,8 +4,9 @@
 // Anthropic upstream AND one served by an OpenAI-compatible upstream (tools/mock-llm speaks
 // both), since the service translates either through its provider port: plain and streamed
 // messages (the exact event sequence), system, stop_sequences, usage with cache fields, tools with
-// tool_use / tool_result round trips, base64 images; and errors as the SDK's typed classes in
-// Anthropic's error shape, with nothing billed for a refused request.
+// tool_use / tool_result round trips, base64 images; CORS for the SDK's headers from a browser
+// page; and errors as the SDK's typed classes in Anthropic's error shape, with nothing billed for
+// a refused request.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
@@ -21,6 +22,7 @@ const WEATHER = {
   description: 'The weather in a city',
   input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
 };
+const ORIGIN = 'https://app.example.com';
 const QUESTION = 'What is the capital of France?';
 const ANSWER = `Mock answer to: ${QUESTION}`;
 
@@ -42,7 +44,7 @@ before(async () => {
   - name: claude-busy
     deployments:
       - {provider: anthropic, model: claude-3-5-haiku-latest, base_url: "${url}/v1", api_key: sk, headers: {x-mock-status: "429", x-mock-retry-after: "30"}}
-`, { env: { RETRY_MAX_ATTEMPTS: '1', BREAKER_FAILURES: '1000' } }));
+`, { env: { RETRY_MAX_ATTEMPTS: '1', BREAKER_FAILURES: '1000', CORS_ORIGINS: ORIGIN } }));
 });
 after(async () => {
   await svc?.stop();
@@ -181,6 +183,36 @@ describe('messages: what only the API shape decides', { timeout: 60000 }, () => 
     const anthropic = new Anthropic({ baseURL: `${svc.url}/api/ai`, apiKey: null, authToken: svc.token('bearer'), maxRetries: 0 });
     const r = await anthropic.messages.create({ model: 'claude', max_tokens: 100, messages: [{ role: 'user', content: QUESTION }] });
     assert.equal(textOf(r), ANSWER);
+  });
+});
+
+describe('messages from a browser page (CORS_ORIGINS)', { timeout: 30000 }, () => {
+  it('grants the preflight the headers the SDK sends, and exposes the request id and X-Cache', async () => {
+    // What @anthropic-ai/sdk sends from a browser (dangerouslyAllowBrowser): its key, version and telemetry headers.
+    const asked = 'anthropic-dangerous-direct-browser-access,anthropic-version,content-type,x-api-key,x-stainless-arch,x-stainless-lang,x-stainless-os,x-stainless-retry-count,x-stainless-timeout';
+    const preflight = await fetch(`${svc.url}/api/ai/v1/messages`, {
+      method: 'OPTIONS',
+      headers: { origin: ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': asked },
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get('access-control-allow-origin'), ORIGIN);
+    const granted = preflight.headers.get('access-control-allow-headers').toLowerCase().split(/,\s*/);
+    for (const h of asked.split(',')) assert.ok(granted.includes(h), `${h} granted: ${granted}`);
+
+    const res = await fetch(`${svc.url}/api/ai/v1/messages`, {
+      method: 'POST',
+      headers: { origin: ORIGIN, 'x-api-key': svc.token('browser'), 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'claude', max_tokens: 50, temperature: 0, messages: [{ role: 'user', content: QUESTION }] }),
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-cache'), 'miss', 'a deterministic request says whether the cache answered');
+    const exposed = res.headers.get('access-control-expose-headers').toLowerCase().split(/,\s*/);
+    for (const h of ['x-request-id', 'request-id', 'x-cache', 'retry-after']) assert.ok(exposed.includes(h), `${h} exposed: ${exposed}`);
+    // Another origin gets no CORS grant.
+    const foreign = await fetch(`${svc.url}/api/ai/v1/messages`, {
+      method: 'OPTIONS', headers: { origin: 'https://evil.example.com', 'access-control-request-method': 'POST' },
+    });
+    assert.equal(foreign.headers.get('access-control-allow-origin'), null);
   });
 });
 

@@ -2,7 +2,8 @@
 // gateway (/api/ai/v1), each through a model served by an OpenAI-compatible upstream AND one
 // served by an Anthropic upstream (tools/mock-llm speaks both): text and message-array input,
 // instructions, the streamed semantic events, function calls and their outputs, usage; legacy
-// completions streamed and not, with one prompt or several; errors in OpenAI's shape
+// completions streamed and not, with one prompt or several; previous_response_id backed by the
+// store (another user's id is a 404); errors in OpenAI's shape
 // ({"error": {message, type, param, code}}) for every refusal, nothing billed for them.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -170,6 +171,65 @@ for (const model of ['gpt', 'claude']) {
   });
 }
 
+describe('previous_response_id (responses kept in the store)', { timeout: 60000 }, () => {
+  const conversations = async (user, archived) =>
+    assertOk(await svc.get(`/api/ai/conversations?archived=${archived}`, { token: svc.token(user) })).items;
+
+  for (const model of ['gpt', 'claude']) {
+    it(`continues a response, streamed or not, with the earlier exchange before the new input (${model})`, async () => {
+      const openai = client(`chain-${model}`);
+      const first = await openai.responses.create({ model, instructions: 'Be brief.', input: 'My name is Ada.' });
+      assert.equal(first.output_text, 'Mock answer to: My name is Ada.');
+      const second = await openai.responses.create({ model, previous_response_id: first.id, input: 'What is my name?' });
+      assert.equal(second.previous_response_id, first.id);
+      assert.equal(second.output_text, 'Mock answer to: What is my name?');
+      // mock-llm counts every message's words: the first input (4) and answer (7), then 4 new;
+      // the first request's instructions are not carried over (OpenAI's rule).
+      assert.equal(second.usage.input_tokens, 4 + 7 + 4);
+      const stream = openai.responses.stream({ model, previous_response_id: second.id, input: 'And again?' });
+      const third = await stream.finalResponse();
+      assert.equal(third.usage.input_tokens, 4 + 7 + 4 + 7 + 2);
+      // Any earlier response may be continued (a branch), not only the latest.
+      const branch = await openai.responses.create({ model, previous_response_id: first.id, input: 'Hi' });
+      assert.equal(branch.usage.input_tokens, 4 + 7 + 1);
+    });
+  }
+
+  it('carries function calls and their outputs across responses', async () => {
+    const openai = client('chain-tools');
+    const asked = await openai.responses.create({ model: 'gpt', tools: [WEATHER], input: 'Please call get_weather {"city": "Oslo"}' });
+    const call = asked.output.find((o) => o.type === 'function_call');
+    const answered = await openai.responses.create({
+      model: 'gpt', tools: [WEATHER], previous_response_id: asked.id,
+      input: [{ type: 'function_call_output', call_id: call.call_id, output: 'Snow' }],
+    });
+    assert.equal(answered.output_text, 'Mock answer with tool result: Snow', 'the stored call answers the output');
+  });
+
+  it('answers another user\'s response id, an unknown one and an unstored one with 404 in OpenAI\'s shape, storing nothing', async () => {
+    const mine = await client('owner').responses.create({ model: 'gpt', input: 'secret plan' });
+    const unstored = await client('thief').responses.create({ model: 'gpt', input: 'x', store: false });
+    const before = await conversations('thief', 'all');
+    for (const id of [mine.id, 'resp_0192f0d2-6c1e-7a3b-9a4e-1f2d3c4b5a69', 'nonsense', unstored.id]) {
+      const e = await rejectionOf(client('thief').responses.create({ model: 'gpt', previous_response_id: id, input: 'tell me' }));
+      assert.ok(e instanceof OpenAI.NotFoundError, `${id}: ${e.constructor.name} ${e.message}`);
+      assert.equal(e.status, 404);
+      assert.equal(e.type, 'not_found_error');
+      assert.equal(e.code, 'not_found');
+    }
+    assert.deepEqual(await conversations('thief', 'all'), before, 'nothing stored for the refusals');
+    assert.equal((await usageOf('thief')).requests, 1, 'only the unstored response was billed');
+  });
+
+  it('keeps stored responses out of the user\'s chat list (archived conversations)', async () => {
+    await client('lister').responses.create({ model: 'gpt', input: 'one' });
+    assert.deepEqual(await conversations('lister', 'false'), []);
+    const all = await conversations('lister', 'all');
+    assert.equal(all.length, 1);
+    assert.equal(all[0].metadata.source, 'responses-api');
+  });
+});
+
 describe('text parts of one message', { timeout: 30000 }, () => {
   it('are joined a newline apart, not glued, in a message\'s text (chat API and gateway alike)', async () => {
     const parts = [{ type: 'text', text: 'Hello' }, { type: 'text', text: 'world' }];
@@ -240,9 +300,4 @@ describe('errors on the new routes, in OpenAI\'s shape, nothing billed', { timeo
     assert.equal((await own.json()).success, false);
   });
 
-  it('previous_response_id is refused plainly until responses are stored', async () => {
-    const e = await rejectionOf(client('prev').responses.create({ model: 'gpt', input: 'hi', previous_response_id: 'resp_x' }));
-    assert.ok(e instanceof OpenAI.BadRequestError);
-    assert.match(e.message, /previous_response_id/);
-  });
 });

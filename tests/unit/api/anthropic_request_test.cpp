@@ -41,7 +41,7 @@ TEST(AnthropicRequest, ReadsEveryField) {
   EXPECT_TRUE(r->stream);
   const llm::ChatRequest& c = r->call;
   EXPECT_EQ(c.max_tokens, 50);
-  ASSERT_EQ(c.messages.size(), 6u);
+  ASSERT_EQ(c.messages.size(), 5u);
   EXPECT_EQ(c.messages[0].role, "system");
   EXPECT_EQ(c.messages[0].content, "Be brief.\nBe kind.");
   EXPECT_EQ(c.messages[1].role, "user");
