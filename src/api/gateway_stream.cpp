@@ -11,9 +11,11 @@ namespace asio = boost::asio;
 
 asio::awaitable<Result<chat::AdmittedCall>> admit_call(chat::GatewayService& gateway, const http::Context& ctx,
                                                        std::string model, llm::ChatRequest call, bool stream) {
-  co_return co_await gateway.admit(
-      chat::DirectRequest{ctx.user().user_id, ctx.user().roles, std::move(model), std::move(call), ctx.request_id},
-      stream);
+  // A named request moved in, not a braced temporary as the argument: g++ 12 mis-builds the
+  // coroutine's parameter copy from the latter (the admitted call's strings were freed twice).
+  chat::DirectRequest request{ctx.user().user_id, ctx.user().roles, std::move(model), std::move(call), ctx.request_id};
+  auto admitted = co_await gateway.admit(std::move(request), stream);
+  co_return admitted;
 }
 
 asio::awaitable<Result<chat::DirectResult>> run_stream(chat::GatewayService& gateway, metrics::Metrics& metrics,

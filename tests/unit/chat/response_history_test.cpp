@@ -93,10 +93,10 @@ TEST_F(ResponseHistoryTest, AnotherUsersOrAnOrdinaryConversationIsNotFound) {
   chat.user_id = "alice";
   auto ordinary = store_->create_conversation(chat);
   ASSERT_TRUE(ordinary);
-  for (auto [user, response] : std::vector<std::pair<std::string, std::string>>{
+  for (const auto& asked : std::vector<std::pair<std::string, std::string>>{
            {"mallory", *id}, {"alice", "resp_" + ordinary->id}, {"alice", "resp_not-a-uuid"}, {"alice", ordinary->id}}) {
-    auto r = run([&]() { return history.load(user, response); });
-    ASSERT_FALSE(r) << user << " " << response;
+    auto r = run([&]() { return history.load(asked.first, asked.second); });
+    ASSERT_FALSE(r) << asked.first << " " << asked.second;
     EXPECT_EQ(r.error().code, errc::not_found);
   }
   // A call that failed: its record is gone.
