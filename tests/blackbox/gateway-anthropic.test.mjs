@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import Anthropic from '@anthropic-ai/sdk';
 
 import { UUID_V7, assertOk } from './lib/assert.mjs';
-import { startWithMockLlm } from './lib/upstream.mjs';
+import { bothWireModels, startWithMockLlm } from './lib/upstream.mjs';
 
 // The first bytes of a PNG file, then padding: enough for the service's magic-byte check.
 const PNG = Buffer.concat([Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'), Buffer.alloc(16)]).toString('base64');
@@ -30,15 +30,7 @@ let mock;
 let svc;
 before(async () => {
   ({ mock, svc } = await startWithMockLlm((url) => `models:
-  - name: claude
-    price: {input: 1, output: 2}
-    deployments:
-      - {provider: anthropic, model: claude-3-5-haiku-latest, base_url: "${url}/v1", api_key: sk}
-  - name: gpt
-    price: {input: 1, output: 2}
-    deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk}
-  - name: claude-cached
+${bothWireModels(url)}  - name: claude-cached
     deployments:
       - {provider: anthropic, model: claude-3-5-haiku-latest, base_url: "${url}/v1", api_key: sk, headers: {x-mock-cached-tokens: "2", x-mock-cache-write-tokens: "1"}}
   - name: claude-busy

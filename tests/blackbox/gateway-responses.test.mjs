@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 
 import { assertOk } from './lib/assert.mjs';
-import { startWithMockLlm } from './lib/upstream.mjs';
+import { bothWireModels, startWithMockLlm } from './lib/upstream.mjs';
 
 const QUESTION = 'What is the capital of France?';
 const ANSWER = `Mock answer to: ${QUESTION}`;
@@ -25,16 +25,7 @@ const WEATHER = {
 let mock;
 let svc;
 before(async () => {
-  ({ mock, svc } = await startWithMockLlm((url) => `models:
-  - name: gpt
-    price: {input: 1, output: 2}
-    deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk}
-  - name: claude
-    price: {input: 1, output: 2}
-    deployments:
-      - {provider: anthropic, model: claude-3-5-haiku-latest, base_url: "${url}/v1", api_key: sk}
-`));
+  ({ mock, svc } = await startWithMockLlm((url) => `models:\n${bothWireModels(url)}`));
 });
 after(async () => {
   await svc?.stop();

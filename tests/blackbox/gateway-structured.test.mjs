@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
 
 import { assertOk } from './lib/assert.mjs';
-import { startWithMockLlm } from './lib/upstream.mjs';
+import { bothWireModels, startWithMockLlm } from './lib/upstream.mjs';
 
 const MAX_IMAGE_BYTES = 4096;
 
@@ -54,15 +54,7 @@ let mock;
 let svc;
 before(async () => {
   ({ mock, svc } = await startWithMockLlm((url) => `models:
-  - name: gpt
-    price: {input: 1, output: 2}
-    deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk}
-  - name: claude
-    price: {input: 1, output: 2}
-    deployments:
-      - {provider: anthropic, model: claude-3-5-haiku-latest, base_url: "${url}/v1", api_key: sk}
-  - name: embedder
+${bothWireModels(url)}  - name: embedder
     price: {input: 0.5, output: 0}
     deployments:
       - {provider: openai, model: text-embedding-3-small, base_url: "${url}/v1", api_key: sk}

@@ -32,3 +32,15 @@ export const pacedModels = (url) => `models:
         api_key: sk-test
         headers: {x-mock-tokens-per-second: "20", x-mock-answer-tokens: "${PACED_ANSWER_TOKENS}", x-mock-key: "paced"}
 `;
+
+// The two models every gateway suite routes to mock-llm, one per wire format, priced alike:
+// `gpt` (OpenAI-compatible) and `claude` (Anthropic), as YAML entries of `models:`.
+export const bothWireModels = (url) => `  - name: gpt
+    price: {input: 1, output: 2}
+    deployments:
+      - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk}
+  - name: claude
+    price: {input: 1, output: 2}
+    deployments:
+      - {provider: anthropic, model: claude-3-5-haiku-latest, base_url: "${url}/v1", api_key: sk}
+`;

@@ -153,7 +153,26 @@ TEST(Config, DevelopmentSecretIsCreatedOnceAndReused) {
   Config b = load_config(from({{"DATABASE_URL", "sqlite:" + (dir / "db" / "ai.db").string()}}));
   ensure_jwt_secret(b);
   EXPECT_EQ(a.jwt_secret, b.jwt_secret);
+  // Where it is, said by `token` and `serve` (absolute), and whether this call had to create it.
+  EXPECT_TRUE(a.jwt_secret_created);
+  EXPECT_FALSE(b.jwt_secret_created);
+  EXPECT_EQ(b.jwt_secret_file, (dir / "db" / "dev-jwt-secret").string());
   std::filesystem::remove_all(dir);
+}
+
+TEST(Config, AnthropicBaseUrlSendsItsModelsThere) {
+  const Config c = load_config(from({{"ANTHROPIC_API_KEY", "sk-local"},
+                                     {"ANTHROPIC_BASE_URL", "http://127.0.0.1:8080/v1"},
+                                     {"ANTHROPIC_MODELS", "claude-haiku"}}));
+  ASSERT_EQ(c.models.size(), 1u);
+  ASSERT_EQ(c.models[0].deployments.size(), 1u);
+  EXPECT_EQ(c.models[0].deployments[0].provider, "anthropic");
+  EXPECT_EQ(c.models[0].deployments[0].base_url, "http://127.0.0.1:8080/v1");
+  // A local Messages-API server that needs no key is enough on its own, as with OPENAI_BASE_URL.
+  const Config keyless = load_config(from({{"ANTHROPIC_BASE_URL", "http://127.0.0.1:8080/v1"}}));
+  ASSERT_FALSE(keyless.models.empty());
+  EXPECT_EQ(keyless.models[0].deployments[0].base_url, "http://127.0.0.1:8080/v1");
+  EXPECT_TRUE(keyless.models[0].deployments[0].api_keys.empty());
 }
 
 }  // namespace aas::app
