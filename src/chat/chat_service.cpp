@@ -301,6 +301,7 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
     context_in.history = p.history;
     context_in.message = {"user", p.message, p.parts};
     context_in.request_id = in.request_id;
+    if (agent_) context_in.tools = agent_->tools_for(in);
     auto context = builder.build(context_in);
     if (!context) return context.error();
 
@@ -343,6 +344,7 @@ asio::awaitable<Result<TurnResult>> ChatService::finish(PreparedTurn& turn, cons
   what.grant = &turn.grant;
   what.admitted_at = turn.admitted_at;
   what.placeholder_id = turn.placeholder_id;
+  what.append_message = !turn.placeholder_id;  // an agent turn whose next placeholder was not written
   what.context_omitted = turn.context_omitted;
   auto recorded = co_await recorder_.record(what, call);
   if (recorded && call.end == CallEnd::complete) after_turn(turn, co_await asio::this_coro::executor);
@@ -364,8 +366,10 @@ asio::awaitable<Result<TurnResult>> ChatService::finish(PreparedTurn& turn, cons
 asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput input) {
   auto prepared = co_await begin(std::move(input), false);
   if (!prepared) co_return prepared.error();
-  const CallResult call =
-      co_await call_model(*prepared->model, prepared->request, nullptr, CallControl{accounting_.call_limits()});
+  const CallControl control{accounting_.call_limits()};
+  CallResult call;
+  if (agent_) call = co_await agent_->run(*prepared, nullptr, control);
+  else call = co_await call_model(*prepared->model, prepared->request, nullptr, control);
   co_return co_await finish(*prepared, call);
 }
 
@@ -422,7 +426,9 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
     });
   };
   CallControl control{accounting_.call_limits(), stop_requested, &checkpoint};
-  const CallResult call = co_await call_model(*turn.model, turn.request, &observer, control);
+  CallResult call;
+  if (agent_) call = co_await agent_->run(turn, &observer, control);
+  else call = co_await call_model(*turn.model, turn.request, &observer, control);
   {
     std::lock_guard lock(streams_->mu);
     auto [from, to] = streams_->by_conversation.equal_range(conversation_id);
