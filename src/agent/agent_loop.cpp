@@ -12,6 +12,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -73,6 +75,13 @@ asio::awaitable<ToolOutput> AgentLoop::run_tool(const llm::ToolCall& call, const
   ToolOutput out = std::get<0>(std::move(raced));
   out.text = cap_result(out.text, upstream_model, settings_.tool_result_max_tokens);
   co_return out;
+}
+
+asio::awaitable<void> AgentLoop::run_and_tell(const llm::ToolCall& call, const ToolContext& ctx,
+                                              const std::string& upstream_model, chat::TurnObserver* observer,
+                                              ToolOutput& out) {
+  out = co_await run_tool(call, ctx, upstream_model, observer);
+  if (observer) observer->tool_event({chat::ToolEvent::Kind::result, call.id, call.name, {}, out.text, out.error});
 }
 
 asio::awaitable<Result<void>> AgentLoop::record_step(chat::PreparedTurn& turn, const chat::CallResult& call) {
@@ -156,7 +165,8 @@ asio::awaitable<chat::CallResult> AgentLoop::run(chat::PreparedTurn& turn, chat:
     // The last allowed call must answer in words: its tools are withheld.
     const bool last = step >= settings_.max_steps;
     if (last) turn.request.tool_choice = "none";
-    chat::CallResult call = co_await chat::call_model(*turn.model, turn.request, observer, step == 1 ? control : later);
+    const chat::CallControl& this_call = step == 1 ? control : later;
+    chat::CallResult call = co_await chat::call_model(*turn.model, turn.request, observer, this_call);
     if (last) {
       call.tool_calls.clear();
       if (call.end == chat::CallEnd::complete) call.finish_reason = "max_steps";
@@ -179,17 +189,9 @@ asio::awaitable<chat::CallResult> AgentLoop::run(chat::PreparedTurn& turn, chat:
     for (std::size_t from = 0; from < call.tool_calls.size(); from += batch) {
       using Op = decltype(asio::co_spawn(executor, std::declval<asio::awaitable<void>>(), asio::deferred));
       std::vector<Op> ops;
-      for (std::size_t i = from; i < std::min(call.tool_calls.size(), from + batch); ++i) {
-        auto one = [this, &call, &ctx, &turn, &outputs, observer, i]() -> asio::awaitable<void> {
-          const llm::ToolCall& c = call.tool_calls[i];
-          outputs[i] = co_await run_tool(c, ctx, turn.request.model, observer);
-          if (observer) {
-            chat::ToolEvent done{chat::ToolEvent::Kind::result, c.id, c.name, {}, outputs[i].text, outputs[i].error};
-            observer->tool_event(done);
-          }
-        };
-        ops.push_back(asio::co_spawn(executor, one(), asio::deferred));
-      }
+      for (std::size_t i = from; i < std::min(call.tool_calls.size(), from + batch); ++i)
+        ops.push_back(asio::co_spawn(executor, run_and_tell(call.tool_calls[i], ctx, turn.request.model, observer, outputs[i]),
+                                     asio::deferred));
       co_await asio::experimental::make_parallel_group(std::move(ops))
           .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
     }

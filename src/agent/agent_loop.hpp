@@ -28,6 +28,10 @@ class AgentLoop final : public chat::TurnAgent {
                                               const std::string& upstream_model, chat::TurnObserver* observer);
 
  private:
+  // run_tool, its result told to the observer, into `out` (the references outlive the call).
+  boost::asio::awaitable<void> run_and_tell(const llm::ToolCall& call, const ToolContext& ctx,
+                                            const std::string& upstream_model, chat::TurnObserver* observer,
+                                            ToolOutput& out);
   // The step's answer (with its calls) recorded over the placeholder, its ledger row written.
   boost::asio::awaitable<Result<void>> record_step(chat::PreparedTurn& turn, const chat::CallResult& call);
   // The results stored, the request extended, the next call admitted and its placeholder written.

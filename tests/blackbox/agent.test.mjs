@@ -10,6 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 
+import { io } from 'socket.io-client';
+
 import { ALICE, BOB, login, startTodoApp } from '../../examples/todo-app/test/lib/app.mjs';
 import { assertError, assertOk } from './lib/assert.mjs';
 import { startCaddy } from './lib/caddy.mjs';
@@ -17,6 +19,7 @@ import { client } from './lib/http.mjs';
 import { randomSecret } from './lib/jwt.mjs';
 import { startMockLlm } from './lib/mock-llm.mjs';
 import { makeTempDir, startService } from './lib/service.mjs';
+import { connected, SOCKETIO_PATH } from './lib/socketio.mjs';
 import { collect, sseEvents } from './lib/sse.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -174,6 +177,28 @@ describe('the agent with the todo app, Caddy and mock-llm', () => {
     assert.deepEqual(items.map((m) => m.role), ['user', 'assistant', 'tool', 'tool', 'assistant']);
     assert.equal(items.at(-1).id, done.messageId);
     assert.match(items.at(-1).content, /"title":"bread"/);
+  });
+
+  it('tells Socket.IO clients the same tool events (ai:tool_call, ai:tool_result) over ai:chat', TIMEOUT, async () => {
+    const socket = io(caddy.url, { path: SOCKETIO_PATH, auth: { token: alice }, forceNew: true, reconnection: false, transports: ['websocket'] });
+    try {
+      await connected(socket);
+      const seen = [];
+      socket.onAny((event, data) => seen.push({ event, data }));
+      const done = new Promise((resolve) => socket.on('ai:done', resolve));
+      socket.emit('ai:chat', { message: 'call create_todo {"title": "via socket"}', model: 'agent-model' });
+      const end = await done;
+      const names = seen.map((e) => e.event);
+      assert.ok(names.includes('ai:tool_call') && names.includes('ai:tool_result'), names.join(' '));
+      const result = seen.find((e) => e.event === 'ai:tool_result').data;
+      assert.equal(result.name, 'create_todo');
+      assert.equal(result.isError, false);
+      assert.equal(typeof result.conversationId, 'string');
+      assert.equal(end.finishReason, 'stop');
+      assert.ok((await todosOf(alice)).some((t) => t.title === 'via socket'), 'created with the socket\'s token');
+    } finally {
+      socket.close();
+    }
   });
 
   // A delete asks for approval: the stream pauses at tool_confirmation until the user decides.
