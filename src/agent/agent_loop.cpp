@@ -1,5 +1,6 @@
 #include "agent/agent_loop.hpp"
 
+#include "chat/placeholder.hpp"
 #include "core/offload.hpp"
 #include "llm/token_estimate.hpp"
 
@@ -129,16 +130,7 @@ asio::awaitable<Result<void>> AgentLoop::next_step(chat::PreparedTurn& turn, con
                    ",\"isError\":" + (outputs[i].error ? "true" : "false") + "}";
       writes.push_back(std::move(m));
     }
-    domain::NewMessage placeholder;
-    placeholder.conversation_id = turn.conversation.id;
-    placeholder.role = domain::Role::assistant;
-    placeholder.status = domain::MessageStatus::streaming;
-    placeholder.model = turn.model->name;
-    placeholder.input_tokens = prompt_tokens;
-    placeholder.output_tokens = 0;
-    placeholder.cost_micros = llm::cost_micros(turn.model->pricing, llm::Usage{prompt_tokens, 0, 0, 0, 0, true});
-    placeholder.metadata = R"({"usageEstimated":true})";
-    writes.push_back(std::move(placeholder));
+    writes.push_back(chat::answer_placeholder(turn.conversation.id, *turn.model, prompt_tokens));
     auto stored = store_.append_messages(turn.input.user_id, writes);
     if (!stored) {
       turn.placeholder_id.reset();  // the answer is then appended, not written over this step

@@ -65,7 +65,14 @@ Result<void> validate_tools(const std::vector<HttpToolSpec>& tools, std::string_
     if (rest.find("..") != std::string_view::npos || rest.find("//") != std::string_view::npos ||
         rest.find_first_of("?#@\\ ") != std::string_view::npos)
       return bad("path", "must be a plain path under MAIN_BACKEND_URL (no .., //, ?, #, @)");
-    auto parsed = boost::urls::parse_uri(url);
+    // Checked with each {placeholder} filled, as the calls will be.
+    std::string sample = url;
+    for (std::size_t open = sample.find('{'); open != std::string::npos; open = sample.find('{')) {
+      const std::size_t close = sample.find('}', open);
+      if (close == std::string::npos) return bad("path", "a { without its }");
+      sample.replace(open, close - open + 1, "x");
+    }
+    auto parsed = boost::urls::parse_uri(sample);
     if (!parsed) return bad("path", "not a valid URL once joined with MAIN_BACKEND_URL");
     {
       boost::system::error_code ec;

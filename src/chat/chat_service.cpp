@@ -1,6 +1,7 @@
 #include "chat/chat_service.hpp"
 
 #include "chat/context_builder.hpp"
+#include "chat/placeholder.hpp"
 #include "chat/prompt_template.hpp"
 #include "core/ids.hpp"
 #include "core/offload.hpp"
@@ -80,6 +81,20 @@ asio::awaitable<Result<void>> ChatService::stop(std::string user_id, std::string
     events_.publish(realtime::Event{"answer.stop", user_id, conversation_id, {}, {}});
     return {};
   });
+}
+
+domain::NewMessage answer_placeholder(const std::string& conversation_id, const llm::Model& model,
+                                      std::int64_t prompt_tokens) {
+  domain::NewMessage placeholder;
+  placeholder.conversation_id = conversation_id;
+  placeholder.role = domain::Role::assistant;
+  placeholder.status = domain::MessageStatus::streaming;
+  placeholder.model = model.name;
+  placeholder.input_tokens = prompt_tokens;
+  placeholder.output_tokens = 0;
+  placeholder.cost_micros = llm::cost_micros(model.pricing, llm::Usage{prompt_tokens, 0, 0, 0, 0, true});
+  placeholder.metadata = R"({"usageEstimated":true})";
+  return placeholder;
 }
 
 namespace {
@@ -264,16 +279,7 @@ Result<void> ChatService::persist(PreparedTurn& turn, const Plan& plan, bool str
     um.parts = plan.parts;
     writes.push_back(std::move(um));
   }
-  domain::NewMessage placeholder;
-  placeholder.conversation_id = turn.conversation.id;
-  placeholder.role = domain::Role::assistant;
-  placeholder.status = domain::MessageStatus::streaming;
-  placeholder.model = turn.model->name;
-  placeholder.input_tokens = turn.prompt_tokens;
-  placeholder.output_tokens = 0;
-  placeholder.cost_micros = llm::cost_micros(turn.model->pricing, llm::Usage{turn.prompt_tokens, 0, 0, 0, 0, true});
-  placeholder.metadata = R"({"usageEstimated":true})";
-  writes.push_back(std::move(placeholder));
+  writes.push_back(answer_placeholder(turn.conversation.id, *turn.model, turn.prompt_tokens));
   auto stored = store_.append_messages(in.user_id, writes);
   if (!stored) return stored.error();
   if (!in.regenerate) turn.user_message_id = stored->front().id;

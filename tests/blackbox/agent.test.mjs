@@ -12,19 +12,23 @@ import { after, before, describe, it } from 'node:test';
 
 import { io } from 'socket.io-client';
 
-import { ALICE, BOB, login, startTodoApp } from '../../examples/todo-app/test/lib/app.mjs';
+import { ALICE, BOB, login, SERVER as TODO_SERVER } from '../../examples/todo-app/test/lib/app.mjs';
 import { assertError, assertOk } from './lib/assert.mjs';
 import { startCaddy } from './lib/caddy.mjs';
 import { client } from './lib/http.mjs';
 import { randomSecret } from './lib/jwt.mjs';
 import { startMockLlm } from './lib/mock-llm.mjs';
-import { makeTempDir, startService } from './lib/service.mjs';
+import { baseEnv, launch, makeTempDir, startService } from './lib/service.mjs';
 import { connected, SOCKETIO_PATH } from './lib/socketio.mjs';
 import { collect, sseEvents } from './lib/sse.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const TODO_TOOLS = readFileSync(path.resolve(here, '..', '..', 'examples', 'todo-app', 'ai-tools.yaml'), 'utf8');
 const TIMEOUT = { timeout: 60000 };
+// Starting node, Express and the service takes long on a machine busy with compilers.
+const START_MS = 60000;
+const startTodoApp = ({ secret }) => launch(process.execPath, [TODO_SERVER],
+  baseEnv({ PORT: '0', HOST: '127.0.0.1', JWT_SECRET: secret }), { dir: makeTempDir(), secret, startTimeoutMs: START_MS });
 const MAX_STEPS = 3;
 
 const models = (mockUrl) => `models:
@@ -61,7 +65,7 @@ async function readUntil(events, name, seen = []) {
 const ask = (via, token, message, extra = {}) =>
   via.post('/api/ai/chat', { token, json: { message, model: 'agent-model', ...extra } });
 
-describe('the agent with the todo app, Caddy and mock-llm', () => {
+describe('the agent with the todo app, Caddy and mock-llm', { timeout: 600000 }, () => {
   let mock;
   let todo;
   let svc;
@@ -72,7 +76,7 @@ describe('the agent with the todo app, Caddy and mock-llm', () => {
 
   before(async () => {
     const secret = randomSecret();
-    mock = await startMockLlm();
+    mock = await startMockLlm({ startTimeoutMs: START_MS });
     todo = await startTodoApp({ secret });
     const dir = makeTempDir();
     const config = path.join(dir, 'agent.yaml');
@@ -80,17 +84,22 @@ describe('the agent with the todo app, Caddy and mock-llm', () => {
     svc = await startService({
       secret,
       dir,
+      startTimeoutMs: START_MS,
       env: {
         AI_CONFIG: config,
         MAIN_BACKEND_URL: todo.url,
         AGENT_MAX_STEPS: String(MAX_STEPS),
-        TOOL_CONFIRM_TIMEOUT_MS: '3000',
+        // Long enough for a busy machine to answer; the expiry test waits this long.
+        TOOL_CONFIRM_TIMEOUT_MS: '8000',
       },
     });
     caddy = await startCaddy({ ai: [`127.0.0.1:${svc.port}`], backends: [`127.0.0.1:${todo.port}`] });
     via = client(caddy.url);
     alice = await login(via, ALICE);
     bob = await login(via, BOB);
+    // A token's first use is verified (then remembered): done here, so that no test's timing
+    // (an approval racing its expiry) includes it.
+    for (const token of [alice, bob]) assertOk(await via.get('/api/ai/conversations', { token }));
   });
 
   after(async () => {
@@ -124,8 +133,8 @@ describe('the agent with the todo app, Caddy and mock-llm', () => {
     assert.deepEqual(items.map((m) => m.role), ['user', 'assistant', 'tool', 'assistant']);
     const [, step, result, answer] = items;
     assert.equal(step.toolCalls.length, 1);
-    assert.equal(step.toolCalls[0].name, 'create_todo');
-    assert.deepEqual(JSON.parse(step.toolCalls[0].arguments), { title: 'buy milk', due: '2026-12-11' });
+    assert.equal(step.toolCalls[0].function.name, 'create_todo');
+    assert.deepEqual(JSON.parse(step.toolCalls[0].function.arguments), { title: 'buy milk', due: '2026-12-11' });
     assert.equal(result.toolCallId, step.toolCalls[0].id);
     assert.equal(JSON.parse(result.content).id, created.id);
     assert.equal(answer.id, d.messageId);
@@ -166,8 +175,9 @@ describe('the agent with the todo app, Caddy and mock-llm', () => {
     assert.ok(names.indexOf('tool_call') < names.indexOf('tool_result'));
     assert.equal(names.at(-1), 'done');
     const calls = all.filter((e) => e.event === 'tool_call').map((e) => e.data);
-    assert.deepEqual(calls.map((c) => c.name), ['create_todo', 'list_todos']);
-    assert.deepEqual(calls[0].arguments, { title: 'bread' });
+    // mock-llm calls them in the order of the request's tools (the configuration's).
+    assert.deepEqual(calls.map((c) => c.name), ['list_todos', 'create_todo']);
+    assert.deepEqual(calls[1].arguments, { title: 'bread' });
     const results = all.filter((e) => e.event === 'tool_result').map((e) => e.data);
     for (const r of results) assert.equal(r.isError, false, r.result);
     const done = all.at(-1).data;
@@ -304,13 +314,14 @@ describe('the agent with a misbehaving monolith', () => {
     });
     await new Promise((resolve) => stub.listen(0, '127.0.0.1', resolve));
     stubUrl = `http://127.0.0.1:${stub.address().port}`;
-    mock = await startMockLlm();
+    mock = await startMockLlm({ startTimeoutMs: START_MS });
     const dir = makeTempDir();
     const config = path.join(dir, 'agent.yaml');
     const tool = (name, p) => `  - {name: ${name}, method: GET, path: ${p}, parameters: {type: object, properties: {}}}\n`;
     writeFileSync(config, `${models(mock.url)}tools:\n${tool('hang', '/hang')}${tool('huge', '/huge')}${tool('binary', '/binary')}${tool('text', '/text')}`);
     svc = await startService({
       dir,
+      startTimeoutMs: START_MS,
       env: { AI_CONFIG: config, MAIN_BACKEND_URL: stubUrl, TOOL_TIMEOUT_MS: String(TOOL_TIMEOUT_MS), TOOL_RESULT_MAX_TOKENS: '50' },
     });
   });

@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -54,8 +55,16 @@ class ScriptedModel final : public llm::LlmProvider {
     c.finish_reason = "stop";
     co_return c;
   }
-  asio::awaitable<Result<llm::Completion>> stream(const llm::ChatRequest& req, const llm::ChunkSink&) override {
-    return complete(req);
+  // Streamed as a provider streams: the text and each call's pieces through the sink.
+  asio::awaitable<Result<llm::Completion>> stream(const llm::ChatRequest& req, const llm::ChunkSink& sink) override {
+    auto c = co_await complete(req);
+    if (!c) co_return c;
+    if (!c->content.empty()) sink(llm::StreamDelta{c->content, nullptr});
+    for (std::size_t i = 0; i < c->tool_calls.size(); ++i) {
+      const llm::ToolCallDelta d{static_cast<int>(i), c->tool_calls[i].id, c->tool_calls[i].name, c->tool_calls[i].arguments};
+      sink(llm::StreamDelta{{}, &d});
+    }
+    co_return c;
   }
 };
 
