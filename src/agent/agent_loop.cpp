@@ -56,13 +56,14 @@ asio::awaitable<ToolOutput> AgentLoop::run_tool(const llm::ToolCall& call, const
   if (auto problem = entry->schema.problem(args)) co_return ToolOutput{"invalid arguments: " + *problem, true};
 
   if (entry->tool->needs_confirmation()) {
+    auto waiter = approvals_.expect(co_await asio::this_coro::executor, ctx.user_id, call.id);
     if (observer) {
       chat::ToolEvent ask{chat::ToolEvent::Kind::confirmation, call.id, call.name, call.arguments};
       ask.expires_at = std::chrono::system_clock::now() +
                        std::chrono::duration_cast<std::chrono::system_clock::duration>(settings_.confirm_timeout);
       observer->tool_event(ask);
     }
-    const Decision decision = co_await approvals_.wait(ctx.user_id, call.id, settings_.confirm_timeout);
+    const Decision decision = co_await approvals_.wait(std::move(waiter), settings_.confirm_timeout);
     if (decision == Decision::rejected) co_return ToolOutput{"the user rejected this call: it was not made", true};
     if (decision == Decision::expired)
       co_return ToolOutput{"the user did not approve this call in time: it was not made", true};

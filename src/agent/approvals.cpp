@@ -22,8 +22,10 @@ namespace aas::agent {
 namespace asio = boost::asio;
 
 struct Approvals::Waiter {
-  Waiter(asio::any_io_executor ex, std::string user) : user_id(std::move(user)), timer(std::move(ex)) {}
+  Waiter(asio::any_io_executor ex, std::string user, std::string call)
+      : user_id(std::move(user)), call_id(std::move(call)), timer(std::move(ex)) {}
   std::string user_id;
+  std::string call_id;
   asio::steady_timer timer;
   std::optional<bool> approved;  // only touched on the turn's strand
 };
@@ -53,17 +55,22 @@ Approvals::Approvals(realtime::EventBus& bus, store::Store& store, asio::thread_
 
 Approvals::~Approvals() = default;
 
-asio::awaitable<Decision> Approvals::wait(std::string user_id, std::string call_id, std::chrono::milliseconds timeout) {
-  auto waiter = std::make_shared<Waiter>(co_await asio::this_coro::executor, user_id);
+std::shared_ptr<Approvals::Waiter> Approvals::expect(const asio::any_io_executor& ex, const std::string& user_id,
+                                                     const std::string& call_id) {
+  auto waiter = std::make_shared<Waiter>(ex, user_id, call_id);
+  std::lock_guard lock(state_->mu);
+  state_->by_call[call_id] = waiter;
+  return waiter;
+}
+
+asio::awaitable<Decision> Approvals::wait(std::shared_ptr<Waiter> waiter, std::chrono::milliseconds timeout) {
   waiter->timer.expires_after(timeout);
+  // A decision delivered meanwhile is posted to this strand: it runs once this coroutine waits,
+  // sets the answer and wakes it.
+  if (!waiter->approved) co_await waiter->timer.async_wait(asio::as_tuple(asio::use_awaitable));
   {
     std::lock_guard lock(state_->mu);
-    state_->by_call[call_id] = waiter;
-  }
-  co_await waiter->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  {
-    std::lock_guard lock(state_->mu);
-    if (auto it = state_->by_call.find(call_id); it != state_->by_call.end() && it->second == waiter)
+    if (auto it = state_->by_call.find(waiter->call_id); it != state_->by_call.end() && it->second == waiter)
       state_->by_call.erase(it);
   }
   if (!waiter->approved) co_return Decision::expired;

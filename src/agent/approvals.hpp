@@ -5,6 +5,7 @@
 #include "agent/toolbox.hpp"
 #include "core/error.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
@@ -24,10 +25,13 @@ class Approvals {
   Approvals(realtime::EventBus& bus, store::Store& store, boost::asio::thread_pool& blocking, const Toolbox& tools);
   ~Approvals();
 
-  // Waits for the user's decision on the call, at most `timeout` (expired then). The call is
-  // registered before the first suspension, so a turn that tells its client of the call and then
-  // awaits this on its strand cannot miss the answer.
-  boost::asio::awaitable<Decision> wait(std::string user_id, std::string call_id, std::chrono::milliseconds timeout);
+  // The call, registered as waiting from now on (before the client is told of it, so no answer
+  // can be missed), on the turn's strand `ex`; then wait() for the decision, at most `timeout`
+  // (expired then).
+  struct Waiter;
+  std::shared_ptr<Waiter> expect(const boost::asio::any_io_executor& ex, const std::string& user_id,
+                                 const std::string& call_id);
+  boost::asio::awaitable<Decision> wait(std::shared_ptr<Waiter> waiter, std::chrono::milliseconds timeout);
 
   // The user's decision, from any replica: checks that the conversation is the user's and that
   // the call is one of its tool calls, needing approval, not yet answered (not_found / conflict
@@ -36,7 +40,6 @@ class Approvals {
                                               std::string call_id, bool approve);
 
  private:
-  struct Waiter;
   struct State;
   realtime::EventBus& bus_;
   store::Store& store_;
