@@ -6,7 +6,8 @@
 //
 // Starts tools/mock-llm, the stand-in todo app (examples/todo-app) and the service with the todo
 // app's tools, then, one at a time (no concurrency: the figure is latency, not throughput):
-//   - TURNS agent turns `call list_todos {}` (two model calls, one tool call), non-streamed;
+//   - TURNS agent turns `call list_todos {}` (two model calls, one tool call), non-streamed, then
+//     TURNS one-step turns (`hello`: the model answers at once) for scale;
 //   - TURNS direct model calls to mock-llm shaped like each of the two steps, and TURNS direct
 //     `GET /api/todos` to the todo app with the same token — what the model and the tool cost
 //     from outside the service.
@@ -17,11 +18,11 @@ import { writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { ALICE, login, startTodoApp } from '../../examples/todo-app/test/lib/app.mjs';
+import { ALICE, login, SERVER as TODO_SERVER } from '../../examples/todo-app/test/lib/app.mjs';
 import http from 'node:http';
 import { randomSecret } from '../../tests/blackbox/lib/jwt.mjs';
 import { startMockLlm } from '../../tests/blackbox/lib/mock-llm.mjs';
-import { makeTempDir, startService } from '../../tests/blackbox/lib/service.mjs';
+import { baseEnv, launch, makeTempDir, startService } from '../../tests/blackbox/lib/service.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const TURNS = Number(process.argv[2] ?? 200);
@@ -66,9 +67,12 @@ async function timed(fn, n) {
   return out;
 }
 
+// Start-up is slow on a machine busy with compilers: generous limits.
+const START_MS = 120000;
 const secret = randomSecret();
-const mock = await startMockLlm();
-const todo = await startTodoApp({ secret });
+const mock = await startMockLlm({ startTimeoutMs: START_MS });
+const todo = await launch(process.execPath, [TODO_SERVER], baseEnv({ PORT: '0', HOST: '127.0.0.1', JWT_SECRET: secret }),
+  { dir: makeTempDir(), secret, startTimeoutMs: START_MS });
 const dir = makeTempDir();
 const config = path.join(dir, 'agent.yaml');
 writeFileSync(config, `models:
@@ -76,11 +80,13 @@ writeFileSync(config, `models:
     deployments:
       - {provider: openai, model: gpt-4o-mini, base_url: "${mock.url}/v1", api_key: sk-bench}
 ${readFileSync(path.resolve(here, '..', '..', 'examples', 'todo-app', 'ai-tools.yaml'), 'utf8')}`);
-const svc = await startService({ secret, dir, env: { AI_CONFIG: config, MAIN_BACKEND_URL: todo.url, LOG_LEVEL: 'warn' } });
+const svc = await startService({ secret, dir, startTimeoutMs: START_MS, env: { AI_CONFIG: config, MAIN_BACKEND_URL: todo.url, LIMIT_RPM: '0', LIMIT_TPM: '0' } });
 try {
   const token = await login({ post: (p, o) => request(todo.url, 'POST', p, o) }, ALICE);
   const message = 'call list_todos {}';
   const turns = await timed(() => request(svc.url, 'POST', '/api/ai/chat', { token, json: { message, model: 'agent-model' } }), TURNS);
+  // For scale: a one-step turn (the model answers at once) on the same service, same moment.
+  const plain = await timed(() => request(svc.url, 'POST', '/api/ai/chat', { token, json: { message: 'hello', model: 'agent-model' } }), TURNS);
 
   // The two model calls as the service makes them (the tools, then the step and its result).
   const first = { model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'You are a helpful AI assistant for the Todo app.' }, { role: 'user', content: message }],
@@ -100,6 +106,7 @@ try {
     modelCall2Ms: round(quantile(call2, 0.5)),
     toolCallMs: round(quantile(tool, 0.5)),
     overheadMs: { p50: round(quantile(turns, 0.5) - parts), p90: round(quantile(turns, 0.9) - parts) },
+    oneStepTurnOverheadMs: { p50: round(quantile(plain, 0.5) - quantile(call1, 0.5)) },
   }));
 } finally {
   await svc.stop();
