@@ -139,6 +139,15 @@ describe('the agent with the todo app, Caddy and mock-llm', { timeout: 600000 },
     assert.equal(JSON.parse(result.content).id, created.id);
     assert.equal(answer.id, d.messageId);
     assert.equal(answer.status, 'complete');
+
+    // Export carries the steps: JSON as stored, Markdown with the call and its result.
+    const exported = await via.get(`/api/ai/conversations/${d.conversationId}/export`, { token: alice });
+    assert.equal(exported.status, 200);
+    assert.deepEqual(exported.body.messages.map((m) => m.role), ['user', 'assistant', 'tool', 'assistant']);
+    assert.equal(exported.body.messages[1].toolCalls[0].function.name, 'create_todo');
+    const md = await via.get(`/api/ai/conversations/${d.conversationId}/export?format=markdown`, { token: alice });
+    assert.ok(md.text.includes(`- calls \`create_todo\` (${step.toolCalls[0].id})`), md.text);
+    assert.ok(md.text.includes(`## Tool result (call ${step.toolCalls[0].id})`), md.text);
   });
 
   it("bob gets the monolith's refusal as a tool error for alice's todo, and nothing of hers", TIMEOUT, async () => {
