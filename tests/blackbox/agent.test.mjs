@@ -38,6 +38,12 @@ const models = (mockUrl) => `models:
         model: gpt-4o-mini
         base_url: "${mockUrl}/v1"
         api_key: sk-test
+  - name: claude-agent
+    deployments:
+      - provider: anthropic
+        model: claude-3-5-haiku-latest
+        base_url: "${mockUrl}/v1"
+        api_key: sk-test
 `;
 
 // A streamed chat through `base` (Caddy): the response's events as they arrive.
@@ -148,6 +154,18 @@ describe('the agent with the todo app, Caddy and mock-llm', { timeout: 600000 },
     const md = await via.get(`/api/ai/conversations/${d.conversationId}/export?format=markdown`, { token: alice });
     assert.ok(md.text.includes(`- calls \`create_todo\` (${step.toolCalls[0].id})`), md.text);
     assert.ok(md.text.includes(`## Tool result (call ${step.toolCalls[0].id})`), md.text);
+  });
+
+  it('runs the same loop through the Anthropic wire format (tool_use, tool_result), streamed and not', TIMEOUT, async () => {
+    const d = assertOk(await ask(via, alice, 'call create_todo {"title": "from claude"}', { model: 'claude-agent' }));
+    const created = (await todosOf(alice)).find((t) => t.title === 'from claude');
+    assert.ok(created);
+    assert.match(d.message, /^Mock answer with tool result: \{.*"title":"from claude"/);
+    const { events } = await openStream(caddy.url, alice, { model: 'claude-agent', message: `call complete_todo {"id": "${created.id}"}` });
+    const all = await collect(events);
+    assert.equal(all.at(-1).event, 'done');
+    assert.equal(all.find((e) => e.event === 'tool_result').data.isError, false);
+    assert.equal((await todosOf(alice)).find((t) => t.id === created.id).done, true, 'completed through fixed: {done: true}');
   });
 
   it("bob gets the monolith's refusal as a tool error for alice's todo, and nothing of hers", TIMEOUT, async () => {
