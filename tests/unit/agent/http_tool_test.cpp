@@ -1,5 +1,6 @@
 #include "agent/http_tool.hpp"
 #include "agent/settings.hpp"
+#include "agent/toolbox.hpp"
 
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
@@ -88,6 +89,32 @@ TEST(DescribeResponse, GivesTheModelJsonTextOrADescriptionAndErrorsWithTheAppsMe
   EXPECT_EQ(refused.text, R"(the app refused the request (HTTP 404): {"error":"Todo not found"})");
   EXPECT_EQ(describe_response(200, "application/json", "{broken").text, "{broken") << "not JSON: text as it is";
   EXPECT_EQ(describe_response(200, "", std::string("a\0b", 3)).text, "[binary response: 3 bytes of unknown type]");
+}
+
+}  // namespace
+}  // namespace aas::agent
+
+namespace aas::agent {
+namespace {
+
+TEST(Toolbox, OffersARoleRestrictedToolOnlyToThoseRolesAndFindsItOnlyForThem) {
+  Toolbox box;
+  HttpToolSpec admin_only = tool("purge", "DELETE", "/api/todos/{id}", kIdTitle);
+  admin_only.roles = {"admin"};
+  ASSERT_TRUE(box.add(std::make_unique<HttpTool>(admin_only, std::string(kBackend), nullptr)));
+  ASSERT_TRUE(box.add(std::make_unique<HttpTool>(tool("list", "GET", "/api/todos", kIdTitle), std::string(kBackend), nullptr)));
+  EXPECT_FALSE(box.add(std::make_unique<HttpTool>(tool("list", "GET", "/x", kIdTitle), std::string(kBackend), nullptr)));
+
+  const auto names = [&](const std::vector<std::string>& roles) {
+    std::vector<std::string> out;
+    for (const auto& d : box.definitions_for(roles)) out.push_back(d.name);
+    return out;
+  };
+  EXPECT_EQ(names({"user"}), std::vector<std::string>{"list"});
+  EXPECT_EQ(names({"user", "admin"}), (std::vector<std::string>{"purge", "list"}));
+  EXPECT_EQ(box.find("purge", {"user"}), nullptr) << "a call to a tool the user may not use is unknown";
+  ASSERT_NE(box.find("purge", {"admin"}), nullptr);
+  EXPECT_TRUE(box.find("purge", {"admin"})->tool->definition().name == "purge");
 }
 
 }  // namespace
