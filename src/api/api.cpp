@@ -9,6 +9,7 @@ http::Router make_router(Services& services) {
   http::Router router;
   add_health_routes(router, services);
   add_chat_routes(router, services);
+  add_tool_call_routes(router, services);
   add_conversation_routes(router, services);
   add_openai_routes(router, services);
   add_anthropic_routes(router, services);

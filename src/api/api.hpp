@@ -15,6 +15,7 @@ namespace aas::auth { class Authenticator; }
 namespace aas::realtime::socketio { class Server; }
 namespace aas::chat { class ChatService; class ConversationService; class GatewayService; class PromptService; class ResponseHistory; class UsageService; }
 namespace aas::llm { class ModelRegistry; }
+namespace aas::agent { class Approvals; }
 namespace aas::metrics { class Metrics; }
 namespace aas::ops { class HealthService; }
 
@@ -61,6 +62,8 @@ struct Services {
   // The Responses API's stored responses (previous_response_id); null: every response is
   // stateless and previous_response_id is refused.
   chat::ResponseHistory* response_history = nullptr;
+  // The agent's approvals of `confirm` tools (api/tool_calls.cpp); null: no agent tools.
+  agent::Approvals* approvals = nullptr;
 };
 
 http::Router make_router(Services& services);
@@ -78,6 +81,8 @@ void add_anthropic_routes(http::Router& router, Services& services);
 // OpenAI's Responses API (api/responses.cpp).
 void add_responses_routes(http::Router& router, Services& services);
 void add_metrics_routes(http::Router& router, Services& services);
+// POST /api/ai/conversations/:id/tool-calls/:callId/approve | reject (the agent's confirmations).
+void add_tool_call_routes(http::Router& router, Services& services);
 // The chat UI: the page at /, its embedded files, and the development sign-in.
 void add_ui_routes(http::Router& router, Services& services);
 // Engine.IO's long-polling routes when services.socketio is set (the upgrade goes to http::Server).

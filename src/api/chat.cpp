@@ -6,6 +6,7 @@
 #include "api/turn_events.hpp"
 #include "chat/chat_service.hpp"
 #include "chat/conversation_service.hpp"
+#include "http/dispatcher.hpp"
 #include "http/sse.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -34,6 +35,10 @@ class SseRelay final : public chat::TurnObserver {
   bool delta(std::string_view text) override {
     return channel_.send(event("delta", json::object{{"text", text}}));
   }
+  void tool_event(const chat::ToolEvent& e) override {
+    auto [name, data] = api::tool_event(e);
+    channel_.send(event(name, data));
+  }
   asio::awaitable<void> gone() override { return channel_.gone(); }
 
  private:
@@ -51,7 +56,9 @@ asio::awaitable<void> stream_turn(Services& s, chat::PreparedTurn turn, http::Bo
   auto produce = [&]() -> asio::awaitable<void> {
     const std::string message_id = *turn.placeholder_id;
     auto result = co_await s.chat.stream(std::move(turn), relay);
-    for (const auto& [name, data] : end_events(result, message_id)) channel.send(event(name, data));
+    // An agent turn's answer follows its tool steps: done names the message it ended in.
+    for (const auto& [name, data] : end_events(result, result ? result->assistant.id : message_id))
+      channel.send(event(name, data));
     channel.finish();
   };
   co_await (produce() && channel.pump());
@@ -127,6 +134,7 @@ Reply post_chat(Services& s, http::Context& ctx) {
   in.prompt_id = std::move(*prompt_id);
   in.user_name = ctx.user().name;
   in.request_id = ctx.request_id;
+  if (auto token = http::bearer_token(ctx.request)) in.bearer_token = std::string(*token);
 
   co_return co_await run_turn(s, std::move(in), wants_stream(ctx, *stream));
 }
@@ -155,6 +163,7 @@ Reply new_version(Services& s, http::Context& ctx, bool regenerate) {
   in.roles = ctx.user().roles;
   in.user_name = ctx.user().name;
   in.request_id = ctx.request_id;
+  if (auto token = http::bearer_token(ctx.request)) in.bearer_token = std::string(*token);
   in.conversation_id = std::string(ctx.param("id"));
   in.replace_message_id = std::string(ctx.param("messageId"));
   in.regenerate = regenerate;

@@ -37,12 +37,17 @@ std::string markdown(const domain::Conversation& c, const std::vector<domain::Me
   for (const domain::Message& m : messages) {
     std::string who = m.role == domain::Role::user        ? "User"
                       : m.role == domain::Role::assistant ? "Assistant"
+                      : m.role == domain::Role::tool      ? "Tool result"
                                                          : "System";
     if (m.role == domain::Role::assistant && m.model) who += " (" + *m.model + ")";
+    if (m.tool_call_id) who += " (call " + *m.tool_call_id + ")";
     out += "\n## " + who + " — " + format_rfc3339(m.created_at) + "\n\n";
     if (m.status != domain::MessageStatus::complete)
       out += "_[" + std::string(domain::to_string(m.status)) + "]_\n\n";
-    out += m.content + "\n";
+    // An agent's step: the tools it called, with their arguments as the model wrote them.
+    for (const domain::ToolCall& call : m.tool_calls)
+      out += "- calls `" + call.name + "` (" + call.id + "): `" + call.arguments + "`\n";
+    if (!m.content.empty() || m.tool_calls.empty()) out += m.content + "\n";
   }
   return out;
 }

@@ -88,6 +88,11 @@ class SocketRelay final : public chat::TurnObserver {
     return socket_->emit("ai:delta", args(json::object{
                                          {"conversationId", conversation_id_}, {"messageId", message_id_}, {"text", text}}));
   }
+  void tool_event(const chat::ToolEvent& e) override {
+    auto [name, data] = api::tool_event(e);
+    data["conversationId"] = conversation_id_;
+    socket_->emit("ai:" + std::string(name), args(std::move(data)));
+  }
   asio::awaitable<void> gone() override {
     if (!socket_->connected()) co_return;
     co_await gone_->async_wait(asio::as_tuple(asio::use_awaitable));
@@ -164,7 +169,7 @@ struct Channel {
       SocketRelay relay(socket, conversation_id, message_id, co_await asio::this_coro::executor);
       result.emplace(co_await services.chat.stream(std::move(*prepared), relay));
     }
-    for (auto& [name, data] : end_events(*result, message_id)) {
+    for (auto& [name, data] : end_events(*result, *result ? (*result)->assistant.id : message_id)) {
       data["conversationId"] = conversation_id;
       socket->emit("ai:" + std::string(name), args(std::move(data)));
     }
@@ -198,6 +203,7 @@ struct Channel {
     in.conversation_id = std::move(*conversation_id);
     in.model = std::move(*model);
     in.request_id = "socket:" + socket->id();
+    if (auto token = token_of(*socket)) in.bearer_token = std::move(*token);  // the agent's tools act as the user
     // On a strand of its own: the relay's timer and the turn's awaits share it.
     asio::co_spawn(asio::make_strand(executor), chat_turn(socket, who, std::move(in), ack), asio::detached);
   }

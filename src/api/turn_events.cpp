@@ -1,5 +1,7 @@
 #include "api/turn_events.hpp"
 
+#include <boost/json/parse.hpp>
+
 namespace aas::api {
 
 json::object usage_json(const llm::Usage& u) {
@@ -11,6 +13,25 @@ json::object start_event(const chat::PreparedTurn& turn) {
                       {"messageId", *turn.placeholder_id},
                       {"userMessageId", turn.user_message_id},
                       {"model", turn.model->name}};
+}
+
+std::pair<std::string_view, json::object> tool_event(const chat::ToolEvent& e) {
+  const auto arguments = [&]() -> json::value {
+    boost::system::error_code ec;
+    json::value v = json::parse(e.arguments, ec);
+    if (ec) return json::string(e.arguments);
+    return v;
+  };
+  switch (e.kind) {
+    case chat::ToolEvent::Kind::call:
+      return {"tool_call", json::object{{"callId", e.call_id}, {"name", e.name}, {"arguments", arguments()}}};
+    case chat::ToolEvent::Kind::confirmation:
+      return {"tool_confirmation", json::object{{"callId", e.call_id}, {"name", e.name}, {"arguments", arguments()},
+                                                {"expiresAt", format_rfc3339(e.expires_at)}}};
+    case chat::ToolEvent::Kind::result:
+      break;
+  }
+  return {"tool_result", json::object{{"callId", e.call_id}, {"name", e.name}, {"result", e.result}, {"isError", e.error}}};
 }
 
 std::vector<std::pair<std::string_view, json::object>> end_events(const Result<chat::TurnResult>& result,

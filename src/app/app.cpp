@@ -1,6 +1,9 @@
 // Wiring: the only place that knows every concrete type.
 #include "app/app.hpp"
 
+#include "agent/agent_loop.hpp"
+#include "agent/builtin_tools.hpp"
+#include "agent/http_tool.hpp"
 #include "api/api.hpp"
 #include "auth/backend.hpp"
 #include "auth/token_cache.hpp"
@@ -373,6 +376,21 @@ int serve(Config c) {
   // the answer announced.
   chat::Recorder recorder(*store, blocking, accounting, events);
   chat::ChatService chat(*store, blocking, models, accounting, recorder, events, chat_options);
+  // The agent (issue 15): the configured HTTP tools (calling MAIN_BACKEND_URL with the user's own
+  // token) and the built-ins, offered to the model in every chat turn; the loop runs them.
+  agent::Toolbox toolbox;
+  for (const agent::HttpToolSpec& spec : c.agent.tools) {
+    if (auto added = toolbox.add(std::make_unique<agent::HttpTool>(spec, c.main_backend_url, client)); !added)
+      throw ConfigError(added.error().message);
+  }
+  if (c.agent.builtin_current_time) (void)toolbox.add(std::make_unique<agent::CurrentTimeTool>(clock));
+  agent::Approvals approvals(events, *store, blocking, toolbox);
+  agent::AgentLoop agent_loop(*store, blocking, accounting, recorder, toolbox, approvals, c.agent);
+  if (!c.agent.tools.empty()) {
+    chat.set_agent(&agent_loop);
+    spdlog::info("agent: {} tool(s) from the configuration, at most {} model calls a turn", c.agent.tools.size(),
+                 c.agent.max_steps);
+  }
   chat::ConversationLimits conversation_limits;
   conversation_limits.max_image_bytes = c.max_image_bytes;
   chat::ConversationService conversations(*store, blocking, models, conversation_limits);
@@ -394,6 +412,7 @@ int serve(Config c) {
                          models,  metrics,         info,
                          c.metrics_token, redis && !c.redis_fail_open, &socketio, c.socketio_path};
   services.response_history = &response_history;
+  services.approvals = &approvals;
 
   // The chat page's development sign-in: on the development secret only, where `ai-agent-service
   // token --user` already mints any user's token for whoever can read ./data. Never with a real

@@ -7,6 +7,8 @@
 #include <openssl/rand.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 namespace aas::app {
@@ -47,7 +50,7 @@ std::map<std::string, std::string> flat_keys(const YAML::Node& root, const std::
   if (!root || root.IsNull()) return out;
   for (const auto& kv : root) {
     const std::string key = upper(kv.first.as<std::string>());
-    if (key == "MODELS" || key == "LIMITS") continue;
+    if (key == "MODELS" || key == "LIMITS" || key == "TOOLS") continue;
     if (kv.second.IsSequence()) {
       std::string joined;
       for (const auto& item : kv.second) joined += (joined.empty() ? "" : ",") + item.as<std::string>();
@@ -192,6 +195,90 @@ std::vector<ModelSpec> read_models(const YAML::Node& list) {
   }
   return out;
 }
+
+// ---- agent (issue 15) ----------------------------------------------------------------------
+// tools:
+//   - name: create_todo
+//     description: Add a todo for the user
+//     method: POST
+//     path: /api/todos                 # under MAIN_BACKEND_URL
+//     parameters: {type: object, properties: {title: {type: string}}, required: [title]}
+//     body: [title]                    # optional; query: [...] alike
+//     confirm: false
+//     roles: []                        # empty: every user
+// `parameters` may also be JSON text. The tools are checked (validate_tools) once
+// MAIN_BACKEND_URL is known.
+// A YAML node as JSON (a schema written as YAML): plain scalars that read as numbers, booleans or
+// null become those; quoted ones stay strings.
+boost::json::value yaml_to_json(const YAML::Node& n) {
+  if (n.IsMap()) {
+    boost::json::object out;
+    for (const auto& kv : n) out[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+    return out;
+  }
+  if (n.IsSequence()) {
+    boost::json::array out;
+    for (const auto& item : n) out.push_back(yaml_to_json(item));
+    return out;
+  }
+  if (!n.IsScalar()) return nullptr;
+  const std::string& v = n.Scalar();
+  if (n.Tag() != "!") {
+    if (v == "true" || v == "false") return v == "true";
+    if (v == "null" || v == "~") return nullptr;
+    std::int64_t i = 0;
+    if (auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), i); ec == std::errc() && p == v.data() + v.size())
+      return i;
+    double d = 0;
+    if (auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), d); ec == std::errc() && p == v.data() + v.size())
+      return d;
+  }
+  return boost::json::string(v);
+}
+
+std::vector<agent::HttpToolSpec> read_tools(const YAML::Node& list) {
+  std::vector<agent::HttpToolSpec> out;
+  if (!list) return out;
+  if (!list.IsSequence()) throw ConfigError("tools: must be a list");
+  for (const auto& t : list) {
+    agent::HttpToolSpec spec;
+    const std::string where = "tools[" + (t["name"] ? t["name"].as<std::string>("") : std::to_string(out.size())) + "]";
+    try {
+      for (const auto& kv : t) {
+        static const std::set<std::string> known{"name", "description", "parameters", "method", "path",
+                                                 "query", "body", "fixed", "confirm", "roles"};
+        if (!known.count(kv.first.as<std::string>()))
+          throw ConfigError(where + "." + kv.first.as<std::string>() + ": unknown key");
+      }
+      spec.name = t["name"].as<std::string>("");
+      spec.description = t["description"].as<std::string>("");
+      if (const auto p = t["parameters"]) spec.parameters = p.IsScalar() ? p.as<std::string>() : boost::json::serialize(yaml_to_json(p));
+      spec.method = upper(t["method"].as<std::string>("GET"));
+      spec.path = t["path"].as<std::string>("");
+      if (t["query"]) spec.query = t["query"].as<std::vector<std::string>>();
+      if (t["body"]) spec.body = t["body"].as<std::vector<std::string>>();
+      if (const auto f = t["fixed"]) spec.fixed = boost::json::serialize(yaml_to_json(f));
+      spec.confirm = t["confirm"].as<bool>(false);
+      if (t["roles"]) spec.roles = t["roles"].as<std::vector<std::string>>();
+    } catch (const YAML::Exception& e) {
+      throw ConfigError(where + ": " + e.what());
+    }
+    out.push_back(std::move(spec));
+  }
+  return out;
+}
+
+void read_agent(const Source& src, const YAML::Node& root, Config& c) {
+  if (root) c.agent.tools = read_tools(root["tools"]);
+  src.integer("AGENT_MAX_STEPS", c.agent.max_steps, 1, 100);
+  src.integer("AGENT_MAX_PARALLEL_TOOLS", c.agent.max_parallel_tools, 1, 64);
+  src.millis("TOOL_TIMEOUT_MS", c.agent.tool_timeout, 10, 600'000);
+  src.integer("TOOL_RESULT_MAX_TOKENS", c.agent.tool_result_max_tokens, 16, 1'000'000);
+  src.millis("TOOL_CONFIRM_TIMEOUT_MS", c.agent.confirm_timeout, 10, 24LL * 3600 * 1000);
+  if (auto valid = agent::validate_tools(c.agent.tools, c.main_backend_url); !valid)
+    throw ConfigError(valid.error().message);
+}
+// ---- end agent ------------------------------------------------------------------------------
 
 // The simple case without a file: one model list per provider key, all on one deployment.
 std::vector<ModelSpec> models_from_env(const Config& c, const Source& src) {
@@ -476,6 +563,7 @@ Config load_config(const Lookup& env) {
     if (*v != "true" && *v != "false") throw ConfigError("GENERATE_TITLES: must be true or false");
     c.generate_titles = *v == "true";
   }
+  read_agent(src, root, c);
   return c;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // Typed configuration, read once at start from the environment and an optional YAML file
 // (AI_CONFIG), validated before anything starts. A bad value fails fast naming its key.
+#include "agent/settings.hpp"
 #include "app/prices.hpp"
 #include "limits/policies.hpp"
 #include <chrono>
@@ -162,6 +163,11 @@ struct Config {
   // environment and an OpenAI-compatible upstream, text-embedding-3-small by default, and added
   // to the models; with a models file it must name one of its models.
   std::string embedding_model;
+
+  // agent (issue 15): the tools of YAML `tools:` and the loop's bounds (AGENT_MAX_STEPS,
+  // AGENT_MAX_PARALLEL_TOOLS, TOOL_TIMEOUT_MS, TOOL_RESULT_MAX_TOKENS, TOOL_CONFIRM_TIMEOUT_MS);
+  // checked by agent::validate_tools at start.
+  agent::AgentSettings agent;
 };
 
 // Reads a variable by name (the environment in production, a map in tests).

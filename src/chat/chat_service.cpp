@@ -1,6 +1,7 @@
 #include "chat/chat_service.hpp"
 
 #include "chat/context_builder.hpp"
+#include "chat/placeholder.hpp"
 #include "chat/prompt_template.hpp"
 #include "core/ids.hpp"
 #include "core/offload.hpp"
@@ -80,6 +81,20 @@ asio::awaitable<Result<void>> ChatService::stop(std::string user_id, std::string
     events_.publish(realtime::Event{"answer.stop", user_id, conversation_id, {}, {}});
     return {};
   });
+}
+
+domain::NewMessage answer_placeholder(const std::string& conversation_id, const llm::Model& model,
+                                      std::int64_t prompt_tokens) {
+  domain::NewMessage placeholder;
+  placeholder.conversation_id = conversation_id;
+  placeholder.role = domain::Role::assistant;
+  placeholder.status = domain::MessageStatus::streaming;
+  placeholder.model = model.name;
+  placeholder.input_tokens = prompt_tokens;
+  placeholder.output_tokens = 0;
+  placeholder.cost_micros = llm::cost_micros(model.pricing, llm::Usage{prompt_tokens, 0, 0, 0, 0, true});
+  placeholder.metadata = R"({"usageEstimated":true})";
+  return placeholder;
 }
 
 namespace {
@@ -264,16 +279,7 @@ Result<void> ChatService::persist(PreparedTurn& turn, const Plan& plan, bool str
     um.parts = plan.parts;
     writes.push_back(std::move(um));
   }
-  domain::NewMessage placeholder;
-  placeholder.conversation_id = turn.conversation.id;
-  placeholder.role = domain::Role::assistant;
-  placeholder.status = domain::MessageStatus::streaming;
-  placeholder.model = turn.model->name;
-  placeholder.input_tokens = turn.prompt_tokens;
-  placeholder.output_tokens = 0;
-  placeholder.cost_micros = llm::cost_micros(turn.model->pricing, llm::Usage{turn.prompt_tokens, 0, 0, 0, 0, true});
-  placeholder.metadata = R"({"usageEstimated":true})";
-  writes.push_back(std::move(placeholder));
+  writes.push_back(answer_placeholder(turn.conversation.id, *turn.model, turn.prompt_tokens));
   auto stored = store_.append_messages(in.user_id, writes);
   if (!stored) return stored.error();
   if (!in.regenerate) turn.user_message_id = stored->front().id;
@@ -301,6 +307,7 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
     context_in.history = p.history;
     context_in.message = {"user", p.message, p.parts};
     context_in.request_id = in.request_id;
+    if (agent_) context_in.tools = agent_->tools_for(in);
     auto context = builder.build(context_in);
     if (!context) return context.error();
 
@@ -343,6 +350,7 @@ asio::awaitable<Result<TurnResult>> ChatService::finish(PreparedTurn& turn, cons
   what.grant = &turn.grant;
   what.admitted_at = turn.admitted_at;
   what.placeholder_id = turn.placeholder_id;
+  what.append_message = !turn.placeholder_id;  // an agent turn whose next placeholder was not written
   what.context_omitted = turn.context_omitted;
   auto recorded = co_await recorder_.record(what, call);
   if (recorded && call.end == CallEnd::complete) after_turn(turn, co_await asio::this_coro::executor);
@@ -364,8 +372,10 @@ asio::awaitable<Result<TurnResult>> ChatService::finish(PreparedTurn& turn, cons
 asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput input) {
   auto prepared = co_await begin(std::move(input), false);
   if (!prepared) co_return prepared.error();
-  const CallResult call =
-      co_await call_model(*prepared->model, prepared->request, nullptr, CallControl{accounting_.call_limits()});
+  const CallControl control{accounting_.call_limits()};
+  CallResult call;
+  if (agent_) call = co_await agent_->run(*prepared, nullptr, control);
+  else call = co_await call_model(*prepared->model, prepared->request, nullptr, control);
   co_return co_await finish(*prepared, call);
 }
 
@@ -422,7 +432,9 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
     });
   };
   CallControl control{accounting_.call_limits(), stop_requested, &checkpoint};
-  const CallResult call = co_await call_model(*turn.model, turn.request, &observer, control);
+  CallResult call;
+  if (agent_) call = co_await agent_->run(turn, &observer, control);
+  else call = co_await call_model(*turn.model, turn.request, &observer, control);
   {
     std::lock_guard lock(streams_->mu);
     auto [from, to] = streams_->by_conversation.equal_range(conversation_id);

@@ -6,6 +6,7 @@
 #include "chat/accounting.hpp"
 #include "chat/model_call.hpp"
 #include "chat/recorder.hpp"
+#include "chat/turn_agent.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "llm/models.hpp"
@@ -58,6 +59,8 @@ struct TurnInput {
   std::optional<std::string> system_prompt;
   std::optional<std::string> prompt_id;  // a prompt of the library instead of an own system prompt
   std::string request_id;
+  // The user's own token, for tools that call the monolith as the user (agent). Never stored or logged.
+  std::string bearer_token;
   // A new version of an active message of the conversation: with `regenerate`, of an answer
   // (message is ignored: the question it answered is asked again); without, of a user message
   // (message is its new text). It and what followed leave the active branch.
@@ -117,6 +120,8 @@ class ChatService {
   boost::asio::awaitable<Result<TurnResult>> stream(PreparedTurn turn, TurnObserver& observer);
 
   const ChatOptions& options() const { return options_; }
+  // The agent that runs turns with tools (src/agent/); none: plain turns. Set before serving.
+  void set_agent(TurnAgent* agent) { agent_ = agent; }
 
   // Stops the answer streaming in one of the user's conversations, whichever replica streams it
   // (POST /api/ai/conversations/:id/stop): the stop goes out on the event bus; the stream keeps
@@ -170,6 +175,7 @@ class ChatService {
   Recorder& recorder_;
   realtime::EventBus& events_;
   ChatOptions options_;
+  TurnAgent* agent_ = nullptr;
   // The streams running in this process, by conversation, for stop requests.
   struct Running;
   struct Streams;

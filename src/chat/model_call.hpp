@@ -17,6 +17,19 @@
 
 namespace aas::chat {
 
+// What the agent does with tools during a turn, told to the client as the events tool_call,
+// tool_result and tool_confirmation (SSE and Socket.IO alike).
+struct ToolEvent {
+  enum class Kind { call, result, confirmation };
+  Kind kind = Kind::call;
+  std::string call_id;
+  std::string name;
+  std::string arguments;  // call, confirmation: the arguments as the model wrote them (JSON text)
+  std::string result;     // result: what the model is given
+  bool error = false;     // result: a tool error (the model is told so)
+  std::chrono::system_clock::time_point expires_at{};  // confirmation: unanswered, it expires then
+};
+
 // Follows a streamed call. Called on the caller's strand; delta() must not block.
 class TurnObserver {
  public:
@@ -26,6 +39,8 @@ class TurnObserver {
   // A piece of a tool call the model is making (the first piece of call `index` has its id and
   // name). Observers that show no tool calls take them silently.
   virtual bool tool_call(const llm::ToolCallDelta&) { return true; }
+  // The agent's tool calls, results and confirmations requested (observers may ignore them).
+  virtual void tool_event(const ToolEvent&) {}
   // Completes when the client is gone; raced against the model call to cancel it promptly.
   virtual boost::asio::awaitable<void> gone() = 0;
 };

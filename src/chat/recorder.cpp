@@ -16,7 +16,8 @@ namespace asio = boost::asio;
 namespace {
 
 std::string_view known_finish_reason(std::string_view reason) {
-  for (std::string_view known : {"stop", "length", "tool_calls", "content_filter", "cancelled", "stopped"})
+  // max_steps: the agent's step limit ended the turn (agent/agent_loop.hpp).
+  for (std::string_view known : {"stop", "length", "tool_calls", "content_filter", "cancelled", "stopped", "max_steps"})
     if (reason == known) return known;
   return "other";
 }

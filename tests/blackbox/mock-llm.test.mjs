@@ -218,6 +218,35 @@ describe('OpenAI chat completions through the openai SDK', { timeout: 60000 }, (
     assert.deepEqual(final.choices[0].message.tool_calls.map((c) => c.function.arguments), calls.map((c) => c.function.arguments));
   });
 
+  it('keeps calling a tool after its results on "keep calling <name>", until tool_choice "none"; quotes parallel results', async () => {
+    const tools = ['spin', 'other'].map((name) =>
+      ({ type: 'function', function: { name, parameters: { type: 'object', properties: {} } } }));
+    const ask = { model: GPT, tools, messages: [{ role: 'user', content: 'keep calling spin {"n": 1}' }] };
+    let messages = ask.messages;
+    for (let step = 0; step < 3; step++) {
+      const r = await openai.chat.completions.create({ ...ask, messages });
+      assert.equal(r.choices[0].finish_reason, 'tool_calls', `step ${step} calls again`);
+      const [call] = r.choices[0].message.tool_calls;
+      assert.equal(call.function.name, 'spin');
+      assert.deepEqual(JSON.parse(call.function.arguments), { n: 1 });
+      messages = [...messages, r.choices[0].message, { role: 'tool', tool_call_id: call.id, content: `result ${step}` }];
+    }
+    const streamed = await openai.chat.completions.stream({ ...ask, messages }).finalChatCompletion();
+    assert.equal(streamed.choices[0].finish_reason, 'tool_calls');
+    const stop = await openai.chat.completions.create({ ...ask, messages, tool_choice: 'none' });
+    assert.equal(stop.choices[0].finish_reason, 'stop');
+    assert.equal(stop.choices[0].message.content, 'Mock answer with tool result: result 2');
+
+    // Two calls in one answer, two results after: the answer quotes both.
+    const two = await openai.chat.completions.create({ model: GPT, tools, messages: [{ role: 'user', content: 'call spin and call other' }] });
+    const calls = two.choices[0].message.tool_calls;
+    assert.equal(calls.length, 2);
+    const after = await openai.chat.completions.create({ model: GPT, tools, messages: [
+      { role: 'user', content: 'call spin and call other' }, two.choices[0].message,
+      { role: 'tool', tool_call_id: calls[0].id, content: 'A' }, { role: 'tool', tool_call_id: calls[1].id, content: 'B' }] });
+    assert.equal(after.choices[0].message.content, 'Mock answer with tool result: A B');
+  });
+
   it('obeys a forced tool_choice with arguments sampled from the parameters schema', async () => {
     const parameters = { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer', minimum: 1 }, x: { type: 'boolean' } }, required: ['city', 'days'] };
     const tools = [{ type: 'function', function: { name: 'forecast', parameters } }];
@@ -583,6 +612,21 @@ describe('Anthropic messages through @anthropic-ai/sdk', { timeout: 60000 }, () 
     });
     assert.equal(next.stop_reason, 'end_turn');
     assert.equal(next.content[0].text, 'Mock answer with tool result: sunny');
+  });
+
+  it('keeps using a tool after its results on "keep calling <name>", until tool_choice none', async () => {
+    const ask = { model: CLAUDE, max_tokens: 100, tools: [{ name: 'spin', input_schema: { type: 'object', properties: {} } }],
+      messages: [{ role: 'user', content: 'keep calling spin {"n": 2}' }] };
+    const m = await anthropic.messages.create(ask);
+    assert.equal(m.stop_reason, 'tool_use');
+    const messages = [...ask.messages, { role: 'assistant', content: m.content },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: m.content[0].id, content: 'spun' }] }];
+    const again = await anthropic.messages.stream({ ...ask, messages }).finalMessage();
+    assert.equal(again.stop_reason, 'tool_use');
+    assert.deepEqual(again.content[0].input, { n: 2 });
+    const done = await anthropic.messages.create({ ...ask, messages, tool_choice: { type: 'none' } });
+    assert.equal(done.stop_reason, 'end_turn');
+    assert.equal(done.content[0].text, 'Mock answer with tool result: spun');
   });
 
   it('uses a tool with the JSON input written after "call <name>", or forced by tool_choice, streamed and not', async () => {

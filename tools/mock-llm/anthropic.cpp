@@ -125,6 +125,7 @@ std::optional<BadRequest> parse_message(const json::object& body, MessageCall& c
     call.prompt_tokens += count_tokens(text);
   }
   std::string last_role, last_text, last_tool_text;
+  std::string last_question;  // the last user text that was not a tool result (the runaway rule)
   bool last_has_tool_result = false;
   for (const json::value& m : messages->get_array()) {
     const auto* obj = m.if_object();
@@ -139,6 +140,7 @@ std::optional<BadRequest> parse_message(const json::object& body, MessageCall& c
     last_has_tool_result = false;
     collect_text(*content, last_text, last_tool_text, last_has_tool_result, images);
     call.prompt_tokens += count_tokens(last_text) + count_tokens(last_tool_text);
+    if (last_role == "user" && !last_has_tool_result) last_question = last_text;
   }
   call.prompt_tokens += images;
   if (last_role != "user") {
@@ -155,21 +157,30 @@ std::optional<BadRequest> parse_message(const json::object& body, MessageCall& c
   // forced tool gets a valid answer.
   std::string forced;
   bool any = false;
+  bool none = false;  // {type: none}: the model must answer in words
   if (const auto* choice = body.if_contains("tool_choice"); choice && choice->is_object()) {
     const auto* type = choice->get_object().if_contains("type");
     const auto* name = choice->get_object().if_contains("name");
     if (type && *type == "tool" && name && name->is_string()) forced = std::string(name->get_string());
     any = type && *type == "any";
+    none = type && *type == "none";
   }
   if (const auto* tools = body.if_contains("tools"); tools && tools->is_array()) {
     MockToolCall first_tool;
     for (const json::value& t : tools->get_array()) {
       const auto* name = t.is_object() ? t.get_object().if_contains("name") : nullptr;
       if (!name || !name->is_string()) return BadRequest{"tools: each tool needs a name"};
-      if (last_has_tool_result) continue;
       const auto* schema = t.get_object().if_contains("input_schema");
       if (!schema || !schema->is_object()) return BadRequest{"tools: each tool needs an input_schema object"};
-      if (auto args = requested_arguments(last_text, name->get_string())) {
+      if (none) continue;
+      if (last_has_tool_result) {
+        if (auto again = requested_arguments(last_question, name->get_string(), kKeepCalling))
+          call.tool_uses.push_back({std::string(name->get_string()), std::move(*again)});
+        continue;
+      }
+      auto args = requested_arguments(last_text, name->get_string());
+      if (!args) args = requested_arguments(last_text, name->get_string(), kKeepCalling);
+      if (args) {
         call.tool_uses.push_back({std::string(name->get_string()), std::move(*args)});
       } else if (name->get_string() == forced || (any && first_tool.name.empty())) {
         MockToolCall sampled{std::string(name->get_string()), sample_for_schema(json::serialize(*schema))};

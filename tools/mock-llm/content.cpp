@@ -96,9 +96,9 @@ std::string join(const std::vector<std::string>& tokens) {
   return out;
 }
 
-bool asks_to_call(std::string_view text, std::string_view tool_name) {
+bool asks_to_call(std::string_view text, std::string_view tool_name, std::string_view verb) {
   if (tool_name.empty()) return false;
-  const std::string needle = "call " + std::string(tool_name);
+  const std::string needle = std::string(verb) + " " + std::string(tool_name);
   for (std::size_t pos = text.find(needle); pos != std::string_view::npos;
        pos = text.find(needle, pos + 1)) {
     const std::size_t end = pos + needle.size();
@@ -115,9 +115,10 @@ std::size_t tool_call_tokens(const MockToolCall& call) {
 
 std::size_t image_tokens(std::string_view detail) { return detail == "low" ? 85 : 765; }
 
-std::optional<std::string> requested_arguments(std::string_view text, std::string_view tool_name) {
-  if (!asks_to_call(text, tool_name)) return std::nullopt;
-  const std::string needle = "call " + std::string(tool_name);
+std::optional<std::string> requested_arguments(std::string_view text, std::string_view tool_name,
+                                               std::string_view verb) {
+  if (!asks_to_call(text, tool_name, verb)) return std::nullopt;
+  const std::string needle = std::string(verb) + " " + std::string(tool_name);
   std::size_t pos = text.find(needle) + needle.size();
   while (pos < text.size() && is_space(text[pos])) ++pos;
   if (pos >= text.size() || text[pos] != '{') return "{}";

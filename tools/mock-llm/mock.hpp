@@ -117,8 +117,8 @@ std::vector<std::string> answer_tokens(std::string_view answer, std::optional<st
 // The i-th token of an endless filler text (drip), with its leading space.
 std::string filler_token(std::size_t i);
 std::string join(const std::vector<std::string>& tokens);
-// "call <name>" appears in `text` as a whole word.
-bool asks_to_call(std::string_view text, std::string_view tool_name);
+// "call <name>" (or "<verb> <name>") appears in `text` as a whole word.
+bool asks_to_call(std::string_view text, std::string_view tool_name, std::string_view verb = "call");
 
 // A tool call of an answer: the tool's name and its arguments as JSON text.
 struct MockToolCall {
@@ -129,7 +129,11 @@ struct MockToolCall {
 std::size_t tool_call_tokens(const MockToolCall& call);
 // The arguments of "call <name> {json}" in `text`: that JSON object (compact), or "{}" when none
 // follows or it is not a JSON object; nullopt when `text` does not ask to call the tool.
-std::optional<std::string> requested_arguments(std::string_view text, std::string_view tool_name);
+std::optional<std::string> requested_arguments(std::string_view text, std::string_view tool_name,
+                                               std::string_view verb = "call");
+// The runaway rule: "keep calling <name> {json}" in the last user message makes every answer call
+// that tool again, after its results too (until tool_choice "none").
+inline constexpr std::string_view kKeepCalling = "keep calling";
 // A JSON value that satisfies the simple parts of a JSON Schema: an object with its required
 // properties (all of them when none is required) filled by type (string "mock", or the enum's
 // first value; number/integer the minimum or 0; boolean true; array empty or one item when

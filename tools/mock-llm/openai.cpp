@@ -121,6 +121,7 @@ std::optional<BadRequest> parse_chat(const json::object& body, ChatCall& call) {
   std::string last_role;
   std::string last_text;
   std::string last_user_text;
+  std::string tool_results;  // the texts of the trailing tool messages
   for (const json::value& m : messages->get_array()) {
     const auto* obj = m.if_object();
     const auto* role = obj ? obj->if_contains("role") : nullptr;
@@ -130,6 +131,8 @@ std::optional<BadRequest> parse_chat(const json::object& body, ChatCall& call) {
     const auto* content = obj->if_contains("content");
     const std::string text = content ? text_of(*content) : std::string();
     call.prompt_tokens += count_tokens(text) + (content ? image_tokens_of(*content) : 0);
+    const bool tool = *role == "tool";
+    if (tool) tool_results = last_role == "tool" ? tool_results + " " + text : text;
     last_role = std::string(role->get_string());
     last_text = text;
     if (last_role == "user") last_user_text = text;
@@ -164,6 +167,8 @@ std::optional<BadRequest> parse_chat(const json::object& body, ChatCall& call) {
     if (name && name->is_string()) forced = std::string(name->get_string());
   }
   const bool required = body.contains("tool_choice") && body.at("tool_choice") == "required";
+  // "none": the model must answer in words (how an agent's last allowed step is asked).
+  const bool none = body.contains("tool_choice") && body.at("tool_choice") == "none";
   MockToolCall first_tool;
   if (const auto* tools = body.if_contains("tools"); tools && tools->is_array()) {
     for (const json::value& t : tools->get_array()) {
@@ -172,8 +177,16 @@ std::optional<BadRequest> parse_chat(const json::object& body, ChatCall& call) {
       if (!name || !name->is_string()) {
         return BadRequest{"each tool must have a function with a name", "tools"};
       }
+      if (none) continue;
+      if (last_role == "tool") {
+        if (auto again = requested_arguments(last_user_text, name->get_string(), kKeepCalling))
+          call.tool_calls.push_back({std::string(name->get_string()), std::move(*again)});
+        continue;
+      }
       if (last_role != "user") continue;
-      if (auto args = requested_arguments(last_text, name->get_string())) {
+      auto args = requested_arguments(last_text, name->get_string());
+      if (!args) args = requested_arguments(last_text, name->get_string(), kKeepCalling);
+      if (args) {
         call.tool_calls.push_back({std::string(name->get_string()), std::move(*args)});
       } else if (name->get_string() == forced || (required && first_tool.name.empty())) {
         const auto* params = fn->get_object().if_contains("parameters");
@@ -186,7 +199,8 @@ std::optional<BadRequest> parse_chat(const json::object& body, ChatCall& call) {
     // "required" and nothing asked by name: the first tool, with sampled arguments.
     if (required && call.tool_calls.empty() && !first_tool.name.empty()) call.tool_calls.push_back(first_tool);
   }
-  call.answer = last_role == "tool" ? "Mock answer with tool result: " + last_text
+  // Several results in a row (parallel calls): the answer quotes every one of them.
+  call.answer = last_role == "tool" ? "Mock answer with tool result: " + tool_results
                                     : "Mock answer to: " + last_user_text;
   // JSON mode: the answer is valid JSON (json_object: the text in {"answer": ...}; json_schema:
   // an object sampled from the schema).

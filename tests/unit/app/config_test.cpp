@@ -264,3 +264,54 @@ models:
 }
 
 }  // namespace aas::app
+
+namespace aas::app {
+
+// The agent's tools (issue 15): YAML schemas become JSON Schema text, the loop's bounds come from
+// the environment, and a tool outside MAIN_BACKEND_URL stops the start naming it.
+TEST(Config, ReadsAgentToolsAndRefusesOnesLeavingTheMonolith) {
+  const auto dir = std::filesystem::path(mkdtemp(std::string("/tmp/aas-config-XXXXXX").data()));
+  const auto file = dir / "tools.yaml";
+  std::ofstream(file) << R"(tools:
+  - name: complete_todo
+    description: Mark a todo as done
+    method: patch
+    path: /api/todos/{id}
+    fixed: {done: true}
+    confirm: true
+    roles: [user]
+    parameters:
+      type: object
+      properties:
+        id: {type: string, minLength: 1}
+        due: {type: [string, "null"]}
+        n: {type: integer, maximum: 2.5}
+      required: [id]
+)";
+  const Config c = load_config(from({{"AI_CONFIG", file.string()}, {"MAIN_BACKEND_URL", "http://todo:3000"},
+                                     {"AGENT_MAX_STEPS", "4"}, {"TOOL_TIMEOUT_MS", "250"}}));
+  ASSERT_EQ(c.agent.tools.size(), 1u);
+  const agent::HttpToolSpec& t = c.agent.tools[0];
+  EXPECT_EQ(t.method, "PATCH");
+  EXPECT_EQ(t.fixed, R"({"done":true})");
+  EXPECT_TRUE(t.confirm);
+  EXPECT_EQ(t.roles, std::vector<std::string>{"user"});
+  EXPECT_EQ(t.parameters,
+            R"({"type":"object","properties":{"id":{"type":"string","minLength":1},"due":{"type":["string","null"]},)"
+            R"("n":{"type":"integer","maximum":2.5E0}},"required":["id"]})");
+  EXPECT_EQ(c.agent.max_steps, 4);
+  EXPECT_EQ(c.agent.tool_timeout, std::chrono::milliseconds(250));
+
+  std::ofstream(file) << "tools:\n  - {name: leak, method: GET, path: \"http://evil.example/x\"}\n";
+  EXPECT_EQ(message_of({{"AI_CONFIG", file.string()}, {"MAIN_BACKEND_URL", "http://todo:3000"}}),
+            "tools[leak].path: outside MAIN_BACKEND_URL (http://todo:3000): tools call the monolith only");
+  std::ofstream(file) << "tools:\n  - {name: t, path: /x, parameters: {type: object, oneOf: []}}\n";
+  EXPECT_EQ(message_of({{"AI_CONFIG", file.string()}, {"MAIN_BACKEND_URL", "http://todo:3000"}}),
+            "tools[t].parameters: oneOf: keyword not supported (see docs/agent.md for the subset)");
+  std::ofstream(file) << "tools:\n  - {name: t, path: /x, colour: red}\n";
+  EXPECT_EQ(message_of({{"AI_CONFIG", file.string()}, {"MAIN_BACKEND_URL", "http://todo:3000"}}), "tools[t].colour: unknown key");
+  EXPECT_EQ(message_of({{"AGENT_MAX_STEPS", "0"}}), "AGENT_MAX_STEPS: must be an integer from 1 to 100, got '0'");
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace aas::app

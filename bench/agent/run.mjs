@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+// The agent's own cost (issue 15): what a two-step agent turn (model -> one tool call into the
+// monolith -> model) adds beyond the model calls and the tool call themselves.
+//
+//   AAS_BIN=build/test/ai-agent-service MOCK_LLM_BIN=build/test/mock-llm node bench/agent/run.mjs [TURNS]
+//
+// Starts tools/mock-llm, the stand-in todo app (examples/todo-app) and the service with the todo
+// app's tools, then, one at a time (no concurrency: the figure is latency, not throughput):
+//   - TURNS agent turns `call list_todos {}` (two model calls, one tool call), non-streamed, then
+//     TURNS one-step turns (`hello`: the model answers at once) for scale;
+//   - TURNS direct model calls to mock-llm shaped like each of the two steps, and TURNS direct
+//     `GET /api/todos` to the todo app with the same token — what the model and the tool cost
+//     from outside the service.
+// overhead = turn - (first call + second call + tool call), each at its median; p50 and p90 of
+// the turns minus that sum. Prints one JSON line. The same loopback and process set serve both
+// measurements, so the machine's noise is in both.
+import { writeFileSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { ALICE, login, SERVER as TODO_SERVER } from '../../examples/todo-app/test/lib/app.mjs';
+import http from 'node:http';
+import { randomSecret } from '../../tests/blackbox/lib/jwt.mjs';
+import { startMockLlm } from '../../tests/blackbox/lib/mock-llm.mjs';
+import { baseEnv, launch, makeTempDir, startService } from '../../tests/blackbox/lib/service.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const TURNS = Number(process.argv[2] ?? 200);
+const WARMUP = 20;
+
+// Keep-alive connections everywhere, as the service keeps its own to mock-llm and the todo app:
+// no connect in any measured request.
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+function request(base, method, p, { token, json } = {}) {
+  const body = json === undefined ? undefined : JSON.stringify(json);
+  const headers = {};
+  if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  if (token) headers.authorization = `Bearer ${token}`;
+  return new Promise((resolve, reject) => {
+    const req = http.request(new URL(p, base), { method, headers, agent }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d) => { text += d; }).on('end', () => {
+        let parsed;
+        try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode, text, body: parsed });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const quantile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+};
+const ms = () => Number(process.hrtime.bigint()) / 1e6;
+
+async function timed(fn, n) {
+  const out = [];
+  for (let i = 0; i < n + WARMUP; ++i) {
+    const t = ms();
+    const r = await fn(i);
+    if (r.status >= 300) throw new Error(`HTTP ${r.status}: ${r.text}`);
+    if (i >= WARMUP) out.push(ms() - t);
+  }
+  return out;
+}
+
+// Start-up is slow on a machine busy with compilers: generous limits.
+const START_MS = 120000;
+const secret = randomSecret();
+const mock = await startMockLlm({ startTimeoutMs: START_MS });
+const todo = await launch(process.execPath, [TODO_SERVER], baseEnv({ PORT: '0', HOST: '127.0.0.1', JWT_SECRET: secret }),
+  { dir: makeTempDir(), secret, startTimeoutMs: START_MS });
+const dir = makeTempDir();
+const config = path.join(dir, 'agent.yaml');
+writeFileSync(config, `models:
+  - name: agent-model
+    deployments:
+      - {provider: openai, model: gpt-4o-mini, base_url: "${mock.url}/v1", api_key: sk-bench}
+${readFileSync(path.resolve(here, '..', '..', 'examples', 'todo-app', 'ai-tools.yaml'), 'utf8')}`);
+const svc = await startService({ secret, dir, startTimeoutMs: START_MS, env: { AI_CONFIG: config, MAIN_BACKEND_URL: todo.url, LIMIT_RPM: '0', LIMIT_TPM: '0' } });
+try {
+  const token = await login({ post: (p, o) => request(todo.url, 'POST', p, o) }, ALICE);
+  const message = 'call list_todos {}';
+  const turns = await timed(() => request(svc.url, 'POST', '/api/ai/chat', { token, json: { message, model: 'agent-model' } }), TURNS);
+  // For scale: a one-step turn (the model answers at once) on the same service, same moment.
+  const plain = await timed(() => request(svc.url, 'POST', '/api/ai/chat', { token, json: { message: 'hello', model: 'agent-model' } }), TURNS);
+
+  // The two model calls as the service makes them (the tools, then the step and its result).
+  const first = { model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'You are a helpful AI assistant for the Todo app.' }, { role: 'user', content: message }],
+    tools: [{ type: 'function', function: { name: 'list_todos', parameters: { type: 'object', properties: {} } } }], max_tokens: 4096 };
+  const step = (await request(mock.url, 'POST', '/v1/chat/completions', { json: first, token: 'sk-bench' })).body.choices[0].message;
+  const second = { ...first, messages: [...first.messages, step, { role: 'tool', tool_call_id: step.tool_calls[0].id, content: '{"items":[]}' }] };
+  const call1 = await timed(() => request(mock.url, 'POST', '/v1/chat/completions', { json: first, token: 'sk-bench' }), TURNS);
+  const call2 = await timed(() => request(mock.url, 'POST', '/v1/chat/completions', { json: second, token: 'sk-bench' }), TURNS);
+  const tool = await timed(() => request(todo.url, 'GET', '/api/todos', { token }), TURNS);
+
+  const parts = quantile(call1, 0.5) + quantile(call2, 0.5) + quantile(tool, 0.5);
+  const round = (x) => Math.round(x * 1000) / 1000;
+  console.log(JSON.stringify({
+    turns: TURNS,
+    turnMs: { p50: round(quantile(turns, 0.5)), p90: round(quantile(turns, 0.9)) },
+    modelCall1Ms: round(quantile(call1, 0.5)),
+    modelCall2Ms: round(quantile(call2, 0.5)),
+    toolCallMs: round(quantile(tool, 0.5)),
+    overheadMs: { p50: round(quantile(turns, 0.5) - parts), p90: round(quantile(turns, 0.9) - parts) },
+    oneStepTurnOverheadMs: { p50: round(quantile(plain, 0.5) - quantile(call1, 0.5)) },
+  }));
+} finally {
+  await svc.stop();
+  await todo.stop();
+  await mock.stop();
+}

@@ -1,0 +1,317 @@
+// The agent loop over the real SQLite store, the real Recorder and limits, with a scripted model
+// (a fake of the LlmProvider port) and fake tools (fakes of the Tool port).
+#include "agent/agent_loop.hpp"
+#include "agent/approvals.hpp"
+#include "agent/toolbox.hpp"
+#include "chat/chat_service.hpp"
+#include "llm/token_estimate.hpp"
+#include "limits/local_limiter.hpp"
+#include "realtime/event_bus.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json/serialize.hpp>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace aas::agent {
+namespace {
+
+namespace asio = boost::asio;
+
+// The model: after the user's message it calls the tools named in `script` (one step each, in
+// order); after the last step's results it answers "results: <the tool messages joined>".
+class ScriptedModel final : public llm::LlmProvider {
+ public:
+  std::vector<std::vector<llm::ToolCall>> script;
+  std::vector<llm::ChatRequest> requests;
+  std::string_view name() const override { return "scripted"; }
+  asio::awaitable<Result<llm::Completion>> complete(const llm::ChatRequest& req) override {
+    requests.push_back(req);
+    std::size_t steps = 0;
+    for (const auto& m : req.messages) steps += m.role == "assistant" && !m.tool_calls.empty();
+    llm::Completion c;
+    c.usage = llm::Usage{100, 10, 0, 0, 0, false};
+    c.provider = "scripted";
+    c.deployment = "scripted#1";
+    if (steps < script.size() && req.tool_choice != "none") {
+      c.tool_calls = script[steps];
+      c.finish_reason = "tool_calls";
+      co_return c;
+    }
+    c.content = "results:";
+    for (const auto& m : req.messages)
+      if (m.role == "tool") c.content += " [" + m.content + "]";
+    c.finish_reason = "stop";
+    co_return c;
+  }
+  // Streamed as a provider streams: the text and each call's pieces through the sink.
+  asio::awaitable<Result<llm::Completion>> stream(const llm::ChatRequest& req, const llm::ChunkSink& sink) override {
+    auto c = co_await complete(req);
+    if (!c) co_return c;
+    if (!c->content.empty()) sink(llm::StreamDelta{c->content, nullptr});
+    for (std::size_t i = 0; i < c->tool_calls.size(); ++i) {
+      const llm::ToolCallDelta d{static_cast<int>(i), c->tool_calls[i].id, c->tool_calls[i].name, c->tool_calls[i].arguments};
+      sink(llm::StreamDelta{{}, &d});
+    }
+    co_return c;
+  }
+};
+
+// Answers its arguments back; counts its calls.
+class EchoTool final : public Tool {
+ public:
+  EchoTool(std::string name, bool confirm = false) : confirm_(confirm) {
+    def_.name = std::move(name);
+    def_.parameters = R"({"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]})";
+  }
+  const llm::ToolDefinition& definition() const override { return def_; }
+  bool needs_confirmation() const override { return confirm_; }
+  asio::awaitable<ToolOutput> call(const boost::json::object& args, const ToolContext& ctx) override {
+    ++calls;
+    token_seen = ctx.bearer_token;
+    co_return ToolOutput{boost::json::serialize(args), false};
+  }
+  int calls = 0;
+  std::string token_seen;
+
+ private:
+  llm::ToolDefinition def_;
+  bool confirm_;
+};
+
+// Never answers by itself: only a cancellation ends it.
+class HangingTool final : public Tool {
+ public:
+  HangingTool() {
+    def_.name = "hang";
+    def_.parameters = R"({"type":"object","properties":{}})";
+  }
+  const llm::ToolDefinition& definition() const override { return def_; }
+  asio::awaitable<ToolOutput> call(const boost::json::object&, const ToolContext&) override {
+    asio::steady_timer never(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+    co_await never.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_return ToolOutput{"never", false};
+  }
+
+ private:
+  llm::ToolDefinition def_;
+};
+
+// Takes the loop's events; answers a confirmation through `on_confirm`.
+class Events final : public chat::TurnObserver {
+ public:
+  std::vector<chat::ToolEvent> seen;
+  std::function<void(const chat::ToolEvent&)> on_confirm;
+  bool delta(std::string_view) override { return true; }
+  void tool_event(const chat::ToolEvent& e) override {
+    seen.push_back(e);
+    if (e.kind == chat::ToolEvent::Kind::confirmation && on_confirm) on_confirm(e);
+  }
+  asio::awaitable<void> gone() override {
+    asio::steady_timer never(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+    co_await never.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+};
+
+llm::ToolCall call(std::string id, std::string name, std::string args) { return {std::move(id), std::move(name), std::move(args)}; }
+
+class AgentLoopTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/aas-agent-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    store_ = store::sqlite::open_sqlite_store((dir_ / "ai.db").string(), clock_);
+    ASSERT_TRUE(store_->migrate());
+    models_.add({"scripted", "gpt-4o-mini", model_, llm::Pricing{1, 1}, std::nullopt, std::nullopt});
+    limiter_ = std::make_unique<limits::LocalLimiter>(
+        clock_, [this](std::string_view user, std::string_view day) { return store_->spent_micros(user, day); });
+    accounting_ = std::make_unique<chat::Accounting>(*store_, *limiter_, policies_, chat::AccountingOptions{});
+    recorder_ = std::make_unique<chat::Recorder>(*store_, blocking_, *accounting_, events_);
+    auto echo = std::make_unique<EchoTool>("echo");
+    echo_ = echo.get();
+    auto guarded = std::make_unique<EchoTool>("guarded", true);
+    guarded_ = guarded.get();
+    ASSERT_TRUE(tools_.add(std::move(echo)));
+    ASSERT_TRUE(tools_.add(std::move(guarded)));
+    ASSERT_TRUE(tools_.add(std::make_unique<HangingTool>()));
+    approvals_ = std::make_unique<Approvals>(events_, *store_, blocking_, tools_);
+    settings_.max_steps = 3;
+    settings_.tool_timeout = std::chrono::milliseconds(50);
+    settings_.confirm_timeout = std::chrono::milliseconds(200);
+    settings_.tool_result_max_tokens = 20;
+  }
+  void TearDown() override {
+    blocking_.join();
+    std::filesystem::remove_all(dir_);
+  }
+
+  Result<chat::TurnResult> run(Events* events = nullptr) {
+    loop_ = std::make_unique<AgentLoop>(*store_, blocking_, *accounting_, *recorder_, tools_, *approvals_, settings_);
+    chat_ = std::make_unique<chat::ChatService>(*store_, blocking_, models_, *accounting_, *recorder_, events_,
+                                                chat::ChatOptions{});
+    chat_->set_agent(loop_.get());
+    chat::TurnInput in;
+    in.user_id = "alice";
+    in.message = "go";
+    in.model = "scripted";
+    in.request_id = "test";
+    in.bearer_token = "alice-token";
+    asio::io_context ioc;
+    auto strand = asio::make_strand(ioc);
+    auto body = [&]() -> asio::awaitable<Result<chat::TurnResult>> {
+      if (!events) co_return co_await chat_->send(in);
+      auto prepared = co_await chat_->begin(in, true);
+      if (!prepared) co_return prepared.error();
+      co_return co_await chat_->stream(std::move(*prepared), *events);
+    };
+    auto fut = asio::co_spawn(strand, body(), asio::use_future);
+    ioc.run();
+    return fut.get();
+  }
+
+  std::vector<domain::Message> messages(const std::string& conversation_id) {
+    auto page = store_->list_messages("alice", conversation_id, {50, std::nullopt});
+    EXPECT_TRUE(page);
+    return page->items;
+  }
+
+  std::int64_t ledger_rows() {
+    domain::UsageQuery q;
+    q.from_day = "2000-01-01";
+    q.to_day = "2999-12-31";
+    q.user_id = "alice";
+    auto report = store_->usage_report(q);
+    EXPECT_TRUE(report);
+    return report->totals.requests;
+  }
+
+  std::filesystem::path dir_;
+  SystemClock clock_;
+  std::unique_ptr<store::Store> store_;
+  asio::thread_pool blocking_{2};
+  std::shared_ptr<ScriptedModel> model_ = std::make_shared<ScriptedModel>();
+  llm::ModelRegistry models_;
+  limits::Policies policies_;
+  std::unique_ptr<limits::LocalLimiter> limiter_;
+  std::unique_ptr<chat::Accounting> accounting_;
+  realtime::LocalEventBus events_;
+  std::unique_ptr<chat::Recorder> recorder_;
+  Toolbox tools_;
+  EchoTool* echo_ = nullptr;
+  EchoTool* guarded_ = nullptr;
+  std::unique_ptr<Approvals> approvals_;
+  AgentSettings settings_;
+  std::unique_ptr<AgentLoop> loop_;
+  std::unique_ptr<chat::ChatService> chat_;
+};
+
+TEST_F(AgentLoopTest, ParallelCallsRunWithTheUsersTokenAndEveryStepIsStoredAndBilled) {
+  model_->script = {{call("c1", "echo", R"({"n":1})"), call("c2", "echo", R"({"n":2})")}};
+  auto turn = run();
+  ASSERT_TRUE(turn) << turn.error().message;
+  EXPECT_EQ(turn->assistant.content, R"(results: [{"n":1}] [{"n":2}])");
+  EXPECT_EQ(turn->finish_reason, "stop");
+  EXPECT_EQ(echo_->calls, 2);
+  EXPECT_EQ(echo_->token_seen, "alice-token");
+  // The tools were offered to the model.
+  ASSERT_EQ(model_->requests.front().tools.size(), 3u);
+
+  const auto items = messages(turn->conversation_id);
+  ASSERT_EQ(items.size(), 5u);  // user, step, 2 results, answer
+  EXPECT_EQ(items[1].tool_calls.size(), 2u);
+  EXPECT_EQ(items[1].status, domain::MessageStatus::complete);
+  EXPECT_EQ(items[1].input_tokens, 100);
+  EXPECT_EQ(items[2].role, domain::Role::tool);
+  EXPECT_EQ(items[2].tool_call_id, "c1");
+  EXPECT_EQ(items[3].tool_call_id, "c2");
+  EXPECT_EQ(items[4].id, turn->assistant.id);
+  EXPECT_EQ(ledger_rows(), 2) << "one ledger row per model call";
+}
+
+TEST_F(AgentLoopTest, BadArgumentsUnknownToolsAndHangingToolsAreToolErrorsNotFailedTurns) {
+  model_->script = {{call("a", "echo", R"({"n":"x"})"), call("b", "nope", "{}"), call("c", "echo", "not json"),
+                     call("d", "hang", "{}")}};
+  auto turn = run();
+  ASSERT_TRUE(turn) << turn.error().message;
+  EXPECT_EQ(echo_->calls, 0) << "nothing reached the tool";
+  EXPECT_EQ(turn->assistant.content,
+            "results: [Error: invalid arguments: n: must be of type \"integer\"] [Error: unknown tool: nope] "
+            "[Error: invalid arguments: not a JSON object] [Error: the tool did not answer within 50 ms]");
+  const auto items = messages(turn->conversation_id);
+  EXPECT_EQ(items[2].metadata, R"({"tool":"echo","isError":true})");
+}
+
+TEST_F(AgentLoopTest, ARunawayModelStopsAtTheStepLimitWithFinishReasonMaxSteps) {
+  model_->script.assign(10, {call("x", "echo", R"({"n":1})")});
+  for (std::size_t i = 0; i < model_->script.size(); ++i) model_->script[i][0].id = "x" + std::to_string(i);
+  auto turn = run();
+  ASSERT_TRUE(turn) << turn.error().message;
+  EXPECT_EQ(turn->finish_reason, "max_steps");
+  EXPECT_EQ(model_->requests.size(), 3u);
+  EXPECT_EQ(model_->requests.back().tool_choice, "none") << "the last call must answer in words";
+  EXPECT_EQ(echo_->calls, 2);
+  EXPECT_EQ(ledger_rows(), 3);
+  EXPECT_NE(turn->assistant.metadata.find(R"("finishReason":"max_steps")"), std::string::npos);
+}
+
+TEST(CapResult, CutsLongResultsAtTheTokenCapWithAMarker) {
+  std::string words;
+  for (int i = 0; i < 200; ++i) words += "word" + std::to_string(i) + " ";
+  const std::string cut = cap_result(words, "gpt-4o-mini", 20);
+  const std::string marker = "\n[truncated: the result was longer than 20 tokens]";
+  ASSERT_GT(cut.size(), marker.size());
+  EXPECT_EQ(cut.substr(cut.size() - marker.size()), marker);
+  EXPECT_LE(llm::count_text_tokens("gpt-4o-mini", cut.substr(0, cut.size() - marker.size())), 20);
+  EXPECT_EQ(words.rfind(cut.substr(0, cut.size() - marker.size()), 0), 0u) << "a prefix of the result";
+  EXPECT_EQ(cap_result("short", "gpt-4o-mini", 20), "short");
+}
+
+TEST_F(AgentLoopTest, AConfirmToolWaitsForApprovalRejectionOrExpiry) {
+  // Approved: the call runs.
+  model_->script = {{call("g1", "guarded", R"({"n":7})")}};
+  Events approve;
+  approve.on_confirm = [this](const chat::ToolEvent& e) {
+    events_.publish(realtime::Event{"tool.decision", "alice", "", e.call_id, "approved"});
+  };
+  auto turn = run(&approve);
+  ASSERT_TRUE(turn) << turn.error().message;
+  EXPECT_EQ(guarded_->calls, 1);
+  EXPECT_EQ(turn->assistant.content, R"(results: [{"n":7}])");
+  ASSERT_GE(approve.seen.size(), 3u);
+  EXPECT_EQ(approve.seen[0].kind, chat::ToolEvent::Kind::call);
+  EXPECT_EQ(approve.seen[1].kind, chat::ToolEvent::Kind::confirmation);
+  EXPECT_EQ(approve.seen[1].arguments, R"({"n":7})");
+  EXPECT_EQ(approve.seen[2].kind, chat::ToolEvent::Kind::result);
+
+  // Rejected, or decided by another user (ignored, so it expires): never runs.
+  Events reject;
+  reject.on_confirm = [this](const chat::ToolEvent& e) {
+    events_.publish(realtime::Event{"tool.decision", "alice", "", e.call_id, "rejected"});
+  };
+  model_->requests.clear();
+  auto rejected = run(&reject);
+  ASSERT_TRUE(rejected);
+  EXPECT_EQ(rejected->assistant.content, "results: [Error: the user rejected this call: it was not made]");
+  Events stranger;
+  stranger.on_confirm = [this](const chat::ToolEvent& e) {
+    events_.publish(realtime::Event{"tool.decision", "mallory", "", e.call_id, "approved"});
+  };
+  auto expired = run(&stranger);
+  ASSERT_TRUE(expired);
+  EXPECT_EQ(expired->assistant.content, "results: [Error: the user did not approve this call in time: it was not made]");
+  EXPECT_EQ(guarded_->calls, 1);
+}
+
+}  // namespace
+}  // namespace aas::agent
