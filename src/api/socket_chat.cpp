@@ -248,11 +248,13 @@ std::function<std::size_t()> add_socketio_handlers(sio::Server& io, Services& s,
                                     json::object{{"code", code_name(who.error().code)}}};
     socket->set_user(who->user_id);
     socket->join(user_room(who->user_id));
-    socket->on("ai:chat", [channel, who = *who](const SocketPtr& so, sio::Message m, const sio::Ack& ack) {
-      channel->on_chat(so, who, std::move(m), ack);
+    // One copy of the principal for both handlers (every idle socket holds them).
+    auto principal = std::make_shared<const auth::Principal>(std::move(*who));
+    socket->on("ai:chat", [channel, principal](const SocketPtr& so, sio::Message m, const sio::Ack& ack) {
+      channel->on_chat(so, *principal, std::move(m), ack);
     });
-    socket->on("ai:stop", [channel, who = *who](const SocketPtr& so, sio::Message m, const sio::Ack& ack) {
-      channel->on_stop(so, who, std::move(m), ack);
+    socket->on("ai:stop", [channel, principal](const SocketPtr& so, sio::Message m, const sio::Ack& ack) {
+      channel->on_stop(so, *principal, std::move(m), ack);
     });
     co_return std::nullopt;
   });

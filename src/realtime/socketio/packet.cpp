@@ -97,7 +97,13 @@ std::optional<Packet> decode(std::string_view text) {
 }
 
 std::string encode(const Packet& packet) {
-  std::string out(1, static_cast<char>('0' + static_cast<int>(packet.type)));
+  std::string out;
+  encode_to(packet, out);
+  return out;
+}
+
+void encode_to(const Packet& packet, std::string& out) {
+  out.push_back(static_cast<char>('0' + static_cast<int>(packet.type)));
   if (packet.type == PacketType::binary_event || packet.type == PacketType::binary_ack) {
     out += std::to_string(packet.attachments);
     out.push_back('-');
@@ -108,7 +114,6 @@ std::string encode(const Packet& packet) {
   }
   if (packet.id) out += std::to_string(*packet.id);
   if (!packet.data.is_null()) out += json::serialize(packet.data);
-  return out;
 }
 
 }  // namespace aas::realtime::socketio

@@ -41,5 +41,7 @@ inline constexpr std::size_t kMaxAttachments = 16;
 // element is a name that is not reserved; a CONNECT payload an object; DISCONNECT none; …).
 std::optional<Packet> decode(std::string_view text);
 std::string encode(const Packet& packet);
+// Appends the encoding to `out` (after an Engine.IO type digit, say).
+void encode_to(const Packet& packet, std::string& out);
 
 }  // namespace aas::realtime::socketio
