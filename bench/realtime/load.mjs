@@ -8,6 +8,7 @@
 //       idle (the client answers the service's pings). The service's VmRSS before the first and
 //       once all are connected and the RSS has settled: the delta per socket.
 //   node load.mjs fanout --url URL --secret S --sockets N --events E [--procs P]
+//       [--pid PID: also the service's CPU time per event]
 //       N sockets of ONE user, held by P receiver processes (default 4: one process decoding
 //       every frame would measure itself); E times, one chat over REST by that user (the offline
 //       mock model): its ai-message goes to the room user:<id>, i.e. to all N sockets. Times are
@@ -166,6 +167,8 @@ async function fanout() {
     children.push({ child, next });
   }
   await Promise.all(children.map((c) => c.next()));  // ready
+  const pid = args.pid ? num("pid") : null;
+  const cpu0 = pid ? cpuMs(pid) : 0;
   const fromRequest = [];
   const spread = [];
   const rest = [];
@@ -180,8 +183,11 @@ async function fanout() {
     const first = Math.min(...got);
     for (const t of got) { fromRequest.push(t - t0); spread.push(t - first); }
   }
+  // The service's CPU time per event: the REST turn and the fan-out to every socket (whatever the
+  // receivers' speed; compare binaries with it).
+  const serviceCpuMsPerEvent = pid ? round((cpuMs(pid) - cpu0) / events) : null;
   for (const c of children) c.child.send({ quit: true });
-  console.log(JSON.stringify({ sockets: n, events, receiverProcesses: procs, fromRequestMs: stats(fromRequest), spreadMs: stats(spread), restMs: stats(rest) }));
+  console.log(JSON.stringify({ sockets: n, events, receiverProcesses: procs, fromRequestMs: stats(fromRequest), spreadMs: stats(spread), restMs: stats(rest), serviceCpuMsPerEvent }));
 }
 
 async function socketTurn(socket, body) {
@@ -250,7 +256,7 @@ function summary() {
   const fan = of("fanout");
   if (fan.length) {
     const m = (k, q) => median(fan.map((r) => r[k][q]));
-    console.log(`fanout: ${fan[0].sockets} sockets x ${fan[0].events} events, request->socket p50 ${m("fromRequestMs", "p50")} p99 ${m("fromRequestMs", "p99")} ms; first->last socket p50 ${m("spreadMs", "p50")} p99 ${m("spreadMs", "p99")} ms; the REST turn p50 ${m("restMs", "p50")} ms (medians of ${fan.length} runs)`);
+    console.log(`fanout: ${fan[0].sockets} sockets x ${fan[0].events} events (${fan[0].receiverProcesses ?? 1} receiving processes), request->socket p50 ${m("fromRequestMs", "p50")} p99 ${m("fromRequestMs", "p99")} ms; first->last socket p50 ${m("spreadMs", "p50")} p99 ${m("spreadMs", "p99")} ms; the REST turn p50 ${m("restMs", "p50")} ms; service CPU per event ${median(fan.map((r) => r.serviceCpuMsPerEvent))} ms (medians of ${fan.length} runs)`);
   }
   for (const t of ["socketio", "sse"]) {
     const c = of("cpu").filter((r) => r.transport === t);

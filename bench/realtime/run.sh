@@ -102,7 +102,7 @@ for i in $(seq 1 "$runs"); do
   fi
   if [[ "$scenarios" == *" fanout "* ]]; then
     start_service "fanout-$i"
-    quiet; record fanout "$i" "$(load fanout --url "$(url)" --secret "$JWT_SECRET" --sockets "$fanout_count" --events "$fanout_events" --procs "$fanout_procs")"
+    quiet; record fanout "$i" "$(load fanout --url "$(url)" --secret "$JWT_SECRET" --sockets "$fanout_count" --events "$fanout_events" --procs "$fanout_procs" --pid "$pid")"
     stop_service
   fi
   if [[ "$scenarios" == *" cpu "* ]]; then

@@ -756,6 +756,8 @@ void Server::start() { impl_->listen(); }
 
 std::uint16_t Server::port() const { return impl_->bound_port; }
 
+std::size_t Server::connection_count() const { return impl_->live_connections(); }
+
 void Server::shutdown(std::function<void(bool drained)> on_done) {
   impl_->begin_shutdown(std::move(on_done));
 }

@@ -116,4 +116,19 @@ void encode_to(const Packet& packet, std::string& out) {
   if (!packet.data.is_null()) out += json::serialize(packet.data);
 }
 
+void encode_event_to(std::string& out, std::string_view nsp, std::string_view event, std::string_view args_json) {
+  out.push_back('0' + static_cast<int>(PacketType::event));
+  if (nsp != "/") {
+    out += nsp;
+    out.push_back(',');
+  }
+  out.push_back('[');
+  out += json::serialize(json::string_view(event.data(), event.size()));
+  if (!args_json.empty()) {
+    out.push_back(',');
+    out += args_json;
+  }
+  out.push_back(']');
+}
+
 }  // namespace aas::realtime::socketio

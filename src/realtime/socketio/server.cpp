@@ -167,6 +167,13 @@ class SocketImpl final : public Socket, public std::enable_shared_from_this<Sock
     send_packet(*client_->session, event_packet(nsp(), event, message), message.attachments);
     return true;
   }
+  bool emit_serialized(std::string_view event, std::string_view args_json) override {
+    if (!connected()) return false;
+    std::string frame(1, '4');  // Engine.IO's message type
+    frame.reserve(16 + nsp().size() + event.size() + args_json.size());
+    encode_event_to(frame, nsp(), event, args_json);
+    return client_->session->send_frame(std::make_shared<const std::string>(std::move(frame)), false);
+  }
   void join(std::string room) override;
   void leave(const std::string& room) override;
   bool connected() const override {

@@ -72,6 +72,9 @@ class Socket {
   // Called once when the socket leaves (client disconnect, transport close, server disconnect).
   virtual void on_disconnect(std::function<void(std::string_view reason)> handler) = 0;
   virtual bool emit(std::string_view event, Message message) = 0;
+  // emit() with the arguments after the event's name already JSON text, comma-separated (`{"a":1}`
+  // for one object): for hot paths, an answer's every delta, that write their JSON directly.
+  virtual bool emit_serialized(std::string_view event, std::string_view args_json) = 0;
   virtual void join(std::string room) = 0;
   virtual void leave(const std::string& room) = 0;
   virtual bool connected() const = 0;
