@@ -239,6 +239,8 @@ std::function<std::size_t()> add_socketio_handlers(sio::Server& io, Services& s,
     if (!token)
       co_return sio::ConnectRefusal{"unauthorized: send the token as auth.token (io(url, {auth: {token}}))",
                                     json::object{{"code", "unauthorized"}}};
+    // The token is not kept by the socket once checked (it is the handshake's only use for it).
+    socket->release_auth();
     Result<auth::Principal> who = co_await authenticator.authenticate(*token);
     if (!who)
       co_return sio::ConnectRefusal{std::string(code_name(who.error().code)) + ": " + who.error().message,

@@ -143,8 +143,10 @@ class SocketImpl final : public Socket, public std::enable_shared_from_this<Sock
   const std::string& id() const override { return id_; }
   const std::string& nsp() const override;
   const json::object& auth() const override { return auth_; }
-  // Once the middlewares have run: the payload (the token) is not kept by a connected socket.
-  void release_auth() { auth_ = json::object(); }
+  void release_auth() override {
+    std::lock_guard lock(mu_);
+    auth_ = json::object();
+  }
   const engineio::Handshake& handshake() const override { return client_->session->handshake(); }
   void set_user(std::string user_id) override {
     std::lock_guard lock(mu_);
@@ -245,7 +247,7 @@ class SocketImpl final : public Socket, public std::enable_shared_from_this<Sock
   NamespaceImpl& ns_;
   std::shared_ptr<Client> client_;
   const std::string id_;
-  json::object auth_;  // only read by the middlewares, before the socket connects
+  json::object auth_;  // emptied by release_auth()
   mutable std::mutex mu_;
   std::string user_;
   std::map<std::string, EventHandler> handlers_;
@@ -317,7 +319,6 @@ class NamespaceImpl final : public Namespace {
         co_return;
       }
     }
-    socket->release_auth();
     {
       std::lock_guard lock(client->mu);
       // Gone while the middlewares ran, or a second CONNECT while connected (ignored).

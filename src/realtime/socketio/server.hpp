@@ -63,6 +63,9 @@ class Socket {
   virtual const std::string& nsp() const = 0;
   // The CONNECT payload (socket.io-client's `auth` option), an object ({} when none was sent).
   virtual const boost::json::object& auth() const = 0;
+  // Empties auth(): an application that has read what it needs (the token, in a middleware)
+  // keeps no copy for the socket's whole life. Only from a middleware (before others read it).
+  virtual void release_auth() = 0;
   virtual const engineio::Handshake& handshake() const = 0;
   // Who the socket belongs to, set by a middleware; empty until then.
   virtual void set_user(std::string user_id) = 0;
