@@ -16,7 +16,7 @@
 //       Streamed requests ("stream": true), each on a new connection (the server closes after a
 //       stream). Time from write() of the request (socket already connected) to the first SSE
 //       event with non-empty delta.content; also to the end of the stream.
-//   node load.mjs streams --url URL --token T --steps 1000,2500,5000 --hold S --pid PID
+//   node load.mjs streams --url URL --token T --steps 1000,2500,5000 --hold S --pid PID [--after S]
 //                         [--mock-pid PID] [--batch B]
 //       Opens streamed requests up to each step's count (B new connections per 50 ms), waits
 //       until all have their response head, holds them for S s, then reports the service's
@@ -438,6 +438,13 @@ async function streams() {
   for (const s of all) s.socket.destroy();
   await sleep(3000);
   report({ step: "closed", streams: 0, service: status(pid), mock: mockPid ? status(mockPid) : undefined });
+  // And once more --after seconds after the close (issue 16: RSS back within 20 % of idle a
+  // minute after the streams end).
+  const after = Number(args.after ?? 0);
+  if (after > 3) {
+    await sleep((after - 3) * 1000);
+    report({ step: `closed+${after}s`, streams: 0, service: status(pid), mock: mockPid ? status(mockPid) : undefined });
+  }
   process.exit(0);
 }
 

@@ -31,6 +31,7 @@
 #   GW_RUNS=3  GW_RATE=2000  GW_DURATION=10  GW_CONNS=32  GW_WRK_DURATION=10
 #   GW_TTFT_COUNT=2000  GW_TTFT_CONCURRENCY=1
 #   GW_STREAM_STEPS="1000 2500 5000"  GW_STREAM_HOLD=10  GW_STREAM_TPS=20
+#   GW_STREAM_AFTER=0 (>3: the service's RSS once more that many seconds after the streams closed)
 #   GW_SCENARIOS="overhead wrk ttft streams"   THREADS=1 (the service's I/O threads)
 #   LIMIT_RPM=0 LIMIT_TPM=0 LIMIT_CONCURRENT_STREAMS=0   (passed to the service)
 #   BENCH_MAX_BUSY=25 BENCH_MAX_WAIT=60  BENCH_OUT=DIR
@@ -56,6 +57,7 @@ ttft_concurrency="${GW_TTFT_CONCURRENCY:-1}"
 stream_steps="${GW_STREAM_STEPS:-1000 2500 5000}"
 stream_hold="${GW_STREAM_HOLD:-10}"
 stream_tps="${GW_STREAM_TPS:-20}"
+stream_after="${GW_STREAM_AFTER:-0}"
 scenarios=" ${GW_SCENARIOS:-overhead wrk ttft streams} "
 threads="${THREADS:-1}"
 # Per-user limits: 0 = none. The defaults (60 requests/min, 200k tokens/min, 5 concurrent streams
@@ -165,7 +167,7 @@ if [[ "$scenarios" == *" streams "* ]]; then
     sleep 1
     quiet
     load streams --url "http://127.0.0.1:$port$gateway_path" --token "$token" --steps "${stream_steps// /,}" \
-      --hold "$stream_hold" --pid "$pid" --mock-pid "$mock_pid" |
+      --hold "$stream_hold" --after "$stream_after" --pid "$pid" --mock-pid "$mock_pid" |
       while read -r line; do record streams gateway "$i" "$line"; done
     stop_pid "$pid"; pid=""
     stop_pid "$mock_pid"; mock_pid=""

@@ -7,9 +7,12 @@
 //       N sockets of N different users (one room each), connected and authenticated, then left
 //       idle (the client answers the service's pings). The service's VmRSS before the first and
 //       once all are connected and the RSS has settled: the delta per socket.
-//   node load.mjs fanout --url URL --secret S --sockets N --events E
-//       N sockets of ONE user; E times, one chat over REST by that user (the offline mock model):
-//       its ai-message goes to the room user:<id>, i.e. to all N sockets. Per socket and event:
+//   node load.mjs fanout --url URL --secret S --sockets N --events E [--procs P]
+//       [--pid PID: also the service's CPU time per event]
+//       N sockets of ONE user, held by P receiver processes (default 4: one process decoding
+//       every frame would measure itself); E times, one chat over REST by that user (the offline
+//       mock model): its ai-message goes to the room user:<id>, i.e. to all N sockets. Times are
+//       taken with the machine's monotonic clock, shared by the processes. Per socket and event:
 //       the time from the REST request's write to the socket's receipt (an upper bound: it holds
 //       the turn itself, whose own duration is reported as restMs), and from the first socket's
 //       receipt to this one's (the fan-out's spread). p50 / p99 / max over all N x E deliveries.
@@ -119,35 +122,72 @@ async function idle() {
   }));
 }
 
+// The receivers of `fanout`, in --procs child processes (one node process decoding 1,000 sockets'
+// frames on one thread measured itself, not the service). Times are process.hrtime (the system's
+// monotonic clock, the same in every process on the machine), so the parent compares them with its
+// own request time.
+async function fanoutReceivers() {
+  const n = num("sockets", 250);
+  const token = userToken(args.secret, args.user);
+  const sockets = await connectMany(args.url, n, () => token);
+  let got = null;
+  let count = 0;
+  let event = -1;
+  for (const s of sockets) {
+    s.on("ai-message", () => {
+      if (!got) return;
+      got.push(now());
+      if (++count === n) { process.send({ done: event, times: got }); got = null; }
+    });
+  }
+  process.on("message", (m) => {
+    if (m.arm !== undefined) { event = m.arm; got = []; count = 0; process.send({ armed: m.arm }); }
+    if (m.quit) { for (const s of sockets) s.close(); process.exit(0); }
+  });
+  process.send({ ready: n });
+}
+
 async function fanout() {
+  const { fork } = await import("node:child_process");
   const n = num("sockets", 1000);
   const events = num("events", 20);
-  const token = userToken(args.secret, "bench-fanout");
-  const sockets = await connectMany(args.url, n, () => token);
+  const procs = Math.max(1, Math.min(n, num("procs", 4)));
+  const user = "bench-fanout";
+  const token = userToken(args.secret, user);
+  const children = [];
+  for (let p = 0; p < procs; ++p) {
+    const share = Math.floor(n / procs) + (p < n % procs ? 1 : 0);
+    const child = fork(fileURLToPath(import.meta.url), ["fanout-recv", "--url", args.url, "--secret", args.secret,
+      "--user", user, "--sockets", String(share)]);
+    const inbox = [];
+    let waiting = null;
+    child.on("message", (m) => { if (waiting) { const w = waiting; waiting = null; w(m); } else inbox.push(m); });
+    child.on("exit", (code) => { if (code) { console.error(`fan-out receiver exited with ${code}`); process.exit(1); } });
+    const next = () => (inbox.length ? Promise.resolve(inbox.shift()) : new Promise((r) => { waiting = r; }));
+    children.push({ child, next });
+  }
+  await Promise.all(children.map((c) => c.next()));  // ready
+  const pid = args.pid ? num("pid") : null;
+  const cpu0 = pid ? cpuMs(pid) : 0;
   const fromRequest = [];
   const spread = [];
   const rest = [];
   for (let e = 0; e < events; ++e) {
-    const got = new Array(n);
-    let count = 0;
-    let all;
-    const done = new Promise((resolve) => { all = resolve; });
-    const handlers = sockets.map((s, i) => {
-      const h = () => { if (got[i] === undefined) { got[i] = now(); if (++count === n) all(); } };
-      s.once("ai-message", h);
-      return h;
-    });
+    for (const c of children) c.child.send({ arm: e });
+    await Promise.all(children.map((c) => c.next()));  // armed
     const t0 = now();
     const res = await post(args.url, token, { message: `fan-out ${e}` });
     rest.push(now() - t0);
     if (res.status !== 200) throw new Error(`chat: ${res.status} ${res.text}`);
-    await done;
+    const got = (await Promise.all(children.map((c) => c.next()))).flatMap((m) => m.times);
     const first = Math.min(...got);
     for (const t of got) { fromRequest.push(t - t0); spread.push(t - first); }
-    sockets.forEach((s, i) => s.off("ai-message", handlers[i]));
   }
-  for (const s of sockets) s.close();
-  console.log(JSON.stringify({ sockets: n, events, fromRequestMs: stats(fromRequest), spreadMs: stats(spread), restMs: stats(rest) }));
+  // The service's CPU time per event: the REST turn and the fan-out to every socket (whatever the
+  // receivers' speed; compare binaries with it).
+  const serviceCpuMsPerEvent = pid ? round((cpuMs(pid) - cpu0) / events) : null;
+  for (const c of children) c.child.send({ quit: true });
+  console.log(JSON.stringify({ sockets: n, events, receiverProcesses: procs, fromRequestMs: stats(fromRequest), spreadMs: stats(spread), restMs: stats(rest), serviceCpuMsPerEvent }));
 }
 
 async function socketTurn(socket, body) {
@@ -216,7 +256,7 @@ function summary() {
   const fan = of("fanout");
   if (fan.length) {
     const m = (k, q) => median(fan.map((r) => r[k][q]));
-    console.log(`fanout: ${fan[0].sockets} sockets x ${fan[0].events} events, request->socket p50 ${m("fromRequestMs", "p50")} p99 ${m("fromRequestMs", "p99")} ms; first->last socket p50 ${m("spreadMs", "p50")} p99 ${m("spreadMs", "p99")} ms; the REST turn p50 ${m("restMs", "p50")} ms (medians of ${fan.length} runs)`);
+    console.log(`fanout: ${fan[0].sockets} sockets x ${fan[0].events} events (${fan[0].receiverProcesses ?? 1} receiving processes), request->socket p50 ${m("fromRequestMs", "p50")} p99 ${m("fromRequestMs", "p99")} ms; first->last socket p50 ${m("spreadMs", "p50")} p99 ${m("spreadMs", "p99")} ms; the REST turn p50 ${m("restMs", "p50")} ms; service CPU per event ${median(fan.map((r) => r.serviceCpuMsPerEvent))} ms (medians of ${fan.length} runs)`);
   }
   for (const t of ["socketio", "sse"]) {
     const c = of("cpu").filter((r) => r.transport === t);
@@ -224,10 +264,10 @@ function summary() {
   }
 }
 
-const modes = { idle, fanout, cpu, summary };
+const modes = { idle, fanout, "fanout-recv": fanoutReceivers, cpu, summary };
 if (!modes[args._]) {
   console.error("usage: load.mjs idle|fanout|cpu --url URL --secret S ... (see the header)");
   process.exit(2);
 }
 await modes[args._]();
-process.exit(0);
+if (args._ !== "fanout-recv") process.exit(0);

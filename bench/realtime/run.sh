@@ -9,7 +9,8 @@
 # socket.io-client 4.8 over WebSocket, every socket in that one node process):
 #   idle    RT_IDLE sockets of as many users, connected and authenticated, then idle: the service's
 #           VmRSS delta per socket (target of issue 13: <= 20 KB).
-#   fanout  RT_FANOUT sockets of one user; RT_FANOUT_EVENTS times a chat over REST (the offline
+#   fanout  RT_FANOUT sockets of one user, spread over RT_FANOUT_PROCS receiving node processes
+#           (times on the machine's monotonic clock); RT_FANOUT_EVENTS times a chat over REST (the offline
 #           mock model) whose ai-message reaches all of them: delivery latency p50/p99 from the
 #           request (an upper bound, the turn included) and from the first socket to each other
 #           (target: p99 <= 50 ms).
@@ -22,7 +23,8 @@
 # Nothing here asserts a timing.
 #
 # Knobs (environment):
-#   RT_RUNS=3  RT_IDLE=10000  RT_FANOUT=1000  RT_FANOUT_EVENTS=20  RT_TURNS=200  RT_TOKENS=200
+#   RT_RUNS=3  RT_IDLE=10000  RT_FANOUT=1000  RT_FANOUT_EVENTS=20  RT_FANOUT_PROCS=4
+#   RT_TURNS=200  RT_TOKENS=200
 #   RT_CONCURRENCY=4 (turns at once in cpu)  RT_SCENARIOS="idle fanout cpu"
 #   THREADS (the service's I/O threads; default: the number of cores)
 #   BENCH_MAX_BUSY=25 BENCH_MAX_WAIT=60 BENCH_OUT=DIR
@@ -44,6 +46,7 @@ runs="${RT_RUNS:-3}"
 idle_count="${RT_IDLE:-10000}"
 fanout_count="${RT_FANOUT:-1000}"
 fanout_events="${RT_FANOUT_EVENTS:-20}"
+fanout_procs="${RT_FANOUT_PROCS:-4}"
 turns="${RT_TURNS:-200}"
 tokens="${RT_TOKENS:-200}"
 concurrency="${RT_CONCURRENCY:-4}"
@@ -99,7 +102,7 @@ for i in $(seq 1 "$runs"); do
   fi
   if [[ "$scenarios" == *" fanout "* ]]; then
     start_service "fanout-$i"
-    quiet; record fanout "$i" "$(load fanout --url "$(url)" --secret "$JWT_SECRET" --sockets "$fanout_count" --events "$fanout_events")"
+    quiet; record fanout "$i" "$(load fanout --url "$(url)" --secret "$JWT_SECRET" --sockets "$fanout_count" --events "$fanout_events" --procs "$fanout_procs" --pid "$pid")"
     stop_service
   fi
   if [[ "$scenarios" == *" cpu "* ]]; then

@@ -32,9 +32,8 @@ std::string event(std::string_view name, const json::object& data) {
 class SseRelay final : public chat::TurnObserver {
  public:
   explicit SseRelay(http::SseChannel& channel) : channel_(channel) {}
-  bool delta(std::string_view text) override {
-    return channel_.send(event("delta", json::object{{"text", text}}));
-  }
+  // The event's text written in place (the hot path of a stream).
+  bool delta(std::string_view text) override { return channel_.send(delta_.fill(text)); }
   void tool_event(const chat::ToolEvent& e) override {
     auto [name, data] = api::tool_event(e);
     channel_.send(event(name, data));
@@ -43,6 +42,7 @@ class SseRelay final : public chat::TurnObserver {
 
  private:
   http::SseChannel& channel_;
+  TextEventTemplate delta_{json::object{{"text", ""}}, "text", "event: delta\ndata: ", "\n\n"};
 };
 
 // The SSE body: start, deltas, then usage and done, or an error. The turn runs to its end even

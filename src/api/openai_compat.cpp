@@ -8,6 +8,7 @@
 #include "api/json_io.hpp"
 #include "api/openai_request.hpp"
 #include "api/gateway_stream.hpp"
+#include "api/turn_events.hpp"
 #include "chat/gateway_service.hpp"
 #include "core/base64.hpp"
 #include "core/ids.hpp"
@@ -60,11 +61,17 @@ class ChunkRelay final : public StreamRelay {
   ChunkRelay(http::SseChannel& channel, json::object base, bool include_usage)
       : StreamRelay(channel), base_(std::move(base)), include_usage_(include_usage) {}
 
+  json::object chunk(json::array choices, const json::value& usage) const {
+    json::object c = base_;
+    c["choices"] = std::move(choices);
+    if (!usage.is_null() || include_usage_) c["usage"] = usage;
+    return c;
+  }
   bool send(json::array choices, const json::value& usage) {
-    json::object chunk = base_;
-    chunk["choices"] = std::move(choices);
-    if (!usage.is_null() || include_usage_) chunk["usage"] = usage;
-    return channel_.send(http::sse_data(json::serialize(chunk)));
+    return channel_.send(http::sse_data(json::serialize(chunk(std::move(choices), usage))));
+  }
+  static json::array delta_choices(json::object delta) {
+    return json::array{json::object{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", nullptr}}};
   }
   // As OpenAI streams a call: its first chunk has id, type, name and empty arguments; later
   // chunks carry argument fragments under the same index.
@@ -81,11 +88,14 @@ class ChunkRelay final : public StreamRelay {
     return send_delta(json::object{{"tool_calls", json::array{json::object{
                                        {"index", d.index}, {"function", json::object{{"arguments", d.arguments}}}}}}});
   }
-  bool send_delta(json::object delta) {
-    return send(json::array{json::object{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", nullptr}}},
-                nullptr);
+  bool send_delta(json::object delta) { return send(delta_choices(std::move(delta)), nullptr); }
+  // A content chunk, its JSON written in place from a template of the chunk (the hot path).
+  bool delta(std::string_view text) override {
+    if (!start()) return false;
+    if (!content_)
+      content_.emplace(chunk(delta_choices(json::object{{"content", ""}}), nullptr), "content", "data: ", "\n\n");
+    return channel_.send(content_->fill(text));
   }
-  bool delta(std::string_view text) override { return start() && send_delta(json::object{{"content", text}}); }
   // The first chunk, with the role, as OpenAI sends it: only once the answer has started, so
   // that a call failing before its first word can still be answered with its HTTP status. An
   // answer that starts with a tool call has content null there.
@@ -109,6 +119,7 @@ class ChunkRelay final : public StreamRelay {
  private:
   json::object base_;
   bool include_usage_;
+  std::optional<TextEventTemplate> content_;
   bool started_ = false;
 };
 

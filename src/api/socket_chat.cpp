@@ -74,20 +74,17 @@ std::optional<std::string> token_of(const sio::Socket& socket) {
 // (the answer is then recorded as interrupted, as for an SSE client that left).
 class SocketRelay final : public chat::TurnObserver {
  public:
-  SocketRelay(SocketPtr socket, std::string conversation_id, std::string message_id,
+  SocketRelay(SocketPtr socket, const std::string& conversation_id, const std::string& message_id,
               const asio::any_io_executor& strand)
       : socket_(std::move(socket)),
-        conversation_id_(std::move(conversation_id)),
-        message_id_(std::move(message_id)),
+        delta_(json::object{{"conversationId", conversation_id}, {"messageId", message_id}, {"text", ""}}, "text"),
         gone_(std::make_shared<asio::steady_timer>(strand, asio::steady_timer::time_point::max())) {
     socket_->on_disconnect([gone = std::weak_ptr<asio::steady_timer>(gone_)](std::string_view) {
       if (auto t = gone.lock()) asio::post(t->get_executor(), [t] { t->cancel(); });
     });
   }
-  bool delta(std::string_view text) override {
-    return socket_->emit("ai:delta", args(json::object{
-                                         {"conversationId", conversation_id_}, {"messageId", message_id_}, {"text", text}}));
-  }
+  // {conversationId, messageId, text}, its JSON written in place (the hot path of a stream).
+  bool delta(std::string_view text) override { return socket_->emit_serialized("ai:delta", delta_.fill(text)); }
   void tool_event(const chat::ToolEvent& e) override {
     auto [name, data] = api::tool_event(e);
     data["conversationId"] = conversation_id_;
@@ -100,7 +97,7 @@ class SocketRelay final : public chat::TurnObserver {
 
  private:
   SocketPtr socket_;
-  std::string conversation_id_, message_id_;
+  TextEventTemplate delta_;
   std::shared_ptr<asio::steady_timer> gone_;
 };
 
@@ -248,17 +245,21 @@ std::function<std::size_t()> add_socketio_handlers(sio::Server& io, Services& s,
     if (!token)
       co_return sio::ConnectRefusal{"unauthorized: send the token as auth.token (io(url, {auth: {token}}))",
                                     json::object{{"code", "unauthorized"}}};
+    // The token is not kept by the socket once checked (it is the handshake's only use for it).
+    socket->release_auth();
     Result<auth::Principal> who = co_await authenticator.authenticate(*token);
     if (!who)
       co_return sio::ConnectRefusal{std::string(code_name(who.error().code)) + ": " + who.error().message,
                                     json::object{{"code", code_name(who.error().code)}}};
     socket->set_user(who->user_id);
     socket->join(user_room(who->user_id));
-    socket->on("ai:chat", [channel, who = *who](const SocketPtr& so, sio::Message m, const sio::Ack& ack) {
-      channel->on_chat(so, who, std::move(m), ack);
+    // One copy of the principal for both handlers (every idle socket holds them).
+    auto principal = std::make_shared<const auth::Principal>(std::move(*who));
+    socket->on("ai:chat", [channel, principal](const SocketPtr& so, sio::Message m, const sio::Ack& ack) {
+      channel->on_chat(so, *principal, std::move(m), ack);
     });
-    socket->on("ai:stop", [channel, who = *who](const SocketPtr& so, sio::Message m, const sio::Ack& ack) {
-      channel->on_stop(so, who, std::move(m), ack);
+    socket->on("ai:stop", [channel, principal](const SocketPtr& so, sio::Message m, const sio::Ack& ack) {
+      channel->on_stop(so, *principal, std::move(m), ack);
     });
     co_return std::nullopt;
   });

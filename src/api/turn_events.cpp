@@ -1,8 +1,41 @@
 #include "api/turn_events.hpp"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/serializer.hpp>
+
+#include <stdexcept>
 
 namespace aas::api {
+
+void append_json_string(std::string& out, std::string_view text) {
+  json::serializer sr;
+  sr.reset(json::string_view(text.data(), text.size()));
+  char buf[512];
+  while (!sr.done()) {
+    const json::string_view part = sr.read(buf, sizeof buf);
+    out.append(part.data(), part.size());
+  }
+}
+
+TextEventTemplate::TextEventTemplate(const json::value& value, std::string_view field, std::string_view before,
+                                     std::string_view after) {
+  const std::string whole = json::serialize(value);
+  std::string slot;
+  append_json_string(slot, field);
+  slot += ":\"\"";
+  const std::size_t at = whole.rfind(slot);
+  if (at == std::string::npos) throw std::logic_error("TextEventTemplate: no empty field " + std::string(field));
+  head_.assign(before).append(whole, 0, at + slot.size() - 2);
+  tail_.assign(whole, at + slot.size(), std::string::npos).append(after);
+}
+
+std::string_view TextEventTemplate::fill(std::string_view text) {
+  out_.assign(head_);
+  append_json_string(out_, text);
+  out_.append(tail_);
+  return out_;
+}
 
 json::object usage_json(const llm::Usage& u) {
   return json::object{{"inputTokens", u.input_tokens}, {"outputTokens", u.output_tokens}, {"estimated", u.estimated}};

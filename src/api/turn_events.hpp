@@ -10,6 +10,26 @@
 
 namespace aas::api {
 
+// An event that differs from one use to the next only in one string field, as every delta of an
+// answer does: serialized once with that field empty, then per use the field's text is escaped
+// by Boost.JSON's serializer straight into a reused buffer (no JSON value built, no allocation
+// once the buffer has grown). The bytes are exactly json::serialize of the value with the text.
+class TextEventTemplate {
+ public:
+  // `value` holds `field` set to "" (its last occurrence is the slot); the text goes between
+  // `before` and `after` (an SSE "event: delta\ndata: " and "\n\n", say).
+  TextEventTemplate(const json::value& value, std::string_view field, std::string_view before = {},
+                    std::string_view after = {});
+  // Valid until the next fill.
+  std::string_view fill(std::string_view text);
+
+ private:
+  std::string head_, tail_, out_;
+};
+
+// Appends `text` as a JSON string (quoted, escaped).
+void append_json_string(std::string& out, std::string_view text);
+
 json::object usage_json(const llm::Usage& u);
 // start: {conversationId, messageId, userMessageId, model}
 json::object start_event(const chat::PreparedTurn& turn);

@@ -21,6 +21,7 @@
 #include "limits/redis_limiter.hpp"
 #include "redis/client.hpp"
 #include "core/log.hpp"
+#include "core/memory_trim.hpp"
 #include "http/dispatcher.hpp"
 #include "http/server.hpp"
 #include "llm/models.hpp"
@@ -456,6 +457,9 @@ int serve(Config c) {
   http::Server server(ioc, server_options(c), dispatcher,
                       realtime::engineio::upgrade_handler(socketio.engine(), c.socketio_path));
   server.start();
+  // What ended connections freed goes back to the system once their number has dropped.
+  MemoryTrimmer trimmer(ioc.get_executor(), blocking.get_executor(), [&server] { return server.connection_count(); });
+  trimmer.start();
   const auto cap = [](std::size_t n) { return n == 0 ? std::string("no cap") : std::to_string(n); };
   spdlog::info("connections: {} in all, {} per client address (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP)",
                cap(c.max_connections), cap(c.max_connections_per_ip));

@@ -320,6 +320,13 @@ class StreamWriter final : public BodyWriter {
   bool watching_ = false;
 };
 
+// An upgrade request the handler accepted: served by run_connection once serve()'s frame (its
+// parser, buffers and request copies, a few KB) is gone, as a WebSocket may stay open for days.
+struct Upgrade {
+  BeastRequest request;
+  std::shared_ptr<WebSocketHandler> handler;
+};
+
 }  // namespace
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
@@ -357,8 +364,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   void refuse(tcp::socket socket, ConnectionGate::Verdict why, const asio::ip::address& peer);
   void start_connection(tcp::socket socket, asio::ip::address peer);
   asio::awaitable<void> run_connection(std::shared_ptr<Connection> conn);
-  asio::awaitable<void> serve(Connection& conn);
-  asio::awaitable<void> upgrade(Connection& conn, BeastRequest msg, Request req);
+  asio::awaitable<std::optional<Upgrade>> serve(Connection& conn);
+  asio::awaitable<std::optional<Upgrade>> upgrade(Connection& conn, BeastRequest msg, Request req);
   asio::awaitable<bool> write_response(Connection& conn, Response res, unsigned version,
                                        bool keep_alive, bool head_only);
   asio::awaitable<void> stream_response(Connection& conn, Response res, unsigned version,
@@ -482,7 +489,16 @@ void Server::Impl::start_connection(tcp::socket socket, asio::ip::address peer) 
 
 asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> conn) {
   try {
-    co_await serve(*conn);
+    std::optional<Upgrade> upgraded = co_await serve(*conn);
+    if (upgraded) {
+      if (!detect_dead_peers(conn->stream.socket().native_handle(), options.dead_peer_timeout))
+        spdlog::debug("websocket: keepalive options refused");
+      co_await detail::run_websocket(std::move(conn->stream), std::move(upgraded->request),
+                                     std::move(upgraded->handler), options.websocket,
+                                     [&c = *conn](std::function<void()> going_away) {
+                                       c.going_away = std::move(going_away);
+                                     });
+    }
   } catch (const std::exception& e) {
     // A bug in this layer must cost one connection, never the process.
     spdlog::error("connection failed: {}", e.what());
@@ -494,14 +510,14 @@ asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> c
   connections.erase(conn);
 }
 
-asio::awaitable<void> Server::Impl::serve(Connection& conn) {
+asio::awaitable<std::optional<Upgrade>> Server::Impl::serve(Connection& conn) {
   beast::error_code ec;
   const std::string remote_address = conn.peer.to_string();
   beast::flat_buffer buffer;
 
   for (;;) {
     conn.busy = false;
-    if (shutting_down) co_return;
+    if (shutting_down) co_return std::nullopt;
 
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
@@ -520,7 +536,7 @@ asio::awaitable<void> Server::Impl::serve(Connection& conn) {
         co_await write_response(conn, server_error(errc::invalid_request, std::string(*refused)),
                                 parser.get().version(), false, false);
         co_await linger_close(conn);
-        co_return;
+        co_return std::nullopt;
       }
     }
     if (!ec && !parser.is_done()) {
@@ -529,7 +545,7 @@ asio::awaitable<void> Server::Impl::serve(Connection& conn) {
         conn.stream.expires_after(options.write_timeout);
         std::tie(ec, std::ignore) =
             co_await asio::async_write(conn.stream, asio::buffer(kContinue), use_tuple);
-        if (ec) co_return;
+        if (ec) co_return std::nullopt;
       }
       conn.stream.expires_after(options.read_timeout);
       std::tie(ec, std::ignore) =
@@ -537,16 +553,13 @@ asio::awaitable<void> Server::Impl::serve(Connection& conn) {
     }
     if (ec) {
       co_await answer_read_error(conn, ec);
-      co_return;
+      co_return std::nullopt;
     }
 
     BeastRequest msg = parser.release();
     if (upgrade_handler && beast::websocket::is_upgrade(msg)) {
       std::optional<Request> req = to_request(BeastRequest(msg), remote_address);
-      if (req) {
-        co_await upgrade(conn, std::move(msg), std::move(*req));
-        co_return;
-      }
+      if (req) co_return co_await upgrade(conn, std::move(msg), std::move(*req));
     }
     const unsigned version = msg.version();
     const bool head_only = msg.method() == bhttp::verb::head;
@@ -556,7 +569,7 @@ asio::awaitable<void> Server::Impl::serve(Connection& conn) {
       co_await write_response(conn, server_error(errc::invalid_request, "malformed request target"),
                               version, false, head_only);
       co_await linger_close(conn);
-      co_return;
+      co_return std::nullopt;
     }
     Response res = co_await dispatcher.handle(std::move(*req));
     if (res.stream) {
@@ -564,37 +577,30 @@ asio::awaitable<void> Server::Impl::serve(Connection& conn) {
       // and its access-log line (written on return) measures time to headers, not the stream.
       // The connection stays busy, so a shutdown waits for the stream to end.
       co_await stream_response(conn, std::move(res), version, head_only);
-      co_return;
+      co_return std::nullopt;
     }
     // Read the flag after the handler: a shutdown meanwhile turns this into the last response.
     const bool keep_alive = client_keep_alive && !shutting_down;
-    if (!co_await write_response(conn, std::move(res), version, keep_alive, head_only)) co_return;
+    if (!co_await write_response(conn, std::move(res), version, keep_alive, head_only)) co_return std::nullopt;
     if (!keep_alive) {
       conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-      co_return;
+      co_return std::nullopt;
     }
   }
 }
 
 // The hook of Beast's advanced server example: a request asking for a WebSocket leaves the HTTP
-// loop here. The handler accepts it, and the TCP stream moves into the WebSocket for good, or
-// refuses it with a response after which the connection closes.
-asio::awaitable<void> Server::Impl::upgrade(Connection& conn, BeastRequest msg, Request req) {
+// loop here. The handler accepts it (run_connection then moves the TCP stream into the WebSocket
+// for good) or refuses it with a response after which the connection closes.
+asio::awaitable<std::optional<Upgrade>> Server::Impl::upgrade(Connection& conn, BeastRequest msg, Request req) {
   UpgradeDecision decision = upgrade_handler(req);
   if (auto* refusal = std::get_if<Response>(&decision)) {
     if (co_await write_response(conn, std::move(*refusal), msg.version(), false, false))
       co_await linger_close(conn);
-    co_return;
+    co_return std::nullopt;
   }
-  auto handler = std::get<std::shared_ptr<WebSocketHandler>>(std::move(decision));
-  req = Request{};  // decided: this frame lives as long as the WebSocket, the copy is not needed
   conn.upgraded = true;
-  if (!detect_dead_peers(conn.stream.socket().native_handle(), options.dead_peer_timeout))
-    spdlog::debug("websocket: keepalive options refused");
-  co_await detail::run_websocket(std::move(conn.stream), std::move(msg), std::move(handler), options.websocket,
-                                 [&conn](std::function<void()> going_away) {
-                                   conn.going_away = std::move(going_away);
-                                 });
+  co_return Upgrade{std::move(msg), std::get<std::shared_ptr<WebSocketHandler>>(std::move(decision))};
 }
 
 asio::awaitable<bool> Server::Impl::write_response(Connection& conn, Response res, unsigned version,
@@ -749,6 +755,8 @@ Server::~Server() = default;
 void Server::start() { impl_->listen(); }
 
 std::uint16_t Server::port() const { return impl_->bound_port; }
+
+std::size_t Server::connection_count() const { return impl_->live_connections(); }
 
 void Server::shutdown(std::function<void(bool drained)> on_done) {
   impl_->begin_shutdown(std::move(on_done));

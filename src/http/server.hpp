@@ -47,6 +47,8 @@ class Server {
   // Binds and starts accepting; throws std::runtime_error when the address cannot be bound.
   void start();
   std::uint16_t port() const;
+  // Connections open now (HTTP, streams and WebSockets alike).
+  std::size_t connection_count() const;
   // Stops accepting, closes idle keep-alive connections, lets requests in flight finish (their
   // responses carry Connection: close), closes WebSockets with 1001 (going away) after what
   // was queued for them. Calls on_done(true) once no connection is left, or

@@ -4,7 +4,6 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <variant>
 
 namespace aas::http {
 
@@ -58,23 +57,32 @@ void SseChannel::finish() {
 
 asio::awaitable<void> SseChannel::pump() {
   using namespace asio::experimental::awaitable_operators;
+  // The client's departure is watched once for the whole stream, not raced anew at every wait
+  // (a parallel group per token was a good part of relaying one).
+  co_await (write_loop() || watch_client());
+}
+
+asio::awaitable<void> SseChannel::write_loop() {
   while (!gone_flag_) {
     if (!pending_.empty()) {
-      const std::string chunk = std::move(pending_);
-      pending_.clear();
-      if (!co_await out_.write(chunk)) mark_gone();
+      // Two buffers swapped, both kept: no allocation per event once they have grown.
+      writing_.swap(pending_);
+      const bool ok = co_await out_.write(writing_);
+      writing_.clear();
+      if (!ok) mark_gone();
       continue;
     }
     if (finished_) co_return;
     // The queue is checked before every wait, all on one strand, so no wake-up is lost.
     wake_.expires_after(heartbeat_);
-    auto woke = co_await (wake_.async_wait(asio::as_tuple(asio::use_awaitable)) || out_.closed());
-    if (woke.index() == 1) {
-      mark_gone();
-    } else if (!std::get<0>(std::get<0>(woke))) {  // the timer ran out: nothing was said
-      pending_.append(kSseHeartbeat);
-    }
+    auto [ec] = co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!ec) pending_.append(kSseHeartbeat);  // the timer ran out: nothing was said
   }
+}
+
+asio::awaitable<void> SseChannel::watch_client() {
+  co_await out_.closed();
+  mark_gone();
 }
 
 asio::awaitable<void> SseChannel::gone() {

@@ -46,13 +46,16 @@ class SseChannel {
 
  private:
   void mark_gone();
+  boost::asio::awaitable<void> write_loop();
+  boost::asio::awaitable<void> watch_client();
 
   BodyWriter& out_;
   boost::asio::steady_timer wake_;
   boost::asio::steady_timer gone_;
   std::chrono::milliseconds heartbeat_;
   std::size_t max_pending_;
-  std::string pending_;
+  std::string pending_;  // queued by send()
+  std::string writing_;  // being written
   bool finished_ = false;
   bool gone_flag_ = false;
 };

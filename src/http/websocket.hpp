@@ -23,9 +23,15 @@ struct WebSocketOptions {
   std::size_t max_queued_bytes = 4 * 1024 * 1024;
   // The opening handshake and the closing one must finish within this.
   std::chrono::milliseconds handshake_timeout{10000};
-  // Nothing received for this long (the server pings at half of it): the peer is gone.
+  // Nothing received for this long (the server pings at half of it): the peer is gone. Zero: no
+  // idle timer, for an application with a heartbeat of its own (Engine.IO's), which saves each
+  // idle connection a pending timer.
   std::chrono::milliseconds idle_timeout{60000};
 };
+
+// A message encoded once and written to many connections (a broadcast to a room): each queue
+// holds the one buffer, none a copy.
+using SharedMessage = std::shared_ptr<const std::string>;
 
 // The sending side of one accepted WebSocket, owned by the server. Every member may be called
 // from any thread; the server's one writer per connection sends the queue in order.
@@ -34,7 +40,10 @@ class WebSocketConnection {
   virtual ~WebSocketConnection() = default;
   // Queues one message (a text or a binary frame). False once the connection is closing or
   // closed, or when the queue went over max_queued_bytes (the connection is then closed).
-  virtual bool send(std::string message, bool binary) = 0;
+  virtual bool send(SharedMessage message, bool binary) = 0;
+  bool send(std::string message, bool binary) {
+    return send(std::make_shared<const std::string>(std::move(message)), binary);
+  }
   // send(), then completes once this message (and so everything queued before it) is written to
   // the socket, or the connection ended. For a reply that must be on the wire before the
   // handler's next message is read, whatever other connections do meanwhile (Engine.IO's probe

@@ -13,10 +13,10 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 namespace aas::http::detail {
 
@@ -37,7 +37,7 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
         wake_(ws_.get_executor(), asio::steady_timer::time_point::max()),
         progress_(ws_.get_executor(), asio::steady_timer::time_point::max()) {}
 
-  bool send(std::string message, bool binary) override {
+  bool send(SharedMessage message, bool binary) override {
     if (closing_) return false;
     asio::post(ws_.get_executor(), [self = shared_from_this(), m = std::move(message), binary]() mutable {
       self->enqueue(std::move(m), binary);
@@ -48,7 +48,7 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
   asio::awaitable<bool> send_flushed(std::string message, bool binary) override {
     // On the strand (on_message): enqueued now, so its number is known.
     const std::uint64_t mine = enqueued_ + 1;
-    enqueue(std::move(message), binary);
+    enqueue(std::make_shared<const std::string>(std::move(message)), binary);
     if (enqueued_ != mine) co_return false;  // closing, or over the queue bound
     ++flush_waiters_;
     while (written_ < mine && !writer_finished_) co_await progress_.async_wait(use_tuple);
@@ -62,15 +62,33 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
 
   void going_away() { begin_close(true); }
 
-  asio::awaitable<void> run(beast::http::request<beast::http::string_body> request,
-                            std::shared_ptr<WebSocketHandler> handler) {
+  // The reader. Static, with the session by value: the coroutine keeps it alive, and no other
+  // frame (run_websocket's) has to stay around for it.
+  static asio::awaitable<void> run(std::shared_ptr<Session> self, beast::http::request<beast::http::string_body> request,
+                                   std::shared_ptr<WebSocketHandler> handler,
+                                   std::function<void(std::function<void()>)> set_going_away) {
+    set_going_away([weak = std::weak_ptr<Session>(self)] {
+      if (auto s = weak.lock()) s->going_away();
+    });
+    co_await self->serve(std::move(request), std::move(handler));
+    set_going_away(nullptr);
+  }
+
+ private:
+  asio::awaitable<void> serve(beast::http::request<beast::http::string_body> request,
+                              std::shared_ptr<WebSocketHandler> handler) {
     // The WebSocket has its own timeouts (handshake, idle with pings); the TCP stream's would cut
     // an idle but healthy connection.
     beast::get_lowest_layer(ws_).expires_never();
     websocket::stream_base::timeout timeout;
     timeout.handshake_timeout = options_.handshake_timeout;
-    timeout.idle_timeout = options_.idle_timeout;
-    timeout.keep_alive_pings = true;
+    if (options_.idle_timeout.count() > 0) {
+      timeout.idle_timeout = options_.idle_timeout;
+      timeout.keep_alive_pings = true;
+    } else {
+      timeout.idle_timeout = websocket::stream_base::none();
+      timeout.keep_alive_pings = false;
+    }
     ws_.set_option(timeout);
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(beast::http::field::server, "ai-agent-service"); }));
@@ -92,14 +110,24 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
     asio::co_spawn(ws_.get_executor(), [self = shared_from_this()] { return self->write_loop(); },
                    asio::detached);
 
-    beast::flat_buffer buffer;
+    // A message's first bytes are read into this frame's own small array, the rest (if any)
+    // straight into the message: an idle connection's pending read holds no heap buffer (Beast
+    // prepares a whole frame's worth, 1.5 KB, in a dynamic buffer before the first byte comes),
+    // and no message is copied out of a buffer.
+    char first[kFirstRead];
     beast::error_code ec;
     for (;;) {
-      std::tie(ec, std::ignore) = co_await ws_.async_read(buffer, use_tuple);
+      std::size_t n = 0;
+      std::tie(ec, n) = co_await ws_.async_read_some(asio::buffer(first), use_tuple);
       if (ec) break;
       const bool binary = !ws_.got_text();
-      std::string message = beast::buffers_to_string(buffer.data());
-      buffer.consume(buffer.size());
+      std::string message(first, n);
+      while (!ws_.is_message_done()) {
+        auto rest = asio::dynamic_buffer(message);
+        std::tie(ec, std::ignore) = co_await ws_.async_read_some(rest, 0, use_tuple);
+        if (ec) break;
+      }
+      if (ec) break;
       co_await handler->on_message(std::move(message), binary);
     }
     if (ec == websocket::error::message_too_big)
@@ -115,10 +143,9 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
     handler->on_closed();
   }
 
- private:
-  void enqueue(std::string message, bool binary) {
+  void enqueue(SharedMessage message, bool binary) {
     if (closing_) return;
-    queued_bytes_ += message.size();
+    queued_bytes_ += message->size();
     if (queued_bytes_ > options_.max_queued_bytes) {
       spdlog::warn("websocket closed: its reader fell {} bytes behind", queued_bytes_);
       closing_ = true;
@@ -126,7 +153,7 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
       wake_.cancel();
       return;
     }
-    queue_.emplace_back(std::move(message), binary);
+    queue_.push_back({std::move(message), binary});
     ++enqueued_;
     wake_.cancel();
   }
@@ -147,12 +174,19 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
   // The one writer: the queue in order, then (when closing) the close frame.
   asio::awaitable<void> write_loop() {
     for (;;) {
-      while (!queue_.empty() && !aborted_) {
-        auto& [message, binary] = queue_.front();
-        ws_.binary(binary);
-        auto [ec, n] = co_await ws_.async_write(asio::buffer(message), use_tuple);
-        queued_bytes_ -= message.size();
-        queue_.pop_front();
+      while (head_ < queue_.size() && !aborted_) {
+        // By value: enqueue() may grow the vector while the write is under way.
+        const Queued item = queue_[head_];
+        ws_.binary(item.binary);
+        auto [ec, n] = co_await ws_.async_write(asio::buffer(*item.message), use_tuple);
+        queued_bytes_ -= item.message->size();
+        queue_[head_++].message.reset();
+        if (head_ == queue_.size()) {
+          // Drained: a burst's storage is not kept by an idle connection.
+          queue_.clear();
+          if (queue_.capacity() > 4) queue_.shrink_to_fit();
+          head_ = 0;
+        }
         if (!ec) ++written_;
         if (flush_waiters_ > 0) progress_.cancel();
         if (ec) {
@@ -170,13 +204,25 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
       if (ec) abort();
     }
     queue_.clear();
+    head_ = 0;
     writer_finished_ = true;
     progress_.cancel();
   }
 
+  // Enough for Engine.IO's heartbeat answers and most events in one read.
+  static constexpr std::size_t kFirstRead = 256;
+
+  struct Queued {
+    SharedMessage message;
+    bool binary = false;
+  };
+
   websocket::stream<beast::tcp_stream> ws_;
   const WebSocketOptions options_;
-  std::deque<std::pair<std::string, bool>> queue_;
+  // Written from head_ on; a vector rather than a deque, whose empty form already holds a
+  // 512-byte block.
+  std::vector<Queued> queue_;
+  std::size_t head_ = 0;
   std::size_t queued_bytes_ = 0;
   asio::steady_timer wake_;         // never expires; cancelled when the writer has work
   // Never expires; cancelled when the writer ends, and after each write while send_flushed waits.
@@ -189,7 +235,6 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
   bool going_away_ = false;
   bool aborted_ = false;
   bool writer_finished_ = false;
-
 };
 
 }  // namespace
@@ -197,13 +242,9 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
 asio::awaitable<void> run_websocket(beast::tcp_stream stream,
                                     beast::http::request<beast::http::string_body> request,
                                     std::shared_ptr<WebSocketHandler> handler, const WebSocketOptions& options,
-                                    const std::function<void(std::function<void()>)>& set_going_away) {
+                                    std::function<void(std::function<void()>)> set_going_away) {
   auto session = std::make_shared<Session>(std::move(stream), options);
-  set_going_away([weak = std::weak_ptr<Session>(session)] {
-    if (auto s = weak.lock()) s->going_away();
-  });
-  co_await session->run(std::move(request), std::move(handler));
-  set_going_away(nullptr);
+  return Session::run(std::move(session), std::move(request), std::move(handler), std::move(set_going_away));
 }
 
 }  // namespace aas::http::detail

@@ -98,14 +98,22 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
       : server_(std::move(server)),
         id_(std::move(id)),
         handshake_(std::move(handshake)),
-        heartbeat_strand_(asio::make_strand(server_->executor)),
-        ping_timer_(heartbeat_strand_) {}
+        ping_timer_(server_->executor) {}
 
   const std::string& id() const override { return id_; }
   const Handshake& handshake() const override { return handshake_; }
 
   bool send(std::string data, bool binary) override {
     return send_packet({PacketType::message, std::move(data), binary});
+  }
+  bool send_frame(const http::SharedMessage& frame, bool binary) override {
+    std::unique_lock lock(mu_);
+    if (closed_) return false;
+    if (ws_) return ws_->send(frame, binary);
+    lock.unlock();
+    // Polling: the outbox holds packets, the frame without its type digit (a binary frame is
+    // the message itself).
+    return send_packet({PacketType::message, binary ? *frame : frame->substr(1), binary});
   }
   void close() override { close_as(Closer::server, "server close"); }
 
@@ -255,7 +263,8 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   // --- heartbeat and close ------------------------------------------------------------------
 
   void start_heartbeat() {
-    asio::co_spawn(heartbeat_strand_, [self = shared_from_this()] { return self->heartbeat(); }, asio::detached);
+    std::lock_guard lock(mu_);
+    if (!closed_) schedule_ping();
   }
 
   void close_as(Closer closer, std::string_view reason) {
@@ -268,13 +277,14 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
       ws = std::move(ws_);
       probe = std::move(probe_);
       wake_poll();
+      ++heartbeat_generation_;
+      ping_timer_.cancel();
     }
     if (ws) ws->close();
     if (probe) probe->close();
-    asio::post(heartbeat_strand_, [self = shared_from_this()] { self->ping_timer_.cancel(); });
     if (closer == Closer::client && !ws) {
       // Found for a moment longer, for the poll that may be on its way (see poll()).
-      auto timer = std::make_shared<asio::steady_timer>(heartbeat_strand_, kUpgradeWait);
+      auto timer = std::make_shared<asio::steady_timer>(server_->executor, kUpgradeWait);
       timer->async_wait([timer, self = shared_from_this()](const boost::system::error_code&) {
         self->server_->remove(self->id_);
       });
@@ -296,7 +306,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
       case PacketType::message:
         co_return co_await server_->listener.on_message(shared_from_this(), std::move(packet.data), packet.binary);
       case PacketType::pong:
-        asio::post(heartbeat_strand_, [self = shared_from_this()] { self->pong(); });
+        pong();
         co_return true;
       case PacketType::ping:  // clients of protocol 4 do not ping; answer anyway
         send_packet({PacketType::pong, std::move(packet.data), false});
@@ -337,15 +347,11 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     }
   }
 
-  // On heartbeat_strand_.
+  // A pong that was awaited: the next ping is due ping_interval from now.
   void pong() {
-    if (!awaiting_pong_) return;
-    awaiting_pong_ = false;
-    {
-      std::lock_guard lock(mu_);
-      pong_due_ = asio::steady_timer::time_point::max();
-    }
-    ping_timer_.cancel();
+    std::lock_guard lock(mu_);
+    if (closed_ || !awaiting_pong_) return;
+    schedule_ping();
   }
 
   // The heartbeat's timer may run late on a busy machine; a request arriving after the pong was
@@ -360,28 +366,39 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     return overdue;
   }
 
-  // On heartbeat_strand_: ping every ping_interval (counted from the last pong), close when a
-  // pong is ping_timeout late.
-  asio::awaitable<void> heartbeat() {
+  // The heartbeat: ping every ping_interval (counted from the last pong), close when a pong is
+  // ping_timeout late. One timer and a callback per session, no strand and no coroutine: the
+  // state lives under mu_ (which also keeps the timer's calls apart), and a session that idles for
+  // hours holds only the timer's pending wait.
+  //
+  // Under mu_.
+  void schedule_ping() {
     const Options& o = server_->options;
-    for (;;) {
-      {
-        std::lock_guard lock(mu_);
-        pong_due_ = std::chrono::steady_clock::now() + o.ping_interval + o.ping_timeout;
-      }
-      ping_timer_.expires_after(o.ping_interval);
-      co_await ping_timer_.async_wait(use_tuple);
-      if (closed()) co_return;
-      awaiting_pong_ = true;
-      if (!send_packet({PacketType::ping, {}, false})) co_return;
-      ping_timer_.expires_after(o.ping_timeout);
-      co_await ping_timer_.async_wait(use_tuple);
-      if (closed()) co_return;
-      if (awaiting_pong_) {
-        close_as(Closer::server, "ping timeout");
-        co_return;
-      }
+    pong_due_ = std::chrono::steady_clock::now() + o.ping_interval + o.ping_timeout;
+    awaiting_pong_ = false;
+    arm_heartbeat(o.ping_interval);
+  }
+  // Under mu_. A wait that fires after it was replaced (its completion already queued when the
+  // timer was re-armed) finds another generation and does nothing.
+  void arm_heartbeat(std::chrono::milliseconds after) {
+    const std::uint64_t generation = ++heartbeat_generation_;
+    ping_timer_.expires_after(after);
+    ping_timer_.async_wait([self = shared_from_this(), generation](const boost::system::error_code& ec) {
+      if (!ec) self->heartbeat_due(generation);
+    });
+  }
+  void heartbeat_due(std::uint64_t generation) {
+    std::unique_lock lock(mu_);
+    if (closed_ || generation != heartbeat_generation_) return;
+    if (awaiting_pong_) {
+      lock.unlock();
+      close_as(Closer::server, "ping timeout");
+      return;
     }
+    awaiting_pong_ = true;
+    arm_heartbeat(server_->options.ping_timeout);
+    lock.unlock();
+    send_packet({PacketType::ping, {}, false});
   }
 
   const std::shared_ptr<Server::State> server_;
@@ -401,10 +418,9 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   Closer closer_ = Closer::server;
   bool farewell_polled_ = false;  // a poll saw the end of a session the client closed
   asio::steady_timer::time_point pong_due_ = asio::steady_timer::time_point::max();
-
-  asio::strand<asio::any_io_executor> heartbeat_strand_;
-  asio::steady_timer ping_timer_;  // on heartbeat_strand_
-  bool awaiting_pong_ = false;     // on heartbeat_strand_
+  asio::steady_timer ping_timer_;  // the heartbeat's; its calls under mu_
+  std::uint64_t heartbeat_generation_ = 0;
+  bool awaiting_pong_ = false;
 };
 
 namespace {

@@ -44,6 +44,10 @@ class Session {
   virtual const Handshake& handshake() const = 0;
   // Queues a message; false once the session is closed.
   virtual bool send(std::string data, bool binary) = 0;
+  // Queues a message already encoded as an Engine.IO frame (the type digit and the data, or a
+  // binary message's bytes), shared with other sessions: a broadcast encodes once and every
+  // WebSocket writes the same buffer.
+  virtual bool send_frame(const http::SharedMessage& frame, bool binary) = 0;
   // Closes the session (the client sees its transport close and may reconnect).
   virtual void close() = 0;
 };

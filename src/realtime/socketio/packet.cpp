@@ -97,7 +97,13 @@ std::optional<Packet> decode(std::string_view text) {
 }
 
 std::string encode(const Packet& packet) {
-  std::string out(1, static_cast<char>('0' + static_cast<int>(packet.type)));
+  std::string out;
+  encode_to(packet, out);
+  return out;
+}
+
+void encode_to(const Packet& packet, std::string& out) {
+  out.push_back(static_cast<char>('0' + static_cast<int>(packet.type)));
   if (packet.type == PacketType::binary_event || packet.type == PacketType::binary_ack) {
     out += std::to_string(packet.attachments);
     out.push_back('-');
@@ -108,7 +114,21 @@ std::string encode(const Packet& packet) {
   }
   if (packet.id) out += std::to_string(*packet.id);
   if (!packet.data.is_null()) out += json::serialize(packet.data);
-  return out;
+}
+
+void encode_event_to(std::string& out, std::string_view nsp, std::string_view event, std::string_view args_json) {
+  out.push_back('0' + static_cast<int>(PacketType::event));
+  if (nsp != "/") {
+    out += nsp;
+    out.push_back(',');
+  }
+  out.push_back('[');
+  out += json::serialize(json::string_view(event.data(), event.size()));
+  if (!args_json.empty()) {
+    out.push_back(',');
+    out += args_json;
+  }
+  out.push_back(']');
 }
 
 }  // namespace aas::realtime::socketio

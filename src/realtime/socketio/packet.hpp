@@ -41,5 +41,11 @@ inline constexpr std::size_t kMaxAttachments = 16;
 // element is a name that is not reserved; a CONNECT payload an object; DISCONNECT none; …).
 std::optional<Packet> decode(std::string_view text);
 std::string encode(const Packet& packet);
+// Appends the encoding to `out` (after an Engine.IO type digit, say).
+void encode_to(const Packet& packet, std::string& out);
+// Appends an EVENT packet (no ack id, no attachments) whose arguments after the name are already
+// JSON text, comma-separated: the same bytes as encode_to() of the parsed packet, without
+// building it.
+void encode_event_to(std::string& out, std::string_view nsp, std::string_view event, std::string_view args_json);
 
 }  // namespace aas::realtime::socketio

@@ -38,13 +38,28 @@ std::string new_socket_id() {
 }
 
 // The packet and binary messages of an event or ack.
-void send_encoded(engineio::Session& session, std::string encoded, const std::vector<std::string>& attachments) {
-  session.send(std::move(encoded), false);
+void send_packet(engineio::Session& session, const Packet& packet, const std::vector<std::string>& attachments) {
+  session.send(encode(packet), false);
   for (const std::string& bytes : attachments) session.send(bytes, true);
 }
-void send_packet(engineio::Session& session, const Packet& packet, const std::vector<std::string>& attachments) {
-  send_encoded(session, encode(packet), attachments);
-}
+
+// A broadcast's Engine.IO frames, encoded once and shared by every socket it goes to.
+struct SharedFrames {
+  http::SharedMessage packet;
+  std::vector<http::SharedMessage> attachments;
+
+  SharedFrames(const Packet& p, const std::vector<std::string>& bytes) {
+    std::string frame(1, '4');  // Engine.IO's message type
+    encode_to(p, frame);
+    packet = std::make_shared<const std::string>(std::move(frame));
+    attachments.reserve(bytes.size());
+    for (const std::string& b : bytes) attachments.push_back(std::make_shared<const std::string>(b));
+  }
+  void send(engineio::Session& session) const {
+    session.send_frame(packet, false);
+    for (const auto& a : attachments) session.send_frame(a, true);
+  }
+};
 
 // Takes the arguments over (an answer's every delta passes here: no copy of them).
 Packet event_packet(const std::string& nsp, std::string_view event, Message& m) {
@@ -95,7 +110,9 @@ struct Client {
   std::vector<std::string> partial_attachments;
   bool ever_connected = false;
   bool closed = false;
-  std::shared_ptr<asio::steady_timer> connect_timer;  // on its own strand
+  // Closes a client that joins no namespace in time; dropped once it joins one (an idle socket
+  // keeps no timer of this layer). Under mu.
+  std::optional<asio::steady_timer> connect_timer;
 };
 
 struct Server::State {
@@ -126,6 +143,10 @@ class SocketImpl final : public Socket, public std::enable_shared_from_this<Sock
   const std::string& id() const override { return id_; }
   const std::string& nsp() const override;
   const json::object& auth() const override { return auth_; }
+  void release_auth() override {
+    std::lock_guard lock(mu_);
+    auth_ = json::object();
+  }
   const engineio::Handshake& handshake() const override { return client_->session->handshake(); }
   void set_user(std::string user_id) override {
     std::lock_guard lock(mu_);
@@ -148,6 +169,13 @@ class SocketImpl final : public Socket, public std::enable_shared_from_this<Sock
     send_packet(*client_->session, event_packet(nsp(), event, message), message.attachments);
     return true;
   }
+  bool emit_serialized(std::string_view event, std::string_view args_json) override {
+    if (!connected()) return false;
+    std::string frame(1, '4');  // Engine.IO's message type
+    frame.reserve(16 + nsp().size() + event.size() + args_json.size());
+    encode_event_to(frame, nsp(), event, args_json);
+    return client_->session->send_frame(std::make_shared<const std::string>(std::move(frame)), false);
+  }
   void join(std::string room) override;
   void leave(const std::string& room) override;
   bool connected() const override {
@@ -156,9 +184,9 @@ class SocketImpl final : public Socket, public std::enable_shared_from_this<Sock
   }
   void disconnect() override;
 
-  // Sends a broadcast's packet, encoded once for all its sockets, if still connected.
-  void deliver(const std::string& encoded, const std::vector<std::string>& attachments) {
-    if (connected()) send_encoded(*client_->session, encoded, attachments);
+  // Sends a broadcast's frames, encoded once for all its sockets, if still connected.
+  void deliver(const SharedFrames& frames) {
+    if (connected()) frames.send(*client_->session);
   }
 
   void mark_connected() {
@@ -219,7 +247,7 @@ class SocketImpl final : public Socket, public std::enable_shared_from_this<Sock
   NamespaceImpl& ns_;
   std::shared_ptr<Client> client_;
   const std::string id_;
-  const json::object auth_;
+  json::object auth_;  // emptied by release_auth()
   mutable std::mutex mu_;
   std::string user_;
   std::map<std::string, EventHandler> handlers_;
@@ -253,24 +281,26 @@ class NamespaceImpl final : public Namespace {
     std::vector<std::shared_ptr<SocketImpl>> targets;
     {
       std::lock_guard lock(mu_);
-      std::set<std::string> ids;
+      std::set<SocketImpl*> excluded;
+      for (const auto& room : to.except) members(room, [&](SocketImpl* s) { excluded.insert(s); });
+      const auto add = [&](SocketImpl* s) {
+        if (!excluded.count(s)) targets.push_back(s->shared_from_this());
+      };
       if (to.rooms.empty()) {
-        for (const auto& [id, s] : sockets_) ids.insert(id);
+        for (const auto& [id, s] : sockets_) add(s.get());
+      } else if (to.rooms.size() == 1) {
+        members(to.rooms.front(), add);  // a room holds each socket once
       } else {
-        for (const auto& room : to.rooms)
-          if (auto it = rooms_.find(room); it != rooms_.end()) ids.insert(it->second.begin(), it->second.end());
+        std::set<SocketImpl*> chosen;
+        for (const auto& room : to.rooms) members(room, [&](SocketImpl* s) { chosen.insert(s); });
+        for (SocketImpl* s : chosen) add(s);
       }
-      for (const auto& room : to.except)
-        if (auto it = rooms_.find(room); it != rooms_.end())
-          for (const auto& id : it->second) ids.erase(id);
-      for (const auto& id : ids)
-        if (auto it = sockets_.find(id); it != sockets_.end()) targets.push_back(it->second);
     }
     if (targets.empty()) return;
-    // One encoding for the whole room: a user's ai-message carries the answer, and a room may
-    // hold many sockets.
-    const std::string encoded = encode(packet);
-    for (auto& s : targets) s->deliver(encoded, attachments);
+    // One encoding and one buffer for the whole room: a user's ai-message carries the answer,
+    // and a room may hold many sockets.
+    const SharedFrames frames(packet, attachments);
+    for (auto& s : targets) s->deliver(frames);
   }
 
   // CONNECT from a client: middlewares, then the socket joins (its own id is its first room).
@@ -295,13 +325,13 @@ class NamespaceImpl final : public Namespace {
       if (client->closed || client->sockets.count(name_)) co_return;
       client->sockets[name_] = socket;
       client->ever_connected = true;
+      client->connect_timer.reset();
     }
     {
       std::lock_guard lock(mu_);
       sockets_[socket->id()] = socket;
     }
     socket->mark_connected();
-    socket->join(socket->id());
     Packet p;
     p.type = PacketType::connect;
     p.nsp = name_;
@@ -312,12 +342,12 @@ class NamespaceImpl final : public Namespace {
 
   void join(SocketImpl& s, std::string room) {
     std::lock_guard lock(mu_);
-    rooms_[room].insert(s.id());
+    rooms_[std::move(room)].insert(&s);
   }
   void leave(SocketImpl& s, const std::string& room) {
     std::lock_guard lock(mu_);
     if (auto it = rooms_.find(room); it != rooms_.end()) {
-      it->second.erase(s.id());
+      it->second.erase(&s);
       if (it->second.empty()) rooms_.erase(it);
     }
   }
@@ -326,7 +356,7 @@ class NamespaceImpl final : public Namespace {
     sockets_.erase(s.id());
     for (const auto& room : rooms) {
       if (auto it = rooms_.find(room); it != rooms_.end()) {
-        it->second.erase(s.id());
+        it->second.erase(&s);
         if (it->second.empty()) rooms_.erase(it);
       }
     }
@@ -341,14 +371,28 @@ class NamespaceImpl final : public Namespace {
   const std::string name_;
   std::vector<Middleware> middlewares_;
   std::vector<std::function<void(const std::shared_ptr<Socket>&)>> connection_handlers_;
+  // Under mu_. A room named by a socket's id is that socket (socket.io's implicit room of each
+  // socket): f(socket) for each member.
+  template <class F>
+  void members(const std::string& room, F&& f) {
+    if (auto it = rooms_.find(room); it != rooms_.end()) {
+      for (SocketImpl* s : it->second) f(s);
+    } else if (auto one = sockets_.find(room); one != sockets_.end()) {
+      f(one->second.get());
+    }
+  }
+
   mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<SocketImpl>> sockets_;
-  std::map<std::string, std::set<std::string>> rooms_;
+  // Keyed by the socket's own id (a view of it: the socket outlives its entry). Its own room is
+  // not stored: members() finds it here.
+  std::map<std::string_view, std::shared_ptr<SocketImpl>, std::less<>> sockets_;
+  std::map<std::string, std::set<SocketImpl*>, std::less<>> rooms_;
 };
 
 const std::string& SocketImpl::nsp() const { return ns_.name(); }
 
 void SocketImpl::join(std::string room) {
+  if (room == id_) return;  // always in it (see NamespaceImpl::members)
   {
     std::lock_guard lock(mu_);
     if (closed_) return;
@@ -424,13 +468,13 @@ std::size_t Server::socket_count() const {
 void Server::on_open(const std::shared_ptr<engineio::Session>& session) {
   auto client = std::make_shared<Client>();
   client->session = session;
-  client->connect_timer = std::make_shared<asio::steady_timer>(asio::make_strand(state_->executor),
-                                                               state_->options.connect_timeout);
   {
     std::lock_guard lock(state_->mu);
     state_->clients[session->id()] = client;
   }
   // A client that joins no namespace in time is closed (it holds a session for nothing).
+  std::lock_guard lock(client->mu);
+  client->connect_timer.emplace(state_->executor, state_->options.connect_timeout);
   client->connect_timer->async_wait([weak = std::weak_ptr<Client>(client)](const boost::system::error_code& ec) {
     if (ec) return;
     auto c = weak.lock();
@@ -532,8 +576,8 @@ void Server::on_close(const std::shared_ptr<engineio::Session>& session, std::st
     client->closed = true;
     sockets = std::move(client->sockets);
     client->sockets.clear();
+    client->connect_timer.reset();
   }
-  asio::post(client->connect_timer->get_executor(), [t = client->connect_timer] { t->cancel(); });
   for (auto& [nsp, s] : sockets) s->closed(reason);
 }
 

@@ -63,6 +63,9 @@ class Socket {
   virtual const std::string& nsp() const = 0;
   // The CONNECT payload (socket.io-client's `auth` option), an object ({} when none was sent).
   virtual const boost::json::object& auth() const = 0;
+  // Empties auth(): an application that has read what it needs (the token, in a middleware)
+  // keeps no copy for the socket's whole life. Only from a middleware (before others read it).
+  virtual void release_auth() = 0;
   virtual const engineio::Handshake& handshake() const = 0;
   // Who the socket belongs to, set by a middleware; empty until then.
   virtual void set_user(std::string user_id) = 0;
@@ -72,6 +75,9 @@ class Socket {
   // Called once when the socket leaves (client disconnect, transport close, server disconnect).
   virtual void on_disconnect(std::function<void(std::string_view reason)> handler) = 0;
   virtual bool emit(std::string_view event, Message message) = 0;
+  // emit() with the arguments after the event's name already JSON text, comma-separated (`{"a":1}`
+  // for one object): for hot paths, an answer's every delta, that write their JSON directly.
+  virtual bool emit_serialized(std::string_view event, std::string_view args_json) = 0;
   virtual void join(std::string room) = 0;
   virtual void leave(const std::string& room) = 0;
   virtual bool connected() const = 0;

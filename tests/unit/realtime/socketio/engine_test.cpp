@@ -39,8 +39,9 @@ class Recorder final : public Listener {
 class FakeConnection final : public http::WebSocketConnection {
  public:
   explicit FakeConnection(asio::io_context& ioc) : release_(ioc, asio::steady_timer::time_point::max()) {}
-  bool send(std::string message, bool) override {
-    sent.push_back(std::move(message));
+  using http::WebSocketConnection::send;
+  bool send(http::SharedMessage message, bool) override {
+    sent.push_back(*message);
     return true;
   }
   asio::awaitable<bool> send_flushed(std::string message, bool) override {
