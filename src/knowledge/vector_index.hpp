@@ -46,8 +46,10 @@ std::unique_ptr<VectorIndex> make_vector_index(int dimension, std::size_t expect
 // The same with another line between the two (tests, the benchmark).
 std::unique_ptr<VectorIndex> make_adaptive_index(int dimension, std::size_t expected_size, std::size_t exact_max);
 
-// The size up to which a scan answers faster than the recall HNSW needs is worth (bench/retrieval).
-inline constexpr std::size_t exact_search_max_vectors = 20'000;
+// Up to here a scan answers within ~4 ms of CPU at 1,536 dims (0.39 us per vector, measured by
+// bench/retrieval/vectors.sh) with perfect recall and no graph to build: HNSW costs ~3 ms of CPU per
+// inserted vector, paid again whenever the index is rebuilt (docs/benchmarks.md, "Retrieval").
+inline constexpr std::size_t exact_search_max_vectors = 10'000;
 
 // Each kind on its own, for tests and the benchmark.
 std::unique_ptr<VectorIndex> make_exact_index(int dimension);

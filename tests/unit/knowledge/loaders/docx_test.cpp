@@ -10,12 +10,6 @@ namespace {
 using testing::make_docx;
 using testing::w_p;
 
-std::vector<std::pair<BlockKind, std::string>> blocks(const ParsedDocument& doc) {
-  std::vector<std::pair<BlockKind, std::string>> out;
-  for (const auto& b : doc.blocks) out.emplace_back(b.kind, doc.text.substr(b.start, b.end - b.start));
-  return out;
-}
-
 TEST(DocxLoader, ReadsParagraphsHeadingsListsAndTables) {
   const std::string body =
       w_p("Report", "Heading1") + w_p("Plain paragraph.") +
@@ -42,7 +36,7 @@ TEST(DocxLoader, ReadsParagraphsHeadingsListsAndTables) {
       {BlockKind::table, "k | v\na b | 1"},
       {BlockKind::heading, "Outline heading"},
   };
-  EXPECT_EQ(blocks(*r), expected);
+  EXPECT_EQ(testing::blocks_of(*r), expected);
   EXPECT_EQ(r->blocks[0].level, 1);
   EXPECT_EQ(r->blocks[3].level, 2);
   EXPECT_EQ(r->blocks[7].level, 3);

@@ -5,6 +5,8 @@
 #include <unistd.h>
 #include <zip.h>
 
+#include "knowledge/document.hpp"
+
 #include <atomic>
 #include <stdexcept>
 
@@ -17,6 +19,13 @@
 #include <vector>
 
 namespace aas::knowledge::testing {
+
+// Each block's kind and text, to compare a parse with what it should give.
+inline std::vector<std::pair<BlockKind, std::string>> blocks_of(const ParsedDocument& doc) {
+  std::vector<std::pair<BlockKind, std::string>> out;
+  for (const auto& b : doc.blocks) out.emplace_back(b.kind, doc.text.substr(b.start, b.end - b.start));
+  return out;
+}
 
 // A PDF whose pages hold the given paragraphs (Helvetica, one line each, a wide gap between them).
 inline std::string make_pdf(const std::vector<std::vector<std::string>>& pages, const std::string& title = "") {

@@ -1,15 +1,11 @@
 #include "knowledge/document.hpp"
 
+#include "knowledge/loaders/fixtures.hpp"
+
 #include <gtest/gtest.h>
 
 namespace aas::knowledge {
 namespace {
-
-std::vector<std::pair<BlockKind, std::string>> blocks(const ParsedDocument& doc) {
-  std::vector<std::pair<BlockKind, std::string>> out;
-  for (const auto& b : doc.blocks) out.emplace_back(b.kind, doc.text.substr(b.start, b.end - b.start));
-  return out;
-}
 
 TEST(HtmlLoader, KeepsTheTextAndStructureAndDropsScripts) {
   const std::string html = R"(<!DOCTYPE html>
@@ -36,7 +32,7 @@ TEST(HtmlLoader, KeepsTheTextAndStructureAndDropsScripts) {
   EXPECT_EQ(r->text.find("color"), std::string::npos);
   EXPECT_EQ(r->text.find("enable js"), std::string::npos);
   EXPECT_EQ(r->text.find("hidden"), std::string::npos);
-  const auto b = blocks(*r);
+  const auto b = testing::blocks_of(*r);
   const std::vector<std::pair<BlockKind, std::string>> expected{
       {BlockKind::paragraph, "Home"},
       {BlockKind::heading, "Main & only"},
