@@ -56,5 +56,14 @@ TEST(HtmlLoader, TitleFallsBackToTheFirstH1AndCharsetIsHonoured) {
   EXPECT_EQ(r->title, "Caf\xC3\xA9");
 }
 
+TEST(HtmlLoader, DeepNestingNeitherCrashesNorLosesTheTopText) {
+  std::string html = "<html><body><p>top</p>";
+  for (int i = 0; i < 200'000; ++i) html += "<div>";
+  html += "deep</body></html>";
+  const auto r = parse_document(html, {});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->text.substr(0, 3), "top");
+}
+
 }  // namespace
 }  // namespace aas::knowledge

@@ -54,5 +54,12 @@ TEST(MarkdownLoader, DecodesNumericEntities) {
   EXPECT_EQ(r->title, "Caf\xC3\xA9 \xE2\x98\xBA &bogus;");
 }
 
+TEST(MarkdownLoader, DeepNestingDoesNotCrash) {
+  std::string md = "# Top\n\n" + std::string(100'000, '>') + " quoted\n\n" + std::string(50'000, '[') + "\n";
+  const auto r = parse_document(md, {});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->title, "Top");
+}
+
 }  // namespace
 }  // namespace aas::knowledge
