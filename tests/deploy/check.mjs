@@ -191,7 +191,7 @@ check('Dockerfile: every COPY source exists and is not excluded by .dockerignore
 // only tests, benchmarks or development use are listed here by name.
 const TEST_ONLY = new Set(['ccache', 'git', 'libgtest-dev', 'libgmock-dev', 'libbenchmark-dev', 'postgresql-15',
   'prometheus', 'wrk', 'curl', 'procps', 'caddy', 'jq', 'redis-server', 'chromium', 'sqlite3', 'python3-yaml',
-  'valgrind']);
+  'valgrind', 'clang-14', 'libclang-rt-14-dev', 'gcovr']);
 check('Dockerfile: the build stage installs every build dependency of scripts/install-deps.sh', () => {
   const script = read('scripts/install-deps.sh');
   const list = /packages=\(([\s\S]*?)\)/.exec(script)[1].replace(/#.*$/gm, '').split(/\s+/).filter(Boolean);

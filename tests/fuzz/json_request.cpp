@@ -8,6 +8,8 @@
 #include "api/openai_request.hpp"
 #include "store/cursor.hpp"
 
+#include <boost/json/parse.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -48,7 +50,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   expect_client_error(aas::api::optional_string(*body, "model"));
   expect_client_error(aas::api::optional_bool(*body, "stream"));
   expect_client_error(aas::api::nullable_string(*body, "title"));
-  expect_client_error(aas::api::optional_object_text(*body, "metadata"));
+  // Stored as text and parsed again when read: what is accepted must read back as JSON.
+  const auto metadata = aas::api::optional_object_text(*body, "metadata");
+  expect_client_error(metadata);
+  if (metadata && *metadata) {
+    boost::system::error_code ec;
+    (void)boost::json::parse(**metadata, ec);
+    if (ec) std::abort();
+  }
   if (const auto* message = body->if_contains("message")) {
     aas::llm::ChatMessage m;
     expect_client_error(aas::api::read_content(*message, "message", m));
