@@ -19,7 +19,7 @@ import { replicaOf as replicaOfLib, startCaddy } from './lib/caddy.mjs';
 import { randomSecret } from './lib/jwt.mjs';
 import { startMockLlm } from './lib/mock-llm.mjs';
 import { makeTempDir, startService } from './lib/service.mjs';
-import { assertArrivesWhileOpen, sseEvents } from './lib/sse.mjs';
+import { assertArrivesWhileOpen, sseEvents, upstreamClosed } from './lib/sse.mjs';
 
 // A stand-in for one of the monolith's backends: answers every path with its name.
 function startBackend(name) {
@@ -139,6 +139,7 @@ describe('Caddy in front of three replicas (deploy/Caddyfile)', () => {
       req.destroy();
       res.destroy();
     }
+    await upstreamClosed(mock, 'caddy-sse');
     // Logged when the stream ends (here: the client went away), by exactly one replica.
     await replicaOf(id);
   });

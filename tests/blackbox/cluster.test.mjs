@@ -26,7 +26,7 @@ import { startMockLlm } from './lib/mock-llm.mjs';
 import { createDatabase } from './lib/postgres.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { makeTempDir, startService } from './lib/service.mjs';
-import { assertArrivesWhileOpen, sseEvents } from './lib/sse.mjs';
+import { assertArrivesWhileOpen, sseEvents, upstreamClosed, waitFor } from './lib/sse.mjs';
 
 // Limits of every user (env of every replica). With in-process limits (LocalLimiter) each replica
 // would count on its own, and three replicas would admit three times these.
@@ -322,6 +322,12 @@ describe('three replicas on one PostgreSQL and one Redis, behind deploy/Caddyfil
       s.req.destroy();
       s.res.destroy();
     }
+    await upstreamClosed(mock, 'cluster-sse');
+    // The stream's replica counts it no more: later tests find which replica streams by that gauge.
+    await waitFor(async () => {
+      const gauges = await Promise.all(replicas.map(async (r) => (await request(r.url, 'GET', '/metrics')).text));
+      return gauges.every((m) => /^ai_active_streams 0$/m.test(m));
+    }, 10000, 'no active stream left on any replica');
     await replicaOf(s.id);
   });
 

@@ -82,3 +82,9 @@ export async function assertArrivesWhileOpen(events, mock, key, count = 3) {
   assert.equal(upstream.open, 1, `upstream streams of ${key}: ${JSON.stringify(upstream)}`);
   assert.equal(upstream.completed, 0, `upstream streams of ${key}: ${JSON.stringify(upstream)}`);
 }
+
+// After the client of such a stream went away: waits until the service has noticed and closed the
+// upstream stream too, so the next test does not find it still counted (ai_active_streams).
+export async function upstreamClosed(mock, key) {
+  await waitFor(async () => (await mock.streamsOf(key)).open === 0, 10000, `the upstream stream ${key} to close`);
+}
