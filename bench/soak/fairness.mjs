@@ -5,41 +5,25 @@
 // polite user's latency (p50 / p99 / max), against the same chats on the idle deployment first.
 //
 //   node bench/soak/fairness.mjs SERVICE_BIN MOCK_LLM_BIN   (FAIR_SECONDS, 60 by default)
-import fs from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const blackbox = path.resolve(here, '..', '..', 'tests', 'blackbox');
-const [serviceBin, mockBin] = process.argv.slice(2);
-if (!serviceBin || !mockBin) {
-  console.error('usage: node bench/soak/fairness.mjs SERVICE_BIN MOCK_LLM_BIN');
-  process.exit(2);
-}
-process.env.AAS_BIN = path.resolve(serviceBin);
-process.env.MOCK_LLM_BIN = path.resolve(mockBin);
-const { startMockLlm } = await import(path.join(blackbox, 'lib', 'mock-llm.mjs'));
-const { startService } = await import(path.join(blackbox, 'lib', 'service.mjs'));
+import { harness } from './lib.mjs';
+
+const { start } = await harness('fairness.mjs');
 
 const SECONDS = Number(process.env.FAIR_SECONDS ?? 60);
 const GREEDY_USERS = 13;
 const STREAMS_EACH = 5;
 const SLOTS = 64;
 
-const mock = await startMockLlm({ args: ['--threads', '1'] });
-const modelsFile = path.join(fs.mkdtempSync('/tmp/aas-fair-'), 'models.yaml');
 // Paced at 10 tokens a second: a greedy answer (the mock echoes the 200-word question) streams for
 // ~20 s; the polite user's few words take well under a second upstream.
-fs.writeFileSync(modelsFile, `models:
+const { mock, svc } = await start((url) => `models:
   - name: shared
     price: {input: 1, output: 1}
     deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "${mock.url}/v1", api_key: sk, max_concurrency: ${SLOTS}, max_queue: 1000, headers: {x-mock-tokens-per-second: "10"}}
+      - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk, max_concurrency: ${SLOTS}, max_queue: 1000, headers: {x-mock-tokens-per-second: "10"}}
 `);
-const svc = await startService({
-  env: { AI_CONFIG: modelsFile, LIMIT_RPM: '0', LIMIT_TPM: '0', LIMIT_CONCURRENT_STREAMS: '0', MAX_CONNECTIONS_PER_IP: '0' },
-});
 
 function post(token, json) {
   const payload = JSON.stringify(json);

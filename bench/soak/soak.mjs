@@ -17,21 +17,12 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const blackbox = path.resolve(here, '..', '..', 'tests', 'blackbox');
-const [serviceBin, mockBin] = process.argv.slice(2);
-if (!serviceBin || !mockBin) {
-  console.error('usage: node bench/soak/soak.mjs SERVICE_BIN MOCK_LLM_BIN');
-  process.exit(2);
-}
-process.env.AAS_BIN = path.resolve(serviceBin);
-process.env.MOCK_LLM_BIN = path.resolve(mockBin);
+import { blackbox, harness } from './lib.mjs';
+
+const { serviceBin, start } = await harness('soak.mjs');
 const require = createRequire(path.join(blackbox, 'package.json'));
 const { io } = require('socket.io-client');
-const { startMockLlm } = await import(path.join(blackbox, 'lib', 'mock-llm.mjs'));
-const { startService } = await import(path.join(blackbox, 'lib', 'service.mjs'));
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 30);
 const RATE = Number(process.env.SOAK_RATE ?? 8);
@@ -43,28 +34,20 @@ const out = process.env.SOAK_OUT ?? path.resolve(path.dirname(serviceBin), 'benc
 fs.mkdirSync(out, { recursive: true });
 const results = path.join(out, `soak-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}Z.jsonl`);
 
-const mock = await startMockLlm({ args: ['--threads', '1'] });
-const modelsFile = path.join(fs.mkdtempSync('/tmp/aas-soak-'), 'models.yaml');
 // `soak`: the healthy model (a 40-token answer). `faulty-500` answers 500 (the client sees 502),
 // `faulty-drop` drops its stream after 5 tokens (an interrupted answer): errors all expected.
-fs.writeFileSync(modelsFile, `models:
+const { mock, svc } = await start((url) => `models:
   - name: soak
     price: {input: 1, output: 2}
     deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "${mock.url}/v1", api_key: sk, headers: {x-mock-answer-tokens: "40"}, max_concurrency: 1000, max_queue: 1000}
+      - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk, headers: {x-mock-answer-tokens: "40"}, max_concurrency: 1000, max_queue: 1000}
   - name: faulty-500
     deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "${mock.url}/v1", api_key: sk, headers: {x-mock-status: "500"}, max_concurrency: 1000, max_queue: 1000}
+      - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk, headers: {x-mock-status: "500"}, max_concurrency: 1000, max_queue: 1000}
   - name: faulty-drop
     deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "${mock.url}/v1", api_key: sk, headers: {x-mock-drop-after: "5", x-mock-answer-tokens: "40"}, max_concurrency: 1000, max_queue: 1000}
-`);
-const svc = await startService({
-  env: {
-    AI_CONFIG: modelsFile, LIMIT_RPM: '0', LIMIT_TPM: '0', LIMIT_CONCURRENT_STREAMS: '0',
-    MAX_CONNECTIONS_PER_IP: '0', GENERATE_TITLES: 'true', THREADS: '2',
-  },
-});
+      - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk, headers: {x-mock-drop-after: "5", x-mock-answer-tokens: "40"}, max_concurrency: 1000, max_queue: 1000}
+`, { GENERATE_TITLES: 'true', THREADS: '2' });
 const tokens = Array.from({ length: USERS }, (_, i) => svc.token(`soak-user-${i}`));
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
