@@ -55,10 +55,12 @@ fuzz: deps $(FUZZ_DIR)/build.ninja
 
 # The unit tests and the black-box suites again, with the service, tools and tests built with
 # ASan + UBSan (build/asan) or TSan (build/tsan; unit tests only: see docs/testing.md). Suppressions,
-# each with its reason, are in tests/sanitizers/. SAN_TESTS picks ctest entries (a regex).
+# each with its reason, are in tests/sanitizers/. SAN_TESTS (test-asan) and TSAN_TESTS (test-tsan)
+# pick ctest entries (a regex).
 ASAN_DIR  ?= build/asan
 TSAN_DIR  ?= build/tsan
 SAN_TESTS ?= .
+TSAN_TESTS ?= ^unit_
 SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$(CURDIR)/tests/sanitizers/ubsan.supp \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitizers/lsan.supp \
@@ -75,7 +77,7 @@ $(TSAN_DIR)/build.ninja:
 
 test-tsan: deps $(TSAN_DIR)/build.ninja
 	cmake --build $(TSAN_DIR) -j $(JOBS) --target $$(cd $(TSAN_DIR) && ninja -t targets all | grep -o '^unit_[a-z]*' | sort -u)
-	cd $(TSAN_DIR) && $(SAN_ENV) ctest --output-on-failure --timeout 1800 -R '^unit_.*$(SAN_TESTS)'
+	cd $(TSAN_DIR) && $(SAN_ENV) ctest --output-on-failure --timeout 1800 -R '$(TSAN_TESTS)'
 
 # Line and branch coverage of src/ from the unit tests and the black-box suites (gcovr; per
 # folder); the figures are kept in docs/testing.md.
