@@ -4,7 +4,7 @@
 // full and its queue never empties); one polite user sends plain chats one after another. The
 // polite user's latency (p50 / p99 / max), against the same chats on the idle deployment first.
 //
-//   node bench/soak/fairness.mjs SERVICE_BIN MOCK_LLM_BIN   (FAIR_SECONDS, 60 by default)
+//   node bench/soak/fairness.mjs SERVICE_BIN MOCK_LLM_BIN   (FAIR_SECONDS, 60 by default; FAIR_STAGGER)
 import http from 'node:http';
 
 import { harness } from './lib.mjs';
@@ -12,6 +12,10 @@ import { harness } from './lib.mjs';
 const { start } = await harness('fairness.mjs');
 
 const SECONDS = Number(process.env.FAIR_SECONDS ?? 60);
+// FAIR_STAGGER=1: the greedy streams start spread over one answer's duration (~20 s), so slots free
+// one by one as in steady use; unset, they all start at once and end in waves, as in the finding.
+const STAGGER = process.env.FAIR_STAGGER === '1';
+const ANSWER_MS = 20000;
 const GREEDY_USERS = 13;
 const STREAMS_EACH = 5;
 const SLOTS = 64;
@@ -65,7 +69,9 @@ const greedy = [];
 for (let u = 0; u < GREEDY_USERS; ++u) {
   const token = svc.token(`fair-greedy-${u}`);
   for (let s = 0; s < STREAMS_EACH; ++s) {
+    const delay = STAGGER ? ((u * STREAMS_EACH + s) * ANSWER_MS) / (GREEDY_USERS * STREAMS_EACH) : 0;
     greedy.push((async () => {
+      await new Promise((r) => setTimeout(r, delay));
       while (!stop) {
         const r = await post(token, { message: long, model: 'shared', stream: true });
         if (r.status === 200) greedyDone += 1;
@@ -83,7 +89,7 @@ for (;;) {
 }
 const loaded = await politeRun(performance.now() + SECONDS * 1000);
 stop = true;
-const result = { greedyUsers: GREEDY_USERS, streamsEach: STREAMS_EACH, slots: SLOTS, seconds: SECONDS, idle, loaded, greedyStreamsFinished: greedyDone };
+const result = { stagger: STAGGER, greedyUsers: GREEDY_USERS, streamsEach: STREAMS_EACH, slots: SLOTS, seconds: SECONDS, idle, loaded, greedyStreamsFinished: greedyDone };
 console.log(JSON.stringify(result));
 await svc.stop('SIGTERM', 60000).catch(() => svc.kill());
 await mock.stop().catch(() => {});
