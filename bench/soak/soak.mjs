@@ -240,7 +240,10 @@ const verdict = { minutes: MINUTES, rate: RATE, operations: total, unexpected5xx
 const problems = [];
 if (unexpected5xx > 0) problems.push(`${unexpected5xx} unexpected 5xx`);
 if (win.length >= 4) {
-  const head = win.slice(0, 2), tail = win.slice(-2);
+  // Medians of up to 5 samples at each end of the window: one sample's RSS moves by a few hundred
+  // kB with what is in flight at that instant.
+  const k = Math.min(5, Math.floor(win.length / 2));
+  const head = win.slice(0, k), tail = win.slice(-k);
   const rss0 = median(head.map((s) => s.rssKb)), rss1 = median(tail.map((s) => s.rssKb));
   const fd0 = median(head.map((s) => s.fds)), fd1 = median(tail.map((s) => s.fds));
   Object.assign(verdict, { rssKbFrom: rss0, rssKbTo: rss1, rssDrift: Number(((rss1 - rss0) / rss0).toFixed(4)), fdsFrom: fd0, fdsTo: fd1 });
