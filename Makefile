@@ -4,7 +4,7 @@ TEST_DIR    ?= build/test
 JOBS        ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-test run test unit bench bench-realtime bench-vectors clean
+.PHONY: all deps build build-test run test unit bench bench-realtime bench-vectors clean fuzz test-asan test-tsan coverage soak
 
 all: build
 
@@ -46,6 +46,63 @@ bench-realtime: build
 # `make bench`'s scenarios unless BENCH_SCENARIOS names `vectors`.
 bench-vectors: deps
 	bash bench/retrieval/vectors.sh $(BUILD_DIR)
+
+# libFuzzer (clang-14, ASan + UBSan) on the parsers of untrusted bytes, FUZZ_SECONDS each from the
+# committed seeds in tests/fuzz/corpus/; crashes land in build/fuzz/artifacts/. docs/testing.md.
+FUZZ_DIR     ?= build/fuzz
+FUZZ_SECONDS ?= 60
+$(FUZZ_DIR)/build.ninja:
+	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DAAS_FUZZ=ON -DAAS_BUILD_TESTS=OFF
+
+fuzz: deps $(FUZZ_DIR)/build.ninja
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzzers
+	bash tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+# The unit tests and the black-box suites again, with the service, tools and tests built with
+# ASan + UBSan (build/asan) or TSan (build/tsan; unit tests only: see docs/testing.md). Suppressions,
+# each with its reason, are in tests/sanitizers/. SAN_TESTS (test-asan) and TSAN_TESTS (test-tsan)
+# pick ctest entries (a regex).
+ASAN_DIR  ?= build/asan
+TSAN_DIR  ?= build/tsan
+SAN_TESTS ?= .
+TSAN_TESTS ?= ^unit_
+SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$(CURDIR)/tests/sanitizers/ubsan.supp \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitizers/lsan.supp \
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/tests/sanitizers/tsan.supp
+$(ASAN_DIR)/build.ninja:
+	cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAAS_WERROR=ON -DAAS_SANITIZE=address,undefined
+
+test-asan: deps $(ASAN_DIR)/build.ninja
+	cmake --build $(ASAN_DIR) -j $(JOBS)
+	cd $(ASAN_DIR) && $(SAN_ENV) ctest --output-on-failure --timeout 1800 -R '$(SAN_TESTS)' -E '^(ui|deploy|promtool)$$'
+
+$(TSAN_DIR)/build.ninja:
+	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAAS_WERROR=ON -DAAS_SANITIZE=thread
+
+test-tsan: deps $(TSAN_DIR)/build.ninja
+	cmake --build $(TSAN_DIR) -j $(JOBS) --target $$(cd $(TSAN_DIR) && ninja -t targets all | grep -o '^unit_[a-z]*' | sort -u)
+	cd $(TSAN_DIR) && $(SAN_ENV) ctest --output-on-failure --timeout 1800 -R '$(TSAN_TESTS)'
+
+# Line and branch coverage of src/ from the unit tests and the black-box suites (gcovr; per
+# folder); the figures are kept in docs/testing.md.
+COV_DIR ?= build/coverage
+$(COV_DIR)/build.ninja:
+	cmake -S . -B $(COV_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAAS_COVERAGE=ON
+
+coverage: deps $(COV_DIR)/build.ninja
+	cmake --build $(COV_DIR) -j $(JOBS)
+	find $(COV_DIR) -name '*.gcda' -delete
+	-cd $(COV_DIR) && ctest --output-on-failure --timeout 1800 -E '^(ui|deploy|promtool|todo_app)$$'
+	bash scripts/coverage-report.sh $(COV_DIR)
+
+# bench/soak: SOAK_MINUTES (default 30) of mixed load; fails when RSS or fds keep growing or a 5xx
+# is unexpected. Figures in docs/benchmarks.md.
+SOAK_MINUTES ?= 30
+soak: build
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target mock-llm
+	SOAK_MINUTES=$(SOAK_MINUTES) node bench/soak/soak.mjs $(BUILD_DIR)/ai-agent-service $(BUILD_DIR)/mock-llm
 
 clean:
 	rm -rf build

@@ -23,6 +23,8 @@ cd "$(dirname "$0")/.."
 # libzip-dev opens DOCX, libhnswlib-dev is the (header-only) vector index; poppler-utils is pdftotext,
 # which the service runs as a separate process to read PDFs (GPL, so never linked).
 # chromium: the chat UI's browser tests (tests/ui) drive Debian's headless Chromium with playwright-core.
+# clang-14 + libclang-rt-14-dev (libFuzzer, ASan/UBSan runtimes): `make fuzz` (tests/fuzz); gcovr:
+# `make coverage` (docs/testing.md). Test tools only.
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
@@ -36,6 +38,7 @@ packages=(
   wrk curl procps valgrind
   caddy
   chromium
+  clang-14 libclang-rt-14-dev gcovr
 )
 # Node 20 with its npm runs the black-box suites; the image may ship it from another source, so
 # only install Debian's when no node is present.

@@ -2,6 +2,7 @@
 
 #include "api/content_json.hpp"
 
+#include "core/json_numbers.hpp"
 #include "http/error_response.hpp"
 
 #include <boost/json/parse.hpp>
@@ -23,6 +24,7 @@ Result<json::object> parse_object(const http::Request& req) {
   if (ec) return bad("request body is not valid JSON");
   if (!v.is_object()) return bad("request body must be a JSON object");
   if (auto clean = refuse_nul_text(v); !clean) return clean.error();
+  if (has_non_finite_number(v)) return bad("request body holds a number out of range (not a finite double)");
   return std::move(v.as_object());
 }
 

@@ -12,6 +12,15 @@ import { openStream, collect } from './lib/sse.mjs';
 
 const today = () => new Date().toISOString().slice(0, 10);
 
+// One sample of a Prometheus text exposition (0 when the series does not exist yet). Tests compare
+// samples taken before and after their own calls, so what earlier tests did (in whatever order
+// they ran) does not matter.
+function sample(metrics, name, labels = {}) {
+  const line = metrics.split('\n').find((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) &&
+    Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
+
 describe('accounting and limits', () => {
   let mock;
   let svc;
@@ -44,6 +53,7 @@ describe('accounting and limits', () => {
 
   it('records what the upstream reported: ledger, usage/me and admin reports agree', async () => {
     const token = svc.token('acct-alice');
+    const metricsBefore = (await svc.get('/metrics')).text;
     const seen = { requests: 0, inputTokens: 0, outputTokens: 0, cost: 0 };
     for (const message of ['first question here', 'second one']) {
       const d = assertOk(await svc.post('/api/ai/chat', { token, json: { message, model: 'metered' } }));
@@ -92,21 +102,16 @@ describe('accounting and limits', () => {
     const byDay = assertOk(await svc.get('/api/ai/admin/usage?groupBy=day', { token: admin }));
     assert.equal(byDay.items.at(-1).key, today());
 
-    // /metrics counts the same calls (only this user has used `metered` so far), without a user label.
+    // /metrics counts the same calls (the growth since this test began), without a user label.
     const metrics = (await svc.get('/metrics')).text;
-    const sample = (name, labels) => {
-      const line = metrics.split('\n').find((l) => l.startsWith(`${name}{`) &&
-        Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
-      assert.ok(line, `${name} ${JSON.stringify(labels)} missing from /metrics`);
-      return Number(line.slice(line.lastIndexOf(' ') + 1));
-    };
-    assert.equal(sample('ai_chat_requests_total', { model: 'metered', status: 'complete' }), seen.requests);
-    assert.equal(sample('ai_tokens_used_total', { model: 'metered', type: 'input' }), seen.inputTokens);
-    assert.equal(sample('ai_tokens_used_total', { model: 'metered', type: 'output' }), seen.outputTokens);
-    assert.equal(sample('ai_tokens_used_total', { model: 'metered', type: 'cached_input' }), 4 * seen.requests);
-    assert.ok(Math.abs(sample('ai_cost_usd_total', { model: 'metered' }) - seen.cost / 1e6) < 1e-12);
-    assert.ok(sample('ai_time_to_first_token_seconds_count', { model: 'metered' }) >= 1, 'the streamed turn');
-    assert.equal(sample('ai_gateway_overhead_seconds_count', { model: 'metered' }), seen.requests);
+    const grew = (name, labels) => sample(metrics, name, labels) - sample(metricsBefore, name, labels);
+    assert.equal(grew('ai_chat_requests_total', { model: 'metered', status: 'complete' }), seen.requests);
+    assert.equal(grew('ai_tokens_used_total', { model: 'metered', type: 'input' }), seen.inputTokens);
+    assert.equal(grew('ai_tokens_used_total', { model: 'metered', type: 'output' }), seen.outputTokens);
+    assert.equal(grew('ai_tokens_used_total', { model: 'metered', type: 'cached_input' }), 4 * seen.requests);
+    assert.ok(Math.abs(grew('ai_cost_usd_total', { model: 'metered' }) - seen.cost / 1e6) < 1e-12);
+    assert.ok(grew('ai_time_to_first_token_seconds_count', { model: 'metered' }) >= 1, 'the streamed turn');
+    assert.equal(grew('ai_gateway_overhead_seconds_count', { model: 'metered' }), seen.requests);
     assert.doesNotMatch(metrics, /acct-alice|user=/);
   });
 
@@ -168,12 +173,15 @@ describe('accounting and limits', () => {
   it('refuses a second concurrent stream before it starts, and admits one once the first ends', async () => {
     const token = svc.token('acct-dave');
     assertOk(await svc.put('/api/ai/admin/limits/acct-dave', { token: admin, json: { concurrentStreams: 1 } }));
+    const metricsBefore = (await svc.get('/metrics')).text;
     const first = await openStream(svc, token, { message: 'drip', model: 'dripping', stream: true });
     assert.equal((await first.events.next()).value.event, 'start');
     const second = await svc.post('/api/ai/chat', { token, json: { message: 'again', model: 'dripping', stream: true } });
     assertError(second, 429, 'rate_limited');
-    assert.match((await svc.get('/metrics')).text, /\nai_active_streams 1\n/);
-    assert.match((await svc.get('/metrics')).text, /\nai_limit_rejections_total\{limit="concurrency"\} 1\n/);
+    const metrics = (await svc.get('/metrics')).text;
+    assert.equal(sample(metrics, 'ai_active_streams') - sample(metricsBefore, 'ai_active_streams'), 1);
+    assert.equal(sample(metrics, 'ai_limit_rejections_total', { limit: 'concurrency' }) -
+      sample(metricsBefore, 'ai_limit_rejections_total', { limit: 'concurrency' }), 1);
     assert.match(second.body.error.message, /concurrent streams/);
     first.req.destroy();
     first.res.destroy();

@@ -20,9 +20,10 @@ function startFakeBackend() {
       res.end(JSON.stringify(body));
     };
     if (req.method !== 'GET' || req.url !== '/api/auth/verify') return send(404, { error: 'not found' });
-    if (token === 'session-alice') return send(200, { user: { id: 'alice', email: 'alice@example.com', role: 'user' } });
-    if (token === 'session-admin') return send(200, { user: { id: 'root', role: 'admin' } });
-    if (token === 'session-broken') return send(500, { error: 'database down' });
+    // By prefix, so a test can use tokens of its own and leave the call counts of others alone.
+    if (token.startsWith('session-alice')) return send(200, { user: { id: 'alice', email: 'alice@example.com', role: 'user' } });
+    if (token.startsWith('session-admin')) return send(200, { user: { id: 'root', role: 'admin' } });
+    if (token.startsWith('session-broken')) return send(500, { error: 'database down' });
     return send(401, { error: 'Invalid token' });
   });
   return new Promise((resolve) => {
@@ -92,7 +93,12 @@ describe('token check against the main backend', () => {
   });
 
   it('never logs the tokens', async () => {
-    await svc.get('/api/ai/conversations', { token: 'session-broken' });
+    // Each kind of answer the backend gives, made here so the check does not rely on the tests
+    // above having run first: a user, an admin, an unknown token, a backend failure.
+    const sessions = ['session-alice-log', 'session-admin-log', 'session-unknown-log', 'session-broken-log'];
+    const statuses = [];
+    for (const token of sessions) statuses.push((await svc.get('/api/ai/conversations', { token })).status);
+    assert.deepEqual(statuses, [200, 200, 401, 503]);
     assert.doesNotMatch(svc.stdout + svc.stderr, /session-(alice|broken|unknown|admin)/);
   });
 });

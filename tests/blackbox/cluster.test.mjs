@@ -26,12 +26,7 @@ import { startMockLlm } from './lib/mock-llm.mjs';
 import { createDatabase } from './lib/postgres.mjs';
 import { startRedis } from './lib/redis.mjs';
 import { makeTempDir, startService } from './lib/service.mjs';
-import { assertArrivesPaced, sseEvents } from './lib/sse.mjs';
-
-// The paced model: ANSWER_TOKENS words at TOKENS_PER_SECOND, so unbuffered a stream's first and
-// last words arrive (ANSWER_TOKENS - 1) / TOKENS_PER_SECOND seconds apart (as in caddy.test.mjs).
-const ANSWER_TOKENS = 16;
-const TOKENS_PER_SECOND = 10;
+import { assertArrivesWhileOpen, sseEvents, upstreamClosed, waitFor } from './lib/sse.mjs';
 
 // Limits of every user (env of every replica). With in-process limits (LocalLimiter) each replica
 // would count on its own, and three replicas would admit three times these.
@@ -80,10 +75,10 @@ describe('three replicas on one PostgreSQL and one Redis, behind deploy/Caddyfil
     price: {input: 0, output: 200, max_output: 5}
     deployments:
       - {provider: openai, model: gpt-4o-mini, base_url: "${mock.url}/v1", api_key: sk, headers: {x-mock-key: pricey, x-mock-answer-tokens: "5", x-mock-delay-ms: "300"}}
-  - name: paced
+  - name: unbuffered
     price: {input: 1, output: 1}
     deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "${mock.url}/v1", api_key: sk, headers: {x-mock-tokens-per-second: "${TOKENS_PER_SECOND}", x-mock-answer-tokens: "${ANSWER_TOKENS}"}}
+      - {provider: openai, model: gpt-4o-mini, base_url: "${mock.url}/v1", api_key: sk, headers: {x-mock-drip: "1", x-mock-key: cluster-sse}}
   - name: long
     price: {input: 1, output: 1}
     deployments:
@@ -318,11 +313,21 @@ describe('three replicas on one PostgreSQL and one Redis, behind deploy/Caddyfil
   });
 
   it('passes a streamed answer through Caddy as it is produced', async () => {
-    const started = Date.now();
-    const s = await openStreamVia('cluster-sse', { message: 'Stream through Caddy', model: 'paced' });
-    assert.equal(s.res.statusCode, 200);
-    assert.match(s.res.headers['content-type'], /^text\/event-stream/);
-    await assertArrivesPaced(s.events, started, ANSWER_TOKENS, TOKENS_PER_SECOND);
+    const s = await openStreamVia('cluster-sse', { message: 'Stream through Caddy', model: 'unbuffered' });
+    try {
+      assert.equal(s.res.statusCode, 200);
+      assert.match(s.res.headers['content-type'], /^text\/event-stream/);
+      await assertArrivesWhileOpen(s.events, mock, 'cluster-sse');
+    } finally {
+      s.req.destroy();
+      s.res.destroy();
+    }
+    await upstreamClosed(mock, 'cluster-sse');
+    // The stream's replica counts it no more: later tests find which replica streams by that gauge.
+    await waitFor(async () => {
+      const gauges = await Promise.all(replicas.map(async (r) => (await request(r.url, 'GET', '/metrics')).text));
+      return gauges.every((m) => /^ai_active_streams 0$/m.test(m));
+    }, 10000, 'no active stream left on any replica');
     await replicaOf(s.id);
   });
 

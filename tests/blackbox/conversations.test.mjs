@@ -192,6 +192,21 @@ describe('text with NUL', () => {
     assert.deepEqual(kept.messages.items, [], 'no message either');
   });
 
+  // Found by fuzzing (tests/fuzz, issue 18): 1e999 parsed as infinity was stored as `Infinity`,
+  // not JSON, and the metadata read back as {} after a 201.
+  it('a number beyond a double is refused with 400, and nothing is stored', async () => {
+    const token = svc.token('nul-carol');
+    const headers = { 'content-type': 'application/json' };
+    for (const body of ['{"title":"t","metadata":{"x":1e999}}', '{"title":"t","metadata":{"x":[-1e400]}}']) {
+      const res = await svc.request('POST', base, { token, body, headers });
+      assertError(res, 400, 'invalid_request');
+      assert.match(res.body.error.message, /number out of range/);
+    }
+    const ok = await create(token, { title: 'big but finite', metadata: { x: 1.7976931348623157e308 } });
+    assert.equal(assertOk(await get(token, ok.id)).conversation.metadata.x, 1.7976931348623157e308);
+    assert.deepEqual(assertOk(await svc.get(base, { token })).items.map((c) => c.title), ['big but finite']);
+  });
+
   it('other control characters are stored and read back whole', async () => {
     const token = svc.token('nul-bob');
     const text = 'tab\there\u0001\u001f end';

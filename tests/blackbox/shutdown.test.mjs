@@ -6,26 +6,29 @@ import { after, describe, it } from 'node:test';
 import { assertOk } from './lib/assert.mjs';
 import { probeConnect, request } from './lib/http.mjs';
 import { startService } from './lib/service.mjs';
+import { waitFor } from './lib/sse.mjs';
 
 const running = new Set();
 after(async () => { for (const s of running) await s.kill(); });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 describe('graceful shutdown', () => {
   it('finishes in-flight chats on SIGTERM, refuses new connections, exits 0', async () => {
-    const svc = await startService({ env: { MOCK_LATENCY_MS: '500' } });
+    // The mock model answers after 2 s: long enough that the chats are still in flight when the
+    // signal goes out, which the test checks by order (each finishes after it) instead of assuming.
+    const svc = await startService({ env: { MOCK_LATENCY_MS: '2000' } });
     running.add(svc);
     const token = svc.token('shutdown-user');
     const N = 4;
-    const started = Date.now();
     const finishedAt = [];
     const inflight = Array.from({ length: N }, (_, i) => request(svc.url, 'POST', '/api/ai/chat', { token, json: { message: `in flight ${i}` } })
       .then((res) => { finishedAt[i] = Date.now(); return res; }));
-    await sleep(200); // the requests are read and waiting on the 500 ms mock
+    // In flight: each turn stores its conversation and question before it calls the model.
+    await waitFor(async () => assertOk(await svc.get('/api/ai/conversations', { token })).items.length === N,
+      10000, `${N} turns waiting on the model`);
     const signalledAt = Date.now();
     svc.child.kill('SIGTERM');
-    await sleep(100);
-    assert.equal(await probeConnect(svc.host, svc.port), 'ECONNREFUSED', 'the listener must close on SIGTERM');
+    await waitFor(async () => (await probeConnect(svc.host, svc.port)) === 'ECONNREFUSED', 10000,
+      'the listener to close on SIGTERM');
 
     const results = await Promise.all(inflight);
     results.forEach((res, i) => {
@@ -33,8 +36,7 @@ describe('graceful shutdown', () => {
       assert.ok(d.message.includes(`"in flight ${i}"`), d.message);
       assert.equal(String(res.headers.connection).toLowerCase(), 'close', 'in-flight responses carry Connection: close');
     });
-    assert.ok(Date.now() - started >= 450, 'the mock latency was applied');
-    finishedAt.forEach((t, i) => assert.ok(t > signalledAt, `request ${i} finished before SIGTERM, so it was not in flight`));
+    finishedAt.forEach((t, i) => assert.ok(t >= signalledAt, `request ${i} finished before SIGTERM, so it was not in flight`));
     const exit = await svc.stop('SIGTERM');
     running.delete(svc);
     assert.deepEqual(exit, { code: 0, signal: null }, `stderr:\n${svc.stderr}`);
@@ -59,7 +61,9 @@ describe('graceful shutdown', () => {
   });
 
   it('closes an idle keep-alive connection at once on SIGTERM and exits 0', async () => {
-    const svc = await startService({ env: { SHUTDOWN_GRACE_MS: '10000' } });
+    // A grace of 10 minutes: were the idle connection waited for, the exit would come long after
+    // svc.stop gives up (60 s) — a bound on behaviour, not a timing measurement.
+    const svc = await startService({ env: { SHUTDOWN_GRACE_MS: '600000' } });
     running.add(svc);
     const net = await import('node:net');
     const sock = net.connect({ host: svc.host, port: svc.port });
@@ -69,11 +73,8 @@ describe('graceful shutdown', () => {
     await new Promise((resolve) => sock.on('data', (d) => { got += d; if (got.includes('"ok"')) resolve(); }));
     const closed = new Promise((resolve) => sock.once('close', resolve));
     sock.on('error', () => {});
-    const t0 = Date.now();
-    assert.deepEqual(await svc.stop('SIGTERM', 12000), { code: 0, signal: null });
+    assert.deepEqual(await svc.stop('SIGTERM', 60000), { code: 0, signal: null });
     running.delete(svc);
     await closed;
-    const took = Date.now() - t0;
-    assert.ok(took < 2500, `an idle connection held shutdown for ${took} ms (grace is 10000 ms)`);
   });
 });

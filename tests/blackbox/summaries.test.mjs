@@ -70,7 +70,16 @@ describe('context window, summaries and titles', () => {
 
     const mine = assertOk(await svc.post('/api/ai/conversations', { token, json: { title: 'My own title' } }), 201);
     assertOk(await svc.post('/api/ai/chat', { token, json: { message: 'hello', conversationId: mine.id } }));
-    await new Promise((r) => setTimeout(r, 500));
+    // No sleep to "let a title call happen": a control conversation, started after that turn had
+    // answered (a title call is spawned before the answer returns), is titled, and by then the
+    // upstream has seen exactly the control's two calls (answer, title) after the user's turn.
+    const before = (await mock.stats()).requests.total;
+    const control = assertOk(await svc.post('/api/ai/chat', { token, json: { message: 'Control conversation' } }));
+    await waitFor(async () => {
+      const c = assertOk(await svc.get(`/api/ai/conversations/${control.conversationId}`, { token })).conversation;
+      return c.title !== 'Control conversation';
+    }, 10000, 'the control conversation\'s generated title');
+    assert.equal((await mock.stats()).requests.total - before, 2, 'no title call for a conversation the user titled');
     assert.equal(assertOk(await svc.get(`/api/ai/conversations/${mine.id}`, { token })).conversation.title, 'My own title');
   });
 });

@@ -191,7 +191,7 @@ check('Dockerfile: every COPY source exists and is not excluded by .dockerignore
 // only tests, benchmarks or development use are listed here by name.
 const TEST_ONLY = new Set(['ccache', 'git', 'libgtest-dev', 'libgmock-dev', 'libbenchmark-dev', 'postgresql-15',
   'prometheus', 'wrk', 'curl', 'procps', 'caddy', 'jq', 'redis-server', 'chromium', 'sqlite3', 'python3-yaml',
-  'valgrind']);
+  'valgrind', 'clang-14', 'libclang-rt-14-dev', 'gcovr']);
 // Programs the service runs at run time rather than links (poppler-utils: pdftotext for PDFs, GPL and
 // so a separate process): the runtime stage installs them, the build stage need not.
 const RUNTIME_ONLY = new Set(['poppler-utils']);

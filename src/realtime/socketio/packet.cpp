@@ -1,5 +1,7 @@
 #include "realtime/socketio/packet.hpp"
 
+#include "core/json_numbers.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -90,7 +92,9 @@ std::optional<Packet> decode(std::string_view text) {
   if (present) {
     boost::system::error_code ec;
     p.data = json::parse(text.substr(i), ec);
-    if (ec) return std::nullopt;
+    // 1e999 parses as infinity, which encode() would write as `Infinity` (not JSON) to every
+    // socket the event is relayed to.
+    if (ec || has_non_finite_number(p.data)) return std::nullopt;
   }
   if (!payload_valid(p.type, p.data, present)) return std::nullopt;
   return p;

@@ -210,12 +210,12 @@ TEST_F(BackendAuthenticatorTest, BackendFailureIsUnavailableAndNotCached) {
 }
 
 TEST_F(BackendAuthenticatorTest, SlowBackendTimesOut) {
+  // The backend would answer with a valid user after 2 s: a refusal shows the 200 ms timeout cut
+  // the call short, with no clock read here.
   auto a = make(backend_.url(), 200ms);
-  const auto started = std::chrono::steady_clock::now();
   auto p = check(*a, "opaque-slow");
-  ASSERT_FALSE(p);
+  ASSERT_FALSE(p) << "the slow backend's user was accepted: the timeout did not fire";
   EXPECT_EQ(p.error().code, errc::unavailable);
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 1900ms) << "the timeout must cut the call short";
 }
 
 TEST_F(BackendAuthenticatorTest, UnreachableBackendIsUnavailable) {

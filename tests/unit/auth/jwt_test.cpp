@@ -1,5 +1,7 @@
 #include "auth/jwt.hpp"
 
+#include "testing/hs256.hpp"
+
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 #include <jwt.h>
@@ -34,30 +36,8 @@ constexpr std::int64_t kNow = 1'800'000'000;  // seconds since the epoch
 const TimePoint kNowTp = from_unix_ms(kNow * 1000);
 const std::string kSecret = "test-secret-of-reasonable-length-0123456789";
 
-std::string base64url(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
-  out.resize(static_cast<std::size_t>(n));
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  for (char& c : out) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return out;
-}
-
-// Hand-made HS256 token, for headers libjwt would never write.
-std::string hand_signed_hs256(std::string_view header, std::string_view payload,
-                              std::string_view key) {
-  const std::string input = base64url(header) + "." + base64url(payload);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len);
-  return input + "." + base64url(std::string_view(reinterpret_cast<const char*>(mac), len));
-}
+using testing::base64url;
+using testing::hand_signed_hs256;
 
 struct JwtFree {
   void operator()(jwt_t* j) const noexcept { jwt_free(j); }

@@ -496,7 +496,9 @@ TEST_F(ServerStreamTest, ProducerThatThrowsEndsTheStreamWithoutTheLastChunk) {
 
 TEST_F(ServerStreamTest, NothingIsSentBeforeTheFirstWriteSoTheBodyCanStillAnswerWithAStatus) {
   Gate fail;
+  std::promise<void> entered;
   body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
+    entered.set_value();
     co_await fail.wait();
     Response r = error_response(make_error(errc::upstream_timeout, "the model did not answer"), "rid");
     r.headers.push_back({"retry-after", "7"});
@@ -513,8 +515,9 @@ TEST_F(ServerStreamTest, NothingIsSentBeforeTheFirstWriteSoTheBodyCanStillAnswer
   start({}, cors);
   StreamClient client(server_->port());
   client.send("GET /stream HTTP/1.1\r\nHost: test\r\nOrigin: https://app.example\r\n\r\n");
-  // The body decides after the request is in: a 200 head sent meanwhile would show below.
-  std::this_thread::sleep_for(100ms);
+  // The body decides after the request is in and the body runs (an event, not a sleep): a 200
+  // head sent before or meanwhile would show below.
+  entered.get_future().wait();
   fail.open();
   const std::string raw = client.read_until_closed();
   EXPECT_EQ(raw.rfind("HTTP/1.1 504 Gateway Timeout\r\n", 0), 0u) << raw;

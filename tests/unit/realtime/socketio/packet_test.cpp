@@ -60,6 +60,17 @@ TEST(SocketIoPacket, RefusesMalformedPackets) {
   EXPECT_FALSE(decode(R"(3{})"));                    // an ack must be an array
 }
 
+// Found by tests/fuzz/socketio_packet: 1e999 decoded as infinity, which encode() wrote as
+// `Infinity` — not JSON — to every socket the event was relayed to.
+TEST(SocketIoPacket, RefusesNumbersThatAreNotFiniteDoubles) {
+  EXPECT_FALSE(decode(R"(2["ev",1e999])"));
+  EXPECT_FALSE(decode(R"(2/chat,7["ev",{"a":[-1e400]}])"));
+  EXPECT_FALSE(decode(R"(2[55555515511508E0107918,1])"));
+  const auto finite = decode(R"(2["ev",1.7976931348623157e308])");
+  ASSERT_TRUE(finite);
+  EXPECT_TRUE(decode(encode(*finite)));
+}
+
 TEST(SocketIoPacket, EncodesAsTheReferenceServerDoes) {
   Packet connect{PacketType::connect, "/custom", std::nullopt, json::object{{"sid", "abc"}}, 0};
   EXPECT_EQ(encode(connect), R"(0/custom,{"sid":"abc"})");
