@@ -22,6 +22,7 @@ namespace {
 
 using detail::Connection;
 using detail::DbError;
+using detail::db_error;
 using detail::Statement;
 using detail::Transaction;
 using store::detail::clamp_limit;
@@ -33,29 +34,6 @@ constexpr int kBusyTimeoutMs = 5000;
 // Reads run concurrently on their own connections (WAL lets readers proceed beside the writer).
 // The pool grows on demand up to this many; callers beyond it wait for a free one.
 constexpr std::size_t kMaxReaders = 8;
-// Failures of the database itself (locked past the busy timeout, I/O, disk full, unreadable file)
-// are "try again later"; anything else is a bug or a broken schema.
-Error db_error(std::string_view op, const DbError& e) {
-  std::string detail =
-      std::string(op) + ": " + e.what() + " (sqlite code " + std::to_string(e.code()) + ")";
-  switch (e.code() & 0xFF) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-    case SQLITE_IOERR:
-    case SQLITE_FULL:
-    case SQLITE_CANTOPEN:
-    case SQLITE_READONLY:
-    case SQLITE_PROTOCOL:
-    case SQLITE_NOMEM:
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-    case SQLITE_PERM:
-      return make_error(errc::unavailable, "database unavailable", std::move(detail));
-    default:
-      return make_error(errc::internal, "internal error", std::move(detail));
-  }
-}
-
 // --- Rows ----------------------------------------------------------------------------------------
 
 // A user's search words as an FTS5 query: each word quoted (so no word is read as an operator or
