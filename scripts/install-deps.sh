@@ -19,6 +19,9 @@ cd "$(dirname "$0")/.."
 # caddy: the deploy tests validate deploy/Caddyfile and run it in front of three local replicas
 # (under systemd the package also starts a caddy on :80: `systemctl disable --now caddy`).
 # valgrind: bench/gateway/cost.sh counts a call's instructions and allocations under it (benchmarks only).
+# Knowledge bases (docs/dependencies.md): libmd4c-dev parses Markdown, libxml2-dev HTML and DOCX's XML,
+# libzip-dev opens DOCX, libhnswlib-dev is the (header-only) vector index; poppler-utils is pdftotext,
+# which the service runs as a separate process to read PDFs (GPL, so never linked).
 # chromium: the chat UI's browser tests (tests/ui) drive Debian's headless Chromium with playwright-core.
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
@@ -29,6 +32,7 @@ packages=(
   libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev prometheus
+  libmd4c-dev libxml2-dev libzip-dev libhnswlib-dev poppler-utils
   wrk curl procps valgrind
   caddy
   chromium

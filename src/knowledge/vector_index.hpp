@@ -1,0 +1,59 @@
+#pragma once
+// The in-process vector index of ONE knowledge base (one per knowledge base, so a search only ever
+// ranks vectors of knowledge bases the caller owns: hnswlib 0.6.2 has no search filter). A cache of
+// the database, which stays the source of truth.
+//
+// Similarity is cosine: vectors are normalised on upsert (and the query on search), so it is their
+// dot product, in [-1, 1]. A zero vector is stored as zeros (similarity 0 to everything).
+//
+// Threads: any number of concurrent search/size/memory_bytes calls, and writes (upsert, remove)
+// serialised with them and with each other (a shared_mutex inside): safe from any thread.
+//
+// Bugs, not user input: a vector whose size is not dimension(), or that holds NaN/inf, throws
+// std::invalid_argument.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <utility>
+#include <vector>
+
+namespace aas::knowledge {
+
+class VectorIndex {
+ public:
+  virtual ~VectorIndex() = default;
+
+  // Adds the vector under `key`, or replaces the one stored under it.
+  virtual void upsert(std::uint64_t key, std::span<const float> vector) = 0;
+  // Unknown keys are ignored.
+  virtual void remove(std::uint64_t key) = 0;
+  // Up to k (key, cosine similarity) pairs, best first.
+  virtual std::vector<std::pair<std::uint64_t, float>> search(std::span<const float> query,
+                                                              std::size_t k) const = 0;
+  virtual std::size_t size() const = 0;
+  // What the index holds in memory (vectors, graph, key maps), for metrics and capacity planning.
+  virtual std::size_t memory_bytes() const = 0;
+  virtual int dimension() const = 0;
+};
+
+// Exact search (a scan of a contiguous array) for up to exact_search_max_vectors, HNSW above: an
+// exact index that grows past it switches to HNSW on the upsert that crosses it.
+std::unique_ptr<VectorIndex> make_vector_index(int dimension, std::size_t expected_size);
+
+// The size up to which a scan answers faster than the recall HNSW needs is worth (bench/retrieval).
+inline constexpr std::size_t exact_search_max_vectors = 20'000;
+
+// Each kind on its own, for tests and the benchmark.
+std::unique_ptr<VectorIndex> make_exact_index(int dimension);
+struct HnswOptions {
+  std::size_t m = 16;                // graph degree
+  std::size_t ef_construction = 200;
+  std::size_t ef_search = 100;       // raised to k when k is larger
+  std::size_t seed = 100;
+};
+std::unique_ptr<VectorIndex> make_hnsw_index(int dimension, std::size_t expected_size,
+                                             const HnswOptions& options = {});
+
+}  // namespace aas::knowledge
