@@ -22,6 +22,7 @@ cd "$(dirname "$0")/.."
 # Knowledge bases (docs/dependencies.md): libmd4c-dev parses Markdown, libxml2-dev HTML and DOCX's XML,
 # libzip-dev opens DOCX, libhnswlib-dev is the (header-only) vector index; poppler-utils is pdftotext,
 # which the service runs as a separate process to read PDFs (GPL, so never linked).
+# libstemmer-dev: Snowball's English stemmer (BSD) for knowledge bases' lexical search (BM25).
 # chromium: the chat UI's browser tests (tests/ui) drive Debian's headless Chromium with playwright-core.
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
@@ -36,6 +37,7 @@ packages=(
   wrk curl procps valgrind
   caddy
   chromium
+  libstemmer-dev
 )
 # Node 20 with its npm runs the black-box suites; the image may ship it from another source, so
 # only install Debian's when no node is present.

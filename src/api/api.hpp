@@ -15,6 +15,7 @@ namespace aas::auth { class Authenticator; }
 namespace aas::realtime::socketio { class Server; }
 namespace aas::chat { class ChatService; class ConversationService; class GatewayService; class PromptService; class UsageService; }
 namespace aas::llm { class ModelRegistry; }
+namespace aas::knowledge { class KnowledgeService; }
 namespace aas::metrics { class Metrics; }
 namespace aas::ops { class HealthService; }
 
@@ -58,6 +59,8 @@ struct Services {
   // with the development secret. Set only when the service runs on it (no JWT_SECRET, public key
   // or MAIN_BACKEND_URL); empty, the route does not exist and the page offers no sign-in.
   std::function<Result<std::string>(const std::string& user)> dev_token;
+  // Knowledge bases (/api/ai/knowledge); null: not mounted.
+  knowledge::KnowledgeService* knowledge = nullptr;
 };
 
 http::Router make_router(Services& services);
@@ -71,6 +74,7 @@ void add_prompt_routes(http::Router& router, Services& services);
 void add_conversation_routes(http::Router& router, Services& services);
 void add_openai_routes(http::Router& router, Services& services);
 void add_metrics_routes(http::Router& router, Services& services);
+void add_knowledge_routes(http::Router& router, Services& services);
 // The chat UI: the page at /, its embedded files, and the development sign-in.
 void add_ui_routes(http::Router& router, Services& services);
 // Engine.IO's long-polling routes when services.socketio is set (the upgrade goes to http::Server).

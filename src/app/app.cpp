@@ -30,7 +30,10 @@
 #include "realtime/socketio/mount.hpp"
 #include "realtime/socketio/redis_adapter.hpp"
 #include "realtime/socketio/server.hpp"
+#include "knowledge/service.hpp"
+#include "store/postgres/knowledge_store.hpp"
 #include "store/postgres/postgres_store.hpp"
+#include "store/sqlite/knowledge_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -64,6 +67,24 @@ std::unique_ptr<store::Store> open_store(const Config& c, const Clock& clock) {
   }
   spdlog::info("database: SQLite file {}", c.sqlite_path);
   return store::sqlite::open_sqlite_store(c.sqlite_path, clock);
+}
+
+// The knowledge store on the same database as the main store.
+std::unique_ptr<knowledge::KnowledgeStore> open_knowledge_store(const Config& c, const Clock& clock) {
+  if (c.database_driver == "postgres") return store::postgres::open_postgres_knowledge_store(c.database_url, clock);
+  return store::sqlite::open_sqlite_knowledge_store(c.sqlite_path, clock);
+}
+
+knowledge::KnowledgeOptions knowledge_options(const Config& c) {
+  knowledge::KnowledgeOptions o;
+  o.max_upload_bytes = c.max_upload_bytes;
+  o.quota = {c.kb_max_documents, c.kb_max_bytes};
+  o.workers = c.kb_ingest_workers;
+  o.lease = c.kb_job_lease;
+  o.chunking.max_tokens = c.chunk_tokens;
+  o.chunking.overlap_tokens = c.chunk_overlap;
+  o.parsing.max_input_bytes = c.max_upload_bytes;
+  return o;
 }
 
 auth::JwtOptions jwt_options(const Config& c) {
@@ -101,6 +122,15 @@ http::ServerOptions server_options(const Config& c) {
   o.max_connections_per_client = c.max_connections_per_ip;
   o.shutdown_grace = c.shutdown_grace;
   o.websocket.max_message_bytes = c.socketio_max_payload;
+  // Document uploads (POST /api/ai/knowledge/:id/documents) carry up to 4 files of
+  // MAX_UPLOAD_BYTES; a larger file in one fails on its own (api/knowledge.cpp).
+  o.body_limit_for = [limit = std::max(c.max_body_bytes, c.max_upload_bytes * 4 + 64 * 1024)](
+                         std::string_view method, std::string_view target) -> std::optional<std::size_t> {
+    if (method != "POST" || !target.starts_with("/api/ai/knowledge/")) return std::nullopt;
+    const std::string_view path = target.substr(0, target.find('?'));
+    if (!path.ends_with("/documents")) return std::nullopt;
+    return limit;
+  };
   o.websocket.idle_timeout = c.socketio_ping_interval + c.socketio_ping_timeout;
   return o;
 }
@@ -386,10 +416,14 @@ int serve(Config c) {
   chat::PromptService prompts(*store, blocking);
   chat::UsageService usage(*store, blocking, accounting);
   ops::HealthService health(*store, redis.get(), blocking);
+  auto knowledge_store = open_knowledge_store(c, clock);
+  knowledge::KnowledgeService knowledge(*knowledge_store, blocking, knowledge_options(c));
   api::Services services{chat,    conversations,   gateway,
                          usage,   prompts,         health,
                          models,  metrics,         info,
                          c.metrics_token, redis && !c.redis_fail_open, &socketio, c.socketio_path};
+
+  services.knowledge = &knowledge;
 
   // The chat page's development sign-in: on the development secret only, where `ai-agent-service
   // token --user` already mints any user's token for whoever can read ./data. Never with a real
@@ -433,6 +467,8 @@ int serve(Config c) {
   http::Server server(ioc, server_options(c), dispatcher,
                       realtime::engineio::upgrade_handler(socketio.engine(), c.socketio_path));
   server.start();
+  // Ingestion: jobs left mid-way by a process that died are taken over when their lease runs out.
+  knowledge.start(ioc.get_executor());
   const auto cap = [](std::size_t n) { return n == 0 ? std::string("no cap") : std::to_string(n); };
   spdlog::info("connections: {} in all, {} per client address (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP)",
                cap(c.max_connections), cap(c.max_connections_per_ip));
@@ -446,6 +482,8 @@ int serve(Config c) {
     // Socket.IO clients see their transport close and reconnect (to another replica, or to this
     // one once it is back); pending polls answer at once instead of holding the drain up.
     socketio.engine().close_all();
+    // Ingestion stops after the step each worker is in; an unfinished job resumes at the next start.
+    knowledge.stop();
     const auto grace_over = std::chrono::steady_clock::now() + c.shutdown_grace;
     server.shutdown([&, grace_over](bool drained) {
       if (!drained) spdlog::warn("grace period over with requests still in flight; stopping");
