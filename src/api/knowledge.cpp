@@ -106,7 +106,9 @@ Reply create(Services& s, http::Context& ctx) {
   if (!description) co_return description.error();
   auto model = optional_string(*body, "embeddingModel");
   if (!model) co_return model.error();
-  auto r = co_await svc(s).create_base({ctx.user().user_id, std::move(**name), std::move(*description), std::move(*model)});
+  // A named value, not a braced temporary, goes into co_await (g++ 12 destroys such temporaries twice).
+  knowledge::NewKnowledgeBase nb{ctx.user().user_id, std::move(**name), std::move(*description), std::move(*model)};
+  auto r = co_await svc(s).create_base(std::move(nb));
   if (!r) co_return r.error();
   co_return ok(to_json(*r), 201);
 }
@@ -170,7 +172,8 @@ Reply add_documents(Services& s, http::Context& ctx) {
     for (const MultipartPart* f : files) {
       std::string name = files.size() == 1 && title ? *title : *f->filename;
       if (name.empty()) name = "untitled";
-      auto added = co_await svc(s).add_document(user, kb, {name, f->body});
+      knowledge::Upload upload{name, f->body};
+      auto added = co_await svc(s).add_document(user, kb, std::move(upload));
       if (added) {
         docs.push_back(added_json(*added));
         continue;
@@ -196,7 +199,8 @@ Reply add_documents(Services& s, http::Context& ctx) {
   if (!text) co_return text.error();
   if (!*text) co_return make_error(errc::invalid_request, "text is required");
   if (!*title) co_return make_error(errc::invalid_request, "title is required");
-  auto added = co_await svc(s).add_document(user, kb, {std::move(**title), std::move(**text)});
+  knowledge::Upload upload{std::move(**title), std::move(**text)};
+  auto added = co_await svc(s).add_document(user, kb, std::move(upload));
   if (!added) co_return added.error();
   json::array docs;
   docs.push_back(added_json(*added));

@@ -286,7 +286,10 @@ void KnowledgeService::start(const asio::any_io_executor& executor) {
             auto job = co_await offload(blocking_, [this] { return store_.claim_job(options_.lease.count()); });
             if (w->stopping) break;
             if (job && *job) {
-              co_await offload(blocking_, [this, j = **job] { run_job(j, {}); });
+              // Captured by reference: a lambda holding strings as a temporary in a co_await
+              // expression is destroyed twice by g++ 12.
+              const Job claimed = std::move(**job);
+              co_await offload(blocking_, [this, &claimed] { run_job(claimed, {}); });
               continue;
             }
             if (!job) spdlog::warn("knowledge: cannot look for ingestion jobs: {}", job.error().detail);
