@@ -4,7 +4,8 @@
 //                refused: connect_error {message, data: {code}}. The socket joins `user:<id>`.
 //   ai:chat      {message, conversationId?, model?, knowledgeBaseIds?} + ack: the turn of a
 //                streamed POST /api/ai/chat; ack {conversationId, messageId, userMessageId} (or
-//                {error}), then ai:start, ai:delta…, ai:usage, ai:done | ai:error to this socket,
+//                {error}), then ai:start, ai:citations (when the turn retrieved passages
+//                from knowledgeBaseIds), ai:delta…, ai:usage, ai:done | ai:error to this socket,
 //                and ai:typing {conversationId, typing} to the user's other sockets meanwhile (only
 //                for answers asked over a socket).
 //   ai:stop      {conversationId} + ack: ChatService::stop (any replica's stream).
@@ -158,6 +159,7 @@ struct Channel {
                             {"messageId", message_id},
                             {"userMessageId", prepared->user_message_id}}));
     socket->emit("ai:start", args(start_event(*prepared)));
+    if (!prepared->citations.empty()) socket->emit("ai:citations", args(citations_event(prepared->citations)));
     std::optional<Result<chat::TurnResult>> result;
     {
       const Typing typing(*this, socket, who.user_id, conversation_id);
@@ -184,12 +186,8 @@ struct Channel {
     if (!*message) return bad("'message' is required");
     if (!conversation_id) return refuse(socket, ack, conversation_id.error());
     if (!model) return refuse(socket, ack, model.error());
-    // Knowledge bases are accepted in the shape the plan gives them; retrieval is not built yet.
-    if (const json::value* kb = body.if_contains("knowledgeBaseIds"); kb && !kb->is_null()) {
-      if (!kb->is_array() ||
-          std::any_of(kb->as_array().begin(), kb->as_array().end(), [](const json::value& v) { return !v.is_string(); }))
-        return bad("'knowledgeBaseIds' must be an array of strings");
-    }
+    auto kb_ids = optional_string_array(body, "knowledgeBaseIds");
+    if (!kb_ids) return refuse(socket, ack, kb_ids.error());
     chat::TurnInput in;
     in.user_id = who.user_id;
     in.roles = who.roles;
@@ -198,6 +196,7 @@ struct Channel {
     in.conversation_id = std::move(*conversation_id);
     in.model = std::move(*model);
     in.request_id = "socket:" + socket->id();
+    in.knowledge_base_ids = std::move(*kb_ids);
     // On a strand of its own: the relay's timer and the turn's awaits share it.
     asio::co_spawn(asio::make_strand(executor), chat_turn(socket, who, std::move(in), ack), asio::detached);
   }

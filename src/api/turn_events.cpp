@@ -13,6 +13,15 @@ json::object start_event(const chat::PreparedTurn& turn) {
                       {"model", turn.model->name}};
 }
 
+json::array citations_json(const std::vector<chat::Citation>& citations) {
+  // The same shape as stored with the answer (chat::citations_json).
+  return json::parse(chat::citations_json(citations)).as_array();
+}
+
+json::object citations_event(const std::vector<chat::Citation>& citations) {
+  return json::object{{"citations", citations_json(citations)}};
+}
+
 std::vector<std::pair<std::string_view, json::object>> end_events(const Result<chat::TurnResult>& result,
                                                                   const std::string& message_id) {
   const auto error = [](const Error& e) {

@@ -30,6 +30,7 @@
 #include "realtime/socketio/mount.hpp"
 #include "realtime/socketio/redis_adapter.hpp"
 #include "realtime/socketio/server.hpp"
+#include "app/knowledge_retriever.hpp"
 #include "knowledge/service.hpp"
 #include "store/postgres/knowledge_store.hpp"
 #include "store/postgres/postgres_store.hpp"
@@ -51,6 +52,10 @@
 #include <map>
 #include <iostream>
 #include <thread>
+#include <unistd.h>
+#include <set>
+#include <fstream>
+#include <filesystem>
 
 namespace aas::app {
 
@@ -424,6 +429,9 @@ int serve(Config c) {
                          c.metrics_token, redis && !c.redis_fail_open, &socketio, c.socketio_path};
 
   services.knowledge = &knowledge;
+  KnowledgeRetriever retriever(knowledge);
+  chat.set_retriever(&retriever);
+  conversations.set_retriever(&retriever);
 
   // The chat page's development sign-in: on the development secret only, where `ai-agent-service
   // token --user` already mints any user's token for whoever can read ./data. Never with a real
@@ -531,6 +539,106 @@ int migrate(const Config& c) {
   }
   std::cout << "schema version " << *version << "\n";
   return 0;
+}
+
+namespace {
+
+// Every regular file named, or under a directory named, in a stable order.
+std::vector<std::filesystem::path> files_of(const std::vector<std::string>& paths) {
+  std::vector<std::filesystem::path> out;
+  for (const std::string& p : paths) {
+    if (std::filesystem::is_directory(p)) {
+      std::vector<std::filesystem::path> found;
+      for (const auto& e : std::filesystem::recursive_directory_iterator(p))
+        if (e.is_regular_file()) found.push_back(e.path());
+      std::sort(found.begin(), found.end());
+      out.insert(out.end(), found.begin(), found.end());
+    } else {
+      out.emplace_back(p);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int ingest(const Config& c, const std::string& user, const std::string& kb_name, const std::vector<std::string>& paths) {
+  setup_logging(c.log_level);
+  SystemClock clock;
+  auto store = open_store(c, clock);
+  if (auto v = store->migrate(); !v) {
+    std::cerr << "migration failed: " << v.error().message << "\n";
+    return 1;
+  }
+  auto kstore = open_knowledge_store(c, clock);
+  asio::thread_pool blocking(1);
+  knowledge::KnowledgeService knowledge(*kstore, blocking, knowledge_options(c));
+  const auto fail = [](const std::string& what, const Error& e) {
+    std::cerr << what << ": " << e.message << "\n";
+    return 1;
+  };
+
+  // The user's base of that name, or a new one.
+  std::optional<knowledge::KnowledgeBase> kb;
+  knowledge::PageRequest page{100, std::nullopt};
+  do {
+    auto bases = kstore->list_bases(user, page);
+    if (!bases) return fail("cannot list knowledge bases", bases.error());
+    for (auto& b : bases->items)
+      if (b.name == kb_name) kb = std::move(b);
+    page.cursor = bases->next_cursor;
+  } while (!kb && page.cursor);
+  if (!kb) {
+    auto made = kstore->create_base({user, kb_name, std::nullopt, std::nullopt});
+    if (!made) return fail("cannot create knowledge base", made.error());
+    kb = std::move(*made);
+    std::cout << "created knowledge base " << kb_name << " (" << kb->id << ")\n";
+  }
+
+  std::set<std::string> mine;  // the jobs this run queued, for its progress
+  int failed = 0, skipped = 0;
+  for (const auto& path : files_of(paths)) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      std::cerr << path.string() << ": cannot read\n";
+      ++failed;
+      continue;
+    }
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto added = knowledge.add_document_now(user, kb->id, {path.filename().string(), std::move(bytes)});
+    if (!added) {
+      std::cerr << path.string() << ": " << added.error().message << "\n";
+      ++failed;
+    } else if (added->existing) {
+      ++skipped;  // the same bytes are in the base already
+    } else {
+      mine.insert(added->document.job.id);
+    }
+  }
+
+  const bool tty = isatty(STDOUT_FILENO) != 0;
+  std::size_t finished = 0, indexed = 0;
+  knowledge.drain([&](const knowledge::Job& job) {
+    if (!mine.count(job.id)) return;
+    const bool done = knowledge::is_terminal(job.stage);
+    if (done) ++finished;
+    if (job.stage == knowledge::Stage::failed) ++failed;
+    if (job.stage == knowledge::Stage::indexed) ++indexed;
+    if (tty) {
+      constexpr std::size_t kWidth = 30;
+      const std::size_t filled = mine.empty() ? kWidth : finished * kWidth / mine.size();
+      std::cout << "\r[" << std::string(filled, '#') << std::string(kWidth - filled, '.') << "] " << finished << "/"
+                << mine.size() << " " << knowledge::to_string(job.stage) << "        " << std::flush;
+    } else if (done) {
+      std::cout << job.document_id << " " << knowledge::to_string(job.stage)
+                << (job.error ? ": " + *job.error : std::string()) << "\n";
+    }
+  });
+  if (tty) std::cout << "\n";
+  std::cout << indexed << " indexed, " << skipped
+            << " already there, " << failed << " failed\n";
+  blocking.join();
+  return failed == 0 ? 0 : 1;
 }
 
 }  // namespace aas::app

@@ -6,6 +6,7 @@
 #include "chat/accounting.hpp"
 #include "chat/model_call.hpp"
 #include "chat/recorder.hpp"
+#include "chat/retriever.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "llm/models.hpp"
@@ -63,6 +64,9 @@ struct TurnInput {
   // (message is its new text). It and what followed leave the active branch.
   std::optional<std::string> replace_message_id;
   bool regenerate = false;
+  // The knowledge bases to answer from: for this turn (and kept by a new conversation); nullopt:
+  // the conversation's own.
+  std::optional<std::vector<std::string>> knowledge_base_ids;
 };
 
 struct TurnResult {
@@ -75,6 +79,7 @@ struct TurnResult {
   // A stream that broke after its first words: the partial answer is stored (interrupted) and
   // this says why, so the client can be told.
   std::optional<Error> interruption;
+  std::vector<Citation> citations;  // the passages the model was given, numbered as it cites them
 };
 
 // A turn whose user message is stored and whose context is read: everything that can be
@@ -97,6 +102,7 @@ struct PreparedTurn {
   // restart marks interrupted and bills.
   std::optional<std::string> placeholder_id;
   std::int64_t prompt_tokens = 0;  // our count of the request's prompt (the placeholder's usage)
+  std::vector<Citation> citations;  // retrieved for this turn (empty without knowledge bases)
 };
 
 class ChatService {
@@ -117,6 +123,9 @@ class ChatService {
   boost::asio::awaitable<Result<TurnResult>> stream(PreparedTurn turn, TurnObserver& observer);
 
   const ChatOptions& options() const { return options_; }
+  // Retrieval from knowledge bases (set once at start-up, before turns run); without one, a turn
+  // naming knowledge bases is refused.
+  void set_retriever(Retriever* retriever) { retriever_ = retriever; }
 
   // Stops the answer streaming in one of the user's conversations, whichever replica streams it
   // (POST /api/ai/conversations/:id/stop): the stop goes out on the event bus; the stream keeps
@@ -170,6 +179,7 @@ class ChatService {
   Recorder& recorder_;
   realtime::EventBus& events_;
   ChatOptions options_;
+  Retriever* retriever_ = nullptr;
   // The streams running in this process, by conversation, for stop requests.
   struct Running;
   struct Streams;

@@ -124,23 +124,26 @@ Awaitable<void> KnowledgeService::delete_base(std::string user_id, std::string i
   co_return co_await offload(blocking_, [&] { return store_.delete_base(user_id, id); });
 }
 
-Awaitable<AddedDocument> KnowledgeService::add_document(std::string user_id, std::string kb_id, Upload u) {
+Result<AddedDocument> KnowledgeService::add_document_now(const std::string& user_id, const std::string& kb_id,
+                                                         Upload u) {
   if (u.bytes.size() > options_.max_upload_bytes)
-    co_return make_error(errc::payload_too_large, "the document is larger than " +
-                                                      std::to_string(options_.max_upload_bytes) +
-                                                      " bytes (MAX_UPLOAD_BYTES)");
-  if (u.bytes.empty()) co_return make_error(errc::invalid_request, "the document is empty");
-  if (auto r = check_text("title", u.title, options_.max_title_chars, true); !r) co_return r.error();
-  auto added = co_await offload(blocking_, [&]() -> Result<AddedDocument> {
-    NewDocument d;
-    d.knowledge_base_id = kb_id;
-    d.user_id = user_id;
-    d.title = u.title;
-    d.media_type = std::string(sniff_media_type(u.bytes));
-    d.content_hash = content_hash(u.bytes);
-    d.content = std::move(u.bytes);
-    return store_.add_document(d, options_.quota);
-  });
+    return make_error(errc::payload_too_large, "the document is larger than " +
+                                                   std::to_string(options_.max_upload_bytes) +
+                                                   " bytes (MAX_UPLOAD_BYTES)");
+  if (u.bytes.empty()) return make_error(errc::invalid_request, "the document is empty");
+  if (auto r = check_text("title", u.title, options_.max_title_chars, true); !r) return r.error();
+  NewDocument d;
+  d.knowledge_base_id = kb_id;
+  d.user_id = user_id;
+  d.title = std::move(u.title);
+  d.media_type = std::string(sniff_media_type(u.bytes));
+  d.content_hash = content_hash(u.bytes);
+  d.content = std::move(u.bytes);
+  return store_.add_document(d, options_.quota);
+}
+
+Awaitable<AddedDocument> KnowledgeService::add_document(std::string user_id, std::string kb_id, Upload u) {
+  auto added = co_await offload(blocking_, [&] { return add_document_now(user_id, kb_id, std::move(u)); });
   if (added && !added->existing) wake();
   co_return added;
 }

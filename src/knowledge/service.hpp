@@ -70,6 +70,8 @@ class KnowledgeService {
   // Stores the document and queues its ingestion (202): the same bytes again are the document
   // already there (existing), with no new job. 413 over MAX_UPLOAD_BYTES, 429 over a quota.
   Awaitable<AddedDocument> add_document(std::string user_id, std::string kb_id, Upload upload);
+  // The same, blocking (the `ingest` command).
+  Result<AddedDocument> add_document_now(const std::string& user_id, const std::string& kb_id, Upload upload);
   Awaitable<Document> get_document(std::string user_id, std::string kb_id, std::string id);
   Awaitable<Page<Document>> list_documents(std::string user_id, std::string kb_id, PageRequest page);
   Awaitable<void> delete_document(std::string user_id, std::string kb_id, std::string id);

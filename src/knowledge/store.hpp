@@ -34,7 +34,7 @@ class KnowledgeStore {
 
   // Adds a document and its queued job in one transaction. The same bytes (content hash) in the
   // same base: that document back, existing = true, nothing written. Over a quota of the user's
-  // (documents or bytes over all bases): rate_limited naming the quota.
+  // (over all bases): rate_limited (documents) or payload_too_large (bytes), naming the quota.
   virtual Result<AddedDocument> add_document(const NewDocument& d, const Quota& quota) = 0;
   virtual Result<Document> get_document(std::string_view user_id, std::string_view kb_id,
                                         std::string_view id) = 0;

@@ -34,14 +34,15 @@ inline std::vector<std::string> heading_path_from_json(std::string_view text) {
   return out;
 }
 
-// Quotas count every document of the user's, in every base, before the new one is added.
+// Quotas count every document of the user's, in every base, before the new one is added: too
+// many documents is rate_limited (429), too many bytes payload_too_large (413).
 inline Result<void> check_quota(const knowledge::Quota& q, std::int64_t documents, std::int64_t bytes,
                                 std::int64_t new_bytes) {
   if (q.max_documents > 0 && documents + 1 > q.max_documents)
     return make_error(errc::rate_limited, "document quota reached: at most " + std::to_string(q.max_documents) +
                                               " documents per user; delete some to add more");
   if (q.max_bytes > 0 && bytes + new_bytes > q.max_bytes)
-    return make_error(errc::rate_limited, "storage quota reached: at most " + std::to_string(q.max_bytes) +
+    return make_error(errc::payload_too_large, "storage quota reached: at most " + std::to_string(q.max_bytes) +
                                               " bytes of documents per user (" + std::to_string(bytes) +
                                               " used); delete some to add more");
   return {};

@@ -54,6 +54,7 @@ Conversation read_conversation(const Rows& r, int i) {
   c.title_auto = r.int64(i, 13) != 0;
   c.summary = r.optional_text(i, 14);
   c.summary_through = r.optional_text(i, 15);
+  c.knowledge_base_ids = store::detail::decode_tags(r.text(i, 16));
   return c;
 }
 
@@ -212,9 +213,10 @@ class PostgresStore final : public Store {
       if (conv.prompt_id && !prompt_visible(c, conv.user_id, *conv.prompt_id))
         return store::detail::prompt_not_found();
       c.query_with("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
-                   ") VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, 0, 0, '', $8, $9, NULL, NULL)",
+                   ") VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, 0, 0, '', $8, $9, NULL, NULL, $10)",
                    conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model, conv.metadata,
-                   now, conv.prompt_id, std::int64_t{conv.title_auto ? 1 : 0});
+                   now, conv.prompt_id, std::int64_t{conv.title_auto ? 1 : 0},
+                   store::detail::encode_tags(conv.knowledge_base_ids));
       return conv;
     });
   }
@@ -283,6 +285,7 @@ class PostgresStore final : public Store {
           " metadata = CASE WHEN $9 THEN $10 ELSE metadata END,"
           " pinned = coalesce($12::integer, pinned), archived = coalesce($13::integer, archived),"
           " tags = coalesce($14::text, tags),"
+          " knowledge_base_ids = coalesce($18::text, knowledge_base_ids),"
           " prompt_id = CASE WHEN $15 THEN $16 ELSE prompt_id END,"
           " title_auto = CASE WHEN $3 THEN $17 ELSE title_auto END,"
           " updated_at = GREATEST(updated_at, $11)"
@@ -295,7 +298,9 @@ class PostgresStore final : public Store {
           to_unix_ms(clock_.now()), store::detail::flag(p.pinned), store::detail::flag(p.archived),
           p.tags ? std::optional<std::string>(store::detail::encode_tags(*p.tags)) : std::nullopt,
           p.clear_prompt_id || p.prompt_id.has_value(), value(p.clear_prompt_id, p.prompt_id),
-          std::int64_t{p.title_auto && p.title.has_value() && !p.clear_title ? 1 : 0});
+          std::int64_t{p.title_auto && p.title.has_value() && !p.clear_title ? 1 : 0},
+          p.knowledge_base_ids ? std::optional<std::string>(store::detail::encode_tags(*p.knowledge_base_ids))
+                               : std::nullopt);
       if (r.empty()) return conversation_not_found();
       return read_conversation(r, 0);
     });

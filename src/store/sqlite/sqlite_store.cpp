@@ -79,6 +79,7 @@ Conversation read_conversation(const Statement& st) {
   c.title_auto = st.int64(13) != 0;
   c.summary = st.optional_text(14);
   c.summary_through = st.optional_text(15);
+  c.knowledge_base_ids = store::detail::decode_tags(st.text(16));
   return c;
 }
 
@@ -239,9 +240,10 @@ class SqliteStore final : public Store {
       if (conv.prompt_id && !prompt_visible(c, conv.user_id, *conv.prompt_id))
         return store::detail::prompt_not_found();
       c.prepare("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7, 0, 0, '', ?8, ?9, NULL, NULL)")
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7, 0, 0, '', ?8, ?9, NULL, NULL, ?10)")
           .bind_all(conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model,
-                    conv.metadata, now, conv.prompt_id, conv.title_auto)
+                    conv.metadata, now, conv.prompt_id, conv.title_auto,
+                    store::detail::encode_tags(conv.knowledge_base_ids))
           .run();
       return conv;
     });
@@ -305,6 +307,7 @@ class SqliteStore final : public Store {
           " metadata = CASE WHEN ?9 THEN ?10 ELSE metadata END,"
           " pinned = coalesce(?12, pinned), archived = coalesce(?13, archived),"
           " tags = coalesce(?14, tags),"
+          " knowledge_base_ids = coalesce(?18, knowledge_base_ids),"
           " prompt_id = CASE WHEN ?15 THEN ?16 ELSE prompt_id END,"
           " title_auto = CASE WHEN ?3 THEN ?17 ELSE title_auto END,"
           " updated_at = max(updated_at, ?11)"
@@ -337,6 +340,10 @@ class SqliteStore final : public Store {
         return store::detail::prompt_not_found();
       field(15, p.clear_prompt_id, p.prompt_id);
       st.bind(17, p.title_auto && p.title.has_value() && !p.clear_title);
+      if (p.knowledge_base_ids)
+        st.bind(18, store::detail::encode_tags(*p.knowledge_base_ids));
+      else
+        st.bind_null(18);
       if (!st.step()) return conversation_not_found();
       Conversation conv = read_conversation(st);
       st.run();  // finish the statement before COMMIT

@@ -130,7 +130,7 @@ TEST_P(KnowledgeConformance, QuotasCountTheUsersDocumentsAndBytesOverAllBases) {
   ASSERT_TRUE(kb_->add_document(new_doc(a, "one", "12345"), q));
   auto too_big = kb_->add_document(new_doc(b, "two", "123456"), q);
   ASSERT_FALSE(too_big);
-  EXPECT_EQ(too_big.error().code, errc::rate_limited);
+  EXPECT_EQ(too_big.error().code, errc::payload_too_large);
   EXPECT_NE(too_big.error().message.find("bytes"), std::string::npos);
   ASSERT_TRUE(kb_->add_document(new_doc(b, "two", "1234"), q));
   auto too_many = kb_->add_document(new_doc(b, "three", "1"), q);
