@@ -99,7 +99,7 @@ Reply run_turn(Services& s, chat::TurnInput in, bool streamed) {
   data["model"] = turn->model;
   data["usage"] = usage_json(turn->usage);
   data["cost"] = cost_to_json(turn->assistant.cost_micros);
-  data["citations"] = citations_json(turn->citations);
+  data["citations"] = citations_array(turn->citations);
   co_return ok(data);
 }
 

@@ -1,5 +1,7 @@
 #include "api/turn_events.hpp"
 
+#include <boost/json/parse.hpp>
+
 namespace aas::api {
 
 json::object usage_json(const llm::Usage& u) {
@@ -13,13 +15,13 @@ json::object start_event(const chat::PreparedTurn& turn) {
                       {"model", turn.model->name}};
 }
 
-json::array citations_json(const std::vector<chat::Citation>& citations) {
+json::array citations_array(const std::vector<chat::Citation>& citations) {
   // The same shape as stored with the answer (chat::citations_json).
   return json::parse(chat::citations_json(citations)).as_array();
 }
 
 json::object citations_event(const std::vector<chat::Citation>& citations) {
-  return json::object{{"citations", citations_json(citations)}};
+  return json::object{{"citations", citations_array(citations)}};
 }
 
 std::vector<std::pair<std::string_view, json::object>> end_events(const Result<chat::TurnResult>& result,

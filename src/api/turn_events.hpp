@@ -15,7 +15,7 @@ json::object usage_json(const llm::Usage& u);
 json::object start_event(const chat::PreparedTurn& turn);
 // citations: {citations: [{index, documentId, knowledgeBaseId, title, chunkId, snippet, start, end,
 // page, score}]}, sent after start when the turn retrieved passages.
-json::array citations_json(const std::vector<chat::Citation>& citations);
+json::array citations_array(const std::vector<chat::Citation>& citations);
 json::object citations_event(const std::vector<chat::Citation>& citations);
 // After the stream: usage then done, or usage then error (interrupted part way), or error alone.
 std::vector<std::pair<std::string_view, json::object>> end_events(const Result<chat::TurnResult>& result,
