@@ -33,7 +33,7 @@ for (const l of lines('qrels-train.tsv').slice(1)) {
   qrels.get(q).set(d, Number(s));
 }
 
-const svc = await startService({ env: { KB_INGEST_WORKERS: opt('workers', '2'), KB_MAX_DOCUMENTS: '0', KB_MAX_BYTES: '0', LOG_LEVEL: 'warn', THREADS: '2' } });
+const svc = await startService({ env: { KB_INGEST_WORKERS: opt('workers', '2'), KB_MAX_DOCUMENTS: '0', KB_MAX_BYTES: '0', THREADS: '2' } });
 try {
   const token = svc.token('bench-scifact');
   const kb = (await svc.post('/api/ai/knowledge', { token, json: { name: 'scifact' } })).body.data;
