@@ -4,7 +4,7 @@ TEST_DIR    ?= build/test
 JOBS        ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-test run test unit bench bench-realtime clean
+.PHONY: all deps build build-test run test unit bench bench-realtime bench-vectors clean
 
 all: build
 
@@ -40,6 +40,12 @@ bench: build
 bench-realtime: build
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target mock-llm
 	bash bench/realtime/run.sh $(BUILD_DIR)/ai-agent-service $(BUILD_DIR)/mock-llm
+
+# The vector index of knowledge bases on synthetic 1,536-dim embeddings (bench/retrieval/vectors.sh;
+# figures in docs/benchmarks.md, "Retrieval"): minutes at the default 100,000 vectors, so not part of
+# `make bench`'s scenarios unless BENCH_SCENARIOS names `vectors`.
+bench-vectors: deps
+	bash bench/retrieval/vectors.sh $(BUILD_DIR)
 
 clean:
 	rm -rf build

@@ -16,7 +16,8 @@
 #   BENCH_THREADS=2          wrk threads
 #   BENCH_ACCESS_LOG=1       also run /health and chat with the access log written to a file and a
 #                            pipe, and /health without an access log (LOG_LEVEL=off)
-#   BENCH_SCENARIOS="start health list chat chat-continue"   which scenarios to run
+#   BENCH_SCENARIOS="start health list chat chat-continue"   which scenarios to run; `vectors`
+#                            (not in the default) also runs bench/retrieval/vectors.sh (BENCH_VECTORS_*)
 #   BENCH_MAX_BUSY=25 BENCH_MAX_WAIT=60   before each measured run, wait up to MAX_WAIT s for the
 #                            cores to be at most MAX_BUSY % busy with other work (a shared machine);
 #                            the reading is recorded with the run either way
@@ -203,6 +204,11 @@ if [[ "$scenarios" == *" chat-continue "* ]]; then
   wrk_runs chat-continue "$conns" "$here/wrk/chat_continue.lua" "http://127.0.0.1:$port/api/ai/chat"
   record_memory "chat-continue c=$conns" "$idle"
   stop_service
+fi
+
+if [[ "$scenarios" == *" vectors "* ]]; then
+  echo "vector index of a knowledge base (bench/retrieval/vectors.sh)"
+  bash "$here/retrieval/vectors.sh" "$(dirname "$bin")" | tee "$out/vectors.txt"
 fi
 
 bench_py summary "$results" | tee "$out/summary.txt"

@@ -7,7 +7,8 @@
 // dot product, in [-1, 1]. A zero vector is stored as zeros (similarity 0 to everything).
 //
 // Threads: any number of concurrent search/size/memory_bytes calls, and writes (upsert, remove)
-// serialised with them and with each other (a shared_mutex inside): safe from any thread.
+// serialised with them and with each other (a writer-preferring reader-writer lock inside, so
+// searches never starve writes): safe from any thread.
 //
 // Bugs, not user input: a vector whose size is not dimension(), or that holds NaN/inf, throws
 // std::invalid_argument.
@@ -39,11 +40,16 @@ class VectorIndex {
 };
 
 // Exact search (a scan of a contiguous array) for up to exact_search_max_vectors, HNSW above: an
-// exact index that grows past it switches to HNSW on the upsert that crosses it.
+// exact index that grows past it switches to HNSW on the upsert that crosses it (that upsert builds
+// the graph while searches continue on the exact index; other writes wait for it).
 std::unique_ptr<VectorIndex> make_vector_index(int dimension, std::size_t expected_size);
+// The same with another line between the two (tests, the benchmark).
+std::unique_ptr<VectorIndex> make_adaptive_index(int dimension, std::size_t expected_size, std::size_t exact_max);
 
-// The size up to which a scan answers faster than the recall HNSW needs is worth (bench/retrieval).
-inline constexpr std::size_t exact_search_max_vectors = 20'000;
+// Up to here a scan answers within ~4 ms of CPU at 1,536 dims (0.39 us per vector, measured by
+// bench/retrieval/vectors.sh) with perfect recall and no graph to build: HNSW costs ~3 ms of CPU per
+// inserted vector, paid again whenever the index is rebuilt (docs/benchmarks.md, "Retrieval").
+inline constexpr std::size_t exact_search_max_vectors = 10'000;
 
 // Each kind on its own, for tests and the benchmark.
 std::unique_ptr<VectorIndex> make_exact_index(int dimension);

@@ -192,13 +192,19 @@ check('Dockerfile: every COPY source exists and is not excluded by .dockerignore
 const TEST_ONLY = new Set(['ccache', 'git', 'libgtest-dev', 'libgmock-dev', 'libbenchmark-dev', 'postgresql-15',
   'prometheus', 'wrk', 'curl', 'procps', 'caddy', 'jq', 'redis-server', 'chromium', 'sqlite3', 'python3-yaml',
   'valgrind']);
+// Programs the service runs at run time rather than links (poppler-utils: pdftotext for PDFs, GPL and
+// so a separate process): the runtime stage installs them, the build stage need not.
+const RUNTIME_ONLY = new Set(['poppler-utils']);
 check('Dockerfile: the build stage installs every build dependency of scripts/install-deps.sh', () => {
   const script = read('scripts/install-deps.sh');
   const list = /packages=\(([\s\S]*?)\)/.exec(script)[1].replace(/#.*$/gm, '').split(/\s+/).filter(Boolean);
   const build = new Set(aptPackages(stages[0]));
-  const missing = list.filter((p) => !TEST_ONLY.has(p) && !build.has(p));
+  const missing = list.filter((p) => !TEST_ONLY.has(p) && !RUNTIME_ONLY.has(p) && !build.has(p));
   assert.deepEqual(missing, [], `install-deps.sh installs ${missing.join(', ')} but the build stage does not ` +
     '(add it to deploy/Dockerfile, or to TEST_ONLY in tests/deploy/check.mjs if only tests use it)');
+  const runtime = new Set(aptPackages(finalStage));
+  const notRun = [...RUNTIME_ONLY].filter((p) => list.includes(p) && !runtime.has(p));
+  assert.deepEqual(notRun, [], `the service runs programs of ${notRun.join(', ')}, which the runtime stage does not install`);
   for (const p of ['nodejs', 'npm']) assert.ok(build.has(p), `${p} (the tokenizer tables are generated at build time)`);
 });
 

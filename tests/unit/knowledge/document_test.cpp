@@ -1,0 +1,98 @@
+// Sniffing and parse_document's dispatch and limits; each format's details are in loaders/.
+#include "knowledge/document.hpp"
+
+#include "knowledge/loaders/fixtures.hpp"
+
+#include <gtest/gtest.h>
+
+namespace aas::knowledge {
+namespace {
+
+TEST(Sniff, DecidesFromContentAlone) {
+  EXPECT_EQ(sniff_media_type("just some words"), media::plain);
+  EXPECT_EQ(sniff_media_type(""), media::plain);
+  EXPECT_EQ(sniff_media_type("# Title\n\nBody"), media::markdown);
+  EXPECT_EQ(sniff_media_type("Intro\n\n```\ncode\n```\n"), media::markdown);
+  EXPECT_EQ(sniff_media_type("- one\n- two [link](http://x)\n"), media::markdown);
+  EXPECT_EQ(sniff_media_type("  <!DOCTYPE html><html><body>x</body></html>"), media::html);
+  EXPECT_EQ(sniff_media_type("<p>para</p>"), media::html);
+  EXPECT_EQ(sniff_media_type("<pizza> is not a tag we sniff"), media::plain);
+  EXPECT_EQ(sniff_media_type(testing::make_pdf({{"x"}})), media::pdf);
+  EXPECT_EQ(sniff_media_type(testing::make_docx(testing::w_p("x"))), media::docx);
+  EXPECT_EQ(sniff_media_type(testing::make_zip({{"a.txt", "hello"}})), media::zip);
+  EXPECT_EQ(sniff_media_type(std::string("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16)), media::binary);
+  EXPECT_EQ(sniff_media_type(std::string("text with a \0 NUL", 17)), media::binary);
+}
+
+TEST(Sniff, AFewStrayBytesAreStillTextButManyAreNot) {
+  std::string latin1 = "Caf\xE9 au lait, na\xEFve r\xE9sum\xE9 and a long enough line of plain words to be text.";
+  EXPECT_EQ(sniff_media_type(latin1), media::plain);
+  std::string noise;
+  for (int i = 0; i < 4096; ++i) noise += static_cast<char>(0x80 + (i * 37) % 0x7F);
+  EXPECT_EQ(sniff_media_type(noise), media::binary);
+}
+
+TEST(ParseDocument, RefusesBinaryPosingAsText) {
+  std::string elf("\x7F" "ELF\x02\x01\x01\0\0\0\0\0\0\0\0\0", 16);
+  elf += std::string(1000, '\xFF');
+  const auto r = parse_document(elf, {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::unsupported_media_type);
+  EXPECT_NE(r.error().message.find("not a supported document"), std::string::npos) << r.error().message;
+}
+
+TEST(ParseDocument, RefusesAZipThatIsNotADocx) {
+  const auto r = parse_document(testing::make_zip({{"a.txt", "hello"}}), {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::unsupported_media_type);
+  EXPECT_NE(r.error().message.find("ZIP"), std::string::npos);
+}
+
+TEST(ParseDocument, RefusesInputOverTheSizeLimit) {
+  ParseLimits limits;
+  limits.max_input_bytes = 100;
+  const auto r = parse_document(std::string(101, 'a'), limits);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::payload_too_large);
+  EXPECT_NE(r.error().message.find("100 bytes"), std::string::npos);
+  EXPECT_TRUE(parse_document(std::string(100, 'a'), limits));
+}
+
+TEST(ParseDocument, RefusesTextOverTheTextLimit) {
+  ParseLimits limits;
+  limits.max_text_bytes = 1000;
+  std::string html = "<html><body>";
+  for (int i = 0; i < 200; ++i) html += "<p>paragraph " + std::to_string(i) + "</p>";
+  html += "</body></html>";
+  const auto r = parse_document(html, limits);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::payload_too_large);
+}
+
+// Whatever the format, blocks are in order, non-empty, inside the text and trimmed.
+TEST(ParseDocument, BlocksAreWellFormedInEveryFormat) {
+  const std::vector<std::string> inputs = {
+      "Para one.\n\nPara two\nwith two lines.\n",
+      "# T\n\nText *em* and `code`.\n\n- a\n- b\n\n```\nx = 1\n```\n",
+      "<html><head><title>T</title></head><body><h1>H</h1><p>P</p><ul><li>a</li></ul></body></html>",
+      testing::make_docx(testing::w_p("Heading", "Heading1") + testing::w_p("Body")),
+      testing::make_pdf({{"Page one."}, {"Page two."}}),
+  };
+  for (const auto& input : inputs) {
+    const auto r = parse_document(input, {});
+    ASSERT_TRUE(r) << r.error().message;
+    std::size_t last = 0;
+    ASSERT_FALSE(r->blocks.empty()) << r->media_type;
+    for (const auto& b : r->blocks) {
+      EXPECT_LE(last, b.start) << r->media_type;
+      EXPECT_LT(b.start, b.end) << r->media_type;
+      EXPECT_LE(b.end, r->text.size()) << r->media_type;
+      EXPECT_NE(r->text[b.start], ' ');
+      EXPECT_NE(r->text[b.end - 1], ' ');
+      last = b.end;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace aas::knowledge

@@ -1,0 +1,69 @@
+#include "knowledge/document.hpp"
+
+#include "knowledge/loaders/fixtures.hpp"
+
+#include <gtest/gtest.h>
+
+namespace aas::knowledge {
+namespace {
+
+TEST(HtmlLoader, KeepsTheTextAndStructureAndDropsScripts) {
+  const std::string html = R"(<!DOCTYPE html>
+<html><head><title> The  page </title><style>body{color:red}</style>
+<script>var secret = "do not index";</script></head>
+<body>
+<nav>Home</nav>
+<h1>Main &amp; only</h1>
+<p>First <b>bold</b>
+   paragraph.<br>After a break.</p>
+<noscript>enable js</noscript><template><p>hidden</p></template>
+<div>Loose text in a div<div>nested div</div></div>
+<ul><li>one</li><li><p>two a</p><p>two b</p></li></ul>
+<pre>  code
+    kept</pre>
+<table><tr><th>k</th><th>v</th></tr><tr><td>a</td><td>1</td></tr></table>
+<h3>Unclosed <p>tail
+</body></html>)";
+  const auto r = parse_document(html, {});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->media_type, media::html);
+  EXPECT_EQ(r->title, "The page");
+  EXPECT_EQ(r->text.find("secret"), std::string::npos);
+  EXPECT_EQ(r->text.find("color"), std::string::npos);
+  EXPECT_EQ(r->text.find("enable js"), std::string::npos);
+  EXPECT_EQ(r->text.find("hidden"), std::string::npos);
+  const auto b = testing::blocks_of(*r);
+  const std::vector<std::pair<BlockKind, std::string>> expected{
+      {BlockKind::paragraph, "Home"},
+      {BlockKind::heading, "Main & only"},
+      {BlockKind::paragraph, "First bold paragraph.\nAfter a break."},
+      {BlockKind::paragraph, "Loose text in a div"},
+      {BlockKind::paragraph, "nested div"},
+      {BlockKind::list_item, "one"},
+      {BlockKind::list_item, "two a\ntwo b"},
+      {BlockKind::code, "  code\n    kept"},
+      {BlockKind::table, "k | v\na | 1"},
+      {BlockKind::heading, "Unclosed"},
+      {BlockKind::paragraph, "tail"},
+  };
+  EXPECT_EQ(b, expected);
+  EXPECT_EQ(r->blocks[1].level, 1);
+}
+
+TEST(HtmlLoader, TitleFallsBackToTheFirstH1AndCharsetIsHonoured) {
+  const auto r = parse_document("<html><head><meta charset=\"iso-8859-1\"></head><body><h1>Caf\xE9</h1></body></html>", {});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->title, "Caf\xC3\xA9");
+}
+
+TEST(HtmlLoader, DeepNestingNeitherCrashesNorLosesTheTopText) {
+  std::string html = "<html><body><p>top</p>";
+  for (int i = 0; i < 200'000; ++i) html += "<div>";
+  html += "deep</body></html>";
+  const auto r = parse_document(html, {});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->text.substr(0, 3), "top");
+}
+
+}  // namespace
+}  // namespace aas::knowledge
