@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
 import { assertError, assertOk, assertSchema } from './lib/assert.mjs';
-import { startService } from './lib/service.mjs';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+
+import { makeTempDir, runCli, startService } from './lib/service.mjs';
 import { collect, openStream, waitFor } from './lib/sse.mjs';
 
 const CATS = '# Cats\n\nCats purr when they are content and sleep sixteen hours a day.\n\n## Food\n\nCats eat fish, chicken and dry kibble.';
@@ -266,6 +269,34 @@ describe('knowledge ingestion jobs', () => {
       assertError(await svc.post(`/api/ai/knowledge/${kb.id}/documents/${a.id}/cancel`, { token }), 409, 'conflict');
       assert.equal(assertOk(await svc.get(`/api/ai/knowledge/${kb.id}/search?q=gamma`, { token })).items[0].documentId, a.id);
       assert.equal(assertOk(await svc.get(`/api/ai/knowledge/${kb.id}/search?q=neutron`, { token })).items.length, 0);
+    } finally {
+      await svc.stop();
+    }
+  });
+});
+
+describe('ai-agent-service ingest', { skip: process.env.AAS_BLACKBOX_STORE === 'postgres' && 'the CLI run opens the SQLite file of its data dir' }, () => {
+  it('adds a directory of files to a knowledge base by name, ingests them, and skips the same bytes again', async () => {
+    const dir = makeTempDir();
+    const docs = path.join(dir, 'docs');
+    mkdirSync(docs);
+    writeFileSync(path.join(docs, 'volcanoes.md'), '# Volcanoes\n\nLava flows downhill from the crater.\n');
+    writeFileSync(path.join(docs, 'glaciers.txt'), 'Glaciers carve valleys over centuries.');
+    const env = { DATABASE_URL: `sqlite:${path.join(dir, 'ai.db')}`, JWT_SECRET: 'cli-secret-cli-secret-cli-secret-32' };
+    const first = runCli(['ingest', '--user', 'kb-cli', '--kb', 'notes', docs], { env, timeoutMs: 60000 });
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stdout, /2 indexed, 0 already there, 0 failed/);
+    const again = runCli(['ingest', '--user', 'kb-cli', '--kb', 'notes', docs], { env, timeoutMs: 60000 });
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout, /0 indexed, 2 already there, 0 failed/);
+
+    const svc = await startService({ dir, secret: env.JWT_SECRET, env: { DATABASE_URL: env.DATABASE_URL } });
+    try {
+      const token = svc.token('kb-cli');
+      const bases = assertOk(await svc.get('/api/ai/knowledge', { token })).items;
+      assert.deepEqual(bases.map((b) => b.name), ['notes']);
+      const hits = assertOk(await svc.get(`/api/ai/knowledge/${bases[0].id}/search?q=lava`, { token })).items;
+      assert.equal(hits[0].title, 'volcanoes.md');
     } finally {
       await svc.stop();
     }
