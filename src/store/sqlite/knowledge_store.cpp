@@ -4,6 +4,7 @@
 #include "store/detail/knowledge_common.hpp"
 #include "store/detail/pool.hpp"
 #include "store/migrations/sqlite.hpp"
+#include "store/sqlite/database.hpp"
 #include "store/sqlite/db.hpp"
 
 #include <boost/json.hpp>
@@ -30,7 +31,6 @@ using knowledge::Stage;
 using store::detail::document_not_found;
 using store::detail::knowledge_base_not_found;
 
-constexpr int kBusyTimeoutMs = 5000;
 constexpr std::size_t kMaxReaders = 4;
 
 KnowledgeBase read_base(const Statement& st) {
@@ -107,23 +107,16 @@ std::string json_list(const std::vector<std::string>& v) {
   return boost::json::serialize(a);
 }
 
-std::unique_ptr<Connection> open_connection(const std::string& path, bool writer) {
-  auto c = std::make_unique<Connection>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
-  sqlite3_busy_timeout(c->handle(), kBusyTimeoutMs);
-  c->exec(writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-                 : "PRAGMA query_only=ON;");
-  return c;
-}
-
 class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
  public:
   SqliteKnowledgeStore(const std::string& path, const Clock& clock)
       : clock_(clock),
-        in_memory_(path == ":memory:"),
-        writer_(open_connection(path, true)),
-        readers_(kMaxReaders, [path] { return open_connection(path, false); }) {
-    if (in_memory_)
-      for (const auto& m : migrations::sqlite_migrations()) writer_->exec(std::string(m.sql));
+        db_(path, kMaxReaders) {
+    if (db_.in_memory())
+      (void)db_.write_locked<void>("migrate", [](Connection& c) -> Result<void> {
+        for (const auto& m : migrations::sqlite_migrations()) c.exec(std::string(m.sql));
+        return {};
+      });
   }
 
   Result<KnowledgeBase> create_base(const knowledge::NewKnowledgeBase& n) override {
@@ -464,36 +457,15 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
 
   template <class T, class F>
   Result<T> read(std::string_view op, F&& f) {
-    try {
-      if (in_memory_) {
-        std::lock_guard lock(write_mu_);
-        return f(*writer_);
-      }
-      auto lease = readers_.acquire();
-      return f(**lease);
-    } catch (const DbError& e) {
-      return db_error(op, e);
-    }
+    return db_.read<T>(op, std::forward<F>(f));
   }
-
   template <class T, class F>
   Result<T> write(std::string_view op, F&& f) {
-    try {
-      std::lock_guard lock(write_mu_);
-      Transaction tx(*writer_, Transaction::Kind::write);
-      Result<T> r = f(*writer_);
-      if (r) tx.commit();
-      return r;
-    } catch (const DbError& e) {
-      return db_error(op, e);
-    }
+    return db_.write<T>(op, std::forward<F>(f));
   }
 
   const Clock& clock_;
-  const bool in_memory_;
-  std::mutex write_mu_;
-  std::unique_ptr<Connection> writer_;
-  store::detail::ConnectionPool<Connection> readers_;
+  detail::Database db_;
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "store/detail/structured.hpp"
 #include "store/detail/pool.hpp"
 #include "store/migrations/sqlite.hpp"
+#include "store/sqlite/database.hpp"
 #include "store/sqlite/db.hpp"
 
 #include <algorithm>
@@ -30,7 +31,6 @@ using store::detail::recovered_usage;
 using store::detail::conversation_not_found;
 using store::detail::metadata_or_empty_object;
 
-constexpr int kBusyTimeoutMs = 5000;
 // Reads run concurrently on their own connections (WAL lets readers proceed beside the writer).
 // The pool grows on demand up to this many; callers beyond it wait for a free one.
 constexpr std::size_t kMaxReaders = 8;
@@ -162,36 +162,13 @@ Message read_message(const Statement& st) {
   return m;
 }
 
-// --- Connections ---------------------------------------------------------------------------------
-
-std::unique_ptr<Connection> open_writer(const std::string& path) {
-  auto c = std::make_unique<Connection>(
-      path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
-  sqlite3_busy_timeout(c->handle(), kBusyTimeoutMs);
-  // journal_mode reads the file header, so this is also where "not a database" surfaces.
-  // WAL persists in the file; synchronous=NORMAL is safe with WAL (a crash may lose the last
-  // commits, never corrupt) and avoids an fsync per commit.
-  c->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
-  return c;
-}
-
-std::unique_ptr<Connection> open_reader(const std::string& path) {
-  auto c = std::make_unique<Connection>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
-  sqlite3_busy_timeout(c->handle(), kBusyTimeoutMs);
-  // A write slipping onto a reader would bypass the writer mutex; make it fail loudly instead.
-  c->exec("PRAGMA query_only=ON;");
-  return c;
-}
-
 // --- The store -----------------------------------------------------------------------------------
 
 class SqliteStore final : public Store {
  public:
   SqliteStore(const std::string& path, const Clock& clock)
       : clock_(clock),
-        in_memory_(path == ":memory:"),
-        writer_(open_writer(path)),
-        readers_(kMaxReaders, [path] { return open_reader(path); }) {}
+        db_(path, kMaxReaders) {}
 
   Result<void> ping() override {
     return read<void>("ping", [&](Connection& c) -> Result<void> {
@@ -763,51 +740,21 @@ class SqliteStore final : public Store {
     return static_cast<int>(st.int64(0));
   }
 
-  // Runs `f` on a reader connection (or on the writer, under its lock, for ":memory:", where
-  // every connection would otherwise see its own empty database).
   template <class T, class F>
   Result<T> read(std::string_view op, F&& f) {
-    try {
-      if (in_memory_) {
-        std::lock_guard lock(write_mu_);
-        return f(*writer_);
-      }
-      auto lease = readers_.acquire();  // waits for a free reader: never empty
-      return f(**lease);
-    } catch (const DbError& e) {
-      return db_error(op, e);
-    }
+    return db_.read<T>(op, std::forward<F>(f));
   }
-
-  // Runs `f` on the writer connection under its lock, without a transaction.
   template <class T, class F>
   Result<T> write_locked(std::string_view op, F&& f) {
-    try {
-      std::lock_guard lock(write_mu_);
-      return f(*writer_);
-    } catch (const DbError& e) {
-      return db_error(op, e);
-    }
+    return db_.write_locked<T>(op, std::forward<F>(f));
   }
-
-  // Runs `f` in a write transaction, committed when `f` succeeds and rolled back otherwise.
-  // All writes share one connection: SQLite admits one writer at a time anyway, and queuing on a
-  // mutex is cheaper and fairer than connections retrying on SQLITE_BUSY.
   template <class T, class F>
   Result<T> write(std::string_view op, F&& f) {
-    return write_locked<T>(op, [&](Connection& c) -> Result<T> {
-      Transaction tx(c, Transaction::Kind::write);
-      Result<T> r = f(c);
-      if (r) tx.commit();
-      return r;
-    });
+    return db_.write<T>(op, std::forward<F>(f));
   }
 
   const Clock& clock_;
-  const bool in_memory_;
-  std::mutex write_mu_;
-  std::unique_ptr<Connection> writer_;
-  store::detail::ConnectionPool<Connection> readers_;
+  detail::Database db_;
 };
 
 
