@@ -12,6 +12,8 @@ import path from 'node:path';
 
 import { makeTempDir, runCli, startService } from './lib/service.mjs';
 import { collect, openStream, waitFor } from './lib/sse.mjs';
+import { connected, SOCKETIO_PATH } from './lib/socketio.mjs';
+import { io } from 'socket.io-client';
 
 const CATS = '# Cats\n\nCats purr when they are content and sleep sixteen hours a day.\n\n## Food\n\nCats eat fish, chicken and dry kibble.';
 const DOGS = 'Dogs bark at strangers, fetch sticks and love long walks in the park.';
@@ -227,6 +229,29 @@ describe('knowledge bases', () => {
     assert.deepEqual(all.slice(0, 2).map((e) => e.event), ['start', 'citations']);
     assert.equal(all[1].data.citations[0].documentId, dogs.id);
     assert.equal(all.at(-1).event, 'done');
+
+    // Over Socket.IO: ai:citations follows ai:start; a foreign or unknown base is refused in the ack.
+    const socket = io(svc.url, { path: SOCKETIO_PATH, forceNew: true, reconnection: false, auth: { token } });
+    try {
+      await connected(socket);
+      const seen = [];
+      const finished = new Promise((resolve) => {
+        socket.onAny((name, data) => {
+          if (!name.startsWith('ai:') || name === 'ai:typing') return;
+          seen.push({ name, data });
+          if (name === 'ai:done' || name === 'ai:error') resolve();
+        });
+      });
+      const ack = await socket.emitWithAck('ai:chat', { message: 'How long do cats sleep?', knowledgeBaseIds: [kb.id] });
+      assert.ok(ack.conversationId, JSON.stringify(ack));
+      await finished;
+      assert.deepEqual(seen.slice(0, 2).map((e) => e.name), ['ai:start', 'ai:citations']);
+      assert.equal(seen[1].data.citations[0].documentId, cats.id);
+      const refusedAck = await socket.emitWithAck('ai:chat', { message: 'x', knowledgeBaseIds: ['01234567-89ab-7cde-8f01-23456789abcd'] });
+      assert.equal(refusedAck.error?.code, 'not_found');
+    } finally {
+      socket.close();
+    }
 
     // PATCH replaces the bases ([] drops them): then no citations.
     assertOk(await svc.patch(`/api/ai/conversations/${turn.conversationId}`, { token, json: { knowledgeBaseIds: [] } }));
