@@ -22,6 +22,7 @@ cd "$(dirname "$0")/.."
 # Knowledge bases (docs/dependencies.md): libmd4c-dev parses Markdown, libxml2-dev HTML and DOCX's XML,
 # libzip-dev opens DOCX, libhnswlib-dev is the (header-only) vector index; poppler-utils is pdftotext,
 # which the service runs as a separate process to read PDFs (GPL, so never linked).
+# libstemmer-dev: Snowball's English stemmer (BSD) for knowledge bases' lexical search (BM25).
 # chromium: the chat UI's browser tests (tests/ui) drive Debian's headless Chromium with playwright-core.
 # clang-14 + libclang-rt-14-dev (libFuzzer, ASan/UBSan runtimes): `make fuzz` (tests/fuzz); gcovr:
 # `make coverage` (docs/testing.md). Test tools only.
@@ -39,6 +40,7 @@ packages=(
   caddy
   chromium
   clang-14 libclang-rt-14-dev gcovr
+  libstemmer-dev
 )
 # Node 20 with its npm runs the black-box suites; the image may ship it from another source, so
 # only install Debian's when no node is present.

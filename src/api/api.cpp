@@ -17,6 +17,7 @@ http::Router make_router(Services& services) {
   add_usage_routes(router, services);
   add_export_routes(router, services);
   add_prompt_routes(router, services);
+  add_knowledge_routes(router, services);
   add_metrics_routes(router, services);
   add_socketio_routes(router, services);
   add_ui_routes(router, services);

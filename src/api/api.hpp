@@ -16,6 +16,7 @@ namespace aas::realtime::socketio { class Server; }
 namespace aas::chat { class ChatService; class ConversationService; class GatewayService; class PromptService; class ResponseHistory; class UsageService; }
 namespace aas::llm { class ModelRegistry; }
 namespace aas::agent { class Approvals; }
+namespace aas::knowledge { class KnowledgeService; }
 namespace aas::metrics { class Metrics; }
 namespace aas::ops { class HealthService; }
 
@@ -64,6 +65,8 @@ struct Services {
   chat::ResponseHistory* response_history = nullptr;
   // The agent's approvals of `confirm` tools (api/tool_calls.cpp); null: no agent tools.
   agent::Approvals* approvals = nullptr;
+  // Knowledge bases (/api/ai/knowledge); null: not mounted.
+  knowledge::KnowledgeService* knowledge = nullptr;
 };
 
 http::Router make_router(Services& services);
@@ -83,6 +86,7 @@ void add_responses_routes(http::Router& router, Services& services);
 void add_metrics_routes(http::Router& router, Services& services);
 // POST /api/ai/conversations/:id/tool-calls/:callId/approve | reject (the agent's confirmations).
 void add_tool_call_routes(http::Router& router, Services& services);
+void add_knowledge_routes(http::Router& router, Services& services);
 // The chat UI: the page at /, its embedded files, and the development sign-in.
 void add_ui_routes(http::Router& router, Services& services);
 // Engine.IO's long-polling routes when services.socketio is set (the upgrade goes to http::Server).

@@ -53,6 +53,7 @@ asio::awaitable<void> stream_turn(Services& s, chat::PreparedTurn turn, http::Bo
   http::SseChannel channel(out, co_await asio::this_coro::executor);
   SseRelay relay(channel);
   channel.send(event("start", start_event(turn)));
+  if (!turn.citations.empty()) channel.send(event("citations", citations_event(turn.citations)));
   auto produce = [&]() -> asio::awaitable<void> {
     const std::string message_id = *turn.placeholder_id;
     auto result = co_await s.chat.stream(std::move(turn), relay);
@@ -105,14 +106,19 @@ Reply run_turn(Services& s, chat::TurnInput in, bool streamed) {
   data["model"] = turn->model;
   data["usage"] = usage_json(turn->usage);
   data["cost"] = cost_to_json(turn->assistant.cost_micros);
+  data["citations"] = citations_array(turn->citations);
   co_return ok(data);
 }
 
 Reply post_chat(Services& s, http::Context& ctx) {
   auto body = parse_object(ctx.request);
   if (!body) co_return body.error();
-  if (auto r = allow_only(*body, {"message", "conversationId", "model", "systemPrompt", "promptId", "stream"}); !r)
+  if (auto r = allow_only(*body, {"message", "conversationId", "model", "systemPrompt", "promptId", "stream",
+                                  "knowledgeBaseIds"});
+      !r)
     co_return r.error();
+  auto kb_ids = optional_string_array(*body, "knowledgeBaseIds");
+  if (!kb_ids) co_return kb_ids.error();
   chat::TurnInput in;
   if (auto read = read_message(*body, in); !read) co_return read.error();
   auto conversation_id = optional_string(*body, "conversationId");
@@ -135,6 +141,7 @@ Reply post_chat(Services& s, http::Context& ctx) {
   in.user_name = ctx.user().name;
   in.request_id = ctx.request_id;
   if (auto token = http::bearer_token(ctx.request)) in.bearer_token = std::string(*token);
+  in.knowledge_base_ids = std::move(*kb_ids);
 
   co_return co_await run_turn(s, std::move(in), wants_stream(ctx, *stream));
 }

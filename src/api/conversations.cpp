@@ -44,7 +44,10 @@ Reply list(Services& s, http::Context& ctx) {
 Reply create(Services& s, http::Context& ctx) {
   auto body = parse_object(ctx.request);
   if (!body) co_return body.error();
-  if (auto r = allow_only(*body, {"title", "systemPrompt", "model", "metadata", "promptId"}); !r) co_return r.error();
+  if (auto r = allow_only(*body, {"title", "systemPrompt", "model", "metadata", "promptId", "knowledgeBaseIds"}); !r)
+    co_return r.error();
+  auto kb_ids = optional_string_array(*body, "knowledgeBaseIds");
+  if (!kb_ids) co_return kb_ids.error();
   domain::NewConversation nc;
   nc.user_id = ctx.user().user_id;
   auto title = optional_string(*body, "title");
@@ -62,6 +65,7 @@ Reply create(Services& s, http::Context& ctx) {
   auto prompt_id = optional_string(*body, "promptId");
   if (!prompt_id) co_return prompt_id.error();
   nc.prompt_id = std::move(*prompt_id);
+  if (*kb_ids) nc.knowledge_base_ids = std::move(**kb_ids);
 
   auto created = co_await s.conversations.create(nc);
   if (!created) co_return created.error();
@@ -82,10 +86,13 @@ Reply patch(Services& s, http::Context& ctx) {
   auto body = parse_object(ctx.request);
   if (!body) co_return body.error();
   if (auto r = allow_only(*body, {"title", "systemPrompt", "model", "metadata", "pinned", "archived", "tags",
-                                  "promptId"});
+                                  "promptId", "knowledgeBaseIds"});
       !r)
     co_return r.error();
   domain::ConversationPatch p;
+  auto kb_ids = optional_string_array(*body, "knowledgeBaseIds");
+  if (!kb_ids) co_return kb_ids.error();
+  p.knowledge_base_ids = std::move(*kb_ids);
   auto prompt_id = nullable_string(*body, "promptId");
   if (!prompt_id) co_return prompt_id.error();
   p.prompt_id = prompt_id->value;

@@ -81,6 +81,19 @@ Result<std::optional<std::string>> optional_string(const json::object& body, std
   return std::optional<std::string>{std::string(v->as_string())};
 }
 
+Result<std::optional<std::vector<std::string>>> optional_string_array(const json::object& body, std::string_view key) {
+  const json::value* v = body.if_contains(key);
+  if (!v || v->is_null()) return std::optional<std::vector<std::string>>();
+  const auto bad = [&] { return make_error(errc::invalid_request, "'" + std::string(key) + "' must be an array of strings"); };
+  if (!v->is_array()) return bad();
+  std::vector<std::string> out;
+  for (const json::value& e : v->as_array()) {
+    if (!e.is_string()) return bad();
+    out.emplace_back(e.as_string());
+  }
+  return std::optional<std::vector<std::string>>(std::move(out));
+}
+
 Result<std::optional<bool>> optional_bool(const json::object& body, std::string_view key) {
   const json::value* v = body.if_contains(key);
   if (!v || v->is_null()) return std::optional<bool>{};
@@ -148,6 +161,9 @@ json::value to_json(const domain::Conversation& c) {
   o["systemPrompt"] = text_or_null(c.system_prompt);
   o["model"] = text_or_null(c.model);
   o["metadata"] = metadata_json(c.metadata);
+  json::array kbs;
+  for (const std::string& id : c.knowledge_base_ids) kbs.emplace_back(id);
+  o["knowledgeBaseIds"] = std::move(kbs);
   o["messageCount"] = c.message_count;
   o["createdAt"] = format_rfc3339(c.created_at);
   o["updatedAt"] = format_rfc3339(c.updated_at);

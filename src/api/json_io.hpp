@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace aas::api {
 
@@ -30,6 +31,9 @@ Result<void> allow_only(const json::object& body, std::initializer_list<std::str
 
 // Absent or null: nullopt. Present and not a string: 400.
 Result<std::optional<std::string>> optional_string(const json::object& body, std::string_view key);
+
+// Absent or null: nullopt. Present and not an array of strings: 400.
+Result<std::optional<std::vector<std::string>>> optional_string_array(const json::object& body, std::string_view key);
 
 // Absent or null: nullopt. Present and not a boolean: 400.
 Result<std::optional<bool>> optional_bool(const json::object& body, std::string_view key);

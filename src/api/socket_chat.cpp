@@ -4,7 +4,8 @@
 //                refused: connect_error {message, data: {code}}. The socket joins `user:<id>`.
 //   ai:chat      {message, conversationId?, model?, knowledgeBaseIds?} + ack: the turn of a
 //                streamed POST /api/ai/chat; ack {conversationId, messageId, userMessageId} (or
-//                {error}), then ai:start, ai:delta…, ai:usage, ai:done | ai:error to this socket,
+//                {error}), then ai:start, ai:citations (when the turn retrieved passages
+//                from knowledgeBaseIds), ai:delta…, ai:usage, ai:done | ai:error to this socket,
 //                and ai:typing {conversationId, typing} to the user's other sockets meanwhile (only
 //                for answers asked over a socket).
 //   ai:stop      {conversationId} + ack: ChatService::stop (any replica's stream).
@@ -69,6 +70,13 @@ std::optional<std::string> token_of(const sio::Socket& socket) {
     return header.substr(kScheme.size());
   return std::nullopt;
 }
+
+// What the handlers keep of an accepted socket's handshake (every idle socket holds one): who it
+// is, and the token only when the agent has tools (they call the monolith as the user).
+struct SocketUser {
+  auth::Principal principal;
+  std::string token;
+};
 
 // The socket's half of a streamed turn: deltas as ai:delta; gone once the socket disconnected
 // (the answer is then recorded as interrupted, as for an SSE client that left).
@@ -160,6 +168,7 @@ struct Channel {
                             {"messageId", message_id},
                             {"userMessageId", prepared->user_message_id}}));
     socket->emit("ai:start", args(start_event(*prepared)));
+    if (!prepared->citations.empty()) socket->emit("ai:citations", args(citations_event(prepared->citations)));
     std::optional<Result<chat::TurnResult>> result;
     {
       const Typing typing(*this, socket, who.user_id, conversation_id);
@@ -172,7 +181,8 @@ struct Channel {
     }
   }
 
-  void on_chat(const SocketPtr& socket, const auth::Principal& who, sio::Message m, const sio::Ack& ack) {
+  void on_chat(const SocketPtr& socket, const auth::Principal& who, const std::string& token, sio::Message m,
+               const sio::Ack& ack) {
     const auto bad = [&](std::string message) { refuse(socket, ack, make_error(errc::invalid_request, std::move(message))); };
     if (m.args.empty() || !m.args.front().is_object()) return bad("ai:chat takes an object {message, conversationId?, model?}");
     const json::object& body = m.args.front().as_object();
@@ -186,12 +196,8 @@ struct Channel {
     if (!*message) return bad("'message' is required");
     if (!conversation_id) return refuse(socket, ack, conversation_id.error());
     if (!model) return refuse(socket, ack, model.error());
-    // Knowledge bases are accepted in the shape the plan gives them; retrieval is not built yet.
-    if (const json::value* kb = body.if_contains("knowledgeBaseIds"); kb && !kb->is_null()) {
-      if (!kb->is_array() ||
-          std::any_of(kb->as_array().begin(), kb->as_array().end(), [](const json::value& v) { return !v.is_string(); }))
-        return bad("'knowledgeBaseIds' must be an array of strings");
-    }
+    auto kb_ids = optional_string_array(body, "knowledgeBaseIds");
+    if (!kb_ids) return refuse(socket, ack, kb_ids.error());
     chat::TurnInput in;
     in.user_id = who.user_id;
     in.roles = who.roles;
@@ -200,7 +206,8 @@ struct Channel {
     in.conversation_id = std::move(*conversation_id);
     in.model = std::move(*model);
     in.request_id = "socket:" + socket->id();
-    if (auto token = token_of(*socket)) in.bearer_token = std::move(*token);  // the agent's tools act as the user
+    in.bearer_token = token;  // the agent's tools act as the user (empty without tools)
+    in.knowledge_base_ids = std::move(*kb_ids);
     // On a strand of its own: the relay's timer and the turn's awaits share it.
     asio::co_spawn(asio::make_strand(executor), chat_turn(socket, who, std::move(in), ack), asio::detached);
   }
@@ -240,12 +247,15 @@ std::function<std::size_t()> add_socketio_handlers(sio::Server& io, Services& s,
   auto channel = std::make_shared<Channel>(s, ns, executor);
   // Authenticates, then (accepted) joins the user's room and listens: the principal stays with
   // the handlers, never taken from what the client sends later.
-  ns.use([&authenticator, channel](const SocketPtr& socket) -> asio::awaitable<std::optional<sio::ConnectRefusal>> {
+  // The agent's tools call the monolith with the user's own token: kept only when there are tools.
+  const bool keep_token = s.approvals != nullptr;
+  ns.use([&authenticator, channel, keep_token](const SocketPtr& socket) -> asio::awaitable<std::optional<sio::ConnectRefusal>> {
     const std::optional<std::string> token = token_of(*socket);
     if (!token)
       co_return sio::ConnectRefusal{"unauthorized: send the token as auth.token (io(url, {auth: {token}}))",
                                     json::object{{"code", "unauthorized"}}};
-    // The token is not kept by the socket once checked (it is the handshake's only use for it).
+    // The handshake's auth is not kept by the socket once checked; the token only by the handlers
+    // below, and only when the agent needs it.
     socket->release_auth();
     Result<auth::Principal> who = co_await authenticator.authenticate(*token);
     if (!who)
@@ -254,12 +264,12 @@ std::function<std::size_t()> add_socketio_handlers(sio::Server& io, Services& s,
     socket->set_user(who->user_id);
     socket->join(user_room(who->user_id));
     // One copy of the principal for both handlers (every idle socket holds them).
-    auto principal = std::make_shared<const auth::Principal>(std::move(*who));
-    socket->on("ai:chat", [channel, principal](const SocketPtr& so, sio::Message m, const sio::Ack& ack) {
-      channel->on_chat(so, *principal, std::move(m), ack);
+    auto user = std::make_shared<const SocketUser>(SocketUser{std::move(*who), keep_token ? *token : std::string()});
+    socket->on("ai:chat", [channel, user](const SocketPtr& so, sio::Message m, const sio::Ack& ack) {
+      channel->on_chat(so, user->principal, user->token, std::move(m), ack);
     });
-    socket->on("ai:stop", [channel, principal](const SocketPtr& so, sio::Message m, const sio::Ack& ack) {
-      channel->on_stop(so, *principal, std::move(m), ack);
+    socket->on("ai:stop", [channel, user](const SocketPtr& so, sio::Message m, const sio::Ack& ack) {
+      channel->on_stop(so, user->principal, std::move(m), ack);
     });
     co_return std::nullopt;
   });

@@ -67,6 +67,15 @@ std::pair<std::string_view, json::object> tool_event(const chat::ToolEvent& e) {
   return {"tool_result", json::object{{"callId", e.call_id}, {"name", e.name}, {"result", e.result}, {"isError", e.error}}};
 }
 
+json::array citations_array(const std::vector<chat::Citation>& citations) {
+  // The same shape as stored with the answer (chat::citations_json).
+  return json::parse(chat::citations_json(citations)).as_array();
+}
+
+json::object citations_event(const std::vector<chat::Citation>& citations) {
+  return json::object{{"citations", citations_array(citations)}};
+}
+
 std::vector<std::pair<std::string_view, json::object>> end_events(const Result<chat::TurnResult>& result,
                                                                   const std::string& message_id) {
   const auto error = [](const Error& e) {

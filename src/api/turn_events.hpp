@@ -37,6 +37,10 @@ json::object start_event(const chat::PreparedTurn& turn);
 // tool_confirmation {callId, name, arguments, expiresAt}: the name and the payload of an agent's
 // tool event. `arguments` is the model's JSON when it parses, else its text.
 std::pair<std::string_view, json::object> tool_event(const chat::ToolEvent& e);
+// citations: {citations: [{index, documentId, knowledgeBaseId, title, chunkId, snippet, start, end,
+// page, score}]}, sent after start when the turn retrieved passages.
+json::array citations_array(const std::vector<chat::Citation>& citations);
+json::object citations_event(const std::vector<chat::Citation>& citations);
 // After the stream: usage then done, or usage then error (interrupted part way), or error alone.
 std::vector<std::pair<std::string_view, json::object>> end_events(const Result<chat::TurnResult>& result,
                                                                   const std::string& message_id);

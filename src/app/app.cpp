@@ -35,7 +35,11 @@
 #include "realtime/socketio/mount.hpp"
 #include "realtime/socketio/redis_adapter.hpp"
 #include "realtime/socketio/server.hpp"
+#include "app/knowledge_retriever.hpp"
+#include "knowledge/service.hpp"
+#include "store/postgres/knowledge_store.hpp"
 #include "store/postgres/postgres_store.hpp"
+#include "store/sqlite/knowledge_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -53,6 +57,10 @@
 #include <map>
 #include <iostream>
 #include <thread>
+#include <unistd.h>
+#include <set>
+#include <fstream>
+#include <filesystem>
 
 namespace aas::app {
 
@@ -69,6 +77,24 @@ std::unique_ptr<store::Store> open_store(const Config& c, const Clock& clock) {
   }
   spdlog::info("database: SQLite file {}", c.sqlite_path);
   return store::sqlite::open_sqlite_store(c.sqlite_path, clock);
+}
+
+// The knowledge store on the same database as the main store.
+std::unique_ptr<knowledge::KnowledgeStore> open_knowledge_store(const Config& c, const Clock& clock) {
+  if (c.database_driver == "postgres") return store::postgres::open_postgres_knowledge_store(c.database_url, clock);
+  return store::sqlite::open_sqlite_knowledge_store(c.sqlite_path, clock);
+}
+
+knowledge::KnowledgeOptions knowledge_options(const Config& c) {
+  knowledge::KnowledgeOptions o;
+  o.max_upload_bytes = c.max_upload_bytes;
+  o.quota = {c.kb_max_documents, c.kb_max_bytes};
+  o.workers = c.kb_ingest_workers;
+  o.lease = c.kb_job_lease;
+  o.chunking.max_tokens = c.chunk_tokens;
+  o.chunking.overlap_tokens = c.chunk_overlap;
+  o.parsing.max_input_bytes = c.max_upload_bytes;
+  return o;
 }
 
 auth::JwtOptions jwt_options(const Config& c) {
@@ -106,6 +132,15 @@ http::ServerOptions server_options(const Config& c) {
   o.max_connections_per_client = c.max_connections_per_ip;
   o.shutdown_grace = c.shutdown_grace;
   o.websocket.max_message_bytes = c.socketio_max_payload;
+  // Document uploads (POST /api/ai/knowledge/:id/documents) carry up to 4 files of
+  // MAX_UPLOAD_BYTES; a larger file in one fails on its own (api/knowledge.cpp).
+  o.body_limit_for = [limit = std::max(c.max_body_bytes, c.max_upload_bytes * 4 + 64 * 1024)](
+                         std::string_view method, std::string_view target) -> std::optional<std::size_t> {
+    if (method != "POST" || !target.starts_with("/api/ai/knowledge/")) return std::nullopt;
+    const std::string_view path = target.substr(0, target.find('?'));
+    if (!path.ends_with("/documents")) return std::nullopt;
+    return limit;
+  };
   o.websocket.idle_timeout = c.socketio_ping_interval + c.socketio_ping_timeout;
   return o;
 }
@@ -408,12 +443,19 @@ int serve(Config c) {
   chat::ResponseHistory response_history(blocking, *store);  // the Responses API's previous_response_id
   chat::UsageService usage(*store, blocking, accounting);
   ops::HealthService health(*store, redis.get(), blocking);
+  auto knowledge_store = open_knowledge_store(c, clock);
+  knowledge::KnowledgeService knowledge(*knowledge_store, blocking, knowledge_options(c));
   api::Services services{chat,    conversations,   gateway,
                          usage,   prompts,         health,
                          models,  metrics,         info,
                          c.metrics_token, redis && !c.redis_fail_open, &socketio, c.socketio_path};
   services.response_history = &response_history;
-  services.approvals = &approvals;
+  if (!c.agent.tools.empty()) services.approvals = &approvals;  // null: no tools, so no tool calls
+
+  services.knowledge = &knowledge;
+  KnowledgeRetriever retriever(knowledge);
+  chat.set_retriever(&retriever);
+  conversations.set_retriever(&retriever);
 
   // The chat page's development sign-in: on the development secret only, where `ai-agent-service
   // token --user` already mints any user's token for whoever can read ./data. Never with a real
@@ -460,6 +502,8 @@ int serve(Config c) {
   // What ended connections freed goes back to the system once their number has dropped.
   MemoryTrimmer trimmer(ioc.get_executor(), blocking.get_executor(), [&server] { return server.connection_count(); });
   trimmer.start();
+  // Ingestion: jobs left mid-way by a process that died are taken over when their lease runs out.
+  knowledge.start(ioc.get_executor());
   const auto cap = [](std::size_t n) { return n == 0 ? std::string("no cap") : std::to_string(n); };
   spdlog::info("connections: {} in all, {} per client address (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP)",
                cap(c.max_connections), cap(c.max_connections_per_ip));
@@ -473,6 +517,8 @@ int serve(Config c) {
     // Socket.IO clients see their transport close and reconnect (to another replica, or to this
     // one once it is back); pending polls answer at once instead of holding the drain up.
     socketio.engine().close_all();
+    // Ingestion stops after the step each worker is in; an unfinished job resumes at the next start.
+    knowledge.stop();
     const auto grace_over = std::chrono::steady_clock::now() + c.shutdown_grace;
     server.shutdown([&, grace_over](bool drained) {
       if (!drained) spdlog::warn("grace period over with requests still in flight; stopping");
@@ -520,6 +566,106 @@ int migrate(const Config& c) {
   }
   std::cout << "schema version " << *version << "\n";
   return 0;
+}
+
+namespace {
+
+// Every regular file named, or under a directory named, in a stable order.
+std::vector<std::filesystem::path> files_of(const std::vector<std::string>& paths) {
+  std::vector<std::filesystem::path> out;
+  for (const std::string& p : paths) {
+    if (std::filesystem::is_directory(p)) {
+      std::vector<std::filesystem::path> found;
+      for (const auto& e : std::filesystem::recursive_directory_iterator(p))
+        if (e.is_regular_file()) found.push_back(e.path());
+      std::sort(found.begin(), found.end());
+      out.insert(out.end(), found.begin(), found.end());
+    } else {
+      out.emplace_back(p);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+int ingest(const Config& c, const std::string& user, const std::string& kb_name, const std::vector<std::string>& paths) {
+  setup_logging(c.log_level);
+  SystemClock clock;
+  auto store = open_store(c, clock);
+  if (auto v = store->migrate(); !v) {
+    std::cerr << "migration failed: " << v.error().message << "\n";
+    return 1;
+  }
+  auto kstore = open_knowledge_store(c, clock);
+  asio::thread_pool blocking(1);
+  knowledge::KnowledgeService knowledge(*kstore, blocking, knowledge_options(c));
+  const auto fail = [](const std::string& what, const Error& e) {
+    std::cerr << what << ": " << e.message << "\n";
+    return 1;
+  };
+
+  // The user's base of that name, or a new one.
+  std::optional<knowledge::KnowledgeBase> kb;
+  knowledge::PageRequest page{100, std::nullopt};
+  do {
+    auto bases = kstore->list_bases(user, page);
+    if (!bases) return fail("cannot list knowledge bases", bases.error());
+    for (auto& b : bases->items)
+      if (b.name == kb_name) kb = std::move(b);
+    page.cursor = bases->next_cursor;
+  } while (!kb && page.cursor);
+  if (!kb) {
+    auto made = kstore->create_base({user, kb_name, std::nullopt, std::nullopt});
+    if (!made) return fail("cannot create knowledge base", made.error());
+    kb = std::move(*made);
+    std::cout << "created knowledge base " << kb_name << " (" << kb->id << ")\n";
+  }
+
+  std::set<std::string> mine;  // the jobs this run queued, for its progress
+  int failed = 0, skipped = 0;
+  for (const auto& path : files_of(paths)) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      std::cerr << path.string() << ": cannot read\n";
+      ++failed;
+      continue;
+    }
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto added = knowledge.add_document_now(user, kb->id, {path.filename().string(), std::move(bytes)});
+    if (!added) {
+      std::cerr << path.string() << ": " << added.error().message << "\n";
+      ++failed;
+    } else if (added->existing) {
+      ++skipped;  // the same bytes are in the base already
+    } else {
+      mine.insert(added->document.job.id);
+    }
+  }
+
+  const bool tty = isatty(STDOUT_FILENO) != 0;
+  std::size_t finished = 0, indexed = 0;
+  knowledge.drain([&](const knowledge::Job& job) {
+    if (!mine.count(job.id)) return;
+    const bool done = knowledge::is_terminal(job.stage);
+    if (done) ++finished;
+    if (job.stage == knowledge::Stage::failed) ++failed;
+    if (job.stage == knowledge::Stage::indexed) ++indexed;
+    if (tty) {
+      constexpr std::size_t kWidth = 30;
+      const std::size_t filled = mine.empty() ? kWidth : finished * kWidth / mine.size();
+      std::cout << "\r[" << std::string(filled, '#') << std::string(kWidth - filled, '.') << "] " << finished << "/"
+                << mine.size() << " " << knowledge::to_string(job.stage) << "        " << std::flush;
+    } else if (done) {
+      std::cout << job.document_id << " " << knowledge::to_string(job.stage)
+                << (job.error ? ": " + *job.error : std::string()) << "\n";
+    }
+  });
+  if (tty) std::cout << "\n";
+  std::cout << indexed << " indexed, " << skipped
+            << " already there, " << failed << " failed\n";
+  blocking.join();
+  return failed == 0 ? 0 : 1;
 }
 
 }  // namespace aas::app

@@ -77,6 +77,13 @@ int main(int argc, char** argv) {
   token->add_option("--role", roles, "Add a role (repeatable)");
   token->add_option("--ttl", ttl, "Lifetime: seconds or 30m, 1h, 7d")->capture_default_str();
 
+  auto* ingest_cmd = cli.add_subcommand("ingest", "Add files to a knowledge base and ingest them now");
+  std::string ingest_user, ingest_kb;
+  std::vector<std::string> ingest_paths;
+  ingest_cmd->add_option("--user", ingest_user, "The owner's user id")->required();
+  ingest_cmd->add_option("--kb", ingest_kb, "The knowledge base's name (created when missing)")->required();
+  ingest_cmd->add_option("paths", ingest_paths, "Files or directories")->required();
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -87,6 +94,7 @@ int main(int argc, char** argv) {
     Config config = load_config(environment());
     if (cli.got_subcommand("migrate")) return migrate(config);
     if (cli.got_subcommand("token")) return print_token(config, user, admin, roles, ttl);
+    if (cli.got_subcommand("ingest")) return ingest(config, ingest_user, ingest_kb, ingest_paths);
     return serve(std::move(config));
   } catch (const ConfigError& e) {
     std::cerr << "configuration error: " << e.what() << "\n";

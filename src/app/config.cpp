@@ -559,6 +559,13 @@ Config load_config(const Lookup& env) {
     c.cache_shared = *v == "true";
   }
   src.integer("MAX_IMAGE_BYTES", c.max_image_bytes, 1024, 64LL * 1024 * 1024);
+  src.integer("MAX_UPLOAD_BYTES", c.max_upload_bytes, 1024, 1024LL * 1024 * 1024);
+  src.integer("KB_MAX_DOCUMENTS", c.kb_max_documents, 0, 100'000'000);
+  src.integer("KB_MAX_BYTES", c.kb_max_bytes, 0, 1LL << 50);
+  src.integer("KB_INGEST_WORKERS", c.kb_ingest_workers, 0, 64);
+  src.millis("KB_JOB_LEASE_MS", c.kb_job_lease, 100, 3'600'000);
+  src.integer("CHUNK_TOKENS", c.chunk_tokens, 32, 8192);
+  src.integer("CHUNK_OVERLAP", c.chunk_overlap, 0, 4096);
   if (auto v = src.get("GENERATE_TITLES")) {
     if (*v != "true" && *v != "false") throw ConfigError("GENERATE_TITLES: must be true or false");
     c.generate_titles = *v == "true";

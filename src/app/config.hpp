@@ -168,6 +168,14 @@ struct Config {
   // AGENT_MAX_PARALLEL_TOOLS, TOOL_TIMEOUT_MS, TOOL_RESULT_MAX_TOKENS, TOOL_CONFIRM_TIMEOUT_MS);
   // checked by agent::validate_tools at start.
   agent::AgentSettings agent;
+  // knowledge bases
+  std::size_t max_upload_bytes = 10 * 1024 * 1024;  // one document's source (an upload request: 4x)
+  std::int64_t kb_max_documents = 1000;              // per user, over all bases (0: no quota)
+  std::int64_t kb_max_bytes = 100LL * 1024 * 1024;   // per user, the documents' sources (0: no quota)
+  int kb_ingest_workers = 2;                         // ingestion jobs run at once by one process
+  std::chrono::milliseconds kb_job_lease{30000};     // a job whose worker went quiet this long is taken over
+  int chunk_tokens = 512;                            // CHUNK_TOKENS
+  int chunk_overlap = 64;                            // CHUNK_OVERLAP
 };
 
 // Reads a variable by name (the environment in production, a map in tests).

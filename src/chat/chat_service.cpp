@@ -261,6 +261,7 @@ Result<void> ChatService::persist(PreparedTurn& turn, const Plan& plan, bool str
     nc.system_prompt = in.system_prompt;
     nc.model = in.model;
     nc.prompt_id = in.prompt_id;
+    if (in.knowledge_base_ids) nc.knowledge_base_ids = *in.knowledge_base_ids;
     auto conv = store_.create_conversation(nc);
     if (!conv) return conv.error();
     turn.conversation = std::move(*conv);
@@ -301,7 +302,18 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
     const ContextBuilder builder({p.model->upstream_model,
                                   p.model->context_window.value_or(options_.default_context_window),
                                   accounting_.output_cap(*p.model, std::nullopt)});
+    // Retrieval before anything is stored or billed: a base that is not the user's is a 404.
+    std::vector<Citation> citations;
+    const std::vector<std::string>& kb_ids = in.knowledge_base_ids ? *in.knowledge_base_ids
+                                                                   : p.conversation.knowledge_base_ids;
+    if (!kb_ids.empty()) {
+      if (!retriever_) return make_error(errc::not_found, "knowledge base not found");
+      auto found = retriever_->retrieve(in.user_id, kb_ids, p.message);
+      if (!found) return found.error();
+      citations = std::move(*found);
+    }
     ContextInput context_in;
+    for (const Citation& c : citations) context_in.passages.push_back({c.title, c.text});
     context_in.system_prompt = p.system_prompt;
     context_in.summary = p.conversation.summary;
     context_in.history = p.history;
@@ -318,6 +330,7 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
     turn.request = std::move(context->request);
     turn.request.fair_key = in.user_id;  // the router shares a deployment's slots between users
     turn.context_omitted = context->omitted;
+    turn.citations = std::move(citations);
     turn.to_summarize.assign(p.history.begin(), p.history.begin() + context->omitted);
     const int threshold = options_.summarize_after_messages;
     if (turn.to_summarize.empty() && threshold > 0 && static_cast<int>(p.history.size()) > threshold)
@@ -352,6 +365,7 @@ asio::awaitable<Result<TurnResult>> ChatService::finish(PreparedTurn& turn, cons
   what.placeholder_id = turn.placeholder_id;
   what.append_message = !turn.placeholder_id;  // an agent turn whose next placeholder was not written
   what.context_omitted = turn.context_omitted;
+  if (!turn.citations.empty()) what.citations_json = citations_json(turn.citations);
   auto recorded = co_await recorder_.record(what, call);
   if (recorded && call.end == CallEnd::complete) after_turn(turn, co_await asio::this_coro::executor);
   // A call that failed before any text is the turn's error (its error message is stored).
@@ -359,6 +373,7 @@ asio::awaitable<Result<TurnResult>> ChatService::finish(PreparedTurn& turn, cons
   if (!recorded) co_return recorded.error();
 
   TurnResult out;
+  out.citations = turn.citations;
   out.conversation_id = turn.conversation.id;
   out.user_message_id = turn.user_message_id;
   out.assistant = std::move(*recorded->message);

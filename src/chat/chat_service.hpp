@@ -7,6 +7,7 @@
 #include "chat/model_call.hpp"
 #include "chat/recorder.hpp"
 #include "chat/turn_agent.hpp"
+#include "chat/retriever.hpp"
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "llm/models.hpp"
@@ -66,6 +67,9 @@ struct TurnInput {
   // (message is its new text). It and what followed leave the active branch.
   std::optional<std::string> replace_message_id;
   bool regenerate = false;
+  // The knowledge bases to answer from: for this turn (and kept by a new conversation); nullopt:
+  // the conversation's own.
+  std::optional<std::vector<std::string>> knowledge_base_ids;
 };
 
 struct TurnResult {
@@ -78,6 +82,7 @@ struct TurnResult {
   // A stream that broke after its first words: the partial answer is stored (interrupted) and
   // this says why, so the client can be told.
   std::optional<Error> interruption;
+  std::vector<Citation> citations;  // the passages the model was given, numbered as it cites them
 };
 
 // A turn whose user message is stored and whose context is read: everything that can be
@@ -100,6 +105,7 @@ struct PreparedTurn {
   // restart marks interrupted and bills.
   std::optional<std::string> placeholder_id;
   std::int64_t prompt_tokens = 0;  // our count of the request's prompt (the placeholder's usage)
+  std::vector<Citation> citations;  // retrieved for this turn (empty without knowledge bases)
 };
 
 class ChatService {
@@ -122,6 +128,9 @@ class ChatService {
   const ChatOptions& options() const { return options_; }
   // The agent that runs turns with tools (src/agent/); none: plain turns. Set before serving.
   void set_agent(TurnAgent* agent) { agent_ = agent; }
+  // Retrieval from knowledge bases (set once at start-up, before turns run); without one, a turn
+  // naming knowledge bases is refused.
+  void set_retriever(Retriever* retriever) { retriever_ = retriever; }
 
   // Stops the answer streaming in one of the user's conversations, whichever replica streams it
   // (POST /api/ai/conversations/:id/stop): the stop goes out on the event bus; the stream keeps
@@ -176,6 +185,7 @@ class ChatService {
   realtime::EventBus& events_;
   ChatOptions options_;
   TurnAgent* agent_ = nullptr;
+  Retriever* retriever_ = nullptr;
   // The streams running in this process, by conversation, for stop requests.
   struct Running;
   struct Streams;

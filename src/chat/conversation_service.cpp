@@ -63,6 +63,7 @@ Result<void> check_prompt_choice(const std::optional<std::string>& system_prompt
 Result<domain::Conversation> ConversationService::create_now(const domain::NewConversation& c) {
   if (auto r = check_fields(c.title, c.system_prompt, c.model, c.metadata); !r) return r.error();
   if (auto r = check_prompt_choice(c.system_prompt, c.prompt_id); !r) return r.error();
+  if (auto r = check_knowledge_bases(c.user_id, c.knowledge_base_ids); !r) return r.error();
   return store_.create_conversation(c);
 }
 
@@ -186,7 +187,8 @@ Awaitable<domain::Conversation> ConversationService::update(std::string user_id,
                                                            domain::ConversationPatch p) {
   if (auto r = check_id(id); !r) co_return r.error();
   if (!p.title && !p.system_prompt && !p.model && !p.metadata && !p.clear_title && !p.clear_system_prompt &&
-      !p.clear_model && !p.pinned && !p.archived && !p.tags && !p.prompt_id && !p.clear_prompt_id)
+      !p.clear_model && !p.pinned && !p.archived && !p.tags && !p.prompt_id && !p.clear_prompt_id &&
+      !p.knowledge_base_ids)
     co_return make_error(errc::invalid_request, "nothing to update");
   if (auto r = check_fields(p.title, p.system_prompt, p.model, p.metadata); !r) co_return r.error();
   if (auto r = check_prompt_choice(p.system_prompt, p.prompt_id); !r) co_return r.error();
@@ -198,7 +200,19 @@ Awaitable<domain::Conversation> ConversationService::update(std::string user_id,
     if (!tags) co_return tags.error();
     p.tags = std::move(*tags);
   }
-  co_return co_await offload(blocking_, [&] { return store_.update_conversation(user_id, id, p); });
+  co_return co_await offload(blocking_, [&]() -> Result<domain::Conversation> {
+    if (p.knowledge_base_ids)
+      if (auto r = check_knowledge_bases(user_id, *p.knowledge_base_ids); !r) return r.error();
+    return store_.update_conversation(user_id, id, p);
+  });
+}
+
+Result<void> ConversationService::check_knowledge_bases(const std::string& user_id,
+                                                         const std::vector<std::string>& ids) const {
+  if (ids.empty()) return {};
+  if (ids.size() > 20) return make_error(errc::invalid_request, "at most 20 knowledge bases per conversation");
+  if (!retriever_) return make_error(errc::not_found, "knowledge base not found");
+  return retriever_->check(user_id, ids);
 }
 
 Awaitable<void> ConversationService::remove(std::string user_id, std::string id) {

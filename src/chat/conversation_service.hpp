@@ -1,6 +1,7 @@
 #pragma once
 // Conversation management on top of the Store.
 #include "core/error.hpp"
+#include "chat/retriever.hpp"
 #include "llm/models.hpp"
 #include "store/store.hpp"
 
@@ -58,6 +59,8 @@ class ConversationService {
   // A new conversation holding these messages in order (an exported one brought back). All or
   // nothing: when a message cannot be stored, the conversation is removed again.
   Awaitable<domain::Conversation> import(domain::NewConversation c, std::vector<domain::NewMessage> messages);
+  // Checks a conversation's knowledge bases are the user's (set once at start-up).
+  void set_retriever(Retriever* retriever) { retriever_ = retriever; }
 
  private:
   // The blocking bodies, run on the pool.
@@ -69,10 +72,14 @@ class ConversationService {
                             const std::optional<std::string>& model,
                             const std::optional<std::string>& metadata) const;
 
+  // not_found unless every id is a knowledge base of the user's; blocking.
+  Result<void> check_knowledge_bases(const std::string& user_id, const std::vector<std::string>& ids) const;
+
   store::Store& store_;
   boost::asio::thread_pool& blocking_;
   const llm::ModelRegistry& models_;
   ConversationLimits limits_;
+  Retriever* retriever_ = nullptr;
 };
 
 }  // namespace aas::chat

@@ -24,8 +24,11 @@ std::string_view known_finish_reason(std::string_view reason) {
 
 // Metadata the store keeps as JSON text; every value written here is one of a fixed set of
 // words, so plain concatenation cannot produce invalid JSON.
-std::string answer_metadata(const llm::Usage& usage, const CallResult& r, int context_omitted) {
+std::string answer_metadata(const llm::Usage& usage, const CallResult& r, int context_omitted,
+                            const std::string& citations) {
   std::string m = std::string("{\"usageEstimated\":") + (usage.estimated ? "true" : "false");
+  // Serialized by citations_json: valid JSON by construction.
+  if (!citations.empty()) m += ",\"citations\":" + citations;
   if (context_omitted > 0) m += ",\"contextOmitted\":" + std::to_string(context_omitted);
   // An interrupted or failed answer has no finish reason: its error says what happened.
   if (r.end != CallEnd::interrupted && r.end != CallEnd::failed)
@@ -113,7 +116,7 @@ asio::awaitable<Result<Recorded>> Recorder::record(const CallRecord& what, const
         m.output_tokens = out.usage.output_tokens;
         m.cost_micros = out.cost_micros;
         m.latency_ms = r.latency_ms;
-        m.metadata = answer_metadata(out.usage, r, what.context_omitted);
+        m.metadata = answer_metadata(out.usage, r, what.context_omitted, what.citations_json);
         m.tool_calls = r.tool_calls;
         m.usage = std::move(row);
       };

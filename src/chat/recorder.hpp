@@ -37,6 +37,8 @@ struct CallRecord {
   std::optional<std::string> placeholder_id;
   bool append_message = false;
   int context_omitted = 0;  // noted in the message's metadata
+  // The passages the answer may cite (a JSON array, chat/retriever.hpp), kept in its metadata.
+  std::string citations_json;
 };
 
 struct Recorded {

@@ -49,6 +49,8 @@ struct Conversation {
   // builder sends it in place of those turns.
   std::optional<std::string> summary;
   std::optional<std::string> summary_through;
+  // The knowledge bases its turns answer from (retrieval with citations); empty: none.
+  std::vector<std::string> knowledge_base_ids;
 };
 
 struct NewConversation {
@@ -59,6 +61,7 @@ struct NewConversation {
   std::string metadata = "{}";
   std::optional<std::string> prompt_id;
   bool title_auto = false;
+  std::vector<std::string> knowledge_base_ids;
 };
 
 // Fields left empty are not changed. To clear an optional text field, set clear_* to true.
@@ -70,6 +73,7 @@ struct ConversationPatch {
   std::optional<bool> pinned;
   std::optional<bool> archived;
   std::optional<std::vector<std::string>> tags;  // replaces them all (sorted, distinct, no commas)
+  std::optional<std::vector<std::string>> knowledge_base_ids;  // replaces them all (empty: none)
   std::optional<std::string> prompt_id;
   bool clear_prompt_id = false;
   bool title_auto = false;  // with a title: whether the service made it (users' titles are final)

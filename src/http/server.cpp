@@ -539,6 +539,10 @@ asio::awaitable<std::optional<Upgrade>> Server::Impl::serve(Connection& conn) {
         co_return std::nullopt;
       }
     }
+    if (!ec && options.body_limit_for) {
+      if (auto limit = options.body_limit_for(parser.get().method_string(), parser.get().target()))
+        parser.body_limit(*limit);
+    }
     if (!ec && !parser.is_done()) {
       if (expects_continue(parser.get())) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";

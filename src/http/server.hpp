@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 
 namespace boost::asio { class io_context; }
@@ -19,6 +21,9 @@ struct ServerOptions {
   std::uint16_t port = 4002;  // 0 picks a free port (tests)
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_body_bytes = 1024 * 1024;      // larger bodies get 413
+  // A larger limit for the few routes that take uploads (method, target -> limit; nullopt: the
+  // default), decided from the request line before the body is read.
+  std::function<std::optional<std::size_t>(std::string_view method, std::string_view target)> body_limit_for;
   std::chrono::milliseconds idle_timeout{60000};  // keep-alive wait for the next request
   std::chrono::milliseconds read_timeout{30000};  // reading one whole request
   std::chrono::milliseconds write_timeout{30000};

@@ -58,6 +58,7 @@ inline Conversation conversation_from(const NewConversation& n, std::string id, 
   c.metadata = std::string(metadata_or_empty_object(n.metadata));
   c.prompt_id = n.prompt_id;
   c.title_auto = n.title_auto;
+  c.knowledge_base_ids = n.knowledge_base_ids;
   c.message_count = 0;
   c.created_at = c.updated_at = from_unix_ms(now_ms);
   return c;
@@ -223,7 +224,7 @@ inline std::int64_t estimated_count(const UsageRecord& r) { return r.estimated ?
 // Column lists, in the order the adapters' read_* functions expect them.
 #define AAS_CONVERSATION_COLUMNS                                                          \
   "id, user_id, title, system_prompt, model, metadata, message_count, created_at, updated_at," \
-  " pinned, archived, tags, prompt_id, title_auto, summary, summary_through"
+  " pinned, archived, tags, prompt_id, title_auto, summary, summary_through, knowledge_base_ids"
 
 #define AAS_PROMPT_COLUMNS "id, owner_user_id, name, content, created_at, updated_at"
 

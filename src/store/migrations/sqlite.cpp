@@ -363,7 +363,107 @@ CREATE INDEX usage_ledger_user_time ON usage_ledger (user_id, created_at);
 CREATE INDEX usage_ledger_time ON usage_ledger (created_at);
 )sql";
 
-constexpr std::array<Migration, 8> kMigrations{{
+// Knowledge bases (issue 12): the plan's two unused tables replaced by bases with their
+// statistics, documents (their source kept, so a job can start over), ingestion jobs (stage,
+// counts, error, a lease that a restarted process takes over when it runs out), chunks, and the
+// BM25 term index (per base, term and chunk: frequency and chunk length). A conversation keeps
+// the bases it answers from (",id,id," like tags).
+constexpr std::string_view k0009_knowledge = R"sql(
+DROP TABLE documents;
+DROP TABLE knowledge_bases;
+CREATE TABLE knowledge_bases (
+  id              TEXT PRIMARY KEY,
+  user_id         TEXT NOT NULL,
+  name            TEXT NOT NULL,
+  description     TEXT,
+  embedding_model TEXT,
+  embedding_dim   INTEGER,
+  document_count  INTEGER NOT NULL DEFAULT 0,
+  chunk_count     INTEGER NOT NULL DEFAULT 0,
+  term_count      INTEGER NOT NULL DEFAULT 0,
+  bytes           INTEGER NOT NULL DEFAULT 0,
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL
+);
+CREATE INDEX knowledge_bases_user ON knowledge_bases (user_id, id);
+
+CREATE TABLE kb_documents (
+  id                TEXT PRIMARY KEY,
+  knowledge_base_id TEXT NOT NULL REFERENCES knowledge_bases (id) ON DELETE CASCADE,
+  user_id           TEXT NOT NULL,
+  title             TEXT NOT NULL,
+  media_type        TEXT NOT NULL,
+  content_hash      TEXT NOT NULL,
+  bytes             INTEGER NOT NULL,
+  job_id            TEXT,
+  chunk_count       INTEGER NOT NULL DEFAULT 0,
+  created_at        INTEGER NOT NULL,
+  updated_at        INTEGER NOT NULL,
+  UNIQUE (knowledge_base_id, content_hash)
+);
+CREATE INDEX kb_documents_base ON kb_documents (knowledge_base_id, id);
+CREATE INDEX kb_documents_user ON kb_documents (user_id);
+
+CREATE TABLE kb_sources (
+  document_id TEXT PRIMARY KEY REFERENCES kb_documents (id) ON DELETE CASCADE,
+  content     BLOB NOT NULL
+);
+
+CREATE TABLE kb_jobs (
+  id                TEXT PRIMARY KEY,
+  document_id       TEXT NOT NULL REFERENCES kb_documents (id) ON DELETE CASCADE,
+  knowledge_base_id TEXT NOT NULL,
+  user_id           TEXT NOT NULL,
+  kind              TEXT NOT NULL CHECK (kind = 'ingest' OR kind = 'reindex'),
+  stage             TEXT NOT NULL
+                      CHECK (stage = 'queued' OR stage = 'parsing' OR stage = 'chunking'
+                             OR stage = 'embedding' OR stage = 'indexed' OR stage = 'failed'
+                             OR stage = 'cancelled'),
+  chunks_total      INTEGER NOT NULL DEFAULT 0,
+  chunks_done       INTEGER NOT NULL DEFAULT 0,
+  error             TEXT,
+  attempts          INTEGER NOT NULL DEFAULT 0,
+  lease_until       INTEGER NOT NULL DEFAULT 0,
+  created_at        INTEGER NOT NULL,
+  updated_at        INTEGER NOT NULL
+);
+CREATE INDEX kb_jobs_document ON kb_jobs (document_id);
+-- The workers' queue: only unfinished jobs, oldest first.
+CREATE INDEX kb_jobs_pending ON kb_jobs (id)
+  WHERE stage = 'queued' OR stage = 'parsing' OR stage = 'chunking' OR stage = 'embedding';
+
+CREATE TABLE kb_chunks (
+  id                TEXT PRIMARY KEY,
+  document_id       TEXT NOT NULL REFERENCES kb_documents (id) ON DELETE CASCADE,
+  knowledge_base_id TEXT NOT NULL,
+  ordinal           INTEGER NOT NULL,
+  text              TEXT NOT NULL,
+  start_offset      INTEGER NOT NULL,
+  end_offset        INTEGER NOT NULL,
+  page              INTEGER,
+  heading_path      TEXT NOT NULL DEFAULT '[]',
+  term_count        INTEGER NOT NULL,
+  embedding         BLOB
+);
+CREATE INDEX kb_chunks_document ON kb_chunks (document_id, ordinal);
+
+-- BM25's postings: for each (base, term) the chunks holding it, with the term's frequency in the
+-- chunk and the chunk's length, so ranking reads this index range and nothing else.
+CREATE TABLE kb_terms (
+  knowledge_base_id TEXT NOT NULL,
+  term              TEXT NOT NULL,
+  chunk_id          TEXT NOT NULL,
+  document_id       TEXT NOT NULL,
+  tf                INTEGER NOT NULL,
+  len               INTEGER NOT NULL,
+  PRIMARY KEY (knowledge_base_id, term, chunk_id)
+) WITHOUT ROWID;
+CREATE INDEX kb_terms_document ON kb_terms (document_id);
+
+ALTER TABLE conversations ADD COLUMN knowledge_base_ids TEXT NOT NULL DEFAULT '';
+)sql";
+
+constexpr std::array<Migration, 9> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
     {3, "organise", k0003_organise},
@@ -372,6 +472,7 @@ constexpr std::array<Migration, 8> kMigrations{{
     {6, "versions", k0006_versions},
     {7, "structured", k0007_structured},
     {8, "plain checks", k0008_plain_checks},
+    {9, "knowledge", k0009_knowledge},
 }};
 
 static_assert(numbered_1_to_n(kMigrations), "migrations are numbered 1..N, in order, without gaps");

@@ -7,6 +7,7 @@
 #include "store/detail/pool.hpp"
 #include "store/migrations/postgres.hpp"
 #include "store/postgres/pq.hpp"
+#include "store/postgres/unit.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -30,34 +31,8 @@ using store::detail::metadata_or_empty_object;
 
 // Connections per store (per replica). Opened on demand; a request beyond them waits for one.
 constexpr std::size_t kPoolSize = 8;
-constexpr auto kAcquireTimeout = std::chrono::milliseconds(10000);
-// A unit of work that fails on a stale connection or loses a deadlock is tried again, this often
-// at most in all.
-constexpr int kMaxAttempts = 3;
 // The advisory lock that serialises migrations across processes ("aas_mig" in ASCII).
 constexpr std::int64_t kMigrationLockKey = 0x6161735f6d6967;
-
-// Failures of the database itself (unreachable, restarting, out of connections or disk, a
-// statement timeout, a lost deadlock) are "try again later"; anything else is a bug or a broken
-// schema.
-bool is_unavailable(const PgError& e) {
-  const std::string& s = e.sqlstate();
-  if (e.connection_lost() || s.empty()) return true;
-  const std::string_view cls = std::string_view(s).substr(0, 2);
-  return cls == "08" || cls == "40" || cls == "53" || cls == "57" || cls == "58" || s == "55P03";
-}
-
-// Rolled back by the server and safe to run again from the start.
-bool is_conflict(const PgError& e) {
-  return e.sqlstate() == "40001" || e.sqlstate() == "40P01";
-}
-
-Error db_error(std::string_view op, const PgError& e) {
-  std::string detail = std::string(op) + ": " + e.what();
-  if (!e.sqlstate().empty()) detail += " (sqlstate " + e.sqlstate() + ")";
-  if (is_unavailable(e)) return make_error(errc::unavailable, "database unavailable", std::move(detail));
-  return make_error(errc::internal, "internal error", std::move(detail));
-}
 
 // --- Rows ----------------------------------------------------------------------------------------
 
@@ -79,6 +54,7 @@ Conversation read_conversation(const Rows& r, int i) {
   c.title_auto = r.int64(i, 13) != 0;
   c.summary = r.optional_text(i, 14);
   c.summary_through = r.optional_text(i, 15);
+  c.knowledge_base_ids = store::detail::decode_tags(r.text(i, 16));
   return c;
 }
 
@@ -176,19 +152,9 @@ std::string uuid_after(const std::string& last) {
 // an idle timeout) is only noticed when used: the store then retries the work on a fresh
 // connection (see PostgresStore::run) and closes the other idle ones with it (drop_idle), so no
 // health-check round trip is paid on every acquire.
-using Pool = store::detail::ConnectionPool<Connection>;
-
-Pool::Lease acquire(Pool& pool) {
-  auto lease = pool.acquire(kAcquireTimeout);
-  if (!lease) throw PgError("53300", "no free database connection within 10 s", false);
-  return std::move(*lease);
-}
-
-// --- The store -----------------------------------------------------------------------------------
-
-// How a unit of work runs: one statement on its own (autocommit), several from one snapshot, or a
-// read-write transaction.
-enum class Tx { none, read, write };
+using detail::Pool;
+using detail::Tx;
+using detail::acquire;
 
 class PostgresStore final : public Store {
  public:
@@ -247,9 +213,10 @@ class PostgresStore final : public Store {
       if (conv.prompt_id && !prompt_visible(c, conv.user_id, *conv.prompt_id))
         return store::detail::prompt_not_found();
       c.query_with("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
-                   ") VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, 0, 0, '', $8, $9, NULL, NULL)",
+                   ") VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, 0, 0, '', $8, $9, NULL, NULL, $10)",
                    conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model, conv.metadata,
-                   now, conv.prompt_id, std::int64_t{conv.title_auto ? 1 : 0});
+                   now, conv.prompt_id, std::int64_t{conv.title_auto ? 1 : 0},
+                   store::detail::encode_tags(conv.knowledge_base_ids));
       return conv;
     });
   }
@@ -318,6 +285,7 @@ class PostgresStore final : public Store {
           " metadata = CASE WHEN $9 THEN $10 ELSE metadata END,"
           " pinned = coalesce($12::integer, pinned), archived = coalesce($13::integer, archived),"
           " tags = coalesce($14::text, tags),"
+          " knowledge_base_ids = coalesce($18::text, knowledge_base_ids),"
           " prompt_id = CASE WHEN $15 THEN $16 ELSE prompt_id END,"
           " title_auto = CASE WHEN $3 THEN $17 ELSE title_auto END,"
           " updated_at = GREATEST(updated_at, $11)"
@@ -330,7 +298,9 @@ class PostgresStore final : public Store {
           to_unix_ms(clock_.now()), store::detail::flag(p.pinned), store::detail::flag(p.archived),
           p.tags ? std::optional<std::string>(store::detail::encode_tags(*p.tags)) : std::nullopt,
           p.clear_prompt_id || p.prompt_id.has_value(), value(p.clear_prompt_id, p.prompt_id),
-          std::int64_t{p.title_auto && p.title.has_value() && !p.clear_title ? 1 : 0});
+          std::int64_t{p.title_auto && p.title.has_value() && !p.clear_title ? 1 : 0},
+          p.knowledge_base_ids ? std::optional<std::string>(store::detail::encode_tags(*p.knowledge_base_ids))
+                               : std::nullopt);
       if (r.empty()) return conversation_not_found();
       return read_conversation(r, 0);
     });
@@ -727,37 +697,9 @@ class PostgresStore final : public Store {
         c.query("SELECT coalesce(max(version), 0) FROM schema_migrations").int64(0, 0));
   }
 
-  // Runs `f` on a pooled connection: on its own (Tx::none), in a read-only snapshot, or in a
-  // write transaction committed when `f` succeeds and rolled back otherwise. The work is run
-  // again from the start, on another connection, when
-  // - the connection turns out to have died while it sat in the pool (the server restarted or
-  //   dropped it): nothing of this attempt can have committed; or
-  // - the server rolled the transaction back to break a deadlock or a serialization conflict.
-  // Never when COMMIT itself failed: its outcome is then unknown.
   template <class T, class F>
   Result<T> run(std::string_view op, Tx kind, F&& f) {
-    for (int attempt = 1;; ++attempt) {
-      bool reused = false;
-      bool committing = false;
-      try {
-        auto lease = acquire(pool_);
-        reused = lease.reused();
-        Connection& c = *lease;
-        if (kind == Tx::none) return f(c);
-        Transaction tx(c, kind == Tx::read ? Transaction::Kind::read : Transaction::Kind::write);
-        Result<T> r = f(c);
-        if (r) {
-          committing = true;
-          tx.commit();
-        }
-        return r;
-      } catch (const PgError& e) {
-        if (e.connection_lost() && reused) pool_.drop_idle();
-        const bool again = attempt < kMaxAttempts && !committing &&
-                           ((e.connection_lost() && reused) || is_conflict(e));
-        if (!again) return db_error(op, e);
-      }
-    }
+    return detail::run_unit<T>(pool_, op, kind, std::forward<F>(f));
   }
 
   const Clock& clock_;

@@ -65,6 +65,16 @@ std::optional<std::int64_t> Rows::optional_int64(int row, int col) const {
   return int64(row, col);
 }
 
+double Rows::real(int row, int col) const {
+  const char* p = PQgetvalue(r_, row, col);
+  const char* end = p + PQgetlength(r_, row, col);
+  double v = 0;
+  const auto [ptr, ec] = std::from_chars(p, end, v);
+  if (ec != std::errc() || ptr != end)
+    throw PgError("", "column " + std::to_string(col) + " is not a number: '" + std::string(p, end) + "'", false);
+  return v;
+}
+
 // --- Connection --------------------------------------------------------------------------------
 
 Connection::Connection(const std::string& url) {

@@ -6,6 +6,7 @@
 // come back as text and are parsed here (BIGINT with from_chars).
 #include "store/detail/text.hpp"
 
+#include <charconv>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -54,6 +55,12 @@ class Params {
     return *this;
   }
   Params& add(int v) { return add(std::int64_t{v}); }
+  Params& add(double v) {
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);  // shortest text that reads back the same
+    values_.emplace_back(std::string(buf, r.ptr));
+    return *this;
+  }
   Params& add(bool v) {
     values_.emplace_back(v ? "t" : "f");
     return *this;
@@ -89,6 +96,7 @@ class Rows {
   std::optional<std::string> optional_text(int row, int col) const;
   std::int64_t int64(int row, int col) const;
   std::optional<std::int64_t> optional_int64(int row, int col) const;
+  double real(int row, int col) const;
 
  private:
   pg_result* r_;

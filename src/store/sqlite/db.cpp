@@ -82,6 +82,47 @@ std::optional<std::int64_t> Statement::optional_int64(int col) const noexcept {
   return int64(col);
 }
 
+double Statement::real(int col) const noexcept { return sqlite3_column_double(stmt_, col); }
+
+std::string Statement::blob(int col) const {
+  const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+  const int n = sqlite3_column_bytes(stmt_, col);
+  return p ? std::string(p, static_cast<std::size_t>(n)) : std::string();
+}
+
+Statement& Statement::bind(int index, double value) {
+  check_bind(sqlite3_bind_double(stmt_, index, value));
+  return *this;
+}
+
+Statement& Statement::bind_blob(int index, std::string_view bytes) {
+  check_bind(sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_TRANSIENT));
+  return *this;
+}
+
+// Failures of the database itself (locked past the busy timeout, I/O, disk full, unreadable file)
+// are "try again later"; anything else is a bug or a broken schema.
+Error db_error(std::string_view op, const DbError& e) {
+  std::string detail =
+      std::string(op) + ": " + e.what() + " (sqlite code " + std::to_string(e.code()) + ")";
+  switch (e.code() & 0xFF) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOMEM:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_PERM:
+      return make_error(errc::unavailable, "database unavailable", std::move(detail));
+    default:
+      return make_error(errc::internal, "internal error", std::move(detail));
+  }
+}
+
 // --- Connection --------------------------------------------------------------------------------
 
 Connection::Connection(const std::string& path, int flags) {

@@ -1,6 +1,8 @@
 #pragma once
 // Private to the SQLite adapter: thin RAII over the sqlite3 C API (connection, cached prepared
 // statement, transaction). Not included outside src/store/sqlite/.
+#include "core/error.hpp"
+
 #include <sqlite3.h>
 
 #include <cstdint>
@@ -27,6 +29,10 @@ class DbError : public std::runtime_error {
 
 class Connection;
 
+// A DbError as the Store's Error: failures of the database itself (busy, I/O, disk full, ...)
+// are unavailable ("try again later"), anything else internal. `op` names the operation in the log.
+Error db_error(std::string_view op, const DbError& e);
+
 // A prepared statement borrowed from its connection's cache. Binds, steps, reads columns, and on
 // destruction resets itself so it can be reused and does not pin a read snapshot (which would
 // stall WAL checkpoints).
@@ -45,6 +51,9 @@ class Statement {
   Statement& bind(int index, const std::optional<std::string>& value);
   Statement& bind(int index, const std::optional<std::int64_t>& value);
   Statement& bind_null(int index);
+  Statement& bind(int index, double value);
+  // Bytes as a BLOB (kept as they are, NULs included).
+  Statement& bind_blob(int index, std::string_view bytes);
   Statement& bind(int index, bool value) { return bind(index, std::int64_t{value ? 1 : 0}); }
   Statement& bind(int index, int value) { return bind(index, std::int64_t{value}); }
   Statement& bind(int index, const std::string& value) {
@@ -70,6 +79,8 @@ class Statement {
   std::string text(int col) const;
   std::optional<std::string> optional_text(int col) const;
   std::optional<std::int64_t> optional_int64(int col) const noexcept;
+  double real(int col) const noexcept;
+  std::string blob(int col) const;
 
  private:
   [[noreturn]] void fail(int rc) const;

@@ -6,6 +6,7 @@
 #include "store/detail/structured.hpp"
 #include "store/detail/pool.hpp"
 #include "store/migrations/sqlite.hpp"
+#include "store/sqlite/database.hpp"
 #include "store/sqlite/db.hpp"
 
 #include <algorithm>
@@ -22,6 +23,7 @@ namespace {
 
 using detail::Connection;
 using detail::DbError;
+using detail::db_error;
 using detail::Statement;
 using detail::Transaction;
 using store::detail::clamp_limit;
@@ -29,33 +31,9 @@ using store::detail::recovered_usage;
 using store::detail::conversation_not_found;
 using store::detail::metadata_or_empty_object;
 
-constexpr int kBusyTimeoutMs = 5000;
 // Reads run concurrently on their own connections (WAL lets readers proceed beside the writer).
 // The pool grows on demand up to this many; callers beyond it wait for a free one.
 constexpr std::size_t kMaxReaders = 8;
-// Failures of the database itself (locked past the busy timeout, I/O, disk full, unreadable file)
-// are "try again later"; anything else is a bug or a broken schema.
-Error db_error(std::string_view op, const DbError& e) {
-  std::string detail =
-      std::string(op) + ": " + e.what() + " (sqlite code " + std::to_string(e.code()) + ")";
-  switch (e.code() & 0xFF) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-    case SQLITE_IOERR:
-    case SQLITE_FULL:
-    case SQLITE_CANTOPEN:
-    case SQLITE_READONLY:
-    case SQLITE_PROTOCOL:
-    case SQLITE_NOMEM:
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-    case SQLITE_PERM:
-      return make_error(errc::unavailable, "database unavailable", std::move(detail));
-    default:
-      return make_error(errc::internal, "internal error", std::move(detail));
-  }
-}
-
 // --- Rows ----------------------------------------------------------------------------------------
 
 // A user's search words as an FTS5 query: each word quoted (so no word is read as an operator or
@@ -101,6 +79,7 @@ Conversation read_conversation(const Statement& st) {
   c.title_auto = st.int64(13) != 0;
   c.summary = st.optional_text(14);
   c.summary_through = st.optional_text(15);
+  c.knowledge_base_ids = store::detail::decode_tags(st.text(16));
   return c;
 }
 
@@ -183,36 +162,13 @@ Message read_message(const Statement& st) {
   return m;
 }
 
-// --- Connections ---------------------------------------------------------------------------------
-
-std::unique_ptr<Connection> open_writer(const std::string& path) {
-  auto c = std::make_unique<Connection>(
-      path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
-  sqlite3_busy_timeout(c->handle(), kBusyTimeoutMs);
-  // journal_mode reads the file header, so this is also where "not a database" surfaces.
-  // WAL persists in the file; synchronous=NORMAL is safe with WAL (a crash may lose the last
-  // commits, never corrupt) and avoids an fsync per commit.
-  c->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
-  return c;
-}
-
-std::unique_ptr<Connection> open_reader(const std::string& path) {
-  auto c = std::make_unique<Connection>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
-  sqlite3_busy_timeout(c->handle(), kBusyTimeoutMs);
-  // A write slipping onto a reader would bypass the writer mutex; make it fail loudly instead.
-  c->exec("PRAGMA query_only=ON;");
-  return c;
-}
-
 // --- The store -----------------------------------------------------------------------------------
 
 class SqliteStore final : public Store {
  public:
   SqliteStore(const std::string& path, const Clock& clock)
       : clock_(clock),
-        in_memory_(path == ":memory:"),
-        writer_(open_writer(path)),
-        readers_(kMaxReaders, [path] { return open_reader(path); }) {}
+        db_(path, kMaxReaders) {}
 
   Result<void> ping() override {
     return read<void>("ping", [&](Connection& c) -> Result<void> {
@@ -261,9 +217,10 @@ class SqliteStore final : public Store {
       if (conv.prompt_id && !prompt_visible(c, conv.user_id, *conv.prompt_id))
         return store::detail::prompt_not_found();
       c.prepare("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7, 0, 0, '', ?8, ?9, NULL, NULL)")
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7, 0, 0, '', ?8, ?9, NULL, NULL, ?10)")
           .bind_all(conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model,
-                    conv.metadata, now, conv.prompt_id, conv.title_auto)
+                    conv.metadata, now, conv.prompt_id, conv.title_auto,
+                    store::detail::encode_tags(conv.knowledge_base_ids))
           .run();
       return conv;
     });
@@ -327,6 +284,7 @@ class SqliteStore final : public Store {
           " metadata = CASE WHEN ?9 THEN ?10 ELSE metadata END,"
           " pinned = coalesce(?12, pinned), archived = coalesce(?13, archived),"
           " tags = coalesce(?14, tags),"
+          " knowledge_base_ids = coalesce(?18, knowledge_base_ids),"
           " prompt_id = CASE WHEN ?15 THEN ?16 ELSE prompt_id END,"
           " title_auto = CASE WHEN ?3 THEN ?17 ELSE title_auto END,"
           " updated_at = max(updated_at, ?11)"
@@ -359,6 +317,10 @@ class SqliteStore final : public Store {
         return store::detail::prompt_not_found();
       field(15, p.clear_prompt_id, p.prompt_id);
       st.bind(17, p.title_auto && p.title.has_value() && !p.clear_title);
+      if (p.knowledge_base_ids)
+        st.bind(18, store::detail::encode_tags(*p.knowledge_base_ids));
+      else
+        st.bind_null(18);
       if (!st.step()) return conversation_not_found();
       Conversation conv = read_conversation(st);
       st.run();  // finish the statement before COMMIT
@@ -778,51 +740,21 @@ class SqliteStore final : public Store {
     return static_cast<int>(st.int64(0));
   }
 
-  // Runs `f` on a reader connection (or on the writer, under its lock, for ":memory:", where
-  // every connection would otherwise see its own empty database).
   template <class T, class F>
   Result<T> read(std::string_view op, F&& f) {
-    try {
-      if (in_memory_) {
-        std::lock_guard lock(write_mu_);
-        return f(*writer_);
-      }
-      auto lease = readers_.acquire();  // waits for a free reader: never empty
-      return f(**lease);
-    } catch (const DbError& e) {
-      return db_error(op, e);
-    }
+    return db_.read<T>(op, std::forward<F>(f));
   }
-
-  // Runs `f` on the writer connection under its lock, without a transaction.
   template <class T, class F>
   Result<T> write_locked(std::string_view op, F&& f) {
-    try {
-      std::lock_guard lock(write_mu_);
-      return f(*writer_);
-    } catch (const DbError& e) {
-      return db_error(op, e);
-    }
+    return db_.write_locked<T>(op, std::forward<F>(f));
   }
-
-  // Runs `f` in a write transaction, committed when `f` succeeds and rolled back otherwise.
-  // All writes share one connection: SQLite admits one writer at a time anyway, and queuing on a
-  // mutex is cheaper and fairer than connections retrying on SQLITE_BUSY.
   template <class T, class F>
   Result<T> write(std::string_view op, F&& f) {
-    return write_locked<T>(op, [&](Connection& c) -> Result<T> {
-      Transaction tx(c, Transaction::Kind::write);
-      Result<T> r = f(c);
-      if (r) tx.commit();
-      return r;
-    });
+    return db_.write<T>(op, std::forward<F>(f));
   }
 
   const Clock& clock_;
-  const bool in_memory_;
-  std::mutex write_mu_;
-  std::unique_ptr<Connection> writer_;
-  store::detail::ConnectionPool<Connection> readers_;
+  detail::Database db_;
 };
 
 

@@ -1,5 +1,7 @@
 // Keeps the router and docs/openapi.yaml in step: every route is documented, every documented
 // operation is routed.
+#include "knowledge/service.hpp"
+#include "store/sqlite/knowledge_store.hpp"
 #include "realtime/event_bus.hpp"
 #include "api/api.hpp"
 
@@ -73,6 +75,9 @@ TEST(OpenApi, RouterAndSpecDescribeTheSameOperations) {
   realtime::socketio::Server socketio(blocking.get_executor(), {}, {});
   Services services{chat, conversations, gateway, usage, prompts, health, models, metrics, {}};
   services.socketio = &socketio;
+  auto knowledge_store = store::sqlite::open_sqlite_knowledge_store((dir / "ai.db").string(), clock);
+  knowledge::KnowledgeService knowledge(*knowledge_store, blocking, {});
+  services.knowledge = &knowledge;
   // The development sign-in is routed only when it is set.
   services.dev_token = [](const std::string&) -> Result<std::string> { return std::string("token"); };
   const http::Router router = make_router(services);

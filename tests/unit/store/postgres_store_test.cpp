@@ -4,6 +4,8 @@
 #include "store/migrations/postgres.hpp"
 #include "store/migrations/sqlite.hpp"
 #include "store/postgres/pq.hpp"
+#include "knowledge_conformance.hpp"
+#include "store/postgres/knowledge_store.hpp"
 #include "store_conformance.hpp"
 
 #include <gtest/gtest.h>
@@ -189,7 +191,7 @@ TEST_F(PostgresStoreTest, RecordsEveryMigrationUnderTheSqliteNumbers) {
     EXPECT_EQ(rows.text(i, 1), all[static_cast<std::size_t>(i)].name);
   }
   EXPECT_EQ(c.query("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename IN"
-                    " ('conversations', 'messages', 'knowledge_bases', 'documents', 'usage_ledger',"
+                    " ('conversations', 'messages', 'knowledge_bases', 'kb_documents', 'usage_ledger',"
                     " 'usage_daily', 'limit_overrides')")
                 .int64(0, 0),
             7);
@@ -334,5 +336,26 @@ TEST_F(PostgresStoreTest, AnAppendWaitsForTheConversationsLockAndIssuesItsIdAfte
   EXPECT_EQ(got->message_count, 2);
 }
 
+}  // namespace
+}  // namespace aas::store::postgres
+
+// The knowledge store on the same database as the main store.
+namespace aas::store::postgres {
+namespace {
+std::vector<testing::KnowledgeBackend> postgres_knowledge_backends() {
+  if (!server_url()) return {};
+  return {testing::KnowledgeBackend{"postgres", [] {
+                                      auto db = std::make_shared<TestDatabase>(*server_url());
+                                      return std::function<testing::KnowledgeStores(const Clock&)>(
+                                          [db](const Clock& clock) {
+                                            return testing::KnowledgeStores{
+                                                open_postgres_store(db->url(), clock),
+                                                open_postgres_knowledge_store(db->url(), clock)};
+                                          });
+                                    }}};
+}
+using testing::KnowledgeConformance;
+INSTANTIATE_TEST_SUITE_P(Postgres, KnowledgeConformance, ::testing::ValuesIn(postgres_knowledge_backends()),
+                         testing::knowledge_backend_name);
 }  // namespace
 }  // namespace aas::store::postgres

@@ -2,6 +2,8 @@
 
 #include "core/ids.hpp"
 #include "store/migrations/sqlite.hpp"
+#include "knowledge_conformance.hpp"
+#include "store/sqlite/knowledge_store.hpp"
 #include "store_conformance.hpp"
 
 #include <gtest/gtest.h>
@@ -161,7 +163,7 @@ TEST_F(SqliteStoreTest, UsesWalAndRecordsEveryMigration) {
               m.name);
   // The plan's knowledge tables exist, ready for retrieval.
   EXPECT_EQ(raw.scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-                       "('conversations', 'messages', 'knowledge_bases', 'documents')"),
+                       "('conversations', 'messages', 'knowledge_bases', 'kb_documents')"),
             "4");
 }
 
@@ -339,5 +341,22 @@ TEST_F(SqliteStoreTest, InMemoryDatabaseWorksForTests) {
   EXPECT_EQ(page->items.size(), 1u);
 }
 
+}  // namespace
+}  // namespace aas::store::sqlite
+
+// The knowledge store on the same file as the main store.
+namespace aas::store::sqlite {
+namespace {
+std::function<testing::KnowledgeStores(const Clock&)> fresh_sqlite_knowledge_database() {
+  auto dir = std::make_shared<TempDir>();
+  return [dir](const Clock& clock) {
+    const std::string path = (dir->path() / "aas.db").string();
+    return testing::KnowledgeStores{open_sqlite_store(path, clock), open_sqlite_knowledge_store(path, clock)};
+  };
+}
+using testing::KnowledgeConformance;
+INSTANTIATE_TEST_SUITE_P(Sqlite, KnowledgeConformance,
+                         ::testing::Values(testing::KnowledgeBackend{"sqlite", fresh_sqlite_knowledge_database}),
+                         testing::knowledge_backend_name);
 }  // namespace
 }  // namespace aas::store::sqlite

@@ -1,0 +1,121 @@
+#pragma once
+// Knowledge bases as a service: validation of what users send, the ingestion workers (jobs in
+// the database: queued -> parsing -> chunking -> embedding -> indexed / failed / cancelled, with a
+// lease a restarted process takes over), and search. Plain C++ types in and out, so HTTP, the
+// CLI, the chat's retrieval and the agent's knowledge_search tool call the same functions.
+#include "core/error.hpp"
+#include "knowledge/chunker.hpp"
+#include "knowledge/document.hpp"
+#include "knowledge/store.hpp"
+#include "knowledge/types.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace boost::asio { class thread_pool; }
+
+namespace aas::knowledge {
+
+template <class T>
+using Awaitable = boost::asio::awaitable<Result<T>>;
+
+struct KnowledgeOptions {
+  std::size_t max_upload_bytes = 10u << 20;  // MAX_UPLOAD_BYTES: one document's source (413 above)
+  Quota quota{1000, 100ll << 20};            // KB_MAX_DOCUMENTS, KB_MAX_BYTES per user (429 above)
+  int workers = 2;                           // KB_INGEST_WORKERS: jobs run at once by this process
+  // KB_JOB_LEASE_MS: a job whose worker has not reported for this long (its process died) is
+  // taken over by another worker; each stage renews it.
+  std::chrono::milliseconds lease{30000};
+  // How often idle workers look for jobs queued by other processes (jobs queued here wake them).
+  std::chrono::milliseconds poll{1000};
+  ChunkOptions chunking;  // CHUNK_TOKENS, CHUNK_OVERLAP
+  ParseLimits parsing;
+  std::optional<std::string> default_embedding_model;  // EMBEDDING_MODEL, for new bases
+  std::size_t max_name_chars = 200;
+  std::size_t max_description_chars = 2000;
+  std::size_t max_title_chars = 500;
+  std::size_t max_query_chars = 2000;
+  int max_k = 50;
+  // Retrieval for a chat turn: the top passages, as many as fit this many tokens.
+  int chat_passages = 6;
+  std::int64_t chat_passage_tokens = 2000;
+};
+
+// A document as received: its bytes and the title the client gave (or the file name).
+struct Upload {
+  std::string title;
+  std::string bytes;
+};
+
+class KnowledgeService {
+ public:
+  KnowledgeService(KnowledgeStore& store, boost::asio::thread_pool& blocking, KnowledgeOptions options);
+  ~KnowledgeService();
+
+  Awaitable<KnowledgeBase> create_base(NewKnowledgeBase b);
+  Awaitable<KnowledgeBase> get_base(std::string user_id, std::string id);
+  Awaitable<Page<KnowledgeBase>> list_bases(std::string user_id, PageRequest page);
+  Awaitable<KnowledgeBase> update_base(std::string user_id, std::string id, KnowledgeBasePatch patch);
+  Awaitable<void> delete_base(std::string user_id, std::string id);
+
+  // Stores the document and queues its ingestion (202): the same bytes again are the document
+  // already there (existing), with no new job. 413 over MAX_UPLOAD_BYTES, 429 over a quota.
+  Awaitable<AddedDocument> add_document(std::string user_id, std::string kb_id, Upload upload);
+  // The same, blocking (the `ingest` command).
+  Result<AddedDocument> add_document_now(const std::string& user_id, const std::string& kb_id, Upload upload);
+  Awaitable<Document> get_document(std::string user_id, std::string kb_id, std::string id);
+  Awaitable<Page<Document>> list_documents(std::string user_id, std::string kb_id, PageRequest page);
+  Awaitable<void> delete_document(std::string user_id, std::string kb_id, std::string id);
+  Awaitable<Document> cancel(std::string user_id, std::string kb_id, std::string document_id);
+
+  // The user's bases among `kb_ids` searched for `query`: the top `k` passages. not_found when a
+  // base is not the user's (nothing of another user's is ever ranked); invalid_request for an
+  // empty query, k outside 1..max_k, or vector search on bases without an embedding model.
+  // hybrid on bases without one is lexical.
+  Awaitable<std::vector<Passage>> search(std::string user_id, std::vector<std::string> kb_ids, std::string query,
+                                         int k, SearchMode mode);
+  // The same, blocking (on the caller's thread): a chat turn's retrieval, which already runs on
+  // the blocking pool.
+  Result<std::vector<Passage>> search_now(const std::string& user_id, const std::vector<std::string>& kb_ids,
+                                          const std::string& query, int k, SearchMode mode);
+  // The passages a chat turn sends the model: the best ones, as many as fit the token budget.
+  Result<std::vector<Passage>> retrieve_now(const std::string& user_id, const std::vector<std::string>& kb_ids,
+                                            const std::string& query);
+  // not_found unless every id is a base of the user's.
+  Result<void> check_bases_now(const std::string& user_id, const std::vector<std::string>& kb_ids);
+
+  // Starts the ingestion workers on `executor`; jobs left mid-way by a process that died are
+  // taken over once their lease runs out. stop() ends them after the step each is in.
+  void start(const boost::asio::any_io_executor& executor);
+  void stop();
+  // Runs queued jobs on the calling thread until none is left (the `ingest` command); `progress`
+  // hears of each step.
+  void drain(const std::function<void(const Job&)>& progress = {});
+
+  const KnowledgeOptions& options() const { return options_; }
+
+ private:
+  // One job, start to end, on the calling thread (a blocking-pool thread for the workers).
+  void run_job(const Job& job, const std::function<void(const Job&)>& progress);
+  void wake();
+
+  KnowledgeStore& store_;
+  boost::asio::thread_pool& blocking_;
+  KnowledgeOptions options_;
+  struct Workers;
+  std::shared_ptr<Workers> workers_;
+};
+
+// The SHA-256 of `bytes`, hex: a document's identity for de-duplication.
+std::string content_hash(std::string_view bytes);
+
+}  // namespace aas::knowledge

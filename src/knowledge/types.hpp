@@ -1,0 +1,150 @@
+#pragma once
+// The records of knowledge bases: the bases, their documents, the ingestion jobs that turn a
+// document into chunks, and the chunks search ranks. Plain structs; the KnowledgeStore port
+// (knowledge/store.hpp) reads and writes them, the API turns them into JSON.
+#include "core/clock.hpp"
+#include "domain/records.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace aas::knowledge {
+
+using domain::Page;
+using domain::PageRequest;
+
+struct KnowledgeBase {
+  std::string id;
+  std::string user_id;
+  std::string name;
+  std::optional<std::string> description;
+  // The model whose vectors the base holds, and their dimension (known once the first vector is
+  // stored). None: lexical search only.
+  std::optional<std::string> embedding_model;
+  std::optional<std::int64_t> embedding_dim;
+  std::int64_t document_count = 0;
+  std::int64_t chunk_count = 0;
+  std::int64_t term_count = 0;  // the indexed terms of all chunks: BM25's average length
+  std::int64_t bytes = 0;       // of the documents' sources
+  TimePoint created_at{};
+  TimePoint updated_at{};
+};
+
+struct NewKnowledgeBase {
+  std::string user_id;
+  std::string name;
+  std::optional<std::string> description;
+  std::optional<std::string> embedding_model;
+};
+
+struct KnowledgeBasePatch {
+  std::optional<std::string> name;
+  std::optional<std::string> description;
+  bool clear_description = false;
+};
+
+// The stages of an ingestion job. queued -> parsing -> chunking -> embedding -> indexed, or
+// failed / cancelled from any stage before indexed.
+enum class Stage { queued, parsing, chunking, embedding, indexed, failed, cancelled };
+// Inline: the store adapters (a module below this one) read and write them too.
+inline constexpr std::string_view kStageNames[] = {"queued",  "parsing", "chunking", "embedding",
+                                                   "indexed", "failed",  "cancelled"};
+inline std::string_view to_string(Stage s) noexcept { return kStageNames[static_cast<int>(s)]; }
+inline std::optional<Stage> stage_from_string(std::string_view s) noexcept {
+  for (int i = 0; i < 7; ++i)
+    if (kStageNames[i] == s) return static_cast<Stage>(i);
+  return std::nullopt;
+}
+inline bool is_terminal(Stage s) noexcept {
+  return s == Stage::indexed || s == Stage::failed || s == Stage::cancelled;
+}
+
+struct Job {
+  std::string id;
+  std::string document_id;
+  std::string knowledge_base_id;
+  std::string user_id;
+  std::string kind = "ingest";  // ingest | reindex
+  Stage stage = Stage::queued;
+  std::int64_t chunks_total = 0;
+  std::int64_t chunks_done = 0;
+  std::optional<std::string> error;  // why it failed, for the user
+  std::int64_t attempts = 0;         // how many times a worker took it (a restart resumes it)
+  TimePoint created_at{};
+  TimePoint updated_at{};
+};
+
+struct Document {
+  std::string id;
+  std::string knowledge_base_id;
+  std::string user_id;
+  std::string title;
+  std::string media_type;
+  std::string content_hash;  // SHA-256 of the source bytes, hex
+  std::int64_t bytes = 0;
+  std::int64_t chunk_count = 0;
+  TimePoint created_at{};
+  TimePoint updated_at{};
+  Job job;  // its latest ingestion job: status, progress, error
+};
+
+struct NewDocument {
+  std::string knowledge_base_id;
+  std::string user_id;
+  std::string title;
+  std::string media_type;
+  std::string content;  // the source bytes, kept so a job can start over (restart, reindex)
+  std::string content_hash;
+};
+
+// Per-user quotas, checked in the transaction that adds a document.
+struct Quota {
+  std::int64_t max_documents = 0;  // 0: unlimited
+  std::int64_t max_bytes = 0;
+};
+
+struct AddedDocument {
+  Document document;
+  bool existing = false;  // the same bytes were in the base already: that document, no new job
+};
+
+// A chunk as ingestion writes it: its text, where it sits in the document, and its terms (the
+// analyzer's output: term -> frequency) for BM25.
+struct NewChunk {
+  std::string text;
+  std::int64_t start = 0;  // character offsets into the document's extracted text
+  std::int64_t end = 0;
+  std::optional<std::int64_t> page;
+  std::vector<std::string> heading_path;
+  std::vector<std::pair<std::string, std::int64_t>> terms;
+  std::int64_t length = 0;  // total term occurrences
+};
+
+// A ranked chunk with what a citation needs.
+struct Passage {
+  std::string chunk_id;
+  std::string document_id;
+  std::string knowledge_base_id;
+  std::string title;
+  std::string text;
+  std::int64_t start = 0;
+  std::int64_t end = 0;
+  std::optional<std::int64_t> page;
+  std::vector<std::string> heading_path;
+  double score = 0;
+};
+
+enum class SearchMode { lexical, vector, hybrid };
+inline constexpr std::string_view kSearchModeNames[] = {"lexical", "vector", "hybrid"};
+inline std::string_view to_string(SearchMode m) noexcept { return kSearchModeNames[static_cast<int>(m)]; }
+inline std::optional<SearchMode> search_mode_from_string(std::string_view s) noexcept {
+  for (int i = 0; i < 3; ++i)
+    if (kSearchModeNames[i] == s) return static_cast<SearchMode>(i);
+  return std::nullopt;
+}
+
+}  // namespace aas::knowledge

@@ -1,0 +1,101 @@
+#pragma once
+// Private to the Store adapters: what both knowledge store adapters do the same way (errors,
+// column lists, pages, JSON of heading paths, quota messages, BM25's idf per query term).
+#include "core/error.hpp"
+#include "knowledge/bm25.hpp"
+#include "knowledge/types.hpp"
+#include "store/detail/common.hpp"
+
+#include <boost/json.hpp>
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace aas::store::detail {
+
+inline Error knowledge_base_not_found() { return make_error(errc::not_found, "knowledge base not found"); }
+inline Error document_not_found() { return make_error(errc::not_found, "document not found"); }
+
+inline std::string heading_path_json(const std::vector<std::string>& path) {
+  boost::json::array a;
+  for (const std::string& h : path) a.emplace_back(h);
+  return boost::json::serialize(a);
+}
+
+inline std::vector<std::string> heading_path_from_json(std::string_view text) {
+  std::vector<std::string> out;
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(text, ec);
+  if (ec || !v.is_array()) return out;
+  for (const auto& h : v.as_array())
+    if (h.is_string()) out.emplace_back(h.as_string());
+  return out;
+}
+
+// Quotas count every document of the user's, in every base, before the new one is added: too
+// many documents is rate_limited (429), too many bytes payload_too_large (413).
+inline Result<void> check_quota(const knowledge::Quota& q, std::int64_t documents, std::int64_t bytes,
+                                std::int64_t new_bytes) {
+  if (q.max_documents > 0 && documents + 1 > q.max_documents)
+    return make_error(errc::rate_limited, "document quota reached: at most " + std::to_string(q.max_documents) +
+                                              " documents per user; delete some to add more");
+  if (q.max_bytes > 0 && bytes + new_bytes > q.max_bytes)
+    return make_error(errc::payload_too_large, "storage quota reached: at most " + std::to_string(q.max_bytes) +
+                                              " bytes of documents per user (" + std::to_string(bytes) +
+                                              " used); delete some to add more");
+  return {};
+}
+
+template <class T>
+Page<T> id_page(std::vector<T> items, int limit) {
+  Page<T> out{std::move(items), std::nullopt};
+  if (out.items.size() > static_cast<std::size_t>(limit)) {
+    out.items.pop_back();
+    out.next_cursor = encode_message_cursor(out.items.back().id);  // the "last id" cursor
+  }
+  return out;
+}
+
+// The query's terms with their idf over the bases searched (terms no chunk holds are dropped:
+// they add nothing to any score).
+struct WeightedTerms {
+  std::vector<std::string> terms;
+  std::vector<double> idf;
+};
+
+inline WeightedTerms weigh_terms(std::int64_t chunks, const std::vector<std::pair<std::string, std::int64_t>>& df) {
+  WeightedTerms w;
+  for (const auto& [term, n] : df) {
+    if (n <= 0) continue;
+    w.terms.push_back(term);
+    w.idf.push_back(knowledge::bm25::idf(chunks, n));
+  }
+  return w;
+}
+
+}  // namespace aas::store::detail
+
+#define AAS_KB_COLUMNS                                                                              \
+  "id, user_id, name, description, embedding_model, embedding_dim, document_count, chunk_count," \
+  " term_count, bytes, created_at, updated_at"
+
+// A document with its latest job (every document has one).
+#define AAS_KB_DOCUMENT_SELECT                                                                       \
+  "SELECT d.id, d.knowledge_base_id, d.user_id, d.title, d.media_type, d.content_hash, d.bytes,"   \
+  " d.chunk_count, d.created_at, d.updated_at, j.id, j.kind, j.stage, j.chunks_total, j.chunks_done," \
+  " j.error, j.attempts, j.created_at, j.updated_at FROM kb_documents d JOIN kb_jobs j ON j.id = d.job_id"
+
+#define AAS_KB_JOB_COLUMNS                                                                        \
+  "id, document_id, knowledge_base_id, user_id, kind, stage, chunks_total, chunks_done, error," \
+  " attempts, created_at, updated_at"
+
+// The stages a worker is in the middle of.
+#define AAS_KB_RUNNING "(stage = 'parsing' OR stage = 'chunking' OR stage = 'embedding')"
+#define AAS_KB_UNFINISHED "(stage = 'queued' OR stage = 'parsing' OR stage = 'chunking' OR stage = 'embedding')"
+
+// BM25's term weight, k1 = 1.2 and b = 0.75 as in knowledge/bm25.hpp; TF and LEN are the
+// posting's columns, AVGDL the bases' average chunk length.
+#define AAS_BM25(IDF, TF, LEN, AVGDL) \
+  IDF " * (" TF " * 2.2) / (" TF " + 1.2 * (0.25 + 0.75 * " LEN " / " AVGDL "))"

@@ -1,0 +1,495 @@
+#include "store/postgres/knowledge_store.hpp"
+
+#include "core/ids.hpp"
+#include "store/detail/knowledge_common.hpp"
+#include "store/postgres/postgres_store.hpp"
+#include "store/postgres/unit.hpp"
+
+#include <stdexcept>
+
+namespace aas::store::postgres {
+
+namespace {
+
+using detail::Connection;
+using detail::Pool;
+using detail::Rows;
+using detail::Tx;
+using knowledge::AddedDocument;
+using knowledge::Document;
+using knowledge::Job;
+using knowledge::KnowledgeBase;
+using knowledge::Passage;
+using knowledge::Stage;
+using store::detail::document_not_found;
+using store::detail::knowledge_base_not_found;
+
+constexpr std::size_t kPoolSize = 4;
+// pg_advisory_xact_lock(kQuotaLockClass, hashtext(user)): one user's documents are added one at a
+// time, so two uploads at once cannot both pass the quota.
+constexpr int kQuotaLockClass = 0x6b62;  // "kb"
+
+KnowledgeBase read_base(const Rows& r, int i) {
+  KnowledgeBase b;
+  b.id = r.text(i, 0);
+  b.user_id = r.text(i, 1);
+  b.name = r.text(i, 2);
+  b.description = r.optional_text(i, 3);
+  b.embedding_model = r.optional_text(i, 4);
+  b.embedding_dim = r.optional_int64(i, 5);
+  b.document_count = r.int64(i, 6);
+  b.chunk_count = r.int64(i, 7);
+  b.term_count = r.int64(i, 8);
+  b.bytes = r.int64(i, 9);
+  b.created_at = from_unix_ms(r.int64(i, 10));
+  b.updated_at = from_unix_ms(r.int64(i, 11));
+  return b;
+}
+
+Document read_document(const Rows& r, int i) {
+  Document d;
+  d.id = r.text(i, 0);
+  d.knowledge_base_id = r.text(i, 1);
+  d.user_id = r.text(i, 2);
+  d.title = r.text(i, 3);
+  d.media_type = r.text(i, 4);
+  d.content_hash = r.text(i, 5);
+  d.bytes = r.int64(i, 6);
+  d.chunk_count = r.int64(i, 7);
+  d.created_at = from_unix_ms(r.int64(i, 8));
+  d.updated_at = from_unix_ms(r.int64(i, 9));
+  Job& j = d.job;
+  j.id = r.text(i, 10);
+  j.kind = r.text(i, 11);
+  j.stage = knowledge::stage_from_string(r.text(i, 12)).value_or(Stage::failed);
+  j.chunks_total = r.int64(i, 13);
+  j.chunks_done = r.int64(i, 14);
+  j.error = r.optional_text(i, 15);
+  j.attempts = r.int64(i, 16);
+  j.created_at = from_unix_ms(r.int64(i, 17));
+  j.updated_at = from_unix_ms(r.int64(i, 18));
+  j.document_id = d.id;
+  j.knowledge_base_id = d.knowledge_base_id;
+  j.user_id = d.user_id;
+  return d;
+}
+
+Job read_job_row(const Rows& r, int i) {
+  Job j;
+  j.id = r.text(i, 0);
+  j.document_id = r.text(i, 1);
+  j.knowledge_base_id = r.text(i, 2);
+  j.user_id = r.text(i, 3);
+  j.kind = r.text(i, 4);
+  j.stage = knowledge::stage_from_string(r.text(i, 5)).value_or(Stage::failed);
+  j.chunks_total = r.int64(i, 6);
+  j.chunks_done = r.int64(i, 7);
+  j.error = r.optional_text(i, 8);
+  j.attempts = r.int64(i, 9);
+  j.created_at = from_unix_ms(r.int64(i, 10));
+  j.updated_at = from_unix_ms(r.int64(i, 11));
+  return j;
+}
+
+// A text[] literal: {"a","b"} with quotes and backslashes escaped.
+std::string text_array(const std::vector<std::string>& v) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char ch : v[i]) {
+      if (ch == '"' || ch == '\\') out += '\\';
+      out += ch;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+template <class N>
+std::string number_array(const std::vector<N>& v) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ',';
+    char buf[32];
+    out.append(buf, std::to_chars(buf, buf + sizeof buf, v[i]).ptr);
+  }
+  return out + "}";
+}
+
+// bytea travels as hex text (decode($n, 'hex') / encode(col, 'hex')): the parameters are text.
+std::string to_hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+
+std::string from_hex(std::string_view hex) {
+  const auto nibble = [](char c) { return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10; };
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+    out += static_cast<char>((nibble(hex[i]) << 4) | nibble(hex[i + 1]));
+  return out;
+}
+
+class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
+ public:
+  PostgresKnowledgeStore(const std::string& url, const Clock& clock)
+      : clock_(clock),
+        pool_(kPoolSize, [url] { return std::make_unique<Connection>(url); },
+              [](const Connection& c) { return c.reusable(); }) {
+    auto first = detail::acquire(pool_);
+  }
+
+  Result<KnowledgeBase> create_base(const knowledge::NewKnowledgeBase& n) override {
+    return run<KnowledgeBase>("create_base", Tx::none, [&](Connection& c) -> Result<KnowledgeBase> {
+      auto r = c.query_with("INSERT INTO knowledge_bases (id, user_id, name, description, embedding_model,"
+                            " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING " AAS_KB_COLUMNS,
+                            new_uuid_v7(), n.user_id, n.name, n.description, n.embedding_model, now_ms());
+      return read_base(r, 0);
+    });
+  }
+
+  Result<KnowledgeBase> get_base(std::string_view user_id, std::string_view id) override {
+    return run<KnowledgeBase>("get_base", Tx::none, [&](Connection& c) { return base_of(c, user_id, id); });
+  }
+
+  Result<knowledge::Page<KnowledgeBase>> list_bases(std::string_view user_id,
+                                                    const knowledge::PageRequest& page) override {
+    auto cursor = store::detail::message_cursor_of(page);
+    if (!cursor) return cursor.error();
+    const int limit = store::detail::clamp_limit(page.limit);
+    return run<knowledge::Page<KnowledgeBase>>(
+        "list_bases", Tx::none, [&](Connection& c) -> Result<knowledge::Page<KnowledgeBase>> {
+          auto r = c.query_with("SELECT " AAS_KB_COLUMNS " FROM knowledge_bases WHERE user_id = $1"
+                                " AND ($2::text IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+                                user_id, *cursor, limit + 1);
+          std::vector<KnowledgeBase> items;
+          for (int i = 0; i < r.size(); ++i) items.push_back(read_base(r, i));
+          return store::detail::id_page(std::move(items), limit);
+        });
+  }
+
+  Result<KnowledgeBase> update_base(std::string_view user_id, std::string_view id,
+                                    const knowledge::KnowledgeBasePatch& p) override {
+    return run<KnowledgeBase>("update_base", Tx::none, [&](Connection& c) -> Result<KnowledgeBase> {
+      auto r = c.query_with(
+          "UPDATE knowledge_bases SET name = coalesce($3, name),"
+          " description = CASE WHEN $5 THEN NULL ELSE coalesce($4, description) END, updated_at = $6"
+          " WHERE id = $1 AND user_id = $2 RETURNING " AAS_KB_COLUMNS,
+          id, user_id, p.name, p.description, p.clear_description, now_ms());
+      if (r.empty()) return knowledge_base_not_found();
+      return read_base(r, 0);
+    });
+  }
+
+  Result<void> delete_base(std::string_view user_id, std::string_view id) override {
+    return run<void>("delete_base", Tx::write, [&](Connection& c) -> Result<void> {
+      if (c.query_with("SELECT 1 FROM knowledge_bases WHERE id = $1 AND user_id = $2 FOR UPDATE", id, user_id).empty())
+        return knowledge_base_not_found();
+      c.query_with("DELETE FROM kb_terms WHERE knowledge_base_id = $1", id);
+      c.query_with("DELETE FROM knowledge_bases WHERE id = $1", id);
+      return {};
+    });
+  }
+
+  Result<std::int64_t> count_own_bases(std::string_view user_id, const std::vector<std::string>& ids) override {
+    return run<std::int64_t>("count_own_bases", Tx::none, [&](Connection& c) -> Result<std::int64_t> {
+      auto r = c.query_with("SELECT count(*) FROM knowledge_bases WHERE user_id = $1 AND id = ANY($2::text[])",
+                            user_id, text_array(ids));
+      return r.int64(0, 0);
+    });
+  }
+
+  Result<AddedDocument> add_document(const knowledge::NewDocument& n, const knowledge::Quota& quota) override {
+    return run<AddedDocument>("add_document", Tx::write, [&](Connection& c) -> Result<AddedDocument> {
+      c.query_with("SELECT pg_advisory_xact_lock($1, hashtext($2))", kQuotaLockClass, n.user_id);
+      if (auto b = base_of(c, n.user_id, n.knowledge_base_id); !b) return b.error();
+      {
+        auto r = c.query_with(AAS_KB_DOCUMENT_SELECT " WHERE d.knowledge_base_id = $1 AND d.content_hash = $2",
+                              n.knowledge_base_id, n.content_hash);
+        if (!r.empty()) return AddedDocument{read_document(r, 0), true};
+      }
+      {
+        auto r = c.query_with("SELECT count(*), coalesce(sum(bytes), 0)::bigint FROM kb_documents WHERE user_id = $1",
+                              n.user_id);
+        if (auto q = store::detail::check_quota(quota, r.int64(0, 0), r.int64(0, 1),
+                                                static_cast<std::int64_t>(n.content.size()));
+            !q)
+          return q.error();
+      }
+      const auto now = now_ms();
+      const std::string doc_id = new_uuid_v7();
+      const std::string job_id = new_uuid_v7();
+      const auto bytes = static_cast<std::int64_t>(n.content.size());
+      c.query_with("INSERT INTO kb_documents (id, knowledge_base_id, user_id, title, media_type, content_hash,"
+                   " bytes, job_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                   doc_id, n.knowledge_base_id, n.user_id, n.title, n.media_type, n.content_hash, bytes, job_id, now);
+      c.query_with("INSERT INTO kb_sources (document_id, content) VALUES ($1, decode($2, 'hex'))", doc_id,
+                   to_hex(n.content));
+      c.query_with("INSERT INTO kb_jobs (id, document_id, knowledge_base_id, user_id, kind, stage, created_at,"
+                   " updated_at) VALUES ($1, $2, $3, $4, 'ingest', 'queued', $5, $5)",
+                   job_id, doc_id, n.knowledge_base_id, n.user_id, now);
+      c.query_with("UPDATE knowledge_bases SET document_count = document_count + 1, bytes = bytes + $2,"
+                   " updated_at = $3 WHERE id = $1",
+                   n.knowledge_base_id, bytes, now);
+      auto d = document_of(c, n.user_id, n.knowledge_base_id, doc_id);
+      if (!d) return d.error();
+      return AddedDocument{std::move(*d), false};
+    });
+  }
+
+  Result<Document> get_document(std::string_view user_id, std::string_view kb_id, std::string_view id) override {
+    return run<Document>("get_document", Tx::none,
+                         [&](Connection& c) { return document_of(c, user_id, kb_id, id); });
+  }
+
+  Result<knowledge::Page<Document>> list_documents(std::string_view user_id, std::string_view kb_id,
+                                                   const knowledge::PageRequest& page) override {
+    auto cursor = store::detail::message_cursor_of(page);
+    if (!cursor) return cursor.error();
+    const int limit = store::detail::clamp_limit(page.limit);
+    return run<knowledge::Page<Document>>(
+        "list_documents", Tx::read, [&](Connection& c) -> Result<knowledge::Page<Document>> {
+          if (auto b = base_of(c, user_id, kb_id); !b) return b.error();
+          auto r = c.query_with(AAS_KB_DOCUMENT_SELECT " WHERE d.knowledge_base_id = $1 AND d.user_id = $2"
+                                " AND ($3::text IS NULL OR d.id > $3) ORDER BY d.id LIMIT $4",
+                                kb_id, user_id, *cursor, limit + 1);
+          std::vector<Document> items;
+          for (int i = 0; i < r.size(); ++i) items.push_back(read_document(r, i));
+          return store::detail::id_page(std::move(items), limit);
+        });
+  }
+
+  Result<void> delete_document(std::string_view user_id, std::string_view kb_id, std::string_view id) override {
+    return run<void>("delete_document", Tx::write, [&](Connection& c) -> Result<void> {
+      auto d = document_of(c, user_id, kb_id, id, true);
+      if (!d) return d.error();
+      remove_chunks(c, d->id, kb_id);
+      c.query_with("DELETE FROM kb_documents WHERE id = $1", id);
+      c.query_with("UPDATE knowledge_bases SET document_count = document_count - 1, bytes = bytes - $2,"
+                   " updated_at = $3 WHERE id = $1",
+                   kb_id, d->bytes, now_ms());
+      return {};
+    });
+  }
+
+  Result<Document> cancel_job(std::string_view user_id, std::string_view kb_id, std::string_view document_id) override {
+    return run<Document>("cancel_job", Tx::write, [&](Connection& c) -> Result<Document> {
+      auto d = document_of(c, user_id, kb_id, document_id, true);
+      if (!d) return d.error();
+      if (d->job.stage == Stage::cancelled) return d;
+      if (knowledge::is_terminal(d->job.stage))
+        return make_error(errc::conflict, "the document's ingestion has already finished (" +
+                                              std::string(knowledge::to_string(d->job.stage)) + ")");
+      c.query_with("UPDATE kb_jobs SET stage = 'cancelled', lease_until = 0, updated_at = $2 WHERE id = $1",
+                   d->job.id, now_ms());
+      return document_of(c, user_id, kb_id, document_id);
+    });
+  }
+
+  Result<std::optional<Job>> claim_job(std::int64_t lease_ms) override {
+    return run<std::optional<Job>>("claim_job", Tx::none, [&](Connection& c) -> Result<std::optional<Job>> {
+      const auto now = now_ms();
+      // SKIP LOCKED: replicas claiming at once each take a different job.
+      auto r = c.query_with(
+          "UPDATE kb_jobs SET stage = 'parsing', attempts = attempts + 1, chunks_done = 0, lease_until = $2,"
+          " updated_at = $1 WHERE id = (SELECT id FROM kb_jobs WHERE " AAS_KB_UNFINISHED
+          " AND (stage = 'queued' OR lease_until < $1) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+          " RETURNING " AAS_KB_JOB_COLUMNS,
+          now, now + lease_ms);
+      if (r.empty()) return std::optional<Job>();
+      return std::optional<Job>(read_job_row(r, 0));
+    });
+  }
+
+  Result<std::string> document_source(std::string_view document_id) override {
+    return run<std::string>("document_source", Tx::none, [&](Connection& c) -> Result<std::string> {
+      auto r = c.query_with("SELECT encode(content, 'hex') FROM kb_sources WHERE document_id = $1", document_id);
+      if (r.empty()) return document_not_found();
+      return from_hex(r.text(0, 0));
+    });
+  }
+
+  Result<bool> advance_job(std::string_view job_id, Stage stage, std::int64_t done, std::int64_t total,
+                           std::int64_t lease_ms) override {
+    return run<bool>("advance_job", Tx::none, [&](Connection& c) -> Result<bool> {
+      const auto now = now_ms();
+      auto r = c.query_with("UPDATE kb_jobs SET stage = $2, chunks_done = $3, chunks_total = $4, lease_until = $5,"
+                            " updated_at = $6 WHERE id = $1 AND " AAS_KB_RUNNING,
+                            job_id, knowledge::to_string(stage), done, total, now + lease_ms, now);
+      return r.affected() > 0;
+    });
+  }
+
+  Result<bool> finish_job(std::string_view job_id, const std::vector<knowledge::NewChunk>& chunks) override {
+    return run<bool>("finish_job", Tx::write, [&](Connection& c) -> Result<bool> {
+      auto j = c.query_with("SELECT document_id, knowledge_base_id FROM kb_jobs WHERE id = $1 AND " AAS_KB_RUNNING
+                            " FOR UPDATE",
+                            job_id);
+      if (j.empty()) return false;
+      const std::string doc_id = j.text(0, 0), kb_id = j.text(0, 1);
+      remove_chunks(c, doc_id, kb_id);
+      std::int64_t terms = 0;
+      std::int64_t ordinal = 0;
+      std::vector<std::string> words;
+      std::vector<std::int64_t> tfs;
+      for (const knowledge::NewChunk& ch : chunks) {
+        const std::string chunk_id = new_uuid_v7();
+        c.query_with("INSERT INTO kb_chunks (id, document_id, knowledge_base_id, ordinal, text, start_offset,"
+                     " end_offset, page, heading_path, term_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                     chunk_id, doc_id, kb_id, ordinal++, ch.text, ch.start, ch.end, ch.page,
+                     store::detail::heading_path_json(ch.heading_path), ch.length);
+        words.clear();
+        tfs.clear();
+        for (const auto& [term, tf] : ch.terms) {
+          words.push_back(term);
+          tfs.push_back(tf);
+        }
+        // A chunk's postings in one statement.
+        if (!words.empty())
+          c.query_with("INSERT INTO kb_terms (knowledge_base_id, term, chunk_id, document_id, tf, len)"
+                       " SELECT $1, u.term, $2, $3, u.tf, $4 FROM unnest($5::text[], $6::bigint[]) AS u(term, tf)",
+                       kb_id, chunk_id, doc_id, ch.length, text_array(words), number_array(tfs));
+        terms += ch.length;
+      }
+      const auto now = now_ms();
+      const auto n = static_cast<std::int64_t>(chunks.size());
+      c.query_with("UPDATE kb_documents SET chunk_count = $2, updated_at = $3 WHERE id = $1", doc_id, n, now);
+      c.query_with("UPDATE knowledge_bases SET chunk_count = chunk_count + $2, term_count = term_count + $3,"
+                   " updated_at = $4 WHERE id = $1",
+                   kb_id, n, terms, now);
+      c.query_with("UPDATE kb_jobs SET stage = 'indexed', chunks_done = $2, chunks_total = $2, error = NULL,"
+                   " lease_until = 0, updated_at = $3 WHERE id = $1",
+                   job_id, n, now);
+      return true;
+    });
+  }
+
+  Result<bool> fail_job(std::string_view job_id, std::string_view error) override {
+    return run<bool>("fail_job", Tx::none, [&](Connection& c) -> Result<bool> {
+      auto r = c.query_with("UPDATE kb_jobs SET stage = 'failed', error = $2, lease_until = 0, updated_at = $3"
+                            " WHERE id = $1 AND " AAS_KB_RUNNING,
+                            job_id, error, now_ms());
+      return r.affected() > 0;
+    });
+  }
+
+  Result<std::vector<Passage>> lexical_search(std::string_view user_id, const std::vector<std::string>& kb_ids,
+                                              const std::vector<std::string>& terms, int k) override {
+    return run<std::vector<Passage>>("lexical_search", Tx::read, [&](Connection& c) -> Result<std::vector<Passage>> {
+      std::vector<Passage> out;
+      if (terms.empty() || kb_ids.empty() || k <= 0) return out;
+      std::vector<std::string> own;
+      std::int64_t chunks = 0, total_terms = 0;
+      {
+        auto r = c.query_with("SELECT id, chunk_count, term_count FROM knowledge_bases WHERE user_id = $1"
+                              " AND id = ANY($2::text[])",
+                              user_id, text_array(kb_ids));
+        for (int i = 0; i < r.size(); ++i) {
+          own.push_back(r.text(i, 0));
+          chunks += r.int64(i, 1);
+          total_terms += r.int64(i, 2);
+        }
+      }
+      if (own.empty() || chunks == 0) return out;
+      const std::string bases = text_array(own);
+      std::vector<std::pair<std::string, std::int64_t>> df;
+      {
+        auto r = c.query_with("SELECT term, count(*) FROM kb_terms WHERE knowledge_base_id = ANY($1::text[])"
+                              " AND term = ANY($2::text[]) GROUP BY term",
+                              bases, text_array(terms));
+        for (int i = 0; i < r.size(); ++i) df.emplace_back(r.text(i, 0), r.int64(i, 1));
+      }
+      const auto w = store::detail::weigh_terms(chunks, df);
+      if (w.terms.empty()) return out;
+      const double avgdl = static_cast<double>(total_terms) / static_cast<double>(chunks);
+      auto r = c.query_with(
+          "SELECT c.id, c.document_id, c.knowledge_base_id, d.title, c.text, c.start_offset, c.end_offset,"
+          " c.page, c.heading_path, s.score FROM ("
+          "  SELECT t.chunk_id, sum(" AAS_BM25("q.idf", "t.tf", "t.len", "$3::float8") ") AS score"
+          "  FROM unnest($1::text[], $2::float8[]) AS q(term, idf)"
+          "  JOIN kb_terms t ON t.term = q.term COLLATE \"C\" AND t.knowledge_base_id = ANY($4::text[])"
+          "  GROUP BY t.chunk_id ORDER BY score DESC, t.chunk_id LIMIT $5) s"
+          " JOIN kb_chunks c ON c.id = s.chunk_id JOIN kb_documents d ON d.id = c.document_id"
+          " ORDER BY s.score DESC, c.id",
+          text_array(w.terms), number_array(w.idf), avgdl, bases, k);
+      for (int i = 0; i < r.size(); ++i) {
+        Passage p;
+        p.chunk_id = r.text(i, 0);
+        p.document_id = r.text(i, 1);
+        p.knowledge_base_id = r.text(i, 2);
+        p.title = r.text(i, 3);
+        p.text = r.text(i, 4);
+        p.start = r.int64(i, 5);
+        p.end = r.int64(i, 6);
+        p.page = r.optional_int64(i, 7);
+        p.heading_path = store::detail::heading_path_from_json(r.text(i, 8));
+        p.score = r.real(i, 9);
+        out.push_back(std::move(p));
+      }
+      return out;
+    });
+  }
+
+ private:
+  std::int64_t now_ms() const { return to_unix_ms(clock_.now()); }
+
+  Result<KnowledgeBase> base_of(Connection& c, std::string_view user_id, std::string_view id) {
+    auto r = c.query_with("SELECT " AAS_KB_COLUMNS " FROM knowledge_bases WHERE id = $1 AND user_id = $2", id, user_id);
+    if (r.empty()) return knowledge_base_not_found();
+    return read_base(r, 0);
+  }
+
+  // lock: the document's row is locked for the rest of the transaction (delete, cancel).
+  Result<Document> document_of(Connection& c, std::string_view user_id, std::string_view kb_id, std::string_view id,
+                               bool lock = false) {
+    auto r = lock ? c.query_with(AAS_KB_DOCUMENT_SELECT
+                                 " WHERE d.id = $1 AND d.knowledge_base_id = $2 AND d.user_id = $3 FOR UPDATE",
+                                 id, kb_id, user_id)
+                  : c.query_with(AAS_KB_DOCUMENT_SELECT " WHERE d.id = $1 AND d.knowledge_base_id = $2 AND d.user_id = $3",
+                                 id, kb_id, user_id);
+    if (r.empty()) {
+      if (auto b = base_of(c, user_id, kb_id); !b) return b.error();
+      return document_not_found();
+    }
+    return read_document(r, 0);
+  }
+
+  void remove_chunks(Connection& c, std::string_view doc_id, std::string_view kb_id) {
+    auto r = c.query_with("SELECT count(*), coalesce(sum(term_count), 0)::bigint FROM kb_chunks WHERE document_id = $1",
+                          doc_id);
+    const std::int64_t n = r.int64(0, 0), terms = r.int64(0, 1);
+    if (n == 0) return;
+    c.query_with("DELETE FROM kb_terms WHERE document_id = $1", doc_id);
+    c.query_with("DELETE FROM kb_chunks WHERE document_id = $1", doc_id);
+    c.query_with("UPDATE knowledge_bases SET chunk_count = chunk_count - $2, term_count = term_count - $3 WHERE id = $1",
+                 kb_id, n, terms);
+  }
+
+  template <class T, class F>
+  Result<T> run(std::string_view op, Tx kind, F&& f) {
+    return detail::run_unit<T>(pool_, op, kind, std::forward<F>(f));
+  }
+
+  const Clock& clock_;
+  Pool pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<knowledge::KnowledgeStore> open_postgres_knowledge_store(const std::string& url, const Clock& clock) {
+  try {
+    return std::make_unique<PostgresKnowledgeStore>(url, clock);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot connect to PostgreSQL at '" + redact_url(url) + "': " + e.what());
+  }
+}
+
+}  // namespace aas::store::postgres

@@ -1,0 +1,35 @@
+#include "store/sqlite/database.hpp"
+
+namespace aas::store::sqlite::detail {
+
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+
+std::unique_ptr<Connection> open_writer(const std::string& path) {
+  auto c = std::make_unique<Connection>(
+      path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
+  sqlite3_busy_timeout(c->handle(), kBusyTimeoutMs);
+  // journal_mode reads the file header, so this is also where "not a database" surfaces.
+  // WAL persists in the file; synchronous=NORMAL is safe with WAL (a crash may lose the last
+  // commits, never corrupt) and avoids an fsync per commit.
+  c->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+  return c;
+}
+
+std::unique_ptr<Connection> open_reader(const std::string& path) {
+  auto c = std::make_unique<Connection>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
+  sqlite3_busy_timeout(c->handle(), kBusyTimeoutMs);
+  // A write slipping onto a reader would bypass the writer mutex; make it fail loudly instead.
+  c->exec("PRAGMA query_only=ON;");
+  return c;
+}
+
+}  // namespace
+
+Database::Database(const std::string& path, std::size_t max_readers)
+    : in_memory_(path == ":memory:"),
+      writer_(open_writer(path)),
+      readers_(max_readers, [path] { return open_reader(path); }) {}
+
+}  // namespace aas::store::sqlite::detail

@@ -1,0 +1,71 @@
+#pragma once
+// Private to the SQLite adapters (the main store and the knowledge store): the connections of one
+// database file and how a unit of work runs on them. One writer connection under a mutex (SQLite
+// admits one writer at a time anyway, and queuing on a mutex is cheaper and fairer than connections
+// retrying on SQLITE_BUSY) and a pool of read-only readers (WAL lets them run beside the writer).
+#include "core/error.hpp"
+#include "store/detail/pool.hpp"
+#include "store/sqlite/db.hpp"
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace aas::store::sqlite::detail {
+
+class Database {
+ public:
+  // Opens the writer now (throws DbError when the file cannot be opened or is not a database);
+  // readers open on demand, up to `max_readers`.
+  Database(const std::string& path, std::size_t max_readers);
+
+  // Runs `f` on a reader connection (or on the writer, under its lock, for ":memory:", where
+  // every connection would otherwise see its own empty database).
+  template <class T, class F>
+  Result<T> read(std::string_view op, F&& f) {
+    try {
+      if (in_memory_) {
+        std::lock_guard lock(write_mu_);
+        return f(*writer_);
+      }
+      auto lease = readers_.acquire();  // waits for a free reader: never empty
+      return f(**lease);
+    } catch (const DbError& e) {
+      return db_error(op, e);
+    }
+  }
+
+  // Runs `f` on the writer connection under its lock, without a transaction.
+  template <class T, class F>
+  Result<T> write_locked(std::string_view op, F&& f) {
+    try {
+      std::lock_guard lock(write_mu_);
+      return f(*writer_);
+    } catch (const DbError& e) {
+      return db_error(op, e);
+    }
+  }
+
+  // Runs `f` in a write transaction, committed when `f` succeeds and rolled back otherwise.
+  template <class T, class F>
+  Result<T> write(std::string_view op, F&& f) {
+    return write_locked<T>(op, [&](Connection& c) -> Result<T> {
+      Transaction tx(c, Transaction::Kind::write);
+      Result<T> r = f(c);
+      if (r) tx.commit();
+      return r;
+    });
+  }
+
+  bool in_memory() const noexcept { return in_memory_; }
+
+ private:
+  const bool in_memory_;
+  std::mutex write_mu_;
+  std::unique_ptr<Connection> writer_;
+  store::detail::ConnectionPool<Connection> readers_;
+};
+
+}  // namespace aas::store::sqlite::detail

@@ -1,0 +1,485 @@
+#include "store/sqlite/knowledge_store.hpp"
+
+#include "core/ids.hpp"
+#include "store/detail/knowledge_common.hpp"
+#include "store/detail/pool.hpp"
+#include "store/migrations/sqlite.hpp"
+#include "store/sqlite/database.hpp"
+#include "store/sqlite/db.hpp"
+
+#include <boost/json.hpp>
+
+#include <filesystem>
+#include <mutex>
+#include <stdexcept>
+
+namespace aas::store::sqlite {
+
+namespace {
+
+using detail::Connection;
+using detail::DbError;
+using detail::Statement;
+using detail::Transaction;
+using detail::db_error;
+using knowledge::AddedDocument;
+using knowledge::Document;
+using knowledge::Job;
+using knowledge::KnowledgeBase;
+using knowledge::Passage;
+using knowledge::Stage;
+using store::detail::document_not_found;
+using store::detail::knowledge_base_not_found;
+
+constexpr std::size_t kMaxReaders = 4;
+
+KnowledgeBase read_base(const Statement& st) {
+  KnowledgeBase b;
+  b.id = st.text(0);
+  b.user_id = st.text(1);
+  b.name = st.text(2);
+  b.description = st.optional_text(3);
+  b.embedding_model = st.optional_text(4);
+  b.embedding_dim = st.optional_int64(5);
+  b.document_count = st.int64(6);
+  b.chunk_count = st.int64(7);
+  b.term_count = st.int64(8);
+  b.bytes = st.int64(9);
+  b.created_at = from_unix_ms(st.int64(10));
+  b.updated_at = from_unix_ms(st.int64(11));
+  return b;
+}
+
+Job read_job(const Statement& st, int c) {
+  Job j;
+  j.id = st.text(c);
+  j.kind = st.text(c + 1);
+  j.stage = knowledge::stage_from_string(st.text(c + 2)).value_or(Stage::failed);
+  j.chunks_total = st.int64(c + 3);
+  j.chunks_done = st.int64(c + 4);
+  j.error = st.optional_text(c + 5);
+  j.attempts = st.int64(c + 6);
+  j.created_at = from_unix_ms(st.int64(c + 7));
+  j.updated_at = from_unix_ms(st.int64(c + 8));
+  return j;
+}
+
+Document read_document(const Statement& st) {
+  Document d;
+  d.id = st.text(0);
+  d.knowledge_base_id = st.text(1);
+  d.user_id = st.text(2);
+  d.title = st.text(3);
+  d.media_type = st.text(4);
+  d.content_hash = st.text(5);
+  d.bytes = st.int64(6);
+  d.chunk_count = st.int64(7);
+  d.created_at = from_unix_ms(st.int64(8));
+  d.updated_at = from_unix_ms(st.int64(9));
+  d.job = read_job(st, 10);
+  d.job.document_id = d.id;
+  d.job.knowledge_base_id = d.knowledge_base_id;
+  d.job.user_id = d.user_id;
+  return d;
+}
+
+// A full job row (AAS_KB_JOB_COLUMNS).
+Job read_job_row(const Statement& st) {
+  Job j;
+  j.id = st.text(0);
+  j.document_id = st.text(1);
+  j.knowledge_base_id = st.text(2);
+  j.user_id = st.text(3);
+  j.kind = st.text(4);
+  j.stage = knowledge::stage_from_string(st.text(5)).value_or(Stage::failed);
+  j.chunks_total = st.int64(6);
+  j.chunks_done = st.int64(7);
+  j.error = st.optional_text(8);
+  j.attempts = st.int64(9);
+  j.created_at = from_unix_ms(st.int64(10));
+  j.updated_at = from_unix_ms(st.int64(11));
+  return j;
+}
+
+std::string json_list(const std::vector<std::string>& v) {
+  boost::json::array a;
+  for (const auto& s : v) a.emplace_back(s);
+  return boost::json::serialize(a);
+}
+
+class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
+ public:
+  SqliteKnowledgeStore(const std::string& path, const Clock& clock)
+      : clock_(clock),
+        db_(path, kMaxReaders) {
+    if (db_.in_memory())
+      (void)db_.write_locked<void>("migrate", [](Connection& c) -> Result<void> {
+        for (const auto& m : migrations::sqlite_migrations()) c.exec(std::string(m.sql));
+        return {};
+      });
+  }
+
+  Result<KnowledgeBase> create_base(const knowledge::NewKnowledgeBase& n) override {
+    return write<KnowledgeBase>("create_base", [&](Connection& c) -> Result<KnowledgeBase> {
+      const auto now = now_ms();
+      auto st = c.prepare("INSERT INTO knowledge_bases (id, user_id, name, description, embedding_model,"
+                          " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING " AAS_KB_COLUMNS);
+      st.bind_all(new_uuid_v7(), n.user_id, n.name, n.description, n.embedding_model, now);
+      st.step();
+      return read_base(st);
+    });
+  }
+
+  Result<KnowledgeBase> get_base(std::string_view user_id, std::string_view id) override {
+    return read<KnowledgeBase>("get_base", [&](Connection& c) { return base_of(c, user_id, id); });
+  }
+
+  Result<knowledge::Page<KnowledgeBase>> list_bases(std::string_view user_id,
+                                                    const knowledge::PageRequest& page) override {
+    auto cursor = store::detail::message_cursor_of(page);
+    if (!cursor) return cursor.error();
+    const int limit = store::detail::clamp_limit(page.limit);
+    return read<knowledge::Page<KnowledgeBase>>("list_bases", [&](Connection& c) -> Result<knowledge::Page<KnowledgeBase>> {
+      auto st = c.prepare("SELECT " AAS_KB_COLUMNS " FROM knowledge_bases WHERE user_id = ?1"
+                          " AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3");
+      st.bind_all(user_id, *cursor, limit + 1);
+      std::vector<KnowledgeBase> items;
+      while (st.step()) items.push_back(read_base(st));
+      return store::detail::id_page(std::move(items), limit);
+    });
+  }
+
+  Result<KnowledgeBase> update_base(std::string_view user_id, std::string_view id,
+                                    const knowledge::KnowledgeBasePatch& p) override {
+    return write<KnowledgeBase>("update_base", [&](Connection& c) -> Result<KnowledgeBase> {
+      auto st = c.prepare(
+          "UPDATE knowledge_bases SET name = coalesce(?3, name),"
+          " description = CASE WHEN ?5 THEN NULL ELSE coalesce(?4, description) END, updated_at = ?6"
+          " WHERE id = ?1 AND user_id = ?2 RETURNING " AAS_KB_COLUMNS);
+      st.bind_all(id, user_id, p.name, p.description, p.clear_description, now_ms());
+      if (!st.step()) return knowledge_base_not_found();
+      return read_base(st);
+    });
+  }
+
+  Result<void> delete_base(std::string_view user_id, std::string_view id) override {
+    return write<void>("delete_base", [&](Connection& c) -> Result<void> {
+      if (auto b = base_of(c, user_id, id); !b) return b.error();
+      c.prepare("DELETE FROM kb_terms WHERE knowledge_base_id = ?1").bind_all(id).run();
+      c.prepare("DELETE FROM knowledge_bases WHERE id = ?1").bind_all(id).run();
+      return {};
+    });
+  }
+
+  Result<std::int64_t> count_own_bases(std::string_view user_id, const std::vector<std::string>& ids) override {
+    return read<std::int64_t>("count_own_bases", [&](Connection& c) -> Result<std::int64_t> {
+      auto st = c.prepare("SELECT count(*) FROM knowledge_bases WHERE user_id = ?1"
+                          " AND id IN (SELECT value FROM json_each(?2))");
+      st.bind_all(user_id, json_list(ids));
+      st.step();
+      return st.int64(0);
+    });
+  }
+
+  Result<AddedDocument> add_document(const knowledge::NewDocument& n, const knowledge::Quota& quota) override {
+    return write<AddedDocument>("add_document", [&](Connection& c) -> Result<AddedDocument> {
+      if (auto b = base_of(c, n.user_id, n.knowledge_base_id); !b) return b.error();
+      {
+        auto st = c.prepare(AAS_KB_DOCUMENT_SELECT " WHERE d.knowledge_base_id = ?1 AND d.content_hash = ?2");
+        if (st.bind_all(n.knowledge_base_id, n.content_hash).step()) return AddedDocument{read_document(st), true};
+      }
+      {
+        auto st = c.prepare("SELECT count(*), coalesce(sum(bytes), 0) FROM kb_documents WHERE user_id = ?1");
+        st.bind_all(n.user_id).step();
+        if (auto q = store::detail::check_quota(quota, st.int64(0), st.int64(1),
+                                                static_cast<std::int64_t>(n.content.size()));
+            !q)
+          return q.error();
+      }
+      const auto now = now_ms();
+      const std::string doc_id = new_uuid_v7();
+      const std::string job_id = new_uuid_v7();
+      const auto bytes = static_cast<std::int64_t>(n.content.size());
+      c.prepare("INSERT INTO kb_documents (id, knowledge_base_id, user_id, title, media_type, content_hash,"
+                " bytes, job_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)")
+          .bind_all(doc_id, n.knowledge_base_id, n.user_id, n.title, n.media_type, n.content_hash, bytes, job_id, now)
+          .run();
+      c.prepare("INSERT INTO kb_sources (document_id, content) VALUES (?1, ?2)")
+          .bind(1, doc_id)
+          .bind_blob(2, n.content)
+          .run();
+      c.prepare("INSERT INTO kb_jobs (id, document_id, knowledge_base_id, user_id, kind, stage, created_at,"
+                " updated_at) VALUES (?1, ?2, ?3, ?4, 'ingest', 'queued', ?5, ?5)")
+          .bind_all(job_id, doc_id, n.knowledge_base_id, n.user_id, now)
+          .run();
+      c.prepare("UPDATE knowledge_bases SET document_count = document_count + 1, bytes = bytes + ?2,"
+                " updated_at = ?3 WHERE id = ?1")
+          .bind_all(n.knowledge_base_id, bytes, now)
+          .run();
+      auto d = document_of(c, n.user_id, n.knowledge_base_id, doc_id);
+      if (!d) return d.error();
+      return AddedDocument{std::move(*d), false};
+    });
+  }
+
+  Result<Document> get_document(std::string_view user_id, std::string_view kb_id, std::string_view id) override {
+    return read<Document>("get_document", [&](Connection& c) { return document_of(c, user_id, kb_id, id); });
+  }
+
+  Result<knowledge::Page<Document>> list_documents(std::string_view user_id, std::string_view kb_id,
+                                                   const knowledge::PageRequest& page) override {
+    auto cursor = store::detail::message_cursor_of(page);
+    if (!cursor) return cursor.error();
+    const int limit = store::detail::clamp_limit(page.limit);
+    return read<knowledge::Page<Document>>("list_documents", [&](Connection& c) -> Result<knowledge::Page<Document>> {
+      if (auto b = base_of(c, user_id, kb_id); !b) return b.error();
+      auto st = c.prepare(AAS_KB_DOCUMENT_SELECT " WHERE d.knowledge_base_id = ?1 AND d.user_id = ?2"
+                          " AND (?3 IS NULL OR d.id > ?3) ORDER BY d.id LIMIT ?4");
+      st.bind_all(kb_id, user_id, *cursor, limit + 1);
+      std::vector<Document> items;
+      while (st.step()) items.push_back(read_document(st));
+      return store::detail::id_page(std::move(items), limit);
+    });
+  }
+
+  Result<void> delete_document(std::string_view user_id, std::string_view kb_id, std::string_view id) override {
+    return write<void>("delete_document", [&](Connection& c) -> Result<void> {
+      auto d = document_of(c, user_id, kb_id, id);
+      if (!d) return d.error();
+      remove_chunks(c, d->id, kb_id);
+      c.prepare("DELETE FROM kb_documents WHERE id = ?1").bind_all(id).run();
+      c.prepare("UPDATE knowledge_bases SET document_count = document_count - 1, bytes = bytes - ?2,"
+                " updated_at = ?3 WHERE id = ?1")
+          .bind_all(kb_id, d->bytes, now_ms())
+          .run();
+      return {};
+    });
+  }
+
+  Result<Document> cancel_job(std::string_view user_id, std::string_view kb_id, std::string_view document_id) override {
+    return write<Document>("cancel_job", [&](Connection& c) -> Result<Document> {
+      auto d = document_of(c, user_id, kb_id, document_id);
+      if (!d) return d.error();
+      if (d->job.stage == Stage::cancelled) return d;
+      if (knowledge::is_terminal(d->job.stage))
+        return make_error(errc::conflict, "the document's ingestion has already finished (" +
+                                              std::string(knowledge::to_string(d->job.stage)) + ")");
+      c.prepare("UPDATE kb_jobs SET stage = 'cancelled', lease_until = 0, updated_at = ?2 WHERE id = ?1")
+          .bind_all(d->job.id, now_ms())
+          .run();
+      return document_of(c, user_id, kb_id, document_id);
+    });
+  }
+
+  Result<std::optional<Job>> claim_job(std::int64_t lease_ms) override {
+    return write<std::optional<Job>>("claim_job", [&](Connection& c) -> Result<std::optional<Job>> {
+      const auto now = now_ms();
+      std::string id;
+      {
+        auto st = c.prepare("SELECT id FROM kb_jobs WHERE " AAS_KB_UNFINISHED
+                            " AND (stage = 'queued' OR lease_until < ?1) ORDER BY id LIMIT 1");
+        if (!st.bind_all(now).step()) return std::optional<Job>();
+        id = st.text(0);
+      }
+      auto st = c.prepare("UPDATE kb_jobs SET stage = 'parsing', attempts = attempts + 1, chunks_done = 0,"
+                          " lease_until = ?2, updated_at = ?3 WHERE id = ?1 RETURNING " AAS_KB_JOB_COLUMNS);
+      st.bind_all(id, now + lease_ms, now).step();
+      return std::optional<Job>(read_job_row(st));
+    });
+  }
+
+  Result<std::string> document_source(std::string_view document_id) override {
+    return read<std::string>("document_source", [&](Connection& c) -> Result<std::string> {
+      auto st = c.prepare("SELECT content FROM kb_sources WHERE document_id = ?1");
+      if (!st.bind_all(document_id).step()) return document_not_found();
+      return st.blob(0);
+    });
+  }
+
+  Result<bool> advance_job(std::string_view job_id, Stage stage, std::int64_t done, std::int64_t total,
+                           std::int64_t lease_ms) override {
+    return write<bool>("advance_job", [&](Connection& c) -> Result<bool> {
+      const auto now = now_ms();
+      c.prepare("UPDATE kb_jobs SET stage = ?2, chunks_done = ?3, chunks_total = ?4, lease_until = ?5,"
+                " updated_at = ?6 WHERE id = ?1 AND " AAS_KB_RUNNING)
+          .bind_all(job_id, knowledge::to_string(stage), done, total, now + lease_ms, now)
+          .run();
+      return c.changes() > 0;
+    });
+  }
+
+  Result<bool> finish_job(std::string_view job_id, const std::vector<knowledge::NewChunk>& chunks) override {
+    return write<bool>("finish_job", [&](Connection& c) -> Result<bool> {
+      std::string doc_id, kb_id;
+      {
+        auto st = c.prepare("SELECT document_id, knowledge_base_id FROM kb_jobs WHERE id = ?1 AND " AAS_KB_RUNNING);
+        if (!st.bind_all(job_id).step()) return false;
+        doc_id = st.text(0);
+        kb_id = st.text(1);
+      }
+      remove_chunks(c, doc_id, kb_id);
+      std::int64_t terms = 0;
+      std::int64_t ordinal = 0;
+      for (const knowledge::NewChunk& ch : chunks) {
+        const std::string chunk_id = new_uuid_v7();
+        c.prepare("INSERT INTO kb_chunks (id, document_id, knowledge_base_id, ordinal, text, start_offset,"
+                  " end_offset, page, heading_path, term_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+            .bind_all(chunk_id, doc_id, kb_id, ordinal++, ch.text, ch.start, ch.end, ch.page,
+                      store::detail::heading_path_json(ch.heading_path), ch.length)
+            .run();
+        for (const auto& [term, tf] : ch.terms) {
+          c.prepare("INSERT INTO kb_terms (knowledge_base_id, term, chunk_id, document_id, tf, len)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+              .bind_all(kb_id, term, chunk_id, doc_id, tf, ch.length)
+              .run();
+        }
+        terms += ch.length;
+      }
+      const auto now = now_ms();
+      const auto n = static_cast<std::int64_t>(chunks.size());
+      c.prepare("UPDATE kb_documents SET chunk_count = ?2, updated_at = ?3 WHERE id = ?1")
+          .bind_all(doc_id, n, now)
+          .run();
+      c.prepare("UPDATE knowledge_bases SET chunk_count = chunk_count + ?2, term_count = term_count + ?3,"
+                " updated_at = ?4 WHERE id = ?1")
+          .bind_all(kb_id, n, terms, now)
+          .run();
+      c.prepare("UPDATE kb_jobs SET stage = 'indexed', chunks_done = ?2, chunks_total = ?2, error = NULL,"
+                " lease_until = 0, updated_at = ?3 WHERE id = ?1")
+          .bind_all(job_id, n, now)
+          .run();
+      return true;
+    });
+  }
+
+  Result<bool> fail_job(std::string_view job_id, std::string_view error) override {
+    return write<bool>("fail_job", [&](Connection& c) -> Result<bool> {
+      c.prepare("UPDATE kb_jobs SET stage = 'failed', error = ?2, lease_until = 0, updated_at = ?3"
+                " WHERE id = ?1 AND " AAS_KB_RUNNING)
+          .bind_all(job_id, error, now_ms())
+          .run();
+      return c.changes() > 0;
+    });
+  }
+
+  Result<std::vector<Passage>> lexical_search(std::string_view user_id, const std::vector<std::string>& kb_ids,
+                                              const std::vector<std::string>& terms, int k) override {
+    return read<std::vector<Passage>>("lexical_search", [&](Connection& c) -> Result<std::vector<Passage>> {
+      std::vector<Passage> out;
+      if (terms.empty() || kb_ids.empty() || k <= 0) return out;
+      // The user's bases among those asked for, and their statistics: the only ones ranked.
+      Transaction tx(c, Transaction::Kind::read);
+      std::vector<std::string> own;
+      std::int64_t chunks = 0, total_terms = 0;
+      {
+        auto st = c.prepare("SELECT id, chunk_count, term_count FROM knowledge_bases WHERE user_id = ?1"
+                            " AND id IN (SELECT value FROM json_each(?2))");
+        st.bind_all(user_id, json_list(kb_ids));
+        while (st.step()) {
+          own.push_back(st.text(0));
+          chunks += st.int64(1);
+          total_terms += st.int64(2);
+        }
+      }
+      if (own.empty() || chunks == 0) return out;
+      const std::string bases = json_list(own);
+      std::vector<std::pair<std::string, std::int64_t>> df;
+      {
+        auto st = c.prepare("SELECT term, count(*) FROM kb_terms WHERE knowledge_base_id IN"
+                            " (SELECT value FROM json_each(?1)) AND term IN (SELECT value FROM json_each(?2))"
+                            " GROUP BY term");
+        st.bind_all(bases, json_list(terms));
+        while (st.step()) df.emplace_back(st.text(0), st.int64(1));
+      }
+      const auto w = store::detail::weigh_terms(chunks, df);
+      if (w.terms.empty()) return out;
+      boost::json::array weighted;
+      for (std::size_t i = 0; i < w.terms.size(); ++i) weighted.push_back(boost::json::array{w.terms[i], w.idf[i]});
+      const double avgdl = static_cast<double>(total_terms) / static_cast<double>(chunks);
+      auto st = c.prepare(
+          "SELECT c.id, c.document_id, c.knowledge_base_id, d.title, c.text, c.start_offset, c.end_offset,"
+          " c.page, c.heading_path, s.score FROM ("
+          "  SELECT t.chunk_id, sum(" AAS_BM25("q.idf", "t.tf", "t.len", "?3") ") AS score"
+          "  FROM (SELECT value ->> 0 AS term, value ->> 1 AS idf FROM json_each(?1)) q"
+          "  JOIN kb_terms t ON t.term = q.term AND t.knowledge_base_id IN (SELECT value FROM json_each(?2))"
+          "  GROUP BY t.chunk_id ORDER BY score DESC, t.chunk_id LIMIT ?4) s"
+          " JOIN kb_chunks c ON c.id = s.chunk_id JOIN kb_documents d ON d.id = c.document_id"
+          " ORDER BY s.score DESC, c.id");
+      st.bind(1, boost::json::serialize(weighted)).bind(2, bases).bind(3, avgdl).bind(4, k);
+      while (st.step()) {
+        Passage p;
+        p.chunk_id = st.text(0);
+        p.document_id = st.text(1);
+        p.knowledge_base_id = st.text(2);
+        p.title = st.text(3);
+        p.text = st.text(4);
+        p.start = st.int64(5);
+        p.end = st.int64(6);
+        p.page = st.optional_int64(7);
+        p.heading_path = store::detail::heading_path_from_json(st.text(8));
+        p.score = st.real(9);
+        out.push_back(std::move(p));
+      }
+      return out;
+    });
+  }
+
+ private:
+  std::int64_t now_ms() const { return to_unix_ms(clock_.now()); }
+
+  Result<KnowledgeBase> base_of(Connection& c, std::string_view user_id, std::string_view id) {
+    auto st = c.prepare("SELECT " AAS_KB_COLUMNS " FROM knowledge_bases WHERE id = ?1 AND user_id = ?2");
+    if (!st.bind_all(id, user_id).step()) return knowledge_base_not_found();
+    return read_base(st);
+  }
+
+  Result<Document> document_of(Connection& c, std::string_view user_id, std::string_view kb_id, std::string_view id) {
+    auto st = c.prepare(AAS_KB_DOCUMENT_SELECT " WHERE d.id = ?1 AND d.knowledge_base_id = ?2 AND d.user_id = ?3");
+    if (!st.bind_all(id, kb_id, user_id).step()) {
+      if (auto b = base_of(c, user_id, kb_id); !b) return b.error();
+      return document_not_found();
+    }
+    return read_document(st);
+  }
+
+  // Takes a document's chunks and postings out of the index and its base's statistics.
+  void remove_chunks(Connection& c, std::string_view doc_id, std::string_view kb_id) {
+    auto st = c.prepare("SELECT count(*), coalesce(sum(term_count), 0) FROM kb_chunks WHERE document_id = ?1");
+    st.bind_all(doc_id).step();
+    const std::int64_t n = st.int64(0), terms = st.int64(1);
+    if (n == 0) return;
+    c.prepare("DELETE FROM kb_terms WHERE document_id = ?1").bind_all(doc_id).run();
+    c.prepare("DELETE FROM kb_chunks WHERE document_id = ?1").bind_all(doc_id).run();
+    c.prepare("UPDATE knowledge_bases SET chunk_count = chunk_count - ?2, term_count = term_count - ?3 WHERE id = ?1")
+        .bind_all(kb_id, n, terms)
+        .run();
+  }
+
+  template <class T, class F>
+  Result<T> read(std::string_view op, F&& f) {
+    return db_.read<T>(op, std::forward<F>(f));
+  }
+  template <class T, class F>
+  Result<T> write(std::string_view op, F&& f) {
+    return db_.write<T>(op, std::forward<F>(f));
+  }
+
+  const Clock& clock_;
+  detail::Database db_;
+};
+
+}  // namespace
+
+std::unique_ptr<knowledge::KnowledgeStore> open_sqlite_knowledge_store(const std::string& path, const Clock& clock) {
+  try {
+    if (path != ":memory:") {
+      const auto parent = std::filesystem::path(path).parent_path();
+      if (!parent.empty()) std::filesystem::create_directories(parent);
+    }
+    return std::make_unique<SqliteKnowledgeStore>(path, clock);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot open SQLite database '" + path + "': " + e.what());
+  }
+}
+
+}  // namespace aas::store::sqlite

@@ -1,0 +1,265 @@
+// The knowledge store conformance suite (knowledge_conformance.hpp).
+#include "knowledge_conformance.hpp"
+
+#include <algorithm>
+
+namespace aas::store::testing {
+
+using knowledge::NewChunk;
+using knowledge::Stage;
+
+void KnowledgeConformance::SetUp() {
+  open_ = GetParam().fresh_database();
+  stores_ = open_(clock_);
+  auto v = stores_.main->migrate();
+  ASSERT_TRUE(v) << v.error().detail;
+  kb_ = stores_.knowledge.get();
+}
+
+void KnowledgeConformance::TearDown() { stores_ = {}; }
+
+namespace {
+
+knowledge::KnowledgeBase make_base(knowledge::KnowledgeStore& s, const std::string& user, const std::string& name) {
+  auto b = s.create_base({user, name, std::nullopt, std::nullopt});
+  EXPECT_TRUE(b) << b.error().detail;
+  return b.value();
+}
+
+knowledge::NewDocument new_doc(const knowledge::KnowledgeBase& b, const std::string& title, const std::string& text) {
+  return {b.id, b.user_id, title, "text/plain", text, "hash-" + text};
+}
+
+NewChunk chunk(const std::string& text, std::vector<std::pair<std::string, std::int64_t>> terms) {
+  NewChunk c;
+  c.text = text;
+  c.end = static_cast<std::int64_t>(text.size());
+  for (const auto& t : terms) c.length += t.second;
+  c.terms = std::move(terms);
+  c.heading_path = {"Intro", "Part"};
+  return c;
+}
+
+// Claims the next job and indexes it with `chunks`.
+void index_next(knowledge::KnowledgeStore& s, const std::vector<NewChunk>& chunks) {
+  auto job = s.claim_job(60000);
+  ASSERT_TRUE(job && *job);
+  auto done = s.finish_job((*job)->id, chunks);
+  ASSERT_TRUE(done && *done);
+}
+
+}  // namespace
+
+TEST_P(KnowledgeConformance, BasesAreCreatedListedUpdatedAndDeletedByTheirOwnerOnly) {
+  auto a = make_base(*kb_, "alice", "first");
+  clock_.advance(std::chrono::milliseconds(5));
+  auto b = make_base(*kb_, "alice", "second");
+  make_base(*kb_, "bob", "bobs");
+  EXPECT_EQ(a.document_count, 0);
+
+  auto page = kb_->list_bases("alice", {1, std::nullopt});
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_EQ(page->items[0].id, b.id);  // newest first
+  ASSERT_TRUE(page->next_cursor);
+  auto next = kb_->list_bases("alice", {1, page->next_cursor});
+  ASSERT_TRUE(next);
+  ASSERT_EQ(next->items.size(), 1u);
+  EXPECT_EQ(next->items[0].id, a.id);
+  EXPECT_FALSE(next->next_cursor);
+  EXPECT_EQ(kb_->list_bases("alice", {20, std::string("garbage")}).error().code, errc::invalid_request);
+
+  EXPECT_EQ(kb_->get_base("bob", a.id).error().code, errc::not_found);
+  EXPECT_EQ(kb_->update_base("bob", a.id, {std::string("x")}).error().code, errc::not_found);
+  EXPECT_EQ(kb_->delete_base("bob", a.id).error().code, errc::not_found);
+
+  knowledge::KnowledgeBasePatch p;
+  p.name = "renamed";
+  p.description = "about things";
+  auto u = kb_->update_base("alice", a.id, p);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->name, "renamed");
+  EXPECT_EQ(u->description, "about things");
+  knowledge::KnowledgeBasePatch clear;
+  clear.clear_description = true;
+  EXPECT_FALSE(kb_->update_base("alice", a.id, clear)->description);
+
+  EXPECT_EQ(kb_->count_own_bases("alice", {a.id, b.id, "nope"}).value(), 2);
+  EXPECT_EQ(kb_->count_own_bases("bob", {a.id}).value(), 0);
+
+  ASSERT_TRUE(kb_->delete_base("alice", a.id));
+  EXPECT_EQ(kb_->get_base("alice", a.id).error().code, errc::not_found);
+}
+
+TEST_P(KnowledgeConformance, ADocumentIsQueuedWithItsSourceAndTheSameBytesAgainAreTheSameDocument) {
+  auto b = make_base(*kb_, "alice", "docs");
+  std::string bytes("binary\0\xff\x01 text", 15);
+  knowledge::NewDocument n{b.id, "alice", "Notes", "text/plain", bytes, "abc123"};
+  auto added = kb_->add_document(n, {});
+  ASSERT_TRUE(added) << added.error().detail;
+  EXPECT_FALSE(added->existing);
+  EXPECT_EQ(added->document.job.stage, Stage::queued);
+  EXPECT_EQ(added->document.bytes, 15);
+  EXPECT_EQ(kb_->document_source(added->document.id).value(), bytes);
+  EXPECT_EQ(kb_->get_base("alice", b.id)->document_count, 1);
+
+  auto again = kb_->add_document(n, {});
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(again->existing);
+  EXPECT_EQ(again->document.id, added->document.id);
+  EXPECT_EQ(kb_->get_base("alice", b.id)->document_count, 1);
+
+  knowledge::NewDocument foreign = n;
+  foreign.user_id = "bob";
+  foreign.content_hash = "other";
+  EXPECT_EQ(kb_->add_document(foreign, {}).error().code, errc::not_found);
+  EXPECT_EQ(kb_->get_document("bob", b.id, added->document.id).error().code, errc::not_found);
+  EXPECT_EQ(kb_->delete_document("bob", b.id, added->document.id).error().code, errc::not_found);
+  EXPECT_EQ(kb_->cancel_job("bob", b.id, added->document.id).error().code, errc::not_found);
+  EXPECT_EQ(kb_->list_documents("bob", b.id, {}).error().code, errc::not_found);
+  auto list = kb_->list_documents("alice", b.id, {});
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->items.size(), 1u);
+  EXPECT_EQ(list->items[0].title, "Notes");
+}
+
+TEST_P(KnowledgeConformance, QuotasCountTheUsersDocumentsAndBytesOverAllBases) {
+  auto a = make_base(*kb_, "alice", "a");
+  auto b = make_base(*kb_, "alice", "b");
+  knowledge::Quota q{2, 10};
+  ASSERT_TRUE(kb_->add_document(new_doc(a, "one", "12345"), q));
+  auto too_big = kb_->add_document(new_doc(b, "two", "123456"), q);
+  ASSERT_FALSE(too_big);
+  EXPECT_EQ(too_big.error().code, errc::payload_too_large);
+  EXPECT_NE(too_big.error().message.find("bytes"), std::string::npos);
+  ASSERT_TRUE(kb_->add_document(new_doc(b, "two", "1234"), q));
+  auto too_many = kb_->add_document(new_doc(b, "three", "1"), q);
+  ASSERT_FALSE(too_many);
+  EXPECT_EQ(too_many.error().code, errc::rate_limited);
+  EXPECT_NE(too_many.error().message.find("documents"), std::string::npos);
+}
+
+TEST_P(KnowledgeConformance, AJobIsClaimedOnceAdvancedAndIndexedWithItsChunks) {
+  auto b = make_base(*kb_, "alice", "docs");
+  auto d = kb_->add_document(new_doc(b, "Cats", "cats text"), {}).value().document;
+  auto job = kb_->claim_job(60000);
+  ASSERT_TRUE(job && *job);
+  EXPECT_EQ((*job)->document_id, d.id);
+  EXPECT_EQ((*job)->stage, Stage::parsing);
+  EXPECT_EQ((*job)->attempts, 1);
+  EXPECT_FALSE(*kb_->claim_job(60000));  // leased: nobody else takes it
+
+  EXPECT_TRUE(kb_->advance_job((*job)->id, Stage::chunking, 0, 2, 60000).value());
+  EXPECT_EQ(kb_->get_document("alice", b.id, d.id)->job.stage, Stage::chunking);
+  EXPECT_EQ(kb_->get_document("alice", b.id, d.id)->job.chunks_total, 2);
+
+  auto c1 = chunk("cats purr", {{"cat", 1}, {"purr", 1}});
+  c1.page = 3;
+  ASSERT_TRUE(kb_->finish_job((*job)->id, {c1, chunk("cats cats sleep", {{"cat", 2}, {"sleep", 1}})}).value());
+  auto after = kb_->get_document("alice", b.id, d.id).value();
+  EXPECT_EQ(after.job.stage, Stage::indexed);
+  EXPECT_EQ(after.chunk_count, 2);
+  EXPECT_EQ(after.job.chunks_done, 2);
+  auto base = kb_->get_base("alice", b.id).value();
+  EXPECT_EQ(base.chunk_count, 2);
+  EXPECT_EQ(base.term_count, 5);
+
+  auto hits = kb_->lexical_search("alice", {b.id}, {"purr"}, 5).value();
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].document_id, d.id);
+  EXPECT_EQ(hits[0].title, "Cats");
+  EXPECT_EQ(hits[0].text, "cats purr");
+  EXPECT_EQ(hits[0].page, 3);
+  EXPECT_EQ(hits[0].heading_path, (std::vector<std::string>{"Intro", "Part"}));
+  EXPECT_GT(hits[0].score, 0);
+  EXPECT_TRUE(kb_->lexical_search("bob", {b.id}, {"purr"}, 5).value().empty());
+  // Done: no longer running, so nothing more moves it.
+  EXPECT_FALSE(kb_->advance_job((*job)->id, Stage::embedding, 0, 0, 60000).value());
+  EXPECT_EQ(kb_->cancel_job("alice", b.id, d.id).error().code, errc::conflict);
+}
+
+TEST_P(KnowledgeConformance, ACancelledJobStopsAndAFailedOneKeepsItsError) {
+  auto b = make_base(*kb_, "alice", "docs");
+  auto d1 = kb_->add_document(new_doc(b, "one", "one"), {}).value().document;
+  auto d2 = kb_->add_document(new_doc(b, "two", "two"), {}).value().document;
+  auto j1 = kb_->claim_job(60000).value().value();
+  EXPECT_EQ(j1.document_id, d1.id);
+  auto cancelled = kb_->cancel_job("alice", b.id, d1.id);
+  ASSERT_TRUE(cancelled);
+  EXPECT_EQ(cancelled->job.stage, Stage::cancelled);
+  EXPECT_EQ(kb_->cancel_job("alice", b.id, d1.id)->job.stage, Stage::cancelled);  // again: the same
+  EXPECT_FALSE(kb_->advance_job(j1.id, Stage::chunking, 0, 1, 60000).value());
+  EXPECT_FALSE(kb_->finish_job(j1.id, {chunk("one", {{"one", 1}})}).value());
+  EXPECT_EQ(kb_->get_base("alice", b.id)->chunk_count, 0);
+
+  auto j2 = kb_->claim_job(60000).value().value();
+  EXPECT_EQ(j2.document_id, d2.id);
+  EXPECT_TRUE(kb_->fail_job(j2.id, "not a PDF").value());
+  auto failed = kb_->get_document("alice", b.id, d2.id).value();
+  EXPECT_EQ(failed.job.stage, Stage::failed);
+  EXPECT_EQ(failed.job.error, "not a PDF");
+}
+
+TEST_P(KnowledgeConformance, AJobWhoseLeaseRanOutIsTakenOverAfterARestart) {
+  auto b = make_base(*kb_, "alice", "docs");
+  kb_->add_document(new_doc(b, "one", "one"), {}).value();
+  auto first = kb_->claim_job(1000).value().value();
+  ASSERT_TRUE(kb_->advance_job(first.id, Stage::embedding, 1, 4, 1000).value());
+  // The worker dies; another store (a restarted process) sees the lease run out.
+  auto other = open_(clock_);
+  EXPECT_FALSE(*other.knowledge->claim_job(1000));
+  clock_.advance(std::chrono::milliseconds(1500));
+  auto again = other.knowledge->claim_job(1000).value();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->id, first.id);
+  EXPECT_EQ(again->stage, Stage::parsing);
+  EXPECT_EQ(again->attempts, 2);
+}
+
+TEST_P(KnowledgeConformance, Bm25RanksByTermFrequencyRarityAndLengthWithinTheUsersBasesOnly) {
+  auto b = make_base(*kb_, "alice", "docs");
+  auto other = make_base(*kb_, "alice", "other");
+  auto foreign = make_base(*kb_, "bob", "bobs");
+  kb_->add_document(new_doc(b, "A", "a"), {}).value();
+  index_next(*kb_, {chunk("rare once", {{"rare", 1}, {"common", 1}, {"x", 2}})});
+  kb_->add_document(new_doc(b, "B", "b"), {}).value();
+  index_next(*kb_, {chunk("rare twice", {{"rare", 2}, {"common", 1}, {"x", 1}})});
+  kb_->add_document(new_doc(b, "C", "c"), {}).value();
+  index_next(*kb_, {chunk("common only", {{"common", 1}, {"x", 3}})});
+  kb_->add_document(new_doc(b, "D", "d"), {}).value();
+  index_next(*kb_, {chunk("rare in a long chunk", {{"rare", 1}, {"common", 1}, {"x", 40}})});
+  kb_->add_document(new_doc(foreign, "F", "f"), {}).value();
+  index_next(*kb_, {chunk("bob's rare", {{"rare", 5}})});
+
+  auto hits = kb_->lexical_search("alice", {b.id, other.id, foreign.id}, {"rare", "common"}, 10).value();
+  ASSERT_EQ(hits.size(), 4u);
+  EXPECT_EQ(hits[0].title, "B");
+  EXPECT_EQ(hits[1].title, "A");
+  EXPECT_EQ(hits[2].title, "D");  // the same matches in a longer chunk weigh less
+  EXPECT_EQ(hits[3].title, "C");
+  for (std::size_t i = 1; i < hits.size(); ++i) EXPECT_GE(hits[i - 1].score, hits[i].score);
+  EXPECT_EQ(kb_->lexical_search("alice", {b.id}, {"rare"}, 2).value().size(), 2u);
+  EXPECT_TRUE(kb_->lexical_search("alice", {b.id}, {"absent"}, 5).value().empty());
+  EXPECT_TRUE(kb_->lexical_search("alice", {foreign.id}, {"rare"}, 5).value().empty());
+}
+
+TEST_P(KnowledgeConformance, DeletingADocumentOrABaseTakesItsChunksOutOfSearch) {
+  auto b = make_base(*kb_, "alice", "docs");
+  auto d = kb_->add_document(new_doc(b, "A", "a"), {}).value().document;
+  index_next(*kb_, {chunk("alpha", {{"alpha", 1}}), chunk("alpha beta", {{"alpha", 1}, {"beta", 1}})});
+  auto d2 = kb_->add_document(new_doc(b, "B", "b"), {}).value().document;
+  index_next(*kb_, {chunk("beta", {{"beta", 1}})});
+  ASSERT_TRUE(kb_->delete_document("alice", b.id, d.id));
+  EXPECT_EQ(kb_->get_document("alice", b.id, d.id).error().code, errc::not_found);
+  EXPECT_TRUE(kb_->lexical_search("alice", {b.id}, {"alpha"}, 5).value().empty());
+  auto base = kb_->get_base("alice", b.id).value();
+  EXPECT_EQ(base.document_count, 1);
+  EXPECT_EQ(base.chunk_count, 1);
+  EXPECT_EQ(base.term_count, 1);
+  EXPECT_EQ(base.bytes, 1);
+  ASSERT_TRUE(kb_->delete_base("alice", b.id));
+  EXPECT_TRUE(kb_->lexical_search("alice", {b.id}, {"beta"}, 5).value().empty());
+  EXPECT_EQ(kb_->document_source(d2.id).error().code, errc::not_found);
+}
+
+}  // namespace aas::store::testing
