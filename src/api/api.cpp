@@ -12,6 +12,8 @@ http::Router make_router(Services& services) {
   add_conversation_routes(router, services);
   add_openai_routes(router, services);
   add_usage_routes(router, services);
+  add_admin_key_routes(router, services);
+  add_admin_webhook_routes(router, services);
   add_export_routes(router, services);
   add_prompt_routes(router, services);
   add_metrics_routes(router, services);

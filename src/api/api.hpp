@@ -15,6 +15,8 @@ namespace aas::auth { class Authenticator; }
 namespace aas::realtime::socketio { class Server; }
 namespace aas::chat { class ChatService; class ConversationService; class GatewayService; class PromptService; class UsageService; }
 namespace aas::llm { class ModelRegistry; }
+namespace aas::keys { class KeyService; }
+namespace aas::webhooks { class Webhooks; }
 namespace aas::metrics { class Metrics; }
 namespace aas::ops { class HealthService; }
 
@@ -58,6 +60,10 @@ struct Services {
   // with the development secret. Set only when the service runs on it (no JWT_SECRET, public key
   // or MAIN_BACKEND_URL); empty, the route does not exist and the page offers no sign-in.
   std::function<Result<std::string>(const std::string& user)> dev_token;
+  // Service keys (api/admin_keys.cpp); null: the admin key routes do not exist.
+  keys::KeyService* keys = nullptr;
+  // Webhooks (api/admin_webhooks.cpp: the delivery log); null: the route does not exist.
+  webhooks::Webhooks* webhooks = nullptr;
 };
 
 http::Router make_router(Services& services);
@@ -71,6 +77,10 @@ void add_prompt_routes(http::Router& router, Services& services);
 void add_conversation_routes(http::Router& router, Services& services);
 void add_openai_routes(http::Router& router, Services& services);
 void add_metrics_routes(http::Router& router, Services& services);
+// Service keys, admin only (/api/ai/admin/keys).
+void add_admin_key_routes(http::Router& router, Services& services);
+// The webhook delivery log, admin only (/api/ai/admin/webhooks/deliveries).
+void add_admin_webhook_routes(http::Router& router, Services& services);
 // The chat UI: the page at /, its embedded files, and the development sign-in.
 void add_ui_routes(http::Router& router, Services& services);
 // Engine.IO's long-polling routes when services.socketio is set (the upgrade goes to http::Server).

@@ -185,6 +185,26 @@ asio::awaitable<Response> run_handler(const Route& route, Context& ctx,
   co_return std::move(**outcome);
 }
 
+// X-On-Behalf-Of: a service key allowed to (keys/) names the user it calls for; the call is then
+// that user's (their conversations, ledger rows, limits), still bound by the key's model list.
+// Anyone else sending the header is refused rather than silently served as themselves.
+Result<void> act_for(auth::Principal& principal, std::string_view header) {
+  if (!principal.may_act_for_users)
+    return make_error(errc::forbidden, "X-On-Behalf-Of is only accepted from a service key allowed to act for users");
+  const std::string_view user = trim(header);
+  if (user.empty() || user.size() > 256)
+    return make_error(errc::invalid_request, "X-On-Behalf-Of must name a user id of 1 to 256 characters");
+  if (user.starts_with("key:"))  // a key's own account: acting as it would spend another key's budget
+    return make_error(errc::invalid_request, "X-On-Behalf-Of must name a user, not a service key");
+  for (const char c : user)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      return make_error(errc::invalid_request, "X-On-Behalf-Of must not contain control characters");
+  principal.user_id = std::string(user);
+  principal.name.clear();
+  principal.may_act_for_users = false;
+  return {};
+}
+
 // Everything after routing: 404/405/OPTIONS, authentication, the admin check, 415, the handler.
 asio::awaitable<Response> respond(const Request& req, const std::string& request_id,
                                   Router::Match& match, const auth::Authenticator& authenticator,
@@ -213,6 +233,9 @@ asio::awaitable<Response> respond(const Request& req, const std::string& request
     if (!principal) co_return fail(principal.error(), request_id);
     if (route.access == Access::admin && !principal->is_admin) {
       co_return fail(make_error(errc::forbidden, "admin role required"), request_id);
+    }
+    if (const auto user = req.header("x-on-behalf-of")) {
+      if (auto acted = act_for(*principal, *user); !acted) co_return fail(acted.error(), request_id);
     }
     ctx.principal = std::move(*principal);
   }
@@ -311,7 +334,11 @@ class LoggedWriter final : public BodyWriter {
 
 Result<std::string_view> bearer_token(const Request& req) {
   const auto header = req.header("authorization");
-  if (!header) return make_error(errc::unauthorized, "missing bearer token");
+  if (!header) {
+    // Anthropic's SDK sends its key as x-api-key; any credential is accepted there too.
+    if (const auto key = req.header("x-api-key"); key && !trim(*key).empty()) return trim(*key);
+    return make_error(errc::unauthorized, "missing bearer token");
+  }
   const std::string_view value = trim(*header);
   const std::size_t space = value.find(' ');
   if (space == std::string_view::npos || !iequals(value.substr(0, space), "bearer")) {

@@ -25,7 +25,8 @@ struct DispatcherOptions {
       observer;
 };
 
-// The token of an "Authorization: Bearer <token>" header (scheme in any case), or unauthorized.
+// The token of an "Authorization: Bearer <token>" header (scheme in any case), else of an
+// "x-api-key" header (as Anthropic's SDK sends it), or unauthorized.
 Result<std::string_view> bearer_token(const Request& req);
 
 // Everything between "a request was read" and "a response is ready", independent of sockets:
