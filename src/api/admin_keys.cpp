@@ -79,7 +79,7 @@ Reply create_key(Services& s, http::Context& ctx) {
   if (const json::value* l = body->if_contains("limits"); l && !l->is_null()) {
     if (!l->is_object()) co_return bad("limits must be an object");
     auto parsed = limit_override_from_json(l->get_object());
-    if (!parsed) co_return bad("limits." + parsed.error().message);
+    if (!parsed) co_return bad("limits: " + parsed.error().message);
     limits = std::move(*parsed);
   }
   auto issued = co_await s.keys->create(std::move(key), std::move(limits));

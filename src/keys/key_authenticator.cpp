@@ -30,7 +30,8 @@ boost::asio::awaitable<Result<auth::Principal>> KeyAuthenticator::authenticate(s
     }
     generation = generation_;
   }
-  Result<ServiceKey> found = co_await offload(blocking_, [this, hash] { return keys_.find_active(hash); });
+  // [&], not a by-value capture: g++ 12 destroys a coroutine argument's by-value captures twice.
+  Result<ServiceKey> found = co_await offload(blocking_, [&] { return keys_.find_active(hash); });
   if (!found) {
     if (found.error().code == errc::not_found)
       co_return make_error(errc::unauthorized, "invalid API key", "unknown, rotated or revoked service key");

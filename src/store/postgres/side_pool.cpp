@@ -1,5 +1,7 @@
 #include "store/postgres/side_pool.hpp"
 
+#include <algorithm>
+
 namespace aas::store::postgres {
 
 SidePool::SidePool(const std::string& url, std::size_t size)
