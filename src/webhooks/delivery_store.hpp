@@ -43,7 +43,7 @@ class DeliveryStore {
   virtual ~DeliveryStore() = default;
   // Queues deliveries due at once, in one transaction.
   virtual Result<void> enqueue(const std::vector<NewDelivery>& deliveries) = 0;
-  // Up to `max` pending deliveries due at `now`, oldest due first, each leased: its next attempt
+  // Up to `max` pending deliveries due at `now` (the longest due first; returned oldest first), each leased: its next attempt
   // moves to `lease_until` and its attempts count goes up, so no other replica takes it while
   // this one tries. A replica that dies mid-attempt leaves the lease to run out: the delivery is
   // tried again then (at least once, never lost).

@@ -7,6 +7,8 @@
 #include "store/sqlite/side_connection.hpp"
 #include "webhooks/delivery_store.hpp"
 
+#include <algorithm>
+
 namespace aas::webhooks {
 
 namespace {
@@ -45,6 +47,12 @@ void finish_page(domain::Page<Delivery>& out, int limit) {
     out.items.pop_back();
     out.next_cursor = store::encode_message_cursor(out.items.back().id);
   }
+}
+
+// UPDATE ... RETURNING gives the claimed rows in no set order: oldest first, for the dispatcher.
+std::vector<Delivery> oldest_first(std::vector<Delivery> claimed) {
+  std::sort(claimed.begin(), claimed.end(), [](const Delivery& a, const Delivery& b) { return a.id < b.id; });
+  return claimed;
 }
 
 std::optional<std::int64_t> ms_or_null(const std::optional<TimePoint>& t) {
@@ -97,7 +105,7 @@ class SqliteDeliveryStore final : public DeliveryStore {
           " ORDER BY next_attempt_at, id LIMIT ?3) RETURNING " AAS_DELIVERY_COLUMNS);
       st.bind_all(to_unix_ms(now), to_unix_ms(lease_until), max);
       while (st.step()) out.push_back(read_delivery(SqliteRow{st}));
-      return out;
+      return oldest_first(std::move(out));
     });
   }
 
@@ -185,7 +193,7 @@ class PostgresDeliveryStore final : public DeliveryStore {
           to_unix_ms(now), to_unix_ms(lease_until), max);
       std::vector<Delivery> out;
       for (int i = 0; i < rows.size(); ++i) out.push_back(read_delivery(PgRow{rows, i}));
-      return out;
+      return oldest_first(std::move(out));
     });
   }
 
