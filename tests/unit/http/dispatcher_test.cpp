@@ -211,6 +211,43 @@ TEST_F(DispatcherTest, ValidTokenReachesHandlerWithPrincipalAndParams) {
   EXPECT_EQ(body_of(res).at("data"), "user-7:42");
 }
 
+// An authenticator whose every token is a service key allowed to act for users.
+class ActingKey final : public auth::Authenticator {
+ public:
+  asio::awaitable<Result<auth::Principal>> authenticate(std::string_view) const override {
+    auth::Principal p;
+    p.user_id = "key:k1";
+    p.key_id = "k1";
+    p.may_act_for_users = true;
+    co_return p;
+  }
+};
+
+TEST_F(DispatcherTest, OnBehalfOfIsHonouredOnlyForKeysAllowedToAct) {
+  Request jwt_user = make_request("GET", "/items/1");
+  jwt_user.headers.push_back({"authorization", "Bearer " + token_for("user-7")});
+  jwt_user.headers.push_back({"x-on-behalf-of", "user-8"});
+  const Response refused = run(std::move(jwt_user));
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(body_of(refused).at("error").at("code"), "forbidden");
+
+  const ActingKey key;
+  Dispatcher dispatcher(make_router(), key, {});
+  const auto acting = [&](std::string header) {
+    Request req = make_request("GET", "/items/1");
+    req.headers.push_back({"x-api-key", "aas_sk_anything"});
+    req.headers.push_back({"x-on-behalf-of", std::move(header)});
+    return run_with(dispatcher, std::move(req));
+  };
+  const Response as_user = acting(" user-8 ");
+  EXPECT_EQ(as_user.status, 200);
+  EXPECT_EQ(body_of(as_user).at("data"), "user-8:1");
+  EXPECT_EQ(acting("").status, 400);
+  EXPECT_EQ(acting("key:k2").status, 400) << "never another key's account";
+  EXPECT_EQ(acting(std::string(257, 'u')).status, 400);
+  EXPECT_EQ(acting("a\x01b").status, 400);
+}
+
 TEST_F(DispatcherTest, AdminRouteNeedsAdminRole) {
   Request user = make_request("GET", "/admin/stats");
   user.headers.push_back({"authorization", "Bearer " + token_for("u1", {"user"})});
@@ -440,6 +477,17 @@ TEST(BearerToken, TakesTheTokenOfABearerHeaderInAnyCase) {
   EXPECT_EQ(bearer_token(req).error().code, errc::unauthorized);
   req.headers[0].value = "Bearer ";
   EXPECT_EQ(bearer_token(req).error().code, errc::unauthorized);
+}
+
+TEST(BearerToken, TakesXApiKeyWhenThereIsNoAuthorizationHeader) {
+  Request req = make_request("GET", "/");
+  req.headers.push_back({"x-api-key", "  aas_sk_abc  "});
+  EXPECT_EQ(bearer_token(req).value(), "aas_sk_abc");
+  req.headers.push_back({"authorization", "Bearer jwt.token"});
+  EXPECT_EQ(bearer_token(req).value(), "jwt.token") << "Authorization wins";
+  Request empty = make_request("GET", "/");
+  empty.headers.push_back({"x-api-key", "   "});
+  EXPECT_EQ(bearer_token(empty).error().code, errc::unauthorized);
 }
 
 }  // namespace
