@@ -3,7 +3,7 @@
 #include "core/ids.hpp"
 #include "keys/key_rows.hpp"
 #include "keys/sql_key_store.hpp"
-#include "store/cursor.hpp"
+#include "store/id_page.hpp"
 #include "store/postgres/side_pool.hpp"
 
 namespace aas::keys {
@@ -38,19 +38,14 @@ class PostgresKeyStore final : public KeyStore {
   }
 
   Result<domain::Page<ServiceKey>> list(const domain::PageRequest& page) override {
-    std::string after;
-    if (page.cursor) {
-      auto id = store::decode_message_cursor(*page.cursor);
-      if (!id) return make_error(errc::invalid_request, "invalid cursor");
-      after = *id;
-    }
-    return db_.run<domain::Page<ServiceKey>>("list keys", [&](Connection& c) {
+    auto after = store::page_from(page, "");
+    if (!after) return after.error();
+    return db_.run<domain::Page<ServiceKey>>("list keys", [&](Connection& c) -> Result<domain::Page<ServiceKey>> {
       const Rows rows = c.query_with("SELECT " AAS_KEY_COLUMNS " FROM service_keys WHERE id > $1 ORDER BY id LIMIT $2",
-                                     after, page.limit + 1);
-      domain::Page<ServiceKey> out;
-      for (int i = 0; i < rows.size() && i < page.limit; ++i) out.items.push_back(detail::read_key(Row{rows, i}));
-      if (rows.size() > page.limit) out.next_cursor = store::encode_message_cursor(out.items.back().id);
-      return Result<domain::Page<ServiceKey>>(std::move(out));
+                                     *after, page.limit + 1);
+      std::vector<ServiceKey> keys;
+      for (int i = 0; i < rows.size(); ++i) keys.push_back(detail::read_key(Row{rows, i}));
+      return store::id_page(std::move(keys), page.limit);
     });
   }
 

@@ -3,7 +3,7 @@
 #include "core/ids.hpp"
 #include "keys/key_rows.hpp"
 #include "keys/sql_key_store.hpp"
-#include "store/cursor.hpp"
+#include "store/id_page.hpp"
 #include "store/sqlite/side_connection.hpp"
 
 namespace aas::keys {
@@ -35,22 +35,14 @@ class SqliteKeyStore final : public KeyStore {
   }
 
   Result<domain::Page<ServiceKey>> list(const domain::PageRequest& page) override {
-    std::string after;
-    if (page.cursor) {
-      auto id = store::decode_message_cursor(*page.cursor);
-      if (!id) return make_error(errc::invalid_request, "invalid cursor");
-      after = *id;
-    }
+    auto after = store::page_from(page, "");
+    if (!after) return after.error();
     return db_.run<domain::Page<ServiceKey>>("list keys", [&](Connection& c) -> Result<domain::Page<ServiceKey>> {
-      domain::Page<ServiceKey> out;
+      std::vector<ServiceKey> keys;
       auto st = c.prepare("SELECT " AAS_KEY_COLUMNS " FROM service_keys WHERE id > ?1 ORDER BY id LIMIT ?2");
-      st.bind_all(after, page.limit + 1);
-      while (st.step()) out.items.push_back(detail::read_key(Row{st}));
-      if (static_cast<int>(out.items.size()) > page.limit) {
-        out.items.pop_back();
-        out.next_cursor = store::encode_message_cursor(out.items.back().id);
-      }
-      return out;
+      st.bind_all(*after, page.limit + 1);
+      while (st.step()) keys.push_back(detail::read_key(Row{st}));
+      return store::id_page(std::move(keys), page.limit);
     });
   }
 

@@ -2,7 +2,7 @@
 // (store/postgres/side_pool.hpp). The SQL differs in placeholders and in the claim: PostgreSQL's
 // replicas claim concurrently, so its subquery skips rows another replica has locked.
 #include "core/ids.hpp"
-#include "store/cursor.hpp"
+#include "store/id_page.hpp"
 #include "store/postgres/side_pool.hpp"
 #include "store/sqlite/side_connection.hpp"
 #include "webhooks/delivery_store.hpp"
@@ -33,20 +33,6 @@ Delivery read_delivery(const Row& r) {
   d.created_at = from_unix_ms(r.int64(10));
   d.updated_at = from_unix_ms(r.int64(11));
   return d;
-}
-
-Result<std::string> cursor_id(const domain::PageRequest& page) {
-  if (!page.cursor) return std::string("~");  // after every UUID: the newest first
-  auto id = store::decode_message_cursor(*page.cursor);
-  if (!id) return make_error(errc::invalid_request, "invalid cursor");
-  return *id;
-}
-
-void finish_page(domain::Page<Delivery>& out, int limit) {
-  if (static_cast<int>(out.items.size()) > limit) {
-    out.items.pop_back();
-    out.next_cursor = store::encode_message_cursor(out.items.back().id);
-  }
 }
 
 // UPDATE ... RETURNING gives the claimed rows in no set order: oldest first, for the dispatcher.
@@ -135,16 +121,15 @@ class SqliteDeliveryStore final : public DeliveryStore {
 
   Result<domain::Page<Delivery>> list(const domain::PageRequest& page,
                                       const std::optional<std::string>& status) override {
-    auto before = cursor_id(page);
+    auto before = store::page_from(page, "~");  // "~" sorts after every id: newest first
     if (!before) return before.error();
     return db_.run<domain::Page<Delivery>>("list webhooks", [&](SqliteConnection& c) -> Result<domain::Page<Delivery>> {
-      domain::Page<Delivery> out;
+      std::vector<Delivery> items;
       auto st = c.prepare("SELECT " AAS_DELIVERY_COLUMNS " FROM webhook_deliveries WHERE id < ?1"
                           " AND (?2 IS NULL OR status = ?2) ORDER BY id DESC LIMIT ?3");
       st.bind_all(*before, status, page.limit + 1);
-      while (st.step()) out.items.push_back(read_delivery(SqliteRow{st}));
-      finish_page(out, page.limit);
-      return out;
+      while (st.step()) items.push_back(read_delivery(SqliteRow{st}));
+      return store::id_page(std::move(items), page.limit);
     });
   }
 
@@ -220,16 +205,15 @@ class PostgresDeliveryStore final : public DeliveryStore {
 
   Result<domain::Page<Delivery>> list(const domain::PageRequest& page,
                                       const std::optional<std::string>& status) override {
-    auto before = cursor_id(page);
+    auto before = store::page_from(page, "~");  // "~" sorts after every id: newest first
     if (!before) return before.error();
     return db_.run<domain::Page<Delivery>>("list webhooks", [&](PgConnection& c) -> Result<domain::Page<Delivery>> {
       const Rows rows = c.query_with("SELECT " AAS_DELIVERY_COLUMNS " FROM webhook_deliveries WHERE id < $1"
                                      " AND ($2::text IS NULL OR status = $2) ORDER BY id DESC LIMIT $3",
                                      *before, status, page.limit + 1);
-      domain::Page<Delivery> out;
-      for (int i = 0; i < rows.size(); ++i) out.items.push_back(read_delivery(PgRow{rows, i}));
-      finish_page(out, page.limit);
-      return out;
+      std::vector<Delivery> items;
+      for (int i = 0; i < rows.size(); ++i) items.push_back(read_delivery(PgRow{rows, i}));
+      return store::id_page(std::move(items), page.limit);
     });
   }
 

@@ -3,18 +3,12 @@
 #include "keys/key_service.hpp"
 #include "keys/sql_key_store.hpp"
 
-#include "store/postgres/postgres_store.hpp"
-#include "store/sqlite/sqlite_store.hpp"
 #include "testing/fake_clock.hpp"
-#include "testing/postgres_database.hpp"
+#include "testing/migrated_database.hpp"
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
-#include <filesystem>
 #include <fstream>
-#include <functional>
 #include <iterator>
 #include <memory>
 
@@ -23,48 +17,12 @@ namespace {
 
 using testing::FakeClock;
 
-// A migrated database and a key store on it; `raw_bytes` reads what the database holds on disk
-// (SQLite only: empty elsewhere).
-struct Backend {
-  std::string name;
-  std::function<std::unique_ptr<KeyStore>(const Clock&, std::shared_ptr<void>& keep)> open;
-};
-
-std::string temp_path() {
-  static int n = 0;
-  return (std::filesystem::temp_directory_path() /
-          ("aas-keys-" + std::to_string(::getpid()) + "-" + std::to_string(++n) + ".db"))
-      .string();
-}
-
-std::vector<Backend> backends() {
-  std::vector<Backend> out;
-  out.push_back({"sqlite", [](const Clock& clock, std::shared_ptr<void>& keep) {
-                   const std::string path = temp_path();
-                   auto store = store::sqlite::open_sqlite_store(path, clock);
-                   EXPECT_TRUE(store->migrate());
-                   keep = std::shared_ptr<void>(new std::string(path), [](void* p) {
-                     auto* s = static_cast<std::string*>(p);
-                     std::filesystem::remove(*s);
-                     std::filesystem::remove(*s + "-wal");
-                     std::filesystem::remove(*s + "-shm");
-                     delete s;
-                   });
-                   return open_sqlite_key_store(path, clock);
-                 }});
-  if (testing::server_url())
-    out.push_back({"postgres", [](const Clock& clock, std::shared_ptr<void>& keep) {
-                     auto db = std::make_shared<testing::TestDatabase>(*testing::server_url());
-                     EXPECT_TRUE(store::postgres::open_postgres_store(db->url(), clock)->migrate());
-                     keep = db;
-                     return open_postgres_key_store(db->url(), clock);
-                   }});
-  return out;
-}
-
-class KeyStoreTest : public ::testing::TestWithParam<Backend> {
+class KeyStoreTest : public ::testing::TestWithParam<testing::MigratedDatabase> {
  protected:
-  void SetUp() override { keys_ = GetParam().open(clock_, keep_); }
+  void SetUp() override {
+    where_ = GetParam().open(clock_, keep_);
+    keys_ = GetParam().name == "sqlite" ? open_sqlite_key_store(where_, clock_) : open_postgres_key_store(where_, clock_);
+  }
   void TearDown() override {
     keys_.reset();
     keep_.reset();
@@ -77,6 +35,7 @@ class KeyStoreTest : public ::testing::TestWithParam<Backend> {
 
   FakeClock clock_;
   std::shared_ptr<void> keep_;
+  std::string where_;
   std::unique_ptr<KeyStore> keys_;
 };
 
@@ -153,7 +112,7 @@ TEST_P(KeyStoreTest, TheKeyItselfIsNeverStored) {
   EXPECT_NE(s.key, s.hash);
   if (GetParam().name == "sqlite") {
     // The whole file (and its WAL), byte for byte: the random part of the key appears nowhere.
-    const std::string path = *static_cast<std::string*>(keep_.get());
+    const std::string& path = where_;
     std::string bytes;
     for (const std::string& f : {path, path + "-wal"}) {
       std::ifstream in(f, std::ios::binary);
@@ -166,15 +125,10 @@ TEST_P(KeyStoreTest, TheKeyItselfIsNeverStored) {
   (void)k;
 }
 
-INSTANTIATE_TEST_SUITE_P(Adapters, KeyStoreTest, ::testing::ValuesIn(backends()),
+INSTANTIATE_TEST_SUITE_P(Adapters, KeyStoreTest, ::testing::ValuesIn(testing::migrated_databases()),
                          [](const auto& info) { return info.param.name; });
 
-TEST(KeyStorePostgres, ServerIsGivenToTheTests) {
-  if (testing::server_url()) return;
-  if (testing::skip_requested()) GTEST_SKIP() << "AAS_SKIP_POSTGRES=1: the PostgreSQL key store is NOT tested";
-  FAIL() << "AAS_TEST_POSTGRES_URL is not set: run through scripts/with-postgres.sh (ctest does), or set "
-            "AAS_SKIP_POSTGRES=1 to skip it knowingly.";
-}
+TEST(KeyStorePostgres, ServerIsGivenToTheTests) { testing::expect_postgres_server("the key store"); }
 
 TEST(Secrets, AreRandomPrefixedAndHashedWithSha256) {
   const Secret a = new_secret(), b = new_secret();

@@ -5,17 +5,11 @@
 #include "webhooks/signature.hpp"
 #include "webhooks/webhooks.hpp"
 
-#include "store/postgres/postgres_store.hpp"
-#include "store/sqlite/sqlite_store.hpp"
 #include "testing/fake_clock.hpp"
-#include "testing/postgres_database.hpp"
+#include "testing/migrated_database.hpp"
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
-#include <filesystem>
-#include <functional>
 #include <memory>
 
 namespace aas::webhooks {
@@ -48,39 +42,13 @@ TEST(RedactedEndpoint, DropsCredentialsAndQuery) {
   EXPECT_EQ(redacted_endpoint("http://127.0.0.1/x"), "http://127.0.0.1/x");
 }
 
-struct Backend {
-  std::string name;
-  std::function<std::unique_ptr<DeliveryStore>(const Clock&, std::shared_ptr<void>& keep)> open;
-};
-
-std::vector<Backend> backends() {
-  std::vector<Backend> out;
-  out.push_back({"sqlite", [](const Clock& clock, std::shared_ptr<void>& keep) {
-                   static int n = 0;
-                   const std::string path = (std::filesystem::temp_directory_path() /
-                                             ("aas-webhooks-" + std::to_string(::getpid()) + "-" + std::to_string(++n) + ".db"))
-                                                .string();
-                   EXPECT_TRUE(store::sqlite::open_sqlite_store(path, clock)->migrate());
-                   keep = std::shared_ptr<void>(new std::string(path), [](void* p) {
-                     auto* s = static_cast<std::string*>(p);
-                     for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(*s + suffix);
-                     delete s;
-                   });
-                   return open_sqlite_delivery_store(path, clock);
-                 }});
-  if (testing::server_url())
-    out.push_back({"postgres", [](const Clock& clock, std::shared_ptr<void>& keep) {
-                     auto db = std::make_shared<testing::TestDatabase>(*testing::server_url());
-                     EXPECT_TRUE(store::postgres::open_postgres_store(db->url(), clock)->migrate());
-                     keep = db;
-                     return open_postgres_delivery_store(db->url(), clock);
-                   }});
-  return out;
-}
-
-class DeliveryStoreTest : public ::testing::TestWithParam<Backend> {
+class DeliveryStoreTest : public ::testing::TestWithParam<testing::MigratedDatabase> {
  protected:
-  void SetUp() override { store_ = GetParam().open(clock_, keep_); }
+  void SetUp() override {
+    const std::string where = GetParam().open(clock_, keep_);
+    store_ = GetParam().name == "sqlite" ? open_sqlite_delivery_store(where, clock_)
+                                         : open_postgres_delivery_store(where, clock_);
+  }
   void TearDown() override {
     store_.reset();
     keep_.reset();
@@ -170,15 +138,10 @@ TEST_P(DeliveryStoreTest, ClaimTakesAtMostTheBatchOldestDueFirst) {
   EXPECT_EQ(last[0].event_id, "evt_2");
 }
 
-INSTANTIATE_TEST_SUITE_P(Adapters, DeliveryStoreTest, ::testing::ValuesIn(backends()),
+INSTANTIATE_TEST_SUITE_P(Adapters, DeliveryStoreTest, ::testing::ValuesIn(testing::migrated_databases()),
                          [](const auto& info) { return info.param.name; });
 
-TEST(DeliveryStorePostgres, ServerIsGivenToTheTests) {
-  if (testing::server_url()) return;
-  if (testing::skip_requested()) GTEST_SKIP() << "AAS_SKIP_POSTGRES=1: the PostgreSQL delivery store is NOT tested";
-  FAIL() << "AAS_TEST_POSTGRES_URL is not set: run through scripts/with-postgres.sh (ctest does), or set "
-            "AAS_SKIP_POSTGRES=1 to skip it knowingly.";
-}
+TEST(DeliveryStorePostgres, ServerIsGivenToTheTests) { testing::expect_postgres_server("the delivery store"); }
 
 }  // namespace
 }  // namespace aas::webhooks
