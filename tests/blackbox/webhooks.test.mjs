@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { assertError, assertOk } from './lib/assert.mjs';
 import { startService } from './lib/service.mjs';
+import { startWithMockLlm } from './lib/upstream.mjs';
 
 const SECRET = 'whsec_blackbox_0123456789abcdef';
 
@@ -173,5 +174,51 @@ describe('webhooks', () => {
   it('refuses to start with WEBHOOK_URLS but no WEBHOOK_SECRET, naming the key', async () => {
     await assert.rejects(startService({ env: { WEBHOOK_URLS: receiver.url } }), /WEBHOOK_SECRET/);
     await assert.rejects(startService({ env: { WEBHOOK_URLS: 'ftp://x/y', WEBHOOK_SECRET: SECRET } }), /WEBHOOK_URLS/);
+  });
+});
+
+// budget.threshold: a daily budget of $0.002 and a model whose every answer costs exactly $0.001
+// (5 output tokens at $200 per million): the first call spends 50 % (no event), the second 100 %,
+// which crosses 80 % and 100 % at once: one event each, announced once.
+describe('webhooks: budget.threshold', () => {
+  let receiver;
+  let mock;
+  let svc;
+
+  before(async () => {
+    receiver = await startReceiver();
+    ({ mock, svc } = await startWithMockLlm((url) => `models:
+  - name: pricey
+    price: {input: 0, output: 200}
+    deployments:
+      - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk, headers: {x-mock-answer-tokens: "5"}}
+`, { env: { ...env(receiver), BUDGET_DAILY_USD: '0.002', MAX_OUTPUT_TOKENS: '5', LIMIT_RPM: '0', LIMIT_TPM: '0' } }));
+  });
+  after(async () => {
+    await svc?.stop();
+    await mock?.stop();
+    receiver?.server.close();
+  });
+
+  it('announces 80 % and 100 % of the daily budget once each', async () => {
+    const token = svc.token('budget-user');
+    for (let i = 0; i < 2; ++i) {
+      const r = await svc.post('/api/ai/v1/chat/completions', { token, json: { model: 'pricey', messages: [{ role: 'user', content: 'spend' }] } });
+      assert.equal(r.status, 200, r.text);
+    }
+    const isBudget = (pct) => (e) => e.json.type === 'budget.threshold' && e.json.data.thresholdPercent === pct;
+    const at80 = await receiver.waitFor(isBudget(80));
+    const at100 = await receiver.waitFor(isBudget(100));
+    for (const e of [at80, at100]) {
+      verify(e.headers['x-aas-signature'], e.body);
+      assert.equal(e.json.data.userId, 'budget-user');
+      assert.equal(e.json.data.period, 'daily');
+      assert.equal(e.json.data.spentUsd, 0.002);
+      assert.equal(e.json.data.limitUsd, 0.002);
+    }
+    // The third call is refused by the budget and spends nothing: no further crossing.
+    const refused = await svc.post('/api/ai/v1/chat/completions', { token, json: { model: 'pricey', messages: [{ role: 'user', content: 'more' }] } });
+    assert.equal(refused.status, 429);
+    assert.equal(receiver.received.filter((e) => e.json.type === 'budget.threshold').length, 2);
   });
 });

@@ -5,10 +5,15 @@
 #include "webhooks/signature.hpp"
 #include "webhooks/webhooks.hpp"
 
+#include "http/client.hpp"
 #include "testing/fake_clock.hpp"
 #include "testing/migrated_database.hpp"
 
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json.hpp>
 #include <gtest/gtest.h>
+
+#include <set>
 
 #include <memory>
 
@@ -140,6 +145,41 @@ TEST_P(DeliveryStoreTest, ClaimTakesAtMostTheBatchOldestDueFirst) {
 
 INSTANTIATE_TEST_SUITE_P(Adapters, DeliveryStoreTest, ::testing::ValuesIn(testing::migrated_databases()),
                          [](const auto& info) { return info.param.name; });
+
+// What announcing queues: one delivery per endpoint, the event's body as it will be signed and sent.
+TEST_P(DeliveryStoreTest, AnnouncingQueuesTheEventForEveryEndpoint) {
+  boost::asio::thread_pool blocking(1);
+  Options o;
+  o.urls = {"http://a.example/hook", "https://b.example/in"};
+  o.secret = "whsec_0123456789abcdef";
+  Webhooks hooks(*store_, std::make_shared<http::HttpClient>(blocking.get_executor(), http::ClientOptions{}), blocking,
+                 clock_, o);
+  hooks.document_indexed("u1", "kb-1", "doc-1", 12);
+  hooks.budget_threshold("u2", "daily", 80, 1'600'000, 2'000'000);
+  auto due = claim();
+  blocking.join();
+  ASSERT_EQ(due.size(), 4u);
+  const auto body = [](const Delivery& d) { return boost::json::parse(d.payload).as_object(); };
+  std::set<std::string> endpoints;
+  for (const Delivery& d : due) {
+    const auto b = body(d);
+    EXPECT_EQ(b.at("id").as_string(), d.event_id);
+    EXPECT_EQ(b.at("type").as_string(), d.event_type);
+    if (d.event_type == "knowledge.document.indexed") {
+      endpoints.insert(d.endpoint);
+      EXPECT_EQ(b.at("data").at("knowledgeBaseId").as_string(), "kb-1");
+      EXPECT_EQ(b.at("data").at("documentId").as_string(), "doc-1");
+      EXPECT_EQ(b.at("data").at("chunks").as_int64(), 12);
+      EXPECT_EQ(b.at("data").at("userId").as_string(), "u1");
+    } else {
+      EXPECT_EQ(d.event_type, "budget.threshold");
+      EXPECT_EQ(b.at("data").at("thresholdPercent").as_int64(), 80);
+      EXPECT_DOUBLE_EQ(b.at("data").at("spentUsd").to_number<double>(), 1.6);
+      EXPECT_DOUBLE_EQ(b.at("data").at("limitUsd").to_number<double>(), 2.0);
+    }
+  }
+  EXPECT_EQ(endpoints, (std::set<std::string>{"http://a.example/hook", "https://b.example/in"}));
+}
 
 TEST(DeliveryStorePostgres, ServerIsGivenToTheTests) { testing::expect_postgres_server("the delivery store"); }
 
