@@ -31,9 +31,9 @@ namespace {
 using detail::Connection;
 using detail::Params;
 using testing::FakeClock;
-using testing::server_url;
-using testing::skip_requested;
-using testing::TestDatabase;
+using ::aas::testing::server_url;
+using ::aas::testing::skip_requested;
+using ::aas::testing::TestDatabase;
 using testing::StoreBackend;
 using testing::StoreConformance;
 using testing::StoreFactory;
