@@ -15,6 +15,8 @@ http::Router make_router(Services& services) {
   add_anthropic_routes(router, services);
   add_responses_routes(router, services);
   add_usage_routes(router, services);
+  add_admin_key_routes(router, services);
+  add_admin_webhook_routes(router, services);
   add_export_routes(router, services);
   add_prompt_routes(router, services);
   add_knowledge_routes(router, services);

@@ -17,6 +17,8 @@ namespace aas::chat { class ChatService; class ConversationService; class Gatewa
 namespace aas::llm { class ModelRegistry; }
 namespace aas::agent { class Approvals; }
 namespace aas::knowledge { class KnowledgeService; }
+namespace aas::keys { class KeyService; }
+namespace aas::webhooks { class Webhooks; }
 namespace aas::metrics { class Metrics; }
 namespace aas::ops { class HealthService; }
 
@@ -67,6 +69,10 @@ struct Services {
   agent::Approvals* approvals = nullptr;
   // Knowledge bases (/api/ai/knowledge); null: not mounted.
   knowledge::KnowledgeService* knowledge = nullptr;
+  // Service keys (api/admin_keys.cpp); null: the admin key routes do not exist.
+  keys::KeyService* keys = nullptr;
+  // Webhooks (api/admin_webhooks.cpp: the delivery log); null: the route does not exist.
+  webhooks::Webhooks* webhooks = nullptr;
 };
 
 http::Router make_router(Services& services);
@@ -87,6 +93,10 @@ void add_metrics_routes(http::Router& router, Services& services);
 // POST /api/ai/conversations/:id/tool-calls/:callId/approve | reject (the agent's confirmations).
 void add_tool_call_routes(http::Router& router, Services& services);
 void add_knowledge_routes(http::Router& router, Services& services);
+// Service keys, admin only (/api/ai/admin/keys).
+void add_admin_key_routes(http::Router& router, Services& services);
+// The webhook delivery log, admin only (/api/ai/admin/webhooks/deliveries).
+void add_admin_webhook_routes(http::Router& router, Services& services);
 // The chat UI: the page at /, its embedded files, and the development sign-in.
 void add_ui_routes(http::Router& router, Services& services);
 // Engine.IO's long-polling routes when services.socketio is set (the upgrade goes to http::Server).

@@ -1,11 +1,16 @@
 // Usage and limits: GET /api/ai/usage/me (a user's own usage and what is left of their limits),
 // the admin reports GET /api/ai/admin/usage and /api/ai/admin/costs (totals and a paginated
-// breakdown by user, model or day over a date range), and per-user limit overrides under
+// breakdown by user, model or day over a date range; ?format=csv streams every row as CSV), and per-user limit overrides under
 // /api/ai/admin/limits/:userId. Reports read the store's daily rollup, so they stay fast on a
 // large ledger; days are UTC.
 #include "api/api.hpp"
 #include "api/json_io.hpp"
+#include "api/csv.hpp"
+#include "api/limits_json.hpp"
 #include "chat/usage_service.hpp"
+#include "http/error_response.hpp"
+
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -81,6 +86,71 @@ Result<std::int64_t> report_offset(const std::optional<std::string>& cursor) {
   return n;
 }
 
+// ?format=csv: every row of the report (limit and cursor do not apply), fetched a page at a time
+// and streamed as it comes (chunked): a header row naming the columns, then one record per row, in
+// the report's order. The figures are the JSON report's; cost is USD with six decimals (exact).
+// A failure before the first byte answers the error as JSON; after it, the download ends short
+// and the log says why.
+constexpr int kCsvPage = 100;
+
+asio::awaitable<void> stream_csv(Services& s, domain::UsageQuery q, std::string group, std::string request_id,
+                                 http::BodyWriter& out) {
+  std::string chunk;
+  csv::Record(chunk)
+      .text(group)
+      .text("requests")
+      .text("inputTokens")
+      .text("outputTokens")
+      .text("cachedInputTokens")
+      .text("cacheWriteTokens")
+      .text("reasoningTokens")
+      .text("costUsd")
+      .text("unpricedRequests")
+      .text("estimatedRequests")
+      .end();
+  q.limit = kCsvPage;
+  q.offset = 0;
+  for (bool first = true;; first = false) {
+    auto report = co_await s.usage.report(q);
+    if (!report) {
+      spdlog::error("csv usage report failed{}: {}", first ? "" : " part way", report.error().detail);
+      if (first) co_await out.replace(http::error_response(report.error(), request_id));
+      co_return;
+    }
+    for (const domain::UsageRow& row : report->rows) {
+      const domain::UsageTotals& t = row.totals;
+      csv::Record(chunk)
+          .text(row.key)
+          .integer(t.requests)
+          .integer(t.input_tokens)
+          .integer(t.output_tokens)
+          .integer(t.cached_input_tokens)
+          .integer(t.cache_write_tokens)
+          .integer(t.reasoning_tokens)
+          .usd(t.cost_micros)
+          .integer(t.unpriced_requests)
+          .integer(t.estimated_requests)
+          .end();
+    }
+    if (!co_await out.write(chunk)) co_return;  // the client left
+    chunk.clear();
+    if (!report->more) co_return;
+    q.offset += q.limit;
+  }
+}
+
+Result<http::Response> csv_report(Services& s, const http::Context& ctx, domain::UsageQuery q, const std::string& group,
+                                  bool costs) {
+  http::Response res;
+  res.content_type = "text/csv; charset=utf-8; header=present";
+  res.headers.push_back({"content-disposition", "attachment; filename=\"" + std::string(costs ? "costs" : "usage") +
+                                                    "-" + q.from_day + "-" + q.to_day + ".csv\""});
+  res.stream = [&s, q = std::move(q), group, id = ctx.request_id](http::BodyWriter& out) {
+    return stream_csv(s, q, group, id, out);
+  };
+  return res;
+}
+
 // GET /api/ai/admin/usage and /costs: the same report, ordered by key or by cost.
 Reply admin_report(Services& s, http::Context& ctx, bool costs) {
   auto range = date_range(ctx.request);
@@ -103,6 +173,10 @@ Reply admin_report(Services& s, http::Context& ctx, bool costs) {
   else co_return bad("groupBy must be user, model or day");
   if (auto u = ctx.request.query("userId"); u && !u->empty()) q.user_id = std::move(*u);
   if (auto m = ctx.request.query("model"); m && !m->empty()) q.model = std::move(*m);
+
+  const std::string format = ctx.request.query("format").value_or("json");
+  if (format == "csv") co_return csv_report(s, ctx, std::move(q), group, costs);
+  if (format != "json") co_return bad("format must be json or csv");
 
   auto report = co_await s.usage.report(q);
   if (!report) co_return report.error();
@@ -173,7 +247,45 @@ Reply my_usage(Services& s, http::Context& ctx) {
                     {"monthlyBudget", budget_json(st.monthly)}}}});
 }
 
-json::value override_json(const domain::LimitOverride& o) {
+Result<std::string> target_user(const http::Context& ctx) {
+  std::string user(ctx.param("userId"));
+  if (user.empty() || user.size() > 256) return bad("userId must be 1 to 256 characters");
+  return user;
+}
+
+Reply put_limits(Services& s, http::Context& ctx) {
+  auto user = target_user(ctx);
+  if (!user) co_return user.error();
+  auto body = parse_object(ctx.request);
+  if (!body) co_return body.error();
+  auto o = limit_override_from_json(*body);
+  if (!o) co_return o.error();
+  o->user_id = *user;
+  auto saved = co_await s.usage.put_override(*o);
+  if (!saved) co_return saved.error();
+  co_return ok(limit_override_to_json(*saved));
+}
+
+Reply get_limits(Services& s, http::Context& ctx) {
+  auto user = target_user(ctx);
+  if (!user) co_return user.error();
+  auto found = co_await s.usage.get_override(*user);
+  if (!found) co_return found.error();
+  if (!*found) co_return make_error(errc::not_found, "no limits set for this user");
+  co_return ok(limit_override_to_json(**found));
+}
+
+Reply delete_limits(Services& s, http::Context& ctx) {
+  auto user = target_user(ctx);
+  if (!user) co_return user.error();
+  auto deleted = co_await s.usage.delete_override(*user);
+  if (!deleted) co_return deleted.error();
+  co_return ok(json::object{{"userId", *user}, {"deleted", true}});
+}
+
+}  // namespace
+
+json::value limit_override_to_json(const domain::LimitOverride& o) {
   const auto n = [](const std::optional<std::int64_t>& v) { return v ? json::value(*v) : json::value(nullptr); };
   const auto usd = [](const std::optional<std::int64_t>& v) { return v ? cost_to_json(*v) : json::value(nullptr); };
   return json::object{{"userId", o.user_id},
@@ -186,7 +298,7 @@ json::value override_json(const domain::LimitOverride& o) {
 }
 
 // A non-negative integer (or USD amount) field; absent or null: not overridden.
-Result<std::optional<std::int64_t>> count_field(const json::object& body, std::string_view key, bool usd) {
+static Result<std::optional<std::int64_t>> count_field(const json::object& body, std::string_view key, bool usd) {
   const json::value* v = body.if_contains(key);
   if (!v || v->is_null()) return std::optional<std::int64_t>();
   const std::string k(key);
@@ -202,56 +314,24 @@ Result<std::optional<std::int64_t>> count_field(const json::object& body, std::s
   return std::optional<std::int64_t>(n);
 }
 
-Result<std::string> target_user(const http::Context& ctx) {
-  std::string user(ctx.param("userId"));
-  if (user.empty() || user.size() > 256) return bad("userId must be 1 to 256 characters");
-  return user;
-}
-
-Reply put_limits(Services& s, http::Context& ctx) {
-  auto user = target_user(ctx);
-  if (!user) co_return user.error();
-  auto body = parse_object(ctx.request);
-  if (!body) co_return body.error();
-  if (auto r = allow_only(*body, {"requestsPerMinute", "tokensPerMinute", "concurrentStreams",
-                                  "dailyBudgetUsd", "monthlyBudgetUsd"});
+Result<domain::LimitOverride> limit_override_from_json(const json::object& body) {
+  if (auto r = allow_only(body, {"requestsPerMinute", "tokensPerMinute", "concurrentStreams", "dailyBudgetUsd",
+                                 "monthlyBudgetUsd"});
       !r)
-    co_return r.error();
+    return r.error();
   domain::LimitOverride o;
-  o.user_id = *user;
   for (auto [key, field, usd] :
        {std::tuple{"requestsPerMinute", &o.requests_per_minute, false},
         std::tuple{"tokensPerMinute", &o.tokens_per_minute, false},
         std::tuple{"concurrentStreams", &o.concurrent_streams, false},
         std::tuple{"dailyBudgetUsd", &o.daily_budget_micros, true},
         std::tuple{"monthlyBudgetUsd", &o.monthly_budget_micros, true}}) {
-    auto v = count_field(*body, key, usd);
-    if (!v) co_return v.error();
+    auto v = count_field(body, key, usd);
+    if (!v) return v.error();
     *field = *v;
   }
-  auto saved = co_await s.usage.put_override(o);
-  if (!saved) co_return saved.error();
-  co_return ok(override_json(*saved));
+  return o;
 }
-
-Reply get_limits(Services& s, http::Context& ctx) {
-  auto user = target_user(ctx);
-  if (!user) co_return user.error();
-  auto found = co_await s.usage.get_override(*user);
-  if (!found) co_return found.error();
-  if (!*found) co_return make_error(errc::not_found, "no limits set for this user");
-  co_return ok(override_json(**found));
-}
-
-Reply delete_limits(Services& s, http::Context& ctx) {
-  auto user = target_user(ctx);
-  if (!user) co_return user.error();
-  auto deleted = co_await s.usage.delete_override(*user);
-  if (!deleted) co_return deleted.error();
-  co_return ok(json::object{{"userId", *user}, {"deleted", true}});
-}
-
-}  // namespace
 
 void add_usage_routes(http::Router& router, Services& s) {
   router.add({"GET", "/api/ai/usage/me", http::Access::user,

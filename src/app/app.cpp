@@ -26,6 +26,9 @@
 #include "http/server.hpp"
 #include "llm/models.hpp"
 #include "http/client.hpp"
+#include "keys/key_authenticator.hpp"
+#include "keys/key_service.hpp"
+#include "keys/sql_key_store.hpp"
 #include "llm/providers/anthropic.hpp"
 #include "llm/providers/mock.hpp"
 #include "llm/providers/openai.hpp"
@@ -41,6 +44,8 @@
 #include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/knowledge_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "webhooks/budget_watch.hpp"
+#include "webhooks/webhooks.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -54,6 +59,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <functional>
 #include <map>
 #include <iostream>
 #include <thread>
@@ -286,6 +292,17 @@ std::unique_ptr<redis::Client> open_redis(const Config& c, metrics::Metrics& met
   return client;
 }
 
+webhooks::Options webhook_options(const Config& c) {
+  webhooks::Options o;
+  o.urls = c.webhook_urls;
+  o.secret = c.webhook_secret;
+  o.max_attempts = c.webhook_max_attempts;
+  o.timeout = c.webhook_timeout;
+  o.retry_base = c.webhook_retry_base;
+  o.retry_max = c.webhook_retry_max;
+  return o;
+}
+
 // Every recorded model call, into the metrics (model names come from the registry: bounded).
 void record_call(metrics::Metrics& m, const chat::CallOutcome& call) {
   const std::string_view model = call.model ? std::string_view(call.model->name) : "unknown";
@@ -391,8 +408,13 @@ int serve(Config c) {
       c.request_timeout - std::min<std::chrono::milliseconds>(std::chrono::seconds(5), c.request_timeout / 10);
   accounting_options.limits.stream_max_duration = c.stream_max_duration;
   accounting_options.limits.stream_idle_timeout = c.stream_idle_timeout;
+  // budget.threshold webhooks: set once the webhooks exist (below); calls are recorded only later.
+  std::function<void(const chat::CallOutcome&)> watch_budget;
   chat::Accounting accounting(*store, *limiter, policies, accounting_options,
-                              [&metrics](const chat::CallOutcome& call) { record_call(metrics, call); });
+                              [&metrics, &watch_budget](const chat::CallOutcome& call) {
+                                record_call(metrics, call);
+                                if (watch_budget) watch_budget(call);
+                              });
   // Events between replicas (stop requests) and to the monolith (recorded answers): Redis
   // pub/sub on <prefix>events, or in-process.
   std::unique_ptr<realtime::EventBus> bus;
@@ -406,8 +428,28 @@ int serve(Config c) {
                                                                           blocking.get_executor());
     socketio.set_relay(socketio_adapter.get());
   }
-  // Recorded answers also go to the user's sockets (ai-message).
-  api::AnnouncingEventBus events(*bus, socketio);
+  // Recorded answers also go to the user's sockets (ai-message), and to the webhooks' endpoints
+  // (queued in the store by the replica that recorded them).
+  api::AnnouncingEventBus announcing(*bus, socketio);
+  std::unique_ptr<webhooks::DeliveryStore> delivery_store =
+      c.database_driver == "postgres" ? webhooks::open_postgres_delivery_store(c.database_url, clock)
+                                      : webhooks::open_sqlite_delivery_store(c.sqlite_path, clock);
+  webhooks::Webhooks hooks(*delivery_store, client, blocking, clock, webhook_options(c));
+  webhooks::WebhookEventTap events(announcing, hooks);
+  // The caller's policy without its roles (the ledger row does not carry them): a role that raises
+  // a budget is not seen here, so its thresholds are announced against the configured budget.
+  webhooks::BudgetWatch budget_watch(
+      hooks,
+      [&accounting](const std::string& user) -> Result<limits::Status> {
+        auto policy = accounting.policy_for(user, {});
+        if (!policy) return policy.error();
+        return accounting.limiter().status(user, *policy);
+      },
+      clock);
+  if (hooks.enabled())
+    watch_budget = [&budget_watch](const chat::CallOutcome& call) {
+      budget_watch.recorded(call.user_id, call.cost_micros.value_or(0));
+    };
   // Every model call is recorded by one Recorder: the answer, its ledger row, the grant settled,
   // the answer announced.
   chat::Recorder recorder(*store, blocking, accounting, events);
@@ -445,6 +487,10 @@ int serve(Config c) {
   ops::HealthService health(*store, redis.get(), blocking);
   auto knowledge_store = open_knowledge_store(c, clock);
   knowledge::KnowledgeService knowledge(*knowledge_store, blocking, knowledge_options(c));
+  std::unique_ptr<keys::KeyStore> key_store = c.database_driver == "postgres"
+                                                  ? keys::open_postgres_key_store(c.database_url, clock)
+                                                  : keys::open_sqlite_key_store(c.sqlite_path, clock);
+  keys::KeyService key_service(*key_store, *store, blocking, *bus);
   api::Services services{chat,    conversations,   gateway,
                          usage,   prompts,         health,
                          models,  metrics,         info,
@@ -456,6 +502,8 @@ int serve(Config c) {
   KnowledgeRetriever retriever(knowledge);
   chat.set_retriever(&retriever);
   conversations.set_retriever(&retriever);
+  services.keys = &key_service;
+  services.webhooks = &hooks;
 
   // The chat page's development sign-in: on the development secret only, where `ai-agent-service
   // token --user` already mints any user's token for whoever can read ./data. Never with a real
@@ -484,8 +532,15 @@ int serve(Config c) {
                  c.main_backend_url);
   }
   // A token is verified once, then remembered until it expires (auth/token_cache.hpp).
-  const auth::VerifiedTokenCache authenticator(
+  const auth::VerifiedTokenCache token_cache(
       backend_check ? static_cast<const auth::Authenticator&>(*backend_check) : verifier, clock);
+  // Service keys ("aas_sk_…") are looked up in their store before any JWT check; a revoked or
+  // rotated key is forgotten by every replica through the event bus.
+  const keys::KeyAuthenticator authenticator(token_cache, *key_store, blocking, clock);
+  bus->subscribe([&authenticator](const realtime::Event& e) {
+    if (e.type == keys::kRevokedEvent && e.user_id.starts_with("key:"))
+      authenticator.forget(std::string_view(e.user_id).substr(4));
+  });
   http::DispatcherOptions dispatcher_options{c.cors_origins, c.request_timeout};
   dispatcher_options.observer = [&metrics](std::string_view method, std::string_view route,
                                            int status, double seconds) {
@@ -504,6 +559,11 @@ int serve(Config c) {
   trimmer.start();
   // Ingestion: jobs left mid-way by a process that died are taken over when their lease runs out.
   knowledge.start(ioc.get_executor());
+  if (hooks.enabled()) {
+    asio::co_spawn(ioc, hooks.run(), asio::detached);
+    spdlog::info("webhooks: {} endpoint(s) receive message.completed, knowledge.document.indexed and "
+                 "budget.threshold events", c.webhook_urls.size());
+  }
   const auto cap = [](std::size_t n) { return n == 0 ? std::string("no cap") : std::to_string(n); };
   spdlog::info("connections: {} in all, {} per client address (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP)",
                cap(c.max_connections), cap(c.max_connections_per_ip));
@@ -514,6 +574,7 @@ int serve(Config c) {
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: draining (grace {} ms)", sig, c.shutdown_grace.count());
+    hooks.stop();
     // Socket.IO clients see their transport close and reconnect (to another replica, or to this
     // one once it is back); pending polls answer at once instead of holding the drain up.
     socketio.engine().close_all();

@@ -4,6 +4,7 @@
 #include "redis/client.hpp"
 #include "store/postgres/postgres_store.hpp"
 
+#include <boost/url/parse.hpp>
 #include <openssl/rand.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -543,6 +544,21 @@ Config load_config(const Lookup& env) {
   src.list("no_proxy", c.no_proxy);
   src.list("NO_PROXY", c.no_proxy);
   src.text("METRICS_TOKEN", c.metrics_token);
+
+  src.list("WEBHOOK_URLS", c.webhook_urls);
+  for (const std::string& url : c.webhook_urls) {
+    auto u = boost::urls::parse_uri(url);
+    if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->encoded_host().empty())
+      throw ConfigError("WEBHOOK_URLS: each entry must be an http:// or https:// URL");
+  }
+  src.text("WEBHOOK_SECRET", c.webhook_secret);
+  if (!c.webhook_urls.empty() && c.webhook_secret.size() < 16)
+    throw ConfigError("WEBHOOK_SECRET: must be set (16 characters or more) when WEBHOOK_URLS is: receivers verify "
+                      "every event's signature with it");
+  src.integer("WEBHOOK_MAX_ATTEMPTS", c.webhook_max_attempts, 1, 100);
+  src.millis("WEBHOOK_TIMEOUT_MS", c.webhook_timeout, 100, 600'000);
+  src.millis("WEBHOOK_RETRY_BASE_MS", c.webhook_retry_base, 10, 3'600'000);
+  src.millis("WEBHOOK_RETRY_MAX_MS", c.webhook_retry_max, 10, 24LL * 3'600'000);
 
   src.integer("MAX_MESSAGE_CHARS", c.max_message_chars, 1, 1'000'000);
   src.integer("CONTEXT_MESSAGES", c.context_messages, 1, 10'000);

@@ -145,6 +145,14 @@ struct Config {
   // observability
   std::string metrics_token;  // when set, GET /metrics needs it as a Bearer token
 
+  // webhooks (src/webhooks): signed events POSTed to these endpoints; empty: off
+  std::vector<std::string> webhook_urls;
+  std::string webhook_secret;  // required with webhook_urls
+  int webhook_max_attempts = 8;
+  std::chrono::milliseconds webhook_timeout{5000};
+  std::chrono::milliseconds webhook_retry_base{1000};
+  std::chrono::milliseconds webhook_retry_max{15 * 60'000};
+
   // chat
   std::size_t max_message_chars = 32000;
   int context_messages = 50;

@@ -17,6 +17,10 @@ struct Principal {
   // A verified JWT's principal: until when the token is good (its exp plus the leeway). Lets the
   // token be remembered rather than verified on every request (VerifiedTokenCache).
   std::optional<TimePoint> valid_until;
+  // A service key's principal (src/keys): the key's id, and whether it may name the user it acts
+  // for in X-On-Behalf-Of (then user_id becomes that user's, and key_id stays).
+  std::string key_id;
+  bool may_act_for_users = false;
 };
 
 }  // namespace aas::auth

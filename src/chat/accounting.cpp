@@ -43,6 +43,8 @@ Result<limits::Grant> Accounting::admit(std::string_view user_id, const std::vec
 
 Result<limits::Grant> Accounting::admit_usage(std::string_view user_id, const std::vector<std::string>& roles,
                                               const llm::Model& model, const llm::Usage& worst, bool stream) {
+  if (!limits::model_allowed(roles, model.name))
+    return make_error(errc::forbidden, "this API key may not use model '" + model.name + "'");
   auto policy = policy_for(user_id, roles);
   if (!policy) return policy.error();
   limits::Ask ask;

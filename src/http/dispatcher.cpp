@@ -215,6 +215,26 @@ asio::awaitable<Response> run_handler(const Route& route, Context& ctx,
   co_return std::move(**outcome);
 }
 
+// X-On-Behalf-Of: a service key allowed to (keys/) names the user it calls for; the call is then
+// that user's (their conversations, ledger rows, limits), still bound by the key's model list.
+// Anyone else sending the header is refused rather than silently served as themselves.
+Result<void> act_for(auth::Principal& principal, std::string_view header) {
+  if (!principal.may_act_for_users)
+    return make_error(errc::forbidden, "X-On-Behalf-Of is only accepted from a service key allowed to act for users");
+  const std::string_view user = trim(header);
+  if (user.empty() || user.size() > 256)
+    return make_error(errc::invalid_request, "X-On-Behalf-Of must name a user id of 1 to 256 characters");
+  if (user.starts_with("key:"))  // a key's own account: acting as it would spend another key's budget
+    return make_error(errc::invalid_request, "X-On-Behalf-Of must name a user, not a service key");
+  for (const char c : user)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      return make_error(errc::invalid_request, "X-On-Behalf-Of must not contain control characters");
+  principal.user_id = std::string(user);
+  principal.name.clear();
+  principal.may_act_for_users = false;
+  return {};
+}
+
 // Everything after routing: 404/405/OPTIONS, authentication, the admin check, 415, the handler.
 asio::awaitable<Response> respond(const Request& req, const std::string& request_id,
                                   Router::Match& match, const auth::Authenticator& authenticator,
@@ -238,14 +258,15 @@ asio::awaitable<Response> respond(const Request& req, const std::string& request
   const Route& route = *match.route;
   Context ctx{req, request_id, std::nullopt, std::move(match.params)};
   if (route.access != Access::open) {
-    // Anthropic's SDK sends its key as x-api-key: accepted on the gateway's routes.
-    const Result<std::string_view> token =
-        shape == ErrorShape::service ? bearer_token(req) : gateway_token(req);
+    const Result<std::string_view> token = bearer_token(req);
     if (!token) co_return fail(token.error(), request_id, shape);
     Result<auth::Principal> principal = co_await authenticator.authenticate(*token);
     if (!principal) co_return fail(principal.error(), request_id, shape);
     if (route.access == Access::admin && !principal->is_admin) {
       co_return fail(make_error(errc::forbidden, "admin role required"), request_id, shape);
+    }
+    if (const auto user = req.header("x-on-behalf-of")) {
+      if (auto acted = act_for(*principal, *user); !acted) co_return fail(acted.error(), request_id, shape);
     }
     ctx.principal = std::move(*principal);
   }
@@ -344,7 +365,11 @@ class LoggedWriter final : public BodyWriter {
 
 Result<std::string_view> bearer_token(const Request& req) {
   const auto header = req.header("authorization");
-  if (!header) return make_error(errc::unauthorized, "missing bearer token");
+  if (!header) {
+    // Anthropic's SDK sends its key as x-api-key; any credential is accepted there too.
+    if (const auto key = req.header("x-api-key"); key && !trim(*key).empty()) return trim(*key);
+    return make_error(errc::unauthorized, "missing bearer token");
+  }
   const std::string_view value = trim(*header);
   const std::size_t space = value.find(' ');
   if (space == std::string_view::npos || !iequals(value.substr(0, space), "bearer")) {
@@ -354,15 +379,6 @@ Result<std::string_view> bearer_token(const Request& req) {
   const std::string_view token = trim(value.substr(space + 1));
   if (token.empty()) return make_error(errc::unauthorized, "missing bearer token");
   return token;
-}
-
-Result<std::string_view> gateway_token(const Request& req) {
-  if (req.header("authorization")) return bearer_token(req);
-  if (const auto key = req.header("x-api-key")) {
-    const std::string_view token = trim(*key);
-    if (!token.empty()) return token;
-  }
-  return make_error(errc::unauthorized, "missing bearer token or x-api-key");
 }
 
 Dispatcher::Dispatcher(Router router, const auth::Authenticator& authenticator, DispatcherOptions options)

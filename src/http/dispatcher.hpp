@@ -25,11 +25,9 @@ struct DispatcherOptions {
       observer;
 };
 
-// The token of an "Authorization: Bearer <token>" header (scheme in any case), or unauthorized.
+// The token of an "Authorization: Bearer <token>" header (scheme in any case), else of an
+// "x-api-key" header (as Anthropic's SDK sends it), or unauthorized.
 Result<std::string_view> bearer_token(const Request& req);
-// The gateway's routes (/api/ai/v1/*) also take the token as x-api-key, as Anthropic's SDK sends
-// it; an Authorization header, when present, wins.
-Result<std::string_view> gateway_token(const Request& req);
 
 // Everything between "a request was read" and "a response is ready", independent of sockets:
 // request id, CORS (including preflight), routing (JSON 404/405), authentication and the admin

@@ -4,6 +4,16 @@
 
 namespace aas::limits {
 
+bool model_allowed(const std::vector<std::string>& roles, std::string_view model) {
+  bool limited = false;
+  for (const std::string& role : roles) {
+    if (!role.starts_with(kModelRolePrefix)) continue;
+    if (std::string_view(role).substr(kModelRolePrefix.size()) == model) return true;
+    limited = true;
+  }
+  return !limited;
+}
+
 namespace {
 
 void apply(Policy& p, const PolicyPatch& patch) {

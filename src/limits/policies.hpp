@@ -12,6 +12,11 @@
 
 namespace aas::limits {
 
+// A caller limited to some models (a service key created with allowedModels) carries one role
+// "aas:model:<name>" per model; a caller with none of these roles may use every model.
+inline constexpr std::string_view kModelRolePrefix = "aas:model:";
+bool model_allowed(const std::vector<std::string>& roles, std::string_view model);
+
 // Fields left empty leave the value below them in force.
 struct PolicyPatch {
   std::optional<std::int64_t> requests_per_minute;

@@ -14,7 +14,9 @@ namespace aas::realtime {
 
 struct Event {
   // "message.completed": an assistant answer was recorded (status complete, interrupted, error);
-  // "answer.stop": the user asked to stop the answer streaming in a conversation.
+  // "answer.stop": the user asked to stop the answer streaming in a conversation;
+  // "key.revoked": a service key was revoked or rotated (user_id "key:<id>"): every replica
+  // forgets it (keys/key_authenticator.hpp).
   std::string type;
   std::string user_id;
   std::string conversation_id;

@@ -21,10 +21,13 @@ constexpr int latest_version(std::span<const Migration> list) noexcept {
   return v;
 }
 
-// Versions run 1..N, in order, without gaps (checked at compile time by each dialect's list).
-constexpr bool numbered_1_to_n(std::span<const Migration> list) noexcept {
+// Versions increase along the list (checked at compile time by each dialect's list). Numbers are
+// handed out per capability so parallel branches do not clash (docs/operations.md); a number not
+// yet landed leaves a gap, which is harmless: migrate() applies and records each version on its
+// own, so one that lands later is applied then.
+constexpr bool strictly_increasing(std::span<const Migration> list) noexcept {
   for (std::size_t i = 0; i < list.size(); ++i)
-    if (list[i].version != static_cast<int>(i) + 1) return false;
+    if (list[i].version < 1 || (i > 0 && list[i].version <= list[i - 1].version)) return false;
   return true;
 }
 

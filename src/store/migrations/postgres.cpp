@@ -306,6 +306,42 @@ CREATE INDEX kb_terms_document ON kb_terms (document_id);
 ALTER TABLE conversations ADD COLUMN knowledge_base_ids TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Service keys (src/keys) and webhook deliveries (src/webhooks): each capability's own tables,
+// read and written through its own store port. A key is kept as the SHA-256 of the whole key and
+// a short visible prefix, never in clear. A delivery is one event for one endpoint: queued here so
+// it survives a restart, claimed by pushing next_attempt_at past a lease (the replica that claimed
+// it owns it until then), retried with backoff until delivered or out of attempts.
+constexpr std::string_view k0010_keys_webhooks = R"sql(
+CREATE TABLE service_keys (
+  id                TEXT COLLATE "C" PRIMARY KEY,
+  name              TEXT NOT NULL,
+  prefix            TEXT NOT NULL,
+  secret_hash       TEXT COLLATE "C" NOT NULL UNIQUE,
+  allowed_models    TEXT NOT NULL DEFAULT '[]',
+  may_act_for_users BOOLEAN NOT NULL DEFAULT FALSE,
+  created_at        BIGINT NOT NULL,
+  rotated_at        BIGINT,
+  revoked_at        BIGINT
+);
+
+CREATE TABLE webhook_deliveries (
+  id              TEXT COLLATE "C" PRIMARY KEY,
+  endpoint        TEXT NOT NULL,
+  event_id        TEXT NOT NULL,
+  event_type      TEXT NOT NULL,
+  payload         TEXT NOT NULL,
+  status          TEXT NOT NULL CHECK (status = 'pending' OR status = 'delivered' OR status = 'failed'),
+  attempts        BIGINT NOT NULL DEFAULT 0,
+  next_attempt_at BIGINT NOT NULL,
+  last_status     BIGINT,
+  last_error      TEXT,
+  created_at      BIGINT NOT NULL,
+  updated_at      BIGINT NOT NULL
+);
+-- The dispatcher's scan: pending deliveries that are due.
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+)sql";
+
 constexpr std::array<Migration, 9> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
@@ -316,8 +352,9 @@ constexpr std::array<Migration, 9> kMigrations{{
     {7, "structured", k0007_structured},
     {8, "plain checks", k0008_plain_checks},
     {9, "knowledge", k0009_knowledge},
+    {10, "keys and webhooks", k0010_keys_webhooks},
 }};
-static_assert(numbered_1_to_n(kMigrations), "migrations are numbered 1..N, in order, without gaps");
+static_assert(strictly_increasing(kMigrations), "migrations are numbered in increasing order, never reused");
 
 }  // namespace
 

@@ -1,6 +1,7 @@
 #pragma once
 // Private to the PostgreSQL adapter: thin RAII over libpq (connection with a prepared-statement
-// cache, result, transaction). Not included outside src/store/postgres/ (and its tests).
+// cache, result, transaction). Not included outside src/store/postgres/ (and its tests), except by
+// the adapters of the ports beside store::Store (src/keys, src/webhooks), through side_pool.hpp.
 //
 // Every value travels as a parameter ($1, $2, ...) in text format, never spliced into SQL; results
 // come back as text and are parsed here (BIGINT with from_chars).

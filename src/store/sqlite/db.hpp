@@ -1,6 +1,7 @@
 #pragma once
 // Private to the SQLite adapter: thin RAII over the sqlite3 C API (connection, cached prepared
-// statement, transaction). Not included outside src/store/sqlite/.
+// statement, transaction). Not included outside src/store/sqlite/, except by the adapters of the
+// ports beside store::Store (src/keys, src/webhooks), which reach it through side_connection.hpp.
 #include "core/error.hpp"
 
 #include <sqlite3.h>

@@ -16,6 +16,10 @@
 #include "metrics/metrics.hpp"
 #include "realtime/socketio/server.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "http/client.hpp"
+#include "keys/key_service.hpp"
+#include "keys/sql_key_store.hpp"
+#include "webhooks/webhooks.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 #include <gtest/gtest.h>
@@ -78,6 +82,14 @@ TEST(OpenApi, RouterAndSpecDescribeTheSameOperations) {
   auto knowledge_store = store::sqlite::open_sqlite_knowledge_store((dir / "ai.db").string(), clock);
   knowledge::KnowledgeService knowledge(*knowledge_store, blocking, {});
   services.knowledge = &knowledge;
+  // The admin key routes and the webhook delivery log are routed when their services are set.
+  auto key_store = keys::open_sqlite_key_store((dir / "ai.db").string(), clock);
+  keys::KeyService key_service(*key_store, *store, blocking, events);
+  services.keys = &key_service;
+  auto delivery_store = webhooks::open_sqlite_delivery_store((dir / "ai.db").string(), clock);
+  webhooks::Webhooks hooks(*delivery_store, std::make_shared<http::HttpClient>(blocking.get_executor(), http::ClientOptions{}),
+                           blocking, clock, {});
+  services.webhooks = &hooks;
   // The development sign-in is routed only when it is set.
   services.dev_token = [](const std::string&) -> Result<std::string> { return std::string("token"); };
   const http::Router router = make_router(services);

@@ -221,6 +221,43 @@ TEST_F(DispatcherTest, ValidTokenReachesHandlerWithPrincipalAndParams) {
   EXPECT_EQ(body_of(res).at("data"), "user-7:42");
 }
 
+// An authenticator whose every token is a service key allowed to act for users.
+class ActingKey final : public auth::Authenticator {
+ public:
+  asio::awaitable<Result<auth::Principal>> authenticate(std::string_view) const override {
+    auth::Principal p;
+    p.user_id = "key:k1";
+    p.key_id = "k1";
+    p.may_act_for_users = true;
+    co_return p;
+  }
+};
+
+TEST_F(DispatcherTest, OnBehalfOfIsHonouredOnlyForKeysAllowedToAct) {
+  Request jwt_user = make_request("GET", "/items/1");
+  jwt_user.headers.push_back({"authorization", "Bearer " + token_for("user-7")});
+  jwt_user.headers.push_back({"x-on-behalf-of", "user-8"});
+  const Response refused = run(std::move(jwt_user));
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(body_of(refused).at("error").at("code"), "forbidden");
+
+  const ActingKey key;
+  Dispatcher dispatcher(make_router(), key, {});
+  const auto acting = [&](std::string header) {
+    Request req = make_request("GET", "/items/1");
+    req.headers.push_back({"x-api-key", "aas_sk_anything"});
+    req.headers.push_back({"x-on-behalf-of", std::move(header)});
+    return run_with(dispatcher, std::move(req));
+  };
+  const Response as_user = acting(" user-8 ");
+  EXPECT_EQ(as_user.status, 200);
+  EXPECT_EQ(body_of(as_user).at("data"), "user-8:1");
+  EXPECT_EQ(acting("").status, 400);
+  EXPECT_EQ(acting("key:k2").status, 400) << "never another key's account";
+  EXPECT_EQ(acting(std::string(257, 'u')).status, 400);
+  EXPECT_EQ(acting("a\x01b").status, 400);
+}
+
 TEST_F(DispatcherTest, AdminRouteNeedsAdminRole) {
   Request user = make_request("GET", "/admin/stats");
   user.headers.push_back({"authorization", "Bearer " + token_for("u1", {"user"})});
@@ -517,14 +554,22 @@ TEST_F(DispatcherTest, GatewayRoutesTakeTheTokenAsXApiKey) {
   const Response res = run(std::move(with_key));
   EXPECT_EQ(res.status, 200);
   EXPECT_EQ(body_of(res).at("data"), "key-user");
-  // Authorization wins when both are sent; elsewhere x-api-key is not a credential.
+  // Authorization wins when both are sent.
   Request both = make_request("GET", "/api/ai/v1/models");
   both.headers.push_back({"x-api-key", token_for("key-user")});
   both.headers.push_back({"authorization", "Bearer garbage"});
   EXPECT_EQ(run(std::move(both)).status, 401);
-  Request elsewhere = make_request("GET", "/items/1");
-  elsewhere.headers.push_back({"x-api-key", token_for("key-user")});
-  EXPECT_EQ(run(std::move(elsewhere)).status, 401);
+}
+
+TEST(BearerToken, TakesXApiKeyWhenThereIsNoAuthorizationHeader) {
+  Request req = make_request("GET", "/");
+  req.headers.push_back({"x-api-key", "  aas_sk_abc  "});
+  EXPECT_EQ(bearer_token(req).value(), "aas_sk_abc");
+  req.headers.push_back({"authorization", "Bearer jwt.token"});
+  EXPECT_EQ(bearer_token(req).value(), "jwt.token") << "Authorization wins";
+  Request empty = make_request("GET", "/");
+  empty.headers.push_back({"x-api-key", "   "});
+  EXPECT_EQ(bearer_token(empty).error().code, errc::unauthorized);
 }
 
 }  // namespace

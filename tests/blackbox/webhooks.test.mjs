@@ -1,0 +1,224 @@
+// Webhooks (issue 17): WEBHOOK_URLS receive signed events. A receiver in the test (node:http)
+// verifies every signature as Stripe's libraries do (HMAC-SHA256 of "<t>.<body>" with the shared
+// secret, compared in constant time), answers 500 to see the retries (same delivery id, signed
+// again), answers 400 to see the delivery given up, and is answered only after the service was
+// restarted to see a queued delivery survive it. The admin delivery log shows each outcome.
+import assert from 'node:assert/strict';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import { after, before, describe, it } from 'node:test';
+
+import { assertError, assertOk } from './lib/assert.mjs';
+import { startService } from './lib/service.mjs';
+import { startWithMockLlm } from './lib/upstream.mjs';
+
+const SECRET = 'whsec_blackbox_0123456789abcdef';
+
+function verify(header, body, secret = SECRET) {
+  const parts = Object.fromEntries(String(header).split(',').map((kv) => kv.split('=')));
+  assert.match(parts.t, /^\d+$/);
+  assert.match(parts.v1, /^[0-9a-f]{64}$/);
+  const expected = createHmac('sha256', secret).update(`${parts.t}.${body}`).digest();
+  assert.ok(timingSafeEqual(expected, Buffer.from(parts.v1, 'hex')), 'signature verifies');
+  assert.ok(Math.abs(Date.now() / 1000 - Number(parts.t)) < 300, 'timestamp is recent');
+}
+
+// A receiver: records every request; `answer(req)` picks the status (default 200). waitFor(pred)
+// resolves with the first recorded request matching pred, now or when it arrives.
+async function startReceiver() {
+  const received = [];
+  const waiters = [];
+  const r = {
+    received,
+    answer: () => 200,
+    waitFor(pred, timeoutMs = 20000) {
+      const found = received.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching webhook within ${timeoutMs} ms; got ${received.length}`)), timeoutMs);
+        waiters.push({ pred, resolve: (x) => { clearTimeout(timer); resolve(x); } });
+      });
+    },
+  };
+  r.server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const entry = { headers: req.headers, body, json: JSON.parse(body), path: req.url };
+      const status = r.answer(entry);
+      entry.status = status;
+      received.push(entry);
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'no');
+      for (const w of [...waiters]) {
+        if (w.pred(entry)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(entry); }
+      }
+    });
+  });
+  await new Promise((resolve) => r.server.listen(0, '127.0.0.1', resolve));
+  r.url = `http://127.0.0.1:${r.server.address().port}/hooks/aas?token=kept-out-of-logs`;
+  return r;
+}
+
+const env = (receiver) => ({
+  WEBHOOK_URLS: receiver.url,
+  WEBHOOK_SECRET: SECRET,
+  WEBHOOK_RETRY_BASE_MS: '50',
+  // Up to 30 attempts 25-400 ms apart: room for the restart test to stop and start the service
+  // while its delivery keeps failing.
+  WEBHOOK_RETRY_MAX_MS: '400',
+  WEBHOOK_TIMEOUT_MS: '3000',
+  WEBHOOK_MAX_ATTEMPTS: '30',
+});
+
+describe('webhooks', () => {
+  let receiver;
+  let svc;
+  let admin;
+
+  before(async () => {
+    receiver = await startReceiver();
+    svc = await startService({ env: env(receiver) });
+    admin = svc.token('hooks-admin', { admin: true });
+  });
+  after(async () => {
+    await svc?.stop();
+    receiver?.server.close();
+  });
+
+  const chat = async (user, message) => assertOk(await svc.post('/api/ai/chat', { token: svc.token(user), json: { message } }));
+  const forMessage = (messageId) => (e) => e.json.data?.messageId === messageId;
+
+  it('posts a signed message.completed for a recorded answer', async () => {
+    receiver.answer = () => 200;
+    const turn = await chat('hook-user-1', 'hello webhooks');
+    const got = await receiver.waitFor(forMessage(turn.messageId));
+    verify(got.headers['x-aas-signature'], got.body);
+    assert.equal(got.headers['content-type'], 'application/json');
+    assert.equal(got.headers['x-aas-event'], 'message.completed');
+    assert.match(got.headers['x-aas-delivery'], /^[0-9a-f-]{36}$/);
+    assert.equal(got.path, '/hooks/aas?token=kept-out-of-logs');
+    assert.match(got.json.id, /^evt_/);
+    assert.equal(got.json.type, 'message.completed');
+    assert.equal(got.json.data.userId, 'hook-user-1');
+    assert.equal(got.json.data.conversationId, turn.conversationId);
+    assert.equal(got.json.data.status, 'complete');
+    assert.equal(got.json.data.model, 'mock');
+    assert.equal(got.json.data.message, undefined, 'the answer text is not sent');
+    // A tampered body or another secret does not verify.
+    assert.throws(() => verify(got.headers['x-aas-signature'], got.body.replace('hook-user-1', 'hook-user-2')));
+    assert.throws(() => verify(got.headers['x-aas-signature'], got.body, 'whsec_another_secret_000000'));
+  });
+
+  it('retries after 500 answers, signing each attempt, and logs the delivery', async () => {
+    let failures = 0;
+    receiver.answer = (e) => (e.json.data?.userId === 'hook-retry' && failures++ < 2 ? 500 : 200);
+    const turn = await chat('hook-retry', 'please retry');
+    const ok = await receiver.waitFor((e) => forMessage(turn.messageId)(e) && e.status === 200);
+    const attempts = receiver.received.filter(forMessage(turn.messageId));
+    assert.deepEqual(attempts.map((a) => a.status), [500, 500, 200]);
+    assert.equal(new Set(attempts.map((a) => a.headers['x-aas-delivery'])).size, 1, 'one delivery, attempted three times');
+    for (const a of attempts) verify(a.headers['x-aas-signature'], a.body);
+
+    const log = assertOk(await svc.get('/api/ai/admin/webhooks/deliveries', { token: admin }));
+    const entry = log.items.find((d) => d.id === ok.headers['x-aas-delivery']);
+    assert.ok(entry, 'in the delivery log');
+    // The 200 may be logged a moment after the receiver answered: wait for the log to say so.
+    let settled = entry;
+    for (let i = 0; settled.status !== 'delivered' && i < 200; ++i) {
+      await new Promise((r) => setTimeout(r, 25));
+      settled = assertOk(await svc.get('/api/ai/admin/webhooks/deliveries?status=delivered', { token: admin })).items
+        .find((d) => d.id === entry.id) ?? settled;
+    }
+    assert.equal(settled.status, 'delivered');
+    assert.equal(settled.attempts, 3);
+    assert.equal(settled.lastStatus, 200);
+    assert.equal(settled.eventType, 'message.completed');
+    assert.equal(settled.endpoint, `http://127.0.0.1:${receiver.server.address().port}/hooks/aas`, 'no query in the log');
+  });
+
+  it('gives up at once on a 4xx answer', async () => {
+    receiver.answer = (e) => (e.json.data?.userId === 'hook-gone' ? 410 : 200);
+    const turn = await chat('hook-gone', 'nobody home');
+    const got = await receiver.waitFor(forMessage(turn.messageId));
+    let entry;
+    for (let i = 0; !entry && i < 200; ++i) {
+      entry = assertOk(await svc.get('/api/ai/admin/webhooks/deliveries?status=failed', { token: admin })).items
+        .find((d) => d.id === got.headers['x-aas-delivery']);
+      if (!entry) await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.ok(entry, 'logged as failed');
+    assert.equal(entry.attempts, 1);
+    assert.equal(entry.lastStatus, 410);
+    assert.equal(receiver.received.filter(forMessage(turn.messageId)).length, 1);
+  });
+
+  it('keeps the delivery log to admins and checks its query', async () => {
+    assertError(await svc.get('/api/ai/admin/webhooks/deliveries', { token: svc.token('hook-user-1') }), 403, 'forbidden');
+    assertError(await svc.get('/api/ai/admin/webhooks/deliveries?status=lost', { token: admin }), 400, 'invalid_request');
+    assertError(await svc.get('/api/ai/admin/webhooks/deliveries?cursor=zzz', { token: admin }), 400, 'invalid_request');
+  });
+
+  it('delivers an event queued before a restart after it', async () => {
+    receiver.answer = (e) => (e.json.data?.userId === 'hook-restart' ? 503 : 200);
+    const turn = await chat('hook-restart', 'survive a restart');
+    const refused = await receiver.waitFor(forMessage(turn.messageId));
+    await svc.stop();
+    receiver.answer = () => 200;
+    svc = await startService({ dir: svc.dir, secret: svc.secret, env: env(receiver) });
+    const got = await receiver.waitFor((e) => forMessage(turn.messageId)(e) && e.status === 200);
+    assert.equal(got.headers['x-aas-delivery'], refused.headers['x-aas-delivery'], 'the same queued delivery');
+    verify(got.headers['x-aas-signature'], got.body);
+  });
+
+  it('refuses to start with WEBHOOK_URLS but no WEBHOOK_SECRET, naming the key', async () => {
+    await assert.rejects(startService({ env: { WEBHOOK_URLS: receiver.url } }), /WEBHOOK_SECRET/);
+    await assert.rejects(startService({ env: { WEBHOOK_URLS: 'ftp://x/y', WEBHOOK_SECRET: SECRET } }), /WEBHOOK_URLS/);
+  });
+});
+
+// budget.threshold: a daily budget of $0.002 and a model whose every answer costs exactly $0.001
+// (5 output tokens at $200 per million): the first call spends 50 % (no event), the second 100 %,
+// which crosses 80 % and 100 % at once: one event each, announced once.
+describe('webhooks: budget.threshold', () => {
+  let receiver;
+  let mock;
+  let svc;
+
+  before(async () => {
+    receiver = await startReceiver();
+    ({ mock, svc } = await startWithMockLlm((url) => `models:
+  - name: pricey
+    price: {input: 0, output: 200}
+    deployments:
+      - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk, headers: {x-mock-answer-tokens: "5"}}
+`, { env: { ...env(receiver), BUDGET_DAILY_USD: '0.002', MAX_OUTPUT_TOKENS: '5', LIMIT_RPM: '0', LIMIT_TPM: '0' } }));
+  });
+  after(async () => {
+    await svc?.stop();
+    await mock?.stop();
+    receiver?.server.close();
+  });
+
+  it('announces 80 % and 100 % of the daily budget once each', async () => {
+    const token = svc.token('budget-user');
+    for (let i = 0; i < 2; ++i) {
+      const r = await svc.post('/api/ai/v1/chat/completions', { token, json: { model: 'pricey', messages: [{ role: 'user', content: 'spend' }] } });
+      assert.equal(r.status, 200, r.text);
+    }
+    const isBudget = (pct) => (e) => e.json.type === 'budget.threshold' && e.json.data.thresholdPercent === pct;
+    const at80 = await receiver.waitFor(isBudget(80));
+    const at100 = await receiver.waitFor(isBudget(100));
+    for (const e of [at80, at100]) {
+      verify(e.headers['x-aas-signature'], e.body);
+      assert.equal(e.json.data.userId, 'budget-user');
+      assert.equal(e.json.data.period, 'daily');
+      assert.equal(e.json.data.spentUsd, 0.002);
+      assert.equal(e.json.data.limitUsd, 0.002);
+    }
+    // The third call is refused by the budget and spends nothing: no further crossing.
+    const refused = await svc.post('/api/ai/v1/chat/completions', { token, json: { model: 'pricey', messages: [{ role: 'user', content: 'more' }] } });
+    assert.equal(refused.status, 429);
+    assert.equal(receiver.received.filter((e) => e.json.type === 'budget.threshold').length, 2);
+  });
+});

@@ -1,0 +1,187 @@
+// Webhooks: the signature (Stripe's scheme, checked against Python's hmac), the retry schedule, the
+// endpoint as the log shows it, and the delivery store on both adapters: SQLite (a temp file) and a
+// real PostgreSQL (scripts/with-postgres.sh).
+#include "webhooks/delivery_store.hpp"
+#include "webhooks/signature.hpp"
+#include "webhooks/webhooks.hpp"
+
+#include "http/client.hpp"
+#include "testing/fake_clock.hpp"
+#include "testing/migrated_database.hpp"
+
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include <memory>
+
+namespace aas::webhooks {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeClock;
+
+TEST(Signature, IsHmacSha256OfTimestampDotBody) {
+  // python3: hmac.new(b'whsec_test_secret_0123', b'1700000000.{"a":1}', hashlib.sha256).hexdigest()
+  EXPECT_EQ(signature_header("whsec_test_secret_0123", 1700000000, R"({"a":1})"),
+            "t=1700000000,v1=b1e06771f9a20c020fc4b9be257996790d615bbe4d030159b6a5669fdada024c");
+}
+
+TEST(RetryDelay, DoublesFromTheBaseUpToTheCapWithJitterInTheUpperHalf) {
+  Options o;
+  o.retry_base = 1000ms;
+  o.retry_max = 10'000ms;
+  EXPECT_EQ(retry_delay(o, 1, 0.0), 500ms);
+  EXPECT_EQ(retry_delay(o, 1, 0.999), 999ms);
+  EXPECT_EQ(retry_delay(o, 2, 0.0), 1000ms);
+  EXPECT_EQ(retry_delay(o, 3, 0.5), 3000ms);
+  EXPECT_EQ(retry_delay(o, 4, 0.0), 4000ms);
+  EXPECT_EQ(retry_delay(o, 5, 0.0), 5000ms) << "16 s capped at 10 s";
+  EXPECT_EQ(retry_delay(o, 60, 0.0), 5000ms) << "no overflow after many attempts";
+}
+
+TEST(RedactedEndpoint, DropsCredentialsAndQuery) {
+  EXPECT_EQ(redacted_endpoint("https://user:pw@hooks.example.com:8443/in/aas?token=abc"), "https://hooks.example.com:8443/in/aas");
+  EXPECT_EQ(redacted_endpoint("http://127.0.0.1/x"), "http://127.0.0.1/x");
+}
+
+class DeliveryStoreTest : public ::testing::TestWithParam<testing::MigratedDatabase> {
+ protected:
+  void SetUp() override {
+    const std::string where = GetParam().open(clock_, keep_);
+    store_ = GetParam().name == "sqlite" ? open_sqlite_delivery_store(where, clock_)
+                                         : open_postgres_delivery_store(where, clock_);
+  }
+  void TearDown() override {
+    store_.reset();
+    keep_.reset();
+  }
+  std::vector<Delivery> claim(std::chrono::milliseconds lease = 10s, int max = 10) {
+    auto r = store_->claim(clock_.now(), clock_.now() + lease, max);
+    EXPECT_TRUE(r) << (r ? "" : r.error().detail);
+    return r ? *r : std::vector<Delivery>{};
+  }
+
+  FakeClock clock_;
+  std::shared_ptr<void> keep_;
+  std::unique_ptr<DeliveryStore> store_;
+};
+
+TEST_P(DeliveryStoreTest, AQueuedDeliveryIsClaimedOnceUntilItsLeaseEnds) {
+  ASSERT_TRUE(store_->enqueue({{"http://a/hook", "evt_1", "message.completed", R"({"id":"evt_1"})"},
+                               {"http://b/hook", "evt_1", "message.completed", R"({"id":"evt_1"})"}}));
+  auto first = claim();
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].attempts, 1);
+  EXPECT_EQ(first[0].status, "pending");
+  EXPECT_EQ(first[0].payload, R"({"id":"evt_1"})");
+  EXPECT_TRUE(claim().empty()) << "leased: no other replica takes it";
+  clock_.advance(10s);
+  auto again = claim();
+  ASSERT_EQ(again.size(), 2u) << "the lease ran out (the replica died mid-attempt): tried again";
+  EXPECT_EQ(again[0].attempts, 2);
+}
+
+TEST_P(DeliveryStoreTest, DeliveredIsDoneAFailedAttemptWaitsForItsRetryOrGivesUp) {
+  ASSERT_TRUE(store_->enqueue({{"http://a/1", "evt_a", "t", "{}"}, {"http://a/2", "evt_b", "t", "{}"},
+                               {"http://a/3", "evt_c", "t", "{}"}}));
+  auto due = claim();
+  ASSERT_EQ(due.size(), 3u);
+  ASSERT_TRUE(store_->delivered(due[0].id, 204));
+  ASSERT_TRUE(store_->attempt_failed(due[1].id, 500, "HTTP 500", clock_.now() + 2s));
+  ASSERT_TRUE(store_->attempt_failed(due[2].id, 400, "HTTP 400", std::nullopt));
+  clock_.advance(1s);
+  EXPECT_TRUE(claim().empty());
+  clock_.advance(1s);
+  auto retry = claim();
+  ASSERT_EQ(retry.size(), 1u);
+  EXPECT_EQ(retry[0].id, due[1].id);
+  EXPECT_EQ(retry[0].last_status, 500);
+  EXPECT_EQ(retry[0].last_error, "HTTP 500");
+
+  auto failed = store_->list({10, std::nullopt}, std::string("failed"));
+  ASSERT_TRUE(failed);
+  ASSERT_EQ(failed->items.size(), 1u);
+  EXPECT_EQ(failed->items[0].id, due[2].id);
+  auto delivered = store_->list({10, std::nullopt}, std::string("delivered"));
+  ASSERT_TRUE(delivered);
+  ASSERT_EQ(delivered->items.size(), 1u);
+  EXPECT_EQ(delivered->items[0].last_status, 204);
+}
+
+TEST_P(DeliveryStoreTest, TheLogPagesNewestFirst) {
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store_->enqueue({{"http://a/x", "evt_" + std::to_string(i), "t", "{}"}}));
+    clock_.advance(2ms);
+  }
+  std::vector<std::string> events;
+  domain::PageRequest page{2, std::nullopt};
+  for (int guard = 0; guard < 10; ++guard) {
+    auto p = store_->list(page, std::nullopt);
+    ASSERT_TRUE(p);
+    for (const auto& d : p->items) events.push_back(d.event_id);
+    if (!p->next_cursor) break;
+    page.cursor = p->next_cursor;
+  }
+  EXPECT_EQ(events, (std::vector<std::string>{"evt_4", "evt_3", "evt_2", "evt_1", "evt_0"}));
+  EXPECT_EQ(store_->list({2, std::string("nope")}, std::nullopt).error().code, errc::invalid_request);
+}
+
+TEST_P(DeliveryStoreTest, ClaimTakesAtMostTheBatchOldestDueFirst) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(store_->enqueue({{"http://a/x", "evt_" + std::to_string(i), "t", "{}"}}));
+    clock_.advance(1ms);
+  }
+  auto two = claim(10s, 2);
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[0].event_id, "evt_0");
+  EXPECT_EQ(two[1].event_id, "evt_1");
+  auto last = claim(10s, 2);
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last[0].event_id, "evt_2");
+}
+
+INSTANTIATE_TEST_SUITE_P(Adapters, DeliveryStoreTest, ::testing::ValuesIn(testing::migrated_databases()),
+                         [](const auto& info) { return info.param.name; });
+
+// What announcing queues: one delivery per endpoint, the event's body as it will be signed and sent.
+TEST_P(DeliveryStoreTest, AnnouncingQueuesTheEventForEveryEndpoint) {
+  boost::asio::thread_pool blocking(1);
+  Options o;
+  o.urls = {"http://a.example/hook", "https://b.example/in"};
+  o.secret = "whsec_0123456789abcdef";
+  Webhooks hooks(*store_, std::make_shared<http::HttpClient>(blocking.get_executor(), http::ClientOptions{}), blocking,
+                 clock_, o);
+  hooks.document_indexed("u1", "kb-1", "doc-1", 12);
+  hooks.budget_threshold("u2", "daily", 80, 1'600'000, 2'000'000);
+  auto due = claim();
+  blocking.join();
+  ASSERT_EQ(due.size(), 4u);
+  const auto body = [](const Delivery& d) { return boost::json::parse(d.payload).as_object(); };
+  std::set<std::string> endpoints;
+  for (const Delivery& d : due) {
+    const auto b = body(d);
+    EXPECT_EQ(b.at("id").as_string(), d.event_id);
+    EXPECT_EQ(b.at("type").as_string(), d.event_type);
+    if (d.event_type == "knowledge.document.indexed") {
+      endpoints.insert(d.endpoint);
+      EXPECT_EQ(b.at("data").at("knowledgeBaseId").as_string(), "kb-1");
+      EXPECT_EQ(b.at("data").at("documentId").as_string(), "doc-1");
+      EXPECT_EQ(b.at("data").at("chunks").as_int64(), 12);
+      EXPECT_EQ(b.at("data").at("userId").as_string(), "u1");
+    } else {
+      EXPECT_EQ(d.event_type, "budget.threshold");
+      EXPECT_EQ(b.at("data").at("thresholdPercent").as_int64(), 80);
+      EXPECT_DOUBLE_EQ(b.at("data").at("spentUsd").to_number<double>(), 1.6);
+      EXPECT_DOUBLE_EQ(b.at("data").at("limitUsd").to_number<double>(), 2.0);
+    }
+  }
+  EXPECT_EQ(endpoints, (std::set<std::string>{"http://a.example/hook", "https://b.example/in"}));
+}
+
+TEST(DeliveryStorePostgres, ServerIsGivenToTheTests) { testing::expect_postgres_server("the delivery store"); }
+
+}  // namespace
+}  // namespace aas::webhooks
