@@ -85,6 +85,7 @@ class SocketRelay final : public chat::TurnObserver {
   SocketRelay(SocketPtr socket, const std::string& conversation_id, const std::string& message_id,
               const asio::any_io_executor& strand)
       : socket_(std::move(socket)),
+        conversation_id_(conversation_id),
         delta_(json::object{{"conversationId", conversation_id}, {"messageId", message_id}, {"text", ""}}, "text"),
         gone_(std::make_shared<asio::steady_timer>(strand, asio::steady_timer::time_point::max())) {
     socket_->on_disconnect([gone = std::weak_ptr<asio::steady_timer>(gone_)](std::string_view) {
@@ -105,6 +106,7 @@ class SocketRelay final : public chat::TurnObserver {
 
  private:
   SocketPtr socket_;
+  std::string conversation_id_;
   TextEventTemplate delta_;
   std::shared_ptr<asio::steady_timer> gone_;
 };

@@ -342,7 +342,7 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
 )sql";
 
-constexpr std::array<Migration, 9> kMigrations{{
+constexpr std::array<Migration, 10> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
     {3, "organise", k0003_organise},
