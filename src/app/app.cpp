@@ -486,7 +486,12 @@ int serve(Config c) {
   chat::UsageService usage(*store, blocking, accounting);
   ops::HealthService health(*store, redis.get(), blocking);
   auto knowledge_store = open_knowledge_store(c, clock);
-  knowledge::KnowledgeService knowledge(*knowledge_store, blocking, knowledge_options(c));
+  knowledge::KnowledgeOptions kb_options = knowledge_options(c);
+  if (hooks.enabled()) kb_options.on_indexed = [&hooks](const std::string& user, const std::string& kb,
+                                                        const std::string& doc, std::int64_t chunks) {
+    hooks.document_indexed(user, kb, doc, chunks);
+  };
+  knowledge::KnowledgeService knowledge(*knowledge_store, blocking, std::move(kb_options));
   std::unique_ptr<keys::KeyStore> key_store = c.database_driver == "postgres"
                                                   ? keys::open_postgres_key_store(c.database_url, clock)
                                                   : keys::open_sqlite_key_store(c.sqlite_path, clock);

@@ -263,7 +263,10 @@ void KnowledgeService::run_job(const Job& job, const std::function<void(const Jo
     moved = store_.advance_job(job.id, Stage::chunking, total, total, lease);
     if (!moved || !*moved) return;
     auto done = store_.finish_job(job.id, rows);
-    if (done && *done) report(Stage::indexed, total, total);
+    if (done && *done) {
+      report(Stage::indexed, total, total);
+      if (options_.on_indexed) options_.on_indexed(job.user_id, job.knowledge_base_id, job.document_id, total);
+    }
   } catch (const std::exception& e) {
     spdlog::error("knowledge job {} failed: {}", job.id, e.what());
     fail("the document could not be processed (internal error)");

@@ -40,6 +40,9 @@ struct KnowledgeOptions {
   ChunkOptions chunking;  // CHUNK_TOKENS, CHUNK_OVERLAP
   ParseLimits parsing;
   std::optional<std::string> default_embedding_model;  // EMBEDDING_MODEL, for new bases
+  // Told of each document indexed (user, knowledge base, document, chunks), from the worker that
+  // indexed it (off the I/O threads): the knowledge.document.indexed webhook.
+  std::function<void(const std::string&, const std::string&, const std::string&, std::int64_t)> on_indexed;
   std::size_t max_name_chars = 200;
   std::size_t max_description_chars = 2000;
   std::size_t max_title_chars = 500;

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 
 import OpenAI from 'openai';
 
-import { assertError, assertOk, assertSchema, UUID_V7 } from './lib/assert.mjs';
+import { assertError, assertGatewayError, assertOk, assertSchema, UUID_V7 } from './lib/assert.mjs';
 import { startWithMockLlm } from './lib/upstream.mjs';
 
 const today = () => new Date().toISOString().slice(0, 10);
@@ -89,11 +89,11 @@ describe('service keys', () => {
     const limited = await createKey({ name: 'limited', allowedModels: ['quick'], limits: { requestsPerMinute: 2 } });
     assert.equal(limited.limits.requestsPerMinute, 2);
     const free = await createKey({ name: 'free' });
-    assertError(await chat({ authorization: `Bearer ${limited.key}` }, 'other'), 403, 'forbidden');
+    assertGatewayError(await chat({ authorization: `Bearer ${limited.key}` }, 'other'), 403, 'forbidden');
     assert.equal((await chat({ authorization: `Bearer ${limited.key}` })).status, 200);
     assert.equal((await chat({ authorization: `Bearer ${limited.key}` })).status, 200);
     const third = await chat({ authorization: `Bearer ${limited.key}` });
-    assertError(third, 429, 'rate_limited');
+    assertGatewayError(third, 429, 'rate_limited');
     assert.ok(Number(third.headers['retry-after']) > 0);
     assert.equal((await chat({ authorization: `Bearer ${free.key}` }, 'other')).status, 200, 'another key is not held by it');
   });
@@ -126,15 +126,15 @@ describe('service keys', () => {
     assert.equal(rotated.id, first.id);
     assert.notEqual(rotated.key, first.key);
     assert.ok(rotated.rotatedAt);
-    assertError(await chat({ authorization: `Bearer ${first.key}` }), 401, 'unauthorized');
+    assertGatewayError(await chat({ authorization: `Bearer ${first.key}` }), 401, 'unauthorized');
     assert.equal((await chat({ authorization: `Bearer ${rotated.key}` })).status, 200);
 
     const revoked = assertOk(await svc.delete(`/api/ai/admin/keys/${first.id}`, { token: admin }));
     assert.equal(revoked.status, 'revoked');
     assert.equal(revoked.key, undefined);
     // One replica, no Redis: the in-process bus has told the authenticator before the answer.
-    assertError(await chat({ authorization: `Bearer ${rotated.key}` }), 401, 'unauthorized');
-    assertError(await chat({ 'x-api-key': rotated.key }), 401, 'unauthorized');
+    assertGatewayError(await chat({ authorization: `Bearer ${rotated.key}` }), 401, 'unauthorized');
+    assertGatewayError(await chat({ 'x-api-key': rotated.key }), 401, 'unauthorized');
     assertError(await svc.delete(`/api/ai/admin/keys/${first.id}`, { token: admin }), 404, 'not_found');
     assertError(await svc.post(`/api/ai/admin/keys/${first.id}/rotate`, { token: admin }), 404, 'not_found');
     assert.equal(assertOk(await svc.get(`/api/ai/admin/keys/${first.id}`, { token: admin })).status, 'revoked');

@@ -110,6 +110,21 @@ describe('webhooks', () => {
     assert.throws(() => verify(got.headers['x-aas-signature'], got.body, 'whsec_another_secret_000000'));
   });
 
+  it('posts a signed knowledge.document.indexed once a document is indexed', async () => {
+    receiver.answer = () => 200;
+    const token = svc.token('hook-user-kb');
+    const kb = assertOk(await svc.post('/api/ai/knowledge', { token, json: { name: 'Hooked' } }), 201);
+    const added = assertOk(await svc.post(`/api/ai/knowledge/${kb.id}/documents`,
+      { token, json: { title: 'Notes', text: 'Webhooks tell the monolith when a document is ready.' } }), 202);
+    const doc = added.documents[0];
+    const got = await receiver.waitFor((e) => e.json.type === 'knowledge.document.indexed' && e.json.data?.documentId === doc.id);
+    verify(got.headers['x-aas-signature'], got.body);
+    assert.equal(got.headers['x-aas-event'], 'knowledge.document.indexed');
+    assert.equal(got.json.data.userId, 'hook-user-kb');
+    assert.equal(got.json.data.knowledgeBaseId, kb.id);
+    assert.ok(got.json.data.chunks >= 1, 'the chunk count is sent');
+  });
+
   it('retries after 500 answers, signing each attempt, and logs the delivery', async () => {
     let failures = 0;
     receiver.answer = (e) => (e.json.data?.userId === 'hook-retry' && failures++ < 2 ? 500 : 200);
