@@ -7,7 +7,7 @@
 // Needs the built binary (AAS_BIN, default build/test/ai-agent-service) and ../shared/data/scifact
 // (not in the repository: CC BY-NC). With --store postgres it runs under scripts/with-postgres.sh
 // (AAS_TEST_POSTGRES_URL). Prints one JSON line of figures.
-import { readFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,6 +22,15 @@ const store = opt('store', 'sqlite');
 const mode = opt('mode', 'lexical');
 const data = process.env.SCIFACT_DIR ?? path.resolve(root, '..', 'shared', 'data', 'scifact');
 if (store === 'postgres') process.env.AAS_BLACKBOX_STORE = 'postgres';
+
+// The service's own CPU time (user + system, from /proc): on a machine shared with other work the
+// wall clock measures the queue for a core as much as the code; this does not.
+const cpuSeconds = (pid) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;  // utime, stime in clock ticks (USER_HZ = 100)
+};
+const keepDb = opt('keep-db', null);
 
 const lines = (f) => readFileSync(path.join(data, f), 'utf8').split('\n').filter((l) => l.trim());
 const corpus = lines('corpus.jsonl').map((l) => JSON.parse(l));
@@ -39,6 +48,7 @@ try {
   const kb = (await svc.post('/api/ai/knowledge', { token, json: { name: 'scifact' } })).body.data;
   const byDocument = new Map();
   const started = performance.now();
+  const cpuStarted = cpuSeconds(svc.pid);
   // Uploads from 8 clients at once.
   let next = 0;
   await Promise.all(Array.from({ length: 8 }, async () => {
@@ -67,6 +77,13 @@ try {
     await new Promise((r) => setTimeout(r, 200));
   }
   const ingested = performance.now();
+  const cpuIngested = cpuSeconds(svc.pid);
+  if (keepDb && store === 'sqlite') {
+    // The ingested database, for EXPLAIN and for timing queries outside the service.
+    const file = readdirSync(svc.dir).find((f) => f.endsWith('.db'));
+    copyFileSync(path.join(svc.dir, file), keepDb);
+    if (readdirSync(svc.dir).includes(`${file}-wal`)) copyFileSync(path.join(svc.dir, `${file}-wal`), `${keepDb}-wal`);
+  }
 
   const latencies = [];
   let ndcgSum = 0;
@@ -92,6 +109,7 @@ try {
     ndcgSum += idcg ? dcg / idcg : 0;
     judged++;
   }
+  const cpuSearched = cpuSeconds(svc.pid);
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
   console.log(JSON.stringify({
@@ -99,7 +117,9 @@ try {
     ndcg_at_10: Number((ndcgSum / judged).toFixed(4)),
     upload_s: Number(((uploaded - started) / 1000).toFixed(2)),
     ingest_s: Number(((ingested - started) / 1000).toFixed(2)),
+    ingest_cpu_s: Number((cpuIngested - cpuStarted).toFixed(2)),
     search_ms: { p50: Number(pct(50).toFixed(2)), p99: Number(pct(99).toFixed(2)) },
+    search_cpu_ms_per_query: Number((((cpuSearched - cpuIngested) * 1000) / judged).toFixed(2)),
   }));
 } finally {
   await svc.stop();

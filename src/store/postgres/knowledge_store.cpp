@@ -217,7 +217,10 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
         if (!r.empty()) return AddedDocument{read_document(r, 0), true};
       }
       {
-        auto r = c.query_with("SELECT count(*), coalesce(sum(bytes), 0)::bigint FROM kb_documents WHERE user_id = $1",
+        // From the bases' running totals (a few rows per user), not a scan of every document of
+        // the user's: that made each upload cost O(documents) and a large upload O(n^2).
+        auto r = c.query_with("SELECT coalesce(sum(document_count), 0)::bigint, coalesce(sum(bytes), 0)::bigint"
+                              " FROM knowledge_bases WHERE user_id = $1",
                               n.user_id);
         if (auto q = store::detail::check_quota(quota, r.int64(0, 0), r.int64(0, 1),
                                                 static_cast<std::int64_t>(n.content.size()));

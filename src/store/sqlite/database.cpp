@@ -6,7 +6,7 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
 
-std::unique_ptr<Connection> open_writer(const std::string& path) {
+std::unique_ptr<Connection> open_writer(const std::string& path, const std::string& pragmas) {
   auto c = std::make_unique<Connection>(
       path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
   sqlite3_busy_timeout(c->handle(), kBusyTimeoutMs);
@@ -14,22 +14,24 @@ std::unique_ptr<Connection> open_writer(const std::string& path) {
   // WAL persists in the file; synchronous=NORMAL is safe with WAL (a crash may lose the last
   // commits, never corrupt) and avoids an fsync per commit.
   c->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+  if (!pragmas.empty()) c->exec(pragmas);
   return c;
 }
 
-std::unique_ptr<Connection> open_reader(const std::string& path) {
+std::unique_ptr<Connection> open_reader(const std::string& path, const std::string& pragmas) {
   auto c = std::make_unique<Connection>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
   sqlite3_busy_timeout(c->handle(), kBusyTimeoutMs);
   // A write slipping onto a reader would bypass the writer mutex; make it fail loudly instead.
   c->exec("PRAGMA query_only=ON;");
+  if (!pragmas.empty()) c->exec(pragmas);
   return c;
 }
 
 }  // namespace
 
-Database::Database(const std::string& path, std::size_t max_readers)
+Database::Database(const std::string& path, std::size_t max_readers, std::string pragmas)
     : in_memory_(path == ":memory:"),
-      writer_(open_writer(path)),
-      readers_(max_readers, [path] { return open_reader(path); }) {}
+      writer_(open_writer(path, pragmas)),
+      readers_(max_readers, [path, pragmas = std::move(pragmas)] { return open_reader(path, pragmas); }) {}
 
 }  // namespace aas::store::sqlite::detail

@@ -19,7 +19,9 @@ class Database {
  public:
   // Opens the writer now (throws DbError when the file cannot be opened or is not a database);
   // readers open on demand, up to `max_readers`.
-  Database(const std::string& path, std::size_t max_readers);
+  // `pragmas` run on every connection as it opens (an adapter's own tuning, e.g. the knowledge
+  // store's memory map).
+  Database(const std::string& path, std::size_t max_readers, std::string pragmas = {});
 
   // Runs `f` on a reader connection (or on the writer, under its lock, for ":memory:", where
   // every connection would otherwise see its own empty database).

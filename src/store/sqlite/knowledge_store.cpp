@@ -33,6 +33,14 @@ using store::detail::knowledge_base_not_found;
 
 constexpr std::size_t kMaxReaders = 4;
 
+// Postings are read page by page all over the file; through a memory map a page is a pointer into
+// the OS page cache rather than a pread into each connection's private cache (profiled: pread was
+// the largest cost of ingestion and search). It is address space, not memory: the OS keeps or
+// drops the pages as for any cached file. A larger autocheckpoint turns the WAL's fsyncs during a
+// bulk ingestion from one per ~4 MB into one per ~64 MB.
+constexpr const char* kPragmas =
+    "PRAGMA mmap_size=4294967296; PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=16384;";
+
 KnowledgeBase read_base(const Statement& st) {
   KnowledgeBase b;
   b.id = st.text(0);
@@ -111,7 +119,7 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
  public:
   SqliteKnowledgeStore(const std::string& path, const Clock& clock)
       : clock_(clock),
-        db_(path, kMaxReaders) {
+        db_(path, kMaxReaders, kPragmas) {
     if (db_.in_memory())
       (void)db_.write_locked<void>("migrate", [](Connection& c) -> Result<void> {
         for (const auto& m : migrations::sqlite_migrations()) c.exec(std::string(m.sql));
@@ -189,7 +197,10 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
         if (st.bind_all(n.knowledge_base_id, n.content_hash).step()) return AddedDocument{read_document(st), true};
       }
       {
-        auto st = c.prepare("SELECT count(*), coalesce(sum(bytes), 0) FROM kb_documents WHERE user_id = ?1");
+        // From the bases' running totals (a few rows per user), not a scan of every document of
+        // the user's: that made each upload cost O(documents) and a large upload O(n^2).
+        auto st = c.prepare("SELECT coalesce(sum(document_count), 0), coalesce(sum(bytes), 0) FROM knowledge_bases"
+                            " WHERE user_id = ?1");
         st.bind_all(n.user_id).step();
         if (auto q = store::detail::check_quota(quota, st.int64(0), st.int64(1),
                                                 static_cast<std::int64_t>(n.content.size()));
