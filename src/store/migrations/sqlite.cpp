@@ -499,7 +499,14 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
 )sql";
 
-constexpr std::array<Migration, 10> kMigrations{{
+// Lexical search reads (term, chunk, tf, len) of each query term's postings. SQLite's kb_terms is
+// already WITHOUT ROWID, so its primary key holds tf and len: nothing to change here; the number
+// is kept so both stores list the same migrations (PostgreSQL's adds them to its index).
+constexpr std::string_view k0014_lexical_postings = R"sql(
+SELECT 1;
+)sql";
+
+constexpr std::array<Migration, 11> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
     {3, "organise", k0003_organise},
@@ -510,6 +517,7 @@ constexpr std::array<Migration, 10> kMigrations{{
     {8, "plain checks", k0008_plain_checks},
     {9, "knowledge", k0009_knowledge},
     {10, "keys and webhooks", k0010_keys_webhooks},
+    {14, "lexical postings", k0014_lexical_postings},
 }};
 
 static_assert(strictly_increasing(kMigrations), "migrations are numbered in increasing order, never reused");

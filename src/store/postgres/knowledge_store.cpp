@@ -403,26 +403,22 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
       }
       if (own.empty() || chunks == 0) return out;
       const std::string bases = text_array(own);
-      std::vector<std::pair<std::string, std::int64_t>> df;
-      {
-        auto r = c.query_with("SELECT term, count(*) FROM kb_terms WHERE knowledge_base_id = ANY($1::text[])"
-                              " AND term = ANY($2::text[]) GROUP BY term",
-                              bases, text_array(terms));
-        for (int i = 0; i < r.size(); ++i) df.emplace_back(r.text(i, 0), r.int64(i, 1));
-      }
-      const auto w = store::detail::weigh_terms(chunks, df);
-      if (w.terms.empty()) return out;
       const double avgdl = static_cast<double>(total_terms) / static_cast<double>(chunks);
+      // One statement and one read of the postings: the document frequencies come from the same
+      // rows the ranking sums (a separate frequency query scanned them twice, and cost a round
+      // trip). idf as knowledge::bm25::idf, in float8.
       auto r = c.query_with(
-          "SELECT c.id, c.document_id, c.knowledge_base_id, d.title, c.text, c.start_offset, c.end_offset,"
-          " c.page, c.heading_path, s.score FROM ("
-          "  SELECT t.chunk_id, sum(" AAS_BM25("q.idf", "t.tf", "t.len", "$3::float8") ") AS score"
-          "  FROM unnest($1::text[], $2::float8[]) AS q(term, idf)"
-          "  JOIN kb_terms t ON t.term = q.term COLLATE \"C\" AND t.knowledge_base_id = ANY($4::text[])"
-          "  GROUP BY t.chunk_id ORDER BY score DESC, t.chunk_id LIMIT $5) s"
+          "WITH p AS MATERIALIZED ("
+          "  SELECT t.term, t.chunk_id, t.tf, t.len FROM kb_terms t"
+          "  WHERE t.knowledge_base_id = ANY($1::text[]) AND t.term = ANY($2::text[])),"
+          " df AS (SELECT term, ln(1.0 + ($3::float8 - count(*) + 0.5) / (count(*) + 0.5)) AS idf FROM p GROUP BY term),"
+          " s AS (SELECT p.chunk_id, sum(" AAS_BM25("df.idf", "p.tf", "p.len", "$4::float8") ") AS score"
+          "  FROM p JOIN df ON df.term = p.term GROUP BY p.chunk_id ORDER BY score DESC, p.chunk_id LIMIT $5)"
+          " SELECT c.id, c.document_id, c.knowledge_base_id, d.title, c.text, c.start_offset, c.end_offset,"
+          " c.page, c.heading_path, s.score FROM s"
           " JOIN kb_chunks c ON c.id = s.chunk_id JOIN kb_documents d ON d.id = c.document_id"
           " ORDER BY s.score DESC, c.id",
-          text_array(w.terms), number_array(w.idf), avgdl, bases, k);
+          bases, text_array(terms), static_cast<double>(chunks), avgdl, k);
       for (int i = 0; i < r.size(); ++i) {
         Passage p;
         p.chunk_id = r.text(i, 0);

@@ -1,6 +1,7 @@
 #include "store/sqlite/knowledge_store.hpp"
 
 #include "core/ids.hpp"
+#include "knowledge/bm25.hpp"
 #include "store/detail/knowledge_common.hpp"
 #include "store/detail/pool.hpp"
 #include "store/migrations/sqlite.hpp"
@@ -9,8 +10,10 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <mutex>
+#include <unordered_map>
 #include <stdexcept>
 
 namespace aas::store::sqlite {
@@ -393,31 +396,45 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
         }
       }
       if (own.empty() || chunks == 0) return out;
-      const std::string bases = json_list(own);
-      std::vector<std::pair<std::string, std::int64_t>> df;
-      {
-        auto st = c.prepare("SELECT term, count(*) FROM kb_terms WHERE knowledge_base_id IN"
-                            " (SELECT value FROM json_each(?1)) AND term IN (SELECT value FROM json_each(?2))"
-                            " GROUP BY term");
-        st.bind_all(bases, json_list(terms));
-        while (st.step()) df.emplace_back(st.text(0), st.int64(1));
-      }
-      const auto w = store::detail::weigh_terms(chunks, df);
-      if (w.terms.empty()) return out;
-      boost::json::array weighted;
-      for (std::size_t i = 0; i < w.terms.size(); ++i) weighted.push_back(boost::json::array{w.terms[i], w.idf[i]});
       const double avgdl = static_cast<double>(total_terms) / static_cast<double>(chunks);
-      auto st = c.prepare(
-          "SELECT c.id, c.document_id, c.knowledge_base_id, d.title, c.text, c.start_offset, c.end_offset,"
-          " c.page, c.heading_path, s.score FROM ("
-          "  SELECT t.chunk_id, sum(" AAS_BM25("q.idf", "t.tf", "t.len", "?3") ") AS score"
-          "  FROM (SELECT value ->> 0 AS term, value ->> 1 AS idf FROM json_each(?1)) q"
-          "  JOIN kb_terms t ON t.term = q.term AND t.knowledge_base_id IN (SELECT value FROM json_each(?2))"
-          "  GROUP BY t.chunk_id ORDER BY score DESC, t.chunk_id LIMIT ?4) s"
-          " JOIN kb_chunks c ON c.id = s.chunk_id JOIN kb_documents d ON d.id = c.document_id"
-          " ORDER BY s.score DESC, c.id");
-      st.bind(1, boost::json::serialize(weighted)).bind(2, bases).bind(3, avgdl).bind(4, k);
-      while (st.step()) {
+      // One pass over each query term's postings in each base, scored here: the term's document
+      // frequency is the number of postings read, so no statistics query precedes the ranking, and
+      // no temporary B-tree groups the postings by chunk (profiled: that GROUP BY and the second
+      // scan for the frequencies were most of a search). Same formula as AAS_BM25.
+      std::unordered_map<std::string, double> scores;
+      scores.reserve(4096);
+      struct Posting {
+        std::string chunk_id;
+        double tf;
+        double len;
+      };
+      std::vector<Posting> postings;
+      for (const std::string& term : terms) {
+        postings.clear();
+        for (const std::string& kb : own) {
+          auto st = c.prepare("SELECT chunk_id, tf, len FROM kb_terms WHERE knowledge_base_id = ?1 AND term = ?2");
+          st.bind_all(kb, term);
+          while (st.step())
+            postings.push_back({st.text(0), static_cast<double>(st.int64(1)), static_cast<double>(st.int64(2))});
+        }
+        if (postings.empty()) continue;
+        const double idf = knowledge::bm25::idf(chunks, static_cast<std::int64_t>(postings.size()));
+        for (Posting& p : postings)
+          scores[std::move(p.chunk_id)] +=
+              idf * (p.tf * (knowledge::bm25::k1 + 1)) /
+              (p.tf + knowledge::bm25::k1 * (1 - knowledge::bm25::b + knowledge::bm25::b * p.len / avgdl));
+      }
+      std::vector<std::pair<double, const std::string*>> ranked;
+      ranked.reserve(scores.size());
+      for (const auto& [id, score] : scores) ranked.emplace_back(score, &id);
+      const auto top = std::min(ranked.size(), static_cast<std::size_t>(k));
+      std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(top), ranked.end(),
+                        [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : *a.second < *b.second; });
+      for (std::size_t i = 0; i < top; ++i) {
+        auto st = c.prepare(
+            "SELECT c.id, c.document_id, c.knowledge_base_id, d.title, c.text, c.start_offset, c.end_offset,"
+            " c.page, c.heading_path FROM kb_chunks c JOIN kb_documents d ON d.id = c.document_id WHERE c.id = ?1");
+        if (!st.bind_all(*ranked[i].second).step()) continue;  // not in this snapshot: cannot happen
         Passage p;
         p.chunk_id = st.text(0);
         p.document_id = st.text(1);
@@ -428,7 +445,7 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
         p.end = st.int64(6);
         p.page = st.optional_int64(7);
         p.heading_path = store::detail::heading_path_from_json(st.text(8));
-        p.score = st.real(9);
+        p.score = ranked[i].first;
         out.push_back(std::move(p));
       }
       return out;

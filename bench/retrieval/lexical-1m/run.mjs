@@ -1,0 +1,82 @@
+// Lexical search on a synthetic knowledge base of 1,000,000 chunks (issue 12): the base is written
+// straight into a migrated SQLite store file by generate.sh (SQL, not HTTP), then the service is
+// started on that file and asked --queries searches through GET /api/ai/knowledge/:id/search?k=10,
+// one at a time. Queries are 2–6 words drawn with the same Zipf-like law as the chunks' words (so
+// most queries hold a frequent word and most hold a rare one). Prints one JSON line: generation
+// time, database size, search p50/p99 (client clock, HTTP included) and the service's CPU per
+// search, its RSS. Nothing here asserts a timing.
+//
+//   node bench/retrieval/lexical-1m/run.mjs [--chunks 1000000] [--terms 24] [--vocab 50000] [--queries 300]
+//   (or `make bench-retrieval-1m`)
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..', '..');
+process.env.AAS_BIN ??= path.join(root, 'build', 'test', 'ai-agent-service');
+const { makeTempDir, runCli, startService } = await import(path.join(root, 'tests', 'blackbox', 'lib', 'service.mjs'));
+
+const args = process.argv.slice(2);
+const opt = (name, def) => { const i = args.indexOf(`--${name}`); return i >= 0 ? Number(args[i + 1]) : def; };
+const chunks = opt('chunks', 1000000);
+const terms = opt('terms', 24);
+const vocab = opt('vocab', 50000);
+const queries = opt('queries', 300);
+const kb = '01900000-0000-7000-8000-00000000b001';
+
+const cpuSeconds = (pid) => {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
+const status = (pid, key) => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`${key}:\\s+(\\d+)`))[1]);
+
+const dir = makeTempDir();
+const db = path.join(dir, 'ai.db');
+const migrated = runCli(['migrate'], { env: { DATABASE_URL: `sqlite:${db}`, JWT_SECRET: 'x'.repeat(32) } });
+if (migrated.status !== 0) throw new Error(`migrate: ${migrated.stderr}`);
+const t0 = performance.now();
+execFileSync('bash', [path.join(here, 'generate.sh'), db, String(chunks), String(terms), String(vocab)], { stdio: 'inherit' });
+const generateS = (performance.now() - t0) / 1000;
+const dbBytes = statSync(db).size;
+
+// Zipf-like ranks, as generate.sh draws them.
+const rank = () => Math.floor(Math.exp(Math.random() * Math.log(vocab)));
+const svc = await startService({ dir, env: { THREADS: '2' } });
+try {
+  const token = svc.token('bench-1m');
+  let empty = 0;  // queries whose words no chunk holds (rare words on a small base)
+  const ask = async (q) => {
+    const t = performance.now();
+    const res = await svc.get(`/api/ai/knowledge/${kb}/search?q=${encodeURIComponent(q)}&k=10&mode=lexical`, { token });
+    const ms = performance.now() - t;
+    if (res.status !== 200) throw new Error(`search: ${res.status} ${res.text}`);
+    if (res.body.data.items.length === 0) empty++;
+    return ms;
+  };
+  for (let i = 0; i < 20; i++) await ask(`w${rank()} w${rank()} w${rank()}`);  // warm the page cache
+  empty = 0;
+  const latencies = [];
+  const cpu0 = cpuSeconds(svc.pid);
+  for (let i = 0; i < queries; i++) {
+    const words = Array.from({ length: 2 + Math.floor(Math.random() * 5) }, () => `w${rank()}`);
+    latencies.push(await ask(words.join(' ')));
+  }
+  const answered = queries - empty;
+  const cpuMs = ((cpuSeconds(svc.pid) - cpu0) * 1000) / queries;
+  latencies.sort((a, b) => a - b);
+  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
+  console.log(JSON.stringify({
+    store: 'sqlite', chunks, terms_per_chunk: terms, vocab, postings_approx: chunks * terms, queries, answered,
+    load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+    generate_s: Number(generateS.toFixed(1)),
+    db_bytes: dbBytes,
+    search_ms: { p50: Number(pct(50).toFixed(2)), p99: Number(pct(99).toFixed(2)) },
+    search_cpu_ms_per_query: Number(cpuMs.toFixed(2)),
+    rss_kib: status(svc.pid, 'VmRSS'), hwm_kib: status(svc.pid, 'VmHWM'),
+  }));
+} finally {
+  await svc.stop();
+}
