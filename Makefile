@@ -4,7 +4,7 @@ TEST_DIR    ?= build/test
 JOBS        ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-test run test unit bench bench-realtime bench-vectors clean fuzz test-asan test-tsan coverage soak
+.PHONY: all deps build build-test run test unit bench bench-realtime bench-vectors bench-retrieval-1m clean fuzz test-asan test-tsan coverage soak
 
 all: build
 
@@ -46,6 +46,11 @@ bench-realtime: build
 # `make bench`'s scenarios unless BENCH_SCENARIOS names `vectors`.
 bench-vectors: deps
 	bash bench/retrieval/vectors.sh $(BUILD_DIR)
+
+# Lexical search on a synthetic 1,000,000-chunk knowledge base written straight into a SQLite store
+# file (bench/retrieval/lexical-1m/; ~6 GB of disk and ~20 min here; figures in docs/benchmarks.md).
+bench-retrieval-1m: build
+	AAS_BIN=$(BUILD_DIR)/ai-agent-service node bench/retrieval/lexical-1m/run.mjs
 
 # libFuzzer (clang-14, ASan + UBSan) on the parsers of untrusted bytes, FUZZ_SECONDS each from the
 # committed seeds in tests/fuzz/corpus/; crashes land in build/fuzz/artifacts/. docs/testing.md.

@@ -384,45 +384,88 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
       // The user's bases among those asked for, and their statistics: the only ones ranked.
       Transaction tx(c, Transaction::Kind::read);
       std::vector<std::string> own;
+      std::vector<std::string> versions;  // what a base's cached frequencies are valid for
       std::int64_t chunks = 0, total_terms = 0;
       {
-        auto st = c.prepare("SELECT id, chunk_count, term_count FROM knowledge_bases WHERE user_id = ?1"
+        auto st = c.prepare("SELECT id, chunk_count, term_count, updated_at FROM knowledge_bases WHERE user_id = ?1"
                             " AND id IN (SELECT value FROM json_each(?2))");
         st.bind_all(user_id, json_list(kb_ids));
         while (st.step()) {
           own.push_back(st.text(0));
           chunks += st.int64(1);
           total_terms += st.int64(2);
+          versions.push_back(std::to_string(st.int64(1)) + ":" + std::to_string(st.int64(2)) + ":" +
+                             std::to_string(st.int64(3)));
         }
       }
       if (own.empty() || chunks == 0) return out;
       const double avgdl = static_cast<double>(total_terms) / static_cast<double>(chunks);
-      // One pass over each query term's postings in each base, scored here: the term's document
-      // frequency is the number of postings read, so no statistics query precedes the ranking, and
-      // no temporary B-tree groups the postings by chunk (profiled: that GROUP BY and the second
-      // scan for the frequencies were most of a search). Same formula as AAS_BM25.
+      // Each query term's postings are read once and scored here (no temporary B-tree grouping
+      // them by chunk, no second scan for the frequencies: profiled, those were most of a search).
+      // Terms go rarest first, and MaxScore keeps it exact while skipping work: once the k-th best
+      // score so far exceeds what the remaining (frequent, low-idf) terms could add to a chunk not
+      // yet seen, no new chunk can enter the top k, so those terms' long posting lists are only
+      // probed for the chunks still in the running instead of read whole. Same formula as AAS_BM25.
+      struct QueryTerm {
+        const std::string* term;
+        std::int64_t df = 0;
+        double idf = 0;
+      };
+      std::vector<QueryTerm> qts;
+      for (const std::string& term : terms) {
+        QueryTerm qt{&term};
+        for (std::size_t b = 0; b < own.size(); ++b) qt.df += document_frequency(c, own[b], versions[b], term);
+        if (qt.df == 0) continue;
+        qt.idf = knowledge::bm25::idf(chunks, qt.df);
+        qts.push_back(qt);
+      }
+      std::stable_sort(qts.begin(), qts.end(), [](const QueryTerm& a, const QueryTerm& b) { return a.idf > b.idf; });
+      constexpr double kMaxTf = knowledge::bm25::k1 + 1;  // tf's factor tends to k1 + 1: a term's bound is idf * that
+      const auto weight = [&](double idf, double tf, double len) {
+        return idf * (tf * kMaxTf) /
+               (tf + knowledge::bm25::k1 * (1 - knowledge::bm25::b + knowledge::bm25::b * len / avgdl));
+      };
+      std::vector<double> rest(qts.size() + 1, 0.0);  // rest[i]: the most terms i.. can add to a chunk
+      for (std::size_t i = qts.size(); i-- > 0;) rest[i] = rest[i + 1] + qts[i].idf * kMaxTf;
       std::unordered_map<std::string, double> scores;
       scores.reserve(4096);
-      struct Posting {
-        std::string chunk_id;
-        double tf;
-        double len;
-      };
-      std::vector<Posting> postings;
-      for (const std::string& term : terms) {
-        postings.clear();
-        for (const std::string& kb : own) {
-          auto st = c.prepare("SELECT chunk_id, tf, len FROM kb_terms WHERE knowledge_base_id = ?1 AND term = ?2");
-          st.bind_all(kb, term);
-          while (st.step())
-            postings.push_back({st.text(0), static_cast<double>(st.int64(1)), static_cast<double>(st.int64(2))});
+      double theta = 0;  // the k-th best score so far (0 until there are k)
+      std::vector<double> kth;
+      for (std::size_t i = 0; i < qts.size(); ++i) {
+        const QueryTerm& qt = qts[i];
+        const bool closed = scores.size() >= static_cast<std::size_t>(k) && rest[i] < theta;
+        std::vector<std::string> live;
+        if (closed)
+          for (const auto& [id, score] : scores)
+            if (score + rest[i] >= theta) live.push_back(id);
+        if (closed && live.size() * 16 < static_cast<std::size_t>(qt.df)) {
+          for (const std::string& id : live)
+            for (const std::string& kb : own) {
+              auto st = c.prepare("SELECT tf, len FROM kb_terms WHERE knowledge_base_id = ?1 AND term = ?2 AND chunk_id = ?3");
+              if (st.bind_all(kb, *qt.term, id).step())
+                scores[id] += weight(qt.idf, static_cast<double>(st.int64(0)), static_cast<double>(st.int64(1)));
+            }
+        } else {
+          for (const std::string& kb : own) {
+            auto st = c.prepare("SELECT chunk_id, tf, len FROM kb_terms WHERE knowledge_base_id = ?1 AND term = ?2");
+            st.bind_all(kb, *qt.term);
+            while (st.step()) {
+              const double w = weight(qt.idf, static_cast<double>(st.int64(1)), static_cast<double>(st.int64(2)));
+              if (closed) {
+                // Only chunks already seen can still make the top k.
+                if (auto it = scores.find(st.text(0)); it != scores.end()) it->second += w;
+              } else {
+                scores[st.text(0)] += w;
+              }
+            }
+          }
         }
-        if (postings.empty()) continue;
-        const double idf = knowledge::bm25::idf(chunks, static_cast<std::int64_t>(postings.size()));
-        for (Posting& p : postings)
-          scores[std::move(p.chunk_id)] +=
-              idf * (p.tf * (knowledge::bm25::k1 + 1)) /
-              (p.tf + knowledge::bm25::k1 * (1 - knowledge::bm25::b + knowledge::bm25::b * p.len / avgdl));
+        if (scores.size() >= static_cast<std::size_t>(k)) {
+          kth.clear();
+          for (const auto& [id, score] : scores) kth.push_back(score);
+          std::nth_element(kth.begin(), kth.begin() + (k - 1), kth.end(), std::greater<>());
+          theta = kth[static_cast<std::size_t>(k - 1)];
+        }
       }
       std::vector<std::pair<double, const std::string*>> ranked;
       ranked.reserve(scores.size());
@@ -492,8 +535,37 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
     return db_.write<T>(op, std::forward<F>(f));
   }
 
+  // How many of the base's chunks hold `term`. Counting a frequent term's postings is most of the
+  // cost of a search on a large base, so frequencies of frequent terms are kept per base, valid for
+  // one state of the base (`version`: its counts and last update, read in the same snapshot), so
+  // any ingestion or deletion, by this process or another (the `ingest` command), makes them stale.
+  std::int64_t document_frequency(Connection& c, const std::string& kb, const std::string& version,
+                                  const std::string& term) {
+    const std::string key = kb + '\n' + term;
+    {
+      std::lock_guard lock(df_mu_);
+      if (auto it = df_cache_.find(key); it != df_cache_.end() && it->second.first == version) return it->second.second;
+    }
+    auto st = c.prepare("SELECT count(*) FROM kb_terms WHERE knowledge_base_id = ?1 AND term = ?2");
+    st.bind_all(kb, term).step();
+    const std::int64_t df = st.int64(0);
+    if (df >= kCachedDfMin) {
+      std::lock_guard lock(df_mu_);
+      if (df_cache_.size() >= kDfCacheEntries) df_cache_.clear();  // a bound, not an LRU: stale entries go too
+      df_cache_[key] = {version, df};
+    }
+    return df;
+  }
+
+  // Only frequencies this large are kept (a short posting list is counted as fast as looked up),
+  // at most this many of them.
+  static constexpr std::int64_t kCachedDfMin = 1000;
+  static constexpr std::size_t kDfCacheEntries = 100000;
+
   const Clock& clock_;
   detail::Database db_;
+  std::mutex df_mu_;
+  std::unordered_map<std::string, std::pair<std::string, std::int64_t>> df_cache_;  // "kb\nterm" -> (version, df)
 };
 
 }  // namespace
