@@ -1,6 +1,8 @@
 // The knowledge store conformance suite (knowledge_conformance.hpp).
 #include "knowledge_conformance.hpp"
 
+#include "knowledge/bm25.hpp"
+
 #include <algorithm>
 
 namespace aas::store::testing {
@@ -241,6 +243,78 @@ TEST_P(KnowledgeConformance, Bm25RanksByTermFrequencyRarityAndLengthWithinTheUse
   EXPECT_EQ(kb_->lexical_search("alice", {b.id}, {"rare"}, 2).value().size(), 2u);
   EXPECT_TRUE(kb_->lexical_search("alice", {b.id}, {"absent"}, 5).value().empty());
   EXPECT_TRUE(kb_->lexical_search("alice", {foreign.id}, {"rare"}, 5).value().empty());
+}
+
+// A base large enough that the ranking skips work (SQLite reads the rarest terms first and only
+// probes the frequent ones' postings for chunks still in the running): the top k must still be
+// exactly BM25's, and a document indexed afterwards must change the frequencies it uses.
+TEST_P(KnowledgeConformance, TheTopKIsExactlyBm25sWhenFrequentTermsArePrunedAndFollowsNewDocuments) {
+  auto b = make_base(*kb_, "alice", "big");
+  struct Row {
+    std::string text;
+    std::int64_t common, mid, rare, length;
+  };
+  std::vector<Row> rows;
+  std::vector<NewChunk> chunks;
+  // 1,100 chunks: "common" is frequent enough for SQLite to keep its frequency between searches.
+  for (int i = 0; i < 1100; ++i) {
+    Row r{"c" + std::to_string(i), 1 + i % 4, i % 3 == 0 ? 1 + i % 5 : 0, i % 200 == 7 ? 1 + i % 3 : 0, 0};
+    std::vector<std::pair<std::string, std::int64_t>> terms{{"common", r.common}};
+    if (r.mid) terms.emplace_back("mid", r.mid);
+    if (r.rare) terms.emplace_back("rare", r.rare);
+    terms.emplace_back("filler", 3 + i);  // every chunk a different length: no ties
+    std::sort(terms.begin(), terms.end());
+    chunks.push_back(chunk(r.text, terms));
+    r.length = chunks.back().length;
+    rows.push_back(r);
+  }
+  kb_->add_document(new_doc(b, "Big", "big"), {}).value();
+  index_next(*kb_, chunks);
+
+  const auto expect_bm25 = [&](const std::vector<Row>& all, int k) {
+    double total = 0;
+    std::int64_t df_common = 0, df_mid = 0, df_rare = 0;
+    for (const Row& r : all) {
+      total += static_cast<double>(r.length);
+      df_common += r.common > 0;
+      df_mid += r.mid > 0;
+      df_rare += r.rare > 0;
+    }
+    const auto n = static_cast<std::int64_t>(all.size());
+    const double avgdl = total / static_cast<double>(n);
+    const auto w = [&](std::int64_t df, std::int64_t tf, std::int64_t len) {
+      if (tf == 0) return 0.0;
+      const double t = static_cast<double>(tf);
+      return knowledge::bm25::idf(n, df) * (t * (knowledge::bm25::k1 + 1)) /
+             (t + knowledge::bm25::k1 * (1 - knowledge::bm25::b + knowledge::bm25::b * static_cast<double>(len) / avgdl));
+    };
+    std::vector<std::pair<double, std::string>> scored;
+    for (const Row& r : all)
+      scored.emplace_back(w(df_common, r.common, r.length) + w(df_mid, r.mid, r.length) + w(df_rare, r.rare, r.length), r.text);
+    std::sort(scored.begin(), scored.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+    scored.resize(static_cast<std::size_t>(k));
+    auto hits = kb_->lexical_search("alice", {b.id}, {"rare", "mid", "common"}, k).value();
+    ASSERT_EQ(hits.size(), scored.size());
+    for (std::size_t i = 0; i < hits.size(); ++i) {
+      EXPECT_EQ(hits[i].text, scored[i].second) << "rank " << i;
+      EXPECT_NEAR(hits[i].score, scored[i].first, 1e-9) << "rank " << i;
+    }
+  };
+  expect_bm25(rows, 3);
+  expect_bm25(rows, 10);
+
+  // More chunks holding "common" and "mid": their frequencies (and every idf) change, and a kept
+  // frequency must not outlive the state of the base it was counted in.
+  std::vector<NewChunk> more;
+  for (int i = 0; i < 200; ++i) {
+    Row r{"d" + std::to_string(i), 1, 1, 0, 0};
+    more.push_back(chunk(r.text, {{"common", 1}, {"filler", 1000 + i}, {"mid", 1}}));
+    r.length = more.back().length;
+    rows.push_back(r);
+  }
+  kb_->add_document(new_doc(b, "More", "more"), {}).value();
+  index_next(*kb_, more);
+  expect_bm25(rows, 10);
 }
 
 TEST_P(KnowledgeConformance, DeletingADocumentOrABaseTakesItsChunksOutOfSearch) {
