@@ -75,7 +75,9 @@ try {
     db_bytes: dbBytes,
     search_ms: { p50: Number(pct(50).toFixed(2)), p99: Number(pct(99).toFixed(2)) },
     search_cpu_ms_per_query: Number(cpuMs.toFixed(2)),
-    rss_kib: status(svc.pid, 'VmRSS'), hwm_kib: status(svc.pid, 'VmHWM'),
+    // RssFile is mostly the memory-mapped database's pages (the OS's to drop); RssAnon the process's own.
+    rss_kib: status(svc.pid, 'VmRSS'), rss_anon_kib: status(svc.pid, 'RssAnon'), rss_file_kib: status(svc.pid, 'RssFile'),
+    hwm_kib: status(svc.pid, 'VmHWM'),
   }));
 } finally {
   await svc.stop();
