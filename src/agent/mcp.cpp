@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <future>
 
 namespace aas::agent {
 
@@ -209,10 +210,14 @@ asio::awaitable<Result<void>> McpSession::open() {
   json::object params{{"protocolVersion", kProtocolVersion},
                       {"capabilities", json::object{}},
                       {"clientInfo", json::object{{"name", "ai-agent-service"}, {"version", "1"}}}};
+  // Named locals, never temporaries, as a coroutine's reference arguments (g++ 12, architecture.md).
   int status = 0;
-  auto init = co_await post("initialize", params, next_id_++, "", &status);
+  const std::string initialize = "initialize", initialized = "notifications/initialized", none;
+  const json::object no_params;
+  auto init = co_await post(initialize, params, next_id_++, none, &status);
   if (!init) co_return init.error();
-  auto done = co_await post("notifications/initialized", {}, 0, session(), &status);
+  const std::string sid = session();
+  auto done = co_await post(initialized, no_params, 0, sid, &status);
   if (!done) co_return done.error();
   co_return Result<void>{};
 }
@@ -245,7 +250,8 @@ asio::awaitable<Result<std::vector<McpToolInfo>>> McpSession::list_tools() {
   for (int page = 0; page < 100; ++page) {
     json::object params;
     if (cursor) params["cursor"] = *cursor;
-    auto r = co_await request("tools/list", std::move(params));
+    std::string method = "tools/list";
+    auto r = co_await request(std::move(method), std::move(params));
     if (!r) co_return r.error();
     const json::object* o = r->if_object();
     const json::value* tools = o ? o->if_contains("tools") : nullptr;
@@ -269,7 +275,8 @@ asio::awaitable<Result<std::vector<McpToolInfo>>> McpSession::list_tools() {
 
 asio::awaitable<ToolOutput> McpSession::call_tool(std::string name, json::object args) {
   json::object params{{"name", name}, {"arguments", std::move(args)}};
-  auto r = co_await request("tools/call", std::move(params));
+  std::string method = "tools/call";
+  auto r = co_await request(std::move(method), std::move(params));
   if (!r) {
     // The model learns what kind of failure, not our network's details.
     if (r.error().code == errc::upstream_timeout) co_return ToolOutput{"the MCP server " + spec_.name + " did not answer in time", true};
@@ -308,8 +315,11 @@ std::vector<std::unique_ptr<Tool>> load_mcp_tools(const std::vector<McpServerSpe
       }
     };
     auto future = asio::co_spawn(ioc, attempt(), asio::use_future);
+    // Until this listing is done (an idle pooled connection leaves nothing pending, but a
+    // straggling timer must not hold the start).
     ioc.restart();
-    ioc.run();
+    while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready && ioc.run_one() > 0) {
+    }
     auto listed = future.get();
     if (!listed) {
       spdlog::warn("mcp[{}]: its tools could not be listed ({}): none of them is offered until a restart reaches it",

@@ -67,7 +67,7 @@ tools:
 
   it('is called by the model; the answer cites the passage it found, in JSON and stored', TIMEOUT, async () => {
     const d = assertOk(await chat(alice, ASK_LAVA, { knowledgeBaseIds: [kbs.alice.id] }));
-    assert.match(d.message, /^Mock answer with tool result: \[1\] Volcanoes\nVolcanoes erupt molten lava/);
+    assert.match(d.message, /^Mock answer with tool result: \[1\] Volcanoes\s+Volcanoes erupt molten lava/);
     assert.ok(!d.message.includes('Zebras'));
     assert.equal(d.citations.length, 1);
     assert.equal(d.citations[0].index, 1);
@@ -77,6 +77,8 @@ tools:
     const items = conv.messages.items;
     assert.deepEqual(items.map((m) => m.role), ['user', 'assistant', 'tool', 'assistant']);
     assert.equal(items[1].toolCalls[0].function.name, 'knowledge_search');
+    // What the model was given: the passage, numbered as the answer cites it.
+    assert.equal(items[2].content, '[1] Volcanoes\nVolcanoes erupt molten lava and ash when pressure builds below.');
     const answer = items.at(-1);
     assert.equal(answer.id, d.messageId);
     assert.deepEqual(answer.metadata.citations.map((c) => c.documentId), [docs.volcanoes.id]);
@@ -107,7 +109,7 @@ tools:
   it('never reaches another user\'s base', TIMEOUT, async () => {
     // Bob's own base: his passage only, never alice's.
     const d = assertOk(await chat(bob, ASK_LAVA, { knowledgeBaseIds: [kbs.bob.id] }));
-    assert.match(d.message, /\[1\] Lamps\nBob keeps a lava lamp/);
+    assert.match(d.message, /\[1\] Lamps\s+Bob keeps a lava lamp/);
     assert.ok(!d.message.includes('Volcanoes'));
     assert.deepEqual(d.citations.map((c) => c.documentId), [docs.bobs.id]);
     // Alice's base named by bob: 404, as anything of another user's; nothing answered.

@@ -378,6 +378,7 @@ TEST_F(AgentLoopTest, LaterStepsAnnounceTheirOwnAnswerMessage) {
 
 TEST_F(AgentLoopTest, KnowledgeSearchIsOfferedWithBasesOnlyAndItsPassagesBecomeNumberedCitations) {
   ASSERT_TRUE(tools_.add(std::make_unique<KnowledgeSearchTool>(retriever_, blocking_, 10)));
+  settings_.tool_result_max_tokens = 200;  // whole passages
   // Without bases, not offered (echo, guarded, hang only).
   model_->script = {};
   ASSERT_TRUE(run());
