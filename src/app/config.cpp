@@ -45,13 +45,13 @@ YAML::Node load_yaml(const std::string& path) {
 }
 
 // The YAML file's simple keys as a flat map of upper-case key -> text (sequences joined by
-// commas); `models` is structured and read by read_models.
+// commas); `models`, `limits`, `tools` and `mcp` are structured and read by their own readers.
 std::map<std::string, std::string> flat_keys(const YAML::Node& root, const std::string& path) {
   std::map<std::string, std::string> out;
   if (!root || root.IsNull()) return out;
   for (const auto& kv : root) {
     const std::string key = upper(kv.first.as<std::string>());
-    if (key == "MODELS" || key == "LIMITS" || key == "TOOLS") continue;
+    if (key == "MODELS" || key == "LIMITS" || key == "TOOLS" || key == "MCP") continue;
     if (kv.second.IsSequence()) {
       std::string joined;
       for (const auto& item : kv.second) joined += (joined.empty() ? "" : ",") + item.as<std::string>();
