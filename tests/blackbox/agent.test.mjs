@@ -308,7 +308,8 @@ describe('the agent with the todo app, Caddy and mock-llm', { timeout: 600000 },
     // The answer is stored when the turn ends (and announced as ai-message).
     const answer = await waitFor(async () => {
       const last = (await messagesOf(alice, d.conversationId)).at(-1);
-      return last.role === 'assistant' && last.status === 'complete' ? last : undefined;
+      // The step with the call is stored complete first: the answer is the message after its result.
+      return last.role === 'assistant' && last.status === 'complete' && !last.toolCalls?.length ? last : undefined;
     }, 30000, 'the answer after the approval');
     assert.match(answer.content, /^Mock answer with tool result: /);
     assert.ok(!(await todosOf(alice)).some((t) => t.id === target.id), 'deleted after the approval');
