@@ -5,13 +5,11 @@
 // user's message is written with a JSON escape (l\u0061va), so the chat's own retrieval of the
 // message (which sees "l" and "u0061va") finds nothing: every citation here is the tool's.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { assertError, assertOk } from './lib/assert.mjs';
 import { startMockLlm } from './lib/mock-llm.mjs';
-import { makeTempDir, startService } from './lib/service.mjs';
+import { startAgentService } from './lib/agent.mjs';
 import { collect, openStream, waitFor } from './lib/sse.mjs';
 
 const START_MS = 60000;
@@ -37,17 +35,10 @@ describe('the agent\'s knowledge_search tool', { timeout: 300000 }, () => {
 
   before(async () => {
     mock = await startMockLlm({ startTimeoutMs: START_MS });
-    const dir = makeTempDir();
-    const config = path.join(dir, 'agent.yaml');
     // One HTTP tool turns the agent on; it is never called here.
-    writeFileSync(config, `models:
-  - name: agent-model
-    deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "${mock.url}/v1", api_key: sk-test}
-tools:
+    svc = await startAgentService(mock.url, `tools:
   - {name: list_todos, method: GET, path: /api/todos, parameters: {type: object, properties: {}}}
-`);
-    svc = await startService({ dir, startTimeoutMs: START_MS, env: { AI_CONFIG: config, MAIN_BACKEND_URL: 'http://127.0.0.1:9' } });
+`, { startTimeoutMs: START_MS, env: { MAIN_BACKEND_URL: 'http://127.0.0.1:9' } });
     alice = svc.token('ks-alice');
     bob = svc.token('ks-bob');
     kbs.alice = assertOk(await svc.post('/api/ai/knowledge', { token: alice, json: { name: 'Geology' } }), 201);

@@ -5,14 +5,12 @@
 // service's subset refuses, are never offered; a server down at start is skipped with a warning;
 // one that goes down later is a tool error the model sees, and the turn ends cleanly.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
+import { startAgentService } from './lib/agent.mjs';
 import { assertOk } from './lib/assert.mjs';
 import { startMcpServer } from './lib/mcp-server.mjs';
 import { startMockLlm } from './lib/mock-llm.mjs';
-import { makeTempDir, startService } from './lib/service.mjs';
 import { collect, openStream } from './lib/sse.mjs';
 
 const START_MS = 60000;
@@ -30,13 +28,7 @@ describe('the agent with MCP servers', { timeout: 300000 }, () => {
     mock = await startMockLlm({ startTimeoutMs: START_MS });
     notes = await startMcpServer({ apiKey: API_KEY });
     calc = await startMcpServer({ json: true });
-    const dir = makeTempDir();
-    const config = path.join(dir, 'agent.yaml');
-    writeFileSync(config, `models:
-  - name: agent-model
-    deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "${mock.url}/v1", api_key: sk-test}
-mcp:
+    svc = await startAgentService(mock.url, `mcp:
   - name: notes
     url: "${notes.url}"
     allow: [echo, fail]
@@ -47,8 +39,7 @@ mcp:
   - name: ghost
     url: "http://127.0.0.1:9/mcp"
     allow: [anything]
-`);
-    svc = await startService({ dir, startTimeoutMs: START_MS, env: { AI_CONFIG: config, MCP_START_TIMEOUT_MS: '300' } });
+`, { startTimeoutMs: START_MS, env: { MCP_START_TIMEOUT_MS: '300' } });
     token = svc.token('mcp-user');
   });
 
