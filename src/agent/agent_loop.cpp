@@ -1,5 +1,6 @@
 #include "agent/agent_loop.hpp"
 
+#include "agent/knowledge_tool.hpp"
 #include "chat/placeholder.hpp"
 #include "core/offload.hpp"
 #include "llm/token_estimate.hpp"
@@ -40,8 +41,12 @@ AgentLoop::AgentLoop(store::Store& store, asio::thread_pool& blocking, chat::Acc
       approvals_(approvals),
       settings_(std::move(settings)) {}
 
-std::vector<llm::ToolDefinition> AgentLoop::tools_for(const chat::TurnInput& in) const {
-  return tools_.definitions_for(in.roles);
+std::vector<llm::ToolDefinition> AgentLoop::tools_for(const chat::TurnInput& in, bool has_knowledge) const {
+  auto out = tools_.definitions_for(in.roles);
+  // knowledge_search only where there is something to search.
+  if (!has_knowledge)
+    std::erase_if(out, [](const llm::ToolDefinition& d) { return d.name == KnowledgeSearchTool::kName; });
+  return out;
 }
 
 asio::awaitable<ToolOutput> AgentLoop::run_tool(const llm::ToolCall& call, const ToolContext& ctx,
@@ -56,6 +61,9 @@ asio::awaitable<ToolOutput> AgentLoop::run_tool(const llm::ToolCall& call, const
   if (auto problem = entry->schema.problem(args)) co_return ToolOutput{"invalid arguments: " + *problem, true};
 
   if (entry->tool->needs_confirmation()) {
+    // Without a client to ask (a non-streamed regenerate, say), no approval can come: the call is
+    // not made rather than holding the request until the confirmation expires.
+    if (!observer) co_return ToolOutput{"this call needs the user's approval, which cannot be asked here: it was not made", true};
     auto waiter = approvals_.expect(co_await asio::this_coro::executor, ctx.user_id, call.id);
     if (observer) {
       chat::ToolEvent ask{chat::ToolEvent::Kind::confirmation, call.id, call.name, call.arguments};
@@ -151,8 +159,12 @@ asio::awaitable<chat::CallResult> AgentLoop::run(chat::PreparedTurn& turn, chat:
   // Only the first answer is checkpointed: the saver writes to the first placeholder.
   chat::CallControl later = control;
   later.checkpoint = nullptr;
-  const ToolContext ctx{turn.input.user_id, turn.input.roles, turn.input.bearer_token, turn.conversation.id,
-                        turn.input.request_id};
+  TurnCitations citations(turn.citations);
+  ToolContext ctx{turn.input.user_id, turn.input.roles, turn.input.bearer_token, turn.conversation.id,
+                  turn.input.request_id};
+  ctx.knowledge_base_ids = turn.input.knowledge_base_ids ? *turn.input.knowledge_base_ids
+                                                         : turn.conversation.knowledge_base_ids;
+  ctx.citations = &citations;
   const auto executor = co_await asio::this_coro::executor;
   for (int step = 1;; ++step) {
     // The last allowed call must answer in words: its tools are withheld.
@@ -178,6 +190,7 @@ asio::awaitable<chat::CallResult> AgentLoop::run(chat::PreparedTurn& turn, chat:
 
     // The step's calls, concurrently, a bounded number at a time; each result told as it comes.
     std::vector<ToolOutput> outputs(call.tool_calls.size());
+    const std::size_t cited_before = citations.size();
     const std::size_t batch = static_cast<std::size_t>(std::max(1, settings_.max_parallel_tools));
     for (std::size_t from = 0; from < call.tool_calls.size(); from += batch) {
       using Op = decltype(asio::co_spawn(executor, std::declval<asio::awaitable<void>>(), asio::deferred));
@@ -188,6 +201,7 @@ asio::awaitable<chat::CallResult> AgentLoop::run(chat::PreparedTurn& turn, chat:
       co_await asio::experimental::make_parallel_group(std::move(ops))
           .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
     }
+    if (observer && citations.size() != cited_before) observer->citations(turn.citations);
 
     if (auto next = co_await next_step(turn, call, outputs, observer != nullptr); !next) {
       chat::CallResult refused;
@@ -195,6 +209,7 @@ asio::awaitable<chat::CallResult> AgentLoop::run(chat::PreparedTurn& turn, chat:
       refused.error = next.error();
       co_return refused;
     }
+    if (observer && turn.placeholder_id) observer->next_answer(*turn.placeholder_id);
   }
 }
 

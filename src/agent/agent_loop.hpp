@@ -18,7 +18,7 @@ class AgentLoop final : public chat::TurnAgent {
   AgentLoop(store::Store& store, boost::asio::thread_pool& blocking, chat::Accounting& accounting,
             chat::Recorder& recorder, const Toolbox& tools, Approvals& approvals, AgentSettings settings);
 
-  std::vector<llm::ToolDefinition> tools_for(const chat::TurnInput& in) const override;
+  std::vector<llm::ToolDefinition> tools_for(const chat::TurnInput& in, bool has_knowledge) const override;
   boost::asio::awaitable<chat::CallResult> run(chat::PreparedTurn& turn, chat::TurnObserver* observer,
                                                const chat::CallControl& control) override;
 

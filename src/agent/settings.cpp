@@ -6,6 +6,7 @@
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 namespace aas::agent {
@@ -96,6 +97,41 @@ Result<void> validate_tools(const std::vector<HttpToolSpec>& tools, std::string_
       if (!declared(q)) return bad("query", q + " is not a property of parameters");
     for (const std::string& b : t.body)
       if (!declared(b)) return bad("body", b + " is not a property of parameters");
+  }
+  return {};
+}
+
+Result<void> validate_mcp(const std::vector<McpServerSpec>& servers, const std::vector<HttpToolSpec>& tools) {
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    const McpServerSpec& m = servers[i];
+    const std::string where = "mcp[" + (m.name.empty() ? std::to_string(i) : m.name) + "]";
+    const auto bad = [&](std::string_view field, std::string_view what) -> Result<void> {
+      return make_error(errc::invalid_request, where + "." + std::string(field) + ": " + std::string(what));
+    };
+    if (!valid_name(m.name) || m.name.find("__") != std::string::npos)
+      return bad("name", "required: letters, digits, _ and - (at most 64, no \"__\")");
+    if (!seen.insert(m.name).second) return bad("name", "declared twice");
+    const bool web = m.url.rfind("http://", 0) == 0 || m.url.rfind("https://", 0) == 0;
+    if (!web || !boost::urls::parse_uri(m.url)) return bad("url", "must be an http:// or https:// URL");
+    if (m.allow.empty()) return bad("allow", "required: the tools of the server that may be offered");
+    for (const std::string& t : m.allow) {
+      const std::string full = m.name + "__" + t;
+      if (!valid_name(t) || full.size() > 64) return bad("allow", "'" + t + "': letters, digits, _ and - (\"" + m.name + "__<tool>\" at most 64)");
+      for (const HttpToolSpec& h : tools)
+        if (h.name == full) return bad("allow", "'" + full + "' is also an HTTP tool's name");
+    }
+    static const std::set<std::string> reserved{"content-type", "accept", "mcp-session-id", "mcp-protocol-version",
+                                                "content-length", "host", "connection", "transfer-encoding"};
+    for (const auto& [name, value] : m.headers) {
+      std::string lower = name;
+      std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      const bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+        return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+      });
+      if (!token || reserved.count(lower)) return bad("headers", "'" + name + "' is not a header that may be set");
+      if (value.find_first_of("\r\n") != std::string::npos) return bad("headers", "'" + name + "': a value on one line");
+    }
   }
   return {};
 }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace aas::agent {
@@ -31,8 +32,20 @@ struct HttpToolSpec {
   std::vector<std::string> roles;   // empty: every user; else users with one of these roles
 };
 
+// An MCP server whose tools the model may call (docs/agent.md, "MCP servers").
+struct McpServerSpec {
+  std::string name;  // the tools' prefix: "<name>__<tool>"
+  std::string url;   // its Streamable HTTP endpoint (http:// or https://)
+  std::vector<std::string> allow;  // the tools offered; any other the server lists is not
+  // Sent with every request (an API key, say): never logged, never shown to the model.
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
 struct AgentSettings {
   std::vector<HttpToolSpec> tools;
+  std::vector<McpServerSpec> mcp;
+  // How long the start waits for an MCP server to list its tools (MCP_START_TIMEOUT_MS).
+  std::chrono::milliseconds mcp_start_timeout{5000};
   // Model calls in one turn, at most; the last allowed one is asked to answer without tools and
   // the turn's finish reason is then "max_steps".
   int max_steps = 6;
@@ -48,6 +61,12 @@ struct AgentSettings {
 // `backend_url` (no "..", no other host) whose placeholders are declared arguments. The error
 // names the tool: "tools[create_todo].path: ...".
 Result<void> validate_tools(const std::vector<HttpToolSpec>& tools, std::string_view backend_url);
+
+// Every MCP server is usable: a unique name of letters, digits, _ and - (no "__", the
+// separator), an http(s) URL, a non-empty allowlist whose "<server>__<tool>" names fit 64
+// characters, header names that are HTTP tokens and not the transport's own. The error names the
+// server: "mcp[notes].url: ...".
+Result<void> validate_mcp(const std::vector<McpServerSpec>& servers, const std::vector<HttpToolSpec>& tools);
 
 // The URL of a declared path: `backend_url` joined with a relative path, or the whole URL as it is.
 std::string tool_base_url(std::string_view backend_url, std::string_view path);

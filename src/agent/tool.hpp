@@ -1,15 +1,32 @@
 #pragma once
 // A tool the model may call. HTTP tools into the monolith (http_tool.hpp), built-ins
-// (builtin_tools.hpp) and — as their seam — MCP servers' tools and knowledge_search implement it.
+// (builtin_tools.hpp, knowledge_tool.hpp) and MCP servers' tools (mcp_tool.hpp) implement it.
+#include "chat/retriever.hpp"
 #include "llm/provider.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 
+#include <mutex>
 #include <string>
 #include <vector>
 
 namespace aas::agent {
+
+// The passages a turn's answer cites: those the chat retrieved before the first call, then those
+// its tools found, numbered in that order. A passage found again keeps its number. Tools of one
+// step may run at once, hence the lock.
+class TurnCitations {
+ public:
+  explicit TurnCitations(std::vector<chat::Citation>& list) : list_(list) {}
+  // The [n] the model cites `c` by (c.index is set to it).
+  int number(chat::Citation c);
+  std::size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<chat::Citation>& list_;
+};
 
 // Who the call is made for. The token is the user's own (what the monolith checks); it is never
 // logged, stored or shown to the model.
@@ -19,6 +36,10 @@ struct ToolContext {
   std::string bearer_token;
   std::string conversation_id;
   std::string request_id;
+  // The knowledge bases the turn answers from (the turn's knowledgeBaseIds, else the
+  // conversation's), for knowledge_search; what it finds is numbered in `citations`.
+  std::vector<std::string> knowledge_base_ids;
+  TurnCitations* citations = nullptr;
 };
 
 // What the model is given back. `error`: the call failed (the model is told it did, with why).

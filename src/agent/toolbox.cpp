@@ -28,4 +28,18 @@ const Toolbox::Entry* Toolbox::find(std::string_view name, const std::vector<std
   return nullptr;
 }
 
+int TurnCitations::number(chat::Citation c) {
+  std::lock_guard lock(mu_);
+  for (const chat::Citation& known : list_)
+    if (known.chunk_id == c.chunk_id && known.document_id == c.document_id) return known.index;
+  c.index = static_cast<int>(list_.size()) + 1;
+  list_.push_back(std::move(c));
+  return list_.back().index;
+}
+
+std::size_t TurnCitations::size() const {
+  std::lock_guard lock(mu_);
+  return list_.size();
+}
+
 }  // namespace aas::agent

@@ -67,6 +67,9 @@ struct Services {
   chat::ResponseHistory* response_history = nullptr;
   // The agent's approvals of `confirm` tools (api/tool_calls.cpp); null: no agent tools.
   agent::Approvals* approvals = nullptr;
+  // A non-streamed agent turn answers by then at the latest (a little under REQUEST_TIMEOUT_MS):
+  // with 202 and the turn going on in the background when it is still running (api/chat.cpp).
+  std::chrono::milliseconds agent_answer_within{110000};
   // Knowledge bases (/api/ai/knowledge); null: not mounted.
   knowledge::KnowledgeService* knowledge = nullptr;
   // Service keys (api/admin_keys.cpp); null: the admin key routes do not exist.

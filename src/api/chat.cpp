@@ -9,13 +9,19 @@
 #include "http/dispatcher.hpp"
 #include "http/sse.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
 
 namespace aas::api {
 
@@ -37,6 +43,9 @@ class SseRelay final : public chat::TurnObserver {
   void tool_event(const chat::ToolEvent& e) override {
     auto [name, data] = api::tool_event(e);
     channel_.send(event(name, data));
+  }
+  void citations(const std::vector<chat::Citation>& all) override {
+    channel_.send(event("citations", citations_event(all)));
   }
   asio::awaitable<void> gone() override { return channel_.gone(); }
 
@@ -86,6 +95,91 @@ Result<void> read_message(const json::object& body, chat::TurnInput& in) {
   return {};
 }
 
+json::object turn_json(const chat::TurnResult& turn) {
+  json::object data;
+  data["conversationId"] = turn.conversation_id;
+  data["messageId"] = turn.assistant.id;
+  data["userMessageId"] = turn.user_message_id;
+  data["message"] = turn.assistant.content;
+  data["model"] = turn.model;
+  data["usage"] = usage_json(turn.usage);
+  data["cost"] = cost_to_json(turn.assistant.cost_micros);
+  data["citations"] = citations_array(turn.citations);
+  return data;
+}
+
+// A non-streamed agent turn runs in the background of its request, which waits for the first of:
+// the answer (200, as any turn), a tool call needing the user's approval (202 awaiting_confirmation
+// with the call: the client approves or rejects it, and the answer is stored and announced as
+// ai-message), or agent_answer_within (202 running). So the request never outlives
+// REQUEST_TIMEOUT_MS, however long the tools and the user take.
+struct Background {
+  explicit Background(const asio::any_io_executor& ex) : wake(ex, std::chrono::steady_clock::time_point::max()) {}
+  // Wakes the request now, and at once if it is not waiting yet.
+  void signal() { wake.expires_at(std::chrono::steady_clock::time_point::min()); }
+  asio::steady_timer wake;
+  std::optional<chat::ToolEvent> confirmation;
+  std::optional<Result<chat::TurnResult>> result;
+};
+
+class BackgroundRelay final : public chat::TurnObserver {
+ public:
+  explicit BackgroundRelay(std::shared_ptr<Background> b) : b_(std::move(b)) {}
+  bool delta(std::string_view) override { return true; }
+  void tool_event(const chat::ToolEvent& e) override {
+    if (e.kind != chat::ToolEvent::Kind::confirmation || b_->confirmation) return;
+    b_->confirmation = e;
+    b_->signal();
+  }
+  // Nobody leaves: the turn ends with its answer whether the request is still there or not.
+  asio::awaitable<void> gone() override {
+    asio::steady_timer never(co_await asio::this_coro::executor, std::chrono::steady_clock::time_point::max());
+    co_await never.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+
+ private:
+  std::shared_ptr<Background> b_;
+};
+
+Reply agent_turn(Services& s, chat::TurnInput in) {
+  using namespace asio::experimental::awaitable_operators;
+  // Prepared as a streamed turn: its answer is written over the placeholder when it ends, and a
+  // stop request reaches it, whether or not the request is still waiting.
+  auto prepared = co_await s.chat.begin(std::move(in), true);
+  if (!prepared) co_return prepared.error();
+  const auto ex = co_await asio::this_coro::executor;  // the connection's strand
+  auto b = std::make_shared<Background>(ex);
+  const std::string conversation_id = prepared->conversation.id;
+  const std::string user_message_id = prepared->user_message_id;
+  auto turn = std::make_shared<chat::PreparedTurn>(std::move(*prepared));
+  auto run = [&s, turn, b]() -> asio::awaitable<void> {
+    BackgroundRelay relay(b);
+    auto result = co_await s.chat.stream(std::move(*turn), relay);
+    b->result.emplace(std::move(result));
+    b->signal();
+  };
+  // Detached, so the request's deadline never cancels it.
+  asio::co_spawn(ex, std::move(run), asio::detached);
+  asio::steady_timer deadline(ex, s.agent_answer_within);
+  while (!b->result && !b->confirmation) {
+    auto woke = co_await (b->wake.async_wait(asio::as_tuple(asio::use_awaitable)) ||
+                          deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
+    if (woke.index() == 1) break;
+  }
+  if (b->result) {
+    if (!*b->result) co_return b->result->error();
+    co_return ok(turn_json(**b->result));
+  }
+  json::object data{{"conversationId", conversation_id}, {"userMessageId", user_message_id}};
+  if (b->confirmation) {
+    data["status"] = "awaiting_confirmation";
+    data["toolCall"] = tool_event(*b->confirmation).second;
+  } else {
+    data["status"] = "running";
+  }
+  co_return ok(data, 202);
+}
+
 // One turn, answered as JSON or streamed; refusals (400, 404, 429) are JSON either way.
 Reply run_turn(Services& s, chat::TurnInput in, bool streamed) {
   if (streamed) {
@@ -96,18 +190,10 @@ Reply run_turn(Services& s, chat::TurnInput in, bool streamed) {
       return stream_turn(s, std::move(*turn), out);
     });
   }
+  if (s.approvals) co_return co_await agent_turn(s, std::move(in));
   auto turn = co_await s.chat.send(std::move(in));
   if (!turn) co_return turn.error();
-  json::object data;
-  data["conversationId"] = turn->conversation_id;
-  data["messageId"] = turn->assistant.id;
-  data["userMessageId"] = turn->user_message_id;
-  data["message"] = turn->assistant.content;
-  data["model"] = turn->model;
-  data["usage"] = usage_json(turn->usage);
-  data["cost"] = cost_to_json(turn->assistant.cost_micros);
-  data["citations"] = citations_array(turn->citations);
-  co_return ok(data);
+  co_return ok(turn_json(*turn));
 }
 
 Reply post_chat(Services& s, http::Context& ctx) {

@@ -99,6 +99,16 @@ class SocketRelay final : public chat::TurnObserver {
     data["conversationId"] = conversation_id_;
     socket_->emit("ai:" + std::string(name), args(std::move(data)));
   }
+  // An agent's later step streams into its own answer message: the deltas name that one.
+  void next_answer(const std::string& message_id) override {
+    delta_ = TextEventTemplate(json::object{{"conversationId", conversation_id_}, {"messageId", message_id}, {"text", ""}},
+                               "text");
+  }
+  void citations(const std::vector<chat::Citation>& all) override {
+    json::object data = citations_event(all);
+    data["conversationId"] = conversation_id_;
+    socket_->emit("ai:citations", args(std::move(data)));
+  }
   asio::awaitable<void> gone() override {
     if (!socket_->connected()) co_return;
     co_await gone_->async_wait(asio::as_tuple(asio::use_awaitable));

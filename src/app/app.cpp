@@ -4,6 +4,8 @@
 #include "agent/agent_loop.hpp"
 #include "agent/builtin_tools.hpp"
 #include "agent/http_tool.hpp"
+#include "agent/knowledge_tool.hpp"
+#include "agent/mcp.hpp"
 #include "api/api.hpp"
 #include "auth/backend.hpp"
 #include "auth/token_cache.hpp"
@@ -462,12 +464,18 @@ int serve(Config c) {
       throw ConfigError(added.error().message);
   }
   if (c.agent.builtin_current_time) (void)toolbox.add(std::make_unique<agent::CurrentTimeTool>(clock));
+  // MCP servers' allowed tools, listed now (a server down is skipped with a warning).
+  for (auto& tool : agent::load_mcp_tools(c.agent.mcp, client_options, client, c.agent.mcp_start_timeout)) {
+    const std::string name = tool->definition().name;
+    if (auto added = toolbox.add(std::move(tool)); !added) spdlog::warn("mcp tool {} skipped: {}", name, added.error().message);
+  }
+  const bool agent_on = !c.agent.tools.empty() || !c.agent.mcp.empty();
   agent::Approvals approvals(events, *store, blocking, toolbox);
   agent::AgentLoop agent_loop(*store, blocking, accounting, recorder, toolbox, approvals, c.agent);
-  if (!c.agent.tools.empty()) {
+  if (agent_on) {
     chat.set_agent(&agent_loop);
-    spdlog::info("agent: {} tool(s) from the configuration, at most {} model calls a turn", c.agent.tools.size(),
-                 c.agent.max_steps);
+    spdlog::info("agent: {} HTTP tool(s) and {} MCP server(s) from the configuration, at most {} model calls a turn",
+                 c.agent.tools.size(), c.agent.mcp.size(), c.agent.max_steps);
   }
   chat::ConversationLimits conversation_limits;
   conversation_limits.max_image_bytes = c.max_image_bytes;
@@ -501,11 +509,14 @@ int serve(Config c) {
                          models,  metrics,         info,
                          c.metrics_token, redis && !c.redis_fail_open, &socketio, c.socketio_path};
   services.response_history = &response_history;
-  if (!c.agent.tools.empty()) services.approvals = &approvals;  // null: no tools, so no tool calls
+  if (agent_on) services.approvals = &approvals;  // null: no tools, so no tool calls
+  services.agent_answer_within = accounting_options.limits.timeout;  // as a non-streamed model call
 
   services.knowledge = &knowledge;
   KnowledgeRetriever retriever(knowledge);
   chat.set_retriever(&retriever);
+  // knowledge_search: offered by the agent in the turns that answer from knowledge bases.
+  (void)toolbox.add(std::make_unique<agent::KnowledgeSearchTool>(retriever, blocking, knowledge.options().max_k));
   conversations.set_retriever(&retriever);
   services.keys = &key_service;
   services.webhooks = &hooks;

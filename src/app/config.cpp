@@ -45,13 +45,13 @@ YAML::Node load_yaml(const std::string& path) {
 }
 
 // The YAML file's simple keys as a flat map of upper-case key -> text (sequences joined by
-// commas); `models` is structured and read by read_models.
+// commas); `models`, `limits`, `tools` and `mcp` are structured and read by their own readers.
 std::map<std::string, std::string> flat_keys(const YAML::Node& root, const std::string& path) {
   std::map<std::string, std::string> out;
   if (!root || root.IsNull()) return out;
   for (const auto& kv : root) {
     const std::string key = upper(kv.first.as<std::string>());
-    if (key == "MODELS" || key == "LIMITS" || key == "TOOLS") continue;
+    if (key == "MODELS" || key == "LIMITS" || key == "TOOLS" || key == "MCP") continue;
     if (kv.second.IsSequence()) {
       std::string joined;
       for (const auto& item : kv.second) joined += (joined.empty() ? "" : ",") + item.as<std::string>();
@@ -269,8 +269,40 @@ std::vector<agent::HttpToolSpec> read_tools(const YAML::Node& list) {
   return out;
 }
 
+// `mcp:` servers. Header values may be secrets: no error message repeats one.
+std::vector<agent::McpServerSpec> read_mcp(const YAML::Node& list) {
+  std::vector<agent::McpServerSpec> out;
+  if (!list) return out;
+  if (!list.IsSequence()) throw ConfigError("mcp: must be a list");
+  for (const auto& m : list) {
+    agent::McpServerSpec spec;
+    const std::string where = "mcp[" + (m["name"] ? m["name"].as<std::string>("") : std::to_string(out.size())) + "]";
+    try {
+      for (const auto& kv : m) {
+        static const std::set<std::string> known{"name", "url", "allow", "headers"};
+        if (!known.count(kv.first.as<std::string>()))
+          throw ConfigError(where + "." + kv.first.as<std::string>() + ": unknown key");
+      }
+      spec.name = m["name"].as<std::string>("");
+      spec.url = m["url"].as<std::string>("");
+      if (m["allow"]) spec.allow = m["allow"].as<std::vector<std::string>>();
+      if (const auto h = m["headers"]) {
+        if (!h.IsMap()) throw ConfigError(where + ".headers: must be a map of header names to values");
+        for (const auto& kv : h) spec.headers.emplace_back(kv.first.as<std::string>(), kv.second.as<std::string>(""));
+      }
+    } catch (const YAML::Exception&) {
+      throw ConfigError(where + ": name and url are text, allow a list of tool names, headers a map of text");
+    }
+    out.push_back(std::move(spec));
+  }
+  return out;
+}
+
 void read_agent(const Source& src, const YAML::Node& root, Config& c) {
   if (root) c.agent.tools = read_tools(root["tools"]);
+  if (root) c.agent.mcp = read_mcp(root["mcp"]);
+  src.millis("MCP_START_TIMEOUT_MS", c.agent.mcp_start_timeout, 0, 600'000);
+  if (auto valid = agent::validate_mcp(c.agent.mcp, c.agent.tools); !valid) throw ConfigError(valid.error().message);
   src.integer("AGENT_MAX_STEPS", c.agent.max_steps, 1, 100);
   src.integer("AGENT_MAX_PARALLEL_TOOLS", c.agent.max_parallel_tools, 1, 64);
   src.millis("TOOL_TIMEOUT_MS", c.agent.tool_timeout, 10, 600'000);

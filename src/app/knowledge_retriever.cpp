@@ -22,13 +22,12 @@ Result<void> KnowledgeRetriever::check(const std::string& user_id, const std::ve
   return knowledge_.check_bases_now(user_id, kb_ids);
 }
 
-Result<std::vector<chat::Citation>> KnowledgeRetriever::retrieve(const std::string& user_id,
-                                                                 const std::vector<std::string>& kb_ids,
-                                                                 const std::string& query) {
-  auto passages = knowledge_.retrieve_now(user_id, kb_ids, query);
-  if (!passages) return passages.error();
+namespace {
+
+// The passages as citations numbered from 1, in rank order.
+std::vector<chat::Citation> citations_of(std::vector<knowledge::Passage>& passages) {
   std::vector<chat::Citation> out;
-  for (knowledge::Passage& p : *passages) {
+  for (knowledge::Passage& p : passages) {
     chat::Citation c;
     c.index = static_cast<int>(out.size()) + 1;
     c.document_id = std::move(p.document_id);
@@ -44,6 +43,24 @@ Result<std::vector<chat::Citation>> KnowledgeRetriever::retrieve(const std::stri
     out.push_back(std::move(c));
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<chat::Citation>> KnowledgeRetriever::retrieve(const std::string& user_id,
+                                                                 const std::vector<std::string>& kb_ids,
+                                                                 const std::string& query) {
+  auto passages = knowledge_.retrieve_now(user_id, kb_ids, query);
+  if (!passages) return passages.error();
+  return citations_of(*passages);
+}
+
+Result<std::vector<chat::Citation>> KnowledgeRetriever::search(const std::string& user_id,
+                                                               const std::vector<std::string>& kb_ids,
+                                                               const std::string& query, int k) {
+  auto passages = knowledge_.search_now(user_id, kb_ids, query, k, knowledge::SearchMode::lexical);
+  if (!passages) return passages.error();
+  return citations_of(*passages);
 }
 
 }  // namespace aas::app

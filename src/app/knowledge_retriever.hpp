@@ -12,6 +12,8 @@ class KnowledgeRetriever final : public chat::Retriever {
   Result<void> check(const std::string& user_id, const std::vector<std::string>& kb_ids) override;
   Result<std::vector<chat::Citation>> retrieve(const std::string& user_id, const std::vector<std::string>& kb_ids,
                                                const std::string& query) override;
+  Result<std::vector<chat::Citation>> search(const std::string& user_id, const std::vector<std::string>& kb_ids,
+                                             const std::string& query, int k) override;
 
  private:
   knowledge::KnowledgeService& knowledge_;

@@ -319,7 +319,7 @@ asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool stre
     context_in.history = p.history;
     context_in.message = {"user", p.message, p.parts};
     context_in.request_id = in.request_id;
-    if (agent_) context_in.tools = agent_->tools_for(in);
+    if (agent_) context_in.tools = agent_->tools_for(in, !kb_ids.empty());
     auto context = builder.build(context_in);
     if (!context) return context.error();
 

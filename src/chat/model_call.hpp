@@ -2,6 +2,7 @@
 // The "call" stage of a turn, shared by the chat and the gateway: one model call, streamed or
 // not, raced against the client going away and against a stop request, ending in a typed
 // outcome. It never fails: whatever happened is described, so the recorder can bill and store it.
+#include "chat/retriever.hpp"
 #include "core/error.hpp"
 #include "llm/models.hpp"
 
@@ -41,6 +42,11 @@ class TurnObserver {
   virtual bool tool_call(const llm::ToolCallDelta&) { return true; }
   // The agent's tool calls, results and confirmations requested (observers may ignore them).
   virtual void tool_event(const ToolEvent&) {}
+  // An agent's next model call starts; its answer will be stored as `message_id` (the events that
+  // name the answer's message follow it).
+  virtual void next_answer(const std::string& message_id) { (void)message_id; }
+  // The answer's citations grew (the agent's knowledge_search found passages): all of them so far.
+  virtual void citations(const std::vector<Citation>& all) { (void)all; }
   // Completes when the client is gone; raced against the model call to cancel it promptly.
   virtual boost::asio::awaitable<void> gone() = 0;
 };

@@ -35,6 +35,11 @@ class Retriever {
   // The passages for `query` from those bases (within the retrieval token budget), numbered.
   virtual Result<std::vector<Citation>> retrieve(const std::string& user_id, const std::vector<std::string>& kb_ids,
                                                  const std::string& query) = 0;
+  // The top `k` passages for `query` from those bases (no token budget), numbered from 1: the
+  // agent's knowledge_search tool. not_found unless every id is a base of the user's;
+  // invalid_request for an empty query or k outside what the knowledge service allows.
+  virtual Result<std::vector<Citation>> search(const std::string& user_id, const std::vector<std::string>& kb_ids,
+                                               const std::string& query, int k) = 0;
 };
 
 // The citations as the JSON array stored in an answer's metadata (camelCase, as the API shows

@@ -20,8 +20,9 @@ class TurnAgent {
  public:
   virtual ~TurnAgent() = default;
   // The tools this user may have the model call (in the request before it is admitted, so they
-  // are counted in the prompt). Empty: a plain turn.
-  virtual std::vector<llm::ToolDefinition> tools_for(const TurnInput& in) const = 0;
+  // are counted in the prompt). Empty: a plain turn. `has_knowledge`: the turn answers from
+  // knowledge bases (so knowledge_search is offered).
+  virtual std::vector<llm::ToolDefinition> tools_for(const TurnInput& in, bool has_knowledge) const = 0;
   // Runs the model (and the tools it asks for) until an answer: intermediate steps are recorded
   // by the agent (each its own message and ledger row, the turn's grant replaced for each new
   // admission, turn.placeholder_id moved to the next answer's placeholder); the last call is

@@ -20,7 +20,7 @@ import { randomSecret } from './lib/jwt.mjs';
 import { startMockLlm } from './lib/mock-llm.mjs';
 import { baseEnv, launch, makeTempDir, startService } from './lib/service.mjs';
 import { connected, SOCKETIO_PATH } from './lib/socketio.mjs';
-import { collect, sseEvents } from './lib/sse.mjs';
+import { collect, sseEvents, waitFor } from './lib/sse.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const TODO_TOOLS = readFileSync(path.resolve(here, '..', '..', 'examples', 'todo-app', 'ai-tools.yaml'), 'utf8');
@@ -223,8 +223,14 @@ describe('the agent with the todo app, Caddy and mock-llm', { timeout: 600000 },
       const seen = [];
       socket.onAny((event, data) => seen.push({ event, data }));
       const done = new Promise((resolve) => socket.on('ai:done', resolve));
-      socket.emit('ai:chat', { message: 'call create_todo {"title": "via socket"}', model: 'agent-model' });
+      const ack = new Promise((resolve) => socket.emit('ai:chat', { message: 'call create_todo {"title": "via socket"}', model: 'agent-model' }, resolve));
       const end = await done;
+      // The answer streams after the tool step, into its own message: its deltas name that one,
+      // not the first step's placeholder (the ack's).
+      const deltas = seen.filter((e) => e.event === 'ai:delta');
+      assert.ok(deltas.length > 0);
+      assert.notEqual((await ack).messageId, end.messageId);
+      for (const d of deltas) assert.equal(d.data.messageId, end.messageId);
       const names = seen.map((e) => e.event);
       assert.ok(names.includes('ai:tool_call') && names.includes('ai:tool_result'), names.join(' '));
       const result = seen.find((e) => e.event === 'ai:tool_result').data;
@@ -287,6 +293,26 @@ describe('the agent with the todo app, Caddy and mock-llm', { timeout: 600000 },
     assert.equal(result.isError, true);
     assert.equal(result.result, 'the user did not approve this call in time: it was not made');
     assert.ok((await todosOf(alice)).some((t) => t.id === target.id), 'still there');
+  });
+
+  it('a non-streamed turn that needs approval answers 202 with the call; approving it finishes the turn in the background', TIMEOUT, async () => {
+    assertOk(await ask(via, alice, 'call create_todo {"title": "json delete"}'));
+    const target = (await todosOf(alice)).filter((t) => t.title === 'json delete').at(-1);
+    const d = assertOk(await ask(via, alice, `call delete_todo {"id": "${target.id}"}`), 202);
+    assert.equal(d.status, 'awaiting_confirmation');
+    assert.equal(d.toolCall.name, 'delete_todo');
+    assert.deepEqual(d.toolCall.arguments, { id: target.id });
+    assert.ok(Date.parse(d.toolCall.expiresAt) > Date.now() - 1000);
+    assert.ok((await todosOf(alice)).some((t) => t.id === target.id), 'not deleted while it waits');
+    assertOk(await via.post(`/api/ai/conversations/${d.conversationId}/tool-calls/${d.toolCall.callId}/approve`, { token: alice }), 202);
+    // The answer is stored when the turn ends (and announced as ai-message).
+    const answer = await waitFor(async () => {
+      const last = (await messagesOf(alice, d.conversationId)).at(-1);
+      // The step with the call is stored complete first: the answer is the message after its result.
+      return last.role === 'assistant' && last.status === 'complete' && !last.toolCalls?.length ? last : undefined;
+    }, 30000, 'the answer after the approval');
+    assert.match(answer.content, /^Mock answer with tool result: /);
+    assert.ok(!(await todosOf(alice)).some((t) => t.id === target.id), 'deleted after the approval');
   });
 
   it('a runaway loop stops at AGENT_MAX_STEPS with finish reason max_steps; every step is in the ledger and usage/me', TIMEOUT, async () => {

@@ -2,6 +2,7 @@
 // (a fake of the LlmProvider port) and fake tools (fakes of the Tool port).
 #include "agent/agent_loop.hpp"
 #include "agent/approvals.hpp"
+#include "agent/knowledge_tool.hpp"
 #include "agent/toolbox.hpp"
 #include "chat/chat_service.hpp"
 #include "llm/token_estimate.hpp"
@@ -113,7 +114,11 @@ class Events final : public chat::TurnObserver {
  public:
   std::vector<chat::ToolEvent> seen;
   std::function<void(const chat::ToolEvent&)> on_confirm;
+  std::vector<std::string> answers;  // next_answer's message ids
+  std::vector<std::size_t> cited;    // the size of each citations() list
   bool delta(std::string_view) override { return true; }
+  void next_answer(const std::string& id) override { answers.push_back(id); }
+  void citations(const std::vector<chat::Citation>& all) override { cited.push_back(all.size()); }
   void tool_event(const chat::ToolEvent& e) override {
     seen.push_back(e);
     if (e.kind == chat::ToolEvent::Kind::confirmation && on_confirm) on_confirm(e);
@@ -121,6 +126,40 @@ class Events final : public chat::TurnObserver {
   asio::awaitable<void> gone() override {
     asio::steady_timer never(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
     co_await never.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+};
+
+// The user's bases: "kb-alice" (alice's) holds two passages; any other id is not found.
+class FakeRetriever final : public chat::Retriever {
+ public:
+  std::vector<std::string> searched;  // the queries knowledge_search asked for
+  Result<void> check(const std::string& user, const std::vector<std::string>& ids) override {
+    for (const auto& id : ids)
+      if (user != "alice" || id != "kb-alice") return make_error(errc::not_found, "knowledge base not found");
+    return {};
+  }
+  Result<std::vector<chat::Citation>> retrieve(const std::string& user, const std::vector<std::string>& ids,
+                                               const std::string&) override {
+    if (auto c = check(user, ids); !c) return c.error();
+    return std::vector<chat::Citation>{};  // the chat's own retrieval finds nothing here
+  }
+  Result<std::vector<chat::Citation>> search(const std::string& user, const std::vector<std::string>& ids,
+                                             const std::string& query, int k) override {
+    if (auto c = check(user, ids); !c) return c.error();
+    searched.push_back(query);
+    std::vector<chat::Citation> out;
+    for (const char* chunk : {"chunk-lava", "chunk-ash"}) {
+      chat::Citation c;
+      c.index = static_cast<int>(out.size()) + 1;
+      c.document_id = std::string("doc-") + chunk;
+      c.knowledge_base_id = "kb-alice";
+      c.chunk_id = chunk;
+      c.title = chunk;
+      c.text = std::string("text of ") + chunk;
+      out.push_back(std::move(c));
+    }
+    out.resize(std::min<std::size_t>(out.size(), static_cast<std::size_t>(k)));
+    return out;
   }
 };
 
@@ -156,12 +195,14 @@ class AgentLoopTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  Result<chat::TurnResult> run(Events* events = nullptr) {
+  Result<chat::TurnResult> run(Events* events = nullptr, std::optional<std::vector<std::string>> kb_ids = std::nullopt) {
     loop_ = std::make_unique<AgentLoop>(*store_, blocking_, *accounting_, *recorder_, tools_, *approvals_, settings_);
     chat_ = std::make_unique<chat::ChatService>(*store_, blocking_, models_, *accounting_, *recorder_, events_,
                                                 chat::ChatOptions{});
     chat_->set_agent(loop_.get());
+    chat_->set_retriever(&retriever_);
     chat::TurnInput in;
+    in.knowledge_base_ids = kb_ids;
     in.user_id = "alice";
     in.message = "go";
     in.model = "scripted";
@@ -208,6 +249,7 @@ class AgentLoopTest : public ::testing::Test {
   realtime::LocalEventBus events_;
   std::unique_ptr<chat::Recorder> recorder_;
   Toolbox tools_;
+  FakeRetriever retriever_;
   EchoTool* echo_ = nullptr;
   EchoTool* guarded_ = nullptr;
   std::unique_ptr<Approvals> approvals_;
@@ -311,6 +353,61 @@ TEST_F(AgentLoopTest, AConfirmToolWaitsForApprovalRejectionOrExpiry) {
   ASSERT_TRUE(expired);
   EXPECT_EQ(expired->assistant.content, "results: [Error: the user did not approve this call in time: it was not made]");
   EXPECT_EQ(guarded_->calls, 1);
+}
+
+TEST_F(AgentLoopTest, AConfirmToolWithNoClientToAskIsNotCalledAndNothingWaits) {
+  model_->script = {{call("g1", "guarded", R"({"n":7})")}};
+  settings_.confirm_timeout = std::chrono::hours(1);  // a wait would hang the test
+  auto turn = run();
+  ASSERT_TRUE(turn) << turn.error().message;
+  EXPECT_EQ(guarded_->calls, 0);
+  EXPECT_EQ(turn->assistant.content,
+            "results: [Error: this call needs the user's approval, which cannot be asked here: it was not made]");
+}
+
+TEST_F(AgentLoopTest, LaterStepsAnnounceTheirOwnAnswerMessage) {
+  model_->script = {{call("s1", "echo", R"({"n":1})")}, {call("s2", "echo", R"({"n":2})")}};
+  Events events;
+  auto turn = run(&events);
+  ASSERT_TRUE(turn) << turn.error().message;
+  // Two steps with tools: each next call streams into a new placeholder, the last one the answer.
+  ASSERT_EQ(events.answers.size(), 2u);
+  EXPECT_NE(events.answers[0], events.answers[1]);
+  EXPECT_EQ(events.answers[1], turn->assistant.id);
+}
+
+TEST_F(AgentLoopTest, KnowledgeSearchIsOfferedWithBasesOnlyAndItsPassagesBecomeNumberedCitations) {
+  ASSERT_TRUE(tools_.add(std::make_unique<KnowledgeSearchTool>(retriever_, blocking_, 10)));
+  settings_.tool_result_max_tokens = 200;  // whole passages
+  // Without bases, not offered (echo, guarded, hang only).
+  model_->script = {};
+  ASSERT_TRUE(run());
+  EXPECT_EQ(model_->requests.back().tools.size(), 3u);
+
+  model_->requests.clear();
+  model_->script = {{call("k1", "knowledge_search", R"({"query":"lava"})")},
+                    {call("k2", "knowledge_search", R"({"query":"ash","k":1})")}};
+  Events events;
+  auto turn = run(&events, std::vector<std::string>{"kb-alice"});
+  ASSERT_TRUE(turn) << turn.error().message;
+  EXPECT_EQ(model_->requests.front().tools.size(), 4u);
+  EXPECT_EQ(retriever_.searched, (std::vector<std::string>{"lava", "ash"}));
+  // The second search's passage was found before: it keeps its number.
+  EXPECT_EQ(turn->assistant.content,
+            "results: [[1] chunk-lava\ntext of chunk-lava\n\n[2] chunk-ash\ntext of chunk-ash] [[1] chunk-lava\ntext of chunk-lava]");
+  ASSERT_EQ(turn->citations.size(), 2u);
+  EXPECT_EQ(turn->citations[0].index, 1);
+  EXPECT_EQ(turn->citations[0].document_id, "doc-chunk-lava");
+  EXPECT_EQ(turn->citations[1].index, 2);
+  EXPECT_EQ(events.cited, (std::vector<std::size_t>{2})) << "told once, when the list grew";
+  // Stored with the answer, as retrieved citations are.
+  EXPECT_NE(turn->assistant.metadata.find("doc-chunk-ash"), std::string::npos) << turn->assistant.metadata;
+
+  // Another user's base: refused before anything runs (as any turn naming it).
+  model_->script = {};
+  auto stranger = run(nullptr, std::vector<std::string>{"kb-bob"});
+  ASSERT_FALSE(stranger);
+  EXPECT_EQ(stranger.error().code, errc::not_found);
 }
 
 }  // namespace

@@ -1,0 +1,108 @@
+// MCP servers' tools in the agent (issue 15): two servers written with the official
+// @modelcontextprotocol/sdk (tests/blackbox/lib/mcp-server.mjs), one answering JSON-RPC with SSE
+// streams and one with application/json, both with sessions (Mcp-Session-Id); mock-llm calls their
+// tools by its rule ("call <server>__<tool> {json}"). Tools off the allowlist, or whose schema the
+// service's subset refuses, are never offered; a server down at start is skipped with a warning;
+// one that goes down later is a tool error the model sees, and the turn ends cleanly.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { startAgentService } from './lib/agent.mjs';
+import { assertOk } from './lib/assert.mjs';
+import { startMcpServer } from './lib/mcp-server.mjs';
+import { startMockLlm } from './lib/mock-llm.mjs';
+import { collect, openStream } from './lib/sse.mjs';
+
+const START_MS = 60000;
+const TIMEOUT = { timeout: 60000 };
+const API_KEY = 'mcp-key-7f3a9c1e5b';
+
+describe('the agent with MCP servers', { timeout: 300000 }, () => {
+  let mock;
+  let notes;  // SSE responses, needs an API key
+  let calc;   // JSON responses
+  let svc;
+  let token;
+
+  before(async () => {
+    mock = await startMockLlm({ startTimeoutMs: START_MS });
+    notes = await startMcpServer({ apiKey: API_KEY });
+    calc = await startMcpServer({ json: true });
+    svc = await startAgentService(mock.url, `mcp:
+  - name: notes
+    url: "${notes.url}"
+    allow: [echo, fail]
+    headers: {x-api-key: "${API_KEY}"}
+  - name: calc
+    url: "${calc.url}"
+    allow: [add, fancy, missing]
+  - name: ghost
+    url: "http://127.0.0.1:9/mcp"
+    allow: [anything]
+`, { startTimeoutMs: START_MS, env: { MCP_START_TIMEOUT_MS: '300' } });
+    token = svc.token('mcp-user');
+  });
+
+  after(async () => {
+    await svc?.stop();
+    await notes?.stop();
+    await calc?.stop();
+    await mock?.stop();
+  });
+
+  const chat = (message) => svc.post('/api/ai/chat', { token, json: { message, model: 'agent-model' } });
+
+  it('the model calls an MCP tool (JSON responses) and the answer has its result', TIMEOUT, async () => {
+    const d = assertOk(await chat('call calc__add {"a": 2, "b": 40}'));
+    assert.equal(d.message, 'Mock answer with tool result: 42');
+    assert.deepEqual(calc.calls.at(-1), { name: 'add', args: { a: 2, b: 40 } });
+    const items = assertOk(await svc.get(`/api/ai/conversations/${d.conversationId}`, { token })).messages.items;
+    assert.deepEqual(items.map((m) => m.role), ['user', 'assistant', 'tool', 'assistant']);
+    assert.equal(items[1].toolCalls[0].function.name, 'calc__add');
+  });
+
+  it('works over SSE responses with the session and the configured header, streamed', TIMEOUT, async () => {
+    const { res, events } = await openStream(svc, token, { message: 'call notes__echo {"text": "hello mcp"}', model: 'agent-model', stream: true });
+    assert.equal(res.statusCode, 200);
+    const all = await collect(events);
+    const result = all.find((e) => e.event === 'tool_result').data;
+    assert.equal(result.name, 'notes__echo');
+    assert.equal(result.result, 'echo: hello mcp');
+    assert.equal(result.isError, false);
+    assert.equal(all.at(-1).event, 'done');
+    assert.ok(notes.seen.sessionHeaders > 0, 'later requests carried Mcp-Session-Id');
+  });
+
+  it('an isError result is a tool error the model sees', TIMEOUT, async () => {
+    const d = assertOk(await chat('call notes__fail'));
+    assert.equal(d.message, 'Mock answer with tool result: Error: disk full');
+  });
+
+  it('never offers a tool outside the allowlist, nor one whose schema the subset refuses', TIMEOUT, async () => {
+    for (const name of ['calc__admin_reset', 'notes__admin_reset', 'calc__fancy', 'ghost__anything']) {
+      const d = assertOk(await chat(`call ${name}`));
+      assert.equal(d.message, `Mock answer to: call ${name}`, `${name} was not offered, so the model could not call it`);
+    }
+    assert.ok(!calc.calls.some((c) => c.name === 'admin_reset') && !notes.calls.some((c) => c.name === 'admin_reset'));
+    // Told at start, naming them; the API key never appears in the log.
+    assert.match(svc.stderr, /mcp\[calc\]: tool 'fancy' skipped: its input schema is outside the supported subset/);
+    assert.match(svc.stderr, /mcp\[calc\]: allowed tool 'missing' is not one the server lists/);
+    assert.match(svc.stderr, /mcp\[ghost\]: its tools could not be listed/);
+    assert.ok(!svc.stderr.includes(API_KEY), 'the configured header is never logged');
+  });
+
+  it('a server that forgot the session is opened again', TIMEOUT, async () => {
+    calc.forgetSessions();
+    const d = assertOk(await chat('call calc__add {"a": 1, "b": 1}'));
+    assert.equal(d.message, 'Mock answer with tool result: 2');
+  });
+
+  it('a server that is down: a tool error, the turn ends cleanly', TIMEOUT, async () => {
+    await notes.stop();
+    notes = undefined;
+    const d = assertOk(await chat('call notes__echo {"text": "anyone?"}'));
+    assert.equal(d.message, 'Mock answer with tool result: Error: the MCP server notes could not be reached');
+    const items = assertOk(await svc.get(`/api/ai/conversations/${d.conversationId}`, { token })).messages.items;
+    assert.equal(items.at(-1).status, 'complete');
+  });
+});
