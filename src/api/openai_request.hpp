@@ -17,9 +17,13 @@ struct ChatCompletionRequest {
   llm::ChatRequest call;  // messages, parameters, tools, response format (its model unset)
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  int n = 1;                   // answers asked for (choices), 1 to max_choices
 };
 
-// Every field of docs/openapi.yaml's chat-completions body; `n` > 1, `logprobs`,
+// The most answers (`n`) one request may ask for: each is a model call of its own.
+constexpr int max_choices = 8;
+
+// Every field of docs/openapi.yaml's chat-completions body; `logprobs`,
 // `top_logprobs`, `logit_bias`, `functions`, `function_call`, `audio` and `prediction` are
 // refused; then llm::validate_request (tools, tool results, images, ...).
 Result<ChatCompletionRequest> read_chat_completion(const json::object& body, const llm::ValidationLimits& limits);
@@ -63,10 +67,11 @@ struct CompletionRequest {
   llm::ChatRequest call;             // parameters only: each prompt is its own message
   bool stream = false;
   bool include_usage = false;
+  int n = 1;  // answers per prompt; n x prompts at most 16
 };
 
 // prompt, max_tokens (default 16, as OpenAI's), temperature, top_p, stop, seed,
-// presence/frequency_penalty, user, stream, stream_options; `n` > 1, `best_of` > 1, `echo`,
+// presence/frequency_penalty, user, stream, stream_options, n; `best_of` > 1, `echo`,
 // `suffix`, `logprobs` and `logit_bias` refused; token-id prompts refused.
 Result<CompletionRequest> read_completion_request(const json::object& body);
 

@@ -33,6 +33,7 @@ DirectResult direct_result(const AdmittedCall& call, CallResult& r) {
   out.model = call.model->name;
   out.content = std::move(r.text);
   out.tool_calls = std::move(r.tool_calls);
+  out.logprobs = std::move(r.logprobs);
   out.usage = r.cached ? llm::Usage{} : billed_usage(r, call.request);
   out.cost_micros = r.cached ? std::optional<std::int64_t>(0) : llm::cost_micros(call.model->pricing, out.usage);
   out.finish_reason = r.end == CallEnd::complete ? r.finish_reason : finish_reason_of(r);
@@ -67,6 +68,25 @@ asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, b
   co_return call;
 }
 
+asio::awaitable<Result<std::vector<AdmittedCall>>> GatewayService::admit_each(DirectRequest req, int n, bool stream) {
+  std::vector<AdmittedCall> calls;
+  calls.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    DirectRequest one = i + 1 < n ? req : std::move(req);
+    auto admitted = co_await admit(std::move(one), stream);
+    if (!admitted) {
+      for (AdmittedCall& call : calls) co_await release(call);
+      co_return admitted.error();
+    }
+    calls.push_back(std::move(*admitted));
+  }
+  co_return calls;
+}
+
+asio::awaitable<void> GatewayService::release(AdmittedCall& call) {
+  co_await offload(blocking_, [&] { call.grant.settle(0, 0); });  // may be a Redis round trip
+}
+
 asio::awaitable<void> GatewayService::record(CallRecord what, const CallResult& result) {
   auto recorded = co_await recorder_.record(what, result);
   if (!recorded)  // the grant, dropped unsettled, keeps its reservation: the safe side
@@ -75,8 +95,9 @@ asio::awaitable<void> GatewayService::record(CallRecord what, const CallResult& 
 }
 
 asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call) {
+  // A cached answer has no log probabilities: a request that asks for them is never cached.
   const std::optional<std::string> key =
-      cache_ ? response_cache_key(call.request, options_.cache_shared ? std::string_view() : call.input.user_id)
+      cache_ && !call.request.logprobs ? response_cache_key(call.request, options_.cache_shared ? std::string_view() : call.input.user_id)
              : std::nullopt;
   if (key) {
     // The cache may be Redis: a blocking call.

@@ -50,6 +50,7 @@ struct DirectResult {
   std::string model;  // the name the client asked for
   std::string content;
   std::vector<llm::ToolCall> tool_calls;
+  std::vector<llm::TokenLogprob> logprobs;  // asked for with logprobs
   std::string finish_reason;
   llm::Usage usage;
   std::optional<std::int64_t> cost_micros;
@@ -92,6 +93,12 @@ class GatewayService {
   // 400 for an unknown model or an empty message list, 429 when a limit refuses: before
   // anything is sent to a client.
   boost::asio::awaitable<Result<AdmittedCall>> admit(DirectRequest req, bool stream);
+  // `n` answers to one request (OpenAI's n > 1), emulated as n calls, each admitted and billed
+  // on its own, so every upstream serves it: all n are admitted before any starts, or none is
+  // (the reservations of those already admitted are released).
+  boost::asio::awaitable<Result<std::vector<AdmittedCall>>> admit_each(DirectRequest req, int n, bool stream);
+  // Gives an admitted call's reservation back without calling the model: nothing is billed.
+  boost::asio::awaitable<void> release(AdmittedCall& call);
   boost::asio::awaitable<Result<DirectResult>> complete(AdmittedCall call);
   // Text and tool calls as they stream go to the observer.
   boost::asio::awaitable<Result<DirectResult>> stream(AdmittedCall call, TurnObserver& observer);

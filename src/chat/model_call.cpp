@@ -116,6 +116,7 @@ asio::awaitable<CallResult> call_once(const llm::Model& model, const llm::ChatRe
   r.end = CallEnd::complete;
   r.text = std::move((*c)->content);
   r.tool_calls = std::move((*c)->tool_calls);
+  r.logprobs = std::move((*c)->logprobs);
   take_answer(r, **c);
   if (cut_to_bounds(r.text, request, limits)) r.finish_reason = "length";
   distrust_implausible_usage(r, request);
@@ -176,14 +177,18 @@ asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatR
       }
       counted_tokens += std::min(more, room);
     }
-    if (!piece.empty()) {
-      if (!observer->delta(piece)) {
+    if (!piece.empty() || d.logprobs) {
+      bool taken = false;
+      if (d.logprobs) taken = observer->delta_logprobs(piece, *d.logprobs);
+      else taken = observer->delta(piece);
+      if (!taken) {
         client_gone = true;
         cut = false;
         return false;
       }
-      if (!r.ttft_ms) r.ttft_ms = elapsed_ms(started);
+      if (!r.ttft_ms && !piece.empty()) r.ttft_ms = elapsed_ms(started);
       r.text.append(piece);
+      if (d.logprobs) r.logprobs.insert(r.logprobs.end(), d.logprobs->begin(), d.logprobs->end());
     }
     if (cut) return false;
     if (checkpoint && static_cast<std::int64_t>(r.text.size() - saved_bytes) >= checkpoint->every_tokens * 4) save();

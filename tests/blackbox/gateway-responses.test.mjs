@@ -252,7 +252,7 @@ describe('errors on the new routes, in OpenAI\'s shape, nothing billed', { timeo
     ['responses with an unknown model', (c) => c.responses.create({ model: 'nope', input: 'hi' }), /unknown model 'nope'/, null],
     ['a function_call_output answering no call', (c) => c.responses.create({ model: 'gpt', input: [{ type: 'function_call_output', call_id: 'x', output: 'y' }] }), /tool_call_id/, undefined],
     ['completions without a prompt', (c) => c.completions.create({ model: 'gpt' }), /'prompt'/, 'prompt'],
-    ['completions with n 2', (c) => c.completions.create({ model: 'gpt', prompt: 'hi', n: 2 }), /'n' greater than 1/, 'n'],
+    ['completions with n 9', (c) => c.completions.create({ model: 'gpt', prompt: 'hi', n: 9 }), /'n' must be an integer from 1 to 8/, 'n'],
     ['completions with echo', (c) => c.completions.create({ model: 'gpt', prompt: 'hi', echo: true }), /'echo'/, 'echo'],
     ['completions streaming two prompts', (c) => c.completions.create({ model: 'gpt', prompt: ['a', 'b'], stream: true }), /one string when streaming/, 'prompt'],
   ];

@@ -134,6 +134,8 @@ Result<std::string> build_request(const ChatRequest& req, bool stream, const Req
   if (req.seed) return cannot("seed");
   if (req.presence_penalty) return cannot("presence_penalty");
   if (req.frequency_penalty) return cannot("frequency_penalty");
+  if (req.logprobs) return cannot("logprobs");
+  if (req.top_logprobs) return cannot("top_logprobs");
   for (std::size_t i = 0; i < req.tools.size(); ++i)
     if (req.tools[i].strict) return cannot(at("tools", i, ".function.strict"));
   if (req.response_format.kind != ResponseFormat::Kind::text &&

@@ -36,7 +36,8 @@ struct StreamProgress {
 struct Decoded {
   std::string text;
   std::vector<ToolCallDelta> tool_calls;
-  bool empty() const { return text.empty() && tool_calls.empty(); }
+  std::vector<TokenLogprob> logprobs;  // of `text`'s tokens, when asked for
+  bool empty() const { return text.empty() && tool_calls.empty() && logprobs.empty(); }
 };
 
 // Turns a vendor's server-sent events into answer pieces and a StreamProgress.

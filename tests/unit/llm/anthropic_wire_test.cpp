@@ -445,6 +445,12 @@ TEST(AnthropicWire, RefusesWhatItCannotHonourNamingTheParameter) {
   req.frequency_penalty = 1;
   names(req, "'frequency_penalty'");
   req = sample();
+  req.logprobs = true;
+  names(req, "'logprobs'");
+  req.logprobs = false;
+  req.top_logprobs = 2;
+  names(req, "'top_logprobs'");
+  req = sample();
   req.tools = {{"f", "", "{}", true}};
   names(req, "'tools[0].function.strict'");
   req = sample();
