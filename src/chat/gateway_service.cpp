@@ -41,11 +41,24 @@ DirectResult direct_result(const AdmittedCall& call, CallResult& r) {
   return out;
 }
 
+// A model the gateway does not serve is 404, as OpenAI (model_not_found) and Anthropic
+// (not_found_error) answer it, so their SDKs raise NotFoundError; the chat API keeps its 400.
+Result<const llm::Model*> find_model(const llm::ModelRegistry& models, std::string_view name) {
+  auto found = models.find(name);
+  if (found) return found;
+  Error e = found.error();
+  const std::size_t available = e.message.find("; available: ");
+  e.code = errc::not_found;
+  e.message = "model '" + std::string(name.substr(0, 100)) + "' does not exist" +
+              (available == std::string::npos ? std::string() : e.message.substr(available));
+  return e;
+}
+
 }  // namespace
 
 asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, bool stream) {
   if (req.call.messages.empty()) co_return make_error(errc::invalid_request, "'messages' must not be empty");
-  auto model = models_.find(req.model);
+  auto model = find_model(models_, req.model);
   if (!model) co_return model.error();
   if ((*model)->embedding)
     co_return make_error(errc::invalid_request,
@@ -143,7 +156,7 @@ asio::awaitable<Result<EmbeddingResult>> GatewayService::embed(EmbeddingCall cal
   if (call.model.empty()) call.model = options_.embedding_model;
   if (call.model.empty())
     co_return make_error(errc::invalid_request, "'model' is required: no default embedding model is configured");
-  auto found = models_.find(call.model);
+  auto found = find_model(models_, call.model);
   if (!found) co_return found.error();
   const llm::Model& model = **found;
   if (!model.embedding) co_return llm::cannot_embed(model.name);

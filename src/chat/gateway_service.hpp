@@ -90,7 +90,7 @@ class GatewayService {
 
   const GatewayOptions& options() const { return options_; }
 
-  // 400 for an unknown model or an empty message list, 429 when a limit refuses: before
+  // 404 for an unknown model, 400 for an empty message list, 429 when a limit refuses: before
   // anything is sent to a client.
   boost::asio::awaitable<Result<AdmittedCall>> admit(DirectRequest req, bool stream);
   // `n` answers to one request (OpenAI's n > 1), emulated as n calls, each admitted and billed
@@ -103,8 +103,8 @@ class GatewayService {
   // Text and tool calls as they stream go to the observer.
   boost::asio::awaitable<Result<DirectResult>> stream(AdmittedCall call, TurnObserver& observer);
   // Admits (limits and budgets, on the inputs' tokens), calls the model's embed() and writes a
-  // ledger row of kind "embedding" priced at the model's input price. 400 for an unknown model
-  // or one that cannot embed; 429 when a limit refuses.
+  // ledger row of kind "embedding" priced at the model's input price. 404 for an unknown model,
+  // 400 for one that cannot embed; 429 when a limit refuses.
   boost::asio::awaitable<Result<EmbeddingResult>> embed(EmbeddingCall call);
 
  private:
