@@ -37,6 +37,7 @@ DirectResult direct_result(const AdmittedCall& call, CallResult& r) {
   out.usage = r.cached ? llm::Usage{} : billed_usage(r, call.request);
   out.cost_micros = r.cached ? std::optional<std::int64_t>(0) : llm::cost_micros(call.model->pricing, out.usage);
   out.finish_reason = r.end == CallEnd::complete ? r.finish_reason : finish_reason_of(r);
+  if (r.end == CallEnd::complete && r.finish_reason == "stop") out.stop_sequence = std::move(r.stop_sequence);
   if (r.end != CallEnd::complete) out.interruption = r.error;
   return out;
 }

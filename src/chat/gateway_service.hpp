@@ -52,6 +52,7 @@ struct DirectResult {
   std::vector<llm::ToolCall> tool_calls;
   std::vector<llm::TokenLogprob> logprobs;  // asked for with logprobs
   std::string finish_reason;
+  std::string stop_sequence;  // the request's stop sequence that ended the answer, when known
   llm::Usage usage;
   std::optional<std::int64_t> cost_micros;
   std::optional<Error> interruption;  // a stream that broke (or lost its client) part way

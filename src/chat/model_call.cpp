@@ -40,6 +40,7 @@ void take_answer(CallResult& r, llm::Completion& c) {
   r.provider = std::move(c.provider);
   r.usage = c.usage;
   r.finish_reason = std::move(c.finish_reason);
+  r.stop_sequence = std::move(c.stop_sequence);
 }
 
 Error client_disconnected() { return make_error(errc::unavailable, "the client disconnected"); }
@@ -118,7 +119,10 @@ asio::awaitable<CallResult> call_once(const llm::Model& model, const llm::ChatRe
   r.tool_calls = std::move((*c)->tool_calls);
   r.logprobs = std::move((*c)->logprobs);
   take_answer(r, **c);
-  if (cut_to_bounds(r.text, request, limits)) r.finish_reason = "length";
+  if (cut_to_bounds(r.text, request, limits)) {
+    r.finish_reason = "length";
+    r.stop_sequence.clear();
+  }
   distrust_implausible_usage(r, request);
   co_return r;
 }

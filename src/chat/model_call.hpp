@@ -65,6 +65,7 @@ struct CallResult {
   std::vector<llm::ToolCall> tool_calls;
   std::vector<llm::TokenLogprob> logprobs;  // asked for with logprobs: the answer's tokens'
   std::string finish_reason;         // the upstream's, when it finished
+  std::string stop_sequence;         // the stop sequence that ended it, when the upstream said
   std::optional<llm::Usage> usage;   // the provider's figures, when it returned any
   std::string deployment;            // who answered, when known
   std::string provider;

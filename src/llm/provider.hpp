@@ -115,6 +115,9 @@ struct Completion {
   std::string finish_reason;   // "stop", "length", "tool_calls", ...
   Usage usage;
   std::vector<TokenLogprob> logprobs;  // when the request asked for them
+  // The request's stop sequence that ended the answer (finish_reason "stop"), when the upstream
+  // says which: Anthropic's stop_sequence, vLLM's stop_reason; empty otherwise.
+  std::string stop_sequence;
   // Who answered, for the usage ledger: set by the router (or a provider used on its own).
   std::string deployment;  // "openai/gpt-4o-mini#1"
   std::string provider;    // "openai", "anthropic", "mock"

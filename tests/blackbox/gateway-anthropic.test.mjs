@@ -116,6 +116,24 @@ for (const model of ['claude', 'gpt']) {
       assert.equal(r.usage.input_tokens, 4, '2 words of system + 2 of the two blocks');
     });
 
+    it('stops at a stop sequence: stop_reason stop_sequence naming it, streamed and not', async () => {
+      // mock-llm honours stop sequences in both wire formats; an OpenAI-compatible upstream names
+      // the one that matched as vLLM does (choices[].stop_reason), which the service carries.
+      const body = { model, max_tokens: 100, stop_sequences: ['never', 'capital'], messages: [{ role: 'user', content: QUESTION }] };
+      const r = await client(`stopseq-${model}`).messages.create(body);
+      assert.equal(textOf(r), 'Mock answer to: What is the ');
+      assert.equal(r.stop_reason, 'stop_sequence');
+      assert.equal(r.stop_sequence, 'capital');
+      const final = await client(`stopseq-${model}`).messages.stream(body).finalMessage();
+      assert.equal(textOf(final), 'Mock answer to: What is the ');
+      assert.equal(final.stop_reason, 'stop_sequence');
+      assert.equal(final.stop_sequence, 'capital');
+      // No sequence met: end_turn, stop_sequence null.
+      const plain = await client(`stopseq-${model}`).messages.create({ ...body, stop_sequences: ['never'] });
+      assert.equal(plain.stop_reason, 'end_turn');
+      assert.equal(plain.stop_sequence, null);
+    });
+
     it('calls a tool and takes its result back (tool_use / tool_result), streamed and not', async () => {
       const anthropic = client(`tools-${model}`);
       const ask = { role: 'user', content: 'Please call get_weather {"city": "Paris"}' };

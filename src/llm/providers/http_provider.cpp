@@ -238,6 +238,7 @@ asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
   c.tool_calls = std::move(tool_calls);
   c.model = progress.model.empty() ? req.model : progress.model;
   c.finish_reason = progress.finish_reason.empty() ? "stop" : progress.finish_reason;
+  c.stop_sequence = progress.stop_sequence;
   c.usage = wire::complete_usage(progress, req, c.content, c.tool_calls);
   co_return c;
 }

@@ -305,6 +305,8 @@ Result<Completion> parse_response(std::string_view body, const ChatRequest& req)
   c.logprobs = std::move(*logprobs);
   c.model = std::string(get_string(o, "model").value_or(req.model));
   c.finish_reason = normalise_finish_reason(get_string(choice, "finish_reason").value_or(""));
+  // vLLM says which stop sequence ended the answer (a string; a token id when a stop token did).
+  if (c.finish_reason == "stop") c.stop_sequence = std::string(get_string(choice, "stop_reason").value_or(""));
   if (const json::object* usage = get_object(o, "usage")) {
     c.usage = read_usage(*usage);
   } else {
@@ -397,8 +399,11 @@ Result<wire::Decoded> StreamDecoder::feed(const SseEvent& ev) {
     auto logprobs = read_logprobs(choice);
     if (!logprobs) return logprobs.error();
     out.logprobs = std::move(*logprobs);
-    if (auto reason = get_string(choice, "finish_reason"))
+    if (auto reason = get_string(choice, "finish_reason")) {
       progress_.finish_reason = normalise_finish_reason(*reason);
+      if (progress_.finish_reason == "stop")
+        progress_.stop_sequence = std::string(get_string(choice, "stop_reason").value_or(""));
+    }
   }
   // Only the include_usage chunk has a usage object; earlier chunks carry "usage": null.
   if (const json::object* usage = get_object(chunk, "usage")) {

@@ -602,6 +602,20 @@ TEST(OpenAiWire, EmbeddingsRequestAndResponseInInputOrder) {
   EXPECT_EQ(missing.error().code, errc::upstream_error);
 }
 
+TEST(OpenAiWire, VllmsStopReasonNamesTheStopSequence) {
+  const auto c = parse_response(R"({"choices":[{"index":0,"message":{"role":"assistant","content":"a"},
+    "finish_reason":"stop","stop_reason":"END"}],"usage":{"prompt_tokens":1,"completion_tokens":1}})", sample());
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->stop_sequence, "END");
+  // A stop token's id (a number) names no sequence.
+  const auto token = parse_response(R"({"choices":[{"index":0,"message":{"role":"assistant","content":"a"},
+    "finish_reason":"stop","stop_reason":128001}]})", sample());
+  ASSERT_TRUE(token);
+  EXPECT_EQ(token->stop_sequence, "");
+  const Transcript t = decode("data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\",\"stop_reason\":\"END\"}]}\n\ndata: [DONE]\n\n");
+  EXPECT_EQ(t.progress.stop_sequence, "END");
+}
+
 TEST(OpenAiWire, LogprobsAskedForAndReadBackStreamedAndNot) {
   ChatRequest req = sample();
   req.logprobs = true;
