@@ -436,19 +436,22 @@ int serve(Config c) {
                                       : webhooks::open_sqlite_delivery_store(c.sqlite_path, clock);
   webhooks::Webhooks hooks(*delivery_store, client, blocking, clock, webhook_options(c));
   webhooks::WebhookEventTap events(announcing, hooks);
-  // The caller's policy without its roles (the ledger row does not carry them): a role that raises
-  // a budget is not seen here, so its thresholds are announced against the configured budget.
+  // The caller's policy with its roles (a role may raise a budget): the thresholds are those of
+  // the budget the caller actually has.
   webhooks::BudgetWatch budget_watch(
       hooks,
-      [&accounting](const std::string& user) -> Result<limits::Status> {
-        auto policy = accounting.policy_for(user, {});
+      [&accounting](const std::string& user, const std::vector<std::string>& roles) -> Result<limits::Status> {
+        auto policy = accounting.policy_for(user, roles);
         if (!policy) return policy.error();
         return accounting.limiter().status(user, *policy);
       },
       clock);
   if (hooks.enabled())
     watch_budget = [&budget_watch](const chat::CallOutcome& call) {
-      budget_watch.recorded(call.user_id, call.cost_micros.value_or(0));
+      // The service's own calls (titles, summaries) do not know the user's roles: the user's
+      // next call judges the budget they have.
+      if (call.kind == "title" || call.kind == "summary") return;
+      budget_watch.recorded(call.user_id, call.roles, call.cost_micros.value_or(0));
     };
   // Every model call is recorded by one Recorder: the answer, its ledger row, the grant settled,
   // the answer announced.

@@ -19,6 +19,7 @@ CallRecord record_of(AdmittedCall& call) {
   CallRecord what;
   what.kind = "gateway";
   what.user_id = call.input.user_id;
+  what.roles = call.input.roles;
   what.model = call.model;
   what.request = &call.request;
   what.request_id = call.input.request_id;
@@ -201,6 +202,7 @@ asio::awaitable<Result<EmbeddingResult>> GatewayService::embed(EmbeddingCall cal
   CallRecord what;
   what.kind = "embedding";
   what.user_id = call.user_id;
+  what.roles = call.roles;
   what.model = &model;
   what.request_id = call.request_id;
   what.grant = &*grant;

@@ -9,6 +9,7 @@ import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 
 import { assertError, assertOk } from './lib/assert.mjs';
+import { makeToken } from './lib/jwt.mjs';
 import { startService } from './lib/service.mjs';
 import { startWithMockLlm } from './lib/upstream.mjs';
 
@@ -207,6 +208,9 @@ describe('webhooks: budget.threshold', () => {
     price: {input: 0, output: 200}
     deployments:
       - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk, headers: {x-mock-answer-tokens: "5"}}
+limits:
+  roles:
+    premium: {daily_budget_usd: 0.004}
 `, { env: { ...env(receiver), BUDGET_DAILY_USD: '0.002', MAX_OUTPUT_TOKENS: '5', LIMIT_RPM: '0', LIMIT_TPM: '0' } }));
   });
   after(async () => {
@@ -235,5 +239,31 @@ describe('webhooks: budget.threshold', () => {
     const refused = await svc.post('/api/ai/v1/chat/completions', { token, json: { model: 'pricey', messages: [{ role: 'user', content: 'more' }] } });
     assert.equal(refused.status, 429);
     assert.equal(receiver.received.filter((e) => e.json.type === 'budget.threshold').length, 2);
+  });
+
+  it('judges a user whose role raises the budget against the budget they have', async () => {
+    // premium: $0.004 a day. Two calls are 50 % of it (no event; against the configured $0.002
+    // they would be 100 %), four are 100 %.
+    const token = makeToken(svc.secret, { sub: 'premium-user', roles: ['premium'] });
+    const ofUser = (e) => e.json.type === 'budget.threshold' && e.json.data.userId === 'premium-user';
+    const spend = async () => {
+      const r = await svc.post('/api/ai/v1/chat/completions', { token, json: { model: 'pricey', messages: [{ role: 'user', content: 'spend' }] } });
+      assert.equal(r.status, 200, r.text);
+    };
+    await spend();
+    await spend();
+    await spend();
+    // The third call crossed 0.003 / 0.004 = 75 %: still nothing. The fourth crosses 80 % and 100 %.
+    await spend();
+    const at80 = await receiver.waitFor((e) => ofUser(e) && e.json.data.thresholdPercent === 80);
+    const at100 = await receiver.waitFor((e) => ofUser(e) && e.json.data.thresholdPercent === 100);
+    for (const e of [at80, at100]) {
+      verify(e.headers['x-aas-signature'], e.body);
+      assert.equal(e.json.data.limitUsd, 0.004);
+      assert.equal(e.json.data.spentUsd, 0.004);
+    }
+    // Judged against the configured $0.002, the second call would have announced both, with
+    // limitUsd 0.002, and the fourth nothing (each threshold once a period).
+    assert.deepEqual(receiver.received.filter(ofUser).map((e) => e.json.data.spentUsd), [0.004, 0.004]);
   });
 });
