@@ -152,7 +152,7 @@ TEST_P(DeliveryStoreTest, AnnouncingQueuesTheEventForEveryEndpoint) {
   Options o;
   o.urls = {"http://a.example/hook", "https://b.example/in"};
   o.secret = "whsec_0123456789abcdef";
-  Webhooks hooks(*store_, std::make_shared<http::HttpClient>(blocking.get_executor(), http::ClientOptions{}), blocking,
+  Webhooks hooks(*store_, nullptr, std::make_shared<http::HttpClient>(blocking.get_executor(), http::ClientOptions{}), blocking,
                  clock_, o);
   hooks.document_indexed("u1", "kb-1", "doc-1", 12);
   hooks.budget_threshold("u2", "daily", 80, 1'600'000, 2'000'000);
