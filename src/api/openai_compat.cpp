@@ -248,7 +248,7 @@ Reply chat_completions(Services& s, http::Context& ctx) {
     total += result.usage;
     choices.push_back(json::object{{"index", i},
                                    {"message", message_json(result)},
-                                   {"logprobs", logprobs ? json::value(chat_logprobs_json(result.logprobs)) : nullptr},
+                                   {"logprobs", logprobs ? json::value(chat_logprobs_json(result.logprobs)) : json::value(nullptr)},
                                    {"finish_reason", openai_finish_reason(result.finish_reason)}});
   }
   const chat::DirectResult& first = results->front();
@@ -427,7 +427,7 @@ Reply completions(Services& s, http::Context& ctx) {
     total += result.usage;
     choices.push_back(json::object{{"text", result.content},
                                    {"index", i},
-                                   {"logprobs", logprobs ? json::value(legacy_logprobs_json(result.logprobs)) : nullptr},
+                                   {"logprobs", logprobs ? json::value(legacy_logprobs_json(result.logprobs)) : json::value(nullptr)},
                                    {"finish_reason", openai_finish_reason(result.finish_reason)}});
   }
   http::Response r;

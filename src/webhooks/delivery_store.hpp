@@ -34,10 +34,10 @@ struct Delivery {
 
 struct NewDelivery {
   std::string endpoint;
-  std::string endpoint_id;  // empty: a WEBHOOK_URLS endpoint
   std::string event_id;
   std::string event_type;
   std::string payload;
+  std::string endpoint_id;  // empty: a WEBHOOK_URLS endpoint
 };
 
 class DeliveryStore {

@@ -75,11 +75,11 @@ void Webhooks::announce(std::string_view type, const std::string& tenant, std::s
                         json::serialize(json::string(type)) + ",\"createdAt\":\"" + format_rfc3339(clock_.now()) +
                         "\",\"data\":" + data_json + "}";
   std::vector<NewDelivery> deliveries;
-  for (const std::string& url : options_.urls) deliveries.push_back({url, {}, event_id, std::string(type), payload});
+  for (const std::string& url : options_.urls) deliveries.push_back({url, event_id, std::string(type), payload, {}});
   {
     const std::lock_guard lock(endpoints_mu_);
     for (const Endpoint& e : endpoint_cache_)
-      if (e.tenant == tenant && e.wants(type)) deliveries.push_back({e.url, e.id, event_id, std::string(type), payload});
+      if (e.tenant == tenant && e.wants(type)) deliveries.push_back({e.url, event_id, std::string(type), payload, e.id});
   }
   if (deliveries.empty()) return;
   if (auto r = store_.enqueue(deliveries); !r)

@@ -323,7 +323,7 @@ class ChatChunks final : public StreamFraming {
 
   std::string delta(std::string_view text) override {
     return chunk(json::object{{"content", text}}, nullptr,
-                 logprobs_ ? json::value(logprobs_json(text, top_logprobs_)) : nullptr);
+                 logprobs_ ? json::value(logprobs_json(text, top_logprobs_)) : json::value(nullptr));
   }
 
   std::string malformed() override {
@@ -499,7 +499,7 @@ asio::awaitable<Result<http::Response>> chat_completions(Mock& mock, http::Conte
                                            {"message", std::move(message)},
                                            {"logprobs", call.logprobs && call.tool_calls.empty()
                                                             ? json::value(logprobs_json(join(tokens), call.top_logprobs))
-                                                            : nullptr},
+                                                            : json::value(nullptr)},
                                            {"finish_reason", finish_reason},
                                            {"stop_reason", stop_reason}}}},
       {"usage", usage_json(call.prompt_tokens, completion, b)},
