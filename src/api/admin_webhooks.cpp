@@ -101,11 +101,10 @@ Reply create_endpoint(Services& s, http::Context& ctx) {
   if (const json::value* events = body->if_contains("events"); events && !events->is_null()) {
     if (!events->is_array()) co_return bad("events must be an array of event types");
     for (const json::value& t : events->get_array()) {
-      const bool known = t.is_string() && std::find(std::begin(kEventTypes), std::end(kEventTypes), t.get_string()) !=
-                                              std::end(kEventTypes);
-      if (!known) co_return bad("events: each must be message.completed, knowledge.document.indexed or budget.threshold");
-      if (std::find(e.events.begin(), e.events.end(), t.get_string()) == e.events.end())
-        e.events.emplace_back(t.get_string());
+      const std::string type = t.is_string() ? std::string(t.get_string()) : std::string();
+      if (std::find(std::begin(kEventTypes), std::end(kEventTypes), type) == std::end(kEventTypes))
+        co_return bad("events: each must be message.completed, knowledge.document.indexed or budget.threshold");
+      if (std::find(e.events.begin(), e.events.end(), type) == e.events.end()) e.events.push_back(type);
     }
   }
   auto created = co_await s.webhooks->create_endpoint(std::move(e));

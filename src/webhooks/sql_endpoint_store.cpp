@@ -1,10 +1,8 @@
-// The endpoint store's adapters: one implementation over SQLite (a connection of its own,
-// store/sqlite/side_connection.hpp) and PostgreSQL (a pool of its own, store/postgres/side_pool.hpp).
-// The SQL is written once with SQLite's numbered parameters (?1); PostgreSQL's wrapper spells them $1.
+// The endpoint store's adapters: one implementation over SQLite and PostgreSQL
+// (store/side_records.hpp: the SQL written once).
 #include "core/ids.hpp"
 #include "store/id_page.hpp"
-#include "store/postgres/side_pool.hpp"
-#include "store/sqlite/side_connection.hpp"
+#include "store/side_records.hpp"
 #include "webhooks/endpoint_store.hpp"
 
 #include <algorithm>
@@ -49,56 +47,9 @@ Endpoint read_endpoint(const Row& r) {
   return e;
 }
 
-class SqliteDb {
- public:
-  explicit SqliteDb(const std::string& path) : db_(path) {}
-
-  template <class... Args>
-  Result<std::vector<Endpoint>> rows(std::string_view op, std::string_view sql, const Args&... args) {
-    return db_.run<std::vector<Endpoint>>(op, [&](store::sqlite::detail::Connection& c) -> Result<std::vector<Endpoint>> {
-      auto st = c.prepare(sql);
-      st.bind_all(args...);
-      std::vector<Endpoint> out;
-      while (st.step()) out.push_back(read_endpoint(Row{st}));  // to the end: a write commits when done
-      return out;
-    });
-  }
-
- private:
-  struct Row {
-    store::sqlite::detail::Statement& st;
-    std::string text(int c) const { return st.text(c); }
-    std::int64_t int64(int c) const { return st.int64(c); }
-    std::optional<std::int64_t> optional_int64(int c) const { return st.optional_int64(c); }
-  };
-  store::sqlite::SideConnection db_;
-};
-
-class PostgresDb {
- public:
-  explicit PostgresDb(const std::string& url) : db_(url, 1) {}
-
-  template <class... Args>
-  Result<std::vector<Endpoint>> rows(std::string_view op, std::string_view sql, const Args&... args) {
-    std::string pg(sql);
-    std::replace(pg.begin(), pg.end(), '?', '$');  // ?1 -> $1 (no '?' appears otherwise in this SQL)
-    return db_.run<std::vector<Endpoint>>(op, [&](store::postgres::detail::Connection& c) -> Result<std::vector<Endpoint>> {
-      const store::postgres::detail::Rows rows = c.query_with(pg, args...);
-      std::vector<Endpoint> out;
-      for (int i = 0; i < rows.size(); ++i) out.push_back(read_endpoint(Row{rows, i}));
-      return out;
-    });
-  }
-
- private:
-  struct Row {
-    const store::postgres::detail::Rows& rows;
-    int i;
-    std::string text(int c) const { return rows.text(i, c); }
-    std::int64_t int64(int c) const { return rows.int64(i, c); }
-    std::optional<std::int64_t> optional_int64(int c) const { return rows.optional_int64(i, c); }
-  };
-  store::postgres::SidePool db_;
+struct ReadEndpoint {
+  template <class Row>
+  Endpoint operator()(const Row& r) const { return read_endpoint(r); }
 };
 
 template <class Db>
@@ -159,11 +110,11 @@ class SqlEndpointStore final : public EndpointStore {
 }  // namespace
 
 std::unique_ptr<EndpointStore> open_sqlite_endpoint_store(const std::string& path, const Clock& clock) {
-  return std::make_unique<SqlEndpointStore<SqliteDb>>(path, clock);
+  return std::make_unique<SqlEndpointStore<store::SqliteRecords<Endpoint, ReadEndpoint>>>(path, clock);
 }
 
 std::unique_ptr<EndpointStore> open_postgres_endpoint_store(const std::string& url, const Clock& clock) {
-  return std::make_unique<SqlEndpointStore<PostgresDb>>(url, clock);
+  return std::make_unique<SqlEndpointStore<store::PostgresRecords<Endpoint, ReadEndpoint>>>(url, clock);
 }
 
 }  // namespace aas::webhooks
