@@ -98,6 +98,7 @@ asio::awaitable<Result<void>> AgentLoop::record_step(chat::PreparedTurn& turn, c
   chat::CallRecord what;
   what.kind = "chat";
   what.user_id = turn.input.user_id;
+  what.roles = turn.input.roles;
   what.conversation_id = turn.conversation.id;
   what.model = turn.model;
   what.request = &turn.request;

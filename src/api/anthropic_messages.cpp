@@ -27,13 +27,20 @@ namespace {
 namespace asio = boost::asio;
 using Reply = asio::awaitable<Result<http::Response>>;
 
-// Ours -> Anthropic's. A stop sequence is reported by the port as "stop", like the end of turn:
-// which one ended the answer is not known here, so stop_sequence stays null.
-std::string_view stop_reason(std::string_view reason) {
-  if (reason == "length") return "max_tokens";
-  if (reason == "tool_calls") return "tool_use";
-  if (reason == "content_filter") return "refusal";
+// Ours -> Anthropic's. The port reports a stop sequence as "stop", like the end of turn, and
+// names it when the upstream said which (Anthropic does, vLLM does, OpenAI does not: then the
+// answer reads as end_turn with stop_sequence null).
+std::string_view stop_reason(const chat::DirectResult& r) {
+  if (r.finish_reason == "length") return "max_tokens";
+  if (r.finish_reason == "tool_calls") return "tool_use";
+  if (r.finish_reason == "content_filter") return "refusal";
+  if (!r.stop_sequence.empty()) return "stop_sequence";
   return "end_turn";
+}
+
+json::value stop_sequence(const chat::DirectResult& r) {
+  if (r.stop_sequence.empty() || r.finish_reason != "stop") return nullptr;
+  return json::string(r.stop_sequence);
 }
 
 // Anthropic's input_tokens EXCLUDES the prompt-cache reads and writes (ours include them).
@@ -54,14 +61,14 @@ json::object input_of(const llm::ToolCall& c) {
 }
 
 json::object message_json(std::string id, std::string_view model, json::array content, json::value stop,
-                          const llm::Usage& usage) {
+                          json::value sequence, const llm::Usage& usage) {
   return json::object{{"id", std::move(id)},
                       {"type", "message"},
                       {"role", "assistant"},
                       {"model", model},
                       {"content", std::move(content)},
                       {"stop_reason", std::move(stop)},
-                      {"stop_sequence", nullptr},
+                      {"stop_sequence", std::move(sequence)},
                       {"usage", usage_json(usage)}};
 }
 
@@ -104,15 +111,15 @@ class EventRelay final : public StreamRelay {
     llm::Usage first = estimate_;
     first.output_tokens = 1;  // as Anthropic sends it
     return event("message_start",
-                 json::object{{"message", message_json("msg_" + new_uuid_v7(), model_, json::array{}, nullptr, first)}}) &&
+                 json::object{{"message", message_json("msg_" + new_uuid_v7(), model_, json::array{}, nullptr, nullptr, first)}}) &&
            event("ping", json::object{});
   }
   bool started() const override { return started_; }
 
   void finish(const chat::DirectResult& r) override {
     if (!start() || !close_block()) return;
-    const bool sent = event("message_delta", json::object{{"delta", json::object{{"stop_reason", stop_reason(r.finish_reason)},
-                                                                                 {"stop_sequence", nullptr}}},
+    const bool sent = event("message_delta", json::object{{"delta", json::object{{"stop_reason", stop_reason(r)},
+                                                                                 {"stop_sequence", stop_sequence(r)}}},
                                                           {"usage", usage_json(r.usage)}});
     if (sent) event("message_stop", json::object{});
   }
@@ -182,7 +189,7 @@ Reply create_message(Services& s, http::Context& ctx) {
   http::Response r;
   if (result->cached) r.headers.push_back({"x-cache", *result->cached ? "hit" : "miss"});
   r.body = json::serialize(message_json("msg_" + new_uuid_v7(), result->model, std::move(content),
-                                        json::string(stop_reason(result->finish_reason)), result->usage));
+                                        json::string(stop_reason(*result)), stop_sequence(*result), result->usage));
   co_return r;
 }
 

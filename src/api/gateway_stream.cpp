@@ -18,21 +18,42 @@ asio::awaitable<Result<chat::AdmittedCall>> admit_call(chat::GatewayService& gat
   co_return admitted;
 }
 
-asio::awaitable<Result<chat::DirectResult>> run_stream(chat::GatewayService& gateway, metrics::Metrics& metrics,
-                                                       chat::AdmittedCall call, http::BodyWriter& out,
-                                                       http::ErrorShape shape, MakeRelay make_relay) {
+asio::awaitable<Result<std::vector<chat::AdmittedCall>>> admit_calls(chat::GatewayService& gateway,
+                                                                     const http::Context& ctx, std::string model,
+                                                                     llm::ChatRequest call, int n, bool stream) {
+  chat::DirectRequest request{ctx.user().user_id, ctx.user().roles, std::move(model), std::move(call), ctx.request_id};
+  auto admitted = co_await gateway.admit_each(std::move(request), n, stream);
+  co_return admitted;
+}
+
+namespace {
+
+// The calls' outcome: the last answer with the usage of all, or the first error.
+asio::awaitable<Result<chat::DirectResult>> run_calls(chat::GatewayService& gateway, metrics::Metrics& metrics,
+                                                      std::vector<chat::AdmittedCall> calls, http::BodyWriter& out,
+                                                      http::ErrorShape shape, const MakeRelay& make_relay) {
   using namespace asio::experimental::awaitable_operators;
   const StreamGauge gauge(metrics);
   http::SseChannel channel(out, co_await asio::this_coro::executor);
   const std::unique_ptr<StreamRelay> relay = make_relay(channel);
-  const std::string request_id = call.input.request_id;
+  const std::string request_id = calls.front().input.request_id;
   std::optional<Result<chat::DirectResult>> outcome;
   auto produce = [&]() -> asio::awaitable<void> {
-    outcome = co_await gateway.stream(std::move(call), *relay);
-    const Result<chat::DirectResult>& result = *outcome;
+    llm::Usage total;
     std::optional<Error> failure;
-    if (!result) failure = result.error();
-    else failure = result->interruption;
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      if (failure) {  // a choice failed: the others are not asked for
+        co_await gateway.release(calls[i]);
+        continue;
+      }
+      outcome = co_await gateway.stream(std::move(calls[i]), *relay);
+      const Result<chat::DirectResult>& result = *outcome;
+      if (!result) failure = result.error();
+      else failure = result->interruption;
+      if (failure) continue;
+      total += result->usage;
+      if (i + 1 < calls.size()) relay->next_choice(*result);
+    }
     // Failed before its first word, and nothing sent yet (no heartbeat either): the status and
     // error body of a failed request (429, 502, 504...), as the non-streamed call answers.
     // (No co_await inside a condition: g++ 12 miscompiles some of those.)
@@ -43,13 +64,34 @@ asio::awaitable<Result<chat::DirectResult>> run_stream(chat::GatewayService& gat
         co_return;
       }
     }
-    if (failure) relay->fail(*failure);
-    else relay->finish(*result);
+    if (failure) {
+      relay->fail(*failure);
+    } else {
+      (*outcome)->usage = total;
+      relay->finish(**outcome);
+    }
     channel.finish();
   };
   co_await (produce() && channel.pump());
   if (!outcome) co_return make_error(errc::internal, "the stream ended before its call");
   co_return std::move(*outcome);
+}
+
+}  // namespace
+
+asio::awaitable<Result<chat::DirectResult>> run_stream(chat::GatewayService& gateway, metrics::Metrics& metrics,
+                                                       chat::AdmittedCall call, http::BodyWriter& out,
+                                                       http::ErrorShape shape, MakeRelay make_relay) {
+  std::vector<chat::AdmittedCall> calls;
+  calls.push_back(std::move(call));
+  auto outcome = co_await run_calls(gateway, metrics, std::move(calls), out, shape, make_relay);
+  co_return outcome;
+}
+
+asio::awaitable<void> relay_streams(chat::GatewayService& gateway, metrics::Metrics& metrics,
+                                    std::vector<chat::AdmittedCall> calls, http::BodyWriter& out,
+                                    http::ErrorShape shape, MakeRelay make_relay) {
+  co_await run_calls(gateway, metrics, std::move(calls), out, shape, make_relay);
 }
 
 }  // namespace aas::api

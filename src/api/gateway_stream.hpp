@@ -20,6 +20,10 @@ namespace aas::api {
 // context's user (model, provider support, limits) — refusals answered before any stream starts.
 boost::asio::awaitable<Result<chat::AdmittedCall>> admit_call(chat::GatewayService& gateway, const http::Context& ctx,
                                                               std::string model, llm::ChatRequest call, bool stream);
+// The same for `n` answers (n > 1): n calls, all admitted or none (GatewayService::admit_each).
+boost::asio::awaitable<Result<std::vector<chat::AdmittedCall>>> admit_calls(chat::GatewayService& gateway,
+                                                                            const http::Context& ctx, std::string model,
+                                                                            llm::ChatRequest call, int n, bool stream);
 
 class StreamRelay : public chat::TurnObserver {
  public:
@@ -27,8 +31,12 @@ class StreamRelay : public chat::TurnObserver {
   boost::asio::awaitable<void> gone() override { return channel_.gone(); }
   // True once the first event went out: from then on a failure is an in-stream error.
   virtual bool started() const = 0;
-  // The answer's closing events.
+  // The answer's closing events. With several choices: the last one's, its usage that of all.
   virtual void finish(const chat::DirectResult& result) = 0;
+  // Several choices (n > 1) stream one after the other: the choice before the last ended with
+  // `result`, the pieces that follow belong to the next. Relays of APIs without choices never
+  // get more than one call.
+  virtual void next_choice(const chat::DirectResult&) {}
   // A failure after the stream started (or whose error response could not replace it).
   virtual void fail(const Error& e) = 0;
 
@@ -43,6 +51,12 @@ using MakeRelay = std::function<std::unique_ptr<StreamRelay>(http::SseChannel&)>
 boost::asio::awaitable<Result<chat::DirectResult>> run_stream(chat::GatewayService& gateway, metrics::Metrics& metrics,
                                                               chat::AdmittedCall call, http::BodyWriter& out,
                                                               http::ErrorShape shape, MakeRelay make_relay);
+
+// Several calls as the choices of one stream (n > 1), one after the other through one relay;
+// a failure ends the stream (the calls not started are released, nothing billed for them).
+boost::asio::awaitable<void> relay_streams(chat::GatewayService& gateway, metrics::Metrics& metrics,
+                                           std::vector<chat::AdmittedCall> calls, http::BodyWriter& out,
+                                           http::ErrorShape shape, MakeRelay make_relay);
 
 // run_stream for a caller that keeps no record: the stream body of an sse_response.
 inline boost::asio::awaitable<void> relay_stream(chat::GatewayService& gateway, metrics::Metrics& metrics,

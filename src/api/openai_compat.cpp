@@ -50,6 +50,46 @@ json::object usage_json(const llm::Usage& u) {
   return o;
 }
 
+json::value bytes_json(const std::vector<int>& bytes) {
+  if (bytes.empty()) return nullptr;
+  json::array a;
+  for (int b : bytes) a.push_back(b);
+  return a;
+}
+
+// A choice's `logprobs` as OpenAI's chat API writes it: {content: [{token, logprob, bytes,
+// top_logprobs: [{token, logprob, bytes}]}], refusal: null}.
+json::object chat_logprobs_json(const std::vector<llm::TokenLogprob>& tokens) {
+  json::array content;
+  for (const llm::TokenLogprob& t : tokens) {
+    json::array top;
+    for (const llm::TokenLogprob& a : t.top)
+      top.push_back(json::object{{"token", a.token}, {"logprob", a.logprob}, {"bytes", bytes_json(a.bytes)}});
+    content.push_back(json::object{
+        {"token", t.token}, {"logprob", t.logprob}, {"bytes", bytes_json(t.bytes)}, {"top_logprobs", std::move(top)}});
+  }
+  return json::object{{"content", std::move(content)}, {"refusal", nullptr}};
+}
+
+// The legacy completions' logprobs: parallel arrays, the alternatives as {token: logprob} maps,
+// text_offset the token's byte offset in the choice's text (from `offset` for a streamed piece).
+json::object legacy_logprobs_json(const std::vector<llm::TokenLogprob>& tokens, std::size_t offset = 0) {
+  json::array names, values, tops, offsets;
+  for (const llm::TokenLogprob& t : tokens) {
+    names.push_back(json::string(t.token));
+    values.push_back(t.logprob);
+    json::object top;
+    for (const llm::TokenLogprob& a : t.top) top[a.token] = a.logprob;
+    tops.push_back(std::move(top));
+    offsets.push_back(offset);
+    offset += t.token.size();
+  }
+  return json::object{{"tokens", std::move(names)},
+                      {"token_logprobs", std::move(values)},
+                      {"top_logprobs", std::move(tops)},
+                      {"text_offset", std::move(offsets)}};
+}
+
 // An error after a stream started, as OpenAI puts one in a stream: a data line with `error`.
 void send_openai_error(http::SseChannel& channel, const Error& e) {
   channel.send(http::sse_data(json::serialize(json::object{{"error", http::openai_error_object(e)}})));
@@ -70,8 +110,8 @@ class ChunkRelay final : public StreamRelay {
   bool send(json::array choices, const json::value& usage) {
     return channel_.send(http::sse_data(json::serialize(chunk(std::move(choices), usage))));
   }
-  static json::array delta_choices(json::object delta) {
-    return json::array{json::object{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", nullptr}}};
+  json::array delta_choices(json::object delta) const {
+    return json::array{json::object{{"index", index_}, {"delta", std::move(delta)}, {"finish_reason", nullptr}}};
   }
   // As OpenAI streams a call: its first chunk has id, type, name and empty arguments; later
   // chunks carry argument fragments under the same index.
@@ -89,6 +129,16 @@ class ChunkRelay final : public StreamRelay {
                                        {"index", d.index}, {"function", json::object{{"arguments", d.arguments}}}}}}});
   }
   bool send_delta(json::object delta) { return send(delta_choices(std::move(delta)), nullptr); }
+  // Asked for with logprobs: each piece's chunk carries its tokens' (built whole, not from the
+  // template: logprobs are the rare case).
+  bool delta_logprobs(std::string_view text, const std::vector<llm::TokenLogprob>& logprobs) override {
+    if (!start()) return false;
+    return send(json::array{json::object{{"index", index_},
+                                         {"delta", json::object{{"content", text}}},
+                                         {"logprobs", chat_logprobs_json(logprobs)},
+                                         {"finish_reason", nullptr}}},
+                nullptr);
+  }
   // A content chunk, its JSON written in place from a template of the chunk (the hot path).
   bool delta(std::string_view text) override {
     if (!start()) return false;
@@ -100,28 +150,61 @@ class ChunkRelay final : public StreamRelay {
   // that a call failing before its first word can still be answered with its HTTP status. An
   // answer that starts with a tool call has content null there.
   bool start(bool text = true) {
-    if (started_) return true;
-    started_ = true;
+    if (choice_started_) return true;
+    started_ = choice_started_ = true;
     return send_delta(json::object{{"role", "assistant"}, {"content", text ? json::value("") : json::value(nullptr)}});
   }
   bool started() const override { return started_; }
   void finish(const chat::DirectResult& r) override {
-    start();  // an empty answer still has its first chunk
-    send(json::array{json::object{
-             {"index", 0}, {"delta", json::object{}}, {"finish_reason", openai_finish_reason(r.finish_reason)}}},
-         nullptr);
+    end_choice(r);
     if (include_usage_) send(json::array{}, usage_json(r.usage));
     channel_.send("data: [DONE]\n\n");
+  }
+  // n > 1: the next choice's chunks carry the next index, starting with their own role chunk.
+  void next_choice(const chat::DirectResult& r) override {
+    end_choice(r);
+    ++index_;
+    choice_started_ = false;
+    content_.reset();  // the template holds the index
   }
   // OpenAI's SDKs raise an APIError for a data line that carries `error`.
   void fail(const Error& e) override { send_openai_error(channel_, e); }
 
  private:
+  void end_choice(const chat::DirectResult& r) {
+    start();  // an empty answer still has its first chunk
+    send(json::array{json::object{{"index", index_},
+                                  {"delta", json::object{}},
+                                  {"finish_reason", openai_finish_reason(r.finish_reason)}}},
+         nullptr);
+  }
+
   json::object base_;
   bool include_usage_;
   std::optional<TextEventTemplate> content_;
-  bool started_ = false;
+  bool started_ = false;         // the stream's first chunk went out
+  bool choice_started_ = false;  // this choice's first chunk went out
+  int index_ = 0;                // the choice being streamed
 };
+
+// Admitted calls answered one after the other (n > 1, several prompts): every answer, or the
+// first error (the calls after it are released unbilled; those before it were billed).
+asio::awaitable<Result<std::vector<chat::DirectResult>>> complete_each(chat::GatewayService& gateway,
+                                                                      std::vector<chat::AdmittedCall> calls) {
+  std::vector<chat::DirectResult> results;
+  std::optional<Error> failure;
+  for (chat::AdmittedCall& call : calls) {
+    if (failure) {
+      co_await gateway.release(call);
+      continue;
+    }
+    auto result = co_await gateway.complete(std::move(call));
+    if (!result) failure = result.error();
+    else results.push_back(std::move(*result));
+  }
+  if (failure) co_return *failure;
+  co_return results;
+}
 
 // The answer's message: content null when the model only called tools, as OpenAI writes it.
 json::object message_json(const chat::DirectResult& r) {
@@ -136,38 +219,48 @@ Reply chat_completions(Services& s, http::Context& ctx) {
   if (!body) co_return body.error();
   auto parsed = openai::read_chat_completion(*body, {s.gateway.options().max_image_bytes});
   if (!parsed) co_return parsed.error();
-  // Unknown model and limit refusals are answered as JSON, before any stream starts.
-  auto admitted = co_await admit_call(s.gateway, ctx, std::move(parsed->model), std::move(parsed->call), parsed->stream);
+  const bool logprobs = parsed->call.logprobs;
+  // Unknown model and limit refusals are answered as JSON, before any stream starts; n > 1 is
+  // n calls, all admitted before the first starts.
+  auto admitted =
+      co_await admit_calls(s.gateway, ctx, std::move(parsed->model), std::move(parsed->call), parsed->n, parsed->stream);
   if (!admitted) co_return admitted.error();
   if (parsed->stream) {
-    auto call = std::make_shared<chat::AdmittedCall>(std::move(*admitted));
+    auto calls = std::make_shared<std::vector<chat::AdmittedCall>>(std::move(*admitted));
     const bool include_usage = parsed->include_usage;
-    co_return http::sse_response([&s, call, include_usage](http::BodyWriter& out) {
+    co_return http::sse_response([&s, calls, include_usage](http::BodyWriter& out) {
       json::object base{{"id", "chatcmpl-" + new_uuid_v7()},
                         {"object", "chat.completion.chunk"},
                         {"created", unix_seconds()},
-                        {"model", call->model->name}};
-      return relay_stream(s.gateway, s.metrics, std::move(*call), out, http::ErrorShape::openai,
-                        [base = std::move(base), include_usage](http::SseChannel& channel) {
-                          return std::make_unique<ChunkRelay>(channel, base, include_usage);
-                        });
+                        {"model", calls->front().model->name}};
+      return relay_streams(s.gateway, s.metrics, std::move(*calls), out, http::ErrorShape::openai,
+                           [base = std::move(base), include_usage](http::SseChannel& channel) {
+                             return std::make_unique<ChunkRelay>(channel, base, include_usage);
+                           });
     });
   }
-  auto result = co_await s.gateway.complete(std::move(*admitted));
-  if (!result) co_return result.error();
+  auto results = co_await complete_each(s.gateway, std::move(*admitted));
+  if (!results) co_return results.error();
+  json::array choices;
+  llm::Usage total;
+  for (std::size_t i = 0; i < results->size(); ++i) {
+    const chat::DirectResult& result = (*results)[i];
+    total += result.usage;
+    choices.push_back(json::object{{"index", i},
+                                   {"message", message_json(result)},
+                                   {"logprobs", logprobs ? json::value(chat_logprobs_json(result.logprobs)) : json::value(nullptr)},
+                                   {"finish_reason", openai_finish_reason(result.finish_reason)}});
+  }
+  const chat::DirectResult& first = results->front();
   http::Response r;
   // A deterministic request (temperature 0) says whether the response cache answered it.
-  if (result->cached) r.headers.push_back({"x-cache", *result->cached ? "hit" : "miss"});
-  r.body = json::serialize(json::object{
-      {"id", "chatcmpl-" + new_uuid_v7()},
-      {"object", "chat.completion"},
-      {"created", unix_seconds()},
-      {"model", result->model},
-      {"choices", json::array{json::object{
-                      {"index", 0},
-                      {"message", message_json(*result)},
-                      {"finish_reason", openai_finish_reason(result->finish_reason)}}}},
-      {"usage", usage_json(result->usage)}});
+  if (first.cached) r.headers.push_back({"x-cache", *first.cached ? "hit" : "miss"});
+  r.body = json::serialize(json::object{{"id", "chatcmpl-" + new_uuid_v7()},
+                                        {"object", "chat.completion"},
+                                        {"created", unix_seconds()},
+                                        {"model", first.model},
+                                        {"choices", std::move(choices)},
+                                        {"usage", usage_json(total)}});
   co_return r;
 }
 
@@ -238,9 +331,22 @@ class TextRelay final : public StreamRelay {
       : StreamRelay(channel), base_(std::move(base)), include_usage_(include_usage) {}
   bool delta(std::string_view text) override {
     started_ = true;
+    offset_ += text.size();
     return send(text, nullptr);
   }
+  bool delta_logprobs(std::string_view text, const std::vector<llm::TokenLogprob>& logprobs) override {
+    started_ = true;
+    const bool sent = send(text, nullptr, legacy_logprobs_json(logprobs, offset_));
+    offset_ += text.size();
+    return sent;
+  }
   bool started() const override { return started_; }
+  void next_choice(const chat::DirectResult& r) override {
+    started_ = true;
+    send("", json::string(openai_finish_reason(r.finish_reason)));
+    ++index_;
+    offset_ = 0;
+  }
   void finish(const chat::DirectResult& r) override {
     started_ = true;
     send("", json::string(openai_finish_reason(r.finish_reason)));
@@ -255,16 +361,18 @@ class TextRelay final : public StreamRelay {
   void fail(const Error& e) override { send_openai_error(channel_, e); }
 
  private:
-  bool send(std::string_view text, json::value finish) {
+  bool send(std::string_view text, json::value finish, json::value logprobs = nullptr) {
     json::object chunk = base_;
     chunk["choices"] = json::array{json::object{
-        {"text", text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", std::move(finish)}}};
+        {"text", text}, {"index", index_}, {"logprobs", std::move(logprobs)}, {"finish_reason", std::move(finish)}}};
     if (include_usage_) chunk["usage"] = nullptr;
     return channel_.send(http::sse_data(json::serialize(chunk)));
   }
   json::object base_;
   bool include_usage_;
   bool started_ = false;
+  int index_ = 0;            // the choice being streamed (n > 1)
+  std::size_t offset_ = 0;   // bytes of this choice's text sent (logprobs' text_offset)
 };
 
 // POST /v1/completions (legacy): each prompt is one user message to the chat model, so every
@@ -275,41 +383,52 @@ Reply completions(Services& s, http::Context& ctx) {
   auto parsed = openai::read_completion_request(*body);
   if (!parsed) co_return parsed.error();
   const std::string id = "cmpl-" + new_uuid_v7();
+  const bool logprobs = parsed->call.logprobs;
   auto call_for = [&](const std::string& prompt) {
     llm::ChatRequest call = parsed->call;
     call.messages.push_back(llm::ChatMessage{"user", prompt, {}, {}, {}, {}});
     return call;
   };
   if (parsed->stream) {
-    auto admitted = co_await admit_call(s.gateway, ctx, parsed->model, call_for(parsed->prompts.front()), true);
+    llm::ChatRequest request = call_for(parsed->prompts.front());
+    auto admitted = co_await admit_calls(s.gateway, ctx, parsed->model, std::move(request), parsed->n, true);
     if (!admitted) co_return admitted.error();
-    auto call = std::make_shared<chat::AdmittedCall>(std::move(*admitted));
+    auto calls = std::make_shared<std::vector<chat::AdmittedCall>>(std::move(*admitted));
     const bool include_usage = parsed->include_usage;
-    co_return http::sse_response([&s, call, id, include_usage](http::BodyWriter& out) {
-      json::object base{{"id", id}, {"object", "text_completion"}, {"created", unix_seconds()}, {"model", call->model->name}};
-      return relay_stream(s.gateway, s.metrics, std::move(*call), out, http::ErrorShape::openai,
-                        [base = std::move(base), include_usage](http::SseChannel& channel) {
-                          return std::make_unique<TextRelay>(channel, base, include_usage);
-                        });
+    co_return http::sse_response([&s, calls, id, include_usage](http::BodyWriter& out) {
+      json::object base{
+          {"id", id}, {"object", "text_completion"}, {"created", unix_seconds()}, {"model", calls->front().model->name}};
+      return relay_streams(s.gateway, s.metrics, std::move(*calls), out, http::ErrorShape::openai,
+                           [base = std::move(base), include_usage](http::SseChannel& channel) {
+                             return std::make_unique<TextRelay>(channel, base, include_usage);
+                           });
     });
   }
+  // Every prompt's n calls are admitted before the first starts: a limit refuses the request
+  // whole, before anything is billed. Choice index = prompt * n + answer, as OpenAI numbers them.
+  std::vector<chat::AdmittedCall> calls;
+  for (const std::string& prompt : parsed->prompts) {
+    llm::ChatRequest request = call_for(prompt);  // named: see admit_call on g++ 12
+    auto admitted = co_await admit_calls(s.gateway, ctx, parsed->model, std::move(request), parsed->n, false);
+    if (!admitted) {
+      for (chat::AdmittedCall& call : calls) co_await s.gateway.release(call);
+      co_return admitted.error();
+    }
+    for (chat::AdmittedCall& call : *admitted) calls.push_back(std::move(call));
+  }
+  auto results = co_await complete_each(s.gateway, std::move(calls));
+  if (!results) co_return results.error();
   json::array choices;
   llm::Usage total;
   std::string model;
-  for (std::size_t i = 0; i < parsed->prompts.size(); ++i) {
-    auto admitted = co_await admit_call(s.gateway, ctx, parsed->model, call_for(parsed->prompts[i]), false);
-    if (!admitted) co_return admitted.error();
-    auto result = co_await s.gateway.complete(std::move(*admitted));
-    if (!result) co_return result.error();
-    model = result->model;
-    total.input_tokens += result->usage.input_tokens;
-    total.output_tokens += result->usage.output_tokens;
-    total.cached_input_tokens += result->usage.cached_input_tokens;
-    total.reasoning_tokens += result->usage.reasoning_tokens;
-    choices.push_back(json::object{{"text", result->content},
+  for (std::size_t i = 0; i < results->size(); ++i) {
+    const chat::DirectResult& result = (*results)[i];
+    model = result.model;
+    total += result.usage;
+    choices.push_back(json::object{{"text", result.content},
                                    {"index", i},
-                                   {"logprobs", nullptr},
-                                   {"finish_reason", openai_finish_reason(result->finish_reason)}});
+                                   {"logprobs", logprobs ? json::value(legacy_logprobs_json(result.logprobs)) : json::value(nullptr)},
+                                   {"finish_reason", openai_finish_reason(result.finish_reason)}});
   }
   http::Response r;
   r.body = json::serialize(json::object{{"id", id},

@@ -149,14 +149,21 @@ Result<llm::ResponseFormat> read_response_format(const json::value& v) {
 
 // Parameters of OpenAI's API this gateway does not carry: a 400 rather than silence.
 constexpr std::pair<std::string_view, std::string_view> unsupported[] = {
-    {"logprobs", "'logprobs' is not supported yet"},
-    {"top_logprobs", "'top_logprobs' is not supported yet"},
     {"logit_bias", "'logit_bias' is not supported"},
     {"functions", "'functions' is not supported: use 'tools'"},
     {"function_call", "'function_call' is not supported: use 'tool_choice'"},
     {"audio", "'audio' output is not supported"},
     {"prediction", "'prediction' is not supported"},
 };
+
+// `n`: how many answers (choices) to generate, 1 to max_choices; absent or null: 1.
+Result<int> read_choice_count(const json::object& body, std::string_view key) {
+  const json::value* v = body.if_contains(key);
+  if (!v || v->is_null()) return 1;
+  if (!v->is_int64() || v->as_int64() < 1 || v->as_int64() > max_choices)
+    return bad("'" + std::string(key) + "' must be an integer from 1 to " + std::to_string(max_choices));
+  return static_cast<int>(v->as_int64());
+}
 
 // The parameters chat and legacy completions share: sampling, penalties, seed, max tokens (from
 // the first of max_completion_tokens / max_tokens given), stop, user.
@@ -211,9 +218,18 @@ Result<ChatCompletionRequest> read_chat_completion(const json::object& body, con
     // logprobs: false is what some clients send by default, and asks for nothing.
     if (v && !v->is_null() && !(v->is_bool() && !v->as_bool())) return bad(std::string(message));
   }
-  if (const json::value* n = body.if_contains("n"); n && !n->is_null()) {
-    if (!n->is_int64() || n->as_int64() < 1) return bad("'n' must be a positive integer");
-    if (n->as_int64() != 1) return bad("'n' greater than 1 is not supported yet: ask once per answer");
+  auto n = read_choice_count(body, "n");
+  if (!n) return n.error();
+  p.n = *n;
+  auto logprobs = optional_bool(body, "logprobs");
+  if (!logprobs) return logprobs.error();
+  call.logprobs = logprobs->value_or(false);
+  if (const json::value* top = body.if_contains("top_logprobs"); top && !top->is_null()) {
+    if (!top->is_int64() || top->as_int64() < 0 || top->as_int64() > 20)
+      return bad("'top_logprobs' must be an integer from 0 to 20");
+    // As OpenAI answers it: alternatives come with the tokens' own log probabilities only.
+    if (!call.logprobs) return bad("'top_logprobs' requires 'logprobs' to be true");
+    call.top_logprobs = static_cast<int>(top->as_int64());
   }
 
   const json::value* messages = body.if_contains("messages");
@@ -516,8 +532,15 @@ Result<CompletionRequest> read_completion_request(const json::object& body) {
   for (const std::string& p : r.prompts)
     if (p.empty()) return bad("'prompt' must not be empty");
 
+  // Legacy logprobs is a count (0 to 5) of alternatives per token: the chat form's logprobs with
+  // top_logprobs, answered in the legacy shape.
+  if (const json::value* lp = body.if_contains("logprobs"); lp && !lp->is_null()) {
+    if (!lp->is_int64() || lp->as_int64() < 0 || lp->as_int64() > 5)
+      return bad("'logprobs' must be an integer from 0 to 5");
+    r.call.logprobs = true;
+    r.call.top_logprobs = static_cast<int>(lp->as_int64());
+  }
   constexpr std::pair<std::string_view, std::string_view> refused[] = {
-      {"logprobs", "'logprobs' is not supported yet"},
       {"logit_bias", "'logit_bias' is not supported"},
       {"suffix", "'suffix' (insertion) is not supported"},
   };
@@ -525,11 +548,16 @@ Result<CompletionRequest> read_completion_request(const json::object& body) {
     if (const json::value* v = body.if_contains(key); v && !v->is_null()) return bad(std::string(message));
   if (const json::value* echo = body.if_contains("echo"); echo && !echo->is_null() && !(echo->is_bool() && !echo->as_bool()))
     return bad("'echo' is not supported");
-  for (std::string_view key : {"n", "best_of"}) {
-    const json::value* v = body.if_contains(key);
-    if (!v || v->is_null()) continue;
-    if (!v->is_int64() || v->as_int64() < 1) return bad("'" + std::string(key) + "' must be a positive integer");
-    if (v->as_int64() != 1) return bad("'" + std::string(key) + "' greater than 1 is not supported yet: ask once per answer");
+  auto n = read_choice_count(body, "n");
+  if (!n) return n.error();
+  r.n = *n;
+  if (static_cast<std::size_t>(r.n) * r.prompts.size() > max_prompts)
+    return bad("'n' times the number of prompts must not exceed " + std::to_string(max_prompts));
+  // best_of picks the likeliest of several answers by their log probabilities, which would need
+  // them from every upstream: only its no-op value is taken.
+  if (const json::value* v = body.if_contains("best_of"); v && !v->is_null()) {
+    if (!v->is_int64() || v->as_int64() < 1) return bad("'best_of' must be a positive integer");
+    if (v->as_int64() != 1) return bad("'best_of' greater than 1 is not supported");
   }
   if (auto s = read_sampling(body, r.call); !s) return s.error();
   if (!r.call.max_tokens) r.call.max_tokens = 16;  // OpenAI's default for this endpoint

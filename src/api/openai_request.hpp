@@ -17,11 +17,15 @@ struct ChatCompletionRequest {
   llm::ChatRequest call;  // messages, parameters, tools, response format (its model unset)
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
+  int n = 1;                   // answers asked for (choices), 1 to max_choices
 };
 
-// Every field of docs/openapi.yaml's chat-completions body; `n` > 1, `logprobs`,
-// `top_logprobs`, `logit_bias`, `functions`, `function_call`, `audio` and `prediction` are
-// refused; then llm::validate_request (tools, tool results, images, ...).
+// The most answers (`n`) one request may ask for: each is a model call of its own.
+constexpr int max_choices = 8;
+
+// Every field of docs/openapi.yaml's chat-completions body (`n` 1 to max_choices, `logprobs`,
+// `top_logprobs` 0 to 20 with logprobs); `logit_bias`, `functions`, `function_call`, `audio` and
+// `prediction` are refused; then llm::validate_request (tools, tool results, images, ...).
 Result<ChatCompletionRequest> read_chat_completion(const json::object& body, const llm::ValidationLimits& limits);
 
 struct EmbeddingsRequest {
@@ -63,11 +67,13 @@ struct CompletionRequest {
   llm::ChatRequest call;             // parameters only: each prompt is its own message
   bool stream = false;
   bool include_usage = false;
+  int n = 1;  // answers per prompt; n x prompts at most 16
 };
 
 // prompt, max_tokens (default 16, as OpenAI's), temperature, top_p, stop, seed,
-// presence/frequency_penalty, user, stream, stream_options; `n` > 1, `best_of` > 1, `echo`,
-// `suffix`, `logprobs` and `logit_bias` refused; token-id prompts refused.
+// presence/frequency_penalty, user, stream, stream_options, n, logprobs (0 to 5: the chat form's
+// logprobs with that many top_logprobs); `best_of` > 1, `echo`, `suffix` and `logit_bias`
+// refused; token-id prompts refused.
 Result<CompletionRequest> read_completion_request(const json::object& body);
 
 }  // namespace aas::api::openai

@@ -436,22 +436,30 @@ int serve(Config c) {
   std::unique_ptr<webhooks::DeliveryStore> delivery_store =
       c.database_driver == "postgres" ? webhooks::open_postgres_delivery_store(c.database_url, clock)
                                       : webhooks::open_sqlite_delivery_store(c.sqlite_path, clock);
-  webhooks::Webhooks hooks(*delivery_store, client, blocking, clock, webhook_options(c));
+  std::unique_ptr<webhooks::EndpointStore> endpoint_store =
+      c.database_driver == "postgres" ? webhooks::open_postgres_endpoint_store(c.database_url, clock)
+                                      : webhooks::open_sqlite_endpoint_store(c.sqlite_path, clock);
+  webhooks::Webhooks hooks(*delivery_store, endpoint_store.get(), client, blocking, clock, webhook_options(c));
+  hooks.refresh_endpoints();
   webhooks::WebhookEventTap events(announcing, hooks);
-  // The caller's policy without its roles (the ledger row does not carry them): a role that raises
-  // a budget is not seen here, so its thresholds are announced against the configured budget.
+  // The caller's policy with its roles (a role may raise a budget): the thresholds are those of
+  // the budget the caller actually has.
   webhooks::BudgetWatch budget_watch(
       hooks,
-      [&accounting](const std::string& user) -> Result<limits::Status> {
-        auto policy = accounting.policy_for(user, {});
+      [&accounting](const std::string& user, const std::vector<std::string>& roles) -> Result<limits::Status> {
+        auto policy = accounting.policy_for(user, roles);
         if (!policy) return policy.error();
         return accounting.limiter().status(user, *policy);
       },
       clock);
-  if (hooks.enabled())
-    watch_budget = [&budget_watch](const chat::CallOutcome& call) {
-      budget_watch.recorded(call.user_id, call.cost_micros.value_or(0));
-    };
+  // Always wired: admins may add endpoints at any time; each hook does nothing while no endpoint
+  // would receive its event.
+  watch_budget = [&budget_watch](const chat::CallOutcome& call) {
+    // The service's own calls (titles, summaries) do not know the user's roles: the user's next
+    // call judges the budget they have.
+    if (call.kind == "title" || call.kind == "summary") return;
+    budget_watch.recorded(call.user_id, call.roles, call.cost_micros.value_or(0));
+  };
   // Every model call is recorded by one Recorder: the answer, its ledger row, the grant settled,
   // the answer announced.
   chat::Recorder recorder(*store, blocking, accounting, events);
@@ -495,7 +503,7 @@ int serve(Config c) {
   ops::HealthService health(*store, redis.get(), blocking);
   auto knowledge_store = open_knowledge_store(c, clock);
   knowledge::KnowledgeOptions kb_options = knowledge_options(c);
-  if (hooks.enabled()) kb_options.on_indexed = [&hooks](const std::string& user, const std::string& kb,
+  kb_options.on_indexed = [&hooks](const std::string& user, const std::string& kb,
                                                         const std::string& doc, std::int64_t chunks) {
     hooks.document_indexed(user, kb, doc, chunks);
   };
@@ -575,10 +583,10 @@ int serve(Config c) {
   trimmer.start();
   // Ingestion: jobs left mid-way by a process that died are taken over when their lease runs out.
   knowledge.start(ioc.get_executor());
-  if (hooks.enabled()) {
+  if (hooks.active()) {
     asio::co_spawn(ioc, hooks.run(), asio::detached);
-    spdlog::info("webhooks: {} endpoint(s) receive message.completed, knowledge.document.indexed and "
-                 "budget.threshold events", c.webhook_urls.size());
+    spdlog::info("webhooks: {} global endpoint(s) receive message.completed, knowledge.document.indexed and "
+                 "budget.threshold events; per-tenant endpoints at /api/ai/admin/webhooks", c.webhook_urls.size());
   }
   const auto cap = [](std::size_t n) { return n == 0 ? std::string("no cap") : std::to_string(n); };
   spdlog::info("connections: {} in all, {} per client address (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP)",

@@ -28,6 +28,7 @@ struct AccountingOptions {
 struct CallOutcome {
   std::string kind = "chat";  // chat | gateway | embedding
   std::string user_id;
+  std::vector<std::string> roles;  // the caller's (CallRecord::roles); not in the ledger
   std::optional<std::string> conversation_id;
   const llm::Model* model = nullptr;
   std::string deployment;

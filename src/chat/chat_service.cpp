@@ -356,6 +356,7 @@ asio::awaitable<Result<TurnResult>> ChatService::finish(PreparedTurn& turn, cons
   CallRecord what;
   what.kind = "chat";
   what.user_id = turn.input.user_id;
+  what.roles = turn.input.roles;
   what.conversation_id = turn.conversation.id;
   what.model = turn.model;
   what.request = &turn.request;

@@ -19,6 +19,7 @@ CallRecord record_of(AdmittedCall& call) {
   CallRecord what;
   what.kind = "gateway";
   what.user_id = call.input.user_id;
+  what.roles = call.input.roles;
   what.model = call.model;
   what.request = &call.request;
   what.request_id = call.input.request_id;
@@ -33,18 +34,33 @@ DirectResult direct_result(const AdmittedCall& call, CallResult& r) {
   out.model = call.model->name;
   out.content = std::move(r.text);
   out.tool_calls = std::move(r.tool_calls);
+  out.logprobs = std::move(r.logprobs);
   out.usage = r.cached ? llm::Usage{} : billed_usage(r, call.request);
   out.cost_micros = r.cached ? std::optional<std::int64_t>(0) : llm::cost_micros(call.model->pricing, out.usage);
   out.finish_reason = r.end == CallEnd::complete ? r.finish_reason : finish_reason_of(r);
+  if (r.end == CallEnd::complete && r.finish_reason == "stop") out.stop_sequence = std::move(r.stop_sequence);
   if (r.end != CallEnd::complete) out.interruption = r.error;
   return out;
+}
+
+// A model the gateway does not serve is 404, as OpenAI (model_not_found) and Anthropic
+// (not_found_error) answer it, so their SDKs raise NotFoundError; the chat API keeps its 400.
+Result<const llm::Model*> find_model(const llm::ModelRegistry& models, std::string_view name) {
+  auto found = models.find(name);
+  if (found) return found;
+  Error e = found.error();
+  const std::size_t available = e.message.find("; available: ");
+  e.code = errc::not_found;
+  e.message = "model '" + std::string(name.substr(0, 100)) + "' does not exist" +
+              (available == std::string::npos ? std::string() : e.message.substr(available));
+  return e;
 }
 
 }  // namespace
 
 asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, bool stream) {
   if (req.call.messages.empty()) co_return make_error(errc::invalid_request, "'messages' must not be empty");
-  auto model = models_.find(req.model);
+  auto model = find_model(models_, req.model);
   if (!model) co_return model.error();
   if ((*model)->embedding)
     co_return make_error(errc::invalid_request,
@@ -67,6 +83,25 @@ asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, b
   co_return call;
 }
 
+asio::awaitable<Result<std::vector<AdmittedCall>>> GatewayService::admit_each(DirectRequest req, int n, bool stream) {
+  std::vector<AdmittedCall> calls;
+  calls.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    DirectRequest one = i + 1 < n ? req : std::move(req);
+    auto admitted = co_await admit(std::move(one), stream);
+    if (!admitted) {
+      for (AdmittedCall& call : calls) co_await release(call);
+      co_return admitted.error();
+    }
+    calls.push_back(std::move(*admitted));
+  }
+  co_return calls;
+}
+
+asio::awaitable<void> GatewayService::release(AdmittedCall& call) {
+  co_await offload(blocking_, [&] { call.grant.settle(0, 0); });  // may be a Redis round trip
+}
+
 asio::awaitable<void> GatewayService::record(CallRecord what, const CallResult& result) {
   auto recorded = co_await recorder_.record(what, result);
   if (!recorded)  // the grant, dropped unsettled, keeps its reservation: the safe side
@@ -75,8 +110,9 @@ asio::awaitable<void> GatewayService::record(CallRecord what, const CallResult& 
 }
 
 asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call) {
+  // A cached answer has no log probabilities: a request that asks for them is never cached.
   const std::optional<std::string> key =
-      cache_ ? response_cache_key(call.request, options_.cache_shared ? std::string_view() : call.input.user_id)
+      cache_ && !call.request.logprobs ? response_cache_key(call.request, options_.cache_shared ? std::string_view() : call.input.user_id)
              : std::nullopt;
   if (key) {
     // The cache may be Redis: a blocking call.
@@ -122,7 +158,7 @@ asio::awaitable<Result<EmbeddingResult>> GatewayService::embed(EmbeddingCall cal
   if (call.model.empty()) call.model = options_.embedding_model;
   if (call.model.empty())
     co_return make_error(errc::invalid_request, "'model' is required: no default embedding model is configured");
-  auto found = models_.find(call.model);
+  auto found = find_model(models_, call.model);
   if (!found) co_return found.error();
   const llm::Model& model = **found;
   if (!model.embedding) co_return llm::cannot_embed(model.name);
@@ -166,6 +202,7 @@ asio::awaitable<Result<EmbeddingResult>> GatewayService::embed(EmbeddingCall cal
   CallRecord what;
   what.kind = "embedding";
   what.user_id = call.user_id;
+  what.roles = call.roles;
   what.model = &model;
   what.request_id = call.request_id;
   what.grant = &*grant;

@@ -50,7 +50,9 @@ struct DirectResult {
   std::string model;  // the name the client asked for
   std::string content;
   std::vector<llm::ToolCall> tool_calls;
+  std::vector<llm::TokenLogprob> logprobs;  // asked for with logprobs
   std::string finish_reason;
+  std::string stop_sequence;  // the request's stop sequence that ended the answer, when known
   llm::Usage usage;
   std::optional<std::int64_t> cost_micros;
   std::optional<Error> interruption;  // a stream that broke (or lost its client) part way
@@ -89,15 +91,21 @@ class GatewayService {
 
   const GatewayOptions& options() const { return options_; }
 
-  // 400 for an unknown model or an empty message list, 429 when a limit refuses: before
+  // 404 for an unknown model, 400 for an empty message list, 429 when a limit refuses: before
   // anything is sent to a client.
   boost::asio::awaitable<Result<AdmittedCall>> admit(DirectRequest req, bool stream);
+  // `n` answers to one request (OpenAI's n > 1), emulated as n calls, each admitted and billed
+  // on its own, so every upstream serves it: all n are admitted before any starts, or none is
+  // (the reservations of those already admitted are released).
+  boost::asio::awaitable<Result<std::vector<AdmittedCall>>> admit_each(DirectRequest req, int n, bool stream);
+  // Gives an admitted call's reservation back without calling the model: nothing is billed.
+  boost::asio::awaitable<void> release(AdmittedCall& call);
   boost::asio::awaitable<Result<DirectResult>> complete(AdmittedCall call);
   // Text and tool calls as they stream go to the observer.
   boost::asio::awaitable<Result<DirectResult>> stream(AdmittedCall call, TurnObserver& observer);
   // Admits (limits and budgets, on the inputs' tokens), calls the model's embed() and writes a
-  // ledger row of kind "embedding" priced at the model's input price. 400 for an unknown model
-  // or one that cannot embed; 429 when a limit refuses.
+  // ledger row of kind "embedding" priced at the model's input price. 404 for an unknown model,
+  // 400 for one that cannot embed; 429 when a limit refuses.
   boost::asio::awaitable<Result<EmbeddingResult>> embed(EmbeddingCall call);
 
  private:

@@ -40,6 +40,7 @@ void take_answer(CallResult& r, llm::Completion& c) {
   r.provider = std::move(c.provider);
   r.usage = c.usage;
   r.finish_reason = std::move(c.finish_reason);
+  r.stop_sequence = std::move(c.stop_sequence);
 }
 
 Error client_disconnected() { return make_error(errc::unavailable, "the client disconnected"); }
@@ -116,8 +117,12 @@ asio::awaitable<CallResult> call_once(const llm::Model& model, const llm::ChatRe
   r.end = CallEnd::complete;
   r.text = std::move((*c)->content);
   r.tool_calls = std::move((*c)->tool_calls);
+  r.logprobs = std::move((*c)->logprobs);
   take_answer(r, **c);
-  if (cut_to_bounds(r.text, request, limits)) r.finish_reason = "length";
+  if (cut_to_bounds(r.text, request, limits)) {
+    r.finish_reason = "length";
+    r.stop_sequence.clear();
+  }
   distrust_implausible_usage(r, request);
   co_return r;
 }
@@ -176,14 +181,18 @@ asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatR
       }
       counted_tokens += std::min(more, room);
     }
-    if (!piece.empty()) {
-      if (!observer->delta(piece)) {
+    if (!piece.empty() || d.logprobs) {
+      bool taken = false;
+      if (d.logprobs) taken = observer->delta_logprobs(piece, *d.logprobs);
+      else taken = observer->delta(piece);
+      if (!taken) {
         client_gone = true;
         cut = false;
         return false;
       }
-      if (!r.ttft_ms) r.ttft_ms = elapsed_ms(started);
+      if (!r.ttft_ms && !piece.empty()) r.ttft_ms = elapsed_ms(started);
       r.text.append(piece);
+      if (d.logprobs) r.logprobs.insert(r.logprobs.end(), d.logprobs->begin(), d.logprobs->end());
     }
     if (cut) return false;
     if (checkpoint && static_cast<std::int64_t>(r.text.size() - saved_bytes) >= checkpoint->every_tokens * 4) save();

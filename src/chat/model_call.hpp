@@ -37,6 +37,11 @@ class TurnObserver {
   virtual ~TurnObserver() = default;
   // false: the client is gone (or too far behind); the model call is then stopped.
   virtual bool delta(std::string_view text) = 0;
+  // A piece of text with its tokens' log probabilities (asked for with logprobs; `text` may be
+  // empty). Observers that show none take the text alone.
+  virtual bool delta_logprobs(std::string_view text, const std::vector<llm::TokenLogprob>&) {
+    return text.empty() || delta(text);
+  }
   // A piece of a tool call the model is making (the first piece of call `index` has its id and
   // name). Observers that show no tool calls take them silently.
   virtual bool tool_call(const llm::ToolCallDelta&) { return true; }
@@ -64,7 +69,9 @@ struct CallResult {
   CallEnd end = CallEnd::failed;
   std::string text;  // the answer, or what of it arrived (streams: what reached the client)
   std::vector<llm::ToolCall> tool_calls;
+  std::vector<llm::TokenLogprob> logprobs;  // asked for with logprobs: the answer's tokens'
   std::string finish_reason;         // the upstream's, when it finished
+  std::string stop_sequence;         // the stop sequence that ended it, when the upstream said
   std::optional<llm::Usage> usage;   // the provider's figures, when it returned any
   std::string deployment;            // who answered, when known
   std::string provider;

@@ -86,6 +86,7 @@ asio::awaitable<Result<Recorded>> Recorder::record(const CallRecord& what, const
   CallOutcome call;
   call.kind = what.kind;
   call.user_id = what.user_id;
+  call.roles = what.roles;
   call.conversation_id = what.conversation_id;
   call.model = &model;
   call.deployment = r.cached ? "cache" : r.deployment;

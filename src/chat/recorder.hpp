@@ -25,6 +25,9 @@ namespace aas::chat {
 struct CallRecord {
   std::string kind = "chat";  // chat | gateway | title | summary
   std::string user_id;
+  // The caller's roles, for what is judged against their limits afterwards (budget.threshold: a
+  // role may raise a budget). Empty for the service's own calls (titles, summaries).
+  std::vector<std::string> roles;
   std::optional<std::string> conversation_id;
   const llm::Model* model = nullptr;
   const llm::ChatRequest* request = nullptr;  // to estimate the usage a provider did not report

@@ -54,6 +54,11 @@ boost::json::value param_of(const Error& e) {
   return boost::json::string(m.substr(1, end - 1));
 }
 
+// "model 'x' does not exist" (the gateway's unknown model): OpenAI's own code and type for it.
+bool is_unknown_model(const Error& e) {
+  return e.code == errc::not_found && std::string_view(e.message).starts_with("model '");
+}
+
 }  // namespace
 
 ErrorShape error_shape_for(std::string_view path) noexcept {
@@ -66,6 +71,9 @@ ErrorShape error_shape_for(std::string_view path) noexcept {
 }
 
 boost::json::object openai_error_object(const Error& e) {
+  if (is_unknown_model(e))
+    return boost::json::object{
+        {"message", e.message}, {"type", "invalid_request_error"}, {"param", "model"}, {"code", "model_not_found"}};
   return boost::json::object{{"message", e.message},
                              {"type", openai_type(e.code)},
                              {"param", param_of(e)},

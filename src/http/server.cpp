@@ -135,10 +135,11 @@ BeastResponse to_beast(Response&& res, unsigned version, bool keep_alive) {
   return msg;
 }
 
-// Errors the server answers itself, before a request reaches the dispatcher.
-Response server_error(errc code, std::string message) {
+// Errors the server answers itself, before a request reaches the dispatcher: in the shape of the
+// request's path when its request line was read (the vendor routes' SDKs type these too).
+Response server_error(errc code, std::string message, std::string_view target = {}) {
   const std::string request_id = new_uuid_v7();
-  Response res = error_response(make_error(code, std::move(message)), request_id);
+  Response res = error_response(make_error(code, std::move(message)), request_id, error_shape_for(target));
   res.headers.push_back({"x-request-id", request_id});
   return res;
 }
@@ -370,7 +371,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                                        bool keep_alive, bool head_only);
   asio::awaitable<void> stream_response(Connection& conn, Response res, unsigned version,
                                         bool head_only);
-  asio::awaitable<void> answer_read_error(Connection& conn, const beast::error_code& ec);
+  asio::awaitable<void> answer_read_error(Connection& conn, const beast::error_code& ec, std::string_view target);
   asio::awaitable<void> linger_close(Connection& conn);
   asio::awaitable<void> drain(std::function<void(bool)> on_done);
   std::size_t live_connections();
@@ -533,7 +534,7 @@ asio::awaitable<std::optional<Upgrade>> Server::Impl::serve(Connection& conn) {
       // would be read as the next request.
       if (const auto refused = framing_error(parser.get())) {
         spdlog::debug("closing connection after a badly framed request: {}", *refused);
-        co_await write_response(conn, server_error(errc::invalid_request, std::string(*refused)),
+        co_await write_response(conn, server_error(errc::invalid_request, std::string(*refused), parser.get().target()),
                                 parser.get().version(), false, false);
         co_await linger_close(conn);
         co_return std::nullopt;
@@ -556,7 +557,10 @@ asio::awaitable<std::optional<Upgrade>> Server::Impl::serve(Connection& conn) {
           co_await bhttp::async_read(conn.stream, buffer, parser, use_tuple);
     }
     if (ec) {
-      co_await answer_read_error(conn, ec);
+      // The request line may have been read (a body too large, a bad header): its path decides
+      // the error's shape. A named copy: the parser is not touched while the answer is written.
+      const std::string target(parser.get().target());
+      co_await answer_read_error(conn, ec, target);
       co_return std::nullopt;
     }
 
@@ -673,16 +677,16 @@ asio::awaitable<void> Server::Impl::stream_response(Connection& conn, Response r
   conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 
-asio::awaitable<void> Server::Impl::answer_read_error(Connection& conn,
-                                                      const beast::error_code& ec) {
+asio::awaitable<void> Server::Impl::answer_read_error(Connection& conn, const beast::error_code& ec,
+                                                      std::string_view target) {
   std::optional<Response> res;
   if (ec == bhttp::error::header_limit || ec == bhttp::error::body_limit) {
-    res = server_error(errc::payload_too_large, ec == bhttp::error::header_limit
-                                                    ? "request headers too large"
-                                                    : "request body too large");
+    res = server_error(errc::payload_too_large,
+                       ec == bhttp::error::header_limit ? "request headers too large" : "request body too large",
+                       target);
   } else if (is_http_parse_error(ec) && ec != bhttp::error::end_of_stream &&
              ec != bhttp::error::partial_message) {
-    res = server_error(errc::invalid_request, "malformed HTTP request");
+    res = server_error(errc::invalid_request, "malformed HTTP request", target);
   }
   // Anything else (EOF, timeout, reset, shutdown's cancel) ends the connection quietly.
   if (!res) co_return;

@@ -1,13 +1,11 @@
-// The key store's adapters: one implementation over two small database wrappers, SQLite (a
-// connection of its own, store/sqlite/side_connection.hpp) and PostgreSQL (a pool of its own,
-// store/postgres/side_pool.hpp). The SQL is written once with SQLite's numbered parameters (?1);
-// PostgreSQL's wrapper spells them $1.
+// The key store's adapters: one implementation over SQLite (a connection of its own) and
+// PostgreSQL (a pool of its own), store/side_records.hpp: the SQL written once with SQLite's
+// numbered parameters (?1), spelled $1 for PostgreSQL.
 #include "core/ids.hpp"
 #include "keys/key_rows.hpp"
 #include "keys/sql_key_store.hpp"
 #include "store/id_page.hpp"
-#include "store/postgres/side_pool.hpp"
-#include "store/sqlite/side_connection.hpp"
+#include "store/side_records.hpp"
 
 #include <algorithm>
 
@@ -15,59 +13,9 @@ namespace aas::keys {
 
 namespace {
 
-// The rows of a statement as a list of keys, from either database.
-class SqliteDb {
- public:
-  explicit SqliteDb(const std::string& path) : db_(path) {}
-
-  template <class... Args>
-  Result<std::vector<ServiceKey>> keys(std::string_view op, std::string_view sql, const Args&... args) {
-    return db_.run<std::vector<ServiceKey>>(op, [&](store::sqlite::detail::Connection& c) -> Result<std::vector<ServiceKey>> {
-      auto st = c.prepare(sql);
-      st.bind_all(args...);
-      std::vector<ServiceKey> out;
-      while (st.step()) out.push_back(detail::read_key(Row{st}));  // to the end: an UPDATE commits when done
-      return out;
-    });
-  }
-
- private:
-  struct Row {
-    store::sqlite::detail::Statement& st;
-    std::string text(int c) const { return st.text(c); }
-    std::int64_t int64(int c) const { return st.int64(c); }
-    bool flag(int c) const { return st.int64(c) != 0; }
-    std::optional<std::int64_t> optional_int64(int c) const { return st.optional_int64(c); }
-  };
-  store::sqlite::SideConnection db_;
-};
-
-class PostgresDb {
- public:
-  explicit PostgresDb(const std::string& url) : db_(url, 2) {}
-
-  template <class... Args>
-  Result<std::vector<ServiceKey>> keys(std::string_view op, std::string_view sql, const Args&... args) {
-    std::string pg(sql);
-    std::replace(pg.begin(), pg.end(), '?', '$');  // ?1 -> $1 (no '?' appears otherwise in this SQL)
-    return db_.run<std::vector<ServiceKey>>(op, [&](store::postgres::detail::Connection& c) -> Result<std::vector<ServiceKey>> {
-      const store::postgres::detail::Rows rows = c.query_with(pg, args...);
-      std::vector<ServiceKey> out;
-      for (int i = 0; i < rows.size(); ++i) out.push_back(detail::read_key(Row{rows, i}));
-      return out;
-    });
-  }
-
- private:
-  struct Row {
-    const store::postgres::detail::Rows& rows;
-    int i;
-    std::string text(int c) const { return rows.text(i, c); }
-    std::int64_t int64(int c) const { return rows.int64(i, c); }
-    bool flag(int c) const { return rows.text(i, c) == "t"; }
-    std::optional<std::int64_t> optional_int64(int c) const { return rows.optional_int64(i, c); }
-  };
-  store::postgres::SidePool db_;
+struct ReadKey {
+  template <class Row>
+  ServiceKey operator()(const Row& r) const { return detail::read_key(r); }
 };
 
 template <class Db>
@@ -86,7 +34,7 @@ class SqlKeyStore final : public KeyStore {
   Result<domain::Page<ServiceKey>> list(const domain::PageRequest& page) override {
     auto after = store::page_from(page, "");
     if (!after) return after.error();
-    auto keys = db_.keys("list keys", "SELECT " AAS_KEY_COLUMNS " FROM service_keys WHERE id > ?1 ORDER BY id LIMIT ?2",
+    auto keys = db_.rows("list keys", "SELECT " AAS_KEY_COLUMNS " FROM service_keys WHERE id > ?1 ORDER BY id LIMIT ?2",
                          *after, page.limit + 1);
     if (!keys) return keys.error();
     return store::id_page(std::move(*keys), page.limit);
@@ -118,7 +66,7 @@ class SqlKeyStore final : public KeyStore {
   // A statement that yields at most one key; not_found when it yields none.
   template <class... Args>
   Result<ServiceKey> one(std::string_view op, std::string_view sql, const Args&... args) {
-    auto keys = db_.keys(op, sql, args...);
+    auto keys = db_.rows(op, sql, args...);
     if (!keys) return keys.error();
     if (keys->empty()) return make_error(errc::not_found, "service key not found");
     return std::move(keys->front());
@@ -131,11 +79,11 @@ class SqlKeyStore final : public KeyStore {
 }  // namespace
 
 std::unique_ptr<KeyStore> open_sqlite_key_store(const std::string& path, const Clock& clock) {
-  return std::make_unique<SqlKeyStore<SqliteDb>>(path, clock);
+  return std::make_unique<SqlKeyStore<store::SqliteRecords<ServiceKey, ReadKey>>>(path, clock);
 }
 
 std::unique_ptr<KeyStore> open_postgres_key_store(const std::string& url, const Clock& clock) {
-  return std::make_unique<SqlKeyStore<PostgresDb>>(url, clock);
+  return std::make_unique<SqlKeyStore<store::PostgresRecords<ServiceKey, ReadKey>>>(url, clock);
 }
 
 }  // namespace aas::keys

@@ -17,7 +17,7 @@ void apply_tool_call_delta(std::vector<ToolCall>& calls, const ToolCallDelta& d)
 bool plainly_supported(const ChatRequest& req) noexcept {
   if (!req.tools.empty() || !req.tool_choice.empty() || req.parallel_tool_calls ||
       req.response_format.kind != ResponseFormat::Kind::text || req.seed || req.presence_penalty ||
-      req.frequency_penalty)
+      req.frequency_penalty || req.logprobs || req.top_logprobs)
     return false;
   for (const ChatMessage& m : req.messages)
     if (!m.parts.empty() || !m.tool_calls.empty() || !m.tool_call_id.empty() || !m.name.empty()) return false;

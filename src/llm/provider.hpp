@@ -47,6 +47,16 @@ struct ResponseFormat {
   bool strict = false;
 };
 
+// A generated token's log probability (OpenAI's logprobs.content[]): its text, its UTF-8 bytes
+// (empty when the upstream sent none), and, when top_logprobs was asked, the likeliest tokens at
+// that position (their own `top` empty).
+struct TokenLogprob {
+  std::string token;
+  double logprob = 0;
+  std::vector<int> bytes;
+  std::vector<TokenLogprob> top;
+};
+
 struct ChatRequest {
   std::string model;  // the upstream model name of the deployment
   std::vector<ChatMessage> messages;
@@ -63,6 +73,10 @@ struct ChatRequest {
   std::string tool_choice;
   std::optional<bool> parallel_tool_calls;
   ResponseFormat response_format;
+  // The answer's tokens' log probabilities (OpenAI's logprobs), with top_logprobs alternatives
+  // each (0 to 20). Only OpenAI-compatible upstreams give them; others refuse in supports().
+  bool logprobs = false;
+  std::optional<int> top_logprobs;
   std::string request_id;  // forwarded for tracing, never used for behaviour
   // Whose call it is (our user id, never sent upstream): the router shares a deployment's slots
   // fairly between these keys. Empty: one shared key for everything unattributed.
@@ -81,6 +95,17 @@ struct Usage {
   std::int64_t reasoning_tokens = 0;
   // True when the provider reported no usage and these are our estimate.
   bool estimated = false;
+
+  // The usage of several calls billed as one answer (n > 1, several prompts).
+  Usage& operator+=(const Usage& more) {
+    input_tokens += more.input_tokens;
+    output_tokens += more.output_tokens;
+    cached_input_tokens += more.cached_input_tokens;
+    cache_write_tokens += more.cache_write_tokens;
+    reasoning_tokens += more.reasoning_tokens;
+    estimated = estimated || more.estimated;
+    return *this;
+  }
 };
 
 struct Completion {
@@ -89,6 +114,10 @@ struct Completion {
   std::string model;           // as reported by the provider
   std::string finish_reason;   // "stop", "length", "tool_calls", ...
   Usage usage;
+  std::vector<TokenLogprob> logprobs;  // when the request asked for them
+  // The request's stop sequence that ended the answer (finish_reason "stop"), when the upstream
+  // says which: Anthropic's stop_sequence, vLLM's stop_reason; empty otherwise.
+  std::string stop_sequence;
   // Who answered, for the usage ledger: set by the router (or a provider used on its own).
   std::string deployment;  // "openai/gpt-4o-mini#1"
   std::string provider;    // "openai", "anthropic", "mock"
@@ -111,6 +140,8 @@ void apply_tool_call_delta(std::vector<ToolCall>& calls, const ToolCallDelta& d)
 struct StreamDelta {
   std::string_view text;
   const ToolCallDelta* tool_call = nullptr;
+  // The log probabilities of the tokens of `text`, when the request asked for them.
+  const std::vector<TokenLogprob>* logprobs = nullptr;
 };
 
 // Receives the answer as it is generated. Returning false asks the provider to stop (the client

@@ -7,9 +7,10 @@
 
 namespace aas::webhooks {
 
-void BudgetWatch::recorded(const std::string& user_id, std::int64_t cost_micros) {
+void BudgetWatch::recorded(const std::string& user_id, const std::vector<std::string>& roles,
+                           std::int64_t cost_micros) {
   if (cost_micros <= 0 || !hooks_.enabled()) return;
-  auto status = status_of_(user_id);
+  auto status = status_of_(user_id, roles);
   if (!status) {
     spdlog::warn("webhooks: cannot read the budgets of a user: {}", status.error().detail);
     return;

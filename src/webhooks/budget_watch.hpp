@@ -1,8 +1,9 @@
 #pragma once
 // budget.threshold: after each priced call, where the caller's daily and monthly budgets stand;
 // the first time in a period that spending reaches a threshold (80 % and 100 % of the budget),
-// the event is announced. Remembered per replica, so with several replicas a crossing may be
-// announced once by each that sees it (at least once, as every webhook).
+// the event is announced. The budget is the one the caller has: the configured one raised by
+// their roles. Remembered per replica, so with several replicas a crossing may be announced once
+// by each that sees it (at least once, as every webhook).
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "limits/limiter.hpp"
@@ -19,15 +20,17 @@ class Webhooks;
 
 class BudgetWatch {
  public:
-  // Where a user's limits stand now (the accounting's policy and the limiter's status).
-  using StatusOf = std::function<Result<limits::Status>(const std::string& user_id)>;
+  // Where a user's limits stand now (the accounting's policy for their roles and the limiter's
+  // status).
+  using StatusOf =
+      std::function<Result<limits::Status>(const std::string& user_id, const std::vector<std::string>& roles)>;
 
   BudgetWatch(Webhooks& hooks, StatusOf status_of, const Clock& clock, std::vector<int> thresholds = {80, 100})
       : hooks_(hooks), status_of_(std::move(status_of)), clock_(clock), thresholds_(std::move(thresholds)) {}
 
-  // A call of `user_id` was recorded at `cost_micros`. Reads the limiter (and the store): call it
-  // off the I/O threads.
-  void recorded(const std::string& user_id, std::int64_t cost_micros);
+  // A call of `user_id` (with `roles`) was recorded at `cost_micros`. Reads the limiter (and the
+  // store): call it off the I/O threads.
+  void recorded(const std::string& user_id, const std::vector<std::string>& roles, std::int64_t cost_micros);
 
  private:
   void check(const std::string& user_id, const std::string& period, const std::string& period_key,

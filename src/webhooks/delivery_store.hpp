@@ -19,6 +19,7 @@ namespace aas::webhooks {
 struct Delivery {
   std::string id;  // UUIDv7; sent as X-AAS-Delivery
   std::string endpoint;
+  std::string endpoint_id;  // a tenant's endpoint (signed with its secret); empty: WEBHOOK_URLS
   std::string event_id;
   std::string event_type;
   std::string payload;  // the JSON body, exactly as signed and sent
@@ -36,6 +37,7 @@ struct NewDelivery {
   std::string event_id;
   std::string event_type;
   std::string payload;
+  std::string endpoint_id;  // empty: a WEBHOOK_URLS endpoint
 };
 
 class DeliveryStore {

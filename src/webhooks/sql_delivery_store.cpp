@@ -15,7 +15,7 @@ namespace {
 
 #define AAS_DELIVERY_COLUMNS                                                                                 \
   "id, endpoint, event_id, event_type, payload, status, attempts, next_attempt_at, last_status, last_error, " \
-  "created_at, updated_at"
+  "created_at, updated_at, endpoint_id"
 
 template <class Row>
 Delivery read_delivery(const Row& r) {
@@ -32,6 +32,7 @@ Delivery read_delivery(const Row& r) {
   d.last_error = r.optional_text(9);
   d.created_at = from_unix_ms(r.int64(10));
   d.updated_at = from_unix_ms(r.int64(11));
+  d.endpoint_id = r.optional_text(12).value_or("");
   return d;
 }
 
@@ -39,6 +40,10 @@ Delivery read_delivery(const Row& r) {
 std::vector<Delivery> oldest_first(std::vector<Delivery> claimed) {
   std::sort(claimed.begin(), claimed.end(), [](const Delivery& a, const Delivery& b) { return a.id < b.id; });
   return claimed;
+}
+
+std::optional<std::string> endpoint_id_or_null(const NewDelivery& d) {
+  return d.endpoint_id.empty() ? std::nullopt : std::optional<std::string>(d.endpoint_id);
 }
 
 std::optional<std::int64_t> ms_or_null(const std::optional<TimePoint>& t) {
@@ -68,8 +73,9 @@ class SqliteDeliveryStore final : public DeliveryStore {
       const std::int64_t now = to_unix_ms(clock_.now());
       for (const NewDelivery& d : deliveries)
         c.prepare("INSERT INTO webhook_deliveries (id, endpoint, event_id, event_type, payload, status, attempts,"
-                  " next_attempt_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6, ?6)")
-            .bind_all(new_uuid_v7(), d.endpoint, d.event_id, d.event_type, d.payload, now)
+                  " next_attempt_at, created_at, updated_at, endpoint_id)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6, ?6, ?7)")
+            .bind_all(new_uuid_v7(), d.endpoint, d.event_id, d.event_type, d.payload, now, endpoint_id_or_null(d))
             .run();
       tx.commit();
       return {};
@@ -162,8 +168,9 @@ class PostgresDeliveryStore final : public DeliveryStore {
       const std::int64_t now = to_unix_ms(clock_.now());
       for (const NewDelivery& d : deliveries)
         c.query_with("INSERT INTO webhook_deliveries (id, endpoint, event_id, event_type, payload, status, attempts,"
-                     " next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6)",
-                     new_uuid_v7(), d.endpoint, d.event_id, d.event_type, d.payload, now);
+                     " next_attempt_at, created_at, updated_at, endpoint_id)"
+                     " VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6, $7)",
+                     new_uuid_v7(), d.endpoint, d.event_id, d.event_type, d.payload, now, endpoint_id_or_null(d));
       tx.commit();
       return {};
     });

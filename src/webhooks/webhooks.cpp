@@ -1,5 +1,6 @@
 #include "webhooks/webhooks.hpp"
 
+#include "core/digest.hpp"
 #include "core/ids.hpp"
 #include "core/offload.hpp"
 #include "http/client.hpp"
@@ -38,18 +39,49 @@ std::string redacted_endpoint(std::string_view url) {
   return out;
 }
 
-Webhooks::Webhooks(DeliveryStore& store, std::shared_ptr<http::HttpClient> client, asio::thread_pool& blocking,
-                   const Clock& clock, Options options)
-    : store_(store), client_(std::move(client)), blocking_(blocking), clock_(clock), options_(std::move(options)) {}
+Webhooks::Webhooks(DeliveryStore& store, EndpointStore* endpoints, std::shared_ptr<http::HttpClient> client,
+                   asio::thread_pool& blocking, const Clock& clock, Options options)
+    : store_(store),
+      endpoints_(endpoints),
+      client_(std::move(client)),
+      blocking_(blocking),
+      clock_(clock),
+      options_(std::move(options)) {}
 
-void Webhooks::announce(std::string_view type, std::string data_json) {
+void Webhooks::refresh_endpoints() {
+  if (!endpoints_) return;
+  auto all = endpoints_->all();
+  if (!all) {
+    spdlog::warn("webhooks: cannot read the endpoints: {}", all.error().detail);
+    return;
+  }
+  const std::lock_guard lock(endpoints_mu_);
+  endpoint_cache_ = std::move(*all);
+  has_endpoints_ = !endpoint_cache_.empty();
+}
+
+std::optional<std::string> Webhooks::secret_for(const Delivery& d) {
+  if (d.endpoint_id.empty()) return options_.secret;
+  const std::lock_guard lock(endpoints_mu_);
+  for (const Endpoint& e : endpoint_cache_)
+    if (e.id == d.endpoint_id) return e.secret;
+  return std::nullopt;
+}
+
+void Webhooks::announce(std::string_view type, const std::string& tenant, std::string data_json) {
   if (!enabled()) return;
   const std::string event_id = "evt_" + new_uuid_v7();
   std::string payload = "{\"id\":" + json::serialize(json::string(event_id)) + ",\"type\":" +
                         json::serialize(json::string(type)) + ",\"createdAt\":\"" + format_rfc3339(clock_.now()) +
                         "\",\"data\":" + data_json + "}";
   std::vector<NewDelivery> deliveries;
-  for (const std::string& url : options_.urls) deliveries.push_back({url, event_id, std::string(type), payload});
+  for (const std::string& url : options_.urls) deliveries.push_back({url, event_id, std::string(type), payload, {}});
+  {
+    const std::lock_guard lock(endpoints_mu_);
+    for (const Endpoint& e : endpoint_cache_)
+      if (e.tenant == tenant && e.wants(type)) deliveries.push_back({e.url, event_id, std::string(type), payload, e.id});
+  }
+  if (deliveries.empty()) return;
   if (auto r = store_.enqueue(deliveries); !r)
     spdlog::error("webhooks: cannot queue {} {}: {}", type, event_id, r.error().detail);
 }
@@ -62,12 +94,12 @@ void Webhooks::message_completed(const realtime::Event& e) {
                     {"model", e.model}};
   data["inputTokens"] = e.input_tokens ? json::value(*e.input_tokens) : json::value(nullptr);
   data["outputTokens"] = e.output_tokens ? json::value(*e.output_tokens) : json::value(nullptr);
-  announce("message.completed", json::serialize(data));
+  announce("message.completed", e.user_id, json::serialize(data));
 }
 
 void Webhooks::document_indexed(const std::string& user_id, const std::string& knowledge_base_id,
                                 const std::string& document_id, std::int64_t chunks) {
-  announce("knowledge.document.indexed", json::serialize(json::object{{"userId", user_id},
+  announce("knowledge.document.indexed", user_id, json::serialize(json::object{{"userId", user_id},
                                                                        {"knowledgeBaseId", knowledge_base_id},
                                                                        {"documentId", document_id},
                                                                        {"chunks", chunks}}));
@@ -75,7 +107,7 @@ void Webhooks::document_indexed(const std::string& user_id, const std::string& k
 
 void Webhooks::budget_threshold(const std::string& user_id, const std::string& period, int threshold_percent,
                                 std::int64_t spent_micros, std::int64_t limit_micros) {
-  announce("budget.threshold", json::serialize(json::object{{"userId", user_id},
+  announce("budget.threshold", user_id, json::serialize(json::object{{"userId", user_id},
                                                              {"period", period},
                                                              {"thresholdPercent", threshold_percent},
                                                              {"spentUsd", static_cast<double>(spent_micros) / 1e6},
@@ -83,6 +115,14 @@ void Webhooks::budget_threshold(const std::string& user_id, const std::string& p
 }
 
 asio::awaitable<void> Webhooks::attempt(const Delivery& d) {
+  const std::optional<std::string> secret = secret_for(d);
+  if (!secret) {  // its endpoint was deleted: nobody to deliver to
+    auto marked = co_await offload(blocking_, [&] {
+      return store_.attempt_failed(d.id, std::nullopt, "the endpoint was deleted", std::nullopt);
+    });
+    if (!marked) spdlog::error("webhooks: cannot record attempt of {}: {}", d.id, marked.error().detail);
+    co_return;
+  }
   http::ClientRequest req;
   req.method = "POST";
   req.url = d.endpoint;
@@ -94,7 +134,7 @@ asio::awaitable<void> Webhooks::attempt(const Delivery& d) {
                  {"user-agent", "ai-agent-service-webhooks"},
                  {"x-aas-event", d.event_type},
                  {"x-aas-delivery", d.id},
-                 {std::string(kSignatureHeader), signature_header(options_.secret, t, d.payload)}};
+                 {std::string(kSignatureHeader), signature_header(*secret, t, d.payload)}};
   auto res = co_await client_->request(std::move(req));
 
   std::optional<int> status;
@@ -127,6 +167,8 @@ asio::awaitable<void> Webhooks::attempt(const Delivery& d) {
 asio::awaitable<void> Webhooks::run() {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   while (!stopped_) {
+    // Endpoints created, rotated or deleted by another replica are seen from here on.
+    if (endpoints_) co_await offload(blocking_, [this] { refresh_endpoints(); });
     const TimePoint now = clock_.now();
     // A lease a little longer than an attempt can take: a replica gone mid-attempt hands it on.
     const TimePoint lease_until = now + options_.timeout + std::chrono::seconds(5);
@@ -144,6 +186,56 @@ asio::awaitable<void> Webhooks::run() {
 asio::awaitable<Result<domain::Page<Delivery>>> Webhooks::deliveries(domain::PageRequest page,
                                                                      std::optional<std::string> status) {
   co_return co_await offload(blocking_, [&] { return store_.list(page, status); });
+}
+
+namespace {
+
+Error no_endpoint_store() {
+  return make_error(errc::invalid_request, "per-tenant webhook endpoints are not available");
+}
+
+std::string new_secret() { return "whsec_" + random_hex(32); }
+
+}  // namespace
+
+// Each change is read back into this replica's endpoints at once: its next event sees it.
+asio::awaitable<Result<Endpoint>> Webhooks::create_endpoint(NewEndpoint e) {
+  if (!endpoints_) co_return no_endpoint_store();
+  e.secret = new_secret();
+  co_return co_await offload(blocking_, [&] {
+    auto created = endpoints_->create(e);
+    refresh_endpoints();
+    return created;
+  });
+}
+
+asio::awaitable<Result<domain::Page<Endpoint>>> Webhooks::list_endpoints(domain::PageRequest page) {
+  if (!endpoints_) co_return no_endpoint_store();
+  co_return co_await offload(blocking_, [&] { return endpoints_->list(page); });
+}
+
+asio::awaitable<Result<Endpoint>> Webhooks::get_endpoint(std::string id) {
+  if (!endpoints_) co_return no_endpoint_store();
+  co_return co_await offload(blocking_, [&] { return endpoints_->get(id); });
+}
+
+asio::awaitable<Result<Endpoint>> Webhooks::rotate_endpoint_secret(std::string id) {
+  if (!endpoints_) co_return no_endpoint_store();
+  const std::string secret = new_secret();
+  co_return co_await offload(blocking_, [&] {
+    auto rotated = endpoints_->rotate(id, secret);
+    refresh_endpoints();
+    return rotated;
+  });
+}
+
+asio::awaitable<Result<Endpoint>> Webhooks::delete_endpoint(std::string id) {
+  if (!endpoints_) co_return no_endpoint_store();
+  co_return co_await offload(blocking_, [&] {
+    auto removed = endpoints_->remove(id);
+    refresh_endpoints();
+    return removed;
+  });
 }
 
 void WebhookEventTap::publish(const realtime::Event& event) {

@@ -6,9 +6,12 @@
 // jitter, up to max_attempts; any other answer gives up at once. Delivery is at least once: a
 // receiver deduplicates by the event id (or X-AAS-Delivery).
 //
-// Tenancy: the endpoints are the deployment's (configured, admin-global) and receive every user's
-// events; each event names its user. There are no per-tenant endpoints, so no event can reach
-// another tenant's endpoint.
+// Tenancy: the endpoints of WEBHOOK_URLS are the deployment's and receive every user's events
+// (each event names its user). Admins add per-tenant endpoints (endpoint_store.hpp, migration 12):
+// each receives only the events whose data.userId is its tenant, signed with its own secret; no
+// event reaches another tenant's endpoint. Every replica keeps the endpoints in memory, read
+// again at each poll of the queue, so one created, rotated or deleted on another replica is seen
+// within a poll interval.
 //
 // Events (body: {"id": "evt_…", "type", "createdAt", "data": {…}}):
 //   message.completed          an answer was recorded: userId, conversationId, messageId, status,
@@ -22,6 +25,7 @@
 #include "domain/records.hpp"
 #include "realtime/event_bus.hpp"
 #include "webhooks/delivery_store.hpp"
+#include "webhooks/endpoint_store.hpp"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -29,6 +33,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,10 +61,16 @@ std::chrono::milliseconds retry_delay(const Options& o, std::int64_t attempt, do
 
 class Webhooks {
  public:
-  Webhooks(DeliveryStore& store, std::shared_ptr<http::HttpClient> client, boost::asio::thread_pool& blocking,
-           const Clock& clock, Options options);
+  // `endpoints` (may be null: WEBHOOK_URLS only) holds the per-tenant endpoints.
+  Webhooks(DeliveryStore& store, EndpointStore* endpoints, std::shared_ptr<http::HttpClient> client,
+           boost::asio::thread_pool& blocking, const Clock& clock, Options options);
 
-  bool enabled() const { return !options_.urls.empty(); }
+  // Some endpoint would receive an event now (announcing is a no-op otherwise).
+  bool enabled() const { return !options_.urls.empty() || has_endpoints_.load(); }
+  // The dispatcher has work to look for: WEBHOOK_URLS, or endpoints that admins may add.
+  bool active() const { return !options_.urls.empty() || endpoints_ != nullptr; }
+  // Reads the per-tenant endpoints again (start-up; run() does it at every poll). Blocking.
+  void refresh_endpoints();
 
   // Announcing queues a delivery per endpoint; it writes to the store, so call it off the I/O
   // threads. A failure to queue is logged, not thrown: events are never the record.
@@ -77,11 +88,27 @@ class Webhooks {
   boost::asio::awaitable<Result<domain::Page<Delivery>>> deliveries(domain::PageRequest page,
                                                                      std::optional<std::string> status);
 
+  // Per-tenant endpoints (admin). Creation and rotation draw a new secret ("whsec_" + 64 hex
+  // digits), returned in the endpoint: the only time it is shown. invalid_request without an
+  // endpoint store.
+  boost::asio::awaitable<Result<Endpoint>> create_endpoint(NewEndpoint e);
+  boost::asio::awaitable<Result<domain::Page<Endpoint>>> list_endpoints(domain::PageRequest page);
+  boost::asio::awaitable<Result<Endpoint>> get_endpoint(std::string id);
+  boost::asio::awaitable<Result<Endpoint>> rotate_endpoint_secret(std::string id);
+  boost::asio::awaitable<Result<Endpoint>> delete_endpoint(std::string id);
+
  private:
-  void announce(std::string_view type, std::string data_json);
+  // Queues the event for WEBHOOK_URLS and for the endpoints of `tenant` that want `type`.
+  void announce(std::string_view type, const std::string& tenant, std::string data_json);
   boost::asio::awaitable<void> attempt(const Delivery& d);
+  // The secret that signs `d`: WEBHOOK_SECRET, or its endpoint's (nullopt: the endpoint is gone).
+  std::optional<std::string> secret_for(const Delivery& d);
 
   DeliveryStore& store_;
+  EndpointStore* endpoints_;
+  std::mutex endpoints_mu_;
+  std::vector<Endpoint> endpoint_cache_;  // under endpoints_mu_
+  std::atomic<bool> has_endpoints_{false};
   std::shared_ptr<http::HttpClient> client_;
   boost::asio::thread_pool& blocking_;
   const Clock& clock_;

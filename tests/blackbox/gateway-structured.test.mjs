@@ -247,9 +247,8 @@ describe('refused requests: a 400 naming the field, and nothing billed', { timeo
   const image = (url) => ({ messages: [{ role: 'user', content: [{ type: 'text', text: 'see' }, { type: 'image_url', image_url: { url } }] }] });
 
   const cases = [
-    ['n > 1', { n: 2 }, "'n' greater than 1 is not supported"],
-    ['logprobs', { logprobs: true }, "'logprobs' is not supported"],
-    ['top_logprobs', { top_logprobs: 2 }, "'top_logprobs' is not supported"],
+    ['n over 8', { n: 9 }, "'n' must be an integer from 1 to 8"],
+    ['top_logprobs without logprobs', { top_logprobs: 2 }, "'top_logprobs' requires 'logprobs' to be true"],
     ['logit_bias', { logit_bias: { 50256: -100 } }, "'logit_bias' is not supported"],
     ['functions', { functions: [{ name: 'f', parameters: {} }] }, "'functions' is not supported: use 'tools'"],
     ['an input_audio part', { messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } }] }] },
@@ -285,7 +284,7 @@ describe('refused requests: a 400 naming the field, and nothing billed', { timeo
 
   it('billed none of them: usage/me shows no request', async () => {
     const before = await usageOf(user);
-    await assert.rejects(ask({ n: 3 }), OpenAI.BadRequestError);
+    await assert.rejects(ask({ n: 9 }), OpenAI.BadRequestError);
     await assert.rejects(ask(image('data:image/png;base64,!!!!')), OpenAI.BadRequestError);
     const now = await usageOf(user);
     assert.equal(now.requests, 0);

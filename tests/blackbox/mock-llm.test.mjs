@@ -508,6 +508,45 @@ describe('OpenAI stream faults as the openai SDK sees them', { timeout: 60000 },
   });
 });
 
+describe('stop sequences and logprobs as the SDKs see them', { timeout: 60000 }, () => {
+  const messages = [{ role: 'user', content: 'What is the capital of France?' }];
+
+  it('OpenAI: cut before the first stop sequence met, finish_reason stop, vLLM\'s stop_reason naming it', async () => {
+    const r = await openai.chat.completions.create({ model: GPT, messages, stop: ['zzz', 'capital'] });
+    assert.equal(r.choices[0].message.content, 'Mock answer to: What is the ');
+    assert.equal(r.choices[0].finish_reason, 'stop');
+    assert.equal(r.choices[0].stop_reason, 'capital');
+    const { text, chunks } = await collectChat(await openai.chat.completions.create({ model: GPT, messages, stop: 'answer', stream: true }));
+    assert.equal(text, 'Mock ');
+    assert.equal(chunks.find((c) => c.choices[0]?.finish_reason).choices[0].stop_reason, 'answer');
+  });
+
+  it('Anthropic: stop_reason stop_sequence with the sequence, streamed and not', async () => {
+    const body = { model: CLAUDE, max_tokens: 100, messages, stop_sequences: ['capital'] };
+    const m = await anthropic.messages.create(body);
+    assert.equal(m.content[0].text, 'Mock answer to: What is the ');
+    assert.equal(m.stop_reason, 'stop_sequence');
+    assert.equal(m.stop_sequence, 'capital');
+    const final = await anthropic.messages.stream(body).finalMessage();
+    assert.equal(final.content[0].text, 'Mock answer to: What is the ');
+    assert.equal(final.stop_sequence, 'capital');
+  });
+
+  it('OpenAI: deterministic logprobs per token (minus its length / 100) with alternatives, streamed and not', async () => {
+    const r = await openai.chat.completions.create({ model: GPT, messages, logprobs: true, top_logprobs: 2 });
+    const content = r.choices[0].logprobs.content;
+    assert.equal(content.map((t) => t.token).join(''), r.choices[0].message.content);
+    assert.deepEqual(content[1], {
+      token: ' answer', logprob: -0.07, bytes: [...Buffer.from(' answer')],
+      top_logprobs: [{ token: ' answer', logprob: -0.07, bytes: [...Buffer.from(' answer')] }, { token: 'alt1', logprob: -1.07, bytes: [...Buffer.from('alt1')] }],
+    });
+    const { chunks } = await collectChat(await openai.chat.completions.create({ model: GPT, messages, logprobs: true, stream: true }));
+    const streamed = chunks.flatMap((c) => c.choices[0]?.logprobs?.content ?? []);
+    assert.deepEqual(streamed.map((t) => [t.token, t.logprob]), content.map((t) => [t.token, t.logprob]));
+    await assert.rejects(openai.chat.completions.create({ model: GPT, messages, top_logprobs: 2 }), OpenAI.BadRequestError);
+  });
+});
+
 describe('Anthropic messages through @anthropic-ai/sdk', { timeout: 60000 }, () => {
   const request = {
     model: CLAUDE,

@@ -4,61 +4,17 @@
 // again), answers 400 to see the delivery given up, and is answered only after the service was
 // restarted to see a queued delivery survive it. The admin delivery log shows each outcome.
 import assert from 'node:assert/strict';
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 
 import { assertError, assertOk } from './lib/assert.mjs';
+import { makeToken } from './lib/jwt.mjs';
 import { startService } from './lib/service.mjs';
 import { startWithMockLlm } from './lib/upstream.mjs';
+import { startReceiver, verify as verifySignature } from './lib/webhook-receiver.mjs';
 
 const SECRET = 'whsec_blackbox_0123456789abcdef';
 
-function verify(header, body, secret = SECRET) {
-  const parts = Object.fromEntries(String(header).split(',').map((kv) => kv.split('=')));
-  assert.match(parts.t, /^\d+$/);
-  assert.match(parts.v1, /^[0-9a-f]{64}$/);
-  const expected = createHmac('sha256', secret).update(`${parts.t}.${body}`).digest();
-  assert.ok(timingSafeEqual(expected, Buffer.from(parts.v1, 'hex')), 'signature verifies');
-  assert.ok(Math.abs(Date.now() / 1000 - Number(parts.t)) < 300, 'timestamp is recent');
-}
-
-// A receiver: records every request; `answer(req)` picks the status (default 200). waitFor(pred)
-// resolves with the first recorded request matching pred, now or when it arrives.
-async function startReceiver() {
-  const received = [];
-  const waiters = [];
-  const r = {
-    received,
-    answer: () => 200,
-    waitFor(pred, timeoutMs = 20000) {
-      const found = received.find(pred);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching webhook within ${timeoutMs} ms; got ${received.length}`)), timeoutMs);
-        waiters.push({ pred, resolve: (x) => { clearTimeout(timer); resolve(x); } });
-      });
-    },
-  };
-  r.server = http.createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      const entry = { headers: req.headers, body, json: JSON.parse(body), path: req.url };
-      const status = r.answer(entry);
-      entry.status = status;
-      received.push(entry);
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : 'no');
-      for (const w of [...waiters]) {
-        if (w.pred(entry)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(entry); }
-      }
-    });
-  });
-  await new Promise((resolve) => r.server.listen(0, '127.0.0.1', resolve));
-  r.url = `http://127.0.0.1:${r.server.address().port}/hooks/aas?token=kept-out-of-logs`;
-  return r;
-}
+const verify = (header, body, secret = SECRET) => verifySignature(header, body, secret);
 
 const env = (receiver) => ({
   WEBHOOK_URLS: receiver.url,
@@ -207,6 +163,9 @@ describe('webhooks: budget.threshold', () => {
     price: {input: 0, output: 200}
     deployments:
       - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk, headers: {x-mock-answer-tokens: "5"}}
+limits:
+  roles:
+    premium: {daily_budget_usd: 0.004}
 `, { env: { ...env(receiver), BUDGET_DAILY_USD: '0.002', MAX_OUTPUT_TOKENS: '5', LIMIT_RPM: '0', LIMIT_TPM: '0' } }));
   });
   after(async () => {
@@ -235,5 +194,31 @@ describe('webhooks: budget.threshold', () => {
     const refused = await svc.post('/api/ai/v1/chat/completions', { token, json: { model: 'pricey', messages: [{ role: 'user', content: 'more' }] } });
     assert.equal(refused.status, 429);
     assert.equal(receiver.received.filter((e) => e.json.type === 'budget.threshold').length, 2);
+  });
+
+  it('judges a user whose role raises the budget against the budget they have', async () => {
+    // premium: $0.004 a day. Two calls are 50 % of it (no event; against the configured $0.002
+    // they would be 100 %), four are 100 %.
+    const token = makeToken(svc.secret, { sub: 'premium-user', roles: ['premium'] });
+    const ofUser = (e) => e.json.type === 'budget.threshold' && e.json.data.userId === 'premium-user';
+    const spend = async () => {
+      const r = await svc.post('/api/ai/v1/chat/completions', { token, json: { model: 'pricey', messages: [{ role: 'user', content: 'spend' }] } });
+      assert.equal(r.status, 200, r.text);
+    };
+    await spend();
+    await spend();
+    await spend();
+    // The third call crossed 0.003 / 0.004 = 75 %: still nothing. The fourth crosses 80 % and 100 %.
+    await spend();
+    const at80 = await receiver.waitFor((e) => ofUser(e) && e.json.data.thresholdPercent === 80);
+    const at100 = await receiver.waitFor((e) => ofUser(e) && e.json.data.thresholdPercent === 100);
+    for (const e of [at80, at100]) {
+      verify(e.headers['x-aas-signature'], e.body);
+      assert.equal(e.json.data.limitUsd, 0.004);
+      assert.equal(e.json.data.spentUsd, 0.004);
+    }
+    // Judged against the configured $0.002, the second call would have announced both, with
+    // limitUsd 0.002, and the fourth nothing (each threshold once a period).
+    assert.deepEqual(receiver.received.filter(ofUser).map((e) => e.json.data.spentUsd), [0.004, 0.004]);
   });
 });

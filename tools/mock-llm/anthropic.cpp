@@ -85,6 +85,7 @@ struct MessageCall {
   std::string model;
   bool stream = false;
   std::size_t max_tokens = 0;
+  std::vector<std::string> stop_sequences;
   std::size_t prompt_tokens = 0;
   std::string answer;
   std::vector<MockToolCall> tool_uses;  // the tools the answer uses
@@ -111,6 +112,13 @@ std::optional<BadRequest> parse_message(const json::object& body, MessageCall& c
       return BadRequest{"max_tokens: Input should be a valid integer greater than 0"};
     }
     call.max_tokens = static_cast<std::size_t>(max->get_int64());
+  }
+  if (const auto* stop = body.if_contains("stop_sequences"); stop && !stop->is_null()) {
+    if (!stop->is_array()) return BadRequest{"stop_sequences: Input should be a valid list"};
+    for (const json::value& s : stop->get_array()) {
+      if (!s.is_string()) return BadRequest{"stop_sequences: Input should be a valid string"};
+      call.stop_sequences.emplace_back(s.get_string());
+    }
   }
   const auto* messages = body.if_contains("messages");
   if (!messages || !messages->is_array() || messages->get_array().empty()) {
@@ -228,9 +236,9 @@ json::object tool_use_json(const std::string& id, const MockToolCall& use, bool 
 class MessageEvents final : public StreamFraming {
  public:
   MessageEvents(std::string id, const MessageCall& call, InputUsage usage,
-                std::vector<std::string> tool_ids, std::string stop_reason)
+                std::vector<std::string> tool_ids, std::string stop_reason, json::value stop_sequence)
       : id_(std::move(id)), model_(call.model), usage_(usage), tool_uses_(call.tool_uses),
-        tool_ids_(std::move(tool_ids)), stop_reason_(std::move(stop_reason)) {}
+        tool_ids_(std::move(tool_ids)), stop_reason_(std::move(stop_reason)), stop_sequence_(std::move(stop_sequence)) {}
 
   std::string start() override {
     json::object message{{"id", id_},
@@ -287,7 +295,7 @@ class MessageEvents final : public StreamFraming {
     const std::size_t output = text_tokens + tool_uses_tokens(tool_uses_);
     out += event("message_delta",
                  {{"type", "message_delta"},
-                  {"delta", json::object{{"stop_reason", stop_reason_}, {"stop_sequence", nullptr}}},
+                  {"delta", json::object{{"stop_reason", stop_reason_}, {"stop_sequence", stop_sequence_}}},
                   {"usage", json::object{{"output_tokens", output}}}});
     out += event("message_stop", {{"type", "message_stop"}});
     return out;
@@ -302,6 +310,7 @@ class MessageEvents final : public StreamFraming {
   std::vector<MockToolCall> tool_uses_;
   std::vector<std::string> tool_ids_;
   std::string stop_reason_;
+  json::value stop_sequence_;  // the one that ended the answer, or null
 };
 
 // The key, the x-mock-* headers, anthropic-version and the JSON body, in the API's order.
@@ -350,6 +359,11 @@ asio::awaitable<Result<http::Response>> messages(Mock& mock, http::Context& ctx)
     tokens.resize(call.max_tokens);
     stop_reason = "max_tokens";
   }
+  json::value stop_sequence = nullptr;
+  if (auto matched = cut_at_stop(tokens, call.stop_sequences)) {
+    stop_reason = "stop_sequence";
+    stop_sequence = json::string(*matched);
+  }
   std::vector<std::string> tool_ids;
   for (std::size_t i = 0; i < call.tool_uses.size(); ++i) tool_ids.push_back(mock.new_id("toolu_mock_"));
   const InputUsage in = input_usage(call.prompt_tokens, b);
@@ -358,7 +372,7 @@ asio::awaitable<Result<http::Response>> messages(Mock& mock, http::Context& ctx)
 
   if (call.stream) {
     auto framing = std::make_shared<MessageEvents>(std::move(id), call, in, std::move(tool_ids),
-                                                   std::move(stop_reason));
+                                                   std::move(stop_reason), stop_sequence);
     http::Response res = http::sse_response(paced_stream(mock, std::move(b), std::move(tokens), std::move(framing)));
     res.headers.push_back({"request-id", request_id});
     co_return res;
@@ -382,7 +396,7 @@ asio::awaitable<Result<http::Response>> messages(Mock& mock, http::Context& ctx)
                              {"model", call.model},
                              {"content", std::move(content)},
                              {"stop_reason", stop_reason},
-                             {"stop_sequence", nullptr},
+                             {"stop_sequence", stop_sequence},
                              {"usage", usage_json(in, output)}};
   co_await wait_like_generation(b, output);
   res.body = json::serialize(message);

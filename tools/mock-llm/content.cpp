@@ -96,6 +96,30 @@ std::string join(const std::vector<std::string>& tokens) {
   return out;
 }
 
+std::optional<std::string> cut_at_stop(std::vector<std::string>& tokens, const std::vector<std::string>& stops) {
+  const std::string text = join(tokens);
+  std::size_t at = std::string::npos;
+  std::string matched;
+  for (const std::string& s : stops) {
+    const std::size_t p = s.empty() ? std::string::npos : text.find(s);
+    if (p < at) {
+      at = p;
+      matched = s;
+    }
+  }
+  if (at == std::string::npos) return std::nullopt;
+  std::vector<std::string> kept;
+  std::size_t length = 0;
+  for (std::string& t : tokens) {
+    if (length >= at) break;
+    if (length + t.size() > at) t.resize(at - length);
+    length += t.size();
+    kept.push_back(std::move(t));
+  }
+  tokens = std::move(kept);
+  return matched;
+}
+
 bool asks_to_call(std::string_view text, std::string_view tool_name, std::string_view verb) {
   if (tool_name.empty()) return false;
   const std::string needle = std::string(verb) + " " + std::string(tool_name);

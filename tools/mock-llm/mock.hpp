@@ -117,6 +117,9 @@ std::vector<std::string> answer_tokens(std::string_view answer, std::optional<st
 // The i-th token of an endless filler text (drip), with its leading space.
 std::string filler_token(std::size_t i);
 std::string join(const std::vector<std::string>& tokens);
+// Ends the answer before the first of `stops` it contains (a token may be cut part way): the
+// stop sequence that matched, or nullopt when none occurs.
+std::optional<std::string> cut_at_stop(std::vector<std::string>& tokens, const std::vector<std::string>& stops);
 // "call <name>" (or "<verb> <name>") appears in `text` as a whole word.
 bool asks_to_call(std::string_view text, std::string_view tool_name, std::string_view verb = "call");
 

@@ -99,7 +99,38 @@ struct ChatCall {
   std::size_t prompt_tokens = 0;
   std::string answer;                    // before length rules
   std::vector<MockToolCall> tool_calls;  // the tools the answer calls
+  std::vector<std::string> stop;         // stop sequences
+  bool logprobs = false;                 // answer with the tokens' log probabilities
+  std::size_t top_logprobs = 0;          // and this many alternatives each
 };
+
+// The deterministic log probabilities of an answer's text: each token (a word with its leading
+// space) has logprob -(its length in bytes) / 100, and its alternatives are the token itself then
+// "alt1", "alt2", ... each 1 lower than the one before. {"content": [...], "refusal": null}.
+json::object logprobs_json(std::string_view text, std::size_t top) {
+  json::array content;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find(' ', start + 1);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view token = text.substr(start, end - start);
+    start = end;
+    const double logprob = -static_cast<double>(token.size()) / 100.0;
+    const auto bytes = [](std::string_view t) {
+      json::array a;
+      for (unsigned char c : t) a.push_back(c);
+      return a;
+    };
+    json::array alternatives;
+    for (std::size_t k = 0; k < top; ++k) {
+      const std::string alt = k == 0 ? std::string(token) : "alt" + std::to_string(k);
+      alternatives.push_back(json::object{{"token", alt}, {"logprob", logprob - static_cast<double>(k)}, {"bytes", bytes(alt)}});
+    }
+    content.push_back(json::object{
+        {"token", token}, {"logprob", logprob}, {"bytes", bytes(token)}, {"top_logprobs", std::move(alternatives)}});
+  }
+  return json::object{{"content", std::move(content)}, {"refusal", nullptr}};
+}
 
 std::size_t tool_calls_tokens(const std::vector<MockToolCall>& calls) {
   std::size_t n = 0;
@@ -154,6 +185,29 @@ std::optional<BadRequest> parse_chat(const json::object& body, ChatCall& call) {
     }
     call.max_tokens = static_cast<std::size_t>(v->get_int64());
     break;
+  }
+  if (const auto* stop = body.if_contains("stop"); stop && !stop->is_null()) {
+    if (stop->is_string()) {
+      call.stop.emplace_back(stop->get_string());
+    } else if (stop->is_array() && stop->get_array().size() <= 4) {
+      for (const json::value& s : stop->get_array()) {
+        if (!s.is_string()) return BadRequest{"'stop' must be a string or an array of strings", "stop"};
+        call.stop.emplace_back(s.get_string());
+      }
+    } else {
+      return BadRequest{"'stop' must be a string or an array of up to 4 strings", "stop"};
+    }
+  }
+  if (const auto* lp = body.if_contains("logprobs"); lp && !lp->is_null()) {
+    if (!lp->is_bool()) return BadRequest{"'logprobs' must be a boolean", "logprobs"};
+    call.logprobs = lp->get_bool();
+  }
+  if (const auto* top = body.if_contains("top_logprobs"); top && !top->is_null()) {
+    if (!top->is_int64() || top->get_int64() < 0 || top->get_int64() > 20)
+      return BadRequest{"'top_logprobs' must be an integer from 0 to 20", "top_logprobs"};
+    if (!call.logprobs)
+      return BadRequest{"Using top_logprobs requires logprobs to be true.", "top_logprobs"};
+    call.top_logprobs = static_cast<std::size_t>(top->get_int64());
   }
 
   // The deterministic rule for tool calls: the last message is the user's and names a given tool
@@ -249,11 +303,12 @@ json::array tool_calls_json(const std::vector<MockToolCall>& calls, const std::v
 class ChatChunks final : public StreamFraming {
  public:
   ChatChunks(std::string id, const ChatCall& call, Behaviour b, std::vector<std::string> call_ids,
-             std::string finish_reason)
+             std::string finish_reason, json::value stop_reason)
       : id_(std::move(id)), model_(call.model), created_(unix_now()),
-        include_usage_(call.include_usage), prompt_tokens_(call.prompt_tokens),
+        include_usage_(call.include_usage), logprobs_(call.logprobs), top_logprobs_(call.top_logprobs),
+        prompt_tokens_(call.prompt_tokens),
         tool_calls_(call.tool_calls), call_ids_(std::move(call_ids)),
-        finish_reason_(std::move(finish_reason)), b_(std::move(b)) {}
+        finish_reason_(std::move(finish_reason)), stop_reason_(std::move(stop_reason)), b_(std::move(b)) {}
 
   std::string start() override {
     json::object delta{{"role", "assistant"}};
@@ -267,7 +322,8 @@ class ChatChunks final : public StreamFraming {
   }
 
   std::string delta(std::string_view text) override {
-    return chunk(json::object{{"content", text}}, nullptr);
+    return chunk(json::object{{"content", text}}, nullptr,
+                 logprobs_ ? json::value(logprobs_json(text, top_logprobs_)) : json::value(nullptr));
   }
 
   std::string malformed() override {
@@ -293,7 +349,18 @@ class ChatChunks final : public StreamFraming {
         out += chunk(json::object{{"tool_calls", json::array{std::move(args)}}}, nullptr);
       }
     }
-    out += chunk(json::object{}, json::string(finish_reason_));
+    std::string last = chunk(json::object{}, json::string(finish_reason_));
+    if (!stop_reason_.is_null()) {  // vLLM's field: the stop sequence that ended the answer
+      json::object c = base();
+      c["choices"] = json::array{json::object{{"index", 0},
+                                              {"delta", json::object{}},
+                                              {"logprobs", nullptr},
+                                              {"finish_reason", finish_reason_},
+                                              {"stop_reason", stop_reason_}}};
+      if (include_usage_) c["usage"] = nullptr;
+      last = http::sse_data(json::serialize(c));
+    }
+    out += last;
     if (include_usage_) {
       json::object last = base();
       last["choices"] = json::array{};
@@ -313,11 +380,11 @@ class ChatChunks final : public StreamFraming {
                         {"system_fingerprint", "fp_mock"}};
   }
 
-  std::string chunk(json::object delta, json::value finish_reason) const {
+  std::string chunk(json::object delta, json::value finish_reason, json::value logprobs = nullptr) const {
     json::object c = base();
     c["choices"] = json::array{json::object{{"index", 0},
                                             {"delta", std::move(delta)},
-                                            {"logprobs", nullptr},
+                                            {"logprobs", std::move(logprobs)},
                                             {"finish_reason", std::move(finish_reason)}}};
     // With include_usage every chunk but the last carries "usage": null, as the real API sends.
     if (include_usage_) c["usage"] = nullptr;
@@ -328,10 +395,13 @@ class ChatChunks final : public StreamFraming {
   std::string model_;
   std::int64_t created_;
   bool include_usage_;
+  bool logprobs_;
+  std::size_t top_logprobs_;
   std::size_t prompt_tokens_;
   std::vector<MockToolCall> tool_calls_;
   std::vector<std::string> call_ids_;
   std::string finish_reason_;
+  json::value stop_reason_;
   Behaviour b_;
 };
 
@@ -388,13 +458,20 @@ asio::awaitable<Result<http::Response>> chat_completions(Mock& mock, http::Conte
     tokens.resize(*call.max_tokens);
     finish_reason = "length";
   }
+  // As OpenAI ends an answer at a stop sequence (finish_reason "stop", the sequence left out);
+  // which one matched is told as vLLM tells it, in the choice's `stop_reason`.
+  json::value stop_reason = nullptr;
+  if (auto matched = cut_at_stop(tokens, call.stop)) {
+    finish_reason = "stop";
+    stop_reason = json::string(*matched);
+  }
   std::vector<std::string> call_ids;
   for (std::size_t i = 0; i < call.tool_calls.size(); ++i) call_ids.push_back(mock.new_id("call_mock_"));
   std::string id = mock.new_id("chatcmpl-mock-");
 
   if (call.stream) {
     auto framing = std::make_shared<ChatChunks>(std::move(id), call, b, std::move(call_ids),
-                                                std::move(finish_reason));
+                                                std::move(finish_reason), stop_reason);
     co_return http::sse_response(paced_stream(mock, std::move(b), std::move(tokens), std::move(framing)));
   }
 
@@ -420,8 +497,11 @@ asio::awaitable<Result<http::Response>> chat_completions(Mock& mock, http::Conte
       {"model", call.model},
       {"choices", json::array{json::object{{"index", 0},
                                            {"message", std::move(message)},
-                                           {"logprobs", nullptr},
-                                           {"finish_reason", finish_reason}}}},
+                                           {"logprobs", call.logprobs && call.tool_calls.empty()
+                                                            ? json::value(logprobs_json(join(tokens), call.top_logprobs))
+                                                            : json::value(nullptr)},
+                                           {"finish_reason", finish_reason},
+                                           {"stop_reason", stop_reason}}}},
       {"usage", usage_json(call.prompt_tokens, completion, b)},
       {"service_tier", "default"},
       {"system_fingerprint", "fp_mock"}};

@@ -134,6 +134,8 @@ Result<std::string> build_request(const ChatRequest& req, bool stream, const Req
   if (req.seed) return cannot("seed");
   if (req.presence_penalty) return cannot("presence_penalty");
   if (req.frequency_penalty) return cannot("frequency_penalty");
+  if (req.logprobs) return cannot("logprobs");
+  if (req.top_logprobs) return cannot("top_logprobs");
   for (std::size_t i = 0; i < req.tools.size(); ++i)
     if (req.tools[i].strict) return cannot(at("tools", i, ".function.strict"));
   if (req.response_format.kind != ResponseFormat::Kind::text &&
@@ -287,6 +289,7 @@ Result<Completion> parse_response(std::string_view body, const ChatRequest& req)
   c.model = std::string(get_string(o, "model").value_or(req.model));
   c.finish_reason = normalise_finish_reason(get_string(o, "stop_reason").value_or(""));
   if (!forced.empty() && c.finish_reason == "tool_calls") c.finish_reason = "stop";
+  c.stop_sequence = std::string(get_string(o, "stop_sequence").value_or(""));
   if (const json::object* usage = get_object(o, "usage")) {
     const std::int64_t read = get_int(*usage, "cache_read_input_tokens").value_or(0);
     const std::int64_t write = get_int(*usage, "cache_creation_input_tokens").value_or(0);
@@ -394,6 +397,7 @@ Result<wire::Decoded> StreamDecoder::feed(const SseEvent& ev) {
         // JSON mode: the forced tool's use is the answer, not a call for the client.
         if (!forced_tool_.empty() && progress_.finish_reason == "tool_calls") progress_.finish_reason = "stop";
       }
+      if (auto matched = get_string(*delta, "stop_sequence")) progress_.stop_sequence = std::string(*matched);
     }
     if (const json::object* usage = get_object(data, "usage")) {
       read_usage(*usage);

@@ -141,8 +141,9 @@ asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
       failure = std::move(decoded.error());
       return;
     }
-    if (!decoded->text.empty()) {
-      if (!sink(StreamDelta{decoded->text})) {
+    if (!decoded->text.empty() || !decoded->logprobs.empty()) {
+      const StreamDelta delta{decoded->text, nullptr, decoded->logprobs.empty() ? nullptr : &decoded->logprobs};
+      if (!sink(delta)) {
         cancelled = true;
         return;
       }
@@ -200,7 +201,8 @@ asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
       co_return failed(lease, std::move(e));
     }
     succeeded(lease);
-    if (!completion->content.empty() && !sink(StreamDelta{completion->content}))
+    if (!completion->content.empty() &&
+        !sink(StreamDelta{completion->content, nullptr, completion->logprobs.empty() ? nullptr : &completion->logprobs}))
       completion->finish_reason = "cancelled";
     // The calls of a buffered answer go to the sink as OpenAI streams them: one piece each.
     for (std::size_t i = 0; i < completion->tool_calls.size() && completion->finish_reason != "cancelled"; ++i) {
@@ -236,6 +238,7 @@ asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
   c.tool_calls = std::move(tool_calls);
   c.model = progress.model.empty() ? req.model : progress.model;
   c.finish_reason = progress.finish_reason.empty() ? "stop" : progress.finish_reason;
+  c.stop_sequence = progress.stop_sequence;
   c.usage = wire::complete_usage(progress, req, c.content, c.tool_calls);
   co_return c;
 }

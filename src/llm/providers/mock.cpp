@@ -99,6 +99,8 @@ Completion make_completion(const ChatRequest& req, std::string content, std::str
 
 // What the offline model cannot do is refused; what it can is answered in the right shape.
 Result<std::string> MockProvider::answer_for(const ChatRequest& req) {
+  if (req.logprobs || req.top_logprobs)
+    return make_error(errc::invalid_request, "'logprobs' is not supported by the offline mock model");
   switch (req.response_format.kind) {
     case ResponseFormat::Kind::text:
       return reply_for(req);

@@ -57,6 +57,38 @@ Error in_band_error(const json::value& error) {
   return wire::error_from_status(vendor, status, {}, v, TimePoint{});
 }
 
+// One token's entry of logprobs.content[] (or of its top_logprobs); nullopt when malformed.
+std::optional<TokenLogprob> read_token_logprob(const json::value& v, bool with_top) {
+  const json::object* o = v.if_object();
+  const json::value* lp = o ? o->if_contains("logprob") : nullptr;
+  if (!o || !lp || !lp->is_number()) return std::nullopt;
+  TokenLogprob t;
+  t.token = std::string(get_string(*o, "token").value_or(""));
+  t.logprob = lp->to_number<double>();
+  if (const json::array* bytes = get_array(*o, "bytes"))
+    for (const json::value& b : *bytes)
+      if (b.is_int64()) t.bytes.push_back(static_cast<int>(b.as_int64()));
+  if (with_top)
+    if (const json::array* top = get_array(*o, "top_logprobs"))
+      for (const json::value& alt : *top)
+        if (auto a = read_token_logprob(alt, false)) t.top.push_back(std::move(*a));
+  return t;
+}
+
+// A choice's logprobs.content (absent or null: none).
+Result<std::vector<TokenLogprob>> read_logprobs(const json::object& choice) {
+  std::vector<TokenLogprob> out;
+  const json::object* logprobs = get_object(choice, "logprobs");
+  const json::array* content = logprobs ? get_array(*logprobs, "content") : nullptr;
+  if (!content) return out;
+  for (const json::value& v : *content) {
+    auto t = read_token_logprob(v, true);
+    if (!t) return wire::malformed(vendor, "a logprobs entry has no logprob");
+    out.push_back(std::move(*t));
+  }
+  return out;
+}
+
 // The text a message or delta carries; a refusal is shown as the answer, as the model gave it.
 std::string content_of(const json::object& message) {
   if (auto content = get_string(message, "content")) return std::string(*content);
@@ -132,6 +164,8 @@ Result<std::string> build_request(const ChatRequest& req, bool stream, const Req
     body["stop"] = std::move(stop);
   }
   if (!req.user.empty()) body["user"] = req.user;
+  if (req.logprobs) body["logprobs"] = true;
+  if (req.top_logprobs) body["top_logprobs"] = *req.top_logprobs;
   if (const auto max = req.max_tokens ? req.max_tokens : opts.default_max_tokens) {
     body[opts.use_max_completion_tokens ? "max_completion_tokens" : "max_tokens"] = *max;
   }
@@ -266,8 +300,13 @@ Result<Completion> parse_response(std::string_view body, const ChatRequest& req)
                               std::string(get_string(*function, "arguments").value_or(""))});
     }
   }
+  auto logprobs = read_logprobs(choice);
+  if (!logprobs) return logprobs.error();
+  c.logprobs = std::move(*logprobs);
   c.model = std::string(get_string(o, "model").value_or(req.model));
   c.finish_reason = normalise_finish_reason(get_string(choice, "finish_reason").value_or(""));
+  // vLLM says which stop sequence ended the answer (a string; a token id when a stop token did).
+  if (c.finish_reason == "stop") c.stop_sequence = std::string(get_string(choice, "stop_reason").value_or(""));
   if (const json::object* usage = get_object(o, "usage")) {
     c.usage = read_usage(*usage);
   } else {
@@ -357,8 +396,14 @@ Result<wire::Decoded> StreamDecoder::feed(const SseEvent& ev) {
         }
       }
     }
-    if (auto reason = get_string(choice, "finish_reason"))
+    auto logprobs = read_logprobs(choice);
+    if (!logprobs) return logprobs.error();
+    out.logprobs = std::move(*logprobs);
+    if (auto reason = get_string(choice, "finish_reason")) {
       progress_.finish_reason = normalise_finish_reason(*reason);
+      if (progress_.finish_reason == "stop")
+        progress_.stop_sequence = std::string(get_string(choice, "stop_reason").value_or(""));
+    }
   }
   // Only the include_usage chunk has a usage object; earlier chunks carry "usage": null.
   if (const json::object* usage = get_object(chunk, "usage")) {

@@ -22,6 +22,7 @@ namespace aas::llm::wire {
 struct StreamProgress {
   std::string model;          // as the upstream names it; empty until it did
   std::string finish_reason;  // normalised (see normalise in the vendor files); empty until sent
+  std::string stop_sequence;  // the stop sequence that ended the answer, when the upstream said
   Usage usage;                // the upstream's figures so far, already normalised
   bool input_reported = false;
   bool output_reported = false;
@@ -36,7 +37,8 @@ struct StreamProgress {
 struct Decoded {
   std::string text;
   std::vector<ToolCallDelta> tool_calls;
-  bool empty() const { return text.empty() && tool_calls.empty(); }
+  std::vector<TokenLogprob> logprobs;  // of `text`'s tokens, when asked for
+  bool empty() const { return text.empty() && tool_calls.empty() && logprobs.empty(); }
 };
 
 // Turns a vendor's server-sent events into answer pieces and a StreamProgress.

@@ -499,6 +499,25 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
 )sql";
 
+// Per-tenant webhook endpoints (src/webhooks/endpoint_store.hpp), managed by admins: each receives
+// the events of one tenant (the principal the events name). The secret signs its deliveries, so it
+// is kept as it is. A delivery names the endpoint it is for (NULL: a WEBHOOK_URLS endpoint), so it
+// is signed with that endpoint's current secret, and given up when the endpoint is deleted.
+constexpr std::string_view k0012_webhook_endpoints = R"sql(
+CREATE TABLE webhook_endpoints (
+  id         TEXT PRIMARY KEY,
+  url        TEXT NOT NULL,
+  secret     TEXT NOT NULL,
+  tenant     TEXT NOT NULL,
+  events     TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  rotated_at INTEGER
+);
+CREATE INDEX webhook_endpoints_tenant ON webhook_endpoints (tenant);
+
+ALTER TABLE webhook_deliveries ADD COLUMN endpoint_id TEXT;
+)sql";
+
 // Lexical search reads (term, chunk, tf, len) of each query term's postings. SQLite's kb_terms is
 // already WITHOUT ROWID, so its primary key holds tf and len: nothing to change here; the number
 // is kept so both stores list the same migrations (PostgreSQL's adds them to its index).
@@ -506,7 +525,7 @@ constexpr std::string_view k0014_lexical_postings = R"sql(
 SELECT 1;
 )sql";
 
-constexpr std::array<Migration, 11> kMigrations{{
+constexpr std::array<Migration, 12> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
     {3, "organise", k0003_organise},
@@ -517,6 +536,7 @@ constexpr std::array<Migration, 11> kMigrations{{
     {8, "plain checks", k0008_plain_checks},
     {9, "knowledge", k0009_knowledge},
     {10, "keys and webhooks", k0010_keys_webhooks},
+    {12, "webhook endpoints", k0012_webhook_endpoints},
     {14, "lexical postings", k0014_lexical_postings},
 }};
 

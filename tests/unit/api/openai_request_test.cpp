@@ -71,8 +71,12 @@ TEST(OpenAiRequest, ReadsEveryStructuredField) {
 
 TEST(OpenAiRequest, RefusesNamingTheField) {
   const std::string hi = R"("model": "m", "messages": [{"role": "user", "content": "hi"}])";
-  EXPECT_EQ(refusal("{" + hi + R"(, "n": 2})"), "'n' greater than 1 is not supported yet: ask once per answer");
-  EXPECT_EQ(refusal("{" + hi + R"(, "logprobs": true})"), "'logprobs' is not supported yet");
+  EXPECT_EQ(refusal("{" + hi + R"(, "n": 9})"), "'n' must be an integer from 1 to 8");
+  EXPECT_EQ(refusal("{" + hi + R"(, "n": 0})"), "'n' must be an integer from 1 to 8");
+  EXPECT_EQ(refusal("{" + hi + R"(, "n": 3})"), "accepted");
+  EXPECT_EQ(refusal("{" + hi + R"(, "logprobs": true, "top_logprobs": 3})"), "accepted");
+  EXPECT_EQ(refusal("{" + hi + R"(, "top_logprobs": 3})"), "'top_logprobs' requires 'logprobs' to be true");
+  EXPECT_EQ(refusal("{" + hi + R"(, "logprobs": true, "top_logprobs": 21})"), "'top_logprobs' must be an integer from 0 to 20");
   EXPECT_EQ(refusal("{" + hi + R"(, "top_p": 2})"), "'top_p' must be between 0 and 1");
   EXPECT_EQ(refusal("{" + hi + R"(, "stop": ["a","b","c","d","e"]})"), "'stop' must be a string or an array of up to 4 strings");
   EXPECT_EQ(refusal("{" + hi + R"(, "seed": 1.5})"), "'seed' must be an integer");
@@ -201,9 +205,13 @@ TEST(OpenAiRequest, ReadsALegacyCompletion) {
   EXPECT_EQ(refused(R"({"model": "m"})"), "'prompt' must be a string or an array of 1 to 16 strings");
   EXPECT_EQ(refused(R"({"model": "m", "prompt": [[1, 2]]})"),
             "'prompt' must be a string or an array of strings (token arrays are not supported)");
-  EXPECT_EQ(refused(R"({"model": "m", "prompt": "x", "n": 2})"), "'n' greater than 1 is not supported yet: ask once per answer");
+  EXPECT_EQ(refused(R"({"model": "m", "prompt": "x", "n": 2})"), "accepted");
+  EXPECT_EQ(refused(R"({"model": "m", "prompt": ["x", "y", "z"], "n": 6})"),
+            "'n' times the number of prompts must not exceed 16");
+  EXPECT_EQ(refused(R"({"model": "m", "prompt": "x", "best_of": 2})"), "'best_of' greater than 1 is not supported");
   EXPECT_EQ(refused(R"({"model": "m", "prompt": "x", "echo": true})"), "'echo' is not supported");
-  EXPECT_EQ(refused(R"({"model": "m", "prompt": "x", "logprobs": 2})"), "'logprobs' is not supported yet");
+  EXPECT_EQ(refused(R"({"model": "m", "prompt": "x", "logprobs": 2})"), "accepted");
+  EXPECT_EQ(refused(R"({"model": "m", "prompt": "x", "logprobs": 6})"), "'logprobs' must be an integer from 0 to 5");
   EXPECT_EQ(refused(R"({"model": "m", "prompt": ["x", "y"], "stream": true})"), "'prompt' must be one string when streaming");
 }
 

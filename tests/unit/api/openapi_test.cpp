@@ -87,8 +87,10 @@ TEST(OpenApi, RouterAndSpecDescribeTheSameOperations) {
   keys::KeyService key_service(*key_store, *store, blocking, events);
   services.keys = &key_service;
   auto delivery_store = webhooks::open_sqlite_delivery_store((dir / "ai.db").string(), clock);
-  webhooks::Webhooks hooks(*delivery_store, std::make_shared<http::HttpClient>(blocking.get_executor(), http::ClientOptions{}),
-                           blocking, clock, {});
+  auto endpoint_store = webhooks::open_sqlite_endpoint_store((dir / "ai.db").string(), clock);
+  webhooks::Webhooks hooks(*delivery_store, endpoint_store.get(),
+                           std::make_shared<http::HttpClient>(blocking.get_executor(), http::ClientOptions{}), blocking,
+                           clock, {});
   services.webhooks = &hooks;
   // The development sign-in is routed only when it is set.
   services.dev_token = [](const std::string&) -> Result<std::string> { return std::string("token"); };

@@ -191,6 +191,20 @@ TEST(AnthropicWire, StopReasonsAreNormalised) {
   EXPECT_EQ(normalise_finish_reason("pause_turn"), "other");
 }
 
+TEST(AnthropicWire, TheStopSequenceThatEndedTheAnswerIsKeptStreamedAndNot) {
+  const auto c = parse_response(R"({"type":"message","role":"assistant","model":"m","content":[{"type":"text","text":"a"}],
+    "stop_reason":"stop_sequence","stop_sequence":"END","usage":{"input_tokens":1,"output_tokens":1}})", sample());
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->finish_reason, "stop");
+  EXPECT_EQ(c->stop_sequence, "END");
+  const Transcript t = decode(
+      "event: message_delta\n"
+      "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"stop_sequence\",\"stop_sequence\":\"END\"},\"usage\":{\"output_tokens\":1}}\n\n");
+  ASSERT_FALSE(t.error);
+  EXPECT_EQ(t.progress.finish_reason, "stop");
+  EXPECT_EQ(t.progress.stop_sequence, "END");
+}
+
 TEST(AnthropicWire, AnUnreadableResponseIsAnUpstreamError) {
   for (std::string_view body : {"not json", R"({"type": "message"})", "[1]"}) {
     const auto c = parse_response(body, sample());
@@ -444,6 +458,12 @@ TEST(AnthropicWire, RefusesWhatItCannotHonourNamingTheParameter) {
   req = sample();
   req.frequency_penalty = 1;
   names(req, "'frequency_penalty'");
+  req = sample();
+  req.logprobs = true;
+  names(req, "'logprobs'");
+  req.logprobs = false;
+  req.top_logprobs = 2;
+  names(req, "'top_logprobs'");
   req = sample();
   req.tools = {{"f", "", "{}", true}};
   names(req, "'tools[0].function.strict'");

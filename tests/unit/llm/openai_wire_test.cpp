@@ -602,4 +602,56 @@ TEST(OpenAiWire, EmbeddingsRequestAndResponseInInputOrder) {
   EXPECT_EQ(missing.error().code, errc::upstream_error);
 }
 
+TEST(OpenAiWire, VllmsStopReasonNamesTheStopSequence) {
+  const auto c = parse_response(R"({"choices":[{"index":0,"message":{"role":"assistant","content":"a"},
+    "finish_reason":"stop","stop_reason":"END"}],"usage":{"prompt_tokens":1,"completion_tokens":1}})", sample());
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->stop_sequence, "END");
+  // A stop token's id (a number) names no sequence.
+  const auto token = parse_response(R"({"choices":[{"index":0,"message":{"role":"assistant","content":"a"},
+    "finish_reason":"stop","stop_reason":128001}]})", sample());
+  ASSERT_TRUE(token);
+  EXPECT_EQ(token->stop_sequence, "");
+  const Transcript t = decode("data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\",\"stop_reason\":\"END\"}]}\n\ndata: [DONE]\n\n");
+  EXPECT_EQ(t.progress.stop_sequence, "END");
+}
+
+TEST(OpenAiWire, LogprobsAskedForAndReadBackStreamedAndNot) {
+  ChatRequest req = sample();
+  req.logprobs = true;
+  req.top_logprobs = 1;
+  const auto body = json::parse(*build_request(req, false)).as_object();
+  EXPECT_EQ(body.at("logprobs"), true);
+  EXPECT_EQ(body.at("top_logprobs"), 1);
+  EXPECT_FALSE(json::parse(*build_request(sample(), false)).as_object().contains("logprobs"));
+
+  const auto c = parse_response(R"({"choices":[{"index":0,"message":{"role":"assistant","content":"Hi there"},
+    "logprobs":{"content":[{"token":"Hi","logprob":-0.5,"bytes":[72,105],"top_logprobs":[{"token":"Hi","logprob":-0.5,"bytes":[72,105]}]},
+                           {"token":" there","logprob":-1.25,"bytes":null,"top_logprobs":[]}],"refusal":null},
+    "finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2}})", req);
+  ASSERT_TRUE(c);
+  ASSERT_EQ(c->logprobs.size(), 2u);
+  EXPECT_EQ(c->logprobs[0].token, "Hi");
+  EXPECT_EQ(c->logprobs[0].logprob, -0.5);
+  EXPECT_EQ(c->logprobs[0].bytes, (std::vector<int>{72, 105}));
+  ASSERT_EQ(c->logprobs[0].top.size(), 1u);
+  EXPECT_EQ(c->logprobs[0].top[0].token, "Hi");
+  EXPECT_TRUE(c->logprobs[1].bytes.empty());
+  EXPECT_EQ(c->logprobs[1].logprob, -1.25);
+
+  StreamDecoder decoder;
+  SseEvent ev;
+  ev.data = R"({"choices":[{"index":0,"delta":{"content":" there"},"logprobs":{"content":[{"token":" there","logprob":-1.25,"top_logprobs":[]}]},"finish_reason":null}]})";
+  auto d = decoder.feed(ev);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->text, " there");
+  ASSERT_EQ(d->logprobs.size(), 1u);
+  EXPECT_EQ(d->logprobs[0].token, " there");
+
+  ev.data = R"({"choices":[{"index":0,"delta":{"content":"x"},"logprobs":{"content":[{"token":"x"}]}}]})";
+  auto bad = decoder.feed(ev);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, errc::upstream_error);
+}
+
 }  // namespace aas::llm::openai_wire

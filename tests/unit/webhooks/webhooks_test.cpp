@@ -53,8 +53,11 @@ class DeliveryStoreTest : public ::testing::TestWithParam<testing::MigratedDatab
     const std::string where = GetParam().open(clock_, keep_);
     store_ = GetParam().name == "sqlite" ? open_sqlite_delivery_store(where, clock_)
                                          : open_postgres_delivery_store(where, clock_);
+    endpoints_ = GetParam().name == "sqlite" ? open_sqlite_endpoint_store(where, clock_)
+                                             : open_postgres_endpoint_store(where, clock_);
   }
   void TearDown() override {
+    endpoints_.reset();
     store_.reset();
     keep_.reset();
   }
@@ -67,6 +70,7 @@ class DeliveryStoreTest : public ::testing::TestWithParam<testing::MigratedDatab
   FakeClock clock_;
   std::shared_ptr<void> keep_;
   std::unique_ptr<DeliveryStore> store_;
+  std::unique_ptr<EndpointStore> endpoints_;
 };
 
 TEST_P(DeliveryStoreTest, AQueuedDeliveryIsClaimedOnceUntilItsLeaseEnds) {
@@ -152,7 +156,7 @@ TEST_P(DeliveryStoreTest, AnnouncingQueuesTheEventForEveryEndpoint) {
   Options o;
   o.urls = {"http://a.example/hook", "https://b.example/in"};
   o.secret = "whsec_0123456789abcdef";
-  Webhooks hooks(*store_, std::make_shared<http::HttpClient>(blocking.get_executor(), http::ClientOptions{}), blocking,
+  Webhooks hooks(*store_, nullptr, std::make_shared<http::HttpClient>(blocking.get_executor(), http::ClientOptions{}), blocking,
                  clock_, o);
   hooks.document_indexed("u1", "kb-1", "doc-1", 12);
   hooks.budget_threshold("u2", "daily", 80, 1'600'000, 2'000'000);
@@ -179,6 +183,65 @@ TEST_P(DeliveryStoreTest, AnnouncingQueuesTheEventForEveryEndpoint) {
     }
   }
   EXPECT_EQ(endpoints, (std::set<std::string>{"http://a.example/hook", "https://b.example/in"}));
+}
+
+TEST_P(DeliveryStoreTest, EndpointsAreCreatedListedRotatedAndRemoved) {
+  auto a = endpoints_->create({"http://a.example/in", "whsec_a", "key:1", {"message.completed", "budget.threshold"}});
+  ASSERT_TRUE(a) << a.error().detail;
+  auto b = endpoints_->create({"http://b.example/in", "whsec_b", "user-2", {}});
+  ASSERT_TRUE(b);
+  EXPECT_EQ(a->events, (std::vector<std::string>{"message.completed", "budget.threshold"}));
+  EXPECT_TRUE(a->wants("budget.threshold"));
+  EXPECT_FALSE(a->wants("knowledge.document.indexed"));
+  EXPECT_TRUE(b->wants("knowledge.document.indexed")) << "no events named: every type";
+  EXPECT_FALSE(a->rotated_at);
+  auto all = endpoints_->all();
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].id, a->id);
+  auto page = endpoints_->list({1, std::nullopt});
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->items.size(), 1u);
+  ASSERT_TRUE(page->next_cursor);
+  auto rotated = endpoints_->rotate(a->id, "whsec_a2");
+  ASSERT_TRUE(rotated);
+  EXPECT_EQ(rotated->secret, "whsec_a2");
+  EXPECT_TRUE(rotated->rotated_at);
+  EXPECT_EQ(endpoints_->get(a->id)->secret, "whsec_a2");
+  auto removed = endpoints_->remove(b->id);
+  ASSERT_TRUE(removed);
+  EXPECT_EQ(removed->url, "http://b.example/in");
+  EXPECT_EQ(endpoints_->get(b->id).error().code, errc::not_found);
+  EXPECT_EQ(endpoints_->remove(b->id).error().code, errc::not_found);
+  EXPECT_EQ(endpoints_->rotate(b->id, "x").error().code, errc::not_found);
+}
+
+// A tenant's endpoint gets that tenant's events (of the types it wants) and no other's; a
+// WEBHOOK_URLS endpoint gets every event. Each delivery names the endpoint it is for.
+TEST_P(DeliveryStoreTest, AnnouncingQueuesForTheTenantsEndpointsOnly) {
+  auto mine = endpoints_->create({"http://tenant-a.example/in", "whsec_a", "key:a", {"budget.threshold"}});
+  auto theirs = endpoints_->create({"http://tenant-b.example/in", "whsec_b", "key:b", {}});
+  ASSERT_TRUE(mine && theirs);
+  boost::asio::thread_pool blocking(1);
+  Options o;
+  o.urls = {"http://global.example/hook"};
+  o.secret = "whsec_0123456789abcdef";
+  Webhooks hooks(*store_, endpoints_.get(),
+                 std::make_shared<http::HttpClient>(blocking.get_executor(), http::ClientOptions{}), blocking, clock_, o);
+  hooks.refresh_endpoints();
+  hooks.budget_threshold("key:a", "daily", 80, 1, 2);
+  hooks.document_indexed("key:a", "kb", "doc", 1);  // not a type tenant a's endpoint wants
+  hooks.document_indexed("someone", "kb", "doc", 1);
+  auto due = claim();
+  blocking.join();
+  std::multiset<std::string> got;
+  for (const Delivery& d : due) got.insert(d.event_type + " " + d.endpoint + " " + d.endpoint_id);
+  EXPECT_EQ(got, (std::multiset<std::string>{
+                     "budget.threshold http://global.example/hook ",
+                     "budget.threshold http://tenant-a.example/in " + mine->id,
+                     "knowledge.document.indexed http://global.example/hook ",
+                     "knowledge.document.indexed http://global.example/hook ",
+                 }));
 }
 
 TEST(DeliveryStorePostgres, ServerIsGivenToTheTests) { testing::expect_postgres_server("the delivery store"); }
