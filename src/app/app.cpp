@@ -53,6 +53,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -320,6 +321,18 @@ void record_call(metrics::Metrics& m, const chat::CallOutcome& call) {
   m.gateway_overhead(model, call.overhead_seconds);
 }
 
+// Whether any configured upstream is (or may be) reached over https: then the TLS context is
+// built in the background after start rather than on an I/O thread by the first request.
+bool may_use_tls(const Config& c) {
+  const auto https = [](std::string_view url) { return url.starts_with("https:"); };
+  for (const ModelSpec& m : c.models)
+    for (const DeploymentSpec& d : m.deployments)
+      if (d.provider != "mock" && (d.base_url.empty() || https(d.base_url))) return true;
+  for (const agent::HttpToolSpec& t : c.agent.tools)
+    if (https(t.path)) return true;
+  return https(c.main_backend_url) || std::any_of(c.webhook_urls.begin(), c.webhook_urls.end(), https);
+}
+
 }  // namespace
 
 int serve(Config c) {
@@ -578,6 +591,7 @@ int serve(Config c) {
   http::Server server(ioc, server_options(c), dispatcher,
                       realtime::engineio::upgrade_handler(socketio.engine(), c.socketio_path));
   server.start();
+  if (may_use_tls(c)) asio::post(blocking, [client] { client->prepare_tls(); });
   // What ended connections freed goes back to the system once their number has dropped.
   MemoryTrimmer trimmer(ioc.get_executor(), blocking.get_executor(), [&server] { return server.connection_count(); });
   trimmer.start();

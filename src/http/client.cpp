@@ -17,10 +17,10 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
-#include <array>
 #include <charconv>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -53,8 +53,13 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::string_view kUserAgent = "ai-agent-service";
 // Provider responses behind CDNs carry large cookie and tracing headers; Beast's 8 KB is too tight.
 constexpr std::uint32_t kMaxHeaderBytes = 64 * 1024;
-// Body bytes are handed to the sink in pieces of at most this size, straight from the parser.
+// Body bytes are handed to the sink in pieces of at most kBodyPieceBytes, straight from the
+// parser. The piece starts at kFirstPieceBytes and doubles only when a read fills it: a streamed
+// answer arrives an event (a few hundred bytes) at a time and its piece is held for the whole
+// stream, so a fixed 16 KB (it was one, inside the coroutine frame) was most of what an idle
+// upstream stream cost; a bulk body reaches the full size after a few reads.
 constexpr std::size_t kBodyPieceBytes = 16 * 1024;
+constexpr std::size_t kFirstPieceBytes = 1024;
 // Servers commonly close idle keep-alive connections after 5-75 s; older ones are not worth the
 // risk of racing the server's close.
 constexpr auto kMaxIdleAge = std::chrono::seconds(30);
@@ -323,7 +328,9 @@ struct Exchange {
 
 struct HttpClient::Impl {
   Impl(asio::any_io_executor ex, ClientOptions opts)
-      : executor(std::move(ex)), options(std::move(opts)), tls_context(make_tls_context(options)) {
+      : executor(std::move(ex)), options(std::move(opts)) {
+    // A bad UPSTREAM_CA_FILE is a start-up error, so with one the context is built now.
+    if (!options.extra_ca_file.empty()) (void)tls();
     if (!options.https_proxy.empty()) {
       auto p = parse_proxy(options.https_proxy);
       if (!p) throw std::invalid_argument(p.error().message);
@@ -332,6 +339,13 @@ struct HttpClient::Impl {
   }
 
   static ssl::context make_tls_context(const ClientOptions& options);
+  // The TLS context, built on first use: loading the system's CA store takes tens of ms and about
+  // a megabyte (plus libcrypto's pages), which a service whose upstreams are all plain HTTP
+  // (mock-llm, Ollama, vLLM on a private network) never needs, and which delayed every start.
+  ssl::context& tls() {
+    std::call_once(tls_once, [this] { tls_context.emplace(make_tls_context(options)); });
+    return *tls_context;
+  }
 
   asio::awaitable<Result<ClientResponse>> exchange(ClientRequest req, HeadHook on_head,
                                                    BodySink sink);
@@ -351,12 +365,15 @@ struct HttpClient::Impl {
   const asio::any_io_executor executor;
   const ClientOptions options;
   std::optional<Proxy> proxy;  // HTTPS_PROXY
-  ssl::context tls_context;  // declared before the pool: pooled TLS streams refer to it
+  std::once_flag tls_once;
+  std::optional<ssl::context> tls_context;  // declared before the pool: pooled TLS streams refer to it
 
   // Coroutines on different strands share the pool; the lock is held only to move pointers.
   std::mutex mutex;
   std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
 };
+
+void HttpClient::prepare_tls() { (void)impl_->tls(); }
 
 ssl::context HttpClient::Impl::make_tls_context(const ClientOptions& options) {
   ssl::context ctx(ssl::context::tls_client);
@@ -463,7 +480,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> HttpClient::Impl::connect(
     co_return transport_error(resolve_ec, d, "resolving", dial, is_cancelled(x.cancel_state));
   }
 
-  auto conn = std::make_unique<Connection>(executor, t.tls ? &tls_context : nullptr);
+  auto conn = std::make_unique<Connection>(executor, t.tls ? &tls() : nullptr);
   beast::tcp_stream& lowest = conn->lowest();
   lowest.expires_at(d.at);
   auto [connect_ec, endpoint] = co_await lowest.async_connect(endpoints, use_tuple);
@@ -560,23 +577,29 @@ asio::awaitable<Outcome> HttpClient::Impl::transfer(Stream& stream, Connection& 
 
   // buffer_body hands over whatever each read produced, so bytes reach the sink as they arrive
   // and nothing accumulates here.
-  std::array<char, kBodyPieceBytes> piece;
+  std::unique_ptr<char[]> piece = std::make_unique_for_overwrite<char[]>(kFirstPieceBytes);
+  std::size_t piece_size = kFirstPieceBytes;
   while (!parser.is_done()) {
     // A head hook or sink may have cancelled this very coroutine; the next co_await would throw.
     if (is_cancelled(x.cancel_state)) {
       co_return failed(asio::error::operation_aborted, d, "reading the response body from", false);
     }
-    parser.get().body().data = piece.data();
-    parser.get().body().size = piece.size();
+    parser.get().body().data = piece.get();
+    parser.get().body().size = piece_size;
     d = phase_deadline(options.idle_timeout, "idle", x.total_deadline);
     lowest.expires_at(d.at);
     auto [read_ec, read_bytes] =
         co_await bhttp::async_read_some(stream, conn.buffer, parser, use_tuple);
-    if (read_ec == bhttp::error::need_buffer) read_ec = {};  // the piece is full: deliver it
+    const bool full = read_ec == bhttp::error::need_buffer;
+    if (full) read_ec = {};  // the piece is full: deliver it
     if (read_ec) co_return failed(read_ec, d, "reading the response body from", false);
-    const std::size_t got = piece.size() - parser.get().body().size;
-    if (got > 0 && !x.sink(std::string_view(piece.data(), got))) {
+    const std::size_t got = piece_size - parser.get().body().size;
+    if (got > 0 && !x.sink(std::string_view(piece.get(), got))) {
       co_return Outcome{std::move(head)};  // the caller stopped: the connection is not reused
+    }
+    if (full && piece_size < kBodyPieceBytes) {
+      piece_size *= 2;
+      piece = std::make_unique_for_overwrite<char[]>(piece_size);
     }
   }
   lowest.expires_never();

@@ -90,6 +90,10 @@ class HttpClient {
   boost::asio::awaitable<Result<ClientResponse>> stream(
       ClientRequest req, std::function<void(const ClientResponse& head)> on_head, BodySink sink);
 
+  // Builds the TLS context (the system CA store) now instead of on the first https request, which
+  // would otherwise pay for it on an I/O thread. Blocking: call it from the blocking pool.
+  void prepare_tls();
+
  private:
   struct Impl;
   std::shared_ptr<Impl> impl_;

@@ -570,6 +570,32 @@ TEST_F(HttpClientTest, StreamDeliversChunksAsTheyArrive) {
   EXPECT_EQ(srv.accepted(), 1);
 }
 
+// The body piece starts small (a streamed answer's events are short and its piece lives as long
+// as the stream) and grows when reads fill it: a large body still arrives whole, in order, and in
+// pieces of at most 16 KB.
+TEST_F(HttpClientTest, LargeStreamedBodyArrivesWholeInBoundedPieces) {
+  std::string big;
+  for (int i = 0; big.size() < 300'000; ++i) big += "line " + std::to_string(i) + "\n";
+  auto& srv = server([big](ServerConn& conn) -> asio::awaitable<void> {
+    if (co_await conn.read_request()) co_await conn.respond(200, big);
+  });
+  HttpClient client(executor(), {});
+  std::string got;
+  std::size_t largest = 0, pieces = 0;
+  auto sink = [&](std::string_view bytes) {
+    got.append(bytes);
+    largest = std::max(largest, bytes.size());
+    ++pieces;
+    return true;
+  };
+  auto on_head = [](const ClientResponse&) {};
+  auto res = run(client.stream(get(srv.url("/big")), on_head, sink));
+  ASSERT_TRUE(res) << why(res);
+  EXPECT_EQ(got, big);
+  EXPECT_LE(largest, 16u * 1024);
+  EXPECT_GE(pieces, big.size() / (16 * 1024));
+}
+
 TEST_F(HttpClientTest, SinkReturningFalseAbortsAndClosesTheConnection) {
   auto probe = std::make_shared<Probe>();
   auto& srv = server([probe](ServerConn& conn) -> asio::awaitable<void> {
