@@ -37,6 +37,35 @@ function rawConnection(port, bytes) {
   });
 }
 
+// Runs fn(0..n-1) with at most `limit` calls at a time, in the order of i; resolves to the results.
+// The polling handshakes and polls are HTTP requests through fetch, whose client gives up on a
+// connection not accepted within 10 s: 2,500 of them thrown at the listen queue at once on a
+// machine loaded 10x its cores made one of them "fetch failed" now and then (issue 18), although
+// the service refused none. What this suite checks is that 2,500 such sessions are held and then
+// closed, not how fast one process can open them, so they are opened 100 at a time. A refusal
+// still fails the test, with its cause.
+async function pool(n, limit, fn) {
+  const results = new Array(n);
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      results[i] = await fn(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, n) }, worker));
+  return results;
+}
+
+// fetch, with the cause of a failure in the error (undici's "fetch failed" alone names nothing).
+async function fetchOrExplain(url, init) {
+  try {
+    return await fetch(url, init);
+  } catch (e) {
+    throw new Error(`${e.message}: ${e.cause?.code ?? ''} ${e.cause?.message ?? e.cause ?? ''} (${url})`);
+  }
+}
+
 // An Engine.IO WebSocket session that reads its open packet and then answers nothing.
 function silentWebSocket(url) {
   return new Promise((resolve, reject) => {
@@ -69,11 +98,11 @@ describe('half-open and silent connections', () => {
   it(`closes ${4 * EACH} connections that never complete or never answer, and serves a new client meanwhile`, TIMEOUT, async () => {
     const base = `${svc.url}${PATH}/?EIO=4`;
     // Long-polling sessions first: opened, then never polled (each handshake on its own request).
-    const sids = await Promise.all(Array.from({ length: EACH }, async () => {
-      const res = await fetch(`${base}&transport=polling`);
+    const sids = await pool(EACH, 100, async () => {
+      const res = await fetchOrExplain(`${base}&transport=polling`);
       assert.equal(res.status, 200);
       return JSON.parse((await res.text()).slice(1)).sid;
-    }));
+    });
     const silentTcp = await Promise.all(Array.from({ length: EACH }, () => rawConnection(svc.port)));
     const cutOff = await Promise.all(Array.from({ length: EACH }, () =>
       rawConnection(svc.port, `GET ${PATH}/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websock`)));
@@ -96,13 +125,13 @@ describe('half-open and silent connections', () => {
     await Promise.all([...silentTcp, ...cutOff, ...silentWs].map((c) => c.closed));
     // A polling session that missed its pongs is gone: its next poll is refused (a poll made
     // before its deadline returns what waits, the ping, and the next one finds it closed).
-    await Promise.all(sids.map(async (sid) => {
+    await pool(sids.length, 100, async (i) => {
       for (;;) {
-        const res = await fetch(`${base}&transport=polling&sid=${sid}`);
+        const res = await fetchOrExplain(`${base}&transport=polling&sid=${sids[i]}`);
         const body = await res.text();
         if (res.status === 400) return assert.match(body, /Session ID unknown|Bad request/);
         assert.equal(res.status, 200, body);
       }
-    }));
+    });
   });
 });

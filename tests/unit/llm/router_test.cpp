@@ -1090,13 +1090,14 @@ class GatedProvider final : public LlmProvider {
 // Drives calls of several users on one single-threaded io_context and watches the queue through
 // the on_load hook.
 struct FairBench {
-  explicit FairBench(int max_concurrency) {
+  explicit FairBench(int max_concurrency, int reserved_slots = -1) {
     Deployment d;
     d.name = "shared";
     d.upstream_model = "shared-model";
     d.provider = provider;
     d.max_concurrency = max_concurrency;
     d.max_queue = 64;
+    d.reserved_slots = reserved_slots;
     RouterHooks hooks;
     hooks.on_load = [this](const std::string&, int in_flight_now, int queued_now) {
       in_flight = in_flight_now;
@@ -1244,6 +1245,106 @@ TEST(Fairness, AUserWhoseWaiterGivesUpLeavesTheTurnAndTheSlotGoesOn) {
   });
   EXPECT_EQ(bench.finished, (std::vector<std::string>{"X", "B"}));
   EXPECT_EQ(bench.in_flight.load(), 0);
+}
+
+// --- the reserve: slots only a user holding none may take ---
+
+TEST(Reserve, AUserHoldingSlotsLeavesTheReserveFreeAndANewcomerTakesItAtOnce) {
+  FairBench bench(4, 1);
+  bench.play([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 5; ++i) bench.call("A");
+    co_await bench.served(3);  // every slot but the reserved one
+    co_await bench.waiting(2);
+    EXPECT_EQ(bench.in_flight.load(), 3);
+    // B holds nothing: the reserve is its at once, although A's calls queued first and nothing ended.
+    bench.call("B");
+    co_await bench.served(4);
+    EXPECT_EQ(bench.provider->served().back(), "B");
+    EXPECT_EQ(bench.in_flight.load(), 4);
+    // B's second call waits: B holds a slot now, and none is free.
+    bench.call("B");
+    co_await bench.waiting(3);
+    // B's first call ends: B holds none again, so the slot it gave back is its second call's,
+    // ahead of A's older waiters (A may not take the reserve).
+    bench.provider->release("B");
+    co_await bench.served(5);
+    EXPECT_EQ(bench.provider->served().back(), "B");
+    bench.provider->release("B");
+    // One of A's ends: its next waiter takes that unreserved slot.
+    bench.provider->release("A");
+    co_await bench.served(6);
+    EXPECT_EQ(bench.provider->served().back(), "A");
+    for (int i = 0; i < 4; ++i) bench.provider->release("A");
+    co_await bench.until([&] { return bench.finished.size() == 7; });
+  });
+  EXPECT_EQ(bench.in_flight.load(), 0);
+  EXPECT_EQ(bench.queued.load(), 0);
+}
+
+TEST(Reserve, AFreedReservedSlotStaysFreeWhileOnlyUsersHoldingSlotsWait) {
+  FairBench bench(3, 1);
+  bench.play([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 2; ++i) bench.call("A");
+    co_await bench.served(2);
+    bench.call("B");
+    co_await bench.served(3);  // B took the reserve
+    bench.call("A");
+    co_await bench.waiting(1);
+    // B's call ends: A holds two, every unreserved slot, so the freed slot is kept for a newcomer.
+    bench.provider->release("B");
+    co_await bench.until([&] { return bench.finished.size() == 1; });
+    EXPECT_EQ(bench.in_flight.load(), 2);
+    EXPECT_EQ(bench.queued.load(), 1);
+    EXPECT_EQ(bench.provider->served().size(), 3u);
+    // C comes and takes it, ahead of A's waiter.
+    bench.call("C");
+    co_await bench.served(4);
+    EXPECT_EQ(bench.provider->served().back(), "C");
+    // One of A's ends: A and C now hold the two unreserved slots between them (the reserve is a
+    // number of slots, not particular ones), so A's waiter still waits.
+    bench.provider->release("A");
+    co_await bench.until([&] { return bench.finished.size() == 2; });
+    EXPECT_EQ(bench.in_flight.load(), 2);
+    EXPECT_EQ(bench.queued.load(), 1);
+    // C's ends: now A's waiter may take a slot.
+    bench.provider->release("C");
+    co_await bench.served(5);
+    EXPECT_EQ(bench.provider->served().back(), "A");
+    for (int i = 0; i < 2; ++i) bench.provider->release("A");
+    co_await bench.until([&] { return bench.finished.size() == 5; });
+  });
+  EXPECT_EQ(bench.in_flight.load(), 0);
+  EXPECT_EQ(bench.queued.load(), 0);
+}
+
+TEST(Reserve, ThirteenGreedyUsersHoldingLongCallsLeaveAnotherUserASlotAtOnce) {
+  // Issue 18, finding 4: 13 users x 5 long calls, all started together, on 64 slots. The default
+  // reserve (64 / 16 = 4) keeps 4 slots for users holding none.
+  FairBench bench(64);
+  bench.play([&]() -> asio::awaitable<void> {
+    for (int s = 0; s < 5; ++s)
+      for (int u = 0; u < 13; ++u) bench.call("greedy" + std::to_string(u));
+    co_await bench.served(60);
+    co_await bench.waiting(5);
+    EXPECT_EQ(bench.in_flight.load(), 60);
+    bench.call("polite");
+    co_await bench.served(61);  // while every greedy call still runs
+    EXPECT_EQ(bench.provider->served().back(), "polite");
+    bench.provider->release("polite");
+    for (int u = 0; u < 13; ++u)
+      for (int s = 0; s < 5; ++s) bench.provider->release("greedy" + std::to_string(u));
+    co_await bench.until([&] { return bench.finished.size() == 66; });
+  });
+  EXPECT_EQ(bench.in_flight.load(), 0);
+  EXPECT_EQ(bench.queued.load(), 0);
+}
+
+TEST(Reserve, AReserveOfEverySlotIsRefusedAtStartUp) {
+  FakeClock clock;
+  auto d = deployment("a", std::make_shared<FakeProvider>(answer({"ok"})));
+  d.max_concurrency = 2;
+  d.reserved_slots = 2;
+  EXPECT_THROW(RoutedModel("alias", {d}, fast(), lenient(), clock), std::invalid_argument);
 }
 
 }  // namespace aas::llm
