@@ -76,7 +76,7 @@ run_mocha() {
     for (const t of r.passes) console.log(`  ok   ${t.fullTitle}`);
     for (const t of r.failures) console.log(`  FAIL ${t.fullTitle}: ${(t.err.message || "").split("\n")[0]}`);
     fs.writeFileSync(process.argv[1] + ".failed", r.failures.map((t) => t.fullTitle + "\n").join(""));
-    fs.writeFileSync(process.argv[1] + ".counts", `${r.stats.passes} ${r.stats.failures}`);
+    fs.writeFileSync(process.argv[1] + ".counts", `${r.stats.passes} ${r.stats.failures}\n`);
   ' "$report" || { cat "$report.err" >&2; echo "$1: no mocha report" >&2; exit 1; }
   read -r passing failing <"$report.counts"
 }
