@@ -8,6 +8,7 @@
 //     LARGE_STREAMS (5), LARGE_BYTES (60000000), LARGE_ROUNDS (3), LARGE_SETTLE_S (12)
 //     LARGE_BOUNDS=max: MAX_ANSWER_BYTES and MAX_OUTPUT_TOKENS at their highest (64 MiB, 1M tokens),
 //     so that as much as the service allows is relayed; unset, the defaults (1 MiB) cut each answer.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 
@@ -27,6 +28,10 @@ const { mock, svc } = await start((url) => `models:
     price: {input: 1, output: 1, max_output: 1000000, context_window: 2000000}
     deployments:
       - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk, headers: {x-mock-flood-bytes: "${BYTES}", x-mock-chunk-bytes: "16384"}}
+  - name: small
+    price: {input: 1, output: 1}
+    deployments:
+      - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk}
 `, env);
 
 const rssKb = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${svc.pid}/status`, 'utf8'))[1]);
@@ -51,6 +56,17 @@ function stream(token) {
 }
 
 const settle = () => new Promise((r) => setTimeout(r, SETTLE_S * 1000));
+// Warmed first by one small streamed answer (the tokenizer's tables and the store's statements are
+// loaded on first use): the baseline is a service that has answered, not one that never did.
+const warm = await new Promise((resolve) => {
+  const payload = JSON.stringify({ message: 'warm up', model: 'small', stream: true });
+  const req = http.request(new URL('/api/ai/chat', svc.url), {
+    method: 'POST', agent: false,
+    headers: { authorization: `Bearer ${svc.token('warm')}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+  }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+  req.end(payload);
+});
+if (warm !== 200) throw new Error(`the warm-up chat answered ${warm}`);
 await settle();
 const idle = rssKb();
 const rounds = [];
@@ -62,13 +78,21 @@ for (let round = 0; round < ROUNDS; ++round) {
   peak = Math.max(peak, rssKb());
   const justAfter = rssKb();
   await settle();
+  const settled = rssKb();
+  // LARGE_PROBE=1 (diagnosis): what a malloc_trim(0) called now from gdb would still give back,
+  // i.e. how much of the settled RSS is free heap rather than memory in use.
+  let probedKb;
+  if (process.env.LARGE_PROBE === '1') {
+    spawnSync('gdb', ['-p', String(svc.pid), '-batch', '-ex', 'call (int) malloc_trim(0)'], { stdio: 'ignore' });
+    probedKb = rssKb();
+  }
   rounds.push({
-    round, peakKb: peak, justAfterKb: justAfter, settledKb: rssKb(),
+    round, peakKb: peak, justAfterKb: justAfter, settledKb: settled, probedKb,
     sseMbEach: results.map((r) => +(r.bytes / 1e6).toFixed(2)), statuses: [...new Set(results.map((r) => r.status))],
     finish: [...new Set(results.map((r) => r.finish))],
   });
 }
-console.log(JSON.stringify({ streams: STREAMS, upstreamBytesEach: BYTES, bounds: MAX ? 'max' : 'default', settleSeconds: SETTLE_S, idleKb: idle, rounds }));
+console.log(JSON.stringify({ binary: process.argv[2], streams: STREAMS, upstreamBytesEach: BYTES, bounds: MAX ? 'max' : 'default', settleSeconds: SETTLE_S, warmIdleKb: idle, rounds }));
 await svc.stop('SIGTERM', 60000).catch(() => svc.kill());
 await mock.stop().catch(() => {});
 process.exit(0);
