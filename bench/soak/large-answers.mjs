@@ -29,7 +29,7 @@ const { mock, svc } = await start((url) => `models:
     deployments:
       - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk, headers: {x-mock-flood-bytes: "${BYTES}", x-mock-chunk-bytes: "16384"}}
   - name: small
-    price: {input: 1, output: 1}
+    price: {input: 1, output: 1, max_output: 1000000, context_window: 2000000}
     deployments:
       - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk}
 `, env);

@@ -600,6 +600,39 @@ TEST(Breaker, HalfOpenLetsExactlyOneProbeThrough) {
   EXPECT_EQ(model.breaker_state("a"), BreakerState::closed);
 }
 
+TEST(Breaker, AProbeCancelledBeforeItsOutcomeLetsTheNextCallProbe) {
+  // Issue 18's audit: the abandoned half-open probe was never exercised. A probe that ends without
+  // an outcome (its caller left) must give the probe back, or the breaker would refuse every
+  // call from then on (half-open, probe "in flight" for ever).
+  FakeClock clock;
+  auto p = std::make_shared<FakeProvider>(std::vector<Step>{fail(upstream(503)), answer({"slow"}, 5s)}, answer());
+  BreakerPolicy b = lenient();
+  b.consecutive_failures = 1;
+  b.open_for = 1s;
+  RoutedModel model("alias", {deployment("a", p)}, fast(1), b, clock);
+  const auto req = request();
+  EXPECT_FALSE(run([&] { return model.complete(req); }));
+  EXPECT_EQ(model.breaker_state("a"), BreakerState::open);
+  clock.advance(1s);
+
+  asio::io_context ioc;
+  auto probe = [&]() -> asio::awaitable<std::size_t> {
+    asio::steady_timer timer(co_await asio::this_coro::executor, 20ms);  // gives up long before 5 s
+    auto winner = co_await (model.complete(req) || timer.async_wait(asio::use_awaitable));
+    co_return winner.index();
+  };
+  auto gave_up = asio::co_spawn(ioc, probe(), asio::use_future);
+  ioc.run();
+  EXPECT_EQ(gave_up.get(), 1u);
+  EXPECT_EQ(p->calls(), 2);  // the probe reached the deployment
+  EXPECT_EQ(model.breaker_state("a"), BreakerState::half_open);
+
+  auto r = run([&] { return model.complete(req); });
+  EXPECT_TRUE(r) << r.error().detail;
+  EXPECT_EQ(p->calls(), 3);
+  EXPECT_EQ(model.breaker_state("a"), BreakerState::closed);
+}
+
 TEST(Breaker, OpensOnTheFailureRatioOverTheWindow) {
   FakeClock clock;
   std::vector<Step> alternating;
