@@ -6,9 +6,12 @@
 
 #include <malloc.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
-#include <limits>
+#include <cstdio>
+#include <optional>
 #include <mutex>
 
 namespace aas {
@@ -21,26 +24,38 @@ bool trim_due(std::size_t peak, std::size_t now, const MemoryTrimOptions& option
   return drop >= options.min_drop && drop * 4 >= peak;
 }
 
-bool heap_trim_due(std::size_t free_floor, std::size_t free_now, const MemoryTrimOptions& options) {
-  return options.min_free_growth > 0 && free_now > free_floor && free_now - free_floor >= options.min_free_growth;
+bool heap_trim_due(const HeapFigures& now, std::size_t resident_after_last_trim, const MemoryTrimOptions& options) {
+  const std::size_t m = options.min_free_bytes;
+  return m > 0 && now.free >= m && now.resident >= resident_after_last_trim + m;
 }
 
-std::size_t heap_free_bytes() { return mallinfo2().fordblks; }
+HeapFigures heap_figures() {
+  HeapFigures h;
+  h.free = mallinfo2().fordblks;
+  // statm's second field: resident pages.
+  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+    unsigned long size = 0, resident = 0;
+    if (std::fscanf(f, "%lu %lu", &size, &resident) == 2)
+      h.resident = static_cast<std::size_t>(resident) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    std::fclose(f);
+  }
+  return h;
+}
 
 struct MemoryTrimmer::State : std::enable_shared_from_this<MemoryTrimmer::State> {
   State(asio::any_io_executor io, asio::any_io_executor pool, std::function<std::size_t()> count,
-        MemoryTrimOptions o, std::function<std::size_t()> free)
-      : timer(io), blocking(std::move(pool)), open(std::move(count)), free_heap(std::move(free)), options(o) {}
+        MemoryTrimOptions o, std::function<HeapFigures()> figures)
+      : timer(io), blocking(std::move(pool)), open(std::move(count)), heap(std::move(figures)), options(o) {}
 
   std::mutex mu;  // the timer's calls: tick on an I/O thread, stop() from anywhere
   asio::steady_timer timer;
   asio::any_io_executor blocking;
   std::function<std::size_t()> open;
-  std::function<std::size_t()> free_heap;
+  std::function<HeapFigures()> heap;
   const MemoryTrimOptions options;
   std::size_t peak = 0;  // since the last trim; only in tick()
-  // The lowest free heap seen since the last trim; only in the pool's check, one at a time.
-  std::size_t free_floor = std::numeric_limits<std::size_t>::max();
+  // The resident size just after the last trim (or first seen); only in the pool's check, one at a time.
+  std::optional<std::size_t> resident_after_trim;
   bool stopped = false;
   std::atomic<bool> trimming{false};  // a check (and maybe a trim) is running on the pool
   std::atomic<std::size_t> trims{0};
@@ -67,12 +82,13 @@ struct MemoryTrimmer::State : std::enable_shared_from_this<MemoryTrimmer::State>
     arm();
   }
 
-  // On the pool: looks at the free heap (it takes the allocator's locks), and trims when the
-  // connections fell or the free heap grew.
+  // On the pool: looks at the heap (mallinfo2 takes the allocator's locks), and trims when the
+  // connections fell or much was freed since the last trim.
   void check(bool fell, std::size_t was, std::size_t now) {
-    const std::size_t free = free_heap();
-    free_floor = std::min(free_floor, free);
-    const bool grew = heap_trim_due(free_floor, free, options);
+    const HeapFigures before = heap();
+    // The lowest resident size since the last trim is the mark (right after a trim, that trim's).
+    resident_after_trim = std::min(resident_after_trim.value_or(before.resident), before.resident);
+    const bool grew = heap_trim_due(before, *resident_after_trim, options);
     if (fell || grew) {
       const auto t0 = std::chrono::steady_clock::now();
       const int released = malloc_trim(0);
@@ -81,11 +97,11 @@ struct MemoryTrimmer::State : std::enable_shared_from_this<MemoryTrimmer::State>
         spdlog::debug("memory trim after connections fell from {} to {}: {} in {:.1f} ms", was, now,
                       released ? "memory released" : "nothing to release", ms);
       else
-        spdlog::debug("memory trim after the free heap grew from {} to {} bytes: {} in {:.1f} ms", free_floor, free,
-                      released ? "memory released" : "nothing to release", ms);
-      // A trim leaves the free bytes free (their pages are handed back, not the chunks): the
-      // next trim for this reason needs as much growth again.
-      free_floor = free;
+        spdlog::debug("memory trim with {} bytes free in the heap, resident {} bytes: {} in {:.1f} ms", before.free,
+                      before.resident, released ? "memory released" : "nothing to release", ms);
+      // The free bytes stay free (their pages went back, not the chunks): the next trim for that
+      // reason waits until the resident size grew again.
+      resident_after_trim = heap().resident;
       ++trims;
     }
     trimming = false;
@@ -93,9 +109,9 @@ struct MemoryTrimmer::State : std::enable_shared_from_this<MemoryTrimmer::State>
 };
 
 MemoryTrimmer::MemoryTrimmer(asio::any_io_executor io, asio::any_io_executor blocking, std::function<std::size_t()> open,
-                             MemoryTrimOptions options, std::function<std::size_t()> free_heap)
+                             MemoryTrimOptions options, std::function<HeapFigures()> heap)
     : state_(std::make_shared<State>(std::move(io), std::move(blocking), std::move(open), options,
-                                     std::move(free_heap))) {}
+                                     std::move(heap))) {}
 
 MemoryTrimmer::~MemoryTrimmer() { stop(); }
 
