@@ -4,7 +4,7 @@
 // full and its queue never empties); one polite user sends plain chats one after another. The
 // polite user's latency (p50 / p99 / max), against the same chats on the idle deployment first.
 //
-//   node bench/soak/fairness.mjs SERVICE_BIN MOCK_LLM_BIN   (FAIR_SECONDS, 60 by default; FAIR_STAGGER)
+//   node bench/soak/fairness.mjs SERVICE_BIN MOCK_LLM_BIN   (FAIR_SECONDS, 60 by default; FAIR_STAGGER; FAIR_RESERVED)
 import http from 'node:http';
 
 import { harness } from './lib.mjs';
@@ -19,6 +19,9 @@ const ANSWER_MS = 20000;
 const GREEDY_USERS = 13;
 const STREAMS_EACH = 5;
 const SLOTS = 64;
+// FAIR_RESERVED: the deployment's reserved_slots (slots only a user holding none may take); unset,
+// the default (SLOTS / 16 = 4). FAIR_RESERVED=0 gives the fair queue alone, as before the reserve.
+const RESERVED = process.env.FAIR_RESERVED === undefined ? SLOTS / 16 : Number(process.env.FAIR_RESERVED);
 
 // Paced at 10 tokens a second: a greedy answer (the mock echoes the 200-word question) streams for
 // ~20 s; the polite user's few words take well under a second upstream.
@@ -26,7 +29,7 @@ const { mock, svc } = await start((url) => `models:
   - name: shared
     price: {input: 1, output: 1}
     deployments:
-      - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk, max_concurrency: ${SLOTS}, max_queue: 1000, headers: {x-mock-tokens-per-second: "10"}}
+      - {provider: openai, model: gpt-4o-mini, base_url: "${url}/v1", api_key: sk, max_concurrency: ${SLOTS}, reserved_slots: ${RESERVED}, max_queue: 1000, headers: {x-mock-tokens-per-second: "10"}}
 `);
 
 function post(token, json) {
@@ -84,12 +87,13 @@ const deployment = 'shared/openai/gpt-4o-mini#1';
 for (;;) {
   const text = await (await fetch(`${svc.url}/metrics`)).text();
   const v = (name) => Number((text.split('\n').find((l) => l.startsWith(`${name}{deployment="${deployment}"} `)) ?? ' 0').split(' ').at(-1));
-  if (v('ai_deployment_in_flight') === SLOTS && v('ai_deployment_queued') > 0) break;
+  // Every slot but the reserve (FAIR_RESERVED; the default reserve is SLOTS / 16), or every one.
+  if (v('ai_deployment_in_flight') >= SLOTS - RESERVED && v('ai_deployment_queued') > 0) break;
   await new Promise((r) => setTimeout(r, 100));
 }
 const loaded = await politeRun(performance.now() + SECONDS * 1000);
 stop = true;
-const result = { stagger: STAGGER, greedyUsers: GREEDY_USERS, streamsEach: STREAMS_EACH, slots: SLOTS, seconds: SECONDS, idle, loaded, greedyStreamsFinished: greedyDone };
+const result = { stagger: STAGGER, reserved: RESERVED, greedyUsers: GREEDY_USERS, streamsEach: STREAMS_EACH, slots: SLOTS, seconds: SECONDS, idle, loaded, greedyStreamsFinished: greedyDone };
 console.log(JSON.stringify(result));
 await svc.stop('SIGTERM', 60000).catch(() => svc.kill());
 await mock.stop().catch(() => {});

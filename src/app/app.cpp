@@ -245,7 +245,8 @@ std::vector<api::ProviderInfo> register_models(const Config& c, llm::ModelRegist
       anthropic = anthropic || d.provider == "anthropic";
       // Unique across models (each model has its own breakers): "<model>/<provider>/<upstream>#<n>".
       deployments.push_back({m.name + "/" + d.provider + "/" + d.model + "#" + std::to_string(++i), d.model,
-                             make_provider(c, d, client), d.weight, d.max_concurrency, d.max_queue});
+                             make_provider(c, d, client), d.weight, d.max_concurrency, d.max_queue,
+                             d.reserved_slots});
       metrics.breaker_state(deployments.back().name, 0);  // every breaker starts closed
       metrics.deployment_load(deployments.back().name, 0, 0);
     }

@@ -187,6 +187,11 @@ std::vector<ModelSpec> read_models(const YAML::Node& list) {
         dep.max_queue = d["max_queue"].as<int>(256);
         if (dep.weight < 1 || dep.max_concurrency < 1 || dep.max_queue < 0)
           throw ConfigError(where + ".deployments: weight and max_concurrency must be >= 1");
+        if (d["reserved_slots"]) {
+          dep.reserved_slots = d["reserved_slots"].as<int>();
+          if (dep.reserved_slots < 0 || dep.reserved_slots >= dep.max_concurrency)
+            throw ConfigError(where + ".deployments.reserved_slots: from 0 to max_concurrency - 1");
+        }
         spec.deployments.push_back(std::move(dep));
       }
       out.push_back(std::move(spec));

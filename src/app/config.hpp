@@ -29,6 +29,7 @@ struct DeploymentSpec {
   int weight = 1;
   int max_concurrency = 64;
   int max_queue = 256;
+  int reserved_slots = -1;  // for users holding none of the slots; -1: max_concurrency / 16
 };
 
 // A model clients may name, with its deployments, fallbacks and price.

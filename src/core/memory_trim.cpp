@@ -6,7 +6,12 @@
 
 #include <malloc.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <optional>
 #include <mutex>
 
 namespace aas {
@@ -19,19 +24,40 @@ bool trim_due(std::size_t peak, std::size_t now, const MemoryTrimOptions& option
   return drop >= options.min_drop && drop * 4 >= peak;
 }
 
+bool heap_trim_due(const HeapFigures& now, std::size_t resident_after_last_trim, const MemoryTrimOptions& options) {
+  const std::size_t m = options.min_free_bytes;
+  return m > 0 && now.free >= m && now.resident >= resident_after_last_trim + m;
+}
+
+HeapFigures heap_figures() {
+  HeapFigures h;
+  h.free = mallinfo2().fordblks;
+  // statm's second field: resident pages.
+  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+    unsigned long size = 0, resident = 0;
+    if (std::fscanf(f, "%lu %lu", &size, &resident) == 2)
+      h.resident = static_cast<std::size_t>(resident) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    std::fclose(f);
+  }
+  return h;
+}
+
 struct MemoryTrimmer::State : std::enable_shared_from_this<MemoryTrimmer::State> {
   State(asio::any_io_executor io, asio::any_io_executor pool, std::function<std::size_t()> count,
-        MemoryTrimOptions o)
-      : timer(io), blocking(std::move(pool)), open(std::move(count)), options(o) {}
+        MemoryTrimOptions o, std::function<HeapFigures()> figures)
+      : timer(io), blocking(std::move(pool)), open(std::move(count)), heap(std::move(figures)), options(o) {}
 
   std::mutex mu;  // the timer's calls: tick on an I/O thread, stop() from anywhere
   asio::steady_timer timer;
   asio::any_io_executor blocking;
   std::function<std::size_t()> open;
+  std::function<HeapFigures()> heap;
   const MemoryTrimOptions options;
   std::size_t peak = 0;  // since the last trim; only in tick()
+  // The resident size just after the last trim (or first seen); only in the pool's check, one at a time.
+  std::optional<std::size_t> resident_after_trim;
   bool stopped = false;
-  std::atomic<bool> trimming{false};
+  std::atomic<bool> trimming{false};  // a check (and maybe a trim) is running on the pool
   std::atomic<std::size_t> trims{0};
 
   void arm() {
@@ -46,26 +72,46 @@ struct MemoryTrimmer::State : std::enable_shared_from_this<MemoryTrimmer::State>
   void tick() {
     const std::size_t now = open();
     if (now > peak) peak = now;
-    if (trim_due(peak, now, options) && !trimming.exchange(true)) {
+    // One check at a time; a tick that finds one running leaves its reasons to the next tick.
+    if (!trimming.exchange(true)) {
+      const bool fell = trim_due(peak, now, options);
       const std::size_t was = peak;
-      peak = now;
-      asio::post(blocking, [self = shared_from_this(), was, now] {
-        const auto t0 = std::chrono::steady_clock::now();
-        const int released = malloc_trim(0);
-        const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-        spdlog::debug("memory trim after connections fell from {} to {}: {} in {:.1f} ms", was, now,
-                      released ? "memory released" : "nothing to release", ms);
-        ++self->trims;
-        self->trimming = false;
-      });
+      if (fell) peak = now;
+      asio::post(blocking, [self = shared_from_this(), fell, was, now] { self->check(fell, was, now); });
     }
     arm();
+  }
+
+  // On the pool: looks at the heap (mallinfo2 takes the allocator's locks), and trims when the
+  // connections fell or much was freed since the last trim.
+  void check(bool fell, std::size_t was, std::size_t now) {
+    const HeapFigures before = heap();
+    // The lowest resident size since the last trim is the mark (right after a trim, that trim's).
+    resident_after_trim = std::min(resident_after_trim.value_or(before.resident), before.resident);
+    const bool grew = heap_trim_due(before, *resident_after_trim, options);
+    if (fell || grew) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const int released = malloc_trim(0);
+      const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      if (fell)
+        spdlog::debug("memory trim after connections fell from {} to {}: {} in {:.1f} ms", was, now,
+                      released ? "memory released" : "nothing to release", ms);
+      else
+        spdlog::debug("memory trim with {} bytes free in the heap, resident {} bytes: {} in {:.1f} ms", before.free,
+                      before.resident, released ? "memory released" : "nothing to release", ms);
+      // The free bytes stay free (their pages went back, not the chunks): the next trim for that
+      // reason waits until the resident size grew again.
+      resident_after_trim = heap().resident;
+      ++trims;
+    }
+    trimming = false;
   }
 };
 
 MemoryTrimmer::MemoryTrimmer(asio::any_io_executor io, asio::any_io_executor blocking, std::function<std::size_t()> open,
-                             MemoryTrimOptions options)
-    : state_(std::make_shared<State>(std::move(io), std::move(blocking), std::move(open), options)) {}
+                             MemoryTrimOptions options, std::function<HeapFigures()> heap)
+    : state_(std::make_shared<State>(std::move(io), std::move(blocking), std::move(open), options,
+                                     std::move(heap))) {}
 
 MemoryTrimmer::~MemoryTrimmer() { stop(); }
 

@@ -302,6 +302,9 @@ struct RoutedModel::State {
       if (d.max_concurrency < 1)
         throw std::invalid_argument(where + ": max_concurrency must be at least 1");
       if (d.max_queue < 0) throw std::invalid_argument(where + ": max_queue must not be negative");
+      if (d.reserved_slots < 0) d.reserved_slots = d.max_concurrency / 16;
+      if (d.reserved_slots >= d.max_concurrency)
+        throw std::invalid_argument(where + ": reserved_slots must be below max_concurrency");
       for (auto& n : nodes)
         if (n.d.name == d.name) throw std::invalid_argument(where + ": duplicate name");
       nodes.push_back(Node{std::move(d)});
@@ -409,7 +412,7 @@ struct RoutedModel::State {
       const Node& n = nodes[i];
       if (!admits(n, now)) continue;
       any_admits = true;
-      const bool saturated = n.in_flight >= n.d.max_concurrency &&
+      const bool saturated = !may_take(n, running_of(n, key)) &&
                              n.queued >= static_cast<std::size_t>(n.d.max_queue);
       if (!saturated) open_to_us.push_back(i);
     }
@@ -448,9 +451,10 @@ struct RoutedModel::State {
     auto [entry, fresh] = n.tenants.try_emplace(key);
     Tenant& t = entry->second;
     if (fresh) t.key = key;
-    // A free slot means nobody waits (a released slot is always handed on), so it is taken at
-    // once, whoever holds the others: a user alone may use every slot.
-    if (n.in_flight < n.d.max_concurrency) {
+    // A slot this user may take is taken at once, ahead of any waiter: the waiters are users who
+    // hold slots already and may not take the reserve (a slot any waiter could take is always
+    // handed on). A user alone may use every slot but the reserve.
+    if (may_take(n, t.running)) {
       ++n.in_flight;
       ++t.running;
       p.tenant = &t;
@@ -467,6 +471,18 @@ struct RoutedModel::State {
     return p;
   }
 
+  // Whether a user holding `running` slots may take one more now: anyone while the unreserved
+  // slots last; the reserve only a user holding none.
+  static bool may_take(const Node& n, int running) {
+    const int limit = running == 0 ? n.d.max_concurrency : n.d.max_concurrency - n.d.reserved_slots;
+    return n.in_flight < limit;
+  }
+
+  static int running_of(const Node& n, const std::string& key) {
+    const auto it = n.tenants.find(key);
+    return it == n.tenants.end() ? 0 : it->second.running;
+  }
+
   // A tenant with nothing running or waiting no longer counts as sharing the deployment.
   static void forget_if_idle(Node& n, Tenant& t) {
     if (t.running > 0 || !t.waiters.empty()) return;
@@ -481,21 +497,27 @@ struct RoutedModel::State {
   }
 
   // Fair queuing: the freed slot goes to the first tenant in turn that holds fewer slots than its
-  // share, or, when every waiting tenant holds its share already, to the first in turn (a slot
-  // never idles while a call waits). The tenant served goes to the back of the turn.
+  // share, or, when every waiting tenant holds its share already, to the first in turn. Only a
+  // tenant that may take it (see may_take) is considered: a slot of the reserve stays free while
+  // only users holding slots wait, otherwise no slot idles while a call waits. The tenant served
+  // goes to the back of the turn.
   void release_slot_locked(Node& n, Tenant& from) {
     --from.running;
+    --n.in_flight;
     forget_if_idle(n, from);  // before the share is counted: it may have been its last call
-    if (n.turn.empty()) {
-      --n.in_flight;
+    const int fair = share(n);
+    auto next = std::find_if(n.turn.begin(), n.turn.end(), [&](const Tenant* t) {
+      return t->running < fair && may_take(n, t->running);
+    });
+    if (next == n.turn.end())
+      next = std::find_if(n.turn.begin(), n.turn.end(), [&](const Tenant* t) { return may_take(n, t->running); });
+    if (next == n.turn.end()) {
       report_load(n);
       return;
     }
-    const int fair = share(n);
-    auto next = std::find_if(n.turn.begin(), n.turn.end(), [fair](const Tenant* t) { return t->running < fair; });
-    if (next == n.turn.end()) next = n.turn.begin();
     Tenant& to = **next;
     n.turn.erase(next);
+    ++n.in_flight;
     // Hand the slot straight to that tenant's longest waiter. try_send posts the wake-up (it
     // never runs the waiter inline), so holding the mutex here cannot deadlock.
     Waiter* w = to.waiters.front();

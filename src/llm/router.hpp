@@ -46,6 +46,10 @@ struct Deployment {
   // calls running or waiting) slots already is passed over while another user waits.
   int max_concurrency = 64;
   int max_queue = 256;          // calls waiting beyond that; more fail at once with rate_limited
+  // Slots only a user holding none of this deployment's slots may take, so that a newcomer is
+  // served at once even when other users' long streams hold everything else (nothing is ever
+  // preempted). -1: max_concurrency / 16 (4 of 64; none below 16). At most max_concurrency - 1.
+  int reserved_slots = -1;
 };
 
 // Which failures are worth another attempt: rate limits, 408/409/5xx, timeouts and connection

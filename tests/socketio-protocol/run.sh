@@ -7,9 +7,11 @@
 # temporary directory with its URL constant pointed at the server's free port. Their npm
 # dependencies are the ones pinned here (package-lock.json), installed by scripts/install-deps.sh:
 # nothing is installed at test time.
-# Passing: all 24 Engine.IO tests, and at least 30 of the 32 Socket.IO ones (the suite has races
-# of its own with a 300 ms ping interval: a PING may arrive before the packet a test waits for,
-# which fails a test now and then against the reference server too; see the suites' README).
+# Passing: all 24 Engine.IO tests and all 32 Socket.IO ones. The Socket.IO suite has races of its
+# own (with a 300 ms ping interval a PING `2` may arrive before the packet a test waits for with
+# `waitFor(socket, "message")`, which fails a test now and then against the reference server too;
+# see the suites' README): only those tests, named in RACY below, are run again on their own when
+# they fail, up to twice, and must then pass. Any other failure fails at once.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -37,8 +39,20 @@ for _ in $(seq 1 100); do
 done
 [ -n "$port" ] || { echo "the test server did not start" >&2; exit 1; }
 
-# run_suite <name> → prints mocha's report, sets passing / failing
-run_suite() {
+# The Socket.IO suite's tests that wait for one particular packet with `waitFor(socket, "message")`
+# (so a PING arriving first fails them), by mocha's full title. Nothing else is ever retried.
+RACY='Socket.IO protocol connect should allow connection to the main namespace
+Socket.IO protocol connect should allow connection to the main namespace with a payload
+Socket.IO protocol connect should allow connection to a custom namespace
+Socket.IO protocol connect should allow connection to a custom namespace with a payload
+Socket.IO protocol connect should disallow connection to an unknown namespace
+Socket.IO protocol disconnect should disconnect from the main namespace
+Socket.IO protocol disconnect should connect then disconnect from a custom namespace
+Socket.IO protocol message should send a plain-text packet
+Socket.IO protocol message should send a plain-text packet with an ack'
+
+# prepare_suite <name>: a copy of the suite pointed at the server's port
+prepare_suite() {
   local name="$1" dir="$work/$1"
   rm -rf "$dir"
   mkdir -p "$dir"
@@ -47,27 +61,62 @@ run_suite() {
     "$suites/$name/test-suite.js" >"$dir/test-suite.js"
   grep -q "127.0.0.1:$port" "$dir/test-suite.js" || { echo "$name: URL constant not found" >&2; exit 1; }
   ln -s "$here/node_modules" "$dir/node_modules"
-  (cd "$dir" && "$here/node_modules/.bin/mocha" --reporter spec test-suite.js) >"$dir/report.txt" 2>&1 || true
-  cat "$dir/report.txt"
-  passing="$(sed -n 's/^ *\([0-9]*\) passing.*/\1/p' "$dir/report.txt")"
-  failing="$(sed -n 's/^ *\([0-9]*\) failing.*/\1/p' "$dir/report.txt")"
-  passing="${passing:-0}"
-  failing="${failing:-0}"
 }
 
-run_suite engine.io
+# run_mocha <name> <report> [grep]: runs the suite (or the tests matching grep) with the JSON
+# reporter and prints one line per test; sets passing / failing, and lists the failed tests' full
+# titles in <report>.failed
+run_mocha() {
+  local dir="$work/$1" report="$2"
+  (cd "$dir" && "$here/node_modules/.bin/mocha" --reporter json ${3:+--grep "$3"} test-suite.js) >"$report" 2>"$report.err" || true
+  node -e '
+    const fs = require("fs");
+    const text = fs.readFileSync(process.argv[1], "utf8");
+    const r = JSON.parse(text.slice(text.indexOf("{")));
+    for (const t of r.passes) console.log(`  ok   ${t.fullTitle}`);
+    for (const t of r.failures) console.log(`  FAIL ${t.fullTitle}: ${(t.err.message || "").split("\n")[0]}`);
+    fs.writeFileSync(process.argv[1] + ".failed", r.failures.map((t) => t.fullTitle + "\n").join(""));
+    fs.writeFileSync(process.argv[1] + ".counts", `${r.stats.passes} ${r.stats.failures}\n`);
+  ' "$report" || { cat "$report.err" >&2; echo "$1: no mocha report" >&2; exit 1; }
+  read -r passing failing <"$report.counts"
+}
+
+prepare_suite engine.io
+echo "Engine.IO protocol suite:"
+run_mocha engine.io "$work/engine.json"
 engine_passing=$passing engine_failing=$failing
-run_suite socket.io
+
+prepare_suite socket.io
+echo "Socket.IO protocol suite:"
+run_mocha socket.io "$work/socket.json"
 sio_passing=$passing sio_failing=$failing
+sio_total=$((sio_passing + sio_failing))
+retried=0
+while IFS= read -r title; do
+  [ -n "$title" ] || continue
+  if ! grep -qxF -- "$title" <<<"$RACY"; then
+    echo "  (not a known racy test: not retried)"; continue
+  fi
+  # ^title$, with the regular expression's special characters escaped
+  pattern="^$(sed 's/[][\\.^$*+?(){}|/]/\\&/g' <<<"$title")\$"
+  for attempt in 1 2; do
+    echo "retrying (known ping race, attempt $attempt): $title"
+    run_mocha socket.io "$work/retry.json" "$pattern"
+    if [ "$passing" -eq 1 ] && [ "$failing" -eq 0 ]; then
+      sio_passing=$((sio_passing + 1)) sio_failing=$((sio_failing - 1)) retried=$((retried + 1))
+      break
+    fi
+  done
+done <"$work/socket.json.failed"
 
 echo "Engine.IO protocol suite: $engine_passing of $((engine_passing + engine_failing)) passed"
-echo "Socket.IO protocol suite: $sio_passing of $((sio_passing + sio_failing)) passed"
+echo "Socket.IO protocol suite: $sio_passing of $sio_total passed ($retried after a retry of a known ping race)"
 status=0
 if [ "$engine_passing" -ne 24 ] || [ "$engine_failing" -ne 0 ]; then
   echo "FAIL: every one of the 24 Engine.IO tests must pass" >&2; status=1
 fi
-if [ "$sio_passing" -lt 30 ] || [ $((sio_passing + sio_failing)) -ne 32 ]; then
-  echo "FAIL: at least 30 of the 32 Socket.IO tests must pass" >&2; status=1
+if [ "$sio_passing" -ne 32 ] || [ "$sio_total" -ne 32 ]; then
+  echo "FAIL: every one of the 32 Socket.IO tests must pass (only the known ping races are retried)" >&2; status=1
 fi
 kill -0 "$server_pid" 2>/dev/null || { echo "FAIL: the test server died" >&2; cat "$work/server.err" >&2; status=1; }
 exit $status

@@ -263,6 +263,21 @@ models:
   std::filesystem::remove_all(dir);
 }
 
+TEST(Config, ADeploymentsReservedSlotsAreReadAndMustLeaveOneSlotForOthers) {
+  const auto dir = std::filesystem::path(mkdtemp(std::string("/tmp/aas-config-XXXXXX").data()));
+  const auto file = dir / "ai.yaml";
+  const auto models = [&](const std::string& deployment) {
+    std::ofstream(file) << "models:\n  - name: a\n    deployments:\n      - {provider: openai, " << deployment << "}\n";
+    return load_config(from({{"AI_CONFIG", file.string()}})).models.at(0).deployments.at(0);
+  };
+  EXPECT_EQ(models("max_concurrency: 8").reserved_slots, -1);  // the router's default: 8 / 16
+  EXPECT_EQ(models("max_concurrency: 8, reserved_slots: 2").reserved_slots, 2);
+  EXPECT_EQ(models("max_concurrency: 8, reserved_slots: 0").reserved_slots, 0);
+  EXPECT_THROW(models("max_concurrency: 8, reserved_slots: 8"), ConfigError);
+  EXPECT_THROW(models("max_concurrency: 8, reserved_slots: -1"), ConfigError);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace aas::app
 
 namespace aas::app {

@@ -42,5 +42,61 @@ TEST(MemoryTrim, TrimsOnThePoolOnceTheCountFellAndNotAgainUntilItRisesAndFallsAg
   trimmer.stop();
 }
 
+TEST(MemoryTrim, DueWhenMuchIsFreeAndTheResidentSizeGrewByAsMuchSinceTheLastTrim) {
+  MemoryTrimOptions o;
+  o.min_free_bytes = 1000;
+  EXPECT_FALSE(heap_trim_due({999, 100000}, 0, o));     // little free: the memory is in use
+  EXPECT_FALSE(heap_trim_due({5000, 10999}, 10000, o));  // free, but its pages were handed back
+  EXPECT_TRUE(heap_trim_due({5000, 11000}, 10000, o));
+  o.min_free_bytes = 0;  // off
+  EXPECT_FALSE(heap_trim_due({1u << 30, 1u << 30}, 0, o));
+}
+
+TEST(MemoryTrim, TrimsWhenLargeBuffersWereFreedAlthoughNoConnectionEnded) {
+  // Issue 18: five large answers end, the connection count hardly moves, but the heap keeps what
+  // their buffers freed. The heap's figures are the test's, not glibc's.
+  boost::asio::io_context io;
+  boost::asio::thread_pool pool(1);
+  std::atomic<std::size_t> free_bytes{1'000'000}, resident{30'000'000};
+  std::atomic<int> reads{0};
+  MemoryTrimOptions o{std::chrono::milliseconds(1), 256};
+  o.min_free_bytes = 8'000'000;
+  MemoryTrimmer trimmer(io.get_executor(), pool.get_executor(), [] { return std::size_t{5}; }, o, [&] {
+    ++reads;  // before the loads: a read counted after a store sees it
+    return HeapFigures{free_bytes.load(), resident.load()};
+  });
+  trimmer.start();
+  // Sets the heap and runs ticks until a check has seen it and finished, where no trim is
+  // expected (a check then reads once, and checks run one at a time: the second read after the
+  // store is made by a check that started after the first one's end).
+  const auto heap_is = [&](std::size_t free, std::size_t res) {
+    free_bytes = free;
+    resident = res;
+    const int seen = reads.load();
+    while (reads.load() < seen + 2) io.run_one();
+  };
+  // Sets the heap and runs ticks until the trims reach `n`.
+  const auto trimmed = [&](std::size_t free, std::size_t res, std::size_t n) {
+    free_bytes = free;
+    resident = res;
+    for (int i = 0; trimmer.trims() < n && i < 1'000'000; ++i) io.run_one();
+    return trimmer.trims();
+  };
+  heap_is(1'000'000, 30'000'000);  // the first check: 30 MB is where the resident size starts
+  heap_is(2'000'000, 250'000'000);  // the answers run: the memory is in use
+  EXPECT_EQ(trimmer.trims(), 0u);
+  // They ended: 150 MB free, 150 MB more resident than at the start.
+  EXPECT_EQ(trimmed(150'000'000, 180'000'000, 1), 1u);
+  // After the trim the pages are back, the chunks still free: no second walk for them.
+  heap_is(150'000'000, 40'000'000);
+  heap_is(150'000'000, 40'000'000);
+  EXPECT_EQ(trimmer.trims(), 1u);
+  // Reused by other large answers and freed again between two checks: the free count never
+  // moved, but the resident size grew again, so a trim is due.
+  EXPECT_EQ(trimmed(150'000'000, 160'000'000, 2), 2u);
+  trimmer.stop();
+  pool.join();
+}
+
 }  // namespace
 }  // namespace aas

@@ -600,6 +600,39 @@ TEST(Breaker, HalfOpenLetsExactlyOneProbeThrough) {
   EXPECT_EQ(model.breaker_state("a"), BreakerState::closed);
 }
 
+TEST(Breaker, AProbeCancelledBeforeItsOutcomeLetsTheNextCallProbe) {
+  // Issue 18's audit: the abandoned half-open probe was never exercised. A probe that ends without
+  // an outcome (its caller left) must give the probe back, or the breaker would refuse every
+  // call from then on (half-open, probe "in flight" for ever).
+  FakeClock clock;
+  auto p = std::make_shared<FakeProvider>(std::vector<Step>{fail(upstream(503)), answer({"slow"}, 5s)}, answer());
+  BreakerPolicy b = lenient();
+  b.consecutive_failures = 1;
+  b.open_for = 1s;
+  RoutedModel model("alias", {deployment("a", p)}, fast(1), b, clock);
+  const auto req = request();
+  EXPECT_FALSE(run([&] { return model.complete(req); }));
+  EXPECT_EQ(model.breaker_state("a"), BreakerState::open);
+  clock.advance(1s);
+
+  asio::io_context ioc;
+  auto probe = [&]() -> asio::awaitable<std::size_t> {
+    asio::steady_timer timer(co_await asio::this_coro::executor, 20ms);  // gives up long before 5 s
+    auto winner = co_await (model.complete(req) || timer.async_wait(asio::use_awaitable));
+    co_return winner.index();
+  };
+  auto gave_up = asio::co_spawn(ioc, probe(), asio::use_future);
+  ioc.run();
+  EXPECT_EQ(gave_up.get(), 1u);
+  EXPECT_EQ(p->calls(), 2);  // the probe reached the deployment
+  EXPECT_EQ(model.breaker_state("a"), BreakerState::half_open);
+
+  auto r = run([&] { return model.complete(req); });
+  EXPECT_TRUE(r) << r.error().detail;
+  EXPECT_EQ(p->calls(), 3);
+  EXPECT_EQ(model.breaker_state("a"), BreakerState::closed);
+}
+
 TEST(Breaker, OpensOnTheFailureRatioOverTheWindow) {
   FakeClock clock;
   std::vector<Step> alternating;
@@ -843,16 +876,20 @@ TEST(Concurrency, ACancelledWaiterLeavesTheQueueAndNoSlotLeaks) {
   // Holds the slot for 60 ms.
   auto holder = asio::co_spawn(ioc, model.complete(req), asio::use_future);
   // Queues, then gives up after 10 ms.
+  bool left = false;
   auto impatient = [&]() -> asio::awaitable<std::size_t> {
     asio::steady_timer timer(co_await asio::this_coro::executor, 10ms);
     auto winner = co_await (model.complete(req) || timer.async_wait(asio::use_awaitable));
+    left = true;  // its queue place is given back by now
     co_return winner.index();
   };
   auto gave_up = asio::co_spawn(ioc, impatient(), asio::use_future);
-  // Arrives while the holder still runs: finds the queue place free again.
+  // Arrives once the impatient call has left (an event, not a later timer: on a loaded machine
+  // both timers fired in one batch and this call came before the queue place was given back),
+  // while the holder still runs or just after: finds the queue place free again.
   auto later = [&]() -> asio::awaitable<Result<Completion>> {
-    asio::steady_timer timer(co_await asio::this_coro::executor, 30ms);
-    co_await timer.async_wait(asio::use_awaitable);
+    const auto ex = co_await asio::this_coro::executor;
+    while (!left) co_await asio::post(ex, asio::use_awaitable);
     co_return co_await model.complete(req);
   };
   auto late = asio::co_spawn(ioc, later(), asio::use_future);
@@ -1090,13 +1127,14 @@ class GatedProvider final : public LlmProvider {
 // Drives calls of several users on one single-threaded io_context and watches the queue through
 // the on_load hook.
 struct FairBench {
-  explicit FairBench(int max_concurrency) {
+  explicit FairBench(int max_concurrency, int reserved_slots = -1) {
     Deployment d;
     d.name = "shared";
     d.upstream_model = "shared-model";
     d.provider = provider;
     d.max_concurrency = max_concurrency;
     d.max_queue = 64;
+    d.reserved_slots = reserved_slots;
     RouterHooks hooks;
     hooks.on_load = [this](const std::string&, int in_flight_now, int queued_now) {
       in_flight = in_flight_now;
@@ -1128,6 +1166,16 @@ struct FairBench {
   }
   asio::awaitable<void> waiting(int n) {
     co_await until([this, n] { return queued.load() == n; });
+  }
+
+  // Lets `n` running (or next) calls of `user` finish.
+  void release(const std::string& user, int n = 1) {
+    for (int i = 0; i < n; ++i) provider->release(user);
+  }
+  // Nothing left running or waiting once every call finished.
+  void expect_drained() const {
+    EXPECT_EQ(in_flight.load(), 0);
+    EXPECT_EQ(queued.load(), 0);
   }
 
   void play(std::function<asio::awaitable<void>()> scenario) {
@@ -1162,12 +1210,11 @@ TEST(Fairness, AnotherUsersCallIsServedAtTheNextFreeSlotBeforeAGreedyUsersQueue)
     EXPECT_EQ(bench.provider->served().back(), "B");
 
     bench.provider->release("B");
-    for (int i = 0; i < 7; ++i) bench.provider->release("A");
+    bench.release("A", 7);
     co_await bench.until([&] { return bench.finished.size() == 9; });
   });
   EXPECT_EQ(bench.provider->served(), (std::vector<std::string>{"A", "A", "A", "B", "A", "A", "A", "A", "A"}));
-  EXPECT_EQ(bench.in_flight.load(), 0);
-  EXPECT_EQ(bench.queued.load(), 0);
+  bench.expect_drained();
 }
 
 TEST(Fairness, WaitingUsersAreServedInTurnEachFromItsOwnQueueInOrder) {
@@ -1210,12 +1257,11 @@ TEST(Fairness, AUserAtItsSharePassesItsTurnButASlotNeverIdlesWhileACallWaits) {
     bench.provider->release("X");
     co_await bench.served(8);
     EXPECT_EQ(bench.provider->served().back(), "B");
-    for (int i = 0; i < 3; ++i) bench.provider->release("A");
-    for (int i = 0; i < 3; ++i) bench.provider->release("B");
+    bench.release("A", 3);
+    bench.release("B", 3);
     co_await bench.until([&] { return bench.finished.size() == 8; });
   });
-  EXPECT_EQ(bench.in_flight.load(), 0);
-  EXPECT_EQ(bench.queued.load(), 0);
+  bench.expect_drained();
 }
 
 TEST(Fairness, AUserWhoseWaiterGivesUpLeavesTheTurnAndTheSlotGoesOn) {
@@ -1244,6 +1290,103 @@ TEST(Fairness, AUserWhoseWaiterGivesUpLeavesTheTurnAndTheSlotGoesOn) {
   });
   EXPECT_EQ(bench.finished, (std::vector<std::string>{"X", "B"}));
   EXPECT_EQ(bench.in_flight.load(), 0);
+}
+
+// --- the reserve: slots only a user holding none may take ---
+
+TEST(Reserve, AUserHoldingSlotsLeavesTheReserveFreeAndANewcomerTakesItAtOnce) {
+  FairBench bench(4, 1);
+  bench.play([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 5; ++i) bench.call("A");
+    co_await bench.served(3);  // every slot but the reserved one
+    co_await bench.waiting(2);
+    EXPECT_EQ(bench.in_flight.load(), 3);
+    // B holds nothing: the reserve is its at once, although A's calls queued first and nothing ended.
+    bench.call("B");
+    co_await bench.served(4);
+    EXPECT_EQ(bench.provider->served().back(), "B");
+    EXPECT_EQ(bench.in_flight.load(), 4);
+    // B's second call waits: B holds a slot now, and none is free.
+    bench.call("B");
+    co_await bench.waiting(3);
+    // B's first call ends: B holds none again, so the slot it gave back is its second call's,
+    // ahead of A's older waiters (A may not take the reserve).
+    bench.provider->release("B");
+    co_await bench.served(5);
+    EXPECT_EQ(bench.provider->served().back(), "B");
+    bench.provider->release("B");
+    // One of A's ends: its next waiter takes that unreserved slot.
+    bench.provider->release("A");
+    co_await bench.served(6);
+    EXPECT_EQ(bench.provider->served().back(), "A");
+    bench.release("A", 4);
+    co_await bench.until([&] { return bench.finished.size() == 7; });
+  });
+  bench.expect_drained();
+}
+
+TEST(Reserve, AFreedReservedSlotStaysFreeWhileOnlyUsersHoldingSlotsWait) {
+  FairBench bench(3, 1);
+  bench.play([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 2; ++i) bench.call("A");
+    co_await bench.served(2);
+    bench.call("B");
+    co_await bench.served(3);  // B took the reserve
+    bench.call("A");
+    co_await bench.waiting(1);
+    // B's call ends: A holds two, every unreserved slot, so the freed slot is kept for a newcomer.
+    bench.provider->release("B");
+    co_await bench.until([&] { return bench.finished.size() == 1; });
+    EXPECT_EQ(bench.in_flight.load(), 2);
+    EXPECT_EQ(bench.queued.load(), 1);
+    EXPECT_EQ(bench.provider->served().size(), 3u);
+    // C comes and takes it, ahead of A's waiter.
+    bench.call("C");
+    co_await bench.served(4);
+    EXPECT_EQ(bench.provider->served().back(), "C");
+    // One of A's ends: A and C now hold the two unreserved slots between them (the reserve is a
+    // number of slots, not particular ones), so A's waiter still waits.
+    bench.provider->release("A");
+    co_await bench.until([&] { return bench.finished.size() == 2; });
+    EXPECT_EQ(bench.in_flight.load(), 2);
+    EXPECT_EQ(bench.queued.load(), 1);
+    // C's ends: now A's waiter may take a slot.
+    bench.provider->release("C");
+    co_await bench.served(5);
+    EXPECT_EQ(bench.provider->served().back(), "A");
+    bench.release("A", 2);
+    co_await bench.until([&] { return bench.finished.size() == 5; });
+  });
+  bench.expect_drained();
+}
+
+TEST(Reserve, ThirteenGreedyUsersHoldingLongCallsLeaveAnotherUserASlotAtOnce) {
+  // Issue 18, finding 4: 13 users x 5 long calls, all started together, on 64 slots. The default
+  // reserve (64 / 16 = 4) keeps 4 slots for users holding none.
+  FairBench bench(64);
+  bench.play([&]() -> asio::awaitable<void> {
+    for (int s = 0; s < 5; ++s)
+      for (int u = 0; u < 13; ++u) bench.call("greedy" + std::to_string(u));
+    co_await bench.served(60);
+    co_await bench.waiting(5);
+    EXPECT_EQ(bench.in_flight.load(), 60);
+    bench.call("polite");
+    co_await bench.served(61);  // while every greedy call still runs
+    EXPECT_EQ(bench.provider->served().back(), "polite");
+    bench.provider->release("polite");
+    for (int u = 0; u < 13; ++u)
+      for (int s = 0; s < 5; ++s) bench.provider->release("greedy" + std::to_string(u));
+    co_await bench.until([&] { return bench.finished.size() == 66; });
+  });
+  bench.expect_drained();
+}
+
+TEST(Reserve, AReserveOfEverySlotIsRefusedAtStartUp) {
+  FakeClock clock;
+  auto d = deployment("a", std::make_shared<FakeProvider>(answer({"ok"})));
+  d.max_concurrency = 2;
+  d.reserved_slots = 2;
+  EXPECT_THROW(RoutedModel("alias", {d}, fast(), lenient(), clock), std::invalid_argument);
 }
 
 }  // namespace aas::llm
