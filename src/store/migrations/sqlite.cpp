@@ -499,7 +499,41 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
 )sql";
 
-constexpr std::array<Migration, 10> kMigrations{{
+// Embeddings (issue 12): vectors per chunk and vector space, float32 little-endian. A base's
+// active space is vector_space (its embedding_model's vectors); a model change embeds into
+// vector_space + 1 (next_model) while searches keep reading the active one, and the switch is one
+// UPDATE when every chunk has its new vector. An ingestion job stages its vectors by chunk ordinal
+// (so a restart re-embeds only what is missing) and its finish moves them in with the chunks.
+// vectors_version changes whenever a base's searchable vectors do: the in-process index of each
+// replica compares it before a search.
+constexpr std::string_view k0011_embeddings = R"sql(
+ALTER TABLE knowledge_bases ADD COLUMN vector_space INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE knowledge_bases ADD COLUMN vectors_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE knowledge_bases ADD COLUMN next_model TEXT;
+ALTER TABLE knowledge_bases ADD COLUMN next_dim INTEGER;
+CREATE TABLE kb_vectors (
+  chunk_id          TEXT NOT NULL REFERENCES kb_chunks (id) ON DELETE CASCADE,
+  space             INTEGER NOT NULL,
+  knowledge_base_id TEXT NOT NULL,
+  embedding         BLOB NOT NULL,
+  PRIMARY KEY (chunk_id, space)
+);
+CREATE INDEX kb_vectors_base ON kb_vectors (knowledge_base_id, space);
+CREATE INDEX kb_chunks_base ON kb_chunks (knowledge_base_id);
+CREATE TABLE kb_staged_vectors (
+  job_id    TEXT NOT NULL REFERENCES kb_jobs (id) ON DELETE CASCADE,
+  ordinal   INTEGER NOT NULL,
+  space     INTEGER NOT NULL,
+  text_hash TEXT NOT NULL,
+  embedding BLOB NOT NULL,
+  PRIMARY KEY (job_id, ordinal)
+);
+CREATE TRIGGER kb_documents_vectors AFTER DELETE ON kb_documents BEGIN
+  UPDATE knowledge_bases SET vectors_version = vectors_version + 1 WHERE id = OLD.knowledge_base_id;
+END;
+)sql";
+
+constexpr std::array<Migration, 11> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
     {3, "organise", k0003_organise},
@@ -510,6 +544,7 @@ constexpr std::array<Migration, 10> kMigrations{{
     {8, "plain checks", k0008_plain_checks},
     {9, "knowledge", k0009_knowledge},
     {10, "keys and webhooks", k0010_keys_webhooks},
+    {11, "embeddings", k0011_embeddings},
 }};
 
 static_assert(strictly_increasing(kMigrations), "migrations are numbered in increasing order, never reused");
