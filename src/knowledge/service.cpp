@@ -374,6 +374,16 @@ Result<KnowledgeService::Ranked> KnowledgeService::rank_now(const std::string& u
   const std::size_t depth = mode == SearchMode::vector ? static_cast<std::size_t>(k)
                                                        : std::max<std::size_t>(static_cast<std::size_t>(k) * 2, 50);
   auto by_vector = vector_ranking(user_id, *bases, query, depth);
+  if (!by_vector && mode == SearchMode::hybrid) {
+    // hybrid is the default: an embeddings call that fails (upstream down, the user's limits)
+    // costs the search its vector half, not its answer; `mode` tells the client.
+    spdlog::warn("knowledge: hybrid search ranked lexically: {}", by_vector.error().message);
+    auto found = store_.lexical_search(user_id, ids, query_terms(query), k);
+    if (!found) return found.error();
+    out.mode = SearchMode::lexical;
+    out.passages = std::move(*found);
+    return out;
+  }
   if (!by_vector) return by_vector.error();
   std::vector<Passage> lexical;
   if (mode == SearchMode::hybrid) {
@@ -419,23 +429,12 @@ Result<std::vector<Passage>> KnowledgeService::retrieve_now(const std::string& u
   if (auto r = check_bases_now(user_id, kb_ids); !r) return r.error();
   // A message with no searchable words (an image, "hi") retrieves nothing rather than failing.
   if (query_terms(query).empty()) return std::vector<Passage>{};
-  const auto ids = distinct(kb_ids);
-  Result<std::vector<Passage>> found = std::vector<Passage>{};
-  // Hybrid where a base has vectors; a failing embeddings call (upstream down, the user's limits)
-  // costs the turn its vector half, not its answer.
-  auto bases = store_.vector_bases(user_id, ids);
-  if (bases && !bases->empty() && embedder_) {
-    auto ranked = rank_now(user_id, ids, query, options_.chat_passages, SearchMode::hybrid);
-    if (ranked) found = std::move(ranked->passages);
-    else spdlog::warn("knowledge: hybrid retrieval fell back to lexical: {}", ranked.error().message);
-    if (!ranked) found = store_.lexical_search(user_id, ids, query_terms(query), options_.chat_passages);
-  } else {
-    found = store_.lexical_search(user_id, ids, query_terms(query), options_.chat_passages);
-  }
+  // Hybrid where a base has vectors (lexical when the embeddings call fails), lexical elsewhere.
+  auto found = rank_now(user_id, distinct(kb_ids), query, options_.chat_passages, SearchMode::hybrid);
   if (!found) return found.error();
   std::vector<Passage> out;
   std::int64_t budget = options_.chat_passage_tokens;
-  for (Passage& p : *found) {
+  for (Passage& p : found->passages) {
     const auto cost = static_cast<std::int64_t>(chunk_tokenizer().count(p.text)) + 8;
     if (cost > budget) break;
     budget -= cost;

@@ -224,6 +224,28 @@ describe('embedding jobs across restarts and replicas', () => {
     }
   });
 
+  it('rank lexically when the embeddings upstream is gone (hybrid), and say so; vector is an upstream error', async () => {
+    const mock = await startMockLlm();
+    const svc = await startService({ env: envFor(mock) });
+    try {
+      const token = svc.token('vec-upstream-gone');
+      const kb = await createBase(svc, token);
+      const cats = await settled(svc, token, kb, await addText(svc, token, kb, 'Cats', CATS));
+      assert.equal(cats.status, 'indexed');
+      await mock.stop();
+      const found = await search(svc, token, kb, 'what do cats eat', 'hybrid');
+      assert.equal(found.mode, 'lexical');
+      assert.equal(found.items[0].documentId, cats.id);
+      const res = await svc.get(`/api/ai/knowledge/${kb.id}/search?q=cats&mode=vector`, { token });
+      assert.ok(res.status >= 500, `${res.status} ${res.text}`);
+      assertError(res, res.status, res.body.error.code);
+      assert.ok(['upstream_error', 'unavailable', 'upstream_timeout'].includes(res.body.error.code), res.body.error.code);
+    } finally {
+      await svc.stop();
+      await mock.stop();
+    }
+  });
+
   it('a second replica on the same database ranks vectors the first one indexed', async () => {
     const mock = await startMockLlm();
     const redis = await startRedis();
