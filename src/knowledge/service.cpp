@@ -571,14 +571,27 @@ Result<bool> KnowledgeService::embed_batches(
                    std::vector<std::string>(texts.begin() + static_cast<std::ptrdiff_t>(first),
                                             texts.begin() + static_cast<std::ptrdiff_t>(std::min(texts.size(), first + batch)))};
     Result<std::vector<std::vector<float>>> vectors = make_error(errc::internal, "not called");
-    for (int attempt = 0;; ++attempt) {
+    std::chrono::milliseconds throttled{0};
+    for (int attempt = 0;;) {
       vectors = embedder_->embed(call);
-      if (vectors || !passing_failure(vectors.error()) || attempt >= options_.embed_retries) break;
+      if (vectors || !passing_failure(vectors.error())) break;
+      // The user's rate limit (requests or tokens per minute) is waited out, as long as it says
+      // (Retry-After), up to embed_max_throttle in all: a large upload is paced by the user's
+      // limits instead of failing. Upstream failures are tried embed_retries more times.
+      std::chrono::milliseconds wait = options_.embed_backoff * (1 << std::min(attempt, 6));
+      if (vectors.error().code == errc::rate_limited) {
+        if (vectors.error().retry_after_seconds) wait = std::chrono::seconds(*vectors.error().retry_after_seconds);
+        wait = std::clamp(wait, std::chrono::milliseconds(100), std::chrono::milliseconds(60000));
+        if (throttled + wait > options_.embed_max_throttle) break;
+        throttled += wait;
+      } else if (++attempt > options_.embed_retries) {
+        break;
+      }
       // The lease covers the wait: another worker does not take the job over meanwhile.
       auto alive = store_.advance_job(job.id, Stage::embedding, already + static_cast<std::int64_t>(first), total,
-                                      options_.lease.count() + (options_.embed_backoff.count() << attempt));
+                                      options_.lease.count() + wait.count());
       if (!alive || !*alive) return false;
-      std::this_thread::sleep_for(options_.embed_backoff * (1 << attempt));
+      std::this_thread::sleep_for(wait);
     }
     if (!vectors) {
       const Error& e = vectors.error();

@@ -46,6 +46,9 @@ struct KnowledgeOptions {
   // tried this many more times, 1 s, 2 s, 4 s … apart, before the document fails.
   int embed_retries = 3;
   std::chrono::milliseconds embed_backoff{1000};
+  // A call refused by the user's rate limit waits (its Retry-After) up to this long in all, then
+  // the document fails; a budget refusal fails it at once.
+  std::chrono::milliseconds embed_max_throttle{std::chrono::minutes(10)};
   // Told when a base's searchable vectors changed here (a document indexed with vectors, a model
   // change completed, a document deleted), off the I/O threads: app/ publishes
   // knowledge.vectors.changed on the event bus so the other replicas drop their copy.
