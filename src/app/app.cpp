@@ -103,6 +103,7 @@ knowledge::KnowledgeOptions knowledge_options(const Config& c) {
   o.parsing.max_input_bytes = c.max_upload_bytes;
   if (!c.kb_embedding_model.empty()) o.default_embedding_model = c.kb_embedding_model;
   o.embed_batch = c.kb_embed_batch;
+  o.hybrid_vector_weight = c.kb_hybrid_vector_weight;
   return o;
 }
 

@@ -395,7 +395,8 @@ Result<KnowledgeService::Ranked> KnowledgeService::rank_now(const std::string& u
   std::unordered_map<std::string, double> score;
   for (std::size_t i = 0; i < by_vector->size(); ++i) {
     const auto& [chunk, similarity] = (*by_vector)[i];
-    score[chunk] += mode == SearchMode::vector ? similarity : 1.0 / (kRrfK + static_cast<double>(i + 1));
+    score[chunk] += mode == SearchMode::vector ? similarity
+                                               : options_.hybrid_vector_weight / (kRrfK + static_cast<double>(i + 1));
   }
   for (std::size_t i = 0; i < lexical.size(); ++i)
     score[lexical[i].chunk_id] += 1.0 / (kRrfK + static_cast<double>(i + 1));

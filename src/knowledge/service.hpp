@@ -42,6 +42,10 @@ struct KnowledgeOptions {
   ParseLimits parsing;
   std::optional<std::string> default_embedding_model;  // EMBEDDING_MODEL, for new bases
   int embed_batch = 64;  // KB_EMBED_BATCH: chunks per embeddings call
+  // KB_HYBRID_VECTOR_WEIGHT: what a rank of the vector list adds in hybrid's fusion, against the
+  // lexical list's 1 (1: plain reciprocal-rank fusion). Below 1 when the embeddings rank worse
+  // than BM25 (docs/benchmarks.md, SciFact).
+  double hybrid_vector_weight = 1.0;
   // An embeddings call that fails for a passing reason (upstream down or slow, a rate limit) is
   // tried this many more times, 1 s, 2 s, 4 s … apart, before the document fails.
   int embed_retries = 3;

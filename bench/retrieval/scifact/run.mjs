@@ -27,6 +27,9 @@ const opt = (name, def) => { const i = args.indexOf(`--${name}`); return i >= 0 
 const store = opt('store', 'sqlite');
 const modes = opt('mode', 'lexical').split(',');
 const embeddings = args.includes('--embeddings');
+// --hybrid-weights 0.5,0.25: more replicas on the same database, each with that
+// KB_HYBRID_VECTOR_WEIGHT, asked as modes `hybrid@0.5` … (interleaved with the others).
+const weights = opt('hybrid-weights', '').split(',').filter(Boolean);
 const data = process.env.SCIFACT_DIR ?? path.resolve(root, '..', 'shared', 'data', 'scifact');
 if (store === 'postgres') process.env.AAS_BLACKBOX_STORE = 'postgres';
 
@@ -86,14 +89,20 @@ try {
   }
   const ingested = performance.now();
 
-  const figures = new Map(modes.map((m) => [m, { latencies: [], ndcgSum: 0, judged: 0 }]));
+  const replicas = new Map(modes.map((m) => [m, svc]));
+  for (const w of weights) {
+    const extra = await startService({ dir: svc.dir, secret: svc.secret, env: { ...env, KB_INGEST_WORKERS: '0', KB_HYBRID_VECTOR_WEIGHT: w } });
+    replicas.set(`hybrid@${w}`, extra);
+  }
+  const allModes = [...replicas.keys()];
+  const figures = new Map(allModes.map((m) => [m, { latencies: [], ndcgSum: 0, judged: 0 }]));
   for (const q of queries) {
     const rel = qrels.get(String(q._id));
     if (!rel) continue;
-    for (const mode of modes) {
+    for (const mode of allModes) {
       const f = figures.get(mode);
       const t0 = performance.now();
-      const res = await svc.get(`/api/ai/knowledge/${kb.id}/search?q=${encodeURIComponent(q.text)}&k=10&mode=${mode}`, { token });
+      const res = await replicas.get(mode).get(`/api/ai/knowledge/${kb.id}/search?q=${encodeURIComponent(q.text)}&k=10&mode=${mode.split('@')[0]}`, { token });
       f.latencies.push(performance.now() - t0);
       if (res.status !== 200) throw new Error(`search: ${res.status} ${res.text}`);
       // A document's chunks count once, at its best rank (BEIR ranks documents).
@@ -111,7 +120,8 @@ try {
       f.judged++;
     }
   }
-  for (const mode of modes) {
+  for (const r of replicas.values()) if (r !== svc) await r.stop();
+  for (const mode of allModes) {
     const { latencies, ndcgSum, judged } = figures.get(mode);
     latencies.sort((a, b) => a - b);
     const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
