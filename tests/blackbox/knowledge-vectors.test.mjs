@@ -113,6 +113,20 @@ describe('knowledge bases with embeddings', () => {
     assert.equal(row.outputTokens, 0);
   });
 
+  it('retrieve hybrid for a chat turn: the query is embedded (billed) and the right document cited', async () => {
+    const token = svc.token('vec-chat');
+    const kb = await createBase(svc, token);
+    const cats = await settled(svc, token, kb, await addText(svc, token, kb, 'Cats', CATS));
+    await settled(svc, token, kb, await addText(svc, token, kb, 'Dogs', DOGS));
+    const before = (assertOk(await svc.get('/api/ai/usage/me', { token })).byModel.find((m) => m.model === 'text-embedding-3-small')?.requests) ?? 0;
+    const turn = assertOk(await svc.post('/api/ai/chat', { token, json: { model: 'gpt-4o-mini', message: 'What do cats eat for food?', knowledgeBaseIds: [kb.id] } }));
+    assert.ok(turn.citations.length >= 1, JSON.stringify(turn.citations));
+    assert.equal(turn.citations[0].documentId, cats.id);
+    // The query's embedding is billed to the user like the documents'.
+    const after = assertOk(await svc.get('/api/ai/usage/me', { token })).byModel.find((m) => m.model === 'text-embedding-3-small').requests;
+    assert.equal(after, before + 1);
+  });
+
   it('refuse a model that cannot embed, and vector search on a lexical-only base', async () => {
     const token = svc.token('vec-refusals');
     const chat = await svc.post('/api/ai/knowledge', { token, json: { name: 'x', embeddingModel: 'gpt-4o-mini' } });
