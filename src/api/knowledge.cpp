@@ -20,6 +20,8 @@ json::value to_json(const knowledge::KnowledgeBase& b) {
   o["description"] = text_or_null(b.description);
   o["embeddingModel"] = text_or_null(b.embedding_model);
   o["embeddingDimensions"] = b.embedding_dim ? json::value(*b.embedding_dim) : json::value(nullptr);
+  // A model change under way: searches use embeddingModel's vectors until every chunk has one of this model.
+  o["reindexingTo"] = text_or_null(b.next_embedding_model);
   o["documentCount"] = b.document_count;
   o["chunkCount"] = b.chunk_count;
   o["bytes"] = b.bytes;
@@ -122,11 +124,14 @@ Reply get(Services& s, http::Context& ctx) {
 Reply patch(Services& s, http::Context& ctx) {
   auto body = parse_object(ctx.request);
   if (!body) co_return body.error();
-  if (auto r = allow_only(*body, {"name", "description"}); !r) co_return r.error();
+  if (auto r = allow_only(*body, {"name", "description", "embeddingModel"}); !r) co_return r.error();
   knowledge::KnowledgeBasePatch p;
   auto name = optional_string(*body, "name");
   if (!name) co_return name.error();
   p.name = std::move(*name);
+  auto model = optional_string(*body, "embeddingModel");
+  if (!model) co_return model.error();
+  p.embedding_model = std::move(*model);
   auto description = nullable_string(*body, "description");
   if (!description) co_return description.error();
   p.description = description->value;
@@ -141,6 +146,22 @@ Reply remove(Services& s, http::Context& ctx) {
   auto r = co_await svc(s).delete_base(ctx.user().user_id, id);
   if (!r) co_return r.error();
   co_return ok(json::object{{"id", id}, {"deleted", true}});
+}
+
+// POST .../reindex {embeddingModel?}: 202 with the base (reindexingTo set until the switch).
+Reply reindex(Services& s, http::Context& ctx) {
+  std::optional<std::string> model;
+  if (!ctx.request.body.empty()) {
+    auto body = parse_object(ctx.request);
+    if (!body) co_return body.error();
+    if (auto r = allow_only(*body, {"embeddingModel"}); !r) co_return r.error();
+    auto m = optional_string(*body, "embeddingModel");
+    if (!m) co_return m.error();
+    model = std::move(*m);
+  }
+  auto r = co_await svc(s).reindex(ctx.user().user_id, std::string(ctx.param("id")), std::move(model));
+  if (!r) co_return r.error();
+  co_return ok(to_json(*r), 202);
 }
 
 json::object added_json(const knowledge::AddedDocument& a) {
@@ -260,15 +281,14 @@ Reply search(Services& s, http::Context& ctx) {
   }
   std::vector<std::string> bases;
   bases.emplace_back(ctx.param("id"));
-  auto r = co_await svc(s).search(ctx.user().user_id, std::move(bases), std::move(*q), k, mode);
+  auto r = co_await svc(s).search_ranked(ctx.user().user_id, std::move(bases), std::move(*q), k, mode);
   if (!r) co_return r.error();
   json::array items;
-  for (const auto& p : *r) items.push_back(to_json(p));
-  // Without vectors in any base, hybrid ranks lexically: the answer says which ranking it is.
-  const auto used = mode == knowledge::SearchMode::hybrid ? knowledge::SearchMode::lexical : mode;
+  for (const auto& p : r->passages) items.push_back(to_json(p));
+  // Without an embedding model, hybrid ranks lexically: the answer says which ranking it is.
   json::object out;
   out["items"] = std::move(items);
-  out["mode"] = knowledge::to_string(used);
+  out["mode"] = knowledge::to_string(r->mode);
   co_return ok(out);
 }
 
@@ -291,6 +311,7 @@ void add_knowledge_routes(http::Router& router, Services& s) {
   router.add({"DELETE", "/api/ai/knowledge/:id/documents/:docId", Access::user, bind(delete_document)});
   router.add({"POST", "/api/ai/knowledge/:id/documents/:docId/cancel", Access::user, bind(cancel)});
   router.add({"GET", "/api/ai/knowledge/:id/search", Access::user, bind(search)});
+  router.add({"POST", "/api/ai/knowledge/:id/reindex", Access::user, bind(reindex)});
 }
 
 }  // namespace aas::api

@@ -40,6 +40,7 @@
 #include "realtime/socketio/mount.hpp"
 #include "realtime/socketio/redis_adapter.hpp"
 #include "realtime/socketio/server.hpp"
+#include "app/knowledge_embedder.hpp"
 #include "app/knowledge_retriever.hpp"
 #include "knowledge/service.hpp"
 #include "store/postgres/knowledge_store.hpp"
@@ -103,6 +104,9 @@ knowledge::KnowledgeOptions knowledge_options(const Config& c) {
   o.chunking.max_tokens = c.chunk_tokens;
   o.chunking.overlap_tokens = c.chunk_overlap;
   o.parsing.max_input_bytes = c.max_upload_bytes;
+  if (!c.kb_embedding_model.empty()) o.default_embedding_model = c.kb_embedding_model;
+  o.embed_batch = c.kb_embed_batch;
+  o.hybrid_vector_weight = c.kb_hybrid_vector_weight;
   return o;
 }
 
@@ -521,7 +525,27 @@ int serve(Config c) {
                                                         const std::string& doc, std::int64_t chunks) {
     hooks.document_indexed(user, kb, doc, chunks);
   };
+  // Knowledge bases' vectors come through the gateway's embeddings path (limits, ledger rows).
+  // That gateway does its blocking steps on a pool of its own: the ingestion workers and searches
+  // wait for it from the shared blocking pool, which must not be where it waits in turn.
+  asio::thread_pool embed_pool(2);
+  chat::Recorder embed_recorder(*store, embed_pool, accounting, events);
+  chat::GatewayService embed_gateway(embed_pool, models, accounting, embed_recorder, nullptr,
+                                     chat::GatewayOptions{c.cache_shared, c.max_image_bytes, c.embedding_model});
+  GatewayEmbedder embedder(embed_gateway, models, ioc.get_executor());
+  // A base's vectors changed here: the other replicas drop their in-process index of it.
+  kb_options.on_vectors_changed = [&bus](const std::string& user, const std::string& kb) {
+    realtime::Event e;
+    e.type = std::string(knowledge::kVectorsChangedEvent);
+    e.user_id = user;
+    e.knowledge_base_id = kb;
+    bus->publish(e);
+  };
   knowledge::KnowledgeService knowledge(*knowledge_store, blocking, std::move(kb_options));
+  knowledge.set_embedder(&embedder);
+  bus->subscribe([&knowledge](const realtime::Event& e) {
+    if (e.type == knowledge::kVectorsChangedEvent && !e.knowledge_base_id.empty()) knowledge.vectors_changed(e.knowledge_base_id);
+  });
   std::unique_ptr<keys::KeyStore> key_store = c.database_driver == "postgres"
                                                   ? keys::open_postgres_key_store(c.database_url, clock)
                                                   : keys::open_sqlite_key_store(c.sqlite_path, clock);

@@ -538,6 +538,7 @@ Config load_config(const Lookup& env) {
   src.integer("STREAM_CHECKPOINT_TOKENS", c.stream_checkpoint_tokens, 1, 1'000'000);
   src.integer("DEFAULT_CONTEXT_WINDOW", c.default_context_window, 256, 100'000'000);
   src.text("EMBEDDING_MODEL", c.embedding_model);
+  c.kb_embedding_model = c.embedding_model;
   if (c.models.empty()) {
     c.models = models_from_env(c, src);
     const bool openai = !c.openai_api_key.empty() || !c.openai_base_url.empty();
@@ -617,6 +618,14 @@ Config load_config(const Lookup& env) {
   src.integer("KB_MAX_BYTES", c.kb_max_bytes, 0, 1LL << 50);
   src.integer("KB_INGEST_WORKERS", c.kb_ingest_workers, 0, 64);
   src.millis("KB_JOB_LEASE_MS", c.kb_job_lease, 100, 3'600'000);
+  src.integer("KB_EMBED_BATCH", c.kb_embed_batch, 1, 2048);
+  if (auto v = src.get("KB_HYBRID_VECTOR_WEIGHT")) {
+    char* end = nullptr;
+    const double w = std::strtod(v->c_str(), &end);
+    if (v->empty() || end != v->c_str() + v->size() || !(w >= 0) || w > 10)
+      throw ConfigError("KB_HYBRID_VECTOR_WEIGHT: must be a number from 0 to 10, got '" + *v + "'");
+    c.kb_hybrid_vector_weight = w;
+  }
   src.integer("CHUNK_TOKENS", c.chunk_tokens, 32, 8192);
   src.integer("CHUNK_OVERLAP", c.chunk_overlap, 0, 4096);
   if (auto v = src.get("GENERATE_TITLES")) {

@@ -182,6 +182,11 @@ struct Config {
   std::int64_t kb_max_documents = 1000;              // per user, over all bases (0: no quota)
   std::int64_t kb_max_bytes = 100LL * 1024 * 1024;   // per user, the documents' sources (0: no quota)
   int kb_ingest_workers = 2;                         // ingestion jobs run at once by one process
+  // EMBEDDING_MODEL as set (not the OpenAI default): new knowledge bases get it, so they are
+  // searched hybrid; unset, they are lexical unless created with an embeddingModel.
+  std::string kb_embedding_model;
+  int kb_embed_batch = 64;                           // KB_EMBED_BATCH: chunks per embeddings call
+  double kb_hybrid_vector_weight = 1.0;              // KB_HYBRID_VECTOR_WEIGHT: the vector list's weight in RRF
   std::chrono::milliseconds kb_job_lease{30000};     // a job whose worker went quiet this long is taken over
   int chunk_tokens = 512;                            // CHUNK_TOKENS
   int chunk_overlap = 64;                            // CHUNK_OVERLAP

@@ -4,6 +4,7 @@
 #include "core/offload.hpp"
 #include "knowledge/analyzer.hpp"
 #include "knowledge/utf8.hpp"
+#include "knowledge/vector_index.hpp"
 #include "tokens/tokenizer.hpp"
 
 #include <openssl/evp.h>
@@ -18,8 +19,11 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <map>
 #include <mutex>
 #include <set>
+#include <thread>
+#include <unordered_map>
 
 namespace aas::knowledge {
 
@@ -66,6 +70,25 @@ TermCounts chunk_terms(const std::string& title, const Chunk& c) {
   return count_terms(text);
 }
 
+// What a chunk's vector is computed from: the same context BM25 indexes (title, headings, text).
+std::string embedding_text(const std::string& title, const std::vector<std::string>& headings,
+                           const std::string& text) {
+  std::string out = title;
+  for (const std::string& h : headings) out += "\n" + h;
+  out += "\n";
+  out += text;
+  return out;
+}
+
+// Reciprocal-rank fusion (Cormack et al. 2009): each list adds 1 / (60 + rank) to an item.
+constexpr double kRrfK = 60.0;
+
+// An embeddings call that may succeed if tried again later.
+bool passing_failure(const Error& e) {
+  return e.code == errc::upstream_error || e.code == errc::unavailable || e.code == errc::upstream_timeout ||
+         e.code == errc::rate_limited;
+}
+
 std::vector<std::string> distinct(std::vector<std::string> ids) {
   std::set<std::string> seen;
   std::vector<std::string> out;
@@ -75,6 +98,36 @@ std::vector<std::string> distinct(std::vector<std::string> ids) {
 }
 
 }  // namespace
+
+// The in-process vector index of each base searched lately: a cache of its vectors in the
+// database, for one vector space and one vectors_version. A search that finds the database ahead
+// (another replica indexed a document, a model change completed) builds a fresh one, while other
+// searches go on with the entry they hold.
+struct KnowledgeService::VectorCache {
+  struct Entry {
+    std::int64_t space = 0;
+    std::int64_t version = 0;
+    std::unique_ptr<VectorIndex> index;  // null: no vectors yet
+    std::vector<std::string> chunk_ids;   // key -> chunk
+  };
+  mutable std::mutex mu;
+  std::unordered_map<std::string, std::shared_ptr<const Entry>> entries;
+
+  std::shared_ptr<const Entry> find(const BaseVectors& b) const {
+    std::lock_guard lock(mu);
+    auto it = entries.find(b.knowledge_base_id);
+    if (it == entries.end() || it->second->space != b.space || it->second->version != b.version) return nullptr;
+    return it->second;
+  }
+  void put(const std::string& kb_id, std::shared_ptr<const Entry> e) {
+    std::lock_guard lock(mu);
+    entries[kb_id] = std::move(e);
+  }
+  void drop(const std::string& kb_id) {
+    std::lock_guard lock(mu);
+    entries.erase(kb_id);
+  }
+};
 
 // The worker coroutines share a strand, so their timers (which wake() cancels) are only ever
 // touched from it.
@@ -86,7 +139,7 @@ struct KnowledgeService::Workers {
 };
 
 KnowledgeService::KnowledgeService(KnowledgeStore& store, asio::thread_pool& blocking, KnowledgeOptions options)
-    : store_(store), blocking_(blocking), options_(std::move(options)) {}
+    : store_(store), blocking_(blocking), options_(std::move(options)), vectors_(std::make_unique<VectorCache>()) {}
 
 KnowledgeService::~KnowledgeService() = default;
 
@@ -96,10 +149,13 @@ Awaitable<KnowledgeBase> KnowledgeService::create_base(NewKnowledgeBase b) {
     if (auto r = check_text("description", *b.description, options_.max_description_chars, false); !r)
       co_return r.error();
   if (!b.embedding_model) b.embedding_model = options_.default_embedding_model;
-  if (b.embedding_model)
-    co_return make_error(errc::invalid_request,
-                         "embedding models are not available in this version: knowledge bases are searched "
-                         "lexically (BM25); leave embeddingModel out");
+  if (b.embedding_model) {
+    if (!embedder_)
+      co_return make_error(errc::invalid_request,
+                           "no embedding model is configured on this server (EMBEDDING_MODEL): leave embeddingModel "
+                           "out and the knowledge base is searched lexically (BM25)");
+    if (auto r = embedder_->check_model(*b.embedding_model); !r) co_return r.error();
+  }
   co_return co_await offload(blocking_, [&] { return store_.create_base(b); });
 }
 
@@ -117,11 +173,48 @@ Awaitable<KnowledgeBase> KnowledgeService::update_base(std::string user_id, std:
   if (p.description)
     if (auto r = check_text("description", *p.description, options_.max_description_chars, false); !r)
       co_return r.error();
-  co_return co_await offload(blocking_, [&] { return store_.update_base(user_id, id, p); });
+  if (p.embedding_model) {
+    if (!embedder_) co_return make_error(errc::invalid_request, "no embedding model is configured on this server");
+    if (auto r = embedder_->check_model(*p.embedding_model); !r) co_return r.error();
+  }
+  auto updated = co_await offload(blocking_, [&]() -> Result<KnowledgeBase> {
+    auto b = store_.update_base(user_id, id, p);
+    if (!b || !p.embedding_model) return b;
+    // Another model is a reindex into a new vector space; the same one is nothing to do.
+    const auto& wanted = *p.embedding_model;
+    if (b->next_embedding_model ? *b->next_embedding_model == wanted : b->embedding_model == wanted) return b;
+    return store_.start_reindex(user_id, id, wanted);
+  });
+  if (updated && p.embedding_model) wake();
+  co_return updated;
+}
+
+Awaitable<KnowledgeBase> KnowledgeService::reindex(std::string user_id, std::string id,
+                                                   std::optional<std::string> model) {
+  auto base = co_await offload(blocking_, [&] { return store_.get_base(user_id, id); });
+  if (!base) co_return base.error();
+  if (!model) model = base->next_embedding_model ? base->next_embedding_model : base->embedding_model;
+  if (!model) model = options_.default_embedding_model;
+  if (!model)
+    co_return make_error(errc::invalid_request,
+                         "this knowledge base has no embedding model: give embeddingModel to reindex it with one");
+  if (!embedder_) co_return make_error(errc::invalid_request, "no embedding model is configured on this server");
+  if (auto r = embedder_->check_model(*model); !r) co_return r.error();
+  auto started = co_await offload(blocking_, [&] { return store_.start_reindex(user_id, id, *model); });
+  if (started) {
+    wake();
+    // A base without chunks switched at once.
+    if (!started->next_embedding_model) announce_vectors(user_id, id);
+  }
+  co_return started;
 }
 
 Awaitable<void> KnowledgeService::delete_base(std::string user_id, std::string id) {
-  co_return co_await offload(blocking_, [&] { return store_.delete_base(user_id, id); });
+  co_return co_await offload(blocking_, [&]() -> Result<void> {
+    auto r = store_.delete_base(user_id, id);
+    if (r) announce_vectors(user_id, id);
+    return r;
+  });
 }
 
 Result<AddedDocument> KnowledgeService::add_document_now(const std::string& user_id, const std::string& kb_id,
@@ -157,7 +250,11 @@ Awaitable<Page<Document>> KnowledgeService::list_documents(std::string user_id, 
 }
 
 Awaitable<void> KnowledgeService::delete_document(std::string user_id, std::string kb_id, std::string id) {
-  co_return co_await offload(blocking_, [&] { return store_.delete_document(user_id, kb_id, id); });
+  co_return co_await offload(blocking_, [&]() -> Result<void> {
+    auto r = store_.delete_document(user_id, kb_id, id);
+    if (r) announce_vectors(user_id, kb_id);
+    return r;
+  });
 }
 
 Awaitable<Document> KnowledgeService::cancel(std::string user_id, std::string kb_id, std::string document_id) {
@@ -167,6 +264,12 @@ Awaitable<Document> KnowledgeService::cancel(std::string user_id, std::string kb
 Awaitable<std::vector<Passage>> KnowledgeService::search(std::string user_id, std::vector<std::string> kb_ids,
                                                          std::string query, int k, SearchMode mode) {
   co_return co_await offload(blocking_, [&] { return search_now(user_id, kb_ids, query, k, mode); });
+}
+
+Awaitable<KnowledgeService::Ranked> KnowledgeService::search_ranked(std::string user_id,
+                                                                    std::vector<std::string> kb_ids,
+                                                                    std::string query, int k, SearchMode mode) {
+  co_return co_await offload(blocking_, [&] { return search_ranked_now(user_id, kb_ids, query, k, mode); });
 }
 
 Result<void> KnowledgeService::check_bases_now(const std::string& user_id, const std::vector<std::string>& kb_ids) {
@@ -180,19 +283,145 @@ Result<void> KnowledgeService::check_bases_now(const std::string& user_id, const
 Result<std::vector<Passage>> KnowledgeService::search_now(const std::string& user_id,
                                                           const std::vector<std::string>& kb_ids,
                                                           const std::string& query, int k, SearchMode mode) {
+  auto ranked = search_ranked_now(user_id, kb_ids, query, k, mode);
+  if (!ranked) return ranked.error();
+  return std::move(ranked->passages);
+}
+
+Result<std::vector<std::pair<std::string, double>>> KnowledgeService::vector_ranking(
+    const std::string& user_id, const std::vector<BaseVectors>& bases, const std::string& query, std::size_t n) {
+  std::vector<std::pair<std::string, double>> out;
+  if (!embedder_) return make_error(errc::unavailable, "no embedding model is configured on this server");
+  // One query vector per model (bases may differ), billed to the user like any embedding.
+  std::map<std::string, std::vector<float>> query_vectors;
+  for (const BaseVectors& b : bases) {
+    if (query_vectors.contains(b.model)) continue;
+    auto v = embedder_->embed({user_id, b.model, {query}});
+    if (!v) return v.error();
+    if (v->size() != 1) return make_error(errc::upstream_error, "the embedding model returned no vector");
+    query_vectors[b.model] = std::move(v->front());
+  }
+  for (const BaseVectors& b : bases) {
+    auto entry = vectors_->find(b);
+    if (!entry) {
+      auto loaded = store_.load_vectors(b.knowledge_base_id, b.space);
+      if (!loaded) return loaded.error();
+      auto e = std::make_shared<VectorCache::Entry>();
+      e->space = b.space;
+      e->version = b.version;
+      if (!loaded->empty()) {
+        const auto dim = static_cast<int>(loaded->front().vector.size());
+        e->index = make_vector_index(dim, loaded->size());
+        e->chunk_ids.reserve(loaded->size());
+        for (ChunkVector& cv : *loaded) {
+          if (static_cast<int>(cv.vector.size()) != dim) continue;  // cannot happen: the store checks
+          e->index->upsert(e->chunk_ids.size(), cv.vector);
+          e->chunk_ids.push_back(std::move(cv.chunk_id));
+        }
+      }
+      vectors_->put(b.knowledge_base_id, e);
+      entry = std::move(e);
+    }
+    if (!entry->index) continue;
+    const std::vector<float>& q = query_vectors[b.model];
+    if (static_cast<int>(q.size()) != entry->index->dimension())
+      return make_error(errc::upstream_error, "the embedding model returned a query vector of another dimension "
+                                              "than the knowledge base holds; reindex it");
+    for (const auto& [key, similarity] : entry->index->search(q, n))
+      out.emplace_back(entry->chunk_ids[key], static_cast<double>(similarity));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  if (out.size() > n) out.resize(n);
+  return out;
+}
+
+Result<KnowledgeService::Ranked> KnowledgeService::search_ranked_now(const std::string& user_id,
+                                                                     const std::vector<std::string>& kb_ids,
+                                                                     const std::string& query, int k,
+                                                                     SearchMode mode) {
   if (auto r = check_text("q", query, options_.max_query_chars, true); !r) return r.error();
   if (k < 1 || k > options_.max_k)
     return make_error(errc::invalid_request, "k must be an integer from 1 to " + std::to_string(options_.max_k));
   if (kb_ids.empty()) return make_error(errc::invalid_request, "no knowledge base to search");
   const auto ids = distinct(kb_ids);
   if (auto r = check_bases_now(user_id, ids); !r) return r.error();
-  // No base holds vectors in this version (create_base refuses embedding models): hybrid is
-  // lexical, vector has nothing to search.
-  if (mode == SearchMode::vector)
+  return rank_now(user_id, ids, query, k, mode);
+}
+
+// The bases are the user's and distinct, the query checked by the caller.
+Result<KnowledgeService::Ranked> KnowledgeService::rank_now(const std::string& user_id,
+                                                            const std::vector<std::string>& ids,
+                                                            const std::string& query, int k, SearchMode mode) {
+  auto bases = store_.vector_bases(user_id, ids);
+  if (!bases) return bases.error();
+  if (mode == SearchMode::vector && bases->empty())
     return make_error(errc::invalid_request,
                       "vector search needs a knowledge base with an embedding model; these are searched "
-                      "lexically (mode=lexical)");
-  return store_.lexical_search(user_id, ids, query_terms(query), k);
+                      "lexically (mode=lexical), or give one an embeddingModel (PATCH or POST …/reindex)");
+  if (mode == SearchMode::hybrid && bases->empty()) mode = SearchMode::lexical;
+
+  Ranked out;
+  out.mode = mode;
+  if (mode == SearchMode::lexical) {
+    auto found = store_.lexical_search(user_id, ids, query_terms(query), k);
+    if (!found) return found.error();
+    out.passages = std::move(*found);
+    return out;
+  }
+  // Each list is ranked deeper than k, so that fusion sees what the other list ranked lower.
+  const std::size_t depth = mode == SearchMode::vector ? static_cast<std::size_t>(k)
+                                                       : std::max<std::size_t>(static_cast<std::size_t>(k) * 2, 50);
+  auto by_vector = vector_ranking(user_id, *bases, query, depth);
+  if (!by_vector && mode == SearchMode::hybrid) {
+    // hybrid is the default: an embeddings call that fails (upstream down, the user's limits)
+    // costs the search its vector half, not its answer; `mode` tells the client.
+    spdlog::warn("knowledge: hybrid search ranked lexically: {}", by_vector.error().message);
+    auto found = store_.lexical_search(user_id, ids, query_terms(query), k);
+    if (!found) return found.error();
+    out.mode = SearchMode::lexical;
+    out.passages = std::move(*found);
+    return out;
+  }
+  if (!by_vector) return by_vector.error();
+  std::vector<Passage> lexical;
+  if (mode == SearchMode::hybrid) {
+    auto found = store_.lexical_search(user_id, ids, query_terms(query), static_cast<int>(depth));
+    if (!found) return found.error();
+    lexical = std::move(*found);
+  }
+  // Fused (or vector) scores, then the passages of the best k.
+  std::unordered_map<std::string, double> score;
+  for (std::size_t i = 0; i < by_vector->size(); ++i) {
+    const auto& [chunk, similarity] = (*by_vector)[i];
+    score[chunk] += mode == SearchMode::vector ? similarity
+                                               : options_.hybrid_vector_weight / (kRrfK + static_cast<double>(i + 1));
+  }
+  for (std::size_t i = 0; i < lexical.size(); ++i)
+    score[lexical[i].chunk_id] += 1.0 / (kRrfK + static_cast<double>(i + 1));
+  std::vector<std::pair<std::string, double>> order(score.begin(), score.end());
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  if (order.size() > static_cast<std::size_t>(k)) order.resize(static_cast<std::size_t>(k));
+  std::unordered_map<std::string, Passage> known;
+  for (Passage& p : lexical) known.emplace(p.chunk_id, std::move(p));
+  std::vector<std::string> missing;
+  for (const auto& [chunk, _] : order)
+    if (!known.contains(chunk)) missing.push_back(chunk);
+  if (!missing.empty()) {
+    auto rows = store_.passages(missing);
+    if (!rows) return rows.error();
+    for (Passage& p : *rows) known.emplace(p.chunk_id, std::move(p));
+  }
+  for (const auto& [chunk, s] : order) {
+    auto it = known.find(chunk);
+    if (it == known.end()) continue;  // deleted since the index was built
+    it->second.score = s;
+    out.passages.push_back(std::move(it->second));
+  }
+  return out;
 }
 
 Result<std::vector<Passage>> KnowledgeService::retrieve_now(const std::string& user_id,
@@ -201,17 +430,30 @@ Result<std::vector<Passage>> KnowledgeService::retrieve_now(const std::string& u
   if (auto r = check_bases_now(user_id, kb_ids); !r) return r.error();
   // A message with no searchable words (an image, "hi") retrieves nothing rather than failing.
   if (query_terms(query).empty()) return std::vector<Passage>{};
-  auto found = store_.lexical_search(user_id, distinct(kb_ids), query_terms(query), options_.chat_passages);
+  // Hybrid where a base has vectors (lexical when the embeddings call fails), lexical elsewhere.
+  auto found = rank_now(user_id, distinct(kb_ids), query, options_.chat_passages, SearchMode::hybrid);
   if (!found) return found.error();
   std::vector<Passage> out;
   std::int64_t budget = options_.chat_passage_tokens;
-  for (Passage& p : *found) {
+  for (Passage& p : found->passages) {
     const auto cost = static_cast<std::int64_t>(chunk_tokenizer().count(p.text)) + 8;
     if (cost > budget) break;
     budget -= cost;
     out.push_back(std::move(p));
   }
   return out;
+}
+
+void KnowledgeService::vectors_changed(const std::string& kb_id) { vectors_->drop(kb_id); }
+
+std::size_t KnowledgeService::cached_vector_bases() const {
+  std::lock_guard lock(vectors_->mu);
+  return vectors_->entries.size();
+}
+
+void KnowledgeService::announce_vectors(const std::string& user_id, const std::string& kb_id) {
+  vectors_changed(kb_id);
+  if (options_.on_vectors_changed) options_.on_vectors_changed(user_id, kb_id);
 }
 
 // --- Ingestion --------------------------------------------------------------------------------------
@@ -231,6 +473,7 @@ void KnowledgeService::run_job(const Job& job, const std::function<void(const Jo
     report(Stage::failed, 0, 0);
   };
   try {
+    if (job.kind == "reindex") return run_reindex(job, progress);
     report(Stage::parsing, 0, 0);
     auto doc = store_.get_document(job.user_id, job.knowledge_base_id, job.document_id);
     if (!doc) return;  // deleted meanwhile: the job went with it
@@ -260,17 +503,162 @@ void KnowledgeService::run_job(const Job& job, const std::function<void(const Jo
       rows.push_back(std::move(n));
     }
     const auto total = static_cast<std::int64_t>(rows.size());
-    // No progress write between chunking and finishing: finish_job checks the job is still running
+    // No progress write between chunking and finishing (or embedding): finish_job checks the job is still running
     // and records the counts in the same transaction (one write transaction fewer per document).
+    // Embedding: the chunks' vectors, staged batch by batch under the job (a restart embeds only
+    // the chunks whose vectors it does not find), joined to the chunks by finish_job.
+    auto target = store_.embedding_target(job.knowledge_base_id);
+    if (!target) return;  // the base is gone (or the database: the lease brings the job back)
+    if (*target && !rows.empty()) {
+      const VectorSpace space = **target;
+      moved = store_.advance_job(job.id, Stage::embedding, 0, total, lease);
+      if (!moved || !*moved) return;
+      report(Stage::embedding, 0, total);
+      // Without an embedder (the `ingest` command) the job waits here for the server: its lease
+      // runs out and a worker with one takes it over.
+      if (!embedder_) return;
+      std::vector<std::string> texts, hashes;
+      for (const Chunk& c : chunks) {
+        texts.push_back(embedding_text(doc->title, c.heading_path, c.text));
+        hashes.push_back(content_hash(texts.back()));
+      }
+      auto staged = store_.staged_vectors(job.id, space.space);
+      if (!staged) return;
+      std::set<std::int64_t> have;
+      for (const auto& [ordinal, hash] : *staged)
+        if (ordinal >= 0 && ordinal < total && hashes[static_cast<std::size_t>(ordinal)] == hash) have.insert(ordinal);
+      std::vector<std::int64_t> todo;
+      std::vector<std::string> todo_texts;
+      for (std::int64_t i = 0; i < total; ++i)
+        if (!have.contains(i)) {
+          todo.push_back(i);
+          todo_texts.push_back(texts[static_cast<std::size_t>(i)]);
+        }
+      const auto already = static_cast<std::int64_t>(have.size());
+      auto embedded = embed_batches(
+          job, space.model, todo_texts,
+          [&](std::size_t first, std::vector<std::vector<float>>& vectors) -> Result<bool> {
+            std::vector<StagedVector> batch;
+            for (std::size_t i = 0; i < vectors.size(); ++i) {
+              const auto ordinal = todo[first + i];
+              batch.push_back({ordinal, hashes[static_cast<std::size_t>(ordinal)], std::move(vectors[i])});
+            }
+            return store_.stage_vectors(job.id, space.space, batch);
+          },
+          already, total, [&](std::int64_t n) { report(Stage::embedding, n, total); });
+      if (!embedded) return fail(embedded.error().message);
+      if (!*embedded) return;
+    }
     auto done = store_.finish_job(job.id, rows);
     if (done && *done) {
       report(Stage::indexed, total, total);
+      if (*target && !rows.empty()) announce_vectors(job.user_id, job.knowledge_base_id);
       if (options_.on_indexed) options_.on_indexed(job.user_id, job.knowledge_base_id, job.document_id, total);
     }
   } catch (const std::exception& e) {
     spdlog::error("knowledge job {} failed: {}", job.id, e.what());
     fail("the document could not be processed (internal error)");
   }
+}
+
+Result<bool> KnowledgeService::embed_batches(
+    const Job& job, const std::string& model, const std::vector<std::string>& texts,
+    const std::function<Result<bool>(std::size_t, std::vector<std::vector<float>>&)>& store, std::int64_t already,
+    std::int64_t total, const std::function<void(std::int64_t)>& progress) {
+  const auto batch = static_cast<std::size_t>(std::max(1, options_.embed_batch));
+  for (std::size_t first = 0; first < texts.size(); first += batch) {
+    EmbedCall call{job.user_id, model,
+                   std::vector<std::string>(texts.begin() + static_cast<std::ptrdiff_t>(first),
+                                            texts.begin() + static_cast<std::ptrdiff_t>(std::min(texts.size(), first + batch)))};
+    Result<std::vector<std::vector<float>>> vectors = make_error(errc::internal, "not called");
+    std::chrono::milliseconds throttled{0};
+    for (int attempt = 0;;) {
+      vectors = embedder_->embed(call);
+      if (vectors || !passing_failure(vectors.error())) break;
+      // The user's rate limit (requests or tokens per minute) is waited out, as long as it says
+      // (Retry-After), up to embed_max_throttle in all: a large upload is paced by the user's
+      // limits instead of failing. Upstream failures are tried embed_retries more times.
+      std::chrono::milliseconds wait = options_.embed_backoff * (1 << std::min(attempt, 6));
+      if (vectors.error().code == errc::rate_limited) {
+        if (vectors.error().retry_after_seconds) wait = std::chrono::seconds(*vectors.error().retry_after_seconds);
+        wait = std::clamp(wait, std::chrono::milliseconds(100), std::chrono::milliseconds(60000));
+        if (throttled + wait > options_.embed_max_throttle) break;
+        throttled += wait;
+      } else if (++attempt > options_.embed_retries) {
+        break;
+      }
+      // The lease covers the wait: another worker does not take the job over meanwhile.
+      auto alive = store_.advance_job(job.id, Stage::embedding, already + static_cast<std::int64_t>(first), total,
+                                      options_.lease.count() + wait.count());
+      if (!alive || !*alive) return false;
+      std::this_thread::sleep_for(wait);
+    }
+    if (!vectors) {
+      const Error& e = vectors.error();
+      if (e.code == errc::budget_exceeded || e.code == errc::rate_limited)
+        return make_error(e.code, "embedding refused by your limits: " + e.message);
+      return make_error(e.code, "embedding failed (" + model + "): " + e.message);
+    }
+    if (vectors->size() != call.texts.size())
+      return make_error(errc::upstream_error, "embedding failed (" + model + "): " + std::to_string(vectors->size()) +
+                                                  " vectors for " + std::to_string(call.texts.size()) + " texts");
+    auto kept = store(first, *vectors);
+    if (!kept) return kept.error();
+    if (!*kept) return false;
+    const auto done = already + static_cast<std::int64_t>(first + call.texts.size());
+    auto alive = store_.advance_job(job.id, Stage::embedding, done, total, options_.lease.count());
+    if (!alive || !*alive) return false;
+    progress(done);
+  }
+  return true;
+}
+
+// A reindex job: the document's stored chunks embedded into the base's next vector space (only
+// those without a vector there: a restart resumes); the last one switches the base over.
+void KnowledgeService::run_reindex(const Job& job, const std::function<void(const Job&)>& progress) {
+  Job now = job;
+  const auto report = [&](Stage s, std::int64_t done, std::int64_t total) {
+    now.stage = s;
+    now.chunks_done = done;
+    now.chunks_total = total;
+    if (progress) progress(now);
+  };
+  const auto fail = [&](const std::string& why) {
+    (void)store_.fail_job(job.id, why);
+    now.error = why;
+    report(Stage::failed, 0, 0);
+  };
+  auto doc = store_.get_document(job.user_id, job.knowledge_base_id, job.document_id);
+  if (!doc) return;
+  const std::int64_t total = doc->chunk_count;
+  auto moved = store_.advance_job(job.id, Stage::embedding, 0, total, options_.lease.count());
+  if (!moved || !*moved) return;
+  report(Stage::embedding, 0, total);
+  if (!embedder_) return;  // left for a process with an embedder (the lease runs out)
+  auto target = store_.embedding_target(job.knowledge_base_id);
+  if (!target) return;
+  if (!*target) return fail("the knowledge base has no embedding model");
+  const VectorSpace space = **target;
+  auto chunks = store_.chunks_to_embed(job.document_id, space.space);
+  if (!chunks) return;
+  std::vector<std::string> texts;
+  for (const ChunkToEmbed& c : *chunks) texts.push_back(embedding_text(c.title, c.heading_path, c.text));
+  const auto already = total - static_cast<std::int64_t>(chunks->size());
+  auto embedded = embed_batches(
+      job, space.model, texts,
+      [&](std::size_t first, std::vector<std::vector<float>>& vectors) -> Result<bool> {
+        std::vector<ChunkVector> batch;
+        for (std::size_t i = 0; i < vectors.size(); ++i) batch.push_back({(*chunks)[first + i].chunk_id, std::move(vectors[i])});
+        return store_.store_vectors(job.id, space.space, batch);
+      },
+      already, total, [&](std::int64_t n) { report(Stage::embedding, n, total); });
+  if (!embedded) return fail(embedded.error().message);
+  if (!*embedded) return;
+  auto done = store_.finish_reindex(job.id);
+  if (!done || !*done) return;
+  report(Stage::indexed, total, total);
+  auto base = store_.get_base(job.user_id, job.knowledge_base_id);
+  if (base && !base->next_embedding_model) announce_vectors(job.user_id, job.knowledge_base_id);
 }
 
 void KnowledgeService::drain(const std::function<void(const Job&)>& progress) {

@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "knowledge/chunker.hpp"
 #include "knowledge/document.hpp"
+#include "knowledge/embedder.hpp"
 #include "knowledge/store.hpp"
 #include "knowledge/types.hpp"
 
@@ -40,6 +41,22 @@ struct KnowledgeOptions {
   ChunkOptions chunking;  // CHUNK_TOKENS, CHUNK_OVERLAP
   ParseLimits parsing;
   std::optional<std::string> default_embedding_model;  // EMBEDDING_MODEL, for new bases
+  int embed_batch = 64;  // KB_EMBED_BATCH: chunks per embeddings call
+  // KB_HYBRID_VECTOR_WEIGHT: what a rank of the vector list adds in hybrid's fusion, against the
+  // lexical list's 1 (1: plain reciprocal-rank fusion). Below 1 when the embeddings rank worse
+  // than BM25 (docs/benchmarks.md, SciFact).
+  double hybrid_vector_weight = 1.0;
+  // An embeddings call that fails for a passing reason (upstream down or slow, a rate limit) is
+  // tried this many more times, 1 s, 2 s, 4 s … apart, before the document fails.
+  int embed_retries = 3;
+  std::chrono::milliseconds embed_backoff{1000};
+  // A call refused by the user's rate limit waits (its Retry-After) up to this long in all, then
+  // the document fails; a budget refusal fails it at once.
+  std::chrono::milliseconds embed_max_throttle{std::chrono::minutes(10)};
+  // Told when a base's searchable vectors changed here (a document indexed with vectors, a model
+  // change completed, a document deleted), off the I/O threads: app/ publishes
+  // knowledge.vectors.changed on the event bus so the other replicas drop their copy.
+  std::function<void(const std::string& user_id, const std::string& kb_id)> on_vectors_changed;
   // Told of each document indexed (user, knowledge base, document, chunks), from the worker that
   // indexed it (off the I/O threads): the knowledge.document.indexed webhook.
   std::function<void(const std::string&, const std::string&, const std::string&, std::int64_t)> on_indexed;
@@ -52,6 +69,10 @@ struct KnowledgeOptions {
   int chat_passages = 6;
   std::int64_t chat_passage_tokens = 2000;
 };
+
+// The event-bus type that tells replicas a base's vectors changed (realtime::Event's
+// knowledge_base_id names it).
+inline constexpr std::string_view kVectorsChangedEvent = "knowledge.vectors.changed";
 
 // A document as received: its bytes and the title the client gave (or the file name).
 struct Upload {
@@ -69,6 +90,10 @@ class KnowledgeService {
   Awaitable<Page<KnowledgeBase>> list_bases(std::string user_id, PageRequest page);
   Awaitable<KnowledgeBase> update_base(std::string user_id, std::string id, KnowledgeBasePatch patch);
   Awaitable<void> delete_base(std::string user_id, std::string id);
+  // Re-embeds every chunk of the base with `model` (default: its current model) into a new vector
+  // space; searches use the old one until the new one is complete. 400 for a model that cannot
+  // embed (or none to use), 409 while documents of the base are being ingested or reindexed.
+  Awaitable<KnowledgeBase> reindex(std::string user_id, std::string id, std::optional<std::string> model);
 
   // Stores the document and queues its ingestion (202): the same bytes again are the document
   // already there (existing), with no new job. 413 over MAX_UPLOAD_BYTES, 429 over a quota.
@@ -86,6 +111,15 @@ class KnowledgeService {
   // hybrid on bases without one is lexical.
   Awaitable<std::vector<Passage>> search(std::string user_id, std::vector<std::string> kb_ids, std::string query,
                                          int k, SearchMode mode);
+  // The same, saying which ranking answered (hybrid on bases without vectors is lexical).
+  struct Ranked {
+    std::vector<Passage> passages;
+    SearchMode mode = SearchMode::lexical;
+  };
+  Awaitable<Ranked> search_ranked(std::string user_id, std::vector<std::string> kb_ids, std::string query, int k,
+                                  SearchMode mode);
+  Result<Ranked> search_ranked_now(const std::string& user_id, const std::vector<std::string>& kb_ids,
+                                   const std::string& query, int k, SearchMode mode);
   // The same, blocking (on the caller's thread): a chat turn's retrieval, which already runs on
   // the blocking pool.
   Result<std::vector<Passage>> search_now(const std::string& user_id, const std::vector<std::string>& kb_ids,
@@ -106,14 +140,41 @@ class KnowledgeService {
 
   const KnowledgeOptions& options() const { return options_; }
 
+  // Vectors come from `embedder` (null: bases with an embedding model cannot be created, and
+  // their jobs wait at the embedding stage for a process that has one). Set before start().
+  void set_embedder(Embedder* embedder) { embedder_ = embedder; }
+  // Another replica changed the base's vectors (the event bus): this one's copy is dropped and
+  // rebuilt at the next search. Never blocks.
+  void vectors_changed(const std::string& kb_id);
+  // How many bases have an in-process vector index, and what those hold (metrics, tests).
+  std::size_t cached_vector_bases() const;
+
  private:
   // One job, start to end, on the calling thread (a blocking-pool thread for the workers).
   void run_job(const Job& job, const std::function<void(const Job&)>& progress);
+  // The embedding stage of a job: vectors of `texts` in batches, each retried and reported.
+  // `store` keeps a batch (false: the job stopped). An error is the document's failure.
+  Result<bool> embed_batches(const Job& job, const std::string& model, const std::vector<std::string>& texts,
+                             const std::function<Result<bool>(std::size_t first,
+                                                              std::vector<std::vector<float>>& vectors)>& store,
+                             std::int64_t already, std::int64_t total,
+                             const std::function<void(std::int64_t)>& progress);
+  void run_reindex(const Job& job, const std::function<void(const Job&)>& progress);
+  // The query ranked by cosine over the vectors of the bases with a model, best first.
+  Result<std::vector<std::pair<std::string, double>>> vector_ranking(const std::string& user_id,
+                                                                     const std::vector<BaseVectors>& bases,
+                                                                     const std::string& query, std::size_t n);
+  Result<Ranked> rank_now(const std::string& user_id, const std::vector<std::string>& ids, const std::string& query,
+                          int k, SearchMode mode);
+  void announce_vectors(const std::string& user_id, const std::string& kb_id);
   void wake();
 
   KnowledgeStore& store_;
   boost::asio::thread_pool& blocking_;
   KnowledgeOptions options_;
+  Embedder* embedder_ = nullptr;
+  struct VectorCache;
+  std::unique_ptr<VectorCache> vectors_;
   struct Workers;
   std::shared_ptr<Workers> workers_;
 };

@@ -9,10 +9,13 @@
 #include "core/error.hpp"
 #include "knowledge/types.hpp"
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace aas::knowledge {
@@ -73,6 +76,51 @@ class KnowledgeStore {
   virtual Result<std::vector<Passage>> lexical_search(std::string_view user_id,
                                                       const std::vector<std::string>& kb_ids,
                                                       const std::vector<std::string>& terms, int k) = 0;
+
+  // --- vectors (float32; the database is their record, in-process indexes a cache) ---
+
+  // Where the base's new vectors go: the next space during a model change, else the active one;
+  // nullopt for a base without an embedding model.
+  virtual Result<std::optional<VectorSpace>> embedding_target(std::string_view kb_id) = 0;
+  // The (ordinal, text hash) of the vectors a job has staged in `space`.
+  virtual Result<std::vector<std::pair<std::int64_t, std::string>>> staged_vectors(std::string_view job_id,
+                                                                                   std::int64_t space) = 0;
+  // Stages vectors of a running ingestion job (its finish_job moves them in with its chunks);
+  // records the space's dimension with the first. false: the job no longer runs. invalid_request:
+  // a dimension other than the space's.
+  virtual Result<bool> stage_vectors(std::string_view job_id, std::int64_t space,
+                                     const std::vector<StagedVector>& vectors) = 0;
+  // A model change (or a re-embedding with the same model): the base's next space is `model`'s,
+  // and every document with chunks gets a queued reindex job. conflict while a job of the base is
+  // unfinished. A base without chunks switches at once.
+  virtual Result<KnowledgeBase> start_reindex(std::string_view user_id, std::string_view kb_id,
+                                              const std::string& model) = 0;
+  // The document's chunks without a vector in `space`.
+  virtual Result<std::vector<ChunkToEmbed>> chunks_to_embed(std::string_view document_id, std::int64_t space) = 0;
+  // Stores vectors of a running reindex job's chunks. false / invalid_request as stage_vectors.
+  virtual Result<bool> store_vectors(std::string_view job_id, std::int64_t space,
+                                     const std::vector<ChunkVector>& vectors) = 0;
+  // Marks a reindex job indexed; when every chunk of the base has its vector in the next space,
+  // the base switches to it (and the old vectors go), in the same transaction.
+  virtual Result<bool> finish_reindex(std::string_view job_id) = 0;
+  // The user's bases among `kb_ids` that have an embedding model.
+  virtual Result<std::vector<BaseVectors>> vector_bases(std::string_view user_id,
+                                                        const std::vector<std::string>& kb_ids) = 0;
+  // Every vector of a base's space (an in-process index is built from them).
+  virtual Result<std::vector<ChunkVector>> load_vectors(std::string_view kb_id, std::int64_t space) = 0;
+  // The passages of these chunks (any order; chunks since deleted are left out).
+  virtual Result<std::vector<Passage>> passages(const std::vector<std::string>& chunk_ids) = 0;
 };
+
+// Vectors as stored: float32, little-endian (what x86 and ARM hold in memory, so a copy).
+static_assert(std::endian::native == std::endian::little, "vectors are stored as little-endian float32");
+inline std::string vector_bytes(const std::vector<float>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+}
+inline std::vector<float> vector_from_bytes(std::string_view bytes) {
+  std::vector<float> v(bytes.size() / sizeof(float));
+  if (!v.empty()) std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
+  return v;
+}
 
 }  // namespace aas::knowledge

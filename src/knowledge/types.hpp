@@ -26,6 +26,9 @@ struct KnowledgeBase {
   // stored). None: lexical search only.
   std::optional<std::string> embedding_model;
   std::optional<std::int64_t> embedding_dim;
+  // A model change under way: the model every chunk is being re-embedded with. Searches keep to
+  // embedding_model's vectors until all are done, then switch at once.
+  std::optional<std::string> next_embedding_model;
   std::int64_t document_count = 0;
   std::int64_t chunk_count = 0;
   std::int64_t term_count = 0;  // the indexed terms of all chunks: BM25's average length
@@ -45,6 +48,8 @@ struct KnowledgeBasePatch {
   std::optional<std::string> name;
   std::optional<std::string> description;
   bool clear_description = false;
+  // A new embedding model: a reindex job (KnowledgeService::update_base), not a column update.
+  std::optional<std::string> embedding_model;
 };
 
 // The stages of an ingestion job. queued -> parsing -> chunking -> embedding -> indexed, or
@@ -136,6 +141,45 @@ struct Passage {
   std::optional<std::int64_t> page;
   std::vector<std::string> heading_path;
   double score = 0;
+};
+
+// --- vectors ---
+
+// Where an ingestion or reindex job puts its vectors: the model to embed with and the space
+// (a base's active space, or the next one during a model change).
+struct VectorSpace {
+  std::string model;
+  std::int64_t space = 0;
+};
+
+// A base's searchable vectors as a search needs to know them: which space, and a version that
+// changes whenever they do (the in-process index is rebuilt when it no longer matches).
+struct BaseVectors {
+  std::string knowledge_base_id;
+  std::string model;
+  std::int64_t space = 0;
+  std::int64_t version = 0;
+};
+
+// A vector an ingestion job computed for its chunk number `ordinal` (the chunk's text hash, so a
+// resumed job keeps only vectors of the chunks it still has).
+struct StagedVector {
+  std::int64_t ordinal = 0;
+  std::string text_hash;
+  std::vector<float> vector;
+};
+
+// A stored chunk to embed (a reindex): what its vector is computed from.
+struct ChunkToEmbed {
+  std::string chunk_id;
+  std::string title;
+  std::vector<std::string> heading_path;
+  std::string text;
+};
+
+struct ChunkVector {
+  std::string chunk_id;
+  std::vector<float> vector;
 };
 
 enum class SearchMode { lexical, vector, hybrid };

@@ -28,6 +28,9 @@ struct Event {
   std::string model;
   std::optional<std::int64_t> input_tokens;
   std::optional<std::int64_t> output_tokens;
+  // knowledge.vectors.changed: the base whose vectors changed (the other replicas rebuild their
+  // in-process index of it).
+  std::string knowledge_base_id;
 };
 
 class EventBus {

@@ -17,6 +17,7 @@ std::string to_json(const Event& e) {
   if (!e.model.empty()) o["model"] = e.model;
   if (e.input_tokens) o["inputTokens"] = *e.input_tokens;
   if (e.output_tokens) o["outputTokens"] = *e.output_tokens;
+  if (!e.knowledge_base_id.empty()) o["knowledgeBaseId"] = e.knowledge_base_id;
   return json::serialize(o);
 }
 
@@ -36,7 +37,8 @@ std::optional<Event> from_json(std::string_view text) {
     return std::nullopt;
   };
   Event e{field("type"),    field("userId"), field("conversationId"), field("messageId"), field("status"),
-          field("message"), field("model"),  number("inputTokens"),     number("outputTokens")};
+          field("message"), field("model"),  number("inputTokens"),     number("outputTokens"),
+          field("knowledgeBaseId")};
   if (e.type.empty()) return std::nullopt;
   return e;
 }

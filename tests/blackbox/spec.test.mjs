@@ -44,6 +44,7 @@ const EXPECTED_PATHS = {
   '/api/ai/knowledge/{id}/documents': ['GET', 'POST'],
   '/api/ai/knowledge/{id}/documents/{docId}': ['DELETE', 'GET'],
   '/api/ai/knowledge/{id}/documents/{docId}/cancel': ['POST'],
+  '/api/ai/knowledge/{id}/reindex': ['POST'],
   '/api/ai/knowledge/{id}/search': ['GET'],
   '/api/ai/prompts': ['GET', 'POST'],
   '/api/ai/prompts/{id}': ['DELETE', 'GET', 'PATCH'],

@@ -3,11 +3,14 @@
 #include "mock.hpp"
 
 #include <boost/json.hpp>
+#include <libstemmer.h>
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <memory>
 
 namespace aas::mockllm {
 
@@ -218,23 +221,71 @@ std::string sample_for_schema(std::string_view schema_json) {
   return boost::json::serialize(ec ? boost::json::value(boost::json::object{}) : sample_of(schema, 0));
 }
 
+namespace {
+
+// What an embedding model learns first: function words carry no meaning, and inflections of a
+// word mean the same thing. A short English stop list (the most frequent words) and Snowball's
+// English stemmer (libstemmer) give the mock's vectors that much sense.
+constexpr std::array<std::string_view, 48> kStopWords = {
+    "a",    "an",   "and",  "are",  "as",    "at",    "be",   "but",   "by",   "for",  "if",   "in",
+    "into", "is",   "it",   "no",   "not",   "of",    "on",   "or",    "such", "that", "the",  "their",
+    "then", "there", "these", "they", "this", "to",   "was",  "will",  "with", "we",   "our",  "from",
+    "has",  "have", "had",  "been", "which", "were",  "its",  "than",  "also", "can",  "may",  "more"};
+
+std::string stem(const std::string& word) {
+  struct Deleter {
+    void operator()(sb_stemmer* s) const noexcept { sb_stemmer_delete(s); }
+  };
+  thread_local std::unique_ptr<sb_stemmer, Deleter> stemmer(sb_stemmer_new("english", "UTF_8"));
+  if (!stemmer) return word;
+  const sb_symbol* out =
+      sb_stemmer_stem(stemmer.get(), reinterpret_cast<const sb_symbol*>(word.data()), static_cast<int>(word.size()));
+  if (!out) return word;
+  return std::string(reinterpret_cast<const char*>(out), static_cast<std::size_t>(sb_stemmer_length(stemmer.get())));
+}
+
+// Words as runs of letters and digits (non-ASCII bytes count as letters), lower-cased.
+std::map<std::string, int> meaningful_words(std::string_view text) {
+  std::map<std::string, int> out;
+  std::string word;
+  const auto flush = [&] {
+    if (!word.empty() && std::find(kStopWords.begin(), kStopWords.end(), word) == kStopWords.end()) ++out[stem(word)];
+    word.clear();
+  };
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80) word += ch;
+    else if (c >= 'A' && c <= 'Z') word += static_cast<char>(c - 'A' + 'a');
+    else flush();
+  }
+  flush();
+  return out;
+}
+
+}  // namespace
+
 std::vector<float> embed(std::string_view text, std::size_t dimensions) {
   std::vector<double> sum(dimensions, 0.0);
-  const auto add = [&](std::string_view word) {
+  const auto add = [&](std::string_view word, double weight) {
     std::uint64_t state = fnv1a(word);
     for (double& x : sum) {
       // Uniform in [-1, 1): one pseudo-random direction per distinct word.
-      x += static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-52 - 1.0;
+      x += weight * (static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-52 - 1.0);
     }
   };
-  bool any = false;
-  for_each_word(text, [&](std::string_view w) {
-    const std::string word = normalize_word(w);
-    if (word.empty()) return;
-    add(word);
-    any = true;
-  });
-  if (!any) add(text);  // only punctuation or blanks: still deterministic
+  // Each meaningful word (stemmed) once, weighted 1 + ln(count): repeats count, but less and less.
+  const auto words = meaningful_words(text);
+  for (const auto& [word, n] : words) add(word, 1.0 + std::log(static_cast<double>(n)));
+  if (words.empty()) {
+    bool any = false;
+    for_each_word(text, [&](std::string_view w) {
+      const std::string word = normalize_word(w);
+      if (word.empty()) return;
+      add(word, 1.0);
+      any = true;
+    });
+    if (!any) add(text, 1.0);  // only punctuation or blanks: still deterministic
+  }
 
   double norm = 0;
   for (const double x : sum) norm += x * x;

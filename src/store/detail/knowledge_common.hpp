@@ -79,7 +79,7 @@ inline WeightedTerms weigh_terms(std::int64_t chunks, const std::vector<std::pai
 
 #define AAS_KB_COLUMNS                                                                              \
   "id, user_id, name, description, embedding_model, embedding_dim, document_count, chunk_count," \
-  " term_count, bytes, created_at, updated_at"
+  " term_count, bytes, created_at, updated_at, next_model"
 
 // A document with its latest job (every document has one).
 #define AAS_KB_DOCUMENT_SELECT                                                                       \
@@ -94,6 +94,10 @@ inline WeightedTerms weigh_terms(std::int64_t chunks, const std::vector<std::pai
 // The stages a worker is in the middle of.
 #define AAS_KB_RUNNING "(stage = 'parsing' OR stage = 'chunking' OR stage = 'embedding')"
 #define AAS_KB_UNFINISHED "(stage = 'queued' OR stage = 'parsing' OR stage = 'chunking' OR stage = 'embedding')"
+
+// What a model change's switch and the in-process indexes need to know of a vector dimension:
+// the first vector of a space sets it, any other must match.
+#define AAS_KB_DIM_MISMATCH "the embedding model returned vectors of another dimension than the base holds"
 
 // BM25's term weight, k1 = 1.2 and b = 0.75 as in knowledge/bm25.hpp; TF and LEN are the
 // posting's columns, AVGDL the bases' average chunk length.

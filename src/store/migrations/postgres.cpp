@@ -342,6 +342,41 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
 )sql";
 
+// Embeddings (issue 12): as in the SQLite migration 11 (bytea: float32 little-endian).
+constexpr std::string_view k0011_embeddings = R"sql(
+ALTER TABLE knowledge_bases ADD COLUMN vector_space BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE knowledge_bases ADD COLUMN vectors_version BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE knowledge_bases ADD COLUMN next_model TEXT;
+ALTER TABLE knowledge_bases ADD COLUMN next_dim BIGINT;
+CREATE TABLE kb_vectors (
+  chunk_id          TEXT NOT NULL REFERENCES kb_chunks (id) ON DELETE CASCADE,
+  space             BIGINT NOT NULL,
+  knowledge_base_id TEXT NOT NULL,
+  embedding         BYTEA NOT NULL,
+  PRIMARY KEY (chunk_id, space)
+);
+CREATE INDEX kb_vectors_base ON kb_vectors (knowledge_base_id, space);
+CREATE INDEX kb_chunks_base ON kb_chunks (knowledge_base_id);
+CREATE TABLE kb_staged_vectors (
+  job_id    TEXT NOT NULL REFERENCES kb_jobs (id) ON DELETE CASCADE,
+  ordinal   BIGINT NOT NULL,
+  space     BIGINT NOT NULL,
+  text_hash TEXT NOT NULL,
+  embedding BYTEA NOT NULL,
+  PRIMARY KEY (job_id, ordinal)
+);
+CREATE FUNCTION kb_documents_vectors() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE knowledge_bases SET vectors_version = vectors_version + 1 WHERE id = OLD.knowledge_base_id;
+  RETURN OLD;
+END $$;
+CREATE TRIGGER kb_documents_vectors AFTER DELETE ON kb_documents
+  FOR EACH ROW EXECUTE FUNCTION kb_documents_vectors();
+)sql";
+
+constexpr std::array<Migration, 13> kMigrations{{
+)sql";
+
 // Per-tenant webhook endpoints (src/webhooks/endpoint_store.hpp), managed by admins: each receives
 // the events of one tenant (the principal the events name). The secret signs its deliveries, so it
 // is kept as it is. A delivery names the endpoint it is for (NULL: a WEBHOOK_URLS endpoint), so it
@@ -369,7 +404,7 @@ ALTER TABLE kb_terms DROP CONSTRAINT kb_terms_pkey,
   ADD CONSTRAINT kb_terms_pkey PRIMARY KEY (knowledge_base_id, term, chunk_id) INCLUDE (tf, len);
 )sql";
 
-constexpr std::array<Migration, 12> kMigrations{{
+constexpr std::array<Migration, 13> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
     {3, "organise", k0003_organise},
@@ -380,6 +415,7 @@ constexpr std::array<Migration, 12> kMigrations{{
     {8, "plain checks", k0008_plain_checks},
     {9, "knowledge", k0009_knowledge},
     {10, "keys and webhooks", k0010_keys_webhooks},
+    {11, "embeddings", k0011_embeddings},
     {12, "webhook endpoints", k0012_webhook_endpoints},
     {14, "lexical postings", k0014_lexical_postings},
 }};

@@ -499,6 +499,43 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
 )sql";
 
+// Embeddings (issue 12): vectors per chunk and vector space, float32 little-endian. A base's
+// active space is vector_space (its embedding_model's vectors); a model change embeds into
+// vector_space + 1 (next_model) while searches keep reading the active one, and the switch is one
+// UPDATE when every chunk has its new vector. An ingestion job stages its vectors by chunk ordinal
+// (so a restart re-embeds only what is missing) and its finish moves them in with the chunks.
+// vectors_version changes whenever a base's searchable vectors do: the in-process index of each
+// replica compares it before a search.
+constexpr std::string_view k0011_embeddings = R"sql(
+ALTER TABLE knowledge_bases ADD COLUMN vector_space INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE knowledge_bases ADD COLUMN vectors_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE knowledge_bases ADD COLUMN next_model TEXT;
+ALTER TABLE knowledge_bases ADD COLUMN next_dim INTEGER;
+CREATE TABLE kb_vectors (
+  chunk_id          TEXT NOT NULL REFERENCES kb_chunks (id) ON DELETE CASCADE,
+  space             INTEGER NOT NULL,
+  knowledge_base_id TEXT NOT NULL,
+  embedding         BLOB NOT NULL,
+  PRIMARY KEY (chunk_id, space)
+);
+CREATE INDEX kb_vectors_base ON kb_vectors (knowledge_base_id, space);
+CREATE INDEX kb_chunks_base ON kb_chunks (knowledge_base_id);
+CREATE TABLE kb_staged_vectors (
+  job_id    TEXT NOT NULL REFERENCES kb_jobs (id) ON DELETE CASCADE,
+  ordinal   INTEGER NOT NULL,
+  space     INTEGER NOT NULL,
+  text_hash TEXT NOT NULL,
+  embedding BLOB NOT NULL,
+  PRIMARY KEY (job_id, ordinal)
+);
+CREATE TRIGGER kb_documents_vectors AFTER DELETE ON kb_documents BEGIN
+  UPDATE knowledge_bases SET vectors_version = vectors_version + 1 WHERE id = OLD.knowledge_base_id;
+END;
+)sql";
+
+constexpr std::array<Migration, 13> kMigrations{{
+)sql";
+
 // Per-tenant webhook endpoints (src/webhooks/endpoint_store.hpp), managed by admins: each receives
 // the events of one tenant (the principal the events name). The secret signs its deliveries, so it
 // is kept as it is. A delivery names the endpoint it is for (NULL: a WEBHOOK_URLS endpoint), so it
@@ -525,7 +562,7 @@ constexpr std::string_view k0014_lexical_postings = R"sql(
 SELECT 1;
 )sql";
 
-constexpr std::array<Migration, 12> kMigrations{{
+constexpr std::array<Migration, 13> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
     {3, "organise", k0003_organise},
@@ -536,6 +573,7 @@ constexpr std::array<Migration, 12> kMigrations{{
     {8, "plain checks", k0008_plain_checks},
     {9, "knowledge", k0009_knowledge},
     {10, "keys and webhooks", k0010_keys_webhooks},
+    {11, "embeddings", k0011_embeddings},
     {12, "webhook endpoints", k0012_webhook_endpoints},
     {14, "lexical postings", k0014_lexical_postings},
 }};

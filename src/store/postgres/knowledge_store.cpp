@@ -43,6 +43,7 @@ KnowledgeBase read_base(const Rows& r, int i) {
   b.bytes = r.int64(i, 9);
   b.created_at = from_unix_ms(r.int64(i, 10));
   b.updated_at = from_unix_ms(r.int64(i, 11));
+  b.next_embedding_model = r.optional_text(i, 12);
   return b;
 }
 
@@ -136,6 +137,21 @@ std::string from_hex(std::string_view hex) {
   for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
     out += static_cast<char>((nibble(hex[i]) << 4) | nibble(hex[i + 1]));
   return out;
+}
+
+// A chunk as a passage (columns: id, document, base, title, text, start, end, page, headings).
+Passage read_passage(const Rows& r, int i) {
+  Passage p;
+  p.chunk_id = r.text(i, 0);
+  p.document_id = r.text(i, 1);
+  p.knowledge_base_id = r.text(i, 2);
+  p.title = r.text(i, 3);
+  p.text = r.text(i, 4);
+  p.start = r.int64(i, 5);
+  p.end = r.int64(i, 6);
+  p.page = r.optional_int64(i, 7);
+  p.heading_path = store::detail::heading_path_from_json(r.text(i, 8));
+  return p;
 }
 
 class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
@@ -371,6 +387,7 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
       c.query_with("UPDATE kb_jobs SET stage = 'indexed', chunks_done = $2, chunks_total = $2, error = NULL,"
                    " lease_until = 0, updated_at = $3 WHERE id = $1",
                    job_id, n, now);
+      promote_staged_vectors(c, job_id, doc_id, kb_id);  // embeddings (issue 12): vectors with the chunks
       return true;
     });
   }
@@ -420,24 +437,228 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
           " ORDER BY s.score DESC, c.id",
           bases, text_array(terms), static_cast<double>(chunks), avgdl, k);
       for (int i = 0; i < r.size(); ++i) {
-        Passage p;
-        p.chunk_id = r.text(i, 0);
-        p.document_id = r.text(i, 1);
-        p.knowledge_base_id = r.text(i, 2);
-        p.title = r.text(i, 3);
-        p.text = r.text(i, 4);
-        p.start = r.int64(i, 5);
-        p.end = r.int64(i, 6);
-        p.page = r.optional_int64(i, 7);
-        p.heading_path = store::detail::heading_path_from_json(r.text(i, 8));
-        p.score = r.real(i, 9);
-        out.push_back(std::move(p));
+        out.push_back(read_passage(r, i));
+        out.back().score = r.real(i, 9);
       }
       return out;
     });
   }
 
+  // --- vectors ---
+
+  Result<std::optional<knowledge::VectorSpace>> embedding_target(std::string_view kb_id) override {
+    return run<std::optional<knowledge::VectorSpace>>(
+        "embedding_target", Tx::none, [&](Connection& c) -> Result<std::optional<knowledge::VectorSpace>> {
+          auto r = c.query_with("SELECT embedding_model, next_model, vector_space FROM knowledge_bases WHERE id = $1",
+                                kb_id);
+          if (r.empty()) return knowledge_base_not_found();
+          if (auto next = r.optional_text(0, 1)) return knowledge::VectorSpace{*next, r.int64(0, 2) + 1};
+          if (auto model = r.optional_text(0, 0)) return knowledge::VectorSpace{*model, r.int64(0, 2)};
+          return std::optional<knowledge::VectorSpace>();
+        });
+  }
+
+  Result<std::vector<std::pair<std::int64_t, std::string>>> staged_vectors(std::string_view job_id,
+                                                                           std::int64_t space) override {
+    using Out = std::vector<std::pair<std::int64_t, std::string>>;
+    return run<Out>("staged_vectors", Tx::none, [&](Connection& c) -> Result<Out> {
+      auto r = c.query_with("SELECT ordinal, text_hash FROM kb_staged_vectors WHERE job_id = $1 AND space = $2",
+                            job_id, space);
+      Out out;
+      for (int i = 0; i < r.size(); ++i) out.emplace_back(r.int64(i, 0), r.text(i, 1));
+      return out;
+    });
+  }
+
+  Result<bool> stage_vectors(std::string_view job_id, std::int64_t space,
+                             const std::vector<knowledge::StagedVector>& vectors) override {
+    return run<bool>("stage_vectors", Tx::write, [&](Connection& c) -> Result<bool> {
+      auto kb = running_job_base(c, job_id);
+      if (!kb) return false;
+      if (!vectors.empty())
+        if (auto r = note_dimension(c, *kb, space, vectors.front().vector.size()); !r) return r.error();
+      for (const knowledge::StagedVector& v : vectors)
+        c.query_with("INSERT INTO kb_staged_vectors (job_id, ordinal, space, text_hash, embedding)"
+                     " VALUES ($1, $2, $3, $4, decode($5, 'hex')) ON CONFLICT (job_id, ordinal) DO UPDATE"
+                     " SET space = excluded.space, text_hash = excluded.text_hash, embedding = excluded.embedding",
+                     job_id, v.ordinal, space, v.text_hash, to_hex(knowledge::vector_bytes(v.vector)));
+      return true;
+    });
+  }
+
+  Result<KnowledgeBase> start_reindex(std::string_view user_id, std::string_view kb_id,
+                                      const std::string& model) override {
+    return run<KnowledgeBase>("start_reindex", Tx::write, [&](Connection& c) -> Result<KnowledgeBase> {
+      auto b = c.query_with("SELECT id FROM knowledge_bases WHERE id = $1 AND user_id = $2 FOR UPDATE", kb_id, user_id);
+      if (b.empty()) return knowledge_base_not_found();
+      auto busy = c.query_with("SELECT count(*) FROM kb_jobs WHERE knowledge_base_id = $1 AND " AAS_KB_UNFINISHED, kb_id);
+      if (busy.int64(0, 0) > 0)
+        return make_error(errc::conflict,
+                          "documents of this knowledge base are still being ingested or reindexed; wait for "
+                          "them to finish (or cancel them) and reindex again");
+      const auto now = now_ms();
+      // Leftovers of an earlier model change that never completed (a cancelled reindex job).
+      c.query_with("DELETE FROM kb_vectors WHERE knowledge_base_id = $1 AND space > (SELECT vector_space FROM"
+                   " knowledge_bases WHERE id = $1)",
+                   kb_id);
+      c.query_with("UPDATE knowledge_bases SET next_model = $2, next_dim = NULL, updated_at = $3 WHERE id = $1",
+                   kb_id, model, now);
+      auto docs = c.query_with("SELECT id FROM kb_documents WHERE knowledge_base_id = $1 AND chunk_count > 0", kb_id);
+      for (int i = 0; i < docs.size(); ++i) {
+        const std::string job = new_uuid_v7();
+        const std::string doc = docs.text(i, 0);
+        c.query_with("INSERT INTO kb_jobs (id, document_id, knowledge_base_id, user_id, kind, stage, created_at,"
+                     " updated_at) VALUES ($1, $2, $3, $4, 'reindex', 'queued', $5, $5)",
+                     job, doc, kb_id, user_id, now);
+        c.query_with("UPDATE kb_documents SET job_id = $2 WHERE id = $1", doc, job);
+      }
+      maybe_switch(c, kb_id);
+      return base_of(c, user_id, kb_id);
+    });
+  }
+
+  Result<std::vector<knowledge::ChunkToEmbed>> chunks_to_embed(std::string_view document_id,
+                                                               std::int64_t space) override {
+    using Out = std::vector<knowledge::ChunkToEmbed>;
+    return run<Out>("chunks_to_embed", Tx::none, [&](Connection& c) -> Result<Out> {
+      auto r = c.query_with(
+          "SELECT c.id, d.title, c.heading_path, c.text FROM kb_chunks c JOIN kb_documents d ON d.id = c.document_id"
+          " WHERE c.document_id = $1 AND NOT EXISTS (SELECT 1 FROM kb_vectors v WHERE v.chunk_id = c.id"
+          " AND v.space = $2) ORDER BY c.ordinal",
+          document_id, space);
+      Out out;
+      for (int i = 0; i < r.size(); ++i)
+        out.push_back({r.text(i, 0), r.text(i, 1), store::detail::heading_path_from_json(r.text(i, 2)), r.text(i, 3)});
+      return out;
+    });
+  }
+
+  Result<bool> store_vectors(std::string_view job_id, std::int64_t space,
+                             const std::vector<knowledge::ChunkVector>& vectors) override {
+    return run<bool>("store_vectors", Tx::write, [&](Connection& c) -> Result<bool> {
+      auto kb = running_job_base(c, job_id);
+      if (!kb) return false;
+      if (!vectors.empty())
+        if (auto r = note_dimension(c, *kb, space, vectors.front().vector.size()); !r) return r.error();
+      for (const knowledge::ChunkVector& v : vectors)
+        c.query_with("INSERT INTO kb_vectors (chunk_id, space, knowledge_base_id, embedding)"
+                     " SELECT id, $2, knowledge_base_id, decode($3, 'hex') FROM kb_chunks WHERE id = $1"
+                     " ON CONFLICT (chunk_id, space) DO UPDATE SET embedding = excluded.embedding",
+                     v.chunk_id, space, to_hex(knowledge::vector_bytes(v.vector)));
+      return true;
+    });
+  }
+
+  Result<bool> finish_reindex(std::string_view job_id) override {
+    return run<bool>("finish_reindex", Tx::write, [&](Connection& c) -> Result<bool> {
+      auto kb = running_job_base(c, job_id);
+      if (!kb) return false;
+      c.query_with("UPDATE kb_jobs SET stage = 'indexed', chunks_done = chunks_total, error = NULL, lease_until = 0,"
+                   " updated_at = $2 WHERE id = $1",
+                   job_id, now_ms());
+      maybe_switch(c, *kb);
+      return true;
+    });
+  }
+
+  Result<std::vector<knowledge::BaseVectors>> vector_bases(std::string_view user_id,
+                                                           const std::vector<std::string>& kb_ids) override {
+    using Out = std::vector<knowledge::BaseVectors>;
+    return run<Out>("vector_bases", Tx::none, [&](Connection& c) -> Result<Out> {
+      auto r = c.query_with("SELECT id, embedding_model, vector_space, vectors_version FROM knowledge_bases"
+                            " WHERE user_id = $1 AND id = ANY($2::text[]) AND embedding_model IS NOT NULL ORDER BY id",
+                            user_id, text_array(kb_ids));
+      Out out;
+      for (int i = 0; i < r.size(); ++i) out.push_back({r.text(i, 0), r.text(i, 1), r.int64(i, 2), r.int64(i, 3)});
+      return out;
+    });
+  }
+
+  Result<std::vector<knowledge::ChunkVector>> load_vectors(std::string_view kb_id, std::int64_t space) override {
+    using Out = std::vector<knowledge::ChunkVector>;
+    return run<Out>("load_vectors", Tx::none, [&](Connection& c) -> Result<Out> {
+      auto r = c.query_with("SELECT chunk_id, encode(embedding, 'hex') FROM kb_vectors WHERE knowledge_base_id = $1"
+                            " AND space = $2",
+                            kb_id, space);
+      Out out;
+      out.reserve(static_cast<std::size_t>(r.size()));
+      for (int i = 0; i < r.size(); ++i) out.push_back({r.text(i, 0), knowledge::vector_from_bytes(from_hex(r.text(i, 1)))});
+      return out;
+    });
+  }
+
+  Result<std::vector<Passage>> passages(const std::vector<std::string>& chunk_ids) override {
+    return run<std::vector<Passage>>("passages", Tx::none, [&](Connection& c) -> Result<std::vector<Passage>> {
+      auto r = c.query_with(
+          "SELECT c.id, c.document_id, c.knowledge_base_id, d.title, c.text, c.start_offset, c.end_offset,"
+          " c.page, c.heading_path FROM kb_chunks c JOIN kb_documents d ON d.id = c.document_id"
+          " WHERE c.id = ANY($1::text[])",
+          text_array(chunk_ids));
+      std::vector<Passage> out;
+      for (int i = 0; i < r.size(); ++i) out.push_back(read_passage(r, i));
+      return out;
+    });
+  }
+
  private:
+  // The base of a job a worker is running; nullopt when it no longer runs.
+  std::optional<std::string> running_job_base(Connection& c, std::string_view job_id) {
+    auto r = c.query_with("SELECT knowledge_base_id FROM kb_jobs WHERE id = $1 AND " AAS_KB_RUNNING, job_id);
+    if (r.empty()) return std::nullopt;
+    return r.text(0, 0);
+  }
+
+  // The first vector of a space records its dimension; any other must have it.
+  Result<void> note_dimension(Connection& c, std::string_view kb_id, std::int64_t space, std::size_t dim) {
+    auto r = c.query_with("SELECT vector_space, embedding_dim, next_dim FROM knowledge_bases WHERE id = $1 FOR UPDATE",
+                          kb_id);
+    if (r.empty()) return knowledge_base_not_found();
+    const bool next = space != r.int64(0, 0);
+    const auto known = r.optional_int64(0, next ? 2 : 1);
+    const auto n = static_cast<std::int64_t>(dim);
+    if (known && *known != n) return make_error(errc::invalid_request, AAS_KB_DIM_MISMATCH);
+    if (!known)
+      c.query_with(next ? "UPDATE knowledge_bases SET next_dim = $2 WHERE id = $1"
+                        : "UPDATE knowledge_bases SET embedding_dim = $2 WHERE id = $1",
+                   kb_id, n);
+    return {};
+  }
+
+  // An ingestion job's staged vectors join its chunks (just written by finish_job), in its
+  // transaction: a document is searchable by vector as soon as by words.
+  void promote_staged_vectors(Connection& c, std::string_view job_id, std::string_view doc_id,
+                              std::string_view kb_id) {
+    auto moved = c.query_with("INSERT INTO kb_vectors (chunk_id, space, knowledge_base_id, embedding)"
+                              " SELECT c.id, s.space, c.knowledge_base_id, s.embedding FROM kb_staged_vectors s"
+                              " JOIN kb_chunks c ON c.document_id = $2 AND c.ordinal = s.ordinal WHERE s.job_id = $1"
+                              " ON CONFLICT (chunk_id, space) DO UPDATE SET embedding = excluded.embedding",
+                              job_id, doc_id);
+    const bool any = moved.affected() > 0;
+    c.query_with("DELETE FROM kb_staged_vectors WHERE job_id = $1", job_id);
+    if (any) c.query_with("UPDATE knowledge_bases SET vectors_version = vectors_version + 1 WHERE id = $1", kb_id);
+    maybe_switch(c, kb_id);
+  }
+
+  // A model change completes when no reindex job of the base is left and every chunk has its
+  // vector in the next space: the base then reads that space, and the old vectors go.
+  void maybe_switch(Connection& c, std::string_view kb_id) {
+    auto b = c.query_with("SELECT vector_space FROM knowledge_bases WHERE id = $1 AND next_model IS NOT NULL FOR UPDATE",
+                          kb_id);
+    if (b.empty()) return;
+    const std::int64_t space = b.int64(0, 0);
+    auto left = c.query_with("SELECT EXISTS (SELECT 1 FROM kb_jobs WHERE knowledge_base_id = $1 AND kind = 'reindex'"
+                             " AND " AAS_KB_UNFINISHED ") OR EXISTS (SELECT 1 FROM kb_chunks c WHERE"
+                             " c.knowledge_base_id = $1 AND NOT EXISTS (SELECT 1 FROM kb_vectors v"
+                             " WHERE v.chunk_id = c.id AND v.space = $2))",
+                             kb_id, space + 1);
+    if (left.text(0, 0) != "f") return;
+    c.query_with("UPDATE knowledge_bases SET embedding_model = next_model, embedding_dim = next_dim,"
+                 " vector_space = vector_space + 1, next_model = NULL, next_dim = NULL,"
+                 " vectors_version = vectors_version + 1, updated_at = $2 WHERE id = $1",
+                 kb_id, now_ms());
+    c.query_with("DELETE FROM kb_vectors WHERE knowledge_base_id = $1 AND space <= $2", kb_id, space);
+  }
+
   std::int64_t now_ms() const { return to_unix_ms(clock_.now()); }
 
   Result<KnowledgeBase> base_of(Connection& c, std::string_view user_id, std::string_view id) {

@@ -58,6 +58,7 @@ KnowledgeBase read_base(const Statement& st) {
   b.bytes = st.int64(9);
   b.created_at = from_unix_ms(st.int64(10));
   b.updated_at = from_unix_ms(st.int64(11));
+  b.next_embedding_model = st.optional_text(12);
   return b;
 }
 
@@ -110,6 +111,21 @@ Job read_job_row(const Statement& st) {
   j.created_at = from_unix_ms(st.int64(10));
   j.updated_at = from_unix_ms(st.int64(11));
   return j;
+}
+
+// A chunk as a passage (columns: id, document, base, title, text, start, end, page, headings).
+Passage read_passage(const Statement& st) {
+  Passage p;
+  p.chunk_id = st.text(0);
+  p.document_id = st.text(1);
+  p.knowledge_base_id = st.text(2);
+  p.title = st.text(3);
+  p.text = st.text(4);
+  p.start = st.int64(5);
+  p.end = st.int64(6);
+  p.page = st.optional_int64(7);
+  p.heading_path = store::detail::heading_path_from_json(st.text(8));
+  return p;
 }
 
 std::string json_list(const std::vector<std::string>& v) {
@@ -362,6 +378,7 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
                 " lease_until = 0, updated_at = ?3 WHERE id = ?1")
           .bind_all(job_id, n, now)
           .run();
+      promote_staged_vectors(c, job_id, doc_id, kb_id);  // embeddings (issue 12): vectors with the chunks
       return true;
     });
   }
@@ -478,16 +495,7 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
             "SELECT c.id, c.document_id, c.knowledge_base_id, d.title, c.text, c.start_offset, c.end_offset,"
             " c.page, c.heading_path FROM kb_chunks c JOIN kb_documents d ON d.id = c.document_id WHERE c.id = ?1");
         if (!st.bind_all(*ranked[i].second).step()) continue;  // not in this snapshot: cannot happen
-        Passage p;
-        p.chunk_id = st.text(0);
-        p.document_id = st.text(1);
-        p.knowledge_base_id = st.text(2);
-        p.title = st.text(3);
-        p.text = st.text(4);
-        p.start = st.int64(5);
-        p.end = st.int64(6);
-        p.page = st.optional_int64(7);
-        p.heading_path = store::detail::heading_path_from_json(st.text(8));
+        Passage p = read_passage(st);
         p.score = ranked[i].first;
         out.push_back(std::move(p));
       }
@@ -495,8 +503,238 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
     });
   }
 
+  // --- vectors ---
+
+  Result<std::optional<knowledge::VectorSpace>> embedding_target(std::string_view kb_id) override {
+    return read<std::optional<knowledge::VectorSpace>>(
+        "embedding_target", [&](Connection& c) -> Result<std::optional<knowledge::VectorSpace>> {
+          auto st = c.prepare("SELECT embedding_model, next_model, vector_space FROM knowledge_bases WHERE id = ?1");
+          if (!st.bind_all(kb_id).step()) return knowledge_base_not_found();
+          if (auto next = st.optional_text(1)) return knowledge::VectorSpace{*next, st.int64(2) + 1};
+          if (auto model = st.optional_text(0)) return knowledge::VectorSpace{*model, st.int64(2)};
+          return std::optional<knowledge::VectorSpace>();
+        });
+  }
+
+  Result<std::vector<std::pair<std::int64_t, std::string>>> staged_vectors(std::string_view job_id,
+                                                                           std::int64_t space) override {
+    using Out = std::vector<std::pair<std::int64_t, std::string>>;
+    return read<Out>("staged_vectors", [&](Connection& c) -> Result<Out> {
+      auto st = c.prepare("SELECT ordinal, text_hash FROM kb_staged_vectors WHERE job_id = ?1 AND space = ?2");
+      st.bind_all(job_id, space);
+      Out out;
+      while (st.step()) out.emplace_back(st.int64(0), st.text(1));
+      return out;
+    });
+  }
+
+  Result<bool> stage_vectors(std::string_view job_id, std::int64_t space,
+                             const std::vector<knowledge::StagedVector>& vectors) override {
+    return write<bool>("stage_vectors", [&](Connection& c) -> Result<bool> {
+      auto kb = running_job_base(c, job_id);
+      if (!kb) return false;
+      if (!vectors.empty())
+        if (auto r = note_dimension(c, *kb, space, vectors.front().vector.size()); !r) return r.error();
+      for (const knowledge::StagedVector& v : vectors)
+        c.prepare("INSERT OR REPLACE INTO kb_staged_vectors (job_id, ordinal, space, text_hash, embedding)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5)")
+            .bind_all(job_id, v.ordinal, space, v.text_hash)
+            .bind_blob(5, knowledge::vector_bytes(v.vector))
+            .run();
+      return true;
+    });
+  }
+
+  Result<KnowledgeBase> start_reindex(std::string_view user_id, std::string_view kb_id,
+                                      const std::string& model) override {
+    return write<KnowledgeBase>("start_reindex", [&](Connection& c) -> Result<KnowledgeBase> {
+      if (auto b = base_of(c, user_id, kb_id); !b) return b.error();
+      {
+        auto st = c.prepare("SELECT count(*) FROM kb_jobs WHERE knowledge_base_id = ?1 AND " AAS_KB_UNFINISHED);
+        st.bind_all(kb_id).step();
+        if (st.int64(0) > 0)
+          return make_error(errc::conflict,
+                            "documents of this knowledge base are still being ingested or reindexed; wait for "
+                            "them to finish (or cancel them) and reindex again");
+      }
+      const auto now = now_ms();
+      // Leftovers of an earlier model change that never completed (a cancelled reindex job).
+      c.prepare("DELETE FROM kb_vectors WHERE knowledge_base_id = ?1 AND space > (SELECT vector_space FROM"
+                " knowledge_bases WHERE id = ?1)")
+          .bind_all(kb_id)
+          .run();
+      c.prepare("UPDATE knowledge_bases SET next_model = ?2, next_dim = NULL, updated_at = ?3 WHERE id = ?1")
+          .bind_all(kb_id, model, now)
+          .run();
+      std::vector<std::string> docs;
+      {
+        auto st = c.prepare("SELECT id FROM kb_documents WHERE knowledge_base_id = ?1 AND chunk_count > 0");
+        st.bind_all(kb_id);
+        while (st.step()) docs.push_back(st.text(0));
+      }
+      for (const std::string& doc : docs) {
+        const std::string job = new_uuid_v7();
+        c.prepare("INSERT INTO kb_jobs (id, document_id, knowledge_base_id, user_id, kind, stage, created_at,"
+                  " updated_at) VALUES (?1, ?2, ?3, ?4, 'reindex', 'queued', ?5, ?5)")
+            .bind_all(job, doc, kb_id, user_id, now)
+            .run();
+        c.prepare("UPDATE kb_documents SET job_id = ?2 WHERE id = ?1").bind_all(doc, job).run();
+      }
+      maybe_switch(c, kb_id);
+      return base_of(c, user_id, kb_id);
+    });
+  }
+
+  Result<std::vector<knowledge::ChunkToEmbed>> chunks_to_embed(std::string_view document_id,
+                                                               std::int64_t space) override {
+    using Out = std::vector<knowledge::ChunkToEmbed>;
+    return read<Out>("chunks_to_embed", [&](Connection& c) -> Result<Out> {
+      auto st = c.prepare(
+          "SELECT c.id, d.title, c.heading_path, c.text FROM kb_chunks c JOIN kb_documents d ON d.id = c.document_id"
+          " WHERE c.document_id = ?1 AND NOT EXISTS (SELECT 1 FROM kb_vectors v WHERE v.chunk_id = c.id"
+          " AND v.space = ?2) ORDER BY c.ordinal");
+      st.bind_all(document_id, space);
+      Out out;
+      while (st.step())
+        out.push_back({st.text(0), st.text(1), store::detail::heading_path_from_json(st.text(2)), st.text(3)});
+      return out;
+    });
+  }
+
+  Result<bool> store_vectors(std::string_view job_id, std::int64_t space,
+                             const std::vector<knowledge::ChunkVector>& vectors) override {
+    return write<bool>("store_vectors", [&](Connection& c) -> Result<bool> {
+      auto kb = running_job_base(c, job_id);
+      if (!kb) return false;
+      if (!vectors.empty())
+        if (auto r = note_dimension(c, *kb, space, vectors.front().vector.size()); !r) return r.error();
+      for (const knowledge::ChunkVector& v : vectors)
+        c.prepare("INSERT OR REPLACE INTO kb_vectors (chunk_id, space, knowledge_base_id, embedding)"
+                  " SELECT id, ?2, knowledge_base_id, ?3 FROM kb_chunks WHERE id = ?1")
+            .bind_all(v.chunk_id, space)
+            .bind_blob(3, knowledge::vector_bytes(v.vector))
+            .run();
+      return true;
+    });
+  }
+
+  Result<bool> finish_reindex(std::string_view job_id) override {
+    return write<bool>("finish_reindex", [&](Connection& c) -> Result<bool> {
+      auto kb = running_job_base(c, job_id);
+      if (!kb) return false;
+      c.prepare("UPDATE kb_jobs SET stage = 'indexed', chunks_done = chunks_total, error = NULL, lease_until = 0,"
+                " updated_at = ?2 WHERE id = ?1")
+          .bind_all(job_id, now_ms())
+          .run();
+      maybe_switch(c, *kb);
+      return true;
+    });
+  }
+
+  Result<std::vector<knowledge::BaseVectors>> vector_bases(std::string_view user_id,
+                                                           const std::vector<std::string>& kb_ids) override {
+    using Out = std::vector<knowledge::BaseVectors>;
+    return read<Out>("vector_bases", [&](Connection& c) -> Result<Out> {
+      auto st = c.prepare("SELECT id, embedding_model, vector_space, vectors_version FROM knowledge_bases"
+                          " WHERE user_id = ?1 AND id IN (SELECT value FROM json_each(?2))"
+                          " AND embedding_model IS NOT NULL ORDER BY id");
+      st.bind_all(user_id, json_list(kb_ids));
+      Out out;
+      while (st.step()) out.push_back({st.text(0), st.text(1), st.int64(2), st.int64(3)});
+      return out;
+    });
+  }
+
+  Result<std::vector<knowledge::ChunkVector>> load_vectors(std::string_view kb_id, std::int64_t space) override {
+    using Out = std::vector<knowledge::ChunkVector>;
+    return read<Out>("load_vectors", [&](Connection& c) -> Result<Out> {
+      auto st = c.prepare("SELECT chunk_id, embedding FROM kb_vectors WHERE knowledge_base_id = ?1 AND space = ?2");
+      st.bind_all(kb_id, space);
+      Out out;
+      while (st.step()) out.push_back({st.text(0), knowledge::vector_from_bytes(st.blob(1))});
+      return out;
+    });
+  }
+
+  Result<std::vector<Passage>> passages(const std::vector<std::string>& chunk_ids) override {
+    return read<std::vector<Passage>>("passages", [&](Connection& c) -> Result<std::vector<Passage>> {
+      auto st = c.prepare(
+          "SELECT c.id, c.document_id, c.knowledge_base_id, d.title, c.text, c.start_offset, c.end_offset,"
+          " c.page, c.heading_path FROM kb_chunks c JOIN kb_documents d ON d.id = c.document_id"
+          " WHERE c.id IN (SELECT value FROM json_each(?1))");
+      st.bind_all(json_list(chunk_ids));
+      std::vector<Passage> out;
+      while (st.step()) out.push_back(read_passage(st));
+      return out;
+    });
+  }
+
  private:
   std::int64_t now_ms() const { return to_unix_ms(clock_.now()); }
+
+  // The base of a job a worker is running; nullopt when it no longer runs.
+  std::optional<std::string> running_job_base(Connection& c, std::string_view job_id) {
+    auto st = c.prepare("SELECT knowledge_base_id FROM kb_jobs WHERE id = ?1 AND " AAS_KB_RUNNING);
+    if (!st.bind_all(job_id).step()) return std::nullopt;
+    return st.text(0);
+  }
+
+  // The first vector of a space records its dimension; any other must have it.
+  Result<void> note_dimension(Connection& c, std::string_view kb_id, std::int64_t space, std::size_t dim) {
+    auto st = c.prepare("SELECT vector_space, embedding_dim, next_dim FROM knowledge_bases WHERE id = ?1");
+    if (!st.bind_all(kb_id).step()) return knowledge_base_not_found();
+    const bool next = space != st.int64(0);
+    const auto known = st.optional_int64(next ? 2 : 1);
+    const auto n = static_cast<std::int64_t>(dim);
+    if (known && *known != n) return make_error(errc::invalid_request, AAS_KB_DIM_MISMATCH);
+    if (!known)
+      c.prepare(next ? "UPDATE knowledge_bases SET next_dim = ?2 WHERE id = ?1"
+                     : "UPDATE knowledge_bases SET embedding_dim = ?2 WHERE id = ?1")
+          .bind_all(kb_id, n)
+          .run();
+    return {};
+  }
+
+  // An ingestion job's staged vectors join its chunks (just written by finish_job), in its
+  // transaction: a document is searchable by vector as soon as by words.
+  void promote_staged_vectors(Connection& c, std::string_view job_id, std::string_view doc_id,
+                              std::string_view kb_id) {
+    c.prepare("INSERT OR REPLACE INTO kb_vectors (chunk_id, space, knowledge_base_id, embedding)"
+              " SELECT c.id, s.space, c.knowledge_base_id, s.embedding FROM kb_staged_vectors s"
+              " JOIN kb_chunks c ON c.document_id = ?2 AND c.ordinal = s.ordinal WHERE s.job_id = ?1")
+        .bind_all(job_id, doc_id)
+        .run();
+    const bool any = c.changes() > 0;
+    c.prepare("DELETE FROM kb_staged_vectors WHERE job_id = ?1").bind_all(job_id).run();
+    if (any)
+      c.prepare("UPDATE knowledge_bases SET vectors_version = vectors_version + 1 WHERE id = ?1").bind_all(kb_id).run();
+    maybe_switch(c, kb_id);
+  }
+
+  // A model change completes when no reindex job of the base is left and every chunk has its
+  // vector in the next space: the base then reads that space, and the old vectors go.
+  void maybe_switch(Connection& c, std::string_view kb_id) {
+    std::int64_t space = 0;
+    {
+      auto st = c.prepare("SELECT vector_space FROM knowledge_bases WHERE id = ?1 AND next_model IS NOT NULL");
+      if (!st.bind_all(kb_id).step()) return;
+      space = st.int64(0);
+    }
+    {
+      auto st = c.prepare("SELECT EXISTS (SELECT 1 FROM kb_jobs WHERE knowledge_base_id = ?1 AND kind = 'reindex'"
+                          " AND " AAS_KB_UNFINISHED ") OR EXISTS (SELECT 1 FROM kb_chunks c WHERE"
+                          " c.knowledge_base_id = ?1 AND NOT EXISTS (SELECT 1 FROM kb_vectors v"
+                          " WHERE v.chunk_id = c.id AND v.space = ?2))");
+      st.bind_all(kb_id, space + 1).step();
+      if (st.int64(0) != 0) return;
+    }
+    c.prepare("UPDATE knowledge_bases SET embedding_model = next_model, embedding_dim = next_dim,"
+              " vector_space = vector_space + 1, next_model = NULL, next_dim = NULL,"
+              " vectors_version = vectors_version + 1, updated_at = ?2 WHERE id = ?1")
+        .bind_all(kb_id, now_ms())
+        .run();
+    c.prepare("DELETE FROM kb_vectors WHERE knowledge_base_id = ?1 AND space <= ?2").bind_all(kb_id, space).run();
+  }
 
   Result<KnowledgeBase> base_of(Connection& c, std::string_view user_id, std::string_view id) {
     auto st = c.prepare("SELECT " AAS_KB_COLUMNS " FROM knowledge_bases WHERE id = ?1 AND user_id = ?2");

@@ -337,3 +337,109 @@ TEST_P(KnowledgeConformance, DeletingADocumentOrABaseTakesItsChunksOutOfSearch) 
 }
 
 }  // namespace aas::store::testing
+
+namespace aas::store::testing {
+
+// --- vectors (migration 11) ---
+
+TEST_P(KnowledgeConformance, StagedVectorsJoinTheirChunksWhenTheJobFinishesAndDimensionsMustAgree) {
+  auto b = kb_->create_base({"alice", "vectors", std::nullopt, std::string("embed-a")});
+  ASSERT_TRUE(b);
+  ASSERT_TRUE(kb_->add_document(new_doc(*b, "T", "one two"), {}));
+  auto target = kb_->embedding_target(b->id);
+  ASSERT_TRUE(target && *target);
+  EXPECT_EQ((*target)->model, "embed-a");
+  const std::int64_t space = (*target)->space;
+  auto job = kb_->claim_job(60000);
+  ASSERT_TRUE(job && *job);
+  const std::string id = (*job)->id;
+  ASSERT_TRUE(kb_->stage_vectors(id, space, {{0, "h0", {1.f, 0.f, 0.f}}}).value());
+  // A resumed job sees what it staged; a vector of another dimension is refused.
+  auto staged = kb_->staged_vectors(id, space);
+  ASSERT_TRUE(staged);
+  ASSERT_EQ(staged->size(), 1u);
+  EXPECT_EQ((*staged)[0], (std::pair<std::int64_t, std::string>{0, "h0"}));
+  auto bad = kb_->stage_vectors(id, space, {{1, "h1", {1.f, 0.f}}});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, errc::invalid_request);
+  ASSERT_TRUE(kb_->stage_vectors(id, space, {{1, "h1", {0.f, 1.f, 0.f}}}).value());
+  ASSERT_TRUE(kb_->finish_job(id, {chunk("one", {{"one", 1}}), chunk("two", {{"two", 1}})}).value());
+
+  auto own = kb_->vector_bases("alice", {b->id});
+  ASSERT_TRUE(own);
+  ASSERT_EQ(own->size(), 1u);
+  EXPECT_EQ((*own)[0].space, space);
+  EXPECT_TRUE(kb_->vector_bases("bob", {b->id}).value().empty());
+  auto vectors = kb_->load_vectors(b->id, space);
+  ASSERT_TRUE(vectors);
+  ASSERT_EQ(vectors->size(), 2u);
+  EXPECT_EQ(kb_->get_base("alice", b->id).value().embedding_dim, 3);
+  auto passages = kb_->passages({(*vectors)[0].chunk_id, (*vectors)[1].chunk_id, "gone"});
+  ASSERT_TRUE(passages);
+  EXPECT_EQ(passages->size(), 2u);
+  for (const auto& v : *vectors) {
+    const auto& p = *std::find_if(passages->begin(), passages->end(), [&](const auto& x) { return x.chunk_id == v.chunk_id; });
+    EXPECT_EQ(v.vector, (p.text == "one" ? std::vector<float>{1.f, 0.f, 0.f} : std::vector<float>{0.f, 1.f, 0.f}));
+  }
+  // Deleting the document takes its vectors and moves the version on.
+  const auto version = (*own)[0].version;
+  const auto doc = kb_->list_documents("alice", b->id, {10, std::nullopt}).value().items.at(0);
+  ASSERT_TRUE(kb_->delete_document("alice", b->id, doc.id));
+  EXPECT_TRUE(kb_->load_vectors(b->id, space).value().empty());
+  EXPECT_GT(kb_->vector_bases("alice", {b->id}).value().at(0).version, version);
+}
+
+TEST_P(KnowledgeConformance, AReindexSwitchesToTheNewSpaceOnlyWhenEveryChunkHasItsVector) {
+  auto b = kb_->create_base({"alice", "switch", std::nullopt, std::string("embed-a")});
+  ASSERT_TRUE(b);
+  ASSERT_TRUE(kb_->add_document(new_doc(*b, "A", "a"), {}));
+  ASSERT_TRUE(kb_->add_document(new_doc(*b, "B", "b"), {}));
+  const std::int64_t old_space = kb_->embedding_target(b->id).value()->space;
+  for (int i = 0; i < 2; ++i) {
+    auto job = kb_->claim_job(60000);
+    ASSERT_TRUE(job && *job);
+    ASSERT_TRUE(kb_->stage_vectors((*job)->id, old_space, {{0, "h", {1.f, 0.f}}}).value());
+    ASSERT_TRUE(kb_->finish_job((*job)->id, {chunk("x", {{"x", 1}})}).value());
+  }
+  EXPECT_EQ(kb_->start_reindex("bob", b->id, "embed-b").error().code, errc::not_found);
+  auto started = kb_->start_reindex("alice", b->id, "embed-b");
+  ASSERT_TRUE(started) << started.error().detail;
+  EXPECT_EQ(started->next_embedding_model, "embed-b");
+  EXPECT_EQ(started->embedding_model, "embed-a");
+  // Another reindex while jobs run: conflict.
+  EXPECT_EQ(kb_->start_reindex("alice", b->id, "embed-c").error().code, errc::conflict);
+  const auto next = kb_->embedding_target(b->id).value().value();
+  EXPECT_EQ(next.model, "embed-b");
+  EXPECT_GT(next.space, old_space);
+  for (int i = 0; i < 2; ++i) {
+    auto job = kb_->claim_job(60000);
+    ASSERT_TRUE(job && *job);
+    EXPECT_EQ((*job)->kind, "reindex");
+    auto todo = kb_->chunks_to_embed((*job)->document_id, next.space);
+    ASSERT_TRUE(todo);
+    ASSERT_EQ(todo->size(), 1u);
+    ASSERT_TRUE(kb_->store_vectors((*job)->id, next.space, {{(*todo)[0].chunk_id, {0.f, 0.f, 1.f}}}).value());
+    EXPECT_TRUE(kb_->chunks_to_embed((*job)->document_id, next.space).value().empty());
+    // Until the last job finishes, searches read the old space only.
+    auto bases = kb_->vector_bases("alice", {b->id}).value();
+    EXPECT_EQ(bases.at(0).space, old_space);
+    EXPECT_EQ(kb_->load_vectors(b->id, old_space).value().size(), 2u);
+    ASSERT_TRUE(kb_->finish_reindex((*job)->id).value());
+  }
+  auto after = kb_->get_base("alice", b->id).value();
+  EXPECT_EQ(after.embedding_model, "embed-b");
+  EXPECT_EQ(after.embedding_dim, 3);
+  EXPECT_FALSE(after.next_embedding_model);
+  EXPECT_EQ(kb_->vector_bases("alice", {b->id}).value().at(0).space, next.space);
+  EXPECT_TRUE(kb_->load_vectors(b->id, old_space).value().empty());
+  EXPECT_EQ(kb_->load_vectors(b->id, next.space).value().size(), 2u);
+  // A base without chunks switches at once.
+  auto empty = kb_->create_base({"alice", "empty", std::nullopt, std::nullopt});
+  ASSERT_TRUE(empty);
+  auto now = kb_->start_reindex("alice", empty->id, "embed-b");
+  ASSERT_TRUE(now);
+  EXPECT_EQ(now->embedding_model, "embed-b");
+  EXPECT_FALSE(now->next_embedding_model);
+}
+
+}  // namespace aas::store::testing
