@@ -8,7 +8,8 @@
 # For each round (CMP_ROUNDS) and each scenario, OLD and NEW run one after the other (A B in odd
 # rounds, B A in even ones, so neither always goes first), each on a fresh service with a fresh
 # database, a 2 s warm-up and one measured run. Scenarios (CMP_SCENARIOS):
-#   chat-sqlite  POST /api/ai/chat, a new conversation per request, offline mock model, SQLite
+#   chat-sqlite  POST /api/ai/chat, a new conversation per request, offline mock model (as in
+#                bench/run.sh), SQLite
 #                (wrk -c CMP_CONNS, bench/wrk/chat_new.lua): stored chat turns/s, p50/p99
 #   chat-pg      the same on PostgreSQL (a new database per run on a cluster started by
 #                scripts/with-postgres.sh with PG_DURABLE=1: fsync and synchronous_commit on, as
@@ -66,8 +67,7 @@ bench_py() { python3 "$here/bench.py" "$@"; }
 load() { node "$here/gateway/load.mjs" "$@"; }
 runs_seq=0
 
-# start_service WHICH BIN NAME STORE: a fresh service (fresh database) with mock-llm as gpt-4o-mini
-# ($mock_port); sets pid, port.
+# start_service WHICH BIN NAME STORE: a fresh service (fresh database); sets pid, port.
 start_service() {
   local which="$1" b="$2" name="$3" store="$4" db
   port="$(bench_py free-port)"
@@ -79,8 +79,11 @@ start_service() {
   else
     db="sqlite:$work/$name-$runs_seq.db"
   fi
-  bench_mock_models "$work/$name.yaml"
-  PORT="$port" HOST=127.0.0.1 DATABASE_URL="$db" AI_CONFIG="$work/$name.yaml" \
+  # The chat scenarios use the offline mock model (as bench/run.sh: no upstream hop, no titles);
+  # the gateway ones mock-llm as gpt-4o-mini.
+  local config=()
+  if [[ "$name" != chat-* ]]; then bench_mock_models "$work/$name.yaml"; config=("AI_CONFIG=$work/$name.yaml"); fi
+  env PORT="$port" HOST=127.0.0.1 DATABASE_URL="$db" "${config[@]}" \
     "$b" serve >/dev/null 2>"$work/$name.stderr" &
   pid=$!
   bench_wait_ready compare.sh "$name"
