@@ -207,18 +207,20 @@ class PostgresStore final : public Store {
   }
 
   Result<Conversation> create_conversation(const NewConversation& n) override {
-    return run<Conversation>("create_conversation", Tx::none, [&](Connection& c) -> Result<Conversation> {
-      const std::int64_t now = to_unix_ms(clock_.now());
-      const Conversation conv = store::detail::conversation_from(n, new_uuid_v7(), now);
-      if (conv.prompt_id && !prompt_visible(c, conv.user_id, *conv.prompt_id))
-        return store::detail::prompt_not_found();
-      c.query_with("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
-                   ") VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, 0, 0, '', $8, $9, NULL, NULL, $10)",
-                   conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model, conv.metadata,
-                   now, conv.prompt_id, std::int64_t{conv.title_auto ? 1 : 0},
-                   store::detail::encode_tags(conv.knowledge_base_ids));
-      return conv;
-    });
+    return run<Conversation>("create_conversation", Tx::write, [&](Connection& c) { return create_in(c, n); });
+  }
+
+  Result<Conversation> create_in(Connection& c, const NewConversation& n) {
+    const std::int64_t now = to_unix_ms(clock_.now());
+    const Conversation conv = store::detail::conversation_from(n, new_uuid_v7(), now);
+    if (conv.prompt_id && !prompt_visible(c, conv.user_id, *conv.prompt_id))
+      return store::detail::prompt_not_found();
+    c.query_with("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
+                 ") VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, 0, 0, '', $8, $9, NULL, NULL, $10)",
+                 conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model, conv.metadata,
+                 now, conv.prompt_id, std::int64_t{conv.title_auto ? 1 : 0},
+                 store::detail::encode_tags(conv.knowledge_base_ids));
+    return conv;
   }
 
   Result<Conversation> get_conversation(std::string_view user_id, std::string_view id) override {
@@ -267,43 +269,46 @@ class PostgresStore final : public Store {
 
   Result<Conversation> update_conversation(std::string_view user_id, std::string_view id,
                                            const ConversationPatch& p) override {
-    return run<Conversation>("update_conversation", Tx::none, [&](Connection& c) -> Result<Conversation> {
-      // One fixed statement for every patch: a flag per field says whether to replace it (with
-      // NULL when clearing); a clear_* flag wins over a value given for the same field.
-      const auto value = [](bool clear, const std::optional<std::string>& v) {
-        return clear ? std::nullopt : v;
-      };
-      if (p.prompt_id && !p.clear_prompt_id && !prompt_visible(c, user_id, *p.prompt_id))
-        return store::detail::prompt_not_found();
-      std::optional<std::string> metadata;
-      if (p.metadata) metadata = std::string(metadata_or_empty_object(*p.metadata));
-      const Rows r = c.query_with(
-          "UPDATE conversations SET"
-          " title = CASE WHEN $3 THEN $4 ELSE title END,"
-          " system_prompt = CASE WHEN $5 THEN $6 ELSE system_prompt END,"
-          " model = CASE WHEN $7 THEN $8 ELSE model END,"
-          " metadata = CASE WHEN $9 THEN $10 ELSE metadata END,"
-          " pinned = coalesce($12::integer, pinned), archived = coalesce($13::integer, archived),"
-          " tags = coalesce($14::text, tags),"
-          " knowledge_base_ids = coalesce($18::text, knowledge_base_ids),"
-          " prompt_id = CASE WHEN $15 THEN $16 ELSE prompt_id END,"
-          " title_auto = CASE WHEN $3 THEN $17 ELSE title_auto END,"
-          " updated_at = GREATEST(updated_at, $11)"
-          " WHERE id = $1 AND user_id = $2"
-          " RETURNING " AAS_CONVERSATION_COLUMNS,
-          id, user_id, p.clear_title || p.title.has_value(), value(p.clear_title, p.title),
-          p.clear_system_prompt || p.system_prompt.has_value(),
-          value(p.clear_system_prompt, p.system_prompt), p.clear_model || p.model.has_value(),
-          value(p.clear_model, p.model), p.metadata.has_value(), metadata,
-          to_unix_ms(clock_.now()), store::detail::flag(p.pinned), store::detail::flag(p.archived),
-          p.tags ? std::optional<std::string>(store::detail::encode_tags(*p.tags)) : std::nullopt,
-          p.clear_prompt_id || p.prompt_id.has_value(), value(p.clear_prompt_id, p.prompt_id),
-          std::int64_t{p.title_auto && p.title.has_value() && !p.clear_title ? 1 : 0},
-          p.knowledge_base_ids ? std::optional<std::string>(store::detail::encode_tags(*p.knowledge_base_ids))
-                               : std::nullopt);
-      if (r.empty()) return conversation_not_found();
-      return read_conversation(r, 0);
-    });
+    return run<Conversation>("update_conversation", Tx::write, [&](Connection& c) { return update_in(c, user_id, id, p); });
+  }
+
+  Result<Conversation> update_in(Connection& c, std::string_view user_id, std::string_view id,
+                                 const ConversationPatch& p) {
+    // One fixed statement for every patch: a flag per field says whether to replace it (with
+    // NULL when clearing); a clear_* flag wins over a value given for the same field.
+    const auto value = [](bool clear, const std::optional<std::string>& v) {
+      return clear ? std::nullopt : v;
+    };
+    if (p.prompt_id && !p.clear_prompt_id && !prompt_visible(c, user_id, *p.prompt_id))
+      return store::detail::prompt_not_found();
+    std::optional<std::string> metadata;
+    if (p.metadata) metadata = std::string(metadata_or_empty_object(*p.metadata));
+    const Rows r = c.query_with(
+        "UPDATE conversations SET"
+        " title = CASE WHEN $3 THEN $4 ELSE title END,"
+        " system_prompt = CASE WHEN $5 THEN $6 ELSE system_prompt END,"
+        " model = CASE WHEN $7 THEN $8 ELSE model END,"
+        " metadata = CASE WHEN $9 THEN $10 ELSE metadata END,"
+        " pinned = coalesce($12::integer, pinned), archived = coalesce($13::integer, archived),"
+        " tags = coalesce($14::text, tags),"
+        " knowledge_base_ids = coalesce($18::text, knowledge_base_ids),"
+        " prompt_id = CASE WHEN $15 THEN $16 ELSE prompt_id END,"
+        " title_auto = CASE WHEN $3 THEN $17 ELSE title_auto END,"
+        " updated_at = GREATEST(updated_at, $11)"
+        " WHERE id = $1 AND user_id = $2"
+        " RETURNING " AAS_CONVERSATION_COLUMNS,
+        id, user_id, p.clear_title || p.title.has_value(), value(p.clear_title, p.title),
+        p.clear_system_prompt || p.system_prompt.has_value(),
+        value(p.clear_system_prompt, p.system_prompt), p.clear_model || p.model.has_value(),
+        value(p.clear_model, p.model), p.metadata.has_value(), metadata,
+        to_unix_ms(clock_.now()), store::detail::flag(p.pinned), store::detail::flag(p.archived),
+        p.tags ? std::optional<std::string>(store::detail::encode_tags(*p.tags)) : std::nullopt,
+        p.clear_prompt_id || p.prompt_id.has_value(), value(p.clear_prompt_id, p.prompt_id),
+        std::int64_t{p.title_auto && p.title.has_value() && !p.clear_title ? 1 : 0},
+        p.knowledge_base_ids ? std::optional<std::string>(store::detail::encode_tags(*p.knowledge_base_ids))
+                             : std::nullopt);
+    if (r.empty()) return conversation_not_found();
+    return read_conversation(r, 0);
   }
 
   Result<void> delete_conversation(std::string_view user_id, std::string_view id) override {
@@ -342,10 +347,35 @@ class PostgresStore final : public Store {
     });
   }
 
+  Result<TurnStarted> start_turn(std::string_view user_id, const TurnStart& t) override {
+    return run<TurnStarted>("start_turn", Tx::write, [&](Connection& c) -> Result<TurnStarted> {
+      TurnStarted out;
+      if (t.create) {
+        auto conv = create_in(c, *t.create);
+        if (!conv) return conv.error();
+        out.conversation = std::move(*conv);
+      } else if (t.patch) {
+        auto conv = update_in(c, user_id, t.conversation_id, *t.patch);
+        if (!conv) return conv.error();
+        out.conversation = std::move(*conv);
+      }
+      if (t.deactivate_from) {
+        if (auto off = deactivate_in(c, user_id, *t.deactivate_from); !off) return off.error();
+      }
+      std::vector<NewMessage> messages = t.messages;
+      const std::string& conversation_id = t.create ? out.conversation.id : t.conversation_id;
+      for (NewMessage& m : messages) m.conversation_id = conversation_id;
+      auto appended = store::detail::append_each(messages, [&](const NewMessage& n) { return append_in(c, user_id, n); });
+      if (!appended) return appended.error();
+      out.messages = std::move(*appended);
+      return out;
+    });
+  }
+
   Result<bool> checkpoint_message(std::string_view user_id, std::string_view message_id, std::string_view content,
                                   std::int64_t input_tokens, std::int64_t output_tokens,
                                   std::optional<std::int64_t> cost_micros) override {
-    return run<bool>("checkpoint_message", Tx::none, [&](Connection& c) -> Result<bool> {
+    return run<bool>("checkpoint_message", Tx::write, [&](Connection& c) -> Result<bool> {
       // No conversation row lock (unlike update_message): only this message's row, and only while
       // it is still streaming, so the final update (which locks it too) always wins.
       return c.query_with("UPDATE messages SET content = $3, input_tokens = $4, output_tokens = $5,"
@@ -419,7 +449,7 @@ class PostgresStore final : public Store {
 
   Result<void> set_summary(std::string_view user_id, std::string_view conversation_id,
                            std::string_view summary, std::string_view through_message_id) override {
-    return run<void>("set_summary", Tx::none, [&](Connection& c) -> Result<void> {
+    return run<void>("set_summary", Tx::write, [&](Connection& c) -> Result<void> {
       if (c.query_with("UPDATE conversations SET summary = $3, summary_through = $4 WHERE id = $1 AND user_id = $2",
                        conversation_id, user_id, summary, through_message_id)
               .affected() == 0)
@@ -439,16 +469,18 @@ class PostgresStore final : public Store {
   }
 
   Result<std::int64_t> deactivate_from(std::string_view user_id, std::string_view message_id) override {
-    return run<std::int64_t>("deactivate_from", Tx::write, [&](Connection& c) -> Result<std::int64_t> {
-      const Rows one = c.query_with("SELECT conversation_id FROM messages WHERE id = $1 AND active = 1 AND"
-                                    " EXISTS (SELECT 1 FROM conversations c WHERE c.id = messages.conversation_id AND c.user_id = $2)",
-                                    message_id, user_id);
-      if (one.empty()) return store::detail::message_not_found();
-      return static_cast<std::int64_t>(
-          c.query_with("UPDATE messages SET active = 0 WHERE conversation_id = $1 AND active = 1 AND id >= $2",
-                       one.text(0, 0), message_id)
-              .affected());
-    });
+    return run<std::int64_t>("deactivate_from", Tx::write, [&](Connection& c) { return deactivate_in(c, user_id, message_id); });
+  }
+
+  Result<std::int64_t> deactivate_in(Connection& c, std::string_view user_id, std::string_view message_id) {
+    const Rows one = c.query_with("SELECT conversation_id FROM messages WHERE id = $1 AND active = 1 AND"
+                                  " EXISTS (SELECT 1 FROM conversations c WHERE c.id = messages.conversation_id AND c.user_id = $2)",
+                                  message_id, user_id);
+    if (one.empty()) return store::detail::message_not_found();
+    return static_cast<std::int64_t>(
+        c.query_with("UPDATE messages SET active = 0 WHERE conversation_id = $1 AND active = 1 AND id >= $2",
+                     one.text(0, 0), message_id)
+            .affected());
   }
 
   Result<std::vector<Message>> message_versions(std::string_view user_id, std::string_view message_id) override {
@@ -697,13 +729,17 @@ class PostgresStore final : public Store {
         c.query("SELECT coalesce(max(version), 0) FROM schema_migrations").int64(0, 0));
   }
 
+  // Write transactions share their commit with the writes waiting beside them (group commit).
   template <class T, class F>
   Result<T> run(std::string_view op, Tx kind, F&& f) {
+    if (kind == Tx::write) return group_.write<T>(op, std::forward<F>(f));
     return detail::run_unit<T>(pool_, op, kind, std::forward<F>(f));
   }
 
   const Clock& clock_;
   Pool pool_;
+  detail::GroupCommit group_{detail::kWriters,
+                             [this](std::span<detail::GroupCommit::Job* const> b) { detail::run_batch(pool_, b); }};
 };
 
 }  // namespace
