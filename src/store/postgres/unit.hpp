@@ -15,9 +15,10 @@ namespace aas::store::postgres::detail {
 
 using Pool = store::detail::ConnectionPool<Connection>;
 using GroupCommit = store::detail::GroupCommit<Connection>;
-// Write batches may run on this many connections at once: one batch's COMMIT round trip (and
-// fsync) overlaps the next one's statements, and the rest of the pool stays free for reads.
-inline constexpr std::size_t kWriters = 2;
+// Write batches run on this many connections at once. One: two batches that touch the same rows
+// (a user's rollup row, a conversation) in different orders would deadlock, and the server's
+// deadlock check only breaks that after a second. The rest of the pool stays free for reads.
+inline constexpr std::size_t kWriters = 1;
 
 inline constexpr auto kAcquireTimeout = std::chrono::milliseconds(10000);
 // A unit of work that fails on a stale connection or loses a deadlock is tried again, this often
