@@ -349,26 +349,11 @@ class PostgresStore final : public Store {
 
   Result<TurnStarted> start_turn(std::string_view user_id, const TurnStart& t) override {
     return run<TurnStarted>("start_turn", Tx::write, [&](Connection& c) -> Result<TurnStarted> {
-      TurnStarted out;
-      if (t.create) {
-        auto conv = create_in(c, *t.create);
-        if (!conv) return conv.error();
-        out.conversation = std::move(*conv);
-      } else if (t.patch) {
-        auto conv = update_in(c, user_id, t.conversation_id, *t.patch);
-        if (!conv) return conv.error();
-        out.conversation = std::move(*conv);
-      }
-      if (t.deactivate_from) {
-        if (auto off = deactivate_in(c, user_id, *t.deactivate_from); !off) return off.error();
-      }
-      std::vector<NewMessage> messages = t.messages;
-      const std::string& conversation_id = t.create ? out.conversation.id : t.conversation_id;
-      for (NewMessage& m : messages) m.conversation_id = conversation_id;
-      auto appended = store::detail::append_each(messages, [&](const NewMessage& n) { return append_in(c, user_id, n); });
-      if (!appended) return appended.error();
-      out.messages = std::move(*appended);
-      return out;
+      return store::detail::start_turn_with(
+          t, [&](const NewConversation& n) { return create_in(c, n); },
+          [&](const ConversationPatch& p) { return update_in(c, user_id, t.conversation_id, p); },
+          [&](const std::string& id) { return deactivate_in(c, user_id, id); },
+          [&](const NewMessage& n) { return append_in(c, user_id, n); });
     });
   }
 
