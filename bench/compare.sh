@@ -21,7 +21,7 @@
 #   health       GET /health (wrk -c CMP_CONNS)
 # One mock-llm (beside NEW, or CMP_MOCK) serves both binaries. Nothing here asserts a timing.
 #
-# Knobs: CMP_ROUNDS=3 CMP_DURATION=10 CMP_CONNS=32 CMP_GW_RATE=2000 CMP_STREAMS=1000
+# Knobs: CMP_ROUNDS=3 CMP_DURATION=10 CMP_CONNS=32 CMP_GW_RATE=1000 CMP_STREAMS=1000
 #        CMP_STREAM_TPS=20 CMP_STREAM_HOLD=10 CMP_SCENARIOS="chat-sqlite chat-pg gateway
 #        gateway-rate streams health" CMP_MOCK=PATH BENCH_OUT=DIR THREADS (passed to the service)
 # Output: bench-results/compare-TIMESTAMP.jsonl beside NEW (one line per run) and a table of
@@ -45,6 +45,9 @@ if [[ "$scenarios" == *" chat-pg "* && -z "${AAS_TEST_POSTGRES_URL:-}" ]]; then
   exec bash "$root/scripts/with-postgres.sh" bash "${BASH_SOURCE[0]}" "$old" "$new"
 fi
 
+# Streams need ~3 fds each (client, service, upstream), the open-loop gateway client one a request.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
 bin="$new"
 mock_bin="${CMP_MOCK:-$(dirname "$new")/mock-llm}"
 . "$here/lib.sh"
@@ -52,7 +55,7 @@ bench_require compare.sh "$old" "$new" "$mock_bin" -- wrk curl python3 node
 rounds="${CMP_ROUNDS:-3}"
 duration="${CMP_DURATION:-10}"
 conns="${CMP_CONNS:-32}"
-gw_rate="${CMP_GW_RATE:-2000}"
+gw_rate="${CMP_GW_RATE:-1000}"
 n_streams="${CMP_STREAMS:-1000}"
 stream_tps="${CMP_STREAM_TPS:-20}"
 stream_hold="${CMP_STREAM_HOLD:-10}"
@@ -92,6 +95,7 @@ stop_service() { stop_pid "$pid"; pid=""; }
 
 # record SCENARIO WHICH ROUND JSON
 record() {
+  if [ -z "$4" ]; then echo "  $1 $2 round $3: no result (see the errors above)" >&2; return 0; fi
   local line="{\"scenario\":\"$1\",\"bin\":\"$2\",\"round\":$3,\"loadavg\":\"$(loadavg)\",${4#\{}"
   echo "$line" >>"$results"
   echo "  $1 $2 round $3: $4"
@@ -169,7 +173,12 @@ done
 
 python3 - "$results" <<'PY' | tee "${results%.jsonl}.md"
 import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+rows = []
+for l in open(sys.argv[1]):
+    try:
+        rows.append(json.loads(l))
+    except ValueError:
+        pass  # a run that printed no result
 meta = next(r for r in rows if r["scenario"] == "meta")
 def per_token_us(r):
     ev = (r.get("eventsPerStreamPerS") or {}).get("mean") or 0

@@ -2,23 +2,16 @@
 // Private to the PostgreSQL adapters (the main store and the knowledge store): their pool, how a
 // PgError becomes the Store's Error, and how a unit of work runs and is retried.
 #include "core/error.hpp"
-#include "store/detail/group_commit.hpp"
 #include "store/detail/pool.hpp"
 #include "store/postgres/pq.hpp"
 
 #include <chrono>
-#include <span>
 #include <string>
 #include <string_view>
 
 namespace aas::store::postgres::detail {
 
 using Pool = store::detail::ConnectionPool<Connection>;
-using GroupCommit = store::detail::GroupCommit<Connection>;
-// Write batches run on this many connections at once. One: two batches that touch the same rows
-// (a user's rollup row, a conversation) in different orders would deadlock, and the server's
-// deadlock check only breaks that after a second. The rest of the pool stays free for reads.
-inline constexpr std::size_t kWriters = 1;
 
 inline constexpr auto kAcquireTimeout = std::chrono::milliseconds(10000);
 // A unit of work that fails on a stale connection or loses a deadlock is tried again, this often
@@ -86,39 +79,6 @@ Result<T> run_unit(Pool& pool, std::string_view op, Tx kind, F&& f) {
       if (!again) return db_error(op, e);
     }
   }
-}
-
-// Runs one batch of the group commit (store/detail/group_commit.hpp) in one write transaction on
-// a pooled connection (run_unit's retries included). When a write in it fails, the batch is rolled
-// back and each write runs again in its own transaction; when COMMIT itself fails, its outcome is
-// unknown and every write of the batch reports the failure (none is run again).
-inline void run_batch(Pool& pool, std::span<GroupCommit::Job* const> batch) {
-  const auto alone = [&](GroupCommit::Job& job) {
-    bool own_failure = false;
-    auto r = run_unit<void>(pool, job.op, Tx::write, [&](Connection& c) -> Result<void> {
-      own_failure = false;
-      if (job.run(c)) return {};
-      own_failure = true;  // the job's result holds its error
-      return make_error(errc::internal, "internal error");
-    });
-    if (!r && !own_failure) job.fail(r.error());
-  };
-  if (batch.size() > 1) {
-    bool all_ran = false;
-    auto r = run_unit<void>(pool, "write batch", Tx::write, [&](Connection& c) -> Result<void> {
-      all_ran = false;
-      for (GroupCommit::Job* job : batch)
-        if (!job->run(c)) return make_error(errc::internal, "internal error");
-      all_ran = true;
-      return {};
-    });
-    if (r) return;
-    if (all_ran) {
-      for (GroupCommit::Job* job : batch) job->fail(r.error());
-      return;
-    }
-  }
-  for (GroupCommit::Job* job : batch) alone(*job);
 }
 
 }  // namespace aas::store::postgres::detail
