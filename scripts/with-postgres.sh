@@ -8,7 +8,8 @@
 # starts it on a free port, exports AAS_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:PORT/postgres,
 # runs the command, and always stops the server and removes the dir, whatever the command did.
 # The exit status is the command's. When AAS_TEST_POSTGRES_URL is already set, the command runs
-# against that server instead and nothing is started.
+# against that server instead and nothing is started. PG_DURABLE=1 keeps fsync and
+# synchronous_commit on (as in production: bench/compare.sh); tests leave them off.
 #
 # PostgreSQL refuses to run as root: as root the server runs as the `postgres` user (runuser).
 # The server binaries come from Debian's postgresql-15 (scripts/install-deps.sh); PG_BIN overrides.
@@ -59,9 +60,11 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for attempt in 1 2 3 4 5 6 7 8; do
   port=$((20000 + RANDOM % 40000))
   port_in_use "$port" && continue
-  # Durability is pointless for a throwaway cluster; turning it off makes the tests faster.
+  # Durability is pointless for a throwaway test cluster; turning it off makes the tests faster.
+  durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [ "${PG_DURABLE:-0}" = 1 ] && durability=""
   if "${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o \
-      "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+      "-h 127.0.0.1 -p $port -k $dir $durability -c max_connections=200" \
       start >/dev/null; then
     started=1
     break

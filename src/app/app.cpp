@@ -384,8 +384,10 @@ int serve(Config c) {
                         c.database_driver,
                         std::chrono::steady_clock::now()};
 
-  // Store work (SQLite, libpq) waits on locks, disk and the network; a few more threads than cores keeps the I/O threads free.
-  asio::thread_pool blocking(std::max(4u, threads * 2));
+  // Store work (SQLite, libpq) waits on locks, disk and the network; more threads than cores keeps
+  // the I/O threads free. Writes wait for their group commit (store/detail/group_commit.hpp): a
+  // batch can only hold the writes of threads waiting, so the pool is sized for batches of ~16.
+  asio::thread_pool blocking(std::max(16u, threads * 8));
 
   chat::ChatOptions chat_options;
   chat_options.max_message_chars = c.max_message_chars;

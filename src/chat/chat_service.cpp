@@ -228,10 +228,16 @@ Result<ChatService::Plan> ChatService::plan(const TurnInput& in) {
 
 Result<void> ChatService::persist(PreparedTurn& turn, const Plan& plan, bool streaming) {
   const TurnInput& in = turn.input;
-  if (plan.replaced) {
-    if (auto off = store_.deactivate_from(in.user_id, plan.replaced->id); !off) return off.error();
-  }
+  // Everything a turn writes before the model is called goes into ONE transaction (shared with
+  // other turns' writes by the store's group commit): the conversation created or patched, a
+  // replaced message taken off the branch, the user's message and the answer's placeholder. The
+  // question is never lost, and never left without an answer row (a crash leaves the placeholder
+  // `streaming`, which the restart marks interrupted and bills). The placeholder carries the
+  // prompt's estimate, so that bill is the prompt at least.
+  store::TurnStart start;
+  if (plan.replaced) start.deactivate_from = plan.replaced->id;
   if (in.conversation_id) {
+    start.conversation_id = turn.conversation.id;
     domain::ConversationPatch patch;
     if (!turn.conversation.title) {
       patch.title = title_of(plan);
@@ -248,11 +254,8 @@ Result<void> ChatService::persist(PreparedTurn& turn, const Plan& plan, bool str
     }
     if (in.model && in.model != turn.conversation.model) patch.model = in.model;
     if (patch.title || patch.system_prompt || patch.model || patch.prompt_id || patch.clear_prompt_id ||
-        patch.clear_system_prompt) {
-      auto updated = store_.update_conversation(in.user_id, turn.conversation.id, patch);
-      if (!updated) return updated.error();
-      turn.conversation = std::move(*updated);
-    }
+        patch.clear_system_prompt)
+      start.patch = std::move(patch);
   } else {
     domain::NewConversation nc;
     nc.user_id = in.user_id;
@@ -262,29 +265,21 @@ Result<void> ChatService::persist(PreparedTurn& turn, const Plan& plan, bool str
     nc.model = in.model;
     nc.prompt_id = in.prompt_id;
     if (in.knowledge_base_ids) nc.knowledge_base_ids = *in.knowledge_base_ids;
-    auto conv = store_.create_conversation(nc);
-    if (!conv) return conv.error();
-    turn.conversation = std::move(*conv);
+    start.create = std::move(nc);
   }
-
-  // The user's message and the answer's placeholder are committed in one transaction, before the
-  // model is called: the question is never lost, and never left without an answer row (a crash
-  // leaves the placeholder `streaming`, which the restart marks interrupted and bills). The
-  // placeholder carries the prompt's estimate, so that bill is the prompt at least.
-  std::vector<domain::NewMessage> writes;
   if (!in.regenerate) {
     domain::NewMessage um;
-    um.conversation_id = turn.conversation.id;
     um.role = domain::Role::user;
     um.content = plan.message;
     um.parts = plan.parts;
-    writes.push_back(std::move(um));
+    start.messages.push_back(std::move(um));
   }
-  writes.push_back(answer_placeholder(turn.conversation.id, *turn.model, turn.prompt_tokens));
-  auto stored = store_.append_messages(in.user_id, writes);
+  start.messages.push_back(answer_placeholder({}, *turn.model, turn.prompt_tokens));
+  auto stored = store_.start_turn(in.user_id, start);
   if (!stored) return stored.error();
-  if (!in.regenerate) turn.user_message_id = stored->front().id;
-  turn.placeholder_id = stored->back().id;
+  if (start.create || start.patch) turn.conversation = std::move(stored->conversation);
+  if (!in.regenerate) turn.user_message_id = stored->messages.front().id;
+  turn.placeholder_id = stored->messages.back().id;
   (void)streaming;
   return {};
 }

@@ -44,6 +44,19 @@ using domain::UsageRow;
 using domain::UsageReport;
 using domain::LimitOverride;
 
+// A turn's writes before its model call (Store::start_turn).
+struct TurnStart {
+  std::optional<NewConversation> create;      // a new conversation, or
+  std::string conversation_id;                // the existing one, with
+  std::optional<ConversationPatch> patch;     //   what the turn changes of it (nullopt: nothing)
+  std::optional<std::string> deactivate_from;  // a new version: this message and later leave the branch
+  std::vector<NewMessage> messages;           // appended in order (their conversation_id is filled in)
+};
+struct TurnStarted {
+  Conversation conversation;  // as created or patched (empty when neither)
+  std::vector<Message> messages;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -74,6 +87,10 @@ class Store {
   // placeholder: a crash leaves both or neither). not_found as for append_message.
   virtual Result<std::vector<Message>> append_messages(std::string_view user_id,
                                                        const std::vector<NewMessage>& messages) = 0;
+  // A turn's first writes in ONE transaction (a crash leaves all or none): the conversation
+  // created or patched, a replaced message and its successors taken off the branch, then the
+  // user's message and the answer's placeholder appended. Errors as for the single operations.
+  virtual Result<TurnStarted> start_turn(std::string_view user_id, const TurnStart& turn) = 0;
   // Saves a streaming answer's progress (its text so far and the usage estimated for it) while
   // it is still `streaming`: false when it no longer is (its outcome was written meanwhile, which
   // a late checkpoint must never overwrite). One UPDATE; not_found when not the user's.

@@ -193,6 +193,29 @@ Result<std::vector<Message>> append_each(const std::vector<NewMessage>& messages
   return out;
 }
 
+// start_turn of both stores, inside the adapter's write transaction: the conversation created or
+// patched, the replaced message off the branch, then the messages appended, stopping at the first
+// failure (which rolls all back). Each step is the store's own operation on that connection.
+template <class Create, class Update, class Deactivate, class Append>
+Result<TurnStarted> start_turn_with(const TurnStart& t, Create&& create, Update&& update, Deactivate&& deactivate,
+                                    Append&& append) {
+  TurnStarted out;
+  if (t.create || t.patch) {
+    Result<Conversation> conv = t.create ? create(*t.create) : update(*t.patch);
+    if (!conv) return conv.error();
+    out.conversation = std::move(*conv);
+  }
+  if (t.deactivate_from) {
+    if (auto off = deactivate(*t.deactivate_from); !off) return off.error();
+  }
+  std::vector<NewMessage> messages = t.messages;
+  for (NewMessage& m : messages) m.conversation_id = t.create ? out.conversation.id : t.conversation_id;
+  auto appended = append_each(messages, append);
+  if (!appended) return appended.error();
+  out.messages = std::move(*appended);
+  return out;
+}
+
 // The metadata of an answer found `streaming` at start-up: its usage is its last checkpoint's.
 #define AAS_RECOVERED_METADATA "{\"usageEstimated\":true,\"error\":\"interrupted\",\"recovered\":true}"
 

@@ -207,18 +207,20 @@ class PostgresStore final : public Store {
   }
 
   Result<Conversation> create_conversation(const NewConversation& n) override {
-    return run<Conversation>("create_conversation", Tx::none, [&](Connection& c) -> Result<Conversation> {
-      const std::int64_t now = to_unix_ms(clock_.now());
-      const Conversation conv = store::detail::conversation_from(n, new_uuid_v7(), now);
-      if (conv.prompt_id && !prompt_visible(c, conv.user_id, *conv.prompt_id))
-        return store::detail::prompt_not_found();
-      c.query_with("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
-                   ") VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, 0, 0, '', $8, $9, NULL, NULL, $10)",
-                   conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model, conv.metadata,
-                   now, conv.prompt_id, std::int64_t{conv.title_auto ? 1 : 0},
-                   store::detail::encode_tags(conv.knowledge_base_ids));
-      return conv;
-    });
+    return run<Conversation>("create_conversation", Tx::none, [&](Connection& c) { return create_in(c, n); });
+  }
+
+  Result<Conversation> create_in(Connection& c, const NewConversation& n) {
+    const std::int64_t now = to_unix_ms(clock_.now());
+    const Conversation conv = store::detail::conversation_from(n, new_uuid_v7(), now);
+    if (conv.prompt_id && !prompt_visible(c, conv.user_id, *conv.prompt_id))
+      return store::detail::prompt_not_found();
+    c.query_with("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
+                 ") VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, 0, 0, '', $8, $9, NULL, NULL, $10)",
+                 conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model, conv.metadata,
+                 now, conv.prompt_id, std::int64_t{conv.title_auto ? 1 : 0},
+                 store::detail::encode_tags(conv.knowledge_base_ids));
+    return conv;
   }
 
   Result<Conversation> get_conversation(std::string_view user_id, std::string_view id) override {
@@ -267,43 +269,46 @@ class PostgresStore final : public Store {
 
   Result<Conversation> update_conversation(std::string_view user_id, std::string_view id,
                                            const ConversationPatch& p) override {
-    return run<Conversation>("update_conversation", Tx::none, [&](Connection& c) -> Result<Conversation> {
-      // One fixed statement for every patch: a flag per field says whether to replace it (with
-      // NULL when clearing); a clear_* flag wins over a value given for the same field.
-      const auto value = [](bool clear, const std::optional<std::string>& v) {
-        return clear ? std::nullopt : v;
-      };
-      if (p.prompt_id && !p.clear_prompt_id && !prompt_visible(c, user_id, *p.prompt_id))
-        return store::detail::prompt_not_found();
-      std::optional<std::string> metadata;
-      if (p.metadata) metadata = std::string(metadata_or_empty_object(*p.metadata));
-      const Rows r = c.query_with(
-          "UPDATE conversations SET"
-          " title = CASE WHEN $3 THEN $4 ELSE title END,"
-          " system_prompt = CASE WHEN $5 THEN $6 ELSE system_prompt END,"
-          " model = CASE WHEN $7 THEN $8 ELSE model END,"
-          " metadata = CASE WHEN $9 THEN $10 ELSE metadata END,"
-          " pinned = coalesce($12::integer, pinned), archived = coalesce($13::integer, archived),"
-          " tags = coalesce($14::text, tags),"
-          " knowledge_base_ids = coalesce($18::text, knowledge_base_ids),"
-          " prompt_id = CASE WHEN $15 THEN $16 ELSE prompt_id END,"
-          " title_auto = CASE WHEN $3 THEN $17 ELSE title_auto END,"
-          " updated_at = GREATEST(updated_at, $11)"
-          " WHERE id = $1 AND user_id = $2"
-          " RETURNING " AAS_CONVERSATION_COLUMNS,
-          id, user_id, p.clear_title || p.title.has_value(), value(p.clear_title, p.title),
-          p.clear_system_prompt || p.system_prompt.has_value(),
-          value(p.clear_system_prompt, p.system_prompt), p.clear_model || p.model.has_value(),
-          value(p.clear_model, p.model), p.metadata.has_value(), metadata,
-          to_unix_ms(clock_.now()), store::detail::flag(p.pinned), store::detail::flag(p.archived),
-          p.tags ? std::optional<std::string>(store::detail::encode_tags(*p.tags)) : std::nullopt,
-          p.clear_prompt_id || p.prompt_id.has_value(), value(p.clear_prompt_id, p.prompt_id),
-          std::int64_t{p.title_auto && p.title.has_value() && !p.clear_title ? 1 : 0},
-          p.knowledge_base_ids ? std::optional<std::string>(store::detail::encode_tags(*p.knowledge_base_ids))
-                               : std::nullopt);
-      if (r.empty()) return conversation_not_found();
-      return read_conversation(r, 0);
-    });
+    return run<Conversation>("update_conversation", Tx::none, [&](Connection& c) { return update_in(c, user_id, id, p); });
+  }
+
+  Result<Conversation> update_in(Connection& c, std::string_view user_id, std::string_view id,
+                                 const ConversationPatch& p) {
+    // One fixed statement for every patch: a flag per field says whether to replace it (with
+    // NULL when clearing); a clear_* flag wins over a value given for the same field.
+    const auto value = [](bool clear, const std::optional<std::string>& v) {
+      return clear ? std::nullopt : v;
+    };
+    if (p.prompt_id && !p.clear_prompt_id && !prompt_visible(c, user_id, *p.prompt_id))
+      return store::detail::prompt_not_found();
+    std::optional<std::string> metadata;
+    if (p.metadata) metadata = std::string(metadata_or_empty_object(*p.metadata));
+    const Rows r = c.query_with(
+        "UPDATE conversations SET"
+        " title = CASE WHEN $3 THEN $4 ELSE title END,"
+        " system_prompt = CASE WHEN $5 THEN $6 ELSE system_prompt END,"
+        " model = CASE WHEN $7 THEN $8 ELSE model END,"
+        " metadata = CASE WHEN $9 THEN $10 ELSE metadata END,"
+        " pinned = coalesce($12::integer, pinned), archived = coalesce($13::integer, archived),"
+        " tags = coalesce($14::text, tags),"
+        " knowledge_base_ids = coalesce($18::text, knowledge_base_ids),"
+        " prompt_id = CASE WHEN $15 THEN $16 ELSE prompt_id END,"
+        " title_auto = CASE WHEN $3 THEN $17 ELSE title_auto END,"
+        " updated_at = GREATEST(updated_at, $11)"
+        " WHERE id = $1 AND user_id = $2"
+        " RETURNING " AAS_CONVERSATION_COLUMNS,
+        id, user_id, p.clear_title || p.title.has_value(), value(p.clear_title, p.title),
+        p.clear_system_prompt || p.system_prompt.has_value(),
+        value(p.clear_system_prompt, p.system_prompt), p.clear_model || p.model.has_value(),
+        value(p.clear_model, p.model), p.metadata.has_value(), metadata,
+        to_unix_ms(clock_.now()), store::detail::flag(p.pinned), store::detail::flag(p.archived),
+        p.tags ? std::optional<std::string>(store::detail::encode_tags(*p.tags)) : std::nullopt,
+        p.clear_prompt_id || p.prompt_id.has_value(), value(p.clear_prompt_id, p.prompt_id),
+        std::int64_t{p.title_auto && p.title.has_value() && !p.clear_title ? 1 : 0},
+        p.knowledge_base_ids ? std::optional<std::string>(store::detail::encode_tags(*p.knowledge_base_ids))
+                             : std::nullopt);
+    if (r.empty()) return conversation_not_found();
+    return read_conversation(r, 0);
   }
 
   Result<void> delete_conversation(std::string_view user_id, std::string_view id) override {
@@ -339,6 +344,16 @@ class PostgresStore final : public Store {
                                                const std::vector<NewMessage>& messages) override {
     return run<std::vector<Message>>("append_messages", Tx::write, [&](Connection& c) {
       return store::detail::append_each(messages, [&](const NewMessage& n) { return append_in(c, user_id, n); });
+    });
+  }
+
+  Result<TurnStarted> start_turn(std::string_view user_id, const TurnStart& t) override {
+    return run<TurnStarted>("start_turn", Tx::write, [&](Connection& c) -> Result<TurnStarted> {
+      return store::detail::start_turn_with(
+          t, [&](const NewConversation& n) { return create_in(c, n); },
+          [&](const ConversationPatch& p) { return update_in(c, user_id, t.conversation_id, p); },
+          [&](const std::string& id) { return deactivate_in(c, user_id, id); },
+          [&](const NewMessage& n) { return append_in(c, user_id, n); });
     });
   }
 
@@ -439,16 +454,18 @@ class PostgresStore final : public Store {
   }
 
   Result<std::int64_t> deactivate_from(std::string_view user_id, std::string_view message_id) override {
-    return run<std::int64_t>("deactivate_from", Tx::write, [&](Connection& c) -> Result<std::int64_t> {
-      const Rows one = c.query_with("SELECT conversation_id FROM messages WHERE id = $1 AND active = 1 AND"
-                                    " EXISTS (SELECT 1 FROM conversations c WHERE c.id = messages.conversation_id AND c.user_id = $2)",
-                                    message_id, user_id);
-      if (one.empty()) return store::detail::message_not_found();
-      return static_cast<std::int64_t>(
-          c.query_with("UPDATE messages SET active = 0 WHERE conversation_id = $1 AND active = 1 AND id >= $2",
-                       one.text(0, 0), message_id)
-              .affected());
-    });
+    return run<std::int64_t>("deactivate_from", Tx::write, [&](Connection& c) { return deactivate_in(c, user_id, message_id); });
+  }
+
+  Result<std::int64_t> deactivate_in(Connection& c, std::string_view user_id, std::string_view message_id) {
+    const Rows one = c.query_with("SELECT conversation_id FROM messages WHERE id = $1 AND active = 1 AND"
+                                  " EXISTS (SELECT 1 FROM conversations c WHERE c.id = messages.conversation_id AND c.user_id = $2)",
+                                  message_id, user_id);
+    if (one.empty()) return store::detail::message_not_found();
+    return static_cast<std::int64_t>(
+        c.query_with("UPDATE messages SET active = 0 WHERE conversation_id = $1 AND active = 1 AND id >= $2",
+                     one.text(0, 0), message_id)
+            .affected());
   }
 
   Result<std::vector<Message>> message_versions(std::string_view user_id, std::string_view message_id) override {
@@ -697,6 +714,10 @@ class PostgresStore final : public Store {
         c.query("SELECT coalesce(max(version), 0) FROM schema_migrations").int64(0, 0));
   }
 
+  // No group commit here (unlike SQLite): concurrent transactions on the pool's connections
+  // already share their WAL flushes in the server, and batching turns into one transaction
+  // serialized their statements' round trips on one connection (0.7-1.1x the landed binary, bench
+  // of issue 16) or, on several, let two batches lock the same rows in different orders.
   template <class T, class F>
   Result<T> run(std::string_view op, Tx kind, F&& f) {
     return detail::run_unit<T>(pool_, op, kind, std::forward<F>(f));

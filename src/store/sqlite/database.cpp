@@ -32,6 +32,41 @@ std::unique_ptr<Connection> open_reader(const std::string& path, const std::stri
 Database::Database(const std::string& path, std::size_t max_readers, std::string pragmas)
     : in_memory_(path == ":memory:"),
       writer_(open_writer(path, pragmas)),
-      readers_(max_readers, [path, pragmas = std::move(pragmas)] { return open_reader(path, pragmas); }) {}
+      readers_(max_readers, [path, pragmas = std::move(pragmas)] { return open_reader(path, pragmas); }),
+      group_(1, [this](std::span<Job* const> batch) { execute(batch); }) {}
+
+void Database::execute(std::span<Job* const> batch) {
+  std::lock_guard lock(write_mu_);
+  // Each job alone, in its own transaction: the path of a lone write, and of every write of a
+  // batch that could not commit together.
+  const auto alone = [&](Job& job) {
+    try {
+      Transaction tx(*writer_, Transaction::Kind::write);
+      if (job.run(*writer_)) tx.commit();
+    } catch (const DbError& e) {
+      job.fail(db_error(job.op, e));
+    }
+  };
+  if (batch.size() > 1) {
+    try {
+      Transaction tx(*writer_, Transaction::Kind::write);
+      bool all = true;
+      for (Job* job : batch) {
+        if (!job->run(*writer_)) {
+          all = false;
+          break;
+        }
+      }
+      if (all) {
+        tx.commit();
+        return;
+      }
+    } catch (const DbError&) {
+      // Rolled back (the transaction's destructor): each write is tried again on its own below,
+      // where its own error, if it has one, becomes its result.
+    }
+  }
+  for (Job* job : batch) alone(*job);
+}
 
 }  // namespace aas::store::sqlite::detail

@@ -4,6 +4,7 @@
 // admits one writer at a time anyway, and queuing on a mutex is cheaper and fairer than connections
 // retrying on SQLITE_BUSY) and a pool of read-only readers (WAL lets them run beside the writer).
 #include "core/error.hpp"
+#include "store/detail/group_commit.hpp"
 #include "store/detail/pool.hpp"
 #include "store/sqlite/db.hpp"
 
@@ -11,7 +12,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <span>
 #include <string_view>
+#include <utility>
 
 namespace aas::store::sqlite::detail {
 
@@ -50,16 +53,16 @@ class Database {
     }
   }
 
-  // Runs `f` in a write transaction, committed when `f` succeeds and rolled back otherwise.
+  // Runs `f` in a write transaction, committed when `f` succeeds and rolled back otherwise. The
+  // transaction is shared with whatever other writes are waiting (group commit,
+  // store/detail/group_commit.hpp): this returns once it is committed, never before.
   template <class T, class F>
   Result<T> write(std::string_view op, F&& f) {
-    return write_locked<T>(op, [&](Connection& c) -> Result<T> {
-      Transaction tx(c, Transaction::Kind::write);
-      Result<T> r = f(c);
-      if (r) tx.commit();
-      return r;
-    });
+    return group_.write<T>(op, std::forward<F>(f));
   }
+
+  // Write batches run and writes in them so far.
+  std::pair<std::size_t, std::size_t> write_batches() const { return group_.counts(); }
 
   bool in_memory() const noexcept { return in_memory_; }
 
@@ -68,6 +71,10 @@ class Database {
   std::mutex write_mu_;
   std::unique_ptr<Connection> writer_;
   store::detail::ConnectionPool<Connection> readers_;
+  store::detail::GroupCommit<Connection> group_;
+
+  using Job = store::detail::GroupCommit<Connection>::Job;
+  void execute(std::span<Job* const> batch);
 };
 
 }  // namespace aas::store::sqlite::detail

@@ -211,19 +211,21 @@ class SqliteStore final : public Store {
   }
 
   Result<Conversation> create_conversation(const NewConversation& n) override {
-    return write<Conversation>("create_conversation", [&](Connection& c) -> Result<Conversation> {
-      const std::int64_t now = to_unix_ms(clock_.now());
-      const Conversation conv = store::detail::conversation_from(n, new_uuid_v7(), now);
-      if (conv.prompt_id && !prompt_visible(c, conv.user_id, *conv.prompt_id))
-        return store::detail::prompt_not_found();
-      c.prepare("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7, 0, 0, '', ?8, ?9, NULL, NULL, ?10)")
-          .bind_all(conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model,
-                    conv.metadata, now, conv.prompt_id, conv.title_auto,
-                    store::detail::encode_tags(conv.knowledge_base_ids))
-          .run();
-      return conv;
-    });
+    return write<Conversation>("create_conversation", [&](Connection& c) { return create_in(c, n); });
+  }
+
+  Result<Conversation> create_in(Connection& c, const NewConversation& n) {
+    const std::int64_t now = to_unix_ms(clock_.now());
+    const Conversation conv = store::detail::conversation_from(n, new_uuid_v7(), now);
+    if (conv.prompt_id && !prompt_visible(c, conv.user_id, *conv.prompt_id))
+      return store::detail::prompt_not_found();
+    c.prepare("INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
+              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7, 0, 0, '', ?8, ?9, NULL, NULL, ?10)")
+        .bind_all(conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model,
+                  conv.metadata, now, conv.prompt_id, conv.title_auto,
+                  store::detail::encode_tags(conv.knowledge_base_ids))
+        .run();
+    return conv;
   }
 
   Result<Conversation> get_conversation(std::string_view user_id, std::string_view id) override {
@@ -273,59 +275,62 @@ class SqliteStore final : public Store {
 
   Result<Conversation> update_conversation(std::string_view user_id, std::string_view id,
                                            const ConversationPatch& p) override {
-    return write<Conversation>("update_conversation", [&](Connection& c) -> Result<Conversation> {
-      // One fixed statement for every patch: a flag per field says whether to replace it (with
-      // NULL when clearing), so the statement is cached instead of built per call.
-      auto st = c.prepare(
-          "UPDATE conversations SET"
-          " title = CASE WHEN ?3 THEN ?4 ELSE title END,"
-          " system_prompt = CASE WHEN ?5 THEN ?6 ELSE system_prompt END,"
-          " model = CASE WHEN ?7 THEN ?8 ELSE model END,"
-          " metadata = CASE WHEN ?9 THEN ?10 ELSE metadata END,"
-          " pinned = coalesce(?12, pinned), archived = coalesce(?13, archived),"
-          " tags = coalesce(?14, tags),"
-          " knowledge_base_ids = coalesce(?18, knowledge_base_ids),"
-          " prompt_id = CASE WHEN ?15 THEN ?16 ELSE prompt_id END,"
-          " title_auto = CASE WHEN ?3 THEN ?17 ELSE title_auto END,"
-          " updated_at = max(updated_at, ?11)"
-          " WHERE id = ?1 AND user_id = ?2"
-          " RETURNING " AAS_CONVERSATION_COLUMNS);
-      // A clear_* flag wins over a value given for the same field.
-      auto field = [&](int index, bool clear, const std::optional<std::string>& value) {
-        st.bind(index, clear || value.has_value());
-        if (clear)
-          st.bind_null(index + 1);
-        else
-          st.bind(index + 1, value);
-      };
-      st.bind(1, id).bind(2, user_id);
-      field(3, p.clear_title, p.title);
-      field(5, p.clear_system_prompt, p.system_prompt);
-      field(7, p.clear_model, p.model);
-      st.bind(9, p.metadata.has_value());
-      if (p.metadata)
-        st.bind(10, metadata_or_empty_object(*p.metadata));
+    return write<Conversation>("update_conversation", [&](Connection& c) { return update_in(c, user_id, id, p); });
+  }
+
+  Result<Conversation> update_in(Connection& c, std::string_view user_id, std::string_view id,
+                                 const ConversationPatch& p) {
+    // One fixed statement for every patch: a flag per field says whether to replace it (with
+    // NULL when clearing), so the statement is cached instead of built per call.
+    auto st = c.prepare(
+        "UPDATE conversations SET"
+        " title = CASE WHEN ?3 THEN ?4 ELSE title END,"
+        " system_prompt = CASE WHEN ?5 THEN ?6 ELSE system_prompt END,"
+        " model = CASE WHEN ?7 THEN ?8 ELSE model END,"
+        " metadata = CASE WHEN ?9 THEN ?10 ELSE metadata END,"
+        " pinned = coalesce(?12, pinned), archived = coalesce(?13, archived),"
+        " tags = coalesce(?14, tags),"
+        " knowledge_base_ids = coalesce(?18, knowledge_base_ids),"
+        " prompt_id = CASE WHEN ?15 THEN ?16 ELSE prompt_id END,"
+        " title_auto = CASE WHEN ?3 THEN ?17 ELSE title_auto END,"
+        " updated_at = max(updated_at, ?11)"
+        " WHERE id = ?1 AND user_id = ?2"
+        " RETURNING " AAS_CONVERSATION_COLUMNS);
+    // A clear_* flag wins over a value given for the same field.
+    auto field = [&](int index, bool clear, const std::optional<std::string>& value) {
+      st.bind(index, clear || value.has_value());
+      if (clear)
+        st.bind_null(index + 1);
       else
-        st.bind_null(10);
-      st.bind(11, to_unix_ms(clock_.now()));
-      st.bind(12, store::detail::flag(p.pinned)).bind(13, store::detail::flag(p.archived));
-      if (p.tags)
-        st.bind(14, store::detail::encode_tags(*p.tags));
-      else
-        st.bind_null(14);
-      if (p.prompt_id && !p.clear_prompt_id && !prompt_visible(c, user_id, *p.prompt_id))
-        return store::detail::prompt_not_found();
-      field(15, p.clear_prompt_id, p.prompt_id);
-      st.bind(17, p.title_auto && p.title.has_value() && !p.clear_title);
-      if (p.knowledge_base_ids)
-        st.bind(18, store::detail::encode_tags(*p.knowledge_base_ids));
-      else
-        st.bind_null(18);
-      if (!st.step()) return conversation_not_found();
-      Conversation conv = read_conversation(st);
-      st.run();  // finish the statement before COMMIT
-      return conv;
-    });
+        st.bind(index + 1, value);
+    };
+    st.bind(1, id).bind(2, user_id);
+    field(3, p.clear_title, p.title);
+    field(5, p.clear_system_prompt, p.system_prompt);
+    field(7, p.clear_model, p.model);
+    st.bind(9, p.metadata.has_value());
+    if (p.metadata)
+      st.bind(10, metadata_or_empty_object(*p.metadata));
+    else
+      st.bind_null(10);
+    st.bind(11, to_unix_ms(clock_.now()));
+    st.bind(12, store::detail::flag(p.pinned)).bind(13, store::detail::flag(p.archived));
+    if (p.tags)
+      st.bind(14, store::detail::encode_tags(*p.tags));
+    else
+      st.bind_null(14);
+    if (p.prompt_id && !p.clear_prompt_id && !prompt_visible(c, user_id, *p.prompt_id))
+      return store::detail::prompt_not_found();
+    field(15, p.clear_prompt_id, p.prompt_id);
+    st.bind(17, p.title_auto && p.title.has_value() && !p.clear_title);
+    if (p.knowledge_base_ids)
+      st.bind(18, store::detail::encode_tags(*p.knowledge_base_ids));
+    else
+      st.bind_null(18);
+    if (!st.step()) return conversation_not_found();
+    Conversation conv = read_conversation(st);
+    st.run();  // finish the statement before COMMIT
+    return conv;
   }
 
   Result<void> delete_conversation(std::string_view user_id, std::string_view id) override {
@@ -350,10 +355,20 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<TurnStarted> start_turn(std::string_view user_id, const TurnStart& t) override {
+    return write<TurnStarted>("start_turn", [&](Connection& c) -> Result<TurnStarted> {
+      return store::detail::start_turn_with(
+          t, [&](const NewConversation& n) { return create_in(c, n); },
+          [&](const ConversationPatch& p) { return update_in(c, user_id, t.conversation_id, p); },
+          [&](const std::string& id) { return deactivate_in(c, user_id, id); },
+          [&](const NewMessage& n) { return append_in(c, user_id, n); });
+    });
+  }
+
   Result<bool> checkpoint_message(std::string_view user_id, std::string_view message_id, std::string_view content,
                                   std::int64_t input_tokens, std::int64_t output_tokens,
                                   std::optional<std::int64_t> cost_micros) override {
-    return write_locked<bool>("checkpoint_message", [&](Connection& c) -> Result<bool> {
+    return write<bool>("checkpoint_message", [&](Connection& c) -> Result<bool> {
       c.prepare("UPDATE messages SET content = ?3, input_tokens = ?4, output_tokens = ?5, cost_micros = ?6,"
                 " metadata = '{\"usageEstimated\":true}'"
                 " WHERE id = ?1 AND status = 'streaming' AND EXISTS"
@@ -442,17 +457,19 @@ class SqliteStore final : public Store {
   }
 
   Result<std::int64_t> deactivate_from(std::string_view user_id, std::string_view message_id) override {
-    return write<std::int64_t>("deactivate_from", [&](Connection& c) -> Result<std::int64_t> {
-      auto st = c.prepare("SELECT conversation_id FROM messages WHERE id = ?1 AND active = 1 AND EXISTS"
-                          " (SELECT 1 FROM conversations c WHERE c.id = messages.conversation_id AND c.user_id = ?2)");
-      if (!st.bind_all(message_id, user_id).step()) return store::detail::message_not_found();
-      const std::string conversation = st.text(0);
-      st.run();
-      c.prepare("UPDATE messages SET active = 0 WHERE conversation_id = ?1 AND active = 1 AND id >= ?2")
-          .bind_all(conversation, message_id)
-          .run();
-      return static_cast<std::int64_t>(c.changes());
-    });
+    return write<std::int64_t>("deactivate_from", [&](Connection& c) { return deactivate_in(c, user_id, message_id); });
+  }
+
+  Result<std::int64_t> deactivate_in(Connection& c, std::string_view user_id, std::string_view message_id) {
+    auto st = c.prepare("SELECT conversation_id FROM messages WHERE id = ?1 AND active = 1 AND EXISTS"
+                        " (SELECT 1 FROM conversations c WHERE c.id = messages.conversation_id AND c.user_id = ?2)");
+    if (!st.bind_all(message_id, user_id).step()) return store::detail::message_not_found();
+    const std::string conversation = st.text(0);
+    st.run();
+    c.prepare("UPDATE messages SET active = 0 WHERE conversation_id = ?1 AND active = 1 AND id >= ?2")
+        .bind_all(conversation, message_id)
+        .run();
+    return static_cast<std::int64_t>(c.changes());
   }
 
   Result<std::vector<Message>> message_versions(std::string_view user_id, std::string_view message_id) override {

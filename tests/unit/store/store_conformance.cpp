@@ -756,6 +756,101 @@ TEST_P(StoreConformance, AppendMessagesWritesAllInOrderOrNothing) {
   EXPECT_EQ(list_all_messages("u", c.id, 10).size(), 2u);  // the first of the refused pair rolled back
 }
 
+// A turn's first writes (its conversation, a replaced message off the branch, the question and
+// the answer's placeholder) go in together or not at all.
+TEST_P(StoreConformance, StartTurnWritesConversationAndMessagesInOneTransaction) {
+  TurnStart fresh;
+  fresh.create = NewConversation{.user_id = "u", .title = "first"};
+  fresh.messages = {{.role = Role::user, .content = "q"},
+                    {.role = Role::assistant, .content = "", .status = MessageStatus::streaming}};
+  auto started = store_->start_turn("u", fresh);
+  ASSERT_TRUE(is_ok(started));
+  EXPECT_EQ(started->conversation.title, "first");
+  ASSERT_EQ(started->messages.size(), 2u);
+  EXPECT_EQ(started->messages[0].conversation_id, started->conversation.id);
+  EXPECT_EQ(started->messages[1].parent_id, started->messages[0].id);
+  const std::string id = started->conversation.id;
+  EXPECT_EQ(store_->get_conversation("u", id)->message_count, 2);
+
+  // A new version of the question: the old one and its answer leave the branch, the title moves.
+  TurnStart again;
+  again.conversation_id = id;
+  again.patch = ConversationPatch{.title = "second"};
+  again.deactivate_from = started->messages[0].id;
+  again.messages = {{.role = Role::user, .content = "q2"}};
+  auto edited = store_->start_turn("u", again);
+  ASSERT_TRUE(is_ok(edited));
+  EXPECT_EQ(edited->conversation.title, "second");
+  EXPECT_EQ(edited->messages[0].parent_id, std::nullopt);
+  auto recent = store_->recent_messages("u", id, 10);
+  ASSERT_TRUE(is_ok(recent));
+  ASSERT_EQ(recent->size(), 1u);
+  EXPECT_EQ((*recent)[0].content, "q2");
+
+  // Another user's conversation: not found, and nothing of the turn is written.
+  TurnStart foreign = again;
+  foreign.deactivate_from.reset();
+  foreign.patch = ConversationPatch{.title = "stolen"};
+  EXPECT_TRUE(is_not_found(store_->start_turn("intruder", foreign)));
+  // A new conversation whose turn fails half way (the message it replaces does not exist): the
+  // conversation is not left behind.
+  TurnStart broken;
+  broken.create = NewConversation{.user_id = "u", .title = "never"};
+  broken.deactivate_from = "01234567-89ab-7cde-8f01-23456789abcd";
+  broken.messages = {{.role = Role::user, .content = "lost"}};
+  EXPECT_FALSE(store_->start_turn("u", broken));
+  EXPECT_EQ(list_all("u", 10).size(), 1u);
+  EXPECT_EQ(store_->get_conversation("u", id)->title, "second");
+}
+
+// Group commit: writes from many threads at once share transactions, yet each gets its own
+// outcome. Writes that fail (another user's conversation) fail alone: the writes committed in
+// the same batch are all there, and nothing of the failed ones is.
+TEST_P(StoreConformance, ConcurrentWritesEachGetTheirOwnOutcome) {
+  const Conversation mine = create("u");
+  const Conversation theirs = create("other");
+  constexpr int kThreads = 8, kEach = 25;
+  std::vector<std::thread> threads;
+  std::vector<int> ok(kThreads, 0), refused(kThreads, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const bool foreign = (i % 5) == 4;  // every fifth write is to a conversation not "u"'s
+        auto r = store_->append_message(
+            "u", {.conversation_id = foreign ? theirs.id : mine.id, .role = Role::user,
+                  .content = std::to_string(t) + ":" + std::to_string(i)});
+        if (r) ++ok[t];
+        else if (r.error().code == errc::not_found) ++refused[t];
+        UsageRecord row{.user_id = "u", .kind = "gateway", .model = "m", .input_tokens = 1, .output_tokens = 2,
+                        .cost_micros = 3};
+        EXPECT_TRUE(is_ok(store_->record_usage(row)));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  int total_ok = 0, total_refused = 0;
+  for (int t = 0; t < kThreads; ++t) {
+    total_ok += ok[t];
+    total_refused += refused[t];
+  }
+  EXPECT_EQ(total_ok, kThreads * kEach * 4 / 5);
+  EXPECT_EQ(total_refused, kThreads * kEach / 5);
+  const auto stored = list_all_messages("u", mine.id, 100);
+  EXPECT_EQ(stored.size(), static_cast<std::size_t>(total_ok));
+  EXPECT_EQ(store_->get_conversation("u", mine.id)->message_count, total_ok);
+  EXPECT_EQ(list_all_messages("other", theirs.id, 100).size(), 0u);
+  // Every message follows the one before it on the branch (ids issued in commit order).
+  for (std::size_t i = 1; i < stored.size(); ++i) EXPECT_EQ(stored[i].parent_id, stored[i - 1].id);
+  const std::string today = utc_day(clock_.now());
+  UsageQuery q;
+  q.from_day = today;
+  q.to_day = today;
+  auto report = store_->usage_report(q);
+  ASSERT_TRUE(is_ok(report));
+  EXPECT_EQ(report->totals.requests, kThreads * kEach);
+  EXPECT_EQ(report->totals.cost_micros, 3 * kThreads * kEach);
+}
+
 // A checkpoint saves a streaming answer's progress, never an answer already recorded, and the
 // restart's recovery bills what the last checkpoint saved.
 TEST_P(StoreConformance, CheckpointsAndRecoveryBillWhatWasSaved) {

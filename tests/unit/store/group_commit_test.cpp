@@ -1,0 +1,131 @@
+// The batching of store/detail/group_commit.hpp on its own, with a fake connection: what the
+// adapters' execute() receives and what each caller gets back. (The adapters themselves are held
+// to it by the conformance suite: ConcurrentWritesEachGetTheirOwnOutcome.)
+#include "store/detail/group_commit.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace aas::store::detail {
+namespace {
+
+struct FakeConn {
+  std::vector<int> committed;  // what the batches committed, in order
+};
+
+// execute() as the adapters do it: all of a batch in one "transaction", or each alone when one
+// fails. The first batch is held until `release` so that others queue behind it.
+struct Harness {
+  FakeConn conn;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  bool first = true;
+  std::vector<std::size_t> batch_sizes;
+  GroupCommit<FakeConn> group{1, [this](std::span<GroupCommit<FakeConn>::Job* const> batch) {
+                                {
+                                  std::unique_lock lock(mu);
+                                  batch_sizes.push_back(batch.size());
+                                  if (first) {
+                                    first = false;
+                                    cv.notify_all();
+                                    cv.wait(lock, [&] { return release; });
+                                  }
+                                }
+                                FakeConn tx;  // the "transaction": kept only when all succeed
+                                bool all = true;
+                                for (auto* job : batch) all = job->run(tx) && all;
+                                if (all && batch.size() > 1) {
+                                  conn.committed.insert(conn.committed.end(), tx.committed.begin(), tx.committed.end());
+                                  return;
+                                }
+                                for (auto* job : batch) {
+                                  FakeConn alone;
+                                  if (job->run(alone))
+                                    conn.committed.insert(conn.committed.end(), alone.committed.begin(),
+                                                          alone.committed.end());
+                                }
+                              }};
+};
+
+Result<int> write_value(Harness& h, int v) {
+  return h.group.write<int>("test", [v](FakeConn& c) -> Result<int> {
+    if (v < 0) return make_error(errc::not_found, "refused");
+    c.committed.push_back(v);
+    return v * 10;
+  });
+}
+
+TEST(GroupCommit, ALoneWriteRunsAtOnceAsItsOwnBatch) {
+  Harness h;
+  h.release = true;
+  auto r = write_value(h, 7);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, 70);
+  EXPECT_EQ(h.conn.committed, std::vector<int>{7});
+  EXPECT_EQ(h.group.counts(), (std::pair<std::size_t, std::size_t>{1, 1}));
+}
+
+// Five writes arrive while a batch runs: they form the next batch together. One of them fails,
+// so that batch is rolled back and its writes run alone: the failure stays its own.
+void five_behind_one(Harness& h, int failing, std::vector<Result<int>>& results) {
+  std::thread leader([&] { EXPECT_EQ(*write_value(h, 1), 10); });
+  {
+    std::unique_lock lock(h.mu);  // the leader's batch is running, held until release
+    h.cv.wait(lock, [&] { return !h.first; });
+  }
+  std::vector<std::thread> followers;
+  for (int i = 0; i < 5; ++i)
+    followers.emplace_back([&, i] { results[i] = write_value(h, i == failing ? -1 : 100 + i); });
+  while (h.group.queued() < 5) std::this_thread::yield();  // all five queued behind the leader
+  {
+    std::lock_guard lock(h.mu);
+    h.release = true;
+    h.cv.notify_all();
+  }
+  leader.join();
+  for (auto& t : followers) t.join();
+}
+
+TEST(GroupCommit, WritesWaitingBehindABatchShareTheNextOne) {
+  Harness h;
+  std::vector<Result<int>> results(5, make_error(errc::internal, "not run"));
+  five_behind_one(h, -1, results);
+  EXPECT_EQ(h.batch_sizes, (std::vector<std::size_t>{1, 5}));
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(results[i]);
+    EXPECT_EQ(*results[i], (100 + i) * 10);
+  }
+  std::vector<int> sorted = h.conn.committed;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted, (std::vector<int>{1, 100, 101, 102, 103, 104}));
+}
+
+TEST(GroupCommit, AFailedWriteFailsAloneAndLeavesNothing) {
+  Harness h;
+  std::vector<Result<int>> results(5, make_error(errc::internal, "not run"));
+  five_behind_one(h, 2, results);
+  EXPECT_EQ(h.batch_sizes, (std::vector<std::size_t>{1, 5}));
+  for (int i = 0; i < 5; ++i) {
+    if (i == 2) {
+      ASSERT_FALSE(results[i]);
+      EXPECT_EQ(results[i].error().code, errc::not_found);
+    } else {
+      ASSERT_TRUE(results[i]);
+      EXPECT_EQ(*results[i], (100 + i) * 10);
+    }
+  }
+  // Every successful write committed exactly once; the refused one left nothing.
+  std::vector<int> sorted = h.conn.committed;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted, (std::vector<int>{1, 100, 101, 103, 104}));
+  EXPECT_EQ(h.group.counts(), (std::pair<std::size_t, std::size_t>{2, 6}));
+}
+
+}  // namespace
+}  // namespace aas::store::detail
