@@ -374,9 +374,6 @@ CREATE TRIGGER kb_documents_vectors AFTER DELETE ON kb_documents
   FOR EACH ROW EXECUTE FUNCTION kb_documents_vectors();
 )sql";
 
-constexpr std::array<Migration, 13> kMigrations{{
-)sql";
-
 // Per-tenant webhook endpoints (src/webhooks/endpoint_store.hpp), managed by admins: each receives
 // the events of one tenant (the principal the events name). The secret signs its deliveries, so it
 // is kept as it is. A delivery names the endpoint it is for (NULL: a WEBHOOK_URLS endpoint), so it
