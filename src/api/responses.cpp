@@ -251,10 +251,14 @@ asio::awaitable<void> settle(const Record& record, const Result<chat::DirectResu
 
 asio::awaitable<void> stream_response(Services& s, std::shared_ptr<chat::AdmittedCall> call,
                                       std::shared_ptr<json::object> skeleton, Record record, http::BodyWriter& out) {
+  // A named MakeRelay moved in, not the lambda as the argument: g++ 12 destroys such a temporary
+  // twice when it is an argument inside co_await, and the second destruction released the
+  // skeleton's shared_ptr once too often (heap corruption seen in 1 of ~10 streamed responses).
+  MakeRelay make_relay = [skeleton](http::SseChannel& channel) {
+    return std::make_unique<ResponseRelay>(channel, std::move(*skeleton));
+  };
   auto result = co_await run_stream(s.gateway, s.metrics, std::move(*call), out, http::ErrorShape::openai,
-                                    [skeleton](http::SseChannel& channel) {
-                                      return std::make_unique<ResponseRelay>(channel, std::move(*skeleton));
-                                    });
+                                    std::move(make_relay));
   co_await settle(record, result);
 }
 

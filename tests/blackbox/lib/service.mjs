@@ -166,7 +166,10 @@ export async function startService(opts = {}) {
 // Spawns a server process (killed on exit whatever happens) and resolves, as a Service with its
 // url and a client, once its stderr has a `listening on http://HOST:PORT` line. Also used for
 // other servers that log that line (examples/todo-app).
-export async function launch(command, args, env, { dir, secret, startTimeoutMs = 15000 } = {}) {
+// AAS_START_TIMEOUT_MS raises the default for slow builds (sanitizers, valgrind).
+const DEFAULT_START_TIMEOUT_MS = Number(process.env.AAS_START_TIMEOUT_MS ?? 15000);
+
+export async function launch(command, args, env, { dir, secret, startTimeoutMs = DEFAULT_START_TIMEOUT_MS } = {}) {
   const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   liveChildren.add(child);
   const svc = new Service(child, { dir, secret, env });
