@@ -26,11 +26,15 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/url/parse.hpp>
 
+#include <sys/socket.h>
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -200,24 +204,43 @@ class StreamWriter final : public BodyWriter {
     if (!head_out) co_return false;
     // An empty chunk is the last chunk: it would end the body.
     if (bytes.empty()) co_return true;
-    // With the watcher's read pending this sets the write timer only. A timeout closes the
-    // socket, so a client that stopped reading costs at most one write_timeout and the bytes
-    // already in the socket buffers.
-    stream_.expires_after(write_timeout_);
-    const asio::const_buffer data(bytes.data(), bytes.size());
-    beast::error_code ec;
+    // The whole frame is first offered to the socket without waiting: a reader that keeps up has
+    // room for it, and then relaying a token costs one send() and no async write, timer or
+    // hand-off through the scheduler (those were a good part of a token's CPU). What does not
+    // fit goes the usual way below.
+    frame_.clear();
     if (chunked_) {
-      std::tie(ec, std::ignore) =
-          co_await asio::async_write(stream_, bhttp::make_chunk(data), use_tuple);
-    } else {
-      std::tie(ec, std::ignore) = co_await asio::async_write(stream_, data, use_tuple);
+      char size[2 * sizeof(std::size_t)];
+      const auto end = std::to_chars(size, size + sizeof size, bytes.size(), 16).ptr;
+      frame_.append(size, end).append("\r\n");
     }
-    if (ec) {
-      // Also when the write was cancelled: part of a chunk may be out, the framing is lost.
-      spdlog::debug("streamed write failed: {}", ec.message());
+    frame_.append(bytes);
+    if (chunked_) frame_.append("\r\n");
+    std::size_t sent = 0;
+    const ssize_t n = ::send(stream_.socket().native_handle(), frame_.data(), frame_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      sent = static_cast<std::size_t>(n);
+    } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      spdlog::debug("streamed write failed: {}", std::strerror(errno));
       mark_closed();
       co_return false;
     }
+    if (sent < frame_.size()) {
+      // With the watcher's read pending this sets the write timer only. A timeout closes the
+      // socket, so a client that stopped reading costs at most one write_timeout and the bytes
+      // already in the socket buffers.
+      stream_.expires_after(write_timeout_);
+      auto [ec, written] = co_await asio::async_write(
+          stream_, asio::const_buffer(frame_.data() + sent, frame_.size() - sent), use_tuple);
+      if (ec) {
+        // Also when the write was cancelled: part of a chunk may be out, the framing is lost.
+        spdlog::debug("streamed write failed: {}", ec.message());
+        mark_closed();
+        co_return false;
+      }
+    }
+    // A large event (a tool's result, say) does not keep its buffer for the rest of the stream.
+    if (frame_.capacity() > kKeptFrameBytes) std::string().swap(frame_);
     co_return true;
   }
 
@@ -315,6 +338,8 @@ class StreamWriter final : public BodyWriter {
   bool head_sent_ = false;
   bool replaced_ = false;  // a whole response went out instead of the stream
   const std::chrono::milliseconds write_timeout_;
+  static constexpr std::size_t kKeptFrameBytes = 4096;
+  std::string frame_;                // the chunk being written, reused from event to event
   asio::steady_timer gone_;          // never expires; cancelled once closed
   asio::steady_timer watcher_done_;  // never expires; cancelled when the watcher ends
   bool closed_ = false;
