@@ -166,7 +166,17 @@ asio::awaitable<void> Webhooks::attempt(const Delivery& d) {
 
 asio::awaitable<void> Webhooks::run() {
   asio::steady_timer timer(co_await asio::this_coro::executor);
+  std::chrono::milliseconds quiet{0};  // since the store was last read, while no endpoint exists
   while (!stopped_) {
+    // No endpoint, so no event can have been queued: the store is read every idle_poll only. One
+    // created on this replica makes enabled() true at once; one on another is seen within idle_poll.
+    if (!enabled() && quiet < options_.idle_poll) {
+      quiet += options_.poll;
+      timer.expires_after(options_.poll);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    quiet = std::chrono::milliseconds{0};
     // Endpoints created, rotated or deleted by another replica are seen from here on.
     if (endpoints_) co_await offload(blocking_, [this] { refresh_endpoints(); });
     const TimePoint now = clock_.now();

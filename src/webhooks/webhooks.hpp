@@ -11,7 +11,7 @@
 // each receives only the events whose data.userId is its tenant, signed with its own secret; no
 // event reaches another tenant's endpoint. Every replica keeps the endpoints in memory, read
 // again at each poll of the queue, so one created, rotated or deleted on another replica is seen
-// within a poll interval.
+// within a poll interval (Options::poll, or Options::idle_poll while the replica knows of none).
 //
 // Events (body: {"id": "evt_…", "type", "createdAt", "data": {…}}):
 //   message.completed          an answer was recorded: userId, conversationId, messageId, status,
@@ -51,6 +51,9 @@ struct Options {
   std::chrono::milliseconds retry_base{1000};         // the first retry's delay; doubles each time
   std::chrono::milliseconds retry_max{15 * 60'000};   // the longest delay
   std::chrono::milliseconds poll{500};                // how often the dispatcher looks for due ones
+  // How often it reads the store while no endpoint exists (no WEBHOOK_URLS, no per-tenant
+  // endpoint): no event can be queued then, so an idle service does not query it twice a second.
+  std::chrono::milliseconds idle_poll{5000};
   int batch = 16;
 };
 
