@@ -91,6 +91,29 @@ json::array tool_calls_json(const std::vector<llm::ToolCall>& calls) {
   return out;
 }
 
+namespace {
+
+json::value bytes_json(const std::vector<int>& bytes) {
+  if (bytes.empty()) return nullptr;
+  json::array a;
+  for (int b : bytes) a.push_back(b);
+  return a;
+}
+
+}  // namespace
+
+json::array token_logprobs_json(const std::vector<llm::TokenLogprob>& tokens) {
+  json::array out;
+  for (const llm::TokenLogprob& t : tokens) {
+    json::array top;
+    for (const llm::TokenLogprob& a : t.top)
+      top.push_back(json::object{{"token", a.token}, {"logprob", a.logprob}, {"bytes", bytes_json(a.bytes)}});
+    out.push_back(json::object{
+        {"token", t.token}, {"logprob", t.logprob}, {"bytes", bytes_json(t.bytes)}, {"top_logprobs", std::move(top)}});
+  }
+  return out;
+}
+
 json::array parts_json(const std::vector<llm::ContentPart>& parts) {
   json::array out;
   for (const llm::ContentPart& p : parts) {

@@ -31,4 +31,8 @@ json::array tool_calls_json(const std::vector<llm::ToolCall>& calls);
 // [{type: "text", text} | {type: "image_url", image_url: {url, detail?}}, ...]
 json::array parts_json(const std::vector<llm::ContentPart>& parts);
 
+// Tokens' log probabilities as OpenAI writes them in chat choices and Responses' output_text:
+// [{token, logprob, bytes (null when unknown), top_logprobs: [{token, logprob, bytes}]}].
+json::array token_logprobs_json(const std::vector<llm::TokenLogprob>& tokens);
+
 }  // namespace aas::api

@@ -50,25 +50,9 @@ json::object usage_json(const llm::Usage& u) {
   return o;
 }
 
-json::value bytes_json(const std::vector<int>& bytes) {
-  if (bytes.empty()) return nullptr;
-  json::array a;
-  for (int b : bytes) a.push_back(b);
-  return a;
-}
-
-// A choice's `logprobs` as OpenAI's chat API writes it: {content: [{token, logprob, bytes,
-// top_logprobs: [{token, logprob, bytes}]}], refusal: null}.
+// A choice's `logprobs` as OpenAI's chat API writes it: {content: [...], refusal: null}.
 json::object chat_logprobs_json(const std::vector<llm::TokenLogprob>& tokens) {
-  json::array content;
-  for (const llm::TokenLogprob& t : tokens) {
-    json::array top;
-    for (const llm::TokenLogprob& a : t.top)
-      top.push_back(json::object{{"token", a.token}, {"logprob", a.logprob}, {"bytes", bytes_json(a.bytes)}});
-    content.push_back(json::object{
-        {"token", t.token}, {"logprob", t.logprob}, {"bytes", bytes_json(t.bytes)}, {"top_logprobs", std::move(top)}});
-  }
-  return json::object{{"content", std::move(content)}, {"refusal", nullptr}};
+  return json::object{{"content", token_logprobs_json(tokens)}, {"refusal", nullptr}};
 }
 
 // The legacy completions' logprobs: parallel arrays, the alternatives as {token: logprob} maps,

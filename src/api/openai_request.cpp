@@ -433,10 +433,27 @@ Result<ResponseRequest> read_response_request(const json::object& body) {
   if (!model || model->empty()) return bad("'model' is required");
   r.model = std::string(*model);
 
-  for (std::string_view key : {"reasoning", "background", "conversation", "prompt", "include", "top_logprobs"}) {
+  for (std::string_view key : {"reasoning", "background", "conversation", "prompt"}) {
     const json::value* v = body.if_contains(key);
     const bool empty = !v || v->is_null() || (v->is_array() && v->as_array().empty()) || (v->is_bool() && !v->as_bool());
     if (!empty) return bad("'" + std::string(key) + "' is not supported by this gateway");
+  }
+  // Of `include`, only the answer's log probabilities (the rest names tools this gateway has not).
+  if (const json::value* include = body.if_contains("include"); include && !include->is_null()) {
+    if (!include->is_array()) return bad("'include' must be an array of strings");
+    for (std::size_t i = 0; i < include->as_array().size(); ++i) {
+      const json::value& v = include->as_array()[i];
+      if (!v.is_string()) return bad("'" + at("include", i) + "' must be a string");
+      if (v.as_string() != "message.output_text.logprobs")
+        return bad("'" + at("include", i) + "': '" + std::string(v.as_string()) + "' is not supported by this gateway");
+      call.logprobs = true;
+    }
+  }
+  if (const json::value* top = body.if_contains("top_logprobs"); top && !top->is_null()) {
+    if (!top->is_int64() || top->as_int64() < 0 || top->as_int64() > 20)
+      return bad("'top_logprobs' must be an integer from 0 to 20");
+    call.logprobs = true;  // alternatives come with the tokens' own log probabilities
+    call.top_logprobs = static_cast<int>(top->as_int64());
   }
   auto instructions = optional_string(body, "instructions");
   if (!instructions) return instructions.error();

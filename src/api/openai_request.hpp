@@ -54,8 +54,9 @@ struct ResponseRequest {
 // developer; content a string or input_text / output_text / input_image parts), function_call
 // and function_call_output items; instructions, max_output_tokens, temperature, top_p, tools
 // (flat function tools), tool_choice, parallel_tool_calls, text.format (text, json_object,
-// json_schema), user, metadata, store, stream, previous_response_id. Built-in tools (web
-// search, files...), reasoning, background, conversation, prompt and include are refused.
+// json_schema), user, metadata, store, stream, previous_response_id, top_logprobs and include
+// ["message.output_text.logprobs"] (the answer's log probabilities). Built-in tools (web search,
+// files...), reasoning, background, conversation, prompt and other include values are refused.
 // Not yet validated (the previous response's messages come first): llm::validate_request is
 // the caller's once it has them.
 Result<ResponseRequest> read_response_request(const json::object& body);

@@ -40,8 +40,11 @@ json::object usage_json(const llm::Usage& u) {
                       {"total_tokens", u.input_tokens + u.output_tokens}};
 }
 
-json::object text_part(std::string_view text) {
-  return json::object{{"type", "output_text"}, {"text", text}, {"annotations", json::array{}}};
+// `logprobs` (the text's tokens'), when the request included them.
+json::object text_part(std::string_view text, const json::array* logprobs = nullptr) {
+  json::object part{{"type", "output_text"}, {"text", text}, {"annotations", json::array{}}};
+  if (logprobs) part["logprobs"] = *logprobs;
+  return part;
 }
 
 json::object message_item(const std::string& id, std::string_view status, json::array content) {
@@ -102,29 +105,14 @@ void complete_response(json::object& response, const chat::DirectResult& r, json
 // function call, each opened with output_item.added and closed with output_item.done.
 class ResponseRelay final : public StreamRelay {
  public:
-  ResponseRelay(http::SseChannel& channel, json::object skeleton)
-      : StreamRelay(channel), response_(std::move(skeleton)) {}
+  ResponseRelay(http::SseChannel& channel, json::object skeleton, bool logprobs)
+      : StreamRelay(channel), response_(std::move(skeleton)), logprobs_(logprobs) {}
 
-  bool delta(std::string_view text) override {
-    if (!start()) return false;
-    if (message_index_ < 0) {
-      close_call();
-      message_index_ = static_cast<int>(items_.size());
-      message_id_ = "msg_" + new_uuid_v7();
-      items_.push_back(message_item(message_id_, "in_progress", json::array{}));
-      if (!event("response.output_item.added", {{"output_index", message_index_}, {"item", items_.back()}}) ||
-          !event("response.content_part.added", {{"item_id", message_id_},
-                                                 {"output_index", message_index_},
-                                                 {"content_index", 0},
-                                                 {"part", text_part("")}}))
-        return false;
-    }
-    text_.append(text);
-    return event("response.output_text.delta", {{"item_id", message_id_},
-                                                {"output_index", message_index_},
-                                                {"content_index", 0},
-                                                {"delta", text},
-                                                {"logprobs", json::array{}}});
+  bool delta(std::string_view text) override { return piece(text, json::array{}); }
+  bool delta_logprobs(std::string_view text, const std::vector<llm::TokenLogprob>& logprobs) override {
+    json::array tokens = token_logprobs_json(logprobs);
+    for (const json::value& t : tokens) text_logprobs_.push_back(t);
+    return piece(text, std::move(tokens));
   }
 
   bool tool_call(const llm::ToolCallDelta& d) override {
@@ -173,6 +161,30 @@ class ResponseRelay final : public StreamRelay {
   }
 
  private:
+  // A piece of the answer's text (with its tokens' log probabilities, when asked for).
+  bool piece(std::string_view text, json::array logprobs) {
+    if (!start()) return false;
+    if (message_index_ < 0) {
+      close_call();
+      message_index_ = static_cast<int>(items_.size());
+      message_id_ = "msg_" + new_uuid_v7();
+      items_.push_back(message_item(message_id_, "in_progress", json::array{}));
+      const json::array none;
+      if (!event("response.output_item.added", {{"output_index", message_index_}, {"item", items_.back()}}) ||
+          !event("response.content_part.added", {{"item_id", message_id_},
+                                                 {"output_index", message_index_},
+                                                 {"content_index", 0},
+                                                 {"part", text_part("", logprobs_ ? &none : nullptr)}}))
+        return false;
+    }
+    text_.append(text);
+    return event("response.output_text.delta", {{"item_id", message_id_},
+                                                {"output_index", message_index_},
+                                                {"content_index", 0},
+                                                {"delta", text},
+                                                {"logprobs", std::move(logprobs)}});
+  }
+
   struct Call {
     int output_index = 0;
     std::string item_id;
@@ -186,18 +198,19 @@ class ResponseRelay final : public StreamRelay {
   }
   void close_message() {
     if (message_index_ < 0) return;
-    json::object part = text_part(text_);
+    json::object part = text_part(text_, logprobs_ ? &text_logprobs_ : nullptr);
     event("response.output_text.done", {{"item_id", message_id_},
                                         {"output_index", message_index_},
                                         {"content_index", 0},
                                         {"text", text_},
-                                        {"logprobs", json::array{}}});
+                                        {"logprobs", text_logprobs_}});
     event("response.content_part.done",
           {{"item_id", message_id_}, {"output_index", message_index_}, {"content_index", 0}, {"part", part}});
     items_[message_index_] = message_item(message_id_, "completed", json::array{std::move(part)});
     event("response.output_item.done", {{"output_index", message_index_}, {"item", items_[message_index_]}});
     message_index_ = -1;
     text_.clear();
+    text_logprobs_.clear();
   }
   void close_call() {
     if (open_call_ < 0) return;
@@ -216,14 +229,19 @@ class ResponseRelay final : public StreamRelay {
   int message_index_ = -1;  // the open message item, if any
   std::string message_id_;
   std::string text_;
+  const bool logprobs_;         // the request included message.output_text.logprobs
+  json::array text_logprobs_;   // the open message's tokens'
   std::map<int, Call> calls_;  // by the call's index in the answer
   int open_call_ = -1;
 };
 
-json::array output_of(const chat::DirectResult& r) {
+json::array output_of(const chat::DirectResult& r, bool logprobs) {
   json::array output;
-  if (!r.content.empty() || r.tool_calls.empty())
-    output.push_back(message_item("msg_" + new_uuid_v7(), "completed", json::array{text_part(r.content)}));
+  if (!r.content.empty() || r.tool_calls.empty()) {
+    const json::array tokens = logprobs ? token_logprobs_json(r.logprobs) : json::array{};
+    output.push_back(message_item("msg_" + new_uuid_v7(), "completed",
+                                  json::array{text_part(r.content, logprobs ? &tokens : nullptr)}));
+  }
   for (const llm::ToolCall& c : r.tool_calls) output.push_back(function_call_item("fc_" + new_uuid_v7(), c, "completed"));
   return output;
 }
@@ -254,8 +272,8 @@ asio::awaitable<void> stream_response(Services& s, std::shared_ptr<chat::Admitte
   // A named MakeRelay moved in, not the lambda as the argument: g++ 12 destroys such a temporary
   // twice when it is an argument inside co_await, and the second destruction released the
   // skeleton's shared_ptr once too often (heap corruption seen in 1 of ~10 streamed responses).
-  MakeRelay make_relay = [skeleton](http::SseChannel& channel) {
-    return std::make_unique<ResponseRelay>(channel, std::move(*skeleton));
+  MakeRelay make_relay = [skeleton, logprobs = call->request.logprobs](http::SseChannel& channel) {
+    return std::make_unique<ResponseRelay>(channel, std::move(*skeleton), logprobs);
   };
   auto result = co_await run_stream(s.gateway, s.metrics, std::move(*call), out, http::ErrorShape::openai,
                                     std::move(make_relay));
@@ -301,10 +319,11 @@ Reply create_response(Services& s, http::Context& ctx) {
       return stream_response(s, call, shared_skeleton, record, out);
     });
   }
+  const bool logprobs = admitted->request.logprobs;
   auto result = co_await s.gateway.complete(std::move(*admitted));
   co_await settle(record, result);
   if (!result) co_return result.error();
-  complete_response(skeleton, *result, output_of(*result));
+  complete_response(skeleton, *result, output_of(*result, logprobs));
   http::Response r;
   if (result->cached) r.headers.push_back({"x-cache", *result->cached ? "hit" : "miss"});
   r.body = json::serialize(skeleton);

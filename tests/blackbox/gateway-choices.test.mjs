@@ -179,6 +179,33 @@ describe('logprobs through an OpenAI-compatible upstream', { timeout: 60000 }, (
     assertLogprobs(content, ANSWER, 1);
   });
 
+  it('includes them in the Responses API\'s output_text when asked, streamed and not', async () => {
+    const openai = client('logprobs-responses');
+    const asked = { model: 'gpt', input: 'Name a colour.', include: ['message.output_text.logprobs'], top_logprobs: 2 };
+    const r = await openai.responses.create(asked);
+    assert.equal(r.output_text, ANSWER);
+    assertLogprobs(r.output[0].content[0].logprobs, ANSWER, 2);
+
+    const deltas = [];
+    const stream = openai.responses.stream(asked);
+    stream.on('response.output_text.delta', (e) => deltas.push(e));
+    const streamed = await stream.finalResponse();
+    assert.ok(deltas.length > 0);
+    for (const e of deltas) assert.equal(e.logprobs.map((t) => t.token).join(''), e.delta, 'a delta\'s logprobs are its own text\'s');
+    assertLogprobs(deltas.flatMap((e) => e.logprobs), ANSWER, 2);
+    assertLogprobs(streamed.output[0].content[0].logprobs, ANSWER, 2);
+
+    // Not asked: no logprobs in the part; an include value this gateway has not is a 400 naming it.
+    const plain = await openai.responses.create({ model: 'gpt', input: 'Name a colour.' });
+    assert.equal(plain.output[0].content[0].logprobs, undefined);
+    const refused = await openai.responses.create({ model: 'gpt', input: 'x', include: ['file_search_call.results'] }).catch((e) => e);
+    assert.ok(refused instanceof OpenAI.BadRequestError);
+    assert.match(refused.message, /include\[0\].*file_search_call\.results.*not supported/);
+    const anthropic = await openai.responses.create({ ...asked, model: 'claude' }).catch((e) => e);
+    assert.ok(anthropic instanceof OpenAI.BadRequestError);
+    assert.match(anthropic.message, /'logprobs' is not supported by this model's provider/);
+  });
+
   it('gives every choice its own with n > 1', async () => {
     const r = await client('logprobs').chat.completions.create({ model: 'gpt', messages: MESSAGES, n: 2, logprobs: true });
     assert.equal(r.choices.length, 2);

@@ -188,6 +188,25 @@ TEST(OpenAiRequest, RefusesWhatTheResponsesApiCannotCarry) {
   EXPECT_EQ(refused(R"({"model": "m", "input": "x", "tool_choice": "sometimes"})"),
             "'tool_choice' must be auto, none, required or {type: function, name}");
   EXPECT_EQ(refused(R"({"model": "m", "input": "x", "include": []})"), "accepted");
+  EXPECT_EQ(refused(R"({"model": "m", "input": "x", "include": ["reasoning.encrypted_content"]})"),
+            "'include[0]': 'reasoning.encrypted_content' is not supported by this gateway");
+  EXPECT_EQ(refused(R"({"model": "m", "input": "x", "include": "message.output_text.logprobs"})"),
+            "'include' must be an array of strings");
+  EXPECT_EQ(refused(R"({"model": "m", "input": "x", "top_logprobs": 21})"), "'top_logprobs' must be an integer from 0 to 20");
+}
+
+TEST(OpenAiRequest, AResponseAsksForLogprobsByIncludeOrTopLogprobs) {
+  auto included = response(R"({"model": "m", "input": "x", "include": ["message.output_text.logprobs"]})");
+  ASSERT_TRUE(included) << included.error().message;
+  EXPECT_TRUE(included->call.logprobs);
+  EXPECT_FALSE(included->call.top_logprobs);
+  auto top = response(R"({"model": "m", "input": "x", "top_logprobs": 3})");
+  ASSERT_TRUE(top) << top.error().message;
+  EXPECT_TRUE(top->call.logprobs);
+  EXPECT_EQ(top->call.top_logprobs, 3);
+  auto plain = response(R"({"model": "m", "input": "x"})");
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->call.logprobs);
 }
 
 TEST(OpenAiRequest, ReadsALegacyCompletion) {
