@@ -123,6 +123,7 @@ asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call
       cached.text = std::move(hit->content);
       cached.tool_calls = std::move(hit->tool_calls);
       cached.finish_reason = std::move(hit->finish_reason);
+      cached.stop_sequence = std::move(hit->stop_sequence);
       co_await record(record_of(call), cached);
       DirectResult out = direct_result(call, cached);
       out.cached = true;
@@ -139,7 +140,7 @@ asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call
     // same calls, ids and all, as a deterministic upstream would give).
     if (out.finish_reason == "stop" || out.finish_reason == "length" || out.finish_reason == "tool_calls")
       co_await offload(blocking_, [&] {
-        cache_->put(*key, CachedAnswer{out.content, out.finish_reason, out.tool_calls});
+        cache_->put(*key, CachedAnswer{out.content, out.finish_reason, out.tool_calls, out.stop_sequence});
       });
   }
   co_return out;

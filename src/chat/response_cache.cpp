@@ -37,7 +37,7 @@ std::optional<std::string> take_field(std::string_view& in) {
   return field;
 }
 
-constexpr std::string_view answer_format = "aas-answer-2";
+constexpr std::string_view answer_format = "aas-answer-3";
 
 }  // namespace
 
@@ -99,6 +99,7 @@ std::string encode_cached_answer(const CachedAnswer& answer) {
   add_field(out, answer_format);
   add_field(out, answer.finish_reason);
   add_field(out, answer.content);
+  add_field(out, answer.stop_sequence);
   add_field(out, std::to_string(answer.tool_calls.size()));
   for (const llm::ToolCall& c : answer.tool_calls) {
     add_field(out, c.id);
@@ -113,10 +114,12 @@ std::optional<CachedAnswer> decode_cached_answer(std::string_view bytes) {
   CachedAnswer a;
   auto finish = take_field(bytes);
   auto content = take_field(bytes);
+  auto stop_sequence = take_field(bytes);
   auto count = take_field(bytes);
-  if (!finish || !content || !count || count->empty() || count->size() > 6) return std::nullopt;
+  if (!finish || !content || !stop_sequence || !count || count->empty() || count->size() > 6) return std::nullopt;
   a.finish_reason = std::move(*finish);
   a.content = std::move(*content);
+  a.stop_sequence = std::move(*stop_sequence);
   for (int n = std::stoi(*count); n > 0; --n) {
     auto id = take_field(bytes);
     auto name = take_field(bytes);

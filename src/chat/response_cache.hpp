@@ -20,6 +20,7 @@ struct CachedAnswer {
   std::string content;
   std::string finish_reason;
   std::vector<llm::ToolCall> tool_calls;  // an answer that called tools is cached with its calls
+  std::string stop_sequence;  // the request's stop sequence that ended it, when the upstream said
 };
 
 // One string for a cache that stores bytes (Redis): length-prefixed fields, so any content

@@ -58,6 +58,24 @@ describe('response cache', () => {
     assert.equal(await upstreamCalls(), before + 1);
   });
 
+  it('keeps the stop sequence that ended a cached answer (Anthropic Messages)', async () => {
+    const body = {
+      model: 'cached', max_tokens: 100, temperature: 0, stop_sequences: ['plus'],
+      messages: [{ role: 'user', content: 'what is two plus two' }],
+    };
+    const post = () => svc.post('/api/ai/v1/messages', { token: svc.token('cache-stop'), json: body });
+    const first = await post();
+    assert.equal(first.status, 200, first.text);
+    assert.equal(first.headers['x-cache'], 'miss');
+    const second = await post();
+    assert.equal(second.headers['x-cache'], 'hit');
+    for (const r of [first, second]) {
+      assert.equal(r.body.stop_reason, 'stop_sequence');
+      assert.equal(r.body.stop_sequence, 'plus');
+    }
+    assert.deepEqual(second.body.content, first.body.content);
+  });
+
   it('never caches a request that is not deterministic', async () => {
     const before = await upstreamCalls();
     const token = svc.token('cache-carol');

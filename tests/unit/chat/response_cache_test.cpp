@@ -83,11 +83,13 @@ TEST(ResponseCacheKey, EveryStructuredFieldCountsAndTheScopeSeparatesUsers) {
 
 TEST(CachedAnswerEncoding, RoundTripsToolCallsAndAnyBytes) {
   const CachedAnswer answer{"line one\nline two: 3:x", "tool_calls",
-                            {{"call_1", "get_weather", R"({"city":"Paris"})"}, {"call_2", "f", ""}}};
+                            {{"call_1", "get_weather", R"({"city":"Paris"})"}, {"call_2", "f", ""}},
+                            "\n\nHuman:"};
   const auto back = decode_cached_answer(encode_cached_answer(answer));
   ASSERT_TRUE(back);
   EXPECT_EQ(back->content, answer.content);
   EXPECT_EQ(back->finish_reason, answer.finish_reason);
+  EXPECT_EQ(back->stop_sequence, answer.stop_sequence);
   ASSERT_EQ(back->tool_calls.size(), 2u);
   EXPECT_EQ(back->tool_calls[0].id, "call_1");
   EXPECT_EQ(back->tool_calls[0].arguments, R"({"city":"Paris"})");
