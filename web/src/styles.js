@@ -95,9 +95,11 @@ export const styles = css`
   .tool-data { margin: 2px 0 6px; background: var(--code-bg); padding: 6px; border-radius: 4px; overflow-x: auto; white-space: pre-wrap; overflow-wrap: anywhere; max-height: 240px; font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
   .approval { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; margin-top: 4px; padding: 6px 8px; border-radius: 6px; background: var(--warn-bg); }
   .approval .outcome[data-state=rejected], .approval .outcome[data-state=expired] { color: var(--danger); }
-  .kb-picker { position: relative; font-size: 13px; }
+  .kb-picker { font-size: 13px; }
+  /* Open, it takes a row of the header (no popover: an embed clips what leaves its box). */
+  .kb-picker[open] { flex-basis: 100%; order: 10; }
   .kb-picker summary { cursor: pointer; color: var(--muted); }
-  .kb-picker fieldset { position: absolute; right: 0; z-index: 2; min-width: 220px; margin: 4px 0 0; padding: 8px; background: var(--bg); border: 1px solid var(--line); border-radius: 6px; display: flex; flex-direction: column; gap: 4px; }
+  .kb-picker fieldset { margin: 4px 0 0; padding: 6px 8px; background: var(--bg); border: 1px solid var(--line); border-radius: 6px; display: flex; flex-wrap: wrap; gap: 4px 12px; }
   .kb-picker legend { font-size: 12px; color: var(--muted); padding: 0 4px; }
   .kb-picker .row { display: flex; gap: 6px; align-items: center; color: var(--fg); }
   .citations summary { cursor: pointer; color: var(--accent); }
