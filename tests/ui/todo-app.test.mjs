@@ -73,6 +73,8 @@ describe('the todo app embeds the chat', { timeout: 120000 }, () => {
     const writing = chat(page).locator('article[aria-label="Answer being written"]');
     assert.match(await writing.locator('li.tool summary').textContent(), /delete_todo\s+waiting for your approval/);
     assert.ok((await writing.locator('li.tool pre.tool-data').first().textContent()).includes(todo.id));
+    // docs/ui.md shows the approval as it waits.
+    if (decision === 'Approve') await chat(page).screenshot({ path: path.join(REPO, 'docs', 'ui', 'agent-approval.png') });
     await approval.getByRole('button', { name: decision }).click();
     await streamEnded(page);
   }
