@@ -14,6 +14,9 @@
 // overhead = turn - (first call + second call + tool call), each at its median; p50 and p90 of
 // the turns minus that sum. Prints one JSON line. The same loopback and process set serve both
 // measurements, so the machine's noise is in both.
+// Also the service's own CPU time per turn (user + system from /proc/<pid>/stat over all the
+// measured turns): what the service spends, model and tool calls' own work excluded (they run in
+// mock-llm and the todo app), and far less sensitive to a loaded machine than wall time.
 import { writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,14 +59,24 @@ const quantile = (xs, q) => {
 };
 const ms = () => Number(process.hrtime.bigint()) / 1e6;
 
-async function timed(fn, n) {
+// CPU seconds (user + system) the process has used so far.
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;  // utime, stime in clock ticks (USER_HZ 100)
+}
+
+// `pid`: whose CPU time over the measured requests is reported in out.cpuMsPerRequest.
+async function timed(fn, n, pid) {
   const out = [];
+  let cpu0 = 0;
   for (let i = 0; i < n + WARMUP; ++i) {
+    if (i === WARMUP && pid) cpu0 = cpuSeconds(pid);
     const t = ms();
     const r = await fn(i);
     if (r.status >= 300) throw new Error(`HTTP ${r.status}: ${r.text}`);
     if (i >= WARMUP) out.push(ms() - t);
   }
+  if (pid) out.cpuMsPerRequest = ((cpuSeconds(pid) - cpu0) * 1000) / n;
   return out;
 }
 
@@ -84,9 +97,9 @@ const svc = await startService({ secret, dir, startTimeoutMs: START_MS, env: { A
 try {
   const token = await login({ post: (p, o) => request(todo.url, 'POST', p, o) }, ALICE);
   const message = 'call list_todos {}';
-  const turns = await timed(() => request(svc.url, 'POST', '/api/ai/chat', { token, json: { message, model: 'agent-model' } }), TURNS);
+  const turns = await timed(() => request(svc.url, 'POST', '/api/ai/chat', { token, json: { message, model: 'agent-model' } }), TURNS, svc.pid);
   // For scale: a one-step turn (the model answers at once) on the same service, same moment.
-  const plain = await timed(() => request(svc.url, 'POST', '/api/ai/chat', { token, json: { message: 'hello', model: 'agent-model' } }), TURNS);
+  const plain = await timed(() => request(svc.url, 'POST', '/api/ai/chat', { token, json: { message: 'hello', model: 'agent-model' } }), TURNS, svc.pid);
 
   // The two model calls as the service makes them (the tools, then the step and its result).
   const first = { model: 'gpt-4o-mini', messages: [{ role: 'system', content: 'You are a helpful AI assistant for the Todo app.' }, { role: 'user', content: message }],
@@ -107,6 +120,7 @@ try {
     toolCallMs: round(quantile(tool, 0.5)),
     overheadMs: { p50: round(quantile(turns, 0.5) - parts), p90: round(quantile(turns, 0.9) - parts) },
     oneStepTurnOverheadMs: { p50: round(quantile(plain, 0.5) - quantile(call1, 0.5)) },
+    serviceCpuMsPerTurn: { twoStep: round(turns.cpuMsPerRequest), oneStep: round(plain.cpuMsPerRequest) },
   }));
 } finally {
   await svc.stop();

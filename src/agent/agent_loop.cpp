@@ -52,7 +52,7 @@ std::vector<llm::ToolDefinition> AgentLoop::tools_for(const chat::TurnInput& in,
 asio::awaitable<ToolOutput> AgentLoop::run_tool(const llm::ToolCall& call, const ToolContext& ctx,
                                                 const std::string& upstream_model, chat::TurnObserver* observer) {
   using namespace asio::experimental::awaitable_operators;
-  const Toolbox::Entry* entry = tools_.find(call.name, ctx.roles);
+  const auto entry = tools_.find(call.name, ctx.roles);
   if (!entry) co_return ToolOutput{"unknown tool: " + call.name, true};
   // Arguments that are not JSON or fail the schema never reach the tool.
   boost::system::error_code ec;

@@ -95,7 +95,7 @@ asio::awaitable<Result<void>> Approvals::decide(std::string user_id, std::string
       if (m.tool_call_id == call_id) answered = true;
     }
     if (!call) return make_error(errc::not_found, "tool call not found");
-    const Toolbox::Entry* entry = tools_.find(call->name, {});
+    const auto entry = tools_.find(call->name, {});
     if (entry && !entry->tool->needs_confirmation())
       return make_error(errc::conflict, "this tool call needs no approval");
     if (answered) return make_error(errc::conflict, "this tool call is no longer waiting for approval");

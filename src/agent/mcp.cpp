@@ -294,16 +294,46 @@ asio::awaitable<ToolOutput> McpTool::call(const json::object& args, const ToolCo
   co_return co_await session_->call_tool(remote_name_, args);
 }
 
-std::vector<std::unique_ptr<Tool>> load_mcp_tools(const std::vector<McpServerSpec>& servers,
-                                                  const http::ClientOptions& options,
-                                                  std::shared_ptr<http::HttpClient> client,
-                                                  std::chrono::milliseconds wait) {
+std::vector<std::unique_ptr<Tool>> offered_tools(const std::vector<McpToolInfo>& listed,
+                                                 const std::shared_ptr<McpSession>& session,
+                                                 std::vector<std::string>& warnings) {
+  const McpServerSpec& spec = session->spec();
   std::vector<std::unique_ptr<Tool>> out;
+  for (const std::string& allowed : spec.allow) {
+    auto it = std::find_if(listed.begin(), listed.end(), [&](const McpToolInfo& t) { return t.name == allowed; });
+    if (it == listed.end()) {
+      warnings.push_back("mcp[" + spec.name + "]: allowed tool '" + allowed + "' is not one the server lists: skipped");
+      continue;
+    }
+    boost::system::error_code ec;
+    const json::value schema = it->input_schema.empty() ? json::value(json::object{{"type", "object"}})
+                                                        : json::parse(it->input_schema, ec);
+    std::string problem;
+    auto usable = ec ? std::nullopt : usable_schema(schema, problem);
+    if (!usable) {
+      warnings.push_back("mcp[" + spec.name + "]: tool '" + it->name +
+                         "' skipped: its input schema is outside the supported subset (" + (ec ? "not JSON" : problem) + ")");
+      continue;
+    }
+    llm::ToolDefinition def;
+    def.name = spec.name + "__" + it->name;
+    def.description = it->description;
+    def.parameters = std::move(*usable);
+    out.push_back(std::make_unique<McpTool>(session, it->name, std::move(def)));
+  }
+  return out;
+}
+
+std::vector<McpServerTools> load_mcp_tools(const std::vector<McpServerSpec>& servers, const http::ClientOptions& options,
+                                           std::shared_ptr<http::HttpClient> client, std::chrono::milliseconds wait) {
+  std::vector<McpServerTools> out;
   if (servers.empty()) return out;
   asio::io_context ioc;
   auto lister = std::make_shared<http::HttpClient>(ioc.get_executor(), options);
   for (const McpServerSpec& spec : servers) {
-    // A session of its own for the listing; the tools open theirs on first use.
+    McpServerTools server;
+    server.session = std::make_shared<McpSession>(spec, client);
+    // A session of its own for the listing, on this private io_context; the tools open theirs on first use.
     auto listing = std::make_shared<McpSession>(spec, lister);
     auto attempt = [listing, wait]() -> asio::awaitable<Result<std::vector<McpToolInfo>>> {
       const auto deadline = std::chrono::steady_clock::now() + wait;
@@ -322,36 +352,18 @@ std::vector<std::unique_ptr<Tool>> load_mcp_tools(const std::vector<McpServerSpe
     }
     auto listed = future.get();
     if (!listed) {
-      spdlog::warn("mcp[{}]: its tools could not be listed ({}): none of them is offered until a restart reaches it",
+      spdlog::warn("mcp[{}]: its tools could not be listed ({}): none of them is offered until a later listing "
+                   "(MCP_REFRESH_MS) reaches it",
                    spec.name, listed.error().message);
+      out.push_back(std::move(server));
       continue;
     }
-    auto session = std::make_shared<McpSession>(spec, client);
-    std::size_t offered = 0;
-    for (const std::string& allowed : spec.allow) {
-      auto it = std::find_if(listed->begin(), listed->end(), [&](const McpToolInfo& t) { return t.name == allowed; });
-      if (it == listed->end()) {
-        spdlog::warn("mcp[{}]: allowed tool '{}' is not one the server lists: skipped", spec.name, allowed);
-        continue;
-      }
-      boost::system::error_code ec;
-      const json::value schema = it->input_schema.empty() ? json::value(json::object{{"type", "object"}})
-                                                          : json::parse(it->input_schema, ec);
-      std::string problem;
-      auto usable = ec ? std::nullopt : usable_schema(schema, problem);
-      if (!usable) {
-        spdlog::warn("mcp[{}]: tool '{}' skipped: its input schema is outside the supported subset ({})", spec.name,
-                     it->name, ec ? "not JSON" : problem);
-        continue;
-      }
-      llm::ToolDefinition def;
-      def.name = spec.name + "__" + it->name;
-      def.description = it->description;
-      def.parameters = std::move(*usable);
-      out.push_back(std::make_unique<McpTool>(session, it->name, std::move(def)));
-      ++offered;
-    }
-    spdlog::info("mcp[{}]: {} tool(s) offered of {} listed", spec.name, offered, listed->size());
+    std::vector<std::string> warnings;
+    server.tools = offered_tools(*listed, server.session, warnings);
+    server.listed = true;
+    for (const std::string& w : warnings) spdlog::warn("{}", w);
+    spdlog::info("mcp[{}]: {} tool(s) offered of {} listed", spec.name, server.tools.size(), listed->size());
+    out.push_back(std::move(server));
   }
   return out;
 }

@@ -84,14 +84,26 @@ class McpTool final : public Tool {
   llm::ToolDefinition definition_;
 };
 
-// The allowed tools of every configured server, listed at start on a private io_context (the
-// service is not serving yet): a server is retried until `wait` has passed, then skipped with a
-// warning (its tools are offered after a restart that reaches it); a listed tool whose schema the
-// subset refuses is skipped with a warning naming it, as is an allowed tool the server does not
-// list. The tools returned call through `client` (the service's).
-std::vector<std::unique_ptr<Tool>> load_mcp_tools(const std::vector<McpServerSpec>& servers,
-                                                  const http::ClientOptions& options,
-                                                  std::shared_ptr<http::HttpClient> client,
-                                                  std::chrono::milliseconds wait);
+// The tools a server offers from its listing: those on its allowlist whose input schema the subset
+// takes, as "<server>__<tool>", calling through `session`. Each one skipped (not listed, schema
+// refused) is named in `warnings`.
+std::vector<std::unique_ptr<Tool>> offered_tools(const std::vector<McpToolInfo>& listed,
+                                                 const std::shared_ptr<McpSession>& session,
+                                                 std::vector<std::string>& warnings);
+
+// One configured server at start: its session (on the service's client, shared by its tools and
+// by the later listings of mcp_refresh.hpp) and the tools it offers (none when it was down).
+struct McpServerTools {
+  std::shared_ptr<McpSession> session;
+  std::vector<std::unique_ptr<Tool>> tools;
+  bool listed = false;
+};
+
+// Every configured server, listed at start on a private io_context (the service is not serving
+// yet): a server is retried until `wait` has passed, then skipped with a warning (McpRefresher
+// lists it again later); a listed tool whose schema the subset refuses is skipped with a warning
+// naming it, as is an allowed tool the server does not list.
+std::vector<McpServerTools> load_mcp_tools(const std::vector<McpServerSpec>& servers, const http::ClientOptions& options,
+                                           std::shared_ptr<http::HttpClient> client, std::chrono::milliseconds wait);
 
 }  // namespace aas::agent

@@ -46,6 +46,9 @@ struct AgentSettings {
   std::vector<McpServerSpec> mcp;
   // How long the start waits for an MCP server to list its tools (MCP_START_TIMEOUT_MS).
   std::chrono::milliseconds mcp_start_timeout{5000};
+  // How often every MCP server's tools are listed again while the service runs (MCP_REFRESH_MS;
+  // 0: never): tools a server adds, drops or changes, and a server that was down at start.
+  std::chrono::milliseconds mcp_refresh{60000};
   // Model calls in one turn, at most; the last allowed one is asked to answer without tools and
   // the turn's finish reason is then "max_steps".
   int max_steps = 6;

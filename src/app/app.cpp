@@ -6,6 +6,7 @@
 #include "agent/http_tool.hpp"
 #include "agent/knowledge_tool.hpp"
 #include "agent/mcp.hpp"
+#include "agent/mcp_refresh.hpp"
 #include "api/api.hpp"
 #include "auth/backend.hpp"
 #include "auth/token_cache.hpp"
@@ -492,11 +493,10 @@ int serve(Config c) {
       throw ConfigError(added.error().message);
   }
   if (c.agent.builtin_current_time) (void)toolbox.add(std::make_unique<agent::CurrentTimeTool>(clock));
-  // MCP servers' allowed tools, listed now (a server down is skipped with a warning).
-  for (auto& tool : agent::load_mcp_tools(c.agent.mcp, client_options, client, c.agent.mcp_start_timeout)) {
-    const std::string name = tool->definition().name;
-    if (auto added = toolbox.add(std::move(tool)); !added) spdlog::warn("mcp tool {} skipped: {}", name, added.error().message);
-  }
+  // MCP servers' allowed tools, listed now (a server down is skipped with a warning), then again
+  // every MCP_REFRESH_MS while the service runs.
+  agent::McpRefresher mcp_refresher(toolbox, c.agent.mcp_refresh);
+  mcp_refresher.install(agent::load_mcp_tools(c.agent.mcp, client_options, client, c.agent.mcp_start_timeout));
   const bool agent_on = !c.agent.tools.empty() || !c.agent.mcp.empty();
   agent::Approvals approvals(events, *store, blocking, toolbox);
   agent::AgentLoop agent_loop(*store, blocking, accounting, recorder, toolbox, approvals, c.agent);
@@ -624,6 +624,7 @@ int serve(Config c) {
   trimmer.start();
   // Ingestion: jobs left mid-way by a process that died are taken over when their lease runs out.
   knowledge.start(ioc.get_executor());
+  mcp_refresher.start(ioc.get_executor());
   if (hooks.active()) {
     asio::co_spawn(ioc, hooks.run(), asio::detached);
     spdlog::info("webhooks: {} global endpoint(s) receive message.completed, knowledge.document.indexed and "
@@ -645,6 +646,7 @@ int serve(Config c) {
     socketio.engine().close_all();
     // Ingestion stops after the step each worker is in; an unfinished job resumes at the next start.
     knowledge.stop();
+    mcp_refresher.stop();
     const auto grace_over = std::chrono::steady_clock::now() + c.shutdown_grace;
     server.shutdown([&, grace_over](bool drained) {
       if (!drained) spdlog::warn("grace period over with requests still in flight; stopping");

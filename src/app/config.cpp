@@ -307,6 +307,7 @@ void read_agent(const Source& src, const YAML::Node& root, Config& c) {
   if (root) c.agent.tools = read_tools(root["tools"]);
   if (root) c.agent.mcp = read_mcp(root["mcp"]);
   src.millis("MCP_START_TIMEOUT_MS", c.agent.mcp_start_timeout, 0, 600'000);
+  src.millis("MCP_REFRESH_MS", c.agent.mcp_refresh, 0, 86'400'000);
   if (auto valid = agent::validate_mcp(c.agent.mcp, c.agent.tools); !valid) throw ConfigError(valid.error().message);
   src.integer("AGENT_MAX_STEPS", c.agent.max_steps, 1, 100);
   src.integer("AGENT_MAX_PARALLEL_TOOLS", c.agent.max_parallel_tools, 1, 64);

@@ -5,13 +5,14 @@
 // service's subset refuses, are never offered; a server down at start is skipped with a warning;
 // one that goes down later is a tool error the model sees, and the turn ends cleanly.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
 import { startAgentService } from './lib/agent.mjs';
 import { assertOk } from './lib/assert.mjs';
-import { startMcpServer } from './lib/mcp-server.mjs';
+import { startMcpServer, TOOLS } from './lib/mcp-server.mjs';
 import { startMockLlm } from './lib/mock-llm.mjs';
-import { collect, openStream } from './lib/sse.mjs';
+import { collect, openStream, waitFor } from './lib/sse.mjs';
 
 const START_MS = 60000;
 const TIMEOUT = { timeout: 60000 };
@@ -104,5 +105,67 @@ describe('the agent with MCP servers', { timeout: 300000 }, () => {
     assert.equal(d.message, 'Mock answer with tool result: Error: the MCP server notes could not be reached');
     const items = assertOk(await svc.get(`/api/ai/conversations/${d.conversationId}`, { token })).messages.items;
     assert.equal(items.at(-1).status, 'complete');
+  });
+});
+
+// Listed again while the service runs (MCP_REFRESH_MS): a tool the server adds is offered, one it
+// drops is not any more, and a server that was down at start is reached once it is up.
+describe('MCP servers listed again while the service runs', { timeout: 300000 }, () => {
+  const REFRESH_MS = 300;
+  let mock;
+  let live;
+  let late;
+  let latePort;
+  let svc;
+  let token;
+
+  before(async () => {
+    mock = await startMockLlm({ startTimeoutMs: START_MS });
+    live = await startMcpServer({ json: true, tools: TOOLS.filter((t) => t.name === 'add') });
+    // A port nobody listens on yet: the server behind it starts after the service.
+    const probe = net.createServer();
+    await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    latePort = probe.address().port;
+    await new Promise((resolve) => probe.close(resolve));
+    svc = await startAgentService(mock.url, `mcp:
+  - name: live
+    url: "${live.url}"
+    allow: [add, echo]
+  - name: late
+    url: "http://127.0.0.1:${latePort}/mcp"
+    allow: [echo]
+`, { startTimeoutMs: START_MS, env: { MCP_START_TIMEOUT_MS: '200', MCP_REFRESH_MS: String(REFRESH_MS) } });
+    token = svc.token('mcp-relist-user');
+  });
+
+  after(async () => {
+    await svc?.stop();
+    await live?.stop();
+    await late?.stop();
+    await mock?.stop();
+  });
+
+  const chat = async (message) => assertOk(await svc.post('/api/ai/chat', { token, json: { message, model: 'agent-model' } })).message;
+  // Asks until the answer is `expected` (the model is offered the new tool list from the next turn
+  // after a listing): each ask is a whole turn, so this polls the service, not the clock.
+  const answerBecomes = (message, expected, what) =>
+    waitFor(async () => ((await chat(message)) === expected ? true : undefined), 20000, what);
+
+  it('offers a tool the server adds, and stops offering one it drops', { timeout: 60000 }, async () => {
+    assert.equal(await chat('call live__echo {"text": "hi"}'), 'Mock answer to: call live__echo {"text": "hi"}', 'not listed yet');
+    assert.equal(await chat('call live__add {"a": 1, "b": 2}'), 'Mock answer with tool result: 3');
+    live.tools.push(TOOLS.find((t) => t.name === 'echo'));
+    await answerBecomes('call live__echo {"text": "hi"}', 'Mock answer with tool result: echo: hi', 'echo offered after a listing');
+    live.tools.splice(live.tools.findIndex((t) => t.name === 'add'), 1);
+    await answerBecomes('call live__add {"a": 1, "b": 2}', 'Mock answer to: call live__add {"a": 1, "b": 2}', 'add no longer offered');
+    assert.match(svc.stderr, /mcp\[live\]: tools listed again: 1 offered of 1 listed/);
+  });
+
+  it('reaches a server that was down at start once it is up', { timeout: 60000 }, async () => {
+    assert.match(svc.stderr, /mcp\[late\]: its tools could not be listed/);
+    assert.equal(await chat('call late__echo {"text": "there"}'), 'Mock answer to: call late__echo {"text": "there"}');
+    late = await startMcpServer({ port: latePort });
+    await answerBecomes('call late__echo {"text": "there"}', 'Mock answer with tool result: echo: there', 'the late server\'s tool offered');
+    assert.deepEqual(late.calls.at(-1), { name: 'echo', args: { text: 'there' } });
   });
 });

@@ -1,7 +1,9 @@
 // <ai-chat>: the chat UI of ai-agent-service as one web component (Lit). A sidebar of
 // conversations, the conversation with answers streamed as they arrive (Socket.IO when the service
 // offers it, Server-Sent Events otherwise), Markdown sanitised by DOMPurify, regenerate / edit
-// with versions, model and prompt pickers, usage, and errors that say what to do. See docs/ui.md.
+// with versions, model, prompt and knowledge-base pickers, the agent's tool calls (collapsed) with
+// approve / reject for those that ask, numbered sources linked from the answer's [n], usage, and
+// errors that say what to do. See docs/ui.md.
 //
 //   <script type="module" src="/api/ai/ui/ai-chat.js"></script>
 //   <ai-chat token="…"></ai-chat>            (or el.getToken = async ({refresh}) => token)
@@ -10,8 +12,9 @@ import { unsafeHTML } from 'lit/directives/unsafe-html.js';
 import { io } from 'socket.io-client';
 
 import { Api, ApiError } from './api.js';
-import { renderMarkdown } from './markdown.js';
+import { citationIndex, renderMarkdown } from './markdown.js';
 import { styles } from './styles.js';
+import { applyToolEvent, hasPendingApproval, renderToolCalls, storedToolCalls } from './tools.js';
 
 const DEV_TOKEN_KEY = 'ai-chat.dev-token';
 const PAGE_SIZE = 30;
@@ -55,6 +58,8 @@ export class AiChat extends LitElement {
     _versions: { state: true },
     _devUser: { state: true },
     _live: { state: true },
+    _knowledge: { state: true },  // the user's knowledge bases
+    _kbIds: { state: true },  // those picked for the next new conversation
   };
 
   // Not class fields: Lit's reactive properties are accessors a class field would shadow.
@@ -88,6 +93,8 @@ export class AiChat extends LitElement {
     this._versions = {};
     this._devUser = null;
     this._live = false;
+    this._knowledge = [];
+    this._kbIds = [];
     this.draft = '';
     this._devToken = null;
     this._config = null;
@@ -115,7 +122,9 @@ export class AiChat extends LitElement {
     this.addEventListener('keydown', this._onKey);
     window.addEventListener('online', this._onOnline);
     window.addEventListener('offline', this._onOffline);
-    this._ticker = setInterval(() => { if (this._notice?.until) this._tick(); }, 250);
+    this._ticker = setInterval(() => {
+      if (this._notice?.until || hasPendingApproval(this._streaming?.steps)) this._tick();
+    }, 250);
     this._boot();
   }
 
@@ -164,7 +173,7 @@ export class AiChat extends LitElement {
     }
     this._phase = 'ready';
     this._connectSocket();
-    await Promise.all([this._loadConversations(), this._loadModels(), this._loadPrompts(), this._loadUsage()]);
+    await Promise.all([this._loadConversations(), this._loadModels(), this._loadPrompts(), this._loadUsage(), this._loadKnowledge()]);
     this._focusComposer();
   }
 
@@ -211,6 +220,9 @@ export class AiChat extends LitElement {
     socket.on('ai:usage', (d) => this._onStreamEvent('usage', d, 'socket'));
     socket.on('ai:done', (d) => this._onStreamEvent('done', d, 'socket'));
     socket.on('ai:error', (d) => this._onStreamEvent('error', d, 'socket'));
+    for (const name of ['tool_call', 'tool_confirmation', 'tool_result', 'citations']) {
+      socket.on(`ai:${name}`, (d) => this._onStreamEvent(name, d, 'socket'));
+    }
     // An answer recorded elsewhere (another tab, the REST API): the lists follow.
     socket.on('ai-message', (d) => {
       if (this._streaming) return;
@@ -265,6 +277,12 @@ export class AiChat extends LitElement {
     } catch { this._prompts = []; }
   }
 
+  async _loadKnowledge() {
+    try {
+      this._knowledge = (await this.api.get('/api/ai/knowledge?limit=100')).items;
+    } catch { this._knowledge = []; }
+  }
+
   async _loadUsage() {
     try { this._usage = await this.api.get('/api/ai/usage/me'); } catch { /* shown when it loads */ }
   }
@@ -282,6 +300,7 @@ export class AiChat extends LitElement {
       this._current = data.conversation;
       this._messages = data.messages.items;
       this._model = data.conversation.model ?? '';
+      this._kbIds = data.conversation.knowledgeBaseIds ?? [];
       this._promptId = data.conversation.promptId ?? '';
     } catch (e) {
       this._showError(e);
@@ -297,6 +316,7 @@ export class AiChat extends LitElement {
     this._messages = [];
     this._model = '';
     this._promptId = '';
+    this._kbIds = [];
     this._versions = {};
     this._sidebarOpen = false;
     this._focusComposer();
@@ -312,6 +332,7 @@ export class AiChat extends LitElement {
     else {
       if (this._model) body.model = this._model;
       if (this._promptId) body.promptId = this._promptId;
+      if (this._kbIds.length) body.knowledgeBaseIds = this._kbIds;
     }
     this._notice = null;
     this._messages = [...this._messages, { id: `local-${Date.now()}`, role: 'user', content: text, local: true }];
@@ -343,6 +364,7 @@ export class AiChat extends LitElement {
     this._streaming = {
       via, text: '', conversationId: body.conversationId ?? this._current?.id ?? null, messageId: null,
       clearsDraft, abort: new AbortController(), settle, newConversation: !body.conversationId && !this._current,
+      steps: [], citations: null,
     };
     try {
       if (via === 'socket') {
@@ -386,6 +408,10 @@ export class AiChat extends LitElement {
     else if (name === 'delta') {
       s.text += data.text;
       this.requestUpdate('_streaming');
+    } else if (applyToolEvent(s.steps, name, data)) this.requestUpdate('_streaming');
+    else if (name === 'citations') {
+      s.citations = data.citations;
+      this.requestUpdate('_streaming');
     } else if (name === 'done') this._finish(data);
     else if (name === 'error') {
       const err = new ApiError({ status: statusOf(data.code), code: data.code, message: data.message, retryAfter: data.retryAfter ?? null });
@@ -403,7 +429,8 @@ export class AiChat extends LitElement {
     s.settle();
     this._messages = [...this._messages, {
       id: done.messageId ?? s.messageId ?? `local-${Date.now()}`, role: 'assistant', content: s.text,
-      status: done.status ?? 'complete', metadata: { finishReason: done.finishReason }, local: true,
+      status: done.status ?? 'complete', metadata: { finishReason: done.finishReason, citations: s.citations ?? undefined },
+      steps: s.steps, local: true,
     }];
     if (error) this._showError(error);
     const id = s.conversationId;
@@ -427,7 +454,7 @@ export class AiChat extends LitElement {
     if (!s) return;
     this._streaming = null;
     s.settle();
-    this._messages = [...this._messages, { id: s.messageId, role: 'assistant', content: s.text, status: 'interrupted', local: true }];
+    this._messages = [...this._messages, { id: s.messageId, role: 'assistant', content: s.text, status: 'interrupted', steps: s.steps, local: true }];
     this._showError(e);
     this._recover(s.conversationId);
   }
@@ -443,6 +470,22 @@ export class AiChat extends LitElement {
       s.abort.abort();
       this._showError(e);
     }
+  }
+
+  // The user's answer to a tool_confirmation; the stream then goes on with the call's result.
+  async _decide(item, approve) {
+    const s = this._streaming;
+    if (!s?.conversationId || item.confirm?.state !== 'pending') return;
+    item.confirm = { ...item.confirm, state: approve ? 'approving' : 'rejecting' };
+    this.requestUpdate('_streaming');
+    try {
+      await this.api.post(`/api/ai/conversations/${enc(s.conversationId)}/tool-calls/${enc(item.callId)}/${approve ? 'approve' : 'reject'}`);
+    } catch (e) {
+      // Already decided or expired (409), or gone (404): the stream's tool_result says the rest.
+      if (item.result === undefined) item.confirm = { ...item.confirm, state: 'pending', error: `Could not ${approve ? 'approve' : 'reject'}: ${e.message}` };
+    }
+    this.requestUpdate('_streaming');
+    this._focusComposer();
   }
 
   // Polls the service's liveness until it answers, then reloads what is on screen.
@@ -549,6 +592,34 @@ export class AiChat extends LitElement {
   async _pickModel(e) {
     this._model = e.target.value;
     if (this._current) await this._patch(this._current, { model: this._model || null });
+  }
+
+  // Attaches or detaches a knowledge base: the open conversation's (PATCH), or the next new one's.
+  async _toggleKnowledge(id, on) {
+    const ids = on ? [...new Set([...this._kbIds, id])] : this._kbIds.filter((k) => k !== id);
+    if (!this._current) {
+      this._kbIds = ids;
+      return;
+    }
+    try {
+      const updated = await this.api.patch(`/api/ai/conversations/${enc(this._current.id)}`, { knowledgeBaseIds: ids });
+      this._current = updated;
+      this._kbIds = updated.knowledgeBaseIds ?? ids;
+    } catch (e) {
+      this._showError(e);
+    }
+  }
+
+  // A citation mark [n] in an answer opens its source in the list below it.
+  _onLogClick(e) {
+    const a = e.target.closest?.('a[data-cite]');
+    if (!a) return;
+    e.preventDefault();
+    const item = a.closest('article')?.querySelector(`.citations li[data-index="${a.dataset.cite}"] details`);
+    if (!item) return;
+    item.open = true;
+    item.querySelector('summary')?.focus();
+    item.scrollIntoView({ block: 'nearest' });
   }
 
   async _pickPrompt(e) {
@@ -665,9 +736,25 @@ export class AiChat extends LitElement {
         <option value="" ?selected=${!this._promptId}>none</option>
         ${this._prompts.map((p) => html`<option value=${p.id} ?selected=${p.id === this._promptId}>${p.name}</option>`)}
       </select></label>
+      ${this._renderKnowledgePicker()}
       ${totals ? html`<span class="usage" aria-label="Your usage this month">${totals.requests} requests · ${formatCost(totals.cost)}${daily?.limit != null ? html` · today ${formatCost(daily.spent)} of ${formatCost(daily.limit)}` : nothing}</span>` : nothing}
       ${this._devToken ? html`<span class="usage">${this._devUser}</span><button type="button" @click=${this._signOut}>Sign out</button>` : nothing}
     </header>`;
+  }
+
+  // The user's knowledge bases, each a checkbox: attached to the open conversation (or the next
+  // new one), its answers draw on them and cite them.
+  _renderKnowledgePicker() {
+    if (!this._knowledge.length) return nothing;
+    const picked = new Set(this._kbIds);
+    return html`<details class="kb-picker">
+      <summary aria-label=${`Knowledge bases, ${picked.size} attached`}>Knowledge${picked.size ? ` (${picked.size})` : ''}</summary>
+      <fieldset>
+        <legend>Answer from these knowledge bases</legend>
+        ${this._knowledge.map((kb) => html`<label class="row"><input type="checkbox" .checked=${picked.has(kb.id)}
+          @change=${(e) => this._toggleKnowledge(kb.id, e.target.checked)}> ${kb.name}</label>`)}
+      </fieldset>
+    </details>`;
   }
 
   _renderSidebar() {
@@ -729,17 +816,22 @@ export class AiChat extends LitElement {
 
   _renderLog() {
     const s = this._streaming;
-    return html`<section class="log" role="log" aria-live="polite" aria-label="Messages" aria-busy=${String(!!s || this._messagesLoading)}>
+    const stored = storedToolCalls(this._messages);
+    const tools = { now: this._now, decide: (item, approve) => this._decide(item, approve) };
+    return html`<section class="log" role="log" aria-live="polite" aria-label="Messages" aria-busy=${String(!!s || this._messagesLoading)}
+      @click=${this._onLogClick}>
       ${this._messagesLoading && !this._messages.length ? html`<p class="empty-state" role="status">Loading…</p>` : nothing}
       ${!this._messages.length && !s && !this._messagesLoading ? html`<div class="empty-state"><p>Ask anything. Enter sends, Shift+Enter adds a line, Esc stops an answer.</p></div>` : nothing}
-      ${this._messages.map((m, i) => this._renderMessage(m, i === this._messages.length - 1))}
+      ${this._messages.map((m, i) => (m.role === 'tool' ? nothing : this._renderMessage(m, i === this._messages.length - 1, stored.get(m.id) ?? m.steps, tools)))}
       ${s ? html`<article class="msg assistant" aria-label="Answer being written">
-        <div class="md ${s.text ? 'cursor' : ''}">${s.text ? unsafeHTML(renderMarkdown(s.text)) : html`<span class="cursor" role="status">Thinking</span>`}</div>
+        ${renderToolCalls(s.steps, tools)}
+        ${s.text || !hasPendingApproval(s.steps) ? html`<div class="md ${s.text ? 'cursor' : ''}">${s.text ? unsafeHTML(renderMarkdown(s.text, s.citations)) : html`<span class="cursor" role="status">Thinking</span>`}</div>` : nothing}
+        ${s.citations?.length ? this._renderCitations(s.citations) : nothing}
       </article>` : nothing}
     </section>`;
   }
 
-  _renderMessage(m, last) {
+  _renderMessage(m, last, steps, tools) {
     const v = this._versions[m.id];
     const shown = v ? v.items[v.index] : m;
     const versions = m.versionCount ?? 1;
@@ -754,7 +846,8 @@ export class AiChat extends LitElement {
     }
     const status = shown.status && shown.status !== 'complete' ? shown.status : null;
     return html`<article class="msg ${m.role}" aria-label=${m.role === 'user' ? 'You' : 'Assistant'} data-id=${m.id}>
-      ${m.role === 'assistant' ? html`<div class="md">${unsafeHTML(renderMarkdown(shown.content))}</div>` : html`<div class="md">${unsafeHTML(renderMarkdown(shown.content))}</div>`}
+      ${renderToolCalls(steps, tools)}
+      ${shown.content || !steps?.length ? html`<div class="md">${unsafeHTML(renderMarkdown(shown.content, m.role === 'assistant' ? citations : null))}</div>` : nothing}
       ${Array.isArray(citations) && citations.length ? this._renderCitations(citations) : nothing}
       <div class="meta">
         ${status ? html`<span class="status">${status === 'interrupted' ? (shown.metadata?.finishReason === 'stopped' ? 'stopped' : 'interrupted') : status}</span>` : nothing}
@@ -769,12 +862,15 @@ export class AiChat extends LitElement {
     </article>`;
   }
 
-  // Numbered sources (knowledge bases, issue 12): each opens its passage.
+  // Numbered sources (knowledge bases): each opens its passage; the answer's [n] links here.
   _renderCitations(citations) {
-    return html`<ol class="citations" aria-label="Sources">
-      ${citations.map((c) => html`<li><details><summary>${c.title ?? c.source ?? c.fileName ?? 'source'}</summary>
-        <blockquote>${c.text ?? c.passage ?? c.content ?? ''}</blockquote></details></li>`)}
-    </ol>`;
+    return html`<ul class="citations" aria-label="Sources">
+      ${citations.map((c, i) => {
+        const n = citationIndex(c, i);
+        return html`<li data-index=${n}><details><summary>[${n}] ${c.title ?? c.source ?? c.fileName ?? 'source'}${c.page ? ` (page ${c.page})` : ''}</summary>
+          <blockquote>${c.snippet ?? c.text ?? c.passage ?? c.content ?? ''}</blockquote></details></li>`;
+      })}
+    </ul>`;
   }
 
   _renderNotice() {

@@ -2,6 +2,8 @@
 // highlight.js (which escapes it), and everything then goes through DOMPurify before it reaches
 // the DOM. Links open in a new tab without access to this page; only http(s) and mailto survive.
 // Seven grammars keep the bundle in its size budget; other code blocks are shown plain.
+// A citation mark `[n]` naming one of the answer's sources becomes a link to that source, its title
+// and snippet in the tooltip (the component opens the source when it is clicked).
 import DOMPurify from 'dompurify';
 import hljs from 'highlight.js/lib/core';
 import bash from 'highlight.js/lib/languages/bash';
@@ -39,6 +41,28 @@ const marked = new Marked({
   },
 });
 
+// The sources of the message being rendered (index -> citation): set only for the duration of one
+// synchronous marked.parse, so a `[n]` with no such source, or outside a cited answer, stays text.
+let citing = null;
+marked.use({
+  extensions: [{
+    name: 'citationRef',
+    level: 'inline',
+    start(src) { return citing ? src.indexOf('[') : undefined; },
+    tokenizer(src) {
+      const m = citing && /^\[(\d{1,3})\](?![(\[])/.exec(src);
+      if (!m || !citing.has(Number(m[1]))) return undefined;
+      return { type: 'citationRef', raw: m[0], index: Number(m[1]) };
+    },
+    renderer({ index }) {
+      const c = citing.get(index);
+      const where = c.page ? ` (page ${c.page})` : '';
+      const tip = `${c.title ?? 'source'}${where}: ${c.snippet ?? c.text ?? ''}`;
+      return `<a href="#source-${index}" class="cite" data-cite="${index}" title="${escapeHtml(tip)}">[${index}]</a>`;
+    },
+  }],
+});
+
 const purifier = DOMPurify();
 purifier.setConfig({
   USE_PROFILES: { html: true },  // no SVG or MathML
@@ -47,13 +71,23 @@ purifier.setConfig({
   FORBID_ATTR: ['style'],
 });
 purifier.addHook('afterSanitizeAttributes', (node) => {
-  if (node.tagName === 'A') {
+  // A citation link stays in the page: the component opens the source it names.
+  if (node.tagName === 'A' && !node.hasAttribute('data-cite')) {
     node.setAttribute('target', '_blank');
     node.setAttribute('rel', 'noopener noreferrer nofollow');
   }
 });
 
-// Sanitised HTML for a message's Markdown.
-export function renderMarkdown(text) {
-  return purifier.sanitize(marked.parse(text ?? '', { async: false }));
+// The index of a citation as the answer cites it ([n]); older shapes counted from 1.
+export const citationIndex = (c, i) => (Number.isInteger(c.index) ? c.index : i + 1);
+
+// Sanitised HTML for a message's Markdown; `citations` (the message's sources) turn its [n] marks
+// into links to them.
+export function renderMarkdown(text, citations) {
+  citing = citations?.length ? new Map(citations.map((c, i) => [citationIndex(c, i), c])) : null;
+  try {
+    return purifier.sanitize(marked.parse(text ?? '', { async: false }));
+  } finally {
+    citing = null;
+  }
 }

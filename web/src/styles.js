@@ -83,7 +83,25 @@ export const styles = css`
   .md th, .md td { border: 1px solid var(--line); padding: 2px 6px; }
   .cursor::after { content: "▍"; animation: blink 1s steps(2) infinite; }
   @keyframes blink { 50% { opacity: 0; } }
-  .citations { margin: 8px 0 0; padding-left: 20px; font-size: 13px; }
+  .citations { margin: 8px 0 0; padding-left: 4px; list-style: none; font-size: 13px; }
+  .md a.cite { text-decoration: none; font-size: 12px; vertical-align: super; }
+  .tools-used { list-style: none; margin: 0 0 6px; padding: 0; display: flex; flex-direction: column; gap: 4px; font-size: 13px; }
+  .tool details { border: 1px solid var(--line); border-radius: 6px; padding: 2px 8px; background: var(--panel); }
+  .tool.failed details { border-color: var(--danger); }
+  .tool summary { cursor: pointer; }
+  .tool .tool-name { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+  .tool .tool-state { color: var(--muted); }
+  .tool-label { color: var(--muted); font-size: 12px; margin-top: 4px; }
+  .tool-data { margin: 2px 0 6px; background: var(--code-bg); padding: 6px; border-radius: 4px; overflow-x: auto; white-space: pre-wrap; overflow-wrap: anywhere; max-height: 240px; font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+  .approval { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; margin-top: 4px; padding: 6px 8px; border-radius: 6px; background: var(--warn-bg); }
+  .approval .outcome[data-state=rejected], .approval .outcome[data-state=expired] { color: var(--danger); }
+  .kb-picker { font-size: 13px; }
+  /* Open, it takes a row of the header (no popover: an embed clips what leaves its box). */
+  .kb-picker[open] { flex-basis: 100%; order: 10; }
+  .kb-picker summary { cursor: pointer; color: var(--muted); }
+  .kb-picker fieldset { margin: 4px 0 0; padding: 6px 8px; background: var(--bg); border: 1px solid var(--line); border-radius: 6px; display: flex; flex-wrap: wrap; gap: 4px 12px; }
+  .kb-picker legend { font-size: 12px; color: var(--muted); padding: 0 4px; }
+  .kb-picker .row { display: flex; gap: 6px; align-items: center; color: var(--fg); }
   .citations summary { cursor: pointer; color: var(--accent); }
   .citations blockquote { margin: 4px 0; padding-left: 8px; border-left: 3px solid var(--line); color: var(--muted); }
 

@@ -2,7 +2,8 @@
 // the low-level Server (so each tool's JSON Schema is exactly as written here) behind the
 // Streamable HTTP transport, stateful (Mcp-Session-Id; a request naming no known session is
 // refused), answering with an SSE stream or, with `json: true`, with application/json.
-// `apiKey`: requests without `x-api-key: <apiKey>` are 401.
+// `apiKey`: requests without `x-api-key: <apiKey>` are 401. `tools`: what it lists, read at each
+// tools/list (the test may change the array); `port`: a given one (0: any free one).
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 
@@ -14,7 +15,7 @@ const object = (properties, required = []) => ({ type: 'object', properties, req
 
 // What every test server lists: `add` and `echo` answer, `fail` answers with isError,
 // `admin_reset` is never on an allowlist, `fancy`'s schema is outside the service's subset.
-const TOOLS = [
+export const TOOLS = [
   { name: 'add', description: 'Adds two numbers.', inputSchema: { $schema: 'http://json-schema.org/draft-07/schema#', ...object({ a: { type: 'number' }, b: { type: 'number' } }, ['a', 'b']) } },
   { name: 'echo', description: 'Says the text back.', inputSchema: object({ text: { type: 'string' } }, ['text']) },
   { name: 'fail', description: 'Always fails.', inputSchema: object({}) },
@@ -22,9 +23,9 @@ const TOOLS = [
   { name: 'fancy', description: 'A schema with oneOf.', inputSchema: { type: 'object', properties: { v: { oneOf: [{ type: 'string' }, { type: 'number' }] } } } },
 ];
 
-function newServer(calls) {
+function newServer(calls, tools) {
   const server = new Server({ name: 'test-mcp', version: '1.0.0' }, { capabilities: { tools: {} } });
-  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: TOOLS }));
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools }));
   server.setRequestHandler(CallToolRequestSchema, async (req) => {
     const { name, arguments: args = {} } = req.params;
     calls.push({ name, args });
@@ -37,7 +38,7 @@ function newServer(calls) {
   return server;
 }
 
-export async function startMcpServer({ json = false, apiKey } = {}) {
+export async function startMcpServer({ json = false, apiKey, tools = TOOLS, port = 0 } = {}) {
   const sessions = new Map();  // Mcp-Session-Id -> transport
   const calls = [];            // every tools/call, in order
   const seen = { sessionHeaders: 0, initializes: 0 };
@@ -60,7 +61,7 @@ export async function startMcpServer({ json = false, apiKey } = {}) {
           enableJsonResponse: json,
           onsessioninitialized: (id) => sessions.set(id, transport),
         });
-        await newServer(calls).connect(transport);
+        await newServer(calls, tools).connect(transport);
       }
       if (!transport) {
         res.writeHead(sid ? 404 : 400, { 'content-type': 'application/json' });
@@ -72,10 +73,11 @@ export async function startMcpServer({ json = false, apiKey } = {}) {
       res.end(String(e));
     }
   });
-  await new Promise((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+  await new Promise((resolve, reject) => httpServer.once('error', reject).listen(port, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${httpServer.address().port}/mcp`;
   return {
     url,
+    tools,
     calls,
     seen,
     // Forgets every session (as a restarted server would): the next request with one gets 404.

@@ -53,13 +53,14 @@ export const uiModels = (url) => `models:
 `;
 
 // The service on mock-llm, on its development secret (JWT_SECRET unset: the page offers the
-// development sign-in) unless `secret` is given. `dir` and `env.PORT` allow a restart in place.
-export async function startUiService({ env = {}, dir, secret, mock } = {}) {
+// development sign-in) unless `secret` is given. `dir` and `env.PORT` allow a restart in place;
+// `config` is more YAML for AI_CONFIG (the todo app's tools, say).
+export async function startUiService({ env = {}, dir, secret, mock, config = '' } = {}) {
   const ownMock = !mock;
   mock ??= await startMockLlm();
   dir ??= makeTempDir();
   const file = path.join(dir, 'models.yaml');
-  writeFileSync(file, uiModels(mock.url));
+  writeFileSync(file, `${uiModels(mock.url)}\n${config}`);
   try {
     const svc = await startService({ dir, secret, env: { AI_CONFIG: file, DEFAULT_MODEL: 'quick', JWT_SECRET: secret ?? '', ...env } });
     return { svc, mock, dir, stop: async () => { await svc.stop(); if (ownMock) await mock.stop(); } };
