@@ -26,6 +26,8 @@ namespace boost::asio { class thread_pool; }
 
 namespace aas::knowledge {
 
+class LexicalCache;
+
 template <class T>
 using Awaitable = boost::asio::awaitable<Result<T>>;
 
@@ -175,6 +177,7 @@ class KnowledgeService {
   Embedder* embedder_ = nullptr;
   struct VectorCache;
   std::unique_ptr<VectorCache> vectors_;
+  std::unique_ptr<LexicalCache> lexical_;  // lexical_index.hpp
   struct Workers;
   std::shared_ptr<Workers> workers_;
 };
