@@ -398,13 +398,24 @@ Result<KnowledgeService::Ranked> KnowledgeService::rank_now(const std::string& u
   }
   // Fused (or vector) scores, then the passages of the best k.
   std::unordered_map<std::string, double> score;
-  for (std::size_t i = 0; i < by_vector->size(); ++i) {
-    const auto& [chunk, similarity] = (*by_vector)[i];
-    score[chunk] += mode == SearchMode::vector ? similarity
-                                               : options_.hybrid_vector_weight / (kRrfK + static_cast<double>(i + 1));
+  const double w = options_.hybrid_vector_weight;
+  if (mode == SearchMode::vector) {
+    for (const auto& [chunk, similarity] : *by_vector) score[chunk] += similarity;
+  } else if (options_.hybrid_fusion == Fusion::rrf) {
+    for (std::size_t i = 0; i < by_vector->size(); ++i)
+      score[(*by_vector)[i].first] += w / (kRrfK + static_cast<double>(i + 1));
+    for (std::size_t i = 0; i < lexical.size(); ++i)
+      score[lexical[i].chunk_id] += 1.0 / (kRrfK + static_cast<double>(i + 1));
+  } else {
+    // Both lists best first: their first entries are their maxima.
+    if (!by_vector->empty()) {
+      const double hi = by_vector->front().second, lo = by_vector->back().second;
+      for (const auto& [chunk, similarity] : *by_vector)
+        score[chunk] += w * (hi > lo ? (similarity - lo) / (hi - lo) : 1.0);
+    }
+    if (!lexical.empty() && lexical.front().score > 0)
+      for (const Passage& p : lexical) score[p.chunk_id] += p.score / lexical.front().score;
   }
-  for (std::size_t i = 0; i < lexical.size(); ++i)
-    score[lexical[i].chunk_id] += 1.0 / (kRrfK + static_cast<double>(i + 1));
   std::vector<std::pair<std::string, double>> order(score.begin(), score.end());
   std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
     return a.second != b.second ? a.second > b.second : a.first < b.first;
