@@ -101,15 +101,23 @@ std::vector<ScoredChunk> bm25_top_k(const std::vector<const LexicalIndex*>& base
   // Per search rather than per thread: 8 bytes a chunk while it runs (zeroing 8 MB for a million
   // chunks is ~1 ms), nothing held between searches.
   std::vector<double> acc(n, 0.0);
-  std::vector<std::uint32_t> touched;      // every chunk given a score (to clear)
-  std::vector<std::uint32_t> candidates;   // those that can still make the top k
+  std::vector<std::uint32_t> touched;      // every chunk given a score
+  std::vector<std::uint32_t> candidates;   // once closed: those that can still make the top k
+  bool closed = false;
   double theta = 0;                        // the k-th best score so far (0 until there are k)
+  double best = 0;                         // the best score so far (theta's bound)
   const auto kk = static_cast<std::size_t>(k);
   std::vector<double> kth;
+  // theta over `from` (nth_element: linear, but over every chunk seen, so only when it can matter).
+  const auto kth_best = [&](const std::vector<std::uint32_t>& from) {
+    kth.clear();
+    for (std::uint32_t g : from) kth.push_back(acc[g]);
+    std::nth_element(kth.begin(), kth.begin() + (k - 1), kth.end(), std::greater<>());
+    return kth[kk - 1];
+  };
 
   for (std::size_t i = 0; i < qts.size(); ++i) {
     const QueryTerm& qt = qts[i];
-    const bool closed = touched.size() >= kk && rest[i] < theta;
     if (!closed) {
       for (std::size_t b = 0; b < bases.size(); ++b) {
         const auto* p = qt.postings[b];
@@ -122,9 +130,18 @@ std::vector<ScoredChunk> bm25_top_k(const std::vector<const LexicalIndex*>& base
           double& s = acc[offset[b] + c];
           if (s == 0) touched.push_back(offset[b] + c);
           s += w;
+          best = std::max(best, s);
         }
       }
-      candidates = touched;
+      // Closed for the next term when no unseen chunk can reach the k-th best: decided by the
+      // k-th best only when even the best score could close it (most frequent-word queries can't).
+      if (i + 1 < qts.size() && touched.size() >= kk && rest[i + 1] < best) {
+        theta = kth_best(touched);
+        if (rest[i + 1] < theta) {
+          closed = true;
+          candidates = touched;
+        }
+      }
     } else {
       // Only chunks already seen whose score could still reach theta.
       std::erase_if(candidates, [&](std::uint32_t g) { return acc[g] + rest[i] < theta; });
@@ -158,14 +175,10 @@ std::vector<ScoredChunk> bm25_top_k(const std::vector<const LexicalIndex*>& base
             if (acc[offset[b] + p->chunks[j]] != 0) add(j);
         }
       }
-    }
-    if (candidates.size() >= kk) {
-      kth.clear();
-      for (std::uint32_t g : candidates) kth.push_back(acc[g]);
-      std::nth_element(kth.begin(), kth.begin() + (k - 1), kth.end(), std::greater<>());
-      theta = kth[kk - 1];
+      if (candidates.size() >= kk) theta = kth_best(candidates);
     }
   }
+  if (!closed) candidates = std::move(touched);
 
   // The base a chunk of the shared numbering belongs to.
   const auto id_of = [&](std::uint32_t g) {

@@ -60,16 +60,16 @@ const svc = await startService({ dir, env: { THREADS: '2', REQUEST_TIMEOUT_MS: '
 try {
   const token = svc.token('bench-1m');
   let empty = 0;  // queries whose words no chunk holds (rare words on a small base)
-  const ask = async (q) => {
+  const ask = async (q, timeoutMs = 30000) => {
     const t = performance.now();
-    const res = await svc.get(`/api/ai/knowledge/${kb}/search?q=${encodeURIComponent(q)}&k=10&mode=lexical`, { token });
+    const res = await svc.get(`/api/ai/knowledge/${kb}/search?q=${encodeURIComponent(q)}&k=10&mode=lexical`, { token, timeoutMs });
     const ms = performance.now() - t;
     if (res.status !== 200) throw new Error(`search: ${res.status} ${res.text}`);
     if (res.body.data.items.length === 0) empty++;
     return ms;
   };
   const cpuCold = cpuSeconds(svc.pid);
-  const coldMs = await ask('w1 w2');  // builds the index
+  const coldMs = await ask('w1 w2', 600000);  // builds the index
   const coldCpuS = cpuSeconds(svc.pid) - cpuCold;
   const indexRss = { rss_anon_kib: status(svc.pid, 'RssAnon') };
   for (let i = 0; i < 20; i++) await ask(`w${rank()} w${rank()} w${rank()}`);  // warm the page cache
