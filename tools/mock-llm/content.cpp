@@ -2,8 +2,6 @@
 // same bytes, so tests can compare a streamed answer with a non-streamed one.
 #include "mock.hpp"
 
-#include "tokens/tokenizer.hpp"
-
 #include <boost/json.hpp>
 #include <libstemmer.h>
 
@@ -246,35 +244,12 @@ std::string stem(const std::string& word) {
   return std::string(reinterpret_cast<const char*>(out), static_cast<std::size_t>(sb_stemmer_length(stemmer.get())));
 }
 
-// How much a word says. An embedding model learns that rare words carry a text's meaning and
-// frequent ones little (what IDF does for BM25). The mock has no corpus to count in, so it reads
-// frequency off the cl100k_base vocabulary, whose token ids are BPE merge ranks: frequent words are
-// single tokens merged early (low ids), rarer ones later merges or several pieces. By Zipf's law a
-// word of rank r is in about r0 / r of all documents, so its IDF is ln(r / r0); r is the highest
-// id among the tokens of " word", r0 = 1000 (above it, function words found in nearly every
-// text), with a floor of 0.1 so that no word is ignored.
-double word_weight(const std::string& word) {
-  std::uint32_t rank = 0;
-  for (const std::uint32_t id : aas::tokens::tokenizer(aas::tokens::Encoding::cl100k_base).encode(" " + word))
-    rank = std::max(rank, id);
-  return std::max(0.1, std::log(static_cast<double>(rank + 1) / 1000.0));
-}
-
-struct WordStats {
-  int count = 0;
-  double weight = 0;  // the rarest surface form's (word_weight)
-};
-
-// Words as runs of letters and digits (non-ASCII bytes count as letters), lower-cased, by stem.
-std::map<std::string, WordStats> meaningful_words(std::string_view text) {
-  std::map<std::string, WordStats> out;
+// Words as runs of letters and digits (non-ASCII bytes count as letters), lower-cased.
+std::map<std::string, int> meaningful_words(std::string_view text) {
+  std::map<std::string, int> out;
   std::string word;
   const auto flush = [&] {
-    if (!word.empty() && std::find(kStopWords.begin(), kStopWords.end(), word) == kStopWords.end()) {
-      WordStats& w = out[stem(word)];
-      ++w.count;
-      w.weight = std::max(w.weight, word_weight(word));
-    }
+    if (!word.empty() && std::find(kStopWords.begin(), kStopWords.end(), word) == kStopWords.end()) ++out[stem(word)];
     word.clear();
   };
   for (const char ch : text) {
@@ -298,10 +273,9 @@ std::vector<float> embed(std::string_view text, std::size_t dimensions) {
       x += weight * (static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-52 - 1.0);
     }
   };
-  // Each meaningful word (stemmed) once, weighted (1 + ln(count)) × its IDF estimate: repeats
-  // count, but less and less, and rare words more than frequent ones.
+  // Each meaningful word (stemmed) once, weighted 1 + ln(count): repeats count, but less and less.
   const auto words = meaningful_words(text);
-  for (const auto& [word, w] : words) add(word, (1.0 + std::log(static_cast<double>(w.count))) * w.weight);
+  for (const auto& [word, n] : words) add(word, 1.0 + std::log(static_cast<double>(n)));
   if (words.empty()) {
     bool any = false;
     for_each_word(text, [&](std::string_view w) {
