@@ -55,7 +55,7 @@ struct KnowledgeOptions {
   // KB_HYBRID_FUSION and KB_HYBRID_VECTOR_WEIGHT: how hybrid search fuses its two lists, and the
   // vector list's weight against the lexical list's 1 (docs/benchmarks.md, SciFact).
   Fusion hybrid_fusion = Fusion::convex;
-  double hybrid_vector_weight = 0.3;
+  double hybrid_vector_weight = 0.05;
   // An embeddings call that fails for a passing reason (upstream down or slow, a rate limit) is
   // tried this many more times, 1 s, 2 s, 4 s … apart, before the document fails.
   int embed_retries = 3;
