@@ -48,7 +48,8 @@ bench-vectors: deps
 	bash bench/retrieval/vectors.sh $(BUILD_DIR)
 
 # Lexical search on a synthetic 1,000,000-chunk knowledge base written straight into a SQLite store
-# file (bench/retrieval/lexical-1m/; ~6 GB of disk and ~20 min here; figures in docs/benchmarks.md).
+# file (bench/retrieval/lexical-1m/; ~0.5 GB of disk and ~8 min here; figures in docs/benchmarks.md;
+# build/test/bench_lexical DB_FILE times the index in process on a file kept with run.mjs --db FILE).
 bench-retrieval-1m: build
 	AAS_BIN=$(BUILD_DIR)/ai-agent-service node bench/retrieval/lexical-1m/run.mjs
 

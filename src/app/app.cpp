@@ -108,6 +108,7 @@ knowledge::KnowledgeOptions knowledge_options(const Config& c) {
   if (!c.kb_embedding_model.empty()) o.default_embedding_model = c.kb_embedding_model;
   o.embed_batch = c.kb_embed_batch;
   o.hybrid_vector_weight = c.kb_hybrid_vector_weight;
+  o.hybrid_fusion = c.kb_hybrid_fusion_rrf ? knowledge::Fusion::rrf : knowledge::Fusion::convex;
   return o;
 }
 

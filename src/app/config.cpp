@@ -627,6 +627,10 @@ Config load_config(const Lookup& env) {
       throw ConfigError("KB_HYBRID_VECTOR_WEIGHT: must be a number from 0 to 10, got '" + *v + "'");
     c.kb_hybrid_vector_weight = w;
   }
+  if (auto v = src.get("KB_HYBRID_FUSION")) {
+    if (*v != "convex" && *v != "rrf") throw ConfigError("KB_HYBRID_FUSION: must be convex or rrf, got '" + *v + "'");
+    c.kb_hybrid_fusion_rrf = *v == "rrf";
+  }
   src.integer("CHUNK_TOKENS", c.chunk_tokens, 32, 8192);
   src.integer("CHUNK_OVERLAP", c.chunk_overlap, 0, 4096);
   if (auto v = src.get("GENERATE_TITLES")) {

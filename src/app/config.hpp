@@ -186,7 +186,8 @@ struct Config {
   // searched hybrid; unset, they are lexical unless created with an embeddingModel.
   std::string kb_embedding_model;
   int kb_embed_batch = 64;                           // KB_EMBED_BATCH: chunks per embeddings call
-  double kb_hybrid_vector_weight = 1.0;              // KB_HYBRID_VECTOR_WEIGHT: the vector list's weight in RRF
+  double kb_hybrid_vector_weight = 0.05;             // KB_HYBRID_VECTOR_WEIGHT: the vector list's weight in fusion
+  bool kb_hybrid_fusion_rrf = false;                 // KB_HYBRID_FUSION: convex (default) or rrf
   std::chrono::milliseconds kb_job_lease{30000};     // a job whose worker went quiet this long is taken over
   int chunk_tokens = 512;                            // CHUNK_TOKENS
   int chunk_overlap = 64;                            // CHUNK_OVERLAP

@@ -3,6 +3,7 @@
 #include "core/log.hpp"
 #include "core/offload.hpp"
 #include "knowledge/analyzer.hpp"
+#include "knowledge/lexical_index.hpp"
 #include "knowledge/utf8.hpp"
 #include "knowledge/vector_index.hpp"
 #include "tokens/tokenizer.hpp"
@@ -139,7 +140,11 @@ struct KnowledgeService::Workers {
 };
 
 KnowledgeService::KnowledgeService(KnowledgeStore& store, asio::thread_pool& blocking, KnowledgeOptions options)
-    : store_(store), blocking_(blocking), options_(std::move(options)), vectors_(std::make_unique<VectorCache>()) {}
+    : store_(store),
+      blocking_(blocking),
+      options_(std::move(options)),
+      vectors_(std::make_unique<VectorCache>()),
+      lexical_(std::make_unique<LexicalCache>()) {}
 
 KnowledgeService::~KnowledgeService() = default;
 
@@ -365,7 +370,7 @@ Result<KnowledgeService::Ranked> KnowledgeService::rank_now(const std::string& u
   Ranked out;
   out.mode = mode;
   if (mode == SearchMode::lexical) {
-    auto found = store_.lexical_search(user_id, ids, query_terms(query), k);
+    auto found = lexical_->search(store_, user_id, ids, query_terms(query), k);
     if (!found) return found.error();
     out.passages = std::move(*found);
     return out;
@@ -378,7 +383,7 @@ Result<KnowledgeService::Ranked> KnowledgeService::rank_now(const std::string& u
     // hybrid is the default: an embeddings call that fails (upstream down, the user's limits)
     // costs the search its vector half, not its answer; `mode` tells the client.
     spdlog::warn("knowledge: hybrid search ranked lexically: {}", by_vector.error().message);
-    auto found = store_.lexical_search(user_id, ids, query_terms(query), k);
+    auto found = lexical_->search(store_, user_id, ids, query_terms(query), k);
     if (!found) return found.error();
     out.mode = SearchMode::lexical;
     out.passages = std::move(*found);
@@ -387,19 +392,30 @@ Result<KnowledgeService::Ranked> KnowledgeService::rank_now(const std::string& u
   if (!by_vector) return by_vector.error();
   std::vector<Passage> lexical;
   if (mode == SearchMode::hybrid) {
-    auto found = store_.lexical_search(user_id, ids, query_terms(query), static_cast<int>(depth));
+    auto found = lexical_->search(store_, user_id, ids, query_terms(query), static_cast<int>(depth));
     if (!found) return found.error();
     lexical = std::move(*found);
   }
   // Fused (or vector) scores, then the passages of the best k.
   std::unordered_map<std::string, double> score;
-  for (std::size_t i = 0; i < by_vector->size(); ++i) {
-    const auto& [chunk, similarity] = (*by_vector)[i];
-    score[chunk] += mode == SearchMode::vector ? similarity
-                                               : options_.hybrid_vector_weight / (kRrfK + static_cast<double>(i + 1));
+  const double w = options_.hybrid_vector_weight;
+  if (mode == SearchMode::vector) {
+    for (const auto& [chunk, similarity] : *by_vector) score[chunk] += similarity;
+  } else if (options_.hybrid_fusion == Fusion::rrf) {
+    for (std::size_t i = 0; i < by_vector->size(); ++i)
+      score[(*by_vector)[i].first] += w / (kRrfK + static_cast<double>(i + 1));
+    for (std::size_t i = 0; i < lexical.size(); ++i)
+      score[lexical[i].chunk_id] += 1.0 / (kRrfK + static_cast<double>(i + 1));
+  } else {
+    // Both lists best first: their first entries are their maxima.
+    if (!by_vector->empty()) {
+      const double hi = by_vector->front().second, lo = by_vector->back().second;
+      for (const auto& [chunk, similarity] : *by_vector)
+        score[chunk] += w * (hi > lo ? (similarity - lo) / (hi - lo) : 1.0);
+    }
+    if (!lexical.empty() && lexical.front().score > 0)
+      for (const Passage& p : lexical) score[p.chunk_id] += p.score / lexical.front().score;
   }
-  for (std::size_t i = 0; i < lexical.size(); ++i)
-    score[lexical[i].chunk_id] += 1.0 / (kRrfK + static_cast<double>(i + 1));
   std::vector<std::pair<std::string, double>> order(score.begin(), score.end());
   std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
     return a.second != b.second ? a.second > b.second : a.first < b.first;
@@ -444,7 +460,12 @@ Result<std::vector<Passage>> KnowledgeService::retrieve_now(const std::string& u
   return out;
 }
 
-void KnowledgeService::vectors_changed(const std::string& kb_id) { vectors_->drop(kb_id); }
+// The lexical index needs no message (each search compares its base's lexical_version), but a
+// deleted base's copy goes with it.
+void KnowledgeService::vectors_changed(const std::string& kb_id) {
+  vectors_->drop(kb_id);
+  lexical_->drop(kb_id);
+}
 
 std::size_t KnowledgeService::cached_vector_bases() const {
   std::lock_guard lock(vectors_->mu);

@@ -26,6 +26,16 @@ namespace boost::asio { class thread_pool; }
 
 namespace aas::knowledge {
 
+class LexicalCache;
+
+// Hybrid search's fusion of the lexical and the vector list (each ranked deeper than k):
+// convex: each list's scores scaled to [0, 1] (BM25 by the list's best, as its minimum is 0;
+//   cosine min-max over the list), summed with the vector list weighted (Bruch et al. 2023, "An
+//   Analysis of Fusion Functions for Hybrid Retrieval": it keeps the score gaps rank fusion
+//   discards, so a weak vector list reorders only near-ties of BM25's);
+// rrf: reciprocal-rank fusion, each list adds weight / (60 + rank) (Cormack et al. 2009).
+enum class Fusion { convex, rrf };
+
 template <class T>
 using Awaitable = boost::asio::awaitable<Result<T>>;
 
@@ -42,10 +52,10 @@ struct KnowledgeOptions {
   ParseLimits parsing;
   std::optional<std::string> default_embedding_model;  // EMBEDDING_MODEL, for new bases
   int embed_batch = 64;  // KB_EMBED_BATCH: chunks per embeddings call
-  // KB_HYBRID_VECTOR_WEIGHT: what a rank of the vector list adds in hybrid's fusion, against the
-  // lexical list's 1 (1: plain reciprocal-rank fusion). Below 1 when the embeddings rank worse
-  // than BM25 (docs/benchmarks.md, SciFact).
-  double hybrid_vector_weight = 1.0;
+  // KB_HYBRID_FUSION and KB_HYBRID_VECTOR_WEIGHT: how hybrid search fuses its two lists, and the
+  // vector list's weight against the lexical list's 1 (docs/benchmarks.md, SciFact).
+  Fusion hybrid_fusion = Fusion::convex;
+  double hybrid_vector_weight = 0.05;
   // An embeddings call that fails for a passing reason (upstream down or slow, a rate limit) is
   // tried this many more times, 1 s, 2 s, 4 s … apart, before the document fails.
   int embed_retries = 3;
@@ -175,6 +185,7 @@ class KnowledgeService {
   Embedder* embedder_ = nullptr;
   struct VectorCache;
   std::unique_ptr<VectorCache> vectors_;
+  std::unique_ptr<LexicalCache> lexical_;  // lexical_index.hpp
   struct Workers;
   std::shared_ptr<Workers> workers_;
 };

@@ -69,13 +69,15 @@ class KnowledgeStore {
   // Marks a running job failed with a message for the user. false as for advance_job.
   virtual Result<bool> fail_job(std::string_view job_id, std::string_view error) = 0;
 
-  // --- search ---
+  // --- lexical search (ranked in process: knowledge/lexical_index.hpp) ---
 
-  // The user's bases among `kb_ids` ranked by BM25 (k1 1.2, b 0.75; statistics over those bases
-  // only) for the analyzed query terms; the top `k`. Bases not the user's take no part.
-  virtual Result<std::vector<Passage>> lexical_search(std::string_view user_id,
-                                                      const std::vector<std::string>& kb_ids,
-                                                      const std::vector<std::string>& terms, int k) = 0;
+  // The user's bases among `kb_ids` with their lexical_version (it moves whenever the base's
+  // chunks do). Bases not the user's are left out.
+  virtual Result<std::vector<LexicalBase>> lexical_bases(std::string_view user_id,
+                                                         const std::vector<std::string>& kb_ids) = 0;
+  // Every chunk of the base (id order) with its length and encoded term counts, and the
+  // lexical_version they are, read in one snapshot.
+  virtual Result<LexicalRows> load_lexical(std::string_view kb_id) = 0;
 
   // --- vectors (float32; the database is their record, in-process indexes a cache) ---
 
@@ -121,6 +123,41 @@ inline std::vector<float> vector_from_bytes(std::string_view bytes) {
   std::vector<float> v(bytes.size() / sizeof(float));
   if (!v.empty()) std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
   return v;
+}
+
+// A chunk's term counts as stored (kb_chunks.terms): "term:tf term:tf …". Analyzed terms never hold
+// a space or a colon (knowledge/analyzer.hpp: letters, digits and non-ASCII bytes).
+inline std::string encode_terms(const std::vector<std::pair<std::string, std::int64_t>>& terms) {
+  std::string out;
+  for (const auto& [term, tf] : terms) {
+    if (!out.empty()) out += ' ';
+    out += term;
+    out += ':';
+    out += std::to_string(tf);
+  }
+  return out;
+}
+// Calls f(term, tf) for each term of an encoded list; malformed pieces are skipped.
+template <class F>
+void for_each_encoded_term(std::string_view encoded, F&& f) {
+  std::size_t i = 0;
+  while (i < encoded.size()) {
+    std::size_t end = encoded.find(' ', i);
+    if (end == std::string_view::npos) end = encoded.size();
+    const std::string_view piece = encoded.substr(i, end - i);
+    if (const auto colon = piece.rfind(':'); colon != std::string_view::npos && colon > 0) {
+      std::int64_t tf = 0;
+      for (char ch : piece.substr(colon + 1)) {
+        if (ch < '0' || ch > '9') {
+          tf = 0;
+          break;
+        }
+        tf = tf * 10 + (ch - '0');
+      }
+      if (tf > 0) f(piece.substr(0, colon), tf);
+    }
+    i = end + 1;
+  }
 }
 
 }  // namespace aas::knowledge

@@ -143,6 +143,27 @@ struct Passage {
   double score = 0;
 };
 
+// --- lexical search ---
+
+// A base as lexical search needs to know it: a version that moves whenever its chunks do (the
+// in-process index is rebuilt when it no longer matches).
+struct LexicalBase {
+  std::string knowledge_base_id;
+  std::int64_t version = 0;
+};
+
+// A stored chunk as the lexical index is built from it.
+struct LexicalChunk {
+  std::string chunk_id;
+  std::int64_t length = 0;  // total term occurrences
+  std::string terms;        // encoded (knowledge/store.hpp: encode_terms)
+};
+
+struct LexicalRows {
+  std::int64_t version = 0;
+  std::vector<LexicalChunk> chunks;  // by chunk id
+};
+
 // --- vectors ---
 
 // Where an ingestion or reindex job puts its vectors: the model to embed with and the space

@@ -27,8 +27,9 @@ const opt = (name, def) => { const i = args.indexOf(`--${name}`); return i >= 0 
 const store = opt('store', 'sqlite');
 const modes = opt('mode', 'lexical').split(',');
 const embeddings = args.includes('--embeddings');
-// --hybrid-weights 0.5,0.25: more replicas on the same database, each with that
-// KB_HYBRID_VECTOR_WEIGHT, asked as modes `hybrid@0.5` … (interleaved with the others).
+// --hybrid-weights 0.5,rrf:0.25: more replicas on the same database, each with that
+// KB_HYBRID_VECTOR_WEIGHT (and KB_HYBRID_FUSION when prefixed, else the default fusion), asked as
+// modes `hybrid@0.5`, `hybrid@rrf:0.25` … (interleaved with the others).
 const weights = opt('hybrid-weights', '').split(',').filter(Boolean);
 const data = process.env.SCIFACT_DIR ?? path.resolve(root, '..', 'shared', 'data', 'scifact');
 if (store === 'postgres') process.env.AAS_BLACKBOX_STORE = 'postgres';
@@ -108,7 +109,9 @@ try {
 
   const replicas = new Map(modes.map((m) => [m, svc]));
   for (const w of weights) {
-    const extra = await startService({ dir: svc.dir, secret: svc.secret, env: { ...env, KB_INGEST_WORKERS: '0', KB_HYBRID_VECTOR_WEIGHT: w } });
+    const [fusion, weight] = w.includes(':') ? w.split(':') : [null, w];
+    const extra = await startService({ dir: svc.dir, secret: svc.secret, env: { ...env, KB_INGEST_WORKERS: '0',
+      KB_HYBRID_VECTOR_WEIGHT: weight, ...(fusion ? { KB_HYBRID_FUSION: fusion } : {}) } });
     replicas.set(`hybrid@${w}`, extra);
   }
   const allModes = [...replicas.keys()];

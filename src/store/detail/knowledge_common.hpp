@@ -99,7 +99,3 @@ inline WeightedTerms weigh_terms(std::int64_t chunks, const std::vector<std::pai
 // the first vector of a space sets it, any other must match.
 #define AAS_KB_DIM_MISMATCH "the embedding model returned vectors of another dimension than the base holds"
 
-// BM25's term weight, k1 = 1.2 and b = 0.75 as in knowledge/bm25.hpp; TF and LEN are the
-// posting's columns, AVGDL the bases' average chunk length.
-#define AAS_BM25(IDF, TF, LEN, AVGDL) \
-  IDF " * (" TF " * 2.2) / (" TF " + 1.2 * (0.25 + 0.75 * " LEN " / " AVGDL "))"

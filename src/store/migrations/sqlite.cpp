@@ -559,7 +559,23 @@ constexpr std::string_view k0014_lexical_postings = R"sql(
 SELECT 1;
 )sql";
 
-constexpr std::array<Migration, 13> kMigrations{{
+// Lexical search from an in-process index (knowledge/lexical_index.hpp), a cache of each chunk's
+// term counts: one row per chunk (kb_chunks.terms, "term:tf term:tf …") instead of a row per
+// (term, chunk) in kb_terms, whose B-tree took ~100 page writes per chunk at ingestion and a
+// random read per posting at search. lexical_version moves with every change of a base's chunks,
+// so each replica knows when its copy is stale.
+constexpr std::string_view k0015_lexical_index = R"sql(
+ALTER TABLE kb_chunks ADD COLUMN terms TEXT NOT NULL DEFAULT '';
+ALTER TABLE knowledge_bases ADD COLUMN lexical_version INTEGER NOT NULL DEFAULT 0;
+UPDATE kb_chunks SET terms = t.terms
+  FROM (SELECT chunk_id, group_concat(term || ':' || tf, ' ') AS terms FROM kb_terms GROUP BY chunk_id) AS t
+  WHERE kb_chunks.id = t.chunk_id;
+DROP TABLE kb_terms;
+CREATE INDEX kb_chunks_base_id ON kb_chunks (knowledge_base_id, id);
+DROP INDEX kb_chunks_base;
+)sql";
+
+constexpr std::array<Migration, 14> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
     {3, "organise", k0003_organise},
@@ -573,6 +589,7 @@ constexpr std::array<Migration, 13> kMigrations{{
     {11, "embeddings", k0011_embeddings},
     {12, "webhook endpoints", k0012_webhook_endpoints},
     {14, "lexical postings", k0014_lexical_postings},
+    {15, "lexical index", k0015_lexical_index},
 }};
 
 static_assert(strictly_increasing(kMigrations), "migrations are numbered in increasing order, never reused");

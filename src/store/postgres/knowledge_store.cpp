@@ -107,17 +107,6 @@ std::string text_array(const std::vector<std::string>& v) {
   return out + "}";
 }
 
-template <class N>
-std::string number_array(const std::vector<N>& v) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    if (i) out += ',';
-    char buf[32];
-    out.append(buf, std::to_chars(buf, buf + sizeof buf, v[i]).ptr);
-  }
-  return out + "}";
-}
-
 // bytea travels as hex text (decode($n, 'hex') / encode(col, 'hex')): the parameters are text.
 std::string to_hex(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -209,7 +198,6 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
     return run<void>("delete_base", Tx::write, [&](Connection& c) -> Result<void> {
       if (c.query_with("SELECT 1 FROM knowledge_bases WHERE id = $1 AND user_id = $2 FOR UPDATE", id, user_id).empty())
         return knowledge_base_not_found();
-      c.query_with("DELETE FROM kb_terms WHERE knowledge_base_id = $1", id);
       c.query_with("DELETE FROM knowledge_bases WHERE id = $1", id);
       return {};
     });
@@ -357,32 +345,21 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
       remove_chunks(c, doc_id, kb_id);
       std::int64_t terms = 0;
       std::int64_t ordinal = 0;
-      std::vector<std::string> words;
-      std::vector<std::int64_t> tfs;
       for (const knowledge::NewChunk& ch : chunks) {
         const std::string chunk_id = new_uuid_v7();
+        // A chunk and its term counts in one row (the lexical index is built from them).
         c.query_with("INSERT INTO kb_chunks (id, document_id, knowledge_base_id, ordinal, text, start_offset,"
-                     " end_offset, page, heading_path, term_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                     " end_offset, page, heading_path, term_count, terms)"
+                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                      chunk_id, doc_id, kb_id, ordinal++, ch.text, ch.start, ch.end, ch.page,
-                     store::detail::heading_path_json(ch.heading_path), ch.length);
-        words.clear();
-        tfs.clear();
-        for (const auto& [term, tf] : ch.terms) {
-          words.push_back(term);
-          tfs.push_back(tf);
-        }
-        // A chunk's postings in one statement.
-        if (!words.empty())
-          c.query_with("INSERT INTO kb_terms (knowledge_base_id, term, chunk_id, document_id, tf, len)"
-                       " SELECT $1, u.term, $2, $3, u.tf, $4 FROM unnest($5::text[], $6::bigint[]) AS u(term, tf)",
-                       kb_id, chunk_id, doc_id, ch.length, text_array(words), number_array(tfs));
+                     store::detail::heading_path_json(ch.heading_path), ch.length, knowledge::encode_terms(ch.terms));
         terms += ch.length;
       }
       const auto now = now_ms();
       const auto n = static_cast<std::int64_t>(chunks.size());
       c.query_with("UPDATE kb_documents SET chunk_count = $2, updated_at = $3 WHERE id = $1", doc_id, n, now);
       c.query_with("UPDATE knowledge_bases SET chunk_count = chunk_count + $2, term_count = term_count + $3,"
-                   " updated_at = $4 WHERE id = $1",
+                   " lexical_version = lexical_version + 1, updated_at = $4 WHERE id = $1",
                    kb_id, n, terms, now);
       c.query_with("UPDATE kb_jobs SET stage = 'indexed', chunks_done = $2, chunks_total = $2, error = NULL,"
                    " lease_until = 0, updated_at = $3 WHERE id = $1",
@@ -401,45 +378,31 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
     });
   }
 
-  Result<std::vector<Passage>> lexical_search(std::string_view user_id, const std::vector<std::string>& kb_ids,
-                                              const std::vector<std::string>& terms, int k) override {
-    return run<std::vector<Passage>>("lexical_search", Tx::read, [&](Connection& c) -> Result<std::vector<Passage>> {
-      std::vector<Passage> out;
-      if (terms.empty() || kb_ids.empty() || k <= 0) return out;
-      std::vector<std::string> own;
-      std::int64_t chunks = 0, total_terms = 0;
-      {
-        auto r = c.query_with("SELECT id, chunk_count, term_count FROM knowledge_bases WHERE user_id = $1"
-                              " AND id = ANY($2::text[])",
-                              user_id, text_array(kb_ids));
-        for (int i = 0; i < r.size(); ++i) {
-          own.push_back(r.text(i, 0));
-          chunks += r.int64(i, 1);
-          total_terms += r.int64(i, 2);
-        }
-      }
-      if (own.empty() || chunks == 0) return out;
-      const std::string bases = text_array(own);
-      const double avgdl = static_cast<double>(total_terms) / static_cast<double>(chunks);
-      // One statement and one read of the postings: the document frequencies come from the same
-      // rows the ranking sums (a separate frequency query scanned them twice, and cost a round
-      // trip). idf as knowledge::bm25::idf, in float8.
-      auto r = c.query_with(
-          "WITH p AS MATERIALIZED ("
-          "  SELECT t.term, t.chunk_id, t.tf, t.len FROM kb_terms t"
-          "  WHERE t.knowledge_base_id = ANY($1::text[]) AND t.term = ANY($2::text[])),"
-          " df AS (SELECT term, ln(1.0 + ($3::float8 - count(*) + 0.5) / (count(*) + 0.5)) AS idf FROM p GROUP BY term),"
-          " s AS (SELECT p.chunk_id, sum(" AAS_BM25("df.idf", "p.tf", "p.len", "$4::float8") ") AS score"
-          "  FROM p JOIN df ON df.term = p.term GROUP BY p.chunk_id ORDER BY score DESC, p.chunk_id LIMIT $5)"
-          " SELECT c.id, c.document_id, c.knowledge_base_id, d.title, c.text, c.start_offset, c.end_offset,"
-          " c.page, c.heading_path, s.score FROM s"
-          " JOIN kb_chunks c ON c.id = s.chunk_id JOIN kb_documents d ON d.id = c.document_id"
-          " ORDER BY s.score DESC, c.id",
-          bases, text_array(terms), static_cast<double>(chunks), avgdl, k);
-      for (int i = 0; i < r.size(); ++i) {
-        out.push_back(read_passage(r, i));
-        out.back().score = r.real(i, 9);
-      }
+  Result<std::vector<knowledge::LexicalBase>> lexical_bases(std::string_view user_id,
+                                                           const std::vector<std::string>& kb_ids) override {
+    using Out = std::vector<knowledge::LexicalBase>;
+    return run<Out>("lexical_bases", Tx::none, [&](Connection& c) -> Result<Out> {
+      auto r = c.query_with("SELECT id, lexical_version FROM knowledge_bases WHERE user_id = $1"
+                            " AND id = ANY($2::text[]) ORDER BY id",
+                            user_id, text_array(kb_ids));
+      Out out;
+      for (int i = 0; i < r.size(); ++i) out.push_back({r.text(i, 0), r.int64(i, 1)});
+      return out;
+    });
+  }
+
+  Result<knowledge::LexicalRows> load_lexical(std::string_view kb_id) override {
+    return run<knowledge::LexicalRows>("load_lexical", Tx::none, [&](Connection& c) -> Result<knowledge::LexicalRows> {
+      // One statement, so the version and the rows are of one snapshot.
+      auto r = c.query_with("SELECT b.lexical_version, c.id, c.term_count, c.terms FROM knowledge_bases b"
+                            " LEFT JOIN kb_chunks c ON c.knowledge_base_id = b.id WHERE b.id = $1 ORDER BY c.id",
+                            kb_id);
+      if (r.empty()) return knowledge_base_not_found();
+      knowledge::LexicalRows out;
+      out.version = r.int64(0, 0);
+      out.chunks.reserve(static_cast<std::size_t>(r.size()));
+      for (int i = 0; i < r.size(); ++i)
+        if (r.optional_text(i, 1)) out.chunks.push_back({r.text(i, 1), r.int64(i, 2), r.text(i, 3)});
       return out;
     });
   }
@@ -687,9 +650,9 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
                           doc_id);
     const std::int64_t n = r.int64(0, 0), terms = r.int64(0, 1);
     if (n == 0) return;
-    c.query_with("DELETE FROM kb_terms WHERE document_id = $1", doc_id);
     c.query_with("DELETE FROM kb_chunks WHERE document_id = $1", doc_id);
-    c.query_with("UPDATE knowledge_bases SET chunk_count = chunk_count - $2, term_count = term_count - $3 WHERE id = $1",
+    c.query_with("UPDATE knowledge_bases SET chunk_count = chunk_count - $2, term_count = term_count - $3,"
+                 " lexical_version = lexical_version + 1 WHERE id = $1",
                  kb_id, n, terms);
   }
 

@@ -1,7 +1,6 @@
 #include "store/sqlite/knowledge_store.hpp"
 
 #include "core/ids.hpp"
-#include "knowledge/bm25.hpp"
 #include "store/detail/knowledge_common.hpp"
 #include "store/detail/pool.hpp"
 #include "store/migrations/sqlite.hpp"
@@ -12,8 +11,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <mutex>
-#include <unordered_map>
 #include <stdexcept>
 
 namespace aas::store::sqlite {
@@ -192,7 +189,6 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
   Result<void> delete_base(std::string_view user_id, std::string_view id) override {
     return write<void>("delete_base", [&](Connection& c) -> Result<void> {
       if (auto b = base_of(c, user_id, id); !b) return b.error();
-      c.prepare("DELETE FROM kb_terms WHERE knowledge_base_id = ?1").bind_all(id).run();
       c.prepare("DELETE FROM knowledge_bases WHERE id = ?1").bind_all(id).run();
       return {};
     });
@@ -352,17 +348,13 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
       std::int64_t ordinal = 0;
       for (const knowledge::NewChunk& ch : chunks) {
         const std::string chunk_id = new_uuid_v7();
+        // A chunk and its term counts in one row (the lexical index is built from them).
         c.prepare("INSERT INTO kb_chunks (id, document_id, knowledge_base_id, ordinal, text, start_offset,"
-                  " end_offset, page, heading_path, term_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+                  " end_offset, page, heading_path, term_count, terms)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")
             .bind_all(chunk_id, doc_id, kb_id, ordinal++, ch.text, ch.start, ch.end, ch.page,
-                      store::detail::heading_path_json(ch.heading_path), ch.length)
+                      store::detail::heading_path_json(ch.heading_path), ch.length, knowledge::encode_terms(ch.terms))
             .run();
-        for (const auto& [term, tf] : ch.terms) {
-          c.prepare("INSERT INTO kb_terms (knowledge_base_id, term, chunk_id, document_id, tf, len)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-              .bind_all(kb_id, term, chunk_id, doc_id, tf, ch.length)
-              .run();
-        }
         terms += ch.length;
       }
       const auto now = now_ms();
@@ -371,7 +363,7 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
           .bind_all(doc_id, n, now)
           .run();
       c.prepare("UPDATE knowledge_bases SET chunk_count = chunk_count + ?2, term_count = term_count + ?3,"
-                " updated_at = ?4 WHERE id = ?1")
+                " lexical_version = lexical_version + 1, updated_at = ?4 WHERE id = ?1")
           .bind_all(kb_id, n, terms, now)
           .run();
       c.prepare("UPDATE kb_jobs SET stage = 'indexed', chunks_done = ?2, chunks_total = ?2, error = NULL,"
@@ -393,112 +385,32 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
     });
   }
 
-  Result<std::vector<Passage>> lexical_search(std::string_view user_id, const std::vector<std::string>& kb_ids,
-                                              const std::vector<std::string>& terms, int k) override {
-    return read<std::vector<Passage>>("lexical_search", [&](Connection& c) -> Result<std::vector<Passage>> {
-      std::vector<Passage> out;
-      if (terms.empty() || kb_ids.empty() || k <= 0) return out;
-      // The user's bases among those asked for, and their statistics: the only ones ranked.
-      Transaction tx(c, Transaction::Kind::read);
-      std::vector<std::string> own;
-      std::vector<std::string> versions;  // what a base's cached frequencies are valid for
-      std::int64_t chunks = 0, total_terms = 0;
+  Result<std::vector<knowledge::LexicalBase>> lexical_bases(std::string_view user_id,
+                                                           const std::vector<std::string>& kb_ids) override {
+    using Out = std::vector<knowledge::LexicalBase>;
+    return read<Out>("lexical_bases", [&](Connection& c) -> Result<Out> {
+      auto st = c.prepare("SELECT id, lexical_version FROM knowledge_bases WHERE user_id = ?1"
+                          " AND id IN (SELECT value FROM json_each(?2)) ORDER BY id");
+      st.bind_all(user_id, json_list(kb_ids));
+      Out out;
+      while (st.step()) out.push_back({st.text(0), st.int64(1)});
+      return out;
+    });
+  }
+
+  Result<knowledge::LexicalRows> load_lexical(std::string_view kb_id) override {
+    return read<knowledge::LexicalRows>("load_lexical", [&](Connection& c) -> Result<knowledge::LexicalRows> {
+      Transaction tx(c, Transaction::Kind::read);  // the version and the rows of one state
+      knowledge::LexicalRows out;
       {
-        auto st = c.prepare("SELECT id, chunk_count, term_count, updated_at FROM knowledge_bases WHERE user_id = ?1"
-                            " AND id IN (SELECT value FROM json_each(?2))");
-        st.bind_all(user_id, json_list(kb_ids));
-        while (st.step()) {
-          own.push_back(st.text(0));
-          chunks += st.int64(1);
-          total_terms += st.int64(2);
-          versions.push_back(std::to_string(st.int64(1)) + ":" + std::to_string(st.int64(2)) + ":" +
-                             std::to_string(st.int64(3)));
-        }
+        auto st = c.prepare("SELECT lexical_version, chunk_count FROM knowledge_bases WHERE id = ?1");
+        if (!st.bind_all(kb_id).step()) return knowledge_base_not_found();
+        out.version = st.int64(0);
+        out.chunks.reserve(static_cast<std::size_t>(std::max<std::int64_t>(0, st.int64(1))));
       }
-      if (own.empty() || chunks == 0) return out;
-      const double avgdl = static_cast<double>(total_terms) / static_cast<double>(chunks);
-      // Each query term's postings are read once and scored here (no temporary B-tree grouping
-      // them by chunk, no second scan for the frequencies: profiled, those were most of a search).
-      // Terms go rarest first, and MaxScore keeps it exact while skipping work: once the k-th best
-      // score so far exceeds what the remaining (frequent, low-idf) terms could add to a chunk not
-      // yet seen, no new chunk can enter the top k, so those terms' long posting lists are only
-      // probed for the chunks still in the running instead of read whole. Same formula as AAS_BM25.
-      struct QueryTerm {
-        const std::string* term;
-        std::int64_t df = 0;
-        double idf = 0;
-      };
-      std::vector<QueryTerm> qts;
-      for (const std::string& term : terms) {
-        QueryTerm qt{&term};
-        for (std::size_t b = 0; b < own.size(); ++b) qt.df += document_frequency(c, own[b], versions[b], term);
-        if (qt.df == 0) continue;
-        qt.idf = knowledge::bm25::idf(chunks, qt.df);
-        qts.push_back(qt);
-      }
-      std::stable_sort(qts.begin(), qts.end(), [](const QueryTerm& a, const QueryTerm& b) { return a.idf > b.idf; });
-      constexpr double kMaxTf = knowledge::bm25::k1 + 1;  // tf's factor tends to k1 + 1: a term's bound is idf * that
-      const auto weight = [&](double idf, double tf, double len) {
-        return idf * (tf * kMaxTf) /
-               (tf + knowledge::bm25::k1 * (1 - knowledge::bm25::b + knowledge::bm25::b * len / avgdl));
-      };
-      std::vector<double> rest(qts.size() + 1, 0.0);  // rest[i]: the most terms i.. can add to a chunk
-      for (std::size_t i = qts.size(); i-- > 0;) rest[i] = rest[i + 1] + qts[i].idf * kMaxTf;
-      std::unordered_map<std::string, double> scores;
-      scores.reserve(4096);
-      double theta = 0;  // the k-th best score so far (0 until there are k)
-      std::vector<double> kth;
-      for (std::size_t i = 0; i < qts.size(); ++i) {
-        const QueryTerm& qt = qts[i];
-        const bool closed = scores.size() >= static_cast<std::size_t>(k) && rest[i] < theta;
-        std::vector<std::string> live;
-        if (closed)
-          for (const auto& [id, score] : scores)
-            if (score + rest[i] >= theta) live.push_back(id);
-        if (closed && live.size() * 16 < static_cast<std::size_t>(qt.df)) {
-          for (const std::string& id : live)
-            for (const std::string& kb : own) {
-              auto st = c.prepare("SELECT tf, len FROM kb_terms WHERE knowledge_base_id = ?1 AND term = ?2 AND chunk_id = ?3");
-              if (st.bind_all(kb, *qt.term, id).step())
-                scores[id] += weight(qt.idf, static_cast<double>(st.int64(0)), static_cast<double>(st.int64(1)));
-            }
-        } else {
-          for (const std::string& kb : own) {
-            auto st = c.prepare("SELECT chunk_id, tf, len FROM kb_terms WHERE knowledge_base_id = ?1 AND term = ?2");
-            st.bind_all(kb, *qt.term);
-            while (st.step()) {
-              const double w = weight(qt.idf, static_cast<double>(st.int64(1)), static_cast<double>(st.int64(2)));
-              if (closed) {
-                // Only chunks already seen can still make the top k.
-                if (auto it = scores.find(st.text(0)); it != scores.end()) it->second += w;
-              } else {
-                scores[st.text(0)] += w;
-              }
-            }
-          }
-        }
-        if (scores.size() >= static_cast<std::size_t>(k)) {
-          kth.clear();
-          for (const auto& [id, score] : scores) kth.push_back(score);
-          std::nth_element(kth.begin(), kth.begin() + (k - 1), kth.end(), std::greater<>());
-          theta = kth[static_cast<std::size_t>(k - 1)];
-        }
-      }
-      std::vector<std::pair<double, const std::string*>> ranked;
-      ranked.reserve(scores.size());
-      for (const auto& [id, score] : scores) ranked.emplace_back(score, &id);
-      const auto top = std::min(ranked.size(), static_cast<std::size_t>(k));
-      std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(top), ranked.end(),
-                        [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : *a.second < *b.second; });
-      for (std::size_t i = 0; i < top; ++i) {
-        auto st = c.prepare(
-            "SELECT c.id, c.document_id, c.knowledge_base_id, d.title, c.text, c.start_offset, c.end_offset,"
-            " c.page, c.heading_path FROM kb_chunks c JOIN kb_documents d ON d.id = c.document_id WHERE c.id = ?1");
-        if (!st.bind_all(*ranked[i].second).step()) continue;  // not in this snapshot: cannot happen
-        Passage p = read_passage(st);
-        p.score = ranked[i].first;
-        out.push_back(std::move(p));
-      }
+      auto st = c.prepare("SELECT id, term_count, terms FROM kb_chunks WHERE knowledge_base_id = ?1 ORDER BY id");
+      st.bind_all(kb_id);
+      while (st.step()) out.chunks.push_back({st.text(0), st.int64(1), st.text(2)});
       return out;
     });
   }
@@ -757,9 +669,9 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
     st.bind_all(doc_id).step();
     const std::int64_t n = st.int64(0), terms = st.int64(1);
     if (n == 0) return;
-    c.prepare("DELETE FROM kb_terms WHERE document_id = ?1").bind_all(doc_id).run();
     c.prepare("DELETE FROM kb_chunks WHERE document_id = ?1").bind_all(doc_id).run();
-    c.prepare("UPDATE knowledge_bases SET chunk_count = chunk_count - ?2, term_count = term_count - ?3 WHERE id = ?1")
+    c.prepare("UPDATE knowledge_bases SET chunk_count = chunk_count - ?2, term_count = term_count - ?3,"
+              " lexical_version = lexical_version + 1 WHERE id = ?1")
         .bind_all(kb_id, n, terms)
         .run();
   }
@@ -773,37 +685,8 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
     return db_.write<T>(op, std::forward<F>(f));
   }
 
-  // How many of the base's chunks hold `term`. Counting a frequent term's postings is most of the
-  // cost of a search on a large base, so frequencies of frequent terms are kept per base, valid for
-  // one state of the base (`version`: its counts and last update, read in the same snapshot), so
-  // any ingestion or deletion, by this process or another (the `ingest` command), makes them stale.
-  std::int64_t document_frequency(Connection& c, const std::string& kb, const std::string& version,
-                                  const std::string& term) {
-    const std::string key = kb + '\n' + term;
-    {
-      std::lock_guard lock(df_mu_);
-      if (auto it = df_cache_.find(key); it != df_cache_.end() && it->second.first == version) return it->second.second;
-    }
-    auto st = c.prepare("SELECT count(*) FROM kb_terms WHERE knowledge_base_id = ?1 AND term = ?2");
-    st.bind_all(kb, term).step();
-    const std::int64_t df = st.int64(0);
-    if (df >= kCachedDfMin) {
-      std::lock_guard lock(df_mu_);
-      if (df_cache_.size() >= kDfCacheEntries) df_cache_.clear();  // a bound, not an LRU: stale entries go too
-      df_cache_[key] = {version, df};
-    }
-    return df;
-  }
-
-  // Only frequencies this large are kept (a short posting list is counted as fast as looked up),
-  // at most this many of them.
-  static constexpr std::int64_t kCachedDfMin = 1000;
-  static constexpr std::size_t kDfCacheEntries = 100000;
-
   const Clock& clock_;
   detail::Database db_;
-  std::mutex df_mu_;
-  std::unordered_map<std::string, std::pair<std::string, std::int64_t>> df_cache_;  // "kb\nterm" -> (version, df)
 };
 
 }  // namespace

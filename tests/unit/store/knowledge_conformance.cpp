@@ -166,7 +166,7 @@ TEST_P(KnowledgeConformance, AJobIsClaimedOnceAdvancedAndIndexedWithItsChunks) {
   EXPECT_EQ(base.chunk_count, 2);
   EXPECT_EQ(base.term_count, 5);
 
-  auto hits = kb_->lexical_search("alice", {b.id}, {"purr"}, 5).value();
+  auto hits = lexical("alice", {b.id}, {"purr"}, 5);
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_EQ(hits[0].document_id, d.id);
   EXPECT_EQ(hits[0].title, "Cats");
@@ -174,7 +174,7 @@ TEST_P(KnowledgeConformance, AJobIsClaimedOnceAdvancedAndIndexedWithItsChunks) {
   EXPECT_EQ(hits[0].page, 3);
   EXPECT_EQ(hits[0].heading_path, (std::vector<std::string>{"Intro", "Part"}));
   EXPECT_GT(hits[0].score, 0);
-  EXPECT_TRUE(kb_->lexical_search("bob", {b.id}, {"purr"}, 5).value().empty());
+  EXPECT_TRUE(lexical("bob", {b.id}, {"purr"}, 5).empty());
   // Done: no longer running, so nothing more moves it.
   EXPECT_FALSE(kb_->advance_job((*job)->id, Stage::embedding, 0, 0, 60000).value());
   EXPECT_EQ(kb_->cancel_job("alice", b.id, d.id).error().code, errc::conflict);
@@ -233,21 +233,21 @@ TEST_P(KnowledgeConformance, Bm25RanksByTermFrequencyRarityAndLengthWithinTheUse
   kb_->add_document(new_doc(foreign, "F", "f"), {}).value();
   index_next(*kb_, {chunk("bob's rare", {{"rare", 5}})});
 
-  auto hits = kb_->lexical_search("alice", {b.id, other.id, foreign.id}, {"rare", "common"}, 10).value();
+  auto hits = lexical("alice", {b.id, other.id, foreign.id}, {"rare", "common"}, 10);
   ASSERT_EQ(hits.size(), 4u);
   EXPECT_EQ(hits[0].title, "B");
   EXPECT_EQ(hits[1].title, "A");
   EXPECT_EQ(hits[2].title, "D");  // the same matches in a longer chunk weigh less
   EXPECT_EQ(hits[3].title, "C");
   for (std::size_t i = 1; i < hits.size(); ++i) EXPECT_GE(hits[i - 1].score, hits[i].score);
-  EXPECT_EQ(kb_->lexical_search("alice", {b.id}, {"rare"}, 2).value().size(), 2u);
-  EXPECT_TRUE(kb_->lexical_search("alice", {b.id}, {"absent"}, 5).value().empty());
-  EXPECT_TRUE(kb_->lexical_search("alice", {foreign.id}, {"rare"}, 5).value().empty());
+  EXPECT_EQ(lexical("alice", {b.id}, {"rare"}, 2).size(), 2u);
+  EXPECT_TRUE(lexical("alice", {b.id}, {"absent"}, 5).empty());
+  EXPECT_TRUE(lexical("alice", {foreign.id}, {"rare"}, 5).empty());
 }
 
-// A base large enough that the ranking skips work (SQLite reads the rarest terms first and only
-// probes the frequent ones' postings for chunks still in the running): the top k must still be
-// exactly BM25's, and a document indexed afterwards must change the frequencies it uses.
+// A base large enough that the ranking skips work (the rarest terms first, the frequent ones'
+// postings only probed for chunks still in the running): the top k must still be exactly BM25's,
+// and a document indexed afterwards must reach the cached index (its lexical_version moved).
 TEST_P(KnowledgeConformance, TheTopKIsExactlyBm25sWhenFrequentTermsArePrunedAndFollowsNewDocuments) {
   auto b = make_base(*kb_, "alice", "big");
   struct Row {
@@ -256,7 +256,7 @@ TEST_P(KnowledgeConformance, TheTopKIsExactlyBm25sWhenFrequentTermsArePrunedAndF
   };
   std::vector<Row> rows;
   std::vector<NewChunk> chunks;
-  // 1,100 chunks: "common" is frequent enough for SQLite to keep its frequency between searches.
+  // 1,100 chunks, "common" in all of them.
   for (int i = 0; i < 1100; ++i) {
     Row r{"c" + std::to_string(i), 1 + i % 4, i % 3 == 0 ? 1 + i % 5 : 0, i % 200 == 7 ? 1 + i % 3 : 0, 0};
     std::vector<std::pair<std::string, std::int64_t>> terms{{"common", r.common}};
@@ -293,7 +293,7 @@ TEST_P(KnowledgeConformance, TheTopKIsExactlyBm25sWhenFrequentTermsArePrunedAndF
       scored.emplace_back(w(df_common, r.common, r.length) + w(df_mid, r.mid, r.length) + w(df_rare, r.rare, r.length), r.text);
     std::sort(scored.begin(), scored.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
     scored.resize(static_cast<std::size_t>(k));
-    auto hits = kb_->lexical_search("alice", {b.id}, {"rare", "mid", "common"}, k).value();
+    auto hits = lexical("alice", {b.id}, {"rare", "mid", "common"}, k);
     ASSERT_EQ(hits.size(), scored.size());
     for (std::size_t i = 0; i < hits.size(); ++i) {
       EXPECT_EQ(hits[i].text, scored[i].second) << "rank " << i;
@@ -325,14 +325,14 @@ TEST_P(KnowledgeConformance, DeletingADocumentOrABaseTakesItsChunksOutOfSearch) 
   index_next(*kb_, {chunk("beta", {{"beta", 1}})});
   ASSERT_TRUE(kb_->delete_document("alice", b.id, d.id));
   EXPECT_EQ(kb_->get_document("alice", b.id, d.id).error().code, errc::not_found);
-  EXPECT_TRUE(kb_->lexical_search("alice", {b.id}, {"alpha"}, 5).value().empty());
+  EXPECT_TRUE(lexical("alice", {b.id}, {"alpha"}, 5).empty());
   auto base = kb_->get_base("alice", b.id).value();
   EXPECT_EQ(base.document_count, 1);
   EXPECT_EQ(base.chunk_count, 1);
   EXPECT_EQ(base.term_count, 1);
   EXPECT_EQ(base.bytes, 1);
   ASSERT_TRUE(kb_->delete_base("alice", b.id));
-  EXPECT_TRUE(kb_->lexical_search("alice", {b.id}, {"beta"}, 5).value().empty());
+  EXPECT_TRUE(lexical("alice", {b.id}, {"beta"}, 5).empty());
   EXPECT_EQ(kb_->document_source(d2.id).error().code, errc::not_found);
 }
 

@@ -2,6 +2,7 @@
 // The knowledge store conformance suite: what every adapter of knowledge::KnowledgeStore must do.
 // Instantiated by sqlite_store_test.cpp and postgres_store_test.cpp with a backend that makes a
 // fresh database and opens the main store (which migrates it) and the knowledge store on it.
+#include "knowledge/lexical_index.hpp"
 #include "knowledge/store.hpp"
 #include "store/store.hpp"
 #include "store_conformance.hpp"
@@ -40,6 +41,16 @@ class KnowledgeConformance : public ::testing::TestWithParam<KnowledgeBackend> {
   std::function<KnowledgeStores(const Clock&)> open_;
   KnowledgeStores stores_;
   knowledge::KnowledgeStore* kb_ = nullptr;
+
+  // Lexical search over the store's records, as the knowledge service ranks it (one cache for the
+  // test, so a base indexed again is seen through a stale copy unless its version moved).
+  std::vector<knowledge::Passage> lexical(const std::string& user, const std::vector<std::string>& ids,
+                                          const std::vector<std::string>& terms, int k) {
+    auto r = lexical_cache_.search(*kb_, user, ids, terms, k);
+    EXPECT_TRUE(r) << r.error().detail;
+    return r ? std::move(*r) : std::vector<knowledge::Passage>{};
+  }
+  knowledge::LexicalCache lexical_cache_;
 };
 
 }  // namespace aas::store::testing
