@@ -386,8 +386,10 @@ int serve(Config c) {
 
   // Store work (SQLite, libpq) waits on locks, disk and the network; more threads than cores keeps
   // the I/O threads free. Writes wait for their group commit (store/detail/group_commit.hpp): a
-  // batch can only hold the writes of threads waiting, so the pool is sized for batches of ~16.
-  asio::thread_pool blocking(std::max(16u, threads * 8));
+  // batch can only hold the writes of threads waiting, so the pool is sized for batches of ~32
+  // (with 16, every thread was seen waiting in PostgreSQL's group commit under 32 concurrent
+  // turns, and batches stayed small: docs/benchmarks.md, issue 16 part B).
+  asio::thread_pool blocking(std::max(32u, threads * 16));
 
   chat::ChatOptions chat_options;
   chat_options.max_message_chars = c.max_message_chars;

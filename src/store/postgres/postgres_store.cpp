@@ -33,9 +33,10 @@ using store::detail::metadata_or_empty_object;
 
 // Connections per store (per replica). Opened on demand; a request beyond them waits for one.
 constexpr std::size_t kPoolSize = 8;
-// Group-committed batches that may run at once (each on one of those connections): two, so one
-// batch's statements go out while the previous one's COMMIT waits for its WAL flush.
-constexpr std::size_t kWriters = 2;
+// Group-committed batches that may run at once, each on one of those connections. Measured on
+// the loaded 2-core machine (chat turns, one user, durable server): 1 writer 126 turns/s, 4
+// writers 158 (each batch's server process gets its own share of the CPU; docs/benchmarks.md).
+constexpr std::size_t kWriters = 4;
 
 // Statements that run both step by step and pipelined (detail::Writer): one text each, so both
 // share the connection's prepared statement.
@@ -46,19 +47,29 @@ constexpr std::string_view kInsertConversation =
 constexpr std::string_view kTouchConversation =
     "UPDATE conversations SET updated_at = GREATEST(updated_at, $3),"
     " message_count = message_count + 1 WHERE id = $1 AND user_id = $2";
+// Pipelined (detail::Writer), a write that cannot go ahead must fail in SQL, so that the server
+// skips the rest of the batch and its COMMIT: these wrap a statement as `WITH x AS (...) SELECT
+// 1 / count(*) FROM x`, a division by zero when it touched no row.
+#define AAS_PG_OR_FAIL(STATEMENT) "WITH x AS (" STATEMENT " RETURNING 1) SELECT 1 / count(*) FROM x"
+constexpr std::string_view kTouchConversationOrFail = AAS_PG_OR_FAIL(
+    "UPDATE conversations SET updated_at = GREATEST(updated_at, $3),"
+    " message_count = message_count + 1 WHERE id = $1 AND user_id = $2");
 // A pipelined append: the id was issued before the conversation's lock was granted, so it is
-// inserted only when it still follows every message of the conversation (otherwise no row comes
-// back and the write runs again step by step); the parent is read here, after the lock.
+// inserted only when it still follows every message of the conversation (otherwise the batch
+// fails and the write runs again step by step); the parent is read here, after the lock.
 constexpr std::string_view kInsertMessageAfter =
-    "INSERT INTO messages (" AAS_MESSAGE_COLUMNS ") SELECT $1::text, $2::text, $3::text, $4::text,"
+    "WITH x AS (INSERT INTO messages (" AAS_MESSAGE_COLUMNS ") SELECT $1::text, $2::text, $3::text, $4::text,"
     " $5::text, $6::text, $7::bigint, $8::bigint, $9::bigint, $10::bigint, $11::text, $12::bigint,"
     " (SELECT max(id) FROM messages WHERE conversation_id = $2 AND active = 1), 1, $13::text, $14::text,"
     " $15::text WHERE NOT EXISTS (SELECT 1 FROM messages WHERE conversation_id = $2 AND id >= $1)"
-    " AND EXISTS (SELECT 1 FROM conversations WHERE id = $2 AND user_id = $16) RETURNING parent_id";
+    " AND EXISTS (SELECT 1 FROM conversations WHERE id = $2 AND user_id = $16) RETURNING parent_id)"
+    " SELECT max(parent_id), 1 / count(*) FROM x";
 // An answer's update: the conversation first (ownership, and its row lock), then the message.
-constexpr std::string_view kTouchForMessage =
-    "UPDATE conversations SET updated_at = GREATEST(updated_at, $3)"
-    " WHERE user_id = $2 AND id = (SELECT conversation_id FROM messages WHERE id = $1)";
+#define AAS_PG_TOUCH_FOR_MESSAGE                                   \
+  "UPDATE conversations SET updated_at = GREATEST(updated_at, $3)" \
+  " WHERE user_id = $2 AND id = (SELECT conversation_id FROM messages WHERE id = $1)"
+constexpr std::string_view kTouchForMessage = AAS_PG_TOUCH_FOR_MESSAGE;
+constexpr std::string_view kTouchForMessageOrFail = AAS_PG_OR_FAIL(AAS_PG_TOUCH_FOR_MESSAGE);
 constexpr std::string_view kUpdateMessage =
     "UPDATE messages SET content = $2, status = $3, input_tokens = $4, output_tokens = $5,"
     " cost_micros = $6, latency_ms = $7, metadata = $8, tool_calls = $9 WHERE id = $1"
@@ -382,7 +393,7 @@ class PostgresStore final : public Store {
       Result<Message> receive(const Pipeline& p) { return receive_append(p, a); }
       Result<Message> run(Connection& c) { return s.append_in(c, user_id, n); }
     } plan{*this, user_id, n, {}};
-    return writer_.write<Message>("append_message", user_id, plan);
+    return writer_.write<Message>("append_message", user_id, n.usage.has_value(), plan);
   }
 
   Result<std::vector<Message>> append_messages(std::string_view user_id,
@@ -437,13 +448,12 @@ class PostgresStore final : public Store {
       }
       Result<TurnStarted> run(Connection& c) { return steps(c); }
     } plan{*this, user_id, t, step_by_step, {}, {}};
-    return writer_.write<TurnStarted>("start_turn", user_id, plan);
+    return writer_.write<TurnStarted>("start_turn", user_id, false, plan);
   }
 
-  // A pipelined append (kInsertMessageAfter): the message as it will read back, and the tickets
-  // of its statements.
+  // A pipelined append (kInsertMessageAfter): the message as it will read back, and the ticket
+  // of its insert.
   struct PendingAppend {
-    std::size_t touch = 0;
     std::size_t insert = 0;
     Message m;
   };
@@ -453,7 +463,7 @@ class PostgresStore final : public Store {
     PendingAppend a;
     a.m = store::detail::message_from(n, new_uuid_v7(), now);
     const Message& m = a.m;
-    a.touch = p.query_with(kTouchConversation, n.conversation_id, user_id, now);
+    p.query_with(kTouchConversationOrFail, n.conversation_id, user_id, now);
     a.insert = p.query_with(kInsertMessageAfter, m.id, m.conversation_id, to_string(m.role), m.content,
                             to_string(m.status), m.model, m.input_tokens, m.output_tokens, m.cost_micros,
                             m.latency_ms, m.metadata, now, store::detail::encode_parts(m.parts),
@@ -462,13 +472,11 @@ class PostgresStore final : public Store {
     return a;
   }
 
+  // Committed: a conversation not the user's, or another append that committed a later id first,
+  // failed the batch in SQL instead (the append then ran again step by step, its id issued under
+  // the lock).
   static Result<Message> receive_append(const Pipeline& p, PendingAppend& a) {
-    if (p.result(a.touch).affected() == 0) return conversation_not_found();
-    const Rows& r = p.result(a.insert);
-    // Another append to the conversation committed a later id first: the batch rolls back and
-    // this append runs again step by step, with an id issued under the lock.
-    if (r.empty()) return make_error(errc::conflict, "append overtaken");
-    a.m.parent_id = r.optional_text(0, 0);
+    a.m.parent_id = p.result(a.insert).optional_text(0, 0);
     return a.m;
   }
 
@@ -527,16 +535,22 @@ class PostgresStore final : public Store {
       std::string_view user_id;
       std::string_view message_id;
       const MessageUpdate& u;
-      std::size_t touch = 0, update = 0;
+      std::size_t update = 0;
       void send(Pipeline& p) {
         const std::int64_t now = to_unix_ms(s.clock_.now());
-        touch = p.query_with(kTouchForMessage, message_id, user_id, now);
+        p.query_with(kTouchForMessageOrFail, message_id, user_id, now);
         update = p.query_with(kUpdateMessage, message_id, u.content, to_string(u.status), u.input_tokens,
                               u.output_tokens, u.cost_micros, u.latency_ms, metadata_or_empty_object(u.metadata),
                               store::detail::encode_tool_calls(u.tool_calls));
         if (u.usage) insert_usage(p, *u.usage, std::optional<std::string>(message_id), now);
       }
-      Result<Message> receive(const Pipeline& p) { return outcome(p.result(touch), p.result(update)); }
+      // Committed: the message was ours (or the batch failed at the touch), and under the
+      // conversation's lock it cannot have gone since.
+      Result<Message> receive(const Pipeline& p) {
+        const Rows& r = p.result(update);
+        if (r.empty()) return store::detail::message_not_found();
+        return read_message(r, 0);
+      }
       Result<Message> run(Connection& c) {
         const std::int64_t now = to_unix_ms(s.clock_.now());
         // Step by step, the message is only touched once the conversation is known to be ours.
@@ -545,17 +559,13 @@ class PostgresStore final : public Store {
         const Rows r = c.query_with(kUpdateMessage, message_id, u.content, to_string(u.status), u.input_tokens,
                                     u.output_tokens, u.cost_micros, u.latency_ms,
                                     metadata_or_empty_object(u.metadata), store::detail::encode_tool_calls(u.tool_calls));
-        auto m = outcome(touched, r);
-        if (m && u.usage) insert_usage(c, *u.usage, m->id, now);
+        if (r.empty()) return store::detail::message_not_found();  // deleted meanwhile
+        Message m = read_message(r, 0);
+        if (u.usage) insert_usage(c, *u.usage, m.id, now);
         return m;
       }
-      static Result<Message> outcome(const Rows& touched, const Rows& r) {
-        if (touched.affected() == 0) return store::detail::message_not_found();
-        if (r.empty()) return store::detail::message_not_found();  // deleted meanwhile
-        return read_message(r, 0);
-      }
     } plan{*this, user_id, message_id, u};
-    return writer_.write<Message>("update_message", user_id, plan);
+    return writer_.write<Message>("update_message", user_id, u.usage.has_value(), plan);
   }
 
   Result<void> set_summary(std::string_view user_id, std::string_view conversation_id,
@@ -736,7 +746,7 @@ class PostgresStore final : public Store {
         return {};
       }
     } plan{clock_, r};
-    return writer_.write<void>("record_usage", r.user_id, plan);
+    return writer_.write<void>("record_usage", r.user_id, true, plan);
   }
 
   Result<UsageReport> usage_report(const UsageQuery& q) override {

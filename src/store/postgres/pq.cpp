@@ -258,6 +258,7 @@ void Pipeline::sync() {
       throw PgError("", "pipeline: more results than statements", true);
     }
     const Expected& e = expected_[i++];
+    ++received_;
     const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
     if (!ok && !failure && status != PGRES_PIPELINE_ABORTED) {
       const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);

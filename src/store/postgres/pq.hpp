@@ -183,6 +183,8 @@ class Pipeline {
   void sync();
   const Rows& result(std::size_t ticket) const { return results_.at(ticket); }
   std::size_t size() const noexcept { return executions_; }
+  // Results read back so far (after a failed sync(): how far the server is known to have got).
+  std::size_t received() const noexcept { return received_; }
 
  private:
   struct Expected {
@@ -196,6 +198,7 @@ class Pipeline {
   std::vector<Expected> expected_;  // what each queued message answers, in order
   std::vector<Rows> results_;
   std::size_t executions_ = 0;  // statements queued (tickets handed out)
+  std::size_t received_ = 0;
   bool done_ = false;
 };
 

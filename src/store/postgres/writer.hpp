@@ -2,17 +2,18 @@
 // Private to the PostgreSQL store: group commit with pipelining (issue 16). The hot writes of a
 // chat turn and of a gateway call (a turn's first writes, its answer with the ledger row and rollup,
 // a gateway ledger row) wait here for a writer; the writes waiting together are sent to the server
-// in ONE pipeline — BEGIN, every write's statements, no round trip between them — and committed
-// together, so N turns cost two round trips and one WAL flush, and the rollup rows they share are
+// in ONE pipeline — BEGIN, every write's statements, COMMIT, no round trip between them — so N
+// writes cost one round trip and one WAL flush, and the rollup rows they share are
 // locked once per batch instead of once per write (a single user's turns all update the same row,
 // which serialized every answer behind the previous one's commit). A caller returns only after
 // its batch committed.
 //
 // A write is a Plan with three parts:
 //   void send(Pipeline&)                 its statements, with no parameter taken from an earlier
-//                                        result (what it needs from earlier rows it reads in SQL)
-//   Result<T> receive(const Pipeline&)   its outcome from their results; an error (e.g. not found)
-//                                        keeps the batch from committing
+//                                        result (what it needs from earlier rows it reads in SQL);
+//                                        a write that cannot go ahead (not found...) makes one of
+//                                        them fail, so the server skips the rest and the COMMIT
+//   Result<T> receive(const Pipeline&)   its outcome from their results, once committed
 //   Result<T> run(Connection&)           the same write done step by step, for when it runs alone
 // When anything in a batch fails, the batch is rolled back and each write runs again alone, step
 // by step, in its own transaction (detail::run_unit: retried on a stale connection or a lost
@@ -37,16 +38,18 @@ class Writer {
  public:
   using Group = store::detail::GroupCommit<Connection>;
 
-  // `writers`: batches that may run at once, each on a connection of `pool`. Two let one batch
-  // wait for its COMMIT's flush while the next is sent.
+  // `writers`: batches that may run at once, each on a connection of `pool` (its own server
+  // process: on a loaded machine each gets a share of the CPU, so a few do more than one).
   Writer(Pool& pool, std::size_t writers)
       : pool_(pool), group_(writers, [this](std::span<Group::Job* const> batch) { execute(batch); }) {}
 
-  // Runs `plan` in a batch (see above). `key` orders the writes within a batch (the user: two
-  // batches then lock users' rollup rows in the same order and cannot deadlock on them).
+  // Runs `plan` in a batch (see above). Within a batch, the writes that add to a usage rollup
+  // row (`rollup`) go last, so the rows a whole batch shares (one user's day) are locked only
+  // from there to the COMMIT; and by user, so two batches lock users' rollup rows in the same
+  // order and cannot deadlock on them.
   template <class T, class Plan>
-  Result<T> write(std::string_view op, std::string_view key, Plan& plan) {
-    Typed<T, Plan> job(op, key, plan);
+  Result<T> write(std::string_view op, std::string_view user, bool rollup, Plan& plan) {
+    Typed<T, Plan> job(op, std::string(rollup ? "1" : "0").append(user), plan);
     group_.submit(job);
     return std::move(*job.result);
   }
@@ -57,24 +60,21 @@ class Writer {
  private:
   class Job : public Group::Job {
    public:
-    Job(std::string_view op, std::string_view key) : Group::Job(op), key(key) {}
+    Job(std::string_view op, std::string key) : Group::Job(op), key(std::move(key)) {}
     virtual void send(Pipeline& p) = 0;
-    virtual bool receive(const Pipeline& p) = 0;
-    const std::string_view key;
+    virtual void receive(const Pipeline& p) = 0;
+    const std::string key;
   };
 
   template <class T, class Plan>
   struct Typed final : Job {
-    Typed(std::string_view op, std::string_view key, Plan& plan) : Job(op, key), plan(plan) {}
+    Typed(std::string_view op, std::string key, Plan& plan) : Job(op, std::move(key)), plan(plan) {}
     bool run(Connection& c) override {
       result.emplace(plan.run(c));
       return result->has_value();
     }
     void send(Pipeline& p) override { plan.send(p); }
-    bool receive(const Pipeline& p) override {
-      result.emplace(plan.receive(p));
-      return result->has_value();
-    }
+    void receive(const Pipeline& p) override { result.emplace(plan.receive(p)); }
     void fail(Error e) override { result.emplace(std::move(e)); }
     Plan& plan;
     std::optional<Result<T>> result;
@@ -95,50 +95,49 @@ class Writer {
     for (Job* j : jobs) alone(*j);
   }
 
-  // The whole batch in one pipelined transaction.
+  // The whole batch in one pipelined transaction, COMMIT included: one round trip. A write that
+  // cannot go ahead (not found, overtaken) fails with an error in SQL, which makes the server skip
+  // the rest, COMMIT included, so nothing of the batch is kept and each write runs again alone.
   Outcome together(const std::vector<Job*>& jobs) {
     bool reused = false;
-    bool committing = false;
+    std::size_t received = 0;
     try {
       auto lease = acquire(pool_);
       reused = lease.reused();
       Connection& c = *lease;
-      bool all = true;
       {
         Pipeline p(c);
         p.send("BEGIN");
         for (Job* j : jobs) j->send(p);
+        p.send("COMMIT");
         try {
           p.sync();
-        } catch (const PgError&) {
-          rollback(c);
+        } catch (const PgError& e) {
+          received = p.received();
+          if (!e.connection_lost()) rollback(c);  // the transaction is left aborted, not committed
           throw;
         }
+        // Committed: each write reads its outcome (never run again from here on).
         for (Job* j : jobs) {
-          if (!j->receive(p)) {
-            all = false;
-            break;
+          try {
+            j->receive(p);
+          } catch (const PgError& e) {
+            j->fail(db_error(j->op, e));
           }
         }
       }
-      if (!all) {
-        rollback(c);
-        return Outcome::failed;
-      }
-      committing = true;
-      c.exec("COMMIT");
       return Outcome::committed;
     } catch (const PgError& e) {
-      if (committing) {
-        // The outcome is unknown: tell every writer so rather than run anything twice.
-        for (Job* j : jobs) j->fail(db_error(j->op, e));
-        return Outcome::committed;
-      }
-      if (e.connection_lost() && reused) {
+      if (!e.connection_lost()) return is_conflict(e) ? Outcome::again : Outcome::failed;
+      // Lost before the server answered anything, on a connection that had sat in the pool: it
+      // died while idle, and nothing of the batch ran. Lost later: whether the COMMIT ran is
+      // unknown, so every writer is told so rather than have its write run twice.
+      if (reused && received == 0) {
         pool_.drop_idle();
         return Outcome::again;
       }
-      return is_conflict(e) ? Outcome::again : Outcome::failed;
+      for (Job* j : jobs) j->fail(db_error(j->op, e));
+      return Outcome::committed;
     }
   }
 
