@@ -388,8 +388,12 @@ int serve(Config c) {
 
   // Store work (SQLite, libpq) waits on locks, disk and the network; more threads than cores keeps
   // the I/O threads free. Writes wait for their group commit (store/detail/group_commit.hpp): a
-  // batch can only hold the writes of threads waiting, so the pool is sized for batches of ~16.
-  asio::thread_pool blocking(std::max(16u, threads * 8));
+  // batch can only hold the writes of threads waiting, so the pool is sized for batches of ~16 —
+  // twice that on PostgreSQL, whose batches wait on the server's round trip and WAL flush (with
+  // 16, all of them were seen waiting there under 32 concurrent turns; 32 gave 1.4x the turns/s,
+  // while on SQLite 32 cost the gateway ~20 %: docs/benchmarks.md, issue 16 part B).
+  const unsigned per_thread = c.database_driver == "postgres" ? 16u : 8u;
+  asio::thread_pool blocking(std::max(2 * per_thread, threads * per_thread));
 
   chat::ChatOptions chat_options;
   chat_options.max_message_chars = c.max_message_chars;

@@ -73,19 +73,8 @@ class GroupCommit {
     return std::move(*job.result);
   }
 
-  // Writes waiting for a writer now (for the tests).
-  std::size_t queued() const {
-    std::lock_guard lock(mu_);
-    return queue_.size();
-  }
-
-  // Batches run so far and jobs in them (for the tests and the benchmarks' figures).
-  std::pair<std::size_t, std::size_t> counts() const {
-    std::lock_guard lock(mu_);
-    return {batches_, jobs_};
-  }
-
- private:
+  // Runs a job of the adapter's own kind (e.g. one that can also be pipelined) in a batch; returns
+  // once it is done (committed or failed), like write().
   void submit(Job& job) {
     std::unique_lock lock(mu_);
     queue_.push_back(&job);
@@ -110,6 +99,19 @@ class GroupCommit {
     }
   }
 
+  // Writes waiting for a writer now (for the tests).
+  std::size_t queued() const {
+    std::lock_guard lock(mu_);
+    return queue_.size();
+  }
+
+  // Batches run so far and jobs in them (for the tests and the benchmarks' figures).
+  std::pair<std::size_t, std::size_t> counts() const {
+    std::lock_guard lock(mu_);
+    return {batches_, jobs_};
+  }
+
+ private:
   const std::size_t max_writers_;
   const Execute execute_;
   mutable std::mutex mu_;

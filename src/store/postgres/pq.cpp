@@ -2,7 +2,11 @@
 
 #include <libpq-fe.h>
 
+#include <poll.h>
+
+#include <algorithm>
 #include <charconv>
+#include <optional>
 
 namespace aas::store::postgres::detail {
 
@@ -108,7 +112,13 @@ Connection::Connection(const std::string& url) {
 Connection::~Connection() { PQfinish(conn_); }
 
 bool Connection::reusable() const noexcept {
-  return PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) == PQTRANS_IDLE;
+  return !broken_ && PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) == PQTRANS_IDLE &&
+         PQpipelineStatus(conn_) == PQ_PIPELINE_OFF;
+}
+
+std::pair<std::string, bool> Connection::statement_name(std::string_view sql) {
+  if (auto it = prepared_.find(std::string(sql)); it != prepared_.end()) return {it->second, false};
+  return {"aas_" + std::to_string(++statements_), true};
 }
 
 void Connection::fail(pg_result* r, std::string_view what) {
@@ -128,21 +138,146 @@ Rows Connection::check(pg_result* r, std::string_view what) {
 
 void Connection::exec(const std::string& sql) { check(PQexec(conn_, sql.c_str()), "exec"); }
 
-Rows Connection::query(std::string_view sql, const Params& params) {
-  auto it = prepared_.find(std::string(sql));
-  if (it == prepared_.end()) {
-    std::string name = "aas_" + std::to_string(prepared_.size() + 1);
-    const std::string text(sql);
-    // Parameter types are inferred by the server from where they are used.
-    check(PQprepare(conn_, name.c_str(), text.c_str(), 0, nullptr), "prepare");
-    it = prepared_.emplace(text, std::move(name)).first;
-  }
+namespace {
+std::vector<const char*> c_values(const Params& params) {
   std::vector<const char*> values;
   values.reserve(params.values().size());
   for (const auto& v : params.values()) values.push_back(v ? v->c_str() : nullptr);
-  return check(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(values.size()),
-                              values.data(), nullptr, nullptr, /*resultFormat=text*/ 0),
+  return values;
+}
+}  // namespace
+
+Rows Connection::query(std::string_view sql, const Params& params) {
+  auto [name, fresh] = statement_name(sql);
+  if (fresh) {
+    // Parameter types are inferred by the server from where they are used.
+    check(PQprepare(conn_, name.c_str(), std::string(sql).c_str(), 0, nullptr), "prepare");
+    prepared_.emplace(std::string(sql), name);
+  }
+  const std::vector<const char*> values = c_values(params);
+  return check(PQexecPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
+                              nullptr, /*resultFormat=text*/ 0),
                "query");
+}
+
+// --- Pipeline ----------------------------------------------------------------------------------
+
+namespace {
+// How long a pipeline waits for the server to take its statements or send its results: far beyond
+// any healthy batch; a server that stops answering makes the connection broken, not the writer stuck.
+constexpr int kPipelineWaitMs = 60000;
+}  // namespace
+
+Pipeline::Pipeline(Connection& conn) : conn_(conn) {
+  if (PQenterPipelineMode(conn_.conn_) != 1 || PQsetnonblocking(conn_.conn_, 1) != 0) {
+    conn_.broken_ = true;
+    throw PgError("", "cannot enter pipeline mode: " + trimmed(PQerrorMessage(conn_.conn_)), true);
+  }
+}
+
+Pipeline::~Pipeline() {
+  if (done_) return;
+  // Given up half-way: results may still be on their way, so the connection's state is unknown.
+  conn_.broken_ = true;
+}
+
+std::size_t Pipeline::send(std::string_view sql, const Params& params) {
+  auto [name, fresh] = conn_.statement_name(sql);
+  pg_conn* pc = conn_.conn_;
+  if (fresh) {
+    // Known as prepared only once the server said so (sync); until then, by name in this pipeline.
+    const bool queued_before = std::any_of(expected_.begin(), expected_.end(),
+                                           [&](const Expected& e) { return e.prepare == sql; });
+    if (queued_before) {
+      for (const Expected& e : expected_)
+        if (e.prepare == sql) name = e.name;
+    } else {
+      if (PQsendPrepare(pc, name.c_str(), std::string(sql).c_str(), 0, nullptr) != 1)
+        throw PgError("", "prepare: " + trimmed(PQerrorMessage(pc)), PQstatus(pc) == CONNECTION_BAD);
+      expected_.push_back({std::string(sql), name});
+    }
+  }
+  const std::vector<const char*> values = c_values(params);
+  if (PQsendQueryPrepared(pc, name.c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0) !=
+      1)
+    throw PgError("", "query: " + trimmed(PQerrorMessage(pc)), PQstatus(pc) == CONNECTION_BAD);
+  expected_.push_back({{}, name});
+  flush();
+  return executions_++;
+}
+
+// Pushes libpq's output buffer to the server; while the socket is full, reads what the server sends
+// back (into libpq's input buffer), so the server never blocks on a client that only writes.
+void Pipeline::flush() {
+  pg_conn* pc = conn_.conn_;
+  for (;;) {
+    const int f = PQflush(pc);
+    if (f == 0) return;
+    if (f < 0) throw PgError("", "send: " + trimmed(PQerrorMessage(pc)), true);
+    pollfd p{PQsocket(pc), POLLIN | POLLOUT, 0};
+    if (::poll(&p, 1, kPipelineWaitMs) <= 0) throw PgError("08006", "send: the server stopped reading", true);
+    if ((p.revents & POLLIN) && PQconsumeInput(pc) != 1)
+      throw PgError("", "receive: " + trimmed(PQerrorMessage(pc)), true);
+  }
+}
+
+pg_result* Pipeline::next_result() {
+  pg_conn* pc = conn_.conn_;
+  while (PQisBusy(pc)) {
+    pollfd p{PQsocket(pc), POLLIN, 0};
+    if (::poll(&p, 1, kPipelineWaitMs) <= 0) throw PgError("08006", "receive: the server stopped answering", true);
+    if (PQconsumeInput(pc) != 1) throw PgError("", "receive: " + trimmed(PQerrorMessage(pc)), true);
+  }
+  return PQgetResult(pc);
+}
+
+void Pipeline::sync() {
+  pg_conn* pc = conn_.conn_;
+  if (PQpipelineSync(pc) != 1) throw PgError("", "sync: " + trimmed(PQerrorMessage(pc)), true);
+  flush();
+  // One result per queued message, each followed by a null, then the sync's own result. The first
+  // failure is kept and thrown once everything up to the sync has been read.
+  std::optional<PgError> failure;
+  std::size_t i = 0;
+  bool after_null = false;
+  for (;;) {
+    pg_result* r = next_result();
+    if (!r) {
+      // Ends one message's results; two in a row would mean libpq has nothing more to give.
+      if (std::exchange(after_null, true)) throw PgError("", "pipeline: results ended before the sync", true);
+      continue;
+    }
+    after_null = false;
+    const auto status = PQresultStatus(r);
+    if (status == PGRES_PIPELINE_SYNC) {
+      PQclear(r);
+      break;
+    }
+    if (i == expected_.size()) {
+      PQclear(r);
+      throw PgError("", "pipeline: more results than statements", true);
+    }
+    const Expected& e = expected_[i++];
+    ++received_;
+    const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+    if (!ok && !failure && status != PGRES_PIPELINE_ABORTED) {
+      const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+      std::string sqlstate = state ? state : "";
+      const bool lost = session_lost(pc, sqlstate);
+      failure.emplace(std::move(sqlstate), "pipeline: " + trimmed(PQresultErrorMessage(r)), lost);
+    }
+    if (!e.prepare.empty()) {
+      if (ok) conn_.prepared_.emplace(e.prepare, e.name);
+      PQclear(r);
+    } else {
+      results_.emplace_back(r);
+    }
+  }
+  if (i != expected_.size()) throw PgError("", "pipeline: fewer results than statements", true);
+  if (PQexitPipelineMode(pc) != 1 || PQsetnonblocking(pc, 0) != 0)
+    throw PgError("", "cannot leave pipeline mode: " + trimmed(PQerrorMessage(pc)), true);
+  done_ = true;
+  if (failure) throw *failure;
 }
 
 // --- Transaction -------------------------------------------------------------------------------

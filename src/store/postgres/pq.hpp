@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 struct pg_conn;
@@ -115,7 +116,7 @@ class Connection {
   ~Connection();
 
   // Connected as far as libpq knows (a server gone quiet is only noticed on the next use) and
-  // outside any transaction: fit to go back to the pool.
+  // outside any transaction and any pipeline: fit to go back to the pool.
   bool reusable() const noexcept;
 
   // Runs SQL without parameters (BEGIN, migrations); may hold several statements.
@@ -135,8 +136,70 @@ class Connection {
   // Takes ownership of `r`; throws (and frees it) unless it reports success.
   Rows check(pg_result* r, std::string_view what);
 
+  friend class Pipeline;
+  // The prepared statement's name for `sql`, and whether it still has to be prepared.
+  std::pair<std::string, bool> statement_name(std::string_view sql);
+
   pg_conn* conn_ = nullptr;
   std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
+  std::size_t statements_ = 0;                              // names handed out so far
+  bool broken_ = false;  // left in an unknown state (a pipeline that failed half-way): not reusable
+};
+
+// Statements sent together without waiting for each other's results (libpq pipeline mode): the
+// server runs them in order while the next ones are still on their way, and the results come back
+// at sync() in one go. N statements cost one round trip instead of N. A statement's parameters
+// must therefore not depend on an earlier statement's result; what it needs from earlier rows it
+// reads in SQL. The connection is in non-blocking mode meanwhile and reads the server's results
+// while it is still sending, so a large batch cannot fill both directions of the socket and hang.
+//
+// When a statement fails, the server skips the rest up to the sync; sync() then throws the first
+// failure's PgError (an explicit transaction is left aborted: the caller rolls back). Leaving the
+// scope leaves pipeline mode; a pipeline given up half-way (an exception while sending) marks the
+// connection broken, so the pool closes it rather than reuse it in an unknown state.
+class Pipeline {
+ public:
+  explicit Pipeline(Connection& conn);
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+  ~Pipeline();
+
+  // Queues one statement (prepared on first use, in the same pipeline); returns its ticket.
+  std::size_t send(std::string_view sql, const Params& params = {});
+  template <class... Args>
+  std::size_t send_with(std::string_view sql, const Args&... args) {
+    Params p;
+    (p.add(args), ...);
+    return send(sql, p);
+  }
+  // The name Connection uses, so that one function can write its statements either way (the
+  // result here is a ticket).
+  template <class... Args>
+  std::size_t query_with(std::string_view sql, const Args&... args) {
+    return send_with(sql, args...);
+  }
+  // Sends what is queued, waits for every result (throws the first failure) and leaves pipeline
+  // mode; the results are then read by ticket.
+  void sync();
+  const Rows& result(std::size_t ticket) const { return results_.at(ticket); }
+  std::size_t size() const noexcept { return executions_; }
+  // Results read back so far (after a failed sync(): how far the server is known to have got).
+  std::size_t received() const noexcept { return received_; }
+
+ private:
+  struct Expected {
+    std::string prepare;  // non-empty: a prepare of this SQL text, whose result is not kept
+    std::string name;
+  };
+  void flush();
+  pg_result* next_result();
+
+  Connection& conn_;
+  std::vector<Expected> expected_;  // what each queued message answers, in order
+  std::vector<Rows> results_;
+  std::size_t executions_ = 0;  // statements queued (tickets handed out)
+  std::size_t received_ = 0;
+  bool done_ = false;
 };
 
 // BEGIN ... COMMIT; rolls back unless committed.

@@ -1,0 +1,103 @@
+// The libpq pipeline of store/postgres/pq.hpp against a real server (AAS_TEST_POSTGRES_URL, as
+// the rest of the PostgreSQL tests): results by ticket, a failure in the middle, and a pipeline
+// far larger than the socket's buffers in both directions.
+#include "store/postgres/pq.hpp"
+
+#include "testing/postgres_database.hpp"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace aas::store::postgres::detail {
+namespace {
+
+using ::aas::testing::server_url;
+using ::aas::testing::TestDatabase;
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!server_url()) GTEST_SKIP() << "no AAS_TEST_POSTGRES_URL (PostgresServer.IsGivenToTheTests says why)";
+    db_ = std::make_unique<TestDatabase>(*server_url());
+    c_ = std::make_unique<Connection>(db_->url());
+    c_->exec("CREATE TABLE t (k BIGINT PRIMARY KEY, v TEXT NOT NULL)");
+  }
+  std::int64_t count() { return c_->query("SELECT count(*) FROM t").int64(0, 0); }
+
+  std::unique_ptr<TestDatabase> db_;
+  std::unique_ptr<Connection> c_;
+};
+
+TEST_F(PipelineTest, RunsStatementsInOrderAndAnswersEachByItsTicket) {
+  std::size_t first = 0, again = 0, read = 0;
+  {
+    Pipeline p(*c_);
+    p.send("BEGIN");
+    first = p.send_with("INSERT INTO t (k, v) VALUES ($1, $2) RETURNING k", std::int64_t{1}, "one");
+    // The same text again: prepared once, in this pipeline, and used twice.
+    again = p.send_with("INSERT INTO t (k, v) VALUES ($1, $2) RETURNING k", std::int64_t{2}, "two");
+    read = p.send("SELECT string_agg(v, ',' ORDER BY k) FROM t");  // sees the two inserts before it
+    EXPECT_EQ(p.size(), 4u);
+    p.sync();
+    EXPECT_EQ(p.result(first).int64(0, 0), 1);
+    EXPECT_EQ(p.result(again).int64(0, 0), 2);
+    EXPECT_EQ(p.result(read).text(0, 0), "one,two");
+  }
+  EXPECT_FALSE(c_->reusable()) << "still inside the transaction the pipeline began";
+  c_->exec("COMMIT");
+  EXPECT_TRUE(c_->reusable());
+  // Back in ordinary mode, the statement prepared in the pipeline serves a plain query.
+  EXPECT_EQ(c_->query_with("INSERT INTO t (k, v) VALUES ($1, $2) RETURNING k", std::int64_t{3}, "three").int64(0, 0),
+            3);
+  EXPECT_EQ(count(), 3);
+}
+
+TEST_F(PipelineTest, AFailureSkipsTheRestAndIsThrownAtSync) {
+  c_->exec("INSERT INTO t (k, v) VALUES (1, 'taken')");
+  {
+    Pipeline p(*c_);
+    p.send("BEGIN");
+    p.send_with("INSERT INTO t (k, v) VALUES ($1, $2)", std::int64_t{2}, "before");
+    p.send_with("INSERT INTO t (k, v) VALUES ($1, $2)", std::int64_t{1}, "duplicate");
+    // First prepared after the failure: the server never saw it, so it must not count as prepared.
+    p.send_with("UPDATE t SET v = $1 WHERE k = $2", "after", std::int64_t{2});
+    try {
+      p.sync();
+      ADD_FAILURE() << "sync() did not throw";
+    } catch (const PgError& e) {
+      EXPECT_EQ(e.sqlstate(), "23505") << e.what();
+      EXPECT_FALSE(e.connection_lost());
+    }
+  }
+  c_->exec("ROLLBACK");
+  EXPECT_TRUE(c_->reusable());
+  EXPECT_EQ(count(), 1);
+  EXPECT_EQ(c_->query_with("UPDATE t SET v = $1 WHERE k = $2", "after", std::int64_t{1}).affected(), 1);
+  EXPECT_EQ(c_->query("SELECT v FROM t").text(0, 0), "after");
+}
+
+// 2,000 statements of 8 KiB each whose rows come back whole: ~16 MiB each way, far beyond the
+// socket buffers. A client that only wrote until the sync would leave the server blocked on its
+// results and both would wait for ever; this one reads while it sends.
+TEST_F(PipelineTest, ALargePipelineDoesNotDeadlockOnFullSockets) {
+  const std::string big(8192, 'x');
+  constexpr int kStatements = 2000;
+  std::vector<std::size_t> tickets;
+  {
+    Pipeline p(*c_);
+    p.send("BEGIN");
+    for (int i = 0; i < kStatements; ++i)
+      tickets.push_back(p.send_with("INSERT INTO t (k, v) VALUES ($1, $2) RETURNING v", std::int64_t{i}, big));
+    p.send("COMMIT");
+    p.sync();
+    for (std::size_t t : tickets) ASSERT_EQ(p.result(t).text(0, 0).size(), big.size());
+  }
+  EXPECT_TRUE(c_->reusable());
+  EXPECT_EQ(count(), kStatements);
+}
+
+}  // namespace
+}  // namespace aas::store::postgres::detail
