@@ -511,14 +511,13 @@ class Session final : public WebSocketConnection, public std::enable_shared_from
   // On the strand, once: the close frame follows whatever was sent before (the Wire's order).
   void start_close() {
     wire_->stop_accepting();
-    asio::co_spawn(
-        ws_.get_executor(),
-        [self = shared_from_this()]() -> asio::awaitable<void> {
-          const auto code = self->going_away_ ? websocket::close_code::going_away : websocket::close_code::normal;
-          auto [ec] = co_await self->ws_.async_close(code, use_tuple);
-          if (ec) self->wire_->close_socket();
-        },
-        asio::detached);
+    asio::co_spawn(ws_.get_executor(), [self = shared_from_this()] { return self->close_frame(); }, asio::detached);
+  }
+
+  asio::awaitable<void> close_frame() {
+    const auto code = going_away_ ? websocket::close_code::going_away : websocket::close_code::normal;
+    auto [ec] = co_await ws_.async_close(code, use_tuple);
+    if (ec) wire_->close_socket();
   }
 
   // Enough for Engine.IO's heartbeat answers and most events in one read.
