@@ -28,6 +28,10 @@
 #   RT_CONCURRENCY=4 (turns at once in cpu)  RT_SCENARIOS="idle fanout cpu"
 #   THREADS (the service's I/O threads; default: the number of cores)
 #   BENCH_MAX_BUSY=25 BENCH_MAX_WAIT=60 BENCH_OUT=DIR
+#   RT_PROFILE=perf|strace: while each fanout and cpu measurement runs, `perf record -g` (into
+#     $BENCH_OUT/perf-SCENARIO-RUN[-TRANSPORT].data; read with `perf report -i F --no-children`)
+#     or `strace -c -f` (its syscall table into ...strace.txt) is attached to the service. Both
+#     slow the service down: figures of such runs are not for comparison.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -64,12 +68,30 @@ need=$((idle_count + 1000))
 [ "$(ulimit -n)" -ge "$need" ] || { echo "realtime/run.sh: ulimit -n is $(ulimit -n); $need needed for RT_IDLE=$idle_count" >&2; exit 2; }
 
 pid=""; mock_pid=""
-cleanup() { stop_pid "$pid"; stop_pid "$mock_pid"; rm -rf "$work"; }
+cleanup() { profile_stop; stop_pid "$pid"; stop_pid "$mock_pid"; rm -rf "$work"; }
 trap cleanup EXIT
 
 bench_py() { python3 "$bench/bench.py" "$@"; }
 load() { node "$here/load.mjs" "$@"; }
 busy=0
+profile="${RT_PROFILE:-}"
+prof_pid=""
+# profile_start NAME / profile_stop: RT_PROFILE's recorder attached to the service ($pid).
+profile_start() {
+  case "$profile" in
+    perf) perf record -q -g -F 499 -p "$pid" -o "$out/perf-$1.data" >/dev/null 2>&1 & prof_pid=$! ;;
+    strace) strace -c -f -p "$pid" -o "$out/strace-$1.txt" 2>/dev/null & prof_pid=$! ;;
+    "") return 0 ;;
+    *) echo "realtime/run.sh: RT_PROFILE is perf or strace" >&2; exit 2 ;;
+  esac
+  sleep 1  # let the recorder attach before the load starts (a profile, not a measurement)
+}
+profile_stop() {
+  [ -n "$prof_pid" ] || return 0
+  kill -INT "$prof_pid" 2>/dev/null || true
+  wait "$prof_pid" 2>/dev/null || true
+  prof_pid=""
+}
 quiet() { busy="$(bench_py quiet --max-busy "$max_busy" --max-wait "$max_wait")"; }
 # record SCENARIO RUN JSON: adds the context to a result line and keeps it.
 record() {
@@ -102,7 +124,9 @@ for i in $(seq 1 "$runs"); do
   fi
   if [[ "$scenarios" == *" fanout "* ]]; then
     start_service "fanout-$i"
-    quiet; record fanout "$i" "$(load fanout --url "$(url)" --secret "$JWT_SECRET" --sockets "$fanout_count" --events "$fanout_events" --procs "$fanout_procs" --pid "$pid")"
+    quiet; profile_start "fanout-$i"
+    record fanout "$i" "$(load fanout --url "$(url)" --secret "$JWT_SECRET" --sockets "$fanout_count" --events "$fanout_events" --procs "$fanout_procs" --pid "$pid")"
+    profile_stop
     stop_service
   fi
   if [[ "$scenarios" == *" cpu "* ]]; then
@@ -112,7 +136,9 @@ for i in $(seq 1 "$runs"); do
     # Both transports on the same service, in alternating order, so neither always goes first.
     order="socketio sse"; [ $((i % 2)) -eq 0 ] && order="sse socketio"
     for t in $order; do
-      quiet; record cpu "$i" "$(load cpu --url "$(url)" --secret "$JWT_SECRET" --transport "$t" --turns "$turns" --concurrency "$concurrency" --pid "$pid")"
+      quiet; profile_start "cpu-$i-$t"
+      record cpu "$i" "$(load cpu --url "$(url)" --secret "$JWT_SECRET" --transport "$t" --turns "$turns" --concurrency "$concurrency" --pid "$pid")"
+      profile_stop
     done
     stop_service
     stop_pid "$mock_pid"; mock_pid=""
