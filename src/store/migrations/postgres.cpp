@@ -393,6 +393,57 @@ CREATE INDEX webhook_endpoints_tenant ON webhook_endpoints (tenant);
 ALTER TABLE webhook_deliveries ADD COLUMN endpoint_id TEXT;
 )sql";
 
+// Usage rollups above the daily one (issue 16: every report <= 100 ms on a 1M-row ledger), kept in
+// the ledger row's transaction beside usage_daily and back-filled from it here:
+// - usage_monthly_user (month 'YYYY-MM', user): whole months of a ranking by user, so a 90-day
+//   "top users" report reads ~4 months of users plus a few days instead of every user-day;
+// - usage_daily_model (day, model, bucket): reports not about one user (totals, by day, by model)
+//   read days x models rows. `bucket` spreads one (day, model)'s writes over a few rows so
+//   concurrent PostgreSQL transactions do not all queue on one row lock; readers sum the buckets
+//   (rows back-filled here and every SQLite write use bucket 0).
+constexpr std::string_view k0013_usage_rollups = R"sql(
+CREATE TABLE usage_monthly_user (
+  month               TEXT COLLATE "C" NOT NULL,
+  user_id             TEXT COLLATE "C" NOT NULL,
+  requests            BIGINT NOT NULL,
+  input_tokens        BIGINT NOT NULL,
+  output_tokens       BIGINT NOT NULL,
+  cached_input_tokens BIGINT NOT NULL,
+  cache_write_tokens  BIGINT NOT NULL,
+  reasoning_tokens    BIGINT NOT NULL,
+  cost_micros         BIGINT NOT NULL,
+  unpriced_requests   BIGINT NOT NULL,
+  estimated_requests  BIGINT NOT NULL,
+  PRIMARY KEY (month, user_id)
+);
+INSERT INTO usage_monthly_user SELECT substr(day, 1, 7), user_id,
+  sum(requests), sum(input_tokens), sum(output_tokens),
+  sum(cached_input_tokens), sum(cache_write_tokens), sum(reasoning_tokens),
+  sum(cost_micros), sum(unpriced_requests), sum(estimated_requests)
+  FROM usage_daily GROUP BY substr(day, 1, 7), user_id;
+
+CREATE TABLE usage_daily_model (
+  day                 TEXT COLLATE "C" NOT NULL,
+  model               TEXT COLLATE "C" NOT NULL,
+  bucket              BIGINT NOT NULL,
+  requests            BIGINT NOT NULL,
+  input_tokens        BIGINT NOT NULL,
+  output_tokens       BIGINT NOT NULL,
+  cached_input_tokens BIGINT NOT NULL,
+  cache_write_tokens  BIGINT NOT NULL,
+  reasoning_tokens    BIGINT NOT NULL,
+  cost_micros         BIGINT NOT NULL,
+  unpriced_requests   BIGINT NOT NULL,
+  estimated_requests  BIGINT NOT NULL,
+  PRIMARY KEY (day, model, bucket)
+);
+INSERT INTO usage_daily_model SELECT day, model, 0,
+  sum(requests), sum(input_tokens), sum(output_tokens),
+  sum(cached_input_tokens), sum(cache_write_tokens), sum(reasoning_tokens),
+  sum(cost_micros), sum(unpriced_requests), sum(estimated_requests)
+  FROM usage_daily GROUP BY day, model;
+)sql";
+
 // Lexical search reads (term, chunk, tf, len) of each query term's postings: with tf and len in
 // the primary key's index (INCLUDE), that is an index-only scan once the table is vacuumed, instead
 // of a heap fetch per posting.
@@ -401,7 +452,7 @@ ALTER TABLE kb_terms DROP CONSTRAINT kb_terms_pkey,
   ADD CONSTRAINT kb_terms_pkey PRIMARY KEY (knowledge_base_id, term, chunk_id) INCLUDE (tf, len);
 )sql";
 
-constexpr std::array<Migration, 13> kMigrations{{
+constexpr std::array<Migration, 14> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
     {3, "organise", k0003_organise},
@@ -414,6 +465,7 @@ constexpr std::array<Migration, 13> kMigrations{{
     {10, "keys and webhooks", k0010_keys_webhooks},
     {11, "embeddings", k0011_embeddings},
     {12, "webhook endpoints", k0012_webhook_endpoints},
+    {13, "usage rollups", k0013_usage_rollups},
     {14, "lexical postings", k0014_lexical_postings},
 }};
 static_assert(strictly_increasing(kMigrations), "migrations are numbered in increasing order, never reused");

@@ -552,6 +552,57 @@ CREATE INDEX webhook_endpoints_tenant ON webhook_endpoints (tenant);
 ALTER TABLE webhook_deliveries ADD COLUMN endpoint_id TEXT;
 )sql";
 
+// Usage rollups above the daily one (issue 16: every report <= 100 ms on a 1M-row ledger), kept in
+// the ledger row's transaction beside usage_daily and back-filled from it here:
+// - usage_monthly_user (month 'YYYY-MM', user): whole months of a ranking by user, so a 90-day
+//   "top users" report reads ~4 months of users plus a few days instead of every user-day;
+// - usage_daily_model (day, model, bucket): reports not about one user (totals, by day, by model)
+//   read days x models rows. `bucket` spreads one (day, model)'s writes over a few rows so
+//   concurrent PostgreSQL transactions do not all queue on one row lock; readers sum the buckets
+//   (rows back-filled here and every SQLite write use bucket 0).
+constexpr std::string_view k0013_usage_rollups = R"sql(
+CREATE TABLE usage_monthly_user (
+  month               TEXT NOT NULL,
+  user_id             TEXT NOT NULL,
+  requests            INTEGER NOT NULL,
+  input_tokens        INTEGER NOT NULL,
+  output_tokens       INTEGER NOT NULL,
+  cached_input_tokens INTEGER NOT NULL,
+  cache_write_tokens  INTEGER NOT NULL,
+  reasoning_tokens    INTEGER NOT NULL,
+  cost_micros         INTEGER NOT NULL,
+  unpriced_requests   INTEGER NOT NULL,
+  estimated_requests  INTEGER NOT NULL,
+  PRIMARY KEY (month, user_id)
+) WITHOUT ROWID;
+INSERT INTO usage_monthly_user SELECT substr(day, 1, 7), user_id,
+  sum(requests), sum(input_tokens), sum(output_tokens),
+  sum(cached_input_tokens), sum(cache_write_tokens), sum(reasoning_tokens),
+  sum(cost_micros), sum(unpriced_requests), sum(estimated_requests)
+  FROM usage_daily GROUP BY substr(day, 1, 7), user_id;
+
+CREATE TABLE usage_daily_model (
+  day                 TEXT NOT NULL,
+  model               TEXT NOT NULL,
+  bucket              INTEGER NOT NULL,
+  requests            INTEGER NOT NULL,
+  input_tokens        INTEGER NOT NULL,
+  output_tokens       INTEGER NOT NULL,
+  cached_input_tokens INTEGER NOT NULL,
+  cache_write_tokens  INTEGER NOT NULL,
+  reasoning_tokens    INTEGER NOT NULL,
+  cost_micros         INTEGER NOT NULL,
+  unpriced_requests   INTEGER NOT NULL,
+  estimated_requests  INTEGER NOT NULL,
+  PRIMARY KEY (day, model, bucket)
+) WITHOUT ROWID;
+INSERT INTO usage_daily_model SELECT day, model, 0,
+  sum(requests), sum(input_tokens), sum(output_tokens),
+  sum(cached_input_tokens), sum(cache_write_tokens), sum(reasoning_tokens),
+  sum(cost_micros), sum(unpriced_requests), sum(estimated_requests)
+  FROM usage_daily GROUP BY day, model;
+)sql";
+
 // Lexical search reads (term, chunk, tf, len) of each query term's postings. SQLite's kb_terms is
 // already WITHOUT ROWID, so its primary key holds tf and len: nothing to change here; the number
 // is kept so both stores list the same migrations (PostgreSQL's adds them to its index).
@@ -559,7 +610,7 @@ constexpr std::string_view k0014_lexical_postings = R"sql(
 SELECT 1;
 )sql";
 
-constexpr std::array<Migration, 13> kMigrations{{
+constexpr std::array<Migration, 14> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
     {3, "organise", k0003_organise},
@@ -572,6 +623,7 @@ constexpr std::array<Migration, 13> kMigrations{{
     {10, "keys and webhooks", k0010_keys_webhooks},
     {11, "embeddings", k0011_embeddings},
     {12, "webhook endpoints", k0012_webhook_endpoints},
+    {13, "usage rollups", k0013_usage_rollups},
     {14, "lexical postings", k0014_lexical_postings},
 }};
 

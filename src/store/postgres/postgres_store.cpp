@@ -5,6 +5,7 @@
 #include "store/detail/common.hpp"
 #include "store/detail/structured.hpp"
 #include "store/detail/pool.hpp"
+#include "store/detail/usage_rollup.hpp"
 #include "store/migrations/postgres.hpp"
 #include "store/postgres/pq.hpp"
 #include "store/postgres/unit.hpp"
@@ -608,30 +609,29 @@ class PostgresStore final : public Store {
 
   Result<UsageReport> usage_report(const UsageQuery& q) override {
     return run<UsageReport>("usage_report", Tx::read, [&](Connection& c) -> Result<UsageReport> {
-      const store::detail::UsageWhere where = store::detail::usage_where(q, '$');
-      Params filters;
-      for (const std::string& v : where.values) filters.add(v);
+      const auto totals_alone = [&]() {
+        const store::detail::UsageSource src = store::detail::usage_totals_source(q, '$');
+        Params values;
+        for (const std::string& v : src.values) values.add(v);
+        return read_usage_totals(c.query(store::detail::usage_totals_sql(src), values), 0, 0);
+      };
       UsageReport out;
       if (q.group == UsageGroup::none) {
-        out.totals = read_usage_totals(c.query(std::string("SELECT " AAS_USAGE_SUMS) + where.sql, filters), 0, 0);
+        out.totals = totals_alone();
         return out;
       }
-      // One scan of the range: the page of groups with the totals over all of them (window
-      // sums); only an empty page needs the totals asked for apart.
-      const std::size_t first = where.values.size() + 1;
-      const std::string order = q.by_cost ? "sum(cost_micros) DESC, k" : "k";
-      Params paged = filters;
+      // One scan: the page of groups with the totals over all of them (window sums); only an
+      // empty page needs the totals asked for apart.
+      const store::detail::UsageSource src = store::detail::usage_source(q, '$', utc_day(clock_.now()));
+      Params paged;
+      for (const std::string& v : src.values) paged.add(v);
       paged.add(q.limit + 1).add(q.offset);
-      const Rows r = c.query(std::string("SELECT ") + store::detail::usage_group_column(q.group) +
-                                 " AS k, " AAS_USAGE_SUMS ", " AAS_USAGE_WINDOW_SUMS + where.sql +
-                                 " GROUP BY k ORDER BY " + order + " LIMIT $" + std::to_string(first) +
-                                 " OFFSET $" + std::to_string(first + 1),
-                             paged);
+      const Rows r = c.query(store::detail::usage_page_sql(q, src), paged);
       for (int i = 0; i < r.size(); ++i) out.rows.push_back({r.text(i, 0), read_usage_totals(r, i, 1)});
       if (r.size() > 0)
         out.totals = read_usage_totals(r, 0, 10);
       else
-        out.totals = read_usage_totals(c.query(std::string("SELECT " AAS_USAGE_SUMS) + where.sql, filters), 0, 0);
+        out.totals = totals_alone();
       if (static_cast<int>(out.rows.size()) > q.limit) {
         out.rows.pop_back();
         out.more = true;
@@ -679,7 +679,7 @@ class PostgresStore final : public Store {
   }
 
  private:
-  // The ledger row and its share of the daily rollup, inside the caller's write transaction.
+  // The ledger row and its share of each rollup, inside the caller's write transaction.
   static void insert_usage(Connection& c, const UsageRecord& r,
                            const std::optional<std::string>& message_id, std::int64_t now) {
     c.query_with("INSERT INTO usage_ledger (" AAS_USAGE_LEDGER_COLUMNS ") VALUES ($1, $2, $3, $4,"
@@ -688,11 +688,18 @@ class PostgresStore final : public Store {
                  r.deployment, r.provider, r.input_tokens, r.output_tokens, r.cached_input_tokens,
                  r.cache_write_tokens, r.reasoning_tokens, r.cost_micros, r.latency_ms, r.ttft_ms,
                  r.status, store::detail::estimated_count(r), r.request_id, now);
+    // The three rollups in one statement (one round trip); the (day, model) row in the user's
+    // bucket, so concurrent transactions of one model seldom queue on one row lock.
     c.query_with(
-        AAS_USAGE_DAILY_UPSERT("($1, $2, $3, 1, $4, $5, $6, $7, $8, coalesce($9::bigint, 0), $10, $11)"),
+        "WITH daily AS (" AAS_USAGE_DAILY_UPSERT(
+            "($1, $2, $3, 1, $4, $5, $6, $7, $8, coalesce($9::bigint, 0), $10, $11)") "),"
+        " monthly AS (" AAS_USAGE_MONTHLY_USER_UPSERT(
+            "(substr($1, 1, 7), $2, 1, $4, $5, $6, $7, $8, coalesce($9::bigint, 0), $10, $11)") ") "
+        AAS_USAGE_DAILY_MODEL_UPSERT("($1, $3, $12, 1, $4, $5, $6, $7, $8, coalesce($9::bigint, 0), $10, $11)"),
         utc_day(from_unix_ms(now)), r.user_id, r.model, r.input_tokens, r.output_tokens,
         r.cached_input_tokens, r.cache_write_tokens, r.reasoning_tokens, r.cost_micros,
-        store::detail::unpriced_count(r), store::detail::estimated_count(r));
+        store::detail::unpriced_count(r), store::detail::estimated_count(r),
+        static_cast<std::int64_t>(store::detail::usage_bucket(r.user_id)));
   }
 
   static bool prompt_visible(Connection& c, std::string_view user_id, std::string_view prompt_id) {

@@ -5,6 +5,7 @@
 #include "store/detail/common.hpp"
 #include "store/detail/structured.hpp"
 #include "store/detail/pool.hpp"
+#include "store/detail/usage_rollup.hpp"
 #include "store/migrations/sqlite.hpp"
 #include "store/sqlite/database.hpp"
 #include "store/sqlite/db.hpp"
@@ -572,13 +573,13 @@ class SqliteStore final : public Store {
   Result<UsageReport> usage_report(const UsageQuery& q) override {
     return read<UsageReport>("usage_report", [&](Connection& c) -> Result<UsageReport> {
       Transaction tx(c, Transaction::Kind::read);
-      const store::detail::UsageWhere where = store::detail::usage_where(q, '?');
-      const auto bind_where = [&](Statement& st) {
-        for (std::size_t i = 0; i < where.values.size(); ++i) st.bind(static_cast<int>(i) + 1, where.values[i]);
+      const auto bind_values = [](Statement& st, const store::detail::UsageSource& src) {
+        for (std::size_t i = 0; i < src.values.size(); ++i) st.bind(static_cast<int>(i) + 1, src.values[i]);
       };
       const auto totals_alone = [&]() {
-        auto st = c.prepare(std::string("SELECT " AAS_USAGE_SUMS) + where.sql);
-        bind_where(st);
+        const store::detail::UsageSource src = store::detail::usage_totals_source(q, '?');
+        auto st = c.prepare(store::detail::usage_totals_sql(src));
+        bind_values(st, src);
         st.step();
         UsageTotals t = read_usage_totals(st, 0);
         st.run();
@@ -589,15 +590,12 @@ class SqliteStore final : public Store {
         out.totals = totals_alone();
         return out;
       }
-      // One scan of the range: the page of groups, each row also carrying the totals over all
-      // groups (window sums); only an empty page needs the totals asked for apart.
-      const int first = static_cast<int>(where.values.size()) + 1;
-      const std::string order = q.by_cost ? "sum(cost_micros) DESC, k" : "k";
-      auto st = c.prepare(std::string("SELECT ") + store::detail::usage_group_column(q.group) +
-                          " AS k, " AAS_USAGE_SUMS ", " AAS_USAGE_WINDOW_SUMS + where.sql +
-                          " GROUP BY k ORDER BY " + order + " LIMIT ?" + std::to_string(first) +
-                          " OFFSET ?" + std::to_string(first + 1));
-      bind_where(st);
+      // One scan: the page of groups, each row also carrying the totals over all groups (window
+      // sums); only an empty page needs the totals asked for apart.
+      const store::detail::UsageSource src = store::detail::usage_source(q, '?', utc_day(clock_.now()));
+      const int first = static_cast<int>(src.values.size()) + 1;
+      auto st = c.prepare(store::detail::usage_page_sql(q, src));
+      bind_values(st, src);
       st.bind(first, q.limit + 1).bind(first + 1, q.offset);
       bool have_totals = false;
       while (st.step()) {
@@ -721,7 +719,7 @@ class SqliteStore final : public Store {
         .step();
   }
 
-  // The ledger row and its share of the daily rollup, inside the caller's write transaction.
+  // The ledger row and its share of each rollup, inside the caller's write transaction.
   void insert_usage(Connection& c, const UsageRecord& r, const std::optional<std::string>& message_id,
                     std::int64_t now) {
     c.prepare(
@@ -733,12 +731,18 @@ class SqliteStore final : public Store {
                   r.cache_write_tokens, r.reasoning_tokens, r.cost_micros, r.latency_ms, r.ttft_ms,
                   r.status, r.estimated, r.request_id, now)
         .run();
-    c.prepare(AAS_USAGE_DAILY_UPSERT(
-                  "(?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, coalesce(?9, 0), ?10, ?11)"))
-        .bind_all(utc_day(from_unix_ms(now)), r.user_id, r.model, r.input_tokens, r.output_tokens,
-                  r.cached_input_tokens, r.cache_write_tokens, r.reasoning_tokens, r.cost_micros,
-                  store::detail::unpriced_count(r), store::detail::estimated_count(r))
-        .run();
+    // The same values for each rollup (an upsert may leave a number unused); one writer, so
+    // every (day, model) row is bucket 0.
+    for (const char* sql :
+         {AAS_USAGE_DAILY_UPSERT("(?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, coalesce(?9, 0), ?10, ?11)"),
+          AAS_USAGE_MONTHLY_USER_UPSERT("(substr(?1, 1, 7), ?2, 1, ?4, ?5, ?6, ?7, ?8, coalesce(?9, 0), ?10, ?11)"),
+          AAS_USAGE_DAILY_MODEL_UPSERT("(?1, ?3, 0, 1, ?4, ?5, ?6, ?7, ?8, coalesce(?9, 0), ?10, ?11)")}) {
+      c.prepare(sql)
+          .bind_all(utc_day(from_unix_ms(now)), r.user_id, r.model, r.input_tokens, r.output_tokens,
+                    r.cached_input_tokens, r.cache_write_tokens, r.reasoning_tokens, r.cost_micros,
+                    store::detail::unpriced_count(r), store::detail::estimated_count(r))
+          .run();
+    }
   }
 
   static bool owns(Connection& c, std::string_view user_id, std::string_view conversation_id) {
