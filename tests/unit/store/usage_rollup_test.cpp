@@ -15,7 +15,7 @@ namespace {
 
 using namespace std::chrono;
 
-std::string day(sys_days d) {
+std::string text_of(sys_days d) {
   const year_month_day ymd{d};
   char buf[16];
   std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
@@ -26,10 +26,10 @@ std::string day(sys_days d) {
 // How many times each day counts, summing the terms (a month term counts each of its days).
 std::map<std::string, int> coverage(const std::vector<UsageTerm>& terms) {
   std::map<std::string, int> out;
-  const auto parse = [](const std::string& s, bool month) {
+  const auto parse = [](const std::string& s, bool whole_month) {
     const int y = std::stoi(s.substr(0, 4));
     const unsigned m = static_cast<unsigned>(std::stoi(s.substr(5, 2)));
-    const unsigned d = month ? 1u : static_cast<unsigned>(std::stoi(s.substr(8, 2)));
+    const unsigned d = whole_month ? 1u : static_cast<unsigned>(std::stoi(s.substr(8, 2)));
     return sys_days{year{y} / month{m} / day{d}};
   };
   for (const UsageTerm& t : terms) {
@@ -41,7 +41,7 @@ std::map<std::string, int> coverage(const std::vector<UsageTerm>& terms) {
     }
     EXPECT_LE(a, b) << t.from << ".." << t.to;
     for (sys_days d = a; d <= b; d += days{1}) {
-      const std::string k = day(d);
+      const std::string k = text_of(d);
       out[k] += t.sign;
       if (out[k] == 0) out.erase(k);
     }
@@ -81,10 +81,10 @@ TEST(UsageUserTerms, EveryRangeIsCoveredExactlyOnce) {
     const sys_days from = base + days{offset(rng)};
     const sys_days to = from + days{length(rng)};
     const sys_days today = base + days{offset(rng)};
-    const auto terms = usage_user_terms(day(from), day(to), day(today));
+    const auto terms = usage_user_terms(text_of(from), text_of(to), text_of(today));
     std::map<std::string, int> want;
-    for (sys_days d = from; d <= to; d += days{1}) want[day(d)] = 1;
-    ASSERT_EQ(coverage(terms), want) << day(from) << ".." << day(to) << " today " << day(today);
+    for (sys_days d = from; d <= to; d += days{1}) want[text_of(d)] = 1;
+    ASSERT_EQ(coverage(terms), want) << text_of(from) << ".." << text_of(to) << " today " << text_of(today);
   }
 }
 
