@@ -11,8 +11,8 @@
 #    produced for them (aggregated in Python), in one transaction (WAL, synchronous=OFF), then
 #    checked: the ledger aggregated by (UTC day, user, model) in SQL equals the rollup, row by row.
 #    Then migration 13 is undone and run again (`ai-agent-service migrate`, timed), so its back-fill
-#    builds usage_monthly_user and usage_daily_model from the generated usage_daily; both are
-#    checked against the ledger the same way.
+#    builds usage_monthly_user and usage_daily_model from the generated usage_daily (its triggers
+#    keep them from then on); both are checked against the ledger the same way.
 # 2. The service on that database (127.0.0.1, a free port, THREADS, LOG_LEVEL=warn, access log to
 #    /dev/null); an admin token and a token for the heavy user; every report over HTTP on one
 #    keep-alive connection: USAGE_WARMUP warm-up requests each, then USAGE_RUNS rounds in which
@@ -92,7 +92,8 @@ if [ ! -s "$db" ]; then
   # The generator fills usage_daily only: migration 13's back-fill builds the other rollups.
   python3 -c 'import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
-db.executescript("DROP TABLE IF EXISTS usage_monthly_user; DROP TABLE IF EXISTS usage_daily_model;"
+db.executescript("DROP TRIGGER IF EXISTS usage_daily_rollups_insert; DROP TRIGGER IF EXISTS usage_daily_rollups_update;"
+                 " DROP TABLE IF EXISTS usage_monthly_user; DROP TABLE IF EXISTS usage_daily_model;"
                  " DELETE FROM schema_migrations WHERE version = 13;")' "$db"
   t0=$(date +%s%N)
   DATABASE_URL="sqlite:$db" "$bin" migrate >/dev/null
@@ -136,6 +137,9 @@ if [ "$store" = postgres ]; then
   psql -q "$AAS_TEST_POSTGRES_URL" -c "CREATE DATABASE $pg_db"
   db_url="${AAS_TEST_POSTGRES_URL%/*}/$pg_db"
   DATABASE_URL="$db_url" "$bin" migrate >/dev/null
+  # Migration 13 undone before the copy (its trigger would roll up each copied row), run again after.
+  psql -q "$db_url" -c "DROP TRIGGER usage_daily_rollups ON usage_daily; DROP FUNCTION usage_daily_rollups();
+    DROP TABLE usage_monthly_user; DROP TABLE usage_daily_model; DELETE FROM schema_migrations WHERE version = 13"
   SECONDS=0
   for table in usage_ledger usage_daily; do
     python3 -c 'import csv, sqlite3, sys
@@ -144,7 +148,6 @@ for row in sqlite3.connect(sys.argv[1]).execute("SELECT * FROM " + sys.argv[2]):
     w.writerow(["" if v is None else v for v in row])' "$db" "$table" |
       psql -q "$db_url" -c "\\copy $table FROM STDIN WITH (FORMAT csv)"
   done
-  psql -q "$db_url" -c "DROP TABLE usage_monthly_user; DROP TABLE usage_daily_model; DELETE FROM schema_migrations WHERE version = 13"
   echo "  copied into PostgreSQL in ${SECONDS} s"
   t0=$(date +%s%N)
   DATABASE_URL="$db_url" "$bin" migrate >/dev/null

@@ -255,30 +255,21 @@ inline std::int64_t estimated_count(const UsageRecord& r) { return r.estimated ?
   " coalesce(sum(sum(cost_micros)) OVER (), 0), coalesce(sum(sum(unpriced_requests)) OVER (), 0),"   \
   " coalesce(sum(sum(estimated_requests)) OVER (), 0)"
 
-// The rollups' upserts: a ledger row's share (requests 1) added to its row of each rollup (see
-// store/detail/usage_rollup.hpp). Only the VALUES differ by dialect.
-#define AAS_USAGE_COUNTERS                                                                   \
-  "requests, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,"          \
-  " reasoning_tokens, cost_micros, unpriced_requests, estimated_requests"
-#define AAS_USAGE_ADD(TABLE)                                                                  \
-  " requests = " TABLE ".requests + excluded.requests,"                                      \
-  " input_tokens = " TABLE ".input_tokens + excluded.input_tokens,"                          \
-  " output_tokens = " TABLE ".output_tokens + excluded.output_tokens,"                       \
-  " cached_input_tokens = " TABLE ".cached_input_tokens + excluded.cached_input_tokens,"     \
-  " cache_write_tokens = " TABLE ".cache_write_tokens + excluded.cache_write_tokens,"        \
-  " reasoning_tokens = " TABLE ".reasoning_tokens + excluded.reasoning_tokens,"              \
-  " cost_micros = " TABLE ".cost_micros + excluded.cost_micros,"                             \
-  " unpriced_requests = " TABLE ".unpriced_requests + excluded.unpriced_requests,"           \
-  " estimated_requests = " TABLE ".estimated_requests + excluded.estimated_requests"
-#define AAS_USAGE_DAILY_UPSERT(VALUES)                                                        \
-  "INSERT INTO usage_daily (day, user_id, model, " AAS_USAGE_COUNTERS ") VALUES " VALUES       \
-  " ON CONFLICT (day, user_id, model) DO UPDATE SET" AAS_USAGE_ADD("usage_daily")
-#define AAS_USAGE_MONTHLY_USER_UPSERT(VALUES)                                                 \
-  "INSERT INTO usage_monthly_user (month, user_id, " AAS_USAGE_COUNTERS ") VALUES " VALUES     \
-  " ON CONFLICT (month, user_id) DO UPDATE SET" AAS_USAGE_ADD("usage_monthly_user")
-#define AAS_USAGE_DAILY_MODEL_UPSERT(VALUES)                                                  \
-  "INSERT INTO usage_daily_model (day, model, bucket, " AAS_USAGE_COUNTERS ") VALUES " VALUES  \
-  " ON CONFLICT (day, model, bucket) DO UPDATE SET" AAS_USAGE_ADD("usage_daily_model")
+// The rollup's upsert: a ledger row's share added to its (day, user, model) row. Only the
+// VALUES placeholders differ by dialect.
+#define AAS_USAGE_DAILY_UPSERT(VALUES)                                                   \
+  "INSERT INTO usage_daily (day, user_id, model, requests, input_tokens, output_tokens," \
+  " cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_micros,"             \
+  " unpriced_requests, estimated_requests) VALUES " VALUES                               \
+  " ON CONFLICT (day, user_id, model) DO UPDATE SET requests = usage_daily.requests + 1,"  \
+  " input_tokens = usage_daily.input_tokens + excluded.input_tokens,"                     \
+  " output_tokens = usage_daily.output_tokens + excluded.output_tokens,"                  \
+  " cached_input_tokens = usage_daily.cached_input_tokens + excluded.cached_input_tokens," \
+  " cache_write_tokens = usage_daily.cache_write_tokens + excluded.cache_write_tokens,"   \
+  " reasoning_tokens = usage_daily.reasoning_tokens + excluded.reasoning_tokens,"         \
+  " cost_micros = usage_daily.cost_micros + excluded.cost_micros,"                        \
+  " unpriced_requests = usage_daily.unpriced_requests + excluded.unpriced_requests,"      \
+  " estimated_requests = usage_daily.estimated_requests + excluded.estimated_requests"
 
 // The limit override's upsert (a put replaces the whole override).
 #define AAS_LIMIT_UPSERT(VALUES)                                                               \

@@ -176,14 +176,4 @@ std::string usage_page_sql(const UsageQuery& q, const UsageSource& source) {
 
 std::string usage_totals_sql(const UsageSource& source) { return std::string("SELECT " AAS_USAGE_SUMS) + source.from; }
 
-int usage_bucket(std::string_view user_id) {
-  // FNV-1a: the same bucket in every process and build (std::hash promises neither).
-  std::uint32_t h = 2166136261u;
-  for (unsigned char c : user_id) {
-    h ^= c;
-    h *= 16777619u;
-  }
-  return static_cast<int>(h % kUsageBuckets);
-}
-
 }  // namespace aas::store::detail

@@ -1,7 +1,7 @@
 #pragma once
 // Private to the Store adapters (sqlite/, postgres/): which rollup a usage report reads and the SQL
 // that reads it, the same in both dialects but for the placeholder mark. Three rollups, all written
-// in the ledger row's transaction (migrations 2 and 13):
+// in the ledger row's transaction (migration 2; migration 13's triggers on usage_daily):
 //   usage_daily (day, user, model)      a user's own reports and budgets (index on user, day);
 //   usage_daily_model (day, model, b)   reports over every user grouped by day or model, and totals:
 //                                       days x models rows (x buckets on PostgreSQL);
@@ -54,10 +54,5 @@ UsageSource usage_totals_source(const UsageQuery& q, char mark);
 // (their placeholders follow the source's values), and "SELECT <sums>" + source.
 std::string usage_page_sql(const UsageQuery& q, const UsageSource& source);
 std::string usage_totals_sql(const UsageSource& source);
-
-// The usage_daily_model bucket a PostgreSQL write adds to: a fixed hash of the user, so two users'
-// concurrent calls of one model rarely wait on the same row lock.
-inline constexpr int kUsageBuckets = 16;
-int usage_bucket(std::string_view user_id);
 
 }  // namespace aas::store::detail

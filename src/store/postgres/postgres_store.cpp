@@ -679,7 +679,7 @@ class PostgresStore final : public Store {
   }
 
  private:
-  // The ledger row and its share of each rollup, inside the caller's write transaction.
+  // The ledger row and its share of the daily rollup, inside the caller's write transaction.
   static void insert_usage(Connection& c, const UsageRecord& r,
                            const std::optional<std::string>& message_id, std::int64_t now) {
     c.query_with("INSERT INTO usage_ledger (" AAS_USAGE_LEDGER_COLUMNS ") VALUES ($1, $2, $3, $4,"
@@ -688,18 +688,11 @@ class PostgresStore final : public Store {
                  r.deployment, r.provider, r.input_tokens, r.output_tokens, r.cached_input_tokens,
                  r.cache_write_tokens, r.reasoning_tokens, r.cost_micros, r.latency_ms, r.ttft_ms,
                  r.status, store::detail::estimated_count(r), r.request_id, now);
-    // The three rollups in one statement (one round trip); the (day, model) row in the user's
-    // bucket, so concurrent transactions of one model seldom queue on one row lock.
     c.query_with(
-        "WITH daily AS (" AAS_USAGE_DAILY_UPSERT(
-            "($1, $2, $3, 1, $4, $5, $6, $7, $8, coalesce($9::bigint, 0), $10, $11)") "),"
-        " monthly AS (" AAS_USAGE_MONTHLY_USER_UPSERT(
-            "(substr($1, 1, 7), $2, 1, $4, $5, $6, $7, $8, coalesce($9::bigint, 0), $10, $11)") ") "
-        AAS_USAGE_DAILY_MODEL_UPSERT("($1, $3, $12, 1, $4, $5, $6, $7, $8, coalesce($9::bigint, 0), $10, $11)"),
+        AAS_USAGE_DAILY_UPSERT("($1, $2, $3, 1, $4, $5, $6, $7, $8, coalesce($9::bigint, 0), $10, $11)"),
         utc_day(from_unix_ms(now)), r.user_id, r.model, r.input_tokens, r.output_tokens,
         r.cached_input_tokens, r.cache_write_tokens, r.reasoning_tokens, r.cost_micros,
-        store::detail::unpriced_count(r), store::detail::estimated_count(r),
-        static_cast<std::int64_t>(store::detail::usage_bucket(r.user_id)));
+        store::detail::unpriced_count(r), store::detail::estimated_count(r));
   }
 
   static bool prompt_visible(Connection& c, std::string_view user_id, std::string_view prompt_id) {

@@ -719,7 +719,7 @@ class SqliteStore final : public Store {
         .step();
   }
 
-  // The ledger row and its share of each rollup, inside the caller's write transaction.
+  // The ledger row and its share of the daily rollup, inside the caller's write transaction.
   void insert_usage(Connection& c, const UsageRecord& r, const std::optional<std::string>& message_id,
                     std::int64_t now) {
     c.prepare(
@@ -731,18 +731,12 @@ class SqliteStore final : public Store {
                   r.cache_write_tokens, r.reasoning_tokens, r.cost_micros, r.latency_ms, r.ttft_ms,
                   r.status, r.estimated, r.request_id, now)
         .run();
-    // The same values for each rollup (an upsert may leave a number unused); one writer, so
-    // every (day, model) row is bucket 0.
-    for (const char* sql :
-         {AAS_USAGE_DAILY_UPSERT("(?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, coalesce(?9, 0), ?10, ?11)"),
-          AAS_USAGE_MONTHLY_USER_UPSERT("(substr(?1, 1, 7), ?2, 1, ?4, ?5, ?6, ?7, ?8, coalesce(?9, 0), ?10, ?11)"),
-          AAS_USAGE_DAILY_MODEL_UPSERT("(?1, ?3, 0, 1, ?4, ?5, ?6, ?7, ?8, coalesce(?9, 0), ?10, ?11)")}) {
-      c.prepare(sql)
-          .bind_all(utc_day(from_unix_ms(now)), r.user_id, r.model, r.input_tokens, r.output_tokens,
-                    r.cached_input_tokens, r.cache_write_tokens, r.reasoning_tokens, r.cost_micros,
-                    store::detail::unpriced_count(r), store::detail::estimated_count(r))
-          .run();
-    }
+    c.prepare(AAS_USAGE_DAILY_UPSERT(
+                  "(?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?8, coalesce(?9, 0), ?10, ?11)"))
+        .bind_all(utc_day(from_unix_ms(now)), r.user_id, r.model, r.input_tokens, r.output_tokens,
+                  r.cached_input_tokens, r.cache_write_tokens, r.reasoning_tokens, r.cost_micros,
+                  store::detail::unpriced_count(r), store::detail::estimated_count(r))
+        .run();
   }
 
   static bool owns(Connection& c, std::string_view user_id, std::string_view conversation_id) {

@@ -105,13 +105,5 @@ TEST(UsageUserTerms, SourcesChooseTheSmallestRollup) {
   EXPECT_EQ(usage_totals_source(q, '?').from, " FROM usage_daily WHERE day BETWEEN ?1 AND ?2 AND user_id = ?3");
 }
 
-TEST(UsageBucket, IsFixedAndInRange) {
-  EXPECT_EQ(usage_bucket("user-0001"), usage_bucket("user-0001"));
-  for (const char* u : {"", "a", "user-0001", "key:abc"}) {
-    EXPECT_GE(usage_bucket(u), 0);
-    EXPECT_LT(usage_bucket(u), kUsageBuckets);
-  }
-}
-
 }  // namespace
 }  // namespace aas::store::detail
