@@ -15,6 +15,7 @@ namespace {
 
 namespace chr = std::chrono;
 
+// api/usage.cpp validates the same text; this is the store's own reading of what it was given.
 std::optional<chr::sys_days> parse_day(std::string_view s) {
   int y = 0;
   unsigned m = 0, d = 0;
@@ -29,13 +30,7 @@ std::optional<chr::sys_days> parse_day(std::string_view s) {
   return chr::sys_days{ymd};
 }
 
-std::string day_text(chr::sys_days d) {
-  const chr::year_month_day ymd{d};
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                static_cast<unsigned>(ymd.day()));
-  return buf;
-}
+std::string day_text(chr::sys_days d) { return utc_day(TimePoint(d)); }
 
 std::string month_text(chr::year_month ym) {
   char buf[16];
@@ -63,23 +58,15 @@ std::string term_select(const UsageTerm& t, UsageSource& s) {
   return sql;
 }
 
-// usage_daily over the range with the filters given: a user's own reports (its index on
-// (user_id, day)), and the by-user ranking of one model (no rollup has user and month and model).
-UsageSource daily_source(const UsageQuery& q, char mark) {
+// A rollup with a day column over the range, with the filters given (a filter is part of the text
+// only when given). usage_daily: a user's own reports (its index on (user_id, day)) and the
+// by-user ranking of one model (no rollup has user, month and model); usage_daily_model: the rest.
+UsageSource days_source(const char* table, const UsageQuery& q, char mark) {
   UsageSource s;
   s.mark = mark;
-  s.from = " FROM usage_daily WHERE day BETWEEN " + s.add(q.from_day);
+  s.from = std::string(" FROM ") + table + " WHERE day BETWEEN " + s.add(q.from_day);
   s.from += " AND " + s.add(q.to_day);
   if (q.user_id) s.from += " AND user_id = " + s.add(*q.user_id);
-  if (q.model) s.from += " AND model = " + s.add(*q.model);
-  return s;
-}
-
-UsageSource daily_model_source(const UsageQuery& q, char mark) {
-  UsageSource s;
-  s.mark = mark;
-  s.from = " FROM usage_daily_model WHERE day BETWEEN " + s.add(q.from_day);
-  s.from += " AND " + s.add(q.to_day);
   if (q.model) s.from += " AND model = " + s.add(*q.model);
   return s;
 }
@@ -144,12 +131,12 @@ std::vector<UsageTerm> usage_user_terms(std::string_view from_day, std::string_v
 }
 
 UsageSource usage_source(const UsageQuery& q, char mark, std::string_view today) {
-  if (q.user_id || (q.group == UsageGroup::user && q.model)) return daily_source(q, mark);
-  if (q.group != UsageGroup::user) return daily_model_source(q, mark);
+  if (q.user_id || (q.group == UsageGroup::user && q.model)) return days_source("usage_daily", q, mark);
+  if (q.group != UsageGroup::user) return days_source("usage_daily_model", q, mark);
   UsageSource s;
   s.mark = mark;
   const std::vector<UsageTerm> terms = usage_user_terms(q.from_day, q.to_day, today);
-  if (terms.empty()) return daily_source(q, mark);  // from after to: nothing, as usage_daily says
+  if (terms.empty()) return days_source("usage_daily", q, mark);  // from after to: nothing, as usage_daily says
   s.from = " FROM (";
   for (std::size_t i = 0; i < terms.size(); ++i) {
     if (i > 0) s.from += " UNION ALL ";
@@ -163,7 +150,7 @@ UsageSource usage_source(const UsageQuery& q, char mark, std::string_view today)
 }
 
 UsageSource usage_totals_source(const UsageQuery& q, char mark) {
-  return q.user_id ? daily_source(q, mark) : daily_model_source(q, mark);
+  return days_source(q.user_id ? "usage_daily" : "usage_daily_model", q, mark);
 }
 
 std::string usage_page_sql(const UsageQuery& q, const UsageSource& source) {
