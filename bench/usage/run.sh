@@ -10,6 +10,9 @@
 #    complete, 3 % interrupted, 2 % error) and the usage_daily rows insert_usage would have
 #    produced for them (aggregated in Python), in one transaction (WAL, synchronous=OFF), then
 #    checked: the ledger aggregated by (UTC day, user, model) in SQL equals the rollup, row by row.
+#    Then migration 13 is undone and run again (`ai-agent-service migrate`, timed), so its back-fill
+#    builds usage_monthly_user and usage_daily_model from the generated usage_daily (its triggers
+#    keep them from then on); both are checked against the ledger the same way.
 # 2. The service on that database (127.0.0.1, a free port, THREADS, LOG_LEVEL=warn, access log to
 #    /dev/null); an admin token and a token for the heavy user; every report over HTTP on one
 #    keep-alive connection: USAGE_WARMUP warm-up requests each, then USAGE_RUNS rounds in which
@@ -26,6 +29,13 @@
 #   USAGE_RUNS=30 USAGE_WARMUP=3      rounds and warm-up requests per report
 #   USAGE_FIXES=1                     time the candidate fixes too (a few minutes)
 #   USAGE_DB=PATH                     use (and keep) this database; generated only if missing
+#   USAGE_STORE=postgres              serve from PostgreSQL instead (run under
+#                            scripts/with-postgres.sh): the SQLite database's ledger and daily rollup
+#                            are copied into a new PostgreSQL database, migration 13 back-fills the
+#                            other rollups there; the bare-SQL phases (3.) are SQLite's only
+#   USAGE_OLD_BIN=PATH                also time this (older) binary over HTTP on the same database,
+#                            alternating OLD, NEW, OLD, NEW (USAGE_RUNS rounds each); the summary
+#                            gives NEW/OLD ratios
 #   THREADS=2                         the service's I/O threads
 #   BENCH_MAX_BUSY=25 BENCH_MAX_WAIT=120   before each timed phase, wait up to MAX_WAIT s for the
 #                            cores to be at most MAX_BUSY % busy (a shared machine); the reading is
@@ -79,6 +89,16 @@ if [ ! -s "$db" ]; then
   SECONDS=0
   ub generate --db "$db" --rows "$rows" --users "$users" --days "$days" --seed "$seed" | record
   echo "  generated in ${SECONDS} s"
+  # The generator fills usage_daily only: migration 13's back-fill builds the other rollups.
+  python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.executescript("DROP TRIGGER IF EXISTS usage_daily_rollups_insert; DROP TRIGGER IF EXISTS usage_daily_rollups_update;"
+                 " DROP TABLE IF EXISTS usage_monthly_user; DROP TABLE IF EXISTS usage_daily_model;"
+                 " DELETE FROM schema_migrations WHERE version = 13;")' "$db"
+  t0=$(date +%s%N)
+  DATABASE_URL="sqlite:$db" "$bin" migrate >/dev/null
+  echo "{\"what\":\"migration13\",\"store\":\"sqlite\",\"ms\":$(( ($(date +%s%N) - t0) / 1000000 ))}" | record
+  ub check-rollups --db "$db" | record
 else
   echo "using the existing database $db"
   # Describe it the way generate would (heavy / light users) without regenerating.
@@ -108,28 +128,76 @@ try:
 except sqlite3.Error:
     print("null")' "$db")}" | record
 
+# --- 1b. PostgreSQL: the same ledger and daily rollup copied in, migration 13 back-fills the rest -----
+store="${USAGE_STORE:-sqlite}"
+db_url="sqlite:$db"
+if [ "$store" = postgres ]; then
+  [ -n "${AAS_TEST_POSTGRES_URL:-}" ] || { echo "usage/run.sh: USAGE_STORE=postgres runs under scripts/with-postgres.sh" >&2; exit 2; }
+  pg_db="usage_bench_$$"
+  psql -q "$AAS_TEST_POSTGRES_URL" -c "CREATE DATABASE $pg_db"
+  db_url="${AAS_TEST_POSTGRES_URL%/*}/$pg_db"
+  DATABASE_URL="$db_url" "$bin" migrate >/dev/null
+  # Migration 13 undone before the copy (its trigger would roll up each copied row), run again after.
+  psql -q "$db_url" -c "DROP TRIGGER usage_daily_rollups ON usage_daily; DROP FUNCTION usage_daily_rollups();
+    DROP TABLE usage_monthly_user; DROP TABLE usage_daily_model; DELETE FROM schema_migrations WHERE version = 13"
+  SECONDS=0
+  for table in usage_ledger usage_daily; do
+    python3 -c 'import csv, sqlite3, sys
+w = csv.writer(sys.stdout)
+for row in sqlite3.connect(sys.argv[1]).execute("SELECT * FROM " + sys.argv[2]):
+    w.writerow(["" if v is None else v for v in row])' "$db" "$table" |
+      psql -q "$db_url" -c "\\copy $table FROM STDIN WITH (FORMAT csv)"
+  done
+  echo "  copied into PostgreSQL in ${SECONDS} s"
+  t0=$(date +%s%N)
+  DATABASE_URL="$db_url" "$bin" migrate >/dev/null
+  echo "{\"what\":\"migration13\",\"store\":\"postgres\",\"ms\":$(( ($(date +%s%N) - t0) / 1000000 ))}" | record
+  psql -q "$db_url" -c "VACUUM ANALYZE"
+  # The rollups hold what the ledger does (whole totals; the SQLite check compares group by group).
+  psql -At "$db_url" -c "SELECT json_build_object('what', 'pgcheck', 'ledger', (SELECT count(*) FROM usage_ledger),
+    'daily', (SELECT sum(requests) FROM usage_daily), 'monthlyUser', (SELECT sum(requests) FROM usage_monthly_user),
+    'dailyModel', (SELECT sum(requests) FROM usage_daily_model),
+    'ledgerCost', (SELECT coalesce(sum(cost_micros), 0) FROM usage_ledger),
+    'monthlyUserCost', (SELECT sum(cost_micros) FROM usage_monthly_user),
+    'dailyModelCost', (SELECT sum(cost_micros) FROM usage_daily_model))" | record
+fi
+
 # --- 2. over HTTP -----------------------------------------------------------------------------------
-port="$(python3 "$bench/bench.py" free-port)"
-PORT="$port" HOST=127.0.0.1 DATABASE_URL="sqlite:$db" "$bin" serve >/dev/null 2>"$work/serve.stderr" &
-pid=$!
-for _ in $(seq 1 500); do
-  curl -sf -o /dev/null "http://127.0.0.1:$port/ready" && break
-  kill -0 "$pid" 2>/dev/null || { cat "$work/serve.stderr" >&2; exit 1; }
-  sleep 0.02
-done
-admin_token="$("$bin" token --user bench-admin --admin --ttl 2h)"
-user_token="$("$bin" token --user "$heavy" --ttl 2h)"
-quiet http
-echo "HTTP: $runs rounds of every report (heavy user $heavy, light user $light), load $(loadavg)"
-ub http --port "$port" --admin-token "$admin_token" --user-token "$user_token" --heavy "$heavy" \
-  --light "$light" --runs "$runs" --warmup "$warmup" | record
-echo "{\"what\":\"memory\",$(awk '/^VmRSS:/{r=$2} /^VmHWM:/{h=$2} END{printf "\"rssMiB\":%.1f,\"hwmMiB\":%.1f", r/1024, h/1024}' "/proc/$pid/status")}" | record
-kill -TERM "$pid"
-code=0; wait "$pid" || code=$?
-pid=""
-[ "$code" -eq 0 ] || echo "usage/run.sh: the service exited with $code on SIGTERM" >&2
-if grep -Eqi 'error|critical|fatal' "$work/serve.stderr"; then
-  echo "usage/run.sh: the service logged errors:" >&2; grep -Ei 'error|critical|fatal' "$work/serve.stderr" | head -5 >&2
+# http_phase BINARY LABEL: the service on the database, every report USAGE_RUNS rounds.
+http_phase() {
+  local b="$1" label="$2"
+  port="$(python3 "$bench/bench.py" free-port)"
+  PORT="$port" HOST=127.0.0.1 DATABASE_URL="$db_url" "$b" serve >/dev/null 2>"$work/serve.stderr" &
+  pid=$!
+  for _ in $(seq 1 500); do
+    curl -sf -o /dev/null "http://127.0.0.1:$port/ready" && break
+    kill -0 "$pid" 2>/dev/null || { cat "$work/serve.stderr" >&2; exit 1; }
+    sleep 0.02
+  done
+  admin_token="$("$b" token --user bench-admin --admin --ttl 2h)"
+  user_token="$("$b" token --user "$heavy" --ttl 2h)"
+  quiet "http $label"
+  echo "HTTP ($label, $store): $runs rounds of every report (heavy user $heavy, light user $light), load $(loadavg)"
+  ub http --port "$port" --admin-token "$admin_token" --user-token "$user_token" --heavy "$heavy" \
+    --light "$light" --runs "$runs" --warmup "$warmup" --label "$label" --store "$store" | record
+  echo "{\"what\":\"memory\",\"label\":\"$label\",$(awk '/^VmRSS:/{r=$2} /^VmHWM:/{h=$2} END{printf "\"rssMiB\":%.1f,\"hwmMiB\":%.1f", r/1024, h/1024}' "/proc/$pid/status")}" | record
+  kill -TERM "$pid"
+  code=0; wait "$pid" || code=$?
+  pid=""
+  [ "$code" -eq 0 ] || echo "usage/run.sh: the service exited with $code on SIGTERM" >&2
+  if grep -Eqi 'error|critical|fatal' "$work/serve.stderr"; then
+    echo "usage/run.sh: the service logged errors:" >&2; grep -Ei 'error|critical|fatal' "$work/serve.stderr" | head -5 >&2
+  fi
+}
+if [ -n "${USAGE_OLD_BIN:-}" ]; then
+  for _ in 1 2; do http_phase "$USAGE_OLD_BIN" old; http_phase "$bin" new; done
+else
+  http_phase "$bin" new
+fi
+if [ "$store" = postgres ]; then
+  echo
+  ub summary "$results" | tee "$out/usage-summary.txt"
+  exit 0
 fi
 
 # --- 3. the same SQL directly, plans, candidate fixes -------------------------------------------------

@@ -5,7 +5,11 @@
       Fills usage_ledger of a migrated database with synthetic calls and usage_daily with the
       rollup insert_usage would have produced for them; checks rollup == ledger in one SQL query.
       Prints one JSON line (counts, heavy/light user ids, timings).
+  usage_bench.py check-rollups --db PATH
+      Checks usage_monthly_user and usage_daily_model (migration 13) against the ledger, group by
+      group, as generate checks usage_daily. Prints one JSON line; exits 1 on a mismatch.
   usage_bench.py http --port N --admin-token T --user-token T --heavy U --light U [--runs 30]
+                      [--label new] [--store sqlite]
       Times every report over HTTP (one keep-alive connection, rounds interleaved).
   usage_bench.py sql --db PATH --heavy U --light U [--runs 30]
       Times the same SQL the store runs (SqliteStore::usage_report), directly with sqlite3.
@@ -246,6 +250,31 @@ def generate(args):
         sys.exit(1)
 
 
+def check_rollups(args):
+    """Migration 13's rollups against the ledger: (month, user) and (day, model) groups, both ways."""
+    db = sqlite3.connect(args.db)
+    sums = ("count(*), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cache_write_tokens),"
+            " sum(reasoning_tokens), coalesce(sum(cost_micros), 0), sum(cost_micros IS NULL), sum(estimated)")
+    cols = ", ".join(f"sum({c})" for c in COLS)
+    t = time.perf_counter()
+    out = {"what": "check-rollups"}
+    for name, ledger_key, rollup in (
+            ("monthlyUser", "substr(date(created_at / 1000, 'unixepoch'), 1, 7), user_id",
+             f"SELECT month, user_id, {cols} FROM usage_monthly_user GROUP BY 1, 2"),
+            ("dailyModel", "date(created_at / 1000, 'unixepoch'), model",
+             f"SELECT day, model, {cols} FROM usage_daily_model GROUP BY 1, 2")):
+        ledger = f"SELECT {ledger_key}, {sums} FROM usage_ledger GROUP BY 1, 2"
+        mismatches = db.execute(f"SELECT (SELECT count(*) FROM ({ledger} EXCEPT {rollup}))"
+                                f" + (SELECT count(*) FROM ({rollup} EXCEPT {ledger}))").fetchone()[0]
+        rows = db.execute(f"SELECT count(*) FROM ({rollup})").fetchone()[0]
+        out[name] = {"groups": rows, "mismatchedGroups": mismatches}
+    out["ok"] = all(out[n]["mismatchedGroups"] == 0 for n in ("monthlyUser", "dailyModel"))
+    out["seconds"] = round(time.perf_counter() - t, 1)
+    print(json.dumps(out))
+    if not out["ok"]:
+        sys.exit(1)
+
+
 # --- the queries ----------------------------------------------------------------------------------
 
 def ranges():
@@ -355,8 +384,9 @@ def http_bench(args):
         for name, path, kind, _ in cs:
             times[name].append(get(path, kind)[0])
     for name, path, kind, _ in cs:
-        print(json.dumps({"what": "http", "query": name, "path": path, **shapes[name], **stats(times[name]),
-                          "loadavgBefore": load_before, "loadavgAfter": loadavg()}))
+        print(json.dumps({"what": "http", "label": args.label, "store": args.store, "query": name, "path": path,
+                          **shapes[name], **stats(times[name]), "loadavgBefore": load_before,
+                          "loadavgAfter": loadavg()}))
 
 
 def sql_bench(args):
@@ -517,14 +547,14 @@ def summary(args):
         for line in f:
             d = json.loads(line)
             if d["what"] == "http":
-                http_[d["query"]] = d
+                http_.setdefault(d.get("label", "new"), {}).setdefault(d["query"], []).append(d)
             elif d["what"] == "sql":
                 sql_[d["query"]] = d
             elif d["what"] == "fix":
                 fix.setdefault(d["variant"], {})[d["query"]] = d
             elif d["what"] == "generate":
                 gen = d
-            elif d["what"] in ("db", "meta", "busy", "memory"):
+            elif d["what"] in ("db", "meta", "busy", "memory", "migration13", "check-rollups", "pgcheck"):
                 other.append(d)
     for d in other:
         print(json.dumps(d))
@@ -535,13 +565,29 @@ def summary(args):
               f"{gen['heavyUserRollupRows']} rollup rows); rollup check ok: {gen['check']['ok']}")
     aim = args.aim_ms
     print(f"{'query':32} {'items':>5} | {'HTTP p50':>8} {'p99':>8} {'max':>8} | {'SQL p50':>8} {'p99':>8} {'max':>8} | aim {aim:g} ms (p50)")
-    for q, h in http_.items():
-        sq = sql_.get(q, {})
-        print(f"{q:32} {h['items']:>5} | {h['p50']:>8} {h['p99']:>8} {h['max']:>8} | "
-              f"{sq.get('p50', '-'):>8} {sq.get('p99', '-'):>8} {sq.get('max', '-'):>8} | "
-              f"{'met' if h['p50'] <= aim else 'MISSED'}{'' if h['p99'] <= aim else ' (p99 over)'}")
+    # A label timed in several phases (USAGE_OLD_BIN: old, new, old, new): the median of the
+    # phases' p50 and p99, and the worst max.
+    merged = {}
+    for label, qs in http_.items():
+        for q, ds in qs.items():
+            merged.setdefault(label, {})[q] = {"items": ds[0]["items"], "p50": round(statistics.median(d["p50"] for d in ds), 2),
+                                               "p99": round(statistics.median(d["p99"] for d in ds), 2),
+                                               "max": max(d["max"] for d in ds), "phases": len(ds)}
+    new = merged.get("new", {})
+    for label, qs in merged.items():
+        print(f"-- {label} ({next(iter(qs.values()))['phases']} phase(s))")
+        for q, h in qs.items():
+            sq = sql_.get(q, {}) if label == "new" else {}
+            print(f"{q:32} {h['items']:>5} | {h['p50']:>8} {h['p99']:>8} {h['max']:>8} | "
+                  f"{sq.get('p50', '-'):>8} {sq.get('p99', '-'):>8} {sq.get('max', '-'):>8} | "
+                  f"{'met' if h['p50'] <= aim else 'MISSED'}{'' if h['p99'] <= aim else ' (p99 over)'}")
+    if "old" in merged and new:
+        print("NEW/OLD (p50, p99):")
+        for q, o in merged["old"].items():
+            if q in new:
+                print(f"  {q:32} {new[q]['p50'] / o['p50']:.3f} {new[q]['p99'] / o['p99']:.3f}")
     for q, sq in sql_.items():
-        if q not in http_:
+        if q not in new:
             print(f"{q:32} {'':>5} | {'':>8} {'':>8} {'':>8} | {sq['p50']:>8} {sq['p99']:>8} {sq['max']:>8} |")
     if fix:
         names = list(next(iter(fix.values())))
@@ -566,6 +612,10 @@ def main():
     h.add_argument("--port", type=int, required=True)
     h.add_argument("--admin-token", required=True)
     h.add_argument("--user-token", required=True)
+    h.add_argument("--label", default="new")
+    h.add_argument("--store", default="sqlite")
+    c = sub.add_parser("check-rollups")
+    c.add_argument("--db", required=True)
     for name in ("http", "sql", "plans", "fixes"):
         s = h if name == "http" else sub.add_parser(name)
         s.add_argument("--heavy", required=True)
@@ -580,7 +630,7 @@ def main():
     args = p.parse_args()
     if args.cmd == "generate" and args.users > 2047:
         sys.exit("at most 2047 users")
-    {"generate": generate, "http": http_bench, "sql": sql_bench, "plans": plans, "fixes": fixes,
+    {"generate": generate, "check-rollups": check_rollups, "http": http_bench, "sql": sql_bench, "plans": plans, "fixes": fixes,
      "summary": summary}[args.cmd](args)
 
 

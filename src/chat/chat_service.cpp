@@ -403,11 +403,18 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
     if (!running->stopped) co_await running->wake.async_wait(asio::as_tuple(asio::use_awaitable));
   };
   // The answer saved as it grows, one UPDATE at a time on the blocking pool (a newer text
-  // replaces one still waiting): a crash loses at most the last interval of it.
+  // replaces one still waiting): a crash loses at most the last interval of it. The stream hands
+  // over only what it added, and the saver counts the tokens of new text only (up to the last
+  // space, where a BPE count can be cut without changing it; the rest is counted again next
+  // time), so neither the I/O thread nor the count grows with the answer at each checkpoint.
   struct Saving {
     std::mutex mu;
-    std::optional<std::string> pending;
+    std::string text;    // the answer so far
+    bool dirty = false;  // grown since the saver last took it
     bool busy = false;
+    // The saver's alone (one task at a time): tokens of text's first counted_bytes.
+    std::size_t counted_bytes = 0;
+    std::int64_t counted_tokens = 0;
   };
   auto saving = std::make_shared<Saving>();
   Checkpoint checkpoint;
@@ -415,10 +422,11 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
   checkpoint.every_tokens = options_.checkpoint_every_tokens;
   checkpoint.save = [saving, &store = store_, &blocking = blocking_, user = turn.input.user_id,
                      id = *turn.placeholder_id, upstream = turn.request.model, pricing = turn.model->pricing,
-                     prompt = turn.prompt_tokens](const std::string& text) {
+                     prompt = turn.prompt_tokens](std::string_view added) {
     {
       std::lock_guard lock(saving->mu);
-      saving->pending = text;
+      saving->text.append(added);
+      saving->dirty = true;
       if (saving->busy) return;
       saving->busy = true;
     }
@@ -427,14 +435,22 @@ asio::awaitable<Result<TurnResult>> ChatService::stream(PreparedTurn turn, TurnO
         std::string next;
         {
           std::lock_guard lock(saving->mu);
-          if (!saving->pending) {
+          if (!saving->dirty) {
             saving->busy = false;
             return;
           }
-          next = std::move(*saving->pending);
-          saving->pending.reset();
+          next = saving->text;
+          saving->dirty = false;
         }
-        const llm::Usage usage{prompt, llm::count_text_tokens(upstream, next), 0, 0, 0, true};
+        const std::string_view fresh = std::string_view(next).substr(saving->counted_bytes);
+        const std::size_t cut = fresh.rfind(' ');
+        if (cut != std::string_view::npos && cut > 0) {
+          saving->counted_tokens += llm::count_text_tokens(upstream, fresh.substr(0, cut));
+          saving->counted_bytes += cut;
+        }
+        const std::int64_t output =
+            saving->counted_tokens + llm::count_text_tokens(upstream, std::string_view(next).substr(saving->counted_bytes));
+        const llm::Usage usage{prompt, output, 0, 0, 0, true};
         if (auto r = store.checkpoint_message(user, id, next, usage.input_tokens, usage.output_tokens,
                                               llm::cost_micros(pricing, usage));
             !r)

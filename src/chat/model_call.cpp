@@ -149,7 +149,7 @@ asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatR
   auto saved_at = started;
   const Checkpoint* checkpoint = control.checkpoint;
   const auto save = [&] {
-    checkpoint->save(r.text);
+    checkpoint->save(std::string_view(r.text).substr(saved_bytes));
     saved_bytes = r.text.size();
     saved_at = Clock::now();
   };

@@ -103,11 +103,13 @@ struct CallLimits {
 // much before its answer is taken to overrun its cap: cap + cap / 4 + 8.
 std::int64_t output_allowance(std::int64_t cap) noexcept;
 
-// A streamed answer saved as it grows (what a crash can lose is bounded): `save` gets the text so
-// far once `every_tokens` more (estimated: 4 bytes a token) or `every` have passed since the last
-// save, whichever first. Called on the caller's strand; must not block.
+// A streamed answer saved as it grows (what a crash can lose is bounded): `save` gets the text
+// added since its last call (the answer so far is every piece in order) once `every_tokens` more
+// (estimated: 4 bytes a token) or `every` have passed since the last save, whichever first. Only
+// the new text, so a long answer's checkpoints cost time linear in its length, not quadratic.
+// Called on the caller's strand; must not block.
 struct Checkpoint {
-  std::function<void(const std::string& text)> save;
+  std::function<void(std::string_view added)> save;
   std::chrono::milliseconds every{1000};
   std::int64_t every_tokens = 64;
 };

@@ -147,32 +147,7 @@ inline Page<Message> message_page(std::vector<Message> items, int limit) {
   return out;
 }
 
-// The FROM/WHERE of a usage report over the rollup, with placeholders numbered from 1 in the
-// dialect's style ('?' or '$'), and the values they take, in order. A filter is part of the
-// text only when given: "(x IS NULL OR user_id = x)" would keep SQLite from using the
-// (user_id, day) index, and a user's report would read every user's rows of the range.
-struct UsageWhere {
-  std::string sql;
-  std::vector<std::string> values;
-  std::string next_placeholder() const { return std::string(1, mark) + std::to_string(values.size() + 1); }
-  char mark;
-};
-
-inline UsageWhere usage_where(const UsageQuery& q, char mark) {
-  UsageWhere w{{}, {}, mark};
-  const auto add = [&w](const std::string& v) {
-    const std::string ph = w.next_placeholder();
-    w.values.push_back(v);
-    return ph;
-  };
-  w.sql = " FROM usage_daily WHERE day BETWEEN " + add(q.from_day);
-  w.sql += " AND " + add(q.to_day);
-  if (q.user_id) w.sql += " AND user_id = " + add(*q.user_id);
-  if (q.model) w.sql += " AND model = " + add(*q.model);
-  return w;
-}
-
-// The usage_daily column a report groups by (a fixed name, never a value from the request).
+// The rollup column a report groups by (a fixed name, never a value from the request).
 inline const char* usage_group_column(UsageGroup g) {
   return g == UsageGroup::user ? "user_id" : g == UsageGroup::model ? "model" : "day";
 }

@@ -393,6 +393,109 @@ CREATE INDEX webhook_endpoints_tenant ON webhook_endpoints (tenant);
 ALTER TABLE webhook_deliveries ADD COLUMN endpoint_id TEXT;
 )sql";
 
+// Usage rollups above the daily one (issue 16: every report <= 100 ms on a 1M-row ledger), back-filled
+// from usage_daily here and kept by triggers on usage_daily: whatever adds to a daily row (this
+// release, or an older replica still running during a rollout) adds the same to these rows, in the
+// same transaction. Readers: store/detail/usage_rollup.hpp.
+// - usage_monthly_user (month 'YYYY-MM', user): whole months of a ranking by user, so a 90-day
+//   "top users" report reads a few months of users and a few days instead of every user-day;
+// - usage_daily_model (day, model, bucket): reports not about one user (totals, by day, by model)
+//   read days x models rows. `bucket` spreads one (day, model)'s writes over 16 rows on PostgreSQL
+//   (a hash of the user), so concurrent transactions of one model do not all queue on one row
+//   lock; readers sum the buckets. SQLite has one writer: always bucket 0.
+constexpr std::string_view k0013_usage_rollups = R"sql(
+CREATE TABLE usage_monthly_user (
+  month               TEXT COLLATE "C" NOT NULL,
+  user_id             TEXT COLLATE "C" NOT NULL,
+  requests            BIGINT NOT NULL,
+  input_tokens        BIGINT NOT NULL,
+  output_tokens       BIGINT NOT NULL,
+  cached_input_tokens BIGINT NOT NULL,
+  cache_write_tokens  BIGINT NOT NULL,
+  reasoning_tokens    BIGINT NOT NULL,
+  cost_micros         BIGINT NOT NULL,
+  unpriced_requests   BIGINT NOT NULL,
+  estimated_requests  BIGINT NOT NULL,
+  PRIMARY KEY (month, user_id)
+);
+INSERT INTO usage_monthly_user SELECT substr(day, 1, 7), user_id,
+  sum(requests), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens),
+  sum(cache_write_tokens), sum(reasoning_tokens), sum(cost_micros), sum(unpriced_requests),
+  sum(estimated_requests)
+FROM usage_daily GROUP BY substr(day, 1, 7), user_id;
+
+CREATE TABLE usage_daily_model (
+  day                 TEXT COLLATE "C" NOT NULL,
+  model               TEXT COLLATE "C" NOT NULL,
+  bucket              BIGINT NOT NULL,
+  requests            BIGINT NOT NULL,
+  input_tokens        BIGINT NOT NULL,
+  output_tokens       BIGINT NOT NULL,
+  cached_input_tokens BIGINT NOT NULL,
+  cache_write_tokens  BIGINT NOT NULL,
+  reasoning_tokens    BIGINT NOT NULL,
+  cost_micros         BIGINT NOT NULL,
+  unpriced_requests   BIGINT NOT NULL,
+  estimated_requests  BIGINT NOT NULL,
+  PRIMARY KEY (day, model, bucket)
+);
+INSERT INTO usage_daily_model SELECT day, model, 0,
+  sum(requests), sum(input_tokens), sum(output_tokens), sum(cached_input_tokens),
+  sum(cache_write_tokens), sum(reasoning_tokens), sum(cost_micros), sum(unpriced_requests),
+  sum(estimated_requests)
+FROM usage_daily GROUP BY day, model;
+
+CREATE FUNCTION usage_daily_rollups() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  d usage_daily%ROWTYPE := new;
+BEGIN
+  IF TG_OP = 'UPDATE' THEN
+    d.requests := new.requests - old.requests;
+    d.input_tokens := new.input_tokens - old.input_tokens;
+    d.output_tokens := new.output_tokens - old.output_tokens;
+    d.cached_input_tokens := new.cached_input_tokens - old.cached_input_tokens;
+    d.cache_write_tokens := new.cache_write_tokens - old.cache_write_tokens;
+    d.reasoning_tokens := new.reasoning_tokens - old.reasoning_tokens;
+    d.cost_micros := new.cost_micros - old.cost_micros;
+    d.unpriced_requests := new.unpriced_requests - old.unpriced_requests;
+    d.estimated_requests := new.estimated_requests - old.estimated_requests;
+  END IF;
+  INSERT INTO usage_monthly_user (month, user_id, requests, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_micros, unpriced_requests, estimated_requests)
+  VALUES (substr(d.day, 1, 7), d.user_id,
+          d.requests, d.input_tokens, d.output_tokens, d.cached_input_tokens,
+          d.cache_write_tokens, d.reasoning_tokens, d.cost_micros, d.unpriced_requests,
+          d.estimated_requests)
+  ON CONFLICT (month, user_id) DO UPDATE SET
+    requests = usage_monthly_user.requests + excluded.requests,
+    input_tokens = usage_monthly_user.input_tokens + excluded.input_tokens,
+    output_tokens = usage_monthly_user.output_tokens + excluded.output_tokens,
+    cached_input_tokens = usage_monthly_user.cached_input_tokens + excluded.cached_input_tokens,
+    cache_write_tokens = usage_monthly_user.cache_write_tokens + excluded.cache_write_tokens,
+    reasoning_tokens = usage_monthly_user.reasoning_tokens + excluded.reasoning_tokens,
+    cost_micros = usage_monthly_user.cost_micros + excluded.cost_micros,
+    unpriced_requests = usage_monthly_user.unpriced_requests + excluded.unpriced_requests,
+    estimated_requests = usage_monthly_user.estimated_requests + excluded.estimated_requests;
+  INSERT INTO usage_daily_model (day, model, bucket, requests, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_micros, unpriced_requests, estimated_requests)
+  VALUES (d.day, d.model, hashtext(d.user_id) & 15,
+          d.requests, d.input_tokens, d.output_tokens, d.cached_input_tokens,
+          d.cache_write_tokens, d.reasoning_tokens, d.cost_micros, d.unpriced_requests,
+          d.estimated_requests)
+  ON CONFLICT (day, model, bucket) DO UPDATE SET
+    requests = usage_daily_model.requests + excluded.requests,
+    input_tokens = usage_daily_model.input_tokens + excluded.input_tokens,
+    output_tokens = usage_daily_model.output_tokens + excluded.output_tokens,
+    cached_input_tokens = usage_daily_model.cached_input_tokens + excluded.cached_input_tokens,
+    cache_write_tokens = usage_daily_model.cache_write_tokens + excluded.cache_write_tokens,
+    reasoning_tokens = usage_daily_model.reasoning_tokens + excluded.reasoning_tokens,
+    cost_micros = usage_daily_model.cost_micros + excluded.cost_micros,
+    unpriced_requests = usage_daily_model.unpriced_requests + excluded.unpriced_requests,
+    estimated_requests = usage_daily_model.estimated_requests + excluded.estimated_requests;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER usage_daily_rollups AFTER INSERT OR UPDATE ON usage_daily
+  FOR EACH ROW EXECUTE FUNCTION usage_daily_rollups();
+)sql";
+
 // Lexical search reads (term, chunk, tf, len) of each query term's postings: with tf and len in
 // the primary key's index (INCLUDE), that is an index-only scan once the table is vacuumed, instead
 // of a heap fetch per posting.
@@ -416,7 +519,7 @@ CREATE INDEX kb_chunks_base_id ON kb_chunks (knowledge_base_id, id);
 DROP INDEX kb_chunks_base;
 )sql";
 
-constexpr std::array<Migration, 14> kMigrations{{
+constexpr std::array<Migration, 15> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
     {3, "organise", k0003_organise},
@@ -429,6 +532,7 @@ constexpr std::array<Migration, 14> kMigrations{{
     {10, "keys and webhooks", k0010_keys_webhooks},
     {11, "embeddings", k0011_embeddings},
     {12, "webhook endpoints", k0012_webhook_endpoints},
+    {13, "usage rollups", k0013_usage_rollups},
     {14, "lexical postings", k0014_lexical_postings},
     {15, "lexical index", k0015_lexical_index},
 }};

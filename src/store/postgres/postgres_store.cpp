@@ -5,6 +5,7 @@
 #include "store/detail/common.hpp"
 #include "store/detail/structured.hpp"
 #include "store/detail/pool.hpp"
+#include "store/detail/usage_rollup.hpp"
 #include "store/migrations/postgres.hpp"
 #include "store/postgres/pq.hpp"
 #include "store/postgres/unit.hpp"
@@ -751,30 +752,29 @@ class PostgresStore final : public Store {
 
   Result<UsageReport> usage_report(const UsageQuery& q) override {
     return run<UsageReport>("usage_report", Tx::read, [&](Connection& c) -> Result<UsageReport> {
-      const store::detail::UsageWhere where = store::detail::usage_where(q, '$');
-      Params filters;
-      for (const std::string& v : where.values) filters.add(v);
+      const auto totals_alone = [&]() {
+        const store::detail::UsageSource src = store::detail::usage_totals_source(q, '$');
+        Params values;
+        for (const std::string& v : src.values) values.add(v);
+        return read_usage_totals(c.query(store::detail::usage_totals_sql(src), values), 0, 0);
+      };
       UsageReport out;
       if (q.group == UsageGroup::none) {
-        out.totals = read_usage_totals(c.query(std::string("SELECT " AAS_USAGE_SUMS) + where.sql, filters), 0, 0);
+        out.totals = totals_alone();
         return out;
       }
-      // One scan of the range: the page of groups with the totals over all of them (window
-      // sums); only an empty page needs the totals asked for apart.
-      const std::size_t first = where.values.size() + 1;
-      const std::string order = q.by_cost ? "sum(cost_micros) DESC, k" : "k";
-      Params paged = filters;
+      // One scan: the page of groups with the totals over all of them (window sums); only an
+      // empty page needs the totals asked for apart.
+      const store::detail::UsageSource src = store::detail::usage_source(q, '$', utc_day(clock_.now()));
+      Params paged;
+      for (const std::string& v : src.values) paged.add(v);
       paged.add(q.limit + 1).add(q.offset);
-      const Rows r = c.query(std::string("SELECT ") + store::detail::usage_group_column(q.group) +
-                                 " AS k, " AAS_USAGE_SUMS ", " AAS_USAGE_WINDOW_SUMS + where.sql +
-                                 " GROUP BY k ORDER BY " + order + " LIMIT $" + std::to_string(first) +
-                                 " OFFSET $" + std::to_string(first + 1),
-                             paged);
+      const Rows r = c.query(store::detail::usage_page_sql(q, src), paged);
       for (int i = 0; i < r.size(); ++i) out.rows.push_back({r.text(i, 0), read_usage_totals(r, i, 1)});
       if (r.size() > 0)
         out.totals = read_usage_totals(r, 0, 10);
       else
-        out.totals = read_usage_totals(c.query(std::string("SELECT " AAS_USAGE_SUMS) + where.sql, filters), 0, 0);
+        out.totals = totals_alone();
       if (static_cast<int>(out.rows.size()) > q.limit) {
         out.rows.pop_back();
         out.more = true;

@@ -5,6 +5,7 @@
 #include "store/detail/common.hpp"
 #include "store/detail/structured.hpp"
 #include "store/detail/pool.hpp"
+#include "store/detail/usage_rollup.hpp"
 #include "store/migrations/sqlite.hpp"
 #include "store/sqlite/database.hpp"
 #include "store/sqlite/db.hpp"
@@ -572,13 +573,13 @@ class SqliteStore final : public Store {
   Result<UsageReport> usage_report(const UsageQuery& q) override {
     return read<UsageReport>("usage_report", [&](Connection& c) -> Result<UsageReport> {
       Transaction tx(c, Transaction::Kind::read);
-      const store::detail::UsageWhere where = store::detail::usage_where(q, '?');
-      const auto bind_where = [&](Statement& st) {
-        for (std::size_t i = 0; i < where.values.size(); ++i) st.bind(static_cast<int>(i) + 1, where.values[i]);
+      const auto bind_values = [](Statement& st, const store::detail::UsageSource& src) {
+        for (std::size_t i = 0; i < src.values.size(); ++i) st.bind(static_cast<int>(i) + 1, src.values[i]);
       };
       const auto totals_alone = [&]() {
-        auto st = c.prepare(std::string("SELECT " AAS_USAGE_SUMS) + where.sql);
-        bind_where(st);
+        const store::detail::UsageSource src = store::detail::usage_totals_source(q, '?');
+        auto st = c.prepare(store::detail::usage_totals_sql(src));
+        bind_values(st, src);
         st.step();
         UsageTotals t = read_usage_totals(st, 0);
         st.run();
@@ -589,15 +590,12 @@ class SqliteStore final : public Store {
         out.totals = totals_alone();
         return out;
       }
-      // One scan of the range: the page of groups, each row also carrying the totals over all
-      // groups (window sums); only an empty page needs the totals asked for apart.
-      const int first = static_cast<int>(where.values.size()) + 1;
-      const std::string order = q.by_cost ? "sum(cost_micros) DESC, k" : "k";
-      auto st = c.prepare(std::string("SELECT ") + store::detail::usage_group_column(q.group) +
-                          " AS k, " AAS_USAGE_SUMS ", " AAS_USAGE_WINDOW_SUMS + where.sql +
-                          " GROUP BY k ORDER BY " + order + " LIMIT ?" + std::to_string(first) +
-                          " OFFSET ?" + std::to_string(first + 1));
-      bind_where(st);
+      // One scan: the page of groups, each row also carrying the totals over all groups (window
+      // sums); only an empty page needs the totals asked for apart.
+      const store::detail::UsageSource src = store::detail::usage_source(q, '?', utc_day(clock_.now()));
+      const int first = static_cast<int>(src.values.size()) + 1;
+      auto st = c.prepare(store::detail::usage_page_sql(q, src));
+      bind_values(st, src);
       st.bind(first, q.limit + 1).bind(first + 1, q.offset);
       bool have_totals = false;
       while (st.step()) {

@@ -275,6 +275,53 @@ TEST_F(SqliteStoreTest, MigrationEightKeepsWhatVersionSevenStored) {
   EXPECT_EQ(raw.scalar("PRAGMA integrity_check"), "ok");
 }
 
+// Migration 13 back-fills its rollups from the daily rows already there (a database that has run
+// every other migration, as one upgraded from the previous release has), and its triggers then
+// keep them: a later write to an existing daily row and a new one both reach them.
+TEST_F(SqliteStoreTest, MigrationThirteenRollsUpTheDailyRowsAlreadyStored) {
+  open_sqlite_store(file().string(), clock_);  // creates the file, applies nothing
+  {
+    RawDb raw(file());
+    ASSERT_EQ(raw.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY,"
+                       " name TEXT NOT NULL, applied_at INTEGER NOT NULL)"),
+              SQLITE_OK);
+    for (const auto& m : migrations::sqlite_migrations()) {
+      if (m.version == 13) continue;
+      ASSERT_EQ(raw.exec(std::string(m.sql)), SQLITE_OK) << m.name;
+      ASSERT_EQ(raw.exec("INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", '" +
+                         std::string(m.name) + "', 1)"),
+                SQLITE_OK);
+    }
+    ASSERT_EQ(raw.exec("INSERT INTO usage_daily VALUES"
+                       " ('2026-01-31', 'u', 'gpt', 2, 10, 20, 1, 0, 3, 500, 0, 1),"
+                       " ('2026-01-31', 'u', 'free', 1, 5, 5, 0, 0, 0, 0, 1, 0),"
+                       " ('2026-02-01', 'u', 'gpt', 1, 1, 1, 0, 0, 0, 7, 0, 0),"
+                       " ('2026-02-01', 'v', 'gpt', 4, 4, 4, 0, 2, 0, 40, 0, 0)"),
+              SQLITE_OK);
+  }
+  auto store = open_migrated();
+  RawDb raw(file());
+  EXPECT_EQ(raw.scalar("SELECT group_concat(month || ' ' || user_id || ' ' || requests || ' ' || cost_micros, ', ')"
+                       " FROM (SELECT * FROM usage_monthly_user ORDER BY month, user_id)"),
+            "2026-01 u 3 500, 2026-02 u 1 7, 2026-02 v 4 40");
+  EXPECT_EQ(raw.scalar("SELECT group_concat(day || ' ' || model || ' ' || requests || ' ' || unpriced_requests, ', ')"
+                       " FROM (SELECT * FROM usage_daily_model ORDER BY day, model)"),
+            "2026-01-31 free 1 1, 2026-01-31 gpt 2 0, 2026-02-01 gpt 5 0");
+  // The triggers: one more call on an existing daily row (an update) and one on a new row.
+  ASSERT_EQ(raw.exec("INSERT INTO usage_daily VALUES ('2026-02-01', 'v', 'gpt', 1, 1, 1, 0, 0, 0, 2, 0, 0)"
+                     " ON CONFLICT (day, user_id, model) DO UPDATE SET requests = requests + excluded.requests,"
+                     " cost_micros = cost_micros + excluded.cost_micros"),
+            SQLITE_OK);
+  ASSERT_EQ(raw.exec("INSERT INTO usage_daily VALUES ('2026-02-02', 'w', 'claude', 1, 1, 1, 0, 0, 0, 9, 0, 0)"),
+            SQLITE_OK);
+  EXPECT_EQ(raw.scalar("SELECT requests || ' ' || cost_micros FROM usage_monthly_user WHERE month = '2026-02' AND user_id = 'v'"),
+            "5 42");
+  EXPECT_EQ(raw.scalar("SELECT requests || ' ' || cost_micros FROM usage_daily_model WHERE day = '2026-02-01' AND model = 'gpt'"),
+            "6 49");
+  EXPECT_EQ(raw.scalar("SELECT requests FROM usage_monthly_user WHERE month = '2026-02' AND user_id = 'w'"), "1");
+  EXPECT_EQ(raw.scalar("PRAGMA integrity_check"), "ok");
+}
+
 // A message's owner is checked through its own conversation (one primary-key lookup). The form
 // `conversation_id IN (SELECT id FROM conversations WHERE user_id = ?)` listed ALL of the user's
 // conversations on every answer written: ~2.7x slower turns once a user had a few thousand.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -1189,6 +1190,169 @@ TEST_P(StoreConformance, UsageReportGroupsFiltersOrdersAndPages) {
   ASSERT_TRUE(is_ok(none));
   EXPECT_EQ(none->totals.requests, 0);
   EXPECT_EQ(none->totals.cost_micros, 0);
+}
+
+// Reports read three rollups (by day/user/model, by day/model, by month/user) and a by-user ranking
+// adds and takes away months and days (store/detail/usage_rollup.hpp). Whatever they read, every
+// report equals the sums of the ledger rows themselves: computed here from the calls recorded, over
+// ranges whose ends sit on UTC month and year boundaries (a leap February included), calls at the
+// first and last millisecond of a UTC day, and "today" both after all the calls and amid them.
+TEST_P(StoreConformance, UsageReportsEqualSumsOfTheLedgerAcrossMonthBoundaries) {
+  using std::chrono::sys_days;
+  using namespace std::chrono;
+  struct Call {
+    std::string day;
+    UsageRecord r;
+  };
+  std::vector<Call> calls;
+  const std::vector<std::string> users = {"ann", "bob", "cy", "dee"};
+  const std::vector<std::string> models = {"gpt", "claude", "free"};
+  std::uint32_t seed = 7;
+  const auto next = [&seed](std::uint32_t n) {
+    seed = seed * 1664525u + 1013904223u;
+    return (seed >> 8) % n;
+  };
+  const sys_days first = sys_days{2027y / December / 27};
+  const sys_days last = sys_days{2028y / March / 2};
+  for (sys_days d = first; d <= last; d += days{1}) {
+    // Some days have no calls; the first and last milliseconds of a day belong to it.
+    const int n = static_cast<int>(next(4));
+    for (int i = 0; i < n; ++i) {
+      const std::int64_t ms = i == 0 ? 0 : i == 1 ? 86'399'999 : next(86'400'000);
+      clock_.set(TimePoint(d) + milliseconds(ms));
+      const std::string& model = models[next(3)];
+      UsageRecord r = usage_of(users[next(4)], model, 1 + next(1000), next(300),
+                               model == "free" ? std::nullopt : std::optional<std::int64_t>(1 + next(5000)));
+      r.cached_input_tokens = next(50);
+      r.cache_write_tokens = next(3) == 0 ? next(20) : 0;
+      r.reasoning_tokens = next(40);
+      r.estimated = next(5) == 0;
+      ASSERT_TRUE(is_ok(store_->record_usage(r)));
+      calls.push_back({utc_day(clock_.now()), r});
+    }
+  }
+  ASSERT_GT(calls.size(), 60u);
+
+  const auto show = [](const UsageTotals& t) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "req %lld in %lld out %lld cached %lld cw %lld reason %lld cost %lld unpriced %lld est %lld",
+                  static_cast<long long>(t.requests), static_cast<long long>(t.input_tokens),
+                  static_cast<long long>(t.output_tokens), static_cast<long long>(t.cached_input_tokens),
+                  static_cast<long long>(t.cache_write_tokens), static_cast<long long>(t.reasoning_tokens),
+                  static_cast<long long>(t.cost_micros), static_cast<long long>(t.unpriced_requests),
+                  static_cast<long long>(t.estimated_requests));
+    return std::string(buf);
+  };
+  const auto add = [](UsageTotals& t, const UsageRecord& r) {
+    t.requests += 1;
+    t.input_tokens += r.input_tokens;
+    t.output_tokens += r.output_tokens;
+    t.cached_input_tokens += r.cached_input_tokens;
+    t.cache_write_tokens += r.cache_write_tokens;
+    t.reasoning_tokens += r.reasoning_tokens;
+    t.cost_micros += r.cost_micros.value_or(0);
+    t.unpriced_requests += r.cost_micros ? 0 : 1;
+    t.estimated_requests += r.estimated ? 1 : 0;
+  };
+  // The report the ledger itself gives: every group of the range (no paging).
+  const auto expected = [&](const UsageQuery& q) {
+    UsageReport out;
+    std::map<std::string, UsageTotals> groups;
+    for (const Call& c : calls) {
+      if (c.day < q.from_day || c.day > q.to_day) continue;
+      if (q.user_id && c.r.user_id != *q.user_id) continue;
+      if (q.model && c.r.model != *q.model) continue;
+      add(out.totals, c.r);
+      if (q.group == UsageGroup::none) continue;
+      add(groups[q.group == UsageGroup::user ? c.r.user_id : q.group == UsageGroup::model ? c.r.model : c.day], c.r);
+    }
+    for (auto& [k, t] : groups) out.rows.push_back({k, t});
+    if (q.by_cost)
+      std::stable_sort(out.rows.begin(), out.rows.end(),
+                       [](const UsageRow& a, const UsageRow& b) { return a.totals.cost_micros > b.totals.cost_micros; });
+    return out;
+  };
+  const auto check = [&](const UsageQuery& q, const std::string& what) {
+    SCOPED_TRACE(what + " " + q.from_day + ".." + q.to_day);
+    const UsageReport want = expected(q);
+    auto got = store_->usage_report(q);
+    ASSERT_TRUE(is_ok(got));
+    EXPECT_EQ(show(got->totals), show(want.totals));
+    EXPECT_FALSE(got->more);
+    ASSERT_EQ(got->rows.size(), want.rows.size());
+    for (std::size_t i = 0; i < want.rows.size(); ++i) {
+      EXPECT_EQ(got->rows[i].key, want.rows[i].key);
+      EXPECT_EQ(show(got->rows[i].totals), show(want.rows[i].totals)) << want.rows[i].key;
+    }
+  };
+
+  const std::vector<sys_days> ends = {
+      first,
+      sys_days{2027y / December / 31},
+      sys_days{2028y / January / 1},
+      sys_days{2028y / January / 2},
+      sys_days{2028y / January / 16},
+      sys_days{2028y / January / 31},
+      sys_days{2028y / February / 1},
+      sys_days{2028y / February / 28},
+      sys_days{2028y / February / 29},
+      sys_days{2028y / March / 1},
+      last};
+  // "Today" after every call, then amid them (calls after today: the rollups must still sum exactly).
+  for (const sys_days today : {last, sys_days{2028y / February / 10}}) {
+    clock_.set(TimePoint(today) + hours(12));
+    for (std::size_t i = 0; i < ends.size(); ++i) {
+      for (std::size_t j = i; j < ends.size(); ++j) {
+        UsageQuery q;
+        q.from_day = utc_day(TimePoint(ends[i]));
+        q.to_day = utc_day(TimePoint(ends[j]));
+        q.limit = 100;
+        check(q, "totals");
+        for (const UsageGroup g : {UsageGroup::day, UsageGroup::model, UsageGroup::user}) {
+          q.group = g;
+          check(q, "grouped");
+        }
+        q.by_cost = true;
+        check(q, "by user, by cost");
+        q.model = "claude";
+        check(q, "by user, one model");
+        q.group = UsageGroup::day;
+        q.by_cost = false;
+        check(q, "by day, one model");
+        q.model.reset();
+        q.user_id = "bob";
+        q.group = UsageGroup::model;
+        check(q, "by model, one user");
+      }
+    }
+  }
+
+  // Pages of the widest ranking, by cost: the same rows as the whole list, in order.
+  UsageQuery q;
+  q.from_day = utc_day(TimePoint(first));
+  q.to_day = utc_day(TimePoint(last));
+  q.group = UsageGroup::user;
+  q.by_cost = true;
+  const UsageReport all = expected(q);
+  ASSERT_EQ(all.rows.size(), users.size());
+  q.limit = 3;
+  auto page1 = store_->usage_report(q);
+  ASSERT_TRUE(is_ok(page1));
+  ASSERT_EQ(page1->rows.size(), 3u);
+  EXPECT_TRUE(page1->more);
+  q.offset = 3;
+  auto page2 = store_->usage_report(q);
+  ASSERT_TRUE(is_ok(page2));
+  ASSERT_EQ(page2->rows.size(), 1u);
+  EXPECT_FALSE(page2->more);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(page1->rows[i].key, all.rows[i].key);
+  EXPECT_EQ(page2->rows[0].key, all.rows[3].key);
+  EXPECT_EQ(show(page2->totals), show(all.totals));  // totals over every group, on each page
+  q.offset = 4;
+  auto past = store_->usage_report(q);
+  ASSERT_TRUE(is_ok(past));
+  EXPECT_TRUE(past->rows.empty());
+  EXPECT_EQ(show(past->totals), show(all.totals));
 }
 
 TEST_P(StoreConformance, SpentMicrosSumsAUsersPricedCallsFromADay) {
