@@ -1,5 +1,5 @@
 // SseChannel: the queue between a model's chunk callback and the client's socket. Issue 18's audit
-// found its slow-client overflow (and the heartbeat, and a failed write) never exercised; here a
+// found its slow-client overflow never exercised (nor, it turned out, a failed write); here a
 // BodyWriter whose writes stall until the test releases them stands for a client that stopped
 // reading, so the paths run without a socket and without waiting on the clock.
 #include "http/sse.hpp"
