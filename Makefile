@@ -55,15 +55,17 @@ bench-retrieval-1m: build
 
 # libFuzzer (clang-14, ASan + UBSan) on the parsers of untrusted bytes, FUZZ_SECONDS each from the
 # committed seeds in tests/fuzz/corpus/; crashes land in build/fuzz/artifacts/. docs/testing.md.
+# FUZZ_PARALLEL=1 runs the targets side by side (each still FUZZ_SECONDS).
 FUZZ_DIR     ?= build/fuzz
 FUZZ_SECONDS ?= 60
+FUZZ_PARALLEL ?= 0
 $(FUZZ_DIR)/build.ninja:
 	cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
 	  -DAAS_FUZZ=ON -DAAS_BUILD_TESTS=OFF
 
 fuzz: deps $(FUZZ_DIR)/build.ninja
 	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzzers
-	bash tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+	FUZZ_PARALLEL=$(FUZZ_PARALLEL) bash tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 # The unit tests and the black-box suites again, with the service, tools and tests built with
 # ASan + UBSan (build/asan) or TSan (build/tsan; unit tests only: see docs/testing.md). Suppressions,

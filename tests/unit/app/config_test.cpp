@@ -330,3 +330,60 @@ TEST(Config, ReadsAgentToolsAndRefusesOnesLeavingTheMonolith) {
 }
 
 }  // namespace aas::app
+
+namespace aas::app {
+
+// The YAML `limits:` section (issue 18, point 9: documented, never exercised by a unit test):
+// defaults, per-role and per-user patches in USD, and every malformed shape stops the start
+// naming the key.
+TEST(Config, LimitsSectionSetsDefaultsRolesAndUsersAndNamesBadKeys) {
+  const auto dir = std::filesystem::path(mkdtemp(std::string("/tmp/aas-config-XXXXXX").data()));
+  const auto file = dir / "ai.yaml";
+  std::ofstream(file) << R"(limits:
+  default: {requests_per_minute: 10, tokens_per_minute: 5000, concurrent_streams: 2,
+            daily_budget_usd: 1.5, monthly_budget_usd: 20}
+  roles:
+    admin: {requests_per_minute: 0, monthly_budget_usd: 100}
+  users:
+    alice: {concurrent_streams: 7}
+)";
+  const Config c = load_config(from({{"AI_CONFIG", file.string()}}));
+  EXPECT_EQ(c.limit_defaults.requests_per_minute, 10);
+  EXPECT_EQ(c.limit_defaults.tokens_per_minute, 5000);
+  EXPECT_EQ(c.limit_defaults.concurrent_streams, 2);
+  EXPECT_EQ(c.limit_defaults.daily_budget_micros, 1'500'000);
+  EXPECT_EQ(c.limit_defaults.monthly_budget_micros, 20'000'000);
+  ASSERT_EQ(c.limit_roles.count("admin"), 1u);
+  EXPECT_EQ(c.limit_roles.at("admin").requests_per_minute, 0);
+  EXPECT_EQ(c.limit_roles.at("admin").monthly_budget_micros, 100'000'000);
+  EXPECT_FALSE(c.limit_roles.at("admin").concurrent_streams) << "a patch changes only what it names";
+  ASSERT_EQ(c.limit_users.count("alice"), 1u);
+  EXPECT_EQ(c.limit_users.at("alice").concurrent_streams, 7);
+
+  // A default naming only some limits keeps the built-in others.
+  std::ofstream(file) << "limits:\n  default: {tokens_per_minute: 9}\n";
+  const Config partial = load_config(from({{"AI_CONFIG", file.string()}}));
+  EXPECT_EQ(partial.limit_defaults.tokens_per_minute, 9);
+  EXPECT_EQ(partial.limit_defaults.requests_per_minute, Config{}.limit_defaults.requests_per_minute);
+
+  const auto error_of = [&](const std::string& yaml) {
+    std::ofstream(file) << yaml;
+    return message_of({{"AI_CONFIG", file.string()}});
+  };
+  EXPECT_NE(error_of("limits: [1, 2]\n").find("limits: must be a map"), std::string::npos);
+  EXPECT_NE(error_of("limits:\n  groups: {}\n").find("limits.groups: unknown key"), std::string::npos);
+  EXPECT_NE(error_of("limits:\n  roles: [a]\n").find("limits.roles: must map names"), std::string::npos);
+  EXPECT_NE(error_of("limits:\n  default: 5\n").find("limits.default: must be a map"), std::string::npos);
+  EXPECT_NE(error_of("limits:\n  users:\n    bob: {requests_per_minute: -1}\n")
+                .find("limits.users.bob.requests_per_minute: must be 0"),
+            std::string::npos);
+  EXPECT_NE(error_of("limits:\n  default: {daily_budget_usd: -0.5}\n").find("limits.default.daily_budget_usd"),
+            std::string::npos);
+  EXPECT_NE(error_of("limits:\n  default: {tokens_per_minute: lots}\n")
+                .find("limits.default.tokens_per_minute: must be a number"),
+            std::string::npos);
+  EXPECT_NE(error_of("limits:\n  default: {rpm: 5}\n").find("limits.default.rpm: unknown key"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace aas::app

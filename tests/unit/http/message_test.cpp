@@ -92,3 +92,69 @@ TEST(JsonOk, WrapsData) {
 
 }  // namespace
 }  // namespace aas::http
+
+namespace aas::http {
+namespace {
+
+// The gateway's refusals in each vendor's shape (the type each SDK reads beside the status), for
+// every code of the taxonomy; and the RateLimit-* headers every shape carries.
+TEST(ErrorResponse, VendorShapesNameEachCodesTypeAndCarryTheRateLimitHeaders) {
+  EXPECT_EQ(error_shape_for("/api/ai/v1/messages"), ErrorShape::anthropic);
+  EXPECT_EQ(error_shape_for("/api/ai/v1/messages/count_tokens"), ErrorShape::anthropic);
+  EXPECT_EQ(error_shape_for("/api/ai/v1/chat/completions"), ErrorShape::openai);
+  EXPECT_EQ(error_shape_for("/api/ai/conversations"), ErrorShape::service);
+
+  const std::pair<errc, std::pair<std::string_view, std::string_view>> expected[] = {
+      {errc::invalid_request, {"invalid_request_error", "invalid_request_error"}},
+      {errc::unauthorized, {"authentication_error", "authentication_error"}},
+      {errc::forbidden, {"permission_error", "permission_error"}},
+      {errc::not_found, {"not_found_error", "not_found_error"}},
+      {errc::method_not_allowed, {"invalid_request_error", "invalid_request_error"}},
+      {errc::conflict, {"invalid_request_error", "invalid_request_error"}},
+      {errc::payload_too_large, {"invalid_request_error", "request_too_large"}},
+      {errc::unsupported_media_type, {"invalid_request_error", "invalid_request_error"}},
+      {errc::rate_limited, {"rate_limit_error", "rate_limit_error"}},
+      {errc::budget_exceeded, {"insufficient_quota", "rate_limit_error"}},
+      {errc::internal, {"server_error", "api_error"}},
+      {errc::upstream_error, {"server_error", "api_error"}},
+      {errc::unavailable, {"server_error", "overloaded_error"}},
+      {errc::upstream_timeout, {"server_error", "timeout_error"}},
+  };
+  for (const auto& [code, types] : expected) {
+    const Error e = make_error(code, "refused", "detail never shown");
+    const Response openai = error_response(e, "rid", ErrorShape::openai);
+    EXPECT_EQ(openai.status, http_status(code));
+    const auto o = boost::json::parse(openai.body).as_object().at("error").as_object();
+    EXPECT_EQ(o.at("type").as_string(), types.first) << code_name(code);
+    EXPECT_EQ(o.at("code").as_string(), code_name(code));
+    EXPECT_TRUE(o.at("param").is_null());
+    const Response anthropic = error_response(e, "rid", ErrorShape::anthropic);
+    const auto a = boost::json::parse(anthropic.body).as_object();
+    EXPECT_EQ(a.at("error").at("type").as_string(), types.second) << code_name(code);
+    EXPECT_EQ(a.at("request_id"), "rid");
+    ASSERT_NE(find_header(anthropic, "request-id"), nullptr);
+    EXPECT_EQ(anthropic.body.find("detail never shown"), std::string::npos);
+  }
+
+  // A field named in quotes becomes OpenAI's `param`; an unknown model is `model_not_found`.
+  const auto openai_of = [](const Error& e) {
+    return boost::json::parse(error_response(e, "", ErrorShape::openai).body).as_object().at("error").as_object();
+  };
+  EXPECT_EQ(openai_of(make_error(errc::invalid_request, "'temperature' must be 0 to 2")).at("param"), "temperature");
+  EXPECT_TRUE(openai_of(make_error(errc::invalid_request, "'' is empty")).at("param").is_null());
+  const auto unknown = openai_of(make_error(errc::not_found, "model 'nope' does not exist"));
+  EXPECT_EQ(unknown.at("code"), "model_not_found");
+  EXPECT_EQ(unknown.at("param"), "model");
+  EXPECT_FALSE(anthropic_error_body(make_error(errc::internal, "x"), "").contains("request_id"));
+
+  Error limited = make_error(errc::rate_limited, "slow down");
+  limited.rate_limit = Error::RateLimit{60, 0, 42};
+  const Response r = error_response(limited, "rid", ErrorShape::openai);
+  ASSERT_NE(find_header(r, "ratelimit-limit"), nullptr);
+  EXPECT_EQ(find_header(r, "ratelimit-limit")->value, "60");
+  EXPECT_EQ(find_header(r, "ratelimit-remaining")->value, "0");
+  EXPECT_EQ(find_header(r, "ratelimit-reset")->value, "42");
+}
+
+}  // namespace
+}  // namespace aas::http

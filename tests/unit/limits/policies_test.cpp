@@ -1,5 +1,6 @@
 // Which limits apply to a user: defaults < roles < configured users < admin overrides.
 #include "limits/policies.hpp"
+#include "limits/limiter.hpp"
 
 #include <gtest/gtest.h>
 
@@ -34,6 +35,24 @@ TEST(Policies, DefaultsRolesUsersAndOverridesInThatOrder) {
   const Policy overridden = ps.resolve("vip", {"premium"}, o);
   EXPECT_EQ(overridden.requests_per_minute, 1);
   EXPECT_EQ(overridden.tokens_per_minute, 9999);
+}
+
+// Roles "aas:model:<name>" restrict a user to those models; without any, every model is allowed.
+TEST(Policies, ModelRolesRestrictTheModelsAUserMayCall) {
+  EXPECT_TRUE(model_allowed({}, "gpt-4o"));
+  EXPECT_TRUE(model_allowed({"premium"}, "gpt-4o")) << "other roles do not restrict models";
+  EXPECT_TRUE(model_allowed({"aas:model:gpt-4o", "aas:model:mock"}, "mock"));
+  EXPECT_FALSE(model_allowed({"aas:model:gpt-4o"}, "mock"));
+  EXPECT_FALSE(model_allowed({"aas:model:gpt-4o"}, "gpt-4")) << "the whole name, not a prefix";
+}
+
+// The labels metrics and refusals use for each limit.
+TEST(Limits, EachLimitHasItsLabel) {
+  EXPECT_EQ(label(Limit::requests_per_minute), "rpm");
+  EXPECT_EQ(label(Limit::tokens_per_minute), "tpm");
+  EXPECT_EQ(label(Limit::concurrent_streams), "concurrency");
+  EXPECT_EQ(label(Limit::daily_budget), "budget_daily");
+  EXPECT_EQ(label(Limit::monthly_budget), "budget_monthly");
 }
 
 }  // namespace

@@ -1,13 +1,17 @@
 // What only the Redis limiter does: replicas share one user's limits, a grant whose replica
 // stopped is charged in full when its lease ends, and the fail modes when Redis is unreachable.
 #include "limits/redis_limiter.hpp"
+#include "limits/decision.hpp"
 #include "testing/fake_clock.hpp"
 #include "testing/redis_server.hpp"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -146,6 +150,70 @@ TEST(RedisLimiter, FailOpenEnforcesTheLimitsInThisProcessWhileRedisIsUnreachable
   auto third = limiter.acquire("u", p, {});
   ASSERT_FALSE(third);
   EXPECT_EQ(third.error().code, errc::rate_limited);
+}
+
+
+// What Redis answers when a key the scripts read holds something they did not write (an operator's
+// SET, another program sharing the prefix): the acquire script's reply comes back short (a nil
+// ends a Lua array), which the limiter takes for Redis failing, so the fail mode decides — never a
+// grant made from half a reply.
+TEST(RedisLimiter, AMalformedScriptReplyIsLeftToTheFailMode) {
+  AAS_REQUIRE_REDIS(options);
+  FakeClock clock;
+  const std::string prefix = testing::fresh_prefix();
+  Replica closed(options, clock, prefix);
+  redis::Client client(options);
+  RedisLimiter open(client, clock, nothing_spent(), RedisLimiterOptions{prefix, 1h, true});
+  const Periods period = periods(clock.now());
+  ASSERT_TRUE(closed.client.command({"SET", prefix + "lim:{u}:d:" + period.day, "not a number"}));
+  Policy p;
+  p.requests_per_minute = 5;
+
+  auto refused = closed.limiter.acquire("u", p, {});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, errc::unavailable) << "fail closed: 503, as when Redis is down";
+  EXPECT_TRUE(open.acquire("u", p, {})) << "fail open: this process's own limiter decides";
+  EXPECT_EQ(open.status("u", p).requests_per_minute.remaining, 4)
+      << "status falls back to this process's view too";
+}
+
+// A ledger that cannot be read fails the request whatever the fail mode says: failing open would
+// admit a user past a budget nobody could check.
+TEST(RedisLimiter, ALedgerThatCannotBeReadFailsTheRequestInEitherMode) {
+  AAS_REQUIRE_REDIS(options);
+  FakeClock clock;
+  redis::Client client(options);
+  const SpentLoader broken = [](std::string_view, std::string_view) -> Result<std::int64_t> {
+    return make_error(errc::internal, "store unavailable", "ledger read failed");
+  };
+  RedisLimiter open(client, clock, broken, RedisLimiterOptions{testing::fresh_prefix(), 1h, true});
+  Policy p;
+  p.daily_budget_micros = 1'000;
+  auto r = open.acquire("u", p, {0, 10, false});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::internal);
+  EXPECT_EQ(r.error().detail, "ledger read failed");
+}
+
+// A settle Redis refuses is logged and left to the lease; the caller goes on.
+TEST(RedisLimiter, ASettleRedisRefusesIsLoggedAndLeftToTheLease) {
+  AAS_REQUIRE_REDIS(options);
+  FakeClock clock;
+  const std::string prefix = testing::fresh_prefix();
+  Replica a(options, clock, prefix);
+  Policy p;
+  p.daily_budget_micros = 1'000;
+  auto g = a.limiter.acquire("u", p, {10, 300, false});
+  ASSERT_TRUE(g);
+  // The day's spending now holds what INCRBY cannot add to.
+  ASSERT_TRUE(a.client.command({"SET", prefix + "lim:{u}:d:" + g->day(), "x"}));
+
+  std::ostringstream captured;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+  spdlog::default_logger()->sinks().push_back(sink);
+  g->settle(10, 250);
+  spdlog::default_logger()->sinks().pop_back();
+  EXPECT_NE(captured.str().find("could not be settled in redis"), std::string::npos) << captured.str();
 }
 
 }  // namespace

@@ -1,0 +1,162 @@
+// SseChannel: the queue between a model's chunk callback and the client's socket. Issue 18's audit
+// found its slow-client overflow never exercised (nor, it turned out, a failed write); here a
+// BodyWriter whose writes stall until the test releases them stands for a client that stopped
+// reading, so the paths run without a socket and without waiting on the clock.
+#include "http/sse.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <string>
+
+namespace aas::http {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+// Records what is written. While `stall` is set a write waits until release(); `ok` is what a
+// write answers (false: the client is gone); leave() is the client closing the connection.
+class FakeWriter final : public BodyWriter {
+ public:
+  explicit FakeWriter(asio::io_context& io)
+      : release_(io, asio::steady_timer::time_point::max()), left_(io, asio::steady_timer::time_point::max()) {}
+
+  asio::awaitable<bool> write(std::string_view bytes) override {
+    written += bytes;
+    ++writes;
+    if (stall) co_await release_.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_return ok;
+  }
+  asio::awaitable<void> closed() override {
+    co_await left_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  bool is_closed() const override { return false; }
+  asio::awaitable<bool> replace(Response) override { co_return false; }
+
+  void release() {
+    stall = false;
+    release_.cancel();
+  }
+  void leave() { left_.cancel(); }
+
+  std::string written;
+  int writes = 0;
+  bool stall = false;
+  bool ok = true;
+
+ private:
+  asio::steady_timer release_;
+  asio::steady_timer left_;
+};
+
+asio::awaitable<void> pump(SseChannel& channel, bool& done) {
+  co_await channel.pump();
+  done = true;
+}
+
+asio::awaitable<void> wait_gone(SseChannel& channel, bool& gone) {
+  co_await channel.gone();
+  gone = true;
+}
+
+TEST(SseChannel, AReaderTooFarBehindIsGoneAndWhatOverflowedIsNeverWritten) {
+  asio::io_context io;
+  FakeWriter out(io);
+  out.stall = true;  // the client stopped reading: the first write never completes by itself
+  SseChannel channel(out, io.get_executor(), 1h, /*max_pending=*/64);
+  bool pumped = false, gone = false;
+  asio::co_spawn(io, pump(channel, pumped), asio::detached);
+  asio::co_spawn(io, wait_gone(channel, gone), asio::detached);
+
+  ASSERT_TRUE(channel.send(std::string(40, 'a')));
+  io.poll();  // the pump takes it and waits in its write
+  ASSERT_EQ(out.writes, 1);
+  EXPECT_TRUE(channel.send(std::string(40, 'b'))) << "40 bytes queued: within the bound";
+  EXPECT_FALSE(channel.send(std::string(40, 'c'))) << "80 bytes queued: over the bound of 64";
+  EXPECT_TRUE(channel.is_gone());
+  EXPECT_FALSE(channel.send("d")) << "nothing is queued once the reader is gone";
+  io.poll();
+  EXPECT_TRUE(gone) << "gone() completes for whoever waits on it (the turn stops its upstream)";
+
+  out.release();  // the stalled write ends (in the server: its write timeout)
+  io.run();
+  EXPECT_TRUE(pumped);
+  EXPECT_EQ(out.written, std::string(40, 'a')) << "the queue of a departed reader is dropped";
+}
+
+TEST(SseChannel, AHeartbeatIsWrittenWhenNothingWasSentThenFinishFlushesTheQueue) {
+  asio::io_context io;
+  FakeWriter out(io);
+  SseChannel channel(out, io.get_executor(), 1ms);
+  bool pumped = false;
+  asio::co_spawn(io, pump(channel, pumped), asio::detached);
+  // Waits for the event (a heartbeat written), however long the loaded machine takes.
+  while (out.written.find(kSseHeartbeat) == std::string::npos) io.run_one();
+  ASSERT_TRUE(channel.send(sse_event("done", "{}")));
+  channel.finish();
+  io.run();
+  EXPECT_TRUE(pumped);
+  EXPECT_TRUE(out.written.starts_with(kSseHeartbeat));
+  EXPECT_TRUE(out.written.ends_with("event: done\ndata: {}\n\n")) << out.written;
+}
+
+TEST(SseChannel, AFailedWriteMarksTheReaderGone) {
+  asio::io_context io;
+  FakeWriter out(io);
+  out.ok = false;
+  SseChannel channel(out, io.get_executor(), 1h);
+  bool pumped = false, gone = false;
+  asio::co_spawn(io, pump(channel, pumped), asio::detached);
+  asio::co_spawn(io, wait_gone(channel, gone), asio::detached);
+  ASSERT_TRUE(channel.send(sse_event("delta", "1")));
+  io.run();
+  EXPECT_TRUE(pumped) << "the pump ends with the write that failed";
+  EXPECT_TRUE(gone);
+  EXPECT_FALSE(channel.send(sse_event("delta", "2")));
+  EXPECT_EQ(out.writes, 1);
+}
+
+TEST(SseChannel, TheClientLeavingEndsAnIdlePumpAndGoneReturnsAtOnceAfterwards) {
+  asio::io_context io;
+  FakeWriter out(io);
+  SseChannel channel(out, io.get_executor(), 1h);
+  bool pumped = false;
+  asio::co_spawn(io, pump(channel, pumped), asio::detached);
+  io.poll();
+  EXPECT_FALSE(pumped) << "nothing to write, not finished: the pump waits";
+  out.leave();
+  io.run();
+  EXPECT_TRUE(pumped);
+  EXPECT_TRUE(channel.is_gone());
+  bool gone = false;
+  asio::co_spawn(io, wait_gone(channel, gone), asio::detached);
+  io.restart();
+  io.run();
+  EXPECT_TRUE(gone);
+  EXPECT_EQ(out.writes, 0);
+}
+
+TEST(Sse, EventsAndTheResponsesHeaders) {
+  EXPECT_EQ(sse_event("delta", R"({"t":"x"})"), "event: delta\ndata: {\"t\":\"x\"}\n\n");
+  EXPECT_EQ(sse_data("[DONE]"), "data: [DONE]\n\n");
+  const Response r = sse_response([](BodyWriter&) -> asio::awaitable<void> { co_return; });
+  EXPECT_TRUE(r.content_type.starts_with("text/event-stream"));
+  bool no_cache = false, no_buffering = false;
+  for (const Header& h : r.headers) {
+    no_cache |= h.name == "cache-control" && h.value == "no-cache";
+    no_buffering |= h.name == "x-accel-buffering" && h.value == "no";
+  }
+  EXPECT_TRUE(no_cache);
+  EXPECT_TRUE(no_buffering);
+  EXPECT_TRUE(r.stream);
+}
+
+}  // namespace
+}  // namespace aas::http
