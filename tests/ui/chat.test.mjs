@@ -3,12 +3,10 @@
 // delete), stop, regenerate and versions, XSS payloads, accessibility (axe-core), and the
 // screenshots of docs/ui.md.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import {
-  REPO, devSignIn, launchBrowser, openPage, send, seriousViolations, startUiService, streamEnded, streamingText,
+  devSignIn, launchBrowser, openPage, screenshotPath, send, seriousViolations, startUiService, streamEnded, streamingText,
 } from './lib/ui.mjs';
 
 const TIMEOUT = { timeout: 240000 };
@@ -236,8 +234,6 @@ describe('the chat page', TIMEOUT, () => {
       ];
       await route.fulfill({ response: res, json: body });
     });
-    const dir = path.join(REPO, 'docs', 'ui');
-    mkdirSync(dir, { recursive: true });
     for (const [name, viewport] of [['desktop', { width: 1280, height: 800 }], ['mobile', { width: 360, height: 740 }]]) {
       for (const colorScheme of ['light', 'dark']) {
         const p = await openPage(browser, `${service.svc.url}/`, { viewport, colorScheme });
@@ -250,7 +246,7 @@ describe('the chat page', TIMEOUT, () => {
         await sources.getByText('utils/timing.md').click();
         await sources.getByText('delays fn until').waitFor();
         assert.ok(await p.locator('.hljs-keyword').count() > 0, 'the code is highlighted');
-        await p.screenshot({ path: path.join(dir, `chat-${name}-${colorScheme}.png`) });
+        await p.screenshot({ path: screenshotPath(`chat-${name}-${colorScheme}.png`) });
         await p.context().close();
       }
     }

@@ -16,7 +16,7 @@ import { startCaddy } from '../blackbox/lib/caddy.mjs';
 import { client } from '../blackbox/lib/http.mjs';
 import { randomSecret } from '../blackbox/lib/jwt.mjs';
 import { waitFor } from '../blackbox/lib/sse.mjs';
-import { launchBrowser, openPage, REPO, send, startUiService, streamEnded } from './lib/ui.mjs';
+import { launchBrowser, openPage, REPO, screenshotPath, send, startUiService, streamEnded } from './lib/ui.mjs';
 
 const TODO_TOOLS = readFileSync(path.join(REPO, 'examples', 'todo-app', 'ai-tools.yaml'), 'utf8');
 const chat = (page) => page.locator('ai-chat');
@@ -74,7 +74,7 @@ describe('the todo app embeds the chat', { timeout: 120000 }, () => {
     assert.match(await writing.locator('li.tool summary').textContent(), /delete_todo\s+waiting for your approval/);
     assert.ok((await writing.locator('li.tool pre.tool-data').first().textContent()).includes(todo.id));
     // docs/ui.md shows the approval as it waits.
-    if (decision === 'Approve') await chat(page).screenshot({ path: path.join(REPO, 'docs', 'ui', 'agent-approval.png') });
+    if (decision === 'Approve') await chat(page).screenshot({ path: screenshotPath('agent-approval.png') });
     await approval.getByRole('button', { name: decision }).click();
     await streamEnded(page);
   }

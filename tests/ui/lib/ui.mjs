@@ -1,7 +1,8 @@
 // What the chat UI's browser suites share: Debian's Chromium driven by playwright-core (both
 // from ui/'s lockfile and scripts/install-deps.sh), the service and tools/mock-llm started by the
 // black-box suites' own helpers, and small waits on the component's shadow DOM.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
@@ -15,6 +16,14 @@ export const REPO = path.resolve(here, '..', '..', '..');
 const require = createRequire(path.join(REPO, 'web', 'package.json'));
 const { chromium } = require('playwright-core');
 export const AXE_SOURCE = require('axe-core').source;
+
+// Where a screenshot of docs/ui.md goes: docs/ui/ with UPDATE_SCREENSHOTS=1 (to refresh the docs),
+// else a temporary folder, so that `make test` leaves the work tree as it found it.
+export function screenshotPath(name) {
+  const dir = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(REPO, 'docs', 'ui') : path.join(os.tmpdir(), 'aas-ui-screenshots');
+  mkdirSync(dir, { recursive: true });
+  return path.join(dir, name);
+}
 
 // Without these flags Chromium waits on the network of this closed machine (updates, sync,
 // QUIC probes) and can hang. Playwright gives every launch a fresh temporary profile.
