@@ -294,7 +294,8 @@ Result<std::vector<Passage>> KnowledgeService::search_now(const std::string& use
 }
 
 Result<std::vector<std::pair<std::string, double>>> KnowledgeService::vector_ranking(
-    const std::string& user_id, const std::vector<BaseVectors>& bases, const std::string& query, std::size_t n) {
+    const std::string& user_id, const std::vector<BaseVectors>& bases, const std::string& query, std::size_t n,
+    bool* moved) {
   std::vector<std::pair<std::string, double>> out;
   if (!embedder_) return make_error(errc::unavailable, "no embedding model is configured on this server");
   // One query vector per model (bases may differ), billed to the user like any embedding.
@@ -311,6 +312,16 @@ Result<std::vector<std::pair<std::string, double>>> KnowledgeService::vector_ran
     if (!entry) {
       auto loaded = store_.load_vectors(b.knowledge_base_id, b.space);
       if (!loaded) return loaded.error();
+      if (loaded->empty() && moved) {
+        // No vectors: a reindex may have switched the base to its new space (dropping this one)
+        // since `bases` was read. Then the caller reads the bases again rather than answer from
+        // nothing (and nothing empty is cached for a space that is gone).
+        auto now = store_.vector_bases(user_id, {b.knowledge_base_id});
+        if (now && !now->empty() && now->front().space != b.space) {
+          *moved = true;
+          return out;
+        }
+      }
       auto e = std::make_shared<VectorCache::Entry>();
       e->space = b.space;
       e->version = b.version;
@@ -378,7 +389,13 @@ Result<KnowledgeService::Ranked> KnowledgeService::rank_now(const std::string& u
   // Each list is ranked deeper than k, so that fusion sees what the other list ranked lower.
   const std::size_t depth = mode == SearchMode::vector ? static_cast<std::size_t>(k)
                                                        : std::max<std::size_t>(static_cast<std::size_t>(k) * 2, 50);
-  auto by_vector = vector_ranking(user_id, *bases, query, depth);
+  bool moved = false;
+  auto by_vector = vector_ranking(user_id, *bases, query, depth, &moved);
+  if (by_vector && moved) {  // once: a second switch within one search is not worth chasing
+    bases = store_.vector_bases(user_id, ids);
+    if (!bases) return bases.error();
+    by_vector = vector_ranking(user_id, *bases, query, depth);
+  }
   if (!by_vector && mode == SearchMode::hybrid) {
     // hybrid is the default: an embeddings call that fails (upstream down, the user's limits)
     // costs the search its vector half, not its answer; `mode` tells the client.

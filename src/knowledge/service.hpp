@@ -170,10 +170,13 @@ class KnowledgeService {
                              std::int64_t already, std::int64_t total,
                              const std::function<void(std::int64_t)>& progress);
   void run_reindex(const Job& job, const std::function<void(const Job&)>& progress);
-  // The query ranked by cosine over the vectors of the bases with a model, best first.
+  // The query ranked by cosine over the vectors of the bases with a model, best first. `moved`
+  // (when given) is set when a base turned out to have switched vector space since `bases` was
+  // read (a reindex completing meanwhile): the ranking is then incomplete and is to be redone.
   Result<std::vector<std::pair<std::string, double>>> vector_ranking(const std::string& user_id,
                                                                      const std::vector<BaseVectors>& bases,
-                                                                     const std::string& query, std::size_t n);
+                                                                     const std::string& query, std::size_t n,
+                                                                     bool* moved = nullptr);
   Result<Ranked> rank_now(const std::string& user_id, const std::vector<std::string>& ids, const std::string& query,
                           int k, SearchMode mode);
   void announce_vectors(const std::string& user_id, const std::string& kb_id);
