@@ -23,6 +23,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -90,6 +91,30 @@ bool passing_failure(const Error& e) {
          e.code == errc::rate_limited;
 }
 
+// What a job's worker tells as it goes (the `ingest` command's progress bar): each stage with its
+// counts; a failure is recorded on the job first (its document shows the message).
+class JobProgress {
+ public:
+  JobProgress(KnowledgeStore& store, const Job& job, const std::function<void(const Job&)>& progress)
+      : store_(store), now_(job), progress_(progress) {}
+  void report(Stage s, std::int64_t done, std::int64_t total) {
+    now_.stage = s;
+    now_.chunks_done = done;
+    now_.chunks_total = total;
+    if (progress_) progress_(now_);
+  }
+  void fail(const std::string& why) {
+    (void)store_.fail_job(now_.id, why);
+    now_.error = why;
+    report(Stage::failed, 0, 0);
+  }
+
+ private:
+  KnowledgeStore& store_;
+  Job now_;
+  const std::function<void(const Job&)>& progress_;
+};
+
 std::vector<std::string> distinct(std::vector<std::string> ids) {
   std::set<std::string> seen;
   std::vector<std::string> out;
@@ -101,26 +126,94 @@ std::vector<std::string> distinct(std::vector<std::string> ids) {
 }  // namespace
 
 // The in-process vector index of each base searched lately: a cache of its vectors in the
-// database, for one vector space and one vectors_version. A search that finds the database ahead
-// (another replica indexed a document, a model change completed) builds a fresh one, while other
-// searches go on with the entry they hold.
+// database, for one vector space. Like the lexical index it follows the base's lexical_version (a
+// vector is written with its chunk, in one transaction): loaded whole on a base's first search or
+// in a new space (a model change completed), then brought up to date from the change log, the
+// changed documents' vectors removed and their new ones added while searches go on.
 struct KnowledgeService::VectorCache {
   struct Entry {
     std::int64_t space = 0;
-    std::int64_t version = 0;
-    std::unique_ptr<VectorIndex> index;  // null: no vectors yet
-    std::vector<std::string> chunk_ids;   // key -> chunk
+    std::mutex writer;                     // one change at a time
+    std::atomic<std::int64_t> version{0};  // the lexical_version it holds (at least)
+    mutable std::shared_mutex mu;          // guards the members below; the index locks itself
+    std::unique_ptr<VectorIndex> index;    // null: no vectors yet
+    std::vector<std::string> chunk_ids;    // key -> chunk; keys are never reused
+    std::unordered_map<std::string, std::vector<std::uint64_t>> keys;  // document -> its keys
+    std::size_t live = 0;
+
+    // A key is handed out under the lock before its vector goes in, so a search never finds a
+    // key without its chunk; the index's own lock keeps searches going while it grows (even
+    // through the switch from exact search to a graph).
+    void add(std::vector<ChunkVector>& vectors) {
+      if (vectors.empty()) return;
+      VectorIndex* into = nullptr;
+      std::vector<std::uint64_t> given;
+      {
+        std::unique_lock lock(mu);
+        if (!index) index = make_vector_index(static_cast<int>(vectors.front().vector.size()), vectors.size());
+        into = index.get();
+        for (ChunkVector& cv : vectors) {
+          given.push_back(chunk_ids.size());
+          keys[cv.document_id].push_back(chunk_ids.size());
+          chunk_ids.push_back(std::move(cv.chunk_id));
+        }
+        live += vectors.size();
+      }
+      for (std::size_t i = 0; i < vectors.size(); ++i)
+        if (static_cast<int>(vectors[i].vector.size()) == into->dimension())  // else a bug: the store checks
+          into->upsert(given[i], vectors[i].vector);
+    }
+    void remove(const std::vector<std::string>& documents) {
+      std::vector<std::uint64_t> gone;
+      VectorIndex* from = nullptr;
+      {
+        std::unique_lock lock(mu);
+        from = index.get();
+        for (const std::string& doc : documents) {
+          auto it = keys.find(doc);
+          if (it == keys.end()) continue;
+          gone.insert(gone.end(), it->second.begin(), it->second.end());
+          keys.erase(it);
+        }
+        live -= gone.size();
+      }
+      for (std::uint64_t key : gone) from->remove(key);
+    }
+    // Removed vectors stay in a graph (marked deleted) and their keys in chunk_ids: past this,
+    // the base is loaded whole again.
+    bool worn() const {
+      std::shared_lock lock(mu);
+      return chunk_ids.size() > 2 * live + 1024;
+    }
+    // The top n of the index as (chunk, similarity).
+    Result<std::vector<std::pair<std::string, double>>> search(const std::vector<float>& q, std::size_t n) const {
+      std::vector<std::pair<std::string, double>> out;
+      VectorIndex* in = nullptr;
+      {
+        std::shared_lock lock(mu);
+        in = index.get();
+      }
+      if (!in) return out;
+      if (static_cast<int>(q.size()) != in->dimension())
+        return make_error(errc::upstream_error, "the embedding model returned a query vector of another dimension "
+                                                "than the knowledge base holds; reindex it");
+      const auto hits = in->search(q, n);
+      std::shared_lock lock(mu);
+      for (const auto& [key, similarity] : hits) out.emplace_back(chunk_ids[key], static_cast<double>(similarity));
+      return out;
+    }
   };
   mutable std::mutex mu;
-  std::unordered_map<std::string, std::shared_ptr<const Entry>> entries;
+  std::unordered_map<std::string, std::shared_ptr<Entry>> entries;
 
-  std::shared_ptr<const Entry> find(const BaseVectors& b) const {
+  // The base's entry in `space`, at whatever version.
+  std::shared_ptr<Entry> find(const std::string& kb_id, std::int64_t space) const {
     std::lock_guard lock(mu);
-    auto it = entries.find(b.knowledge_base_id);
-    if (it == entries.end() || it->second->space != b.space || it->second->version != b.version) return nullptr;
+    auto it = entries.find(kb_id);
+    if (it == entries.end() || it->second->space != space) return nullptr;
     return it->second;
   }
-  void put(const std::string& kb_id, std::shared_ptr<const Entry> e) {
+  void put(const std::string& kb_id, std::shared_ptr<Entry> e) {
     std::lock_guard lock(mu);
     entries[kb_id] = std::move(e);
   }
@@ -144,7 +237,10 @@ KnowledgeService::KnowledgeService(KnowledgeStore& store, asio::thread_pool& blo
       blocking_(blocking),
       options_(std::move(options)),
       vectors_(std::make_unique<VectorCache>()),
-      lexical_(std::make_unique<LexicalCache>()) {}
+      // Compactions of a lexical index run on the blocking pool, searches going on meanwhile.
+      lexical_(std::make_unique<LexicalCache>([&blocking](std::function<void()> task) {
+        asio::post(blocking, std::move(task));
+      })) {}
 
 KnowledgeService::~KnowledgeService() = default;
 
@@ -217,7 +313,9 @@ Awaitable<KnowledgeBase> KnowledgeService::reindex(std::string user_id, std::str
 Awaitable<void> KnowledgeService::delete_base(std::string user_id, std::string id) {
   co_return co_await offload(blocking_, [&]() -> Result<void> {
     auto r = store_.delete_base(user_id, id);
-    if (r) announce_vectors(user_id, id);
+    if (!r) return r;
+    forget(id);
+    announce_vectors(user_id, id);
     return r;
   });
 }
@@ -308,7 +406,22 @@ Result<std::vector<std::pair<std::string, double>>> KnowledgeService::vector_ran
     query_vectors[b.model] = std::move(v->front());
   }
   for (const BaseVectors& b : bases) {
-    auto entry = vectors_->find(b);
+    auto entry = vectors_->find(b.knowledge_base_id, b.space);
+    if (entry && entry->version < b.lexical_version) {
+      // Behind the database: the changed documents' vectors replaced, one change at a time.
+      std::lock_guard change(entry->writer);
+      if (entry->version < b.lexical_version) {
+        auto changes = store_.vector_changes(b.knowledge_base_id, b.space, entry->version);
+        if (!changes) return changes.error();
+        if (changes->complete && !entry->worn()) {
+          entry->remove(changes->documents);
+          entry->add(changes->vectors);
+          entry->version = changes->version;
+        } else {
+          entry = nullptr;
+        }
+      }
+    }
     if (!entry) {
       auto loaded = store_.load_vectors(b.knowledge_base_id, b.space);
       if (!loaded) return loaded.error();
@@ -322,29 +435,18 @@ Result<std::vector<std::pair<std::string, double>>> KnowledgeService::vector_ran
           return out;
         }
       }
+      // Stamped with the version read before the load: the rows may be newer, and the changes
+      // between are applied again at the next search (a document's vectors replaced whole).
       auto e = std::make_shared<VectorCache::Entry>();
       e->space = b.space;
-      e->version = b.version;
-      if (!loaded->empty()) {
-        const auto dim = static_cast<int>(loaded->front().vector.size());
-        e->index = make_vector_index(dim, loaded->size());
-        e->chunk_ids.reserve(loaded->size());
-        for (ChunkVector& cv : *loaded) {
-          if (static_cast<int>(cv.vector.size()) != dim) continue;  // cannot happen: the store checks
-          e->index->upsert(e->chunk_ids.size(), cv.vector);
-          e->chunk_ids.push_back(std::move(cv.chunk_id));
-        }
-      }
+      e->version = b.lexical_version;
+      e->add(*loaded);
       vectors_->put(b.knowledge_base_id, e);
       entry = std::move(e);
     }
-    if (!entry->index) continue;
-    const std::vector<float>& q = query_vectors[b.model];
-    if (static_cast<int>(q.size()) != entry->index->dimension())
-      return make_error(errc::upstream_error, "the embedding model returned a query vector of another dimension "
-                                              "than the knowledge base holds; reindex it");
-    for (const auto& [key, similarity] : entry->index->search(q, n))
-      out.emplace_back(entry->chunk_ids[key], static_cast<double>(similarity));
+    auto found = entry->search(query_vectors[b.model], n);
+    if (!found) return found.error();
+    out.insert(out.end(), std::make_move_iterator(found->begin()), std::make_move_iterator(found->end()));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     return a.second != b.second ? a.second > b.second : a.first < b.first;
@@ -477,9 +579,16 @@ Result<std::vector<Passage>> KnowledgeService::retrieve_now(const std::string& u
   return out;
 }
 
-// The lexical index needs no message (each search compares its base's lexical_version), but a
-// deleted base's copy goes with it.
+// Neither index needs the message to stay right (each search compares its base's versions with
+// the database and catches up from the change log); a deleted base's copies go with it.
 void KnowledgeService::vectors_changed(const std::string& kb_id) {
+  asio::post(blocking_, [this, kb_id] {
+    auto base = store_.embedding_target(kb_id);
+    if (!base && base.error().code == errc::not_found) forget(kb_id);
+  });
+}
+
+void KnowledgeService::forget(const std::string& kb_id) {
   vectors_->drop(kb_id);
   lexical_->drop(kb_id);
 }
@@ -489,8 +598,9 @@ std::size_t KnowledgeService::cached_vector_bases() const {
   return vectors_->entries.size();
 }
 
+// This process's indexes catch up at their next search (versions); the message is for replicas
+// to drop a deleted base's copies (and for older replicas, which drop theirs on any change).
 void KnowledgeService::announce_vectors(const std::string& user_id, const std::string& kb_id) {
-  vectors_changed(kb_id);
   if (options_.on_vectors_changed) options_.on_vectors_changed(user_id, kb_id);
 }
 
@@ -498,33 +608,22 @@ void KnowledgeService::announce_vectors(const std::string& user_id, const std::s
 
 void KnowledgeService::run_job(const Job& job, const std::function<void(const Job&)>& progress) {
   const auto lease = options_.lease.count();
-  Job now = job;
-  const auto report = [&](Stage s, std::int64_t done, std::int64_t total) {
-    now.stage = s;
-    now.chunks_done = done;
-    now.chunks_total = total;
-    if (progress) progress(now);
-  };
-  const auto fail = [&](const std::string& why) {
-    (void)store_.fail_job(job.id, why);
-    now.error = why;
-    report(Stage::failed, 0, 0);
-  };
+  JobProgress tell(store_, job, progress);
   try {
     if (job.kind == "reindex") return run_reindex(job, progress);
-    report(Stage::parsing, 0, 0);
+    tell.report(Stage::parsing, 0, 0);
     auto doc = store_.get_document(job.user_id, job.knowledge_base_id, job.document_id);
     if (!doc) return;  // deleted meanwhile: the job went with it
     auto source = store_.document_source(job.document_id);
     if (!source) {
-      if (source.error().code != errc::not_found) fail("the document could not be read; upload it again");
+      if (source.error().code != errc::not_found) tell.fail("the document could not be read; upload it again");
       return;
     }
     auto parsed = parse_document(*source, options_.parsing);
-    if (!parsed) return fail(parsed.error().message);
+    if (!parsed) return tell.fail(parsed.error().message);
     auto moved = store_.advance_job(job.id, Stage::chunking, 0, 0, lease);
     if (!moved || !*moved) return;  // cancelled (or the database is gone: the lease brings it back)
-    report(Stage::chunking, 0, 0);
+    tell.report(Stage::chunking, 0, 0);
     const std::vector<Chunk> chunks = chunk_document(*parsed, chunk_tokenizer(), options_.chunking);
     std::vector<NewChunk> rows;
     rows.reserve(chunks.size());
@@ -551,7 +650,7 @@ void KnowledgeService::run_job(const Job& job, const std::function<void(const Jo
       const VectorSpace space = **target;
       moved = store_.advance_job(job.id, Stage::embedding, 0, total, lease);
       if (!moved || !*moved) return;
-      report(Stage::embedding, 0, total);
+      tell.report(Stage::embedding, 0, total);
       // Without an embedder (the `ingest` command) the job waits here for the server: its lease
       // runs out and a worker with one takes it over.
       if (!embedder_) return;
@@ -583,19 +682,19 @@ void KnowledgeService::run_job(const Job& job, const std::function<void(const Jo
             }
             return store_.stage_vectors(job.id, space.space, batch);
           },
-          already, total, [&](std::int64_t n) { report(Stage::embedding, n, total); });
-      if (!embedded) return fail(embedded.error().message);
+          already, total, [&](std::int64_t n) { tell.report(Stage::embedding, n, total); });
+      if (!embedded) return tell.fail(embedded.error().message);
       if (!*embedded) return;
     }
     auto done = store_.finish_job(job.id, rows);
     if (done && *done) {
-      report(Stage::indexed, total, total);
+      tell.report(Stage::indexed, total, total);
       if (*target && !rows.empty()) announce_vectors(job.user_id, job.knowledge_base_id);
       if (options_.on_indexed) options_.on_indexed(job.user_id, job.knowledge_base_id, job.document_id, total);
     }
   } catch (const std::exception& e) {
     spdlog::error("knowledge job {} failed: {}", job.id, e.what());
-    fail("the document could not be processed (internal error)");
+    tell.fail("the document could not be processed (internal error)");
   }
 }
 
@@ -654,28 +753,17 @@ Result<bool> KnowledgeService::embed_batches(
 // A reindex job: the document's stored chunks embedded into the base's next vector space (only
 // those without a vector there: a restart resumes); the last one switches the base over.
 void KnowledgeService::run_reindex(const Job& job, const std::function<void(const Job&)>& progress) {
-  Job now = job;
-  const auto report = [&](Stage s, std::int64_t done, std::int64_t total) {
-    now.stage = s;
-    now.chunks_done = done;
-    now.chunks_total = total;
-    if (progress) progress(now);
-  };
-  const auto fail = [&](const std::string& why) {
-    (void)store_.fail_job(job.id, why);
-    now.error = why;
-    report(Stage::failed, 0, 0);
-  };
+  JobProgress tell(store_, job, progress);
   auto doc = store_.get_document(job.user_id, job.knowledge_base_id, job.document_id);
   if (!doc) return;
   const std::int64_t total = doc->chunk_count;
   auto moved = store_.advance_job(job.id, Stage::embedding, 0, total, options_.lease.count());
   if (!moved || !*moved) return;
-  report(Stage::embedding, 0, total);
+  tell.report(Stage::embedding, 0, total);
   if (!embedder_) return;  // left for a process with an embedder (the lease runs out)
   auto target = store_.embedding_target(job.knowledge_base_id);
   if (!target) return;
-  if (!*target) return fail("the knowledge base has no embedding model");
+  if (!*target) return tell.fail("the knowledge base has no embedding model");
   const VectorSpace space = **target;
   auto chunks = store_.chunks_to_embed(job.document_id, space.space);
   if (!chunks) return;
@@ -689,12 +777,12 @@ void KnowledgeService::run_reindex(const Job& job, const std::function<void(cons
         for (std::size_t i = 0; i < vectors.size(); ++i) batch.push_back({(*chunks)[first + i].chunk_id, std::move(vectors[i])});
         return store_.store_vectors(job.id, space.space, batch);
       },
-      already, total, [&](std::int64_t n) { report(Stage::embedding, n, total); });
-  if (!embedded) return fail(embedded.error().message);
+      already, total, [&](std::int64_t n) { tell.report(Stage::embedding, n, total); });
+  if (!embedded) return tell.fail(embedded.error().message);
   if (!*embedded) return;
   auto done = store_.finish_reindex(job.id);
   if (!done || !*done) return;
-  report(Stage::indexed, total, total);
+  tell.report(Stage::indexed, total, total);
   auto base = store_.get_base(job.user_id, job.knowledge_base_id);
   if (base && !base->next_embedding_model) announce_vectors(job.user_id, job.knowledge_base_id);
 }

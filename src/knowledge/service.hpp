@@ -180,6 +180,8 @@ class KnowledgeService {
   Result<Ranked> rank_now(const std::string& user_id, const std::vector<std::string>& ids, const std::string& query,
                           int k, SearchMode mode);
   void announce_vectors(const std::string& user_id, const std::string& kb_id);
+  // Drops the base's in-process indexes (it is deleted).
+  void forget(const std::string& kb_id);
   void wake();
 
   KnowledgeStore& store_;

@@ -78,6 +78,9 @@ class KnowledgeStore {
   // Every chunk of the base (id order) with its length and encoded term counts, and the
   // lexical_version they are, read in one snapshot.
   virtual Result<LexicalRows> load_lexical(std::string_view kb_id) = 0;
+  // What changed after lexical_version `since` (types.hpp: LexicalChanges). Every move of the
+  // version is logged (kb_changes, the newest ~4,096 per base kept).
+  virtual Result<LexicalChanges> lexical_changes(std::string_view kb_id, std::int64_t since) = 0;
 
   // --- vectors (float32; the database is their record, in-process indexes a cache) ---
 
@@ -110,6 +113,9 @@ class KnowledgeStore {
                                                         const std::vector<std::string>& kb_ids) = 0;
   // Every vector of a base's space (an in-process index is built from them).
   virtual Result<std::vector<ChunkVector>> load_vectors(std::string_view kb_id, std::int64_t space) = 0;
+  // The vectors in `space` of the documents changed after lexical_version `since` (as
+  // lexical_changes: a vector is stored with its chunk, in the same transaction).
+  virtual Result<VectorChanges> vector_changes(std::string_view kb_id, std::int64_t space, std::int64_t since) = 0;
   // The passages of these chunks (any order; chunks since deleted are left out).
   virtual Result<std::vector<Passage>> passages(const std::vector<std::string>& chunk_ids) = 0;
 };

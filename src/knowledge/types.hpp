@@ -157,11 +157,30 @@ struct LexicalChunk {
   std::string chunk_id;
   std::int64_t length = 0;  // total term occurrences
   std::string terms;        // encoded (knowledge/store.hpp: encode_terms)
+  std::string document_id;  // so a change of the document can take its chunks out of the index
 };
 
 struct LexicalRows {
   std::int64_t version = 0;
   std::vector<LexicalChunk> chunks;  // by chunk id
+};
+
+// How many of a base's newest changes the log (kb_changes) keeps: an in-process index further
+// behind than that loads the base whole.
+inline constexpr std::int64_t kKeptChanges = 4096;
+
+// What changed in a base's chunks after a lexical_version (the change log, kb_changes): the
+// documents whose chunks changed (indexed again, or deleted) and the chunks those documents hold
+// now, read in one snapshot. Applying it to an index of any version in [since, version] gives the
+// index of `version`: a changed document's chunks are replaced whole, so a change applied twice
+// is applied once.
+struct LexicalChanges {
+  std::int64_t version = 0;
+  // false: the log no longer reaches back to `since` (pruned, or written by an older replica
+  // during a rolling upgrade): the caller loads the whole base instead.
+  bool complete = false;
+  std::vector<std::string> documents;
+  std::vector<LexicalChunk> chunks;  // of those documents, by chunk id
 };
 
 // --- vectors ---
@@ -179,7 +198,8 @@ struct BaseVectors {
   std::string knowledge_base_id;
   std::string model;
   std::int64_t space = 0;
-  std::int64_t version = 0;
+  std::int64_t version = 0;          // vectors_version
+  std::int64_t lexical_version = 0;  // moves with every change of the base's chunks (and so vectors)
 };
 
 // A vector an ingestion job computed for its chunk number `ordinal` (the chunk's text hash, so a
@@ -201,6 +221,15 @@ struct ChunkToEmbed {
 struct ChunkVector {
   std::string chunk_id;
   std::vector<float> vector;
+  std::string document_id;  // filled when read for an in-process index (load_vectors, vector_changes)
+};
+
+// The vectors of the documents changed after a lexical_version (as LexicalChanges), in one space.
+struct VectorChanges {
+  std::int64_t version = 0;  // the base's lexical_version
+  bool complete = false;
+  std::vector<std::string> documents;
+  std::vector<ChunkVector> vectors;
 };
 
 enum class SearchMode { lexical, vector, hybrid };

@@ -519,7 +519,21 @@ CREATE INDEX kb_chunks_base_id ON kb_chunks (knowledge_base_id, id);
 DROP INDEX kb_chunks_base;
 )sql";
 
-constexpr std::array<Migration, 15> kMigrations{{
+// Incremental index updates: every move of a base's lexical_version is logged with the document
+// that moved it (indexed again or deleted), so an in-process index (lexical, vector) of an older
+// version reads only those documents' chunks instead of the whole base. The store keeps the newest
+// knowledge::kKeptChanges per base; an index further behind loads the base whole. Older versions
+// have no rows: an index built before this migration loads whole once.
+constexpr std::string_view k0016_index_changes = R"sql(
+CREATE TABLE kb_changes (
+  knowledge_base_id TEXT COLLATE "C" NOT NULL REFERENCES knowledge_bases (id) ON DELETE CASCADE,
+  version BIGINT NOT NULL,
+  document_id TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (knowledge_base_id, version)
+);
+)sql";
+
+constexpr std::array<Migration, 16> kMigrations{{
     {1, "initial", k0001_initial},
     {2, "usage", k0002_usage},
     {3, "organise", k0003_organise},
@@ -535,6 +549,7 @@ constexpr std::array<Migration, 15> kMigrations{{
     {13, "usage rollups", k0013_usage_rollups},
     {14, "lexical postings", k0014_lexical_postings},
     {15, "lexical index", k0015_lexical_index},
+    {16, "index changes", k0016_index_changes},
 }};
 static_assert(strictly_increasing(kMigrations), "migrations are numbered in increasing order, never reused");
 

@@ -5,6 +5,7 @@
 #include "store/postgres/postgres_store.hpp"
 #include "store/postgres/unit.hpp"
 
+#include <set>
 #include <stdexcept>
 
 namespace aas::store::postgres {
@@ -358,9 +359,8 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
       const auto now = now_ms();
       const auto n = static_cast<std::int64_t>(chunks.size());
       c.query_with("UPDATE kb_documents SET chunk_count = $2, updated_at = $3 WHERE id = $1", doc_id, n, now);
-      c.query_with("UPDATE knowledge_bases SET chunk_count = chunk_count + $2, term_count = term_count + $3,"
-                   " lexical_version = lexical_version + 1, updated_at = $4 WHERE id = $1",
-                   kb_id, n, terms, now);
+      log_change(c, kb_id, doc_id, n, terms);
+      c.query_with("UPDATE knowledge_bases SET updated_at = $2 WHERE id = $1", kb_id, now);
       c.query_with("UPDATE kb_jobs SET stage = 'indexed', chunks_done = $2, chunks_total = $2, error = NULL,"
                    " lease_until = 0, updated_at = $3 WHERE id = $1",
                    job_id, n, now);
@@ -394,7 +394,7 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
   Result<knowledge::LexicalRows> load_lexical(std::string_view kb_id) override {
     return run<knowledge::LexicalRows>("load_lexical", Tx::none, [&](Connection& c) -> Result<knowledge::LexicalRows> {
       // One statement, so the version and the rows are of one snapshot.
-      auto r = c.query_with("SELECT b.lexical_version, c.id, c.term_count, c.terms FROM knowledge_bases b"
+      auto r = c.query_with("SELECT b.lexical_version, c.id, c.term_count, c.terms, c.document_id FROM knowledge_bases b"
                             " LEFT JOIN kb_chunks c ON c.knowledge_base_id = b.id WHERE b.id = $1 ORDER BY c.id",
                             kb_id);
       if (r.empty()) return knowledge_base_not_found();
@@ -402,7 +402,21 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
       out.version = r.int64(0, 0);
       out.chunks.reserve(static_cast<std::size_t>(r.size()));
       for (int i = 0; i < r.size(); ++i)
-        if (r.optional_text(i, 1)) out.chunks.push_back({r.text(i, 1), r.int64(i, 2), r.text(i, 3)});
+        if (r.optional_text(i, 1)) out.chunks.push_back({r.text(i, 1), r.int64(i, 2), r.text(i, 3), r.text(i, 4)});
+      return out;
+    });
+  }
+
+  Result<knowledge::LexicalChanges> lexical_changes(std::string_view kb_id, std::int64_t since) override {
+    using Out = knowledge::LexicalChanges;
+    return run<Out>("lexical_changes", Tx::read, [&](Connection& c) -> Result<Out> {
+      Out out;
+      if (auto r = changed_documents(c, kb_id, since, out.version, out.complete, out.documents); !r) return r.error();
+      if (!out.complete || out.documents.empty()) return out;
+      auto r = c.query_with("SELECT id, term_count, terms, document_id FROM kb_chunks WHERE document_id = ANY($1::text[])"
+                            " ORDER BY id",
+                            text_array(out.documents));
+      for (int i = 0; i < r.size(); ++i) out.chunks.push_back({r.text(i, 0), r.int64(i, 1), r.text(i, 2), r.text(i, 3)});
       return out;
     });
   }
@@ -528,11 +542,12 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
                                                            const std::vector<std::string>& kb_ids) override {
     using Out = std::vector<knowledge::BaseVectors>;
     return run<Out>("vector_bases", Tx::none, [&](Connection& c) -> Result<Out> {
-      auto r = c.query_with("SELECT id, embedding_model, vector_space, vectors_version FROM knowledge_bases"
+      auto r = c.query_with("SELECT id, embedding_model, vector_space, vectors_version, lexical_version FROM knowledge_bases"
                             " WHERE user_id = $1 AND id = ANY($2::text[]) AND embedding_model IS NOT NULL ORDER BY id",
                             user_id, text_array(kb_ids));
       Out out;
-      for (int i = 0; i < r.size(); ++i) out.push_back({r.text(i, 0), r.text(i, 1), r.int64(i, 2), r.int64(i, 3)});
+      for (int i = 0; i < r.size(); ++i)
+        out.push_back({r.text(i, 0), r.text(i, 1), r.int64(i, 2), r.int64(i, 3), r.int64(i, 4)});
       return out;
     });
   }
@@ -540,12 +555,30 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
   Result<std::vector<knowledge::ChunkVector>> load_vectors(std::string_view kb_id, std::int64_t space) override {
     using Out = std::vector<knowledge::ChunkVector>;
     return run<Out>("load_vectors", Tx::none, [&](Connection& c) -> Result<Out> {
-      auto r = c.query_with("SELECT chunk_id, encode(embedding, 'hex') FROM kb_vectors WHERE knowledge_base_id = $1"
-                            " AND space = $2",
+      auto r = c.query_with("SELECT v.chunk_id, encode(v.embedding, 'hex'), c.document_id FROM kb_vectors v"
+                            " JOIN kb_chunks c ON c.id = v.chunk_id WHERE v.knowledge_base_id = $1 AND v.space = $2",
                             kb_id, space);
       Out out;
       out.reserve(static_cast<std::size_t>(r.size()));
-      for (int i = 0; i < r.size(); ++i) out.push_back({r.text(i, 0), knowledge::vector_from_bytes(from_hex(r.text(i, 1)))});
+      for (int i = 0; i < r.size(); ++i)
+        out.push_back({r.text(i, 0), knowledge::vector_from_bytes(from_hex(r.text(i, 1))), r.text(i, 2)});
+      return out;
+    });
+  }
+
+  Result<knowledge::VectorChanges> vector_changes(std::string_view kb_id, std::int64_t space,
+                                                  std::int64_t since) override {
+    using Out = knowledge::VectorChanges;
+    return run<Out>("vector_changes", Tx::read, [&](Connection& c) -> Result<Out> {
+      Out out;
+      if (auto r = changed_documents(c, kb_id, since, out.version, out.complete, out.documents); !r) return r.error();
+      if (!out.complete || out.documents.empty()) return out;
+      auto r = c.query_with("SELECT v.chunk_id, encode(v.embedding, 'hex'), c.document_id FROM kb_chunks c"
+                            " JOIN kb_vectors v ON v.chunk_id = c.id AND v.space = $2"
+                            " WHERE c.document_id = ANY($1::text[])",
+                            text_array(out.documents), space);
+      for (int i = 0; i < r.size(); ++i)
+        out.vectors.push_back({r.text(i, 0), knowledge::vector_from_bytes(from_hex(r.text(i, 1))), r.text(i, 2)});
       return out;
     });
   }
@@ -651,9 +684,42 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
     const std::int64_t n = r.int64(0, 0), terms = r.int64(0, 1);
     if (n == 0) return;
     c.query_with("DELETE FROM kb_chunks WHERE document_id = $1", doc_id);
-    c.query_with("UPDATE knowledge_bases SET chunk_count = chunk_count - $2, term_count = term_count - $3,"
-                 " lexical_version = lexical_version + 1 WHERE id = $1",
-                 kb_id, n, terms);
+    log_change(c, kb_id, doc_id, -n, -terms);
+  }
+
+  // Moves the base's lexical_version (with its chunk and term counts) and logs the document that
+  // moved it: in-process indexes catch up from the log (lexical_changes) instead of reloading. The
+  // row lock the UPDATE takes orders the versions as the commits.
+  void log_change(Connection& c, std::string_view kb_id, std::string_view doc_id, std::int64_t chunks,
+                  std::int64_t terms) {
+    auto r = c.query_with("UPDATE knowledge_bases SET chunk_count = chunk_count + $2, term_count = term_count + $3,"
+                          " lexical_version = lexical_version + 1 WHERE id = $1 RETURNING lexical_version",
+                          kb_id, chunks, terms);
+    const std::int64_t version = r.int64(0, 0);
+    c.query_with("INSERT INTO kb_changes (knowledge_base_id, version, document_id) VALUES ($1, $2, $3)", kb_id,
+                 version, doc_id);
+    c.query_with("DELETE FROM kb_changes WHERE knowledge_base_id = $1 AND version <= $2", kb_id,
+                 version - knowledge::kKeptChanges);
+  }
+
+  // The documents changed after `since` (each once), when the log holds every change since.
+  Result<void> changed_documents(Connection& c, std::string_view kb_id, std::int64_t since, std::int64_t& version,
+                                 bool& complete, std::vector<std::string>& documents) {
+    auto b = c.query_with("SELECT lexical_version FROM knowledge_bases WHERE id = $1", kb_id);
+    if (b.empty()) return knowledge_base_not_found();
+    version = b.int64(0, 0);
+    if (version <= since) {
+      complete = true;
+      return {};
+    }
+    auto r = c.query_with("SELECT version, document_id FROM kb_changes WHERE knowledge_base_id = $1 AND version > $2"
+                          " ORDER BY version",
+                          kb_id, since);
+    std::set<std::string> seen;
+    for (int i = 0; i < r.size(); ++i)
+      if (auto doc = r.text(i, 1); seen.insert(doc).second) documents.push_back(std::move(doc));
+    complete = r.size() == version - since;
+    return {};
   }
 
   template <class T, class F>

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 #include <stdexcept>
 
 namespace aas::store::sqlite {
@@ -362,10 +363,8 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
       c.prepare("UPDATE kb_documents SET chunk_count = ?2, updated_at = ?3 WHERE id = ?1")
           .bind_all(doc_id, n, now)
           .run();
-      c.prepare("UPDATE knowledge_bases SET chunk_count = chunk_count + ?2, term_count = term_count + ?3,"
-                " lexical_version = lexical_version + 1, updated_at = ?4 WHERE id = ?1")
-          .bind_all(kb_id, n, terms, now)
-          .run();
+      log_change(c, kb_id, doc_id, n, terms);
+      c.prepare("UPDATE knowledge_bases SET updated_at = ?2 WHERE id = ?1").bind_all(kb_id, now).run();
       c.prepare("UPDATE kb_jobs SET stage = 'indexed', chunks_done = ?2, chunks_total = ?2, error = NULL,"
                 " lease_until = 0, updated_at = ?3 WHERE id = ?1")
           .bind_all(job_id, n, now)
@@ -408,9 +407,25 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
         out.version = st.int64(0);
         out.chunks.reserve(static_cast<std::size_t>(std::max<std::int64_t>(0, st.int64(1))));
       }
-      auto st = c.prepare("SELECT id, term_count, terms FROM kb_chunks WHERE knowledge_base_id = ?1 ORDER BY id");
+      auto st = c.prepare("SELECT id, term_count, terms, document_id FROM kb_chunks WHERE knowledge_base_id = ?1"
+                          " ORDER BY id");
       st.bind_all(kb_id);
-      while (st.step()) out.chunks.push_back({st.text(0), st.int64(1), st.text(2)});
+      while (st.step()) out.chunks.push_back({st.text(0), st.int64(1), st.text(2), st.text(3)});
+      return out;
+    });
+  }
+
+  Result<knowledge::LexicalChanges> lexical_changes(std::string_view kb_id, std::int64_t since) override {
+    using Out = knowledge::LexicalChanges;
+    return read<Out>("lexical_changes", [&](Connection& c) -> Result<Out> {
+      Transaction tx(c, Transaction::Kind::read);  // the log and the chunks of one state
+      Out out;
+      if (auto r = changed_documents(c, kb_id, since, out.version, out.complete, out.documents); !r) return r.error();
+      if (!out.complete || out.documents.empty()) return out;
+      auto st = c.prepare("SELECT id, term_count, terms, document_id FROM kb_chunks"
+                          " WHERE document_id IN (SELECT value FROM json_each(?1)) ORDER BY id");
+      st.bind_all(json_list(out.documents));
+      while (st.step()) out.chunks.push_back({st.text(0), st.int64(1), st.text(2), st.text(3)});
       return out;
     });
   }
@@ -547,12 +562,12 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
                                                            const std::vector<std::string>& kb_ids) override {
     using Out = std::vector<knowledge::BaseVectors>;
     return read<Out>("vector_bases", [&](Connection& c) -> Result<Out> {
-      auto st = c.prepare("SELECT id, embedding_model, vector_space, vectors_version FROM knowledge_bases"
+      auto st = c.prepare("SELECT id, embedding_model, vector_space, vectors_version, lexical_version FROM knowledge_bases"
                           " WHERE user_id = ?1 AND id IN (SELECT value FROM json_each(?2))"
                           " AND embedding_model IS NOT NULL ORDER BY id");
       st.bind_all(user_id, json_list(kb_ids));
       Out out;
-      while (st.step()) out.push_back({st.text(0), st.text(1), st.int64(2), st.int64(3)});
+      while (st.step()) out.push_back({st.text(0), st.text(1), st.int64(2), st.int64(3), st.int64(4)});
       return out;
     });
   }
@@ -560,10 +575,28 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
   Result<std::vector<knowledge::ChunkVector>> load_vectors(std::string_view kb_id, std::int64_t space) override {
     using Out = std::vector<knowledge::ChunkVector>;
     return read<Out>("load_vectors", [&](Connection& c) -> Result<Out> {
-      auto st = c.prepare("SELECT chunk_id, embedding FROM kb_vectors WHERE knowledge_base_id = ?1 AND space = ?2");
+      auto st = c.prepare("SELECT v.chunk_id, v.embedding, c.document_id FROM kb_vectors v"
+                          " JOIN kb_chunks c ON c.id = v.chunk_id WHERE v.knowledge_base_id = ?1 AND v.space = ?2");
       st.bind_all(kb_id, space);
       Out out;
-      while (st.step()) out.push_back({st.text(0), knowledge::vector_from_bytes(st.blob(1))});
+      while (st.step()) out.push_back({st.text(0), knowledge::vector_from_bytes(st.blob(1)), st.text(2)});
+      return out;
+    });
+  }
+
+  Result<knowledge::VectorChanges> vector_changes(std::string_view kb_id, std::int64_t space,
+                                                  std::int64_t since) override {
+    using Out = knowledge::VectorChanges;
+    return read<Out>("vector_changes", [&](Connection& c) -> Result<Out> {
+      Transaction tx(c, Transaction::Kind::read);
+      Out out;
+      if (auto r = changed_documents(c, kb_id, since, out.version, out.complete, out.documents); !r) return r.error();
+      if (!out.complete || out.documents.empty()) return out;
+      auto st = c.prepare("SELECT v.chunk_id, v.embedding, c.document_id FROM kb_chunks c"
+                          " JOIN kb_vectors v ON v.chunk_id = c.id AND v.space = ?2"
+                          " WHERE c.document_id IN (SELECT value FROM json_each(?1))");
+      st.bind_all(json_list(out.documents), space);
+      while (st.step()) out.vectors.push_back({st.text(0), knowledge::vector_from_bytes(st.blob(1)), st.text(2)});
       return out;
     });
   }
@@ -670,10 +703,51 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
     const std::int64_t n = st.int64(0), terms = st.int64(1);
     if (n == 0) return;
     c.prepare("DELETE FROM kb_chunks WHERE document_id = ?1").bind_all(doc_id).run();
-    c.prepare("UPDATE knowledge_bases SET chunk_count = chunk_count - ?2, term_count = term_count - ?3,"
-              " lexical_version = lexical_version + 1 WHERE id = ?1")
-        .bind_all(kb_id, n, terms)
+    log_change(c, kb_id, doc_id, -n, -terms);
+  }
+
+  // Moves the base's lexical_version (with its chunk and term counts) and logs the document that
+  // moved it: in-process indexes catch up from the log (lexical_changes) instead of reloading.
+  void log_change(Connection& c, std::string_view kb_id, std::string_view doc_id, std::int64_t chunks,
+                  std::int64_t terms) {
+    std::int64_t version = 0;
+    {
+      auto st = c.prepare("UPDATE knowledge_bases SET chunk_count = chunk_count + ?2, term_count = term_count + ?3,"
+                          " lexical_version = lexical_version + 1 WHERE id = ?1 RETURNING lexical_version");
+      st.bind_all(kb_id, chunks, terms).step();
+      version = st.int64(0);
+    }
+    c.prepare("INSERT INTO kb_changes (knowledge_base_id, version, document_id) VALUES (?1, ?2, ?3)")
+        .bind_all(kb_id, version, doc_id)
         .run();
+    c.prepare("DELETE FROM kb_changes WHERE knowledge_base_id = ?1 AND version <= ?2")
+        .bind_all(kb_id, version - knowledge::kKeptChanges)
+        .run();
+  }
+
+  // The documents changed after `since` (each once), when the log holds every change since.
+  Result<void> changed_documents(Connection& c, std::string_view kb_id, std::int64_t since, std::int64_t& version,
+                                 bool& complete, std::vector<std::string>& documents) {
+    {
+      auto st = c.prepare("SELECT lexical_version FROM knowledge_bases WHERE id = ?1");
+      if (!st.bind_all(kb_id).step()) return knowledge_base_not_found();
+      version = st.int64(0);
+    }
+    if (version <= since) {
+      complete = true;
+      return {};
+    }
+    auto st = c.prepare("SELECT version, document_id FROM kb_changes WHERE knowledge_base_id = ?1 AND version > ?2"
+                        " ORDER BY version");
+    st.bind_all(kb_id, since);
+    std::int64_t rows = 0;
+    std::set<std::string> seen;
+    while (st.step()) {
+      ++rows;
+      if (auto doc = st.text(1); seen.insert(doc).second) documents.push_back(std::move(doc));
+    }
+    complete = rows == version - since;
+    return {};
   }
 
   template <class T, class F>

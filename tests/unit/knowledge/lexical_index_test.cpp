@@ -141,5 +141,124 @@ TEST(LexicalIndex, EncodedTermsRoundTripAndMalformedPiecesAreSkipped) {
   EXPECT_EQ(index.total_length(), 4);
 }
 
+
+// A snapshot kept up to date change by change (documents indexed, indexed again, deleted, a change
+// applied twice; small segments merged on the way, everything compacted now and then) ranks
+// exactly as one index built from the rows of the same moment: the same chunks, the same scores to
+// the bit (the statistics are over live chunks only, and each score sums its terms in one order).
+TEST(LexicalSnapshot, ChangesAppliedOneByOneRankExactlyAsAFullRebuild) {
+  std::mt19937 rng(11);
+  std::map<std::string, std::vector<LexicalChunk>> db;  // document -> its chunks now
+  int next_chunk = 0, next_doc = 0;
+  const auto chunks_for = [&](const std::string& doc) {
+    std::vector<LexicalChunk> out;
+    Corpus c = make_corpus("x", 1 + static_cast<int>(rng() % 6), 40, rng, 5);
+    for (LexicalChunk& ch : c.chunks) {
+      char id[32];
+      std::snprintf(id, sizeof id, "c%06d", next_chunk++);
+      ch.chunk_id = id;
+      ch.document_id = doc;
+      ch.length = 5 + static_cast<std::int64_t>(rng() % 40);  // ties happen, and break by chunk id
+      out.push_back(std::move(ch));
+    }
+    return out;
+  };
+  const auto all_rows = [&] {
+    std::vector<LexicalChunk> rows;
+    for (const auto& [_, chunks] : db) rows.insert(rows.end(), chunks.begin(), chunks.end());
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.chunk_id < b.chunk_id; });
+    return rows;
+  };
+  for (int i = 0; i < 20; ++i) {
+    const std::string doc = "d" + std::to_string(next_doc++);
+    db[doc] = chunks_for(doc);
+  }
+  std::int64_t version = 1;
+  auto snap = LexicalSnapshot::load({version, all_rows()});
+  const auto compare = [&](const std::string& when) {
+    const std::vector<LexicalChunk> rows = all_rows();
+    const LexicalIndex full(rows);
+    ASSERT_EQ(snap->live_chunks(), rows.size()) << when;
+    for (int q = 0; q < 6; ++q) {
+      std::vector<std::string> terms;
+      for (int t = 0; t < 2 + q % 3; ++t) terms.push_back("w" + std::to_string(1 + rng() % 40));
+      for (int k : {1, 5, 20}) {
+        const auto got = bm25_top_k_segments(snap->views(), terms, k);
+        const auto want = bm25_top_k({&full}, terms, k);
+        ASSERT_EQ(got.size(), want.size()) << when;
+        for (std::size_t r = 0; r < got.size(); ++r) {
+          EXPECT_EQ(got[r].chunk_id, want[r].chunk_id) << when << " k " << k << " rank " << r;
+          EXPECT_EQ(got[r].score, want[r].score) << when << " k " << k << " rank " << r;
+        }
+      }
+    }
+  };
+  compare("loaded");
+  std::size_t most_segments = 0;
+  for (int step = 0; step < 400; ++step) {
+    LexicalChanges changes;
+    changes.complete = true;
+    // One to three documents per change set (a replica catching up on several at once).
+    const int n = 1 + static_cast<int>(rng() % 3);
+    for (int j = 0; j < n; ++j) {
+      const auto op = rng() % 10;
+      std::string doc;
+      if (op < 5 || db.empty()) {
+        doc = "d" + std::to_string(next_doc++);
+        db[doc] = chunks_for(doc);
+      } else {
+        auto it = db.begin();
+        std::advance(it, static_cast<long>(rng() % db.size()));
+        doc = it->first;
+        if (op < 7) it->second = chunks_for(doc);  // indexed again: new chunks
+        else db.erase(it);                          // deleted
+      }
+      changes.documents.push_back(doc);
+    }
+    for (const std::string& doc : changes.documents)
+      if (auto it = db.find(doc); it != db.end()) changes.chunks.insert(changes.chunks.end(), it->second.begin(), it->second.end());
+    std::sort(changes.chunks.begin(), changes.chunks.end(), [](const auto& a, const auto& b) { return a.chunk_id < b.chunk_id; });
+    changes.version = ++version;
+    snap = snap->apply(changes, 4);
+    if (step % 7 == 0) snap = snap->apply(changes, 4);  // the same changes again: no effect
+    EXPECT_EQ(snap->version, version);
+    EXPECT_LE(snap->segments.size(), 5u);
+    most_segments = std::max(most_segments, snap->segments.size());
+    if (step % 10 == 0) compare("step " + std::to_string(step));
+    if (step % 100 == 99) {
+      snap = snap->compacted();
+      EXPECT_LE(snap->segments.size(), 1u);
+      compare("compacted at step " + std::to_string(step));
+    }
+  }
+  EXPECT_GT(most_segments, 2u);  // the merging was exercised
+  compare("the end");
+}
+
+// Merging keeps every live chunk's postings and drops the deleted ones'.
+TEST(LexicalSnapshot, AMergedSegmentHoldsTheLiveChunksOnly) {
+  auto snap = LexicalSnapshot::load({1, {{"a1", 2, "cat:1 dog:1", "A"}, {"a2", 1, "cat:1", "A"}, {"b1", 1, "dog:1", "B"}}});
+  LexicalChanges gone_a;
+  gone_a.version = 2;
+  gone_a.complete = true;
+  gone_a.documents = {"A"};
+  snap = snap->apply(gone_a);
+  ASSERT_EQ(snap->segments.size(), 1u);
+  ASSERT_NE(snap->segments[0].deleted, nullptr);
+  EXPECT_EQ(snap->live_chunks(), 1u);
+  EXPECT_TRUE(snap->wants_compaction());
+  EXPECT_TRUE(bm25_top_k_segments(snap->views(), {"cat"}, 5).empty());
+  snap = snap->compacted();
+  ASSERT_EQ(snap->segments.size(), 1u);
+  const LexicalIndex& only = *snap->segments[0].index;
+  EXPECT_EQ(only.size(), 1u);
+  EXPECT_EQ(only.chunk_id(0), "b1");
+  EXPECT_EQ(only.find("cat"), nullptr);
+  ASSERT_NE(only.find("dog"), nullptr);
+  EXPECT_EQ(only.find("dog")->chunks, (std::vector<std::uint32_t>{0}));
+  ASSERT_NE(only.chunks_of("B"), nullptr);
+  EXPECT_EQ(only.chunks_of("A"), nullptr);
+}
+
 }  // namespace
 }  // namespace aas::knowledge

@@ -2,8 +2,15 @@
 #include "knowledge_conformance.hpp"
 
 #include "knowledge/bm25.hpp"
+#include "knowledge/embedder.hpp"
+#include "knowledge/service.hpp"
+
+#include <boost/asio/thread_pool.hpp>
 
 #include <algorithm>
+#include <map>
+#include <random>
+#include <utility>
 
 namespace aas::store::testing {
 
@@ -440,6 +447,205 @@ TEST_P(KnowledgeConformance, AReindexSwitchesToTheNewSpaceOnlyWhenEveryChunkHasI
   ASSERT_TRUE(now);
   EXPECT_EQ(now->embedding_model, "embed-b");
   EXPECT_FALSE(now->next_embedding_model);
+}
+
+}  // namespace aas::store::testing
+
+// --- incremental index updates (migration 16) ---
+
+namespace aas::store::testing {
+
+namespace {
+
+// Vectors by model, for the service's searches: the query's vector in the model's dimension. A
+// hook runs inside the call, between the search's read of the bases and its read of their
+// vectors (a query is embedded in between): where a test makes a change race the search.
+class HookedEmbedder final : public knowledge::Embedder {
+ public:
+  std::function<void()> during_query;
+  int calls = 0;
+  Result<void> check_model(const std::string&) const override { return {}; }
+  Result<std::vector<std::vector<float>>> embed(const knowledge::EmbedCall& call) override {
+    ++calls;
+    if (during_query) std::exchange(during_query, {})();
+    std::vector<std::vector<float>> out;
+    for (std::size_t i = 0; i < call.texts.size(); ++i)
+      out.push_back(call.model == "embed-b" ? std::vector<float>{0.f, 0.f, 1.f} : std::vector<float>{1.f, 0.f});
+    return out;
+  }
+};
+
+std::vector<std::string> ids_of(const std::vector<knowledge::Passage>& passages) {
+  std::vector<std::string> out;
+  for (const auto& p : passages) out.push_back(p.chunk_id);
+  return out;
+}
+
+}  // namespace
+
+// Every move of lexical_version is logged with its document: the changes since a version are the
+// documents touched and the chunks (and vectors) they hold now.
+TEST_P(KnowledgeConformance, TheChangeLogNamesTheDocumentsChangedSinceAVersionWithTheirChunksNow) {
+  auto b = kb_->create_base({"alice", "log", std::nullopt, std::string("embed-a")});
+  ASSERT_TRUE(b);
+  const std::int64_t space = kb_->embedding_target(b->id).value()->space;
+  const auto index_with_vector = [&](const std::string& name) {
+    auto d = kb_->add_document(new_doc(*b, name, name), {}).value().document;
+    auto job = kb_->claim_job(60000);
+    EXPECT_TRUE(job && *job);
+    EXPECT_TRUE(kb_->stage_vectors((*job)->id, space, {{0, "h", {1.f, 0.f}}}).value());
+    EXPECT_TRUE(kb_->finish_job((*job)->id, {chunk(name, {{name, 1}})}).value());
+    return d;
+  };
+  const auto a = index_with_vector("alpha");
+  const std::int64_t v1 = kb_->lexical_bases("alice", {b->id}).value().at(0).version;
+  EXPECT_EQ(kb_->vector_bases("alice", {b->id}).value().at(0).lexical_version, v1);
+  auto none = kb_->lexical_changes(b->id, v1);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->complete);
+  EXPECT_TRUE(none->documents.empty());
+  const auto c = index_with_vector("gamma");
+  ASSERT_TRUE(kb_->delete_document("alice", b->id, a.id));
+  auto changes = kb_->lexical_changes(b->id, v1);
+  ASSERT_TRUE(changes) << changes.error().detail;
+  EXPECT_TRUE(changes->complete);
+  EXPECT_EQ(changes->version, kb_->lexical_bases("alice", {b->id}).value().at(0).version);
+  EXPECT_EQ(changes->documents, (std::vector<std::string>{c.id, a.id}));
+  ASSERT_EQ(changes->chunks.size(), 1u);
+  EXPECT_EQ(changes->chunks[0].document_id, c.id);
+  EXPECT_EQ(changes->chunks[0].terms, "gamma:1");
+  auto vectors = kb_->vector_changes(b->id, space, v1);
+  ASSERT_TRUE(vectors) << vectors.error().detail;
+  EXPECT_TRUE(vectors->complete);
+  EXPECT_EQ(vectors->documents, changes->documents);
+  ASSERT_EQ(vectors->vectors.size(), 1u);
+  EXPECT_EQ(vectors->vectors[0].chunk_id, changes->chunks[0].chunk_id);
+  EXPECT_EQ(vectors->vectors[0].document_id, c.id);
+  EXPECT_EQ(vectors->vectors[0].vector, (std::vector<float>{1.f, 0.f}));
+  // From before the log began (a version it holds no row for): not complete, load whole.
+  EXPECT_FALSE(kb_->lexical_changes(b->id, -1).value().complete);
+  const auto rows = kb_->load_lexical(b->id).value();
+  ASSERT_EQ(rows.chunks.size(), 1u);
+  EXPECT_EQ(rows.chunks[0].document_id, c.id);
+  EXPECT_EQ(kb_->load_vectors(b->id, space).value().at(0).document_id, c.id);
+  // A deleted base takes its log with it.
+  ASSERT_TRUE(kb_->delete_base("alice", b->id));
+  EXPECT_EQ(kb_->lexical_changes(b->id, 0).error().code, errc::not_found);
+}
+
+// A cache that follows a base change by change (the change log) ranks exactly as one loaded from
+// scratch at the same moment, and never loads the base whole again.
+TEST_P(KnowledgeConformance, AnIndexKeptUpToDateFromTheLogRanksAsOneLoadedWhole) {
+  auto b = make_base(*kb_, "alice", "random");
+  std::mt19937 rng(5);
+  std::vector<std::string> live;  // document ids
+  int next = 0;
+  knowledge::LexicalCache warm;
+  const auto query = [&] {
+    std::vector<std::string> terms;
+    for (int t = 0; t < 3; ++t) terms.push_back("w" + std::to_string(rng() % 12));
+    return terms;
+  };
+  for (int step = 0; step < 40; ++step) {
+    if (live.empty() || rng() % 3 != 0) {
+      const std::string name = "doc" + std::to_string(next++);
+      live.push_back(kb_->add_document(new_doc(b, name, name), {}).value().document.id);
+      std::vector<NewChunk> chunks;
+      for (int i = 0; i < 1 + static_cast<int>(rng() % 4); ++i) {
+        std::map<std::string, std::int64_t> tf;
+        for (int w = 0; w < 2 + static_cast<int>(rng() % 6); ++w) ++tf["w" + std::to_string(rng() % 12)];
+        chunks.push_back(chunk(name + "-" + std::to_string(i), {tf.begin(), tf.end()}));
+      }
+      index_next(*kb_, chunks);
+    } else {
+      const auto at = rng() % live.size();
+      ASSERT_TRUE(kb_->delete_document("alice", b.id, live[at]));
+      live.erase(live.begin() + static_cast<long>(at));
+    }
+    const auto terms = query();
+    auto kept = warm.search(*kb_, "alice", {b.id}, terms, 10);
+    knowledge::LexicalCache cold;
+    auto whole = cold.search(*kb_, "alice", {b.id}, terms, 10);
+    ASSERT_TRUE(kept && whole);
+    ASSERT_EQ(ids_of(*kept), ids_of(*whole)) << "step " << step;
+    for (std::size_t i = 0; i < kept->size(); ++i) EXPECT_EQ((*kept)[i].score, (*whole)[i].score) << "step " << step;
+  }
+  EXPECT_EQ(warm.loads(), 1u);
+  EXPECT_GE(warm.deltas(), 39u);
+}
+
+// The race of 6e54455, made deterministic: a vector search reads the base (old space), then a
+// reindex completes and switches the base to its new space (dropping the old vectors) before the
+// search reads the vectors. The search reads the base again and ranks in the new space.
+TEST_P(KnowledgeConformance, AVectorSearchRacingAReindexsSwitchRanksInTheNewSpace) {
+  auto b = kb_->create_base({"alice", "race", std::nullopt, std::string("embed-a")});
+  ASSERT_TRUE(b);
+  const std::int64_t old_space = kb_->embedding_target(b->id).value()->space;
+  ASSERT_TRUE(kb_->add_document(new_doc(*b, "A", "a"), {}));
+  {
+    auto job = kb_->claim_job(60000);
+    ASSERT_TRUE(job && *job);
+    ASSERT_TRUE(kb_->stage_vectors((*job)->id, old_space, {{0, "h", {1.f, 0.f}}}).value());
+    ASSERT_TRUE(kb_->finish_job((*job)->id, {chunk("alpha", {{"alpha", 1}})}).value());
+  }
+  ASSERT_TRUE(kb_->start_reindex("alice", b->id, "embed-b"));
+  const auto next = kb_->embedding_target(b->id).value().value();
+  auto job = kb_->claim_job(60000);
+  ASSERT_TRUE(job && *job);
+  const auto todo = kb_->chunks_to_embed((*job)->document_id, next.space).value();
+  ASSERT_EQ(todo.size(), 1u);
+  ASSERT_TRUE(kb_->store_vectors((*job)->id, next.space, {{todo[0].chunk_id, {0.f, 0.f, 1.f}}}).value());
+
+  boost::asio::thread_pool pool(1);
+  knowledge::KnowledgeService service(*kb_, pool, {});
+  HookedEmbedder embedder;
+  service.set_embedder(&embedder);
+  bool switched = false;
+  embedder.during_query = [&] { switched = kb_->finish_reindex((*job)->id).value(); };
+  auto found = service.search_now("alice", {b->id}, "alpha", 5, knowledge::SearchMode::vector);
+  ASSERT_TRUE(found) << found.error().detail;
+  EXPECT_TRUE(switched);
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_EQ((*found)[0].chunk_id, todo[0].chunk_id);
+  EXPECT_NEAR((*found)[0].score, 1.0, 1e-6);  // ranked with embed-b's vectors
+  EXPECT_EQ(embedder.calls, 2);               // the query embedded again, with the new model
+  pool.join();
+}
+
+// The service's vector index follows documents indexed and deleted through the change log.
+TEST_P(KnowledgeConformance, TheServicesVectorIndexFollowsDocumentsIndexedAndDeleted) {
+  auto b = kb_->create_base({"alice", "follow", std::nullopt, std::string("embed-a")});
+  ASSERT_TRUE(b);
+  const std::int64_t space = kb_->embedding_target(b->id).value()->space;
+  boost::asio::thread_pool pool(1);
+  knowledge::KnowledgeService service(*kb_, pool, {});
+  HookedEmbedder embedder;
+  service.set_embedder(&embedder);
+  const auto index = [&](const std::string& name, std::vector<float> v) {
+    auto d = kb_->add_document(new_doc(*b, name, name), {}).value().document;
+    auto job = kb_->claim_job(60000);
+    EXPECT_TRUE(job && *job);
+    EXPECT_TRUE(kb_->stage_vectors((*job)->id, space, {{0, "h", std::move(v)}}).value());
+    EXPECT_TRUE(kb_->finish_job((*job)->id, {chunk(name, {{name, 1}})}).value());
+    return d;
+  };
+  const auto texts = [&] {
+    std::vector<std::string> out;
+    auto r = service.search_now("alice", {b->id}, "anything", 10, knowledge::SearchMode::vector);
+    EXPECT_TRUE(r) << r.error().detail;
+    if (r)
+      for (const auto& p : *r) out.push_back(p.text);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  const auto a = index("one", {1.f, 0.f});
+  EXPECT_EQ(texts(), (std::vector<std::string>{"one"}));
+  index("two", {1.f, 1.f});
+  EXPECT_EQ(texts(), (std::vector<std::string>{"one", "two"}));
+  ASSERT_TRUE(kb_->delete_document("alice", b->id, a.id));
+  EXPECT_EQ(texts(), (std::vector<std::string>{"two"}));
+  EXPECT_EQ(service.cached_vector_bases(), 1u);
+  pool.join();
 }
 
 }  // namespace aas::store::testing
