@@ -37,6 +37,7 @@
 #include "llm/providers/openai.hpp"
 #include "llm/router.hpp"
 #include "metrics/metrics.hpp"
+#include "realtime/event_bus.hpp"
 #include "realtime/redis_event_bus.hpp"
 #include "realtime/socketio/mount.hpp"
 #include "realtime/socketio/redis_adapter.hpp"
@@ -54,6 +55,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -340,6 +342,17 @@ bool may_use_tls(const Config& c) {
   return https(c.main_backend_url) || std::any_of(c.webhook_urls.begin(), c.webhook_urls.end(), https);
 }
 
+http::ClientOptions upstream_client_options(const Config& c) {
+  http::ClientOptions o;
+  o.connect_timeout = c.upstream_connect_timeout;
+  o.first_byte_timeout = c.upstream_first_byte_timeout;
+  o.idle_timeout = c.upstream_idle_timeout;
+  o.extra_ca_file = c.upstream_ca_file;
+  o.https_proxy = c.https_proxy;
+  o.no_proxy = c.no_proxy;
+  return o;
+}
+
 }  // namespace
 
 int serve(Config c) {
@@ -368,13 +381,7 @@ int serve(Config c) {
   // before the event bus, so it outlives the bus's subscriber thread, which broadcasts through it.
   realtime::socketio::Server socketio(ioc.get_executor(), engine_options(c), socketio_options(c));
 
-  http::ClientOptions client_options;
-  client_options.connect_timeout = c.upstream_connect_timeout;
-  client_options.first_byte_timeout = c.upstream_first_byte_timeout;
-  client_options.idle_timeout = c.upstream_idle_timeout;
-  client_options.extra_ca_file = c.upstream_ca_file;
-  client_options.https_proxy = c.https_proxy;
-  client_options.no_proxy = c.no_proxy;
+  const http::ClientOptions client_options = upstream_client_options(c);
   if (!c.https_proxy.empty())
     spdlog::info("https upstreams go through the proxy of HTTPS_PROXY ({} host(s) in NO_PROXY go direct)",
                  c.no_proxy.size());
@@ -720,6 +727,55 @@ std::vector<std::filesystem::path> files_of(const std::vector<std::string>& path
   return out;
 }
 
+// The `ingest` command's embedder: the server's embeddings path (the model router with its
+// retries and fallbacks, the user's limits and budget, an `embedding` ledger row per call) on an
+// io_context of the command's own, run by one thread while the command lasts. Limits are this
+// process's (in-process; budgets start from the ledger like the server's).
+class CliEmbedding {
+ public:
+  CliEmbedding(const Config& c, store::Store& store, const Clock& clock)
+      : client_(std::make_shared<http::HttpClient>(ioc_.get_executor(), upstream_client_options(c))),
+        policies_(c.limit_defaults, c.limit_roles, c.limit_users),
+        limiter_(clock, [&store](std::string_view user, std::string_view from_day) { return store.spent_micros(user, from_day); }),
+        accounting_(store, limiter_, policies_, accounting_options(c)),
+        recorder_(store, pool_, accounting_, bus_),
+        gateway_(pool_, models_, accounting_, recorder_, nullptr,
+                 chat::GatewayOptions{c.cache_shared, c.max_image_bytes, c.embedding_model}),
+        embedder_(gateway_, models_, ioc_.get_executor()) {
+    register_models(c, models_, client_, clock, metrics_);
+    runner_ = std::thread([this] { ioc_.run(); });
+  }
+  ~CliEmbedding() {
+    work_.reset();
+    runner_.join();
+    pool_.join();
+  }
+  knowledge::Embedder& embedder() { return embedder_; }
+
+ private:
+  static chat::AccountingOptions accounting_options(const Config& c) {
+    chat::AccountingOptions o;
+    o.max_output_tokens = c.max_output_tokens;
+    o.limits.timeout = c.request_timeout;
+    return o;
+  }
+
+  asio::io_context ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_{ioc_.get_executor()};
+  std::shared_ptr<http::HttpClient> client_;
+  metrics::Metrics metrics_;
+  llm::ModelRegistry models_;
+  limits::Policies policies_;
+  limits::LocalLimiter limiter_;
+  chat::Accounting accounting_;
+  realtime::LocalEventBus bus_;
+  asio::thread_pool pool_{2};
+  chat::Recorder recorder_;
+  chat::GatewayService gateway_;
+  GatewayEmbedder embedder_;
+  std::thread runner_;
+};
+
 }  // namespace
 
 int ingest(const Config& c, const std::string& user, const std::string& kb_name, const std::vector<std::string>& paths) {
@@ -733,6 +789,13 @@ int ingest(const Config& c, const std::string& user, const std::string& kb_name,
   auto kstore = open_knowledge_store(c, clock);
   asio::thread_pool blocking(1);
   knowledge::KnowledgeService knowledge(*kstore, blocking, knowledge_options(c));
+  // With an embedding model configured, documents of bases with one are embedded here (else their
+  // jobs wait at the embedding stage for a server that has one).
+  std::unique_ptr<CliEmbedding> embedding;
+  if (!c.embedding_model.empty()) {
+    embedding = std::make_unique<CliEmbedding>(c, *store, clock);
+    knowledge.set_embedder(&embedding->embedder());
+  }
   const auto fail = [](const std::string& what, const Error& e) {
     std::cerr << what << ": " << e.message << "\n";
     return 1;
@@ -749,7 +812,10 @@ int ingest(const Config& c, const std::string& user, const std::string& kb_name,
     page.cursor = bases->next_cursor;
   } while (!kb && page.cursor);
   if (!kb) {
-    auto made = kstore->create_base({user, kb_name, std::nullopt, std::nullopt});
+    // EMBEDDING_MODEL set explicitly: the new base has it (hybrid search), as through the API.
+    std::optional<std::string> model;
+    if (!c.kb_embedding_model.empty()) model = c.kb_embedding_model;
+    auto made = kstore->create_base({user, kb_name, std::nullopt, model});
     if (!made) return fail("cannot create knowledge base", made.error());
     kb = std::move(*made);
     std::cout << "created knowledge base " << kb_name << " (" << kb->id << ")\n";

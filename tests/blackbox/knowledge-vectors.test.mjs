@@ -10,7 +10,9 @@ import { after, before, describe, it } from 'node:test';
 import { assertError, assertOk, assertSchema } from './lib/assert.mjs';
 import { startMockLlm } from './lib/mock-llm.mjs';
 import { startRedis } from './lib/redis.mjs';
-import { startService } from './lib/service.mjs';
+import { makeTempDir, runCli, startService } from './lib/service.mjs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { waitFor } from './lib/sse.mjs';
 
 const CATS = '# Cats\n\nCats purr when they are content and sleep sixteen hours a day.\n\n## Food\n\nCats eat fish, chicken and dry kibble.';
@@ -282,6 +284,46 @@ describe('embedding jobs across restarts and replicas', () => {
       await b.stop();
       await a.stop();
       await redis.stop();
+      await mock.stop();
+    }
+  });
+});
+
+describe('ai-agent-service ingest with an embedding model', { skip: process.env.AAS_BLACKBOX_STORE === 'postgres' && 'the CLI run opens the SQLite file of its data dir' }, () => {
+  it('embeds the documents through the provider router, bills the user, and the server searches them by vector', async () => {
+    const mock = await startMockLlm();
+    try {
+      const dir = makeTempDir();
+      const docs = path.join(dir, 'docs');
+      mkdirSync(docs);
+      writeFileSync(path.join(docs, 'cats.md'), CATS);
+      writeFileSync(path.join(docs, 'seas.txt'), SEAS);
+      const env = { ...envFor(mock), DATABASE_URL: `sqlite:${path.join(dir, 'ai.db')}`, JWT_SECRET: 'cli-secret-cli-secret-cli-secret-32' };
+      // runCli blocks this process: mock-llm is a process of its own, so it answers meanwhile.
+      const run = runCli(['ingest', '--user', 'vec-cli', '--kb', 'notes', docs], { env, timeoutMs: 60000 });
+      assert.equal(run.status, 0, run.stderr);
+      assert.match(run.stdout, /2 indexed, 0 already there, 0 failed/);
+
+      // The server finds the jobs done (it embeds nothing of the documents): the vectors it
+      // searches and the ledger rows are the CLI's; the query is embedded by the server.
+      const svc = await startService({ dir, secret: env.JWT_SECRET, env });
+      try {
+        const token = svc.token('vec-cli');
+        const [kb] = assertOk(await svc.get('/api/ai/knowledge', { token })).items;
+        assert.equal(kb.embeddingModel, 'text-embedding-3-small');
+        const docsList = assertOk(await svc.get(`/api/ai/knowledge/${kb.id}/documents`, { token })).items;
+        assert.deepEqual(docsList.map((d) => d.status), ['indexed', 'indexed']);
+        const me = assertOk(await svc.get('/api/ai/usage/me', { token }));
+        const row = me.byModel.find((m) => m.model === 'text-embedding-3-small');
+        const chunkBatches = docsList.reduce((n, d) => n + Math.ceil(d.chunkCount / 2), 0);
+        assert.equal(row?.requests, chunkBatches, JSON.stringify(me.byModel));
+        const hits = assertOk(await svc.get(`/api/ai/knowledge/${kb.id}/search?q=${encodeURIComponent('tides and waves of the sea')}&mode=vector`, { token }));
+        assert.equal(hits.mode, 'vector');
+        assert.equal(hits.items[0].title, 'seas.txt');
+      } finally {
+        await svc.stop();
+      }
+    } finally {
       await mock.stop();
     }
   });
