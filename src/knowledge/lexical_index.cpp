@@ -452,13 +452,19 @@ void LexicalCache::compact(const std::string& kb_id, std::shared_ptr<const Lexic
 Result<std::vector<Passage>> LexicalCache::search(KnowledgeStore& store, const std::string& user_id,
                                                   const std::vector<std::string>& kb_ids,
                                                   const std::vector<std::string>& terms, int k) {
-  std::vector<Passage> out;
-  if (terms.empty() || kb_ids.empty() || k <= 0) return out;
+  if (terms.empty() || kb_ids.empty() || k <= 0) return std::vector<Passage>{};
   auto bases = store.lexical_bases(user_id, kb_ids);
   if (!bases) return bases.error();
+  return search(store, *bases, terms, k);
+}
+
+Result<std::vector<Passage>> LexicalCache::search(KnowledgeStore& store, const std::vector<LexicalBase>& bases,
+                                                  const std::vector<std::string>& terms, int k) {
+  std::vector<Passage> out;
+  if (terms.empty() || bases.empty() || k <= 0) return out;
   std::vector<std::shared_ptr<const LexicalSnapshot>> held;
   std::vector<SegmentView> views;
-  for (const LexicalBase& b : *bases) {
+  for (const LexicalBase& b : bases) {
     auto snapshot = current(store, b.knowledge_base_id, b.version);
     if (!snapshot) return snapshot.error();
     for (const SegmentView& v : (*snapshot)->views()) views.push_back(v);

@@ -141,6 +141,9 @@ class LexicalCache {
   Result<std::vector<Passage>> search(KnowledgeStore& store, const std::string& user_id,
                                       const std::vector<std::string>& kb_ids, const std::vector<std::string>& terms,
                                       int k);
+  // The same for bases already read (and owned): their versions as lexical_bases gave them.
+  Result<std::vector<Passage>> search(KnowledgeStore& store, const std::vector<LexicalBase>& bases,
+                                      const std::vector<std::string>& terms, int k);
   // The base's snapshot brought to (at least) `version`: loaded whole the first time, or when the
   // change log does not reach back; else the changes since applied.
   Result<std::shared_ptr<const LexicalSnapshot>> current(KnowledgeStore& store, const std::string& kb_id,

@@ -463,16 +463,20 @@ Result<KnowledgeService::Ranked> KnowledgeService::search_ranked_now(const std::
   if (k < 1 || k > options_.max_k)
     return make_error(errc::invalid_request, "k must be an integer from 1 to " + std::to_string(options_.max_k));
   if (kb_ids.empty()) return make_error(errc::invalid_request, "no knowledge base to search");
-  const auto ids = distinct(kb_ids);
-  if (auto r = check_bases_now(user_id, ids); !r) return r.error();
-  return rank_now(user_id, ids, query, k, mode);
+  return rank_now(user_id, distinct(kb_ids), query, k, mode);
 }
 
-// The bases are the user's and distinct, the query checked by the caller.
+// The ids distinct, the query checked by the caller. Ownership is checked by the read of the
+// bases' lexical versions (one read fewer per search than a separate check); the vector side is
+// read only when the mode may use it.
 Result<KnowledgeService::Ranked> KnowledgeService::rank_now(const std::string& user_id,
                                                             const std::vector<std::string>& ids,
                                                             const std::string& query, int k, SearchMode mode) {
-  auto bases = store_.vector_bases(user_id, ids);
+  auto own = store_.lexical_bases(user_id, ids);
+  if (!own) return own.error();
+  if (own->size() != ids.size()) return make_error(errc::not_found, "knowledge base not found");
+  Result<std::vector<BaseVectors>> bases = std::vector<BaseVectors>{};
+  if (mode != SearchMode::lexical) bases = store_.vector_bases(user_id, ids);
   if (!bases) return bases.error();
   if (mode == SearchMode::vector && bases->empty())
     return make_error(errc::invalid_request,
@@ -483,7 +487,7 @@ Result<KnowledgeService::Ranked> KnowledgeService::rank_now(const std::string& u
   Ranked out;
   out.mode = mode;
   if (mode == SearchMode::lexical) {
-    auto found = lexical_->search(store_, user_id, ids, query_terms(query), k);
+    auto found = lexical_->search(store_, *own, query_terms(query), k);
     if (!found) return found.error();
     out.passages = std::move(*found);
     return out;
@@ -502,7 +506,7 @@ Result<KnowledgeService::Ranked> KnowledgeService::rank_now(const std::string& u
     // hybrid is the default: an embeddings call that fails (upstream down, the user's limits)
     // costs the search its vector half, not its answer; `mode` tells the client.
     spdlog::warn("knowledge: hybrid search ranked lexically: {}", by_vector.error().message);
-    auto found = lexical_->search(store_, user_id, ids, query_terms(query), k);
+    auto found = lexical_->search(store_, *own, query_terms(query), k);
     if (!found) return found.error();
     out.mode = SearchMode::lexical;
     out.passages = std::move(*found);
@@ -511,7 +515,7 @@ Result<KnowledgeService::Ranked> KnowledgeService::rank_now(const std::string& u
   if (!by_vector) return by_vector.error();
   std::vector<Passage> lexical;
   if (mode == SearchMode::hybrid) {
-    auto found = lexical_->search(store_, user_id, ids, query_terms(query), static_cast<int>(depth));
+    auto found = lexical_->search(store_, *own, query_terms(query), static_cast<int>(depth));
     if (!found) return found.error();
     lexical = std::move(*found);
   }
@@ -562,9 +566,12 @@ Result<KnowledgeService::Ranked> KnowledgeService::rank_now(const std::string& u
 Result<std::vector<Passage>> KnowledgeService::retrieve_now(const std::string& user_id,
                                                             const std::vector<std::string>& kb_ids,
                                                             const std::string& query) {
-  if (auto r = check_bases_now(user_id, kb_ids); !r) return r.error();
-  // A message with no searchable words (an image, "hi") retrieves nothing rather than failing.
-  if (query_terms(query).empty()) return std::vector<Passage>{};
+  // A message with no searchable words (an image, "hi") retrieves nothing rather than failing
+  // (after the same ownership check a search makes).
+  if (query_terms(query).empty()) {
+    if (auto r = check_bases_now(user_id, kb_ids); !r) return r.error();
+    return std::vector<Passage>{};
+  }
   // Hybrid where a base has vectors (lexical when the embeddings call fails), lexical elsewhere.
   auto found = rank_now(user_id, distinct(kb_ids), query, options_.chat_passages, SearchMode::hybrid);
   if (!found) return found.error();

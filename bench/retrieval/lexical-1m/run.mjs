@@ -8,6 +8,8 @@
 //
 //   node bench/retrieval/lexical-1m/run.mjs [--chunks 1000000] [--terms 24] [--vocab 50000] [--queries 300]
 //   (or `make bench-retrieval-1m`)
+//   bash scripts/with-postgres.sh node bench/retrieval/lexical-1m/run.mjs --store postgres
+//   (generate-postgres.sh writes the same base into a fresh database of that server)
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
@@ -20,6 +22,7 @@ const { makeTempDir, runCli, startService } = await import(path.join(root, 'test
 
 const args = process.argv.slice(2);
 const opt = (name, def) => { const i = args.indexOf(`--${name}`); return i >= 0 ? Number(args[i + 1]) : def; };
+const store = args.includes('--store') ? args[args.indexOf('--store') + 1] : 'sqlite';
 const chunks = opt('chunks', 1000000);
 const terms = opt('terms', 24);
 const vocab = opt('vocab', 50000);
@@ -39,7 +42,21 @@ const keep = args.includes('--db') ? path.resolve(args[args.indexOf('--db') + 1]
 const dir = makeTempDir();
 const db = path.join(dir, 'ai.db');
 let generateS = null;
-if (keep && existsSync(keep)) {
+let databaseUrl = `sqlite:${db}`;
+if (store === 'postgres') {
+  const server = process.env.AAS_TEST_POSTGRES_URL;
+  if (!server) throw new Error('--store postgres runs under scripts/with-postgres.sh (AAS_TEST_POSTGRES_URL)');
+  const name = `aas_bench_1m_${process.pid}`;
+  execFileSync('psql', [server, '-qc', `CREATE DATABASE ${name}`]);
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  databaseUrl = url.toString();
+  const migrated = runCli(['migrate'], { env: { DATABASE_URL: databaseUrl, JWT_SECRET: 'x'.repeat(32) } });
+  if (migrated.status !== 0) throw new Error(`migrate: ${migrated.stderr}`);
+  const t0 = performance.now();
+  execFileSync('bash', [path.join(here, 'generate-postgres.sh'), databaseUrl, String(chunks), String(terms), String(vocab)], { stdio: 'inherit' });
+  generateS = Number(((performance.now() - t0) / 1000).toFixed(1));
+} else if (keep && existsSync(keep)) {
   symlinkSync(keep, db);
 } else {
   const target = keep ?? db;
@@ -50,13 +67,15 @@ if (keep && existsSync(keep)) {
   generateS = Number(((performance.now() - t0) / 1000).toFixed(1));
   if (keep) symlinkSync(keep, db);
 }
-const dbBytes = statSync(db).size;
+const dbBytes = store === 'postgres'
+  ? Number(execFileSync('psql', [databaseUrl, '-Atc', 'SELECT pg_database_size(current_database())'], { encoding: 'utf8' }).trim())
+  : statSync(db).size;
 
 // Zipf-like ranks, as generate.sh draws them.
 const rank = () => Math.floor(Math.exp(Math.random() * Math.log(vocab)));
 // The first search builds the base's in-process index (seconds for a million chunks): no request
 // timeout cuts it.
-const svc = await startService({ dir, env: { THREADS: '2', REQUEST_TIMEOUT_MS: '600000' } });
+const svc = await startService({ dir, env: { THREADS: '2', REQUEST_TIMEOUT_MS: '600000', DATABASE_URL: databaseUrl, KB_MAX_DOCUMENTS: '0', KB_MAX_BYTES: '0' } });
 try {
   const token = svc.token('bench-1m');
   let empty = 0;  // queries whose words no chunk holds (rare words on a small base)
@@ -82,10 +101,25 @@ try {
   }
   const answered = queries - empty;
   const cpuMs = ((cpuSeconds(svc.pid) - cpu0) * 1000) / queries;
+  // A change: one document added through the API and indexed by the service's worker. The next
+  // search brings the base's index up to date from the change log (migration 16) instead of
+  // rebuilding it (what the first search above did, and every search after a change before).
+  const added = await svc.post(`/api/ai/knowledge/${kb}/documents`, { token, json: { title: 'fresh', text: 'w1 w2 w3 a fresh document' } });
+  if (added.status !== 202) throw new Error(`upload: ${added.status} ${added.text}`);
+  const docId = added.body.data.documents[0].id;
+  for (;;) {
+    const d = (await svc.get(`/api/ai/knowledge/${kb}/documents/${docId}`, { token })).body.data;
+    if (d.status === 'indexed') break;
+    if (d.status === 'failed') throw new Error(`ingest: ${d.error}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const cpuChange = cpuSeconds(svc.pid);
+  const afterChangeMs = await ask('w1 w2', 600000);
+  const afterChangeCpuMs = (cpuSeconds(svc.pid) - cpuChange) * 1000;
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
   console.log(JSON.stringify({
-    store: 'sqlite', chunks, terms_per_chunk: terms, vocab, postings_approx: chunks * terms, queries, answered,
+    store, chunks, terms_per_chunk: terms, vocab, postings_approx: chunks * terms, queries, answered,
     load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
     generate_s: generateS,
     // The first search: reading the base and building its index.
@@ -94,6 +128,9 @@ try {
     db_bytes: dbBytes,
     search_ms: { p50: Number(pct(50).toFixed(2)), p99: Number(pct(99).toFixed(2)) },
     search_cpu_ms_per_query: Number(cpuMs.toFixed(2)),
+    // The first search after one document was added: the index caught up (or, before migration
+    // 16, was rebuilt whole).
+    search_after_change_ms: Number(afterChangeMs.toFixed(1)), search_after_change_cpu_ms: Number(afterChangeCpuMs.toFixed(1)),
     // RssFile is mostly the memory-mapped database's pages (the OS's to drop); RssAnon the process's own.
     rss_kib: status(svc.pid, 'VmRSS'), rss_anon_kib: status(svc.pid, 'RssAnon'), rss_file_kib: status(svc.pid, 'RssFile'),
     hwm_kib: status(svc.pid, 'VmHWM'),

@@ -34,13 +34,13 @@ using store::detail::knowledge_base_not_found;
 
 constexpr std::size_t kMaxReaders = 4;
 
-// Postings are read page by page all over the file; through a memory map a page is a pointer into
-// the OS page cache rather than a pread into each connection's private cache (profiled: pread was
-// the largest cost of ingestion and search). It is address space, not memory: the OS keeps or
-// drops the pages as for any cached file. A larger autocheckpoint turns the WAL's fsyncs during a
-// bulk ingestion from one per ~4 MB into one per ~64 MB.
-constexpr const char* kPragmas =
-    "PRAGMA mmap_size=4294967296; PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=16384;";
+// No memory map (SQLite's default): search ranks in process (knowledge/lexical_index.hpp) and
+// reads only the top passages by key, so the map no longer saves preads, while every read
+// transaction that followed a write unmapped the whole map (SQLite does so whenever the WAL moved),
+// a TLB shootdown across cores each time: 8.7 % of the service's CPU during SciFact's ingestion
+// (perf, docs/benchmarks.md). A larger autocheckpoint turns the WAL's fsyncs during a bulk
+// ingestion from one per ~4 MB into one per ~64 MB.
+constexpr const char* kPragmas = "PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=16384;";
 
 KnowledgeBase read_base(const Statement& st) {
   KnowledgeBase b;
