@@ -16,9 +16,14 @@ void LexicalIndex::add_chunk(std::string_view chunk_id, std::int64_t length, std
   total_length_ += lengths_.back();
   ids_ += chunk_id;
   id_ends_.push_back(static_cast<std::uint32_t>(ids_.size()));
-  auto d = documents_.find(document_id);
-  if (d == documents_.end()) d = documents_.emplace(std::string(document_id), std::vector<std::uint32_t>{}).first;
-  d->second.push_back(chunk);
+  // Chunks come in id order, so a document's chunks (ids made together) mostly follow each other:
+  // the last document's list is tried before a lookup.
+  if (!last_document_ || last_document_->first != document_id) {
+    auto d = documents_.find(document_id);
+    if (d == documents_.end()) d = documents_.emplace(std::string(document_id), std::vector<std::uint32_t>{}).first;
+    last_document_ = &*d;
+  }
+  last_document_->second.push_back(chunk);
 }
 
 LexicalIndex::LexicalIndex(const std::vector<LexicalChunk>& chunks) {

@@ -85,6 +85,7 @@ class LexicalIndex {
 
   std::unordered_map<std::string, Postings, Hash, std::equal_to<>> terms_;
   std::unordered_map<std::string, std::vector<std::uint32_t>, Hash, std::equal_to<>> documents_;
+  std::pair<const std::string, std::vector<std::uint32_t>>* last_document_ = nullptr;  // while building
   std::vector<std::uint32_t> lengths_;
   std::string ids_;                    // chunk ids, concatenated
   std::vector<std::uint32_t> id_ends_;  // where each ends in ids_
