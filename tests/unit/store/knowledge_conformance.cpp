@@ -649,3 +649,53 @@ TEST_P(KnowledgeConformance, TheServicesVectorIndexFollowsDocumentsIndexedAndDel
 }
 
 }  // namespace aas::store::testing
+
+namespace aas::store::testing {
+
+// A compaction runs off the searching thread on a snapshot it holds and is published only if no
+// change came meanwhile (else dropped, and the next change that finds the base worth compacting
+// queues another); what searches see stays exactly a full load's throughout.
+TEST_P(KnowledgeConformance, ABackgroundCompactionIsPublishedOnlyOverTheSnapshotItMerged) {
+  auto b = make_base(*kb_, "alice", "compact");
+  std::vector<std::function<void()>> queued;
+  knowledge::LexicalCache cache([&](std::function<void()> task) { queued.push_back(std::move(task)); });
+  const auto add = [&](const std::string& name, int chunks) {
+    auto d = kb_->add_document(new_doc(b, name, name), {}).value().document;
+    std::vector<NewChunk> rows;
+    for (int i = 0; i < chunks; ++i)
+      rows.push_back(chunk(name + std::to_string(i), {{"shared", 1 + i}, {name, 1}, {"w" + std::to_string(i), 2}}));
+    index_next(*kb_, rows);
+    return d;
+  };
+  const auto same_as_whole = [&](const std::string& when) {
+    for (const auto& terms : std::vector<std::vector<std::string>>{{"shared"}, {"w1", "shared"}, {"w0", "w2", "beta"}}) {
+      auto kept = cache.search(*kb_, "alice", {b.id}, terms, 10);
+      knowledge::LexicalCache cold;
+      auto whole = cold.search(*kb_, "alice", {b.id}, terms, 10);
+      ASSERT_TRUE(kept && whole);
+      ASSERT_EQ(ids_of(*kept), ids_of(*whole)) << when;
+      for (std::size_t i = 0; i < kept->size(); ++i) EXPECT_EQ((*kept)[i].score, (*whole)[i].score) << when;
+    }
+  };
+  const auto alpha = add("alpha", 4);
+  same_as_whole("loaded");
+  EXPECT_TRUE(queued.empty());
+  add("beta", 3);  // beside 4 chunks, 3 more: worth compacting
+  same_as_whole("a second segment");
+  ASSERT_EQ(queued.size(), 1u);
+  ASSERT_TRUE(kb_->delete_document("alice", b.id, alpha.id));
+  same_as_whole("a change while the compaction waits");
+  EXPECT_EQ(queued.size(), 1u);  // one at a time
+  std::exchange(queued, {}).front()();
+  EXPECT_EQ(cache.compactions(), 0u);  // merged a snapshot that is no longer the base's: dropped
+  same_as_whole("after the dropped compaction");
+  add("gamma", 2);
+  same_as_whole("another change");
+  ASSERT_EQ(queued.size(), 1u);
+  std::exchange(queued, {}).front()();
+  EXPECT_EQ(cache.compactions(), 1u);
+  same_as_whole("compacted");
+  EXPECT_EQ(cache.loads(), 1u);
+}
+
+}  // namespace aas::store::testing
