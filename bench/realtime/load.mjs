@@ -155,7 +155,27 @@ async function fanout() {
   const user = "bench-fanout";
   const token = userToken(args.secret, user);
   const children = [];
-  for (let p = 0; p < procs; ++p) {
+  if (args.receiver === "native") {
+    // One bench_fanout_recv process (raw WebSockets read by epoll threads): a receiver that does
+    // not itself add the tail. Its line protocol is in bench/realtime/fanout_recv.cpp.
+    const { spawn } = await import("node:child_process");
+    const readline = await import("node:readline");
+    const child = spawn(args["native-bin"], ["--port", new URL(args.url).port, "--token", token, "--sockets", String(n),
+      "--threads", String(num("recv-threads", 1))], { stdio: ["pipe", "pipe", "inherit"] });
+    child.on("exit", (code) => { if (code) { console.error(`bench_fanout_recv exited with ${code}`); process.exit(1); } });
+    const inbox = [];
+    let waiting = null;
+    readline.createInterface({ input: child.stdout }).on("line", (line) => {
+      const [kind, e, ...rest] = line.split(" ");
+      const m = kind === "ready" ? { ready: Number(e) } : kind === "armed" ? { armed: Number(e) }
+        : { done: Number(e), times: rest.map(Number) };
+      if (waiting) { const w = waiting; waiting = null; w(m); } else inbox.push(m);
+    });
+    const next = () => (inbox.length ? Promise.resolve(inbox.shift()) : new Promise((r) => { waiting = r; }));
+    const send = (m) => child.stdin.write(m.arm !== undefined ? `arm ${m.arm}\n` : "quit\n");
+    children.push({ child: { send }, next });
+  }
+  for (let p = 0; args.receiver !== "native" && p < procs; ++p) {
     const share = Math.floor(n / procs) + (p < n % procs ? 1 : 0);
     const child = fork(fileURLToPath(import.meta.url), ["fanout-recv", "--url", args.url, "--secret", args.secret,
       "--user", user, "--sockets", String(share)]);
@@ -187,7 +207,8 @@ async function fanout() {
   // receivers' speed; compare binaries with it).
   const serviceCpuMsPerEvent = pid ? round((cpuMs(pid) - cpu0) / events) : null;
   for (const c of children) c.child.send({ quit: true });
-  console.log(JSON.stringify({ sockets: n, events, receiverProcesses: procs, fromRequestMs: stats(fromRequest), spreadMs: stats(spread), restMs: stats(rest), serviceCpuMsPerEvent }));
+  const receiver = args.receiver === "native" ? `native, ${num("recv-threads", 1)} thread(s)` : `node, ${procs} process(es)`;
+  console.log(JSON.stringify({ sockets: n, events, receiver, receiverProcesses: args.receiver === "native" ? 1 : procs, fromRequestMs: stats(fromRequest), spreadMs: stats(spread), restMs: stats(rest), serviceCpuMsPerEvent }));
 }
 
 async function socketTurn(socket, body) {
@@ -256,7 +277,7 @@ function summary() {
   const fan = of("fanout");
   if (fan.length) {
     const m = (k, q) => median(fan.map((r) => r[k][q]));
-    console.log(`fanout: ${fan[0].sockets} sockets x ${fan[0].events} events (${fan[0].receiverProcesses ?? 1} receiving processes), request->socket p50 ${m("fromRequestMs", "p50")} p99 ${m("fromRequestMs", "p99")} ms; first->last socket p50 ${m("spreadMs", "p50")} p99 ${m("spreadMs", "p99")} ms; the REST turn p50 ${m("restMs", "p50")} ms; service CPU per event ${median(fan.map((r) => r.serviceCpuMsPerEvent))} ms (medians of ${fan.length} runs)`);
+    console.log(`fanout: ${fan[0].sockets} sockets x ${fan[0].events} events (receiver: ${fan[0].receiver ?? `node, ${fan[0].receiverProcesses ?? 1} process(es)`}), request->socket p50 ${m("fromRequestMs", "p50")} p99 ${m("fromRequestMs", "p99")} ms; first->last socket p50 ${m("spreadMs", "p50")} p99 ${m("spreadMs", "p99")} ms; the REST turn p50 ${m("restMs", "p50")} ms; service CPU per event ${median(fan.map((r) => r.serviceCpuMsPerEvent))} ms (medians of ${fan.length} runs)`);
   }
   for (const t of ["socketio", "sse"]) {
     const c = of("cpu").filter((r) => r.transport === t);

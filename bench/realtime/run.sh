@@ -9,10 +9,12 @@
 # socket.io-client 4.8 over WebSocket, every socket in that one node process):
 #   idle    RT_IDLE sockets of as many users, connected and authenticated, then idle: the service's
 #           VmRSS delta per socket (target of issue 13: <= 20 KB).
-#   fanout  RT_FANOUT sockets of one user, spread over RT_FANOUT_PROCS receiving node processes
-#           (times on the machine's monotonic clock); RT_FANOUT_EVENTS times a chat over REST (the offline
-#           mock model) whose ai-message reaches all of them: delivery latency p50/p99 from the
-#           request (an upper bound, the turn included) and from the first socket to each other
+#   fanout  RT_FANOUT sockets of one user, held by the native receiver (bench_fanout_recv: raw
+#           WebSockets on RT_RECV_THREADS epoll threads, each frame timestamped at read) or, with
+#           RT_RECEIVER=node, by RT_FANOUT_PROCS socket.io-client node processes (which add a tail of
+#           their own); times on the machine's monotonic clock. RT_FANOUT_EVENTS times a chat over
+#           REST (the offline mock model) whose ai-message reaches all of them: delivery latency
+#           p50/p99 from the request (the turn included) and from the first socket to each other
 #           (target: p99 <= 50 ms).
 #   cpu     mock-llm answering RT_TOKENS tokens as fast as it can; RT_TURNS streamed turns over
 #           ai:chat, then the same over SSE, on one service (the two alternate run by run): its
@@ -24,6 +26,8 @@
 #
 # Knobs (environment):
 #   RT_RUNS=3  RT_IDLE=10000  RT_FANOUT=1000  RT_FANOUT_EVENTS=20  RT_FANOUT_PROCS=4
+#   RT_RECEIVER=native|node  RT_RECV_THREADS=1  RT_RECEIVER_BIN (default: bench_fanout_recv beside
+#     the binary, else build/release's, else build/test's)
 #   RT_TURNS=200  RT_TOKENS=200
 #   RT_CONCURRENCY=4 (turns at once in cpu)  RT_SCENARIOS="idle fanout cpu"
 #   THREADS (the service's I/O threads; default: the number of cores)
@@ -51,6 +55,18 @@ idle_count="${RT_IDLE:-10000}"
 fanout_count="${RT_FANOUT:-1000}"
 fanout_events="${RT_FANOUT_EVENTS:-20}"
 fanout_procs="${RT_FANOUT_PROCS:-4}"
+receiver="${RT_RECEIVER:-native}"
+recv_threads="${RT_RECV_THREADS:-1}"
+recv_bin="${RT_RECEIVER_BIN:-}"
+if [ -z "$recv_bin" ]; then
+  for b in "$(dirname "$bin")/bench_fanout_recv" "$root/build/release/bench_fanout_recv" "$root/build/test/bench_fanout_recv"; do
+    [ -x "$b" ] && { recv_bin="$b"; break; }
+  done
+fi
+if [ "$receiver" = native ] && [[ "${RT_SCENARIOS:-idle fanout cpu}" == *fanout* ]] && [ ! -x "$recv_bin" ]; then
+  echo "realtime/run.sh: no bench_fanout_recv (cmake --build build/release --target bench_fanout_recv, or RT_RECEIVER=node)" >&2
+  exit 2
+fi
 turns="${RT_TURNS:-200}"
 tokens="${RT_TOKENS:-200}"
 concurrency="${RT_CONCURRENCY:-4}"
@@ -125,7 +141,7 @@ for i in $(seq 1 "$runs"); do
   if [[ "$scenarios" == *" fanout "* ]]; then
     start_service "fanout-$i"
     quiet; profile_start "fanout-$i"
-    record fanout "$i" "$(load fanout --url "$(url)" --secret "$JWT_SECRET" --sockets "$fanout_count" --events "$fanout_events" --procs "$fanout_procs" --pid "$pid")"
+    record fanout "$i" "$(load fanout --url "$(url)" --secret "$JWT_SECRET" --sockets "$fanout_count" --events "$fanout_events" --procs "$fanout_procs" --receiver "$receiver" --native-bin "$recv_bin" --recv-threads "$recv_threads" --pid "$pid")"
     profile_stop
     stop_service
   fi

@@ -14,9 +14,11 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 namespace aas::realtime::socketio {
@@ -260,6 +262,53 @@ class SocketImpl final : public Socket, public std::enable_shared_from_this<Sock
   friend class NamespaceImpl;
 };
 
+// Writes one broadcast to its sockets, on as many threads as are free: the caller and the I/O
+// threads it asks for help. Why: a write to a socket is a sendmsg (≈ 7-8 µs over loopback here,
+// the receiving side's TCP included), so one thread takes ~10 ms for a room of 1,000 sockets, and
+// on a busy machine a thread doing that is preempted mid-way, leaving the rest of the room waiting
+// a scheduler slice or more. The sockets are claimed in chunks from one counter (a helper that
+// comes too late finds none and returns); the caller writes chunks too and returns only once every
+// chunk is written, so what the caller sends next (ai:done after its ai-message) still reaches
+// each socket after this broadcast, as from one thread. No helper is waited for that has not
+// started: a busy or stopped executor only makes the caller do the whole room itself.
+class FanOut final : public std::enable_shared_from_this<FanOut> {
+ public:
+  FanOut(std::vector<std::shared_ptr<SocketImpl>> targets, SharedFrames frames)
+      : targets_(std::move(targets)), frames_(std::move(frames)) {}
+
+  void run(const asio::any_io_executor& helpers) {
+    const std::size_t chunks = (targets_.size() + kChunk - 1) / kChunk;
+    if (chunks > 1) {
+      const std::size_t asked = std::min<std::size_t>(chunks - 1, std::max(1u, std::thread::hardware_concurrency()));
+      for (std::size_t i = 0; i < asked; ++i) asio::post(helpers, [self = shared_from_this()] { self->work(); });
+    }
+    work();
+    // Every chunk is claimed now; wait for those other threads are still writing.
+    for (std::size_t d = done_.load(std::memory_order_acquire); d != targets_.size(); d = done_.load(std::memory_order_acquire))
+      done_.wait(d, std::memory_order_acquire);
+  }
+
+ private:
+  // Up to kChunk sockets of a chunk are written in a row: small enough for three threads to share
+  // a room of a few hundred, large enough that claiming costs nothing beside the writes.
+  static constexpr std::size_t kChunk = 64;
+
+  void work() {
+    for (;;) {
+      const std::size_t first = next_.fetch_add(kChunk, std::memory_order_relaxed);
+      if (first >= targets_.size()) return;
+      const std::size_t last = std::min(first + kChunk, targets_.size());
+      for (std::size_t i = first; i < last; ++i) targets_[i]->deliver(frames_);
+      if (done_.fetch_add(last - first, std::memory_order_acq_rel) + (last - first) == targets_.size()) done_.notify_all();
+    }
+  }
+
+  const std::vector<std::shared_ptr<SocketImpl>> targets_;
+  const SharedFrames frames_;
+  std::atomic<std::size_t> next_{0};
+  std::atomic<std::size_t> done_{0};
+};
+
 class NamespaceImpl final : public Namespace {
  public:
   NamespaceImpl(Server::State& server, std::string name) : server_(server), name_(std::move(name)) {}
@@ -299,8 +348,8 @@ class NamespaceImpl final : public Namespace {
     if (targets.empty()) return;
     // One encoding and one buffer for the whole room: a user's ai-message carries the answer,
     // and a room may hold many sockets.
-    const SharedFrames frames(packet, attachments);
-    for (auto& s : targets) s->deliver(frames);
+    auto fan_out = std::make_shared<FanOut>(std::move(targets), SharedFrames(packet, attachments));
+    fan_out->run(server_.executor);
   }
 
   // CONNECT from a client: middlewares, then the socket joins (its own id is its first room).
