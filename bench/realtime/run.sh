@@ -16,9 +16,10 @@
 #           REST (the offline mock model) whose ai-message reaches all of them: delivery latency
 #           p50/p99 from the request (the turn included) and from the first socket to each other
 #           (target: p99 <= 50 ms).
-#   cpu     mock-llm answering RT_TOKENS tokens as fast as it can; RT_TURNS streamed turns over
-#           ai:chat, then the same over SSE, on one service (the two alternate run by run): its
-#           CPU time (/proc/PID/stat) per output token (target: Socket.IO <= SSE).
+#   cpu     mock-llm answering RT_TOKENS tokens as fast as it can; on one service, RT_CPU_PAIRS
+#           pairs of legs of RT_TURNS streamed turns, one leg over ai:chat and one over SSE, the
+#           order alternating pair by pair: the service's CPU time (/proc/PID/task/*/schedstat) per
+#           output token and the ratio Socket.IO / SSE of each pair (target: Socket.IO <= SSE).
 # Figures are medians of RT_RUNS runs. The load generator shares the cores with the service, as
 # in the other benchmarks: before each measured run the script waits up to BENCH_MAX_WAIT s for
 # the machine to be at most BENCH_MAX_BUSY % busy with other work and records the reading.
@@ -28,7 +29,7 @@
 #   RT_RUNS=3  RT_IDLE=10000  RT_FANOUT=1000  RT_FANOUT_EVENTS=20  RT_FANOUT_PROCS=4
 #   RT_RECEIVER=native|node  RT_RECV_THREADS=1  RT_RECEIVER_BIN (default: bench_fanout_recv beside
 #     the binary, else build/release's, else build/test's)
-#   RT_TURNS=200  RT_TOKENS=200
+#   RT_TURNS=200  RT_TOKENS=200  RT_CPU_PAIRS=6
 #   RT_CONCURRENCY=4 (turns at once in cpu)  RT_SCENARIOS="idle fanout cpu"
 #   THREADS (the service's I/O threads; default: the number of cores)
 #   RT_NICE=N: the service and the fan-out's sender and receiver run at nice N (e.g. -10, as root):
@@ -36,7 +37,8 @@
 #     for, as on a host of its own. Say so with the figures.
 #   BENCH_MAX_BUSY=25 BENCH_MAX_WAIT=60 BENCH_OUT=DIR
 #   RT_PROFILE=perf|strace: while each fanout and cpu measurement runs, `perf record -g` (into
-#     $BENCH_OUT/perf-SCENARIO-RUN[-TRANSPORT].data; read with `perf report -i F --no-children`)
+#     $BENCH_OUT/perf-SCENARIO-RUN.data, both transports of cpu together: one alone with load.mjs
+#     cpu; read with `perf report -i F --no-children`)
 #     or `strace -c -f` (its syscall table into ...strace.txt) is attached to the service. Both
 #     slow the service down: figures of such runs are not for comparison.
 set -euo pipefail
@@ -75,6 +77,7 @@ if [ "$receiver" = native ] && [[ "${RT_SCENARIOS:-idle fanout cpu}" == *fanout*
   exit 2
 fi
 turns="${RT_TURNS:-200}"
+cpu_pairs="${RT_CPU_PAIRS:-6}"
 tokens="${RT_TOKENS:-200}"
 concurrency="${RT_CONCURRENCY:-4}"
 scenarios=" ${RT_SCENARIOS:-idle fanout cpu} "
@@ -164,13 +167,10 @@ for i in $(seq 1 "$runs"); do
     bench_start_mock realtime/run.sh "cpu-$i" --answer-tokens "$tokens"
     bench_mock_models "$work/cpu-$i.yaml"
     start_service "cpu-$i" "$work/cpu-$i.yaml"
-    # Both transports on the same service, in alternating order, so neither always goes first.
-    order="socketio sse"; [ $((i % 2)) -eq 0 ] && order="sse socketio"
-    for t in $order; do
-      quiet; profile_start "cpu-$i-$t"
-      record cpu "$i" "$(load cpu --url "$(url)" --secret "$JWT_SECRET" --transport "$t" --turns "$turns" --concurrency "$concurrency" --pid "$pid")"
-      profile_stop
-    done
+    # Both transports on the same service, RT_CPU_PAIRS pairs of legs in alternating order.
+    quiet; profile_start "cpu-$i"
+    record cpu "$i" "$(load cpu-pairs --url "$(url)" --secret "$JWT_SECRET" --pairs "$cpu_pairs" --turns "$turns" --concurrency "$concurrency" --pid "$pid")"
+    profile_stop
     stop_service
     stop_pid "$mock_pid"; mock_pid=""
   fi

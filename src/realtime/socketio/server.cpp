@@ -162,9 +162,15 @@ class SocketImpl final : public Socket, public std::enable_shared_from_this<Sock
     std::lock_guard lock(mu_);
     handlers_[std::move(event)] = std::move(handler);
   }
-  void on_disconnect(std::function<void(std::string_view)> handler) override {
+  std::uint64_t on_disconnect(std::function<void(std::string_view)> handler) override {
     std::lock_guard lock(mu_);
-    disconnect_handlers_.push_back(std::move(handler));
+    disconnect_handlers_.emplace_back(++last_handler_, std::move(handler));
+    return last_handler_;
+  }
+  void off_disconnect(std::uint64_t handler) override {
+    std::lock_guard lock(mu_);
+    std::erase_if(disconnect_handlers_, [handler](const auto& h) { return h.first == handler; });
+    if (disconnect_handlers_.empty()) disconnect_handlers_.shrink_to_fit();
   }
   bool emit(std::string_view event, Message message) override {
     if (!connected()) return false;
@@ -253,7 +259,8 @@ class SocketImpl final : public Socket, public std::enable_shared_from_this<Sock
   mutable std::mutex mu_;
   std::string user_;
   std::map<std::string, EventHandler> handlers_;
-  std::vector<std::function<void(std::string_view)>> disconnect_handlers_;
+  std::vector<std::pair<std::uint64_t, std::function<void(std::string_view)>>> disconnect_handlers_;
+  std::uint64_t last_handler_ = 0;
   std::set<std::string> rooms_;
   RateLimit limit_;
   bool connected_ = false;
@@ -460,7 +467,7 @@ void SocketImpl::leave(const std::string& room) {
 
 void SocketImpl::closed(std::string_view reason) {
   std::set<std::string> rooms;
-  std::vector<std::function<void(std::string_view)>> handlers;
+  std::vector<std::pair<std::uint64_t, std::function<void(std::string_view)>>> handlers;
   {
     std::lock_guard lock(mu_);
     if (closed_) return;
@@ -471,7 +478,7 @@ void SocketImpl::closed(std::string_view reason) {
     handlers_.clear();  // handlers may hold the socket: break the cycle
   }
   ns_.remove(*this, rooms);
-  for (auto& h : handlers) h(reason);
+  for (auto& [number, h] : handlers) h(reason);
 }
 
 void SocketImpl::disconnect() {

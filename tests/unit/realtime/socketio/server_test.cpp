@@ -5,6 +5,8 @@
 //   - is on every socket's connection when broadcast() returns (so what the caller sends next
 //     follows it on each socket), and broadcasts made one after another arrive in that order,
 //   - is written whole by the caller alone when no I/O thread runs.
+// And a disconnect handler taken back (a streamed turn's, on a socket that outlives it) is not
+// called when the socket leaves.
 #include "realtime/socketio/server.hpp"
 
 #include <gtest/gtest.h>
@@ -50,7 +52,11 @@ class RecordingConnection final : public http::WebSocketConnection {
 class BroadcastTest : public ::testing::Test {
  protected:
   BroadcastTest() : server_(ioc_.get_executor(), engineio::Options{}, Options{}) {
-    server_.of("/").on_connection([](const std::shared_ptr<Socket>& s) { s->join("room"); });
+    server_.of("/").on_connection([this](const std::shared_ptr<Socket>& s) {
+      s->join("room");
+      std::lock_guard lock(mu_);
+      sockets_.push_back(s);
+    });
   }
   ~BroadcastTest() override {
     stop_threads();
@@ -99,6 +105,8 @@ class BroadcastTest : public ::testing::Test {
   std::vector<std::thread> threads_;
   Server server_;
   std::vector<std::shared_ptr<http::WebSocketHandler>> handlers_;
+  std::mutex mu_;
+  std::vector<std::shared_ptr<Socket>> sockets_;
 };
 
 TEST_F(BroadcastTest, ARoomOfManySocketsGetsEachBroadcastOnceInOrderBeforeBroadcastReturns) {
@@ -125,6 +133,20 @@ TEST_F(BroadcastTest, WithNoThreadRunningTheCallerWritesTheWholeRoom) {
 
   broadcast(7);
   for (const auto& c : conns) EXPECT_EQ(events(*c), std::vector<std::string>{"42[\"tick\",7]"});
+}
+
+TEST_F(BroadcastTest, ADisconnectHandlerTakenBackIsNotCalled) {
+  start_threads(1);
+  connect();
+  ASSERT_EQ(sockets_.size(), 1u);
+  std::vector<std::string> called;
+  const auto first = sockets_[0]->on_disconnect([&](std::string_view) { called.push_back("first"); });
+  const auto second = sockets_[0]->on_disconnect([&](std::string_view) { called.push_back("second"); });
+  EXPECT_NE(first, second);
+  sockets_[0]->off_disconnect(first);
+  stop_threads();
+  handlers_[0]->on_closed();  // the transport closed: the socket leaves
+  EXPECT_EQ(called, std::vector<std::string>{"second"});
 }
 
 }  // namespace
