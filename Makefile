@@ -38,7 +38,7 @@ bench: build
 # Socket.IO: memory per idle socket, fan-out latency, CPU per streamed token against SSE
 # (bench/realtime/run.sh; figures in docs/benchmarks.md). Needs mock-llm beside the binary.
 bench-realtime: build
-	cmake --build $(BUILD_DIR) -j $(JOBS) --target mock-llm
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target mock-llm bench_fanout_recv
 	bash bench/realtime/run.sh $(BUILD_DIR)/ai-agent-service $(BUILD_DIR)/mock-llm
 
 # The vector index of knowledge bases on synthetic 1,536-dim embeddings (bench/retrieval/vectors.sh;

@@ -56,6 +56,16 @@ function cpuMs(pid) {
   const ticks = Number(fields[11]) + Number(fields[12]);  // fields 14 and 15 of proc(5)
   return (ticks * 1000) / 100;  // USER_HZ is 100 on Linux
 }
+// Time on a CPU of all the process's threads, in ms, from the scheduler's own accounting
+// (/proc/PID/task/*/schedstat, in ns: exact, where /proc/PID/stat counts 10 ms ticks). Threads that
+// ended are missing: the service's (I/O threads, blocking pool) live as long as it does.
+function schedMs(pid) {
+  let ns = 0;
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    try { ns += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]); } catch { /* ended */ }
+  }
+  return ns / 1e6;
+}
 function quantile(sorted, q) {
   if (!sorted.length) return null;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -155,7 +165,27 @@ async function fanout() {
   const user = "bench-fanout";
   const token = userToken(args.secret, user);
   const children = [];
-  for (let p = 0; p < procs; ++p) {
+  if (args.receiver === "native") {
+    // One bench_fanout_recv process (raw WebSockets read by epoll threads): a receiver that does
+    // not itself add the tail. Its line protocol is in bench/realtime/fanout_recv.cpp.
+    const { spawn } = await import("node:child_process");
+    const readline = await import("node:readline");
+    const child = spawn(args["native-bin"], ["--port", new URL(args.url).port, "--token", token, "--sockets", String(n),
+      "--threads", String(num("recv-threads", 1))], { stdio: ["pipe", "pipe", "inherit"] });
+    child.on("exit", (code) => { if (code) { console.error(`bench_fanout_recv exited with ${code}`); process.exit(1); } });
+    const inbox = [];
+    let waiting = null;
+    readline.createInterface({ input: child.stdout }).on("line", (line) => {
+      const [kind, e, ...rest] = line.split(" ");
+      const m = kind === "ready" ? { ready: Number(e) } : kind === "armed" ? { armed: Number(e) }
+        : { done: Number(e), times: rest.map(Number) };
+      if (waiting) { const w = waiting; waiting = null; w(m); } else inbox.push(m);
+    });
+    const next = () => (inbox.length ? Promise.resolve(inbox.shift()) : new Promise((r) => { waiting = r; }));
+    const send = (m) => child.stdin.write(m.arm !== undefined ? `arm ${m.arm}\n` : "quit\n");
+    children.push({ child: { send }, next });
+  }
+  for (let p = 0; args.receiver !== "native" && p < procs; ++p) {
     const share = Math.floor(n / procs) + (p < n % procs ? 1 : 0);
     const child = fork(fileURLToPath(import.meta.url), ["fanout-recv", "--url", args.url, "--secret", args.secret,
       "--user", user, "--sockets", String(share)]);
@@ -187,7 +217,8 @@ async function fanout() {
   // receivers' speed; compare binaries with it).
   const serviceCpuMsPerEvent = pid ? round((cpuMs(pid) - cpu0) / events) : null;
   for (const c of children) c.child.send({ quit: true });
-  console.log(JSON.stringify({ sockets: n, events, receiverProcesses: procs, fromRequestMs: stats(fromRequest), spreadMs: stats(spread), restMs: stats(rest), serviceCpuMsPerEvent }));
+  const receiver = args.receiver === "native" ? `native, ${num("recv-threads", 1)} thread(s)` : `node, ${procs} process(es)`;
+  console.log(JSON.stringify({ sockets: n, events, receiver, receiverProcesses: args.receiver === "native" ? 1 : procs, fromRequestMs: stats(fromRequest), spreadMs: stats(spread), restMs: stats(rest), serviceCpuMsPerEvent }));
 }
 
 async function socketTurn(socket, body) {
@@ -246,6 +277,58 @@ async function cpu() {
   }));
 }
 
+// Socket.IO against SSE on one service, in pairs: --pairs P times a leg of --turns T streamed
+// turns over each transport, the order alternating pair by pair (socketio first in even pairs),
+// the sockets connected before the first leg and one warm-up leg of each not counted. Per leg the
+// service's CPU time (schedstat) per output token; per pair the ratio Socket.IO / SSE. Pairs
+// measured minutes apart on a shared machine differ by ±10 %; the two legs of a pair, seconds
+// apart, much less: the ratio's median over many pairs is the comparison.
+async function cpuPairs() {
+  const pairs = num("pairs", 6);
+  const turns = num("turns", 100);
+  const concurrency = num("concurrency", 4);
+  const pid = num("pid");
+  const body = { message: "The same question every time", ...(args.model ? { model: args.model } : {}) };
+  const lanes = { socketio: [], sse: [] };
+  for (const t of Object.keys(lanes))
+    for (let c = 0; c < concurrency; ++c) {
+      const token = userToken(args.secret, `bench-cpu-${t}-${c}`);
+      lanes[t].push({ token, socket: t === "socketio" ? await connect(args.url, token) : null });
+    }
+  const leg = async (transport, n) => {
+    let next = 0, tokens = 0;
+    const cpu0 = schedMs(pid);
+    await Promise.all(lanes[transport].map(async (lane) => {
+      while (next < n) {
+        ++next;
+        const r = lane.socket ? await socketTurn(lane.socket, body) : await sseTurn(args.url, lane.token, body);
+        tokens += r.tokens;
+      }
+    }));
+    return { tokens, cpuUsPerToken: ((schedMs(pid) - cpu0) * 1000) / tokens };
+  };
+  await leg("socketio", Math.max(1, Math.floor(turns / 4)));
+  await leg("sse", Math.max(1, Math.floor(turns / 4)));
+  const out = [];
+  let tokensPerLeg = 0;
+  for (let p = 0; p < pairs; ++p) {
+    const order = p % 2 === 0 ? ["socketio", "sse"] : ["sse", "socketio"];
+    const r = {};
+    for (const t of order) r[t] = await leg(t, turns);
+    tokensPerLeg = r.sse.tokens;
+    out.push({ first: order[0], socketio: round(r.socketio.cpuUsPerToken), sse: round(r.sse.cpuUsPerToken),
+      ratio: round(r.socketio.cpuUsPerToken / r.sse.cpuUsPerToken, 3) });
+  }
+  for (const l of lanes.socketio) l.socket.close();
+  const med = (xs) => { const v = [...xs].sort((a, b) => a - b); return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2; };
+  console.log(JSON.stringify({
+    pairs, turns, concurrency, tokensPerLeg,
+    socketioUsPerToken: round(med(out.map((x) => x.socketio))), sseUsPerToken: round(med(out.map((x) => x.sse))),
+    ratioMedian: round(med(out.map((x) => x.ratio)), 3), ratioMin: Math.min(...out.map((x) => x.ratio)),
+    ratioMax: Math.max(...out.map((x) => x.ratio)), socketioCheaperPairs: out.filter((x) => x.ratio <= 1).length, perPair: out,
+  }));
+}
+
 // Medians over runs of what run.sh recorded (one JSON line per measurement, with "scenario").
 function summary() {
   const lines = fs.readFileSync(args.file ?? process.argv[3], "utf8").trim().split("\n").map((l) => JSON.parse(l));
@@ -256,7 +339,13 @@ function summary() {
   const fan = of("fanout");
   if (fan.length) {
     const m = (k, q) => median(fan.map((r) => r[k][q]));
-    console.log(`fanout: ${fan[0].sockets} sockets x ${fan[0].events} events (${fan[0].receiverProcesses ?? 1} receiving processes), request->socket p50 ${m("fromRequestMs", "p50")} p99 ${m("fromRequestMs", "p99")} ms; first->last socket p50 ${m("spreadMs", "p50")} p99 ${m("spreadMs", "p99")} ms; the REST turn p50 ${m("restMs", "p50")} ms; service CPU per event ${median(fan.map((r) => r.serviceCpuMsPerEvent))} ms (medians of ${fan.length} runs)`);
+    console.log(`fanout: ${fan[0].sockets} sockets x ${fan[0].events} events (receiver: ${fan[0].receiver ?? `node, ${fan[0].receiverProcesses ?? 1} process(es)`}), request->socket p50 ${m("fromRequestMs", "p50")} p99 ${m("fromRequestMs", "p99")} ms; first->last socket p50 ${m("spreadMs", "p50")} p99 ${m("spreadMs", "p99")} ms; the REST turn p50 ${m("restMs", "p50")} ms; service CPU per event ${median(fan.map((r) => r.serviceCpuMsPerEvent))} ms (medians of ${fan.length} runs)`);
+  }
+  const pairs = of("cpu").filter((r) => r.perPair).flatMap((r) => r.perPair);
+  if (pairs.length) {
+    const ratios = pairs.map((x) => x.ratio);
+    const mid = (xs) => { const v = [...xs].sort((a, b) => a - b); return v.length % 2 ? v[(v.length - 1) / 2] : Number(((v[v.length / 2 - 1] + v[v.length / 2]) / 2).toFixed(3)); };
+    console.log(`cpu: ${pairs.length} pairs (Socket.IO leg, SSE leg), Socket.IO / SSE CPU per token: median ${mid(ratios)} (${Math.min(...ratios)}-${Math.max(...ratios)}), Socket.IO cheaper or equal in ${ratios.filter((x) => x <= 1).length}; per token ${mid(pairs.map((x) => x.socketio))} vs ${mid(pairs.map((x) => x.sse))} us (medians)`);
   }
   for (const t of ["socketio", "sse"]) {
     const c = of("cpu").filter((r) => r.transport === t);
@@ -264,7 +353,7 @@ function summary() {
   }
 }
 
-const modes = { idle, fanout, "fanout-recv": fanoutReceivers, cpu, summary };
+const modes = { idle, fanout, "fanout-recv": fanoutReceivers, cpu, "cpu-pairs": cpuPairs, summary };
 if (!modes[args._]) {
   console.error("usage: load.mjs idle|fanout|cpu --url URL --secret S ... (see the header)");
   process.exit(2);

@@ -88,10 +88,15 @@ class SocketRelay final : public chat::TurnObserver {
         conversation_id_(conversation_id),
         delta_(json::object{{"conversationId", conversation_id}, {"messageId", message_id}, {"text", ""}}, "text"),
         gone_(std::make_shared<asio::steady_timer>(strand, asio::steady_timer::time_point::max())) {
-    socket_->on_disconnect([gone = std::weak_ptr<asio::steady_timer>(gone_)](std::string_view) {
+    watch_ = socket_->on_disconnect([gone = std::weak_ptr<asio::steady_timer>(gone_)](std::string_view) {
       if (auto t = gone.lock()) asio::post(t->get_executor(), [t] { t->cancel(); });
     });
   }
+  // The socket outlives the turn: its watch goes with the turn (each would keep the timer's
+  // memory for the socket's life).
+  ~SocketRelay() override { socket_->off_disconnect(watch_); }
+  SocketRelay(const SocketRelay&) = delete;
+  SocketRelay& operator=(const SocketRelay&) = delete;
   // {conversationId, messageId, text}, its JSON written in place (the hot path of a stream).
   bool delta(std::string_view text) override { return socket_->emit_serialized("ai:delta", delta_.fill(text)); }
   void tool_event(const chat::ToolEvent& e) override {
@@ -119,6 +124,7 @@ class SocketRelay final : public chat::TurnObserver {
   std::string conversation_id_;
   TextEventTemplate delta_;
   std::shared_ptr<asio::steady_timer> gone_;
+  std::uint64_t watch_ = 0;
 };
 
 struct Channel {

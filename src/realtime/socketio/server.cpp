@@ -14,9 +14,11 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 namespace aas::realtime::socketio {
@@ -160,9 +162,15 @@ class SocketImpl final : public Socket, public std::enable_shared_from_this<Sock
     std::lock_guard lock(mu_);
     handlers_[std::move(event)] = std::move(handler);
   }
-  void on_disconnect(std::function<void(std::string_view)> handler) override {
+  std::uint64_t on_disconnect(std::function<void(std::string_view)> handler) override {
     std::lock_guard lock(mu_);
-    disconnect_handlers_.push_back(std::move(handler));
+    disconnect_handlers_.emplace_back(++last_handler_, std::move(handler));
+    return last_handler_;
+  }
+  void off_disconnect(std::uint64_t handler) override {
+    std::lock_guard lock(mu_);
+    std::erase_if(disconnect_handlers_, [handler](const auto& h) { return h.first == handler; });
+    if (disconnect_handlers_.empty()) disconnect_handlers_.shrink_to_fit();
   }
   bool emit(std::string_view event, Message message) override {
     if (!connected()) return false;
@@ -251,13 +259,61 @@ class SocketImpl final : public Socket, public std::enable_shared_from_this<Sock
   mutable std::mutex mu_;
   std::string user_;
   std::map<std::string, EventHandler> handlers_;
-  std::vector<std::function<void(std::string_view)>> disconnect_handlers_;
+  std::vector<std::pair<std::uint64_t, std::function<void(std::string_view)>>> disconnect_handlers_;
+  std::uint64_t last_handler_ = 0;
   std::set<std::string> rooms_;
   RateLimit limit_;
   bool connected_ = false;
   bool closed_ = false;
 
   friend class NamespaceImpl;
+};
+
+// Writes one broadcast to its sockets, on as many threads as are free: the caller and the I/O
+// threads it asks for help. Why: a write to a socket is a sendmsg (≈ 7-8 µs over loopback here,
+// the receiving side's TCP included), so one thread takes ~10 ms for a room of 1,000 sockets, and
+// on a busy machine a thread doing that is preempted mid-way, leaving the rest of the room waiting
+// a scheduler slice or more. The sockets are claimed in chunks from one counter (a helper that
+// comes too late finds none and returns); the caller writes chunks too and returns only once every
+// chunk is written, so what the caller sends next (ai:done after its ai-message) still reaches
+// each socket after this broadcast, as from one thread. No helper is waited for that has not
+// started: a busy or stopped executor only makes the caller do the whole room itself.
+class FanOut final : public std::enable_shared_from_this<FanOut> {
+ public:
+  FanOut(std::vector<std::shared_ptr<SocketImpl>> targets, SharedFrames frames)
+      : targets_(std::move(targets)), frames_(std::move(frames)) {}
+
+  void run(const asio::any_io_executor& helpers) {
+    const std::size_t chunks = (targets_.size() + kChunk - 1) / kChunk;
+    if (chunks > 1) {
+      const std::size_t asked = std::min<std::size_t>(chunks - 1, std::max(1u, std::thread::hardware_concurrency()));
+      for (std::size_t i = 0; i < asked; ++i) asio::post(helpers, [self = shared_from_this()] { self->work(); });
+    }
+    work();
+    // Every chunk is claimed now; wait for those other threads are still writing.
+    for (std::size_t d = done_.load(std::memory_order_acquire); d != targets_.size(); d = done_.load(std::memory_order_acquire))
+      done_.wait(d, std::memory_order_acquire);
+  }
+
+ private:
+  // Up to kChunk sockets of a chunk are written in a row: small enough for three threads to share
+  // a room of a few hundred, large enough that claiming costs nothing beside the writes.
+  static constexpr std::size_t kChunk = 64;
+
+  void work() {
+    for (;;) {
+      const std::size_t first = next_.fetch_add(kChunk, std::memory_order_relaxed);
+      if (first >= targets_.size()) return;
+      const std::size_t last = std::min(first + kChunk, targets_.size());
+      for (std::size_t i = first; i < last; ++i) targets_[i]->deliver(frames_);
+      if (done_.fetch_add(last - first, std::memory_order_acq_rel) + (last - first) == targets_.size()) done_.notify_all();
+    }
+  }
+
+  const std::vector<std::shared_ptr<SocketImpl>> targets_;
+  const SharedFrames frames_;
+  std::atomic<std::size_t> next_{0};
+  std::atomic<std::size_t> done_{0};
 };
 
 class NamespaceImpl final : public Namespace {
@@ -299,8 +355,8 @@ class NamespaceImpl final : public Namespace {
     if (targets.empty()) return;
     // One encoding and one buffer for the whole room: a user's ai-message carries the answer,
     // and a room may hold many sockets.
-    const SharedFrames frames(packet, attachments);
-    for (auto& s : targets) s->deliver(frames);
+    auto fan_out = std::make_shared<FanOut>(std::move(targets), SharedFrames(packet, attachments));
+    fan_out->run(server_.executor);
   }
 
   // CONNECT from a client: middlewares, then the socket joins (its own id is its first room).
@@ -411,7 +467,7 @@ void SocketImpl::leave(const std::string& room) {
 
 void SocketImpl::closed(std::string_view reason) {
   std::set<std::string> rooms;
-  std::vector<std::function<void(std::string_view)>> handlers;
+  std::vector<std::pair<std::uint64_t, std::function<void(std::string_view)>>> handlers;
   {
     std::lock_guard lock(mu_);
     if (closed_) return;
@@ -422,7 +478,7 @@ void SocketImpl::closed(std::string_view reason) {
     handlers_.clear();  // handlers may hold the socket: break the cycle
   }
   ns_.remove(*this, rooms);
-  for (auto& h : handlers) h(reason);
+  for (auto& [number, h] : handlers) h(reason);
 }
 
 void SocketImpl::disconnect() {

@@ -14,6 +14,7 @@
 #include <boost/json/value.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -73,7 +74,10 @@ class Socket {
 
   virtual void on(std::string event, EventHandler handler) = 0;
   // Called once when the socket leaves (client disconnect, transport close, server disconnect).
-  virtual void on_disconnect(std::function<void(std::string_view reason)> handler) = 0;
+  // The number is for off_disconnect: whatever registers one per use of a long-lived socket (a
+  // streamed turn) removes it when done, or each use would leave a handler behind.
+  virtual std::uint64_t on_disconnect(std::function<void(std::string_view reason)> handler) = 0;
+  virtual void off_disconnect(std::uint64_t handler) = 0;
   virtual bool emit(std::string_view event, Message message) = 0;
   // emit() with the arguments after the event's name already JSON text, comma-separated (`{"a":1}`
   // for one object): for hot paths, an answer's every delta, that write their JSON directly.
