@@ -102,20 +102,45 @@ return {admitted, refused, math.floor(rq * 1000), math.floor(tk * 1000), streams
 )lua");
 
 // ARGV: grant id, used tokens, used cost. KEYS[4] / KEYS[5]: the periods of now (where the ledger
-// row is dated). Returns 0 when the hold was gone (its lease ended and it was charged in full).
+// row is dated). Returns {0} when the hold was gone (its lease ended and it was charged in full),
+// else {1, dropped...}: the periods ("day", "month") whose spending key held what INCRBY cannot add
+// to and was deleted, to be loaded again from the ledger, which already has this call's row (the
+// recorder settles after writing it).
+// Redis does not undo what a script wrote before an error, so everything is read and checked
+// before the first write, and no write can fail: a settle that deleted the hold first and then
+// failed on a corrupted key used to drop the hold without charging it. Keys of an unexpected type
+// are left alone (the acquire script then fails on them, and the fail mode decides).
 const redis::Script kSettle(std::string(kParseHold) + R"lua(
 local h = redis.call('HGET', KEYS[3], ARGV[1])
-if not h then return 0 end
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
+if not h then return {0} end
+local function type_of(key) return redis.call('TYPE', key)['ok'] end
+local function counter(key)  -- 'absent', 'ok' or 'corrupt' (what INCRBY would refuse)
+  local t = type_of(key)
+  if t == 'none' then return 'absent' end
+  if t == 'string' then
+    local v = redis.call('GET', key)
+    if string.match(v, '^%-?%d+$') and #v <= 18 then return 'ok' end
+  end
+  return 'corrupt'
+end
 local _, _, _, _, tokens = parse_hold(h)
-local used_tokens, used_cost = math.max(0, tonumber(ARGV[2])), tonumber(ARGV[3])
+local used_tokens, used_cost = math.max(0, tonumber(ARGV[2])), ARGV[3]
+local tk = nil
+if type_of(KEYS[1]) == 'hash' then tk = tonumber(redis.call('HGET', KEYS[1], 'tk')) end
+local zset_ok = type_of(KEYS[2]) == 'zset'
+local periods = {{KEYS[4], counter(KEYS[4]), 'day'}, {KEYS[5], counter(KEYS[5]), 'month'}}
+
+-- Writes: the charge first, the hold last.
+local out = {1}
+for _, p in ipairs(periods) do
+  if p[2] == 'ok' then redis.call('INCRBY', p[1], used_cost)
+  elseif p[2] == 'corrupt' then redis.call('DEL', p[1]); table.insert(out, p[3]) end
+end
 -- Give back what was reserved and not used (or take the overrun).
-local tk = tonumber(redis.call('HGET', KEYS[1], 'tk'))
-if tk then redis.call('HSET', KEYS[1], 'tk', tk + tokens - used_tokens) end
-if redis.call('EXISTS', KEYS[4]) == 1 then redis.call('INCRBY', KEYS[4], used_cost) end
-if redis.call('EXISTS', KEYS[5]) == 1 then redis.call('INCRBY', KEYS[5], used_cost) end
-return 1
+if tk and tokens then redis.call('HSET', KEYS[1], 'tk', tk + tokens - used_tokens) end
+redis.call('HDEL', KEYS[3], ARGV[1])
+if zset_ok then redis.call('ZREM', KEYS[2], ARGV[1]) end
+return out
 )lua");
 
 // A user id inside a Redis Cluster hash tag: braces (and the escape itself) percent-encoded.
@@ -255,10 +280,17 @@ void RedisLimiter::settle(const Grant& grant, std::int64_t used_tokens, std::int
   const Periods period = periods(clock_.now());
   auto r = redis_.eval(kSettle, keys(grant.user(), period.day, period.month).all,
                        {grant.id(), std::to_string(used_tokens), std::to_string(used_cost_micros)});
-  if (!r)
+  if (!r) {
     spdlog::warn("limits: a grant could not be settled in redis ({}); its lease ends in {} s and it is "
                  "then charged in full",
                  r.error().detail, std::chrono::duration_cast<std::chrono::seconds>(options_.lease).count());
+    return;
+  }
+  // Never silent: a spending key that was not a number is gone and comes back from the ledger.
+  for (std::size_t i = 1; r->type == redis::Reply::Type::array && i < r->elements.size(); ++i)
+    spdlog::warn("limits: a user's {} spending in redis was not a number; deleted, it is loaded again "
+                 "from the ledger at the next request",
+                 r->elements[i].str);
 }
 
 Status RedisLimiter::status(std::string_view user, const Policy& policy) {

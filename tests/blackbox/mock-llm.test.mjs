@@ -490,17 +490,23 @@ describe('OpenAI stream faults as the openai SDK sees them', { timeout: 60000 },
       fetch: async (url, init) => {
         const res = await fetch(url, init);
         headersIn(res);
-        return res;
+        // The body as the SDK reads it, counted on its way, so the test can wait for pieces of
+        // it to have arrived instead of sleeping for a number of drip intervals.
+        const counted = res.body.pipeThrough(new TransformStream({
+          transform(chunk, controller) { pieces += 1; controller.enqueue(chunk); },
+        }));
+        return new Response(counted, { status: res.status, statusText: res.statusText, headers: res.headers });
       },
     });
+    let pieces = 0;
     const abort = new AbortController();
     let settled = false;
     const call = client.chat.completions.create({ ...request, stream: false },
       { headers: { 'x-mock-drip': '1', 'x-mock-key': key }, signal: abort.signal });
     call.then(() => { settled = true; }, () => { settled = true; });
     assert.equal((await gotHeaders).status, 200);
-    // Two drip intervals (500 ms each) later, the body is still incomplete and the SDK waiting.
-    await new Promise((r) => setTimeout(r, 1100));
+    // Three pieces of the dripping body have reached the SDK, and it is still waiting for the end.
+    await waitFor(() => pieces >= 3, 'three pieces of the dripping body', 30000);
     assert.equal(settled, false, 'the SDK must still be waiting for the body');
     abort.abort();
     await assert.rejects(call, { name: 'AbortError' });

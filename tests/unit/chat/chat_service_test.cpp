@@ -423,10 +423,10 @@ TEST_F(ChatServiceTest, AClientGoneBeforeTheFirstWordCancelsTheModelCall) {
   RecordingObserver observer(1'000'000, /*gone_at_once=*/true);
   TurnInput in = input("alice", "nobody is listening");
   in.model = "slow";
-  const auto started = std::chrono::steady_clock::now();
   auto turn = stream(in, observer);
-  // Not a timing assertion of speed: without the cancellation this would wait out the model's 10 s.
-  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  // Without the cancellation the model would have waited out its 10 s and produced a first word,
+  // which the answer keeps even when the observer refuses it (see the test above): the empty
+  // content below shows the call was cancelled before it, with no clock read here.
   ASSERT_TRUE(turn) << turn.error().message;
   EXPECT_TRUE(observer.pieces.empty());
   EXPECT_EQ(turn->assistant.status, domain::MessageStatus::interrupted);

@@ -524,9 +524,9 @@ TEST_F(HttpClientTest, StreamDeliversChunksAsTheyArrive) {
             chunk("data: first\n\n"))) {
       co_return;
     }
-    // Hold the rest back until the client has the first event (or clearly never will).
-    for (int i = 0; i < 200 && !state->first_seen; ++i) co_await sleep_for(10ms);
-    co_await sleep_for(100ms);
+    // Hold the rest back until the client has the first event (polled, with a deadline after
+    // which the test fails on second_sent_at_first_piece).
+    for (int i = 0; i < 1000 && !state->first_seen; ++i) co_await sleep_for(10ms);
     state->second_sent = true;
     if (!co_await conn.write(chunk("data: second\n\n") + "0\r\n\r\n")) co_return;
     for (;;) {  // then serve the next request on the same connection

@@ -267,17 +267,12 @@ TEST_F(ServerStreamTest, ClientLeavingCompletesClosedAndLaterWritesFail) {
 
 TEST_F(ServerStreamTest, ClosedCancelsWorkRacedAgainstIt) {
   using namespace asio::experimental::awaitable_operators;
-  struct Outcome {
-    std::size_t winner;
-    Clock::duration waited;
-  };
-  std::promise<Outcome> outcome;
+  std::promise<std::size_t> winner;
   body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
     co_await out.write(sse_event("start", "{}"));
-    const auto began = Clock::now();
     // Upstream work far longer than the test: only the client leaving can end it in time.
-    auto winner = co_await (sleep_for(60s) || out.closed());
-    outcome.set_value({winner.index(), Clock::now() - began});
+    auto first = co_await (sleep_for(60s) || out.closed());
+    winner.set_value(first.index());
   };
   start();
   StreamClient client(server_->port());
@@ -286,11 +281,10 @@ TEST_F(ServerStreamTest, ClosedCancelsWorkRacedAgainstIt) {
   ASSERT_EQ(client.next_chunk(), "event: start\ndata: {}\n\n");
   client.close();
 
-  auto result = outcome.get_future();
-  ASSERT_EQ(result.wait_for(5s), std::future_status::ready);
-  const Outcome o = result.get();
-  EXPECT_EQ(o.winner, 1u);
-  EXPECT_LT(o.waited, 5s);
+  // The race's winner says what ended it (no clock read); the deadline is only for a hang.
+  auto result = winner.get_future();
+  ASSERT_EQ(result.wait_for(30s), std::future_status::ready);
+  EXPECT_EQ(result.get(), 1u) << "closed() won, not the 60 s of work";
 }
 
 TEST_F(ServerStreamTest, ClosedLosingARaceIsCancelledWithoutClosing) {

@@ -294,11 +294,11 @@ TEST_F(ServerTest, IdleConnectionsAreClosed) {
   ASSERT_TRUE(used.read());
   Client silent(server_->port());
 
-  const auto started = std::chrono::steady_clock::now();
-  EXPECT_TRUE(used.closed_by_server(5000ms));
-  EXPECT_TRUE(silent.closed_by_server(5000ms));
-  // Closed by the idle timeout, not by the client's own 5 s read timeout.
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 4000ms);
+  // closed_by_server is true only for the server's EOF or reset, never for its own read timeout
+  // (kept far longer than the idle timeout, so a loaded machine cannot make it fire first): the
+  // idle timeout closed them, with no clock read here.
+  EXPECT_TRUE(used.closed_by_server(60s));
+  EXPECT_TRUE(silent.closed_by_server(60s));
 }
 
 TEST_F(ServerTest, ShutdownFinishesInFlightRequestsAndRefusesNewOnes) {

@@ -195,25 +195,139 @@ TEST(RedisLimiter, ALedgerThatCannotBeReadFailsTheRequestInEitherMode) {
   EXPECT_EQ(r.error().detail, "ledger read failed");
 }
 
-// A settle Redis refuses is logged and left to the lease; the caller goes on.
-TEST(RedisLimiter, ASettleRedisRefusesIsLoggedAndLeftToTheLease) {
+// Captures what the service logs while it lives.
+class LogCapture {
+ public:
+  LogCapture() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
+    spdlog::default_logger()->sinks().push_back(sink_);
+  }
+  ~LogCapture() { std::erase(spdlog::default_logger()->sinks(), sink_); }
+  std::string text() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+};
+
+// The ledger as the recorder keeps it: the row of a call is written before its grant is settled.
+struct Ledger {
+  std::atomic<std::int64_t> spent{0};
+  SpentLoader loader() {
+    return [this](std::string_view, std::string_view) -> Result<std::int64_t> { return spent.load(); };
+  }
+};
+
+struct UserKeys {
+  UserKeys(const std::string& prefix, const Grant& g)
+      : bucket(prefix + "lim:{u}"),
+        holds(bucket + ":holds"),
+        hold(bucket + ":hold"),
+        day(bucket + ":d:" + g.day()),
+        month(bucket + ":m:" + g.month()) {}
+  std::string bucket, holds, hold, day, month;
+};
+
+std::string get(redis::Client& c, const std::string& key) {
+  auto r = c.command({"GET", key});
+  return r && r->type == redis::Reply::Type::string ? r->str : "(none)";
+}
+
+bool hold_exists(redis::Client& c, const UserKeys& k, const Grant& g) {
+  auto r = c.command({"HEXISTS", k.hold, g.id()});
+  return r && r->integer == 1;
+}
+
+// The flaw of session 8: the settle script deleted the hold, then failed on a key of the wrong type
+// (Redis keeps what a script wrote before an error), so the call was never charged. Now a bucket
+// that is not a hash only loses the token give-back; the charge and the release still happen.
+TEST(RedisLimiter, ASettleOverACorruptedBucketStillChargesTheHold) {
   AAS_REQUIRE_REDIS(options);
   FakeClock clock;
   const std::string prefix = testing::fresh_prefix();
   Replica a(options, clock, prefix);
   Policy p;
+  p.tokens_per_minute = 1'000;
+  p.daily_budget_micros = 1'000;
+  p.monthly_budget_micros = 10'000;
+  auto g = a.limiter.acquire("u", p, {10, 300, false});
+  ASSERT_TRUE(g);
+  const UserKeys k(prefix, *g);
+  ASSERT_TRUE(a.client.command({"DEL", k.bucket}));
+  ASSERT_TRUE(a.client.command({"SET", k.bucket, "not a hash"}));
+
+  LogCapture log;
+  g->settle(10, 250);
+  EXPECT_EQ(get(a.client, k.day), "250") << "the call is charged to the day";
+  EXPECT_EQ(get(a.client, k.month), "250") << "and to the month";
+  EXPECT_FALSE(hold_exists(a.client, k, *g)) << "and its hold released";
+  EXPECT_EQ(log.text().find("could not be settled"), std::string::npos) << log.text();
+}
+
+// A spending key that holds what INCRBY cannot add to is deleted (with a warning) so that the next
+// request loads the period from the ledger, which already has the call; the other period is
+// charged as usual and the hold released.
+TEST(RedisLimiter, ASettleOverACorruptedSpendingKeyChargesThroughTheLedger) {
+  AAS_REQUIRE_REDIS(options);
+  FakeClock clock;
+  const std::string prefix = testing::fresh_prefix();
+  Ledger ledger;
+  redis::Client client(options);
+  RedisLimiter limiter(client, clock, ledger.loader(), RedisLimiterOptions{prefix, 1h, false});
+  Policy p;
+  p.daily_budget_micros = 1'000;
+  p.monthly_budget_micros = 10'000;
+  auto g = limiter.acquire("u", p, {10, 300, false});
+  ASSERT_TRUE(g);
+  const UserKeys k(prefix, *g);
+  ASSERT_TRUE(client.command({"SET", k.day, "x"}));
+
+  LogCapture log;
+  ledger.spent = 250;  // the recorder's row
+  g->settle(10, 250);
+  EXPECT_NE(log.text().find("day spending in redis was not a number"), std::string::npos) << log.text();
+  EXPECT_EQ(get(client, k.day), "(none)");
+  EXPECT_EQ(get(client, k.month), "250");
+  EXPECT_FALSE(hold_exists(client, k, *g));
+
+  const Status s = limiter.status("u", p);
+  EXPECT_EQ(s.daily.spent_micros, 250) << "loaded again from the ledger";
+  EXPECT_EQ(s.daily.reserved_micros, 0);
+  EXPECT_EQ(s.monthly.spent_micros, 250);
+  EXPECT_EQ(get(client, k.day), "250");
+}
+
+// A settle Redis refuses (here: the connection's ACL user may no longer run scripts) writes
+// nothing: the hold is kept, to be charged in full when its lease ends; the caller goes on.
+TEST(RedisLimiter, ASettleRedisRefusesKeepsTheHoldAndIsLogged) {
+  AAS_REQUIRE_REDIS(options);
+  FakeClock clock;
+  const std::string prefix = testing::fresh_prefix();
+  redis::Client admin(options);
+  const std::string user = "settle-" + prefix.substr(5, 36);
+  ASSERT_TRUE(admin.command({"ACL", "SETUSER", user, "on", ">pw", "~*", "&*", "+@all"}));
+  redis::Options as_user = options;
+  as_user.username = user;
+  as_user.password = "pw";
+  Replica a(as_user, clock, prefix, 10s);
+  Policy p;
   p.daily_budget_micros = 1'000;
   auto g = a.limiter.acquire("u", p, {10, 300, false});
   ASSERT_TRUE(g);
-  // The day's spending now holds what INCRBY cannot add to.
-  ASSERT_TRUE(a.client.command({"SET", prefix + "lim:{u}:d:" + g->day(), "x"}));
+  const UserKeys k(prefix, *g);
+  ASSERT_TRUE(admin.command({"ACL", "SETUSER", user, "-eval", "-evalsha"}));
 
-  std::ostringstream captured;
-  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
-  spdlog::default_logger()->sinks().push_back(sink);
+  LogCapture log;
   g->settle(10, 250);
-  spdlog::default_logger()->sinks().pop_back();
-  EXPECT_NE(captured.str().find("could not be settled in redis"), std::string::npos) << captured.str();
+  EXPECT_NE(log.text().find("could not be settled in redis"), std::string::npos) << log.text();
+  EXPECT_TRUE(hold_exists(admin, k, *g)) << "kept";
+  EXPECT_EQ(get(admin, k.day), "0") << "not charged twice later: nothing was added";
+
+  // Its lease ends: the next request (allowed to run scripts again) charges it in full.
+  ASSERT_TRUE(admin.command({"ACL", "SETUSER", user, "+eval", "+evalsha"}));
+  clock.advance(11s);
+  EXPECT_EQ(a.limiter.status("u", p).daily.spent_micros, 300);
+  EXPECT_FALSE(hold_exists(admin, k, *g));
+  ASSERT_TRUE(admin.command({"ACL", "DELUSER", user}));
 }
 
 }  // namespace

@@ -4,9 +4,15 @@
 #include "testing/redis_server.hpp"
 
 #include <gtest/gtest.h>
+#include <spdlog/details/null_mutex.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -176,6 +182,81 @@ TEST(RedisSubscriber, ReceivesWhatIsPublishedOnItsChannels) {
   std::unique_lock lock(mu);
   ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return got.size() >= 2; }));
   EXPECT_EQ(got, (std::vector<std::string>{channel + "=one", channel + "=two"}));
+}
+
+// Hands each logged line to a function (spdlog 1.10 has no callback sink).
+class LineSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ public:
+  explicit LineSink(std::function<void(std::string)> f) : f_(std::move(f)) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& m) override { f_(std::string(m.payload.data(), m.payload.size())); }
+  void flush_() override {}
+
+ private:
+  std::function<void(std::string)> f_;
+};
+
+// A handler that throws loses only its own message; a subscription Redis drops (a restart, a
+// CLIENT KILL) is said once in the log, comes back, and receives again.
+TEST(RedisSubscriber, SurvivesAThrowingHandlerAndALostConnection) {
+  AAS_REQUIRE_REDIS(options);
+  const std::string channel = testing::fresh_prefix() + "events";
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> got, logged;
+  // The log is how the subscriber says it lost and restored its connection: the test waits on it.
+  auto sink = std::make_shared<LineSink>([&](std::string line) {
+    std::lock_guard lock(mu);
+    logged.push_back(std::move(line));
+    cv.notify_all();
+  });
+  spdlog::default_logger()->sinks().push_back(sink);
+  // Taken out again however the test ends (an ASSERT returns early), before what it refers to goes.
+  const std::unique_ptr<void, std::function<void(void*)>> unhook(
+      sink.get(), [&](void*) { std::erase(spdlog::default_logger()->sinks(), sink); });
+  const auto logged_has = [&](std::string_view what) {
+    return std::any_of(logged.begin(), logged.end(),
+                       [&](const std::string& l) { return l.find(what) != std::string::npos; });
+  };
+  {
+    Subscriber sub(options, {channel}, [&](const std::string&, const std::string& payload) {
+      if (payload == "boom") throw std::runtime_error("handler exploded");
+      std::lock_guard lock(mu);
+      got.push_back(payload);
+      cv.notify_all();
+    });
+    for (int i = 0; i < 500 && !sub.subscribed(); ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_TRUE(sub.subscribed());
+    Client c(options);
+    ASSERT_TRUE(c.command({"PUBLISH", channel, "boom"}));
+    ASSERT_TRUE(c.command({"PUBLISH", channel, "after"}));
+    {
+      std::unique_lock lock(mu);
+      ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return !got.empty(); }));
+      EXPECT_EQ(got, std::vector<std::string>{"after"});
+      EXPECT_TRUE(logged_has("redis message handler failed: handler exploded"));
+    }
+
+    auto killed = c.command({"CLIENT", "KILL", "TYPE", "pubsub"});
+    ASSERT_TRUE(killed);
+    EXPECT_EQ(killed->integer, 1);
+    {
+      std::unique_lock lock(mu);
+      ASSERT_TRUE(cv.wait_for(lock, 30s, [&] { return logged_has("redis subscription restored"); }));
+      EXPECT_TRUE(logged_has("redis subscription lost"));
+    }
+    // Restored means SUBSCRIBE was sent; publish until the server has it (NUMSUB), then once.
+    for (int i = 0; i < 500; ++i) {
+      auto n = c.command({"PUBSUB", "NUMSUB", channel});
+      if (n && n->elements.size() == 2 && n->elements[1].integer == 1) break;
+      std::this_thread::sleep_for(10ms);
+    }
+    ASSERT_TRUE(c.command({"PUBLISH", channel, "again"}));
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return got.size() >= 2; }));
+    EXPECT_EQ(got, (std::vector<std::string>{"after", "again"}));
+  }
 }
 
 }  // namespace
