@@ -45,13 +45,17 @@ class StartupPages : public ::testing::Test {
     char name[] = "/tmp/aas-startup-pages-XXXXXX";
     fd_ = ::mkstemp(name);
     ASSERT_GE(fd_, 0);
-    ::unlink(name);
+    // Kept on disk while mapped: a deleted file's mappings are left alone.
+    path_ = name;
     std::string bytes(kSize, '\0');
     for (std::size_t i = 0; i < kSize; ++i) bytes[i] = static_cast<char>('a' + i % 26);
     ASSERT_EQ(::write(fd_, bytes.data(), kSize), static_cast<ssize_t>(kSize));
     expected_ = bytes;
   }
-  void TearDown() override { ::close(fd_); }
+  void TearDown() override {
+    ::close(fd_);
+    ::unlink(path_.c_str());
+  }
 
   // A private mapping of the file, every page read (so resident).
   char* map(int prot) {
@@ -65,6 +69,7 @@ class StartupPages : public ::testing::Test {
 
   static constexpr std::size_t kSize = 64 * 4096;
   int fd_ = -1;
+  std::string path_;
   std::string expected_;
 };
 
