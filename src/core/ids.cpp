@@ -1,7 +1,8 @@
 #include "core/ids.hpp"
 
-#include <openssl/rand.h>
+#include <sys/random.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -25,14 +26,20 @@ std::uint64_t next_stamp(std::uint64_t ms) {
   }
 }
 
-// Random bits come from OpenSSL's CSPRNG in blocks, one block per thread: a call per id cost
-// about a tenth of a /health request (and a getpid system call each time).
+// Random bits come from the kernel's CSPRNG (getrandom) in blocks, one block per thread: a call
+// per id cost about a tenth of a /health request. Not OpenSSL's RAND_bytes: the first call of that
+// loads OpenSSL's configuration and default provider and seeds its DRBG, ~1 MiB of resident pages
+// that a service answering only probes and ids otherwise never needs.
 void random_bytes(unsigned char* out, std::size_t n) {
   thread_local std::array<unsigned char, 512> block;
   thread_local std::size_t used = block.size();
   if (used + n > block.size()) {
-    if (RAND_bytes(block.data(), static_cast<int>(block.size())) != 1)
-      throw std::runtime_error("RAND_bytes failed");
+    // Up to 256 bytes are never cut short by a signal (getrandom(2)); a block is two calls.
+    for (std::size_t off = 0; off < block.size();) {
+      const ssize_t got = ::getrandom(block.data() + off, std::min<std::size_t>(256, block.size() - off), 0);
+      if (got <= 0) throw std::runtime_error("getrandom failed");
+      off += static_cast<std::size_t>(got);
+    }
     used = 0;
   }
   std::memcpy(out, block.data() + used, n);

@@ -275,7 +275,8 @@ asio::awaitable<Response> respond(const Request& req, const std::string& request
         make_error(errc::unsupported_media_type, "Content-Type must be application/json"),
         request_id, shape);
   }
-  co_return co_await run_handler(route, ctx, options.request_timeout, shape);
+  const auto timeout = route.instant ? std::chrono::milliseconds(0) : options.request_timeout;
+  co_return co_await run_handler(route, ctx, timeout, shape);
 }
 
 void append_json_string(fmt::memory_buffer& out, std::string_view s) {

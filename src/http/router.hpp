@@ -41,6 +41,9 @@ struct Route {
   // POST/PUT/PATCH bodies must be application/json (415 otherwise); false for the few routes
   // whose bodies are not JSON (Engine.IO's long-polling payloads).
   bool json_body = true;
+  // The handler never waits on anything (no I/O, no pool, no timer): the request timeout, which
+  // costs a spawned coroutine and a timer per request, is not armed for it (GET /health).
+  bool instant = false;
 };
 
 class Router {

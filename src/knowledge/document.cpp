@@ -1,5 +1,7 @@
 #include "knowledge/document.hpp"
 
+#include "core/shared_library.hpp"
+
 #include "knowledge/loaders/loaders.hpp"
 #include "knowledge/utf8.hpp"
 
@@ -96,12 +98,9 @@ std::string_view sniff_media_type(std::string_view bytes) {
   return media::plain;
 }
 
-Result<ParsedDocument> parse_document(std::string_view bytes, const ParseLimits& limits) {
-  if (bytes.size() > limits.max_input_bytes) {
-    return make_error(errc::payload_too_large,
-                      "the file is larger than the limit of " + std::to_string(limits.max_input_bytes) + " bytes");
-  }
-  const std::string_view type = sniff_media_type(bytes);
+namespace {
+
+Result<ParsedDocument> parse_by_type(std::string_view type, std::string_view bytes, const ParseLimits& limits) {
   if (type == media::pdf) return loaders::load_pdf(bytes, limits);
   if (type == media::docx) return loaders::load_docx(bytes, limits);
   if (type == media::html) return loaders::load_html(bytes, limits);
@@ -113,6 +112,23 @@ Result<ParsedDocument> parse_document(std::string_view bytes, const ParseLimits&
   return make_error(errc::unsupported_media_type,
                     "the file is not a supported document: plain text, Markdown, HTML, PDF or DOCX "
                     "(it looks binary)");
+}
+
+}  // namespace
+
+Result<ParsedDocument> parse_document(std::string_view bytes, const ParseLimits& limits) {
+  if (bytes.size() > limits.max_input_bytes) {
+    return make_error(errc::payload_too_large,
+                      "the file is larger than the limit of " + std::to_string(limits.max_input_bytes) + " bytes");
+  }
+  const std::string_view type = sniff_media_type(bytes);
+  try {
+    return parse_by_type(type, bytes, limits);
+  } catch (const core::LibraryUnavailable& e) {
+    // The parser's library is opened on first use (loaders/libs.hpp) and is not installed.
+    return make_error(errc::unavailable, "this server cannot read " + std::string(type) + " documents",
+                      e.what());
+  }
 }
 
 namespace loaders {

@@ -126,15 +126,18 @@ Result<Options> parse_url(std::string_view url) {
   return o;
 }
 
-Script::Script(std::string source) : source_(std::move(source)) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(source_.data(), source_.size(), digest, &len, EVP_sha1(), nullptr);
-  static constexpr char hex[] = "0123456789abcdef";
-  for (unsigned i = 0; i < len; ++i) {
-    sha1_ += hex[digest[i] >> 4];
-    sha1_ += hex[digest[i] & 0xf];
-  }
+const std::string& Script::sha1() const {
+  std::call_once(sha1_once_, [this] {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(source_.data(), source_.size(), digest, &len, EVP_sha1(), nullptr);
+    static constexpr char hex[] = "0123456789abcdef";
+    for (unsigned i = 0; i < len; ++i) {
+      sha1_ += hex[digest[i] >> 4];
+      sha1_ += hex[digest[i] & 0xf];
+    }
+  });
+  return sha1_;
 }
 
 namespace {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -49,13 +50,17 @@ struct Reply {
 // A Lua script, run with EVALSHA and loaded on the first NOSCRIPT (a restarted Redis forgets it).
 class Script {
  public:
-  explicit Script(std::string source);
+  explicit Script(std::string source) : source_(std::move(source)) {}
   const std::string& source() const { return source_; }
-  const std::string& sha1() const { return sha1_; }
+  // Computed on first use, not at construction: the scripts are namespace-scope constants, and
+  // hashing them during static initialisation initialised OpenSSL (config file, providers) in
+  // every process, Redis or not, which cost ~2 MiB of resident pages and start-up time.
+  const std::string& sha1() const;
 
  private:
   std::string source_;
-  std::string sha1_;
+  mutable std::once_flag sha1_once_;
+  mutable std::string sha1_;
 };
 
 class Client {

@@ -6,11 +6,9 @@
 // sum, within limits.max_archive_bytes; a part's compression ratio at most max_docx_ratio; and the bytes
 // actually inflated counted against the same budget (a lying header stops at the budget, not after).
 #include "knowledge/loaders/builder.hpp"
+#include "knowledge/loaders/libs.hpp"
 #include "knowledge/loaders/loaders.hpp"
 
-#include <libxml/parser.h>
-#include <libxml/tree.h>
-#include <zip.h>
 
 #include <cctype>
 #include <map>
@@ -34,13 +32,13 @@ Error bomb(const ParseLimits& limits) {
 }
 
 struct ZipCloser {
-  void operator()(zip_t* z) const { zip_discard(z); }
+  void operator()(zip_t* z) const { libzip().zip_discard(z); }
 };
 struct FileCloser {
-  void operator()(zip_file_t* f) const { zip_fclose(f); }
+  void operator()(zip_file_t* f) const { libzip().zip_fclose(f); }
 };
 struct DocFree {
-  void operator()(xmlDoc* d) const { xmlFreeDoc(d); }
+  void operator()(xmlDoc* d) const { libxml2().xmlFreeDoc(d); }
 };
 using XmlDoc = std::unique_ptr<xmlDoc, DocFree>;
 
@@ -50,20 +48,20 @@ class Archive {
 
   // The entry's bytes, nullopt when it is absent; an error when reading it breaks a limit.
   Result<std::optional<std::string>> read(const char* name) {
-    const zip_int64_t index = zip_name_locate(zip_.get(), name, 0);
+    const zip_int64_t index = libzip().zip_name_locate(zip_.get(), name, 0);
     if (index < 0) return std::optional<std::string>();
     zip_stat_t st;
-    zip_stat_init(&st);
-    if (zip_stat_index(zip_.get(), static_cast<zip_uint64_t>(index), 0, &st) != 0) return corrupt(zip_strerror(zip_.get()));
+    libzip().zip_stat_init(&st);
+    if (libzip().zip_stat_index(zip_.get(), static_cast<zip_uint64_t>(index), 0, &st) != 0) return corrupt(libzip().zip_strerror(zip_.get()));
     if (st.size > budget()) return bomb(limits_);
     if (st.size > (1u << 20) && st.size / std::max<zip_uint64_t>(st.comp_size, 1) > max_docx_ratio) return bomb(limits_);
-    std::unique_ptr<zip_file_t, FileCloser> file(zip_fopen_index(zip_.get(), static_cast<zip_uint64_t>(index), 0));
-    if (!file) return corrupt(std::string(name) + ": " + zip_strerror(zip_.get()));
+    std::unique_ptr<zip_file_t, FileCloser> file(libzip().zip_fopen_index(zip_.get(), static_cast<zip_uint64_t>(index), 0));
+    if (!file) return corrupt(std::string(name) + ": " + libzip().zip_strerror(zip_.get()));
     std::string out;
     char buf[64 * 1024];
     for (;;) {
-      const zip_int64_t n = zip_fread(file.get(), buf, sizeof buf);
-      if (n < 0) return corrupt(std::string(name) + ": " + zip_file_strerror(file.get()));
+      const zip_int64_t n = libzip().zip_fread(file.get(), buf, sizeof buf);
+      if (n < 0) return corrupt(std::string(name) + ": " + libzip().zip_file_strerror(file.get()));
       if (n == 0) break;
       out.append(buf, static_cast<std::size_t>(n));
       // Counted as inflated, whatever the header declared.
@@ -83,7 +81,7 @@ class Archive {
 
 XmlDoc parse_xml(const std::string& xml) {
   // No network, no entity substitution (external entities never load; libxml2 caps entity expansion).
-  return XmlDoc(xmlReadMemory(xml.data(), static_cast<int>(xml.size()), nullptr, nullptr,
+  return XmlDoc(libxml2().xmlReadMemory(xml.data(), static_cast<int>(xml.size()), nullptr, nullptr,
                               XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
 }
 
@@ -110,9 +108,9 @@ std::string val(const xmlNode* n) {
 }
 
 std::string text_of(const xmlNode* n) {
-  xmlChar* c = xmlNodeGetContent(n);
+  xmlChar* c = libxml2().xmlNodeGetContent(n);
   std::string out = c ? reinterpret_cast<const char*>(c) : "";
-  xmlFree(c);
+  libxml2().free_xml(c);
   return out;
 }
 
@@ -121,7 +119,7 @@ std::string text_of(const xmlNode* n) {
 std::map<std::string, int> heading_styles(const xmlDoc* styles) {
   std::map<std::string, int> out;
   if (!styles) return out;
-  for (const xmlNode* s = xmlDocGetRootElement(styles)->children; s; s = s->next) {
+  for (const xmlNode* s = libxml2().xmlDocGetRootElement(styles)->children; s; s = s->next) {
     if (!is(s, "style")) continue;
     std::string id;
     for (const xmlAttr* a = s->properties; a; a = a->next) {
@@ -238,24 +236,24 @@ class DocxWalker {
 
 Result<ParsedDocument> load_docx(std::string_view bytes, const ParseLimits& limits) {
   zip_error_t error;
-  zip_error_init(&error);
-  zip_source_t* source = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &error);
-  if (!source) return corrupt(zip_error_strerror(&error));
-  zip_t* raw = zip_open_from_source(source, ZIP_RDONLY | ZIP_CHECKCONS, &error);
+  libzip().zip_error_init(&error);
+  zip_source_t* source = libzip().zip_source_buffer_create(bytes.data(), bytes.size(), 0, &error);
+  if (!source) return corrupt(libzip().zip_error_strerror(&error));
+  zip_t* raw = libzip().zip_open_from_source(source, ZIP_RDONLY | ZIP_CHECKCONS, &error);
   if (!raw) {
-    zip_source_free(source);
-    const std::string detail = zip_error_strerror(&error);
-    zip_error_fini(&error);
+    libzip().zip_source_free(source);
+    const std::string detail = libzip().zip_error_strerror(&error);
+    libzip().zip_error_fini(&error);
     return corrupt(detail);
   }
   Archive archive(raw, limits);
-  const zip_int64_t entries = zip_get_num_entries(raw, 0);
+  const zip_int64_t entries = libzip().zip_get_num_entries(raw, 0);
   if (entries > max_docx_entries) return bomb(limits);
   std::uint64_t declared = 0;
   for (zip_int64_t i = 0; i < entries; ++i) {
     zip_stat_t st;
-    zip_stat_init(&st);
-    if (zip_stat_index(raw, static_cast<zip_uint64_t>(i), 0, &st) == 0 && (st.valid & ZIP_STAT_SIZE)) declared += st.size;
+    libzip().zip_stat_init(&st);
+    if (libzip().zip_stat_index(raw, static_cast<zip_uint64_t>(i), 0, &st) == 0 && (st.valid & ZIP_STAT_SIZE)) declared += st.size;
   }
   if (declared > limits.max_archive_bytes) return bomb(limits);
 
@@ -268,7 +266,7 @@ Result<ParsedDocument> load_docx(std::string_view bytes, const ParseLimits& limi
   if (!core_xml) return core_xml.error();
 
   const XmlDoc xml = parse_xml(**document);
-  const xmlNode* root = xml ? xmlDocGetRootElement(xml.get()) : nullptr;
+  const xmlNode* root = xml ? libxml2().xmlDocGetRootElement(xml.get()) : nullptr;
   if (!root || !is(root, "document")) return corrupt("word/document.xml is not a WordprocessingML document");
   const XmlDoc styles = *styles_xml ? parse_xml(**styles_xml) : XmlDoc();
   DocxWalker walker(limits.max_text_bytes, heading_styles(styles.get()));
@@ -278,7 +276,7 @@ Result<ParsedDocument> load_docx(std::string_view bytes, const ParseLimits& limi
   std::string title;
   if (*core_xml) {
     if (const XmlDoc core = parse_xml(**core_xml)) {
-      for (const xmlNode* n = xmlDocGetRootElement(core.get()); n && n->children; n = nullptr) {
+      for (const xmlNode* n = libxml2().xmlDocGetRootElement(core.get()); n && n->children; n = nullptr) {
         if (const xmlNode* t = child(n, "title")) title = text_of(t);
       }
     }

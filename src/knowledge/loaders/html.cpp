@@ -2,11 +2,10 @@
 // template and the like are dropped; headings, paragraphs, list items, <pre> and tables become blocks;
 // the <title> (else the first <h1>) is the title.
 #include "knowledge/loaders/builder.hpp"
+#include "knowledge/loaders/libs.hpp"
 #include "knowledge/loaders/loaders.hpp"
 #include "knowledge/utf8.hpp"
 
-#include <libxml/HTMLparser.h>
-#include <libxml/tree.h>
 
 #include <array>
 #include <memory>
@@ -26,9 +25,9 @@ bool is_any(const xmlNode* n, std::initializer_list<std::string_view> names) {
 }
 
 std::string content(const xmlNode* n) {
-  xmlChar* c = xmlNodeGetContent(n);
+  xmlChar* c = libxml2().xmlNodeGetContent(n);
   std::string out = c ? reinterpret_cast<const char*>(c) : "";
-  xmlFree(c);
+  libxml2().free_xml(c);
   return out;
 }
 
@@ -177,13 +176,13 @@ class HtmlWalker {
 Result<ParsedDocument> load_html(std::string_view bytes, const ParseLimits& limits) {
   // UTF-8 unless the page declares another charset (<meta charset>), which libxml2 then honours.
   const bool utf8 = detail::invalid_utf8_bytes(bytes) == 0;
-  std::unique_ptr<xmlDoc, decltype(&xmlFreeDoc)> html(
-      htmlReadMemory(bytes.data(), static_cast<int>(bytes.size()), nullptr, utf8 ? "UTF-8" : nullptr,
+  std::unique_ptr<xmlDoc, decltype(libxml2().xmlFreeDoc)> html(
+      libxml2().htmlReadMemory(bytes.data(), static_cast<int>(bytes.size()), nullptr, utf8 ? "UTF-8" : nullptr,
                      HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET),
-      xmlFreeDoc);
+      libxml2().xmlFreeDoc);
   if (!html) return make_error(errc::invalid_request, "the HTML document could not be parsed");
   HtmlWalker walker(limits.max_text_bytes);
-  walker.walk(xmlDocGetRootElement(html.get()));
+  walker.walk(libxml2().xmlDocGetRootElement(html.get()));
   auto doc = std::move(walker).finish();
   if (doc.text.size() > limits.max_text_bytes) return text_too_large(limits);
   return doc;

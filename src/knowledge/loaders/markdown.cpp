@@ -1,11 +1,10 @@
 // Markdown through md4c (CommonMark + GitHub's tables, strikethrough, task lists): the text is the
 // rendered text without the marks; raw HTML in the Markdown is dropped.
 #include "knowledge/loaders/builder.hpp"
+#include "knowledge/loaders/libs.hpp"
 #include "knowledge/loaders/loaders.hpp"
 #include "knowledge/utf8.hpp"
 
-#include <libxml/HTMLparser.h>
-#include <md4c.h>
 
 #include <charconv>
 
@@ -39,7 +38,7 @@ std::string decode_entity(std::string_view e) {
     return out;
   }
   const std::string name(e.substr(1, e.size() >= 2 ? e.size() - 2 : 0));
-  if (const htmlEntityDesc* d = htmlEntityLookup(reinterpret_cast<const xmlChar*>(name.c_str()))) {
+  if (const htmlEntityDesc* d = libxml2().htmlEntityLookup(reinterpret_cast<const xmlChar*>(name.c_str()))) {
     detail::append_utf8(out, d->value);
     return out;
   }
@@ -145,7 +144,7 @@ Result<ParsedDocument> load_markdown(std::string_view bytes, const ParseLimits& 
   parser.enter_span = on_span;
   parser.leave_span = on_span;
   parser.text = on_text;
-  const int rc = md_parse(text->data(), static_cast<MD_SIZE>(text->size()), &parser, &state);
+  const int rc = md4c().md_parse(text->data(), static_cast<MD_SIZE>(text->size()), &parser, &state);
   if (state.doc.over_limit()) return text_too_large(limits);
   if (rc != 0) return make_error(errc::internal, "the Markdown could not be parsed", "md_parse returned " + std::to_string(rc));
   return std::move(state.doc).finish(media::markdown, std::move(state.title));

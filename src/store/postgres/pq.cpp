@@ -1,5 +1,7 @@
 #include "store/postgres/pq.hpp"
 
+#include "core/shared_library.hpp"
+
 #include <libpq-fe.h>
 
 #include <poll.h>
@@ -12,6 +14,69 @@ namespace aas::store::postgres::detail {
 
 namespace {
 
+// libpq is opened on the first PostgreSQL connection instead of being linked (core/shared_library.hpp):
+// through its LDAP and Kerberos support it drags in GnuTLS, krb5, OpenLDAP, SASL and p11-kit, ~3.4 MiB
+// of resident pages and ~20 shared objects relocated at every start, which a service on SQLite (the
+// embedded default) never uses.
+#define AAS_LIBPQ_FUNCTIONS \
+  X(PQclear) \
+  X(PQcmdTuples) \
+  X(PQconnectdbParams) \
+  X(PQconsumeInput) \
+  X(PQenterPipelineMode) \
+  X(PQerrorMessage) \
+  X(PQexec) \
+  X(PQexecPrepared) \
+  X(PQexitPipelineMode) \
+  X(PQfinish) \
+  X(PQflush) \
+  X(PQgetResult) \
+  X(PQgetisnull) \
+  X(PQgetlength) \
+  X(PQgetvalue) \
+  X(PQisBusy) \
+  X(PQnfields) \
+  X(PQntuples) \
+  X(PQpipelineStatus) \
+  X(PQpipelineSync) \
+  X(PQprepare) \
+  X(PQresultErrorField) \
+  X(PQresultErrorMessage) \
+  X(PQresultStatus) \
+  X(PQsendPrepare) \
+  X(PQsendQueryPrepared) \
+  X(PQsetNoticeProcessor) \
+  X(PQsetnonblocking) \
+  X(PQsocket) \
+  X(PQstatus) \
+  X(PQtransactionStatus)
+
+struct Libpq {
+#define X(name) decltype(&::name) name;
+  AAS_LIBPQ_FUNCTIONS
+#undef X
+};
+
+// Every libpq call goes through here; the first one loads the library (a throw leaves the static
+// uninitialised, so a later connection tries again).
+const Libpq& libpq() {
+  static const Libpq lib = [] {
+    try {
+      const core::SharedLibrary so(AAS_LIBPQ_SONAME, "libpq5");
+#define X(name) so.symbol<decltype(&::name)>(#name),
+      return Libpq{AAS_LIBPQ_FUNCTIONS};
+#undef X
+    } catch (const core::LibraryUnavailable& e) {
+      throw PgError("", e.what(), true);
+    }
+  }();
+  return lib;
+}
+
+}  // namespace
+
+namespace {
+
 std::string trimmed(const char* s) {
   std::string out = s ? s : "";
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
@@ -21,7 +86,7 @@ std::string trimmed(const char* s) {
 // Class 08 (connection exception) and the server shutting down or restarting (57P01..57P03):
 // the session is gone whatever libpq's status says.
 bool session_lost(pg_conn* conn, std::string_view sqlstate) {
-  return PQstatus(conn) == CONNECTION_BAD || sqlstate.starts_with("08") || sqlstate == "57P01" ||
+  return libpq().PQstatus(conn) == CONNECTION_BAD || sqlstate.starts_with("08") || sqlstate == "57P01" ||
          sqlstate == "57P02" || sqlstate == "57P03";
 }
 
@@ -29,22 +94,22 @@ bool session_lost(pg_conn* conn, std::string_view sqlstate) {
 
 // --- Rows --------------------------------------------------------------------------------------
 
-Rows::~Rows() { PQclear(r_); }
+Rows::~Rows() { libpq().PQclear(r_); }
 
-int Rows::size() const noexcept { return PQntuples(r_); }
-int Rows::columns() const noexcept { return PQnfields(r_); }
+int Rows::size() const noexcept { return libpq().PQntuples(r_); }
+int Rows::columns() const noexcept { return libpq().PQnfields(r_); }
 
 std::int64_t Rows::affected() const {
-  const char* n = PQcmdTuples(r_);
+  const char* n = libpq().PQcmdTuples(r_);
   std::int64_t v = 0;
   if (n && *n) std::from_chars(n, n + std::char_traits<char>::length(n), v);
   return v;
 }
 
-bool Rows::is_null(int row, int col) const noexcept { return PQgetisnull(r_, row, col) == 1; }
+bool Rows::is_null(int row, int col) const noexcept { return libpq().PQgetisnull(r_, row, col) == 1; }
 
 std::string Rows::text(int row, int col) const {
-  return std::string(PQgetvalue(r_, row, col), static_cast<std::size_t>(PQgetlength(r_, row, col)));
+  return std::string(libpq().PQgetvalue(r_, row, col), static_cast<std::size_t>(libpq().PQgetlength(r_, row, col)));
 }
 
 std::optional<std::string> Rows::optional_text(int row, int col) const {
@@ -53,8 +118,8 @@ std::optional<std::string> Rows::optional_text(int row, int col) const {
 }
 
 std::int64_t Rows::int64(int row, int col) const {
-  const char* p = PQgetvalue(r_, row, col);
-  const char* end = p + PQgetlength(r_, row, col);
+  const char* p = libpq().PQgetvalue(r_, row, col);
+  const char* end = p + libpq().PQgetlength(r_, row, col);
   std::int64_t v = 0;
   const auto [ptr, ec] = std::from_chars(p, end, v);
   // The schema makes every integer column BIGINT; anything else is a bug in a query.
@@ -70,8 +135,8 @@ std::optional<std::int64_t> Rows::optional_int64(int row, int col) const {
 }
 
 double Rows::real(int row, int col) const {
-  const char* p = PQgetvalue(r_, row, col);
-  const char* end = p + PQgetlength(r_, row, col);
+  const char* p = libpq().PQgetvalue(r_, row, col);
+  const char* end = p + libpq().PQgetlength(r_, row, col);
   double v = 0;
   const auto [ptr, ec] = std::from_chars(p, end, v);
   if (ec != std::errc() || ptr != end)
@@ -85,16 +150,16 @@ Connection::Connection(const std::string& url) {
   // Defaults first: values from the URL (expanded from dbname) override them.
   const char* keys[] = {"connect_timeout", "application_name", "client_encoding", "dbname", nullptr};
   const char* values[] = {"5", "ai-agent-service", "UTF8", url.c_str(), nullptr};
-  conn_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  conn_ = libpq().PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (!conn_) throw PgError("", "out of memory", true);
-  if (PQstatus(conn_) != CONNECTION_OK) {
-    std::string msg = trimmed(PQerrorMessage(conn_));
-    PQfinish(conn_);
+  if (libpq().PQstatus(conn_) != CONNECTION_OK) {
+    std::string msg = trimmed(libpq().PQerrorMessage(conn_));
+    libpq().PQfinish(conn_);
     conn_ = nullptr;
     throw PgError("", msg, true);
   }
   // NOTICEs ("relation already exists, skipping") would go to stderr; nothing here needs them.
-  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  libpq().PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
   // Plan every execution of a prepared statement for the table as it is now. After five runs the
   // server may otherwise settle on a generic plan made while a table was small (a new database:
   // a sequential scan is cheapest there) and keep it on this long-lived connection as the table
@@ -103,17 +168,17 @@ Connection::Connection(const std::string& url) {
   try {
     exec("SET plan_cache_mode = force_custom_plan");
   } catch (...) {
-    PQfinish(conn_);
+    libpq().PQfinish(conn_);
     conn_ = nullptr;
     throw;
   }
 }
 
-Connection::~Connection() { PQfinish(conn_); }
+Connection::~Connection() { libpq().PQfinish(conn_); }
 
 bool Connection::reusable() const noexcept {
-  return !broken_ && PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) == PQTRANS_IDLE &&
-         PQpipelineStatus(conn_) == PQ_PIPELINE_OFF;
+  return !broken_ && libpq().PQstatus(conn_) == CONNECTION_OK && libpq().PQtransactionStatus(conn_) == PQTRANS_IDLE &&
+         libpq().PQpipelineStatus(conn_) == PQ_PIPELINE_OFF;
 }
 
 std::pair<std::string, bool> Connection::statement_name(std::string_view sql) {
@@ -122,21 +187,21 @@ std::pair<std::string, bool> Connection::statement_name(std::string_view sql) {
 }
 
 void Connection::fail(pg_result* r, std::string_view what) {
-  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  const char* state = r ? libpq().PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
   std::string sqlstate = state ? state : "";
-  std::string msg = trimmed(r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r) : PQerrorMessage(conn_));
-  PQclear(r);
+  std::string msg = trimmed(r && *libpq().PQresultErrorMessage(r) ? libpq().PQresultErrorMessage(r) : libpq().PQerrorMessage(conn_));
+  libpq().PQclear(r);
   const bool lost = session_lost(conn_, sqlstate);
   throw PgError(std::move(sqlstate), std::string(what) + ": " + msg, lost);
 }
 
 Rows Connection::check(pg_result* r, std::string_view what) {
-  const auto status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  const auto status = r ? libpq().PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail(r, what);
   return Rows(r);
 }
 
-void Connection::exec(const std::string& sql) { check(PQexec(conn_, sql.c_str()), "exec"); }
+void Connection::exec(const std::string& sql) { check(libpq().PQexec(conn_, sql.c_str()), "exec"); }
 
 namespace {
 std::vector<const char*> c_values(const Params& params) {
@@ -151,11 +216,11 @@ Rows Connection::query(std::string_view sql, const Params& params) {
   auto [name, fresh] = statement_name(sql);
   if (fresh) {
     // Parameter types are inferred by the server from where they are used.
-    check(PQprepare(conn_, name.c_str(), std::string(sql).c_str(), 0, nullptr), "prepare");
+    check(libpq().PQprepare(conn_, name.c_str(), std::string(sql).c_str(), 0, nullptr), "prepare");
     prepared_.emplace(std::string(sql), name);
   }
   const std::vector<const char*> values = c_values(params);
-  return check(PQexecPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
+  return check(libpq().PQexecPrepared(conn_, name.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
                               nullptr, /*resultFormat=text*/ 0),
                "query");
 }
@@ -169,9 +234,9 @@ constexpr int kPipelineWaitMs = 60000;
 }  // namespace
 
 Pipeline::Pipeline(Connection& conn) : conn_(conn) {
-  if (PQenterPipelineMode(conn_.conn_) != 1 || PQsetnonblocking(conn_.conn_, 1) != 0) {
+  if (libpq().PQenterPipelineMode(conn_.conn_) != 1 || libpq().PQsetnonblocking(conn_.conn_, 1) != 0) {
     conn_.broken_ = true;
-    throw PgError("", "cannot enter pipeline mode: " + trimmed(PQerrorMessage(conn_.conn_)), true);
+    throw PgError("", "cannot enter pipeline mode: " + trimmed(libpq().PQerrorMessage(conn_.conn_)), true);
   }
 }
 
@@ -192,15 +257,15 @@ std::size_t Pipeline::send(std::string_view sql, const Params& params) {
       for (const Expected& e : expected_)
         if (e.prepare == sql) name = e.name;
     } else {
-      if (PQsendPrepare(pc, name.c_str(), std::string(sql).c_str(), 0, nullptr) != 1)
-        throw PgError("", "prepare: " + trimmed(PQerrorMessage(pc)), PQstatus(pc) == CONNECTION_BAD);
+      if (libpq().PQsendPrepare(pc, name.c_str(), std::string(sql).c_str(), 0, nullptr) != 1)
+        throw PgError("", "prepare: " + trimmed(libpq().PQerrorMessage(pc)), libpq().PQstatus(pc) == CONNECTION_BAD);
       expected_.push_back({std::string(sql), name});
     }
   }
   const std::vector<const char*> values = c_values(params);
-  if (PQsendQueryPrepared(pc, name.c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0) !=
+  if (libpq().PQsendQueryPrepared(pc, name.c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0) !=
       1)
-    throw PgError("", "query: " + trimmed(PQerrorMessage(pc)), PQstatus(pc) == CONNECTION_BAD);
+    throw PgError("", "query: " + trimmed(libpq().PQerrorMessage(pc)), libpq().PQstatus(pc) == CONNECTION_BAD);
   expected_.push_back({{}, name});
   flush();
   return executions_++;
@@ -211,29 +276,29 @@ std::size_t Pipeline::send(std::string_view sql, const Params& params) {
 void Pipeline::flush() {
   pg_conn* pc = conn_.conn_;
   for (;;) {
-    const int f = PQflush(pc);
+    const int f = libpq().PQflush(pc);
     if (f == 0) return;
-    if (f < 0) throw PgError("", "send: " + trimmed(PQerrorMessage(pc)), true);
-    pollfd p{PQsocket(pc), POLLIN | POLLOUT, 0};
+    if (f < 0) throw PgError("", "send: " + trimmed(libpq().PQerrorMessage(pc)), true);
+    pollfd p{libpq().PQsocket(pc), POLLIN | POLLOUT, 0};
     if (::poll(&p, 1, kPipelineWaitMs) <= 0) throw PgError("08006", "send: the server stopped reading", true);
-    if ((p.revents & POLLIN) && PQconsumeInput(pc) != 1)
-      throw PgError("", "receive: " + trimmed(PQerrorMessage(pc)), true);
+    if ((p.revents & POLLIN) && libpq().PQconsumeInput(pc) != 1)
+      throw PgError("", "receive: " + trimmed(libpq().PQerrorMessage(pc)), true);
   }
 }
 
 pg_result* Pipeline::next_result() {
   pg_conn* pc = conn_.conn_;
-  while (PQisBusy(pc)) {
-    pollfd p{PQsocket(pc), POLLIN, 0};
+  while (libpq().PQisBusy(pc)) {
+    pollfd p{libpq().PQsocket(pc), POLLIN, 0};
     if (::poll(&p, 1, kPipelineWaitMs) <= 0) throw PgError("08006", "receive: the server stopped answering", true);
-    if (PQconsumeInput(pc) != 1) throw PgError("", "receive: " + trimmed(PQerrorMessage(pc)), true);
+    if (libpq().PQconsumeInput(pc) != 1) throw PgError("", "receive: " + trimmed(libpq().PQerrorMessage(pc)), true);
   }
-  return PQgetResult(pc);
+  return libpq().PQgetResult(pc);
 }
 
 void Pipeline::sync() {
   pg_conn* pc = conn_.conn_;
-  if (PQpipelineSync(pc) != 1) throw PgError("", "sync: " + trimmed(PQerrorMessage(pc)), true);
+  if (libpq().PQpipelineSync(pc) != 1) throw PgError("", "sync: " + trimmed(libpq().PQerrorMessage(pc)), true);
   flush();
   // One result per queued message, each followed by a null, then the sync's own result. The first
   // failure is kept and thrown once everything up to the sync has been read.
@@ -248,34 +313,34 @@ void Pipeline::sync() {
       continue;
     }
     after_null = false;
-    const auto status = PQresultStatus(r);
+    const auto status = libpq().PQresultStatus(r);
     if (status == PGRES_PIPELINE_SYNC) {
-      PQclear(r);
+      libpq().PQclear(r);
       break;
     }
     if (i == expected_.size()) {
-      PQclear(r);
+      libpq().PQclear(r);
       throw PgError("", "pipeline: more results than statements", true);
     }
     const Expected& e = expected_[i++];
     ++received_;
     const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
     if (!ok && !failure && status != PGRES_PIPELINE_ABORTED) {
-      const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+      const char* state = libpq().PQresultErrorField(r, PG_DIAG_SQLSTATE);
       std::string sqlstate = state ? state : "";
       const bool lost = session_lost(pc, sqlstate);
-      failure.emplace(std::move(sqlstate), "pipeline: " + trimmed(PQresultErrorMessage(r)), lost);
+      failure.emplace(std::move(sqlstate), "pipeline: " + trimmed(libpq().PQresultErrorMessage(r)), lost);
     }
     if (!e.prepare.empty()) {
       if (ok) conn_.prepared_.emplace(e.prepare, e.name);
-      PQclear(r);
+      libpq().PQclear(r);
     } else {
       results_.emplace_back(r);
     }
   }
   if (i != expected_.size()) throw PgError("", "pipeline: fewer results than statements", true);
-  if (PQexitPipelineMode(pc) != 1 || PQsetnonblocking(pc, 0) != 0)
-    throw PgError("", "cannot leave pipeline mode: " + trimmed(PQerrorMessage(pc)), true);
+  if (libpq().PQexitPipelineMode(pc) != 1 || libpq().PQsetnonblocking(pc, 0) != 0)
+    throw PgError("", "cannot leave pipeline mode: " + trimmed(libpq().PQerrorMessage(pc)), true);
   done_ = true;
   if (failure) throw *failure;
 }
