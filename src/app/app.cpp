@@ -25,7 +25,6 @@
 #include "redis/client.hpp"
 #include "core/log.hpp"
 #include "core/memory_trim.hpp"
-#include "core/startup_pages.hpp"
 #include "http/dispatcher.hpp"
 #include "http/server.hpp"
 #include "llm/models.hpp"
@@ -648,18 +647,6 @@ int serve(Config c) {
                cap(c.max_connections), cap(c.max_connections_per_ip));
   spdlog::info("ai-agent-service {} listening on http://{}:{} (schema v{}, {} threads)", AAS_VERSION,
                c.host, server.port(), *version, threads);
-  // Start-up is over: the code and tables only it touched leave the resident set
-  // (core/startup_pages.hpp). A moment later, so that walking the mappings does not compete for a
-  // core with the first requests (readiness probes).
-  auto release_timer = std::make_shared<asio::steady_timer>(ioc, std::chrono::milliseconds(300));
-  release_timer->async_wait([release_timer, &blocking](const boost::system::error_code& ec) {
-    if (ec) return;
-    asio::post(blocking, [] {
-      const ReleasedPages released = release_startup_pages();
-      spdlog::debug("start-up pages released: {} KiB in {} mappings", released.bytes / 1024, released.mappings);
-    });
-  });
-
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
