@@ -42,12 +42,32 @@ asio::awaitable<void> never() {
 // What the model (and the conversation) is told of a call the turn ended before making.
 ToolOutput not_made() { return {"the turn was stopped before this call was approved: it was not made", true}; }
 
-// The turn's observer once its client left during an approval wait: the turn goes on in the
-// background (its answer stored and announced as any), told to nobody.
-class Detached final : public chat::TurnObserver {
+// The turn's observer after a step that waited for approval: the client may have left meanwhile
+// (a reload) and decided from elsewhere, so its leaving no longer ends the turn. Events still go
+// to it while it is there; the answer is stored and announced (ai-message) as any.
+class Persistent final : public chat::TurnObserver {
  public:
-  bool delta(std::string_view) override { return true; }
+  explicit Persistent(chat::TurnObserver& client) : client_(client) {}
+  bool delta(std::string_view text) override {
+    if (!client_.left()) client_.delta(text);
+    return true;
+  }
+  bool delta_logprobs(std::string_view text, const std::vector<llm::TokenLogprob>& logprobs) override {
+    if (!client_.left()) client_.delta_logprobs(text, logprobs);
+    return true;
+  }
+  bool tool_call(const llm::ToolCallDelta& d) override {
+    if (!client_.left()) client_.tool_call(d);
+    return true;
+  }
+  void tool_event(const chat::ToolEvent& e) override { client_.tool_event(e); }
+  void next_answer(const std::string& message_id) override { client_.next_answer(message_id); }
+  void citations(const std::vector<chat::Citation>& all) override { client_.citations(all); }
   asio::awaitable<void> gone() override { return never(); }
+  bool left() const override { return client_.left(); }
+
+ private:
+  chat::TurnObserver& client_;
 };
 
 }  // namespace
@@ -238,7 +258,7 @@ asio::awaitable<chat::CallResult> AgentLoop::run(chat::PreparedTurn& turn, chat:
                                                          : turn.conversation.knowledge_base_ids;
   ctx.citations = &citations;
   const auto executor = co_await asio::this_coro::executor;
-  Detached detached;
+  std::optional<Persistent> persistent;
   for (int step = 1;; ++step) {
     // The last allowed call must answer in words: its tools are withheld.
     const bool last = step >= settings_.max_steps;
@@ -307,9 +327,12 @@ asio::awaitable<chat::CallResult> AgentLoop::run(chat::PreparedTurn& turn, chat:
       ended.called = false;
       co_return ended;
     }
-    // The client left while a call waited for approval (a reload, say): the user may have decided
-    // from elsewhere, so the turn finishes without it rather than being cancelled.
-    if (recorded_first && observer && observer->left()) observer = &detached;
+    // A call waited for approval: the client may have left meanwhile (a reload, say) and the user
+    // decided from elsewhere, so from here its leaving no longer cancels the turn.
+    if (recorded_first && !persistent) {
+      persistent.emplace(*observer);
+      observer = &*persistent;
+    }
     if (observer && turn.placeholder_id) observer->next_answer(*turn.placeholder_id);
   }
 }

@@ -146,7 +146,7 @@ describe('the todo app embeds the chat', { timeout: 120000 }, () => {
     // The page goes away mid-wait (a reload); the turn keeps waiting in the service.
     await page.close();
     page = await logIn();
-    await page.locator('nav li').filter({ hasText: 'call delete_todo' }).last().locator('button.open').click();
+    await page.locator('nav li').filter({ hasText: drop.id }).locator('button.open').click();
     const approval = chat(page).getByRole('group', { name: 'Approval for delete_todo' });
     await approval.getByRole('button', { name: 'Approve' }).waitFor();
     await approval.getByRole('button', { name: 'Reject' }).waitFor();
