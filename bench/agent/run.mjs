@@ -3,6 +3,7 @@
 // monolith -> model) adds beyond the model calls and the tool call themselves.
 //
 //   AAS_BIN=build/test/ai-agent-service MOCK_LLM_BIN=build/test/mock-llm node bench/agent/run.mjs [TURNS]
+//   BENCH_THREADS=1 ...   runs the service with that many I/O threads (THREADS) instead of one per core
 //
 // Starts tools/mock-llm, the stand-in todo app (examples/todo-app) and the service with the todo
 // app's tools, then, one at a time (no concurrency: the figure is latency, not throughput):
