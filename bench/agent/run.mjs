@@ -3,6 +3,7 @@
 // monolith -> model) adds beyond the model calls and the tool call themselves.
 //
 //   AAS_BIN=build/test/ai-agent-service MOCK_LLM_BIN=build/test/mock-llm node bench/agent/run.mjs [TURNS]
+//   BENCH_THREADS=1 ...   runs the service with that many I/O threads (THREADS) instead of one per core
 //
 // Starts tools/mock-llm, the stand-in todo app (examples/todo-app) and the service with the todo
 // app's tools, then, one at a time (no concurrency: the figure is latency, not throughput):
@@ -17,7 +18,7 @@
 // Also the service's own CPU time per turn (user + system from /proc/<pid>/stat over all the
 // measured turns): what the service spends, model and tool calls' own work excluded (they run in
 // mock-llm and the todo app), and far less sensitive to a loaded machine than wall time.
-import { writeFileSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -65,18 +66,40 @@ function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / 100;  // utime, stime in clock ticks (USER_HZ 100)
 }
 
-// `pid`: whose CPU time over the measured requests is reported in out.cpuMsPerRequest.
+// Context switches (voluntary + involuntary) of all the process's threads so far: each hop of a
+// turn between threads (an I/O thread handing work to the blocking pool and back, a pool thread
+// waking a writer) is a thread going to sleep and another waking, so this counts the hand-offs.
+function contextSwitches(pid) {
+  let n = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) n += Number(m[1]);
+    } catch { /* the thread ended meanwhile */ }
+  }
+  return n;
+}
+
+// `pid`: whose CPU time and context switches over the measured requests are reported in
+// out.cpuMsPerRequest and out.switchesPerRequest.
 async function timed(fn, n, pid) {
   const out = [];
   let cpu0 = 0;
+  let switches0 = 0;
   for (let i = 0; i < n + WARMUP; ++i) {
-    if (i === WARMUP && pid) cpu0 = cpuSeconds(pid);
+    if (i === WARMUP && pid) {
+      cpu0 = cpuSeconds(pid);
+      switches0 = contextSwitches(pid);
+    }
     const t = ms();
     const r = await fn(i);
     if (r.status >= 300) throw new Error(`HTTP ${r.status}: ${r.text}`);
     if (i >= WARMUP) out.push(ms() - t);
   }
-  if (pid) out.cpuMsPerRequest = ((cpuSeconds(pid) - cpu0) * 1000) / n;
+  if (pid) {
+    out.cpuMsPerRequest = ((cpuSeconds(pid) - cpu0) * 1000) / n;
+    out.switchesPerRequest = (contextSwitches(pid) - switches0) / n;
+  }
   return out;
 }
 
@@ -93,7 +116,7 @@ writeFileSync(config, `models:
     deployments:
       - {provider: openai, model: gpt-4o-mini, base_url: "${mock.url}/v1", api_key: sk-bench}
 ${readFileSync(path.resolve(here, '..', '..', 'examples', 'todo-app', 'ai-tools.yaml'), 'utf8')}`);
-const svc = await startService({ secret, dir, startTimeoutMs: START_MS, env: { AI_CONFIG: config, MAIN_BACKEND_URL: todo.url, LIMIT_RPM: '0', LIMIT_TPM: '0' } });
+const svc = await startService({ secret, dir, startTimeoutMs: START_MS, env: { AI_CONFIG: config, MAIN_BACKEND_URL: todo.url, LIMIT_RPM: '0', LIMIT_TPM: '0', ...(process.env.BENCH_THREADS ? { THREADS: process.env.BENCH_THREADS } : {}) } });
 try {
   const token = await login({ post: (p, o) => request(todo.url, 'POST', p, o) }, ALICE);
   const message = 'call list_todos {}';
@@ -121,6 +144,7 @@ try {
     overheadMs: { p50: round(quantile(turns, 0.5) - parts), p90: round(quantile(turns, 0.9) - parts) },
     oneStepTurnOverheadMs: { p50: round(quantile(plain, 0.5) - quantile(call1, 0.5)) },
     serviceCpuMsPerTurn: { twoStep: round(turns.cpuMsPerRequest), oneStep: round(plain.cpuMsPerRequest) },
+    serviceContextSwitchesPerTurn: { twoStep: round(turns.switchesPerRequest), oneStep: round(plain.switchesPerRequest) },
   }));
 } finally {
   await svc.stop();

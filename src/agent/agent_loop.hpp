@@ -24,19 +24,31 @@ class AgentLoop final : public chat::TurnAgent {
 
   // One tool call as the model gets its result: arguments checked against the schema, approval
   // when the tool needs it, the call bounded by tool_timeout, its result capped. Exposed for tests.
+  // An approval wait ends early when `stop` completes (a stop request): the call is not made, and
+  // `halted` is set to stopped (the turn ends).
   boost::asio::awaitable<ToolOutput> run_tool(const llm::ToolCall& call, const ToolContext& ctx,
-                                              const std::string& upstream_model, chat::TurnObserver* observer);
+                                              const std::string& upstream_model, chat::TurnObserver* observer,
+                                              const chat::StopSignal& stop = {},
+                                              std::optional<chat::CallEnd>* halted = nullptr);
 
  private:
   // run_tool, its result told to the observer, into `out` (the references outlive the call).
   boost::asio::awaitable<void> run_and_tell(const llm::ToolCall& call, const ToolContext& ctx,
                                             const std::string& upstream_model, chat::TurnObserver* observer,
+                                            const chat::StopSignal& stop, std::optional<chat::CallEnd>& halted,
                                             ToolOutput& out);
+  // What a step is recorded as: the turn's current call, over its placeholder.
+  static chat::CallRecord step_record(chat::PreparedTurn& turn);
+  // Whether one of the step's calls waits for the user's approval.
+  bool asks_approval(const chat::CallResult& call, const std::vector<std::string>& roles) const;
   // The step's answer (with its calls) recorded over the placeholder, its ledger row written.
   boost::asio::awaitable<Result<void>> record_step(chat::PreparedTurn& turn, const chat::CallResult& call);
-  // The results stored, the request extended, the next call admitted and its placeholder written.
-  boost::asio::awaitable<Result<void>> next_step(chat::PreparedTurn& turn, const chat::CallResult& call,
-                                                 const std::vector<ToolOutput>& outputs, bool streaming);
+  // The step recorded (unless `step_recorded`) with its results, the request extended, the next
+  // call's placeholder written and the call admitted; `ending`: the results only (the turn ends).
+  enum class Next { admitted, step_not_recorded, ended };
+  boost::asio::awaitable<Result<Next>> next_step(chat::PreparedTurn& turn, const chat::CallResult& call,
+                                                 const std::vector<ToolOutput>& outputs, bool streaming,
+                                                 bool step_recorded, bool ending);
 
   store::Store& store_;
   boost::asio::thread_pool& blocking_;

@@ -45,8 +45,14 @@ struct Approvals::State {
   }
 };
 
-Approvals::Approvals(realtime::EventBus& bus, store::Store& store, asio::thread_pool& blocking, const Toolbox& tools)
-    : bus_(bus), store_(store), blocking_(blocking), tools_(tools), state_(std::make_shared<State>()) {
+Approvals::Approvals(realtime::EventBus& bus, store::Store& store, asio::thread_pool& blocking, const Toolbox& tools,
+                     std::chrono::milliseconds confirm_timeout)
+    : bus_(bus),
+      store_(store),
+      blocking_(blocking),
+      tools_(tools),
+      confirm_timeout_(confirm_timeout),
+      state_(std::make_shared<State>()) {
   bus_.subscribe([weak = std::weak_ptr<State>(state_)](const realtime::Event& e) {
     if (e.type != "tool.decision") return;
     if (auto state = weak.lock()) state->deliver(e.user_id, e.message_id, e.status == "approved");
@@ -102,6 +108,32 @@ asio::awaitable<Result<void>> Approvals::decide(std::string user_id, std::string
     realtime::Event e{"tool.decision", user_id, conversation_id, call_id, approve ? "approved" : "rejected"};
     bus_.publish(e);
     return {};
+  });
+}
+
+asio::awaitable<Result<std::vector<Approvals::PendingCall>>> Approvals::pending(std::string user_id,
+                                                                               std::string conversation_id) {
+  if (!is_uuid(conversation_id)) co_return make_error(errc::not_found, "conversation not found");
+  co_return co_await offload(blocking_, [&]() -> Result<std::vector<PendingCall>> {
+    auto conv = store_.get_conversation(user_id, conversation_id);
+    if (!conv) return conv.error();
+    auto recent = store_.recent_messages(user_id, conversation_id, 200);
+    if (!recent) return recent.error();
+    std::vector<PendingCall> out;
+    // The latest step: the last assistant message with tool calls, and what follows it.
+    auto step = std::find_if(recent->rbegin(), recent->rend(),
+                             [](const domain::Message& m) { return m.role == domain::Role::assistant && !m.tool_calls.empty(); });
+    if (step == recent->rend()) return out;
+    const auto started = step->created_at + std::chrono::milliseconds(step->latency_ms.value_or(0));
+    const auto expires_at = std::chrono::time_point_cast<std::chrono::system_clock::duration>(started + confirm_timeout_);
+    if (expires_at <= std::chrono::system_clock::now()) return out;
+    for (const domain::ToolCall& c : step->tool_calls) {
+      const bool answered = std::any_of(recent->rbegin(), step, [&](const domain::Message& m) { return m.tool_call_id == c.id; });
+      const auto entry = tools_.find(c.name, {});
+      if (answered || !entry || !entry->tool->needs_confirmation()) continue;
+      out.push_back({step->id, c.id, c.name, c.arguments, expires_at});
+    }
+    return out;
   });
 }
 

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace boost::asio { class thread_pool; }
 namespace aas::realtime { class EventBus; }
@@ -22,7 +23,9 @@ enum class Decision { approved, rejected, expired };
 
 class Approvals {
  public:
-  Approvals(realtime::EventBus& bus, store::Store& store, boost::asio::thread_pool& blocking, const Toolbox& tools);
+  // `confirm_timeout`: how long a confirmation waits (AgentSettings), for pending()'s expiry.
+  Approvals(realtime::EventBus& bus, store::Store& store, boost::asio::thread_pool& blocking, const Toolbox& tools,
+            std::chrono::milliseconds confirm_timeout);
   ~Approvals();
 
   // The call, registered as waiting from now on (before the client is told of it, so no answer
@@ -39,12 +42,28 @@ class Approvals {
   boost::asio::awaitable<Result<void>> decide(std::string user_id, std::string conversation_id,
                                               std::string call_id, bool approve);
 
+  // The conversation's calls waiting for the user's decision now (GET .../tool-calls/pending), so
+  // a client that reloads during a wait can still answer it: the calls of `confirm` tools in the
+  // conversation's latest step that no `tool` message answers yet and whose wait has not expired.
+  // Read from the store, so every replica answers alike whichever one runs the turn. The step is
+  // stored as its wait starts (its placeholder's time plus the model call's latency), so a wait
+  // expires confirm_timeout after that. not_found for another user's conversation.
+  struct PendingCall {
+    std::string message_id;  // the step that made the call
+    std::string call_id;
+    std::string name;
+    std::string arguments;  // as the model wrote them (JSON text)
+    std::chrono::system_clock::time_point expires_at;
+  };
+  boost::asio::awaitable<Result<std::vector<PendingCall>>> pending(std::string user_id, std::string conversation_id);
+
  private:
   struct State;
   realtime::EventBus& bus_;
   store::Store& store_;
   boost::asio::thread_pool& blocking_;
   const Toolbox& tools_;
+  std::chrono::milliseconds confirm_timeout_;
   std::shared_ptr<State> state_;  // shared with the bus's handler, which may outlive this
 };
 

@@ -48,6 +48,7 @@ class SseRelay final : public chat::TurnObserver {
     channel_.send(event("citations", citations_event(all)));
   }
   asio::awaitable<void> gone() override { return channel_.gone(); }
+  bool left() const override { return channel_.is_gone(); }
 
  private:
   http::SseChannel& channel_;

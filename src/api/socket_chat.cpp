@@ -118,6 +118,7 @@ class SocketRelay final : public chat::TurnObserver {
     if (!socket_->connected()) co_return;
     co_await gone_->async_wait(asio::as_tuple(asio::use_awaitable));
   }
+  bool left() const override { return !socket_->connected(); }
 
  private:
   SocketPtr socket_;

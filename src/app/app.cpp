@@ -510,7 +510,7 @@ int serve(Config c) {
   agent::McpRefresher mcp_refresher(toolbox, c.agent.mcp_refresh);
   mcp_refresher.install(agent::load_mcp_tools(c.agent.mcp, client_options, client, c.agent.mcp_start_timeout));
   const bool agent_on = !c.agent.tools.empty() || !c.agent.mcp.empty();
-  agent::Approvals approvals(events, *store, blocking, toolbox);
+  agent::Approvals approvals(events, *store, blocking, toolbox, c.agent.confirm_timeout);
   agent::AgentLoop agent_loop(*store, blocking, accounting, recorder, toolbox, approvals, c.agent);
   if (agent_on) {
     chat.set_agent(&agent_loop);

@@ -31,13 +31,19 @@ std::int64_t Accounting::output_cap(const llm::Model& model, std::optional<int> 
 Result<limits::Grant> Accounting::admit(std::string_view user_id, const std::vector<std::string>& roles,
                                         const llm::Model& model, llm::ChatRequest& req, bool stream,
                                         std::int64_t* prompt_tokens) {
+  const std::int64_t counted = llm::count_request_tokens(req);
+  if (prompt_tokens) *prompt_tokens = counted;
+  return admit_counted(user_id, roles, model, req, stream, counted);
+}
+
+Result<limits::Grant> Accounting::admit_counted(std::string_view user_id, const std::vector<std::string>& roles,
+                                                const llm::Model& model, llm::ChatRequest& req, bool stream,
+                                                std::int64_t prompt_tokens) {
   const std::int64_t max_output = output_cap(model, req.max_tokens);
   req.max_tokens = static_cast<int>(max_output);
-
   llm::Usage worst;
-  worst.input_tokens = llm::count_request_tokens(req);
+  worst.input_tokens = prompt_tokens;
   worst.output_tokens = max_output;
-  if (prompt_tokens) *prompt_tokens = worst.input_tokens;
   return admit_usage(user_id, roles, model, worst, stream);
 }
 

@@ -60,6 +60,11 @@ class Accounting {
                               const llm::Model& model, llm::ChatRequest& req, bool stream,
                               std::int64_t* prompt_tokens = nullptr);
 
+  // As admit(), for a request whose prompt the caller has counted already (llm::count_request_tokens).
+  Result<limits::Grant> admit_counted(std::string_view user_id, const std::vector<std::string>& roles,
+                                      const llm::Model& model, llm::ChatRequest& req, bool stream,
+                                      std::int64_t prompt_tokens);
+
   // Reserves a call whose worst case is known (an embeddings call: its input tokens).
   Result<limits::Grant> admit_usage(std::string_view user_id, const std::vector<std::string>& roles,
                                     const llm::Model& model, const llm::Usage& worst, bool stream);

@@ -54,6 +54,8 @@ class TurnObserver {
   virtual void citations(const std::vector<Citation>& all) { (void)all; }
   // Completes when the client is gone; raced against the model call to cancel it promptly.
   virtual boost::asio::awaitable<void> gone() = 0;
+  // Whether the client is gone already (checked between an agent's steps).
+  virtual bool left() const { return false; }
 };
 
 enum class CallEnd {
@@ -80,6 +82,9 @@ struct CallResult {
   std::int64_t latency_ms = 0;
   std::chrono::steady_clock::duration upstream{};  // time spent waiting for the model
   bool cached = false;  // answered from the gateway's response cache: no upstream call
+  // false: the turn ended before this call was made (an agent turn stopped while a tool call
+  // waited for approval): nothing to bill.
+  bool called = true;
 };
 
 // Completes when a stop was requested; cancelled (and so never completing) otherwise.

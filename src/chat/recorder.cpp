@@ -40,6 +40,7 @@ std::string answer_metadata(const llm::Usage& usage, const CallResult& r, int co
 }  // namespace
 
 llm::Usage billed_usage(const CallResult& r, const llm::ChatRequest& request) {
+  if (!r.called) return {};
   if (r.end == CallEnd::failed) {
     // A model that did not answer in time had the prompt and may have worked on it: the prompt
     // is billed (estimated); any other failure before the first word used nothing we can bill.
@@ -76,6 +77,13 @@ std::string finish_reason_of(const CallResult& r) {
 }
 
 asio::awaitable<Result<Recorded>> Recorder::record(const CallRecord& what, const CallResult& r) {
+  // Settling the grant may be a Redis round trip, and publishing too: they stay on the blocking
+  // pool with the write.
+  co_return co_await offload(blocking_, [&] { return record_now(what, r); });
+}
+
+Result<Recorded> Recorder::record_now(const CallRecord& what, const CallResult& r,
+                                      const std::vector<domain::NewMessage>& following) {
   const llm::Model& model = *what.model;
   Recorded out;
   // A call with no request to estimate from (embeddings) always has the provider's figures.
@@ -105,59 +113,71 @@ asio::awaitable<Result<Recorded>> Recorder::record(const CallRecord& what, const
 
   domain::UsageRecord row = Accounting::ledger_row(call);
   const bool chat_answer = what.placeholder_id || what.append_message;
-  // Settling the grant may be a Redis round trip, and publishing too: they stay on the blocking
-  // pool with the write.
-  co_return co_await offload(blocking_, [&]() -> Result<Recorded> {
-    if (chat_answer) {
-      // The outcome, as a new message or over the placeholder (the two share these fields).
-      const auto fill = [&](auto& m) {
-        m.content = r.text;
-        m.status = *domain::message_status_from_string(out.status);
-        m.input_tokens = out.usage.input_tokens;
-        m.output_tokens = out.usage.output_tokens;
-        m.cost_micros = out.cost_micros;
-        m.latency_ms = r.latency_ms;
-        m.metadata = answer_metadata(out.usage, r, what.context_omitted, what.citations_json);
-        m.tool_calls = r.tool_calls;
-        m.usage = std::move(row);
-      };
-      Result<domain::Message> written = make_error(errc::internal, "internal error");
-      if (what.placeholder_id) {
-        domain::MessageUpdate update;
-        fill(update);
-        written = store_.update_message(what.user_id, *what.placeholder_id, update);
+  if (chat_answer) {
+    // The outcome, as a new message or over the placeholder (the two share these fields).
+    const auto fill = [&](auto& m) {
+      m.content = r.text;
+      m.status = *domain::message_status_from_string(out.status);
+      m.input_tokens = out.usage.input_tokens;
+      m.output_tokens = out.usage.output_tokens;
+      m.cost_micros = out.cost_micros;
+      m.latency_ms = r.latency_ms;
+      m.metadata = answer_metadata(out.usage, r, what.context_omitted, what.citations_json);
+      m.tool_calls = r.tool_calls;
+      m.usage = std::move(row);
+    };
+    // The answer first, then what follows it, all in one transaction.
+    Result<std::vector<domain::Message>> written = make_error(errc::internal, "internal error");
+    if (what.placeholder_id) {
+      domain::MessageUpdate update;
+      fill(update);
+      if (following.empty()) {
+        auto one = store_.update_message(what.user_id, *what.placeholder_id, update);
+        if (one) written = std::vector<domain::Message>{std::move(*one)};
+        else written = one.error();
       } else {
-        domain::NewMessage m;
-        m.conversation_id = what.conversation_id.value_or("");
-        m.role = domain::Role::assistant;
-        m.model = model.name;
-        fill(m);
-        written = store_.append_message(what.user_id, m);
+        written = store_.update_message_and_append(what.user_id, *what.placeholder_id, update, following);
       }
-      if (!written) return written.error();
-      out.message = std::move(*written);
-    } else if (auto w = store_.record_usage(row); !w) {
-      return w.error();
+    } else {
+      std::vector<domain::NewMessage> all(1);
+      domain::NewMessage& m = all.front();
+      m.conversation_id = what.conversation_id.value_or("");
+      m.role = domain::Role::assistant;
+      m.model = model.name;
+      fill(m);
+      if (following.empty()) {
+        auto one = store_.append_message(what.user_id, m);
+        if (one) written = std::vector<domain::Message>{std::move(*one)};
+        else written = one.error();
+      } else {
+        all.insert(all.end(), following.begin(), following.end());
+        written = store_.append_messages(what.user_id, all);
+      }
     }
+    if (!written) return written.error();
+    out.message = std::move(written->front());
+    out.following.assign(std::make_move_iterator(written->begin() + 1), std::make_move_iterator(written->end()));
+  } else if (auto w = store_.record_usage(row); !w) {
+    return w.error();
+  }
 
-    if (what.admitted_at != std::chrono::steady_clock::time_point{}) {
-      const std::chrono::duration<double> total = std::chrono::steady_clock::now() - what.admitted_at;
-      call.total_seconds = total.count();
-      call.overhead_seconds = std::max(0.0, (total - r.upstream).count());
-    }
-    if (what.grant) accounting_.recorded(*what.grant, call);
-    else accounting_.recorded(call);
-    if (out.message) {
-      realtime::Event done{"message.completed", what.user_id, out.message->conversation_id, out.message->id,
-                           out.status};
-      done.content = out.message->content;
-      done.model = model.name;
-      done.input_tokens = out.usage.input_tokens;
-      done.output_tokens = out.usage.output_tokens;
-      events_.publish(done);
-    }
-    return std::move(out);
-  });
+  if (what.admitted_at != std::chrono::steady_clock::time_point{}) {
+    const std::chrono::duration<double> total = std::chrono::steady_clock::now() - what.admitted_at;
+    call.total_seconds = total.count();
+    call.overhead_seconds = std::max(0.0, (total - r.upstream).count());
+  }
+  if (what.grant) accounting_.recorded(*what.grant, call);
+  else accounting_.recorded(call);
+  if (out.message) {
+    realtime::Event done{"message.completed", what.user_id, out.message->conversation_id, out.message->id,
+                         out.status};
+    done.content = out.message->content;
+    done.model = model.name;
+    done.input_tokens = out.usage.input_tokens;
+    done.output_tokens = out.usage.output_tokens;
+    events_.publish(done);
+  }
+  return out;
 }
 
 }  // namespace aas::chat

@@ -49,6 +49,7 @@ struct Recorded {
   std::optional<std::int64_t> cost_micros;
   std::string status;  // complete | interrupted | error
   std::optional<domain::Message> message;  // the stored answer (chat)
+  std::vector<domain::Message> following;  // what record_now() appended after it
 };
 
 // The billing rule. A call that failed before any text used nothing we can bill, except one that
@@ -71,6 +72,12 @@ class Recorder {
   // The write failing is returned (the caller decides whether the client is told); the grant is
   // then left unsettled, which keeps its reservation: the safe side.
   boost::asio::awaitable<Result<Recorded>> record(const CallRecord& what, const CallResult& result);
+  // The same on the calling thread, which must be one of the blocking pool: for a caller with more
+  // to do in the same trip to the pool. `following` (chat answers only): messages appended after
+  // the answer in the same transaction — an agent step's tool results and the next answer's
+  // placeholder — returned in Recorded::following.
+  Result<Recorded> record_now(const CallRecord& what, const CallResult& result,
+                              const std::vector<domain::NewMessage>& following = {});
 
  private:
   store::Store& store_;

@@ -102,6 +102,15 @@ class Store {
   // updated_at. not_found when the message is not in a conversation of user_id.
   virtual Result<Message> update_message(std::string_view user_id, std::string_view message_id,
                                          const MessageUpdate& update) = 0;
+  // An agent step (agent/agent_loop.hpp): the step's outcome written over its message (as
+  // update_message, its ledger row included) and the messages that follow it appended (as
+  // append_messages: the step's tool results and the next answer's placeholder), in ONE
+  // transaction, so a step is never stored without its results nor they without it. Returns the
+  // updated message, then the appended ones. Errors as for the single operations.
+  virtual Result<std::vector<Message>> update_message_and_append(std::string_view user_id,
+                                                                 std::string_view message_id,
+                                                                 const MessageUpdate& update,
+                                                                 const std::vector<NewMessage>& following) = 0;
   // Stores a conversation's summary of its turns through `through_message_id`; does not count as
   // activity (updated_at stays). not_found when the conversation is not the user's.
   virtual Result<void> set_summary(std::string_view user_id, std::string_view conversation_id,

@@ -315,6 +315,83 @@ describe('the agent with the todo app, Caddy and mock-llm', { timeout: 600000 },
     assert.ok(!(await todosOf(alice)).some((t) => t.id === target.id), 'deleted after the approval');
   });
 
+  // Stop while a call waits for approval (issue 15): the wait ends at once, the call is stored as
+  // not made, the turn ends `stopped`, and only the step's model call is billed.
+  async function stopDuringApproval(token, title) {
+    assertOk(await ask(via, token, `call create_todo {"title": "${title}"}`));
+    const target = (await todosOf(token)).filter((t) => t.title === title).at(-1);
+    const before = assertOk(await via.get('/api/ai/usage/me', { token })).totals;
+    return { target, before };
+  }
+
+  async function assertStoppedTurn(token, { target, before }, conversationId, callId) {
+    assert.ok((await todosOf(token)).some((t) => t.id === target.id), 'not deleted');
+    // Nothing waits any more: a late approval is refused.
+    assertError(await via.post(`/api/ai/conversations/${conversationId}/tool-calls/${callId}/approve`, { token }), 409, 'conflict');
+    const items = await messagesOf(token, conversationId);
+    assert.deepEqual(items.map((m) => m.role), ['user', 'assistant', 'tool', 'assistant']);
+    const [, step, result, answer] = items;
+    assert.equal(step.toolCalls[0].id, callId);
+    assert.equal(step.status, 'complete');
+    assert.equal(result.toolCallId, callId);
+    assert.equal(result.content, 'Error: the turn was stopped before this call was approved: it was not made');
+    assert.equal(answer.status, 'interrupted');
+    assert.equal(answer.metadata.finishReason, 'stopped');
+    // Billed for what was used: the step's model call; the answer that was never asked costs nothing.
+    const after = assertOk(await via.get('/api/ai/usage/me', { token })).totals;
+    assert.equal(after.inputTokens - before.inputTokens, step.usage.inputTokens);
+    assert.equal(after.outputTokens - before.outputTokens, step.usage.outputTokens);
+    assert.ok(step.usage.inputTokens > 0);
+    assert.equal(answer.usage.inputTokens, 0);
+    assert.equal(answer.usage.outputTokens, 0);
+  }
+
+  it('Stop (POST .../stop) during an approval wait ends the wait: the call is not made, the turn ends stopped', TIMEOUT, async () => {
+    const token = svc.token('stop-sse-user');
+    const state = await stopDuringApproval(token, 'stop me');
+    const { events } = await openStream(caddy.url, token, { model: 'agent-model', message: `call delete_todo {"id": "${state.target.id}"}` });
+    const seen = await readUntil(events, 'tool_confirmation');
+    const { conversationId } = seen.find((e) => e.event === 'start').data;
+    const { callId } = seen.at(-1).data;
+    assertOk(await via.post(`/api/ai/conversations/${conversationId}/stop`, { token }), 202);
+    // Long before TOOL_CONFIRM_TIMEOUT_MS: the stream ends on the stop, not on the expiry.
+    const rest = await collect(events);
+    const result = rest.find((e) => e.event === 'tool_result').data;
+    assert.equal(result.callId, callId);
+    assert.equal(result.isError, true);
+    assert.equal(result.result, 'the turn was stopped before this call was approved: it was not made');
+    const done = rest.at(-1);
+    assert.equal(done.event, 'done');
+    assert.equal(done.data.finishReason, 'stopped');
+    await assertStoppedTurn(token, state, conversationId, callId);
+  });
+
+  it('Stop (Socket.IO ai:stop) during an approval wait ends the wait the same way', TIMEOUT, async () => {
+    const token = svc.token('stop-socket-user');
+    const state = await stopDuringApproval(token, 'stop me too');
+    const socket = io(caddy.url, { path: SOCKETIO_PATH, auth: { token }, forceNew: true, reconnection: false, transports: ['websocket'] });
+    try {
+      await connected(socket);
+      const seen = [];
+      socket.onAny((event, data) => seen.push({ event, data }));
+      const done = new Promise((resolve) => socket.on('ai:done', resolve));
+      const asking = new Promise((resolve) => socket.on('ai:tool_confirmation', resolve));
+      socket.emit('ai:chat', { message: `call delete_todo {"id": "${state.target.id}"}`, model: 'agent-model' });
+      const confirmation = await asking;
+      const { conversationId, callId } = confirmation;
+      const ack = await new Promise((resolve) => socket.emit('ai:stop', { conversationId }, resolve));
+      assert.equal(ack.stopping, true);
+      const end = await done;
+      assert.equal(end.finishReason, 'stopped');
+      const result = seen.find((e) => e.event === 'ai:tool_result').data;
+      assert.equal(result.callId, callId);
+      assert.equal(result.isError, true);
+      await assertStoppedTurn(token, state, conversationId, callId);
+    } finally {
+      socket.close();
+    }
+  });
+
   it('a runaway loop stops at AGENT_MAX_STEPS with finish reason max_steps; every step is in the ledger and usage/me', TIMEOUT, async () => {
     const token = svc.token('runaway-user');  // a fresh user (the monolith accepts the shared secret's tokens)
     const before = assertOk(await via.get('/api/ai/usage/me', { token })).totals.requests;

@@ -36,6 +36,7 @@ const EXPECTED_PATHS = {
   '/api/ai/conversations/{id}': ['DELETE', 'GET', 'PATCH'],
   '/api/ai/conversations/{id}/export': ['GET'],
   '/api/ai/conversations/{id}/summarize': ['POST'],
+  '/api/ai/conversations/{id}/tool-calls/pending': ['GET'],
   '/api/ai/conversations/{id}/tool-calls/{callId}/approve': ['POST'],
   '/api/ai/conversations/{id}/tool-calls/{callId}/reject': ['POST'],
   '/api/ai/conversations/{id}/stop': ['POST'],

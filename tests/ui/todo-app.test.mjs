@@ -137,6 +137,30 @@ describe('the todo app embeds the chat', { timeout: 120000 }, () => {
     assert.deepEqual(page.problems, []);
   });
 
+  it('after a reload during a pending approval, the conversation shows the call with working Approve / Reject buttons', async () => {
+    const drop = await newTodo('delete after a reload (ui)');
+    let page = await logIn();
+    await chat(page).evaluate((el) => { el.transport = 'sse'; });
+    await send(page, `call delete_todo {"id": "${drop.id}"}`);
+    await chat(page).getByRole('group', { name: 'Approval for delete_todo' }).getByRole('button', { name: 'Approve' }).waitFor();
+    // The page goes away mid-wait (a reload); the turn keeps waiting in the service.
+    await page.close();
+    page = await logIn();
+    await page.locator('nav li').filter({ hasText: drop.id }).locator('button.open').click();
+    const approval = chat(page).getByRole('group', { name: 'Approval for delete_todo' });
+    await approval.getByRole('button', { name: 'Approve' }).waitFor();
+    await approval.getByRole('button', { name: 'Reject' }).waitFor();
+    const step = chat(page).locator('li.tool[data-call]').last();
+    assert.match(await step.locator('summary').textContent(), /delete_todo\s+waiting for your approval \(\d+ s left\)/);
+    assert.ok((await todosOfAlice()).some((t) => t.id === drop.id), 'not deleted before the decision');
+    await approval.getByRole('button', { name: 'Approve' }).click();
+    // No stream follows the turn on this page: the conversation is read again until it ends.
+    await chat(page).locator('article[aria-label="Assistant"]').last().getByText('Mock answer with tool result:').waitFor();
+    assert.ok(!(await todosOfAlice()).some((t) => t.id === drop.id), 'deleted after the approval');
+    assert.match(await chat(page).locator('li.tool[data-call]').last().locator('summary').textContent(), /delete_todo\s+done/);
+    assert.deepEqual(page.problems, []);
+  });
+
   it('picks a knowledge base for the conversation and links the answer\'s [n] to its source', async () => {
     const page = await logIn();
     await chat(page).getByRole('button', { name: 'New conversation' }).click();

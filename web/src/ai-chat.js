@@ -14,7 +14,7 @@ import { io } from 'socket.io-client';
 import { Api, ApiError } from './api.js';
 import { citationIndex, renderMarkdown } from './markdown.js';
 import { styles } from './styles.js';
-import { applyToolEvent, hasPendingApproval, renderToolCalls, storedToolCalls } from './tools.js';
+import { applyToolEvent, hasPendingApproval, hasUnansweredCalls, renderToolCalls, storedToolCalls } from './tools.js';
 
 const DEV_TOKEN_KEY = 'ai-chat.dev-token';
 const PAGE_SIZE = 30;
@@ -91,6 +91,8 @@ export class AiChat extends LitElement {
     this._itemAction = null;
     this._editing = null;
     this._versions = {};
+    // The open conversation's confirmations still waiting (after a reload), by call id.
+    this._pendingCalls = new Map();
     this._devUser = null;
     this._live = false;
     this._knowledge = [];
@@ -123,7 +125,7 @@ export class AiChat extends LitElement {
     window.addEventListener('online', this._onOnline);
     window.addEventListener('offline', this._onOffline);
     this._ticker = setInterval(() => {
-      if (this._notice?.until || hasPendingApproval(this._streaming?.steps)) this._tick();
+      if (this._notice?.until || hasPendingApproval(this._streaming?.steps) || this._pendingCalls.size) this._tick();
     }, 250);
     this._boot();
   }
@@ -297,6 +299,15 @@ export class AiChat extends LitElement {
     try {
       const data = await this.api.get(`/api/ai/conversations/${enc(id)}?limit=100`);
       if (generation !== this._generation) return;
+      // A call of the latest step still unanswered may wait for the user's approval (a reload
+      // during the wait): its buttons come back.
+      const pending = new Map();
+      if (hasUnansweredCalls(data.messages.items)) {
+        const waiting = await this.api.get(`/api/ai/conversations/${enc(id)}/tool-calls/pending`).catch(() => ({ items: [] }));
+        for (const c of waiting.items) pending.set(c.callId, this._pendingCalls.get(c.callId) ?? { state: 'pending', expiresAt: Date.parse(c.expiresAt) });
+      }
+      if (generation !== this._generation) return;
+      this._pendingCalls = pending;
       this._current = data.conversation;
       this._messages = data.messages.items;
       this._model = data.conversation.model ?? '';
@@ -314,6 +325,7 @@ export class AiChat extends LitElement {
     if (this._streaming) return;
     this._current = null;
     this._messages = [];
+    this._pendingCalls = new Map();
     this._model = '';
     this._promptId = '';
     this._kbIds = [];
@@ -475,7 +487,8 @@ export class AiChat extends LitElement {
   // The user's answer to a tool_confirmation; the stream then goes on with the call's result.
   async _decide(item, approve) {
     const s = this._streaming;
-    if (!s?.conversationId || item.confirm?.state !== 'pending') return;
+    if (!s) return this._decideStored(item, approve);
+    if (!s.conversationId || item.confirm?.state !== 'pending') return;
     item.confirm = { ...item.confirm, state: approve ? 'approving' : 'rejecting' };
     this.requestUpdate('_streaming');
     try {
@@ -486,6 +499,31 @@ export class AiChat extends LitElement {
     }
     this.requestUpdate('_streaming');
     this._focusComposer();
+  }
+
+  // The answer to a confirmation shown after a reload: no stream follows the turn here, so the
+  // conversation is read again until the call has its result (Socket.IO's ai-message may reload
+  // it sooner).
+  async _decideStored(item, approve) {
+    const id = this._current?.id;
+    const confirm = this._pendingCalls.get(item.callId);
+    if (!id || confirm?.state !== 'pending') return;
+    Object.assign(confirm, { state: approve ? 'approving' : 'rejecting', error: undefined });
+    this.requestUpdate();
+    try {
+      await this.api.post(`/api/ai/conversations/${enc(id)}/tool-calls/${enc(item.callId)}/${approve ? 'approve' : 'reject'}`);
+    } catch (e) {
+      Object.assign(confirm, { state: 'pending', error: `Could not ${approve ? 'approve' : 'reject'}: ${e.message}` });
+      this.requestUpdate();
+      return;
+    }
+    for (let delay = 250; this._current?.id === id && !this._streaming; delay = Math.min(delay * 2, 2000)) {
+      await new Promise((r) => setTimeout(r, delay));
+      if (this._current?.id !== id || this._streaming) break;
+      await this._openConversation(id, { keepFocus: true });
+      const last = this._messages.at(-1);
+      if (last?.role === 'assistant' && !last.toolCalls?.length && last.status !== 'streaming') break;
+    }
   }
 
   // Polls the service's liveness until it answers, then reloads what is on screen.
@@ -816,7 +854,7 @@ export class AiChat extends LitElement {
 
   _renderLog() {
     const s = this._streaming;
-    const stored = storedToolCalls(this._messages);
+    const stored = storedToolCalls(this._messages, this._pendingCalls);
     const tools = { now: this._now, decide: (item, approve) => this._decide(item, approve) };
     return html`<section class="log" role="log" aria-live="polite" aria-label="Messages" aria-busy=${String(!!s || this._messagesLoading)}
       @click=${this._onLogClick}>

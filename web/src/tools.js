@@ -10,6 +10,7 @@ import { html, nothing } from 'lit';
 // The service's own words for a call that was not made (src/agent/agent_loop.cpp).
 const REJECTED = 'the user rejected this call';
 const EXPIRED = 'the user did not approve this call in time';
+const STOPPED = 'the turn was stopped before this call was approved';
 
 function pretty(value) {
   if (typeof value !== 'string') return JSON.stringify(value, null, 2);
@@ -21,6 +22,7 @@ function settled(item) {
   if (!item.isError) return 'approved';
   if (item.result.includes(REJECTED)) return 'rejected';
   if (item.result.includes(EXPIRED)) return 'expired';
+  if (item.result.includes(STOPPED)) return 'stopped';
   // Approved, then the tool itself failed: the call was made.
   return 'approved';
 }
@@ -45,8 +47,10 @@ export function applyToolEvent(items, name, data) {
 }
 
 // The calls of a stored conversation: per assistant step, its calls with the results of the
-// `tool` messages that answer them (a Map from message id to items).
-export function storedToolCalls(messages) {
+// `tool` messages that answer them (a Map from message id to items). `pending`: the confirmations
+// still waiting (GET .../tool-calls/pending, after a reload), a Map from call id to the item's
+// `confirm` state (kept there, so an answer in progress survives the next render).
+export function storedToolCalls(messages, pending = new Map()) {
   const results = new Map();
   for (const m of messages) if (m.role === 'tool' && m.toolCallId) results.set(m.toolCallId, m);
   const byMessage = new Map();
@@ -58,9 +62,9 @@ export function storedToolCalls(messages) {
       if (r) {
         item.result = r.content ?? '';
         item.isError = !!r.metadata?.isError;
-        if (item.isError && (item.result.includes(REJECTED) || item.result.includes(EXPIRED))) {
-          item.confirm = { state: item.result.includes(REJECTED) ? 'rejected' : 'expired' };
-        }
+        if (item.isError && [REJECTED, EXPIRED, STOPPED].some((t) => item.result.includes(t))) item.confirm = { state: settled(item) };
+      } else if (pending.has(c.id)) {
+        item.confirm = pending.get(c.id);
       }
       return item;
     }));
@@ -74,6 +78,7 @@ const OUTCOME = {
   rejecting: 'Rejecting…',
   rejected: 'Rejected: the call was not made.',
   expired: 'Not approved in time: the call was not made.',
+  stopped: 'Stopped: the call was not made.',
 };
 
 function stateLabel(t, now) {
@@ -82,7 +87,7 @@ function stateLabel(t, now) {
     return Number.isFinite(left) ? `waiting for your approval (${left} s left)` : 'waiting for your approval';
   }
   if (t.result === undefined) return 'running…';
-  if (t.confirm && t.confirm.state !== 'approved') return t.confirm.state === 'rejected' ? 'rejected' : 'not approved';
+  if (t.confirm && t.confirm.state !== 'approved') return t.confirm.state === 'rejected' || t.confirm.state === 'stopped' ? t.confirm.state : 'not approved';
   return t.isError ? 'error' : 'done';
 }
 
@@ -112,6 +117,15 @@ function renderTool(t, { now, decide }) {
 export function renderToolCalls(items, options) {
   if (!items?.length) return nothing;
   return html`<ul class="tools-used" aria-label="Tool calls">${items.map((t) => renderTool(t, options))}</ul>`;
+}
+
+// Whether a stored conversation's latest step has calls no `tool` message answers yet (one may be
+// waiting for the user's approval: worth asking the service).
+export function hasUnansweredCalls(messages) {
+  const step = messages.findLast((m) => m.role === 'assistant' && m.toolCalls?.length);
+  if (!step) return false;
+  const answered = new Set(messages.filter((m) => m.role === 'tool').map((m) => m.toolCallId));
+  return step.toolCalls.some((c) => !answered.has(c.id));
 }
 
 export const hasPendingApproval = (items) => !!items?.some((t) => t.confirm?.state === 'pending' && t.result === undefined);

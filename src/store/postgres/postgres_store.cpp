@@ -552,21 +552,39 @@ class PostgresStore final : public Store {
         if (r.empty()) return store::detail::message_not_found();
         return read_message(r, 0);
       }
-      Result<Message> run(Connection& c) {
-        const std::int64_t now = to_unix_ms(s.clock_.now());
-        // Step by step, the message is only touched once the conversation is known to be ours.
-        const Rows touched = c.query_with(kTouchForMessage, message_id, user_id, now);
-        if (touched.affected() == 0) return store::detail::message_not_found();
-        const Rows r = c.query_with(kUpdateMessage, message_id, u.content, to_string(u.status), u.input_tokens,
-                                    u.output_tokens, u.cost_micros, u.latency_ms,
-                                    metadata_or_empty_object(u.metadata), store::detail::encode_tool_calls(u.tool_calls));
-        if (r.empty()) return store::detail::message_not_found();  // deleted meanwhile
-        Message m = read_message(r, 0);
-        if (u.usage) insert_usage(c, *u.usage, m.id, now);
-        return m;
-      }
+      Result<Message> run(Connection& c) { return s.update_message_in(c, user_id, message_id, u); }
     } plan{*this, user_id, message_id, u};
     return writer_.write<Message>("update_message", user_id, u.usage.has_value(), plan);
+  }
+
+  Result<Message> update_message_in(Connection& c, std::string_view user_id, std::string_view message_id,
+                                    const MessageUpdate& u) {
+    const std::int64_t now = to_unix_ms(clock_.now());
+    // Step by step, the message is only touched once the conversation is known to be ours.
+    const Rows touched = c.query_with(kTouchForMessage, message_id, user_id, now);
+    if (touched.affected() == 0) return store::detail::message_not_found();
+    const Rows r = c.query_with(kUpdateMessage, message_id, u.content, to_string(u.status), u.input_tokens,
+                                u.output_tokens, u.cost_micros, u.latency_ms,
+                                metadata_or_empty_object(u.metadata), store::detail::encode_tool_calls(u.tool_calls));
+    if (r.empty()) return store::detail::message_not_found();  // deleted meanwhile
+    Message m = read_message(r, 0);
+    if (u.usage) insert_usage(c, *u.usage, m.id, now);
+    return m;
+  }
+
+  Result<std::vector<Message>> update_message_and_append(std::string_view user_id, std::string_view message_id,
+                                                         const MessageUpdate& u,
+                                                         const std::vector<NewMessage>& following) override {
+    // Step by step in one transaction: the conversation's row lock taken by the update is held
+    // through the appends, which take it again (the same lock order as update_message).
+    return run<std::vector<Message>>("update_message_and_append", Tx::write, [&](Connection& c) -> Result<std::vector<Message>> {
+      auto updated = update_message_in(c, user_id, message_id, u);
+      if (!updated) return updated.error();
+      auto appended = store::detail::append_each(following, [&](const NewMessage& n) { return append_in(c, user_id, n); });
+      if (!appended) return appended.error();
+      appended->insert(appended->begin(), std::move(*updated));
+      return appended;
+    });
   }
 
   Result<void> set_summary(std::string_view user_id, std::string_view conversation_id,

@@ -414,7 +414,25 @@ class SqliteStore final : public Store {
 
   Result<Message> update_message(std::string_view user_id, std::string_view message_id,
                                  const MessageUpdate& u) override {
-    return write<Message>("update_message", [&](Connection& c) -> Result<Message> {
+    return write<Message>("update_message", [&](Connection& c) { return update_message_in(c, user_id, message_id, u); });
+  }
+
+  Result<std::vector<Message>> update_message_and_append(std::string_view user_id, std::string_view message_id,
+                                                         const MessageUpdate& u,
+                                                         const std::vector<NewMessage>& following) override {
+    return write<std::vector<Message>>("update_message_and_append", [&](Connection& c) -> Result<std::vector<Message>> {
+      auto updated = update_message_in(c, user_id, message_id, u);
+      if (!updated) return updated.error();
+      auto appended = store::detail::append_each(following, [&](const NewMessage& n) { return append_in(c, user_id, n); });
+      if (!appended) return appended.error();
+      appended->insert(appended->begin(), std::move(*updated));
+      return appended;
+    });
+  }
+
+  Result<Message> update_message_in(Connection& c, std::string_view user_id, std::string_view message_id,
+                                    const MessageUpdate& u) {
+    {
       const std::int64_t now = to_unix_ms(clock_.now());
       // Ownership through the conversation, in the same statement as the update.
       auto st = c.prepare(
@@ -434,7 +452,7 @@ class SqliteStore final : public Store {
           .run();
       if (u.usage) insert_usage(c, *u.usage, m.id, now);
       return m;
-    });
+    }
   }
 
   Result<void> set_summary(std::string_view user_id, std::string_view conversation_id,

@@ -184,7 +184,7 @@ class AgentLoopTest : public ::testing::Test {
     ASSERT_TRUE(tools_.add(std::move(echo)));
     ASSERT_TRUE(tools_.add(std::move(guarded)));
     ASSERT_TRUE(tools_.add(std::make_unique<HangingTool>()));
-    approvals_ = std::make_unique<Approvals>(events_, *store_, blocking_, tools_);
+    approvals_ = std::make_unique<Approvals>(events_, *store_, blocking_, tools_, std::chrono::milliseconds(200));
     settings_.max_steps = 3;
     settings_.tool_timeout = std::chrono::milliseconds(50);
     settings_.confirm_timeout = std::chrono::milliseconds(200);
@@ -353,6 +353,36 @@ TEST_F(AgentLoopTest, AConfirmToolWaitsForApprovalRejectionOrExpiry) {
   ASSERT_TRUE(expired);
   EXPECT_EQ(expired->assistant.content, "results: [Error: the user did not approve this call in time: it was not made]");
   EXPECT_EQ(guarded_->calls, 1);
+}
+
+// A stop request while a call waits for approval ends the wait at once: the call is not made, the
+// turn ends stopped after the stored results, and only the step's model call is billed.
+TEST_F(AgentLoopTest, AStopDuringAnApprovalWaitEndsTheTurnStoppedWithNothingMoreBilled) {
+  model_->script = {{call("g1", "guarded", R"({"n":7})")}};
+  Events stop;
+  stop.on_confirm = [this](const chat::ToolEvent&) {
+    auto conversations = store_->list_conversations("alice", {1, std::nullopt});
+    ASSERT_TRUE(conversations && !conversations->items.empty());
+    events_.publish(realtime::Event{"answer.stop", "alice", conversations->items[0].id, {}, {}});
+  };
+  auto turn = run(&stop);
+  ASSERT_TRUE(turn) << turn.error().message;
+  EXPECT_EQ(guarded_->calls, 0);
+  EXPECT_EQ(turn->finish_reason, "stopped");
+  EXPECT_EQ(turn->assistant.status, domain::MessageStatus::interrupted);
+  EXPECT_EQ(turn->usage.input_tokens, 0);
+  EXPECT_EQ(turn->usage.output_tokens, 0);
+  EXPECT_EQ(model_->requests.size(), 1u);  // the answer after the step was never asked
+  const auto stored = messages(turn->conversation_id);
+  ASSERT_EQ(stored.size(), 4u);
+  EXPECT_EQ(stored[1].tool_calls.size(), 1u);
+  EXPECT_EQ(stored[2].tool_call_id, "g1");
+  EXPECT_EQ(stored[2].content, "Error: the turn was stopped before this call was approved: it was not made");
+  EXPECT_EQ(stored[3].id, turn->assistant.id);
+  EXPECT_EQ(ledger_rows(), 2);  // the step's call, and the stopped answer's row with nothing in it
+  ASSERT_GE(stop.seen.size(), 3u);
+  EXPECT_EQ(stop.seen.back().kind, chat::ToolEvent::Kind::result);
+  EXPECT_TRUE(stop.seen.back().error);
 }
 
 TEST_F(AgentLoopTest, AConfirmToolWithNoClientToAskIsNotCalledAndNothingWaits) {

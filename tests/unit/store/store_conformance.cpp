@@ -711,6 +711,54 @@ TEST_P(StoreConformance, UpdateMessageWritesTheOutcomeOverThePlaceholder) {
   EXPECT_EQ(listed[0].content, "partial answer");
 }
 
+// An agent step: its outcome over the placeholder (with its ledger row), its tool results and the
+// next answer's placeholder, in one transaction: all of it, or (a result that cannot be appended)
+// nothing, the placeholder untouched.
+TEST_P(StoreConformance, UpdateMessageAndAppendWritesTheStepAndWhatFollowsInOneTransaction) {
+  const Conversation c = create("u");
+  auto placeholder = store_->append_message(
+      "u", {.conversation_id = c.id, .role = Role::assistant, .status = MessageStatus::streaming, .model = "mock"});
+  ASSERT_TRUE(is_ok(placeholder));
+  MessageUpdate step{.content = "", .status = MessageStatus::complete, .input_tokens = 10, .output_tokens = 4};
+  step.tool_calls = {{"call_1", "list_todos", "{}"}};
+  step.usage = UsageRecord{.user_id = "u", .conversation_id = c.id, .model = "mock", .input_tokens = 10, .output_tokens = 4};
+  const std::vector<NewMessage> following{
+      {.conversation_id = c.id, .role = Role::tool, .content = R"({"items":[]})", .tool_call_id = "call_1"},
+      {.conversation_id = c.id, .role = Role::assistant, .status = MessageStatus::streaming, .model = "mock"}};
+
+  // Refused whole: the user's placeholder is not written over when what follows cannot be stored.
+  std::vector<NewMessage> bad = following;
+  bad[1].conversation_id = "01234567-89ab-7cde-8f01-23456789abcd";
+  auto refused = store_->update_message_and_append("u", placeholder->id, step, bad);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, errc::not_found);
+  EXPECT_EQ(list_all_messages("u", c.id, 10).size(), 1u);
+  EXPECT_EQ(store_->get_message("u", placeholder->id)->status, MessageStatus::streaming);
+  EXPECT_EQ(store_->update_message_and_append("other", placeholder->id, step, following).error().code, errc::not_found);
+
+  auto written = store_->update_message_and_append("u", placeholder->id, step, following);
+  ASSERT_TRUE(is_ok(written));
+  ASSERT_EQ(written->size(), 3u);
+  EXPECT_EQ((*written)[0].id, placeholder->id);
+  EXPECT_EQ((*written)[0].status, MessageStatus::complete);
+  ASSERT_EQ((*written)[0].tool_calls.size(), 1u);
+  EXPECT_EQ((*written)[1].tool_call_id, "call_1");
+  EXPECT_EQ((*written)[1].parent_id, placeholder->id);
+  EXPECT_EQ((*written)[2].parent_id, (*written)[1].id);
+  const auto listed = list_all_messages("u", c.id, 10);
+  ASSERT_EQ(listed.size(), 3u);
+  EXPECT_EQ(listed[2].status, MessageStatus::streaming);
+  EXPECT_EQ(store_->get_conversation("u", c.id)->message_count, 3);
+  // The step's ledger row went in with it.
+  UsageQuery q;
+  q.from_day = q.to_day = utc_day(clock_.now());
+  q.user_id = "u";
+  auto report = store_->usage_report(q);
+  ASSERT_TRUE(is_ok(report));
+  EXPECT_EQ(report->totals.requests, 1);
+  EXPECT_EQ(report->totals.input_tokens, 10);
+}
+
 TEST_P(StoreConformance, UpdateMessageOfAnotherUserIsNotFound) {
   const Conversation c = create("u");
   const Message m = append("u", c.id, "mine", Role::assistant);
