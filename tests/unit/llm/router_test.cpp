@@ -1184,10 +1184,12 @@ struct FairBench {
     done.get();  // rethrows what the scenario threw
   }
 
+  // First, so it goes last: the provider's channels lock a mutex of this io_context's channel
+  // service when they are destroyed (TSan found them outliving it: "use of an invalid mutex").
+  asio::io_context ioc;
   FakeClock clock;
   std::shared_ptr<GatedProvider> provider = std::make_shared<GatedProvider>();
   std::unique_ptr<RoutedModel> model;
-  asio::io_context ioc;
   std::atomic<int> in_flight{0}, queued{0};
   std::vector<std::string> finished;
 };
