@@ -12,7 +12,8 @@
 #   dhat       heap blocks allocated per call and bytes allocated per call;
 #   perf       (no valgrind: the service runs natively, `perf stat` attached while the calls run)
 #              futex calls, context switches and system calls per call: the hand-offs between
-#              threads, which this VM charges heavily and instructions do not show (issue 16).
+#              threads, which this VM charges heavily and instructions do not show (issue 16); and
+#              the service's CPU time per call (task-clock: a time, so it moves with the load).
 # These counts are nearly deterministic (timers and thread hand-offs vary them by a few tenths of
 # a percent), unlike time. They say nothing of waiting (the kernel, the disk, locks): the
 # throughput benchmarks (run.sh's wrk scenario) remain the measure of speed; this one finds
@@ -69,7 +70,7 @@ measure() {
   token="$("$b" token --user cost-bench)"
   local perf_pid=""
   if [ "$tool" = perf ]; then
-    perf stat -x, -o "$out" -e syscalls:sys_enter_futex,context-switches,raw_syscalls:sys_enter -p "$pid" &
+    perf stat -x, -o "$out" -e syscalls:sys_enter_futex,context-switches,raw_syscalls:sys_enter,task-clock -p "$pid" &
     perf_pid=$!
     sleep 0.5  # perf attaches to every thread of the service before the first call
   fi
@@ -80,7 +81,7 @@ measure() {
   if [ -n "${COST_KEEP:-}" ]; then mkdir -p "$COST_KEEP" && cp "$out" "$COST_KEEP/$index.$tool.$calls.out"; fi
   if [ "$tool" = callgrind ]; then
     sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$out"
-  elif [ "$tool" = perf ]; then  # "count,,event,..." lines: futex, context switches, syscalls
+  elif [ "$tool" = perf ]; then  # "count,unit,event,..." lines: futex, context switches, syscalls, CPU ms
     awk -F, '/^[0-9]/ {printf "%s ", $1}' "$out"
   else  # "Total:     1,234 bytes in 56 blocks"
     sed -n 's/.*Total: *\([0-9,]*\) bytes in \([0-9,]*\) blocks.*/\2 \1/p' "$out" | tr -d ,
@@ -98,12 +99,12 @@ for tool in $tools; do
 import json, sys
 tool, b, few, many, a, z = sys.argv[1:]
 n = int(many) - int(few)
-a, z = [int(x) for x in a.split()], [int(x) for x in z.split()]
+a, z = [float(x) for x in a.split()], [float(x) for x in z.split()]  # perf: CPU ms has decimals
 if tool == "callgrind":
     r = {"irPerCall": round((z[0] - a[0]) / n)}
 elif tool == "perf":
     r = {"futexPerCall": round((z[0] - a[0]) / n, 2), "contextSwitchesPerCall": round((z[1] - a[1]) / n, 2),
-         "syscallsPerCall": round((z[2] - a[2]) / n, 2)}
+         "syscallsPerCall": round((z[2] - a[2]) / n, 2), "cpuUsPerCall": round((z[3] - a[3]) * 1000 / n, 1)}
 else:
     r = {"blocksPerCall": round((z[0] - a[0]) / n, 1), "bytesPerCall": round((z[1] - a[1]) / n)}
 print(json.dumps({"tool": tool, "binary": b, "calls": [int(few), int(many)], **r}))
