@@ -23,24 +23,11 @@ namespace {
 
 namespace asio = boost::asio;
 using Reply = asio::awaitable<Result<http::Response>>;
+using domain::parse_day;
 
 constexpr int kMaxRangeDays = 366;
 
 Error bad(std::string message) { return make_error(errc::invalid_request, std::move(message)); }
-
-std::optional<std::chrono::sys_days> parse_day(std::string_view s) {
-  int y = 0;
-  unsigned m = 0, d = 0;
-  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
-  const auto num = [](std::string_view part, auto& out) {
-    auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), out);
-    return ec == std::errc() && p == part.data() + part.size();
-  };
-  if (!num(s.substr(0, 4), y) || !num(s.substr(5, 2), m) || !num(s.substr(8, 2), d)) return std::nullopt;
-  const std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{m}, std::chrono::day{d}};
-  if (!ymd.ok()) return std::nullopt;
-  return std::chrono::sys_days{ymd};
-}
 
 // ?from=&to= (YYYY-MM-DD, UTC, inclusive); default: this month so far.
 Result<std::pair<std::string, std::string>> date_range(const http::Request& req) {

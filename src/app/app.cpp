@@ -395,11 +395,14 @@ int serve(Config c) {
 
   // Store work (SQLite, libpq) waits on locks, disk and the network; more threads than cores keeps
   // the I/O threads free. Writes wait for their group commit (store/detail/group_commit.hpp): a
-  // batch can only hold the writes of threads waiting, so the pool is sized for batches of ~16 —
-  // twice that on PostgreSQL, whose batches wait on the server's round trip and WAL flush (with
-  // 16, all of them were seen waiting there under 32 concurrent turns; 32 gave 1.4x the turns/s,
-  // while on SQLite 32 cost the gateway ~20 %: docs/benchmarks.md, issue 16 part B).
-  const unsigned per_thread = c.database_driver == "postgres" ? 16u : 8u;
+  // batch can only hold the writes of threads waiting, so more threads make larger batches — and
+  // every idle one makes each hand-off dearer (a post wakes a sleeping thread: futex calls and
+  // context switches, which this VM charges heavily). PostgreSQL, whose batches wait on the
+  // server's round trip and WAL flush, gets 16 per I/O thread (32 gave 1.4x the turns/s of 16);
+  // SQLite, whose commit is a WAL append, 4 (16 in all cost the gateway 0.75x the landed binary's
+  // throughput at 2.3x its futex calls per call, and chat p99 2.2x; 8 in all: docs/benchmarks.md,
+  // "Session 9").
+  const unsigned per_thread = c.database_driver == "postgres" ? 16u : 4u;
   asio::thread_pool blocking(std::max(2 * per_thread, threads * per_thread));
 
   chat::ChatOptions chat_options;

@@ -3,9 +3,11 @@
 // rollup that the usage API reads, and per-user limit overrides.
 #include "core/clock.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace aas::domain {
@@ -35,6 +37,8 @@ struct UsageRecord {
 
 // Days are UTC calendar days written "YYYY-MM-DD" (sortable as text in every dialect).
 std::string utc_day(TimePoint t);
+// A day written so, read back; nullopt when it is not one (wrong shape, or no such date).
+std::optional<std::chrono::sys_days> parse_day(std::string_view s);
 
 enum class UsageGroup { none, user, model, day };
 

@@ -3,7 +3,6 @@
 #include "store/detail/common.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -14,21 +13,7 @@ namespace aas::store::detail {
 namespace {
 
 namespace chr = std::chrono;
-
-// api/usage.cpp validates the same text; this is the store's own reading of what it was given.
-std::optional<chr::sys_days> parse_day(std::string_view s) {
-  int y = 0;
-  unsigned m = 0, d = 0;
-  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
-  const auto num = [](std::string_view part, auto& out) {
-    auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), out);
-    return ec == std::errc() && p == part.data() + part.size();
-  };
-  if (!num(s.substr(0, 4), y) || !num(s.substr(5, 2), m) || !num(s.substr(8, 2), d)) return std::nullopt;
-  const chr::year_month_day ymd{chr::year{y}, chr::month{m}, chr::day{d}};
-  if (!ymd.ok()) return std::nullopt;
-  return chr::sys_days{ymd};
-}
+using domain::parse_day;
 
 std::string day_text(chr::sys_days d) { return utc_day(TimePoint(d)); }
 

@@ -16,5 +16,16 @@ TEST(UtcDay, IsTheCalendarDayInUtc) {
   EXPECT_EQ(utc_day(sys_days{year{1970} / 1 / 1}), "1970-01-01");
 }
 
+TEST(ParseDay, ReadsWhatUtcDayWritesAndNothingElse) {
+  EXPECT_EQ(parse_day("2028-02-29"), sys_days{year{2028} / 2 / 29});
+  EXPECT_EQ(parse_day(utc_day(sys_days{year{2026} / 12 / 7})), sys_days{year{2026} / 12 / 7});
+  EXPECT_FALSE(parse_day("2027-02-29"));  // no such date
+  EXPECT_FALSE(parse_day("2026-13-01"));
+  EXPECT_FALSE(parse_day("2026-1-01"));
+  EXPECT_FALSE(parse_day("2026/01/01"));
+  EXPECT_FALSE(parse_day("2026-01-0x"));
+  EXPECT_FALSE(parse_day(""));
+}
+
 }  // namespace
 }  // namespace aas::domain

@@ -127,5 +127,51 @@ TEST(GroupCommit, AFailedWriteFailsAloneAndLeavesNothing) {
   EXPECT_EQ(h.group.counts(), (std::pair<std::size_t, std::size_t>{2, 6}));
 }
 
+// Many callers at once, one writer or several: every write runs exactly once, in one batch, and
+// every caller gets its own result back (the leader hands the next batch to a waiting caller and
+// wakes each of its batch's callers itself: no caller may be lost or woken for another's result).
+void many_callers(std::size_t writers) {
+  std::mutex mu;
+  std::vector<int> ran;
+  std::size_t concurrent = 0, most = 0;
+  GroupCommit<FakeConn> group{writers, [&](std::span<GroupCommit<FakeConn>::Job* const> batch) {
+                                {
+                                  std::lock_guard lock(mu);
+                                  most = std::max(most, ++concurrent);
+                                }
+                                FakeConn tx;
+                                for (auto* job : batch) EXPECT_TRUE(job->run(tx));
+                                std::lock_guard lock(mu);
+                                --concurrent;
+                                ran.insert(ran.end(), tx.committed.begin(), tx.committed.end());
+                              }};
+  constexpr int kThreads = 8, kEach = 400;
+  std::vector<std::thread> threads;
+  std::vector<int> wrong(kThreads, 0);
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const int v = t * kEach + i;
+        auto r = group.write<int>("test", [v](FakeConn& c) -> Result<int> {
+          c.committed.push_back(v);
+          return v * 10;
+        });
+        if (!r || *r != v * 10) ++wrong[t];
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong, std::vector<int>(kThreads, 0));
+  std::sort(ran.begin(), ran.end());
+  std::vector<int> expected(kThreads * kEach);
+  for (int i = 0; i < kThreads * kEach; ++i) expected[i] = i;
+  EXPECT_EQ(ran, expected);
+  EXPECT_LE(most, writers);
+  EXPECT_EQ(group.counts().second, static_cast<std::size_t>(kThreads * kEach));
+  EXPECT_EQ(group.queued(), 0u);
+}
+
+TEST(GroupCommit, ManyCallersOneWriterEachGetTheirOwnResult) { many_callers(1); }
+TEST(GroupCommit, ManyCallersSeveralWritersEachGetTheirOwnResult) { many_callers(3); }
+
 }  // namespace
 }  // namespace aas::store::detail
