@@ -31,6 +31,13 @@ std::string cap_result(std::string_view text, std::string_view upstream_model, s
   return out + "\n[truncated: the result was longer than " + std::to_string(max_tokens) + " tokens]";
 }
 
+std::int64_t next_prompt_tokens(std::int64_t prompt_tokens, std::string_view upstream_model,
+                                const std::vector<llm::ChatMessage>& added) {
+  // A request's count is its messages' counts, its tools' and the reply's priming (3 tokens),
+  // summed: the messages added are counted alone, less the priming already in prompt_tokens.
+  return prompt_tokens + llm::count_prompt_tokens(upstream_model, added) - 3;
+}
+
 namespace {
 
 // A stop signal that never completes: raced where a turn has no stop control.
@@ -216,7 +223,7 @@ asio::awaitable<Result<AgentLoop::Next>> AgentLoop::next_step(chat::PreparedTurn
     auto& messages = turn.request.messages;
     const std::size_t answered = messages.size();
     messages.insert(messages.end(), added.begin(), added.end());
-    const std::int64_t prompt_tokens = ending ? 0 : llm::count_request_tokens(turn.request);
+    const std::int64_t prompt_tokens = ending ? 0 : next_prompt_tokens(turn.prompt_tokens, turn.request.model, added);
     if (!ending) writes.push_back(chat::answer_placeholder(turn.conversation.id, *turn.model, prompt_tokens));
     Result<std::vector<domain::Message>> stored = make_error(errc::internal, "internal error");
     if (step_recorded) {

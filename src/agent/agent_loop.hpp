@@ -59,6 +59,12 @@ class AgentLoop final : public chat::TurnAgent {
   AgentSettings settings_;
 };
 
+// The prompt's count once `added` (a step and its results) follows a request counted at
+// `prompt_tokens` (llm::count_request_tokens): only the added messages are tokenized, so a step
+// does not count the system prompt, the history and the tool schemas again. Exposed for tests.
+std::int64_t next_prompt_tokens(std::int64_t prompt_tokens, std::string_view upstream_model,
+                                const std::vector<llm::ChatMessage>& added);
+
 // A tool's output cut to `max_tokens` (counted as the model counts), with a marker saying so.
 std::string cap_result(std::string_view text, std::string_view upstream_model, std::int64_t max_tokens);
 

@@ -24,6 +24,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 
 namespace aas::agent {
 namespace {
@@ -36,9 +37,11 @@ class ScriptedModel final : public llm::LlmProvider {
  public:
   std::vector<std::vector<llm::ToolCall>> script;
   std::vector<llm::ChatRequest> requests;
+  std::function<void(const llm::ChatRequest&)> on_call;  // told of each call as it is made
   std::string_view name() const override { return "scripted"; }
   asio::awaitable<Result<llm::Completion>> complete(const llm::ChatRequest& req) override {
     requests.push_back(req);
+    if (on_call) on_call(req);
     std::size_t steps = 0;
     for (const auto& m : req.messages) steps += m.role == "assistant" && !m.tool_calls.empty();
     llm::Completion c;
@@ -317,6 +320,59 @@ TEST(CapResult, CutsLongResultsAtTheTokenCapWithAMarker) {
   EXPECT_LE(llm::count_text_tokens("gpt-4o-mini", cut.substr(0, cut.size() - marker.size())), 20);
   EXPECT_EQ(words.rfind(cut.substr(0, cut.size() - marker.size()), 0), 0u) << "a prefix of the result";
   EXPECT_EQ(cap_result("short", "gpt-4o-mini", 20), "short");
+}
+
+TEST(NextPromptTokens, EqualsTheWholeExtendedRequestCountedAgain) {
+  // A request with a system prompt, history, a structured message and tool schemas, then a step
+  // with two calls (one with a name and JSON arguments) and their results: the count made from
+  // the added messages alone must be the count of the whole request made again.
+  llm::ChatRequest req;
+  req.model = "gpt-4o-mini";
+  req.messages = {{"system", "You are a helpful AI assistant for the Todo app."},
+                  {"user", "earlier question, with some words"},
+                  {"assistant", "earlier answer"},
+                  {"user", "call list_todos {} and then create_todo"}};
+  req.tools = {{"list_todos", "List the user's todos.", R"({"type":"object","properties":{}})"},
+               {"create_todo", "Create a todo.", R"({"type":"object","properties":{"title":{"type":"string"}}})"}};
+  const std::int64_t before = llm::count_request_tokens(req);
+
+  std::vector<llm::ChatMessage> added;
+  llm::ChatMessage step{"assistant", "Let me look."};
+  step.tool_calls = {call("call_1", "list_todos", "{}"), call("call_2", "create_todo", R"({"title":"buy milk"})")};
+  added.push_back(step);
+  llm::ChatMessage first{"tool", R"({"items":[{"id":"1","title":"bread","done":false}]})"};
+  first.tool_call_id = "call_1";
+  added.push_back(first);
+  llm::ChatMessage second{"tool", "Error: the app refused the request (HTTP 400)"};
+  second.tool_call_id = "call_2";
+  added.push_back(second);
+
+  req.messages.insert(req.messages.end(), added.begin(), added.end());
+  EXPECT_EQ(next_prompt_tokens(before, req.model, added), llm::count_request_tokens(req));
+  EXPECT_GT(next_prompt_tokens(before, req.model, added), before);
+}
+
+TEST_F(AgentLoopTest, TheAnswerAfterAStepIsEstimatedAtItsWholePrompt) {
+  // While the model answers after a step, its placeholder (what a crash would leave to bill)
+  // carries the whole prompt's count, made step by step: the count of what the model was sent.
+  model_->script = {{call("c1", "echo", R"({"n":1})")}};
+  std::vector<std::pair<std::int64_t, std::int64_t>> seen;  // (placeholder's estimate, the prompt's count)
+  model_->on_call = [&](const llm::ChatRequest& req) {
+    auto conversations = store_->list_conversations("alice", {});
+    ASSERT_TRUE(conversations);
+    ASSERT_EQ(conversations->items.size(), 1u);
+    auto recent = store_->recent_messages("alice", conversations->items.front().id, 1);
+    ASSERT_TRUE(recent);
+    ASSERT_EQ(recent->size(), 1u);
+    EXPECT_EQ(recent->front().status, domain::MessageStatus::streaming);
+    seen.emplace_back(recent->front().input_tokens.value_or(-1), llm::count_request_tokens(req));
+  };
+  auto turn = run();
+  ASSERT_TRUE(turn) << turn.error().message;
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].first, seen[0].second);
+  EXPECT_EQ(seen[1].first, seen[1].second) << "the step's placeholder";
+  EXPECT_GT(seen[1].second, seen[0].second);
 }
 
 TEST_F(AgentLoopTest, AConfirmToolWaitsForApprovalRejectionOrExpiry) {
