@@ -71,11 +71,10 @@ std::shared_ptr<Approvals::Waiter> Approvals::expect(const asio::any_io_executor
 
 namespace {
 
-// Takes a waiter out of the table when its wait ends, however it ends: decided, expired, or
-// cancelled (a stop racing the wait may cancel it before it starts waiting, and the cancelled
-// co_await then throws). The waiter's timer belongs to the turn's executor; left in the table, a
-// later decision would post to it after the turn's io_context is gone, and Approvals' destructor
-// would destroy the timer after its service.
+// Takes a waiter out of the table when its wait ends, however it ends: decided, expired, or its
+// coroutine ended by an exception (a cancelled co_await throws) or destroyed. The waiter's timer
+// belongs to the turn's executor: left in the table, it would be leaked, and a later decision
+// would post to an executor that may be gone.
 template <class State, class Waiter>
 class Forget {
  public:
