@@ -8,6 +8,9 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <optional>
+
 #include <string>
 #include <string_view>
 #include <utility>
@@ -57,6 +60,57 @@ Page<T> id_page(std::vector<T> items, int limit) {
   }
   return out;
 }
+
+// Where a base's new vectors go (KnowledgeStore::embedding_target) from its columns
+// embedding_model, next_model and vector_space.
+inline std::optional<knowledge::VectorSpace> vector_target(std::optional<std::string> model,
+                                                           std::optional<std::string> next, std::int64_t space) {
+  if (next) return knowledge::VectorSpace{std::move(*next), space + 1};
+  if (model) return knowledge::VectorSpace{std::move(*model), space};
+  return std::nullopt;
+}
+
+// A claimable job as claim_jobs reads it (oldest first), and which of them one claim takes
+// (knowledge::ClaimLimits): the first alone unless it is light, else the light ones among the
+// first max_jobs.
+struct ClaimCandidate {
+  std::string id;
+  bool light = false;
+};
+
+inline std::vector<std::string> pick_claims(const std::vector<ClaimCandidate>& oldest_first,
+                                            const knowledge::ClaimLimits& limits) {
+  std::vector<std::string> out;
+  for (const ClaimCandidate& c : oldest_first) {
+    if (out.size() >= std::max<std::size_t>(limits.max_jobs, 1)) break;
+    if (out.empty()) {
+      out.push_back(c.id);
+      if (!c.light) break;
+    } else if (c.light) {
+      out.push_back(c.id);
+    }
+  }
+  return out;
+}
+
+inline bool light_job(std::string_view kind, std::int64_t bytes, bool has_model, const knowledge::ClaimLimits& limits) {
+  return kind == "ingest" && !has_model && bytes <= limits.light_bytes;
+}
+
+// A base's share of a finish_jobs batch: its jobs and their documents, in order, and the chunks
+// and terms they add (logged as one move of the base's lexical_version per document).
+struct BaseChanges {
+  std::vector<std::string> jobs;
+  std::vector<std::string> documents;
+  std::int64_t chunks = 0;
+  std::int64_t terms = 0;
+  void add(std::string job, std::string document, std::int64_t n, std::int64_t t) {
+    jobs.push_back(std::move(job));
+    documents.push_back(std::move(document));
+    chunks += n;
+    terms += t;
+  }
+};
 
 // The query's terms with their idf over the bases searched (terms no chunk holds are dropped:
 // they add nothing to any score).
