@@ -243,44 +243,51 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
     });
   }
 
+  // The user's uploads are serialised by an advisory lock (the quota), so what runs under it is
+  // kept to two statements: every check in one read, every write in one statement (its CTEs), and
+  // the answer built here rather than read back. Nine round trips under the lock made a bulk
+  // upload wait on the lock (docs/benchmarks.md, session 10).
   Result<AddedDocument> add_document(const knowledge::NewDocument& n, const knowledge::Quota& quota) override {
     return run<AddedDocument>("add_document", Tx::write, [&](Connection& c) -> Result<AddedDocument> {
       c.query_with("SELECT pg_advisory_xact_lock($1, hashtext($2))", kQuotaLockClass, n.user_id);
-      if (auto b = base_of(c, n.user_id, n.knowledge_base_id); !b) return b.error();
-      {
-        auto r = c.query_with(AAS_KB_DOCUMENT_SELECT " WHERE d.knowledge_base_id = $1 AND d.content_hash = $2",
-                              n.knowledge_base_id, n.content_hash);
-        if (!r.empty()) return AddedDocument{read_document(r, 0), true};
+      auto check = c.query_with(
+          "SELECT EXISTS (SELECT 1 FROM knowledge_bases WHERE id = $1 AND user_id = $2),"
+          " (SELECT id FROM kb_documents WHERE knowledge_base_id = $1 AND content_hash = $3),"
+          " coalesce(sum(document_count), 0)::bigint, coalesce(sum(bytes), 0)::bigint"
+          " FROM knowledge_bases WHERE user_id = $2",
+          n.knowledge_base_id, n.user_id, n.content_hash);
+      if (check.text(0, 0) != "t") return knowledge_base_not_found();
+      if (auto existing = check.optional_text(0, 1)) {
+        auto d = document_of(c, n.user_id, n.knowledge_base_id, *existing);
+        if (!d) return d.error();
+        return AddedDocument{std::move(*d), true};
       }
-      {
-        // From the bases' running totals (a few rows per user), not a scan of every document of
-        // the user's: that made each upload cost O(documents) and a large upload O(n^2).
-        auto r = c.query_with("SELECT coalesce(sum(document_count), 0)::bigint, coalesce(sum(bytes), 0)::bigint"
-                              " FROM knowledge_bases WHERE user_id = $1",
-                              n.user_id);
-        if (auto q = store::detail::check_quota(quota, r.int64(0, 0), r.int64(0, 1),
-                                                static_cast<std::int64_t>(n.content.size()));
-            !q)
-          return q.error();
-      }
-      const auto now = now_ms();
-      const std::string doc_id = new_uuid_v7();
-      const std::string job_id = new_uuid_v7();
       const auto bytes = static_cast<std::int64_t>(n.content.size());
-      c.query_with("INSERT INTO kb_documents (id, knowledge_base_id, user_id, title, media_type, content_hash,"
-                   " bytes, job_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-                   doc_id, n.knowledge_base_id, n.user_id, n.title, n.media_type, n.content_hash, bytes, job_id, now);
-      c.query_with("INSERT INTO kb_sources (document_id, content) VALUES ($1, decode($2, 'hex'))", doc_id,
-                   to_hex(n.content));
-      c.query_with("INSERT INTO kb_jobs (id, document_id, knowledge_base_id, user_id, kind, stage, created_at,"
-                   " updated_at) VALUES ($1, $2, $3, $4, 'ingest', 'queued', $5, $5)",
-                   job_id, doc_id, n.knowledge_base_id, n.user_id, now);
-      c.query_with("UPDATE knowledge_bases SET document_count = document_count + 1, bytes = bytes + $2,"
-                   " updated_at = $3 WHERE id = $1",
-                   n.knowledge_base_id, bytes, now);
-      auto d = document_of(c, n.user_id, n.knowledge_base_id, doc_id);
-      if (!d) return d.error();
-      return AddedDocument{std::move(*d), false};
+      if (auto q = store::detail::check_quota(quota, check.int64(0, 2), check.int64(0, 3), bytes); !q) return q.error();
+      Document d;
+      d.id = new_uuid_v7();
+      d.knowledge_base_id = n.knowledge_base_id;
+      d.user_id = n.user_id;
+      d.title = store::detail::nul_free(n.title);  // as the parameter is stored
+      d.media_type = n.media_type;
+      d.content_hash = n.content_hash;
+      d.bytes = bytes;
+      d.created_at = d.updated_at = from_unix_ms(now_ms());
+      d.job.id = new_uuid_v7();
+      d.job.document_id = d.id;
+      d.job.knowledge_base_id = d.knowledge_base_id;
+      d.job.user_id = d.user_id;
+      d.job.created_at = d.job.updated_at = d.created_at;
+      c.query_with("WITH doc AS (INSERT INTO kb_documents (id, knowledge_base_id, user_id, title, media_type,"
+                   " content_hash, bytes, job_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)),"
+                   " src AS (INSERT INTO kb_sources (document_id, content) VALUES ($1, decode($10, 'hex'))),"
+                   " job AS (INSERT INTO kb_jobs (id, document_id, knowledge_base_id, user_id, kind, stage, created_at,"
+                   " updated_at) VALUES ($8, $1, $2, $3, 'ingest', 'queued', $9, $9))"
+                   " UPDATE knowledge_bases SET document_count = document_count + 1, bytes = bytes + $7,"
+                   " updated_at = $9 WHERE id = $2",
+                   d.id, d.knowledge_base_id, d.user_id, d.title, d.media_type, d.content_hash, bytes, d.job.id,
+                   to_unix_ms(d.created_at), to_hex(n.content));
+      return AddedDocument{std::move(d), false};
     });
   }
 
