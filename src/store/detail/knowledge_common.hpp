@@ -4,7 +4,9 @@
 #include "core/error.hpp"
 #include "knowledge/bm25.hpp"
 #include "knowledge/types.hpp"
+#include "core/ids.hpp"
 #include "store/detail/common.hpp"
+#include "store/detail/text.hpp"
 
 #include <boost/json.hpp>
 
@@ -49,6 +51,26 @@ inline Result<void> check_quota(const knowledge::Quota& q, std::int64_t document
                                               " bytes of documents per user (" + std::to_string(bytes) +
                                               " used); delete some to add more");
   return {};
+}
+
+// A document as add_document writes it (with its queued ingestion job): the answer is built from
+// what was written rather than read back. The title as stored (without NUL bytes).
+inline knowledge::Document new_document(const knowledge::NewDocument& n, std::int64_t now_ms) {
+  knowledge::Document d;
+  d.id = new_uuid_v7();
+  d.knowledge_base_id = n.knowledge_base_id;
+  d.user_id = n.user_id;
+  d.title = nul_free(n.title);
+  d.media_type = n.media_type;
+  d.content_hash = n.content_hash;
+  d.bytes = static_cast<std::int64_t>(n.content.size());
+  d.created_at = d.updated_at = from_unix_ms(now_ms);
+  d.job.id = new_uuid_v7();
+  d.job.document_id = d.id;
+  d.job.knowledge_base_id = d.knowledge_base_id;
+  d.job.user_id = d.user_id;
+  d.job.created_at = d.job.updated_at = d.created_at;
+  return d;
 }
 
 template <class T>

@@ -264,20 +264,7 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
       }
       const auto bytes = static_cast<std::int64_t>(n.content.size());
       if (auto q = store::detail::check_quota(quota, check.int64(0, 2), check.int64(0, 3), bytes); !q) return q.error();
-      Document d;
-      d.id = new_uuid_v7();
-      d.knowledge_base_id = n.knowledge_base_id;
-      d.user_id = n.user_id;
-      d.title = store::detail::nul_free(n.title);  // as the parameter is stored
-      d.media_type = n.media_type;
-      d.content_hash = n.content_hash;
-      d.bytes = bytes;
-      d.created_at = d.updated_at = from_unix_ms(now_ms());
-      d.job.id = new_uuid_v7();
-      d.job.document_id = d.id;
-      d.job.knowledge_base_id = d.knowledge_base_id;
-      d.job.user_id = d.user_id;
-      d.job.created_at = d.job.updated_at = d.created_at;
+      Document d = store::detail::new_document(n, now_ms());
       c.query_with("WITH doc AS (INSERT INTO kb_documents (id, knowledge_base_id, user_id, title, media_type,"
                    " content_hash, bytes, job_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)),"
                    " src AS (INSERT INTO kb_sources (document_id, content) VALUES ($1, decode($10, 'hex'))),"

@@ -206,47 +206,50 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
     });
   }
 
+  // Every check in one read (ownership, the same bytes, the quota from the bases' running totals:
+  // a scan of every document of the user's made each upload O(documents)), and the answer built
+  // rather than read back: the writer's lock is held for less.
   Result<AddedDocument> add_document(const knowledge::NewDocument& n, const knowledge::Quota& quota) override {
     return write<AddedDocument>("add_document", [&](Connection& c) -> Result<AddedDocument> {
-      if (auto b = base_of(c, n.user_id, n.knowledge_base_id); !b) return b.error();
+      std::optional<std::string> existing;
+      std::int64_t documents = 0, bytes_used = 0;
       {
-        auto st = c.prepare(AAS_KB_DOCUMENT_SELECT " WHERE d.knowledge_base_id = ?1 AND d.content_hash = ?2");
-        if (st.bind_all(n.knowledge_base_id, n.content_hash).step()) return AddedDocument{read_document(st), true};
+        auto st = c.prepare("SELECT EXISTS (SELECT 1 FROM knowledge_bases WHERE id = ?1 AND user_id = ?2),"
+                            " (SELECT id FROM kb_documents WHERE knowledge_base_id = ?1 AND content_hash = ?3),"
+                            " coalesce(sum(document_count), 0), coalesce(sum(bytes), 0)"
+                            " FROM knowledge_bases WHERE user_id = ?2");
+        st.bind_all(n.knowledge_base_id, n.user_id, n.content_hash).step();
+        if (st.int64(0) == 0) return knowledge_base_not_found();
+        existing = st.optional_text(1);
+        documents = st.int64(2);
+        bytes_used = st.int64(3);
       }
-      {
-        // From the bases' running totals (a few rows per user), not a scan of every document of
-        // the user's: that made each upload cost O(documents) and a large upload O(n^2).
-        auto st = c.prepare("SELECT coalesce(sum(document_count), 0), coalesce(sum(bytes), 0) FROM knowledge_bases"
-                            " WHERE user_id = ?1");
-        st.bind_all(n.user_id).step();
-        if (auto q = store::detail::check_quota(quota, st.int64(0), st.int64(1),
-                                                static_cast<std::int64_t>(n.content.size()));
-            !q)
-          return q.error();
+      if (existing) {
+        auto d = document_of(c, n.user_id, n.knowledge_base_id, *existing);
+        if (!d) return d.error();
+        return AddedDocument{std::move(*d), true};
       }
-      const auto now = now_ms();
-      const std::string doc_id = new_uuid_v7();
-      const std::string job_id = new_uuid_v7();
       const auto bytes = static_cast<std::int64_t>(n.content.size());
+      if (auto q = store::detail::check_quota(quota, documents, bytes_used, bytes); !q) return q.error();
+      Document d = store::detail::new_document(n, now_ms());
+      const auto now = to_unix_ms(d.created_at);
       c.prepare("INSERT INTO kb_documents (id, knowledge_base_id, user_id, title, media_type, content_hash,"
                 " bytes, job_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)")
-          .bind_all(doc_id, n.knowledge_base_id, n.user_id, n.title, n.media_type, n.content_hash, bytes, job_id, now)
+          .bind_all(d.id, d.knowledge_base_id, d.user_id, d.title, d.media_type, d.content_hash, bytes, d.job.id, now)
           .run();
       c.prepare("INSERT INTO kb_sources (document_id, content) VALUES (?1, ?2)")
-          .bind(1, doc_id)
+          .bind(1, d.id)
           .bind_blob(2, n.content)
           .run();
       c.prepare("INSERT INTO kb_jobs (id, document_id, knowledge_base_id, user_id, kind, stage, created_at,"
                 " updated_at) VALUES (?1, ?2, ?3, ?4, 'ingest', 'queued', ?5, ?5)")
-          .bind_all(job_id, doc_id, n.knowledge_base_id, n.user_id, now)
+          .bind_all(d.job.id, d.id, d.knowledge_base_id, d.user_id, now)
           .run();
       c.prepare("UPDATE knowledge_bases SET document_count = document_count + 1, bytes = bytes + ?2,"
                 " updated_at = ?3 WHERE id = ?1")
-          .bind_all(n.knowledge_base_id, bytes, now)
+          .bind_all(d.knowledge_base_id, bytes, now)
           .run();
-      auto d = document_of(c, n.user_id, n.knowledge_base_id, doc_id);
-      if (!d) return d.error();
-      return AddedDocument{std::move(*d), false};
+      return AddedDocument{std::move(d), false};
     });
   }
 

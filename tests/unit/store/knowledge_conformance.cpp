@@ -110,6 +110,17 @@ TEST_P(KnowledgeConformance, ADocumentIsQueuedWithItsSourceAndTheSameBytesAgainA
   EXPECT_EQ(added->document.job.stage, Stage::queued);
   EXPECT_EQ(added->document.bytes, 15);
   EXPECT_EQ(kb_->document_source(added->document.id).value(), bytes);
+  // The answer is built, not read back: it says what a read says.
+  auto read = kb_->get_document("alice", b.id, added->document.id).value();
+  EXPECT_EQ(read.title, added->document.title);
+  EXPECT_EQ(read.media_type, added->document.media_type);
+  EXPECT_EQ(read.content_hash, added->document.content_hash);
+  EXPECT_EQ(read.created_at, added->document.created_at);
+  EXPECT_EQ(read.updated_at, added->document.updated_at);
+  EXPECT_EQ(read.job.id, added->document.job.id);
+  EXPECT_EQ(read.job.kind, added->document.job.kind);
+  EXPECT_EQ(read.job.created_at, added->document.job.created_at);
+  EXPECT_EQ(read.job.attempts, 0);
   EXPECT_EQ(kb_->get_base("alice", b.id)->document_count, 1);
 
   auto again = kb_->add_document(n, {});
