@@ -69,16 +69,38 @@ std::shared_ptr<Approvals::Waiter> Approvals::expect(const asio::any_io_executor
   return waiter;
 }
 
+namespace {
+
+// Takes a waiter out of the table when its wait ends, however it ends: decided, expired, or its
+// coroutine ended by an exception (a cancelled co_await throws) or destroyed. The waiter's timer
+// belongs to the turn's executor: left in the table, it would be leaked, and a later decision
+// would post to an executor that may be gone.
+template <class State, class Waiter>
+class Forget {
+ public:
+  Forget(State& state, std::shared_ptr<Waiter> waiter) : state_(state), waiter_(std::move(waiter)) {}
+  Forget(const Forget&) = delete;
+  Forget& operator=(const Forget&) = delete;
+  ~Forget() {
+    std::lock_guard lock(state_.mu);
+    if (auto it = state_.by_call.find(waiter_->call_id); it != state_.by_call.end() && it->second == waiter_)
+      state_.by_call.erase(it);
+  }
+
+ private:
+  State& state_;
+  std::shared_ptr<Waiter> waiter_;
+};
+
+}  // namespace
+
 asio::awaitable<Decision> Approvals::wait(std::shared_ptr<Waiter> waiter, std::chrono::milliseconds timeout) {
+  const auto state = state_;  // the table outlives this wait even if Approvals goes first
+  const Forget<State, Waiter> forget(*state, waiter);
   waiter->timer.expires_after(timeout);
   // A decision delivered meanwhile is posted to this strand: it runs once this coroutine waits,
   // sets the answer and wakes it.
   if (!waiter->approved) co_await waiter->timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  {
-    std::lock_guard lock(state_->mu);
-    if (auto it = state_->by_call.find(waiter->call_id); it != state_->by_call.end() && it->second == waiter)
-      state_->by_call.erase(it);
-  }
   if (!waiter->approved) co_return Decision::expired;
   co_return *waiter->approved ? Decision::approved : Decision::rejected;
 }

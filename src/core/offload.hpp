@@ -6,6 +6,8 @@
 // entry point and dispatches cost every hop of every request; issue 16). An exception thrown by
 // the work is rethrown in the awaiting coroutine, as before.
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -45,7 +47,14 @@ boost::asio::awaitable<std::invoke_result_t<F&>> offload(boost::asio::thread_poo
   using R = std::invoke_result_t<F&>;
   using Outcome = offload_detail::Outcome<R>;
   auto initiate = [&pool](auto handler, F* work) {
-    boost::asio::post(pool, [work, handler = std::move(handler)]() mutable {
+    // The awaiting coroutine's executor, counted as having work until the result is posted back
+    // and the pool thread has let go of it (as Asio's own operations keep a work guard): its
+    // io_context's run() cannot return, and the context cannot be destroyed, while a pool thread
+    // still holds a copy of that executor (a strand's copy, released after, would lock a mutex of
+    // a destroyed context).
+    auto home = boost::asio::prefer(boost::asio::get_associated_executor(handler),
+                                    boost::asio::execution::outstanding_work.tracked);
+    boost::asio::post(pool, [work, home = std::move(home), handler = std::move(handler)]() mutable {
       Outcome out;
       try {
         if constexpr (std::is_void_v<R>) (*work)();
@@ -54,8 +63,7 @@ boost::asio::awaitable<std::invoke_result_t<F&>> offload(boost::asio::thread_poo
         out.error = std::current_exception();
       }
       // Back to the awaiting coroutine's executor (an I/O thread).
-      auto ex = boost::asio::get_associated_executor(handler);
-      boost::asio::post(ex, [handler = std::move(handler), out = std::move(out)]() mutable {
+      boost::asio::post(home, [handler = std::move(handler), out = std::move(out)]() mutable {
         std::move(handler)(std::move(out));
       });
     });

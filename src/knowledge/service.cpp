@@ -613,96 +613,126 @@ void KnowledgeService::announce_vectors(const std::string& user_id, const std::s
 
 // --- Ingestion --------------------------------------------------------------------------------------
 
-void KnowledgeService::run_job(const Job& job, const std::function<void(const Job&)>& progress) {
+ClaimLimits KnowledgeService::claim_limits() const {
+  ClaimLimits limits;
+  limits.lease_ms = options_.lease.count();
+  return limits;
+}
+
+void KnowledgeService::run_jobs(std::vector<ClaimedJob>& claimed, const std::function<void(const Job&)>& progress) {
+  std::vector<FinishedJob> finished;
+  std::vector<const ClaimedJob*> of;
+  for (const ClaimedJob& c : claimed) {
+    try {
+      if (c.job.kind == "reindex") {
+        run_reindex(c.job, progress);
+        continue;
+      }
+      auto rows = ingest(c, progress);
+      if (!rows) continue;
+      finished.push_back({c.job.id, std::move(*rows)});
+      of.push_back(&c);
+    } catch (const std::exception& e) {
+      spdlog::error("knowledge job {} failed: {}", c.job.id, e.what());
+      JobProgress(store_, c.job, progress).fail("the document could not be processed (internal error)");
+    }
+  }
+  if (finished.empty()) return;
+  auto done = store_.finish_jobs(finished);
+  if (!done) {
+    // Left running: their leases run out and a worker takes them over.
+    spdlog::warn("knowledge: cannot finish {} ingestion job(s): {}", finished.size(), done.error().detail);
+    return;
+  }
+  for (std::size_t i = 0; i < finished.size(); ++i) {
+    if (!(*done)[i]) continue;  // cancelled or deleted meanwhile
+    const Job& job = of[i]->job;
+    const auto total = static_cast<std::int64_t>(finished[i].chunks.size());
+    JobProgress(store_, job, progress).report(Stage::indexed, total, total);
+    if (of[i]->target && total > 0) announce_vectors(job.user_id, job.knowledge_base_id);
+    if (options_.on_indexed) options_.on_indexed(job.user_id, job.knowledge_base_id, job.document_id, total);
+  }
+}
+
+std::optional<std::vector<NewChunk>> KnowledgeService::ingest(const ClaimedJob& claimed,
+                                                              const std::function<void(const Job&)>& progress) {
+  const Job& job = claimed.job;
   const auto lease = options_.lease.count();
   JobProgress tell(store_, job, progress);
-  try {
-    if (job.kind == "reindex") return run_reindex(job, progress);
-    tell.report(Stage::parsing, 0, 0);
-    auto doc = store_.get_document(job.user_id, job.knowledge_base_id, job.document_id);
-    if (!doc) return;  // deleted meanwhile: the job went with it
-    auto source = store_.document_source(job.document_id);
-    if (!source) {
-      if (source.error().code != errc::not_found) tell.fail("the document could not be read; upload it again");
-      return;
-    }
-    auto parsed = parse_document(*source, options_.parsing);
-    if (!parsed) return tell.fail(parsed.error().message);
-    auto moved = store_.advance_job(job.id, Stage::chunking, 0, 0, lease);
-    if (!moved || !*moved) return;  // cancelled (or the database is gone: the lease brings it back)
-    tell.report(Stage::chunking, 0, 0);
-    const std::vector<Chunk> chunks = chunk_document(*parsed, chunk_tokenizer(), options_.chunking);
-    std::vector<NewChunk> rows;
-    rows.reserve(chunks.size());
-    for (const Chunk& c : chunks) {
-      NewChunk n;
-      n.text = c.text;
-      n.start = static_cast<std::int64_t>(c.start);
-      n.end = static_cast<std::int64_t>(c.end);
-      if (c.page > 0) n.page = c.page;
-      n.heading_path = c.heading_path;
-      TermCounts t = chunk_terms(doc->title, c);
-      n.terms = std::move(t.terms);
-      n.length = t.length;
-      rows.push_back(std::move(n));
-    }
-    const auto total = static_cast<std::int64_t>(rows.size());
-    // No progress write between chunking and finishing (or embedding): finish_job checks the job is still running
-    // and records the counts in the same transaction (one write transaction fewer per document).
-    // Embedding: the chunks' vectors, staged batch by batch under the job (a restart embeds only
-    // the chunks whose vectors it does not find), joined to the chunks by finish_job.
-    auto target = store_.embedding_target(job.knowledge_base_id);
-    if (!target) return;  // the base is gone (or the database: the lease brings the job back)
-    if (*target && !rows.empty()) {
-      const VectorSpace space = **target;
-      moved = store_.advance_job(job.id, Stage::embedding, 0, total, lease);
-      if (!moved || !*moved) return;
-      tell.report(Stage::embedding, 0, total);
-      // Without an embedder (the `ingest` command) the job waits here for the server: its lease
-      // runs out and a worker with one takes it over.
-      if (!embedder_) return;
-      std::vector<std::string> texts, hashes;
-      for (const Chunk& c : chunks) {
-        texts.push_back(embedding_text(doc->title, c.heading_path, c.text));
-        hashes.push_back(content_hash(texts.back()));
-      }
-      auto staged = store_.staged_vectors(job.id, space.space);
-      if (!staged) return;
-      std::set<std::int64_t> have;
-      for (const auto& [ordinal, hash] : *staged)
-        if (ordinal >= 0 && ordinal < total && hashes[static_cast<std::size_t>(ordinal)] == hash) have.insert(ordinal);
-      std::vector<std::int64_t> todo;
-      std::vector<std::string> todo_texts;
-      for (std::int64_t i = 0; i < total; ++i)
-        if (!have.contains(i)) {
-          todo.push_back(i);
-          todo_texts.push_back(texts[static_cast<std::size_t>(i)]);
-        }
-      const auto already = static_cast<std::int64_t>(have.size());
-      auto embedded = embed_batches(
-          job, space.model, todo_texts,
-          [&](std::size_t first, std::vector<std::vector<float>>& vectors) -> Result<bool> {
-            std::vector<StagedVector> batch;
-            for (std::size_t i = 0; i < vectors.size(); ++i) {
-              const auto ordinal = todo[first + i];
-              batch.push_back({ordinal, hashes[static_cast<std::size_t>(ordinal)], std::move(vectors[i])});
-            }
-            return store_.stage_vectors(job.id, space.space, batch);
-          },
-          already, total, [&](std::int64_t n) { tell.report(Stage::embedding, n, total); });
-      if (!embedded) return tell.fail(embedded.error().message);
-      if (!*embedded) return;
-    }
-    auto done = store_.finish_job(job.id, rows);
-    if (done && *done) {
-      tell.report(Stage::indexed, total, total);
-      if (*target && !rows.empty()) announce_vectors(job.user_id, job.knowledge_base_id);
-      if (options_.on_indexed) options_.on_indexed(job.user_id, job.knowledge_base_id, job.document_id, total);
-    }
-  } catch (const std::exception& e) {
-    spdlog::error("knowledge job {} failed: {}", job.id, e.what());
-    tell.fail("the document could not be processed (internal error)");
+  tell.report(Stage::parsing, 0, 0);
+  auto parsed = parse_document(claimed.source, options_.parsing);
+  if (!parsed) {
+    tell.fail(parsed.error().message);
+    return std::nullopt;
   }
+  // A large document says it is chunking (and renews its lease); a light one (ClaimLimits) goes
+  // from parsing to indexed in well under a second, where that write would only cost a transaction.
+  if (static_cast<std::int64_t>(claimed.source.size()) > claim_limits().light_bytes) {
+    auto moved = store_.advance_job(job.id, Stage::chunking, 0, 0, lease);
+    if (!moved || !*moved) return std::nullopt;  // cancelled (or the database is gone: the lease brings it back)
+  }
+  tell.report(Stage::chunking, 0, 0);
+  const std::vector<Chunk> chunks = chunk_document(*parsed, chunk_tokenizer(), options_.chunking);
+  std::vector<NewChunk> rows;
+  rows.reserve(chunks.size());
+  for (const Chunk& c : chunks) {
+    NewChunk n;
+    n.text = c.text;
+    n.start = static_cast<std::int64_t>(c.start);
+    n.end = static_cast<std::int64_t>(c.end);
+    if (c.page > 0) n.page = c.page;
+    n.heading_path = c.heading_path;
+    TermCounts t = chunk_terms(claimed.title, c);
+    n.terms = std::move(t.terms);
+    n.length = t.length;
+    rows.push_back(std::move(n));
+  }
+  if (!claimed.target || rows.empty()) return rows;
+  // Embedding: the chunks' vectors, staged batch by batch under the job (a restart embeds only
+  // the chunks whose vectors it does not find), joined to the chunks by finish_jobs.
+  const VectorSpace& space = *claimed.target;
+  const auto total = static_cast<std::int64_t>(rows.size());
+  auto moved = store_.advance_job(job.id, Stage::embedding, 0, total, lease);
+  if (!moved || !*moved) return std::nullopt;
+  tell.report(Stage::embedding, 0, total);
+  // Without an embedder (the `ingest` command) the job waits here for the server: its lease
+  // runs out and a worker with one takes it over.
+  if (!embedder_) return std::nullopt;
+  std::vector<std::string> texts, hashes;
+  for (const NewChunk& c : rows) {
+    texts.push_back(embedding_text(claimed.title, c.heading_path, c.text));
+    hashes.push_back(content_hash(texts.back()));
+  }
+  auto staged = store_.staged_vectors(job.id, space.space);
+  if (!staged) return std::nullopt;
+  std::set<std::int64_t> have;
+  for (const auto& [ordinal, hash] : *staged)
+    if (ordinal >= 0 && ordinal < total && hashes[static_cast<std::size_t>(ordinal)] == hash) have.insert(ordinal);
+  std::vector<std::int64_t> todo;
+  std::vector<std::string> todo_texts;
+  for (std::int64_t i = 0; i < total; ++i)
+    if (!have.contains(i)) {
+      todo.push_back(i);
+      todo_texts.push_back(texts[static_cast<std::size_t>(i)]);
+    }
+  const auto already = static_cast<std::int64_t>(have.size());
+  auto embedded = embed_batches(
+      job, space.model, todo_texts,
+      [&](std::size_t first, std::vector<std::vector<float>>& vectors) -> Result<bool> {
+        std::vector<StagedVector> batch;
+        for (std::size_t i = 0; i < vectors.size(); ++i) {
+          const auto ordinal = todo[first + i];
+          batch.push_back({ordinal, hashes[static_cast<std::size_t>(ordinal)], std::move(vectors[i])});
+        }
+        return store_.stage_vectors(job.id, space.space, batch);
+      },
+      already, total, [&](std::int64_t n) { tell.report(Stage::embedding, n, total); });
+  if (!embedded) {
+    tell.fail(embedded.error().message);
+    return std::nullopt;
+  }
+  if (!*embedded) return std::nullopt;
+  return rows;
 }
 
 Result<bool> KnowledgeService::embed_batches(
@@ -796,9 +826,9 @@ void KnowledgeService::run_reindex(const Job& job, const std::function<void(cons
 
 void KnowledgeService::drain(const std::function<void(const Job&)>& progress) {
   for (;;) {
-    auto job = store_.claim_job(options_.lease.count());
-    if (!job || !*job) return;
-    run_job(**job, progress);
+    auto claimed = store_.claim_jobs(claim_limits());
+    if (!claimed || claimed->empty()) return;
+    run_jobs(*claimed, progress);
   }
 }
 
@@ -810,16 +840,18 @@ void KnowledgeService::start(const asio::any_io_executor& executor) {
         [this, w = workers_]() -> asio::awaitable<void> {
           asio::steady_timer timer(w->strand);
           while (!w->stopping) {
-            auto job = co_await offload(blocking_, [this] { return store_.claim_job(options_.lease.count()); });
+            auto claim = [this] { return store_.claim_jobs(claim_limits()); };
+            auto claimed = co_await offload(blocking_, claim);
             if (w->stopping) break;
-            if (job && *job) {
-              // Captured by reference: a lambda holding strings as a temporary in a co_await
-              // expression is destroyed twice by g++ 12.
-              const Job claimed = std::move(**job);
-              co_await offload(blocking_, [this, &claimed] { run_job(claimed, {}); });
+            if (claimed && !claimed->empty()) {
+              // Captured by reference and named: a lambda holding strings as a temporary in a
+              // co_await expression is destroyed twice by g++ 12.
+              std::vector<ClaimedJob> batch = std::move(*claimed);
+              auto run = [this, &batch] { run_jobs(batch, {}); };
+              co_await offload(blocking_, run);
               continue;
             }
-            if (!job) spdlog::warn("knowledge: cannot look for ingestion jobs: {}", job.error().detail);
+            if (!claimed) spdlog::warn("knowledge: cannot look for ingestion jobs: {}", claimed.error().detail);
             timer.expires_after(options_.poll);
             w->idle.push_back(&timer);
             co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));

@@ -160,8 +160,14 @@ class KnowledgeService {
   std::size_t cached_vector_bases() const;
 
  private:
-  // One job, start to end, on the calling thread (a blocking-pool thread for the workers).
-  void run_job(const Job& job, const std::function<void(const Job&)>& progress);
+  // The jobs of one claim, start to end, on the calling thread (a blocking-pool thread for the
+  // workers): a reindex alone, ingestions finished together in one transaction.
+  void run_jobs(std::vector<ClaimedJob>& claimed, const std::function<void(const Job&)>& progress);
+  // An ingestion job up to its finish: its document parsed, chunked, analysed and, for a base
+  // with an embedding model, embedded. nullopt: it failed (recorded) or stopped (cancelled,
+  // deleted, or left for a process with an embedder).
+  std::optional<std::vector<NewChunk>> ingest(const ClaimedJob& claimed, const std::function<void(const Job&)>& progress);
+  ClaimLimits claim_limits() const;
   // The embedding stage of a job: vectors of `texts` in batches, each retried and reported.
   // `store` keeps a batch (false: the job stopped). An error is the document's failure.
   Result<bool> embed_batches(const Job& job, const std::string& model, const std::vector<std::string>& texts,

@@ -53,19 +53,36 @@ class KnowledgeStore {
 
   // --- the ingestion workers' side ---
 
-  // Takes the oldest job that is queued, or left mid-way by a worker whose lease ran out (a
-  // process that died): it moves to `parsing`, leased until now + lease_ms, attempts + 1.
-  // Several processes may claim at once; each job goes to one. nullopt: nothing to do.
-  virtual Result<std::optional<Job>> claim_job(std::int64_t lease_ms) = 0;
+  // Takes the oldest jobs that are queued, or left mid-way by a worker whose lease ran out (a
+  // process that died), as `limits` allow (types.hpp: ClaimLimits): each moves to `parsing`,
+  // leased until now + lease_ms, attempts + 1, and comes with what its worker reads first.
+  // Several processes may claim at once; each job goes to one. Empty: nothing to do.
+  virtual Result<std::vector<ClaimedJob>> claim_jobs(const ClaimLimits& limits) = 0;
+  // One job, as claim_jobs takes it.
+  Result<std::optional<Job>> claim_job(std::int64_t lease_ms) {
+    auto claimed = claim_jobs({1, 0, lease_ms});
+    if (!claimed) return claimed.error();
+    if (claimed->empty()) return std::optional<Job>();
+    return std::optional<Job>(std::move(claimed->front().job));
+  }
   // The document's source bytes.
   virtual Result<std::string> document_source(std::string_view document_id) = 0;
   // Moves a running job to `stage` with its counts and renews its lease. false: the job is no
   // longer running (cancelled, its document deleted): the worker drops it.
   virtual Result<bool> advance_job(std::string_view job_id, Stage stage, std::int64_t chunks_done,
                                    std::int64_t chunks_total, std::int64_t lease_ms) = 0;
-  // Replaces the document's chunks and terms with `chunks` and marks the job indexed, in one
-  // transaction (so search sees all of a document or none of it). false as for advance_job.
-  virtual Result<bool> finish_job(std::string_view job_id, const std::vector<NewChunk>& chunks) = 0;
+  // Replaces each job's document's chunks with its `chunks` and marks the job indexed, all in one
+  // transaction (so search sees all of a document or none of it, and a batch of small documents
+  // costs one commit). Per job, false as for advance_job (that job is left alone).
+  virtual Result<std::vector<bool>> finish_jobs(const std::vector<FinishedJob>& jobs) = 0;
+  // One job.
+  Result<bool> finish_job(std::string_view job_id, std::vector<NewChunk> chunks) {
+    std::vector<FinishedJob> one;
+    one.push_back({std::string(job_id), std::move(chunks)});
+    auto done = finish_jobs(one);
+    if (!done) return done.error();
+    return done->front();
+  }
   // Marks a running job failed with a message for the user. false as for advance_job.
   virtual Result<bool> fail_job(std::string_view job_id, std::string_view error) = 0;
 

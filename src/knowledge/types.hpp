@@ -5,6 +5,7 @@
 #include "core/clock.hpp"
 #include "domain/records.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -190,6 +191,33 @@ struct LexicalChanges {
 struct VectorSpace {
   std::string model;
   std::int64_t space = 0;
+};
+
+// A job as a worker claims it, with what its worker reads first (in the claim's transaction
+// rather than a read each): an ingestion job's document title and source bytes, and where the
+// base's vectors go (nullopt: the base has no embedding model).
+struct ClaimedJob {
+  Job job;
+  std::string title;   // ingest jobs only
+  std::string source;  // ingest jobs only
+  std::optional<VectorSpace> target;
+};
+
+// What claim_jobs takes at once. A job is light when it is an ingestion into a base without an
+// embedding model and its document is at most light_bytes: it is parsed, chunked and finished in
+// well under a second. A claim is either one job that is not light (a reindex, an embedding, a
+// large document: it may take long, and other jobs' leases would run out behind it) or up to
+// max_jobs light ones, finished together in one transaction.
+struct ClaimLimits {
+  std::size_t max_jobs = 32;
+  std::int64_t light_bytes = 64 << 10;
+  std::int64_t lease_ms = 30000;
+};
+
+// An ingestion job's chunks, for finish_jobs.
+struct FinishedJob {
+  std::string job_id;
+  std::vector<NewChunk> chunks;
 };
 
 // A base's searchable vectors as a search needs to know them: which space, and a version that

@@ -121,20 +121,23 @@ describe('fair sharing of a deployment between users', () => {
   });
 
   it("starts a newcomer's stream while 13 greedy users' endless streams hold every other slot", { timeout: 60000 }, async () => {
-    // Issue 18's finding: 13 users x 5 long streams, all started together, on 64 slots. These
+    // Issue 18's finding: 13 users x 5 long streams, on 64 slots. These
     // never end by themselves, so without a reserve the newcomer would wait for ever (the old
     // fair queue hands out only slots that free, and none does).
     const GREEDY = 13;
     const EACH = 5;
-    const greedy = [];
-    for (let u = 0; u < GREEDY; u++) {
-      const token = svc.token(`crowd-greedy-${u}`);
-      for (let i = 0; i < EACH; i++) greedy.push(openStream(svc, token, { message: 'tell me everything', model: 'crowded', stream: true }));
-    }
-    for (const s of await Promise.all(greedy)) {
-      assert.equal(s.res.statusCode, 200);
+    const tokens = Array.from({ length: GREEDY }, (_, u) => svc.token(`crowd-greedy-${u}`));
+    const start = async (token) => {
+      const s = await openStream(svc, token, { message: 'tell me everything', model: 'crowded', stream: true });
       open.push(s);
-    }
+      assert.equal(s.res.statusCode, 200);
+    };
+    // Every greedy user first gets one stream running, so each holds a slot before the shared ones
+    // run out: the calls reach the service in whatever order the network gives, and a greedy user
+    // whose first call came after the shared slots were gone would rightly get a reserved one.
+    await Promise.all(tokens.map(start));
+    await waitFor(async () => (await upstream(CROWD_KEY)).openStreams === GREEDY, 20000, 'one stream per greedy user');
+    await Promise.all(tokens.flatMap((token) => Array.from({ length: EACH - 1 }, () => start(token))));
     // The greedy users hold every slot but the reserve; the rest of their streams wait.
     const held = CROWD_SLOTS - CROWD_RESERVED;
     await waitFor(async () => (await upstream(CROWD_KEY)).openStreams === held, 20000, 'the greedy streams to run');

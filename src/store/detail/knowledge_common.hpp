@@ -4,9 +4,14 @@
 #include "core/error.hpp"
 #include "knowledge/bm25.hpp"
 #include "knowledge/types.hpp"
+#include "core/ids.hpp"
 #include "store/detail/common.hpp"
+#include "store/detail/text.hpp"
 
 #include <boost/json.hpp>
+
+#include <algorithm>
+#include <optional>
 
 #include <string>
 #include <string_view>
@@ -48,6 +53,26 @@ inline Result<void> check_quota(const knowledge::Quota& q, std::int64_t document
   return {};
 }
 
+// A document as add_document writes it (with its queued ingestion job): the answer is built from
+// what was written rather than read back. The title as stored (without NUL bytes).
+inline knowledge::Document new_document(const knowledge::NewDocument& n, std::int64_t now_ms) {
+  knowledge::Document d;
+  d.id = new_uuid_v7();
+  d.knowledge_base_id = n.knowledge_base_id;
+  d.user_id = n.user_id;
+  d.title = nul_free(n.title);
+  d.media_type = n.media_type;
+  d.content_hash = n.content_hash;
+  d.bytes = static_cast<std::int64_t>(n.content.size());
+  d.created_at = d.updated_at = from_unix_ms(now_ms);
+  d.job.id = new_uuid_v7();
+  d.job.document_id = d.id;
+  d.job.knowledge_base_id = d.knowledge_base_id;
+  d.job.user_id = d.user_id;
+  d.job.created_at = d.job.updated_at = d.created_at;
+  return d;
+}
+
 template <class T>
 Page<T> id_page(std::vector<T> items, int limit) {
   Page<T> out{std::move(items), std::nullopt};
@@ -57,6 +82,57 @@ Page<T> id_page(std::vector<T> items, int limit) {
   }
   return out;
 }
+
+// Where a base's new vectors go (KnowledgeStore::embedding_target) from its columns
+// embedding_model, next_model and vector_space.
+inline std::optional<knowledge::VectorSpace> vector_target(std::optional<std::string> model,
+                                                           std::optional<std::string> next, std::int64_t space) {
+  if (next) return knowledge::VectorSpace{std::move(*next), space + 1};
+  if (model) return knowledge::VectorSpace{std::move(*model), space};
+  return std::nullopt;
+}
+
+// A claimable job as claim_jobs reads it (oldest first), and which of them one claim takes
+// (knowledge::ClaimLimits): the first alone unless it is light, else the light ones among the
+// first max_jobs.
+struct ClaimCandidate {
+  std::string id;
+  bool light = false;
+};
+
+inline std::vector<std::string> pick_claims(const std::vector<ClaimCandidate>& oldest_first,
+                                            const knowledge::ClaimLimits& limits) {
+  std::vector<std::string> out;
+  for (const ClaimCandidate& c : oldest_first) {
+    if (out.size() >= std::max<std::size_t>(limits.max_jobs, 1)) break;
+    if (out.empty()) {
+      out.push_back(c.id);
+      if (!c.light) break;
+    } else if (c.light) {
+      out.push_back(c.id);
+    }
+  }
+  return out;
+}
+
+inline bool light_job(std::string_view kind, std::int64_t bytes, bool has_model, const knowledge::ClaimLimits& limits) {
+  return kind == "ingest" && !has_model && bytes <= limits.light_bytes;
+}
+
+// A base's share of a finish_jobs batch: its jobs and their documents, in order, and the chunks
+// and terms they add (logged as one move of the base's lexical_version per document).
+struct BaseChanges {
+  std::vector<std::string> jobs;
+  std::vector<std::string> documents;
+  std::int64_t chunks = 0;
+  std::int64_t terms = 0;
+  void add(std::string job, std::string document, std::int64_t n, std::int64_t t) {
+    jobs.push_back(std::move(job));
+    documents.push_back(std::move(document));
+    chunks += n;
+    terms += t;
+  }
+};
 
 // The query's terms with their idf over the bases searched (terms no chunk holds are dropped:
 // they add nothing to any score).

@@ -5,6 +5,8 @@
 #include "store/postgres/postgres_store.hpp"
 #include "store/postgres/unit.hpp"
 
+#include <algorithm>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -107,6 +109,35 @@ std::string text_array(const std::vector<std::string>& v) {
   }
   return out + "}";
 }
+
+// A bigint[] literal: {1,NULL,3}.
+std::string int_array(const std::vector<std::optional<std::int64_t>>& v) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ',';
+    out += v[i] ? std::to_string(*v[i]) : "NULL";
+  }
+  return out + "}";
+}
+
+// The columns of chunk rows to insert, each an array (finish_jobs: one INSERT … unnest).
+struct ChunkColumns {
+  std::vector<std::string> id, document, base, text, headings, terms;
+  std::vector<std::optional<std::int64_t>> ordinal, start, end, page, length;
+  void add(const std::string& doc, const std::string& kb, std::int64_t n, const knowledge::NewChunk& ch) {
+    id.push_back(new_uuid_v7());
+    document.push_back(doc);
+    base.push_back(kb);
+    ordinal.push_back(n);
+    text.push_back(ch.text);
+    start.push_back(ch.start);
+    end.push_back(ch.end);
+    page.push_back(ch.page);
+    headings.push_back(store::detail::heading_path_json(ch.heading_path));
+    length.push_back(ch.length);
+    terms.push_back(knowledge::encode_terms(ch.terms));
+  }
+};
 
 // bytea travels as hex text (decode($n, 'hex') / encode(col, 'hex')): the parameters are text.
 std::string to_hex(std::string_view bytes) {
@@ -212,44 +243,38 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
     });
   }
 
+  // The user's uploads are serialised by an advisory lock (the quota), so what runs under it is
+  // kept to two statements: every check in one read, every write in one statement (its CTEs), and
+  // the answer built here rather than read back. Nine round trips under the lock made a bulk
+  // upload wait on the lock (docs/benchmarks.md, session 10).
   Result<AddedDocument> add_document(const knowledge::NewDocument& n, const knowledge::Quota& quota) override {
     return run<AddedDocument>("add_document", Tx::write, [&](Connection& c) -> Result<AddedDocument> {
       c.query_with("SELECT pg_advisory_xact_lock($1, hashtext($2))", kQuotaLockClass, n.user_id);
-      if (auto b = base_of(c, n.user_id, n.knowledge_base_id); !b) return b.error();
-      {
-        auto r = c.query_with(AAS_KB_DOCUMENT_SELECT " WHERE d.knowledge_base_id = $1 AND d.content_hash = $2",
-                              n.knowledge_base_id, n.content_hash);
-        if (!r.empty()) return AddedDocument{read_document(r, 0), true};
+      auto check = c.query_with(
+          "SELECT EXISTS (SELECT 1 FROM knowledge_bases WHERE id = $1 AND user_id = $2),"
+          " (SELECT id FROM kb_documents WHERE knowledge_base_id = $1 AND content_hash = $3),"
+          " coalesce(sum(document_count), 0)::bigint, coalesce(sum(bytes), 0)::bigint"
+          " FROM knowledge_bases WHERE user_id = $2",
+          n.knowledge_base_id, n.user_id, n.content_hash);
+      if (check.text(0, 0) != "t") return knowledge_base_not_found();
+      if (auto existing = check.optional_text(0, 1)) {
+        auto d = document_of(c, n.user_id, n.knowledge_base_id, *existing);
+        if (!d) return d.error();
+        return AddedDocument{std::move(*d), true};
       }
-      {
-        // From the bases' running totals (a few rows per user), not a scan of every document of
-        // the user's: that made each upload cost O(documents) and a large upload O(n^2).
-        auto r = c.query_with("SELECT coalesce(sum(document_count), 0)::bigint, coalesce(sum(bytes), 0)::bigint"
-                              " FROM knowledge_bases WHERE user_id = $1",
-                              n.user_id);
-        if (auto q = store::detail::check_quota(quota, r.int64(0, 0), r.int64(0, 1),
-                                                static_cast<std::int64_t>(n.content.size()));
-            !q)
-          return q.error();
-      }
-      const auto now = now_ms();
-      const std::string doc_id = new_uuid_v7();
-      const std::string job_id = new_uuid_v7();
       const auto bytes = static_cast<std::int64_t>(n.content.size());
-      c.query_with("INSERT INTO kb_documents (id, knowledge_base_id, user_id, title, media_type, content_hash,"
-                   " bytes, job_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-                   doc_id, n.knowledge_base_id, n.user_id, n.title, n.media_type, n.content_hash, bytes, job_id, now);
-      c.query_with("INSERT INTO kb_sources (document_id, content) VALUES ($1, decode($2, 'hex'))", doc_id,
-                   to_hex(n.content));
-      c.query_with("INSERT INTO kb_jobs (id, document_id, knowledge_base_id, user_id, kind, stage, created_at,"
-                   " updated_at) VALUES ($1, $2, $3, $4, 'ingest', 'queued', $5, $5)",
-                   job_id, doc_id, n.knowledge_base_id, n.user_id, now);
-      c.query_with("UPDATE knowledge_bases SET document_count = document_count + 1, bytes = bytes + $2,"
-                   " updated_at = $3 WHERE id = $1",
-                   n.knowledge_base_id, bytes, now);
-      auto d = document_of(c, n.user_id, n.knowledge_base_id, doc_id);
-      if (!d) return d.error();
-      return AddedDocument{std::move(*d), false};
+      if (auto q = store::detail::check_quota(quota, check.int64(0, 2), check.int64(0, 3), bytes); !q) return q.error();
+      Document d = store::detail::new_document(n, now_ms());
+      c.query_with("WITH doc AS (INSERT INTO kb_documents (id, knowledge_base_id, user_id, title, media_type,"
+                   " content_hash, bytes, job_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)),"
+                   " src AS (INSERT INTO kb_sources (document_id, content) VALUES ($1, decode($10, 'hex'))),"
+                   " job AS (INSERT INTO kb_jobs (id, document_id, knowledge_base_id, user_id, kind, stage, created_at,"
+                   " updated_at) VALUES ($8, $1, $2, $3, 'ingest', 'queued', $9, $9))"
+                   " UPDATE knowledge_bases SET document_count = document_count + 1, bytes = bytes + $7,"
+                   " updated_at = $9 WHERE id = $2",
+                   d.id, d.knowledge_base_id, d.user_id, d.title, d.media_type, d.content_hash, bytes, d.job.id,
+                   to_unix_ms(d.created_at), to_hex(n.content));
+      return AddedDocument{std::move(d), false};
     });
   }
 
@@ -302,18 +327,53 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
     });
   }
 
-  Result<std::optional<Job>> claim_job(std::int64_t lease_ms) override {
-    return run<std::optional<Job>>("claim_job", Tx::none, [&](Connection& c) -> Result<std::optional<Job>> {
+  Result<std::vector<knowledge::ClaimedJob>> claim_jobs(const knowledge::ClaimLimits& limits) override {
+    using Out = std::vector<knowledge::ClaimedJob>;
+    return run<Out>("claim_jobs", Tx::write, [&](Connection& c) -> Result<Out> {
       const auto now = now_ms();
-      // SKIP LOCKED: replicas claiming at once each take a different job.
-      auto r = c.query_with(
-          "UPDATE kb_jobs SET stage = 'parsing', attempts = attempts + 1, chunks_done = 0, lease_until = $2,"
-          " updated_at = $1 WHERE id = (SELECT id FROM kb_jobs WHERE " AAS_KB_UNFINISHED
-          " AND (stage = 'queued' OR lease_until < $1) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-          " RETURNING " AAS_KB_JOB_COLUMNS,
-          now, now + lease_ms);
-      if (r.empty()) return std::optional<Job>();
-      return std::optional<Job>(read_job_row(r, 0));
+      // SKIP LOCKED: replicas claiming at once each take different jobs (the candidates not taken
+      // are unlocked at the commit).
+      auto r = c.query_with("SELECT j.id, j.kind, d.bytes, b.embedding_model IS NOT NULL OR b.next_model IS NOT NULL"
+                            " FROM kb_jobs j JOIN kb_documents d ON d.id = j.document_id"
+                            " JOIN knowledge_bases b ON b.id = j.knowledge_base_id WHERE " AAS_KB_UNFINISHED
+                            " AND (stage = 'queued' OR lease_until < $1) ORDER BY j.id LIMIT $2"
+                            " FOR UPDATE OF j SKIP LOCKED",
+                            now, static_cast<std::int64_t>(std::max<std::size_t>(limits.max_jobs, 1)));
+      std::vector<store::detail::ClaimCandidate> candidates;
+      for (int i = 0; i < r.size(); ++i)
+        candidates.push_back({r.text(i, 0), store::detail::light_job(r.text(i, 1), r.int64(i, 2), r.text(i, 3) == "t", limits)});
+      const auto ids = store::detail::pick_claims(candidates, limits);
+      Out out;
+      if (ids.empty()) return out;
+      auto jobs = c.query_with("UPDATE kb_jobs SET stage = 'parsing', attempts = attempts + 1, chunks_done = 0,"
+                               " lease_until = $2, updated_at = $1 WHERE id = ANY($3::text[]) RETURNING " AAS_KB_JOB_COLUMNS,
+                               now, now + limits.lease_ms, text_array(ids));
+      std::vector<std::string> documents, ingest;
+      for (int i = 0; i < jobs.size(); ++i) {
+        knowledge::ClaimedJob claimed;
+        claimed.job = read_job_row(jobs, i);
+        documents.push_back(claimed.job.document_id);
+        if (claimed.job.kind == "ingest") ingest.push_back(claimed.job.document_id);
+        out.push_back(std::move(claimed));
+      }
+      std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.job.id < b.job.id; });
+      // What the workers read first, read here: one query for the batch instead of three per job.
+      auto docs = c.query_with("SELECT d.id, d.title, encode(s.content, 'hex'), b.embedding_model, b.next_model,"
+                               " b.vector_space FROM kb_documents d JOIN knowledge_bases b ON b.id = d.knowledge_base_id"
+                               " LEFT JOIN kb_sources s ON s.document_id = d.id AND d.id = ANY($2::text[])"
+                               " WHERE d.id = ANY($1::text[])",
+                               text_array(documents), text_array(ingest));
+      std::map<std::string, int> row_of;
+      for (int i = 0; i < docs.size(); ++i) row_of[docs.text(i, 0)] = i;
+      for (knowledge::ClaimedJob& claimed : out) {
+        auto it = row_of.find(claimed.job.document_id);
+        if (it == row_of.end()) continue;
+        const int i = it->second;
+        claimed.title = docs.text(i, 1);
+        if (auto hex = docs.optional_text(i, 2)) claimed.source = from_hex(*hex);
+        claimed.target = store::detail::vector_target(docs.optional_text(i, 3), docs.optional_text(i, 4), docs.int64(i, 5));
+      }
+      return out;
     });
   }
 
@@ -336,36 +396,74 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
     });
   }
 
-  Result<bool> finish_job(std::string_view job_id, const std::vector<knowledge::NewChunk>& chunks) override {
-    return run<bool>("finish_job", Tx::write, [&](Connection& c) -> Result<bool> {
-      auto j = c.query_with("SELECT document_id, knowledge_base_id FROM kb_jobs WHERE id = $1 AND " AAS_KB_RUNNING
-                            " FOR UPDATE",
-                            job_id);
-      if (j.empty()) return false;
-      const std::string doc_id = j.text(0, 0), kb_id = j.text(0, 1);
-      remove_chunks(c, doc_id, kb_id);
-      std::int64_t terms = 0;
-      std::int64_t ordinal = 0;
-      for (const knowledge::NewChunk& ch : chunks) {
-        const std::string chunk_id = new_uuid_v7();
-        // A chunk and its term counts in one row (the lexical index is built from them).
+  // A batch costs a fixed number of statements (round trips), not a few per document and chunk:
+  // the chunks, documents and jobs are written from arrays (unnest).
+  Result<std::vector<bool>> finish_jobs(const std::vector<knowledge::FinishedJob>& jobs) override {
+    return run<std::vector<bool>>("finish_jobs", Tx::write, [&](Connection& c) -> Result<std::vector<bool>> {
+      const auto now = now_ms();
+      std::vector<std::string> ids;
+      for (const knowledge::FinishedJob& job : jobs) ids.push_back(job.job_id);
+      auto running = c.query_with("SELECT id, document_id, knowledge_base_id FROM kb_jobs WHERE id = ANY($1::text[])"
+                                  " AND " AAS_KB_RUNNING " ORDER BY id FOR UPDATE",
+                                  text_array(ids));
+      std::map<std::string, std::pair<std::string, std::string>> of;  // job -> (document, base)
+      std::vector<std::string> docs;
+      for (int i = 0; i < running.size(); ++i) {
+        of[running.text(i, 0)] = {running.text(i, 1), running.text(i, 2)};
+        docs.push_back(running.text(i, 1));
+      }
+      std::vector<bool> out(jobs.size(), false);
+      if (of.empty()) return out;
+      // Chunks of an earlier run of a document (rare: a job taken over after its finish) go first.
+      auto old = c.query_with("SELECT c.document_id, d.knowledge_base_id, count(*), coalesce(sum(c.term_count), 0)::bigint"
+                              " FROM kb_chunks c JOIN kb_documents d ON d.id = c.document_id"
+                              " WHERE c.document_id = ANY($1::text[]) GROUP BY c.document_id, d.knowledge_base_id",
+                              text_array(docs));
+      for (int i = 0; i < old.size(); ++i) {
+        c.query_with("DELETE FROM kb_chunks WHERE document_id = $1", old.text(i, 0));
+        log_change(c, old.text(i, 1), old.text(i, 0), -old.int64(i, 2), -old.int64(i, 3));
+      }
+      ChunkColumns rows;
+      std::vector<std::string> done_jobs, done_docs;
+      std::vector<std::optional<std::int64_t>> counts;
+      std::map<std::string, store::detail::BaseChanges> bases;
+      for (std::size_t j = 0; j < jobs.size(); ++j) {
+        auto it = of.find(jobs[j].job_id);
+        if (it == of.end()) continue;
+        const auto& [doc_id, kb_id] = it->second;
+        std::int64_t terms = 0, ordinal = 0;
+        for (const knowledge::NewChunk& ch : jobs[j].chunks) {
+          rows.add(doc_id, kb_id, ordinal++, ch);
+          terms += ch.length;
+        }
+        const auto n = static_cast<std::int64_t>(jobs[j].chunks.size());
+        done_jobs.push_back(jobs[j].job_id);
+        done_docs.push_back(doc_id);
+        counts.push_back(n);
+        bases[kb_id].add(jobs[j].job_id, doc_id, n, terms);
+        out[j] = true;
+      }
+      if (!rows.id.empty())
         c.query_with("INSERT INTO kb_chunks (id, document_id, knowledge_base_id, ordinal, text, start_offset,"
                      " end_offset, page, heading_path, term_count, terms)"
-                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                     chunk_id, doc_id, kb_id, ordinal++, ch.text, ch.start, ch.end, ch.page,
-                     store::detail::heading_path_json(ch.heading_path), ch.length, knowledge::encode_terms(ch.terms));
-        terms += ch.length;
+                     " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[],"
+                     " $7::bigint[], $8::bigint[], $9::text[], $10::bigint[], $11::text[])",
+                     text_array(rows.id), text_array(rows.document), text_array(rows.base), int_array(rows.ordinal),
+                     text_array(rows.text), int_array(rows.start), int_array(rows.end), int_array(rows.page),
+                     text_array(rows.headings), int_array(rows.length), text_array(rows.terms));
+      c.query_with("UPDATE kb_documents d SET chunk_count = u.n, updated_at = $3"
+                   " FROM unnest($1::text[], $2::bigint[]) AS u(id, n) WHERE d.id = u.id",
+                   text_array(done_docs), int_array(counts), now);
+      c.query_with("UPDATE kb_jobs j SET stage = 'indexed', chunks_done = u.n, chunks_total = u.n, error = NULL,"
+                   " lease_until = 0, updated_at = $3 FROM unnest($1::text[], $2::bigint[]) AS u(id, n) WHERE j.id = u.id",
+                   text_array(done_jobs), int_array(counts), now);
+      for (const auto& [kb_id, changes] : bases) {
+        // Embeddings (issue 12): an ingestion job's staged vectors join its chunks.
+        if (log_changes(c, kb_id, changes, now))
+          for (std::size_t i = 0; i < changes.documents.size(); ++i)
+            promote_staged_vectors(c, changes.jobs[i], changes.documents[i], kb_id);
       }
-      const auto now = now_ms();
-      const auto n = static_cast<std::int64_t>(chunks.size());
-      c.query_with("UPDATE kb_documents SET chunk_count = $2, updated_at = $3 WHERE id = $1", doc_id, n, now);
-      log_change(c, kb_id, doc_id, n, terms);
-      c.query_with("UPDATE knowledge_bases SET updated_at = $2 WHERE id = $1", kb_id, now);
-      c.query_with("UPDATE kb_jobs SET stage = 'indexed', chunks_done = $2, chunks_total = $2, error = NULL,"
-                   " lease_until = 0, updated_at = $3 WHERE id = $1",
-                   job_id, n, now);
-      promote_staged_vectors(c, job_id, doc_id, kb_id);  // embeddings (issue 12): vectors with the chunks
-      return true;
+      return out;
     });
   }
 
@@ -429,9 +527,7 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
           auto r = c.query_with("SELECT embedding_model, next_model, vector_space FROM knowledge_bases WHERE id = $1",
                                 kb_id);
           if (r.empty()) return knowledge_base_not_found();
-          if (auto next = r.optional_text(0, 1)) return knowledge::VectorSpace{*next, r.int64(0, 2) + 1};
-          if (auto model = r.optional_text(0, 0)) return knowledge::VectorSpace{*model, r.int64(0, 2)};
-          return std::optional<knowledge::VectorSpace>();
+          return store::detail::vector_target(r.optional_text(0, 0), r.optional_text(0, 1), r.int64(0, 2));
         });
   }
 
@@ -692,14 +788,29 @@ class PostgresKnowledgeStore final : public knowledge::KnowledgeStore {
   // row lock the UPDATE takes orders the versions as the commits.
   void log_change(Connection& c, std::string_view kb_id, std::string_view doc_id, std::int64_t chunks,
                   std::int64_t terms) {
+    store::detail::BaseChanges one;
+    one.add({}, std::string(doc_id), chunks, terms);
+    log_changes(c, kb_id, one, std::nullopt);
+  }
+
+  // The same for several documents of a base: one move of the version each, in one update of the
+  // base (with its updated_at when given). True when the base has (or is moving to) an embedding model.
+  bool log_changes(Connection& c, std::string_view kb_id, const store::detail::BaseChanges& changes,
+                   std::optional<std::int64_t> updated_at) {
+    const auto n = static_cast<std::int64_t>(changes.documents.size());
     auto r = c.query_with("UPDATE knowledge_bases SET chunk_count = chunk_count + $2, term_count = term_count + $3,"
-                          " lexical_version = lexical_version + 1 WHERE id = $1 RETURNING lexical_version",
-                          kb_id, chunks, terms);
+                          " lexical_version = lexical_version + $4, updated_at = coalesce($5, updated_at)"
+                          " WHERE id = $1 RETURNING lexical_version, embedding_model IS NOT NULL OR next_model IS NOT NULL",
+                          kb_id, changes.chunks, changes.terms, n, updated_at);
     const std::int64_t version = r.int64(0, 0);
-    c.query_with("INSERT INTO kb_changes (knowledge_base_id, version, document_id) VALUES ($1, $2, $3)", kb_id,
-                 version, doc_id);
+    std::vector<std::optional<std::int64_t>> versions;
+    for (std::int64_t i = 0; i < n; ++i) versions.push_back(version - n + 1 + i);
+    c.query_with("INSERT INTO kb_changes (knowledge_base_id, version, document_id)"
+                 " SELECT $1, v, d FROM unnest($2::bigint[], $3::text[]) AS u(v, d)",
+                 kb_id, int_array(versions), text_array(changes.documents));
     c.query_with("DELETE FROM kb_changes WHERE knowledge_base_id = $1 AND version <= $2", kb_id,
                  version - knowledge::kKeptChanges);
+    return r.text(0, 1) == "t";
   }
 
   // The documents changed after `since` (each once), when the log holds every change since.

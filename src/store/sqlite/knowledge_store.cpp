@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <stdexcept>
 
@@ -205,47 +206,50 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
     });
   }
 
+  // Every check in one read (ownership, the same bytes, the quota from the bases' running totals:
+  // a scan of every document of the user's made each upload O(documents)), and the answer built
+  // rather than read back: the writer's lock is held for less.
   Result<AddedDocument> add_document(const knowledge::NewDocument& n, const knowledge::Quota& quota) override {
     return write<AddedDocument>("add_document", [&](Connection& c) -> Result<AddedDocument> {
-      if (auto b = base_of(c, n.user_id, n.knowledge_base_id); !b) return b.error();
+      std::optional<std::string> existing;
+      std::int64_t documents = 0, bytes_used = 0;
       {
-        auto st = c.prepare(AAS_KB_DOCUMENT_SELECT " WHERE d.knowledge_base_id = ?1 AND d.content_hash = ?2");
-        if (st.bind_all(n.knowledge_base_id, n.content_hash).step()) return AddedDocument{read_document(st), true};
+        auto st = c.prepare("SELECT EXISTS (SELECT 1 FROM knowledge_bases WHERE id = ?1 AND user_id = ?2),"
+                            " (SELECT id FROM kb_documents WHERE knowledge_base_id = ?1 AND content_hash = ?3),"
+                            " coalesce(sum(document_count), 0), coalesce(sum(bytes), 0)"
+                            " FROM knowledge_bases WHERE user_id = ?2");
+        st.bind_all(n.knowledge_base_id, n.user_id, n.content_hash).step();
+        if (st.int64(0) == 0) return knowledge_base_not_found();
+        existing = st.optional_text(1);
+        documents = st.int64(2);
+        bytes_used = st.int64(3);
       }
-      {
-        // From the bases' running totals (a few rows per user), not a scan of every document of
-        // the user's: that made each upload cost O(documents) and a large upload O(n^2).
-        auto st = c.prepare("SELECT coalesce(sum(document_count), 0), coalesce(sum(bytes), 0) FROM knowledge_bases"
-                            " WHERE user_id = ?1");
-        st.bind_all(n.user_id).step();
-        if (auto q = store::detail::check_quota(quota, st.int64(0), st.int64(1),
-                                                static_cast<std::int64_t>(n.content.size()));
-            !q)
-          return q.error();
+      if (existing) {
+        auto d = document_of(c, n.user_id, n.knowledge_base_id, *existing);
+        if (!d) return d.error();
+        return AddedDocument{std::move(*d), true};
       }
-      const auto now = now_ms();
-      const std::string doc_id = new_uuid_v7();
-      const std::string job_id = new_uuid_v7();
       const auto bytes = static_cast<std::int64_t>(n.content.size());
+      if (auto q = store::detail::check_quota(quota, documents, bytes_used, bytes); !q) return q.error();
+      Document d = store::detail::new_document(n, now_ms());
+      const auto now = to_unix_ms(d.created_at);
       c.prepare("INSERT INTO kb_documents (id, knowledge_base_id, user_id, title, media_type, content_hash,"
                 " bytes, job_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)")
-          .bind_all(doc_id, n.knowledge_base_id, n.user_id, n.title, n.media_type, n.content_hash, bytes, job_id, now)
+          .bind_all(d.id, d.knowledge_base_id, d.user_id, d.title, d.media_type, d.content_hash, bytes, d.job.id, now)
           .run();
       c.prepare("INSERT INTO kb_sources (document_id, content) VALUES (?1, ?2)")
-          .bind(1, doc_id)
+          .bind(1, d.id)
           .bind_blob(2, n.content)
           .run();
       c.prepare("INSERT INTO kb_jobs (id, document_id, knowledge_base_id, user_id, kind, stage, created_at,"
                 " updated_at) VALUES (?1, ?2, ?3, ?4, 'ingest', 'queued', ?5, ?5)")
-          .bind_all(job_id, doc_id, n.knowledge_base_id, n.user_id, now)
+          .bind_all(d.job.id, d.id, d.knowledge_base_id, d.user_id, now)
           .run();
       c.prepare("UPDATE knowledge_bases SET document_count = document_count + 1, bytes = bytes + ?2,"
                 " updated_at = ?3 WHERE id = ?1")
-          .bind_all(n.knowledge_base_id, bytes, now)
+          .bind_all(d.knowledge_base_id, bytes, now)
           .run();
-      auto d = document_of(c, n.user_id, n.knowledge_base_id, doc_id);
-      if (!d) return d.error();
-      return AddedDocument{std::move(*d), false};
+      return AddedDocument{std::move(d), false};
     });
   }
 
@@ -298,20 +302,42 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
     });
   }
 
-  Result<std::optional<Job>> claim_job(std::int64_t lease_ms) override {
-    return write<std::optional<Job>>("claim_job", [&](Connection& c) -> Result<std::optional<Job>> {
+  Result<std::vector<knowledge::ClaimedJob>> claim_jobs(const knowledge::ClaimLimits& limits) override {
+    using Out = std::vector<knowledge::ClaimedJob>;
+    return write<Out>("claim_jobs", [&](Connection& c) -> Result<Out> {
       const auto now = now_ms();
-      std::string id;
+      std::vector<store::detail::ClaimCandidate> candidates;
       {
-        auto st = c.prepare("SELECT id FROM kb_jobs WHERE " AAS_KB_UNFINISHED
-                            " AND (stage = 'queued' OR lease_until < ?1) ORDER BY id LIMIT 1");
-        if (!st.bind_all(now).step()) return std::optional<Job>();
-        id = st.text(0);
+        auto st = c.prepare("SELECT j.id, j.kind, d.bytes, b.embedding_model IS NOT NULL OR b.next_model IS NOT NULL"
+                            " FROM kb_jobs j JOIN kb_documents d ON d.id = j.document_id"
+                            " JOIN knowledge_bases b ON b.id = j.knowledge_base_id WHERE " AAS_KB_UNFINISHED
+                            " AND (stage = 'queued' OR lease_until < ?1) ORDER BY j.id LIMIT ?2");
+        st.bind_all(now, static_cast<std::int64_t>(std::max<std::size_t>(limits.max_jobs, 1)));
+        while (st.step())
+          candidates.push_back({st.text(0), store::detail::light_job(st.text(1), st.int64(2), st.int64(3) != 0, limits)});
       }
-      auto st = c.prepare("UPDATE kb_jobs SET stage = 'parsing', attempts = attempts + 1, chunks_done = 0,"
-                          " lease_until = ?2, updated_at = ?3 WHERE id = ?1 RETURNING " AAS_KB_JOB_COLUMNS);
-      st.bind_all(id, now + lease_ms, now).step();
-      return std::optional<Job>(read_job_row(st));
+      Out out;
+      for (const std::string& id : store::detail::pick_claims(candidates, limits)) {
+        knowledge::ClaimedJob claimed;
+        {
+          auto st = c.prepare("UPDATE kb_jobs SET stage = 'parsing', attempts = attempts + 1, chunks_done = 0,"
+                              " lease_until = ?2, updated_at = ?3 WHERE id = ?1 RETURNING " AAS_KB_JOB_COLUMNS);
+          st.bind_all(id, now + limits.lease_ms, now).step();
+          claimed.job = read_job_row(st);
+        }
+        // What the worker reads first, read here: one transaction for the batch instead of three
+        // reads per job.
+        auto st = c.prepare("SELECT d.title, s.content, b.embedding_model, b.next_model, b.vector_space"
+                            " FROM kb_documents d JOIN knowledge_bases b ON b.id = d.knowledge_base_id"
+                            " LEFT JOIN kb_sources s ON s.document_id = d.id AND ?2 = 'ingest' WHERE d.id = ?1");
+        if (st.bind_all(claimed.job.document_id, claimed.job.kind).step()) {
+          claimed.title = st.text(0);
+          claimed.source = st.blob(1);
+          claimed.target = store::detail::vector_target(st.optional_text(2), st.optional_text(3), st.int64(4));
+        }
+        out.push_back(std::move(claimed));
+      }
+      return out;
     });
   }
 
@@ -335,42 +361,57 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
     });
   }
 
-  Result<bool> finish_job(std::string_view job_id, const std::vector<knowledge::NewChunk>& chunks) override {
-    return write<bool>("finish_job", [&](Connection& c) -> Result<bool> {
-      std::string doc_id, kb_id;
-      {
-        auto st = c.prepare("SELECT document_id, knowledge_base_id FROM kb_jobs WHERE id = ?1 AND " AAS_KB_RUNNING);
-        if (!st.bind_all(job_id).step()) return false;
-        doc_id = st.text(0);
-        kb_id = st.text(1);
-      }
-      remove_chunks(c, doc_id, kb_id);
-      std::int64_t terms = 0;
-      std::int64_t ordinal = 0;
-      for (const knowledge::NewChunk& ch : chunks) {
-        const std::string chunk_id = new_uuid_v7();
-        // A chunk and its term counts in one row (the lexical index is built from them).
-        c.prepare("INSERT INTO kb_chunks (id, document_id, knowledge_base_id, ordinal, text, start_offset,"
-                  " end_offset, page, heading_path, term_count, terms)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")
-            .bind_all(chunk_id, doc_id, kb_id, ordinal++, ch.text, ch.start, ch.end, ch.page,
-                      store::detail::heading_path_json(ch.heading_path), ch.length, knowledge::encode_terms(ch.terms))
-            .run();
-        terms += ch.length;
-      }
+  Result<std::vector<bool>> finish_jobs(const std::vector<knowledge::FinishedJob>& jobs) override {
+    return write<std::vector<bool>>("finish_jobs", [&](Connection& c) -> Result<std::vector<bool>> {
       const auto now = now_ms();
-      const auto n = static_cast<std::int64_t>(chunks.size());
-      c.prepare("UPDATE kb_documents SET chunk_count = ?2, updated_at = ?3 WHERE id = ?1")
-          .bind_all(doc_id, n, now)
-          .run();
-      log_change(c, kb_id, doc_id, n, terms);
-      c.prepare("UPDATE knowledge_bases SET updated_at = ?2 WHERE id = ?1").bind_all(kb_id, now).run();
-      c.prepare("UPDATE kb_jobs SET stage = 'indexed', chunks_done = ?2, chunks_total = ?2, error = NULL,"
-                " lease_until = 0, updated_at = ?3 WHERE id = ?1")
-          .bind_all(job_id, n, now)
-          .run();
-      promote_staged_vectors(c, job_id, doc_id, kb_id);  // embeddings (issue 12): vectors with the chunks
-      return true;
+      std::vector<bool> out;
+      // Each base's share of the batch: its documents (in order) and their chunk and term counts,
+      // logged as one move of its lexical_version per document, in one statement each.
+      std::map<std::string, store::detail::BaseChanges, std::less<>> bases;
+      for (const knowledge::FinishedJob& job : jobs) {
+        std::string doc_id, kb_id;
+        {
+          auto st = c.prepare("SELECT document_id, knowledge_base_id FROM kb_jobs WHERE id = ?1 AND " AAS_KB_RUNNING);
+          if (!st.bind_all(job.job_id).step()) {
+            out.push_back(false);
+            continue;
+          }
+          doc_id = st.text(0);
+          kb_id = st.text(1);
+        }
+        remove_chunks(c, doc_id, kb_id);
+        std::int64_t terms = 0;
+        std::int64_t ordinal = 0;
+        for (const knowledge::NewChunk& ch : job.chunks) {
+          // A chunk and its term counts in one row (the lexical index is built from them).
+          c.prepare("INSERT INTO kb_chunks (id, document_id, knowledge_base_id, ordinal, text, start_offset,"
+                    " end_offset, page, heading_path, term_count, terms)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")
+              .bind_all(new_uuid_v7(), doc_id, kb_id, ordinal++, ch.text, ch.start, ch.end, ch.page,
+                        store::detail::heading_path_json(ch.heading_path), ch.length, knowledge::encode_terms(ch.terms))
+              .run();
+          terms += ch.length;
+        }
+        const auto n = static_cast<std::int64_t>(job.chunks.size());
+        c.prepare("UPDATE kb_documents SET chunk_count = ?2, updated_at = ?3 WHERE id = ?1")
+            .bind_all(doc_id, n, now)
+            .run();
+        c.prepare("UPDATE kb_jobs SET stage = 'indexed', chunks_done = ?2, chunks_total = ?2, error = NULL,"
+                  " lease_until = 0, updated_at = ?3 WHERE id = ?1")
+            .bind_all(job.job_id, n, now)
+            .run();
+        bases[kb_id].add(job.job_id, doc_id, n, terms);
+        out.push_back(true);
+      }
+      for (const auto& [kb_id, changes] : bases) {
+        bool vectors = false;
+        log_changes(c, kb_id, changes, now, vectors);
+        // Embeddings (issue 12): an ingestion job's staged vectors join its chunks.
+        if (vectors)
+          for (std::size_t i = 0; i < changes.documents.size(); ++i)
+            promote_staged_vectors(c, changes.jobs[i], changes.documents[i], kb_id);
+      }
+      return out;
     });
   }
 
@@ -437,9 +478,7 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
         "embedding_target", [&](Connection& c) -> Result<std::optional<knowledge::VectorSpace>> {
           auto st = c.prepare("SELECT embedding_model, next_model, vector_space FROM knowledge_bases WHERE id = ?1");
           if (!st.bind_all(kb_id).step()) return knowledge_base_not_found();
-          if (auto next = st.optional_text(1)) return knowledge::VectorSpace{*next, st.int64(2) + 1};
-          if (auto model = st.optional_text(0)) return knowledge::VectorSpace{*model, st.int64(2)};
-          return std::optional<knowledge::VectorSpace>();
+          return store::detail::vector_target(st.optional_text(0), st.optional_text(1), st.int64(2));
         });
   }
 
@@ -710,16 +749,31 @@ class SqliteKnowledgeStore final : public knowledge::KnowledgeStore {
   // moved it: in-process indexes catch up from the log (lexical_changes) instead of reloading.
   void log_change(Connection& c, std::string_view kb_id, std::string_view doc_id, std::int64_t chunks,
                   std::int64_t terms) {
+    store::detail::BaseChanges one;
+    one.add({}, std::string(doc_id), chunks, terms);
+    bool vectors = false;
+    log_changes(c, kb_id, one, std::nullopt, vectors);
+  }
+
+  // The same for several documents of a base: one move of the version each, in one update of the
+  // base (with its updated_at when given). `vectors`: the base has (or is moving to) an embedding model.
+  void log_changes(Connection& c, std::string_view kb_id, const store::detail::BaseChanges& changes,
+                   std::optional<std::int64_t> updated_at, bool& vectors) {
+    const auto n = static_cast<std::int64_t>(changes.documents.size());
     std::int64_t version = 0;
     {
       auto st = c.prepare("UPDATE knowledge_bases SET chunk_count = chunk_count + ?2, term_count = term_count + ?3,"
-                          " lexical_version = lexical_version + 1 WHERE id = ?1 RETURNING lexical_version");
-      st.bind_all(kb_id, chunks, terms).step();
+                          " lexical_version = lexical_version + ?4, updated_at = coalesce(?5, updated_at)"
+                          " WHERE id = ?1 RETURNING lexical_version,"
+                          " embedding_model IS NOT NULL OR next_model IS NOT NULL");
+      st.bind_all(kb_id, changes.chunks, changes.terms, n, updated_at).step();
       version = st.int64(0);
+      vectors = st.int64(1) != 0;
     }
-    c.prepare("INSERT INTO kb_changes (knowledge_base_id, version, document_id) VALUES (?1, ?2, ?3)")
-        .bind_all(kb_id, version, doc_id)
-        .run();
+    for (std::int64_t i = 0; i < n; ++i)
+      c.prepare("INSERT INTO kb_changes (knowledge_base_id, version, document_id) VALUES (?1, ?2, ?3)")
+          .bind_all(kb_id, version - n + 1 + i, changes.documents[static_cast<std::size_t>(i)])
+          .run();
     c.prepare("DELETE FROM kb_changes WHERE knowledge_base_id = ?1 AND version <= ?2")
         .bind_all(kb_id, version - knowledge::kKeptChanges)
         .run();

@@ -110,6 +110,17 @@ TEST_P(KnowledgeConformance, ADocumentIsQueuedWithItsSourceAndTheSameBytesAgainA
   EXPECT_EQ(added->document.job.stage, Stage::queued);
   EXPECT_EQ(added->document.bytes, 15);
   EXPECT_EQ(kb_->document_source(added->document.id).value(), bytes);
+  // The answer is built, not read back: it says what a read says.
+  auto read = kb_->get_document("alice", b.id, added->document.id).value();
+  EXPECT_EQ(read.title, added->document.title);
+  EXPECT_EQ(read.media_type, added->document.media_type);
+  EXPECT_EQ(read.content_hash, added->document.content_hash);
+  EXPECT_EQ(read.created_at, added->document.created_at);
+  EXPECT_EQ(read.updated_at, added->document.updated_at);
+  EXPECT_EQ(read.job.id, added->document.job.id);
+  EXPECT_EQ(read.job.kind, added->document.job.kind);
+  EXPECT_EQ(read.job.created_at, added->document.job.created_at);
+  EXPECT_EQ(read.job.attempts, 0);
   EXPECT_EQ(kb_->get_base("alice", b.id)->document_count, 1);
 
   auto again = kb_->add_document(n, {});
@@ -185,6 +196,65 @@ TEST_P(KnowledgeConformance, AJobIsClaimedOnceAdvancedAndIndexedWithItsChunks) {
   // Done: no longer running, so nothing more moves it.
   EXPECT_FALSE(kb_->advance_job((*job)->id, Stage::embedding, 0, 0, 60000).value());
   EXPECT_EQ(kb_->cancel_job("alice", b.id, d.id).error().code, errc::conflict);
+}
+
+TEST_P(KnowledgeConformance, SmallDocumentsAreClaimedTogetherWithTheirSourcesAndFinishedInOneTransaction) {
+  auto b = make_base(*kb_, "alice", "docs");
+  auto e = kb_->create_base({"alice", "vectors", std::nullopt, std::string("embed-model")}).value();
+  auto d1 = kb_->add_document(new_doc(b, "one", "one"), {}).value().document;
+  auto d2 = kb_->add_document(new_doc(b, "two", "two"), {}).value().document;
+  auto big = kb_->add_document(new_doc(b, "big", std::string(100, 'x')), {}).value().document;
+  auto d4 = kb_->add_document(new_doc(b, "four", "four"), {}).value().document;
+  auto embedded = kb_->add_document(new_doc(e, "five", "five"), {}).value().document;
+  auto d6 = kb_->add_document(new_doc(b, "six", "six"), {}).value().document;
+
+  // The light jobs among the oldest, up to max_jobs: the large document and the one of a base
+  // with an embedding model are left for claims of their own.
+  const knowledge::ClaimLimits limits{4, 50, 60000};
+  auto batch = kb_->claim_jobs(limits).value();
+  ASSERT_EQ(batch.size(), 3u);
+  EXPECT_EQ(batch[0].job.document_id, d1.id);
+  EXPECT_EQ(batch[1].job.document_id, d2.id);
+  EXPECT_EQ(batch[2].job.document_id, d4.id);
+  EXPECT_EQ(batch[0].title, "one");
+  EXPECT_EQ(batch[1].source, "two");
+  EXPECT_FALSE(batch[2].target);
+  EXPECT_EQ(batch[2].job.stage, Stage::parsing);
+  EXPECT_EQ(batch[2].job.attempts, 1);
+  // One job that is not light is claimed alone, with its source and where its vectors go.
+  auto alone = kb_->claim_jobs(limits).value();
+  ASSERT_EQ(alone.size(), 1u);
+  EXPECT_EQ(alone[0].job.document_id, big.id);
+  EXPECT_EQ(alone[0].source, std::string(100, 'x'));
+  auto with_model = kb_->claim_jobs(limits).value();
+  ASSERT_EQ(with_model.size(), 1u);
+  EXPECT_EQ(with_model[0].job.document_id, embedded.id);
+  ASSERT_TRUE(with_model[0].target);
+  EXPECT_EQ(with_model[0].target->model, "embed-model");
+  auto last = kb_->claim_jobs(limits).value();
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last[0].job.document_id, d6.id);
+  EXPECT_TRUE(kb_->claim_jobs(limits).value().empty());
+
+  // One finish for the batch; a job cancelled meanwhile is left out, the others are indexed.
+  ASSERT_TRUE(kb_->cancel_job("alice", b.id, d2.id));
+  std::vector<knowledge::FinishedJob> finished;
+  finished.push_back({batch[0].job.id, {chunk("one", {{"one", 1}})}});
+  finished.push_back({batch[1].job.id, {chunk("two", {{"two", 1}})}});
+  finished.push_back({batch[2].job.id, {chunk("four", {{"four", 1}}), chunk("four more", {{"four", 1}, {"more", 1}})}});
+  EXPECT_EQ(kb_->finish_jobs(finished).value(), (std::vector<bool>{true, false, true}));
+  EXPECT_EQ(kb_->get_document("alice", b.id, d1.id)->job.stage, Stage::indexed);
+  EXPECT_EQ(kb_->get_document("alice", b.id, d2.id)->job.stage, Stage::cancelled);
+  EXPECT_EQ(kb_->get_document("alice", b.id, d4.id)->chunk_count, 2);
+  auto base = kb_->get_base("alice", b.id).value();
+  EXPECT_EQ(base.chunk_count, 3);
+  EXPECT_EQ(base.term_count, 4);
+  // Each document moved the base's version once, and the change log holds each of them.
+  auto changes = kb_->lexical_changes(b.id, 0).value();
+  EXPECT_TRUE(changes.complete);
+  EXPECT_EQ(changes.version, 2);
+  EXPECT_EQ(changes.documents, (std::vector<std::string>{d1.id, d4.id}));
+  EXPECT_EQ(lexical("alice", {b.id}, {"four"}, 5).size(), 2u);
 }
 
 TEST_P(KnowledgeConformance, ACancelledJobStopsAndAFailedOneKeepsItsError) {
