@@ -8,17 +8,22 @@ namespace aas::chat {
 
 Accounting::Accounting(store::Store& store, limits::Limiter& limiter, const limits::Policies& policies,
                        AccountingOptions options, Observer on_recorded)
-    : store_(store),
-      limiter_(limiter),
+    : limiter_(limiter),
       policies_(policies),
       options_(options),
-      on_recorded_(std::move(on_recorded)) {}
+      on_recorded_(std::move(on_recorded)),
+      overrides_([&store](std::string_view user) { return store.get_limit_override(user); }) {}
 
 Result<limits::Policy> Accounting::policy_for(std::string_view user_id,
                                               const std::vector<std::string>& roles) {
-  auto override_ = store_.get_limit_override(user_id);
+  auto override_ = overrides_.get(user_id);
   if (!override_) return override_.error();
   return policies_.resolve(std::string(user_id), roles, *override_);
+}
+
+void Accounting::override_changed(std::string_view user_id) {
+  overrides_.forget(user_id);
+  if (announce_override_) announce_override_(user_id);
 }
 
 std::int64_t Accounting::output_cap(const llm::Model& model, std::optional<int> requested) const {
