@@ -67,6 +67,12 @@ class Accounting {
                                       const llm::Model& model, llm::ChatRequest& req, bool stream,
                                       std::int64_t prompt_tokens);
 
+  // admit() when it needs no I/O — the user's override in memory and a limiter that will not
+  // wait (Limiter::may_block) — so an I/O thread may call it; nullopt when it would (then
+  // admit() on the blocking pool), with `req` untouched.
+  std::optional<Result<limits::Grant>> admit_now(std::string_view user_id, const std::vector<std::string>& roles,
+                                                 const llm::Model& model, llm::ChatRequest& req, bool stream);
+
   // Reserves a call whose worst case is known (an embeddings call: its input tokens).
   Result<limits::Grant> admit_usage(std::string_view user_id, const std::vector<std::string>& roles,
                                     const llm::Model& model, const llm::Usage& worst, bool stream);
@@ -98,6 +104,13 @@ class Accounting {
   const CallLimits& call_limits() const { return options_.limits; }
 
  private:
+  // The refusal of a model the caller's roles exclude, if they do.
+  static std::optional<Error> model_refused(const std::vector<std::string>& roles, const llm::Model& model);
+  // Caps req.max_tokens; the call's worst case with that cap.
+  llm::Usage worst_case(const llm::Model& model, llm::ChatRequest& req, std::int64_t prompt_tokens) const;
+  Result<limits::Grant> reserve(std::string_view user_id, const llm::Model& model, const llm::Usage& worst,
+                                bool stream, const limits::Policy& policy);
+
   limits::Limiter& limiter_;
   const limits::Policies& policies_;
   AccountingOptions options_;
