@@ -458,6 +458,16 @@ int serve(Config c) {
   std::unique_ptr<realtime::EventBus> bus;
   if (redis) bus = std::make_unique<realtime::RedisEventBus>(*redis, c.redis_key_prefix + "events");
   else bus = std::make_unique<realtime::LocalEventBus>();
+  // Admission keeps the users' limit overrides in memory: a change on any replica is forgotten by all.
+  accounting.set_override_announcer([&bus](std::string_view user) {
+    realtime::Event e;
+    e.type = std::string(limits::kOverrideChangedEvent);
+    e.user_id = std::string(user);
+    bus->publish(e);
+  });
+  bus->subscribe([&accounting](const realtime::Event& e) {
+    if (e.type == limits::kOverrideChangedEvent) accounting.forget_override(e.user_id);
+  });
   // Socket.IO rooms shared with the other replicas and the monolith's Socket.IO servers through
   // the Redis adapter's channels (<SOCKETIO_REDIS_KEY>#/#…); without Redis, rooms are in-process.
   std::unique_ptr<realtime::socketio::RedisAdapter> socketio_adapter;

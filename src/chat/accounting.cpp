@@ -8,17 +8,22 @@ namespace aas::chat {
 
 Accounting::Accounting(store::Store& store, limits::Limiter& limiter, const limits::Policies& policies,
                        AccountingOptions options, Observer on_recorded)
-    : store_(store),
-      limiter_(limiter),
+    : limiter_(limiter),
       policies_(policies),
       options_(options),
-      on_recorded_(std::move(on_recorded)) {}
+      on_recorded_(std::move(on_recorded)),
+      overrides_([&store](std::string_view user) { return store.get_limit_override(user); }) {}
 
 Result<limits::Policy> Accounting::policy_for(std::string_view user_id,
                                               const std::vector<std::string>& roles) {
-  auto override_ = store_.get_limit_override(user_id);
+  auto override_ = overrides_.get(user_id);
   if (!override_) return override_.error();
   return policies_.resolve(std::string(user_id), roles, *override_);
+}
+
+void Accounting::override_changed(std::string_view user_id) {
+  overrides_.forget(user_id);
+  if (announce_override_) announce_override_(user_id);
 }
 
 std::int64_t Accounting::output_cap(const llm::Model& model, std::optional<int> requested) const {
@@ -39,25 +44,50 @@ Result<limits::Grant> Accounting::admit(std::string_view user_id, const std::vec
 Result<limits::Grant> Accounting::admit_counted(std::string_view user_id, const std::vector<std::string>& roles,
                                                 const llm::Model& model, llm::ChatRequest& req, bool stream,
                                                 std::int64_t prompt_tokens) {
+  return admit_usage(user_id, roles, model, worst_case(model, req, prompt_tokens), stream);
+}
+
+std::optional<Result<limits::Grant>> Accounting::admit_now(std::string_view user_id,
+                                                           const std::vector<std::string>& roles,
+                                                           const llm::Model& model, llm::ChatRequest& req,
+                                                           bool stream) {
+  if (auto refused = model_refused(roles, model)) return Result<limits::Grant>(std::move(*refused));
+  auto override_ = overrides_.peek(user_id);
+  if (!override_) return std::nullopt;
+  const limits::Policy policy = policies_.resolve(std::string(user_id), roles, *override_);
+  if (limiter_.may_block(user_id, policy)) return std::nullopt;
+  return reserve(user_id, model, worst_case(model, req, llm::count_request_tokens(req)), stream, policy);
+}
+
+Result<limits::Grant> Accounting::admit_usage(std::string_view user_id, const std::vector<std::string>& roles,
+                                              const llm::Model& model, const llm::Usage& worst, bool stream) {
+  if (auto refused = model_refused(roles, model)) return std::move(*refused);
+  auto policy = policy_for(user_id, roles);
+  if (!policy) return policy.error();
+  return reserve(user_id, model, worst, stream, *policy);
+}
+
+std::optional<Error> Accounting::model_refused(const std::vector<std::string>& roles, const llm::Model& model) {
+  if (limits::model_allowed(roles, model.name)) return std::nullopt;
+  return make_error(errc::forbidden, "this API key may not use model '" + model.name + "'");
+}
+
+llm::Usage Accounting::worst_case(const llm::Model& model, llm::ChatRequest& req, std::int64_t prompt_tokens) const {
   const std::int64_t max_output = output_cap(model, req.max_tokens);
   req.max_tokens = static_cast<int>(max_output);
   llm::Usage worst;
   worst.input_tokens = prompt_tokens;
   worst.output_tokens = max_output;
-  return admit_usage(user_id, roles, model, worst, stream);
+  return worst;
 }
 
-Result<limits::Grant> Accounting::admit_usage(std::string_view user_id, const std::vector<std::string>& roles,
-                                              const llm::Model& model, const llm::Usage& worst, bool stream) {
-  if (!limits::model_allowed(roles, model.name))
-    return make_error(errc::forbidden, "this API key may not use model '" + model.name + "'");
-  auto policy = policy_for(user_id, roles);
-  if (!policy) return policy.error();
+Result<limits::Grant> Accounting::reserve(std::string_view user_id, const llm::Model& model, const llm::Usage& worst,
+                                          bool stream, const limits::Policy& policy) {
   limits::Ask ask;
   ask.tokens = worst.input_tokens + worst.output_tokens;
   ask.cost_micros = llm::cost_micros(model.pricing, worst).value_or(0);
   ask.stream = stream;
-  return limiter_.acquire(user_id, *policy, ask);
+  return limiter_.acquire(user_id, policy, ask);
 }
 
 domain::UsageRecord Accounting::ledger_row(const CallOutcome& call) {

@@ -5,6 +5,7 @@
 // and observers (metrics) are told (recorded).
 #include "chat/model_call.hpp"
 #include "limits/limiter.hpp"
+#include "limits/override_cache.hpp"
 #include "limits/policies.hpp"
 #include "llm/models.hpp"
 #include "store/store.hpp"
@@ -54,7 +55,8 @@ class Accounting {
 
   // Caps req.max_tokens, then reserves the call's worst case (prompt tokens + max output, and
   // its price) against the user's limits. rate_limited / budget_exceeded when a limit refuses.
-  // Reads the user's override from the store: call it on the blocking pool.
+  // May read the user's override from the store and the limiter's state from Redis: call it on
+  // the blocking pool.
   // `prompt_tokens`, when given, gets the prompt's count (what a placeholder is billed at first).
   Result<limits::Grant> admit(std::string_view user_id, const std::vector<std::string>& roles,
                               const llm::Model& model, llm::ChatRequest& req, bool stream,
@@ -64,6 +66,12 @@ class Accounting {
   Result<limits::Grant> admit_counted(std::string_view user_id, const std::vector<std::string>& roles,
                                       const llm::Model& model, llm::ChatRequest& req, bool stream,
                                       std::int64_t prompt_tokens);
+
+  // admit() when it needs no I/O — the user's override in memory and a limiter that will not
+  // wait (Limiter::may_block) — so an I/O thread may call it; nullopt when it would (then
+  // admit() on the blocking pool), with `req` untouched.
+  std::optional<Result<limits::Grant>> admit_now(std::string_view user_id, const std::vector<std::string>& roles,
+                                                 const llm::Model& model, llm::ChatRequest& req, bool stream);
 
   // Reserves a call whose worst case is known (an embeddings call: its input tokens).
   Result<limits::Grant> admit_usage(std::string_view user_id, const std::vector<std::string>& roles,
@@ -79,17 +87,36 @@ class Accounting {
   // The same for a call made by the service itself (titles, summaries): no grant to settle.
   void recorded(const CallOutcome& call);
 
-  // The policy in force for a user (GET /api/ai/usage/me). Reads the store.
+  // The policy in force for a user (GET /api/ai/usage/me). The user's override comes from memory
+  // (limits/override_cache.hpp), or from the store the first time: call it on the blocking pool.
   Result<limits::Policy> policy_for(std::string_view user_id, const std::vector<std::string>& roles);
+
+  // This replica changed a user's override in the store: forgotten here at once, and announced
+  // (set_override_announcer) so that every replica forgets it.
+  void override_changed(std::string_view user_id);
+  // Another replica announced that a user's override changed.
+  void forget_override(std::string_view user_id) { overrides_.forget(user_id); }
+  // How override_changed tells the other replicas (the event bus; may block on the network).
+  void set_override_announcer(std::function<void(std::string_view user_id)> announce) {
+    announce_override_ = std::move(announce);
+  }
   limits::Limiter& limiter() { return limiter_; }
   const CallLimits& call_limits() const { return options_.limits; }
 
  private:
-  store::Store& store_;
+  // The refusal of a model the caller's roles exclude, if they do.
+  static std::optional<Error> model_refused(const std::vector<std::string>& roles, const llm::Model& model);
+  // Caps req.max_tokens; the call's worst case with that cap.
+  llm::Usage worst_case(const llm::Model& model, llm::ChatRequest& req, std::int64_t prompt_tokens) const;
+  Result<limits::Grant> reserve(std::string_view user_id, const llm::Model& model, const llm::Usage& worst,
+                                bool stream, const limits::Policy& policy);
+
   limits::Limiter& limiter_;
   const limits::Policies& policies_;
   AccountingOptions options_;
   Observer on_recorded_;
+  limits::OverrideCache overrides_;
+  std::function<void(std::string_view)> announce_override_;
 };
 
 }  // namespace aas::chat

@@ -29,7 +29,11 @@ UsageService::Awaitable<MyUsage> UsageService::mine(std::string user_id, std::ve
 }
 
 UsageService::Awaitable<domain::LimitOverride> UsageService::put_override(domain::LimitOverride o) {
-  co_return co_await offload(blocking_, [&] { return store_.put_limit_override(o); });
+  co_return co_await offload(blocking_, [&] {
+    auto saved = store_.put_limit_override(o);
+    if (saved) accounting_.override_changed(o.user_id);  // admission keeps overrides in memory
+    return saved;
+  });
 }
 
 UsageService::Awaitable<std::optional<domain::LimitOverride>> UsageService::get_override(std::string user_id) {
@@ -37,7 +41,11 @@ UsageService::Awaitable<std::optional<domain::LimitOverride>> UsageService::get_
 }
 
 UsageService::Awaitable<void> UsageService::delete_override(std::string user_id) {
-  co_return co_await offload(blocking_, [&] { return store_.delete_limit_override(user_id); });
+  co_return co_await offload(blocking_, [&] {
+    auto deleted = store_.delete_limit_override(user_id);
+    if (deleted) accounting_.override_changed(user_id);
+    return deleted;
+  });
 }
 
 }  // namespace aas::chat

@@ -101,6 +101,10 @@ class Limiter {
   // RateLimit-* figures of the limit that refused. Nothing is held when it refuses.
   virtual Result<Grant> acquire(std::string_view user, const Policy& policy, const Ask& ask) = 0;
   virtual Status status(std::string_view user, const Policy& policy) = 0;
+  // Whether acquire() for this user may wait on I/O (Redis; the ledger, read the first time a
+  // budget period of the user is seen): then it belongs on the blocking pool. Otherwise it is a
+  // few arithmetic steps under a mutex, fit for an I/O thread (issue 16: one hop fewer a call).
+  virtual bool may_block(std::string_view user, const Policy& policy) = 0;
 
  protected:
   friend class Grant;

@@ -156,6 +156,18 @@ void LocalLimiter::settle(const Grant& grant, std::int64_t used_tokens, std::int
   u.last_seen = now;
 }
 
+bool LocalLimiter::may_block(std::string_view user, const Policy& policy) {
+  if (!policy.daily_budget_micros && !policy.monthly_budget_micros) return false;
+  const Periods period = periods(state_->clock.now());
+  std::lock_guard lock(state_->mu);
+  auto it = state_->users.find(std::string(user));
+  if (it == state_->users.end()) return true;
+  const UserState& u = it->second;
+  const auto loaded = [](const Period& p, const std::string& key) { return p.loaded && p.key == key; };
+  return (policy.daily_budget_micros && !loaded(u.day, period.day)) ||
+         (policy.monthly_budget_micros && !loaded(u.month, period.month));
+}
+
 Status LocalLimiter::status(std::string_view user, const Policy& policy) {
   const TimePoint now = state_->clock.now();
   const Periods period = periods(now);

@@ -22,6 +22,7 @@ class LocalLimiter final : public Limiter {
 
   Result<Grant> acquire(std::string_view user, const Policy& policy, const Ask& ask) override;
   Status status(std::string_view user, const Policy& policy) override;
+  bool may_block(std::string_view user, const Policy& policy) override;
 
  protected:
   void settle(const Grant& grant, std::int64_t used_tokens, std::int64_t used_cost_micros) override;

@@ -39,6 +39,7 @@ class RedisLimiter final : public Limiter {
 
   Result<Grant> acquire(std::string_view user, const Policy& policy, const Ask& ask) override;
   Status status(std::string_view user, const Policy& policy) override;
+  bool may_block(std::string_view, const Policy&) override { return true; }  // every call is a round trip
 
  protected:
   void settle(const Grant& grant, std::int64_t used_tokens, std::int64_t used_cost_micros) override;

@@ -16,7 +16,9 @@ struct Event {
   // "message.completed": an assistant answer was recorded (status complete, interrupted, error);
   // "answer.stop": the user asked to stop the answer streaming in a conversation;
   // "key.revoked": a service key was revoked or rotated (user_id "key:<id>"): every replica
-  // forgets it (keys/key_authenticator.hpp).
+  // forgets it (keys/key_authenticator.hpp);
+  // "limits.changed": a user's limit override was written or deleted: every replica forgets the
+  // copy its admission keeps (limits/override_cache.hpp).
   std::string type;
   std::string user_id;
   std::string conversation_id;

@@ -1,6 +1,7 @@
 #include "store/sqlite/db.hpp"
 
 #include "store/detail/text.hpp"
+#include "store/sqlite/frame_vfs.hpp"
 
 namespace aas::store::sqlite::detail {
 
@@ -126,6 +127,7 @@ Error db_error(std::string_view op, const DbError& e) {
 // --- Connection --------------------------------------------------------------------------------
 
 Connection::Connection(const std::string& path, int flags) {
+  install_frame_vfs();  // one write per WAL frame (frame_vfs.hpp)
   const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {
     // open_v2 hands back a handle even on failure (unless out of memory); it must be closed.

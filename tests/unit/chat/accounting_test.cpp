@@ -124,3 +124,54 @@ TEST_F(AccountingTest, AStoreOverrideReplacesTheDefaults) {
 
 }  // namespace
 }  // namespace aas::chat
+
+namespace aas::chat {
+namespace {
+
+TEST_F(AccountingTest, AdmitNowOnlyWhenNothingNeedsReading) {
+  auto first = request();
+  EXPECT_FALSE(accounting_->admit_now("u", {}, model_, first, false)) << "the override was never read";
+  EXPECT_EQ(first.max_tokens, std::nullopt) << "the request is left as it was";
+  ASSERT_TRUE(accounting_->admit("u", {}, model_, first, false));  // reads the override and the day's spending
+
+  auto again = request();
+  auto now = accounting_->admit_now("u", {}, model_, again, false);
+  ASSERT_TRUE(now);
+  ASSERT_TRUE(*now);
+  EXPECT_EQ(again.max_tokens, 100);
+  EXPECT_EQ((*now)->ask().tokens, 16 + 100) << "the same reservation as admit()";
+  EXPECT_EQ((*now)->ask().cost_micros, 16 + 200);
+
+  // A changed override is read again, on the pool.
+  accounting_->override_changed("u");
+  auto after = request();
+  EXPECT_FALSE(accounting_->admit_now("u", {}, model_, after, false));
+}
+
+TEST_F(AccountingTest, AdmitNowRefusesAnExcludedModelAtOnce) {
+  auto req = request();
+  auto now = accounting_->admit_now("u", {"aas:model:other"}, model_, req, false);
+  ASSERT_TRUE(now);
+  ASSERT_FALSE(*now);
+  EXPECT_EQ(now->error().code, errc::forbidden);
+}
+
+TEST_F(AccountingTest, AChangedOverrideIsAnnouncedAndSeenAtTheNextCall) {
+  std::vector<std::string> announced;
+  accounting_->set_override_announcer([&](std::string_view user) { announced.emplace_back(user); });
+  auto req = request();
+  ASSERT_TRUE(accounting_->admit("u", {}, model_, req, false));
+  domain::LimitOverride o;
+  o.user_id = "u";
+  o.daily_budget_micros = 100;
+  ASSERT_TRUE(store_->put_limit_override(o));
+  accounting_->override_changed("u");
+  EXPECT_EQ(announced, std::vector<std::string>{"u"});
+  auto next = request();
+  auto refused = accounting_->admit("u", {}, model_, next, false);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, errc::budget_exceeded);
+}
+
+}  // namespace
+}  // namespace aas::chat

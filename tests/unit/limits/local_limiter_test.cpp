@@ -44,5 +44,27 @@ TEST(LocalLimiter, IdleUsersAreForgottenOnlyOnceTenThousandAreTracked) {
   EXPECT_EQ(limiter.status("streaming", p).active_streams, 1);
 }
 
+TEST(LocalLimiter, MayBlockOnlyUntilABudgetPeriodIsLoaded) {
+  testing::FakeClock clock;
+  int loads = 0;
+  LocalLimiter limiter(clock, [&](std::string_view, std::string_view) -> Result<std::int64_t> {
+    ++loads;
+    return 0;
+  });
+  Policy unbudgeted;
+  EXPECT_FALSE(limiter.may_block("a", unbudgeted)) << "without a budget nothing is read";
+  Policy daily;
+  daily.daily_budget_micros = 1'000;
+  EXPECT_TRUE(limiter.may_block("a", daily)) << "the day's spending is still to be read";
+  ASSERT_TRUE(limiter.acquire("a", daily, {}));
+  EXPECT_EQ(loads, 1);
+  EXPECT_FALSE(limiter.may_block("a", daily));
+  Policy monthly = daily;
+  monthly.monthly_budget_micros = 10'000;
+  EXPECT_TRUE(limiter.may_block("a", monthly)) << "the month was not needed until now";
+  clock.advance(std::chrono::hours(24));
+  EXPECT_TRUE(limiter.may_block("a", daily)) << "a new day is read again";
+}
+
 }  // namespace
 }  // namespace aas::limits
