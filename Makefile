@@ -4,7 +4,7 @@ TEST_DIR    ?= build/test
 JOBS        ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-test run test unit bench bench-realtime bench-vectors bench-retrieval-1m clean fuzz test-asan test-tsan coverage soak
+.PHONY: all deps build build-test run test unit bench bench-realtime bench-vectors bench-retrieval-1m clean fuzz test-asan test-tsan coverage coverage-unit soak
 
 all: build
 
@@ -86,8 +86,11 @@ test-asan: deps $(ASAN_DIR)/build.ninja
 	cmake --build $(ASAN_DIR) -j $(JOBS)
 	cd $(ASAN_DIR) && $(SAN_ENV) ctest --output-on-failure --timeout 1800 -R '$(SAN_TESTS)' -E '^(ui|deploy|promtool)$$'
 
+# -O1 -g1: what TSan's authors advise (-O1 or more, line tables for the reports), and lighter to
+# compile than -O2 -g: the build's compile time, not the test run, is what limited every TSan run.
 $(TSAN_DIR)/build.ninja:
-	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAAS_WERROR=ON -DAAS_SANITIZE=thread
+	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAAS_WERROR=ON -DAAS_SANITIZE=thread \
+	  '-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG'
 
 test-tsan: deps $(TSAN_DIR)/build.ninja
 	cmake --build $(TSAN_DIR) -j $(JOBS) --target $$(cd $(TSAN_DIR) && ninja -t targets all | grep -o '^unit_[a-z]*' | sort -u)
@@ -106,6 +109,23 @@ coverage: deps $(COV_DIR)/build.ninja
 	find $(COV_DIR) -name '*.gcda' -delete
 	-cd $(COV_DIR) && ctest --output-on-failure --timeout 1800 -E '^(ui|deploy|promtool|todo_app)$$'
 	bash scripts/coverage-report.sh $(COV_DIR)
+
+# Line coverage of src/ from the unit suites alone: the unit binaries only (no service, no black-box
+# run, so a fraction of `make coverage`), Debug -O0 with line tables, then the same report.
+# COV_SANITIZE=address,undefined builds them with ASan + UBSan as well, so one build gives both the
+# sanitizer run and the line figures (UBSan's checks are branches gcov counts: read only the line
+# columns of such a run).
+COV_UNIT_DIR ?= build/coverage-unit
+COV_SANITIZE ?=
+$(COV_UNIT_DIR)/build.ninja:
+	cmake -S . -B $(COV_UNIT_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug '-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1' \
+	  -DAAS_WERROR=ON -DAAS_COVERAGE=ON -DAAS_SANITIZE=$(COV_SANITIZE)
+
+coverage-unit: deps $(COV_UNIT_DIR)/build.ninja
+	cmake --build $(COV_UNIT_DIR) -j $(JOBS) --target $$(cd $(COV_UNIT_DIR) && ninja -t targets all | grep -o '^unit_[a-z]*' | sort -u)
+	find $(COV_UNIT_DIR) -name '*.gcda' -delete
+	-cd $(COV_UNIT_DIR) && $(SAN_ENV) ctest --output-on-failure --timeout 1800 -R '^unit_'
+	bash scripts/coverage-report.sh $(COV_UNIT_DIR)
 
 # bench/soak: SOAK_MINUTES (default 30) of mixed load; fails when RSS or fds keep growing or a 5xx
 # is unexpected. Figures in docs/benchmarks.md.

@@ -289,7 +289,7 @@ describe('three replicas on one PostgreSQL and one Redis, behind deploy/Caddyfil
       for await (const e of long.events) rest.push(e.event);
       assert.equal(rest.at(-1), 'done', `events: ${rest}`);
       let next;
-      for (let i = 0; i < 50; ++i) {
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline;) {
         next = await openStreamVia(user, { message: 'next', model: 'quick' });
         if (next.res.statusCode === 200) break;
         next.res.resume();

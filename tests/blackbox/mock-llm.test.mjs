@@ -35,7 +35,7 @@ after(async () => {
   if (r) assert.deepEqual(r, { code: 0, signal: null }, `mock-llm exits cleanly on SIGTERM; stderr:\n${mock.stderr}`);
 });
 
-async function waitFor(fn, what, timeoutMs = 5000) {
+async function waitFor(fn, what, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

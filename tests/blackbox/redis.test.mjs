@@ -105,7 +105,7 @@ describe('fail open (REDIS_FAIL_MODE unset): without Redis a replica enforces th
     assert.ok((await redis.keys('aas:lim:*')).includes('aas:lim:{open-after}'), 'the limits are in Redis again');
     assert.ok(Number(await redis.command('HGET', 'aas:lim:{open-after}', 'rq')) < 1, 'the refusal came from the bucket in Redis');
     assert.deepEqual((await adminHealth(svc)).redis, { configured: true, ok: true, failMode: 'open' });
-    await waitFor(() => /limits: redis reachable again/.test(svc.stderr), 5000, 'the "reachable again" log line');
+    await waitFor(() => /limits: redis reachable again/.test(svc.stderr), 30_000, 'the "reachable again" log line');
     assert.match((await svc.get('/metrics')).text, /^ai_redis_up 1$/m);
   });
 });
@@ -325,7 +325,7 @@ describe('events on Redis pub/sub, as the monolith sees them', () => {
     try {
       const token = svc.token('events-user');
       const turn = assertOk(await svc.post('/api/ai/chat', { token, json: { message: 'Tell the monolith' } }));
-      await waitFor(() => sub.messages.length >= 1, 5000, 'the event');
+      await waitFor(() => sub.messages.length >= 1, 30_000, 'the event');
       assert.equal(sub.messages.length, 1);
       assert.equal(sub.messages[0].channel, 'ev:events');
       assert.deepEqual(JSON.parse(sub.messages[0].payload), {
@@ -335,7 +335,7 @@ describe('events on Redis pub/sub, as the monolith sees them', () => {
       });
       // A stop request is an event too (for the replica streaming that conversation).
       assert.equal((await svc.post(`/api/ai/conversations/${turn.conversationId}/stop`, { token })).status, 202);
-      await waitFor(() => sub.messages.length >= 2, 5000, 'the stop event');
+      await waitFor(() => sub.messages.length >= 2, 30_000, 'the stop event');
       assert.deepEqual(JSON.parse(sub.messages[1].payload), {
         type: 'answer.stop', userId: 'events-user', conversationId: turn.conversationId,
       });

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { assertError, assertOk } from './lib/assert.mjs';
 import { makeToken } from './lib/jwt.mjs';
 import { startService } from './lib/service.mjs';
+import { waitFor } from './lib/sse.mjs';
 import { startWithMockLlm } from './lib/upstream.mjs';
 import { startReceiver, verify as verifySignature } from './lib/webhook-receiver.mjs';
 
@@ -95,12 +96,9 @@ describe('webhooks', () => {
     const entry = log.items.find((d) => d.id === ok.headers['x-aas-delivery']);
     assert.ok(entry, 'in the delivery log');
     // The 200 may be logged a moment after the receiver answered: wait for the log to say so.
-    let settled = entry;
-    for (let i = 0; settled.status !== 'delivered' && i < 200; ++i) {
-      await new Promise((r) => setTimeout(r, 25));
-      settled = assertOk(await svc.get('/api/ai/admin/webhooks/deliveries?status=delivered', { token: admin })).items
-        .find((d) => d.id === entry.id) ?? settled;
-    }
+    const settled = entry.status === 'delivered' ? entry : await waitFor(async () =>
+      assertOk(await svc.get('/api/ai/admin/webhooks/deliveries?status=delivered', { token: admin })).items
+        .find((d) => d.id === entry.id), 30_000, 'the delivery logged as delivered');
     assert.equal(settled.status, 'delivered');
     assert.equal(settled.attempts, 3);
     assert.equal(settled.lastStatus, 200);
@@ -112,13 +110,9 @@ describe('webhooks', () => {
     receiver.answer = (e) => (e.json.data?.userId === 'hook-gone' ? 410 : 200);
     const turn = await chat('hook-gone', 'nobody home');
     const got = await receiver.waitFor(forMessage(turn.messageId));
-    let entry;
-    for (let i = 0; !entry && i < 200; ++i) {
-      entry = assertOk(await svc.get('/api/ai/admin/webhooks/deliveries?status=failed', { token: admin })).items
-        .find((d) => d.id === got.headers['x-aas-delivery']);
-      if (!entry) await new Promise((r) => setTimeout(r, 25));
-    }
-    assert.ok(entry, 'logged as failed');
+    const entry = await waitFor(async () =>
+      assertOk(await svc.get('/api/ai/admin/webhooks/deliveries?status=failed', { token: admin })).items
+        .find((d) => d.id === got.headers['x-aas-delivery']), 30_000, 'the delivery logged as failed');
     assert.equal(entry.attempts, 1);
     assert.equal(entry.lastStatus, 410);
     assert.equal(receiver.received.filter(forMessage(turn.messageId)).length, 1);

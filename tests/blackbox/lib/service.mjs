@@ -108,7 +108,7 @@ export class Service {
   }
 
   // Waits until an access-log line satisfies pred (log lines may be written just after the response).
-  async waitForLogLine(pred, timeoutMs = 5000) {
+  async waitForLogLine(pred, timeoutMs = 30_000) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.stdoutJsonLines().find(pred);

@@ -211,8 +211,8 @@ class AgentLoopTest : public ::testing::Test {
     in.model = "scripted";
     in.request_id = "test";
     in.bearer_token = "alice-token";
-    asio::io_context ioc;
-    auto strand = asio::make_strand(ioc);
+    ioc_.restart();
+    auto strand = asio::make_strand(ioc_);
     auto body = [&]() -> asio::awaitable<Result<chat::TurnResult>> {
       if (!events) co_return co_await chat_->send(in);
       auto prepared = co_await chat_->begin(in, true);
@@ -220,7 +220,7 @@ class AgentLoopTest : public ::testing::Test {
       co_return co_await chat_->stream(std::move(*prepared), *events);
     };
     auto fut = asio::co_spawn(strand, body(), asio::use_future);
-    ioc.run();
+    ioc_.run();
     return fut.get();
   }
 
@@ -243,6 +243,10 @@ class AgentLoopTest : public ::testing::Test {
   std::filesystem::path dir_;
   SystemClock clock_;
   std::unique_ptr<store::Store> store_;
+  // Outlives blocking_'s join: a pool thread that resumed a turn still holds a copy of its strand
+  // executor after the post back, and drops it once run() may have returned; a per-call io_context
+  // was gone by then (TSan: the strand's release locked the destroyed strand service's mutex).
+  asio::io_context ioc_;
   asio::thread_pool blocking_{2};
   std::shared_ptr<ScriptedModel> model_ = std::make_shared<ScriptedModel>();
   llm::ModelRegistry models_;

@@ -96,21 +96,21 @@ class ChatServiceTest : public ::testing::Test {
   }
 
   Result<TurnResult> send(TurnInput in) {
-    asio::io_context ioc;
-    auto fut = asio::co_spawn(ioc, chat_->send(std::move(in)), asio::use_future);
-    ioc.run();
+    ioc_.restart();
+    auto fut = asio::co_spawn(ioc_, chat_->send(std::move(in)), asio::use_future);
+    ioc_.run();
     return fut.get();
   }
 
   Result<TurnResult> stream(TurnInput in, TurnObserver& observer) {
-    asio::io_context ioc;
+    ioc_.restart();
     auto run = [&]() -> asio::awaitable<Result<TurnResult>> {
       auto prepared = co_await chat_->begin(std::move(in), true);
       if (!prepared) co_return prepared.error();
       co_return co_await chat_->stream(std::move(*prepared), observer);
     };
-    auto fut = asio::co_spawn(ioc, run(), asio::use_future);
-    ioc.run();
+    auto fut = asio::co_spawn(ioc_, run(), asio::use_future);
+    ioc_.run();
     return fut.get();
   }
 
@@ -132,6 +132,11 @@ class ChatServiceTest : public ::testing::Test {
   std::filesystem::path dir_;
   SystemClock clock_;
   std::unique_ptr<store::Store> store_;
+  // One io_context for the whole test, gone only after blocking_ is joined: a pool thread that
+  // resumes a coroutine posts into it and may still be inside that post (signalling the
+  // io_context's condition variable) when run() returns. A per-call io_context was destroyed under
+  // it (TSan: pthread_cond_destroy racing pthread_cond_signal, from offload's post back).
+  asio::io_context ioc_;
   asio::thread_pool blocking_{2};
   llm::ModelRegistry models_;
   std::shared_ptr<FailingProvider> failing_ = std::make_shared<FailingProvider>();
@@ -334,10 +339,12 @@ TEST_F(ChatServiceTest, AFailedModelCallKeepsTheUserMessageAndRecordsTheFailure)
   EXPECT_EQ(messages->items[1].cost_micros, std::nullopt);
 }
 
-// Runs one of the service's awaitables to its end.
+// Runs one of the service's awaitables to its end, on an io_context that outlives every test's
+// blocking pool (see ChatServiceTest::ioc_ for why a per-call one races with offload's post back).
 template <class T>
 T run(asio::awaitable<T> a) {
-  asio::io_context ioc;
+  static asio::io_context ioc;
+  ioc.restart();
   auto fut = asio::co_spawn(ioc, std::move(a), asio::use_future);
   ioc.run();
   return fut.get();

@@ -33,15 +33,18 @@ class ResponseHistoryTest : public ::testing::Test {
 
   template <class F>
   auto run(F f) {
-    asio::io_context ioc;
-    auto fut = asio::co_spawn(ioc, f(), asio::use_future);
-    ioc.run();
+    ioc_.restart();
+    auto fut = asio::co_spawn(ioc_, f(), asio::use_future);
+    ioc_.run();
     return fut.get();
   }
 
   std::filesystem::path dir_;
   SystemClock clock_;
   std::unique_ptr<store::Store> store_;
+  // Outlives blocking_'s join: a pool thread may still be inside its post back into the io_context
+  // when run() returns (chat_service_test.cpp, ChatServiceTest::ioc_).
+  asio::io_context ioc_;
   asio::thread_pool blocking_{1};
 };
 

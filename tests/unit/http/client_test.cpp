@@ -369,7 +369,7 @@ class HttpClientTest : public ::testing::Test {
 
 bool wait_closed(std::promise<bool>& p) {
   auto f = p.get_future();
-  return f.wait_for(5s) == std::future_status::ready && f.get();
+  return f.wait_for(30s) == std::future_status::ready && f.get();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -793,7 +793,7 @@ TEST_F(HttpClientTest, CancellationSignalStopsAStreamMidBody) {
   auto future =
       asio::co_spawn(ioc_, client.stream(get(srv.url("/")), nullptr, sink),
                      asio::bind_cancellation_slot(signal.slot(), asio::use_future));
-  ASSERT_EQ(future.wait_for(5s), std::future_status::ready) << "cancellation was ignored";
+  ASSERT_EQ(future.wait_for(30s), std::future_status::ready) << "cancellation was ignored";
   auto res = future.get();
   ASSERT_FALSE(res);
   EXPECT_EQ(res.error().message, "upstream request cancelled");

@@ -232,7 +232,7 @@ TEST_F(ServerStreamTest, EachWriteReachesTheClientAtOnce) {
   EXPECT_TRUE(client.body_complete());
   EXPECT_TRUE(client.closed_by_server());
   auto written = results.get_future();
-  ASSERT_EQ(written.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(written.wait_for(30s), std::future_status::ready);
   EXPECT_EQ(written.get(), (std::vector<bool>{true, true, true}));
 }
 
@@ -257,9 +257,9 @@ TEST_F(ServerStreamTest, ClientLeavingCompletesClosedAndLaterWritesFail) {
   ASSERT_EQ(client.next_chunk(), "event: delta\ndata: 1\n\n");
   client.close();
 
-  EXPECT_EQ(closed_done.get_future().wait_for(1s), std::future_status::ready);
+  EXPECT_EQ(closed_done.get_future().wait_for(30s), std::future_status::ready);
   auto result = outcome.get_future();
-  ASSERT_EQ(result.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(result.wait_for(30s), std::future_status::ready);
   const Outcome o = result.get();
   EXPECT_TRUE(o.closed_flag);
   EXPECT_FALSE(o.later_write);
@@ -311,7 +311,7 @@ TEST_F(ServerStreamTest, ClosedLosingARaceIsCancelledWithoutClosing) {
   EXPECT_TRUE(client.body_complete());
 
   auto result = winners.get_future();
-  ASSERT_EQ(result.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(result.wait_for(30s), std::future_status::ready);
   EXPECT_EQ(result.get(), (std::vector<std::size_t>{0, 0, 0}));
 }
 
@@ -401,7 +401,7 @@ TEST_F(ServerStreamTest, ShutdownWaitsForTheStreamToFinish) {
   EXPECT_EQ(client.next_chunk(), "event: done\ndata: {}\n\n");
   EXPECT_EQ(client.next_chunk(), std::nullopt);
   EXPECT_TRUE(client.body_complete());
-  ASSERT_EQ(done.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(done.wait_for(30s), std::future_status::ready);
   EXPECT_TRUE(done.get());
 }
 
@@ -424,12 +424,12 @@ TEST_F(ServerStreamTest, ShutdownGivesUpOnAStreamAfterTheGracePeriod) {
   std::promise<bool> drained;
   server_->shutdown([&drained](bool ok) { drained.set_value(ok); });
   auto done = drained.get_future();
-  ASSERT_EQ(done.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(done.wait_for(30s), std::future_status::ready);
   EXPECT_FALSE(done.get());
 
   // The stream was not killed: its producer still ends it.
   finish.open();
-  EXPECT_EQ(ended.get_future().wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(ended.get_future().wait_for(30s), std::future_status::ready);
   EXPECT_EQ(client.next_chunk(), std::nullopt);
   EXPECT_TRUE(client.body_complete());
 }

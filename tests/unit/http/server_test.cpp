@@ -309,7 +309,7 @@ TEST_F(ServerTest, ShutdownFinishesInFlightRequestsAndRefusesNewOnes) {
 
   Client busy(server_->port());
   busy.send("GET /slow HTTP/1.1\r\nHost: test\r\n\r\n");
-  ASSERT_EQ(slow_started_.get_future().wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(slow_started_.get_future().wait_for(30s), std::future_status::ready);
 
   std::promise<bool> drained;
   server_->shutdown([&drained](bool ok) { drained.set_value(ok); });
@@ -323,7 +323,7 @@ TEST_F(ServerTest, ShutdownFinishesInFlightRequestsAndRefusesNewOnes) {
   EXPECT_TRUE(busy.closed_by_server());
 
   auto done = drained.get_future();
-  ASSERT_EQ(done.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(done.wait_for(30s), std::future_status::ready);
   EXPECT_TRUE(done.get());
 
   Client late(server_->port());
@@ -335,7 +335,7 @@ TEST_F(ServerTest, ShutdownWithNoConnectionsDrainsAtOnce) {
   std::promise<bool> drained;
   server_->shutdown([&drained](bool ok) { drained.set_value(ok); });
   auto done = drained.get_future();
-  ASSERT_EQ(done.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(done.wait_for(30s), std::future_status::ready);
   EXPECT_TRUE(done.get());
 }
 

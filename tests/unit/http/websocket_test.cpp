@@ -194,7 +194,7 @@ TEST_F(WebSocketTest, WhatOnOpenSendsComesFirstAndAFlushedSendIsOnTheWireWhenItC
   EXPECT_EQ(client.read().second, "hello");
   client.write("flush please", false);
   auto flushed = flushed_.get_future();
-  ASSERT_EQ(flushed.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(flushed.wait_for(30s), std::future_status::ready);
   EXPECT_TRUE(flushed.get());
   // Written before send_flushed completed: already here, though the client has not read since.
   EXPECT_GT(client.unread_bytes(), 0u);
@@ -303,7 +303,7 @@ TEST_F(WebSocketTest, ShutdownClosesWebSocketsAsGoingAway) {
   EXPECT_EQ(ec, websocket::error::closed);
   EXPECT_EQ(client.close_code(), websocket::close_code::going_away);
   auto result = drained.get_future();
-  ASSERT_EQ(result.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(result.wait_for(30s), std::future_status::ready);
   EXPECT_TRUE(result.get());
 }
 
