@@ -347,8 +347,9 @@ struct HttpClient::Impl {
     return *tls_context;
   }
 
-  asio::awaitable<Result<ClientResponse>> exchange(ClientRequest req, HeadHook on_head,
-                                                   BodySink sink);
+  // `keep` is this client's state, held by the exchange so that the pool outlives it.
+  asio::awaitable<Result<ClientResponse>> exchange(ClientRequest req, HeadHook on_head, BodySink sink,
+                                                   std::shared_ptr<Impl> keep);
   asio::awaitable<Result<std::unique_ptr<Connection>>> connect(const Exchange& x);
   // Asks the proxy, on a fresh connection to it, for a tunnel to `t`.
   asio::awaitable<Result<void>> open_tunnel(beast::tcp_stream& s, const Target& t, const Deadline& d,
@@ -608,9 +609,9 @@ asio::awaitable<Outcome> HttpClient::Impl::transfer(Stream& stream, Connection& 
   co_return Outcome{std::move(head), reusable};
 }
 
-asio::awaitable<Result<ClientResponse>> HttpClient::Impl::exchange(ClientRequest req,
-                                                                   HeadHook on_head,
-                                                                   BodySink sink) {
+asio::awaitable<Result<ClientResponse>> HttpClient::Impl::exchange(ClientRequest req, HeadHook on_head,
+                                                                   BodySink sink, std::shared_ptr<Impl> keep) {
+  (void)keep;
   auto target = parse_target(req.url);
   if (!target) co_return target.error();
   auto msg = build_request(req, *target);
@@ -699,7 +700,7 @@ asio::awaitable<Result<ClientResponse>> HttpClient::request(ClientRequest req) {
     return true;
   };
 
-  auto result = co_await impl->exchange(std::move(req), std::move(on_head), std::move(sink));
+  auto result = co_await impl->exchange(std::move(req), std::move(on_head), std::move(sink), impl);
   if (!result) co_return result;
   if (too_large) {
     co_return make_error(errc::upstream_error, "upstream response too large",
@@ -709,15 +710,16 @@ asio::awaitable<Result<ClientResponse>> HttpClient::request(ClientRequest req) {
   co_return result;
 }
 
+// Not a coroutine itself: the exchange is what the caller awaits, a frame less for every held
+// stream.
 asio::awaitable<Result<ClientResponse>> HttpClient::stream(
     ClientRequest req, std::function<void(const ClientResponse& head)> on_head, BodySink sink) {
-  const std::shared_ptr<Impl> impl = impl_;
-  HeadHook hook = [&on_head](const ClientResponse& head) {
+  HeadHook hook = [on_head = std::move(on_head)](const ClientResponse& head) {
     if (on_head) on_head(head);
     return true;
   };
   if (!sink) sink = [](std::string_view) { return true; };
-  co_return co_await impl->exchange(std::move(req), std::move(hook), std::move(sink));
+  return impl_->exchange(std::move(req), std::move(hook), std::move(sink), impl_);
 }
 
 }  // namespace aas::http

@@ -45,9 +45,12 @@ class BodyWriter {
   // has gone or the write timed out; later writes then return false at once. A slow reader
   // makes this wait (bounded by the write timeout), so memory never grows with the backlog.
   virtual boost::asio::awaitable<bool> write(std::string_view bytes) = 0;
-  // Completes when the client closes the connection (or a write failed). Raced against
-  // upstream work (awaitable operators) so that a departed client cancels it promptly.
-  virtual boost::asio::awaitable<void> closed() = 0;
+  // Calls `f` once, on the connection's strand, when the client closes the connection (or a
+  // write failed); at once when that happened already. One callback at a time: a new one (or an
+  // empty one) replaces it, so that whoever registered it can unregister before it is destroyed.
+  // A callback rather than an awaitable to race: a held stream then needs no coroutine of its
+  // own to learn that its client left.
+  virtual void on_closed(std::function<void()> f) = 0;
   virtual bool is_closed() const = 0;
   // Answers with `res` (a whole response: its own status, headers and body) instead of the
   // stream, while nothing of the stream has been sent; false once it is too late. For a stream

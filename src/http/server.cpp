@@ -45,6 +45,7 @@
 #include <string_view>
 #include <tuple>
 #include <unordered_set>
+#include <variant>
 
 namespace aas::http {
 
@@ -195,7 +196,6 @@ class StreamWriter final : public BodyWriter {
         head_(std::move(head)),
         chunked_(head_.chunked()),
         write_timeout_(write_timeout),
-        gone_(stream.get_executor(), asio::steady_timer::time_point::max()),
         watcher_done_(stream.get_executor(), asio::steady_timer::time_point::max()) {}
 
   asio::awaitable<bool> write(std::string_view bytes) override {
@@ -230,8 +230,10 @@ class StreamWriter final : public BodyWriter {
       // socket, so a client that stopped reading costs at most one write_timeout and the bytes
       // already in the socket buffers.
       stream_.expires_after(write_timeout_);
+      writing_ = true;
       auto [ec, written] = co_await asio::async_write(
           stream_, asio::const_buffer(frame_.data() + sent, frame_.size() - sent), use_tuple);
+      writing_ = false;
       if (ec) {
         // Also when the write was cancelled: part of a chunk may be out, the framing is lost.
         spdlog::debug("streamed write failed: {}", ec.message());
@@ -244,11 +246,9 @@ class StreamWriter final : public BodyWriter {
     co_return true;
   }
 
-  asio::awaitable<void> closed() override {
-    if (closed_) co_return;
-    // Ends when mark_closed() cancels the timer, or when our caller is cancelled (the other side
-    // of an `||` won): then the wait is cancelled with it and nothing is marked.
-    co_await gone_.async_wait(use_tuple);
+  void on_closed(std::function<void()> f) override {
+    if (closed_ && f) return f();
+    on_closed_ = std::move(f);
   }
 
   bool is_closed() const override { return closed_; }
@@ -292,7 +292,7 @@ class StreamWriter final : public BodyWriter {
   // its request therefore counts as gone, as it does for most SSE servers.
   void watch_client() {
     watching_ = true;
-    asio::co_spawn(stream_.get_executor(), watch(), asio::detached);
+    read_client();
   }
 
   // Stops the watcher (cancels its read) and waits until its coroutine is over, so that
@@ -316,20 +316,24 @@ class StreamWriter final : public BodyWriter {
   }
 
  private:
-  asio::awaitable<void> watch() {
-    char sink[512];  // what the client sends meanwhile is discarded
-    for (;;) {
-      auto [ec, n] = co_await stream_.async_read_some(asio::buffer(sink), use_tuple);
-      if (ec) break;
-    }
-    mark_closed();
-    watching_ = false;
-    watcher_done_.cancel();
+  // A read with a completion handler rather than a coroutine: it is pending for the whole stream,
+  // and a spawned coroutine (its frame, its thread of execution) cost ~1 KB per held stream.
+  void read_client() {
+    stream_.async_read_some(asio::buffer(sink_), [this](const beast::error_code& ec, std::size_t) {
+      if (!ec) return read_client();
+      // A write waiting for room in the socket goes nowhere now: it ends at once, not at its timeout.
+      beast::error_code ignored;
+      if (writing_) stream_.socket().cancel(ignored);
+      mark_closed();
+      watching_ = false;
+      watcher_done_.cancel();
+    });
   }
 
   void mark_closed() {
+    if (closed_) return;
     closed_ = true;
-    gone_.cancel();  // wakes every closed() waiter
+    if (on_closed_) std::exchange(on_closed_, nullptr)();
   }
 
   beast::tcp_stream& stream_;
@@ -340,18 +344,27 @@ class StreamWriter final : public BodyWriter {
   const std::chrono::milliseconds write_timeout_;
   static constexpr std::size_t kKeptFrameBytes = 4096;
   std::string frame_;                // the chunk being written, reused from event to event
-  asio::steady_timer gone_;          // never expires; cancelled once closed
+  std::function<void()> on_closed_;  // told once, when the client is gone
   asio::steady_timer watcher_done_;  // never expires; cancelled when the watcher ends
+  char sink_[64];                    // what the client sends meanwhile is discarded
   bool closed_ = false;
   bool watching_ = false;
+  bool writing_ = false;  // an async write of the body is pending
 };
 
-// An upgrade request the handler accepted: served by run_connection once serve()'s frame (its
-// parser, buffers and request copies, a few KB) is gone, as a WebSocket may stay open for days.
+// What serve() hands to run_connection, to be run once serve()'s frame (its parser, buffers and
+// the request's copies, ~4 KB) is gone: a WebSocket may stay open for days, a stream for minutes.
+// An upgrade request the handler accepted:
 struct Upgrade {
   BeastRequest request;
   std::shared_ptr<WebSocketHandler> handler;
 };
+// A streamed response (not to a HEAD request, which gets its head from serve()):
+struct Stream {
+  Response response;
+  unsigned version = 11;
+};
+using Handoff = std::variant<std::monostate, Upgrade, Stream>;
 
 }  // namespace
 
@@ -390,12 +403,12 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   void refuse(tcp::socket socket, ConnectionGate::Verdict why, const asio::ip::address& peer);
   void start_connection(tcp::socket socket, asio::ip::address peer);
   asio::awaitable<void> run_connection(std::shared_ptr<Connection> conn);
-  asio::awaitable<std::optional<Upgrade>> serve(Connection& conn);
-  asio::awaitable<std::optional<Upgrade>> upgrade(Connection& conn, BeastRequest msg, Request req);
+  asio::awaitable<Handoff> serve(Connection& conn);
+  asio::awaitable<Handoff> upgrade(Connection& conn, BeastRequest msg, Request req);
   asio::awaitable<bool> write_response(Connection& conn, Response res, unsigned version,
                                        bool keep_alive, bool head_only);
-  asio::awaitable<void> stream_response(Connection& conn, Response res, unsigned version,
-                                        bool head_only);
+  asio::awaitable<void> stream_head_only(Connection& conn, const Response& res, unsigned version);
+  asio::awaitable<void> stream_response(Connection& conn, Response res, unsigned version);
   asio::awaitable<void> answer_read_error(Connection& conn, const beast::error_code& ec, std::string_view target);
   asio::awaitable<void> linger_close(Connection& conn);
   asio::awaitable<void> drain(std::function<void(bool)> on_done);
@@ -515,8 +528,10 @@ void Server::Impl::start_connection(tcp::socket socket, asio::ip::address peer) 
 
 asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> conn) {
   try {
-    std::optional<Upgrade> upgraded = co_await serve(*conn);
-    if (upgraded) {
+    Handoff next = co_await serve(*conn);
+    if (auto* stream = std::get_if<Stream>(&next)) {
+      co_await stream_response(*conn, std::move(stream->response), stream->version);
+    } else if (auto* upgraded = std::get_if<Upgrade>(&next)) {
       if (!detect_dead_peers(conn->stream.socket().native_handle(), options.dead_peer_timeout))
         spdlog::debug("websocket: keepalive options refused");
       co_await detail::run_websocket(std::move(conn->stream), std::move(upgraded->request),
@@ -536,14 +551,14 @@ asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> c
   connections.erase(conn);
 }
 
-asio::awaitable<std::optional<Upgrade>> Server::Impl::serve(Connection& conn) {
+asio::awaitable<Handoff> Server::Impl::serve(Connection& conn) {
   beast::error_code ec;
   const std::string remote_address = conn.peer.to_string();
   beast::flat_buffer buffer;
 
   for (;;) {
     conn.busy = false;
-    if (shutting_down) co_return std::nullopt;
+    if (shutting_down) co_return Handoff{};
 
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
@@ -562,7 +577,7 @@ asio::awaitable<std::optional<Upgrade>> Server::Impl::serve(Connection& conn) {
         co_await write_response(conn, server_error(errc::invalid_request, std::string(*refused), parser.get().target()),
                                 parser.get().version(), false, false);
         co_await linger_close(conn);
-        co_return std::nullopt;
+        co_return Handoff{};
       }
     }
     if (!ec && options.body_limit_for) {
@@ -575,7 +590,7 @@ asio::awaitable<std::optional<Upgrade>> Server::Impl::serve(Connection& conn) {
         conn.stream.expires_after(options.write_timeout);
         std::tie(ec, std::ignore) =
             co_await asio::async_write(conn.stream, asio::buffer(kContinue), use_tuple);
-        if (ec) co_return std::nullopt;
+        if (ec) co_return Handoff{};
       }
       conn.stream.expires_after(options.read_timeout);
       std::tie(ec, std::ignore) =
@@ -586,7 +601,7 @@ asio::awaitable<std::optional<Upgrade>> Server::Impl::serve(Connection& conn) {
       // the error's shape. A named copy: the parser is not touched while the answer is written.
       const std::string target(parser.get().target());
       co_await answer_read_error(conn, ec, target);
-      co_return std::nullopt;
+      co_return Handoff{};
     }
 
     BeastRequest msg = parser.release();
@@ -602,22 +617,25 @@ asio::awaitable<std::optional<Upgrade>> Server::Impl::serve(Connection& conn) {
       co_await write_response(conn, server_error(errc::invalid_request, "malformed request target"),
                               version, false, head_only);
       co_await linger_close(conn);
-      co_return std::nullopt;
+      co_return Handoff{};
     }
     Response res = co_await dispatcher.handle(std::move(*req));
     if (res.stream) {
-      // Runs here, after the dispatcher returned: its request timeout does not cut long streams,
-      // and its access-log line (written on return) measures time to headers, not the stream.
-      // The connection stays busy, so a shutdown waits for the stream to end.
-      co_await stream_response(conn, std::move(res), version, head_only);
-      co_return std::nullopt;
+      // Runs after the dispatcher returned: its request timeout does not cut long streams, and
+      // its access-log line (written on return) measures time to headers, not the stream. The
+      // connection stays busy, so a shutdown waits for the stream to end.
+      if (head_only) {
+        co_await stream_head_only(conn, res, version);
+        co_return Handoff{};
+      }
+      co_return Stream{std::move(res), version};
     }
     // Read the flag after the handler: a shutdown meanwhile turns this into the last response.
     const bool keep_alive = client_keep_alive && !shutting_down;
-    if (!co_await write_response(conn, std::move(res), version, keep_alive, head_only)) co_return std::nullopt;
+    if (!co_await write_response(conn, std::move(res), version, keep_alive, head_only)) co_return Handoff{};
     if (!keep_alive) {
       conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-      co_return std::nullopt;
+      co_return Handoff{};
     }
   }
 }
@@ -625,12 +643,12 @@ asio::awaitable<std::optional<Upgrade>> Server::Impl::serve(Connection& conn) {
 // The hook of Beast's advanced server example: a request asking for a WebSocket leaves the HTTP
 // loop here. The handler accepts it (run_connection then moves the TCP stream into the WebSocket
 // for good) or refuses it with a response after which the connection closes.
-asio::awaitable<std::optional<Upgrade>> Server::Impl::upgrade(Connection& conn, BeastRequest msg, Request req) {
+asio::awaitable<Handoff> Server::Impl::upgrade(Connection& conn, BeastRequest msg, Request req) {
   UpgradeDecision decision = upgrade_handler(req);
   if (auto* refusal = std::get_if<Response>(&decision)) {
     if (co_await write_response(conn, std::move(*refusal), msg.version(), false, false))
       co_await linger_close(conn);
-    co_return std::nullopt;
+    co_return Handoff{};
   }
   conn.upgraded = true;
   co_return Upgrade{std::move(msg), std::get<std::shared_ptr<WebSocketHandler>>(std::move(decision))};
@@ -657,20 +675,20 @@ asio::awaitable<bool> Server::Impl::write_response(Connection& conn, Response re
   co_return !ec;
 }
 
+// HEAD learns a stream's headers; running the body would only do work nobody reads.
+asio::awaitable<void> Server::Impl::stream_head_only(Connection& conn, const Response& res, unsigned version) {
+  auto head = stream_head(res, version);
+  bhttp::response_serializer<bhttp::empty_body> serializer(head);
+  conn.stream.expires_after(options.write_timeout);
+  co_await bhttp::async_write_header(conn.stream, serializer, use_tuple);
+  beast::error_code ec;
+  conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
 // Runs the stream body with a StreamWriter, which sends the head with the first write, while a
 // watcher reads from the client to notice it leaving. The connection closes afterwards.
-asio::awaitable<void> Server::Impl::stream_response(Connection& conn, Response res, unsigned version,
-                                                    bool head_only) {
+asio::awaitable<void> Server::Impl::stream_response(Connection& conn, Response res, unsigned version) {
   beast::error_code ec;
-  // HEAD learns the headers; running the body would only do work nobody reads.
-  if (head_only) {
-    auto head = stream_head(res, version);
-    bhttp::response_serializer<bhttp::empty_body> serializer(head);
-    conn.stream.expires_after(options.write_timeout);
-    co_await bhttp::async_write_header(conn.stream, serializer, use_tuple);
-    conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    co_return;
-  }
 
   // The watcher's read must not time out: the stream lasts as long as its producer wants; TCP
   // finds a client that vanished without closing.

@@ -792,13 +792,15 @@ void RoutedModel::set_fallbacks(std::vector<std::shared_ptr<RoutedModel>> chain)
   state_->fallbacks = std::move(chain);
 }
 
+// Not coroutines themselves: the state's coroutine is what the caller awaits (a frame less for
+// every held stream). `req` and `sink` are the caller's, alive while it awaits.
 boost::asio::awaitable<Result<Completion>> RoutedModel::complete(const ChatRequest& req) {
-  co_return co_await state_->call(req, nullptr);
+  return state_->call(req, nullptr);
 }
 
 boost::asio::awaitable<Result<Completion>> RoutedModel::stream(const ChatRequest& req,
                                                                const ChunkSink& sink) {
-  co_return co_await state_->call(req, &sink);
+  return state_->call(req, &sink);
 }
 
 Result<void> RoutedModel::supports(const ChatRequest& req) const {
@@ -818,7 +820,7 @@ Result<void> RoutedModel::supports(const ChatRequest& req) const {
 }
 
 boost::asio::awaitable<Result<Embeddings>> RoutedModel::embed(const EmbeddingRequest& req) {
-  co_return co_await state_->embed(req);
+  return state_->embed(req);
 }
 
 BreakerState RoutedModel::breaker_state(const std::string& deployment) const {
