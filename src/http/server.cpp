@@ -283,6 +283,9 @@ class StreamWriter final : public BodyWriter {
     bhttp::response_serializer<bhttp::empty_body> serializer(head_);
     stream_.expires_after(write_timeout_);
     auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, use_tuple);
+    // Nothing reads the head once it is out (replace() is too late then): its fields, a few
+    // hundred bytes, are not kept for the rest of the stream.
+    head_ = {};
     if (ec) mark_closed();
     co_return !ec;
   }
@@ -319,7 +322,9 @@ class StreamWriter final : public BodyWriter {
   // A read with a completion handler rather than a coroutine: it is pending for the whole stream,
   // and a spawned coroutine (its frame, its thread of execution) cost ~1 KB per held stream.
   void read_client() {
-    stream_.async_read_some(asio::buffer(sink_), [this](const beast::error_code& ec, std::size_t) {
+    // On the socket itself: Beast's timed read wraps the handler in an operation of ~500 bytes,
+    // and this read has no timeout.
+    stream_.socket().async_read_some(asio::buffer(sink_), [this](const beast::error_code& ec, std::size_t) {
       if (!ec) return read_client();
       // A write waiting for room in the socket goes nowhere now: it ends at once, not at its timeout.
       beast::error_code ignored;

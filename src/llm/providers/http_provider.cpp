@@ -158,7 +158,7 @@ asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
   };
   std::function<void(const http::ClientResponse&)> on_head = [&run](const http::ClientResponse& head) {
     run.status = head.status;
-    run.head_headers = head.headers;
+    if (!is_success(run.status)) run.head_headers = head.headers;  // for map_error only
     const auto type = wire::find_header(head.headers, "content-type");
     run.json_answer = is_success(run.status) && type && type->starts_with("application/json");
   };

@@ -166,8 +166,12 @@ asio::awaitable<void> sleep_for(Clock::duration d) {
 // and it unregisters either way.
 asio::awaitable<void> client_gone(BodyWriter& out) {
   asio::steady_timer told(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
-  out.on_closed([&told] { told.cancel(); });
-  co_await told.async_wait(asio::as_tuple(asio::use_awaitable));
+  bool gone = false;  // a writer whose client is gone already calls back at once
+  out.on_closed([&] {
+    gone = true;
+    told.cancel();
+  });
+  if (!gone) co_await told.async_wait(asio::as_tuple(asio::use_awaitable));
   out.on_closed(nullptr);
 }
 
