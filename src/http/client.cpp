@@ -316,7 +316,9 @@ struct Outcome {
 // One request/response exchange, as seen by the attempts made for it.
 struct Exchange {
   const Target& target;
-  const BeastRequest& request;
+  // Written by each attempt; emptied once a response head arrived (no attempt follows then), so
+  // that a long stream does not keep the request's fields and body.
+  BeastRequest& request;
   Clock::time_point total_deadline;
   Clock::duration first_byte_timeout;
   const HeadHook& on_head;
@@ -572,6 +574,7 @@ asio::awaitable<Outcome> HttpClient::Impl::transfer(Stream& stream, Connection& 
   if (header_ec) {
     co_return failed(header_ec, d, "waiting for the response from", !parser.got_some());
   }
+  x.request = {};  // a response came: no attempt follows
 
   ClientResponse head = to_head(parser.get());
   if (!x.on_head(head)) co_return Outcome{std::move(head)};
@@ -616,6 +619,7 @@ asio::awaitable<Result<ClientResponse>> HttpClient::Impl::exchange(ClientRequest
   if (!target) co_return target.error();
   auto msg = build_request(req, *target);
   if (!msg) co_return msg.error();
+  req.headers = {};  // in `msg` now
 
   const auto total_timeout =
       req.total_timeout.count() > 0 ? req.total_timeout : options.total_timeout;

@@ -27,7 +27,9 @@
 #include <boost/url/parse.hpp>
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
@@ -207,17 +209,28 @@ class StreamWriter final : public BodyWriter {
     // The whole frame is first offered to the socket without waiting: a reader that keeps up has
     // room for it, and then relaying a token costs one send() and no async write, timer or
     // hand-off through the scheduler (those were a good part of a token's CPU). What does not
-    // fit goes the usual way below.
-    frame_.clear();
+    // fit goes the usual way below. The chunk's size line, the bytes and the CRLF go as three
+    // pieces of one sendmsg(), so no copy of the frame is kept per stream.
+    char size[2 * sizeof(std::size_t) + 2];
+    std::size_t size_length = 0;
     if (chunked_) {
-      char size[2 * sizeof(std::size_t)];
-      const auto end = std::to_chars(size, size + sizeof size, bytes.size(), 16).ptr;
-      frame_.append(size, end).append("\r\n");
+      char* end = std::to_chars(size, size + sizeof size - 2, bytes.size(), 16).ptr;
+      *end++ = '\r';
+      *end++ = '\n';
+      size_length = static_cast<std::size_t>(end - size);
     }
-    frame_.append(bytes);
-    if (chunked_) frame_.append("\r\n");
+    static constexpr char kCrlf[] = "\r\n";
+    const std::array<asio::const_buffer, 3> frame{asio::const_buffer(size, size_length), asio::buffer(bytes),
+                                                  asio::const_buffer(kCrlf, chunked_ ? 2 : 0)};
+    std::array<iovec, 3> pieces{};
+    for (std::size_t i = 0; i < frame.size(); ++i)
+      pieces[i] = iovec{const_cast<void*>(frame[i].data()), frame[i].size()};
+    msghdr message{};
+    message.msg_iov = pieces.data();
+    message.msg_iovlen = pieces.size();
+    const std::size_t total = asio::buffer_size(frame);
     std::size_t sent = 0;
-    const ssize_t n = ::send(stream_.socket().native_handle(), frame_.data(), frame_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    const ssize_t n = ::sendmsg(stream_.socket().native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {
       sent = static_cast<std::size_t>(n);
     } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -225,14 +238,15 @@ class StreamWriter final : public BodyWriter {
       mark_closed();
       co_return false;
     }
-    if (sent < frame_.size()) {
+    if (sent < total) {
       // With the watcher's read pending this sets the write timer only. A timeout closes the
       // socket, so a client that stopped reading costs at most one write_timeout and the bytes
-      // already in the socket buffers.
+      // already in the socket buffers. (`bytes` is the caller's, alive while it awaits this.)
+      beast::buffers_suffix<std::array<asio::const_buffer, 3>> rest(frame);
+      rest.consume(sent);
       stream_.expires_after(write_timeout_);
       writing_ = true;
-      auto [ec, written] = co_await asio::async_write(
-          stream_, asio::const_buffer(frame_.data() + sent, frame_.size() - sent), use_tuple);
+      auto [ec, written] = co_await asio::async_write(stream_, rest, use_tuple);
       writing_ = false;
       if (ec) {
         // Also when the write was cancelled: part of a chunk may be out, the framing is lost.
@@ -241,8 +255,6 @@ class StreamWriter final : public BodyWriter {
         co_return false;
       }
     }
-    // A large event (a tool's result, say) does not keep its buffer for the rest of the stream.
-    if (frame_.capacity() > kKeptFrameBytes) std::string().swap(frame_);
     co_return true;
   }
 
@@ -347,8 +359,6 @@ class StreamWriter final : public BodyWriter {
   bool head_sent_ = false;
   bool replaced_ = false;  // a whole response went out instead of the stream
   const std::chrono::milliseconds write_timeout_;
-  static constexpr std::size_t kKeptFrameBytes = 4096;
-  std::string frame_;                // the chunk being written, reused from event to event
   std::function<void()> on_closed_;  // told once, when the client is gone
   asio::steady_timer watcher_done_;  // never expires; cancelled when the watcher ends
   char sink_[64];                    // what the client sends meanwhile is discarded
