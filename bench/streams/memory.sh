@@ -12,7 +12,9 @@
 # system), then the per-stream differences. MEM_HEAPTRACK=1 runs the service under heaptrack
 # (its file in the work dir, kept; `heaptrack_print -f FILE` reads it).
 #
-# Knobs: MEM_STREAMS=1000 MEM_AFTER=60 MEM_HEAPTRACK=0 MEM_ENV="VAR=value ..." (extra service env)
+# MEM_TRIM_PROBE=1 then calls malloc_trim(0) in the service through gdb and looks once more.
+#
+# Knobs: MEM_STREAMS=1000 MEM_AFTER=60 MEM_HEAPTRACK=0 MEM_TRIM_PROBE=0 MEM_ENV="VAR=value ..." (extra service env)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -65,6 +67,12 @@ while ! grep -q '"step":"closed"' "$work/load.jsonl"; do sleep 0.5; done
 stat closed | tee -a "$work/moments.jsonl"
 wait "$load_pid" || true; load_pid=""
 stat "after${after}s" | tee -a "$work/moments.jsonl"
+if [ "${MEM_TRIM_PROBE:-0}" = 1 ]; then
+  # What another malloc_trim(0) would still give back: free pages the service's trimmer left
+  # (timing) as opposed to pages pinned by live chunks.
+  gdb -p "$svc" -batch -nx -ex 'call (int)((int(*)(unsigned long))malloc_trim)(0)' >/dev/null 2>&1 || true
+  stat "after${after}s+malloc_trim" | tee -a "$work/moments.jsonl"
+fi
 grep '"step":'"$n"',' "$work/load.jsonl" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print(json.dumps({"streams": r["streams"], "alive": r["alive"], "statuses": r["statuses"], "noHead": r["noHead"]}))'
 python3 - "$work/moments.jsonl" "$n" <<'PY'
 import json, sys
