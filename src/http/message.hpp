@@ -58,6 +58,12 @@ class BodyWriter {
   virtual boost::asio::awaitable<bool> replace(Response res) = 0;
 };
 
+// Completes when `out` tells that its client is gone (on_closed), for code that races work
+// against that with awaitable operators (a test, mock-llm); losing the race cancels it, and it
+// unregisters either way. The service's own streams use on_closed directly: this is a coroutine
+// more for as long as the stream lasts.
+boost::asio::awaitable<void> client_gone(BodyWriter& out);
+
 // Produces a streamed body. The status and headers of the Response go out with the body's first
 // write (chunked transfer encoding, no Content-Length) unless the body replaces the response
 // first; the connection closes after it.

@@ -162,18 +162,6 @@ asio::awaitable<void> sleep_for(Clock::duration d) {
   co_await timer.async_wait(asio::use_awaitable);
 }
 
-// Completes when the writer tells (on_closed) that its client is gone; a race it loses cancels it,
-// and it unregisters either way.
-asio::awaitable<void> client_gone(BodyWriter& out) {
-  asio::steady_timer told(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
-  bool gone = false;  // a writer whose client is gone already calls back at once
-  out.on_closed([&] {
-    gone = true;
-    told.cancel();
-  });
-  if (!gone) co_await told.async_wait(asio::as_tuple(asio::use_awaitable));
-  out.on_closed(nullptr);
-}
 
 constexpr std::string_view kGetStream = "GET /stream HTTP/1.1\r\nHost: test\r\n\r\n";
 
