@@ -2,7 +2,9 @@
 
 #include "api/stream_gauge.hpp"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/this_coro.hpp>
 
 namespace aas::api {
@@ -28,16 +30,19 @@ asio::awaitable<Result<std::vector<chat::AdmittedCall>>> admit_calls(chat::Gatew
 
 namespace {
 
-// The calls' outcome: the last answer with the usage of all, or the first error.
-asio::awaitable<Result<chat::DirectResult>> run_calls(chat::GatewayService& gateway, metrics::Metrics& metrics,
-                                                      std::vector<chat::AdmittedCall> calls, http::BodyWriter& out,
-                                                      http::ErrorShape shape, const MakeRelay& make_relay) {
-  using namespace asio::experimental::awaitable_operators;
+// Runs the calls; `keep` (may be null) gets the last answer with the usage of all, or the
+// first error. Everything a held stream keeps is in this frame, the producer's and the channel's:
+// the route's stream body returns this coroutine itself rather than awaiting it in one more.
+asio::awaitable<void> run_calls(chat::GatewayService& gateway, metrics::Metrics& metrics,
+                                std::vector<chat::AdmittedCall> calls, http::BodyWriter& out, http::ErrorShape shape,
+                                MakeRelay make_relay, std::optional<Result<chat::DirectResult>>* keep) {
   const StreamGauge gauge(metrics);
-  http::SseChannel channel(out, co_await asio::this_coro::executor);
+  const auto ex = co_await asio::this_coro::executor;
+  http::SseChannel channel(out, ex);
   const std::unique_ptr<StreamRelay> relay = make_relay(channel);
   const std::string request_id = calls.front().input.request_id;
-  std::optional<Result<chat::DirectResult>> outcome;
+  std::optional<Result<chat::DirectResult>> own;
+  std::optional<Result<chat::DirectResult>>& outcome = keep != nullptr ? *keep : own;
   auto produce = [&]() -> asio::awaitable<void> {
     llm::Usage total;
     std::optional<Error> failure;
@@ -46,7 +51,7 @@ asio::awaitable<Result<chat::DirectResult>> run_calls(chat::GatewayService& gate
         co_await gateway.release(calls[i]);
         continue;
       }
-      outcome = co_await gateway.stream(std::move(calls[i]), *relay);
+      outcome = co_await gateway.stream(calls[i], *relay);
       const Result<chat::DirectResult>& result = *outcome;
       if (!result) failure = result.error();
       else failure = result->interruption;
@@ -72,9 +77,16 @@ asio::awaitable<Result<chat::DirectResult>> run_calls(chat::GatewayService& gate
     }
     channel.finish();
   };
-  co_await (produce() && channel.pump());
-  if (!outcome) co_return make_error(errc::internal, "the stream ended before its call");
-  co_return std::move(*outcome);
+  // Both run to their end (a failure of one cancels the other), as `&&` would, without its
+  // coroutine held for the whole stream.
+  auto producing = produce();
+  auto pumping = channel.pump();
+  auto [order, produce_error, pump_error] =
+      co_await asio::experimental::make_parallel_group(asio::co_spawn(ex, std::move(producing), asio::deferred),
+                                                       asio::co_spawn(ex, std::move(pumping), asio::deferred))
+          .async_wait(asio::experimental::wait_for_one_error(), asio::use_awaitable);
+  if (produce_error) std::rethrow_exception(produce_error);
+  if (pump_error) std::rethrow_exception(pump_error);
 }
 
 }  // namespace
@@ -84,14 +96,16 @@ asio::awaitable<Result<chat::DirectResult>> run_stream(chat::GatewayService& gat
                                                        http::ErrorShape shape, MakeRelay make_relay) {
   std::vector<chat::AdmittedCall> calls;
   calls.push_back(std::move(call));
-  auto outcome = co_await run_calls(gateway, metrics, std::move(calls), out, shape, make_relay);
-  co_return outcome;
+  std::optional<Result<chat::DirectResult>> outcome;
+  co_await run_calls(gateway, metrics, std::move(calls), out, shape, std::move(make_relay), &outcome);
+  if (!outcome) co_return make_error(errc::internal, "the stream ended before its call");
+  co_return std::move(*outcome);
 }
 
 asio::awaitable<void> relay_streams(chat::GatewayService& gateway, metrics::Metrics& metrics,
                                     std::vector<chat::AdmittedCall> calls, http::BodyWriter& out,
                                     http::ErrorShape shape, MakeRelay make_relay) {
-  co_await run_calls(gateway, metrics, std::move(calls), out, shape, make_relay);
+  return run_calls(gateway, metrics, std::move(calls), out, shape, std::move(make_relay), nullptr);
 }
 
 }  // namespace aas::api

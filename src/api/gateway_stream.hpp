@@ -62,7 +62,9 @@ boost::asio::awaitable<void> relay_streams(chat::GatewayService& gateway, metric
 inline boost::asio::awaitable<void> relay_stream(chat::GatewayService& gateway, metrics::Metrics& metrics,
                                                  chat::AdmittedCall call, http::BodyWriter& out, http::ErrorShape shape,
                                                  MakeRelay make_relay) {
-  co_await run_stream(gateway, metrics, std::move(call), out, shape, std::move(make_relay));
+  std::vector<chat::AdmittedCall> calls;
+  calls.push_back(std::move(call));
+  return relay_streams(gateway, metrics, std::move(calls), out, shape, std::move(make_relay));
 }
 
 }  // namespace aas::api

@@ -151,8 +151,13 @@ asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call
   co_return out;
 }
 
-asio::awaitable<Result<DirectResult>> GatewayService::stream(AdmittedCall call, TurnObserver& observer) {
-  CallResult result = co_await call_model(*call.model, call.request, &observer, CallControl{accounting_.call_limits()});
+asio::awaitable<Result<DirectResult>> GatewayService::stream(AdmittedCall& call, TurnObserver& observer) {
+  const CallControl control{accounting_.call_limits()};
+  CallResult result = co_await call_model(*call.model, call.request, &observer, control);
+  co_return co_await streamed(call, result);
+}
+
+asio::awaitable<Result<DirectResult>> GatewayService::streamed(AdmittedCall& call, CallResult& result) {
   co_await record(record_of(call), result);
   // Nothing sent yet: a plain error, nothing generated.
   if (result.end == CallEnd::failed) co_return *result.error;

@@ -3,12 +3,17 @@
 #include "llm/token_estimate.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <tuple>
+#include <utility>
 #include <variant>
 
 namespace aas::chat {
@@ -41,6 +46,33 @@ void take_answer(CallResult& r, llm::Completion& c) {
   r.usage = c.usage;
   r.finish_reason = std::move(c.finish_reason);
   r.stop_sequence = std::move(c.stop_sequence);
+}
+
+// Races the model's stream against `others` (the client leaving, a stop request, the watchdog):
+// the first to end cancels the rest. Returns which one it was (0: the stream, whose outcome is
+// then in `completion`); the winner's exception is the race's, as with awaitable operators.
+// One parallel group, not nested `||` operators (each of those a coroutine, a group and two
+// spawned threads more, held for the whole stream: ~3 KB of a held stream), and a coroutine of
+// its own, so that the caller's frame does not keep the group's results for each shape of race.
+template <class... Others>
+asio::awaitable<std::size_t> race(std::optional<Result<llm::Completion>>& completion,
+                                  asio::awaitable<Result<llm::Completion>> streaming, Others... others) {
+  const auto ex = co_await asio::this_coro::executor;
+  auto results = co_await asio::experimental::make_parallel_group(
+                     asio::co_spawn(ex, std::move(streaming), asio::deferred),
+                     asio::co_spawn(ex, std::move(others), asio::deferred)...)
+                     .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+  // (order, the stream's exception, its result, then each other's exception)
+  const std::size_t first = std::get<0>(results)[0];
+  std::exception_ptr error = std::get<1>(results);
+  if (first > 0) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((first == I + 1 ? (error = std::get<3 + I>(results), 0) : 0), ...);
+    }(std::index_sequence_for<Others...>{});
+  }
+  if (error) std::rethrow_exception(error);
+  if (first == 0) completion = std::move(std::get<2>(results));
+  co_return first;
 }
 
 Error client_disconnected() { return make_error(errc::unavailable, "the client disconnected"); }
@@ -236,16 +268,19 @@ asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatR
   // of at its next word. (No co_await inside a condition: g++ 12 miscompiles some of those.)
   std::optional<Result<llm::Completion>> completion;
   bool stopped = false;
+  auto streaming = model.provider->stream(request, sink);
+  auto left = observer->gone();
+  auto timing = watchdog();
+  std::size_t first = 0;  // 0 the stream, 1 the client, 2 a stop request, 3 the watchdog
   if (control.stop) {
-    auto raced = co_await (model.provider->stream(request, sink) || observer->gone() || control.stop() || watchdog());
-    if (raced.index() == 0) completion = std::move(std::get<0>(raced));
-    else if (raced.index() == 1) client_gone = true;
-    else if (raced.index() == 2) stopped = true;
+    auto stop = control.stop();
+    first = co_await race(completion, std::move(streaming), std::move(left), std::move(stop), std::move(timing));
   } else {
-    auto raced = co_await (model.provider->stream(request, sink) || observer->gone() || watchdog());
-    if (raced.index() == 0) completion = std::move(std::get<0>(raced));
-    else if (raced.index() == 1) client_gone = true;
+    first = co_await race(completion, std::move(streaming), std::move(left), std::move(timing));
+    if (first == 2) first = 3;
   }
+  if (first == 1) client_gone = true;
+  else if (first == 2) stopped = true;
   r.upstream = Clock::now() - started;
   r.latency_ms = elapsed_ms(started);
 

@@ -24,9 +24,9 @@ bool trim_due(std::size_t peak, std::size_t now, const MemoryTrimOptions& option
   return drop >= options.min_drop && drop * 4 >= peak;
 }
 
-bool heap_trim_due(const HeapFigures& now, std::size_t resident_after_last_trim, const MemoryTrimOptions& options) {
+bool heap_trim_due(const HeapFigures& now, const HeapFigures& low, const MemoryTrimOptions& options) {
   const std::size_t m = options.min_free_bytes;
-  return m > 0 && now.free >= m && now.resident >= resident_after_last_trim + m;
+  return m > 0 && now.free >= m && (now.resident >= low.resident + m || now.free >= low.free + m);
 }
 
 HeapFigures heap_figures() {
@@ -54,8 +54,9 @@ struct MemoryTrimmer::State : std::enable_shared_from_this<MemoryTrimmer::State>
   std::function<HeapFigures()> heap;
   const MemoryTrimOptions options;
   std::size_t peak = 0;  // since the last trim; only in tick()
-  // The resident size just after the last trim (or first seen); only in the pool's check, one at a time.
-  std::optional<std::size_t> resident_after_trim;
+  // The lowest figures since the last trim (or since the first check); only in the pool's check,
+  // one at a time.
+  std::optional<HeapFigures> low;
   bool stopped = false;
   std::atomic<bool> trimming{false};  // a check (and maybe a trim) is running on the pool
   std::atomic<std::size_t> trims{0};
@@ -86,9 +87,10 @@ struct MemoryTrimmer::State : std::enable_shared_from_this<MemoryTrimmer::State>
   // connections fell or much was freed since the last trim.
   void check(bool fell, std::size_t was, std::size_t now) {
     const HeapFigures before = heap();
-    // The lowest resident size since the last trim is the mark (right after a trim, that trim's).
-    resident_after_trim = std::min(resident_after_trim.value_or(before.resident), before.resident);
-    const bool grew = heap_trim_due(before, *resident_after_trim, options);
+    // The lowest figures since the last trim are the marks (right after a trim, that trim's).
+    low = HeapFigures{std::min(low.value_or(before).free, before.free),
+                      std::min(low.value_or(before).resident, before.resident)};
+    const bool grew = heap_trim_due(before, *low, options);
     if (fell || grew) {
       const auto t0 = std::chrono::steady_clock::now();
       const int released = malloc_trim(0);
@@ -100,8 +102,8 @@ struct MemoryTrimmer::State : std::enable_shared_from_this<MemoryTrimmer::State>
         spdlog::debug("memory trim with {} bytes free in the heap, resident {} bytes: {} in {:.1f} ms", before.free,
                       before.resident, released ? "memory released" : "nothing to release", ms);
       // The free bytes stay free (their pages went back, not the chunks): the next trim for that
-      // reason waits until the resident size grew again.
-      resident_after_trim = heap().resident;
+      // reason waits until the resident size or the free bytes grew again.
+      low = heap();
       ++trims;
     }
     trimming = false;

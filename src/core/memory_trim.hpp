@@ -5,9 +5,10 @@
 // malloc_trim(0) hands the free pages of every arena back (madvise), which glibc's own trimming
 // (top of each heap only) does not. A trim walks the whole heap, so it is done only when the number
 // of open connections has fallen well below its peak since the last trim, or when the allocator
-// holds many free bytes and the resident size grew by as much since the last trim (a few large
-// buffers freed: the connection count hardly moved), at most once per interval, and on the blocking pool rather than
-// an I/O thread.
+// holds many free bytes and the resident size or the free bytes grew by as much since their
+// lowest point after the last trim (a few large buffers freed: the connection count hardly moved;
+// or the last streams' records finished after the trim their closing caused), at most once per
+// interval, and on the blocking pool rather than an I/O thread.
 #include <boost/asio/any_io_executor.hpp>
 
 #include <chrono>
@@ -22,7 +23,8 @@ struct MemoryTrimOptions {
   // A trim when the count fell by at least this many since its peak, and by at least a quarter.
   std::size_t min_drop = 256;
   // A trim when the allocator holds at least this many free bytes (freed, but kept) and the
-  // resident size grew by at least as many since the last trim. 0: never for this reason.
+  // resident size or the free bytes grew by at least as many since the last trim. 0: never for
+  // this reason.
   std::size_t min_free_bytes = 8 * 1024 * 1024;
 };
 
@@ -35,10 +37,11 @@ struct HeapFigures {
 
 // Decides, from the peak and current counts, whether a trim is due (pure; unit-tested).
 bool trim_due(std::size_t peak, std::size_t now, const MemoryTrimOptions& options);
-// Decides, from the heap now and the resident size just after the last trim, whether a trim is
-// due (pure; unit-tested). The resident size, not the free count, says whether the free bytes are
-// new: a trim hands pages back but leaves the chunks free.
-bool heap_trim_due(const HeapFigures& now, std::size_t resident_after_last_trim, const MemoryTrimOptions& options);
+// Decides, from the heap now and the lowest figures seen since the last trim (just after it, at
+// first), whether a trim is due (pure; unit-tested). A trim hands pages back but leaves the chunks
+// free, so the free count alone does not say whether free bytes are resident: they are when the
+// resident size grew (freed chunks reused, then freed again) or the free count grew (freed since).
+bool heap_trim_due(const HeapFigures& now, const HeapFigures& low, const MemoryTrimOptions& options);
 HeapFigures heap_figures();
 
 class MemoryTrimmer {

@@ -316,7 +316,9 @@ struct Outcome {
 // One request/response exchange, as seen by the attempts made for it.
 struct Exchange {
   const Target& target;
-  const BeastRequest& request;
+  // Written by each attempt; emptied once a response head arrived (no attempt follows then), so
+  // that a long stream does not keep the request's fields and body.
+  BeastRequest& request;
   Clock::time_point total_deadline;
   Clock::duration first_byte_timeout;
   const HeadHook& on_head;
@@ -347,8 +349,9 @@ struct HttpClient::Impl {
     return *tls_context;
   }
 
-  asio::awaitable<Result<ClientResponse>> exchange(ClientRequest req, HeadHook on_head,
-                                                   BodySink sink);
+  // `keep` is this client's state, held by the exchange so that the pool outlives it.
+  asio::awaitable<Result<ClientResponse>> exchange(ClientRequest req, HeadHook on_head, BodySink sink,
+                                                   std::shared_ptr<Impl> keep);
   asio::awaitable<Result<std::unique_ptr<Connection>>> connect(const Exchange& x);
   // Asks the proxy, on a fresh connection to it, for a tunnel to `t`.
   asio::awaitable<Result<void>> open_tunnel(beast::tcp_stream& s, const Target& t, const Deadline& d,
@@ -571,6 +574,7 @@ asio::awaitable<Outcome> HttpClient::Impl::transfer(Stream& stream, Connection& 
   if (header_ec) {
     co_return failed(header_ec, d, "waiting for the response from", !parser.got_some());
   }
+  x.request = {};  // a response came: no attempt follows
 
   ClientResponse head = to_head(parser.get());
   if (!x.on_head(head)) co_return Outcome{std::move(head)};
@@ -608,13 +612,14 @@ asio::awaitable<Outcome> HttpClient::Impl::transfer(Stream& stream, Connection& 
   co_return Outcome{std::move(head), reusable};
 }
 
-asio::awaitable<Result<ClientResponse>> HttpClient::Impl::exchange(ClientRequest req,
-                                                                   HeadHook on_head,
-                                                                   BodySink sink) {
+asio::awaitable<Result<ClientResponse>> HttpClient::Impl::exchange(ClientRequest req, HeadHook on_head,
+                                                                   BodySink sink, std::shared_ptr<Impl> keep) {
+  (void)keep;
   auto target = parse_target(req.url);
   if (!target) co_return target.error();
   auto msg = build_request(req, *target);
   if (!msg) co_return msg.error();
+  req.headers = {};  // in `msg` now
 
   const auto total_timeout =
       req.total_timeout.count() > 0 ? req.total_timeout : options.total_timeout;
@@ -699,7 +704,7 @@ asio::awaitable<Result<ClientResponse>> HttpClient::request(ClientRequest req) {
     return true;
   };
 
-  auto result = co_await impl->exchange(std::move(req), std::move(on_head), std::move(sink));
+  auto result = co_await impl->exchange(std::move(req), std::move(on_head), std::move(sink), impl);
   if (!result) co_return result;
   if (too_large) {
     co_return make_error(errc::upstream_error, "upstream response too large",
@@ -709,15 +714,16 @@ asio::awaitable<Result<ClientResponse>> HttpClient::request(ClientRequest req) {
   co_return result;
 }
 
+// Not a coroutine itself: the exchange is what the caller awaits, a frame less for every held
+// stream.
 asio::awaitable<Result<ClientResponse>> HttpClient::stream(
     ClientRequest req, std::function<void(const ClientResponse& head)> on_head, BodySink sink) {
-  const std::shared_ptr<Impl> impl = impl_;
-  HeadHook hook = [&on_head](const ClientResponse& head) {
+  HeadHook hook = [on_head = std::move(on_head)](const ClientResponse& head) {
     if (on_head) on_head(head);
     return true;
   };
   if (!sink) sink = [](std::string_view) { return true; };
-  co_return co_await impl->exchange(std::move(req), std::move(hook), std::move(sink));
+  return impl_->exchange(std::move(req), std::move(hook), std::move(sink), impl_);
 }
 
 }  // namespace aas::http

@@ -341,7 +341,7 @@ class LoggedWriter final : public BodyWriter {
     logged(status_);
     co_return co_await out_.write(bytes);
   }
-  asio::awaitable<void> closed() override { return out_.closed(); }
+  void on_closed(std::function<void()> f) override { out_.on_closed(std::move(f)); }
   bool is_closed() const override { return out_.is_closed(); }
   asio::awaitable<bool> replace(Response res) override {
     const int status = res.status;

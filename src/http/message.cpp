@@ -1,5 +1,10 @@
 #include "http/message.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <algorithm>
 
 namespace aas::http {
@@ -74,6 +79,18 @@ std::optional<std::string> Request::query_param_with_nul() const {
     }
   }
   return std::nullopt;
+}
+
+boost::asio::awaitable<void> client_gone(BodyWriter& out) {
+  namespace asio = boost::asio;
+  asio::steady_timer told(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+  bool gone = false;  // a writer whose client is gone already calls back at once
+  out.on_closed([&] {
+    gone = true;
+    told.cancel();
+  });
+  if (!gone) co_await told.async_wait(asio::as_tuple(asio::use_awaitable));
+  out.on_closed(nullptr);
 }
 
 }  // namespace aas::http

@@ -45,15 +45,24 @@ class BodyWriter {
   // has gone or the write timed out; later writes then return false at once. A slow reader
   // makes this wait (bounded by the write timeout), so memory never grows with the backlog.
   virtual boost::asio::awaitable<bool> write(std::string_view bytes) = 0;
-  // Completes when the client closes the connection (or a write failed). Raced against
-  // upstream work (awaitable operators) so that a departed client cancels it promptly.
-  virtual boost::asio::awaitable<void> closed() = 0;
+  // Calls `f` once, on the connection's strand, when the client closes the connection (or a
+  // write failed); at once when that happened already. One callback at a time: a new one (or an
+  // empty one) replaces it, so that whoever registered it can unregister before it is destroyed.
+  // A callback rather than an awaitable to race: a held stream then needs no coroutine of its
+  // own to learn that its client left.
+  virtual void on_closed(std::function<void()> f) = 0;
   virtual bool is_closed() const = 0;
   // Answers with `res` (a whole response: its own status, headers and body) instead of the
   // stream, while nothing of the stream has been sent; false once it is too late. For a stream
   // whose work failed before its first byte: the client gets a real status, not a 200 that breaks.
   virtual boost::asio::awaitable<bool> replace(Response res) = 0;
 };
+
+// Completes when `out` tells that its client is gone (on_closed), for code that races work
+// against that with awaitable operators (a test, mock-llm); losing the race cancels it, and it
+// unregisters either way. The service's own streams use on_closed directly: this is a coroutine
+// more for as long as the stream lasts.
+boost::asio::awaitable<void> client_gone(BodyWriter& out);
 
 // Produces a streamed body. The status and headers of the Response go out with the body's first
 // write (chunked transfer encoding, no Content-Length) unless the body replaces the response

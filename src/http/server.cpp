@@ -27,7 +27,9 @@
 #include <boost/url/parse.hpp>
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
@@ -45,6 +47,7 @@
 #include <string_view>
 #include <tuple>
 #include <unordered_set>
+#include <variant>
 
 namespace aas::http {
 
@@ -195,7 +198,6 @@ class StreamWriter final : public BodyWriter {
         head_(std::move(head)),
         chunked_(head_.chunked()),
         write_timeout_(write_timeout),
-        gone_(stream.get_executor(), asio::steady_timer::time_point::max()),
         watcher_done_(stream.get_executor(), asio::steady_timer::time_point::max()) {}
 
   asio::awaitable<bool> write(std::string_view bytes) override {
@@ -207,17 +209,28 @@ class StreamWriter final : public BodyWriter {
     // The whole frame is first offered to the socket without waiting: a reader that keeps up has
     // room for it, and then relaying a token costs one send() and no async write, timer or
     // hand-off through the scheduler (those were a good part of a token's CPU). What does not
-    // fit goes the usual way below.
-    frame_.clear();
+    // fit goes the usual way below. The chunk's size line, the bytes and the CRLF go as three
+    // pieces of one sendmsg(), so no copy of the frame is kept per stream.
+    char size[2 * sizeof(std::size_t) + 2];
+    std::size_t size_length = 0;
     if (chunked_) {
-      char size[2 * sizeof(std::size_t)];
-      const auto end = std::to_chars(size, size + sizeof size, bytes.size(), 16).ptr;
-      frame_.append(size, end).append("\r\n");
+      char* end = std::to_chars(size, size + sizeof size - 2, bytes.size(), 16).ptr;
+      *end++ = '\r';
+      *end++ = '\n';
+      size_length = static_cast<std::size_t>(end - size);
     }
-    frame_.append(bytes);
-    if (chunked_) frame_.append("\r\n");
+    static constexpr char kCrlf[] = "\r\n";
+    const std::array<asio::const_buffer, 3> frame{asio::const_buffer(size, size_length), asio::buffer(bytes),
+                                                  asio::const_buffer(kCrlf, chunked_ ? 2 : 0)};
+    std::array<iovec, 3> pieces{};
+    for (std::size_t i = 0; i < frame.size(); ++i)
+      pieces[i] = iovec{const_cast<void*>(frame[i].data()), frame[i].size()};
+    msghdr message{};
+    message.msg_iov = pieces.data();
+    message.msg_iovlen = pieces.size();
+    const std::size_t total = asio::buffer_size(frame);
     std::size_t sent = 0;
-    const ssize_t n = ::send(stream_.socket().native_handle(), frame_.data(), frame_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    const ssize_t n = ::sendmsg(stream_.socket().native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {
       sent = static_cast<std::size_t>(n);
     } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -225,13 +238,16 @@ class StreamWriter final : public BodyWriter {
       mark_closed();
       co_return false;
     }
-    if (sent < frame_.size()) {
+    if (sent < total) {
       // With the watcher's read pending this sets the write timer only. A timeout closes the
       // socket, so a client that stopped reading costs at most one write_timeout and the bytes
-      // already in the socket buffers.
+      // already in the socket buffers. (`bytes` is the caller's, alive while it awaits this.)
+      beast::buffers_suffix<std::array<asio::const_buffer, 3>> rest(frame);
+      rest.consume(sent);
       stream_.expires_after(write_timeout_);
-      auto [ec, written] = co_await asio::async_write(
-          stream_, asio::const_buffer(frame_.data() + sent, frame_.size() - sent), use_tuple);
+      writing_ = true;
+      auto [ec, written] = co_await asio::async_write(stream_, rest, use_tuple);
+      writing_ = false;
       if (ec) {
         // Also when the write was cancelled: part of a chunk may be out, the framing is lost.
         spdlog::debug("streamed write failed: {}", ec.message());
@@ -239,16 +255,12 @@ class StreamWriter final : public BodyWriter {
         co_return false;
       }
     }
-    // A large event (a tool's result, say) does not keep its buffer for the rest of the stream.
-    if (frame_.capacity() > kKeptFrameBytes) std::string().swap(frame_);
     co_return true;
   }
 
-  asio::awaitable<void> closed() override {
-    if (closed_) co_return;
-    // Ends when mark_closed() cancels the timer, or when our caller is cancelled (the other side
-    // of an `||` won): then the wait is cancelled with it and nothing is marked.
-    co_await gone_.async_wait(use_tuple);
+  void on_closed(std::function<void()> f) override {
+    if (closed_ && f) return f();
+    on_closed_ = std::move(f);
   }
 
   bool is_closed() const override { return closed_; }
@@ -283,6 +295,9 @@ class StreamWriter final : public BodyWriter {
     bhttp::response_serializer<bhttp::empty_body> serializer(head_);
     stream_.expires_after(write_timeout_);
     auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, use_tuple);
+    // Nothing reads the head once it is out (replace() is too late then): its fields, a few
+    // hundred bytes, are not kept for the rest of the stream.
+    head_ = {};
     if (ec) mark_closed();
     co_return !ec;
   }
@@ -292,7 +307,7 @@ class StreamWriter final : public BodyWriter {
   // its request therefore counts as gone, as it does for most SSE servers.
   void watch_client() {
     watching_ = true;
-    asio::co_spawn(stream_.get_executor(), watch(), asio::detached);
+    read_client();
   }
 
   // Stops the watcher (cancels its read) and waits until its coroutine is over, so that
@@ -316,20 +331,26 @@ class StreamWriter final : public BodyWriter {
   }
 
  private:
-  asio::awaitable<void> watch() {
-    char sink[512];  // what the client sends meanwhile is discarded
-    for (;;) {
-      auto [ec, n] = co_await stream_.async_read_some(asio::buffer(sink), use_tuple);
-      if (ec) break;
-    }
-    mark_closed();
-    watching_ = false;
-    watcher_done_.cancel();
+  // A read with a completion handler rather than a coroutine: it is pending for the whole stream,
+  // and a spawned coroutine (its frame, its thread of execution) cost ~1 KB per held stream.
+  void read_client() {
+    // On the socket itself: Beast's timed read wraps the handler in an operation of ~500 bytes,
+    // and this read has no timeout.
+    stream_.socket().async_read_some(asio::buffer(sink_), [this](const beast::error_code& ec, std::size_t) {
+      if (!ec) return read_client();
+      // A write waiting for room in the socket goes nowhere now: it ends at once, not at its timeout.
+      beast::error_code ignored;
+      if (writing_) stream_.socket().cancel(ignored);
+      mark_closed();
+      watching_ = false;
+      watcher_done_.cancel();
+    });
   }
 
   void mark_closed() {
+    if (closed_) return;
     closed_ = true;
-    gone_.cancel();  // wakes every closed() waiter
+    if (on_closed_) std::exchange(on_closed_, nullptr)();
   }
 
   beast::tcp_stream& stream_;
@@ -338,20 +359,27 @@ class StreamWriter final : public BodyWriter {
   bool head_sent_ = false;
   bool replaced_ = false;  // a whole response went out instead of the stream
   const std::chrono::milliseconds write_timeout_;
-  static constexpr std::size_t kKeptFrameBytes = 4096;
-  std::string frame_;                // the chunk being written, reused from event to event
-  asio::steady_timer gone_;          // never expires; cancelled once closed
+  std::function<void()> on_closed_;  // told once, when the client is gone
   asio::steady_timer watcher_done_;  // never expires; cancelled when the watcher ends
+  char sink_[64];                    // what the client sends meanwhile is discarded
   bool closed_ = false;
   bool watching_ = false;
+  bool writing_ = false;  // an async write of the body is pending
 };
 
-// An upgrade request the handler accepted: served by run_connection once serve()'s frame (its
-// parser, buffers and request copies, a few KB) is gone, as a WebSocket may stay open for days.
+// What serve() hands to run_connection, to be run once serve()'s frame (its parser, buffers and
+// the request's copies, ~4 KB) is gone: a WebSocket may stay open for days, a stream for minutes.
+// An upgrade request the handler accepted:
 struct Upgrade {
   BeastRequest request;
   std::shared_ptr<WebSocketHandler> handler;
 };
+// A streamed response (not to a HEAD request, which gets its head from serve()):
+struct Stream {
+  Response response;
+  unsigned version = 11;
+};
+using Handoff = std::variant<std::monostate, Upgrade, Stream>;
 
 }  // namespace
 
@@ -390,12 +418,12 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   void refuse(tcp::socket socket, ConnectionGate::Verdict why, const asio::ip::address& peer);
   void start_connection(tcp::socket socket, asio::ip::address peer);
   asio::awaitable<void> run_connection(std::shared_ptr<Connection> conn);
-  asio::awaitable<std::optional<Upgrade>> serve(Connection& conn);
-  asio::awaitable<std::optional<Upgrade>> upgrade(Connection& conn, BeastRequest msg, Request req);
+  asio::awaitable<Handoff> serve(Connection& conn);
+  asio::awaitable<Handoff> upgrade(Connection& conn, BeastRequest msg, Request req);
   asio::awaitable<bool> write_response(Connection& conn, Response res, unsigned version,
                                        bool keep_alive, bool head_only);
-  asio::awaitable<void> stream_response(Connection& conn, Response res, unsigned version,
-                                        bool head_only);
+  asio::awaitable<void> stream_head_only(Connection& conn, const Response& res, unsigned version);
+  asio::awaitable<void> stream_response(Connection& conn, Response res, unsigned version);
   asio::awaitable<void> answer_read_error(Connection& conn, const beast::error_code& ec, std::string_view target);
   asio::awaitable<void> linger_close(Connection& conn);
   asio::awaitable<void> drain(std::function<void(bool)> on_done);
@@ -515,8 +543,10 @@ void Server::Impl::start_connection(tcp::socket socket, asio::ip::address peer) 
 
 asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> conn) {
   try {
-    std::optional<Upgrade> upgraded = co_await serve(*conn);
-    if (upgraded) {
+    Handoff next = co_await serve(*conn);
+    if (auto* stream = std::get_if<Stream>(&next)) {
+      co_await stream_response(*conn, std::move(stream->response), stream->version);
+    } else if (auto* upgraded = std::get_if<Upgrade>(&next)) {
       if (!detect_dead_peers(conn->stream.socket().native_handle(), options.dead_peer_timeout))
         spdlog::debug("websocket: keepalive options refused");
       co_await detail::run_websocket(std::move(conn->stream), std::move(upgraded->request),
@@ -536,14 +566,14 @@ asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> c
   connections.erase(conn);
 }
 
-asio::awaitable<std::optional<Upgrade>> Server::Impl::serve(Connection& conn) {
+asio::awaitable<Handoff> Server::Impl::serve(Connection& conn) {
   beast::error_code ec;
   const std::string remote_address = conn.peer.to_string();
   beast::flat_buffer buffer;
 
   for (;;) {
     conn.busy = false;
-    if (shutting_down) co_return std::nullopt;
+    if (shutting_down) co_return Handoff{};
 
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
@@ -562,7 +592,7 @@ asio::awaitable<std::optional<Upgrade>> Server::Impl::serve(Connection& conn) {
         co_await write_response(conn, server_error(errc::invalid_request, std::string(*refused), parser.get().target()),
                                 parser.get().version(), false, false);
         co_await linger_close(conn);
-        co_return std::nullopt;
+        co_return Handoff{};
       }
     }
     if (!ec && options.body_limit_for) {
@@ -575,7 +605,7 @@ asio::awaitable<std::optional<Upgrade>> Server::Impl::serve(Connection& conn) {
         conn.stream.expires_after(options.write_timeout);
         std::tie(ec, std::ignore) =
             co_await asio::async_write(conn.stream, asio::buffer(kContinue), use_tuple);
-        if (ec) co_return std::nullopt;
+        if (ec) co_return Handoff{};
       }
       conn.stream.expires_after(options.read_timeout);
       std::tie(ec, std::ignore) =
@@ -586,7 +616,7 @@ asio::awaitable<std::optional<Upgrade>> Server::Impl::serve(Connection& conn) {
       // the error's shape. A named copy: the parser is not touched while the answer is written.
       const std::string target(parser.get().target());
       co_await answer_read_error(conn, ec, target);
-      co_return std::nullopt;
+      co_return Handoff{};
     }
 
     BeastRequest msg = parser.release();
@@ -602,22 +632,25 @@ asio::awaitable<std::optional<Upgrade>> Server::Impl::serve(Connection& conn) {
       co_await write_response(conn, server_error(errc::invalid_request, "malformed request target"),
                               version, false, head_only);
       co_await linger_close(conn);
-      co_return std::nullopt;
+      co_return Handoff{};
     }
     Response res = co_await dispatcher.handle(std::move(*req));
     if (res.stream) {
-      // Runs here, after the dispatcher returned: its request timeout does not cut long streams,
-      // and its access-log line (written on return) measures time to headers, not the stream.
-      // The connection stays busy, so a shutdown waits for the stream to end.
-      co_await stream_response(conn, std::move(res), version, head_only);
-      co_return std::nullopt;
+      // Runs after the dispatcher returned: its request timeout does not cut long streams, and
+      // its access-log line (written on return) measures time to headers, not the stream. The
+      // connection stays busy, so a shutdown waits for the stream to end.
+      if (head_only) {
+        co_await stream_head_only(conn, res, version);
+        co_return Handoff{};
+      }
+      co_return Stream{std::move(res), version};
     }
     // Read the flag after the handler: a shutdown meanwhile turns this into the last response.
     const bool keep_alive = client_keep_alive && !shutting_down;
-    if (!co_await write_response(conn, std::move(res), version, keep_alive, head_only)) co_return std::nullopt;
+    if (!co_await write_response(conn, std::move(res), version, keep_alive, head_only)) co_return Handoff{};
     if (!keep_alive) {
       conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-      co_return std::nullopt;
+      co_return Handoff{};
     }
   }
 }
@@ -625,12 +658,12 @@ asio::awaitable<std::optional<Upgrade>> Server::Impl::serve(Connection& conn) {
 // The hook of Beast's advanced server example: a request asking for a WebSocket leaves the HTTP
 // loop here. The handler accepts it (run_connection then moves the TCP stream into the WebSocket
 // for good) or refuses it with a response after which the connection closes.
-asio::awaitable<std::optional<Upgrade>> Server::Impl::upgrade(Connection& conn, BeastRequest msg, Request req) {
+asio::awaitable<Handoff> Server::Impl::upgrade(Connection& conn, BeastRequest msg, Request req) {
   UpgradeDecision decision = upgrade_handler(req);
   if (auto* refusal = std::get_if<Response>(&decision)) {
     if (co_await write_response(conn, std::move(*refusal), msg.version(), false, false))
       co_await linger_close(conn);
-    co_return std::nullopt;
+    co_return Handoff{};
   }
   conn.upgraded = true;
   co_return Upgrade{std::move(msg), std::get<std::shared_ptr<WebSocketHandler>>(std::move(decision))};
@@ -657,20 +690,20 @@ asio::awaitable<bool> Server::Impl::write_response(Connection& conn, Response re
   co_return !ec;
 }
 
+// HEAD learns a stream's headers; running the body would only do work nobody reads.
+asio::awaitable<void> Server::Impl::stream_head_only(Connection& conn, const Response& res, unsigned version) {
+  auto head = stream_head(res, version);
+  bhttp::response_serializer<bhttp::empty_body> serializer(head);
+  conn.stream.expires_after(options.write_timeout);
+  co_await bhttp::async_write_header(conn.stream, serializer, use_tuple);
+  beast::error_code ec;
+  conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
 // Runs the stream body with a StreamWriter, which sends the head with the first write, while a
 // watcher reads from the client to notice it leaving. The connection closes afterwards.
-asio::awaitable<void> Server::Impl::stream_response(Connection& conn, Response res, unsigned version,
-                                                    bool head_only) {
+asio::awaitable<void> Server::Impl::stream_response(Connection& conn, Response res, unsigned version) {
   beast::error_code ec;
-  // HEAD learns the headers; running the body would only do work nobody reads.
-  if (head_only) {
-    auto head = stream_head(res, version);
-    bhttp::response_serializer<bhttp::empty_body> serializer(head);
-    conn.stream.expires_after(options.write_timeout);
-    co_await bhttp::async_write_header(conn.stream, serializer, use_tuple);
-    conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    co_return;
-  }
 
   // The watcher's read must not time out: the stream lasts as long as its producer wants; TCP
   // finds a client that vanished without closing.

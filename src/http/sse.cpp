@@ -1,7 +1,6 @@
 #include "http/sse.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 
@@ -37,7 +36,11 @@ SseChannel::SseChannel(BodyWriter& out, const asio::any_io_executor& ex,
                        std::chrono::milliseconds heartbeat, std::size_t max_pending)
     : out_(out), wake_(ex, asio::steady_timer::time_point::max()),
       gone_(ex, asio::steady_timer::time_point::max()), heartbeat_(heartbeat),
-      max_pending_(max_pending) {}
+      max_pending_(max_pending) {
+  out_.on_closed([this] { mark_gone(); });
+}
+
+SseChannel::~SseChannel() { out_.on_closed(nullptr); }
 
 bool SseChannel::send(std::string_view encoded) {
   if (gone_flag_) return false;
@@ -55,14 +58,10 @@ void SseChannel::finish() {
   wake_.cancel();
 }
 
+// The client's departure reaches this loop through mark_gone(), which wakes it: no second
+// coroutine raced against it (a parallel group per token was a good part of relaying one, and
+// one per stream ~2 KB of a held stream's memory).
 asio::awaitable<void> SseChannel::pump() {
-  using namespace asio::experimental::awaitable_operators;
-  // The client's departure is watched once for the whole stream, not raced anew at every wait
-  // (a parallel group per token was a good part of relaying one).
-  co_await (write_loop() || watch_client());
-}
-
-asio::awaitable<void> SseChannel::write_loop() {
   while (!gone_flag_) {
     if (!pending_.empty()) {
       // Two buffers swapped, both kept: no allocation per event once they have grown.
@@ -80,11 +79,6 @@ asio::awaitable<void> SseChannel::write_loop() {
   }
 }
 
-asio::awaitable<void> SseChannel::watch_client() {
-  co_await out_.closed();
-  mark_gone();
-}
-
 asio::awaitable<void> SseChannel::gone() {
   if (gone_flag_) co_return;
   co_await gone_.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -93,6 +87,7 @@ asio::awaitable<void> SseChannel::gone() {
 void SseChannel::mark_gone() {
   gone_flag_ = true;
   gone_.cancel();
+  wake_.cancel();  // the pump, waiting for something to write, ends
 }
 
 }  // namespace aas::http

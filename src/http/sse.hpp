@@ -27,13 +27,17 @@ Response sse_response(StreamBody body);
 // Decouples producing events (synchronous, e.g. from a model's chunk callback) from writing them
 // (asynchronous, one write at a time). Runs on the connection's strand: send() queues, pump()
 // writes what is queued and a heartbeat when nothing was sent for a while, until finish() or
-// the client leaves. A reader that falls more than `max_pending` bytes behind is treated as
-// gone, so a stalled client cannot make memory grow.
+// the client leaves (the writer's on_closed, registered for the channel's lifetime). A reader
+// that falls more than `max_pending` bytes behind is treated as gone, so a stalled client cannot
+// make memory grow.
 class SseChannel {
  public:
   SseChannel(BodyWriter& out, const boost::asio::any_io_executor& ex,
              std::chrono::milliseconds heartbeat = std::chrono::seconds(15),
              std::size_t max_pending = 1024 * 1024);
+  ~SseChannel();
+  SseChannel(const SseChannel&) = delete;
+  SseChannel& operator=(const SseChannel&) = delete;
 
   // Queues an encoded event; false once the client is gone (nothing is queued then).
   bool send(std::string_view encoded);
@@ -46,8 +50,6 @@ class SseChannel {
 
  private:
   void mark_gone();
-  boost::asio::awaitable<void> write_loop();
-  boost::asio::awaitable<void> watch_client();
 
   BodyWriter& out_;
   boost::asio::steady_timer wake_;

@@ -613,28 +613,35 @@ struct RoutedModel::State {
 
   template <class T>
   asio::awaitable<Result<T>> call_deployment(const Node& node, CallContext& ctx) {
-    ChatRequest req;
-    EmbeddingRequest embedding;
+    // The request is copied only when this deployment names another upstream model, and then on
+    // the heap: the frame of a held stream keeps neither an unused request nor a copy of it.
+    std::unique_ptr<ChatRequest> renamed;
+    std::unique_ptr<EmbeddingRequest> embedding;
     ChunkSink sink;
     auto ex = co_await asio::this_coro::executor;
     asio::awaitable<Result<T>> op = [&]() {
+      const std::string& upstream = node.d.upstream_model;
       if constexpr (std::is_same_v<T, Embeddings>) {
-        embedding = *ctx.embedding;
-        if (!node.d.upstream_model.empty()) embedding.model = node.d.upstream_model;
-        return node.d.provider->embed(embedding);
+        embedding = std::make_unique<EmbeddingRequest>(*ctx.embedding);
+        if (!upstream.empty()) embedding->model = upstream;
+        return node.d.provider->embed(*embedding);
       } else {
-        req = *ctx.req;
-        if (!node.d.upstream_model.empty()) req.model = node.d.upstream_model;
-        if (ctx.sink == nullptr) return node.d.provider->complete(req);
+        const ChatRequest* req = ctx.req;
+        if (!upstream.empty() && upstream != req->model) {
+          renamed = std::make_unique<ChatRequest>(*req);
+          renamed->model = upstream;
+          req = renamed.get();
+        }
+        if (ctx.sink == nullptr) return node.d.provider->complete(*req);
         sink = [&ctx](const StreamDelta& d) {
           if (!d.text.empty() || d.tool_call != nullptr) ctx.delivered = true;
           return (*ctx.sink)(d);
         };
-        return node.d.provider->stream(req, sink);
+        return node.d.provider->stream(*req, sink);
       }
     }();
-    // Whichever ends first cancels the other; the group waits for both, so `req` and `sink`
-    // outlive the provider's coroutine.
+    // Whichever ends first cancels the other; the group waits for both, so the request and
+    // `sink` outlive the provider's coroutine.
     auto [order, op_error, result, watchdog_error] =
         co_await asio::experimental::make_parallel_group(
             asio::co_spawn(ex, std::move(op), asio::deferred),
@@ -792,13 +799,15 @@ void RoutedModel::set_fallbacks(std::vector<std::shared_ptr<RoutedModel>> chain)
   state_->fallbacks = std::move(chain);
 }
 
+// Not coroutines themselves: the state's coroutine is what the caller awaits (a frame less for
+// every held stream). `req` and `sink` are the caller's, alive while it awaits.
 boost::asio::awaitable<Result<Completion>> RoutedModel::complete(const ChatRequest& req) {
-  co_return co_await state_->call(req, nullptr);
+  return state_->call(req, nullptr);
 }
 
 boost::asio::awaitable<Result<Completion>> RoutedModel::stream(const ChatRequest& req,
                                                                const ChunkSink& sink) {
-  co_return co_await state_->call(req, &sink);
+  return state_->call(req, &sink);
 }
 
 Result<void> RoutedModel::supports(const ChatRequest& req) const {
@@ -818,7 +827,7 @@ Result<void> RoutedModel::supports(const ChatRequest& req) const {
 }
 
 boost::asio::awaitable<Result<Embeddings>> RoutedModel::embed(const EmbeddingRequest& req) {
-  co_return co_await state_->embed(req);
+  return state_->embed(req);
 }
 
 BreakerState RoutedModel::breaker_state(const std::string& deployment) const {

@@ -324,7 +324,7 @@ asio::awaitable<void> run_stream(Mock& mock, Behaviour b, std::vector<std::strin
   using namespace asio::experimental::awaitable_operators;
   mock.stats.stream_opened(b.key);
   // Raced against the client leaving, so a pause (drip, pacing) ends as soon as it has gone.
-  const auto result = co_await (produce_guarded(out, b, tokens, *framing) || out.closed());
+  const auto result = co_await (produce_guarded(out, b, tokens, *framing) || http::client_gone(out));
   const StreamEnd end = result.index() == 0 ? std::get<0>(result) : StreamEnd::cancelled;
   mock.stats.stream_closed(b.key, end);
   if (end == StreamEnd::dropped) throw_drop();

@@ -110,14 +110,10 @@ asio::awaitable<Result<Completion>> HttpProvider::complete(const ChatRequest& re
                                           [&](std::string_view b) { return parse_response(b, req); });
 }
 
-asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
-                                                         const ChunkSink& sink) {
-  auto body = request_body(req, true);
-  if (!body) co_return body.error();
-  const auto lease = keys_.acquire();
-  const std::unique_ptr<wire::StreamDecoder> decoder = make_decoder(req);
-  SseParser parser(options_.max_event_bytes);
-
+// A stream's state while it runs. What it comes to is worked out by stream_outcome(), a plain
+// function: in the coroutine every local of that work would sit in its frame for the whole
+// stream (g++ keeps all of a coroutine's locals there).
+struct HttpProvider::StreamRun {
   int status = 0;
   std::vector<http::Header> head_headers;
   bool json_answer = false;  // a compatible server that ignored "stream": true
@@ -126,79 +122,91 @@ asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
   std::vector<ToolCall> tool_calls;  // the tool-call pieces that reached the sink, assembled
   std::optional<Error> failure;
   bool cancelled = false;
+};
 
-  const auto on_head = [&](const http::ClientResponse& head) {
-    status = head.status;
-    head_headers = head.headers;
-    const auto type = wire::find_header(head.headers, "content-type");
-    json_answer = is_success(status) && type && type->starts_with("application/json");
-  };
+asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
+                                                         const ChunkSink& sink) {
+  auto body = request_body(req, true);
+  if (!body) co_return body.error();
+  const auto lease = keys_.acquire();
+  const std::unique_ptr<wire::StreamDecoder> decoder = make_decoder(req);
+  SseParser parser(options_.max_event_bytes);
+  StreamRun run;
 
   const auto on_event = [&](SseEvent&& ev) {
-    if (failure || cancelled) return;  // the rest of this feed is not wanted
+    if (run.failure || run.cancelled) return;  // the rest of this feed is not wanted
     auto decoded = decoder->feed(ev);
     if (!decoded) {
-      failure = std::move(decoded.error());
+      run.failure = std::move(decoded.error());
       return;
     }
     if (!decoded->text.empty() || !decoded->logprobs.empty()) {
       const StreamDelta delta{decoded->text, nullptr, decoded->logprobs.empty() ? nullptr : &decoded->logprobs};
       if (!sink(delta)) {
-        cancelled = true;
+        run.cancelled = true;
         return;
       }
-      content += decoded->text;
+      run.content += decoded->text;
     }
     for (const ToolCallDelta& d : decoded->tool_calls) {
       if (!sink(StreamDelta{{}, &d})) {
-        cancelled = true;
+        run.cancelled = true;
         return;
       }
-      apply_tool_call_delta(tool_calls, d);
+      apply_tool_call_delta(run.tool_calls, d);
     }
   };
-
-  const auto body_sink = [&](std::string_view bytes) -> bool {
-    if (!is_success(status) || json_answer) {
-      const std::size_t limit =
-          json_answer ? options_.max_event_bytes : options_.max_error_body_bytes;
-      buffered.append(bytes.substr(0, limit - std::min(limit, buffered.size())));
-      return buffered.size() < limit;
+  std::function<void(const http::ClientResponse&)> on_head = [&run](const http::ClientResponse& head) {
+    run.status = head.status;
+    if (!is_success(run.status)) run.head_headers = head.headers;  // for map_error only
+    const auto type = wire::find_header(head.headers, "content-type");
+    run.json_answer = is_success(run.status) && type && type->starts_with("application/json");
+  };
+  http::BodySink body_sink = [&](std::string_view bytes) -> bool {
+    if (!is_success(run.status) || run.json_answer) {
+      const std::size_t limit = run.json_answer ? options_.max_event_bytes : options_.max_error_body_bytes;
+      run.buffered.append(bytes.substr(0, limit - std::min(limit, run.buffered.size())));
+      return run.buffered.size() < limit;
     }
-    if (auto fed = parser.feed(bytes, on_event); !fed) failure = std::move(fed.error());
+    if (auto fed = parser.feed(bytes, on_event); !fed) run.failure = std::move(fed.error());
     // After the end marker we keep reading, so that the connection ends cleanly and is reused.
-    return !failure && !cancelled;
+    return !run.failure && !run.cancelled;
   };
 
   auto result = co_await client_->stream(make_request(endpoint_path(), std::move(*body), true, lease),
-                                         on_head, body_sink);
-  const wire::StreamProgress& progress = decoder->progress();
+                                         std::move(on_head), std::move(body_sink));
+  co_return stream_outcome(run, result, decoder->progress(), lease, req, sink);
+}
 
-  if (cancelled) {
+Result<Completion> HttpProvider::stream_outcome(StreamRun& run, const Result<http::ClientResponse>& result,
+                                                const wire::StreamProgress& progress,
+                                                const std::optional<KeyPool::Lease>& lease, const ChatRequest& req,
+                                                const ChunkSink& sink) {
+  if (run.cancelled) {
     // The caller went away: what it received is the answer, billed as well as we know.
     succeeded(lease);
     Completion c;
-    c.content = std::move(content);
-    c.tool_calls = std::move(tool_calls);
+    c.content = std::move(run.content);
+    c.tool_calls = std::move(run.tool_calls);
     c.model = progress.model.empty() ? req.model : progress.model;
     c.finish_reason = "cancelled";
     c.usage = wire::complete_usage(progress, req, c.content, c.tool_calls);
-    co_return c;
+    return c;
   }
-  if (status != 0 && !is_success(status)) {
-    co_return failed(lease, map_error(status, head_headers, buffered, clock_.now()));
+  if (run.status != 0 && !is_success(run.status)) {
+    return failed(lease, map_error(run.status, run.head_headers, run.buffered, clock_.now()));
   }
-  if (failure) {
-    if (!failure->upstream_status) failure->upstream_status = status;
-    co_return failed(lease, std::move(*failure));
+  if (run.failure) {
+    if (!run.failure->upstream_status) run.failure->upstream_status = run.status;
+    return failed(lease, std::move(*run.failure));
   }
-  if (json_answer) {
-    if (!result) co_return transport_error(name(), result.error());
-    auto completion = parse_response(buffered, req);
+  if (run.json_answer) {
+    if (!result) return transport_error(name(), result.error());
+    auto completion = parse_response(run.buffered, req);
     if (!completion) {
       Error e = completion.error();
-      if (!e.upstream_status) e.upstream_status = status;
-      co_return failed(lease, std::move(e));
+      if (!e.upstream_status) e.upstream_status = run.status;
+      return failed(lease, std::move(e));
     }
     succeeded(lease);
     if (!completion->content.empty() &&
@@ -210,11 +218,11 @@ asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
       const ToolCallDelta d{static_cast<int>(i), call.id, call.name, call.arguments};
       if (!sink(StreamDelta{{}, &d})) completion->finish_reason = "cancelled";
     }
-    co_return completion;
+    return completion;
   }
   if (!result && !progress.finished()) {
     Error e = transport_error(name(), result.error());
-    if (!content.empty() || !tool_calls.empty()) {
+    if (!run.content.empty() || !run.tool_calls.empty()) {
       // The upstream was reachable and answering: a connection lost part way is its failure
       // (as a missing end marker is), not "unavailable".
       if (e.code == errc::unavailable) {
@@ -223,24 +231,24 @@ asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
       }
       e.detail += " (the stream broke after part of the answer was sent)";
     }
-    co_return e;
+    return e;
   }
   if (!progress.finished()) {
     Error e = make_error(errc::upstream_error, "the model provider's answer broke off",
                          std::string(name()) + ": the stream ended before its end marker");
-    e.upstream_status = status;
-    co_return e;
+    e.upstream_status = run.status;
+    return e;
   }
   // A transport error after the finish reason lost nothing of the answer.
   succeeded(lease);
   Completion c;
-  c.content = std::move(content);
-  c.tool_calls = std::move(tool_calls);
+  c.content = std::move(run.content);
+  c.tool_calls = std::move(run.tool_calls);
   c.model = progress.model.empty() ? req.model : progress.model;
   c.finish_reason = progress.finish_reason.empty() ? "stop" : progress.finish_reason;
   c.stop_sequence = progress.stop_sequence;
   c.usage = wire::complete_usage(progress, req, c.content, c.tool_calls);
-  co_return c;
+  return c;
 }
 
 asio::awaitable<Result<Embeddings>> HttpProvider::embed(const EmbeddingRequest& req) {

@@ -17,10 +17,12 @@
 namespace aas::http {
 class HttpClient;
 struct ClientRequest;
+struct ClientResponse;
 }  // namespace aas::http
 
 namespace aas::llm::wire {
 class StreamDecoder;
+struct StreamProgress;
 }
 
 namespace aas::llm {
@@ -82,6 +84,10 @@ class HttpProvider : public LlmProvider {
   // A non-streamed POST: the answer's body through `parse`, failures mapped and reported.
   template <class T, class Parse>
   boost::asio::awaitable<Result<T>> buffered(std::string path, std::string body, Parse parse);
+  struct StreamRun;
+  Result<Completion> stream_outcome(StreamRun& run, const Result<http::ClientResponse>& result,
+                                    const wire::StreamProgress& progress, const std::optional<KeyPool::Lease>& lease,
+                                    const ChatRequest& req, const ChunkSink& sink);
   // Reports the outcome to the key pool and scrubs the key from the error's detail.
   Error failed(const std::optional<KeyPool::Lease>& lease, Error e);
   void succeeded(const std::optional<KeyPool::Lease>& lease);

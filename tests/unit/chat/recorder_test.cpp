@@ -165,7 +165,7 @@ TEST(Recorder, AnInterruptedStreamIsBilledByTheSameRuleThroughChatAndGateway) {
     req.request_id = "gw-1";
     auto call = co_await gateway.admit(std::move(req), true);
     EXPECT_TRUE(call);
-    auto relayed = co_await gateway.stream(std::move(*call), gateway_client);
+    auto relayed = co_await gateway.stream(*call, gateway_client);
     EXPECT_TRUE(relayed);
     EXPECT_EQ(relayed->content, "one ");
     EXPECT_EQ(relayed->finish_reason, "cancelled");

@@ -42,14 +42,16 @@ TEST(MemoryTrim, TrimsOnThePoolOnceTheCountFellAndNotAgainUntilItRisesAndFallsAg
   trimmer.stop();
 }
 
-TEST(MemoryTrim, DueWhenMuchIsFreeAndTheResidentSizeGrewByAsMuchSinceTheLastTrim) {
+TEST(MemoryTrim, DueWhenMuchIsFreeAndTheResidentSizeOrTheFreeBytesGrewByAsMuchSinceTheLastTrim) {
   MemoryTrimOptions o;
   o.min_free_bytes = 1000;
-  EXPECT_FALSE(heap_trim_due({999, 100000}, 0, o));     // little free: the memory is in use
-  EXPECT_FALSE(heap_trim_due({5000, 10999}, 10000, o));  // free, but its pages were handed back
-  EXPECT_TRUE(heap_trim_due({5000, 11000}, 10000, o));
+  EXPECT_FALSE(heap_trim_due({999, 100000}, {0, 0}, o));           // little free: the memory is in use
+  EXPECT_FALSE(heap_trim_due({5000, 10999}, {5000, 10000}, o));    // free, but its pages were handed back
+  EXPECT_TRUE(heap_trim_due({5000, 11000}, {5000, 10000}, o));     // reused and freed again
+  EXPECT_FALSE(heap_trim_due({5999, 10000}, {5000, 10000}, o));
+  EXPECT_TRUE(heap_trim_due({6000, 10000}, {5000, 10000}, o));     // freed since the last trim
   o.min_free_bytes = 0;  // off
-  EXPECT_FALSE(heap_trim_due({1u << 30, 1u << 30}, 0, o));
+  EXPECT_FALSE(heap_trim_due({1u << 30, 1u << 30}, {0, 0}, o));
 }
 
 TEST(MemoryTrim, TrimsWhenLargeBuffersWereFreedAlthoughNoConnectionEnded) {
@@ -94,6 +96,10 @@ TEST(MemoryTrim, TrimsWhenLargeBuffersWereFreedAlthoughNoConnectionEnded) {
   // Reused by other large answers and freed again between two checks: the free count never
   // moved, but the resident size grew again, so a trim is due.
   EXPECT_EQ(trimmed(150'000'000, 160'000'000, 2), 2u);
+  heap_is(150'000'000, 40'000'000);
+  // What was still in use at that trim (the last streams' records, say) is freed after it: the
+  // resident size does not grow with a free, the free count does.
+  EXPECT_EQ(trimmed(160'000'000, 40'000'000, 3), 3u);
   trimmer.stop();
   pool.join();
 }

@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
@@ -161,6 +162,7 @@ asio::awaitable<void> sleep_for(Clock::duration d) {
   co_await timer.async_wait(asio::use_awaitable);
 }
 
+
 constexpr std::string_view kGetStream = "GET /stream HTTP/1.1\r\nHost: test\r\n\r\n";
 
 class ServerStreamTest : public LoopbackServerTest {
@@ -245,7 +247,7 @@ TEST_F(ServerStreamTest, ClientLeavingCompletesClosedAndLaterWritesFail) {
   std::promise<Outcome> outcome;
   body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
     co_await out.write(sse_event("delta", "1"));
-    co_await out.closed();
+    co_await client_gone(out);
     closed_done.set_value();
     const bool later = co_await out.write(sse_event("delta", "2"));
     outcome.set_value({out.is_closed(), later});
@@ -271,7 +273,7 @@ TEST_F(ServerStreamTest, ClosedCancelsWorkRacedAgainstIt) {
   body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
     co_await out.write(sse_event("start", "{}"));
     // Upstream work far longer than the test: only the client leaving can end it in time.
-    auto first = co_await (sleep_for(60s) || out.closed());
+    auto first = co_await (sleep_for(60s) || client_gone(out));
     winner.set_value(first.index());
   };
   start();
@@ -284,7 +286,7 @@ TEST_F(ServerStreamTest, ClosedCancelsWorkRacedAgainstIt) {
   // The race's winner says what ended it (no clock read); the deadline is only for a hang.
   auto result = winner.get_future();
   ASSERT_EQ(result.wait_for(30s), std::future_status::ready);
-  EXPECT_EQ(result.get(), 1u) << "closed() won, not the 60 s of work";
+  EXPECT_EQ(result.get(), 1u) << "the client leaving won, not the 60 s of work";
 }
 
 TEST_F(ServerStreamTest, ClosedLosingARaceIsCancelledWithoutClosing) {
@@ -292,9 +294,9 @@ TEST_F(ServerStreamTest, ClosedLosingARaceIsCancelledWithoutClosing) {
   std::promise<std::vector<std::size_t>> winners;
   body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
     std::vector<std::size_t> seen;
-    // Each round cancels a closed() wait; the stream must carry on as if nothing happened.
+    // Each round cancels a wait for on_closed; the stream must carry on as if nothing happened.
     for (int round = 0; round < 3; ++round) {
-      auto winner = co_await (sleep_for(20ms) || out.closed());
+      auto winner = co_await (sleep_for(20ms) || client_gone(out));
       seen.push_back(winner.index());
       if (out.is_closed() || !co_await out.write(sse_event("round", std::to_string(round)))) break;
     }
@@ -335,10 +337,10 @@ TEST_F(ServerStreamTest, ReaderThatNeverReadsMakesWritesFailWithBoundedMemory) {
       }
       sent += piece.size();
     }
-    // Once failed, a write returns false at once instead of waiting again, and closed()
+    // Once failed, a write returns false at once instead of waiting again, and on_closed
     // has completed (or this would hang and the test time out).
     const bool again = co_await out.write(piece);
-    co_await out.closed();
+    co_await client_gone(out);
     outcome.set_value({failed && !again, sent, out.is_closed()});
   };
   ServerOptions options;

@@ -25,8 +25,7 @@ using namespace std::chrono_literals;
 // write answers (false: the client is gone); leave() is the client closing the connection.
 class FakeWriter final : public BodyWriter {
  public:
-  explicit FakeWriter(asio::io_context& io)
-      : release_(io, asio::steady_timer::time_point::max()), left_(io, asio::steady_timer::time_point::max()) {}
+  explicit FakeWriter(asio::io_context& io) : release_(io, asio::steady_timer::time_point::max()) {}
 
   asio::awaitable<bool> write(std::string_view bytes) override {
     written += bytes;
@@ -34,26 +33,32 @@ class FakeWriter final : public BodyWriter {
     if (stall) co_await release_.async_wait(asio::as_tuple(asio::use_awaitable));
     co_return ok;
   }
-  asio::awaitable<void> closed() override {
-    co_await left_.async_wait(asio::as_tuple(asio::use_awaitable));
+  void on_closed(std::function<void()> f) override {
+    if (left && f) return f();
+    on_closed_ = std::move(f);
   }
-  bool is_closed() const override { return false; }
+  bool is_closed() const override { return left; }
   asio::awaitable<bool> replace(Response) override { co_return false; }
 
   void release() {
     stall = false;
     release_.cancel();
   }
-  void leave() { left_.cancel(); }
+  void leave() {
+    left = true;
+    if (on_closed_) std::exchange(on_closed_, nullptr)();
+  }
+  bool registered() const { return static_cast<bool>(on_closed_); }
 
   std::string written;
   int writes = 0;
   bool stall = false;
   bool ok = true;
+  bool left = false;
 
  private:
   asio::steady_timer release_;
-  asio::steady_timer left_;
+  std::function<void()> on_closed_;
 };
 
 asio::awaitable<void> pump(SseChannel& channel, bool& done) {
@@ -141,6 +146,22 @@ TEST(SseChannel, TheClientLeavingEndsAnIdlePumpAndGoneReturnsAtOnceAfterwards) {
   io.run();
   EXPECT_TRUE(gone);
   EXPECT_EQ(out.writes, 0);
+}
+
+TEST(SseChannel, ListensForTheClientLeavingOnlyWhileItExists) {
+  asio::io_context io;
+  FakeWriter out(io);
+  {
+    SseChannel channel(out, io.get_executor(), 1h);
+    EXPECT_TRUE(out.registered());
+  }
+  EXPECT_FALSE(out.registered()) << "a client leaving after the stream ended must not reach a destroyed channel";
+  out.leave();
+
+  // A channel made for a writer whose client is gone already is gone from the start.
+  SseChannel late(out, io.get_executor(), 1h);
+  EXPECT_TRUE(late.is_gone());
+  EXPECT_FALSE(late.send("x"));
 }
 
 TEST(Sse, EventsAndTheResponsesHeaders) {
