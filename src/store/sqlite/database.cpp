@@ -13,11 +13,9 @@ std::unique_ptr<Connection> open_writer(const std::string& path, const std::stri
   // journal_mode reads the file header, so this is also where "not a database" surfaces.
   // WAL persists in the file; synchronous=NORMAL is safe with WAL (a crash may lose the last
   // commits, never corrupt) and avoids an fsync per commit.
-  // The checkpoint that copies the WAL back into the database runs inside a commit, holding up
-  // every write queued behind it, and costs two fdatasyncs; at SQLite's default of 1,000 pages a
-  // stored chat turn (~20 WAL pages) paid one every ~50 turns (issue 16). At 4,000 pages (16 MiB
-  // of WAL at most) it runs a quarter as often and copies a page written many times once.
-  c->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=4000;");
+  // No automatic checkpoint: it would run inside a commit, holding up every write queued behind
+  // it; the Checkpointer runs them on its own thread (attached by Database).
+  c->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;");
   if (!pragmas.empty()) c->exec(pragmas);
   return c;
 }
@@ -33,11 +31,14 @@ std::unique_ptr<Connection> open_reader(const std::string& path, const std::stri
 
 }  // namespace
 
-Database::Database(const std::string& path, std::size_t max_readers, std::string pragmas)
+Database::Database(const std::string& path, std::size_t max_readers, std::string pragmas, int checkpoint_pages)
     : in_memory_(path == ":memory:"),
+      checkpointer_(path, checkpoint_pages),
       writer_(open_writer(path, pragmas)),
       readers_(max_readers, [path, pragmas = std::move(pragmas)] { return open_reader(path, pragmas); }),
-      group_(1, [this](std::span<Job* const> batch) { execute(batch); }) {}
+      group_(1, [this](std::span<Job* const> batch) { execute(batch); }) {
+  if (!in_memory_) checkpointer_.attach(writer_->handle());
+}
 
 void Database::execute(std::span<Job* const> batch) {
   std::lock_guard lock(write_mu_);

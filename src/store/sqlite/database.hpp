@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "store/detail/group_commit.hpp"
 #include "store/detail/pool.hpp"
+#include "store/sqlite/checkpointer.hpp"
 #include "store/sqlite/db.hpp"
 
 #include <cstddef>
@@ -24,7 +25,10 @@ class Database {
   // readers open on demand, up to `max_readers`.
   // `pragmas` run on every connection as it opens (an adapter's own tuning, e.g. the knowledge
   // store's memory map).
-  Database(const std::string& path, std::size_t max_readers, std::string pragmas = {});
+  // The WAL is checkpointed off the commit path once it holds `checkpoint_pages` pages
+  // (store/sqlite/checkpointer.hpp).
+  Database(const std::string& path, std::size_t max_readers, std::string pragmas = {},
+           int checkpoint_pages = 1000);
 
   // Runs `f` on a reader connection (or on the writer, under its lock, for ":memory:", where
   // every connection would otherwise see its own empty database).
@@ -63,12 +67,15 @@ class Database {
 
   // Write batches run and writes in them so far.
   std::pair<std::size_t, std::size_t> write_batches() const { return group_.counts(); }
+  // Checkpoints run off the commit path so far.
+  int checkpoints() const { return checkpointer_.runs(); }
 
   bool in_memory() const noexcept { return in_memory_; }
 
  private:
   const bool in_memory_;
   std::mutex write_mu_;
+  Checkpointer checkpointer_;  // outlives the writer, whose WAL hook points at it
   std::unique_ptr<Connection> writer_;
   store::detail::ConnectionPool<Connection> readers_;
   store::detail::GroupCommit<Connection> group_;
