@@ -168,6 +168,20 @@ Result<std::vector<Message>> append_each(const std::vector<NewMessage>& messages
   return out;
 }
 
+// update_message_and_append of both stores, inside the adapter's write transaction: the message
+// updated, then `following` appended, stopping at the first failure (which rolls all back); the
+// updated message first in what comes back.
+template <class Update, class Append>
+Result<std::vector<Message>> update_then_append(const std::vector<NewMessage>& following, Update&& update,
+                                                Append&& append) {
+  Result<Message> updated = update();
+  if (!updated) return updated.error();
+  auto appended = append_each(following, append);
+  if (!appended) return appended.error();
+  appended->insert(appended->begin(), std::move(*updated));
+  return appended;
+}
+
 // start_turn of both stores, inside the adapter's write transaction: the conversation created or
 // patched, the replaced message off the branch, then the messages appended, stopping at the first
 // failure (which rolls all back). Each step is the store's own operation on that connection.

@@ -578,12 +578,9 @@ class PostgresStore final : public Store {
     // Step by step in one transaction: the conversation's row lock taken by the update is held
     // through the appends, which take it again (the same lock order as update_message).
     return run<std::vector<Message>>("update_message_and_append", Tx::write, [&](Connection& c) -> Result<std::vector<Message>> {
-      auto updated = update_message_in(c, user_id, message_id, u);
-      if (!updated) return updated.error();
-      auto appended = store::detail::append_each(following, [&](const NewMessage& n) { return append_in(c, user_id, n); });
-      if (!appended) return appended.error();
-      appended->insert(appended->begin(), std::move(*updated));
-      return appended;
+      return store::detail::update_then_append(
+          following, [&] { return update_message_in(c, user_id, message_id, u); },
+          [&](const NewMessage& n) { return append_in(c, user_id, n); });
     });
   }
 

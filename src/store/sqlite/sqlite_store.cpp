@@ -421,12 +421,9 @@ class SqliteStore final : public Store {
                                                          const MessageUpdate& u,
                                                          const std::vector<NewMessage>& following) override {
     return write<std::vector<Message>>("update_message_and_append", [&](Connection& c) -> Result<std::vector<Message>> {
-      auto updated = update_message_in(c, user_id, message_id, u);
-      if (!updated) return updated.error();
-      auto appended = store::detail::append_each(following, [&](const NewMessage& n) { return append_in(c, user_id, n); });
-      if (!appended) return appended.error();
-      appended->insert(appended->begin(), std::move(*updated));
-      return appended;
+      return store::detail::update_then_append(
+          following, [&] { return update_message_in(c, user_id, message_id, u); },
+          [&](const NewMessage& n) { return append_in(c, user_id, n); });
     });
   }
 
