@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { assertError, assertOk, UUID_V7 } from './lib/assert.mjs';
 import { startService } from './lib/service.mjs';
+import { waitFor } from './lib/sse.mjs';
 import { startReceiver, verify } from './lib/webhook-receiver.mjs';
 
 describe('per-tenant webhook endpoints', { timeout: 60000 }, () => {
@@ -79,7 +80,11 @@ describe('per-tenant webhook endpoints', { timeout: 60000 }, () => {
     assert.throws(() => verify(delivered.headers['x-aas-signature'], delivered.body, endpointB.secret));
     assert.equal(delivered.json.data.userId, keyA.principal);
     assert.equal(b.received.length, 0);
-    const log = await deliveriesOf(delivered.json.id);
+    // The receiver's 200 reaches the service's log a moment after it reaches the receiver.
+    const log = await waitFor(async () => {
+      const l = await deliveriesOf(delivered.json.id);
+      return l.every((d) => d.status !== 'pending') && l;
+    }, 30000, 'the delivery to be recorded');
     assert.deepEqual(log.map((d) => [d.endpointId, d.status, d.attempts]), [[endpointA.id, 'delivered', 3]]);
   });
 
