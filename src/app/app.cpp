@@ -507,8 +507,9 @@ int serve(Config c) {
     budget_watch.recorded(call.user_id, call.roles, call.cost_micros.value_or(0));
   };
   // Every model call is recorded by one Recorder: the answer, its ledger row, the grant settled,
-  // the answer announced.
-  chat::Recorder recorder(*store, blocking, accounting, events);
+  // the answer announced — on the I/O thread after the write while none of that can wait on I/O.
+  chat::Recorder recorder(*store, blocking, accounting, events,
+                          [&hooks, shared = redis != nullptr] { return shared || hooks.enabled(); });
   chat::ChatService chat(*store, blocking, models, accounting, recorder, events, chat_options);
   // The agent (issue 15): the configured HTTP tools (calling MAIN_BACKEND_URL with the user's own
   // token) and the built-ins, offered to the model in every chat turn; the loop runs them.
