@@ -31,6 +31,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -151,12 +152,19 @@ class GroupCommit {
   // Queues a job whose caller does not wait (its finished() hands the result on); when a writer is
   // free, this thread leads the batch at once.
   void enqueue(Job& job) {
-    std::vector<Job*> batch;
     {
       std::lock_guard lock(mu_);
       queue_.push_back(&job);
       if (writers_ == max_writers_) return;  // a writer running will take it with its next batch
       ++writers_;
+    }
+    // The writer is this thread's now. One yield before taking the queue lets the writes of the
+    // threads beside this one join the batch (measured: without it a batch held ~1 write, twice
+    // the transactions per turn; issue 16).
+    std::this_thread::yield();
+    std::vector<Job*> batch;
+    {
+      std::lock_guard lock(mu_);
       batch.swap(queue_);
     }
     lead(std::move(batch), nullptr);
