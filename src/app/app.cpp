@@ -395,8 +395,9 @@ int serve(Config c) {
 
   // Store work (SQLite, libpq) waits on locks, disk and the network; more threads than cores keeps
   // the I/O threads free. Writes wait for their group commit (store/detail/group_commit.hpp): a
-  // batch can only hold the writes of threads waiting, so more threads make larger batches — and
-  // every idle one makes each hand-off dearer (a post wakes a sleeping thread: futex calls and
+  // batch of waited-for writes holds only the writes of threads waiting, so more threads make
+  // larger batches (a chat turn's and a gateway call's writes on SQLite are enqueued instead and
+  // hold no thread: session 11) — and every idle one makes each hand-off dearer (a post wakes a sleeping thread: futex calls and
   // context switches, which this VM charges heavily). PostgreSQL, whose batches wait on the
   // server's round trip and WAL flush, gets 16 per I/O thread (32 gave 1.4x the turns/s of 16);
   // SQLite, whose commit is a WAL append, 4 (16 in all cost the gateway 0.75x the landed binary's
@@ -507,8 +508,9 @@ int serve(Config c) {
     budget_watch.recorded(call.user_id, call.roles, call.cost_micros.value_or(0));
   };
   // Every model call is recorded by one Recorder: the answer, its ledger row, the grant settled,
-  // the answer announced.
-  chat::Recorder recorder(*store, blocking, accounting, events);
+  // the answer announced — on the I/O thread after the write while none of that can wait on I/O.
+  chat::Recorder recorder(*store, blocking, accounting, events,
+                          [&hooks, shared = redis != nullptr] { return shared || hooks.enabled(); });
   chat::ChatService chat(*store, blocking, models, accounting, recorder, events, chat_options);
   // The agent (issue 15): the configured HTTP tools (calling MAIN_BACKEND_URL with the user's own
   // token) and the built-ins, offered to the model in every chat turn; the loop runs them.

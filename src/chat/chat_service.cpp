@@ -226,7 +226,7 @@ Result<ChatService::Plan> ChatService::plan(const TurnInput& in) {
   return p;
 }
 
-Result<void> ChatService::persist(PreparedTurn& turn, const Plan& plan, bool streaming) {
+store::TurnStart ChatService::turn_start(const PreparedTurn& turn, const Plan& plan) {
   const TurnInput& in = turn.input;
   // Everything a turn writes before the model is called goes into ONE transaction (shared with
   // other turns' writes by the store's group commit): the conversation created or patched, a
@@ -275,76 +275,98 @@ Result<void> ChatService::persist(PreparedTurn& turn, const Plan& plan, bool str
     start.messages.push_back(std::move(um));
   }
   start.messages.push_back(answer_placeholder({}, *turn.model, turn.prompt_tokens));
-  auto stored = store_.start_turn(in.user_id, start);
-  if (!stored) return stored.error();
-  if (start.create || start.patch) turn.conversation = std::move(stored->conversation);
-  if (!in.regenerate) turn.user_message_id = stored->messages.front().id;
-  turn.placeholder_id = stored->messages.back().id;
-  (void)streaming;
-  return {};
+  return start;
 }
+
+namespace {
+
+// What the turn's first writes gave back, into the turn.
+void started(PreparedTurn& turn, store::TurnStarted& stored, bool conversation_written) {
+  if (conversation_written) turn.conversation = std::move(stored.conversation);
+  if (!turn.input.regenerate) turn.user_message_id = stored.messages.front().id;
+  turn.placeholder_id = stored.messages.back().id;
+}
+
+}  // namespace
+
 
 asio::awaitable<Result<PreparedTurn>> ChatService::begin(TurnInput in, bool streaming) {
   if (auto valid = validate(in, models_, options_.max_message_chars, options_.max_image_bytes); !valid)
     co_return valid.error();
-  const auto admitted_at = std::chrono::steady_clock::now();
-  // plan -> context -> admit -> persist in one trip to the blocking pool.
-  co_return co_await offload(blocking_, [&]() -> Result<PreparedTurn> {
-    auto planned = plan(in);
-    if (!planned) return planned.error();
-    Plan& p = *planned;
+  PreparedTurn turn;
+  turn.admitted_at = std::chrono::steady_clock::now();
+  // plan -> context -> admit in one trip to the blocking pool, and from there the turn's first
+  // writes queued for the store's group commit: the pool thread does not wait for the commit, the
+  // writer hands the outcome straight back here (issue 16).
+  auto work = [&](OffloadDone<Result<void>> done) {
+    auto start = prepare(in, turn, streaming);
+    if (!start) return done(start.error());
+    const bool conversation_written = start->create || start->patch;
+    store::Store::Then<store::TurnStarted> then = [&turn, conversation_written, done](Result<store::TurnStarted> stored) {
+      if (!stored) return done(stored.error());
+      started(turn, *stored, conversation_written);
+      done(Result<void>{});
+    };
+    store_.start_turn_then(turn.input.user_id, std::move(*start), std::move(then));  // last: `turn` is the writer's now
+  };
+  auto begun = co_await offload_then<Result<void>>(blocking_, work);
+  if (!begun) co_return begun.error();
+  co_return std::move(turn);
+}
 
-    const ContextBuilder builder({p.model->upstream_model,
-                                  p.model->context_window.value_or(options_.default_context_window),
-                                  accounting_.output_cap(*p.model, std::nullopt)});
-    // Retrieval before anything is stored or billed: a base that is not the user's is a 404.
-    std::vector<Citation> citations;
-    const std::vector<std::string>& kb_ids = in.knowledge_base_ids ? *in.knowledge_base_ids
-                                                                   : p.conversation.knowledge_base_ids;
-    if (!kb_ids.empty()) {
-      if (!retriever_) return make_error(errc::not_found, "knowledge base not found");
-      auto found = retriever_->retrieve(in.user_id, kb_ids, p.message);
-      if (!found) return found.error();
-      citations = std::move(*found);
-    }
-    ContextInput context_in;
-    for (const Citation& c : citations) context_in.passages.push_back({c.title, c.text});
-    context_in.system_prompt = p.system_prompt;
-    context_in.summary = p.conversation.summary;
-    context_in.history = p.history;
-    context_in.message = {"user", p.message, p.parts};
-    context_in.request_id = in.request_id;
-    if (agent_) context_in.tools = agent_->tools_for(in, !kb_ids.empty());
-    auto context = builder.build(context_in);
-    if (!context) return context.error();
+Result<store::TurnStart> ChatService::prepare(TurnInput& in, PreparedTurn& turn, bool streaming) {
+  auto planned = plan(in);
+  if (!planned) return planned.error();
+  Plan& p = *planned;
 
-    PreparedTurn turn;
-    turn.model = p.model;
-    turn.conversation = std::move(p.conversation);
-    turn.user_message_id = p.user_message_id;
-    turn.request = std::move(context->request);
-    turn.request.fair_key = in.user_id;  // the router shares a deployment's slots between users
-    turn.context_omitted = context->omitted;
-    turn.citations = std::move(citations);
-    turn.to_summarize.assign(p.history.begin(), p.history.begin() + context->omitted);
-    const int threshold = options_.summarize_after_messages;
-    if (turn.to_summarize.empty() && threshold > 0 && static_cast<int>(p.history.size()) > threshold)
-      turn.to_summarize.assign(p.history.begin(), p.history.end() - threshold / 2);
-    std::erase_if(turn.to_summarize, [](const domain::Message& m) {
-      return m.status == domain::MessageStatus::error || m.status == domain::MessageStatus::streaming;
-    });
-    turn.first_exchange = !in.conversation_id;
+  const ContextBuilder builder({p.model->upstream_model,
+                                p.model->context_window.value_or(options_.default_context_window),
+                                accounting_.output_cap(*p.model, std::nullopt)});
+  // Retrieval before anything is stored or billed: a base that is not the user's is a 404.
+  std::vector<Citation> citations;
+  const std::vector<std::string>& kb_ids = in.knowledge_base_ids ? *in.knowledge_base_ids
+                                                                 : p.conversation.knowledge_base_ids;
+  if (!kb_ids.empty()) {
+    if (!retriever_) return make_error(errc::not_found, "knowledge base not found");
+    auto found = retriever_->retrieve(in.user_id, kb_ids, p.message);
+    if (!found) return found.error();
+    citations = std::move(*found);
+  }
+  ContextInput context_in;
+  for (const Citation& c : citations) context_in.passages.push_back({c.title, c.text});
+  context_in.system_prompt = p.system_prompt;
+  context_in.summary = p.conversation.summary;
+  context_in.history = p.history;
+  context_in.message = {"user", p.message, p.parts};
+  context_in.request_id = in.request_id;
+  if (agent_) context_in.tools = agent_->tools_for(in, !kb_ids.empty());
+  auto context = builder.build(context_in);
+  if (!context) return context.error();
 
-    auto grant = accounting_.admit(in.user_id, in.roles, *turn.model, turn.request, streaming, &turn.prompt_tokens);
-    if (!grant) return grant.error();
-    turn.grant = std::move(*grant);
-    turn.input = std::move(in);
-    turn.admitted_at = admitted_at;
-    if (auto written = persist(turn, p, streaming); !written) return written.error();
-    // The question a regenerated answer answers, for its title and the events.
-    turn.input.message = std::move(p.message);
-    return turn;
+  turn.model = p.model;
+  turn.conversation = std::move(p.conversation);
+  turn.user_message_id = p.user_message_id;
+  turn.request = std::move(context->request);
+  turn.request.fair_key = in.user_id;  // the router shares a deployment's slots between users
+  turn.context_omitted = context->omitted;
+  turn.citations = std::move(citations);
+  turn.to_summarize.assign(p.history.begin(), p.history.begin() + context->omitted);
+  const int threshold = options_.summarize_after_messages;
+  if (turn.to_summarize.empty() && threshold > 0 && static_cast<int>(p.history.size()) > threshold)
+    turn.to_summarize.assign(p.history.begin(), p.history.end() - threshold / 2);
+  std::erase_if(turn.to_summarize, [](const domain::Message& m) {
+    return m.status == domain::MessageStatus::error || m.status == domain::MessageStatus::streaming;
   });
+  turn.first_exchange = !in.conversation_id;
+
+  auto grant = accounting_.admit(in.user_id, in.roles, *turn.model, turn.request, streaming, &turn.prompt_tokens);
+  if (!grant) return grant.error();
+  turn.grant = std::move(*grant);
+  turn.input = std::move(in);
+  store::TurnStart start = turn_start(turn, p);
+  // The question a regenerated answer answers, for its title and the events.
+  turn.input.message = std::move(p.message);
+  return start;
 }
 
 asio::awaitable<Result<TurnResult>> ChatService::finish(PreparedTurn& turn, const CallResult& call) {

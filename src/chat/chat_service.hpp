@@ -152,9 +152,11 @@ class ChatService {
  private:
   // The stages of begin(), run in one trip to the blocking pool: plan reads (conversation,
   // history, the message replaced, model, system prompt), the ContextBuilder builds the request,
-  // the limits admit it, and only then persist writes, so a refused turn leaves nothing behind.
+  // the limits admit it (prepare), and only then the turn's first writes (turn_start) are queued,
+  // so a refused turn leaves nothing behind.
   Result<Plan> plan(const TurnInput& in);
-  Result<void> persist(PreparedTurn& turn, const Plan& plan, bool streaming);
+  Result<store::TurnStart> prepare(TurnInput& in, PreparedTurn& turn, bool streaming);
+  static store::TurnStart turn_start(const PreparedTurn& turn, const Plan& plan);
 
   // The turn's call recorded by the one Recorder; then titles and summaries (after_turn).
   boost::asio::awaitable<Result<TurnResult>> finish(PreparedTurn& turn, const CallResult& call);

@@ -76,22 +76,115 @@ std::string finish_reason_of(const CallResult& r) {
   }
 }
 
+namespace {
+
+// The outcome of a chat answer, as a new message or over its placeholder (the two share these
+// fields); the ledger row goes with it.
+template <class M>
+void fill_answer(M& m, const CallRecord& what, const CallResult& r, const Recorded& out, domain::UsageRecord row) {
+  m.content = r.text;
+  m.status = *domain::message_status_from_string(out.status);
+  m.input_tokens = out.usage.input_tokens;
+  m.output_tokens = out.usage.output_tokens;
+  m.cost_micros = out.cost_micros;
+  m.latency_ms = r.latency_ms;
+  m.metadata = answer_metadata(out.usage, r, what.context_omitted, what.citations_json);
+  m.tool_calls = r.tool_calls;
+  m.usage = std::move(row);
+}
+
+}  // namespace
+
 asio::awaitable<Result<Recorded>> Recorder::record(const CallRecord& what, const CallResult& r) {
-  // Settling the grant may be a Redis round trip, and publishing too: they stay on the blocking
-  // pool with the write.
-  co_return co_await offload(blocking_, [&] { return record_now(what, r); });
+  // The two common writes — a chat answer over its placeholder, a gateway call's ledger row — are
+  // queued for the store's group commit without holding a pool thread through the commit (issue
+  // 16: a batch then holds every turn waiting, not only as many as the pool has threads); an
+  // appended answer is written as record_now() writes it.
+  Recording rec;
+  auto work = [&](OffloadDone<Result<void>> done) {
+    rec = recording(what, r);
+    if (!what.placeholder_id && what.append_message) {
+      auto written = write_answer(what, r, rec, {});
+      if (!written) return done(written.error());
+      rec.out.message = std::move(written->front());
+      return done(Result<void>{});
+    }
+    if (!what.placeholder_id) {
+      store::Store::Then<void> then = [done](Result<void> w) { done(std::move(w)); };
+      return store_.record_usage_then(std::move(rec.row), std::move(then));  // last: `rec` is the writer's now
+    }
+    domain::MessageUpdate update;
+    fill_answer(update, what, r, rec.out, std::move(rec.row));
+    store::Store::Then<domain::Message> then = [&rec, done](Result<domain::Message> m) {
+      if (!m) return done(m.error());
+      rec.out.message = std::move(*m);
+      done(Result<void>{});
+    };
+    store_.update_message_then(what.user_id, *what.placeholder_id, std::move(update), std::move(then));  // last
+  };
+  auto written = co_await offload_then<Result<void>>(blocking_, work);
+  if (!written) co_return written.error();
+  if (settle_blocks_ && !settle_blocks_()) co_return settle(what, r, rec);
+  co_return co_await offload(blocking_, [&] { return settle(what, r, rec); });
 }
 
 Result<Recorded> Recorder::record_now(const CallRecord& what, const CallResult& r,
                                       const std::vector<domain::NewMessage>& following) {
+  Recording rec = recording(what, r);
+  if (what.placeholder_id || what.append_message) {
+    auto written = write_answer(what, r, rec, following);
+    if (!written) return written.error();
+    rec.out.message = std::move(written->front());
+    rec.out.following.assign(std::make_move_iterator(written->begin() + 1), std::make_move_iterator(written->end()));
+  } else if (auto w = store_.record_usage(rec.row); !w) {
+    return w.error();
+  }
+  return settle(what, r, rec);
+}
+
+Result<std::vector<domain::Message>> Recorder::write_answer(const CallRecord& what, const CallResult& r, Recording& rec,
+                                                            const std::vector<domain::NewMessage>& following) {
+  // The answer first, then what follows it, all in one transaction.
+  Result<std::vector<domain::Message>> written = make_error(errc::internal, "internal error");
+  if (what.placeholder_id) {
+    domain::MessageUpdate update;
+    fill_answer(update, what, r, rec.out, std::move(rec.row));
+    if (following.empty()) {
+      auto one = store_.update_message(what.user_id, *what.placeholder_id, update);
+      if (one) written = std::vector<domain::Message>{std::move(*one)};
+      else written = one.error();
+    } else {
+      written = store_.update_message_and_append(what.user_id, *what.placeholder_id, update, following);
+    }
+  } else {
+    std::vector<domain::NewMessage> all(1);
+    domain::NewMessage& m = all.front();
+    m.conversation_id = what.conversation_id.value_or("");
+    m.role = domain::Role::assistant;
+    m.model = what.model->name;
+    fill_answer(m, what, r, rec.out, std::move(rec.row));
+    if (following.empty()) {
+      auto one = store_.append_message(what.user_id, m);
+      if (one) written = std::vector<domain::Message>{std::move(*one)};
+      else written = one.error();
+    } else {
+      all.insert(all.end(), following.begin(), following.end());
+      written = store_.append_messages(what.user_id, all);
+    }
+  }
+  return written;
+}
+
+Recorder::Recording Recorder::recording(const CallRecord& what, const CallResult& r) const {
   const llm::Model& model = *what.model;
-  Recorded out;
+  Recording rec;
+  Recorded& out = rec.out;
   // A call with no request to estimate from (embeddings) always has the provider's figures.
   out.usage = r.cached || !what.request ? r.usage.value_or(llm::Usage{}) : billed_usage(r, *what.request);
   out.cost_micros = r.cached ? std::optional<std::int64_t>(0) : llm::cost_micros(model.pricing, out.usage);
   out.status = std::string(recorded_status(r.end));
 
-  CallOutcome call;
+  CallOutcome& call = rec.call;
   call.kind = what.kind;
   call.user_id = what.user_id;
   call.roles = what.roles;
@@ -110,57 +203,12 @@ Result<Recorded> Recorder::record_now(const CallRecord& what, const CallResult& 
     spdlog::info("{} request_id={} model={} {}: {}", what.kind, what.request_id, model.name, to_string(r.end),
                  r.error->detail.empty() ? r.error->message : r.error->detail);
   }
+  rec.row = Accounting::ledger_row(call);
+  return rec;
+}
 
-  domain::UsageRecord row = Accounting::ledger_row(call);
-  const bool chat_answer = what.placeholder_id || what.append_message;
-  if (chat_answer) {
-    // The outcome, as a new message or over the placeholder (the two share these fields).
-    const auto fill = [&](auto& m) {
-      m.content = r.text;
-      m.status = *domain::message_status_from_string(out.status);
-      m.input_tokens = out.usage.input_tokens;
-      m.output_tokens = out.usage.output_tokens;
-      m.cost_micros = out.cost_micros;
-      m.latency_ms = r.latency_ms;
-      m.metadata = answer_metadata(out.usage, r, what.context_omitted, what.citations_json);
-      m.tool_calls = r.tool_calls;
-      m.usage = std::move(row);
-    };
-    // The answer first, then what follows it, all in one transaction.
-    Result<std::vector<domain::Message>> written = make_error(errc::internal, "internal error");
-    if (what.placeholder_id) {
-      domain::MessageUpdate update;
-      fill(update);
-      if (following.empty()) {
-        auto one = store_.update_message(what.user_id, *what.placeholder_id, update);
-        if (one) written = std::vector<domain::Message>{std::move(*one)};
-        else written = one.error();
-      } else {
-        written = store_.update_message_and_append(what.user_id, *what.placeholder_id, update, following);
-      }
-    } else {
-      std::vector<domain::NewMessage> all(1);
-      domain::NewMessage& m = all.front();
-      m.conversation_id = what.conversation_id.value_or("");
-      m.role = domain::Role::assistant;
-      m.model = model.name;
-      fill(m);
-      if (following.empty()) {
-        auto one = store_.append_message(what.user_id, m);
-        if (one) written = std::vector<domain::Message>{std::move(*one)};
-        else written = one.error();
-      } else {
-        all.insert(all.end(), following.begin(), following.end());
-        written = store_.append_messages(what.user_id, all);
-      }
-    }
-    if (!written) return written.error();
-    out.message = std::move(written->front());
-    out.following.assign(std::make_move_iterator(written->begin() + 1), std::make_move_iterator(written->end()));
-  } else if (auto w = store_.record_usage(row); !w) {
-    return w.error();
-  }
-
+Recorded Recorder::settle(const CallRecord& what, const CallResult& r, Recording& rec) {
+  CallOutcome& call = rec.call;
   if (what.admitted_at != std::chrono::steady_clock::time_point{}) {
     const std::chrono::duration<double> total = std::chrono::steady_clock::now() - what.admitted_at;
     call.total_seconds = total.count();
@@ -168,16 +216,17 @@ Result<Recorded> Recorder::record_now(const CallRecord& what, const CallResult& 
   }
   if (what.grant) accounting_.recorded(*what.grant, call);
   else accounting_.recorded(call);
+  Recorded& out = rec.out;
   if (out.message) {
     realtime::Event done{"message.completed", what.user_id, out.message->conversation_id, out.message->id,
                          out.status};
     done.content = out.message->content;
-    done.model = model.name;
+    done.model = what.model->name;
     done.input_tokens = out.usage.input_tokens;
     done.output_tokens = out.usage.output_tokens;
     events_.publish(done);
   }
-  return out;
+  return std::move(out);
 }
 
 }  // namespace aas::chat

@@ -13,6 +13,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -65,9 +66,17 @@ std::string finish_reason_of(const CallResult& result);
 
 class Recorder {
  public:
+  // `settle_blocks`: whether settling a grant, telling the observers and publishing the answer
+  // may wait on I/O now (Redis; webhooks, whose deliveries are written to the store). When it
+  // says no, record() does them on the caller's thread after the write; else (and when it is
+  // empty) they take one more trip to the blocking pool.
   Recorder(store::Store& store, boost::asio::thread_pool& blocking, Accounting& accounting,
-           realtime::EventBus& events)
-      : store_(store), blocking_(blocking), accounting_(accounting), events_(events) {}
+           realtime::EventBus& events, std::function<bool()> settle_blocks = {})
+      : store_(store),
+        blocking_(blocking),
+        accounting_(accounting),
+        events_(events),
+        settle_blocks_(std::move(settle_blocks)) {}
 
   // The write failing is returned (the caller decides whether the client is told); the grant is
   // then left unsettled, which keeps its reservation: the safe side.
@@ -80,10 +89,25 @@ class Recorder {
                               const std::vector<domain::NewMessage>& following = {});
 
  private:
+  // What is kept of a call, before it is written: the billed figures, the outcome told to the
+  // observers, the ledger row.
+  struct Recording {
+    Recorded out;
+    CallOutcome call;
+    domain::UsageRecord row;
+  };
+  Recording recording(const CallRecord& what, const CallResult& result) const;
+  // A chat answer written (with its ledger row, taken from `rec`), then `following`; blocking.
+  Result<std::vector<domain::Message>> write_answer(const CallRecord& what, const CallResult& result, Recording& rec,
+                                                    const std::vector<domain::NewMessage>& following);
+  // After the write: the grant settled, the observers told, the answer announced.
+  Recorded settle(const CallRecord& what, const CallResult& result, Recording& rec);
+
   store::Store& store_;
   boost::asio::thread_pool& blocking_;
   Accounting& accounting_;
   realtime::EventBus& events_;
+  const std::function<bool()> settle_blocks_;
 };
 
 }  // namespace aas::chat

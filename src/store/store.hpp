@@ -10,6 +10,7 @@
 #include "domain/records.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -156,6 +157,23 @@ class Store {
 
   // A ledger row on its own (calls without a stored message: the OpenAI-compatible gateway).
   virtual Result<void> record_usage(const UsageRecord& r) = 0;
+  // The hot writes of a chat turn and of a gateway call, without waiting for them (issue 16):
+  // each does what the method of the same name without `_then` does, and calls `done` with its
+  // result once it is durable (or failed) — on whichever thread ran the write, possibly this one
+  // before returning. `done` must be quick and must not block (post the rest elsewhere). An
+  // adapter with group commit lets the calling pool thread go on at once, so a batch is not
+  // bounded by the threads free to wait for it; by default the write runs here, and then `done`.
+  template <class T>
+  using Then = std::function<void(Result<T>)>;
+  virtual void start_turn_then(std::string_view user_id, TurnStart turn, Then<TurnStarted> done) {
+    done(start_turn(user_id, turn));
+  }
+  virtual void update_message_then(std::string_view user_id, std::string_view message_id, MessageUpdate update,
+                                   Then<Message> done) {
+    done(update_message(user_id, message_id, update));
+  }
+  virtual void record_usage_then(UsageRecord r, Then<void> done) { done(record_usage(r)); }
+
   // Totals and one page of a breakdown, from the daily rollup.
   virtual Result<UsageReport> usage_report(const UsageQuery& q) = 0;
   // What a user's priced calls cost from `from_day` (inclusive) on: budgets start from it.

@@ -65,6 +65,13 @@ class Database {
     return group_.write<T>(op, std::forward<F>(f));
   }
 
+  // The same without waiting: `done(Result<T>)` once committed (store/detail/group_commit.hpp,
+  // write_then).
+  template <class T, class F, class Done>
+  void write_then(std::string_view op, F f, Done done) {
+    group_.write_then<T>(op, std::move(f), std::move(done));
+  }
+
   // Write batches run and writes in them so far.
   std::pair<std::size_t, std::size_t> write_batches() const { return group_.counts(); }
   // Checkpoints run off the commit path so far.

@@ -357,13 +357,20 @@ class SqliteStore final : public Store {
   }
 
   Result<TurnStarted> start_turn(std::string_view user_id, const TurnStart& t) override {
-    return write<TurnStarted>("start_turn", [&](Connection& c) -> Result<TurnStarted> {
-      return store::detail::start_turn_with(
-          t, [&](const NewConversation& n) { return create_in(c, n); },
-          [&](const ConversationPatch& p) { return update_in(c, user_id, t.conversation_id, p); },
-          [&](const std::string& id) { return deactivate_in(c, user_id, id); },
-          [&](const NewMessage& n) { return append_in(c, user_id, n); });
-    });
+    return write<TurnStarted>("start_turn", [&](Connection& c) { return start_turn_in(c, user_id, t); });
+  }
+  void start_turn_then(std::string_view user_id, TurnStart t, Then<TurnStarted> done) override {
+    db_.write_then<TurnStarted>(
+        "start_turn",
+        [this, user_id = std::string(user_id), t = std::move(t)](Connection& c) { return start_turn_in(c, user_id, t); },
+        std::move(done));
+  }
+  Result<TurnStarted> start_turn_in(Connection& c, std::string_view user_id, const TurnStart& t) {
+    return store::detail::start_turn_with(
+        t, [&](const NewConversation& n) { return create_in(c, n); },
+        [&](const ConversationPatch& p) { return update_in(c, user_id, t.conversation_id, p); },
+        [&](const std::string& id) { return deactivate_in(c, user_id, id); },
+        [&](const NewMessage& n) { return append_in(c, user_id, n); });
   }
 
   Result<bool> checkpoint_message(std::string_view user_id, std::string_view message_id, std::string_view content,
@@ -415,6 +422,13 @@ class SqliteStore final : public Store {
   Result<Message> update_message(std::string_view user_id, std::string_view message_id,
                                  const MessageUpdate& u) override {
     return write<Message>("update_message", [&](Connection& c) { return update_message_in(c, user_id, message_id, u); });
+  }
+  void update_message_then(std::string_view user_id, std::string_view message_id, MessageUpdate u,
+                           Then<Message> done) override {
+    db_.write_then<Message>("update_message",
+                            [this, user_id = std::string(user_id), message_id = std::string(message_id),
+                             u = std::move(u)](Connection& c) { return update_message_in(c, user_id, message_id, u); },
+                            std::move(done));
   }
 
   Result<std::vector<Message>> update_message_and_append(std::string_view user_id, std::string_view message_id,
@@ -579,10 +593,15 @@ class SqliteStore final : public Store {
   }
 
   Result<void> record_usage(const UsageRecord& r) override {
-    return write<void>("record_usage", [&](Connection& c) -> Result<void> {
-      insert_usage(c, r, r.message_id, to_unix_ms(clock_.now()));
-      return {};
-    });
+    return write<void>("record_usage", [&](Connection& c) { return record_usage_in(c, r); });
+  }
+  void record_usage_then(UsageRecord r, Then<void> done) override {
+    db_.write_then<void>("record_usage", [this, r = std::move(r)](Connection& c) { return record_usage_in(c, r); },
+                         std::move(done));
+  }
+  Result<void> record_usage_in(Connection& c, const UsageRecord& r) {
+    insert_usage(c, r, r.message_id, to_unix_ms(clock_.now()));
+    return {};
   }
 
   Result<UsageReport> usage_report(const UsageQuery& q) override {

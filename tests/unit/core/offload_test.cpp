@@ -4,6 +4,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include <gtest/gtest.h>
 
@@ -68,6 +69,50 @@ TEST(Offload, AnExceptionOfTheWorkIsRethrownInTheCoroutine) {
     }
   });
   EXPECT_EQ(caught, "disk on fire");
+}
+
+// offload_then: the work hands its result on from another thread (as the store's writer does)
+// after the pool thread is free; the coroutine resumes on its own thread with it.
+TEST(Offload, ThenResultHandedOnFromAnotherThreadResumesOnTheCallersThread) {
+  asio::thread_pool pool(1), writer(1);
+  const auto io_thread = std::this_thread::get_id();
+  std::thread::id handed_on;
+  int got = 0;
+  bool resumed_here = false;
+  run_on_io([&]() -> asio::awaitable<void> {
+    auto work = [&](OffloadDone<int> done) {
+      asio::post(writer, [&, done] {
+        handed_on = std::this_thread::get_id();
+        done(42);
+      });
+    };
+    got = co_await offload_then<int>(pool, work);
+    resumed_here = std::this_thread::get_id() == io_thread;
+  });
+  EXPECT_EQ(got, 42);
+  EXPECT_NE(handed_on, io_thread);
+  EXPECT_TRUE(resumed_here);
+}
+
+TEST(Offload, ThenWorkThatThrowsOrDropsItsDoneDoesNotHang) {
+  asio::thread_pool pool(1);
+  std::string thrown, dropped;
+  run_on_io([&]() -> asio::awaitable<void> {
+    auto throws = [](OffloadDone<int>) { throw std::runtime_error("disk on fire"); };
+    try {
+      co_await offload_then<int>(pool, throws);
+    } catch (const std::runtime_error& e) {
+      thrown = e.what();
+    }
+    auto drops = [](OffloadDone<int>) {};
+    try {
+      co_await offload_then<int>(pool, drops);
+    } catch (const std::logic_error& e) {
+      dropped = e.what();
+    }
+  });
+  EXPECT_EQ(thrown, "disk on fire");
+  EXPECT_NE(dropped.find("never handed on"), std::string::npos);
 }
 
 }  // namespace

@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -172,6 +174,99 @@ void many_callers(std::size_t writers) {
 
 TEST(GroupCommit, ManyCallersOneWriterEachGetTheirOwnResult) { many_callers(1); }
 TEST(GroupCommit, ManyCallersSeveralWritersEachGetTheirOwnResult) { many_callers(3); }
+
+// write_then (issue 16): a caller that does not wait. Twenty writes enqueued while a batch runs
+// take no thread each — this one thread enqueues them all and goes on — and still form ONE next
+// batch, run by the thread that led the first (nobody else waits to lead it); each result reaches
+// its own `done`, a refused write failing alone.
+TEST(GroupCommit, EnqueuedWritesTakeNoThreadEachAndShareTheNextBatch) {
+  Harness h;
+  std::thread leader([&] { EXPECT_EQ(*write_value(h, 1), 10); });
+  {
+    std::unique_lock lock(h.mu);
+    h.cv.wait(lock, [&] { return !h.first; });
+  }
+  constexpr int kN = 20;
+  std::vector<std::optional<Result<int>>> results(kN);
+  for (int i = 0; i < kN; ++i) {
+    const int v = i == 7 ? -1 : 100 + i;
+    h.group.write_then<int>(
+        "test",
+        [v](FakeConn& c) -> Result<int> {
+          if (v < 0) return make_error(errc::not_found, "refused");
+          c.committed.push_back(v);
+          return v * 10;
+        },
+        [&results, i](Result<int> r) { results[i] = std::move(r); });
+  }
+  EXPECT_EQ(h.group.queued(), static_cast<std::size_t>(kN));  // none ran: the writer is busy
+  {
+    std::lock_guard lock(h.mu);
+    h.release = true;
+    h.cv.notify_all();
+  }
+  leader.join();  // returns once the queue it drained is empty
+  EXPECT_EQ(h.batch_sizes, (std::vector<std::size_t>{1, kN}));
+  for (int i = 0; i < kN; ++i) {
+    ASSERT_TRUE(results[i].has_value()) << i;
+    if (i == 7) {
+      ASSERT_FALSE(*results[i]);
+      EXPECT_EQ(results[i]->error().code, errc::not_found);
+    } else {
+      ASSERT_TRUE(*results[i]);
+      EXPECT_EQ(**results[i], (100 + i) * 10);
+    }
+  }
+  EXPECT_EQ(h.conn.committed.size(), static_cast<std::size_t>(kN));  // 1 and the 19 accepted
+  EXPECT_EQ(h.group.queued(), 0u);
+}
+
+// Waiting and enqueued writes mixed from many threads: every write runs once and every result
+// reaches its caller, whichever thread ran its batch (a waiting caller is handed the next batch
+// when there is one; else the leader drains it).
+TEST(GroupCommit, WaitingAndEnqueuedWritesMixedEachGetTheirOwnResult) {
+  std::mutex mu;
+  std::vector<int> ran;
+  GroupCommit<FakeConn> group{1, [&](std::span<GroupCommit<FakeConn>::Job* const> batch) {
+                                FakeConn tx;
+                                for (auto* job : batch) EXPECT_TRUE(job->run(tx));
+                                std::lock_guard lock(mu);
+                                ran.insert(ran.end(), tx.committed.begin(), tx.committed.end());
+                              }};
+  constexpr int kThreads = 6, kEach = 300;
+  std::atomic<int> wrong{0}, answered{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const int v = t * kEach + i;
+        auto f = [v](FakeConn& c) -> Result<int> {
+          c.committed.push_back(v);
+          return v * 10;
+        };
+        if ((t + i) % 2) {
+          auto r = group.write<int>("test", f);
+          if (!r || *r != v * 10) ++wrong;
+          ++answered;
+        } else {
+          group.write_then<int>("test", f, [&, v](Result<int> r) {
+            if (!r || *r != v * 10) ++wrong;
+            ++answered;
+          });
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  // An enqueued write is run by a thread still inside the group; all are done once every caller
+  // that waited has returned and the last leader has left.
+  while (group.queued() != 0 || answered.load() != kThreads * kEach) std::this_thread::yield();
+  EXPECT_EQ(wrong.load(), 0);
+  std::lock_guard lock(mu);
+  std::sort(ran.begin(), ran.end());
+  std::vector<int> expected(kThreads * kEach);
+  for (int i = 0; i < kThreads * kEach; ++i) expected[i] = i;
+  EXPECT_EQ(ran, expected);
+}
 
 }  // namespace
 }  // namespace aas::store::detail
