@@ -13,8 +13,12 @@
 # (its file in the work dir, kept; `heaptrack_print -f FILE` reads it).
 #
 # MEM_TRIM_PROBE=1 then calls malloc_trim(0) in the service through gdb and looks once more.
+# MEM_HEAPTRACK_LIVE=1 (with MEM_HEAPTRACK=1) ends the service at the last moment with exit(0)
+# through gdb: no destructor of its own runs, so heaptrack's "leaked" list
+# (`heaptrack_print -f FILE -l 1`) is what was live then, i.e. what stays after the streams.
 #
-# Knobs: MEM_STREAMS=1000 MEM_AFTER=60 MEM_HEAPTRACK=0 MEM_TRIM_PROBE=0 MEM_ENV="VAR=value ..." (extra service env)
+# Knobs: MEM_STREAMS=1000 MEM_AFTER=60 MEM_HEAPTRACK=0 MEM_HEAPTRACK_LIVE=0 MEM_TRIM_PROBE=0
+#        MEM_ENV="VAR=value ..." (extra service env)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -87,5 +91,8 @@ for m, r in rows.items():
     print(f"{m}: rss {r['mem']['rss'] / 1024:.1f} MiB, malloc in use {r['mem']['malloc']['inUseKiB'] / 1024:.1f} MiB, "
           f"free {r['mem']['malloc']['freeKiB'] / 1024:.1f} MiB, arenas {len(r['mem']['malloc']['arenas'])}")
 PY
+if [ "${MEM_HEAPTRACK_LIVE:-0}" = 1 ]; then
+  gdb -p "$svc" -batch -nx -ex 'call (void)((void(*)(int))exit)(0)' >/dev/null 2>&1 || true
+fi
 stop_pid "$pid"; pid=""
 echo "work dir (heaptrack file, service stderr): $work"

@@ -3,6 +3,8 @@
 #include "llm/token_estimate.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -48,20 +50,29 @@ void take_answer(CallResult& r, llm::Completion& c) {
   r.stop_sequence = std::move(c.stop_sequence);
 }
 
-// Races the model's stream against `others` (the client leaving, a stop request, the watchdog):
-// the first to end cancels the rest. Returns which one it was (0: the stream, whose outcome is
-// then in `completion`); the winner's exception is the race's, as with awaitable operators.
-// One parallel group, not nested `||` operators (each of those a coroutine, a group and two
-// spawned threads more, held for the whole stream: ~3 KB of a held stream), and a coroutine of
-// its own, so that the caller's frame does not keep the group's results for each shape of race.
+// Races the model's stream against `others` (the client leaving, a stop request): the first to
+// end cancels the rest, and so does `end` (the time bounds' timer emits it, after setting
+// `overdue`). Returns which one ended first (0: the stream, whose outcome is then in
+// `completion`); the winner's exception is the race's, as with awaitable operators, unless the
+// time bound ended it (the members' exceptions are then their cancellation's). One parallel group, not nested `||` operators (each of
+// those a coroutine, a group and two spawned threads more, held for the whole stream: ~3 KB of a
+// held stream), and a coroutine of its own, so that the caller's frame does not keep the group's
+// results for each shape of race.
 template <class... Others>
-asio::awaitable<std::size_t> race(std::optional<Result<llm::Completion>>& completion,
+asio::awaitable<std::size_t> race(std::optional<Result<llm::Completion>>& completion, asio::cancellation_signal& end,
+                                  const std::optional<Error>& overdue,
                                   asio::awaitable<Result<llm::Completion>> streaming, Others... others) {
   const auto ex = co_await asio::this_coro::executor;
+  // The group waits bound to `end`, so a cancellation of this coroutine is passed on by hand; the
+  // slot is cleared when the group completes.
+  const asio::cancellation_state outer = co_await asio::this_coro::cancellation_state;
+  if (asio::cancellation_slot slot = outer.slot(); slot.is_connected())
+    slot.assign([&end](asio::cancellation_type type) { end.emit(type); });
   auto results = co_await asio::experimental::make_parallel_group(
                      asio::co_spawn(ex, std::move(streaming), asio::deferred),
                      asio::co_spawn(ex, std::move(others), asio::deferred)...)
-                     .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+                     .async_wait(asio::experimental::wait_for_one(),
+                                 asio::bind_cancellation_slot(end.slot(), asio::use_awaitable));
   // (order, the stream's exception, its result, then each other's exception)
   const std::size_t first = std::get<0>(results)[0];
   std::exception_ptr error = std::get<1>(results);
@@ -70,6 +81,7 @@ asio::awaitable<std::size_t> race(std::optional<Result<llm::Completion>>& comple
       ((first == I + 1 ? (error = std::get<3 + I>(results), 0) : 0), ...);
     }(std::index_sequence_for<Others...>{});
   }
+  if (overdue) co_return first;
   if (error) std::rethrow_exception(error);
   if (first == 0) completion = std::move(std::get<2>(results));
   co_return first;
@@ -231,56 +243,69 @@ asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatR
     return true;
   };
 
-  // Ends the stream at its time bounds, and saves a checkpoint that the token count has not
-  // triggered once its interval has passed.
+  // Ends the stream at its time bounds (by cancelling the race), and saves a checkpoint that the
+  // token count has not triggered once its interval has passed: a timer with a completion
+  // handler, not a watchdog coroutine in the race (its frame and a spawned thread, held for the
+  // whole stream). The handler runs on the call's executor (a connection's strand), never at the
+  // same time as the sink; `done` keeps one already queued when the race ended off this frame.
   std::optional<Error> overdue;
-  const auto watchdog = [&]() -> asio::awaitable<void> {
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    for (;;) {
-      const auto now = Clock::now();
-      auto due = Clock::time_point::max();
-      if (limits.stream_max_duration.count() > 0) {
-        if (now >= started + limits.stream_max_duration) {
-          overdue = timed_out("the model's answer took too long", "the stream ran for more than",
-                              limits.stream_max_duration);
-          co_return;
-        }
-        due = std::min(due, started + limits.stream_max_duration);
+  asio::cancellation_signal end_race;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  const auto done = std::make_shared<bool>(false);
+  std::function<void()> check;
+  check = [&] {
+    const auto now = Clock::now();
+    auto due = Clock::time_point::max();
+    if (limits.stream_max_duration.count() > 0) {
+      if (now >= started + limits.stream_max_duration) {
+        overdue = timed_out("the model's answer took too long", "the stream ran for more than",
+                            limits.stream_max_duration);
+        return end_race.emit(asio::cancellation_type::terminal);
       }
-      if (limits.stream_idle_timeout.count() > 0) {
-        if (now >= last_piece + limits.stream_idle_timeout) {
-          overdue = timed_out("the model's answer stalled", "no text for", limits.stream_idle_timeout);
-          co_return;
-        }
-        due = std::min(due, last_piece + limits.stream_idle_timeout);
-      }
-      if (checkpoint && r.text.size() > saved_bytes) {
-        if (now >= saved_at + checkpoint->every) save();
-        else due = std::min(due, saved_at + checkpoint->every);
-      }
-      timer.expires_at(due);
-      auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (ec) co_return;  // only when the race is already decided
+      due = std::min(due, started + limits.stream_max_duration);
     }
+    if (limits.stream_idle_timeout.count() > 0) {
+      if (now >= last_piece + limits.stream_idle_timeout) {
+        overdue = timed_out("the model's answer stalled", "no text for", limits.stream_idle_timeout);
+        return end_race.emit(asio::cancellation_type::terminal);
+      }
+      due = std::min(due, last_piece + limits.stream_idle_timeout);
+    }
+    if (checkpoint && r.text.size() > saved_bytes) {
+      if (now >= saved_at + checkpoint->every) save();
+      else due = std::min(due, saved_at + checkpoint->every);
+    }
+    timer.expires_at(due);
+    timer.async_wait([&check, done](const boost::system::error_code& ec) {
+      if (!ec && !*done) check();
+    });
   };
+  check();
 
   // A departed client, a stop request or a time bound cancels the model call at once instead
   // of at its next word. (No co_await inside a condition: g++ 12 miscompiles some of those.)
   std::optional<Result<llm::Completion>> completion;
   bool stopped = false;
-  auto streaming = model.provider->stream(request, sink);
-  auto left = observer->gone();
-  auto timing = watchdog();
-  std::size_t first = 0;  // 0 the stream, 1 the client, 2 a stop request, 3 the watchdog
-  if (control.stop) {
-    auto stop = control.stop();
-    first = co_await race(completion, std::move(streaming), std::move(left), std::move(stop), std::move(timing));
-  } else {
-    first = co_await race(completion, std::move(streaming), std::move(left), std::move(timing));
-    if (first == 2) first = 3;
+  std::size_t first = 0;  // 0 the stream, 1 the client, 2 a stop request
+  if (!overdue) {
+    auto streaming = model.provider->stream(request, sink);
+    auto left = observer->gone();
+    if (control.stop) {
+      auto stop = control.stop();
+      first = co_await race(completion, end_race, overdue, std::move(streaming), std::move(left), std::move(stop));
+    } else {
+      first = co_await race(completion, end_race, overdue, std::move(streaming), std::move(left));
+    }
   }
-  if (first == 1) client_gone = true;
-  else if (first == 2) stopped = true;
+  *done = true;
+  timer.cancel();
+  if (overdue) {
+    // The time bound ended the race (race() kept no outcome then).
+  } else if (first == 1) {
+    client_gone = true;
+  } else if (first == 2) {
+    stopped = true;
+  }
   r.upstream = Clock::now() - started;
   r.latency_ms = elapsed_ms(started);
 

@@ -66,7 +66,8 @@ boost::asio::awaitable<void> client_gone(BodyWriter& out);
 
 // Produces a streamed body. The status and headers of the Response go out with the body's first
 // write (chunked transfer encoding, no Content-Length) unless the body replaces the response
-// first; the connection closes after it.
+// first. After it, an HTTP/1.1 connection the client keeps alive serves its next request (what
+// the client sent during the stream is that request's start); otherwise it closes.
 using StreamBody = std::function<boost::asio::awaitable<void>(BodyWriter& out)>;
 
 struct Response {

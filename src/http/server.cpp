@@ -168,9 +168,10 @@ std::string_view request_id_of(const Response& res) {
 }
 
 // The status line and headers of a streamed response. Its length is unknown up front, so the
-// body is chunked (HTTP/1.1) or delimited by closing the connection (HTTP/1.0); either way the
-// connection closes after the stream, which keeps a stream from holding up a keep-alive queue.
-bhttp::response<bhttp::empty_body> stream_head(const Response& res, unsigned version) {
+// body is chunked (HTTP/1.1) or delimited by closing the connection (HTTP/1.0, which therefore
+// closes after the stream). A chunked stream may keep the connection for the client's next
+// request (an SDK streaming call after call on one connection).
+bhttp::response<bhttp::empty_body> stream_head(const Response& res, unsigned version, bool keep_alive) {
   bhttp::response<bhttp::empty_body> head;
   head.version(version);
   head.result(static_cast<unsigned>(res.status));
@@ -178,7 +179,7 @@ bhttp::response<bhttp::empty_body> stream_head(const Response& res, unsigned ver
   if (!res.content_type.empty()) head.set(bhttp::field::content_type, res.content_type);
   for (const Header& h : res.headers) head.insert(h.name, h.value);
   head.erase(bhttp::field::content_length);
-  head.keep_alive(false);
+  head.keep_alive(keep_alive && version >= 11);
   if (version >= 11) {
     head.chunked(true);
   } else {
@@ -192,13 +193,18 @@ bhttp::response<bhttp::empty_body> stream_head(const Response& res, unsigned ver
 // stream body's writes, its closed() waits, and the watcher that reads from the client.
 class StreamWriter final : public BodyWriter {
  public:
+  // `pending`: bytes of the client's next request read already (pipelined behind this one);
+  // what the watcher reads is added to them, up to `keep_limit` bytes.
   StreamWriter(beast::tcp_stream& stream, bhttp::response<bhttp::empty_body> head,
-               std::chrono::milliseconds write_timeout)
+               std::chrono::milliseconds write_timeout, std::string pending, std::size_t keep_limit)
       : stream_(stream),
         head_(std::move(head)),
         chunked_(head_.chunked()),
         write_timeout_(write_timeout),
-        watcher_done_(stream.get_executor(), asio::steady_timer::time_point::max()) {}
+        keep_alive_(head_.keep_alive()),
+        watcher_done_(stream.get_executor(), asio::steady_timer::time_point::max()),
+        next_request_(std::move(pending)),
+        keep_limit_(keep_limit) {}
 
   asio::awaitable<bool> write(std::string_view bytes) override {
     if (closed_ || replaced_) co_return false;
@@ -310,13 +316,22 @@ class StreamWriter final : public BodyWriter {
     read_client();
   }
 
-  // Stops the watcher (cancels its read) and waits until its coroutine is over, so that
-  // nothing refers to this writer once it is destroyed.
+  // Stops the watcher (cancels its read) and waits until its handler has run, so that nothing
+  // refers to this writer once it is destroyed.
   asio::awaitable<void> stop_watching() {
     if (!watching_) co_return;
+    stopping_ = true;
     beast::error_code ec;
     stream_.socket().cancel(ec);
     while (watching_) co_await watcher_done_.async_wait(use_tuple);
+  }
+
+  // After finish() and stop_watching(): the bytes the client sent meanwhile, which start its
+  // next request, when the connection can serve one (the head promised keep-alive, the whole
+  // body went out, the client is still there and sent no more than a request's head).
+  std::optional<std::string> next_request() && {
+    if (!keep_alive_ || !finished_ || closed_ || replaced_ || overflowed_) return std::nullopt;
+    return std::move(next_request_);
   }
 
   // Sends the last chunk, which tells the client the body is complete.
@@ -328,6 +343,7 @@ class StreamWriter final : public BodyWriter {
     stream_.expires_after(write_timeout_);
     auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), use_tuple);
     if (ec) mark_closed();
+    finished_ = !ec;
   }
 
  private:
@@ -336,12 +352,20 @@ class StreamWriter final : public BodyWriter {
   void read_client() {
     // On the socket itself: Beast's timed read wraps the handler in an operation of ~500 bytes,
     // and this read has no timeout.
-    stream_.socket().async_read_some(asio::buffer(sink_), [this](const beast::error_code& ec, std::size_t) {
-      if (!ec) return read_client();
-      // A write waiting for room in the socket goes nowhere now: it ends at once, not at its timeout.
-      beast::error_code ignored;
-      if (writing_) stream_.socket().cancel(ignored);
-      mark_closed();
+    stream_.socket().async_read_some(asio::buffer(sink_), [this](const beast::error_code& ec, std::size_t n) {
+      if (!ec) {
+        // What a client sends during a stream is its next request (nothing else may come): kept
+        // for it, unless it is more than a request's head, which then costs the connection.
+        if (next_request_.size() + n <= keep_limit_) next_request_.append(sink_, n);
+        else overflowed_ = true;
+        // (A read that completed just as stop_watching() cancelled it: nothing left to cancel.)
+        if (!stopping_) return read_client();
+      } else if (!stopping_ || ec != asio::error::operation_aborted) {
+        // A write waiting for room in the socket goes nowhere now: it ends at once, not at its timeout.
+        beast::error_code ignored;
+        if (writing_) stream_.socket().cancel(ignored);
+        mark_closed();
+      }
       watching_ = false;
       watcher_done_.cancel();
     });
@@ -359,10 +383,16 @@ class StreamWriter final : public BodyWriter {
   bool head_sent_ = false;
   bool replaced_ = false;  // a whole response went out instead of the stream
   const std::chrono::milliseconds write_timeout_;
+  const bool keep_alive_;            // the head offered the connection for a next request
   std::function<void()> on_closed_;  // told once, when the client is gone
   asio::steady_timer watcher_done_;  // never expires; cancelled when the watcher ends
-  char sink_[64];                    // what the client sends meanwhile is discarded
+  std::string next_request_;         // what the client sent after its request
+  const std::size_t keep_limit_;
+  char sink_[64];                    // the watcher's reads
   bool closed_ = false;
+  bool finished_ = false;    // the last chunk went out
+  bool overflowed_ = false;  // the client sent more than next_request_ keeps
+  bool stopping_ = false;    // stop_watching() cancelled the watcher
   bool watching_ = false;
   bool writing_ = false;  // an async write of the body is pending
 };
@@ -378,6 +408,8 @@ struct Upgrade {
 struct Stream {
   Response response;
   unsigned version = 11;
+  bool keep_alive = false;  // the client's wish, and no shutdown under way
+  std::string pending;      // bytes read after the request: the start of the next one
 };
 using Handoff = std::variant<std::monostate, Upgrade, Stream>;
 
@@ -418,12 +450,12 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   void refuse(tcp::socket socket, ConnectionGate::Verdict why, const asio::ip::address& peer);
   void start_connection(tcp::socket socket, asio::ip::address peer);
   asio::awaitable<void> run_connection(std::shared_ptr<Connection> conn);
-  asio::awaitable<Handoff> serve(Connection& conn);
+  asio::awaitable<Handoff> serve(Connection& conn, std::string pending);
   asio::awaitable<Handoff> upgrade(Connection& conn, BeastRequest msg, Request req);
   asio::awaitable<bool> write_response(Connection& conn, Response res, unsigned version,
                                        bool keep_alive, bool head_only);
   asio::awaitable<void> stream_head_only(Connection& conn, const Response& res, unsigned version);
-  asio::awaitable<void> stream_response(Connection& conn, Response res, unsigned version);
+  asio::awaitable<std::optional<std::string>> stream_response(Connection& conn, Stream stream);
   asio::awaitable<void> answer_read_error(Connection& conn, const beast::error_code& ec, std::string_view target);
   asio::awaitable<void> linger_close(Connection& conn);
   asio::awaitable<void> drain(std::function<void(bool)> on_done);
@@ -543,10 +575,16 @@ void Server::Impl::start_connection(tcp::socket socket, asio::ip::address peer) 
 
 asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> conn) {
   try {
-    Handoff next = co_await serve(*conn);
-    if (auto* stream = std::get_if<Stream>(&next)) {
-      co_await stream_response(*conn, std::move(stream->response), stream->version);
-    } else if (auto* upgraded = std::get_if<Upgrade>(&next)) {
+    // After a stream that keeps the connection, serve() starts over with what the client sent
+    // meanwhile (the start of its next request).
+    std::optional<std::string> next_request = std::string();
+    Handoff next;
+    while (next_request) {
+      next = co_await serve(*conn, std::move(*next_request));
+      next_request.reset();
+      if (auto* stream = std::get_if<Stream>(&next)) next_request = co_await stream_response(*conn, std::move(*stream));
+    }
+    if (auto* upgraded = std::get_if<Upgrade>(&next)) {
       if (!detect_dead_peers(conn->stream.socket().native_handle(), options.dead_peer_timeout))
         spdlog::debug("websocket: keepalive options refused");
       co_await detail::run_websocket(std::move(conn->stream), std::move(upgraded->request),
@@ -566,10 +604,14 @@ asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> c
   connections.erase(conn);
 }
 
-asio::awaitable<Handoff> Server::Impl::serve(Connection& conn) {
+asio::awaitable<Handoff> Server::Impl::serve(Connection& conn, std::string pending) {
   beast::error_code ec;
   const std::string remote_address = conn.peer.to_string();
   beast::flat_buffer buffer;
+  if (!pending.empty()) {
+    buffer.commit(asio::buffer_copy(buffer.prepare(pending.size()), asio::buffer(pending)));
+    pending = {};
+  }
 
   for (;;) {
     conn.busy = false;
@@ -643,7 +685,10 @@ asio::awaitable<Handoff> Server::Impl::serve(Connection& conn) {
         co_await stream_head_only(conn, res, version);
         co_return Handoff{};
       }
-      co_return Stream{std::move(res), version};
+      // What the parser read beyond this request goes with it (a pipelined next request).
+      const auto rest = buffer.data();
+      co_return Stream{std::move(res), version, client_keep_alive && !shutting_down,
+                       std::string(static_cast<const char*>(rest.data()), rest.size())};
     }
     // Read the flag after the handler: a shutdown meanwhile turns this into the last response.
     const bool keep_alive = client_keep_alive && !shutting_down;
@@ -692,7 +737,7 @@ asio::awaitable<bool> Server::Impl::write_response(Connection& conn, Response re
 
 // HEAD learns a stream's headers; running the body would only do work nobody reads.
 asio::awaitable<void> Server::Impl::stream_head_only(Connection& conn, const Response& res, unsigned version) {
-  auto head = stream_head(res, version);
+  auto head = stream_head(res, version, /*keep_alive=*/false);
   bhttp::response_serializer<bhttp::empty_body> serializer(head);
   conn.stream.expires_after(options.write_timeout);
   co_await bhttp::async_write_header(conn.stream, serializer, use_tuple);
@@ -701,16 +746,19 @@ asio::awaitable<void> Server::Impl::stream_head_only(Connection& conn, const Res
 }
 
 // Runs the stream body with a StreamWriter, which sends the head with the first write, while a
-// watcher reads from the client to notice it leaving. The connection closes afterwards.
-asio::awaitable<void> Server::Impl::stream_response(Connection& conn, Response res, unsigned version) {
+// watcher reads from the client to notice it leaving. Returns the start of the client's next
+// request when the connection goes on; nothing when it is to close.
+asio::awaitable<std::optional<std::string>> Server::Impl::stream_response(Connection& conn, Stream stream) {
   beast::error_code ec;
+  Response& res = stream.response;
 
   // The watcher's read must not time out: the stream lasts as long as its producer wants; TCP
   // finds a client that vanished without closing.
   conn.stream.expires_never();
   if (!detect_dead_peers(conn.stream.socket().native_handle(), options.dead_peer_timeout))
     spdlog::debug("request {}: keepalive options refused", request_id_of(res));
-  StreamWriter writer(conn.stream, stream_head(res, version), options.write_timeout);
+  StreamWriter writer(conn.stream, stream_head(res, stream.version, stream.keep_alive), options.write_timeout,
+                      std::move(stream.pending), options.max_header_bytes);
   writer.watch_client();
   bool completed = false;
   try {
@@ -729,10 +777,13 @@ asio::awaitable<void> Server::Impl::stream_response(Connection& conn, Response r
     co_await writer.replace(error_response(make_error(errc::internal, "internal error"), request_id_of(res)));
   }
   co_await writer.stop_watching();
+  std::optional<std::string> next = std::move(writer).next_request();
+  if (next && !shutting_down) co_return next;
   // The watcher has consumed the client's input, so closing sends FIN, not a reset that could
   // destroy the end of the body (no linger needed, which would hold up a shutdown). HTTP/1.0
   // clients learn the end of the body from this.
   conn.stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  co_return std::nullopt;
 }
 
 asio::awaitable<void> Server::Impl::answer_read_error(Connection& conn, const beast::error_code& ec,

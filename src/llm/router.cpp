@@ -1,5 +1,8 @@
 #include "llm/router.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
@@ -99,8 +102,7 @@ struct CallContext {
   // Whose call it is, for the fair sharing of slots.
   const std::string& fair_key() const { return req != nullptr ? req->fair_key : embedding->fair_key; }
 
-  // Set by the provider's coroutine, read by the deadline watchdog, which may run on another
-  // thread of the io_context.
+  // Set by the provider's coroutine once the stream reached the client: no retry or fallback then.
   std::atomic<bool> delivered{false};
 
   // What went wrong so far, to choose the error when nothing answered.
@@ -151,16 +153,16 @@ struct CallContext {
   }
 };
 
-// Ends at the deadline, unless the stream it guards has reached the client: a stream that is
-// flowing is bounded by the provider's own idle and total timeouts instead of being cut off.
-asio::awaitable<void> watchdog(SteadyClock::time_point deadline, const std::atomic<bool>* delivered) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
-  co_await timer.async_wait(asio::use_awaitable);
-  while (delivered != nullptr && delivered->load()) {
-    timer.expires_at(SteadyClock::time_point::max());
-    co_await timer.async_wait(asio::use_awaitable);  // until the stream ends and cancels us
-  }
-}
+// The deadline of one attempt: a timer whose completion handler cancels the provider's thread
+// unless the stream it guards has reached the client (a stream that is flowing is bounded by the
+// provider's own idle and total timeouts instead of being cut off). A handler, not a watchdog
+// coroutine raced in a parallel group: that was a group, two spawned threads and a frame held
+// for the whole of every stream. Shared with the handler, which may run after the attempt ended.
+struct AttemptDeadline {
+  asio::cancellation_signal cancel;    // bound to the provider's thread
+  std::atomic<bool> delivered{false};  // set by the sink (possibly on another thread)
+  std::atomic<bool> fired{false};      // the deadline cancelled the attempt
+};
 
 }  // namespace
 
@@ -619,6 +621,7 @@ struct RoutedModel::State {
     std::unique_ptr<EmbeddingRequest> embedding;
     ChunkSink sink;
     auto ex = co_await asio::this_coro::executor;
+    const auto deadline = std::make_shared<AttemptDeadline>();
     asio::awaitable<Result<T>> op = [&]() {
       const std::string& upstream = node.d.upstream_model;
       if constexpr (std::is_same_v<T, Embeddings>) {
@@ -633,28 +636,35 @@ struct RoutedModel::State {
           req = renamed.get();
         }
         if (ctx.sink == nullptr) return node.d.provider->complete(*req);
-        sink = [&ctx](const StreamDelta& d) {
-          if (!d.text.empty() || d.tool_call != nullptr) ctx.delivered = true;
+        sink = [&ctx, &delivered = deadline->delivered](const StreamDelta& d) {
+          if (!d.text.empty() || d.tool_call != nullptr) ctx.delivered = delivered = true;
           return (*ctx.sink)(d);
         };
         return node.d.provider->stream(*req, sink);
       }
     }();
-    // Whichever ends first cancels the other; the group waits for both, so the request and
-    // `sink` outlive the provider's coroutine.
-    auto [order, op_error, result, watchdog_error] =
-        co_await asio::experimental::make_parallel_group(
-            asio::co_spawn(ex, std::move(op), asio::deferred),
-            asio::co_spawn(ex, watchdog(ctx.deadline, ctx.sink != nullptr ? &ctx.delivered : nullptr),
-                           asio::deferred))
-            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-    if (order[0] == 0) {
-      if (op_error) std::rethrow_exception(op_error);
-      co_return std::move(result);
-    }
-    if (watchdog_error) std::rethrow_exception(watchdog_error);  // the caller cancelled
-    co_return make_error(errc::upstream_timeout, "the model did not answer in time",
-                         node.d.name + " had not answered by the call's deadline");
+    // The timer's handler runs on the attempt's executor (a connection's strand for requests).
+    asio::steady_timer timer(ex, ctx.deadline);
+    timer.async_wait([deadline](const boost::system::error_code& ec) {
+      if (ec || deadline->delivered) return;
+      deadline->fired = true;
+      deadline->cancel.emit(asio::cancellation_type::terminal);
+    });
+    // The provider runs in a thread of its own bound to `deadline->cancel`, so a cancellation of
+    // this coroutine (the caller left) is passed on by hand. The slot is cleared when the thread
+    // completes, before this frame can end.
+    const asio::cancellation_state outer = co_await asio::this_coro::cancellation_state;
+    if (asio::cancellation_slot slot = outer.slot(); slot.is_connected())
+      slot.assign([signal = &deadline->cancel](asio::cancellation_type type) { signal->emit(type); });
+    auto [op_error, result] = co_await asio::co_spawn(
+        ex, std::move(op), asio::bind_cancellation_slot(deadline->cancel.slot(), asio::as_tuple(asio::use_awaitable)));
+    timer.cancel();
+    // Whatever the provider made of its cancellation (an error, an exception), it is a timeout.
+    if (deadline->fired)
+      co_return make_error(errc::upstream_timeout, "the model did not answer in time",
+                           node.d.name + " had not answered by the call's deadline");
+    if (op_error) std::rethrow_exception(op_error);
+    co_return std::move(result);
   }
 
   // This model's attempts. An answer, or an error to return as it is (not retryable, or the

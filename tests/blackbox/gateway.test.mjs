@@ -5,9 +5,11 @@
 // wire formats. Covered: completions streamed (with and without include_usage) and not, usage as
 // the upstream reported it, an Anthropic-backed model behind the same OpenAI surface, the model
 // list, and every refusal the SDK should type (401, 400, 429 with Retry-After, 502), including a
-// stream that breaks after it started, which must reach the SDK's iterator as an error.
+// stream that breaks after it started, which must reach the SDK's iterator as an error; and two
+// streamed calls over one kept-alive connection (the gateway's and mock-llm's).
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -304,6 +306,53 @@ describe('the OpenAI-compatible gateway through the openai SDK', { timeout: 6000
       assert.match(e.headers.get('x-request-id') ?? '', UUID_V7, 'the request id survives the replaced response');
       assert.equal(await upstreamRequests('gpt-broken'), before + RETRY_MAX_ATTEMPTS);
     });
+  });
+
+  describe('keep-alive after a streamed response', () => {
+    // Two streamed calls, one after the other, through an agent with one kept-alive socket: the
+    // second must go over the first's connection (an SDK streaming call after call stops paying
+    // a new connection per call). POSTs `body` to `url` with `token`; resolves the text of the
+    // SSE body, the client's local port and whether the socket was a reused one.
+    const streamOnce = (agent, url, token, body) => new Promise((resolve, reject) => {
+      const req = http.request(url, {
+        method: 'POST', agent,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => { text += d; });
+        res.on('end', () => resolve({
+          status: res.statusCode, connection: res.headers.connection, text,
+          port: req.socket.localPort, reused: req.reusedSocket,
+        }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(body));
+    });
+
+    for (const [who, target] of [['the gateway', () => [`${svc.url}/api/ai/v1/chat/completions`, svc.token('user-1')]],
+      ['mock-llm (the same HTTP server)', () => [`${mock.url}/v1/chat/completions`, UPSTREAM_KEY]]]) {
+      it(`${who} serves two streamed calls over one connection`, async () => {
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        try {
+          const [url, token] = target();
+          const body = { model: 'gpt-4o-mini', messages: MESSAGES, stream: true };
+          const first = await streamOnce(agent, url, token, body);
+          const second = await streamOnce(agent, url, token, body);
+          for (const r of [first, second]) {
+            assert.equal(r.status, 200);
+            assert.notEqual(r.connection, 'close');
+            assert.match(r.text, /data: \[DONE\]/, 'the whole stream arrived');
+          }
+          assert.equal(first.reused, false);
+          assert.equal(second.reused, true, 'the second call went over the first one\'s connection');
+          assert.equal(second.port, first.port);
+        } finally {
+          agent.destroy();
+        }
+      });
+    }
   });
 
   describe('an upstream that drops mid-stream', () => {

@@ -404,13 +404,22 @@ describe('OpenAI stream faults as the openai SDK sees them', { timeout: 60000 },
   it('x-mock-drop-after ends the stream early: no finish_reason, and the stream helper throws', async () => {
     const key = newKey('drop');
     const headers = { 'x-mock-drop-after': '3', 'x-mock-key': key };
-    // Node's fetch reads a closed Connection: close response as ended, so the raw iteration just
-    // stops: after 3 tokens, without finish_reason, usage or [DONE].
-    const { text, chunks } = await collectChat(await openai.chat.completions.create(
-      { ...request, stream_options: { include_usage: true } }, { headers }));
+    // The stream's head offered keep-alive (as a real upstream's does), so Node's fetch reads the
+    // close before the last chunk as a broken body: the raw iteration throws after 3 tokens,
+    // which arrived without finish_reason, usage or [DONE].
+    let text = '';
+    const chunks = [];
+    const stream = await openai.chat.completions.create({ ...request, stream_options: { include_usage: true } }, { headers });
+    await assert.rejects(async () => {
+      for await (const c of stream) {
+        chunks.push(c);
+        text += c.choices[0]?.delta?.content ?? '';
+      }
+    }, /terminated/);
     assert.equal(text, 'Mock answer to:');
     assert.ok(chunks.every((c) => !c.choices[0]?.finish_reason && !c.usage));
-    await assert.rejects(openai.chat.completions.stream(request, { headers }).finalChatCompletion(), /finish_reason/);
+    // The stream helper throws as well: at the broken body now, before it could miss finish_reason.
+    await assert.rejects(openai.chat.completions.stream(request, { headers }).finalChatCompletion(), /terminated/);
     assert.equal((await mock.streamsOf(key)).dropped, 2);
   });
 

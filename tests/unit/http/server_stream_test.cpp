@@ -56,7 +56,13 @@ class StreamClient {
       chunk_.append(body);
       return body.size();
     };
-    parser_.on_chunk_body(on_chunk_);
+    next_response();
+  }
+
+  // Reads the next response on this connection from here on (after a body was complete).
+  void next_response() {
+    parser_.emplace();
+    parser_->on_chunk_body(on_chunk_);
   }
 
   const beast::error_code& connect_error() const { return connect_error_; }
@@ -66,21 +72,21 @@ class StreamClient {
 
   bool read_head(std::chrono::milliseconds timeout = 5000ms) {
     stream_.expires_after(timeout);
-    bhttp::async_read_header(stream_, buffer_, parser_,
+    bhttp::async_read_header(stream_, buffer_, *parser_,
                              [this](beast::error_code ec, std::size_t) { error_ = ec; });
     run();
     return !error_;
   }
 
-  const bhttp::response<bhttp::string_body>& head() const { return parser_.get(); }
+  const bhttp::response<bhttp::string_body>& head() const { return parser_->get(); }
 
   // The next whole chunk; nullopt once the body is complete (body_complete()) or the connection
   // failed or timed out first.
   std::optional<std::string> next_chunk(std::chrono::milliseconds timeout = 5000ms) {
-    if (parser_.is_done()) return std::nullopt;
+    if (parser_->is_done()) return std::nullopt;
     chunk_.clear();
     stream_.expires_after(timeout);
-    bhttp::async_read(stream_, buffer_, parser_,
+    bhttp::async_read(stream_, buffer_, *parser_,
                       [this](beast::error_code ec, std::size_t) { error_ = ec; });
     run();
     if (error_ == bhttp::error::end_of_chunk) return chunk_;
@@ -88,7 +94,7 @@ class StreamClient {
   }
 
   // True once the last chunk has arrived.
-  bool body_complete() const { return parser_.is_done(); }
+  bool body_complete() const { return parser_->is_done(); }
 
   // Everything the server sends until it closes the connection (head included).
   std::string read_until_closed(std::chrono::milliseconds timeout = 5000ms) {
@@ -133,7 +139,7 @@ class StreamClient {
   asio::io_context ioc_;
   beast::tcp_stream stream_{ioc_};
   beast::flat_buffer buffer_;
-  bhttp::response_parser<bhttp::string_body> parser_;
+  std::optional<bhttp::response_parser<bhttp::string_body>> parser_;
   std::function<std::size_t(std::uint64_t, std::string_view, beast::error_code&)> on_chunk_;
   std::string chunk_;
   beast::error_code connect_error_;
@@ -164,6 +170,7 @@ asio::awaitable<void> sleep_for(Clock::duration d) {
 
 
 constexpr std::string_view kGetStream = "GET /stream HTTP/1.1\r\nHost: test\r\n\r\n";
+constexpr std::string_view kGetStreamThenClose = "GET /stream HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
 
 class ServerStreamTest : public LoopbackServerTest {
  protected:
@@ -189,7 +196,7 @@ TEST_F(ServerStreamTest, SendsEventStreamHeadersChunkedWithoutLength) {
   };
   start();
   StreamClient client(server_->port());
-  client.send(kGetStream);
+  client.send(kGetStreamThenClose);
   ASSERT_TRUE(client.read_head());
   const auto& head = client.head();
   EXPECT_EQ(head.result_int(), 200);
@@ -223,7 +230,7 @@ TEST_F(ServerStreamTest, EachWriteReachesTheClientAtOnce) {
   };
   start();
   StreamClient client(server_->port());
-  client.send(kGetStream);
+  client.send(kGetStreamThenClose);
   ASSERT_TRUE(client.read_head());
   // The producer is parked before its second write, so this chunk was not held back for it.
   EXPECT_EQ(client.next_chunk(), "event: delta\ndata: 1\n\n");
@@ -605,6 +612,106 @@ TEST_F(ServerStreamTest, AStreamedConnectionDetectsAClientThatVanished) {
   EXPECT_EQ(keepalive.get_future().get(), 1);
   EXPECT_EQ(user_timeout.get_future().get(), 12000);
   done.open();
+}
+
+// Keep-alive after a stream: an SDK that streams call after call on one connection.
+TEST_F(ServerStreamTest, AKeptAliveConnectionServesTheNextRequestAfterAStream) {
+  std::atomic<int> streams{0};
+  body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
+    co_await out.write(sse_event("delta", std::to_string(++streams)));
+  };
+  start();
+  StreamClient client(server_->port());
+  client.send(kGetStream);
+  ASSERT_TRUE(client.read_head());
+  EXPECT_EQ(client.head().count(bhttp::field::connection), 0u) << "HTTP/1.1 keeps the connection by default";
+  EXPECT_EQ(client.next_chunk(), "event: delta\ndata: 1\n\n");
+  EXPECT_EQ(client.next_chunk(), std::nullopt);
+  ASSERT_TRUE(client.body_complete());
+
+  client.next_response();
+  client.send(kGetStreamThenClose);
+  ASSERT_TRUE(client.read_head()) << client.last_error().message();
+  EXPECT_EQ(client.head()[bhttp::field::connection], "close");
+  EXPECT_EQ(client.next_chunk(), "event: delta\ndata: 2\n\n");
+  EXPECT_EQ(client.next_chunk(), std::nullopt);
+  EXPECT_TRUE(client.body_complete());
+  EXPECT_TRUE(client.closed_by_server());
+}
+
+// The watcher that learns of a departed client reads what the client sends during the stream:
+// those bytes are the next request's, not lost.
+TEST_F(ServerStreamTest, ARequestSentDuringAStreamIsServedAfterIt) {
+  Gate finish;
+  std::atomic<int> streams{0};
+  body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
+    const int n = ++streams;
+    co_await out.write(sse_event("delta", std::to_string(n)));
+    if (n == 1) co_await finish.wait();
+  };
+  start();
+  StreamClient client(server_->port());
+  client.send(kGetStream);
+  ASSERT_TRUE(client.read_head());
+  ASSERT_EQ(client.next_chunk(), "event: delta\ndata: 1\n\n");
+  // The first stream is still running (parked at the gate) when the next request arrives, in
+  // two pieces, the first of them smaller than one read of the watcher.
+  client.send("GET /stream HTTP/1.1\r\n");
+  client.send("Host: test\r\nX-Filler: " + std::string(200, 'x') + "\r\nConnection: close\r\n\r\n");
+  finish.open();
+  EXPECT_EQ(client.next_chunk(), std::nullopt);
+  ASSERT_TRUE(client.body_complete());
+
+  client.next_response();
+  ASSERT_TRUE(client.read_head()) << client.last_error().message();
+  EXPECT_EQ(client.head().result_int(), 200);
+  EXPECT_EQ(client.next_chunk(), "event: delta\ndata: 2\n\n");
+  EXPECT_EQ(client.next_chunk(), std::nullopt);
+  EXPECT_TRUE(client.closed_by_server());
+}
+
+// Requests pipelined behind a streamed one (read with it, before the stream began) are served too.
+TEST_F(ServerStreamTest, RequestsPipelinedBehindAStreamAreServedInOrder) {
+  std::atomic<int> streams{0};
+  body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
+    co_await out.write(sse_event("delta", std::to_string(++streams)));
+  };
+  start();
+  StreamClient client(server_->port());
+  client.send(std::string(kGetStream) + std::string(kGetStreamThenClose));
+  for (const char* expected : {"event: delta\ndata: 1\n\n", "event: delta\ndata: 2\n\n"}) {
+    ASSERT_TRUE(client.read_head()) << client.last_error().message();
+    EXPECT_EQ(client.next_chunk(), expected);
+    EXPECT_EQ(client.next_chunk(), std::nullopt);
+    ASSERT_TRUE(client.body_complete());
+    client.next_response();
+  }
+  EXPECT_TRUE(client.closed_by_server());
+}
+
+// What a client sends during a stream is kept up to a request head's limit; more costs the
+// connection, not memory. (Whether the watcher read the bytes or the next request's parser did,
+// the oversized request is not served: closed after the stream, or answered 413 and closed.)
+TEST_F(ServerStreamTest, MoreThanARequestHeadSentDuringAStreamIsNotServed) {
+  Gate finish;
+  body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
+    co_await out.write(sse_event("delta", "1"));
+    co_await finish.wait();
+  };
+  ServerOptions options;
+  options.max_header_bytes = 1024;
+  start(options);
+  StreamClient client(server_->port());
+  client.send(kGetStream);
+  ASSERT_TRUE(client.read_head());
+  ASSERT_EQ(client.next_chunk(), "event: delta\ndata: 1\n\n");
+  client.send("GET /stream HTTP/1.1\r\nHost: test\r\nX-Filler: " + std::string(2000, 'x') + "\r\n\r\n");
+  finish.open();
+  EXPECT_EQ(client.next_chunk(), std::nullopt);
+  ASSERT_TRUE(client.body_complete());
+  const std::string after = client.read_until_closed();
+  EXPECT_EQ(after.find("200 OK"), std::string::npos) << after;
+  EXPECT_EQ(client.last_error(), asio::error::eof) << client.last_error().message();
 }
 
 TEST_F(ServerStreamTest, AnEmptyBodyStillGetsItsHeadAndLastChunk) {
