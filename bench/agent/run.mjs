@@ -15,10 +15,10 @@
 // overhead = turn - (first call + second call + tool call), each at its median; p50 and p90 of
 // the turns minus that sum. Prints one JSON line.
 // overheadStreamedMs: the same with the model calls measured as the service makes them in an
-// agent turn — streamed (`stream: true` with usage), each on a new connection, because mock-llm
-// (like every stream of our HTTP server) closes the connection after a streamed answer, so the
-// service connects again for every model call. overheadMs (keep-alive, not streamed) is kept
-// for comparison with earlier figures; it charges the service with those connects and streams. The same loopback and process set serve both
+// agent turn — streamed (`stream: true` with usage) on a kept-alive connection (since session 11
+// our HTTP server, and so mock-llm, keeps the connection after a streamed answer; before, every
+// streamed model call paid a new connection, and these calls were timed on fresh ones).
+// overheadMs (non-streamed) is kept for comparison with earlier figures. The same loopback and process set serve both
 // measurements, so the machine's noise is in both.
 // Also the service's own CPU time per turn (user + system from /proc/<pid>/stat over all the
 // measured turns): what the service spends, model and tool calls' own work excluded (they run in
@@ -40,14 +40,13 @@ const WARMUP = 20;
 // Keep-alive connections everywhere, as the service keeps its own to mock-llm and the todo app:
 // no connect in any measured request.
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-// `fresh`: a new connection for this request (what the service gets from mock-llm's streams).
-function request(base, method, p, { token, json, fresh = false } = {}) {
+function request(base, method, p, { token, json } = {}) {
   const body = json === undefined ? undefined : JSON.stringify(json);
   const headers = {};
   if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   if (token) headers.authorization = `Bearer ${token}`;
   return new Promise((resolve, reject) => {
-    const req = http.request(new URL(p, base), { method, headers, agent: fresh ? false : agent }, (res) => {
+    const req = http.request(new URL(p, base), { method, headers, agent }, (res) => {
       let text = '';
       res.setEncoding('utf8').on('data', (d) => { text += d; }).on('end', () => {
         let parsed;
@@ -138,10 +137,10 @@ try {
   const call1 = await timed(() => request(mock.url, 'POST', '/v1/chat/completions', { json: first, token: 'sk-bench' }), TURNS);
   const call2 = await timed(() => request(mock.url, 'POST', '/v1/chat/completions', { json: second, token: 'sk-bench' }), TURNS);
   const tool = await timed(() => request(todo.url, 'GET', '/api/todos', { token }), TURNS);
-  // The same two calls as the service makes them: streamed with usage, each on a new connection.
+  // The same two calls as the service makes them: streamed with usage.
   const streamed = (body) => ({ ...body, stream: true, stream_options: { include_usage: true } });
-  const call1s = await timed(() => request(mock.url, 'POST', '/v1/chat/completions', { json: streamed(first), token: 'sk-bench', fresh: true }), TURNS);
-  const call2s = await timed(() => request(mock.url, 'POST', '/v1/chat/completions', { json: streamed(second), token: 'sk-bench', fresh: true }), TURNS);
+  const call1s = await timed(() => request(mock.url, 'POST', '/v1/chat/completions', { json: streamed(first), token: 'sk-bench' }), TURNS);
+  const call2s = await timed(() => request(mock.url, 'POST', '/v1/chat/completions', { json: streamed(second), token: 'sk-bench' }), TURNS);
 
   const parts = quantile(call1, 0.5) + quantile(call2, 0.5) + quantile(tool, 0.5);
   const partsStreamed = quantile(call1s, 0.5) + quantile(call2s, 0.5) + quantile(tool, 0.5);
