@@ -72,6 +72,10 @@ describe('resilience against a failing upstream', () => {
         // open on a loaded machine; the test then waits for half-open by polling, not sleeping.
         BREAKER_OPEN_MS: '3000',
         UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '400',
+        // Waiting for the breaker's half-open probe asks again and again (refused turns): the
+        // user's rate limit, not what this suite is about, must not refuse the later turns.
+        LIMIT_RPM: '0',
+        LIMIT_TPM: '0',
       },
     });
     token = svc.token('resilience-user');
