@@ -632,6 +632,7 @@ int serve(Config c) {
     if (e.type == keys::kRevokedEvent && e.user_id.starts_with("key:"))
       authenticator.forget(std::string_view(e.user_id).substr(4));
   });
+  key_service.set_local_forget([&authenticator](std::string_view key_id) { authenticator.forget(key_id); });
   http::DispatcherOptions dispatcher_options{c.cors_origins, c.request_timeout};
   dispatcher_options.observer = [&metrics](std::string_view method, std::string_view route,
                                            int status, double seconds) {

@@ -27,6 +27,7 @@ Result<KeyView> KeyService::view(ServiceKey key) {
 }
 
 void KeyService::announce_revoked(const std::string& key_id) {
+  if (forget_) forget_(key_id);
   realtime::Event e;
   e.type = kRevokedEvent;
   e.user_id = principal_id(key_id);

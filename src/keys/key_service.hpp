@@ -10,8 +10,10 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace boost::asio { class thread_pool; }
 namespace aas::realtime { class EventBus; }
@@ -63,6 +65,11 @@ class KeyService {
   Awaitable<IssuedKey> rotate(std::string id);
   Awaitable<KeyView> revoke(std::string id);
 
+  // Called with a revoked or rotated key's id before the bus announces it: this replica forgets
+  // the key before the request that revoked it is answered (the bus delivers to this replica too,
+  // but through Redis a moment later, when a request with the old key may already have passed).
+  void set_local_forget(std::function<void(std::string_view key_id)> forget) { forget_ = std::move(forget); }
+
  private:
   Result<KeyView> view(ServiceKey key);
   void announce_revoked(const std::string& key_id);
@@ -71,6 +78,7 @@ class KeyService {
   store::Store& store_;
   boost::asio::thread_pool& blocking_;
   realtime::EventBus& bus_;
+  std::function<void(std::string_view key_id)> forget_;
 };
 
 }  // namespace aas::keys

@@ -235,8 +235,11 @@ describe('three replicas on one PostgreSQL and one Redis, behind deploy/Caddyfil
     assert.equal((await mock.stats()).requests.by_key.pricey, fits, 'the upstream was called only for the admitted requests');
     const grantedBy = await replicasOf(granted);
     const refusedBy = await replicasOf(refused);
-    assert.ok(distinct(grantedBy).length >= 2, `granted by ${grantedBy}`);
-    assert.ok(distinct(refusedBy).length >= 2, `refused by ${refusedBy}`);
+    // The budget is shared if a replica refused although it had not itself granted a budget's
+    // worth: the spending it saw was the others'. (Which replica wins the race for the first
+    // grants is scheduling: under load one replica granted all 10, and the others refused all.)
+    const grantedOn = (replica) => grantedBy.filter((g) => g === replica).length;
+    assert.ok(distinct(refusedBy).some((r) => grantedOn(r) < fits), `granted by ${grantedBy}, refused by ${refusedBy}`);
 
     // Every replica reports the same spending, exactly N × cost.
     const reports = [];

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { assertConversation, assertError, assertGatewayError, assertOk, assertSchema } from './lib/assert.mjs';
 import { startService } from './lib/service.mjs';
+import { clockPasses } from './lib/sse.mjs';
 
 let svc;
 before(async () => { svc = await startService(); });
@@ -12,7 +13,6 @@ after(async () => { await svc?.stop(); });
 const base = '/api/ai/conversations';
 const create = async (token, json) => assertOk(await svc.post(base, { token, json }), 201);
 const get = (token, id, q = '') => svc.get(`${base}/${id}${q}`, { token });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 describe('create', () => {
   it('creates with every field and answers 201 with the conversation', async () => {
@@ -90,7 +90,7 @@ describe('patch', () => {
   it('sets and clears fields, leaving the others alone', async () => {
     const token = svc.token('crud-patcher');
     const c = await create(token, { title: 'old', systemPrompt: 'sp', model: 'mock', metadata: { a: 1 } });
-    await sleep(5);
+    await clockPasses(c.updatedAt);
     const r1 = await svc.patch(`${base}/${c.id}`, { token, json: { title: 'new' } });
     const p1 = assertOk(r1);
     assertSchema(r1.body, 'ConversationEnvelope');

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { assertError, assertOk, assertSchema } from './lib/assert.mjs';
 import { startService } from './lib/service.mjs';
+import { clockPasses } from './lib/sse.mjs';
 
 const TOTAL = 45;
 let svc;
@@ -71,10 +72,12 @@ describe('conversation pages', () => {
 
   it('moves a conversation to the front when it gets a new message', async () => {
     const other = svc.token('pager-activity');
-    const ids = [];
-    for (let i = 0; i < 3; i++) ids.push(assertOk(await svc.post('/api/ai/conversations', { token: other, json: {} }), 201).id);
+    const created = [];
+    for (let i = 0; i < 3; i++) created.push(assertOk(await svc.post('/api/ai/conversations', { token: other, json: {} }), 201));
+    const ids = created.map((c) => c.id);
     assert.deepEqual(assertOk(await svc.get('/api/ai/conversations', { token: other })).items.map((c) => c.id), [...ids].reverse());
-    await new Promise((r) => setTimeout(r, 5));
+    // The turn must be stamped after the newest conversation, or the tie goes to the newer id.
+    await clockPasses(created.at(-1).updatedAt);
     assertOk(await svc.post('/api/ai/chat', { token: other, json: { message: 'wake up', conversationId: ids[0] } }));
     const after1 = assertOk(await svc.get('/api/ai/conversations', { token: other })).items.map((c) => c.id);
     assert.deepEqual(after1, [ids[0], ids[2], ids[1]]);

@@ -68,8 +68,14 @@ describe('resilience against a failing upstream', () => {
         RETRY_BASE_DELAY_MS: '10',
         RETRY_MAX_DELAY_MS: '50',
         BREAKER_FAILURES: '3',
-        BREAKER_OPEN_MS: '1000',
+        // Long enough that the turn right after the one that opens the breaker still finds it
+        // open on a loaded machine; the test then waits for half-open by polling, not sleeping.
+        BREAKER_OPEN_MS: '3000',
         UPSTREAM_FIRST_BYTE_TIMEOUT_MS: '400',
+        // Waiting for the breaker's half-open probe asks again and again (refused turns): the
+        // user's rate limit, not what this suite is about, must not refuse the later turns.
+        LIMIT_RPM: '0',
+        LIMIT_TPM: '0',
       },
     });
     token = svc.token('resilience-user');
@@ -151,9 +157,14 @@ describe('resilience against a failing upstream', () => {
     const refused = await chat('fragile', 'two');
     assertError(refused, 503, 'unavailable');
     assert.equal(await requestsOf('fragile'), 3, 'an open breaker sends nothing upstream');
-    // After BREAKER_OPEN_MS one probe goes through; it succeeds and closes the breaker.
-    await new Promise((r) => setTimeout(r, 1100));
-    assert.equal(assertOk(await chat('fragile', 'three')).message, 'Mock answer to: three');
+    // After BREAKER_OPEN_MS one probe goes through; it succeeds and closes the breaker. Until
+    // then every turn is refused the same way, without reaching the upstream.
+    const three = await waitFor(async () => {
+      const res = await chat('fragile', 'three');
+      if (res.status === 503) { assertError(res, 503, 'unavailable'); return undefined; }
+      return res;
+    }, 30000, 'the breaker to let a half-open probe through');
+    assert.equal(assertOk(three).message, 'Mock answer to: three');
     assert.equal(assertOk(await chat('fragile', 'four')).message, 'Mock answer to: four');
     assert.equal(await requestsOf('fragile'), 5);
     assert.match(svc.stderr, /circuit breaker of \S+ is now open/);

@@ -13,9 +13,11 @@ after(async () => { for (const s of running) await s.kill(); });
 
 describe('graceful shutdown', () => {
   it('finishes in-flight chats on SIGTERM, refuses new connections, exits 0', async () => {
-    // The mock model answers after 2 s: long enough that the chats are still in flight when the
+    // The mock model answers after 5 s: long enough that the chats are still in flight when the
     // signal goes out, which the test checks by order (each finishes after it) instead of assuming.
-    const svc = await startService({ env: { MOCK_LATENCY_MS: '2000' } });
+    // (2 s left a loaded machine too little between the first stored turn and the signal; 5 s
+    // is still well inside the default SHUTDOWN_GRACE_MS of 10 s.)
+    const svc = await startService({ env: { MOCK_LATENCY_MS: '5000' } });
     running.add(svc);
     const token = svc.token('shutdown-user');
     const N = 4;

@@ -29,6 +29,7 @@ import { createDatabase } from './lib/postgres.mjs';
 import { patternSubscribers, startRedis } from './lib/redis.mjs';
 import { makeTempDir, startService } from './lib/service.mjs';
 import { connected, once, SOCKETIO_PATH as PATH } from './lib/socketio.mjs';
+import { waitFor } from './lib/sse.mjs';
 
 const TIMEOUT = { timeout: 60000 };
 // `long` drips LONG_TOKENS words at 10 a second: time enough to act in the middle of it.
@@ -191,7 +192,11 @@ describe('realtime across three replicas, the monolith, Redis and Caddy', () => 
     await redis.start();
     await patternSubscribers(redis, ADAPTERS);
     const elsewhere = onReplica(2, { transports: ['websocket'] });
-    const aliceOnMonolith = track(await connectSocket(caddy.url, alice));
+    // While Redis was away the monolith answered Caddy's health checks 503 ("redis unavailable"),
+    // and Caddy checks again only every 10 s: until then /socket.io has no healthy backend and
+    // the handshake fails ("websocket error"). Wait for Caddy to route to the monolith again.
+    const aliceOnMonolith = track(await waitFor(() => connectSocket(caddy.url, alice).catch(() => undefined), 30000,
+      'Caddy to route /socket.io to the monolith again'));
     await connected(elsewhere);
     const heard = once(elsewhere, 'ai-message');
     const chat = assertOk(await replicas[1].post('/api/ai/chat', { token: alice, json: { message: 'After the outage' } }));

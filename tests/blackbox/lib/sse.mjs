@@ -57,6 +57,15 @@ export async function waitFor(fn, timeoutMs, what) {
   }
 }
 
+// Waits until the clock (the service's too: the same machine) has passed `time` (RFC 3339, as the
+// service writes it, in milliseconds), so that whatever the service stamps next is strictly later
+// than what it stamped then — a condition to wait for, not a guessed sleep.
+export async function clockPasses(time) {
+  const t = Date.parse(time);
+  assert.ok(Number.isFinite(t), `not a time: ${time}`);
+  await waitFor(() => Date.now() > t, 10000, `the clock to pass ${time}`);
+}
+
 // The assistant message of a conversation, as stored (the first one when there are several).
 export async function assistantOf(svc, token, conversationId) {
   const data = assertOk(await svc.get(`/api/ai/conversations/${conversationId}`, { token }));

@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
+#include <chrono>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -34,6 +36,22 @@ class LoopbackServerTest : public ::testing::Test {
     server_->start();
     ASSERT_NE(server_->port(), 0);
     for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  }
+
+  // Server::shutdown closes the listener on the accept strand, a moment after it returns: connect
+  // until a connection is refused (the event itself), giving up only after a deadline for a hang.
+  bool refuses_connections() {
+    using namespace std::chrono_literals;
+    const boost::asio::ip::tcp::endpoint listener(boost::asio::ip::make_address("127.0.0.1"), server_->port());
+    for (const auto deadline = std::chrono::steady_clock::now() + 30s; std::chrono::steady_clock::now() < deadline;
+         std::this_thread::sleep_for(10ms)) {
+      boost::asio::io_context io;
+      boost::asio::ip::tcp::socket probe(io);
+      boost::system::error_code ec;
+      probe.connect(listener, ec);
+      if (ec) return true;
+    }
+    return false;
   }
 
   SystemClock clock_;

@@ -1,11 +1,13 @@
 // KeyAuthenticator: "aas_sk_" tokens are looked up in the key store (a real SQLite one), anything
 // else goes to the next authenticator; a key is cached until forget() (the bus's key.revoked) or
-// its TTL; the principal is the key's, never admin, limited to its models.
+// its TTL; the principal is the key's, never admin, limited to its models; the replica that revokes
+// a key refuses it before the bus delivers (KeyService::set_local_forget).
 #include "keys/key_authenticator.hpp"
 
 #include "keys/key_service.hpp"
 #include "keys/sql_key_store.hpp"
 #include "limits/policies.hpp"
+#include "realtime/event_bus.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "testing/fake_clock.hpp"
 
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <vector>
 
 namespace aas::keys {
 namespace {
@@ -126,6 +129,35 @@ TEST_F(KeyAuthenticatorTest, TheCacheEndsAfterItsTtlWithoutAnyEvent) {
   ASSERT_TRUE(keys_->revoke(key.id));
   clock_.advance(KeyAuthenticator::kCacheTtl);
   EXPECT_FALSE(check(auth, secret)) << "a lost key.revoked message is bounded by the TTL";
+}
+
+// A bus that never delivers: what a replica knows before Redis brings its own announcement back.
+class SilentBus final : public realtime::EventBus {
+ public:
+  void publish(const realtime::Event& e) override { published.push_back(e); }
+  void subscribe(Handler) override {}
+  std::vector<realtime::Event> published;
+};
+
+TEST_F(KeyAuthenticatorTest, TheReplicaThatRevokesAKeyRefusesItBeforeTheBusDelivers) {
+  // keys-cluster.test.mjs saw the revoking replica itself accept the key once under load: it
+  // waited for its own key.revoked to come back through Redis.
+  const auto [key, secret] = issue();
+  const KeyAuthenticator auth(next_, *keys_, pool_, clock_);
+  ASSERT_TRUE(check(auth, secret));
+  auto store = store::sqlite::open_sqlite_store(path_, clock_);
+  SilentBus bus;
+  KeyService service(*keys_, *store, pool_, bus);
+  service.set_local_forget([&auth](std::string_view id) { auth.forget(id); });
+  auto revoked = asio::co_spawn(ioc_, service.revoke(key.id), asio::use_future);
+  ioc_.restart();
+  ioc_.run();
+  ASSERT_TRUE(revoked.get());
+  ASSERT_EQ(bus.published.size(), 1u) << "the other replicas are told too";
+  EXPECT_EQ(bus.published[0].user_id, "key:" + key.id);
+  auto refused = check(auth, secret);
+  ASSERT_FALSE(refused) << "refused at once, without the bus's delivery";
+  EXPECT_EQ(refused.error().code, errc::unauthorized);
 }
 
 }  // namespace
