@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <memory>
+#include <utility>
 
 namespace aas::store::sqlite::detail {
 
@@ -40,32 +41,48 @@ int Checkpointer::on_commit(void* self, sqlite3*, const char*, int wal_pages) {
   return SQLITE_OK;
 }
 
+namespace {
+
+std::unique_ptr<Connection> open_connection(const std::string& path) {
+  auto conn = std::make_unique<Connection>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
+  sqlite3_busy_timeout(conn->handle(), kBusyTimeoutMs);
+  // A connection learns that the file is in WAL mode when it first reads it; until then a
+  // checkpoint does nothing.
+  conn->exec("SELECT count(*) FROM sqlite_schema");
+  return conn;
+}
+
+}  // namespace
+
 void Checkpointer::run() {
   std::unique_ptr<Connection> conn;
-  try {
-    conn = std::make_unique<Connection>(path_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
-    // A connection learns that the file is in WAL mode when it first reads it; until then a
-    // checkpoint does nothing.
-    conn->exec("SELECT count(*) FROM sqlite_schema");
-  } catch (const DbError& e) {
-    // Without it the WAL grows until the last connection closes (which checkpoints it).
-    spdlog::error("sqlite: the checkpointer cannot open {}: {}", path_, e.what());
-    return;
-  }
+  bool reported = false;
   std::unique_lock lock(mu_);
   for (;;) {
     wake_.wait(lock, [this] { return due_ || stopping_; });
     if (stopping_) return;
     due_ = false;
     lock.unlock();
-    int wal_pages = 0;
-    int copied = 0;
-    const int rc = sqlite3_wal_checkpoint_v2(conn->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_pages, &copied);
-    // BUSY: another checkpoint (a closing connection's) is running; the next commit asks again.
-    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-      spdlog::warn("sqlite: checkpoint of {} failed: {}", path_, sqlite3_errstr(rc));
+    if (!conn) {
+      try {
+        conn = open_connection(path_);
+      } catch (const DbError& e) {
+        // Tried again when the next commit finds the WAL past the threshold; until one succeeds
+        // the WAL grows (the last connection to close checkpoints it). Said once, not per commit.
+        if (!std::exchange(reported, true))
+          spdlog::error("sqlite: the checkpointer cannot open {}: {}", path_, e.what());
+      }
+    }
+    if (conn) {
+      int wal_pages = 0;
+      int copied = 0;
+      const int rc = sqlite3_wal_checkpoint_v2(conn->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_pages, &copied);
+      // BUSY: another checkpoint (a closing connection's) is running; the next commit asks again.
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        spdlog::warn("sqlite: checkpoint of {} failed: {}", path_, sqlite3_errstr(rc));
+    }
     lock.lock();
-    ++runs_;
+    if (conn) ++runs_;
   }
 }
 

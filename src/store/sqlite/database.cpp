@@ -4,8 +4,6 @@ namespace aas::store::sqlite::detail {
 
 namespace {
 
-constexpr int kBusyTimeoutMs = 5000;
-
 std::unique_ptr<Connection> open_writer(const std::string& path, const std::string& pragmas) {
   auto c = std::make_unique<Connection>(
       path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);

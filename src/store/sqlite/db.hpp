@@ -16,6 +16,10 @@
 
 namespace aas::store::sqlite::detail {
 
+// How long a connection waits for a lock another one holds for a moment (a writer's commit, a
+// connection recovering the WAL, a checkpoint) before SQLITE_BUSY: every connection of ours sets it.
+inline constexpr int kBusyTimeoutMs = 5000;
+
 // Thrown by these wrappers on any SQLite failure and caught at the Store boundary, where it
 // becomes an Error; it never leaves the adapter. Exceptions keep every query a straight line of
 // code, and they cost nothing unless the database actually fails.

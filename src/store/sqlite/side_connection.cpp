@@ -2,13 +2,9 @@
 
 namespace aas::store::sqlite {
 
-namespace {
-constexpr int kBusyTimeoutMs = 5000;
-}
-
 SideConnection::SideConnection(const std::string& path)
     : conn_(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX) {
-  sqlite3_busy_timeout(conn_.handle(), kBusyTimeoutMs);
+  sqlite3_busy_timeout(conn_.handle(), detail::kBusyTimeoutMs);
 }
 
 Error SideConnection::db_failure(std::string_view op, const detail::DbError& e) {
