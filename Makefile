@@ -97,17 +97,24 @@ test-tsan: deps $(TSAN_DIR)/build.ninja
 	cd $(TSAN_DIR) && $(SAN_ENV) ctest --output-on-failure --timeout 1800 -R '$(TSAN_TESTS)'
 
 # Line and branch coverage of src/ from the unit tests and the black-box suites (gcovr; per
-# folder); the figures are kept in docs/testing.md.
-# Debug without -g: gcov needs no debug information, and this build is the slowest of all
-# (every file instrumented, nothing from the other builds' ccache), so it skips generating it.
+# folder); the figures are kept in docs/testing.md. Debug -O0 with line tables only (-g1: gcov needs
+# none, a sanitizer report needs file:line). COV_SANITIZE=address,undefined builds it with ASan +
+# UBSan as well, so one instrumented build (the costliest of all here) gives both the sanitizer run of
+# every suite and the figures (UBSan adds checks gcov counts as branches: see docs/testing.md).
+# Only the targets ctest runs are built (not the benchmarks). AAS_START_TIMEOUT_MS: an instrumented
+# service starts several times slower than the black-box harness's default allows.
 COV_DIR ?= build/coverage
+COV_SANITIZE ?=
 $(COV_DIR)/build.ninja:
-	cmake -S . -B $(COV_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-O0 -DAAS_COVERAGE=ON
+	cmake -S . -B $(COV_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug '-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1' \
+	  -DAAS_WERROR=ON -DAAS_COVERAGE=ON -DAAS_SANITIZE=$(COV_SANITIZE)
 
 coverage: deps $(COV_DIR)/build.ninja
-	cmake --build $(COV_DIR) -j $(JOBS)
+	cmake --build $(COV_DIR) -j $(JOBS) --target ai-agent-service mock-llm socketio-test-server \
+	  $$(cd $(COV_DIR) && ninja -t targets all | grep -o '^\(unit\|fuzz\)_[a-z_]*' | sort -u)
 	find $(COV_DIR) -name '*.gcda' -delete
-	-cd $(COV_DIR) && ctest --output-on-failure --timeout 1800 -E '^(ui|deploy|promtool|todo_app)$$'
+	-cd $(COV_DIR) && $(SAN_ENV) AAS_START_TIMEOUT_MS=120000 ctest --output-on-failure --timeout 1800 \
+	  -E '^(ui|deploy|promtool|todo_app)$$'
 	bash scripts/coverage-report.sh $(COV_DIR)
 
 # Line coverage of src/ from the unit suites alone: the unit binaries only (no service, no black-box
@@ -116,7 +123,6 @@ coverage: deps $(COV_DIR)/build.ninja
 # sanitizer run and the line figures (UBSan's checks are branches gcov counts: read only the line
 # columns of such a run).
 COV_UNIT_DIR ?= build/coverage-unit
-COV_SANITIZE ?=
 $(COV_UNIT_DIR)/build.ninja:
 	cmake -S . -B $(COV_UNIT_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug '-DCMAKE_CXX_FLAGS_DEBUG=-O0 -g1' \
 	  -DAAS_WERROR=ON -DAAS_COVERAGE=ON -DAAS_SANITIZE=$(COV_SANITIZE)
