@@ -163,7 +163,11 @@ describe('connection caps', () => {
     }
   });
 
-  it('keeps accepting after running out of file descriptors, and logs that once', async () => {
+  // Not under UBSan (make test-asan, make coverage COV_SANITIZE=…): its vptr check probes memory
+  // through pipe(), so in a process with no descriptor left it reports a valid object as having an
+  // invalid vptr, and the build's -fno-sanitize-recover ignores suppressions (docs/testing.md).
+  const ubsan = process.env.UBSAN_OPTIONS ? "UBSan's vptr check needs a free descriptor" : false;
+  it('keeps accepting after running out of file descriptors, and logs that once', { skip: ubsan }, async () => {
     // A tiny descriptor limit and a cap above it: the kernel, not the cap, runs out first.
     const dir = makeTempDir();
     const svc = await launch('bash', ['-c', 'ulimit -n 64 && exec "$0"', BIN], baseEnv({
