@@ -3,10 +3,11 @@
 // is in the database file itself, readable without the WAL.
 #include "store/sqlite/database.hpp"
 
+#include "testing/temp_dir.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -17,8 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(Checkpointer, CopiesTheWalIntoTheDatabaseFileOnceItPassesTheThreshold) {
-  char tmpl[] = "/tmp/aas-checkpoint-XXXXXX";
-  const fs::path dir = mkdtemp(tmpl);
+  const testing::TempDir dir("aas-checkpoint");
   const std::string file = (dir / "a.db").string();
   {
     Database db(file, 2, {}, /*checkpoint_pages=*/20);
@@ -59,7 +59,6 @@ TEST(Checkpointer, CopiesTheWalIntoTheDatabaseFileOnceItPassesTheThreshold) {
     ASSERT_TRUE(n);
     EXPECT_EQ(*n, 40);
   }
-  fs::remove_all(dir);
 }
 
 }  // namespace

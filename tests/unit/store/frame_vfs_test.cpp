@@ -3,10 +3,11 @@
 // checksum chain, as after a crash — finds every committed transaction.
 #include "store/sqlite/db.hpp"
 
+#include "testing/temp_dir.hpp"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -16,19 +17,16 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(FrameVfs, IsTheDefaultOnceAConnectionOpened) {
-  char tmpl[] = "/tmp/aas-frames-XXXXXX";
-  const fs::path dir = mkdtemp(tmpl);
+  const testing::TempDir dir("aas-frames");
   {
     Connection c((dir / "a.db").string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     ASSERT_NE(sqlite3_vfs_find(nullptr), nullptr);
     EXPECT_STREQ(sqlite3_vfs_find(nullptr)->zName, "aas-frames");
   }
-  fs::remove_all(dir);
 }
 
 TEST(FrameVfs, AWalRecoveredFromScratchHoldsEveryCommit) {
-  char tmpl[] = "/tmp/aas-frames-XXXXXX";
-  const fs::path dir = mkdtemp(tmpl);
+  const testing::TempDir dir("aas-frames");
   const fs::path copy = dir / "copy";
   fs::create_directory(copy);
   constexpr int kCommits = 300;
@@ -70,7 +68,6 @@ TEST(FrameVfs, AWalRecoveredFromScratchHoldsEveryCommit) {
   ASSERT_TRUE(check.step());
   EXPECT_EQ(check.text(0), "ok");
   check.run();
-  fs::remove_all(dir);
 }
 
 }  // namespace
