@@ -184,22 +184,22 @@ Result<std::vector<Message>> update_then_append(const std::vector<NewMessage>& f
 
 // start_turn of both stores, inside the adapter's write transaction: the conversation created or
 // patched, the replaced message off the branch, then the messages appended, stopping at the first
-// failure (which rolls all back). Each step is the store's own operation on that connection.
-template <class Create, class Update, class Deactivate, class Append>
-Result<TurnStarted> start_turn_with(const TurnStart& t, Create&& create, Update&& update, Deactivate&& deactivate,
-                                    Append&& append) {
+// failure (which rolls all back). Each step is the store's own operation on that connection
+// (`s.create_in`, `update_in`, `deactivate_in`, `append_in`).
+template <class Adapter, class Conn>
+Result<TurnStarted> start_turn_in(Adapter& s, Conn& c, std::string_view user_id, const TurnStart& t) {
   TurnStarted out;
   if (t.create || t.patch) {
-    Result<Conversation> conv = t.create ? create(*t.create) : update(*t.patch);
+    Result<Conversation> conv = t.create ? s.create_in(c, *t.create) : s.update_in(c, user_id, t.conversation_id, *t.patch);
     if (!conv) return conv.error();
     out.conversation = std::move(*conv);
   }
   if (t.deactivate_from) {
-    if (auto off = deactivate(*t.deactivate_from); !off) return off.error();
+    if (auto off = s.deactivate_in(c, user_id, *t.deactivate_from); !off) return off.error();
   }
   std::vector<NewMessage> messages = t.messages;
   for (NewMessage& m : messages) m.conversation_id = t.create ? out.conversation.id : t.conversation_id;
-  auto appended = append_each(messages, append);
+  auto appended = append_each(messages, [&](const NewMessage& n) { return s.append_in(c, user_id, n); });
   if (!appended) return appended.error();
   out.messages = std::move(*appended);
   return out;
@@ -269,13 +269,13 @@ inline std::int64_t estimated_count(const UsageRecord& r) { return r.estimated ?
   " coalesce(sum(sum(cost_micros)) OVER (), 0), coalesce(sum(sum(unpriced_requests)) OVER (), 0),"   \
   " coalesce(sum(sum(estimated_requests)) OVER (), 0)"
 
-// The rollup's upsert: a ledger row's share added to its (day, user, model) row. Only the
-// VALUES placeholders differ by dialect.
+// The rollup's upsert: a ledger row's share (or, on PostgreSQL, the sum of a batch's rows)
+// added to its (day, user, model) row. Only the VALUES placeholders differ by dialect.
 #define AAS_USAGE_DAILY_UPSERT(VALUES)                                                   \
   "INSERT INTO usage_daily (day, user_id, model, requests, input_tokens, output_tokens," \
   " cached_input_tokens, cache_write_tokens, reasoning_tokens, cost_micros,"             \
   " unpriced_requests, estimated_requests) VALUES " VALUES                               \
-  " ON CONFLICT (day, user_id, model) DO UPDATE SET requests = usage_daily.requests + 1,"  \
+  " ON CONFLICT (day, user_id, model) DO UPDATE SET requests = usage_daily.requests + excluded.requests,"  \
   " input_tokens = usage_daily.input_tokens + excluded.input_tokens,"                     \
   " output_tokens = usage_daily.output_tokens + excluded.output_tokens,"                  \
   " cached_input_tokens = usage_daily.cached_input_tokens + excluded.cached_input_tokens," \

@@ -22,6 +22,7 @@ namespace aas::store::postgres {
 namespace {
 
 using detail::Connection;
+using detail::DailyUsage;
 using detail::Params;
 using detail::PgError;
 using detail::Pipeline;
@@ -43,7 +44,7 @@ constexpr std::size_t kWriters = 4;
 // share the connection's prepared statement.
 constexpr std::string_view kInsertConversation =
     "INSERT INTO conversations (" AAS_CONVERSATION_COLUMNS
-    ") VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, 0, 0, '', $8, $9, NULL, NULL, $10)";
+    ") VALUES ($1, $2, $3, $4, $5, $6, $11, $7, $7, 0, 0, '', $8, $9, NULL, NULL, $10)";
 // An append's ownership check, and its lock on the conversation row (see append_message).
 constexpr std::string_view kTouchConversation =
     "UPDATE conversations SET updated_at = GREATEST(updated_at, $3),"
@@ -263,12 +264,13 @@ class PostgresStore final : public Store {
     return conv;
   }
 
-  // `c`: a Connection, or a Pipeline.
+  // `c`: a Connection, or a Pipeline. `messages`: the count of those its transaction appends
+  // without touching it (a pipelined turn's).
   template <class C>
-  static void insert_conversation(C& c, const Conversation& conv, std::int64_t now) {
+  static void insert_conversation(C& c, const Conversation& conv, std::int64_t now, std::int64_t messages = 0) {
     c.query_with(kInsertConversation, conv.id, conv.user_id, conv.title, conv.system_prompt, conv.model,
                  conv.metadata, now, conv.prompt_id, std::int64_t{conv.title_auto ? 1 : 0},
-                 store::detail::encode_tags(conv.knowledge_base_ids));
+                 store::detail::encode_tags(conv.knowledge_base_ids), messages);
   }
 
   Result<Conversation> get_conversation(std::string_view user_id, std::string_view id) override {
@@ -390,11 +392,11 @@ class PostgresStore final : public Store {
       std::string_view user_id;
       const NewMessage& n;
       PendingAppend a;
-      void send(Pipeline& p) { a = s.send_append(p, user_id, n); }
+      void send(Pipeline& p, DailyUsage& usage) { a = s.send_append(p, usage, user_id, n); }
       Result<Message> receive(const Pipeline& p) { return receive_append(p, a); }
       Result<Message> run(Connection& c) { return s.append_in(c, user_id, n); }
     } plan{*this, user_id, n, {}};
-    return writer_.write<Message>("append_message", user_id, n.usage.has_value(), plan);
+    return writer_.write<Message>("append_message", plan);
   }
 
   Result<std::vector<Message>> append_messages(std::string_view user_id,
@@ -404,54 +406,6 @@ class PostgresStore final : public Store {
     });
   }
 
-  Result<TurnStarted> start_turn(std::string_view user_id, const TurnStart& t) override {
-    const auto step_by_step = [&](Connection& c) -> Result<TurnStarted> {
-      return store::detail::start_turn_with(
-          t, [&](const NewConversation& n) { return create_in(c, n); },
-          [&](const ConversationPatch& p) { return update_in(c, user_id, t.conversation_id, p); },
-          [&](const std::string& id) { return deactivate_in(c, user_id, id); },
-          [&](const NewMessage& n) { return append_in(c, user_id, n); });
-    };
-    // The common turn (a new conversation, or a message to one that needs no change) is
-    // pipelined; one that reads before it writes (a prompt to check, a branch to cut, a patch)
-    // runs step by step in its own transaction.
-    if (t.deactivate_from || t.patch || (t.create && t.create->prompt_id))
-      return run<TurnStarted>("start_turn", Tx::write, step_by_step);
-    struct Plan {
-      PostgresStore& s;
-      std::string_view user_id;
-      const TurnStart& t;
-      const decltype(step_by_step)& steps;
-      std::optional<Conversation> conv;
-      std::vector<PendingAppend> appends;
-      void send(Pipeline& p) {
-        const std::int64_t now = to_unix_ms(s.clock_.now());
-        conv.reset();
-        appends.clear();
-        if (t.create) {
-          conv = store::detail::conversation_from(*t.create, new_uuid_v7(), now);
-          insert_conversation(p, *conv, now);
-        }
-        for (NewMessage n : t.messages) {
-          n.conversation_id = conv ? conv->id : t.conversation_id;
-          appends.push_back(s.send_append(p, user_id, n));
-        }
-      }
-      Result<TurnStarted> receive(const Pipeline& p) {
-        TurnStarted out;
-        if (conv) out.conversation = *conv;
-        for (PendingAppend& a : appends) {
-          auto m = receive_append(p, a);
-          if (!m) return m.error();
-          out.messages.push_back(std::move(*m));
-        }
-        return out;
-      }
-      Result<TurnStarted> run(Connection& c) { return steps(c); }
-    } plan{*this, user_id, t, step_by_step, {}, {}};
-    return writer_.write<TurnStarted>("start_turn", user_id, false, plan);
-  }
-
   // A pipelined append (kInsertMessageAfter): the message as it will read back, and the ticket
   // of its insert.
   struct PendingAppend {
@@ -459,17 +413,78 @@ class PostgresStore final : public Store {
     Message m;
   };
 
-  PendingAppend send_append(Pipeline& p, std::string_view user_id, const NewMessage& n) {
+  // The common turn (a new conversation, or a message to one that needs no change) is pipelined;
+  // one that reads before it writes (a prompt to check, a branch to cut, a patch) runs step by
+  // step in its own transaction.
+  static bool pipelined(const TurnStart& t) {
+    return !t.deactivate_from && !t.patch && !(t.create && t.create->prompt_id);
+  }
+
+  Result<TurnStarted> start_turn(std::string_view user_id, const TurnStart& t) override {
+    if (!pipelined(t))
+      return run<TurnStarted>("start_turn", Tx::write, [&](Connection& c) { return start_turn_in(c, user_id, t); });
+    StartTurn plan{*this, std::string(user_id), t};
+    return writer_.write<TurnStarted>("start_turn", plan);
+  }
+  void start_turn_then(std::string_view user_id, TurnStart t, Then<TurnStarted> done) override {
+    if (!pipelined(t)) return done(start_turn(user_id, t));  // not a chat turn's common path
+    writer_.write_then<TurnStarted>("start_turn", StartTurn{*this, std::string(user_id), std::move(t)},
+                                    std::move(done));
+  }
+
+  Result<TurnStarted> start_turn_in(Connection& c, std::string_view user_id, const TurnStart& t) {
+    return store::detail::start_turn_in(*this, c, user_id, t);
+  }
+
+  // A pipelined start_turn (detail::Writer's plan); owns its input, as write_then keeps it.
+  struct StartTurn {
+    PostgresStore& s;
+    std::string user_id;
+    TurnStart t;
+    std::optional<Conversation> conv;
+    std::vector<PendingAppend> appends;
+    void send(Pipeline& p, DailyUsage& usage) {
+      const std::int64_t now = to_unix_ms(s.clock_.now());
+      conv.reset();
+      appends.clear();
+      if (t.create) {
+        conv = store::detail::conversation_from(*t.create, new_uuid_v7(), now);
+        // Inserted with its message count and time as the appends would leave them: a
+        // conversation this transaction creates needs no touch (no lock to take, nobody else can
+        // see it), which spares two row updates per new conversation's turn.
+        insert_conversation(p, *conv, now, static_cast<std::int64_t>(t.messages.size()));
+      }
+      for (NewMessage n : t.messages) {
+        n.conversation_id = conv ? conv->id : t.conversation_id;
+        appends.push_back(s.send_append(p, usage, user_id, n, !conv));
+      }
+    }
+    Result<TurnStarted> receive(const Pipeline& p) {
+      TurnStarted out;
+      if (conv) out.conversation = *conv;
+      for (PendingAppend& a : appends) {
+        auto m = receive_append(p, a);
+        if (!m) return m.error();
+        out.messages.push_back(std::move(*m));
+      }
+      return out;
+    }
+    Result<TurnStarted> run(Connection& c) { return s.start_turn_in(c, user_id, t); }
+  };
+
+  // `touch`: take the conversation's row lock and count the message (false: the batch created it).
+  PendingAppend send_append(Pipeline& p, DailyUsage& usage, std::string_view user_id, const NewMessage& n,
+                            bool touch = true) {
     const std::int64_t now = to_unix_ms(clock_.now());
     PendingAppend a;
     a.m = store::detail::message_from(n, new_uuid_v7(), now);
     const Message& m = a.m;
-    p.query_with(kTouchConversationOrFail, n.conversation_id, user_id, now);
+    if (touch) p.query_with(kTouchConversationOrFail, n.conversation_id, user_id, now);
     a.insert = p.query_with(kInsertMessageAfter, m.id, m.conversation_id, to_string(m.role), m.content,
                             to_string(m.status), m.model, m.input_tokens, m.output_tokens, m.cost_micros,
                             m.latency_ms, m.metadata, now, store::detail::encode_parts(m.parts),
                             store::detail::encode_tool_calls(m.tool_calls), m.tool_call_id, user_id);
-    if (n.usage) insert_usage(p, *n.usage, m.id, now);
+    if (n.usage) insert_usage(p, usage, *n.usage, m.id, now);
     return a;
   }
 
@@ -528,34 +543,42 @@ class PostgresStore final : public Store {
 
   Result<Message> update_message(std::string_view user_id, std::string_view message_id,
                                  const MessageUpdate& u) override {
-    // The conversation first (ownership, and its row lock), then the message: the same lock order
-    // as append_message and delete_conversation (whose cascade locks the messages after the
-    // conversation), so none of them can deadlock another.
-    struct Plan {
-      PostgresStore& s;
-      std::string_view user_id;
-      std::string_view message_id;
-      const MessageUpdate& u;
-      std::size_t update = 0;
-      void send(Pipeline& p) {
-        const std::int64_t now = to_unix_ms(s.clock_.now());
-        p.query_with(kTouchForMessageOrFail, message_id, user_id, now);
-        update = p.query_with(kUpdateMessage, message_id, u.content, to_string(u.status), u.input_tokens,
-                              u.output_tokens, u.cost_micros, u.latency_ms, metadata_or_empty_object(u.metadata),
-                              store::detail::encode_tool_calls(u.tool_calls));
-        if (u.usage) insert_usage(p, *u.usage, std::optional<std::string>(message_id), now);
-      }
-      // Committed: the message was ours (or the batch failed at the touch), and under the
-      // conversation's lock it cannot have gone since.
-      Result<Message> receive(const Pipeline& p) {
-        const Rows& r = p.result(update);
-        if (r.empty()) return store::detail::message_not_found();
-        return read_message(r, 0);
-      }
-      Result<Message> run(Connection& c) { return s.update_message_in(c, user_id, message_id, u); }
-    } plan{*this, user_id, message_id, u};
-    return writer_.write<Message>("update_message", user_id, u.usage.has_value(), plan);
+    UpdateMessage plan{*this, std::string(user_id), std::string(message_id), u};
+    return writer_.write<Message>("update_message", plan);
   }
+  void update_message_then(std::string_view user_id, std::string_view message_id, MessageUpdate u,
+                           Then<Message> done) override {
+    writer_.write_then<Message>("update_message",
+                                UpdateMessage{*this, std::string(user_id), std::string(message_id), std::move(u)},
+                                std::move(done));
+  }
+
+  // A pipelined update_message. The conversation first (ownership, and its row lock), then the
+  // message: the same lock order as append_message and delete_conversation (whose cascade locks
+  // the messages after the conversation), so none of them can deadlock another.
+  struct UpdateMessage {
+    PostgresStore& s;
+    std::string user_id;
+    std::string message_id;
+    MessageUpdate u;
+    std::size_t update = 0;
+    void send(Pipeline& p, DailyUsage& usage) {
+      const std::int64_t now = to_unix_ms(s.clock_.now());
+      p.query_with(kTouchForMessageOrFail, message_id, user_id, now);
+      update = p.query_with(kUpdateMessage, message_id, u.content, to_string(u.status), u.input_tokens,
+                            u.output_tokens, u.cost_micros, u.latency_ms, metadata_or_empty_object(u.metadata),
+                            store::detail::encode_tool_calls(u.tool_calls));
+      if (u.usage) insert_usage(p, usage, *u.usage, std::optional<std::string>(message_id), now);
+    }
+    // Committed: the message was ours (or the batch failed at the touch), and under the
+    // conversation's lock it cannot have gone since.
+    Result<Message> receive(const Pipeline& p) {
+      const Rows& r = p.result(update);
+      if (r.empty()) return store::detail::message_not_found();
+      return read_message(r, 0);
+    }
+    Result<Message> run(Connection& c) { return s.update_message_in(c, user_id, message_id, u); }
+  };
 
   Result<Message> update_message_in(Connection& c, std::string_view user_id, std::string_view message_id,
                                     const MessageUpdate& u) {
@@ -752,18 +775,24 @@ class PostgresStore final : public Store {
   }
 
   Result<void> record_usage(const UsageRecord& r) override {
-    struct Plan {
-      const Clock& clock;
-      const UsageRecord& r;
-      void send(Pipeline& p) { insert_usage(p, r, r.message_id, to_unix_ms(clock.now())); }
-      Result<void> receive(const Pipeline&) { return {}; }
-      Result<void> run(Connection& c) {
-        insert_usage(c, r, r.message_id, to_unix_ms(clock.now()));
-        return {};
-      }
-    } plan{clock_, r};
-    return writer_.write<void>("record_usage", r.user_id, true, plan);
+    RecordUsage plan{clock_, r};
+    return writer_.write<void>("record_usage", plan);
   }
+  void record_usage_then(UsageRecord r, Then<void> done) override {
+    writer_.write_then<void>("record_usage", RecordUsage{clock_, std::move(r)}, std::move(done));
+  }
+
+  // A pipelined record_usage.
+  struct RecordUsage {
+    const Clock& clock;
+    UsageRecord r;
+    void send(Pipeline& p, DailyUsage& usage) { insert_usage(p, usage, r, r.message_id, to_unix_ms(clock.now())); }
+    Result<void> receive(const Pipeline&) { return {}; }
+    Result<void> run(Connection& c) {
+      insert_usage(c, r, r.message_id, to_unix_ms(clock.now()));
+      return {};
+    }
+  };
 
   Result<UsageReport> usage_report(const UsageQuery& q) override {
     return run<UsageReport>("usage_report", Tx::read, [&](Connection& c) -> Result<UsageReport> {
@@ -838,21 +867,29 @@ class PostgresStore final : public Store {
 
  private:
   // The ledger row and its share of the daily rollup, inside the caller's write transaction.
-  // `c`: a Connection, or a Pipeline (the statements read no result).
-  template <class C>
-  static void insert_usage(C& c, const UsageRecord& r,
+  static void insert_usage(Connection& c, const UsageRecord& r, const std::optional<std::string>& message_id,
+                           std::int64_t now) {
+    insert_ledger_row(c, r, message_id, now);
+    DailyUsage share;
+    share.add(utc_day(from_unix_ms(now)), r);
+    share.send(c);
+  }
+  // The same in a batch: the ledger row now, its share of the rollup with the batch's others at its end.
+  static void insert_usage(Pipeline& p, DailyUsage& usage, const UsageRecord& r,
                            const std::optional<std::string>& message_id, std::int64_t now) {
+    insert_ledger_row(p, r, message_id, now);
+    usage.add(utc_day(from_unix_ms(now)), r);
+  }
+  // `c`: a Connection, or a Pipeline (the statement reads no result).
+  template <class C>
+  static void insert_ledger_row(C& c, const UsageRecord& r, const std::optional<std::string>& message_id,
+                                std::int64_t now) {
     c.query_with("INSERT INTO usage_ledger (" AAS_USAGE_LEDGER_COLUMNS ") VALUES ($1, $2, $3, $4,"
                  " $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
                  new_uuid_v7(), r.user_id, r.conversation_id, message_id, r.kind, r.model,
                  r.deployment, r.provider, r.input_tokens, r.output_tokens, r.cached_input_tokens,
                  r.cache_write_tokens, r.reasoning_tokens, r.cost_micros, r.latency_ms, r.ttft_ms,
                  r.status, store::detail::estimated_count(r), r.request_id, now);
-    c.query_with(
-        AAS_USAGE_DAILY_UPSERT("($1, $2, $3, 1, $4, $5, $6, $7, $8, coalesce($9::bigint, 0), $10, $11)"),
-        utc_day(from_unix_ms(now)), r.user_id, r.model, r.input_tokens, r.output_tokens,
-        r.cached_input_tokens, r.cache_write_tokens, r.reasoning_tokens, r.cost_micros,
-        store::detail::unpriced_count(r), store::detail::estimated_count(r));
   }
 
   static bool prompt_visible(Connection& c, std::string_view user_id, std::string_view prompt_id) {

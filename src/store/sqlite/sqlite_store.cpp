@@ -366,11 +366,7 @@ class SqliteStore final : public Store {
         std::move(done));
   }
   Result<TurnStarted> start_turn_in(Connection& c, std::string_view user_id, const TurnStart& t) {
-    return store::detail::start_turn_with(
-        t, [&](const NewConversation& n) { return create_in(c, n); },
-        [&](const ConversationPatch& p) { return update_in(c, user_id, t.conversation_id, p); },
-        [&](const std::string& id) { return deactivate_in(c, user_id, id); },
-        [&](const NewMessage& n) { return append_in(c, user_id, n); });
+    return store::detail::start_turn_in(*this, c, user_id, t);
   }
 
   Result<bool> checkpoint_message(std::string_view user_id, std::string_view message_id, std::string_view content,

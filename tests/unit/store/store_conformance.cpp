@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -1443,6 +1444,103 @@ TEST_P(StoreConformance, LimitOverridesPutGetReplaceDelete) {
   auto again = store_->delete_limit_override("u");
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, errc::not_found);
+}
+
+// What a `_then` write handed its `done`, waited for here (a test's thread may block; `done` may not).
+template <class T, class Start>
+Result<T> handed(Start start) {
+  std::promise<Result<T>> got;
+  start([&got](Result<T> r) { got.set_value(std::move(r)); });
+  return got.get_future().get();
+}
+
+// The `_then` writes (issue 16: queued for the group commit, the caller not waiting): each
+// hands its own outcome to its `done`, writes of other users and models batched together still
+// add up in the usage rollup (PostgreSQL sums a batch's rollup rows before writing them), and
+// an answer to another user's message fails alone, leaving nothing of itself behind.
+TEST_P(StoreConformance, QueuedTurnWritesEachGetTheirOwnOutcome) {
+  constexpr int kThreads = 8, kEach = 10;
+  const Conversation theirs = create("other");
+  auto their_answer = store_->append_message("other", {.conversation_id = theirs.id, .role = Role::assistant,
+                                                       .content = "", .status = MessageStatus::streaming});
+  ASSERT_TRUE(is_ok(their_answer));
+  std::atomic<int> answered = 0, refused = 0, gateway = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string user = "u" + std::to_string(t % 2);
+      const std::string model = t % 3 == 0 ? "claude" : "gpt";
+      for (int i = 0; i < kEach; ++i) {
+        TurnStart turn;
+        turn.create = NewConversation{.user_id = user};
+        turn.messages = {{.role = Role::user, .content = "q" + std::to_string(i)},
+                         {.role = Role::assistant, .content = "", .status = MessageStatus::streaming, .model = model}};
+        auto started = handed<TurnStarted>([&](auto done) { store_->start_turn_then(user, turn, done); });
+        ASSERT_TRUE(is_ok(started));
+        ASSERT_EQ(started->messages.size(), 2u);
+        EXPECT_EQ(started->messages[1].parent_id, started->messages[0].id);
+        const bool foreign = i % 5 == 4;  // every fifth answer is written over another user's message
+        MessageUpdate answer{.content = "a" + std::to_string(i), .status = MessageStatus::complete};
+        answer.usage = usage_of(user, model, 10, 2, i % 2 ? std::optional<std::int64_t>(7) : std::nullopt);
+        answer.usage->estimated = i % 3 == 0;
+        const std::string target = foreign ? their_answer->id : started->messages[1].id;
+        auto updated = handed<Message>([&](auto done) { store_->update_message_then(user, target, answer, done); });
+        if (foreign) {
+          EXPECT_TRUE(has_error(updated, errc::not_found, "message not found"));
+          ++refused;
+          continue;
+        }
+        ASSERT_TRUE(is_ok(updated));
+        EXPECT_EQ(updated->content, answer.content);
+        EXPECT_EQ(updated->id, started->messages[1].id);
+        ++answered;
+        auto row = handed<void>([&](auto done) { store_->record_usage_then(usage_of(user, model, 1, 1, 3), done); });
+        EXPECT_TRUE(is_ok(row));
+        ++gateway;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(refused, kThreads * kEach / 5);
+  EXPECT_EQ(store_->get_message("other", their_answer->id)->status, MessageStatus::streaming);
+  // What the rollup must hold, counted the way the writes above chose their values.
+  UsageTotals want;
+  for (int t = 0; t < kThreads; ++t)
+    for (int i = 0; i < kEach; ++i) {
+      if (i % 5 == 4) continue;
+      want.requests += 2;
+      want.input_tokens += 11;
+      want.output_tokens += 3;
+      want.cost_micros += 3 + (i % 2 ? 7 : 0);
+      want.unpriced_requests += i % 2 ? 0 : 1;
+      want.estimated_requests += i % 3 == 0 ? 1 : 0;
+    }
+  const std::string today = utc_day(clock_.now());
+  UsageQuery q;
+  q.from_day = today;
+  q.to_day = today;
+  q.group = UsageGroup::user;
+  auto report = store_->usage_report(q);
+  ASSERT_TRUE(is_ok(report));
+  EXPECT_EQ(report->totals.requests, want.requests);
+  EXPECT_EQ(report->totals.input_tokens, want.input_tokens);
+  EXPECT_EQ(report->totals.output_tokens, want.output_tokens);
+  EXPECT_EQ(report->totals.cost_micros, want.cost_micros);
+  EXPECT_EQ(report->totals.unpriced_requests, want.unpriced_requests);
+  EXPECT_EQ(report->totals.estimated_requests, want.estimated_requests);
+  ASSERT_EQ(report->rows.size(), 2u);  // u0 and u1, each half of it
+  EXPECT_EQ(report->rows[0].totals.requests, want.requests / 2);
+  EXPECT_EQ(report->rows[1].totals.requests, want.requests / 2);
+  UsageQuery by_model = q;
+  by_model.group = UsageGroup::model;
+  auto models = store_->usage_report(by_model);
+  ASSERT_TRUE(is_ok(models));
+  EXPECT_EQ(models->totals.requests, want.requests);
+  std::int64_t per_model = 0;
+  for (const UsageRow& r : models->rows) per_model += r.totals.requests;
+  EXPECT_EQ(per_model, want.requests);
+  EXPECT_EQ(answered + refused, kThreads * kEach);
+  EXPECT_EQ(gateway, answered.load());
 }
 
 }  // namespace aas::store::testing
