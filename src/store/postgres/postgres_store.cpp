@@ -392,7 +392,7 @@ class PostgresStore final : public Store {
       std::string_view user_id;
       const NewMessage& n;
       PendingAppend a;
-      void send(Pipeline& p, DailyUsage& usage) { a = s.send_append(p, usage, user_id, n); }
+      void send(Pipeline& p, DailyUsage& usage) { a = s.send_append(p, usage, user_id, n, to_unix_ms(s.clock_.now())); }
       Result<Message> receive(const Pipeline& p) { return receive_append(p, a); }
       Result<Message> run(Connection& c) { return s.append_in(c, user_id, n); }
     } plan{*this, user_id, n, {}};
@@ -449,14 +449,14 @@ class PostgresStore final : public Store {
       appends.clear();
       if (t.create) {
         conv = store::detail::conversation_from(*t.create, new_uuid_v7(), now);
-        // Inserted with its message count and time as the appends would leave them: a
+        // Inserted with the message count and time the appends would leave it with: a
         // conversation this transaction creates needs no touch (no lock to take, nobody else can
         // see it), which spares two row updates per new conversation's turn.
         insert_conversation(p, *conv, now, static_cast<std::int64_t>(t.messages.size()));
       }
       for (NewMessage n : t.messages) {
         n.conversation_id = conv ? conv->id : t.conversation_id;
-        appends.push_back(s.send_append(p, usage, user_id, n, !conv));
+        appends.push_back(s.send_append(p, usage, user_id, n, now, !conv));
       }
     }
     Result<TurnStarted> receive(const Pipeline& p) {
@@ -474,8 +474,7 @@ class PostgresStore final : public Store {
 
   // `touch`: take the conversation's row lock and count the message (false: the batch created it).
   PendingAppend send_append(Pipeline& p, DailyUsage& usage, std::string_view user_id, const NewMessage& n,
-                            bool touch = true) {
-    const std::int64_t now = to_unix_ms(clock_.now());
+                            std::int64_t now, bool touch = true) {
     PendingAppend a;
     a.m = store::detail::message_from(n, new_uuid_v7(), now);
     const Message& m = a.m;
