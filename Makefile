@@ -4,7 +4,7 @@ TEST_DIR    ?= build/test
 JOBS        ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build build-test run test unit bench bench-realtime bench-vectors bench-retrieval-1m clean fuzz test-asan test-tsan coverage coverage-unit soak
+.PHONY: all deps build build-test run test unit bench bench-realtime bench-vectors bench-retrieval-1m clean fuzz test-asan test-tsan coverage coverage-unit soak text-order
 
 all: build
 
@@ -34,6 +34,11 @@ test: build-test
 
 bench: build
 	bash bench/run.sh $(BUILD_DIR)/ai-agent-service
+
+# Rewrites cmake/text-order.txt, the Release link's code layout (what runs at start-up and on the
+# common requests, placed together: scripts/text-order.sh), from the Release binary; commit it.
+text-order: build
+	bash scripts/text-order.sh $(BUILD_DIR)/ai-agent-service
 
 # Socket.IO: memory per idle socket, fan-out latency, CPU per streamed token against SSE
 # (bench/realtime/run.sh; figures in docs/benchmarks.md). Needs mock-llm beside the binary.
