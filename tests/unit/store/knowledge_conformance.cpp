@@ -990,4 +990,62 @@ TEST_P(KnowledgeConformance, AFailedQueryEmbeddingFailsAVectorSearchAndLeavesHyb
   pool.join();
 }
 
+// A model change whose embeddings are refused fails the document's reindex job with the reason
+// and leaves the base searching in its old space; through update_base with another model, then
+// again with a working embedder, the switch completes and vector search ranks in the new space.
+TEST_P(KnowledgeConformance, AReindexWhoseEmbeddingsAreRefusedFailsTheJobAndKeepsTheOldSpace) {
+  boost::asio::thread_pool pool(1);
+  knowledge::KnowledgeService service(*kb_, pool, {});
+  ScriptedEmbedder embedder;
+  service.set_embedder(&embedder);
+  auto b = run_now(service.create_base({"alice", "moving", std::nullopt, "embed-a"}));
+  ASSERT_TRUE(b) << b.error().detail;
+  auto doc = service.add_document_now("alice", b->id, {"doc", "alpha beta gamma"});
+  ASSERT_TRUE(doc);
+  service.drain();
+  EXPECT_EQ(run_now(service.update_base("alice", b->id, {.embedding_model = "chat-only"})).error().message,
+            "model chat-only cannot embed");
+  // The same model again is nothing to do.
+  auto same = run_now(service.update_base("alice", b->id, {.embedding_model = "embed-a"}));
+  ASSERT_TRUE(same);
+  EXPECT_FALSE(same->next_embedding_model);
+
+  embedder.answer = [](const knowledge::EmbedCall&) -> Result<std::vector<std::vector<float>>> {
+    return failure(errc::budget_exceeded, "monthly budget reached");
+  };
+  auto moving = run_now(service.update_base("alice", b->id, {.embedding_model = "embed-b"}));
+  ASSERT_TRUE(moving) << moving.error().detail;
+  EXPECT_EQ(moving->next_embedding_model, "embed-b");
+  service.drain();
+  auto failed = kb_->get_document("alice", b->id, doc->document.id);
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->job.kind, "reindex");
+  EXPECT_EQ(failed->job.stage, knowledge::Stage::failed);
+  EXPECT_EQ(failed->job.error, "embedding refused by your limits: monthly budget reached");
+  auto base = run_now(service.get_base("alice", b->id));
+  ASSERT_TRUE(base);
+  EXPECT_EQ(base->embedding_model, "embed-a") << "searches keep the old space";
+  embedder.answer = nullptr;
+  auto still = service.search_now("alice", {b->id}, "alpha", 5, knowledge::SearchMode::vector);
+  ASSERT_TRUE(still) << still.error().detail;
+  EXPECT_EQ(still->size(), 1u);
+
+  // Asked again (POST …/reindex, the model already named): the embedder answers, the base switches.
+  embedder.answer = [](const knowledge::EmbedCall& call) -> Result<std::vector<std::vector<float>>> {
+    return std::vector<std::vector<float>>(call.texts.size(), std::vector<float>{0.f, 0.f, 1.f});
+  };
+  auto again = run_now(service.reindex("alice", b->id, std::nullopt));
+  ASSERT_TRUE(again) << again.error().detail;
+  service.drain();
+  auto switched = run_now(service.get_base("alice", b->id));
+  ASSERT_TRUE(switched);
+  EXPECT_EQ(switched->embedding_model, "embed-b");
+  EXPECT_FALSE(switched->next_embedding_model);
+  auto found = service.search_now("alice", {b->id}, "alpha", 5, knowledge::SearchMode::vector);
+  ASSERT_TRUE(found) << found.error().detail;
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_NEAR((*found)[0].score, 1.0, 1e-6) << "ranked with embed-b's 3-dimensional vectors";
+  pool.join();
+}
+
 }  // namespace aas::store::testing
