@@ -1048,4 +1048,28 @@ TEST_P(KnowledgeConformance, AReindexWhoseEmbeddingsAreRefusedFailsTheJobAndKeep
   pool.join();
 }
 
+// Another replica deleted a base (the event bus says its vectors changed): this one drops its copy;
+// a base that still exists keeps it (it catches up at its next search).
+TEST_P(KnowledgeConformance, ABaseDeletedElsewhereIsForgottenWhenItsVectorsAreSaidToHaveChanged) {
+  boost::asio::thread_pool pool(1);
+  knowledge::KnowledgeService service(*kb_, pool, {});
+  ScriptedEmbedder embedder;
+  service.set_embedder(&embedder);
+  std::vector<std::string> ids;
+  for (const char* name : {"kept", "gone"}) {
+    auto b = run_now(service.create_base({"alice", name, std::nullopt, "embed-a"}));
+    ASSERT_TRUE(b) << b.error().detail;
+    ASSERT_TRUE(service.add_document_now("alice", b->id, {name, std::string("alpha ") + name}));
+    ids.push_back(b->id);
+  }
+  service.drain();
+  ASSERT_TRUE(service.search_now("alice", ids, "alpha", 5, knowledge::SearchMode::vector));
+  EXPECT_EQ(service.cached_vector_bases(), 2u);
+  ASSERT_TRUE(kb_->delete_base("alice", ids[1]));  // as another replica would, through the store
+  service.vectors_changed(ids[0]);
+  service.vectors_changed(ids[1]);
+  pool.join();  // the checks run on the blocking pool
+  EXPECT_EQ(service.cached_vector_bases(), 1u);
+}
+
 }  // namespace aas::store::testing
