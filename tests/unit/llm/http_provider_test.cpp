@@ -215,7 +215,8 @@ TEST_F(HttpProviderTest, AnErrorThatRepeatsTheKeyIsRedactedAndTheKeyRested) {
 }
 
 TEST_F(HttpProviderTest, AnAnswerTooLargeOrUnreadableIsTheUpstreamsFailure) {
-  RawUpstream up({json_response(200, std::string(5000, ' ') + "{}"), json_response(200, "not json")});
+  RawUpstream up({json_response(200, std::string(5000, ' ') + "{}"), json_response(200, "not json"),
+                  json_response(200, "not json")});
   auto p = provider(up.url());
   const ChatRequest req = request();
   auto large = run(p.complete(req));
@@ -226,6 +227,23 @@ TEST_F(HttpProviderTest, AnAnswerTooLargeOrUnreadableIsTheUpstreamsFailure) {
   auto garbled = run(p.complete(req));
   ASSERT_FALSE(garbled);
   EXPECT_EQ(garbled.error().upstream_status, 200);
+  const Call streamed = stream(p);  // the same, as the answer to a streamed request
+  ASSERT_FALSE(streamed.result);
+  EXPECT_EQ(streamed.result.error().upstream_status, 200);
+  EXPECT_TRUE(streamed.texts.empty());
+}
+
+TEST_F(HttpProviderTest, ASinkThatStopsDuringAStreamedToolCallEndsTheCallCancelled) {
+  const std::string call =
+      R"(data: {"id":"c1","model":"gpt-x","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"t1",)"
+      R"("type":"function","function":{"name":"a","arguments":"{}"}}]}}]})"
+      "\n\n";
+  RawUpstream up({kSseHead + chunk(call + call) + chunk("")});
+  auto p = provider(up.url());
+  const Call stopped = stream(p, 1);
+  ASSERT_TRUE(stopped.result) << stopped.result.error().detail;
+  EXPECT_EQ(stopped.tool_calls.size(), 1u) << "nothing after the sink asked to stop";
+  EXPECT_EQ(stopped.result->finish_reason, "cancelled");
 }
 
 TEST_F(HttpProviderTest, ARefusedConnectionIsUnavailable) {
