@@ -1,6 +1,7 @@
 #include "api/openai_request.hpp"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 
 namespace aas::api::openai {
@@ -232,6 +233,89 @@ TEST(OpenAiRequest, ReadsALegacyCompletion) {
   EXPECT_EQ(refused(R"({"model": "m", "prompt": "x", "logprobs": 2})"), "accepted");
   EXPECT_EQ(refused(R"({"model": "m", "prompt": "x", "logprobs": 6})"), "'logprobs' must be an integer from 0 to 5");
   EXPECT_EQ(refused(R"({"model": "m", "prompt": ["x", "y"], "stream": true})"), "'prompt' must be one string when streaming");
+}
+
+}  // namespace
+}  // namespace aas::api::openai
+
+namespace aas::api::openai {
+namespace {
+
+// A valid request with `patch`'s members put over it (a null member is sent as null).
+std::string refused_with(std::string_view patch) {
+  boost::json::object body = boost::json::parse(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})").as_object();
+  const boost::json::value members = boost::json::parse(patch);
+  for (const auto& [key, value] : members.as_object()) body[key] = value;
+  return refusal(boost::json::serialize(body));
+}
+
+// Every member of a chat completion request that has the wrong type or range is refused with the
+// member named (the 400 an SDK user reads), rather than ignored or taken as its default.
+TEST(OpenAiRequest, EachMalformedMemberIsRefusedByName) {
+  const std::vector<std::pair<std::string_view, std::string>> cases{
+      {R"({"model": 5})", "'model' must be a string"},
+      {R"({"model": null})", "'model' is required"},
+      {R"({"n": 0})", "'n' must be an integer from 1 to 8"},
+      {R"({"n": 1.5})", "'n' must be an integer from 1 to 8"},
+      {R"({"logprobs": "yes"})", "'logprobs' must be a boolean"},
+      {R"({"top_logprobs": 21, "logprobs": true})", "'top_logprobs' must be an integer from 0 to 20"},
+      {R"({"top_logprobs": 2})", "'top_logprobs' requires 'logprobs' to be true"},
+      {R"({"messages": []})", "'messages' must be a non-empty array"},
+      {R"({"messages": {"role": "user"}})", "'messages' must be a non-empty array"},
+      {R"({"messages": ["hi"]})", "'messages[0].role' must be a string"},
+      {R"({"messages": [{"role": "function", "content": "x"}]})",
+       "'messages[0].role' function is not supported (function messages are not)"},
+      {R"({"messages": [{"role": "user", "content": "x", "name": 7}]})", "'messages[0].name' must be a string"},
+      {R"({"messages": [{"role": "user", "content": "x", "tool_calls": []}]})",
+       "'messages[0].tool_calls' is only allowed in assistant messages"},
+      {R"({"messages": [{"role": "tool", "content": "x"}]})", "'messages[0].tool_call_id' must be a string"},
+      {R"({"temperature": "hot"})", "'temperature' must be a number"},
+      {R"({"temperature": 2.5})", "'temperature' must be between 0 and 2"},
+      {R"({"top_p": 1.5})", "'top_p' must be between 0 and 1"},
+      {R"({"presence_penalty": -3})", "'presence_penalty' must be between -2 and 2"},
+      {R"({"frequency_penalty": 3})", "'frequency_penalty' must be between -2 and 2"},
+      {R"({"seed": 1.5})", "'seed' must be an integer"},
+      {R"({"max_tokens": 0})", "'max_tokens' must be a positive integer"},
+      {R"({"max_completion_tokens": "many"})", "'max_completion_tokens' must be a positive integer"},
+      {R"({"stop": ["a", ""]})", "'stop' must hold non-empty strings"},
+      {R"({"stop": ["a", "b", "c", "d", "e"]})", "'stop' must be a string or an array of up to 4 strings"},
+      {R"({"stop": 5})", "'stop' must be a string or an array of up to 4 strings"},
+      {R"({"user": 5})", "'user' must be a string"},
+      {R"({"tools": {}})", "'tools' must be an array"},
+      {R"({"tools": [{"type": "retrieval"}]})", "'tools[0].type' must be function"},
+      {R"({"tools": [{"type": "function", "function": {"description": "x"}}]})", "'tools[0].function.name' must be a string"},
+      {R"({"tools": [{"type": "function", "function": {"name": "f", "description": 5}}]})",
+       "'tools[0].function.description' must be a string"},
+      {R"({"tools": [{"type": "function", "function": {"name": "f", "parameters": "{}"}}]})",
+       "'tools[0].function.parameters' must be a JSON object (a JSON Schema)"},
+      {R"({"tools": [{"type": "function", "function": {"name": "f", "strict": "yes"}}]})",
+       "'tools[0].function.strict' must be a boolean"},
+      {R"({"tool_choice": "sometimes"})", "'tool_choice' must be auto, none, required or {type: function, function: {name}}"},
+      {R"({"tool_choice": {"type": "tool", "function": {"name": "f"}}})",
+       "'tool_choice' must be auto, none, required or {type: function, function: {name}}"},
+      {R"({"tool_choice": 3})", "'tool_choice' must be auto, none, required or {type: function, function: {name}}"},
+      {R"({"parallel_tool_calls": 1})", "'parallel_tool_calls' must be a boolean"},
+      {R"({"response_format": "json"})", "'response_format.type' must be a string"},
+      {R"({"response_format": {"type": "yaml"}})", "'response_format.type' must be text, json_object or json_schema"},
+      {R"({"response_format": {"type": "json_schema"}})", "'response_format.json_schema.name' must be a string"},
+      {R"({"response_format": {"type": "json_schema", "json_schema": {"name": "o"}}})",
+       "'response_format.json_schema.schema' must be a JSON object (a JSON Schema)"},
+      {R"({"response_format": {"type": "json_schema", "json_schema": {"name": "o", "schema": {}, "strict": 1}}})",
+       "'response_format.json_schema.strict' must be a boolean"},
+      {R"({"stream": "yes"})", "'stream' must be a boolean"},
+      {R"({"logit_bias": {"1": 2}})", "'logit_bias' is not supported"},
+      {R"({"functions": []})", "'functions' is not supported: use 'tools'"},
+      {R"({"function_call": "auto"})", "'function_call' is not supported: use 'tool_choice'"},
+      {R"({"audio": {}})", "'audio' output is not supported"},
+      {R"({"prediction": {}})", "'prediction' is not supported"},
+  };
+  for (const auto& [patch, expected] : cases) EXPECT_EQ(refused_with(patch), expected) << patch;
+  // Nulls are absent members, and the accepted forms of the same members are read.
+  EXPECT_EQ(refused_with(R"({"n": null, "seed": null, "stop": null, "tools": null, "tool_choice": null,
+                             "response_format": null, "logit_bias": null, "temperature": null})"),
+            "accepted");
+  EXPECT_EQ(refused_with(R"({"response_format": {"type": "json_object"}, "stop": ["a", "b"], "seed": 3})"),
+            "accepted");
 }
 
 }  // namespace
