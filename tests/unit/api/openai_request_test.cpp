@@ -1,7 +1,6 @@
 #include "api/openai_request.hpp"
 
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 
 namespace aas::api::openai {
@@ -241,12 +240,22 @@ TEST(OpenAiRequest, ReadsALegacyCompletion) {
 namespace aas::api::openai {
 namespace {
 
-// A valid request with `patch`'s members put over it (a null member is sent as null).
-std::string refused_with(std::string_view patch) {
-  boost::json::object body = boost::json::parse(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})").as_object();
+// `base` with `patch`'s members put over it, read by `read`: "accepted" or the refusal's message.
+template <class Read>
+std::string refused_by(Read read, std::string_view base, std::string_view patch) {
+  boost::json::object body = boost::json::parse(base).as_object();
   const boost::json::value members = boost::json::parse(patch);
   for (const auto& [key, value] : members.as_object()) body[key] = value;
-  return refusal(boost::json::serialize(body));
+  auto r = read(body);
+  if (r) return "accepted";
+  EXPECT_EQ(r.error().code, errc::invalid_request);
+  return r.error().message;
+}
+
+// A valid chat completion request with `patch`'s members put over it (a null member is sent as null).
+std::string refused_with(std::string_view patch) {
+  return refused_by([](const boost::json::object& b) { return read_chat_completion(b, {}); },
+                    R"({"model":"m","messages":[{"role":"user","content":"hi"}]})", patch);
 }
 
 // Every member of a chat completion request that has the wrong type or range is refused with the
@@ -316,6 +325,56 @@ TEST(OpenAiRequest, EachMalformedMemberIsRefusedByName) {
             "accepted");
   EXPECT_EQ(refused_with(R"({"response_format": {"type": "json_object"}, "stop": ["a", "b"], "seed": 3})"),
             "accepted");
+}
+
+}  // namespace
+}  // namespace aas::api::openai
+
+namespace aas::api::openai {
+namespace {
+
+TEST(OpenAiRequest, EachMalformedMemberOfALegacyCompletionIsRefusedByName) {
+  const auto completion = [](std::string_view patch) {
+    return refused_by([](const boost::json::object& b) { return read_completion_request(b); },
+                      R"({"model":"m","prompt":"hi"})", patch);
+  };
+  const std::vector<std::pair<std::string_view, std::string>> cases{
+      {R"({"model": ""})", "'model' is required"},
+      {R"({"prompt": [1, 2]})", "'prompt' must be a string or an array of strings (token arrays are not supported)"},
+      {R"({"prompt": []})", "'prompt' must be a string or an array of 1 to 16 strings"},
+      {R"({"prompt": ""})", "'prompt' must not be empty"},
+      {R"({"logprobs": 6})", "'logprobs' must be an integer from 0 to 5"},
+      {R"({"logit_bias": {}})", "'logit_bias' is not supported"},
+      {R"({"suffix": "end"})", "'suffix' (insertion) is not supported"},
+      {R"({"echo": true})", "'echo' is not supported"},
+      {R"({"n": 9})", "'n' must be an integer from 1 to 8"},
+      {R"({"n": 2, "prompt": ["a", "b", "c", "d", "e", "f", "g", "h", "i"]})",
+       "'n' times the number of prompts must not exceed 16"},
+      {R"({"best_of": 0})", "'best_of' must be a positive integer"},
+      {R"({"best_of": 2})", "'best_of' greater than 1 is not supported"},
+      {R"({"stream": true, "prompt": ["a", "b"]})", "'prompt' must be one string when streaming"},
+  };
+  for (const auto& [patch, expected] : cases) EXPECT_EQ(completion(patch), expected) << patch;
+  EXPECT_EQ(completion(R"({"echo": false, "best_of": 1, "logprobs": 2, "suffix": null})"), "accepted");
+}
+
+TEST(OpenAiRequest, EachMalformedMemberOfAnEmbeddingsRequestIsRefusedByName) {
+  const auto embeddings = [](std::string_view patch) {
+    return refused_by([](const boost::json::object& b) { return read_embeddings(b); }, R"({"model":"e","input":"x"})",
+                      patch);
+  };
+  const std::vector<std::pair<std::string_view, std::string>> cases{
+      {R"({"model": 1})", "'model' must be a string"},
+      {R"({"input": [[1, 2]]})", "'input' must be a string or an array of strings (token arrays are not supported)"},
+      {R"({"input": 5})", "'input' must be a string or an array of 1 to 2048 strings"},
+      {R"({"input": ["a", ""]})", "'input' must not contain empty strings"},
+      {R"({"dimensions": 0})", "'dimensions' must be a positive integer"},
+      {R"({"encoding_format": "int8"})", "'encoding_format' must be float or base64"},
+      {R"({"encoding_format": 1})", "'encoding_format' must be a string"},
+      {R"({"user": []})", "'user' must be a string"},
+  };
+  for (const auto& [patch, expected] : cases) EXPECT_EQ(embeddings(patch), expected) << patch;
+  EXPECT_EQ(embeddings(R"({"dimensions": 256, "encoding_format": "base64", "user": "u"})"), "accepted");
 }
 
 }  // namespace
