@@ -379,3 +379,64 @@ TEST(OpenAiRequest, EachMalformedMemberOfAnEmbeddingsRequestIsRefusedByName) {
 
 }  // namespace
 }  // namespace aas::api::openai
+
+namespace aas::api::openai {
+namespace {
+
+TEST(OpenAiRequest, EachMalformedMemberOfAResponsesRequestIsRefusedByName) {
+  const auto responses = [](std::string_view patch) {
+    return refused_by([](const boost::json::object& b) { return read_response_request(b); },
+                      R"({"model":"m","input":"hi"})", patch);
+  };
+  const auto item = [](std::string_view item) { return std::string(R"({"input": [)") + std::string(item) + "]}"; };
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {R"({"model": ""})", "'model' is required"},
+      {R"({"reasoning": {"effort": "low"}})", "'reasoning' is not supported by this gateway"},
+      {R"({"background": true})", "'background' is not supported by this gateway"},
+      {R"({"include": "x"})", "'include' must be an array of strings"},
+      {R"({"include": [5]})", "'include[0]' must be a string"},
+      {R"({"include": ["file_search_call.results"]})",
+       "'include[0]': 'file_search_call.results' is not supported by this gateway"},
+      {R"({"top_logprobs": 30})", "'top_logprobs' must be an integer from 0 to 20"},
+      {R"({"instructions": 5})", "'instructions' must be a string"},
+      {R"({"input": []})", "'input' must be a string or a non-empty array of input items"},
+      {item("5"), "'input[0]' must be an object"},
+      {item(R"({"role": "tool", "content": "x"})"), "'input[0].role' must be user, assistant, system or developer"},
+      {item(R"({"role": "user", "content": 5})"), "'input[0].content' must be a string or an array of content parts"},
+      {item(R"({"role": "user", "content": [{"text": "x"}]})"), "'input[0].content[0].type' must be a string"},
+      {item(R"({"role": "user", "content": [{"type": "input_text"}]})"), "'input[0].content[0].text' must be a string"},
+      {item(R"({"role": "user", "content": [{"type": "input_image", "file_id": "f"}]})"),
+       "'input[0].content[0].image_url' must be a string (file ids are not supported)"},
+      {item(R"({"role": "user", "content": [{"type": "input_file"}]})"),
+       "'input[0].content[0].type' input_file is not supported (input_text, output_text and input_image are)"},
+      {item(R"({"type": "function_call", "name": "f", "arguments": "{}"})"), "'input[0].call_id' must be a string"},
+      {item(R"({"type": "function_call", "call_id": "c", "arguments": "{}"})"), "'input[0].name' must be a string"},
+      {item(R"({"type": "function_call", "call_id": "c", "name": "f"})"), "'input[0].arguments' must be a string of JSON"},
+      {item(R"({"type": "function_call_output", "output": "x"})"), "'input[0].call_id' must be a string"},
+      {item(R"({"type": "function_call_output", "call_id": "c"})"), "'input[0].output' must be a string"},
+      {item(R"({"type": "reasoning"})"),
+       "'input[0].type' reasoning is not supported (message, function_call and function_call_output are)"},
+      {R"({"max_output_tokens": 0})", "'max_output_tokens' must be a positive integer"},
+      {R"({"user": 5})", "'user' must be a string"},
+      {R"({"tools": {}})", "'tools' must be an array"},
+      {R"({"tools": [{"type": "web_search"}]})", "'tools[0].type' must be function (built-in tools are not supported)"},
+      {R"({"tool_choice": "maybe"})", "'tool_choice' must be auto, none, required or {type: function, name}"},
+      {R"({"parallel_tool_calls": "no"})", "'parallel_tool_calls' must be a boolean"},
+      {R"({"text": 5})", "'text' must be an object"},
+      {R"({"text": {"format": {"kind": "text"}}})", "'text.format.type' must be a string"},
+      {R"({"text": {"format": {"type": "xml"}}})", "'text.format.type' must be text, json_object or json_schema"},
+      {R"({"text": {"format": {"type": "json_schema"}}})", "'text.format.name' must be a string"},
+      {R"({"text": {"format": {"type": "json_schema", "name": "o"}}})",
+       "'text.format.schema' must be a JSON object (a JSON Schema)"},
+      {R"({"metadata": []})", "'metadata' must be an object"},
+      {R"({"previous_response_id": 5})", "'previous_response_id' must be a string"},
+      {R"({"store": "yes"})", "'store' must be a boolean"},
+      {R"({"stream": "yes"})", "'stream' must be a boolean"},
+  };
+  for (const auto& [patch, expected] : cases) EXPECT_EQ(responses(patch), expected) << patch;
+  EXPECT_EQ(responses(R"({"reasoning": null, "background": false, "include": [], "tools": null, "text": null})"),
+            "accepted");
+}
+
+}  // namespace
+}  // namespace aas::api::openai
