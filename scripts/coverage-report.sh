@@ -33,4 +33,11 @@ for key in sorted(folders):
     tot = [x + y for x, y in zip(tot, a)]
     print(f"| {key}/ | {a[0]}/{a[1]} | {pct(a[0], a[1])} | {a[2]}/{a[3]} | {pct(a[2], a[3])} |")
 print(f"| **src/** | {tot[0]}/{tot[1]} | **{pct(tot[0], tot[1])}** | {tot[2]}/{tot[3]} | **{pct(tot[2], tot[3])}** |")
+# Where the next tests pay most: the files with the most uncovered lines, and with the most
+# untaken (non-throw) branches.
+for title, covered, total in (("uncovered lines", "line_covered", "line_total"),
+                              ("untaken branches", "branch_covered", "branch_total")):
+    worst = sorted(files, key=lambda f: f[covered] - f[total])[:12]
+    print(f"\nMost {title}: " + ", ".join(
+        f"{f['filename'].removeprefix('src/')} {f[total] - f[covered]}" for f in worst if f[total] > f[covered]))
 PY

@@ -182,9 +182,12 @@ std::vector<ModelSpec> read_models(const YAML::Node& list) {
             dep.headers.emplace_back(std::move(name), h.second.as<std::string>());
           }
         }
-        dep.weight = d["weight"].as<int>(1);
-        dep.max_concurrency = d["max_concurrency"].as<int>(64);
-        dep.max_queue = d["max_queue"].as<int>(256);
+        // as<int>(fallback) would also return the fallback for a value that is not a number
+        // (`weight: heavy` ran as weight 1): only a missing key takes the default.
+        const auto count = [&d](const char* key, int fallback) { return d[key] ? d[key].as<int>() : fallback; };
+        dep.weight = count("weight", 1);
+        dep.max_concurrency = count("max_concurrency", 64);
+        dep.max_queue = count("max_queue", 256);
         if (dep.weight < 1 || dep.max_concurrency < 1 || dep.max_queue < 0)
           throw ConfigError(where + ".deployments: weight and max_concurrency must be >= 1");
         if (d["reserved_slots"]) {

@@ -146,8 +146,14 @@ describe('bounded answers and timed-out turns', () => {
     const d = assertOk(await svc.post('/api/ai/chat', { token, json: { message: 'count me', model: 'liar' } }));
     assert.ok(d.usage.outputTokens >= 2000, `billed ${d.usage.outputTokens} output tokens for 2000 words`);
     assert.equal(d.usage.estimated, true);
-    const { usage } = await streamed(token, 'liar');
-    assert.ok(usage.outputTokens >= 2000);
+    // Streamed, the suite's STREAM_MAX_DURATION_MS (3 s) may end the answer before its 2,000 words
+    // on a slow build or a loaded machine (it did, in an instrumented coverage run): what is billed
+    // is then what arrived, still counted by our tokenizer and never the upstream's claimed 7.
+    const { usage, text, stored } = await streamed(token, 'liar');
+    const received = text.split(/\s+/).filter(Boolean).length;
+    assert.ok(received > 7, `only ${received} words arrived`);
+    assert.ok(usage.outputTokens >= (stored.status === 'complete' ? 2000 : received),
+      `billed ${usage.outputTokens} output tokens for ${received} words received (${stored.status})`);
     assert.equal(usage.estimated, true);
   });
 

@@ -805,15 +805,24 @@ describe('Anthropic errors and faults as @anthropic-ai/sdk sees them', { timeout
 
 describe('mock-llm flags and non-streamed faults', { timeout: 60000 }, () => {
   it('flags set the defaults, x-mock-* headers override them', async () => {
-    const other = await startMockLlm({ args: ['--answer-tokens', '5', '--delay-ms', '150'] });
+    // --delay-ms is shown by order, not by a stopwatch: a call on the 10-minute default is still
+    // waiting after the mock counted it and answered a later call that overrode the delay.
+    const other = await startMockLlm({ args: ['--answer-tokens', '5', '--delay-ms', '600000'] });
+    const held = new AbortController();
     try {
       const client = new OpenAI({ apiKey: 'any', baseURL: `${other.url}/v1`, maxRetries: 0 });
       const request = { model: 'any-model-is-fine', messages: [{ role: 'user', content: 'hello' }] };
-      const started = Date.now();
-      const r = await client.chat.completions.create(request);
-      assert.ok(Date.now() - started >= 130, 'the --delay-ms default applies');
-      assert.equal(r.choices[0].message.content, 'Mock answer to: hello lorem');
+      const key = newKey('default-delay');
+      let settled = false;
+      const slow = client.chat.completions.create(request, { headers: { 'x-mock-key': key }, signal: held.signal })
+        .then(() => { settled = true; }, (e) => { settled = true; return e; });
+      await waitFor(async () => ((await other.stats()).requests.by_key[key] ?? 0) === 1, 'the default-delay call to arrive');
+      const r = await client.chat.completions.create(request, { headers: { 'x-mock-delay-ms': '0' } });
+      assert.equal(r.choices[0].message.content, 'Mock answer to: hello lorem', '--answer-tokens 5 applies');
       assert.equal(r.model, 'any-model-is-fine', 'without --models any model is accepted');
+      assert.equal(settled, false, 'the --delay-ms default holds the first call');
+      held.abort();
+      assert.ok((await slow) instanceof OpenAI.APIUserAbortError);
       const o = await client.chat.completions.create(request, { headers: { 'x-mock-answer-tokens': '2', 'x-mock-delay-ms': '0' } });
       assert.equal(o.choices[0].message.content, 'Mock answer');
       await assert.rejects(client.chat.completions.create(request, { headers: { 'x-mock-delay-ms': 'soon' } }), (e) => {
@@ -822,6 +831,7 @@ describe('mock-llm flags and non-streamed faults', { timeout: 60000 }, () => {
         return true;
       });
     } finally {
+      held.abort();
       await other.stop();
     }
   });

@@ -1,6 +1,7 @@
 #include "api/anthropic_request.hpp"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 
 namespace aas::api::anthropic {
@@ -108,6 +109,85 @@ TEST(AnthropicRequest, RefusesWhatItCannotCarryNamingTheField) {
   EXPECT_NE(refusal(R"({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "x", "content": "r"}]}]})"),
             "accepted");
   EXPECT_NE(refusal(R"({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "!!!"}}]}]})"),
+            "accepted");
+}
+
+}  // namespace
+}  // namespace aas::api::anthropic
+
+namespace aas::api::anthropic {
+namespace {
+
+// A valid request with `patch`'s members put over it (a null member is sent as null).
+std::string refused_with(std::string_view patch) {
+  boost::json::object body =
+      boost::json::parse(R"({"model":"m","max_tokens":10,"messages":[{"role":"user","content":"hi"}]})").as_object();
+  const boost::json::value members = boost::json::parse(patch);
+  for (const auto& [key, value] : members.as_object()) body[key] = value;
+  return refusal(boost::json::serialize(body));
+}
+
+// Every member of a Messages request that has the wrong type or range is refused with the member
+// named (the 400 an SDK user reads), rather than ignored or taken as its default.
+TEST(AnthropicRequest, EachMalformedMemberIsRefusedByName) {
+  const std::string image = R"({"messages": [{"role": "user", "content": [{"type": "image", "source": )";
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {R"({"model": ""})", "'model' is required"},
+      {R"({"max_tokens": 0})", "'max_tokens' is required: a positive integer"},
+      {R"({"max_tokens": "ten"})", "'max_tokens' is required: a positive integer"},
+      {R"({"top_k": 5})", "'top_k' is not supported by this gateway"},
+      {R"({"thinking": {}})", "'thinking' is not supported by this gateway"},
+      {R"({"system": 5})", "'system' must be a string or an array of text blocks"},
+      {R"({"system": [{"type": "image"}]})", "'system[0]' must be a text block"},
+      {R"({"messages": []})", "'messages' must be a non-empty array"},
+      {R"({"messages": [{"role": "system", "content": "x"}]})", "'messages[0].role' must be user or assistant"},
+      {R"({"messages": [{"role": "user"}]})", "'messages[0].content' is required"},
+      {R"({"messages": [{"role": "user", "content": 5}]})",
+       "'messages[0].content' must be a string or an array of content blocks"},
+      {R"({"messages": [{"role": "user", "content": [{"text": "x"}]}]})", "'messages[0].content[0].type' must be a string"},
+      {R"({"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]})",
+       "'messages[0].content[0].text' must be a string"},
+      {R"({"messages": [{"role": "assistant", "content": [{"type": "image", "source": {"type": "url", "url": "https://x/a.png"}}]}]})",
+       "'messages[0].content[0]' images are allowed in user messages only"},
+      {image + R"(5}]}]})", "'messages[0].content[0].source.type' must be a string"},
+      {image + R"({"type": "base64", "data": "x"}}]}]})", "'messages[0].content[0].source.media_type' must be a string"},
+      {image + R"({"type": "base64", "media_type": "image/png"}}]}]})", "'messages[0].content[0].source.data' must be a string"},
+      {image + R"({"type": "url"}}]}]})", "'messages[0].content[0].source.url' must be a string"},
+      {image + R"({"type": "file"}}]}]})", "'messages[0].content[0].source.type' must be base64 or url"},
+      {R"({"messages": [{"role": "user", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]}]})",
+       "'messages[0].content[0]' tool_use blocks belong in assistant messages"},
+      {R"({"messages": [{"role": "assistant", "content": [{"type": "tool_use", "name": "f", "input": {}}]}]})",
+       "'messages[0].content[0].id' must be a string"},
+      {R"({"messages": [{"role": "assistant", "content": [{"type": "tool_use", "id": "t", "input": {}}]}]})",
+       "'messages[0].content[0].name' must be a string"},
+      {R"({"messages": [{"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": []}]}]})",
+       "'messages[0].content[0].input' must be an object"},
+      {R"({"messages": [{"role": "assistant", "content": [{"type": "tool_result", "tool_use_id": "t"}]}]})",
+       "'messages[0].content[0]' tool_result blocks belong in user messages"},
+      {R"({"messages": [{"role": "user", "content": [{"type": "tool_result"}]}]})",
+       "'messages[0].content[0].tool_use_id' must be a string"},
+      {R"({"temperature": "warm"})", "'temperature' must be a number"},
+      {R"({"temperature": 1.5})", "'temperature' must be between 0 and 1"},
+      {R"({"top_p": 2})", "'top_p' must be between 0 and 1"},
+      {R"({"stop_sequences": "END"})", "'stop_sequences' must be an array of strings"},
+      {R"({"stop_sequences": ["END", ""]})", "'stop_sequences' must hold non-empty strings"},
+      {R"({"metadata": "u"})", "'metadata' must be an object"},
+      {R"({"metadata": {"user_id": 5}})", "'metadata.user_id' must be a string"},
+      {R"({"tools": {}})", "'tools' must be an array"},
+      {R"({"tools": [5]})", "'tools[0]' must be an object"},
+      {R"({"tools": [{"input_schema": {}}]})", "'tools[0].name' must be a string"},
+      {R"({"tools": [{"name": "f", "description": 5, "input_schema": {}}]})", "'tools[0].description' must be a string"},
+      {R"({"tools": [{"name": "f"}]})", "'tools[0].input_schema' must be a JSON object (a JSON Schema)"},
+      {R"({"tool_choice": "auto"})", "'tool_choice.type' must be auto, any, tool or none"},
+      {R"({"tool_choice": {"type": "some"}})", "'tool_choice.type' must be auto, any, tool or none"},
+      {R"({"tool_choice": {"type": "tool"}})", "'tool_choice.name' must be a string"},
+      {R"({"tool_choice": {"type": "auto", "disable_parallel_tool_use": 1}})",
+       "'tool_choice.disable_parallel_tool_use' must be a boolean"},
+      {R"({"stream": "yes"})", "'stream' must be a boolean"},
+  };
+  for (const auto& [patch, expected] : cases) EXPECT_EQ(refused_with(patch), expected) << patch;
+  EXPECT_EQ(refused_with(R"({"system": null, "temperature": null, "stop_sequences": null, "metadata": null, "tools": null,
+                             "tool_choice": null, "top_k": null})"),
             "accepted");
 }
 

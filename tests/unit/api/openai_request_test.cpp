@@ -236,3 +236,207 @@ TEST(OpenAiRequest, ReadsALegacyCompletion) {
 
 }  // namespace
 }  // namespace aas::api::openai
+
+namespace aas::api::openai {
+namespace {
+
+// `base` with `patch`'s members put over it, read by `read`: "accepted" or the refusal's message.
+template <class Read>
+std::string refused_by(Read read, std::string_view base, std::string_view patch) {
+  boost::json::object body = boost::json::parse(base).as_object();
+  const boost::json::value members = boost::json::parse(patch);
+  for (const auto& [key, value] : members.as_object()) body[key] = value;
+  auto r = read(body);
+  if (r) return "accepted";
+  EXPECT_EQ(r.error().code, errc::invalid_request);
+  return r.error().message;
+}
+
+// A valid chat completion request with `patch`'s members put over it (a null member is sent as null).
+std::string refused_with(std::string_view patch) {
+  return refused_by([](const boost::json::object& b) { return read_chat_completion(b, {}); },
+                    R"({"model":"m","messages":[{"role":"user","content":"hi"}]})", patch);
+}
+
+// Every member of a chat completion request that has the wrong type or range is refused with the
+// member named (the 400 an SDK user reads), rather than ignored or taken as its default.
+TEST(OpenAiRequest, EachMalformedMemberIsRefusedByName) {
+  const std::vector<std::pair<std::string_view, std::string>> cases{
+      {R"({"model": 5})", "'model' must be a string"},
+      {R"({"model": null})", "'model' is required"},
+      {R"({"n": 0})", "'n' must be an integer from 1 to 8"},
+      {R"({"n": 1.5})", "'n' must be an integer from 1 to 8"},
+      {R"({"logprobs": "yes"})", "'logprobs' must be a boolean"},
+      {R"({"top_logprobs": 21, "logprobs": true})", "'top_logprobs' must be an integer from 0 to 20"},
+      {R"({"top_logprobs": 2})", "'top_logprobs' requires 'logprobs' to be true"},
+      {R"({"messages": []})", "'messages' must be a non-empty array"},
+      {R"({"messages": {"role": "user"}})", "'messages' must be a non-empty array"},
+      {R"({"messages": ["hi"]})", "'messages[0].role' must be a string"},
+      {R"({"messages": [{"role": "function", "content": "x"}]})",
+       "'messages[0].role' function is not supported (function messages are not)"},
+      {R"({"messages": [{"role": "user", "content": "x", "name": 7}]})", "'messages[0].name' must be a string"},
+      {R"({"messages": [{"role": "user", "content": "x", "tool_calls": []}]})",
+       "'messages[0].tool_calls' is only allowed in assistant messages"},
+      {R"({"messages": [{"role": "tool", "content": "x"}]})", "'messages[0].tool_call_id' must be a string"},
+      {R"({"temperature": "hot"})", "'temperature' must be a number"},
+      {R"({"temperature": 2.5})", "'temperature' must be between 0 and 2"},
+      {R"({"top_p": 1.5})", "'top_p' must be between 0 and 1"},
+      {R"({"presence_penalty": -3})", "'presence_penalty' must be between -2 and 2"},
+      {R"({"frequency_penalty": 3})", "'frequency_penalty' must be between -2 and 2"},
+      {R"({"seed": 1.5})", "'seed' must be an integer"},
+      {R"({"max_tokens": 0})", "'max_tokens' must be a positive integer"},
+      {R"({"max_completion_tokens": "many"})", "'max_completion_tokens' must be a positive integer"},
+      {R"({"stop": ["a", ""]})", "'stop' must hold non-empty strings"},
+      {R"({"stop": ["a", "b", "c", "d", "e"]})", "'stop' must be a string or an array of up to 4 strings"},
+      {R"({"stop": 5})", "'stop' must be a string or an array of up to 4 strings"},
+      {R"({"user": 5})", "'user' must be a string"},
+      {R"({"tools": {}})", "'tools' must be an array"},
+      {R"({"tools": [{"type": "retrieval"}]})", "'tools[0].type' must be function"},
+      {R"({"tools": [{"type": "function", "function": {"description": "x"}}]})", "'tools[0].function.name' must be a string"},
+      {R"({"tools": [{"type": "function", "function": {"name": "f", "description": 5}}]})",
+       "'tools[0].function.description' must be a string"},
+      {R"({"tools": [{"type": "function", "function": {"name": "f", "parameters": "{}"}}]})",
+       "'tools[0].function.parameters' must be a JSON object (a JSON Schema)"},
+      {R"({"tools": [{"type": "function", "function": {"name": "f", "strict": "yes"}}]})",
+       "'tools[0].function.strict' must be a boolean"},
+      {R"({"tool_choice": "sometimes"})", "'tool_choice' must be auto, none, required or {type: function, function: {name}}"},
+      {R"({"tool_choice": {"type": "tool", "function": {"name": "f"}}})",
+       "'tool_choice' must be auto, none, required or {type: function, function: {name}}"},
+      {R"({"tool_choice": 3})", "'tool_choice' must be auto, none, required or {type: function, function: {name}}"},
+      {R"({"parallel_tool_calls": 1})", "'parallel_tool_calls' must be a boolean"},
+      {R"({"response_format": "json"})", "'response_format.type' must be a string"},
+      {R"({"response_format": {"type": "yaml"}})", "'response_format.type' must be text, json_object or json_schema"},
+      {R"({"response_format": {"type": "json_schema"}})", "'response_format.json_schema.name' must be a string"},
+      {R"({"response_format": {"type": "json_schema", "json_schema": {"name": "o"}}})",
+       "'response_format.json_schema.schema' must be a JSON object (a JSON Schema)"},
+      {R"({"response_format": {"type": "json_schema", "json_schema": {"name": "o", "schema": {}, "strict": 1}}})",
+       "'response_format.json_schema.strict' must be a boolean"},
+      {R"({"stream": "yes"})", "'stream' must be a boolean"},
+      {R"({"logit_bias": {"1": 2}})", "'logit_bias' is not supported"},
+      {R"({"functions": []})", "'functions' is not supported: use 'tools'"},
+      {R"({"function_call": "auto"})", "'function_call' is not supported: use 'tool_choice'"},
+      {R"({"audio": {}})", "'audio' output is not supported"},
+      {R"({"prediction": {}})", "'prediction' is not supported"},
+  };
+  for (const auto& [patch, expected] : cases) EXPECT_EQ(refused_with(patch), expected) << patch;
+  // Nulls are absent members, and the accepted forms of the same members are read.
+  EXPECT_EQ(refused_with(R"({"n": null, "seed": null, "stop": null, "tools": null, "tool_choice": null,
+                             "response_format": null, "logit_bias": null, "temperature": null})"),
+            "accepted");
+  EXPECT_EQ(refused_with(R"({"response_format": {"type": "json_object"}, "stop": ["a", "b"], "seed": 3})"),
+            "accepted");
+}
+
+}  // namespace
+}  // namespace aas::api::openai
+
+namespace aas::api::openai {
+namespace {
+
+TEST(OpenAiRequest, EachMalformedMemberOfALegacyCompletionIsRefusedByName) {
+  const auto completion = [](std::string_view patch) {
+    return refused_by([](const boost::json::object& b) { return read_completion_request(b); },
+                      R"({"model":"m","prompt":"hi"})", patch);
+  };
+  const std::vector<std::pair<std::string_view, std::string>> cases{
+      {R"({"model": ""})", "'model' is required"},
+      {R"({"prompt": [1, 2]})", "'prompt' must be a string or an array of strings (token arrays are not supported)"},
+      {R"({"prompt": []})", "'prompt' must be a string or an array of 1 to 16 strings"},
+      {R"({"prompt": ""})", "'prompt' must not be empty"},
+      {R"({"logprobs": 6})", "'logprobs' must be an integer from 0 to 5"},
+      {R"({"logit_bias": {}})", "'logit_bias' is not supported"},
+      {R"({"suffix": "end"})", "'suffix' (insertion) is not supported"},
+      {R"({"echo": true})", "'echo' is not supported"},
+      {R"({"n": 9})", "'n' must be an integer from 1 to 8"},
+      {R"({"n": 2, "prompt": ["a", "b", "c", "d", "e", "f", "g", "h", "i"]})",
+       "'n' times the number of prompts must not exceed 16"},
+      {R"({"best_of": 0})", "'best_of' must be a positive integer"},
+      {R"({"best_of": 2})", "'best_of' greater than 1 is not supported"},
+      {R"({"stream": true, "prompt": ["a", "b"]})", "'prompt' must be one string when streaming"},
+  };
+  for (const auto& [patch, expected] : cases) EXPECT_EQ(completion(patch), expected) << patch;
+  EXPECT_EQ(completion(R"({"echo": false, "best_of": 1, "logprobs": 2, "suffix": null})"), "accepted");
+}
+
+TEST(OpenAiRequest, EachMalformedMemberOfAnEmbeddingsRequestIsRefusedByName) {
+  const auto embeddings = [](std::string_view patch) {
+    return refused_by([](const boost::json::object& b) { return read_embeddings(b); }, R"({"model":"e","input":"x"})",
+                      patch);
+  };
+  const std::vector<std::pair<std::string_view, std::string>> cases{
+      {R"({"model": 1})", "'model' must be a string"},
+      {R"({"input": [[1, 2]]})", "'input' must be a string or an array of strings (token arrays are not supported)"},
+      {R"({"input": 5})", "'input' must be a string or an array of 1 to 2048 strings"},
+      {R"({"input": ["a", ""]})", "'input' must not contain empty strings"},
+      {R"({"dimensions": 0})", "'dimensions' must be a positive integer"},
+      {R"({"encoding_format": "int8"})", "'encoding_format' must be float or base64"},
+      {R"({"encoding_format": 1})", "'encoding_format' must be a string"},
+      {R"({"user": []})", "'user' must be a string"},
+  };
+  for (const auto& [patch, expected] : cases) EXPECT_EQ(embeddings(patch), expected) << patch;
+  EXPECT_EQ(embeddings(R"({"dimensions": 256, "encoding_format": "base64", "user": "u"})"), "accepted");
+}
+
+}  // namespace
+}  // namespace aas::api::openai
+
+namespace aas::api::openai {
+namespace {
+
+TEST(OpenAiRequest, EachMalformedMemberOfAResponsesRequestIsRefusedByName) {
+  const auto responses = [](std::string_view patch) {
+    return refused_by([](const boost::json::object& b) { return read_response_request(b); },
+                      R"({"model":"m","input":"hi"})", patch);
+  };
+  const auto item = [](std::string_view item) { return std::string(R"({"input": [)") + std::string(item) + "]}"; };
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {R"({"model": ""})", "'model' is required"},
+      {R"({"reasoning": {"effort": "low"}})", "'reasoning' is not supported by this gateway"},
+      {R"({"background": true})", "'background' is not supported by this gateway"},
+      {R"({"include": "x"})", "'include' must be an array of strings"},
+      {R"({"include": [5]})", "'include[0]' must be a string"},
+      {R"({"include": ["file_search_call.results"]})",
+       "'include[0]': 'file_search_call.results' is not supported by this gateway"},
+      {R"({"top_logprobs": 30})", "'top_logprobs' must be an integer from 0 to 20"},
+      {R"({"instructions": 5})", "'instructions' must be a string"},
+      {R"({"input": []})", "'input' must be a string or a non-empty array of input items"},
+      {item("5"), "'input[0]' must be an object"},
+      {item(R"({"role": "tool", "content": "x"})"), "'input[0].role' must be user, assistant, system or developer"},
+      {item(R"({"role": "user", "content": 5})"), "'input[0].content' must be a string or an array of content parts"},
+      {item(R"({"role": "user", "content": [{"text": "x"}]})"), "'input[0].content[0].type' must be a string"},
+      {item(R"({"role": "user", "content": [{"type": "input_text"}]})"), "'input[0].content[0].text' must be a string"},
+      {item(R"({"role": "user", "content": [{"type": "input_image", "file_id": "f"}]})"),
+       "'input[0].content[0].image_url' must be a string (file ids are not supported)"},
+      {item(R"({"role": "user", "content": [{"type": "input_file"}]})"),
+       "'input[0].content[0].type' input_file is not supported (input_text, output_text and input_image are)"},
+      {item(R"({"type": "function_call", "name": "f", "arguments": "{}"})"), "'input[0].call_id' must be a string"},
+      {item(R"({"type": "function_call", "call_id": "c", "arguments": "{}"})"), "'input[0].name' must be a string"},
+      {item(R"({"type": "function_call", "call_id": "c", "name": "f"})"), "'input[0].arguments' must be a string of JSON"},
+      {item(R"({"type": "function_call_output", "output": "x"})"), "'input[0].call_id' must be a string"},
+      {item(R"({"type": "function_call_output", "call_id": "c"})"), "'input[0].output' must be a string"},
+      {item(R"({"type": "reasoning"})"),
+       "'input[0].type' reasoning is not supported (message, function_call and function_call_output are)"},
+      {R"({"max_output_tokens": 0})", "'max_output_tokens' must be a positive integer"},
+      {R"({"user": 5})", "'user' must be a string"},
+      {R"({"tools": {}})", "'tools' must be an array"},
+      {R"({"tools": [{"type": "web_search"}]})", "'tools[0].type' must be function (built-in tools are not supported)"},
+      {R"({"tool_choice": "maybe"})", "'tool_choice' must be auto, none, required or {type: function, name}"},
+      {R"({"parallel_tool_calls": "no"})", "'parallel_tool_calls' must be a boolean"},
+      {R"({"text": 5})", "'text' must be an object"},
+      {R"({"text": {"format": {"kind": "text"}}})", "'text.format.type' must be a string"},
+      {R"({"text": {"format": {"type": "xml"}}})", "'text.format.type' must be text, json_object or json_schema"},
+      {R"({"text": {"format": {"type": "json_schema"}}})", "'text.format.name' must be a string"},
+      {R"({"text": {"format": {"type": "json_schema", "name": "o"}}})",
+       "'text.format.schema' must be a JSON object (a JSON Schema)"},
+      {R"({"metadata": []})", "'metadata' must be an object"},
+      {R"({"previous_response_id": 5})", "'previous_response_id' must be a string"},
+      {R"({"store": "yes"})", "'store' must be a boolean"},
+      {R"({"stream": "yes"})", "'stream' must be a boolean"},
+  };
+  for (const auto& [patch, expected] : cases) EXPECT_EQ(responses(patch), expected) << patch;
+  EXPECT_EQ(responses(R"({"reasoning": null, "background": false, "include": [], "tools": null, "text": null})"),
+            "accepted");
+}
+
+}  // namespace
+}  // namespace aas::api::openai

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <map>
 
+#include "testing/temp_dir.hpp"
+
 namespace aas::app {
 
 namespace {
@@ -384,6 +386,134 @@ TEST(Config, LimitsSectionSetsDefaultsRolesAndUsersAndNamesBadKeys) {
             std::string::npos);
   EXPECT_NE(error_of("limits:\n  default: {rpm: 5}\n").find("limits.default.rpm: unknown key"), std::string::npos);
   std::filesystem::remove_all(dir);
+}
+
+}  // namespace aas::app
+
+
+namespace aas::app {
+
+// Every setting the start refuses stops it with a message naming the setting and what it wants
+// (issue 18: config.cpp's rejected inputs were the largest uncovered part of app/). The messages
+// are what an operator reads in the log of a container that will not start, so they are pinned.
+TEST(Config, EachRefusedSettingStopsTheStartWithItsOwnMessage) {
+  const std::vector<std::pair<std::map<std::string, std::string>, std::string>> cases{
+      {{{"SOCKETIO_PATH", "socket.io"}}, "SOCKETIO_PATH: must be a path such as /api/ai/socket.io"},
+      {{{"SOCKETIO_PATH", "/a b"}}, "SOCKETIO_PATH: must be a path such as /api/ai/socket.io"},
+      {{{"SOCKETIO_PATH", "///"}}, "SOCKETIO_PATH: must be a path such as /api/ai/socket.io"},
+      {{{"DATABASE_URL", "sqlite:"}}, "DATABASE_URL: the SQLite path is empty"},
+      {{{"JWT_USER_CLAIMS", " , "}}, "JWT_USER_CLAIMS: must name at least one claim"},
+      {{{"MAIN_BACKEND_URL", "todo:3000"}}, "MAIN_BACKEND_URL: must start with http:// or https://"},
+      {{{"BUDGET_DAILY_USD", "ten"}}, "BUDGET_DAILY_USD: must be an amount of USD, 0 or more, got 'ten'"},
+      {{{"BUDGET_MONTHLY_USD", "-1"}}, "BUDGET_MONTHLY_USD: must be an amount of USD, 0 or more, got '-1'"},
+      {{{"BUDGET_MONTHLY_USD", "nan"}}, "BUDGET_MONTHLY_USD: must be an amount of USD, 0 or more, got 'nan'"},
+      {{{"EMBEDDING_MODEL", "nowhere"}}, "EMBEDDING_MODEL: unknown model 'nowhere'"},
+      {{{"WEBHOOK_URLS", "ftp://hooks.test/x"}, {"WEBHOOK_SECRET", "0123456789abcdef"}},
+       "WEBHOOK_URLS: each entry must be an http:// or https:// URL"},
+      {{{"WEBHOOK_URLS", "http:///x"}, {"WEBHOOK_SECRET", "0123456789abcdef"}},
+       "WEBHOOK_URLS: each entry must be an http:// or https:// URL"},
+      {{{"WEBHOOK_URLS", "https://hooks.test/x"}, {"WEBHOOK_SECRET", "short"}},
+       "WEBHOOK_SECRET: must be set (16 characters or more) when WEBHOOK_URLS is: receivers verify every "
+       "event's signature with it"},
+      {{{"SUMMARY_MODEL", "gpt-9"}}, "SUMMARY_MODEL: unknown model 'gpt-9'"},
+      {{{"KB_HYBRID_VECTOR_WEIGHT", "11"}}, "KB_HYBRID_VECTOR_WEIGHT: must be a number from 0 to 10, got '11'"},
+      {{{"KB_HYBRID_VECTOR_WEIGHT", "0.5x"}}, "KB_HYBRID_VECTOR_WEIGHT: must be a number from 0 to 10, got '0.5x'"},
+      {{{"KB_HYBRID_FUSION", "max"}}, "KB_HYBRID_FUSION: must be convex or rrf, got 'max'"},
+      {{{"GENERATE_TITLES", "1"}}, "GENERATE_TITLES: must be true or false"},
+      {{{"JWT_PUBLIC_KEY_FILE", "/nonexistent/aas/key.pem"}}, "JWT_PUBLIC_KEY_FILE: cannot read '/nonexistent/aas/key.pem'"},
+      {{{"PRICES_FILE", "/nonexistent/aas/prices.yaml"}}, "PRICES_FILE: cannot read '/nonexistent/aas/prices.yaml'"},
+      {{{"CHUNK_TOKENS", "8193"}}, "CHUNK_TOKENS: must be an integer from 32 to 8192, got '8193'"},
+  };
+  for (const auto& [vars, expected] : cases) EXPECT_EQ(message_of(vars), expected) << vars.begin()->first;
+}
+
+TEST(Config, SettingsThatAreAcceptedTakeEffect) {
+  const Config c = load_config(from({{"SOCKETIO_PATH", "/rt/io//"},
+                                     {"BUDGET_DAILY_USD", "2.5"},
+                                     {"KB_HYBRID_VECTOR_WEIGHT", "0.25"},
+                                     {"KB_HYBRID_FUSION", "rrf"},
+                                     {"GENERATE_TITLES", "false"},
+                                     {"WEBHOOK_URLS", "https://hooks.test/a, http://hooks.test:8080/b"},
+                                     {"WEBHOOK_SECRET", "0123456789abcdef"},
+                                     {"SUMMARY_MODEL", "mock"}}));
+  EXPECT_EQ(c.socketio_path, "/rt/io") << "trailing slashes are dropped";
+  EXPECT_EQ(c.limit_defaults.daily_budget_micros, 2'500'000);
+  EXPECT_DOUBLE_EQ(c.kb_hybrid_vector_weight, 0.25);
+  EXPECT_TRUE(c.kb_hybrid_fusion_rrf);
+  EXPECT_FALSE(c.generate_titles);
+  EXPECT_EQ(c.webhook_urls, (std::vector<std::string>{"https://hooks.test/a", "http://hooks.test:8080/b"}));
+  EXPECT_EQ(c.summary_model, "mock");
+}
+
+// The YAML file's own shape, and the structured sections' malformed entries.
+TEST(Config, AMalformedConfigFileStopsTheStartNamingWhatIsWrong) {
+  const aas::testing::TempDir dir("aas-config");
+  const auto file = dir / "ai.yaml";
+  const auto error_of = [&](const std::string& yaml) {
+    std::ofstream(file, std::ios::trunc) << yaml;
+    return message_of({{"AI_CONFIG", file.string()}});
+  };
+  EXPECT_EQ(error_of("- port\n- 4000\n"), "AI_CONFIG: '" + file.string() + "' must be a mapping of keys to values");
+  EXPECT_EQ(error_of("port: [unclosed\n").rfind("AI_CONFIG: cannot read '" + file.string() + "': ", 0), 0u)
+      << error_of("port: [unclosed\n");
+  EXPECT_EQ(message_of({{"AI_CONFIG", (dir / "missing.yaml").string()}})
+                .rfind("AI_CONFIG: cannot read '" + (dir / "missing.yaml").string() + "'", 0),
+            0u);
+  EXPECT_EQ(error_of("cors_origins: {a: b}\n"), "CORS_ORIGINS: must be a value or a list (in " + file.string() + ")");
+  EXPECT_EQ(error_of("models: {name: a}\n"), "models: must be a list");
+  EXPECT_EQ(error_of("models:\n  - deployments: [{provider: openai}]\n"), "models[0].name: required");
+  EXPECT_EQ(error_of("models:\n  - {name: a, deployments: []}\n"), "models[a].deployments: at least one is required");
+  EXPECT_EQ(error_of("models:\n  - {name: a, deployments: [{provider: openai, weight: 0}]}\n"),
+            "models[a].deployments: weight and max_concurrency must be >= 1");
+  EXPECT_EQ(error_of("models:\n  - {name: a, deployments: [{provider: openai, max_queue: -1}]}\n"),
+            "models[a].deployments: weight and max_concurrency must be >= 1");
+  // Found by this test: `weight: heavy` ran as weight 1 (yaml-cpp's as<int>(1) falls back on a bad value).
+  for (const char* key : {"weight", "max_concurrency", "max_queue"}) {
+    const std::string message =
+        error_of(std::string("models:\n  - {name: a, deployments: [{provider: openai, ") + key + ": heavy}]}\n");
+    EXPECT_EQ(message.rfind("models: ", 0), 0u) << message;
+    EXPECT_NE(message.find("bad conversion"), std::string::npos) << message;
+  }
+  EXPECT_EQ(error_of("models:\n  - {name: a, fallbacks: [b], deployments: [{provider: openai}]}\n"),
+            "models[a].fallbacks: unknown model 'b'");
+  EXPECT_EQ(error_of("tools: {name: t}\n"), "tools: must be a list");
+  EXPECT_EQ(error_of("tools:\n  - {name: t, path: /x, query: {a: b}}\n").rfind("tools[t]: ", 0), 0u);
+  EXPECT_EQ(error_of("mcp: {name: m}\n"), "mcp: must be a list");
+  EXPECT_EQ(error_of("mcp:\n  - {name: m, url: \"http://127.0.0.1:1/mcp\", token: x}\n"), "mcp[m].token: unknown key");
+  EXPECT_EQ(error_of("mcp:\n  - {name: m, url: \"http://127.0.0.1:1/mcp\", headers: [a]}\n"),
+            "mcp[m].headers: must be a map of header names to values");
+  EXPECT_EQ(error_of("mcp:\n  - {name: m, url: \"http://127.0.0.1:1/mcp\", allow: {a: b}}\n"),
+            "mcp[m]: name and url are text, allow a list of tool names, headers a map of text");
+}
+
+// MCP servers from the file: name, URL, the allow-list and headers (whose values are secrets).
+TEST(Config, McpServersAreReadFromTheFile) {
+  const aas::testing::TempDir dir("aas-config");
+  const auto file = dir / "ai.yaml";
+  std::ofstream(file) << "mcp:\n  - name: files\n    url: http://127.0.0.1:7000/mcp\n    allow: [read, list]\n"
+                         "    headers: {Authorization: Bearer s3cret}\n";
+  const Config c = load_config(from({{"AI_CONFIG", file.string()}}));
+  ASSERT_EQ(c.agent.mcp.size(), 1u);
+  EXPECT_EQ(c.agent.mcp[0].name, "files");
+  EXPECT_EQ(c.agent.mcp[0].url, "http://127.0.0.1:7000/mcp");
+  EXPECT_EQ(c.agent.mcp[0].allow, (std::vector<std::string>{"read", "list"}));
+  ASSERT_EQ(c.agent.mcp[0].headers.size(), 1u);
+  EXPECT_EQ(c.agent.mcp[0].headers[0], (std::pair<std::string, std::string>{"Authorization", "Bearer s3cret"}));
+}
+
+// Without JWT_SECRET, a development secret is written beside the database; a place that cannot
+// hold it stops the start (rather than a secret that changes at every restart).
+TEST(Config, ADevelopmentSecretThatCannotBeWrittenStopsTheStart) {
+  const aas::testing::TempDir dir("aas-config");
+  std::filesystem::create_directories(dir / "db" / "dev-jwt-secret");  // a directory where the file goes
+  Config c = load_config(from({{"DATABASE_URL", "sqlite:" + (dir / "db" / "ai.db").string()}}));
+  try {
+    ensure_jwt_secret(c);
+    ADD_FAILURE() << "the start went on without a secret it could keep";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "JWT_SECRET: not set, and cannot write a development secret to " +
+                                         (dir / "db" / "dev-jwt-secret").string());
+  }
 }
 
 }  // namespace aas::app

@@ -28,7 +28,6 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
 using std::chrono::milliseconds;
-using SteadyTime = std::chrono::steady_clock::time_point;
 
 namespace {
 
@@ -77,10 +76,8 @@ class FakeProvider final : public LlmProvider {
     std::lock_guard lock(mu_);
     return models_;
   }
-  std::vector<SteadyTime> call_times() const {
-    std::lock_guard lock(mu_);
-    return times_;
-  }
+  // Called at the start of every call, on the caller's executor (for ordering checks).
+  std::function<void()> on_call;
 
  private:
   asio::awaitable<Result<Completion>> play(const ChatRequest& req, const ChunkSink* sink) {
@@ -88,7 +85,6 @@ class FakeProvider final : public LlmProvider {
     {
       std::lock_guard lock(mu_);
       models_.push_back(req.model);
-      times_.push_back(std::chrono::steady_clock::now());
       if (script_.empty()) {
         step = otherwise_;
       } else {
@@ -97,6 +93,7 @@ class FakeProvider final : public LlmProvider {
       }
     }
     ++calls_;
+    if (on_call) on_call();
     const int now_in = ++in_flight_;
     for (int seen = max_in_flight_.load(); now_in > seen && !max_in_flight_.compare_exchange_weak(seen, now_in);) {
     }
@@ -131,7 +128,6 @@ class FakeProvider final : public LlmProvider {
   std::deque<Step> script_;
   Step otherwise_;
   std::vector<std::string> models_;
-  std::vector<SteadyTime> times_;
   std::atomic<int> calls_{0}, in_flight_{0}, max_in_flight_{0}, cancelled_{0};
 };
 
@@ -383,15 +379,25 @@ TEST(Router, RespectsMaxAttempts) {
 }
 
 TEST(Router, HonoursRetryAfter) {
+  // The router waits on the steady clock (timers), not on the injected Clock, so the wait is
+  // shown by order, not by measuring it: a 900 ms timer started before the first call must fire
+  // before the retry that Retry-After: 1 holds back. Timers fire in the order they expire, so
+  // load cannot change the outcome; a retry that did not wait comes long before the timer.
   FakeClock clock;
   auto p = std::make_shared<FakeProvider>(std::vector<Step>{fail(upstream(429, 1))}, answer());
   RoutedModel model("alias", {deployment("a", p)}, fast(), lenient(), clock);
   const auto req = request();
-  auto r = run([&] { return model.complete(req); });
+  asio::io_context ioc;
+  asio::steady_timer marker(ioc, 900ms);
+  bool marker_fired = false;
+  marker.async_wait([&](const boost::system::error_code& ec) { marker_fired = !ec; });
+  std::vector<bool> marker_fired_at_call;
+  p->on_call = [&] { marker_fired_at_call.push_back(marker_fired); };
+  auto fut = asio::co_spawn(ioc, model.complete(req), asio::use_future);
+  ioc.run();
+  auto r = fut.get();
   ASSERT_TRUE(r) << r.error().detail;
-  const auto times = p->call_times();
-  ASSERT_EQ(times.size(), 2u);
-  EXPECT_GE(times[1] - times[0], 990ms);  // the timer never fires early
+  EXPECT_EQ(marker_fired_at_call, (std::vector<bool>{false, true}));
 }
 
 TEST(Router, RetryAfterBeyondTheCapMovesToTheFallbackWithoutWaiting) {

@@ -5,9 +5,14 @@
 #include "knowledge/embedder.hpp"
 #include "knowledge/service.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <future>
 #include <map>
 #include <random>
 #include <utility>
@@ -766,6 +771,305 @@ TEST_P(KnowledgeConformance, ABackgroundCompactionIsPublishedOnlyOverTheSnapshot
   EXPECT_EQ(cache.compactions(), 1u);
   same_as_whole("compacted");
   EXPECT_EQ(cache.loads(), 1u);
+}
+
+}  // namespace aas::store::testing
+
+// The knowledge service's refusals and failure paths, on each store (issue 18: its error paths were
+// the largest uncovered part of knowledge/). Each says what the client or the document's job shows.
+namespace aas::store::testing {
+
+namespace {
+
+template <class T>
+Result<T> run_now(boost::asio::awaitable<Result<T>> op) {
+  boost::asio::io_context ioc;
+  auto f = boost::asio::co_spawn(ioc, std::move(op), boost::asio::use_future);
+  ioc.run();
+  return f.get();
+}
+
+// An embedder whose answer the test sets: `answer` sees each call (nullptr: one 2-dim vector per text).
+class ScriptedEmbedder final : public knowledge::Embedder {
+ public:
+  std::function<Result<std::vector<std::vector<float>>>(const knowledge::EmbedCall&)> answer;
+  int calls = 0;
+  Result<void> check_model(const std::string& model) const override {
+    if (model == "chat-only") return make_error(errc::invalid_request, "model chat-only cannot embed");
+    return {};
+  }
+  Result<std::vector<std::vector<float>>> embed(const knowledge::EmbedCall& call) override {
+    ++calls;
+    if (answer) return answer(call);
+    return std::vector<std::vector<float>>(call.texts.size(), std::vector<float>{1.f, 0.f});
+  }
+};
+
+Error failure(errc code, std::string message, std::optional<int> retry_after = std::nullopt) {
+  Error e = make_error(code, std::move(message));
+  e.retry_after_seconds = retry_after;
+  return e;
+}
+
+}  // namespace
+
+TEST_P(KnowledgeConformance, TheServiceRefusesMalformedBasesDocumentsAndSearches) {
+  boost::asio::thread_pool pool(1);
+  knowledge::KnowledgeOptions options;
+  options.max_upload_bytes = 64;
+  knowledge::KnowledgeService service(*kb_, pool, options);  // no embedder
+  const auto refusal = [](const auto& r) {
+    return r ? std::string("accepted") : std::string(code_name(r.error().code)) + ": " + r.error().message;
+  };
+  const auto base = [&](std::string name, std::optional<std::string> description = std::nullopt,
+                        std::optional<std::string> model = std::nullopt) {
+    return run_now(service.create_base({"alice", std::move(name), std::move(description), std::move(model)}));
+  };
+  EXPECT_EQ(refusal(base(" \t\n")), "invalid_request: name is required");
+  EXPECT_EQ(refusal(base("bad \xff byte")), "invalid_request: name must be valid UTF-8");
+  EXPECT_EQ(refusal(base(std::string(201, 'n'))), "invalid_request: name is longer than 200 characters");
+  EXPECT_EQ(refusal(base(std::string(200, 'n'))), "accepted");
+  EXPECT_EQ(refusal(base("docs", std::string(2001, 'd'))), "invalid_request: description is longer than 2000 characters");
+  EXPECT_EQ(refusal(base("docs", std::nullopt, "embed-a")),
+            "invalid_request: no embedding model is configured on this server (EMBEDDING_MODEL): leave "
+            "embeddingModel out and the knowledge base is searched lexically (BM25)");
+  auto b = base("docs");
+  ASSERT_TRUE(b) << b.error().detail;
+  auto other = run_now(service.create_base({"bob", "bobs", std::nullopt, std::nullopt}));
+  ASSERT_TRUE(other);
+
+  EXPECT_EQ(refusal(run_now(service.update_base("alice", b->id, {.name = ""}))), "invalid_request: name is required");
+  EXPECT_EQ(refusal(run_now(service.update_base("alice", b->id, {.description = std::string(2001, 'd')}))),
+            "invalid_request: description is longer than 2000 characters");
+  EXPECT_EQ(refusal(run_now(service.update_base("alice", b->id, {.embedding_model = "embed-a"}))),
+            "invalid_request: no embedding model is configured on this server");
+  EXPECT_EQ(refusal(run_now(service.reindex("alice", b->id, std::nullopt))),
+            "invalid_request: this knowledge base has no embedding model: give embeddingModel to reindex it with one");
+  EXPECT_EQ(refusal(run_now(service.reindex("alice", b->id, "embed-a"))),
+            "invalid_request: no embedding model is configured on this server");
+  EXPECT_EQ(refusal(run_now(service.reindex("alice", other->id, "embed-a"))), "not_found: knowledge base not found");
+
+  EXPECT_EQ(refusal(service.add_document_now("alice", b->id, {"big", std::string(65, 'x')})),
+            "payload_too_large: the document is larger than 64 bytes (MAX_UPLOAD_BYTES)");
+  EXPECT_EQ(refusal(service.add_document_now("alice", b->id, {"empty", ""})), "invalid_request: the document is empty");
+  EXPECT_EQ(refusal(service.add_document_now("alice", b->id, {"", "text"})), "invalid_request: title is required");
+  ASSERT_TRUE(service.add_document_now("alice", b->id, {"notes", "alpha beta gamma"}));
+  service.drain();
+
+  const auto search = [&](const std::vector<std::string>& ids, const std::string& q, int k,
+                          knowledge::SearchMode mode = knowledge::SearchMode::lexical) {
+    return service.search_now("alice", ids, q, k, mode);
+  };
+  EXPECT_EQ(refusal(search({b->id}, "alpha", 0)), "invalid_request: k must be an integer from 1 to 50");
+  EXPECT_EQ(refusal(search({b->id}, "alpha", 51)), "invalid_request: k must be an integer from 1 to 50");
+  EXPECT_EQ(refusal(search({}, "alpha", 5)), "invalid_request: no knowledge base to search");
+  EXPECT_EQ(refusal(search({b->id}, "  ", 5)), "invalid_request: q is required");
+  EXPECT_EQ(refusal(search({b->id, other->id}, "alpha", 5)), "not_found: knowledge base not found");
+  EXPECT_EQ(refusal(search({b->id}, "alpha", 5, knowledge::SearchMode::vector)).rfind(
+                "invalid_request: vector search needs a knowledge base with an embedding model", 0),
+            0u);
+  auto hybrid = service.search_ranked_now("alice", {b->id, b->id}, "alpha", 5, knowledge::SearchMode::hybrid);
+  ASSERT_TRUE(hybrid) << hybrid.error().detail;
+  EXPECT_EQ(hybrid->mode, knowledge::SearchMode::lexical) << "hybrid on a base without vectors is lexical";
+  ASSERT_EQ(hybrid->passages.size(), 1u) << "the same base twice is searched once";
+
+  EXPECT_TRUE(service.check_bases_now("alice", {b->id, b->id}));
+  EXPECT_EQ(refusal(service.check_bases_now("alice", {other->id})), "not_found: knowledge base not found");
+  // A message with no searchable words retrieves nothing, after the same ownership check.
+  auto nothing = service.retrieve_now("alice", {b->id}, "?!");
+  ASSERT_TRUE(nothing);
+  EXPECT_TRUE(nothing->empty());
+  EXPECT_EQ(refusal(service.retrieve_now("alice", {other->id}, "?!")), "not_found: knowledge base not found");
+  pool.join();
+}
+
+TEST_P(KnowledgeConformance, IngestionFailsADocumentWhoseEmbeddingsFailOrAreRefusedAndSaysWhy) {
+  boost::asio::thread_pool pool(1);
+  knowledge::KnowledgeOptions options;
+  options.embed_retries = 2;
+  options.embed_backoff = std::chrono::milliseconds(1);
+  options.embed_max_throttle = std::chrono::milliseconds(0);  // a rate limit is not waited out here
+  knowledge::KnowledgeService service(*kb_, pool, options);
+  ScriptedEmbedder embedder;
+  service.set_embedder(&embedder);
+  EXPECT_EQ(run_now(service.create_base({"alice", "x", std::nullopt, "chat-only"})).error().message,
+            "model chat-only cannot embed");
+  auto b = run_now(service.create_base({"alice", "vectors", std::nullopt, "embed-a"}));
+  ASSERT_TRUE(b) << b.error().detail;
+
+  // The document's job after ingestion with the embedder answering `answer`, and the calls it made.
+  int n = 0;
+  const auto ingest = [&](auto answer) {
+    embedder.answer = answer;
+    embedder.calls = 0;
+    auto added = service.add_document_now("alice", b->id, {"doc", "alpha beta gamma " + std::to_string(++n)});
+    EXPECT_TRUE(added) << added.error().detail;
+    service.drain();
+    auto doc = kb_->get_document("alice", b->id, added->document.id);
+    EXPECT_TRUE(doc) << doc.error().detail;
+    return std::pair{doc->job, embedder.calls};
+  };
+  using Vectors = Result<std::vector<std::vector<float>>>;
+
+  auto [down, down_calls] = ingest([](const knowledge::EmbedCall&) -> Vectors {
+    return failure(errc::upstream_error, "the model failed to answer");
+  });
+  EXPECT_EQ(down.stage, knowledge::Stage::failed);
+  EXPECT_EQ(down.error, "embedding failed (embed-a): the model failed to answer");
+  EXPECT_EQ(down_calls, 3) << "tried embed_retries more times";
+
+  auto [broke, broke_calls] = ingest([](const knowledge::EmbedCall&) -> Vectors {
+    return failure(errc::budget_exceeded, "daily budget reached");
+  });
+  EXPECT_EQ(broke.stage, knowledge::Stage::failed);
+  EXPECT_EQ(broke.error, "embedding refused by your limits: daily budget reached");
+  EXPECT_EQ(broke_calls, 1) << "a budget refusal is not tried again";
+
+  auto [limited, limited_calls] = ingest([](const knowledge::EmbedCall&) -> Vectors {
+    return failure(errc::rate_limited, "too many requests", 30);
+  });
+  EXPECT_EQ(limited.stage, knowledge::Stage::failed);
+  EXPECT_EQ(limited.error, "embedding refused by your limits: too many requests");
+  EXPECT_EQ(limited_calls, 1) << "a Retry-After beyond KB embed_max_throttle is not waited for";
+
+  auto [short_, short_calls] = ingest([](const knowledge::EmbedCall&) -> Vectors { return std::vector<std::vector<float>>{}; });
+  EXPECT_EQ(short_.stage, knowledge::Stage::failed);
+  EXPECT_EQ(short_.error, "embedding failed (embed-a): 0 vectors for 1 texts");
+
+  int failed_once = 0;
+  auto [recovered, recovered_calls] = ingest([&](const knowledge::EmbedCall& call) -> Vectors {
+    if (failed_once++ == 0) return failure(errc::unavailable, "no slot");
+    return std::vector<std::vector<float>>(call.texts.size(), std::vector<float>{1.f, 0.f});
+  });
+  EXPECT_EQ(recovered.stage, knowledge::Stage::indexed) << recovered.error.value_or("");
+  EXPECT_EQ(recovered_calls, 2);
+  pool.join();
+}
+
+TEST_P(KnowledgeConformance, AFailedQueryEmbeddingFailsAVectorSearchAndLeavesHybridLexical) {
+  boost::asio::thread_pool pool(1);
+  knowledge::KnowledgeService service(*kb_, pool, {});
+  ScriptedEmbedder embedder;
+  service.set_embedder(&embedder);
+  auto b = run_now(service.create_base({"alice", "vectors", std::nullopt, "embed-a"}));
+  ASSERT_TRUE(b) << b.error().detail;
+  ASSERT_TRUE(service.add_document_now("alice", b->id, {"doc", "alpha beta gamma"}));
+  service.drain();
+  auto ok = service.search_ranked_now("alice", {b->id}, "alpha", 5, knowledge::SearchMode::hybrid);
+  ASSERT_TRUE(ok) << ok.error().detail;
+  EXPECT_EQ(ok->mode, knowledge::SearchMode::hybrid);
+  ASSERT_EQ(ok->passages.size(), 1u);
+
+  using Vectors = Result<std::vector<std::vector<float>>>;
+  const std::vector<std::pair<std::function<Vectors(const knowledge::EmbedCall&)>, std::string>> faults{
+      {[](const knowledge::EmbedCall&) -> Vectors { return std::vector<std::vector<float>>{{1.f, 0.f, 0.f}}; },
+       "upstream_error: the embedding model returned a query vector of another dimension than the knowledge base "
+       "holds; reindex it"},
+      {[](const knowledge::EmbedCall&) -> Vectors { return std::vector<std::vector<float>>{}; },
+       "upstream_error: the embedding model returned no vector"},
+      {[](const knowledge::EmbedCall&) -> Vectors { return failure(errc::unavailable, "upstream down"); },
+       "unavailable: upstream down"},
+  };
+  for (const auto& [answer, expected] : faults) {
+    embedder.answer = answer;
+    auto vector = service.search_now("alice", {b->id}, "alpha", 5, knowledge::SearchMode::vector);
+    ASSERT_FALSE(vector);
+    EXPECT_EQ(std::string(code_name(vector.error().code)) + ": " + vector.error().message, expected);
+    auto hybrid = service.search_ranked_now("alice", {b->id}, "alpha", 5, knowledge::SearchMode::hybrid);
+    ASSERT_TRUE(hybrid) << hybrid.error().detail;
+    EXPECT_EQ(hybrid->mode, knowledge::SearchMode::lexical) << expected;
+    EXPECT_EQ(hybrid->passages.size(), 1u);
+  }
+
+  // A process without an embedder (the `ingest` command) cannot rank by vectors.
+  knowledge::KnowledgeService bare(*kb_, pool, {});
+  auto vector = bare.search_now("alice", {b->id}, "alpha", 5, knowledge::SearchMode::vector);
+  ASSERT_FALSE(vector);
+  EXPECT_EQ(vector.error().code, errc::unavailable);
+  EXPECT_EQ(vector.error().message, "no embedding model is configured on this server");
+  pool.join();
+}
+
+// A model change whose embeddings are refused fails the document's reindex job with the reason
+// and leaves the base searching in its old space; through update_base with another model, then
+// again with a working embedder, the switch completes and vector search ranks in the new space.
+TEST_P(KnowledgeConformance, AReindexWhoseEmbeddingsAreRefusedFailsTheJobAndKeepsTheOldSpace) {
+  boost::asio::thread_pool pool(1);
+  knowledge::KnowledgeService service(*kb_, pool, {});
+  ScriptedEmbedder embedder;
+  service.set_embedder(&embedder);
+  auto b = run_now(service.create_base({"alice", "moving", std::nullopt, "embed-a"}));
+  ASSERT_TRUE(b) << b.error().detail;
+  auto doc = service.add_document_now("alice", b->id, {"doc", "alpha beta gamma"});
+  ASSERT_TRUE(doc);
+  service.drain();
+  EXPECT_EQ(run_now(service.update_base("alice", b->id, {.embedding_model = "chat-only"})).error().message,
+            "model chat-only cannot embed");
+  // The same model again is nothing to do.
+  auto same = run_now(service.update_base("alice", b->id, {.embedding_model = "embed-a"}));
+  ASSERT_TRUE(same);
+  EXPECT_FALSE(same->next_embedding_model);
+
+  embedder.answer = [](const knowledge::EmbedCall&) -> Result<std::vector<std::vector<float>>> {
+    return failure(errc::budget_exceeded, "monthly budget reached");
+  };
+  auto moving = run_now(service.update_base("alice", b->id, {.embedding_model = "embed-b"}));
+  ASSERT_TRUE(moving) << moving.error().detail;
+  EXPECT_EQ(moving->next_embedding_model, "embed-b");
+  service.drain();
+  auto failed = kb_->get_document("alice", b->id, doc->document.id);
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->job.kind, "reindex");
+  EXPECT_EQ(failed->job.stage, knowledge::Stage::failed);
+  EXPECT_EQ(failed->job.error, "embedding refused by your limits: monthly budget reached");
+  auto base = run_now(service.get_base("alice", b->id));
+  ASSERT_TRUE(base);
+  EXPECT_EQ(base->embedding_model, "embed-a") << "searches keep the old space";
+  embedder.answer = nullptr;
+  auto still = service.search_now("alice", {b->id}, "alpha", 5, knowledge::SearchMode::vector);
+  ASSERT_TRUE(still) << still.error().detail;
+  EXPECT_EQ(still->size(), 1u);
+
+  // Asked again (POST …/reindex, the model already named): the embedder answers, the base switches.
+  embedder.answer = [](const knowledge::EmbedCall& call) -> Result<std::vector<std::vector<float>>> {
+    return std::vector<std::vector<float>>(call.texts.size(), std::vector<float>{0.f, 0.f, 1.f});
+  };
+  auto again = run_now(service.reindex("alice", b->id, std::nullopt));
+  ASSERT_TRUE(again) << again.error().detail;
+  service.drain();
+  auto switched = run_now(service.get_base("alice", b->id));
+  ASSERT_TRUE(switched);
+  EXPECT_EQ(switched->embedding_model, "embed-b");
+  EXPECT_FALSE(switched->next_embedding_model);
+  auto found = service.search_now("alice", {b->id}, "alpha", 5, knowledge::SearchMode::vector);
+  ASSERT_TRUE(found) << found.error().detail;
+  ASSERT_EQ(found->size(), 1u);
+  EXPECT_NEAR((*found)[0].score, 1.0, 1e-6) << "ranked with embed-b's 3-dimensional vectors";
+  pool.join();
+}
+
+// Another replica deleted a base (the event bus says its vectors changed): this one drops its copy;
+// a base that still exists keeps it (it catches up at its next search).
+TEST_P(KnowledgeConformance, ABaseDeletedElsewhereIsForgottenWhenItsVectorsAreSaidToHaveChanged) {
+  boost::asio::thread_pool pool(1);
+  knowledge::KnowledgeService service(*kb_, pool, {});
+  ScriptedEmbedder embedder;
+  service.set_embedder(&embedder);
+  std::vector<std::string> ids;
+  for (const char* name : {"kept", "gone"}) {
+    auto b = run_now(service.create_base({"alice", name, std::nullopt, "embed-a"}));
+    ASSERT_TRUE(b) << b.error().detail;
+    ASSERT_TRUE(service.add_document_now("alice", b->id, {name, std::string("alpha ") + name}));
+    ids.push_back(b->id);
+  }
+  service.drain();
+  ASSERT_TRUE(service.search_now("alice", ids, "alpha", 5, knowledge::SearchMode::vector));
+  EXPECT_EQ(service.cached_vector_bases(), 2u);
+  ASSERT_TRUE(kb_->delete_base("alice", ids[1]));  // as another replica would, through the store
+  service.vectors_changed(ids[0]);
+  service.vectors_changed(ids[1]);
+  pool.join();  // the checks run on the blocking pool
+  EXPECT_EQ(service.cached_vector_bases(), 1u);
 }
 
 }  // namespace aas::store::testing

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,58 @@ TEST_F(PipelineTest, ALargePipelineDoesNotDeadlockOnFullSockets) {
   }
   EXPECT_TRUE(c_->reusable());
   EXPECT_EQ(count(), kStatements);
+}
+
+// What a column that does not hold what the query expects, a session the server ended, and a
+// database that does not exist are reported as: a bug in a query is not a lost connection (the
+// pool keeps it), a killed session is (the pool drops it), and the server's words are kept.
+TEST_F(PipelineTest, AValueOfTheWrongTypeIsAQueryBugNotALostConnection) {
+  const Rows r = c_->query("SELECT 'abc'::text, 'x'::text, NULL::bigint, 2.5::float8");
+  try {
+    (void)r.int64(0, 0);
+    ADD_FAILURE() << "int64 of 'abc' did not throw";
+  } catch (const PgError& e) {
+    EXPECT_EQ(std::string(e.what()), "column 0 is not an integer: 'abc'");
+    EXPECT_FALSE(e.connection_lost());
+  }
+  try {
+    (void)r.real(0, 1);
+    ADD_FAILURE() << "real of 'x' did not throw";
+  } catch (const PgError& e) {
+    EXPECT_EQ(std::string(e.what()), "column 1 is not a number: 'x'");
+    EXPECT_FALSE(e.connection_lost());
+  }
+  EXPECT_EQ(r.optional_int64(0, 2), std::nullopt);
+  EXPECT_EQ(r.optional_text(0, 2), std::nullopt);
+  EXPECT_DOUBLE_EQ(r.real(0, 3), 2.5);
+  EXPECT_EQ(r.columns(), 4);
+  EXPECT_TRUE(c_->reusable());
+}
+
+TEST_F(PipelineTest, ASessionTheServerEndedIsLostAndNotReusable) {
+  const std::int64_t pid = c_->query("SELECT pg_backend_pid()::bigint").int64(0, 0);
+  Connection admin(db_->url());
+  // With a timeout the call returns once the session is gone (PostgreSQL 14+), not merely signalled.
+  EXPECT_EQ(admin.query_with("SELECT pg_terminate_backend($1::int, 30000)", pid).text(0, 0), "t");
+  try {
+    c_->exec("SELECT 1");
+    ADD_FAILURE() << "a query on a terminated session did not throw";
+  } catch (const PgError& e) {
+    EXPECT_TRUE(e.connection_lost()) << e.what();
+  }
+  EXPECT_FALSE(c_->reusable());
+}
+
+TEST_F(PipelineTest, ADatabaseThatDoesNotExistFailsTheConnectionWithTheServersWords) {
+  std::string url = db_->url();
+  url = url.substr(0, url.rfind('/') + 1) + "aas_no_such_database";
+  try {
+    Connection c(url);
+    ADD_FAILURE() << "connected to a database that does not exist";
+  } catch (const PgError& e) {
+    EXPECT_TRUE(e.connection_lost());
+    EXPECT_NE(std::string(e.what()).find("\"aas_no_such_database\" does not exist"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
