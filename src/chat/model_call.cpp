@@ -52,8 +52,8 @@ void take_answer(CallResult& r, llm::Completion& c) {
 }
 
 // Runs the model's stream in a thread of its own bound to `end`, which the call's early ends emit:
-// the client leaving (the observer's callback), the time bounds' timer (after setting
-// `overdue`), and a cancellation of this coroutine (passed on by hand). With a stop signal, the
+// the client leaving (the observer's callback) and the time bounds' timer (both after setting
+// `ended_early`), and a cancellation of this coroutine (passed on by hand). With a stop signal, the
 // stream and the stop wait are one parallel group bound to `end`, the first to finish ending the
 // other. Returns 0 when the stream ended first (its outcome then in `completion`, unless the
 // call ended early: its exception is then its cancellation's), 1 when a stop request did.
@@ -75,9 +75,10 @@ asio::awaitable<std::size_t> race(std::optional<Result<llm::Completion>>& comple
     if (!error) completion = std::move(result);
     co_return 0;
   }
+  auto stopping = stop();
   auto [order, stream_error, result, stop_error] =
       co_await asio::experimental::make_parallel_group(asio::co_spawn(ex, std::move(streaming), asio::deferred),
-                                                       asio::co_spawn(ex, stop(), asio::deferred))
+                                                       asio::co_spawn(ex, std::move(stopping), asio::deferred))
           .async_wait(asio::experimental::wait_for_one(),
                       asio::bind_cancellation_slot(end.slot(), asio::use_awaitable));
   if (ended_early) co_return 0;
