@@ -17,12 +17,14 @@
 //       stream). Time from write() of the request (socket already connected) to the first SSE
 //       event with non-empty delta.content; also to the end of the stream.
 //   node load.mjs streams --url URL --token T --steps 1000,2500,5000 --hold S --pid PID [--after S]
-//                         [--mock-pid PID] [--batch B]
+//                         [--mock-pid PID] [--batch B] [--tps N]
 //       Opens streamed requests up to each step's count (B new connections per 50 ms), waits
 //       until all have their response head, holds them for S s, then reports the service's
 //       VmRSS, how many streams are alive (an event in the last 3 s), how many never got a
 //       response head (and how many connections wait in the service's accept queue), and the
-//       per-stream event rate over the hold. All streams are closed at the end.
+//       per-stream event rate over the hold. All streams are closed at the end. With --tps (the
+//       upstream's tokens/s): how many of the events during the hold came more than 100 ms after
+//       their due time (event k of a stream: its first event's arrival + k / N s).
 //   node load.mjs count   --url URL --count N [--conns C] [--token T]
 //       Closed loop: exactly N non-streamed requests over C keep-alive connections, each sending
 //       its next request when its answer is in. For cost measurements (bench/gateway/cost.sh),
@@ -365,13 +367,19 @@ async function streams() {
   const pid = Number(args.pid);
   const mockPid = args["mock-pid"] ? Number(args["mock-pid"]) : null;
   const batch = Number(args.batch ?? 250);
+  // --tps N: the upstream's pace. Event k of a stream is due N per second after its first one;
+  // during each hold, the events later than 100 ms after their due time are counted (issue 16:
+  // every token within 100 ms of its schedule).
+  const tps = args.tps ? Number(args.tps) : 0;
+  let holding = false;
   const req = requestBytes(true);
   const all = [];
   const needle = Buffer.from("data: ");
   const report = (o) => console.log(JSON.stringify({ mode: "streams", ...o }));
 
   const openOne = () => {
-    const st = { events: 0, code: 0, head: false, closed: false, error: null, last: 0, tail: Buffer.alloc(0) };
+    const st = { events: 0, code: 0, head: false, closed: false, error: null, last: 0, tail: Buffer.alloc(0),
+                 first: 0, heldEvents: 0, lateEvents: 0, maxLateMs: 0 };
     const s = net.connect({ host, port });
     st.socket = s;
     s.on("connect", () => s.write(req));
@@ -388,7 +396,22 @@ async function streams() {
       }
       let n = 0;
       for (let i = buf.indexOf(needle); i >= 0; i = buf.indexOf(needle, i + needle.length)) n++;
-      if (n) { st.events += n; st.last = performance.now(); }
+      if (n) {
+        const now = performance.now();
+        if (tps > 0) {
+          if (st.events === 0) st.first = now;
+          if (holding) {
+            for (let k = st.events; k < st.events + n; k++) {
+              const late = now - (st.first + (k * 1000) / tps);
+              st.heldEvents++;
+              if (late > 100) st.lateEvents++;
+              if (late > st.maxLateMs) st.maxLateMs = late;
+            }
+          }
+        }
+        st.events += n;
+        st.last = now;
+      }
       st.tail = buf.subarray(Math.max(0, buf.length - (needle.length - 1)));
       if (st.tail.indexOf(needle.subarray(0, 1)) < 0) st.tail = Buffer.alloc(0);
       else st.tail = Buffer.from(st.tail); // don't keep the whole read buffer alive
@@ -414,8 +437,11 @@ async function streams() {
     await sleep(1000); // settle
     const meter = cpuMeter(mockPid ? [`service=${pid}`, `mock=${mockPid}`] : [`service=${pid}`]);
     const e0 = all.map((s) => s.events);
+    for (const s of all) { s.heldEvents = 0; s.lateEvents = 0; s.maxLateMs = 0; }
+    holding = true;
     const h0 = performance.now();
     await sleep(hold * 1000);
+    holding = false;
     const secs = (performance.now() - h0) / 1000;
     const now = performance.now();
     const cpu = meter();
@@ -426,11 +452,24 @@ async function streams() {
     const codes = {};
     for (const s of all) codes[s.code] = (codes[s.code] ?? 0) + 1;
     const q = quantiles(rates);
+    let schedule;
+    if (tps > 0) {
+      const held = all.reduce((a, s) => a + s.heldEvents, 0);
+      const late = all.reduce((a, s) => a + s.lateEvents, 0);
+      const lq = quantiles(all.map((s) => s.maxLateMs));
+      schedule = {
+        eventsHeld: held, eventsLate100ms: late,
+        onSchedulePct: held ? Math.round(((held - late) / held) * 1000) / 10 : null,
+        streamsAllOnSchedulePct: Math.round((all.filter((s) => s.heldEvents > 0 && s.lateEvents === 0).length / all.length) * 1000) / 10,
+        maxLateMsPerStream: { p50: lq.p50 !== undefined ? Math.round(lq.p50) : null, p99: lq.p99 !== undefined ? Math.round(lq.p99) : null, max: lq.max !== undefined ? Math.round(lq.max) : null },
+      };
+    }
     report({
       step: target, streams: all.length, alive, closed: all.filter((s) => s.closed).length,
       noHead: all.filter((s) => !s.head).length, acceptBacklog: acceptBacklog(port), statuses: codes, errors: errs,
       rampS: Math.round(rampS * 10) / 10, holdS: Math.round(secs * 10) / 10,
       eventsPerStreamPerS: { min: q.p50 !== undefined ? Math.round(Math.min(...rates) * 100) / 100 : null, p50: q.p50, mean: q.mean, max: q.max },
+      schedule,
       service: status(pid), mock: mockPid ? status(mockPid) : undefined, ...cpu,
       tSinceStartS: Math.round((performance.now() - t0) / 100) / 10,
     });

@@ -167,7 +167,7 @@ if [[ "$scenarios" == *" streams "* ]]; then
     sleep 1
     quiet
     load streams --url "http://127.0.0.1:$port$gateway_path" --token "$token" --steps "${stream_steps// /,}" \
-      --hold "$stream_hold" --after "$stream_after" --pid "$pid" --mock-pid "$mock_pid" |
+      --hold "$stream_hold" --after "$stream_after" --pid "$pid" --mock-pid "$mock_pid" --tps "$stream_tps" |
       while read -r line; do record streams gateway "$i" "$line"; done
     stop_pid "$pid"; pid=""
     stop_pid "$mock_pid"; mock_pid=""

@@ -70,7 +70,6 @@ class Persistent final : public chat::TurnObserver {
   void tool_event(const chat::ToolEvent& e) override { client_.tool_event(e); }
   void next_answer(const std::string& message_id) override { client_.next_answer(message_id); }
   void citations(const std::vector<chat::Citation>& all) override { client_.citations(all); }
-  asio::awaitable<void> gone() override { return never(); }
   bool left() const override { return client_.left(); }
 
  private:

@@ -47,7 +47,7 @@ class SseRelay final : public chat::TurnObserver {
   void citations(const std::vector<chat::Citation>& all) override {
     channel_.send(event("citations", citations_event(all)));
   }
-  asio::awaitable<void> gone() override { return channel_.gone(); }
+  void on_gone(std::function<void()> f) override { channel_.on_gone(std::move(f)); }
   bool left() const override { return channel_.is_gone(); }
 
  private:
@@ -132,11 +132,8 @@ class BackgroundRelay final : public chat::TurnObserver {
     b_->confirmation = e;
     b_->signal();
   }
-  // Nobody leaves: the turn ends with its answer whether the request is still there or not.
-  asio::awaitable<void> gone() override {
-    asio::steady_timer never(co_await asio::this_coro::executor, std::chrono::steady_clock::time_point::max());
-    co_await never.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
+  // Nobody leaves (on_gone's default): the turn ends with its answer whether the request is
+  // still there or not.
 
  private:
   std::shared_ptr<Background> b_;

@@ -28,7 +28,7 @@ boost::asio::awaitable<Result<std::vector<chat::AdmittedCall>>> admit_calls(chat
 class StreamRelay : public chat::TurnObserver {
  public:
   explicit StreamRelay(http::SseChannel& channel) : channel_(channel) {}
-  boost::asio::awaitable<void> gone() override { return channel_.gone(); }
+  void on_gone(std::function<void()> f) override { channel_.on_gone(std::move(f)); }
   // True once the first event went out: from then on a failure is an in-stream error.
   virtual bool started() const = 0;
   // The answer's closing events. With several choices: the last one's, its usage that of all.

@@ -87,9 +87,12 @@ class SocketRelay final : public chat::TurnObserver {
       : socket_(std::move(socket)),
         conversation_id_(conversation_id),
         delta_(json::object{{"conversationId", conversation_id}, {"messageId", message_id}, {"text", ""}}, "text"),
-        gone_(std::make_shared<asio::steady_timer>(strand, asio::steady_timer::time_point::max())) {
-    watch_ = socket_->on_disconnect([gone = std::weak_ptr<asio::steady_timer>(gone_)](std::string_view) {
-      if (auto t = gone.lock()) asio::post(t->get_executor(), [t] { t->cancel(); });
+        gone_(std::make_shared<Gone>(strand)) {
+    watch_ = socket_->on_disconnect([gone = std::weak_ptr<Gone>(gone_)](std::string_view) {
+      if (auto g = gone.lock())
+        asio::post(g->strand, [g] {
+          if (g->tell) std::exchange(g->tell, nullptr)();
+        });
     });
   }
   // The socket outlives the turn: its watch goes with the turn (each would keep the timer's
@@ -114,9 +117,9 @@ class SocketRelay final : public chat::TurnObserver {
     data["conversationId"] = conversation_id_;
     socket_->emit("ai:citations", args(std::move(data)));
   }
-  asio::awaitable<void> gone() override {
-    if (!socket_->connected()) co_return;
-    co_await gone_->async_wait(asio::as_tuple(asio::use_awaitable));
+  void on_gone(std::function<void()> f) override {
+    if (f && !socket_->connected()) return f();
+    gone_->tell = std::move(f);
   }
   bool left() const override { return !socket_->connected(); }
 
@@ -124,7 +127,14 @@ class SocketRelay final : public chat::TurnObserver {
   SocketPtr socket_;
   std::string conversation_id_;
   TextEventTemplate delta_;
-  std::shared_ptr<asio::steady_timer> gone_;
+  // Whom to tell on the turn's strand when the socket disconnects; shared with the socket's
+  // watch, which may run after the turn ended.
+  struct Gone {
+    explicit Gone(asio::any_io_executor s) : strand(std::move(s)) {}
+    asio::any_io_executor strand;
+    std::function<void()> tell;
+  };
+  std::shared_ptr<Gone> gone_;
   std::uint64_t watch_ = 0;
 };
 

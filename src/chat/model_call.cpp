@@ -9,6 +9,7 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -50,41 +51,41 @@ void take_answer(CallResult& r, llm::Completion& c) {
   r.stop_sequence = std::move(c.stop_sequence);
 }
 
-// Races the model's stream against `others` (the client leaving, a stop request): the first to
-// end cancels the rest, and so does `end` (the time bounds' timer emits it, after setting
-// `overdue`). Returns which one ended first (0: the stream, whose outcome is then in
-// `completion`); the winner's exception is the race's, as with awaitable operators, unless the
-// time bound ended it (the members' exceptions are then their cancellation's). One parallel group, not nested `||` operators (each of
-// those a coroutine, a group and two spawned threads more, held for the whole stream: ~3 KB of a
-// held stream), and a coroutine of its own, so that the caller's frame does not keep the group's
-// results for each shape of race.
-template <class... Others>
+// Runs the model's stream in a thread of its own bound to `end`, which the call's early ends emit:
+// the client leaving (the observer's callback) and the time bounds' timer (both after setting
+// `ended_early`), and a cancellation of this coroutine (passed on by hand). With a stop signal, the
+// stream and the stop wait are one parallel group bound to `end`, the first to finish ending the
+// other. Returns 0 when the stream ended first (its outcome then in `completion`, unless the
+// call ended early: its exception is then its cancellation's), 1 when a stop request did.
+// One spawned thread for a gateway stream, two for a chat stream: the client-gone wait and the
+// watchdogs that were raced here each held a spawned thread and a frame for the whole stream.
+// A coroutine of its own, so that the caller's frame does not keep the group's results.
 asio::awaitable<std::size_t> race(std::optional<Result<llm::Completion>>& completion, asio::cancellation_signal& end,
-                                  const std::optional<Error>& overdue,
-                                  asio::awaitable<Result<llm::Completion>> streaming, Others... others) {
+                                  const bool& ended_early, asio::awaitable<Result<llm::Completion>> streaming,
+                                  const StopSignal& stop) {
   const auto ex = co_await asio::this_coro::executor;
-  // The group waits bound to `end`, so a cancellation of this coroutine is passed on by hand; the
-  // slot is cleared when the group completes.
+  // The slot is cleared when this coroutine's await completes.
   const asio::cancellation_state outer = co_await asio::this_coro::cancellation_state;
   if (asio::cancellation_slot slot = outer.slot(); slot.is_connected())
     slot.assign([&end](asio::cancellation_type type) { end.emit(type); });
-  auto results = co_await asio::experimental::make_parallel_group(
-                     asio::co_spawn(ex, std::move(streaming), asio::deferred),
-                     asio::co_spawn(ex, std::move(others), asio::deferred)...)
-                     .async_wait(asio::experimental::wait_for_one(),
-                                 asio::bind_cancellation_slot(end.slot(), asio::use_awaitable));
-  // (order, the stream's exception, its result, then each other's exception)
-  const std::size_t first = std::get<0>(results)[0];
-  std::exception_ptr error = std::get<1>(results);
-  if (first > 0) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((first == I + 1 ? (error = std::get<3 + I>(results), 0) : 0), ...);
-    }(std::index_sequence_for<Others...>{});
+  if (!stop) {
+    auto [error, result] = co_await asio::co_spawn(
+        ex, std::move(streaming), asio::bind_cancellation_slot(end.slot(), asio::as_tuple(asio::use_awaitable)));
+    if (error && !ended_early) std::rethrow_exception(error);
+    if (!error) completion = std::move(result);
+    co_return 0;
   }
-  if (overdue) co_return first;
-  if (error) std::rethrow_exception(error);
-  if (first == 0) completion = std::move(std::get<2>(results));
-  co_return first;
+  auto stopping = stop();
+  auto [order, stream_error, result, stop_error] =
+      co_await asio::experimental::make_parallel_group(asio::co_spawn(ex, std::move(streaming), asio::deferred),
+                                                       asio::co_spawn(ex, std::move(stopping), asio::deferred))
+          .async_wait(asio::experimental::wait_for_one(),
+                      asio::bind_cancellation_slot(end.slot(), asio::use_awaitable));
+  if (ended_early) co_return 0;
+  // The winner's exception is the race's (the loser's is its cancellation's).
+  if (std::exception_ptr error = order[0] == 0 ? stream_error : stop_error) std::rethrow_exception(error);
+  if (order[0] == 0) completion = std::move(result);
+  co_return order[0];
 }
 
 Error client_disconnected() { return make_error(errc::unavailable, "the client disconnected"); }
@@ -175,7 +176,6 @@ asio::awaitable<CallResult> call_once(const llm::Model& model, const llm::ChatRe
 
 asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatRequest& request,
                                        TurnObserver* observer, const CallControl& control) {
-  using namespace asio::experimental::awaitable_operators;
   const CallLimits& limits = control.limits;
   if (!observer) co_return co_await call_once(model, request, limits);
 
@@ -249,8 +249,10 @@ asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatR
   // whole stream). The handler runs on the call's executor (a connection's strand), never at the
   // same time as the sink; `done` keeps one already queued when the race ended off this frame.
   std::optional<Error> overdue;
+  bool ended_early = false;  // a time bound or the client's leaving cancelled the stream
   asio::cancellation_signal end_race;
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+  const auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex);
   const auto done = std::make_shared<bool>(false);
   std::function<void()> check;
   check = [&] {
@@ -260,6 +262,7 @@ asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatR
       if (now >= started + limits.stream_max_duration) {
         overdue = timed_out("the model's answer took too long", "the stream ran for more than",
                             limits.stream_max_duration);
+        ended_early = true;
         return end_race.emit(asio::cancellation_type::terminal);
       }
       due = std::min(due, started + limits.stream_max_duration);
@@ -267,6 +270,7 @@ asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatR
     if (limits.stream_idle_timeout.count() > 0) {
       if (now >= last_piece + limits.stream_idle_timeout) {
         overdue = timed_out("the model's answer stalled", "no text for", limits.stream_idle_timeout);
+        ended_early = true;
         return end_race.emit(asio::cancellation_type::terminal);
       }
       due = std::min(due, last_piece + limits.stream_idle_timeout);
@@ -282,30 +286,29 @@ asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatR
   };
   check();
 
-  // A departed client, a stop request or a time bound cancels the model call at once instead
-  // of at its next word. (No co_await inside a condition: g++ 12 miscompiles some of those.)
+  // A departed client cancels the model call at once instead of at its next word. The observer
+  // may call back while the sink runs (a piece it refused): the cancellation is posted, so that
+  // it never lands in the middle of the provider's own work; `done` drops one that comes late.
+  observer->on_gone([&, done] {
+    client_gone = true;
+    asio::post(ex, [&, done] {
+      if (*done) return;
+      ended_early = true;
+      end_race.emit(asio::cancellation_type::terminal);
+    });
+  });
+
+  // (No co_await inside a condition: g++ 12 miscompiles some of those.)
   std::optional<Result<llm::Completion>> completion;
-  bool stopped = false;
-  std::size_t first = 0;  // 0 the stream, 1 the client, 2 a stop request
-  if (!overdue) {
+  std::size_t first = 0;  // 0 the stream, 1 a stop request
+  if (!overdue && !client_gone) {
     auto streaming = model.provider->stream(request, sink);
-    auto left = observer->gone();
-    if (control.stop) {
-      auto stop = control.stop();
-      first = co_await race(completion, end_race, overdue, std::move(streaming), std::move(left), std::move(stop));
-    } else {
-      first = co_await race(completion, end_race, overdue, std::move(streaming), std::move(left));
-    }
+    first = co_await race(completion, end_race, ended_early, std::move(streaming), control.stop);
   }
   *done = true;
+  observer->on_gone(nullptr);
   timer.cancel();
-  if (overdue) {
-    // The time bound ended the race (race() kept no outcome then).
-  } else if (first == 1) {
-    client_gone = true;
-  } else if (first == 2) {
-    stopped = true;
-  }
+  const bool stopped = !ended_early && first == 1;
   r.upstream = Clock::now() - started;
   r.latency_ms = elapsed_ms(started);
 

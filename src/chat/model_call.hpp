@@ -52,8 +52,12 @@ class TurnObserver {
   virtual void next_answer(const std::string& message_id) { (void)message_id; }
   // The answer's citations grew (the agent's knowledge_search found passages): all of them so far.
   virtual void citations(const std::vector<Citation>& all) { (void)all; }
-  // Completes when the client is gone; raced against the model call to cancel it promptly.
-  virtual boost::asio::awaitable<void> gone() = 0;
+  // Calls `f` once when the client is gone (at once when it is gone already), on the caller's
+  // strand, until replaced (nullptr: no longer told); the model call cancels itself promptly
+  // through it. A callback, not an awaitable raced against the call: that was a spawned thread
+  // and its frame held for the whole of every stream. Observers whose client never leaves (the
+  // turn runs to its end whatever happens) keep this default.
+  virtual void on_gone(std::function<void()> f) { (void)f; }
   // Whether the client is gone already (checked between an agent's steps).
   virtual bool left() const { return false; }
 };

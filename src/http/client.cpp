@@ -57,9 +57,10 @@ constexpr std::uint32_t kMaxHeaderBytes = 64 * 1024;
 // parser. The piece starts at kFirstPieceBytes and doubles only when a read fills it: a streamed
 // answer arrives an event (a few hundred bytes) at a time and its piece is held for the whole
 // stream, so a fixed 16 KB (it was one, inside the coroutine frame) was most of what an idle
-// upstream stream cost; a bulk body reaches the full size after a few reads.
+// upstream stream cost; a bulk body reaches the full size after a few reads. 512 bytes hold one
+// chat chunk event of OpenAI's (~200-300 bytes with its chunked framing) in one read.
 constexpr std::size_t kBodyPieceBytes = 16 * 1024;
-constexpr std::size_t kFirstPieceBytes = 1024;
+constexpr std::size_t kFirstPieceBytes = 512;
 // Servers commonly close idle keep-alive connections after 5-75 s; older ones are not worth the
 // risk of racing the server's close.
 constexpr auto kMaxIdleAge = std::chrono::seconds(30);

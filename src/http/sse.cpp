@@ -3,6 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <utility>
 
 namespace aas::http {
 
@@ -34,8 +35,7 @@ Response sse_response(StreamBody body) {
 
 SseChannel::SseChannel(BodyWriter& out, const asio::any_io_executor& ex,
                        std::chrono::milliseconds heartbeat, std::size_t max_pending)
-    : out_(out), wake_(ex, asio::steady_timer::time_point::max()),
-      gone_(ex, asio::steady_timer::time_point::max()), heartbeat_(heartbeat),
+    : out_(out), wake_(ex, asio::steady_timer::time_point::max()), heartbeat_(heartbeat),
       max_pending_(max_pending) {
   out_.on_closed([this] { mark_gone(); });
 }
@@ -79,15 +79,15 @@ asio::awaitable<void> SseChannel::pump() {
   }
 }
 
-asio::awaitable<void> SseChannel::gone() {
-  if (gone_flag_) co_return;
-  co_await gone_.async_wait(asio::as_tuple(asio::use_awaitable));
+void SseChannel::on_gone(std::function<void()> f) {
+  if (gone_flag_ && f) return f();
+  on_gone_ = std::move(f);
 }
 
 void SseChannel::mark_gone() {
   gone_flag_ = true;
-  gone_.cancel();
   wake_.cancel();  // the pump, waiting for something to write, ends
+  if (on_gone_) std::exchange(on_gone_, nullptr)();
 }
 
 }  // namespace aas::http

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -44,8 +45,9 @@ class SseChannel {
   // No more events: pump() returns once the queue is written.
   void finish();
   boost::asio::awaitable<void> pump();
-  // Completes when the client is gone (left, stopped reading, or a write failed).
-  boost::asio::awaitable<void> gone();
+  // Calls `f` once when the client is gone (left, stopped reading, or a write failed), at once
+  // when it is gone already; nullptr unregisters. Runs on the channel's strand.
+  void on_gone(std::function<void()> f);
   bool is_gone() const { return gone_flag_; }
 
  private:
@@ -53,7 +55,7 @@ class SseChannel {
 
   BodyWriter& out_;
   boost::asio::steady_timer wake_;
-  boost::asio::steady_timer gone_;
+  std::function<void()> on_gone_;
   std::chrono::milliseconds heartbeat_;
   std::size_t max_pending_;
   std::string pending_;  // queued by send()

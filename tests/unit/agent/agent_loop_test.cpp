@@ -126,10 +126,6 @@ class Events final : public chat::TurnObserver {
     seen.push_back(e);
     if (e.kind == chat::ToolEvent::Kind::confirmation && on_confirm) on_confirm(e);
   }
-  asio::awaitable<void> gone() override {
-    asio::steady_timer never(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
-    co_await never.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
 };
 
 // The user's bases: "kb-alice" (alice's) holds two passages; any other id is not found.

@@ -15,6 +15,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
@@ -51,16 +52,40 @@ class RecordingObserver final : public TurnObserver {
     pieces.emplace_back(text);
     return true;
   }
-  asio::awaitable<void> gone() override {
-    if (gone_at_once_) co_return;
-    asio::steady_timer never(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
-    co_await never.async_wait(asio::as_tuple(asio::use_awaitable));
+  void on_gone(std::function<void()> f) override {
+    if (gone_at_once_ && f) f();
   }
   std::vector<std::string> pieces;
 
  private:
   int accept_;
   bool gone_at_once_;
+};
+
+// Leaves once the model call is under way: the callback it was given is told from a handler that
+// runs after the call started (as the server's watcher tells of a closed connection), not from
+// inside the registration.
+class LeavingObserver final : public TurnObserver {
+ public:
+  explicit LeavingObserver(asio::io_context& io) : io_(io) {}
+  bool delta(std::string_view text) override {
+    pieces.emplace_back(text);
+    return true;
+  }
+  void on_gone(std::function<void()> f) override {
+    tell_ = std::move(f);
+    if (!tell_) return;
+    ++registrations;
+    asio::post(io_, [this] {
+      if (tell_) std::exchange(tell_, nullptr)();
+    });
+  }
+  std::vector<std::string> pieces;
+  int registrations = 0;
+
+ private:
+  asio::io_context& io_;
+  std::function<void()> tell_;
 };
 
 class ChatServiceTest : public ::testing::Test {
@@ -439,6 +464,20 @@ TEST_F(ChatServiceTest, AClientGoneBeforeTheFirstWordCancelsTheModelCall) {
   EXPECT_EQ(turn->assistant.status, domain::MessageStatus::interrupted);
   EXPECT_EQ(turn->assistant.content, "");
   EXPECT_EQ(stored_answer("alice", turn->conversation_id).status, domain::MessageStatus::interrupted);
+}
+
+TEST_F(ChatServiceTest, AClientLeavingWhileTheModelWaitsCancelsTheModelCall) {
+  LeavingObserver observer(ioc_);
+  TurnInput in = input("alice", "I leave before the first word");
+  in.model = "slow";
+  auto turn = stream(in, observer);
+  // As above: the slow model's first word would be kept had the call not been cancelled.
+  ASSERT_TRUE(turn) << turn.error().message;
+  EXPECT_EQ(observer.registrations, 1);
+  EXPECT_TRUE(observer.pieces.empty());
+  EXPECT_EQ(turn->finish_reason, "cancelled");
+  EXPECT_EQ(turn->assistant.status, domain::MessageStatus::interrupted);
+  EXPECT_EQ(turn->assistant.content, "");
 }
 
 TEST_F(ChatServiceTest, AStreamThatFailsBeforeAnyTextIsStoredAsAnError) {

@@ -115,10 +115,6 @@ class ReportingProvider final : public llm::LlmProvider {
 class OnePieceClient final : public TurnObserver {
  public:
   bool delta(std::string_view) override { return ++pieces_ <= 1; }
-  asio::awaitable<void> gone() override {
-    asio::steady_timer never(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
-    co_await never.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
 
  private:
   int pieces_ = 0;

@@ -66,11 +66,6 @@ asio::awaitable<void> pump(SseChannel& channel, bool& done) {
   done = true;
 }
 
-asio::awaitable<void> wait_gone(SseChannel& channel, bool& gone) {
-  co_await channel.gone();
-  gone = true;
-}
-
 TEST(SseChannel, AReaderTooFarBehindIsGoneAndWhatOverflowedIsNeverWritten) {
   asio::io_context io;
   FakeWriter out(io);
@@ -78,7 +73,7 @@ TEST(SseChannel, AReaderTooFarBehindIsGoneAndWhatOverflowedIsNeverWritten) {
   SseChannel channel(out, io.get_executor(), 1h, /*max_pending=*/64);
   bool pumped = false, gone = false;
   asio::co_spawn(io, pump(channel, pumped), asio::detached);
-  asio::co_spawn(io, wait_gone(channel, gone), asio::detached);
+  channel.on_gone([&gone] { gone = true; });
 
   ASSERT_TRUE(channel.send(std::string(40, 'a')));
   io.poll();  // the pump takes it and waits in its write
@@ -87,8 +82,7 @@ TEST(SseChannel, AReaderTooFarBehindIsGoneAndWhatOverflowedIsNeverWritten) {
   EXPECT_FALSE(channel.send(std::string(40, 'c'))) << "80 bytes queued: over the bound of 64";
   EXPECT_TRUE(channel.is_gone());
   EXPECT_FALSE(channel.send("d")) << "nothing is queued once the reader is gone";
-  io.poll();
-  EXPECT_TRUE(gone) << "gone() completes for whoever waits on it (the turn stops its upstream)";
+  EXPECT_TRUE(gone) << "on_gone's callback is told (the turn stops its upstream)";
 
   out.release();  // the stalled write ends (in the server: its write timeout)
   io.run();
@@ -119,7 +113,7 @@ TEST(SseChannel, AFailedWriteMarksTheReaderGone) {
   SseChannel channel(out, io.get_executor(), 1h);
   bool pumped = false, gone = false;
   asio::co_spawn(io, pump(channel, pumped), asio::detached);
-  asio::co_spawn(io, wait_gone(channel, gone), asio::detached);
+  channel.on_gone([&gone] { gone = true; });
   ASSERT_TRUE(channel.send(sse_event("delta", "1")));
   io.run();
   EXPECT_TRUE(pumped) << "the pump ends with the write that failed";
@@ -128,7 +122,7 @@ TEST(SseChannel, AFailedWriteMarksTheReaderGone) {
   EXPECT_EQ(out.writes, 1);
 }
 
-TEST(SseChannel, TheClientLeavingEndsAnIdlePumpAndGoneReturnsAtOnceAfterwards) {
+TEST(SseChannel, TheClientLeavingEndsAnIdlePumpAndOnGoneCallsAtOnceAfterwards) {
   asio::io_context io;
   FakeWriter out(io);
   SseChannel channel(out, io.get_executor(), 1h);
@@ -141,11 +135,24 @@ TEST(SseChannel, TheClientLeavingEndsAnIdlePumpAndGoneReturnsAtOnceAfterwards) {
   EXPECT_TRUE(pumped);
   EXPECT_TRUE(channel.is_gone());
   bool gone = false;
-  asio::co_spawn(io, wait_gone(channel, gone), asio::detached);
-  io.restart();
-  io.run();
-  EXPECT_TRUE(gone);
+  channel.on_gone([&gone] { gone = true; });
+  EXPECT_TRUE(gone) << "registered after the client left: told at once";
   EXPECT_EQ(out.writes, 0);
+}
+
+TEST(SseChannel, OnGoneTellsOnceAndNotAfterItIsUnregistered) {
+  asio::io_context io;
+  FakeWriter out(io);
+  SseChannel channel(out, io.get_executor(), 1h);
+  int told = 0;
+  channel.on_gone([&told] { ++told; });
+  channel.on_gone(nullptr);
+  out.leave();
+  EXPECT_EQ(told, 0) << "unregistered before the client left";
+  int late = 0;
+  channel.on_gone([&late] { ++late; });
+  EXPECT_FALSE(channel.send("x"));
+  EXPECT_EQ(late, 1) << "told at once, and once";
 }
 
 TEST(SseChannel, ListensForTheClientLeavingOnlyWhileItExists) {
