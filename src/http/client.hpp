@@ -32,7 +32,10 @@ struct ClientOptions {
   std::chrono::milliseconds idle_timeout{60000};        // gap between two body chunks
   std::chrono::milliseconds total_timeout{600000};      // the whole exchange
   std::size_t max_response_bytes = 16 * 1024 * 1024;    // a buffered body larger than this fails
-  std::size_t max_idle_connections_per_host = 16;
+  // Idle keep-alive connections kept per upstream host: a deployment's default concurrency (64),
+  // so that calls that many at a time reuse their connections. At 16, every burst of more than 16
+  // calls opened new ones (gateway at -c32: 1,275 connects in 8 s; 64 gives 1.15x the req/s).
+  std::size_t max_idle_connections_per_host = 64;
   std::string extra_ca_file;  // PEM, added to the system store (tests, private CAs)
   bool verify_peer = true;    // never turned off in production configuration
   // HTTPS_PROXY: https upstreams are reached through this proxy's CONNECT tunnel
