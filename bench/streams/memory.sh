@@ -31,8 +31,19 @@ n="${MEM_STREAMS:-1000}"
 after="${MEM_AFTER:-60}"
 bench_setup streams-memory
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-pid=""; mock_pid=""; load_pid=""
-cleanup() { stop_pid "$load_pid"; stop_pid "$pid"; stop_pid "$mock_pid"; }
+pid=""; svc=""; mock_pid=""; load_pid=""
+# Under heaptrack $pid is its wrapper script, which passes no signal on: the service itself is
+# stopped, and the wrapper waited for while it writes its file.
+stop_service() {
+  if [ -n "$svc" ] && [ "$svc" != "$pid" ]; then
+    kill -TERM "$svc" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  else
+    stop_pid "$pid"
+  fi
+  pid=""; svc=""
+}
+cleanup() { stop_pid "$load_pid"; stop_service; stop_pid "$mock_pid"; }
 trap cleanup EXIT
 
 bench_start_mock streams/memory.sh mem --tokens-per-second 2 --answer-tokens 240
@@ -94,5 +105,5 @@ PY
 if [ "${MEM_HEAPTRACK_LIVE:-0}" = 1 ]; then
   gdb -p "$svc" -batch -nx -ex 'call (void)((void(*)(int))exit)(0)' >/dev/null 2>&1 || true
 fi
-stop_pid "$pid"; pid=""
+stop_service
 echo "work dir (heaptrack file, service stderr): $work"
