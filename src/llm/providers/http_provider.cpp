@@ -14,13 +14,9 @@ namespace {
 
 bool is_success(int status) { return status >= 200 && status < 300; }
 
-// A transport failure keeps its kind (unavailable, upstream_timeout), except that an answer too
-// large to buffer is the upstream's doing, not the caller's payload.
+// A transport failure keeps its kind (unavailable, upstream_timeout; an answer too large to buffer
+// is already the upstream's doing, upstream_error, in the HTTP client) and names the vendor.
 Error transport_error(std::string_view vendor, Error e) {
-  if (e.code == errc::payload_too_large) {
-    e.code = errc::upstream_error;
-    e.message = "the model provider sent a response that is too large";
-  }
   e.detail = std::string(vendor) + ": " + e.detail;
   return e;
 }
