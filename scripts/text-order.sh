@@ -17,7 +17,8 @@ set -euo pipefail
 BIN=$(realpath "$1")
 OUT=${2:-$(dirname "$0")/../cmake/text-order.txt}
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+pid=""
+trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export HOST=127.0.0.1 PORT=$port DATABASE_URL=sqlite:$work/db.sqlite LOG_LEVEL=warn \
   JWT_SECRET=text-order-secret-0123456789abcdef0123456789
