@@ -341,6 +341,11 @@ class LoggedWriter final : public BodyWriter {
     logged(status_);
     co_return co_await out_.write(bytes);
   }
+  TryWrite try_write(std::string_view bytes) override {
+    const TryWrite done = out_.try_write(bytes);
+    if (done == TryWrite::written || done == TryWrite::kept) logged(status_);
+    return done;
+  }
   void on_closed(std::function<void()> f) override { out_.on_closed(std::move(f)); }
   bool is_closed() const override { return out_.is_closed(); }
   asio::awaitable<bool> replace(Response res) override {

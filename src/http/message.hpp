@@ -45,6 +45,20 @@ class BodyWriter {
   // has gone or the write timed out; later writes then return false at once. A slow reader
   // makes this wait (bounded by the write timeout), so memory never grows with the backlog.
   virtual boost::asio::awaitable<bool> write(std::string_view bytes) = 0;
+  // The same bytes without waiting, when the socket takes them now: a relayed token then costs
+  // one send() and no resumption of a coroutine, timer or hand-off through the scheduler.
+  //   written  all of them went out,
+  //   kept     some went out and the writer holds the rest: a write() (of nothing, if need be)
+  //            must follow to send it,
+  //   busy     nothing was done (a write or the head is under way, or this writer cannot):
+  //            queue them and write() them later, in order,
+  //   closed   the client is gone.
+  // Only while the stream's body runs: never after it returned (the end of the body went out).
+  enum class TryWrite { written, kept, busy, closed };
+  virtual TryWrite try_write(std::string_view bytes) {
+    (void)bytes;
+    return TryWrite::busy;
+  }
   // Calls `f` once, on the connection's strand, when the client closes the connection (or a
   // write failed); at once when that happened already. One callback at a time: a new one (or an
   // empty one) replaces it, so that whoever registered it can unregister before it is destroyed.

@@ -212,58 +212,45 @@ class StreamWriter final : public BodyWriter {
     if (closed_ || replaced_) co_return false;
     const bool head_out = co_await send_head();
     if (!head_out) co_return false;
+    // What a try_write() left goes first.
+    if (!backlog_.empty()) {
+      const bool flushed = co_await write_rest(std::array<asio::const_buffer, 1>{asio::buffer(backlog_)});
+      backlog_.clear();
+      if (!flushed) co_return false;
+    }
     // An empty chunk is the last chunk: it would end the body.
     if (bytes.empty()) co_return true;
     // The whole frame is first offered to the socket without waiting: a reader that keeps up has
     // room for it, and then relaying a token costs one send() and no async write, timer or
     // hand-off through the scheduler (those were a good part of a token's CPU). What does not
-    // fit goes the usual way below. The chunk's size line, the bytes and the CRLF go as three
-    // pieces of one sendmsg(), so no copy of the frame is kept per stream.
-    char size[2 * sizeof(std::size_t) + 2];
-    std::size_t size_length = 0;
-    if (chunked_) {
-      char* end = std::to_chars(size, size + sizeof size - 2, bytes.size(), 16).ptr;
-      *end++ = '\r';
-      *end++ = '\n';
-      size_length = static_cast<std::size_t>(end - size);
-    }
-    static constexpr char kCrlf[] = "\r\n";
-    const std::array<asio::const_buffer, 3> frame{asio::const_buffer(size, size_length), asio::buffer(bytes),
-                                                  asio::const_buffer(kCrlf, chunked_ ? 2 : 0)};
-    std::array<iovec, 3> pieces{};
-    for (std::size_t i = 0; i < frame.size(); ++i)
-      pieces[i] = iovec{const_cast<void*>(frame[i].data()), frame[i].size()};
-    msghdr message{};
-    message.msg_iov = pieces.data();
-    message.msg_iovlen = pieces.size();
-    const std::size_t total = asio::buffer_size(frame);
-    std::size_t sent = 0;
-    const ssize_t n = ::sendmsg(stream_.socket().native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n > 0) {
-      sent = static_cast<std::size_t>(n);
-    } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      spdlog::debug("streamed write failed: {}", std::strerror(errno));
-      mark_closed();
-      co_return false;
-    }
-    if (sent < total) {
-      // With the watcher's read pending this sets the write timer only. A timeout closes the
-      // socket, so a client that stopped reading costs at most one write_timeout and the bytes
-      // already in the socket buffers. (`bytes` is the caller's, alive while it awaits this.)
-      beast::buffers_suffix<std::array<asio::const_buffer, 3>> rest(frame);
-      rest.consume(sent);
-      stream_.expires_after(write_timeout_);
-      writing_ = true;
-      auto [ec, written] = co_await asio::async_write(stream_, rest, use_tuple);
-      writing_ = false;
-      if (ec) {
-        // Also when the write was cancelled: part of a chunk may be out, the framing is lost.
-        spdlog::debug("streamed write failed: {}", ec.message());
-        mark_closed();
-        co_return false;
-      }
-    }
-    co_return true;
+    // fit goes the usual way below.
+    Frame frame(bytes, chunked_);
+    const std::optional<std::size_t> sent = offer(frame);
+    if (!sent) co_return false;
+    if (*sent == frame.size()) co_return true;
+    // (`bytes` is the caller's, alive while it awaits this.)
+    beast::buffers_suffix<Frame::Buffers> rest(frame.buffers);
+    rest.consume(*sent);
+    co_return co_await write_rest(rest);
+  }
+
+  // A direct send, when nothing of the stream is in flight (the head is out, no async write is
+  // pending, nothing is held back): otherwise the caller queues the bytes, which keeps them in order.
+  TryWrite try_write(std::string_view bytes) override {
+    if (closed_ || replaced_) return TryWrite::closed;
+    if (!head_done_ || writing_ || !backlog_.empty()) return TryWrite::busy;
+    if (bytes.empty()) return TryWrite::written;
+    Frame frame(bytes, chunked_);
+    const std::optional<std::size_t> sent = offer(frame);
+    if (!sent) return TryWrite::closed;
+    if (*sent == frame.size()) return TryWrite::written;
+    // The socket is full: the rest of the frame is kept (a copy, the caller's bytes do not live
+    // on) and goes out with the next write(), before anything else.
+    beast::buffers_suffix<Frame::Buffers> rest(frame.buffers);
+    rest.consume(*sent);
+    backlog_.resize(asio::buffer_size(rest));
+    asio::buffer_copy(asio::buffer(backlog_), rest);
+    return TryWrite::kept;
   }
 
   void on_closed(std::function<void()> f) override {
@@ -307,6 +294,7 @@ class StreamWriter final : public BodyWriter {
     // hundred bytes, are not kept for the rest of the stream.
     head_ = {};
     if (ec) mark_closed();
+    head_done_ = !ec;
     co_return !ec;
   }
 
@@ -341,7 +329,13 @@ class StreamWriter final : public BodyWriter {
     if (closed_ || replaced_) co_return;
     // (Not folded into the condition above: g++ 12 miscompiles co_await inside || and ?:.)
     const bool head_out = co_await send_head();
-    if (!head_out || !chunked_) co_return;
+    if (!head_out) co_return;
+    if (!backlog_.empty()) {  // what a try_write() left
+      const bool flushed = co_await write_rest(std::array<asio::const_buffer, 1>{asio::buffer(backlog_)});
+      backlog_.clear();
+      if (!flushed) co_return;
+    }
+    if (!chunked_) co_return;
     stream_.expires_after(write_timeout_);
     auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), use_tuple);
     if (ec) mark_closed();
@@ -349,6 +343,65 @@ class StreamWriter final : public BodyWriter {
   }
 
  private:
+  // One chunk of the body as three pieces of one sendmsg(): the chunk's size line, the bytes and
+  // the CRLF (without chunking, the bytes alone), so no copy of the frame is made per event.
+  struct Frame {
+    using Buffers = std::array<asio::const_buffer, 3>;
+    Frame(std::string_view bytes, bool chunked) {
+      std::size_t size_length = 0;
+      if (chunked) {
+        char* end = std::to_chars(size_line, size_line + sizeof size_line - 2, bytes.size(), 16).ptr;
+        *end++ = '\r';
+        *end++ = '\n';
+        size_length = static_cast<std::size_t>(end - size_line);
+      }
+      static constexpr char kCrlf[] = "\r\n";
+      buffers = {asio::const_buffer(size_line, size_length), asio::buffer(bytes),
+                 asio::const_buffer(kCrlf, chunked ? 2 : 0)};
+    }
+    Frame(const Frame&) = delete;  // `buffers` points into `size_line`
+    Frame& operator=(const Frame&) = delete;
+    std::size_t size() const { return asio::buffer_size(buffers); }
+
+    char size_line[2 * sizeof(std::size_t) + 2];
+    Buffers buffers;
+  };
+
+  // One non-blocking sendmsg() of the frame: how many bytes the socket took (0 when it is full),
+  // nothing when the client is gone.
+  std::optional<std::size_t> offer(const Frame& frame) {
+    std::array<iovec, 3> pieces{};
+    for (std::size_t i = 0; i < frame.buffers.size(); ++i)
+      pieces[i] = iovec{const_cast<void*>(frame.buffers[i].data()), frame.buffers[i].size()};
+    msghdr message{};
+    message.msg_iov = pieces.data();
+    message.msg_iovlen = pieces.size();
+    const ssize_t n = ::sendmsg(stream_.socket().native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
+    spdlog::debug("streamed write failed: {}", std::strerror(errno));
+    mark_closed();
+    return std::nullopt;
+  }
+
+  // The asynchronous write of what the socket did not take at once. With the watcher's read
+  // pending this sets the write timer only. A timeout closes the socket, so a client that
+  // stopped reading costs at most one write_timeout and the bytes already in the socket buffers.
+  template <class Buffers>
+  asio::awaitable<bool> write_rest(const Buffers& rest) {
+    stream_.expires_after(write_timeout_);
+    writing_ = true;
+    auto [ec, written] = co_await asio::async_write(stream_, rest, use_tuple);
+    writing_ = false;
+    if (ec) {
+      // Also when the write was cancelled: part of a chunk may be out, the framing is lost.
+      spdlog::debug("streamed write failed: {}", ec.message());
+      mark_closed();
+      co_return false;
+    }
+    co_return true;
+  }
+
   // A read with a completion handler rather than a coroutine: it is pending for the whole stream,
   // and a spawned coroutine (its frame, its thread of execution) cost ~1 KB per held stream.
   void read_client() {
@@ -383,6 +436,7 @@ class StreamWriter final : public BodyWriter {
   bhttp::response<bhttp::empty_body> head_;
   const bool chunked_;
   bool head_sent_ = false;
+  bool head_done_ = false;  // the head is out: a try_write() may send
   bool replaced_ = false;  // a whole response went out instead of the stream
   const std::chrono::milliseconds write_timeout_;
   const bool keep_alive_;            // the head offered the connection for a next request
@@ -397,6 +451,7 @@ class StreamWriter final : public BodyWriter {
   bool stopping_ = false;    // stop_watching() cancelled the watcher
   bool watching_ = false;
   bool writing_ = false;  // an async write of the body is pending
+  std::string backlog_;   // the rest of a frame a try_write() could not send
 };
 
 // What serve() hands to run_connection, to be run once serve()'s frame (its parser, buffers and

@@ -44,6 +44,26 @@ SseChannel::~SseChannel() { out_.on_closed(nullptr); }
 
 bool SseChannel::send(std::string_view encoded) {
   if (gone_flag_) return false;
+  // Straight into the socket when nothing is queued before it: no wake-up of the pump, no timer
+  // re-armed. Only while the pump runs, i.e. inside the stream's body: once it has returned the
+  // body may have ended, and the writer may be gone.
+  if (pumping_ && !finished_ && pending_.empty() && !flush_) {
+    switch (out_.try_write(encoded)) {
+      case BodyWriter::TryWrite::written:
+        said_ = true;
+        return true;
+      case BodyWriter::TryWrite::kept:  // the pump sends the rest
+        said_ = true;
+        flush_ = true;
+        wake_.cancel();
+        return true;
+      case BodyWriter::TryWrite::closed:
+        mark_gone();
+        return false;
+      case BodyWriter::TryWrite::busy:
+        break;
+    }
+  }
   pending_.append(encoded);
   if (pending_.size() > max_pending_) {
     mark_gone();
@@ -62,9 +82,17 @@ void SseChannel::finish() {
 // coroutine raced against it (a parallel group per token was a good part of relaying one, and
 // one per stream ~2 KB of a held stream's memory).
 asio::awaitable<void> SseChannel::pump() {
+  pumping_ = true;
+  // Cleared however this ends (the coroutine destroyed while waiting, too).
+  const struct Stopped {
+    bool& pumping;
+    ~Stopped() { pumping = false; }
+  } stopped{pumping_};
   while (!gone_flag_) {
-    if (!pending_.empty()) {
-      // Two buffers swapped, both kept: no allocation per event once they have grown.
+    if (!pending_.empty() || flush_) {
+      // Two buffers swapped, both kept: no allocation per event once they have grown. (An empty
+      // write sends what a direct send left.)
+      flush_ = false;
       writing_.swap(pending_);
       const bool ok = co_await out_.write(writing_);
       writing_.clear();
@@ -73,9 +101,12 @@ asio::awaitable<void> SseChannel::pump() {
     }
     if (finished_) co_return;
     // The queue is checked before every wait, all on one strand, so no wake-up is lost.
+    said_ = false;
     wake_.expires_after(heartbeat_);
     auto [ec] = co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (!ec) pending_.append(kSseHeartbeat);  // the timer ran out: nothing was said
+    // The timer ran out: a heartbeat, unless events went out directly meanwhile (then the next
+    // wait starts the quiet period again).
+    if (!ec && !said_) pending_.append(kSseHeartbeat);
   }
 }
 

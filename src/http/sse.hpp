@@ -26,8 +26,10 @@ inline constexpr std::string_view kSseHeartbeat = ": ping\n\n";
 Response sse_response(StreamBody body);
 
 // Decouples producing events (synchronous, e.g. from a model's chunk callback) from writing them
-// (asynchronous, one write at a time). Runs on the connection's strand: send() queues, pump()
-// writes what is queued and a heartbeat when nothing was sent for a while, until finish() or
+// (asynchronous, one write at a time). Runs on the connection's strand: send() writes an event
+// straight into the socket when nothing is queued or in flight and the socket has room (the
+// common case of a reader that keeps up), else queues it; pump() writes what is queued and a
+// heartbeat when nothing was sent for a while, until finish() or
 // the client leaves (the writer's on_closed, registered for the channel's lifetime). A reader
 // that falls more than `max_pending` bytes behind is treated as gone, so a stalled client cannot
 // make memory grow.
@@ -62,6 +64,9 @@ class SseChannel {
   std::string writing_;  // being written
   bool finished_ = false;
   bool gone_flag_ = false;
+  bool pumping_ = false;  // pump() runs: the body writer is alive and its body not ended
+  bool flush_ = false;    // a direct send left bytes in the writer: the pump writes them
+  bool said_ = false;     // an event went out directly since the pump last waited
 };
 
 }  // namespace aas::http

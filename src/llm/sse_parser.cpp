@@ -34,9 +34,12 @@ Result<void> SseParser::feed(std::string_view bytes,
       if (has_data_) {
         SseEvent ev;
         ev.event = current_.event.empty() ? "message" : std::move(current_.event);
-        ev.data = std::move(current_.data);
+        ev.data.swap(current_.data);
         ev.id = current_.id;  // the last event id carries over to later events
         on_event(std::move(ev));
+        // The data's buffer back, unless the handler took it: the next event's data then needs
+        // no allocation (one per relayed token otherwise).
+        current_.data.swap(ev.data);
       }
       current_.event.clear();
       current_.data.clear();

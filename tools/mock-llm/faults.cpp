@@ -1,6 +1,7 @@
 // Fault injection and timing, shared by both vendors: the x-mock-* headers, the counters of
 // GET /mock/stats, and the stream driver that paces tokens and misbehaves on request.
 #include "mock.hpp"
+#include "ticker.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -253,11 +254,24 @@ std::chrono::steady_clock::duration token_time(const Behaviour& b, std::size_t t
   throw std::runtime_error("x-mock-drop-after: connection dropped on purpose");
 }
 
+// Until `due`: on the shared ticker when there is one.
+asio::awaitable<void> sleep_until(Ticker* ticker, std::chrono::steady_clock::time_point due) {
+  if (ticker != nullptr) {
+    co_await ticker->wait_until(due, asio::use_awaitable);
+  } else {
+    co_await sleep_for(due - std::chrono::steady_clock::now());
+  }
+}
+
 // Sends the tokens; returns how the stream ended. Cancelled from outside when the client leaves.
 asio::awaitable<StreamEnd> produce(http::BodyWriter& out, const Behaviour& b,
-                                   const std::vector<std::string>& tokens, StreamFraming& framing) {
+                                   const std::vector<std::string>& tokens, StreamFraming& framing,
+                                   Ticker* ticker) {
   co_await sleep_for(b.delay);
   if (!co_await out.write(framing.start())) co_return StreamEnd::cancelled;
+  // Paced tokens keep to a schedule counted from here, the first token's time: token k is due
+  // k / rate later, so a late wake-up delays one token, not every one after it.
+  const auto first_token_at = std::chrono::steady_clock::now();
 
   std::size_t sent = 0;  // tokens
   std::size_t next = 0;  // index into tokens (or the filler, once a drip has used them up)
@@ -292,7 +306,9 @@ asio::awaitable<StreamEnd> produce(http::BodyWriter& out, const Behaviour& b,
              !(b.drop_after && sent + n >= *b.drop_after) &&
              !(b.malformed_after && !malformed_sent && sent + n >= *b.malformed_after));
 
-    if (sent > 0) co_await sleep_for(b.drip ? b.drip_interval : token_time(b, n));
+    if (sent > 0 && b.drip) co_await sleep_for(b.drip_interval);
+    // (A chunk of n tokens is due when its last token is.)
+    if (sent > 0 && !b.drip && b.tokens_per_second > 0) co_await sleep_until(ticker, first_token_at + token_time(b, sent + n - 1));
     if (!co_await out.write(framing.delta(piece))) co_return StreamEnd::cancelled;
     sent += n;
     text_bytes += piece.size();
@@ -308,9 +324,9 @@ asio::awaitable<StreamEnd> produce(http::BodyWriter& out, const Behaviour& b,
 // A failure inside produce (a bug) must end the stream rather than wait for the client to leave.
 asio::awaitable<StreamEnd> produce_guarded(http::BodyWriter& out, const Behaviour& b,
                                            const std::vector<std::string>& tokens,
-                                           StreamFraming& framing) {
+                                           StreamFraming& framing, Ticker* ticker) {
   try {
-    co_return co_await produce(out, b, tokens, framing);
+    co_return co_await produce(out, b, tokens, framing, ticker);
   } catch (const boost::system::system_error& e) {
     if (e.code() != asio::error::operation_aborted) spdlog::error("stream failed: {}", e.what());
   } catch (const std::exception& e) {
@@ -324,7 +340,7 @@ asio::awaitable<void> run_stream(Mock& mock, Behaviour b, std::vector<std::strin
   using namespace asio::experimental::awaitable_operators;
   mock.stats.stream_opened(b.key);
   // Raced against the client leaving, so a pause (drip, pacing) ends as soon as it has gone.
-  const auto result = co_await (produce_guarded(out, b, tokens, *framing) || http::client_gone(out));
+  const auto result = co_await (produce_guarded(out, b, tokens, *framing, mock.ticker) || http::client_gone(out));
   const StreamEnd end = result.index() == 0 ? std::get<0>(result) : StreamEnd::cancelled;
   mock.stats.stream_closed(b.key, end);
   if (end == StreamEnd::dropped) throw_drop();

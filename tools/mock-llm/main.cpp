@@ -1,6 +1,7 @@
 // mock-llm: command line, server start-up and signal handling. The routes live in openai.cpp,
 // anthropic.cpp and control.cpp; timing and faults in faults.cpp.
 #include "mock.hpp"
+#include "ticker.hpp"
 
 #include "auth/jwt.hpp"
 #include "core/clock.hpp"
@@ -94,6 +95,9 @@ int main(int argc, char** argv) {
                               http::DispatcherOptions{{}, std::chrono::milliseconds(0)});
 
   asio::io_context ioc(static_cast<int>(threads));
+  // Made after the io_context and so destroyed before it.
+  mockllm::Ticker ticker(ioc.get_executor());
+  mock.ticker = &ticker;
   http::Server server(ioc, server_options, dispatcher);
   try {
     server.start();

@@ -94,9 +94,13 @@ class Stats {
 };
 
 // Everything the handlers share; lives as long as the server.
+class Ticker;
+
 struct Mock {
   Settings settings;
   Stats stats;
+  // Paces the streams' tokens (ticker.hpp); without one each stream sleeps on its own timer.
+  Ticker* ticker = nullptr;
   std::atomic<std::uint64_t> next_id{1};
 
   // "chatcmpl-mock-000001": unique per process, readable in logs.

@@ -364,7 +364,8 @@ Result<wire::Decoded> StreamDecoder::feed(const SseEvent& ev) {
     return wire::Decoded();
   }
 
-  const auto parsed = wire::parse_json_object(data);
+  wire::ChunkMemory memory;  // declared first: it outlives the parse tree
+  const auto parsed = wire::parse_json_object(data, memory.storage());
   if (!parsed) return wire::malformed(vendor, "stream chunk is not a JSON object");
   const json::object& chunk = parsed->get_object();
   if (const json::value* error = chunk.if_contains("error"); error && !error->is_null())

@@ -9,6 +9,7 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <iterator>
 #include <limits>
@@ -241,11 +242,33 @@ std::string join_url(std::string_view base_url, std::string_view path) {
   return url;
 }
 
-std::optional<json::value> parse_json_object(std::string_view body) {
+std::optional<json::value> parse_json_object(std::string_view body, json::storage_ptr sp) {
   boost::system::error_code ec;
-  json::value v = json::parse(body, ec);
+  json::value v = json::parse(body, ec, std::move(sp));
   if (ec || !v.is_object()) return std::nullopt;
   return v;
+}
+
+namespace {
+struct ChunkBuffer {
+  alignas(std::max_align_t) unsigned char bytes[4096];
+  bool in_use = false;
+};
+thread_local ChunkBuffer chunk_buffer;
+}  // namespace
+
+ChunkMemory::ChunkMemory() {
+  if (!chunk_buffer.in_use) {
+    chunk_buffer.in_use = owns_buffer_ = true;
+    resource_.emplace(chunk_buffer.bytes, sizeof chunk_buffer.bytes);
+  } else {
+    resource_.emplace();
+  }
+}
+
+ChunkMemory::~ChunkMemory() {
+  resource_.reset();
+  if (owns_buffer_) chunk_buffer.in_use = false;
 }
 
 const json::object* get_object(const json::object& o, std::string_view key) {

@@ -8,6 +8,7 @@
 #include "llm/provider.hpp"
 #include "llm/sse_parser.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/value.hpp>
 
 #include <cstdint>
@@ -94,7 +95,25 @@ Usage complete_usage(const StreamProgress& p, const ChatRequest& req, std::strin
 
 // Tolerant JSON readers: a missing member, a null or another type reads as absent, because
 // vendors add, drop and null out fields over time.
-std::optional<boost::json::value> parse_json_object(std::string_view body);  // object or nullopt
+std::optional<boost::json::value> parse_json_object(std::string_view body,
+                                                    boost::json::storage_ptr sp = {});  // object or nullopt
+
+// Memory for the JSON of one stream chunk, parsed and dropped within one call: a per-thread
+// buffer reused for every chunk (the heap only past its 4 KB), so decoding a relayed token
+// mallocs nothing for its parse tree. It must outlive what is parsed into it; a second one alive
+// on the same thread at once uses the heap.
+class ChunkMemory {
+ public:
+  ChunkMemory();
+  ~ChunkMemory();
+  ChunkMemory(const ChunkMemory&) = delete;
+  ChunkMemory& operator=(const ChunkMemory&) = delete;
+  boost::json::storage_ptr storage() { return &*resource_; }
+
+ private:
+  std::optional<boost::json::monotonic_resource> resource_;
+  bool owns_buffer_ = false;
+};
 const boost::json::object* get_object(const boost::json::object& o, std::string_view key);
 const boost::json::array* get_array(const boost::json::object& o, std::string_view key);
 std::optional<std::string_view> get_string(const boost::json::object& o, std::string_view key);

@@ -244,6 +244,61 @@ TEST_F(ServerStreamTest, EachWriteReachesTheClientAtOnce) {
   EXPECT_EQ(written.get(), (std::vector<bool>{true, true, true}));
 }
 
+// A direct send (try_write) that the socket takes only in part keeps the rest, and the next write
+// sends it first: a reader that reads nothing until the socket is full gets every event whole
+// and in order.
+TEST_F(ServerStreamTest, DirectSendsThatFillTheSocketArriveWholeAndInOrder) {
+  const auto event = [](std::size_t i) {
+    std::string e = "data: " + std::to_string(i) + " ";
+    e.resize(8 * 1024, 'x');
+    return e + "\n\n";
+  };
+  struct Outcome {
+    std::size_t events = 0;
+    std::size_t direct = 0;  // all sent by try_write
+    bool ok = true;
+  };
+  std::promise<void> socket_full;
+  std::promise<Outcome> outcome;
+  body_ = [&](BodyWriter& out) -> asio::awaitable<void> {
+    Outcome o;
+    o.ok = co_await out.write(event(o.events++));  // the head goes with the first write
+    bool kept = false;
+    std::size_t after = 0;  // events after the socket was full
+    while (o.ok && after < 20 && o.events < 8192) {
+      const std::string e = event(o.events++);
+      const BodyWriter::TryWrite r = out.try_write(e);
+      if (r == BodyWriter::TryWrite::written) ++o.direct;
+      if (r == BodyWriter::TryWrite::kept && !kept) {
+        kept = true;
+        socket_full.set_value();  // now the client starts reading
+      }
+      if (r == BodyWriter::TryWrite::busy) o.ok = co_await out.write(e);
+      if (r == BodyWriter::TryWrite::closed) o.ok = false;
+      if (kept) ++after;
+    }
+    outcome.set_value(o);
+  };
+  start();
+  StreamClient client(server_->port());
+  client.send(kGetStreamThenClose);
+  ASSERT_EQ(socket_full.get_future().wait_for(30s), std::future_status::ready)
+      << "the socket never filled: no direct send was cut short";
+  ASSERT_TRUE(client.read_head());
+  std::size_t received = 0;
+  while (auto chunk = client.next_chunk()) {
+    ASSERT_EQ(*chunk, event(received)) << "event " << received;
+    ++received;
+  }
+  EXPECT_TRUE(client.body_complete());
+  auto result = outcome.get_future();
+  ASSERT_EQ(result.wait_for(30s), std::future_status::ready);
+  const Outcome o = result.get();
+  EXPECT_TRUE(o.ok);
+  EXPECT_EQ(received, o.events);
+  EXPECT_GT(o.direct, 0u) << "events went out by try_write while the socket had room";
+}
+
 TEST_F(ServerStreamTest, ClientLeavingCompletesClosedAndLaterWritesFail) {
   struct Outcome {
     bool closed_flag;

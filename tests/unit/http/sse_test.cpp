@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <string>
+#include <utility>
 
 namespace aas::http {
 namespace {
@@ -28,6 +29,7 @@ class FakeWriter final : public BodyWriter {
   explicit FakeWriter(asio::io_context& io) : release_(io, asio::steady_timer::time_point::max()) {}
 
   asio::awaitable<bool> write(std::string_view bytes) override {
+    written += std::exchange(held, {});  // what a direct send left goes first
     written += bytes;
     ++writes;
     if (stall) co_await release_.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -39,6 +41,17 @@ class FakeWriter final : public BodyWriter {
   }
   bool is_closed() const override { return left; }
   asio::awaitable<bool> replace(Response) override { co_return false; }
+  // `direct`: what a direct send answers (busy: as a writer that cannot, the default); written
+  // and kept record the bytes, kept as if the socket took only the first half (the rest held).
+  TryWrite try_write(std::string_view bytes) override {
+    ++tries;
+    if (direct == TryWrite::written) written += bytes;
+    if (direct == TryWrite::kept) {
+      written += bytes.substr(0, bytes.size() / 2);
+      held += bytes.substr(bytes.size() / 2);
+    }
+    return direct;
+  }
 
   void release() {
     stall = false;
@@ -51,7 +64,10 @@ class FakeWriter final : public BodyWriter {
   bool registered() const { return static_cast<bool>(on_closed_); }
 
   std::string written;
+  std::string held;  // kept by a direct send, for the next write
   int writes = 0;
+  int tries = 0;
+  TryWrite direct = TryWrite::busy;
   bool stall = false;
   bool ok = true;
   bool left = false;
@@ -169,6 +185,73 @@ TEST(SseChannel, ListensForTheClientLeavingOnlyWhileItExists) {
   SseChannel late(out, io.get_executor(), 1h);
   EXPECT_TRUE(late.is_gone());
   EXPECT_FALSE(late.send("x"));
+}
+
+TEST(SseChannel, AnEventGoesStraightToTheSocketWhileThePumpWaitsAndNeverAfterItEnded) {
+  asio::io_context io;
+  FakeWriter out(io);
+  out.direct = BodyWriter::TryWrite::written;
+  SseChannel channel(out, io.get_executor(), 1h);
+  EXPECT_TRUE(channel.send("early "));
+  EXPECT_EQ(out.tries, 0) << "no direct send before the pump runs (the body may not have started)";
+  bool pumped = false;
+  asio::co_spawn(io, pump(channel, pumped), asio::detached);
+  io.poll();
+  ASSERT_EQ(out.writes, 1) << "the queued event goes out by the pump";
+  EXPECT_TRUE(channel.send("direct "));
+  EXPECT_EQ(out.tries, 1);
+  EXPECT_EQ(out.written, "early direct ") << "sent at once, without the pump";
+  io.poll();
+  EXPECT_EQ(out.writes, 1) << "the pump was not woken for it";
+
+  channel.finish();
+  io.run();
+  ASSERT_TRUE(pumped);
+  EXPECT_TRUE(channel.send("late"));
+  EXPECT_EQ(out.tries, 1) << "after the pump returned the body may have ended: no direct send";
+  EXPECT_EQ(out.written, "early direct ");
+}
+
+TEST(SseChannel, WhatADirectSendCouldNotWriteIsFlushedByThePumpBeforeLaterEvents) {
+  asio::io_context io;
+  FakeWriter out(io);
+  SseChannel channel(out, io.get_executor(), 1h);
+  bool pumped = false;
+  asio::co_spawn(io, pump(channel, pumped), asio::detached);
+  io.poll();
+  out.direct = BodyWriter::TryWrite::kept;
+  ASSERT_TRUE(channel.send("abcdef"));
+  EXPECT_EQ(out.written, "abc");
+  out.direct = BodyWriter::TryWrite::written;
+  ASSERT_TRUE(channel.send("XYZ"));
+  EXPECT_EQ(out.tries, 1) << "while the writer holds bytes, later events queue behind them";
+  io.poll();
+  EXPECT_EQ(out.written, "abcdefXYZ") << "in order";
+  EXPECT_TRUE(out.held.empty());
+  channel.finish();
+  io.run();
+  EXPECT_TRUE(pumped);
+}
+
+TEST(SseChannel, ABusyWriterGetsTheEventQueuedAndAClosedOneMarksTheReaderGone) {
+  asio::io_context io;
+  FakeWriter out(io);
+  SseChannel channel(out, io.get_executor(), 1h);
+  bool pumped = false, gone = false;
+  asio::co_spawn(io, pump(channel, pumped), asio::detached);
+  channel.on_gone([&gone] { gone = true; });
+  io.poll();
+  ASSERT_TRUE(channel.send("one"));  // busy (the default): queued
+  EXPECT_EQ(out.tries, 1);
+  EXPECT_EQ(out.written, "");
+  io.poll();
+  EXPECT_EQ(out.written, "one");
+  out.direct = BodyWriter::TryWrite::closed;
+  EXPECT_FALSE(channel.send("two"));
+  EXPECT_TRUE(gone);
+  io.run();
+  EXPECT_TRUE(pumped);
+  EXPECT_EQ(out.written, "one");
 }
 
 TEST(Sse, EventsAndTheResponsesHeaders) {
