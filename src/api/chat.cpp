@@ -145,6 +145,7 @@ Reply agent_turn(Services& s, chat::TurnInput in) {
   // stop request reaches it, whether or not the request is still waiting.
   auto prepared = co_await s.chat.begin(std::move(in), true);
   if (!prepared) co_return prepared.error();
+  const auto arrived = prepared->admitted_at;  // begin() started as the request arrived
   const auto ex = co_await asio::this_coro::executor;  // the connection's strand
   auto b = std::make_shared<Background>(ex);
   const std::string conversation_id = prepared->conversation.id;
@@ -158,7 +159,7 @@ Reply agent_turn(Services& s, chat::TurnInput in) {
   };
   // Detached, so the request's deadline never cancels it.
   asio::co_spawn(ex, std::move(run), asio::detached);
-  asio::steady_timer deadline(ex, s.agent_answer_within);
+  asio::steady_timer deadline(ex, arrived + s.agent_answer_within);
   while (!b->result && !b->confirmation) {
     auto woke = co_await (b->wake.async_wait(asio::as_tuple(asio::use_awaitable)) ||
                           deadline.async_wait(asio::as_tuple(asio::use_awaitable)));

@@ -645,24 +645,9 @@ int serve(Config c) {
 
   http::Server server(ioc, server_options(c), dispatcher,
                       realtime::engineio::upgrade_handler(socketio.engine(), c.socketio_path));
-  server.start();
-  if (may_use_tls(c)) asio::post(blocking, [client] { client->prepare_tls(); });
-  // What ended connections freed goes back to the system once their number has dropped.
-  MemoryTrimmer trimmer(ioc.get_executor(), blocking.get_executor(), [&server] { return server.connection_count(); });
-  trimmer.start();
-  // Ingestion: jobs left mid-way by a process that died are taken over when their lease runs out.
-  knowledge.start(ioc.get_executor());
-  mcp_refresher.start(ioc.get_executor());
-  if (hooks.active()) {
-    asio::co_spawn(ioc, hooks.run(), asio::detached);
-    spdlog::info("webhooks: {} global endpoint(s) receive message.completed, knowledge.document.indexed and "
-                 "budget.threshold events; per-tenant endpoints at /api/ai/admin/webhooks", c.webhook_urls.size());
-  }
-  const auto cap = [](std::size_t n) { return n == 0 ? std::string("no cap") : std::to_string(n); };
-  spdlog::info("connections: {} in all, {} per client address (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP)",
-               cap(c.max_connections), cap(c.max_connections_per_ip));
-  spdlog::info("ai-agent-service {} listening on http://{}:{} (schema v{}, {} threads)", AAS_VERSION,
-               c.host, server.port(), *version, threads);
+  // Before the listener opens and "listening" is logged: a supervisor (or a test) may signal as
+  // soon as it reads that line, and a SIGTERM before the set exists kills the process outright.
+  // A signal caught now is handled once the loop runs, after the rest of the start.
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
@@ -694,6 +679,24 @@ int serve(Config c) {
     });
   });
 
+  server.start();
+  if (may_use_tls(c)) asio::post(blocking, [client] { client->prepare_tls(); });
+  // What ended connections freed goes back to the system once their number has dropped.
+  MemoryTrimmer trimmer(ioc.get_executor(), blocking.get_executor(), [&server] { return server.connection_count(); });
+  trimmer.start();
+  // Ingestion: jobs left mid-way by a process that died are taken over when their lease runs out.
+  knowledge.start(ioc.get_executor());
+  mcp_refresher.start(ioc.get_executor());
+  if (hooks.active()) {
+    asio::co_spawn(ioc, hooks.run(), asio::detached);
+    spdlog::info("webhooks: {} global endpoint(s) receive message.completed, knowledge.document.indexed and "
+                 "budget.threshold events; per-tenant endpoints at /api/ai/admin/webhooks", c.webhook_urls.size());
+  }
+  const auto cap = [](std::size_t n) { return n == 0 ? std::string("no cap") : std::to_string(n); };
+  spdlog::info("connections: {} in all, {} per client address (MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP)",
+               cap(c.max_connections), cap(c.max_connections_per_ip));
+  spdlog::info("ai-agent-service {} listening on http://{}:{} (schema v{}, {} threads)", AAS_VERSION,
+               c.host, server.port(), *version, threads);
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { ioc.run(); });
   ioc.run();

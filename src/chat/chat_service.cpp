@@ -405,7 +405,8 @@ asio::awaitable<Result<TurnResult>> ChatService::finish(PreparedTurn& turn, cons
 asio::awaitable<Result<TurnResult>> ChatService::send(TurnInput input) {
   auto prepared = co_await begin(std::move(input), false);
   if (!prepared) co_return prepared.error();
-  const CallControl control{accounting_.call_limits()};
+  CallControl control{accounting_.call_limits()};
+  control.since = prepared->admitted_at;  // begin() started as the request arrived
   CallResult call;
   if (agent_) call = co_await agent_->run(*prepared, nullptr, control);
   else call = co_await call_model(*prepared->model, prepared->request, nullptr, control);

@@ -135,7 +135,9 @@ asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call
       co_return out;
     }
   }
-  CallResult result = co_await call_model(*call.model, call.request, nullptr, CallControl{accounting_.call_limits()});
+  CallControl control{accounting_.call_limits()};
+  control.since = call.admitted_at;  // admit() started as the request arrived
+  CallResult result = co_await call_model(*call.model, call.request, nullptr, control);
   co_await record(record_of(call), result);
   if (result.end == CallEnd::failed) co_return *result.error;
   DirectResult out = direct_result(call, result);

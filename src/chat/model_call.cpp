@@ -134,13 +134,14 @@ void distrust_implausible_usage(CallResult& r, const llm::ChatRequest& request) 
 }
 
 asio::awaitable<CallResult> call_once(const llm::Model& model, const llm::ChatRequest& request,
-                                      const CallLimits& limits) {
+                                      const CallLimits& limits, Clock::time_point since) {
   CallResult r;
   const auto started = Clock::now();
   std::optional<Result<llm::Completion>> c;
   if (limits.timeout.count() > 0) {
     using namespace asio::experimental::awaitable_operators;
-    asio::steady_timer deadline(co_await asio::this_coro::executor, limits.timeout);
+    if (since == Clock::time_point{}) since = started;
+    asio::steady_timer deadline(co_await asio::this_coro::executor, since + limits.timeout);
     auto raced = co_await (model.provider->complete(request) ||
                            deadline.async_wait(asio::as_tuple(asio::use_awaitable)));
     if (raced.index() == 0) c = std::move(std::get<0>(raced));
@@ -177,7 +178,7 @@ asio::awaitable<CallResult> call_once(const llm::Model& model, const llm::ChatRe
 asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatRequest& request,
                                        TurnObserver* observer, const CallControl& control) {
   const CallLimits& limits = control.limits;
-  if (!observer) co_return co_await call_once(model, request, limits);
+  if (!observer) co_return co_await call_once(model, request, limits, control.since);
 
   CallResult r;
   const auto started = Clock::now();

@@ -127,6 +127,10 @@ struct CallControl {
   CallLimits limits;
   StopSignal stop;                     // empty: no stop requests (the gateway)
   const Checkpoint* checkpoint = nullptr;  // streamed chat answers only
+  // A non-streamed call's limits.timeout counts from here: the request's arrival, so that time
+  // spent before the call (context, retrieval, admission) cannot carry the call past the request
+  // timeout, which would abandon the turn unrecorded. Default: the call's own start.
+  std::chrono::steady_clock::time_point since{};
 };
 
 // `observer` null: a non-streamed call.

@@ -40,10 +40,9 @@ describe('bounded answers and timed-out turns', () => {
       mockArgs: ['--drip-interval-ms', '100'],
       env: {
         // The model call of a non-streamed turn ends a tenth of this before the request timeout
-        // (app.cpp), counted from the call's start: what comes before the call (the stored
-        // question, on PostgreSQL under load) and the recording after it must fit in that tenth,
-        // or the dispatcher's own timeout answers 503 first. 300 ms (at 3 s) was not always
-        // enough on 2 cores at load 13; 1 s is.
+        // (app.cpp), counted from the turn's start: the recording after it must fit in that
+        // tenth, or the dispatcher's own timeout answers 503 first. 300 ms (at 3 s) was not
+        // always enough on 2 cores at load 13; 1 s is.
         REQUEST_TIMEOUT_MS: '10000',
         MAX_ANSWER_BYTES: String(MAX_ANSWER_BYTES),
         MAX_OUTPUT_TOKENS: '50000',

@@ -62,6 +62,19 @@ describe('graceful shutdown', () => {
     running.delete(svc);
   });
 
+  it('exits 0 on a SIGTERM sent the moment it says it is listening', async () => {
+    // A supervisor (or another test) may signal as soon as it reads the "listening" line; the
+    // signal handler was once installed just after that line, so a SIGTERM in between killed the
+    // process (seen once as a replica dying of SIGTERM at start-up). The window was one statement
+    // wide, so this cannot reproduce the old race on demand: it checks the order holds.
+    for (let i = 0; i < 5; i++) {
+      const svc = await startService();
+      running.add(svc);
+      assert.deepEqual(await svc.stop('SIGTERM'), { code: 0, signal: null }, `start ${i}; stderr:\n${svc.stderr}`);
+      running.delete(svc);
+    }
+  });
+
   it('closes an idle keep-alive connection at once on SIGTERM and exits 0', async () => {
     // A grace of 10 minutes: were the idle connection waited for, the exit would come long after
     // svc.stop gives up (60 s) — a bound on behaviour, not a timing measurement.

@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 
 namespace aas::chat {
 
@@ -491,6 +492,70 @@ TEST_F(ChatServiceTest, AStreamThatFailsBeforeAnyTextIsStoredAsAnError) {
   ASSERT_TRUE(list);
   ASSERT_EQ(list->items.size(), 1u);
   EXPECT_EQ(stored_answer("alice", list->items[0].id).status, domain::MessageStatus::error);
+}
+
+namespace {
+
+// Retrieval that takes `takes` (a slow embedding call or index, simulated on the blocking pool
+// where the real one runs) and finds nothing.
+class SlowRetriever final : public Retriever {
+ public:
+  explicit SlowRetriever(std::chrono::milliseconds takes) : takes_(takes) {}
+  Result<void> check(const std::string&, const std::vector<std::string>&) override { return {}; }
+  Result<std::vector<Citation>> retrieve(const std::string&, const std::vector<std::string>&,
+                                         const std::string&) override {
+    std::this_thread::sleep_for(takes_);
+    return std::vector<Citation>{};
+  }
+  Result<std::vector<Citation>> search(const std::string&, const std::vector<std::string>&, const std::string&,
+                                       int) override {
+    return std::vector<Citation>{};
+  }
+
+ private:
+  std::chrono::milliseconds takes_;
+};
+
+}  // namespace
+
+// A non-streamed call's timeout counts from the request's arrival, not from the call's start:
+// a turn whose retrieval used up the whole timeout fails upstream_timeout, recorded, rather than
+// calling the model with a fresh timeout the request's own (later) timeout would cut short,
+// leaving the turn unrecorded (issue 18, finding 2).
+TEST_F(ChatServiceTest, ANonStreamedCallsTimeoutCountsFromTheRequestsArrival) {
+  models_.add({"quick", "quick", std::make_shared<llm::MockProvider>(std::chrono::milliseconds(50)), llm::Pricing{},
+               std::nullopt, std::nullopt});
+  AccountingOptions timed;
+  timed.limits.timeout = std::chrono::milliseconds(400);
+  Accounting accounting(*store_, *limiter_, policies_, timed);
+  Recorder recorder(*store_, blocking_, accounting, events_);
+  ChatService chat(*store_, blocking_, models_, accounting, recorder, events_, ChatOptions{});
+  auto send_with = [&](std::chrono::milliseconds retrieval, std::string user) {
+    SlowRetriever retriever(retrieval);
+    chat.set_retriever(&retriever);
+    TurnInput in = input(std::move(user), "hello");
+    in.model = "quick";
+    in.knowledge_base_ids = std::vector<std::string>{"kb"};
+    ioc_.restart();
+    auto fut = asio::co_spawn(ioc_, chat.send(std::move(in)), asio::use_future);
+    ioc_.run();
+    return fut.get();
+  };
+
+  // The model answers well within the timeout when retrieval is quick...
+  auto quick = send_with(std::chrono::milliseconds(0), "alice");
+  ASSERT_TRUE(quick) << quick.error().message;
+  EXPECT_EQ(quick->assistant.status, domain::MessageStatus::complete);
+
+  // ...but not when retrieval took all of it: the call had no time left.
+  auto late = send_with(std::chrono::milliseconds(600), "bob");
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().code, errc::upstream_timeout);
+  auto conversations = store_->list_conversations("bob", {10, std::nullopt});
+  ASSERT_TRUE(conversations);
+  ASSERT_EQ(conversations->items.size(), 1u);
+  const domain::Message answer = stored_answer("bob", conversations->items[0].id);
+  EXPECT_EQ(answer.status, domain::MessageStatus::error);
 }
 
 }  // namespace aas::chat
