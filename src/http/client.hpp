@@ -71,6 +71,28 @@ struct ClientResponse {
 // then closed, not reused).
 using BodySink = std::function<bool(std::string_view bytes)>;
 
+// The body of a response whose head has arrived (HttpClient::open), read into its sink on demand.
+// An object rather than a coroutine awaited to the end, so that a caller can hand a long stream
+// on once it is flowing (a held stream keeps this object and one small frame, not the frames of
+// every layer that opened it). Used on the caller's strand, one read() at a time.
+class ClientStream {
+ public:
+  virtual ~ClientStream() = default;
+  // Reads body pieces into the sink until the body has all come (done()), the sink declined one
+  // (done(), still a success; the connection is then closed), a failure (done(); the error, as
+  // HttpClient::stream's), or the sink called pause() (read() again goes on). A body read whole
+  // gives its connection back to the pool; dropping the stream earlier closes it.
+  virtual boost::asio::awaitable<Result<void>> read() = 0;
+  // From within the sink: read() returns once this piece is delivered.
+  virtual void pause() = 0;
+  virtual bool done() const = 0;
+};
+
+struct OpenResponse {
+  ClientResponse head;  // status and headers, body empty
+  std::unique_ptr<ClientStream> body;
+};
+
 class HttpClient {
  public:
   HttpClient(boost::asio::any_io_executor executor, ClientOptions options);
@@ -93,12 +115,18 @@ class HttpClient {
   boost::asio::awaitable<Result<ClientResponse>> stream(
       ClientRequest req, std::function<void(const ClientResponse& head)> on_head, BodySink sink);
 
+  // Sends the request and returns once the response head has arrived (failures as for stream();
+  // a pooled connection's stale-close retry included); the body is then read through the
+  // returned stream into `sink`.
+  boost::asio::awaitable<Result<OpenResponse>> open(ClientRequest req, BodySink sink);
+
   // Builds the TLS context (the system CA store) now instead of on the first https request, which
   // would otherwise pay for it on an I/O thread. Blocking: call it from the blocking pool.
   void prepare_tls();
 
  private:
   struct Impl;
+  class Body;
   std::shared_ptr<Impl> impl_;
 };
 
