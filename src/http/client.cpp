@@ -330,9 +330,9 @@ using ResponseParser = bhttp::response_parser<bhttp::buffer_body>;
 
 }  // namespace
 
-struct HttpClient::Impl {
+struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
   Impl(asio::any_io_executor ex, ClientOptions opts)
-      : executor(std::move(ex)), options(std::move(opts)) {
+      : executor(std::move(ex)), options(std::move(opts)), sweeper(executor) {
     // A bad UPSTREAM_CA_FILE is a start-up error, so with one the context is built now.
     if (!options.extra_ca_file.empty()) (void)tls();
     if (!options.https_proxy.empty()) {
@@ -366,6 +366,9 @@ struct HttpClient::Impl {
 
   std::unique_ptr<Connection> checkout(const std::string& key);
   void checkin(const std::string& key, std::unique_ptr<Connection> conn);
+  // Closes the idle connections too old to be used again (ClientOptions::sweep_idle_connections).
+  void sweep();
+  void arm_sweep_locked();
 
   const asio::any_io_executor executor;
   const ClientOptions options;
@@ -376,6 +379,8 @@ struct HttpClient::Impl {
   // Coroutines on different strands share the pool; the lock is held only to move pointers.
   std::mutex mutex;
   std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
+  asio::steady_timer sweeper;  // armed while idle connections wait (guarded by the mutex)
+  bool sweep_armed = false;
 };
 
 void HttpClient::prepare_tls() { (void)impl_->tls(); }
@@ -425,9 +430,35 @@ void HttpClient::Impl::checkin(const std::string& key, std::unique_ptr<Connectio
   auto& list = idle[key];
   if (list.size() < options.max_idle_connections_per_host) {
     list.push_back(std::move(conn));
+    if (options.sweep_idle_connections) arm_sweep_locked();
   } else {
     surplus = std::move(conn);
   }
+}
+
+void HttpClient::Impl::arm_sweep_locked() {
+  if (sweep_armed) return;
+  sweep_armed = true;
+  sweeper.expires_after(kMaxIdleAge);
+  sweeper.async_wait([weak = weak_from_this()](const beast::error_code& ec) {
+    if (ec) return;
+    if (const auto self = weak.lock()) self->sweep();
+  });
+}
+
+void HttpClient::Impl::sweep() {
+  std::vector<std::unique_ptr<Connection>> stale;  // closed after the lock is released
+  std::lock_guard lock(mutex);
+  sweep_armed = false;
+  const auto now = Clock::now();
+  for (auto it = idle.begin(); it != idle.end();) {
+    auto& list = it->second;
+    for (auto& conn : list)
+      if (now - conn->idle_since >= kMaxIdleAge) stale.push_back(std::move(conn));
+    std::erase(list, nullptr);
+    it = list.empty() ? idle.erase(it) : std::next(it);
+  }
+  if (!idle.empty()) arm_sweep_locked();
 }
 
 // getaddrinfo runs on Asio's resolver thread and cannot be interrupted, and the resolver ignores

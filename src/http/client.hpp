@@ -36,6 +36,12 @@ struct ClientOptions {
   // so that calls that many at a time reuse their connections. At 16, every burst of more than 16
   // calls opened new ones (gateway at -c32: 1,275 connects in 8 s; 64 gives 1.15x the req/s).
   std::size_t max_idle_connections_per_host = 64;
+  // Idle connections are closed once too old to be reused (30 s) by a timer, not only when the
+  // next request to their host looks at them: after a burst of calls the pool (up to the figure
+  // above per host, each with its buffers) would otherwise stay for good, pinning pages of the
+  // burst's freed memory. The timer is work of the executor's io_context while connections are
+  // idle, so a program that runs its io_context until it runs out of work leaves this off.
+  bool sweep_idle_connections = false;
   std::string extra_ca_file;  // PEM, added to the system store (tests, private CAs)
   bool verify_peer = true;    // never turned off in production configuration
   // HTTPS_PROXY: https upstreams are reached through this proxy's CONNECT tunnel
