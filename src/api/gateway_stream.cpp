@@ -51,7 +51,9 @@ asio::awaitable<void> run_calls(chat::GatewayService& gateway, metrics::Metrics&
         co_await gateway.release(calls[i]);
         continue;
       }
-      outcome = co_await gateway.stream(calls[i], *relay);
+      // The model call's result here, not in a frame of GatewayService::stream held for the stream.
+      chat::CallResult called = co_await gateway.call_streamed(calls[i], *relay);
+      outcome = co_await gateway.streamed(calls[i], called);
       const Result<chat::DirectResult>& result = *outcome;
       if (!result) failure = result.error();
       else failure = result->interruption;

@@ -381,7 +381,8 @@ int serve(Config c) {
   // before the event bus, so it outlives the bus's subscriber thread, which broadcasts through it.
   realtime::socketio::Server socketio(ioc.get_executor(), engine_options(c), socketio_options(c));
 
-  const http::ClientOptions client_options = upstream_client_options(c);
+  http::ClientOptions client_options = upstream_client_options(c);
+  client_options.sweep_idle_connections = true;  // serve() stops its io_context itself
   if (!c.https_proxy.empty())
     spdlog::info("https upstreams go through the proxy of HTTPS_PROXY ({} host(s) in NO_PROXY go direct)",
                  c.no_proxy.size());

@@ -154,11 +154,11 @@ asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call
 }
 
 asio::awaitable<Result<DirectResult>> GatewayService::stream(AdmittedCall& call, TurnObserver& observer) {
-  const CallControl control{accounting_.call_limits()};
-  CallResult result = co_await call_model(*call.model, call.request, &observer, control);
+  CallResult result = co_await call_streamed(call, observer);
   co_return co_await streamed(call, result);
 }
 
+// Its own frame, not the stream's.
 asio::awaitable<Result<DirectResult>> GatewayService::streamed(AdmittedCall& call, CallResult& result) {
   co_await record(record_of(call), result);
   // Nothing sent yet: a plain error, nothing generated.

@@ -87,7 +87,8 @@ class GatewayService {
         accounting_(accounting),
         recorder_(recorder),
         cache_(cache),
-        options_(std::move(options)) {}
+        options_(std::move(options)),
+        stream_control_{accounting.call_limits()} {}
 
   const GatewayOptions& options() const { return options_; }
 
@@ -104,6 +105,13 @@ class GatewayService {
   // Text and tool calls as they stream go to the observer. `call` is the caller's, alive while it
   // awaits (not a copy in the coroutine's frame: ~1 KB more per held stream).
   boost::asio::awaitable<Result<DirectResult>> stream(AdmittedCall& call, TurnObserver& observer);
+  // stream() in two steps, for a caller that holds many streams (api/gateway_stream): the model
+  // call, not a coroutine itself (its result in the caller's frame: a frame less per held
+  // stream), then streamed(), the call's record and answer.
+  boost::asio::awaitable<CallResult> call_streamed(AdmittedCall& call, TurnObserver& observer) {
+    return call_model(*call.model, call.request, &observer, stream_control_);
+  }
+  boost::asio::awaitable<Result<DirectResult>> streamed(AdmittedCall& call, CallResult& result);
   // Admits (limits and budgets, on the inputs' tokens), calls the model's embed() and writes a
   // ledger row of kind "embedding" priced at the model's input price. 404 for an unknown model,
   // 400 for one that cannot embed; 429 when a limit refuses.
@@ -113,8 +121,6 @@ class GatewayService {
   // A call's ledger row, by the one Recorder; a failure to write is logged, not returned (the
   // answer has already been given).
   boost::asio::awaitable<void> record(CallRecord what, const CallResult& result);
-  // A streamed call's record and answer, after the stream: its own frame, not the stream's.
-  boost::asio::awaitable<Result<DirectResult>> streamed(AdmittedCall& call, CallResult& result);
 
   boost::asio::thread_pool& blocking_;
   const llm::ModelRegistry& models_;
@@ -122,6 +128,7 @@ class GatewayService {
   Recorder& recorder_;
   ResponseCache* cache_;
   GatewayOptions options_;
+  const CallControl stream_control_;  // the gateway's streams: its limits, no stop, no checkpoint
 };
 
 }  // namespace aas::chat

@@ -13,8 +13,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <algorithm>
+#include <memory>
 #include <tuple>
 #include <utility>
 #include <variant>
@@ -86,6 +88,42 @@ asio::awaitable<std::size_t> race(std::optional<Result<llm::Completion>>& comple
   if (std::exception_ptr error = order[0] == 0 ? stream_error : stop_error) std::rethrow_exception(error);
   if (order[0] == 0) completion = std::move(result);
   co_return order[0];
+}
+
+// The gateway's streams (no stop requests): the stream in two steps, each in a thread of its own
+// bound to `end` — opening it (the router's attempts, retries and fallbacks, until the first piece
+// reached the client), then reading the rest through the opened stream's own coroutine — so that
+// a held stream keeps no frame of the layers that opened it, nor of one that only forwards. Sets
+// `completion` unless the call ended early (the stream is then dropped: the deployment's slot
+// and breaker ticket go back through their destructors, nothing is counted for or against it).
+asio::awaitable<void> open_and_read(std::optional<Result<llm::Completion>>& completion, asio::cancellation_signal& end,
+                                    const bool& ended_early, llm::LlmProvider& provider,
+                                    const llm::ChatRequest& request, const llm::ChunkSink& sink) {
+  const auto ex = co_await asio::this_coro::executor;
+  // The slot is cleared when this coroutine's await completes.
+  const asio::cancellation_state outer = co_await asio::this_coro::cancellation_state;
+  if (asio::cancellation_slot slot = outer.slot(); slot.is_connected())
+    slot.assign([&end](asio::cancellation_type type) { end.emit(type); });
+  std::unique_ptr<llm::OpenStream> stream;
+  {
+    auto [error, opened] = co_await asio::co_spawn(
+        ex, provider.open_stream(request, sink), asio::bind_cancellation_slot(end.slot(), asio::as_tuple(asio::use_awaitable)));
+    if (error && !ended_early) std::rethrow_exception(error);
+    if (error || ended_early) co_return;
+    if (!opened) {
+      completion = Result<llm::Completion>(std::move(opened.error()));
+      co_return;
+    }
+    stream = std::move(*opened);
+  }
+  auto [error] = co_await asio::co_spawn(
+      ex, stream->read_rest(sink), asio::bind_cancellation_slot(end.slot(), asio::as_tuple(asio::use_awaitable)));
+  if (error && !ended_early) std::rethrow_exception(error);
+  if (ended_early) co_return;
+  // Cancelled from outside (not by our own early end): as an Asio operation ends.
+  if (outer.cancelled() != asio::cancellation_type::none)
+    throw boost::system::system_error(asio::error::operation_aborted);
+  completion = stream->outcome(false);
 }
 
 Error client_disconnected() { return make_error(errc::unavailable, "the client disconnected"); }
@@ -173,12 +211,9 @@ asio::awaitable<CallResult> call_once(const llm::Model& model, const llm::ChatRe
   co_return r;
 }
 
-}  // namespace
-
-asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatRequest& request,
-                                       TurnObserver* observer, const CallControl& control) {
+asio::awaitable<CallResult> call_streamed(const llm::Model& model, const llm::ChatRequest& request,
+                                          TurnObserver* observer, const CallControl& control) {
   const CallLimits& limits = control.limits;
-  if (!observer) co_return co_await call_once(model, request, limits, control.since);
 
   CallResult r;
   const auto started = Clock::now();
@@ -302,9 +337,11 @@ asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatR
   // (No co_await inside a condition: g++ 12 miscompiles some of those.)
   std::optional<Result<llm::Completion>> completion;
   std::size_t first = 0;  // 0 the stream, 1 a stop request
-  if (!overdue && !client_gone) {
+  if (!overdue && !client_gone && control.stop) {
     auto streaming = model.provider->stream(request, sink);
     first = co_await race(completion, end_race, ended_early, std::move(streaming), control.stop);
+  } else if (!overdue && !client_gone) {
+    co_await open_and_read(completion, end_race, ended_early, *model.provider, request, sink);
   }
   *done = true;
   observer->on_gone(nullptr);
@@ -332,6 +369,15 @@ asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatR
   }
   distrust_implausible_usage(r, request);
   co_return r;
+}
+
+}  // namespace
+
+// Not a coroutine itself: a stream's frame holds neither the buffered call's result nor its awaitable.
+asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatRequest& request,
+                                       TurnObserver* observer, const CallControl& control) {
+  if (!observer) return call_once(model, request, control.limits, control.since);
+  return call_streamed(model, request, observer, control);
 }
 
 }  // namespace aas::chat

@@ -24,6 +24,7 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <tuple>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -66,8 +67,6 @@ constexpr std::size_t kFirstPieceBytes = 512;
 constexpr auto kMaxIdleAge = std::chrono::seconds(30);
 
 using BeastRequest = bhttp::request<bhttp::string_body>;
-// Internal head callback: returning false ends the exchange after the header.
-using HeadHook = std::function<bool(const ClientResponse& head)>;
 
 std::string lowercase(std::string_view s) {
   std::string out(s);
@@ -293,8 +292,8 @@ bool is_http_protocol_error(const beast::error_code& ec) {
 
 // The client message stays generic; `detail` (logged, never sent) says what failed and where.
 Error transport_error(const beast::error_code& ec, const Deadline& d, std::string_view doing,
-                      const Target& t, bool cancelled) {
-  const std::string where = std::string(doing) + " " + t.authority;
+                      std::string_view authority, bool cancelled) {
+  const std::string where = std::string(doing) + " " + std::string(authority);
   if (cancelled) return make_error(errc::unavailable, "upstream request cancelled", where);
   if (is_timeout(ec, d)) {
     return make_error(errc::upstream_timeout, "upstream timed out",
@@ -307,31 +306,33 @@ Error transport_error(const beast::error_code& ec, const Deadline& d, std::strin
   return make_error(errc::unavailable, "upstream unavailable", where + ": " + ec.message());
 }
 
-// What one attempt on one connection produced.
+Error transport_error(const beast::error_code& ec, const Deadline& d, std::string_view doing, const Target& t,
+                      bool cancelled) {
+  return transport_error(ec, d, doing, std::string_view(t.authority), cancelled);
+}
+
+// What one attempt on one connection produced: the response head, or why not.
 struct Outcome {
   Result<ClientResponse> result;
-  bool reusable = false;  // the response was read completely and the server allows keep-alive
-  bool retry = false;     // a reused connection failed before any response byte
+  bool retry = false;  // a reused connection failed before any response byte
 };
 
 // One request/response exchange, as seen by the attempts made for it.
 struct Exchange {
   const Target& target;
-  // Written by each attempt; emptied once a response head arrived (no attempt follows then), so
-  // that a long stream does not keep the request's fields and body.
-  BeastRequest& request;
+  BeastRequest& request;  // written by each attempt
   Clock::time_point total_deadline;
   Clock::duration first_byte_timeout;
-  const HeadHook& on_head;
-  const BodySink& sink;
   asio::cancellation_state cancel_state;
 };
 
+using ResponseParser = bhttp::response_parser<bhttp::buffer_body>;
+
 }  // namespace
 
-struct HttpClient::Impl {
+struct HttpClient::Impl : std::enable_shared_from_this<HttpClient::Impl> {
   Impl(asio::any_io_executor ex, ClientOptions opts)
-      : executor(std::move(ex)), options(std::move(opts)) {
+      : executor(std::move(ex)), options(std::move(opts)), sweeper(executor) {
     // A bad UPSTREAM_CA_FILE is a start-up error, so with one the context is built now.
     if (!options.extra_ca_file.empty()) (void)tls();
     if (!options.https_proxy.empty()) {
@@ -350,21 +351,24 @@ struct HttpClient::Impl {
     return *tls_context;
   }
 
-  // `keep` is this client's state, held by the exchange so that the pool outlives it.
-  asio::awaitable<Result<ClientResponse>> exchange(ClientRequest req, HeadHook on_head, BodySink sink,
-                                                   std::shared_ptr<Impl> keep);
+  // `self` is this client's state, held by the exchange and its body so that the pool outlives them.
+  asio::awaitable<Result<OpenResponse>> open(ClientRequest req, BodySink sink, std::shared_ptr<Impl> self);
   asio::awaitable<Result<std::unique_ptr<Connection>>> connect(const Exchange& x);
   // Asks the proxy, on a fresh connection to it, for a tunnel to `t`.
   asio::awaitable<Result<void>> open_tunnel(beast::tcp_stream& s, const Target& t, const Deadline& d,
                                             const Exchange& x);
   asio::awaitable<std::pair<beast::error_code, std::vector<tcp::endpoint>>> resolve(
       const Target& t, const Deadline& d);
+  // Writes the request and reads the response head into `parser`.
   template <class Stream>
-  asio::awaitable<Outcome> transfer(Stream& stream, Connection& conn, const Exchange& x,
-                                    bool reused);
+  asio::awaitable<Outcome> send(Stream& stream, Connection& conn, ResponseParser& parser, const Exchange& x,
+                                bool reused);
 
   std::unique_ptr<Connection> checkout(const std::string& key);
   void checkin(const std::string& key, std::unique_ptr<Connection> conn);
+  // Closes the idle connections too old to be used again (ClientOptions::sweep_idle_connections).
+  void sweep();
+  void arm_sweep_locked();
 
   const asio::any_io_executor executor;
   const ClientOptions options;
@@ -375,6 +379,8 @@ struct HttpClient::Impl {
   // Coroutines on different strands share the pool; the lock is held only to move pointers.
   std::mutex mutex;
   std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
+  asio::steady_timer sweeper;  // armed while idle connections wait (guarded by the mutex)
+  bool sweep_armed = false;
 };
 
 void HttpClient::prepare_tls() { (void)impl_->tls(); }
@@ -424,9 +430,35 @@ void HttpClient::Impl::checkin(const std::string& key, std::unique_ptr<Connectio
   auto& list = idle[key];
   if (list.size() < options.max_idle_connections_per_host) {
     list.push_back(std::move(conn));
+    if (options.sweep_idle_connections) arm_sweep_locked();
   } else {
     surplus = std::move(conn);
   }
+}
+
+void HttpClient::Impl::arm_sweep_locked() {
+  if (sweep_armed) return;
+  sweep_armed = true;
+  sweeper.expires_after(kMaxIdleAge);
+  sweeper.async_wait([weak = weak_from_this()](const beast::error_code& ec) {
+    if (ec) return;
+    if (const auto self = weak.lock()) self->sweep();
+  });
+}
+
+void HttpClient::Impl::sweep() {
+  std::vector<std::unique_ptr<Connection>> stale;  // closed after the lock is released
+  std::lock_guard lock(mutex);
+  sweep_armed = false;
+  const auto now = Clock::now();
+  for (auto it = idle.begin(); it != idle.end();) {
+    auto& list = it->second;
+    for (auto& conn : list)
+      if (now - conn->idle_since >= kMaxIdleAge) stale.push_back(std::move(conn));
+    std::erase(list, nullptr);
+    it = list.empty() ? idle.erase(it) : std::next(it);
+  }
+  if (!idle.empty()) arm_sweep_locked();
 }
 
 // getaddrinfo runs on Asio's resolver thread and cannot be interrupted, and the resolver ignores
@@ -544,8 +576,8 @@ asio::awaitable<Result<void>> HttpClient::Impl::open_tunnel(beast::tcp_stream& s
 }
 
 template <class Stream>
-asio::awaitable<Outcome> HttpClient::Impl::transfer(Stream& stream, Connection& conn,
-                                                    const Exchange& x, bool reused) {
+asio::awaitable<Outcome> HttpClient::Impl::send(Stream& stream, Connection& conn, ResponseParser& parser,
+                                                const Exchange& x, bool reused) {
   beast::tcp_stream& lowest = conn.lowest();
   // A reused connection that fails before the first response byte was most likely closed by the
   // server while idle, so the request never reached it: the one failure safe to retry.
@@ -563,59 +595,112 @@ asio::awaitable<Outcome> HttpClient::Impl::transfer(Stream& stream, Connection& 
   auto [write_ec, written] = co_await bhttp::async_write(stream, x.request, use_tuple);
   if (write_ec) co_return failed(write_ec, d, "sending request to", true);
 
-  bhttp::response_parser<bhttp::buffer_body> parser;
   parser.header_limit(kMaxHeaderBytes);
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // callers apply their own
   if (x.request.method() == bhttp::verb::head) parser.skip(true);
 
   d = phase_deadline(x.first_byte_timeout, "first byte", x.total_deadline);
   lowest.expires_at(d.at);
-  auto [header_ec, header_bytes] =
-      co_await bhttp::async_read_header(stream, conn.buffer, parser, use_tuple);
-  if (header_ec) {
-    co_return failed(header_ec, d, "waiting for the response from", !parser.got_some());
-  }
-  x.request = {};  // a response came: no attempt follows
-
+  auto [header_ec, header_bytes] = co_await bhttp::async_read_header(stream, conn.buffer, parser, use_tuple);
+  if (header_ec) co_return failed(header_ec, d, "waiting for the response from", !parser.got_some());
   ClientResponse head = to_head(parser.get());
-  if (!x.on_head(head)) co_return Outcome{std::move(head)};
-
-  // buffer_body hands over whatever each read produced, so bytes reach the sink as they arrive
-  // and nothing accumulates here.
-  std::unique_ptr<char[]> piece = std::make_unique_for_overwrite<char[]>(kFirstPieceBytes);
-  std::size_t piece_size = kFirstPieceBytes;
-  while (!parser.is_done()) {
-    // A head hook or sink may have cancelled this very coroutine; the next co_await would throw.
-    if (is_cancelled(x.cancel_state)) {
-      co_return failed(asio::error::operation_aborted, d, "reading the response body from", false);
-    }
-    parser.get().body().data = piece.get();
-    parser.get().body().size = piece_size;
-    d = phase_deadline(options.idle_timeout, "idle", x.total_deadline);
-    lowest.expires_at(d.at);
-    auto [read_ec, read_bytes] =
-        co_await bhttp::async_read_some(stream, conn.buffer, parser, use_tuple);
-    const bool full = read_ec == bhttp::error::need_buffer;
-    if (full) read_ec = {};  // the piece is full: deliver it
-    if (read_ec) co_return failed(read_ec, d, "reading the response body from", false);
-    const std::size_t got = piece_size - parser.get().body().size;
-    if (got > 0 && !x.sink(std::string_view(piece.get(), got))) {
-      co_return Outcome{std::move(head)};  // the caller stopped: the connection is not reused
-    }
-    if (full && piece_size < kBodyPieceBytes) {
-      piece_size *= 2;
-      piece = std::make_unique_for_overwrite<char[]>(piece_size);
-    }
-  }
-  lowest.expires_never();
-  // Bytes beyond the response mean the server does not speak the protocol we think it does.
-  const bool reusable = parser.keep_alive() && conn.buffer.size() == 0;
-  co_return Outcome{std::move(head), reusable};
+  // The parser's own copy of the header fields is not needed to read the body (its framing is
+  // in the parser's state): a long stream should not keep it.
+  parser.get().clear();
+  co_return Outcome{std::move(head)};
 }
 
-asio::awaitable<Result<ClientResponse>> HttpClient::Impl::exchange(ClientRequest req, HeadHook on_head,
-                                                                   BodySink sink, std::shared_ptr<Impl> keep) {
-  (void)keep;
+// The body of one response, read piece by piece into the sink: buffer_body hands over whatever
+// each read produced, so bytes reach the sink as they arrive and nothing accumulates here.
+class HttpClient::Body final : public ClientStream {
+ public:
+  Body(std::shared_ptr<Impl> impl, std::unique_ptr<Connection> conn, std::string pool_key, std::string authority,
+       std::string log_path, Clock::time_point total_deadline)
+      : impl_(std::move(impl)),
+        conn_(std::move(conn)),
+        pool_key_(std::move(pool_key)),
+        authority_(std::move(authority)),
+        log_path_(std::move(log_path)),
+        total_deadline_(total_deadline) {}
+
+  asio::awaitable<Result<void>> read() override;
+  void pause() override { paused_ = true; }
+  bool done() const override { return done_; }
+
+  ResponseParser parser;  // the attempt's, filled by Impl::send
+  BodySink sink;
+
+ private:
+  Result<void> fail(const beast::error_code& ec, bool cancelled) {
+    done_ = true;
+    conn_.reset();
+    Error e = transport_error(ec, d_, "reading the response body from", authority_, cancelled);
+    spdlog::debug("upstream {}{}: {}", authority_, log_path_, e.detail);
+    return e;
+  }
+
+  std::shared_ptr<Impl> impl_;
+  std::unique_ptr<Connection> conn_;
+  std::string pool_key_;
+  std::string authority_;
+  std::string log_path_;  // for the log: never the query
+  Clock::time_point total_deadline_;
+  Deadline d_{};
+  // The piece starts at kFirstPieceBytes and doubles only when a read fills it (see there).
+  std::unique_ptr<char[]> piece_;
+  std::size_t piece_size_ = 0;
+  bool paused_ = false;
+  bool done_ = false;
+};
+
+asio::awaitable<Result<void>> HttpClient::Body::read() {
+  const asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
+  paused_ = false;
+  while (!done_ && !parser.is_done()) {
+    // A sink may have cancelled this very coroutine; the next co_await would throw.
+    if (is_cancelled(cancel_state)) co_return fail(asio::error::operation_aborted, true);
+    if (!piece_) {
+      piece_size_ = kFirstPieceBytes;
+      piece_ = std::make_unique_for_overwrite<char[]>(piece_size_);
+    }
+    parser.get().body().data = piece_.get();
+    parser.get().body().size = piece_size_;
+    d_ = phase_deadline(impl_->options.idle_timeout, "idle", total_deadline_);
+    conn_->lowest().expires_at(d_.at);
+    beast::error_code ec;
+    if (conn_->tls) {
+      std::tie(ec, std::ignore) = co_await bhttp::async_read_some(*conn_->tls, conn_->buffer, parser, use_tuple);
+    } else {
+      std::tie(ec, std::ignore) = co_await bhttp::async_read_some(*conn_->plain, conn_->buffer, parser, use_tuple);
+    }
+    const bool full = ec == bhttp::error::need_buffer;
+    if (full) ec = {};  // the piece is full: deliver it
+    if (ec) co_return fail(ec, is_cancelled(cancel_state));
+    const std::size_t got = piece_size_ - parser.get().body().size;
+    if (got > 0 && !sink(std::string_view(piece_.get(), got))) {
+      done_ = true;  // the caller stopped: the connection is not reused
+      conn_.reset();
+      co_return Result<void>();
+    }
+    if (full && piece_size_ < kBodyPieceBytes) {
+      piece_size_ *= 2;
+      piece_ = std::make_unique_for_overwrite<char[]>(piece_size_);
+    }
+    if (paused_ && !parser.is_done()) co_return Result<void>();
+  }
+  if (!done_) {
+    done_ = true;
+    conn_->lowest().expires_never();
+    // Bytes beyond the response mean the server does not speak the protocol we think it does.
+    if (parser.keep_alive() && conn_->buffer.size() == 0) impl_->checkin(pool_key_, std::move(conn_));
+    conn_.reset();
+  }
+  piece_.reset();
+  co_return Result<void>();
+}
+
+asio::awaitable<Result<OpenResponse>> HttpClient::Impl::open(ClientRequest req, BodySink sink,
+                                                             std::shared_ptr<Impl> self) {
   auto target = parse_target(req.url);
   if (!target) co_return target.error();
   auto msg = build_request(req, *target);
@@ -627,8 +712,7 @@ asio::awaitable<Result<ClientResponse>> HttpClient::Impl::exchange(ClientRequest
   const auto first_byte_timeout =
       req.first_byte_timeout.count() > 0 ? req.first_byte_timeout : options.first_byte_timeout;
   const asio::cancellation_state cancel_state = co_await asio::this_coro::cancellation_state;
-  const Exchange x{*target,     *msg, Clock::now() + total_timeout, first_byte_timeout,
-                   on_head,     sink, cancel_state};
+  const Exchange x{*target, *msg, Clock::now() + total_timeout, first_byte_timeout, cancel_state};
   const std::string pool_key = (target->tls ? "https://" : "http://") + target->authority;
 
   // At most two attempts: a pooled connection, then (only after a stale-connection failure) a
@@ -646,14 +730,16 @@ asio::awaitable<Result<ClientResponse>> HttpClient::Impl::exchange(ClientRequest
       }
       conn = std::move(*fresh);
     }
-
-    // Connections not handed back below are closed when `conn` goes out of scope: after a
-    // failure, an abort by the caller, or when this coroutine is destroyed mid-exchange.
+    Connection& c = *conn;
+    // The body owns the connection from here: it is closed when the body is dropped unread (after
+    // a failure, or when this coroutine is destroyed mid-exchange) and pooled when read whole.
+    auto body = std::make_unique<Body>(self, std::move(conn), pool_key, target->authority, target->log_path,
+                                       x.total_deadline);
     Outcome out;
-    if (conn->tls) {
-      out = co_await transfer(*conn->tls, *conn, x, reused);
+    if (c.tls) {
+      out = co_await send(*c.tls, c, body->parser, x, reused);
     } else {
-      out = co_await transfer(*conn->plain, *conn, x, reused);
+      out = co_await send(*c.plain, c, body->parser, x, reused);
     }
     if (out.retry) {
       spdlog::debug("upstream {} closed a reused connection before answering ({}); retrying once",
@@ -663,10 +749,10 @@ asio::awaitable<Result<ClientResponse>> HttpClient::Impl::exchange(ClientRequest
     if (!out.result) {
       spdlog::debug("upstream {} {}{}: {}", req.method, target->authority, target->log_path,
                     out.result.error().detail);
-    } else if (out.reusable) {
-      checkin(pool_key, std::move(conn));
+      co_return out.result.error();
     }
-    co_return std::move(out.result);
+    body->sink = std::move(sink);
+    co_return OpenResponse{std::move(*out.result), std::move(body)};
   }
 }
 
@@ -682,20 +768,9 @@ HttpClient::HttpClient(asio::any_io_executor executor, ClientOptions options)
 HttpClient::~HttpClient() = default;
 
 asio::awaitable<Result<ClientResponse>> HttpClient::request(ClientRequest req) {
-  const std::shared_ptr<Impl> impl = impl_;  // in-flight requests keep the pool alive
-  const std::size_t limit = impl->options.max_response_bytes;
+  const std::size_t limit = impl_->options.max_response_bytes;
   std::string body;
   bool too_large = false;
-
-  HeadHook on_head = [&](const ClientResponse& head) {
-    // A declared length over the limit fails at once, without reading the body.
-    if (auto length = head.header("content-length")) {
-      std::uint64_t n = 0;
-      const auto [end, ec] = std::from_chars(length->data(), length->data() + length->size(), n);
-      if (ec == std::errc() && n > limit) too_large = true;
-    }
-    return !too_large;
-  };
   BodySink sink = [&](std::string_view bytes) {
     if (bytes.size() > limit - body.size()) {
       too_large = true;
@@ -704,27 +779,43 @@ asio::awaitable<Result<ClientResponse>> HttpClient::request(ClientRequest req) {
     body.append(bytes);
     return true;
   };
-
-  auto result = co_await impl->exchange(std::move(req), std::move(on_head), std::move(sink), impl);
-  if (!result) co_return result;
+  auto opened = co_await impl_->open(std::move(req), std::move(sink), impl_);
+  if (!opened) co_return opened.error();
+  // A declared length over the limit fails at once, without reading the body.
+  if (auto length = opened->head.header("content-length")) {
+    std::uint64_t n = 0;
+    const auto [end, ec] = std::from_chars(length->data(), length->data() + length->size(), n);
+    if (ec == std::errc() && n > limit) too_large = true;
+  }
+  while (!too_large && !opened->body->done()) {
+    auto read = co_await opened->body->read();
+    if (!read) co_return read.error();
+  }
   if (too_large) {
     co_return make_error(errc::upstream_error, "upstream response too large",
                          "response body over " + std::to_string(limit) + " bytes");
   }
-  result->body = std::move(body);
-  co_return result;
+  opened->head.body = std::move(body);
+  co_return std::move(opened->head);
 }
 
-// Not a coroutine itself: the exchange is what the caller awaits, a frame less for every held
-// stream.
 asio::awaitable<Result<ClientResponse>> HttpClient::stream(
     ClientRequest req, std::function<void(const ClientResponse& head)> on_head, BodySink sink) {
-  HeadHook hook = [on_head = std::move(on_head)](const ClientResponse& head) {
-    if (on_head) on_head(head);
-    return true;
-  };
   if (!sink) sink = [](std::string_view) { return true; };
-  return impl_->exchange(std::move(req), std::move(hook), std::move(sink), impl_);
+  auto opened = co_await impl_->open(std::move(req), std::move(sink), impl_);
+  if (!opened) co_return opened.error();
+  if (on_head) on_head(opened->head);
+  while (!opened->body->done()) {
+    auto read = co_await opened->body->read();
+    if (!read) co_return read.error();
+  }
+  co_return std::move(opened->head);
+}
+
+// Not a coroutine itself: the exchange is what the caller awaits, a frame less.
+asio::awaitable<Result<OpenResponse>> HttpClient::open(ClientRequest req, BodySink sink) {
+  if (!sink) sink = [](std::string_view) { return true; };
+  return impl_->open(std::move(req), std::move(sink), impl_);
 }
 
 }  // namespace aas::http

@@ -36,6 +36,12 @@ struct ClientOptions {
   // so that calls that many at a time reuse their connections. At 16, every burst of more than 16
   // calls opened new ones (gateway at -c32: 1,275 connects in 8 s; 64 gives 1.15x the req/s).
   std::size_t max_idle_connections_per_host = 64;
+  // Idle connections are closed once too old to be reused (30 s) by a timer, not only when the
+  // next request to their host looks at them: after a burst of calls the pool (up to the figure
+  // above per host, each with its buffers) would otherwise stay for good, pinning pages of the
+  // burst's freed memory. The timer is work of the executor's io_context while connections are
+  // idle, so a program that runs its io_context until it runs out of work leaves this off.
+  bool sweep_idle_connections = false;
   std::string extra_ca_file;  // PEM, added to the system store (tests, private CAs)
   bool verify_peer = true;    // never turned off in production configuration
   // HTTPS_PROXY: https upstreams are reached through this proxy's CONNECT tunnel
@@ -71,6 +77,28 @@ struct ClientResponse {
 // then closed, not reused).
 using BodySink = std::function<bool(std::string_view bytes)>;
 
+// The body of a response whose head has arrived (HttpClient::open), read into its sink on demand.
+// An object rather than a coroutine awaited to the end, so that a caller can hand a long stream
+// on once it is flowing (a held stream keeps this object and one small frame, not the frames of
+// every layer that opened it). Used on the caller's strand, one read() at a time.
+class ClientStream {
+ public:
+  virtual ~ClientStream() = default;
+  // Reads body pieces into the sink until the body has all come (done()), the sink declined one
+  // (done(), still a success; the connection is then closed), a failure (done(); the error, as
+  // HttpClient::stream's), or the sink called pause() (read() again goes on). A body read whole
+  // gives its connection back to the pool; dropping the stream earlier closes it.
+  virtual boost::asio::awaitable<Result<void>> read() = 0;
+  // From within the sink: read() returns once this piece is delivered.
+  virtual void pause() = 0;
+  virtual bool done() const = 0;
+};
+
+struct OpenResponse {
+  ClientResponse head;  // status and headers, body empty
+  std::unique_ptr<ClientStream> body;
+};
+
 class HttpClient {
  public:
   HttpClient(boost::asio::any_io_executor executor, ClientOptions options);
@@ -93,12 +121,18 @@ class HttpClient {
   boost::asio::awaitable<Result<ClientResponse>> stream(
       ClientRequest req, std::function<void(const ClientResponse& head)> on_head, BodySink sink);
 
+  // Sends the request and returns once the response head has arrived (failures as for stream();
+  // a pooled connection's stale-close retry included); the body is then read through the
+  // returned stream into `sink`.
+  boost::asio::awaitable<Result<OpenResponse>> open(ClientRequest req, BodySink sink);
+
   // Builds the TLS context (the system CA store) now instead of on the first https request, which
   // would otherwise pay for it on an I/O thread. Blocking: call it from the blocking pool.
   void prepare_tls();
 
  private:
   struct Impl;
+  class Body;
   std::shared_ptr<Impl> impl_;
 };
 

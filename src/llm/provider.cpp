@@ -1,5 +1,8 @@
 #include "llm/provider.hpp"
 
+#include <boost/asio/this_coro.hpp>
+#include <boost/system/system_error.hpp>
+
 namespace aas::llm {
 
 void apply_tool_call_delta(std::vector<ToolCall>& calls, const ToolCallDelta& d) {
@@ -30,6 +33,40 @@ Error cannot_embed(std::string_view model) {
 
 boost::asio::awaitable<Result<Embeddings>> LlmProvider::embed(const EmbeddingRequest& req) {
   co_return cannot_embed(req.model);
+}
+
+namespace {
+
+// A stream that ended while it was opened: its outcome, kept.
+class EndedStream final : public OpenStream {
+ public:
+  explicit EndedStream(Completion c) : completion_(std::move(c)) {}
+  boost::asio::awaitable<void> read_rest(const ChunkSink&) override { co_return; }
+  Result<Completion> outcome(bool) override { return std::move(completion_); }
+
+ private:
+  Completion completion_;
+};
+
+}  // namespace
+
+boost::asio::awaitable<Result<std::unique_ptr<OpenStream>>> LlmProvider::open_stream(const ChatRequest& req,
+                                                                                     const ChunkSink& sink) {
+  auto completion = co_await stream(req, sink);
+  if (!completion) co_return completion.error();
+  co_return std::make_unique<EndedStream>(std::move(*completion));
+}
+
+boost::asio::awaitable<Result<Completion>> stream_through(LlmProvider& provider, const ChatRequest& req,
+                                                          const ChunkSink& sink) {
+  auto opened = co_await provider.open_stream(req, sink);
+  if (!opened) co_return opened.error();
+  co_await (*opened)->read_rest(sink);
+  const boost::asio::cancellation_state cs = co_await boost::asio::this_coro::cancellation_state;
+  const bool cancelled = cs.cancelled() != boost::asio::cancellation_type::none;
+  Result<Completion> completion = (*opened)->outcome(cancelled);
+  if (cancelled) throw boost::system::system_error(boost::asio::error::operation_aborted);
+  co_return completion;
 }
 
 }  // namespace aas::llm

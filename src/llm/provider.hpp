@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -178,6 +179,22 @@ struct Embeddings {
 // - Tool calls stream as ToolCallDelta pieces and come back assembled in Completion::tool_calls
 //   (also for a cancelled stream: the calls the sink accepted, arguments as far as they came).
 
+// A streamed answer once it is flowing (LlmProvider::open_stream): its first piece reached the
+// sink, or it has ended already. A held stream keeps this object and the one coroutine frame that
+// reads it, not the frames of the layers (router, provider, HTTP client) that opened it.
+class OpenStream {
+ public:
+  virtual ~OpenStream() = default;
+  // Reads the rest of the answer into `sink` (the caller's own: the sink given to open_stream
+  // may have been a layer's wrapper, gone once it opened), until the upstream finished, failed,
+  // or the sink declined. Returns at once for a stream that ended while opening. Cancelled
+  // through the awaiting coroutine's cancellation slot.
+  virtual boost::asio::awaitable<void> read_rest(const ChunkSink& sink) = 0;
+  // What it came to, as stream() returns it, once read_rest has returned. `cancelled`: the reading
+  // was cancelled (the client left, a time bound): nothing is counted for or against the upstream.
+  virtual Result<Completion> outcome(bool cancelled) = 0;
+};
+
 class LlmProvider {
  public:
   virtual ~LlmProvider() = default;
@@ -185,6 +202,12 @@ class LlmProvider {
   virtual boost::asio::awaitable<Result<Completion>> complete(const ChatRequest& req) = 0;
   virtual boost::asio::awaitable<Result<Completion>> stream(const ChatRequest& req,
                                                             const ChunkSink& sink) = 0;
+  // stream() in two steps: returns once the first piece (text or a tool call) reached the sink,
+  // or the stream ended (a failure before the first piece, and any failure a provider cannot
+  // tell apart, is the Error). `req` must outlive the returned stream. This default runs stream()
+  // to its end; providers that hold long streams override it (see stream_through).
+  virtual boost::asio::awaitable<Result<std::unique_ptr<OpenStream>>> open_stream(const ChatRequest& req,
+                                                                                  const ChunkSink& sink);
   // invalid_request naming the parameter when this provider cannot honour the request (Anthropic
   // has no seed, ...): checked before a call is admitted, so that a refusal costs nothing.
   // stream() and complete() refuse the same requests the same way.
@@ -193,6 +216,12 @@ class LlmProvider {
   // keeps this default: invalid_request "model X cannot embed".
   virtual boost::asio::awaitable<Result<Embeddings>> embed(const EmbeddingRequest& req);
 };
+
+// stream() by way of open_stream(): open, read the rest, the outcome (a cancelled reading ends
+// with operation_aborted, as Asio operations do). For providers that override open_stream, and
+// for callers that hold streams (the model call).
+boost::asio::awaitable<Result<Completion>> stream_through(LlmProvider& provider, const ChatRequest& req,
+                                                          const ChunkSink& sink);
 
 // True for a request every provider carries as it is (text messages, temperature, max_tokens,
 // top_p, stop): asking supports() can be skipped, which would build the request's body.

@@ -259,23 +259,54 @@ struct RoutedModel::State {
   // (cancelled, or it never got a slot) gives the probe back so that another call may try.
   class Ticket {
    public:
-    Ticket(State& s, std::size_t i, bool probe) : s_(s), i_(i), probe_(probe) {}
-    Ticket(const Ticket&) = delete;
-    Ticket& operator=(const Ticket&) = delete;
+    Ticket(State& s, std::size_t i, bool probe) : s_(&s), i_(i), probe_(probe) {}
+    Ticket(Ticket&& o) noexcept : s_(o.s_), i_(o.i_), probe_(o.probe_), settled_(std::exchange(o.settled_, true)) {}
+    Ticket& operator=(Ticket&&) = delete;
     ~Ticket() {
-      if (!settled_ && probe_) s_.abandon_probe(i_);
+      if (!settled_ && probe_) s_->abandon_probe(i_);
     }
     void settle(bool failed) {
       settled_ = true;
-      s_.record(i_, probe_, failed);
+      s_->record(i_, probe_, failed);
     }
 
    private:
-    State& s_;
+    State* s_;
     std::size_t i_;
     bool probe_;
     bool settled_ = false;
   };
+
+  // A stream that reached the client (or ended) on a deployment: it keeps the attempt's slot and
+  // breaker ticket until its outcome is known, and its renamed request, without keeping the
+  // router's coroutines (run, call_deployment), which have returned.
+  class RoutedStream final : public OpenStream {
+   public:
+    RoutedStream(std::unique_ptr<ChatRequest> request, std::unique_ptr<OpenStream> inner)
+        : request_(std::move(request)), inner_(std::move(inner)) {}
+    void hold(State& s, std::size_t node, Permit permit, Ticket ticket) {
+      state_ = &s;
+      node_ = node;
+      permit_ = std::move(permit);
+      ticket_.emplace(std::move(ticket));
+    }
+    asio::awaitable<void> read_rest(const ChunkSink& sink) override { return inner_->read_rest(sink); }
+    Result<Completion> outcome(bool cancelled) override {
+      Result<Completion> r = inner_->outcome(cancelled);
+      permit_.release();
+      if (!cancelled) state_->settle(node_, *ticket_, r);  // a cancelled one: its ticket gives a probe back
+      return r;
+    }
+
+   private:
+    std::unique_ptr<ChatRequest> request_;  // when the deployment names another upstream model
+    std::unique_ptr<OpenStream> inner_;
+    State* state_ = nullptr;
+    std::size_t node_ = 0;
+    Permit permit_;
+    std::optional<Ticket> ticket_;
+  };
+  using Opened = std::unique_ptr<OpenStream>;
 
   struct Pick {
     enum Kind { go, wait, all_open, all_full } kind = all_open;
@@ -635,12 +666,16 @@ struct RoutedModel::State {
           renamed->model = upstream;
           req = renamed.get();
         }
-        if (ctx.sink == nullptr) return node.d.provider->complete(*req);
-        sink = [&ctx, &delivered = deadline->delivered](const StreamDelta& d) {
-          if (!d.text.empty() || d.tool_call != nullptr) ctx.delivered = delivered = true;
-          return (*ctx.sink)(d);
-        };
-        return node.d.provider->stream(*req, sink);
+        if constexpr (std::is_same_v<T, Completion>) {
+          return node.d.provider->complete(*req);
+        } else {
+          // Used while the stream opens only: the rest goes to the caller's own sink.
+          sink = [&ctx, &delivered = deadline->delivered](const StreamDelta& d) {
+            if (!d.text.empty() || d.tool_call != nullptr) ctx.delivered = delivered = true;
+            return (*ctx.sink)(d);
+          };
+          return node.d.provider->open_stream(*req, sink);
+        }
       }
     }();
     // The timer's handler runs on the attempt's executor (a connection's strand for requests).
@@ -664,7 +699,27 @@ struct RoutedModel::State {
       co_return make_error(errc::upstream_timeout, "the model did not answer in time",
                            node.d.name + " had not answered by the call's deadline");
     if (op_error) std::rethrow_exception(op_error);
+    if constexpr (std::is_same_v<T, Opened>) {
+      if (result) co_return Opened(std::make_unique<RoutedStream>(std::move(renamed), std::move(*result)));
+    }
     co_return std::move(result);
+  }
+
+  // The breaker's and the hooks' view of an attempt's outcome; a successful answer is told who
+  // gave it.
+  template <class R>
+  void settle(std::size_t i, Ticket& ticket, Result<R>& r) {
+    if (!r) return settle_failure(i, ticket, r.error());
+    const Node& node = nodes[i];
+    ticket.settle(false);
+    if (r->model.empty()) r->model = node.d.upstream_model;
+    r->deployment = node.d.name;
+    r->provider = std::string(node.d.provider->name());
+  }
+
+  void settle_failure(std::size_t i, Ticket& ticket, const Error& e) {
+    if (hooks.on_upstream_error) hooks.on_upstream_error(nodes[i].d.name, e);
+    ticket.settle(counts_against_breaker(e));
   }
 
   // This model's attempts. An answer, or an error to return as it is (not retryable, or the
@@ -719,6 +774,15 @@ struct RoutedModel::State {
         break;
       }
       Result<T> r = co_await call_deployment<T>(node, ctx);
+      // A stream that opened keeps the slot and the ticket until its outcome is known.
+      if constexpr (std::is_same_v<T, Opened>) {
+        if (r) {
+          static_cast<RoutedStream&>(**r).hold(*this, p.index, std::move(permit), std::move(ticket));
+          const auto cs = co_await asio::this_coro::cancellation_state;
+          throw_if_cancelled(cs);
+          co_return r;
+        }
+      }
       permit.release();
       // A provider may answer a cancellation with an error rather than an exception; either
       // way the deployment is not to blame.
@@ -726,15 +790,11 @@ struct RoutedModel::State {
       throw_if_cancelled(cs);
 
       if (r) {
-        ticket.settle(false);
-        if (r->model.empty()) r->model = node.d.upstream_model;
-        r->deployment = node.d.name;
-        r->provider = std::string(node.d.provider->name());
+        if constexpr (!std::is_same_v<T, Opened>) settle(p.index, ticket, r);
         co_return r;
       }
       const Error& e = r.error();
-      if (hooks.on_upstream_error) hooks.on_upstream_error(node.d.name, e);
-      ticket.settle(counts_against_breaker(e));
+      settle_failure(p.index, ticket, e);
       if (!is_retryable(e) || ctx.delivered) co_return r;
 
       ctx.note(model, node.d.name, attempt, e);
@@ -761,9 +821,11 @@ struct RoutedModel::State {
     co_return ctx.final_error(model);
   }
 
-  asio::awaitable<Result<Completion>> call(const ChatRequest& req, const ChunkSink* sink) {
+  // Completion: a whole answer (sink null); Opened: a stream, once it reached the client.
+  template <class T>
+  asio::awaitable<Result<T>> call(const ChatRequest& req, const ChunkSink* sink) {
     CallContext ctx(&req, sink, SteadyClock::now() + retry.deadline);
-    if (auto r = co_await run<Completion>(ctx)) co_return std::move(*r);
+    if (auto r = co_await run<T>(ctx)) co_return std::move(*r);
 
     std::vector<std::shared_ptr<RoutedModel>> chain;
     {
@@ -778,7 +840,7 @@ struct RoutedModel::State {
       }
       if (hooks.on_fallback) hooks.on_fallback(from, next->name_);
       // The fallback's own deployments and policy, but this call's deadline.
-      if (auto r = co_await next->state_->run<Completion>(ctx)) co_return std::move(*r);
+      if (auto r = co_await next->state_->run<T>(ctx)) co_return std::move(*r);
       from = next->name_;
     }
     co_return ctx.final_error(model);
@@ -812,12 +874,17 @@ void RoutedModel::set_fallbacks(std::vector<std::shared_ptr<RoutedModel>> chain)
 // Not coroutines themselves: the state's coroutine is what the caller awaits (a frame less for
 // every held stream). `req` and `sink` are the caller's, alive while it awaits.
 boost::asio::awaitable<Result<Completion>> RoutedModel::complete(const ChatRequest& req) {
-  return state_->call(req, nullptr);
+  return state_->call<Completion>(req, nullptr);
 }
 
 boost::asio::awaitable<Result<Completion>> RoutedModel::stream(const ChatRequest& req,
                                                                const ChunkSink& sink) {
-  return state_->call(req, &sink);
+  return stream_through(*this, req, sink);
+}
+
+boost::asio::awaitable<Result<std::unique_ptr<OpenStream>>> RoutedModel::open_stream(const ChatRequest& req,
+                                                                                     const ChunkSink& sink) {
+  return state_->call<State::Opened>(req, &sink);
 }
 
 Result<void> RoutedModel::supports(const ChatRequest& req) const {

@@ -88,6 +88,10 @@ class RoutedModel final : public LlmProvider {
   // returned as it is (never retried silently) and the caller keeps the partial answer.
   boost::asio::awaitable<Result<Completion>> stream(const ChatRequest& req,
                                                     const ChunkSink& sink) override;
+  // The stream once it reached the client: it holds the deployment's slot and its breaker ticket
+  // until its outcome is known, not the router's coroutines (retries and fallbacks are over then).
+  boost::asio::awaitable<Result<std::unique_ptr<OpenStream>>> open_stream(const ChatRequest& req,
+                                                                          const ChunkSink& sink) override;
 
   // Every deployment of this model must support the request (the router may pick any of them);
   // the fallback chain is not asked: a fallback that cannot honour it answers that 400 if reached.

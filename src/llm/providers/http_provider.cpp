@@ -106,10 +106,90 @@ asio::awaitable<Result<Completion>> HttpProvider::complete(const ChatRequest& re
                                           [&](std::string_view b) { return parse_response(b, req); });
 }
 
-// A stream's state while it runs. What it comes to is worked out by stream_outcome(), a plain
-// function: in the coroutine every local of that work would sit in its frame for the whole
-// stream (g++ keeps all of a coroutine's locals there).
-struct HttpProvider::StreamRun {
+// A streamed answer's state, from the request to its outcome: one object on the heap, so that
+// once the answer flows nothing of the coroutines that opened it (this provider's, the router's,
+// the HTTP client's) is held; the reading is one small coroutine (read_body).
+class HttpProvider::Stream final : public OpenStream {
+ public:
+  Stream(HttpProvider& p, const ChatRequest& r, const ChunkSink& s)
+      : provider(p), req(r), sink(&s), parser(p.options_.max_event_bytes) {}
+
+  asio::awaitable<void> read_rest(const ChunkSink& s) override {
+    sink = &s;
+    opening = false;
+    return read_body();
+  }
+  Result<Completion> outcome(bool) override {
+    if (ended) return std::move(*ended);
+    return provider.stream_outcome(*this);
+  }
+
+  // Reads the body until it ends or, while opening, until a piece reached the sink.
+  asio::awaitable<void> read_body() {
+    while (!body->done()) {
+      auto read = co_await body->read();
+      if (!read) transport = std::move(read.error());
+      if (opening && delivered) break;
+    }
+  }
+
+  void on_head(const http::ClientResponse& head) {
+    status = head.status;
+    if (!is_success(status)) head_headers = head.headers;  // for map_error only
+    const auto type = wire::find_header(head.headers, "content-type");
+    json_answer = is_success(status) && type && type->starts_with("application/json");
+  }
+
+  bool on_body(std::string_view bytes) {
+    if (!is_success(status) || json_answer) {
+      const ProviderOptions& o = provider.options_;
+      const std::size_t limit = json_answer ? o.max_event_bytes : o.max_error_body_bytes;
+      buffered.append(bytes.substr(0, limit - std::min(limit, buffered.size())));
+      return buffered.size() < limit;
+    }
+    if (auto fed = parser.feed(bytes, [this](SseEvent&& ev) { on_event(std::move(ev)); }); !fed)
+      failure = std::move(fed.error());
+    // The first piece reached the caller: the stream is handed on (see read_body).
+    if (opening && delivered) body->pause();
+    // After the end marker we keep reading, so that the connection ends cleanly and is reused.
+    return !failure && !cancelled;
+  }
+
+  void on_event(SseEvent&& ev) {
+    if (failure || cancelled) return;  // the rest of this feed is not wanted
+    auto decoded = decoder->feed(ev);
+    if (!decoded) {
+      failure = std::move(decoded.error());
+      return;
+    }
+    if (!decoded->text.empty() || !decoded->logprobs.empty()) {
+      const StreamDelta delta{decoded->text, nullptr, decoded->logprobs.empty() ? nullptr : &decoded->logprobs};
+      if (!(*sink)(delta)) {
+        cancelled = true;
+        return;
+      }
+      content += decoded->text;
+      if (!decoded->text.empty()) delivered = true;
+    }
+    for (const ToolCallDelta& d : decoded->tool_calls) {
+      if (!(*sink)(StreamDelta{{}, &d})) {
+        cancelled = true;
+        return;
+      }
+      apply_tool_call_delta(tool_calls, d);
+      delivered = true;
+    }
+  }
+
+  HttpProvider& provider;
+  const ChatRequest& req;
+  const ChunkSink* sink;
+  std::optional<KeyPool::Lease> lease;
+  std::unique_ptr<wire::StreamDecoder> decoder;
+  SseParser parser;
+  std::unique_ptr<http::ClientStream> body;
+  std::optional<Error> transport;  // the HTTP exchange failed (before or after the head)
+  std::optional<Result<Completion>> ended;  // the outcome of a stream that ended while opening
   int status = 0;
   std::vector<http::Header> head_headers;
   bool json_answer = false;  // a compatible server that ignored "stream": true
@@ -118,93 +198,72 @@ struct HttpProvider::StreamRun {
   std::vector<ToolCall> tool_calls;  // the tool-call pieces that reached the sink, assembled
   std::optional<Error> failure;
   bool cancelled = false;
+  bool opening = true;
+  bool delivered = false;  // a text or tool-call piece reached the sink
 };
 
-asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req,
-                                                         const ChunkSink& sink) {
-  auto body = request_body(req, true);
-  if (!body) co_return body.error();
-  const auto lease = keys_.acquire();
-  const std::unique_ptr<wire::StreamDecoder> decoder = make_decoder(req);
-  SseParser parser(options_.max_event_bytes);
-  StreamRun run;
-
-  const auto on_event = [&](SseEvent&& ev) {
-    if (run.failure || run.cancelled) return;  // the rest of this feed is not wanted
-    auto decoded = decoder->feed(ev);
-    if (!decoded) {
-      run.failure = std::move(decoded.error());
-      return;
+asio::awaitable<Result<std::unique_ptr<OpenStream>>> HttpProvider::open_stream(const ChatRequest& req,
+                                                                              const ChunkSink& sink) {
+  auto s = std::make_unique<Stream>(*this, req, sink);
+  {
+    auto body = request_body(req, true);
+    if (!body) co_return body.error();
+    s->lease = keys_.acquire();
+    s->decoder = make_decoder(req);
+    http::BodySink on_body = [stream = s.get()](std::string_view bytes) { return stream->on_body(bytes); };
+    auto request = make_request(endpoint_path(), std::move(*body), true, s->lease);
+    auto opened = co_await client_->open(std::move(request), std::move(on_body));
+    if (opened) {
+      s->on_head(opened->head);
+      s->body = std::move(opened->body);
+    } else {
+      s->transport = std::move(opened.error());
     }
-    if (!decoded->text.empty() || !decoded->logprobs.empty()) {
-      const StreamDelta delta{decoded->text, nullptr, decoded->logprobs.empty() ? nullptr : &decoded->logprobs};
-      if (!sink(delta)) {
-        run.cancelled = true;
-        return;
-      }
-      run.content += decoded->text;
-    }
-    for (const ToolCallDelta& d : decoded->tool_calls) {
-      if (!sink(StreamDelta{{}, &d})) {
-        run.cancelled = true;
-        return;
-      }
-      apply_tool_call_delta(run.tool_calls, d);
-    }
-  };
-  std::function<void(const http::ClientResponse&)> on_head = [&run](const http::ClientResponse& head) {
-    run.status = head.status;
-    if (!is_success(run.status)) run.head_headers = head.headers;  // for map_error only
-    const auto type = wire::find_header(head.headers, "content-type");
-    run.json_answer = is_success(run.status) && type && type->starts_with("application/json");
-  };
-  http::BodySink body_sink = [&](std::string_view bytes) -> bool {
-    if (!is_success(run.status) || run.json_answer) {
-      const std::size_t limit = run.json_answer ? options_.max_event_bytes : options_.max_error_body_bytes;
-      run.buffered.append(bytes.substr(0, limit - std::min(limit, run.buffered.size())));
-      return run.buffered.size() < limit;
-    }
-    if (auto fed = parser.feed(bytes, on_event); !fed) run.failure = std::move(fed.error());
-    // After the end marker we keep reading, so that the connection ends cleanly and is reused.
-    return !run.failure && !run.cancelled;
-  };
-
-  auto result = co_await client_->stream(make_request(endpoint_path(), std::move(*body), true, lease),
-                                         std::move(on_head), std::move(body_sink));
-  co_return stream_outcome(run, result, decoder->progress(), lease, req, sink);
+  }
+  if (s->body) co_await s->read_body();
+  if (s->body && !s->body->done()) co_return std::unique_ptr<OpenStream>(std::move(s));
+  // Ended while opening: an error is the open's (the router may retry it, unless it delivered).
+  Result<Completion> outcome = stream_outcome(*s);
+  if (!outcome) co_return outcome.error();
+  s->ended = std::move(outcome);
+  co_return std::unique_ptr<OpenStream>(std::move(s));
 }
 
-Result<Completion> HttpProvider::stream_outcome(StreamRun& run, const Result<http::ClientResponse>& result,
-                                                const wire::StreamProgress& progress,
-                                                const std::optional<KeyPool::Lease>& lease, const ChatRequest& req,
-                                                const ChunkSink& sink) {
-  if (run.cancelled) {
+asio::awaitable<Result<Completion>> HttpProvider::stream(const ChatRequest& req, const ChunkSink& sink) {
+  return stream_through(*this, req, sink);
+}
+
+Result<Completion> HttpProvider::stream_outcome(Stream& s) {
+  const ChatRequest& req = s.req;
+  const wire::StreamProgress& progress = s.decoder->progress();
+  if (s.cancelled) {
     // The caller went away: what it received is the answer, billed as well as we know.
-    succeeded(lease);
+    succeeded(s.lease);
     Completion c;
-    c.content = std::move(run.content);
-    c.tool_calls = std::move(run.tool_calls);
+    c.content = std::move(s.content);
+    c.tool_calls = std::move(s.tool_calls);
     c.model = progress.model.empty() ? req.model : progress.model;
     c.finish_reason = "cancelled";
     c.usage = wire::complete_usage(progress, req, c.content, c.tool_calls);
     return c;
   }
-  if (run.status != 0 && !is_success(run.status)) {
-    return failed(lease, map_error(run.status, run.head_headers, run.buffered, clock_.now()));
+  if (s.status != 0 && !is_success(s.status)) {
+    return failed(s.lease, map_error(s.status, s.head_headers, s.buffered, clock_.now()));
   }
-  if (run.failure) {
-    if (!run.failure->upstream_status) run.failure->upstream_status = run.status;
-    return failed(lease, std::move(*run.failure));
+  if (s.failure) {
+    if (!s.failure->upstream_status) s.failure->upstream_status = s.status;
+    return failed(s.lease, std::move(*s.failure));
   }
-  if (run.json_answer) {
-    if (!result) return transport_error(name(), result.error());
-    auto completion = parse_response(run.buffered, req);
+  if (s.json_answer) {
+    if (s.transport) return transport_error(name(), std::move(*s.transport));
+    auto completion = parse_response(s.buffered, req);
     if (!completion) {
       Error e = completion.error();
-      if (!e.upstream_status) e.upstream_status = run.status;
-      return failed(lease, std::move(e));
+      if (!e.upstream_status) e.upstream_status = s.status;
+      return failed(s.lease, std::move(e));
     }
-    succeeded(lease);
+    succeeded(s.lease);
+    const ChunkSink& sink = *s.sink;
     if (!completion->content.empty() &&
         !sink(StreamDelta{completion->content, nullptr, completion->logprobs.empty() ? nullptr : &completion->logprobs}))
       completion->finish_reason = "cancelled";
@@ -216,9 +275,9 @@ Result<Completion> HttpProvider::stream_outcome(StreamRun& run, const Result<htt
     }
     return completion;
   }
-  if (!result && !progress.finished()) {
-    Error e = transport_error(name(), result.error());
-    if (!run.content.empty() || !run.tool_calls.empty()) {
+  if (s.transport && !progress.finished()) {
+    Error e = transport_error(name(), std::move(*s.transport));
+    if (!s.content.empty() || !s.tool_calls.empty()) {
       // The upstream was reachable and answering: a connection lost part way is its failure
       // (as a missing end marker is), not "unavailable".
       if (e.code == errc::unavailable) {
@@ -232,14 +291,14 @@ Result<Completion> HttpProvider::stream_outcome(StreamRun& run, const Result<htt
   if (!progress.finished()) {
     Error e = make_error(errc::upstream_error, "the model provider's answer broke off",
                          std::string(name()) + ": the stream ended before its end marker");
-    e.upstream_status = run.status;
+    e.upstream_status = s.status;
     return e;
   }
   // A transport error after the finish reason lost nothing of the answer.
-  succeeded(lease);
+  succeeded(s.lease);
   Completion c;
-  c.content = std::move(run.content);
-  c.tool_calls = std::move(run.tool_calls);
+  c.content = std::move(s.content);
+  c.tool_calls = std::move(s.tool_calls);
   c.model = progress.model.empty() ? req.model : progress.model;
   c.finish_reason = progress.finish_reason.empty() ? "stop" : progress.finish_reason;
   c.stop_sequence = progress.stop_sequence;

@@ -48,6 +48,10 @@ class HttpProvider : public LlmProvider {
   boost::asio::awaitable<Result<Completion>> complete(const ChatRequest& req) override;
   boost::asio::awaitable<Result<Completion>> stream(const ChatRequest& req,
                                                     const ChunkSink& sink) override;
+  // The answer's state (decoder, event parser, what reached the sink, the HTTP body) in one
+  // object, read by one coroutine once flowing.
+  boost::asio::awaitable<Result<std::unique_ptr<OpenStream>>> open_stream(const ChatRequest& req,
+                                                                          const ChunkSink& sink) override;
   // Whether the vendor's wire can carry the request (request_body succeeds).
   Result<void> supports(const ChatRequest& req) const override;
   // POST {base_url}/{embedding_path()}; cannot_embed when the vendor has no embedding_path.
@@ -84,10 +88,8 @@ class HttpProvider : public LlmProvider {
   // A non-streamed POST: the answer's body through `parse`, failures mapped and reported.
   template <class T, class Parse>
   boost::asio::awaitable<Result<T>> buffered(std::string path, std::string body, Parse parse);
-  struct StreamRun;
-  Result<Completion> stream_outcome(StreamRun& run, const Result<http::ClientResponse>& result,
-                                    const wire::StreamProgress& progress, const std::optional<KeyPool::Lease>& lease,
-                                    const ChatRequest& req, const ChunkSink& sink);
+  class Stream;
+  Result<Completion> stream_outcome(Stream& s);
   // Reports the outcome to the key pool and scrubs the key from the error's detail.
   Error failed(const std::optional<KeyPool::Lease>& lease, Error e);
   void succeeded(const std::optional<KeyPool::Lease>& lease);

@@ -695,6 +695,62 @@ TEST_F(HttpClientTest, IdleTimeoutMidBody) {
   EXPECT_EQ(received, "0123456789");  // what arrived was delivered before the timeout
 }
 
+// open() hands the body over as an object: a sink can pause the reading after a piece (the
+// provider does, once the first event reached the client) and read() goes on from there; a body
+// read whole gives its connection back to the pool.
+TEST_F(HttpClientTest, OpenedBodyPausesAfterAPieceAndResumesThenPoolsItsConnection) {
+  struct State {
+    std::atomic<int> connections{0};
+    std::atomic<bool> paused{false};
+  };
+  auto state = std::make_shared<State>();
+  auto& srv = server([state](ServerConn& conn) -> asio::awaitable<void> {
+    ++state->connections;
+    if (!co_await conn.read_request()) co_return;
+    if (!co_await conn.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n" + chunk("data: first\n\n")))
+      co_return;
+    for (int i = 0; i < 1000 && !state->paused; ++i) co_await sleep_for(10ms);
+    if (!co_await conn.write(chunk("data: second\n\n") + "0\r\n\r\n")) co_return;
+    for (;;) {
+      auto req = co_await conn.read_request();
+      if (!req) co_return;
+      co_await conn.respond(200, "after the stream");
+    }
+  });
+  HttpClient client(executor(), {});
+  std::string received;
+  std::string after_pause;  // what the first read() had delivered when it returned
+  bool done_at_pause = true;
+  ClientStream* body = nullptr;
+  auto r = run([&]() -> asio::awaitable<Result<ClientResponse>> {
+    BodySink sink = [&](std::string_view bytes) {
+      received.append(bytes);
+      body->pause();
+      return true;
+    };
+    auto opened = co_await client.open(get(srv.url("/events")), std::move(sink));
+    if (!opened) co_return opened.error();
+    body = opened->body.get();
+    auto first = co_await body->read();
+    if (!first) co_return first.error();
+    after_pause = received;
+    done_at_pause = body->done();
+    state->paused = true;
+    while (!body->done()) {
+      auto more = co_await body->read();
+      if (!more) co_return more.error();
+    }
+    co_return co_await client.request(get(srv.url("/next")));
+  }());
+  ASSERT_TRUE(r) << r.error().detail;
+  EXPECT_EQ(after_pause, "data: first\n\n");
+  EXPECT_FALSE(done_at_pause);
+  EXPECT_EQ(received, "data: first\n\ndata: second\n\n");
+  EXPECT_EQ(r->body, "after the stream");
+  EXPECT_EQ(state->connections.load(), 1) << "the body read whole gave its connection back";
+}
+
 TEST_F(HttpClientTest, TotalTimeout) {
   // Bytes keep coming, each gap well inside the idle timeout, but the exchange never ends.
   auto& srv = server([](ServerConn& conn) -> asio::awaitable<void> {

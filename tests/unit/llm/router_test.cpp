@@ -258,6 +258,81 @@ TEST(Router, SucceedsOnTheFirstTryWithTheDeploymentsUpstreamModel) {
   EXPECT_EQ(p->models(), std::vector<std::string>{"a-model"});
 }
 
+// A stream handed over once flowing (as HttpProvider's are): the router's coroutines have returned,
+// but the deployment's slot stays taken until the outcome, the renamed request stays alive, and
+// the outcome names who answered.
+TEST(Router, AnOpenedStreamKeepsItsSlotAndRequestUntilItsOutcome) {
+  class Opening final : public LlmProvider {
+   public:
+    std::string_view name() const override { return "opening"; }
+    asio::awaitable<Result<Completion>> complete(const ChatRequest&) override {
+      co_return make_error(errc::internal, "not used");
+    }
+    asio::awaitable<Result<Completion>> stream(const ChatRequest& r, const ChunkSink& s) override {
+      return stream_through(*this, r, s);
+    }
+    asio::awaitable<Result<std::unique_ptr<OpenStream>>> open_stream(const ChatRequest& req,
+                                                                    const ChunkSink& sink) override {
+      if (!sink(StreamDelta{"first "})) co_return make_error(errc::internal, "declined");
+      co_return std::unique_ptr<OpenStream>(std::make_unique<Flowing>(req));
+    }
+
+   private:
+    struct Flowing final : OpenStream {
+      explicit Flowing(const ChatRequest& r) : req(r) {}
+      asio::awaitable<void> read_rest(const ChunkSink& sink) override {
+        sink(StreamDelta{"rest"});
+        co_return;
+      }
+      Result<Completion> outcome(bool) override {
+        Completion c;
+        c.content = "first rest";
+        c.model = req.model;  // read now: the request the router renamed must still be there
+        c.finish_reason = "stop";
+        return c;
+      }
+      const ChatRequest& req;
+    };
+  };
+  FakeClock clock;
+  Deployment d;
+  d.name = "a";
+  d.upstream_model = "a-model";
+  d.provider = std::make_shared<Opening>();
+  std::mutex mu;
+  int in_flight = -1;
+  RouterHooks hooks;
+  hooks.on_load = [&](const std::string&, int n, int) {
+    std::lock_guard lock(mu);
+    in_flight = n;
+  };
+  RoutedModel model("alias", {d}, fast(), lenient(), clock, hooks);
+  const auto req = request();
+  std::string text;
+  const ChunkSink sink = [&](const StreamDelta& delta) {
+    text += delta.text;
+    return true;
+  };
+  int in_flight_while_open = -1;
+  auto r = run([&]() -> asio::awaitable<Result<Completion>> {
+    auto opened = co_await model.open_stream(req, sink);
+    if (!opened) co_return opened.error();
+    {
+      std::lock_guard lock(mu);
+      in_flight_while_open = in_flight;
+    }
+    co_await (*opened)->read_rest(sink);
+    co_return (*opened)->outcome(false);
+  });
+  ASSERT_TRUE(r) << r.error().detail;
+  EXPECT_EQ(in_flight_while_open, 1) << "the slot is held while the stream is";
+  EXPECT_EQ(in_flight, 0) << "and given back at its outcome";
+  EXPECT_EQ(text, "first rest");
+  EXPECT_EQ(r->model, "a-model");
+  EXPECT_EQ(r->deployment, "a");
+  EXPECT_EQ(r->provider, "opening");
+}
+
 TEST(Router, FillsTheModelWhenTheProviderReportsNone) {
   FakeClock clock;
   // A provider that leaves Completion::model empty.
