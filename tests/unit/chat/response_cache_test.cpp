@@ -118,5 +118,44 @@ TEST(LruResponseCache, ExpiresAndEvictsTheLeastRecentlyUsed) {
   EXPECT_FALSE(none.get("a"));
 }
 
+// Each way an entry can be damaged reads as a miss, never as a wrong answer.
+TEST(CachedAnswerEncoding, EachDamagedFieldIsAMiss) {
+  const std::string head = "12:aas-answer-3";
+  const std::string plain = head + "4:stop2:hi0:1:0";
+  ASSERT_TRUE(decode_cached_answer(plain));
+  EXPECT_EQ(decode_cached_answer(plain)->content, "hi");
+  for (const std::string& damaged : std::vector<std::string>{
+           "",
+           "12:aas-answer-2" "4:stop2:hi0:1:0",   // another format
+           head + "4stop",                          // no colon
+           head + ":stop",                          // no length
+           head + "1234567890123:x",                // a length of more than 12 digits
+           head + "4x:stop",                        // a length that is not a number
+           head + "9:stop",                         // longer than what is left
+           head + "4:stop2:hi0:",                   // no tool call count
+           head + "4:stop2:hi0:0:",                 // an empty count
+           head + "4:stop2:hi0:7:1234567",          // a count of more than 6 digits
+           head + "4:stop2:hi0:1:1" "2:id",         // a tool call without its name
+           head + "4:stop2:hi0:1:1" "2:id1:f",      // ... or its arguments
+           plain + "x",                             // bytes after the last field
+       })
+    EXPECT_FALSE(decode_cached_answer(damaged)) << damaged;
+}
+
+TEST(LruResponseCache, PuttingAKeyAgainReplacesItsAnswerAndRenewsIt) {
+  FakeClock clock;
+  LruResponseCache cache(clock, 2, 1000ms);
+  cache.put("a", {"first", "stop"});
+  cache.put("b", {"b", "stop"});
+  clock.advance(600ms);
+  cache.put("a", {"second", "stop"});  // a is now the most recent, good for another second
+  cache.put("c", {"c", "stop"});
+  EXPECT_FALSE(cache.get("b")) << "b was the least recently used";
+  clock.advance(600ms);
+  ASSERT_TRUE(cache.get("a"));
+  EXPECT_EQ(cache.get("a")->content, "second");
+  EXPECT_FALSE(cache.get("missing"));
+}
+
 }  // namespace
 }  // namespace aas::chat
