@@ -135,6 +135,8 @@ TEST(CachedAnswerEncoding, EachDamagedFieldIsAMiss) {
            head + "4:stop2:hi0:",                   // no tool call count
            head + "4:stop2:hi0:0:",                 // an empty count
            head + "4:stop2:hi0:7:1234567",          // a count of more than 6 digits
+           head + "4:stop2:hi0:1:x",                // a count that is not a number (threw std::invalid_argument)
+           head + "4:stop2:hi0:2:-1",               // ... nor a negative one
            head + "4:stop2:hi0:1:1" "2:id",         // a tool call without its name
            head + "4:stop2:hi0:1:1" "2:id1:f",      // ... or its arguments
            plain + "x",                             // bytes after the last field
