@@ -315,6 +315,68 @@ TEST_F(ChatServiceTest, ValidatesTheMessage) {
   EXPECT_NE(r.error().message.find("available: mock, failing, slow"), std::string::npos);
 }
 
+// Each refusal of a turn's input, with its message, before anything is stored or sent.
+TEST_F(ChatServiceTest, EachRefusedInputIsNamedAndNothingIsStored) {
+  const auto with = [](auto change) {
+    TurnInput in = input("alice", "hi");
+    change(in);
+    return in;
+  };
+  const std::vector<std::pair<TurnInput, std::string>> cases{
+      {with([](TurnInput& in) { in.system_prompt = std::string(51, 's'); }),
+       "systemPrompt must be valid UTF-8 and at most 50 characters"},
+      {with([](TurnInput& in) { in.system_prompt = "caf\xe9"; }), "systemPrompt must be valid UTF-8 and at most 50 characters"},
+      {with([](TurnInput& in) {
+         in.system_prompt = "own";
+         in.prompt_id = "0192f0d2-6c1e-7a3b-9a4e-1f2d3c4b5a69";
+       }),
+       "give systemPrompt or promptId, not both"},
+      {with([](TurnInput& in) { in.prompt_id = "not-a-uuid"; }), "prompt not found"},
+      {with([](TurnInput& in) { in.replace_message_id = "0192f0d2-6c1e-7a3b-9a4e-1f2d3c4b5a69"; }), "message not found"},
+      {with([](TurnInput& in) {
+         in.conversation_id = "0192f0d2-6c1e-7a3b-9a4e-1f2d3c4b5a69";
+         in.replace_message_id = "not-a-uuid";
+       }),
+       "message not found"},
+      {with([](TurnInput& in) {
+         in.parts = {llm::ContentPart{llm::ContentPart::Kind::text, "hi", {}, {}},
+                     llm::ContentPart{llm::ContentPart::Kind::image, {}, "ftp://example.com/a.png", {}}};
+       }),
+       "message[1].image_url "},
+      {with([](TurnInput& in) { in.knowledge_base_ids = std::vector<std::string>{"kb"}; }), "knowledge base not found"},
+  };
+  for (const auto& [in, expected] : cases) {
+    auto r = send(in);
+    ASSERT_FALSE(r) << expected;
+    EXPECT_EQ(r.error().message.substr(0, expected.size()), expected);
+  }
+  auto list = store_->list_conversations("alice", {10, std::nullopt});
+  ASSERT_TRUE(list);
+  EXPECT_TRUE(list->items.empty()) << "a refused first turn creates no conversation";
+}
+
+// A later turn that brings its own system prompt or model changes the conversation's.
+TEST_F(ChatServiceTest, ALaterTurnsSystemPromptAndModelAreKeptByTheConversation) {
+  auto first = send(input("alice", "hello"));
+  ASSERT_TRUE(first) << first.error().message;
+  TurnInput next = input("alice", "again");
+  next.conversation_id = first->conversation_id;
+  next.system_prompt = "Answer in French.";
+  next.model = "mock";
+  auto second = send(next);
+  ASSERT_TRUE(second) << second.error().message;
+  auto conv = store_->get_conversation("alice", first->conversation_id);
+  ASSERT_TRUE(conv);
+  EXPECT_EQ(conv->system_prompt, "Answer in French.");
+  EXPECT_EQ(conv->model, "mock");
+  // A prompt of the library that does not exist is not found, and changes nothing.
+  TurnInput missing = input("alice", "third");
+  missing.conversation_id = first->conversation_id;
+  missing.prompt_id = "0192f0d2-6c1e-7a3b-9a4e-1f2d3c4b5a69";
+  EXPECT_EQ(send(missing).error().code, errc::not_found);
+  EXPECT_EQ(store_->get_conversation("alice", first->conversation_id)->system_prompt, "Answer in French.");
+}
+
 TEST_F(ChatServiceTest, AnEmbeddingModelCannotChat) {
   TurnInput in = input("alice", "hello");
   in.model = "embedder";
