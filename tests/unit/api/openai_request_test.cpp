@@ -476,6 +476,17 @@ TEST(OpenAiRequest, EachMissingNestedMemberIsRefusedAndEachAcceptedFormRead) {
       {R"({"max_completion_tokens": 1000001})", "'max_completion_tokens' must be a positive integer"},
       {R"({"max_completion_tokens": null, "max_tokens": -1})", "'max_tokens' must be a positive integer"},
       {R"({"seed": "7"})", "'seed' must be an integer"},
+      {R"({"messages": [{"role": "assistant", "tool_calls": [5]}]})", "'messages[0].tool_calls[0].id' must be a string"},
+      {R"({"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "custom"}]}]})",
+       "'messages[0].tool_calls[0].type' must be function"},
+      {R"({"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": "f"}]}]})",
+       "'messages[0].tool_calls[0].function.name' must be a string"},
+      {R"({"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": "f"}}]}]})",
+       "'messages[0].tool_calls[0].function.arguments' must be a string of JSON"},
+      {R"({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": "https://x/a.png"}]}]})",
+       "'messages[0].content[0].image_url.url' must be a string"},
+      {R"({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/a.png", "detail": 1}}]}]})",
+       "'messages[0].content[0].image_url.detail' must be a string"},
   };
   for (const auto& [patch, expected] : cases) EXPECT_EQ(refused_with(patch), expected) << patch;
   // Accepted: every form of tool_choice, text and json formats, strict null, a refused flag sent as false.
