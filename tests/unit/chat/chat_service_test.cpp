@@ -278,6 +278,48 @@ TEST_F(ChatServiceTest, AStoredSummaryIsSentInPlaceOfTheTurnsItCovers) {
   EXPECT_EQ(sent[2].content, "the second question");
 }
 
+// On demand: all but the newest `keep` messages not yet summarized; failed answers are left out;
+// a second call summarizes only what came after the first; with nothing new it changes nothing.
+TEST_F(ChatServiceTest, SummarizingOnDemandCoversWhatIsNewAndSkipsFailedAnswers) {
+  const auto summarize = [&](const std::string& conversation, int keep) {
+    ioc_.restart();
+    auto fut = asio::co_spawn(ioc_, chat_->summarize("ond", conversation, keep), asio::use_future);
+    ioc_.run();
+    return fut.get();
+  };
+  std::optional<std::string> conversation;
+  for (int i = 0; i < 3; ++i) {
+    TurnInput in = input("ond", "turn " + std::to_string(i));
+    in.conversation_id = conversation;
+    auto r = send(std::move(in));
+    ASSERT_TRUE(r) << r.error().message;
+    conversation = r->conversation_id;
+  }
+  auto m = store_->recent_messages("ond", *conversation, 100);
+  ASSERT_EQ(m->size(), 6u);
+  auto first = summarize(*conversation, 2);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->summary_through, (*m)[3].id) << "all but the newest 2";
+
+  TurnInput failed = input("ond", "this one fails");
+  failed.model = "failing";
+  failed.conversation_id = conversation;
+  ASSERT_FALSE(send(failed));
+  m = store_->recent_messages("ond", *conversation, 100);
+  ASSERT_EQ(m->size(), 8u);
+  ASSERT_EQ((*m)[7].status, domain::MessageStatus::error);
+  auto second = summarize(*conversation, 0);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(second->summary_through, (*m)[6].id) << "the failed answer is not summarized";
+  auto again = summarize(*conversation, 0);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->summary_through, (*m)[6].id);
+  EXPECT_EQ(again->summary, second->summary) << "nothing new: nothing rewritten";
+
+  EXPECT_EQ(summarize("not-a-uuid", 0).error().code, errc::not_found);
+  EXPECT_EQ(summarize("0192f0d2-6c1e-7a3b-9a4e-1f2d3c4b5a69", 0).error().code, errc::not_found);
+}
+
 TEST_F(ChatServiceTest, PastTheThresholdEarlierTurnsAreSummarizedEvenWhenTheyFit) {
   ChatOptions opts;
   opts.context_messages = 100;
