@@ -419,6 +419,33 @@ TEST_F(ChatServiceTest, ALaterTurnsSystemPromptAndModelAreKeptByTheConversation)
   EXPECT_EQ(store_->get_conversation("alice", first->conversation_id)->system_prompt, "Answer in French.");
 }
 
+// Regenerating asks the answer's own question again: an answer with none before it (an imported
+// conversation can start with one) or one given another message's id is refused, named.
+TEST_F(ChatServiceTest, RegeneratingNeedsAnAnswerOfThisConversationWithItsQuestion) {
+  auto conv = store_->create_conversation(domain::NewConversation{"regen", {}, {}, {}, "{}", {}, false, {}});
+  ASSERT_TRUE(conv);
+  domain::NewMessage opening;
+  opening.conversation_id = conv->id;
+  opening.role = domain::Role::assistant;
+  opening.content = "Welcome!";
+  auto answer = store_->append_message("regen", opening);
+  ASSERT_TRUE(answer);
+  const auto regenerate = [&](const std::string& conversation, const std::string& message) {
+    TurnInput in = input("regen", "");
+    in.conversation_id = conversation;
+    in.replace_message_id = message;
+    in.regenerate = true;
+    auto r = send(in);
+    return r ? std::string("regenerated") : r.error().message;
+  };
+  EXPECT_EQ(regenerate(conv->id, answer->id), "this answer has no question to answer again");
+  auto turn = send(input("regen", "a question"));
+  ASSERT_TRUE(turn);
+  EXPECT_EQ(regenerate(conv->id, turn->assistant.id), "message not found") << "an answer of another conversation";
+  EXPECT_EQ(regenerate(turn->conversation_id, turn->user_message_id), "only an answer can be regenerated");
+  EXPECT_EQ(regenerate(turn->conversation_id, turn->assistant.id), "regenerated");
+}
+
 TEST_F(ChatServiceTest, AnEmbeddingModelCannotChat) {
   TurnInput in = input("alice", "hello");
   in.model = "embedder";
