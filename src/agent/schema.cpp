@@ -34,8 +34,8 @@ bool non_negative_integer(const json::value& v) {
   return (v.is_int64() && v.get_int64() >= 0) || v.is_uint64();
 }
 
-Result<void> check(const json::value& schema, const std::string& where, int depth) {
-  if (depth > 32) return bad(where, "nested too deeply");
+// Recursive over properties and items: the parser's depth limit (32, compile()) bounds it.
+Result<void> check(const json::value& schema, const std::string& where) {
   const json::object* s = schema.if_object();
   if (!s) return bad(where, "must be an object");
   for (const auto& [key, value] : *s) {
@@ -56,7 +56,7 @@ Result<void> check(const json::value& schema, const std::string& where, int dept
     } else if (key == "properties") {
       if (!value.is_object()) return bad(here, "must be an object");
       for (const auto& [name, sub] : value.get_object())
-        if (auto r = check(sub, at(here, name), depth + 1); !r) return r;
+        if (auto r = check(sub, at(here, name)); !r) return r;
     } else if (key == "required") {
       if (!value.is_array() || !std::all_of(value.get_array().begin(), value.get_array().end(),
                                             [](const json::value& v) { return v.is_string(); }))
@@ -66,7 +66,7 @@ Result<void> check(const json::value& schema, const std::string& where, int dept
     } else if (key == "enum") {
       if (!value.is_array() || value.get_array().empty()) return bad(here, "must be a non-empty array");
     } else if (key == "items") {
-      if (auto r = check(value, here, depth + 1); !r) return r;
+      if (auto r = check(value, here); !r) return r;
     } else if (key == "minItems" || key == "maxItems" || key == "minLength" || key == "maxLength") {
       if (!non_negative_integer(value)) return bad(here, "must be a non-negative integer");
     } else if (key == "minimum" || key == "maximum" || key == "exclusiveMinimum" || key == "exclusiveMaximum") {
@@ -164,7 +164,7 @@ Result<ArgumentSchema> ArgumentSchema::compile(std::string_view schema_json) {
   boost::system::error_code ec;
   json::value v = json::parse(schema_json, ec);
   if (ec) return make_error(errc::invalid_request, "schema: not valid JSON");
-  if (auto r = check(v, "", 0); !r) return r.error();
+  if (auto r = check(v, ""); !r) return r.error();
   return ArgumentSchema(std::make_shared<const json::value>(std::move(v)));
 }
 

@@ -106,8 +106,8 @@ Result<void> read_message(const json::value& v, std::size_t index, std::vector<l
       if (m.role != "user") return bad("'" + block_field + "' tool_result blocks belong in user messages");
       const json::string* id = string_member(*b, "tool_use_id");
       if (!id) return bad("'" + block_field + ".tool_use_id' must be a string");
-      const json::value* content = b->if_contains("content");
-      auto text = content && !content->is_null()
+      const json::value* content = member(*b, "content");
+      auto text = content
                       ? read_text_blocks(*content, block_field + ".content", " (images in tool results are not supported)")
                       : Result<std::string>(std::string());
       if (!text) return text.error();
@@ -146,7 +146,7 @@ Result<std::vector<llm::ToolDefinition>> read_tools(const json::value& v) {
     if (!name) return bad("'" + field + ".name' must be a string");
     llm::ToolDefinition def;
     def.name = std::string(*name);
-    if (const json::value* d = t->if_contains("description"); d && !d->is_null()) {
+    if (const json::value* d = member(*t, "description")) {
       if (!d->is_string()) return bad("'" + field + ".description' must be a string");
       def.description = std::string(d->as_string());
     }
@@ -172,16 +172,15 @@ Result<void> read_tool_choice(const json::value& v, llm::ChatRequest& call) {
   } else {
     return bad("'tool_choice.type' must be auto, any, tool or none");
   }
-  if (const json::value* p = o->if_contains("disable_parallel_tool_use"); p && !p->is_null()) {
-    if (!p->is_bool()) return bad("'tool_choice.disable_parallel_tool_use' must be a boolean");
-    if (p->as_bool()) call.parallel_tool_calls = false;
-  }
+  auto disable_parallel = optional_bool(*o, "disable_parallel_tool_use");
+  if (!disable_parallel) return bad("'tool_choice.disable_parallel_tool_use' must be a boolean");
+  if (disable_parallel->value_or(false)) call.parallel_tool_calls = false;
   return {};
 }
 
 Result<void> read_unit_number(const json::object& body, std::string_view key, double hi, std::optional<double>& out) {
-  const json::value* v = body.if_contains(key);
-  if (!v || v->is_null()) return {};
+  const json::value* v = member(body, key);
+  if (!v) return {};
   if (!v->is_number()) return bad("'" + std::string(key) + "' must be a number");
   const double d = v->to_number<double>();
   if (!(d >= 0 && d <= hi)) return bad("'" + std::string(key) + "' must be between 0 and " + (hi == 1 ? "1" : "2"));
@@ -199,16 +198,15 @@ Result<MessagesRequest> read_messages_request(const json::object& body, const ll
   if (!model || model->empty()) return bad("'model' is required");
   p.model = std::string(*model);
 
-  const json::value* max_tokens = body.if_contains("max_tokens");
-  if (!max_tokens || !max_tokens->is_int64() || max_tokens->as_int64() < 1 || max_tokens->as_int64() > 1'000'000)
-    return bad("'max_tokens' is required: a positive integer");
-  call.max_tokens = static_cast<int>(max_tokens->as_int64());
+  auto max_tokens = optional_int(body, "max_tokens", 1, 1'000'000, "is required: a positive integer");
+  if (!max_tokens || !*max_tokens) return bad("'max_tokens' is required: a positive integer");
+  call.max_tokens = static_cast<int>(**max_tokens);
 
   for (std::string_view key : {"top_k", "thinking", "container", "mcp_servers", "service_tier"})
-    if (const json::value* v = body.if_contains(key); v && !v->is_null())
+    if (member(body, key))
       return bad("'" + std::string(key) + "' is not supported by this gateway");
 
-  if (const json::value* system = body.if_contains("system"); system && !system->is_null()) {
+  if (const json::value* system = member(body, "system")) {
     auto text = read_text_blocks(*system, "system", "");
     if (!text) return text.error();
     if (!text->empty()) call.messages.push_back(llm::ChatMessage{"system", std::move(*text), {}, {}, {}, {}});
@@ -221,25 +219,25 @@ Result<MessagesRequest> read_messages_request(const json::object& body, const ll
 
   if (auto r = read_unit_number(body, "temperature", 1, call.temperature); !r) return r.error();
   if (auto r = read_unit_number(body, "top_p", 1, call.top_p); !r) return r.error();
-  if (const json::value* stop = body.if_contains("stop_sequences"); stop && !stop->is_null()) {
+  if (const json::value* stop = member(body, "stop_sequences")) {
     if (!stop->is_array()) return bad("'stop_sequences' must be an array of strings");
     for (const json::value& s : stop->as_array()) {
       if (!s.is_string() || s.as_string().empty()) return bad("'stop_sequences' must hold non-empty strings");
       call.stop.emplace_back(s.as_string());
     }
   }
-  if (const json::value* metadata = body.if_contains("metadata"); metadata && !metadata->is_null()) {
+  if (const json::value* metadata = member(body, "metadata")) {
     if (!metadata->is_object()) return bad("'metadata' must be an object");
     auto user = optional_string(metadata->as_object(), "user_id");
     if (!user) return bad("'metadata.user_id' must be a string");
     call.user = user->value_or("");
   }
-  if (const json::value* tools = body.if_contains("tools"); tools && !tools->is_null()) {
+  if (const json::value* tools = member(body, "tools")) {
     auto read = read_tools(*tools);
     if (!read) return read.error();
     call.tools = std::move(*read);
   }
-  if (const json::value* choice = body.if_contains("tool_choice"); choice && !choice->is_null())
+  if (const json::value* choice = member(body, "tool_choice"))
     if (auto r = read_tool_choice(*choice, call); !r) return r.error();
   if (auto valid = llm::validate_request(call, limits); !valid) return valid.error();
 

@@ -74,16 +74,30 @@ Result<void> allow_only(const json::object& body, std::initializer_list<std::str
   return {};
 }
 
-Result<std::optional<std::string>> optional_string(const json::object& body, std::string_view key) {
+const json::value* member(const json::object& body, std::string_view key) {
   const json::value* v = body.if_contains(key);
-  if (!v || v->is_null()) return std::optional<std::string>{};
+  return v && !v->is_null() ? v : nullptr;
+}
+
+Result<std::optional<std::int64_t>> optional_int(const json::object& body, std::string_view key, std::int64_t lo,
+                                                 std::int64_t hi, std::string_view what) {
+  const json::value* v = member(body, key);
+  if (!v) return std::optional<std::int64_t>{};
+  if (!v->is_int64() || v->get_int64() < lo || v->get_int64() > hi)
+    return bad("'" + std::string(key) + "' " + std::string(what));
+  return std::optional<std::int64_t>{v->get_int64()};
+}
+
+Result<std::optional<std::string>> optional_string(const json::object& body, std::string_view key) {
+  const json::value* v = member(body, key);
+  if (!v) return std::optional<std::string>{};
   if (!v->is_string()) return bad("'" + std::string(key) + "' must be a string");
   return std::optional<std::string>{std::string(v->as_string())};
 }
 
 Result<std::optional<std::vector<std::string>>> optional_string_array(const json::object& body, std::string_view key) {
-  const json::value* v = body.if_contains(key);
-  if (!v || v->is_null()) return std::optional<std::vector<std::string>>();
+  const json::value* v = member(body, key);
+  if (!v) return std::optional<std::vector<std::string>>();
   const auto bad = [&] { return make_error(errc::invalid_request, "'" + std::string(key) + "' must be an array of strings"); };
   if (!v->is_array()) return bad();
   std::vector<std::string> out;
@@ -95,8 +109,8 @@ Result<std::optional<std::vector<std::string>>> optional_string_array(const json
 }
 
 Result<std::optional<bool>> optional_bool(const json::object& body, std::string_view key) {
-  const json::value* v = body.if_contains(key);
-  if (!v || v->is_null()) return std::optional<bool>{};
+  const json::value* v = member(body, key);
+  if (!v) return std::optional<bool>{};
   if (!v->is_bool()) return bad("'" + std::string(key) + "' must be a boolean");
   return std::optional<bool>{v->as_bool()};
 }

@@ -9,6 +9,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include <cstdint>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -28,6 +29,13 @@ Result<json::object> parse_object(const http::Request& req);
 Result<void> refuse_nul_text(const json::value& v);
 // 400 naming the first field that is not in `known`.
 Result<void> allow_only(const json::object& body, std::initializer_list<std::string_view> known);
+
+// The member `key`, or nullptr when it is absent or null: a null member counts as an absent one.
+const json::value* member(const json::object& body, std::string_view key);
+
+// Absent or null: nullopt. Present and not an integer from lo to hi: 400 "'key' <what>".
+Result<std::optional<std::int64_t>> optional_int(const json::object& body, std::string_view key, std::int64_t lo,
+                                                 std::int64_t hi, std::string_view what);
 
 // Absent or null: nullopt. Present and not a string: 400.
 Result<std::optional<std::string>> optional_string(const json::object& body, std::string_view key);

@@ -81,7 +81,8 @@ Result<std::vector<MultipartPart>> parse_multipart(std::string_view content_type
       const std::string name = lower(trim(line.substr(0, colon)));
       const std::string_view value = trim(line.substr(colon + 1));
       if (name == "content-disposition") {
-        if (lower(value.substr(0, std::min(value.find(';'), value.size()))) != "form-data")
+        // "form-data ; name=..." is as valid as "form-data; name=..." (whitespace around ';').
+        if (lower(trim(value.substr(0, std::min(value.find(';'), value.size())))) != "form-data")
           return bad("a part is not form-data");
         auto n = parameter(value, "name");
         if (!n) return bad("a part has no name");

@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <cstdio>
+#include <limits>
 #include <utility>
 
 namespace aas::api::openai {
@@ -12,6 +13,8 @@ namespace aas::api::openai {
 namespace {
 
 Error bad(std::string message) { return make_error(errc::invalid_request, std::move(message)); }
+
+constexpr std::int64_t max_output_tokens = 1'000'000;  // max_tokens and its other names, at most
 
 Result<llm::ChatMessage> read_message(const json::value& v, std::size_t index) {
   const std::string field = at("messages", index);
@@ -26,11 +29,11 @@ Result<llm::ChatMessage> read_message(const json::value& v, std::size_t index) {
   if (const json::value* content = o->if_contains("content")) {
     if (auto r = read_content(*content, field + ".content", m); !r) return r.error();
   }
-  if (const json::value* name = o->if_contains("name"); name && !name->is_null()) {
+  if (const json::value* name = member(*o, "name")) {
     if (!name->is_string()) return bad("'" + field + ".name' must be a string");
     m.name = std::string(name->as_string());
   }
-  if (const json::value* calls = o->if_contains("tool_calls"); calls && !calls->is_null()) {
+  if (const json::value* calls = member(*o, "tool_calls")) {
     if (m.role != "assistant") return bad("'" + field + ".tool_calls' is only allowed in assistant messages");
     auto read = read_tool_calls(*calls, field + ".tool_calls");
     if (!read) return read.error();
@@ -55,8 +58,8 @@ std::string number_text(double v) {
 template <class T>
 Result<void> read_number(const json::object& body, std::string_view key, double lo, double hi,
                          std::optional<T>& out) {
-  const json::value* v = body.if_contains(key);
-  if (!v || v->is_null()) return {};
+  const json::value* v = member(body, key);
+  if (!v) return {};
   if (!v->is_number()) return bad("'" + std::string(key) + "' must be a number");
   const double d = v->to_number<double>();
   if (!(d >= lo && d <= hi))
@@ -72,15 +75,15 @@ Result<llm::ToolDefinition> read_function(const json::object* fo, const std::str
   if (!name) return bad("'" + field + ".name' must be a string");
   llm::ToolDefinition def;
   def.name = std::string(*name);
-  if (const json::value* d = fo->if_contains("description"); d && !d->is_null()) {
+  if (const json::value* d = member(*fo, "description")) {
     if (!d->is_string()) return bad("'" + field + ".description' must be a string");
     def.description = std::string(d->as_string());
   }
-  if (const json::value* p = fo->if_contains("parameters"); p && !p->is_null()) {
+  if (const json::value* p = member(*fo, "parameters")) {
     if (!p->is_object()) return bad("'" + field + ".parameters' must be a JSON object (a JSON Schema)");
     def.parameters = json::serialize(*p);
   }
-  if (const json::value* st = fo->if_contains("strict"); st && !st->is_null()) {
+  if (const json::value* st = member(*fo, "strict")) {
     if (!st->is_bool()) return bad("'" + field + ".strict' must be a boolean");
     def.strict = st->as_bool();
   }
@@ -140,11 +143,18 @@ Result<llm::ResponseFormat> read_response_format(const json::value& v) {
   if (!schema || !schema->is_object())
     return bad("'response_format.json_schema.schema' must be a JSON object (a JSON Schema)");
   f.schema = json::serialize(*schema);
-  if (const json::value* st = so->if_contains("strict"); st && !st->is_null()) {
+  if (const json::value* st = member(*so, "strict")) {
     if (!st->is_bool()) return bad("'response_format.json_schema.strict' must be a boolean");
     f.strict = st->as_bool();
   }
   return f;
+}
+
+// stream_options.include_usage when it is a boolean; anything else there is ignored.
+bool include_usage(const json::object& body) {
+  const json::value* so = body.if_contains("stream_options");
+  const json::value* iu = so && so->is_object() ? so->as_object().if_contains("include_usage") : nullptr;
+  return iu && iu->is_bool() && iu->as_bool();
 }
 
 // Parameters of OpenAI's API this gateway does not carry: a 400 rather than silence.
@@ -158,11 +168,9 @@ constexpr std::pair<std::string_view, std::string_view> unsupported[] = {
 
 // `n`: how many answers (choices) to generate, 1 to max_choices; absent or null: 1.
 Result<int> read_choice_count(const json::object& body, std::string_view key) {
-  const json::value* v = body.if_contains(key);
-  if (!v || v->is_null()) return 1;
-  if (!v->is_int64() || v->as_int64() < 1 || v->as_int64() > max_choices)
-    return bad("'" + std::string(key) + "' must be an integer from 1 to " + std::to_string(max_choices));
-  return static_cast<int>(v->as_int64());
+  auto n = optional_int(body, key, 1, max_choices, "must be an integer from 1 to " + std::to_string(max_choices));
+  if (!n) return n.error();
+  return static_cast<int>(n->value_or(1));
 }
 
 // The parameters chat and legacy completions share: sampling, penalties, seed, max tokens (from
@@ -172,18 +180,18 @@ Result<void> read_sampling(const json::object& body, llm::ChatRequest& call) {
   if (auto r = read_number(body, "top_p", 0, 1, call.top_p); !r) return r.error();
   if (auto r = read_number(body, "presence_penalty", -2, 2, call.presence_penalty); !r) return r.error();
   if (auto r = read_number(body, "frequency_penalty", -2, 2, call.frequency_penalty); !r) return r.error();
-  if (const json::value* seed = body.if_contains("seed"); seed && !seed->is_null()) {
-    if (!seed->is_int64()) return bad("'seed' must be an integer");
-    call.seed = seed->as_int64();
-  }
+  auto seed = optional_int(body, "seed", std::numeric_limits<std::int64_t>::min(),
+                           std::numeric_limits<std::int64_t>::max(), "must be an integer");
+  if (!seed) return seed.error();
+  call.seed = *seed;
+  // The first of the two names given counts; the other is not read.
   for (std::string_view key : {"max_completion_tokens", "max_tokens"}) {
-    const json::value* t = body.if_contains(key);
-    if (!t || t->is_null() || call.max_tokens) continue;
-    if (!t->is_int64() || t->as_int64() < 1 || t->as_int64() > 1'000'000)
-      return bad("'" + std::string(key) + "' must be a positive integer");
-    call.max_tokens = static_cast<int>(t->as_int64());
+    if (call.max_tokens) break;
+    auto t = optional_int(body, key, 1, max_output_tokens, "must be a positive integer");
+    if (!t) return t.error();
+    if (*t) call.max_tokens = static_cast<int>(**t);
   }
-  if (const json::value* stop = body.if_contains("stop"); stop && !stop->is_null()) {
+  if (const json::value* stop = member(body, "stop")) {
     if (stop->is_string()) {
       call.stop.emplace_back(stop->as_string());
     } else if (stop->is_array() && stop->as_array().size() <= 4) {
@@ -214,9 +222,9 @@ Result<ChatCompletionRequest> read_chat_completion(const json::object& body, con
   p.model = std::move(**model);
 
   for (const auto& [key, message] : unsupported) {
-    const json::value* v = body.if_contains(key);
+    const json::value* v = member(body, key);
     // logprobs: false is what some clients send by default, and asks for nothing.
-    if (v && !v->is_null() && !(v->is_bool() && !v->as_bool())) return bad(std::string(message));
+    if (v && !(v->is_bool() && !v->as_bool())) return bad(std::string(message));
   }
   auto n = read_choice_count(body, "n");
   if (!n) return n.error();
@@ -224,12 +232,12 @@ Result<ChatCompletionRequest> read_chat_completion(const json::object& body, con
   auto logprobs = optional_bool(body, "logprobs");
   if (!logprobs) return logprobs.error();
   call.logprobs = logprobs->value_or(false);
-  if (const json::value* top = body.if_contains("top_logprobs"); top && !top->is_null()) {
-    if (!top->is_int64() || top->as_int64() < 0 || top->as_int64() > 20)
-      return bad("'top_logprobs' must be an integer from 0 to 20");
+  auto top = optional_int(body, "top_logprobs", 0, 20, "must be an integer from 0 to 20");
+  if (!top) return top.error();
+  if (*top) {
     // As OpenAI answers it: alternatives come with the tokens' own log probabilities only.
     if (!call.logprobs) return bad("'top_logprobs' requires 'logprobs' to be true");
-    call.top_logprobs = static_cast<int>(top->as_int64());
+    call.top_logprobs = static_cast<int>(**top);
   }
 
   const json::value* messages = body.if_contains("messages");
@@ -243,12 +251,12 @@ Result<ChatCompletionRequest> read_chat_completion(const json::object& body, con
 
   if (auto r = read_sampling(body, call); !r) return r.error();
 
-  if (const json::value* tools = body.if_contains("tools"); tools && !tools->is_null()) {
+  if (const json::value* tools = member(body, "tools")) {
     auto read = read_tools(*tools);
     if (!read) return read.error();
     call.tools = std::move(*read);
   }
-  if (const json::value* choice = body.if_contains("tool_choice"); choice && !choice->is_null()) {
+  if (const json::value* choice = member(body, "tool_choice")) {
     auto read = read_tool_choice(*choice);
     if (!read) return read.error();
     call.tool_choice = std::move(*read);
@@ -256,7 +264,7 @@ Result<ChatCompletionRequest> read_chat_completion(const json::object& body, con
   auto parallel = optional_bool(body, "parallel_tool_calls");
   if (!parallel) return parallel.error();
   call.parallel_tool_calls = *parallel;
-  if (const json::value* format = body.if_contains("response_format"); format && !format->is_null()) {
+  if (const json::value* format = member(body, "response_format")) {
     auto read = read_response_format(*format);
     if (!read) return read.error();
     call.response_format = std::move(*read);
@@ -266,10 +274,7 @@ Result<ChatCompletionRequest> read_chat_completion(const json::object& body, con
   auto stream = optional_bool(body, "stream");
   if (!stream) return stream.error();
   p.stream = stream->value_or(false);
-  if (const json::value* so = body.if_contains("stream_options"); so && so->is_object()) {
-    if (const json::value* iu = so->as_object().if_contains("include_usage"); iu && iu->is_bool())
-      p.include_usage = iu->as_bool();
-  }
+  p.include_usage = include_usage(body);
   return p;
 }
 
@@ -296,11 +301,9 @@ Result<EmbeddingsRequest> read_embeddings(const json::object& body) {
   for (const std::string& text : r.inputs)
     if (text.empty()) return bad("'input' must not contain empty strings");
 
-  if (const json::value* d = body.if_contains("dimensions"); d && !d->is_null()) {
-    if (!d->is_int64() || d->as_int64() < 1 || d->as_int64() > 65536)
-      return bad("'dimensions' must be a positive integer");
-    r.dimensions = static_cast<int>(d->as_int64());
-  }
+  auto dimensions = optional_int(body, "dimensions", 1, 65536, "must be a positive integer");
+  if (!dimensions) return dimensions.error();
+  if (*dimensions) r.dimensions = static_cast<int>(**dimensions);
   auto format = optional_string(body, "encoding_format");
   if (!format) return format.error();
   const std::string encoding = format->value_or("float");
@@ -401,8 +404,8 @@ Result<void> read_input_item(const json::value& v, std::size_t index, std::vecto
 Result<llm::ResponseFormat> read_text_format(const json::value& v) {
   const json::object* text = v.if_object();
   if (!text) return bad("'text' must be an object");
-  const json::value* format = text->if_contains("format");
-  if (!format || format->is_null()) return llm::ResponseFormat{};
+  const json::value* format = member(*text, "format");
+  if (!format) return llm::ResponseFormat{};
   const json::object* f = format->if_object();
   const json::string* type = f ? string_member(*f, "type") : nullptr;
   if (!type) return bad("'text.format.type' must be a string");
@@ -434,12 +437,12 @@ Result<ResponseRequest> read_response_request(const json::object& body) {
   r.model = std::string(*model);
 
   for (std::string_view key : {"reasoning", "background", "conversation", "prompt"}) {
-    const json::value* v = body.if_contains(key);
-    const bool empty = !v || v->is_null() || (v->is_array() && v->as_array().empty()) || (v->is_bool() && !v->as_bool());
+    const json::value* v = member(body, key);
+    const bool empty = !v || (v->is_array() && v->as_array().empty()) || (v->is_bool() && !v->as_bool());
     if (!empty) return bad("'" + std::string(key) + "' is not supported by this gateway");
   }
   // Of `include`, only the answer's log probabilities (the rest names tools this gateway has not).
-  if (const json::value* include = body.if_contains("include"); include && !include->is_null()) {
+  if (const json::value* include = member(body, "include")) {
     if (!include->is_array()) return bad("'include' must be an array of strings");
     for (std::size_t i = 0; i < include->as_array().size(); ++i) {
       const json::value& v = include->as_array()[i];
@@ -449,11 +452,11 @@ Result<ResponseRequest> read_response_request(const json::object& body) {
       call.logprobs = true;
     }
   }
-  if (const json::value* top = body.if_contains("top_logprobs"); top && !top->is_null()) {
-    if (!top->is_int64() || top->as_int64() < 0 || top->as_int64() > 20)
-      return bad("'top_logprobs' must be an integer from 0 to 20");
+  auto top = optional_int(body, "top_logprobs", 0, 20, "must be an integer from 0 to 20");
+  if (!top) return top.error();
+  if (*top) {
     call.logprobs = true;  // alternatives come with the tokens' own log probabilities
-    call.top_logprobs = static_cast<int>(top->as_int64());
+    call.top_logprobs = static_cast<int>(**top);
   }
   auto instructions = optional_string(body, "instructions");
   if (!instructions) return instructions.error();
@@ -472,16 +475,14 @@ Result<ResponseRequest> read_response_request(const json::object& body) {
 
   if (auto n = read_number(body, "temperature", 0, 2, call.temperature); !n) return n.error();
   if (auto n = read_number(body, "top_p", 0, 1, call.top_p); !n) return n.error();
-  if (const json::value* t = body.if_contains("max_output_tokens"); t && !t->is_null()) {
-    if (!t->is_int64() || t->as_int64() < 1 || t->as_int64() > 1'000'000)
-      return bad("'max_output_tokens' must be a positive integer");
-    call.max_tokens = static_cast<int>(t->as_int64());
-  }
+  auto max_tokens = optional_int(body, "max_output_tokens", 1, max_output_tokens, "must be a positive integer");
+  if (!max_tokens) return max_tokens.error();
+  if (*max_tokens) call.max_tokens = static_cast<int>(**max_tokens);
   auto user = optional_string(body, "user");
   if (!user) return user.error();
   call.user = user->value_or("");
 
-  if (const json::value* tools = body.if_contains("tools"); tools && !tools->is_null()) {
+  if (const json::value* tools = member(body, "tools")) {
     if (!tools->is_array()) return bad("'tools' must be an array");
     for (std::size_t i = 0; i < tools->as_array().size(); ++i) {
       const std::string field = at("tools", i);
@@ -494,7 +495,7 @@ Result<ResponseRequest> read_response_request(const json::object& body) {
       call.tools.push_back(std::move(*def));
     }
   }
-  if (const json::value* choice = body.if_contains("tool_choice"); choice && !choice->is_null()) {
+  if (const json::value* choice = member(body, "tool_choice")) {
     const json::object* o = choice->if_object();
     const json::string* name = o ? string_member(*o, "name") : nullptr;
     if (choice->is_string() && (choice->as_string() == "auto" || choice->as_string() == "none" ||
@@ -508,12 +509,12 @@ Result<ResponseRequest> read_response_request(const json::object& body) {
   auto parallel = optional_bool(body, "parallel_tool_calls");
   if (!parallel) return parallel.error();
   call.parallel_tool_calls = *parallel;
-  if (const json::value* text = body.if_contains("text"); text && !text->is_null()) {
+  if (const json::value* text = member(body, "text")) {
     auto format = read_text_format(*text);
     if (!format) return format.error();
     call.response_format = std::move(*format);
   }
-  if (const json::value* metadata = body.if_contains("metadata"); metadata && !metadata->is_null() && !metadata->is_object())
+  if (const json::value* metadata = member(body, "metadata"); metadata && !metadata->is_object())
     return bad("'metadata' must be an object");
 
   auto previous = optional_string(body, "previous_response_id");
@@ -551,19 +552,19 @@ Result<CompletionRequest> read_completion_request(const json::object& body) {
 
   // Legacy logprobs is a count (0 to 5) of alternatives per token: the chat form's logprobs with
   // top_logprobs, answered in the legacy shape.
-  if (const json::value* lp = body.if_contains("logprobs"); lp && !lp->is_null()) {
-    if (!lp->is_int64() || lp->as_int64() < 0 || lp->as_int64() > 5)
-      return bad("'logprobs' must be an integer from 0 to 5");
+  auto logprobs = optional_int(body, "logprobs", 0, 5, "must be an integer from 0 to 5");
+  if (!logprobs) return logprobs.error();
+  if (*logprobs) {
     r.call.logprobs = true;
-    r.call.top_logprobs = static_cast<int>(lp->as_int64());
+    r.call.top_logprobs = static_cast<int>(**logprobs);
   }
   constexpr std::pair<std::string_view, std::string_view> refused[] = {
       {"logit_bias", "'logit_bias' is not supported"},
       {"suffix", "'suffix' (insertion) is not supported"},
   };
   for (const auto& [key, message] : refused)
-    if (const json::value* v = body.if_contains(key); v && !v->is_null()) return bad(std::string(message));
-  if (const json::value* echo = body.if_contains("echo"); echo && !echo->is_null() && !(echo->is_bool() && !echo->as_bool()))
+    if (member(body, key)) return bad(std::string(message));
+  if (const json::value* echo = member(body, "echo"); echo && !(echo->is_bool() && !echo->as_bool()))
     return bad("'echo' is not supported");
   auto n = read_choice_count(body, "n");
   if (!n) return n.error();
@@ -572,10 +573,9 @@ Result<CompletionRequest> read_completion_request(const json::object& body) {
     return bad("'n' times the number of prompts must not exceed " + std::to_string(max_prompts));
   // best_of picks the likeliest of several answers by their log probabilities, which would need
   // them from every upstream: only its no-op value is taken.
-  if (const json::value* v = body.if_contains("best_of"); v && !v->is_null()) {
-    if (!v->is_int64() || v->as_int64() < 1) return bad("'best_of' must be a positive integer");
-    if (v->as_int64() != 1) return bad("'best_of' greater than 1 is not supported");
-  }
+  auto best_of = optional_int(body, "best_of", 1, std::numeric_limits<std::int64_t>::max(), "must be a positive integer");
+  if (!best_of) return best_of.error();
+  if (best_of->value_or(1) != 1) return bad("'best_of' greater than 1 is not supported");
   if (auto s = read_sampling(body, r.call); !s) return s.error();
   if (!r.call.max_tokens) r.call.max_tokens = 16;  // OpenAI's default for this endpoint
 
@@ -583,10 +583,7 @@ Result<CompletionRequest> read_completion_request(const json::object& body) {
   if (!stream) return stream.error();
   r.stream = stream->value_or(false);
   if (r.stream && r.prompts.size() > 1) return bad("'prompt' must be one string when streaming");
-  if (const json::value* so = body.if_contains("stream_options"); so && so->is_object()) {
-    if (const json::value* iu = so->as_object().if_contains("include_usage"); iu && iu->is_bool())
-      r.include_usage = iu->as_bool();
-  }
+  r.include_usage = include_usage(body);
   return r;
 }
 

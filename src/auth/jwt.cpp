@@ -49,11 +49,7 @@ Error unauthorized(std::string message, std::string detail) {
 
 Error invalid_token(std::string detail) { return unauthorized("invalid token", std::move(detail)); }
 
-bool is_base64url_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '_';
-}
-
+// The 6-bit value of a base64url character; -1 for any other character.
 int base64url_value(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
   if (c >= 'a' && c <= 'z') return c - 'a' + 26;
@@ -199,7 +195,7 @@ Result<Principal> JwtVerifier::verify(std::string_view token) const {
   // cutting the token short when it is handed to libjwt as a C string.
   if (std::count(token.begin(), token.end(), '.') != 2 ||
       !std::all_of(token.begin(), token.end(),
-                   [](char c) { return c == '.' || is_base64url_char(c); })) {
+                   [](char c) { return c == '.' || base64url_value(c) >= 0; })) {
     return invalid_token("not three base64url segments");
   }
 
@@ -344,18 +340,18 @@ Result<std::string> issue_hs256_token(const TokenClaims& claims, std::string_vie
   if (claims.issuer) payload["iss"] = *claims.issuer;
   if (claims.audience) payload["aud"] = *claims.audience;
 
+  // With a non-empty secret and our own JSON, libjwt fails only when out of memory: one error for
+  // every step (jwt_encode_str is not called after a failed one).
   jwt_t* raw = nullptr;
-  if (jwt_new(&raw) != 0) return make_error(errc::internal, "could not create token", "jwt_new");
+  const bool created = jwt_new(&raw) == 0;
   const JwtPtr jwt(raw);
-  if (jwt_add_grants_json(jwt.get(), json::serialize(payload).c_str()) != 0) {
-    return make_error(errc::internal, "could not create token", "jwt_add_grants_json");
-  }
-  if (jwt_set_alg(jwt.get(), JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(secret.data()),
-                  static_cast<int>(secret.size())) != 0) {
-    return make_error(errc::internal, "could not create token", "jwt_set_alg");
-  }
-  const CString encoded(jwt_encode_str(jwt.get()));
-  if (!encoded) return make_error(errc::internal, "could not create token", "jwt_encode_str");
+  const std::string grants = json::serialize(payload);
+  CString encoded;
+  if (created && jwt_add_grants_json(jwt.get(), grants.c_str()) == 0 &&
+      jwt_set_alg(jwt.get(), JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(secret.data()),
+                  static_cast<int>(secret.size())) == 0)
+    encoded.reset(jwt_encode_str(jwt.get()));
+  if (!encoded) return make_error(errc::internal, "could not create token", "libjwt failed (out of memory)");
   return std::string(encoded.get());
 }
 

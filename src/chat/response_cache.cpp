@@ -22,18 +22,25 @@ std::string optional_text(const std::optional<T>& v) {
   return v ? std::to_string(*v) : std::string("-");
 }
 
+// A decimal of 1 to `digits` digits and nothing else, as lengths and counts are written.
+std::optional<std::size_t> decimal(std::string_view s, std::size_t digits) {
+  if (s.empty() || s.size() > digits) return std::nullopt;
+  std::size_t n = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<std::size_t>(c - '0');
+  }
+  return n;
+}
+
 // Reads one field written by add_field from the front of `in`.
 std::optional<std::string> take_field(std::string_view& in) {
   const std::size_t colon = in.find(':');
-  if (colon == std::string_view::npos || colon == 0 || colon > 12) return std::nullopt;
-  std::size_t size = 0;
-  for (char c : in.substr(0, colon)) {
-    if (c < '0' || c > '9') return std::nullopt;
-    size = size * 10 + static_cast<std::size_t>(c - '0');
-  }
-  if (in.size() - colon - 1 < size) return std::nullopt;
-  std::string field(in.substr(colon + 1, size));
-  in.remove_prefix(colon + 1 + size);
+  if (colon == std::string_view::npos) return std::nullopt;
+  const std::optional<std::size_t> size = decimal(in.substr(0, colon), 12);
+  if (!size || in.size() - colon - 1 < *size) return std::nullopt;
+  std::string field(in.substr(colon + 1, *size));
+  in.remove_prefix(colon + 1 + *size);
   return field;
 }
 
@@ -116,11 +123,13 @@ std::optional<CachedAnswer> decode_cached_answer(std::string_view bytes) {
   auto content = take_field(bytes);
   auto stop_sequence = take_field(bytes);
   auto count = take_field(bytes);
-  if (!finish || !content || !stop_sequence || !count || count->empty() || count->size() > 6) return std::nullopt;
+  // A count that is not a number (an entry another writer damaged) is a miss, not an exception.
+  const std::optional<std::size_t> calls = count ? decimal(*count, 6) : std::nullopt;
+  if (!finish || !content || !stop_sequence || !calls) return std::nullopt;
   a.finish_reason = std::move(*finish);
   a.content = std::move(*content);
   a.stop_sequence = std::move(*stop_sequence);
-  for (int n = std::stoi(*count); n > 0; --n) {
+  for (std::size_t n = *calls; n > 0; --n) {
     auto id = take_field(bytes);
     auto name = take_field(bytes);
     auto arguments = take_field(bytes);

@@ -20,7 +20,7 @@ struct Unit {
   std::size_t path = 0;         // index into the heading paths seen so far
 };
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\v' || c == '\r'; }
+using detail::is_ascii_space;
 
 // Sentence ranges of text[start, end), whitespace trimmed: a break after . ! ? (and closing quotes or
 // brackets) followed by whitespace, after a CJK full stop, and at every line end (list lines,
@@ -28,8 +28,8 @@ bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\f' |
 std::vector<std::pair<std::size_t, std::size_t>> sentences(std::string_view text, std::size_t start, std::size_t end) {
   std::vector<std::pair<std::size_t, std::size_t>> out;
   auto push = [&](std::size_t a, std::size_t b) {
-    while (a < b && is_space(text[a])) ++a;
-    while (b > a && is_space(text[b - 1])) --b;
+    while (a < b && is_ascii_space(text[a])) ++a;
+    while (b > a && is_ascii_space(text[b - 1])) --b;
     if (a < b) out.emplace_back(a, b);
   };
   std::size_t s = start;
@@ -47,7 +47,7 @@ std::vector<std::pair<std::size_t, std::size_t>> sentences(std::string_view text
                          text[j] == ')' || text[j] == ']')) {
         ++j;
       }
-      if (j < end && is_space(text[j])) {
+      if (j < end && is_ascii_space(text[j])) {
         push(s, j);
         s = i = j;
         continue;
@@ -215,10 +215,10 @@ class Chunker {
     // than overlap_ (a word without its leading space can take more tokens).
     for (bool first = true;; first = false) {
       std::size_t p = pos;
-      if (!first || (p > start && !is_space(text_[p - 1]))) {
-        while (p < end && !is_space(text_[p])) ++p;
+      if (!first || (p > start && !is_ascii_space(text_[p - 1]))) {
+        while (p < end && !is_ascii_space(text_[p])) ++p;
       }
-      while (p < end && is_space(text_[p])) ++p;
+      while (p < end && is_ascii_space(text_[p])) ++p;
       if (p >= end) return end;
       pos = p;
       if (count(pos, end) <= overlap_) return pos;

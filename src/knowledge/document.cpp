@@ -148,17 +148,7 @@ Result<std::string> normalise_text(std::string_view bytes) {
     return make_error(errc::unsupported_media_type, "the file is not UTF-8 text");
   }
   std::string text = invalid ? detail::replace_invalid_utf8(bytes) : std::string(bytes);
-  // "\r\n" and a lone "\r" become "\n", in place.
-  std::size_t out = 0;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\r') {
-      text[out++] = '\n';
-      if (i + 1 < text.size() && text[i + 1] == '\n') ++i;
-    } else {
-      text[out++] = text[i];
-    }
-  }
-  text.resize(out);
+  detail::normalise_newlines(text);
   return text;
 }
 

@@ -94,4 +94,17 @@ std::size_t boundary_at_or_before(std::string_view text, std::size_t pos) {
   return pos;
 }
 
+void normalise_newlines(std::string& text) {
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\r') {
+      text[out++] = '\n';
+      if (i + 1 < text.size() && text[i + 1] == '\n') ++i;
+    } else {
+      text[out++] = text[i];
+    }
+  }
+  text.resize(out);
+}
+
 }  // namespace aas::knowledge::detail

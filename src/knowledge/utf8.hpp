@@ -26,4 +26,11 @@ std::size_t boundary_at_or_before(std::string_view text, std::size_t pos);
 
 void append_utf8(std::string& out, char32_t cp);
 
+// ASCII whitespace as the C locale's isspace: ' ', '\t', '\n', '\v', '\f', '\r' (the last five are
+// 9..13), for the builder's word splitting and the chunker's sentence trimming alike.
+inline bool is_ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+// "\r\n" and a lone "\r" become "\n", in place: one line-end convention for every loader.
+void normalise_newlines(std::string& text);
+
 }  // namespace aas::knowledge::detail

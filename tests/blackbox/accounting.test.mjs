@@ -216,6 +216,35 @@ describe('accounting and limits', () => {
     assert.equal(me.totals.requests, 0);
   });
 
+  it('names each bad report parameter and user id in its 400', async () => {
+    const long = 'u'.repeat(257);
+    for (const [method, path, message] of [
+      ['get', '/api/ai/admin/usage?to=2026-02-30', 'to must be a date YYYY-MM-DD'],
+      ['get', '/api/ai/admin/costs?from=2026-11-02&to=2026-11-01', 'from must not be after to'],
+      ['get', '/api/ai/admin/usage?from=2024-01-01&to=2025-01-01', 'a range covers at most 366 days'],
+      ['get', '/api/ai/admin/usage?format=xml', 'format must be json or csv'],
+      ['get', '/api/ai/admin/usage?cursor=o', 'invalid cursor'],
+      ['get', '/api/ai/admin/usage?cursor=p12', 'invalid cursor'],
+      ['get', '/api/ai/admin/usage?cursor=o12x', 'invalid cursor'],
+      ['get', '/api/ai/admin/usage?cursor=o-3', 'invalid cursor'],
+      ['get', `/api/ai/admin/limits/${long}`, 'userId must be 1 to 256 characters'],
+      ['delete', `/api/ai/admin/limits/${long}`, 'userId must be 1 to 256 characters'],
+    ]) {
+      const res = await svc[method](path, { token: admin });
+      assertError(res, 400, 'invalid_request');
+      assert.equal(res.body.error.message, message, path);
+    }
+    const put = await svc.put(`/api/ai/admin/limits/${long}`, { token: admin, json: {} });
+    assertError(put, 400, 'invalid_request');
+    assert.equal(put.body.error.message, 'userId must be 1 to 256 characters');
+    const body = await svc.put('/api/ai/admin/limits/acct-x', { token: admin, json: { dailyBudgetUsd: -1 } });
+    assertError(body, 400, 'invalid_request');
+    assert.equal(body.body.error.message, 'dailyBudgetUsd must be from 0 to 1000000000');
+    // The longest user id is taken, and a range of exactly 366 days.
+    assertError(await svc.get(`/api/ai/admin/limits/${'u'.repeat(256)}`, { token: admin }), 404, 'not_found');
+    assertOk(await svc.get('/api/ai/admin/usage?from=2024-01-01&to=2024-12-31', { token: admin }));
+  });
+
   it('pages a report with nextCursor', async () => {
     const first = assertOk(await svc.get('/api/ai/admin/usage?groupBy=user&limit=2', { token: admin }));
     assert.equal(first.items.length, 2);

@@ -95,4 +95,48 @@ describe('export and import', () => {
     }
     assert.equal(assertOk(await svc.get('/api/ai/conversations', { token })).items.length, 0);
   });
+
+  it('names what is wrong in each malformed imported member, and imports structured messages as exported', async () => {
+    const token = svc.token('exp-frank');
+    const msg = (extra) => ({ conversation: {}, messages: [{ role: 'user', content: 'x', ...extra }] });
+    for (const [json, message] of [
+      [{ conversation: [], messages: [] }, 'expected {conversation: {...}, messages: [...]} as exported'],
+      [{ conversation: { title: 5 }, messages: [] }, "'title' must be a string"],
+      [{ conversation: { systemPrompt: [] }, messages: [] }, "'systemPrompt' must be a string"],
+      [{ conversation: { model: 1 }, messages: [] }, "'model' must be a string"],
+      [{ conversation: { metadata: 'x' }, messages: [] }, 'conversation.metadata must be an object'],
+      [{ conversation: {}, messages: [5] }, 'messages[0] must be an object'],
+      [{ conversation: {}, messages: [{ role: 7, content: 'x' }] }, 'messages[0].role is required'],
+      [{ conversation: {}, messages: [{ role: 'robot', content: 'x' }] }, 'messages[0].role must be user, assistant, system or tool'],
+      [{ conversation: {}, messages: [{ role: 'user', content: false }] }, 'messages[0].content is required'],
+      [msg({ parts: 'x' }), 'messages[0].parts must be an array'],
+      [msg({ parts: [{ type: 'audio' }] }), "'messages[0].parts[0].type' audio is not supported (text and image_url are)"],
+      [msg({ toolCalls: {} }), "'messages[0].toolCalls' must be an array"],
+      [msg({ toolCallId: 5 }), "'toolCallId' must be a string"],
+      [msg({ status: 5 }), "'status' must be a string"],
+      [msg({ status: 'streaming' }), 'messages[0].status must be complete, interrupted or error'],
+      [msg({ model: {} }), "'model' must be a string"],
+    ]) {
+      const res = await svc.post('/api/ai/conversations/import', { token, json });
+      assertError(res, 400, 'invalid_request');
+      assert.equal(res.body.error.message, message, JSON.stringify(json));
+    }
+    assert.equal(assertOk(await svc.get('/api/ai/conversations', { token })).items.length, 0);
+
+    const imported = assertOk(await svc.post('/api/ai/conversations/import', { token, json: {
+      conversation: { title: 'structured', metadata: { k: 1 } },
+      messages: [
+        { role: 'user', content: 'look', parts: [{ type: 'image_url', image_url: { url: 'https://example.com/a.png' } }] },
+        { role: 'assistant', content: '', toolCalls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }],
+          status: 'complete', model: 'mock-model', parts: null },
+        { role: 'tool', content: '42', toolCallId: 'c1', status: 'error' },
+      ],
+    } }), 201);
+    const back = (await svc.get(`/api/ai/conversations/${imported.id}/export`, { token })).body;
+    assert.deepEqual(back.messages.map((m) => [m.role, m.status]), [['user', 'complete'], ['assistant', 'complete'], ['tool', 'error']]);
+    assert.deepEqual(back.messages[0].parts, [{ type: 'image_url', image_url: { url: 'https://example.com/a.png' } }]);
+    assert.equal(back.messages[1].toolCalls[0].id, 'c1');
+    assert.equal(back.messages[2].toolCallId, 'c1');
+    assert.deepEqual(back.conversation.metadata, { k: 1 });
+  });
 });

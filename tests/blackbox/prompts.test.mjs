@@ -75,4 +75,27 @@ describe('prompt library', () => {
     assertError(await svc.post('/api/ai/conversations', { token, json: { promptId: other.id } }), 404, 'not_found');
     assertError(await svc.post('/api/ai/chat', { token, json: { message: 'x', promptId: other.id } }), 404, 'not_found');
   });
+
+  it('names what is wrong with a prompt\'s name or content, and answers an id that cannot exist as not found', async () => {
+    const token = svc.token('pr-frank');
+    for (const [json, message] of [
+      [{ name: '  ', content: 'x' }, 'name must be 1 to 100 characters'],
+      [{ name: 'n'.repeat(101), content: 'x' }, 'name must be 1 to 100 characters'],
+      [{ name: 'ok', content: '\n\t ' }, 'content must be 1 to 32000 characters'],
+      [{ name: 'ok', content: 'c'.repeat(32001) }, 'content must be 1 to 32000 characters'],
+    ]) {
+      const res = await svc.post('/api/ai/prompts', { token, json });
+      assertError(res, 400, 'invalid_request');
+      assert.equal(res.body.error.message, message);
+    }
+    const created = assertOk(await svc.post('/api/ai/prompts', { token, json: { name: 'n'.repeat(100), content: 'c' } }), 201);
+    const patched = await svc.patch(`/api/ai/prompts/${created.id}`, { token, json: { content: ' ' } });
+    assertError(patched, 400, 'invalid_request');
+    assert.equal(patched.body.error.message, 'content must be 1 to 32000 characters');
+    for (const method of ['get', 'patch', 'delete']) {
+      const res = await svc[method]('/api/ai/prompts/not-a-uuid', { token, json: method === 'patch' ? { name: 'x' } : undefined });
+      assertError(res, 404, 'not_found');
+      assert.equal(res.body.error.message, 'prompt not found');
+    }
+  });
 });

@@ -143,6 +143,32 @@ describe('Socket.IO', () => {
     assert.deepEqual(listed.body.data.items, []);
   });
 
+  it('names each malformed member of ai:chat and ai:stop, in the ack or, without one, in ai:error', async () => {
+    const socket = connect(svc, { auth: { token: svc.token('sio-bad-members') } });
+    await connected(socket);
+    for (const [event, body, message] of [
+      ['ai:chat', [1], 'ai:chat takes an object {message, conversationId?, model?}'],
+      ['ai:chat', { message: 'hi', conversationId: 5 }, "'conversationId' must be a string"],
+      ['ai:chat', { message: 'hi', model: true }, "'model' must be a string"],
+      ['ai:chat', { message: 'hi', knowledgeBaseIds: 'kb' }, "'knowledgeBaseIds' must be an array of strings"],
+      ['ai:chat', { message: 'hi', knowledgeBaseIds: [1] }, "'knowledgeBaseIds' must be an array of strings"],
+      ['ai:chat', { message: null }, "'message' is required"],
+      ['ai:stop', {}, 'ai:stop takes {conversationId}'],
+      ['ai:stop', 'conversation', 'ai:stop takes {conversationId}'],
+      ['ai:stop', { conversationId: 7 }, 'ai:stop takes {conversationId}'],
+    ]) {
+      const ack = await socket.emitWithAck(event, body);
+      assert.equal(ack.error?.code, 'invalid_request', `${event} ${JSON.stringify(body)} → ${JSON.stringify(ack)}`);
+      assert.equal(ack.error.message, message);
+    }
+    // Without an ack the refusal comes as ai:error.
+    const error = new Promise((resolve) => socket.once('ai:error', resolve));
+    socket.emit('ai:stop', {});
+    const e = await error;
+    assert.equal(e.code, 'invalid_request');
+    assert.equal(e.message, 'ai:stop takes {conversationId}');
+  });
+
   it("tells the user's other sockets (ai:typing, ai-message for answers asked any way), never another user's", async () => {
     const token = svc.token('sio-bob');
     const asker = connect(svc, { auth: { token } });

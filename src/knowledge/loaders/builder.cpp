@@ -1,13 +1,10 @@
 #include "knowledge/loaders/builder.hpp"
 
+#include "knowledge/utf8.hpp"
+
 namespace aas::knowledge::loaders {
-namespace {
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-}  // namespace
+using detail::is_ascii_space;
 
 void DocBuilder::begin(BlockKind kind, int level, int page) {
   end();
@@ -24,7 +21,7 @@ void DocBuilder::end() {
   open_ = false;
   if (!started_) return;
   auto& text = doc_.text;
-  while (text.size() > start_ && is_space(text.back())) text.pop_back();
+  while (text.size() > start_ && is_ascii_space(text.back())) text.pop_back();
   if (text.size() == start_) {  // only whitespace after all: take the separator back too
     text.resize(start_ == 0 ? 0 : start_ - 2);
     return;
@@ -49,16 +46,8 @@ void DocBuilder::text(std::string_view s, BlockKind fallback) {
   if (!open_) begin(fallback, 0, page_);
   if (kind_ == BlockKind::code) {
     // Verbatim, with "\r\n" and "\r" as "\n"; leading blank lines dropped.
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-      if (s[i] == '\r') {
-        out += '\n';
-        if (i + 1 < s.size() && s[i + 1] == '\n') ++i;
-      } else {
-        out += s[i];
-      }
-    }
+    std::string out(s);
+    detail::normalise_newlines(out);
     if (!started_) {
       const auto first = out.find_first_not_of('\n');
       if (first == std::string::npos) return;
@@ -69,14 +58,14 @@ void DocBuilder::text(std::string_view s, BlockKind fallback) {
   }
   std::size_t i = 0;
   while (i < s.size()) {
-    if (is_space(s[i])) {
+    if (is_ascii_space(s[i])) {
       pending_space_ = true;
       ++i;
       continue;
     }
     std::size_t j = i;
-    while (j < s.size() && !is_space(s[j])) ++j;
-    if (pending_space_ && started_ && !doc_.text.empty() && !is_space(doc_.text.back())) doc_.text += ' ';
+    while (j < s.size() && !is_ascii_space(s[j])) ++j;
+    if (pending_space_ && started_ && !doc_.text.empty() && !is_ascii_space(doc_.text.back())) doc_.text += ' ';
     pending_space_ = false;
     append(s.substr(i, j - i));
     i = j;

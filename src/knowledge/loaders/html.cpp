@@ -119,8 +119,9 @@ class HtmlWalker {
     }
     if (is_any(n, {"p", "div", "section", "article", "main", "header", "footer", "aside", "nav", "blockquote",
                    "dl", "dd", "dt", "figure", "figcaption", "address", "details", "summary", "form", "fieldset",
-                   "center", "ul", "ol", "hr", "body", "html"})) {
-      // A block boundary: inside a list item a line break, inside a table a space.
+                   "center", "ul", "ol", "hr", "body", "html", "h1", "h2", "h3", "h4", "h5", "h6", "pre"})) {
+      // A block boundary: inside a list item a line break, inside a table a space (a heading or
+      // <pre> nested in one of those comes here too, so its words do not run into the next).
       boundary();
       walk(n->children);
       boundary();

@@ -90,6 +90,12 @@ bool session_lost(pg_conn* conn, std::string_view sqlstate) {
          sqlstate == "57P02" || sqlstate == "57P03";
 }
 
+// A step of the pipeline that libpq refused, with libpq's words (there is no SQLSTATE): one place
+// builds the message for every step.
+[[noreturn]] void step_failed(pg_conn* conn, std::string_view step, bool lost) {
+  throw PgError("", std::string(step) + ": " + trimmed(libpq().PQerrorMessage(conn)), lost);
+}
+
 }  // namespace
 
 // --- Rows --------------------------------------------------------------------------------------
@@ -236,7 +242,7 @@ constexpr int kPipelineWaitMs = 60000;
 Pipeline::Pipeline(Connection& conn) : conn_(conn) {
   if (libpq().PQenterPipelineMode(conn_.conn_) != 1 || libpq().PQsetnonblocking(conn_.conn_, 1) != 0) {
     conn_.broken_ = true;
-    throw PgError("", "cannot enter pipeline mode: " + trimmed(libpq().PQerrorMessage(conn_.conn_)), true);
+    step_failed(conn_.conn_, "cannot enter pipeline mode", true);
   }
 }
 
@@ -258,14 +264,14 @@ std::size_t Pipeline::send(std::string_view sql, const Params& params) {
         if (e.prepare == sql) name = e.name;
     } else {
       if (libpq().PQsendPrepare(pc, name.c_str(), std::string(sql).c_str(), 0, nullptr) != 1)
-        throw PgError("", "prepare: " + trimmed(libpq().PQerrorMessage(pc)), libpq().PQstatus(pc) == CONNECTION_BAD);
+        step_failed(pc, "prepare", libpq().PQstatus(pc) == CONNECTION_BAD);
       expected_.push_back({std::string(sql), name});
     }
   }
   const std::vector<const char*> values = c_values(params);
   if (libpq().PQsendQueryPrepared(pc, name.c_str(), static_cast<int>(values.size()), values.data(), nullptr, nullptr, 0) !=
       1)
-    throw PgError("", "query: " + trimmed(libpq().PQerrorMessage(pc)), libpq().PQstatus(pc) == CONNECTION_BAD);
+    step_failed(pc, "query", libpq().PQstatus(pc) == CONNECTION_BAD);
   expected_.push_back({{}, name});
   flush();
   return executions_++;
@@ -278,11 +284,10 @@ void Pipeline::flush() {
   for (;;) {
     const int f = libpq().PQflush(pc);
     if (f == 0) return;
-    if (f < 0) throw PgError("", "send: " + trimmed(libpq().PQerrorMessage(pc)), true);
+    if (f < 0) step_failed(pc, "send", true);
     pollfd p{libpq().PQsocket(pc), POLLIN | POLLOUT, 0};
     if (::poll(&p, 1, kPipelineWaitMs) <= 0) throw PgError("08006", "send: the server stopped reading", true);
-    if ((p.revents & POLLIN) && libpq().PQconsumeInput(pc) != 1)
-      throw PgError("", "receive: " + trimmed(libpq().PQerrorMessage(pc)), true);
+    if ((p.revents & POLLIN) && libpq().PQconsumeInput(pc) != 1) step_failed(pc, "receive", true);
   }
 }
 
@@ -291,14 +296,14 @@ pg_result* Pipeline::next_result() {
   while (libpq().PQisBusy(pc)) {
     pollfd p{libpq().PQsocket(pc), POLLIN, 0};
     if (::poll(&p, 1, kPipelineWaitMs) <= 0) throw PgError("08006", "receive: the server stopped answering", true);
-    if (libpq().PQconsumeInput(pc) != 1) throw PgError("", "receive: " + trimmed(libpq().PQerrorMessage(pc)), true);
+    if (libpq().PQconsumeInput(pc) != 1) step_failed(pc, "receive", true);
   }
   return libpq().PQgetResult(pc);
 }
 
 void Pipeline::sync() {
   pg_conn* pc = conn_.conn_;
-  if (libpq().PQpipelineSync(pc) != 1) throw PgError("", "sync: " + trimmed(libpq().PQerrorMessage(pc)), true);
+  if (libpq().PQpipelineSync(pc) != 1) step_failed(pc, "sync", true);
   flush();
   // One result per queued message, each followed by a null, then the sync's own result. The first
   // failure is kept and thrown once everything up to the sync has been read.
@@ -340,7 +345,7 @@ void Pipeline::sync() {
   }
   if (i != expected_.size()) throw PgError("", "pipeline: fewer results than statements", true);
   if (libpq().PQexitPipelineMode(pc) != 1 || libpq().PQsetnonblocking(pc, 0) != 0)
-    throw PgError("", "cannot leave pipeline mode: " + trimmed(libpq().PQerrorMessage(pc)), true);
+    step_failed(pc, "cannot leave pipeline mode", true);
   done_ = true;
   if (failure) throw *failure;
 }

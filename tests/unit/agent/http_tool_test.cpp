@@ -77,6 +77,69 @@ TEST(PlanRequest, FillsThePathQueryAndBodyWithoutLettingArgumentsMoveTheRequest)
   EXPECT_EQ(get->body, "");
 }
 
+TEST(PlanRequest, SendsTheBodyAsDeclaredWithFixedFieldsOverTheModelsAndRefusesEmptySegments) {
+  constexpr const char* kTodo =
+      R"({"type":"object","properties":{"id":{"type":"string"},"title":{"type":"string"},"q":{"type":"string"},"page":{"type":"integer"}}})";
+  HttpToolSpec post = tool("create", "POST", "/api/lists/{id}/todos", kTodo);
+  post.query = {"q", "page"};
+  post.fixed = R"({"done":false,"title":"fixed wins"})";
+  auto r = plan_request(post, kBackend, json::parse(R"({"id":"l1","title":"milk","q":null,"page":2,"extra":true})").as_object());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->url, "http://todo.internal:3000/api/lists/l1/todos?page=2") << "a null query argument is left out";
+  EXPECT_EQ(json::parse(r->body), json::parse(R"({"extra":true,"done":false,"title":"fixed wins"})"))
+      << "every argument not in the path or the query, then the fixed fields over them";
+
+  HttpToolSpec put = tool("rename", "PUT", "/api/todos/{id}", kTodo);
+  put.body = {"title"};
+  put.query = {"q"};
+  auto named = plan_request(put, kBackend, json::parse(R"({"id":"7","title":"t","q":"a","page":1})").as_object());
+  ASSERT_TRUE(named);
+  EXPECT_EQ(named->url, "http://todo.internal:3000/api/todos/7?q=a");
+  EXPECT_EQ(named->body, R"({"title":"t"})") << "a declared body list sends only its arguments";
+
+  HttpToolSpec two = tool("find", "GET", "/api/todos", kTodo);
+  two.query = {"q", "page"};
+  auto both = plan_request(two, kBackend, json::parse(R"({"q":"x y","page":3})").as_object());
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both->url, "http://todo.internal:3000/api/todos?q=x%20y&page=3");
+
+  const HttpToolSpec get = tool("get", "GET", "/api/todos/{id}", kTodo);
+  for (const char* id : {R"("")", R"(".")"}) {
+    auto refused = plan_request(get, kBackend, json::parse(std::string(R"({"id":)") + id + "}").as_object());
+    ASSERT_FALSE(refused) << id;
+    EXPECT_EQ(refused.error().message, "id: not a valid identifier");
+  }
+  auto missing = plan_request(get, kBackend, json::parse(R"({"id":null})").as_object());
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message, "id: required");
+}
+
+TEST(DescribeResponse, ReadsTheContentTypeLooselyAndSaysWhatTheAppAnswered) {
+  EXPECT_EQ(describe_response(200, "Application/Problem+JSON ", R"({"a": [1, 2]})").text, R"({"a":[1,2]})");
+  EXPECT_EQ(describe_response(200, "application/xml", "<a/>").text, "<a/>");
+  EXPECT_EQ(describe_response(200, "text/html; charset=latin1", "caf\xe9").text,
+            "[binary response: 4 bytes of text/html]")
+      << "text that is not UTF-8 is described, not passed on";
+  EXPECT_EQ(describe_response(200, "application/json", "").text, "(no content)");
+  const ToolOutput failed = describe_response(500, "text/plain", "");
+  EXPECT_TRUE(failed.error);
+  EXPECT_EQ(failed.text, "the app refused the request (HTTP 500)");
+  const ToolOutput redirect = describe_response(302, "text/plain", "moved");
+  EXPECT_TRUE(redirect.error) << "only 2xx is a success";
+  EXPECT_EQ(redirect.text, "the app refused the request (HTTP 302): moved");
+}
+
+TEST(HttpTool, IsOfferedToItsRolesOnly) {
+  HttpToolSpec spec = tool("purge", "DELETE", "/api/todos", kIdTitle);
+  EXPECT_TRUE(HttpTool(spec, std::string(kBackend), nullptr).allowed_for({})) << "no roles declared: everyone";
+  spec.roles = {"admin", "owner"};
+  const HttpTool restricted(spec, std::string(kBackend), nullptr);
+  EXPECT_FALSE(restricted.allowed_for({}));
+  EXPECT_FALSE(restricted.allowed_for({"user"}));
+  EXPECT_TRUE(restricted.allowed_for({"user", "owner"}));
+  EXPECT_EQ(restricted.definition().name, "purge");
+}
+
 TEST(DescribeResponse, GivesTheModelJsonTextOrADescriptionAndErrorsWithTheAppsMessage) {
   EXPECT_EQ(describe_response(200, "application/json; charset=utf-8", R"({ "id" : 1 })").text, R"({"id":1})");
   EXPECT_EQ(describe_response(200, "text/plain", "hello").text, "hello");

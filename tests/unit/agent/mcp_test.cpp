@@ -5,7 +5,12 @@
 #include "agent/mcp.hpp"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
+
+#include <string>
+#include <tuple>
+#include <vector>
 
 namespace aas::agent {
 namespace {
@@ -90,6 +95,107 @@ TEST(McpSettings, EachServerIsCheckedAndNamed) {
   clash.name = "notes__echo";
   EXPECT_EQ(error_of(ok, {clash}), "mcp[notes].allow: 'notes__echo' is also an HTTP tool's name");
   EXPECT_EQ(validate_mcp({ok, ok}, {}).error().message, "mcp[notes].name: declared twice");
+}
+
+}  // namespace
+}  // namespace aas::agent
+
+namespace aas::agent {
+namespace {
+
+// "ok: <result>" or the upstream error's message.
+std::string rpc(std::string_view content_type, std::string_view body, std::int64_t id) {
+  auto r = read_rpc_response(content_type, body, id);
+  if (!r) {
+    EXPECT_EQ(r.error().code, errc::upstream_error);
+    return r.error().message;
+  }
+  return "ok: " + json::serialize(*r);
+}
+
+TEST(McpResponse, EachMalformedAnswerIsAnUpstreamErrorSayingWhat) {
+  const std::vector<std::tuple<std::string_view, std::string_view, std::string>> cases{
+      {"application/json", R"({"jsonrpc":"2.0","id":1,"result":5})", "ok: 5"},
+      {"Application/JSON ; charset=utf-8", R"({"jsonrpc":"2.0","id":1.0,"result":"x"})", R"(ok: "x")"},
+      {"application/json", R"({"jsonrpc":"2.0","id":1})", "the MCP server's response has neither result nor error"},
+      {"application/json", R"({"jsonrpc":"2.0","id":"1","result":1})", "the MCP server's response has another id"},
+      {"application/json", R"({"jsonrpc":"2.0","result":1})", "the MCP server's response has another id"},
+      {"application/json", R"({"jsonrpc":"2.0","id":1,"method":"ping"})", "the MCP server's response has another id"},
+      {"application/json", R"([{"jsonrpc":"2.0","id":2,"result":2}])", "the MCP server's response has another id"},
+      {"application/json", R"([{"jsonrpc":"2.0","id":2,"result":2}, 7])",
+       "the MCP server answered something that is not JSON-RPC"},
+      {"application/json", "7", "the MCP server answered something that is not JSON-RPC"},
+      {"application/json", R"({"jsonrpc":"2.0","id":1,"error":{}})", "JSON-RPC error"},
+      {"application/json", R"({"jsonrpc":"2.0","id":1,"error":{"code":"bad","message":5}})", "JSON-RPC error"},
+      {"application/json", R"({"jsonrpc":"2.0","id":1,"error":{"message":"gone"}})", "JSON-RPC error: gone"},
+      {"application/json", R"({"jsonrpc":"2.0","id":1,"error":"gone","result":3})", "ok: 3"},
+      {"text/event-stream", "", "the MCP server's event stream ended without the response"},
+      {"text/event-stream", "event: ping\n\ndata: not json\n\ndata: 5\n\n",
+       "the MCP server answered something that is not JSON-RPC"},
+      {"text/event-stream", "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":1,\"message\":\"no\"}}\n\n", "1: no"},
+      {"text/event-stream", "data: not json", "the MCP server's event stream ended without the response"},
+      {"text/event-stream", "data: {\"jsonrpc\":\"2.0\",\"id\":2,\"result\":2}",
+       "the MCP server's event stream ended without the response"},
+      {"text/event-stream", "data: [{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":1}]", "ok: 1"},
+      {"text/event-stream", "data: 3", "the MCP server answered something that is not JSON-RPC"},
+      {"text/event-stream",
+       "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":1}\n\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":2}\n\n",
+       "ok: 1"},
+  };
+  for (const auto& [type, body, expected] : cases) EXPECT_EQ(rpc(type, body, 1), expected) << type << " " << body;
+}
+
+TEST(McpCallResult, EachPartKindIsReadOrDescribedAndJunkSkipped) {
+  const auto text = [](std::string_view result) { return describe_call_result(json::parse(result)).text; };
+  EXPECT_EQ(describe_call_result(json::parse("[]")).text, "the MCP server's result is not an object");
+  EXPECT_TRUE(describe_call_result(json::parse("[]")).error);
+  EXPECT_EQ(text(R"({"content":"plain"})"), "(no content)");
+  EXPECT_EQ(text(R"({"content":[1,{"text":"untyped"},{"type":5},{"type":"video","uri":"x"},{"type":"text","text":7}]})"),
+            "(no content)");
+  EXPECT_EQ(text(R"({"content":[{"type":"audio","mimeType":"audio/wav","data":"AAAA"}]})"), "[audio: audio/wav]");
+  EXPECT_EQ(text(R"({"content":[{"type":"image"}]})"), "[image: ]");
+  EXPECT_EQ(text(R"({"content":[{"type":"resource","resource":{"uri":"file:///z"}},{"type":"resource","resource":"x"}]})"),
+            "[resource: file:///z]");
+  EXPECT_EQ(text(R"({"content":[{"type":"text","text":""}],"structuredContent":[1]})"), "[1]");
+  const ToolOutput not_bool = describe_call_result(json::parse(R"({"content":[{"type":"text","text":"x"}],"isError":"yes"})"));
+  EXPECT_FALSE(not_bool.error) << "only true makes a tool error";
+  const ToolOutput false_error = describe_call_result(json::parse(R"({"content":[],"isError":false})"));
+  EXPECT_FALSE(false_error.error);
+}
+
+TEST(McpSchema, ASchemaThatIsNoObjectOrHasNoObjectTypeIsNamed) {
+  std::string problem;
+  EXPECT_FALSE(usable_schema(json::parse("true"), problem));
+  EXPECT_EQ(problem, "inputSchema is not an object");
+  EXPECT_FALSE(usable_schema(json::parse(R"({"properties":{}})"), problem));
+  EXPECT_EQ(problem, R"(inputSchema must be {"type": "object", ...})");
+  EXPECT_FALSE(usable_schema(json::parse(R"({"type":"object","properties":{"a":{"minimum":"0"}}})"), problem));
+  EXPECT_EQ(problem, "properties.a.minimum: must be a number");
+}
+
+TEST(McpOfferedTools, OnlyAllowedListedToolsWithUsableSchemasAreOfferedAndEachSkipIsNamed) {
+  auto session = std::make_shared<McpSession>(
+      McpServerSpec{"notes", "http://127.0.0.1:9/mcp", {"search", "missing", "broken", "oneof", "bare"}, {}}, nullptr);
+  const std::vector<McpToolInfo> listed{
+      {"search", "Searches notes", R"({"type":"object","properties":{"q":{"type":"string"}}})"},
+      {"broken", "", "{not json"},
+      {"oneof", "", R"({"type":"object","properties":{"v":{"oneOf":[]}}})"},
+      {"bare", "No arguments", ""},
+      {"unlisted", "", R"({"type":"object"})"},
+  };
+  std::vector<std::string> warnings;
+  const auto tools = offered_tools(listed, session, warnings);
+  ASSERT_EQ(tools.size(), 2u);
+  EXPECT_EQ(tools[0]->definition().name, "notes__search");
+  EXPECT_EQ(tools[0]->definition().description, "Searches notes");
+  EXPECT_EQ(tools[1]->definition().name, "notes__bare");
+  EXPECT_EQ(tools[1]->definition().parameters, R"({"type":"object"})") << "no schema: no arguments";
+  EXPECT_EQ(warnings, (std::vector<std::string>{
+                          "mcp[notes]: allowed tool 'missing' is not one the server lists: skipped",
+                          "mcp[notes]: tool 'broken' skipped: its input schema is outside the supported subset (not JSON)",
+                          "mcp[notes]: tool 'oneof' skipped: its input schema is outside the supported subset "
+                          "(properties.v.oneOf: keyword not supported (see docs/agent.md for the subset))",
+                      }));
 }
 
 }  // namespace

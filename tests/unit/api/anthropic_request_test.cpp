@@ -193,3 +193,77 @@ TEST(AnthropicRequest, EachMalformedMemberIsRefusedByName) {
 
 }  // namespace
 }  // namespace aas::api::anthropic
+
+namespace aas::api::anthropic {
+namespace {
+
+// The refusals the first table leaves out: blocks that are not objects, a text block without its
+// text, a tool result holding an image, and what is missing rather than mistyped.
+TEST(AnthropicRequest, EachMalformedBlockIsRefusedByName) {
+  const std::string tool_result = R"({"messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": )";
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {R"({"max_tokens": null})", "'max_tokens' is required: a positive integer"},
+      {R"({"max_tokens": 1000001})", "'max_tokens' is required: a positive integer"},
+      {R"({"system": [5]})", "'system[0]' must be a text block"},
+      {R"({"system": [{"type": "text"}]})", "'system[0]' must be a text block"},
+      {R"({"messages": null})", "'messages' must be a non-empty array"},
+      {R"({"messages": {"role": "user"}})", "'messages' must be a non-empty array"},
+      {R"({"messages": [5]})", "'messages[0].role' must be user or assistant"},
+      {R"({"messages": [{"role": "user", "content": [5]}]})", "'messages[0].content[0].type' must be a string"},
+      {R"({"messages": [{"role": "user", "content": [{"type": "image"}]}]})",
+       "'messages[0].content[0].source.type' must be a string"},
+      {R"({"messages": [{"role": "user", "content": [{"type": "document"}]}]})",
+       "'messages[0].content[0].type' document is not supported (text, image, tool_use and tool_result are)"},
+      {R"({"messages": [{"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "f"}]}]})",
+       "'messages[0].content[0].input' must be an object"},
+      {tool_result + R"(5}]}]})", "'messages[0].content[0].content' must be a string or an array of text blocks"},
+      {tool_result + R"([{"type": "image", "source": {"type": "url", "url": "https://x/a.png"}}]}]}]})",
+       "'messages[0].content[0].content[0]' must be a text block (images in tool results are not supported)"},
+      {R"({"temperature": -0.1})", "'temperature' must be between 0 and 1"},
+      {R"({"top_p": "high"})", "'top_p' must be a number"},
+      {R"({"stop_sequences": [5]})", "'stop_sequences' must hold non-empty strings"},
+      {R"({"tools": [{"type": "web_search_20250305", "name": "web_search"}]})",
+       "'tools[0].type' web_search_20250305 is not supported (custom tools are)"},
+      {R"({"tools": [{"name": "f", "input_schema": "{}"}]})", "'tools[0].input_schema' must be a JSON object (a JSON Schema)"},
+      {R"({"tool_choice": {"name": "f"}})", "'tool_choice.type' must be auto, any, tool or none"},
+      {R"({"container": "c"})", "'container' is not supported by this gateway"},
+      {R"({"mcp_servers": []})", "'mcp_servers' is not supported by this gateway"},
+      {R"({"service_tier": "auto"})", "'service_tier' is not supported by this gateway"},
+  };
+  for (const auto& [patch, expected] : cases) EXPECT_EQ(refused_with(patch), expected) << patch;
+}
+
+TEST(AnthropicRequest, ReadsToolResultsImagesByUrlAndWhatMayBeLeftOut) {
+  auto r = read(R"({"model": "claude", "max_tokens": 5, "system": "",
+    "messages": [
+      {"role": "user", "content": [{"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}]},
+      {"role": "assistant", "content": []},
+      {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}},
+                                        {"type": "tool_use", "id": "t2", "name": "f", "input": {}},
+                                        {"type": "tool_use", "id": "t3", "name": "f", "input": {}}]},
+      {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "t1", "content": "disk full", "is_error": true},
+        {"type": "tool_result", "tool_use_id": "t2", "is_error": false},
+        {"type": "tool_result", "tool_use_id": "t3", "content": null, "is_error": "yes"}]}
+    ],
+    "tools": [{"type": "custom", "name": "f", "input_schema": {"type": "object"}}],
+    "tool_choice": {"type": "none", "disable_parallel_tool_use": false}})");
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& m = r->call.messages;
+  ASSERT_EQ(m.size(), 5u) << "an empty system and an empty message add nothing";
+  EXPECT_EQ(m[0].role, "user");
+  ASSERT_EQ(m[0].parts.size(), 1u);
+  EXPECT_EQ(m[0].parts[0].image_url, "https://example.com/a.png");
+  EXPECT_EQ(m[0].content, "");
+  EXPECT_EQ(m[1].tool_calls.size(), 3u);
+  EXPECT_EQ(m[2].content, "Error: disk full") << "is_error is said in words";
+  EXPECT_EQ(m[3].content, "");
+  EXPECT_EQ(m[4].tool_call_id, "t3");
+  EXPECT_EQ(m[4].content, "") << "only a true is_error marks an error";
+  EXPECT_EQ(r->call.tool_choice, "none");
+  EXPECT_NE(r->call.parallel_tool_calls, std::optional<bool>(false));
+  EXPECT_EQ(r->call.tools.size(), 1u);
+}
+
+}  // namespace
+}  // namespace aas::api::anthropic

@@ -258,6 +258,15 @@ std::string refused_with(std::string_view patch) {
                     R"({"model":"m","messages":[{"role":"user","content":"hi"}]})", patch);
 }
 
+// A valid Responses request with `patch`'s members put over it: "accepted" or the refusal.
+std::string responses(std::string_view patch) {
+  return refused_by([](const boost::json::object& b) { return read_response_request(b); }, R"({"model":"m","input":"hi"})",
+                    patch);
+}
+
+// A patch whose input is the one item `item`.
+std::string item(std::string_view item) { return std::string(R"({"input": [)") + std::string(item) + "]}"; }
+
 // Every member of a chat completion request that has the wrong type or range is refused with the
 // member named (the 400 an SDK user reads), rather than ignored or taken as its default.
 TEST(OpenAiRequest, EachMalformedMemberIsRefusedByName) {
@@ -384,11 +393,6 @@ namespace aas::api::openai {
 namespace {
 
 TEST(OpenAiRequest, EachMalformedMemberOfAResponsesRequestIsRefusedByName) {
-  const auto responses = [](std::string_view patch) {
-    return refused_by([](const boost::json::object& b) { return read_response_request(b); },
-                      R"({"model":"m","input":"hi"})", patch);
-  };
-  const auto item = [](std::string_view item) { return std::string(R"({"input": [)") + std::string(item) + "]}"; };
   const std::vector<std::pair<std::string, std::string>> cases{
       {R"({"model": ""})", "'model' is required"},
       {R"({"reasoning": {"effort": "low"}})", "'reasoning' is not supported by this gateway"},
@@ -436,6 +440,187 @@ TEST(OpenAiRequest, EachMalformedMemberOfAResponsesRequestIsRefusedByName) {
   for (const auto& [patch, expected] : cases) EXPECT_EQ(responses(patch), expected) << patch;
   EXPECT_EQ(responses(R"({"reasoning": null, "background": false, "include": [], "tools": null, "text": null})"),
             "accepted");
+}
+
+}  // namespace
+}  // namespace aas::api::openai
+
+namespace aas::api::openai {
+namespace {
+
+// The members of a chat completion the first table leaves out: nested members that are missing
+// rather than mistyped, the accepted forms of each choice, and a request llm::validate_request refuses.
+TEST(OpenAiRequest, EachMissingNestedMemberIsRefusedAndEachAcceptedFormRead) {
+  const std::vector<std::pair<std::string_view, std::string>> cases{
+      {R"({"messages": null})", "'messages' must be a non-empty array"},
+      {R"({"messages": [{"role": "assistant", "tool_calls": 5}]})", "'messages[0].tool_calls' must be an array"},
+      {R"({"messages": [{"role": "user", "content": 5}]})",
+       "'messages[0].content' must be a string or an array of content parts"},
+      {R"({"tools": [5]})", "'tools[0].type' must be function"},
+      {R"({"tools": [{"type": "function"}]})", "'tools[0].function.name' must be a string"},
+      {R"({"tools": [{"type": "function", "function": "f"}]})", "'tools[0].function.name' must be a string"},
+      {R"({"tool_choice": {"type": "function"}})",
+       "'tool_choice' must be auto, none, required or {type: function, function: {name}}"},
+      {R"({"tool_choice": {"type": "function", "function": {}}})",
+       "'tool_choice' must be auto, none, required or {type: function, function: {name}}"},
+      {R"({"tool_choice": {"function": {"name": "f"}}})",
+       "'tool_choice' must be auto, none, required or {type: function, function: {name}}"},
+      {R"({"response_format": {"type": "json_schema", "json_schema": {"name": "o", "schema": "{}"}}})",
+       "'response_format.json_schema.schema' must be a JSON object (a JSON Schema)"},
+      {R"({"response_format": {"type": "json_schema", "json_schema": "o"}})",
+       "'response_format.json_schema.name' must be a string"},
+      {R"({"stop": ["a", 5]})", "'stop' must hold non-empty strings"},
+      {R"({"logit_bias": true})", "'logit_bias' is not supported"},
+      {R"({"top_logprobs": -1, "logprobs": true})", "'top_logprobs' must be an integer from 0 to 20"},
+      {R"({"top_logprobs": "3", "logprobs": true})", "'top_logprobs' must be an integer from 0 to 20"},
+      {R"({"max_completion_tokens": 1000001})", "'max_completion_tokens' must be a positive integer"},
+      {R"({"max_completion_tokens": null, "max_tokens": -1})", "'max_tokens' must be a positive integer"},
+      {R"({"seed": "7"})", "'seed' must be an integer"},
+      {R"({"messages": [{"role": "assistant", "tool_calls": [5]}]})", "'messages[0].tool_calls[0].id' must be a string"},
+      {R"({"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "custom"}]}]})",
+       "'messages[0].tool_calls[0].type' must be function"},
+      {R"({"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": "f"}]}]})",
+       "'messages[0].tool_calls[0].function.name' must be a string"},
+      {R"({"messages": [{"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": "f"}}]}]})",
+       "'messages[0].tool_calls[0].function.arguments' must be a string of JSON"},
+      {R"({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": "https://x/a.png"}]}]})",
+       "'messages[0].content[0].image_url.url' must be a string"},
+      {R"({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/a.png", "detail": 1}}]}]})",
+       "'messages[0].content[0].image_url.detail' must be a string"},
+  };
+  for (const auto& [patch, expected] : cases) EXPECT_EQ(refused_with(patch), expected) << patch;
+  // Accepted: every form of tool_choice, text and json formats, strict null, a refused flag sent as false.
+  for (std::string_view ok : {R"({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "none"})", R"({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "required"})",
+                              R"({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "auto"})",
+                              R"({"response_format": {"type": "text"}})", R"({"functions": false, "audio": null})",
+                              R"({"tools": [{"type": "function", "function": {"name": "f", "strict": null, "description": null}}]})",
+                              R"({"response_format": {"type": "json_schema", "json_schema": {"name": "o", "schema": {}, "strict": null}}})",
+                              R"({"max_completion_tokens": 5, "max_tokens": "ignored when the newer name is given"})"})
+    EXPECT_EQ(refused_with(ok), "accepted") << ok;
+
+  // Read, not just accepted.
+  auto r = chat(R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tool_choice": "required",
+                    "tools": [{"type": "function", "function": {"name": "f"}}],
+                    "max_completion_tokens": 5, "max_tokens": 9, "seed": -3, "stream_options": {"include_usage": "yes"}})");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->call.tool_choice, "required");
+  EXPECT_EQ(r->call.max_tokens, 5);
+  EXPECT_EQ(r->call.seed, -3);
+  EXPECT_FALSE(r->include_usage) << "only a boolean include_usage counts";
+  auto usage = chat(R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream_options": 5})");
+  ASSERT_TRUE(usage);
+  EXPECT_FALSE(usage->include_usage);
+
+  // llm::validate_request's own refusals come through as they are.
+  EXPECT_EQ(refused_with(R"({"tool_choice": "none"})"), "'tool_choice' is only allowed when 'tools' are given");
+  const std::string validated = refused_with(R"({"messages": [{"role": "tool", "tool_call_id": "nope", "content": "x"}]})");
+  EXPECT_NE(validated, "accepted");
+  EXPECT_EQ(validated.rfind("'messages[0]", 0), 0u) << validated;
+}
+
+TEST(OpenAiRequest, EachMalformedMemberOfAResponsesRequestLeftOutBeforeIsRefusedByName) {
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {R"({"model": 5})", "'model' is required"},
+      {R"({"input": null})", "'input' must be a string or a non-empty array of input items"},
+      {R"({"conversation": "c"})", "'conversation' is not supported by this gateway"},
+      {R"({"prompt": {"id": "p"}})", "'prompt' is not supported by this gateway"},
+      {R"({"background": [1]})", "'background' is not supported by this gateway"},
+      {R"({"top_logprobs": "2"})", "'top_logprobs' must be an integer from 0 to 20"},
+      {item(R"({"content": "x"})"), "'input[0].role' must be user, assistant, system or developer"},
+      {item(R"({"type": "message", "role": "user"})"), "'input[0].content' must be a string or an array of content parts"},
+      {item(R"({"role": "user", "content": [5]})"), "'input[0].content[0].type' must be a string"},
+      {R"({"temperature": 3})", "'temperature' must be between 0 and 2"},
+      {R"({"top_p": "all"})", "'top_p' must be a number"},
+      {R"({"max_output_tokens": 1.5})", "'max_output_tokens' must be a positive integer"},
+      {R"({"tools": [5]})", "'tools[0].type' must be function (built-in tools are not supported)"},
+      {R"({"tools": [{"type": "function"}]})", "'tools[0].name' must be a string"},
+      {R"({"tool_choice": {"type": "function"}})", "'tool_choice' must be auto, none, required or {type: function, name}"},
+      {R"({"tool_choice": {"name": "f"}})", "'tool_choice' must be auto, none, required or {type: function, name}"},
+      {R"({"tool_choice": {"type": "file_search", "name": "f"}})",
+       "'tool_choice' must be auto, none, required or {type: function, name}"},
+      {R"({"tool_choice": 1})", "'tool_choice' must be auto, none, required or {type: function, name}"},
+      {R"({"text": {"format": 5}})", "'text.format.type' must be a string"},
+      {R"({"text": {"format": {"type": "json_schema", "name": "o", "schema": []}}})",
+       "'text.format.schema' must be a JSON object (a JSON Schema)"},
+  };
+  for (const auto& [patch, expected] : cases) EXPECT_EQ(responses(patch), expected) << patch;
+  for (std::string_view ok : {R"({"tool_choice": "none"})", R"({"tool_choice": "required"})", R"({"text": {}})",
+                              R"({"text": {"format": null}})", R"({"text": {"format": {"type": "text"}}})",
+                              R"({"conversation": null, "prompt": false, "metadata": null, "include": null})"})
+    EXPECT_EQ(responses(ok), "accepted") << ok;
+}
+
+TEST(OpenAiRequest, AResponsesRequestReadsEachRoleFormatAndFunctionCallPlacement) {
+  auto r = response(R"({"model": "m", "tool_choice": "none", "text": {"format": {"type": "json_object"}},
+    "input": [
+      {"role": "system", "content": "S"},
+      {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+      {"role": "assistant", "content": "A"},
+      {"type": "function_call", "call_id": "c2", "name": "f", "arguments": "{}"},
+      {"role": "user", "content": [{"type": "input_image", "image_url": "https://example.com/a.png"}]}
+    ]})");
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& m = r->call.messages;
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(m[0].role, "system");
+  EXPECT_EQ(m[1].role, "assistant") << "a call after a system message opens an assistant message";
+  EXPECT_EQ(m[1].tool_calls.size(), 1u);
+  EXPECT_EQ(m[2].content, "A");
+  EXPECT_EQ(m[2].tool_calls.size(), 1u) << "a call right after an assistant message joins it";
+  ASSERT_EQ(m[3].parts.size(), 1u);
+  EXPECT_EQ(m[3].parts[0].detail, "") << "no detail given";
+  EXPECT_EQ(r->call.tool_choice, "none");
+  EXPECT_EQ(r->call.response_format.kind, llm::ResponseFormat::Kind::json_object);
+
+  const auto strict = [](std::string_view value) {
+    auto s = response(std::string(R"({"model": "m", "input": "x", "text": {"format": {"type": "json_schema", "name": "o",
+                                  "schema": {}, "strict": )") + std::string(value) + "}}}");
+    EXPECT_TRUE(s) << value;
+    return s && s->call.response_format.strict;
+  };
+  EXPECT_TRUE(strict("true"));
+  EXPECT_FALSE(strict("false"));
+  EXPECT_FALSE(strict(R"("yes")")) << "a strict that is not a boolean is left at its default";
+}
+
+TEST(OpenAiRequest, EachMalformedMemberOfALegacyCompletionLeftOutBeforeIsRefusedByName) {
+  const auto completion = [](std::string_view patch) {
+    return refused_by([](const boost::json::object& b) { return read_completion_request(b); },
+                      R"({"model":"m","prompt":"hi"})", patch);
+  };
+  const std::vector<std::pair<std::string_view, std::string>> cases{
+      {R"({"model": null})", "'model' is required"},
+      {R"({"prompt": null})", "'prompt' must be a string or an array of 1 to 16 strings"},
+      {R"({"prompt": ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17"]})",
+       "'prompt' must be a string or an array of 1 to 16 strings"},
+      {R"({"logprobs": "2"})", "'logprobs' must be an integer from 0 to 5"},
+      {R"({"echo": "no"})", "'echo' is not supported"},
+      {R"({"best_of": "1"})", "'best_of' must be a positive integer"},
+      {R"({"temperature": 9})", "'temperature' must be between 0 and 2"},
+      {R"({"stream": 1})", "'stream' must be a boolean"},
+  };
+  for (const auto& [patch, expected] : cases) EXPECT_EQ(completion(patch), expected) << patch;
+  auto r = read_completion_request(boost::json::parse(
+      R"({"model": "m", "prompt": "x", "stream": true, "max_tokens": 3, "stream_options": {"include_usage": true}})").as_object());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->stream);
+  EXPECT_TRUE(r->include_usage);
+  EXPECT_EQ(r->call.max_tokens, 3) << "the default 16 only when none is given";
+}
+
+TEST(OpenAiRequest, EmbeddingsInputMayHoldUpTo2048Strings) {
+  const auto inputs = [](std::size_t n) {
+    boost::json::array a;
+    for (std::size_t i = 0; i < n; ++i) a.emplace_back("x");
+    return read_embeddings(boost::json::object{{"input", std::move(a)}});
+  };
+  EXPECT_TRUE(inputs(2048));
+  auto refused = inputs(2049);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message, "'input' must be a string or an array of 1 to 2048 strings");
+  auto missing = read_embeddings(boost::json::object{});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().message, "'input' must be a string or an array of 1 to 2048 strings");
 }
 
 }  // namespace

@@ -115,10 +115,12 @@ class BackendAuthenticatorTest : public ::testing::Test {
     thread_.join();
   }
 
-  std::unique_ptr<BackendAuthenticator> make(std::string url, std::chrono::milliseconds timeout = 1000ms) {
+  std::unique_ptr<BackendAuthenticator> make(std::string url, std::chrono::milliseconds timeout = 1000ms,
+                                             std::size_t max_cache_entries = 10000) {
     BackendOptions b;
     b.base_url = std::move(url);
     b.timeout = timeout;
+    b.max_cache_entries = max_cache_entries;
     b.positive_ttl = 60s;
     b.negative_ttl = 10s;
     JwtOptions claims;
@@ -164,6 +166,22 @@ TEST_F(BackendAuthenticatorTest, AcceptedTokenIsCachedUntilItsTtlRunsOut) {
   clock_.advance(2s);
   ASSERT_TRUE(check(*a, "opaque-good"));
   EXPECT_EQ(backend_.calls("opaque-good"), 2) << "after the TTL the backend is asked again";
+}
+
+TEST_F(BackendAuthenticatorTest, AFullCacheDropsExpiredEntriesFirstAndThenEverything) {
+  auto a = make(backend_.url() + "//", 1000ms, 2);  // trailing slashes of the URL do not matter
+  ASSERT_TRUE(check(*a, "opaque-good"));
+  clock_.advance(55s);
+  ASSERT_TRUE(check(*a, "opaque-data"));  // two entries: the cache is full
+  clock_.advance(6s);                     // opaque-good has expired, opaque-data has not
+  ASSERT_FALSE(check(*a, "opaque-invalid"));  // room made by dropping the expired entry only
+  ASSERT_TRUE(check(*a, "opaque-data"));
+  EXPECT_EQ(backend_.calls("opaque-data"), 1) << "a live entry survives while an expired one can go";
+  // Full of live entries: all are forgotten rather than the cache growing.
+  ASSERT_TRUE(check(*a, "opaque-good"));
+  EXPECT_EQ(backend_.calls("opaque-good"), 2);
+  ASSERT_TRUE(check(*a, "opaque-data"));
+  EXPECT_EQ(backend_.calls("opaque-data"), 2) << "forgotten when the cache was cleared";
 }
 
 TEST_F(BackendAuthenticatorTest, UserUnderDataWithIntegerIdAndRolesArray) {
@@ -257,6 +275,25 @@ TEST(PrincipalFromBackendBody, ConfiguredClaimsAndAdminRole) {
   ASSERT_TRUE(p);
   EXPECT_EQ(p->user_id, "yes");
   EXPECT_TRUE(p->is_admin);
+}
+
+// Only a boolean false refuses; a data or user member that is not an object is no holder; the
+// user under data wins over the top level's; a detail says why an answer named no usable user.
+TEST(PrincipalFromBackendBody, WhatRefusesAndWhereTheUserIsLookedFor) {
+  JwtOptions claims;
+  const auto user_of = [&](std::string_view body) {
+    auto p = principal_from_backend_body(body, claims);
+    return p ? p->user_id : "error: " + p.error().detail;
+  };
+  EXPECT_EQ(user_of(R"({"valid":"false","success":0,"id":"u1"})"), "u1") << "only a boolean false refuses";
+  EXPECT_EQ(user_of(R"({"valid":true,"data":{"valid":true,"id":"in-data"},"id":"top"})"), "in-data");
+  EXPECT_EQ(user_of(R"({"data":"x","user":"y","id":"top"})"), "top") << "neither data nor user is an object";
+  EXPECT_EQ(user_of(R"({"data":{"user":{"id":"deep"}},"user":{"id":"top-user"}})"), "top-user")
+      << "a user at the top is found first";
+  EXPECT_EQ(user_of(R"({"data":{"user":{"id":"deep"}}})"), "deep");
+  EXPECT_EQ(user_of(R"({"user":{"id":true}})"),
+            "error: main backend's answer names no usable user: claim 'id' is neither a string nor an integer");
+  EXPECT_EQ(principal_from_backend_body(R"({"valid":false,"id":"x"})", claims).error().code, errc::unauthorized);
 }
 
 }  // namespace

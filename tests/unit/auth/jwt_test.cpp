@@ -14,7 +14,10 @@
 #include <cstdlib>
 #include <memory>
 #include <stdexcept>
+#include <limits>
 #include <thread>
+#include <tuple>
+#include <vector>
 
 namespace aas::auth {
 namespace {
@@ -636,6 +639,135 @@ TEST(IssueHs256Token, RefusesBadInput) {
   const auto zero_ttl = issue_hs256_token(claims, kSecret, kNowTp);
   ASSERT_FALSE(zero_ttl);
   EXPECT_EQ(zero_ttl.error().code, errc::invalid_request);
+}
+
+}  // namespace
+}  // namespace aas::auth
+
+namespace aas::auth {
+namespace {
+
+// Every refusal says why in its detail (logged, never sent): a table of tokens and their reasons,
+// so each check is shown to be the one that refused, not merely that something did.
+TEST_F(JwtTest, EachRefusalNamesItsReason) {
+  const auto signed_with = [](json::object claims) {
+    return hand_signed_hs256(R"({"alg":"HS256","typ":"JWT"})", json::serialize(claims), kSecret);
+  };
+  const auto without = [](std::string_view claim) {
+    json::object c = claims_with({});
+    c.erase(claim);
+    return c;
+  };
+  JwtOptions rs_too = hs_options();
+  rs_too.algorithms = {"HS256", "RS256"};  // no public key configured
+  const std::string payload = base64url(json::serialize(claims_with({})));
+  const std::vector<std::tuple<std::string, JwtOptions, std::string>> cases{
+      {"", hs_options(), "empty token"},
+      {std::string(8 * 1024 + 1, 'a'), hs_options(), "token longer than 8 KiB"},
+      {"a.b", hs_options(), "not three base64url segments"},
+      {"a+b.c.d", hs_options(), "not three base64url segments"},
+      {"a~b.c.d", hs_options(), "not three base64url segments"},
+      {"abcde." + payload + ".sig", hs_options(), "header is not base64url"},
+      {base64url("not json") + "." + payload + ".sig", hs_options(), "header is not a JSON object"},
+      {base64url("[]") + "." + payload + ".sig", hs_options(), "header is not a JSON object"},
+      {base64url(R"({"typ":"JWT"})") + "." + payload + ".sig", hs_options(), "header has no alg"},
+      {base64url(R"({"alg":256})") + "." + payload + ".sig", hs_options(), "header has no alg"},
+      {base64url(R"({"alg":"HS512"})") + "." + payload + ".sig", hs_options(), "unsupported alg (none or unknown)"},
+      {base64url(R"({"alg":"RS256"})") + "." + payload + ".sig", hs_options(), "alg RS256 is not allowed"},
+      {base64url(R"({"alg":"RS256"})") + "." + payload + ".sig", rs_too, "no key configured for RS256"},
+      {base64url(R"({"alg":"HS256"})") + "." + payload + ".c2ln", hs_options(),
+       "signature or format check failed (libjwt error 22)"},
+      {signed_with(without("exp")), hs_options(), "no exp claim"},
+      {signed_with(claims_with({{"exp", "soon"}})), hs_options(), "exp is not a NumericDate (seconds from 1970 to 9999)"},
+      {signed_with(claims_with({{"exp", kNow - 31}})), hs_options(), "exp is in the past"},
+      {signed_with(claims_with({{"nbf", -1.5}})), hs_options(), "nbf is not a NumericDate (seconds from 1970 to 9999)"},
+      {signed_with(claims_with({{"nbf", kNow + 31}})), hs_options(), "nbf is in the future"},
+      {signed_with(claims_with({{"iat", json::array{}}})), hs_options(), "iat is not a NumericDate (seconds from 1970 to 9999)"},
+      {signed_with(claims_with({{"iat", kNow + 31}})), hs_options(), "iat is in the future"},
+      {signed_with(without("sub")), hs_options(), "no user id claim"},
+      {signed_with(claims_with({{"sub", 5}})), hs_options(), "sub is not a string"},
+      {signed_with(claims_with({{"sub", nullptr}, {"id", true}})), hs_options(),
+       "claim 'id' is neither a string nor an integer"},
+      {signed_with(claims_with({{"sub", nullptr}, {"userId", 1.5}})), hs_options(),
+       "claim 'userId' is neither a string nor an integer"},
+      {signed_with(claims_with({{"sub", nullptr}, {"id", "tab\there"}})), hs_options(),
+       "claim 'id' is empty, longer than 256 bytes or has control characters"},
+      {signed_with(claims_with({{"sub", std::string("del\x7f")}})), hs_options(),
+       "claim 'sub' is empty, longer than 256 bytes or has control characters"},
+      {signed_with(claims_with({{"roles", json::array{"user", nullptr}}})), hs_options(),
+       "claim 'roles' has a non-string element"},
+      {signed_with(claims_with({{"role", 1}})), hs_options(), "claim 'role' is neither a string nor an array of strings"},
+  };
+  for (const auto& [token, options, detail] : cases) {
+    const auto r = verify(token, options);
+    ASSERT_FALSE(r) << detail;
+    EXPECT_EQ(r.error().code, errc::unauthorized) << detail;
+    EXPECT_EQ(r.error().detail, detail) << token.substr(0, 80);
+  }
+}
+
+TEST_F(JwtTest, IssuerAndAudienceOfTheWrongTypeAreRefusedAndAnAudienceArrayMayHoldOthers) {
+  JwtOptions o = hs_options();
+  o.issuer = "todo-app";
+  o.audience = "ai-agent";
+  const auto with = [&](json::object extra) {
+    json::object c{{"iss", "todo-app"}, {"aud", "ai-agent"}};
+    for (auto& kv : extra) c[kv.key()] = kv.value();
+    return verify(hs(c), o);
+  };
+  ASSERT_TRUE(with({}));
+  expect_unauthorized(with({{"iss", 5}}), "invalid token issuer");
+  expect_unauthorized(with({{"aud", 5}}), "invalid token audience");
+  expect_unauthorized(with({{"aud", json::object{{"ai-agent", true}}}}), "invalid token audience");
+  const auto mixed = with({{"aud", json::array{1, nullptr, "ai-agent"}}});
+  ASSERT_TRUE(mixed) << mixed.error().detail;
+}
+
+TEST_F(JwtTest, UserIdsRolesAndTheDisplayNameInEveryAcceptedForm) {
+  // libjwt refuses a token holding an integer beyond int64, but the main backend's user object
+  // (read by the same function) may carry one.
+  const auto big = principal_from_claims(json::object{{"id", std::numeric_limits<std::uint64_t>::max()}}, hs_options());
+  ASSERT_TRUE(big) << big.error().detail;
+  EXPECT_EQ(big->user_id, "18446744073709551615");
+  const auto negative = verify(sign(JWT_ALG_HS256, kSecret, {{"exp", kNow + 60}, {"userId", -4}}));
+  ASSERT_TRUE(negative) << negative.error().detail;
+  EXPECT_EQ(negative->user_id, "-4");
+
+  const auto no_role = verify(hs({{"role", ""}}));
+  ASSERT_TRUE(no_role);
+  EXPECT_TRUE(no_role->roles.empty()) << "an empty role string is no role";
+
+  // The display name: the first of name, username, email that is usable text.
+  const auto name_of = [&](json::object names) {
+    const auto r = verify(hs(std::move(names)));
+    EXPECT_TRUE(r) << r.error().detail;
+    return r ? r->name : std::string("refused");
+  };
+  EXPECT_EQ(name_of({{"name", "Ada"}, {"username", "ada"}}), "Ada");
+  EXPECT_EQ(name_of({{"name", ""}, {"username", "ada"}}), "ada");
+  EXPECT_EQ(name_of({{"name", 5}, {"email", "ada@example.com"}}), "ada@example.com");
+  EXPECT_EQ(name_of({{"name", std::string(257, 'a')}, {"username", "line\nbreak"}, {"email", "e@x"}}), "e@x");
+  EXPECT_EQ(name_of({{"name", std::string(256, 'a')}}), std::string(256, 'a'));
+  EXPECT_EQ(name_of({{"name", nullptr}}), "");
+
+  // No admin role configured: nobody is an admin, whatever the token says.
+  JwtOptions o = hs_options();
+  o.admin_role = "";
+  const auto no_admins = verify(hs({{"roles", json::array{"admin", ""}}}), o);
+  ASSERT_TRUE(no_admins);
+  EXPECT_FALSE(no_admins->is_admin);
+}
+
+TEST_F(JwtTest, AHeaderUsingTheWholeBase64UrlAlphabetIsRead) {
+  // "?>" and "ÿ" in the header encode to '-' and '_', the two characters base64url adds.
+  const std::string token =
+      hand_signed_hs256(R"({"alg":"HS256","kid":"?>ÿÿ"})", json::serialize(claims_with({})), kSecret);
+  const std::string header = token.substr(0, token.find('.'));
+  ASSERT_NE(header.find('-'), std::string::npos);
+  ASSERT_NE(header.find('_'), std::string::npos);
+  const auto r = verify(token);
+  ASSERT_TRUE(r) << r.error().detail;
+  EXPECT_EQ(r->user_id, "user-1");
 }
 
 }  // namespace

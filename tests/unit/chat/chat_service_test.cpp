@@ -279,6 +279,48 @@ TEST_F(ChatServiceTest, AStoredSummaryIsSentInPlaceOfTheTurnsItCovers) {
   EXPECT_EQ(sent[2].content, "the second question");
 }
 
+// On demand: all but the newest `keep` messages not yet summarized; failed answers are left out;
+// a second call summarizes only what came after the first; with nothing new it changes nothing.
+TEST_F(ChatServiceTest, SummarizingOnDemandCoversWhatIsNewAndSkipsFailedAnswers) {
+  const auto summarize = [&](const std::string& conversation, int keep) {
+    ioc_.restart();
+    auto fut = asio::co_spawn(ioc_, chat_->summarize("ond", conversation, keep), asio::use_future);
+    ioc_.run();
+    return fut.get();
+  };
+  std::optional<std::string> conversation;
+  for (int i = 0; i < 3; ++i) {
+    TurnInput in = input("ond", "turn " + std::to_string(i));
+    in.conversation_id = conversation;
+    auto r = send(std::move(in));
+    ASSERT_TRUE(r) << r.error().message;
+    conversation = r->conversation_id;
+  }
+  auto m = store_->recent_messages("ond", *conversation, 100);
+  ASSERT_EQ(m->size(), 6u);
+  auto first = summarize(*conversation, 2);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->summary_through, (*m)[3].id) << "all but the newest 2";
+
+  TurnInput failed = input("ond", "this one fails");
+  failed.model = "failing";
+  failed.conversation_id = conversation;
+  ASSERT_FALSE(send(failed));
+  m = store_->recent_messages("ond", *conversation, 100);
+  ASSERT_EQ(m->size(), 8u);
+  ASSERT_EQ((*m)[7].status, domain::MessageStatus::error);
+  auto second = summarize(*conversation, 0);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(second->summary_through, (*m)[6].id) << "the failed answer is not summarized";
+  auto again = summarize(*conversation, 0);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->summary_through, (*m)[6].id);
+  EXPECT_EQ(again->summary, second->summary) << "nothing new: nothing rewritten";
+
+  EXPECT_EQ(summarize("not-a-uuid", 0).error().code, errc::not_found);
+  EXPECT_EQ(summarize("0192f0d2-6c1e-7a3b-9a4e-1f2d3c4b5a69", 0).error().code, errc::not_found);
+}
+
 TEST_F(ChatServiceTest, PastTheThresholdEarlierTurnsAreSummarizedEvenWhenTheyFit) {
   ChatOptions opts;
   opts.context_messages = 100;
@@ -314,6 +356,95 @@ TEST_F(ChatServiceTest, ValidatesTheMessage) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, errc::invalid_request);
   EXPECT_NE(r.error().message.find("available: mock, failing, slow"), std::string::npos);
+}
+
+// Each refusal of a turn's input, with its message, before anything is stored or sent.
+TEST_F(ChatServiceTest, EachRefusedInputIsNamedAndNothingIsStored) {
+  const auto with = [](auto change) {
+    TurnInput in = input("alice", "hi");
+    change(in);
+    return in;
+  };
+  const std::vector<std::pair<TurnInput, std::string>> cases{
+      {with([](TurnInput& in) { in.system_prompt = std::string(51, 's'); }),
+       "systemPrompt must be valid UTF-8 and at most 50 characters"},
+      {with([](TurnInput& in) { in.system_prompt = "caf\xe9"; }), "systemPrompt must be valid UTF-8 and at most 50 characters"},
+      {with([](TurnInput& in) {
+         in.system_prompt = "own";
+         in.prompt_id = "0192f0d2-6c1e-7a3b-9a4e-1f2d3c4b5a69";
+       }),
+       "give systemPrompt or promptId, not both"},
+      {with([](TurnInput& in) { in.prompt_id = "not-a-uuid"; }), "prompt not found"},
+      {with([](TurnInput& in) { in.replace_message_id = "0192f0d2-6c1e-7a3b-9a4e-1f2d3c4b5a69"; }), "message not found"},
+      {with([](TurnInput& in) {
+         in.conversation_id = "0192f0d2-6c1e-7a3b-9a4e-1f2d3c4b5a69";
+         in.replace_message_id = "not-a-uuid";
+       }),
+       "message not found"},
+      {with([](TurnInput& in) {
+         in.parts = {llm::ContentPart{llm::ContentPart::Kind::text, "hi", {}, {}},
+                     llm::ContentPart{llm::ContentPart::Kind::image, {}, "ftp://example.com/a.png", {}}};
+       }),
+       "message[1].image_url "},
+      {with([](TurnInput& in) { in.knowledge_base_ids = std::vector<std::string>{"kb"}; }), "knowledge base not found"},
+  };
+  for (const auto& [in, expected] : cases) {
+    auto r = send(in);
+    ASSERT_FALSE(r) << expected;
+    EXPECT_EQ(r.error().message.substr(0, expected.size()), expected);
+  }
+  auto list = store_->list_conversations("alice", {10, std::nullopt});
+  ASSERT_TRUE(list);
+  EXPECT_TRUE(list->items.empty()) << "a refused first turn creates no conversation";
+}
+
+// A later turn that brings its own system prompt or model changes the conversation's.
+TEST_F(ChatServiceTest, ALaterTurnsSystemPromptAndModelAreKeptByTheConversation) {
+  auto first = send(input("alice", "hello"));
+  ASSERT_TRUE(first) << first.error().message;
+  TurnInput next = input("alice", "again");
+  next.conversation_id = first->conversation_id;
+  next.system_prompt = "Answer in French.";
+  next.model = "mock";
+  auto second = send(next);
+  ASSERT_TRUE(second) << second.error().message;
+  auto conv = store_->get_conversation("alice", first->conversation_id);
+  ASSERT_TRUE(conv);
+  EXPECT_EQ(conv->system_prompt, "Answer in French.");
+  EXPECT_EQ(conv->model, "mock");
+  // A prompt of the library that does not exist is not found, and changes nothing.
+  TurnInput missing = input("alice", "third");
+  missing.conversation_id = first->conversation_id;
+  missing.prompt_id = "0192f0d2-6c1e-7a3b-9a4e-1f2d3c4b5a69";
+  EXPECT_EQ(send(missing).error().code, errc::not_found);
+  EXPECT_EQ(store_->get_conversation("alice", first->conversation_id)->system_prompt, "Answer in French.");
+}
+
+// Regenerating asks the answer's own question again: an answer with none before it (an imported
+// conversation can start with one) or one given another message's id is refused, named.
+TEST_F(ChatServiceTest, RegeneratingNeedsAnAnswerOfThisConversationWithItsQuestion) {
+  auto conv = store_->create_conversation(domain::NewConversation{"regen", {}, {}, {}, "{}", {}, false, {}});
+  ASSERT_TRUE(conv);
+  domain::NewMessage opening;
+  opening.conversation_id = conv->id;
+  opening.role = domain::Role::assistant;
+  opening.content = "Welcome!";
+  auto answer = store_->append_message("regen", opening);
+  ASSERT_TRUE(answer);
+  const auto regenerate = [&](const std::string& conversation, const std::string& message) {
+    TurnInput in = input("regen", "");
+    in.conversation_id = conversation;
+    in.replace_message_id = message;
+    in.regenerate = true;
+    auto r = send(in);
+    return r ? std::string("regenerated") : r.error().message;
+  };
+  EXPECT_EQ(regenerate(conv->id, answer->id), "this answer has no question to answer again");
+  auto turn = send(input("regen", "a question"));
+  ASSERT_TRUE(turn);
+  EXPECT_EQ(regenerate(conv->id, turn->assistant.id), "message not found") << "an answer of another conversation";
+  EXPECT_EQ(regenerate(turn->conversation_id, turn->user_message_id), "only an answer can be regenerated");
+  EXPECT_EQ(regenerate(turn->conversation_id, turn->assistant.id), "regenerated");
 }
 
 TEST_F(ChatServiceTest, AnEmbeddingModelCannotChat) {

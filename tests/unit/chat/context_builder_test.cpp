@@ -137,5 +137,31 @@ TEST(ContextBuilder, ToolDefinitionsRideOnTheRequestAndCountAgainstTheWindow) {
   EXPECT_EQ(squeezed.error().code, errc::invalid_request);
 }
 
+// A message with tool calls, a tool result or images is counted with all of it (the port's
+// counter), not by its text alone: a call whose arguments do not fit is left out with what is older.
+TEST(ContextBuilder, AStructuredMessageIsCountedWithItsToolCallsAndResults) {
+  const ContextBuilder builder({"gpt-4o-mini", 400, 100});
+  domain::Message big = turn("2", domain::Role::assistant, "");
+  std::string words;
+  for (int i = 0; i < 400; ++i) words += "word" + std::to_string(i) + " ";  // about 800 tokens
+  big.tool_calls = {{"c1", "lookup", R"({"q":")" + words + R"("})"}};
+  auto cut = builder.build(input_with({turn("1", domain::Role::user, "hi"), big}));
+  ASSERT_TRUE(cut) << cut.error().message;
+  EXPECT_EQ(cut->omitted, 2) << "its text is empty, but its arguments do not fit";
+
+  domain::Message call = turn("2", domain::Role::assistant, "");
+  call.tool_calls = {{"c1", "lookup", "{}"}};
+  domain::Message result = turn("3", domain::Role::tool, "42");
+  result.tool_call_id = "c1";
+  auto kept = builder.build(input_with({turn("1", domain::Role::user, "hi"), call, result}));
+  ASSERT_TRUE(kept) << kept.error().message;
+  EXPECT_EQ(kept->omitted, 0);
+  ASSERT_EQ(kept->request.messages.size(), 5u);
+  EXPECT_EQ(kept->request.messages[2].tool_calls.size(), 1u);
+  EXPECT_EQ(kept->request.messages[3].tool_call_id, "c1");
+  EXPECT_GT(builder.cost_of(kept->request.messages[2]), builder.cost_of({"assistant", ""}))
+      << "the call costs more than an empty text";
+}
+
 }  // namespace
 }  // namespace aas::chat

@@ -61,6 +61,9 @@ TEST(ResponseCacheKey, EveryStructuredFieldCountsAndTheScopeSeparatesUsers) {
       [](auto& r) { r.tools = {{"f", "does f", "{}", false}}; },
       [](auto& r) { r.tool_choice = "required"; },
       [](auto& r) { r.parallel_tool_calls = false; },
+      [](auto& r) { r.parallel_tool_calls = true; },
+      [](auto& r) { r.response_format = {llm::ResponseFormat::Kind::json_schema, "a", "{}", true}; },
+      [](auto& r) { r.messages[1].parts = {{llm::ContentPart::Kind::text, "hi", "", ""}}; },
       [](auto& r) { r.response_format.kind = llm::ResponseFormat::Kind::json_object; },
       [](auto& r) { r.response_format = {llm::ResponseFormat::Kind::json_schema, "a", "{}", false}; },
       [](auto& r) { r.response_format = {llm::ResponseFormat::Kind::json_schema, "a", R"({"type":"object"})", false}; },
@@ -116,6 +119,47 @@ TEST(LruResponseCache, ExpiresAndEvictsTheLeastRecentlyUsed) {
   LruResponseCache none(clock, 0, 1000ms);
   none.put("a", {"x", "stop"});
   EXPECT_FALSE(none.get("a"));
+}
+
+// Each way an entry can be damaged reads as a miss, never as a wrong answer.
+TEST(CachedAnswerEncoding, EachDamagedFieldIsAMiss) {
+  const std::string head = "12:aas-answer-3";
+  const std::string plain = head + "4:stop2:hi0:1:0";
+  ASSERT_TRUE(decode_cached_answer(plain));
+  EXPECT_EQ(decode_cached_answer(plain)->content, "hi");
+  for (const std::string& damaged : std::vector<std::string>{
+           "",
+           "12:aas-answer-2" "4:stop2:hi0:1:0",   // another format
+           head + "4stop",                          // no colon
+           head + ":stop",                          // no length
+           head + "1234567890123:x",                // a length of more than 12 digits
+           head + "4x:stop",                        // a length that is not a number
+           head + "9:stop",                         // longer than what is left
+           head + "4:stop2:hi0:",                   // no tool call count
+           head + "4:stop2:hi0:0:",                 // an empty count
+           head + "4:stop2:hi0:7:1234567",          // a count of more than 6 digits
+           head + "4:stop2:hi0:1:x",                // a count that is not a number (threw std::invalid_argument)
+           head + "4:stop2:hi0:2:-1",               // ... nor a negative one
+           head + "4:stop2:hi0:1:1" "2:id",         // a tool call without its name
+           head + "4:stop2:hi0:1:1" "2:id1:f",      // ... or its arguments
+           plain + "x",                             // bytes after the last field
+       })
+    EXPECT_FALSE(decode_cached_answer(damaged)) << damaged;
+}
+
+TEST(LruResponseCache, PuttingAKeyAgainReplacesItsAnswerAndRenewsIt) {
+  FakeClock clock;
+  LruResponseCache cache(clock, 2, 1000ms);
+  cache.put("a", {"first", "stop"});
+  cache.put("b", {"b", "stop"});
+  clock.advance(600ms);
+  cache.put("a", {"second", "stop"});  // a is now the most recent, good for another second
+  cache.put("c", {"c", "stop"});
+  EXPECT_FALSE(cache.get("b")) << "b was the least recently used";
+  clock.advance(600ms);
+  ASSERT_TRUE(cache.get("a"));
+  EXPECT_EQ(cache.get("a")->content, "second");
+  EXPECT_FALSE(cache.get("missing"));
 }
 
 }  // namespace

@@ -94,5 +94,41 @@ TEST(ParseDocument, BlocksAreWellFormedInEveryFormat) {
   }
 }
 
+// Markdown needs a heading, a fence, or two of its other signs; each sign alone is plain text.
+TEST(Sniff, MarkdownNeedsAHeadingAFenceOrTwoSigns) {
+  const std::vector<std::string> one_sign{"- item",        "* item",          "+ item",        "> quote",
+                                          "a [link](x)",   "some **strong**", "some __strong__", "===",
+                                          "| a |\n|---|"};
+  for (const auto& sign : one_sign) {
+    EXPECT_EQ(sniff_media_type("Plain words.\n" + sign + "\n"), media::plain) << sign;
+    EXPECT_EQ(sniff_media_type(sign + "\n" + sign + "\n"), media::markdown) << sign;
+  }
+  EXPECT_EQ(sniff_media_type("~~~\ncode\n~~~\n"), media::markdown);
+  EXPECT_EQ(sniff_media_type("###### Six\n"), media::markdown);
+  EXPECT_EQ(sniff_media_type("####### Seven is no heading\n"), media::plain);
+  EXPECT_EQ(sniff_media_type("#hashtag\n"), media::plain);
+  EXPECT_EQ(sniff_media_type("    # indented: code, not a heading\r\n\r\n"), media::plain);
+  // Only the first 2,000 lines are looked at.
+  std::string late(2000, '\n');
+  late += "# Heading\n";
+  EXPECT_EQ(sniff_media_type(late), media::plain);
+}
+
+TEST(Sniff, HtmlStartsWithOneOfItsSignaturesThenASpaceOrBracket) {
+  EXPECT_EQ(sniff_media_type("\xEF\xBB\xBF<!-- a comment -->"), media::html);
+  EXPECT_EQ(sniff_media_type("<TABLE border=1><tr><td>x</td></tr></TABLE>"), media::html);
+  EXPECT_EQ(sniff_media_type("<b"), media::plain) << "a signature with nothing after it";
+  EXPECT_EQ(sniff_media_type("<bold>words"), media::plain);
+  EXPECT_EQ(sniff_media_type(" \t\n "), media::plain);
+}
+
+// A few stray bytes in text are each replaced by U+FFFD, and line ends become "\n".
+TEST(ParseDocument, StrayBytesInTextAreReplaced) {
+  const auto r = parse_document("Caf\xE9 in plain words,\r\nand a second line\rand a third.", {});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->media_type, media::plain);
+  EXPECT_EQ(r->text, "Caf\xEF\xBF\xBD in plain words,\nand a second line\nand a third.");
+}
+
 }  // namespace
 }  // namespace aas::knowledge

@@ -152,5 +152,122 @@ TEST_F(PipelineTest, ADatabaseThatDoesNotExistFailsTheConnectionWithTheServersWo
   }
 }
 
+// A statement the server cannot prepare is a bug in a query, not a lost connection: plain or in a
+// pipeline, the server's words and SQLSTATE come back, the connection stays usable, and the text
+// that failed is not taken for prepared (the next use prepares it again and fails the same way,
+// not with "prepared statement does not exist").
+TEST_F(PipelineTest, AStatementTheServerCannotPrepareFailsWithItsSqlstateAndKeepsTheConnection) {
+  for (int i = 0; i < 2; ++i) {
+    try {
+      (void)c_->query("SELEC 1");
+      ADD_FAILURE() << "a syntax error did not throw";
+    } catch (const PgError& e) {
+      EXPECT_EQ(e.sqlstate(), "42601") << e.what();
+      EXPECT_EQ(std::string(e.what()).rfind("prepare: ", 0), 0u) << e.what();
+      EXPECT_FALSE(e.connection_lost());
+    }
+  }
+  try {
+    c_->exec("SELECT no_such_column FROM t");
+    ADD_FAILURE() << "an unknown column did not throw";
+  } catch (const PgError& e) {
+    EXPECT_EQ(e.sqlstate(), "42703") << e.what();
+    EXPECT_EQ(std::string(e.what()).rfind("exec: ", 0), 0u) << e.what();
+    EXPECT_FALSE(e.connection_lost());
+  }
+  {
+    Pipeline p(*c_);
+    p.send("SELEC 2");
+    p.send("SELEC 2");  // queued twice: prepared once in this pipeline
+    try {
+      p.sync();
+      ADD_FAILURE() << "sync() did not throw";
+    } catch (const PgError& e) {
+      EXPECT_EQ(e.sqlstate(), "42601") << e.what();
+      EXPECT_FALSE(e.connection_lost());
+    }
+    EXPECT_EQ(p.received(), 3u) << "the prepare and both executions answered";
+  }
+  EXPECT_TRUE(c_->reusable());
+  try {
+    (void)c_->query("SELEC 2");
+    ADD_FAILURE() << "the failed text was taken for prepared";
+  } catch (const PgError& e) {
+    EXPECT_EQ(e.sqlstate(), "42601") << e.what();
+  }
+  EXPECT_EQ(c_->query("SELECT 1::bigint").int64(0, 0), 1);
+}
+
+// A pipeline on a session the server has ended: refused at once when libpq knows it already;
+// otherwise found out at the sync. Either way the error says the connection is lost, and the
+// connection is unfit for the pool.
+TEST_F(PipelineTest, APipelineOnALostSessionFailsAsLost) {
+  const auto terminate = [&](Connection& c) {
+    const std::int64_t pid = c.query("SELECT pg_backend_pid()::bigint").int64(0, 0);
+    Connection admin(db_->url());
+    EXPECT_EQ(admin.query_with("SELECT pg_terminate_backend($1::int, 30000)", pid).text(0, 0), "t");
+  };
+  terminate(*c_);
+  EXPECT_THROW(c_->exec("SELECT 1"), PgError);  // libpq learns of it here
+  try {
+    Pipeline p(*c_);
+    ADD_FAILURE() << "a pipeline began on a lost session";
+  } catch (const PgError& e) {
+    EXPECT_TRUE(e.connection_lost()) << e.what();
+    EXPECT_EQ(std::string(e.what()).rfind("cannot enter pipeline mode: ", 0), 0u) << e.what();
+  }
+  EXPECT_FALSE(c_->reusable());
+
+  Connection unaware(db_->url());
+  terminate(unaware);
+  try {
+    Pipeline p(unaware);
+    p.send("SELECT 1");
+    p.sync();
+    ADD_FAILURE() << "a pipeline ran on a lost session";
+  } catch (const PgError& e) {
+    EXPECT_TRUE(e.connection_lost()) << e.what();
+  }
+  EXPECT_FALSE(unaware.reusable());
+}
+
+// Transactions: a read transaction sees one snapshot and refuses writes; one dropped without a
+// commit is rolled back; one whose connection died is dropped without an error escaping the
+// destructor (the pool throws such a connection away: it is not reusable).
+TEST_F(PipelineTest, ATransactionCommitsRollsBackWhenDroppedAndSurvivesALostSession) {
+  {
+    Transaction tx(*c_, Transaction::Kind::write);
+    c_->exec("INSERT INTO t (k, v) VALUES (1, 'kept')");
+    tx.commit();
+  }
+  {
+    Transaction tx(*c_, Transaction::Kind::write);
+    c_->exec("INSERT INTO t (k, v) VALUES (2, 'dropped')");
+  }
+  EXPECT_TRUE(c_->reusable());
+  EXPECT_EQ(count(), 1);
+  {
+    Transaction tx(*c_, Transaction::Kind::read);
+    try {
+      c_->exec("INSERT INTO t (k, v) VALUES (3, 'refused')");
+      ADD_FAILURE() << "a read-only transaction took a write";
+    } catch (const PgError& e) {
+      EXPECT_EQ(e.sqlstate(), "25006") << e.what();
+      EXPECT_FALSE(e.connection_lost());
+    }
+  }
+  EXPECT_TRUE(c_->reusable());
+  EXPECT_EQ(c_->query("DELETE FROM t WHERE k = 1").affected(), 1);
+  EXPECT_EQ(c_->query("CREATE TEMP TABLE u (x int)").affected(), 0) << "no row count for a CREATE";
+
+  const std::int64_t pid = c_->query("SELECT pg_backend_pid()::bigint").int64(0, 0);
+  {
+    Transaction tx(*c_, Transaction::Kind::write);
+    Connection admin(db_->url());
+    EXPECT_EQ(admin.query_with("SELECT pg_terminate_backend($1::int, 30000)", pid).text(0, 0), "t");
+  }  // the ROLLBACK fails on the lost session; nothing escapes
+  EXPECT_FALSE(c_->reusable());
+}
+
 }  // namespace
 }  // namespace aas::store::postgres::detail

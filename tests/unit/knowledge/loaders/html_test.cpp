@@ -65,5 +65,41 @@ TEST(HtmlLoader, DeepNestingNeitherCrashesNorLosesTheTopText) {
   EXPECT_EQ(r->text.substr(0, 3), "top");
 }
 
+// Blocks inside blocks: a heading or <pre> inside a list item stays in the item, on a line of its
+// own (it ran into the next words before), a list item or a table inside a table is part of the table, a line break is a newline
+// in <pre>, a space in a table; block elements inside <pre> add nothing; only the first <title>
+// counts, wherever it is.
+TEST(HtmlLoader, NestedBlocksStayInTheirOuterBlock) {
+  const std::string html = R"(<html><head><title>First</title><title>Second</title></head><body>
+<title>In the body</title>
+<ul><li><h2>Heading in an item</h2><pre>pre in an item</pre></li></ul>
+<table><tr><td>a<br>b</td><td><div>c</div><ul><li>d</li></ul><table><tr><td>inner</td></tr></table></td></tr></table>
+<pre>line<br>next<div>in a div</div>end</pre>
+<h4><h5>heading in a heading</h5></h4>
+</body></html>)";
+  const auto r = parse_document(html, {});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->title, "First");
+  const std::vector<std::pair<BlockKind, std::string>> expected{
+      {BlockKind::list_item, "Heading in an item\npre in an item"},
+      {BlockKind::table, "a b | c d\ninner"},  // the inner table's row is a row
+      {BlockKind::code, "line\nnextin a divend"},
+      {BlockKind::heading, "heading in a heading"},
+  };
+  EXPECT_EQ(testing::blocks_of(*r), expected);
+}
+
+TEST(HtmlLoader, TextBeyondTheLimitIsRefused) {
+  std::string html = "<html><body>";
+  for (int i = 0; i < 100; ++i) html += "<p>paragraph " + std::to_string(i) + "</p>";
+  html += "</body></html>";
+  ParseLimits limits;
+  limits.max_text_bytes = 200;
+  const auto r = parse_document(html, limits);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::payload_too_large);
+  EXPECT_EQ(r.error().message, "the document's text is larger than the limit of 200 bytes");
+}
+
 }  // namespace
 }  // namespace aas::knowledge

@@ -1,5 +1,6 @@
 #include "realtime/socketio/redis_adapter.hpp"
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 
@@ -63,6 +64,68 @@ TEST(SocketIoRedisAdapter, RefusesWhatIsNotABroadcast) {
   EXPECT_FALSE(decode_redis_message(kEmitterMessage.substr(0, kEmitterMessage.size() - 3)));  // truncated
   Packet connect{PacketType::connect, "/", std::nullopt, json::object{}, 0};
   EXPECT_FALSE(decode_redis_message(encode_redis_message("x", connect, {})));
+}
+
+// A small msgpack writer for the shapes below (fixarray, fixmap, fixstr, small ints, nil, bool): what
+// another process could publish, well-formed msgpack of the wrong shape included.
+void pack(std::string& out, const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::array:
+      out.push_back(static_cast<char>(0x90 + v.get_array().size()));
+      for (const auto& e : v.get_array()) pack(out, e);
+      break;
+    case json::kind::object:
+      out.push_back(static_cast<char>(0x80 + v.get_object().size()));
+      for (const auto& [k, e] : v.get_object()) {
+        pack(out, json::string(k));
+        pack(out, e);
+      }
+      break;
+    case json::kind::string:
+      out.push_back(static_cast<char>(0xa0 + v.get_string().size()));
+      out += v.get_string();
+      break;
+    case json::kind::bool_: out.push_back(v.get_bool() ? '\xc3' : '\xc2'); break;
+    case json::kind::null: out.push_back('\xc0'); break;
+    default: out.push_back(static_cast<char>(v.to_number<int>()));  // 0..127
+  }
+}
+std::string packed(std::string_view json_text) {
+  std::string out;
+  pack(out, json::parse(json_text));
+  return out;
+}
+
+TEST(SocketIoRedisAdapter, RefusesMessagesOfTheWrongShapeAndDefaultsWhatMayBeLeftOut) {
+  for (const char* bad : {
+           R"(["u", {"type": 2, "data": ["x"]}])",                               // no options
+           R"([1, {"type": 2, "data": ["x"]}, {}])",                             // uid not a string
+           R"(["u", 2, {}])",                                                    // packet not an object
+           R"(["u", {"type": 2, "data": ["x"]}, 3])",                            // options not an object
+           R"(["u", {"data": ["x"]}, {}])",                                      // no type
+           R"(["u", {"type": "2", "data": ["x"]}, {}])",                         // type not a number
+           R"(["u", {"type": 2}, {}])",                                          // no data
+           R"(["u", {"type": 2, "data": "x"}, {}])",                             // data not an array
+           R"(["u", {"type": 2, "data": []}, {}])",                              // no event name
+           R"(["u", {"type": 3, "data": ["x"]}, {}])",                           // an ack, not an event
+           R"(["u", {"type": 2, "data": ["x"]}, {"rooms": "r"}])",               // rooms not a list
+           R"(["u", {"type": 2, "data": ["x"]}, {"rooms": [true]}])",            // a room not a name
+           R"(["u", {"type": 2, "data": ["x"]}, {"except": [null]}])",           // an exception not a name
+       }) {
+    EXPECT_FALSE(decode_redis_message(packed(bad))) << bad;
+  }
+  // nsp, rooms and except may be left out or null; numeric rooms are names; a binary event's
+  // bytes do not cross, it arrives as an event.
+  auto m = decode_redis_message(packed(R"(["u", {"type": 5, "data": ["x"], "nsp": 1}, {"rooms": [7], "except": null}])"));
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->packet.type, PacketType::event);
+  EXPECT_EQ(m->packet.nsp, "/");
+  EXPECT_EQ(m->to.rooms, std::vector<std::string>{"7"});
+  EXPECT_TRUE(m->to.except.empty());
+  m = decode_redis_message(packed(R"(["u", {"type": 2, "data": ["x"], "nsp": "/chat"}, {}])"));
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->packet.nsp, "/chat");
+  EXPECT_TRUE(m->to.rooms.empty());
 }
 
 TEST(SocketIoRedisAdapter, PublishesOnTheRoomChannelForExactlyOneRoom) {

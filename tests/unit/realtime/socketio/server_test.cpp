@@ -9,6 +9,8 @@
 // called when the socket leaves.
 #include "realtime/socketio/server.hpp"
 
+#include "realtime/socketio/recording_connection.hpp"
+
 #include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -26,28 +28,7 @@ namespace {
 
 namespace asio = boost::asio;
 
-// What the server writes to one WebSocket, from any thread.
-class RecordingConnection final : public http::WebSocketConnection {
- public:
-  using http::WebSocketConnection::send;
-  bool send(http::SharedMessage message, bool) override {
-    std::lock_guard lock(mu_);
-    sent_.push_back(*message);
-    return true;
-  }
-  asio::awaitable<bool> send_flushed(std::string message, bool binary) override {
-    co_return send(std::move(message), binary);
-  }
-  void close() override {}
-  std::vector<std::string> sent() const {
-    std::lock_guard lock(mu_);
-    return sent_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<std::string> sent_;
-};
+using ::aas::testing::RecordingConnection;
 
 class BroadcastTest : public ::testing::Test {
  protected:
@@ -75,16 +56,10 @@ class BroadcastTest : public ::testing::Test {
 
   // A WebSocket-only Engine.IO client joined to the main namespace (and so to "room").
   std::shared_ptr<RecordingConnection> connect() {
-    http::Request req;
-    req.method = "GET";
-    req.query_string = "EIO=4&transport=websocket";
-    auto decision = server_.engine().handle_upgrade(req);
-    auto* handler = std::get_if<std::shared_ptr<http::WebSocketHandler>>(&decision);
-    EXPECT_TRUE(handler);
     auto conn = std::make_shared<RecordingConnection>();
-    (*handler)->on_open(conn);
-    asio::co_spawn(ioc_, (*handler)->on_message("40", false), asio::use_future).get();
-    handlers_.push_back(*handler);
+    auto handler = ::aas::testing::open_websocket(server_.engine(), conn);
+    asio::co_spawn(ioc_, handler->on_message("40", false), asio::use_future).get();
+    handlers_.push_back(handler);
     return conn;
   }
 
