@@ -1,6 +1,7 @@
 // Webhooks: the signature (Stripe's scheme, checked against Python's hmac), the retry schedule, the
 // endpoint as the log shows it, and the delivery store on both adapters: SQLite (a temp file) and a
 // real PostgreSQL (scripts/with-postgres.sh).
+#include "webhooks/budget_watch.hpp"
 #include "webhooks/delivery_store.hpp"
 #include "webhooks/signature.hpp"
 #include "webhooks/webhooks.hpp"
@@ -242,6 +243,64 @@ TEST_P(DeliveryStoreTest, AnnouncingQueuesForTheTenantsEndpointsOnly) {
                      "knowledge.document.indexed http://global.example/hook ",
                      "knowledge.document.indexed http://global.example/hook ",
                  }));
+}
+
+// budget.threshold from BudgetWatch: each threshold once per period; a new day forgets the
+// past day's crossings (so the daily ones are announced again) but keeps the month's; a status
+// that cannot be read announces nothing; free calls and unlimited budgets are not looked at.
+TEST_P(DeliveryStoreTest, BudgetCrossingsAreAnnouncedOncePerPeriodAndForgottenWithIt) {
+  boost::asio::thread_pool blocking(1);
+  Options o;
+  o.urls = {"http://a.example/hook"};
+  o.secret = "whsec_0123456789abcdef";
+  Webhooks hooks(*store_, nullptr, std::make_shared<http::HttpClient>(blocking.get_executor(), http::ClientOptions{}),
+                 blocking, clock_, o);
+  limits::Status status;
+  status.daily = {1'000'000, 850'000};
+  status.monthly = {10'000'000, 9'000'000};
+  bool readable = true;
+  int reads = 0;
+  BudgetWatch watch(
+      hooks,
+      [&](const std::string&, const std::vector<std::string>&) -> Result<limits::Status> {
+        ++reads;
+        if (!readable) return make_error(errc::unavailable, "redis is down");
+        return status;
+      },
+      clock_);
+  // The deliveries queued since the last look: "<period> <threshold>".
+  const auto announced = [&] {
+    std::multiset<std::string> out;
+    for (const Delivery& d : claim(72h, 100)) {  // leased past the day the clock moves on
+      const auto data = boost::json::parse(d.payload).at("data").as_object();
+      out.insert(std::string(data.at("period").as_string()) + " " + std::to_string(data.at("thresholdPercent").as_int64()));
+    }
+    return out;
+  };
+
+  watch.recorded("u1", {}, 0);
+  EXPECT_EQ(reads, 0) << "a free call changes no budget";
+  watch.recorded("u1", {}, 5);
+  EXPECT_EQ(announced(), (std::multiset<std::string>{"daily 80", "monthly 80"}));
+  status.daily.spent_micros = 1'000'000;
+  watch.recorded("u1", {}, 5);
+  watch.recorded("u1", {}, 5);
+  EXPECT_EQ(announced(), (std::multiset<std::string>{"daily 100"})) << "each crossing once";
+
+  clock_.advance(24h);  // 2026-11-26: the same month
+  status.daily.spent_micros = 900'000;
+  watch.recorded("u1", {}, 5);
+  EXPECT_EQ(announced(), (std::multiset<std::string>{"daily 80"}));
+
+  readable = false;
+  status.monthly.spent_micros = 10'000'000;
+  watch.recorded("u1", {}, 5);
+  EXPECT_TRUE(announced().empty()) << "an unreadable status announces nothing";
+  readable = true;
+  status.daily.limit_micros.reset();  // no daily budget any more
+  watch.recorded("u1", {}, 5);
+  EXPECT_EQ(announced(), (std::multiset<std::string>{"monthly 100"}));
+  blocking.join();
 }
 
 TEST(DeliveryStorePostgres, ServerIsGivenToTheTests) { testing::expect_postgres_server("the delivery store"); }
