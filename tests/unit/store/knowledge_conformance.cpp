@@ -946,6 +946,33 @@ TEST_P(KnowledgeConformance, IngestionFailsADocumentWhoseEmbeddingsFailOrAreRefu
   pool.join();
 }
 
+// A rate limit within KB embed_max_throttle is waited out (at least 100 ms when it names no
+// Retry-After) and the batch tried again: a large upload is paced by the user's limits.
+TEST_P(KnowledgeConformance, ARateLimitedEmbeddingWithinTheThrottleIsWaitedOutAndTriedAgain) {
+  boost::asio::thread_pool pool(1);
+  knowledge::KnowledgeOptions options;
+  options.embed_backoff = std::chrono::milliseconds(1);
+  options.embed_max_throttle = std::chrono::milliseconds(10'000);
+  knowledge::KnowledgeService service(*kb_, pool, options);
+  ScriptedEmbedder embedder;
+  int calls = 0;
+  embedder.answer = [&](const knowledge::EmbedCall& call) -> Result<std::vector<std::vector<float>>> {
+    if (calls++ == 0) return failure(errc::rate_limited, "too many requests");
+    return std::vector<std::vector<float>>(call.texts.size(), std::vector<float>{1.f, 0.f});
+  };
+  service.set_embedder(&embedder);
+  auto b = run_now(service.create_base({"alice", "paced", std::nullopt, "embed-a"}));
+  ASSERT_TRUE(b) << b.error().detail;
+  auto added = service.add_document_now("alice", b->id, {"doc", "alpha beta gamma"});
+  ASSERT_TRUE(added) << added.error().detail;
+  service.drain();
+  auto doc = kb_->get_document("alice", b->id, added->document.id);
+  ASSERT_TRUE(doc) << doc.error().detail;
+  EXPECT_EQ(doc->job.stage, knowledge::Stage::indexed) << doc->job.error.value_or("");
+  EXPECT_EQ(calls, 2);
+  pool.join();
+}
+
 TEST_P(KnowledgeConformance, AFailedQueryEmbeddingFailsAVectorSearchAndLeavesHybridLexical) {
   boost::asio::thread_pool pool(1);
   knowledge::KnowledgeService service(*kb_, pool, {});

@@ -14,6 +14,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include <memory>
@@ -46,6 +47,7 @@ TEST(RetryDelay, DoublesFromTheBaseUpToTheCapWithJitterInTheUpperHalf) {
 TEST(RedactedEndpoint, DropsCredentialsAndQuery) {
   EXPECT_EQ(redacted_endpoint("https://user:pw@hooks.example.com:8443/in/aas?token=abc"), "https://hooks.example.com:8443/in/aas");
   EXPECT_EQ(redacted_endpoint("http://127.0.0.1/x"), "http://127.0.0.1/x");
+  EXPECT_EQ(redacted_endpoint("not a url"), "(invalid url)");
 }
 
 class DeliveryStoreTest : public ::testing::TestWithParam<testing::MigratedDatabase> {
@@ -243,6 +245,38 @@ TEST_P(DeliveryStoreTest, AnnouncingQueuesForTheTenantsEndpointsOnly) {
                      "knowledge.document.indexed http://global.example/hook ",
                      "knowledge.document.indexed http://global.example/hook ",
                  }));
+}
+
+// message.completed carries the answer's token counts, null when the publisher had none (an
+// error before any usage), never a made-up 0.
+TEST_P(DeliveryStoreTest, ACompletedMessagesTokensAreNullWhenUnknown) {
+  boost::asio::thread_pool blocking(1);
+  Options o;
+  o.urls = {"http://a.example/hook"};
+  o.secret = "whsec_0123456789abcdef";
+  Webhooks hooks(*store_, nullptr, std::make_shared<http::HttpClient>(blocking.get_executor(), http::ClientOptions{}),
+                 blocking, clock_, o);
+  realtime::Event done{"message.completed", "u1", "conv-1", "msg-1", "complete"};
+  done.model = "quick";
+  done.input_tokens = 12;
+  done.output_tokens = 34;
+  realtime::Event failed{"message.completed", "u1", "conv-1", "msg-2", "error"};
+  hooks.message_completed(done);
+  hooks.message_completed(failed);
+  auto due = claim();
+  blocking.join();
+  ASSERT_EQ(due.size(), 2u);
+  std::map<std::string, boost::json::object> by_message;
+  for (const Delivery& d : due) {
+    auto data = boost::json::parse(d.payload).at("data").as_object();
+    by_message[std::string(data.at("messageId").as_string())] = data;
+  }
+  EXPECT_EQ(by_message.at("msg-1").at("inputTokens").as_int64(), 12);
+  EXPECT_EQ(by_message.at("msg-1").at("outputTokens").as_int64(), 34);
+  EXPECT_EQ(by_message.at("msg-1").at("model").as_string(), "quick");
+  EXPECT_TRUE(by_message.at("msg-2").at("inputTokens").is_null());
+  EXPECT_TRUE(by_message.at("msg-2").at("outputTokens").is_null());
+  EXPECT_EQ(by_message.at("msg-2").at("status").as_string(), "error");
 }
 
 // budget.threshold from BudgetWatch: each threshold once per period; a new day forgets the
