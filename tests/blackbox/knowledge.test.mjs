@@ -10,7 +10,8 @@ import { assertError, assertOk, assertSchema } from './lib/assert.mjs';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 
-import { makeTempDir, runCli, startService } from './lib/service.mjs';
+import { spawnSync } from 'node:child_process';
+import { baseEnv, BIN, makeTempDir, runCli, startService } from './lib/service.mjs';
 import { collect, openStream, waitFor } from './lib/sse.mjs';
 import { connected, SOCKETIO_PATH } from './lib/socketio.mjs';
 import { io } from 'socket.io-client';
@@ -325,6 +326,18 @@ describe('ai-agent-service ingest', { skip: process.env.AAS_BLACKBOX_STORE === '
     } finally {
       await svc.stop();
     }
+  });
+
+  it('draws a progress bar on a terminal (under script(1), a pseudo-terminal) instead of a line per document', () => {
+    const dir = makeTempDir();
+    const file = path.join(dir, 'tides.txt');
+    writeFileSync(file, 'Tides follow the moon.');
+    const env = { DATABASE_URL: `sqlite:${path.join(dir, 'ai.db')}`, JWT_SECRET: 'cli-secret-cli-secret-cli-secret-32' };
+    const r = spawnSync('script', ['-qec', `${BIN} ingest --user kb-cli --kb tty ${file}`, '/dev/null'],
+      { env: baseEnv(env), encoding: 'utf8', timeout: 60000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /\r\[#{30}\] 1\/1 indexed/, JSON.stringify(r.stdout));
+    assert.match(r.stdout, /1 indexed, 0 already there, 0 failed/);
   });
 
   it('names each file it cannot read or that is refused, ingests the rest, and exits 1', () => {
