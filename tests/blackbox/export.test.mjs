@@ -63,7 +63,7 @@ describe('export and import', () => {
   });
 
   it('exports every role, an agent step\'s tool calls and an unfinished answer in Markdown', async () => {
-    const token = svc.token('exp-erin');
+    const token = svc.token('exp-grace');
     const imported = assertOk(await svc.post('/api/ai/conversations/import', {
       token,
       json: {
