@@ -64,6 +64,15 @@ class DeliveryStoreTest : public ::testing::TestWithParam<testing::MigratedDatab
     store_.reset();
     keep_.reset();
   }
+  // Webhooks sending every event to one global endpoint (WEBHOOK_URLS), on `blocking`.
+  std::unique_ptr<Webhooks> global_hooks(boost::asio::thread_pool& blocking) {
+    Options o;
+    o.urls = {"http://a.example/hook"};
+    o.secret = "whsec_0123456789abcdef";
+    return std::make_unique<Webhooks>(
+        *store_, nullptr, std::make_shared<http::HttpClient>(blocking.get_executor(), http::ClientOptions{}), blocking,
+        clock_, o);
+  }
   std::vector<Delivery> claim(std::chrono::milliseconds lease = 10s, int max = 10) {
     auto r = store_->claim(clock_.now(), clock_.now() + lease, max);
     EXPECT_TRUE(r) << (r ? "" : r.error().detail);
@@ -251,11 +260,8 @@ TEST_P(DeliveryStoreTest, AnnouncingQueuesForTheTenantsEndpointsOnly) {
 // error before any usage), never a made-up 0.
 TEST_P(DeliveryStoreTest, ACompletedMessagesTokensAreNullWhenUnknown) {
   boost::asio::thread_pool blocking(1);
-  Options o;
-  o.urls = {"http://a.example/hook"};
-  o.secret = "whsec_0123456789abcdef";
-  Webhooks hooks(*store_, nullptr, std::make_shared<http::HttpClient>(blocking.get_executor(), http::ClientOptions{}),
-                 blocking, clock_, o);
+  const auto owned = global_hooks(blocking);
+  Webhooks& hooks = *owned;
   realtime::Event done{"message.completed", "u1", "conv-1", "msg-1", "complete"};
   done.model = "quick";
   done.input_tokens = 12;
@@ -284,11 +290,8 @@ TEST_P(DeliveryStoreTest, ACompletedMessagesTokensAreNullWhenUnknown) {
 // that cannot be read announces nothing; free calls and unlimited budgets are not looked at.
 TEST_P(DeliveryStoreTest, BudgetCrossingsAreAnnouncedOncePerPeriodAndForgottenWithIt) {
   boost::asio::thread_pool blocking(1);
-  Options o;
-  o.urls = {"http://a.example/hook"};
-  o.secret = "whsec_0123456789abcdef";
-  Webhooks hooks(*store_, nullptr, std::make_shared<http::HttpClient>(blocking.get_executor(), http::ClientOptions{}),
-                 blocking, clock_, o);
+  const auto owned = global_hooks(blocking);
+  Webhooks& hooks = *owned;
   limits::Status status;
   status.daily = {1'000'000, 850'000};
   status.monthly = {10'000'000, 9'000'000};
