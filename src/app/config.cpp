@@ -267,7 +267,9 @@ std::vector<agent::HttpToolSpec> read_tools(const YAML::Node& list) {
       if (t["query"]) spec.query = t["query"].as<std::vector<std::string>>();
       if (t["body"]) spec.body = t["body"].as<std::vector<std::string>>();
       if (const auto f = t["fixed"]) spec.fixed = boost::json::serialize(yaml_to_json(f));
-      spec.confirm = t["confirm"].as<bool>(false);
+      // as<bool>(false) would also read a value that is not a boolean (`confirm: maybe`) as false,
+      // running a tool meant to be confirmed without asking: only a missing key is false.
+      spec.confirm = t["confirm"] && t["confirm"].as<bool>();
       if (t["roles"]) spec.roles = t["roles"].as<std::vector<std::string>>();
     } catch (const YAML::Exception& e) {
       throw ConfigError(where + ": " + e.what());

@@ -70,6 +70,32 @@ describe('token', () => {
     assert.ok(Math.abs(payload.exp - (nowSeconds() + 7200)) <= 60, `exp ${payload.exp} is not about 2h from now`);
   });
 
+  it('reads --ttl as seconds, minutes, hours or days, and refuses anything else with exit 2', () => {
+    const secret = randomSecret();
+    for (const [ttl, seconds] of [['90', 90], ['90s', 90], ['30m', 1800], ['7d', 604800]]) {
+      const { payload } = decodeJwt(token(['--user', 'u', '--ttl', ttl], secret));
+      assert.equal(payload.exp - payload.iat, seconds, `--ttl ${ttl}`);
+    }
+    for (const ttl of ['0', '5w', 'soon', '']) {
+      const r = runCli(['token', '--user', 'u', '--ttl', ttl], { env: { JWT_SECRET: secret } });
+      assert.equal(r.status, 2, `--ttl '${ttl}': ${r.stderr}`);
+      assert.match(r.stderr, /--ttl: expected a duration such as 3600, 30m, 1h or 7d/);
+      assert.equal(r.stdout, '');
+    }
+  });
+
+  it('stops with exit 2 naming a bad setting, and with exit 1 on a fatal error, the password left out', () => {
+    const bad = runCli(['token', '--user', 'u'], { env: { JWT_SECRET: randomSecret(), PORT: 'many' } });
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, /^configuration error: PORT: must be an integer from 0 to 65535, got 'many'$/m);
+    const fatal = runCli(['migrate'], {
+      env: { JWT_SECRET: randomSecret(), DATABASE_URL: 'postgresql://app:s3cret@127.0.0.1:1/aas?connect_timeout=2' },
+    });
+    assert.equal(fatal.status, 1, fatal.stderr);
+    assert.match(fatal.stderr, /^fatal: .*app:\*\*\*@127\.0\.0\.1:1/m);
+    assert.doesNotMatch(fatal.stderr, /s3cret/);
+  });
+
   it('fails without --user', () => {
     const r = runCli(['token'], { env: { JWT_SECRET: randomSecret() } });
     assert.notEqual(r.status, 0);

@@ -62,6 +62,29 @@ describe('export and import', () => {
     assertError(await svc.get(`/api/ai/conversations/${chat.conversationId}/export`, { token: svc.token('exp-mallory') }), 404, 'not_found');
   });
 
+  it('exports every role, an agent step\'s tool calls and an unfinished answer in Markdown', async () => {
+    const token = svc.token('exp-grace');
+    const imported = assertOk(await svc.post('/api/ai/conversations/import', {
+      token,
+      json: {
+        conversation: { title: 'Agent run' },
+        messages: [
+          { role: 'system', content: 'Use tools.' },
+          { role: 'user', content: 'What time is it?' },
+          { role: 'assistant', content: '', model: 'gpt-x', toolCalls: [{ id: 'call_1', type: 'function', function: { name: 'get_time', arguments: '{"tz":"UTC"}' } }] },
+          { role: 'tool', content: '12:00', toolCallId: 'call_1' },
+          { role: 'assistant', content: 'It is no', model: 'gpt-x', status: 'interrupted' },
+        ],
+      },
+    }), 201);
+    const res = await svc.get(`/api/ai/conversations/${imported.id}/export?format=markdown`, { token });
+    assert.equal(res.status, 200, res.text);
+    assert.match(res.text, /\n## System — [^\n]+\n\nUse tools\.\n/);
+    assert.match(res.text, /\n## Assistant \(gpt-x\) — [^\n]+\n\n- calls `get_time` \(call_1\): `\{"tz":"UTC"\}`\n/);
+    assert.match(res.text, /\n## Tool result \(call call_1\) — [^\n]+\n\n12:00\n/);
+    assert.match(res.text, /\n## Assistant \(gpt-x\) — [^\n]+\n\n_\[interrupted\]_\n\nIt is no\n/);
+  });
+
   it('streams all of a user\'s conversations as NDJSON, across pages, and only theirs', async () => {
     const token = svc.token('exp-carol');
     const ids = new Set();

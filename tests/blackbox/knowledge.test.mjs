@@ -10,7 +10,8 @@ import { assertError, assertOk, assertSchema } from './lib/assert.mjs';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 
-import { makeTempDir, runCli, startService } from './lib/service.mjs';
+import { spawnSync } from 'node:child_process';
+import { baseEnv, BIN, makeTempDir, runCli, startService } from './lib/service.mjs';
 import { collect, openStream, waitFor } from './lib/sse.mjs';
 import { connected, SOCKETIO_PATH } from './lib/socketio.mjs';
 import { io } from 'socket.io-client';
@@ -325,5 +326,38 @@ describe('ai-agent-service ingest', { skip: process.env.AAS_BLACKBOX_STORE === '
     } finally {
       await svc.stop();
     }
+  });
+
+  it('draws a progress bar on a terminal (under script(1), a pseudo-terminal) instead of a line per document', () => {
+    const dir = makeTempDir();
+    const file = path.join(dir, 'tides.txt');
+    writeFileSync(file, 'Tides follow the moon.');
+    const env = { DATABASE_URL: `sqlite:${path.join(dir, 'ai.db')}`, JWT_SECRET: 'cli-secret-cli-secret-cli-secret-32' };
+    const r = spawnSync('script', ['-qec', `${BIN} ingest --user kb-cli --kb tty ${file}`, '/dev/null'],
+      { env: baseEnv(env), encoding: 'utf8', timeout: 60000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /\r\[#{30}\] 1\/1 indexed/, JSON.stringify(r.stdout));
+    assert.match(r.stdout, /1 indexed, 0 already there, 0 failed/);
+  });
+
+  it('names each file it cannot read or that is refused, ingests the rest, and exits 1', () => {
+    const dir = makeTempDir();
+    const good = path.join(dir, 'tides.txt');
+    writeFileSync(good, 'Tides follow the moon.');
+    const large = path.join(dir, 'large.txt');
+    writeFileSync(large, 'word '.repeat(400));  // 2,000 bytes: over MAX_UPLOAD_BYTES, refused when added
+    const binary = path.join(dir, 'image.bin');
+    writeFileSync(binary, Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 0, 0, 0, 0xff, 0xfe]));  // fails when parsed
+    const missing = path.join(dir, 'missing.txt');
+    const env = { DATABASE_URL: `sqlite:${path.join(dir, 'ai.db')}`, JWT_SECRET: 'cli-secret-cli-secret-cli-secret-32',
+                  MAX_UPLOAD_BYTES: '1024' };
+    const run = runCli(['ingest', '--user', 'kb-cli', '--kb', 'mixed', good, large, binary, missing], { env, timeoutMs: 60000 });
+    assert.equal(run.status, 1, run.stderr);
+    assert.match(run.stdout, /created knowledge base mixed/);
+    assert.match(run.stdout, /1 indexed, 0 already there, 3 failed/);
+    assert.match(run.stdout, / failed: .*not a supported document/);
+    assert.ok(run.stderr.includes(`${missing}: cannot read`), run.stderr);
+    assert.ok(run.stderr.includes(`${large}: `), run.stderr);
+    assert.match(run.stderr, /larger than .*1024 bytes/);
   });
 });

@@ -1,6 +1,7 @@
 // What the start-up says and does about settings an operator gets subtly wrong: the proxy for
 // https upstreams announced, a JWT_SECRET that the configured algorithms leave unused (warned, and
-// its tokens refused), and a configuration file the start refuses with the key named.
+// its tokens refused), a configuration file or public key the start refuses with the key named, and
+// a model without a price.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -28,6 +29,24 @@ describe('start-up', { timeout: 120000 }, () => {
     try {
       assert.match(svc.stderr, /JWT_SECRET is set but HS256 is not in JWT_ALGORITHMS: tokens signed with it are refused/);
       assertError(await svc.get('/api/ai/usage/me', { token: svc.token('alice') }), 401, 'unauthorized');
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  it('refuses a JWT_PUBLIC_KEY that is not a key, naming the setting', () => {
+    const dir = makeTempDir();
+    const r = runCli(['serve'], { env: { JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n',
+                                        PORT: '0', DATABASE_URL: `sqlite:${path.join(dir, 'ai.db')}` } });
+    assert.equal(r.status, 2, `the start went on: ${r.stderr}`);
+    assert.match(r.stderr, /^configuration error: JWT_PUBLIC_KEY: /m);
+  });
+
+  it('warns once per model that has no price, whose cost is then null', async () => {
+    const svc = await startService({ env: { OPENAI_BASE_URL: 'http://127.0.0.1:1/v1', OPENAI_MODELS: 'house-model-x' } });
+    try {
+      assert.match(svc.stderr, /model house-model-x has no price \(not in the price table, no price: in AI_CONFIG\): its cost is reported as null/);
+      assert.equal(svc.stderr.match(/model house-model-x has no price/g).length, 1, svc.stderr);
     } finally {
       await svc.stop();
     }

@@ -215,15 +215,15 @@ class DocxWalker {
         } else {
           doc_.line_break();
         }
-      } else if (is(c, "p")) {
-        if (c->prev) doc_.text(" ");
-        runs(c, in_cell);
-      } else if (is(c, "tbl")) {  // a table in a cell: flattened into the cell
-        runs(c, true);
+      } else if (is(c, "p") || is(c, "tbl") || is(c, "tr") || is(c, "tc")) {
+        // Paragraphs, and a table in a cell (flattened into the cell), its rows and its cells,
+        // are words apart (the builder drops a space where one is already, or nothing precedes).
+        doc_.text(" ");
+        runs(c, in_cell || is(c, "tbl"));
       } else if (is(c, "del") || is(c, "instrText") || is(c, "delText") || is(c, "pPr") || is(c, "rPr")) {
         continue;
       } else {
-        runs(c, in_cell);  // r, hyperlink, ins, smartTag, sdt, sdtContent, fldSimple, tr, tc, …
+        runs(c, in_cell);  // r, hyperlink, ins, smartTag, sdt, sdtContent, fldSimple, …
       }
     }
   }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <tuple>
 
 #include "testing/temp_dir.hpp"
 
@@ -423,6 +424,22 @@ TEST(Config, EachRefusedSettingStopsTheStartWithItsOwnMessage) {
       {{{"JWT_PUBLIC_KEY_FILE", "/nonexistent/aas/key.pem"}}, "JWT_PUBLIC_KEY_FILE: cannot read '/nonexistent/aas/key.pem'"},
       {{{"PRICES_FILE", "/nonexistent/aas/prices.yaml"}}, "PRICES_FILE: cannot read '/nonexistent/aas/prices.yaml'"},
       {{{"CHUNK_TOKENS", "8193"}}, "CHUNK_TOKENS: must be an integer from 32 to 8192, got '8193'"},
+      {{{"SOCKETIO_REDIS_KEY", ""}}, "SOCKETIO_REDIS_KEY: must not be empty"},
+      {{{"LOG_LEVEL", "loud"}}, "LOG_LEVEL: must be one of trace, debug, info, warn, error, off"},
+      {{{"DATABASE_URL", "mysql://u@h/db"}},
+       "DATABASE_URL: must be sqlite:PATH (or a path), postgresql://... or postgres://...; got a URL with another scheme"},
+      {{{"JWT_ALGORITHMS", "HS512"}}, "JWT_ALGORITHMS: 'HS512' is not one of HS256, RS256, ES256"},
+      {{{"JWT_ALGORITHMS", "HS256,ES256"}}, "JWT_ALGORITHMS: ES256 needs JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE"},
+      {{{"JWT_SECRET", "fifteen-chars.."}}, "JWT_SECRET: must be at least 16 characters"},
+      {{{"BUDGET_DAILY_USD", ""}}, "BUDGET_DAILY_USD: must be an amount of USD, 0 or more, got ''"},
+      {{{"BUDGET_DAILY_USD", "1e10"}}, "BUDGET_DAILY_USD: must be an amount of USD, 0 or more, got '1e10'"},
+      {{{"WEBHOOK_URLS", "not a url"}, {"WEBHOOK_SECRET", "0123456789abcdef"}},
+       "WEBHOOK_URLS: each entry must be an http:// or https:// URL"},
+      {{{"CACHE_SHARED", "yes"}}, "CACHE_SHARED: must be true or false"},
+      {{{"KB_HYBRID_VECTOR_WEIGHT", ""}}, "KB_HYBRID_VECTOR_WEIGHT: must be a number from 0 to 10, got ''"},
+      {{{"KB_HYBRID_VECTOR_WEIGHT", "-1"}}, "KB_HYBRID_VECTOR_WEIGHT: must be a number from 0 to 10, got '-1'"},
+      {{{"KB_HYBRID_VECTOR_WEIGHT", "nan"}}, "KB_HYBRID_VECTOR_WEIGHT: must be a number from 0 to 10, got 'nan'"},
+      {{{"REDIS_FAIL_MODE", "maybe"}}, "REDIS_FAIL_MODE: must be open or closed"},
   };
   for (const auto& [vars, expected] : cases) EXPECT_EQ(message_of(vars), expected) << vars.begin()->first;
 }
@@ -514,6 +531,165 @@ TEST(Config, ADevelopmentSecretThatCannotBeWrittenStopsTheStart) {
     EXPECT_EQ(std::string(e.what()), "JWT_SECRET: not set, and cannot write a development secret to " +
                                          (dir / "db" / "dev-jwt-secret").string());
   }
+}
+
+}  // namespace aas::app
+
+namespace aas::app {
+
+// Every integer setting is read through one parser per integer type: each type refuses a word,
+// trailing characters, and both ends of its range, naming the key and the range.
+TEST(Config, EachIntegerTypeRefusesWordsTrailingCharactersAndBothEndsOfItsRange) {
+  for (const auto& [key, low, high] : {std::tuple{"PORT", "-1", "65536"},                  // std::uint16_t
+                                       std::tuple{"THREADS", "-1", "257"},                 // unsigned
+                                       std::tuple{"MAX_BODY_BYTES", "1023", "67108865"},    // std::size_t
+                                       std::tuple{"MAX_OUTPUT_TOKENS", "0", "1000001"},     // int
+                                       std::tuple{"LIMIT_RPM", "-1", "1000000001"},         // std::int64_t
+                                       std::tuple{"JWT_LEEWAY_SECONDS", "-1", "3601"},      // long long
+                                       std::tuple{"IDLE_TIMEOUT_MS", "99", "3600001"}}) {   // milliseconds
+    for (const std::string& value : {std::string("many"), std::string("12x"), std::string(low), std::string(high)}) {
+      const std::string message = message_of({{key, value}});
+      EXPECT_EQ(message.rfind(std::string(key) + ": must be an integer from ", 0), 0u) << message;
+      EXPECT_NE(message.find(", got '" + value + "'"), std::string::npos) << message;
+    }
+  }
+}
+
+TEST(Config, KeyAndPriceFilesAreReadAndOtherAcceptedFormsTakeEffect) {
+  const aas::testing::TempDir dir("aas-config");
+  std::ofstream(dir / "key.pem") << "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n";
+  std::ofstream(dir / "prices.yaml") << "models:\n  house-model: {input: 1, output: 2}\n";
+  const Config c = load_config(from({{"JWT_PUBLIC_KEY_FILE", (dir / "key.pem").string()},
+                                     {"PRICES_FILE", (dir / "prices.yaml").string()},
+                                     {"DATABASE_URL", "sqlite://" + (dir / "ai.db").string()},
+                                     {"MAIN_BACKEND_URL", "https://todo.example"},
+                                     {"KB_HYBRID_FUSION", "convex"},
+                                     {"CACHE_SHARED", "false"},
+                                     {"GENERATE_TITLES", "true"},
+                                     {"REDIS_FAIL_MODE", "open"},
+                                     {"JWT_ISSUER", "todo"},
+                                     {"JWT_AUDIENCE", "ai"},
+                                     {"OPENAI_BASE_URL", "http://127.0.0.1:1/v1"},
+                                     {"OPENAI_MODELS", " a ,, b "}}));
+  EXPECT_EQ(c.jwt_public_key_pem, "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n");
+  EXPECT_EQ(c.jwt_algorithms, (std::vector<std::string>{"RS256", "ES256"}));
+  ASSERT_NE(c.prices.find("house-model"), nullptr);
+  EXPECT_DOUBLE_EQ(c.prices.find("house-model")->output, 2);
+  EXPECT_EQ(c.sqlite_path, (dir / "ai.db").string());
+  EXPECT_EQ(c.main_backend_url, "https://todo.example");
+  EXPECT_FALSE(c.kb_hybrid_fusion_rrf);
+  EXPECT_FALSE(c.cache_shared);
+  EXPECT_TRUE(c.generate_titles);
+  EXPECT_TRUE(c.redis_fail_open);
+  EXPECT_EQ(c.jwt_issuer, "todo");
+  EXPECT_EQ(c.jwt_audience, "ai");
+  // Empty names in a model list are skipped; a keyless local upstream gets no keys, also for the
+  // embedding model added beside the listed ones.
+  ASSERT_EQ(c.models.size(), 3u);
+  EXPECT_EQ(c.models[0].name, "a");
+  EXPECT_EQ(c.models[1].name, "b");
+  EXPECT_EQ(c.models[2].name, "text-embedding-3-small");
+  for (const ModelSpec& m : c.models) EXPECT_TRUE(m.deployments.at(0).api_keys.empty()) << m.name;
+}
+
+TEST(Config, AnEmptyFileOrEmptyKeysChangeNothing) {
+  const aas::testing::TempDir dir("aas-config");
+  const auto file = dir / "ai.yaml";
+  std::ofstream(file) << "";
+  EXPECT_EQ(load_config(from({{"AI_CONFIG", file.string()}})).port, 4002);
+  std::ofstream(file, std::ios::trunc) << "port:\nlog_level: warn\n";
+  const Config c = load_config(from({{"AI_CONFIG", file.string()}}));
+  EXPECT_EQ(c.port, 4002) << "a key without a value keeps the default";
+  EXPECT_EQ(c.log_level, "warn");
+}
+
+TEST(Config, DeploymentsToolsAndMcpServersInTheirOtherForms) {
+  const aas::testing::TempDir dir("aas-config");
+  const auto file = dir / "ai.yaml";
+  const std::string yaml = R"(models:
+  - name: local
+    deployments:
+      - {provider: mock, max_concurrency: 2, max_queue: 0}
+tools:
+  - name: find
+    path: /api/todos
+    query: [q]
+    body: [note]
+    parameters: '{"type":"object","properties":{"q":{"type":"string"},"note":{"type":"string"}}}'
+  - name: ping
+    method: post
+    path: /api/ping
+    fixed: {a: ~, b: null, c: 'true', d: "7", e: 1.5, f: [x, false]}
+)";
+  std::ofstream(file) << yaml << "mcp:\n  - url: \"http://127.0.0.1:1/mcp\"\n";
+  try {
+    load_config(from({{"AI_CONFIG", file.string()}, {"MAIN_BACKEND_URL", "http://todo:3000"}}));
+    ADD_FAILURE() << "an MCP server without a name was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("mcp"), std::string::npos) << e.what();
+  }
+  std::ofstream(file, std::ios::trunc) << yaml;
+  const Config c = load_config(from({{"AI_CONFIG", file.string()}, {"MAIN_BACKEND_URL", "http://todo:3000"}}));
+  ASSERT_EQ(c.models.size(), 1u);
+  EXPECT_EQ(c.models[0].deployments[0].provider, "mock");
+  EXPECT_EQ(c.models[0].deployments[0].max_concurrency, 2);
+  EXPECT_EQ(c.models[0].deployments[0].max_queue, 0);
+  ASSERT_EQ(c.agent.tools.size(), 2u);
+  EXPECT_EQ(c.agent.tools[0].method, "GET");
+  EXPECT_EQ(c.agent.tools[0].query, std::vector<std::string>{"q"});
+  EXPECT_EQ(c.agent.tools[0].body, std::vector<std::string>{"note"});
+  EXPECT_EQ(c.agent.tools[0].parameters, R"({"type":"object","properties":{"q":{"type":"string"},"note":{"type":"string"}}})")
+      << "JSON text is kept as written";
+  // Plain scalars are typed as YAML reads them; quoted ones stay text.
+  EXPECT_EQ(c.agent.tools[1].fixed, R"({"a":null,"b":null,"c":"true","d":"7","e":1.5E0,"f":["x",false]})");
+
+  const auto error_of = [&](const std::string& yaml) {
+    std::ofstream(file, std::ios::trunc) << yaml;
+    return message_of({{"AI_CONFIG", file.string()}, {"MAIN_BACKEND_URL", "http://todo:3000"}});
+  };
+  EXPECT_EQ(error_of("models:\n  - {name: a, deployments: {provider: openai}}\n"),
+            "models[a].deployments: at least one is required");
+  EXPECT_EQ(error_of("models:\n  - {name: a, deployments: [{provider: openai, max_concurrency: 0}]}\n"),
+            "models[a].deployments: weight and max_concurrency must be >= 1");
+  EXPECT_EQ(error_of("tools:\n  - {path: /x, verb: GET}\n"), "tools[0].verb: unknown key");
+  // Found by this test: `confirm: maybe` ran the tool unconfirmed (yaml-cpp's as<bool>(false)
+  // falls back on a value it cannot read); now the start stops.
+  const std::string confirm = error_of("tools:\n  - {name: t, path: /x, confirm: maybe}\n");
+  EXPECT_EQ(confirm.rfind("tools[t]: ", 0), 0u) << confirm;
+  EXPECT_NE(confirm.find("bad conversion"), std::string::npos) << confirm;
+  EXPECT_EQ(error_of("mcp:\n  - {url: \"http://127.0.0.1:1/mcp\", token: x}\n"), "mcp[0].token: unknown key");
+}
+
+TEST(Config, TheDevelopmentSecretFileIsPlacedByTheDatabaseAndRenewedWhenTooShort) {
+  // A public key (or a secret) needs no development secret.
+  Config keyed = load_config(from({{"JWT_PUBLIC_KEY", "pem"}}));
+  ensure_jwt_secret(keyed);
+  EXPECT_FALSE(keyed.jwt_secret_generated);
+  EXPECT_TRUE(keyed.jwt_secret.empty());
+
+  // A secret file too short to be safe (an edited or truncated one) is replaced.
+  const aas::testing::TempDir dir("aas-config");
+  std::ofstream(dir / "dev-jwt-secret") << "short\n";
+  Config c = load_config(from({{"DATABASE_URL", (dir / "ai.db").string()}}));
+  ensure_jwt_secret(c);
+  EXPECT_TRUE(c.jwt_secret_created);
+  EXPECT_EQ(c.jwt_secret.size(), 64u);
+  std::string stored;
+  std::getline(std::ifstream(dir / "dev-jwt-secret"), stored);
+  EXPECT_EQ(stored, c.jwt_secret);
+
+  // A database path without a folder puts it in the working directory; PostgreSQL in ./data.
+  const auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir.path());
+  Config bare = load_config(from({{"DATABASE_URL", "ai.db"}}));
+  ensure_jwt_secret(bare);
+  EXPECT_EQ(bare.jwt_secret_file, (dir / "dev-jwt-secret").string());
+  EXPECT_EQ(bare.jwt_secret, c.jwt_secret) << "the same file as above";
+  Config pg = load_config(from({{"DATABASE_URL", "postgresql://db/aas"}}));
+  ensure_jwt_secret(pg);
+  EXPECT_EQ(pg.jwt_secret_file, (dir / "data" / "dev-jwt-secret").string());
+  EXPECT_TRUE(std::filesystem::exists(dir / "data" / "dev-jwt-secret"));
+  std::filesystem::current_path(cwd);
 }
 
 }  // namespace aas::app

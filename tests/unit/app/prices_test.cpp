@@ -66,5 +66,46 @@ TEST(PriceTable, ToPricingIsIntegerMicroDollarsPerMillion) {
   EXPECT_FALSE(p.cache_write_per_mtok_micros);
 }
 
+
+// Each refusal with its message: what an operator reads when PRICES_FILE or a model's `price:`
+// is wrong.
+TEST(PriceTable, EachBadValueIsRefusedWithItsMessage) {
+  const auto message_of = [](const std::string& yaml) {
+    PriceTable t;
+    try {
+      t.merge_yaml(yaml, "P");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message_of("models: [unclosed\n").rfind("P: ", 0), 0u);
+  EXPECT_EQ(message_of("models: [a, b]\n"), "P: needs a `models:` map");
+  EXPECT_EQ(message_of("models:\n  m: 5\n"), "P: models.m: must be a map such as {input: 0.15, output: 0.60}");
+  EXPECT_EQ(message_of("models:\n  m: {output: 1}\n"), "P: models.m: input and output prices are required");
+  EXPECT_EQ(message_of("models:\n  m: {input: 1, output: .inf}\n"), "P: models.m.output: must be from 0 to 1000000");
+  EXPECT_EQ(message_of("models:\n  m: {input: 1, output: 2000000}\n"), "P: models.m.output: must be from 0 to 1000000");
+  EXPECT_EQ(message_of("models:\n  m: {input: 1, output: 1, cached_input: cheap}\n"),
+            "P: models.m.cached_input: must be a number (USD per 1M tokens)");
+  EXPECT_EQ(message_of("models:\n  m: {input: 1, output: 1, cache_write: -2}\n"),
+            "P: models.m.cache_write: must be from 0 to 1000000");
+  EXPECT_EQ(message_of("models:\n  m: {input: 1, output: 1, context_window: big}\n"),
+            "P: models.m.context_window: must be a whole number of tokens");
+  EXPECT_EQ(message_of("models:\n  m: {input: 1, output: 1, max_output: 0}\n"), "P: models.m.max_output: must be at least 1");
+  EXPECT_EQ(message_of("models:\n  m: {input: 1, output: 1, max_output: 1.5}\n"),
+            "P: models.m.max_output: must be a whole number of tokens");
+
+  PriceTable t;
+  t.merge_yaml("version: 2026-01\nmodels:\n  m: {input: 1, output: 2, cached_input: 0.5, cache_write: 1.25, "
+               "context_window: 8000, max_output: 1000}\n",
+               "P");
+  EXPECT_EQ(t.version(), "2026-01");
+  ASSERT_NE(t.find("m"), nullptr);
+  EXPECT_EQ(t.find("m")->cache_write, 1.25);
+  EXPECT_EQ(t.find("m")->context_window, 8000);
+  EXPECT_EQ(t.find("m")->max_output, 1000);
+  EXPECT_EQ(to_pricing(*t.find("m")).cache_write_per_mtok_micros, 1'250'000);
+}
+
 }  // namespace
 }  // namespace aas::app

@@ -657,7 +657,7 @@ TEST_F(ChatServiceTest, ANonStreamedCallsTimeoutCountsFromTheRequestsArrival) {
   models_.add({"quick", "quick", std::make_shared<llm::MockProvider>(std::chrono::milliseconds(50)), llm::Pricing{},
                std::nullopt, std::nullopt});
   AccountingOptions timed;
-  timed.limits.timeout = std::chrono::milliseconds(400);
+  timed.limits.timeout = std::chrono::milliseconds(2000);  // generous: the quick turn must fit on a loaded machine
   Accounting accounting(*store_, *limiter_, policies_, timed);
   Recorder recorder(*store_, blocking_, accounting, events_);
   ChatService chat(*store_, blocking_, models_, accounting, recorder, events_, ChatOptions{});
@@ -679,7 +679,7 @@ TEST_F(ChatServiceTest, ANonStreamedCallsTimeoutCountsFromTheRequestsArrival) {
   EXPECT_EQ(quick->assistant.status, domain::MessageStatus::complete);
 
   // ...but not when retrieval took all of it: the call had no time left.
-  auto late = send_with(std::chrono::milliseconds(600), "bob");
+  auto late = send_with(std::chrono::milliseconds(2100), "bob");
   ASSERT_FALSE(late);
   EXPECT_EQ(late.error().code, errc::upstream_timeout);
   auto conversations = store_->list_conversations("bob", {10, std::nullopt});

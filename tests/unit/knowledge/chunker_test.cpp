@@ -214,5 +214,45 @@ TEST(Chunker, ManyTinyListItemsStayWithinTheLimit) {
   check_invariants(doc, chunks, options);
 }
 
+
+// A block's line breaks (list-like lines, addresses, verse) end sentences: a long block of lines
+// without punctuation is cut only at line ends.
+TEST(Chunker, LineBreaksEndSentences) {
+  loaders::DocBuilder b(1u << 30);
+  b.begin(BlockKind::paragraph, 0, 0);
+  for (int i = 0; i < 120; ++i) {
+    b.text("line number " + std::to_string(i) + " has a few words on it");
+    b.line_break();
+  }
+  const ParsedDocument doc = std::move(b).finish(media::plain, "");
+  const ChunkOptions options{.max_tokens = 60, .overlap_tokens = 0};
+  const auto chunks = chunk_document(doc, tok(), options);
+  ASSERT_GT(chunks.size(), 5u);
+  for (const auto& c : chunks) {
+    EXPECT_TRUE(c.text.starts_with("line number ")) << c.text;
+    EXPECT_TRUE(c.text.ends_with(" has a few words on it")) << c.text;
+  }
+  check_invariants(doc, chunks, options);
+}
+
+// Sentence ends followed by closing quotes and brackets, and the CJK full stops (which need no
+// space after them), are where a long paragraph is cut.
+TEST(Chunker, ClosingQuotesAndCjkFullStopsEndSentences) {
+  std::string quoted;
+  for (int i = 0; i < 80; ++i) quoted += "She said \"stop number " + std::to_string(i) + "!\" (Twice.) ";
+  std::string cjk;
+  for (int i = 0; i < 120; ++i) cjk += i % 3 == 0 ? "检索增强生成引用文档。" : i % 3 == 1 ? "这是问题吗？" : "太好了！";
+  const auto doc = make_doc({{BlockKind::paragraph, quoted}, {BlockKind::paragraph, cjk}});
+  const ChunkOptions options{.max_tokens = 48, .overlap_tokens = 0};
+  const auto chunks = chunk_document(doc, tok(), options);
+  ASSERT_GT(chunks.size(), 10u);
+  for (const auto& c : chunks) {
+    const bool western = c.text.ends_with(".)") || c.text.ends_with("!\"");
+    const bool eastern = c.text.ends_with("。") || c.text.ends_with("？") || c.text.ends_with("！");
+    EXPECT_TRUE(western || eastern) << c.text;
+  }
+  check_invariants(doc, chunks, options);
+}
+
 }  // namespace
 }  // namespace aas::knowledge

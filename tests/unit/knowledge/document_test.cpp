@@ -2,6 +2,7 @@
 #include "knowledge/document.hpp"
 
 #include "knowledge/loaders/fixtures.hpp"
+#include "knowledge/loaders/loaders.hpp"
 
 #include <gtest/gtest.h>
 
@@ -128,6 +129,31 @@ TEST(ParseDocument, StrayBytesInTextAreReplaced) {
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->media_type, media::plain);
   EXPECT_EQ(r->text, "Caf\xEF\xBF\xBD in plain words,\nand a second line\nand a third.");
+}
+
+
+// The names the API gives block kinds (citations' `kind`).
+TEST(BlockKinds, EachHasItsName) {
+  EXPECT_EQ(name(BlockKind::heading), "heading");
+  EXPECT_EQ(name(BlockKind::paragraph), "paragraph");
+  EXPECT_EQ(name(BlockKind::list_item), "list_item");
+  EXPECT_EQ(name(BlockKind::code), "code");
+  EXPECT_EQ(name(BlockKind::table), "table");
+}
+
+// The text loaders' common first step, on input sniffing would already have sent elsewhere (a
+// loader called directly, as the HTML one is for its fallback): a BOM dropped, NUL refused, too
+// many invalid bytes refused, a few replaced, line ends normalised.
+TEST(NormaliseText, DropsTheBomRefusesBinaryAndNormalisesLineEnds) {
+  EXPECT_EQ(*loaders::normalise_text("\xEF\xBB\xBFone\r\ntwo\rthree"), "one\ntwo\nthree");
+  const auto nul = loaders::normalise_text(std::string("a\0b", 3));
+  ASSERT_FALSE(nul);
+  EXPECT_EQ(nul.error().code, errc::unsupported_media_type);
+  EXPECT_EQ(nul.error().message, "the file is not text: it contains NUL bytes");
+  const auto binary = loaders::normalise_text(std::string(20, '\xFF'));
+  ASSERT_FALSE(binary);
+  EXPECT_EQ(binary.error().message, "the file is not UTF-8 text");
+  EXPECT_EQ(*loaders::normalise_text("caf\xE9 au lait"), "caf\xEF\xBF\xBD au lait") << "one stray byte is replaced";
 }
 
 }  // namespace

@@ -260,5 +260,24 @@ TEST(LexicalSnapshot, AMergedSegmentHoldsTheLiveChunksOnly) {
   EXPECT_EQ(only.chunks_of("A"), nullptr);
 }
 
+
+// What the cache's memory gauge reads: every index's postings, ids and documents, plus what a
+// segment's deletions hold; it grows with what is indexed.
+TEST(LexicalSnapshot, MemoryGrowsWithTheIndexAndItsDeletions) {
+  auto small = LexicalSnapshot::load({1, {{"a1", 2, "cat:1 dog:1", "A"}}});
+  auto large = LexicalSnapshot::load({1, {{"a1", 2, "cat:1 dog:1", "A"}, {"a2", 3, "cat:2 eel:1", "A"},
+                                          {"b1", 1, "fox:1", "B"}}});
+  EXPECT_GT(small->memory_bytes(), 0u);
+  EXPECT_GT(large->memory_bytes(), small->memory_bytes());
+  EXPECT_EQ(large->memory_bytes(), large->segments[0].index->memory_bytes()) << "no deletions yet";
+  LexicalChanges gone;
+  gone.version = 2;
+  gone.complete = true;
+  gone.documents = {"B"};
+  auto deleted = large->apply(gone);
+  ASSERT_NE(deleted->segments[0].deleted, nullptr);
+  EXPECT_GT(deleted->memory_bytes(), deleted->segments[0].index->memory_bytes()) << "the deletions count too";
+}
+
 }  // namespace
 }  // namespace aas::knowledge

@@ -380,6 +380,13 @@ Error refusal(const ChatRequest& req) {
   return r ? Error{} : r.error();
 }
 
+// The request is refused as invalid, naming `text` (a parameter, or what is wrong with it).
+void expect_refused(const ChatRequest& req, std::string_view text) {
+  const Error e = refusal(req);
+  EXPECT_EQ(e.code, errc::invalid_request);
+  EXPECT_NE(e.message.find(text), std::string::npos) << e.message;
+}
+
 std::string event(std::string_view name, std::string_view data) {
   return "event: " + std::string(name) + "\ndata: " + std::string(data) + "\n\n";
 }
@@ -444,46 +451,41 @@ TEST(AnthropicWire, MapsToolChoice) {
 }
 
 TEST(AnthropicWire, RefusesWhatItCannotHonourNamingTheParameter) {
-  const auto names = [](const ChatRequest& req, std::string_view field) {
-    const Error e = refusal(req);
-    EXPECT_EQ(e.code, errc::invalid_request);
-    EXPECT_NE(e.message.find(field), std::string::npos) << e.message;
-  };
   ChatRequest req = sample();
   req.seed = 1;
-  names(req, "'seed'");
+  expect_refused(req, "'seed'");
   req = sample();
   req.presence_penalty = 1;
-  names(req, "'presence_penalty'");
+  expect_refused(req, "'presence_penalty'");
   req = sample();
   req.frequency_penalty = 1;
-  names(req, "'frequency_penalty'");
+  expect_refused(req, "'frequency_penalty'");
   req = sample();
   req.logprobs = true;
-  names(req, "'logprobs'");
+  expect_refused(req, "'logprobs'");
   req.logprobs = false;
   req.top_logprobs = 2;
-  names(req, "'top_logprobs'");
+  expect_refused(req, "'top_logprobs'");
   req = sample();
   req.tools = {{"f", "", "{}", true}};
-  names(req, "'tools[0].function.strict'");
+  expect_refused(req, "'tools[0].function.strict'");
   req = sample();
   req.messages.push_back({"assistant", ""});
   req.messages.back().tool_calls = {{"id", "f", "not json"}};
-  names(req, "'messages[4].tool_calls[0].function.arguments'");
+  expect_refused(req, "'messages[4].tool_calls[0].function.arguments'");
   req = sample();
   req.messages[1].parts = {{ContentPart::Kind::image, "", "ftp://example.com/x.png", ""}};
-  names(req, "'messages[1].content[0].image_url'");
+  expect_refused(req, "'messages[1].content[0].image_url'");
   req = sample();
   req.response_format.kind = ResponseFormat::Kind::json_object;
   req.tools = {{"f", "", "{}", false}};
-  names(req, "'response_format'");
+  expect_refused(req, "'response_format'");
   req = sample();
   req.messages[1].name = "alice";
-  names(req, "'messages[1].name'");
+  expect_refused(req, "'messages[1].name'");
   req = sample();
   req.messages[1].parts = {{ContentPart::Kind::image, "", "https://example.com/x.png", "low"}};
-  names(req, "'messages[1].content[0].image_url.detail'");
+  expect_refused(req, "'messages[1].content[0].image_url.detail'");
 }
 
 TEST(AnthropicWire, JsonModeIsAForcedToolWhoseInputIsTheAnswer) {
@@ -564,6 +566,164 @@ TEST(AnthropicWire, ToolUseBlocksBecomeToolCallsStreamedAndNot) {
     EXPECT_EQ(t.calls[1].id, "toolu_2");
     EXPECT_EQ(t.calls[1].arguments, "{}") << "a call without input still has an object";
   }
+}
+
+
+// ---- odd but valid shapes, and the refusals left ---------------------------------------------
+
+TEST(AnthropicWire, AnInBandErrorTakesTheStatusAnthropicDocumentsForItsType) {
+  struct Row {
+    const char* type;
+    int status;
+  };
+  for (const Row& row : {Row{"invalid_request_error", 400}, Row{"authentication_error", 401},
+                         Row{"billing_error", 402}, Row{"permission_error", 403}, Row{"not_found_error", 404},
+                         Row{"request_too_large", 413}, Row{"rate_limit_error", 429}, Row{"timeout_error", 504},
+                         Row{"overloaded_error", 529}, Row{"api_error", 500}, Row{"brand_new_error", 500}}) {
+    const std::string body = std::string(R"({"type":"error","error":{"type":")") + row.type + R"(","message":"m"}})";
+    const auto r = parse_response(body, sample());
+    ASSERT_FALSE(r) << row.type;
+    EXPECT_EQ(r.error().upstream_status, row.status) << row.type;
+    EXPECT_NE(r.error().detail.find(row.type), std::string::npos) << r.error().detail;
+  }
+  // An error object without its details is still an error, of an unknown type.
+  const auto bare = parse_response(R"({"type":"error"})", sample());
+  ASSERT_FALSE(bare);
+  EXPECT_EQ(bare.error().upstream_status, 500);
+}
+
+TEST(AnthropicWire, AResponseWithoutUsageIsEstimatedAndOddBlocksAreSkipped) {
+  const auto c = parse_response(R"({"type":"message","stop_reason":"end_turn",
+      "content":["not a block", {"type":"thinking","thinking":"hmm"}, {"type":"text","text":"Hi"},
+                 {"type":"tool_use","id":"toolu_9","name":"now"}]})",
+                                sample());
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->content, "Hi");
+  EXPECT_EQ(c->model, sample().model) << "no model in the answer: the one asked for";
+  ASSERT_EQ(c->tool_calls.size(), 1u);
+  EXPECT_EQ(c->tool_calls[0].arguments, "{}") << "a tool_use without input has an empty object";
+  EXPECT_TRUE(c->usage.estimated);
+  EXPECT_GT(c->usage.input_tokens, 0);
+  EXPECT_GT(c->usage.output_tokens, 0);
+
+  const auto no_content = parse_response(R"({"type":"message"})", sample());
+  ASSERT_FALSE(no_content);
+  EXPECT_EQ(no_content.error().code, errc::upstream_error);
+  EXPECT_NE(no_content.error().detail.find("no content"), std::string::npos) << no_content.error().detail;
+  ASSERT_FALSE(parse_response("[1, 2]", sample()));
+}
+
+TEST(AnthropicWire, APlainTextErrorPageIsKeptInTheDetail) {
+  const Error e = map_error(502, {}, "<html>Bad Gateway</html>", now);
+  EXPECT_EQ(e.upstream_status, 502);
+  EXPECT_NE(e.detail.find("Bad Gateway"), std::string::npos) << e.detail;
+}
+
+TEST(AnthropicWire, SystemTextIsJoinedAndAStructuredTurnMergesIntoAPlainOne) {
+  ChatRequest req;
+  req.model = "claude";
+  ChatMessage picture{"user", ""};
+  picture.parts = {{ContentPart::Kind::image, "", "https://example.com/a.png", ""}};
+  req.messages = {{"system", "Be brief."}, {"user", "Look:"}, {"system", "Be kind."}, picture};
+  req.temperature = 0.25;
+  const json::value got = json::parse(*build_request(req, false));
+  const json::value want = json::parse(R"({
+    "model": "claude", "max_tokens": 4096, "system": "Be brief.\n\nBe kind.", "temperature": 0.25,
+    "messages": [{"role": "user", "content": [
+      {"type": "text", "text": "Look:"},
+      {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}]}]
+  })");
+  EXPECT_EQ(got, want) << json::serialize(got);
+
+  // A structured turn after a structured one of the same role appends its blocks.
+  ChatMessage call{"assistant", ""};
+  call.tool_calls = {{"toolu_1", "f", "{}"}};
+  req.messages = {{"user", "Hi"}, call, call};
+  const json::value merged = json::parse(*build_request(req, false));
+  EXPECT_EQ(merged.at("messages").as_array().at(1).at("content").as_array().size(), 2u) << json::serialize(merged);
+}
+
+TEST(AnthropicWire, RefusesMalformedSchemasAndImagesInSystemMessages) {
+  ChatRequest req = sample();
+  req.messages[0].parts = {{ContentPart::Kind::image, "", "https://example.com/a.png", ""}};
+  expect_refused(req, "'messages[0].content' with images in a system message");
+  req = sample();
+  req.tools = {{"f", "", "[1]", false}};
+  expect_refused(req, "'tools[0].function.parameters' must be a JSON object");
+  req = sample();
+  req.response_format = {ResponseFormat::Kind::json_schema, "x", "not json", false};
+  expect_refused(req, "'response_format.json_schema.schema' must be a JSON object");
+  req = sample();
+  req.response_format = {ResponseFormat::Kind::json_schema, "x", "{}", true};
+  expect_refused(req, "'response_format.json_schema.strict'");
+  req = sample();
+  req.response_format.kind = ResponseFormat::Kind::json_object;
+  req.tool_choice = "auto";
+  expect_refused(req, "'response_format' together with tools");
+  req = sample();
+  req.messages[1].parts = {{ContentPart::Kind::image, "", "data:image/png,notbase64", ""}};
+  expect_refused(req, "must be an https URL or a base64 data URL");
+}
+
+TEST(AnthropicWire, JsonObjectModeUsesTheDefaultToolAndNoneKeepsParallelCallsUntouched) {
+  ChatRequest req = sample();
+  req.response_format.kind = ResponseFormat::Kind::json_object;
+  const json::object body = json::parse(*build_request(req, false)).as_object();
+  EXPECT_EQ(body.at("tool_choice"), json::parse(R"({"type":"tool","name":"json_response"})"));
+  EXPECT_EQ(body.at("tools").as_array().at(0).at("input_schema"), json::parse(R"({"type":"object"})"));
+
+  req = sample();
+  req.tools = {{"f", "", "{}", false}};
+  req.parallel_tool_calls = false;
+  req.tool_choice = "none";
+  EXPECT_EQ(json::parse(*build_request(req, false)).at("tool_choice"), json::parse(R"({"type":"none"})"));
+  req.tool_choice.clear();
+  EXPECT_EQ(json::parse(*build_request(req, false)).at("tool_choice"),
+            json::parse(R"({"type":"auto","disable_parallel_tool_use":true})"));
+}
+
+TEST(AnthropicWire, AStreamsOddEventsAreIgnoredAndItsStopSequenceKept) {
+  const std::string sse =
+      event("ping", "not json") +
+      event("content_block_delta", R"({"type":"content_block_delta","index":0})") +
+      event("content_block_delta", R"({"type":"content_block_delta","index":0,"delta":{"type":"signature_delta"}})") +
+      event("content_block_delta",
+            R"({"type":"content_block_delta","index":7,"delta":{"type":"input_json_delta","partial_json":"{}"}})") +
+      event("content_block_start", R"({"type":"content_block_start","index":1})") +
+      event("content_block_start", R"({"type":"content_block_start","index":1,"content_block":{"type":"thinking"}})") +
+      event("content_block_start",
+            R"({"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"t","name":"f"}})") +
+      event("content_block_delta",
+            R"({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":""}})") +
+      event("content_block_stop", R"({"type":"content_block_stop","index":2})") +
+      event("content_block_start", R"({"type":"content_block_start","index":3,"content_block":{"type":"text","text":"Hi"}})") +
+      event("content_block_stop", R"({"type":"content_block_stop","index":9})") +
+      event("message_start", R"({"type":"message_start"})") +
+      event("message_delta", R"({"type":"message_delta","delta":{"stop_reason":"stop_sequence","stop_sequence":"END"}})") +
+      event("future_event", R"({"type":"future_event"})") + event("message_stop", R"({"type":"message_stop"})") +
+      event("content_block_delta", R"({"type":"content_block_delta","index":3,"delta":{"type":"text_delta","text":"late"}})");
+  const Transcript t = decode(sse);
+  ASSERT_FALSE(t.error) << t.error->detail;
+  EXPECT_EQ(t.text, "Hi") << "nothing after message_stop counts";
+  ASSERT_EQ(t.calls.size(), 1u);
+  EXPECT_EQ(t.calls[0].arguments, "{}") << "an empty fragment is no argument: the stop gives the empty object";
+  EXPECT_EQ(t.progress.finish_reason, "stop");
+  EXPECT_EQ(t.progress.stop_sequence, "END");
+  EXPECT_FALSE(t.progress.input_reported) << "message_start without usage reports nothing";
+  EXPECT_TRUE(t.progress.finished());
+
+  const Transcript bad = decode(event("content_block_delta", "not json"));
+  ASSERT_TRUE(bad.error);
+  EXPECT_NE(bad.error->detail.find("'content_block_delta' is not a JSON object"), std::string::npos) << bad.error->detail;
+}
+
+TEST(AnthropicWire, TheKeyHeaderIsLeftOutWithoutAKeyAndExtraHeadersFollow) {
+  const std::string empty;
+  const auto headers = build_headers(&empty, true, {{"x-extra", "1"}});
+  ASSERT_EQ(headers.size(), 4u);
+  EXPECT_EQ(headers[1].value, "text/event-stream");
+  EXPECT_EQ(headers[3].name, "x-extra");
+  EXPECT_EQ(build_headers(nullptr, false, {}).size(), 3u);
 }
 
 }  // namespace aas::llm::anthropic_wire

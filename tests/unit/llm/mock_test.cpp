@@ -124,4 +124,43 @@ TEST(MockProvider, JsonObjectWrapsTheReplyAndAJsonSchemaIsRefused) {
   EXPECT_NE(refused.error().message.find("'response_format'"), std::string::npos);
 }
 
+
+// "call <name>" counts only as a whole word; what follows is its arguments when it is a JSON
+// object, else the call has none ("{}"), as tools/mock-llm reads it.
+TEST(MockProvider, AToolIsCalledByItsWholeNameWithAnObjectOrNoArguments) {
+  ChatRequest req = sample();
+  req.tools = {{"get_time", "", "{}", false}};
+  const auto arguments = [&](std::string text) {
+    req.messages.back().content = std::move(text);
+    const auto calls = MockProvider::tool_calls_for(req);
+    return calls.empty() ? std::string("(no call)") : calls.front().arguments;
+  };
+  EXPECT_EQ(arguments("recall get_time"), "(no call)") << "not a word of its own";
+  EXPECT_EQ(arguments("call get_times"), "(no call)");
+  EXPECT_EQ(arguments("recall get_time, then call get_time {\"tz\": \"UTC\"}"), R"({"tz":"UTC"})") << "the next mention";
+  EXPECT_EQ(arguments("call get_time [1, 2]"), "{}") << "not an object";
+  EXPECT_EQ(arguments("call get_time {\"tz\": "), "{}") << "unfinished";
+  EXPECT_EQ(arguments("call get_time"), "{}");
+  // Only the last message counts, and only when it is the user's.
+  req.messages.push_back({"assistant", "call get_time"});
+  EXPECT_TRUE(MockProvider::tool_calls_for(req).empty());
+  req.messages.clear();
+  EXPECT_TRUE(MockProvider::tool_calls_for(req).empty());
+}
+
+TEST(MockProvider, TheSystemPromptIsQuotedUpTo200BytesNeverSplittingACharacter) {
+  ChatRequest req;
+  req.messages = {{"system", std::string(199, 'a') + "\xC3\xA9" + "tail"}, {"user", "hi"}};
+  const std::string reply = MockProvider::reply_for(req);
+  EXPECT_NE(reply.find("[system: " + std::string(199, 'a') + "…]"), std::string::npos) << reply;
+  req.messages[0].content = "Be brief.";
+  EXPECT_NE(MockProvider::reply_for(req).find("[system: Be brief.]"), std::string::npos);
+  req.messages = {{"assistant", "no user here"}};
+  EXPECT_EQ(MockProvider::reply_for(req), "[mock model] You said: \"\" (1 messages in context)");
+  req.logprobs = true;
+  const auto refused = MockProvider().supports(req);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message, "'logprobs' is not supported by the offline mock model");
+}
+
 }  // namespace aas::llm

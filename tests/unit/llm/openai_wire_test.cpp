@@ -654,4 +654,126 @@ TEST(OpenAiWire, LogprobsAskedForAndReadBackStreamedAndNot) {
   EXPECT_EQ(bad.error().code, errc::upstream_error);
 }
 
+
+// ---- odd but valid shapes, and the malformed ones left -----------------------------------------
+
+TEST(OpenAiWire, AnInBandErrorIsARateLimitByItsCodeOrTypeAndABadRequestByItsType) {
+  struct Row {
+    const char* error;
+    int status;
+  };
+  for (const Row& row : {Row{R"({"type":"invalid_request_error","message":"m"})", 400},
+                         Row{R"({"code":"rate_limit_exceeded","message":"m"})", 429},
+                         Row{R"({"code":"insufficient_quota"})", 429},
+                         Row{R"({"type":"tokens","code":429})", 429},
+                         Row{R"({"type":"requests"})", 429},
+                         Row{R"({"type":"server_error","code":42})", 500},
+                         Row{R"("model is loading")", 500},
+                         Row{R"([1])", 500}}) {
+    const std::string body = std::string(R"({"error":)") + row.error + "}";
+    const auto r = parse_response(body, sample());
+    ASSERT_FALSE(r) << body;
+    EXPECT_EQ(r.error().upstream_status, row.status) << body;
+    // The same error inside a stream and an embeddings answer.
+    const Transcript t = decode("data: " + body + "\n\n");
+    ASSERT_TRUE(t.error) << body;
+    EXPECT_EQ(t.error->upstream_status, row.status) << body;
+    const auto e = parse_embedding_response(body, {"m", {"a"}});
+    ASSERT_FALSE(e) << body;
+    EXPECT_EQ(e.error().upstream_status, row.status) << body;
+  }
+  // A numeric code (some compatible servers) is kept as text in the detail.
+  const Error numeric = map_error(500, {}, R"({"error":{"message":"boom","code":1234}})", now);
+  EXPECT_NE(numeric.detail.find("1234"), std::string::npos) << numeric.detail;
+  // "error": null is no error.
+  EXPECT_TRUE(parse_response(R"({"error":null,"choices":[{"message":{"content":"ok"}}]})", sample()));
+}
+
+TEST(OpenAiWire, MalformedToolCallsAndLogprobEntriesAreRefusedOrSkipped) {
+  for (std::string_view body : {R"({"choices":[{"message":{"tool_calls":["x"]}}]})",
+                                R"({"choices":[{"message":{"tool_calls":[{"id":"c"}]}}]})",
+                                R"({"choices":[{"message":{"content":"a"},"logprobs":{"content":["x"]}}]})",
+                                R"({"choices":[{"message":{"content":"a"},"logprobs":{"content":[{"logprob":"-1"}]}}]})",
+                                R"({"choices":["text"]})"}) {
+    const auto c = parse_response(body, sample());
+    ASSERT_FALSE(c) << body;
+    EXPECT_EQ(c.error().code, errc::upstream_error) << body;
+  }
+  // Bytes that are not integers and alternatives without a logprob are left out, not refused.
+  const auto c = parse_response(R"({"choices":[{"message":{"content":"a"},"logprobs":{"content":[
+      {"token":"a","logprob":-1,"bytes":[97,"x"],"top_logprobs":[{"token":"b"},{"token":"a","logprob":-1}]}]}}]})",
+                                sample());
+  ASSERT_TRUE(c) << c.error().detail;
+  ASSERT_EQ(c->logprobs.size(), 1u);
+  EXPECT_EQ(c->logprobs[0].bytes, std::vector<int>{97});
+  ASSERT_EQ(c->logprobs[0].top.size(), 1u);
+  EXPECT_EQ(c->logprobs[0].top[0].token, "a");
+  // A tool call's function without name or arguments reads as empty text.
+  const auto call = parse_response(R"({"choices":[{"message":{"tool_calls":[{"function":{}}]},"finish_reason":"tool_calls"}]})",
+                                   sample());
+  ASSERT_TRUE(call);
+  ASSERT_EQ(call->tool_calls.size(), 1u);
+  EXPECT_EQ(call->tool_calls[0].name, "");
+  EXPECT_EQ(call->tool_calls[0].arguments, "");
+}
+
+TEST(OpenAiWire, AStreamsOddChunksAreReadAsFarAsTheyGo) {
+  const Transcript t = decode(
+      "data: \n\n"
+      "data: {\"choices\":[]}\n\n"
+      "data: {\"choices\":[\"x\"]}\n\n"
+      "data: {\"model\":\"m-1\",\"choices\":[{\"index\":0}]}\n\n"
+      "data: {\"model\":\"m-2\",\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\"}]}}]}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"refusal\":\"No.\"},\"finish_reason\":\"content_filter\"}],\"usage\":null}\n\n"
+      "data: [DONE]\n\n");
+  ASSERT_FALSE(t.error) << t.error->detail;
+  EXPECT_EQ(t.text, "No.");
+  EXPECT_EQ(t.progress.model, "m-1") << "the first model named is kept";
+  ASSERT_EQ(t.calls.size(), 1u);
+  EXPECT_EQ(t.calls[0].id, "c");
+  EXPECT_EQ(t.calls[0].name, "f");
+  EXPECT_EQ(t.progress.finish_reason, "content_filter");
+  EXPECT_EQ(t.progress.stop_sequence, "");
+  EXPECT_FALSE(t.progress.output_reported);
+
+  for (std::string_view chunk : {R"({"choices":[{"delta":{"tool_calls":["x"]}}]})",
+                                 R"({"choices":[{"delta":{"tool_calls":[{"index":-1}]}}]})",
+                                 R"({"choices":[{"delta":{"tool_calls":[{"index":1025}]}}]})", "[]"}) {
+    const Transcript bad = decode("data: " + std::string(chunk) + "\n\n");
+    ASSERT_TRUE(bad.error) << chunk;
+    EXPECT_EQ(bad.error->code, errc::upstream_error) << chunk;
+  }
+}
+
+TEST(OpenAiWire, MalformedEmbeddingItemsAreRefusedAndMissingUsageEstimated) {
+  const EmbeddingRequest req{"m", {"one two", "three"}};
+  for (std::string_view body : {"nope", R"({"object":"list"})", R"({"data":["x"]})",
+                                R"({"data":[{"embedding":[1]}]})", R"({"data":[{"index":0}]})",
+                                R"({"data":[{"index":-1,"embedding":[1]}]})", R"({"data":[{"index":2,"embedding":[1]}]})",
+                                R"({"data":[{"index":0,"embedding":[1]},{"index":0,"embedding":[1]}]})",
+                                R"({"data":[{"index":0,"embedding":[1,"x"]},{"index":1,"embedding":[1]}]})"}) {
+    const auto e = parse_embedding_response(body, req);
+    ASSERT_FALSE(e) << body;
+    EXPECT_EQ(e.error().code, errc::upstream_error) << body;
+  }
+  const auto e = parse_embedding_response(R"({"data":[{"index":0,"embedding":[1]},{"index":1,"embedding":[2]}]})", req);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->model, "m");
+  EXPECT_TRUE(e->usage.estimated);
+  EXPECT_GT(e->usage.input_tokens, 0);
+  EXPECT_FALSE(json::parse(build_embedding_request(req)).as_object().contains("dimensions"));
+}
+
+TEST(OpenAiWire, ARefusedSchemaAndStrictJsonSchemaAreBuiltOrRefusedByName) {
+  ChatRequest req = sample();
+  req.response_format = {ResponseFormat::Kind::json_schema, "answer", "[]", false};
+  const auto bad = build_request(req, false);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("'response_format.json_schema.schema' must be a JSON object"), std::string::npos);
+  req.response_format = {ResponseFormat::Kind::json_schema, "answer", R"({"type":"object"})", true};
+  EXPECT_EQ(json::parse(*build_request(req, false)).at("response_format"),
+            json::parse(R"({"type":"json_schema","json_schema":{"name":"answer","schema":{"type":"object"},"strict":true}})"));
+}
+
 }  // namespace aas::llm::openai_wire

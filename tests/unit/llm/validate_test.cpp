@@ -101,5 +101,51 @@ TEST(ValidateRequest, JsonSchemaNeedsANameAndAnObject) {
   EXPECT_NE(problem(req).find("'response_format.json_schema.name'"), std::string::npos);
 }
 
+
+TEST(ValidateRequest, EachImageFormatIsCheckedByItsOwnMagicBytes) {
+  const std::string field = "'messages[0].content[1].image_url' ";
+  EXPECT_EQ(problem(with_image(data_url("image/jpeg", png_bytes))), field + "is not a jpeg image");
+  EXPECT_EQ(problem(with_image(data_url("image/gif", "GIF87a...."))), "");
+  EXPECT_EQ(problem(with_image(data_url("image/gif", png_bytes))), field + "is not a gif image");
+  EXPECT_EQ(problem(with_image(data_url("image/webp", "RIFF"))), field + "is not a webp image");
+  EXPECT_EQ(problem(with_image(data_url("image/webp", std::string("RIFF\x10\0\0\0AVI LIST", 16)))),
+            field + "is not a webp image");
+  EXPECT_EQ(problem(with_image("https://")), field + "must name a host");
+  EXPECT_EQ(problem(with_image("http://")), field + "must name a host");
+  // Small enough encoded to be decoded, one byte too large decoded.
+  EXPECT_EQ(problem(with_image(data_url("image/png", png_bytes + std::string(1025 - png_bytes.size(), 'x')))),
+            field + "is larger than 1024 bytes");
+  for (const char* detail : {"auto", "low", "high"}) {
+    auto req = with_image("https://example.com/x.png");
+    req.messages[0].parts[1].detail = detail;
+    EXPECT_EQ(problem(req), "") << detail;
+  }
+}
+
+TEST(ValidateRequest, ToolCallsNeedAnIdAndANameAndToolOptionsNeedTools) {
+  ChatRequest req;
+  ChatMessage call{"assistant", ""};
+  call.tool_calls = {{"", "f", "{}"}};
+  req.messages = {{"user", "hi"}, call};
+  EXPECT_EQ(problem(req), "'messages[1].tool_calls[0].id' must not be empty");
+  req.messages[1].tool_calls = {{"call_1", "f", "{}"}, {"call_2", "", "{}"}};
+  EXPECT_EQ(problem(req), "'messages[1].tool_calls[1].function.name' must not be empty");
+
+  ChatRequest parallel;
+  parallel.messages = {{"user", "hi"}};
+  parallel.parallel_tool_calls = false;
+  EXPECT_EQ(problem(parallel), "'parallel_tool_calls' is only allowed when 'tools' are given");
+  parallel.tools = {{"f", "", "{}", false}};
+  for (const char* choice : {"auto", "none", "required"}) {
+    parallel.tool_choice = choice;
+    EXPECT_EQ(problem(parallel), "") << choice;
+  }
+  parallel.tools[0].name = std::string(65, 'a');
+  EXPECT_EQ(problem(parallel), "'tools[0].function.name' must be 1 to 64 letters, digits, underscores or dashes");
+  parallel.tools[0].name = std::string(64, 'a');
+  parallel.tool_choice.clear();
+  EXPECT_EQ(problem(parallel), "");
+}
+
 }  // namespace
 }  // namespace aas::llm

@@ -67,7 +67,7 @@ TEST(RedisEventBus, AnEventPublishedByOneReplicaReachesEveryReplica) {
   Inbox at_a, at_b;
   a.subscribe(at_a.handler());
   b.subscribe(at_b.handler());
-  for (int i = 0; i < 500 && !(a.subscribed() && b.subscribed()); ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 3000 && !(a.subscribed() && b.subscribed()); ++i) std::this_thread::sleep_for(10ms);
   ASSERT_TRUE(a.subscribed() && b.subscribed());
 
   a.publish(Event{"answer.stop", "u", "conv-1", {}, {}});

@@ -173,7 +173,7 @@ TEST(RedisSubscriber, ReceivesWhatIsPublishedOnItsChannels) {
     got.push_back(ch + "=" + payload);
     cv.notify_all();
   });
-  for (int i = 0; i < 500 && !sub.subscribed(); ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 3000 && !sub.subscribed(); ++i) std::this_thread::sleep_for(10ms);
   ASSERT_TRUE(sub.subscribed());
   Client c(options);
   ASSERT_TRUE(c.command({"PUBLISH", channel, "one"}));
@@ -226,7 +226,7 @@ TEST(RedisSubscriber, SurvivesAThrowingHandlerAndALostConnection) {
       got.push_back(payload);
       cv.notify_all();
     });
-    for (int i = 0; i < 500 && !sub.subscribed(); ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 3000 && !sub.subscribed(); ++i) std::this_thread::sleep_for(10ms);
     ASSERT_TRUE(sub.subscribed());
     Client c(options);
     ASSERT_TRUE(c.command({"PUBLISH", channel, "boom"}));
@@ -247,7 +247,7 @@ TEST(RedisSubscriber, SurvivesAThrowingHandlerAndALostConnection) {
       EXPECT_TRUE(logged_has("redis subscription lost"));
     }
     // Restored means SUBSCRIBE was sent; publish until the server has it (NUMSUB), then once.
-    for (int i = 0; i < 500; ++i) {
+    for (int i = 0; i < 3000; ++i) {
       auto n = c.command({"PUBSUB", "NUMSUB", channel});
       if (n && n->elements.size() == 2 && n->elements[1].integer == 1) break;
       std::this_thread::sleep_for(10ms);

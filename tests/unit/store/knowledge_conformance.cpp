@@ -946,6 +946,33 @@ TEST_P(KnowledgeConformance, IngestionFailsADocumentWhoseEmbeddingsFailOrAreRefu
   pool.join();
 }
 
+// A rate limit within KB embed_max_throttle is waited out (at least 100 ms when it names no
+// Retry-After) and the batch tried again: a large upload is paced by the user's limits.
+TEST_P(KnowledgeConformance, ARateLimitedEmbeddingWithinTheThrottleIsWaitedOutAndTriedAgain) {
+  boost::asio::thread_pool pool(1);
+  knowledge::KnowledgeOptions options;
+  options.embed_backoff = std::chrono::milliseconds(1);
+  options.embed_max_throttle = std::chrono::milliseconds(10'000);
+  knowledge::KnowledgeService service(*kb_, pool, options);
+  ScriptedEmbedder embedder;
+  int calls = 0;
+  embedder.answer = [&](const knowledge::EmbedCall& call) -> Result<std::vector<std::vector<float>>> {
+    if (calls++ == 0) return failure(errc::rate_limited, "too many requests");
+    return std::vector<std::vector<float>>(call.texts.size(), std::vector<float>{1.f, 0.f});
+  };
+  service.set_embedder(&embedder);
+  auto b = run_now(service.create_base({"alice", "paced", std::nullopt, "embed-a"}));
+  ASSERT_TRUE(b) << b.error().detail;
+  auto added = service.add_document_now("alice", b->id, {"doc", "alpha beta gamma"});
+  ASSERT_TRUE(added) << added.error().detail;
+  service.drain();
+  auto doc = kb_->get_document("alice", b->id, added->document.id);
+  ASSERT_TRUE(doc) << doc.error().detail;
+  EXPECT_EQ(doc->job.stage, knowledge::Stage::indexed) << doc->job.error.value_or("");
+  EXPECT_EQ(calls, 2);
+  pool.join();
+}
+
 TEST_P(KnowledgeConformance, AFailedQueryEmbeddingFailsAVectorSearchAndLeavesHybridLexical) {
   boost::asio::thread_pool pool(1);
   knowledge::KnowledgeService service(*kb_, pool, {});
@@ -987,6 +1014,38 @@ TEST_P(KnowledgeConformance, AFailedQueryEmbeddingFailsAVectorSearchAndLeavesHyb
   ASSERT_FALSE(vector);
   EXPECT_EQ(vector.error().code, errc::unavailable);
   EXPECT_EQ(vector.error().message, "no embedding model is configured on this server");
+  pool.join();
+}
+
+// KB_HYBRID_FUSION=rrf: each list adds weight / (60 + rank) for a chunk it ranks, the vector
+// list scaled by KB_HYBRID_VECTOR_WEIGHT; a chunk only one list found still ranks, below.
+TEST_P(KnowledgeConformance, ReciprocalRankFusionAddsBothListsByRank) {
+  boost::asio::thread_pool pool(1);
+  knowledge::KnowledgeOptions options;
+  options.hybrid_fusion = knowledge::Fusion::rrf;
+  options.hybrid_vector_weight = 0.5;
+  knowledge::KnowledgeService service(*kb_, pool, options);
+  ScriptedEmbedder embedder;
+  embedder.answer = [](const knowledge::EmbedCall& call) -> Result<std::vector<std::vector<float>>> {
+    std::vector<std::vector<float>> out;
+    for (const std::string& text : call.texts)
+      out.push_back(text.find("alpha") != std::string::npos ? std::vector<float>{1.f, 0.f} : std::vector<float>{0.6f, 0.8f});
+    return out;
+  };
+  service.set_embedder(&embedder);
+  auto b = run_now(service.create_base({"alice", "fused", std::nullopt, "embed-a"}));
+  ASSERT_TRUE(b) << b.error().detail;
+  ASSERT_TRUE(service.add_document_now("alice", b->id, {"both", "alpha beta gamma"}));
+  ASSERT_TRUE(service.add_document_now("alice", b->id, {"vector only", "delta epsilon"}));
+  service.drain();
+  auto ranked = service.search_ranked_now("alice", {b->id}, "alpha", 5, knowledge::SearchMode::hybrid);
+  ASSERT_TRUE(ranked) << ranked.error().detail;
+  EXPECT_EQ(ranked->mode, knowledge::SearchMode::hybrid);
+  ASSERT_EQ(ranked->passages.size(), 2u);
+  EXPECT_EQ(ranked->passages[0].text, "alpha beta gamma");
+  EXPECT_DOUBLE_EQ(ranked->passages[0].score, 0.5 / 61 + 1.0 / 61) << "first in both lists";
+  EXPECT_EQ(ranked->passages[1].text, "delta epsilon");
+  EXPECT_DOUBLE_EQ(ranked->passages[1].score, 0.5 / 62) << "second in the vector list only";
   pool.join();
 }
 

@@ -104,6 +104,15 @@ TEST(PostgresOpen, AnUnreachableServerFailsAtOpenWithoutThePassword) {
     EXPECT_EQ(what.find("s3cret"), std::string::npos) << what;
     EXPECT_NE(what.find("app:***@127.0.0.1:1"), std::string::npos) << what;
   }
+  // The knowledge store opens its own connections, and fails alike.
+  try {
+    open_postgres_knowledge_store("postgresql://app:s3cret@127.0.0.1:1/aas?connect_timeout=2", clock);
+    FAIL() << "opened a knowledge store on a closed port";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind("cannot connect to PostgreSQL at 'postgresql://app:***@127.0.0.1:1/aas", 0), 0u) << what;
+    EXPECT_EQ(what.find("s3cret"), std::string::npos) << what;
+  }
 }
 
 // --- PostgreSQL specifics: what the conformance suite cannot see through the Store interface ---

@@ -1,6 +1,7 @@
 // Webhooks: the signature (Stripe's scheme, checked against Python's hmac), the retry schedule, the
 // endpoint as the log shows it, and the delivery store on both adapters: SQLite (a temp file) and a
 // real PostgreSQL (scripts/with-postgres.sh).
+#include "webhooks/budget_watch.hpp"
 #include "webhooks/delivery_store.hpp"
 #include "webhooks/signature.hpp"
 #include "webhooks/webhooks.hpp"
@@ -13,6 +14,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include <memory>
@@ -45,6 +47,7 @@ TEST(RetryDelay, DoublesFromTheBaseUpToTheCapWithJitterInTheUpperHalf) {
 TEST(RedactedEndpoint, DropsCredentialsAndQuery) {
   EXPECT_EQ(redacted_endpoint("https://user:pw@hooks.example.com:8443/in/aas?token=abc"), "https://hooks.example.com:8443/in/aas");
   EXPECT_EQ(redacted_endpoint("http://127.0.0.1/x"), "http://127.0.0.1/x");
+  EXPECT_EQ(redacted_endpoint("not a url"), "(invalid url)");
 }
 
 class DeliveryStoreTest : public ::testing::TestWithParam<testing::MigratedDatabase> {
@@ -60,6 +63,15 @@ class DeliveryStoreTest : public ::testing::TestWithParam<testing::MigratedDatab
     endpoints_.reset();
     store_.reset();
     keep_.reset();
+  }
+  // Webhooks sending every event to one global endpoint (WEBHOOK_URLS), on `blocking`.
+  std::unique_ptr<Webhooks> global_hooks(boost::asio::thread_pool& blocking) {
+    Options o;
+    o.urls = {"http://a.example/hook"};
+    o.secret = "whsec_0123456789abcdef";
+    return std::make_unique<Webhooks>(
+        *store_, nullptr, std::make_shared<http::HttpClient>(blocking.get_executor(), http::ClientOptions{}), blocking,
+        clock_, o);
   }
   std::vector<Delivery> claim(std::chrono::milliseconds lease = 10s, int max = 10) {
     auto r = store_->claim(clock_.now(), clock_.now() + lease, max);
@@ -242,6 +254,90 @@ TEST_P(DeliveryStoreTest, AnnouncingQueuesForTheTenantsEndpointsOnly) {
                      "knowledge.document.indexed http://global.example/hook ",
                      "knowledge.document.indexed http://global.example/hook ",
                  }));
+}
+
+// message.completed carries the answer's token counts, null when the publisher had none (an
+// error before any usage), never a made-up 0.
+TEST_P(DeliveryStoreTest, ACompletedMessagesTokensAreNullWhenUnknown) {
+  boost::asio::thread_pool blocking(1);
+  const auto owned = global_hooks(blocking);
+  Webhooks& hooks = *owned;
+  realtime::Event done{"message.completed", "u1", "conv-1", "msg-1", "complete"};
+  done.model = "quick";
+  done.input_tokens = 12;
+  done.output_tokens = 34;
+  realtime::Event failed{"message.completed", "u1", "conv-1", "msg-2", "error"};
+  hooks.message_completed(done);
+  hooks.message_completed(failed);
+  auto due = claim();
+  blocking.join();
+  ASSERT_EQ(due.size(), 2u);
+  std::map<std::string, boost::json::object> by_message;
+  for (const Delivery& d : due) {
+    auto data = boost::json::parse(d.payload).at("data").as_object();
+    by_message[std::string(data.at("messageId").as_string())] = data;
+  }
+  EXPECT_EQ(by_message.at("msg-1").at("inputTokens").as_int64(), 12);
+  EXPECT_EQ(by_message.at("msg-1").at("outputTokens").as_int64(), 34);
+  EXPECT_EQ(by_message.at("msg-1").at("model").as_string(), "quick");
+  EXPECT_TRUE(by_message.at("msg-2").at("inputTokens").is_null());
+  EXPECT_TRUE(by_message.at("msg-2").at("outputTokens").is_null());
+  EXPECT_EQ(by_message.at("msg-2").at("status").as_string(), "error");
+}
+
+// budget.threshold from BudgetWatch: each threshold once per period; a new day forgets the
+// past day's crossings (so the daily ones are announced again) but keeps the month's; a status
+// that cannot be read announces nothing; free calls and unlimited budgets are not looked at.
+TEST_P(DeliveryStoreTest, BudgetCrossingsAreAnnouncedOncePerPeriodAndForgottenWithIt) {
+  boost::asio::thread_pool blocking(1);
+  const auto owned = global_hooks(blocking);
+  Webhooks& hooks = *owned;
+  limits::Status status;
+  status.daily = {1'000'000, 850'000};
+  status.monthly = {10'000'000, 9'000'000};
+  bool readable = true;
+  int reads = 0;
+  BudgetWatch watch(
+      hooks,
+      [&](const std::string&, const std::vector<std::string>&) -> Result<limits::Status> {
+        ++reads;
+        if (!readable) return make_error(errc::unavailable, "redis is down");
+        return status;
+      },
+      clock_);
+  // The deliveries queued since the last look: "<period> <threshold>".
+  const auto announced = [&] {
+    std::multiset<std::string> out;
+    for (const Delivery& d : claim(72h, 100)) {  // leased past the day the clock moves on
+      const auto data = boost::json::parse(d.payload).at("data").as_object();
+      out.insert(std::string(data.at("period").as_string()) + " " + std::to_string(data.at("thresholdPercent").as_int64()));
+    }
+    return out;
+  };
+
+  watch.recorded("u1", {}, 0);
+  EXPECT_EQ(reads, 0) << "a free call changes no budget";
+  watch.recorded("u1", {}, 5);
+  EXPECT_EQ(announced(), (std::multiset<std::string>{"daily 80", "monthly 80"}));
+  status.daily.spent_micros = 1'000'000;
+  watch.recorded("u1", {}, 5);
+  watch.recorded("u1", {}, 5);
+  EXPECT_EQ(announced(), (std::multiset<std::string>{"daily 100"})) << "each crossing once";
+
+  clock_.advance(24h);  // 2026-11-26: the same month
+  status.daily.spent_micros = 900'000;
+  watch.recorded("u1", {}, 5);
+  EXPECT_EQ(announced(), (std::multiset<std::string>{"daily 80"}));
+
+  readable = false;
+  status.monthly.spent_micros = 10'000'000;
+  watch.recorded("u1", {}, 5);
+  EXPECT_TRUE(announced().empty()) << "an unreadable status announces nothing";
+  readable = true;
+  status.daily.limit_micros.reset();  // no daily budget any more
+  watch.recorded("u1", {}, 5);
+  EXPECT_EQ(announced(), (std::multiset<std::string>{"monthly 100"}));
+  blocking.join();
 }
 
 TEST(DeliveryStorePostgres, ServerIsGivenToTheTests) { testing::expect_postgres_server("the delivery store"); }

@@ -61,5 +61,30 @@ TEST(MarkdownLoader, DeepNestingDoesNotCrash) {
   EXPECT_EQ(r->title, "Top");
 }
 
+
+// Numeric references outside Unicode's scalar values become U+FFFD, as CommonMark says; a named
+// one libxml2 knows is decoded.
+TEST(MarkdownLoader, OutOfRangeReferencesAreTheReplacementCharacter) {
+  const auto r = parse_document("# Refs\n\n&#0; &#xD800; &#x10FFFF; &#1114112; &copy; &amp;\n", {});
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->blocks.size(), 2u);
+  EXPECT_EQ(blocks(*r)[1].text, "\xEF\xBF\xBD \xEF\xBF\xBD \xF4\x8F\xBF\xBF \xEF\xBF\xBD \xC2\xA9 &");
+}
+
+TEST(MarkdownLoader, AHardBreakIsALineBreakAndTextOverTheLimitIsRefused) {
+  const auto r = parse_document("# Poem\n\nroses are red  \nviolets are blue\\\nsugar is sweet\n", {});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(blocks(*r)[1].text, "roses are red\nviolets are blue\nsugar is sweet");
+
+  std::string md = "# Long\n\n";
+  for (int i = 0; i < 100; ++i) md += "Paragraph " + std::to_string(i) + " of the long document.\n\n";
+  ParseLimits limits;
+  limits.max_text_bytes = 200;
+  const auto big = parse_document(md, limits);
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().code, errc::payload_too_large);
+  EXPECT_NE(big.error().message.find("limit of 200 bytes"), std::string::npos) << big.error().message;
+}
+
 }  // namespace
 }  // namespace aas::knowledge

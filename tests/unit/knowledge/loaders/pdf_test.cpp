@@ -73,5 +73,19 @@ TEST(Subprocess, TheChildSeesNoneOfOurFiles) {
   EXPECT_EQ(r->out, "0\n1\n2\n3\n");
 }
 
+
+// pdftotext's output is capped a little above the text limit (whitespace still to collapse): a
+// PDF with more text than that is refused as too large, not cut.
+TEST(PdfLoader, TextOverTheLimitIsRefused) {
+  std::vector<std::string> lines;
+  for (int i = 0; i < 40; ++i) lines.push_back("Line " + std::to_string(i) + " of a long page of text.");
+  ParseLimits limits;
+  limits.max_text_bytes = 100;
+  const auto r = parse_document(testing::make_pdf({lines}), limits);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::payload_too_large);
+  EXPECT_NE(r.error().message.find("limit of 100 bytes"), std::string::npos) << r.error().message;
+}
+
 }  // namespace
 }  // namespace aas::knowledge
