@@ -512,7 +512,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   asio::awaitable<bool> write_response(Connection& conn, Response res, unsigned version,
                                        bool keep_alive, bool head_only);
   asio::awaitable<void> stream_head_only(Connection& conn, const Response& res, unsigned version);
-  asio::awaitable<std::optional<std::string>> stream_response(Connection& conn, Stream stream);
+  // `stream` is the caller's (run_connection's), alive while it awaits: not a copy in this frame.
+  asio::awaitable<std::optional<std::string>> stream_response(Connection& conn, Stream& stream);
   asio::awaitable<void> answer_read_error(Connection& conn, const beast::error_code& ec, std::string_view target);
   asio::awaitable<void> linger_close(Connection& conn);
   asio::awaitable<void> drain(std::function<void(bool)> on_done);
@@ -682,7 +683,10 @@ asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> c
     while (next_request) {
       next = co_await serve(*conn, std::move(*next_request));
       next_request.reset();
-      if (auto* stream = std::get_if<Stream>(&next)) next_request = co_await stream_response(*conn, std::move(*stream));
+      if (auto* stream = std::get_if<Stream>(&next)) {
+        next_request = co_await stream_response(*conn, *stream);
+        next = Handoff{};  // the response (its body's state) goes now, not with the next request
+      }
     }
     if (auto* upgraded = std::get_if<Upgrade>(&next)) {
       if (!detect_dead_peers(conn->stream.socket().native_handle(), options.dead_peer_timeout))
@@ -848,7 +852,7 @@ asio::awaitable<void> Server::Impl::stream_head_only(Connection& conn, const Res
 // Runs the stream body with a StreamWriter, which sends the head with the first write, while a
 // watcher reads from the client to notice it leaving. Returns the start of the client's next
 // request when the connection goes on; nothing when it is to close.
-asio::awaitable<std::optional<std::string>> Server::Impl::stream_response(Connection& conn, Stream stream) {
+asio::awaitable<std::optional<std::string>> Server::Impl::stream_response(Connection& conn, Stream& stream) {
   beast::error_code ec;
   Response& res = stream.response;
 

@@ -123,6 +123,9 @@ class HttpProvider::Stream final : public OpenStream {
     if (ended) return std::move(*ended);
     return provider.stream_outcome(*this);
   }
+  void cancel() override {
+    if (body) body->cancel();
+  }
 
   // Reads the body until it ends or, while opening, until a piece reached the sink.
   asio::awaitable<void> read_body() {
