@@ -91,12 +91,15 @@ asio::awaitable<void> conclude(StreamRelay& relay, Outcome& outcome, const std::
   }
 }
 
-// The calls one after the other through the relay; `outcome` gets the last answer with the
-// usage of all, or the first error.
+// The calls one after the other through the relay; `keep` (may be null) gets the last answer
+// with the usage of all, or the first error.
 asio::awaitable<void> produce(chat::GatewayService& gateway, std::vector<chat::AdmittedCall>& calls,
-                              StreamRelay& relay, http::BodyWriter& out, http::ErrorShape shape, Outcome& outcome) {
+                              StreamRelay& relay, http::BodyWriter& out, http::ErrorShape shape, Outcome* keep) {
   llm::Usage total;
   std::optional<Error> failure;
+  // Without `keep`, made once a call has ended: not a result's room in the frame of every held stream.
+  std::unique_ptr<Outcome> own;
+  Outcome* outcome = keep;
   for (std::size_t i = 0; i < calls.size(); ++i) {
     if (failure) {  // a choice failed: the others are not asked for
       co_await gateway.release(calls[i]);
@@ -105,15 +108,16 @@ asio::awaitable<void> produce(chat::GatewayService& gateway, std::vector<chat::A
     // The model call's result here, not in a frame of GatewayService::stream held for the stream.
     chat::CallResult called;
     co_await gateway.call_streamed(calls[i], relay, called);
-    co_await record(gateway, calls[i], called, outcome);
-    const Result<chat::DirectResult>& result = *outcome;
+    if (!outcome) outcome = (own = std::make_unique<Outcome>()).get();
+    co_await record(gateway, calls[i], called, *outcome);
+    const Result<chat::DirectResult>& result = **outcome;
     if (!result) failure = result.error();
     else failure = result->interruption;
     if (failure) continue;
     total += result->usage;
     if (i + 1 < calls.size()) relay.next_choice(*result);
   }
-  co_await conclude(relay, outcome, failure, total, out, calls.front().request_id, shape);
+  co_await conclude(relay, *outcome, failure, total, out, calls.front().request_id, shape);
 }
 
 // Runs the calls; `keep` (may be null) gets the last answer with the usage of all, or the
@@ -126,13 +130,11 @@ asio::awaitable<void> run_calls(chat::GatewayService& gateway, metrics::Metrics&
   const auto ex = co_await asio::this_coro::executor;
   http::SseChannel channel(out, ex);
   const std::unique_ptr<StreamRelay> relay = make_relay(channel);
-  Outcome own;
-  Outcome& outcome = keep != nullptr ? *keep : own;
   PumpThread pump(channel, ex);
   // Whatever the calls did, the pump ends (it writes what is queued) before the channel goes.
   std::exception_ptr failed;
   try {
-    co_await produce(gateway, calls, *relay, out, shape, outcome);
+    co_await produce(gateway, calls, *relay, out, shape, keep);
   } catch (...) {
     failed = std::current_exception();
   }

@@ -45,6 +45,10 @@ std::int64_t elapsed_ms(Clock::time_point since) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
 }
 
+// The upstream's outcome of a streamed call, once it is known: on the heap, not a Result in the
+// frame held for the whole stream (~0.3 KB).
+using Outcome = std::unique_ptr<Result<llm::Completion>>;
+
 void take_answer(CallResult& r, llm::Completion& c) {
   r.deployment = std::move(c.deployment);
   r.provider = std::move(c.provider);
@@ -62,7 +66,7 @@ void take_answer(CallResult& r, llm::Completion& c) {
 // One spawned thread for a gateway stream, two for a chat stream: the client-gone wait and the
 // watchdogs that were raced here each held a spawned thread and a frame for the whole stream.
 // A coroutine of its own, so that the caller's frame does not keep the group's results.
-asio::awaitable<std::size_t> race(std::optional<Result<llm::Completion>>& completion, asio::cancellation_signal& end,
+asio::awaitable<std::size_t> race(Outcome& completion, asio::cancellation_signal& end,
                                   const bool& ended_early, asio::awaitable<Result<llm::Completion>> streaming,
                                   const StopSignal& stop) {
   const auto ex = co_await asio::this_coro::executor;
@@ -74,7 +78,7 @@ asio::awaitable<std::size_t> race(std::optional<Result<llm::Completion>>& comple
     auto [error, result] = co_await asio::co_spawn(
         ex, std::move(streaming), asio::bind_cancellation_slot(end.slot(), asio::as_tuple(asio::use_awaitable)));
     if (error && !ended_early) std::rethrow_exception(error);
-    if (!error) completion = std::move(result);
+    if (!error) completion = std::make_unique<Result<llm::Completion>>(std::move(result));
     co_return 0;
   }
   auto stopping = stop();
@@ -86,7 +90,7 @@ asio::awaitable<std::size_t> race(std::optional<Result<llm::Completion>>& comple
   if (ended_early) co_return 0;
   // The winner's exception is the race's (the loser's is its cancellation's).
   if (std::exception_ptr error = order[0] == 0 ? stream_error : stop_error) std::rethrow_exception(error);
-  if (order[0] == 0) completion = std::move(result);
+  if (order[0] == 0) completion = std::make_unique<Result<llm::Completion>>(std::move(result));
   co_return order[0];
 }
 
@@ -97,7 +101,7 @@ asio::awaitable<std::size_t> race(std::optional<Result<llm::Completion>>& comple
 // layers that opened it, nor of one that only forwards. Sets
 // `completion` unless the call ended early (the stream is then dropped: the deployment's slot
 // and breaker ticket go back through their destructors, nothing is counted for or against it).
-asio::awaitable<void> open_and_read(std::optional<Result<llm::Completion>>& completion, asio::cancellation_signal& end,
+asio::awaitable<void> open_and_read(Outcome& completion, asio::cancellation_signal& end,
                                     const bool& ended_early, llm::LlmProvider& provider,
                                     const llm::ChatRequest& request, const llm::ChunkSink& sink) {
   const auto ex = co_await asio::this_coro::executor;
@@ -112,7 +116,7 @@ asio::awaitable<void> open_and_read(std::optional<Result<llm::Completion>>& comp
     if (error && !ended_early) std::rethrow_exception(error);
     if (error || ended_early) co_return;
     if (!opened) {
-      completion = Result<llm::Completion>(std::move(opened.error()));
+      completion = std::make_unique<Result<llm::Completion>>(std::move(opened.error()));
       co_return;
     }
     stream = std::move(*opened);
@@ -127,7 +131,7 @@ asio::awaitable<void> open_and_read(std::optional<Result<llm::Completion>>& comp
   // Cancelled from outside (not by our own early end): as an Asio operation ends.
   if (outer.cancelled() != asio::cancellation_type::none)
     throw boost::system::system_error(asio::error::operation_aborted);
-  completion = stream->outcome(false);
+  completion = std::make_unique<Result<llm::Completion>>(stream->outcome(false));
 }
 
 Error client_disconnected() { return make_error(errc::unavailable, "the client disconnected"); }
@@ -341,7 +345,7 @@ asio::awaitable<void> stream_model(const llm::Model& model, const llm::ChatReque
   });
 
   // (No co_await inside a condition: g++ 12 miscompiles some of those.)
-  std::optional<Result<llm::Completion>> completion;
+  Outcome completion;
   std::size_t first = 0;  // 0 the stream, 1 a stop request
   if (!overdue && !client_gone && control.stop) {
     auto streaming = model.provider->stream(request, sink);
