@@ -826,13 +826,19 @@ TEST_F(HttpClientTest, CancellationByAwaitableOperatorStopsAHungRequest) {
   EXPECT_TRUE(wait_closed(probe->closed)) << "the connection was left open";
 }
 
-TEST_F(HttpClientTest, CancellationSignalStopsAStreamMidBody) {
-  auto probe = std::make_shared<Probe>();
-  auto& srv = server([probe](ServerConn& conn) -> asio::awaitable<void> {
+// A server that answers with one piece of a chunked body, then tells `probe` whether the client
+// closed the connection (within 10 s).
+TestServer::Handler one_piece_then_wait(std::shared_ptr<Probe> probe) {
+  return [probe](ServerConn& conn) -> asio::awaitable<void> {
     if (!co_await conn.read_request()) co_return;
     co_await conn.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk("one"));
     probe->closed.set_value(co_await conn.client_closed(10s));
-  });
+  };
+}
+
+TEST_F(HttpClientTest, CancellationSignalStopsAStreamMidBody) {
+  auto probe = std::make_shared<Probe>();
+  auto& srv = server(one_piece_then_wait(probe));
   HttpClient client(executor(), {});
   if (threads_.empty()) start(1);
 
@@ -862,11 +868,7 @@ TEST_F(HttpClientTest, CancellationSignalStopsAStreamMidBody) {
 // body is done, and the connection is closed.
 TEST_F(HttpClientTest, CancelEndsAnOpenedBodysPendingRead) {
   auto probe = std::make_shared<Probe>();
-  auto& srv = server([probe](ServerConn& conn) -> asio::awaitable<void> {
-    if (!co_await conn.read_request()) co_return;
-    co_await conn.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk("one"));
-    probe->closed.set_value(co_await conn.client_closed(10s));
-  });
+  auto& srv = server(one_piece_then_wait(probe));
   HttpClient client(executor(), {});
   std::string received;
   ClientStream* body = nullptr;
