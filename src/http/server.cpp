@@ -196,11 +196,13 @@ bhttp::response<bhttp::empty_body> stream_head(const Response& res, unsigned ver
 class StreamWriter final : public BodyWriter {
  public:
   // `pending`: bytes of the client's next request read already (pipelined behind this one);
-  // what the watcher reads is added to them, up to `keep_limit` bytes.
-  StreamWriter(beast::tcp_stream& stream, bhttp::response<bhttp::empty_body> head,
+  // what the watcher reads is added to them, up to `keep_limit` bytes. The head is made here
+  // from `res` (stream_head), not passed in: a temporary of the caller's would stay in its
+  // coroutine frame for the whole stream.
+  StreamWriter(beast::tcp_stream& stream, const Response& res, unsigned version, bool keep_alive,
                std::chrono::milliseconds write_timeout, std::string pending, std::size_t keep_limit)
       : stream_(stream),
-        head_(std::move(head)),
+        head_(stream_head(res, version, keep_alive)),
         chunked_(head_.chunked()),
         write_timeout_(write_timeout),
         keep_alive_(head_.keep_alive()),
@@ -280,6 +282,13 @@ class StreamWriter final : public BodyWriter {
     auto [ec, n] = co_await bhttp::async_write(stream_, msg, use_tuple);
     if (ec) mark_closed();
     co_return !ec;
+  }
+
+  // A 500 instead of the stream, for a body that failed while nothing was sent; past the head,
+  // the missing last chunk tells the client. A coroutine of its own: the response is not kept
+  // in the frame of the stream.
+  asio::awaitable<void> fail(std::string_view request_id) {
+    co_await replace(error_response(make_error(errc::internal, "internal error"), request_id));
   }
 
   // The status line and headers, once: before the first byte of the body (or the end of an
@@ -706,6 +715,9 @@ asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> c
   gate.release(conn->peer);
   std::lock_guard lock(mutex);
   connections.erase(conn);
+  // The bucket array grew with the peak (10,000 streams: ~80 KB) and would pin a page of the
+  // memory their connections gave back: it goes with the last connection.
+  if (connections.empty()) connections.rehash(0);
 }
 
 asio::awaitable<Handoff> Server::Impl::serve(Connection& conn, std::string pending) {
@@ -861,7 +873,7 @@ asio::awaitable<std::optional<std::string>> Server::Impl::stream_response(Connec
   conn.stream.expires_never();
   if (!detect_dead_peers(conn.stream.socket().native_handle(), options.dead_peer_timeout))
     spdlog::debug("request {}: keepalive options refused", request_id_of(res));
-  StreamWriter writer(conn.stream, stream_head(res, stream.version, stream.keep_alive), options.write_timeout,
+  StreamWriter writer(conn.stream, res, stream.version, stream.keep_alive, options.write_timeout,
                       std::move(stream.pending), options.max_header_bytes);
   writer.watch_client();
   bool completed = false;
@@ -874,12 +886,8 @@ asio::awaitable<std::optional<std::string>> Server::Impl::stream_response(Connec
     spdlog::error("request {}: streamed body failed with a non-standard exception",
                   request_id_of(res));
   }
-  if (completed) {
-    co_await writer.finish();
-  } else {
-    // A 500 while nothing was sent; past the head, the missing last chunk tells the client.
-    co_await writer.replace(error_response(make_error(errc::internal, "internal error"), request_id_of(res)));
-  }
+  if (completed) co_await writer.finish();
+  else co_await writer.fail(request_id_of(res));
   co_await writer.stop_watching();
   std::optional<std::string> next = std::move(writer).next_request();
   if (next && !shutting_down) co_return next;
