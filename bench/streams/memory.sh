@@ -16,6 +16,8 @@
 # MEM_HEAPTRACK_LIVE=1 (with MEM_HEAPTRACK=1) ends the service at the last moment with exit(0)
 # through gdb: no destructor of its own runs, so heaptrack's "leaked" list
 # (`heaptrack_print -f FILE -l 1`) is what was live then, i.e. what stays after the streams.
+# MEM_HEAPTRACK_LIVE=held does the same at the "held" moment: what the held streams keep, not
+# heaptrack's peak (taken while streams are still opening, it over-counts the opening frames).
 #
 # Knobs: MEM_STREAMS=1000 MEM_AFTER=60 MEM_HEAPTRACK=0 MEM_HEAPTRACK_LIVE=0 MEM_TRIM_PROBE=0
 #        MEM_ENV="VAR=value ..." (extra service env)
@@ -78,6 +80,13 @@ for _ in $(seq 1 1200); do
 done
 sleep 5
 stat held | tee -a "$work/moments.jsonl"
+if [ "${MEM_HEAPTRACK_LIVE:-0}" = held ]; then
+  gdb -p "$svc" -batch -nx -ex 'call (void)((void(*)(int))exit)(0)' >/dev/null 2>&1 || true
+  wait "$pid" 2>/dev/null || true
+  pid=""; svc=""
+  echo "work dir (heaptrack file, service stderr): $work"
+  exit 0
+fi
 while ! grep -q '"step":"closed"' "$work/load.jsonl"; do sleep 0.5; done
 stat closed | tee -a "$work/moments.jsonl"
 wait "$load_pid" || true; load_pid=""

@@ -18,11 +18,11 @@ namespace {
 CallRecord record_of(AdmittedCall& call) {
   CallRecord what;
   what.kind = "gateway";
-  what.user_id = call.input.user_id;
-  what.roles = call.input.roles;
+  what.user_id = call.user_id;
+  what.roles = call.roles;
   what.model = call.model;
   what.request = &call.request;
-  what.request_id = call.input.request_id;
+  what.request_id = call.request_id;
   what.grant = &call.grant;
   what.admitted_at = call.admitted_at;
   return what;
@@ -84,7 +84,9 @@ asio::awaitable<Result<AdmittedCall>> GatewayService::admit(DirectRequest req, b
   }
   if (!*grant) co_return grant->error();
   call.grant = std::move(**grant);
-  call.input = std::move(req);
+  call.user_id = std::move(req.user_id);
+  call.roles = std::move(req.roles);
+  call.request_id = std::move(req.request_id);
   co_return call;
 }
 
@@ -117,7 +119,7 @@ asio::awaitable<void> GatewayService::record(CallRecord what, const CallResult& 
 asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call) {
   // A cached answer has no log probabilities: a request that asks for them is never cached.
   const std::optional<std::string> key =
-      cache_ && !call.request.logprobs ? response_cache_key(call.request, options_.cache_shared ? std::string_view() : call.input.user_id)
+      cache_ && !call.request.logprobs ? response_cache_key(call.request, options_.cache_shared ? std::string_view() : call.user_id)
              : std::nullopt;
   if (key) {
     // The cache may be Redis: a blocking call.
@@ -154,7 +156,8 @@ asio::awaitable<Result<DirectResult>> GatewayService::complete(AdmittedCall call
 }
 
 asio::awaitable<Result<DirectResult>> GatewayService::stream(AdmittedCall& call, TurnObserver& observer) {
-  CallResult result = co_await call_streamed(call, observer);
+  CallResult result;
+  co_await call_streamed(call, observer, result);
   co_return co_await streamed(call, result);
 }
 

@@ -37,9 +37,13 @@ struct GatewayOptions {
   std::string embedding_model;                      // EMBEDDING_MODEL: when a request names none
 };
 
-// A request that passed every check (model, limits): its call may start.
+// A request that passed every check (model, limits): its call may start. Of the DirectRequest
+// it keeps who asked and the request id, not the request itself (moved into `request`): a held
+// stream keeps this, and a moved-from ChatRequest beside it was ~0.4 KB of nothing.
 struct AdmittedCall {
-  DirectRequest input;
+  std::string user_id;
+  std::vector<std::string> roles;
+  std::string request_id;
   const llm::Model* model = nullptr;
   llm::ChatRequest request;
   limits::Grant grant;
@@ -106,10 +110,10 @@ class GatewayService {
   // awaits (not a copy in the coroutine's frame: ~1 KB more per held stream).
   boost::asio::awaitable<Result<DirectResult>> stream(AdmittedCall& call, TurnObserver& observer);
   // stream() in two steps, for a caller that holds many streams (api/gateway_stream): the model
-  // call, not a coroutine itself (its result in the caller's frame: a frame less per held
-  // stream), then streamed(), the call's record and answer.
-  boost::asio::awaitable<CallResult> call_streamed(AdmittedCall& call, TurnObserver& observer) {
-    return call_model(*call.model, call.request, &observer, stream_control_);
+  // call, not a coroutine itself, its result into the caller's `out` (one CallResult per held
+  // stream, in the caller's frame), then streamed(), the call's record and answer.
+  boost::asio::awaitable<void> call_streamed(AdmittedCall& call, TurnObserver& observer, CallResult& out) {
+    return stream_model(*call.model, call.request, observer, stream_control_, out);
   }
   boost::asio::awaitable<Result<DirectResult>> streamed(AdmittedCall& call, CallResult& result);
   // Admits (limits and budgets, on the inputs' tokens), calls the model's embed() and writes a

@@ -45,6 +45,10 @@ std::int64_t elapsed_ms(Clock::time_point since) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
 }
 
+// The upstream's outcome of a streamed call, once it is known: on the heap, not a Result in the
+// frame held for the whole stream (~0.3 KB).
+using Outcome = std::unique_ptr<Result<llm::Completion>>;
+
 void take_answer(CallResult& r, llm::Completion& c) {
   r.deployment = std::move(c.deployment);
   r.provider = std::move(c.provider);
@@ -62,7 +66,7 @@ void take_answer(CallResult& r, llm::Completion& c) {
 // One spawned thread for a gateway stream, two for a chat stream: the client-gone wait and the
 // watchdogs that were raced here each held a spawned thread and a frame for the whole stream.
 // A coroutine of its own, so that the caller's frame does not keep the group's results.
-asio::awaitable<std::size_t> race(std::optional<Result<llm::Completion>>& completion, asio::cancellation_signal& end,
+asio::awaitable<std::size_t> race(Outcome& completion, asio::cancellation_signal& end,
                                   const bool& ended_early, asio::awaitable<Result<llm::Completion>> streaming,
                                   const StopSignal& stop) {
   const auto ex = co_await asio::this_coro::executor;
@@ -74,7 +78,7 @@ asio::awaitable<std::size_t> race(std::optional<Result<llm::Completion>>& comple
     auto [error, result] = co_await asio::co_spawn(
         ex, std::move(streaming), asio::bind_cancellation_slot(end.slot(), asio::as_tuple(asio::use_awaitable)));
     if (error && !ended_early) std::rethrow_exception(error);
-    if (!error) completion = std::move(result);
+    if (!error) completion = std::make_unique<Result<llm::Completion>>(std::move(result));
     co_return 0;
   }
   auto stopping = stop();
@@ -86,17 +90,18 @@ asio::awaitable<std::size_t> race(std::optional<Result<llm::Completion>>& comple
   if (ended_early) co_return 0;
   // The winner's exception is the race's (the loser's is its cancellation's).
   if (std::exception_ptr error = order[0] == 0 ? stream_error : stop_error) std::rethrow_exception(error);
-  if (order[0] == 0) completion = std::move(result);
+  if (order[0] == 0) completion = std::make_unique<Result<llm::Completion>>(std::move(result));
   co_return order[0];
 }
 
-// The gateway's streams (no stop requests): the stream in two steps, each in a thread of its own
-// bound to `end` — opening it (the router's attempts, retries and fallbacks, until the first piece
-// reached the client), then reading the rest through the opened stream's own coroutine — so that
-// a held stream keeps no frame of the layers that opened it, nor of one that only forwards. Sets
+// The gateway's streams (no stop requests): the stream in two steps — opening it (the router's
+// attempts, retries and fallbacks, until the first piece reached the client) in a thread of its
+// own bound to `end`, then reading the rest through the opened stream's own coroutine, awaited
+// here and ended early by the stream's cancel() — so that a held stream keeps no frame of the
+// layers that opened it, nor of one that only forwards. Sets
 // `completion` unless the call ended early (the stream is then dropped: the deployment's slot
 // and breaker ticket go back through their destructors, nothing is counted for or against it).
-asio::awaitable<void> open_and_read(std::optional<Result<llm::Completion>>& completion, asio::cancellation_signal& end,
+asio::awaitable<void> open_and_read(Outcome& completion, asio::cancellation_signal& end,
                                     const bool& ended_early, llm::LlmProvider& provider,
                                     const llm::ChatRequest& request, const llm::ChunkSink& sink) {
   const auto ex = co_await asio::this_coro::executor;
@@ -111,19 +116,22 @@ asio::awaitable<void> open_and_read(std::optional<Result<llm::Completion>>& comp
     if (error && !ended_early) std::rethrow_exception(error);
     if (error || ended_early) co_return;
     if (!opened) {
-      completion = Result<llm::Completion>(std::move(opened.error()));
+      completion = std::make_unique<Result<llm::Completion>>(std::move(opened.error()));
       co_return;
     }
     stream = std::move(*opened);
   }
-  auto [error] = co_await asio::co_spawn(
-      ex, stream->read_rest(sink), asio::bind_cancellation_slot(end.slot(), asio::as_tuple(asio::use_awaitable)));
-  if (error && !ended_early) std::rethrow_exception(error);
+  // The rest is read here, not in a thread of its own bound to `end` (its entry frame and
+  // cancellation state were ~1 KB of every held stream): an early end cancels the stream itself.
+  // (An outer cancellation reaches the reads through this coroutine's own slot.)
+  end.slot().assign([&stream](asio::cancellation_type) { stream->cancel(); });
+  co_await stream->read_rest(sink);
+  end.slot().clear();
   if (ended_early) co_return;
   // Cancelled from outside (not by our own early end): as an Asio operation ends.
   if (outer.cancelled() != asio::cancellation_type::none)
     throw boost::system::system_error(asio::error::operation_aborted);
-  completion = stream->outcome(false);
+  completion = std::make_unique<Result<llm::Completion>>(stream->outcome(false));
 }
 
 Error client_disconnected() { return make_error(errc::unavailable, "the client disconnected"); }
@@ -211,11 +219,13 @@ asio::awaitable<CallResult> call_once(const llm::Model& model, const llm::ChatRe
   co_return r;
 }
 
-asio::awaitable<CallResult> call_streamed(const llm::Model& model, const llm::ChatRequest& request,
-                                          TurnObserver* observer, const CallControl& control) {
+}  // namespace
+
+asio::awaitable<void> stream_model(const llm::Model& model, const llm::ChatRequest& request, TurnObserver& observer,
+                                   const CallControl& control, CallResult& r) {
   const CallLimits& limits = control.limits;
 
-  CallResult r;
+  r = CallResult{};
   const auto started = Clock::now();
   const std::int64_t cap = output_cap(request);
   // What reached the client is kept here rather than in the provider, so a stream that is cut
@@ -237,7 +247,7 @@ asio::awaitable<CallResult> call_streamed(const llm::Model& model, const llm::Ch
   const llm::ChunkSink sink = [&](const llm::StreamDelta& d) {
     last_piece = Clock::now();
     if (d.tool_call) {
-      if (!observer->tool_call(*d.tool_call)) {
+      if (!observer.tool_call(*d.tool_call)) {
         client_gone = true;
         return false;
       }
@@ -263,8 +273,8 @@ asio::awaitable<CallResult> call_streamed(const llm::Model& model, const llm::Ch
     }
     if (!piece.empty() || d.logprobs) {
       bool taken = false;
-      if (d.logprobs) taken = observer->delta_logprobs(piece, *d.logprobs);
-      else taken = observer->delta(piece);
+      if (d.logprobs) taken = observer.delta_logprobs(piece, *d.logprobs);
+      else taken = observer.delta(piece);
       if (!taken) {
         client_gone = true;
         cut = false;
@@ -325,7 +335,7 @@ asio::awaitable<CallResult> call_streamed(const llm::Model& model, const llm::Ch
   // A departed client cancels the model call at once instead of at its next word. The observer
   // may call back while the sink runs (a piece it refused): the cancellation is posted, so that
   // it never lands in the middle of the provider's own work; `done` drops one that comes late.
-  observer->on_gone([&, done] {
+  observer.on_gone([&, done] {
     client_gone = true;
     asio::post(ex, [&, done] {
       if (*done) return;
@@ -335,7 +345,7 @@ asio::awaitable<CallResult> call_streamed(const llm::Model& model, const llm::Ch
   });
 
   // (No co_await inside a condition: g++ 12 miscompiles some of those.)
-  std::optional<Result<llm::Completion>> completion;
+  Outcome completion;
   std::size_t first = 0;  // 0 the stream, 1 a stop request
   if (!overdue && !client_gone && control.stop) {
     auto streaming = model.provider->stream(request, sink);
@@ -344,7 +354,7 @@ asio::awaitable<CallResult> call_streamed(const llm::Model& model, const llm::Ch
     co_await open_and_read(completion, end_race, ended_early, *model.provider, request, sink);
   }
   *done = true;
-  observer->on_gone(nullptr);
+  observer.on_gone(nullptr);
   timer.cancel();
   const bool stopped = !ended_early && first == 1;
   r.upstream = Clock::now() - started;
@@ -368,6 +378,15 @@ asio::awaitable<CallResult> call_streamed(const llm::Model& model, const llm::Ch
     r.end = CallEnd::complete;
   }
   distrust_implausible_usage(r, request);
+}
+
+namespace {
+
+// call_model's streamed call, for callers that take the result as a value (the chat's).
+asio::awaitable<CallResult> call_streamed(const llm::Model& model, const llm::ChatRequest& request,
+                                          TurnObserver& observer, const CallControl& control) {
+  CallResult r;
+  co_await stream_model(model, request, observer, control, r);
   co_return r;
 }
 
@@ -377,7 +396,7 @@ asio::awaitable<CallResult> call_streamed(const llm::Model& model, const llm::Ch
 asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatRequest& request,
                                        TurnObserver* observer, const CallControl& control) {
   if (!observer) return call_once(model, request, control.limits, control.since);
-  return call_streamed(model, request, observer, control);
+  return call_streamed(model, request, *observer, control);
 }
 
 }  // namespace aas::chat

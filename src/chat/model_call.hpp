@@ -136,5 +136,10 @@ struct CallControl {
 // `observer` null: a non-streamed call.
 boost::asio::awaitable<CallResult> call_model(const llm::Model& model, const llm::ChatRequest& request,
                                               TurnObserver* observer, const CallControl& control);
+// A streamed call_model whose result goes into `out` (the caller's, alive while it awaits), for
+// callers that hold many streams (the gateway): a coroutine returning the CallResult keeps it
+// twice in its frame (its own and the promise's) for the whole of the stream.
+boost::asio::awaitable<void> stream_model(const llm::Model& model, const llm::ChatRequest& request,
+                                          TurnObserver& observer, const CallControl& control, CallResult& out);
 
 }  // namespace aas::chat

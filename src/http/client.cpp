@@ -625,6 +625,10 @@ class HttpClient::Body final : public ClientStream {
 
   asio::awaitable<Result<void>> read() override;
   void pause() override { paused_ = true; }
+  void cancel() override {
+    cancelled_ = true;
+    if (conn_) conn_->lowest().cancel();  // the pending read ends with operation_aborted
+  }
   bool done() const override { return done_; }
 
   ResponseParser parser;  // the attempt's, filled by Impl::send
@@ -650,6 +654,7 @@ class HttpClient::Body final : public ClientStream {
   std::unique_ptr<char[]> piece_;
   std::size_t piece_size_ = 0;
   bool paused_ = false;
+  bool cancelled_ = false;  // cancel(): no more reads
   bool done_ = false;
 };
 
@@ -658,7 +663,7 @@ asio::awaitable<Result<void>> HttpClient::Body::read() {
   paused_ = false;
   while (!done_ && !parser.is_done()) {
     // A sink may have cancelled this very coroutine; the next co_await would throw.
-    if (is_cancelled(cancel_state)) co_return fail(asio::error::operation_aborted, true);
+    if (cancelled_ || is_cancelled(cancel_state)) co_return fail(asio::error::operation_aborted, true);
     if (!piece_) {
       piece_size_ = kFirstPieceBytes;
       piece_ = std::make_unique_for_overwrite<char[]>(piece_size_);
@@ -675,7 +680,7 @@ asio::awaitable<Result<void>> HttpClient::Body::read() {
     }
     const bool full = ec == bhttp::error::need_buffer;
     if (full) ec = {};  // the piece is full: deliver it
-    if (ec) co_return fail(ec, is_cancelled(cancel_state));
+    if (ec) co_return fail(ec, cancelled_ || is_cancelled(cancel_state));
     const std::size_t got = piece_size_ - parser.get().body().size;
     if (got > 0 && !sink(std::string_view(piece_.get(), got))) {
       done_ = true;  // the caller stopped: the connection is not reused

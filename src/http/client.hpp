@@ -91,6 +91,10 @@ class ClientStream {
   virtual boost::asio::awaitable<Result<void>> read() = 0;
   // From within the sink: read() returns once this piece is delivered.
   virtual void pause() = 0;
+  // From outside the sink (on the caller's strand): a read() under way (or the next one) ends at
+  // once, failed as a cancelled one, and the stream is done(); the connection is closed. For a
+  // caller that awaits read() in its own coroutine (no cancellation slot of its own).
+  virtual void cancel() = 0;
   virtual bool done() const = 0;
 };
 

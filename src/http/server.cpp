@@ -46,6 +46,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <thread>
 #include <tuple>
 #include <unordered_set>
 #include <variant>
@@ -196,11 +198,13 @@ bhttp::response<bhttp::empty_body> stream_head(const Response& res, unsigned ver
 class StreamWriter final : public BodyWriter {
  public:
   // `pending`: bytes of the client's next request read already (pipelined behind this one);
-  // what the watcher reads is added to them, up to `keep_limit` bytes.
-  StreamWriter(beast::tcp_stream& stream, bhttp::response<bhttp::empty_body> head,
+  // what the watcher reads is added to them, up to `keep_limit` bytes. The head is made here
+  // from `res` (stream_head), not passed in: a temporary of the caller's would stay in its
+  // coroutine frame for the whole stream.
+  StreamWriter(beast::tcp_stream& stream, const Response& res, unsigned version, bool keep_alive,
                std::chrono::milliseconds write_timeout, std::string pending, std::size_t keep_limit)
       : stream_(stream),
-        head_(std::move(head)),
+        head_(stream_head(res, version, keep_alive)),
         chunked_(head_.chunked()),
         write_timeout_(write_timeout),
         keep_alive_(head_.keep_alive()),
@@ -280,6 +284,13 @@ class StreamWriter final : public BodyWriter {
     auto [ec, n] = co_await bhttp::async_write(stream_, msg, use_tuple);
     if (ec) mark_closed();
     co_return !ec;
+  }
+
+  // A 500 instead of the stream, for a body that failed while nothing was sent; past the head,
+  // the missing last chunk tells the client. A coroutine of its own: the response is not kept
+  // in the frame of the stream.
+  asio::awaitable<void> fail(std::string_view request_id) {
+    co_await replace(error_response(make_error(errc::internal, "internal error"), request_id));
   }
 
   // The status line and headers, once: before the first byte of the body (or the end of an
@@ -512,7 +523,8 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   asio::awaitable<bool> write_response(Connection& conn, Response res, unsigned version,
                                        bool keep_alive, bool head_only);
   asio::awaitable<void> stream_head_only(Connection& conn, const Response& res, unsigned version);
-  asio::awaitable<std::optional<std::string>> stream_response(Connection& conn, Stream stream);
+  // `stream` is the caller's (run_connection's), alive while it awaits: not a copy in this frame.
+  asio::awaitable<std::optional<std::string>> stream_response(Connection& conn, Stream& stream);
   asio::awaitable<void> answer_read_error(Connection& conn, const beast::error_code& ec, std::string_view target);
   asio::awaitable<void> linger_close(Connection& conn);
   asio::awaitable<void> drain(std::function<void(bool)> on_done);
@@ -534,11 +546,17 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 // calls (1,024: 10-15 ms on the shared 2-core VM), so the first, at start, is small; during a
 // burst batches of 1,024 left less behind than batches of 256 (after 2,000 streams: 34.7 against
 // 36.9 MiB, idle 25), fewer boundaries among the streams' memory.
+//
+// Made on the I/O thread, a batch's states were still not on pages of their own: malloc serves
+// them from the holes the burst's freed memory leaves in that thread's arena, and after the
+// streams each pinned a page of it (session 14). So a batch is made by a short-lived thread,
+// whose allocations come from an arena of its own (glibc gives a new thread a free arena: the
+// one the last batch's thread left), where nothing else lives.
 constexpr std::size_t kFirstDescriptorBatch = 256;
 constexpr std::size_t kDescriptorBatch = 1024;
 
 // Opens and closes up to `n` sockets; how many it could open (fewer when out of descriptors).
-static std::size_t make_descriptor_states(asio::io_context& ioc, std::size_t n) {
+static std::size_t open_and_close_sockets(asio::io_context& ioc, std::size_t n) {
   std::vector<tcp::socket> sockets;
   sockets.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -549,6 +567,18 @@ static std::size_t make_descriptor_states(asio::io_context& ioc, std::size_t n) 
     sockets.push_back(std::move(s));
   }
   return sockets.size();
+}
+
+// The same on a thread of its own (above); on this one when no thread can be made.
+static std::size_t make_descriptor_states(asio::io_context& ioc, std::size_t n) {
+  std::size_t made = 0;
+  try {
+    std::thread maker([&] { made = open_and_close_sockets(ioc, n); });
+    maker.join();
+  } catch (const std::system_error&) {
+    made = open_and_close_sockets(ioc, n);
+  }
+  return made;
 }
 
 void Server::Impl::reserve_descriptors(std::size_t connections) {
@@ -682,7 +712,10 @@ asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> c
     while (next_request) {
       next = co_await serve(*conn, std::move(*next_request));
       next_request.reset();
-      if (auto* stream = std::get_if<Stream>(&next)) next_request = co_await stream_response(*conn, std::move(*stream));
+      if (auto* stream = std::get_if<Stream>(&next)) {
+        next_request = co_await stream_response(*conn, *stream);
+        next = Handoff{};  // the response (its body's state) goes now, not with the next request
+      }
     }
     if (auto* upgraded = std::get_if<Upgrade>(&next)) {
       if (!detect_dead_peers(conn->stream.socket().native_handle(), options.dead_peer_timeout))
@@ -702,6 +735,9 @@ asio::awaitable<void> Server::Impl::run_connection(std::shared_ptr<Connection> c
   gate.release(conn->peer);
   std::lock_guard lock(mutex);
   connections.erase(conn);
+  // The bucket array grew with the peak (10,000 streams: ~80 KB) and would pin a page of the
+  // memory their connections gave back: it goes with the last connection.
+  if (connections.empty()) connections.rehash(0);
 }
 
 asio::awaitable<Handoff> Server::Impl::serve(Connection& conn, std::string pending) {
@@ -848,7 +884,7 @@ asio::awaitable<void> Server::Impl::stream_head_only(Connection& conn, const Res
 // Runs the stream body with a StreamWriter, which sends the head with the first write, while a
 // watcher reads from the client to notice it leaving. Returns the start of the client's next
 // request when the connection goes on; nothing when it is to close.
-asio::awaitable<std::optional<std::string>> Server::Impl::stream_response(Connection& conn, Stream stream) {
+asio::awaitable<std::optional<std::string>> Server::Impl::stream_response(Connection& conn, Stream& stream) {
   beast::error_code ec;
   Response& res = stream.response;
 
@@ -857,7 +893,7 @@ asio::awaitable<std::optional<std::string>> Server::Impl::stream_response(Connec
   conn.stream.expires_never();
   if (!detect_dead_peers(conn.stream.socket().native_handle(), options.dead_peer_timeout))
     spdlog::debug("request {}: keepalive options refused", request_id_of(res));
-  StreamWriter writer(conn.stream, stream_head(res, stream.version, stream.keep_alive), options.write_timeout,
+  StreamWriter writer(conn.stream, res, stream.version, stream.keep_alive, options.write_timeout,
                       std::move(stream.pending), options.max_header_bytes);
   writer.watch_client();
   bool completed = false;
@@ -870,12 +906,8 @@ asio::awaitable<std::optional<std::string>> Server::Impl::stream_response(Connec
     spdlog::error("request {}: streamed body failed with a non-standard exception",
                   request_id_of(res));
   }
-  if (completed) {
-    co_await writer.finish();
-  } else {
-    // A 500 while nothing was sent; past the head, the missing last chunk tells the client.
-    co_await writer.replace(error_response(make_error(errc::internal, "internal error"), request_id_of(res)));
-  }
+  if (completed) co_await writer.finish();
+  else co_await writer.fail(request_id_of(res));
   co_await writer.stop_watching();
   std::optional<std::string> next = std::move(writer).next_request();
   if (next && !shutting_down) co_return next;

@@ -90,12 +90,15 @@ asio::awaitable<void> SseChannel::pump() {
   } stopped{pumping_};
   while (!gone_flag_) {
     if (!pending_.empty() || flush_) {
-      // Two buffers swapped, both kept: no allocation per event once they have grown. (An empty
-      // write sends what a direct send left.)
+      // Two buffers swapped. The written one is given back: a held stream's events mostly go out
+      // directly (send()), so kept buffers would be ~0.5 KB of idle capacity per stream, and a
+      // queued write (the head, a reader that fell behind) is rare. (An empty write sends what a
+      // direct send left.)
       flush_ = false;
       writing_.swap(pending_);
       const bool ok = co_await out_.write(writing_);
       writing_.clear();
+      writing_.shrink_to_fit();
       if (!ok) mark_gone();
       continue;
     }

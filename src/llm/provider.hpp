@@ -190,6 +190,11 @@ class OpenStream {
   // or the sink declined. Returns at once for a stream that ended while opening. Cancelled
   // through the awaiting coroutine's cancellation slot.
   virtual boost::asio::awaitable<void> read_rest(const ChunkSink& sink) = 0;
+  // Ends a read_rest() under way soon (on the caller's strand, never from within the sink): it
+  // returns, and the outcome is not asked for. What a caller that awaits read_rest() in its own
+  // coroutine uses, rather than a spawned thread bound to a cancellation slot (~1 KB per held
+  // stream). A stream whose read_rest() never waits (one that ended while opening) needs none.
+  virtual void cancel() {}
   // What it came to, as stream() returns it, once read_rest has returned. `cancelled`: the reading
   // was cancelled (the client left, a time bound): nothing is counted for or against the upstream.
   virtual Result<Completion> outcome(bool cancelled) = 0;

@@ -291,6 +291,7 @@ struct RoutedModel::State {
       ticket_.emplace(std::move(ticket));
     }
     asio::awaitable<void> read_rest(const ChunkSink& sink) override { return inner_->read_rest(sink); }
+    void cancel() override { inner_->cancel(); }
     Result<Completion> outcome(bool cancelled) override {
       Result<Completion> r = inner_->outcome(cancelled);
       permit_.release();

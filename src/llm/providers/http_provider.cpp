@@ -123,6 +123,9 @@ class HttpProvider::Stream final : public OpenStream {
     if (ended) return std::move(*ended);
     return provider.stream_outcome(*this);
   }
+  void cancel() override {
+    if (body) body->cancel();
+  }
 
   // Reads the body until it ends or, while opening, until a piece reached the sink.
   asio::awaitable<void> read_body() {
@@ -189,7 +192,8 @@ class HttpProvider::Stream final : public OpenStream {
   SseParser parser;
   std::unique_ptr<http::ClientStream> body;
   std::optional<Error> transport;  // the HTTP exchange failed (before or after the head)
-  std::optional<Result<Completion>> ended;  // the outcome of a stream that ended while opening
+  // The outcome of a stream that ended while opening (on the heap: a held stream has none).
+  std::unique_ptr<Result<Completion>> ended;
   int status = 0;
   std::vector<http::Header> head_headers;
   bool json_answer = false;  // a compatible server that ignored "stream": true
@@ -225,7 +229,7 @@ asio::awaitable<Result<std::unique_ptr<OpenStream>>> HttpProvider::open_stream(c
   // Ended while opening: an error is the open's (the router may retry it, unless it delivered).
   Result<Completion> outcome = stream_outcome(*s);
   if (!outcome) co_return outcome.error();
-  s->ended = std::move(outcome);
+  s->ended = std::make_unique<Result<Completion>>(std::move(outcome));
   co_return std::unique_ptr<OpenStream>(std::move(s));
 }
 

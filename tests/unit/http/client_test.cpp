@@ -826,13 +826,19 @@ TEST_F(HttpClientTest, CancellationByAwaitableOperatorStopsAHungRequest) {
   EXPECT_TRUE(wait_closed(probe->closed)) << "the connection was left open";
 }
 
-TEST_F(HttpClientTest, CancellationSignalStopsAStreamMidBody) {
-  auto probe = std::make_shared<Probe>();
-  auto& srv = server([probe](ServerConn& conn) -> asio::awaitable<void> {
+// A server that answers with one piece of a chunked body, then tells `probe` whether the client
+// closed the connection (within 10 s).
+TestServer::Handler one_piece_then_wait(std::shared_ptr<Probe> probe) {
+  return [probe](ServerConn& conn) -> asio::awaitable<void> {
     if (!co_await conn.read_request()) co_return;
     co_await conn.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk("one"));
     probe->closed.set_value(co_await conn.client_closed(10s));
-  });
+  };
+}
+
+TEST_F(HttpClientTest, CancellationSignalStopsAStreamMidBody) {
+  auto probe = std::make_shared<Probe>();
+  auto& srv = server(one_piece_then_wait(probe));
   HttpClient client(executor(), {});
   if (threads_.empty()) start(1);
 
@@ -854,6 +860,38 @@ TEST_F(HttpClientTest, CancellationSignalStopsAStreamMidBody) {
   ASSERT_FALSE(res);
   EXPECT_EQ(res.error().message, "upstream request cancelled");
   EXPECT_EQ(received, "one");
+  EXPECT_TRUE(wait_closed(probe->closed)) << "the connection was left open";
+}
+
+// An opened body read in the caller's own coroutine (no cancellation slot of its own) is ended
+// by cancel() from another handler: the pending read returns at once as a cancelled one, the
+// body is done, and the connection is closed.
+TEST_F(HttpClientTest, CancelEndsAnOpenedBodysPendingRead) {
+  auto probe = std::make_shared<Probe>();
+  auto& srv = server(one_piece_then_wait(probe));
+  HttpClient client(executor(), {});
+  std::string received;
+  ClientStream* body = nullptr;
+  bool done = false;
+  auto r = run([&]() -> asio::awaitable<Result<void>> {
+    const auto ex = co_await asio::this_coro::executor;
+    BodySink sink = [&](std::string_view bytes) {
+      // Cancel once the body is flowing, from another handler (never from within the sink).
+      if (received.empty()) asio::post(ex, [&] { body->cancel(); });
+      received.append(bytes);
+      return true;
+    };
+    auto opened = co_await client.open(get(srv.url("/")), std::move(sink));
+    if (!opened) co_return opened.error();
+    body = opened->body.get();
+    auto read = co_await body->read();
+    done = body->done();
+    co_return read;
+  }());
+  ASSERT_FALSE(r) << "the read outlived its cancel()";
+  EXPECT_EQ(r.error().message, "upstream request cancelled");
+  EXPECT_EQ(received, "one");
+  EXPECT_TRUE(done);
   EXPECT_TRUE(wait_closed(probe->closed)) << "the connection was left open";
 }
 
