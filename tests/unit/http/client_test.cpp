@@ -774,7 +774,9 @@ TEST_F(HttpClientTest, TotalTimeout) {
   ASSERT_FALSE(res);
   EXPECT_EQ(res.error().code, errc::upstream_timeout);
   EXPECT_NE(res.error().detail.find("total"), std::string::npos) << res.error().detail;
-  EXPECT_GT(pieces, 1);
+  // The limit struck inside the body (not before the head); how many 50 ms pieces fit in 400 ms
+  // depends on the machine's load, so only the first is required.
+  EXPECT_GE(pieces, 1);
 }
 
 TEST_F(HttpClientTest, ResponseOverTheLimitFails) {
