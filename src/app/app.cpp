@@ -405,7 +405,8 @@ int serve(Config c) {
   // throughput at 2.3x its futex calls per call, and chat p99 2.2x; 8 in all: docs/benchmarks.md,
   // "Session 9").
   const unsigned per_thread = c.database_driver == "postgres" ? 16u : 4u;
-  asio::thread_pool blocking(std::max(2 * per_thread, threads * per_thread));
+  const unsigned blocking_threads = std::max(2 * per_thread, threads * per_thread);
+  asio::thread_pool blocking(blocking_threads);
 
   chat::ChatOptions chat_options;
   chat_options.max_message_chars = c.max_message_chars;
@@ -683,7 +684,12 @@ int serve(Config c) {
   server.start();
   if (may_use_tls(c)) asio::post(blocking, [client] { client->prepare_tls(); });
   // What ended connections freed goes back to the system once their number has dropped.
-  MemoryTrimmer trimmer(ioc.get_executor(), blocking.get_executor(), [&server] { return server.connection_count(); });
+  // Every thread's malloc cache goes back before a trim (core/memory_trim.hpp, release_thread_cache).
+  MemoryTrimOptions trim_options;
+  trim_options.io_threads = threads;
+  trim_options.blocking_threads = blocking_threads;
+  MemoryTrimmer trimmer(ioc.get_executor(), blocking.get_executor(), [&server] { return server.connection_count(); },
+                        trim_options);
   trimmer.start();
   // Ingestion: jobs left mid-way by a process that died are taken over when their lease runs out.
   knowledge.start(ioc.get_executor());

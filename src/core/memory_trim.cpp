@@ -9,10 +9,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <mutex>
+#include <system_error>
+#include <thread>
 
 namespace aas {
 
@@ -42,13 +47,71 @@ HeapFigures heap_figures() {
   return h;
 }
 
+void release_thread_cache() {
+  // glibc's tcache: 64 sizes of chunk, 32 to 1,040 bytes in steps of 16 (a request of 24 + 16 i
+  // bytes is a chunk of 32 + 16 i), 7 chunks each. Taking 7 of each size empties this thread's
+  // cache (what it did not hold comes from the free lists and goes back there).
+  constexpr std::size_t kSizes = 64, kCount = 7;
+  std::array<void*, kSizes * kCount> taken{};
+  for (std::size_t i = 0; i < kSizes; ++i)
+    for (std::size_t j = 0; j < kCount; ++j) taken[i * kCount + j] = std::malloc(24 + 16 * i);
+  // Freed here they would only fill the cache again. A thread that ends hands its whole cache to
+  // the arenas (glibc's tcache_thread_shutdown), so a short-lived one frees them; here only when
+  // no thread can be made (the release is then undone, nothing worse: this runs on the service's
+  // I/O and pool threads, where an exception must not escape).
+  const auto free_all = [&taken] {
+    for (void* p : taken) std::free(p);
+  };
+  try {
+    std::thread(free_all).join();
+  } catch (const std::system_error&) {
+    free_all();
+  }
+}
+
+namespace {
+
+// Runs release_thread_cache once on each of `threads` threads of `ex`: every handler waits (at
+// most `bound`) until all have started, so no thread runs two of them while another runs none.
+// `self` (when the caller is one of those threads) takes one part itself. Returns when every part
+// ran or the bound passed.
+void release_thread_caches(const asio::any_io_executor& ex, std::size_t threads, bool self) {
+  if (threads == 0) return;
+  constexpr auto bound = std::chrono::milliseconds(50);
+  struct Round {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::size_t started = 0, done = 0;
+  };
+  auto round = std::make_shared<Round>();
+  const std::size_t n = threads;
+  const auto part = [round, n, bound] {
+    std::unique_lock lock(round->mu);
+    ++round->started;
+    round->cv.notify_all();
+    round->cv.wait_for(lock, bound, [&] { return round->started >= n; });
+    lock.unlock();
+    release_thread_cache();
+    lock.lock();
+    ++round->done;
+    round->cv.notify_all();
+  };
+  for (std::size_t i = self ? 1 : 0; i < n; ++i) asio::post(ex, part);
+  if (self) part();
+  std::unique_lock lock(round->mu);
+  round->cv.wait_for(lock, bound, [&] { return round->done >= n; });
+}
+
+}  // namespace
+
 struct MemoryTrimmer::State : std::enable_shared_from_this<MemoryTrimmer::State> {
   State(asio::any_io_executor io, asio::any_io_executor pool, std::function<std::size_t()> count,
         MemoryTrimOptions o, std::function<HeapFigures()> figures)
-      : timer(io), blocking(std::move(pool)), open(std::move(count)), heap(std::move(figures)), options(o) {}
+      : timer(io), io_ex(io), blocking(std::move(pool)), open(std::move(count)), heap(std::move(figures)), options(o) {}
 
   std::mutex mu;  // the timer's calls: tick on an I/O thread, stop() from anywhere
   asio::steady_timer timer;
+  asio::any_io_executor io_ex;
   asio::any_io_executor blocking;
   std::function<std::size_t()> open;
   std::function<HeapFigures()> heap;
@@ -93,6 +156,10 @@ struct MemoryTrimmer::State : std::enable_shared_from_this<MemoryTrimmer::State>
     const bool grew = heap_trim_due(before, *low, options);
     if (fell || grew) {
       const auto t0 = std::chrono::steady_clock::now();
+      // The threads' cached chunks first, or the pages they sit on stay (release_thread_cache).
+      release_thread_caches(io_ex, options.io_threads, false);
+      release_thread_caches(blocking, options.blocking_threads, true);
+      if (options.blocking_threads == 0) release_thread_cache();
       const int released = malloc_trim(0);
       const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       if (fell)

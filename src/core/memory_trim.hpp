@@ -26,6 +26,10 @@ struct MemoryTrimOptions {
   // resident size or the free bytes grew by at least as many since the last trim. 0: never for
   // this reason.
   std::size_t min_free_bytes = 8 * 1024 * 1024;
+  // Threads of the `io` and `blocking` executors whose malloc caches are handed back before a
+  // trim (release_thread_cache). 0: only the thread that trims.
+  std::size_t io_threads = 0;
+  std::size_t blocking_threads = 0;
 };
 
 // What the heap holds: free bytes kept by the allocator (glibc's mallinfo2().fordblks, released
@@ -43,6 +47,16 @@ bool trim_due(std::size_t peak, std::size_t now, const MemoryTrimOptions& option
 // resident size grew (freed chunks reused, then freed again) or the free count grew (freed since).
 bool heap_trim_due(const HeapFigures& now, const HeapFigures& low, const MemoryTrimOptions& options);
 HeapFigures heap_figures();
+
+// glibc keeps up to 7 freed chunks of each small size (up to 1,032 bytes) per thread in its
+// tcache. They count as in use, so they neither merge with their free neighbours nor are handed
+// back by malloc_trim; after a burst they are the last chunks each thread freed, scattered over the
+// heap, each holding its page resident (issue 16: ~3 MiB of the ~6 MiB that stayed 60 s after
+// 2,000 streams; docs/benchmarks.md, "Session 14: RSS after the streams"). This empties the
+// calling thread's cache into the arenas' free lists, where those chunks merge with their free
+// neighbours and malloc_trim hands their pages back: ~450 allocations taken on this thread and
+// freed by a thread started for it (one that ends flushes its own cache). Only before a trim.
+void release_thread_cache();
 
 class MemoryTrimmer {
  public:
