@@ -5,11 +5,11 @@
 // service's subset refuses, are never offered; a server down at start is skipped with a warning;
 // one that goes down later is a tool error the model sees, and the turn ends cleanly.
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
 import { startAgentService } from './lib/agent.mjs';
 import { assertOk } from './lib/assert.mjs';
+import { portForLater } from './lib/http.mjs';
 import { startMcpServer, TOOLS } from './lib/mcp-server.mjs';
 import { startMockLlm } from './lib/mock-llm.mjs';
 import { collect, openStream, waitFor } from './lib/sse.mjs';
@@ -122,11 +122,9 @@ describe('MCP servers listed again while the service runs', { timeout: 300000 },
   before(async () => {
     mock = await startMockLlm({ startTimeoutMs: START_MS });
     live = await startMcpServer({ json: true, tools: TOOLS.filter((t) => t.name === 'add') });
-    // A port nobody listens on yet: the server behind it starts after the service.
-    const probe = net.createServer();
-    await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    latePort = probe.address().port;
-    await new Promise((resolve) => probe.close(resolve));
+    // A port nobody listens on yet: the server behind it starts after the service (outside the
+    // ephemeral range, which an outgoing connection could take meanwhile: EADDRINUSE in run 38).
+    latePort = await portForLater();
     svc = await startAgentService(mock.url, `mcp:
   - name: live
     url: "${live.url}"

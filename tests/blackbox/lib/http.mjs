@@ -58,6 +58,25 @@ export async function probeConnect(host, port) {
   });
 }
 
+// A port nothing listens on now, for a server that starts only later: below the kernel's range of
+// ephemeral ports, so no outgoing connection (this machine's, any process's) is given it
+// meanwhile — a port from freePort() can be, and the late listen then fails with EADDRINUSE.
+export async function portForLater() {
+  const fs = await import('node:fs');
+  const net = await import('node:net');
+  const low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+  for (let i = 0; i < 100; i++) {
+    const port = 10000 + Math.floor(Math.random() * (low - 10000));
+    const free = await new Promise((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error(`no free port between 10000 and ${low}`);
+}
+
 // A port nothing listens on right now (the kernel's pick, then released).
 export async function freePort() {
   const net = await import('node:net');
